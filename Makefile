@@ -1,0 +1,117 @@
+# roost: top-level build. `make` installs what is missing and builds
+# everything; `make test` runs every test; `make demo` runs the main job.
+
+CC      ?= cc
+CXX     ?= c++
+BUILD   ?= build
+SAN     ?=
+PYTHON  ?= /usr/bin/python3
+
+WARN    := -Wall -Wextra -Werror
+CFLAGS  := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -MMD -MP $(SAN)
+CXXFLAGS := -std=c++17 -O2 -g $(WARN) -fPIC -MMD -MP $(SAN)
+LDFLAGS := $(SAN)
+
+# Debian packages first, then FAISS (cached outside the checkout).
+DEPS_STAMP := $(BUILD)/.deps
+FAISS_MK   := $(BUILD)/faiss.mk
+-include $(FAISS_MK)
+
+INC      := -Icommon -Iclient -Ireader -I$(BUILD)/gen -isystem $(FAISS_PREFIX)/include
+# libfaiss_c carries its build tree's RUNPATH, so the binaries name libfaiss
+# themselves (no-as-needed) and find both through their own rpath.
+FAISS_LD := -L$(FAISS_PREFIX)/lib -Wl,-rpath,$(FAISS_PREFIX)/lib \
+	    -Wl,--no-as-needed -lfaiss_c -lfaiss -Wl,--as-needed \
+	    -lopenblas -lgomp -lstdc++ -lm
+SYS_LD   := -lnanomsg -lprotobuf-c -lpthread -lrt -lm
+
+PROTO    := common/roost.proto
+PROTO_C  := $(BUILD)/gen/roost.pb-c.c
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/roost.pb-c.o
+COMMON_LIB := $(BUILD)/libroostcommon.a
+
+LIBROOST := $(BUILD)/lib/libroost.so
+BINS := $(BUILD)/bin/roost-writer $(BUILD)/bin/roost-broker $(BUILD)/bin/roost-reader \
+	$(LIBROOST) \
+	$(BUILD)/tests/roost-agent $(BUILD)/tests/roost-dump
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit system demo clean format
+all: $(BINS) $(UNIT_BINS)
+
+$(DEPS_STAMP): scripts/deps.sh
+	@mkdir -p $(@D)
+	scripts/deps.sh
+	@touch $@
+
+$(FAISS_MK): scripts/faiss.sh | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@p=$$(scripts/faiss.sh cpu) && echo "FAISS_PREFIX := $$p" > $@
+
+$(BUILD)/gen/roost.pb-c.c $(BUILD)/gen/roost.pb-c.h: $(PROTO) | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=common --c_out=$(BUILD)/gen $(PROTO)
+
+$(BUILD)/gen/roost.pb-c.o: $(BUILD)/gen/roost.pb-c.c
+	$(CC) -std=c11 -O2 -g -fPIC $(SAN) $(INC) -c $< -o $@
+
+$(BUILD)/%.o: %.c | $(BUILD)/gen/roost.pb-c.h $(FAISS_MK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(INC) -c $< -o $@
+
+$(BUILD)/%.o: %.cpp | $(FAISS_MK)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(INC) -c $< -o $@
+
+$(COMMON_LIB): $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/roost-writer: $(patsubst %.c,$(BUILD)/%.o,$(wildcard writer/*.c)) $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
+
+$(BUILD)/bin/roost-reader: $(patsubst %.c,$(BUILD)/%.o,$(wildcard reader/*.c)) \
+		$(patsubst %.cpp,$(BUILD)/%.o,$(wildcard reader/*.cpp)) $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
+
+$(BUILD)/bin/roost-broker: $(patsubst %.c,$(BUILD)/%.o,$(wildcard broker/*.c)) $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
+
+$(LIBROOST): $(BUILD)/client/roost.o $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libroost.so $^ -o $@ $(SYS_LD)
+
+# Test tools link libroost the way users do.
+$(BUILD)/tests/roost-agent: $(BUILD)/tests/tools/agent.o $(LIBROOST)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< -o $@ -L$(BUILD)/lib -Wl,-rpath,'$$ORIGIN/../lib' -lroost
+
+$(BUILD)/tests/roost-dump: $(BUILD)/tests/tools/dump.o $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(COMMON_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
+
+unit: $(UNIT_BINS)
+	$(PYTHON) tests/run.py --unit $(UNIT_BINS)
+
+test: all
+	$(PYTHON) tests/run.py --unit $(UNIT_BINS) --system tests/system
+
+demo: all
+	$(PYTHON) scripts/demo.py
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,282 @@
+#include "broker.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BROKER_MSG 256
+
+/* What an add request resolved to, before waiting for its ack. */
+struct broker_add {
+	uint64_t lsn;
+	uint32_t count;
+	int duplicate;
+};
+
+static int broker__reply_error(int status, const char *msg, void **out, size_t *len)
+{
+	return wire_encode_error(status, msg && *msg ? msg : roost_strerror(status), out, len);
+}
+
+/* A broker died while writing this key's batch: find out whether the batch
+ * made it into the ring, and forget it if it did not. */
+static void broker__repair(struct broker *b, struct ctl_client *cl)
+{
+	if (cl->state != CTL_KEY_PENDING)
+		return;
+	int st = ring_state_at(b->ring, cl->lsn);
+	int committed = st == RING_COMMITTED;
+	if (st == 0 && cl->lsn < ring_head(b->ring))
+		/* Acquire pairs with the writer's release in ctl_client_applied,
+		 * which happens before it releases the record. */
+		committed = atomic_load_explicit(&cl->applied_seq, memory_order_acquire) >= cl->seq;
+	if (committed) {
+		cl->state = CTL_KEY_DONE;
+		return;
+	}
+	log_warn("batch (%llx, %llu) of a dead broker was never committed; its key is free again",
+		 (unsigned long long)atomic_load(&cl->client_id), (unsigned long long)cl->seq);
+	cl->seq = cl->prev_seq;
+	cl->lsn = cl->prev_lsn;
+	cl->count = cl->prev_count;
+	cl->state = cl->seq ? CTL_KEY_DONE : CTL_KEY_NONE;
+}
+
+/* Claims ring space and copies the batch in, under the client's lock. */
+static int broker__enqueue(struct broker *b, struct ctl_client *cl, const Roost__AddRequest *add,
+			   struct broker_add *res, char *msg)
+{
+	size_t size = wire_batch_size(add);
+	struct ring_claim c;
+	int rc = ring_claim(b->ring, (uint32_t)size, b->cfg.busy_timeout_ms, &c);
+	if (rc == ROOST_EBUSY) {
+		snprintf(msg, BROKER_MSG, "ring full for %d ms (the writer is behind); retry later",
+			 b->cfg.busy_timeout_ms);
+		return rc;
+	}
+	if (rc)
+		return rc;
+	cl->prev_seq = cl->seq;
+	cl->prev_lsn = cl->lsn;
+	cl->prev_count = cl->count;
+	cl->seq = add->seq;
+	cl->lsn = c.pos;
+	cl->count = (uint32_t)add->n_docs;
+	cl->state = CTL_KEY_PENDING;
+	wire_batch_write(add, c.data);
+	ring_commit(b->ring, &c);
+	cl->state = CTL_KEY_DONE;
+	res->lsn = c.pos;
+	res->count = (uint32_t)add->n_docs;
+	res->duplicate = 0;
+	return 0;
+}
+
+static int broker__admit(struct broker *b, const Roost__AddRequest *add, struct broker_add *res,
+			 char *msg)
+{
+	struct ctl_client *cl;
+	int died;
+	int rc = ctl_client_lock(b->ctl, add->client_id, &cl, &died);
+	if (rc == ROOST_EBUSY) {
+		snprintf(msg, BROKER_MSG, "too many active clients; retry later");
+		return rc;
+	}
+	if (rc)
+		return rc;
+	if (died)
+		broker__repair(b, cl);
+	if (add->seq == cl->seq && cl->state == CTL_KEY_DONE) {
+		if (cl->count != add->n_docs) {
+			snprintf(msg, BROKER_MSG,
+				 "key (%llx, %llu) was used for a batch of %u documents, not %zu",
+				 (unsigned long long)add->client_id, (unsigned long long)add->seq,
+				 cl->count, add->n_docs);
+			rc = ROOST_EKEY;
+		} else {
+			*res =
+			    (struct broker_add){.lsn = cl->lsn, .count = cl->count, .duplicate = 1};
+		}
+	} else if (add->seq < cl->seq) {
+		snprintf(msg, BROKER_MSG, "sequence %llu is older than this client's newest (%llu)",
+			 (unsigned long long)add->seq, (unsigned long long)cl->seq);
+		rc = ROOST_ESEQ;
+	} else {
+		rc = broker__enqueue(b, cl, add, res, msg);
+	}
+	ctl_client_unlock(cl);
+	return rc;
+}
+
+static int broker__wait_ack(struct broker *b, const Roost__AddRequest *add, uint64_t lsn, char *msg)
+{
+	if (add->ack == ROOST__ACK_MODE__ACK_QUEUED)
+		return 0;
+	enum ctl_mark mark = add->ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
+	int timeout = add->timeout_ms ? (int)add->timeout_ms : b->cfg.ack_timeout_ms;
+	if (timeout > b->cfg.max_timeout_ms)
+		timeout = b->cfg.max_timeout_ms;
+	if (ctl_wait(b->ctl, mark, lsn, timeout) == 0)
+		return 0;
+	if (!ctl_writer_alive(b->ctl)) {
+		snprintf(msg, BROKER_MSG,
+			 "writer unavailable: batch %llu is queued and will be applied when it "
+			 "returns",
+			 (unsigned long long)lsn);
+		return ROOST_EWRITER;
+	}
+	char mode[64];
+	ctl_writer_mode(b->ctl, mode, sizeof mode);
+	snprintf(msg, BROKER_MSG, "batch %llu not %s within %d ms (writer: %s)",
+		 (unsigned long long)lsn, mark == CTL_DURABLE ? "durable" : "visible", timeout,
+		 mode);
+	return ROOST_ETIMEDOUT;
+}
+
+static int broker__add_reply(int status, const char *msg, const struct broker_add *res, void **out,
+			     size_t *len)
+{
+	uint64_t *ids = malloc((res->count ? res->count : 1) * sizeof *ids);
+	if (!ids)
+		return ROOST_ENOMEM;
+	for (uint32_t i = 0; i < res->count; i++)
+		ids[i] = res->lsn + i;
+	Roost__AddReply add = ROOST__ADD_REPLY__INIT;
+	add.lsn = res->lsn;
+	add.n_ids = res->count;
+	add.ids = ids;
+	add.duplicate = res->duplicate;
+	Roost__Reply reply = ROOST__REPLY__INIT;
+	reply.status = status;
+	reply.message = (char *)(status ? msg : "");
+	reply.body_case = ROOST__REPLY__BODY_ADD;
+	reply.add = &add;
+	int rc = wire_encode_reply(&reply, out, len);
+	free(ids);
+	return rc;
+}
+
+static int broker__add(struct broker *b, const Roost__AddRequest *add, void **out, size_t *len)
+{
+	char msg[BROKER_MSG] = "";
+	int rc = wire_check_add(add, &b->cfg.limits, msg, sizeof msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	struct broker_add res;
+	rc = broker__admit(b, add, &res, msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	/* On a failed wait the ids still go back: a retry with the same key
+	 * returns them again once the batch is through. */
+	rc = broker__wait_ack(b, add, res.lsn, msg);
+	return broker__add_reply(rc, msg, &res, out, len);
+}
+
+static int broker__status(struct broker *b, void **out, size_t *len)
+{
+	struct ctl_shm *cs = ctl_shm(b->ctl);
+	char mode[64];
+	ctl_writer_mode(b->ctl, mode, sizeof mode);
+	Roost__StatusReply st = ROOST__STATUS_REPLY__INIT;
+	st.dim = cs->dim;
+	st.metric = cs->metric ? ROOST__METRIC__METRIC_INNER_PRODUCT : ROOST__METRIC__METRIC_L2;
+	st.index = cs->index;
+	st.writer_pid = ctl_writer_alive(b->ctl) ? atomic_load(&cs->writer_pid) : 0;
+	st.ring_head = ring_head(b->ring);
+	st.ring_reserve = ring_reserve(b->ring);
+	st.ring_capacity = ring_capacity(b->ring);
+	st.durable_lsn = ctl_mark(b->ctl, CTL_DURABLE);
+	st.applied_lsn = ctl_mark(b->ctl, CTL_APPLIED);
+	st.published_lsn = ctl_mark(b->ctl, CTL_PUBLISHED);
+	st.documents = atomic_load(&cs->documents);
+	st.writer_mode = st.writer_pid ? mode : "down";
+	Roost__Reply reply = ROOST__REPLY__INIT;
+	reply.body_case = ROOST__REPLY__BODY_STATUS_REPLY;
+	reply.status_reply = &st;
+	return wire_encode_reply(&reply, out, len);
+}
+
+#define BROKER_SEARCH_SLACK_MS 3000
+
+/* Each worker thread has its own REQ socket to the search device: a REQ
+ * socket carries one request at a time. */
+static _Thread_local int broker__search_sock = -1;
+
+static int broker__search_socket(void)
+{
+	if (broker__search_sock >= 0)
+		return broker__search_sock;
+	int s = nn_socket(AF_SP, NN_REQ);
+	/* A reader that dies mid-search: the request goes to another one. */
+	int resend = 2000;
+	if (s < 0 || nn_setsockopt(s, NN_REQ, NN_REQ_RESEND_IVL, &resend, sizeof resend) < 0 ||
+	    nn_connect(s, BROKER_SEARCH_FRONT) < 0) {
+		if (s >= 0)
+			nn_close(s);
+		return -1;
+	}
+	return broker__search_sock = s;
+}
+
+/* Searches are answered by readers; the broker passes the frame through
+ * its device and the reply back unchanged. */
+static int broker__search(struct broker *b, const Roost__SearchRequest *s, const void *frame,
+			  size_t len, void **out, size_t *out_len)
+{
+	int sock = broker__search_socket();
+	if (sock < 0)
+		return broker__reply_error(ROOST_ECONN, "search device unavailable", out, out_len);
+	int wait = (s->timeout_ms ? (int)s->timeout_ms : b->cfg.search_wait_ms);
+	if (wait > b->cfg.max_timeout_ms)
+		wait = b->cfg.max_timeout_ms;
+	wait += BROKER_SEARCH_SLACK_MS;
+	nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &wait, sizeof wait);
+	nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &wait, sizeof wait);
+	void *msg = NULL;
+	int n = -1;
+	if (nn_send(sock, frame, len, 0) >= 0)
+		n = nn_recv(sock, &msg, NN_MSG, 0);
+	if (n < 0) {
+		char text[BROKER_MSG];
+		snprintf(text, sizeof text,
+			 "no reader answered within %d ms (are readers running?)", wait);
+		return broker__reply_error(ROOST_ETIMEDOUT, text, out, out_len);
+	}
+	*out = malloc((size_t)n ? (size_t)n : 1);
+	if (*out)
+		memcpy(*out, msg, (size_t)n);
+	*out_len = (size_t)n;
+	nn_freemsg(msg);
+	return *out ? 0 : ROOST_ENOMEM;
+}
+
+int broker_handle(struct broker *b, const void *frame, size_t len, void **reply, size_t *reply_len)
+{
+	char msg[BROKER_MSG] = "";
+	Roost__Request *req;
+	int rc = wire_decode_request(frame, len, b->cfg.limits.max_frame, &req, msg, sizeof msg);
+	if (rc)
+		return broker__reply_error(rc, msg, reply, reply_len);
+	switch (req->op_case) {
+	case ROOST__REQUEST__OP_ADD:
+		rc = broker__add(b, req->add, reply, reply_len);
+		break;
+	case ROOST__REQUEST__OP_SEARCH:
+		rc = broker__search(b, req->search, frame, len, reply, reply_len);
+		break;
+	case ROOST__REQUEST__OP_STATUS:
+		rc = broker__status(b, reply, reply_len);
+		break;
+	default:
+		rc = broker__reply_error(ROOST_EUNSUPPORTED, "operation not served by brokers",
+					 reply, reply_len);
+	}
+	wire_request_free(req);
+	return rc;
+}

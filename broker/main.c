@@ -1,0 +1,308 @@
+/* roost-broker: accepts client requests over nanomsg and copies validated
+ * batches into the instance's ring. Any number may run per instance. */
+#include "batch.h"
+#include "broker.h"
+#include "err.h"
+#include "inst.h"
+#include "log.h"
+
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define BROKER_MAX_WORKERS 256
+
+struct broker_proc {
+	struct broker b;
+	int sock;
+	int front, back; /* the search device */
+	const char *reader_tcp;
+	const char *name;
+	const char *tcp;
+	int id;
+	int workers;
+};
+
+static void broker_usage(FILE *f)
+{
+	fprintf(f, "usage: roost-broker --name NAME [--id N] [--tcp URL] [--reader-tcp URL]\n"
+		   "                    [--workers N]\n"
+		   "                    [--busy-timeout-ms MS] [--ack-timeout-ms MS]\n"
+		   "                    [--max-docs N] [--max-text BYTES] [--max-frame BYTES]\n"
+		   "Binds ipc://<runtime dir>/broker-<id>.ipc for clients and\n"
+		   "ipc://<runtime dir>/readers-<id>.ipc for readers, and the tcp:// URLs when\n"
+		   "given (tcp:// is for trusted networks only).\n");
+}
+
+static int broker_parse(int argc, char **argv, struct broker_proc *p)
+{
+	static const struct option opts[] = {
+	    {"name", required_argument, 0, 'n'},
+	    {"id", required_argument, 0, 'I'},
+	    {"tcp", required_argument, 0, 'T'},
+	    {"reader-tcp", required_argument, 0, 'R'},
+	    {"workers", required_argument, 0, 'w'},
+	    {"busy-timeout-ms", required_argument, 0, 'b'},
+	    {"ack-timeout-ms", required_argument, 0, 'a'},
+	    {"max-docs", required_argument, 0, 'd'},
+	    {"max-text", required_argument, 0, 't'},
+	    {"max-frame", required_argument, 0, 'f'},
+	    {"help", no_argument, 0, 'h'},
+	    {0, 0, 0, 0},
+	};
+	struct broker_config *c = &p->b.cfg;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			p->name = optarg;
+			break;
+		case 'I':
+			p->id = atoi(optarg);
+			break;
+		case 'T':
+			p->tcp = optarg;
+			break;
+		case 'R':
+			p->reader_tcp = optarg;
+			break;
+		case 'w':
+			p->workers = atoi(optarg);
+			break;
+		case 'b':
+			c->busy_timeout_ms = atoi(optarg);
+			break;
+		case 'a':
+			c->ack_timeout_ms = atoi(optarg);
+			break;
+		case 'd':
+			c->limits.max_docs = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			c->limits.max_text = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'f':
+			c->limits.max_frame = strtoull(optarg, NULL, 10);
+			break;
+		case 'h':
+			broker_usage(stdout);
+			exit(0);
+		default:
+			return ROOST_EINVAL;
+		}
+	}
+	if (!p->name || p->id < 0 || p->workers < 1 || p->workers > BROKER_MAX_WORKERS ||
+	    c->limits.max_docs < 1 || c->limits.max_docs > BATCH_MAX_DOCS ||
+	    c->limits.max_text > BATCH_MAX_TEXT || c->limits.max_frame < 4096 ||
+	    c->limits.max_frame > WIRE_MAX_FRAME || c->busy_timeout_ms < 0 || c->ack_timeout_ms < 1)
+		return ROOST_EINVAL;
+	return 0;
+}
+
+/* Brokers may start before the writer has created the instance: wait. */
+static int broker_attach(struct broker_proc *p, const struct inst *in, const sigset_t *sigs)
+{
+	int said = 0;
+	struct timespec tick = {0, 100 * 1000 * 1000};
+	for (;;) {
+		int rc = ctl_open(&p->b.ctl, in->ctl_shm, 0);
+		if (rc == 0) {
+			rc = ring_open(&p->b.ring, in->ring_shm, 0, 0);
+			if (rc == 0)
+				return 0;
+			ctl_close(p->b.ctl);
+		}
+		if (rc != ROOST_ENOENT) {
+			log_error("cannot open instance '%s': %s", in->name, roost_strerror(rc));
+			return rc;
+		}
+		if (!said++)
+			log_info("waiting for the writer to create instance '%s'", in->name);
+		if (sigtimedwait(sigs, NULL, &tick) > 0)
+			return ROOST_ECLOSED;
+	}
+}
+
+static int broker_bind(struct broker_proc *p, const struct inst *in)
+{
+	char file[32], url[4200];
+	snprintf(file, sizeof file, "broker-%d.ipc", p->id);
+	int rc = inst_ipc_url(in, file, url, sizeof url);
+	if (rc) {
+		log_error("runtime directory path too long for an ipc socket: %s", in->run_dir);
+		return rc;
+	}
+	p->sock = nn_socket(AF_SP_RAW, NN_REP);
+	int max = (int)p->b.cfg.limits.max_frame;
+	if (p->sock < 0 ||
+	    nn_setsockopt(p->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof max) < 0)
+		return ROOST_ECONN;
+	if (nn_bind(p->sock, url) < 0) {
+		log_error("cannot bind %s: %s", url, nn_strerror(nn_errno()));
+		return ROOST_ECONN;
+	}
+	chmod(url + strlen("ipc://"), 0600);
+	if (p->tcp && nn_bind(p->sock, p->tcp) < 0) {
+		log_error("cannot bind %s: %s", p->tcp, nn_strerror(nn_errno()));
+		return ROOST_ECONN;
+	}
+	log_info("listening on %s%s%s", url, p->tcp ? " and " : "", p->tcp ? p->tcp : "");
+	return 0;
+}
+
+/* The search device: clients' searches, forwarded by workers to its
+ * front, go out of its back to whichever connected reader is free. */
+static int broker_bind_search(struct broker_proc *p, const struct inst *in)
+{
+	char file[32], url[PATH_MAX + 16];
+	snprintf(file, sizeof file, "readers-%d.ipc", p->id);
+	int rc = inst_ipc_url(in, file, url, sizeof url);
+	if (rc)
+		return rc;
+	p->front = nn_socket(AF_SP_RAW, NN_REP);
+	p->back = nn_socket(AF_SP_RAW, NN_REQ);
+	if (p->front < 0 || p->back < 0 || nn_bind(p->front, BROKER_SEARCH_FRONT) < 0 ||
+	    nn_bind(p->back, url) < 0) {
+		log_error("cannot bind the search device at %s: %s", url, nn_strerror(nn_errno()));
+		return ROOST_ECONN;
+	}
+	chmod(url + strlen("ipc://"), 0600);
+	if (p->reader_tcp && nn_bind(p->back, p->reader_tcp) < 0) {
+		log_error("cannot bind %s: %s", p->reader_tcp, nn_strerror(nn_errno()));
+		return ROOST_ECONN;
+	}
+	return 0;
+}
+
+static void *broker_device(void *arg)
+{
+	struct broker_proc *p = arg;
+	nn_device(p->front, p->back); /* returns on nn_term() */
+	return NULL;
+}
+
+/* One worker: receive, handle, reply. Raw REP lets every worker serve its
+ * own request while others wait on slow acknowledgements; the control
+ * header routes each reply back to its requester. */
+static void *broker_worker(void *arg)
+{
+	struct broker_proc *p = arg;
+	for (;;) {
+		void *body = NULL, *control = NULL;
+		struct nn_iovec iov = {&body, NN_MSG};
+		struct nn_msghdr hdr = {.msg_iov = &iov,
+					.msg_iovlen = 1,
+					.msg_control = &control,
+					.msg_controllen = NN_MSG};
+		int n = nn_recvmsg(p->sock, &hdr, 0);
+		if (n < 0) {
+			if (nn_errno() == ETERM || nn_errno() == EBADF)
+				return NULL;
+			continue;
+		}
+		void *reply = NULL;
+		size_t reply_len = 0;
+		int rc = broker_handle(&p->b, body, (size_t)n, &reply, &reply_len);
+		nn_freemsg(body);
+		if (rc) {
+			nn_freemsg(control);
+			continue;
+		}
+		struct nn_iovec out = {reply, reply_len};
+		struct nn_msghdr rhdr = {.msg_iov = &out,
+					 .msg_iovlen = 1,
+					 .msg_control = &control,
+					 .msg_controllen = NN_MSG};
+		if (nn_sendmsg(p->sock, &rhdr, 0) < 0)
+			nn_freemsg(control);
+		free(reply);
+	}
+}
+
+static int broker_serve(struct broker_proc *p, sigset_t *sigs)
+{
+	pthread_t threads[BROKER_MAX_WORKERS], device;
+	if (pthread_create(&device, NULL, broker_device, p) != 0)
+		return ROOST_ENOMEM;
+	int started = 0;
+	for (; started < p->workers; started++)
+		if (pthread_create(&threads[started], NULL, broker_worker, p) != 0)
+			break;
+	if (started == 0)
+		return ROOST_ENOMEM;
+	int sig;
+	sigwait(sigs, &sig);
+	log_info("signal %d: stopping", sig);
+	nn_term();
+	for (int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	pthread_join(device, NULL);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct broker_proc p = {
+	    .b.cfg =
+		{
+		    .limits = {.max_docs = 1024, .max_text = 8192, .max_frame = WIRE_MAX_FRAME},
+		    .busy_timeout_ms = 1000,
+		    .ack_timeout_ms = 5000,
+		    .max_timeout_ms = 60000,
+		    .search_wait_ms = 1000,
+		},
+	    .sock = -1,
+	    .front = -1,
+	    .back = -1,
+	    .workers = 32,
+	};
+	if (broker_parse(argc, argv, &p) != 0) {
+		broker_usage(stderr);
+		return 2;
+	}
+	struct inst in;
+	if (inst_init(&in, p.name, NULL) != 0) {
+		fprintf(stderr, "roost-broker: bad instance name '%s'\n", p.name);
+		return 2;
+	}
+	char role[32];
+	snprintf(role, sizeof role, "broker-%d", p.id);
+	log_init(role);
+	signal(SIGPIPE, SIG_IGN);
+	/* Signals go to sigwait in the main thread; workers never see them. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	int rc = inst_make_run_dir(&in);
+	if (rc) {
+		log_error("runtime directory %s: %s", in.run_dir, roost_strerror(rc));
+		return 1;
+	}
+	rc = broker_attach(&p, &in, &sigs);
+	if (rc == 0) {
+		p.b.cfg.limits.dim = ctl_shm(p.b.ctl)->dim;
+		rc = broker_bind_search(&p, &in);
+		if (rc == 0)
+			rc = broker_bind(&p, &in);
+	}
+	if (rc == 0)
+		rc = broker_serve(&p, &sigs);
+	if (rc)
+		log_error("stopped: %s", roost_strerror(rc));
+	ring_close(p.b.ring);
+	ctl_close(p.b.ctl);
+	return rc ? 1 : 0;
+}

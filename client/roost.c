@@ -1,0 +1,423 @@
+#include "roost.h"
+
+#include "inst.h"
+#include "wire.h"
+
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROOST_SERVER_WAIT_MS 5000 /* what a request asks the server to wait */
+#define ROOST_SLACK_MS	     2000 /* transport slack on top of the server's wait */
+
+struct roost {
+	int sock;
+	uint64_t client_id;
+	uint64_t seq;
+	int timeout_ms;
+	char err[256];
+};
+
+static int roost__fail(roost *r, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof r->err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int64_t roost__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int roost__connect_urls(roost *r, const char *list)
+{
+	char *copy = strdup(list), *save = NULL;
+	if (!copy)
+		return ROOST_ENOMEM;
+	int n = 0, rc = 0;
+	for (char *url = strtok_r(copy, ",", &save); url; url = strtok_r(NULL, ",", &save)) {
+		if (nn_connect(r->sock, url) < 0) {
+			rc = roost__fail(r, ROOST_EINVAL, "cannot connect to %s: %s", url,
+					 nn_strerror(nn_errno()));
+			break;
+		}
+		n++;
+	}
+	free(copy);
+	return rc ? rc : n ? 0 : roost__fail(r, ROOST_EINVAL, "no address given");
+}
+
+/* An instance name: every broker socket in its runtime directory. */
+static int roost__connect_name(roost *r, const char *name)
+{
+	struct inst in;
+	if (inst_init(&in, name, NULL) != 0)
+		return roost__fail(r, ROOST_EINVAL, "'%s' is neither a URL nor an instance name",
+				   name);
+	DIR *d = opendir(in.run_dir);
+	if (!d)
+		return roost__fail(r, ROOST_ENOENT, "no instance '%s' (no directory %s)", name,
+				   in.run_dir);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char url[4200];
+		if (strncmp(e->d_name, "broker-", 7) != 0 || !strstr(e->d_name, ".ipc") ||
+		    inst_ipc_url(&in, e->d_name, url, sizeof url) != 0)
+			continue;
+		if (nn_connect(r->sock, url) >= 0)
+			n++;
+	}
+	closedir(d);
+	if (n == 0)
+		return roost__fail(r, ROOST_ENOENT, "no instance '%s' (no broker sockets in %s)",
+				   name, in.run_dir);
+	return 0;
+}
+
+int roost_connect(roost **out, const char *target)
+{
+	roost *r = calloc(1, sizeof *r);
+	if (!r)
+		return ROOST_ENOMEM;
+	r->timeout_ms = 30000;
+	while (r->client_id == 0)
+		if (getrandom(&r->client_id, sizeof r->client_id, 0) != sizeof r->client_id)
+			r->client_id = (uint64_t)getpid() << 32 ^ (uint64_t)roost__now_ms();
+	r->sock = nn_socket(AF_SP, NN_REQ);
+	/* Resends are this library's job, with the same idempotency key. */
+	int resend = 24 * 3600 * 1000, unlimited = -1;
+	int rc = r->sock < 0 ? ROOST_ECONN : 0;
+	if (rc == 0 &&
+	    (nn_setsockopt(r->sock, NN_REQ, NN_REQ_RESEND_IVL, &resend, sizeof resend) < 0 ||
+	     nn_setsockopt(r->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &unlimited, sizeof unlimited) <
+		 0))
+		rc = ROOST_ECONN;
+	if (rc == 0)
+		rc = strstr(target, "://") ? roost__connect_urls(r, target)
+					   : roost__connect_name(r, target);
+	if (rc) {
+		if (r->sock >= 0)
+			nn_close(r->sock);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void roost_close(roost *r)
+{
+	if (!r)
+		return;
+	nn_close(r->sock);
+	free(r);
+}
+
+void roost_set_timeout(roost *r, int timeout_ms)
+{
+	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+}
+
+const char *roost_last_error(const roost *r)
+{
+	return r->err;
+}
+
+uint64_t roost_client_id(const roost *r)
+{
+	return r->client_id;
+}
+
+/* One request, one reply, within wait_ms. ROOST_ETIMEDOUT: no reply. */
+static int roost__call(roost *r, const Roost__Request *req, int wait_ms, Roost__Reply **out)
+{
+	size_t len = roost__request__get_packed_size(req);
+	if (len > ROOST_MAX_FRAME)
+		return roost__fail(r, ROOST_ETOOBIG,
+				   "request of %zu bytes is over the %u-byte limit", len,
+				   ROOST_MAX_FRAME);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return ROOST_ENOMEM;
+	roost__request__pack(req, buf);
+	nn_setsockopt(r->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &wait_ms, sizeof wait_ms);
+	int rc = nn_send(r->sock, buf, len, 0) < 0 ? ROOST_ECONN : 0;
+	free(buf);
+	if (rc)
+		return roost__fail(r, rc, "send failed: %s", nn_strerror(nn_errno()));
+	void *msg = NULL;
+	int n = nn_recv(r->sock, &msg, NN_MSG, 0);
+	if (n < 0)
+		return roost__fail(r, ROOST_ETIMEDOUT, "no reply within %d ms", wait_ms);
+	*out = roost__reply__unpack(NULL, (size_t)n, msg);
+	nn_freemsg(msg);
+	if (!*out)
+		return roost__fail(r, ROOST_EPROTO, "malformed reply");
+	return 0;
+}
+
+static int roost__retryable(int rc)
+{
+	return rc == ROOST_EBUSY || rc == ROOST_ETIMEDOUT || rc == ROOST_EWRITER ||
+	       rc == ROOST_ECONN;
+}
+
+/* Sleeps 10 ms doubling to 500 ms, with jitter so agents spread out. */
+static void roost__backoff(int attempt)
+{
+	int ms = 10 << (attempt < 6 ? attempt : 6);
+	if (ms > 500)
+		ms = 500;
+	ms = ms / 2 + (int)((uint32_t)rand() % (uint32_t)(ms / 2 + 1));
+	usleep((useconds_t)ms * 1000);
+}
+
+static int roost__check_docs(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n)
+{
+	if (n == 0 || dim == 0 || !docs)
+		return roost__fail(r, ROOST_EINVAL, "empty batch or zero dimension");
+	if (n > ROOST_MAX_DOCS)
+		return roost__fail(r, ROOST_ETOOBIG, "%zu documents is over the %u limit", n,
+				   ROOST_MAX_DOCS);
+	for (size_t i = 0; i < n; i++)
+		if (!docs[i].vector)
+			return roost__fail(r, ROOST_EINVAL, "document %zu has no vector", i);
+	return 0;
+}
+
+/* Sends req until it succeeds, fails for good, or the deadline passes.
+ * *server_wait is where the request's own timeout field lives. */
+static int roost__call_retry(roost *r, Roost__Request *req, uint32_t *server_wait,
+			     Roost__Reply **out)
+{
+	int64_t deadline = roost__now_ms() + r->timeout_ms;
+	for (int attempt = 0;; attempt++) {
+		int64_t left = deadline - roost__now_ms();
+		if (left <= 0)
+			return ROOST_ETIMEDOUT;
+		int wait = left > ROOST_SERVER_WAIT_MS ? ROOST_SERVER_WAIT_MS : (int)left;
+		if (server_wait)
+			*server_wait = (uint32_t)wait;
+		Roost__Reply *rep = NULL;
+		int rc = roost__call(r, req, wait + ROOST_SLACK_MS, &rep);
+		if (rc == 0 && rep->status != 0) {
+			rc = roost__fail(r, rep->status, "%s",
+					 rep->message && *rep->message
+					     ? rep->message
+					     : roost_strerror(rep->status));
+			roost__reply__free_unpacked(rep, NULL);
+			rep = NULL;
+		}
+		if (rc == 0) {
+			*out = rep;
+			return 0;
+		}
+		if (!roost__retryable(rc) || roost__now_ms() >= deadline)
+			return rc;
+		roost__backoff(attempt);
+	}
+}
+
+int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, enum roost_ack ack,
+	      uint64_t *ids, uint64_t *lsn)
+{
+	r->err[0] = '\0';
+	int rc = roost__check_docs(r, dim, docs, n);
+	if (rc)
+		return rc;
+	Roost__Document *pd = calloc(n, sizeof *pd);
+	Roost__Document **pp = calloc(n, sizeof *pp);
+	if (!pd || !pp) {
+		free(pd);
+		free(pp);
+		return ROOST_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		roost__document__init(&pd[i]);
+		pd[i].n_vector = dim;
+		pd[i].vector = (float *)docs[i].vector;
+		pd[i].agent = docs[i].agent;
+		pd[i].time = docs[i].time;
+		pd[i].kind = (char *)(docs[i].kind ? docs[i].kind : "");
+		pd[i].text = (char *)(docs[i].text ? docs[i].text : "");
+		pp[i] = &pd[i];
+	}
+	Roost__AddRequest add = ROOST__ADD_REQUEST__INIT;
+	add.dim = dim;
+	add.n_docs = n;
+	add.docs = pp;
+	add.client_id = r->client_id;
+	add.seq = ++r->seq; /* one key for every retry of this call */
+	add.ack = (Roost__AckMode)ack;
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.version = WIRE_VERSION;
+	req.op_case = ROOST__REQUEST__OP_ADD;
+	req.add = &add;
+	Roost__Reply *rep = NULL;
+	rc = roost__call_retry(r, &req, &add.timeout_ms, &rep);
+	if (rc == 0 && (rep->body_case != ROOST__REPLY__BODY_ADD || rep->add->n_ids != n))
+		rc = roost__fail(r, ROOST_EPROTO, "reply does not match the request");
+	if (rc == 0) {
+		if (ids)
+			memcpy(ids, rep->add->ids, n * sizeof *ids);
+		if (lsn)
+			*lsn = rep->add->lsn;
+	}
+	if (rep)
+		roost__reply__free_unpacked(rep, NULL);
+	free(pd);
+	free(pp);
+	return rc;
+}
+
+int roost_status(roost *r, struct roost_status *out)
+{
+	r->err[0] = '\0';
+	Roost__StatusRequest st = ROOST__STATUS_REQUEST__INIT;
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.version = WIRE_VERSION;
+	req.op_case = ROOST__REQUEST__OP_STATUS;
+	req.status = &st;
+	Roost__Reply *rep = NULL;
+	int rc = roost__call_retry(r, &req, NULL, &rep);
+	if (rc)
+		return rc;
+	if (rep->body_case != ROOST__REPLY__BODY_STATUS_REPLY) {
+		roost__reply__free_unpacked(rep, NULL);
+		return roost__fail(r, ROOST_EPROTO, "reply does not match the request");
+	}
+	const Roost__StatusReply *s = rep->status_reply;
+	memset(out, 0, sizeof *out);
+	out->dim = s->dim;
+	out->metric = (uint32_t)s->metric;
+	snprintf(out->index, sizeof out->index, "%s", s->index ? s->index : "");
+	out->writer_pid = s->writer_pid;
+	snprintf(out->writer_mode, sizeof out->writer_mode, "%s",
+		 s->writer_mode ? s->writer_mode : "");
+	out->ring_head = s->ring_head;
+	out->ring_reserve = s->ring_reserve;
+	out->ring_capacity = s->ring_capacity;
+	out->durable_lsn = s->durable_lsn;
+	out->applied_lsn = s->applied_lsn;
+	out->published_lsn = s->published_lsn;
+	out->documents = s->documents;
+	roost__reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+struct roost_results {
+	Roost__Reply *reply;
+	struct roost_hit *hits; /* all queries' hits, in order */
+	size_t *first;		/* index of query q's first hit; nq + 1 entries */
+	uint32_t nq;
+};
+
+static int roost__results(roost *r, Roost__Reply *rep, uint32_t nq, roost_results **out)
+{
+	if (rep->body_case != ROOST__REPLY__BODY_SEARCH || rep->search->n_results != nq)
+		return roost__fail(r, ROOST_EPROTO, "reply does not match the request");
+	roost_results *res = calloc(1, sizeof *res);
+	size_t total = 0;
+	for (uint32_t q = 0; q < nq; q++)
+		total += rep->search->results[q]->n_hits;
+	if (res) {
+		res->first = calloc(nq + 1, sizeof *res->first);
+		res->hits = calloc(total ? total : 1, sizeof *res->hits);
+	}
+	if (!res || !res->first || !res->hits) {
+		roost_results_free(res);
+		return ROOST_ENOMEM;
+	}
+	size_t at = 0;
+	for (uint32_t q = 0; q < nq; q++) {
+		res->first[q] = at;
+		const Roost__QueryResult *qr = rep->search->results[q];
+		for (size_t j = 0; j < qr->n_hits; j++, at++) {
+			const Roost__Hit *h = qr->hits[j];
+			res->hits[at] = (struct roost_hit){h->id,   h->score, h->agent,
+							   h->time, h->kind,  h->text};
+		}
+	}
+	res->first[nq] = at;
+	res->nq = nq;
+	res->reply = rep;
+	*out = res;
+	return 0;
+}
+
+int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint32_t k,
+		 const struct roost_filter *filter, uint64_t min_lsn, roost_results **out)
+{
+	r->err[0] = '\0';
+	if (!queries || nq == 0 || dim == 0 || k == 0)
+		return roost__fail(r, ROOST_EINVAL, "need at least one query, dim > 0 and k > 0");
+	Roost__SearchRequest s = ROOST__SEARCH_REQUEST__INIT;
+	Roost__Filter f = ROOST__FILTER__INIT;
+	s.dim = dim;
+	s.n_queries = (size_t)nq * dim;
+	s.queries = (float *)queries;
+	s.k = k;
+	s.min_lsn = min_lsn;
+	if (filter) {
+		f.n_agents = filter->nagents;
+		f.agents = (int64_t *)filter->agents;
+		f.has_time_range = filter->has_time != 0;
+		f.time_min = filter->time_min;
+		f.time_max = filter->time_max;
+		f.kind = (char *)(filter->kind ? filter->kind : "");
+		s.filter = &f;
+	}
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.version = WIRE_VERSION;
+	req.op_case = ROOST__REQUEST__OP_SEARCH;
+	req.search = &s;
+	Roost__Reply *rep = NULL;
+	int rc = roost__call_retry(r, &req, &s.timeout_ms, &rep);
+	if (rc == 0) {
+		rc = roost__results(r, rep, nq, out);
+		if (rc)
+			roost__reply__free_unpacked(rep, NULL);
+	}
+	return rc;
+}
+
+size_t roost_results_hits(const roost_results *res, uint32_t q, const struct roost_hit **hits)
+{
+	if (q >= res->nq) {
+		*hits = NULL;
+		return 0;
+	}
+	*hits = res->hits + res->first[q];
+	return res->first[q + 1] - res->first[q];
+}
+
+uint64_t roost_results_lsn(const roost_results *res)
+{
+	return res->reply->search->lsn;
+}
+
+void roost_results_free(roost_results *res)
+{
+	if (!res)
+		return;
+	if (res->reply)
+		roost__reply__free_unpacked(res->reply, NULL);
+	free(res->hits);
+	free(res->first);
+	free(res);
+}

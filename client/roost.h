@@ -1,0 +1,115 @@
+/* libroost: the C client library.
+ *
+ * A handle talks to one instance through its brokers. It is not for
+ * concurrent use: give each thread its own handle (they are cheap), as
+ * with a nanomsg REQ socket. Every function returns 0 or a negative
+ * ROOST_E* code (err.h); roost_last_error() holds the server's message for
+ * the last failure on that handle.
+ *
+ * Adds are idempotent: each handle has a random client id and numbers its
+ * requests; a retry (after BUSY, a timeout, or a broker that died) resends
+ * the same key, so the server returns the original ids instead of adding
+ * the batch twice.
+ */
+#ifndef ROOST_H
+#define ROOST_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct roost roost;
+
+enum roost_ack {
+	ROOST_ACK_DEFAULT = 0, /* durable */
+	ROOST_ACK_QUEUED = 1,  /* committed in the shared-memory ring */
+	ROOST_ACK_DURABLE = 2, /* in the writer's fsynced log */
+	ROOST_ACK_VISIBLE = 3, /* searchable */
+};
+
+struct roost_doc {
+	const float *vector; /* dim values */
+	int64_t agent;
+	int64_t time;
+	const char *kind; /* NULL or UTF-8, at most 23 bytes */
+	const char *text; /* NULL or UTF-8 */
+};
+
+struct roost_status {
+	uint32_t dim;
+	uint32_t metric; /* 0 L2, 1 inner product */
+	char index[64];
+	int32_t writer_pid; /* 0: no writer */
+	char writer_mode[64];
+	uint64_t ring_head, ring_reserve, ring_capacity;
+	uint64_t durable_lsn, applied_lsn, published_lsn;
+	uint64_t documents;
+};
+
+/* Largest add request a client sends; brokers refuse larger frames. */
+#define ROOST_MAX_FRAME (16u << 20)
+#define ROOST_MAX_DOCS	1024u
+
+/* Connects to an instance by name (its brokers' ipc:// sockets in the
+ * runtime directory) or to a comma-separated list of nanomsg URLs. */
+int roost_connect(roost **out, const char *target);
+void roost_close(roost *r);
+
+/* How long one call may take in all, retries included (default 30 s). */
+void roost_set_timeout(roost *r, int timeout_ms);
+
+/* Adds n documents. ids (n entries) and lsn receive what the server
+ * assigned; *duplicate (may be NULL) is 1 when this was a retry of a batch
+ * already accepted. Retries on BUSY, timeouts and lost brokers with
+ * backoff until the timeout. */
+int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, enum roost_ack ack,
+	      uint64_t *ids, uint64_t *lsn);
+
+/* Search filters; every set field must match. */
+struct roost_filter {
+	const int64_t *agents; /* NULL: any agent */
+	size_t nagents;
+	int has_time; /* 1: time_min <= time <= time_max */
+	int64_t time_min, time_max;
+	const char *kind; /* NULL or "": any kind */
+};
+
+/* One hit; kind and text point into the result set. */
+struct roost_hit {
+	uint64_t id;
+	float score; /* L2: squared distance (lower is nearer); ip: similarity */
+	int64_t agent;
+	int64_t time;
+	const char *kind;
+	const char *text;
+};
+
+typedef struct roost_results roost_results;
+
+/* Searches nq query vectors (nq * dim floats) for their k nearest
+ * documents (k <= 1024). min_lsn > 0 asks for data that includes that LSN
+ * (read-your-writes: pass the lsn an add returned); the reader waits up
+ * to the handle's timeout for it, then fails with ROOST_ENOTVISIBLE.
+ * Retries on another reader when one dies. Free *out with
+ * roost_results_free(). */
+int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint32_t k,
+		 const struct roost_filter *filter, uint64_t min_lsn, roost_results **out);
+
+/* Hits of query q (best first) and their count. */
+size_t roost_results_hits(const roost_results *res, uint32_t q, const struct roost_hit **hits);
+
+/* The LSN the answer was computed from: it includes every batch below it. */
+uint64_t roost_results_lsn(const roost_results *res);
+
+void roost_results_free(roost_results *res);
+
+int roost_status(roost *r, struct roost_status *out);
+
+/* The message of the last failure on this handle ("" if none). */
+const char *roost_last_error(const roost *r);
+
+/* The handle's idempotency client id (for logs and tests). */
+uint64_t roost_client_id(const roost *r);
+
+#endif

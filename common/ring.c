@@ -1,0 +1,746 @@
+/* The ingest ring; ring.h describes the model and its guarantees.
+ *
+ * Memory ordering, in one place (every atomic below names its partner):
+ *  - reserve: a claimer stores it with release after writing the record
+ *    headers; ring_read and ring_state_at load it with acquire before they
+ *    read a header.
+ *  - state: a producer stores COMMITTED or ABORTED with release after the
+ *    payload; ring_read loads it with acquire before it hands the payload out.
+ *  - head: ring_release stores it with release once the consumer is done with
+ *    the bytes; a claimer loads it with acquire before overwriting them.
+ *  - data_seq/consumer_sleeping and space_seq/space_waiters: futex
+ *    handshakes, described at ring__wait_data() and ring__wait_space().
+ */
+#include "ring.h"
+
+#include "err.h"
+#include "futex.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RING__MAGIC	      0x474e5254534f4f52ull /* "ROOSTRNG" as bytes, little-endian */
+#define RING__MIN_CAPACITY    (64u * 1024u)
+#define RING__MAX_CAPACITY    (1ull << 40)
+#define RING__MAX_LEN	      (UINT32_MAX & ~(RING_ALIGN - 1))
+#define RING__REC_HDR	      16u
+#define RING__DEFAULT_DEAD_MS 1000
+#define RING__DEFAULT_MODE    0600
+#define RING__OPEN_WAIT_MS    2000 /* how long ring_open waits for a ring being created */
+#define RING__SLICE_MS	      50   /* longest sleep before a CLAIMED record is looked at again */
+#define RING__NO_POS	      UINT64_MAX /* never a record position: those are 16-aligned */
+
+/* ring__next() results besides 0 (a record) and errors. */
+enum { RING__EMPTY = 1, RING__PENDING = 2 };
+
+struct ring_slot {
+	_Atomic uint32_t gen;
+	_Atomic int32_t pid;
+};
+
+/* The shared header at offset 0 of the object; every process maps it RW.
+ *
+ * Identity, written by ring_create before `ready` and never changed after:
+ *   magic            u64  RING__MAGIC, "ROOSTRNG"
+ *   version          u32  RING_VERSION
+ *   header_size      u32  RING_HEADER_SIZE: where the data area starts
+ *   capacity         u64  bytes in the data area, a power of two
+ *   start_pos        u64  position of the first record ever claimed
+ *   dead_timeout_ms  i32  how long a record stays CLAIMED before the consumer
+ *                         checks whether its owner still lives
+ *   ready            u32  0 until everything above and claim_lock are set up.
+ *                         ring_create stores 1 with release and futex-wakes it;
+ *                         ring_open loads it with acquire (futex wait).
+ * These first 40 bytes keep their offsets in every version, so that any
+ * version can recognise another one and refuse it.
+ *
+ * claim_lock  pthread_mutex_t (40 bytes, glibc x86-64), process-shared and
+ *             robust. Serialises claims: it owns the bytes from reserve up to
+ *             the end of a claim, and the store of reserve.
+ * reserve     u64, own cache line. The next position to claim. Written only
+ *             under claim_lock, with release after the record headers; pairs
+ *             with the acquire loads in ring_read, ring_state_at and the next
+ *             claimer.
+ * head        u64, own cache line. The consumer's position: all bytes before
+ *             it are free. Written only by ring_release, with release; pairs
+ *             with the claimer's acquire load before it overwrites bytes.
+ * data_seq, consumer_sleeping   u32 + u32, own cache line. The consumer sleeps
+ *             on data_seq when nothing is committed; producers bump it and wake
+ *             it on commit or abort, only while consumer_sleeping is set.
+ * space_seq, space_waiters      u32 + u32, own cache line. Producers sleep on
+ *             space_seq when the ring is full, counted in space_waiters;
+ *             ring_release bumps and wakes it only while the count is nonzero.
+ *             A producer killed while waiting leaves the count high: that
+ *             costs a futex wake per release, nothing else.
+ * slots       RING_MAX_PRODUCERS x (gen u32, pid i32). A producer process owns
+ *             slot i while it holds the OFD write lock on byte
+ *             RING_LOCK_BASE + i of the object. Taking a slot increments gen
+ *             with release (pairs with the consumer's acquire load in
+ *             ring__owner_dead), so records of an earlier owner of the slot
+ *             are recognised as orphaned. pid is for operators only.
+ */
+struct ring_shm_header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t capacity;
+	uint64_t start_pos;
+	int32_t dead_timeout_ms;
+	_Atomic uint32_t ready;
+	pthread_mutex_t claim_lock;
+	alignas(64) _Atomic uint64_t reserve;
+	alignas(64) _Atomic uint64_t head;
+	alignas(64) _Atomic uint32_t data_seq;
+	_Atomic uint32_t consumer_sleeping;
+	alignas(64) _Atomic uint32_t space_seq;
+	_Atomic uint32_t space_waiters;
+	alignas(64) struct ring_slot slots[RING_MAX_PRODUCERS];
+};
+_Static_assert(sizeof(struct ring_shm_header) <= RING_HEADER_SIZE, "ring header overflows");
+_Static_assert(offsetof(struct ring_shm_header, ready) == 36, "identity prefix moved");
+
+/* Precedes every record in the data area, at a 16-aligned position. All but
+ * state are written once by the claimer, before reserve is published, and
+ * stay unchanged until the consumer releases the record. */
+struct ring_record_header {
+	_Atomic uint32_t state; /* enum ring_state */
+	uint32_t owner_slot;	/* the claimer's producer slot */
+	uint32_t owner_gen;	/* that slot's generation at claim time */
+	uint32_t len;		/* payload bytes; padding: bytes up to the end of the data area */
+};
+_Static_assert(sizeof(struct ring_record_header) == RING__REC_HDR, "record header size");
+
+struct ring {
+	struct ring_shm_header *hdr;
+	unsigned char *data;
+	size_t map_size;
+	uint64_t capacity;
+	int fd;
+	int slot;     /* producer slot, -1 for the consumer */
+	uint32_t gen; /* our generation of that slot */
+	int dead_timeout_ms;
+	/* Consumer only: the CLAIMED record being timed and when it was first
+	 * seen. Kept across ring_read calls so that short reads still reap. */
+	uint64_t claimed_pos;
+	int64_t claimed_since_ms;
+};
+
+void (*ring_test_hook)(enum ring_hook_point point) = NULL;
+
+static void ring__hook(enum ring_hook_point point)
+{
+	if (ring_test_hook)
+		ring_test_hook(point);
+}
+
+static uint64_t ring__span(uint32_t len)
+{
+	return RING__REC_HDR + (((uint64_t)len + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1));
+}
+
+static struct ring_record_header *ring__rec(const ring *r, uint64_t pos)
+{
+	return (struct ring_record_header *)(r->data + (pos & (r->capacity - 1)));
+}
+
+/* INT64_MAX stands for no deadline (timeout_ms < 0). */
+static int64_t ring__deadline(int timeout_ms)
+{
+	return timeout_ms < 0 ? INT64_MAX : futex_now_ms() + timeout_ms;
+}
+
+/* Milliseconds left, 0 when passed, -1 when there is no deadline. */
+static int ring__left_ms(int64_t deadline)
+{
+	if (deadline == INT64_MAX)
+		return -1;
+	int64_t left = deadline - futex_now_ms();
+	return left > 0 ? (int)left : 0;
+}
+
+/* ---- creating and opening ---- */
+
+static int ring__check_config(const struct ring_config *cfg)
+{
+	uint64_t cap = cfg->capacity;
+	if (cap < RING__MIN_CAPACITY || cap > RING__MAX_CAPACITY || (cap & (cap - 1)))
+		return ROOST_EINVAL;
+	if (cfg->start_pos % RING_ALIGN || cfg->dead_timeout_ms < 0)
+		return ROOST_EINVAL;
+	return 0;
+}
+
+static int ring__new_handle(int fd, void *map, size_t map_size, ring **out)
+{
+	ring *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ROOST_ENOMEM;
+	r->hdr = map;
+	r->data = (unsigned char *)map + RING_HEADER_SIZE;
+	r->map_size = map_size;
+	r->capacity = r->hdr->capacity;
+	r->fd = fd;
+	r->slot = -1;
+	r->dead_timeout_ms = r->hdr->dead_timeout_ms;
+	r->claimed_pos = RING__NO_POS;
+	*out = r;
+	return 0;
+}
+
+static int ring__init_lock(pthread_mutex_t *lock)
+{
+	pthread_mutexattr_t attr;
+	if (pthread_mutexattr_init(&attr))
+		return ROOST_EIO;
+	int rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	if (!rc)
+		rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	if (!rc)
+		rc = pthread_mutex_init(lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	return rc ? ROOST_EIO : 0;
+}
+
+/* The object is fresh from ftruncate, so everything not set here is zero. */
+static int ring__init_header(struct ring_shm_header *h, const struct ring_config *cfg)
+{
+	h->magic = RING__MAGIC;
+	h->version = RING_VERSION;
+	h->header_size = RING_HEADER_SIZE;
+	h->capacity = cfg->capacity;
+	h->start_pos = cfg->start_pos;
+	h->dead_timeout_ms = cfg->dead_timeout_ms ? cfg->dead_timeout_ms : RING__DEFAULT_DEAD_MS;
+	atomic_init(&h->reserve, cfg->start_pos);
+	atomic_init(&h->head, cfg->start_pos);
+	return ring__init_lock(&h->claim_lock);
+}
+
+static int ring__build(int fd, const struct ring_config *cfg, mode_t mode, ring **out)
+{
+	size_t size = RING_HEADER_SIZE + cfg->capacity;
+	/* shm_open's mode passes through the umask; the configured mode is what
+	 * the operator asked for. */
+	if (fchmod(fd, mode) || ftruncate(fd, (off_t)size))
+		return roost_from_errno(errno);
+	/* Take the pages now: tmpfs would raise SIGBUS on first touch instead
+	 * when /dev/shm runs full. */
+	int err = posix_fallocate(fd, 0, (off_t)size);
+	if (err)
+		return roost_from_errno(err);
+	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return roost_from_errno(errno);
+	int rc = ring__init_header(map, cfg);
+	if (!rc)
+		rc = ring__new_handle(fd, map, size, out);
+	if (rc) {
+		munmap(map, size);
+		return rc;
+	}
+	/* Release: pairs with ring__wait_ready's acquire load; everything above
+	 * is visible to an opener that sees ready. */
+	atomic_store_explicit(&(*out)->hdr->ready, 1, memory_order_release);
+	futex_wake_all(&(*out)->hdr->ready);
+	return 0;
+}
+
+int ring_create(ring **out, const char *shm_name, const struct ring_config *cfg)
+{
+	if (!out || !shm_name || !cfg)
+		return ROOST_EINVAL;
+	int rc = ring__check_config(cfg);
+	if (rc)
+		return rc;
+	mode_t mode = cfg->mode ? cfg->mode & 0777 : RING__DEFAULT_MODE;
+	int fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL, mode);
+	if (fd < 0)
+		return roost_from_errno(errno);
+	rc = ring__build(fd, cfg, mode, out);
+	if (rc) {
+		close(fd);
+		shm_unlink(shm_name); /* ours: O_EXCL created it */
+	}
+	return rc;
+}
+
+/* A creator sizes the object right after creating it; until then there is
+ * no word to sleep on, so this polls, briefly and only while opening. */
+static int ring__wait_size(int fd, int64_t deadline, size_t *size)
+{
+	const struct timespec nap = {.tv_nsec = 10 * 1000000L};
+	struct stat st;
+	for (;;) {
+		if (fstat(fd, &st))
+			return roost_from_errno(errno);
+		if (st.st_size >= (off_t)RING_HEADER_SIZE) {
+			*size = (size_t)st.st_size;
+			return 0;
+		}
+		if (futex_now_ms() >= deadline)
+			return ROOST_ENOENT;
+		nanosleep(&nap, NULL);
+	}
+}
+
+/* A ring whose creator never finished (it died) reads as missing. */
+static int ring__wait_ready(struct ring_shm_header *h, int64_t deadline)
+{
+	/* Acquire: pairs with ring__build's release store of ready. */
+	while (!atomic_load_explicit(&h->ready, memory_order_acquire)) {
+		int left = ring__left_ms(deadline);
+		if (left == 0)
+			return ROOST_ENOENT;
+		futex_wait(&h->ready, 0, left);
+	}
+	return 0;
+}
+
+static int ring__check_header(const struct ring_shm_header *h, size_t size, uint64_t expected)
+{
+	if (h->magic != RING__MAGIC || h->version != RING_VERSION ||
+	    h->header_size != RING_HEADER_SIZE)
+		return ROOST_EVERSION;
+	if (expected && h->capacity != expected)
+		return ROOST_EVERSION;
+	uint64_t cap = h->capacity;
+	if (cap < RING__MIN_CAPACITY || cap > RING__MAX_CAPACITY || (cap & (cap - 1)) ||
+	    size != RING_HEADER_SIZE + cap || h->dead_timeout_ms <= 0)
+		return ROOST_ECORRUPT;
+	return 0;
+}
+
+static int ring__attach(int fd, uint64_t expected_capacity, ring **out)
+{
+	int64_t deadline = futex_now_ms() + RING__OPEN_WAIT_MS;
+	size_t size = 0;
+	int rc = ring__wait_size(fd, deadline, &size);
+	if (rc)
+		return rc;
+	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return roost_from_errno(errno);
+	rc = ring__wait_ready(map, deadline);
+	if (!rc)
+		rc = ring__check_header(map, size, expected_capacity);
+	if (!rc)
+		rc = ring__new_handle(fd, map, size, out);
+	if (rc)
+		munmap(map, size);
+	return rc;
+}
+
+/* Takes the first free producer slot. The OFD lock belongs to this open
+ * file description, so the kernel drops it when the process dies, however
+ * it dies. */
+static int ring__register(ring *r)
+{
+	for (uint32_t i = 0; i < RING_MAX_PRODUCERS; i++) {
+		struct flock fl = {.l_type = F_WRLCK,
+				   .l_whence = SEEK_SET,
+				   .l_start = RING_LOCK_BASE + i,
+				   .l_len = 1};
+		if (fcntl(r->fd, F_OFD_SETLK, &fl) == 0) {
+			struct ring_slot *s = &r->hdr->slots[i];
+			/* Release: pairs with ring__owner_dead's acquire load. */
+			r->gen = atomic_fetch_add_explicit(&s->gen, 1, memory_order_release) + 1;
+			/* Relaxed: for operators only; nothing synchronises on it. */
+			atomic_store_explicit(&s->pid, (int32_t)getpid(), memory_order_relaxed);
+			r->slot = (int)i;
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EACCES)
+			return roost_from_errno(errno);
+	}
+	return ROOST_EBUSY; /* every slot is held by a live producer */
+}
+
+int ring_open(ring **out, const char *shm_name, uint64_t expected_capacity, int consumer)
+{
+	if (!out || !shm_name)
+		return ROOST_EINVAL;
+	int fd = shm_open(shm_name, O_RDWR, 0);
+	if (fd < 0)
+		return roost_from_errno(errno);
+	ring *r = NULL;
+	int rc = ring__attach(fd, expected_capacity, &r);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	if (consumer) {
+		/* A consumer killed in its sleep left the flag set, which costs
+		 * producers a wake per commit. Relaxed: we are the only consumer
+		 * now, and ring__wait_data sets it again, fenced, before sleeping. */
+		atomic_store_explicit(&r->hdr->consumer_sleeping, 0, memory_order_relaxed);
+	} else {
+		rc = ring__register(r);
+	}
+	if (rc) {
+		ring_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void ring_close(ring *r)
+{
+	if (!r)
+		return;
+	munmap(r->hdr, r->map_size);
+	close(r->fd);
+	free(r);
+}
+
+int ring_unlink(const char *shm_name)
+{
+	if (!shm_name)
+		return ROOST_EINVAL;
+	return shm_unlink(shm_name) ? roost_from_errno(errno) : 0;
+}
+
+uint32_t ring_max_payload(const ring *r)
+{
+	uint64_t max = r->capacity / 4 - RING__REC_HDR;
+	return max > RING__MAX_LEN ? RING__MAX_LEN : (uint32_t)max;
+}
+
+/* ---- producers ---- */
+
+static int ring__lock(struct ring_shm_header *h)
+{
+	int rc = pthread_mutex_lock(&h->claim_lock);
+	if (rc == EOWNERDEAD) {
+		/* A claimer died holding the lock. The ring is consistent anyway:
+		 * reserve is stored last, so its claim is either published whole
+		 * or its headers lie beyond reserve and get overwritten. */
+		rc = pthread_mutex_consistent(&h->claim_lock);
+		if (rc)
+			pthread_mutex_unlock(&h->claim_lock);
+	}
+	return rc ? ROOST_EIO : 0;
+}
+
+static void ring__write_header(ring *r, uint64_t pos, enum ring_state state, uint32_t len)
+{
+	struct ring_record_header *rh = ring__rec(r, pos);
+	rh->owner_slot = (uint32_t)r->slot;
+	rh->owner_gen = r->gen;
+	rh->len = len;
+	/* Release: pairs with ring_state_at's acquire load, so a reader that
+	 * sees this lap's state also sees the head that let us overwrite. */
+	atomic_store_explicit(&rh->state, state, memory_order_release);
+}
+
+/* One attempt under claim_lock. ROOST_EBUSY when full, with the head that
+ * was seen so the caller can sleep until it moves. */
+static int ring__try_claim(ring *r, uint32_t len, struct ring_claim *out, uint64_t *seen_head)
+{
+	struct ring_shm_header *h = r->hdr;
+	int rc = ring__lock(h);
+	if (rc)
+		return rc;
+	ring__hook(RING_HOOK_CLAIM_LOCKED);
+	/* Acquire: pairs with the previous claimer's release store. The lock
+	 * orders it too, except when that claimer died holding the lock. */
+	uint64_t pos = atomic_load_explicit(&h->reserve, memory_order_acquire);
+	uint64_t span = ring__span(len);
+	uint64_t idx = pos & (r->capacity - 1);
+	uint64_t pad = idx + span > r->capacity ? r->capacity - idx : 0;
+	/* Acquire: pairs with ring_release's release store: the consumer is
+	 * done with the bytes we are about to overwrite. */
+	uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+	if (pos + pad + span - head > r->capacity) {
+		pthread_mutex_unlock(&h->claim_lock);
+		*seen_head = head;
+		return ROOST_EBUSY;
+	}
+	if (pad)
+		ring__write_header(r, pos, RING_PADDING, (uint32_t)(pad - RING__REC_HDR));
+	ring__write_header(r, pos + pad, RING_CLAIMED, len);
+	ring__hook(RING_HOOK_CLAIM_HEADER);
+	/* Release: pairs with the acquire loads of reserve in ring_read and
+	 * ring_state_at: the headers above are visible before the claim is. */
+	atomic_store_explicit(&h->reserve, pos + pad + span, memory_order_release);
+	ring__hook(RING_HOOK_CLAIMED);
+	pthread_mutex_unlock(&h->claim_lock);
+	out->pos = pos + pad;
+	out->data = (unsigned char *)ring__rec(r, pos + pad) + RING__REC_HDR;
+	out->len = len;
+	return 0;
+}
+
+/* Sleeps until head moves from seen_head or the deadline passes.
+ *
+ * Handshake with ring_release, the store-fence-load pattern on both sides:
+ * we count ourselves in space_waiters, fence, then look at head; it stores
+ * head, fences, then looks at space_waiters. The two seq_cst fences forbid
+ * both sides missing each other's store, so either we see the new head and
+ * do not sleep, or it sees us and bumps space_seq, which futex_wait notices
+ * even if the wake comes before the sleep. */
+static int ring__wait_space(ring *r, uint64_t seen_head, int64_t deadline)
+{
+	struct ring_shm_header *h = r->hdr;
+	int left = ring__left_ms(deadline);
+	if (left == 0)
+		return ROOST_EBUSY;
+	/* Relaxed: ordered by the fence that follows. */
+	atomic_fetch_add_explicit(&h->space_waiters, 1, memory_order_relaxed);
+	/* Pairs with ring_release's fence. */
+	atomic_thread_fence(memory_order_seq_cst);
+	/* Acquire: pairs with ring_release's release increment, so a new seq
+	 * comes with the new head. */
+	uint32_t seq = atomic_load_explicit(&h->space_seq, memory_order_acquire);
+	/* Acquire: pairs with ring_release's store of head. */
+	if (atomic_load_explicit(&h->head, memory_order_acquire) == seen_head)
+		futex_wait(&h->space_seq, seq, left);
+	/* Relaxed: only ring_release reads it, and a stale count only costs
+	 * it a spare wake. */
+	atomic_fetch_sub_explicit(&h->space_waiters, 1, memory_order_relaxed);
+	return 0;
+}
+
+int ring_claim(ring *r, uint32_t len, int timeout_ms, struct ring_claim *out)
+{
+	if (r->slot < 0)
+		return ROOST_EINVAL; /* only producers own slots, and records need an owner */
+	if (len > ring_max_payload(r))
+		return ROOST_ETOOBIG;
+	int64_t deadline = ring__deadline(timeout_ms);
+	for (;;) {
+		uint64_t seen_head;
+		int rc = ring__try_claim(r, len, out, &seen_head);
+		if (rc != ROOST_EBUSY)
+			return rc;
+		rc = ring__wait_space(r, seen_head, deadline);
+		if (rc)
+			return rc;
+	}
+}
+
+/* Publishes a final state and wakes the consumer if it sleeps; the other
+ * half of the handshake in ring__wait_data(). */
+static void ring__finish(ring *r, uint64_t pos, enum ring_state state)
+{
+	struct ring_shm_header *h = r->hdr;
+	/* Release: pairs with ring_read's acquire load of state; the payload
+	 * is visible before the state is. */
+	atomic_store_explicit(&ring__rec(r, pos)->state, state, memory_order_release);
+	/* Pairs with ring__wait_data's fence: either the consumer sees our
+	 * state or we see it sleeping. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&h->consumer_sleeping, memory_order_relaxed)) {
+		/* Release: pairs with ring__wait_data's acquire load of data_seq. */
+		atomic_fetch_add_explicit(&h->data_seq, 1, memory_order_release);
+		futex_wake_all(&h->data_seq);
+	}
+}
+
+void ring_commit(ring *r, const struct ring_claim *c)
+{
+	ring__finish(r, c->pos, RING_COMMITTED);
+}
+
+void ring_abort(ring *r, const struct ring_claim *c)
+{
+	ring__finish(r, c->pos, RING_ABORTED);
+}
+
+/* ---- the consumer ---- */
+
+/* Bytes spanned by the record at pos, or 0 when its header cannot have been
+ * written by a claim. Lengths in shared memory are not trusted: a bad one
+ * must not send the consumer outside the data area or past reserve. */
+static uint64_t ring__checked_span(const ring *r, uint64_t pos, uint64_t reserve, uint32_t state,
+				   const struct ring_record_header *rh)
+{
+	uint64_t idx = pos & (r->capacity - 1);
+	uint64_t span = ring__span(rh->len);
+	if (state < RING_CLAIMED || state > RING_PADDING || rh->owner_slot >= RING_MAX_PRODUCERS)
+		return 0;
+	if (idx + span > r->capacity || span > reserve - pos)
+		return 0;
+	if (state == RING_PADDING)
+		return idx + span == r->capacity ? span : 0;
+	return rh->len <= ring_max_payload(r) ? span : 0;
+}
+
+/* Dead when the slot has changed hands since the claim, or when nobody
+ * holds the slot's lock. A live owner, however slow, holds it. */
+static int ring__owner_dead(const ring *r, const struct ring_record_header *rh)
+{
+	const struct ring_slot *s = &r->hdr->slots[rh->owner_slot];
+	/* Acquire: pairs with ring__register's release increment. */
+	if (atomic_load_explicit(&s->gen, memory_order_acquire) != rh->owner_gen)
+		return 1;
+	struct flock fl = {.l_type = F_WRLCK,
+			   .l_whence = SEEK_SET,
+			   .l_start = RING_LOCK_BASE + rh->owner_slot,
+			   .l_len = 1};
+	if (fcntl(r->fd, F_OFD_GETLK, &fl))
+		return 0; /* cannot tell: waiting is safe, skipping is not */
+	return fl.l_type == F_UNLCK;
+}
+
+/* Marks the CLAIMED record at pos ABORTED once it has been claimed longer
+ * than dead_timeout_ms (counted from when the consumer first saw it) and
+ * its owner is dead. Returns 1 when it did. */
+static int ring__reap(ring *r, uint64_t pos, struct ring_record_header *rh)
+{
+	int64_t now = futex_now_ms();
+	if (r->claimed_pos != pos) {
+		r->claimed_pos = pos;
+		r->claimed_since_ms = now;
+		return 0;
+	}
+	if (now - r->claimed_since_ms < r->dead_timeout_ms || !ring__owner_dead(r, rh))
+		return 0;
+	/* The owner is dead, so no commit can race with this store. Release:
+	 * pairs with ring_state_at's acquire load. */
+	atomic_store_explicit(&rh->state, RING_ABORTED, memory_order_release);
+	return 1;
+}
+
+/* Finds the first committed record at or after *pos, skipping padding and
+ * aborted records. 0 with *out filled, RING__EMPTY when *pos reached
+ * reserve, RING__PENDING when the record at *pos is still CLAIMED. */
+static int ring__next(ring *r, uint64_t *pos, struct ring_record *out)
+{
+	for (;;) {
+		/* Acquire: pairs with the claimer's release store of reserve;
+		 * headers before it are complete. */
+		uint64_t reserve = atomic_load_explicit(&r->hdr->reserve, memory_order_acquire);
+		if (*pos == reserve)
+			return RING__EMPTY;
+		struct ring_record_header *rh = ring__rec(r, *pos);
+		/* Acquire: pairs with ring__finish's release store; the payload
+		 * is complete once the state says COMMITTED. */
+		uint32_t state = atomic_load_explicit(&rh->state, memory_order_acquire);
+		uint64_t span = ring__checked_span(r, *pos, reserve, state, rh);
+		if (!span)
+			return ROOST_ECORRUPT;
+		if (state == RING_COMMITTED) {
+			out->pos = *pos;
+			out->next = *pos + span;
+			out->data = (const unsigned char *)rh + RING__REC_HDR;
+			out->len = rh->len;
+			return 0;
+		}
+		if (state == RING_CLAIMED && !ring__reap(r, *pos, rh))
+			return RING__PENDING;
+		*pos += span;
+	}
+}
+
+/* Whether the record at pos exists and is no longer CLAIMED. */
+static int ring__settled(const ring *r, uint64_t pos)
+{
+	/* Acquire: pairs with the claimer's release store of reserve. */
+	if (atomic_load_explicit(&r->hdr->reserve, memory_order_acquire) == pos)
+		return 0;
+	/* Acquire: pairs with ring__finish's release store of state. */
+	return atomic_load_explicit(&ring__rec(r, pos)->state, memory_order_acquire) !=
+	       RING_CLAIMED;
+}
+
+/* Sleeps until a producer commits or aborts, or wait_ms passes.
+ *
+ * Handshake with ring__finish, the store-fence-load pattern on both sides:
+ * we set consumer_sleeping, fence, then look at the record; a producer
+ * stores the state, fences, then looks at consumer_sleeping. The two seq_cst
+ * fences forbid both sides missing each other's store, so either we see the
+ * state and do not sleep, or the producer sees us and bumps data_seq, which
+ * futex_wait notices even if the wake comes before the sleep. */
+static void ring__wait_data(ring *r, uint64_t pos, int wait_ms)
+{
+	struct ring_shm_header *h = r->hdr;
+	/* Relaxed: ordered by the fence that follows. */
+	atomic_store_explicit(&h->consumer_sleeping, 1, memory_order_relaxed);
+	/* Pairs with ring__finish's fence. */
+	atomic_thread_fence(memory_order_seq_cst);
+	/* Acquire: pairs with ring__finish's release increment, so a new seq
+	 * comes with the new state. */
+	uint32_t seq = atomic_load_explicit(&h->data_seq, memory_order_acquire);
+	if (!ring__settled(r, pos))
+		futex_wait(&h->data_seq, seq, wait_ms);
+	/* Relaxed: a producer that still sees the flag only wakes us spare. */
+	atomic_store_explicit(&h->consumer_sleeping, 0, memory_order_relaxed);
+}
+
+int ring_read(ring *r, uint64_t pos, int timeout_ms, struct ring_record *out)
+{
+	if (r->slot >= 0 || pos % RING_ALIGN || pos < ring_head(r) || pos > ring_reserve(r))
+		return ROOST_EINVAL;
+	int64_t deadline = ring__deadline(timeout_ms);
+	for (;;) {
+		int rc = ring__next(r, &pos, out);
+		if (rc <= 0)
+			return rc;
+		int left = ring__left_ms(deadline);
+		if (left == 0)
+			return ROOST_ETIMEDOUT;
+		/* A CLAIMED record is looked at again in slices, so that a dead
+		 * owner is noticed even though nobody will wake us. */
+		if (rc == RING__PENDING && (left < 0 || left > RING__SLICE_MS))
+			left = RING__SLICE_MS;
+		ring__wait_data(r, pos, left);
+	}
+}
+
+void ring_release(ring *r, uint64_t pos)
+{
+	struct ring_shm_header *h = r->hdr;
+	/* Relaxed: only this consumer writes head. */
+	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	if (r->slot >= 0 || pos <= head || pos > ring_reserve(r) || pos % RING_ALIGN)
+		return;
+	/* Release: pairs with the claimer's acquire load of head; we are done
+	 * with the bytes before pos. */
+	atomic_store_explicit(&h->head, pos, memory_order_release);
+	/* Pairs with ring__wait_space's fence. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&h->space_waiters, memory_order_relaxed)) {
+		/* Release: pairs with ring__wait_space's acquire load of space_seq. */
+		atomic_fetch_add_explicit(&h->space_seq, 1, memory_order_release);
+		futex_wake_all(&h->space_seq);
+	}
+}
+
+int ring_state_at(ring *r, uint64_t pos)
+{
+	if (pos % RING_ALIGN || pos < ring_head(r) || pos >= ring_reserve(r))
+		return 0;
+	/* Acquire: pairs with ring__write_header's and ring__finish's release
+	 * stores. */
+	uint32_t state = atomic_load_explicit(&ring__rec(r, pos)->state, memory_order_acquire);
+	/* The header may have been recycled by a later lap since head was
+	 * read; if so, head has moved past pos by now. */
+	if (ring_head(r) > pos || state < RING_CLAIMED || state > RING_PADDING)
+		return 0;
+	return (int)state;
+}
+
+uint64_t ring_head(const ring *r)
+{
+	/* Acquire: pairs with ring_release's release store. */
+	return atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+}
+
+uint64_t ring_reserve(const ring *r)
+{
+	/* Acquire: pairs with the claimer's release store. */
+	return atomic_load_explicit(&r->hdr->reserve, memory_order_acquire);
+}
+
+uint64_t ring_capacity(const ring *r)
+{
+	return r->capacity;
+}

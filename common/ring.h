@@ -1,0 +1,149 @@
+/* The ingest ring: a multi-producer, single-consumer ring of variable-size
+ * records in POSIX shared memory.
+ *
+ * Producers are every thread of every broker process; the consumer is the
+ * writer. A producer claims space, writes its record in place and commits
+ * it; the consumer reads committed records in place, in position order, and
+ * releases them when done. Positions are 64-bit byte offsets that only grow,
+ * so a record's position doubles as its log sequence number (LSN).
+ *
+ * Layout of the shared-memory object (RING_VERSION 1):
+ *
+ *   offset 0      struct ring_shm_header (RING_HEADER_SIZE = 16 KiB)
+ *   offset 16KiB  data area, `capacity` bytes, capacity a power of two
+ *
+ * A record is a 16-byte struct ring_record_header followed by the payload,
+ * padded to 16 bytes. A record never wraps: when it would, the claimer writes
+ * a PADDING record to the end of the data area and the real record at the
+ * start of the next lap, in one claim.
+ *
+ * Death of a producer. Each producer process owns a slot in the header and
+ * holds an OFD byte lock on the shm file at offset RING_LOCK_BASE + slot for
+ * as long as it lives; the kernel drops the lock when the process dies. A
+ * claim is made under a process-shared robust mutex, and the reserve cursor
+ * is stored last, so a producer killed inside the claim leaves a consistent
+ * ring. A record left CLAIMED by a dead owner (slot lock free, or slot
+ * re-registered under a new generation) is marked ABORTED by the consumer
+ * after `dead_timeout_ms` and skipped. A slow but live producer is never
+ * skipped: its lock is held.
+ */
+#ifndef ROOST_RING_H
+#define ROOST_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define RING_VERSION	   1u
+#define RING_HEADER_SIZE   16384u
+#define RING_ALIGN	   16u
+#define RING_MAX_PRODUCERS 256u
+#define RING_LOCK_BASE	   0 /* byte offset of producer slot 0's OFD lock */
+
+/* Record states, in struct ring_record_header.state. */
+enum ring_state {
+	RING_CLAIMED = 1,   /* space owned by a producer, payload in progress */
+	RING_COMMITTED = 2, /* payload complete; the consumer may read it */
+	RING_ABORTED = 3,   /* skipped: given up by its producer or owner died */
+	RING_PADDING = 4,   /* filler to the end of the data area */
+};
+
+typedef struct ring ring;
+
+struct ring_config {
+	uint64_t capacity;   /* data bytes, power of two, >= 64 KiB */
+	uint64_t start_pos;  /* first position (continues the LSN sequence) */
+	mode_t mode;	     /* shm object permissions, e.g. 0600 (0: 0600); umask ignored */
+	int dead_timeout_ms; /* CLAIMED longer than this: check owner (0: 1000) */
+};
+
+/* A claimed record, owned by the producer until commit or abort. */
+struct ring_claim {
+	uint64_t pos; /* position (LSN) of the record */
+	void *data;   /* payload, `len` bytes, 8-byte aligned */
+	uint32_t len;
+};
+
+/* A committed record, read in place by the consumer. */
+struct ring_record {
+	uint64_t pos;  /* position (LSN) */
+	uint64_t next; /* position just past the record */
+	const void *data;
+	uint32_t len;
+};
+
+/* Creates the object (fails with ROOST_EEXIST if present) and opens it as
+ * the consumer. The object becomes visible to ring_open() only once fully
+ * initialised. ROOST_EINVAL for a capacity that is not a power of two
+ * >= 64 KiB or a start_pos that is not a multiple of RING_ALIGN. */
+int ring_create(ring **out, const char *shm_name, const struct ring_config *cfg);
+
+/* Opens an existing ring. As producer (consumer == 0) the process registers
+ * a producer slot. As consumer, it must be the only one (the caller holds
+ * the writer lock). expected_capacity 0 accepts any size. Refuses a ring of
+ * another version or size with ROOST_EVERSION, a missing one with
+ * ROOST_ENOENT. A ring still being created is waited for up to 2 s; one
+ * whose creator died before finishing also gives ROOST_ENOENT (its creator
+ * may ring_unlink() and ring_create() again). ROOST_EBUSY when all
+ * RING_MAX_PRODUCERS slots are taken.
+ *
+ * A producer handle belongs to the process that opened it: a forked child
+ * must open its own, since an inherited one shares the slot's lock and
+ * would keep a dead parent looking alive. */
+int ring_open(ring **out, const char *shm_name, uint64_t expected_capacity, int consumer);
+
+/* Unmaps and closes; a producer's slot is freed by closing its lock. */
+void ring_close(ring *r);
+
+/* Removes the shm name; mapped users keep working. */
+int ring_unlink(const char *shm_name);
+
+/* Largest payload a claim can hold. */
+uint32_t ring_max_payload(const ring *r);
+
+/* Claims len payload bytes, waiting at most timeout_ms for space (futex
+ * sleep, no spinning; < 0 waits without limit). ROOST_EBUSY when still full
+ * at the deadline, ROOST_ETOOBIG when len > ring_max_payload(), ROOST_EINVAL
+ * on a consumer handle. Thread-safe. Every claim must be committed or
+ * aborted: a live process's claim is waited for, however long. */
+int ring_claim(ring *r, uint32_t len, int timeout_ms, struct ring_claim *out);
+
+/* Publishes the claimed record (release store); wakes a sleeping consumer. */
+void ring_commit(ring *r, const struct ring_claim *c);
+
+/* Gives the claimed record up; the consumer skips it. */
+void ring_abort(ring *r, const struct ring_claim *c);
+
+/* Consumer: the first committed record at or after pos (padding and
+ * aborted records are skipped, dead owners detected). Waits at most
+ * timeout_ms (futex sleep; < 0 without limit) and returns ROOST_ETIMEDOUT
+ * when nothing is committed at pos by then. pos must be a record position
+ * >= ring_head() and <= ring_reserve(), else ROOST_EINVAL (also on a
+ * producer handle). ROOST_ECORRUPT when a record header in shared memory is
+ * impossible. Consumer calls are not thread-safe: one thread drives them. */
+int ring_read(ring *r, uint64_t pos, int timeout_ms, struct ring_record *out);
+
+/* Consumer: frees everything before pos for reuse and wakes producers
+ * waiting for space. A pos outside (ring_head(), ring_reserve()] is
+ * ignored. */
+void ring_release(ring *r, uint64_t pos);
+
+/* State of the record at pos as seen now: RING_CLAIMED, RING_COMMITTED,
+ * RING_ABORTED (RING_PADDING at a filler), or 0 when pos is already released
+ * (its state can no longer be known from the ring) or not yet claimed. */
+int ring_state_at(ring *r, uint64_t pos);
+
+uint64_t ring_head(const ring *r);    /* consumer position */
+uint64_t ring_reserve(const ring *r); /* next position to be claimed */
+uint64_t ring_capacity(const ring *r);
+
+/* Test hook: called at named points of a claim so tests can kill the
+ * process there. NULL in production. */
+enum ring_hook_point {
+	RING_HOOK_CLAIM_LOCKED, /* holding the claim mutex, nothing written */
+	RING_HOOK_CLAIM_HEADER, /* header written, reserve not yet advanced */
+	RING_HOOK_CLAIMED,	/* reserve advanced, mutex still held */
+};
+extern void (*ring_test_hook)(enum ring_hook_point point);
+
+#endif

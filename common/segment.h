@@ -1,0 +1,60 @@
+/* A sealed segment's documents file: seg-<start LSN, 16 hex>.docs next to
+ * the segment's FAISS index file seg-<start LSN>.index.
+ *
+ * Row i of the documents file is label i of the FAISS index. The file also
+ * keeps the raw vectors, so a segment can be rebuilt, compacted or moved to
+ * another index type without the log.
+ *
+ * File layout (SEGMENT_VERSION 1), little-endian, sections 8-byte aligned:
+ *   struct segment_header         64 bytes
+ *   uint64  ids[count]
+ *   int64   agents[count]
+ *   int64   times[count]
+ *   uint32  text_off[count], text_len[count]
+ *   struct segment_kind kinds[count]   24 bytes each
+ *   char    text[text_bytes]           padded to 8
+ *   float   vectors[count * dim]
+ * and the header's crc covers every byte after the header.
+ */
+#ifndef ROOST_SEGMENT_H
+#define ROOST_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEGMENT_VERSION 1u
+
+struct segment_kind {
+	uint8_t len;
+	char name[23];
+};
+
+/* Column arrays of a segment, in memory. */
+struct segment_docs {
+	uint32_t dim;
+	uint64_t count;
+	uint64_t start_lsn, end_lsn;
+	uint64_t *ids;
+	int64_t *agents;
+	int64_t *times;
+	uint32_t *text_off;
+	uint32_t *text_len;
+	struct segment_kind *kinds;
+	char *text;
+	uint64_t text_bytes;
+	float *vectors;
+	void *block; /* one allocation behind every array above */
+};
+
+/* Writes path atomically (temp file, fsync, rename, fsync dir). */
+int segment_store(const char *path, const struct segment_docs *d);
+
+/* Reads and fully checks path. ROOST_ECORRUPT on any inconsistency. */
+int segment_load(const char *path, struct segment_docs *out);
+
+/* The same checks on bytes in memory; exposed for the fuzzer. */
+int segment_decode(const void *buf, size_t len, struct segment_docs *out);
+
+void segment_free(struct segment_docs *d);
+
+#endif

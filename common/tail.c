@@ -1,0 +1,223 @@
+#include "tail.h"
+
+#include "err.h"
+#include "shm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TAIL_MAGIC 0x4c415454534f4f52ull /* "ROOSTTAL" */
+
+_Static_assert(sizeof(struct tail_header) <= TAIL_HEADER_SIZE, "tail header fits");
+_Static_assert(sizeof(struct segment_kind) == 24, "kind slot is 24 bytes");
+
+struct tail {
+	struct shm_map map;
+	struct tail_header *hdr;
+	uint64_t pending;   /* writer: rows appended, not yet published */
+	uint64_t text_used; /* writer: text bytes appended */
+};
+
+static uint64_t tail__align(uint64_t x)
+{
+	return (x + 63) & ~(uint64_t)63;
+}
+
+/* Lays the columns out after the header; returns the total size. */
+static uint64_t tail__layout(struct tail_header *h)
+{
+	uint64_t cap = h->capacity, off = TAIL_HEADER_SIZE;
+	h->off_ids = off;
+	off = tail__align(off + cap * 8);
+	h->off_agents = off;
+	off = tail__align(off + cap * 8);
+	h->off_times = off;
+	off = tail__align(off + cap * 8);
+	h->off_text_off = off;
+	off = tail__align(off + cap * 4);
+	h->off_text_len = off;
+	off = tail__align(off + cap * 4);
+	h->off_kinds = off;
+	off = tail__align(off + cap * sizeof(struct segment_kind));
+	h->off_text = off;
+	off = tail__align(off + h->text_capacity);
+	h->off_vectors = off;
+	return tail__align(off + cap * h->dim * sizeof(float));
+}
+
+int tail_create(tail **out, const char *shm_name, const struct tail_config *cfg)
+{
+	if (cfg->dim == 0 || cfg->dim > BATCH_MAX_DIM || cfg->capacity == 0 ||
+	    cfg->capacity > (1u << 24) || cfg->text_capacity > (1ull << 34))
+		return ROOST_EINVAL;
+	tail *t = calloc(1, sizeof *t);
+	if (!t)
+		return ROOST_ENOMEM;
+	struct tail_header h = {
+	    .magic = TAIL_MAGIC,
+	    .version = TAIL_VERSION,
+	    .header_size = TAIL_HEADER_SIZE,
+	    .serial = cfg->serial,
+	    .manifest_gen = cfg->manifest_gen,
+	    .start_lsn = cfg->start_lsn,
+	    .dim = cfg->dim,
+	    .metric = cfg->metric,
+	    .capacity = cfg->capacity,
+	    .text_capacity = cfg->text_capacity,
+	};
+	h.total_size = tail__layout(&h);
+	shm_remove(shm_name); /* a stale object of a dead writer's run */
+	int rc = shm_create(&t->map, shm_name, h.total_size, cfg->mode);
+	if (rc) {
+		free(t);
+		return rc;
+	}
+	t->hdr = t->map.addr;
+	memcpy(t->hdr, &h, sizeof h);
+	atomic_store_explicit(&t->hdr->end_lsn, cfg->start_lsn, memory_order_relaxed);
+	*out = t;
+	return 0;
+}
+
+/* Every column must lie inside the object: the header comes from another
+ * process and is not trusted. */
+static int tail__check(const struct tail_header *h, size_t size)
+{
+	struct tail_header copy = *h;
+	if (size < TAIL_HEADER_SIZE || h->magic != TAIL_MAGIC)
+		return ROOST_ECORRUPT;
+	if (h->version != TAIL_VERSION || h->header_size != TAIL_HEADER_SIZE)
+		return ROOST_EVERSION;
+	if (h->dim == 0 || h->dim > BATCH_MAX_DIM || h->capacity == 0 || h->capacity > (1u << 24) ||
+	    h->text_capacity > (1ull << 34))
+		return ROOST_ECORRUPT;
+	uint64_t total = tail__layout(&copy);
+	if (total != h->total_size || total > size || copy.off_vectors != h->off_vectors ||
+	    copy.off_text != h->off_text || copy.off_ids != h->off_ids ||
+	    copy.off_kinds != h->off_kinds)
+		return ROOST_ECORRUPT;
+	return 0;
+}
+
+int tail_open(tail **out, const char *shm_name)
+{
+	tail *t = calloc(1, sizeof *t);
+	if (!t)
+		return ROOST_ENOMEM;
+	int rc = shm_attach(&t->map, shm_name, 1);
+	if (rc == 0)
+		rc = tail__check(t->map.addr, t->map.size);
+	if (rc) {
+		shm_detach(&t->map);
+		free(t);
+		return rc;
+	}
+	t->hdr = t->map.addr;
+	*out = t;
+	return 0;
+}
+
+void tail_close(tail *t)
+{
+	if (!t)
+		return;
+	shm_detach(&t->map);
+	free(t);
+}
+
+int tail_unlink(const char *shm_name)
+{
+	return shm_remove(shm_name);
+}
+
+const struct tail_header *tail_header(const tail *t)
+{
+	return t->hdr;
+}
+
+#define TAIL_COL(t, type, off) ((type)((char *)(t)->map.addr + (t)->hdr->off))
+
+int tail_fits(const tail *t, uint64_t docs, uint64_t text_bytes)
+{
+	return t->pending + docs <= t->hdr->capacity &&
+	       t->text_used + text_bytes <= t->hdr->text_capacity;
+}
+
+void tail_append(tail *t, const struct batch_view *b, uint64_t lsn)
+{
+	uint64_t row = t->pending, n = b->hdr->count, dim = t->hdr->dim;
+	uint64_t *ids = TAIL_COL(t, uint64_t *, off_ids);
+	int64_t *agents = TAIL_COL(t, int64_t *, off_agents);
+	int64_t *times = TAIL_COL(t, int64_t *, off_times);
+	uint32_t *toff = TAIL_COL(t, uint32_t *, off_text_off);
+	uint32_t *tlen = TAIL_COL(t, uint32_t *, off_text_len);
+	struct segment_kind *kinds = TAIL_COL(t, struct segment_kind *, off_kinds);
+	char *text = TAIL_COL(t, char *, off_text);
+	float *vec = TAIL_COL(t, float *, off_vectors);
+	for (uint64_t i = 0; i < n; i++, row++) {
+		const struct batch_doc *d = &b->docs[i];
+		ids[row] = lsn + i;
+		agents[row] = d->agent;
+		times[row] = d->time;
+		toff[row] = (uint32_t)t->text_used;
+		tlen[row] = d->text_len;
+		memcpy(text + t->text_used, b->text + d->text_off, d->text_len);
+		t->text_used += d->text_len;
+		kinds[row].len = d->kind_len;
+		memcpy(kinds[row].name, d->kind, sizeof kinds[row].name);
+	}
+	memcpy(vec + t->pending * dim, b->vectors, n * dim * sizeof(float));
+	t->pending = row;
+}
+
+uint64_t tail_pending(const tail *t)
+{
+	return t->pending;
+}
+
+const float *tail_vectors(const tail *t, uint64_t from)
+{
+	return TAIL_COL(t, const float *, off_vectors) + from * t->hdr->dim;
+}
+
+uint64_t tail_text_used(const tail *t)
+{
+	return t->text_used;
+}
+
+void tail_publish(tail *t, uint64_t end_lsn)
+{
+	/* Release: the rows written by tail_append are visible to a reader
+	 * whose acquire load in tail_view sees this count. */
+	atomic_store_explicit(&t->hdr->count, t->pending, memory_order_release);
+	/* After count; pairs with the acquire load of end_lsn in tail_view. */
+	atomic_store_explicit(&t->hdr->end_lsn, end_lsn, memory_order_release);
+}
+
+void tail_seal(tail *t)
+{
+	/* Pairs with the acquire load readers make before each search. */
+	atomic_store_explicit(&t->hdr->sealed, 1, memory_order_release);
+}
+
+void tail_view(const tail *t, struct segment_docs *out)
+{
+	const struct tail_header *h = t->hdr;
+	memset(out, 0, sizeof *out);
+	/* end_lsn first (pairs with its release in tail_publish), then count:
+	 * the count read covers every batch below that end_lsn. */
+	out->end_lsn = atomic_load_explicit(&h->end_lsn, memory_order_acquire);
+	uint64_t count = atomic_load_explicit(&h->count, memory_order_acquire);
+	out->count = count <= h->capacity ? count : h->capacity;
+	out->dim = h->dim;
+	out->start_lsn = h->start_lsn;
+	out->ids = TAIL_COL(t, uint64_t *, off_ids);
+	out->agents = TAIL_COL(t, int64_t *, off_agents);
+	out->times = TAIL_COL(t, int64_t *, off_times);
+	out->text_off = TAIL_COL(t, uint32_t *, off_text_off);
+	out->text_len = TAIL_COL(t, uint32_t *, off_text_len);
+	out->kinds = TAIL_COL(t, struct segment_kind *, off_kinds);
+	out->text = TAIL_COL(t, char *, off_text);
+	out->text_bytes = h->text_capacity;
+	out->vectors = TAIL_COL(t, float *, off_vectors);
+}

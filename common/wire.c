@@ -1,0 +1,412 @@
+#include "wire.h"
+
+#include "batch.h"
+#include "err.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* protobuf-c allocates in proportion to the frame, but not 1:1: an empty
+ * Document is 2 bytes on the wire and ~160 bytes once unpacked (its struct,
+ * its slot in the docs array, a scan-table entry, malloc overhead), so a
+ * 16 MiB frame of them would take ~1.3 GiB. Decoding is therefore capped at
+ * FACTOR times the frame plus SLACK. SLACK covers the worst legitimate case,
+ * BATCH_MAX_DOCS documents of dimension 1 (~0.8 MiB); FACTOR covers packed
+ * varints, which expand up to 8x but only in absurdly long agent filters. */
+#define WIRE__DECODE_FACTOR 4u
+#define WIRE__DECODE_SLACK  (2u << 20)
+/* What malloc spends on a block beyond its size, so the cap tracks RSS. */
+#define WIRE__ALLOC_OVERHEAD 16u
+
+struct wire__budget {
+	size_t left;
+	int exceeded;
+	int oom;
+};
+
+__attribute__((format(printf, 4, 5))) static int wire__fail(char *msg, size_t msglen, int code,
+							    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg != NULL && msglen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(msg, msglen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+/* A configured limit of 0, or one above the hard limit, means the hard
+ * limit: a checked request must always fit a batch record. */
+static size_t wire__cap(size_t v, size_t hard)
+{
+	return v == 0 || v > hard ? hard : v;
+}
+
+static size_t wire__strlen(const char *s)
+{
+	return s != NULL ? strlen(s) : 0;
+}
+
+static void *wire__budget_alloc(void *data, size_t size)
+{
+	struct wire__budget *b = data;
+	void *p;
+
+	/* Frees are not refunded (during unpack they are mostly protobuf-c's
+	 * scan tables): the total ever allocated bounds the peak. */
+	if (size > b->left || b->left - size < WIRE__ALLOC_OVERHEAD) {
+		b->exceeded = 1;
+		return NULL;
+	}
+	p = malloc(size);
+	if (p == NULL) {
+		b->oom = 1;
+		return NULL;
+	}
+	b->left -= size + WIRE__ALLOC_OVERHEAD;
+	return p;
+}
+
+static void wire__budget_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+static int wire__unpack_error(const struct wire__budget *b, size_t len, size_t budget, char *msg,
+			      size_t msglen)
+{
+	if (b->oom)
+		return wire__fail(msg, msglen, ROOST_ENOMEM,
+				  "server out of memory while decoding the request; retry later");
+	if (b->exceeded)
+		return wire__fail(
+		    msg, msglen, ROOST_ETOOBIG,
+		    "request too complex: decoding its %zu-byte frame needs more than "
+		    "%zu bytes of memory; send fewer documents or values per request",
+		    len, budget);
+	return wire__fail(msg, msglen, ROOST_EPROTO,
+			  "malformed or truncated frame: %zu bytes that do not decode as a "
+			  "roost.Request (see common/roost.proto)",
+			  len);
+}
+
+static int wire__check_request(const Roost__Request *req, char *msg, size_t msglen)
+{
+	if (req->version != WIRE_VERSION)
+		return wire__fail(
+		    msg, msglen, ROOST_EVERSION,
+		    "protocol version %u is not supported; this server speaks version "
+		    "%u only (set Request.version = %u)",
+		    req->version, WIRE_VERSION, WIRE_VERSION);
+	if (req->op_case != ROOST__REQUEST__OP_ADD && req->op_case != ROOST__REQUEST__OP_SEARCH &&
+	    req->op_case != ROOST__REQUEST__OP_STATUS)
+		return wire__fail(
+		    msg, msglen, ROOST_EUNSUPPORTED,
+		    "unknown operation: the request sets none of add, search or status "
+		    "(is the client newer than the server?)");
+	return 0;
+}
+
+int wire_decode_request(const void *buf, size_t len, size_t max_frame, Roost__Request **out,
+			char *msg, size_t msglen)
+{
+	struct wire__budget budget = {0};
+	ProtobufCAllocator alloc = {wire__budget_alloc, wire__budget_free, &budget};
+	Roost__Request *req;
+	size_t limit;
+	int rc;
+
+	if (out == NULL || (buf == NULL && len > 0))
+		return wire__fail(msg, msglen, ROOST_EINVAL, "internal error: no frame buffer");
+	*out = NULL;
+	max_frame = wire__cap(max_frame, WIRE_MAX_FRAME);
+	if (len > max_frame)
+		return wire__fail(msg, msglen, ROOST_ETOOBIG,
+				  "frame is %zu bytes; the limit is %zu bytes", len, max_frame);
+	/* An empty frame is a valid all-default Request; "no version" would be
+	 * a misleading answer to what is a request for nothing. */
+	if (len == 0)
+		return wire__fail(msg, msglen, ROOST_EUNSUPPORTED,
+				  "empty frame: no operation (a roost.Request needs version = %u "
+				  "and one of add, search or status)",
+				  WIRE_VERSION);
+	/* len <= WIRE_MAX_FRAME, so this cannot overflow. */
+	limit = len * WIRE__DECODE_FACTOR + WIRE__DECODE_SLACK;
+	budget.left = limit;
+	req = roost__request__unpack(&alloc, len, buf);
+	if (req == NULL)
+		return wire__unpack_error(&budget, len, limit, msg, msglen);
+	rc = wire__check_request(req, msg, msglen);
+	if (rc != 0) {
+		wire_request_free(req);
+		return rc;
+	}
+	*out = req;
+	return 0;
+}
+
+void wire_request_free(Roost__Request *req)
+{
+	/* wire__budget_alloc() uses malloc, so the default allocator frees. */
+	if (req != NULL)
+		roost__request__free_unpacked(req, NULL);
+}
+
+static int wire__check_key_and_mode(const Roost__AddRequest *add, char *msg, size_t msglen)
+{
+	if (add->client_id == 0 || add->seq == 0)
+		return wire__fail(
+		    msg, msglen, ROOST_EINVAL,
+		    "missing idempotency key: client_id and seq must both be non-zero "
+		    "(got client_id %llu, seq %llu)",
+		    (unsigned long long)add->client_id, (unsigned long long)add->seq);
+	/* Unknown enum numbers survive unpacking as plain ints. */
+	if ((unsigned)add->ack > (unsigned)ROOST__ACK_MODE__ACK_VISIBLE)
+		return wire__fail(msg, msglen, ROOST_EUNSUPPORTED,
+				  "ack mode %d is not supported; use 0 (default: durable), "
+				  "1 (queued), 2 (durable) or 3 (visible)",
+				  (int)add->ack);
+	return 0;
+}
+
+static int wire__check_shape(const Roost__AddRequest *add, uint32_t dim, size_t max_docs, char *msg,
+			     size_t msglen)
+{
+	if (add->dim != dim)
+		return wire__fail(msg, msglen, ROOST_EDIM,
+				  "request dim %u but collection dimension is %u", add->dim, dim);
+	if (add->n_docs == 0)
+		return wire__fail(msg, msglen, ROOST_EINVAL,
+				  "add request has no documents; send 1 to %zu", max_docs);
+	if (add->n_docs > max_docs)
+		return wire__fail(msg, msglen, ROOST_ETOOBIG,
+				  "add request has %zu documents; the limit is %zu per request, "
+				  "split it",
+				  add->n_docs, max_docs);
+	return 0;
+}
+
+static const char *wire__nonfinite_name(float v)
+{
+	if (isnan(v))
+		return "NaN";
+	return v > 0 ? "+infinity" : "-infinity";
+}
+
+static int wire__check_vector(const Roost__Document *d, size_t i, uint32_t dim, char *msg,
+			      size_t msglen)
+{
+	size_t j;
+
+	if (d->n_vector != dim)
+		return wire__fail(msg, msglen, ROOST_EDIM,
+				  "docs[%zu]: vector has %zu values, collection dimension is %u", i,
+				  d->n_vector, dim);
+	for (j = 0; j < d->n_vector; j++) {
+		if (!isfinite(d->vector[j]))
+			return wire__fail(msg, msglen, ROOST_EVALUE,
+					  "docs[%zu].vector[%zu] is %s; every value must be finite",
+					  i, j, wire__nonfinite_name(d->vector[j]));
+	}
+	return 0;
+}
+
+static int wire__check_string(const char *s, size_t i, const char *field, size_t limit, char *msg,
+			      size_t msglen)
+{
+	size_t len = wire__strlen(s);
+
+	if (len > limit)
+		return wire__fail(msg, msglen, ROOST_ETOOBIG,
+				  "docs[%zu].%s is %zu bytes; the limit is %zu bytes", i, field,
+				  len, limit);
+	if (!batch_utf8_valid(s, len))
+		return wire__fail(msg, msglen, ROOST_EUTF8, "docs[%zu].%s is not valid UTF-8", i,
+				  field);
+	return 0;
+}
+
+static int wire__check_doc(const Roost__Document *d, size_t i, uint32_t dim, size_t max_text,
+			   char *msg, size_t msglen)
+{
+	int rc;
+
+	if (d == NULL)
+		return wire__fail(msg, msglen, ROOST_EINVAL, "docs[%zu] is missing", i);
+	rc = wire__check_vector(d, i, dim, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_string(d->kind, i, "kind", BATCH_KIND_MAX, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_string(d->text, i, "text", max_text, msg, msglen);
+	return rc;
+}
+
+int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, char *msg,
+		   size_t msglen)
+{
+	size_t max_docs, max_text, i;
+	int rc;
+
+	if (add == NULL || lim == NULL)
+		return wire__fail(msg, msglen, ROOST_EINVAL, "internal error: no add request");
+	if (lim->dim == 0 || lim->dim > BATCH_MAX_DIM)
+		return wire__fail(msg, msglen, ROOST_EINVAL,
+				  "server misconfigured: collection dimension %u is outside 1..%u",
+				  lim->dim, BATCH_MAX_DIM);
+	max_docs = wire__cap(lim->max_docs, BATCH_MAX_DOCS);
+	max_text = wire__cap(lim->max_text, BATCH_MAX_TEXT);
+	rc = wire__check_key_and_mode(add, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_shape(add, lim->dim, max_docs, msg, msglen);
+	for (i = 0; rc == 0 && i < add->n_docs; i++)
+		rc = wire__check_doc(add->docs[i], i, lim->dim, max_text, msg, msglen);
+	return rc;
+}
+
+/* Total text bytes, or UINT64_MAX for a request no batch can hold. */
+static uint64_t wire__text_bytes(const Roost__AddRequest *add)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	if (add->n_docs == 0 || add->n_docs > BATCH_MAX_DOCS)
+		return UINT64_MAX;
+	/* n_docs <= 4096 texts of at most a frame each: no overflow. */
+	for (i = 0; i < add->n_docs; i++)
+		total += wire__strlen(add->docs[i]->text);
+	return total;
+}
+
+size_t wire_batch_size(const Roost__AddRequest *add)
+{
+	uint64_t text;
+
+	if (add == NULL)
+		return 0;
+	text = wire__text_bytes(add);
+	if (text > UINT32_MAX)
+		return 0;
+	return batch_size(add->dim, (uint32_t)add->n_docs, (uint32_t)text);
+}
+
+/* The writers below build each piece in a local and memcpy it: dst is ring
+ * space, written strictly front to back, and every byte (padding, the unused
+ * tail of kind) is set so nothing stale reaches the log. */
+static unsigned char *wire__write_header(const Roost__AddRequest *add, unsigned char *p)
+{
+	struct batch_header h;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = BATCH_MAGIC;
+	h.version = BATCH_VERSION;
+	h.dim = add->dim;
+	h.count = (uint32_t)add->n_docs;
+	h.client_id = add->client_id;
+	h.seq = add->seq;
+	h.text_bytes = (uint32_t)wire__text_bytes(add);
+	memcpy(p, &h, sizeof(h));
+	return p + sizeof(h);
+}
+
+static unsigned char *wire__write_vectors(const Roost__AddRequest *add, unsigned char *p)
+{
+	size_t row = (size_t)add->dim * sizeof(float);
+	size_t i;
+
+	for (i = 0; i < add->n_docs; i++) {
+		memcpy(p, add->docs[i]->vector, row);
+		p += row;
+	}
+	/* An odd number of floats leaves 4 bytes before the 8-aligned docs. */
+	if ((add->n_docs * add->dim) % 2 != 0) {
+		memset(p, 0, sizeof(float));
+		p += sizeof(float);
+	}
+	return p;
+}
+
+static unsigned char *wire__write_docs(const Roost__AddRequest *add, unsigned char *p)
+{
+	uint32_t off = 0;
+	size_t i;
+
+	for (i = 0; i < add->n_docs; i++) {
+		const Roost__Document *src = add->docs[i];
+		struct batch_doc d;
+
+		memset(&d, 0, sizeof(d));
+		d.agent = src->agent;
+		d.time = src->time;
+		d.text_off = off;
+		d.text_len = (uint32_t)wire__strlen(src->text);
+		d.kind_len = (uint8_t)wire__strlen(src->kind);
+		if (d.kind_len > 0)
+			memcpy(d.kind, src->kind, d.kind_len);
+		memcpy(p, &d, sizeof(d));
+		p += sizeof(d);
+		off += d.text_len;
+	}
+	return p;
+}
+
+static void wire__write_text(const Roost__AddRequest *add, unsigned char *p)
+{
+	size_t i;
+
+	for (i = 0; i < add->n_docs; i++) {
+		size_t len = wire__strlen(add->docs[i]->text);
+
+		/* protobuf-c treats a NULL string as empty; memcpy must not see it. */
+		if (len > 0)
+			memcpy(p, add->docs[i]->text, len);
+		p += len;
+	}
+}
+
+void wire_batch_write(const Roost__AddRequest *add, void *dst)
+{
+	unsigned char *p = dst;
+
+	p = wire__write_header(add, p);
+	p = wire__write_vectors(add, p);
+	p = wire__write_docs(add, p);
+	wire__write_text(add, p);
+}
+
+int wire_encode_reply(const Roost__Reply *reply, void **out, size_t *outlen)
+{
+	Roost__Reply r;
+	uint8_t *buf;
+	size_t n;
+
+	if (reply == NULL || out == NULL || outlen == NULL)
+		return ROOST_EINVAL;
+	r = *reply;
+	r.version = WIRE_VERSION;
+	/* A client must never get a failure without a word of explanation. */
+	if (r.status != 0 && (r.message == NULL || r.message[0] == '\0'))
+		r.message = (char *)roost_strerror(r.status);
+	n = roost__reply__get_packed_size(&r);
+	buf = malloc(n > 0 ? n : 1);
+	if (buf == NULL)
+		return ROOST_ENOMEM;
+	*outlen = roost__reply__pack(&r, buf);
+	*out = buf;
+	return 0;
+}
+
+int wire_encode_error(int status, const char *message, void **out, size_t *outlen)
+{
+	Roost__Reply r = ROOST__REPLY__INIT;
+
+	r.status = status;
+	if (message != NULL)
+		r.message = (char *)message;
+	return wire_encode_reply(&r, out, outlen);
+}

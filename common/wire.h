@@ -1,0 +1,61 @@
+/* The wire protocol: decoding requests, validating add batches against the
+ * collection, and encoding replies. common/roost.proto is the schema.
+ *
+ * Nothing a client sends is trusted: every length is checked against the
+ * frame and the configured limits before anything is allocated or copied.
+ */
+#ifndef ROOST_WIRE_H
+#define ROOST_WIRE_H
+
+#include "roost.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_VERSION 1u
+/* Largest frame a server accepts (NN_RCVMAXSIZE) unless configured lower. */
+#define WIRE_MAX_FRAME (16u << 20)
+
+/* A limit of 0, or one above its hard limit (BATCH_MAX_DOCS,
+ * BATCH_MAX_TEXT, WIRE_MAX_FRAME), means the hard limit. */
+struct wire_limits {
+	uint32_t dim;	   /* the collection's dimension */
+	uint32_t max_docs; /* documents per add request */
+	uint32_t max_text; /* bytes of text per document */
+	size_t max_frame;  /* bytes per request frame */
+};
+
+/* Decodes a request frame. Fails with ROOST_EPROTO (garbage, truncation),
+ * ROOST_EVERSION (other protocol version), ROOST_EUNSUPPORTED (no known
+ * operation, or an empty frame), ROOST_ETOOBIG (frame over max_frame, or one that
+ * would unpack to more than about 4x its size plus 2 MiB) or ROOST_ENOMEM,
+ * with a message for the client in msg (NULL or msglen 0: none). max_frame
+ * 0 means WIRE_MAX_FRAME. Free *out with wire_request_free(). */
+int wire_decode_request(const void *buf, size_t len, size_t max_frame, Roost__Request **out,
+			char *msg, size_t msglen);
+void wire_request_free(Roost__Request *req);
+
+/* Checks an add request against the limits: dimension, count, finite
+ * values, text and kind sizes and UTF-8, idempotency key present, known
+ * ack mode. On failure msg names the first bad document and field as in
+ * the schema, e.g. "docs[3].vector[17] is NaN" (0-based, request order). */
+int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, char *msg,
+		   size_t msglen);
+
+/* Size of the batch record for a checked add request; 0 when the request
+ * is over batch.h's hard limits. */
+size_t wire_batch_size(const Roost__AddRequest *add);
+
+/* Writes the batch record (common/batch.h) for a checked request into dst,
+ * which holds wire_batch_size() bytes. */
+void wire_batch_write(const Roost__AddRequest *add, void *dst);
+
+/* Encodes a reply; status 0 with body, or an error code with message.
+ * The version is set to WIRE_VERSION, and an error without a message gets
+ * roost_strerror()'s text. *out is malloc'ed. */
+int wire_encode_reply(const Roost__Reply *reply, void **out, size_t *outlen);
+
+/* Convenience: an error reply frame with status and message. */
+int wire_encode_error(int status, const char *message, void **out, size_t *outlen);
+
+#endif

@@ -1,0 +1,262 @@
+/* roost-reader: serves searches from the published data, read-only.
+ *
+ * A reader connects to every broker's reader socket (readers-<id>.ipc in
+ * the runtime directory, rescanned so new brokers are found, and any
+ * --connect URLs) and answers the search requests the brokers forward.
+ * Start and stop readers at any time; nothing else needs to know.
+ *
+ * With --remote it uses neither the writer's shared memory nor the
+ * runtime directory: only the data directory (for example on shared
+ * storage) and --connect URLs. It then sees new documents when the writer
+ * seals a segment. */
+#include "ctl.h"
+#include "err.h"
+#include "inst.h"
+#include "log.h"
+#include "rsearch.h"
+#include "view.h"
+
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READER_MAX_WORKERS 64
+#define READER_MAX_PEERS   64
+
+struct reader_proc {
+	struct rsearch rs;
+	struct inst in;
+	const char *name, *data_dir, *connect;
+	int remote;
+	int workers;
+	int sock;
+	char peers[READER_MAX_PEERS][128];
+	int npeers;
+};
+
+static void reader_usage(FILE *f)
+{
+	fprintf(f, "usage: roost-reader --name NAME [--data-dir DIR] [--workers N]\n"
+		   "                    [--connect URL[,URL...]] [--remote]\n"
+		   "                    [--wait-ms MS] [--max-wait-ms MS]\n");
+}
+
+static int reader_parse(int argc, char **argv, struct reader_proc *p)
+{
+	static const struct option opts[] = {
+	    {"name", required_argument, 0, 'n'},
+	    {"data-dir", required_argument, 0, 'D'},
+	    {"workers", required_argument, 0, 'w'},
+	    {"connect", required_argument, 0, 'c'},
+	    {"remote", no_argument, 0, 'R'},
+	    {"wait-ms", required_argument, 0, 'W'},
+	    {"max-wait-ms", required_argument, 0, 'M'},
+	    {"help", no_argument, 0, 'h'},
+	    {0, 0, 0, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			p->name = optarg;
+			break;
+		case 'D':
+			p->data_dir = optarg;
+			break;
+		case 'w':
+			p->workers = atoi(optarg);
+			break;
+		case 'c':
+			p->connect = optarg;
+			break;
+		case 'R':
+			p->remote = 1;
+			break;
+		case 'W':
+			p->rs.wait_ms = atoi(optarg);
+			break;
+		case 'M':
+			p->rs.max_wait_ms = atoi(optarg);
+			break;
+		case 'h':
+			reader_usage(stdout);
+			exit(0);
+		default:
+			return ROOST_EINVAL;
+		}
+	}
+	if (!p->name || p->workers < 1 || p->workers > READER_MAX_WORKERS || p->rs.wait_ms < 0 ||
+	    p->rs.max_wait_ms < 0 || (p->remote && !p->connect))
+		return ROOST_EINVAL;
+	return 0;
+}
+
+static int reader_connect_url(struct reader_proc *p, const char *url)
+{
+	for (int i = 0; i < p->npeers; i++)
+		if (strcmp(p->peers[i], url) == 0)
+			return 0;
+	if (p->npeers == READER_MAX_PEERS || strlen(url) >= sizeof p->peers[0])
+		return ROOST_ETOOBIG;
+	if (nn_connect(p->sock, url) < 0) {
+		log_error("cannot connect to %s: %s", url, nn_strerror(nn_errno()));
+		return ROOST_ECONN;
+	}
+	snprintf(p->peers[p->npeers++], sizeof p->peers[0], "%s", url);
+	log_info("connected to %s", url);
+	return 0;
+}
+
+/* Every broker's reader socket in the runtime directory. */
+static void reader_scan(struct reader_proc *p)
+{
+	DIR *d = opendir(p->in.run_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char url[PATH_MAX + 16];
+		if (strncmp(e->d_name, "readers-", 8) == 0 && strstr(e->d_name, ".ipc") &&
+		    inst_ipc_url(&p->in, e->d_name, url, sizeof url) == 0)
+			reader_connect_url(p, url);
+	}
+	closedir(d);
+}
+
+static int reader_connect_list(struct reader_proc *p)
+{
+	if (!p->connect)
+		return 0;
+	char *copy = strdup(p->connect), *save = NULL;
+	int rc = copy ? 0 : ROOST_ENOMEM;
+	for (char *u = copy ? strtok_r(copy, ",", &save) : NULL; u && rc == 0;
+	     u = strtok_r(NULL, ",", &save))
+		rc = reader_connect_url(p, u);
+	free(copy);
+	return rc;
+}
+
+static void *reader_worker(void *arg)
+{
+	struct reader_proc *p = arg;
+	for (;;) {
+		void *body = NULL, *control = NULL;
+		struct nn_iovec iov = {&body, NN_MSG};
+		struct nn_msghdr hdr = {.msg_iov = &iov,
+					.msg_iovlen = 1,
+					.msg_control = &control,
+					.msg_controllen = NN_MSG};
+		int n = nn_recvmsg(p->sock, &hdr, 0);
+		if (n < 0) {
+			if (nn_errno() == ETERM || nn_errno() == EBADF)
+				return NULL;
+			continue;
+		}
+		void *reply = NULL;
+		size_t len = 0;
+		int rc = rsearch_handle(&p->rs, body, (size_t)n, &reply, &len);
+		nn_freemsg(body);
+		if (rc) {
+			nn_freemsg(control);
+			continue;
+		}
+		struct nn_iovec out = {reply, len};
+		struct nn_msghdr rh = {.msg_iov = &out,
+				       .msg_iovlen = 1,
+				       .msg_control = &control,
+				       .msg_controllen = NN_MSG};
+		if (nn_sendmsg(p->sock, &rh, 0) < 0)
+			nn_freemsg(control);
+		free(reply);
+	}
+}
+
+/* The control block is created by the writer: wait for it. */
+static int reader_attach(struct reader_proc *p, const sigset_t *sigs)
+{
+	struct timespec tick = {0, 100 * 1000 * 1000};
+	for (int said = 0;; said++) {
+		int rc = ctl_open(&p->rs.ctl, p->in.ctl_shm, 1);
+		if (rc == 0)
+			return 0;
+		if (rc != ROOST_ENOENT)
+			return rc;
+		if (!said)
+			log_info("waiting for the writer to create instance '%s'", p->in.name);
+		if (sigtimedwait(sigs, NULL, &tick) > 0)
+			return ROOST_ECLOSED;
+	}
+}
+
+static int reader_serve(struct reader_proc *p, sigset_t *sigs)
+{
+	pthread_t threads[READER_MAX_WORKERS];
+	int started = 0;
+	while (started < p->workers &&
+	       pthread_create(&threads[started], NULL, reader_worker, p) == 0)
+		started++;
+	if (started == 0)
+		return ROOST_ENOMEM;
+	log_info("serving with %d workers", started);
+	struct timespec tick = {0, 500 * 1000 * 1000};
+	int sig;
+	while ((sig = sigtimedwait(sigs, NULL, &tick)) < 0) {
+		if (!p->remote)
+			reader_scan(p);
+		rsearch_refresh(&p->rs);
+	}
+	log_info("signal %d: stopping", sig);
+	nn_term();
+	for (int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct reader_proc p = {
+	    .workers = 2, .sock = -1, .rs = {.wait_ms = 1000, .max_wait_ms = 10000}};
+	if (reader_parse(argc, argv, &p) != 0) {
+		reader_usage(stderr);
+		return 2;
+	}
+	if (inst_init(&p.in, p.name, p.data_dir) != 0) {
+		fprintf(stderr, "roost-reader: bad instance name '%s'\n", p.name);
+		return 2;
+	}
+	log_init(p.remote ? "reader(remote)" : "reader");
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	p.rs.in = &p.in;
+
+	int rc = p.remote ? 0 : reader_attach(&p, &sigs);
+	if (rc == 0)
+		rc = rsearch_init(&p.rs);
+	if (rc == 0) {
+		p.sock = nn_socket(AF_SP_RAW, NN_REP);
+		rc = p.sock < 0 ? ROOST_ECONN : reader_connect_list(&p);
+	}
+	if (rc == 0 && !p.remote)
+		reader_scan(&p);
+	if (rc == 0)
+		rc = reader_serve(&p, &sigs);
+	if (rc)
+		log_error("stopped: %s", roost_strerror(rc));
+	rsearch_close(&p.rs);
+	ctl_close(p.rs.ctl);
+	return rc ? 1 : 0;
+}

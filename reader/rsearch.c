@@ -1,0 +1,249 @@
+#include "rsearch.h"
+
+#include "err.h"
+#include "futex.h"
+#include "log.h"
+#include "search.h"
+#include "wire.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RSEARCH_MSG 256
+
+int rsearch_init(struct rsearch *rs)
+{
+	pthread_mutex_init(&rs->lock, NULL);
+	pthread_mutex_init(&rs->build_lock, NULL);
+	int rc = view_build(&rs->view, rs->in, rs->ctl, NULL);
+	if (rc)
+		log_error("cannot load the published data: %s", roost_strerror(rc));
+	return rc;
+}
+
+void rsearch_close(struct rsearch *rs)
+{
+	view_put(rs->view);
+	rs->view = NULL;
+}
+
+static struct view *rsearch__current(struct rsearch *rs)
+{
+	pthread_mutex_lock(&rs->lock);
+	struct view *v = rs->view;
+	view_get(v);
+	pthread_mutex_unlock(&rs->lock);
+	return v;
+}
+
+void rsearch_refresh(struct rsearch *rs)
+{
+	struct view *cur = rsearch__current(rs);
+	int stale = view_stale(cur, rs->in, rs->ctl);
+	if (!stale || pthread_mutex_trylock(&rs->build_lock) != 0) {
+		view_put(cur);
+		return;
+	}
+	struct view *next;
+	int rc = view_build(&next, rs->in, rs->ctl, cur);
+	view_put(cur);
+	if (rc == 0) {
+		pthread_mutex_lock(&rs->lock);
+		struct view *old = rs->view;
+		rs->view = next;
+		pthread_mutex_unlock(&rs->lock);
+		/* Searches still holding it finish on it; the last frees it. */
+		view_put(old);
+		log_info("now serving manifest generation %llu (%u segments)",
+			 (unsigned long long)next->manifest_gen, next->nsegs);
+	} else {
+		log_warn("new generation not loaded yet: %s", roost_strerror(rc));
+	}
+	pthread_mutex_unlock(&rs->build_lock);
+}
+
+/* A view holding min_lsn, waiting up to timeout_ms for it to be published. */
+static int rsearch__view_for(struct rsearch *rs, uint64_t min_lsn, int timeout_ms,
+			     struct view **out)
+{
+	int64_t deadline = futex_now_ms() + timeout_ms;
+	for (;;) {
+		rsearch_refresh(rs);
+		struct view *v = rsearch__current(rs);
+		if (min_lsn == 0 || view_end_lsn(v) > min_lsn) {
+			*out = v;
+			return 0;
+		}
+		view_put(v);
+		int64_t left = deadline - futex_now_ms();
+		if (left <= 0)
+			return ROOST_ENOTVISIBLE;
+		if (rs->ctl)
+			ctl_wait(rs->ctl, CTL_PUBLISHED, min_lsn, (int)left);
+		else
+			usleep(left < 50 ? (useconds_t)left * 1000 : 50000);
+	}
+}
+
+static int rsearch__check(const Roost__SearchRequest *s, const struct view *v, char *msg)
+{
+	if (s->dim != v->dim) {
+		snprintf(msg, RSEARCH_MSG, "request dim %u but collection dimension is %u", s->dim,
+			 v->dim);
+		return ROOST_EDIM;
+	}
+	if (s->n_queries == 0 || s->n_queries % v->dim != 0 ||
+	    s->n_queries / v->dim > RSEARCH_MAX_QUERIES) {
+		snprintf(msg, RSEARCH_MSG,
+			 "queries must hold 1..%u vectors of %u values, not %zu values",
+			 RSEARCH_MAX_QUERIES, v->dim, s->n_queries);
+		return s->n_queries / v->dim > RSEARCH_MAX_QUERIES ? ROOST_ETOOBIG : ROOST_EDIM;
+	}
+	for (size_t i = 0; i < s->n_queries; i++)
+		if (!isfinite(s->queries[i])) {
+			snprintf(msg, RSEARCH_MSG, "queries[%zu] is not finite", i);
+			return ROOST_EVALUE;
+		}
+	if (s->k == 0 || s->k > SEARCH_MAX_K) {
+		snprintf(msg, RSEARCH_MSG, "k must be 1..%u, not %u", SEARCH_MAX_K, s->k);
+		return ROOST_EINVAL;
+	}
+	if (s->filter && s->filter->n_agents > RSEARCH_MAX_AGENTS) {
+		snprintf(msg, RSEARCH_MSG, "at most %u agents in a filter", RSEARCH_MAX_AGENTS);
+		return ROOST_ETOOBIG;
+	}
+	return 0;
+}
+
+static void rsearch__filter(const Roost__SearchRequest *s, struct search_filter *f)
+{
+	memset(f, 0, sizeof *f);
+	if (!s->filter)
+		return;
+	const Roost__Filter *in = s->filter;
+	f->agents = in->n_agents ? in->agents : NULL;
+	f->nagents = in->n_agents;
+	f->has_time = in->has_time_range;
+	f->time_min = in->time_min;
+	f->time_max = in->time_max;
+	f->kind = in->kind;
+}
+
+/* Builds the reply: protobuf strings need their own NUL-terminated copies. */
+static int rsearch__reply(const struct search_hit *hits, const uint32_t *counts, uint32_t nq,
+			  uint32_t k, uint64_t lsn, void **out, size_t *len)
+{
+	size_t nhits = 0;
+	for (uint32_t q = 0; q < nq; q++)
+		nhits += counts[q];
+	Roost__QueryResult *res = calloc(nq, sizeof *res);
+	Roost__QueryResult **resp = calloc(nq, sizeof *resp);
+	Roost__Hit *h = calloc(nhits ? nhits : 1, sizeof *h);
+	Roost__Hit **hp = calloc(nhits ? nhits : 1, sizeof *hp);
+	char **texts = calloc(nhits ? nhits * 2 : 1, sizeof *texts);
+	int rc = res && resp && h && hp && texts ? 0 : ROOST_ENOMEM;
+	size_t at = 0;
+	for (uint32_t q = 0; rc == 0 && q < nq; q++) {
+		roost__query_result__init(&res[q]);
+		res[q].n_hits = counts[q];
+		res[q].hits = hp + at;
+		resp[q] = &res[q];
+		for (uint32_t j = 0; j < counts[q]; j++, at++) {
+			const struct search_hit *x = &hits[(size_t)q * k + j];
+			const struct segment_docs *d = x->docs;
+			uint32_t off = d->text_off[x->row], tl = d->text_len[x->row];
+			if ((uint64_t)off + tl > d->text_bytes)
+				tl = 0;
+			roost__hit__init(&h[at]);
+			h[at].id = d->ids[x->row];
+			h[at].score = x->score;
+			h[at].agent = d->agents[x->row];
+			h[at].time = d->times[x->row];
+			h[at].kind = texts[2 * at] =
+			    strndup(d->kinds[x->row].name,
+				    d->kinds[x->row].len < 23 ? d->kinds[x->row].len : 23);
+			h[at].text = texts[2 * at + 1] = strndup(d->text + off, tl);
+			if (!h[at].kind || !h[at].text)
+				rc = ROOST_ENOMEM;
+			hp[at] = &h[at];
+		}
+	}
+	if (rc == 0) {
+		Roost__SearchReply sr = ROOST__SEARCH_REPLY__INIT;
+		sr.lsn = lsn;
+		sr.n_results = nq;
+		sr.results = resp;
+		Roost__Reply reply = ROOST__REPLY__INIT;
+		reply.body_case = ROOST__REPLY__BODY_SEARCH;
+		reply.search = &sr;
+		rc = wire_encode_reply(&reply, out, len);
+	}
+	for (size_t i = 0; texts && i < 2 * nhits; i++)
+		free(texts[i]);
+	free(texts);
+	free(hp);
+	free(h);
+	free(resp);
+	free(res);
+	return rc;
+}
+
+static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, void **out,
+			   size_t *len)
+{
+	char msg[RSEARCH_MSG] = "";
+	int timeout = s->timeout_ms ? (int)s->timeout_ms : rs->wait_ms;
+	if (timeout > rs->max_wait_ms)
+		timeout = rs->max_wait_ms;
+	struct view *v;
+	int rc = rsearch__view_for(rs, s->min_lsn, timeout, &v);
+	if (rc) {
+		snprintf(msg, sizeof msg, "LSN %llu is not visible within %d ms",
+			 (unsigned long long)s->min_lsn, timeout);
+		return wire_encode_error(rc, msg, out, len);
+	}
+	rc = rsearch__check(s, v, msg);
+	if (rc) {
+		view_put(v);
+		return wire_encode_error(rc, msg, out, len);
+	}
+	uint32_t nq = (uint32_t)(s->n_queries / v->dim);
+	uint64_t lsn = view_end_lsn(v);
+	struct search_filter f;
+	rsearch__filter(s, &f);
+	struct search_hit *hits = malloc(sizeof *hits * (size_t)nq * s->k);
+	uint32_t *counts = calloc(nq, sizeof *counts);
+	rc = hits && counts ? search_run(v, s->queries, nq, s->k, &f, hits, counts) : ROOST_ENOMEM;
+	if (rc == 0)
+		rc = rsearch__reply(hits, counts, nq, s->k, lsn, out, len);
+	else
+		rc = wire_encode_error(rc, "search failed", out, len);
+	free(hits);
+	free(counts);
+	view_put(v);
+	return rc;
+}
+
+int rsearch_handle(struct rsearch *rs, const void *frame, size_t len, void **reply,
+		   size_t *reply_len)
+{
+	/* Parallelism comes from readers and concurrent requests, not from
+	 * OpenMP threads inside one search (set per worker thread). */
+	omp_set_num_threads(1);
+	char msg[RSEARCH_MSG] = "";
+	Roost__Request *req;
+	int rc = wire_decode_request(frame, len, WIRE_MAX_FRAME, &req, msg, sizeof msg);
+	if (rc)
+		return wire_encode_error(rc, msg, reply, reply_len);
+	if (req->op_case == ROOST__REQUEST__OP_SEARCH)
+		rc = rsearch__search(rs, req->search, reply, reply_len);
+	else
+		rc = wire_encode_error(ROOST_EUNSUPPORTED, "readers serve search requests only",
+				       reply, reply_len);
+	wire_request_free(req);
+	return rc;
+}

@@ -1,0 +1,36 @@
+/* k-nearest-neighbour search over a view: every segment through FAISS,
+ * the tail exactly, results merged. Filters are applied inside each search
+ * (an IDSelector for segments, a row test for the tail), so a selective
+ * filter still yields k hits when k documents match. */
+#ifndef ROOST_SEARCH_H
+#define ROOST_SEARCH_H
+
+#include "view.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEARCH_MAX_K 1024u
+
+struct search_filter {
+	const int64_t *agents; /* NULL: any agent */
+	size_t nagents;
+	int has_time;
+	int64_t time_min, time_max; /* inclusive */
+	const char *kind;	    /* NULL or "": any kind */
+};
+
+/* A hit points at its document's row; valid while the view is held. */
+struct search_hit {
+	float score;
+	uint64_t row;
+	const struct segment_docs *docs;
+};
+
+/* Searches nq queries (nq * dim floats) for their k best hits each.
+ * hits holds nq * k entries; counts[q] receives how many query q got
+ * (fewer than k when fewer documents match). Single-threaded. */
+int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
+	       const struct search_filter *f, struct search_hit *hits, uint32_t *counts);
+
+#endif

@@ -1,0 +1,129 @@
+#!/bin/sh
+# Builds FAISS 1.7.3 (libfaiss + libfaiss_c) from Debian's source package
+# and caches the install tree outside the checkout, keyed by version and
+# flags. Prints the install prefix on stdout.
+#
+#   scripts/faiss.sh [cpu|gpu]
+#
+# Debian's binary libfaiss is built for baseline x86-64 and lacks the C API,
+# so it cannot be used as it is (see BRIEF.md section 5).
+set -eu
+
+VARIANT=${1:-cpu}
+VERSION=1.7.3
+CACHE=${ROOST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roost}
+JOBS=${JOBS:-$(nproc)}
+
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+	SIMD="-mavx2 -mfma -mf16c -mpopcnt"
+else
+	SIMD=""
+fi
+CMAKE_EXTRA=""
+if [ "$VARIANT" = gpu ]; then
+	CUDA=${CUDA_HOME:-/usr/local/cuda}
+	ARCHS=${CUDA_ARCHS:-90-real}
+	# CUDA 13's thrust/cub require C++17; FAISS would default to C++11.
+	CMAKE_EXTRA="-DFAISS_ENABLE_GPU=ON -DCMAKE_CUDA_COMPILER=$CUDA/bin/nvcc
+-DCMAKE_CUDA_STANDARD=17 -DCMAKE_CUDA_ARCHITECTURES=$ARCHS"
+else
+	CMAKE_EXTRA="-DFAISS_ENABLE_GPU=OFF"
+fi
+KEY=$(printf '%s|%s|%s' "$VERSION" "$SIMD" "$CMAKE_EXTRA" | sha256sum | cut -c1-12)
+PREFIX="$CACHE/faiss-$VERSION-$VARIANT-$KEY"
+
+if [ -f "$PREFIX/.complete" ]; then
+	echo "$PREFIX"
+	exit 0
+fi
+
+log() { echo "roost: faiss: $*" >&2; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/roost-faiss.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# A private apt configuration whose deb-src entries mirror the machine's own
+# deb entries: no host name is written here, and the system's apt state is
+# left untouched.
+derive_sources() {
+	mkdir -p "$WORK/apt/sources.list.d" "$WORK/apt/lists/partial" \
+		"$WORK/apt/archives/partial"
+	: >"$WORK/apt/sources.list"
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' "$f" \
+			>>"$WORK/apt/sources.list"
+	done
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		# Only stanzas that carry binary packages become deb-src stanzas.
+		awk 'BEGIN { RS=""; ORS="\n\n" }
+		     /(^|\n)Types:[^\n]*deb([ \t\n]|$)/ && !/(^|\n)Enabled:[ \t]*no/ {
+		         sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f" \
+			>"$WORK/apt/sources.list.d/$(basename "$f")"
+	done
+}
+
+fetch_source() {
+	derive_sources
+	set -- -o "Dir::Etc::SourceList=$WORK/apt/sources.list" \
+		-o "Dir::Etc::SourceParts=$WORK/apt/sources.list.d" \
+		-o "Dir::State::Lists=$WORK/apt/lists" \
+		-o "Dir::Cache::Archives=$WORK/apt/archives" \
+		-o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" \
+		-o "APT::Sandbox::User=$(id -un)"
+	log "fetching Debian's faiss $VERSION source package"
+	apt-get "$@" -q update >"$WORK/apt-update.log" 2>&1 ||
+		log "apt-get update reported errors (continuing): $(tail -1 "$WORK/apt-update.log")"
+	# The Debian revision is whatever the archive serves for this version.
+	DEBVER=$(apt-cache "$@" showsrc faiss 2>/dev/null |
+		sed -n "s/^Version: \($VERSION-.*\)/\1/p" | head -1)
+	[ -n "$DEBVER" ] || { log "no faiss $VERSION source in the archive"; exit 1; }
+	(cd "$WORK" && apt-get "$@" -q source "faiss=$DEBVER" >"$WORK/apt-source.log" 2>&1) || {
+		cat "$WORK/apt-source.log" >&2
+		log "could not fetch the source package"
+		exit 1
+	}
+	SRC=$(find "$WORK" -maxdepth 1 -type d -name "faiss-$VERSION*" | head -1)
+	[ -n "$SRC" ] || { log "source tree missing after apt-get source"; exit 1; }
+}
+
+patch_gpu() {
+	# c_api/gpu/DeviceUtils_c.h includes cublas.h, which clashes with
+	# cublas_v2.h since CUDA 12 (upstream FAISS issue 2655).
+	sed -i 's|#include <cublas.h>|#include <cublas_v2.h>|' \
+		"$SRC/c_api/gpu/DeviceUtils_c.h"
+}
+
+build() {
+	[ "$VARIANT" = gpu ] && patch_gpu
+	log "building ($VARIANT, flags: ${SIMD:-generic}) with $JOBS jobs"
+	# shellcheck disable=SC2086
+	cmake -S "$SRC" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release \
+		-DCMAKE_INSTALL_PREFIX="$PREFIX.tmp" -DBUILD_SHARED_LIBS=ON \
+		-DFAISS_ENABLE_C_API=ON -DFAISS_ENABLE_PYTHON=OFF \
+		-DBUILD_TESTING=OFF -DBLA_VENDOR=OpenBLAS \
+		-DCMAKE_CXX_FLAGS="-O2 $SIMD" $CMAKE_EXTRA \
+		>"$WORK/cmake.log" 2>&1 || { tail -30 "$WORK/cmake.log" >&2; exit 1; }
+	cmake --build "$WORK/build" -j "$JOBS" --target faiss faiss_c \
+		>"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; exit 1; }
+	rm -rf "$PREFIX.tmp"
+	cmake --install "$WORK/build" >/dev/null
+	install_c_api
+	touch "$PREFIX.tmp/.complete"
+	rm -rf "$PREFIX"
+	mv "$PREFIX.tmp" "$PREFIX"
+}
+
+# FAISS 1.7.3 does not install the C API; copy its library and headers.
+install_c_api() {
+	mkdir -p "$PREFIX.tmp/lib" "$PREFIX.tmp/include/faiss/c_api"
+	cp -P "$WORK"/build/c_api/libfaiss_c.so* "$PREFIX.tmp/lib/"
+	(cd "$SRC/c_api" && find . -name '*.h' -exec cp --parents {} \
+		"$PREFIX.tmp/include/faiss/c_api/" \;)
+}
+
+mkdir -p "$CACHE"
+fetch_source
+build
+log "installed in $PREFIX"
+echo "$PREFIX"

@@ -1,0 +1,198 @@
+"""Fixtures that run real roost processes: a writer and brokers per test,
+each instance with its own name, data directory and runtime directory."""
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import wire  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+BIN = os.path.join(BUILD, "bin")
+TOOLS = os.path.join(BUILD, "tests")
+_names = itertools.count()
+
+
+def wait_for(cond, timeout, what):
+    """Polls cond until true; fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+class Instance:
+    def __init__(self, dim=16, index="Flat", metric="l2", writer_args=(), broker_args=()):
+        self.name = "t%d-%d" % (os.getpid(), next(_names))
+        self.root = tempfile.mkdtemp(prefix="rst")
+        self.data = os.path.join(self.root, "data")
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=os.path.join(self.root, "run"))
+        self.run_dir = os.path.join(self.root, "run", "roost", self.name)
+        self.dim, self.index, self.metric = dim, index, metric
+        self.writer_args, self.broker_args = list(writer_args), list(broker_args)
+        self.writer = None
+        self.brokers = {}
+        self.logs = []
+
+    # -- processes -------------------------------------------------------
+    def _spawn(self, role, argv):
+        log = open(os.path.join(self.root, "%s.%d.log" % (role, len(self.logs))), "w+")
+        self.logs.append(log)
+        return subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def writer_argv(self, extra=()):
+        return [os.path.join(BIN, "roost-writer"), "--name", self.name, "--data-dir",
+                self.data, "--dim", str(self.dim), "--index", self.index, "--metric",
+                self.metric] + self.writer_args + list(extra)
+
+    def start_writer(self, extra=()):
+        self.writer = self._spawn("writer", self.writer_argv(extra))
+        log = self.logs[-1]
+        wait_for(lambda: self._logged(log, "serving instance") or self.writer.poll() is not None,
+                 60, "the writer to start")
+        assert self.writer.poll() is None, self.read_log(log)
+        return self.writer
+
+    def start_broker(self, i=0, extra=()):
+        p = self._spawn("broker%d" % i, [os.path.join(BIN, "roost-broker"), "--name",
+                                         self.name, "--id", str(i)] + self.broker_args +
+                        list(extra))
+        self.brokers[i] = p
+        sock = self.broker_path(i)
+        log = self.logs[-1]
+        wait_for(lambda: self._logged(log, "listening on") or p.poll() is not None, 30,
+                 "broker %d to listen" % i)
+        assert p.poll() is None, self.read_log(log)
+        assert os.path.exists(sock)
+        return p
+
+    def broker_path(self, i=0):
+        return os.path.join(self.run_dir, "broker-%d.ipc" % i)
+
+    def broker_url(self, i=0):
+        return "ipc://" + self.broker_path(i)
+
+    @staticmethod
+    def _logged(log, text):
+        log.flush()
+        with open(log.name) as f:
+            return text in f.read()
+
+    @staticmethod
+    def read_log(log):
+        with open(log.name) as f:
+            return f.read()
+
+    def all_logs(self):
+        return "\n".join("== %s ==\n%s" % (l.name, self.read_log(l)) for l in self.logs)
+
+    def kill(self, proc, sig=signal.SIGKILL):
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+
+    # -- clients -----------------------------------------------------------
+    def client(self, i=0, timeout_ms=10000):
+        return wire.Client(self.broker_url(i), timeout_ms)
+
+    def agent(self, agent, requests=10, batch=(1, 50), ack="durable", target=None,
+              timeout_ms=60000):
+        argv = [os.path.join(TOOLS, "roost-agent"), "--target", target or self.name, "--dim",
+                str(self.dim), "--agent", str(agent), "--requests", str(requests),
+                "--batch-min", str(batch[0]), "--batch-max", str(batch[1]), "--ack", ack,
+                "--seed", str(agent + 1), "--timeout-ms", str(timeout_ms)]
+        return subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def dump(self):
+        out = subprocess.run([os.path.join(TOOLS, "roost-dump"), self.name, self.data],
+                             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        docs, end = [], None
+        for line in out.stdout.splitlines():
+            if line.startswith("DOC "):
+                docs.append(line[4:])
+            elif line.startswith("END "):
+                end = line.split()
+        assert end is not None and int(end[1]) == len(docs)
+        return docs
+
+    def status(self):
+        c = self.client()
+        try:
+            return c.call(wire.status_request())["status_reply"]
+        finally:
+            c.close()
+
+    def stop(self):
+        procs = list(self.brokers.values()) + ([self.writer] if self.writer else [])
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        uid = os.getuid()
+        for f in os.listdir("/dev/shm"):
+            if f.startswith("roost.%d.%s." % (uid, self.name)):
+                os.unlink(os.path.join("/dev/shm", f))
+        for log in self.logs:
+            log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def make_instance():
+    made = []
+
+    def make(**kw):
+        inst = Instance(**kw)
+        made.append(inst)
+        return inst
+
+    yield make
+    for inst in made:
+        inst.stop()
+
+
+def collect(agent_proc, timeout=120):
+    """Waits for an agent; returns ({id: fields}, errors)."""
+    out, err = agent_proc.communicate(timeout=timeout)
+    acked, errors = {}, []
+    for line in out.splitlines():
+        if line.startswith("ACK "):
+            parts = line[4:].split(" ", 5)
+            assert parts[0] not in acked, "id %s acked twice" % parts[0]
+            acked[parts[0]] = " ".join(parts)
+        elif line.startswith("ERR "):
+            errors.append(line)
+    return acked, errors
+
+
+def check_exactly_once(inst, acked):
+    """Every acked document is published exactly once with its fields."""
+    docs = inst.dump()
+    by_id = {}
+    for d in docs:
+        i = d.split(" ", 1)[0]
+        assert i not in by_id, "document %s published twice" % i
+        by_id[i] = d
+    missing = [i for i in acked if i not in by_id]
+    assert not missing, "%d acked documents lost, e.g. %s" % (len(missing), missing[:5])
+    wrong = [i for i in acked if by_id[i] != acked[i]]
+    assert not wrong, "fields differ for %s: %r vs %r" % (wrong[0], by_id[wrong[0]],
+                                                          acked[wrong[0]])
+    return by_id

@@ -1,0 +1,272 @@
+"""The ingest path with real processes: brokers, one writer, agents."""
+import math
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+import wire
+from conftest import BIN, check_exactly_once, collect, wait_for
+
+DIM = 16
+
+
+def vec(seed, dim=DIM):
+    rnd = random.Random(seed)
+    return [rnd.uniform(-1, 1) for _ in range(dim)]
+
+
+def test_sixteen_agents_every_ack_present_once(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_broker(1)
+    agents = [inst.agent(a, requests=12, batch=(1, 50)) for a in range(16)]
+    acked = {}
+    for p in agents:
+        got, errors = collect(p)
+        assert not errors, errors
+        assert p.returncode == 0
+        acked.update(got)
+    assert len(acked) >= 16 * 12
+    docs = check_exactly_once(inst, acked)
+    assert len(docs) == len(acked), "documents published that nobody acked"
+
+
+@pytest.mark.parametrize("ack", ["queued", "visible"])
+def test_ack_modes(make_instance, ack):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    acked, errors = collect(inst.agent(1, requests=5, ack=ack))
+    assert not errors
+    if ack == "visible":
+        # Visible means searchable at reply time: no waiting here.
+        check_exactly_once(inst, acked)
+    else:
+        wait_for(lambda: len(inst.dump()) >= len(acked), 30, "queued batches to apply")
+        check_exactly_once(inst, acked)
+
+
+def test_retry_returns_original_ids(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_broker(1)
+    frame = wire.add_request(DIM, [wire.document(vec(i), agent=3, text="hi %d" % i)
+                                   for i in range(4)], client_id=77, seq=1)
+    first = inst.client(0).call(frame)
+    assert first["status"] == 0, first
+    again = inst.client(1).call(frame)  # a resend arriving at another broker
+    assert again["status"] == 0 and again["add"]["duplicate"]
+    assert again["add"]["ids"] == first["add"]["ids"]
+    assert again["add"]["lsn"] == first["add"]["lsn"]
+    # An old sequence number after a newer one is refused, not re-added.
+    newer = wire.add_request(DIM, [wire.document(vec(9))], client_id=77, seq=2)
+    assert inst.client(0).call(newer)["status"] == 0
+    stale = inst.client(1).call(frame)
+    assert stale["status"] == -18, stale
+    # The same key for a different batch is refused.
+    other = wire.add_request(DIM, [wire.document(vec(1))] * 2, client_id=77, seq=2)
+    assert inst.client(0).call(other)["status"] == -25
+    assert len(inst.dump()) == 5
+
+
+def test_idempotency_survives_writer_restart(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    frame = wire.add_request(DIM, [wire.document(vec(5), text="once")], client_id=99, seq=7)
+    first = inst.client().call(frame)
+    assert first["status"] == 0
+    inst.kill(inst.writer)
+    inst.start_writer()
+    again = inst.client().call(frame)
+    assert again["status"] == 0 and again["add"]["ids"] == first["add"]["ids"]
+    assert [d.split(" ")[0] for d in inst.dump()] == [str(first["add"]["ids"][0])]
+
+
+BAD = {
+    "wrong dimension": (lambda: wire.add_request(DIM, [wire.document(vec(1, DIM - 1))], 5, 1),
+                        -10),
+    "request dim": (lambda: wire.add_request(DIM + 1, [wire.document(vec(1, DIM + 1))], 5, 1),
+                    -10),
+    "NaN": (lambda: wire.add_request(DIM, [wire.document([math.nan] + vec(1)[1:])], 5, 1), -11),
+    "Inf": (lambda: wire.add_request(DIM, [wire.document([math.inf] + vec(1)[1:])], 5, 1), -11),
+    "text too long": (lambda: wire.add_request(DIM, [wire.document(vec(1), text="x" * 9000)],
+                                               5, 1), -12),
+    "kind too long": (lambda: wire.add_request(DIM, [wire.document(vec(1), kind="k" * 24)],
+                                               5, 1), -12),
+    "too many docs": (lambda: wire.add_request(DIM, [wire.document(vec(1))] * 1025, 5, 1), -12),
+    "no docs": (lambda: wire.add_request(DIM, [], 5, 1), -1),
+    "bad utf-8": (lambda: wire.add_request(DIM, [wire.field_bytes(1, struct.pack(
+        "<16f", *vec(1))) + wire.field_bytes(5, b"\xc0\x80")], 5, 1), -13),
+    "missing key": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 0, 0), -1),
+    "unknown ack mode": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 5, 1, ack=9),
+                         -15),
+    "unknown version": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 5, 1,
+                                                 version=2), -6),
+    "unknown operation": (lambda: wire.field_varint(1, 1) + wire.field_bytes(9, b"x"), -15),
+    "garbage": (lambda: bytes(random.Random(3).getrandbits(8) for _ in range(300)), -14),
+    "truncated": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 5, 1)[:-7], -14),
+    "empty frame": (lambda: b"", -15),
+}
+
+
+def test_bad_input_rejected_and_nothing_changes(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    good = inst.client().call(wire.add_request(DIM, [wire.document(vec(0))], 1, 1))
+    assert good["status"] == 0
+    before = inst.status()
+    for what, (make_frame, code) in BAD.items():
+        reply = inst.client().call(make_frame())
+        assert reply["status"] == code, (what, reply)
+        assert reply["message"], what
+        assert "add" not in reply or not reply["add"]["ids"], what
+    after = inst.status()
+    assert after["ring_reserve"] == before["ring_reserve"]
+    assert len(inst.dump()) == 1
+    assert inst.writer.poll() is None and inst.brokers[0].poll() is None
+
+
+def test_oversized_frame_and_transport_garbage(make_instance):
+    inst = make_instance(dim=DIM, broker_args=["--max-frame", "65536"])
+    inst.start_writer()
+    inst.start_broker()
+    # Over NN_RCVMAXSIZE: nanomsg drops the connection; the client times out.
+    big = wire.add_request(DIM, [wire.document(vec(1), text="y" * 100000)], 5, 1)
+    c = inst.client(timeout_ms=1000)
+    with pytest.raises(TimeoutError):
+        c.call_raw(big)
+    c.close()
+    # Raw bytes that are not the SP protocol at all, then a half handshake.
+    for junk in (b"\x00" * 64, b"GET / HTTP/1.0\r\n\r\n", b"\x00SP\x00\x00\x30\x00\x00",
+                 b"\x00SP\x00\x00\x31\x00\x00" + b"\xff" * 8 + b"\x01"):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(inst.broker_path())
+        s.sendall(junk)
+        s.close()
+    ok = inst.client().call(wire.add_request(DIM, [wire.document(vec(1))], 5, 2))
+    assert ok["status"] == 0, ok
+    assert inst.brokers[0].poll() is None
+
+
+def test_second_writer_refused(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    second = subprocess.run(inst.writer_argv(), env=inst.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert second.returncode != 0
+    assert "another writer" in second.stdout or "in use by another writer" in second.stdout
+
+
+def test_queued_without_writer_then_applied(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    inst.kill(inst.writer)
+    c = inst.client()
+    queued = c.call(wire.add_request(DIM, [wire.document(vec(1), text="q")], 11, 1, ack=1))
+    assert queued["status"] == 0, queued
+    durable = c.call(wire.add_request(DIM, [wire.document(vec(2), text="d")], 12, 1, ack=2,
+                                      timeout_ms=300))
+    assert durable["status"] == -9, durable
+    assert "writer unavailable" in durable["message"]
+    inst.start_writer()
+    # The same key, retried, now succeeds with the ids it was given.
+    again = c.call(wire.add_request(DIM, [wire.document(vec(2), text="d")], 12, 1, ack=2))
+    assert again["status"] == 0 and again["add"]["ids"] == durable["add"]["ids"]
+    ids = sorted(int(d.split(" ")[0]) for d in inst.dump())
+    assert ids == sorted(queued["add"]["ids"] + durable["add"]["ids"])
+
+
+def test_ring_full_replies_busy_and_loses_nothing(make_instance):
+    inst = make_instance(dim=256, writer_args=["--ring-mb", "1"],
+                         broker_args=["--busy-timeout-ms", "100"])
+    inst.start_writer()
+    inst.start_broker()
+    inst.kill(inst.writer)
+    c = inst.client()
+    accepted, seq = [], 0
+    while True:
+        seq += 1
+        docs = [wire.document(vec(seq * 100 + i, 256)) for i in range(64)]
+        r = c.call(wire.add_request(256, docs, 21, seq, ack=1))
+        if r["status"] == -7:
+            break
+        assert r["status"] == 0, r
+        accepted += r["add"]["ids"]
+        assert seq < 100, "the 1 MiB ring never filled"
+    assert "ring full" in r["message"]
+    inst.start_writer()
+    wait_for(lambda: len(inst.dump()) == len(accepted), 30, "the queued batches")
+    assert sorted(int(d.split(" ")[0]) for d in inst.dump()) == sorted(accepted)
+
+
+def test_kill_broker_under_load(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_broker(1)
+    agents = [inst.agent(a, requests=40, batch=(1, 20)) for a in range(8)]
+    wait_for(lambda: inst.status()["documents"] > 200, 30, "load to start")
+    inst.kill(inst.brokers[0])
+    acked = {}
+    for p in agents:
+        got, errors = collect(p, timeout=180)
+        assert not errors, errors
+        acked.update(got)
+    check_exactly_once(inst, acked)
+
+
+def test_kill_writer_under_load_and_restart(make_instance):
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_broker(1)
+    agents = [inst.agent(a, requests=40, batch=(1, 50)) for a in range(8)]
+    wait_for(lambda: inst.status()["documents"] > 1000, 30, "load to start")
+    inst.kill(inst.writer)
+    time.sleep(0.5)  # the agents keep adding while no writer runs
+    inst.start_writer()
+    acked = {}
+    for p in agents:
+        got, errors = collect(p, timeout=180)
+        assert not errors, errors
+        acked.update(got)
+    docs = check_exactly_once(inst, acked)
+    assert len(docs) == len(acked)
+
+
+@pytest.mark.parametrize("index", ["HNSW32", "IVF16,Flat"])
+def test_index_types_seal_and_recover(make_instance, index):
+    inst = make_instance(dim=DIM, index=index,
+                         writer_args=["--seal-docs", "4096", "--train-docs", "2048"])
+    inst.start_writer()
+    inst.start_broker()
+    acked, errors = collect(inst.agent(1, requests=110, batch=(80, 100)))
+    assert not errors and len(acked) > 4096 * 2
+    check_exactly_once(inst, acked)
+    segs = [f for f in os.listdir(inst.data) if f.endswith(".index") and f.startswith("seg-")]
+    assert len(segs) >= 2
+    inst.kill(inst.writer, signal.SIGTERM)
+    inst.start_writer()
+    assert len(check_exactly_once(inst, acked)) == len(acked)
+
+
+def test_writer_refuses_other_settings(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.kill(inst.writer, signal.SIGTERM)
+    argv = [os.path.join(BIN, "roost-writer"), "--name", inst.name, "--data-dir", inst.data,
+            "--dim", str(DIM + 1)]
+    out = subprocess.run(argv, env=inst.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, timeout=60)
+    assert out.returncode != 0 and "differs" in out.stdout

@@ -1,0 +1,535 @@
+/* Unit tests for common/batch.c: record size arithmetic, parsing of valid
+ * and corrupt records, and the UTF-8 validator. */
+#include "batch.h"
+#include "err.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A record built by hand, independently of wire.c, so that the two
+ * implementations of the layout check each other. */
+struct rec {
+	unsigned char *buf;
+	size_t len;
+	size_t vec_off, docs_off, text_off;
+	uint32_t dim, count;
+};
+
+struct doc_in {
+	const char *kind;
+	const char *text;
+	size_t text_len;
+};
+
+static void rec_build(struct rec *r, uint32_t dim, uint32_t count, const struct doc_in *in)
+{
+	struct batch_header h = {0};
+	size_t text = 0, off = 0, i;
+
+	for (i = 0; i < count; i++)
+		text += in[i].text_len;
+	r->dim = dim;
+	r->count = count;
+	r->len = batch_size(dim, count, (uint32_t)text);
+	assert_true(r->len > 0);
+	r->buf = calloc(1, r->len);
+	assert_non_null(r->buf);
+	r->vec_off = sizeof(h);
+	r->docs_off = sizeof(h) + ((size_t)dim * count * 4 + 7) / 8 * 8;
+	r->text_off = r->docs_off + count * sizeof(struct batch_doc);
+	h.magic = BATCH_MAGIC;
+	h.version = BATCH_VERSION;
+	h.dim = dim;
+	h.count = count;
+	h.client_id = 42;
+	h.seq = 7;
+	h.text_bytes = (uint32_t)text;
+	memcpy(r->buf, &h, sizeof(h));
+	for (i = 0; i < (size_t)dim * count; i++) {
+		float v = (float)i * 0.25f - 1.0f;
+
+		memcpy(r->buf + r->vec_off + i * 4, &v, 4);
+	}
+	for (i = 0; i < count; i++) {
+		struct batch_doc d = {0};
+
+		d.agent = 1000 + (int64_t)i;
+		d.time = -(int64_t)i;
+		d.text_off = (uint32_t)off;
+		d.text_len = (uint32_t)in[i].text_len;
+		d.kind_len = (uint8_t)strlen(in[i].kind);
+		memcpy(d.kind, in[i].kind, d.kind_len);
+		memcpy(r->buf + r->docs_off + i * sizeof(d), &d, sizeof(d));
+		memcpy(r->buf + r->text_off + off, in[i].text, in[i].text_len);
+		off += in[i].text_len;
+	}
+}
+
+static const struct doc_in sample_docs[] = {
+    {"tweet", "hello", 5},
+    {"", "", 0},
+    {"article", "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80", 15},
+};
+
+/* dim 3 x 3 docs: 9 floats, so the vectors need 4 bytes of padding. */
+static void rec_sample(struct rec *r)
+{
+	rec_build(r, 3, 3, sample_docs);
+}
+
+static struct batch_header *rec_hdr(struct rec *r)
+{
+	return (struct batch_header *)r->buf;
+}
+
+static struct batch_doc *rec_doc(struct rec *r, size_t i)
+{
+	return (struct batch_doc *)(r->buf + r->docs_off) + i;
+}
+
+static float *rec_vec(struct rec *r)
+{
+	return (float *)(r->buf + r->vec_off);
+}
+
+static int rec_parse(struct rec *r)
+{
+	struct batch_view v;
+
+	return batch_parse(r->buf, r->len, 0, &v);
+}
+
+static void test_size_arithmetic(void **state)
+{
+	(void)state;
+	/* 3 floats pad to 16 bytes. */
+	assert_int_equal(batch_size(3, 1, 0), 48 + 16 + 48);
+	assert_int_equal(batch_size(2, 1, 0), 48 + 8 + 48);
+	assert_int_equal(batch_size(384, 2, 10), 48 + 3072 + 96 + 10);
+	assert_int_equal(batch_size(1, 1, BATCH_MAX_TEXT), 48 + 8 + 48 + BATCH_MAX_TEXT);
+	assert_int_equal(batch_size(BATCH_MAX_DIM, BATCH_MAX_DOCS, BATCH_MAX_DOCS * BATCH_MAX_TEXT),
+			 48 + (size_t)BATCH_MAX_DIM * BATCH_MAX_DOCS * 4 + BATCH_MAX_DOCS * 48 +
+			     (size_t)BATCH_MAX_DOCS * BATCH_MAX_TEXT);
+}
+
+static void test_size_limits(void **state)
+{
+	(void)state;
+	assert_int_equal(batch_size(0, 1, 0), 0);
+	assert_int_equal(batch_size(BATCH_MAX_DIM + 1, 1, 0), 0);
+	assert_int_equal(batch_size(1, 0, 0), 0);
+	assert_int_equal(batch_size(1, BATCH_MAX_DOCS + 1, 0), 0);
+	assert_int_equal(batch_size(1, 1, BATCH_MAX_TEXT + 1), 0);
+	assert_int_equal(batch_size(1, 2, 2 * BATCH_MAX_TEXT + 1), 0);
+	assert_int_equal(batch_size(UINT32_MAX, UINT32_MAX, UINT32_MAX), 0);
+	assert_int_equal(batch_size(1, 1, UINT32_MAX), 0);
+	assert_int_equal(batch_size(UINT32_MAX, 1, 0), 0);
+	assert_int_equal(batch_size(1, UINT32_MAX, 0), 0);
+}
+
+static void test_parse_valid(void **state)
+{
+	struct batch_view v;
+	struct rec r;
+	size_t i;
+
+	(void)state;
+	rec_sample(&r);
+	assert_int_equal(batch_parse(r.buf, r.len, 0, &v), 0);
+	assert_int_equal(batch_parse(r.buf, r.len, 3, &v), 0);
+	assert_ptr_equal(v.hdr, r.buf);
+	assert_ptr_equal(v.vectors, r.buf + 48);
+	assert_ptr_equal(v.docs, r.buf + 48 + 40);
+	assert_ptr_equal(v.text, r.buf + r.len - 20);
+	assert_int_equal(v.hdr->count, 3);
+	assert_int_equal(v.hdr->dim, 3);
+	assert_int_equal(v.hdr->client_id, 42);
+	assert_int_equal(v.hdr->seq, 7);
+	for (i = 0; i < 9; i++)
+		assert_true(v.vectors[i] == (float)i * 0.25f - 1.0f);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(v.docs[i].agent, 1000 + (int64_t)i);
+		assert_int_equal(v.docs[i].time, -(int64_t)i);
+		assert_int_equal(v.docs[i].kind_len, strlen(sample_docs[i].kind));
+		assert_memory_equal(v.docs[i].kind, sample_docs[i].kind, v.docs[i].kind_len);
+		assert_int_equal(v.docs[i].text_len, sample_docs[i].text_len);
+		assert_memory_equal(v.text + v.docs[i].text_off, sample_docs[i].text,
+				    sample_docs[i].text_len);
+	}
+	free(r.buf);
+}
+
+static void test_parse_max_kind_and_text(void **state)
+{
+	char *big = malloc(BATCH_MAX_TEXT);
+	struct doc_in in[1];
+	struct rec r;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'x', BATCH_MAX_TEXT);
+	in[0] = (struct doc_in){"12345678901234567890123", big, BATCH_MAX_TEXT};
+	rec_build(&r, 1, 1, in);
+	assert_int_equal(rec_parse(&r), 0);
+	free(r.buf);
+	free(big);
+}
+
+static void test_parse_bad_args(void **state)
+{
+	struct batch_view v;
+	struct rec r;
+
+	(void)state;
+	rec_sample(&r);
+	assert_int_equal(batch_parse(NULL, r.len, 0, &v), ROOST_EINVAL);
+	assert_int_equal(batch_parse(r.buf, r.len, 0, NULL), ROOST_EINVAL);
+	/* The view's typed pointers need an aligned record. */
+	assert_int_equal(batch_parse(r.buf + 4, r.len - 4, 0, &v), ROOST_EINVAL);
+	free(r.buf);
+}
+
+static void test_parse_bad_header(void **state)
+{
+	struct batch_view v;
+	struct rec r;
+
+	(void)state;
+	rec_sample(&r);
+	rec_hdr(&r)->magic ^= 1;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->magic ^= 1;
+	rec_hdr(&r)->version = 2;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->version = BATCH_VERSION;
+	rec_hdr(&r)->flags = 1;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->flags = 0;
+	rec_hdr(&r)->reserved = 1;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->reserved = 0;
+	rec_hdr(&r)->reserved2 = 1;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->reserved2 = 0;
+	assert_int_equal(rec_parse(&r), 0);
+	assert_int_equal(batch_parse(r.buf, r.len, 4, &v), ROOST_ECORRUPT);
+	free(r.buf);
+}
+
+/* Header fields that change the record's size must match its length. */
+static void test_parse_bad_totals(void **state)
+{
+	struct rec r;
+
+	(void)state;
+	rec_sample(&r);
+	rec_hdr(&r)->dim = 0;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->dim = 4;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->dim = UINT32_MAX;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->dim = 3;
+	rec_hdr(&r)->count = 0;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->count = UINT32_MAX;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->count = 3;
+	rec_hdr(&r)->text_bytes = 21;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->text_bytes = UINT32_MAX;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->text_bytes = 20;
+	assert_int_equal(rec_parse(&r), 0);
+	free(r.buf);
+}
+
+/* Every prefix sits in a buffer of exactly its size, so an over-read shows
+ * under AddressSanitizer. */
+static void test_parse_truncated(void **state)
+{
+	struct batch_view v;
+	struct rec r;
+	size_t l;
+
+	(void)state;
+	rec_sample(&r);
+	for (l = 0; l < r.len; l++) {
+		unsigned char *p = malloc(l > 0 ? l : 1);
+
+		assert_non_null(p);
+		memcpy(p, r.buf, l);
+		assert_int_equal(batch_parse(p, l, 0, &v), ROOST_ECORRUPT);
+		free(p);
+	}
+	free(r.buf);
+}
+
+static void test_parse_too_long(void **state)
+{
+	struct batch_view v;
+	unsigned char *p;
+	struct rec r;
+
+	(void)state;
+	rec_sample(&r);
+	p = calloc(1, r.len + 8);
+	assert_non_null(p);
+	memcpy(p, r.buf, r.len);
+	assert_int_equal(batch_parse(p, r.len, 0, &v), 0);
+	assert_int_equal(batch_parse(p, r.len + 1, 0, &v), ROOST_ECORRUPT);
+	assert_int_equal(batch_parse(p, r.len + 8, 0, &v), ROOST_ECORRUPT);
+	free(p);
+	free(r.buf);
+}
+
+static void test_parse_bad_text_range(void **state)
+{
+	struct rec r;
+
+	(void)state;
+	rec_sample(&r);
+	rec_doc(&r, 2)->text_off = 6; /* 6 + 15 = 21 > 20 */
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_doc(&r, 2)->text_off = 21;
+	rec_doc(&r, 2)->text_len = 0;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	/* off + len wraps to 0x10: fits only if the sum is computed naively. */
+	rec_doc(&r, 2)->text_off = 0xFFFFFFF0u;
+	rec_doc(&r, 2)->text_len = 0x20;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_doc(&r, 2)->text_off = 5;
+	rec_doc(&r, 2)->text_len = UINT32_MAX; /* wraps to 4 */
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	/* Texts need not be disjoint: the end of the section is still fine. */
+	rec_doc(&r, 2)->text_off = 20;
+	rec_doc(&r, 2)->text_len = 0;
+	assert_int_equal(rec_parse(&r), 0);
+	free(r.buf);
+}
+
+static void test_parse_text_over_limit(void **state)
+{
+	char *big = malloc(BATCH_MAX_TEXT + 1);
+	struct doc_in in[2];
+	struct rec r;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'x', BATCH_MAX_TEXT + 1);
+	/* Two docs allow a text section above BATCH_MAX_TEXT, but one text
+	 * may not be that long. */
+	in[0] = (struct doc_in){"a", big, BATCH_MAX_TEXT + 1};
+	in[1] = (struct doc_in){"b", "", 0};
+	rec_build(&r, 1, 2, in);
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_doc(&r, 0)->text_len = BATCH_MAX_TEXT;
+	assert_int_equal(rec_parse(&r), 0);
+	free(r.buf);
+	free(big);
+}
+
+static void test_parse_nonfinite(void **state)
+{
+	const float bad[] = {NAN, -NAN, INFINITY, -INFINITY};
+	struct rec r;
+	size_t i;
+
+	(void)state;
+	rec_sample(&r);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		float keep = rec_vec(&r)[8];
+
+		rec_vec(&r)[8] = bad[i];
+		assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+		rec_vec(&r)[8] = keep;
+	}
+	/* Extremes that are finite pass. */
+	rec_vec(&r)[0] = 3.4028235e38f;
+	rec_vec(&r)[1] = 1e-45f;
+	rec_vec(&r)[2] = -0.0f;
+	assert_int_equal(rec_parse(&r), 0);
+	free(r.buf);
+}
+
+static void test_parse_bad_utf8(void **state)
+{
+	struct rec r;
+
+	(void)state;
+	rec_sample(&r);
+	r.buf[r.text_off + 1] = 0xFF; /* in "hello" */
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	r.buf[r.text_off + 1] = 'e';
+	/* Cut the 4-byte emoji at the end of doc 2's text short. */
+	rec_doc(&r, 2)->text_len = 14;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_doc(&r, 2)->text_len = 15;
+	rec_doc(&r, 0)->kind[2] = (char)0xC0;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_doc(&r, 0)->kind[2] = 'e';
+	assert_int_equal(rec_parse(&r), 0);
+	free(r.buf);
+}
+
+static void test_parse_kind(void **state)
+{
+	struct rec r;
+
+	(void)state;
+	rec_sample(&r);
+	rec_doc(&r, 0)->kind_len = BATCH_KIND_MAX + 1;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_doc(&r, 0)->kind_len = 255;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	/* "tweet" then the zeroed tail: a NUL inside kind_len. */
+	rec_doc(&r, 0)->kind_len = 6;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_doc(&r, 0)->kind_len = 5;
+	assert_int_equal(rec_parse(&r), 0);
+	/* Text may hold U+0000. */
+	r.buf[r.text_off] = '\0';
+	assert_int_equal(rec_parse(&r), 0);
+	free(r.buf);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Random corruption must be rejected or yield a view that is safe to walk;
+ * AddressSanitizer checks the walk. */
+static void test_parse_random_corruption(void **state)
+{
+	uint64_t seed = 0x9E3779B97F4A7C15ull;
+	struct rec r;
+	int round;
+
+	(void)state;
+	rec_sample(&r);
+	for (round = 0; round < 20000; round++) {
+		unsigned char *p = malloc(r.len);
+		struct batch_view v;
+		int flips = 1 + (int)(xorshift(&seed) % 4), rc, k;
+
+		assert_non_null(p);
+		memcpy(p, r.buf, r.len);
+		for (k = 0; k < flips; k++)
+			p[xorshift(&seed) % r.len] ^= (unsigned char)(1u << (xorshift(&seed) % 8));
+		rc = batch_parse(p, r.len, 0, &v);
+		assert_true(rc == 0 || rc == ROOST_ECORRUPT);
+		if (rc == 0) {
+			uint32_t i;
+
+			for (i = 0; i < v.hdr->count; i++) {
+				const struct batch_doc *d = &v.docs[i];
+
+				assert_true(batch_utf8_valid(v.text + d->text_off, d->text_len));
+				assert_true(batch_utf8_valid(d->kind, d->kind_len));
+			}
+		}
+		free(p);
+	}
+	free(r.buf);
+}
+
+struct utf8_case {
+	const char *s;
+	size_t len;
+	int valid;
+};
+
+#define U(lit, ok)                                                                                 \
+	{                                                                                          \
+		lit, sizeof(lit) - 1, ok                                                           \
+	}
+
+static void test_utf8(void **state)
+{
+	static const struct utf8_case cases[] = {
+	    U("", 1),
+	    U("plain ascii", 1),
+	    U("\0", 1),
+	    U("\x7F", 1),
+	    U("\xC2\x80", 1),	      /* U+0080 */
+	    U("\xDF\xBF", 1),	      /* U+07FF */
+	    U("\xE0\xA0\x80", 1),     /* U+0800 */
+	    U("\xE2\x82\xAC", 1),     /* euro sign */
+	    U("\xED\x9F\xBF", 1),     /* U+D7FF */
+	    U("\xEE\x80\x80", 1),     /* U+E000 */
+	    U("\xEF\xBF\xBF", 1),     /* U+FFFF */
+	    U("\xF0\x90\x80\x80", 1), /* U+10000 */
+	    U("\xF0\x9F\x98\x80", 1), /* emoji */
+	    U("\xF4\x8F\xBF\xBF", 1), /* U+10FFFF */
+	    U("h\xC3\xA9llo w\xC3\xB6rld \xE6\x97\xA5\xE6\x9C\xAC", 1),
+	    U("\x80", 0), /* lone continuation */
+	    U("\xBF", 0),
+	    U("\xC0\x80", 0),	      /* overlong NUL */
+	    U("\xC1\xBF", 0),	      /* overlong U+007F */
+	    U("\xE0\x80\x80", 0),     /* overlong 3-byte */
+	    U("\xE0\x9F\xBF", 0),     /* overlong U+07FF */
+	    U("\xF0\x80\x80\x80", 0), /* overlong 4-byte */
+	    U("\xF0\x8F\xBF\xBF", 0), /* overlong U+FFFF */
+	    U("\xED\xA0\x80", 0),     /* U+D800 */
+	    U("\xED\xBF\xBF", 0),     /* U+DFFF */
+	    U("\xF4\x90\x80\x80", 0), /* U+110000 */
+	    U("\xF5\x80\x80\x80", 0),
+	    U("\xF8\x88\x80\x80\x80", 0), /* old 5-byte form */
+	    U("\xFE", 0),
+	    U("\xFF", 0),
+	    U("\xC3", 0),	  /* truncated 2-byte */
+	    U("\xE2\x82", 0),	  /* truncated 3-byte */
+	    U("\xF0\x9F\x98", 0), /* truncated 4-byte */
+	    U("abc\xF0\x9F", 0),
+	    U("\xC3\x28", 0), /* bad continuation */
+	    U("\xE2\x28\xA1", 0),
+	    U("\xE2\x82\x28", 0),
+	    U("\xF0\x9F\x98\x28", 0),
+	    U("ok\xC3\xA9\xC3", 0),
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (batch_utf8_valid(cases[i].s, cases[i].len) != cases[i].valid)
+			fail_msg("utf8 case %zu: expected %d", i, cases[i].valid);
+	}
+	/* The length bounds the check: a valid prefix of an invalid string. */
+	assert_true(batch_utf8_valid("ab\xFF", 2));
+	assert_true(batch_utf8_valid(NULL, 0));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_size_arithmetic),
+	    cmocka_unit_test(test_size_limits),
+	    cmocka_unit_test(test_parse_valid),
+	    cmocka_unit_test(test_parse_max_kind_and_text),
+	    cmocka_unit_test(test_parse_bad_args),
+	    cmocka_unit_test(test_parse_bad_header),
+	    cmocka_unit_test(test_parse_bad_totals),
+	    cmocka_unit_test(test_parse_truncated),
+	    cmocka_unit_test(test_parse_too_long),
+	    cmocka_unit_test(test_parse_bad_text_range),
+	    cmocka_unit_test(test_parse_text_over_limit),
+	    cmocka_unit_test(test_parse_nonfinite),
+	    cmocka_unit_test(test_parse_bad_utf8),
+	    cmocka_unit_test(test_parse_kind),
+	    cmocka_unit_test(test_parse_random_corruption),
+	    cmocka_unit_test(test_utf8),
+	};
+
+	return cmocka_run_group_tests_name("batch", tests, NULL, NULL);
+}

@@ -1,0 +1,35 @@
+/* The writer's single ingest thread: recovery, then drain the ring in
+ * groups (log with one fsync, apply with one FAISS add, publish), sealing
+ * the tail into segments as it fills. */
+#ifndef ROOST_INGEST_H
+#define ROOST_INGEST_H
+
+#include "inst.h"
+
+#include <signal.h>
+#include <stdint.h>
+
+struct ingest_config {
+	const struct inst *inst;
+	uint32_t dim;	   /* 0: take it from the manifest */
+	int metric;	   /* -1: from the manifest (default L2) */
+	const char *index; /* NULL: from the manifest (default "Flat") */
+	uint64_t ring_capacity;
+	uint64_t seal_docs;  /* tail capacity: documents per segment */
+	uint64_t train_docs; /* vectors to train on, for trained types */
+	uint32_t group_max;  /* records per group */
+	int dead_timeout_ms; /* a producer's claim older than this is checked */
+};
+
+typedef struct ingest ingest;
+
+/* Takes the writer locks, opens or creates the shared objects, loads the
+ * manifest and replays the log. */
+int ingest_open(ingest **out, const struct ingest_config *cfg);
+
+/* Drains the ring until *stop becomes non-zero. */
+int ingest_run(ingest *w, volatile sig_atomic_t *stop);
+
+void ingest_close(ingest *w);
+
+#endif
