@@ -38,6 +38,9 @@ BINS := $(BUILD)/bin/roost-writer $(BUILD)/bin/roost-broker $(BUILD)/bin/roost-r
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+# Each area adds its targets (and BINS) in mk/<area>.mk.
+-include $(sort $(wildcard mk/*.mk))
+
 .PHONY: all deps test unit system demo clean format
 all: $(BINS) $(UNIT_BINS)
 

@@ -164,7 +164,9 @@ static void *reader_worker(void *arg)
 		}
 		void *reply = NULL;
 		size_t len = 0;
+		log_debug("search request of %d bytes", n);
 		int rc = rsearch_handle(&p->rs, body, (size_t)n, &reply, &len);
+		log_debug("search reply rc %d len %zu", rc, len);
 		nn_freemsg(body);
 		if (rc) {
 			nn_freemsg(control);

@@ -217,7 +217,9 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	rsearch__filter(s, &f);
 	struct search_hit *hits = malloc(sizeof *hits * (size_t)nq * s->k);
 	uint32_t *counts = calloc(nq, sizeof *counts);
-	rc = hits && counts ? search_run(v, s->queries, nq, s->k, &f, hits, counts) : ROOST_ENOMEM;
+	struct segment_docs tail;
+	rc = hits && counts ? search_run(v, s->queries, nq, s->k, &f, hits, counts, &tail)
+			    : ROOST_ENOMEM;
 	if (rc == 0)
 		rc = rsearch__reply(hits, counts, nq, s->k, lsn, out, len);
 	else

@@ -136,8 +136,10 @@ static void search__tail(const struct view *v, const float *q, uint32_t nq,
 }
 
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
-	       const struct search_filter *f, struct search_hit *hits, uint32_t *counts)
+	       const struct search_filter *f, struct search_hit *hits, uint32_t *counts,
+	       struct segment_docs *tail)
 {
+	memset(tail, 0, sizeof *tail);
 	if (nq == 0 || k == 0 || k > SEARCH_MAX_K)
 		return ROOST_EINVAL;
 	struct search_top *tops = calloc(nq, sizeof *tops);
@@ -150,9 +152,8 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
 		rc = search__segment(v->segs[i], queries, nq, k, f, tops, dist, labels);
 	if (rc == 0 && v->tail) {
-		struct segment_docs t;
-		tail_view(v->tail, &t);
-		search__tail(v, queries, nq, f, tops, dist, &t);
+		tail_view(v->tail, tail);
+		search__tail(v, queries, nq, f, tops, dist, tail);
 	}
 	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++)
 		counts[qi] = tops[qi].n;

@@ -29,8 +29,11 @@ struct search_hit {
 
 /* Searches nq queries (nq * dim floats) for their k best hits each.
  * hits holds nq * k entries; counts[q] receives how many query q got
- * (fewer than k when fewer documents match). Single-threaded. */
+ * (fewer than k when fewer documents match). tail receives the snapshot of
+ * the tail searched, which tail hits point into: keep it with the hits.
+ * Single-threaded. */
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
-	       const struct search_filter *f, struct search_hit *hits, uint32_t *counts);
+	       const struct search_filter *f, struct search_hit *hits, uint32_t *counts,
+	       struct segment_docs *tail);
 
 #endif

@@ -42,6 +42,7 @@ class Instance:
         self.writer_args, self.broker_args = list(writer_args), list(broker_args)
         self.writer = None
         self.brokers = {}
+        self.readers = []
         self.logs = []
 
     # -- processes -------------------------------------------------------
@@ -75,6 +76,24 @@ class Instance:
         assert p.poll() is None, self.read_log(log)
         assert os.path.exists(sock)
         return p
+
+    def start_reader(self, extra=(), wait=True):
+        p = self._spawn("reader", [os.path.join(BIN, "roost-reader"), "--name", self.name,
+                                   "--data-dir", self.data] + list(extra))
+        self.readers.append(p)
+        log = self.logs[-1]
+        if wait:
+            wait_for(lambda: self._logged(log, "serving with") or p.poll() is not None, 30,
+                     "the reader to start")
+            assert p.poll() is None, self.read_log(log)
+        return p
+
+    def search(self, queries, k=10, broker=0, **kw):
+        c = self.client(broker, timeout_ms=kw.pop("client_timeout_ms", 15000))
+        try:
+            return wire.parse_search(c.call_raw(wire.search_request(self.dim, queries, k, **kw)))
+        finally:
+            c.close()
 
     def broker_path(self, i=0):
         return os.path.join(self.run_dir, "broker-%d.ipc" % i)
@@ -135,7 +154,7 @@ class Instance:
             c.close()
 
     def stop(self):
-        procs = list(self.brokers.values()) + ([self.writer] if self.writer else [])
+        procs = self.readers + list(self.brokers.values()) + ([self.writer] if self.writer else [])
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

@@ -162,3 +162,51 @@ class Client:
 
     def close(self):
         _nn.nn_close(self.sock)
+
+
+def search_request(dim, queries, k, min_lsn=0, agents=(), time_range=None, kind="",
+                   timeout_ms=0, version=1):
+    flat = [x for q in queries for x in q]
+    s = field_varint(1, dim) + field_bytes(2, struct.pack("<%df" % len(flat), *flat))
+    s += field_varint(3, k)
+    if agents or time_range or kind:
+        f = b""
+        if agents:
+            f += field_bytes(1, b"".join(varint(a) for a in agents))
+        if time_range:
+            f += field_varint(2, 1) + field_varint(3, time_range[0]) + field_varint(4, time_range[1])
+        if kind:
+            f += field_bytes(5, kind)
+        s += field_bytes(4, f)
+    if min_lsn:
+        s += field_varint(5, min_lsn)
+    if timeout_ms:
+        s += field_varint(6, timeout_ms)
+    return field_varint(1, version) + field_bytes(3, s)
+
+
+def signed64(n):
+    return n - (1 << 64) if n >= 1 << 63 else n
+
+
+def parse_search(buf):
+    """Reply -> {status, message, lsn, results: [[hit dict, ...], ...]}."""
+    f = decode(buf)
+    out = {"status": signed32(f.get(2, [0])[0]) if 2 in f else 0,
+           "message": f.get(3, [b""])[0].decode(errors="replace"), "results": []}
+    if 5 not in f:
+        return out
+    sr = decode(f[5][0])
+    out["lsn"] = sr.get(1, [0])[0]
+    for qr in sr.get(2, []):
+        hits = []
+        for h in decode(qr).get(1, []):
+            hf = decode(h)
+            hits.append({"id": hf.get(1, [0])[0],
+                         "score": struct.unpack("<f", hf[2][0])[0] if 2 in hf else 0.0,
+                         "agent": signed64(hf.get(3, [0])[0]),
+                         "time": signed64(hf.get(4, [0])[0]),
+                         "kind": hf.get(5, [b""])[0].decode(),
+                         "text": hf.get(6, [b""])[0].decode()})
+        out["results"].append(hits)
+    return out
