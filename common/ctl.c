@@ -162,11 +162,16 @@ void ctl_advance(ctl *c, enum ctl_mark mark, uint64_t end)
 	       !atomic_compare_exchange_weak_explicit(m, &cur, end, memory_order_release,
 						      memory_order_relaxed))
 		;
-	/* seq_cst bump then waiter check, against ctl_wait's seq_cst waiter
-	 * increment then mark check: one of the two sees the other. */
+}
+
+void ctl_wake(ctl *c)
+{
+	/* seq_cst bump after the marks' stores, against ctl_wait's load of the
+	 * sequence before it checks the mark: a waiter that read the old
+	 * sequence either sees the new mark or sleeps on a stale value and
+	 * is woken here. */
 	atomic_fetch_add(&c->hdr->lsn_seq, 1);
-	if (atomic_load(&c->hdr->lsn_waiters) > 0)
-		futex_wake_all(&c->hdr->lsn_seq);
+	futex_wake_all(&c->hdr->lsn_seq);
 }
 
 uint64_t ctl_mark(ctl *c, enum ctl_mark mark)
@@ -185,10 +190,7 @@ int ctl_wait(ctl *c, enum ctl_mark mark, uint64_t lsn, int timeout_ms)
 		int64_t left = deadline - futex_now_ms();
 		if (left <= 0)
 			return ROOST_ETIMEDOUT;
-		atomic_fetch_add(&c->hdr->lsn_waiters, 1);
-		if (ctl_mark(c, mark) <= lsn)
-			futex_wait(&c->hdr->lsn_seq, seq, (int)left);
-		atomic_fetch_sub(&c->hdr->lsn_waiters, 1);
+		futex_wait(&c->hdr->lsn_seq, seq, (int)left);
 	}
 }
 

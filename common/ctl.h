@@ -70,10 +70,10 @@ struct ctl_shm {
 	uint32_t clients; /* CTL_CLIENTS */
 	char index[64];	  /* FAISS factory string */
 	uint64_t ring_capacity;
-	_Atomic int32_t writer_pid;   /* informational; liveness is the lock */
-	_Atomic uint32_t lsn_seq;     /* futex: bumped by ctl_advance */
-	_Atomic uint32_t lsn_waiters; /* sleepers on lsn_seq, see ctl_wait */
+	_Atomic int32_t writer_pid; /* informational; liveness is the lock */
+	_Atomic uint32_t lsn_seq;   /* futex: bumped by ctl_wake */
 	uint32_t pad;
+	uint32_t pad1;
 	_Atomic uint64_t mark[CTL_MARKS];
 	_Atomic uint64_t documents;	  /* documents applied */
 	_Atomic uint64_t batches;	  /* batches applied */
@@ -113,8 +113,13 @@ struct ctl_shm *ctl_shm(ctl *c);
 /* 1 while a writer process holds the writer lock. */
 int ctl_writer_alive(ctl *c);
 
-/* Writer: raises a watermark (never lowers it) and wakes its waiters. */
+/* Writer: raises a watermark (never lowers it). Waiters see it after the
+ * next ctl_wake. */
 void ctl_advance(ctl *c, enum ctl_mark mark, uint64_t end);
+
+/* Writer: wakes everyone in ctl_wait. One syscall whether or not anyone
+ * sleeps: readers map the block read-only and cannot register as waiters. */
+void ctl_wake(ctl *c);
 uint64_t ctl_mark(ctl *c, enum ctl_mark mark);
 
 /* Sleeps until mark's end exceeds lsn, at most timeout_ms. ROOST_ETIMEDOUT

@@ -14,6 +14,7 @@
 #include "inst.h"
 #include "log.h"
 #include "rsearch.h"
+#include "rstat.h"
 #include "view.h"
 
 #include <nanomsg/nn.h>
@@ -24,6 +25,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@ struct reader_proc {
 	int sock;
 	char peers[READER_MAX_PEERS][128];
 	int npeers;
+	_Atomic uint64_t searches; /* relaxed add per answer; read by reader_stat */
 };
 
 static void reader_usage(FILE *f)
@@ -172,6 +175,8 @@ static void *reader_worker(void *arg)
 			nn_freemsg(control);
 			continue;
 		}
+		/* Relaxed: a counter for `roost status`; nothing is ordered by it. */
+		atomic_fetch_add_explicit(&p->searches, 1, memory_order_relaxed);
 		struct nn_iovec out = {reply, len};
 		struct nn_msghdr rh = {.msg_iov = &out,
 				       .msg_iovlen = 1,
@@ -200,6 +205,22 @@ static int reader_attach(struct reader_proc *p, const sigset_t *sigs)
 	}
 }
 
+/* Publishes what this reader serves for `roost status` (common/rstat.h). */
+static void reader_stat(struct reader_proc *p)
+{
+	if (p->remote)
+		return;
+	/* Relaxed: pairs with the relaxed adds in reader_worker; a rate only. */
+	struct rstat st = {.pid = getpid(),
+			   .searches = atomic_load_explicit(&p->searches, memory_order_relaxed)};
+	pthread_mutex_lock(&p->rs.lock);
+	st.generation = p->rs.view->manifest_gen;
+	st.segments = p->rs.view->nsegs;
+	st.lsn = view_end_lsn(p->rs.view);
+	pthread_mutex_unlock(&p->rs.lock);
+	rstat_write(&p->in, &st);
+}
+
 static int reader_serve(struct reader_proc *p, sigset_t *sigs)
 {
 	pthread_t threads[READER_MAX_WORKERS];
@@ -210,14 +231,17 @@ static int reader_serve(struct reader_proc *p, sigset_t *sigs)
 	if (started == 0)
 		return ROOST_ENOMEM;
 	log_info("serving with %d workers", started);
+	reader_stat(p);
 	struct timespec tick = {0, 500 * 1000 * 1000};
 	int sig;
 	while ((sig = sigtimedwait(sigs, NULL, &tick)) < 0) {
 		if (!p->remote)
 			reader_scan(p);
 		rsearch_refresh(&p->rs);
+		reader_stat(p);
 	}
 	log_info("signal %d: stopping", sig);
+	rstat_remove(&p->in, getpid());
 	nn_term();
 	for (int i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);

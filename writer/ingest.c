@@ -281,6 +281,7 @@ static void ingest__publish(ingest *w, uint64_t end)
 	tail_publish(w->tail, end);
 	ctl_advance(w->ctl, CTL_APPLIED, end);
 	ctl_advance(w->ctl, CTL_PUBLISHED, end);
+	ctl_wake(w->ctl);
 }
 
 /* Applies one logged batch to the tail. When it is full (only while
@@ -351,8 +352,8 @@ static int ingest__replay(ingest *w)
 	rc = ingest__index_pending(w);
 	if (rc)
 		return rc;
-	ingest__publish(w, w->end);
 	ctl_advance(w->ctl, CTL_DURABLE, w->end);
+	ingest__publish(w, w->end);
 	log_info("recovered to LSN %llu: %llu segments, %llu documents in the tail",
 		 (unsigned long long)w->end, (unsigned long long)w->man.nsegments,
 		 (unsigned long long)tail_pending(w->tail));
@@ -543,6 +544,7 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 		}
 		ctl_set_writer_mode(w->ctl, "cpu");
 		ctl_advance(w->ctl, CTL_DURABLE, end);
+		ctl_wake(w->ctl);
 		rc = ingest__apply_group(w, recs, n);
 		if (rc)
 			break;

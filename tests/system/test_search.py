@@ -1,0 +1,309 @@
+"""The search path with real processes: readers, generations, min_lsn."""
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import agentdata
+import wire
+from conftest import check_exactly_once, collect, wait_for
+
+DIM = 16
+
+
+def rvec(rnd):
+    return [rnd.uniform(-1, 1) for _ in range(DIM)]
+
+
+def l2(a, b):
+    return sum((x - y) ** 2 for x, y in zip(a, b))
+
+
+def add(inst, client_id, seq, docs, ack=2, broker=0):
+    frame = wire.add_request(DIM, [wire.document(v, agent=a, time=t, kind=k, text=x)
+                                   for v, a, t, k, x in docs], client_id, seq, ack=ack)
+    c = inst.client(broker)
+    try:
+        r = c.call(frame)
+    finally:
+        c.close()
+    assert r["status"] == 0, r
+    return r["add"]
+
+
+def own_vector_found(inst, acked):
+    """Every acked document is the k=1 hit of its own vector, with its fields."""
+    items = [agentdata.parse_ack(f) for f in acked.values()]
+    for start in range(0, len(items), 256):
+        chunk = items[start:start + 256]
+        queries = [agentdata.vector(a, req, i, DIM) for _, a, _, req, i in chunk]
+        r = inst.search(queries, k=1)
+        assert r["status"] == 0, r
+        for (doc_id, agent, t, req, i), hits in zip(chunk, r["results"]):
+            assert hits and hits[0]["id"] == doc_id, (doc_id, hits)
+            h = hits[0]
+            assert (h["agent"], h["time"], h["kind"]) == (agent, t, "tweet")
+            assert h["text"] == "agent %d post %d.%d" % (agent, req, i)
+            assert h["score"] < 1e-4  # FAISS computes L2 through norms
+
+
+def test_concurrent_adds_and_searches_find_every_doc(make_instance):
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_broker(1)
+    inst.start_reader()
+    inst.start_reader()
+    stop = threading.Event()
+    failures = []
+
+    def searcher(seed):
+        rnd = random.Random(seed)
+        while not stop.is_set():
+            r = inst.search([rvec(rnd)], k=5, broker=seed % 2)
+            if r["status"] != 0:
+                failures.append(r)
+
+    threads = [threading.Thread(target=searcher, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    agents = [inst.agent(a, requests=20, batch=(1, 50)) for a in range(8)]
+    acked = {}
+    try:
+        for p in agents:
+            got, errors = collect(p)
+            assert not errors, errors
+            acked.update(got)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not failures, failures[:3]
+    assert len([f for f in os.listdir(inst.data) if f.endswith(".docs")]) >= 1
+    own_vector_found(inst, acked)
+
+
+def test_read_your_writes_under_load(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    load = [inst.agent(a, requests=30, batch=(20, 50), ack="queued") for a in range(4)]
+    rnd = random.Random(7)
+    for seq in range(1, 31):
+        v = rvec(rnd)
+        res = add(inst, 4242, seq, [(v, 42, seq, "mine", "post %d" % seq)])
+        r = inst.search([v], k=1, min_lsn=res["lsn"])
+        assert r["status"] == 0, r
+        assert r["lsn"] > res["lsn"]
+        assert r["results"][0][0]["id"] == res["ids"][0]
+    for p in load:
+        collect(p)
+
+
+def test_min_lsn_not_visible_is_an_explicit_error(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    far = inst.status()["ring_reserve"] + 10 ** 9
+    t0 = time.monotonic()
+    r = inst.search([[0.0] * DIM], k=1, min_lsn=far, timeout_ms=300)
+    assert r["status"] == -19, r
+    assert "not visible" in r["message"]
+    assert time.monotonic() - t0 < 5
+
+
+FILTER_DOCS = 6000
+
+
+@pytest.fixture(scope="module")
+def filtered():
+    """One instance with sealed segments and a tail, several agents, kinds
+    and times; shared by the filter tests."""
+    from conftest import Instance
+    rnd = random.Random(11)
+    docs = []
+    for n in range(FILTER_DOCS):
+        docs.append((rvec(rnd), n % 13, n, "tweet" if n % 3 else "article", "d%d" % n))
+    out = {}
+    for index in ("Flat", "HNSW32"):
+        inst = Instance(dim=DIM, index=index, writer_args=["--seal-docs", "4096"])
+        inst.start_writer()
+        inst.start_broker()
+        inst.start_reader()
+        ids = []
+        for seq, start in enumerate(range(0, FILTER_DOCS, 500), 1):
+            ids += add(inst, 99, seq, docs[start:start + 500], ack=3)["ids"]
+        out[index] = (inst, dict(zip(ids, docs)))
+    yield out
+    for inst, _ in out.values():
+        inst.stop()
+
+
+def brute_force(docs, q, k, pred):
+    scored = sorted((l2(q, d[0]), i) for i, d in docs.items() if pred(d))
+    return [i for _, i in scored[:k]]
+
+
+FILTERS = {
+    "agent": (dict(agents=[5]), lambda d: d[1] == 5),
+    "agents": (dict(agents=[1, 2]), lambda d: d[1] in (1, 2)),
+    "time": (dict(time_range=(1000, 1400)), lambda d: 1000 <= d[2] <= 1400),
+    "kind": (dict(kind="article"), lambda d: d[3] == "article"),
+    "all three": (dict(agents=[4], time_range=(0, 5000), kind="tweet"),
+                  lambda d: d[1] == 4 and d[2] <= 5000 and d[3] == "tweet"),
+    "selective": (dict(agents=[7], time_range=(5900, 5999)),
+                  lambda d: d[1] == 7 and d[2] >= 5900),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
+def test_filters_exact_index_match_brute_force(filtered, name):
+    inst, docs = filtered["Flat"]
+    kw, pred = FILTERS[name]
+    rnd = random.Random(name)
+    for _ in range(5):
+        q = rvec(rnd)
+        r = inst.search([q], k=10, **kw)
+        assert r["status"] == 0, r
+        got = [h["id"] for h in r["results"][0]]
+        assert got == brute_force(docs, q, 10, pred)
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
+def test_filters_inside_hnsw_search_return_k_matches(filtered, name):
+    inst, docs = filtered["HNSW32"]
+    kw, pred = FILTERS[name]
+    matching = sum(1 for d in docs.values() if pred(d))
+    q = rvec(random.Random(name))
+    r = inst.search([q], k=10, **kw)
+    assert r["status"] == 0, r
+    hits = r["results"][0]
+    assert len(hits) == min(10, matching)
+    assert all(pred(docs[h["id"]]) for h in hits)
+
+
+def test_batched_queries_and_k_limits(filtered):
+    inst, docs = filtered["Flat"]
+    rnd = random.Random(3)
+    qs = [rvec(rnd) for _ in range(20)]
+    r = inst.search(qs, k=1024)
+    assert r["status"] == 0 and len(r["results"]) == 20
+    assert all(len(h) == 1024 for h in r["results"])
+    for q, hits in zip(qs[:3], r["results"]):
+        assert [h["id"] for h in hits[:10]] == brute_force(docs, q, 10, lambda d: True)
+    assert inst.search([qs[0]], k=1025)["status"] == -1
+    assert inst.search([qs[0]], k=0)["status"] == -1
+    c = inst.client()
+    bad = c.call(wire.search_request(DIM + 1, [[0.0] * (DIM + 1)], 3))
+    assert bad["status"] == -10
+
+
+def test_kill_reader_during_searches_fails_over(make_instance):
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    r1 = inst.start_reader()
+    inst.start_reader()
+    add(inst, 5, 1, [(rvec(random.Random(i)), 1, i, "t", "x") for i in range(50)])
+    results, stop = [], threading.Event()
+
+    def searcher(seed):
+        rnd = random.Random(seed)
+        while not stop.is_set():
+            t0 = time.monotonic()
+            r = inst.search([rvec(rnd)], k=3, client_timeout_ms=20000)
+            results.append((r["status"], time.monotonic() - t0))
+
+    threads = [threading.Thread(target=searcher, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(results) > 20, 30, "searches to run")
+    inst.kill(r1)
+    n = len(results)
+    wait_for(lambda: len(results) > n + 40, 60, "searches after the kill")
+    stop.set()
+    for t in threads:
+        t.join()
+    assert all(status == 0 for status, _ in results), [r for r in results if r[0]][:3]
+    assert max(d for _, d in results) < 15
+
+
+def test_reader_started_mid_run_serves_current_data(make_instance):
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"])
+    inst.start_writer()
+    inst.start_broker()
+    none = inst.search([[0.0] * DIM], k=1, client_timeout_ms=10000)
+    assert none["status"] == -8 and "no reader" in none["message"]
+    acked, _ = collect(inst.agent(3, requests=60, batch=(80, 100)))
+    inst.start_reader()
+    own_vector_found(inst, dict(list(acked.items())[::50]))
+
+
+def test_readers_keep_serving_through_writer_restart(make_instance):
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"])
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    before, _ = collect(inst.agent(1, requests=60, batch=(80, 100)))
+    inst.kill(inst.writer)
+    own_vector_found(inst, dict(list(before.items())[::40]))
+    inst.start_writer()
+    after, _ = collect(inst.agent(2, requests=5, batch=(10, 20), ack="visible"))
+    own_vector_found(inst, after)
+
+
+def shm_tails(inst):
+    prefix = "roost.%d.%s.tail." % (os.getuid(), inst.name)
+    return [f for f in os.listdir("/dev/shm") if f.startswith(prefix)]
+
+
+def test_old_generations_freed_even_when_a_reader_dies_holding_one(make_instance):
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"])
+    inst.start_writer()
+    inst.start_broker()
+    r = inst.start_reader()
+    collect(inst.agent(1, requests=30, batch=(80, 100)))
+    assert inst.search([[0.0] * DIM], k=1)["status"] == 0
+    maps = open("/proc/%d/maps" % r.pid).read()
+    assert ".tail." in maps
+    inst.kill(r)
+    collect(inst.agent(2, requests=60, batch=(80, 100)))
+    # Only the current tail exists; every older one was unlinked at its seal.
+    assert len(shm_tails(inst)) == 1
+    r2 = inst.start_reader()
+    assert inst.search([[0.0] * DIM], k=1)["status"] == 0
+    mapped = {l.split()[-1] for l in open("/proc/%d/maps" % r2.pid) if ".tail." in l}
+    assert len(mapped) == 1
+
+
+def test_remote_reader_uses_no_shared_memory(make_instance):
+    port = 20000 + os.getpid() % 20000
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"],
+                         broker_args=["--reader-tcp", "tcp://127.0.0.1:%d" % port])
+    inst.start_writer()
+    inst.start_broker()
+    acked, _ = collect(inst.agent(1, requests=60, batch=(80, 100)))
+    remote = inst.start_reader(["--remote", "--connect", "tcp://127.0.0.1:%d" % port])
+    maps = open("/proc/%d/maps" % remote.pid).read()
+    assert "/dev/shm" not in maps
+    sealed = {i: f for i, f in acked.items() if int(i) < inst_sealed_end(inst)}
+    assert sealed
+    own_vector_found(inst, dict(list(sealed.items())[::40]))
+    # Documents still in the tail are not visible remotely until the next
+    # seal: an explicit error, not a silent miss.
+    newest = max(int(i) for i in acked)
+    r = inst.search([[0.0] * DIM], k=1, min_lsn=newest, timeout_ms=200)
+    assert r["status"] == -19
+
+
+def inst_sealed_end(inst):
+    import struct as st
+    with open(os.path.join(inst.data, "MANIFEST"), "rb") as f:
+        head = f.read(120)
+    return st.unpack_from("<Q", head, 96)[0]
