@@ -1,8 +1,10 @@
 #include "ingest.h"
 
 #include "batch.h"
+#include "compact.h"
 #include "ctl.h"
 #include "err.h"
+#include "futex.h"
 #include "keys.h"
 #include "log.h"
 #include "manifest.h"
@@ -35,9 +37,10 @@ struct ingest {
 	struct manifest man;
 	tail *tail;
 	uint64_t tail_serial;
-	vindex *index;	  /* the open segment's index; NULL until trained */
-	uint64_t indexed; /* tail rows already added to index */
-	uint64_t end;	  /* every batch below it is applied */
+	vindex *index;	      /* the open segment's index; NULL until trained */
+	uint64_t indexed;     /* tail rows already added to index */
+	uint64_t end;	      /* every batch below it is applied */
+	int64_t tail_born_ms; /* when the tail got its first document; 0: empty */
 	int needs_training;
 };
 
@@ -242,6 +245,25 @@ static int ingest__next_manifest(ingest *w, const struct segment_docs *v)
 	return manifest_store(w->cfg.inst->data_dir, m);
 }
 
+/* Merges small segments; a failure only costs search speed, so it is
+ * logged and the durable manifest reloaded. */
+static void ingest__compact(ingest *w)
+{
+	struct compact_config cc = {
+	    .data_dir = w->cfg.inst->data_dir,
+	    .small_docs = w->cfg.seal_docs / 4,
+	    .max_docs = w->cfg.seal_docs,
+	};
+	uint32_t merged;
+	int rc = compact_run(&cc, &w->man, &merged);
+	if (rc == 0)
+		return;
+	log_warn("compaction failed: %s", roost_strerror(rc));
+	manifest_free(&w->man);
+	if (manifest_load(w->cfg.inst->data_dir, &w->man) != 0)
+		log_error("cannot reload the manifest after a failed compaction");
+}
+
 /* Turns the tail into a segment: index and documents to disk, a new
  * manifest, a shorter log and a fresh tail. Everything appended is
  * published first, so w->end is the segment's end. */
@@ -263,9 +285,12 @@ static int ingest__seal(ingest *w)
 	if (rc == 0 && w->wal)
 		rc = wal_rotate(w->wal, w->end);
 	if (rc == 0)
+		ingest__compact(w);
+	if (rc == 0)
 		rc = ingest__new_tail(w);
 	if (rc == 0)
 		rc = ingest__open_index(w);
+	w->tail_born_ms = 0;
 	if (rc)
 		log_error("sealing the tail failed: %s", roost_strerror(rc));
 	else
@@ -299,6 +324,8 @@ static int ingest__apply(ingest *w, uint64_t lsn, const struct batch_view *b)
 			return rc;
 	}
 	tail_append(w->tail, b, lsn);
+	if (w->tail_born_ms == 0)
+		w->tail_born_ms = futex_now_ms();
 	ctl_client_applied(w->ctl, h->client_id, h->seq);
 	atomic_fetch_add_explicit(&ctl_shm(w->ctl)->documents, h->count, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ctl_shm(w->ctl)->batches, 1, memory_order_relaxed);
@@ -508,6 +535,14 @@ static int ingest__apply_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 	return ingest__index_pending(w);
 }
 
+/* A tail older than the seal interval is sealed even if not full, which
+ * bounds how far behind remote readers (segments only) can be. */
+static int ingest__aged(const ingest *w)
+{
+	return w->cfg.seal_interval_ms > 0 && w->tail_born_ms != 0 &&
+	       futex_now_ms() - w->tail_born_ms >= w->cfg.seal_interval_ms;
+}
+
 /* Waits up to ms, or less when asked to stop. */
 static void ingest__pause(volatile sig_atomic_t *stop, int ms)
 {
@@ -525,7 +560,7 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 	while (!*stop) {
 		int full;
 		uint32_t n = ingest__collect(w, w->end, recs, &full);
-		if (full && (rc = ingest__seal(w)) != 0)
+		if ((full || ingest__aged(w)) && (rc = ingest__seal(w)) != 0)
 			break;
 		if (n == 0)
 			continue;

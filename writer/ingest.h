@@ -15,10 +15,11 @@ struct ingest_config {
 	int metric;	   /* -1: from the manifest (default L2) */
 	const char *index; /* NULL: from the manifest (default "Flat") */
 	uint64_t ring_capacity;
-	uint64_t seal_docs;  /* tail capacity: documents per segment */
-	uint64_t train_docs; /* vectors to train on, for trained types */
-	uint32_t group_max;  /* records per group */
-	int dead_timeout_ms; /* a producer's claim older than this is checked */
+	uint64_t seal_docs;   /* tail capacity: documents per segment */
+	int seal_interval_ms; /* seal a tail this old (0: only when full) */
+	uint64_t train_docs;  /* vectors to train on, for trained types */
+	uint32_t group_max;   /* records per group */
+	int dead_timeout_ms;  /* a producer's claim older than this is checked */
 };
 
 typedef struct ingest ingest;

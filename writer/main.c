@@ -23,6 +23,7 @@ static void writer_usage(FILE *f)
 	fprintf(f, "usage: roost-writer --name NAME [--data-dir DIR] [--dim D] [--metric l2|ip]\n"
 		   "                    [--index FACTORY] [--ring-mb MB] [--seal-docs N]\n"
 		   "                    [--train-docs N] [--group-max N] [--dead-timeout-ms MS]\n"
+		   "                    [--seal-interval-ms MS]\n"
 		   "Settings other than --name and --data-dir apply when the instance is new;\n"
 		   "later they must match it or be left out.\n");
 }
@@ -41,6 +42,7 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 	    {"train-docs", required_argument, 0, 't'},
 	    {"group-max", required_argument, 0, 'g'},
 	    {"dead-timeout-ms", required_argument, 0, 'k'},
+	    {"seal-interval-ms", required_argument, 0, 'S'},
 	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
@@ -79,6 +81,9 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 		case 'k':
 			c->dead_timeout_ms = atoi(optarg);
 			break;
+		case 'S':
+			c->seal_interval_ms = atoi(optarg);
+			break;
 		case 'h':
 			writer_usage(stdout);
 			exit(0);
@@ -114,6 +119,7 @@ int main(int argc, char **argv)
 	    .train_docs = 0,
 	    .group_max = 1024,
 	    .dead_timeout_ms = 1000,
+	    .seal_interval_ms = 10000,
 	};
 	const char *name = NULL, *data_dir = NULL;
 	if (writer_parse(argc, argv, &cfg, &name, &data_dir) != 0) {

@@ -307,3 +307,27 @@ def inst_sealed_end(inst):
     with open(os.path.join(inst.data, "MANIFEST"), "rb") as f:
         head = f.read(120)
     return st.unpack_from("<Q", head, 96)[0]
+
+
+def test_seal_interval_bounds_remote_staleness_and_compaction_merges(make_instance):
+    port = 20000 + (os.getpid() + 7) % 20000
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096",
+                                               "--seal-interval-ms", "300"],
+                         broker_args=["--reader-tcp", "tcp://127.0.0.1:%d" % port])
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader(["--remote", "--connect", "tcp://127.0.0.1:%d" % port])
+    acked = {}
+    for a in range(6):
+        got, errors = collect(inst.agent(a, requests=2, batch=(5, 10)))
+        acked.update(got)
+        newest = max(int(i) for i in got)
+        # Sealed within the interval, so the remote reader sees it.
+        r = inst.search([[0.0] * DIM], k=1, min_lsn=newest, timeout_ms=5000)
+        assert r["status"] == 0, r
+    own_vector_found(inst, acked)
+    # Six small seals were merged: fewer segments than seals, same documents.
+    assert "compacted" in inst.read_log(inst.logs[0])
+    docs = [f for f in os.listdir(inst.data) if f.endswith(".docs")]
+    assert len(docs) < 6
+    check_exactly_once(inst, acked)

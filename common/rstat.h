@@ -1,0 +1,48 @@
+/* Reader state files: how a running reader tells `roost status` what it
+ * serves, without a request that would have to find that very reader.
+ *
+ * A local reader keeps <run dir>/reader-<pid>.stat up to date on every
+ * refresh tick (about twice a second) and removes it when it stops; the
+ * supervisor removes the file of a reader that was killed, and readers of
+ * the files skip those whose process is gone. The file is one line:
+ *
+ *   pid P generation G segments S lsn L searches N stamp_ms T
+ *
+ * generation is the manifest generation of the reader's view, lsn the end
+ * of the data it serves (every batch below it), searches the requests it
+ * answered since it started and stamp_ms CLOCK_MONOTONIC when the line was
+ * written, so two samples of one file give a search rate. A new line
+ * replaces the file by rename, so a reader of it never sees half a line.
+ */
+#ifndef ROOST_RSTAT_H
+#define ROOST_RSTAT_H
+
+#include "inst.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct rstat {
+	pid_t pid;
+	uint64_t generation;
+	uint32_t segments;
+	uint64_t lsn;
+	uint64_t searches;
+	int64_t stamp_ms;
+};
+
+/* Writes st (its stamp_ms set to now) as st->pid's state file. */
+int rstat_write(const struct inst *in, struct rstat *st);
+
+/* Removes pid's state file; 0 also when there was none. */
+int rstat_remove(const struct inst *in, pid_t pid);
+
+/* Reads pid's state file. ROOST_ENOENT when there is none,
+ * ROOST_ECORRUPT when it is not a state line. */
+int rstat_read(const struct inst *in, pid_t pid, struct rstat *out);
+
+/* The pids of up to max state files whose process is alive, in *n. */
+int rstat_list(const struct inst *in, pid_t *pids, size_t max, size_t *n);
+
+#endif

@@ -1,0 +1,187 @@
+#include "compact.h"
+
+#include "err.h"
+#include "log.h"
+#include "segment.h"
+#include "vindex.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The first run of small segments long enough to merge: [*first, *first+*n). */
+static int compact__find(const struct compact_config *cfg, const struct manifest *m,
+			 uint32_t *first, uint32_t *n)
+{
+	for (uint32_t i = 0; i < m->nsegments; i++) {
+		uint64_t docs = 0;
+		uint32_t j = i;
+		while (j < m->nsegments && m->segments[j].count < cfg->small_docs &&
+		       docs + m->segments[j].count <= cfg->max_docs)
+			docs += m->segments[j++].count;
+		if (j - i >= COMPACT_MIN_RUN) {
+			*first = i;
+			*n = j - i;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void compact__free_parts(struct segment_docs *parts, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		segment_free(&parts[i]);
+	free(parts);
+}
+
+static int compact__load(const struct compact_config *cfg, const struct manifest_segment *segs,
+			 uint32_t n, struct segment_docs **out)
+{
+	struct segment_docs *parts = calloc(n, sizeof *parts);
+	if (!parts)
+		return ROOST_ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		char path[PATH_MAX + 64];
+		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, "docs", path, sizeof path);
+		int rc = segment_load(path, &parts[i]);
+		if (rc == 0 && parts[i].count != segs[i].count)
+			rc = ROOST_ECORRUPT;
+		if (rc) {
+			compact__free_parts(parts, n);
+			return rc;
+		}
+	}
+	*out = parts;
+	return 0;
+}
+
+/* Concatenates the parts' columns into one block owned by out. */
+static int compact__concat(const struct segment_docs *parts, uint32_t n, struct segment_docs *out)
+{
+	uint64_t count = 0, text = 0;
+	uint32_t dim = parts[0].dim;
+	for (uint32_t i = 0; i < n; i++) {
+		count += parts[i].count;
+		text += parts[i].text_bytes;
+	}
+	size_t per_row = 3 * 8 + 2 * 4 + sizeof(struct segment_kind) + (size_t)dim * sizeof(float);
+	char *block = malloc(count * per_row + text + 8);
+	if (!block)
+		return ROOST_ENOMEM;
+	memset(out, 0, sizeof *out);
+	out->block = block;
+	out->ids = (uint64_t *)block;
+	out->agents = (int64_t *)(out->ids + count);
+	out->times = out->agents + count;
+	out->vectors = (float *)(out->times + count);
+	out->text_off = (uint32_t *)(out->vectors + count * dim);
+	out->text_len = out->text_off + count;
+	out->kinds = (struct segment_kind *)(out->text_len + count);
+	out->text = (char *)(out->kinds + count);
+	out->dim = dim;
+	out->start_lsn = parts[0].start_lsn;
+	out->end_lsn = parts[n - 1].end_lsn;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct segment_docs *p = &parts[i];
+		uint64_t at = out->count;
+		memcpy(out->ids + at, p->ids, p->count * 8);
+		memcpy(out->agents + at, p->agents, p->count * 8);
+		memcpy(out->times + at, p->times, p->count * 8);
+		memcpy(out->vectors + at * dim, p->vectors, p->count * dim * sizeof(float));
+		memcpy(out->text_len + at, p->text_len, p->count * 4);
+		memcpy(out->kinds + at, p->kinds, p->count * sizeof(struct segment_kind));
+		memcpy(out->text + out->text_bytes, p->text, p->text_bytes);
+		for (uint64_t r = 0; r < p->count; r++)
+			out->text_off[at + r] = p->text_off[r] + (uint32_t)out->text_bytes;
+		out->count += p->count;
+		out->text_bytes += p->text_bytes;
+	}
+	return 0;
+}
+
+static int compact__index(const struct compact_config *cfg, const struct manifest *m,
+			  const struct segment_docs *d)
+{
+	vindex *v;
+	int rc;
+	if (m->trained_gen) {
+		char path[PATH_MAX + 64];
+		manifest_trained_path(cfg->data_dir, m->trained_gen, path, sizeof path);
+		rc = vindex_load(&v, path);
+	} else {
+		rc = vindex_new(&v, m->index, m->dim, m->metric);
+	}
+	if (rc)
+		return rc;
+	rc = vindex_is_trained(v) ? vindex_add(v, d->count, d->vectors) : ROOST_EINVAL;
+	char path[PATH_MAX + 64];
+	manifest_segment_path(cfg->data_dir, d->start_lsn, "index", path, sizeof path);
+	if (rc == 0)
+		rc = vindex_store(v, path);
+	vindex_free(v);
+	if (rc == 0) {
+		manifest_segment_path(cfg->data_dir, d->start_lsn, "docs", path, sizeof path);
+		rc = segment_store(path, d);
+	}
+	return rc;
+}
+
+/* The merged segments' files other than the first's, which now hold the
+ * merged segment. */
+static void compact__unlink(const struct compact_config *cfg, const struct manifest_segment *segs,
+			    uint32_t n)
+{
+	for (uint32_t i = 1; i < n; i++) {
+		char path[PATH_MAX + 64];
+		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, "index", path, sizeof path);
+		unlink(path);
+		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, "docs", path, sizeof path);
+		unlink(path);
+	}
+}
+
+static int compact__install(const struct compact_config *cfg, struct manifest *m, uint32_t first,
+			    uint32_t n, const struct segment_docs *d)
+{
+	struct manifest_segment *gone = malloc(n * sizeof *gone);
+	if (!gone)
+		return ROOST_ENOMEM;
+	memcpy(gone, &m->segments[first], n * sizeof *gone);
+	m->segments[first] = (struct manifest_segment){d->start_lsn, d->end_lsn, d->count};
+	memmove(&m->segments[first + 1], &m->segments[first + n],
+		(m->nsegments - first - n) * sizeof *m->segments);
+	m->nsegments -= n - 1;
+	m->gen++;
+	int rc = manifest_store(cfg->data_dir, m);
+	if (rc == 0)
+		compact__unlink(cfg, gone, n);
+	free(gone);
+	return rc;
+}
+
+int compact_run(const struct compact_config *cfg, struct manifest *m, uint32_t *merged)
+{
+	uint32_t first, n;
+	*merged = 0;
+	if (!compact__find(cfg, m, &first, &n))
+		return 0;
+	struct segment_docs *parts, all;
+	int rc = compact__load(cfg, &m->segments[first], n, &parts);
+	if (rc)
+		return rc;
+	rc = compact__concat(parts, n, &all);
+	compact__free_parts(parts, n);
+	if (rc == 0)
+		rc = compact__index(cfg, m, &all);
+	if (rc == 0)
+		rc = compact__install(cfg, m, first, n, &all);
+	if (rc == 0) {
+		*merged = n;
+		log_info("compacted %u segments into %016llx (%llu documents)", n,
+			 (unsigned long long)all.start_lsn, (unsigned long long)all.count);
+	}
+	segment_free(&all);
+	return rc;
+}
