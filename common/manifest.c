@@ -5,16 +5,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MANIFEST_MAGIC 0x5453464e414d5252ull /* "RRMANFST" */
-#define MANIFEST_MAX_FILE                                                                          \
+#define MANIFEST__MAGIC	  0x545346494e414d52ull /* "RMANIFST" */
+#define MANIFEST__MAX_DIM 4096u
+#define MANIFEST__CRC	  sizeof(uint32_t)
+#define MANIFEST__MAX_FILE                                                                         \
 	(sizeof(struct manifest_header) + MANIFEST_MAX_SEGS * sizeof(struct manifest_segment) +    \
-	 MANIFEST_MAX_KEYS * sizeof(struct manifest_key) + 4)
+	 MANIFEST_MAX_KEYS * sizeof(struct manifest_key) + MANIFEST__CRC)
 
 struct manifest_header {
 	uint64_t magic;
@@ -24,7 +28,7 @@ struct manifest_header {
 	uint32_t dim;
 	uint32_t metric;
 	char index[64];
-	uint64_t tail_start;
+	uint64_t tail_start; /* at offset 96: tests/system/test_search.py reads it */
 	uint64_t trained_gen;
 	uint32_t nsegments;
 	uint32_t nkeys;
@@ -34,138 +38,187 @@ _Static_assert(sizeof(struct manifest_header) == 120, "manifest header is 120 by
 _Static_assert(sizeof(struct manifest_segment) == 24, "segment entry is 24 bytes");
 _Static_assert(sizeof(struct manifest_key) == 32, "key entry is 32 bytes");
 
-static int manifest__check_header(const struct manifest_header *h, size_t len)
+/* Only meaningful once the counts are within their limits, which keeps the
+ * products far from overflowing even a 32-bit size_t. */
+static size_t manifest__file_size(uint32_t nsegments, uint32_t nkeys)
 {
-	if (h->magic != MANIFEST_MAGIC)
-		return ROOST_ECORRUPT;
-	if (h->version != MANIFEST_VERSION || h->header_size != sizeof *h)
-		return ROOST_EVERSION;
-	if (h->dim == 0 || h->dim > 4096 || h->metric > 1 || h->nsegments > MANIFEST_MAX_SEGS ||
-	    h->nkeys > MANIFEST_MAX_KEYS || memchr(h->index, '\0', sizeof h->index) == NULL)
-		return ROOST_ECORRUPT;
-	size_t want = sizeof *h + (size_t)h->nsegments * sizeof(struct manifest_segment) +
-		      (size_t)h->nkeys * sizeof(struct manifest_key) + 4;
-	return want == len ? 0 : ROOST_ECORRUPT;
+	return sizeof(struct manifest_header) +
+	       (size_t)nsegments * sizeof(struct manifest_segment) +
+	       (size_t)nkeys * sizeof(struct manifest_key) + MANIFEST__CRC;
 }
 
-static int manifest__check_segments(const struct manifest *m)
+static bool manifest__header_ok(const struct manifest_header *h)
+{
+	return h->header_size == sizeof *h && h->dim >= 1 && h->dim <= MANIFEST__MAX_DIM &&
+	       h->metric <= 1 && h->nsegments <= MANIFEST_MAX_SEGS &&
+	       h->nkeys <= MANIFEST_MAX_KEYS && memchr(h->index, '\0', sizeof h->index) != NULL;
+}
+
+/* Readers map LSN ranges to segments by binary search and the writer
+ * replays the log from tail_start, so the ranges must be sorted, disjoint
+ * and entirely below tail_start. */
+static bool manifest__segments_ok(const struct manifest_segment *s, uint32_t n, uint64_t tail_start)
 {
 	uint64_t prev_end = 0;
-	for (uint32_t i = 0; i < m->nsegments; i++) {
-		const struct manifest_segment *s = &m->segments[i];
-		if (s->start_lsn >= s->end_lsn || s->start_lsn < prev_end ||
-		    s->end_lsn > m->tail_start)
-			return ROOST_ECORRUPT;
-		prev_end = s->end_lsn;
+	for (uint32_t i = 0; i < n; i++) {
+		if (s[i].start_lsn >= s[i].end_lsn || s[i].start_lsn < prev_end ||
+		    s[i].end_lsn > tail_start)
+			return false;
+		prev_end = s[i].end_lsn;
 	}
+	return true;
+}
+
+/* Magic and version come first so that a file of another version reports
+ * EVERSION even though its length or checksum would not match ours. */
+static int manifest__check_prefix(const void *buf, size_t len)
+{
+	uint64_t magic;
+	uint32_t version;
+	if (len < sizeof magic + sizeof version)
+		return ROOST_ECORRUPT;
+	memcpy(&magic, buf, sizeof magic);
+	memcpy(&version, (const char *)buf + sizeof magic, sizeof version);
+	if (magic != MANIFEST__MAGIC)
+		return ROOST_ECORRUPT;
+	return version == MANIFEST_VERSION ? 0 : ROOST_EVERSION;
+}
+
+static int manifest__check_bytes(const void *buf, size_t len, struct manifest_header *h)
+{
+	int rc = manifest__check_prefix(buf, len);
+	if (rc)
+		return rc;
+	if (len < sizeof *h + MANIFEST__CRC)
+		return ROOST_ECORRUPT;
+	memcpy(h, buf, sizeof *h);
+	if (!manifest__header_ok(h) || len != manifest__file_size(h->nsegments, h->nkeys))
+		return ROOST_ECORRUPT;
+	uint32_t crc;
+	memcpy(&crc, (const char *)buf + len - MANIFEST__CRC, sizeof crc);
+	return crc32c_update(0, buf, len - MANIFEST__CRC) == crc ? 0 : ROOST_ECORRUPT;
+}
+
+/* Even an empty array gets a real allocation: callers may hand it to
+ * memcpy or memcmp, which must not see NULL. */
+static int manifest__copy_array(const void *src, size_t bytes, void **dst)
+{
+	*dst = malloc(bytes ? bytes : 1);
+	if (!*dst)
+		return ROOST_ENOMEM;
+	memcpy(*dst, src, bytes);
 	return 0;
+}
+
+static void manifest__from_header(const struct manifest_header *h, struct manifest *m)
+{
+	m->gen = h->gen;
+	m->dim = h->dim;
+	m->metric = h->metric;
+	memcpy(m->index, h->index, sizeof m->index);
+	m->tail_start = h->tail_start;
+	m->trained_gen = h->trained_gen;
+	m->nsegments = h->nsegments;
+	m->nkeys = h->nkeys;
 }
 
 int manifest_decode(const void *buf, size_t len, struct manifest *out)
 {
 	memset(out, 0, sizeof *out);
 	struct manifest_header h;
-	if (len < sizeof h + 4)
-		return ROOST_ECORRUPT;
-	memcpy(&h, buf, sizeof h);
-	int rc = manifest__check_header(&h, len);
+	int rc = manifest__check_bytes(buf, len, &h);
 	if (rc)
 		return rc;
-	uint32_t crc;
-	memcpy(&crc, (const char *)buf + len - 4, 4);
-	if (crc32c_update(0, buf, len - 4) != crc)
-		return ROOST_ECORRUPT;
+	const char *p = (const char *)buf + sizeof h;
 	size_t segs = (size_t)h.nsegments * sizeof(struct manifest_segment);
 	size_t keys = (size_t)h.nkeys * sizeof(struct manifest_key);
-	out->segments = malloc(segs ? segs : 1);
-	out->keys = malloc(keys ? keys : 1);
-	if (!out->segments || !out->keys) {
+	/* Copied before checking: buf need not be aligned for the structs. */
+	void *s = NULL, *k = NULL;
+	rc = manifest__copy_array(p, segs, &s);
+	out->segments = s;
+	if (rc == 0)
+		rc = manifest__copy_array(p + segs, keys, &k);
+	out->keys = k;
+	if (rc == 0 && !manifest__segments_ok(out->segments, h.nsegments, h.tail_start))
+		rc = ROOST_ECORRUPT;
+	if (rc) {
 		manifest_free(out);
-		return ROOST_ENOMEM;
+		return rc;
 	}
-	memcpy(out->segments, (const char *)buf + sizeof h, segs);
-	memcpy(out->keys, (const char *)buf + sizeof h + segs, keys);
-	out->gen = h.gen;
-	out->dim = h.dim;
-	out->metric = h.metric;
-	memcpy(out->index, h.index, sizeof out->index);
-	out->tail_start = h.tail_start;
-	out->trained_gen = h.trained_gen;
-	out->nsegments = h.nsegments;
-	out->nkeys = h.nkeys;
-	rc = manifest__check_segments(out);
-	if (rc)
-		manifest_free(out);
-	return rc;
+	manifest__from_header(&h, out);
+	return 0;
 }
 
-static int manifest__read_file(const char *path, void **buf, size_t *len)
+static int manifest__path(const char *dir, const char *name, char *buf)
+{
+	int n = snprintf(buf, PATH_MAX, "%s/%s", dir, name);
+	return n < 0 || n >= PATH_MAX ? ROOST_ETOOBIG : 0;
+}
+
+static int manifest__read_all(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return roost_from_errno(errno);
+		if (n == 0)
+			return ROOST_ECORRUPT; /* shrank under us: not a sealed manifest */
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* The size bound keeps a damaged or foreign file from driving a huge
+ * allocation; anything larger cannot be a valid manifest anyway. */
+static int manifest__read_file(const char *path, char **buf, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return roost_from_errno(errno);
 	struct stat st;
 	int rc = fstat(fd, &st) == 0 ? 0 : roost_from_errno(errno);
-	if (rc == 0 && (st.st_size < 0 || (uint64_t)st.st_size > MANIFEST_MAX_FILE))
+	if (rc == 0 && (st.st_size < 0 || (uint64_t)st.st_size > MANIFEST__MAX_FILE))
 		rc = ROOST_ECORRUPT;
-	char *b = rc == 0 ? malloc((size_t)st.st_size + 1) : NULL;
-	if (rc == 0 && !b)
+	*len = rc == 0 ? (size_t)st.st_size : 0;
+	*buf = rc == 0 ? malloc(*len ? *len : 1) : NULL;
+	if (rc == 0 && !*buf)
 		rc = ROOST_ENOMEM;
-	size_t got = 0;
-	while (rc == 0 && got < (size_t)st.st_size) {
-		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
-		if (n <= 0)
-			rc = n < 0 ? roost_from_errno(errno) : ROOST_ECORRUPT;
-		else
-			got += (size_t)n;
-	}
+	if (rc == 0)
+		rc = manifest__read_all(fd, *buf, *len);
 	close(fd);
 	if (rc) {
-		free(b);
-		return rc;
+		free(*buf);
+		*buf = NULL;
 	}
-	*buf = b;
-	*len = got;
-	return 0;
+	return rc;
 }
 
 int manifest_load(const char *dir, struct manifest *out)
 {
-	char path[4200];
 	memset(out, 0, sizeof *out);
-	if (snprintf(path, sizeof path, "%s/MANIFEST", dir) >= (int)sizeof path)
-		return ROOST_ETOOBIG;
-	void *buf = NULL;
+	char path[PATH_MAX];
+	int rc = manifest__path(dir, "MANIFEST", path);
+	char *buf = NULL;
 	size_t len = 0;
-	int rc = manifest__read_file(path, &buf, &len);
-	if (rc)
-		return rc;
-	rc = manifest_decode(buf, len, out);
+	if (rc == 0)
+		rc = manifest__read_file(path, &buf, &len);
+	if (rc == 0)
+		rc = manifest_decode(buf, len, out);
 	free(buf);
 	return rc;
 }
 
-static int manifest__write_all(int fd, const void *buf, size_t len)
+/* Bytes after the index string's NUL are zeroed so that equal manifests
+ * give equal files. */
+static void manifest__to_header(const struct manifest *m, struct manifest_header *h)
 {
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return roost_from_errno(errno);
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int manifest__encode(const struct manifest *m, char **buf, size_t *len)
-{
-	struct manifest_header h = {
-	    .magic = MANIFEST_MAGIC,
+	*h = (struct manifest_header){
+	    .magic = MANIFEST__MAGIC,
 	    .version = MANIFEST_VERSION,
-	    .header_size = sizeof h,
+	    .header_size = sizeof *h,
 	    .gen = m->gen,
 	    .dim = m->dim,
 	    .metric = m->metric,
@@ -174,64 +227,111 @@ static int manifest__encode(const struct manifest *m, char **buf, size_t *len)
 	    .nsegments = m->nsegments,
 	    .nkeys = m->nkeys,
 	};
-	memcpy(h.index, m->index, sizeof h.index - 1);
+	memcpy(h->index, m->index, strnlen(m->index, sizeof m->index));
+}
+
+/* Refuses what manifest_decode would reject: a manifest that cannot be
+ * read back must never replace one that can. */
+static int manifest__check_store(const struct manifest *m, const struct manifest_header *h)
+{
+	if (m->nsegments > MANIFEST_MAX_SEGS || m->nkeys > MANIFEST_MAX_KEYS)
+		return ROOST_ETOOBIG;
+	if (!manifest__header_ok(h) ||
+	    !manifest__segments_ok(m->segments, m->nsegments, m->tail_start))
+		return ROOST_EINVAL;
+	return 0;
+}
+
+static int manifest__encode(const struct manifest *m, const struct manifest_header *h, char **buf,
+			    size_t *len)
+{
 	size_t segs = (size_t)m->nsegments * sizeof(struct manifest_segment);
 	size_t keys = (size_t)m->nkeys * sizeof(struct manifest_key);
-	*len = sizeof h + segs + keys + 4;
+	*len = manifest__file_size(m->nsegments, m->nkeys);
 	char *b = malloc(*len);
 	if (!b)
 		return ROOST_ENOMEM;
-	memcpy(b, &h, sizeof h);
+	memcpy(b, h, sizeof *h);
 	if (segs)
-		memcpy(b + sizeof h, m->segments, segs);
+		memcpy(b + sizeof *h, m->segments, segs);
 	if (keys)
-		memcpy(b + sizeof h + segs, m->keys, keys);
-	uint32_t crc = crc32c_update(0, b, *len - 4);
-	memcpy(b + *len - 4, &crc, 4);
+		memcpy(b + sizeof *h + segs, m->keys, keys);
+	uint32_t crc = crc32c_update(0, b, *len - MANIFEST__CRC);
+	memcpy(b + *len - MANIFEST__CRC, &crc, sizeof crc);
 	*buf = b;
 	return 0;
 }
 
-/* Writes path.tmp, fsyncs it, renames it over path and fsyncs dir. */
-static int manifest__replace(const char *dir, const char *path, const void *buf, size_t len)
+static int manifest__write_all(int fd, const char *p, size_t len)
 {
-	char tmp[4200];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-		return ROOST_ETOOBIG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? roost_from_errno(errno) : ROOST_EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* close() is checked too: on shared storage (NFS) it can be the call that
+ * reports a failed write-back. */
+static int manifest__write_file(const char *path, const char *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return roost_from_errno(errno);
 	int rc = manifest__write_all(fd, buf, len);
 	if (rc == 0 && fsync(fd) != 0)
 		rc = roost_from_errno(errno);
+	if (close(fd) != 0 && rc == 0)
+		rc = roost_from_errno(errno);
+	return rc;
+}
+
+/* Without this fsync the rename itself may not survive a crash, and a
+ * recovering writer would find the previous generation. */
+static int manifest__fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return roost_from_errno(errno);
+	int rc = fsync(fd) == 0 ? 0 : roost_from_errno(errno);
 	close(fd);
+	return rc;
+}
+
+static int manifest__replace(const char *dir, const char *buf, size_t len)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int rc = manifest__path(dir, "MANIFEST", path);
+	if (rc == 0)
+		rc = manifest__path(dir, "MANIFEST.tmp", tmp);
+	if (rc)
+		return rc;
+	rc = manifest__write_file(tmp, buf, len);
 	if (rc == 0 && rename(tmp, path) != 0)
 		rc = roost_from_errno(errno);
 	if (rc) {
 		unlink(tmp);
 		return rc;
 	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return roost_from_errno(errno);
-	rc = fsync(dfd) == 0 ? 0 : roost_from_errno(errno);
-	close(dfd);
-	return rc;
+	return manifest__fsync_dir(dir);
 }
 
 int manifest_store(const char *dir, const struct manifest *m)
 {
-	if (m->nsegments > MANIFEST_MAX_SEGS || m->nkeys > MANIFEST_MAX_KEYS)
-		return ROOST_ETOOBIG;
-	char path[4200];
-	if (snprintf(path, sizeof path, "%s/MANIFEST", dir) >= (int)sizeof path - 8)
-		return ROOST_ETOOBIG;
-	char *buf;
-	size_t len;
-	int rc = manifest__encode(m, &buf, &len);
-	if (rc)
-		return rc;
-	rc = manifest__replace(dir, path, buf, len);
+	struct manifest_header h;
+	manifest__to_header(m, &h);
+	int rc = manifest__check_store(m, &h);
+	char *buf = NULL;
+	size_t len = 0;
+	if (rc == 0)
+		rc = manifest__encode(m, &h, &buf, &len);
+	if (rc == 0)
+		rc = manifest__replace(dir, buf, len);
 	free(buf);
 	return rc;
 }
@@ -245,15 +345,21 @@ void manifest_free(struct manifest *m)
 	m->nsegments = m->nkeys = 0;
 }
 
-int manifest_segment_path(const char *dir, uint64_t start_lsn, const char *ext, char *buf,
-			  size_t len)
+static int manifest__format_done(int n, size_t len)
 {
-	int n = snprintf(buf, len, "%s/seg-%016llx.%s", dir, (unsigned long long)start_lsn, ext);
 	return n < 0 || (size_t)n >= len ? ROOST_ETOOBIG : 0;
+}
+
+int manifest_segment_path(const char *dir, uint64_t start_lsn, uint64_t end_lsn, const char *ext,
+			  char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/seg-%016llx-%016llx.%s", dir, (unsigned long long)start_lsn,
+			 (unsigned long long)end_lsn, ext);
+	return manifest__format_done(n, len);
 }
 
 int manifest_trained_path(const char *dir, uint64_t gen, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s/trained-%016llx.index", dir, (unsigned long long)gen);
-	return n < 0 || (size_t)n >= len ? ROOST_ETOOBIG : 0;
+	return manifest__format_done(n, len);
 }

@@ -52,10 +52,13 @@ struct manifest {
 };
 
 /* Reads dir/MANIFEST. ROOST_ENOENT when there is none yet (a new
- * instance), ROOST_ECORRUPT when it fails its checks. */
+ * instance), ROOST_ECORRUPT when it fails its checks, ROOST_EVERSION for
+ * another MANIFEST_VERSION. */
 int manifest_load(const char *dir, struct manifest *out);
 
-/* Writes dir/MANIFEST atomically and durably. */
+/* Writes dir/MANIFEST atomically and durably. Refuses, leaving the old
+ * file in place, what manifest_load would reject: ROOST_ETOOBIG for counts
+ * over the limits, ROOST_EINVAL for anything else. */
 int manifest_store(const char *dir, const struct manifest *m);
 
 void manifest_free(struct manifest *m);
@@ -64,9 +67,11 @@ void manifest_free(struct manifest *m);
  * file); exposed for the fuzzer. */
 int manifest_decode(const void *buf, size_t len, struct manifest *out);
 
-/* File names inside the data directory, into buf. */
-int manifest_segment_path(const char *dir, uint64_t start_lsn, const char *ext, char *buf,
-			  size_t len);
+/* File names inside the data directory, into buf. A segment's files are
+ * named by its LSN range, so a merged segment never reuses the name of a
+ * segment an older manifest still lists. */
+int manifest_segment_path(const char *dir, uint64_t start_lsn, uint64_t end_lsn, const char *ext,
+			  char *buf, size_t len);
 int manifest_trained_path(const char *dir, uint64_t gen, char *buf, size_t len);
 
 #endif

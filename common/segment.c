@@ -8,6 +8,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define SEGMENT_MAGIC	  0x53434f4447455352ull /* "RSEGDOCS" */
-#define SEGMENT_MAX_COUNT (1ull << 32)
-#define SEGMENT_MAX_DIM	  4096u
-#define SEGMENT_MAX_TEXT  (1ull << 40)
+#define SEGMENT__MAGIC	   0x53434f4447455352ull /* "RSEGDOCS" */
+#define SEGMENT__MAX_COUNT (1ull << 32)
+#define SEGMENT__MAX_DIM   4096u
+#define SEGMENT__MAX_TEXT  (1ull << 40)
 
 struct segment_header {
 	uint64_t magic;
@@ -28,43 +29,86 @@ struct segment_header {
 	uint64_t start_lsn;
 	uint64_t end_lsn;
 	uint64_t text_bytes;
-	uint32_t crc; /* CRC-32C of every byte after the header */
+	uint32_t crc; /* see segment__crc_head */
 	uint32_t reserved;
 	uint64_t reserved2;
 };
 
 _Static_assert(sizeof(struct segment_header) == 64, "segment header is 64 bytes");
+_Static_assert(sizeof(struct segment_kind) == 24, "kind entry is 24 bytes");
 
-static uint64_t segment__pad8(uint64_t x)
+/* The checksum starts with the header's fields before it, so that a
+ * damaged start_lsn, end_lsn or text_bytes (which the size arithmetic may
+ * not notice) fails it too; it then covers every byte after the header. */
+static uint32_t segment__crc_head(const struct segment_header *h)
 {
-	return (x + 7) & ~(uint64_t)7;
+	return crc32c_update(0, h, offsetof(struct segment_header, crc));
 }
 
-/* Section sizes, in file order; 0 total when the counts are impossible. */
+/* Section sizes in file order. */
 struct segment_sizes {
 	uint64_t col8, col4, kinds, text, vectors, total;
 };
 
-static struct segment_sizes segment__sizes(uint64_t count, uint32_t dim, uint64_t text_bytes)
+/* With count, dim and text_bytes under their limits the total stays below
+ * 2^47, so none of this arithmetic can wrap. */
+static bool segment__sizes(uint64_t count, uint32_t dim, uint64_t text_bytes,
+			   struct segment_sizes *z)
 {
-	struct segment_sizes z = {0};
-	if (count > SEGMENT_MAX_COUNT || dim == 0 || dim > SEGMENT_MAX_DIM ||
-	    text_bytes > SEGMENT_MAX_TEXT)
-		return z;
-	z.col8 = count * 8;
-	z.col4 = count * 4;
-	z.kinds = count * sizeof(struct segment_kind);
-	z.text = segment__pad8(text_bytes);
-	z.vectors = count * dim * sizeof(float);
-	z.total =
-	    sizeof(struct segment_header) + 3 * z.col8 + 2 * z.col4 + z.kinds + z.text + z.vectors;
-	return z;
+	if (count > SEGMENT__MAX_COUNT || dim == 0 || dim > SEGMENT__MAX_DIM ||
+	    text_bytes > SEGMENT__MAX_TEXT)
+		return false;
+	z->col8 = count * sizeof(uint64_t);
+	z->col4 = count * sizeof(uint32_t);
+	z->kinds = count * sizeof(struct segment_kind);
+	z->text = (text_bytes + 7) & ~(uint64_t)7;
+	z->vectors = count * dim * sizeof(float);
+	z->total = sizeof(struct segment_header) + 3 * z->col8 + 2 * z->col4 + z->kinds + z->text +
+		   z->vectors;
+	return z->total <= SIZE_MAX;
+}
+
+/* Magic and version come first so that a file of another version reports
+ * EVERSION even though nothing else in it would match. */
+static int segment__check_header(const struct segment_header *h, struct segment_sizes *z)
+{
+	if (h->magic != SEGMENT__MAGIC)
+		return ROOST_ECORRUPT;
+	if (h->version != SEGMENT_VERSION)
+		return ROOST_EVERSION;
+	if (!segment__sizes(h->count, h->dim, h->text_bytes, z) || h->reserved || h->reserved2 ||
+	    h->start_lsn > h->end_lsn)
+		return ROOST_ECORRUPT;
+	return 0;
+}
+
+/* Ids are a batch's LSN plus the row's index in it, so they rise strictly
+ * and stay inside [start_lsn, end_lsn). */
+static bool segment__row_ok(const struct segment_docs *d, uint64_t i)
+{
+	if (d->ids[i] < d->start_lsn || d->ids[i] >= d->end_lsn ||
+	    (i > 0 && d->ids[i] <= d->ids[i - 1]))
+		return false;
+	if (d->text_off[i] > d->text_bytes || d->text_len[i] > d->text_bytes - d->text_off[i])
+		return false;
+	return d->kinds[i].len <= sizeof d->kinds[i].name;
+}
+
+static bool segment__rows_ok(const struct segment_docs *d)
+{
+	for (uint64_t i = 0; i < d->count; i++)
+		if (!segment__row_ok(d, i))
+			return false;
+	for (uint64_t i = 0; i < d->count * d->dim; i++)
+		if (!isfinite(d->vectors[i]))
+			return false;
+	return true;
 }
 
 static int segment__write_all(int fd, struct iovec *iov, int n)
 {
 	while (n > 0) {
-		ssize_t w = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+		ssize_t w = writev(fd, iov, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
@@ -82,10 +126,27 @@ static int segment__write_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
+/* close() is checked too: on shared storage (NFS) it can be the call that
+ * reports a failed write-back. */
+static int segment__write_file(const char *path, struct iovec *iov, int n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return roost_from_errno(errno);
+	int rc = segment__write_all(fd, iov, n);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = roost_from_errno(errno);
+	if (close(fd) != 0 && rc == 0)
+		rc = roost_from_errno(errno);
+	return rc;
+}
+
+/* Without this fsync the rename itself may not survive a crash. */
 static int segment__fsync_dir(const char *path)
 {
-	char copy[4200];
-	snprintf(copy, sizeof copy, "%s", path);
+	char copy[PATH_MAX];
+	if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy)
+		return ROOST_ETOOBIG;
 	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return roost_from_errno(errno);
@@ -94,14 +155,42 @@ static int segment__fsync_dir(const char *path)
 	return rc;
 }
 
+static int segment__replace(const char *path, struct iovec *iov, int n)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return ROOST_ETOOBIG;
+	int rc = segment__write_file(tmp, iov, n);
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = roost_from_errno(errno);
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	return segment__fsync_dir(path);
+}
+
+/* The columns are written straight from wherever they live (the writer
+ * passes its shared-memory tail), so nothing is copied. A segment that
+ * segment_load would reject is refused here rather than published. */
 int segment_store(const char *path, const struct segment_docs *d)
 {
-	struct segment_sizes z = segment__sizes(d->count, d->dim, d->text_bytes);
-	if (z.total == 0)
+	struct segment_sizes z;
+	if (!segment__sizes(d->count, d->dim, d->text_bytes, &z) || d->start_lsn > d->end_lsn ||
+	    !segment__rows_ok(d))
 		return ROOST_EINVAL;
 	static const char zeros[8];
+	struct segment_header h = {
+	    .magic = SEGMENT__MAGIC,
+	    .version = SEGMENT_VERSION,
+	    .dim = d->dim,
+	    .count = d->count,
+	    .start_lsn = d->start_lsn,
+	    .end_lsn = d->end_lsn,
+	    .text_bytes = d->text_bytes,
+	};
 	struct iovec iov[] = {
-	    {NULL, sizeof(struct segment_header)},
+	    {&h, sizeof h},
 	    {d->ids, z.col8},
 	    {d->agents, z.col8},
 	    {d->times, z.col8},
@@ -112,78 +201,36 @@ int segment_store(const char *path, const struct segment_docs *d)
 	    {(void *)zeros, z.text - d->text_bytes},
 	    {d->vectors, z.vectors},
 	};
-	struct segment_header h = {
-	    .magic = SEGMENT_MAGIC,
-	    .version = SEGMENT_VERSION,
-	    .dim = d->dim,
-	    .count = d->count,
-	    .start_lsn = d->start_lsn,
-	    .end_lsn = d->end_lsn,
-	    .text_bytes = d->text_bytes,
-	};
-	for (size_t i = 1; i < sizeof iov / sizeof iov[0]; i++)
-		h.crc = crc32c_update(h.crc, iov[i].iov_base, iov[i].iov_len);
-	iov[0].iov_base = &h;
-	char tmp[4200];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-		return ROOST_ETOOBIG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return roost_from_errno(errno);
-	int rc = segment__write_all(fd, iov, (int)(sizeof iov / sizeof iov[0]));
-	if (rc == 0 && fsync(fd) != 0)
-		rc = roost_from_errno(errno);
-	close(fd);
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = roost_from_errno(errno);
-	if (rc) {
-		unlink(tmp);
-		return rc;
-	}
-	return segment__fsync_dir(path);
+	int n = (int)(sizeof iov / sizeof iov[0]);
+	uint32_t crc = segment__crc_head(&h);
+	for (int i = 1; i < n; i++)
+		crc = crc32c_update(crc, iov[i].iov_base, iov[i].iov_len);
+	h.crc = crc;
+	return segment__replace(path, iov, n);
 }
 
-static int segment__check_rows(const struct segment_docs *d)
+/* Points the columns into buf, which is 8-byte aligned, holds exactly the
+ * file and must outlive d. */
+static int segment__view(const char *buf, size_t len, struct segment_docs *d)
 {
-	for (uint64_t i = 0; i < d->count; i++) {
-		if (d->ids[i] < d->start_lsn || d->ids[i] >= d->end_lsn ||
-		    (i > 0 && d->ids[i] <= d->ids[i - 1]))
-			return ROOST_ECORRUPT;
-		if (d->text_off[i] > d->text_bytes ||
-		    d->text_len[i] > d->text_bytes - d->text_off[i])
-			return ROOST_ECORRUPT;
-		if (d->kinds[i].len > sizeof d->kinds[i].name)
-			return ROOST_ECORRUPT;
-	}
-	for (uint64_t i = 0; i < d->count * d->dim; i++)
-		if (!isfinite(d->vectors[i]))
-			return ROOST_ECORRUPT;
-	return 0;
-}
-
-/* Points the columns into buf, which must outlive d (and is not freed). */
-static int segment__view(const void *buf, size_t len, struct segment_docs *d)
-{
-	memset(d, 0, sizeof *d);
 	struct segment_header h;
-	if (len < sizeof h || ((uintptr_t)buf & 7) != 0)
+	struct segment_sizes z;
+	if (len < sizeof h)
 		return ROOST_ECORRUPT;
 	memcpy(&h, buf, sizeof h);
-	if (h.magic != SEGMENT_MAGIC)
+	int rc = segment__check_header(&h, &z);
+	if (rc)
+		return rc;
+	const char *p = buf + sizeof h;
+	if (z.total != len || crc32c_update(segment__crc_head(&h), p, len - sizeof h) != h.crc)
 		return ROOST_ECORRUPT;
-	if (h.version != SEGMENT_VERSION)
-		return ROOST_EVERSION;
-	struct segment_sizes z = segment__sizes(h.count, h.dim, h.text_bytes);
-	if (z.total == 0 || z.total != len || h.reserved || h.reserved2 || h.start_lsn > h.end_lsn)
-		return ROOST_ECORRUPT;
-	const char *p = (const char *)buf + sizeof h;
-	if (crc32c_update(0, p, len - sizeof h) != h.crc)
-		return ROOST_ECORRUPT;
-	d->dim = h.dim;
-	d->count = h.count;
-	d->start_lsn = h.start_lsn;
-	d->end_lsn = h.end_lsn;
-	d->text_bytes = h.text_bytes;
+	*d = (struct segment_docs){
+	    .dim = h.dim,
+	    .count = h.count,
+	    .start_lsn = h.start_lsn,
+	    .end_lsn = h.end_lsn,
+	    .text_bytes = h.text_bytes,
+	};
 	d->ids = (uint64_t *)p;
 	d->agents = (int64_t *)(p += z.col8);
 	d->times = (int64_t *)(p += z.col8);
@@ -192,23 +239,76 @@ static int segment__view(const void *buf, size_t len, struct segment_docs *d)
 	d->kinds = (struct segment_kind *)(p += z.col4);
 	d->text = (char *)(p += z.kinds);
 	d->vectors = (float *)(p + z.text);
-	return segment__check_rows(d);
+	return segment__rows_ok(d) ? 0 : ROOST_ECORRUPT;
+}
+
+/* Takes ownership of block (malloc'ed), freeing it on failure. */
+static int segment__adopt(void *block, size_t len, struct segment_docs *out)
+{
+	int rc = segment__view(block, len, out);
+	if (rc) {
+		free(block);
+		memset(out, 0, sizeof *out);
+		return rc;
+	}
+	out->block = block;
+	return 0;
 }
 
 int segment_decode(const void *buf, size_t len, struct segment_docs *out)
 {
+	memset(out, 0, sizeof *out);
+	/* A copy, because buf may be unaligned and out must own its block. */
 	void *copy = malloc(len ? len : 1);
 	if (!copy)
 		return ROOST_ENOMEM;
 	memcpy(copy, buf, len);
-	int rc = segment__view(copy, len, out);
-	if (rc) {
-		free(copy);
-		memset(out, 0, sizeof *out);
-		return rc;
+	return segment__adopt(copy, len, out);
+}
+
+static int segment__pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got, off + (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return roost_from_errno(errno);
+		if (n == 0)
+			return ROOST_ECORRUPT;
+		got += (size_t)n;
 	}
-	out->block = copy;
 	return 0;
+}
+
+/* The header is checked, and the file's size matched against it, before
+ * anything of that size is allocated: a damaged count must not drive a
+ * huge allocation. */
+static int segment__read_file(int fd, void **buf, size_t *len)
+{
+	struct stat st;
+	struct segment_header h;
+	struct segment_sizes z;
+	if (fstat(fd, &st) != 0)
+		return roost_from_errno(errno);
+	int rc = segment__pread_all(fd, &h, sizeof h, 0);
+	if (rc == 0)
+		rc = segment__check_header(&h, &z);
+	if (rc == 0 && (st.st_size < 0 || z.total != (uint64_t)st.st_size))
+		rc = ROOST_ECORRUPT;
+	if (rc)
+		return rc;
+	*len = (size_t)z.total;
+	*buf = malloc(*len);
+	if (!*buf)
+		return ROOST_ENOMEM;
+	rc = segment__pread_all(fd, *buf, *len, 0);
+	if (rc) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
 }
 
 int segment_load(const char *path, struct segment_docs *out)
@@ -217,35 +317,11 @@ int segment_load(const char *path, struct segment_docs *out)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return roost_from_errno(errno);
-	struct stat st;
-	struct segment_header h;
-	int rc = fstat(fd, &st) == 0 ? 0 : roost_from_errno(errno);
-	if (rc == 0 && pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
-		rc = ROOST_ECORRUPT;
-	/* The file must be exactly what its header says before anything of
-	 * that size is allocated. */
-	if (rc == 0 && segment__sizes(h.count, h.dim, h.text_bytes).total != (uint64_t)st.st_size)
-		rc = ROOST_ECORRUPT;
-	void *buf = rc == 0 ? malloc((size_t)st.st_size) : NULL;
-	if (rc == 0 && !buf)
-		rc = ROOST_ENOMEM;
-	for (size_t got = 0; rc == 0 && got < (size_t)st.st_size;) {
-		ssize_t n = pread(fd, (char *)buf + got, (size_t)st.st_size - got, (off_t)got);
-		if (n <= 0)
-			rc = n < 0 ? roost_from_errno(errno) : ROOST_ECORRUPT;
-		else
-			got += (size_t)n;
-	}
+	void *buf = NULL;
+	size_t len = 0;
+	int rc = segment__read_file(fd, &buf, &len);
 	close(fd);
-	if (rc == 0)
-		rc = segment__view(buf, (size_t)st.st_size, out);
-	if (rc) {
-		free(buf);
-		memset(out, 0, sizeof *out);
-		return rc;
-	}
-	out->block = buf;
-	return 0;
+	return rc ? rc : segment__adopt(buf, len, out);
 }
 
 void segment_free(struct segment_docs *d)

@@ -14,7 +14,11 @@
  *   struct segment_kind kinds[count]   24 bytes each
  *   char    text[text_bytes]           padded to 8
  *   float   vectors[count * dim]
- * and the header's crc covers every byte after the header.
+ * The header's crc is the CRC-32C of the header's bytes before the crc
+ * field followed by every byte after the header; its reserved fields are
+ * zero. A segment of zero documents is valid (count 0, start_lsn <=
+ * end_lsn) so that no caller needs a special case, although the writer
+ * never seals an empty tail.
  */
 #ifndef ROOST_SEGMENT_H
 #define ROOST_SEGMENT_H
@@ -46,10 +50,12 @@ struct segment_docs {
 	void *block; /* one allocation behind every array above */
 };
 
-/* Writes path atomically (temp file, fsync, rename, fsync dir). */
+/* Writes path atomically (temp file, fsync, rename, fsync dir).
+ * ROOST_EINVAL, writing nothing, when d would fail segment_load's checks. */
 int segment_store(const char *path, const struct segment_docs *d);
 
-/* Reads and fully checks path. ROOST_ECORRUPT on any inconsistency. */
+/* Reads and fully checks path. ROOST_ECORRUPT on any inconsistency,
+ * ROOST_EVERSION for another SEGMENT_VERSION. */
 int segment_load(const char *path, struct segment_docs *out);
 
 /* The same checks on bytes in memory; exposed for the fuzzer. */

@@ -28,11 +28,12 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	if (!s)
 		return ROOST_ENOMEM;
 	char path[PATH_MAX + 64];
-	manifest_segment_path(in->data_dir, ms->start_lsn, "docs", path, sizeof path);
+	manifest_segment_path(in->data_dir, ms->start_lsn, ms->end_lsn, "docs", path, sizeof path);
 	int rc = segment_load(path, &s->docs);
-	if (rc == 0 && (s->docs.dim != dim || s->docs.count != ms->count))
+	if (rc == 0 && (s->docs.dim != dim || s->docs.count != ms->count ||
+			s->docs.start_lsn != ms->start_lsn || s->docs.end_lsn != ms->end_lsn))
 		rc = ROOST_ECORRUPT;
-	manifest_segment_path(in->data_dir, ms->start_lsn, "index", path, sizeof path);
+	manifest_segment_path(in->data_dir, ms->start_lsn, ms->end_lsn, "index", path, sizeof path);
 	if (rc == 0 && faiss_read_index_fname(path, 0, &s->index) != 0)
 		rc = ROOST_ECORRUPT;
 	if (rc == 0 && (faiss_Index_d(s->index) != (int)dim ||

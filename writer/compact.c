@@ -44,7 +44,8 @@ static int compact__load(const struct compact_config *cfg, const struct manifest
 		return ROOST_ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
 		char path[PATH_MAX + 64];
-		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, "docs", path, sizeof path);
+		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, segs[i].end_lsn, "docs",
+				      path, sizeof path);
 		int rc = segment_load(path, &parts[i]);
 		if (rc == 0 && parts[i].count != segs[i].count)
 			rc = ROOST_ECORRUPT;
@@ -117,27 +118,29 @@ static int compact__index(const struct compact_config *cfg, const struct manifes
 		return rc;
 	rc = vindex_is_trained(v) ? vindex_add(v, d->count, d->vectors) : ROOST_EINVAL;
 	char path[PATH_MAX + 64];
-	manifest_segment_path(cfg->data_dir, d->start_lsn, "index", path, sizeof path);
+	manifest_segment_path(cfg->data_dir, d->start_lsn, d->end_lsn, "index", path, sizeof path);
 	if (rc == 0)
 		rc = vindex_store(v, path);
 	vindex_free(v);
 	if (rc == 0) {
-		manifest_segment_path(cfg->data_dir, d->start_lsn, "docs", path, sizeof path);
+		manifest_segment_path(cfg->data_dir, d->start_lsn, d->end_lsn, "docs", path,
+				      sizeof path);
 		rc = segment_store(path, d);
 	}
 	return rc;
 }
 
-/* The merged segments' files other than the first's, which now hold the
- * merged segment. */
+/* The merged segments' files, once the manifest no longer lists them. */
 static void compact__unlink(const struct compact_config *cfg, const struct manifest_segment *segs,
 			    uint32_t n)
 {
-	for (uint32_t i = 1; i < n; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		char path[PATH_MAX + 64];
-		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, "index", path, sizeof path);
+		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, segs[i].end_lsn, "index",
+				      path, sizeof path);
 		unlink(path);
-		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, "docs", path, sizeof path);
+		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, segs[i].end_lsn, "docs",
+				      path, sizeof path);
 		unlink(path);
 	}
 }

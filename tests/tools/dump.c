@@ -58,8 +58,8 @@ static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, 
 	for (uint32_t i = 0; rc == 0 && i < m.nsegments; i++) {
 		char path[4200];
 		struct segment_docs d;
-		manifest_segment_path(in->data_dir, m.segments[i].start_lsn, "docs", path,
-				      sizeof path);
+		manifest_segment_path(in->data_dir, m.segments[i].start_lsn, m.segments[i].end_lsn,
+				      "docs", path, sizeof path);
 		rc = segment_load(path, &d);
 		if (rc == 0) {
 			dump_docs(out, &d);
