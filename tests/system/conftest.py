@@ -154,6 +154,12 @@ class Instance:
         finally:
             c.close()
 
+    def wait_published(self, ids):
+        """Durable is not visible: waits until publication passes ids."""
+        if ids:
+            newest = max(int(i) for i in ids)
+            wait_for(lambda: self.status()["published_lsn"] > newest, 60, "publication")
+
     def stop(self):
         procs = self.readers + list(self.brokers.values()) + ([self.writer] if self.writer else [])
         for p in procs:
@@ -205,9 +211,7 @@ def collect(agent_proc, timeout=120):
 def check_exactly_once(inst, acked):
     """Every acked document is published exactly once with its fields.
     Durable is not visible: first wait until publication passes them."""
-    if acked:
-        newest = max(int(i) for i in acked)
-        wait_for(lambda: inst.status()["published_lsn"] > newest, 60, "publication")
+    inst.wait_published(acked)
     docs = inst.dump()
     by_id = {}
     for d in docs:

@@ -74,6 +74,7 @@ def test_retry_returns_original_ids(make_instance):
     # The same key for a different batch is refused.
     other = wire.add_request(DIM, [wire.document(vec(1))] * 2, client_id=77, seq=2)
     assert inst.client(0).call(other)["status"] == -25
+    inst.wait_published(first["add"]["ids"] + [inst.status()["durable_lsn"] - 1])
     assert len(inst.dump()) == 5
 
 
@@ -132,6 +133,7 @@ def test_bad_input_rejected_and_nothing_changes(make_instance):
         assert "add" not in reply or not reply["add"]["ids"], what
     after = inst.status()
     assert after["ring_reserve"] == before["ring_reserve"]
+    inst.wait_published(good["add"]["ids"])
     assert len(inst.dump()) == 1
     assert inst.writer.poll() is None and inst.brokers[0].poll() is None
 
@@ -183,6 +185,7 @@ def test_queued_without_writer_then_applied(make_instance):
     # The same key, retried, now succeeds with the ids it was given.
     again = c.call(wire.add_request(DIM, [wire.document(vec(2), text="d")], 12, 1, ack=2))
     assert again["status"] == 0 and again["add"]["ids"] == durable["add"]["ids"]
+    inst.wait_published(queued["add"]["ids"] + durable["add"]["ids"])
     ids = sorted(int(d.split(" ")[0]) for d in inst.dump())
     assert ids == sorted(queued["add"]["ids"] + durable["add"]["ids"])
 
