@@ -1,6 +1,7 @@
 #include "broker.h"
 
 #include "err.h"
+#include "json.h"
 #include "log.h"
 
 #include <nanomsg/nn.h>
@@ -256,8 +257,11 @@ static int broker__search(struct broker *b, const Roost__SearchRequest *s, const
 	return *out ? 0 : ROOST_ENOMEM;
 }
 
-int broker_handle(struct broker *b, const void *frame, size_t len, void **reply, size_t *reply_len)
+/* A binary frame; JSON ones arrive here re-encoded by json_serve(). */
+static int broker__handle_binary(void *ctx, const void *frame, size_t len, void **reply,
+				 size_t *reply_len)
 {
+	struct broker *b = ctx;
 	char msg[BROKER_MSG] = "";
 	Roost__Request *req;
 	int rc = wire_decode_request(frame, len, b->cfg.limits.max_frame, &req, msg, sizeof msg);
@@ -279,4 +283,10 @@ int broker_handle(struct broker *b, const void *frame, size_t len, void **reply,
 	}
 	wire_request_free(req);
 	return rc;
+}
+
+int broker_handle(struct broker *b, const void *frame, size_t len, void **reply, size_t *reply_len)
+{
+	return json_serve(frame, len, b->cfg.limits.max_frame, broker__handle_binary, b, reply,
+			  reply_len);
 }

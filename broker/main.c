@@ -5,6 +5,7 @@
 #include "err.h"
 #include "inst.h"
 #include "log.h"
+#include "srv.h"
 
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
@@ -133,15 +134,25 @@ static int broker_attach(struct broker_proc *p, const struct inst *in, const sig
 	}
 }
 
+/* ipc://<run dir>/<file>, refusing with a message a path that does not
+ * fit in sun_path, before nanomsg sees it. */
+static int broker_ipc_url(const struct inst *in, const char *file, char *url, size_t len)
+{
+	int rc = inst_ipc_url(in, file, url, len);
+	if (rc)
+		log_error("ipc socket path %s/%s is longer than %d bytes (the sun_path limit); "
+			  "use a shorter runtime directory (XDG_RUNTIME_DIR)",
+			  in->run_dir, file, INST_IPC_PATH_MAX);
+	return rc;
+}
+
 static int broker_bind(struct broker_proc *p, const struct inst *in)
 {
 	char file[32], url[4200];
 	snprintf(file, sizeof file, "broker-%d.ipc", p->id);
-	int rc = inst_ipc_url(in, file, url, sizeof url);
-	if (rc) {
-		log_error("runtime directory path too long for an ipc socket: %s", in->run_dir);
+	int rc = broker_ipc_url(in, file, url, sizeof url);
+	if (rc)
 		return rc;
-	}
 	p->sock = nn_socket(AF_SP_RAW, NN_REP);
 	int max = (int)p->b.cfg.limits.max_frame;
 	if (p->sock < 0 ||
@@ -166,7 +177,7 @@ static int broker_bind_search(struct broker_proc *p, const struct inst *in)
 {
 	char file[32], url[PATH_MAX + 16];
 	snprintf(file, sizeof file, "readers-%d.ipc", p->id);
-	int rc = inst_ipc_url(in, file, url, sizeof url);
+	int rc = broker_ipc_url(in, file, url, sizeof url);
 	if (rc)
 		return rc;
 	p->front = nn_socket(AF_SP_RAW, NN_REP);
@@ -191,42 +202,17 @@ static void *broker_device(void *arg)
 	return NULL;
 }
 
-/* One worker: receive, handle, reply. Raw REP lets every worker serve its
- * own request while others wait on slow acknowledgements; the control
- * header routes each reply back to its requester. */
+static int broker_handle_frame(void *arg, const void *frame, size_t len, void **reply,
+			       size_t *reply_len)
+{
+	return broker_handle(arg, frame, len, reply, reply_len);
+}
+
 static void *broker_worker(void *arg)
 {
 	struct broker_proc *p = arg;
-	for (;;) {
-		void *body = NULL, *control = NULL;
-		struct nn_iovec iov = {&body, NN_MSG};
-		struct nn_msghdr hdr = {.msg_iov = &iov,
-					.msg_iovlen = 1,
-					.msg_control = &control,
-					.msg_controllen = NN_MSG};
-		int n = nn_recvmsg(p->sock, &hdr, 0);
-		if (n < 0) {
-			if (nn_errno() == ETERM || nn_errno() == EBADF)
-				return NULL;
-			continue;
-		}
-		void *reply = NULL;
-		size_t reply_len = 0;
-		int rc = broker_handle(&p->b, body, (size_t)n, &reply, &reply_len);
-		nn_freemsg(body);
-		if (rc) {
-			nn_freemsg(control);
-			continue;
-		}
-		struct nn_iovec out = {reply, reply_len};
-		struct nn_msghdr rhdr = {.msg_iov = &out,
-					 .msg_iovlen = 1,
-					 .msg_control = &control,
-					 .msg_controllen = NN_MSG};
-		if (nn_sendmsg(p->sock, &rhdr, 0) < 0)
-			nn_freemsg(control);
-		free(reply);
-	}
+	srv_loop(p->sock, broker_handle_frame, &p->b);
+	return NULL;
 }
 
 static int broker_serve(struct broker_proc *p, sigset_t *sigs)

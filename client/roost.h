@@ -60,9 +60,9 @@ void roost_close(roost *r);
 void roost_set_timeout(roost *r, int timeout_ms);
 
 /* Adds n documents. ids (n entries) and lsn receive what the server
- * assigned; *duplicate (may be NULL) is 1 when this was a retry of a batch
- * already accepted. Retries on BUSY, timeouts and lost brokers with
- * backoff until the timeout. */
+ * assigned (a retry of a batch already accepted gets the original ones).
+ * Retries on BUSY, timeouts and lost brokers with backoff until the
+ * timeout. */
 int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, enum roost_ack ack,
 	      uint64_t *ids, uint64_t *lsn);
 

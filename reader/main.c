@@ -15,6 +15,7 @@
 #include "log.h"
 #include "rsearch.h"
 #include "rstat.h"
+#include "srv.h"
 #include "view.h"
 
 #include <nanomsg/nn.h>
@@ -149,43 +150,21 @@ static int reader_connect_list(struct reader_proc *p)
 	return rc;
 }
 
+static int reader_handle(void *arg, const void *frame, size_t len, void **reply, size_t *reply_len)
+{
+	struct reader_proc *p = arg;
+	int rc = rsearch_handle(&p->rs, frame, len, reply, reply_len);
+	/* Relaxed: a counter for `roost status`; nothing is ordered by it. */
+	if (rc == 0)
+		atomic_fetch_add_explicit(&p->searches, 1, memory_order_relaxed);
+	return rc;
+}
+
 static void *reader_worker(void *arg)
 {
 	struct reader_proc *p = arg;
-	for (;;) {
-		void *body = NULL, *control = NULL;
-		struct nn_iovec iov = {&body, NN_MSG};
-		struct nn_msghdr hdr = {.msg_iov = &iov,
-					.msg_iovlen = 1,
-					.msg_control = &control,
-					.msg_controllen = NN_MSG};
-		int n = nn_recvmsg(p->sock, &hdr, 0);
-		if (n < 0) {
-			if (nn_errno() == ETERM || nn_errno() == EBADF)
-				return NULL;
-			continue;
-		}
-		void *reply = NULL;
-		size_t len = 0;
-		log_debug("search request of %d bytes", n);
-		int rc = rsearch_handle(&p->rs, body, (size_t)n, &reply, &len);
-		log_debug("search reply rc %d len %zu", rc, len);
-		nn_freemsg(body);
-		if (rc) {
-			nn_freemsg(control);
-			continue;
-		}
-		/* Relaxed: a counter for `roost status`; nothing is ordered by it. */
-		atomic_fetch_add_explicit(&p->searches, 1, memory_order_relaxed);
-		struct nn_iovec out = {reply, len};
-		struct nn_msghdr rh = {.msg_iov = &out,
-				       .msg_iovlen = 1,
-				       .msg_control = &control,
-				       .msg_controllen = NN_MSG};
-		if (nn_sendmsg(p->sock, &rh, 0) < 0)
-			nn_freemsg(control);
-		free(reply);
-	}
+	srv_loop(p->sock, reader_handle, p);
+	return NULL;
 }
 
 /* The control block is created by the writer: wait for it. */

@@ -2,6 +2,7 @@
 
 #include "err.h"
 #include "futex.h"
+#include "json.h"
 #include "log.h"
 #include "search.h"
 #include "wire.h"
@@ -230,9 +231,11 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	return rc;
 }
 
-int rsearch_handle(struct rsearch *rs, const void *frame, size_t len, void **reply,
-		   size_t *reply_len)
+/* A binary frame; JSON ones arrive here re-encoded by json_serve(). */
+static int rsearch__handle_binary(void *ctx, const void *frame, size_t len, void **reply,
+				  size_t *reply_len)
 {
+	struct rsearch *rs = ctx;
 	/* Parallelism comes from readers and concurrent requests, not from
 	 * OpenMP threads inside one search (set per worker thread). */
 	omp_set_num_threads(1);
@@ -248,4 +251,10 @@ int rsearch_handle(struct rsearch *rs, const void *frame, size_t len, void **rep
 				       reply, reply_len);
 	wire_request_free(req);
 	return rc;
+}
+
+int rsearch_handle(struct rsearch *rs, const void *frame, size_t len, void **reply,
+		   size_t *reply_len)
+{
+	return json_serve(frame, len, WIRE_MAX_FRAME, rsearch__handle_binary, rs, reply, reply_len);
 }

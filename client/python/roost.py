@@ -1,0 +1,521 @@
+"""roost: Python binding for the roost vector memory service.
+
+A ctypes binding over libroost (client/roost.h): no packages to install,
+numpy used when present. The API follows LangChain's vector stores:
+
+    from roost import Roost
+    db = Roost("sim", embedding=my_embedder)        # instance name or URLs
+    ids = db.add_texts(["hello"], metadatas=[{"agent": 7, "kind": "tweet"}])
+    docs = db.similarity_search("hello", k=4, filter={"agent": 7})
+    docs[0].page_content, docs[0].metadata          # text, {id, agent, ...}
+
+plus the lower-level add() and search(..., min_lsn=...) with last_lsn for
+read-your-writes. Every failure is a RoostError with the server's code and
+message. docs/python.md is the guide.
+
+libroost is found through $ROOST_LIB (a path to libroost.so), next to this
+file, in the source tree's build directory ($BUILD, else build), or by the
+system loader.
+"""
+import array
+import ctypes
+import ctypes.util
+import operator
+import os
+import threading
+from collections import namedtuple
+
+try:
+    import numpy as _np
+except ImportError:  # numpy is optional
+    _np = None
+
+__all__ = ["Roost", "RoostError", "Document", "Hit", "Results", "ACK_MODES"]
+
+ACK_MODES = {"default": 0, "queued": 1, "durable": 2, "visible": 3}
+
+# Error codes of common/err.h that this module raises itself.
+EINVAL, EDIM, ETOOBIG, EUTF8 = -1, -10, -12, -13
+
+# What one request carries at most: libroost's ROOST_MAX_DOCS, and half
+# its 16 MiB frame limit so texts and framing always fit.
+_MAX_DOCS = 1024
+_MAX_BYTES = 8 << 20
+_MAX_QUERIES = 1024  # a reader's limit per search (RSEARCH_MAX_QUERIES)
+_META_KEYS = ("agent", "time", "kind")
+
+
+class RoostError(Exception):
+    """A failure, with the roost error code (common/err.h, negative), its
+    name and the server's message. added_ids lists what an add() split into
+    several requests had stored before the failing one."""
+
+    def __init__(self, code, message, added_ids=()):
+        self.code = code
+        self.name = _strerror(code)
+        self.message = message or self.name
+        self.added_ids = list(added_ids)
+        super().__init__("%s (%d): %s" % (self.name, code, self.message))
+
+
+class Document:
+    """A search hit shaped like LangChain's Document: page_content is the
+    text; metadata holds id, agent, time, kind and score."""
+
+    __slots__ = ("page_content", "metadata")
+
+    def __init__(self, page_content, metadata=None):
+        self.page_content = page_content
+        self.metadata = dict(metadata or {})
+
+    @property
+    def id(self):
+        return self.metadata.get("id")
+
+    def __eq__(self, other):
+        return (isinstance(other, Document) and self.page_content == other.page_content and
+                self.metadata == other.metadata)
+
+    def __repr__(self):
+        return "Document(page_content=%r, metadata=%r)" % (self.page_content, self.metadata)
+
+
+Hit = namedtuple("Hit", "id score agent time kind text")
+
+
+class Results(list):
+    """One list of Hits per query, best first; lsn is the LSN the answer was
+    computed from (it includes every batch below it)."""
+
+    def __init__(self, hits, lsn):
+        super().__init__(hits)
+        self.lsn = lsn
+
+
+# ---------------------------------------------------------------------
+# libroost
+
+class _Doc(ctypes.Structure):
+    _fields_ = [("vector", ctypes.POINTER(ctypes.c_float)), ("agent", ctypes.c_int64),
+                ("time", ctypes.c_int64), ("kind", ctypes.c_char_p), ("text", ctypes.c_char_p)]
+
+
+class _Filter(ctypes.Structure):
+    _fields_ = [("agents", ctypes.POINTER(ctypes.c_int64)), ("nagents", ctypes.c_size_t),
+                ("has_time", ctypes.c_int), ("time_min", ctypes.c_int64),
+                ("time_max", ctypes.c_int64), ("kind", ctypes.c_char_p)]
+
+
+class _Hit(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint64), ("score", ctypes.c_float), ("agent", ctypes.c_int64),
+                ("time", ctypes.c_int64), ("kind", ctypes.c_char_p), ("text", ctypes.c_char_p)]
+
+
+class _Status(ctypes.Structure):
+    _fields_ = [("dim", ctypes.c_uint32), ("metric", ctypes.c_uint32),
+                ("index", ctypes.c_char * 64), ("writer_pid", ctypes.c_int32),
+                ("writer_mode", ctypes.c_char * 64), ("ring_head", ctypes.c_uint64),
+                ("ring_reserve", ctypes.c_uint64), ("ring_capacity", ctypes.c_uint64),
+                ("durable_lsn", ctypes.c_uint64), ("applied_lsn", ctypes.c_uint64),
+                ("published_lsn", ctypes.c_uint64), ("documents", ctypes.c_uint64)]
+
+
+_P = ctypes.c_void_p
+_SIGNATURES = {
+    "roost_connect": (ctypes.c_int, [ctypes.POINTER(_P), ctypes.c_char_p]),
+    "roost_close": (None, [_P]),
+    "roost_set_timeout": (None, [_P, ctypes.c_int]),
+    "roost_add": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.POINTER(_Doc), ctypes.c_size_t,
+                                 ctypes.c_int, ctypes.POINTER(ctypes.c_uint64),
+                                 ctypes.POINTER(ctypes.c_uint64)]),
+    "roost_search": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.POINTER(ctypes.c_float),
+                                    ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(_Filter),
+                                    ctypes.c_uint64, ctypes.POINTER(_P)]),
+    "roost_results_hits": (ctypes.c_size_t, [_P, ctypes.c_uint32,
+                                             ctypes.POINTER(ctypes.POINTER(_Hit))]),
+    "roost_results_lsn": (ctypes.c_uint64, [_P]),
+    "roost_results_free": (None, [_P]),
+    "roost_status": (ctypes.c_int, [_P, ctypes.POINTER(_Status)]),
+    "roost_last_error": (ctypes.c_char_p, [_P]),
+    "roost_client_id": (ctypes.c_uint64, [_P]),
+    "roost_strerror": (ctypes.c_char_p, [ctypes.c_int]),
+}
+
+_lib = None
+_lib_lock = threading.Lock()
+
+
+def _candidates():
+    env = os.environ.get("ROOST_LIB")
+    if env:
+        return [env]
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    builds = [os.environ.get("BUILD", "build"), "build"]
+    found = ctypes.util.find_library("roost")
+    return ([os.path.join(here, "libroost.so")] +
+            [os.path.join(root, b, "lib", "libroost.so") for b in builds] +
+            [found or "libroost.so"])
+
+
+def _load():
+    """libroost, loaded once; ROOST_LIB names it exactly."""
+    global _lib
+    with _lib_lock:
+        if _lib is not None:
+            return _lib
+        tried = []
+        for path in _candidates():
+            if os.sep in path and not os.path.exists(path):
+                tried.append(path)
+                continue
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError as e:
+                tried.append("%s (%s)" % (path, e))
+                continue
+            for name, (res, args) in _SIGNATURES.items():
+                fn = getattr(lib, name)
+                fn.restype, fn.argtypes = res, args
+            _lib = lib
+            return lib
+        raise OSError("libroost.so not found; build it with `make` or set ROOST_LIB. "
+                      "Tried: " + ", ".join(tried))
+
+
+def _strerror(code):
+    try:
+        return _load().roost_strerror(code).decode()
+    except OSError:
+        return "error"
+
+
+def _cstr(value, what):
+    """UTF-8 bytes for a C string; roost strings cannot hold U+0000."""
+    if value is None:
+        return b""
+    if not isinstance(value, str):
+        raise RoostError(EINVAL, "%s must be a str, not %s" % (what, type(value).__name__))
+    try:
+        b = value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise RoostError(EUTF8, "%s is not valid Unicode text: %s" % (what, e)) from None
+    if b"\0" in b:
+        raise RoostError(EINVAL, "%s holds U+0000, which roost strings cannot hold" % what)
+    return b
+
+
+def _int(value, what, lo=-(1 << 63), hi=(1 << 63) - 1):
+    """An exact integer in [lo, hi]: ctypes would silently wrap or truncate."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise RoostError(EINVAL, "%s must be an integer, not %r" % (what, value)) from None
+    if not lo <= v <= hi:
+        raise RoostError(EINVAL, "%s = %d is out of range (%d to %d)" % (what, v, lo, hi))
+    return v
+
+
+def _rows(vectors, what):
+    """A list of vectors as lists, all of one non-zero length."""
+    try:
+        rows = [list(v) for v in vectors]
+    except TypeError:
+        raise RoostError(EINVAL, "%s must be a sequence of vectors (wrap a single vector in "
+                                 "a list)" % what) from None
+    if not rows:
+        raise RoostError(EINVAL, "%s is empty" % what)
+    for i, r in enumerate(rows):
+        if len(r) != len(rows[0]) or not r:
+            raise RoostError(EDIM, "%s[%d] has %d values, %s[0] has %d"
+                             % (what, i, len(r), what, len(rows[0])))
+    return rows
+
+
+def _floats(vectors, what):
+    """(float pointer, keep-alive, rows, dim) for vectors: a sequence of
+    vectors or a 2-D numpy array, as one contiguous float32 block that the
+    keep-alive object owns."""
+    if _np is not None and isinstance(vectors, _np.ndarray):
+        if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0:
+            raise RoostError(EDIM, "%s must be a non-empty 2-D array, not shape %s"
+                             % (what, vectors.shape))
+        a = _np.ascontiguousarray(vectors, dtype=_np.float32)
+        return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), a, a.shape[0], a.shape[1]
+    rows = _rows(vectors, what)
+    flat = [x for r in rows for x in r]
+    try:
+        a = (_np.asarray(flat, dtype=_np.float32) if _np is not None else
+             array.array("f", flat))
+    except (TypeError, ValueError) as e:
+        raise RoostError(EINVAL, "%s must hold numbers: %s" % (what, e)) from None
+    if _np is not None:
+        return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), a, len(rows), len(rows[0])
+    c = (ctypes.c_float * len(a)).from_buffer(a)
+    return ctypes.cast(c, ctypes.POINTER(ctypes.c_float)), (a, c), len(rows), len(rows[0])
+
+
+def _filter(spec):
+    """A libroost filter from a dict: agent (int or list), agents (list),
+    kind (str), time_min/time_max (either bound alone is open on the
+    other side) or time (a (min, max) pair)."""
+    if not spec:
+        return None, None
+    unknown = set(spec) - {"agent", "agents", "kind", "time", "time_min", "time_max"}
+    if unknown:
+        raise RoostError(EINVAL, "unknown filter keys %s; roost filters on agent, agents, "
+                                 "kind, time, time_min and time_max" % sorted(unknown))
+    agents = spec.get("agents", spec.get("agent", []))
+    agents = [agents] if isinstance(agents, int) else list(agents)
+    agents = [_int(a, "filter agent") for a in agents]
+    f = _Filter()
+    keep = (ctypes.c_int64 * len(agents))(*agents)
+    f.agents, f.nagents = (keep if agents else None), len(agents)
+    lo, hi = spec.get("time", (spec.get("time_min"), spec.get("time_max")))
+    if lo is not None or hi is not None:
+        f.has_time = 1
+        f.time_min = -(1 << 63) if lo is None else _int(lo, "filter time_min")
+        f.time_max = (1 << 63) - 1 if hi is None else _int(hi, "filter time_max")
+    f.kind = _cstr(spec.get("kind"), "filter kind")
+    return f, keep
+
+
+def _chunks(docs, dim):
+    """Splits documents into requests under libroost's limits."""
+    start, size = 0, 0
+    for i, d in enumerate(docs):
+        need = dim * 4 + len(d[3]) + len(d[2]) + 64
+        if i > start and (i - start == _MAX_DOCS or size + need > _MAX_BYTES):
+            yield start, i
+            start, size = i, 0
+        size += need
+    if start < len(docs):
+        yield start, len(docs)
+
+
+# ---------------------------------------------------------------------
+# The client
+
+class Roost:
+    """A connection to one roost instance.
+
+    target: an instance name (its brokers' sockets in the runtime directory)
+    or comma-separated nanomsg URLs. embedding: a LangChain Embeddings
+    object (embed_documents/embed_query) or a function text -> vector, for
+    add_texts() without vectors and for similarity_search(). ack: the
+    default acknowledgement ("queued", "durable", "visible"). timeout_ms:
+    how long one call may take, retries included (libroost's default: 30 s).
+
+    Calls on one Roost are serialised (libroost handles are not for
+    concurrent use); give each thread its own for parallelism.
+    """
+
+    def __init__(self, target, embedding=None, ack="durable", timeout_ms=None):
+        self._lib = _load()
+        self._lock = threading.Lock()
+        self._h = None
+        self.target = target
+        self.embedding = embedding
+        self.ack = self._ack(ack)
+        self.last_lsn = None
+        h = _P()
+        rc = self._lib.roost_connect(ctypes.byref(h), _cstr(target, "target"))
+        if rc:
+            raise RoostError(rc, "cannot connect to %r: %s" % (target, _strerror(rc)))
+        self._h = h
+        if timeout_ms is not None:
+            self._lib.roost_set_timeout(h, int(timeout_ms))
+
+    # -- lifetime ---------------------------------------------------------
+    def close(self):
+        with self._lock:
+            if self._h:
+                self._lib.roost_close(self._h)
+                self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            self.close()
+
+    @property
+    def client_id(self):
+        """This connection's idempotency client id."""
+        return self._lib.roost_client_id(self._handle())
+
+    def _handle(self):
+        if not self._h:
+            raise RoostError(EINVAL, "this Roost is closed")
+        return self._h
+
+    def _error(self, rc, added=()):
+        msg = self._lib.roost_last_error(self._h) or b""
+        return RoostError(rc, msg.decode("utf-8", "replace"), added)
+
+    @staticmethod
+    def _ack(ack):
+        if ack not in ACK_MODES:
+            raise RoostError(EINVAL, "ack must be one of %s, not %r" % (list(ACK_MODES), ack))
+        return ACK_MODES[ack]
+
+    # -- writes -----------------------------------------------------------
+    def add(self, vectors, texts=None, metadatas=None, ack=None):
+        """Adds one document per vector and returns their ids (ints, in
+        order). texts: one str per vector (default ""). metadatas: one dict
+        per vector with any of agent, time, kind (default 0, 0, ""). ack
+        overrides the default acknowledgement. Large batches are split into
+        several requests, each idempotent on its own; last_lsn is the
+        newest LSN."""
+        ptr, keep, n, dim = _floats(vectors, "vectors")  # keep: owns what ptr points to
+        docs = self._docs(n, texts, metadatas)
+        mode = self.ack if ack is None else self._ack(ack)
+        ids = []
+        with self._lock:
+            h = self._handle()
+            for lo, hi in _chunks(docs, dim):
+                ids += self._add_chunk(h, ptr, dim, docs[lo:hi], lo, mode, ids)
+        return ids
+
+    @staticmethod
+    def _docs(n, texts, metadatas):
+        texts = [""] * n if texts is None else list(texts)
+        metas = [{}] * n if metadatas is None else list(metadatas)
+        if len(texts) != n or len(metas) != n:
+            raise RoostError(EINVAL, "%d vectors but %d texts and %d metadatas"
+                             % (n, len(texts), len(metas)))
+        docs = []
+        for i, (t, m) in enumerate(zip(texts, metas)):
+            m = m or {}
+            unknown = set(m) - set(_META_KEYS)
+            if unknown:
+                raise RoostError(EINVAL, "metadatas[%d] has %s; roost stores agent, time and "
+                                         "kind only" % (i, sorted(unknown)))
+            docs.append((_int(m.get("agent", 0), "metadatas[%d] agent" % i),
+                         _int(m.get("time", 0), "metadatas[%d] time" % i),
+                         _cstr(m.get("kind"), "metadatas[%d] kind" % i),
+                         _cstr(t, "texts[%d]" % i)))
+        return docs
+
+    def _add_chunk(self, h, ptr, dim, docs, first, mode, added):
+        n = len(docs)
+        cdocs = (_Doc * n)()
+        base = ctypes.cast(ptr, ctypes.c_void_p).value
+        for j, (agent, time, kind, text) in enumerate(docs):
+            row = ctypes.cast(base + (first + j) * dim * 4, ctypes.POINTER(ctypes.c_float))
+            cdocs[j] = _Doc(row, agent, time, kind, text)
+        ids = (ctypes.c_uint64 * n)()
+        lsn = ctypes.c_uint64()
+        rc = self._lib.roost_add(h, dim, cdocs, n, mode, ids, ctypes.byref(lsn))
+        if rc:
+            raise self._error(rc, added)
+        self.last_lsn = lsn.value if self.last_lsn is None else max(self.last_lsn, lsn.value)
+        return list(ids)
+
+    def add_texts(self, texts, metadatas=None, embeddings=None, vectors=None, ack=None):
+        """LangChain's add_texts: stores texts with their vectors (embeddings
+        or vectors, else computed with the embedding function) and
+        metadatas (agent, time, kind); returns the new ids."""
+        texts = list(texts)
+        if embeddings is None:
+            embeddings = vectors
+        if embeddings is None:
+            embeddings = self._embed_documents(texts)
+        return self.add(embeddings, texts, metadatas, ack)
+
+    @classmethod
+    def from_texts(cls, texts, embedding, metadatas=None, target=None, **kwargs):
+        """LangChain's constructor: connects to target and adds texts."""
+        db = cls(target, embedding=embedding, **kwargs)
+        db.add_texts(texts, metadatas)
+        return db
+
+    def _embed_documents(self, texts):
+        e = self._need_embedding()
+        if hasattr(e, "embed_documents"):
+            return e.embed_documents(texts)
+        return [e(t) for t in texts]
+
+    def _embed_query(self, text):
+        e = self._need_embedding()
+        return e.embed_query(text) if hasattr(e, "embed_query") else e(text)
+
+    def _need_embedding(self):
+        if self.embedding is None:
+            raise RoostError(EINVAL, "no embedding function: pass embedding= to Roost() or "
+                                     "give vectors")
+        return self.embedding
+
+    # -- reads ------------------------------------------------------------
+    def search(self, queries, k=10, filter=None, min_lsn=None):
+        """Searches each query vector for its k nearest documents. min_lsn
+        (e.g. last_lsn) answers only from data that includes that LSN,
+        waiting a bounded time for it. Returns Results: a list of Hit lists,
+        best first, with .lsn."""
+        ptr, keep, nq, dim = _floats(queries, "queries")  # keep: owns what ptr points to
+        if nq > _MAX_QUERIES:
+            raise RoostError(ETOOBIG, "%d queries; at most %d per search" % (nq, _MAX_QUERIES))
+        f, fkeep = _filter(filter)  # fkeep: owns the agents array f points to
+        res = _P()
+        with self._lock:
+            h = self._handle()
+            rc = self._lib.roost_search(h, dim, ptr, nq, _int(k, "k", 0, (1 << 32) - 1),
+                                        ctypes.byref(f) if f is not None else None,
+                                        _int(min_lsn or 0, "min_lsn", 0, (1 << 64) - 1),
+                                        ctypes.byref(res))
+            if rc:
+                raise self._error(rc)
+        try:
+            return self._results(res, nq)
+        finally:
+            self._lib.roost_results_free(res)
+
+    def _results(self, res, nq):
+        out = []
+        for q in range(nq):
+            hp = ctypes.POINTER(_Hit)()
+            n = self._lib.roost_results_hits(res, q, ctypes.byref(hp))
+            out.append([Hit(h.id, h.score, h.agent, h.time,
+                            (h.kind or b"").decode("utf-8", "replace"),
+                            (h.text or b"").decode("utf-8", "replace")) for h in hp[:n]])
+        return Results(out, self._lib.roost_results_lsn(res))
+
+    def similarity_search_by_vector(self, embedding, k=4, filter=None, min_lsn=None):
+        """LangChain's similarity_search_by_vector: Documents nearest to one
+        vector; metadata has id, agent, time, kind and score (L2: squared
+        distance, lower is nearer; inner product: similarity)."""
+        return [d for d, _ in self.similarity_search_with_score_by_vector(
+            embedding, k, filter, min_lsn)]
+
+    def similarity_search_with_score_by_vector(self, embedding, k=4, filter=None,
+                                               min_lsn=None):
+        hits = self.search([embedding], k, filter, min_lsn)[0]
+        return [(Document(h.text, {"id": h.id, "agent": h.agent, "time": h.time,
+                                   "kind": h.kind, "score": h.score}), h.score) for h in hits]
+
+    def similarity_search(self, query, k=4, filter=None, min_lsn=None):
+        """LangChain's similarity_search: embeds query text first."""
+        return self.similarity_search_by_vector(self._embed_query(query), k, filter, min_lsn)
+
+    def similarity_search_with_score(self, query, k=4, filter=None, min_lsn=None):
+        return self.similarity_search_with_score_by_vector(self._embed_query(query), k, filter,
+                                                           min_lsn)
+
+    # -- status -----------------------------------------------------------
+    def status(self):
+        """The instance's status as a dict (common/roost.proto StatusReply)."""
+        st = _Status()
+        with self._lock:
+            rc = self._lib.roost_status(self._handle(), ctypes.byref(st))
+            if rc:
+                raise self._error(rc)
+        out = {name: getattr(st, name) for name, _ in _Status._fields_}
+        out["index"] = st.index.decode("utf-8", "replace")
+        out["writer_mode"] = st.writer_mode.decode("utf-8", "replace")
+        out["metric"] = "ip" if st.metric == 1 else "l2"
+        return out
+

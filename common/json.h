@@ -1,0 +1,122 @@
+/* The JSON form of the wire protocol, for scripts, nanocat and languages
+ * without protobuf, and the JSON-lines document format of `roost add`.
+ * docs/protocol.md describes both; common/roost.proto stays the schema.
+ *
+ * A JSON request decodes into the same Roost__Request the binary path
+ * uses, so servers run the very same handling. Field names are those of
+ * the .proto; a request sets "version" and exactly one of "add", "search"
+ * or "status":
+ *
+ *   {"version":1,"add":{"dim":3,"docs":[{"vector":[1,0,0],"agent":7,
+ *     "time":1700000000,"kind":"tweet","text":"hi"}],"client_id":1,"seq":1,
+ *     "ack":"durable","timeout_ms":0}}
+ *   {"version":1,"search":{"dim":3,"queries":[[1,0,0]],"k":10,
+ *     "filter":{"agents":[7],"time_min":0,"time_max":9,"kind":"tweet"},
+ *     "min_lsn":0,"timeout_ms":0}}
+ *   {"version":1,"status":{}}
+ *
+ * Differences from the .proto, all for convenience in hand-written JSON:
+ * search.queries is an array of vectors (each of dim values) rather than
+ * one flat array; ack is a name ("default", "queued", "durable",
+ * "visible"); a filter's time range is on when time_min or time_max is
+ * given (a missing bound is unbounded) unless "has_time_range" says
+ * otherwise; the reply's metric is "l2" or "ip".
+ *
+ * Strict: nothing a client sends is trusted. Unknown or duplicate fields,
+ * null, wrong types, integers with a fraction or exponent or out of their
+ * field's range, numbers that are not finite as float32, invalid UTF-8,
+ * U+0000 in strings, lone surrogates and trailing bytes are all refused
+ * with a message naming the field path and byte offset. 64-bit integers
+ * are exact (never rounded through a double). Nesting is fixed by the
+ * schema (at most 5 levels), so no input can recurse deeper. Arrays are
+ * capped (documents, vector values, filter agents, below) and the whole
+ * text by the frame limit, so decoding needs memory proportional to the
+ * frame.
+ */
+#ifndef ROOST_JSON_H
+#define ROOST_JSON_H
+
+#include "roost.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest number token accepted, in characters. */
+#define JSON_MAX_NUMBER 64u
+/* Most agent ids in one search filter. */
+#define JSON_MAX_AGENTS 65536u
+
+/* 1 when the frame's first byte that is not JSON whitespace is '{'. No
+ * binary Request starts that way (' ', '\t', '\n', '\r' and '{' are not
+ * valid first tags of a roost.Request), so servers tell the two forms
+ * apart by this alone. */
+int json_is_request(const void *frame, size_t len);
+
+/* Decodes a JSON request of len bytes (no NUL needed). Fails, with a
+ * message for the client in msg (NULL or msglen 0: none), with
+ * ROOST_EPROTO (not JSON, or truncated), ROOST_EINVAL (unknown, duplicate
+ * or mistyped field, integer out of range, two operations),
+ * ROOST_EUNSUPPORTED (no operation, or an unknown one), ROOST_EVERSION
+ * (version other than 1), ROOST_EVALUE (number not finite as float32),
+ * ROOST_EUTF8, ROOST_EDIM (a query whose length differs from dim),
+ * ROOST_ETOOBIG (text over max_frame, an array over its cap, or a request
+ * whose binary encoding would exceed max_frame) or ROOST_ENOMEM. max_frame
+ * 0 means WIRE_MAX_FRAME. Free *out with json_request_free(). */
+int json_decode_request(const char *s, size_t len, size_t max_frame, Roost__Request **out,
+			char *msg, size_t msglen);
+void json_request_free(Roost__Request *req);
+
+/* Encodes a request in the form json_decode_request() reads (a filter
+ * always with has_time_range and both bounds, so decoding gives the same
+ * request back). A value that is not finite is written as null, which
+ * the decoder refuses as servers refuse it. *out is malloc'ed and
+ * NUL-terminated; *outlen excludes the NUL. Fails with ROOST_EINVAL
+ * (search queries not a whole number of dim-sized vectors, an unknown
+ * ack mode), ROOST_EUTF8 (a string that is not UTF-8) or ROOST_ENOMEM. */
+int json_encode_request(const Roost__Request *req, char **out, size_t *outlen);
+
+/* Encodes a reply: {"version":1,"status":0,"message":"", then the body
+ * as "add", "search" or "status_reply"}. 64-bit values are exact decimal
+ * integers; scores are float32 printed to round-trip (null when not
+ * finite). An error without a message gets roost_strerror()'s text.
+ * *out is malloc'ed and NUL-terminated. Fails with ROOST_EUTF8 (a string
+ * that is not UTF-8) or ROOST_ENOMEM. */
+int json_encode_reply(const Roost__Reply *reply, char **out, size_t *outlen);
+
+/* A binary request handler (broker_handle, rsearch_handle). */
+typedef int (*json_handler)(void *ctx, const void *frame, size_t len, void **reply,
+			    size_t *reply_len);
+
+/* Serves one frame in either form: a binary frame goes to fn as it is; a
+ * JSON frame is decoded, re-encoded in binary and handed to fn, and fn's
+ * reply is returned as JSON (a decoding error is a JSON error reply and
+ * never reaches fn). *reply is malloc'ed. Fails only as fn does, or with
+ * ROOST_ENOMEM. */
+int json_serve(const void *frame, size_t len, size_t max_frame, json_handler fn, void *ctx,
+	       void **reply, size_t *reply_len);
+
+/* One document of a JSON-lines input (`roost add`):
+ *   {"vector":[0.1,0.2,0.3],"agent":7,"time":1700000000,"kind":"tweet",
+ *    "text":"..."}
+ * vector is required and non-empty (at most BATCH_MAX_DIM values); the
+ * others default to 0 and "". Fields are the same as a request's
+ * add.docs[i], with the same checks; kind and text lengths are left to
+ * the server's limits. */
+struct json_document {
+	float *vector; /* malloc'ed, dim values, all finite */
+	size_t dim;
+	int64_t agent;
+	int64_t time;
+	char *kind; /* malloc'ed, NUL-terminated UTF-8 */
+	char *text; /* malloc'ed, NUL-terminated UTF-8 */
+};
+
+/* Parses one document object from s[0..len) (one line; surrounding
+ * whitespace allowed, nothing else). Errors and codes as for
+ * json_decode_request(). On success free with json_document_free(); on
+ * failure *out holds nothing to free. */
+int json_parse_document(const char *s, size_t len, struct json_document *out, char *msg,
+			size_t msglen);
+void json_document_free(struct json_document *doc);
+
+#endif

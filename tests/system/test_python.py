@@ -1,0 +1,200 @@
+"""The Python binding (client/python/roost.py) against a real instance:
+writer, broker and reader, through libroost from the build directory."""
+import hashlib
+import math
+import os
+import sys
+
+import pytest
+
+from conftest import BUILD, ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
+import roost  # noqa: E402
+
+DIM = 8
+
+
+def embed(text):
+    """A deterministic toy embedder: words hashed into DIM buckets,
+    normalised (the demo's kind of embedder)."""
+    v = [0.0] * DIM
+    for w in text.lower().split():
+        h = hashlib.sha256(w.encode()).digest()
+        v[h[0] % DIM] += 1.0 if h[1] & 1 else -1.0
+    n = math.sqrt(sum(x * x for x in v)) or 1.0
+    return [x / n for x in v]
+
+
+class Embeddings:
+    """LangChain's Embeddings interface."""
+
+    def embed_documents(self, texts):
+        return [embed(t) for t in texts]
+
+    def embed_query(self, text):
+        return embed(text)
+
+
+@pytest.fixture
+def inst(make_instance):
+    i = make_instance(dim=DIM)
+    i.start_writer()
+    i.start_broker(0)
+    i.start_reader()
+    return i
+
+
+@pytest.fixture
+def db(inst):
+    with roost.Roost(inst.broker_url(), embedding=Embeddings(), timeout_ms=20000) as d:
+        yield d
+
+
+@pytest.fixture(params=["numpy", "pure"])
+def vectors_mode(request, monkeypatch):
+    """Runs a test with numpy and without it (pure ctypes buffers)."""
+    if request.param == "numpy":
+        if roost._np is None:
+            pytest.skip("numpy is not installed")
+    else:
+        monkeypatch.setattr(roost, "_np", None)
+    return request.param
+
+
+TWEETS = ["the cat sat on the mat", "dogs bark at night", "roost stores vectors",
+          "agents post tweets", "the writer owns the index"]
+
+
+def test_add_texts_and_similarity_search(db, vectors_mode):
+    metas = [{"agent": i % 2, "time": 1700000000 + i, "kind": "tweet" if i < 4 else "news"}
+             for i in range(len(TWEETS))]
+    ids = db.add_texts(TWEETS, metadatas=metas, ack="visible")
+    assert len(ids) == 5 and len(set(ids)) == 5
+    assert all(isinstance(i, int) for i in ids)
+    # Document i of a batch gets id LSN + i, exact in 64 bits.
+    assert ids == [db.last_lsn + i for i in range(5)]
+
+    docs = db.similarity_search("roost stores vectors", k=2)
+    assert len(docs) == 2
+    assert docs[0].page_content == "roost stores vectors"
+    assert docs[0].metadata == {"id": ids[2], "agent": 0, "time": 1700000002, "kind": "tweet",
+                                "score": pytest.approx(0.0, abs=1e-5)}
+    assert docs[0].id == ids[2]
+    assert docs[1].metadata["score"] >= docs[0].metadata["score"]
+
+    by_vec = db.similarity_search_by_vector(embed("the writer owns the index"), k=1)
+    assert by_vec[0].page_content == "the writer owns the index"
+    assert by_vec[0].metadata["kind"] == "news"
+    scored = db.similarity_search_with_score("dogs bark at night", k=1)
+    assert scored[0][0].page_content == "dogs bark at night" and scored[0][1] < 1e-5
+
+
+def test_filters(db):
+    vecs = [[1.0] + [0.0] * (DIM - 1)] * 6
+    metas = [{"agent": a, "time": t, "kind": k} for a, t, k in
+             [(1, 10, "tweet"), (2, 20, "tweet"), (3, 30, "news"), (1, 40, "news"),
+              (2, 50, "tweet"), (3, 60, "tweet")]]
+    ids = db.add(vecs, texts=["d%d" % i for i in range(6)], metadatas=metas, ack="visible")
+    q = vecs[0]
+
+    def found(flt):
+        return sorted(d.id for d in db.similarity_search_by_vector(q, k=10, filter=flt))
+
+    assert found(None) == sorted(ids)
+    assert found({"agent": 1}) == [ids[0], ids[3]]
+    assert found({"agents": [2, 3]}) == [ids[1], ids[2], ids[4], ids[5]]
+    assert found({"kind": "news"}) == [ids[2], ids[3]]
+    assert found({"time_min": 35}) == [ids[3], ids[4], ids[5]]
+    assert found({"time": (20, 40), "kind": "tweet"}) == [ids[1]]
+    with pytest.raises(roost.RoostError) as e:
+        found({"colour": "red"})
+    assert e.value.code == roost.EINVAL and "colour" in e.value.message
+
+
+def test_read_your_writes_with_min_lsn(db):
+    db.add([embed("warm up")], texts=["warm up"], ack="visible")
+    # Queued: acknowledged once in the ring, before the writer applies it.
+    ids = db.add([embed("fresh post")], texts=["fresh post"], ack="queued")
+    res = db.search([embed("fresh post")], k=1, min_lsn=db.last_lsn)
+    assert res.lsn > db.last_lsn
+    assert res[0][0].id == ids[0] and res[0][0].text == "fresh post"
+
+
+def test_many_queries_and_large_batches(db, vectors_mode):
+    # More than libroost's 1024 documents per request: split, each chunk
+    # its own idempotent request, ids in order.
+    n = 1500
+    vecs = [[math.sin(i * (j + 1)) for j in range(DIM)] for i in range(n)]
+    if vectors_mode == "numpy":
+        vecs = roost._np.array(vecs, dtype=roost._np.float32)
+    ids = db.add(vecs, texts=["t%d" % i for i in range(n)], ack="visible")
+    assert len(ids) == n and len(set(ids)) == n
+    res = db.search(vecs[:3], k=1, min_lsn=db.last_lsn)
+    assert [r[0].id for r in res] == ids[:3]
+    assert [r[0].text for r in res] == ["t0", "t1", "t2"]
+    assert db.status()["documents"] == n
+
+
+def test_server_errors_are_exceptions(db):
+    with pytest.raises(roost.RoostError) as e:
+        db.add([[1.0] * (DIM + 1)])
+    assert e.value.code == roost.EDIM
+    assert "collection dimension is %d" % DIM in e.value.message
+    with pytest.raises(roost.RoostError) as e:
+        db.add([[1.0, float("nan")] + [0.0] * (DIM - 2)])
+    assert e.value.code == -11 and "docs[0].vector[1] is NaN" in e.value.message
+    with pytest.raises(roost.RoostError) as e:
+        db.add([[0.0] * DIM], metadatas=[{"kind": "k" * 40}])
+    assert e.value.code == roost.ETOOBIG and "docs[0].kind" in e.value.message
+    with pytest.raises(roost.RoostError) as e:
+        db.search([[0.0] * DIM], k=5000)
+    assert e.value.code == roost.EINVAL and "k must be" in e.value.message
+    assert str(e.value).startswith(roost.RoostError(roost.EINVAL, "").name)
+    assert db.status()["documents"] == 0
+
+
+def test_client_side_errors(db):
+    cases = [
+        (lambda: db.add([[1.0] * DIM, [1.0]]), roost.EDIM, "vectors[1] has 1 values"),
+        (lambda: db.add([1.0] * DIM), roost.EINVAL, "sequence of vectors"),
+        (lambda: db.add([[0.0] * DIM], texts=["a\0b"]), roost.EINVAL, "U+0000"),
+        (lambda: db.add([[0.0] * DIM], texts=["\ud800"]), roost.EUTF8, "texts[0]"),
+        (lambda: db.add([[0.0] * DIM], metadatas=[{"score": 1}]), roost.EINVAL, "score"),
+        (lambda: db.add([[0.0] * DIM], metadatas=[{"agent": 1.5}]), roost.EINVAL, "integer"),
+        (lambda: db.add([[0.0] * DIM], metadatas=[{"time": 1 << 63}]), roost.EINVAL, "range"),
+        (lambda: db.add([[0.0] * DIM], ack="eventually"), roost.EINVAL, "ack must be"),
+        (lambda: db.add([[0.0] * DIM], texts=["a", "b"]), roost.EINVAL, "1 vectors but 2"),
+        (lambda: roost.Roost(db.target).similarity_search("x"), roost.EINVAL,
+         "no embedding"),
+    ]
+    for call, code, text in cases:
+        with pytest.raises(roost.RoostError) as e:
+            call()
+        assert e.value.code == code and text in e.value.message, (text, e.value)
+    assert db.status()["documents"] == 0
+
+
+def test_connect_by_name_and_missing_instance(inst, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", inst.env["XDG_RUNTIME_DIR"])
+    with roost.Roost(inst.name) as d:
+        st = d.status()
+        assert st["dim"] == DIM and st["metric"] == "l2" and st["writer_pid"] == inst.writer.pid
+        assert d.client_id != 0
+    with pytest.raises(roost.RoostError) as e:
+        roost.Roost("no-such-instance-%d" % os.getpid())
+    assert e.value.code == -4
+    closed = roost.Roost(inst.name)
+    closed.close()
+    with pytest.raises(roost.RoostError):
+        closed.status()
+
+
+def test_from_texts(inst):
+    d = roost.Roost.from_texts(TWEETS, Embeddings(), target=inst.broker_url(), ack="visible")
+    try:
+        assert d.similarity_search("agents post tweets", k=1)[0].page_content == \
+            "agents post tweets"
+    finally:
+        d.close()

@@ -1,0 +1,760 @@
+/* Unit tests for common/json.c: the JSON form of requests and replies,
+ * every class of malformed input, the limits, json_serve() and the
+ * JSON-lines document parser. */
+#include "json.h"
+
+#include "batch.h"
+#include "err.h"
+#include "wire.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MSG_LEN 512
+
+static Roost__Request *decode_ok(const char *s)
+{
+	char msg[MSG_LEN] = "";
+	Roost__Request *req = NULL;
+	int rc = json_decode_request(s, strlen(s), 0, &req, msg, sizeof msg);
+
+	if (rc != 0)
+		fail_msg("decoding %s failed with %d: %s", s, rc, msg);
+	assert_non_null(req);
+	return req;
+}
+
+/* Decoding s fails with code and a message that mentions want. */
+static void decode_bad_len(const char *s, size_t len, size_t max_frame, int code, const char *want)
+{
+	char msg[MSG_LEN] = "";
+	Roost__Request *req = (Roost__Request *)&req;
+	int rc = json_decode_request(s, len, max_frame, &req, msg, sizeof msg);
+
+	if (rc != code || strstr(msg, want) == NULL || strstr(msg, "at byte") == NULL)
+		fail_msg("%.200s: got %d \"%s\", want %d with \"%s\"", s, rc, msg, code, want);
+	assert_null(req);
+}
+
+static void decode_bad(const char *s, int code, const char *want)
+{
+	decode_bad_len(s, strlen(s), 0, code, want);
+}
+
+static uint8_t *pack(const Roost__Request *req, size_t *len)
+{
+	uint8_t *buf;
+
+	*len = roost__request__get_packed_size(req);
+	buf = malloc(*len > 0 ? *len : 1);
+	assert_non_null(buf);
+	assert_int_equal(roost__request__pack(req, buf), *len);
+	return buf;
+}
+
+static char *encode_request(const Roost__Request *req)
+{
+	char *s = NULL;
+	size_t n = 0;
+
+	assert_int_equal(json_encode_request(req, &s, &n), 0);
+	assert_int_equal(strlen(s), n);
+	return s;
+}
+
+static char *encode_reply(const Roost__Reply *r)
+{
+	char *s = NULL;
+	size_t n = 0;
+
+	assert_int_equal(json_encode_reply(r, &s, &n), 0);
+	assert_int_equal(strlen(s), n);
+	return s;
+}
+
+/* A text of n copies of unit between head and tail. */
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail)
+{
+	size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail), i;
+	char *s = malloc(hl + ul * n + tl + 1);
+
+	assert_non_null(s);
+	memcpy(s, head, hl);
+	for (i = 0; i < n; i++)
+		memcpy(s + hl + i * ul, unit, ul);
+	memcpy(s + hl + n * ul, tail, tl + 1);
+	return s;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_decode_add(void **state)
+{
+	(void)state;
+	Roost__Request *req = decode_ok(
+	    " {\"version\":1,\"add\":{\"dim\":3,\"docs\":[{\"vector\":[0.1,-2,3e2],"
+	    "\"agent\":-9223372036854775808,\"time\":9223372036854775807,\"kind\":\"tweet\","
+	    "\"text\":\"a\\\"b\\\\c\\/\\n\\t\\u00e9\\ud83d\\ude00 \xe2\x82\xac\"},"
+	    "{\"vector\":[1,2,3]}],\"client_id\":18446744073709551615,\"seq\":7,"
+	    "\"ack\":\"visible\",\"timeout_ms\":4294967295}}\r\n");
+	const Roost__AddRequest *a = req->add;
+
+	assert_int_equal(req->version, 1);
+	assert_int_equal(req->op_case, ROOST__REQUEST__OP_ADD);
+	assert_int_equal(a->dim, 3);
+	assert_int_equal(a->n_docs, 2);
+	assert_int_equal(a->docs[0]->n_vector, 3);
+	/* Rounded once, straight to float32. */
+	assert_true(a->docs[0]->vector[0] == 0.1f);
+	assert_true(a->docs[0]->vector[1] == -2.0f);
+	assert_true(a->docs[0]->vector[2] == 300.0f);
+	assert_true(a->docs[0]->agent == INT64_MIN);
+	assert_true(a->docs[0]->time == INT64_MAX);
+	assert_string_equal(a->docs[0]->kind, "tweet");
+	assert_string_equal(a->docs[0]->text, "a\"b\\c/\n\t\xc3\xa9\xf0\x9f\x98\x80 \xe2\x82\xac");
+	assert_string_equal(a->docs[1]->kind, "");
+	assert_int_equal(a->docs[1]->agent, 0);
+	assert_true(a->client_id == UINT64_MAX);
+	assert_int_equal(a->seq, 7);
+	assert_int_equal(a->ack, ROOST__ACK_MODE__ACK_VISIBLE);
+	assert_true(a->timeout_ms == UINT32_MAX);
+	json_request_free(req);
+}
+
+static void test_decode_search_and_status(void **state)
+{
+	(void)state;
+	Roost__Request *req = decode_ok(
+	    "{\"search\":{\"queries\":[[1,2],[3,4],[5,6]],\"dim\":2,\"k\":10,"
+	    "\"filter\":{\"agents\":[1,-2],\"time_min\":5,\"kind\":\"news\"},\"min_lsn\":99},"
+	    "\"version\":1}");
+	const Roost__SearchRequest *s = req->search;
+
+	assert_int_equal(req->op_case, ROOST__REQUEST__OP_SEARCH);
+	assert_int_equal(s->n_queries, 6);
+	assert_true(s->queries[5] == 6.0f);
+	assert_int_equal(s->k, 10);
+	assert_int_equal(s->min_lsn, 99);
+	assert_int_equal(s->filter->n_agents, 2);
+	assert_true(s->filter->agents[1] == -2);
+	/* One bound turns the range on, open on the other side. */
+	assert_true(s->filter->has_time_range);
+	assert_true(s->filter->time_min == 5);
+	assert_true(s->filter->time_max == INT64_MAX);
+	assert_string_equal(s->filter->kind, "news");
+	json_request_free(req);
+
+	req = decode_ok("{\"version\":1,\"search\":{\"dim\":1,\"queries\":[[1]],\"k\":1,"
+			"\"filter\":{\"has_time_range\":false,\"time_max\":3}}}");
+	assert_false(req->search->filter->has_time_range);
+	json_request_free(req);
+
+	req = decode_ok("\t{ \"version\" : 1 , \"status\" : { } }\n");
+	assert_int_equal(req->op_case, ROOST__REQUEST__OP_STATUS);
+	assert_non_null(req->status);
+	json_request_free(req);
+}
+
+/* A decoded request re-encodes to JSON that decodes to the same bytes. */
+static void assert_round_trip(const Roost__Request *req)
+{
+	size_t len, len2;
+	uint8_t *bin = pack(req, &len), *bin2;
+	char *text = encode_request(req);
+	Roost__Request *again = decode_ok(text);
+	Roost__Request *wire = NULL;
+
+	bin2 = pack(again, &len2);
+	assert_int_equal(len, len2);
+	assert_memory_equal(bin, bin2, len);
+	/* And the binary path takes what the JSON path took. */
+	assert_int_equal(wire_decode_request(bin2, len2, 0, &wire, NULL, 0), 0);
+	wire_request_free(wire);
+	json_request_free(again);
+	free(text);
+	free(bin);
+	free(bin2);
+}
+
+static void test_round_trip(void **state)
+{
+	static const char *const texts[] = {
+	    "{\"version\":1,\"add\":{\"dim\":2,\"docs\":[{\"vector\":[0.1,1e-45],\"agent\":7,"
+	    "\"time\":-1,\"kind\":\"k\",\"text\":\"\\u0001\\u001f\\\"\\\\ \xf4\x8f\xbf\xbf\"},"
+	    "{\"vector\":[-0,3.4028235e38]}],\"client_id\":1,\"seq\":18446744073709551615,"
+	    "\"ack\":\"queued\",\"timeout_ms\":5}}",
+	    "{\"version\":1,\"search\":{\"dim\":3,\"queries\":[[1,2,3],[-1.5,0,2e-7]],\"k\":1024,"
+	    "\"filter\":{\"agents\":[-9223372036854775808,9223372036854775807],\"time_min\":-3,"
+	    "\"time_max\":4,\"kind\":\"tweet\"},\"min_lsn\":18446744073709551615,"
+	    "\"timeout_ms\":1}}",
+	    "{\"version\":1,\"search\":{\"dim\":0,\"queries\":[],\"k\":0}}",
+	    "{\"version\":1,\"status\":{}}",
+	    "{\"version\":1,\"add\":{}}",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof texts / sizeof *texts; i++) {
+		Roost__Request *req = decode_ok(texts[i]);
+
+		assert_round_trip(req);
+		json_request_free(req);
+	}
+}
+
+static void test_encode_request_exact(void **state)
+{
+	Roost__Request *req = decode_ok("{\"version\":1,\"search\":{\"dim\":2,\"queries\":[[0.1,"
+					"-2]],\"k\":3,\"filter\":{\"agents\":[5]}}}");
+	char *text = encode_request(req);
+
+	(void)state;
+	assert_string_equal(text, "{\"version\":1,\"search\":{\"dim\":2,\"queries\":[[0.1,-2]],"
+				  "\"k\":3,\"filter\":{\"agents\":[5],\"has_time_range\":false,"
+				  "\"time_min\":0,\"time_max\":0,\"kind\":\"\"},\"min_lsn\":0,"
+				  "\"timeout_ms\":0}}");
+	free(text);
+	/* Not a whole number of vectors: nothing sensible to write. */
+	req->search->dim = 3;
+	assert_int_equal(json_encode_request(req, &text, &(size_t){0}), ROOST_EINVAL);
+	json_request_free(req);
+}
+
+/* ------------------------------------------------------------------ */
+/* Malformed input, class by class.                                    */
+
+static void test_reject_syntax(void **state)
+{
+	static const char nul_after[] = "{\"version\":1,\"status\":{}}\0";
+
+	(void)state;
+	decode_bad("", ROOST_EPROTO, "end of input");
+	decode_bad("  \n", ROOST_EPROTO, "end of input");
+	decode_bad("{", ROOST_EPROTO, "end of input");
+	decode_bad("{\"version\":1,\"status\":{}", ROOST_EPROTO, "end of input");
+	decode_bad("{\"version\":1,\"status\":{}}x", ROOST_EPROTO, "after the top-level");
+	decode_bad("{\"version\":1,\"status\":{}} {}", ROOST_EPROTO, "after the top-level");
+	decode_bad("{\"version\":1,,\"status\":{}}", ROOST_EPROTO, "field name");
+	decode_bad("{\"version\":1 \"status\":{}}", ROOST_EPROTO, "',' or '}'");
+	decode_bad("{\"version\":1,\"status\":{},}", ROOST_EPROTO, "field name");
+	decode_bad("{'version':1}", ROOST_EPROTO, "field name");
+	decode_bad("{\"version\" 1}", ROOST_EPROTO, "':'");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[1,2,]]}}", ROOST_EPROTO,
+		   "expected a number");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[1 2]]}}", ROOST_EPROTO, "',' or ']'");
+	decode_bad("{\"version\":tru,\"status\":{}}", ROOST_EINVAL, "found a boolean");
+	decode_bad("{1:2}", ROOST_EPROTO, "expected a field name, found a number");
+	decode_bad("\x08\x01\x22", ROOST_EPROTO, "byte 0x08");
+	/* A NUL is not whitespace and ends nothing. */
+	decode_bad_len(nul_after, sizeof nul_after - 1, 0, ROOST_EPROTO, "after the top");
+}
+
+static void test_reject_schema(void **state)
+{
+	(void)state;
+	decode_bad("[]", ROOST_EINVAL, "expected an object, found an array");
+	decode_bad("{\"version\":1,\"delete\":{}}", ROOST_EUNSUPPORTED, "delete: unknown field");
+	decode_bad("{\"version\":1}", ROOST_EUNSUPPORTED, "no operation");
+	decode_bad("{\"version\":2,\"status\":{}}", ROOST_EVERSION, "version 2");
+	decode_bad("{\"status\":{}}", ROOST_EVERSION, "version 0");
+	decode_bad("{\"version\":1,\"status\":{},\"search\":{}}", ROOST_EINVAL, "exactly one");
+	decode_bad("{\"version\":1,\"version\":1,\"status\":{}}", ROOST_EINVAL, "duplicate");
+	decode_bad("{\"version\":1,\"add\":{\"dims\":3}}", ROOST_EINVAL,
+		   "add.dims: unknown field (add takes dim, docs");
+	decode_bad("{\"version\":1,\"status\":{\"x\":1}}", ROOST_EINVAL, "takes no fields");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"vector\":[1],\"id\":3}]}}", ROOST_EINVAL,
+		   "add.docs[0].id: unknown field");
+	decode_bad("{\"version\":\"1\",\"status\":{}}", ROOST_EINVAL,
+		   "expected a number, found a string");
+	decode_bad("{\"version\":null,\"status\":{}}", ROOST_EINVAL, "found null");
+	decode_bad("{\"version\":1,\"status\":[]}", ROOST_EINVAL, "found an array");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":{}}}", ROOST_EINVAL, "expected an array");
+	decode_bad("{\"version\":1,\"add\":{\"ack\":2}}", ROOST_EINVAL, "expected a string");
+	decode_bad("{\"version\":1,\"add\":{\"ack\":\"fast\"}}", ROOST_EUNSUPPORTED, "ack mode");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[1,2]}}", ROOST_EINVAL,
+		   "search.queries[0]: expected an array");
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"has_time_range\":1}}}", ROOST_EINVAL,
+		   "true or false");
+}
+
+static void test_reject_numbers(void **state)
+{
+	(void)state;
+	decode_bad("{\"version\":1.0,\"status\":{}}", ROOST_EINVAL, "expected an integer");
+	decode_bad("{\"version\":1e0,\"status\":{}}", ROOST_EINVAL, "expected an integer");
+	decode_bad("{\"version\":4294967296,\"status\":{}}", ROOST_EINVAL, "out of range");
+	decode_bad("{\"version\":-1,\"status\":{}}", ROOST_EINVAL, "out of range");
+	decode_bad("{\"version\":1,\"add\":{\"client_id\":18446744073709551616}}", ROOST_EINVAL,
+		   "add.client_id: 18446744073709551616 is out of range");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"agent\":9223372036854775808}]}}",
+		   ROOST_EINVAL, "int64");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"time\":-9223372036854775809}]}}",
+		   ROOST_EINVAL, "int64");
+	decode_bad("{\"version\":01,\"status\":{}}", ROOST_EPROTO, "leading 0");
+	decode_bad("{\"version\":-,\"status\":{}}", ROOST_EPROTO, "no digits");
+	decode_bad("{\"version\":+1,\"status\":{}}", ROOST_EPROTO, "found '+'");
+	decode_bad("{\"version\":0x10,\"status\":{}}", ROOST_EPROTO, "',' or '}'");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[1.]]}}", ROOST_EPROTO, "after '.'");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[.5]]}}", ROOST_EPROTO, "found '.'");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[1e]]}}", ROOST_EPROTO, "exponent");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[NaN]]}}", ROOST_EPROTO, "found 'N'");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[Infinity]]}}", ROOST_EPROTO,
+		   "found 'I'");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[1,-1e39]]}}", ROOST_EVALUE,
+		   "search.queries[0][1]: -1e39 is beyond float32 range");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"vector\":[3.5e38]}]}}", ROOST_EVALUE,
+		   "add.docs[0].vector[0]");
+}
+
+static void test_reject_strings(void **state)
+{
+	static const char nul_in[] = "{\"version\":1,\"add\":{\"docs\":[{\"text\":\"a\0b\"}]}}";
+
+	(void)state;
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\xff\"}]}}", ROOST_EUTF8,
+		   "add.docs[0].text: string is not valid UTF-8");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\xc0\xaf\"}]}}", ROOST_EUTF8,
+		   "UTF-8");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\xed\xa0\x80\"}]}}", ROOST_EUTF8,
+		   "UTF-8");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\xe2\x82\"}]}}", ROOST_EUTF8,
+		   "UTF-8");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\\ud800x\"}]}}", ROOST_EUTF8,
+		   "without its low half");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\\udc00\"}]}}", ROOST_EUTF8,
+		   "lone low surrogate");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\\ud800\\u0041\"}]}}",
+		   ROOST_EUTF8, "low half");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"kind\":\"a\\u0000\"}]}}", ROOST_EINVAL,
+		   "U+0000");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"a\nb\"}]}}", ROOST_EPROTO,
+		   "control character 0x0a");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\\x41\"}]}}", ROOST_EPROTO,
+		   "unknown escape");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\\u12g4\"}]}}", ROOST_EPROTO,
+		   "four hex digits");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"\\u12\"}]}}", ROOST_EPROTO,
+		   "four hex digits");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"abc", ROOST_EPROTO,
+		   "unterminated string");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"abc\\\"}]}}", ROOST_EPROTO,
+		   "unterminated string");
+	decode_bad("{\"ver\xffsion\":1}", ROOST_EUTF8, "UTF-8");
+	decode_bad_len(nul_in, sizeof nul_in - 1, 0, ROOST_EPROTO, "control character 0x00");
+}
+
+static void test_reject_query_shape(void **state)
+{
+	(void)state;
+	decode_bad("{\"version\":1,\"search\":{\"dim\":2,\"queries\":[[1,2],[3]],\"k\":1}}",
+		   ROOST_EDIM, "search.queries[1]: query has 1 values but dim is 2");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[1,2],[3,4]],\"dim\":3}}", ROOST_EDIM,
+		   "search.queries[0]: query has 2 values but dim is 3");
+	decode_bad("{\"version\":1,\"search\":{\"queries\":[[1,2]]}}", ROOST_EDIM, "dim is 0");
+}
+
+/* ------------------------------------------------------------------ */
+/* Limits.                                                             */
+
+static void test_limits(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = repeat("{\"version\":1,\"add\":{\"docs\":[{}", ",{}", BATCH_MAX_DOCS, "]}}");
+	decode_bad(s, ROOST_ETOOBIG, "add.docs: more than 4096 entries");
+	free(s);
+	s = repeat("{\"version\":1,\"add\":{\"docs\":[{\"vector\":[0", ",0", BATCH_MAX_DIM,
+		   "]}]}}");
+	decode_bad(s, ROOST_ETOOBIG, "add.docs[0].vector: more than 4096 entries");
+	free(s);
+	s = repeat("{\"version\":1,\"search\":{\"filter\":{\"agents\":[0", ",0", JSON_MAX_AGENTS,
+		   "]}}}");
+	decode_bad(s, ROOST_ETOOBIG, "search.filter.agents: more than 65536");
+	free(s);
+	s = repeat("{\"version\":1,\"search\":{\"queries\":[[", "0", JSON_MAX_NUMBER + 1, "]]}}");
+	decode_bad(s, ROOST_EPROTO, "leading 0");
+	free(s);
+	s = repeat("{\"version\":1,\"search\":{\"queries\":[[0.", "1", JSON_MAX_NUMBER, "]]}}");
+	decode_bad(s, ROOST_ETOOBIG, "longer than 64");
+	free(s);
+	/* The text itself, and its binary form, must fit the frame. */
+	s = repeat("{\"version\":1,\"add\":{\"docs\":[{\"text\":\"", "x", 2000, "\"}]}}");
+	decode_bad_len(s, strlen(s), 1000, ROOST_ETOOBIG, "JSON text is");
+	free(s);
+	/* "0," is 2 bytes of JSON but 4 of float32. */
+	s = repeat("{\"version\":1,\"search\":{\"dim\":8,\"queries\":[[0,0,0,0,0,0,0,0]",
+		   ",[0,0,0,0,0,0,0,0]", 100, "]}}");
+	assert_true(strlen(s) < 2500);
+	decode_bad_len(s, strlen(s), 2500, ROOST_ETOOBIG, "in binary form");
+	free(s);
+}
+
+/* Nesting is fixed by the schema: deep input fails at its first extra
+ * level instead of recursing. */
+static void test_depth(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = repeat("{\"version\":1,\"search\":{\"queries\":[", "[", 100000, "");
+	decode_bad(s, ROOST_EINVAL, "search.queries[0][0]: expected a number, found an array");
+	free(s);
+	s = repeat("", "{\"version\":", 100000, "");
+	decode_bad(s, ROOST_EINVAL, "version: expected a number, found an object");
+	free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies.                                                            */
+
+static void test_encode_add_reply(void **state)
+{
+	uint64_t ids[] = {UINT64_MAX - 1, UINT64_MAX};
+	Roost__AddReply add = ROOST__ADD_REPLY__INIT;
+	Roost__Reply r = ROOST__REPLY__INIT;
+	char *s;
+
+	(void)state;
+	add.lsn = UINT64_MAX - 1;
+	add.n_ids = 2;
+	add.ids = ids;
+	add.duplicate = 1;
+	r.body_case = ROOST__REPLY__BODY_ADD;
+	r.add = &add;
+	s = encode_reply(&r);
+	assert_string_equal(s, "{\"version\":1,\"status\":0,\"message\":\"\",\"add\":{\"lsn\":"
+			       "18446744073709551614,\"ids\":[18446744073709551614,"
+			       "18446744073709551615],\"duplicate\":true}}");
+	free(s);
+	/* An error without a message still explains itself. */
+	r.status = ROOST_EBUSY;
+	r.body_case = ROOST__REPLY__BODY__NOT_SET;
+	s = encode_reply(&r);
+	assert_non_null(strstr(s, "\"status\":-7,\"message\":\""));
+	assert_non_null(strstr(s, roost_strerror(ROOST_EBUSY)));
+	free(s);
+}
+
+static void test_encode_search_reply(void **state)
+{
+	Roost__Hit h[3];
+	Roost__Hit *hp[3] = {&h[0], &h[1], &h[2]};
+	Roost__QueryResult q[2] = {ROOST__QUERY_RESULT__INIT, ROOST__QUERY_RESULT__INIT};
+	Roost__QueryResult *qp[2] = {&q[0], &q[1]};
+	Roost__SearchReply sr = ROOST__SEARCH_REPLY__INIT;
+	Roost__Reply r = ROOST__REPLY__INIT;
+	char *s;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++)
+		roost__hit__init(&h[i]);
+	h[0].id = 5;
+	h[0].score = 0.1f;
+	h[0].agent = -1;
+	h[0].time = INT64_MIN;
+	h[0].kind = "tweet";
+	h[0].text = "q\"b\\s\n\x01\t\r\xc3\xa9";
+	h[1].score = NAN;
+	h[2].score = 3.4028235e38f;
+	q[0].n_hits = 2;
+	q[0].hits = hp;
+	q[1].n_hits = 1;
+	q[1].hits = hp + 2;
+	sr.lsn = 7;
+	sr.n_results = 2;
+	sr.results = qp;
+	r.body_case = ROOST__REPLY__BODY_SEARCH;
+	r.search = &sr;
+	s = encode_reply(&r);
+	assert_string_equal(
+	    s, "{\"version\":1,\"status\":0,\"message\":\"\",\"search\":{\"lsn\":7,\"results\":["
+	       "{\"hits\":[{\"id\":5,\"score\":0.1,\"agent\":-1,\"time\":-9223372036854775808,"
+	       "\"kind\":\"tweet\",\"text\":\"q\\\"b\\\\s\\n\\u0001\\t\\u000d\xc3\xa9\"},"
+	       "{\"id\":0,\"score\":null,\"agent\":0,\"time\":0,\"kind\":\"\",\"text\":\"\"}]},"
+	       "{\"hits\":[{\"id\":0,\"score\":3.4028235e+38,\"agent\":0,\"time\":0,\"kind\":"
+	       "\"\",\"text\":\"\"}]}]}}");
+	free(s);
+	/* Text that is not UTF-8 never becomes broken JSON. */
+	h[1].text = "\xff";
+	assert_int_equal(json_encode_reply(&r, &s, &(size_t){0}), ROOST_EUTF8);
+}
+
+static void test_encode_status_reply(void **state)
+{
+	Roost__StatusReply st = ROOST__STATUS_REPLY__INIT;
+	Roost__Reply r = ROOST__REPLY__INIT;
+	char *s;
+
+	(void)state;
+	st.dim = 3;
+	st.metric = ROOST__METRIC__METRIC_INNER_PRODUCT;
+	st.index = "HNSW32";
+	st.writer_pid = 42;
+	st.ring_capacity = 1 << 20;
+	st.documents = 9;
+	st.writer_mode = "cpu";
+	r.body_case = ROOST__REPLY__BODY_STATUS_REPLY;
+	r.status_reply = &st;
+	s = encode_reply(&r);
+	assert_string_equal(s, "{\"version\":1,\"status\":0,\"message\":\"\",\"status_reply\":{"
+			       "\"dim\":3,\"metric\":\"ip\",\"index\":\"HNSW32\",\"writer_pid\":42,"
+			       "\"ring_head\":0,\"ring_reserve\":0,\"ring_capacity\":1048576,"
+			       "\"durable_lsn\":0,\"applied_lsn\":0,\"published_lsn\":0,"
+			       "\"documents\":9,\"writer_mode\":\"cpu\"}}");
+	free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Serving.                                                            */
+
+struct fake {
+	int calls;
+	const void *frame;
+	size_t len;
+	Roost__Request *seen;
+	int rc;	     /* what the handler returns */
+	int garbage; /* reply bytes that do not decode */
+};
+
+static int fake_handler(void *ctx, const void *frame, size_t len, void **reply, size_t *reply_len)
+{
+	struct fake *f = ctx;
+	char msg[MSG_LEN];
+	Roost__Reply r = ROOST__REPLY__INIT;
+
+	f->calls++;
+	f->frame = frame;
+	f->len = len;
+	if (f->rc)
+		return f->rc;
+	if (f->garbage) {
+		*reply = strdup("\xff\xff\xff");
+		*reply_len = 3;
+		return 0;
+	}
+	/* The handler sees a frame the binary decoder takes. */
+	assert_int_equal(wire_decode_request(frame, len, 0, &f->seen, msg, sizeof msg), 0);
+	r.status = ROOST_EDIM;
+	r.message = "request dim 2 but collection dimension is 3";
+	return wire_encode_reply(&r, reply, reply_len);
+}
+
+static void serve(struct fake *f, const char *s, size_t len, char **out)
+{
+	void *reply = NULL;
+	size_t n = 0;
+
+	assert_int_equal(json_serve(s, len, 0, fake_handler, f, &reply, &n), 0);
+	*out = malloc(n + 1);
+	assert_non_null(*out);
+	memcpy(*out, reply, n);
+	(*out)[n] = '\0';
+	free(reply);
+}
+
+static void test_serve_json(void **state)
+{
+	const char *req = "\n {\"version\":1,\"search\":{\"dim\":2,\"queries\":[[1,2]],\"k\":3}}";
+	struct fake f = {0};
+	char *out;
+
+	(void)state;
+	serve(&f, req, strlen(req), &out);
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(f.seen->op_case, ROOST__REQUEST__OP_SEARCH);
+	assert_int_equal(f.seen->search->k, 3);
+	assert_string_equal(out, "{\"version\":1,\"status\":-10,\"message\":\"request dim 2 but "
+				 "collection dimension is 3\"}");
+	wire_request_free(f.seen);
+	free(out);
+
+	/* Malformed JSON never reaches the handler. */
+	f = (struct fake){0};
+	req = "{\"version\":1,\"add\":{\"dim\":}}";
+	serve(&f, req, strlen(req), &out);
+	assert_int_equal(f.calls, 0);
+	assert_non_null(strstr(out, "{\"version\":1,\"status\":-14,\"message\":\"add.dim: "));
+	free(out);
+
+	/* A reply that does not decode becomes a JSON error. */
+	f = (struct fake){.garbage = 1};
+	req = "{\"version\":1,\"status\":{}}";
+	serve(&f, req, strlen(req), &out);
+	assert_non_null(strstr(out, "\"status\":-14,"));
+	free(out);
+
+	/* The handler's own failure passes through. */
+	f = (struct fake){.rc = ROOST_ENOMEM};
+	assert_int_equal(
+	    json_serve(req, strlen(req), 0, fake_handler, &f, &(void *){NULL}, &(size_t){0}),
+	    ROOST_ENOMEM);
+}
+
+/* A long non-ASCII field name, cut to fit the message, still gives a
+ * valid UTF-8 message and a JSON reply. */
+static void test_message_utf8_after_truncation(void **state)
+{
+	char *s = repeat("{\"version\":1,\"add\":{\"", "\xe2\x82\xac", 400, "\":1}}");
+	struct fake f = {0};
+	char msg[100], *out;
+	Roost__Request *req;
+	size_t at;
+
+	(void)state;
+	for (at = 60; at < 64; at++) {
+		assert_int_equal(json_decode_request(s, strlen(s), 0, &req, msg, at), ROOST_EINVAL);
+		assert_true(batch_utf8_valid(msg, strlen(msg)));
+		assert_true(strlen(msg) >= at - 4);
+	}
+	serve(&f, s, strlen(s), &out);
+	assert_non_null(strstr(out, "\"status\":-1,"));
+	assert_true(batch_utf8_valid(out, strlen(out)));
+	free(out);
+	free(s);
+}
+
+static void test_serve_binary(void **state)
+{
+	Roost__Request req = ROOST__REQUEST__INIT;
+	Roost__StatusRequest st = ROOST__STATUS_REQUEST__INIT;
+	struct fake f = {0};
+	void *reply = NULL;
+	size_t len, n = 0;
+	uint8_t *bin;
+
+	(void)state;
+	req.version = 1;
+	req.op_case = ROOST__REQUEST__OP_STATUS;
+	req.status = &st;
+	bin = pack(&req, &len);
+	assert_int_equal(json_serve(bin, len, 0, fake_handler, &f, &reply, &n), 0);
+	/* Binary frames go through untouched, and get a binary reply. */
+	assert_ptr_equal(f.frame, bin);
+	assert_int_equal(f.len, len);
+	assert_false(json_is_request(reply, n));
+	wire_request_free(f.seen);
+	free(reply);
+	free(bin);
+}
+
+/* No binary Request starts like JSON, so the sniffing is unambiguous. */
+static void test_sniffing(void **state)
+{
+	static const char starts[] = " \t\n\r{";
+	static const struct {
+		const char *b;
+		size_t n;
+	} tails[] = {{"", 0},	      {"\x00", 1}, {"\x01", 1},
+		     {"\x08\x01", 2}, {"{}", 2},   {"\x7f\xff", 2}};
+	char frame[8];
+	size_t i, j;
+
+	(void)state;
+	assert_true(json_is_request(" \r\n\t{", 5));
+	assert_false(json_is_request(" \r\n\t", 4));
+	assert_false(json_is_request("x{", 2));
+	assert_false(json_is_request(NULL, 0));
+	for (i = 0; i < sizeof starts - 1; i++) {
+		for (j = 0; j < sizeof tails / sizeof *tails; j++) {
+			Roost__Request *req = NULL;
+
+			frame[0] = starts[i];
+			memcpy(frame + 1, tails[j].b, tails[j].n);
+			assert_int_not_equal(
+			    wire_decode_request(frame, 1 + tails[j].n, 0, &req, NULL, 0), 0);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON-lines documents.                                               */
+
+static void test_document(void **state)
+{
+	const char *line = "{\"vector\":[0.5,-1,2e3],\"agent\":7,\"time\":1700000000,"
+			   "\"kind\":\"tweet\",\"text\":\"hello \\u2603\"}\n";
+	struct json_document d;
+	char msg[MSG_LEN];
+
+	(void)state;
+	assert_int_equal(json_parse_document(line, strlen(line), &d, msg, sizeof msg), 0);
+	assert_int_equal(d.dim, 3);
+	assert_true(d.vector[0] == 0.5f && d.vector[1] == -1.0f && d.vector[2] == 2000.0f);
+	assert_int_equal(d.agent, 7);
+	assert_int_equal(d.time, 1700000000);
+	assert_string_equal(d.kind, "tweet");
+	assert_string_equal(d.text, "hello \xe2\x98\x83");
+	json_document_free(&d);
+	assert_null(d.vector);
+
+	/* Defaults are real (freeable) strings. */
+	assert_int_equal(json_parse_document("{\"vector\":[1]}", 14, &d, msg, sizeof msg), 0);
+	assert_string_equal(d.kind, "");
+	assert_string_equal(d.text, "");
+	json_document_free(&d);
+}
+
+static void document_bad(const char *s, int code, const char *want)
+{
+	struct json_document d;
+	char msg[MSG_LEN] = "";
+	int rc = json_parse_document(s, strlen(s), &d, msg, sizeof msg);
+
+	if (rc != code || strstr(msg, want) == NULL)
+		fail_msg("%s: got %d \"%s\", want %d with \"%s\"", s, rc, msg, code, want);
+	assert_null(d.vector);
+	assert_null(d.kind);
+	assert_null(d.text);
+}
+
+static void test_document_rejects(void **state)
+{
+	(void)state;
+	document_bad("{\"agent\":1}", ROOST_EDIM, "non-empty \"vector\"");
+	document_bad("{\"vector\":[]}", ROOST_EDIM, "non-empty");
+	document_bad("{\"vector\":[1],\"score\":1}", ROOST_EINVAL,
+		     "score: unknown field (a document takes vector, agent, time, kind, text)");
+	document_bad("{\"vector\":[1]} {\"vector\":[1]}", ROOST_EPROTO, "after the top-level");
+	document_bad("{\"vector\":[1],\"text\":\"\xff\"}", ROOST_EUTF8, "text");
+	document_bad("{\"vector\":[1e40]}", ROOST_EVALUE, "vector[0]");
+	document_bad("{\"vector\":[1],\"agent\":1.5}", ROOST_EINVAL, "agent: expected an integer");
+	document_bad("", ROOST_EPROTO, "end of input");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_decode_add),
+	    cmocka_unit_test(test_decode_search_and_status),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_encode_request_exact),
+	    cmocka_unit_test(test_reject_syntax),
+	    cmocka_unit_test(test_reject_schema),
+	    cmocka_unit_test(test_reject_numbers),
+	    cmocka_unit_test(test_reject_strings),
+	    cmocka_unit_test(test_reject_query_shape),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_encode_add_reply),
+	    cmocka_unit_test(test_encode_search_reply),
+	    cmocka_unit_test(test_encode_status_reply),
+	    cmocka_unit_test(test_serve_json),
+	    cmocka_unit_test(test_message_utf8_after_truncation),
+	    cmocka_unit_test(test_serve_binary),
+	    cmocka_unit_test(test_sniffing),
+	    cmocka_unit_test(test_document),
+	    cmocka_unit_test(test_document_rejects),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
