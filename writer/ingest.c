@@ -24,574 +24,590 @@
 #include <unistd.h>
 
 #define INGEST_DEFAULT_INDEX "Flat"
-#define INGEST_TEXT_PER_DOC 2048u
+#define INGEST_TEXT_PER_DOC  2048u
+#define INGEST_FIRST_LSN     16u
 
 struct ingest {
-  struct ingest_config cfg;
-  int lock_fd; /* flock on <data>/LOCK: one writer per data dir */
-  char wal_dir[PATH_MAX + 16];
-  ctl *ctl;
-  ring *ring;
-  wal *wal;
-  keys *keys;
-  struct manifest man;
-  tail *tail;
-  uint64_t tail_serial;
-  vindex *index;        /* the open segment's index; NULL until trained */
-  uint64_t indexed;     /* tail rows already added to index */
-  uint64_t end;         /* every batch below it is applied */
-  int64_t tail_born_ms; /* when the tail got its first document; 0: empty */
-  int needs_training;
+	struct ingest_config cfg;
+	int lock_fd; /* flock on <data>/LOCK: one writer per data dir */
+	char wal_dir[PATH_MAX + 16];
+	ctl *ctl;
+	ring *ring;
+	wal *wal;
+	keys *keys;
+	struct manifest man;
+	tail *tail;
+	uint64_t tail_serial;
+	vindex *index;	      /* the open segment's index; NULL until trained */
+	uint64_t indexed;     /* tail rows already added to index */
+	uint64_t end;	      /* every batch below it is applied */
+	int64_t tail_born_ms; /* when the tail got its first document; 0: empty */
+	int needs_training;
 };
 
 /* One record of a group, with its parsed batch (NULL view: skipped). */
 struct ingest_rec {
-  struct ring_record rec;
-  struct batch_view view;
-  int apply;
+	struct ring_record rec;
+	struct batch_view view;
+	int apply;
 };
 
-static int ingest__lock_data_dir(ingest *w) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/LOCK", w->cfg.inst->data_dir);
-  w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (w->lock_fd < 0)
-    return roost_from_errno(errno);
-  if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    log_error("data directory %s is in use by another writer",
-              w->cfg.inst->data_dir);
-    return ROOST_ELOCKED;
-  }
-  return 0;
+static int ingest__lock_data_dir(ingest *w)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/LOCK", w->cfg.inst->data_dir);
+	w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (w->lock_fd < 0)
+		return roost_from_errno(errno);
+	if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		log_error("data directory %s is in use by another writer", w->cfg.inst->data_dir);
+		return ROOST_ELOCKED;
+	}
+	return 0;
 }
 
 /* A new instance: the first manifest records the collection settings. */
-static int ingest__new_manifest(ingest *w) {
-  const struct ingest_config *c = &w->cfg;
-  if (c->dim == 0) {
-    log_error("new instance '%s': --dim is required", c->inst->name);
-    return ROOST_EINVAL;
-  }
-  struct manifest *m = &w->man;
-  memset(m, 0, sizeof *m);
-  m->gen = 1;
-  m->dim = c->dim;
-  m->metric = c->metric < 0 ? 0 : (uint32_t)c->metric;
-  snprintf(m->index, sizeof m->index, "%s",
-           c->index ? c->index : INGEST_DEFAULT_INDEX);
-  log_info("new instance '%s': dim %u, metric %s, index %s", c->inst->name,
-           m->dim, m->metric ? "ip" : "l2", m->index);
-  return manifest_store(c->inst->data_dir, m);
+static int ingest__new_manifest(ingest *w)
+{
+	const struct ingest_config *c = &w->cfg;
+	if (c->dim == 0) {
+		log_error("new instance '%s': --dim is required", c->inst->name);
+		return ROOST_EINVAL;
+	}
+	struct manifest *m = &w->man;
+	memset(m, 0, sizeof *m);
+	m->gen = 1;
+	/* LSN 0 means "no requirement" in a search's min_lsn, so the first
+	 * batch gets a non-zero LSN (a ring position, 16-byte aligned). */
+	m->tail_start = INGEST_FIRST_LSN;
+	m->dim = c->dim;
+	m->metric = c->metric < 0 ? 0 : (uint32_t)c->metric;
+	snprintf(m->index, sizeof m->index, "%s", c->index ? c->index : INGEST_DEFAULT_INDEX);
+	log_info("new instance '%s': dim %u, metric %s, index %s", c->inst->name, m->dim,
+		 m->metric ? "ip" : "l2", m->index);
+	return manifest_store(c->inst->data_dir, m);
 }
 
-static int ingest__check_settings(ingest *w) {
-  const struct ingest_config *c = &w->cfg;
-  const struct manifest *m = &w->man;
-  if (c->dim && c->dim != m->dim) {
-    log_error("--dim %u differs from the instance's dimension %u", c->dim,
-              m->dim);
-    return ROOST_EDIM;
-  }
-  if (c->metric >= 0 && (uint32_t)c->metric != m->metric) {
-    log_error("--metric differs from the instance's metric (%s)",
-              m->metric ? "ip" : "l2");
-    return ROOST_EINVAL;
-  }
-  if (c->index && strcmp(c->index, m->index) != 0) {
-    log_error("--index %s differs from the instance's index %s", c->index,
-              m->index);
-    return ROOST_EINVAL;
-  }
-  return vindex_check_factory(m->index, m->dim, m->metric, &w->needs_training);
+static int ingest__check_settings(ingest *w)
+{
+	const struct ingest_config *c = &w->cfg;
+	const struct manifest *m = &w->man;
+	if (c->dim && c->dim != m->dim) {
+		log_error("--dim %u differs from the instance's dimension %u", c->dim, m->dim);
+		return ROOST_EDIM;
+	}
+	if (c->metric >= 0 && (uint32_t)c->metric != m->metric) {
+		log_error("--metric differs from the instance's metric (%s)",
+			  m->metric ? "ip" : "l2");
+		return ROOST_EINVAL;
+	}
+	if (c->index && strcmp(c->index, m->index) != 0) {
+		log_error("--index %s differs from the instance's index %s", c->index, m->index);
+		return ROOST_EINVAL;
+	}
+	return vindex_check_factory(m->index, m->dim, m->metric, &w->needs_training);
 }
 
-static int ingest__load_manifest(ingest *w) {
-  int rc = manifest_load(w->cfg.inst->data_dir, &w->man);
-  if (rc == ROOST_ENOENT)
-    rc = ingest__new_manifest(w);
-  else if (rc)
-    log_error("cannot read %s/MANIFEST: %s", w->cfg.inst->data_dir,
-              roost_strerror(rc));
-  if (rc)
-    return rc;
-  rc = ingest__check_settings(w);
-  for (uint32_t i = 0; rc == 0 && i < w->man.nkeys; i++) {
-    const struct manifest_key *k = &w->man.keys[i];
-    rc = keys_put(w->keys, k->client_id, k->seq, k->lsn, k->count);
-  }
-  w->end = w->man.tail_start;
-  return rc;
+static int ingest__load_manifest(ingest *w)
+{
+	int rc = manifest_load(w->cfg.inst->data_dir, &w->man);
+	if (rc == ROOST_ENOENT)
+		rc = ingest__new_manifest(w);
+	else if (rc)
+		log_error("cannot read %s/MANIFEST: %s", w->cfg.inst->data_dir, roost_strerror(rc));
+	if (rc)
+		return rc;
+	rc = ingest__check_settings(w);
+	for (uint32_t i = 0; rc == 0 && i < w->man.nkeys; i++) {
+		const struct manifest_key *k = &w->man.keys[i];
+		rc = keys_put(w->keys, k->client_id, k->seq, k->lsn, k->count);
+	}
+	w->end = w->man.tail_start;
+	return rc;
 }
 
 /* The open segment's index: empty, from the trained copy when there is one. */
-static int ingest__open_index(ingest *w) {
-  vindex_free(w->index);
-  w->index = NULL;
-  w->indexed = 0;
-  if (!w->needs_training)
-    return vindex_new(&w->index, w->man.index, w->man.dim, w->man.metric);
-  if (w->man.trained_gen == 0)
-    return 0; /* vectors wait in the tail until there are enough to train */
-  char path[4200];
-  manifest_trained_path(w->cfg.inst->data_dir, w->man.trained_gen, path,
-                        sizeof path);
-  return vindex_load(&w->index, path);
+static int ingest__open_index(ingest *w)
+{
+	vindex_free(w->index);
+	w->index = NULL;
+	w->indexed = 0;
+	if (!w->needs_training)
+		return vindex_new(&w->index, w->man.index, w->man.dim, w->man.metric);
+	if (w->man.trained_gen == 0)
+		return 0; /* vectors wait in the tail until there are enough to train */
+	char path[4200];
+	manifest_trained_path(w->cfg.inst->data_dir, w->man.trained_gen, path, sizeof path);
+	return vindex_load(&w->index, path);
 }
 
-static int ingest__new_tail(ingest *w) {
-  struct ctl_shm *cs = ctl_shm(w->ctl);
-  char name[128];
-  /* Relaxed: only the writer changes the serial; readers use acquire. */
-  uint64_t old = atomic_load_explicit(&cs->tail_serial, memory_order_relaxed);
-  struct tail_config tc = {
-      .serial = old + 1,
-      .manifest_gen = w->man.gen,
-      .start_lsn = w->man.tail_start,
-      .dim = w->man.dim,
-      .metric = w->man.metric,
-      .capacity = w->cfg.seal_docs,
-      .text_capacity = w->cfg.seal_docs * INGEST_TEXT_PER_DOC,
-      .mode = 0600,
-  };
-  inst_tail_shm(w->cfg.inst, tc.serial, name, sizeof name);
-  tail *t;
-  int rc = tail_create(&t, name, &tc);
-  if (rc) {
-    log_error("cannot create tail %s: %s", name, roost_strerror(rc));
-    return rc;
-  }
-  if (w->tail)
-    tail_seal(w->tail);
-  tail_close(w->tail);
-  w->tail = t;
-  w->tail_serial = tc.serial;
-  atomic_store_explicit(&cs->manifest_gen, w->man.gen, memory_order_relaxed);
-  /* Release: the tail is complete before readers can find it; pairs
-   * with their acquire load of tail_serial. */
-  atomic_store_explicit(&cs->tail_serial, tc.serial, memory_order_release);
-  if (old) {
-    /* Readers still mapping it keep it until they move on. */
-    inst_tail_shm(w->cfg.inst, old, name, sizeof name);
-    tail_unlink(name);
-  }
-  return 0;
+static int ingest__new_tail(ingest *w)
+{
+	struct ctl_shm *cs = ctl_shm(w->ctl);
+	char name[128];
+	/* Relaxed: only the writer changes the serial; readers use acquire. */
+	uint64_t old = atomic_load_explicit(&cs->tail_serial, memory_order_relaxed);
+	struct tail_config tc = {
+	    .serial = old + 1,
+	    .manifest_gen = w->man.gen,
+	    .start_lsn = w->man.tail_start,
+	    .dim = w->man.dim,
+	    .metric = w->man.metric,
+	    .capacity = w->cfg.seal_docs,
+	    .text_capacity = w->cfg.seal_docs * INGEST_TEXT_PER_DOC,
+	    .mode = 0600,
+	};
+	inst_tail_shm(w->cfg.inst, tc.serial, name, sizeof name);
+	tail *t;
+	int rc = tail_create(&t, name, &tc);
+	if (rc) {
+		log_error("cannot create tail %s: %s", name, roost_strerror(rc));
+		return rc;
+	}
+	if (w->tail)
+		tail_seal(w->tail);
+	tail_close(w->tail);
+	w->tail = t;
+	w->tail_serial = tc.serial;
+	atomic_store_explicit(&cs->manifest_gen, w->man.gen, memory_order_relaxed);
+	/* Release: the tail is complete before readers can find it; pairs
+	 * with their acquire load of tail_serial. */
+	atomic_store_explicit(&cs->tail_serial, tc.serial, memory_order_release);
+	if (old) {
+		/* Readers still mapping it keep it until they move on. */
+		inst_tail_shm(w->cfg.inst, old, name, sizeof name);
+		tail_unlink(name);
+	}
+	return 0;
 }
 
-static int ingest__train(ingest *w) {
-  struct segment_docs v;
-  tail_view(w->tail, &v);
-  if (v.count < w->cfg.train_docs)
-    return ROOST_EBUSY;
-  vindex *idx;
-  int rc = vindex_new(&idx, w->man.index, w->man.dim, w->man.metric);
-  if (rc)
-    return rc;
-  log_info("training %s on %llu vectors", w->man.index,
-           (unsigned long long)v.count);
-  rc = vindex_train(idx, v.count, v.vectors);
-  char path[4200];
-  manifest_trained_path(w->cfg.inst->data_dir, w->man.gen, path, sizeof path);
-  if (rc == 0)
-    rc = vindex_store(idx, path);
-  if (rc) {
-    vindex_free(idx);
-    return rc;
-  }
-  w->man.trained_gen = w->man.gen;
-  w->index = idx;
-  w->indexed = 0;
-  return 0;
+static int ingest__train(ingest *w)
+{
+	struct segment_docs v;
+	tail_view(w->tail, &v);
+	if (v.count < w->cfg.train_docs)
+		return ROOST_EBUSY;
+	vindex *idx;
+	int rc = vindex_new(&idx, w->man.index, w->man.dim, w->man.metric);
+	if (rc)
+		return rc;
+	log_info("training %s on %llu vectors", w->man.index, (unsigned long long)v.count);
+	rc = vindex_train(idx, v.count, v.vectors);
+	char path[4200];
+	manifest_trained_path(w->cfg.inst->data_dir, w->man.gen, path, sizeof path);
+	if (rc == 0)
+		rc = vindex_store(idx, path);
+	if (rc) {
+		vindex_free(idx);
+		return rc;
+	}
+	w->man.trained_gen = w->man.gen;
+	w->index = idx;
+	w->indexed = 0;
+	return 0;
 }
 
 /* Adds the published-but-unindexed tail rows with one add call. */
-static int ingest__index_pending(ingest *w) {
-  if (!w->index)
-    return 0;
-  uint64_t rows = tail_pending(w->tail);
-  int rc = vindex_add(w->index, rows - w->indexed,
-                      tail_vectors(w->tail, w->indexed));
-  if (rc == 0)
-    w->indexed = rows;
-  return rc;
+static int ingest__index_pending(ingest *w)
+{
+	if (!w->index)
+		return 0;
+	uint64_t rows = tail_pending(w->tail);
+	int rc = vindex_add(w->index, rows - w->indexed, tail_vectors(w->tail, w->indexed));
+	if (rc == 0)
+		w->indexed = rows;
+	return rc;
 }
 
-static int ingest__store_segment(ingest *w, const struct segment_docs *v) {
-  char path[4200];
-  manifest_segment_path(w->cfg.inst->data_dir, v->start_lsn, v->end_lsn,
-                        "index", path, sizeof path);
-  int rc = vindex_store(w->index, path);
-  if (rc)
-    return rc;
-  manifest_segment_path(w->cfg.inst->data_dir, v->start_lsn, v->end_lsn, "docs",
-                        path, sizeof path);
-  return segment_store(path, v);
+static int ingest__store_segment(ingest *w, const struct segment_docs *v)
+{
+	char path[4200];
+	manifest_segment_path(w->cfg.inst->data_dir, v->start_lsn, v->end_lsn, "index", path,
+			      sizeof path);
+	int rc = vindex_store(w->index, path);
+	if (rc)
+		return rc;
+	manifest_segment_path(w->cfg.inst->data_dir, v->start_lsn, v->end_lsn, "docs", path,
+			      sizeof path);
+	return segment_store(path, v);
 }
 
-static int ingest__next_manifest(ingest *w, const struct segment_docs *v) {
-  struct manifest *m = &w->man;
-  struct manifest_segment *segs =
-      realloc(m->segments, (m->nsegments + 1) * sizeof *segs);
-  if (!segs)
-    return ROOST_ENOMEM;
-  m->segments = segs;
-  segs[m->nsegments++] = (struct manifest_segment){
-      .start_lsn = v->start_lsn, .end_lsn = w->end, .count = v->count};
-  free(m->keys);
-  m->keys = NULL;
-  int rc = keys_export(w->keys, &m->keys, &m->nkeys);
-  if (rc)
-    return rc;
-  m->tail_start = w->end;
-  m->gen++;
-  return manifest_store(w->cfg.inst->data_dir, m);
+static int ingest__next_manifest(ingest *w, const struct segment_docs *v)
+{
+	struct manifest *m = &w->man;
+	struct manifest_segment *segs = realloc(m->segments, (m->nsegments + 1) * sizeof *segs);
+	if (!segs)
+		return ROOST_ENOMEM;
+	m->segments = segs;
+	segs[m->nsegments++] = (struct manifest_segment){
+	    .start_lsn = v->start_lsn, .end_lsn = w->end, .count = v->count};
+	free(m->keys);
+	m->keys = NULL;
+	int rc = keys_export(w->keys, &m->keys, &m->nkeys);
+	if (rc)
+		return rc;
+	m->tail_start = w->end;
+	m->gen++;
+	return manifest_store(w->cfg.inst->data_dir, m);
 }
 
 /* Merges small segments; a failure only costs search speed, so it is
  * logged and the durable manifest reloaded. */
-static void ingest__compact(ingest *w) {
-  struct compact_config cc = {
-      .data_dir = w->cfg.inst->data_dir,
-      .small_docs = w->cfg.seal_docs / 4,
-      .max_docs = w->cfg.seal_docs,
-  };
-  uint32_t merged;
-  int rc = compact_run(&cc, &w->man, &merged);
-  if (rc == 0)
-    return;
-  log_warn("compaction failed: %s", roost_strerror(rc));
-  manifest_free(&w->man);
-  if (manifest_load(w->cfg.inst->data_dir, &w->man) != 0)
-    log_error("cannot reload the manifest after a failed compaction");
+static void ingest__compact(ingest *w)
+{
+	struct compact_config cc = {
+	    .data_dir = w->cfg.inst->data_dir,
+	    .small_docs = w->cfg.seal_docs / 4,
+	    .max_docs = w->cfg.seal_docs,
+	};
+	uint32_t merged;
+	int rc = compact_run(&cc, &w->man, &merged);
+	if (rc == 0)
+		return;
+	log_warn("compaction failed: %s", roost_strerror(rc));
+	manifest_free(&w->man);
+	if (manifest_load(w->cfg.inst->data_dir, &w->man) != 0)
+		log_error("cannot reload the manifest after a failed compaction");
 }
 
 /* Turns the tail into a segment: index and documents to disk, a new
  * manifest, a shorter log and a fresh tail. Everything appended is
  * published first, so w->end is the segment's end. */
-static int ingest__seal(ingest *w) {
-  struct segment_docs v;
-  tail_view(w->tail, &v);
-  if (v.count == 0)
-    return 0;
-  int rc = w->index ? 0 : ingest__train(w);
-  if (rc == 0)
-    rc = ingest__index_pending(w);
-  v.end_lsn = w->end;
-  v.text_bytes = tail_text_used(w->tail);
-  if (rc == 0)
-    rc = ingest__store_segment(w, &v);
-  if (rc == 0)
-    rc = ingest__next_manifest(w, &v);
-  if (rc == 0 && w->wal)
-    rc = wal_rotate(w->wal, w->end);
-  if (rc == 0)
-    ingest__compact(w);
-  if (rc == 0)
-    rc = ingest__new_tail(w);
-  if (rc == 0)
-    rc = ingest__open_index(w);
-  w->tail_born_ms = 0;
-  if (rc)
-    log_error("sealing the tail failed: %s", roost_strerror(rc));
-  else
-    log_info("sealed segment %016llx: %llu documents (manifest gen %llu)",
-             (unsigned long long)v.start_lsn, (unsigned long long)v.count,
-             (unsigned long long)w->man.gen);
-  return rc;
+static int ingest__seal(ingest *w)
+{
+	struct segment_docs v;
+	tail_view(w->tail, &v);
+	if (v.count == 0)
+		return 0;
+	int rc = w->index ? 0 : ingest__train(w);
+	if (rc == 0)
+		rc = ingest__index_pending(w);
+	v.end_lsn = w->end;
+	v.text_bytes = tail_text_used(w->tail);
+	if (rc == 0)
+		rc = ingest__store_segment(w, &v);
+	if (rc == 0)
+		rc = ingest__next_manifest(w, &v);
+	if (rc == 0 && w->wal)
+		rc = wal_rotate(w->wal, w->end);
+	if (rc == 0)
+		ingest__compact(w);
+	if (rc == 0)
+		rc = ingest__new_tail(w);
+	if (rc == 0)
+		rc = ingest__open_index(w);
+	w->tail_born_ms = 0;
+	if (rc)
+		log_error("sealing the tail failed: %s", roost_strerror(rc));
+	else
+		log_info("sealed segment %016llx: %llu documents (manifest gen %llu)",
+			 (unsigned long long)v.start_lsn, (unsigned long long)v.count,
+			 (unsigned long long)w->man.gen);
+	return rc;
 }
 
-static void ingest__publish(ingest *w, uint64_t end) {
-  w->end = end;
-  tail_publish(w->tail, end);
-  ctl_advance(w->ctl, CTL_APPLIED, end);
-  ctl_advance(w->ctl, CTL_PUBLISHED, end);
-  ctl_wake(w->ctl);
+static void ingest__publish(ingest *w, uint64_t end)
+{
+	w->end = end;
+	tail_publish(w->tail, end);
+	ctl_advance(w->ctl, CTL_APPLIED, end);
+	ctl_advance(w->ctl, CTL_PUBLISHED, end);
+	ctl_wake(w->ctl);
 }
 
 /* Applies one logged batch to the tail. When it is full (only while
  * replaying: ingest__collect sizes live groups to fit) it seals first. */
-static int ingest__apply(ingest *w, uint64_t lsn, const struct batch_view *b) {
-  const struct batch_header *h = b->hdr;
-  if (!tail_fits(w->tail, h->count, h->text_bytes)) {
-    int rc = ingest__index_pending(w);
-    if (rc)
-      return rc;
-    ingest__publish(w, lsn);
-    rc = ingest__seal(w);
-    if (rc)
-      return rc;
-  }
-  tail_append(w->tail, b, lsn);
-  if (w->tail_born_ms == 0)
-    w->tail_born_ms = futex_now_ms();
-  ctl_client_applied(w->ctl, h->client_id, h->seq);
-  atomic_fetch_add_explicit(&ctl_shm(w->ctl)->documents, h->count,
-                            memory_order_relaxed);
-  atomic_fetch_add_explicit(&ctl_shm(w->ctl)->batches, 1, memory_order_relaxed);
-  return keys_put(w->keys, h->client_id, h->seq, lsn, h->count);
+static int ingest__apply(ingest *w, uint64_t lsn, const struct batch_view *b)
+{
+	const struct batch_header *h = b->hdr;
+	if (!tail_fits(w->tail, h->count, h->text_bytes)) {
+		int rc = ingest__index_pending(w);
+		if (rc)
+			return rc;
+		ingest__publish(w, lsn);
+		rc = ingest__seal(w);
+		if (rc)
+			return rc;
+	}
+	tail_append(w->tail, b, lsn);
+	if (w->tail_born_ms == 0)
+		w->tail_born_ms = futex_now_ms();
+	ctl_client_applied(w->ctl, h->client_id, h->seq);
+	atomic_fetch_add_explicit(&ctl_shm(w->ctl)->documents, h->count, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ctl_shm(w->ctl)->batches, 1, memory_order_relaxed);
+	return keys_put(w->keys, h->client_id, h->seq, lsn, h->count);
 }
 
 /* Parses a batch from the ring or the log; 0 when it should be applied. */
-static int ingest__admit(ingest *w, uint64_t lsn, const void *data,
-                         uint32_t len, struct batch_view *view) {
-  int rc = batch_parse(data, len, w->man.dim, view);
-  if (rc) {
-    log_error("batch at LSN %llu fails its checks; skipped",
-              (unsigned long long)lsn);
-    return rc;
-  }
-  if (keys_seen(w->keys, view->hdr->client_id, view->hdr->seq)) {
-    log_warn("batch at LSN %llu repeats key (%llx, %llu); skipped",
-             (unsigned long long)lsn, (unsigned long long)view->hdr->client_id,
-             (unsigned long long)view->hdr->seq);
-    return ROOST_EKEY;
-  }
-  return 0;
+static int ingest__admit(ingest *w, uint64_t lsn, const void *data, uint32_t len,
+			 struct batch_view *view)
+{
+	int rc = batch_parse(data, len, w->man.dim, view);
+	if (rc) {
+		log_error("batch at LSN %llu fails its checks; skipped", (unsigned long long)lsn);
+		return rc;
+	}
+	if (keys_seen(w->keys, view->hdr->client_id, view->hdr->seq)) {
+		log_warn("batch at LSN %llu repeats key (%llx, %llu); skipped",
+			 (unsigned long long)lsn, (unsigned long long)view->hdr->client_id,
+			 (unsigned long long)view->hdr->seq);
+		return ROOST_EKEY;
+	}
+	return 0;
 }
 
-static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next,
-                              const void *payload, uint32_t len) {
-  ingest *w = arg;
-  struct batch_view view;
-  if (ingest__admit(w, lsn, payload, len, &view) == 0) {
-    int rc = ingest__apply(w, lsn, &view);
-    if (rc)
-      return rc;
-    if (tail_pending(w->tail) - w->indexed >= 16384 &&
-        (rc = ingest__index_pending(w)))
-      return rc;
-  }
-  w->end = next;
-  return 0;
+static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void *payload,
+			      uint32_t len)
+{
+	ingest *w = arg;
+	struct batch_view view;
+	if (ingest__admit(w, lsn, payload, len, &view) == 0) {
+		int rc = ingest__apply(w, lsn, &view);
+		if (rc)
+			return rc;
+		if (tail_pending(w->tail) - w->indexed >= 16384 && (rc = ingest__index_pending(w)))
+			return rc;
+	}
+	w->end = next;
+	return 0;
 }
 
-static int ingest__replay(ingest *w) {
-  uint64_t end;
-  int rc =
-      wal_replay(w->wal_dir, w->man.tail_start, ingest__replay_one, w, &end);
-  if (rc) {
-    log_error("log replay from %s failed: %s", w->wal_dir, roost_strerror(rc));
-    return rc;
-  }
-  if (end > w->end)
-    w->end = end;
-  rc = ingest__index_pending(w);
-  if (rc)
-    return rc;
-  ctl_advance(w->ctl, CTL_DURABLE, w->end);
-  ingest__publish(w, w->end);
-  log_info("recovered to LSN %llu: %llu segments, %llu documents in the tail",
-           (unsigned long long)w->end, (unsigned long long)w->man.nsegments,
-           (unsigned long long)tail_pending(w->tail));
-  return 0;
+static int ingest__replay(ingest *w)
+{
+	uint64_t end;
+	int rc = wal_replay(w->wal_dir, w->man.tail_start, ingest__replay_one, w, &end);
+	if (rc) {
+		log_error("log replay from %s failed: %s", w->wal_dir, roost_strerror(rc));
+		return rc;
+	}
+	if (end > w->end)
+		w->end = end;
+	rc = ingest__index_pending(w);
+	if (rc)
+		return rc;
+	ctl_advance(w->ctl, CTL_DURABLE, w->end);
+	ingest__publish(w, w->end);
+	log_info("recovered to LSN %llu: %llu segments, %llu documents in the tail",
+		 (unsigned long long)w->end, (unsigned long long)w->man.nsegments,
+		 (unsigned long long)tail_pending(w->tail));
+	return 0;
 }
 
-static void ingest__seed_key(void *arg, const struct manifest_key *k) {
-  ctl_client_seed(arg, k->client_id, k->seq, k->lsn, k->count);
+static void ingest__seed_key(void *arg, const struct manifest_key *k)
+{
+	ctl_client_seed(arg, k->client_id, k->seq, k->lsn, k->count);
 }
 
-static int ingest__open_ctl(ingest *w) {
-  struct ctl_config cc = {
-      .dim = w->man.dim,
-      .metric = w->man.metric,
-      .index = w->man.index,
-      .ring_capacity = w->cfg.ring_capacity,
-      .mode = 0600,
-  };
-  int created;
-  int rc = ctl_open_writer(&w->ctl, w->cfg.inst->ctl_shm, &cc, &created);
-  if (rc == ROOST_ELOCKED)
-    log_error("another writer is running for instance '%s'", w->cfg.inst->name);
-  else if (rc)
-    log_error("cannot open %s: %s", w->cfg.inst->ctl_shm, roost_strerror(rc));
-  if (rc == 0 && created)
-    keys_each(w->keys, ingest__seed_key, w->ctl);
-  return rc;
+static int ingest__open_ctl(ingest *w)
+{
+	struct ctl_config cc = {
+	    .dim = w->man.dim,
+	    .metric = w->man.metric,
+	    .index = w->man.index,
+	    .ring_capacity = w->cfg.ring_capacity,
+	    .mode = 0600,
+	};
+	int created;
+	int rc = ctl_open_writer(&w->ctl, w->cfg.inst->ctl_shm, &cc, &created);
+	if (rc == ROOST_ELOCKED)
+		log_error("another writer is running for instance '%s'", w->cfg.inst->name);
+	else if (rc)
+		log_error("cannot open %s: %s", w->cfg.inst->ctl_shm, roost_strerror(rc));
+	if (rc == 0 && created)
+		keys_each(w->keys, ingest__seed_key, w->ctl);
+	return rc;
 }
 
 /* Opens the ring, or creates it continuing the LSN sequence of the log. */
-static int ingest__open_ring(ingest *w) {
-  const char *name = w->cfg.inst->ring_shm;
-  int rc = ring_open(&w->ring, name, 0, 1);
-  if (rc == ROOST_ENOENT) {
-    struct ring_config rcfg = {
-        .capacity = w->cfg.ring_capacity,
-        .start_pos = w->end,
-        .mode = 0600,
-        .dead_timeout_ms = w->cfg.dead_timeout_ms,
-    };
-    rc = ring_create(&w->ring, name, &rcfg);
-  }
-  if (rc) {
-    log_error("cannot open the ring %s: %s", name, roost_strerror(rc));
-    return rc;
-  }
-  uint64_t head = ring_head(w->ring), reserve = ring_reserve(w->ring);
-  if (w->end > reserve) {
-    log_error(
-        "the ring %s ends at %llu, before the log (%llu): it belongs to other "
-        "data; stop the brokers and remove it",
-        name, (unsigned long long)reserve, (unsigned long long)w->end);
-    return ROOST_EVERSION;
-  }
-  if (head > w->end) {
-    log_warn("the ring starts at %llu, after the log's end %llu",
-             (unsigned long long)head, (unsigned long long)w->end);
-    w->end = head;
-  }
-  ctl_shm(w->ctl)->ring_capacity = ring_capacity(w->ring);
-  return 0;
+static int ingest__open_ring(ingest *w)
+{
+	const char *name = w->cfg.inst->ring_shm;
+	int rc = ring_open(&w->ring, name, 0, 1);
+	if (rc == ROOST_ENOENT) {
+		struct ring_config rcfg = {
+		    .capacity = w->cfg.ring_capacity,
+		    .start_pos = w->end,
+		    .mode = 0600,
+		    .dead_timeout_ms = w->cfg.dead_timeout_ms,
+		};
+		rc = ring_create(&w->ring, name, &rcfg);
+	}
+	if (rc) {
+		log_error("cannot open the ring %s: %s", name, roost_strerror(rc));
+		return rc;
+	}
+	uint64_t head = ring_head(w->ring), reserve = ring_reserve(w->ring);
+	if (w->end > reserve) {
+		log_error("the ring %s ends at %llu, before the log (%llu): it belongs to other "
+			  "data; stop the brokers and remove it",
+			  name, (unsigned long long)reserve, (unsigned long long)w->end);
+		return ROOST_EVERSION;
+	}
+	if (head > w->end) {
+		log_warn("the ring starts at %llu, after the log's end %llu",
+			 (unsigned long long)head, (unsigned long long)w->end);
+		w->end = head;
+	}
+	ctl_shm(w->ctl)->ring_capacity = ring_capacity(w->ring);
+	return 0;
 }
 
-int ingest_open(ingest **out, const struct ingest_config *cfg) {
-  ingest *w = calloc(1, sizeof *w);
-  if (!w)
-    return ROOST_ENOMEM;
-  w->cfg = *cfg;
-  w->lock_fd = -1;
-  snprintf(w->wal_dir, sizeof w->wal_dir, "%s/wal", cfg->inst->data_dir);
-  int rc = inst_make_data_dir(cfg->inst);
-  if (rc == 0)
-    rc = ingest__lock_data_dir(w);
-  if (rc == 0)
-    rc = keys_new(&w->keys);
-  if (rc == 0)
-    rc = ingest__load_manifest(w);
-  if (rc == 0)
-    rc = ingest__open_ctl(w);
-  if (rc == 0)
-    rc = ingest__new_tail(w);
-  if (rc == 0)
-    rc = ingest__open_index(w);
-  if (rc == 0)
-    rc = ingest__replay(w);
-  if (rc == 0)
-    rc = ingest__open_ring(w);
-  if (rc == 0)
-    rc = wal_open(&w->wal, w->wal_dir, w->end);
-  if (rc) {
-    ingest_close(w);
-    return rc;
-  }
-  *out = w;
-  return 0;
+int ingest_open(ingest **out, const struct ingest_config *cfg)
+{
+	ingest *w = calloc(1, sizeof *w);
+	if (!w)
+		return ROOST_ENOMEM;
+	w->cfg = *cfg;
+	w->lock_fd = -1;
+	snprintf(w->wal_dir, sizeof w->wal_dir, "%s/wal", cfg->inst->data_dir);
+	int rc = inst_make_data_dir(cfg->inst);
+	if (rc == 0)
+		rc = ingest__lock_data_dir(w);
+	if (rc == 0)
+		rc = keys_new(&w->keys);
+	if (rc == 0)
+		rc = ingest__load_manifest(w);
+	if (rc == 0)
+		rc = ingest__open_ctl(w);
+	if (rc == 0)
+		rc = ingest__new_tail(w);
+	if (rc == 0)
+		rc = ingest__open_index(w);
+	if (rc == 0)
+		rc = ingest__replay(w);
+	if (rc == 0)
+		rc = ingest__open_ring(w);
+	if (rc == 0)
+		rc = wal_open(&w->wal, w->wal_dir, w->end);
+	if (rc) {
+		ingest_close(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
 }
 
 /* Collects committed records from pos: waits for the first, takes what is
  * already there after it, and stops before a batch the tail cannot hold,
  * so a group is never split by a seal. Returns the count; *full is set
  * when not even the first batch fits. */
-static uint32_t ingest__collect(ingest *w, uint64_t pos,
-                                struct ingest_rec *recs, int *full) {
-  uint32_t n = 0;
-  uint64_t docs = 0, text = 0;
-  *full = 0;
-  while (n < w->cfg.group_max) {
-    struct ingest_rec *r = &recs[n];
-    if (ring_read(w->ring, pos, n == 0 ? 200 : 0, &r->rec) != 0)
-      break;
-    r->apply =
-        ingest__admit(w, r->rec.pos, r->rec.data, r->rec.len, &r->view) == 0;
-    if (r->apply) {
-      const struct batch_header *h = r->view.hdr;
-      if (!tail_fits(w->tail, docs + h->count, text + h->text_bytes)) {
-        *full = n == 0;
-        break;
-      }
-      docs += h->count;
-      text += h->text_bytes;
-    }
-    pos = r->rec.next;
-    n++;
-  }
-  return n;
+static uint32_t ingest__collect(ingest *w, uint64_t pos, struct ingest_rec *recs, int *full)
+{
+	uint32_t n = 0;
+	uint64_t docs = 0, text = 0;
+	*full = 0;
+	while (n < w->cfg.group_max) {
+		struct ingest_rec *r = &recs[n];
+		if (ring_read(w->ring, pos, n == 0 ? 200 : 0, &r->rec) != 0)
+			break;
+		r->apply = ingest__admit(w, r->rec.pos, r->rec.data, r->rec.len, &r->view) == 0;
+		if (r->apply) {
+			const struct batch_header *h = r->view.hdr;
+			if (!tail_fits(w->tail, docs + h->count, text + h->text_bytes)) {
+				*full = n == 0;
+				break;
+			}
+			docs += h->count;
+			text += h->text_bytes;
+		}
+		pos = r->rec.next;
+		n++;
+	}
+	return n;
 }
 
-static int ingest__log_group(ingest *w, struct ingest_rec *recs, uint32_t n) {
-  for (uint32_t i = 0; i < n; i++) {
-    if (!recs[i].apply)
-      continue;
-    const struct ring_record *r = &recs[i].rec;
-    int rc = wal_append(w->wal, r->pos, r->next, r->data, r->len);
-    if (rc)
-      return rc;
-  }
-  return wal_sync(w->wal);
+static int ingest__log_group(ingest *w, struct ingest_rec *recs, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (!recs[i].apply)
+			continue;
+		const struct ring_record *r = &recs[i].rec;
+		int rc = wal_append(w->wal, r->pos, r->next, r->data, r->len);
+		if (rc)
+			return rc;
+	}
+	return wal_sync(w->wal);
 }
 
-static int ingest__apply_group(ingest *w, struct ingest_rec *recs, uint32_t n) {
-  for (uint32_t i = 0; i < n; i++) {
-    if (!recs[i].apply)
-      continue;
-    int rc = ingest__apply(w, recs[i].rec.pos, &recs[i].view);
-    if (rc)
-      return rc;
-  }
-  return ingest__index_pending(w);
+static int ingest__apply_group(ingest *w, struct ingest_rec *recs, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (!recs[i].apply)
+			continue;
+		int rc = ingest__apply(w, recs[i].rec.pos, &recs[i].view);
+		if (rc)
+			return rc;
+	}
+	return ingest__index_pending(w);
 }
 
 /* A tail older than the seal interval is sealed even if not full, which
  * bounds how far behind remote readers (segments only) can be. */
-static int ingest__aged(const ingest *w) {
-  return w->cfg.seal_interval_ms > 0 && w->tail_born_ms != 0 &&
-         futex_now_ms() - w->tail_born_ms >= w->cfg.seal_interval_ms;
+static int ingest__aged(const ingest *w)
+{
+	return w->cfg.seal_interval_ms > 0 && w->tail_born_ms != 0 &&
+	       futex_now_ms() - w->tail_born_ms >= w->cfg.seal_interval_ms;
 }
 
 /* Waits up to ms, or less when asked to stop. */
-static void ingest__pause(volatile sig_atomic_t *stop, int ms) {
-  for (int i = 0; i < ms / 50 && !*stop; i++)
-    usleep(50 * 1000);
+static void ingest__pause(volatile sig_atomic_t *stop, int ms)
+{
+	for (int i = 0; i < ms / 50 && !*stop; i++)
+		usleep(50 * 1000);
 }
 
-int ingest_run(ingest *w, volatile sig_atomic_t *stop) {
-  struct ingest_rec *recs = calloc(w->cfg.group_max, sizeof *recs);
-  if (!recs)
-    return ROOST_ENOMEM;
-  ctl_set_writer_mode(w->ctl, "cpu");
-  int rc = 0;
-  while (!*stop) {
-    int full;
-    uint32_t n = ingest__collect(w, w->end, recs, &full);
-    if ((full || ingest__aged(w)) && (rc = ingest__seal(w)) != 0)
-      break;
-    if (n == 0)
-      continue;
-    uint64_t end = recs[n - 1].rec.next;
-    rc = ingest__log_group(w, recs, n);
-    if (rc) {
-      /* Nothing of the group counts: it stays in the ring and is
-       * retried, so no acknowledged write is lost. */
-      log_error("log write failed: %s; retrying", roost_strerror(rc));
-      ctl_set_writer_mode(w->ctl, rc == ROOST_ENOSPC
-                                      ? "stalled: log disk full"
-                                      : "stalled: log write failed");
-      ingest__pause(stop, 1000);
-      rc = 0;
-      continue;
-    }
-    ctl_set_writer_mode(w->ctl, "cpu");
-    ctl_advance(w->ctl, CTL_DURABLE, end);
-    ctl_wake(w->ctl);
-    rc = ingest__apply_group(w, recs, n);
-    if (rc)
-      break;
-    ingest__publish(w, end);
-    ring_release(w->ring, end);
-  }
-  free(recs);
-  return rc;
+int ingest_run(ingest *w, volatile sig_atomic_t *stop)
+{
+	struct ingest_rec *recs = calloc(w->cfg.group_max, sizeof *recs);
+	if (!recs)
+		return ROOST_ENOMEM;
+	ctl_set_writer_mode(w->ctl, "cpu");
+	int rc = 0;
+	while (!*stop) {
+		int full;
+		uint32_t n = ingest__collect(w, w->end, recs, &full);
+		if ((full || ingest__aged(w)) && (rc = ingest__seal(w)) != 0)
+			break;
+		if (n == 0)
+			continue;
+		uint64_t end = recs[n - 1].rec.next;
+		rc = ingest__log_group(w, recs, n);
+		if (rc) {
+			/* Nothing of the group counts: it stays in the ring and is
+			 * retried, so no acknowledged write is lost. */
+			log_error("log write failed: %s; retrying", roost_strerror(rc));
+			ctl_set_writer_mode(w->ctl, rc == ROOST_ENOSPC
+							? "stalled: log disk full"
+							: "stalled: log write failed");
+			ingest__pause(stop, 1000);
+			rc = 0;
+			continue;
+		}
+		ctl_set_writer_mode(w->ctl, "cpu");
+		ctl_advance(w->ctl, CTL_DURABLE, end);
+		ctl_wake(w->ctl);
+		rc = ingest__apply_group(w, recs, n);
+		if (rc)
+			break;
+		ingest__publish(w, end);
+		ring_release(w->ring, end);
+	}
+	free(recs);
+	return rc;
 }
 
-void ingest_close(ingest *w) {
-  if (!w)
-    return;
-  wal_close(w->wal);
-  ring_close(w->ring);
-  vindex_free(w->index);
-  tail_close(w->tail);
-  ctl_close(w->ctl);
-  keys_free(w->keys);
-  manifest_free(&w->man);
-  if (w->lock_fd >= 0)
-    close(w->lock_fd);
-  free(w);
+void ingest_close(ingest *w)
+{
+	if (!w)
+		return;
+	wal_close(w->wal);
+	ring_close(w->ring);
+	vindex_free(w->index);
+	tail_close(w->tail);
+	ctl_close(w->ctl);
+	keys_free(w->keys);
+	manifest_free(&w->man);
+	if (w->lock_fd >= 0)
+		close(w->lock_fd);
+	free(w);
 }
