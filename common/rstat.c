@@ -12,8 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int rstat__path(const struct inst *in, pid_t pid, const char *suffix, char *buf,
-		       size_t len)
+static int rstat__path(const struct inst *in, pid_t pid, const char *suffix, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s/reader-%d.stat%s", in->run_dir, (int)pid, suffix);
 	return n < 0 || (size_t)n >= len ? ROOST_ETOOBIG : 0;

@@ -92,9 +92,12 @@ static int tail__check(const struct tail_header *h, size_t size)
 	    h->text_capacity > (1ull << 34))
 		return ROOST_ECORRUPT;
 	uint64_t total = tail__layout(&copy);
-	if (total != h->total_size || total > size || copy.off_vectors != h->off_vectors ||
-	    copy.off_text != h->off_text || copy.off_ids != h->off_ids ||
-	    copy.off_kinds != h->off_kinds)
+	/* Every column offset, not some: readers index each one. */
+	if (total != h->total_size || total > size || copy.off_ids != h->off_ids ||
+	    copy.off_agents != h->off_agents || copy.off_times != h->off_times ||
+	    copy.off_text_off != h->off_text_off || copy.off_text_len != h->off_text_len ||
+	    copy.off_kinds != h->off_kinds || copy.off_text != h->off_text ||
+	    copy.off_vectors != h->off_vectors)
 		return ROOST_ECORRUPT;
 	return 0;
 }

@@ -1,63 +1,303 @@
 #!/usr/bin/env python3
-"""make demo: a swarm of agents posting to a real roost instance.
+"""make demo: a simulated social network on a real roost instance.
 
-Starts a writer and two brokers, runs 32 agent processes that post batches
-of 1..10 tweets concurrently (the original add_tweets pattern), kills the
-writer with SIGKILL halfway and starts it again, then checks that every
-acknowledged tweet is stored exactly once with its fields. Exits non-zero
-if anything was lost or duplicated.
+1. `roost up` starts an instance (a writer, brokers and readers under a
+   supervisor) in a temporary directory, so nothing of the user's is touched.
+2. At least 32 agent processes (build/bin/roost-demo-agent, demo/agent.c)
+   post tweets concurrently, in batches of 1 to 10 like the add_tweets calls
+   of the simulation roost was built for, and after every post read their
+   feed: a similarity search with min_lsn set to the post's LSN, which must
+   find the post (read-your-writes).
+3. Halfway through, the writer is killed with SIGKILL; the supervisor
+   restarts it and the agents carry on (their retries are idempotent).
+4. At the end every acknowledged tweet must be found exactly once, with its
+   fields, by searching each agent's tweets through the readers.
+
+Tweet vectors come from a toy embedder written for the demo (feature hashing
+of words, normalised; see demo/agent.c). Real users bring real embeddings.
+
+Exits non-zero if a tweet was lost or stored twice, a request failed, a
+read-your-writes search missed, or the writer was not restarted.
+--inject-loss N hides N stored tweets from the check, to prove it notices.
 """
+import argparse
+import json
 import os
+import selectors
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "system"))
-from conftest import Instance, collect, wait_for  # noqa: E402
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BIN = os.path.join(ROOT, os.environ.get("BUILD", "build"), "bin")
+MAX_BATCH = 10
+MAX_K = 1024
 
-AGENTS = 32
-REQUESTS = 30
-DIM = 64
+
+class Instance:
+    """Runs the roost command-line tool against one named instance."""
+
+    def __init__(self, name, root):
+        self.name, self.root = name, root
+        self.data = os.path.join(root, "data")
+        run = os.path.join(root, "run")
+        os.makedirs(run, mode=0o700)
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=run)
+
+    def roost(self, *args, timeout=180):
+        argv = [os.path.join(BIN, "roost"), args[0], "--name", self.name] + list(args[1:])
+        return subprocess.run(argv, env=self.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=timeout)
+
+    def remove_shm(self):
+        """The instance is temporary: its shared memory goes with it."""
+        prefix = "roost.%d.%s." % (os.getuid(), self.name)
+        for f in os.listdir("/dev/shm"):
+            if f.startswith(prefix):
+                os.unlink(os.path.join("/dev/shm", f))
+
+    def status(self):
+        out = self.roost("status", "--json", "--interval-ms", "0")
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+    def writer(self):
+        """The supervisor's writer entry, or None."""
+        st = self.status()
+        procs = st["processes"] if st else []
+        return next((p for p in procs if p["role"] == "writer"), None)
+
+
+def percentile(values, p):
+    if not values:
+        return 0.0
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+
+
+class Swarm:
+    """The agent processes and what they reported."""
+
+    def __init__(self, inst, args):
+        self.inst, self.args = inst, args
+        self.acked = {}  # id -> (agent, time, kind, text)
+        self.acked_twice = 0
+        self.max_lsn = {}  # agent -> LSN of its last post
+        self.posts = 0
+        self.posts_after_kill = 0
+        self.latencies_ms = []
+        self.ryw_misses = 0
+        self.errors = []
+        self.killed = None  # (pid, time)
+        self.writer_back_s = None
+
+    def start(self):
+        self.procs = []
+        for a in range(self.args.agents):
+            argv = [os.path.join(BIN, "roost-demo-agent"), "--name", self.inst.name, "--dim",
+                    str(self.args.dim), "--agent", str(a), "--posts", str(self.args.posts),
+                    "--seed", str(self.args.seed)]
+            self.procs.append(subprocess.Popen(argv, env=self.inst.env, stdout=subprocess.PIPE,
+                                               stderr=subprocess.STDOUT))
+
+    def line(self, agent, line):
+        kind, _, rest = line.partition(" ")
+        if kind == "POST":
+            lsn, _, _, acked_us = rest.split()
+            self.posts += 1
+            # The agents' clock is CLOCK_MONOTONIC, which time.monotonic() reads.
+            self.posts_after_kill += self.killed is not None and \
+                int(acked_us) / 1e6 > self.killed[1]
+            self.max_lsn[agent] = max(self.max_lsn.get(agent, 0), int(lsn))
+        elif kind == "ACK":
+            i, ag, t, k, text = rest.split(" ", 4)
+            self.acked_twice += i in self.acked
+            self.acked[i] = (int(ag), int(t), k, text)
+        elif kind == "SEARCH":
+            us, found = rest.split()
+            self.latencies_ms.append(int(us) / 1000.0)
+            self.ryw_misses += found != "1"
+        elif line.strip():
+            self.errors.append("agent %d: %s" % (agent, line))
+
+    def kill_writer(self):
+        w = self.inst.writer()
+        if not w or w["state"] != "running":
+            return
+        os.kill(w["pid"], signal.SIGKILL)
+        self.killed = (w["pid"], time.monotonic())
+        print("roost demo: killed the writer (pid %d) with SIGKILL after %d of %d posts"
+              % (w["pid"], self.posts, self.args.agents * self.args.posts), flush=True)
+
+    def watch_restart(self):
+        w = self.inst.writer()
+        if w and w["state"] == "running" and w["pid"] != self.killed[0]:
+            self.writer_back_s = time.monotonic() - self.killed[1]
+            print("roost demo: the supervisor restarted the writer (pid %d) %.1f s later"
+                  % (w["pid"], self.writer_back_s), flush=True)
+
+    def await_restart(self, timeout):
+        """Agents may finish before the supervisor's backoff ends."""
+        deadline = time.monotonic() + timeout
+        while self.killed and self.writer_back_s is None and time.monotonic() < deadline:
+            self.watch_restart()
+            time.sleep(0.05)
+
+    def run(self, deadline):
+        """Reads every agent's lines as they come (raw reads: a buffered
+        reader would keep lines that select() no longer reports), and kills
+        the writer once half the posts are in."""
+        sel = selectors.DefaultSelector()
+        pending = {}
+        for a, p in enumerate(self.procs):
+            sel.register(p.stdout, selectors.EVENT_READ, a)
+            pending[a] = b""
+        half = self.args.agents * self.args.posts // 2
+        open_pipes = len(self.procs)
+        while open_pipes and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=0.2):
+                data = os.read(key.fileobj.fileno(), 65536)
+                if not data:
+                    sel.unregister(key.fileobj)
+                    open_pipes -= 1
+                    continue
+                *lines, pending[key.data] = (pending[key.data] + data).split(b"\n")
+                for line in lines:
+                    self.line(key.data, line.decode())
+            if self.killed is None and self.posts >= half:
+                self.kill_writer()
+            elif self.killed and self.writer_back_s is None:
+                self.watch_restart()
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                self.errors.append("agent pid %d did not finish in time" % p.pid)
+
+
+def stored_tweets(inst, swarm, dim):
+    """Every agent's tweets as the readers return them: a k=1024 search of
+    the zero vector filtered to the agent (Flat: exact) that includes the
+    agent's last post (min_lsn). Returns a list of (id, fields)."""
+    zero = json.dumps([0.0] * dim)
+    found = []
+    for agent, lsn in sorted(swarm.max_lsn.items()):
+        out = inst.roost("search", "--vector", zero, "--agent", str(agent), "-k", str(MAX_K),
+                         "--min-lsn", str(lsn), "--json")
+        if out.returncode != 0:
+            raise RuntimeError("search for agent %d failed: %s" % (agent, out.stderr))
+        for h in json.loads(out.stdout)["hits"]:
+            found.append((str(h["id"]), (h["agent"], h["time"], h["kind"], h["text"])))
+    return found
+
+
+def check(acked, found, inject_loss):
+    """Lost: acknowledged but not found with the same fields. Duplicates: an
+    id found twice, or one tweet (agent and text) stored under two ids."""
+    found = found[inject_loss:]
+    by_id, texts, dups = {}, set(), 0
+    for i, fields in found:
+        key = (fields[0], fields[3])
+        dups += i in by_id or key in texts
+        by_id[i] = fields
+        texts.add(key)
+    lost = [i for i, fields in acked.items() if by_id.get(i) != fields]
+    return lost, dups, len(found)
+
+
+def summary(args, swarm, lost, dups, stored, elapsed, restarts):
+    rows = [
+        ("agents", args.agents),
+        ("posts", swarm.posts),
+        ("tweets acked", len(swarm.acked)),
+        ("tweets found", stored),
+        ("lost", len(lost)),
+        ("duplicates", dups + swarm.acked_twice),
+        ("failed requests", len(swarm.errors)),
+        ("read-your-writes misses", swarm.ryw_misses),
+        ("ingest (tweets/s)", "%.0f" % (len(swarm.acked) / elapsed if elapsed else 0)),
+        ("feed searches", len(swarm.latencies_ms)),
+        ("search p50 (ms)", "%.1f" % percentile(swarm.latencies_ms, 50)),
+        ("search p99 (ms)", "%.1f" % percentile(swarm.latencies_ms, 99)),
+        ("writer restarts", restarts),
+        ("posts acked after the kill", swarm.posts_after_kill),
+        ("writer back after (s)",
+         "%.1f" % swarm.writer_back_s if swarm.writer_back_s is not None else "-"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print("+-%s-+-%s-+" % ("-" * width, "-" * 10))
+    for k, v in rows:
+        print("| %-*s | %10s |" % (width, k, v))
+    print("+-%s-+-%s-+" % ("-" * width, "-" * 10))
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--agents", type=int, default=32)
+    ap.add_argument("--posts", type=int, default=60, help="posts per agent")
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--brokers", type=int, default=2)
+    ap.add_argument("--readers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--time-limit", type=int, default=300, help="seconds for the agents")
+    ap.add_argument("--inject-loss", type=int, default=0, metavar="N",
+                    help="test hook: hide N stored tweets from the check")
+    args = ap.parse_args()
+    if args.agents < 1 or not 1 <= args.posts <= MAX_K // MAX_BATCH:
+        ap.error("need --agents >= 1 and 1 <= --posts <= %d" % (MAX_K // MAX_BATCH))
+    return args
+
+
+def demo(inst, args):
+    up = inst.roost("up", "--dim", str(args.dim), "--data-dir", inst.data, "--brokers",
+                    str(args.brokers), "--readers", str(args.readers))
+    if up.returncode != 0:
+        print(up.stdout + up.stderr, file=sys.stderr)
+        return 1
+    print("roost demo: " + up.stdout.rstrip().replace("\n", "\nroost demo: "))
+    print("roost demo: %d agents x %d posts of 1..%d tweets, dim %d, feature-hashing embedder"
+          % (args.agents, args.posts, MAX_BATCH, args.dim), flush=True)
+    swarm = Swarm(inst, args)
+    t0 = time.monotonic()
+    swarm.start()
+    swarm.run(t0 + args.time_limit)
+    elapsed = time.monotonic() - t0
+    swarm.await_restart(60)
+    print("roost demo: agents done in %.1f s; checking every acknowledged tweet" % elapsed,
+          flush=True)
+    lost, dups, stored = check(swarm.acked, stored_tweets(inst, swarm, args.dim),
+                               args.inject_loss)
+    w = inst.writer()
+    restarts = w["restarts"] if w else 0
+    summary(args, swarm, lost, dups, stored, elapsed, restarts)
+    for e in swarm.errors[:5]:
+        print("roost demo: " + e)
+    for i in lost[:5]:
+        print("roost demo: lost tweet %s %r" % (i, swarm.acked[i]))
+    ok = not lost and not dups and not swarm.acked_twice and not swarm.errors and \
+        not swarm.ryw_misses and restarts >= 1
+    print("roost demo: %s" % ("OK" if ok else "FAILED"))
+    return 0 if ok else 1
 
 
 def main():
-    inst = Instance(dim=DIM, index="Flat")
-    t0 = time.monotonic()
+    args = parse_args()
+    root = tempfile.mkdtemp(prefix="roost-demo-")
+    # Shared memory is named by user and instance only: a name of its own
+    # keeps two demos (or a user's instance called "demo") apart.
+    inst = Instance("demo-%d" % os.getpid(), root)
     try:
-        inst.start_writer()
-        inst.start_broker(0)
-        inst.start_broker(1)
-        print("roost demo: instance '%s', %d agents x %d posts of 1..10 tweets, dim %d"
-              % (inst.name, AGENTS, REQUESTS, DIM))
-        agents = [inst.agent(a, requests=REQUESTS, batch=(1, 10)) for a in range(AGENTS)]
-        wait_for(lambda: inst.status()["documents"] > AGENTS * REQUESTS * 2, 60,
-                 "half the posts")
-        inst.kill(inst.writer)
-        print("roost demo: writer killed with SIGKILL mid-run; restarting it")
-        inst.start_writer()
-        acked, errors = {}, []
-        for p in agents:
-            got, errs = collect(p, timeout=300)
-            acked.update(got)
-            errors += errs
-        elapsed = time.monotonic() - t0
-        stored = {}
-        dups = 0
-        for d in inst.dump():
-            i = d.split(" ", 1)[0]
-            dups += i in stored
-            stored[i] = d
-        lost = [i for i in acked if stored.get(i) != acked[i]]
-        rows = [("agents", AGENTS), ("tweets acked", len(acked)),
-                ("tweets stored", len(stored)), ("lost", len(lost)), ("duplicates", dups),
-                ("failed requests", len(errors)), ("writer restarts", 1),
-                ("ingest/s", "%.0f" % (len(acked) / elapsed))]
-        for k, v in rows:
-            print("  %-16s %s" % (k, v))
-        ok = not lost and not dups and not errors
-        print("roost demo: %s" % ("OK" if ok else "FAILED"))
-        return 0 if ok else 1
+        return demo(inst, args)
     finally:
-        inst.stop()
+        down = inst.roost("down")
+        if down.returncode != 0 and "no supervisor" not in down.stderr:
+            print(down.stderr, file=sys.stderr)
+        inst.remove_shm()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

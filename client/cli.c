@@ -1,0 +1,622 @@
+/* roost: the command-line tool. `roost up` starts an instance as a
+ * supervised group (client/sup.h) and returns once it serves; the other
+ * subcommands talk to the supervisor (client/supctl.h) or, through
+ * libroost, to the instance itself. */
+#include "clidata.h"
+#include "clistat.h"
+#include "cliutil.h"
+#include "ctl.h"
+#include "err.h"
+#include "log.h"
+#include "roost.h"
+#include "rstat.h"
+#include "sup.h"
+#include "supctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CLI_LOG_LINES	  40	/* of the log shown when a start fails */
+#define CLI_PROGRESS_MS	  5000	/* between progress lines while `up` waits */
+#define CLI_OLD_WRITER_MS 10000 /* for a writer of a killed supervisor to stop */
+
+struct cli_up {
+	struct sup_config cfg;
+	const char *name, *data_dir;
+	int foreground;
+	int wait_s;
+};
+
+static void cli_usage(FILE *f)
+{
+	fprintf(f, "usage: roost COMMAND --name NAME [options]\n"
+		   "  up       [--dim D] [--metric l2|ip] [--index FACTORY] [--brokers N]\n"
+		   "           [--readers M] [--data-dir DIR] [--gpu] [--foreground] [--wait S]\n"
+		   "           [--writer-arg A]... [--broker-arg A]... [--reader-arg A]...\n"
+		   "           start an instance; returns once it serves\n"
+		   "  down     [--wait S]            stop it cleanly, losing nothing acknowledged\n"
+		   "  status   [--json] [--interval-ms MS]\n"
+		   "           processes, LSNs, documents, readers, ingest and search rates\n"
+		   "  readers  add|remove [--wait S] start or stop one reader\n"
+		   "  add      [--file F|-] [--ack queued|durable|visible] [--batch N]\n"
+		   "           add documents from JSON lines: {\"vector\":[...],\"agent\":7,\n"
+		   "           \"time\":1700000000,\"kind\":\"tweet\",\"text\":\"...\"}\n"
+		   "  search   --vector V [-k K] [--agent A]... [--time-min T] [--time-max T]\n"
+		   "           [--kind K] [--min-lsn L] [--json]\n"
+		   "           V is \"0.1,0.2,...\" or a JSON array '[0.1, 0.2, ...]'\n"
+		   "Exit status: 0 done, 1 failed, 2 bad command line.\n"
+		   "docs/operations.md describes running an instance.\n");
+}
+
+/* The directory of this executable: roost-writer and friends live there. */
+static int cli_bin_dir(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	if (n <= 0)
+		return roost_from_errno(errno);
+	buf[n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	return 0;
+}
+
+/* The supervisor runs in /, so a relative --data-dir is made absolute. */
+static int cli_abs_dir(const char *dir, char *buf, size_t len)
+{
+	char cwd[PATH_MAX];
+	int n = dir[0] == '/'		  ? snprintf(buf, len, "%s", dir)
+		: getcwd(cwd, sizeof cwd) ? snprintf(buf, len, "%s/%s", cwd, dir)
+					  : -1;
+	return n < 0 || (size_t)n >= len ? ROOST_ETOOBIG : 0;
+}
+
+static int cli_up_extra(struct sup_config *c, enum sup_role role, const char *arg)
+{
+	if (c->nextra[role] == SUP_MAX_EXTRA)
+		return ROOST_ETOOBIG;
+	c->extra[role][c->nextra[role]++] = arg;
+	return 0;
+}
+
+static int cli_up_parse(int argc, char **argv, struct cli_up *u)
+{
+	static const struct option opts[] = {
+	    {"name", required_argument, 0, 'n'},       {"dim", required_argument, 0, 'd'},
+	    {"metric", required_argument, 0, 'm'},     {"index", required_argument, 0, 'i'},
+	    {"brokers", required_argument, 0, 'b'},    {"readers", required_argument, 0, 'r'},
+	    {"data-dir", required_argument, 0, 'D'},   {"gpu", no_argument, 0, 'g'},
+	    {"foreground", no_argument, 0, 'f'},       {"wait", required_argument, 0, 'w'},
+	    {"writer-arg", required_argument, 0, 'W'}, {"broker-arg", required_argument, 0, 'B'},
+	    {"reader-arg", required_argument, 0, 'R'}, {0, 0, 0, 0},
+	};
+	long long v = 0;
+	int opt, idx = 0, bad = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		switch (opt) {
+		case 'n':
+			u->name = optarg;
+			break;
+		case 'd':
+			u->cfg.dim = optarg;
+			bad = cliutil_int(optarg, 1, 65536, &v);
+			break;
+		case 'm':
+			u->cfg.metric = optarg;
+			bad = strcmp(optarg, "l2") && strcmp(optarg, "ip");
+			break;
+		case 'i':
+			u->cfg.index = optarg;
+			break;
+		case 'b':
+			bad = cliutil_int(optarg, 1, SUP_MAX_BROKERS, &v);
+			u->cfg.brokers = (int)v;
+			break;
+		case 'r':
+			bad = cliutil_int(optarg, 0, SUP_MAX_READERS, &v);
+			u->cfg.readers = (int)v;
+			break;
+		case 'D':
+			u->data_dir = optarg;
+			break;
+		case 'g':
+			u->cfg.gpu = 1;
+			break;
+		case 'f':
+			u->foreground = 1;
+			break;
+		case 'w':
+			bad = cliutil_int(optarg, 1, 3600, &v);
+			u->wait_s = (int)v;
+			break;
+		case 'W':
+		case 'B':
+		case 'R':
+			bad = cli_up_extra(&u->cfg,
+					   opt == 'W'	? SUP_WRITER
+					   : opt == 'B' ? SUP_BROKER
+							: SUP_READER,
+					   optarg);
+			break;
+		default:
+			return CLI_USAGE;
+		}
+		if (bad)
+			return cliutil_usage("up", "bad value '%s' for --%s", optarg,
+					     opts[idx].name);
+	}
+	if (optind < argc)
+		return cliutil_usage("up", "unexpected argument '%s'", argv[optind]);
+	return CLI_OK;
+}
+
+/* A writer may still be stopping (the group of a supervisor that was
+ * killed gets SIGTERM) or may run outside any supervisor: wait a little
+ * for the first, explain the second. */
+static int cli_up_old_writer(const struct cli_up *u)
+{
+	ctl *c;
+	if (ctl_open(&c, u->cfg.in.ctl_shm, 1) != 0)
+		return CLI_OK; /* no control block, no writer */
+	int64_t wait_ms = (int64_t)u->wait_s * 1000;
+	int64_t deadline =
+	    cliutil_now_ms() + (wait_ms < CLI_OLD_WRITER_MS ? wait_ms : CLI_OLD_WRITER_MS);
+	while (ctl_writer_alive(c) && cliutil_now_ms() < deadline)
+		poll(NULL, 0, 50);
+	int alive = ctl_writer_alive(c);
+	/* Relaxed: the pid is only named in the message. */
+	int pid = atomic_load_explicit(&ctl_shm(c)->writer_pid, memory_order_relaxed);
+	ctl_close(c);
+	if (!alive)
+		return CLI_OK;
+	return cliutil_fail("up", u->name, ROOST_ELOCKED, NULL,
+			    "a writer (pid %d) that no supervisor runs serves instance '%s'; stop "
+			    "it first",
+			    pid, u->name);
+}
+
+/* The instance's paths and the binaries it runs, checked up front so that
+ * mistakes show here rather than in a log. */
+static int cli_up_prepare(struct cli_up *u)
+{
+	char data[PATH_MAX];
+	if (u->data_dir && cli_abs_dir(u->data_dir, data, sizeof data) != 0)
+		return cliutil_usage("up", "--data-dir path too long");
+	int rc = cliutil_inst("up", u->name, u->data_dir ? data : NULL, &u->cfg.in);
+	if (rc)
+		return rc;
+	if ((rc = cli_bin_dir(u->cfg.bin_dir, sizeof u->cfg.bin_dir)) != 0)
+		return cliutil_fail("up", u->name, rc, NULL,
+				    "cannot find this program's directory");
+	for (int role = 0; role < SUP_ROLES; role++) {
+		char path[PATH_MAX + 32];
+		rc = sup_program(&u->cfg, role, path, sizeof path);
+		if (rc == 0 && access(path, X_OK) != 0)
+			rc = roost_from_errno(errno);
+		if (rc)
+			return cliutil_fail("up", u->name, rc, NULL,
+					    "cannot run %s (it belongs next to roost)", path);
+	}
+	if ((rc = inst_make_run_dir(&u->cfg.in)) != 0)
+		return cliutil_fail("up", u->name, rc, NULL, "runtime directory %s",
+				    u->cfg.in.run_dir);
+	if ((rc = inst_make_data_dir(&u->cfg.in)) != 0)
+		return cliutil_fail("up", u->name, rc, NULL, "data directory %s",
+				    u->cfg.in.data_dir);
+	pid_t pid;
+	if (supctl_running(&u->cfg.in, &pid) == 0)
+		return cliutil_fail("up", u->name, ROOST_EEXIST, NULL,
+				    "instance '%s' is already up (supervisor pid %d); see `roost "
+				    "status --name %s`",
+				    u->name, (int)pid, u->name);
+	return cli_up_old_writer(u);
+}
+
+/* Serving: a broker answers status with a live writer and, when there are
+ * readers, a reader answers a k=1 search of the zero vector. */
+static int cli_probe(const struct cli_up *u, struct roost_status *st, char *why, size_t len)
+{
+	roost *r;
+	int rc = roost_connect(&r, u->name);
+	if (rc) {
+		snprintf(why, len, "no broker yet: %s", roost_strerror(rc));
+		return rc;
+	}
+	roost_set_timeout(r, 1000);
+	rc = roost_status(r, st);
+	if (rc == 0 && st->writer_pid == 0)
+		rc = ROOST_EWRITER;
+	float *zero = rc == 0 && u->cfg.readers > 0 ? calloc(st->dim, sizeof *zero) : NULL;
+	roost_results *res = NULL;
+	if (zero)
+		rc = roost_search(r, st->dim, zero, 1, 1, NULL, 0, &res);
+	roost_results_free(res);
+	free(zero);
+	if (rc)
+		snprintf(why, len, "%s%s%s", roost_strerror(rc), *roost_last_error(r) ? ": " : "",
+			 roost_last_error(r));
+	roost_close(r);
+	return rc;
+}
+
+/* A message from the supervisor means the start failed: "fail TEXT", or
+ * EOF when it died. */
+static int cli_sup_said(int sup, int wait_ms, char *why, size_t len)
+{
+	struct pollfd p = {.fd = sup, .events = POLLIN};
+	if (poll(&p, 1, wait_ms) <= 0)
+		return 0;
+	char buf[512];
+	ssize_t n = read(sup, buf, sizeof buf - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	snprintf(why, len, "%s",
+		 strncmp(buf, "fail ", 5) == 0 ? buf + 5 : "the supervisor exited unexpectedly");
+	return ROOST_ECLOSED;
+}
+
+static int cli_await(const struct cli_up *u, int sup, struct roost_status *st, char *why,
+		     size_t len)
+{
+	int64_t start = cliutil_now_ms(), shown = start;
+	int64_t deadline = start + (int64_t)u->wait_s * 1000;
+	char last[256] = "nothing answered yet";
+	while (cliutil_now_ms() < deadline) {
+		int rc = cli_sup_said(sup, 200, why, len);
+		if (rc)
+			return rc;
+		if (cli_probe(u, st, last, sizeof last) == 0)
+			return 0;
+		/* A big log to replay takes a while: say what is awaited. */
+		if (cliutil_now_ms() - shown >= CLI_PROGRESS_MS) {
+			shown = cliutil_now_ms();
+			fprintf(stderr, "roost up: waiting for '%s' to serve (%lld s): %s\n",
+				u->name, (long long)(shown - start) / 1000, last);
+		}
+	}
+	snprintf(why, len, "it did not serve within %d s (last check: %s)", u->wait_s, last);
+	return ROOST_ETIMEDOUT;
+}
+
+static void cli_print_up(const struct cli_up *u, const struct roost_status *st, const char *log)
+{
+	const struct inst *in = &u->cfg.in;
+	pid_t pid = getpid();
+	supctl_running(in, &pid);
+	printf("instance %s is up: dim %u, metric %s, index %s, writer %s\n", in->name, st->dim,
+	       st->metric ? "ip" : "l2", st->index, st->writer_mode);
+	printf("supervisor: pid %d, log %s\n", (int)pid, log ? log : "stderr");
+	printf("data: %s\n", in->data_dir);
+	for (int i = 0; i < u->cfg.brokers; i++) {
+		char file[32], url[PATH_MAX + 16];
+		snprintf(file, sizeof file, "broker-%d.ipc", i);
+		if (inst_ipc_url(in, file, url, sizeof url) == 0)
+			printf("client: %s\n", url);
+	}
+	fflush(stdout);
+}
+
+/* Waits (bounded) until no supervisor holds the instance's pid lock. */
+static int cli_wait_gone(const struct inst *in, int wait_s)
+{
+	int64_t deadline = cliutil_now_ms() + (int64_t)wait_s * 1000;
+	pid_t pid;
+	while (supctl_running(in, &pid) == 0) {
+		if (cliutil_now_ms() >= deadline)
+			return ROOST_ETIMEDOUT;
+		poll(NULL, 0, 50);
+	}
+	return 0;
+}
+
+/* "time role[pid] ERROR: text" from a child (not the supervisor) gives
+ * "role: text", else NULL. */
+static char *cli_child_error(const char *line)
+{
+	const char *role = strchr(line, ' '), *err = strstr(line, " ERROR: ");
+	if (!role || !err || strncmp(role + 1, "supervisor[", 11) == 0)
+		return NULL;
+	char *out = NULL;
+	if (asprintf(&out, "%.*s: %s", (int)strcspn(role + 1, "["), role + 1, err + 8) < 0)
+		return NULL;
+	return out;
+}
+
+/* The log lines written since from, at most the last CLI_LOG_LINES, then
+ * the first error a child logged: usually the cause. */
+static void cli_show_log(const char *path, off_t from)
+{
+	FILE *f = fopen(path, "r");
+	if (!f || fseeko(f, from, SEEK_SET) != 0) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	char *lines[CLI_LOG_LINES] = {0}, *line = NULL, *first = NULL;
+	size_t cap = 0, n = 0;
+	int stopping = 0; /* errors of processes being stopped are no cause */
+	while (getline(&line, &cap, f) > 0) {
+		stopping |= strstr(line, SUP_STOPPING_LINE) != NULL;
+		if (!first && !stopping)
+			first = cli_child_error(line);
+		free(lines[n % CLI_LOG_LINES]);
+		lines[n++ % CLI_LOG_LINES] = strdup(line);
+	}
+	free(line);
+	fclose(f);
+	fprintf(stderr, "--- %s ---\n", path);
+	for (size_t i = n > CLI_LOG_LINES ? n - CLI_LOG_LINES : 0; i < n; i++) {
+		fputs(lines[i % CLI_LOG_LINES] ? lines[i % CLI_LOG_LINES] : "", stderr);
+		free(lines[i % CLI_LOG_LINES]);
+	}
+	if (first)
+		fprintf(stderr, "roost up: first error: %s", first);
+	free(first);
+}
+
+/* The starter's side: wait, then confirm (the supervisor keeps the
+ * instance) or hang up (it stops it) and explain. */
+static int cli_start(const struct cli_up *u, int sup, const char *log, off_t log_from)
+{
+	struct roost_status st;
+	char why[512];
+	int rc = cli_await(u, sup, &st, why, sizeof why);
+	if (rc == 0 && write(sup, "ok\n", 3) != 3)
+		rc = cli_sup_said(sup, 1000, why, sizeof why);
+	close(sup);
+	if (rc == 0) {
+		cli_print_up(u, &st, log);
+		return CLI_OK;
+	}
+	fprintf(stderr, "roost up: instance '%s' did not start: %s\n", u->name, why);
+	if (log) {
+		cli_wait_gone(&u->cfg.in, 60);
+		cli_show_log(log, log_from);
+	}
+	return CLI_FAIL;
+}
+
+/* The supervisor's process: a session of its own, cwd /, no terminal,
+ * stdout and stderr to the log, no descriptor but its socket inherited. */
+static void cli_daemon(struct cli_up *u, int sup, int log_fd)
+{
+	if (setsid() < 0)
+		_exit(1);
+	pid_t pid = fork();
+	if (pid != 0)
+		_exit(pid < 0);
+	umask(077);
+	int null = open("/dev/null", O_RDWR);
+	if (null < 0 || chdir("/") != 0 || dup2(null, STDIN_FILENO) < 0 ||
+	    dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0 ||
+	    dup2(sup, 3) < 0 ||
+	    fcntl(3, F_SETFD, FD_CLOEXEC) != 0) /* the processes it runs must not hold it */
+		_exit(1);
+	close_range(4, ~0u, 0);
+	log_init("supervisor");
+	_exit(sup_run(&u->cfg, 3) ? 1 : 0);
+}
+
+static int cli_up_daemon(struct cli_up *u, int sv[2])
+{
+	char log[PATH_MAX];
+	int rc = supctl_path(&u->cfg.in, SUPCTL_LOG, log, sizeof log);
+	int log_fd = rc ? -1 : open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log_fd < 0)
+		return cliutil_fail("up", u->name, rc ? rc : roost_from_errno(errno), NULL,
+				    "cannot open the log %s", log);
+	off_t from = lseek(log_fd, 0, SEEK_END);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[1]);
+		cli_daemon(u, sv[0], log_fd);
+	}
+	close(sv[0]);
+	close(log_fd);
+	if (pid < 0) {
+		close(sv[1]);
+		return cliutil_fail("up", u->name, roost_from_errno(errno), NULL, "fork");
+	}
+	waitpid(pid, NULL, 0);
+	return cli_start(u, sv[1], log, from);
+}
+
+/* --foreground: this process supervises; a child of it waits for the
+ * instance to serve and prints the addresses. */
+static int cli_up_foreground(struct cli_up *u, int sv[2])
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		_exit(cli_start(u, sv[1], NULL, 0));
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return cliutil_fail("up", u->name, roost_from_errno(errno), NULL, "fork");
+	}
+	log_init("supervisor");
+	int rc = sup_run(&u->cfg, sv[0]);
+	/* After a failed start the starter has explained it already. */
+	if (rc == ROOST_ECLOSED)
+		return CLI_FAIL;
+	return rc ? cliutil_fail("up", u->name, rc, NULL, "instance '%s'", u->name) : CLI_OK;
+}
+
+static int cli_up(int argc, char **argv)
+{
+	struct cli_up u = {.cfg = {.brokers = 1, .readers = 1}, .wait_s = 120};
+	int rc = cli_up_parse(argc, argv, &u);
+	if (rc == CLI_OK)
+		rc = cli_up_prepare(&u);
+	if (rc)
+		return rc;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return cliutil_fail("up", u.name, roost_from_errno(errno), NULL, "socketpair");
+	return u.foreground ? cli_up_foreground(&u, sv) : cli_up_daemon(&u, sv);
+}
+
+/* --name and --wait, the options of down and readers. */
+static int cli_name_wait(const char *cmd, int argc, char **argv, struct inst *in, int *wait_s)
+{
+	static const struct option opts[] = {
+	    {"name", required_argument, 0, 'n'}, {"wait", required_argument, 0, 'w'}, {0, 0, 0, 0}};
+	const char *name = NULL;
+	long long v;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'n')
+			name = optarg;
+		else if (opt == 'w' && cliutil_int(optarg, 1, 3600, &v) == 0)
+			*wait_s = (int)v;
+		else
+			return opt == 'w' ? cliutil_usage(cmd, "bad value '%s' for --wait", optarg)
+					  : CLI_USAGE;
+	}
+	return cliutil_inst(cmd, name, NULL, in);
+}
+
+/* Explains what went wrong with a supervisor request: rc, or its reply. */
+static int cli_explain(const char *cmd, const struct inst *in, int rc, char *reply)
+{
+	if (rc == ROOST_ENOENT)
+		return cliutil_fail(cmd, in->name, rc, NULL,
+				    "no supervisor runs instance '%s' (in %s)", in->name,
+				    in->run_dir);
+	if (rc)
+		return cliutil_fail(cmd, in->name, rc, NULL, "the supervisor of '%s'", in->name);
+	if (strncmp(reply, "ok", 2) != 0) {
+		reply[strcspn(reply, "\n")] = '\0';
+		fprintf(stderr, "roost %s: %s\n", cmd,
+			strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+static int cli_down(int argc, char **argv)
+{
+	struct inst in;
+	int wait_s = 120;
+	int rc = cli_name_wait("down", argc, argv, &in, &wait_s);
+	if (rc)
+		return rc;
+	if (optind < argc)
+		return cliutil_usage("down", "unexpected argument '%s'", argv[optind]);
+	pid_t pid = 0;
+	char reply[64];
+	supctl_running(&in, &pid);
+	rc = supctl_request(&in, "down", reply, sizeof reply);
+	/* A supervisor that holds its lock but no longer listens is stopping. */
+	if (rc == ROOST_ENOENT && supctl_running(&in, &pid) == 0)
+		fprintf(stderr, "roost down: instance '%s' is already stopping\n", in.name);
+	else if ((rc = cli_explain("down", &in, rc, reply)) != 0)
+		return rc;
+	fprintf(stderr, "roost down: stopping instance '%s' (supervisor pid %d)\n", in.name,
+		(int)pid);
+	if (cli_wait_gone(&in, wait_s) != 0)
+		return cliutil_fail("down", in.name, ROOST_ETIMEDOUT, NULL,
+				    "the supervisor (pid %d) is still stopping after %d s; its log "
+				    "is %s/" SUPCTL_LOG,
+				    (int)pid, wait_s, in.run_dir);
+	printf("instance %s is down\n", in.name);
+	return CLI_OK;
+}
+
+/* 1 while the supervisor lists pid among its children. */
+static int cli_has_child(const struct inst *in, pid_t pid)
+{
+	static struct supctl_ps ps;
+	if (supctl_ps(in, &ps) != 0)
+		return 0;
+	for (size_t i = 0; i < ps.n; i++)
+		if (ps.procs[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+/* add: until the new reader serves (its state file appears); remove: until
+ * it is gone. */
+static int cli_readers_wait(const struct inst *in, int add, pid_t pid, int wait_s)
+{
+	int64_t deadline = cliutil_now_ms() + (int64_t)wait_s * 1000;
+	struct rstat st;
+	while (cliutil_now_ms() < deadline) {
+		int present = cli_has_child(in, pid);
+		if (add && rstat_read(in, pid, &st) == 0)
+			return 0;
+		if (add && !present)
+			return ROOST_ECLOSED;
+		if (!add && !present)
+			return 0;
+		poll(NULL, 0, 50);
+	}
+	return ROOST_ETIMEDOUT;
+}
+
+static int cli_readers(int argc, char **argv)
+{
+	struct inst in;
+	int wait_s = 30;
+	int rc = cli_name_wait("readers", argc, argv, &in, &wait_s);
+	if (rc)
+		return rc;
+	const char *action = optind < argc ? argv[optind] : "";
+	int add = strcmp(action, "add") == 0;
+	if ((!add && strcmp(action, "remove") != 0) || optind + 1 < argc)
+		return cliutil_usage("readers", "say `add` or `remove`");
+	char req[32], reply[128];
+	snprintf(req, sizeof req, "readers %s", action);
+	rc = cli_explain("readers", &in, supctl_request(&in, req, reply, sizeof reply), reply);
+	if (rc)
+		return rc;
+	int pid = 0, count = 0;
+	if (sscanf(reply, "ok %d %d", &pid, &count) != 2)
+		return cliutil_fail("readers", in.name, ROOST_EPROTO, reply, "supervisor reply");
+	rc = pid > 0 ? cli_readers_wait(&in, add, pid, wait_s) : 0;
+	if (rc == ROOST_ECLOSED)
+		return cliutil_fail("readers", in.name, rc, NULL,
+				    "the new reader (pid %d) exited before serving; the supervisor "
+				    "restarts it, its log is %s/" SUPCTL_LOG,
+				    pid, in.run_dir);
+	if (rc)
+		return cliutil_fail("readers", in.name, rc, NULL, "reader pid %d", pid);
+	printf("reader pid %d %s; %d reader(s)\n", pid, add ? "serving" : "stopped", count);
+	return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} cmds[] = {
+	    {"up", cli_up},	      {"down", cli_down},   {"status", clistat_main},
+	    {"readers", cli_readers}, {"add", clidata_add}, {"search", clidata_search},
+	};
+	const char *cmd = argc > 1 ? argv[1] : "";
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (strcmp(cmd, cmds[i].name) == 0)
+			return cmds[i].run(argc - 1, argv + 1);
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		cli_usage(stdout);
+		return CLI_OK;
+	}
+	if (*cmd)
+		fprintf(stderr, "roost: unknown command '%s'\n", cmd);
+	cli_usage(stderr);
+	return CLI_USAGE;
+}

@@ -1,0 +1,429 @@
+#include "clidata.h"
+
+#include "cliutil.h"
+#include "err.h"
+#include "json.h"
+#include "roost.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLIDATA_MAX_AGENTS   4096 /* the readers' filter limit */
+#define CLIDATA_PROGRESS_MS  1000
+#define CLIDATA_DEFAULT_WAIT 60000
+
+struct clidata_add_opts {
+	const char *name, *file;
+	enum roost_ack ack;
+	int batch;
+	int timeout_ms;
+};
+
+/* The documents of one request and where they came from. */
+struct clidata_batch {
+	struct json_document *docs;
+	struct roost_doc *rdocs;
+	uint64_t *ids;
+	size_t n;
+	long first_line, last_line;
+};
+
+struct clidata_progress {
+	int64_t start_ms, shown_ms;
+	uint64_t docs, batches, lsn;
+};
+
+static int clidata__ack(const char *s, enum roost_ack *out)
+{
+	static const char *const names[] = {"queued", "durable", "visible"};
+	static const enum roost_ack acks[] = {ROOST_ACK_QUEUED, ROOST_ACK_DURABLE,
+					      ROOST_ACK_VISIBLE};
+	for (size_t i = 0; i < 3; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = acks[i];
+			return 0;
+		}
+	return ROOST_EINVAL;
+}
+
+static int clidata__add_parse(int argc, char **argv, struct clidata_add_opts *o)
+{
+	static const struct option opts[] = {
+	    {"name", required_argument, 0, 'n'},       {"file", required_argument, 0, 'f'},
+	    {"ack", required_argument, 0, 'a'},	       {"batch", required_argument, 0, 'b'},
+	    {"timeout-ms", required_argument, 0, 't'}, {0, 0, 0, 0},
+	};
+	long long v = 0;
+	int opt, idx = 0, bad = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		switch (opt) {
+		case 'n':
+			o->name = optarg;
+			break;
+		case 'f':
+			o->file = optarg;
+			break;
+		case 'a':
+			bad = clidata__ack(optarg, &o->ack);
+			break;
+		case 'b':
+			bad = cliutil_int(optarg, 1, ROOST_MAX_DOCS, &v);
+			o->batch = (int)v;
+			break;
+		case 't':
+			bad = cliutil_int(optarg, 1, 3600 * 1000, &v);
+			o->timeout_ms = (int)v;
+			break;
+		default:
+			return CLI_USAGE;
+		}
+		if (bad)
+			return cliutil_usage("add", "bad value '%s' for --%s", optarg,
+					     opts[idx].name);
+	}
+	if (optind < argc)
+		return cliutil_usage("add", "unexpected argument '%s'", argv[optind]);
+	return o->name ? CLI_OK : cliutil_usage("add", "--name is required");
+}
+
+static void clidata__batch_clear(struct clidata_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		json_document_free(&b->docs[i]);
+	b->n = 0;
+}
+
+static int clidata__send(roost *r, uint32_t dim, struct clidata_batch *b,
+			 const struct clidata_add_opts *o, struct clidata_progress *p)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		const struct json_document *d = &b->docs[i];
+		b->rdocs[i] = (struct roost_doc){d->vector, d->agent, d->time, d->kind, d->text};
+	}
+	uint64_t lsn;
+	int rc = roost_add(r, dim, b->rdocs, b->n, o->ack, b->ids, &lsn);
+	if (rc)
+		return cliutil_fail("add", o->name, rc, roost_last_error(r), "%s lines %ld-%ld",
+				    o->file, b->first_line, b->last_line);
+	for (size_t i = 0; i < b->n; i++)
+		printf("%llu\n", (unsigned long long)b->ids[i]);
+	p->docs += b->n;
+	p->batches++;
+	p->lsn = lsn;
+	clidata__batch_clear(b);
+	int64_t now = cliutil_now_ms();
+	if (now - p->shown_ms >= CLIDATA_PROGRESS_MS) {
+		fflush(stdout);
+		fprintf(stderr, "roost add: %llu documents, %.0f/s\n", (unsigned long long)p->docs,
+			(double)p->docs * 1000.0 / (double)(now - p->start_ms + 1));
+		p->shown_ms = now;
+	}
+	return CLI_OK;
+}
+
+/* One input line into the batch: blank lines are skipped. */
+static int clidata__line(const struct clidata_add_opts *o, char *line, long lineno, uint32_t dim,
+			 struct clidata_batch *b)
+{
+	size_t len = strlen(line);
+	while (len > 0 && strchr(" \t\r\n", line[len - 1]))
+		line[--len] = '\0';
+	if (strspn(line, " \t") == len)
+		return CLI_OK;
+	char msg[256];
+	struct json_document *d = &b->docs[b->n];
+	int rc = json_parse_document(line, len, d, msg, sizeof msg);
+	if (rc)
+		return cliutil_fail("add", o->name, rc, msg, "%s:%ld", o->file, lineno);
+	size_t got = d->dim;
+	if (got != dim) {
+		json_document_free(d);
+		return cliutil_fail("add", o->name, ROOST_EDIM, NULL,
+				    "%s:%ld: the vector has %zu values but instance '%s' has "
+				    "dimension %u",
+				    o->file, lineno, got, o->name, dim);
+	}
+	if (b->n++ == 0)
+		b->first_line = lineno;
+	b->last_line = lineno;
+	return CLI_OK;
+}
+
+static int clidata__add_stream(roost *r, uint32_t dim, FILE *in, const struct clidata_add_opts *o,
+			       struct clidata_batch *b, struct clidata_progress *p)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	long lineno = 0;
+	int rc = CLI_OK;
+	while (rc == CLI_OK && getline(&line, &cap, in) >= 0) {
+		rc = clidata__line(o, line, ++lineno, dim, b);
+		if (rc == CLI_OK && b->n == (size_t)o->batch)
+			rc = clidata__send(r, dim, b, o, p);
+	}
+	free(line);
+	if (rc == CLI_OK && b->n > 0)
+		rc = clidata__send(r, dim, b, o, p);
+	clidata__batch_clear(b);
+	return rc;
+}
+
+static int clidata__add_run(roost *r, uint32_t dim, FILE *in, const struct clidata_add_opts *o)
+{
+	struct clidata_batch b = {.docs = calloc((size_t)o->batch, sizeof *b.docs),
+				  .rdocs = calloc((size_t)o->batch, sizeof *b.rdocs),
+				  .ids = calloc((size_t)o->batch, sizeof *b.ids)};
+	struct clidata_progress p = {.start_ms = cliutil_now_ms()};
+	p.shown_ms = p.start_ms;
+	int rc = b.docs && b.rdocs && b.ids
+		     ? clidata__add_stream(r, dim, in, o, &b, &p)
+		     : cliutil_fail("add", o->name, ROOST_ENOMEM, NULL, "batch of %d", o->batch);
+	free(b.docs);
+	free(b.rdocs);
+	free(b.ids);
+	fflush(stdout);
+	if (rc != CLI_OK && p.docs > 0)
+		fprintf(stderr,
+			"roost add: the %llu documents before that were added (ids above)\n",
+			(unsigned long long)p.docs);
+	if (rc == CLI_OK)
+		fprintf(stderr,
+			"roost add: added %llu documents in %llu batches (ack %s); last lsn %llu\n",
+			(unsigned long long)p.docs, (unsigned long long)p.batches,
+			o->ack == ROOST_ACK_QUEUED    ? "queued"
+			: o->ack == ROOST_ACK_VISIBLE ? "visible"
+						      : "durable",
+			(unsigned long long)p.lsn);
+	return rc;
+}
+
+int clidata_add(int argc, char **argv)
+{
+	struct clidata_add_opts o = {.file = "-",
+				     .ack = ROOST_ACK_DURABLE,
+				     .batch = 256,
+				     .timeout_ms = CLIDATA_DEFAULT_WAIT};
+	int rc = clidata__add_parse(argc, argv, &o);
+	if (rc)
+		return rc;
+	FILE *in = strcmp(o.file, "-") == 0 ? stdin : fopen(o.file, "r");
+	if (!in) {
+		perror(o.file);
+		return CLI_FAIL;
+	}
+	roost *r = NULL;
+	struct roost_status st;
+	rc = cliutil_connect("add", o.name, o.timeout_ms, &r) ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK && (rc = roost_status(r, &st)) != 0)
+		rc = cliutil_fail("add", o.name, rc, roost_last_error(r), "status of '%s'", o.name);
+	if (rc == CLI_OK)
+		rc = clidata__add_run(r, st.dim, in, &o);
+	roost_close(r);
+	if (in != stdin)
+		fclose(in);
+	return rc;
+}
+
+struct clidata_search_opts {
+	const char *name, *vector, *kind;
+	uint32_t k;
+	int64_t agents[CLIDATA_MAX_AGENTS];
+	size_t nagents;
+	int has_time;
+	int64_t time_min, time_max;
+	uint64_t min_lsn;
+	int json;
+	int timeout_ms;
+};
+
+/* A long option with an integer value, checked against its range. */
+static int clidata__search_int(struct clidata_search_opts *o, int opt, const char *arg)
+{
+	long long v;
+	int bad = cliutil_int(arg, opt == 'k' ? 1 : INT64_MIN, opt == 'k' ? 1024 : INT64_MAX, &v);
+	if (bad || (opt == 'a' && o->nagents == CLIDATA_MAX_AGENTS) ||
+	    ((opt == 'L' || opt == 't') && v < 0))
+		return ROOST_EINVAL;
+	if (opt == 'k')
+		o->k = (uint32_t)v;
+	else if (opt == 'a')
+		o->agents[o->nagents++] = v;
+	else if (opt == 'T')
+		o->time_min = v;
+	else if (opt == 'U')
+		o->time_max = v;
+	else if (opt == 'L')
+		o->min_lsn = (uint64_t)v;
+	else
+		o->timeout_ms = (int)(v > 3600 * 1000 ? 3600 * 1000 : v);
+	o->has_time |= opt == 'T' || opt == 'U';
+	return 0;
+}
+
+static int clidata__search_parse(int argc, char **argv, struct clidata_search_opts *o)
+{
+	static const struct option opts[] = {
+	    {"name", required_argument, 0, 'n'},
+	    {"vector", required_argument, 0, 'v'},
+	    {"k", required_argument, 0, 'k'},
+	    {"agent", required_argument, 0, 'a'},
+	    {"time-min", required_argument, 0, 'T'},
+	    {"time-max", required_argument, 0, 'U'},
+	    {"kind", required_argument, 0, 'K'},
+	    {"min-lsn", required_argument, 0, 'L'},
+	    {"json", no_argument, 0, 'j'},
+	    {"timeout-ms", required_argument, 0, 't'},
+	    {0, 0, 0, 0},
+	};
+	int opt, idx = 0;
+	while ((opt = getopt_long(argc, argv, "k:", opts, &idx)) != -1) {
+		if (opt == 'n')
+			o->name = optarg;
+		else if (opt == 'v')
+			o->vector = optarg;
+		else if (opt == 'K')
+			o->kind = optarg;
+		else if (opt == 'j')
+			o->json = 1;
+		else if (opt == '?')
+			return CLI_USAGE;
+		else if (clidata__search_int(o, opt, optarg) != 0)
+			return cliutil_usage("search", "bad value '%s' for %s", optarg,
+					     opt == 'k' ? "-k" : opts[idx].name);
+	}
+	if (optind < argc)
+		return cliutil_usage("search", "unexpected argument '%s'", argv[optind]);
+	if (!o->name || !o->vector)
+		return cliutil_usage("search", "--name and --vector are required");
+	return CLI_OK;
+}
+
+/* "0.1,0.2,..." into a malloc'ed vector; NULL on anything else. */
+static float *clidata__csv_vector(const char *s, size_t *dim)
+{
+	size_t cap = 1;
+	for (const char *c = s; *c; c++)
+		cap += *c == ',';
+	float *v = malloc(cap * sizeof *v);
+	size_t n = 0;
+	for (const char *c = s; v && n < cap; n++) {
+		char *end;
+		v[n] = strtof(c, &end);
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (end == c || !isfinite(v[n]) || (*end != ',' && *end != '\0'))
+			break;
+		c = end + (*end == ',');
+		if (*end == '\0') {
+			*dim = n + 1;
+			return v;
+		}
+	}
+	free(v);
+	return NULL;
+}
+
+/* The query vector: a JSON array goes through the JSON-lines document
+ * parser, so it is held to the same rules as `roost add` input. */
+static float *clidata__vector(const char *s, size_t *dim)
+{
+	if (s[strspn(s, " \t")] != '[')
+		return clidata__csv_vector(s, dim);
+	size_t len = strlen(s) + 16;
+	char *doc = malloc(len);
+	struct json_document d;
+	char msg[256];
+	int rc = doc ? 0 : ROOST_ENOMEM;
+	if (rc == 0) {
+		snprintf(doc, len, "{\"vector\":%s}", s);
+		rc = json_parse_document(doc, strlen(doc), &d, msg, sizeof msg);
+	}
+	free(doc);
+	if (rc) {
+		if (rc != ROOST_ENOMEM)
+			fprintf(stderr, "roost search: --vector: %s\n", msg);
+		return NULL;
+	}
+	float *v = d.vector;
+	*dim = d.dim;
+	d.vector = NULL;
+	json_document_free(&d);
+	return v;
+}
+
+static void clidata__print_json(const roost_results *res)
+{
+	const struct roost_hit *h;
+	size_t n = roost_results_hits(res, 0, &h);
+	printf("{\"lsn\":%llu,\"hits\":[", (unsigned long long)roost_results_lsn(res));
+	for (size_t i = 0; i < n; i++) {
+		printf("%s{\"id\":%llu,\"score\":", i ? "," : "", (unsigned long long)h[i].id);
+		if (isfinite(h[i].score))
+			printf("%.9g", h[i].score);
+		else
+			printf("null");
+		printf(",\"agent\":%lld,\"time\":%lld,\"kind\":", (long long)h[i].agent,
+		       (long long)h[i].time);
+		cliutil_json_str(stdout, h[i].kind ? h[i].kind : "");
+		printf(",\"text\":");
+		cliutil_json_str(stdout, h[i].text ? h[i].text : "");
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+static void clidata__print_table(const roost_results *res)
+{
+	const struct roost_hit *h;
+	size_t n = roost_results_hits(res, 0, &h);
+	printf("%-5s %-20s %-12s %-10s %-12s %-10s %s\n", "RANK", "ID", "SCORE", "AGENT", "TIME",
+	       "KIND", "TEXT");
+	for (size_t i = 0; i < n; i++)
+		printf("%-5zu %-20llu %-12.6g %-10lld %-12lld %-10s %s\n", i + 1,
+		       (unsigned long long)h[i].id, h[i].score, (long long)h[i].agent,
+		       (long long)h[i].time, h[i].kind ? h[i].kind : "",
+		       h[i].text ? h[i].text : "");
+	printf("%zu hit(s), answered from data up to lsn %llu\n", n,
+	       (unsigned long long)roost_results_lsn(res));
+}
+
+int clidata_search(int argc, char **argv)
+{
+	static struct clidata_search_opts o;
+	o = (struct clidata_search_opts){.k = 10,
+					 .time_min = INT64_MIN,
+					 .time_max = INT64_MAX,
+					 .timeout_ms = CLIDATA_DEFAULT_WAIT};
+	int rc = clidata__search_parse(argc, argv, &o);
+	if (rc)
+		return rc;
+	size_t dim = 0;
+	float *vec = clidata__vector(o.vector, &dim);
+	if (!vec)
+		return cliutil_usage("search", "--vector wants \"0.1,0.2,...\" or a JSON array of "
+					       "finite numbers");
+	roost *r = NULL;
+	roost_results *res = NULL;
+	struct roost_filter f = {.agents = o.nagents ? o.agents : NULL,
+				 .nagents = o.nagents,
+				 .has_time = o.has_time,
+				 .time_min = o.time_min,
+				 .time_max = o.time_max,
+				 .kind = o.kind};
+	rc = cliutil_connect("search", o.name, o.timeout_ms, &r) ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK &&
+	    (rc = roost_search(r, (uint32_t)dim, vec, 1, o.k, &f, o.min_lsn, &res)) != 0)
+		rc = cliutil_fail("search", o.name, rc, roost_last_error(r),
+				  "search of a %zu-value vector", dim);
+	if (rc == CLI_OK && o.json)
+		clidata__print_json(res);
+	else if (rc == CLI_OK)
+		clidata__print_table(res);
+	roost_results_free(res);
+	roost_close(r);
+	free(vec);
+	return rc;
+}

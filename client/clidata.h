@@ -1,0 +1,11 @@
+/* `roost add` (documents from JSON lines, common/json.h) and `roost
+ * search` (hits as a table or JSON). */
+#ifndef ROOST_CLIDATA_H
+#define ROOST_CLIDATA_H
+
+/* Both take the subcommand's arguments (argv[0] is its name) and return
+ * an exit status (cliutil.h). */
+int clidata_add(int argc, char **argv);
+int clidata_search(int argc, char **argv);
+
+#endif

@@ -1,0 +1,482 @@
+"""The roost command-line tool against real processes: up, status, add,
+search, readers add/remove, down, the supervisor's restarts, and the
+demo's check that must fail when a tweet is lost."""
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from conftest import BIN, ROOT, TOOLS, wait_for
+
+DIM = 8
+
+
+class Cli:
+    """One instance driven through `roost`, in its own temporary runtime and
+    data directories."""
+
+    def __init__(self, name):
+        self.name = name
+        self.root = tempfile.mkdtemp(prefix="rcli")
+        self.data = os.path.join(self.root, "data")
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=os.path.join(self.root, "run"))
+        self.run_dir = os.path.join(self.root, "run", "roost", name)
+
+    def roost(self, cmd, *args, stdin=None, timeout=120, name=True):
+        argv = [os.path.join(BIN, "roost"), cmd] + (["--name", self.name] if name else [])
+        return subprocess.run(argv + [str(a) for a in args], env=self.env, input=stdin,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout)
+
+    def ok(self, cmd, *args, **kw):
+        out = self.roost(cmd, *args, **kw)
+        assert out.returncode == 0, (cmd, out.stdout, out.stderr, self.log())
+        return out
+
+    def up(self, *args):
+        return self.ok("up", "--data-dir", self.data, *args)
+
+    def status(self):
+        return json.loads(self.ok("status", "--json", "--interval-ms", 0).stdout)
+
+    def procs(self, role):
+        return [p for p in self.status()["processes"] if p["role"] == role]
+
+    def search(self, vector, *args):
+        out = self.ok("search", "--vector", json.dumps(vector), "--json", *args)
+        return json.loads(out.stdout)
+
+    def log(self):
+        path = os.path.join(self.run_dir, "supervisor.log")
+        if not os.path.exists(path):
+            return ""
+        with open(path) as f:
+            return f.read()
+
+    def supervisor_pid(self):
+        try:
+            with open(os.path.join(self.run_dir, "supervisor.pid")) as f:
+                return int(f.read().strip() or 0)
+        except FileNotFoundError:
+            return 0
+
+    def dump(self):
+        out = subprocess.run([os.path.join(TOOLS, "roost-dump"), self.name, self.data],
+                             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return [l[4:] for l in out.stdout.splitlines() if l.startswith("DOC ")]
+
+    def remove_shm(self):
+        """What a reboot does to the instance's shared memory."""
+        prefix = "roost.%d.%s." % (os.getuid(), self.name)
+        for f in os.listdir("/dev/shm"):
+            if f.startswith(prefix):
+                os.unlink(os.path.join("/dev/shm", f))
+
+    def cleanup(self):
+        if self.roost("down", "--wait", 60).returncode != 0:
+            pid = self.supervisor_pid()
+            if pid and alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.remove_shm()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def alive(pid):
+    """Running: a zombie has finished (the supervisor is a daemon, and not
+    every init reaps orphans at once)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):  # gone before or while reading
+        return False
+
+
+@pytest.fixture
+def cli():
+    made = []
+
+    def make(name=None):
+        c = Cli(name or "c%d-%d" % (os.getpid(), len(made)))
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.cleanup()
+
+
+def docs_jsonl(docs):
+    return "".join(json.dumps({"vector": v, "agent": a, "time": t, "kind": k, "text": x}) + "\n"
+                   for v, a, t, k, x in docs)
+
+
+def unit(i):
+    v = [0.0] * DIM
+    v[i % DIM] = 1.0 + i // DIM
+    return v
+
+
+def test_up_status_down(cli):
+    c = cli()
+    out = c.up("--dim", DIM, "--brokers", 2, "--readers", 2).stdout
+    assert "instance %s is up: dim %d, metric l2, index Flat" % (c.name, DIM) in out
+    for i in range(2):
+        url = "ipc://%s/broker-%d.ipc" % (c.run_dir, i)
+        assert "client: " + url in out and os.path.exists(url[6:])
+    st = c.status()
+    assert st["supervisor"]["state"] == "serving"
+    roles = sorted((p["role"], p["id"]) for p in st["processes"])
+    assert roles == [("broker", 0), ("broker", 1), ("reader", 0), ("reader", 1), ("writer", 0)]
+    assert all(p["state"] == "running" and p["restarts"] == 0 for p in st["processes"])
+    server = st["server"]
+    assert (server["dim"], server["metric"], server["index"]) == (DIM, "l2", "Flat")
+    assert server["writer_pid"] == c.procs("writer")[0]["pid"]
+    assert server["ring_capacity"] > 0 and server["documents"] == 0
+    reader_pids = sorted(p["pid"] for p in c.procs("reader"))
+    assert sorted(r["pid"] for r in st["readers"]) == reader_pids
+    assert all(r["generation"] >= 1 for r in st["readers"])
+
+    text = c.ok("status").stdout
+    for word in ("PROCESS", "writer", "broker-1", "reader-1", "ring:", "lsn: durable",
+                 "documents: 0", "readers: 2", "GENERATION", "rates: ingest"):
+        assert word in text, text
+
+    again = c.roost("up", "--data-dir", c.data, "--dim", DIM)
+    assert again.returncode == 1 and "already up" in again.stderr
+
+    pids = [p["pid"] for p in st["processes"]] + [st["supervisor"]["pid"]]
+    out = c.ok("down")
+    assert "instance %s is down" % c.name in out.stdout
+    assert not any(alive(p) for p in pids)
+    assert not os.path.exists(os.path.join(c.run_dir, "supervisor.sock"))
+    gone = c.roost("status")
+    assert gone.returncode == 1 and "is not running" in gone.stderr
+    assert "hint: is instance" in gone.stderr
+
+
+def test_add_and_search(cli):
+    c = cli()
+    c.up("--dim", DIM)
+    docs = [(unit(i), i % 3, 1000 + i, "tweet" if i % 2 else "note", "doc %d \"q\"" % i)
+            for i in range(20)]
+    out = c.ok("add", "--ack", "visible", "--batch", 7, stdin=docs_jsonl(docs))
+    ids = [int(x) for x in out.stdout.split()]
+    assert len(ids) == 20 and len(set(ids)) == 20
+    assert "added 20 documents in 3 batches (ack visible)" in out.stderr
+    lsn = int(out.stderr.rsplit("last lsn", 1)[1])
+
+    # The nearest neighbour of each document's own vector is itself.
+    for i in (0, 7, 19):
+        r = c.search(unit(i), "-k", 1, "--min-lsn", lsn)
+        h = r["hits"][0]
+        assert r["lsn"] > lsn
+        assert (h["id"], h["agent"], h["time"], h["kind"], h["text"]) == \
+            (ids[i], i % 3, 1000 + i, docs[i][3], docs[i][4])
+        assert h["score"] == pytest.approx(0.0, abs=1e-4)
+
+    # Filters, against brute force over what was added.
+    r = c.search([0.0] * DIM, "-k", 100, "--agent", 1, "--agent", 2, "--kind", "tweet",
+                 "--time-min", 1005, "--time-max", 1015)
+    want = {ids[i] for i in range(20)
+            if i % 3 in (1, 2) and i % 2 and 1005 <= 1000 + i <= 1015}
+    assert {h["id"] for h in r["hits"]} == want and want
+
+    table = c.ok("search", "--vector", ",".join(str(x) for x in unit(3)), "-k", 2).stdout
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["RANK", "ID", "SCORE"]
+    assert lines[1].split()[1] == str(ids[3]) and "doc 3" in lines[1]
+    assert "2 hit(s)" in lines[-1]
+
+    # JSON-lines input from a file, ack queued.
+    path = os.path.join(c.root, "more.jsonl")
+    with open(path, "w") as f:
+        f.write(docs_jsonl([(unit(1), 9, 1, "", "from a file")]) + "\n")
+    out = c.ok("add", "--file", path, "--ack", "queued")
+    assert "added 1 documents" in out.stderr
+    wait_for(lambda: c.status()["server"]["documents"] == 21, 30, "the queued add")
+
+
+def test_add_and_search_errors(cli):
+    c = cli()
+    c.up("--dim", DIM)
+    bad_dim = c.roost("add", stdin=docs_jsonl([(unit(0), 1, 1, "", "ok")]) +
+                      '{"vector": [1, 2, 3]}\n')
+    assert bad_dim.returncode == 1
+    assert "-:2: the vector has 3 values but instance '%s' has dimension %d" % (
+        c.name, DIM) in bad_dim.stderr
+    assert "hint:" in bad_dim.stderr
+    bad_json = c.roost("add", "--batch", 1, stdin=docs_jsonl([(unit(0), 1, 1, "", "ok")]) +
+                       '{"vector": [1, 2, 3, 4, 5, 6, 7, 8], "agnet": 1}\n')
+    assert bad_json.returncode == 1 and "-:2:" in bad_json.stderr
+    assert "agnet" in bad_json.stderr
+    assert "the 1 documents before that were added" in bad_json.stderr
+    assert c.status()["server"]["documents"] == 1
+
+    wrong = c.roost("search", "--vector", "1,2,3")
+    assert wrong.returncode == 1 and "dimension" in wrong.stderr
+    nan = c.roost("search", "--vector", "1,nan,3")
+    assert nan.returncode == 2
+    assert c.roost("search", "--vector", "[1, 2,").returncode == 2
+    assert c.roost("search", "-k", 0, "--vector", "1").returncode == 2
+    assert c.roost("add", "--ack", "sometime").returncode == 2
+    assert c.roost("frobnicate", name=False).returncode == 2
+    assert c.roost("help", name=False).returncode == 0
+
+    other = cli()
+    missing = other.roost("search", "--vector", "1,2")
+    assert missing.returncode == 1
+    assert "cannot reach instance '%s'" % other.name in missing.stderr
+    assert "roost up --name %s" % other.name in missing.stderr
+    assert other.roost("down").returncode == 1
+    assert other.roost("readers", "add").returncode == 1
+    assert other.roost("status", name=False).returncode == 2
+
+
+def test_up_reports_what_stops_the_writer(cli):
+    c = cli()
+    out = c.roost("up", "--data-dir", c.data)
+    assert out.returncode == 1
+    assert "did not start: writer exited with status 1" in out.stderr
+    # The writer's own words, from the log, and picked out as the cause.
+    assert "first error: writer: new instance '%s': --dim is required" % c.name in out.stderr
+    c.up("--dim", DIM)
+    c.ok("down")
+    out = c.roost("up", "--data-dir", c.data, "--dim", DIM * 2)
+    assert out.returncode == 1 and "differs from the instance's dimension" in out.stderr
+    assert c.supervisor_pid() == 0 or not alive(c.supervisor_pid())
+
+
+def test_gpu_flag_reaches_the_writer(cli):
+    """--gpu goes to the writer: it either serves (a GPU build, or a CPU
+    fallback it reports) or its refusal is shown, never a silent failure."""
+    c = cli()
+    out = c.roost("up", "--data-dir", c.data, "--dim", DIM, "--gpu")
+    if out.returncode == 0:
+        assert "writer " in out.stdout
+        return
+    assert out.returncode == 1
+    assert "did not start: writer exited" in out.stderr
+    assert "gpu" in out.stderr.lower()
+    assert "--- %s/supervisor.log ---" % c.run_dir in out.stderr
+
+
+def test_supervisor_restarts_killed_children(cli):
+    c = cli()
+    c.up("--dim", DIM)
+    for role in ("writer", "broker", "reader"):
+        old = c.procs(role)[0]
+        os.kill(old["pid"], signal.SIGKILL)
+        wait_for(lambda: (lambda p: p["restarts"] == 1 and p["state"] == "running")(
+            c.procs(role)[0]), 30, "the %s to be restarted" % role)
+        new = c.procs(role)[0]
+        assert new["pid"] != old["pid"] and new["last_exit"] == "signal:9"
+        name = "writer" if role == "writer" else "%s-0" % role
+        assert "%s (pid %d) killed by signal 9" % (name, old["pid"]) in c.log()
+    assert "restarting in 100 ms" in c.log() or "restarting in 200 ms" in c.log()
+    # Still serving: an add acknowledged visible is found at once.
+    out = c.ok("add", "--ack", "visible", stdin=docs_jsonl([(unit(5), 4, 2, "x", "after")]))
+    r = c.search(unit(5), "-k", 1)
+    assert r["hits"][0]["id"] == int(out.stdout) and r["hits"][0]["text"] == "after"
+
+
+def test_killed_supervisor_stops_its_group(cli):
+    """kill -9 of the supervisor leaves no unsupervised processes behind to
+    block the next `roost up`, and loses nothing acknowledged."""
+    c = cli()
+    c.up("--dim", DIM)
+    out = c.ok("add", stdin=docs_jsonl([(unit(2), 1, 1, "", "kept")]))
+    st = c.status()
+    os.kill(st["supervisor"]["pid"], signal.SIGKILL)
+    c.up()  # at once: it waits for the old writer to stop
+    for p in st["processes"]:
+        wait_for(lambda: not alive(p["pid"]), 30, "the old %s to stop" % p["role"])
+    assert c.search(unit(2), "-k", 1)["hits"][0]["id"] == int(out.stdout)
+
+
+def test_up_refuses_an_unsupervised_writer(cli):
+    c = cli()
+    with open(os.path.join(c.root, "writer.log"), "w") as log:
+        w = subprocess.Popen([os.path.join(BIN, "roost-writer"), "--name", c.name,
+                              "--data-dir", c.data, "--dim", str(DIM)], env=c.env,
+                             stdout=log, stderr=log)
+    try:
+        wait_for(lambda: "serving instance" in read(log.name) or w.poll() is not None, 30,
+                 "the writer to start")
+        out = c.roost("up", "--data-dir", c.data, "--wait", 1)
+        assert out.returncode == 1
+        assert "a writer (pid %d) that no supervisor runs" % w.pid in out.stderr
+    finally:
+        w.terminate()
+        w.wait(timeout=30)
+
+
+def test_backup_and_restore(cli):
+    """The cold backup of docs/operations.md: down, copy the data directory;
+    restoring it (with the instance's shared memory removed) brings back
+    exactly what the backup held."""
+    c = cli()
+    c.up("--dim", DIM)
+    first = c.ok("add", stdin=docs_jsonl([(unit(i), 1, i, "", "old %d" % i) for i in range(5)]))
+    c.ok("down")
+    backup = os.path.join(c.root, "backup")
+    shutil.copytree(c.data, backup)
+    c.up()
+    c.ok("add", stdin=docs_jsonl([(unit(9), 2, 9, "", "newer")]))
+    c.ok("down")
+    shutil.rmtree(c.data)
+    shutil.copytree(backup, c.data)
+    c.remove_shm()
+    c.up()
+    hits = c.search([0.0] * DIM, "-k", 100)["hits"]
+    assert sorted(h["id"] for h in hits) == sorted(int(i) for i in first.stdout.split())
+
+
+def test_readers_add_remove(cli):
+    c = cli()
+    c.up("--dim", DIM, "--readers", 1)
+    out = c.ok("readers", "add").stdout
+    assert "serving; 2 reader(s)" in out
+    pid = int(out.split()[2])
+    st = c.status()
+    assert pid in [r["pid"] for r in st["readers"]] and len(st["readers"]) == 2
+    for _ in range(4):  # searches go to either reader; each must answer
+        assert c.search(unit(0), "-k", 1)["hits"] == []
+    out = c.ok("readers", "remove").stdout
+    assert out.startswith("reader pid %d stopped; 1 reader(s)" % pid)
+    assert not alive(pid)
+    assert [r["pid"] for r in c.status()["readers"]] == [c.procs("reader")[0]["pid"]]
+    c.ok("readers", "remove")
+    assert c.status()["readers"] == []
+    none = c.roost("readers", "remove")
+    assert none.returncode == 1 and "no reader to remove" in none.stderr
+    assert c.roost("readers", "twice").returncode == 2
+    c.ok("readers", "add")
+    assert c.search(unit(0), "-k", 1)["hits"] == []
+
+
+def acked_lines(text):
+    """roost-agent's ACK lines as {id: the line's fields}, like collect()."""
+    acked = {}
+    for line in text.splitlines():
+        if line.startswith("ACK "):
+            parts = line[4:].split(" ", 5)
+            acked[parts[0]] = " ".join(parts)
+    return acked
+
+
+def test_down_loses_nothing_acknowledged(cli):
+    """`roost down` while the ring holds batches acknowledged `queued` (in
+    shared memory only) that the writer has not logged: down must wait for
+    the writer to log them before stopping it, so that even losing shared
+    memory afterwards (a reboot) loses nothing. The writer is held with
+    SIGSTOP until down is seen waiting for it."""
+    c = cli()
+    c.up("--dim", DIM, "--brokers", 2)
+    outs = [os.path.join(c.root, "agent%d.out" % a) for a in range(4)]
+    agents = []
+    for a, path in enumerate(outs):
+        with open(path, "w") as out:  # a file: a pipe nobody reads would stall it
+            agents.append(subprocess.Popen(
+                [os.path.join(TOOLS, "roost-agent"), "--target", c.name, "--dim", str(DIM),
+                 "--agent", str(a), "--requests", "5000", "--batch-min", "1", "--batch-max",
+                 "20", "--ack", "queued", "--seed", str(a + 1), "--timeout-ms", "2000"],
+                env=c.env, stdout=out, stderr=subprocess.DEVNULL))
+    wait_for(lambda: c.status()["server"]["documents"] >= 200, 60, "agents to add")
+    writer = c.procs("writer")[0]["pid"]
+    os.kill(writer, signal.SIGSTOP)
+    try:
+        wait_for(lambda: c.status()["server"]["ring_reserve"] >
+                 c.status()["server"]["durable_lsn"] + 65536, 60, "a backlog in the ring")
+        down = subprocess.Popen([os.path.join(BIN, "roost"), "down", "--name", c.name],
+                                env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        wait_for(lambda: "waiting for the writer to log the ring" in c.log(), 10,
+                 "down to wait for the writer")
+        assert c.status()["supervisor"]["state"] == "stopping"
+        again = c.roost("down", "--wait", 1)
+        assert again.returncode == 1 and "already stopping" in again.stderr
+    finally:
+        os.kill(writer, signal.SIGCONT)
+    out, err = down.communicate(timeout=120)
+    assert down.returncode == 0, err + c.log()
+    acked = {}
+    for p, path in zip(agents, outs):
+        p.kill()  # its next requests could only fail; what it printed was acked
+        p.wait()
+        with open(path) as f:
+            acked.update(acked_lines(f.read()))
+    c.remove_shm()
+    c.up()
+    stored = {}
+    for d in c.dump():
+        i = d.split(" ", 1)[0]
+        assert i not in stored, "document %s stored twice" % i
+        stored[i] = d
+    lost = [i for i in acked if stored.get(i) != acked[i]]
+    assert not lost, "%d acknowledged documents lost, e.g. %s" % (len(lost), lost[:3])
+    assert "the writer logged everything in the ring" in c.log()
+
+
+def test_foreground(cli):
+    c = cli()
+    err_path = os.path.join(c.root, "foreground.err")
+    with open(err_path, "w") as err:
+        p = subprocess.Popen([os.path.join(BIN, "roost"), "up", "--name", c.name,
+                              "--data-dir", c.data, "--dim", str(DIM), "--foreground"],
+                             env=c.env, stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        ready, _, _ = select.select([p.stdout], [], [], 60)
+        first = p.stdout.readline() if ready else ""
+        assert first.startswith("instance %s is up" % c.name), first
+        st = c.status()
+        assert st["supervisor"]["pid"] == p.pid and st["supervisor"]["state"] == "serving"
+        pids = [x["pid"] for x in st["processes"]]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=60) == 0
+        assert not any(alive(x) for x in pids)
+        with open(err_path) as f:
+            assert "stopping the writer" in f.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def run_demo(*args):
+    env = dict(os.environ, TMPDIR=tempfile.gettempdir())
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "demo.py")] +
+                          [str(a) for a in args], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+
+
+def row(table, name):
+    """A value of the demo's summary table."""
+    m = re.search(r"^\| %s +\| +(\S+) \|$" % re.escape(name), table, re.M)
+    assert m, "no row %r in:\n%s" % (name, table)
+    return m.group(1)
+
+
+def test_demo_passes_and_notices_a_lost_tweet():
+    ok = run_demo("--agents", 32, "--posts", 4)
+    assert ok.returncode == 0, ok.stdout
+    assert row(ok.stdout, "lost") == "0" and row(ok.stdout, "duplicates") == "0"
+    assert row(ok.stdout, "writer restarts") == "1"
+    assert int(row(ok.stdout, "tweets found")) == int(row(ok.stdout, "tweets acked")) > 0
+    lost = run_demo("--agents", 4, "--posts", 4, "--inject-loss", 1)
+    assert lost.returncode != 0, lost.stdout
+    assert row(lost.stdout, "lost") == "1"
+    assert "roost demo: FAILED" in lost.stdout
