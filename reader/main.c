@@ -167,18 +167,22 @@ static void *reader_worker(void *arg)
 	return NULL;
 }
 
-/* The control block is created by the writer: wait for it. */
+/* The writer creates the control block and publishes the first tail: wait
+ * for both (it may be starting or restarting), as long as it takes. */
 static int reader_attach(struct reader_proc *p, const sigset_t *sigs)
 {
 	struct timespec tick = {0, 100 * 1000 * 1000};
+	rsearch_init(&p->rs);
 	for (int said = 0;; said++) {
-		int rc = ctl_open(&p->rs.ctl, p->in.ctl_shm, 1);
+		int rc = p->remote || p->rs.ctl ? 0 : ctl_open(&p->rs.ctl, p->in.ctl_shm, 1);
+		if (rc == 0)
+			rc = rsearch_load(&p->rs);
 		if (rc == 0)
 			return 0;
-		if (rc != ROOST_ENOENT)
+		if (rc != ROOST_ENOENT && rc != ROOST_EBUSY)
 			return rc;
 		if (!said)
-			log_info("waiting for the writer to create instance '%s'", p->in.name);
+			log_info("waiting for the writer to publish instance '%s'", p->in.name);
 		if (sigtimedwait(sigs, NULL, &tick) > 0)
 			return ROOST_ECLOSED;
 	}
@@ -248,9 +252,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	p.rs.in = &p.in;
 
-	int rc = p.remote ? 0 : reader_attach(&p, &sigs);
-	if (rc == 0)
-		rc = rsearch_init(&p.rs);
+	int rc = reader_attach(&p, &sigs);
 	if (rc == 0) {
 		p.sock = nn_socket(AF_SP_RAW, NN_REP);
 		rc = p.sock < 0 ? ROOST_ECONN : reader_connect_list(&p);

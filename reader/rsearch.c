@@ -16,14 +16,16 @@
 
 #define RSEARCH_MSG 256
 
-int rsearch_init(struct rsearch *rs)
+void rsearch_init(struct rsearch *rs)
 {
 	pthread_mutex_init(&rs->lock, NULL);
 	pthread_mutex_init(&rs->build_lock, NULL);
-	int rc = view_build(&rs->view, rs->in, rs->ctl, NULL);
-	if (rc)
-		log_error("cannot load the published data: %s", roost_strerror(rc));
-	return rc;
+	rs->view = NULL;
+}
+
+int rsearch_load(struct rsearch *rs)
+{
+	return view_build(&rs->view, rs->in, rs->ctl, NULL);
 }
 
 void rsearch_close(struct rsearch *rs)

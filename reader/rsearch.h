@@ -23,7 +23,11 @@ struct rsearch {
 	struct view *view;
 };
 
-int rsearch_init(struct rsearch *rs);
+void rsearch_init(struct rsearch *rs);
+
+/* Loads the first view; ROOST_EBUSY or ROOST_ENOENT while the writer has
+ * not published one yet (for example while it restarts). */
+int rsearch_load(struct rsearch *rs);
 void rsearch_close(struct rsearch *rs);
 
 /* Swaps in a new view when the writer published a new generation. */
