@@ -3,7 +3,10 @@
 
 CC      ?= cc
 CXX     ?= c++
-BUILD   ?= build
+GPU     ?=
+# GPU=1 (mk/gpu.mk): FAISS with GPU support and a writer with --gpu, built
+# apart so that its objects never mix with the CPU-only default.
+BUILD   ?= $(if $(GPU),build-gpu,build)
 SAN     ?=
 PYTHON  ?= /usr/bin/python3
 
@@ -14,7 +17,8 @@ LDFLAGS := $(SAN)
 
 # Debian packages first, then FAISS (cached outside the checkout).
 DEPS_STAMP := $(BUILD)/.deps
-FAISS_MK   := $(BUILD)/faiss.mk
+FAISS_VARIANT := $(if $(GPU),gpu,cpu)
+FAISS_MK   := $(BUILD)/faiss-$(FAISS_VARIANT).mk
 -include $(FAISS_MK)
 
 INC      := -Icommon -Iclient -Ireader -I$(BUILD)/gen -isystem $(FAISS_PREFIX)/include
@@ -51,7 +55,7 @@ $(DEPS_STAMP): scripts/deps.sh
 
 $(FAISS_MK): scripts/faiss.sh | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	@p=$$(scripts/faiss.sh cpu) && echo "FAISS_PREFIX := $$p" > $@
+	@p=$$(scripts/faiss.sh $(FAISS_VARIANT)) && echo "FAISS_PREFIX := $$p" > $@
 
 $(BUILD)/gen/roost.pb-c.c $(BUILD)/gen/roost.pb-c.h: $(PROTO) | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen

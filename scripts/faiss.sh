@@ -20,15 +20,31 @@ else
 	SIMD=""
 fi
 CMAKE_EXTRA=""
-if [ "$VARIANT" = gpu ]; then
+case $VARIANT in
+gpu)
 	CUDA=${CUDA_HOME:-/usr/local/cuda}
+	[ -x "$CUDA/bin/nvcc" ] || {
+		echo "roost: faiss: no nvcc in $CUDA/bin (set CUDA_HOME)" >&2
+		exit 1
+	}
+	# 90-real: SASS for H100/H200 only, which keeps the build short; list
+	# more (e.g. "80-real;90-real") for other cards. CUDA 13 dropped < 75.
 	ARCHS=${CUDA_ARCHS:-90-real}
 	# CUDA 13's thrust/cub require C++17; FAISS would default to C++11.
+	# The installed libfaiss names the CUDA library directory in its
+	# RUNPATH, so it loads wherever ld.so.conf does not list CUDA.
 	CMAKE_EXTRA="-DFAISS_ENABLE_GPU=ON -DCMAKE_CUDA_COMPILER=$CUDA/bin/nvcc
--DCMAKE_CUDA_STANDARD=17 -DCMAKE_CUDA_ARCHITECTURES=$ARCHS"
-else
+-DCMAKE_CUDA_STANDARD=17 -DCMAKE_CUDA_ARCHITECTURES=$ARCHS
+-DCMAKE_INSTALL_RPATH_USE_LINK_PATH=ON"
+	;;
+cpu)
 	CMAKE_EXTRA="-DFAISS_ENABLE_GPU=OFF"
-fi
+	;;
+*)
+	echo "usage: scripts/faiss.sh [cpu|gpu]" >&2
+	exit 2
+	;;
+esac
 KEY=$(printf '%s|%s|%s' "$VERSION" "$SIMD" "$CMAKE_EXTRA" | sha256sum | cut -c1-12)
 PREFIX="$CACHE/faiss-$VERSION-$VARIANT-$KEY"
 

@@ -8,8 +8,10 @@
 #include "keys.h"
 #include "log.h"
 #include "manifest.h"
+#include "place.h"
 #include "ring.h"
 #include "segment.h"
+#include "sweep.h"
 #include "tail.h"
 #include "vindex.h"
 #include "wal.h"
@@ -43,6 +45,8 @@ struct ingest {
 	uint64_t end;	      /* every batch below it is applied */
 	int64_t tail_born_ms; /* when the tail got its first document; 0: empty */
 	int needs_training;
+	place *place; /* --gpu; NULL: CPU only */
+	int refused;  /* rows wait for room on the GPU (policy refuse) */
 };
 
 /* One record of a group, with its parsed batch (NULL view: skipped). */
@@ -126,19 +130,26 @@ static int ingest__load_manifest(ingest *w)
 	return rc;
 }
 
-/* The open segment's index: empty, from the trained copy when there is one. */
+/* The open segment's index: empty, from the trained copy when there is one;
+ * on the GPU when it has room. */
 static int ingest__open_index(ingest *w)
 {
 	vindex_free(w->index);
 	w->index = NULL;
 	w->indexed = 0;
-	if (!w->needs_training)
-		return vindex_new(&w->index, w->man.index, w->man.dim, w->man.metric);
-	if (w->man.trained_gen == 0)
-		return 0; /* vectors wait in the tail until there are enough to train */
-	char path[4200];
-	manifest_trained_path(w->cfg.inst->data_dir, w->man.trained_gen, path, sizeof path);
-	return vindex_load(&w->index, path);
+	int rc = 0;
+	if (!w->needs_training) {
+		rc = vindex_new(&w->index, w->man.index, w->man.dim, w->man.metric);
+	} else if (w->man.trained_gen != 0) {
+		char path[4200];
+		manifest_trained_path(w->cfg.inst->data_dir, w->man.trained_gen, path, sizeof path);
+		rc = vindex_load(&w->index, path);
+	} /* else vectors wait in the tail until there are enough to train */
+	if (rc == 0) {
+		place_segment(w->place, w->index);
+		ctl_set_writer_mode(w->ctl, place_mode(w->place));
+	}
+	return rc;
 }
 
 static int ingest__new_tail(ingest *w)
@@ -192,7 +203,7 @@ static int ingest__train(ingest *w)
 	if (rc)
 		return rc;
 	log_info("training %s on %llu vectors", w->man.index, (unsigned long long)v.count);
-	rc = vindex_train(idx, v.count, v.vectors);
+	rc = place_train(w->place, idx, v.count, v.vectors);
 	char path[4200];
 	manifest_trained_path(w->cfg.inst->data_dir, w->man.gen, path, sizeof path);
 	if (rc == 0)
@@ -207,13 +218,16 @@ static int ingest__train(ingest *w)
 	return 0;
 }
 
-/* Adds the published-but-unindexed tail rows with one add call. */
-static int ingest__index_pending(ingest *w)
+/* Adds the published-but-unindexed tail rows with one add call.
+ * ROOST_EBUSY (only with may_refuse, policy refuse): the GPU has no room;
+ * the rows stay pending. */
+static int ingest__index_pending(ingest *w, int may_refuse)
 {
 	if (!w->index)
 		return 0;
 	uint64_t rows = tail_pending(w->tail);
-	int rc = vindex_add(w->index, rows - w->indexed, tail_vectors(w->tail, w->indexed));
+	int rc = place_add(w->place, w->index, tail_vectors(w->tail, 0),
+			   tail_vectors(w->tail, w->indexed), rows - w->indexed, may_refuse);
 	if (rc == 0)
 		w->indexed = rows;
 	return rc;
@@ -281,7 +295,7 @@ static int ingest__seal(ingest *w)
 		return 0;
 	int rc = w->index ? 0 : ingest__train(w);
 	if (rc == 0)
-		rc = ingest__index_pending(w);
+		rc = ingest__index_pending(w, 0);
 	v.end_lsn = w->end;
 	v.text_bytes = tail_text_used(w->tail);
 	if (rc == 0)
@@ -321,7 +335,7 @@ static int ingest__apply(ingest *w, uint64_t lsn, const struct batch_view *b)
 {
 	const struct batch_header *h = b->hdr;
 	if (!tail_fits(w->tail, h->count, h->text_bytes)) {
-		int rc = ingest__index_pending(w);
+		int rc = ingest__index_pending(w, 0);
 		if (rc)
 			return rc;
 		ingest__publish(w, lsn);
@@ -365,7 +379,8 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
 		int rc = ingest__apply(w, lsn, &view);
 		if (rc)
 			return rc;
-		if (tail_pending(w->tail) - w->indexed >= 16384 && (rc = ingest__index_pending(w)))
+		if (tail_pending(w->tail) - w->indexed >= 16384 &&
+		    (rc = ingest__index_pending(w, 0)))
 			return rc;
 	}
 	w->end = next;
@@ -382,7 +397,7 @@ static int ingest__replay(ingest *w)
 	}
 	if (end > w->end)
 		w->end = end;
-	rc = ingest__index_pending(w);
+	rc = ingest__index_pending(w, 0);
 	if (rc)
 		return rc;
 	ctl_advance(w->ctl, CTL_DURABLE, w->end);
@@ -452,6 +467,20 @@ static int ingest__open_ring(ingest *w)
 	return 0;
 }
 
+static int ingest__open_place(ingest *w)
+{
+	const struct ingest_config *c = &w->cfg;
+	struct place_config pc = {
+	    .device = c->gpu_device,
+	    .temp_bytes = c->gpu_temp_bytes,
+	    .budget_bytes = c->gpu_budget_bytes,
+	    .budget_percent = c->gpu_budget_percent,
+	    .segment_vectors = c->seal_docs,
+	    .policy = c->gpu_on_pressure,
+	};
+	return place_open(&w->place, &pc);
+}
+
 int ingest_open(ingest **out, const struct ingest_config *cfg)
 {
 	ingest *w = calloc(1, sizeof *w);
@@ -460,13 +489,21 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 	w->cfg = *cfg;
 	w->lock_fd = -1;
 	snprintf(w->wal_dir, sizeof w->wal_dir, "%s/wal", cfg->inst->data_dir);
-	int rc = inst_make_data_dir(cfg->inst);
+	/* The GPU first: a writer that cannot have it stops before it changes
+	 * anything. */
+	int rc = cfg->gpu ? ingest__open_place(w) : 0;
+	if (rc == 0)
+		rc = inst_make_data_dir(cfg->inst);
 	if (rc == 0)
 		rc = ingest__lock_data_dir(w);
 	if (rc == 0)
 		rc = keys_new(&w->keys);
 	if (rc == 0)
 		rc = ingest__load_manifest(w);
+	if (rc == 0)
+		rc = sweep_data_dir(cfg->inst->data_dir, &w->man);
+	if (rc == 0)
+		rc = place_check_index(w->place, w->man.index, w->man.dim, w->man.metric);
 	if (rc == 0)
 		rc = ingest__open_ctl(w);
 	if (rc == 0)
@@ -529,6 +566,7 @@ static int ingest__log_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 	return wal_sync(w->wal);
 }
 
+/* ROOST_EBUSY: applied, but refused a place in the index for now. */
 static int ingest__apply_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
@@ -538,7 +576,7 @@ static int ingest__apply_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 		if (rc)
 			return rc;
 	}
-	return ingest__index_pending(w);
+	return ingest__index_pending(w, 1);
 }
 
 /* A tail older than the seal interval is sealed even if not full, which
@@ -556,14 +594,39 @@ static void ingest__pause(volatile sig_atomic_t *stop, int ms)
 		usleep(50 * 1000);
 }
 
+/* Policy refuse: rows the GPU had no room for are retried before anything
+ * more is taken from the ring, so brokers wait and then answer with the
+ * writer mode. An aged tail is still sealed, which takes its index off the
+ * GPU. ROOST_EBUSY while refusing. */
+static int ingest__retry_refused(ingest *w, volatile sig_atomic_t *stop)
+{
+	if (!w->refused)
+		return 0;
+	int rc = ingest__index_pending(w, 1);
+	ctl_set_writer_mode(w->ctl, place_mode(w->place));
+	if (rc != ROOST_EBUSY || ingest__aged(w)) {
+		w->refused = 0;
+		return rc != ROOST_EBUSY ? rc : ingest__seal(w);
+	}
+	ingest__pause(stop, 1000);
+	return ROOST_EBUSY;
+}
+
 int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 {
 	struct ingest_rec *recs = calloc(w->cfg.group_max, sizeof *recs);
 	if (!recs)
 		return ROOST_ENOMEM;
-	ctl_set_writer_mode(w->ctl, "cpu");
+	ctl_set_writer_mode(w->ctl, place_mode(w->place));
 	int rc = 0;
 	while (!*stop) {
+		rc = ingest__retry_refused(w, stop);
+		if (rc == ROOST_EBUSY) {
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			break;
 		int full;
 		uint32_t n = ingest__collect(w, w->end, recs, &full);
 		if ((full || ingest__aged(w)) && (rc = ingest__seal(w)) != 0)
@@ -583,10 +646,14 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 			rc = 0;
 			continue;
 		}
-		ctl_set_writer_mode(w->ctl, "cpu");
 		ctl_advance(w->ctl, CTL_DURABLE, end);
 		ctl_wake(w->ctl);
 		rc = ingest__apply_group(w, recs, n);
+		ctl_set_writer_mode(w->ctl, place_mode(w->place));
+		if (rc == ROOST_EBUSY) {
+			w->refused = 1; /* in the tail, searchable; indexed once there is room */
+			rc = 0;
+		}
 		if (rc)
 			break;
 		ingest__publish(w, end);
@@ -603,6 +670,7 @@ void ingest_close(ingest *w)
 	wal_close(w->wal);
 	ring_close(w->ring);
 	vindex_free(w->index);
+	place_close(w->place); /* after the index, which may hold GPU memory */
 	tail_close(w->tail);
 	ctl_close(w->ctl);
 	keys_free(w->keys);

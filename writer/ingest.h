@@ -4,6 +4,7 @@
 #ifndef ROOST_INGEST_H
 #define ROOST_INGEST_H
 
+#include "gpumem.h"
 #include "inst.h"
 
 #include <signal.h>
@@ -20,6 +21,13 @@ struct ingest_config {
 	uint64_t train_docs;  /* vectors to train on, for trained types */
 	uint32_t group_max;   /* records per group */
 	int dead_timeout_ms;  /* a producer's claim older than this is checked */
+	/* --gpu: the open segment's index grows on the GPU, within a budget. */
+	int gpu;
+	int gpu_device;
+	uint64_t gpu_budget_bytes; /* 0: gpu_budget_percent of the device */
+	uint32_t gpu_budget_percent;
+	uint64_t gpu_temp_bytes; /* StandardGpuResources scratch */
+	enum gpumem_policy gpu_on_pressure;
 };
 
 typedef struct ingest ingest;

@@ -4,6 +4,7 @@
 #include "inst.h"
 #include "log.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,15 @@
 #include <string.h>
 
 static volatile sig_atomic_t writer_stop;
+
+/* Long-only options, clear of the letters the others use. */
+enum {
+	WRITER_OPT_GPU = 256,
+	WRITER_OPT_GPU_DEVICE,
+	WRITER_OPT_GPU_BUDGET,
+	WRITER_OPT_GPU_TEMP,
+	WRITER_OPT_GPU_ON_PRESSURE,
+};
 
 static void writer_on_signal(int sig)
 {
@@ -24,8 +34,60 @@ static void writer_usage(FILE *f)
 		   "                    [--index FACTORY] [--ring-mb MB] [--seal-docs N]\n"
 		   "                    [--train-docs N] [--group-max N] [--dead-timeout-ms MS]\n"
 		   "                    [--seal-interval-ms MS]\n"
+		   "                    [--gpu] [--gpu-device N] [--gpu-memory-budget BYTES|N%%]\n"
+		   "                    [--gpu-temp-memory BYTES] [--gpu-on-pressure cpu|refuse]\n"
 		   "Settings other than --name and --data-dir apply when the instance is new;\n"
-		   "later they must match it or be left out.\n");
+		   "later they must match it or be left out. BYTES may end in K, M, G or T.\n"
+		   "--gpu grows the open segment's index on the GPU (needs make GPU=1) within\n"
+		   "the budget (default 100%%); when it would not fit, cpu moves it to the CPU,\n"
+		   "refuse stops taking writes until memory returns.\n");
+}
+
+/* BYTES with an optional K, M, G or T suffix (powers of 1024) or, where
+ * percent is given, N% of something (1 to 100). */
+static int writer_parse_size(const char *s, uint64_t *bytes, uint32_t *percent)
+{
+	static const char units[] = "KMGT";
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s || errno || s[0] == '-' || v == 0)
+		return ROOST_EINVAL;
+	if (percent && end[0] == '%' && end[1] == 0 && v <= 100) {
+		*bytes = 0;
+		*percent = (uint32_t)v;
+		return 0;
+	}
+	const char *unit = end[0] ? strchr(units, end[0]) : NULL;
+	unsigned shift = unit ? 10u * (unsigned)(unit - units + 1) : 0;
+	if ((end[0] && (!unit || end[1])) || v > (UINT64_MAX >> shift))
+		return ROOST_EINVAL;
+	*bytes = (uint64_t)v << shift;
+	return 0;
+}
+
+/* The --gpu-* options other than --gpu itself. */
+static int writer_parse_gpu(int opt, struct ingest_config *c)
+{
+	char *end;
+	switch (opt) {
+	case WRITER_OPT_GPU_DEVICE:
+		c->gpu_device = (int)strtol(optarg, &end, 10);
+		return *end || end == optarg || c->gpu_device < 0 ? ROOST_EINVAL : 0;
+	case WRITER_OPT_GPU_BUDGET:
+		return writer_parse_size(optarg, &c->gpu_budget_bytes, &c->gpu_budget_percent);
+	case WRITER_OPT_GPU_TEMP:
+		return writer_parse_size(optarg, &c->gpu_temp_bytes, NULL);
+	case WRITER_OPT_GPU_ON_PRESSURE:
+		if (strcmp(optarg, "cpu") == 0)
+			c->gpu_on_pressure = GPUMEM_POLICY_CPU;
+		else if (strcmp(optarg, "refuse") == 0)
+			c->gpu_on_pressure = GPUMEM_POLICY_REFUSE;
+		else
+			return ROOST_EINVAL;
+		return 0;
+	}
+	return ROOST_EINVAL;
 }
 
 static int writer_parse(int argc, char **argv, struct ingest_config *c, const char **name,
@@ -43,12 +105,29 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 	    {"group-max", required_argument, 0, 'g'},
 	    {"dead-timeout-ms", required_argument, 0, 'k'},
 	    {"seal-interval-ms", required_argument, 0, 'S'},
+	    {"gpu", no_argument, 0, WRITER_OPT_GPU},
+	    {"gpu-device", required_argument, 0, WRITER_OPT_GPU_DEVICE},
+	    {"gpu-memory-budget", required_argument, 0, WRITER_OPT_GPU_BUDGET},
+	    {"gpu-temp-memory", required_argument, 0, WRITER_OPT_GPU_TEMP},
+	    {"gpu-on-pressure", required_argument, 0, WRITER_OPT_GPU_ON_PRESSURE},
 	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	int opt, idx, gpu_opts = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		if (opt > WRITER_OPT_GPU) {
+			if (writer_parse_gpu(opt, c) != 0) {
+				fprintf(stderr, "roost-writer: bad value '%s' for --%s\n", optarg,
+					opts[idx].name);
+				return ROOST_EINVAL;
+			}
+			gpu_opts++;
+			continue;
+		}
 		switch (opt) {
+		case WRITER_OPT_GPU:
+			c->gpu = 1;
+			break;
 		case 'n':
 			*name = optarg;
 			break;
@@ -91,6 +170,10 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 			return ROOST_EINVAL;
 		}
 	}
+	if (gpu_opts && !c->gpu) {
+		fprintf(stderr, "roost-writer: the --gpu-* options need --gpu\n");
+		return ROOST_EINVAL;
+	}
 	return *name ? 0 : ROOST_EINVAL;
 }
 
@@ -120,6 +203,9 @@ int main(int argc, char **argv)
 	    .group_max = 1024,
 	    .dead_timeout_ms = 1000,
 	    .seal_interval_ms = 10000,
+	    .gpu_budget_percent = 100,
+	    .gpu_temp_bytes = 256u << 20,
+	    .gpu_on_pressure = GPUMEM_POLICY_CPU,
 	};
 	const char *name = NULL, *data_dir = NULL;
 	if (writer_parse(argc, argv, &cfg, &name, &data_dir) != 0) {

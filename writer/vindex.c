@@ -3,6 +3,8 @@
 #include "err.h"
 #include "log.h"
 
+#include <faiss/c_api/IndexFlat_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
@@ -14,8 +16,18 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Device memory of an IVF list beyond its vectors: codes and ids are two
+ * allocations rounded up to 256 bytes, plus the list's pointers. */
+#define VINDEX_GPU_LIST_BYTES 768u
+
 struct vindex {
 	FaissIndex *index;
+	/* On the GPU: the CPU index it came from, emptied. A failed add can
+	 * leave a GPU index half-changed; this is where it is rebuilt. */
+	FaissIndex *spare;
+	int on_gpu;
+	struct gpumem_model model; /* from the CPU index: a GPU one hides its type */
+	uint64_t nlist;		   /* IVF lists; 0 for other types */
 };
 
 static int vindex__fail(const char *what)
@@ -25,14 +37,47 @@ static int vindex__fail(const char *what)
 	return ROOST_EFAISS;
 }
 
+/* The GPU footprint of FAISS 1.7.3's GPU indexes, as an upper bound (the
+ * budget must hold): GpuIndexFlat keeps one array of vectors and one of L2
+ * norms, both reallocated to the exact new size by every add. GpuIndexIVF*
+ * keep the coarse centroids (with norms) and per list codes and 64-bit ids
+ * in arrays that grow to the next power of two (up to twice the vectors),
+ * the codes in blocks of 32 vectors (interleaved layout), and upload the
+ * batch being added. Other types count code plus id, reallocated whole. */
+static void vindex__model(vindex *v, const FaissIndex *index, struct gpumem_model *m)
+{
+	uint64_t d = (uint64_t)faiss_Index_d(index);
+	size_t code = 0;
+	FaissIndexIVF *ivf = faiss_IndexIVF_cast((FaissIndex *)index);
+	if (faiss_IndexFlat_cast((FaissIndex *)index)) {
+		*m = (struct gpumem_model){.vector_bytes = d * 4 + 4, .regrows = 1};
+	} else if (ivf) {
+		uint64_t nlist = faiss_IndexIVF_nlist(ivf);
+		v->nlist = nlist;
+		if (faiss_Index_sa_code_size(index, &code) != 0)
+			code = d * 4;
+		*m = (struct gpumem_model){
+		    .index_bytes = nlist * (d * 4 + 4 + VINDEX_GPU_LIST_BYTES + 62 * code),
+		    .vector_bytes = 2 * (code + 8),
+		    .transient_bytes = d * 4 + 64,
+		};
+	} else {
+		if (faiss_Index_sa_code_size(index, &code) != 0)
+			code = d * 4;
+		*m = (struct gpumem_model){
+		    .vector_bytes = code + 8, .transient_bytes = d * 4, .regrows = 1};
+	}
+}
+
 static int vindex__wrap(vindex **out, FaissIndex *index)
 {
-	vindex *v = malloc(sizeof *v);
+	vindex *v = calloc(1, sizeof *v);
 	if (!v) {
 		faiss_Index_free(index);
 		return ROOST_ENOMEM;
 	}
 	v->index = index;
+	vindex__model(v, index, &v->model);
 	*out = v;
 	return 0;
 }
@@ -61,6 +106,7 @@ void vindex_free(vindex *v)
 	if (!v)
 		return;
 	faiss_Index_free(v->index);
+	faiss_Index_free(v->spare);
 	free(v);
 }
 
@@ -73,6 +119,15 @@ int vindex_train(vindex *v, uint64_t n, const float *x)
 {
 	if (faiss_Index_train(v->index, (idx_t)n, x) != 0)
 		return vindex__fail("train");
+	if (!v->on_gpu)
+		return 0;
+	/* A rebuild after a failed add must start from the trained index. */
+	FaissIndex *trained;
+	int rc = gpu_index_to_cpu(v->index, &trained);
+	if (rc)
+		return rc;
+	faiss_Index_free(v->spare);
+	v->spare = trained;
 	return 0;
 }
 
@@ -90,6 +145,89 @@ uint64_t vindex_count(const vindex *v)
 	return (uint64_t)faiss_Index_ntotal(v->index);
 }
 
+int vindex_to_gpu(vindex *v, gpu *g)
+{
+	FaissIndex *moved;
+	if (v->on_gpu)
+		return 0;
+	int rc = gpu_index_to_gpu(g, v->index, &moved);
+	if (rc)
+		return rc;
+	faiss_Index_reset(v->index);
+	v->spare = v->index;
+	v->index = moved;
+	v->on_gpu = 1;
+	return 0;
+}
+
+int vindex_to_cpu(vindex *v)
+{
+	FaissIndex *moved;
+	if (!v->on_gpu)
+		return 0;
+	int rc = gpu_index_to_cpu(v->index, &moved);
+	if (rc)
+		return rc;
+	/* Frees the device memory. */
+	faiss_Index_free(v->index);
+	faiss_Index_free(v->spare);
+	v->spare = NULL;
+	v->index = moved;
+	v->on_gpu = 0;
+	return 0;
+}
+
+int vindex_rebuild_on_cpu(vindex *v, uint64_t n, const float *x)
+{
+	if (!v->on_gpu)
+		return 0;
+	faiss_Index_free(v->index);
+	v->index = v->spare;
+	v->spare = NULL;
+	v->on_gpu = 0;
+	return vindex_add(v, n, x);
+}
+
+/* Pseudo-random vectors in [-1, 1): the warm-up needs no real data. */
+static void vindex__noise(float *x, uint64_t n)
+{
+	uint64_t s = 0x9E3779B97F4A7C15ull;
+	for (uint64_t i = 0; i < n; i++) {
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		x[i] = (float)(s >> 40) / (float)(1u << 23) - 1.0f;
+	}
+}
+
+int vindex_warm_up(vindex *v)
+{
+	uint64_t d = (uint64_t)faiss_Index_d(v->index);
+	/* Two points per list, so that k-means iterates rather than copies. */
+	uint64_t n = v->nlist ? 2 * v->nlist : 256;
+	float *x = malloc(n * d * sizeof *x);
+	if (!x)
+		return ROOST_ENOMEM;
+	vindex__noise(x, n * d);
+	int rc = vindex_is_trained(v) ? 0 : vindex_train(v, n, x);
+	if (rc == 0)
+		rc = vindex_add(v, n, x);
+	FaissIndex *copy = NULL;
+	if (rc == 0 && v->on_gpu)
+		rc = gpu_index_to_cpu(v->index, &copy);
+	faiss_Index_free(copy);
+	free(x);
+	return rc;
+}
+
+int vindex_on_gpu(const vindex *v)
+{
+	return v->on_gpu;
+}
+
+void vindex_gpu_model(const vindex *v, struct gpumem_model *out)
+{
+	*out = v->model;
+}
+
 static int vindex__fsync_path(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -105,7 +243,14 @@ int vindex_store(const vindex *v, const char *path)
 	char tmp[4096];
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
 		return ROOST_ETOOBIG;
-	if (faiss_write_index_fname(v->index, tmp) != 0) {
+	/* Readers are CPU-only: a GPU index is written from a CPU copy. */
+	FaissIndex *cpu = v->index;
+	if (v->on_gpu && gpu_index_to_cpu(v->index, &cpu) != 0)
+		return ROOST_EFAISS;
+	int written = faiss_write_index_fname(cpu, tmp) == 0;
+	if (cpu != v->index)
+		faiss_Index_free(cpu);
+	if (!written) {
 		unlink(tmp);
 		return vindex__fail("write_index");
 	}

@@ -1,9 +1,13 @@
 /* The writer's FAISS index for the segment being filled: built from a
  * factory string, trained when the type needs it, grown by one add call
- * per group, and written out when the segment is sealed. Only the writer's
- * single ingest thread touches it. */
+ * per group, and written out when the segment is sealed. It lives on the
+ * CPU or, with --gpu, on the GPU; what is written is always a CPU index.
+ * Only the writer's single ingest thread touches it. */
 #ifndef ROOST_VINDEX_H
 #define ROOST_VINDEX_H
+
+#include "gpu.h"
+#include "gpumem.h"
 
 #include <stdint.h>
 
@@ -28,7 +32,29 @@ int vindex_add(vindex *v, uint64_t n, const float *x);
 
 uint64_t vindex_count(const vindex *v);
 
-/* Writes the index durably: temp file, fsync, rename. */
+/* Moves the index to the GPU or back. On failure the index stays where it
+ * was, unchanged. */
+int vindex_to_gpu(vindex *v, gpu *g);
+int vindex_to_cpu(vindex *v);
+
+int vindex_on_gpu(const vindex *v);
+
+/* Trains (when needed), adds and copies back a few pseudo-random vectors.
+ * On the GPU this loads the kernels FAISS will use (CUDA loads them lazily,
+ * and FAISS aborts when a launch fails) and allocates cuBLAS's workspace
+ * before any memory pressure. Leaves v changed: for a throw-away index. */
+int vindex_warm_up(vindex *v);
+
+/* After a failed add on the GPU, whose index may then be half-changed:
+ * drops it and adds the segment's first n vectors (x) to an empty CPU copy
+ * of the index as it was before it went to the GPU. */
+int vindex_rebuild_on_cpu(vindex *v, uint64_t n, const float *x);
+
+/* How many device bytes the index needs as it grows (see gpumem.h). */
+void vindex_gpu_model(const vindex *v, struct gpumem_model *out);
+
+/* Writes the index durably: temp file, fsync, rename; a GPU index is
+ * written from a CPU copy. */
 int vindex_store(const vindex *v, const char *path);
 
 /* Checks a factory string against FAISS without keeping the index. */

@@ -1,0 +1,442 @@
+"""Writes a benchmark run (bench/run.py) as docs/benchmarks.json and
+docs/benchmarks.md: the machine, the command, every figure with roost's
+number, the baseline's and their ratio, and what explains the gaps."""
+import datetime
+import json
+
+TITLES = {
+    "ring": "1. Ring",
+    "ingest": "2. Ingest",
+    "search": "3. Search",
+    "fresh": "4. Freshness",
+    "publish": "5. Publication",
+    "memory": "6. Memory",
+    "recovery": "7. Recovery",
+    "original": "8. The original failure's workload",
+}
+
+
+def human_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return ("%d %s" if unit == "B" else "%.3g %s") % (n, unit)
+        n /= 1024.0
+
+
+def human_count(n):
+    if n >= 1000000 and n % 1000000 == 0:
+        return "%dM" % (n // 1000000)
+    if n >= 1000 and n % 1000 == 0:
+        return "%dk" % (n // 1000)
+    return str(n)
+
+
+def num(v):
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 100:
+        return "%.0f" % v
+    if a >= 10:
+        return "%.1f" % v
+    if a >= 1:
+        return "%.2f" % v
+    return "%.3g" % v
+
+
+def fmt(s):
+    if not s:
+        return "-"
+    if s["n"] == 1:
+        return num(s["median"])
+    return "%s [%s–%s]" % (num(s["median"]), num(s["min"]), num(s["max"]))
+
+
+
+EXTRA_NAMES = {
+    "requests_per_s": "req/s",
+    "records_per_s": "records/s", "memcpy_records_per_s": "memcpy records/s",
+    "raw": "ack to answer ms", "search_rtt": "search round trip ms", "add_ms": "add ms",
+    "bytes": "bytes written", "base_bytes": "FAISS bytes", "docs_per_s": "docs/s",
+    "base_docs_per_s": "baseline docs/s", "lost": "lost docs", "base_lost": "baseline lost",
+    "crashes": "crashes", "errors": "failed requests",
+}
+
+
+def badness(row):
+    """How far roost is from its baseline, in its bad direction (1 = on par)."""
+    r = row["ratio"]
+    if not r or r <= 0:
+        return 0.0
+    return 1.0 / r if row["better"] == "higher" else r
+
+
+def worst(rows, n=5):
+    """The n rows furthest from their baseline, one per figure."""
+    ranked = sorted((r for r in rows if r["rank"] and r["ratio"]), key=badness, reverse=True)
+    out, seen = [], set()
+    for r in ranked:
+        if r["figure"] not in seen:
+            seen.add(r["figure"])
+            out.append(r)
+    return out[:n]
+
+
+LATENCY_KEYS = (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9"))
+
+
+def extra_text(row):
+    """The details column: medians only (the JSON keeps min and max)."""
+    ex = dict(row["extra"])
+    parts = []
+    for prefix, who in (("", ""), ("base_", "FAISS ")):
+        keys = [(prefix + k, name) for k, name in LATENCY_KEYS if ex.get(prefix + k)]
+        if keys:
+            parts.append("%s%s ms %s" % (who, "/".join(name for _, name in keys),
+                                         " / ".join(num(ex.pop(k)["median"]) for k, _ in keys)))
+    if ex.get("recall") and ex.get("base_recall"):
+        parts.append("recall@10 %s (FAISS %s)" % (num(ex.pop("recall")["median"]),
+                                                  num(ex.pop("base_recall")["median"])))
+    ex.pop("base_recall", None)
+    for k, v in ex.items():
+        name = EXTRA_NAMES.get(k, k)
+        if isinstance(v, dict):
+            parts.append("%s %s" % (name, human_bytes(v["median"]) if "bytes" in k
+                                    else num(v["median"])))
+        elif isinstance(v, (int, float)):
+            parts.append("%s %s" % (name, num(v) if v else "0"))
+    return "; ".join(parts)
+
+
+def ratio_text(row):
+    return "%.3g" % row["ratio"] if row["ratio"] else "-"
+
+
+def table(rows):
+    """Rows of one configuration and measure against several baselines
+    share a line."""
+    out = ["| configuration | measure | roost | baseline | ratio | details |",
+           "|---|---|---|---|---|---|"]
+    groups = []
+    for r in rows:
+        if groups and (groups[-1][0]["config"], groups[-1][0]["metric"]) == (r["config"],
+                                                                             r["metric"]):
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    for g in groups:
+        r = g[0]
+        multi = len(g) > 1
+        base = "<br>".join(("%s: " % x["baseline_short"] if multi else "") +
+                           (fmt(x["baseline"]) if x["baseline"] else "-") for x in g)
+        ratio = "<br>".join(ratio_text(x) for x in g)
+        out.append("| %s | %s (%s) | %s | %s | %s | %s |" % (
+            r["config"], r["metric"], r["unit"], fmt(r["roost"]), base, ratio,
+            extra_text(r).replace("|", "/")))
+    return out
+
+
+def baselines(rows):
+    seen = []
+    for r in rows:
+        if r["baseline_what"] and r["baseline_what"] not in seen:
+            seen.append(r["baseline_what"])
+    return seen
+
+
+def machine_lines(m, bench, command):
+    return [
+        "| | |", "|---|---|",
+        "| CPU | %s |" % m["cpu"],
+        "| cores | %d (what `os.cpu_count()` sees)%s |" % (
+            m["cores"], ", KVM guest" if m["hypervisor"] else ""),
+        "| memory | %s |" % human_bytes(m["memory_bytes"]),
+        "| kernel | %s |" % m["kernel"],
+        "| FAISS | %s (roost's own build, %s) |" % (
+            m["faiss"], "AVX2" if m["avx2"] else "generic"),
+        "| load average before / after | %s / %s |" % (
+            " ".join("%.2f" % x for x in m["load_before"]),
+            " ".join("%.2f" % x for x in m["load_after"])),
+        "| command | `%s` |" % command,
+        "| mode | %s |" % ("quick (smaller sizes, shorter runs)" if bench.quick else "full"),
+        "| date | %s |" % datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC"),
+        "| run time | %.0f s |" % bench.seconds,
+    ]
+
+
+def write_report(bench, prefix, command):
+    rows = bench.rows
+    doc = dict(command=command, mode="quick" if bench.quick else "full",
+               machine=bench.machine, plan=bench.p, seconds=bench.seconds, notes=bench.notes,
+               rows=rows)
+    with open(prefix + ".json", "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+        f.write("\n")
+    md = ["# Benchmarks", "", "<!-- written by bench/run.py; edits are overwritten -->", ""]
+    md += intro(bench) + [""]
+    md += ["## Machine and command", ""] + machine_lines(bench.machine, bench, command) + [""]
+    md += ["## Furthest from the baseline", "",
+           "The five figures where roost is furthest from its baseline, worst first "
+           "(factor = how many times worse, in the figure's own direction):", "",
+           "| figure | configuration | measure | roost | baseline | factor |",
+           "|---|---|---|---|---|---|"]
+    for r in worst(rows):
+        md.append("| %s | %s | %s (%s) | %s | %s | %.3g× |" % (
+            TITLES.get(r["figure"], r["figure"]), r["config"], r["metric"], r["unit"],
+            num(r["roost"]["median"]), num(r["baseline"]["median"]), badness(r)))
+    md.append("")
+    for fig, title in TITLES.items():
+        sel = [r for r in rows if r["figure"] == fig]
+        if not sel:
+            continue
+        md += ["## %s" % title, ""]
+        text = EXPLAIN.get(fig)
+        if text:
+            md += [text(bench, sel) if callable(text) else text, ""]
+        bl = baselines(sel)
+        if bl:
+            md += ["Baselines: " + "; ".join(bl) + ".", ""]
+        md += table(sel) + [""]
+    md += closing(bench, rows) + [""]
+    with open(prefix + ".md", "w") as f:
+        f.write("\n".join(md))
+
+
+def _plan_text(bench):
+    p = bench.p
+    return ("Sizes in this run: ring records of %s with %s producers, %.1f s each; ingest %d "
+            "configurations of %.1f s or %s documents each; search on %s documents with %d "
+            "queries; freshness, memory and recovery at %s documents; the original workload "
+            "for %g s. Every measurement ran %d times." % (
+                ", ".join(human_bytes(s) for s in p["ring_sizes"]),
+                "/".join(map(str, p["ring_producers"])), p["ring_s"], len(p["ingest"]),
+                p["ingest_s"], human_count(p["ingest_cap"]), human_count(p["search_rows"]),
+                p["queries"], ", ".join(human_count(n) for n in p["scale_points"]),
+                p["original_s"], bench.reps))
+
+
+def intro(bench):
+    return [
+        "Every figure compares roost, measured through its real processes (writer, broker, "
+        "readers) and its client library, with in-process FAISS doing the same work on the "
+        "same data in the same run, on roost's own FAISS build. Each cell is the median of "
+        "repeated runs with [min–max]. **ratio = roost median / baseline median**: for "
+        "throughput (higher is better) a ratio below 1 means roost is slower; for times and "
+        "memory (lower is better) a ratio above 1 means roost costs more. Nothing here is "
+        "asserted by a test.",
+        "",
+        "Data: a fixed, seeded clustered Gaussian set (`bench/bdata.c`: d=%d, 100 clusters "
+        "with N(0,1) centres, noise sigma 0.5, seed %d); queries come from the same clusters "
+        "on another random stream; ground truth is an exact `IndexFlatL2` search. %s" % (
+            bench.dim, 20240601, _plan_text(bench)),
+        "",
+        "This machine is shared (see the load average below): absolute numbers move from run "
+        "to run, and so does each ratio's noise, since roost and its baseline run one after "
+        "the other. Run `make bench` (about 15 minutes) or `make bench-quick` (under 3 "
+        "minutes, smaller sizes) to reproduce; `bench/run.py --help` for options.",
+    ]
+
+
+def _ring(bench, rows):
+    return ("Producers are separate processes, as brokers are: each claims space under the "
+            "ring's process-shared robust mutex, copies its record in with one memcpy and "
+            "commits it with a release store; the measuring process consumes and releases "
+            "records as the writer does (without writing them to a log). The baseline is the "
+            "same processes copying the same records into a private buffer of the ring's size. "
+            "Small records pay per record: the claim mutex, the shared cursors' cache lines and "
+            "a futex wake of the consumer whenever it sleeps. Large records pay per byte and "
+            "approach memcpy. On 2 cores, 4 producers and the consumer time-share.")
+
+
+def _ingest(bench, rows):
+    fs = bench.notes.get("fsync", {})
+    sync = ""
+    if fs.get("p50_ms"):
+        sync = (" An appended 4 KiB write + fdatasync on this disk took %s ms at the median "
+                "and %s ms at p99 in this run (`roost-bench-faiss fsync`)." % (
+                    num(fs["p50_ms"]["median"]), num(fs["p99_ms"]["median"])))
+    return ("Clients are threads of `roost-bench-load`, each with its own libroost handle, "
+            "through one broker (default 32 workers) to the writer. Each configuration gets a "
+            "new Flat instance; a repetition stops after %.1f s or %s documents, so no seal "
+            "falls inside a run (seals are figure 5). The baseline adds the same number of "
+            "vectors in process with one `add` call per batch (Flat: a copy; HNSW32: graph "
+            "insertion), so the Flat ratio is the whole cost of the service path: protobuf "
+            "encoding and decoding, two nanomsg hops per request, validation, the idempotency "
+            "slot, the ring copy, and for `durable` the group's fdatasync, for `visible` also "
+            "the tail append and index add. `queued` answers after the ring commit.%s" % (
+                bench.p["ingest_s"], human_count(bench.p["ingest_cap"]), sync))
+
+
+def _search(bench, rows):
+    n, seal = bench.notes.get("search_layout", (bench.p["search_rows"], 65536))
+    return ("roost splits data into sealed segments of `--seal-docs` documents (default "
+            "65536), each a FAISS index, plus a shared-memory tail that readers search exactly. "
+            "At the default, %s documents are %s. The main rows use `--seal-docs %d`, so the "
+            "whole collection is one segment (a far-away sentinel document, never a neighbour, "
+            "triggers the seal and stays alone in the tail) and the baseline searches the very "
+            "same index file in process with one thread, one query per call; the rows marked "
+            "with the default layout compare the default split with that same baseline. "
+            "(`--seal-docs 131072` would not give one segment at %s: nothing would be sealed "
+            "and every search would scan the tail exactly.) Readers run 2 worker threads each "
+            "and searches go client → broker → search device → reader and back. Recall@10 is "
+            "against the exact ground truth; both sides use FAISS's defaults (HNSW efSearch "
+            "16, IVF nprobe 1), which a roost client cannot change. `ingest N/s` rows search "
+            "while one more client adds N documents/s (batches of 10, durable) into the tail." % (
+                human_count(n), _layout(n, seal), n, human_count(n)))
+
+
+def _layout(n, seal):
+    segs = n // seal
+    if segs == 0:
+        return "no segment and a %s-document tail" % human_count(n)
+    return "%d segment%s of %d and a %d-document exact tail" % (
+        segs, "s" if segs > 1 else "", seal, n - segs * seal)
+
+
+def _fresh(bench, rows):
+    return ("One Flat instance (default `--seal-docs`) is grown to each size; there a probe "
+            "adds one document (ack `durable`) and, once acknowledged, searches for it with "
+            "`min_lsn` set to its LSN, filtered on the probe's agent so that the search skips "
+            "the segments' index search. Ack-to-visible is that round trip minus the round "
+            "trip of the same search repeated at once (which never waits); both raw numbers "
+            "are in the details. The baseline is an in-process FAISS add of one vector: "
+            "visible when the call returns. Its p99 is the vector storage growing (realloc "
+            "and copy of the whole array).")
+
+
+def _publish(bench, rows):
+    return ("Every seal on the way to the largest size is timed. The tail is filled to exactly "
+            "`--seal-docs` with the writer idle; the next add (ack `visible`) seals it: "
+            "publish = that add's latency minus a plain visible add's right after. A seal "
+            "writes the segment's FAISS index and its documents file (ids, fields, text and "
+            "the raw vectors again), fsyncs both and the manifest, and rotates the log. Reader "
+            "swap = the first search after the seal (it loads the new segment) minus a plain "
+            "search. Baselines: FAISS `write_index` + fsync, and `read_index`, of a Flat index "
+            "of the same 64Ki rows; the `naive snapshot` rows write the whole index at each "
+            "size, which is what publishing whole snapshots would cost.")
+
+
+def _memory(bench, rows):
+    return ("Proportional set size (`/proc/PID/smaps_rollup`: shared pages divided among the "
+            "processes mapping them) of the writer and a reader that has answered searches, and "
+            "the growth of the instance's total when a second reader starts. A reader loads "
+            "every sealed segment into private memory: the FAISS index and the documents file, "
+            "which holds the vectors a second time, so each added reader costs about twice the "
+            "vector bytes. The tail is shared memory, mapped by all. The baseline is a process "
+            "holding a FAISS Flat index of the same rows.")
+
+
+def _recovery(bench, rows):
+    return ("The writer is killed with SIGKILL and restarted until it serves: it loads the "
+            "manifest, replays the log written since the last seal into a new tail and reopens "
+            "the ring; it does not load sealed segments. So restart time follows the log "
+            "length, not the index size. The baseline loads a saved FAISS Flat index of the "
+            "collection (`read_index`, from the page cache), what an in-process service "
+            "restarting would do at least.")
+
+
+def _original(bench, rows):
+    return ("The failure's workload: 12 writers add batches of 1..10 documents (ack "
+            "`durable`, the default) and 4 searchers search k=4, for %g s, everyone as fast as "
+            "they can. roost runs with default settings, one broker and two readers; lost = "
+            "acknowledged ids missing from `roost-dump`; crashes = roost processes that "
+            "exited. The baselines run in process under one global lock: C on roost's FAISS "
+            "build, and Python with Debian's python3-faiss (built without SIMD) doing "
+            "LangChain's `from_documents` + `merge_from`. Each index grows as fast as its "
+            "writers add, so searches/s also reflects how large each index became (see "
+            "docs/s)." % bench.p["original_s"])
+
+
+EXPLAIN = {"ring": _ring, "ingest": _ingest, "search": _search, "fresh": _fresh,
+           "publish": _publish, "memory": _memory, "recovery": _recovery,
+           "original": _original}
+
+WHY = {
+    "ring": ("each record pays a claim under a process-shared mutex, stores to shared cursors "
+             "and, while the consumer sleeps, a futex wake; memcpy pays only bytes",
+             "claim and commit several records per producer per lock, or claim with an atomic "
+             "fetch-add on the reserve cursor (Aeron's design), and let the consumer spin "
+             "briefly before sleeping"),
+    "ingest": ("a request crosses two processes and two nanomsg hops, is protobuf-encoded "
+               "and decoded, validated and copied into the ring; `durable` adds the group's "
+               "fdatasync and `visible` the index add, while FAISS's own add is one copy",
+               "batch on the client (libroost could coalesce concurrent adds), let the writer "
+               "wait a few hundred microseconds to grow its groups, and pipeline requests "
+               "instead of one outstanding call per handle"),
+    "search": ("every query crosses client → broker → search device → reader and back, "
+               "with the hits' texts copied into protobuf; the FAISS search itself is the "
+               "same",
+               "let clients connect to readers directly, send several queries per request, "
+               "and skip copying fields the client did not ask for"),
+    "fresh": ("visibility is immediate in shared memory, but seeing it costs a search round "
+              "trip through two processes, against a function return in process",
+              "notify clients of the published LSN with the add's reply (ack `visible`), or "
+              "answer min_lsn searches from the broker's own view of the watermark"),
+    "publish": ("a seal writes the vectors twice (the index and the documents file), "
+                "checksums them, and fsyncs two files, a manifest and a directory, while the "
+                "ingest loop waits",
+                "keep vectors once (rebuild the index from the documents file, or read them "
+                "back from a Flat index), and seal in a background thread while a new tail "
+                "takes writes"),
+    "memory": ("each reader reads every segment into private memory, index and documents "
+               "(vectors twice)",
+               "map segment files instead of reading them (FAISS `IO_FLAG_MMAP` for index types "
+               "that support it, documents by mmap), so readers share the page cache"),
+    "recovery": ("the writer replays and re-applies the whole log since the last seal",
+                 "seal (checkpoint) by log size as well as by document count"),
+    "original": ("each writer waits for its batch's fsync and two hops, where the in-process "
+                 "writer only waits for the lock",
+                 "the same as for ingest: bigger groups, client-side batching"),
+}
+
+
+def closing(bench, rows):
+    out = ["## Where roost is far from its baseline, and why", ""]
+    for r in worst(rows):
+        why, fix = WHY.get(r["figure"], ("", ""))
+        out.append("- **%s, %s, %s**: %.3g× the baseline. Why: %s. What would close it: %s." % (
+            TITLES.get(r["figure"], r["figure"]), r["config"], r["metric"], badness(r), why,
+            fix))
+    out += [""] + _profile(bench)
+    return out
+
+
+def _profile(bench):
+    prof = bench.notes.get("profile")
+    out = ["## Profile of the worst case", ""]
+    if not prof:
+        return out + ["Not run (`--only` left it out)."]
+    if prof.get("error"):
+        return out + ["No profile: %s." % prof["error"]]
+    out += [
+        "`perf stat -e instructions true` reports the hardware counters as not supported in "
+        "this KVM guest, so the profile samples the `cpu-clock` software timer instead "
+        "(`perf record -a -g -e cpu-clock`), which works and, unlike callgrind, also sees "
+        "kernel time (futexes, sockets, fsync). Profiled case: %s, %s (%s), run again as `%s`; "
+        "samples of roost's processes and the load generator, by process, library and "
+        "function, 1%% and above:" % (TITLES.get(prof["figure"], prof["figure"]),
+                                        prof["config"], prof["metric"], prof["command"]),
+        "", "```"] + prof["top"] + ["```", "", "By process:", "", "```"] + prof["by_process"] + [
+            "```", "", "How to read it: " + PROFILE_READING.get(prof["figure"], _SWITCHES)]
+    return out
+
+
+_SWITCHES = ("Kernel symbols such as `finish_task_switch` and `_raw_spin_unlock_irq*` are "
+             "threads being woken and switched, which every hop costs; on 2 shared cores a "
+             "wake-up can also wait for a time slice, which is what the tails (p99) show. ")
+PROFILE_READING = {
+    "fresh": _SWITCHES + (
+        "The hops here: client → broker worker → search device → reader worker and back, "
+        "and futex waits on the watermarks. `search__match` is the reader evaluating the "
+        "probe's filter row by row over every segment and the tail (there is no index on "
+        "agent, time or kind), `fvec_L2sqr` the exact scan of the tail."),
+    "ingest": _SWITCHES + (
+        "The hops here: client → broker worker, the writer woken by the ring, the broker "
+        "woken by the durable watermark. `protobuf_c_*` is the wire codec, `memcpy` the copy "
+        "into the ring, ext4/jbd2/block symbols the group's fdatasync."),
+    "ring": _SWITCHES + (
+        "Here the switches are producers sleeping on the claim mutex and the consumer "
+        "sleeping on the data futex, with `pthread_mutex_*` and `futex_*` around every "
+        "record."),
+}

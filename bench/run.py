@@ -1,0 +1,684 @@
+#!/usr/bin/env python3
+"""roost's benchmark suite: every figure next to in-process FAISS on the same
+data, measured in the same run, written to docs/benchmarks.md and
+docs/benchmarks.json.
+
+    bench/run.py [--quick] [--build DIR] [--only FIG,...] [--out PREFIX]
+
+The C programs in bench/ do the measuring and print one JSON line each:
+roost-bench-load (clients, through libroost), roost-bench-faiss (the
+in-process baselines, on roost's own FAISS build), roost-bench-ring (the ring
+alone). bench/original_workload.py is the Python baseline of figure 8. This
+script starts real instances (writer, broker, readers) the way
+tests/system/conftest.py does, runs each measurement several times, and
+reports the median with min and max. No figure is asserted: this measures.
+"""
+import argparse
+import glob
+import itertools
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import report
+from report import fmt, human_bytes, human_count
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+import conftest  # noqa: E402
+
+FIGURES = ["ring", "ingest", "search", "scale", "original", "profile"]
+
+
+class BenchError(Exception):
+    pass
+
+
+# -- sizes ---------------------------------------------------------------------
+def plan(quick):
+    """What each mode measures. Quick keeps every figure but smaller."""
+    if quick:
+        return dict(
+            reps=3, ring_sizes=[64, 4096, 262144], ring_producers=[1, 4], ring_s=0.2,
+            ingest=[(a, c, b) for a, c, b in itertools.product(
+                ["durable"], [1, 16], [1, 100])] + [("queued", 16, 100), ("visible", 16, 100)],
+            ingest_s=0.5, ingest_cap=20000, ingest_hnsw=[("visible", 16, 100)],
+            search_rows=20000, queries=300, search_s=0.5, search_readers=[1, 2],
+            search_clients=[1, 16], search_default_seal=False, train=20000,
+            write_rate=500, scale_points=[10000, 100000], probes=100,
+            recovery_full_log=False, original_s=3.0)
+    return dict(
+        reps=3, ring_sizes=[64, 4096, 262144], ring_producers=[1, 2, 4], ring_s=0.5,
+        ingest=list(itertools.product(["queued", "durable", "visible"], [1, 4, 16, 64],
+                                      [1, 10, 100])),
+        ingest_s=1.0, ingest_cap=20000,
+        ingest_hnsw=[("durable", 16, 100), ("visible", 16, 10), ("visible", 16, 100)],
+        search_rows=100000, queries=1000, search_s=1.0, search_readers=[1, 2],
+        search_clients=[1, 4, 16], search_default_seal=True, train=40000,
+        write_rate=500, scale_points=[10000, 100000, 1000000], probes=200,
+        recovery_full_log=True, original_s=20.0)
+
+
+SEAL_DOCS = 65536  # the writer's default --seal-docs
+FILL_BATCH = 1000
+
+
+def stats(values):
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
+            "n": len(vals)}
+
+
+# -- processes -----------------------------------------------------------------
+class Instance(conftest.Instance):
+    """The system tests' instance (a writer, brokers and readers with their
+    own name, data and runtime directories), with a timed writer start."""
+
+    def __init__(self, bench, index="Flat", writer_args=()):
+        super().__init__(dim=bench.dim, index=index, writer_args=writer_args)
+        self.docs = 0  # documents added through the benchmark tools
+
+    def start_writer(self, extra=()):
+        """Starts the writer; returns the seconds until it serves, polled
+        finely enough to time a restart."""
+        t0 = time.monotonic()
+        self.writer = self._spawn("writer", self.writer_argv(extra))
+        log = self.logs[-1]
+        while not self._logged(log, "serving instance"):
+            if self.writer.poll() is not None or time.monotonic() - t0 > 120:
+                raise BenchError("the writer did not start:\n" + self.read_log(log)[-3000:])
+            time.sleep(0.002)
+        return time.monotonic() - t0
+
+    def stop_reader(self):
+        p = self.readers.pop()
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+
+    def procs(self):
+        return [p for p in [self.writer] + list(self.brokers.values()) + self.readers if p]
+
+    def dead(self):
+        """Processes that exited on their own: crashes."""
+        return [p.args[0] for p in self.procs() if p.poll() is not None]
+
+    def files(self, pattern):
+        return sorted(glob.glob(os.path.join(self.data, pattern)))
+
+
+PROFILED = "roost-writer,roost-broker,roost-reader,roost-bench-loa,roost-bench-rin"
+
+
+def perf_report(data, sort):
+    """perf's table of samples, 1% and above, of roost's processes and the
+    load generator (comm names are cut to 15 characters)."""
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
+                          "--percent-limit", "1", "--sort", sort, "--comms", PROFILED],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         timeout=300)
+    return [l.rstrip(" -") for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
+
+
+def plural(n, what):
+    return "%d %s%s" % (n, what, "" if n == 1 else "s")
+
+
+def pss(pid):
+    """Proportional set size of a process in bytes (shared pages divided
+    among the processes that map them)."""
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    raise BenchError("no Pss for pid %d" % pid)
+
+
+# -- the suite -------------------------------------------------------------------
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.p = plan(args.quick)
+        self.reps = args.reps or self.p["reps"]
+        self.dim = args.dim
+        self.build = os.path.join(ROOT, args.build)
+        # The system tests' helpers run this build's binaries.
+        conftest.BIN = os.path.join(self.build, "bin")
+        conftest.TOOLS = os.path.join(self.build, "tests")
+        self.tmp = tempfile.mkdtemp(prefix="roost-bench-")
+        self.rows = []
+        self.notes = {}
+        self.live = []
+        self.writer_flags = subprocess.run([self.bin("roost-writer"), "--help"],
+                                           stdout=subprocess.PIPE, text=True).stdout
+
+    def bin(self, name):
+        sub = "bench" if name.startswith("roost-bench") else "bin"
+        return os.path.join(self.build, sub, name)
+
+    def tool(self, prog, cmd, env=None, timeout=900, **opts):
+        argv = [self.bin(prog), cmd, "--dim", str(self.dim)]
+        for k, v in opts.items():
+            argv += ["--" + k.replace("_", "-"), str(v)]
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env, timeout=timeout)
+        lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+        if out.returncode != 0 or not lines:
+            raise BenchError("%s failed (%d): %s" % (" ".join(map(shlex.quote, argv)),
+                                                     out.returncode, out.stderr[-2000:]))
+        if out.stderr.strip():
+            self.say("  %s %s: %s" % (prog, cmd, out.stderr.strip().splitlines()[0]))
+        return lines[-1]
+
+    def load(self, inst, cmd, **opts):
+        return self.tool("roost-bench-load", cmd, env=inst.env, target=inst.name, **opts)
+
+    def faiss(self, cmd, **opts):
+        return self.tool("roost-bench-faiss", cmd, **opts)
+
+    def instance(self, index="Flat", writer_args=(), readers=0, whole_segments=True):
+        """A started instance: writer, one broker, readers. whole_segments
+        turns aged seals off (where the writer has them), so that every
+        segment holds --seal-docs documents."""
+        args = list(writer_args)
+        if whole_segments and "--seal-interval-ms" in self.writer_flags:
+            args += ["--seal-interval-ms", "0"]
+        inst = Instance(self, index, args)
+        self.live.append(inst)
+        inst.start_writer()
+        inst.start_broker(0)
+        for _ in range(readers):
+            inst.start_reader()
+        return inst
+
+    def drop(self, inst):
+        self.live.remove(inst)
+        inst.stop()
+
+    def say(self, msg):
+        print(msg, flush=True)
+
+    def record(self, fig, config, metric, unit, better, roost, base=None, baseline="",
+               rank=True, params=None, short="", **extra):
+        """One figure: roost's samples next to the baseline's, both from this
+        run. ratio = median(roost) / median(baseline)."""
+        r, b = stats(roost), stats(base) if base is not None else None
+        ratio = r["median"] / b["median"] if r and b and b["median"] else None
+        row = dict(figure=fig, config=config, metric=metric, unit=unit, better=better,
+                   roost=r, baseline=b, baseline_what=baseline, baseline_short=short,
+                   ratio=ratio, rank=rank, params=params,
+                   extra={k: stats(v) if isinstance(v, list) else v for k, v in extra.items()})
+        self.rows.append(row)
+        self.say("  %-9s %-44s %-14s roost %s  base %s  ratio %s" % (
+            fig, config, metric, fmt(r), fmt(b), "%.3g" % ratio if ratio else "-"))
+        return row
+
+    # -- 1. ring ---------------------------------------------------------------
+    def fig_ring(self):
+        p = self.p
+        for size, prod in itertools.product(p["ring_sizes"], p["ring_producers"]):
+            ring, copy = [], []
+            for _ in range(self.reps):
+                opts = dict(size=size, producers=prod, duration=p["ring_s"])
+                ring.append(self.tool("roost-bench-ring", "ring", **opts))
+                copy.append(self.tool("roost-bench-ring", "memcpy", **opts))
+            cfg = "%s records, %s" % (human_bytes(size), plural(prod, "producer"))
+            self.record("ring", cfg, "GB/s", "GB/s", "higher", [r["gb_per_s"] for r in ring],
+                        [c["gb_per_s"] for c in copy], "memcpy, same processes",
+                        params=dict(size=size, producers=prod),
+                        records_per_s=[r["records_per_s"] for r in ring],
+                        memcpy_records_per_s=[c["records_per_s"] for c in copy])
+
+    # -- 2. ingest -------------------------------------------------------------
+    def ingest_baselines(self, index, batches, rows):
+        out = {}
+        for b in batches:
+            out[b] = [self.faiss("add", index=index, rows=rows, batch=b)["vectors_per_s"]
+                      for _ in range(self.reps)]
+        return out
+
+    def ingest_runs(self, index, configs, base, base_what, rank):
+        p = self.p
+        for ack, clients, batch in configs:
+            inst = self.instance(index, whole_segments=False)
+            try:
+                runs = [self.load(inst, "ingest", clients=clients, batch=batch, ack=ack,
+                                  duration=p["ingest_s"], max_docs=p["ingest_cap"])
+                        for _ in range(self.reps)]
+            finally:
+                self.drop(inst)
+            cfg = "%s: ack %s, %s, batch %d" % (index, ack, plural(clients, "client"), batch)
+            for name, b in base.items():
+                self.record("ingest", cfg, "vectors/s", "vectors/s", "higher",
+                            [r["vectors_per_s"] for r in runs], b[batch],
+                            "FAISS %s add, same batches" % name, short=name + " add",
+                            rank=rank and name == "Flat",
+                            params=dict(index=index, ack=ack, clients=clients, batch=batch),
+                            requests_per_s=[r["requests_per_s"] for r in runs],
+                            p50_ms=[r["latency_p50_ms"] for r in runs],
+                            p99_ms=[r["latency_p99_ms"] for r in runs],
+                            errors=sum(r["errors"] for r in runs))
+
+    def fig_ingest(self):
+        p = self.p
+        sync = [self.faiss("fsync", dir=self.tmp, count=100) for _ in range(self.reps)]
+        self.notes["fsync"] = dict(p50_ms=stats([s["latency_p50_ms"] for s in sync]),
+                                   p99_ms=stats([s["latency_p99_ms"] for s in sync]))
+        batches = sorted({b for _, _, b in p["ingest"] + p["ingest_hnsw"]})
+        flat = self.ingest_baselines("Flat", batches, p["ingest_cap"])
+        hnsw = self.ingest_baselines("HNSW32", batches, 3000 if not self.quick else 1000)
+        self.ingest_runs("Flat", p["ingest"], {"Flat": flat, "HNSW32": hnsw}, "", True)
+        self.ingest_runs("HNSW32", p["ingest_hnsw"], {"HNSW32": hnsw}, "", True)
+
+    # -- 3. search -------------------------------------------------------------
+    def ground_truth(self, rows):
+        path = os.path.join(self.tmp, "gt-%d.bin" % rows)
+        if not os.path.exists(path):
+            self.faiss("gt", rows=rows, queries=self.p["queries"], k=10, out=path)
+        return path
+
+    def search_series(self, inst, index, layout, gt, base, readers, clients, under_load=False):
+        p = self.p
+        while len(inst.readers) < readers:
+            inst.start_reader()
+        while len(inst.readers) > readers:
+            inst.stop_reader()
+        for c in clients:
+            extra = dict(write_rate=p["write_rate"], write_batch=10,
+                         write_first=self.next_row) if under_load else {}
+            runs = []
+            for _ in range(self.reps):
+                runs.append(self.load(inst, "search", clients=c, k=10, queries=p["queries"],
+                                      duration=p["search_s"], gt=gt, **extra))
+                if under_load:
+                    self.next_row += int(p["write_rate"] * p["search_s"] * 2)
+                    extra["write_first"] = self.next_row
+            cfg = "%s, %s, %s, %s%s" % (
+                index, layout, plural(readers, "reader"), plural(c, "client"),
+                ", ingest %d/s" % p["write_rate"] if under_load else "")
+            self.record("search", cfg, "QPS", "queries/s", "higher", [r["qps"] for r in runs],
+                        [b["qps"] for b in base], "FAISS search, 1 thread, same index file",
+                        p50_ms=[r["latency_p50_ms"] for r in runs],
+                        p99_ms=[r["latency_p99_ms"] for r in runs],
+                        p999_ms=[r["latency_p999_ms"] for r in runs],
+                        recall=[r["recall"] for r in runs] if not under_load else None,
+                        base_p50_ms=[b["latency_p50_ms"] for b in base],
+                        base_p99_ms=[b["latency_p99_ms"] for b in base],
+                        base_p999_ms=[b["latency_p999_ms"] for b in base],
+                        base_recall=[b["recall"] for b in base],
+                        errors=sum(r["errors"] for r in runs))
+            self.record("search", cfg, "p99 latency", "ms", "lower",
+                        [r["latency_p99_ms"] for r in runs],
+                        [b["latency_p99_ms"] for b in base], "FAISS search, 1 thread",
+                        rank=False)
+
+    def fig_search(self):
+        p = self.p
+        n = p["search_rows"]
+        gt = self.ground_truth(n)
+        self.next_row = n + 1
+        self.notes["search_layout"] = (n, SEAL_DOCS)
+        for index in ["Flat", "HNSW32", "IVF1024,Flat"]:
+            train = ["--train-docs", str(min(p["train"], n))]
+            # One segment: --seal-docs n, then a far-away sentinel seals it.
+            inst = self.instance(index, ["--seal-docs", str(n)] + train)
+            try:
+                t0 = time.monotonic()
+                fill = self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="queued",
+                                 sentinel=1)
+                self.say("  %s: %d rows loaded in %.1f s" % (index, n, time.monotonic() - t0))
+                self.notes.setdefault("search_fill", {})[index] = fill["seconds"]
+                segs = inst.files("seg-*.index")
+                if len(segs) != 1:
+                    raise BenchError("expected one segment, found %s" % segs)
+                base = [self.faiss("search", file=segs[0], queries=p["queries"], k=10, gt=gt,
+                                   duration=p["search_s"]) for _ in range(self.reps)]
+                layout = "1 segment + 1-doc tail"
+                for readers in p["search_readers"]:
+                    self.search_series(inst, index, layout, gt, base, readers,
+                                       p["search_clients"])
+                self.search_series(inst, index, layout, gt, base, 1, [4], under_load=True)
+            finally:
+                self.drop(inst)
+            if p["search_default_seal"]:
+                self.search_default_seal(index, n, train, gt, base)
+
+    def search_default_seal(self, index, n, train, gt, base):
+        """The default --seal-docs: a segment of 65536 and an exact tail."""
+        inst = self.instance(index, train)
+        try:
+            self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="queued")
+            segs = len(inst.files("seg-*.index"))
+            layout = "default: %s + %d-doc tail" % (plural(segs, "segment"),
+                                                    n - segs * SEAL_DOCS)
+            self.search_series(inst, index, layout, gt, base, 1, [1, 16])
+        finally:
+            self.drop(inst)
+
+    # -- 4-7. freshness, publication, memory, recovery ------------------------
+    def fill_to(self, inst, target):
+        """Adds rows until the instance holds target documents. Stops at
+        every seal boundary to time the seal (figure 5)."""
+        while True:
+            have = inst.docs
+            boundary = (have // SEAL_DOCS + 1) * SEAL_DOCS
+            stop = min(target, boundary)
+            if stop > have:
+                self.load(inst, "fill", first=self.next_row, count=stop - have,
+                          batch=FILL_BATCH, ack="queued")
+                self.next_row += stop - have
+                inst.docs = stop
+            if stop == target and target != boundary:
+                return
+            self.seal_probe(inst, boundary)
+            if stop == target:
+                return
+
+    def seal_probe(self, inst, size):
+        """The tail is full: the next add seals it. With the writer idle,
+        its time minus a plain add's is the seal; the first search after it
+        minus a plain search is the reader's swap."""
+        if self.p["recovery_full_log"] and size in (SEAL_DOCS, self.last_boundary):
+            self.recovery(inst, size, SEAL_DOCS)
+        before = set(inst.files("seg-*"))
+        s = self.load(inst, "seal", row=self.next_row)
+        self.next_row += 2
+        inst.docs += 2
+        new = [f for f in inst.files("seg-*") if f not in before and not f.endswith(".tmp")]
+        size_bytes = sum(os.path.getsize(f) for f in new)
+        self.seals.append(dict(size=size, publish_ms=s["seal_add_ms"] - s["plain_add_ms"],
+                               swap_ms=s["first_search_ms"] - s["plain_search_ms"],
+                               bytes=size_bytes, raw=s))
+        self.say("  seal at %d docs: publish %.0f ms, swap %.0f ms, %s" % (
+            size, s["seal_add_ms"] - s["plain_add_ms"],
+            s["first_search_ms"] - s["plain_search_ms"], human_bytes(size_bytes)))
+
+    def recovery(self, inst, size, log_docs):
+        """kill -9 the writer and restart it: manifest load, log replay."""
+        times = []
+        for _ in range(self.reps):
+            inst.kill(inst.writer)
+            times.append(inst.start_writer())
+        wal = sum(os.path.getsize(f) for f in inst.files("wal/*"))
+        self.restarts.append(dict(size=size, log_docs=log_docs, wal_bytes=wal, times=times))
+
+    def fig_scale(self):
+        """One Flat instance grown to each size in turn; at each: freshness,
+        memory and recovery, and every seal on the way (publication)."""
+        p = self.p
+        self.seals, self.restarts, self.points = [], [], []
+        self.next_row = 0
+        top = p["scale_points"][-1]
+        self.last_boundary = (top // SEAL_DOCS) * SEAL_DOCS
+        inst = self.instance("Flat", readers=1)
+        try:
+            for n in p["scale_points"]:
+                t0 = time.monotonic()
+                self.fill_to(inst, n)
+                self.say("  grown to %d documents in %.1f s" % (inst.docs,
+                                                              time.monotonic() - t0))
+                self.scale_point(inst, n)
+        finally:
+            self.drop(inst)
+        self.report_scale()
+
+    def scale_point(self, inst, n):
+        p = self.p
+        base = [self.faiss("scale", rows=n, seg_rows=SEAL_DOCS, probes=p["probes"],
+                           dir=self.tmp) for _ in range(self.reps)]
+        fresh = []
+        for _ in range(self.reps):
+            fresh.append(self.load(inst, "fresh", probes=p["probes"], probe_first=self.next_row,
+                                   gap_ms=5))
+            self.next_row += p["probes"]
+            inst.docs += int(fresh[-1]["added"])
+        mem = []
+        for _ in range(self.reps):
+            one = {q.pid: pss(q.pid) for q in inst.procs()}
+            inst.start_reader()
+            # Searches fault the tail's pages into both readers, as in use.
+            self.load(inst, "search", clients=4, k=10, queries=100, duration=0.3)
+            two = {q.pid: pss(q.pid) for q in inst.procs()}
+            inst.stop_reader()
+            mem.append(dict(writer=two[inst.writer.pid], reader=two[inst.readers[0].pid],
+                            total1=sum(one.values()), total2=sum(two.values())))
+        have = inst.docs
+        self.recovery(inst, have, have % SEAL_DOCS)
+        self.points.append(dict(n=n, docs=have, base=base, fresh=fresh, mem=mem))
+
+    def report_scale(self):
+        for pt in self.points:
+            n, base, fresh, mem = pt["n"], pt["base"], pt["fresh"], pt["mem"]
+            cfg = "%s documents" % human_count(n)
+            for q in ("p50", "p99"):
+                self.record("fresh", cfg, "ack-to-visible %s" % q, "ms", "lower",
+                            [f["net_%s_ms" % q] for f in fresh],
+                            [b["visible_%s_ms" % q] for b in base],
+                            "FAISS add of 1 vector returning (visible in process)",
+                            params=dict(n=n), raw=[f["visible_%s_ms" % q] for f in fresh],
+                            search_rtt=[f["rtt_%s_ms" % q] for f in fresh],
+                            add_ms=[f["add_%s_ms" % q] for f in fresh])
+            self.record("memory", cfg, "reader PSS", "MB", "lower",
+                        [m["reader"] / 1e6 for m in mem], [b["pss_bytes"] / 1e6 for b in base],
+                        "process holding a FAISS Flat index of the same rows")
+            self.record("memory", cfg, "extra per added reader", "MB", "lower",
+                        [(m["total2"] - m["total1"]) / 1e6 for m in mem],
+                        [b["pss_bytes"] / 1e6 for b in base],
+                        "another in-process copy (one more process)")
+            self.record("memory", cfg, "writer PSS", "MB", "lower",
+                        [m["writer"] / 1e6 for m in mem], [b["pss_bytes"] / 1e6 for b in base],
+                        "process holding a FAISS Flat index of the same rows", rank=False)
+            self.record("publish", cfg, "naive snapshot (whole index)", "ms", "lower",
+                        [b["full_write_ms"] for b in base], None, "", rank=False,
+                        bytes=[b["full_bytes"] for b in base])
+        for r in self.restarts:
+            cfg = "%s documents, log of %s docs (%s)" % (human_count(r["size"]),
+                                                         human_count(r["log_docs"]),
+                                                         human_bytes(r["wal_bytes"]))
+            near = min(self.points, key=lambda pt: abs(pt["n"] - r["size"]))
+            self.record("recovery", cfg, "writer restart", "ms", "lower",
+                        [t * 1e3 for t in r["times"]], [b["full_load_ms"] for b in near["base"]],
+                        "FAISS read_index of a Flat index of the nearest size",
+                        short="read_index of %s rows" % human_count(near["n"]))
+        self.report_seals()
+
+    def report_seals(self):
+        segbase = self.points[0]["base"]
+        buckets = []
+        for s in self.seals:
+            lo = next(pt["n"] for pt in self.points if s["size"] <= pt["n"])
+            if not buckets or buckets[-1][0] != lo:
+                buckets.append((lo, []))
+            buckets[-1][1].append(s)
+        prev = 0
+        for hi, seals in buckets:
+            cfg = "seals of 64Ki docs at %s-%s documents (%d)" % (
+                human_count(prev), human_count(hi), len(seals))
+            prev = hi
+            self.record("publish", cfg, "publish time", "ms", "lower",
+                        [s["publish_ms"] for s in seals],
+                        [b["segment_write_ms"] for b in segbase],
+                        "FAISS write_index + fsync of a 64Ki-row Flat index",
+                        bytes=[s["bytes"] for s in seals],
+                        base_bytes=[b["segment_bytes"] for b in segbase])
+            self.record("publish", cfg, "reader swap", "ms", "lower",
+                        [s["swap_ms"] for s in seals],
+                        [b["segment_load_ms"] for b in segbase],
+                        "FAISS read_index of the same 64Ki-row index")
+
+    # -- 8. the original workload ----------------------------------------------
+    def fig_original(self):
+        p = self.p
+        dur = p["original_s"]
+        rows = os.path.join(self.tmp, "orig-rows.f32")
+        queries = os.path.join(self.tmp, "orig-queries.f32")
+        self.faiss("rows", first=0, count=4096, out=rows)
+        self.faiss("rows", first=0, count=1000, out=queries, queries=1)
+        roost, c, py = [], [], []
+        for _ in range(self.reps):
+            roost.append(self.original_roost(dur))
+            c.append(self.faiss("original", writers=12, searchers=4, duration=dur, k=4))
+            py.append(self.original_python(rows, queries, dur))
+        for what, base in (("C, roost's FAISS build, one global lock", c),
+                           ("Python, Debian python3-faiss, one global lock", py)):
+            for metric, key in (("adds/s", "adds_per_s"), ("searches/s", "searches_per_s")):
+                rk = "requests_per_s" if key == "adds_per_s" else key
+                self.record("original", "12 writers (batches 1..10) + 4 searchers, %g s" % dur,
+                            metric, metric, "higher", [r[rk] for r in roost],
+                            [b[key] for b in base], what, short=what.split(",")[0],
+                            rank=what.startswith("C"),
+                            docs_per_s=[r["vectors_per_s"] for r in roost],
+                            base_docs_per_s=[b["docs_per_s"] for b in base],
+                            lost=sum(r["lost"] for r in roost),
+                            base_lost=sum(b["lost"] for b in base),
+                            crashes=sum(r["crashes"] for r in roost),
+                            errors=sum(r["errors"] for r in roost))
+
+    def original_roost(self, dur):
+        inst = self.instance("Flat", readers=2, whole_segments=False)
+        try:
+            acked = os.path.join(inst.root, "acked.txt")
+            r = self.load(inst, "original", writers=12, searchers=4, duration=dur, k=4,
+                          acked=acked)
+            r["crashes"] = len(inst.dead())
+            with open(acked) as f:
+                ids = set(f.read().split())
+            r["lost"] = len(ids - {d.split(" ", 1)[0] for d in inst.dump()})
+            return r
+        finally:
+            self.drop(inst)
+
+    def original_python(self, rows, queries, dur):
+        argv = [sys.executable, os.path.join(ROOT, "bench", "original_workload.py"),
+                "--rows", rows, "--queries", queries, "--dim", str(self.dim),
+                "--duration", str(dur)]
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             timeout=dur * 10 + 120)
+        lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+        if out.returncode != 0 or not lines:
+            raise BenchError("original_workload.py failed: %s" % out.stderr[-2000:])
+        return json.loads(lines[-1])
+
+    # -- the profile of the worst case ------------------------------------------
+    def fig_profile(self):
+        """perf samples (cpu-clock: this guest has no hardware counters) of
+        every process while the worst reproducible case runs again."""
+        cases = [x for x in report.worst(self.rows, len(self.rows))
+                 if x["params"] and x["figure"] in ("ingest", "fresh", "ring")]
+        if not cases:
+            self.notes["profile"] = dict(error="no ingest, freshness or ring figure measured")
+            return
+        row = cases[0]
+        data = os.path.join(self.tmp, "perf.data")
+        inst = None
+        try:
+            if row["figure"] == "ring":
+                argv = [self.bin("roost-bench-ring"), "ring", "--size",
+                        str(row["params"]["size"]), "--producers",
+                        str(row["params"]["producers"]), "--duration", "3"]
+                env = None
+            else:
+                inst = self.instance(row["params"].get("index", "Flat"), readers=1)
+                self.load(inst, "fill", first=0, count=min(row["params"].get("n", 10000), 100000),
+                          batch=FILL_BATCH, ack="queued")
+                argv, env = self.profile_argv(row, inst), inst.env
+            perf = ["perf", "record", "-a", "-g", "-e", "cpu-clock", "-F", "999", "-q",
+                    "-o", data, "--"] + argv
+            out = subprocess.run(perf, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=env, timeout=300)
+            if out.returncode != 0:
+                raise BenchError(out.stderr[-500:])
+            self.notes["profile"] = dict(figure=row["figure"], config=row["config"],
+                                         metric=row["metric"], command=" ".join(argv),
+                                         by_process=perf_report(data, "comm")[:8],
+                                         top=perf_report(data, "comm,dso,symbol")[:40])
+        except (OSError, BenchError, subprocess.TimeoutExpired) as e:
+            self.notes["profile"] = dict(error="perf failed: %s" % e)
+        finally:
+            if inst:
+                self.drop(inst)
+
+    def profile_argv(self, row, inst):
+        load = [self.bin("roost-bench-load")]
+        common = ["--target", inst.name, "--dim", str(self.dim)]
+        if row["figure"] == "fresh":
+            return load + ["fresh"] + common + ["--probes", "3000", "--gap-ms", "0",
+                                                "--probe-first", "100000000"]
+        p = row["params"]
+        return load + ["ingest"] + common + ["--clients", str(p["clients"]), "--batch",
+                                             str(p["batch"]), "--ack", p["ack"],
+                                             "--duration", "3"]
+
+    # -- running -----------------------------------------------------------------
+    def run(self, only):
+        started = time.monotonic()
+        self.machine = machine(self.build)
+        for fig in FIGURES:
+            if only and fig not in only:
+                continue
+            self.say("== %s" % fig)
+            t0 = time.monotonic()
+            getattr(self, "fig_" + fig)()
+            self.notes.setdefault("seconds", {})[fig] = round(time.monotonic() - t0, 1)
+        self.machine["load_after"] = os.getloadavg()
+        self.seconds = time.monotonic() - started
+
+    def close(self):
+        for inst in list(self.live):
+            inst.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def machine(build):
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) * 1024
+    flags = open("/proc/cpuinfo").read()
+    faiss = ""
+    mk = glob.glob(os.path.join(build, "faiss*.mk"))
+    if mk:
+        faiss = os.path.basename(open(mk[0]).read().split(":=")[1].strip())
+    return dict(cpu=model, cores=os.cpu_count(), memory_bytes=mem, kernel=platform.release(),
+                avx2=" avx2" in flags, faiss=faiss, load_before=os.getloadavg(),
+                python=platform.python_version(), hypervisor=" hypervisor" in flags)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
+    ap.add_argument("--build", default="build", help="build directory (default build)")
+    ap.add_argument("--only", default="", help="comma-separated figures: " + ",".join(FIGURES))
+    ap.add_argument("--out", default="docs/benchmarks",
+                    help="writes PREFIX.md and PREFIX.json (default docs/benchmarks)")
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3)")
+    ap.add_argument("--command", default="", help="the command to name in the report")
+    args = ap.parse_args()
+    only = [f for f in args.only.split(",") if f]
+    bench = Bench(args)
+    try:
+        bench.run(only)
+    finally:
+        bench.close()
+    command = args.command or " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv)
+    report.write_report(bench, os.path.join(ROOT, args.out), command)
+    print("wrote %s.md and %s.json in %.0f s" % (args.out, args.out, bench.seconds))
+
+
+if __name__ == "__main__":
+    main()

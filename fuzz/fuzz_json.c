@@ -1,0 +1,92 @@
+/* The JSON form of requests (common/json.h), which brokers and readers
+ * accept from clients, and the JSON-lines documents of `roost add`.
+ *
+ * A request the JSON decoder accepts must be one the binary path accepts
+ * too (servers re-encode it and run the same handling), and encoding it
+ * back to JSON must give a text that decodes to the very same request. */
+#include "batch.h"
+#include "err.h"
+#include "fuzz.h"
+#include "json.h"
+#include "wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint8_t *fuzz_json__pack(const Roost__Request *req, size_t *len)
+{
+	*len = roost__request__get_packed_size(req);
+	uint8_t *buf = fuzz_copy(NULL, *len);
+	FUZZ_CHECK(roost__request__pack(req, buf) == *len);
+	return buf;
+}
+
+static void fuzz_json__binary_agrees(const uint8_t *bin, size_t len)
+{
+	char msg[256];
+	Roost__Request *req;
+	int rc = wire_decode_request(bin, len, 0, &req, msg, sizeof msg);
+	/* Only the decoding budget may refuse what JSON accepted. */
+	FUZZ_CHECK(rc == 0 || rc == ROOST_ETOOBIG || rc == ROOST_ENOMEM);
+	wire_request_free(req);
+}
+
+static void fuzz_json__round_trip(const Roost__Request *req, const uint8_t *bin, size_t len)
+{
+	char *text, msg[256];
+	size_t tlen, len2;
+	Roost__Request *again;
+	FUZZ_CHECK(json_encode_request(req, &text, &tlen) == 0);
+	FUZZ_CHECK(json_decode_request(text, tlen, 0, &again, msg, sizeof msg) == 0);
+	uint8_t *bin2 = fuzz_json__pack(again, &len2);
+	FUZZ_CHECK(len2 == len && memcmp(bin, bin2, len) == 0);
+	free(bin2);
+	json_request_free(again);
+	free(text);
+}
+
+static void fuzz_json__request(const char *s, size_t size)
+{
+	char msg[256] = "";
+	Roost__Request *req;
+	if (json_decode_request(s, size, 0, &req, msg, sizeof msg) != 0) {
+		FUZZ_CHECK(msg[0] != '\0');
+		return;
+	}
+	size_t len;
+	uint8_t *bin = fuzz_json__pack(req, &len);
+	FUZZ_CHECK(len <= WIRE_MAX_FRAME);
+	fuzz_json__binary_agrees(bin, len);
+	fuzz_json__round_trip(req, bin, len);
+	free(bin);
+	json_request_free(req);
+}
+
+static void fuzz_json__document(const char *s, size_t size)
+{
+	char msg[256] = "";
+	struct json_document d;
+	if (json_parse_document(s, size, &d, msg, sizeof msg) != 0) {
+		FUZZ_CHECK(msg[0] != '\0');
+		return;
+	}
+	FUZZ_CHECK(d.dim >= 1 && d.dim <= BATCH_MAX_DIM);
+	for (size_t i = 0; i < d.dim; i++)
+		FUZZ_CHECK(d.vector[i] - d.vector[i] == 0); /* finite */
+	FUZZ_CHECK(batch_utf8_valid(d.kind, strlen(d.kind)));
+	FUZZ_CHECK(batch_utf8_valid(d.text, strlen(d.text)));
+	json_document_free(&d);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* A copy of exactly size bytes: no NUL after it for the decoder to
+	 * lean on, and ASan flags any read past the end. */
+	char *s = fuzz_copy(data, size);
+	fuzz_json__request(s, size);
+	fuzz_json__document(s, size);
+	free(s);
+	return 0;
+}

@@ -1,0 +1,280 @@
+/* fuzz_seeds OUTDIR: writes a seed corpus for every fuzz target into
+ * OUTDIR/<target>/, made by the real encoders (protobuf-c, wire_batch_write,
+ * wal, manifest_store, segment_store, tail_create), so seeds follow the
+ * formats as they change and the fuzzers start from valid inputs. */
+#include "batch.h"
+#include "fuzz.h"
+#include "manifest.h"
+#include "segment.h"
+#include "tail.h"
+#include "wal.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SEEDS_DIM  4
+#define SEEDS_DOCS 3
+
+static const char *seeds__out;
+
+static void seeds__put(const char *target, const char *name, const void *data, size_t len)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	fuzz_path(dir, seeds__out, target);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		fuzz_fail(__FILE__, __LINE__, dir);
+	fuzz_path(path, dir, name);
+	FUZZ_CHECK(fuzz_write_file(path, data, len) == 0);
+}
+
+static void seeds__put_file(const char *target, const char *name, const char *path)
+{
+	void *data;
+	size_t len;
+	FUZZ_CHECK(fuzz_read_file(path, &data, &len) == 0);
+	seeds__put(target, name, data, len);
+	free(data);
+}
+
+/* Storage for one add request of SEEDS_DOCS documents. */
+struct seeds_add {
+	Roost__AddRequest add;
+	Roost__Document docs[SEEDS_DOCS];
+	Roost__Document *ptrs[SEEDS_DOCS];
+	float vec[SEEDS_DOCS][SEEDS_DIM];
+};
+
+static void seeds__add(struct seeds_add *s, uint64_t seq)
+{
+	static char *texts[SEEDS_DOCS] = {"hello", "", "caf\xc3\xa9 \xe2\x98\x95"};
+	static char *kinds[SEEDS_DOCS] = {"tweet", "article", ""};
+	roost__add_request__init(&s->add);
+	for (int i = 0; i < SEEDS_DOCS; i++) {
+		roost__document__init(&s->docs[i]);
+		for (int j = 0; j < SEEDS_DIM; j++)
+			s->vec[i][j] = (float)(i - j) * 0.25f;
+		s->docs[i].n_vector = SEEDS_DIM;
+		s->docs[i].vector = s->vec[i];
+		s->docs[i].agent = 7 + i;
+		s->docs[i].time = 1700000000 + i;
+		s->docs[i].kind = kinds[i];
+		s->docs[i].text = texts[i];
+		s->ptrs[i] = &s->docs[i];
+	}
+	s->add.dim = SEEDS_DIM;
+	s->add.n_docs = SEEDS_DOCS;
+	s->add.docs = s->ptrs;
+	s->add.client_id = 42;
+	s->add.seq = seq;
+	s->add.ack = ROOST__ACK_MODE__ACK_VISIBLE;
+}
+
+static void seeds__request(const char *name, const Roost__Request *req)
+{
+	size_t len = roost__request__get_packed_size(req);
+	uint8_t *buf = fuzz_copy(NULL, len);
+	roost__request__pack(req, buf);
+	seeds__put("wire", name, buf, len);
+	free(buf);
+}
+
+static void seeds__wire(void)
+{
+	struct seeds_add s;
+	seeds__add(&s, 1);
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.version = WIRE_VERSION;
+	req.op_case = ROOST__REQUEST__OP_ADD;
+	req.add = &s.add;
+	seeds__request("add", &req);
+
+	float queries[2 * SEEDS_DIM] = {1, 0, 0, 0, 0, 1, 0, 0};
+	int64_t agents[] = {7, 9};
+	Roost__Filter filter = ROOST__FILTER__INIT;
+	filter.n_agents = 2;
+	filter.agents = agents;
+	filter.has_time_range = 1;
+	filter.time_max = 1700000001;
+	filter.kind = "tweet";
+	Roost__SearchRequest search = ROOST__SEARCH_REQUEST__INIT;
+	search.dim = SEEDS_DIM;
+	search.n_queries = 2 * SEEDS_DIM;
+	search.queries = queries;
+	search.k = 10;
+	search.filter = &filter;
+	search.min_lsn = 12345;
+	req.op_case = ROOST__REQUEST__OP_SEARCH;
+	req.search = &search;
+	seeds__request("search", &req);
+
+	Roost__StatusRequest status = ROOST__STATUS_REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_STATUS;
+	req.status = &status;
+	seeds__request("status", &req);
+}
+
+/* A batch record of seq into a malloc'ed buffer. */
+static void *seeds__batch(uint64_t seq, size_t *len)
+{
+	struct seeds_add s;
+	seeds__add(&s, seq);
+	*len = wire_batch_size(&s.add);
+	void *rec = fuzz_copy(NULL, *len);
+	wire_batch_write(&s.add, rec);
+	return rec;
+}
+
+static void seeds__batches(void)
+{
+	size_t len;
+	void *rec = seeds__batch(1, &len);
+	seeds__put("batch", "three-docs", rec, len);
+	free(rec);
+}
+
+static void *seeds__read_wal(const char *name, size_t *len)
+{
+	char path[PATH_MAX];
+	void *file;
+	fuzz_path(path, fuzz_dir(), name);
+	FUZZ_CHECK(fuzz_read_file(path, &file, len) == 0);
+	return file;
+}
+
+/* Logs as fuzz_wal takes them: two bytes giving the first file's length,
+ * then the files. One seed is a single file, the other two files with a
+ * rotation between them. */
+static void seeds__wal(void)
+{
+	size_t len, alen, blen;
+	void *rec = seeds__batch(1, &len);
+	wal *w;
+	fuzz_clear_dir(fuzz_dir());
+	FUZZ_CHECK(wal_open(&w, fuzz_dir(), 0) == 0);
+	FUZZ_CHECK(wal_append(w, 0, 512, rec, (uint32_t)len) == 0);
+	FUZZ_CHECK(wal_append(w, 512, 1024, rec, (uint32_t)len) == 0);
+	FUZZ_CHECK(wal_sync(w) == 0);
+	uint8_t *a = seeds__read_wal("wal-0000000000000000.log", &alen);
+	FUZZ_CHECK(wal_rotate(w, 1024) == 0);
+	FUZZ_CHECK(wal_append(w, 1024, 1536, rec, (uint32_t)len) == 0);
+	FUZZ_CHECK(wal_sync(w) == 0);
+	wal_close(w);
+	uint8_t *b = seeds__read_wal("wal-0000000000000400.log", &blen);
+	uint8_t *seed = fuzz_copy(NULL, 2 + alen + blen);
+	seed[0] = (uint8_t)alen;
+	seed[1] = (uint8_t)(alen >> 8);
+	memcpy(seed + 2, a, alen);
+	memcpy(seed + 2 + alen, b, blen);
+	seeds__put("wal", "two-files", seed, 2 + alen + blen);
+	seed[0] = seed[1] = 0;
+	seeds__put("wal", "one-file", seed, 2 + alen);
+	free(seed);
+	free(a);
+	free(b);
+	free(rec);
+	fuzz_clear_dir(fuzz_dir());
+}
+
+static void seeds__manifest(void)
+{
+	struct manifest_segment segs[2] = {{0, 4096, 10}, {4096, 9000, 12}};
+	struct manifest_key keys[3] = {{42, 1, 0, 3, 0}, {43, 9, 4096, 1, 0}, {44, 2, 8000, 5, 0}};
+	struct manifest m = {.gen = 3,
+			     .dim = SEEDS_DIM,
+			     .metric = 1,
+			     .tail_start = 9000,
+			     .trained_gen = 2,
+			     .nsegments = 2,
+			     .nkeys = 3,
+			     .segments = segs,
+			     .keys = keys};
+	snprintf(m.index, sizeof m.index, "IVF16,Flat");
+	FUZZ_CHECK(manifest_store(fuzz_dir(), &m) == 0);
+	char path[PATH_MAX];
+	fuzz_path(path, fuzz_dir(), "MANIFEST");
+	seeds__put_file("manifest", "two-segments", path);
+	fuzz_clear_dir(fuzz_dir());
+}
+
+/* A tail of capacity 8 holding one published batch, made by the writer's
+ * own code; it also gives the segment seed (what a seal would store). */
+static void seeds__tail_and_segment(void)
+{
+	char name[64], path[PATH_MAX];
+	snprintf(name, sizeof name, "/roost-fuzz-seed.%d.tail", (int)getpid());
+	struct tail_config cfg = {.serial = 1,
+				  .manifest_gen = 1,
+				  .start_lsn = 0,
+				  .dim = SEEDS_DIM,
+				  .capacity = 8,
+				  .text_capacity = 256,
+				  .mode = 0600};
+	tail *t;
+	FUZZ_CHECK(tail_create(&t, name, &cfg) == 0);
+	size_t len;
+	void *rec = seeds__batch(1, &len);
+	struct batch_view v;
+	FUZZ_CHECK(batch_parse(rec, len, SEEDS_DIM, &v) == 0);
+	tail_append(t, &v, 0);
+	tail_publish(t, 512);
+	snprintf(path, sizeof path, "/dev/shm%s", name);
+	seeds__put_file("tail", "three-docs", path);
+
+	struct segment_docs d;
+	tail_view(t, &d);
+	d.end_lsn = 512;
+	d.text_bytes = tail_text_used(t);
+	fuzz_path(path, fuzz_dir(), "seg.docs");
+	FUZZ_CHECK(segment_store(path, &d) == 0);
+	seeds__put_file("segment", "three-docs", path);
+	tail_close(t);
+	tail_unlink(name);
+	free(rec);
+	fuzz_clear_dir(fuzz_dir());
+}
+
+static void seeds__json(void)
+{
+	static const char *reqs[] = {
+	    ("{\"version\":1,\"add\":{\"dim\":3,\"docs\":[{\"vector\":[1,0,0],\"agent\":7,"
+	     "\"time\":1700000000,\"kind\":\"tweet\",\"text\":\"hi\"}],\"client_id\":1,"
+	     "\"seq\":1,\"ack\":\"durable\",\"timeout_ms\":0}}"),
+	    ("{\"version\":1,\"search\":{\"dim\":3,\"queries\":[[1,0,0]],\"k\":10,"
+	     "\"filter\":{\"agents\":[7],\"time_min\":0,\"time_max\":9,\"kind\":\"tweet\"},"
+	     "\"min_lsn\":0,\"timeout_ms\":0}}"),
+	    "{\"version\":1,\"status\":{}}",
+	    ("{\"vector\":[0.1,0.2,0.3],\"agent\":7,\"time\":1700000000,\"kind\":\"tweet\","
+	     "\"text\":\"caf\\u00e9 \\ud83d\\ude00\"}"),
+	};
+	for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "req-%zu", i);
+		seeds__put("json", name, reqs[i], strlen(reqs[i]));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: fuzz_seeds OUTDIR\n");
+		return 2;
+	}
+	seeds__out = argv[1];
+	if (mkdir(seeds__out, 0700) != 0 && errno != EEXIST) {
+		perror(seeds__out);
+		return 1;
+	}
+	seeds__wire();
+	seeds__batches();
+	seeds__wal();
+	seeds__manifest();
+	seeds__tail_and_segment();
+	seeds__json();
+	return 0;
+}

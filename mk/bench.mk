@@ -1,0 +1,40 @@
+# Benchmarks (bench/): load generators against libroost, in-process FAISS
+# baselines, the ring benchmark, and the orchestrator bench/run.py that
+# writes docs/benchmarks.md and docs/benchmarks.json.
+
+# This file is read before the top-level `all` rule: keep `all` the default.
+.DEFAULT_GOAL := all
+
+BENCH_LIB_OBJ := $(BUILD)/bench/bdata.o $(BUILD)/bench/bstat.o $(BUILD)/bench/bargs.o
+BENCH_BINS := $(BUILD)/bench/roost-bench-load $(BUILD)/bench/roost-bench-faiss \
+	$(BUILD)/bench/roost-bench-ring
+BINS += $(BENCH_BINS)
+
+# The load generator links libroost the way users do.
+$(BUILD)/bench/roost-bench-load: $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) $(LIBROOST)
+	$(CC) $(LDFLAGS) $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) -o $@ \
+		-L$(BUILD)/lib -Wl,-rpath,'$$ORIGIN/../lib' -lroost -lpthread -lm
+
+$(BUILD)/bench/roost-bench-faiss: $(BUILD)/bench/base.o $(BENCH_LIB_OBJ) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
+
+$(BUILD)/bench/roost-bench-ring: $(BUILD)/bench/ringbench.o $(BENCH_LIB_OBJ) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
+
+# The Python baseline needs Debian's python3-faiss (it brings numpy).
+$(BUILD)/.bench-deps:
+	@mkdir -p $(@D)
+	@dpkg-query -W -f='$${Status}' python3-faiss 2>/dev/null | grep -q "ok installed" || \
+	{ [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y --no-install-recommends python3-faiss >/dev/null; } || \
+	{ echo "roost: bench needs python3-faiss: apt-get install python3-faiss" >&2; exit 1; }
+	@touch $@
+
+BENCH_RUN = $(PYTHON) bench/run.py --build $(BUILD)
+
+.PHONY: bench bench-quick
+bench: all $(BUILD)/.bench-deps
+	$(BENCH_RUN) --command "make BUILD=$(BUILD) bench"
+
+bench-quick: all $(BUILD)/.bench-deps
+	$(BENCH_RUN) --quick --command "make BUILD=$(BUILD) bench-quick"
