@@ -226,6 +226,16 @@ static int cli_up_prepare(struct cli_up *u)
  * readers, a reader answers a k=1 search of the zero vector. */
 static int cli_probe(const struct cli_up *u, struct roost_status *st, char *why, size_t len)
 {
+	/* Every broker listens before `up` prints their addresses. */
+	for (int i = 0; i < u->cfg.brokers; i++) {
+		char file[32], url[PATH_MAX + 16];
+		snprintf(file, sizeof file, "broker-%d.ipc", i);
+		if (inst_ipc_url(&u->cfg.in, file, url, sizeof url) != 0 ||
+		    access(url + strlen("ipc://"), F_OK) != 0) {
+			snprintf(why, len, "broker %d is not listening yet", i);
+			return ROOST_ENOENT;
+		}
+	}
 	roost *r;
 	int rc = roost_connect(&r, u->name);
 	if (rc) {

@@ -442,6 +442,9 @@ def test_foreground(cli):
         ready, _, _ = select.select([p.stdout], [], [], 60)
         first = p.stdout.readline() if ready else ""
         assert first.startswith("instance %s is up" % c.name), first
+        # The addresses are printed by a child; the supervisor's own state
+        # follows a moment later.
+        wait_for(lambda: c.status()["supervisor"]["state"] == "serving", 10, "serving")
         st = c.status()
         assert st["supervisor"]["pid"] == p.pid and st["supervisor"]["state"] == "serving"
         pids = [x["pid"] for x in st["processes"]]
