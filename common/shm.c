@@ -13,9 +13,14 @@ int shm_create(struct shm_map *out, const char *name, size_t size, mode_t mode)
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return roost_from_errno(errno);
-	/* shm_open applies the umask; the mode asked for is the mode meant. */
-	if (fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0) {
-		int rc = roost_from_errno(errno);
+	/* shm_open applies the umask; the mode asked for is the mode meant.
+	 * The pages are reserved now: a full /dev/shm is ROOST_ENOSPC here,
+	 * not a SIGBUS on first touch in this or another process. */
+	int err = fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0 ? errno : 0;
+	if (err == 0)
+		err = posix_fallocate(fd, 0, (off_t)size);
+	if (err) {
+		int rc = roost_from_errno(err);
 		close(fd);
 		shm_unlink(name);
 		return rc == ROOST_EIO ? ROOST_ENOSPC : rc;

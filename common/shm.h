@@ -19,7 +19,8 @@ struct shm_map {
 };
 
 /* Creates a new object of size bytes (ROOST_EEXIST if present), mapped
- * read-write and zero-filled. */
+ * read-write and zero-filled, its memory reserved (ROOST_ENOSPC when
+ * /dev/shm cannot hold it). */
 int shm_create(struct shm_map *out, const char *name, size_t size, mode_t mode);
 
 /* Maps an existing object whole; read_only maps it PROT_READ from an

@@ -202,9 +202,6 @@ def test_seal_on_full_disk_loses_nothing(small_disk, make_instance):
     assert not [f for f in os.listdir(inst.data) if f.endswith(".tmp")]
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: shm_create() sizes objects with "
-                   "ftruncate() only, so a full /dev/shm shows as SIGBUS on first touch "
-                   "(see docs/reliability.md); remove this mark once it is an error")
 def test_shm_full_at_start_is_a_clear_error(tmp_path):
     """/dev/shm too small for the control block: the writer must refuse to
     start with an error that says so. Run in a private mount namespace, so
