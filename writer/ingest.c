@@ -387,6 +387,17 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
 	return 0;
 }
 
+/* The control block outlives writers, and replay applies batches again:
+ * after recovery the document count is recounted, not accumulated. */
+static void ingest__count(ingest *w)
+{
+	uint64_t docs = tail_pending(w->tail);
+	for (uint32_t i = 0; i < w->man.nsegments; i++)
+		docs += w->man.segments[i].count;
+	/* Relaxed: a figure for status, ordered with nothing. */
+	atomic_store_explicit(&ctl_shm(w->ctl)->documents, docs, memory_order_relaxed);
+}
+
 static int ingest__replay(ingest *w)
 {
 	uint64_t end;
@@ -402,6 +413,7 @@ static int ingest__replay(ingest *w)
 		return rc;
 	ctl_advance(w->ctl, CTL_DURABLE, w->end);
 	ingest__publish(w, w->end);
+	ingest__count(w);
 	log_info("recovered to LSN %llu: %llu segments, %llu documents in the tail",
 		 (unsigned long long)w->end, (unsigned long long)w->man.nsegments,
 		 (unsigned long long)tail_pending(w->tail));

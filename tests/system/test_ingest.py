@@ -90,6 +90,10 @@ def test_idempotency_survives_writer_restart(make_instance):
     again = inst.client().call(frame)
     assert again["status"] == 0 and again["add"]["ids"] == first["add"]["ids"]
     assert [d.split(" ")[0] for d in inst.dump()] == [str(first["add"]["ids"][0])]
+    # The count survives restarts without counting replayed batches twice.
+    inst.kill(inst.writer)
+    inst.start_writer()
+    assert inst.status()["documents"] == 1
 
 
 BAD = {
