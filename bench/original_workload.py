@@ -20,7 +20,7 @@ import numpy
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", required=True)
     ap.add_argument("--queries", required=True)
     ap.add_argument("--dim", type=int, default=384)

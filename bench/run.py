@@ -146,7 +146,6 @@ def pss(pid):
 # -- the suite -------------------------------------------------------------------
 class Bench:
     def __init__(self, args):
-        self.args = args
         self.quick = args.quick
         self.p = plan(args.quick)
         self.reps = args.reps or self.p["reps"]
@@ -247,7 +246,7 @@ class Bench:
                       for _ in range(self.reps)]
         return out
 
-    def ingest_runs(self, index, configs, base, base_what, rank):
+    def ingest_runs(self, index, configs, base):
         p = self.p
         for ack, clients, batch in configs:
             inst = self.instance(index, whole_segments=False)
@@ -262,7 +261,7 @@ class Bench:
                 self.record("ingest", cfg, "vectors/s", "vectors/s", "higher",
                             [r["vectors_per_s"] for r in runs], b[batch],
                             "FAISS %s add, same batches" % name, short=name + " add",
-                            rank=rank and name == "Flat",
+                            rank=name == "Flat" or len(base) == 1,
                             params=dict(index=index, ack=ack, clients=clients, batch=batch),
                             requests_per_s=[r["requests_per_s"] for r in runs],
                             p50_ms=[r["latency_p50_ms"] for r in runs],
@@ -277,8 +276,8 @@ class Bench:
         batches = sorted({b for _, _, b in p["ingest"] + p["ingest_hnsw"]})
         flat = self.ingest_baselines("Flat", batches, p["ingest_cap"])
         hnsw = self.ingest_baselines("HNSW32", batches, 3000 if not self.quick else 1000)
-        self.ingest_runs("Flat", p["ingest"], {"Flat": flat, "HNSW32": hnsw}, "", True)
-        self.ingest_runs("HNSW32", p["ingest_hnsw"], {"HNSW32": hnsw}, "", True)
+        self.ingest_runs("Flat", p["ingest"], {"Flat": flat, "HNSW32": hnsw})
+        self.ingest_runs("HNSW32", p["ingest_hnsw"], {"HNSW32": hnsw})
 
     # -- 3. search -------------------------------------------------------------
     def ground_truth(self, rows):
@@ -659,13 +658,13 @@ def machine(build):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, shorter runs")
     ap.add_argument("--build", default="build", help="build directory (default build)")
     ap.add_argument("--only", default="", help="comma-separated figures: " + ",".join(FIGURES))
     ap.add_argument("--out", default="docs/benchmarks",
                     help="writes PREFIX.md and PREFIX.json (default docs/benchmarks)")
-    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--dim", type=int, default=384, help="vector dimension (default 384)")
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3)")
     ap.add_argument("--command", default="", help="the command to name in the report")
     args = ap.parse_args()
