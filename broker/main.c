@@ -162,7 +162,7 @@ static int broker_bind(struct broker_proc *p, const struct inst *in)
 		log_error("cannot bind %s: %s", url, nn_strerror(nn_errno()));
 		return ROOST_ECONN;
 	}
-	chmod(url + strlen("ipc://"), 0600);
+	chmod(url + strlen("ipc://"), in->file_mode);
 	if (p->tcp && nn_bind(p->sock, p->tcp) < 0) {
 		log_error("cannot bind %s: %s", p->tcp, nn_strerror(nn_errno()));
 		return ROOST_ECONN;
@@ -187,7 +187,7 @@ static int broker_bind_search(struct broker_proc *p, const struct inst *in)
 		log_error("cannot bind the search device at %s: %s", url, nn_strerror(nn_errno()));
 		return ROOST_ECONN;
 	}
-	chmod(url + strlen("ipc://"), 0600);
+	chmod(url + strlen("ipc://"), in->file_mode);
 	if (p->reader_tcp && nn_bind(p->back, p->reader_tcp) < 0) {
 		log_error("cannot bind %s: %s", p->reader_tcp, nn_strerror(nn_errno()));
 		return ROOST_ECONN;

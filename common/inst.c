@@ -56,6 +56,11 @@ int inst_init(struct inst *in, const char *name, const char *data_dir)
 	if (!name || !inst__valid_name(name))
 		return ROOST_EINVAL;
 	strcpy(in->name, name);
+	const char *group = getenv("ROOST_GROUP_ACCESS");
+	int shared = group && strcmp(group, "1") == 0;
+	in->dir_mode = shared ? 0750 : 0700;
+	in->file_mode = shared ? 0660 : 0600;
+	in->data_mode = shared ? 0640 : 0600;
 	snprintf(in->ctl_shm, sizeof in->ctl_shm, "/roost.%u.%s.ctl", (unsigned)getuid(), name);
 	snprintf(in->ring_shm, sizeof in->ring_shm, "/roost.%u.%s.ring", (unsigned)getuid(), name);
 	int rc = inst__default_run(in->run_dir, sizeof in->run_dir, name);
@@ -85,22 +90,22 @@ static int inst__mkdirs(const char *path, mode_t mode)
 	return 0;
 }
 
-/* A private directory: a real directory, ours, closed to group and others. */
-static int inst__check_private(const char *path)
+/* A private directory: a real directory, ours, with exactly mode. */
+static int inst__check_private(const char *path, mode_t mode)
 {
 	struct stat st;
 	if (lstat(path, &st) != 0)
 		return roost_from_errno(errno);
 	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid())
 		return ROOST_EPERM;
-	if ((st.st_mode & 077) != 0 && chmod(path, st.st_mode & 0700) != 0)
+	if ((st.st_mode & 0777) != mode && chmod(path, mode) != 0)
 		return ROOST_EPERM;
 	return 0;
 }
 
 int inst_make_run_dir(const struct inst *in)
 {
-	int rc = inst__mkdirs(in->run_dir, 0700);
+	int rc = inst__mkdirs(in->run_dir, in->dir_mode);
 	if (rc)
 		return rc;
 	/* The parent of the per-name directory may be the shared /tmp one. */
@@ -109,17 +114,17 @@ int inst_make_run_dir(const struct inst *in)
 	char *slash = strrchr(parent, '/');
 	if (slash && slash != parent) {
 		*slash = '\0';
-		rc = inst__check_private(parent);
+		rc = inst__check_private(parent, in->dir_mode);
 		if (rc)
 			return rc;
 	}
-	return inst__check_private(in->run_dir);
+	return inst__check_private(in->run_dir, in->dir_mode);
 }
 
 int inst_make_data_dir(const struct inst *in)
 {
-	int rc = inst__mkdirs(in->data_dir, 0700);
-	return rc ? rc : inst__check_private(in->data_dir);
+	int rc = inst__mkdirs(in->data_dir, in->dir_mode);
+	return rc ? rc : inst__check_private(in->data_dir, in->dir_mode);
 }
 
 int inst_ipc_url(const struct inst *in, const char *file, char *buf, size_t len)

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define INST_NAME_MAX 32
 /* sun_path holds 108 bytes including the terminating NUL. */
@@ -21,6 +22,13 @@
 
 struct inst {
 	char name[INST_NAME_MAX + 1];
+	/* Owner-only by default; ROOST_GROUP_ACCESS=1 in the environment of
+	 * every process of the instance opens it to the owner's group:
+	 * directories 0750, shared memory and sockets 0660, published data
+	 * files 0640. */
+	mode_t dir_mode;
+	mode_t file_mode; /* shared memory objects, sockets, lock files */
+	mode_t data_mode; /* manifest and segment files (remote readers) */
 	char run_dir[PATH_MAX];
 	char data_dir[PATH_MAX];
 	char ctl_shm[96];
@@ -31,11 +39,11 @@ struct inst {
  * [A-Za-z0-9_-]; anything else is ROOST_EINVAL. Creates nothing. */
 int inst_init(struct inst *in, const char *name, const char *data_dir);
 
-/* Creates the runtime directory (0700), refusing one that another user
- * owns or that others can enter (ROOST_EPERM). */
+/* Creates the runtime directory (dir_mode), refusing one that another user
+ * owns (ROOST_EPERM) and closing one more open than dir_mode. */
 int inst_make_run_dir(const struct inst *in);
 
-/* Creates the data directory (0700) and its parents. */
+/* Creates the data directory (dir_mode) and its parents. */
 int inst_make_data_dir(const struct inst *in);
 
 /* The tail object of a serial: /roost.<uid>.<name>.tail.<serial>. */

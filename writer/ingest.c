@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define INGEST_DEFAULT_INDEX "Flat"
@@ -40,10 +41,11 @@ struct ingest {
 	struct manifest man;
 	tail *tail;
 	uint64_t tail_serial;
-	vindex *index;	      /* the open segment's index; NULL until trained */
-	uint64_t indexed;     /* tail rows already added to index */
-	uint64_t end;	      /* every batch below it is applied */
-	int64_t tail_born_ms; /* when the tail got its first document; 0: empty */
+	vindex *index;		/* the open segment's index; NULL until trained */
+	uint64_t indexed;	/* tail rows already added to index */
+	uint64_t end;		/* every batch below it is applied */
+	int64_t tail_born_ms;	/* when the tail got its first document; 0: empty */
+	int64_t replay_said_ms; /* last replay progress line */
 	int needs_training;
 	place *place; /* --gpu; NULL: CPU only */
 	int refused;  /* rows wait for room on the GPU (policy refuse) */
@@ -60,7 +62,7 @@ static int ingest__lock_data_dir(ingest *w)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/LOCK", w->cfg.inst->data_dir);
-	w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, w->cfg.inst->file_mode);
 	if (w->lock_fd < 0)
 		return roost_from_errno(errno);
 	if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -166,7 +168,7 @@ static int ingest__new_tail(ingest *w)
 	    .metric = w->man.metric,
 	    .capacity = w->cfg.seal_docs,
 	    .text_capacity = w->cfg.seal_docs * INGEST_TEXT_PER_DOC,
-	    .mode = 0600,
+	    .mode = w->cfg.inst->file_mode,
 	};
 	inst_tail_shm(w->cfg.inst, tc.serial, name, sizeof name);
 	tail *t;
@@ -265,6 +267,26 @@ static int ingest__next_manifest(ingest *w, const struct segment_docs *v)
 	return manifest_store(w->cfg.inst->data_dir, m);
 }
 
+/* With group access (inst.h) the published files are opened to the group,
+ * for remote readers that read the data directory as another user. */
+static void ingest__share_files(ingest *w)
+{
+	const char *dir = w->cfg.inst->data_dir;
+	mode_t mode = w->cfg.inst->data_mode;
+	if (mode == 0600)
+		return;
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof path, "%s/MANIFEST", dir);
+	chmod(path, mode);
+	for (uint32_t i = 0; i < w->man.nsegments; i++) {
+		const struct manifest_segment *s = &w->man.segments[i];
+		manifest_segment_path(dir, s->start_lsn, s->end_lsn, "index", path, sizeof path);
+		chmod(path, mode);
+		manifest_segment_path(dir, s->start_lsn, s->end_lsn, "docs", path, sizeof path);
+		chmod(path, mode);
+	}
+}
+
 /* Merges small segments; a failure only costs search speed, so it is
  * logged and the durable manifest reloaded. */
 static void ingest__compact(ingest *w)
@@ -306,6 +328,8 @@ static int ingest__seal(ingest *w)
 		rc = wal_rotate(w->wal, w->end);
 	if (rc == 0)
 		ingest__compact(w);
+	if (rc == 0)
+		ingest__share_files(w);
 	if (rc == 0)
 		rc = ingest__new_tail(w);
 	if (rc == 0)
@@ -370,6 +394,19 @@ static int ingest__admit(ingest *w, uint64_t lsn, const void *data, uint32_t len
 	return 0;
 }
 
+/* A long log takes a while to replay: say how far it got, every second. */
+static void ingest__replay_progress(ingest *w)
+{
+	int64_t now = futex_now_ms();
+	if (w->replay_said_ms == 0)
+		w->replay_said_ms = now;
+	if (now - w->replay_said_ms < 1000)
+		return;
+	w->replay_said_ms = now;
+	log_info("replaying the log: at LSN %llu, %llu documents in the tail",
+		 (unsigned long long)w->end, (unsigned long long)tail_pending(w->tail));
+}
+
 static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void *payload,
 			      uint32_t len)
 {
@@ -384,6 +421,7 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
 			return rc;
 	}
 	w->end = next;
+	ingest__replay_progress(w);
 	return 0;
 }
 
@@ -432,7 +470,7 @@ static int ingest__open_ctl(ingest *w)
 	    .metric = w->man.metric,
 	    .index = w->man.index,
 	    .ring_capacity = w->cfg.ring_capacity,
-	    .mode = 0600,
+	    .mode = w->cfg.inst->file_mode,
 	};
 	int created;
 	int rc = ctl_open_writer(&w->ctl, w->cfg.inst->ctl_shm, &cc, &created);
@@ -454,7 +492,7 @@ static int ingest__open_ring(ingest *w)
 		struct ring_config rcfg = {
 		    .capacity = w->cfg.ring_capacity,
 		    .start_pos = w->end,
-		    .mode = 0600,
+		    .mode = w->cfg.inst->file_mode,
 		    .dead_timeout_ms = w->cfg.dead_timeout_ms,
 		};
 		rc = ring_create(&w->ring, name, &rcfg);
@@ -512,6 +550,8 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 		rc = keys_new(&w->keys);
 	if (rc == 0)
 		rc = ingest__load_manifest(w);
+	if (rc == 0)
+		ingest__share_files(w);
 	if (rc == 0)
 		rc = sweep_data_dir(cfg->inst->data_dir, &w->man);
 	if (rc == 0)

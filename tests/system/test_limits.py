@@ -343,6 +343,32 @@ def test_owner_only_files_objects_and_sockets(make_instance):
                    "manifest": "denied"}, res
 
 
+def test_group_access_by_configuration(make_instance):
+    """ROOST_GROUP_ACCESS=1 opens the instance to the owner's group: shared
+    memory and sockets 0660, directories 0750, published data files 0640;
+    still nothing for others."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"])
+    inst.env["ROOST_GROUP_ACCESS"] = "1"
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    for seq in range(1, 45):
+        assert call(inst, wire.add_request(DIM, docs(seq, 100), 811, seq, ack=3))["status"] == 0
+
+    def mode(path):
+        return os.stat(path).st_mode & 0o777
+    for d in (inst.run_dir, inst.data):
+        assert mode(d) == 0o750, (d, oct(mode(d)))
+    published = ["MANIFEST"] + [f for f in os.listdir(inst.data) if f.startswith("seg-")]
+    assert len(published) >= 3
+    for f in published:
+        assert mode(os.path.join(inst.data, f)) == 0o640, (f, oct(mode(os.path.join(inst.data, f))))
+    assert mode(inst.broker_path()) == 0o660
+    prefix = "roost.%d.%s." % (os.getuid(), inst.name)
+    shm = [os.path.join("/dev/shm", f) for f in os.listdir("/dev/shm") if f.startswith(prefix)]
+    assert len(shm) >= 3 and all(mode(p) == 0o660 for p in shm), shm
+
+
 def test_two_instances_share_nothing(make_instance):
     """Same user, same runtime directory root, different names."""
     a, b = make_instance(dim=DIM), make_instance(dim=DIM)
