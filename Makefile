@@ -45,6 +45,10 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Each area adds its targets (and BINS) in mk/<area>.mk.
 -include $(sort $(wildcard mk/*.mk))
 
+# Keep intermediate objects: nothing is rebuilt needlessly, and make prints
+# nothing after the test summary.
+.SECONDARY:
+
 .PHONY: all deps test unit system demo clean format
 all: $(BINS) $(UNIT_BINS)
 
