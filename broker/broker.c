@@ -225,6 +225,13 @@ static int broker__search_socket(void)
 	return broker__search_sock = s;
 }
 
+void broker_thread_close(void)
+{
+	if (broker__search_sock >= 0)
+		nn_close(broker__search_sock);
+	broker__search_sock = -1;
+}
+
 /* Searches are answered by readers; the broker passes the frame through
  * its device and the reply back unchanged. */
 static int broker__search(struct broker *b, const Roost__SearchRequest *s, const void *frame,

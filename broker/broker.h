@@ -32,4 +32,8 @@ struct broker {
  * Never fails to produce a reply except when out of memory. */
 int broker_handle(struct broker *b, const void *frame, size_t len, void **reply, size_t *reply_len);
 
+/* Closes the calling thread's socket to the search device, if it opened
+ * one; a worker thread calls it before it returns. */
+void broker_thread_close(void);
+
 #endif

@@ -212,6 +212,7 @@ static void *broker_worker(void *arg)
 {
 	struct broker_proc *p = arg;
 	srv_loop(p->sock, broker_handle_frame, &p->b);
+	broker_thread_close();
 	return NULL;
 }
 
@@ -234,6 +235,16 @@ static int broker_serve(struct broker_proc *p, sigset_t *sigs)
 		pthread_join(threads[i], NULL);
 	pthread_join(device, NULL);
 	return 0;
+}
+
+/* nanomsg frees the messages queued in a socket (a half-received frame,
+ * a request kept for resending) only in nn_close(), also after nn_term(). */
+static void broker_close_sockets(struct broker_proc *p)
+{
+	int socks[] = {p->sock, p->front, p->back};
+	for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
+		if (socks[i] >= 0)
+			nn_close(socks[i]);
 }
 
 int main(int argc, char **argv)
@@ -288,6 +299,7 @@ int main(int argc, char **argv)
 		rc = broker_serve(&p, &sigs);
 	if (rc)
 		log_error("stopped: %s", roost_strerror(rc));
+	broker_close_sockets(&p);
 	ring_close(p.b.ring);
 	ctl_close(p.b.ctl);
 	return rc ? 1 : 0;

@@ -263,6 +263,9 @@ int main(int argc, char **argv)
 		rc = reader_serve(&p, &sigs);
 	if (rc)
 		log_error("stopped: %s", roost_strerror(rc));
+	/* Frees the messages nanomsg still holds for it, even after nn_term(). */
+	if (p.sock >= 0)
+		nn_close(p.sock);
 	rsearch_close(&p.rs);
 	ctl_close(p.rs.ctl);
 	return rc ? 1 : 0;
