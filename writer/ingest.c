@@ -49,6 +49,9 @@ struct ingest {
 	int needs_training;
 	place *place; /* --gpu; NULL: CPU only */
 	int refused;  /* rows wait for room on the GPU (policy refuse) */
+	/* A seal's manifest is durable but the log, the tail or the index is
+	 * not switched yet (that part failed): finish it before anything. */
+	int seal_committed;
 };
 
 /* One record of a group, with its parsed batch (NULL view: skipped). */
@@ -248,6 +251,8 @@ static int ingest__store_segment(ingest *w, const struct segment_docs *v)
 	return segment_store(path, v);
 }
 
+/* Commits the segment to a new manifest; on failure w->man is as before,
+ * so that the seal can be tried again. */
 static int ingest__next_manifest(ingest *w, const struct segment_docs *v)
 {
 	struct manifest *m = &w->man;
@@ -255,16 +260,23 @@ static int ingest__next_manifest(ingest *w, const struct segment_docs *v)
 	if (!segs)
 		return ROOST_ENOMEM;
 	m->segments = segs;
-	segs[m->nsegments++] = (struct manifest_segment){
-	    .start_lsn = v->start_lsn, .end_lsn = w->end, .count = v->count};
 	free(m->keys);
 	m->keys = NULL;
 	int rc = keys_export(w->keys, &m->keys, &m->nkeys);
 	if (rc)
 		return rc;
+	uint64_t tail_start = m->tail_start;
+	segs[m->nsegments++] = (struct manifest_segment){
+	    .start_lsn = v->start_lsn, .end_lsn = w->end, .count = v->count};
 	m->tail_start = w->end;
 	m->gen++;
-	return manifest_store(w->cfg.inst->data_dir, m);
+	rc = manifest_store(w->cfg.inst->data_dir, m);
+	if (rc) {
+		m->nsegments--;
+		m->tail_start = tail_start;
+		m->gen--;
+	}
+	return rc;
 }
 
 /* With group access (inst.h) the published files are opened to the group,
@@ -306,42 +318,62 @@ static void ingest__compact(ingest *w)
 		log_error("cannot reload the manifest after a failed compaction");
 }
 
+/* Writes the tail's segment and commits it to the manifest. Nothing
+ * before the manifest's rename is visible, so a failure here is retried
+ * from the start. */
+static int ingest__seal_commit(ingest *w, struct segment_docs *v)
+{
+	int rc = w->index ? 0 : ingest__train(w);
+	if (rc == 0)
+		rc = ingest__index_pending(w, 0);
+	v->end_lsn = w->end;
+	v->text_bytes = tail_text_used(w->tail);
+	if (rc == 0)
+		rc = ingest__store_segment(w, v);
+	if (rc == 0)
+		rc = ingest__next_manifest(w, v);
+	return rc;
+}
+
+/* After the commit: each step can be repeated, so a failure here is
+ * retried from the first one. */
+static int ingest__seal_finish(ingest *w, const struct segment_docs *v)
+{
+	int rc = w->wal ? wal_rotate(w->wal, w->man.tail_start) : 0;
+	if (rc)
+		return rc;
+	ingest__compact(w);
+	ingest__share_files(w);
+	if (v->start_lsn != w->man.tail_start && (rc = ingest__new_tail(w)) != 0)
+		return rc;
+	return ingest__open_index(w);
+}
+
 /* Turns the tail into a segment: index and documents to disk, a new
  * manifest, a shorter log and a fresh tail. Everything appended is
- * published first, so w->end is the segment's end. */
+ * published first, so w->end is the segment's end. On failure nothing
+ * more may be appended until a retry succeeds (ingest_run stalls). */
 static int ingest__seal(ingest *w)
 {
 	struct segment_docs v;
 	tail_view(w->tail, &v);
-	if (v.count == 0)
+	if (v.count == 0 && !w->seal_committed)
 		return 0;
-	int rc = w->index ? 0 : ingest__train(w);
-	if (rc == 0)
-		rc = ingest__index_pending(w, 0);
-	v.end_lsn = w->end;
-	v.text_bytes = tail_text_used(w->tail);
-	if (rc == 0)
-		rc = ingest__store_segment(w, &v);
-	if (rc == 0)
-		rc = ingest__next_manifest(w, &v);
-	if (rc == 0 && w->wal)
-		rc = wal_rotate(w->wal, w->end);
-	if (rc == 0)
-		ingest__compact(w);
-	if (rc == 0)
-		ingest__share_files(w);
-	if (rc == 0)
-		rc = ingest__new_tail(w);
-	if (rc == 0)
-		rc = ingest__open_index(w);
-	w->tail_born_ms = 0;
-	if (rc)
+	int rc = w->seal_committed ? 0 : ingest__seal_commit(w, &v);
+	if (rc == 0) {
+		w->seal_committed = 1;
+		rc = ingest__seal_finish(w, &v);
+	}
+	if (rc) {
 		log_error("sealing the tail failed: %s", roost_strerror(rc));
-	else
-		log_info("sealed segment %016llx: %llu documents (manifest gen %llu)",
-			 (unsigned long long)v.start_lsn, (unsigned long long)v.count,
-			 (unsigned long long)w->man.gen);
-	return rc;
+		return rc;
+	}
+	w->seal_committed = 0;
+	w->tail_born_ms = 0;
+	log_info("sealed segment %016llx: %llu documents (manifest gen %llu)",
+		 (unsigned long long)v.start_lsn, (unsigned long long)v.count,
+		 (unsigned long long)w->man.gen);
+	return 0;
 }
 
 static void ingest__publish(ingest *w, uint64_t end)
@@ -646,6 +678,14 @@ static void ingest__pause(volatile sig_atomic_t *stop, int ms)
 		usleep(50 * 1000);
 }
 
+/* Says why nothing is acknowledged (brokers put the mode in their BUSY
+ * answers) and waits before the failed step is tried again. */
+static void ingest__stall(ingest *w, const char *mode, volatile sig_atomic_t *stop)
+{
+	ctl_set_writer_mode(w->ctl, mode);
+	ingest__pause(stop, 1000);
+}
+
 /* Policy refuse: rows the GPU had no room for are retried before anything
  * more is taken from the ring, so brokers wait and then answer with the
  * writer mode. An aged tail is still sealed, which takes its index off the
@@ -681,8 +721,15 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 			break;
 		int full;
 		uint32_t n = ingest__collect(w, w->end, recs, &full);
-		if ((full || ingest__aged(w)) && (rc = ingest__seal(w)) != 0)
-			break;
+		if ((full || ingest__aged(w) || w->seal_committed) && (rc = ingest__seal(w)) != 0) {
+			/* The group stays in the ring, the tail as it was. */
+			ingest__stall(w,
+				      rc == ROOST_ENOSPC ? "stalled: seal disk full"
+							 : "stalled: seal failed",
+				      stop);
+			rc = 0;
+			continue;
+		}
 		if (n == 0)
 			continue;
 		uint64_t end = recs[n - 1].rec.next;
@@ -691,10 +738,10 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 			/* Nothing of the group counts: it stays in the ring and is
 			 * retried, so no acknowledged write is lost. */
 			log_error("log write failed: %s; retrying", roost_strerror(rc));
-			ctl_set_writer_mode(w->ctl, rc == ROOST_ENOSPC
-							? "stalled: log disk full"
-							: "stalled: log write failed");
-			ingest__pause(stop, 1000);
+			ingest__stall(w,
+				      rc == ROOST_ENOSPC ? "stalled: log disk full"
+							 : "stalled: log write failed",
+				      stop);
 			rc = 0;
 			continue;
 		}

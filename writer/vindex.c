@@ -247,12 +247,17 @@ int vindex_store(const vindex *v, const char *path)
 	FaissIndex *cpu = v->index;
 	if (v->on_gpu && gpu_index_to_cpu(v->index, &cpu) != 0)
 		return ROOST_EFAISS;
+	errno = 0;
 	int written = faiss_write_index_fname(cpu, tmp) == 0;
+	/* FAISS reports a failed fwrite as an exception; the errno it left
+	 * tells a full disk (which the writer waits out) from the rest. */
+	int write_errno = errno;
 	if (cpu != v->index)
 		faiss_Index_free(cpu);
 	if (!written) {
 		unlink(tmp);
-		return vindex__fail("write_index");
+		int rc = vindex__fail("write_index");
+		return write_errno == ENOSPC || write_errno == EDQUOT ? ROOST_ENOSPC : rc;
 	}
 	int rc = vindex__fsync_path(tmp);
 	if (rc == 0 && rename(tmp, path) != 0)

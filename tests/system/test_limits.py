@@ -162,11 +162,12 @@ def test_log_disk_full_stalls_durable_acks_and_recovers(small_disk, make_instanc
     check_exactly_once(inst, acked)
 
 
-def test_seal_on_full_disk_loses_nothing(small_disk, make_instance):
-    """A seal that cannot write its segment stops the writer (exit 1, "sealing
-    the tail failed"); readers keep serving, queued writes keep going into
-    the ring, and a writer started once there is space again recovers
-    everything. (The log keeps working meanwhile: it needs far less.)"""
+def test_seal_on_full_disk_stalls_and_recovers_in_place(small_disk, make_instance):
+    """A seal that cannot write its segment stalls the writer (mode "stalled:
+    seal disk full"): it acknowledges nothing durable, readers keep serving,
+    queued writes keep going into the ring, and once there is space again
+    the same writer seals and takes everything in. (The log keeps working
+    meanwhile: it needs far less.)"""
     inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"] + only_size_seals())
     inst.data = os.path.join(small_disk, "data")
     inst.start_writer()
@@ -185,21 +186,33 @@ def test_seal_on_full_disk_loses_nothing(small_disk, make_instance):
 
     # 4000 + 100 documents do not fit the tail: this batch makes it seal.
     over = docs(99, 100)
-    r = call(inst, wire.add_request(DIM, over, 602, 1, ack=1))
-    assert r["status"] == 0, r
-    acked.update(acked_lines(over, r["add"]["ids"]))
-    inst.writer.wait(timeout=30)
-    assert inst.writer.returncode == 1
+    stalled = call(inst, wire.add_request(DIM, over, 602, 1, ack=2, timeout_ms=1500))
+    assert stalled["status"] == -8, stalled
+    assert "stalled: seal disk full" in stalled["message"], stalled
+    assert writer_mode(inst) == "stalled: seal disk full"
     assert "sealing the tail failed" in inst.all_logs()
-    down = call(inst, wire.add_request(DIM, docs(98, 1), 603, 1, ack=2, timeout_ms=500))
-    assert down["status"] == -9 and "writer unavailable" in down["message"], down
     search_finds(inst, vec(40099), last_id)
+    queued_docs = docs(97, 5)
+    queued = call(inst, wire.add_request(DIM, queued_docs, 603, 1, ack=1))
+    assert queued["status"] == 0, queued
+    assert inst.writer.poll() is None
 
     os.unlink(filler)
-    inst.start_writer()
-    wait_for(lambda: len(inst.dump()) >= len(acked), 30, "the recovery")
+    again = call(inst, wire.add_request(DIM, over, 602, 1, ack=3, timeout_ms=10000))
+    assert again["status"] == 0 and again["add"]["ids"] == stalled["add"]["ids"], again
+    assert inst.writer.poll() is None
+    wait_for(lambda: not writer_mode(inst).startswith("stalled"), 10, "the writer mode")
+    acked.update(acked_lines(over, again["add"]["ids"]))
+    acked.update(acked_lines(queued_docs, queued["add"]["ids"]))
     check_exactly_once(inst, acked)
+    assert "sealed segment" in inst.all_logs()
     assert not [f for f in os.listdir(inst.data) if f.endswith(".tmp")]
+
+    # What the seal committed and what followed it survive a restart, once.
+    inst.kill(inst.writer)
+    inst.start_writer()
+    wait_for(lambda: len(inst.dump()) == len(acked), 30, "the replay")
+    check_exactly_once(inst, acked)
 
 
 def test_shm_full_at_start_is_a_clear_error(tmp_path):
