@@ -93,9 +93,10 @@ $(BUILD)/bin/roost-broker: $(patsubst %.c,$(BUILD)/%.o,$(wildcard broker/*.c)) $
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 
-$(LIBROOST): $(BUILD)/client/roost.o $(COMMON_LIB)
+$(LIBROOST): $(BUILD)/client/roost.o $(COMMON_LIB) client/libroost.map
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libroost.so $^ -o $@ $(SYS_LD)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libroost.so -Wl,--version-script=client/libroost.map \
+		$(filter-out %.map,$^) -o $@ $(SYS_LD)
 
 # Test tools link libroost the way users do.
 $(BUILD)/tests/roost-agent: $(BUILD)/tests/tools/agent.o $(LIBROOST)

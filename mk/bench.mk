@@ -10,10 +10,12 @@ BENCH_BINS := $(BUILD)/bench/roost-bench-load $(BUILD)/bench/roost-bench-faiss \
 	$(BUILD)/bench/roost-bench-ring
 BINS += $(BENCH_BINS)
 
-# The load generator links libroost the way users do.
-$(BUILD)/bench/roost-bench-load: $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) $(LIBROOST)
+# The load generator links libroost the way users do; the bench helpers
+# it shares with the baselines use common/ modules that libroost keeps
+# internal.
+$(BUILD)/bench/roost-bench-load: $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) $(LIBROOST) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) -o $@ \
-		-L$(BUILD)/lib -Wl,-rpath,'$$ORIGIN/../lib' -lroost -lpthread -lm
+		-L$(BUILD)/lib -Wl,-rpath,'$$ORIGIN/../lib' -lroost $(COMMON_LIB) -lpthread -lm
 
 $(BUILD)/bench/roost-bench-faiss: $(BUILD)/bench/base.o $(BENCH_LIB_OBJ) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)

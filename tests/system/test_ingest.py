@@ -2,6 +2,7 @@
 import math
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -11,7 +12,7 @@ import time
 import pytest
 
 import wire
-from conftest import BIN, check_exactly_once, collect, wait_for
+from conftest import BIN, BUILD, ROOT, check_exactly_once, collect, wait_for
 
 DIM = 16
 
@@ -277,3 +278,17 @@ def test_writer_refuses_other_settings(make_instance):
     out = subprocess.run(argv, env=inst.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, timeout=60)
     assert out.returncode != 0 and "differs" in out.stdout
+
+
+def test_libroost_exports_only_its_interface():
+    """libroost.so exports what client/roost.h declares (and roost_strerror
+    from the err.h it includes), nothing of the modules it links."""
+    with open(os.path.join(ROOT, "client", "roost.h")) as f:
+        declared = set(re.findall(r"^[a-z][\w ]*?\**\b(roost_\w+)\(", f.read(), re.M))
+    declared.add("roost_strerror")
+    out = subprocess.run(["nm", "-D", "--defined-only", os.path.join(BUILD, "lib", "libroost.so")],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    exported = {line.split()[2].split("@")[0] for line in out.splitlines()
+                if len(line.split()) == 3 and line.split()[1] == "T"}
+    assert len(declared) > 10
+    assert exported == declared

@@ -778,7 +778,8 @@ static void test_paths(void **state)
 
 	size_t need = strlen("/d/seg-0000000000001234-0000000000001240.docs") + 1;
 	assert_int_equal(manifest_segment_path("/d", 0x1234, 0x1240, "docs", buf, need), 0);
-	assert_int_equal(manifest_segment_path("/d", 0x1234, 0x1240, "docs", buf, need - 1), ROOST_ETOOBIG);
+	assert_int_equal(manifest_segment_path("/d", 0x1234, 0x1240, "docs", buf, need - 1),
+			 ROOST_ETOOBIG);
 	need = strlen("/d/trained-0000000000000007.index") + 1;
 	assert_int_equal(manifest_trained_path("/d", 7, buf, need), 0);
 	assert_int_equal(manifest_trained_path("/d", 7, buf, need - 1), ROOST_ETOOBIG);
