@@ -281,7 +281,7 @@ def _search(bench, rows):
             "and every search would scan the tail exactly.) Readers run 2 worker threads each "
             "and searches go client → broker → search device → reader and back. Recall@10 is "
             "against the exact ground truth; both sides use FAISS's defaults (HNSW efSearch "
-            "16, IVF nprobe 1), which a roost client cannot change. `ingest N/s` rows search "
+            "16, IVF nprobe 1; the requests leave `nprobe` and `ef_search` at 0). `ingest N/s` rows search "
             "while one more client adds N documents/s (batches of 10, durable) into the tail." % (
                 human_count(n), _layout(n, seal), n, human_count(n)))
 

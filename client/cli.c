@@ -52,7 +52,7 @@ static void cli_usage(FILE *f)
 		   "           add documents from JSON lines: {\"vector\":[...],\"agent\":7,\n"
 		   "           \"time\":1700000000,\"kind\":\"tweet\",\"text\":\"...\"}\n"
 		   "  search   --vector V [-k K] [--agent A]... [--time-min T] [--time-max T]\n"
-		   "           [--kind K] [--min-lsn L] [--json]\n"
+		   "           [--kind K] [--min-lsn L] [--nprobe N] [--ef-search N] [--json]\n"
 		   "           V is \"0.1,0.2,...\" or a JSON array '[0.1, 0.2, ...]'\n"
 		   "Exit status: 0 done, 1 failed, 2 bad command line.\n"
 		   "docs/operations.md describes running an instance.\n");

@@ -235,6 +235,7 @@ struct clidata_search_opts {
 	int has_time;
 	int64_t time_min, time_max;
 	uint64_t min_lsn;
+	uint32_t nprobe, ef_search;
 	int json;
 	int timeout_ms;
 };
@@ -243,12 +244,18 @@ struct clidata_search_opts {
 static int clidata__search_int(struct clidata_search_opts *o, int opt, const char *arg)
 {
 	long long v;
-	int bad = cliutil_int(arg, opt == 'k' ? 1 : INT64_MIN, opt == 'k' ? 1024 : INT64_MAX, &v);
-	if (bad || (opt == 'a' && o->nagents == CLIDATA_MAX_AGENTS) ||
+	int tuning = opt == 'P' || opt == 'E';
+	long long lo = opt == 'k' || tuning ? 1 : INT64_MIN;
+	long long hi = opt == 'k' ? 1024 : tuning ? 65536 : INT64_MAX;
+	if (cliutil_int(arg, lo, hi, &v) || (opt == 'a' && o->nagents == CLIDATA_MAX_AGENTS) ||
 	    ((opt == 'L' || opt == 't') && v < 0))
 		return ROOST_EINVAL;
 	if (opt == 'k')
 		o->k = (uint32_t)v;
+	else if (opt == 'P')
+		o->nprobe = (uint32_t)v;
+	else if (opt == 'E')
+		o->ef_search = (uint32_t)v;
 	else if (opt == 'a')
 		o->agents[o->nagents++] = v;
 	else if (opt == 'T')
@@ -274,6 +281,8 @@ static int clidata__search_parse(int argc, char **argv, struct clidata_search_op
 	    {"time-max", required_argument, 0, 'U'},
 	    {"kind", required_argument, 0, 'K'},
 	    {"min-lsn", required_argument, 0, 'L'},
+	    {"nprobe", required_argument, 0, 'P'},
+	    {"ef-search", required_argument, 0, 'E'},
 	    {"json", no_argument, 0, 'j'},
 	    {"timeout-ms", required_argument, 0, 't'},
 	    {0, 0, 0, 0},
@@ -414,6 +423,8 @@ int clidata_search(int argc, char **argv)
 				 .time_max = o.time_max,
 				 .kind = o.kind};
 	rc = cliutil_connect("search", o.name, o.timeout_ms, &r) ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK)
+		roost_set_search_tuning(r, o.nprobe, o.ef_search);
 	if (rc == CLI_OK &&
 	    (rc = roost_search(r, (uint32_t)dim, vec, 1, o.k, &f, o.min_lsn, &res)) != 0)
 		rc = cliutil_fail("search", o.name, rc, roost_last_error(r),

@@ -24,6 +24,7 @@ struct roost {
 	uint64_t client_id;
 	uint64_t seq;
 	int timeout_ms;
+	uint32_t nprobe, ef_search; /* roost_set_search_tuning() */
 	char err[256];
 };
 
@@ -131,6 +132,12 @@ void roost_close(roost *r)
 void roost_set_timeout(roost *r, int timeout_ms)
 {
 	r->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+}
+
+void roost_set_search_tuning(roost *r, uint32_t nprobe, uint32_t ef_search)
+{
+	r->nprobe = nprobe;
+	r->ef_search = ef_search;
 }
 
 const char *roost_last_error(const roost *r)
@@ -373,6 +380,8 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 	s.queries = (float *)queries;
 	s.k = k;
 	s.min_lsn = min_lsn;
+	s.nprobe = r->nprobe;
+	s.ef_search = r->ef_search;
 	if (filter) {
 		f.n_agents = filter->nagents;
 		f.agents = (int64_t *)filter->agents;

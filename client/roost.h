@@ -96,6 +96,13 @@ typedef struct roost_results roost_results;
 int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint32_t k,
 		 const struct roost_filter *filter, uint64_t min_lsn, roost_results **out);
 
+/* Trades recall for speed in this handle's later searches: IVF indexes
+ * visit nprobe inverted lists, HNSW indexes keep ef_search candidates
+ * (each 1 .. 65536; 0, the default: the index's own value, FAISS's 1 and
+ * 16). Other index types, and the exactly scanned recent documents, are
+ * not affected. */
+void roost_set_search_tuning(roost *r, uint32_t nprobe, uint32_t ef_search);
+
 /* Hits of query q (best first) and their count. */
 size_t roost_results_hits(const roost_results *res, uint32_t q, const struct roost_hit **hits);
 

@@ -873,9 +873,18 @@ static int json__query_row(struct json__p *p, void *ctx)
 	return 0;
 }
 
-enum { JSON__S_DIM, JSON__S_QUERIES, JSON__S_K, JSON__S_FILTER, JSON__S_MIN_LSN, JSON__S_TO };
-static const char *const json__search_names[] = {"dim",	    "queries",	  "k", "filter",
-						 "min_lsn", "timeout_ms", NULL};
+enum {
+	JSON__S_DIM,
+	JSON__S_QUERIES,
+	JSON__S_K,
+	JSON__S_FILTER,
+	JSON__S_MIN_LSN,
+	JSON__S_TO,
+	JSON__S_NPROBE,
+	JSON__S_EF_SEARCH
+};
+static const char *const json__search_names[] = {
+    "dim", "queries", "k", "filter", "min_lsn", "timeout_ms", "nprobe", "ef_search", NULL};
 
 static int json__search_field(struct json__p *p, int f, void *obj)
 {
@@ -892,8 +901,12 @@ static int json__search_field(struct json__p *p, int f, void *obj)
 		return json__filter(p, js->s);
 	case JSON__S_MIN_LSN:
 		return json__u64(p, UINT64_MAX, &js->s->min_lsn);
-	default:
+	case JSON__S_TO:
 		return json__u32(p, &js->s->timeout_ms);
+	case JSON__S_NPROBE:
+		return json__u32(p, &js->s->nprobe);
+	default:
+		return json__u32(p, &js->s->ef_search);
 	}
 }
 
@@ -1419,6 +1432,8 @@ static void json__put_search(struct json__buf *b, const Roost__SearchRequest *s)
 		json__put_filter(b, s->filter);
 	json__put_u64(b, ",\"min_lsn\":", s->min_lsn);
 	json__put_u64(b, ",\"timeout_ms\":", s->timeout_ms);
+	json__put_u64(b, ",\"nprobe\":", s->nprobe);
+	json__put_u64(b, ",\"ef_search\":", s->ef_search);
 	json__put(b, "}", 1);
 }
 

@@ -115,6 +115,11 @@ static int rsearch__check(const Roost__SearchRequest *s, const struct view *v, c
 		snprintf(msg, RSEARCH_MSG, "k must be 1..%u, not %u", SEARCH_MAX_K, s->k);
 		return ROOST_EINVAL;
 	}
+	if (s->nprobe > SEARCH_MAX_NPROBE || s->ef_search > SEARCH_MAX_EF_SEARCH) {
+		snprintf(msg, RSEARCH_MSG, "nprobe and ef_search must be 0..%u and 0..%u",
+			 SEARCH_MAX_NPROBE, SEARCH_MAX_EF_SEARCH);
+		return ROOST_EINVAL;
+	}
 	if (s->filter && s->filter->n_agents > RSEARCH_MAX_AGENTS) {
 		snprintf(msg, RSEARCH_MSG, "at most %u agents in a filter", RSEARCH_MAX_AGENTS);
 		return ROOST_ETOOBIG;
@@ -221,7 +226,8 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	struct search_hit *hits = malloc(sizeof *hits * (size_t)nq * s->k);
 	uint32_t *counts = calloc(nq, sizeof *counts);
 	struct segment_docs tail;
-	rc = hits && counts ? search_run(v, s->queries, nq, s->k, &f, hits, counts, &tail)
+	struct search_tuning t = {.nprobe = s->nprobe, .ef_search = s->ef_search};
+	rc = hits && counts ? search_run(v, s->queries, nq, s->k, &f, &t, hits, counts, &tail)
 			    : ROOST_ENOMEM;
 	if (rc == 0)
 		rc = rsearch__reply(hits, counts, nq, s->k, lsn, out, len);

@@ -58,8 +58,8 @@ static void search__offer(struct search_top *t, float score, uint64_t row,
 }
 
 static int search__segment(const struct view_segment *s, const float *q, uint32_t nq, uint32_t k,
-			   const struct search_filter *f, struct search_top *tops, float *dist,
-			   idx_t *labels)
+			   const struct search_filter *f, const struct search_tuning *t,
+			   struct search_top *tops, float *dist, idx_t *labels)
 {
 	const struct segment_docs *d = &s->docs;
 	if (d->count == 0)
@@ -68,7 +68,8 @@ static int search__segment(const struct view_segment *s, const float *q, uint32_
 	FaissSearchParameters *params = NULL;
 	uint8_t *bits = NULL;
 	int rc = 0;
-	if (search__filtering(f)) {
+	int filtering = search__filtering(f);
+	if (filtering) {
 		bits = calloc((d->count + 7) / 8, 1);
 		if (!bits)
 			return ROOST_ENOMEM;
@@ -80,12 +81,16 @@ static int search__segment(const struct view_segment *s, const float *q, uint32_
 			}
 		if (matches == 0)
 			goto out;
-		if (faiss_IDSelectorBitmap_new(&sel, d->count, bits) != 0 ||
-		    faiss_SearchParameters_new_for(&params, s->index, (FaissIDSelector *)sel) !=
-			0) {
+		if (faiss_IDSelectorBitmap_new(&sel, d->count, bits) != 0) {
 			rc = ROOST_EFAISS;
 			goto out;
 		}
+	}
+	if ((filtering || t->nprobe || t->ef_search) &&
+	    faiss_SearchParameters_new_for(&params, s->index, (FaissIDSelector *)sel, t->nprobe,
+					   (int)t->ef_search) != 0) {
+		rc = ROOST_EFAISS;
+		goto out;
 	}
 	if (faiss_Index_search_with_params(s->index, nq, q, k, params, dist, labels) != 0) {
 		rc = ROOST_EFAISS;
@@ -136,8 +141,8 @@ static void search__tail(const struct view *v, const float *q, uint32_t nq,
 }
 
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
-	       const struct search_filter *f, struct search_hit *hits, uint32_t *counts,
-	       struct segment_docs *tail)
+	       const struct search_filter *f, const struct search_tuning *t,
+	       struct search_hit *hits, uint32_t *counts, struct segment_docs *tail)
 {
 	memset(tail, 0, sizeof *tail);
 	if (nq == 0 || k == 0 || k > SEARCH_MAX_K)
@@ -150,7 +155,7 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 		tops[qi] = (struct search_top){
 		    .hits = hits + (size_t)qi * k, .k = k, .higher_better = v->metric != 0};
 	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
-		rc = search__segment(v->segs[i], queries, nq, k, f, tops, dist, labels);
+		rc = search__segment(v->segs[i], queries, nq, k, f, t, tops, dist, labels);
 	if (rc == 0 && v->tail) {
 		tail_view(v->tail, tail);
 		search__tail(v, queries, nq, f, tops, dist, tail);

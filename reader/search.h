@@ -20,6 +20,16 @@ struct search_filter {
 	const char *kind;	    /* NULL or "": any kind */
 };
 
+/* Speed against recall, per request; 0: the index's own setting. Only
+ * the segments' FAISS indexes use them (the tail is scanned exactly). */
+struct search_tuning {
+	uint32_t nprobe;    /* IVF: inverted lists visited */
+	uint32_t ef_search; /* HNSW: candidates kept while walking the graph */
+};
+
+#define SEARCH_MAX_NPROBE    65536u
+#define SEARCH_MAX_EF_SEARCH 65536u
+
 /* A hit points at its document's row; valid while the view is held. */
 struct search_hit {
 	float score;
@@ -33,7 +43,7 @@ struct search_hit {
  * the tail searched, which tail hits point into: keep it with the hits.
  * Single-threaded. */
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
-	       const struct search_filter *f, struct search_hit *hits, uint32_t *counts,
-	       struct segment_docs *tail);
+	       const struct search_filter *f, const struct search_tuning *t,
+	       struct search_hit *hits, uint32_t *counts, struct segment_docs *tail);
 
 #endif

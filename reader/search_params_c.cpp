@@ -26,29 +26,8 @@ int faiss_IDSelectorBitmap_new(FaissIDSelectorBitmap **p_sel, size_t n, const ui
 		     new faiss::IDSelectorBitmap(n, bitmap)))
 }
 
-int faiss_SearchParameters_new(FaissSearchParameters **p_sp, FaissIDSelector *sel)
-{
-	SHIM_TRY({
-		auto *sp = new faiss::SearchParameters();
-		sp->sel = reinterpret_cast<faiss::IDSelector *>(sel);
-		*p_sp = reinterpret_cast<FaissSearchParameters *>(sp);
-	})
-}
-
-int faiss_SearchParametersIVF_new_with(FaissSearchParameters **p_sp, FaissIDSelector *sel,
-				       size_t nprobe, size_t max_codes)
-{
-	SHIM_TRY({
-		auto *sp = new faiss::SearchParametersIVF();
-		sp->sel = reinterpret_cast<faiss::IDSelector *>(sel);
-		sp->nprobe = nprobe;
-		sp->max_codes = max_codes;
-		*p_sp = reinterpret_cast<FaissSearchParameters *>(sp);
-	})
-}
-
 int faiss_SearchParameters_new_for(FaissSearchParameters **p_sp, const FaissIndex *index,
-				   FaissIDSelector *sel)
+				   FaissIDSelector *sel, size_t nprobe, int ef_search)
 {
 	auto *idx = reinterpret_cast<const faiss::Index *>(index);
 	auto *s = reinterpret_cast<faiss::IDSelector *>(sel);
@@ -56,12 +35,12 @@ int faiss_SearchParameters_new_for(FaissSearchParameters **p_sp, const FaissInde
 		faiss::SearchParameters *sp;
 		if (auto *ivf = dynamic_cast<const faiss::IndexIVF *>(idx)) {
 			auto *p = new faiss::SearchParametersIVF();
-			p->nprobe = ivf->nprobe;
+			p->nprobe = nprobe ? nprobe : ivf->nprobe;
 			p->max_codes = ivf->max_codes;
 			sp = p;
 		} else if (auto *hnsw = dynamic_cast<const faiss::IndexHNSW *>(idx)) {
 			auto *p = new faiss::SearchParametersHNSW();
-			p->efSearch = hnsw->hnsw.efSearch;
+			p->efSearch = ef_search ? ef_search : hnsw->hnsw.efSearch;
 			sp = p;
 		} else {
 			sp = new faiss::SearchParameters();

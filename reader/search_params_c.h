@@ -1,9 +1,11 @@
-/* Search with parameters (an IDSelector) through the C API.
+/* Search with parameters (an IDSelector, nprobe, efSearch) through the C
+ * API.
  *
  * FAISS 1.7.3's C++ library can filter inside a search with
- * SearchParameters::sel, but its C API cannot. This shim adds exactly the
- * functions later upstream FAISS C APIs provide, with the same names and
- * signatures, so it can be dropped when roost moves to a newer FAISS. */
+ * SearchParameters::sel and tune it per call, but its C API cannot. Where
+ * later upstream FAISS C APIs have a function, this shim uses its name and
+ * signature, so that part can be dropped when roost moves to a newer
+ * FAISS. */
 #ifndef ROOST_SEARCH_PARAMS_C_H
 #define ROOST_SEARCH_PARAMS_C_H
 
@@ -25,21 +27,15 @@ FAISS_DECLARE_CLASS(IDSelectorBitmap)
  * first) admits label i. The bitmap is not copied. */
 int faiss_IDSelectorBitmap_new(FaissIDSelectorBitmap **p_sel, size_t n, const uint8_t *bitmap);
 
-/* Parameters with a selector (may be NULL); the selector is not owned. */
-int faiss_SearchParameters_new(FaissSearchParameters **p_sp, FaissIDSelector *sel);
-
-/* The same for IVF indexes, with nprobe and max_codes. */
-int faiss_SearchParametersIVF_new_with(FaissSearchParameters **p_sp, FaissIDSelector *sel,
-				       size_t nprobe, size_t max_codes);
-
 void faiss_SearchParameters_free(FaissSearchParameters *sp);
 
 /* Not upstream: parameters of the subclass index's search expects
- * (SearchParametersIVF, SearchParametersHNSW, or the base), carrying sel,
- * with the index's own defaults (nprobe, efSearch). FAISS 1.7.3 rejects a
- * base SearchParameters for IVF and HNSW indexes. */
+ * (SearchParametersIVF, SearchParametersHNSW, or the base), carrying sel
+ * (may be NULL), with nprobe (IVF) and ef_search (HNSW) where not 0, else
+ * the index's own values. Other indexes ignore both. FAISS 1.7.3 rejects
+ * a base SearchParameters for IVF and HNSW indexes. */
 int faiss_SearchParameters_new_for(FaissSearchParameters **p_sp, const FaissIndex *index,
-				   FaissIDSelector *sel);
+				   FaissIDSelector *sel, size_t nprobe, int ef_search);
 
 int faiss_Index_search_with_params(const FaissIndex *index, idx_t n, const float *x, idx_t k,
 				   const FaissSearchParameters *params, float *distances,

@@ -42,6 +42,7 @@ EINVAL, EDIM, ETOOBIG, EUTF8 = -1, -10, -12, -13
 _MAX_DOCS = 1024
 _MAX_BYTES = 8 << 20
 _MAX_QUERIES = 1024  # a reader's limit per search (RSEARCH_MAX_QUERIES)
+_MAX_TUNING = 65536  # a reader's limit for nprobe and ef_search (reader/search.h)
 _META_KEYS = ("agent", "time", "kind")
 
 
@@ -125,6 +126,7 @@ _SIGNATURES = {
     "roost_connect": (ctypes.c_int, [ctypes.POINTER(_P), ctypes.c_char_p]),
     "roost_close": (None, [_P]),
     "roost_set_timeout": (None, [_P, ctypes.c_int]),
+    "roost_set_search_tuning": (None, [_P, ctypes.c_uint32, ctypes.c_uint32]),
     "roost_add": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.POINTER(_Doc), ctypes.c_size_t,
                                  ctypes.c_int, ctypes.POINTER(ctypes.c_uint64),
                                  ctypes.POINTER(ctypes.c_uint64)]),
@@ -305,12 +307,14 @@ class Roost:
     add_texts() without vectors and for similarity_search(). ack: the
     default acknowledgement ("queued", "durable", "visible"). timeout_ms:
     how long one call may take, retries included (libroost's default: 30 s).
+    nprobe, ef_search: see set_search_tuning().
 
     Calls on one Roost are serialised (libroost handles are not for
     concurrent use); give each thread its own for parallelism.
     """
 
-    def __init__(self, target, embedding=None, ack="durable", timeout_ms=None):
+    def __init__(self, target, embedding=None, ack="durable", timeout_ms=None, nprobe=0,
+                 ef_search=0):
         self._lib = _load()
         self._lock = threading.Lock()
         self._h = None
@@ -325,6 +329,7 @@ class Roost:
         self._h = h
         if timeout_ms is not None:
             self._lib.roost_set_timeout(h, int(timeout_ms))
+        self.set_search_tuning(nprobe, ef_search)
 
     # -- lifetime ---------------------------------------------------------
     def close(self):
@@ -451,6 +456,16 @@ class Roost:
         return self.embedding
 
     # -- reads ------------------------------------------------------------
+    def set_search_tuning(self, nprobe=0, ef_search=0):
+        """Trades recall for speed in later searches: IVF indexes visit
+        nprobe inverted lists, HNSW indexes keep ef_search candidates (each
+        1 .. 65536; 0: the index's own value). Other index types, and the
+        recent documents roost scans exactly, are not affected."""
+        nprobe = _int(nprobe or 0, "nprobe", 0, _MAX_TUNING)
+        ef_search = _int(ef_search or 0, "ef_search", 0, _MAX_TUNING)
+        with self._lock:
+            self._lib.roost_set_search_tuning(self._handle(), nprobe, ef_search)
+
     def search(self, queries, k=10, filter=None, min_lsn=None):
         """Searches each query vector for its k nearest documents. min_lsn
         (e.g. last_lsn) answers only from data that includes that LSN,

@@ -200,6 +200,9 @@ def test_add_and_search(cli):
     assert lines[0].split()[:3] == ["RANK", "ID", "SCORE"]
     assert lines[1].split()[1] == str(ids[3]) and "doc 3" in lines[1]
     assert "2 hit(s)" in lines[-1]
+    # The recall knobs are accepted (a Flat index has nothing to tune).
+    tuned = c.search(unit(3), "-k", 2, "--nprobe", 8, "--ef-search", 64)
+    assert [h["id"] for h in tuned["hits"]][0] == ids[3]
 
     # JSON-lines input from a file, ack queued.
     path = os.path.join(c.root, "more.jsonl")
@@ -232,6 +235,10 @@ def test_add_and_search_errors(cli):
     assert nan.returncode == 2
     assert c.roost("search", "--vector", "[1, 2,").returncode == 2
     assert c.roost("search", "-k", 0, "--vector", "1").returncode == 2
+    for knob in ("--nprobe", "--ef-search"):
+        for bad in (0, 65537, "x"):
+            out = c.roost("search", knob, bad, "--vector", "1")
+            assert out.returncode == 2 and knob[2:] in out.stderr, out.stderr
     assert c.roost("add", "--ack", "sometime").returncode == 2
     assert c.roost("frobnicate", name=False).returncode == 2
     assert c.roost("help", name=False).returncode == 0

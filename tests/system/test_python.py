@@ -3,6 +3,7 @@ writer, broker and reader, through libroost from the build directory."""
 import hashlib
 import math
 import os
+import random
 import sys
 
 import pytest
@@ -168,12 +169,40 @@ def test_client_side_errors(db):
         (lambda: db.add([[0.0] * DIM], texts=["a", "b"]), roost.EINVAL, "1 vectors but 2"),
         (lambda: roost.Roost(db.target).similarity_search("x"), roost.EINVAL,
          "no embedding"),
+        (lambda: db.set_search_tuning(nprobe=65537), roost.EINVAL, "nprobe"),
+        (lambda: db.set_search_tuning(ef_search=-1), roost.EINVAL, "ef_search"),
     ]
     for call, code, text in cases:
         with pytest.raises(roost.RoostError) as e:
             call()
         assert e.value.code == code and text in e.value.message, (text, e.value)
     assert db.status()["documents"] == 0
+
+
+def test_search_tuning_reaches_the_index(make_instance):
+    """Through libroost: with nprobe = nlist an IVF segment answers exactly,
+    with FAISS's default nprobe of 1 it misses neighbours."""
+    inst = make_instance(dim=DIM, index="IVF16,Flat",
+                         writer_args=["--seal-docs", "4096", "--train-docs", "2048"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_reader()
+    rnd = random.Random(5)
+    vecs = [[rnd.uniform(-1, 1) for _ in range(DIM)] for _ in range(5000)]
+    with roost.Roost(inst.broker_url(), timeout_ms=20000) as d:
+        ids = d.add(vecs, ack="visible")
+    queries = [[rnd.uniform(-1, 1) for _ in range(DIM)] for _ in range(20)]
+    exact = [sorted(range(len(vecs)), key=lambda i: sum((a - b) ** 2
+                                                        for a, b in zip(q, vecs[i])))[:10]
+             for q in queries]
+    exact = [[ids[i] for i in e] for e in exact]
+
+    def found(**tuning):
+        with roost.Roost(inst.broker_url(), timeout_ms=20000, **tuning) as d:
+            res = d.search(queries, k=10)
+        return sum(len(set(h.id for h in hits) & set(e)) for hits, e in zip(res, exact))
+    assert found(nprobe=16) == 20 * 10
+    assert found() < 20 * 10
 
 
 def test_connect_by_name_and_missing_instance(inst, monkeypatch):

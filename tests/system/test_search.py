@@ -204,6 +204,57 @@ def test_batched_queries_and_k_limits(filtered):
     assert bad["status"] == -10
 
 
+def nearest_found(inst, docs, queries, k, **tuning):
+    """How many of the queries' exact k nearest the search returns."""
+    r = inst.search(queries, k=k, **tuning)
+    assert r["status"] == 0, r
+    return sum(len(set(h["id"] for h in hits) & set(brute_force(docs, q, k, lambda d: True)))
+               for q, hits in zip(queries, r["results"]))
+
+
+def test_nprobe_reaches_ivf_segments(make_instance):
+    """nprobe = nlist makes an IVF segment exact; FAISS's default of 1
+    misses neighbours in lists it does not visit."""
+    inst = make_instance(dim=DIM, index="IVF32,Flat",
+                         writer_args=["--seal-docs", "4096", "--train-docs", "2048"])
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    rnd = random.Random(21)
+    docs = [(rvec(rnd), 1, n, "tweet", "d%d" % n) for n in range(6000)]
+    ids = []
+    for seq, start in enumerate(range(0, len(docs), 500), 1):
+        ids += add(inst, 98, seq, docs[start:start + 500], ack=3)["ids"]
+    docs = dict(zip(ids, docs))
+    assert any(f.startswith("seg-") for f in os.listdir(inst.data))
+    queries = [rvec(rnd) for _ in range(20)]
+    assert nearest_found(inst, docs, queries, 10, nprobe=32) == 20 * 10
+    assert nearest_found(inst, docs, queries, 10) < 20 * 10
+    assert nearest_found(inst, docs, queries, 10, nprobe=1) < 20 * 10
+
+
+def test_ef_search_reaches_hnsw_segments(filtered):
+    """A greedy walk (ef_search 1, k 1) misses nearest neighbours that a
+    wide one (ef_search 4096, as many as the segment's documents) finds."""
+    inst, docs = filtered["HNSW32"]
+    rnd = random.Random(22)
+    queries = [rvec(rnd) for _ in range(50)]
+    wide = nearest_found(inst, docs, queries, 1, ef_search=4096)
+    assert wide >= 49
+    assert nearest_found(inst, docs, queries, 1, ef_search=1) < wide
+
+
+def test_search_tuning_limits(filtered):
+    inst, _ = filtered["Flat"]
+    q = rvec(random.Random(23))
+    for bad in (dict(nprobe=65537), dict(ef_search=65537)):
+        r = inst.search([q], k=1, **bad)
+        assert r["status"] == -1 and "nprobe and ef_search" in r["message"], r
+    # Flat indexes have nothing to tune: accepted, same answer.
+    assert inst.search([q], k=5, nprobe=3, ef_search=3)["results"] == \
+        inst.search([q], k=5)["results"]
+
+
 def test_kill_reader_during_searches_fails_over(make_instance):
     inst = make_instance(dim=DIM)
     inst.start_writer()

@@ -165,7 +165,7 @@ class Client:
 
 
 def search_request(dim, queries, k, min_lsn=0, agents=(), time_range=None, kind="",
-                   timeout_ms=0, version=1):
+                   timeout_ms=0, version=1, nprobe=0, ef_search=0):
     flat = [x for q in queries for x in q]
     s = field_varint(1, dim) + field_bytes(2, struct.pack("<%df" % len(flat), *flat))
     s += field_varint(3, k)
@@ -182,6 +182,10 @@ def search_request(dim, queries, k, min_lsn=0, agents=(), time_range=None, kind=
         s += field_varint(5, min_lsn)
     if timeout_ms:
         s += field_varint(6, timeout_ms)
+    if nprobe:
+        s += field_varint(7, nprobe)
+    if ef_search:
+        s += field_varint(8, ef_search)
     return field_varint(1, version) + field_bytes(3, s)
 
 

@@ -134,8 +134,8 @@ static void test_decode_search_and_status(void **state)
 	(void)state;
 	Roost__Request *req = decode_ok(
 	    "{\"search\":{\"queries\":[[1,2],[3,4],[5,6]],\"dim\":2,\"k\":10,"
-	    "\"filter\":{\"agents\":[1,-2],\"time_min\":5,\"kind\":\"news\"},\"min_lsn\":99},"
-	    "\"version\":1}");
+	    "\"filter\":{\"agents\":[1,-2],\"time_min\":5,\"kind\":\"news\"},\"min_lsn\":99,"
+	    "\"nprobe\":8,\"ef_search\":65536},\"version\":1}");
 	const Roost__SearchRequest *s = req->search;
 
 	assert_int_equal(req->op_case, ROOST__REQUEST__OP_SEARCH);
@@ -143,6 +143,8 @@ static void test_decode_search_and_status(void **state)
 	assert_true(s->queries[5] == 6.0f);
 	assert_int_equal(s->k, 10);
 	assert_int_equal(s->min_lsn, 99);
+	assert_int_equal(s->nprobe, 8);
+	assert_int_equal(s->ef_search, 65536);
 	assert_int_equal(s->filter->n_agents, 2);
 	assert_true(s->filter->agents[1] == -2);
 	/* One bound turns the range on, open on the other side. */
@@ -194,7 +196,7 @@ static void test_round_trip(void **state)
 	    "{\"version\":1,\"search\":{\"dim\":3,\"queries\":[[1,2,3],[-1.5,0,2e-7]],\"k\":1024,"
 	    "\"filter\":{\"agents\":[-9223372036854775808,9223372036854775807],\"time_min\":-3,"
 	    "\"time_max\":4,\"kind\":\"tweet\"},\"min_lsn\":18446744073709551615,"
-	    "\"timeout_ms\":1}}",
+	    "\"timeout_ms\":1,\"nprobe\":4294967295,\"ef_search\":1}}",
 	    "{\"version\":1,\"search\":{\"dim\":0,\"queries\":[],\"k\":0}}",
 	    "{\"version\":1,\"status\":{}}",
 	    "{\"version\":1,\"add\":{}}",
@@ -220,7 +222,7 @@ static void test_encode_request_exact(void **state)
 	assert_string_equal(text, "{\"version\":1,\"search\":{\"dim\":2,\"queries\":[[0.1,-2]],"
 				  "\"k\":3,\"filter\":{\"agents\":[5],\"has_time_range\":false,"
 				  "\"time_min\":0,\"time_max\":0,\"kind\":\"\"},\"min_lsn\":0,"
-				  "\"timeout_ms\":0}}");
+				  "\"timeout_ms\":0,\"nprobe\":0,\"ef_search\":0}}");
 	free(text);
 	/* Not a whole number of vectors: nothing sensible to write. */
 	req->search->dim = 3;
