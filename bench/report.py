@@ -323,10 +323,11 @@ def _memory(bench, rows):
     return ("Proportional set size (`/proc/PID/smaps_rollup`: shared pages divided among the "
             "processes mapping them) of the writer and a reader that has answered searches, and "
             "the growth of the instance's total when a second reader starts. A reader loads "
-            "every sealed segment into private memory: the FAISS index and the documents file, "
-            "which holds the vectors a second time, so each added reader costs about twice the "
-            "vector bytes. The tail is shared memory, mapped by all. The baseline is a process "
-            "holding a FAISS Flat index of the same rows.")
+            "every sealed segment into private memory: the FAISS index (for Flat, the vectors) "
+            "and the documents file's columns (ids, agents, times, kinds, text), but not the "
+            "copy of the vectors that file also holds, which it only checks. The tail is shared "
+            "memory, mapped by all. The baseline is a process holding a FAISS Flat index of the "
+            "same rows.")
 
 
 def _recovery(bench, rows):
@@ -386,10 +387,12 @@ WHY = {
                 "keep vectors once (rebuild the index from the documents file, or read them "
                 "back from a Flat index), and seal in a background thread while a new tail "
                 "takes writes"),
-    "memory": ("each reader reads every segment into private memory, index and documents "
-               "(vectors twice)",
+    "memory": ("each reader reads every segment's FAISS index and document columns into "
+               "private memory; for Flat the index is the vectors themselves",
                "map segment files instead of reading them (FAISS `IO_FLAG_MMAP` for index types "
-               "that support it, documents by mmap), so readers share the page cache"),
+               "that support it, the documents' columns by mmap), so readers share the page "
+               "cache; on shared storage that needs care, since a file removed on another host "
+               "faults (SIGBUS) in a process that maps it"),
     "recovery": ("the writer replays and re-applies the whole log since the last seal",
                  "seal (checkpoint) by log size as well as by document count"),
     "original": ("each writer waits for its batch's fsync and two hops, where the in-process "

@@ -99,7 +99,7 @@ static bool segment__rows_ok(const struct segment_docs *d)
 	for (uint64_t i = 0; i < d->count; i++)
 		if (!segment__row_ok(d, i))
 			return false;
-	for (uint64_t i = 0; i < d->count * d->dim; i++)
+	for (uint64_t i = 0; d->vectors && i < d->count * d->dim; i++)
 		if (!isfinite(d->vectors[i]))
 			return false;
 	return true;
@@ -209,43 +209,41 @@ int segment_store(const char *path, const struct segment_docs *d)
 	return segment__replace(path, iov, n);
 }
 
-/* Points the columns into buf, which is 8-byte aligned, holds exactly the
- * file and must outlive d. */
-static int segment__view(const char *buf, size_t len, struct segment_docs *d)
+/* Points the columns into buf, which is 8-byte aligned and holds the file
+ * from its start: all of it, or all but the vectors (d->vectors NULL). */
+static void segment__point(const char *buf, const struct segment_header *h,
+			   const struct segment_sizes *z, bool with_vectors, struct segment_docs *d)
 {
-	struct segment_header h;
-	struct segment_sizes z;
-	if (len < sizeof h)
-		return ROOST_ECORRUPT;
-	memcpy(&h, buf, sizeof h);
-	int rc = segment__check_header(&h, &z);
-	if (rc)
-		return rc;
-	const char *p = buf + sizeof h;
-	if (z.total != len || crc32c_update(segment__crc_head(&h), p, len - sizeof h) != h.crc)
-		return ROOST_ECORRUPT;
+	const char *p = buf + sizeof *h;
 	*d = (struct segment_docs){
-	    .dim = h.dim,
-	    .count = h.count,
-	    .start_lsn = h.start_lsn,
-	    .end_lsn = h.end_lsn,
-	    .text_bytes = h.text_bytes,
+	    .dim = h->dim,
+	    .count = h->count,
+	    .start_lsn = h->start_lsn,
+	    .end_lsn = h->end_lsn,
+	    .text_bytes = h->text_bytes,
 	};
 	d->ids = (uint64_t *)p;
-	d->agents = (int64_t *)(p += z.col8);
-	d->times = (int64_t *)(p += z.col8);
-	d->text_off = (uint32_t *)(p += z.col8);
-	d->text_len = (uint32_t *)(p += z.col4);
-	d->kinds = (struct segment_kind *)(p += z.col4);
-	d->text = (char *)(p += z.kinds);
-	d->vectors = (float *)(p + z.text);
-	return segment__rows_ok(d) ? 0 : ROOST_ECORRUPT;
+	d->agents = (int64_t *)(p += z->col8);
+	d->times = (int64_t *)(p += z->col8);
+	d->text_off = (uint32_t *)(p += z->col8);
+	d->text_len = (uint32_t *)(p += z->col4);
+	d->kinds = (struct segment_kind *)(p += z->col4);
+	d->text = (char *)(p += z->kinds);
+	d->vectors = with_vectors ? (float *)(p + z->text) : NULL;
 }
 
-/* Takes ownership of block (malloc'ed), freeing it on failure. */
-static int segment__adopt(void *block, size_t len, struct segment_docs *out)
+/* Takes ownership of block (malloc'ed; what segment__point wants), whose
+ * checksum crc has been computed over the whole file, freeing it on
+ * failure. */
+static int segment__adopt(void *block, const struct segment_header *h,
+			  const struct segment_sizes *z, uint32_t crc, bool with_vectors,
+			  struct segment_docs *out)
 {
-	int rc = segment__view(block, len, out);
+	int rc = crc == h->crc ? 0 : ROOST_ECORRUPT;
+	if (rc == 0) {
+		segment__point(block, h, z, with_vectors, out);
+		rc = segment__rows_ok(out) ? 0 : ROOST_ECORRUPT;
+	}
 	if (rc) {
 		free(block);
 		memset(out, 0, sizeof *out);
@@ -258,12 +256,24 @@ static int segment__adopt(void *block, size_t len, struct segment_docs *out)
 int segment_decode(const void *buf, size_t len, struct segment_docs *out)
 {
 	memset(out, 0, sizeof *out);
+	struct segment_header h;
+	struct segment_sizes z;
+	if (len < sizeof h)
+		return ROOST_ECORRUPT;
+	memcpy(&h, buf, sizeof h);
+	int rc = segment__check_header(&h, &z);
+	if (rc)
+		return rc;
+	if (z.total != len)
+		return ROOST_ECORRUPT;
 	/* A copy, because buf may be unaligned and out must own its block. */
-	void *copy = malloc(len ? len : 1);
+	void *copy = malloc(len);
 	if (!copy)
 		return ROOST_ENOMEM;
 	memcpy(copy, buf, len);
-	return segment__adopt(copy, len, out);
+	uint32_t crc =
+	    crc32c_update(segment__crc_head(&h), (char *)copy + sizeof h, len - sizeof h);
+	return segment__adopt(copy, &h, &z, crc, true, out);
 }
 
 static int segment__pread_all(int fd, void *buf, size_t len, off_t off)
@@ -282,10 +292,34 @@ static int segment__pread_all(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/* Checks the vectors at [off, off + len) of the file without keeping
+ * them: they extend *crc and must be finite, as segment__rows_ok wants. */
+static int segment__scan_vectors(int fd, off_t off, uint64_t len, uint32_t *crc)
+{
+	enum { CHUNK = 1 << 20 };
+	float *buf = malloc(CHUNK);
+	if (!buf)
+		return ROOST_ENOMEM;
+	int rc = 0;
+	for (uint64_t done = 0; rc == 0 && done < len;) {
+		size_t n = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
+		rc = segment__pread_all(fd, buf, n, off + (off_t)done);
+		if (rc)
+			break;
+		for (size_t i = 0; rc == 0 && i < n / sizeof(float); i++)
+			if (!isfinite(buf[i]))
+				rc = ROOST_ECORRUPT;
+		*crc = crc32c_update(*crc, buf, n);
+		done += n;
+	}
+	free(buf);
+	return rc;
+}
+
 /* The header is checked, and the file's size matched against it, before
  * anything of that size is allocated: a damaged count must not drive a
  * huge allocation. */
-static int segment__read_file(int fd, void **buf, size_t *len)
+static int segment__read(int fd, bool with_vectors, struct segment_docs *out)
 {
 	struct stat st;
 	struct segment_header h;
@@ -299,29 +333,32 @@ static int segment__read_file(int fd, void **buf, size_t *len)
 		rc = ROOST_ECORRUPT;
 	if (rc)
 		return rc;
-	*len = (size_t)z.total;
-	*buf = malloc(*len);
-	if (!*buf)
+	size_t kept = (size_t)(with_vectors ? z.total : z.total - z.vectors);
+	void *buf = malloc(kept);
+	if (!buf)
 		return ROOST_ENOMEM;
-	rc = segment__pread_all(fd, *buf, *len, 0);
+	rc = segment__pread_all(fd, buf, kept, 0);
+	uint32_t crc = 0;
+	if (rc == 0)
+		crc = crc32c_update(segment__crc_head(&h), (char *)buf + sizeof h, kept - sizeof h);
+	if (rc == 0 && !with_vectors)
+		rc = segment__scan_vectors(fd, (off_t)kept, z.vectors, &crc);
 	if (rc) {
-		free(*buf);
-		*buf = NULL;
+		free(buf);
+		return rc;
 	}
-	return rc;
+	return segment__adopt(buf, &h, &z, crc, with_vectors, out);
 }
 
-int segment_load(const char *path, struct segment_docs *out)
+int segment_load(const char *path, enum segment_part part, struct segment_docs *out)
 {
 	memset(out, 0, sizeof *out);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return roost_from_errno(errno);
-	void *buf = NULL;
-	size_t len = 0;
-	int rc = segment__read_file(fd, &buf, &len);
+	int rc = segment__read(fd, part == SEGMENT_WITH_VECTORS, out);
 	close(fd);
-	return rc ? rc : segment__adopt(buf, len, out);
+	return rc;
 }
 
 void segment_free(struct segment_docs *d)

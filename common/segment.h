@@ -46,17 +46,25 @@ struct segment_docs {
 	struct segment_kind *kinds;
 	char *text;
 	uint64_t text_bytes;
-	float *vectors;
-	void *block; /* one allocation behind every array above */
+	float *vectors; /* NULL when loaded with SEGMENT_NO_VECTORS */
+	void *block;	/* one allocation behind every array above */
 };
 
 /* Writes path atomically (temp file, fsync, rename, fsync dir).
  * ROOST_EINVAL, writing nothing, when d would fail segment_load's checks. */
 int segment_store(const char *path, const struct segment_docs *d);
 
-/* Reads and fully checks path. ROOST_ECORRUPT on any inconsistency,
- * ROOST_EVERSION for another SEGMENT_VERSION. */
-int segment_load(const char *path, struct segment_docs *out);
+enum segment_part {
+	SEGMENT_WITH_VECTORS,
+	/* Readers search a segment's FAISS index, never its vectors: leaving
+	 * them on disk halves what each reader holds per segment. */
+	SEGMENT_NO_VECTORS,
+};
+
+/* Reads and fully checks path (the vectors too, when they are not kept);
+ * with SEGMENT_NO_VECTORS, out->vectors is NULL. ROOST_ECORRUPT on any
+ * inconsistency, ROOST_EVERSION for another SEGMENT_VERSION. */
+int segment_load(const char *path, enum segment_part part, struct segment_docs *out);
 
 /* The same checks on bytes in memory; exposed for the fuzzer. */
 int segment_decode(const void *buf, size_t len, struct segment_docs *out);

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[PATH_MAX];
 	fuzz_path(path, fuzz_dir(), "seg.docs");
 	FUZZ_CHECK(segment_store(path, &d) == 0);
-	FUZZ_CHECK(segment_load(path, &back) == 0);
+	FUZZ_CHECK(segment_load(path, SEGMENT_WITH_VECTORS, &back) == 0);
 	fuzz_segment__same(&d, &back);
 	segment_free(&back);
 	segment_free(&d);

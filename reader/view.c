@@ -29,7 +29,7 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 		return ROOST_ENOMEM;
 	char path[PATH_MAX + 64];
 	manifest_segment_path(in->data_dir, ms->start_lsn, ms->end_lsn, "docs", path, sizeof path);
-	int rc = segment_load(path, &s->docs);
+	int rc = segment_load(path, SEGMENT_NO_VECTORS, &s->docs);
 	if (rc == 0 && (s->docs.dim != dim || s->docs.count != ms->count ||
 			s->docs.start_lsn != ms->start_lsn || s->docs.end_lsn != ms->end_lsn))
 		rc = ROOST_ECORRUPT;

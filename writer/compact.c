@@ -46,7 +46,7 @@ static int compact__load(const struct compact_config *cfg, const struct manifest
 		char path[PATH_MAX + 64];
 		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, segs[i].end_lsn, "docs",
 				      path, sizeof path);
-		int rc = segment_load(path, &parts[i]);
+		int rc = segment_load(path, SEGMENT_WITH_VECTORS, &parts[i]);
 		if (rc == 0 && parts[i].count != segs[i].count)
 			rc = ROOST_ECORRUPT;
 		if (rc) {

@@ -60,7 +60,7 @@ static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, 
 		struct segment_docs d;
 		manifest_segment_path(in->data_dir, m.segments[i].start_lsn, m.segments[i].end_lsn,
 				      "docs", path, sizeof path);
-		rc = segment_load(path, &d);
+		rc = segment_load(path, SEGMENT_WITH_VECTORS, &d);
 		if (rc == 0) {
 			dump_docs(out, &d);
 			*total += d.count;

@@ -305,6 +305,27 @@ static int exists_tmp(const char *path)
 	return access(tmp, F_OK) == 0;
 }
 
+/* Loads path both ways: without its vectors it must give the same result
+ * and the same columns as the full load, which it returns. */
+static int load(const char *path, struct segment_docs *got)
+{
+	struct segment_docs cols;
+	int rc = segment_load(path, SEGMENT_NO_VECTORS, &cols);
+	int full = segment_load(path, SEGMENT_WITH_VECTORS, got);
+	assert_int_equal(rc, full);
+	if (rc == 0) {
+		assert_null(cols.vectors);
+		assert_true(got->count == 0 || got->vectors);
+		cols.vectors = got->vectors; /* everything else must match */
+		assert_same(got, &cols);
+		cols.vectors = NULL;
+	} else {
+		assert_zeroed(&cols);
+	}
+	segment_free(&cols);
+	return full;
+}
+
 /* ---- round trips and layout ---- */
 
 static void test_round_trip(void **state)
@@ -315,7 +336,7 @@ static void test_round_trip(void **state)
 	make_sample(&s, MAXDOCS);
 	assert_int_equal(segment_store(path, &s.d), 0);
 	assert_false(exists_tmp(path));
-	assert_int_equal(segment_load(path, &got), 0);
+	assert_int_equal(load(path, &got), 0);
 	assert_non_null(got.block);
 	assert_same(&s.d, &got);
 	for (uint64_t i = 0; i < got.count; i++) {
@@ -363,7 +384,7 @@ static void test_text_padding(void **state)
 		s.text_len[0] = n;
 		s.d.text_bytes = n;
 		assert_int_equal(segment_store(path, &s.d), 0);
-		assert_int_equal(segment_load(path, &got), 0);
+		assert_int_equal(load(path, &got), 0);
 		assert_same(&s.d, &got);
 		segment_free(&got);
 	}
@@ -378,7 +399,7 @@ static void test_zero_docs(void **state)
 	size_t len;
 	free(read_file(path, &len));
 	assert_int_equal(len, HDR_SIZE);
-	assert_int_equal(segment_load(path, &got), 0);
+	assert_int_equal(load(path, &got), 0);
 	assert_same(&d, &got);
 	segment_free(&got);
 }
@@ -392,7 +413,7 @@ static void test_overwrite(void **state)
 	make_sample(&b, 2);
 	assert_int_equal(segment_store(path, &a.d), 0);
 	assert_int_equal(segment_store(path, &b.d), 0);
-	assert_int_equal(segment_load(path, &got), 0);
+	assert_int_equal(load(path, &got), 0);
 	assert_same(&b.d, &got);
 	segment_free(&got);
 }
@@ -410,12 +431,12 @@ static void test_stale_tmp(void **state)
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	memset(junk, 0xcc, sizeof junk);
 	write_file(tmp, junk, sizeof junk);
-	assert_int_equal(segment_load(path, &got), 0);
+	assert_int_equal(load(path, &got), 0);
 	assert_same(&a.d, &got);
 	segment_free(&got);
 	assert_int_equal(segment_store(path, &b.d), 0);
 	assert_false(exists_tmp(path));
-	assert_int_equal(segment_load(path, &got), 0);
+	assert_int_equal(load(path, &got), 0);
 	assert_same(&b.d, &got);
 	segment_free(&got);
 }
@@ -424,7 +445,7 @@ static void test_missing(void **state)
 {
 	struct segment_docs got;
 	memset(&got, 0x5a, sizeof got);
-	assert_int_equal(segment_load(path_of(state), &got), ROOST_ENOENT);
+	assert_int_equal(load(path_of(state), &got), ROOST_ENOENT);
 	assert_zeroed(&got);
 }
 
@@ -472,7 +493,7 @@ static void test_failed_write_keeps_old(void **state)
 
 	assert_int_equal(rc, ROOST_EIO);
 	assert_false(exists_tmp(path));
-	assert_int_equal(segment_load(path, &got), 0);
+	assert_int_equal(load(path, &got), 0);
 	assert_same(&a.d, &got);
 	segment_free(&got);
 }
@@ -532,7 +553,7 @@ static void test_flip_every_byte(void **state)
 		/* In place: rewriting whole files makes ext4 flush each one. */
 		patch_file(path, i, &buf[i]);
 		struct segment_docs got;
-		int rc = segment_load(path, &got);
+		int rc = load(path, &got);
 		assert_true(rc == ROOST_ECORRUPT || rc == ROOST_EVERSION);
 		assert_zeroed(&got);
 		patch_file(path, i, &good[i]);
@@ -553,14 +574,14 @@ static void test_truncations(void **state)
 	for (size_t n = len; n-- > 0;) {
 		assert_int_equal(decode_rc(good, n), ROOST_ECORRUPT);
 		assert_int_equal(truncate(path, (off_t)n), 0);
-		assert_int_equal(segment_load(path, &got), ROOST_ECORRUPT);
+		assert_int_equal(load(path, &got), ROOST_ECORRUPT);
 	}
 	uint8_t *longer = calloc(1, len + 8);
 	assert_non_null(longer);
 	memcpy(longer, good, len);
 	assert_int_equal(decode_rc(longer, len + 8), ROOST_ECORRUPT);
 	write_file(path, longer, len + 8);
-	assert_int_equal(segment_load(path, &got), ROOST_ECORRUPT);
+	assert_int_equal(load(path, &got), ROOST_ECORRUPT);
 	free(longer);
 	free(good);
 }
@@ -606,7 +627,7 @@ static void test_huge_counts(void **state)
 		assert_int_equal(decode_rc(buf, len), ROOST_ECORRUPT);
 		write_file(path, buf, len);
 		struct segment_docs got;
-		assert_int_equal(segment_load(path, &got), ROOST_ECORRUPT);
+		assert_int_equal(load(path, &got), ROOST_ECORRUPT);
 		assert_zeroed(&got);
 		free(buf);
 	}
@@ -645,7 +666,7 @@ static void test_header_only_files(void **state)
 		assert_int_equal(decode_rc(buf, sizeof buf), want);
 		write_file(path, buf, sizeof buf);
 		struct segment_docs got;
-		assert_int_equal(segment_load(path, &got), want);
+		assert_int_equal(load(path, &got), want);
 		segment_free(&got);
 	}
 }
@@ -731,7 +752,7 @@ static void test_other_version_any_size(void **state)
 	assert_int_equal(decode_rc(&h, sizeof h), ROOST_EVERSION);
 	write_file(path, &h, sizeof h);
 	struct segment_docs got;
-	assert_int_equal(segment_load(path, &got), ROOST_EVERSION);
+	assert_int_equal(load(path, &got), ROOST_EVERSION);
 }
 
 static void test_text_out_of_range(void **state)
@@ -819,6 +840,52 @@ static void test_bad_kinds(void **state)
 	assert_int_equal(decode_docs(&s.d), ROOST_ECORRUPT);
 }
 
+/* Vectors left on disk are still read and checked, in chunks: a segment
+ * whose vectors span several of them, damaged in the last one. */
+static void test_vectors_checked_when_not_kept(void **state)
+{
+	const char *path = path_of(state);
+	enum { N = 3000, D = 128 }; /* 1.5 MB of vectors */
+	struct segment_docs d = {.dim = D, .count = N, .start_lsn = 0, .end_lsn = N};
+	d.ids = calloc(N, 8);
+	d.agents = calloc(N, 8);
+	d.times = calloc(N, 8);
+	d.text_off = calloc(N, 4);
+	d.text_len = calloc(N, 4);
+	d.kinds = calloc(N, sizeof *d.kinds);
+	d.vectors = calloc((size_t)N * D, sizeof(float));
+	d.text = "";
+	assert_true(d.ids && d.agents && d.times && d.text_off && d.text_len && d.kinds &&
+		    d.vectors);
+	for (uint64_t i = 0; i < N; i++)
+		d.ids[i] = i;
+	for (size_t i = 0; i < (size_t)N * D; i++)
+		d.vectors[i] = (float)i;
+	assert_int_equal(segment_store(path, &d), 0);
+	struct segment_docs got;
+	assert_int_equal(load(path, &got), 0);
+	segment_free(&got);
+
+	size_t len;
+	uint8_t *buf = read_file(path, &len);
+	float nan = NAN;
+	memcpy(buf + len - sizeof nan, &nan, sizeof nan);
+	fix_crc(buf, len);
+	write_file(path, buf, len);
+	assert_int_equal(load(path, &got), ROOST_ECORRUPT);
+	buf[len - 1] ^= 0x40; /* now also the checksum */
+	write_file(path, buf, len);
+	assert_int_equal(load(path, &got), ROOST_ECORRUPT);
+	free(buf);
+	free(d.ids);
+	free(d.agents);
+	free(d.times);
+	free(d.text_off);
+	free(d.text_len);
+	free(d.kinds);
+	free(d.vectors);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -844,6 +911,7 @@ int main(void)
 	    T(test_bad_vectors),
 	    T(test_bad_ids),
 	    T(test_bad_kinds),
+	    T(test_vectors_checked_when_not_kept),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
