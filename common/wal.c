@@ -59,9 +59,10 @@ struct wal {
 	 * Only this session's records are known; the log's older tail is not. */
 	uint64_t next_synced;
 	uint64_t next_queued;
-	/* Set when a failed group could not be cut off again: appending after
-	 * it would bury garbage in the middle of the log. */
-	bool broken;
+	/* Set while what a failed group left after `synced` is not cut off
+	 * (the truncate failed too, as on a read-only file system): nothing
+	 * is written until it is, or the garbage would end up mid-log. */
+	bool uncut;
 	struct wal__rec *recs;
 	size_t nrecs, cap;
 	uint64_t queued_bytes;
@@ -487,8 +488,6 @@ static int wal__grow(wal *w)
 
 int wal_append(wal *w, uint64_t lsn, uint64_t next, const void *payload, uint32_t len)
 {
-	if (w->broken)
-		return ROOST_EIO;
 	if (len > WAL_MAX_PAYLOAD)
 		return ROOST_ETOOBIG;
 	if ((len && !payload) || lsn >= next || lsn < w->next_queued)
@@ -558,21 +557,33 @@ static int wal__write_queue(wal *w)
 	return wal__writev_all(w->fd, w->iov, n);
 }
 
+/* Writes are O_APPEND: once the file is cut back to `synced` they land
+ * right after the last synced record again. */
+static int wal__cut_back(wal *w)
+{
+	if (!w->uncut)
+		return 0;
+	if (ftruncate(w->fd, (off_t)w->synced) != 0)
+		return roost_from_errno(errno);
+	w->uncut = false;
+	return 0;
+}
+
 int wal_sync(wal *w)
 {
-	if (w->broken)
-		return ROOST_EIO;
 	if (w->nrecs == 0)
 		return 0;
-	int rc = wal__write_queue(w);
+	int rc = wal__cut_back(w);
+	if (rc == 0)
+		rc = wal__write_queue(w);
 	if (rc == 0 && fdatasync(w->fd) != 0)
 		rc = roost_from_errno(errno);
 	if (rc == 0) {
 		w->synced += w->queued_bytes;
 		w->next_synced = w->next_queued;
 	} else {
-		if (ftruncate(w->fd, (off_t)w->synced) != 0)
-			w->broken = true;
+		w->uncut = true;
+		wal__cut_back(w); /* else the next sync or rotate tries again */
 		w->next_queued = w->next_synced;
 	}
 	w->nrecs = 0;
@@ -611,15 +622,16 @@ static int wal__drop_older(wal *w)
 
 int wal_rotate(wal *w, uint64_t start_lsn)
 {
-	if (w->broken)
-		return ROOST_EIO;
 	/* Deleting the old files is safe only when every record in them lies
 	 * before start_lsn, and file names must keep sorting in LSN order. */
 	if (w->nrecs || start_lsn < w->next_synced || start_lsn < w->start)
 		return ROOST_EINVAL;
+	int rc = wal__cut_back(w); /* an older file must end at a record */
+	if (rc)
+		return rc;
 	if (start_lsn > w->start) {
 		int fd;
-		int rc = wal__create_file(w->dirfd, start_lsn, &fd);
+		rc = wal__create_file(w->dirfd, start_lsn, &fd);
 		if (rc)
 			return rc;
 		close(w->fd);

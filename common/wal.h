@@ -57,10 +57,11 @@ void wal_close(wal *w);
 int wal_append(wal *w, uint64_t lsn, uint64_t next, const void *payload, uint32_t len);
 
 /* Writes every queued record and fdatasyncs once. On failure (ROOST_ENOSPC,
- * ROOST_EIO, ...) the file is cut back to its last synced size, the queue
- * is dropped, and nothing of the group counts as written; the group may be
- * appended again. If the cut itself fails, every later call returns
- * ROOST_EIO: close, wal_replay() and reopen. */
+ * ROOST_EPERM, ROOST_EIO, ...) the file is cut back to its last synced
+ * size, the queue is dropped, and nothing of the group counts as written;
+ * the group may be appended again. If the cut itself fails (a read-only
+ * file), the next wal_sync() or wal_rotate() cuts first and fails, writing
+ * nothing, until the cut succeeds. */
 int wal_sync(wal *w);
 
 /* Starts a new file at start_lsn (everything before it is checkpointed),

@@ -679,9 +679,15 @@ static void ingest__pause(volatile sig_atomic_t *stop, int ms)
 }
 
 /* Says why nothing is acknowledged (brokers put the mode in their BUSY
- * answers) and waits before the failed step is tried again. */
-static void ingest__stall(ingest *w, const char *mode, volatile sig_atomic_t *stop)
+ * answers), as "stalled: <step> disk full|not writable|failed", and waits
+ * before the failed step is tried again. */
+static void ingest__stall(ingest *w, const char *step, int rc, volatile sig_atomic_t *stop)
 {
+	char mode[64];
+	snprintf(mode, sizeof mode, "stalled: %s %s", step,
+		 rc == ROOST_ENOSPC  ? "disk full"
+		 : rc == ROOST_EPERM ? "not writable"
+				     : "failed");
 	ctl_set_writer_mode(w->ctl, mode);
 	ingest__pause(stop, 1000);
 }
@@ -723,10 +729,7 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 		uint32_t n = ingest__collect(w, w->end, recs, &full);
 		if ((full || ingest__aged(w) || w->seal_committed) && (rc = ingest__seal(w)) != 0) {
 			/* The group stays in the ring, the tail as it was. */
-			ingest__stall(w,
-				      rc == ROOST_ENOSPC ? "stalled: seal disk full"
-							 : "stalled: seal failed",
-				      stop);
+			ingest__stall(w, "seal", rc, stop);
 			rc = 0;
 			continue;
 		}
@@ -738,10 +741,7 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 			/* Nothing of the group counts: it stays in the ring and is
 			 * retried, so no acknowledged write is lost. */
 			log_error("log write failed: %s; retrying", roost_strerror(rc));
-			ingest__stall(w,
-				      rc == ROOST_ENOSPC ? "stalled: log disk full"
-							 : "stalled: log write failed",
-				      stop);
+			ingest__stall(w, "log", rc, stop);
 			rc = 0;
 			continue;
 		}

@@ -249,15 +249,17 @@ int vindex_store(const vindex *v, const char *path)
 		return ROOST_EFAISS;
 	errno = 0;
 	int written = faiss_write_index_fname(cpu, tmp) == 0;
-	/* FAISS reports a failed fwrite as an exception; the errno it left
-	 * tells a full disk (which the writer waits out) from the rest. */
+	/* FAISS reports a failed fopen or fwrite as an exception; the errno
+	 * it left tells a full or read-only disk (which the writer waits out,
+	 * saying which) from the rest. */
 	int write_errno = errno;
 	if (cpu != v->index)
 		faiss_Index_free(cpu);
 	if (!written) {
 		unlink(tmp);
 		int rc = vindex__fail("write_index");
-		return write_errno == ENOSPC || write_errno == EDQUOT ? ROOST_ENOSPC : rc;
+		int env = roost_from_errno(write_errno);
+		return env == ROOST_ENOSPC || env == ROOST_EPERM ? env : rc;
 	}
 	int rc = vindex__fsync_path(tmp);
 	if (rc == 0 && rename(tmp, path) != 0)

@@ -120,17 +120,22 @@ def acked_lines(frame_docs, ids):
 
 # ---- disk full ------------------------------------------------------------
 
-def test_log_disk_full_stalls_durable_acks_and_recovers(small_disk, make_instance):
-    inst = make_instance(dim=DIM, writer_args=only_size_seals())
-    inst.data = os.path.join(small_disk, "data")
+def start_with_first_docs(inst, client_id):
+    """Starts a writer, a broker and a reader and adds 20 documents, acked
+    visible. Returns what roost-dump should print for them, and the reply."""
     inst.start_writer()
     inst.start_broker()
     inst.start_reader()
-    acked = {}
     first = docs(1, 20)
-    r = call(inst, wire.add_request(DIM, first, 501, 1, ack=3))
+    r = call(inst, wire.add_request(DIM, first, client_id, 1, ack=3))
     assert r["status"] == 0, r
-    acked.update(acked_lines(first, r["add"]["ids"]))
+    return acked_lines(first, r["add"]["ids"]), r
+
+
+def test_log_disk_full_stalls_durable_acks_and_recovers(small_disk, make_instance):
+    inst = make_instance(dim=DIM, writer_args=only_size_seals())
+    inst.data = os.path.join(small_disk, "data")
+    acked, r = start_with_first_docs(inst, 501)
 
     filler = fill(small_disk)
     # Bigger than the free end of the log's last page: it needs new pages.
@@ -209,6 +214,68 @@ def test_seal_on_full_disk_stalls_and_recovers_in_place(small_disk, make_instanc
     assert not [f for f in os.listdir(inst.data) if f.endswith(".tmp")]
 
     # What the seal committed and what followed it survive a restart, once.
+    inst.kill(inst.writer)
+    inst.start_writer()
+    wait_for(lambda: len(inst.dump()) == len(acked), 30, "the replay")
+    check_exactly_once(inst, acked)
+
+
+def set_immutable(path, on, recursive=False):
+    """chattr +i/-i: read-only even for root. Skips where the file system
+    cannot hold the attribute."""
+    argv = ["chattr"] + (["-R"] if recursive else []) + ["+i" if on else "-i", path]
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0 and on:
+        pytest.skip("no immutable attribute here: %s" % r.stdout.strip())
+    assert r.returncode == 0, r.stdout
+
+
+def test_read_only_data_dir_stalls_and_recovers(make_instance):
+    """A data directory that turns read-only (the immutable attribute, which
+    binds root too, stands in for a read-only remount): first the log
+    cannot take a group, then, with only the directory read-only, a seal
+    cannot create its files. Each time the writer stalls with a mode that
+    says so, readers keep serving, and the same writer resumes once the
+    directory is writable again, losing nothing."""
+    need_root("the immutable attribute")
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"] + only_size_seals())
+    acked, r = start_with_first_docs(inst, 701)
+
+    def stalled_then_resumed(frame, mode, recursive):
+        set_immutable(inst.data, True, recursive)
+        try:
+            stalled = call(inst, frame(1500))
+            assert stalled["status"] == -8 and mode in stalled["message"], stalled
+            assert writer_mode(inst) == mode
+            search_finds(inst, vec(1000), acked_ids[0])
+        finally:
+            set_immutable(inst.data, False, recursive)
+        again = call(inst, frame(10000))
+        assert again["status"] == 0 and again["add"]["ids"] == stalled["add"]["ids"], again
+        assert inst.writer.poll() is None
+        return again["add"]["ids"]
+
+    acked_ids = r["add"]["ids"]
+    logged = docs(2, 10)
+    ids = stalled_then_resumed(
+        lambda t: wire.add_request(DIM, logged, 702, 1, ack=2, timeout_ms=t),
+        "stalled: log not writable", recursive=True)
+    acked.update(acked_lines(logged, ids))
+
+    for seq in range(1, 41):  # 4030 documents in the tail of 4096
+        batch = docs(10 + seq, 100)
+        r = call(inst, wire.add_request(DIM, batch, 703, seq, ack=2))
+        assert r["status"] == 0, r
+        acked.update(acked_lines(batch, r["add"]["ids"]))
+    over = docs(99, 100)  # does not fit: the tail must be sealed first
+    ids = stalled_then_resumed(
+        lambda t: wire.add_request(DIM, over, 704, 1, ack=2, timeout_ms=t),
+        "stalled: seal not writable", recursive=False)
+    acked.update(acked_lines(over, ids))
+    wait_for(lambda: not writer_mode(inst).startswith("stalled"), 10, "the writer mode")
+    check_exactly_once(inst, acked)
+    assert "sealed segment" in inst.all_logs()
+
     inst.kill(inst.writer)
     inst.start_writer()
     wait_for(lambda: len(inst.dump()) == len(acked), 30, "the replay")

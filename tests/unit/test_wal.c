@@ -14,10 +14,12 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -581,15 +583,22 @@ static void test_rotate_rejects(void **state)
 	expect_recs(dir, 0, 0, 0, 0);
 }
 
+/* A log holding records 0..2, synced; path receives its file's name.
+ * Returns the file's size. */
+static uint64_t open_with_three(const char *dir, char *path, wal **w)
+{
+	assert_int_equal(wal_open(w, dir, 0), 0);
+	append_recs(*w, 0, 3, 3);
+	log_path(path, dir, 0);
+	return file_size(path);
+}
+
 static void test_sync_failure(void **state)
 {
 	const char *dir = dir_of(state);
 	char path[PATH_MAX];
 	wal *w;
-	assert_int_equal(wal_open(&w, dir, 0), 0);
-	append_recs(w, 0, 3, 3);
-	log_path(path, dir, 0);
-	const uint64_t synced = file_size(path);
+	const uint64_t synced = open_with_three(dir, path, &w);
 
 	/* A file size limit makes the group's writes stop short, then fail
 	 * with EFBIG: the same path as a full disk. */
@@ -611,6 +620,49 @@ static void test_sync_failure(void **state)
 	assert_int_equal(wal_size(w), synced);
 	expect_recs(dir, 0, 0, 3, lsn_of(3));
 	/* The dropped group can be written again. */
+	append_recs(w, 3, 8, 5);
+	wal_close(w);
+	expect_recs(dir, 0, 0, 8, lsn_of(8));
+}
+
+/* The immutable attribute makes a file read-only even for root; 0 where
+ * the file system or the caller cannot set it. */
+static int set_immutable(const char *path, int on)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int flags = 0;
+	int ok = fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+	if (ok) {
+		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+		ok = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* A log file that turns read-only: the group fails, and so does cutting
+ * it back; nothing is written (rotate included) until the file is
+ * writable again, then the group goes in after the last synced record. */
+static void test_unwritable_file_recovers(void **state)
+{
+	const char *dir = dir_of(state);
+	char path[PATH_MAX];
+	wal *w;
+	const uint64_t synced = open_with_three(dir, path, &w);
+	if (!set_immutable(path, 1)) {
+		wal_close(w);
+		skip(); /* needs root (CAP_LINUX_IMMUTABLE) and ext4, xfs or the like */
+	}
+	for (uint64_t i = 3; i < 8; i++)
+		assert_int_equal(wal_append(w, lsn_of(i), lsn_of(i + 1), data_of(i), len_of(i)), 0);
+	int synced_rc = wal_sync(w);
+	int rotate_rc = wal_rotate(w, lsn_of(3));
+	assert_true(set_immutable(path, 0));
+
+	assert_int_equal(synced_rc, ROOST_EPERM);
+	assert_int_equal(rotate_rc, ROOST_EPERM);
+	assert_int_equal(file_size(path), synced);
 	append_recs(w, 3, 8, 5);
 	wal_close(w);
 	expect_recs(dir, 0, 0, 8, lsn_of(8));
@@ -710,6 +762,7 @@ int main(void)
 	    T(test_rotate),
 	    T(test_rotate_rejects),
 	    T(test_sync_failure),
+	    T(test_unwritable_file_recovers),
 	    T(test_append_rejects),
 	    T(test_replay_creates_dir),
 	    T(test_replay_stops),
