@@ -292,3 +292,24 @@ def test_libroost_exports_only_its_interface():
                 if len(line.split()) == 3 and line.split()[1] == "T"}
     assert len(declared) > 10
     assert exported == declared
+
+
+def test_aged_tail_waits_for_training_docs(make_instance):
+    """A trained index type with an aged tail smaller than --train-docs
+    keeps taking writes (nothing to seal yet) and seals once it has them."""
+    inst = make_instance(dim=DIM, index="IVF16,Flat",
+                         writer_args=["--seal-docs", "4096", "--train-docs", "2048",
+                                      "--seal-interval-ms", "200"])
+    inst.start_writer()
+    inst.start_broker()
+    first, errors = collect(inst.agent(1, requests=2, batch=(50, 50)))
+    assert not errors
+    check_exactly_once(inst, first)
+    time.sleep(0.5)  # past the seal interval, with 100 of 2048 documents
+    acked, errors = collect(inst.agent(2, requests=30, batch=(80, 100)))
+    assert not errors, errors
+    assert inst.writer.poll() is None
+    acked.update(first)
+    check_exactly_once(inst, acked)
+    wait_for(lambda: any(f.startswith("seg-") and f.endswith(".index")
+                         for f in os.listdir(inst.data)), 30, "a sealed segment")
