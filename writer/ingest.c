@@ -664,17 +664,14 @@ static int ingest__apply_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 }
 
 /* A tail older than the seal interval is sealed even if not full, which
- * bounds how far behind remote readers (segments only) can be. */
-/* An untrained index cannot seal fewer than --train-docs documents: such
- * a tail waits for more, however old, instead of failing its seal. */
-static int ingest__aged(ingest *w)
+ * bounds how far behind remote readers (segments only) can be. An
+ * untrained index cannot seal fewer than --train-docs documents: such a
+ * tail waits for more, however old, instead of failing its seal. */
+static int ingest__aged(const ingest *w)
 {
-	if (w->cfg.seal_interval_ms <= 0 || w->tail_born_ms == 0 ||
-	    futex_now_ms() - w->tail_born_ms < w->cfg.seal_interval_ms)
-		return 0;
-	struct segment_docs v;
-	tail_view(w->tail, &v);
-	return w->index || v.count >= w->cfg.train_docs;
+	return w->cfg.seal_interval_ms > 0 && w->tail_born_ms != 0 &&
+	       futex_now_ms() - w->tail_born_ms >= w->cfg.seal_interval_ms &&
+	       (w->index || tail_pending(w->tail) >= w->cfg.train_docs);
 }
 
 /* Waits up to ms, or less when asked to stop. */
