@@ -20,14 +20,18 @@ DEPS_STAMP := $(BUILD)/.deps
 FAISS_VARIANT := $(if $(GPU),gpu,cpu)
 FAISS_MK   := $(BUILD)/faiss-$(FAISS_VARIANT).mk
 -include $(FAISS_MK)
+# nng, the transport, with a fix Debian's binary lacks (scripts/nng.sh).
+NNG_MK     := $(BUILD)/nng.mk
+-include $(NNG_MK)
 
-INC      := -Icommon -Iclient -Ireader -I$(BUILD)/gen -isystem $(FAISS_PREFIX)/include
+INC      := -Icommon -Iclient -Ireader -I$(BUILD)/gen -isystem $(FAISS_PREFIX)/include \
+	    -isystem $(NNG_PREFIX)/include
 # libfaiss_c carries its build tree's RUNPATH, so the binaries name libfaiss
 # themselves (no-as-needed) and find both through their own rpath.
 FAISS_LD := -L$(FAISS_PREFIX)/lib -Wl,-rpath,$(FAISS_PREFIX)/lib \
 	    -Wl,--no-as-needed -lfaiss_c -lfaiss -Wl,--as-needed \
 	    -lopenblas -lgomp -lstdc++ -lm
-SYS_LD   := -lnanomsg -lprotobuf-c -lpthread -lrt -lm
+SYS_LD   := $(NNG_PREFIX)/lib/libnng.a -lprotobuf-c -lpthread -lrt -lm
 
 PROTO    := common/roost.proto
 PROTO_C  := $(BUILD)/gen/roost.pb-c.c
@@ -57,9 +61,13 @@ $(DEPS_STAMP): scripts/deps.sh
 	scripts/deps.sh
 	@touch $@
 
-$(FAISS_MK): scripts/faiss.sh | $(DEPS_STAMP)
+$(FAISS_MK): scripts/faiss.sh scripts/debsrc.sh | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@p=$$(scripts/faiss.sh $(FAISS_VARIANT)) && echo "FAISS_PREFIX := $$p" > $@
+
+$(NNG_MK): scripts/nng.sh scripts/debsrc.sh | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@p=$$(scripts/nng.sh) && echo "NNG_PREFIX := $$p" > $@
 
 $(BUILD)/gen/roost.pb-c.c $(BUILD)/gen/roost.pb-c.h: $(PROTO) | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen
@@ -68,7 +76,7 @@ $(BUILD)/gen/roost.pb-c.c $(BUILD)/gen/roost.pb-c.h: $(PROTO) | $(DEPS_STAMP)
 $(BUILD)/gen/roost.pb-c.o: $(BUILD)/gen/roost.pb-c.c
 	$(CC) -std=c11 -O2 -g -fPIC $(SAN) $(INC) -c $< -o $@
 
-$(BUILD)/%.o: %.c | $(BUILD)/gen/roost.pb-c.h $(FAISS_MK)
+$(BUILD)/%.o: %.c | $(BUILD)/gen/roost.pb-c.h $(FAISS_MK) $(NNG_MK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(INC) -c $< -o $@
 

@@ -21,7 +21,7 @@ ldd build-gpu/bin/roost-writer build-gpu/bin/roost-broker build-gpu/bench/roost-
 	awk '/=> \/lib\/x86_64-linux-gnu\// { print $3 }' | sort -u |
 	grep -v -E '/lib(c|m|dl|pthread|rt|stdc\+\+|gcc_s)\.so' |
 	while read -r lib; do cp -L "$lib" "$STAGE/syslib/"; done
-cp -L /lib/x86_64-linux-gnu/libnanomsg.so.5 /lib/x86_64-linux-gnu/libcmocka.so.0 "$STAGE/syslib/"
+cp -L /lib/x86_64-linux-gnu/libcmocka.so.0 "$STAGE/syslib/"
 for m in pytest _pytest pluggy iniconfig packaging py py.py attr attrs; do
 	cp -a "/usr/lib/python3/dist-packages/$m" "$STAGE/pylib/"
 done

@@ -4,14 +4,18 @@
 #include "json.h"
 #include "log.h"
 
-#include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
+#include "sp.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BROKER_MSG 256
+/* A reader that takes longer than this gets the search sent again to
+ * another (readers answer the same search alike). */
+#define BROKER_READER_RESEND_MS 2000
 
 /* What an add request resolved to, before waiting for its ack. */
 struct broker_add {
@@ -115,14 +119,19 @@ static int broker__admit(struct broker *b, const Roost__AddRequest *add, struct 
 	return rc;
 }
 
+/* A client's timeout as a wait, capped at --max-timeout-ms. */
+static int broker__clamp(const struct broker *b, uint32_t timeout_ms)
+{
+	return timeout_ms > (uint32_t)b->cfg.max_timeout_ms ? b->cfg.max_timeout_ms
+							    : (int)timeout_ms;
+}
+
 static int broker__wait_ack(struct broker *b, const Roost__AddRequest *add, uint64_t lsn, char *msg)
 {
 	if (add->ack == ROOST__ACK_MODE__ACK_QUEUED)
 		return 0;
 	enum ctl_mark mark = add->ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
-	int timeout = add->timeout_ms ? (int)add->timeout_ms : b->cfg.ack_timeout_ms;
-	if (timeout > b->cfg.max_timeout_ms)
-		timeout = b->cfg.max_timeout_ms;
+	int timeout = add->timeout_ms ? broker__clamp(b, add->timeout_ms) : b->cfg.ack_timeout_ms;
 	if (ctl_wait(b->ctl, mark, lsn, timeout) == 0)
 		return 0;
 	if (!ctl_writer_alive(b->ctl)) {
@@ -203,64 +212,176 @@ static int broker__status(struct broker *b, void **out, size_t *len)
 	return wire_encode_reply(&reply, out, len);
 }
 
+/* A search without its own timeout: the readers' default wait for
+ * min_lsn, plus time for the search itself and the reply. */
 #define BROKER_SEARCH_SLACK_MS 3000
+/* How long a search waits for a reader to connect when none is: a
+ * restarting reader is back well within it. */
+#define BROKER_READER_GRACE_MS 1000
 
-/* Each worker thread has its own REQ socket to the search device: a REQ
- * socket carries one request at a time. */
-static _Thread_local int broker__search_sock = -1;
-
-static int broker__search_socket(void)
+static void broker__reader_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
-	if (broker__search_sock >= 0)
-		return broker__search_sock;
-	int s = nn_socket(AF_SP, NN_REQ);
-	/* A reader that dies mid-search: the request goes to another one. */
-	int resend = 2000;
-	if (s < 0 || nn_setsockopt(s, NN_REQ, NN_REQ_RESEND_IVL, &resend, sizeof resend) < 0 ||
-	    nn_connect(s, BROKER_SEARCH_FRONT) < 0) {
-		if (s >= 0)
-			nn_close(s);
-		return -1;
+	(void)pipe;
+	struct broker_readers *r = arg;
+	pthread_mutex_lock(&r->lock);
+	/* nng reports REM_POST exactly for the pipes it reported ADD_PRE for. */
+	r->count += ev == NNG_PIPE_EV_ADD_PRE ? 1 : -1;
+	pthread_cond_broadcast(&r->changed);
+	pthread_mutex_unlock(&r->lock);
+}
+
+int broker_readers_open(struct broker *b, const char *url, mode_t mode, const char *tcp)
+{
+	struct broker_readers *r = &b->readers;
+	char err[BROKER_MSG];
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->changed, &ca);
+	pthread_condattr_destroy(&ca);
+	/* A reader that dies mid-search: nng sends the request again at once
+	 * to another; one that stops answering: again after the interval. */
+	int rc = sp_open_client(&r->sock, WIRE_MAX_FRAME, BROKER_READER_RESEND_MS);
+	if (rc)
+		return rc;
+	if (nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_PRE, broker__reader_event, r) != 0 ||
+	    nng_pipe_notify(r->sock, NNG_PIPE_EV_REM_POST, broker__reader_event, r) != 0)
+		return ROOST_ECONN;
+	rc = sp_listen(r->sock, url, mode, err, sizeof err);
+	if (rc == 0 && tcp)
+		rc = sp_listen(r->sock, tcp, mode, err, sizeof err);
+	if (rc)
+		log_error("search socket for readers: %s", err);
+	return rc;
+}
+
+void broker_readers_stop(struct broker *b)
+{
+	struct broker_readers *r = &b->readers;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = 1;
+	for (int i = 0; i < r->ncallers; i++)
+		nng_aio_cancel(r->callers[i]);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void broker_readers_close(struct broker *b)
+{
+	nng_close(b->readers.sock);
+}
+
+/* Waits up to wait_ms for a connected reader; returns how many are. */
+static int broker__readers_wait(struct broker_readers *r, int wait_ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
 	}
-	return broker__search_sock = s;
+	pthread_mutex_lock(&r->lock);
+	while (r->count == 0 && pthread_cond_timedwait(&r->changed, &r->lock, &until) == 0)
+		;
+	int n = r->count;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+/* Each worker forwards its searches on its own REQ context: a context
+ * carries one request at a time, and many share the socket. */
+struct broker__caller {
+	nng_ctx ctx;
+	nng_aio *aio;
+	int open;
+};
+
+static _Thread_local struct broker__caller broker__caller;
+static _Thread_local struct broker_readers *broker__caller_of;
+
+/* The calling worker's caller, opened and registered on first use; NULL
+ * once the broker is stopping. */
+static struct broker__caller *broker__caller_get(struct broker *b)
+{
+	struct broker_readers *r = &b->readers;
+	struct broker__caller *c = &broker__caller;
+	pthread_mutex_lock(&r->lock);
+	if (!c->open && !r->stopping && r->ncallers < BROKER_MAX_WORKERS &&
+	    nng_aio_alloc(&c->aio, NULL, NULL) == 0) {
+		if (nng_ctx_open(&c->ctx, r->sock) == 0) {
+			c->open = 1;
+			r->callers[r->ncallers++] = c->aio;
+			broker__caller_of = r;
+		} else {
+			nng_aio_free(c->aio);
+		}
+	}
+	int usable = c->open && !r->stopping;
+	pthread_mutex_unlock(&r->lock);
+	return usable ? c : NULL;
 }
 
 void broker_thread_close(void)
 {
-	if (broker__search_sock >= 0)
-		nn_close(broker__search_sock);
-	broker__search_sock = -1;
+	struct broker__caller *c = &broker__caller;
+	struct broker_readers *r = broker__caller_of;
+	if (!c->open)
+		return;
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->ncallers; i++)
+		if (r->callers[i] == c->aio)
+			r->callers[i] = r->callers[--r->ncallers];
+	pthread_mutex_unlock(&r->lock);
+	nng_ctx_close(c->ctx);
+	nng_aio_free(c->aio);
+	c->open = 0;
 }
 
-/* Searches are answered by readers; the broker passes the frame through
- * its device and the reply back unchanged. */
+static int broker__no_reader(struct broker *b, int rc, int wait, void **out, size_t *out_len)
+{
+	char text[BROKER_MSG];
+	int n = broker__readers_wait(&b->readers, 0);
+	if (n == 0)
+		snprintf(text, sizeof text,
+			 "no reader serving instance '%s': start one with `roost readers --name %s "
+			 "add` (or roost-reader --name %s)",
+			 b->name, b->name, b->name);
+	else
+		snprintf(text, sizeof text,
+			 "no reader answered within %d ms (%d connected; stopped or overloaded?)",
+			 wait, n);
+	return broker__reply_error(n == 0 ? ROOST_ENOREADER : rc, text, out, out_len);
+}
+
+/* Searches are answered by readers; the broker passes the frame on and the
+ * reply back unchanged. */
 static int broker__search(struct broker *b, const Roost__SearchRequest *s, const void *frame,
 			  size_t len, void **out, size_t *out_len)
 {
-	int sock = broker__search_socket();
-	if (sock < 0)
-		return broker__reply_error(ROOST_ECONN, "search device unavailable", out, out_len);
-	int wait = (s->timeout_ms ? (int)s->timeout_ms : b->cfg.search_wait_ms);
-	if (wait > b->cfg.max_timeout_ms)
-		wait = b->cfg.max_timeout_ms;
-	wait += BROKER_SEARCH_SLACK_MS;
-	nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &wait, sizeof wait);
-	nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &wait, sizeof wait);
-	void *msg = NULL;
-	int n = -1;
-	if (nn_send(sock, frame, len, 0) >= 0)
-		n = nn_recv(sock, &msg, NN_MSG, 0);
-	if (n < 0) {
-		char text[BROKER_MSG];
-		snprintf(text, sizeof text,
-			 "no reader answered within %d ms (are readers running?)", wait);
-		return broker__reply_error(ROOST_ETIMEDOUT, text, out, out_len);
-	}
-	*out = malloc((size_t)n ? (size_t)n : 1);
+	/* The reader waits wire_inner_wait() of the same timeout, so its
+	 * answer, even "not visible", comes back before this one gives up. */
+	int wait = s->timeout_ms ? broker__clamp(b, s->timeout_ms)
+				 : b->cfg.search_wait_ms + BROKER_SEARCH_SLACK_MS;
+	int grace = wait < BROKER_READER_GRACE_MS ? wait : BROKER_READER_GRACE_MS;
+	if (broker__readers_wait(&b->readers, grace) == 0)
+		return broker__no_reader(b, ROOST_ENOREADER, wait, out, out_len);
+	struct broker__caller *c = broker__caller_get(b);
+	nng_msg *m;
+	int rc = c ? sp_call(c->ctx, c->aio, frame, len, wait, &m) : ROOST_ECLOSED;
+	if (rc == ROOST_ETIMEDOUT || rc == ROOST_ECONN)
+		return broker__no_reader(b, ROOST_ETIMEDOUT, wait, out, out_len);
+	if (rc == ROOST_ECLOSED)
+		return broker__reply_error(rc, "the broker is stopping; send the search again", out,
+					   out_len);
+	if (rc)
+		return broker__reply_error(rc, "cannot forward the search", out, out_len);
+	*out_len = nng_msg_len(m);
+	*out = malloc(*out_len ? *out_len : 1);
 	if (*out)
-		memcpy(*out, msg, (size_t)n);
-	*out_len = (size_t)n;
-	nn_freemsg(msg);
+		memcpy(*out, nng_msg_body(m), *out_len);
+	nng_msg_free(m);
 	return *out ? 0 : ROOST_ENOMEM;
 }
 

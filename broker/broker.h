@@ -8,7 +8,11 @@
 #include "ring.h"
 #include "wire.h"
 
+#include <nng/nng.h>
+
+#include <pthread.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct broker_config {
 	struct wire_limits limits;
@@ -18,22 +22,46 @@ struct broker_config {
 	int search_wait_ms;  /* a search's default wait (matches the readers') */
 };
 
-/* Where workers forward searches: the front of the broker's search device,
- * whose back the readers connect to. */
-#define BROKER_SEARCH_FRONT "inproc://roost-search"
+#define BROKER_MAX_WORKERS 256
+
+/* Readers connect to the broker's search socket; searches go to whichever
+ * connected reader is free. */
+struct broker_readers {
+	nng_socket sock; /* REQ, listening where readers connect */
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* count moved */
+	int count;		/* connected readers */
+	int stopping;		/* no new search is forwarded */
+	/* Each worker's forwarding aio, so that stopping can cancel them. */
+	nng_aio *callers[BROKER_MAX_WORKERS];
+	int ncallers;
+};
 
 struct broker {
 	struct broker_config cfg;
+	const char *name; /* the instance, for messages */
 	ctl *ctl;
 	ring *ring;
+	struct broker_readers readers;
 };
 
 /* Handles one request frame and returns the reply frame (malloc'ed).
  * Never fails to produce a reply except when out of memory. */
 int broker_handle(struct broker *b, const void *frame, size_t len, void **reply, size_t *reply_len);
 
-/* Closes the calling thread's socket to the search device, if it opened
- * one; a worker thread calls it before it returns. */
+/* Opens the socket readers connect to and listens on url (an ipc:// one
+ * gets mode) and, when not NULL, on tcp. */
+int broker_readers_open(struct broker *b, const char *url, mode_t mode, const char *tcp);
+
+/* Cancels the searches in flight and refuses new ones, so that workers
+ * can return; call it before joining them. */
+void broker_readers_stop(struct broker *b);
+
+/* Closes the socket, once no worker uses it any more. */
+void broker_readers_close(struct broker *b);
+
+/* Frees what the calling worker thread opened to forward searches; a
+ * worker thread calls it before it returns. */
 void broker_thread_close(void);
 
 #endif

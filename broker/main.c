@@ -1,32 +1,30 @@
-/* roost-broker: accepts client requests over nanomsg and copies validated
+/* roost-broker: accepts client requests over nng and copies validated
  * batches into the instance's ring. Any number may run per instance. */
 #include "batch.h"
 #include "broker.h"
 #include "err.h"
 #include "inst.h"
 #include "log.h"
-#include "srv.h"
-
-#include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
+#include "sp.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#define BROKER_MAX_WORKERS 256
-
 struct broker_proc {
 	struct broker b;
-	int sock;
-	int front, back; /* the search device */
+	nng_socket sock; /* clients' requests */
+	int listening;
+	int readers_open;
+	atomic_int stop; /* workers return once it is set */
 	const char *reader_tcp;
 	const char *name;
 	const char *tcp;
@@ -135,7 +133,7 @@ static int broker_attach(struct broker_proc *p, const struct inst *in, const sig
 }
 
 /* ipc://<run dir>/<file>, refusing with a message a path that does not
- * fit in sun_path, before nanomsg sees it. */
+ * fit in sun_path, before nng sees it. */
 static int broker_ipc_url(const struct inst *in, const char *file, char *url, size_t len)
 {
 	int rc = inst_ipc_url(in, file, url, len);
@@ -148,31 +146,27 @@ static int broker_ipc_url(const struct inst *in, const char *file, char *url, si
 
 static int broker_bind(struct broker_proc *p, const struct inst *in)
 {
-	char file[32], url[4200];
+	char file[32], url[4200], err[256];
 	snprintf(file, sizeof file, "broker-%d.ipc", p->id);
 	int rc = broker_ipc_url(in, file, url, sizeof url);
 	if (rc)
 		return rc;
-	p->sock = nn_socket(AF_SP_RAW, NN_REP);
-	int max = (int)p->b.cfg.limits.max_frame;
-	if (p->sock < 0 ||
-	    nn_setsockopt(p->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof max) < 0)
-		return ROOST_ECONN;
-	if (nn_bind(p->sock, url) < 0) {
-		log_error("cannot bind %s: %s", url, nn_strerror(nn_errno()));
-		return ROOST_ECONN;
-	}
-	chmod(url + strlen("ipc://"), in->file_mode);
-	if (p->tcp && nn_bind(p->sock, p->tcp) < 0) {
-		log_error("cannot bind %s: %s", p->tcp, nn_strerror(nn_errno()));
-		return ROOST_ECONN;
+	rc = sp_open_server(&p->sock, p->b.cfg.limits.max_frame);
+	if (rc)
+		return rc;
+	p->listening = 1;
+	rc = sp_listen(p->sock, url, in->file_mode, err, sizeof err);
+	if (rc == 0 && p->tcp)
+		rc = sp_listen(p->sock, p->tcp, in->file_mode, err, sizeof err);
+	if (rc) {
+		log_error("%s", err);
+		return rc;
 	}
 	log_info("listening on %s%s%s", url, p->tcp ? " and " : "", p->tcp ? p->tcp : "");
 	return 0;
 }
 
-/* The search device: clients' searches, forwarded by workers to its
- * front, go out of its back to whichever connected reader is free. */
+/* Where readers connect to take this broker's searches. */
 static int broker_bind_search(struct broker_proc *p, const struct inst *in)
 {
 	char file[32], url[PATH_MAX + 16];
@@ -180,26 +174,9 @@ static int broker_bind_search(struct broker_proc *p, const struct inst *in)
 	int rc = broker_ipc_url(in, file, url, sizeof url);
 	if (rc)
 		return rc;
-	p->front = nn_socket(AF_SP_RAW, NN_REP);
-	p->back = nn_socket(AF_SP_RAW, NN_REQ);
-	if (p->front < 0 || p->back < 0 || nn_bind(p->front, BROKER_SEARCH_FRONT) < 0 ||
-	    nn_bind(p->back, url) < 0) {
-		log_error("cannot bind the search device at %s: %s", url, nn_strerror(nn_errno()));
-		return ROOST_ECONN;
-	}
-	chmod(url + strlen("ipc://"), in->file_mode);
-	if (p->reader_tcp && nn_bind(p->back, p->reader_tcp) < 0) {
-		log_error("cannot bind %s: %s", p->reader_tcp, nn_strerror(nn_errno()));
-		return ROOST_ECONN;
-	}
-	return 0;
-}
-
-static void *broker_device(void *arg)
-{
-	struct broker_proc *p = arg;
-	nn_device(p->front, p->back); /* returns on nn_term() */
-	return NULL;
+	rc = broker_readers_open(&p->b, url, in->file_mode, p->reader_tcp);
+	p->readers_open = rc == 0;
+	return rc;
 }
 
 static int broker_handle_frame(void *arg, const void *frame, size_t len, void **reply,
@@ -211,16 +188,14 @@ static int broker_handle_frame(void *arg, const void *frame, size_t len, void **
 static void *broker_worker(void *arg)
 {
 	struct broker_proc *p = arg;
-	srv_loop(p->sock, broker_handle_frame, &p->b);
+	sp_serve(p->sock, broker_handle_frame, &p->b, &p->stop);
 	broker_thread_close();
 	return NULL;
 }
 
 static int broker_serve(struct broker_proc *p, sigset_t *sigs)
 {
-	pthread_t threads[BROKER_MAX_WORKERS], device;
-	if (pthread_create(&device, NULL, broker_device, p) != 0)
-		return ROOST_ENOMEM;
+	pthread_t threads[BROKER_MAX_WORKERS];
 	int started = 0;
 	for (; started < p->workers; started++)
 		if (pthread_create(&threads[started], NULL, broker_worker, p) != 0)
@@ -230,21 +205,13 @@ static int broker_serve(struct broker_proc *p, sigset_t *sigs)
 	int sig;
 	sigwait(sigs, &sig);
 	log_info("signal %d: stopping", sig);
-	nn_term();
+	/* Relaxed: pairs with the relaxed loads in sp_serve; the joins
+	 * below order everything the workers did before the sockets close. */
+	atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
+	broker_readers_stop(&p->b);
 	for (int i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
-	pthread_join(device, NULL);
 	return 0;
-}
-
-/* nanomsg frees the messages queued in a socket (a half-received frame,
- * a request kept for resending) only in nn_close(), also after nn_term(). */
-static void broker_close_sockets(struct broker_proc *p)
-{
-	int socks[] = {p->sock, p->front, p->back};
-	for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
-		if (socks[i] >= 0)
-			nn_close(socks[i]);
 }
 
 int main(int argc, char **argv)
@@ -258,9 +225,6 @@ int main(int argc, char **argv)
 		    .max_timeout_ms = 60000,
 		    .search_wait_ms = 1000,
 		},
-	    .sock = -1,
-	    .front = -1,
-	    .back = -1,
 	    .workers = 32,
 	};
 	if (broker_parse(argc, argv, &p) != 0) {
@@ -288,6 +252,7 @@ int main(int argc, char **argv)
 		log_error("runtime directory %s: %s", in.run_dir, roost_strerror(rc));
 		return 1;
 	}
+	p.b.name = p.name;
 	rc = broker_attach(&p, &in, &sigs);
 	if (rc == 0) {
 		p.b.cfg.limits.dim = ctl_shm(p.b.ctl)->dim;
@@ -299,7 +264,11 @@ int main(int argc, char **argv)
 		rc = broker_serve(&p, &sigs);
 	if (rc)
 		log_error("stopped: %s", roost_strerror(rc));
-	broker_close_sockets(&p);
+	if (p.listening)
+		nng_close(p.sock);
+	if (p.readers_open)
+		broker_readers_close(&p.b);
+	sp_fini();
 	ring_close(p.b.ring);
 	ctl_close(p.b.ctl);
 	return rc ? 1 : 0;

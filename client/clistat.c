@@ -172,13 +172,13 @@ static void clistat__text(const struct clistat *s)
 	}
 	printf("readers: %zu\n", x->nreaders);
 	if (x->nreaders)
-		printf("  %-8s %-11s %-9s %-14s %s\n", "PID", "GENERATION", "SEGMENTS", "LSN",
-		       "SEARCHES");
+		printf("  %-8s %-11s %-9s %-14s %-10s %s\n", "PID", "GENERATION", "SEGMENTS", "LSN",
+		       "SEARCHES", "WAITING");
 	for (size_t i = 0; i < x->nreaders; i++) {
 		const struct rstat *rs = &x->readers[i];
-		printf("  %-8d %-11llu %-9u %-14llu %llu\n", (int)rs->pid,
+		printf("  %-8d %-11llu %-9u %-14llu %-10llu %u\n", (int)rs->pid,
 		       (unsigned long long)rs->generation, rs->segments,
-		       (unsigned long long)rs->lsn, (unsigned long long)rs->searches);
+		       (unsigned long long)rs->lsn, (unsigned long long)rs->searches, rs->waiting);
 	}
 	if (s->interval_ms > 0)
 		printf("rates: ingest %.1f documents/s, search %.1f requests/s (over %.1f s)\n",
@@ -238,9 +238,9 @@ static void clistat__json(const struct clistat *s)
 	for (size_t i = 0; i < x->nreaders; i++) {
 		const struct rstat *rs = &x->readers[i];
 		printf("%s{\"pid\":%d,\"generation\":%llu,\"segments\":%u,\"lsn\":%llu,"
-		       "\"searches\":%llu}",
+		       "\"searches\":%llu,\"waiting\":%u}",
 		       i ? "," : "", (int)rs->pid, (unsigned long long)rs->generation, rs->segments,
-		       (unsigned long long)rs->lsn, (unsigned long long)rs->searches);
+		       (unsigned long long)rs->lsn, (unsigned long long)rs->searches, rs->waiting);
 	}
 	printf("],\"rates\":");
 	if (s->interval_ms > 0)

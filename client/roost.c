@@ -1,10 +1,8 @@
 #include "roost.h"
 
 #include "inst.h"
+#include "sp.h"
 #include "wire.h"
-
-#include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,11 +14,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ROOST_SERVER_WAIT_MS 5000 /* what a request asks the server to wait */
-#define ROOST_SLACK_MS	     2000 /* transport slack on top of the server's wait */
+/* The longest one attempt waits before the request is sent again (with
+ * the same key, perhaps to another broker): a broker that stopped
+ * answering costs at most this much of a call's timeout. */
+#define ROOST_ATTEMPT_MS 5000
 
 struct roost {
-	int sock;
+	nng_socket sock; /* REQ, connected to every broker of the target */
+	nng_ctx ctx;
+	nng_aio *aio;
 	uint64_t client_id;
 	uint64_t seq;
 	int timeout_ms;
@@ -51,9 +53,9 @@ static int roost__connect_urls(roost *r, const char *list)
 		return ROOST_ENOMEM;
 	int n = 0, rc = 0;
 	for (char *url = strtok_r(copy, ",", &save); url; url = strtok_r(NULL, ",", &save)) {
-		if (nn_connect(r->sock, url) < 0) {
-			rc = roost__fail(r, ROOST_EINVAL, "cannot connect to %s: %s", url,
-					 nn_strerror(nn_errno()));
+		char err[256];
+		if (sp_dial(r->sock, url, err, sizeof err) != 0) {
+			rc = roost__fail(r, ROOST_EINVAL, "%s", err);
 			break;
 		}
 		n++;
@@ -80,13 +82,28 @@ static int roost__connect_name(roost *r, const char *name)
 		if (strncmp(e->d_name, "broker-", 7) != 0 || !strstr(e->d_name, ".ipc") ||
 		    inst_ipc_url(&in, e->d_name, url, sizeof url) != 0)
 			continue;
-		if (nn_connect(r->sock, url) >= 0)
+		if (sp_dial(r->sock, url, NULL, 0) == 0)
 			n++;
 	}
 	closedir(d);
 	if (n == 0)
 		return roost__fail(r, ROOST_ENOENT, "no instance '%s' (no broker sockets in %s)",
 				   name, in.run_dir);
+	return 0;
+}
+
+/* Resends are this library's job, with the same idempotency key, after a
+ * backoff and within the call's timeout: nng's own are off, so a dropped
+ * connection fails the attempt at once instead. */
+static int roost__open(roost *r)
+{
+	int rc = sp_open_client(&r->sock, WIRE_MAX_FRAME, 0);
+	if (rc)
+		return rc;
+	if (nng_ctx_open(&r->ctx, r->sock) != 0 || nng_aio_alloc(&r->aio, NULL, NULL) != 0) {
+		nng_close(r->sock);
+		return ROOST_ENOMEM;
+	}
 	return 0;
 }
 
@@ -99,22 +116,15 @@ int roost_connect(roost **out, const char *target)
 	while (r->client_id == 0)
 		if (getrandom(&r->client_id, sizeof r->client_id, 0) != sizeof r->client_id)
 			r->client_id = (uint64_t)getpid() << 32 ^ (uint64_t)roost__now_ms();
-	r->sock = nn_socket(AF_SP, NN_REQ);
-	/* Resends are this library's job, with the same idempotency key. */
-	int resend = 24 * 3600 * 1000, unlimited = -1;
-	int rc = r->sock < 0 ? ROOST_ECONN : 0;
-	if (rc == 0 &&
-	    (nn_setsockopt(r->sock, NN_REQ, NN_REQ_RESEND_IVL, &resend, sizeof resend) < 0 ||
-	     nn_setsockopt(r->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &unlimited, sizeof unlimited) <
-		 0))
-		rc = ROOST_ECONN;
-	if (rc == 0)
-		rc = strstr(target, "://") ? roost__connect_urls(r, target)
-					   : roost__connect_name(r, target);
+	int rc = roost__open(r);
 	if (rc) {
-		if (r->sock >= 0)
-			nn_close(r->sock);
 		free(r);
+		return rc;
+	}
+	rc =
+	    strstr(target, "://") ? roost__connect_urls(r, target) : roost__connect_name(r, target);
+	if (rc) {
+		roost_close(r);
 		return rc;
 	}
 	*out = r;
@@ -125,7 +135,8 @@ void roost_close(roost *r)
 {
 	if (!r)
 		return;
-	nn_close(r->sock);
+	nng_close(r->sock);
+	nng_aio_free(r->aio);
 	free(r);
 }
 
@@ -150,7 +161,7 @@ uint64_t roost_client_id(const roost *r)
 	return r->client_id;
 }
 
-/* One request, one reply, within wait_ms. ROOST_ETIMEDOUT: no reply. */
+/* One request, one reply, within wait_ms. */
 static int roost__call(roost *r, const Roost__Request *req, int wait_ms, Roost__Reply **out)
 {
 	size_t len = roost__request__get_packed_size(req);
@@ -162,17 +173,17 @@ static int roost__call(roost *r, const Roost__Request *req, int wait_ms, Roost__
 	if (!buf)
 		return ROOST_ENOMEM;
 	roost__request__pack(req, buf);
-	nn_setsockopt(r->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &wait_ms, sizeof wait_ms);
-	int rc = nn_send(r->sock, buf, len, 0) < 0 ? ROOST_ECONN : 0;
+	nng_msg *msg;
+	int rc = sp_call(r->ctx, r->aio, buf, len, wait_ms, &msg);
 	free(buf);
+	if (rc == ROOST_ETIMEDOUT)
+		return roost__fail(r, rc, "no reply within %d ms (no broker answered)", wait_ms);
+	if (rc == ROOST_ECONN)
+		return roost__fail(r, rc, "the connection to the broker dropped");
 	if (rc)
-		return roost__fail(r, rc, "send failed: %s", nn_strerror(nn_errno()));
-	void *msg = NULL;
-	int n = nn_recv(r->sock, &msg, NN_MSG, 0);
-	if (n < 0)
-		return roost__fail(r, ROOST_ETIMEDOUT, "no reply within %d ms", wait_ms);
-	*out = roost__reply__unpack(NULL, (size_t)n, msg);
-	nn_freemsg(msg);
+		return roost__fail(r, rc, "request failed: %s", roost_strerror(rc));
+	*out = roost__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+	nng_msg_free(msg);
 	if (!*out)
 		return roost__fail(r, ROOST_EPROTO, "malformed reply");
 	return 0;
@@ -181,7 +192,7 @@ static int roost__call(roost *r, const Roost__Request *req, int wait_ms, Roost__
 static int roost__retryable(int rc)
 {
 	return rc == ROOST_EBUSY || rc == ROOST_ETIMEDOUT || rc == ROOST_EWRITER ||
-	       rc == ROOST_ECONN;
+	       rc == ROOST_ECONN || rc == ROOST_ENOTVISIBLE || rc == ROOST_ECLOSED;
 }
 
 /* Sleeps 10 ms doubling to 500 ms, with jitter so agents spread out. */
@@ -217,11 +228,13 @@ static int roost__call_retry(roost *r, Roost__Request *req, uint32_t *server_wai
 		int64_t left = deadline - roost__now_ms();
 		if (left <= 0)
 			return ROOST_ETIMEDOUT;
-		int wait = left > ROOST_SERVER_WAIT_MS ? ROOST_SERVER_WAIT_MS : (int)left;
+		int wait = left > ROOST_ATTEMPT_MS ? ROOST_ATTEMPT_MS : (int)left;
+		/* The server answers within this attempt, even when it must give
+		 * up waiting for the writer or a reader. */
 		if (server_wait)
-			*server_wait = (uint32_t)wait;
+			*server_wait = (uint32_t)wire_inner_wait((uint32_t)wait, wait);
 		Roost__Reply *rep = NULL;
-		int rc = roost__call(r, req, wait + ROOST_SLACK_MS, &rep);
+		int rc = roost__call(r, req, wait, &rep);
 		if (rc == 0 && rep->status != 0) {
 			rc = roost__fail(r, rep->status, "%s",
 					 rep->message && *rep->message

@@ -29,6 +29,7 @@ static const char *const err__text[] = {
     [23] = "no space left",
     [24] = "shutting down",
     [25] = "idempotency key reused for a different batch",
+    [26] = "no reader is serving searches",
 };
 
 const char *roost_strerror(int err)

@@ -31,7 +31,8 @@ enum roost_err {
 	ROOST_ENOSPC = -23,	  /* no space left (disk or shared memory) */
 	ROOST_ECLOSED = -24,	  /* shutting down */
 	ROOST_EKEY = -25,	  /* idempotency key reused for another batch */
-	ROOST_ERR_MIN = -25,
+	ROOST_ENOREADER = -26,	  /* no reader is serving searches */
+	ROOST_ERR_MIN = -26,
 };
 
 /* Never NULL; unknown codes give a generic text. */

@@ -1510,6 +1510,23 @@ static int json__transcode(const void *bin, size_t len, void **reply, size_t *re
 	return rc;
 }
 
+/* A reply over WIRE_MAX_FRAME would cost its requester the connection on
+ * the next hop: the requester gets an error that says what to ask for. */
+static int json__cap_reply(int json, void **reply, size_t *reply_len)
+{
+	if (*reply_len <= WIRE_MAX_FRAME)
+		return 0;
+	char msg[JSON__MSG];
+	snprintf(msg, sizeof msg,
+		 "the reply would be %zu bytes, over the %u-byte frame limit: ask for fewer "
+		 "queries, a smaller k, or shorter texts",
+		 *reply_len, WIRE_MAX_FRAME);
+	free(*reply);
+	*reply = NULL;
+	return json ? json__error_reply(ROOST_ETOOBIG, msg, reply, reply_len)
+		    : wire_encode_error(ROOST_ETOOBIG, msg, reply, reply_len);
+}
+
 int json_serve(const void *frame, size_t len, size_t max_frame, json_handler fn, void *ctx,
 	       void **reply, size_t *reply_len)
 {
@@ -1520,8 +1537,10 @@ int json_serve(const void *frame, size_t len, size_t max_frame, json_handler fn,
 	size_t n, outlen;
 	int rc;
 
-	if (!json_is_request(frame, len))
-		return fn(ctx, frame, len, reply, reply_len);
+	if (!json_is_request(frame, len)) {
+		rc = fn(ctx, frame, len, reply, reply_len);
+		return rc ? rc : json__cap_reply(0, reply, reply_len);
+	}
 	rc = json_decode_request(frame, len, max_frame, &req, msg, sizeof msg);
 	if (rc)
 		return json__error_reply(rc, msg, reply, reply_len);
@@ -1538,5 +1557,5 @@ int json_serve(const void *frame, size_t len, size_t max_frame, json_handler fn,
 		return rc;
 	rc = json__transcode(out, outlen, reply, reply_len);
 	free(out);
-	return rc;
+	return rc ? rc : json__cap_reply(1, reply, reply_len);
 }

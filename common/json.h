@@ -90,7 +90,8 @@ typedef int (*json_handler)(void *ctx, const void *frame, size_t len, void **rep
 /* Serves one frame in either form: a binary frame goes to fn as it is; a
  * JSON frame is decoded, re-encoded in binary and handed to fn, and fn's
  * reply is returned as JSON (a decoding error is a JSON error reply and
- * never reaches fn). *reply is malloc'ed. Fails only as fn does, or with
+ * never reaches fn). A reply over WIRE_MAX_FRAME is replaced by a
+ * ROOST_ETOOBIG error in the request's form. *reply is malloc'ed. Fails only as fn does, or with
  * ROOST_ENOMEM. */
 int json_serve(const void *frame, size_t len, size_t max_frame, json_handler fn, void *ctx,
 	       void **reply, size_t *reply_len);

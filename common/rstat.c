@@ -32,9 +32,11 @@ int rstat_write(const struct inst *in, struct rstat *st)
 	FILE *f = fopen(tmp, "w");
 	if (!f)
 		return roost_from_errno(errno);
-	fprintf(f, "pid %d generation %llu segments %u lsn %llu searches %llu stamp_ms %lld\n",
+	fprintf(f,
+		"pid %d generation %llu segments %u lsn %llu searches %llu waiting %u "
+		"stamp_ms %lld\n",
 		(int)st->pid, (unsigned long long)st->generation, st->segments,
-		(unsigned long long)st->lsn, (unsigned long long)st->searches,
+		(unsigned long long)st->lsn, (unsigned long long)st->searches, st->waiting,
 		(long long)st->stamp_ms);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		rc = roost_from_errno(errno);
@@ -64,13 +66,15 @@ int rstat_read(const struct inst *in, pid_t pid, struct rstat *out)
 	int p;
 	unsigned long long gen, lsn, searches;
 	long long stamp;
-	unsigned segs;
-	int n = fscanf(f, "pid %d generation %llu segments %u lsn %llu searches %llu stamp_ms %lld",
-		       &p, &gen, &segs, &lsn, &searches, &stamp);
+	unsigned segs, waiting;
+	int n = fscanf(f,
+		       "pid %d generation %llu segments %u lsn %llu searches %llu waiting %u "
+		       "stamp_ms %lld",
+		       &p, &gen, &segs, &lsn, &searches, &waiting, &stamp);
 	fclose(f);
-	if (n != 6 || p != (int)pid)
+	if (n != 7 || p != (int)pid)
 		return ROOST_ECORRUPT;
-	*out = (struct rstat){pid, gen, segs, lsn, searches, stamp};
+	*out = (struct rstat){pid, gen, segs, lsn, searches, waiting, stamp};
 	return 0;
 }
 

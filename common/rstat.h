@@ -6,11 +6,12 @@
  * supervisor removes the file of a reader that was killed, and readers of
  * the files skip those whose process is gone. The file is one line:
  *
- *   pid P generation G segments S lsn L searches N stamp_ms T
+ *   pid P generation G segments S lsn L searches N waiting W stamp_ms T
  *
  * generation is the manifest generation of the reader's view, lsn the end
  * of the data it serves (every batch below it), searches the requests it
- * answered since it started and stamp_ms CLOCK_MONOTONIC when the line was
+ * answered since it started, waiting the searches that wait for their
+ * min_lsn to be published at the moment, and stamp_ms CLOCK_MONOTONIC when the line was
  * written, so two samples of one file give a search rate. A new line
  * replaces the file by rename, so a reader of it never sees half a line.
  */
@@ -29,6 +30,7 @@ struct rstat {
 	uint32_t segments;
 	uint64_t lsn;
 	uint64_t searches;
+	uint32_t waiting; /* searches waiting now for their min_lsn */
 	int64_t stamp_ms;
 };
 

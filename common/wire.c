@@ -20,6 +20,8 @@
 #define WIRE__DECODE_SLACK  (2u << 20)
 /* What malloc spends on a block beyond its size, so the cap tracks RSS. */
 #define WIRE__ALLOC_OVERHEAD 16u
+/* The most a server keeps back from a requester's timeout for its reply. */
+#define WIRE__REPLY_MARGIN_MS 250
 
 struct wire__budget {
 	size_t left;
@@ -409,4 +411,11 @@ int wire_encode_error(int status, const char *message, void **out, size_t *outle
 	if (message != NULL)
 		r.message = (char *)message;
 	return wire_encode_reply(&r, out, outlen);
+}
+
+int wire_inner_wait(uint32_t timeout_ms, int cap_ms)
+{
+	int t = timeout_ms > (uint32_t)cap_ms ? cap_ms : (int)timeout_ms;
+	int margin = t / 4 < WIRE__REPLY_MARGIN_MS ? t / 4 : WIRE__REPLY_MARGIN_MS;
+	return t - margin;
 }

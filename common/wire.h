@@ -13,7 +13,9 @@
 #include <stdint.h>
 
 #define WIRE_VERSION 1u
-/* Largest frame a server accepts (NN_RCVMAXSIZE) unless configured lower. */
+/* Largest request or reply frame on any hop; a broker may be configured
+ * to accept smaller requests. Requests over it get ROOST_ETOOBIG, and a
+ * reply over it is replaced by a ROOST_ETOOBIG error (wire_cap_reply). */
 #define WIRE_MAX_FRAME (16u << 20)
 
 /* A limit of 0, or one above its hard limit (BATCH_MAX_DOCS,
@@ -49,6 +51,11 @@ size_t wire_batch_size(const Roost__AddRequest *add);
 /* Writes the batch record (common/batch.h) for a checked request into dst,
  * which holds wire_batch_size() bytes. */
 void wire_batch_write(const Roost__AddRequest *add, void *dst);
+
+/* How long a server may wait on others (a reader for visibility, a broker
+ * for a reader) when its requester gives it timeout_ms, capped at cap_ms:
+ * what is left is the reply's way back. Safe for any client-given value. */
+int wire_inner_wait(uint32_t timeout_ms, int cap_ms);
 
 /* Encodes a reply; status 0 with body, or an error code with message.
  * The version is set to WIRE_VERSION, and an error without a message gets

@@ -7,7 +7,7 @@
 
 BENCH_LIB_OBJ := $(BUILD)/bench/bdata.o $(BUILD)/bench/bstat.o $(BUILD)/bench/bargs.o
 BENCH_BINS := $(BUILD)/bench/roost-bench-load $(BUILD)/bench/roost-bench-faiss \
-	$(BUILD)/bench/roost-bench-ring
+	$(BUILD)/bench/roost-bench-ring $(BUILD)/bench/roost-bench-echo
 BINS += $(BENCH_BINS)
 
 # The load generator links libroost the way users do; the bench helpers
@@ -21,6 +21,9 @@ $(BUILD)/bench/roost-bench-faiss: $(BUILD)/bench/base.o $(BENCH_LIB_OBJ) $(COMMO
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
 
 $(BUILD)/bench/roost-bench-ring: $(BUILD)/bench/ringbench.o $(BENCH_LIB_OBJ) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
+
+$(BUILD)/bench/roost-bench-echo: $(BUILD)/bench/echo.o $(BENCH_LIB_OBJ) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 
 # The Python baseline needs Debian's python3-faiss (it brings numpy).

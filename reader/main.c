@@ -15,11 +15,9 @@
 #include "log.h"
 #include "rsearch.h"
 #include "rstat.h"
-#include "srv.h"
+#include "sp.h"
 #include "view.h"
-
-#include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
+#include "wire.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,7 +40,9 @@ struct reader_proc {
 	const char *name, *data_dir, *connect;
 	int remote;
 	int workers;
-	int sock;
+	nng_socket sock; /* raw REP, connected to every broker */
+	int sock_open;
+	atomic_int stop; /* workers return once it is set */
 	char peers[READER_MAX_PEERS][128];
 	int npeers;
 	_Atomic uint64_t searches; /* relaxed add per answer; read by reader_stat */
@@ -112,9 +112,11 @@ static int reader_connect_url(struct reader_proc *p, const char *url)
 			return 0;
 	if (p->npeers == READER_MAX_PEERS || strlen(url) >= sizeof p->peers[0])
 		return ROOST_ETOOBIG;
-	if (nn_connect(p->sock, url) < 0) {
-		log_error("cannot connect to %s: %s", url, nn_strerror(nn_errno()));
-		return ROOST_ECONN;
+	char err[256];
+	int rc = sp_dial(p->sock, url, err, sizeof err);
+	if (rc) {
+		log_error("%s", err);
+		return rc;
 	}
 	snprintf(p->peers[p->npeers++], sizeof p->peers[0], "%s", url);
 	log_info("connected to %s", url);
@@ -163,7 +165,7 @@ static int reader_handle(void *arg, const void *frame, size_t len, void **reply,
 static void *reader_worker(void *arg)
 {
 	struct reader_proc *p = arg;
-	srv_loop(p->sock, reader_handle, p);
+	sp_serve(p->sock, reader_handle, p, &p->stop);
 	return NULL;
 }
 
@@ -195,7 +197,9 @@ static void reader_stat(struct reader_proc *p)
 		return;
 	/* Relaxed: pairs with the relaxed adds in reader_worker; a rate only. */
 	struct rstat st = {.pid = getpid(),
-			   .searches = atomic_load_explicit(&p->searches, memory_order_relaxed)};
+			   .searches = atomic_load_explicit(&p->searches, memory_order_relaxed),
+			   /* Relaxed: pairs with the relaxed adds in rsearch; a gauge only. */
+			   .waiting = atomic_load_explicit(&p->rs.waiting, memory_order_relaxed)};
 	pthread_mutex_lock(&p->rs.lock);
 	st.generation = p->rs.view->manifest_gen;
 	st.segments = p->rs.view->nsegs;
@@ -225,7 +229,9 @@ static int reader_serve(struct reader_proc *p, sigset_t *sigs)
 	}
 	log_info("signal %d: stopping", sig);
 	rstat_remove(&p->in, getpid());
-	nn_term();
+	/* Relaxed: pairs with the relaxed loads in sp_serve; the joins
+	 * order the rest. */
+	atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
 	for (int i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
 	return 0;
@@ -233,8 +239,7 @@ static int reader_serve(struct reader_proc *p, sigset_t *sigs)
 
 int main(int argc, char **argv)
 {
-	static struct reader_proc p = {
-	    .workers = 2, .sock = -1, .rs = {.wait_ms = 1000, .max_wait_ms = 10000}};
+	static struct reader_proc p = {.workers = 2, .rs = {.wait_ms = 1000, .max_wait_ms = 10000}};
 	if (reader_parse(argc, argv, &p) != 0) {
 		reader_usage(stderr);
 		return 2;
@@ -254,8 +259,11 @@ int main(int argc, char **argv)
 
 	int rc = reader_attach(&p, &sigs);
 	if (rc == 0) {
-		p.sock = nn_socket(AF_SP_RAW, NN_REP);
-		rc = p.sock < 0 ? ROOST_ECONN : reader_connect_list(&p);
+		/* Brokers pass on requests of up to WIRE_MAX_FRAME: take them all. */
+		rc = sp_open_server(&p.sock, WIRE_MAX_FRAME);
+		p.sock_open = rc == 0;
+		if (rc == 0)
+			rc = reader_connect_list(&p);
 	}
 	if (rc == 0 && !p.remote)
 		reader_scan(&p);
@@ -263,9 +271,9 @@ int main(int argc, char **argv)
 		rc = reader_serve(&p, &sigs);
 	if (rc)
 		log_error("stopped: %s", roost_strerror(rc));
-	/* Frees the messages nanomsg still holds for it, even after nn_term(). */
-	if (p.sock >= 0)
-		nn_close(p.sock);
+	if (p.sock_open)
+		nng_close(p.sock);
+	sp_fini();
 	rsearch_close(&p.rs);
 	ctl_close(p.rs.ctl);
 	return rc ? 1 : 0;

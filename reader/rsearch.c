@@ -69,22 +69,35 @@ void rsearch_refresh(struct rsearch *rs)
 	pthread_mutex_unlock(&rs->build_lock);
 }
 
+/* Relaxed: a gauge for `roost status`; nothing is ordered by it. */
+static void rsearch__waiting(struct rsearch *rs, int delta)
+{
+	if (delta)
+		atomic_fetch_add_explicit(&rs->waiting, (uint32_t)delta, memory_order_relaxed);
+}
+
 /* A view holding min_lsn, waiting up to timeout_ms for it to be published. */
 static int rsearch__view_for(struct rsearch *rs, uint64_t min_lsn, int timeout_ms,
 			     struct view **out)
 {
 	int64_t deadline = futex_now_ms() + timeout_ms;
+	int counted = 0;
 	for (;;) {
 		rsearch_refresh(rs);
 		struct view *v = rsearch__current(rs);
 		if (min_lsn == 0 || view_end_lsn(v) > min_lsn) {
+			rsearch__waiting(rs, counted ? -1 : 0);
 			*out = v;
 			return 0;
 		}
 		view_put(v);
 		int64_t left = deadline - futex_now_ms();
-		if (left <= 0)
+		if (left <= 0) {
+			rsearch__waiting(rs, counted ? -1 : 0);
 			return ROOST_ENOTVISIBLE;
+		}
+		if (!counted++)
+			rsearch__waiting(rs, 1);
 		if (rs->ctl)
 			ctl_wait(rs->ctl, CTL_PUBLISHED, min_lsn, (int)left);
 		else
@@ -204,7 +217,8 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 			   size_t *len)
 {
 	char msg[RSEARCH_MSG] = "";
-	int timeout = s->timeout_ms ? (int)s->timeout_ms : rs->wait_ms;
+	/* Inside the requester's timeout, so "not visible" reaches it in time. */
+	int timeout = s->timeout_ms ? wire_inner_wait(s->timeout_ms, rs->max_wait_ms) : rs->wait_ms;
 	if (timeout > rs->max_wait_ms)
 		timeout = rs->max_wait_ms;
 	struct view *v;

@@ -8,6 +8,8 @@
 #include "view.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #define RSEARCH_MAX_QUERIES 1024u
@@ -21,6 +23,7 @@ struct rsearch {
 	pthread_mutex_t lock;	    /* guards view */
 	pthread_mutex_t build_lock; /* one builder at a time */
 	struct view *view;
+	_Atomic uint32_t waiting; /* searches waiting for their min_lsn */
 };
 
 void rsearch_init(struct rsearch *rs);

@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential cmake dpkg-dev pkg-config libopenblas-dev libomp-dev
-libnanomsg-dev nanomsg-utils libprotobuf-c-dev protobuf-c-compiler
+nanomsg-utils libprotobuf-c-dev protobuf-c-compiler
 libcmocka-dev python3 python3-pytest clang libclang-rt-dev"
 
 missing=""

@@ -48,59 +48,12 @@ esac
 KEY=$(printf '%s|%s|%s' "$VERSION" "$SIMD" "$CMAKE_EXTRA" | sha256sum | cut -c1-12)
 PREFIX="$CACHE/faiss-$VERSION-$VARIANT-$KEY"
 
-if [ -f "$PREFIX/.complete" ]; then
-	echo "$PREFIX"
-	exit 0
-fi
-
-log() { echo "roost: faiss: $*" >&2; }
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/roost-faiss.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-
-# A private apt configuration whose deb-src entries mirror the machine's own
-# deb entries: no host name is written here, and the system's apt state is
-# left untouched.
-derive_sources() {
-	mkdir -p "$WORK/apt/sources.list.d" "$WORK/apt/lists/partial" \
-		"$WORK/apt/archives/partial"
-	: >"$WORK/apt/sources.list"
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' "$f" \
-			>>"$WORK/apt/sources.list"
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		# Only stanzas that carry binary packages become deb-src stanzas.
-		awk 'BEGIN { RS=""; ORS="\n\n" }
-		     /(^|\n)Types:[^\n]*deb([ \t\n]|$)/ && !/(^|\n)Enabled:[ \t]*no/ {
-		         sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f" \
-			>"$WORK/apt/sources.list.d/$(basename "$f")"
-	done
-}
+. "$(dirname "$0")/debsrc.sh"
+debsrc_start faiss "$PREFIX"
 
 fetch_source() {
-	derive_sources
-	set -- -o "Dir::Etc::SourceList=$WORK/apt/sources.list" \
-		-o "Dir::Etc::SourceParts=$WORK/apt/sources.list.d" \
-		-o "Dir::State::Lists=$WORK/apt/lists" \
-		-o "Dir::Cache::Archives=$WORK/apt/archives" \
-		-o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" \
-		-o "APT::Sandbox::User=$(id -un)"
 	log "fetching Debian's faiss $VERSION source package"
-	apt-get "$@" -q update >"$WORK/apt-update.log" 2>&1 ||
-		log "apt-get update reported errors (continuing): $(tail -1 "$WORK/apt-update.log")"
-	# The Debian revision is whatever the archive serves for this version.
-	DEBVER=$(apt-cache "$@" showsrc faiss 2>/dev/null |
-		sed -n "s/^Version: \($VERSION-.*\)/\1/p" | head -1)
-	[ -n "$DEBVER" ] || { log "no faiss $VERSION source in the archive"; exit 1; }
-	(cd "$WORK" && apt-get "$@" -q source "faiss=$DEBVER" >"$WORK/apt-source.log" 2>&1) || {
-		cat "$WORK/apt-source.log" >&2
-		log "could not fetch the source package"
-		exit 1
-	}
-	SRC=$(find "$WORK" -maxdepth 1 -type d -name "faiss-$VERSION*" | head -1)
-	[ -n "$SRC" ] || { log "source tree missing after apt-get source"; exit 1; }
+	SRC=$(debsrc_fetch faiss "$VERSION" "$WORK")
 }
 
 patch_gpu() {

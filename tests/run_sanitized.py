@@ -35,7 +35,7 @@ PYTEST_IGNORE = ["--ignore=%s" % os.path.join(HERE, "system", "test_python.py")]
 def sanitizer_env(tool, logs):
     env = dict(os.environ)
     if tool == "asan":
-        # The slow unwinder walks through nanomsg (built without frame
+        # The slow unwinder walks through nng (built without frame
         # pointers), so leak stacks are whole and lsan.supp can match them.
         env["ASAN_OPTIONS"] = ("halt_on_error=1:detect_leaks=1:fast_unwind_on_malloc=0:"
                                "log_path=%s/asan" % logs)

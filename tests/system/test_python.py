@@ -4,7 +4,9 @@ import hashlib
 import math
 import os
 import random
+import signal
 import sys
+import time
 
 import pytest
 
@@ -227,3 +229,56 @@ def test_from_texts(inst):
             "agents post tweets"
     finally:
         d.close()
+
+
+def test_search_with_no_reader_raises_within_its_timeout(make_instance):
+    """No reader serving: a clear error naming the cause within the call's
+    timeout, and the handle closes normally (nanomsg's REQ socket aborted
+    the whole process in close after such a timeout)."""
+    i = make_instance(dim=DIM)
+    i.start_writer()
+    i.start_broker(0)
+    d = roost.Roost(i.broker_url(), timeout_ms=3000)
+    t = time.monotonic()
+    with pytest.raises(roost.RoostError) as e:
+        d.search([embed("anyone there")], k=1)
+    took = time.monotonic() - t
+    assert e.value.code == -26 and "no reader serving" in e.value.message, e.value
+    assert took < 3 + 1.0, took
+    d.close()
+
+
+def test_search_with_a_stopped_reader_honours_timeout_ms(inst):
+    """timeout_ms bounds the whole call: retries and every wait inside it
+    (it used to take 5 s for timeout_ms=3000)."""
+    with roost.Roost(inst.broker_url(), timeout_ms=20000) as d:
+        d.add([embed("before the stop")], texts=["before the stop"], ack="visible")
+    inst.readers[0].send_signal(signal.SIGSTOP)
+    try:
+        with roost.Roost(inst.broker_url(), timeout_ms=3000) as d:
+            t = time.monotonic()
+            with pytest.raises(roost.RoostError) as e:
+                d.search([embed("before the stop")], k=1)
+            took = time.monotonic() - t
+    finally:
+        inst.readers[0].send_signal(signal.SIGCONT)
+    assert e.value.code == -8 and "no reader answered" in e.value.message, e.value
+    assert took < 3 + 1.0, took
+
+
+def test_largest_documented_search_batch(make_instance):
+    """1024 queries at d=384 (1.5 MB, the documented maximum batch) are
+    answered, and the broker's readers serve on afterwards (a frame over
+    the readers' old 1 MiB limit cut them off)."""
+    dim = 384
+    i = make_instance(dim=dim)
+    i.start_writer()
+    i.start_broker(0)
+    i.start_reader()
+    rnd = random.Random(4)
+    vecs = [[rnd.uniform(-1, 1) for _ in range(dim)] for _ in range(50)]
+    with roost.Roost(i.broker_url(), timeout_ms=30000) as d:
+        d.add(vecs, texts=["v%d" % n for n in range(50)], ack="visible")
+        res = d.search([vecs[n % 50] for n in range(1024)], k=1)
+        assert [hits[0].text for hits in res] == ["v%d" % (n % 50) for n in range(1024)]
+        assert d.search([vecs[7]], k=1)[0][0].text == "v7"

@@ -290,7 +290,7 @@ def test_reader_started_mid_run_serves_current_data(make_instance):
     inst.start_writer()
     inst.start_broker()
     none = inst.search([[0.0] * DIM], k=1, client_timeout_ms=10000)
-    assert none["status"] == -8 and "no reader" in none["message"]
+    assert none["status"] == -26 and "no reader serving" in none["message"]
     acked, _ = collect(inst.agent(3, requests=60, batch=(80, 100)))
     inst.start_reader()
     own_vector_found(inst, dict(list(acked.items())[::50]))

@@ -1,25 +1,14 @@
-"""A tiny protobuf encoder/decoder and nanomsg REQ client over ctypes, so
-system tests can send exact (and exactly wrong) frames to the real servers
-without generated code or pip packages. Field numbers follow
-common/roost.proto."""
-import ctypes
-import ctypes.util
+"""A tiny protobuf encoder/decoder and an SP REQ client written from the
+protocol's own specification (sp-request-reply-01, sp-ipc-mapping-01,
+sp-tcp-mapping-01), so system tests send exact (and exactly wrong) frames
+to the real servers without generated code, pip packages or the transport
+library under test. Field numbers follow common/roost.proto."""
+import itertools
+import socket
 import struct
 
-AF_SP = 1
-AF_SP_RAW = 2
-NN_REQ = 3 * 16
-NN_SOL_SOCKET = 0
-NN_RCVTIMEO = 5
-NN_SNDTIMEO = 4
-NN_REQ_RESEND_IVL = 1
-NN_MSG = ctypes.c_size_t(-1).value
-
-_nn = ctypes.CDLL(ctypes.util.find_library("nanomsg") or "libnanomsg.so.5", use_errno=True)
-_nn.nn_recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-_nn.nn_send.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
-_nn.nn_freemsg.argtypes = [ctypes.c_void_p]
-_nn.nn_strerror.restype = ctypes.c_char_p
+SP_REQ, SP_REP = 0x30, 0x31
+_request_ids = itertools.count(1)
 
 
 def varint(n):
@@ -132,36 +121,71 @@ def parse_reply(buf):
     return reply
 
 
+def sp_header(protocol=SP_REQ):
+    return b"\x00SP\x00" + struct.pack(">H", protocol) + b"\x00\x00"
+
+
+def sp_connect(url, timeout_s=10.0):
+    """A stream socket to an ipc:// or tcp:// URL, not yet negotiated."""
+    if url.startswith("ipc://"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        addr = url[len("ipc://"):]
+    elif url.startswith("tcp://"):
+        host, port = url[len("tcp://"):].rsplit(":", 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        addr = (host, int(port))
+    else:
+        raise ValueError("not an ipc:// or tcp:// URL: %s" % url)
+    s.settimeout(timeout_s)
+    s.connect(addr)
+    return s
+
+
 class Client:
-    """A nanomsg REQ socket with a receive timeout."""
+    """One REQ peer on one connection: a request out, its reply back.
+    No reply in time is a TimeoutError, a closed connection a
+    ConnectionError."""
 
     def __init__(self, url, timeout_ms=10000):
-        self.sock = _nn.nn_socket(AF_SP, NN_REQ)
-        assert self.sock >= 0
-        t = ctypes.c_int(timeout_ms)
-        _nn.nn_setsockopt(self.sock, NN_SOL_SOCKET, NN_RCVTIMEO, ctypes.byref(t), 4)
-        _nn.nn_setsockopt(self.sock, NN_SOL_SOCKET, NN_SNDTIMEO, ctypes.byref(t), 4)
-        big = ctypes.c_int(3600 * 1000)
-        _nn.nn_setsockopt(self.sock, NN_REQ, NN_REQ_RESEND_IVL, ctypes.byref(big), 4)
-        if _nn.nn_connect(self.sock, url.encode()) < 0:
-            raise OSError("nn_connect failed")
+        self.ipc = url.startswith("ipc://")
+        self.sock = sp_connect(url, timeout_ms / 1000.0)
+        self.sock.sendall(sp_header(SP_REQ))
+        peer = self._read(8)
+        if peer[:4] != b"\x00SP\x00" or struct.unpack(">H", peer[4:6])[0] != SP_REP:
+            raise ConnectionError("not a REP peer: %r" % peer)
+
+    def _read(self, n):
+        buf = b""
+        while len(buf) < n:
+            try:
+                chunk = self.sock.recv(n - len(buf))
+            except socket.timeout:
+                raise TimeoutError("no reply in time") from None
+            if not chunk:
+                raise ConnectionError("connection closed by the server")
+            buf += chunk
+        return buf
+
+    def send_message(self, payload):
+        """payload framed as one SP message on this transport."""
+        head = (b"\x01" if self.ipc else b"") + struct.pack(">Q", len(payload))
+        self.sock.sendall(head + payload)
 
     def call_raw(self, frame):
-        if _nn.nn_send(self.sock, frame, len(frame), 0) < 0:
-            raise OSError("nn_send: %s" % _nn.nn_strerror(ctypes.get_errno()))
-        buf = ctypes.c_void_p()
-        n = _nn.nn_recv(self.sock, ctypes.byref(buf), NN_MSG, 0)
-        if n < 0:
-            raise TimeoutError("no reply: %s" % _nn.nn_strerror(ctypes.get_errno()))
-        data = ctypes.string_at(buf, n)
-        _nn.nn_freemsg(buf)
-        return data
+        rid = 0x80000000 | (next(_request_ids) & 0x7FFFFFFF)
+        self.send_message(struct.pack(">I", rid) + frame)
+        while True:
+            head = self._read(9 if self.ipc else 8)
+            n = struct.unpack(">Q", head[-8:])[0]
+            body = self._read(n)
+            if body[:4] == struct.pack(">I", rid):
+                return body[4:]
 
     def call(self, frame):
         return parse_reply(self.call_raw(frame))
 
     def close(self):
-        _nn.nn_close(self.sock)
+        self.sock.close()
 
 
 def search_request(dim, queries, k, min_lsn=0, agents=(), time_range=None, kind="",

@@ -1,0 +1,162 @@
+#include "sp.h"
+
+#include "err.h"
+
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sp_error(int nng_rv)
+{
+	switch (nng_rv) {
+	case 0:
+		return 0;
+	case NNG_ETIMEDOUT:
+		return ROOST_ETIMEDOUT;
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:
+		return ROOST_ECLOSED;
+	case NNG_ENOMEM:
+		return ROOST_ENOMEM;
+	case NNG_EMSGSIZE:
+		return ROOST_ETOOBIG;
+	case NNG_EINVAL:
+	case NNG_EADDRINVAL:
+	case NNG_ENOTSUP:
+		return ROOST_EINVAL;
+	case NNG_EPERM:
+		return ROOST_EPERM;
+	case NNG_EADDRINUSE:
+		return ROOST_EEXIST;
+	default:
+		return ROOST_ECONN;
+	}
+}
+
+void sp_fini(void)
+{
+	nng_fini();
+}
+
+static int sp__limit(nng_socket s, size_t max_frame)
+{
+	return nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, max_frame + SP_FRAME_SLACK);
+}
+
+int sp_open_server(nng_socket *out, size_t max_frame)
+{
+	int rv = nng_rep0_open_raw(out);
+	if (rv != 0)
+		return sp_error(rv);
+	rv = sp__limit(*out, max_frame);
+	if (rv == 0)
+		rv = nng_socket_set_ms(*out, NNG_OPT_RECVTIMEO, SP_POLL_MS);
+	if (rv != 0)
+		nng_close(*out);
+	return sp_error(rv);
+}
+
+int sp_open_client(nng_socket *out, size_t max_frame, int resend_ms)
+{
+	int rv = nng_req0_open(out);
+	if (rv != 0)
+		return sp_error(rv);
+	rv = sp__limit(*out, max_frame);
+	if (rv == 0)
+		rv = nng_socket_set_ms(*out, NNG_OPT_REQ_RESENDTIME,
+				       resend_ms > 0 ? resend_ms : NNG_DURATION_INFINITE);
+	if (rv != 0)
+		nng_close(*out);
+	return sp_error(rv);
+}
+
+static int sp__fail(int rv, const char *what, const char *url, char *err, size_t errlen)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "cannot %s %s: %s", what, url, nng_strerror(rv));
+	return sp_error(rv);
+}
+
+int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen)
+{
+	nng_listener l;
+	int rv = nng_listener_create(&l, s, url);
+	if (rv != 0)
+		return sp__fail(rv, "listen on", url, err, errlen);
+	/* Set before the socket file exists, so it never has a wider mode. */
+	if (strncmp(url, "ipc://", 6) == 0)
+		rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)mode);
+	if (rv == 0)
+		rv = nng_listener_start(l, 0);
+	if (rv != 0) {
+		nng_listener_close(l);
+		return sp__fail(rv, "listen on", url, err, errlen);
+	}
+	return 0;
+}
+
+int sp_dial(nng_socket s, const char *url, char *err, size_t errlen)
+{
+	int rv = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK);
+	return rv ? sp__fail(rv, "connect to", url, err, errlen) : 0;
+}
+
+/* Raw mode: the message keeps its header, which routes the reply; only
+ * the body is replaced. */
+static void sp__reply(nng_socket s, nng_msg *m, const void *reply, size_t len)
+{
+	nng_msg_clear(m);
+	if (nng_msg_append(m, reply, len) != 0 || nng_sendmsg(s, m, 0) != 0)
+		nng_msg_free(m);
+}
+
+void sp_serve(nng_socket s, sp_handler fn, void *arg, const atomic_int *stop)
+{
+	/* Relaxed: pairs with the relaxed store that asks the threads to
+	 * stop; it orders nothing else. */
+	while (!atomic_load_explicit(stop, memory_order_relaxed)) {
+		nng_msg *m;
+		if (nng_recvmsg(s, &m, 0) != 0)
+			continue;
+		void *reply = NULL;
+		size_t len = 0;
+		if (fn(arg, nng_msg_body(m), nng_msg_len(m), &reply, &len) == 0)
+			sp__reply(s, m, reply, len);
+		else
+			nng_msg_free(m);
+		free(reply);
+	}
+}
+
+int sp_call(nng_ctx ctx, nng_aio *aio, const void *frame, size_t len, int timeout_ms,
+	    nng_msg **reply)
+{
+	nng_msg *m;
+	int rv = nng_msg_alloc(&m, 0);
+	if (rv == 0 && (rv = nng_msg_append(m, frame, len)) != 0)
+		nng_msg_free(m);
+	if (rv != 0)
+		return sp_error(rv);
+	nng_time deadline = nng_clock() + (nng_time)(timeout_ms > 0 ? timeout_ms : 1);
+	nng_aio_set_timeout(aio, timeout_ms > 0 ? timeout_ms : 1);
+	nng_aio_set_msg(aio, m);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio));
+		return sp_error(rv);
+	}
+	/* The send waits for a connection; the reply gets what is left. */
+	nng_time now = nng_clock();
+	nng_aio_set_timeout(aio, now < deadline ? (nng_duration)(deadline - now) : 1);
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0)
+		return sp_error(rv);
+	*reply = nng_aio_get_msg(aio);
+	return 0;
+}
