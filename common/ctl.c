@@ -58,7 +58,7 @@ static int ctl__init_mutex(pthread_mutex_t *mu)
 
 static int ctl__create(struct shm_map *m, const char *name, const struct ctl_config *cfg)
 {
-	int rc = shm_create(m, name, ctl__size(), cfg->mode);
+	int rc = shm_create(m, name, ctl__size(), ctl__size(), cfg->mode);
 	if (rc)
 		return rc;
 	struct ctl_shm *h = m->addr;
@@ -77,20 +77,20 @@ static int ctl__create(struct shm_map *m, const char *name, const struct ctl_con
 	return rc;
 }
 
-int ctl_open_writer(ctl **out, const char *shm_name, const struct ctl_config *cfg, int *created)
+int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, int *created)
 {
 	struct shm_map m;
 	*created = 0;
-	int rc = shm_attach(&m, shm_name, 0);
+	int rc = shm_attach(&m, path, 0);
 	if (rc == 0 && !ctl__layout_ok(&m)) {
 		/* Left by another layout version: nothing in it can be trusted,
 		 * and the log rebuilds what matters. */
 		shm_detach(&m);
-		shm_remove(shm_name);
+		shm_remove(path);
 		rc = ROOST_ENOENT;
 	}
 	if (rc == ROOST_ENOENT) {
-		rc = ctl__create(&m, shm_name, cfg);
+		rc = ctl__create(&m, path, cfg);
 		*created = rc == 0;
 	}
 	if (rc)
@@ -100,7 +100,7 @@ int ctl_open_writer(ctl **out, const char *shm_name, const struct ctl_config *cf
 		rc = ROOST_EDIM;
 	if (rc) {
 		if (*created)
-			shm_remove(shm_name);
+			shm_remove(path);
 		shm_detach(&m);
 		return rc;
 	}
@@ -111,10 +111,10 @@ int ctl_open_writer(ctl **out, const char *shm_name, const struct ctl_config *cf
 	return ctl__wrap(out, &m);
 }
 
-int ctl_open(ctl **out, const char *shm_name, int read_only)
+int ctl_open(ctl **out, const char *path, int read_only)
 {
 	struct shm_map m;
-	int rc = shm_attach(&m, shm_name, read_only);
+	int rc = shm_attach(&m, path, read_only);
 	if (rc)
 		return rc;
 	struct ctl_shm *h = m.addr;
@@ -138,9 +138,14 @@ void ctl_close(ctl *c)
 	free(c);
 }
 
-int ctl_unlink(const char *shm_name)
+int ctl_unlink(const char *path)
 {
-	return shm_remove(shm_name);
+	return shm_remove(path);
+}
+
+int ctl_lock_writer(ctl *c)
+{
+	return shm_lock_byte(c->map.fd, CTL_WRITER_LOCK);
 }
 
 struct ctl_shm *ctl_shm(ctl *c)

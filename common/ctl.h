@@ -96,22 +96,30 @@ struct ctl_config {
 	mode_t mode;
 };
 
+/* Objects are files in the instance's shared-memory directory: path
+ * is a path (common/inst.h). */
+
 /* Writer: opens the block, creating it when missing or when it was left by
  * a different layout version; takes the writer lock (ROOST_ELOCKED when
  * another writer holds it); *created tells whether the client table is new
  * and must be refilled. A block of another dimension is ROOST_EDIM. */
-int ctl_open_writer(ctl **out, const char *shm_name, const struct ctl_config *cfg, int *created);
+int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, int *created);
 
 /* Brokers and readers: opens an existing, ready block. read_only maps it
  * PROT_READ (readers). ROOST_ENOENT while no writer ever created it. */
-int ctl_open(ctl **out, const char *shm_name, int read_only);
+int ctl_open(ctl **out, const char *path, int read_only);
 void ctl_close(ctl *c);
-int ctl_unlink(const char *shm_name);
+int ctl_unlink(const char *path);
 
 struct ctl_shm *ctl_shm(ctl *c);
 
 /* 1 while a writer process holds the writer lock. */
 int ctl_writer_alive(ctl *c);
+
+/* Takes the writer lock without being a writer, so that no writer starts
+ * while the instance's objects are removed (on a block opened read-write;
+ * held until ctl_close). ROOST_ELOCKED while a writer runs. */
+int ctl_lock_writer(ctl *c);
 
 /* Writer: raises a watermark (never lowers it). Waiters see it after the
  * next ctl_wake. */

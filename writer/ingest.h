@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 struct ingest_config {
-	const struct inst *inst;
+	struct inst *inst; /* its runtime and shared-memory paths are filled in */
 	uint32_t dim;	   /* 0: take it from the manifest */
 	int metric;	   /* -1: from the manifest (default L2) */
 	const char *index; /* NULL: from the manifest (default "Flat") */

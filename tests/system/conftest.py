@@ -21,6 +21,32 @@ TOOLS = os.path.join(BUILD, "tests")
 _names = itertools.count()
 
 
+def shm_dir(run_dir):
+    """An instance's shared-memory directory (common/inst.h): <run dir>/shm,
+    a directory or a link to one in /dev/shm; None when there is none."""
+    path = os.path.join(run_dir, "shm")
+    real = os.path.realpath(path)
+    return real if os.path.lexists(path) and os.path.isdir(real) else None
+
+
+def shm_objects(run_dir):
+    """The names of an instance's shared-memory objects (ctl, ring, tail.N)."""
+    d = shm_dir(run_dir)
+    try:
+        return sorted(os.listdir(d)) if d else []
+    except FileNotFoundError:
+        return []
+
+
+def remove_shm(run_dir):
+    """What a reboot does to an instance's shared memory."""
+    d, link = shm_dir(run_dir), os.path.join(run_dir, "shm")
+    if d:
+        shutil.rmtree(d, ignore_errors=True)
+    if os.path.islink(link):
+        os.unlink(link)
+
+
 def wait_for(cond, timeout, what):
     """Polls cond until true; fails the test after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -171,10 +197,8 @@ class Instance:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        uid = os.getuid()
-        for f in os.listdir("/dev/shm"):
-            if f.startswith("roost.%d.%s." % (uid, self.name)):
-                os.unlink(os.path.join("/dev/shm", f))
+        # Processes started by hand, not by `roost up`: nobody else removes it.
+        remove_shm(self.run_dir)
         for log in self.logs:
             log.close()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -190,7 +214,8 @@ def make_instance():
         return inst
 
     yield make
-    for inst in made:
+    # Newest first: a later instance may live in an earlier one's directories.
+    for inst in reversed(made):
         inst.stop()
 
 
