@@ -2,6 +2,7 @@
 each instance with its own name, data directory and runtime directory."""
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -249,3 +250,41 @@ def check_exactly_once(inst, acked):
     assert not wrong, "fields differ for %s: %r vs %r" % (wrong[0], by_id[wrong[0]],
                                                           acked[wrong[0]])
     return by_id
+
+
+# ---- nothing left behind ---------------------------------------------------
+
+def run_leftovers(pid=None):
+    """What this test run (its instances are named t<pid>-N and c<pid>-N)
+    left behind: /dev/shm entries, processes, bound unix sockets."""
+    pid = pid or os.getpid()
+    mine = re.compile(r"(^|[./])[tc]%d-\d+([./]|$)" % pid)
+    shm = ["/dev/shm/" + f for f in os.listdir("/dev/shm")
+           if f.startswith("roost.") and mine.search(f)]
+    procs = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        name = re.compile(r"[tc]%d-\d+" % pid)
+        if os.path.basename(argv[0]).startswith("roost") and \
+                any(name.fullmatch(a) for a in argv[1:]):
+            procs.append("%s %s" % (p, " ".join(argv)))
+    socks = []
+    with open("/proc/net/unix") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) > 7 else ""
+            if "/roost/" in path and mine.search(path.replace("/", ".")):
+                socks.append(path)
+    return shm + procs + socks
+
+
+def pytest_sessionfinish(session, exitstatus):
+    left = run_leftovers()
+    if left:
+        sys.stderr.write("\nthis test run left behind:\n  %s\n" % "\n  ".join(left))
+        session.exitstatus = 1
