@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from conftest import shm_dir, shm_objects, wait_for
+from conftest import BIN, shm_dir, shm_objects, wait_for
 from test_cli import Cli, alive, cli, docs_jsonl, unit  # noqa: F401 (cli: fixture)
 from test_limits import set_immutable
 
@@ -298,3 +298,45 @@ def test_tiny_instance_takes_little_memory(cli):
     assert idle < used < 5 * MIB, (idle, used)
     assert len(c.dump()) == 100
 
+
+
+def test_full_shared_memory_stalls_the_writer_then_recovers(cli):
+    """/dev/shm fills up under a running instance (a small tmpfs in a mount
+    namespace of the instance's own). First there is no room for the ring
+    to grow: the add gets a clear error. Then room for the ring but not the
+    tail: the ring takes the batch, the writer cannot reserve tail memory
+    for it and stalls with a mode that says so. Never a SIGBUS, nothing
+    lost; once there is room the writer goes on by itself."""
+    if os.getuid() != 0:
+        pytest.skip("a private mount namespace needs root")
+    c = cli()
+
+    def resize(size):
+        r = subprocess.run(["nsenter", "-t", str(c.status()["supervisor"]["pid"]), "-m",
+                            "mount", "-o", "remount,size=" + size, "/dev/shm"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert r.returncode == 0, r.stdout
+    # Room for the control block and the objects' headers only.
+    script = ("mount -t tmpfs -o size=2200k tmpfs /dev/shm || exit 77; exec \"$@\"")
+    up = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                         "sh", os.path.join(BIN, "roost"), "up",
+                         "--name", c.name, "--data-dir", c.data, "--dim", str(DIM)],
+                        env=c.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                        timeout=120)
+    if up.returncode == 77 or "unshare failed" in up.stdout:
+        pytest.skip("no private mount namespace here: %s" % up.stdout.strip())
+    assert up.returncode == 0, up.stdout
+    full = c.roost("add", "--ack", "queued", stdin=lines(1))
+    assert full.returncode == 1 and "shared memory is full" in full.stderr, full.stderr
+    # Room for the ring's first step and the tail's rows, not for 100
+    # documents' 8 KiB texts.
+    resize("3600k")
+    c.ok("add", "--ack", "queued", "--batch", 100, stdin=lines(100, text="y" * 8000))
+    wait_for(lambda: c.status()["server"]["writer_mode"] == "stalled: tail shared memory full",
+             30, "the writer to stall")
+    assert c.status()["server"]["documents"] == 0
+    resize("64m")
+    wait_for(lambda: c.status()["server"]["documents"] == 100, 30, "the writer to go on")
+    assert c.status()["server"]["writer_mode"] == "cpu"
+    assert c.procs("writer")[0]["restarts"] == 0
+    c.ok("down")
