@@ -43,7 +43,8 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/dev/shm/roost.test-ring.XXXXXX");
+	/* The pid in the name lets the test runner find what a run left. */
+	snprintf(f->dir, sizeof(f->dir), "/dev/shm/roost.test-ring.%d.XXXXXX", (int)getpid());
 	if (!mkdtemp(f->dir)) {
 		free(f);
 		return -1;
