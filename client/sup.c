@@ -577,7 +577,13 @@ int sup_remove_shm(struct inst *in, char *why, size_t len)
 	ctl *c = NULL;
 	ring *r = NULL;
 	rc = ctl_open(&c, in->ctl_path, 0);
-	if (rc == ROOST_ENOENT) /* no writer ever finished making it */
+	if (rc == ROOST_ENOENT && access(in->ctl_path, F_OK) == 0) { /* its lock is not ours */
+		snprintf(why, len,
+			 "the control block of instance '%s' is not ready (a writer is "
+			 "starting, or died starting)",
+			 in->name);
+		rc = ROOST_EBUSY;
+	} else if (rc == ROOST_ENOENT) /* no writer ever made one: none can run */
 		rc = 0;
 	else if (rc == 0 && (rc = ctl_lock_writer(c)) == ROOST_ELOCKED)
 		snprintf(why, len, "a writer (pid %d) of instance '%s' still runs",
