@@ -517,6 +517,7 @@ static int ingest__open_ctl(ingest *w)
 	    .metric = w->man.metric,
 	    .index = w->man.index,
 	    .ring_capacity = w->cfg.ring_capacity,
+	    .clients = w->cfg.clients,
 	    .mode = w->cfg.inst->file_mode,
 	};
 	int created, made;
@@ -532,6 +533,10 @@ static int ingest__open_ctl(ingest *w)
 		inst_shm_remove(w->cfg.inst);
 	if (rc == 0 && created)
 		keys_each(w->keys, ingest__seed_key, w->ctl);
+	/* Like the ring's size, the table's is fixed while the block exists. */
+	if (rc == 0 && w->cfg.clients && ctl_shm(w->ctl)->clients != w->cfg.clients)
+		log_warn("the control block has %u client slots; --clients %u applies to a new one",
+			 ctl_shm(w->ctl)->clients, w->cfg.clients);
 	return rc;
 }
 

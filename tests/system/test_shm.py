@@ -13,6 +13,7 @@ import tempfile
 
 import pytest
 
+import wire
 from conftest import BIN, shm_dir, shm_objects, wait_for
 from test_cli import Cli, alive, cli, docs_jsonl, unit  # noqa: F401 (cli: fixture)
 from test_limits import set_immutable
@@ -340,3 +341,25 @@ def test_full_shared_memory_stalls_the_writer_then_recovers(cli):
     assert c.status()["server"]["writer_mode"] == "cpu"
     assert c.procs("writer")[0]["restarts"] == 0
     c.ok("down")
+
+
+def test_control_block_size_is_configurable(make_instance):
+    """--clients sizes the idempotency table, and with it the control block:
+    64 slots hold 64 live clients, and the next one is told the table is
+    full; retries still get their original ids."""
+    inst = make_instance(dim=DIM, writer_args=["--clients", "64"])
+    inst.start_writer()
+    inst.start_broker()
+    ctl = os.path.join(shm_dir(inst.run_dir), "ctl")
+    assert os.stat(ctl).st_size < 64 * 128 + 4096
+    docs = [wire.document([1.0] * DIM, agent=1, time=1, kind="t", text="x")]
+    c = inst.client()
+    try:
+        first = [c.call(wire.add_request(DIM, docs, 5000 + i, 1, ack=2)) for i in range(64)]
+        assert all(r["status"] == 0 for r in first), first
+        again = c.call(wire.add_request(DIM, docs, 5000, 1, ack=2))
+        assert again["add"]["ids"] == first[0]["add"]["ids"]
+        full = c.call(wire.add_request(DIM, docs, 9999, 1, ack=2))
+        assert full["status"] == -7 and "too many active clients" in full["message"], full
+    finally:
+        c.close()
