@@ -18,7 +18,8 @@ PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|error|errors)\b")
 def shm_left_by(pid):
     """/dev/shm entries a unit test process left (their names carry its pid;
     system tests check their own, see tests/system/conftest.py)."""
-    return [f for f in os.listdir("/dev/shm") if f.startswith("roost.") and f".{pid}." in f]
+    mine = re.compile(r"(?<!\d)%d(?!\d)" % pid)
+    return [f for f in os.listdir("/dev/shm") if f.startswith("roost.") and mine.search(f)]
 
 
 def run_unit(binaries):
