@@ -144,17 +144,20 @@ static int ringb_ring(const struct bargs *a, const struct bdata *g)
 	int rc = ringb__opts(a, &o);
 	if (rc)
 		return rc;
-	char name[64];
-	snprintf(name, sizeof name, "/roost-bench-ring.%d", (int)getpid());
+	/* A private directory on /dev/shm, as an instance's. */
+	char dir[64] = "/dev/shm/roost.bench-ring.XXXXXX", name[96];
+	if (!mkdtemp(dir))
+		return ROOST_EIO;
+	snprintf(name, sizeof name, "%s/ring", dir);
 	struct ringb_shared *sh =
 	    mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ring *r;
 	struct ring_config cfg = {.capacity = o.capacity, .mode = 0600};
-	if (sh == MAP_FAILED)
-		return ROOST_ENOMEM;
-	rc = ring_create(&r, name, &cfg);
+	rc = sh == MAP_FAILED ? ROOST_ENOMEM : ring_create(&r, name, &cfg);
 	if (rc) {
-		munmap(sh, sizeof *sh);
+		if (sh != MAP_FAILED)
+			munmap(sh, sizeof *sh);
+		rmdir(dir);
 		return rc;
 	}
 	struct ringb_ctx ctx = {sh, &o, name};
@@ -179,6 +182,7 @@ static int ringb_ring(const struct bargs *a, const struct bdata *g)
 		ringb__print("ring", &o, records, ns);
 	ring_close(r);
 	ring_unlink(name);
+	rmdir(dir);
 	munmap(sh, sizeof *sh);
 	return rc;
 }

@@ -65,6 +65,11 @@ static int broker__enqueue(struct broker *b, struct ctl_client *cl, const Roost_
 			 b->cfg.busy_timeout_ms);
 		return rc;
 	}
+	if (rc == ROOST_ENOSPC) {
+		snprintf(msg, BROKER_MSG,
+			 "shared memory is full: the ring cannot take the batch; retry later");
+		return rc;
+	}
 	if (rc)
 		return rc;
 	cl->prev_seq = cl->seq;

@@ -109,20 +109,24 @@ static int broker_parse(int argc, char **argv, struct broker_proc *p)
 }
 
 /* Brokers may start before the writer has created the instance: wait. */
-static int broker_attach(struct broker_proc *p, const struct inst *in, const sigset_t *sigs)
+static int broker_attach(struct broker_proc *p, struct inst *in, const sigset_t *sigs)
 {
 	int said = 0;
 	struct timespec tick = {0, 100 * 1000 * 1000};
+	char why[INST_WHY_MAX];
 	for (;;) {
-		int rc = ctl_open(&p->b.ctl, in->ctl_shm, 0);
+		int rc = inst_shm_find(in, why, sizeof why);
+		if (rc == 0)
+			rc = ctl_open(&p->b.ctl, in->ctl_path, 0);
 		if (rc == 0) {
-			rc = ring_open(&p->b.ring, in->ring_shm, 0, 0);
+			rc = ring_open(&p->b.ring, in->ring_path, 0, 0);
 			if (rc == 0)
 				return 0;
 			ctl_close(p->b.ctl);
 		}
 		if (rc != ROOST_ENOENT) {
-			log_error("cannot open instance '%s': %s", in->name, roost_strerror(rc));
+			log_error("cannot open instance '%s': %s", in->name,
+				  why[0] ? why : roost_strerror(rc));
 			return rc;
 		}
 		if (!said++)
@@ -247,9 +251,10 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	int rc = inst_make_run_dir(&in);
+	char why[INST_WHY_MAX];
+	int rc = inst_make_run_dir(&in, why, sizeof why);
 	if (rc) {
-		log_error("runtime directory %s: %s", in.run_dir, roost_strerror(rc));
+		log_error("%s", why[0] ? why : roost_strerror(rc));
 		return 1;
 	}
 	p.b.name = p.name;

@@ -163,10 +163,12 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 /* A writer may still be stopping (the group of a supervisor that was
  * killed gets SIGTERM) or may run outside any supervisor: wait a little
  * for the first, explain the second. */
-static int cli_up_old_writer(const struct cli_up *u)
+static int cli_up_old_writer(struct cli_up *u)
 {
 	ctl *c;
-	if (ctl_open(&c, u->cfg.in.ctl_shm, 1) != 0)
+	char why[INST_WHY_MAX];
+	if (inst_shm_find(&u->cfg.in, why, sizeof why) != 0 ||
+	    ctl_open(&c, u->cfg.in.ctl_path, 1) != 0)
 		return CLI_OK; /* no control block, no writer */
 	int64_t wait_ms = (int64_t)u->wait_s * 1000;
 	int64_t deadline =
@@ -207,9 +209,9 @@ static int cli_up_prepare(struct cli_up *u)
 			return cliutil_fail("up", u->name, rc, NULL,
 					    "cannot run %s (it belongs next to roost)", path);
 	}
-	if ((rc = inst_make_run_dir(&u->cfg.in)) != 0)
-		return cliutil_fail("up", u->name, rc, NULL, "runtime directory %s",
-				    u->cfg.in.run_dir);
+	char why[INST_WHY_MAX];
+	if ((rc = inst_make_run_dir(&u->cfg.in, why, sizeof why)) != 0)
+		return cliutil_fail("up", u->name, rc, NULL, "%s", why);
 	if ((rc = inst_make_data_dir(&u->cfg.in)) != 0)
 		return cliutil_fail("up", u->name, rc, NULL, "data directory %s",
 				    u->cfg.in.data_dir);
@@ -517,6 +519,24 @@ static int cli_explain(const char *cmd, const struct inst *in, int rc, char *rep
 	return CLI_OK;
 }
 
+/* The supervisor removed the shared memory unless the ring holds writes
+ * the log lacks; this says which, with the supervisor lock held so that no
+ * `up` starts in between. */
+static int cli_down_shm(struct inst *in)
+{
+	int fd;
+	pid_t holder = 0;
+	char why[INST_WHY_MAX];
+	if (supctl_lock(in, &fd, &holder) != 0)
+		return CLI_OK; /* up again already: the memory is in use */
+	int rc = sup_remove_shm(in, why, sizeof why);
+	close(fd);
+	if (rc == 0)
+		return CLI_OK;
+	fprintf(stderr, "roost down: instance '%s' stopped, but %s\n", in->name, why);
+	return CLI_FAIL;
+}
+
 static int cli_down(int argc, char **argv)
 {
 	struct inst in;
@@ -542,6 +562,8 @@ static int cli_down(int argc, char **argv)
 				    "the supervisor (pid %d) is still stopping after %d s; its log "
 				    "is %s/" SUPCTL_LOG,
 				    (int)pid, wait_s, in.run_dir);
+	if ((rc = cli_down_shm(&in)) != 0)
+		return rc;
 	printf("instance %s is down\n", in.name);
 	return CLI_OK;
 }

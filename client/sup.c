@@ -7,6 +7,7 @@
 #include "rstat.h"
 #include "supctl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -474,14 +476,16 @@ static void sup__terminate(struct sup *s, unsigned roles, int grace_ms)
  * reboot would lose (`queued` acknowledgements). */
 static void sup__drain(struct sup *s)
 {
-	const struct inst *in = &s->cfg->in;
+	static struct inst in;
+	char why[INST_WHY_MAX];
 	ring *r;
 	ctl *c;
-	if (ring_open(&r, in->ring_shm, 0, 0) != 0)
+	in = s->cfg->in;
+	if (inst_shm_find(&in, why, sizeof why) != 0 || ring_open(&r, in.ring_path, 0, 0) != 0)
 		return;
 	uint64_t reserve = ring_reserve(r);
 	ring_close(r);
-	if (ctl_open(&c, in->ctl_shm, 1) != 0)
+	if (ctl_open(&c, in.ctl_path, 1) != 0)
 		return;
 	int64_t deadline = sup__now_ms() + SUP_DRAIN_MS;
 	if (ctl_mark(c, CTL_DURABLE) < reserve)
@@ -514,6 +518,114 @@ static void sup__close_listen(struct sup *s)
 	s->listen_fd = -1;
 }
 
+/* Whether anything from the ring's head (or the writer's durable end)
+ * to its reserve still waits to be logged; why says what when it does. */
+static int sup__ring_drained(const struct inst *in, ring *r, ctl *c, char *why, size_t len)
+{
+	uint64_t from = ring_head(r), reserve = ring_reserve(r), at = 0;
+	uint64_t durable = c ? ctl_mark(c, CTL_DURABLE) : 0;
+	if (durable > from && durable <= reserve)
+		from = durable;
+	if (ring_producers_alive(r)) {
+		snprintf(why, len, "a broker of instance '%s' still has the ring open", in->name);
+		return ROOST_ELOCKED;
+	}
+	int rc = ring_unread(r, from, &at);
+	if (rc < 0)
+		snprintf(why, len, "the ring of instance '%s' cannot be read: %s", in->name,
+			 roost_strerror(rc));
+	if (rc != 1)
+		return rc;
+	snprintf(why, len,
+		 "the ring holds batches from LSN %llu to %llu that are not in the log "
+		 "(acknowledged `queued`); they stay in shared memory until `roost up --name %s` "
+		 "logs them",
+		 (unsigned long long)at, (unsigned long long)reserve, in->name);
+	return ROOST_EBUSY;
+}
+
+/* Sockets a killed process left behind (every process of the instance is
+ * gone: none holds the ring). */
+static void sup__remove_sockets(const struct inst *in)
+{
+	DIR *d = opendir(in->run_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char path[PATH_MAX + 300];
+		struct stat st;
+		size_t n = strlen(e->d_name);
+		snprintf(path, sizeof path, "%s/%s", in->run_dir, e->d_name);
+		if (n > 4 && strcmp(e->d_name + n - 4, ".ipc") == 0 && lstat(path, &st) == 0 &&
+		    S_ISSOCK(st.st_mode))
+			unlink(path);
+	}
+	closedir(d);
+}
+
+int sup_remove_shm(struct inst *in, char *why, size_t len)
+{
+	why[0] = '\0';
+	int rc = inst_shm_find(in, why, len);
+	if (rc == ROOST_ENOENT) {
+		sup__remove_sockets(in);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	ctl *c = NULL;
+	ring *r = NULL;
+	rc = ctl_open(&c, in->ctl_path, 0);
+	if (rc == ROOST_ENOENT && access(in->ctl_path, F_OK) == 0) { /* its lock is not ours */
+		snprintf(why, len,
+			 "the control block of instance '%s' is not ready (a writer is "
+			 "starting, or died starting)",
+			 in->name);
+		rc = ROOST_EBUSY;
+	} else if (rc == ROOST_ENOENT) /* no writer ever made one: none can run */
+		rc = 0;
+	else if (rc == 0 && (rc = ctl_lock_writer(c)) == ROOST_ELOCKED)
+		snprintf(why, len, "a writer (pid %d) of instance '%s' still runs",
+			 /* Relaxed: the pid is only named. */
+			 (int)atomic_load_explicit(&ctl_shm(c)->writer_pid, memory_order_relaxed),
+			 in->name);
+	else if (rc)
+		snprintf(why, len, "the control block of instance '%s': %s", in->name,
+			 roost_strerror(rc));
+	if (rc == 0) {
+		rc = ring_open(&r, in->ring_path, 0, 1);
+		if (rc == 0)
+			rc = sup__ring_drained(in, r, c, why, len);
+		else if (rc == ROOST_ENOENT)
+			rc = 0;
+		else
+			snprintf(why, len, "the ring of instance '%s': %s", in->name,
+				 roost_strerror(rc));
+	}
+	if (rc == 0 && (rc = inst_shm_remove(in)) != 0)
+		snprintf(why, len, "cannot remove the shared memory of instance '%s': %s", in->name,
+			 roost_strerror(rc));
+	if (rc == 0)
+		sup__remove_sockets(in);
+	ring_close(r);
+	ctl_close(c);
+	return rc;
+}
+
+/* Nothing of a stopped instance stays in memory unless the ring holds
+ * writes the log lacks. */
+static void sup__remove_shm(struct sup *s)
+{
+	static struct inst in;
+	char why[INST_WHY_MAX];
+	in = s->cfg->in;
+	if (sup_remove_shm(&in, why, sizeof why) == 0)
+		log_info("removed the instance's shared memory");
+	else
+		log_warn("kept the instance's shared memory: %s", why);
+}
+
 static void sup__stop_all(struct sup *s)
 {
 	sup__close_listen(s);
@@ -522,6 +634,7 @@ static void sup__stop_all(struct sup *s)
 	sup__drain(s);
 	log_info("stopping the writer");
 	sup__terminate(s, 1u << SUP_WRITER, SUP_WRITER_MS);
+	sup__remove_shm(s);
 }
 
 static int sup__open(struct sup *s)

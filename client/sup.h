@@ -56,4 +56,14 @@ int sup_program(const struct sup_config *cfg, enum sup_role role, char *buf, siz
  * start, or the error that kept it from starting at all. */
 int sup_run(const struct sup_config *cfg, int starter);
 
+/* Removes every shared-memory object of a stopped instance (control
+ * block, ring, tails, their directory and link) and the sockets its
+ * processes left, once nothing in the ring waits to be logged: batches
+ * acknowledged `queued` are never thrown away. 0 when removed or when
+ * there was nothing; ROOST_EBUSY when the ring holds batches the log
+ * lacks, ROOST_ELOCKED while a writer or broker runs, each with why. The
+ * caller holds the supervisor lock (supctl_lock), so nothing starts
+ * meanwhile. */
+int sup_remove_shm(struct inst *in, char *why, size_t len);
+
 #endif

@@ -16,11 +16,12 @@ struct ctl {
 	struct shm_map map;
 	struct ctl_shm *hdr;
 	struct ctl_client *clients;
+	uint32_t nclients; /* checked at open; the block's own field can be changed by others */
 };
 
-static size_t ctl__size(void)
+static size_t ctl__size(uint32_t clients)
 {
-	return sizeof(struct ctl_shm) + (size_t)CTL_CLIENTS * sizeof(struct ctl_client);
+	return sizeof(struct ctl_shm) + (size_t)clients * sizeof(struct ctl_client);
 }
 
 static int ctl__wrap(ctl **out, struct shm_map *m)
@@ -33,6 +34,7 @@ static int ctl__wrap(ctl **out, struct shm_map *m)
 	c->map = *m;
 	c->hdr = m->addr;
 	c->clients = (struct ctl_client *)((char *)m->addr + sizeof(struct ctl_shm));
+	c->nclients = c->hdr->clients;
 	*out = c;
 	return 0;
 }
@@ -40,9 +42,13 @@ static int ctl__wrap(ctl **out, struct shm_map *m)
 static int ctl__layout_ok(const struct shm_map *m)
 {
 	const struct ctl_shm *h = m->addr;
-	return m->size == ctl__size() && h->magic == CTL_MAGIC && h->version == CTL_VERSION &&
-	       h->header_size == sizeof(struct ctl_shm) && h->total_size == m->size &&
-	       h->clients == CTL_CLIENTS;
+	if (m->size < sizeof *h)
+		return 0;
+	uint32_t clients = h->clients;
+	return h->magic == CTL_MAGIC && h->version == CTL_VERSION &&
+	       h->header_size == sizeof(struct ctl_shm) && clients >= CTL_CLIENTS_MIN &&
+	       clients <= CTL_CLIENTS_MAX && m->size == ctl__size(clients) &&
+	       h->total_size == m->size;
 }
 
 static int ctl__init_mutex(pthread_mutex_t *mu)
@@ -58,7 +64,10 @@ static int ctl__init_mutex(pthread_mutex_t *mu)
 
 static int ctl__create(struct shm_map *m, const char *name, const struct ctl_config *cfg)
 {
-	int rc = shm_create(m, name, ctl__size(), cfg->mode);
+	uint32_t clients = cfg->clients ? cfg->clients : CTL_CLIENTS_DEFAULT;
+	if (clients < CTL_CLIENTS_MIN || clients > CTL_CLIENTS_MAX)
+		return ROOST_EINVAL;
+	int rc = shm_create(m, name, ctl__size(clients), ctl__size(clients), cfg->mode);
 	if (rc)
 		return rc;
 	struct ctl_shm *h = m->addr;
@@ -68,29 +77,29 @@ static int ctl__create(struct shm_map *m, const char *name, const struct ctl_con
 	h->total_size = m->size;
 	h->dim = cfg->dim;
 	h->metric = cfg->metric;
-	h->clients = CTL_CLIENTS;
+	h->clients = clients;
 	strncpy(h->index, cfg->index, sizeof h->index - 1);
 	h->ring_capacity = cfg->ring_capacity;
 	struct ctl_client *cl = (struct ctl_client *)((char *)m->addr + sizeof *h);
-	for (uint32_t i = 0; i < CTL_CLIENTS && rc == 0; i++)
+	for (uint32_t i = 0; i < clients && rc == 0; i++)
 		rc = ctl__init_mutex(&cl[i].lock);
 	return rc;
 }
 
-int ctl_open_writer(ctl **out, const char *shm_name, const struct ctl_config *cfg, int *created)
+int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, int *created)
 {
 	struct shm_map m;
 	*created = 0;
-	int rc = shm_attach(&m, shm_name, 0);
+	int rc = shm_attach(&m, path, 0);
 	if (rc == 0 && !ctl__layout_ok(&m)) {
 		/* Left by another layout version: nothing in it can be trusted,
 		 * and the log rebuilds what matters. */
 		shm_detach(&m);
-		shm_remove(shm_name);
+		shm_remove(path);
 		rc = ROOST_ENOENT;
 	}
 	if (rc == ROOST_ENOENT) {
-		rc = ctl__create(&m, shm_name, cfg);
+		rc = ctl__create(&m, path, cfg);
 		*created = rc == 0;
 	}
 	if (rc)
@@ -100,7 +109,7 @@ int ctl_open_writer(ctl **out, const char *shm_name, const struct ctl_config *cf
 		rc = ROOST_EDIM;
 	if (rc) {
 		if (*created)
-			shm_remove(shm_name);
+			shm_remove(path);
 		shm_detach(&m);
 		return rc;
 	}
@@ -111,10 +120,10 @@ int ctl_open_writer(ctl **out, const char *shm_name, const struct ctl_config *cf
 	return ctl__wrap(out, &m);
 }
 
-int ctl_open(ctl **out, const char *shm_name, int read_only)
+int ctl_open(ctl **out, const char *path, int read_only)
 {
 	struct shm_map m;
-	int rc = shm_attach(&m, shm_name, read_only);
+	int rc = shm_attach(&m, path, read_only);
 	if (rc)
 		return rc;
 	struct ctl_shm *h = m.addr;
@@ -138,9 +147,14 @@ void ctl_close(ctl *c)
 	free(c);
 }
 
-int ctl_unlink(const char *shm_name)
+int ctl_unlink(const char *path)
 {
-	return shm_remove(shm_name);
+	return shm_remove(path);
+}
+
+int ctl_lock_writer(ctl *c)
+{
+	return shm_lock_byte(c->map.fd, CTL_WRITER_LOCK);
 }
 
 struct ctl_shm *ctl_shm(ctl *c)
@@ -269,7 +283,7 @@ static struct ctl_client *ctl__find(ctl *c, uint64_t client_id)
 {
 	uint64_t h = ctl__hash(client_id);
 	for (uint32_t i = 0; i < CTL_PROBE; i++) {
-		struct ctl_client *cl = &c->clients[(h + i) % CTL_CLIENTS];
+		struct ctl_client *cl = &c->clients[(h + i) % c->nclients];
 		/* Pairs with the CAS in ctl__take. */
 		if (atomic_load_explicit(&cl->client_id, memory_order_acquire) == client_id)
 			return cl;
@@ -298,7 +312,7 @@ int ctl_client_lock(ctl *c, uint64_t client_id, struct ctl_client **out, int *ow
 		}
 		uint64_t h = ctl__hash(client_id);
 		for (uint32_t i = 0; i < CTL_PROBE; i++) {
-			struct ctl_client *cand = &c->clients[(h + i) % CTL_CLIENTS];
+			struct ctl_client *cand = &c->clients[(h + i) % c->nclients];
 			uint64_t id = atomic_load(&cand->client_id);
 			if (ctl__take(cand, id, client_id, owner_died) == 0) {
 				atomic_store(&cand->last_used_ms, futex_now_ms());

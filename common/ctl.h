@@ -11,10 +11,11 @@
  * the fsynced log, and likewise for applied_end (in the writer's index) and
  * published_end (searchable by readers). They only grow.
  *
- * Layout (CTL_VERSION 1): struct ctl_shm below, then CTL_CLIENTS client
- * slots of 128 bytes. The writer holds an OFD lock on byte CTL_WRITER_LOCK of
- * the object for its lifetime: that is how "writer alive" is known and how
- * a second writer is refused.
+ * Layout (CTL_VERSION 1): struct ctl_shm below, then `clients` client
+ * slots of 128 bytes (CTL_CLIENTS_DEFAULT unless the writer that made the
+ * block was told otherwise; fixed while the block exists). The writer holds an OFD lock on byte
+ * CTL_WRITER_LOCK of the object for its lifetime: that is how "writer alive" is known and how a
+ * second writer is refused.
  */
 #ifndef ROOST_CTL_H
 #define ROOST_CTL_H
@@ -24,12 +25,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CTL_MAGIC	  0x4c5443545354524full /* "ORTSTCTL" little-endian */
-#define CTL_VERSION	  1u
-#define CTL_CLIENTS	  16384u
-#define CTL_PROBE	  64u	 /* slots searched for a client id */
-#define CTL_CLIENT_TTL_MS 600000 /* idle clients older than this may be evicted */
-#define CTL_WRITER_LOCK	  0
+#define CTL_MAGIC	    0x4c5443545354524full /* "ORTSTCTL" little-endian */
+#define CTL_VERSION	    1u
+#define CTL_CLIENTS_DEFAULT 16384u
+#define CTL_CLIENTS_MIN	    64u
+#define CTL_CLIENTS_MAX	    (1u << 20)
+#define CTL_PROBE	    64u	   /* slots searched for a client id */
+#define CTL_CLIENT_TTL_MS   600000 /* idle clients older than this may be evicted */
+#define CTL_WRITER_LOCK	    0
 
 enum ctl_mark { CTL_DURABLE, CTL_APPLIED, CTL_PUBLISHED, CTL_MARKS };
 
@@ -67,7 +70,7 @@ struct ctl_shm {
 	_Atomic uint32_t ready; /* release by the creator; acquire by ctl_open */
 	uint32_t dim;
 	uint32_t metric;  /* 0 L2, 1 inner product */
-	uint32_t clients; /* CTL_CLIENTS */
+	uint32_t clients; /* client slots, CTL_CLIENTS_MIN..CTL_CLIENTS_MAX */
 	char index[64];	  /* FAISS factory string */
 	uint64_t ring_capacity;
 	_Atomic int32_t writer_pid; /* informational; liveness is the lock */
@@ -93,25 +96,34 @@ struct ctl_config {
 	uint32_t metric;
 	const char *index;
 	uint64_t ring_capacity;
+	uint32_t clients; /* for a new block; 0: CTL_CLIENTS_DEFAULT */
 	mode_t mode;
 };
+
+/* Objects are files in the instance's shared-memory directory: path
+ * is a path (common/inst.h). */
 
 /* Writer: opens the block, creating it when missing or when it was left by
  * a different layout version; takes the writer lock (ROOST_ELOCKED when
  * another writer holds it); *created tells whether the client table is new
  * and must be refilled. A block of another dimension is ROOST_EDIM. */
-int ctl_open_writer(ctl **out, const char *shm_name, const struct ctl_config *cfg, int *created);
+int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, int *created);
 
 /* Brokers and readers: opens an existing, ready block. read_only maps it
  * PROT_READ (readers). ROOST_ENOENT while no writer ever created it. */
-int ctl_open(ctl **out, const char *shm_name, int read_only);
+int ctl_open(ctl **out, const char *path, int read_only);
 void ctl_close(ctl *c);
-int ctl_unlink(const char *shm_name);
+int ctl_unlink(const char *path);
 
 struct ctl_shm *ctl_shm(ctl *c);
 
 /* 1 while a writer process holds the writer lock. */
 int ctl_writer_alive(ctl *c);
+
+/* Takes the writer lock without being a writer, so that no writer starts
+ * while the instance's objects are removed (on a block opened read-write;
+ * held until ctl_close). ROOST_ELOCKED while a writer runs. */
+int ctl_lock_writer(ctl *c);
 
 /* Writer: raises a watermark (never lowers it). Waiters see it after the
  * next ctl_wake. */

@@ -1,12 +1,26 @@
 /* An instance: the names and directories that one roost deployment uses.
  *
  * Everything of an instance hangs off its name, so two instances with
- * different names never share an object:
- *   shared memory  /roost.<uid>.<name>.ctl and /roost.<uid>.<name>.ring
- *   runtime dir    $XDG_RUNTIME_DIR/roost/<name> or /tmp/roost-<uid>/<name>
- *                  (0700; ipc:// sockets and pid files)
+ * different names never share an object. Nothing another local user can
+ * create first may block, stall or stand in for an instance: every
+ * directory is checked before it is trusted (a real directory, not a
+ * symbolic link, ours, not writable by others), and names in shared
+ * places (/tmp, /dev/shm) are either checked that way or unguessable.
+ *
+ *   runtime root   $XDG_RUNTIME_DIR/roost when XDG_RUNTIME_DIR is set;
+ *                  else $TMPDIR/roost-<uid> ($TMPDIR defaults to /tmp)
+ *                  when it is ours or can be made; else, when another user
+ *                  holds that name, a private $TMPDIR/roost-<uid>-XXXXXX,
+ *                  whose path the symbolic link
+ *                  ~/.cache/roost/runtime-<host> records for every process
+ *   runtime dir    <root>/<name> (dir_mode): ipc:// sockets, pid file, log
+ *   shared memory  <runtime dir>/shm: a directory on a memory file system
+ *                  (dir_mode) holding the files ctl, ring and tail.<serial>.
+ *                  When the runtime dir is on tmpfs it is a subdirectory;
+ *                  otherwise a symbolic link to a private
+ *                  /dev/shm/roost.<uid>.<name>.XXXXXX
  *   data dir       --data-dir, else $XDG_DATA_HOME/roost/<name> or
- *                  ~/.local/share/roost/<name> (0700; log and checkpoints)
+ *                  ~/.local/share/roost/<name> (dir_mode; log, segments)
  */
 #ifndef ROOST_INST_H
 #define ROOST_INST_H
@@ -19,6 +33,8 @@
 #define INST_NAME_MAX 32
 /* sun_path holds 108 bytes including the terminating NUL. */
 #define INST_IPC_PATH_MAX 107
+/* Room for the explanation of a refused directory. */
+#define INST_WHY_MAX (2 * PATH_MAX)
 
 struct inst {
 	char name[INST_NAME_MAX + 1];
@@ -31,23 +47,47 @@ struct inst {
 	mode_t data_mode; /* manifest and segment files (remote readers) */
 	char run_dir[PATH_MAX];
 	char data_dir[PATH_MAX];
-	char ctl_shm[96];
-	char ring_shm[96];
+	/* Set by inst_shm_find or inst_shm_make: the checked directory, by
+	 * its real path, and the objects in it. */
+	char shm_dir[PATH_MAX];
+	char ctl_path[PATH_MAX + 8];
+	char ring_path[PATH_MAX + 8];
 };
 
 /* Fills in the names; data_dir NULL picks the default. Names are 1..32 of
- * [A-Za-z0-9_-]; anything else is ROOST_EINVAL. Creates nothing. */
+ * [A-Za-z0-9_-]; anything else is ROOST_EINVAL. Creates nothing: the
+ * runtime dir is where an instance would be, found without writing. */
 int inst_init(struct inst *in, const char *name, const char *data_dir);
 
-/* Creates the runtime directory (dir_mode), refusing one that another user
- * owns (ROOST_EPERM) and closing one more open than dir_mode. */
-int inst_make_run_dir(const struct inst *in);
+/* Makes and checks the runtime root and the runtime dir (run_dir may
+ * change: the private fallback root). ROOST_EPERM with `why` naming the
+ * path and the problem (a symbolic link, not a directory, its owner, its
+ * mode) when a directory cannot be trusted; nothing is created through
+ * it. */
+int inst_make_run_dir(struct inst *in, char *why, size_t len);
 
 /* Creates the data directory (dir_mode) and its parents. */
 int inst_make_data_dir(const struct inst *in);
 
-/* The tail object of a serial: /roost.<uid>.<name>.tail.<serial>. */
-void inst_tail_shm(const struct inst *in, uint64_t serial, char *buf, size_t len);
+/* Finds and checks the shared-memory directory of a runtime dir that
+ * inst_make_run_dir made; fills shm_dir, ctl_path and ring_path.
+ * ROOST_ENOENT while no writer made it, ROOST_EPERM (with why) when it
+ * cannot be trusted. */
+int inst_shm_find(struct inst *in, char *why, size_t len);
+
+/* Writer: as inst_shm_find, making the directory when it is missing (or
+ * its link's target is gone: after a reboot). *made says it is new. */
+int inst_shm_make(struct inst *in, int *made, char *why, size_t len);
+
+/* Removes the shared-memory directory with everything in it, and its
+ * link. The caller knows nothing in it is needed any more. */
+int inst_shm_remove(struct inst *in);
+
+/* Writer: removes the tails other than serial `keep` (a dead writer's). */
+void inst_shm_sweep_tails(const struct inst *in, uint64_t keep);
+
+/* The tail object of a serial: <shm dir>/tail.<serial>. */
+void inst_tail_path(const struct inst *in, uint64_t serial, char *buf, size_t len);
 
 /* "ipc://<run_dir>/<file>" into buf; ROOST_ETOOBIG when the socket path
  * would not fit in sun_path. */

@@ -15,6 +15,7 @@
 
 #include "err.h"
 #include "futex.h"
+#include "shm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@
 #define RING__OPEN_WAIT_MS    2000 /* how long ring_open waits for a ring being created */
 #define RING__SLICE_MS	      50   /* longest sleep before a CLAIMED record is looked at again */
 #define RING__NO_POS	      UINT64_MAX /* never a record position: those are 16-aligned */
+#define RING__RESERVE_STEP    (1u << 20) /* data memory is reserved ahead in steps this big */
 
 /* ring__next() results besides 0 (a record) and errors. */
 enum { RING__EMPTY = 1, RING__PENDING = 2 };
@@ -80,6 +82,10 @@ struct ring_slot {
  *             ring_release bumps and wakes it only while the count is nonzero.
  *             A producer killed while waiting leaves the count high: that
  *             costs a futex wake per release, nothing else.
+ * reserved    u64, own cache line. Every position below it (from start_pos
+ *             on) has its data memory reserved; written and read only under
+ *             claim_lock. The data area is reserved lap 0 only, as claims
+ *             reach it, so a ring holds memory for what passed through it.
  * slots       RING_MAX_PRODUCERS x (gen u32, pid i32). A producer process owns
  *             slot i while it holds the OFD write lock on byte
  *             RING_LOCK_BASE + i of the object. Taking a slot increments gen
@@ -103,6 +109,7 @@ struct ring_shm_header {
 	alignas(64) _Atomic uint32_t space_seq;
 	_Atomic uint32_t space_waiters;
 	alignas(64) struct ring_slot slots[RING_MAX_PRODUCERS];
+	alignas(64) uint64_t reserved;
 };
 _Static_assert(sizeof(struct ring_shm_header) <= RING_HEADER_SIZE, "ring header overflows");
 _Static_assert(offsetof(struct ring_shm_header, ready) == 36, "identity prefix moved");
@@ -223,18 +230,16 @@ static int ring__init_header(struct ring_shm_header *h, const struct ring_config
 	return ring__init_lock(&h->claim_lock);
 }
 
-static int ring__build(int fd, const struct ring_config *cfg, mode_t mode, ring **out)
+static int ring__build(int fd, const struct ring_config *cfg, ring **out)
 {
 	size_t size = RING_HEADER_SIZE + cfg->capacity;
-	/* shm_open's mode passes through the umask; the configured mode is what
-	 * the operator asked for. */
-	if (fchmod(fd, mode) || ftruncate(fd, (off_t)size))
+	if (ftruncate(fd, (off_t)size))
 		return roost_from_errno(errno);
-	/* Take the pages now: tmpfs would raise SIGBUS on first touch instead
-	 * when /dev/shm runs full. */
-	int err = posix_fallocate(fd, 0, (off_t)size);
+	/* The header's pages now, the data area's as claims reach it: tmpfs
+	 * would raise SIGBUS on first touch of a page it cannot hold. */
+	int err = shm_reserve(fd, 0, RING_HEADER_SIZE);
 	if (err)
-		return roost_from_errno(err);
+		return err;
 	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return roost_from_errno(errno);
@@ -252,21 +257,22 @@ static int ring__build(int fd, const struct ring_config *cfg, mode_t mode, ring 
 	return 0;
 }
 
-int ring_create(ring **out, const char *shm_name, const struct ring_config *cfg)
+int ring_create(ring **out, const char *path, const struct ring_config *cfg)
 {
-	if (!out || !shm_name || !cfg)
+	if (!out || !path || !cfg)
 		return ROOST_EINVAL;
 	int rc = ring__check_config(cfg);
 	if (rc)
 		return rc;
 	mode_t mode = cfg->mode ? cfg->mode & 0777 : RING__DEFAULT_MODE;
-	int fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL, mode);
-	if (fd < 0)
-		return roost_from_errno(errno);
-	rc = ring__build(fd, cfg, mode, out);
+	int fd;
+	rc = shm_open_file(path, O_RDWR | O_CREAT | O_EXCL, mode, &fd);
+	if (rc)
+		return rc;
+	rc = ring__build(fd, cfg, out);
 	if (rc) {
 		close(fd);
-		shm_unlink(shm_name); /* ours: O_EXCL created it */
+		unlink(path); /* ours: O_EXCL created it */
 	}
 	return rc;
 }
@@ -362,15 +368,16 @@ static int ring__register(ring *r)
 	return ROOST_EBUSY; /* every slot is held by a live producer */
 }
 
-int ring_open(ring **out, const char *shm_name, uint64_t expected_capacity, int consumer)
+int ring_open(ring **out, const char *path, uint64_t expected_capacity, int consumer)
 {
-	if (!out || !shm_name)
+	if (!out || !path)
 		return ROOST_EINVAL;
-	int fd = shm_open(shm_name, O_RDWR, 0);
-	if (fd < 0)
-		return roost_from_errno(errno);
+	int fd;
+	int rc = shm_open_file(path, O_RDWR, 0, &fd);
+	if (rc)
+		return rc;
 	ring *r = NULL;
-	int rc = ring__attach(fd, expected_capacity, &r);
+	rc = ring__attach(fd, expected_capacity, &r);
 	if (rc) {
 		close(fd);
 		return rc;
@@ -400,11 +407,11 @@ void ring_close(ring *r)
 	free(r);
 }
 
-int ring_unlink(const char *shm_name)
+int ring_unlink(const char *path)
 {
-	if (!shm_name)
+	if (!path)
 		return ROOST_EINVAL;
-	return shm_unlink(shm_name) ? roost_from_errno(errno) : 0;
+	return unlink(path) ? roost_from_errno(errno) : 0;
 }
 
 uint32_t ring_max_payload(const ring *r)
@@ -440,6 +447,28 @@ static void ring__write_header(ring *r, uint64_t pos, enum ring_state state, uin
 	atomic_store_explicit(&rh->state, state, memory_order_release);
 }
 
+/* Under claim_lock: reserves the data memory of every position below end,
+ * and some more ahead. Lap 0 only: later laps reuse its memory. */
+static int ring__reserve(ring *r, uint64_t end)
+{
+	struct ring_shm_header *h = r->hdr;
+	uint64_t full = h->start_pos + r->capacity;
+	uint64_t from = h->reserved > h->start_pos ? h->reserved : h->start_pos;
+	if (from >= end || from >= full)
+		return 0;
+	uint64_t to = from + RING__RESERVE_STEP > end ? from + RING__RESERVE_STEP : end;
+	to = to < full ? to : full;
+	uint64_t at = from & (r->capacity - 1), n = to - from;
+	uint64_t first = n < r->capacity - at ? n : r->capacity - at;
+	int rc = shm_reserve(r->fd, RING_HEADER_SIZE + at, first);
+	if (rc == 0)
+		rc = shm_reserve(r->fd, RING_HEADER_SIZE, n - first);
+	if (rc == 0)
+		h->reserved = to;
+	/* Never ROOST_EBUSY, which means "full: wait for the consumer". */
+	return rc == 0 || rc == ROOST_ENOSPC ? rc : ROOST_ENOSPC;
+}
+
 /* One attempt under claim_lock. ROOST_EBUSY when full, with the head that
  * was seen so the caller can sleep until it moves. */
 static int ring__try_claim(ring *r, uint32_t len, struct ring_claim *out, uint64_t *seen_head)
@@ -462,6 +491,11 @@ static int ring__try_claim(ring *r, uint32_t len, struct ring_claim *out, uint64
 		pthread_mutex_unlock(&h->claim_lock);
 		*seen_head = head;
 		return ROOST_EBUSY;
+	}
+	rc = ring__reserve(r, pos + pad + span);
+	if (rc) {
+		pthread_mutex_unlock(&h->claim_lock);
+		return rc;
 	}
 	if (pad)
 		ring__write_header(r, pos, RING_PADDING, (uint32_t)(pad - RING__REC_HDR));
@@ -516,7 +550,7 @@ int ring_claim(ring *r, uint32_t len, int timeout_ms, struct ring_claim *out)
 		return ROOST_ETOOBIG;
 	int64_t deadline = ring__deadline(timeout_ms);
 	for (;;) {
-		uint64_t seen_head;
+		uint64_t seen_head = 0;
 		int rc = ring__try_claim(r, len, out, &seen_head);
 		if (rc != ROOST_EBUSY)
 			return rc;
@@ -673,6 +707,41 @@ static void ring__wait_data(ring *r, uint64_t pos, int wait_ms)
 		futex_wait(&h->data_seq, seq, wait_ms);
 	/* Relaxed: a producer that still sees the flag only wakes us spare. */
 	atomic_store_explicit(&h->consumer_sleeping, 0, memory_order_relaxed);
+}
+
+int ring_unread(ring *r, uint64_t pos, uint64_t *found)
+{
+	if (r->slot >= 0 || pos % RING_ALIGN || pos < ring_head(r) || pos > ring_reserve(r))
+		return ROOST_EINVAL;
+	/* Acquire: pairs with the claimer's release store of reserve. */
+	uint64_t reserve = atomic_load_explicit(&r->hdr->reserve, memory_order_acquire);
+	while (pos < reserve) {
+		struct ring_record_header *rh = ring__rec(r, pos);
+		/* Acquire: pairs with ring__finish's release store of state. */
+		uint32_t state = atomic_load_explicit(&rh->state, memory_order_acquire);
+		uint64_t span = ring__checked_span(r, pos, reserve, state, rh);
+		if (!span)
+			return ROOST_ECORRUPT;
+		if (state == RING_COMMITTED ||
+		    (state == RING_CLAIMED && !ring__owner_dead(r, rh))) {
+			*found = pos;
+			return 1;
+		}
+		pos += span;
+	}
+	return 0;
+}
+
+int ring_producers_alive(const ring *r)
+{
+	/* One probe over every slot's lock byte finds any holder. */
+	struct flock fl = {.l_type = F_WRLCK,
+			   .l_whence = SEEK_SET,
+			   .l_start = RING_LOCK_BASE,
+			   .l_len = RING_MAX_PRODUCERS};
+	if (fcntl(r->fd, F_OFD_GETLK, &fl))
+		return 1; /* cannot tell: assume someone, which keeps the ring */
+	return fl.l_type != F_UNLCK;
 }
 
 int ring_read(ring *r, uint64_t pos, int timeout_ms, struct ring_record *out)

@@ -72,11 +72,15 @@ struct ring_record {
 	uint32_t len;
 };
 
-/* Creates the object (fails with ROOST_EEXIST if present) and opens it as
+/* Objects are named by path (a file in the instance's shared-memory
+ * directory, common/inst.h). The data area's memory is reserved as claims
+ * first reach it, not at creation.
+ *
+ * Creates the object (fails with ROOST_EEXIST if present) and opens it as
  * the consumer. The object becomes visible to ring_open() only once fully
  * initialised. ROOST_EINVAL for a capacity that is not a power of two
  * >= 64 KiB or a start_pos that is not a multiple of RING_ALIGN. */
-int ring_create(ring **out, const char *shm_name, const struct ring_config *cfg);
+int ring_create(ring **out, const char *path, const struct ring_config *cfg);
 
 /* Opens an existing ring. As producer (consumer == 0) the process registers
  * a producer slot. As consumer, it must be the only one (the caller holds
@@ -90,13 +94,13 @@ int ring_create(ring **out, const char *shm_name, const struct ring_config *cfg)
  * A producer handle belongs to the process that opened it: a forked child
  * must open its own, since an inherited one shares the slot's lock and
  * would keep a dead parent looking alive. */
-int ring_open(ring **out, const char *shm_name, uint64_t expected_capacity, int consumer);
+int ring_open(ring **out, const char *path, uint64_t expected_capacity, int consumer);
 
 /* Unmaps and closes; a producer's slot is freed by closing its lock. */
 void ring_close(ring *r);
 
-/* Removes the shm name; mapped users keep working. */
-int ring_unlink(const char *shm_name);
+/* Removes the name; mapped users keep working. */
+int ring_unlink(const char *path);
 
 /* Largest payload a claim can hold. */
 uint32_t ring_max_payload(const ring *r);
@@ -104,7 +108,8 @@ uint32_t ring_max_payload(const ring *r);
 /* Claims len payload bytes, waiting at most timeout_ms for space (futex
  * sleep, no spinning; < 0 waits without limit). ROOST_EBUSY when still full
  * at the deadline, ROOST_ETOOBIG when len > ring_max_payload(), ROOST_EINVAL
- * on a consumer handle. Thread-safe. Every claim must be committed or
+ * on a consumer handle, ROOST_ENOSPC when the memory file system cannot
+ * hold the ring's part not yet reserved. Thread-safe. Every claim must be committed or
  * aborted: a live process's claim is waited for, however long. */
 int ring_claim(ring *r, uint32_t len, int timeout_ms, struct ring_claim *out);
 
@@ -122,6 +127,16 @@ void ring_abort(ring *r, const struct ring_claim *c);
  * producer handle). ROOST_ECORRUPT when a record header in shared memory is
  * impossible. Consumer calls are not thread-safe: one thread drives them. */
 int ring_read(ring *r, uint64_t pos, int timeout_ms, struct ring_record *out);
+
+/* Consumer: 1 (and its position in *found) when a record at or after pos
+ * may still carry a batch: one committed, or claimed by a live producer;
+ * 0 when everything from pos to the reserve is padding, aborted or claimed
+ * by a producer that died. Waits for nothing. ROOST_EINVAL as ring_read,
+ * ROOST_ECORRUPT on an impossible record header. */
+int ring_unread(ring *r, uint64_t pos, uint64_t *found);
+
+/* 1 while some producer process has the ring open. */
+int ring_producers_alive(const ring *r);
 
 /* Consumer: frees everything before pos for reuse and wakes producers
  * waiting for space. A pos outside (ring_head(), ring_reserve()] is

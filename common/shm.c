@@ -8,28 +8,57 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int shm_create(struct shm_map *out, const char *name, size_t size, mode_t mode)
+int shm_open_file(const char *path, int flags, mode_t mode, int *fd)
 {
-	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0)
-		return roost_from_errno(errno);
-	/* shm_open applies the umask; the mode asked for is the mode meant.
-	 * The pages are reserved now: a full /dev/shm is ROOST_ENOSPC here,
-	 * not a SIGBUS on first touch in this or another process. */
-	int err = fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0 ? errno : 0;
-	if (err == 0)
-		err = posix_fallocate(fd, 0, (off_t)size);
-	if (err) {
-		int rc = roost_from_errno(err);
-		close(fd);
-		shm_unlink(name);
-		return rc == ROOST_EIO ? ROOST_ENOSPC : rc;
+	int f = open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (f < 0)
+		return errno == ELOOP ? ROOST_EPERM : roost_from_errno(errno);
+	struct stat st;
+	int rc = fstat(f, &st) != 0 ? roost_from_errno(errno) : 0;
+	if (rc == 0 && (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+			(st.st_mode & 07777 & ~(mode_t)SHM_MODE_MAX) != 0))
+		rc = ROOST_EPERM;
+	/* open applies the umask; the mode asked for is the mode meant. */
+	if (rc == 0 && (flags & O_CREAT) && fchmod(f, mode) != 0)
+		rc = roost_from_errno(errno);
+	if (rc) {
+		close(f);
+		return rc;
 	}
-	void *addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (addr == MAP_FAILED) {
-		int rc = roost_from_errno(errno);
+	*fd = f;
+	return 0;
+}
+
+int shm_reserve(int fd, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return 0;
+	int err = posix_fallocate(fd, (off_t)off, (off_t)len);
+	if (err == 0)
+		return 0;
+	int rc = roost_from_errno(err);
+	return rc == ROOST_EIO ? ROOST_ENOSPC : rc;
+}
+
+int shm_create(struct shm_map *out, const char *path, size_t size, size_t reserve, mode_t mode)
+{
+	int fd;
+	int rc = shm_open_file(path, O_RDWR | O_CREAT | O_EXCL, mode, &fd);
+	if (rc)
+		return rc;
+	if (ftruncate(fd, (off_t)size) != 0)
+		rc = roost_from_errno(errno);
+	if (rc == 0)
+		rc = shm_reserve(fd, 0, reserve < size ? reserve : size);
+	void *addr = MAP_FAILED;
+	if (rc == 0) {
+		addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (addr == MAP_FAILED)
+			rc = roost_from_errno(errno);
+	}
+	if (rc) {
 		close(fd);
-		shm_unlink(name);
+		unlink(path); /* ours: O_EXCL created it */
 		return rc;
 	}
 	out->fd = fd;
@@ -38,11 +67,12 @@ int shm_create(struct shm_map *out, const char *name, size_t size, mode_t mode)
 	return 0;
 }
 
-int shm_attach(struct shm_map *out, const char *name, int read_only)
+int shm_attach(struct shm_map *out, const char *path, int read_only)
 {
-	int fd = shm_open(name, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
-	if (fd < 0)
-		return roost_from_errno(errno);
+	int fd;
+	int rc = shm_open_file(path, read_only ? O_RDONLY : O_RDWR, 0, &fd);
+	if (rc)
+		return rc;
 	struct stat st;
 	if (fstat(fd, &st) != 0 || st.st_size <= 0) {
 		close(fd);
@@ -51,7 +81,7 @@ int shm_attach(struct shm_map *out, const char *name, int read_only)
 	int prot = read_only ? PROT_READ : PROT_READ | PROT_WRITE;
 	void *addr = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
 	if (addr == MAP_FAILED) {
-		int rc = roost_from_errno(errno);
+		rc = roost_from_errno(errno);
 		close(fd);
 		return rc;
 	}
@@ -71,9 +101,9 @@ void shm_detach(struct shm_map *m)
 	m->fd = -1;
 }
 
-int shm_remove(const char *name)
+int shm_remove(const char *path)
 {
-	if (shm_unlink(name) != 0 && errno != ENOENT)
+	if (unlink(path) != 0 && errno != ENOENT)
 		return roost_from_errno(errno);
 	return 0;
 }

@@ -7,6 +7,10 @@
 #include <string.h>
 
 #define TAIL_MAGIC 0x4c415454534f4f52ull /* "ROOSTTAL" */
+/* Memory is reserved ahead of the rows in steps of this many rows, and of
+ * this many text bytes. */
+#define TAIL__RESERVE_ROWS 1024u
+#define TAIL__RESERVE_TEXT (256u * 1024u)
 
 _Static_assert(sizeof(struct tail_header) <= TAIL_HEADER_SIZE, "tail header fits");
 _Static_assert(sizeof(struct segment_kind) == 24, "kind slot is 24 bytes");
@@ -14,8 +18,10 @@ _Static_assert(sizeof(struct segment_kind) == 24, "kind slot is 24 bytes");
 struct tail {
 	struct shm_map map;
 	struct tail_header *hdr;
-	uint64_t pending;   /* writer: rows appended, not yet published */
-	uint64_t text_used; /* writer: text bytes appended */
+	uint64_t pending;	/* writer: rows appended, not yet published */
+	uint64_t text_used;	/* writer: text bytes appended */
+	uint64_t rows_reserved; /* writer: rows whose memory is reserved */
+	uint64_t text_reserved; /* writer: text bytes likewise */
 };
 
 static uint64_t tail__align(uint64_t x)
@@ -45,7 +51,7 @@ static uint64_t tail__layout(struct tail_header *h)
 	return tail__align(off + cap * h->dim * sizeof(float));
 }
 
-int tail_create(tail **out, const char *shm_name, const struct tail_config *cfg)
+int tail_create(tail **out, const char *path, const struct tail_config *cfg)
 {
 	if (cfg->dim == 0 || cfg->dim > BATCH_MAX_DIM || cfg->capacity == 0 ||
 	    cfg->capacity > (1u << 24) || cfg->text_capacity > (1ull << 34))
@@ -66,8 +72,9 @@ int tail_create(tail **out, const char *shm_name, const struct tail_config *cfg)
 	    .text_capacity = cfg->text_capacity,
 	};
 	h.total_size = tail__layout(&h);
-	shm_remove(shm_name); /* a stale object of a dead writer's run */
-	int rc = shm_create(&t->map, shm_name, h.total_size, cfg->mode);
+	shm_remove(path); /* a stale object of a dead writer's run */
+	/* Only the header is reserved now: rows are, as they come. */
+	int rc = shm_create(&t->map, path, h.total_size, TAIL_HEADER_SIZE, cfg->mode);
 	if (rc) {
 		free(t);
 		return rc;
@@ -102,12 +109,12 @@ static int tail__check(const struct tail_header *h, size_t size)
 	return 0;
 }
 
-int tail_open(tail **out, const char *shm_name)
+int tail_open(tail **out, const char *path)
 {
 	tail *t = calloc(1, sizeof *t);
 	if (!t)
 		return ROOST_ENOMEM;
-	int rc = shm_attach(&t->map, shm_name, 1);
+	int rc = shm_attach(&t->map, path, 1);
 	if (rc == 0)
 		rc = tail__check(t->map.addr, t->map.size);
 	if (rc) {
@@ -128,9 +135,9 @@ void tail_close(tail *t)
 	free(t);
 }
 
-int tail_unlink(const char *shm_name)
+int tail_unlink(const char *path)
 {
-	return shm_remove(shm_name);
+	return shm_remove(path);
 }
 
 const struct tail_header *tail_header(const tail *t)
@@ -139,6 +146,51 @@ const struct tail_header *tail_header(const tail *t)
 }
 
 #define TAIL_COL(t, type, off) ((type)((char *)(t)->map.addr + (t)->hdr->off))
+
+static uint64_t tail__step(uint64_t have, uint64_t need, uint64_t step, uint64_t cap)
+{
+	uint64_t to = have + step > need ? have + step : need;
+	return to < cap ? to : cap;
+}
+
+int tail_reserve(tail *t, uint64_t docs, uint64_t text_bytes)
+{
+	const struct tail_header *h = t->hdr;
+	uint64_t rows = t->pending + docs, text = t->text_used + text_bytes;
+	if (rows > h->capacity || text > h->text_capacity)
+		return ROOST_ETOOBIG;
+	int rc = 0;
+	if (rows > t->rows_reserved) {
+		uint64_t from = t->rows_reserved;
+		uint64_t to = tail__step(from, rows, TAIL__RESERVE_ROWS, h->capacity);
+		const struct {
+			uint64_t off, size;
+		} cols[] = {
+		    {h->off_ids, 8},
+		    {h->off_agents, 8},
+		    {h->off_times, 8},
+		    {h->off_text_off, 4},
+		    {h->off_text_len, 4},
+		    {h->off_kinds, sizeof(struct segment_kind)},
+		    {h->off_vectors, (uint64_t)h->dim * sizeof(float)},
+		};
+		for (size_t i = 0; rc == 0 && i < sizeof cols / sizeof cols[0]; i++)
+			rc = shm_reserve(t->map.fd, cols[i].off + from * cols[i].size,
+					 (to - from) * cols[i].size);
+		if (rc)
+			return rc;
+		t->rows_reserved = to;
+	}
+	if (text > t->text_reserved) {
+		uint64_t to =
+		    tail__step(t->text_reserved, text, TAIL__RESERVE_TEXT, h->text_capacity);
+		rc = shm_reserve(t->map.fd, h->off_text + t->text_reserved, to - t->text_reserved);
+		if (rc)
+			return rc;
+		t->text_reserved = to;
+	}
+	return 0;
+}
 
 int tail_fits(const tail *t, uint64_t docs, uint64_t text_bytes)
 {

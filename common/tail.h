@@ -61,23 +61,29 @@ struct tail_config {
 	mode_t mode;
 };
 
-/* Writer: creates the object (replacing a stale one of the same name). */
-int tail_create(tail **out, const char *shm_name, const struct tail_config *cfg);
+/* Writer: creates the object (replacing a stale one of the same name), at
+ * the size of a full tail but with only its header's memory reserved. */
+int tail_create(tail **out, const char *path, const struct tail_config *cfg);
 
 /* Readers: maps an existing tail read-only and checks its layout. */
-int tail_open(tail **out, const char *shm_name);
+int tail_open(tail **out, const char *path);
 
 void tail_close(tail *t);
-int tail_unlink(const char *shm_name);
+int tail_unlink(const char *path);
 
 const struct tail_header *tail_header(const tail *t);
 
 /* Writer: 1 when docs more documents with text_bytes of text still fit. */
 int tail_fits(const tail *t, uint64_t docs, uint64_t text_bytes);
 
+/* Writer: reserves the memory of docs more documents with text_bytes of
+ * text (and of some more, ahead). ROOST_ENOSPC when the memory file system
+ * is full; ROOST_ETOOBIG when they do not fit (see tail_fits). */
+int tail_reserve(tail *t, uint64_t docs, uint64_t text_bytes);
+
 /* Writer: writes a parsed batch's documents after the published ones,
- * ids lsn + i; they stay invisible until tail_publish. The caller checked
- * tail_fits. */
+ * ids lsn + i; they stay invisible until tail_publish. The caller reserved
+ * their memory with tail_reserve. */
 void tail_append(tail *t, const struct batch_view *b, uint64_t lsn);
 
 /* Writer: first unpublished row, and the vectors from row `from` on, for the

@@ -8,6 +8,7 @@
 #include "tail.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -43,8 +44,8 @@ static void fuzz_tail__row(const struct fuzz_tail__obj *o, const struct segment_
 
 static int fuzz_tail__make(const char *name, const uint8_t *data, size_t size)
 {
-	shm_unlink(name);
-	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	unlink(name);
+	int fd = open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
 		return -1;
 	int ok = ftruncate(fd, (off_t)size) == 0 && pwrite(fd, data, size, 0) == (ssize_t)size;
@@ -56,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char name[64];
-	snprintf(name, sizeof name, "/roost-fuzz.%d.tail", (int)getpid());
+	char name[PATH_MAX];
+	fuzz_path(name, fuzz_dir(), "tail");
 	if (size == 0 || fuzz_tail__make(name, data, size) != 0)
 		return 0;
 	tail *t;
@@ -69,6 +70,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_tail__row(&o, &d, row);
 		tail_close(t);
 	}
-	shm_unlink(name);
+	unlink(name);
 	return 0;
 }

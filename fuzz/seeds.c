@@ -206,8 +206,8 @@ static void seeds__manifest(void)
  * own code; it also gives the segment seed (what a seal would store). */
 static void seeds__tail_and_segment(void)
 {
-	char name[64], path[PATH_MAX];
-	snprintf(name, sizeof name, "/roost-fuzz-seed.%d.tail", (int)getpid());
+	char name[PATH_MAX], path[PATH_MAX];
+	fuzz_path(name, fuzz_dir(), "seed.tail");
 	struct tail_config cfg = {.serial = 1,
 				  .manifest_gen = 1,
 				  .start_lsn = 0,
@@ -221,10 +221,10 @@ static void seeds__tail_and_segment(void)
 	void *rec = seeds__batch(1, &len);
 	struct batch_view v;
 	FUZZ_CHECK(batch_parse(rec, len, SEEDS_DIM, &v) == 0);
+	FUZZ_CHECK(tail_reserve(t, v.hdr->count, v.hdr->text_bytes) == 0);
 	tail_append(t, &v, 0);
 	tail_publish(t, 512);
-	snprintf(path, sizeof path, "/dev/shm%s", name);
-	seeds__put_file("tail", "three-docs", path);
+	seeds__put_file("tail", "three-docs", name);
 
 	struct segment_docs d;
 	tail_view(t, &d);

@@ -174,15 +174,21 @@ static void *reader_worker(void *arg)
 static int reader_attach(struct reader_proc *p, const sigset_t *sigs)
 {
 	struct timespec tick = {0, 100 * 1000 * 1000};
+	char why[INST_WHY_MAX] = "";
 	rsearch_init(&p->rs);
 	for (int said = 0;; said++) {
-		int rc = p->remote || p->rs.ctl ? 0 : ctl_open(&p->rs.ctl, p->in.ctl_shm, 1);
+		int rc = p->remote || p->rs.ctl ? 0 : inst_shm_find(&p->in, why, sizeof why);
+		if (rc == 0 && !p->remote && !p->rs.ctl)
+			rc = ctl_open(&p->rs.ctl, p->in.ctl_path, 1);
 		if (rc == 0)
 			rc = rsearch_load(&p->rs);
 		if (rc == 0)
 			return 0;
-		if (rc != ROOST_ENOENT && rc != ROOST_EBUSY)
+		if (rc != ROOST_ENOENT && rc != ROOST_EBUSY) {
+			if (why[0])
+				log_error("%s", why);
 			return rc;
+		}
 		if (!said)
 			log_info("waiting for the writer to publish instance '%s'", p->in.name);
 		if (sigtimedwait(sigs, NULL, &tick) > 0)

@@ -98,8 +98,8 @@ static int view__open_tail(struct view *v, const struct inst *in, ctl *c, struct
 {
 	/* Acquire pairs with the writer's release store of tail_serial. */
 	uint64_t serial = atomic_load_explicit(&ctl_shm(c)->tail_serial, memory_order_acquire);
-	char name[128];
-	inst_tail_shm(in, serial, name, sizeof name);
+	char name[PATH_MAX + 32];
+	inst_tail_path(in, serial, name, sizeof name);
 	int rc = tail_open(&v->tail, name);
 	if (rc)
 		return rc == ROOST_ENOENT ? ROOST_EBUSY : rc;

@@ -12,12 +12,15 @@
    restarts it and the agents carry on (their retries are idempotent).
 4. At the end every acknowledged tweet must be found exactly once, with its
    fields, by searching each agent's tweets through the readers.
+5. After `roost down` nothing of the instance may be left: no shared
+   memory, socket or process.
 
 Tweet vectors come from a toy embedder written for the demo (feature hashing
 of words, normalised; see demo/agent.c). Real users bring real embeddings.
 
 Exits non-zero if a tweet was lost or stored twice, a request failed, a
-read-your-writes search missed, or the writer was not restarted.
+read-your-writes search missed, the writer was not restarted, or something
+was left behind.
 --inject-loss N hides N stored tweets from the check, to prove it notices.
 """
 import argparse
@@ -46,18 +49,40 @@ class Instance:
         run = os.path.join(root, "run")
         os.makedirs(run, mode=0o700)
         self.env = dict(os.environ, XDG_RUNTIME_DIR=run)
+        self.run_dir = os.path.join(run, "roost", name)
 
     def roost(self, *args, timeout=180):
         argv = [os.path.join(BIN, "roost"), args[0], "--name", self.name] + list(args[1:])
         return subprocess.run(argv, env=self.env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, timeout=timeout)
 
-    def remove_shm(self):
-        """The instance is temporary: its shared memory goes with it."""
+    def leftovers(self):
+        """What of the instance outlives `roost down`: /dev/shm entries,
+        its shared-memory directory, sockets, processes."""
         prefix = "roost.%d.%s." % (os.getuid(), self.name)
-        for f in os.listdir("/dev/shm"):
-            if f.startswith(prefix):
-                os.unlink(os.path.join("/dev/shm", f))
+        left = ["/dev/shm/" + f for f in os.listdir("/dev/shm") if f.startswith(prefix)]
+        if os.path.lexists(os.path.join(self.run_dir, "shm")):
+            left.append(os.path.join(self.run_dir, "shm"))
+        if os.path.isdir(self.run_dir):
+            left += [os.path.join(self.run_dir, f) for f in os.listdir(self.run_dir)
+                     if f.endswith((".ipc", ".sock"))]
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if os.path.basename(argv[0]).startswith("roost") and self.name in argv[1:]:
+                left.append("process %s: %s" % (pid, " ".join(argv)))
+        return left
+
+    def remove_shm(self):
+        """After a failed `down`: the instance is temporary."""
+        link = os.path.join(self.run_dir, "shm")
+        target = os.path.realpath(link)
+        if os.path.lexists(link) and target.startswith("/dev/shm/roost.%d.%s." % (
+                os.getuid(), self.name)):
+            shutil.rmtree(target, ignore_errors=True)
 
     def status(self):
         out = self.roost("status", "--json", "--interval-ms", "0")
@@ -287,17 +312,25 @@ def demo(inst, args):
 def main():
     args = parse_args()
     root = tempfile.mkdtemp(prefix="roost-demo-")
-    # Shared memory is named by user and instance only: a name of its own
-    # keeps two demos (or a user's instance called "demo") apart.
+    # A name of its own: what the demo checks it left behind is its own.
     inst = Instance("demo-%d" % os.getpid(), root)
+    rc = 1
     try:
-        return demo(inst, args)
+        rc = demo(inst, args)
     finally:
         down = inst.roost("down")
         if down.returncode != 0 and "no supervisor" not in down.stderr:
             print(down.stderr, file=sys.stderr)
+        left = inst.leftovers()
+        for what in left:
+            print("roost demo: left behind: %s" % what, file=sys.stderr)
+        if left:
+            rc = 1
+        else:
+            print("roost demo: nothing left behind (shared memory, sockets, processes)")
         inst.remove_shm()
         shutil.rmtree(root, ignore_errors=True)
+    return rc
 
 
 if __name__ == "__main__":

@@ -15,19 +15,31 @@ CMOCKA_FAILED = re.compile(r"\[  FAILED  \] (\d+) test")
 PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|error|errors)\b")
 
 
+def shm_left_by(pid):
+    """/dev/shm entries a unit test process left (their names carry its pid;
+    system tests check their own, see tests/system/conftest.py)."""
+    mine = re.compile(r"(?<!\d)%d(?!\d)" % pid)
+    return [f for f in os.listdir("/dev/shm") if f.startswith("roost.") and mine.search(f)]
+
+
 def run_unit(binaries):
     passed = failed = 0
     for binary in binaries:
         env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="STDOUT")
-        proc = subprocess.run([binary], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=600)
-        sys.stdout.write(proc.stdout)
-        p = CMOCKA_PASSED.search(proc.stdout)
-        f = CMOCKA_FAILED.search(proc.stdout)
+        proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        out, _ = proc.communicate(timeout=600)
+        sys.stdout.write(out)
+        p = CMOCKA_PASSED.search(out)
+        f = CMOCKA_FAILED.search(out)
         passed += int(p.group(1)) if p else 0
         failed += int(f.group(1)) if f else 0
         if proc.returncode != 0 and not f:
             print(f"{binary}: exited with {proc.returncode}")
+            failed += 1
+        left = shm_left_by(proc.pid)
+        if left:
+            print(f"{binary}: left behind in /dev/shm: {' '.join(left)}")
             failed += 1
     return passed, failed
 

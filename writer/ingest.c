@@ -160,7 +160,7 @@ static int ingest__open_index(ingest *w)
 static int ingest__new_tail(ingest *w)
 {
 	struct ctl_shm *cs = ctl_shm(w->ctl);
-	char name[128];
+	char name[PATH_MAX + 32];
 	/* Relaxed: only the writer changes the serial; readers use acquire. */
 	uint64_t old = atomic_load_explicit(&cs->tail_serial, memory_order_relaxed);
 	struct tail_config tc = {
@@ -173,7 +173,7 @@ static int ingest__new_tail(ingest *w)
 	    .text_capacity = w->cfg.seal_docs * INGEST_TEXT_PER_DOC,
 	    .mode = w->cfg.inst->file_mode,
 	};
-	inst_tail_shm(w->cfg.inst, tc.serial, name, sizeof name);
+	inst_tail_path(w->cfg.inst, tc.serial, name, sizeof name);
 	tail *t;
 	int rc = tail_create(&t, name, &tc);
 	if (rc) {
@@ -189,11 +189,9 @@ static int ingest__new_tail(ingest *w)
 	/* Release: the tail is complete before readers can find it; pairs
 	 * with their acquire load of tail_serial. */
 	atomic_store_explicit(&cs->tail_serial, tc.serial, memory_order_release);
-	if (old) {
-		/* Readers still mapping it keep it until they move on. */
-		inst_tail_shm(w->cfg.inst, old, name, sizeof name);
-		tail_unlink(name);
-	}
+	/* The old tail, and any a writer killed in between left: readers
+	 * still mapping one keep it until they move on. */
+	inst_shm_sweep_tails(w->cfg.inst, tc.serial);
 	return 0;
 }
 
@@ -399,6 +397,11 @@ static int ingest__apply(ingest *w, uint64_t lsn, const struct batch_view *b)
 		if (rc)
 			return rc;
 	}
+	int rc = tail_reserve(w->tail, h->count, h->text_bytes);
+	if (rc) {
+		log_error("cannot reserve shared memory for the tail: %s", roost_strerror(rc));
+		return rc;
+	}
 	tail_append(w->tail, b, lsn);
 	if (w->tail_born_ms == 0)
 		w->tail_born_ms = futex_now_ms();
@@ -495,6 +498,18 @@ static void ingest__seed_key(void *arg, const struct manifest_key *k)
 	ctl_client_seed(arg, k->client_id, k->seq, k->lsn, k->count);
 }
 
+/* The runtime dir and the shared-memory directory, made and checked. */
+static int ingest__open_shm(ingest *w, int *made)
+{
+	char why[INST_WHY_MAX];
+	int rc = inst_make_run_dir(w->cfg.inst, why, sizeof why);
+	if (rc == 0)
+		rc = inst_shm_make(w->cfg.inst, made, why, sizeof why);
+	if (rc)
+		log_error("%s", why[0] ? why : roost_strerror(rc));
+	return rc;
+}
+
 static int ingest__open_ctl(ingest *w)
 {
 	struct ctl_config cc = {
@@ -502,23 +517,33 @@ static int ingest__open_ctl(ingest *w)
 	    .metric = w->man.metric,
 	    .index = w->man.index,
 	    .ring_capacity = w->cfg.ring_capacity,
+	    .clients = w->cfg.clients,
 	    .mode = w->cfg.inst->file_mode,
 	};
-	int created;
-	int rc = ctl_open_writer(&w->ctl, w->cfg.inst->ctl_shm, &cc, &created);
+	int created, made;
+	int rc = ingest__open_shm(w, &made);
+	if (rc)
+		return rc;
+	rc = ctl_open_writer(&w->ctl, w->cfg.inst->ctl_path, &cc, &created);
 	if (rc == ROOST_ELOCKED)
 		log_error("another writer is running for instance '%s'", w->cfg.inst->name);
 	else if (rc)
-		log_error("cannot open %s: %s", w->cfg.inst->ctl_shm, roost_strerror(rc));
+		log_error("cannot open %s: %s", w->cfg.inst->ctl_path, roost_strerror(rc));
+	if (rc && made) /* nothing in it yet: a refused start leaves nothing */
+		inst_shm_remove(w->cfg.inst);
 	if (rc == 0 && created)
 		keys_each(w->keys, ingest__seed_key, w->ctl);
+	/* Like the ring's size, the table's is fixed while the block exists. */
+	if (rc == 0 && w->cfg.clients && ctl_shm(w->ctl)->clients != w->cfg.clients)
+		log_warn("the control block has %u client slots; --clients %u applies to a new one",
+			 ctl_shm(w->ctl)->clients, w->cfg.clients);
 	return rc;
 }
 
 /* Opens the ring, or creates it continuing the LSN sequence of the log. */
 static int ingest__open_ring(ingest *w)
 {
-	const char *name = w->cfg.inst->ring_shm;
+	const char *name = w->cfg.inst->ring_path;
 	int rc = ring_open(&w->ring, name, 0, 1);
 	if (rc == ROOST_ENOENT) {
 		struct ring_config rcfg = {
@@ -650,6 +675,21 @@ static int ingest__log_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 	return wal_sync(w->wal);
 }
 
+/* Reserves the tail memory a group needs before any of it is logged: a
+ * full memory file system then stalls the writer as a full disk does,
+ * with the group still in the ring. */
+static int ingest__reserve_group(ingest *w, const struct ingest_rec *recs, uint32_t n)
+{
+	uint64_t docs = 0, text = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!recs[i].apply)
+			continue;
+		docs += recs[i].view.hdr->count;
+		text += recs[i].view.hdr->text_bytes;
+	}
+	return tail_reserve(w->tail, docs, text);
+}
+
 /* ROOST_EBUSY: applied, but refused a place in the index for now. */
 static int ingest__apply_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 {
@@ -682,13 +722,15 @@ static void ingest__pause(volatile sig_atomic_t *stop, int ms)
 }
 
 /* Says why nothing is acknowledged (brokers put the mode in their BUSY
- * answers), as "stalled: <step> disk full|not writable|failed", and waits
- * before the failed step is tried again. */
+ * answers), as "stalled: <step> disk full|not writable|failed" ("tail
+ * shared memory full" for the tail), and waits before the failed step is
+ * tried again. */
 static void ingest__stall(ingest *w, const char *step, int rc, volatile sig_atomic_t *stop)
 {
 	char mode[64];
+	int memory = strcmp(step, "tail") == 0;
 	snprintf(mode, sizeof mode, "stalled: %s %s", step,
-		 rc == ROOST_ENOSPC  ? "disk full"
+		 rc == ROOST_ENOSPC  ? (memory ? "shared memory full" : "disk full")
 		 : rc == ROOST_EPERM ? "not writable"
 				     : "failed");
 	ctl_set_writer_mode(w->ctl, mode);
@@ -738,6 +780,13 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 		}
 		if (n == 0)
 			continue;
+		if ((rc = ingest__reserve_group(w, recs, n)) != 0) {
+			log_error("cannot reserve shared memory for the tail: %s; retrying",
+				  roost_strerror(rc));
+			ingest__stall(w, "tail", rc, stop);
+			rc = 0;
+			continue;
+		}
 		uint64_t end = recs[n - 1].rec.next;
 		rc = ingest__log_group(w, recs, n);
 		if (rc) {

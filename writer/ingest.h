@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 struct ingest_config {
-	const struct inst *inst;
+	struct inst *inst; /* its runtime and shared-memory paths are filled in */
 	uint32_t dim;	   /* 0: take it from the manifest */
 	int metric;	   /* -1: from the manifest (default L2) */
 	const char *index; /* NULL: from the manifest (default "Flat") */
@@ -21,6 +21,7 @@ struct ingest_config {
 	uint64_t train_docs;  /* vectors to train on, for trained types */
 	uint32_t group_max;   /* records per group */
 	int dead_timeout_ms;  /* a producer's claim older than this is checked */
+	uint32_t clients;     /* idempotency slots of a new control block (0: default) */
 	/* --gpu: the open segment's index grows on the GPU, within a budget. */
 	int gpu;
 	int gpu_device;

@@ -1,4 +1,5 @@
 /* roost-writer: the one process that owns an instance's index. */
+#include "ctl.h"
 #include "err.h"
 #include "ingest.h"
 #include "inst.h"
@@ -33,11 +34,13 @@ static void writer_usage(FILE *f)
 	fprintf(f, "usage: roost-writer --name NAME [--data-dir DIR] [--dim D] [--metric l2|ip]\n"
 		   "                    [--index FACTORY] [--ring-mb MB] [--seal-docs N]\n"
 		   "                    [--train-docs N] [--group-max N] [--dead-timeout-ms MS]\n"
-		   "                    [--seal-interval-ms MS]\n"
+		   "                    [--seal-interval-ms MS] [--clients N]\n"
 		   "                    [--gpu] [--gpu-device N] [--gpu-memory-budget BYTES|N%%]\n"
 		   "                    [--gpu-temp-memory BYTES] [--gpu-on-pressure cpu|refuse]\n"
 		   "Settings other than --name and --data-dir apply when the instance is new;\n"
-		   "later they must match it or be left out. BYTES may end in K, M, G or T.\n"
+		   "later they must match it or be left out. --ring-mb (64) and --clients\n"
+		   "(idempotency slots, 16384) size new shared memory. BYTES may end in K, M,\n"
+		   "G or T.\n"
 		   "--gpu grows the open segment's index on the GPU (needs make GPU=1) within\n"
 		   "the budget (default 100%%); when it would not fit, cpu moves it to the CPU,\n"
 		   "refuse stops taking writes until memory returns.\n");
@@ -105,6 +108,7 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 	    {"group-max", required_argument, 0, 'g'},
 	    {"dead-timeout-ms", required_argument, 0, 'k'},
 	    {"seal-interval-ms", required_argument, 0, 'S'},
+	    {"clients", required_argument, 0, 'c'},
 	    {"gpu", no_argument, 0, WRITER_OPT_GPU},
 	    {"gpu-device", required_argument, 0, WRITER_OPT_GPU_DEVICE},
 	    {"gpu-memory-budget", required_argument, 0, WRITER_OPT_GPU_BUDGET},
@@ -163,6 +167,9 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 		case 'S':
 			c->seal_interval_ms = atoi(optarg);
 			break;
+		case 'c':
+			c->clients = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
 		case 'h':
 			writer_usage(stdout);
 			exit(0);
@@ -182,6 +189,11 @@ static int writer_check(const struct ingest_config *c)
 {
 	if (c->ring_capacity < (1u << 20) || (c->ring_capacity & (c->ring_capacity - 1))) {
 		fprintf(stderr, "roost-writer: --ring-mb must be a power of two >= 1\n");
+		return ROOST_EINVAL;
+	}
+	if (c->clients && (c->clients < CTL_CLIENTS_MIN || c->clients > CTL_CLIENTS_MAX)) {
+		fprintf(stderr, "roost-writer: --clients must be %u to %u\n", CTL_CLIENTS_MIN,
+			CTL_CLIENTS_MAX);
 		return ROOST_EINVAL;
 	}
 	if (c->seal_docs < 4096 || c->train_docs == 0 || c->train_docs > c->seal_docs ||

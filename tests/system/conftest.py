@@ -2,6 +2,7 @@
 each instance with its own name, data directory and runtime directory."""
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,32 @@ BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 BIN = os.path.join(BUILD, "bin")
 TOOLS = os.path.join(BUILD, "tests")
 _names = itertools.count()
+
+
+def shm_dir(run_dir):
+    """An instance's shared-memory directory (common/inst.h): <run dir>/shm,
+    a directory or a link to one in /dev/shm; None when there is none."""
+    path = os.path.join(run_dir, "shm")
+    real = os.path.realpath(path)
+    return real if os.path.lexists(path) and os.path.isdir(real) else None
+
+
+def shm_objects(run_dir):
+    """The names of an instance's shared-memory objects (ctl, ring, tail.N)."""
+    d = shm_dir(run_dir)
+    try:
+        return sorted(os.listdir(d)) if d else []
+    except FileNotFoundError:
+        return []
+
+
+def remove_shm(run_dir):
+    """What a reboot does to an instance's shared memory."""
+    d, link = shm_dir(run_dir), os.path.join(run_dir, "shm")
+    if d:
+        shutil.rmtree(d, ignore_errors=True)
+    if os.path.islink(link):
+        os.unlink(link)
 
 
 def wait_for(cond, timeout, what):
@@ -171,10 +198,8 @@ class Instance:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        uid = os.getuid()
-        for f in os.listdir("/dev/shm"):
-            if f.startswith("roost.%d.%s." % (uid, self.name)):
-                os.unlink(os.path.join("/dev/shm", f))
+        # Processes started by hand, not by `roost up`: nobody else removes it.
+        remove_shm(self.run_dir)
         for log in self.logs:
             log.close()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -190,7 +215,8 @@ def make_instance():
         return inst
 
     yield make
-    for inst in made:
+    # Newest first: a later instance may live in an earlier one's directories.
+    for inst in reversed(made):
         inst.stop()
 
 
@@ -224,3 +250,41 @@ def check_exactly_once(inst, acked):
     assert not wrong, "fields differ for %s: %r vs %r" % (wrong[0], by_id[wrong[0]],
                                                           acked[wrong[0]])
     return by_id
+
+
+# ---- nothing left behind ---------------------------------------------------
+
+def run_leftovers(pid=None):
+    """What this test run (its instances are named t<pid>-N and c<pid>-N)
+    left behind: /dev/shm entries, processes, bound unix sockets."""
+    pid = pid or os.getpid()
+    mine = re.compile(r"(^|[./])[tc]%d-\d+([./]|$)" % pid)
+    shm = ["/dev/shm/" + f for f in os.listdir("/dev/shm")
+           if f.startswith("roost.") and mine.search(f)]
+    procs = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        name = re.compile(r"[tc]%d-\d+" % pid)
+        if os.path.basename(argv[0]).startswith("roost") and \
+                any(name.fullmatch(a) for a in argv[1:]):
+            procs.append("%s %s" % (p, " ".join(argv)))
+    socks = []
+    with open("/proc/net/unix") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) > 7 else ""
+            if "/roost/" in path and mine.search(path.replace("/", ".")):
+                socks.append(path)
+    return shm + procs + socks
+
+
+def pytest_sessionfinish(session, exitstatus):
+    left = run_leftovers()
+    if left:
+        sys.stderr.write("\nthis test run left behind:\n  %s\n" % "\n  ".join(left))
+        session.exitstatus = 1

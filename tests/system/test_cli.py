@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from conftest import BIN, ROOT, TOOLS, wait_for
+from conftest import BIN, ROOT, TOOLS, remove_shm, shm_objects, wait_for
 
 DIM = 8
 
@@ -76,18 +76,26 @@ class Cli:
 
     def remove_shm(self):
         """What a reboot does to the instance's shared memory."""
-        prefix = "roost.%d.%s." % (os.getuid(), self.name)
-        for f in os.listdir("/dev/shm"):
-            if f.startswith(prefix):
-                os.unlink(os.path.join("/dev/shm", f))
+        remove_shm(self.run_dir)
+
+    def leftovers(self):
+        """What of the instance outlives it: shared memory, sockets."""
+        socks = [f for f in os.listdir(self.run_dir) if f.endswith((".ipc", ".sock"))] \
+            if os.path.isdir(self.run_dir) else []
+        return shm_objects(self.run_dir) + socks
 
     def cleanup(self):
-        if self.roost("down", "--wait", 60).returncode != 0:
+        """A clean `down` must leave nothing behind; after anything else
+        the test's leftovers are removed here."""
+        down = self.roost("down", "--wait", 60)
+        left = self.leftovers() if down.returncode == 0 else []
+        if down.returncode != 0:
             pid = self.supervisor_pid()
             if pid and alive(pid):
                 os.kill(pid, signal.SIGKILL)
         self.remove_shm()
         shutil.rmtree(self.root, ignore_errors=True)
+        assert not left, "`roost down` left %r behind" % left
 
 
 def read(path):

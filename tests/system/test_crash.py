@@ -30,7 +30,7 @@ import threading
 import time
 
 import wire
-from conftest import BIN, check_exactly_once, wait_for
+from conftest import BIN, check_exactly_once, shm_dir, shm_objects, wait_for
 from faults import fnv, writer_supports
 
 DIM = 16
@@ -264,11 +264,6 @@ def settle_exactly_once(inst, acked):
 
 # ---- leaks -------------------------------------------------------------
 
-def shm_objects(inst):
-    prefix = "roost.%d.%s." % (os.getuid(), inst.name)
-    return sorted(f for f in os.listdir("/dev/shm") if f.startswith(prefix))
-
-
 def manifest_files(data):
     """The files the manifest names (common/manifest.h, version 1)."""
     with open(os.path.join(data, "MANIFEST"), "rb") as f:
@@ -317,8 +312,8 @@ def check_fds(inst, pids, fd_base):
     made its search socket."""
     for role, pid in pids.items():
         targets = fd_targets(pid)
-        files = [t for t in targets if t.startswith("/dev/shm/") or
-                 t.startswith(inst.data)]
+        shm = shm_dir(inst.run_dir) or "/dev/shm/"
+        files = [t for t in targets if t.startswith(shm) or t.startswith(inst.data)]
         assert len(files) <= MAX_FILE_FDS, "%s holds %r" % (role, files)
         seen = fd_base.setdefault(pid, [])
         seen.append(len(targets))
@@ -330,10 +325,10 @@ def check_fds(inst, pids, fd_base):
 def check_no_leaks(inst, pids, fd_base):
     """Transient objects and files (a seal in progress) get a moment to go."""
     try:
-        wait_for(lambda: len(shm_objects(inst)) == 3 and not stray_files(inst), 10,
+        wait_for(lambda: len(shm_objects(inst.run_dir)) == 3 and not stray_files(inst), 10,
                  "the shm objects and data files to settle")
     except AssertionError:
-        raise AssertionError("leak: shm %r, stray files %r" % (shm_objects(inst),
+        raise AssertionError("leak: shm %r, stray files %r" % (shm_objects(inst.run_dir),
                                                               stray_files(inst)))
     check_fds(inst, pids, fd_base)
 

@@ -21,7 +21,7 @@ import time
 import pytest
 
 import wire
-from conftest import BIN, check_exactly_once, wait_for
+from conftest import BIN, check_exactly_once, remove_shm, shm_dir, shm_objects, wait_for
 from faults import fnv, writer_supports
 
 DIM = 16
@@ -394,12 +394,12 @@ def test_owner_only_files_objects_and_sockets(make_instance):
     for s in os.listdir(inst.run_dir):
         if s.endswith(".ipc"):
             assert mode(os.path.join(inst.run_dir, s)) & 0o077 == 0, s
-    prefix = "roost.%d.%s." % (os.getuid(), inst.name)
-    shm = [os.path.join("/dev/shm", f) for f in os.listdir("/dev/shm") if f.startswith(prefix)]
+    shm = [os.path.join(shm_dir(inst.run_dir), f) for f in shm_objects(inst.run_dir)]
+    assert mode(shm_dir(inst.run_dir)) == 0o700
     assert len(shm) >= 3 and all(mode(p) == 0o600 for p in shm), shm
     # Readers map every shared object read-only.
     with open("/proc/%d/maps" % reader.pid) as f:
-        maps = [l.split() for l in f if "/dev/shm/" + prefix in l]
+        maps = [l.split() for l in f if shm_dir(inst.run_dir) + "/" in l]
     assert maps and all(m[1].startswith("r-") for m in maps), maps
 
     # What the test itself made (its temporary root and XDG_RUNTIME_DIR) is
@@ -444,8 +444,8 @@ def test_group_access_by_configuration(make_instance):
     for f in published:
         assert mode(os.path.join(inst.data, f)) == 0o640, (f, oct(mode(os.path.join(inst.data, f))))
     assert mode(inst.broker_path()) == 0o660
-    prefix = "roost.%d.%s." % (os.getuid(), inst.name)
-    shm = [os.path.join("/dev/shm", f) for f in os.listdir("/dev/shm") if f.startswith(prefix)]
+    shm = [os.path.join(shm_dir(inst.run_dir), f) for f in shm_objects(inst.run_dir)]
+    assert mode(shm_dir(inst.run_dir)) == 0o750
     assert len(shm) >= 3 and all(mode(p) == 0o660 for p in shm), shm
 
 
@@ -463,14 +463,13 @@ def test_two_instances_share_nothing(make_instance):
     assert len(a.dump()) == 5 and b.dump() == []
     assert b.search([vec(1000)], k=5)["results"] == [[]]
     assert a.search([vec(1000)], k=1)["results"][0][0]["id"] == r["add"]["ids"][0]
-    shm_a, shm_b = ({f for f in os.listdir("/dev/shm") if ".%s." % i.name in f}
-                    for i in (a, b))
-    assert shm_a and shm_b and not shm_a & shm_b
+    dir_a, dir_b = shm_dir(a.run_dir), shm_dir(b.run_dir)
+    assert dir_a and dir_b and dir_a != dir_b
+    assert shm_objects(a.run_dir) and shm_objects(b.run_dir)
 
 
 def test_ipc_path_over_sun_path_is_refused_before_bind(make_instance):
     inst = make_instance(dim=DIM)
-    inst.start_writer()
     base = tempfile.mkdtemp(prefix="rstipc")
     try:
         # The longest socket a broker binds is readers-<id>.ipc.
@@ -478,7 +477,12 @@ def test_ipc_path_over_sun_path_is_refused_before_bind(make_instance):
             tail = "/roost/%s/readers-0.ipc" % inst.name
             pad = length - len(base) - len(tail) - 1
             return os.path.join(base, "d" * pad)
-        inst.env["XDG_RUNTIME_DIR"] = runtime_for(108)
+
+        def use_runtime(length):
+            inst.env["XDG_RUNTIME_DIR"] = runtime_for(length)
+            inst.run_dir = os.path.join(inst.env["XDG_RUNTIME_DIR"], "roost", inst.name)
+            inst.start_writer()
+        use_runtime(108)
         p = subprocess.run([os.path.join(BIN, "roost-broker"), "--name", inst.name],
                            env=inst.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=30)
@@ -486,8 +490,10 @@ def test_ipc_path_over_sun_path_is_refused_before_bind(make_instance):
         assert "longer than 107 bytes" in p.stdout, p.stdout
         assert not any(f.endswith(".ipc") for _, _, fs in os.walk(base) for f in fs)
 
-        inst.env["XDG_RUNTIME_DIR"] = runtime_for(107)
-        inst.run_dir = os.path.join(inst.env["XDG_RUNTIME_DIR"], "roost", inst.name)
+        # The instance lives where its runtime dir is: move it along.
+        inst.kill(inst.writer, signal.SIGTERM)
+        remove_shm(inst.run_dir)
+        use_runtime(107)
         inst.start_broker()
         assert len(os.path.join(inst.run_dir, "readers-0.ipc")) == 107
         assert call(inst, wire.status_request())["status"] == 0

@@ -10,7 +10,7 @@ import pytest
 
 import agentdata
 import wire
-from conftest import check_exactly_once, collect, wait_for
+from conftest import check_exactly_once, collect, shm_dir, shm_objects, wait_for
 
 DIM = 16
 
@@ -310,8 +310,7 @@ def test_readers_keep_serving_through_writer_restart(make_instance):
 
 
 def shm_tails(inst):
-    prefix = "roost.%d.%s.tail." % (os.getuid(), inst.name)
-    return [f for f in os.listdir("/dev/shm") if f.startswith(prefix)]
+    return [f for f in shm_objects(inst.run_dir) if f.startswith("tail.")]
 
 
 def test_old_generations_freed_even_when_a_reader_dies_holding_one(make_instance):
@@ -322,14 +321,14 @@ def test_old_generations_freed_even_when_a_reader_dies_holding_one(make_instance
     collect(inst.agent(1, requests=30, batch=(80, 100)))
     assert inst.search([[0.0] * DIM], k=1)["status"] == 0
     maps = open("/proc/%d/maps" % r.pid).read()
-    assert ".tail." in maps
+    assert "/tail." in maps
     inst.kill(r)
     collect(inst.agent(2, requests=60, batch=(80, 100)))
     # Only the current tail exists; every older one was unlinked at its seal.
     assert len(shm_tails(inst)) == 1
     r2 = inst.start_reader()
     assert inst.search([[0.0] * DIM], k=1)["status"] == 0
-    mapped = {l.split()[-1] for l in open("/proc/%d/maps" % r2.pid) if ".tail." in l}
+    mapped = {l.split()[-1] for l in open("/proc/%d/maps" % r2.pid) if "/tail." in l}
     assert len(mapped) == 1
 
 
@@ -342,7 +341,7 @@ def test_remote_reader_uses_no_shared_memory(make_instance):
     acked, _ = collect(inst.agent(1, requests=60, batch=(80, 100)))
     remote = inst.start_reader(["--remote", "--connect", "tcp://127.0.0.1:%d" % port])
     maps = open("/proc/%d/maps" % remote.pid).read()
-    assert "/dev/shm" not in maps
+    assert "/dev/shm" not in maps and shm_dir(inst.run_dir) not in maps
     sealed = {i: f for i, f in acked.items() if int(i) < inst_sealed_end(inst)}
     assert sealed
     own_vector_found(inst, dict(list(sealed.items())[::40]))

@@ -44,8 +44,8 @@ static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, 
 	struct ctl_shm *cs = ctl_shm(c);
 	/* Acquire pairs with the writer's release of tail_serial. */
 	uint64_t serial = atomic_load_explicit(&cs->tail_serial, memory_order_acquire);
-	char name[128];
-	inst_tail_shm(in, serial, name, sizeof name);
+	char name[PATH_MAX + 32];
+	inst_tail_path(in, serial, name, sizeof name);
 	tail *t;
 	int rc = tail_open(&t, name);
 	if (rc)
@@ -87,8 +87,9 @@ int main(int argc, char **argv)
 	}
 	struct inst in;
 	ctl *c;
+	char why[INST_WHY_MAX];
 	if (inst_init(&in, argv[1], argc == 3 ? argv[2] : NULL) != 0 ||
-	    ctl_open(&c, in.ctl_shm, 1) != 0) {
+	    inst_shm_find(&in, why, sizeof why) != 0 || ctl_open(&c, in.ctl_path, 1) != 0) {
 		fprintf(stderr, "roost-dump: no instance '%s'\n", argv[1]);
 		return 1;
 	}

@@ -1,5 +1,5 @@
 /* Unit tests for the ingest ring (common/ring.c). Each test works on its own
- * shm object, named after the pid and a counter, and unlinks it. Children
+ * object in a private directory on /dev/shm, and removes both. Children
  * are forked producer processes; they report through their exit status and
  * never call cmocka. */
 #include "err.h"
@@ -34,17 +34,22 @@
 #define HDR_VERSION_OFF 8
 
 struct fixture {
-	char name[64];
+	char dir[64];
+	char name[96];
 };
 
 static int setup(void **state)
 {
-	static unsigned counter;
 	struct fixture *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	snprintf(f->name, sizeof(f->name), "/roost-test-ring-%d-%u", (int)getpid(), counter++);
-	ring_unlink(f->name);
+	/* The pid in the name lets the test runner find what a run left. */
+	snprintf(f->dir, sizeof(f->dir), "/dev/shm/roost.test-ring.%d.XXXXXX", (int)getpid());
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->name, sizeof(f->name), "%s/ring", f->dir);
 	*state = f;
 	return 0;
 }
@@ -52,7 +57,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
+	char path[128];
 	ring_unlink(f->name);
+	snprintf(path, sizeof(path), "%s/link", f->dir);
+	unlink(path);
+	rmdir(f->dir);
 	free(f);
 	return 0;
 }
@@ -583,7 +592,7 @@ static void test_slow_producer_not_skipped(void **state)
 
 static void poke_u32(const char *name, size_t off, uint32_t value, uint32_t *old)
 {
-	int fd = shm_open(name, O_RDWR, 0);
+	int fd = open(name, O_RDWR);
 	assert_true(fd >= 0);
 	unsigned char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	assert_true(m != MAP_FAILED);
@@ -647,7 +656,7 @@ static void test_open_errors(void **state)
 static void test_unfinished_ring(void **state)
 {
 	const char *name = name_of(state);
-	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	int fd = open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
 	ring *r = NULL;
 	int64_t t0 = futex_now_ms();
@@ -668,10 +677,8 @@ static void test_mode_ignores_umask(void **state)
 	int rc = ring_create(&c, name_of(state), &cfg);
 	umask(old);
 	assert_int_equal(rc, 0);
-	char path[96];
-	snprintf(path, sizeof(path), "/dev/shm%s", name_of(state));
 	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(stat(name_of(state), &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0640);
 	ring_close(c);
 }
@@ -721,6 +728,78 @@ static void test_corrupt_header(void **state)
 	ring_close(c);
 }
 
+/* Memory for the data area is taken as claims reach it, not up front, and
+ * a lap later nothing more is taken. */
+static void test_memory_reserved_as_used(void **state)
+{
+	const uint64_t cap = 4u << 20;
+	struct ring_config cfg = {.capacity = cap, .mode = 0600, .dead_timeout_ms = DEAD_MS};
+	ring *c = NULL, *p = NULL;
+	struct stat st;
+	assert_int_equal(ring_create(&c, name_of(state), &cfg), 0);
+	assert_int_equal(stat(name_of(state), &st), 0);
+	assert_int_equal(st.st_size, 16384 + cap);
+	assert_true((uint64_t)st.st_blocks * 512 <= 16384);
+	assert_int_equal(ring_open(&p, name_of(state), cap, 0), 0);
+	uint64_t pos = 0;
+	for (int i = 0; i < 3; i++) { /* 3 x 64 KiB: the first 1 MiB step */
+		put(p, 65536 - 16, (uint32_t)i);
+		pos = take(c, pos, 65536 - 16, (uint32_t)i).next;
+	}
+	assert_int_equal(stat(name_of(state), &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 >= (1u << 20));
+	assert_true((uint64_t)st.st_blocks * 512 <= 16384 + (1u << 20));
+	for (int i = 0; i < 100; i++) { /* more than a lap */
+		put(p, 65536 - 16, (uint32_t)i);
+		pos = take(c, pos, 65536 - 16, (uint32_t)i).next;
+	}
+	assert_int_equal(stat(name_of(state), &st), 0);
+	assert_int_equal((uint64_t)st.st_blocks * 512, 16384 + cap);
+	ring_close(p);
+	ring_close(c);
+}
+
+/* What `roost down` asks before it removes a ring. */
+static void test_unread_and_producers(void **state)
+{
+	ring *c = make_ring(name_of(state), 0, DEAD_MS);
+	uint64_t at = 1;
+	assert_int_equal(ring_unread(c, 0, &at), 0);
+	assert_int_equal(ring_producers_alive(c), 0);
+	ring *p = open_producer(name_of(state));
+	assert_int_equal(ring_producers_alive(c), 1);
+	struct ring_claim claimed;
+	assert_int_equal(ring_claim(p, 40, 0, &claimed), 0);
+	struct ring_claim done = put(p, 24, 7);
+	assert_int_equal(ring_unread(c, 0, &at), 1); /* claimed by a live producer */
+	assert_int_equal(at, claimed.pos);
+	ring_close(p); /* the claim's owner is gone: the committed record remains */
+	assert_int_equal(ring_producers_alive(c), 0);
+	assert_int_equal(ring_unread(c, 0, &at), 1);
+	assert_int_equal(at, done.pos);
+	struct ring_record rec = take(c, 0, 24, 7);
+	assert_int_equal(ring_unread(c, rec.next, &at), 0);
+	assert_int_equal(ring_unread(c, 8, &at), ROOST_EINVAL);
+	ring_close(c);
+}
+
+/* An object is opened only when it is a regular file of ours, never
+ * through a link, and never when others may write it. */
+static void test_refuses_what_is_not_ours(void **state)
+{
+	ring *c = make_ring(name_of(state), 0, DEAD_MS), *r = NULL;
+	char link[128];
+	snprintf(link, sizeof(link), "%s/link", ((struct fixture *)*state)->dir);
+	assert_int_equal(symlink(name_of(state), link), 0);
+	assert_int_equal(ring_open(&r, link, 0, 0), ROOST_EPERM);
+	assert_int_equal(chmod(name_of(state), 0666), 0);
+	assert_int_equal(ring_open(&r, name_of(state), 0, 0), ROOST_EPERM);
+	assert_int_equal(chmod(name_of(state), 0600), 0);
+	assert_int_equal(ring_open(&r, name_of(state), 0, 0), 0);
+	ring_close(r);
+	ring_close(c);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -745,6 +824,9 @@ int main(void)
 	    T(test_mode_ignores_umask),
 	    T(test_state_at),
 	    T(test_corrupt_header),
+	    T(test_memory_reserved_as_used),
+	    T(test_unread_and_producers),
+	    T(test_refuses_what_is_not_ours),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
