@@ -121,6 +121,20 @@ BAD = {
     "garbage": (lambda: bytes(random.Random(3).getrandbits(8) for _ in range(300)), -14),
     "truncated": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 5, 1)[:-7], -14),
     "empty frame": (lambda: b"", -15),
+    # protobuf-c keeps strings as C strings: these would be stored cut.
+    "NUL in text": (lambda: wire.add_request(DIM, [wire.document(vec(1), text="before\0after")],
+                                             5, 1), -1),
+    "NUL in kind": (lambda: wire.add_request(DIM, [wire.document(vec(1), kind="tw\0eet")],
+                                             5, 1), -1),
+    "two operations": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 5, 1) +
+                       wire.status_request()[2:], -1),
+}
+
+# What a refusal says, where it matters which field is named.
+BAD_MESSAGES = {
+    "NUL in text": "add.docs[0].text holds a NUL byte (at byte 6 of 12)",
+    "NUL in kind": "add.docs[0].kind holds a NUL byte (at byte 2 of 6)",
+    "two operations": "the request sets both add and status",
 }
 
 
@@ -135,6 +149,7 @@ def test_bad_input_rejected_and_nothing_changes(make_instance):
         reply = inst.client().call(make_frame())
         assert reply["status"] == code, (what, reply)
         assert reply["message"], what
+        assert BAD_MESSAGES.get(what, "") in reply["message"], (what, reply)
         assert "add" not in reply or not reply["add"]["ids"], what
     after = inst.status()
     assert after["ring_reserve"] == before["ring_reserve"]
