@@ -120,9 +120,8 @@ static int broker__wait_ack(struct broker *b, const Roost__AddRequest *add, uint
 	if (add->ack == ROOST__ACK_MODE__ACK_QUEUED)
 		return 0;
 	enum ctl_mark mark = add->ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
-	int timeout = add->timeout_ms ? (int)add->timeout_ms : b->cfg.ack_timeout_ms;
-	if (timeout > b->cfg.max_timeout_ms)
-		timeout = b->cfg.max_timeout_ms;
+	int timeout =
+	    wire_timeout_ms(add->timeout_ms, b->cfg.ack_timeout_ms, b->cfg.max_timeout_ms);
 	if (ctl_wait(b->ctl, mark, lsn, timeout) == 0)
 		return 0;
 	if (!ctl_writer_alive(b->ctl)) {
@@ -240,10 +239,8 @@ static int broker__search(struct broker *b, const Roost__SearchRequest *s, const
 	int sock = broker__search_socket();
 	if (sock < 0)
 		return broker__reply_error(ROOST_ECONN, "search device unavailable", out, out_len);
-	int wait = (s->timeout_ms ? (int)s->timeout_ms : b->cfg.search_wait_ms);
-	if (wait > b->cfg.max_timeout_ms)
-		wait = b->cfg.max_timeout_ms;
-	wait += BROKER_SEARCH_SLACK_MS;
+	int wait = wire_timeout_ms(s->timeout_ms, b->cfg.search_wait_ms, b->cfg.max_timeout_ms) +
+		   BROKER_SEARCH_SLACK_MS;
 	nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &wait, sizeof wait);
 	nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &wait, sizeof wait);
 	void *msg = NULL;

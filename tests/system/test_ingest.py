@@ -158,6 +158,18 @@ def test_bad_input_rejected_and_nothing_changes(make_instance):
     assert inst.writer.poll() is None and inst.brokers[0].poll() is None
 
 
+def test_add_timeout_beyond_int_is_the_longest_wait(make_instance):
+    """timeout_ms is a uint32: 4294967295 must mean the broker's longest
+    wait, not -1 ms."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    r = inst.client().call(wire.add_request(DIM, [wire.document(vec(3), text="t")], 6, 1, ack=3,
+                                            timeout_ms=(1 << 32) - 1))
+    assert r["status"] == 0, r
+    assert "-1 ms" not in r["message"]
+
+
 def test_oversized_frame_and_transport_garbage(make_instance):
     inst = make_instance(dim=DIM, broker_args=["--max-frame", "65536"])
     inst.start_writer()
