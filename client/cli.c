@@ -185,6 +185,15 @@ static int cli_up_old_writer(const struct cli_up *u)
 			    pid, u->name);
 }
 
+static int cli_already_up(const char *name, pid_t pid)
+{
+	fprintf(stderr,
+		"roost up: instance '%s' is already up (supervisor pid %d); see `roost status "
+		"--name %s`\n",
+		name, (int)pid, name);
+	return CLI_FAIL;
+}
+
 /* The instance's paths and the binaries it runs, checked up front so that
  * mistakes show here rather than in a log. */
 static int cli_up_prepare(struct cli_up *u)
@@ -215,10 +224,7 @@ static int cli_up_prepare(struct cli_up *u)
 				    u->cfg.in.data_dir);
 	pid_t pid;
 	if (supctl_running(&u->cfg.in, &pid) == 0)
-		return cliutil_fail("up", u->name, ROOST_EEXIST, NULL,
-				    "instance '%s' is already up (supervisor pid %d); see `roost "
-				    "status --name %s`",
-				    u->name, (int)pid, u->name);
+		return cli_already_up(u->name, pid);
 	return cli_up_old_writer(u);
 }
 
@@ -259,9 +265,10 @@ static int cli_probe(const struct cli_up *u, struct roost_status *st, char *why,
 	return rc;
 }
 
-/* A message from the supervisor means the start failed: "fail TEXT", or
- * EOF when it died. */
-static int cli_sup_said(int sup, int wait_ms, char *why, size_t len)
+/* A message from the supervisor means the start failed: "fail TEXT",
+ * "held PID" (ROOST_EEXIST: another supervisor runs the instance, *held
+ * its pid), or EOF when it died. */
+static int cli_sup_said(int sup, int wait_ms, char *why, size_t len, pid_t *held)
 {
 	struct pollfd p = {.fd = sup, .events = POLLIN};
 	if (poll(&p, 1, wait_ms) <= 0)
@@ -270,19 +277,39 @@ static int cli_sup_said(int sup, int wait_ms, char *why, size_t len)
 	ssize_t n = read(sup, buf, sizeof buf - 1);
 	buf[n > 0 ? n : 0] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
+	int pid;
+	if (sscanf(buf, "held %d", &pid) == 1) {
+		*held = pid;
+		return ROOST_EEXIST;
+	}
 	snprintf(why, len, "%s",
 		 strncmp(buf, "fail ", 5) == 0 ? buf + 5 : "the supervisor exited unexpectedly");
 	return ROOST_ECLOSED;
 }
 
+/* Waits (bounded) until the supervisor closes its end of the socket: it
+ * holds it until it exits, having stopped what it started. */
+static void cli_wait_closed(int sup, int wait_ms)
+{
+	int64_t deadline = cliutil_now_ms() + wait_ms;
+	char buf[256];
+	for (int64_t left = wait_ms; left > 0; left = deadline - cliutil_now_ms()) {
+		struct pollfd p = {.fd = sup, .events = POLLIN};
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return;
+		if (p.revents && read(sup, buf, sizeof buf) <= 0)
+			return;
+	}
+}
+
 static int cli_await(const struct cli_up *u, int sup, struct roost_status *st, char *why,
-		     size_t len)
+		     size_t len, pid_t *held)
 {
 	int64_t start = cliutil_now_ms(), shown = start;
 	int64_t deadline = start + (int64_t)u->wait_s * 1000;
 	char last[256] = "nothing answered yet";
 	while (cliutil_now_ms() < deadline) {
-		int rc = cli_sup_said(sup, 200, why, len);
+		int rc = cli_sup_said(sup, 200, why, len, held);
 		if (rc)
 			return rc;
 		if (cli_probe(u, st, last, sizeof last) == 0)
@@ -375,24 +402,33 @@ static void cli_show_log(const char *path, off_t from)
 }
 
 /* The starter's side: wait, then confirm (the supervisor keeps the
- * instance) or hang up (it stops it) and explain. */
+ * instance) or hang up (it stops it) and explain. A supervisor that found
+ * another one running the instance (a concurrent `roost up` won) has
+ * started nothing: that is said at once. */
 static int cli_start(const struct cli_up *u, int sup, const char *log, off_t log_from)
 {
 	struct roost_status st;
 	char why[512];
-	int rc = cli_await(u, sup, &st, why, sizeof why);
+	pid_t held = 0;
+	int rc = cli_await(u, sup, &st, why, sizeof why, &held);
 	if (rc == 0 && write(sup, "ok\n", 3) != 3)
-		rc = cli_sup_said(sup, 1000, why, sizeof why);
-	close(sup);
-	if (rc == 0) {
+		rc = cli_sup_said(sup, 1000, why, sizeof why, &held);
+	if (rc == 0 || rc == ROOST_EEXIST) {
+		close(sup);
+		if (rc == ROOST_EEXIST)
+			return cli_already_up(u->name, held);
 		cli_print_up(u, &st, log);
 		return CLI_OK;
 	}
 	fprintf(stderr, "roost up: instance '%s' did not start: %s\n", u->name, why);
 	if (log) {
-		cli_wait_gone(&u->cfg.in, 60);
-		cli_show_log(log, log_from);
+		/* The log is complete once the supervisor has stopped everything. */
+		shutdown(sup, SHUT_WR);
+		cli_wait_closed(sup, 60000);
 	}
+	close(sup);
+	if (log)
+		cli_show_log(log, log_from);
 	return CLI_FAIL;
 }
 
@@ -459,9 +495,12 @@ static int cli_up_foreground(struct cli_up *u, int sv[2])
 	}
 	log_init("supervisor");
 	int rc = sup_run(&u->cfg, sv[0]);
-	/* After a failed start the starter has explained it already. */
-	if (rc == ROOST_ECLOSED)
+	/* After a failed start, or with another supervisor running the
+	 * instance, the starter explains it. */
+	if (rc == ROOST_ECLOSED || rc == ROOST_ELOCKED) {
+		waitpid(pid, NULL, 0);
 		return CLI_FAIL;
+	}
 	return rc ? cliutil_fail("up", u->name, rc, NULL, "instance '%s'", u->name) : CLI_OK;
 }
 

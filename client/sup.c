@@ -55,8 +55,11 @@ struct sup {
 	struct sup_child kids[SUP_MAX_KIDS]; /* writer, brokers, then readers */
 	int nkids;
 	int next_reader;
+	/* The starter's socket stays open until the supervisor exits: its
+	 * end seeing EOF is how it knows everything started is stopped. */
 	int sigfd, listen_fd, pid_fd, starter;
-	int serving; /* the starter saw the instance serve */
+	int starter_done; /* it said ok or hung up: nothing more to read or say */
+	int serving;	  /* the starter saw the instance serve */
 	int stop;
 	int rc;
 };
@@ -87,7 +90,7 @@ static void sup__describe_exit(int status, char *buf, size_t len)
 
 static void sup__tell_starter(struct sup *s, const char *fmt, ...)
 {
-	if (s->starter < 0)
+	if (s->starter < 0 || s->starter_done)
 		return;
 	char line[512];
 	va_list ap;
@@ -409,22 +412,22 @@ static void sup__from_starter(struct sup *s)
 		s->stop = 1;
 		s->rc = ROOST_ECLOSED;
 	}
-	close(s->starter);
-	s->starter = -1;
+	s->starter_done = 1;
 }
 
 static void sup__step(struct sup *s)
 {
+	int starter = s->starter >= 0 && !s->starter_done;
 	struct pollfd p[3] = {{.fd = s->sigfd, .events = POLLIN},
 			      {.fd = s->listen_fd, .events = POLLIN},
 			      {.fd = s->starter, .events = POLLIN}};
-	if (poll(p, s->starter >= 0 ? 3 : 2, sup__poll_timeout(s)) < 0)
+	if (poll(p, starter ? 3 : 2, sup__poll_timeout(s)) < 0)
 		return;
 	if (p[0].revents)
 		sup__signals(s);
 	if (p[1].revents && !s->stop)
 		sup__serve(s);
-	if (s->starter >= 0 && p[2].revents)
+	if (starter && p[2].revents)
 		sup__from_starter(s);
 	sup__restart_due(s);
 }
@@ -530,8 +533,7 @@ static int sup__open(struct sup *s)
 	pid_t holder = 0;
 	int rc = supctl_lock(in, &s->pid_fd, &holder);
 	if (rc == ROOST_ELOCKED) {
-		sup__tell_starter(s, "fail instance '%s' is already up (supervisor pid %d)",
-				  in->name, (int)holder);
+		sup__tell_starter(s, "held %d", (int)holder);
 		return rc;
 	}
 	if (rc == 0)

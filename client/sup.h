@@ -52,8 +52,11 @@ int sup_program(const struct sup_config *cfg, enum sup_role role, char *buf, siz
 /* Supervises until told to stop; returns once every child is gone.
  * starter: a socket to the starter, which writes "ok\n" once the instance
  * serves, or closes it to give up; the supervisor writes "fail TEXT\n" on
- * it when the start fails. Returns 0, or ROOST_ECLOSED after a failed
- * start, or the error that kept it from starting at all. */
+ * it when the start fails, or "held PID\n" when supervisor PID already
+ * runs the instance, and keeps it open until it returns. Returns 0, or
+ * ROOST_ECLOSED after a failed start, ROOST_ELOCKED when another
+ * supervisor runs the instance, or the error that kept it from starting
+ * at all. */
 int sup_run(const struct sup_config *cfg, int starter);
 
 #endif

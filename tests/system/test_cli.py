@@ -157,6 +157,7 @@ def test_up_status_down(cli):
 
     again = c.roost("up", "--data-dir", c.data, "--dim", DIM)
     assert again.returncode == 1 and "already up" in again.stderr
+    assert "already exists" not in again.stderr  # said once, in roost's words
 
     pids = [p["pid"] for p in st["processes"]] + [st["supervisor"]["pid"]]
     out = c.ok("down")
@@ -166,6 +167,32 @@ def test_up_status_down(cli):
     gone = c.roost("status")
     assert gone.returncode == 1 and "is not running" in gone.stderr
     assert "hint: is instance" in gone.stderr
+
+
+def test_concurrent_ups_losers_exit_at_once(cli):
+    """Of several `roost up` racing for one new instance, one starts it;
+    every other says it is already up and exits at once, while the winner
+    still serves (not after waiting for it to go away). Three races, so
+    that some loser passes the first check and meets the winner's
+    supervisor only at its own."""
+    for _ in range(3):
+        c = cli()
+        argv = [os.path.join(BIN, "roost"), "up", "--name", c.name, "--data-dir", c.data,
+                "--dim", str(DIM)]
+        ups = [subprocess.Popen(argv, env=c.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        outs = [p.communicate(timeout=50) + (p.returncode,) for p in ups]
+        won = [o for o in outs if o[2] == 0]
+        assert len(won) == 1, outs
+        assert "instance %s is up" % c.name in won[0][0]
+        for out, err, rc in outs:
+            if rc != 0:
+                assert rc == 1 and "roost up: instance '%s' is already up" % c.name in err, err
+                assert "did not start" not in err, err
+        assert alive(c.supervisor_pid())
+        # The supervisor reads the winner's "ok" a moment after it prints.
+        wait_for(lambda: c.status()["supervisor"]["state"] == "serving", 10, "serving")
+        c.ok("down")
 
 
 def test_add_and_search(cli):
