@@ -37,27 +37,6 @@ struct cli_up {
 	int wait_s;
 };
 
-static void cli_usage(FILE *f)
-{
-	fprintf(f, "usage: roost COMMAND --name NAME [options]\n"
-		   "  up       [--dim D] [--metric l2|ip] [--index FACTORY] [--brokers N]\n"
-		   "           [--readers M] [--data-dir DIR] [--gpu] [--foreground] [--wait S]\n"
-		   "           [--writer-arg A]... [--broker-arg A]... [--reader-arg A]...\n"
-		   "           start an instance; returns once it serves\n"
-		   "  down     [--wait S]            stop it cleanly, losing nothing acknowledged\n"
-		   "  status   [--json] [--interval-ms MS]\n"
-		   "           processes, LSNs, documents, readers, ingest and search rates\n"
-		   "  readers  add|remove [--wait S] start or stop one reader\n"
-		   "  add      [--file F|-] [--ack queued|durable|visible] [--batch N]\n"
-		   "           add documents from JSON lines: {\"vector\":[...],\"agent\":7,\n"
-		   "           \"time\":1700000000,\"kind\":\"tweet\",\"text\":\"...\"}\n"
-		   "  search   --vector V [-k K] [--agent A]... [--time-min T] [--time-max T]\n"
-		   "           [--kind K] [--min-lsn L] [--nprobe N] [--ef-search N] [--json]\n"
-		   "           V is \"0.1,0.2,...\" or a JSON array '[0.1, 0.2, ...]'\n"
-		   "Exit status: 0 done, 1 failed, 2 bad command line.\n"
-		   "docs/operations.md describes running an instance.\n");
-}
-
 /* The directory of this executable: roost-writer and friends live there. */
 static int cli_bin_dir(char *buf, size_t len)
 {
@@ -567,13 +546,18 @@ static int cli_down(int argc, char **argv)
 		return cliutil_usage("down", "unexpected argument '%s'", argv[optind]);
 	pid_t pid = 0;
 	char reply[64];
-	supctl_running(&in, &pid);
+	int running = supctl_running(&in, &pid) == 0;
 	rc = supctl_request(&in, "down", reply, sizeof reply);
 	/* A supervisor that holds its lock but no longer listens is stopping. */
-	if (rc == ROOST_ENOENT && supctl_running(&in, &pid) == 0)
+	if (rc == ROOST_ENOENT && supctl_running(&in, &pid) == 0) {
 		fprintf(stderr, "roost down: instance '%s' is already stopping\n", in.name);
-	else if ((rc = cli_explain("down", &in, rc, reply)) != 0)
+	} else if (rc == ROOST_ENOENT && !running) {
+		/* Down is where the caller wants it: nothing to do is no failure. */
+		printf("instance %s is not running\n", in.name);
+		return CLI_OK;
+	} else if ((rc = cli_explain("down", &in, rc, reply)) != 0) {
 		return rc;
+	}
 	fprintf(stderr, "roost down: stopping instance '%s' (supervisor pid %d)\n", in.name,
 		(int)pid);
 	if (cli_wait_gone(&in, wait_s) != 0)
@@ -647,21 +631,114 @@ static int cli_readers(int argc, char **argv)
 	return CLI_OK;
 }
 
+/* One subcommand: what it does in a line, and its usage. */
+struct cli_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+static const struct cli_cmd cli_cmds[] = {
+    {"up", cli_up, "start an instance; returns once it serves",
+     "usage: roost up --name NAME [options]\n"
+     "Starts instance NAME as a supervised group (a writer, brokers and readers)\n"
+     "and returns once it serves, printing where clients connect.\n"
+     "  --dim D            vector dimension (required for a new instance)\n"
+     "  --metric l2|ip     L2 distance (default) or inner product\n"
+     "  --index FACTORY    FAISS factory string: Flat (default), HNSW32,\n"
+     "                     IVF1024,Flat, ...\n"
+     "  --brokers N        brokers, 1 to 64 (default 1)\n"
+     "  --readers M        readers at start, 0 to 64 (default 1)\n"
+     "  --data-dir DIR     the durable state (default $XDG_DATA_HOME/roost/NAME,\n"
+     "                     else ~/.local/share/roost/NAME)\n"
+     "  --gpu              the writer grows its index on the GPU\n"
+     "  --foreground       supervise in this process, logging to stderr\n"
+     "  --wait S           how long to wait for it to serve (default 120)\n"
+     "  --writer-arg A, --broker-arg A, --reader-arg A\n"
+     "                     one more argument for every process of that role\n"
+     "--dim, --metric and --index are fixed when the instance is created.\n"},
+    {"down", cli_down, "stop it cleanly, losing nothing acknowledged",
+     "usage: roost down --name NAME [--wait S]\n"
+     "Stops the instance: brokers and readers first, then the writer once it\n"
+     "has logged everything in the ring. Waits up to S seconds (default 120)\n"
+     "for every process to be gone. An instance that is not running is left\n"
+     "as it is (exit status 0).\n"},
+    {"status", clistat_main, "processes, LSNs, documents, readers, rates",
+     "usage: roost status --name NAME [--json] [--interval-ms MS]\n"
+     "Shows the supervisor and its processes, the collection, the ring, the\n"
+     "durable, applied and published LSNs, the documents, every reader, and\n"
+     "ingest and search rates measured over MS (default 1000; 0 skips them).\n"
+     "  --json             one JSON object instead of text\n"},
+    {"readers", cli_readers, "start or stop one reader",
+     "usage: roost readers --name NAME add|remove [--wait S]\n"
+     "add starts one more reader and returns once it serves; remove stops the\n"
+     "newest one and returns once it is gone (at most S seconds, default 30).\n"},
+    {"add", clidata_add, "add documents from JSON lines", CLIDATA_ADD_USAGE},
+    {"search", clidata_search, "search by vector, with filters", CLIDATA_SEARCH_USAGE},
+};
+
+#define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
+
+static void cli_usage(FILE *f)
+{
+	fprintf(f, "usage: roost COMMAND --name NAME [options]\n");
+	for (size_t i = 0; i < CLI_NCMDS; i++)
+		fprintf(f, "  %-8s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
+	fprintf(f, "`roost help COMMAND` or `roost COMMAND --help` shows a command's options;\n"
+		   "`roost --version` the version. Exit status: 0 done, 1 failed, 2 bad command\n"
+		   "line. docs/operations.md describes running an instance.\n");
+}
+
+static const struct cli_cmd *cli_find(const char *name)
+{
+	for (size_t i = 0; i < CLI_NCMDS; i++)
+		if (strcmp(name, cli_cmds[i].name) == 0)
+			return &cli_cmds[i];
+	return NULL;
+}
+
+/* --help or -h among a subcommand's arguments (up to a bare "--"). */
+static int cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	return 0;
+}
+
+/* `roost help [COMMAND]`. */
+static int cli_help(int argc, char **argv)
+{
+	if (argc < 3) {
+		cli_usage(stdout);
+		return CLI_OK;
+	}
+	const struct cli_cmd *c = cli_find(argv[2]);
+	if (!c || argc > 3) {
+		fprintf(stderr, "roost help: %s '%s'\n",
+			c ? "unexpected argument" : "unknown command", argv[c ? 3 : 2]);
+		cli_usage(stderr);
+		return CLI_USAGE;
+	}
+	fputs(c->usage, stdout);
+	return CLI_OK;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*run)(int argc, char **argv);
-	} cmds[] = {
-	    {"up", cli_up},	      {"down", cli_down},   {"status", clistat_main},
-	    {"readers", cli_readers}, {"add", clidata_add}, {"search", clidata_search},
-	};
 	const char *cmd = argc > 1 ? argv[1] : "";
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		if (strcmp(cmd, cmds[i].name) == 0)
-			return cmds[i].run(argc - 1, argv + 1);
-	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-		cli_usage(stdout);
+	const struct cli_cmd *c = cli_find(cmd);
+	if (c && cli_wants_help(argc - 1, argv + 1)) {
+		fputs(c->usage, stdout);
+		return CLI_OK;
+	}
+	if (c)
+		return c->run(argc - 1, argv + 1);
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+		return cli_help(argc, argv);
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("roost %s\n", ROOST_VERSION);
 		return CLI_OK;
 	}
 	if (*cmd)

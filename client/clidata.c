@@ -5,6 +5,7 @@
 #include "json.h"
 #include "roost.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -136,8 +137,12 @@ static int clidata__line(const struct clidata_add_opts *o, char *line, long line
 	char msg[256];
 	struct json_document *d = &b->docs[b->n];
 	int rc = json_parse_document(line, len, d, msg, sizeof msg);
-	if (rc)
-		return cliutil_fail("add", o->name, rc, msg, "%s:%ld", o->file, lineno);
+	if (rc) {
+		/* The line is at fault, not a frame: say so in the file's terms. */
+		fprintf(stderr, "roost add: %s:%ld: %s: %s\n", o->file, lineno,
+			rc == ROOST_EPROTO ? "not valid JSON" : "not a valid document", msg);
+		return CLI_FAIL;
+	}
 	size_t got = d->dim;
 	if (got != dim) {
 		json_document_free(d);
@@ -164,6 +169,11 @@ static int clidata__add_stream(roost *r, uint32_t dim, FILE *in, const struct cl
 		if (rc == CLI_OK && b->n == (size_t)o->batch)
 			rc = clidata__send(r, dim, b, o, p);
 	}
+	if (rc == CLI_OK && ferror(in)) {
+		fprintf(stderr, "roost add: cannot read %s after line %ld: %s\n", o->file, lineno,
+			strerror(errno));
+		rc = CLI_FAIL;
+	}
 	free(line);
 	if (rc == CLI_OK && b->n > 0)
 		rc = clidata__send(r, dim, b, o, p);
@@ -189,7 +199,9 @@ static int clidata__add_run(roost *r, uint32_t dim, FILE *in, const struct clida
 		fprintf(stderr,
 			"roost add: the %llu documents before that were added (ids above)\n",
 			(unsigned long long)p.docs);
-	if (rc == CLI_OK)
+	if (rc == CLI_OK && p.docs == 0)
+		fprintf(stderr, "roost add: no documents in %s; nothing added\n", o->file);
+	else if (rc == CLI_OK)
 		fprintf(stderr,
 			"roost add: added %llu documents in %llu batches (ack %s); last lsn %llu\n",
 			(unsigned long long)p.docs, (unsigned long long)p.batches,
@@ -211,7 +223,7 @@ int clidata_add(int argc, char **argv)
 		return rc;
 	FILE *in = strcmp(o.file, "-") == 0 ? stdin : fopen(o.file, "r");
 	if (!in) {
-		perror(o.file);
+		fprintf(stderr, "roost add: cannot open %s: %s\n", o.file, strerror(errno));
 		return CLI_FAIL;
 	}
 	roost *r = NULL;

@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The release this header and libroost belong to; `roost --version`
+ * prints it. */
+#define ROOST_VERSION "0.1.0"
+
 typedef struct roost roost;
 
 enum roost_ack {

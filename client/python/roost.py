@@ -435,6 +435,9 @@ class Roost:
     @classmethod
     def from_texts(cls, texts, embedding, metadatas=None, target=None, **kwargs):
         """LangChain's constructor: connects to target and adds texts."""
+        if target is None:
+            raise RoostError(EINVAL, "from_texts needs target=: the instance name (or "
+                                     "comma-separated URLs) to add the texts to")
         db = cls(target, embedding=embedding, **kwargs)
         db.add_texts(texts, metadatas)
         return db

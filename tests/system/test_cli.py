@@ -167,6 +167,10 @@ def test_up_status_down(cli):
     gone = c.roost("status")
     assert gone.returncode == 1 and "is not running" in gone.stderr
     assert "hint: is instance" in gone.stderr
+    # Down again: already where the caller wants it.
+    twice = c.roost("down")
+    assert twice.returncode == 0, twice.stderr
+    assert "instance %s is not running" % c.name in twice.stdout
 
 
 def test_concurrent_ups_losers_exit_at_once(cli):
@@ -251,8 +255,7 @@ def test_add_and_search_errors(cli):
     assert "hint:" in bad_dim.stderr
     bad_json = c.roost("add", "--batch", 1, stdin=docs_jsonl([(unit(0), 1, 1, "", "ok")]) +
                        '{"vector": [1, 2, 3, 4, 5, 6, 7, 8], "agnet": 1}\n')
-    assert bad_json.returncode == 1 and "-:2:" in bad_json.stderr
-    assert "agnet" in bad_json.stderr
+    assert bad_json.returncode == 1 and "-:2: not a valid document: agnet" in bad_json.stderr
     assert "the 1 documents before that were added" in bad_json.stderr
     assert c.status()["server"]["documents"] == 1
 
@@ -275,9 +278,51 @@ def test_add_and_search_errors(cli):
     assert missing.returncode == 1
     assert "cannot reach instance '%s'" % other.name in missing.stderr
     assert "roost up --name %s" % other.name in missing.stderr
-    assert other.roost("down").returncode == 1
+    assert other.roost("down").returncode == 0  # nothing to stop
     assert other.roost("readers", "add").returncode == 1
     assert other.roost("status", name=False).returncode == 2
+
+
+def test_version_and_help_per_command(cli):
+    c = cli()
+    with open(os.path.join(ROOT, "client", "roost.h")) as f:
+        version = re.search(r'#define ROOST_VERSION "([^"]+)"', f.read()).group(1)
+    out = c.roost("--version", name=False)
+    assert out.returncode == 0 and out.stdout == "roost %s\n" % version
+    for cmd in ("up", "down", "status", "readers", "add", "search"):
+        own = c.roost(cmd, "--help", name=False)
+        assert own.returncode == 0, (cmd, own.stderr)
+        assert own.stdout.startswith("usage: roost %s --name NAME" % cmd), own.stdout
+        assert c.roost("help", cmd, name=False).stdout == own.stdout
+        assert c.roost(cmd, "-h").stdout == own.stdout  # with other options too
+    assert "--index FACTORY" in c.roost("up", "--help", name=False).stdout
+    bad = c.roost("help", "frobnicate", name=False)
+    assert bad.returncode == 2 and "unknown command 'frobnicate'" in bad.stderr
+    wrong = c.roost("up", "--brokers", 0)
+    assert wrong.returncode == 2 and "see `roost up --help`" in wrong.stderr
+
+
+def test_add_messages_name_the_input(cli):
+    c = cli()
+    c.up("--dim", DIM)
+    missing = c.roost("add", "--file", os.path.join(c.root, "none.jsonl"))
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("roost add: cannot open %s: No such file or directory"
+                                     % os.path.join(c.root, "none.jsonl")), missing.stderr
+    posts = os.path.join(c.root, "posts.jsonl")
+    with open(posts, "w") as f:
+        f.write(docs_jsonl([(unit(0), 1, 1, "", "ok")]) + '{"vector": [1, 2,\n')
+    bad = c.roost("add", "--file", posts, "--batch", 1)
+    assert bad.returncode == 1
+    assert "roost add: %s:2: not valid JSON: " % posts in bad.stderr, bad.stderr
+    assert "malformed or truncated frame" not in bad.stderr
+    assert "the 1 documents before that were added" in bad.stderr
+    with open(posts, "w") as f:
+        f.write("\n  \n")
+    empty = c.roost("add", "--file", posts)
+    assert empty.returncode == 0 and empty.stdout == ""
+    assert "no documents in %s; nothing added" % posts in empty.stderr
+    assert "last lsn" not in empty.stderr
 
 
 def test_up_reports_what_stops_the_writer(cli):

@@ -227,3 +227,7 @@ def test_from_texts(inst):
             "agents post tweets"
     finally:
         d.close()
+    # Without target, it says what is missing rather than failing to connect.
+    with pytest.raises(roost.RoostError) as e:
+        roost.Roost.from_texts(TWEETS, Embeddings())
+    assert e.value.code == roost.EINVAL and "from_texts needs target=" in e.value.message
