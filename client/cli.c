@@ -71,13 +71,21 @@ static int cli_up_extra(struct sup_config *c, enum sup_role role, const char *ar
 static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},       {"dim", required_argument, 0, 'd'},
-	    {"metric", required_argument, 0, 'm'},     {"index", required_argument, 0, 'i'},
-	    {"brokers", required_argument, 0, 'b'},    {"readers", required_argument, 0, 'r'},
-	    {"data-dir", required_argument, 0, 'D'},   {"gpu", no_argument, 0, 'g'},
-	    {"foreground", no_argument, 0, 'f'},       {"wait", required_argument, 0, 'w'},
-	    {"writer-arg", required_argument, 0, 'W'}, {"broker-arg", required_argument, 0, 'B'},
-	    {"reader-arg", required_argument, 0, 'R'}, {0, 0, 0, 0},
+	    {"name", required_argument, 0, 'n'},
+	    {"dim", required_argument, 0, 'd'},
+	    {"metric", required_argument, 0, 'm'},
+	    {"index", required_argument, 0, 'i'},
+	    {"brokers", required_argument, 0, 'b'},
+	    {"readers", required_argument, 0, 'r'},
+	    {"data-dir", required_argument, 0, 'D'},
+	    {"gpu", no_argument, 0, 'g'},
+	    {"foreground", no_argument, 0, 'f'},
+	    {"wait", required_argument, 0, 'w'},
+	    {"writer-arg", required_argument, 0, 'W'},
+	    {"broker-arg", required_argument, 0, 'B'},
+	    {"reader-arg", required_argument, 0, 'R'},
+	    {"adopt", no_argument, 0, 'A'},
+	    {0, 0, 0, 0},
 	};
 	long long v = 0;
 	int opt, idx = 0, bad = 0;
@@ -110,6 +118,9 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 			break;
 		case 'g':
 			u->cfg.gpu = 1;
+			break;
+		case 'A':
+			u->cfg.adopt = 1;
 			break;
 		case 'f':
 			u->foreground = 1;
@@ -173,6 +184,68 @@ static int cli_already_up(const char *name, pid_t pid)
 	return CLI_FAIL;
 }
 
+/* Lines a refused `roost-writer --check` wrote, in roost up's words: a
+ * log line's message, or a usage line as it is. */
+static void cli_up_check_said(const char *text)
+{
+	char *copy = strdup(text), *save = NULL;
+	for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *err = strstr(line, " ERROR: ");
+		fprintf(stderr, "roost up: %s\n", err ? err + 8 : line);
+	}
+	free(copy);
+}
+
+/* Asks the writer whether it would refuse these settings for this data
+ * directory (a new instance without --dim, an index FAISS cannot build,
+ * another instance's directory), before anything is created. */
+static int cli_up_check(struct cli_up *u)
+{
+	struct sup_args a;
+	int rc = sup_program(&u->cfg, SUP_WRITER, a.bin, sizeof a.bin);
+	if (rc)
+		return cliutil_fail("up", u->name, rc, NULL, "the writer's path");
+	sup_argv(&u->cfg, SUP_WRITER, &a, 0);
+	size_t n = 0;
+	while (a.argv[n])
+		n++;
+	a.argv[n++] = "--check";
+	a.argv[n] = NULL;
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) != 0)
+		return cliutil_fail("up", u->name, roost_from_errno(errno), NULL, "pipe");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+		    dup2(out[1], STDERR_FILENO) < 0)
+			_exit(127);
+		execv(a.bin, (char *const *)a.argv);
+		_exit(127);
+	}
+	close(out[1]);
+	char text[8192];
+	size_t got = 0;
+	ssize_t r;
+	while (got + 1 < sizeof text && (r = read(out[0], text + got, sizeof text - 1 - got)) != 0)
+		if (r > 0)
+			got += (size_t)r;
+		else if (errno != EINTR)
+			break;
+	text[got] = '\0';
+	close(out[0]);
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return cliutil_fail("up", u->name, roost_from_errno(errno), NULL, "cannot run %s",
+				    a.bin);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return CLI_OK;
+	cli_up_check_said(text);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 2 ? CLI_USAGE : CLI_FAIL;
+}
+
 /* The instance's paths and the binaries it runs, checked up front so that
  * mistakes show here rather than in a log. */
 static int cli_up_prepare(struct cli_up *u)
@@ -195,15 +268,16 @@ static int cli_up_prepare(struct cli_up *u)
 			return cliutil_fail("up", u->name, rc, NULL,
 					    "cannot run %s (it belongs next to roost)", path);
 	}
-	if ((rc = inst_make_run_dir(&u->cfg.in)) != 0)
-		return cliutil_fail("up", u->name, rc, NULL, "runtime directory %s",
-				    u->cfg.in.run_dir);
-	if ((rc = inst_make_data_dir(&u->cfg.in)) != 0)
-		return cliutil_fail("up", u->name, rc, NULL, "data directory %s",
-				    u->cfg.in.data_dir);
 	pid_t pid;
 	if (supctl_running(&u->cfg.in, &pid) == 0)
 		return cli_already_up(u->name, pid);
+	if ((rc = cli_up_check(u)) != 0)
+		return rc;
+	if ((rc = inst_make_run_dir(&u->cfg.in)) != 0)
+		return cliutil_fail("up", u->name, rc, NULL, "runtime directory %s",
+				    u->cfg.in.run_dir);
+	/* The writer creates the data directory: one that fails to start
+	 * leaves none behind. */
 	return cli_up_old_writer(u);
 }
 
@@ -652,6 +726,8 @@ static const struct cli_cmd cli_cmds[] = {
      "  --readers M        readers at start, 0 to 64 (default 1)\n"
      "  --data-dir DIR     the durable state (default $XDG_DATA_HOME/roost/NAME,\n"
      "                     else ~/.local/share/roost/NAME)\n"
+     "  --adopt            take over a data directory that records another\n"
+     "                     instance's name (a restored backup, a copied log)\n"
      "  --gpu              the writer grows its index on the GPU\n"
      "  --foreground       supervise in this process, logging to stderr\n"
      "  --wait S           how long to wait for it to serve (default 120)\n"

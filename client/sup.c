@@ -117,6 +117,8 @@ static int sup__writer_args(const struct sup_config *c, const char **argv, int n
 	}
 	if (c->gpu)
 		argv[n++] = "--gpu";
+	if (c->adopt)
+		argv[n++] = "--adopt";
 	return n;
 }
 
@@ -147,28 +149,37 @@ int sup_program(const struct sup_config *cfg, enum sup_role role, char *buf, siz
 	return n < 0 || (size_t)n >= len ? ROOST_ETOOBIG : 0;
 }
 
+void sup_argv(const struct sup_config *c, enum sup_role role, struct sup_args *a, int id)
+{
+	snprintf(a->id, sizeof a->id, "%d", id);
+	int n = 0;
+	a->argv[n++] = a->bin;
+	a->argv[n++] = "--name";
+	a->argv[n++] = c->in.name;
+	if (role == SUP_BROKER) {
+		a->argv[n++] = "--id";
+		a->argv[n++] = a->id;
+	} else {
+		a->argv[n++] = "--data-dir";
+		a->argv[n++] = c->in.data_dir;
+	}
+	if (role == SUP_WRITER)
+		n = sup__writer_args(c, a->argv, n);
+	for (int i = 0; i < c->nextra[role]; i++)
+		a->argv[n++] = c->extra[role][i];
+	a->argv[n] = NULL;
+}
+
 static int sup__spawn(struct sup *s, struct sup_child *k)
 {
 	const struct sup_config *c = s->cfg;
-	char bin[PATH_MAX + 32], id[16], name[32];
-	int rc = sup_program(c, k->role, bin, sizeof bin);
+	struct sup_args args;
+	char name[32];
+	int rc = sup_program(c, k->role, args.bin, sizeof args.bin);
 	if (rc)
 		return rc;
-	snprintf(id, sizeof id, "%d", k->id);
-	const char *argv[16 + SUP_MAX_EXTRA] = {bin, "--name", c->in.name};
-	int n = 3;
-	if (k->role == SUP_BROKER) {
-		argv[n++] = "--id";
-		argv[n++] = id;
-	} else {
-		argv[n++] = "--data-dir";
-		argv[n++] = c->in.data_dir;
-	}
-	if (k->role == SUP_WRITER)
-		n = sup__writer_args(c, argv, n);
-	for (int i = 0; i < c->nextra[k->role]; i++)
-		argv[n++] = c->extra[k->role][i];
-	argv[n] = NULL;
+	sup_argv(c, k->role, &args, k->id);
+	const char *const *argv = (const char *const *)args.argv;
 	pid_t self = getpid(), pid = fork();
 	if (pid < 0)
 		return roost_from_errno(errno);

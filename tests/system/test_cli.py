@@ -1,12 +1,14 @@
 """The roost command-line tool against real processes: up, status, add,
 search, readers add/remove, down, the supervisor's restarts, and the
 demo's check that must fail when a tweet is lost."""
+import fcntl
 import json
 import os
 import re
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -327,16 +329,136 @@ def test_add_messages_name_the_input(cli):
 
 def test_up_reports_what_stops_the_writer(cli):
     c = cli()
+    # Refused up front, in the writer's words, before anything is created.
     out = c.roost("up", "--data-dir", c.data)
     assert out.returncode == 1
-    assert "did not start: writer exited with status 1" in out.stderr
-    # The writer's own words, from the log, and picked out as the cause.
-    assert "first error: writer: new instance '%s': --dim is required" % c.name in out.stderr
+    assert out.stderr == "roost up: new instance '%s': --dim is required\n" % c.name
+    assert os.listdir(c.root) == []
     c.up("--dim", DIM)
     c.ok("down")
     out = c.roost("up", "--data-dir", c.data, "--dim", DIM * 2)
     assert out.returncode == 1 and "differs from the instance's dimension" in out.stderr
     assert c.supervisor_pid() == 0 or not alive(c.supervisor_pid())
+    # What the writer meets only once it starts (the data directory locked
+    # by another process) is shown with the log, its cause picked out.
+    with open(os.path.join(c.data, "LOCK")) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out = c.roost("up", "--data-dir", c.data)
+    assert out.returncode == 1
+    assert "did not start: writer exited with status 1" in out.stderr
+    assert "first error: writer: data directory %s is in use by another writer" % c.data \
+        in out.stderr
+
+
+def shm_of(name):
+    prefix = "roost.%d.%s." % (os.getuid(), name)
+    return [f for f in os.listdir("/dev/shm") if f.startswith(prefix)]
+
+
+def test_failed_start_leaves_nothing_behind(cli):
+    """A start refused for a bad index, or a writer refused because another
+    runs the instance, leaves no directory, MANIFEST, LOCK or shared memory;
+    messages are roost's, not FAISS's exception text."""
+    c = cli()
+    out = c.roost("up", "--data-dir", c.data, "--dim", DIM, "--index", "Bogus")
+    assert out.returncode == 1
+    assert "roost up: index 'Bogus' cannot be built at dimension %d, metric l2: FAISS says " \
+        "\"could not parse index string Bogus\"" % DIM in out.stderr, out.stderr
+    assert "Error in" not in out.stderr and ".cpp" not in out.stderr
+    assert os.listdir(c.root) == [] and shm_of(c.name) == []
+    # The same directory then starts with a good index: nothing names Bogus.
+    c.up("--dim", DIM, "--index", "Flat")
+    home = os.path.join(c.root, "home")
+    os.mkdir(home)
+    empty = os.path.join(c.root, "empty")
+    os.mkdir(empty)
+    env = dict(c.env, HOME=home)
+    env.pop("XDG_DATA_HOME", None)
+    writer = os.path.join(BIN, "roost-writer")
+    for data in (["--data-dir", os.path.join(c.root, "other")], ["--data-dir", empty], []):
+        out = subprocess.run([writer, "--name", c.name, "--dim", str(DIM)] + data, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=60)
+        assert out.returncode == 1, out.stdout
+        assert "another writer (pid %d) is running for instance '%s'" % (
+            c.procs("writer")[0]["pid"], c.name) in out.stdout, out.stdout
+    assert not os.path.exists(os.path.join(c.root, "other"))
+    assert os.listdir(empty) == [] and os.listdir(home) == []
+    # A bad index given to the writer itself: no directory either.
+    out = subprocess.run([writer, "--name", "never-%d" % os.getpid(), "--dim", str(DIM),
+                          "--index", "IVF0,Nope"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert out.returncode == 1 and "cannot be built" in out.stdout, out.stdout
+    assert os.listdir(home) == [] and shm_of("never-%d" % os.getpid()) == []
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def manifest_name(data):
+    """(version, instance name) of a data directory (common/manifest.h)."""
+    with open(os.path.join(data, "MANIFEST"), "rb") as f:
+        buf = f.read()
+    version, header = struct.unpack_from("<II", buf, 8)
+    return version, buf[120:header].split(b"\0")[0].decode() if header > 120 else ""
+
+
+def as_version1(data):
+    """Rewrites MANIFEST as the code before names wrote it: version 1, its
+    120-byte header without the name."""
+    path = os.path.join(data, "MANIFEST")
+    with open(path, "rb") as f:
+        buf = f.read()
+    header = struct.unpack_from("<I", buf, 12)[0]
+    old = bytearray(buf[:120] + buf[header:-4])
+    struct.pack_into("<II", old, 8, 1, 120)
+    with open(path, "wb") as f:
+        f.write(bytes(old) + struct.pack("<I", crc32c(bytes(old))))
+
+
+def test_data_dir_belongs_to_its_instance(cli):
+    """A stopped instance's data directory is not silently taken over under
+    another name; --adopt takes it over on purpose; a directory written
+    before names were recorded opens under its own name and gets it."""
+    a, b = cli(), cli()
+    a.up("--dim", DIM)
+    ids = a.ok("add", stdin=docs_jsonl([(unit(i), 1, i, "", "a%d" % i) for i in range(3)]))
+    ids = sorted(int(i) for i in ids.stdout.split())
+    a.ok("down")
+    assert manifest_name(a.data) == (2, a.name)
+    with open(os.path.join(a.data, "MANIFEST"), "rb") as f:
+        before = f.read()
+    out = b.roost("up", "--data-dir", a.data)
+    assert out.returncode == 1
+    assert "data directory %s belongs to instance '%s', not '%s'" % (a.data, a.name, b.name) \
+        in out.stderr and "--adopt" in out.stderr, out.stderr
+    assert os.listdir(b.root) == [] and shm_of(b.name) == []
+    with open(os.path.join(a.data, "MANIFEST"), "rb") as f:
+        assert f.read() == before
+    # Its own instance still opens it; then another one takes it over.
+    a.up()
+    assert sorted(h["id"] for h in a.search([0.0] * DIM, "-k", 10)["hits"]) == ids
+    a.ok("down")
+    b.ok("up", "--data-dir", a.data, "--adopt")
+    assert sorted(h["id"] for h in b.search([0.0] * DIM, "-k", 10)["hits"]) == ids
+    assert "adopted data directory %s of instance '%s' as '%s'" % (a.data, a.name, b.name) \
+        in b.log()
+    b.ok("down")
+    assert manifest_name(a.data) == (2, b.name)
+    out = a.roost("up", "--data-dir", a.data)
+    assert out.returncode == 1 and "belongs to instance '%s'" % b.name in out.stderr
+    # Written before names were recorded: opens under its name, gets it.
+    as_version1(a.data)
+    assert manifest_name(a.data) == (1, "")
+    a.up()
+    assert sorted(h["id"] for h in a.search([0.0] * DIM, "-k", 10)["hits"]) == ids
+    assert manifest_name(a.data) == (2, a.name)
 
 
 def test_gpu_flag_reaches_the_writer(cli):

@@ -287,22 +287,29 @@ def test_shm_full_at_start_is_a_clear_error(tmp_path):
     start with an error that says so. Run in a private mount namespace, so
     only this writer sees the small /dev/shm."""
     need_root("a private mount namespace")
-    script = ("mount -t tmpfs -o size=1m tmpfs /dev/shm || exit 77; exec \"$@\"")
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-            os.path.join(BIN, "roost-writer"), "--name", "shmfull", "--data-dir",
-            str(tmp_path / "data"), "--dim", str(DIM)]
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path / "run"))
-    # Under a sanitizer (make test-asan, test-tsan) a SIGBUS is this test's
-    # subject, not a finding: let it end the process as it would without.
-    for var in ("ASAN_OPTIONS", "TSAN_OPTIONS"):
-        opts = [o for o in env.get(var, "").split(":") if o and "log_path" not in o]
-        env[var] = ":".join(opts + ["handle_sigbus=0"])
-    out = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, timeout=60)
-    if out.returncode == 77 or "unshare failed" in out.stdout:
-        pytest.skip("no private mount namespace here: %s" % out.stdout.strip())
-    assert out.returncode == 1, "exit %d: %s" % (out.returncode, out.stdout)
-    assert "no space" in out.stdout.lower(), out.stdout
+    # 1 MiB holds not even the control block; 8 MiB holds it but not the
+    # tail. Either way the failed start removes what it made: the data
+    # directory and, listed after the writer exits, the shm objects.
+    for size in ("1m", "8m"):
+        script = ("mount -t tmpfs -o size=%s tmpfs /dev/shm || exit 77; \"$@\"; rc=$?; "
+                  "echo \"left in /dev/shm: [$(ls -A /dev/shm)]\"; exit $rc" % size)
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                os.path.join(BIN, "roost-writer"), "--name", "shmfull", "--data-dir",
+                str(tmp_path / "data"), "--dim", str(DIM)]
+        env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path / "run"))
+        # Under a sanitizer (make test-asan, test-tsan) a SIGBUS is this test's
+        # subject, not a finding: let it end the process as it would without.
+        for var in ("ASAN_OPTIONS", "TSAN_OPTIONS"):
+            opts = [o for o in env.get(var, "").split(":") if o and "log_path" not in o]
+            env[var] = ":".join(opts + ["handle_sigbus=0"])
+        out = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, timeout=60)
+        if out.returncode == 77 or "unshare failed" in out.stdout:
+            pytest.skip("no private mount namespace here: %s" % out.stdout.strip())
+        assert out.returncode == 1, "exit %d: %s" % (out.returncode, out.stdout)
+        assert "no space" in out.stdout.lower(), out.stdout
+        assert "left in /dev/shm: []" in out.stdout, out.stdout
+        assert not (tmp_path / "data").exists(), size
 
 
 # ---- a reader that stops reading ------------------------------------------
