@@ -35,6 +35,7 @@ struct ingest {
 	struct ingest_config cfg;
 	int lock_fd;	  /* flock on <data>/LOCK: one writer per data dir */
 	struct made made; /* removed again when the start fails */
+	int ctl_new;	  /* this start created the control block */
 	char wal_dir[PATH_MAX + 16];
 	ctl *ctl;
 	ring *ring;
@@ -605,6 +606,11 @@ static void ingest__count(ingest *w)
 	atomic_store_explicit(&ctl_shm(w->ctl)->documents, docs, memory_order_relaxed);
 }
 
+static void ingest__seed_key(void *arg, const struct manifest_key *k)
+{
+	ctl_client_seed(arg, k->client_id, k->seq, k->lsn, k->count);
+}
+
 static int ingest__replay(ingest *w)
 {
 	uint64_t end;
@@ -618,6 +624,11 @@ static int ingest__replay(ingest *w)
 	rc = ingest__index_pending(w, 0);
 	if (rc)
 		return rc;
+	/* A new control block was seeded with the manifest's keys; brokers
+	 * need those of the log too, or the retry of a batch logged before the
+	 * block was lost (a reboot) would be taken for a new one. */
+	if (w->ctl_new)
+		keys_each(w->keys, ingest__seed_key, w->ctl);
 	ctl_advance(w->ctl, CTL_DURABLE, w->end);
 	ingest__publish(w, w->end);
 	ingest__count(w);
@@ -625,11 +636,6 @@ static int ingest__replay(ingest *w)
 		 (unsigned long long)w->end, (unsigned long long)w->man.nsegments,
 		 (unsigned long long)tail_pending(w->tail));
 	return 0;
-}
-
-static void ingest__seed_key(void *arg, const struct manifest_key *k)
-{
-	ctl_client_seed(arg, k->client_id, k->seq, k->lsn, k->count);
 }
 
 static int ingest__open_ctl(ingest *w)
@@ -651,6 +657,7 @@ static int ingest__open_ctl(ingest *w)
 		log_error("cannot open %s: %s", w->cfg.inst->ctl_shm, roost_strerror(rc));
 	if (rc == 0 && created)
 		keys_each(w->keys, ingest__seed_key, w->ctl);
+	w->ctl_new = rc == 0 && created;
 	return rc;
 }
 

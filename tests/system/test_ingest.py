@@ -97,6 +97,37 @@ def test_idempotency_survives_writer_restart(make_instance):
     assert inst.status()["documents"] == 1
 
 
+def shm_reboot(inst):
+    """What a reboot does to an instance: processes and shared memory gone."""
+    for p in [inst.writer] + list(inst.brokers.values()):
+        inst.kill(p)
+    for f in os.listdir("/dev/shm"):
+        if f.startswith("roost.%d.%s." % (os.getuid(), inst.name)):
+            os.unlink(os.path.join("/dev/shm", f))
+    inst.start_writer()
+    inst.start_broker()
+
+
+def test_retry_after_reboot_gets_original_ids(make_instance):
+    """The keys of batches logged since the last seal reach the brokers of
+    a new control block too: a retry after a reboot gets its original
+    ids, not new ones for a batch the writer then drops."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    frames = [wire.add_request(DIM, [wire.document(vec(20 + s), text="r%d" % s)], 88, s)
+              for s in (1, 2)]
+    first = [inst.client().call(f) for f in frames]
+    assert all(r["status"] == 0 for r in first), first
+    shm_reboot(inst)
+    again = inst.client().call(frames[1])
+    assert again["status"] == 0, again
+    assert again["add"] == dict(first[1]["add"], duplicate=True)
+    older = inst.client().call(frames[0])
+    assert older["status"] == -18, older
+    assert sorted(d.split(" ")[5] for d in inst.dump()) == ["r1", "r2"]
+
+
 BAD = {
     "wrong dimension": (lambda: wire.add_request(DIM, [wire.document(vec(1, DIM - 1))], 5, 1),
                         -10),
