@@ -559,6 +559,8 @@ static int ingest__admit(ingest *w, uint64_t lsn, const void *data, uint32_t len
 		log_warn("batch at LSN %llu repeats key (%llx, %llu); skipped",
 			 (unsigned long long)lsn, (unsigned long long)view->hdr->client_id,
 			 (unsigned long long)view->hdr->seq);
+		/* Its broker must not hand out ids that will never exist. */
+		ctl_client_dropped(w->ctl, view->hdr->client_id, lsn);
 		return ROOST_EKEY;
 	}
 	return 0;
