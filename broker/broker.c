@@ -175,6 +175,16 @@ static int broker__add(struct broker *b, const Roost__AddRequest *add, void **ou
 	/* On a failed wait the ids still go back: a retry with the same key
 	 * returns them again once the batch is through. */
 	rc = broker__wait_ack(b, add, res.lsn, msg);
+	if (rc == 0 && add->ack != ROOST__ACK_MODE__ACK_QUEUED &&
+	    ctl_client_was_dropped(b->ctl, add->client_id, res.lsn)) {
+		/* This broker had forgotten the client (its slot was reused) and
+		 * took the batch as new; the writer knew better. */
+		snprintf(msg, BROKER_MSG,
+			 "batch (%llx, %llu) repeats one this instance stored before; nothing was "
+			 "added, and the original ids are not known here",
+			 (unsigned long long)add->client_id, (unsigned long long)add->seq);
+		return broker__reply_error(ROOST_ESEQ, msg, out, len);
+	}
 	return broker__add_reply(rc, msg, &res, out, len);
 }
 

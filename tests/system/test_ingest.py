@@ -128,6 +128,40 @@ def test_retry_after_reboot_gets_original_ids(make_instance):
     assert sorted(d.split(" ")[5] for d in inst.dump()) == ["r1", "r2"]
 
 
+def forget_client(inst, client_id):
+    """Frees a client's slot in the control block, as a slot idle for 10
+    minutes is taken by another client (common/ctl.h: after the header,
+    128-byte slots, client_id after the 40-byte mutex)."""
+    path = "/dev/shm/roost.%d.%s.ctl" % (os.getuid(), inst.name)
+    with open(path, "r+b") as f:
+        buf = f.read()
+        header = struct.unpack_from("<I", buf, 12)[0]
+        for off in range(header, len(buf), 128):
+            if struct.unpack_from("<Q", buf, off + 40)[0] == client_id:
+                f.seek(off + 40)
+                f.write(struct.pack("<Q", 0))
+                return
+    raise AssertionError("client %d has no slot" % client_id)
+
+
+def test_batch_of_a_forgotten_client_is_not_acknowledged_as_new(make_instance):
+    """A broker that forgot a client (its slot reused) takes an old batch
+    for a new one; the writer knows its key and drops it. The reply must
+    say so, not hand out ids that will never exist."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    frames = [wire.add_request(DIM, [wire.document(vec(30 + s), text="f%d" % s)], 99, s)
+              for s in (1, 2)]
+    assert all(inst.client().call(f)["status"] == 0 for f in frames)
+    forget_client(inst, 99)
+    r = inst.client().call(frames[0])
+    assert r["status"] == -18, r
+    assert "repeats one this instance stored before" in r["message"], r
+    assert "add" not in r
+    assert sorted(d.split(" ")[5] for d in inst.dump()) == ["f1", "f2"]
+
+
 BAD = {
     "wrong dimension": (lambda: wire.add_request(DIM, [wire.document(vec(1, DIM - 1))], 5, 1),
                         -10),
