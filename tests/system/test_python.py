@@ -231,3 +231,26 @@ def test_from_texts(inst):
     with pytest.raises(roost.RoostError) as e:
         roost.Roost.from_texts(TWEETS, Embeddings())
     assert e.value.code == roost.EINVAL and "from_texts needs target=" in e.value.message
+
+
+def test_stable_client_id_makes_a_rerun_store_nothing_twice(inst):
+    """Two loads with one client id and the same numbering: the rerun gets
+    the newest batch's original ids back and ESEQ (stored before) for the
+    older ones; nothing is stored twice."""
+    vecs = [embed(t) for t in TWEETS]
+    with roost.Roost(inst.broker_url(), client_id=(1 << 64) - 5, ack="visible") as first:
+        assert first.client_id == (1 << 64) - 5
+        ids = [first.add([v], [t]) for v, t in zip(vecs[:3], TWEETS[:3])]
+    with roost.Roost(inst.broker_url(), client_id=(1 << 64) - 5, ack="visible") as again:
+        for seq in (1, 2):
+            again.set_client_id((1 << 64) - 5, seq)
+            with pytest.raises(roost.RoostError) as e:
+                again.add([vecs[seq - 1]], [TWEETS[seq - 1]])
+            assert e.value.code == roost.ESEQ
+        again.set_client_id((1 << 64) - 5, 3)
+        assert again.add([vecs[2]], [TWEETS[2]]) == ids[2]
+        assert again.add([vecs[3]], [TWEETS[3]]) != ids[2]  # seq 4: a new batch
+        for bad in (0, -1, 1 << 64):
+            with pytest.raises(roost.RoostError):
+                again.set_client_id(bad)
+        assert again.status()["documents"] == 4
