@@ -150,6 +150,15 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 	return CLI_OK;
 }
 
+static int cli_already_up(const char *name, pid_t pid)
+{
+	fprintf(stderr,
+		"roost up: instance '%s' is already up (supervisor pid %d); see `roost status "
+		"--name %s`\n",
+		name, (int)pid, name);
+	return CLI_FAIL;
+}
+
 /* A writer may still be stopping (the group of a supervisor that was
  * killed gets SIGTERM) or may run outside any supervisor: wait a little
  * for the first, explain the second. */
@@ -161,8 +170,17 @@ static int cli_up_old_writer(const struct cli_up *u)
 	int64_t wait_ms = (int64_t)u->wait_s * 1000;
 	int64_t deadline =
 	    cliutil_now_ms() + (wait_ms < CLI_OLD_WRITER_MS ? wait_ms : CLI_OLD_WRITER_MS);
-	while (ctl_writer_alive(c) && cliutil_now_ms() < deadline)
+	pid_t sup;
+	for (;;) {
+		/* A concurrent `roost up` may have started it meanwhile. */
+		if (supctl_running(&u->cfg.in, &sup) == 0) {
+			ctl_close(c);
+			return cli_already_up(u->name, sup);
+		}
+		if (!ctl_writer_alive(c) || cliutil_now_ms() >= deadline)
+			break;
 		poll(NULL, 0, 50);
+	}
 	int alive = ctl_writer_alive(c);
 	/* Relaxed: the pid is only named in the message. */
 	int pid = atomic_load_explicit(&ctl_shm(c)->writer_pid, memory_order_relaxed);
@@ -173,15 +191,6 @@ static int cli_up_old_writer(const struct cli_up *u)
 			    "a writer (pid %d) that no supervisor runs serves instance '%s'; stop "
 			    "it first",
 			    pid, u->name);
-}
-
-static int cli_already_up(const char *name, pid_t pid)
-{
-	fprintf(stderr,
-		"roost up: instance '%s' is already up (supervisor pid %d); see `roost status "
-		"--name %s`\n",
-		name, (int)pid, name);
-	return CLI_FAIL;
 }
 
 /* Lines a refused `roost-writer --check` wrote, in roost up's words: a
