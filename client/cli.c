@@ -759,8 +759,8 @@ static const struct cli_cmd cli_cmds[] = {
      "usage: roost readers --name NAME add|remove [--wait S]\n"
      "add starts one more reader and returns once it serves; remove stops the\n"
      "newest one and returns once it is gone (at most S seconds, default 30).\n"},
-    {"add", clidata_add, "add documents from JSON lines", CLIDATA_ADD_USAGE},
-    {"search", clidata_search, "search by vector, with filters", CLIDATA_SEARCH_USAGE},
+    {"add", clidata_add, "add documents from JSON lines", clidata_add_usage},
+    {"search", clidata_search, "search by vector, with filters", clidata_search_usage},
 };
 
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])

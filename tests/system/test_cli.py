@@ -4,6 +4,7 @@ demo's check that must fail when a tweet is lost."""
 import fcntl
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -12,6 +13,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 
 import pytest
 
@@ -325,6 +327,129 @@ def test_add_messages_name_the_input(cli):
     assert empty.returncode == 0 and empty.stdout == ""
     assert "no documents in %s; nothing added" % posts in empty.stderr
     assert "last lsn" not in empty.stderr
+
+
+LOAD_LINES = 6000
+
+
+def load_jsonl():
+    return "".join(json.dumps({"vector": unit(i), "agent": i, "time": i, "kind": "k",
+                               "text": "line %d" % i}) + "\n" for i in range(LOAD_LINES))
+
+
+class Load:
+    """One `roost add` of the load, fed through a pipe at a pace (so that a
+    signal lands in the middle), or from a file at full speed."""
+
+    def __init__(self, c, client_id, paced, ack="durable"):
+        self.out = tempfile.TemporaryFile("w+")
+        self.err = tempfile.TemporaryFile("w+")
+        argv = [os.path.join(BIN, "roost"), "add", "--name", c.name, "--batch", "37",
+                "--client-id", str(client_id), "--ack", ack]
+        if not paced:
+            path = os.path.join(c.root, "load.jsonl")
+            with open(path, "w") as f:
+                f.write(load_jsonl())
+            argv += ["--file", path]
+        self.p = subprocess.Popen(argv, env=c.env, stdin=subprocess.PIPE if paced else None,
+                                  stdout=self.out, stderr=self.err, text=True)
+        self.feeder = threading.Thread(target=self._feed) if paced else None
+        if self.feeder:
+            self.feeder.start()
+
+    def _feed(self):
+        lines = load_jsonl().splitlines(True)
+        try:
+            for at in range(0, len(lines), 60):  # 100 chunks over about 2 s
+                self.p.stdin.write("".join(lines[at:at + 60]))
+                self.p.stdin.flush()
+                if self.p.poll() is not None:
+                    return
+                threading.Event().wait(0.02)
+            self.p.stdin.close()
+        except (BrokenPipeError, ValueError):  # it stopped reading: interrupted
+            pass
+
+    def finish(self):
+        rc = self.p.wait(timeout=60)
+        if self.feeder:
+            self.feeder.join(timeout=60)
+        self.out.seek(0)
+        self.err.seek(0)
+        return rc, [int(x) for x in self.out.read().split()], self.err.read()
+
+
+def stored_lines(out, err, rc):
+    """{id: line} for the ids a run printed: they are the lines just before
+    the last one it reports stored (ids of lines skipped as stored by an
+    earlier run are not printed, and those skips come first)."""
+    if rc == 0:
+        done = LOAD_LINES
+    else:
+        m = re.search(r"every line of \S+ up to (\d+) is stored", err)
+        done = int(m.group(1)) if m else 0
+    return {i: done - len(out) + 1 + k for k, i in enumerate(out)}
+
+
+def test_add_interrupted_and_rerun_stores_each_line_once(cli):
+    """`roost add` interrupted by SIGINT at random points, five times, and
+    run again each time with the same --client-id: each line is stored
+    exactly once, with its own fields, and every id printed is that of its
+    line. First a run is interrupted while its batch cannot be acknowledged
+    (writer stopped) and gives it up after the grace period; between later
+    runs the writer is killed, and the instance taken down with its shared
+    memory removed (a reboot)."""
+    c = cli()
+    c.up("--dim", DIM)
+    seed = random.randrange(1 << 30)
+    rnd = random.Random(seed)
+    client_id = (1 << 63) + os.getpid()
+    printed = {}
+    # Interrupted while its first batch waits for a stopped writer: given up.
+    writer = c.procs("writer")[0]["pid"]
+    os.kill(writer, signal.SIGSTOP)
+    try:
+        load = Load(c, client_id, paced=False)
+        wait_for(lambda: c.status()["server"]["ring_reserve"] > 0, 30, "a batch in flight")
+        load.p.send_signal(signal.SIGINT)
+        rc, out, err = load.finish()
+    finally:
+        os.kill(writer, signal.SIGCONT)
+    assert rc == 130 and out == [], err
+    assert "the batch of lines 1-37 was given up in flight: it may or may not be stored" in err
+    for round in range(5):
+        load = Load(c, client_id, paced=True)
+        threading.Event().wait(rnd.uniform(0.05, 2.2))  # a random point of the load
+        load.p.send_signal(signal.SIGINT)
+        rc, out, err = load.finish()
+        assert rc in (0, 130), (seed, rc, err)
+        if rc == 130:
+            assert "roost add: interrupted: added %d documents" % len(out) in err, (seed, err)
+            assert "--batch 37 --client-id %d" % client_id in err, (seed, err)
+        printed.update(stored_lines(out, err, rc))
+        if round == 1:
+            writer = c.procs("writer")[0]["pid"]
+            os.kill(writer, signal.SIGKILL)
+            wait_for(lambda: c.procs("writer")[0]["pid"] not in (0, writer) and
+                     c.status()["server"]["writer_pid"] != 0, 30, "the writer's restart")
+        if round == 3:
+            c.ok("down")
+            c.remove_shm()
+            c.up()
+    rc, out, err = Load(c, client_id, paced=False, ack="visible").finish()
+    assert rc == 0, (seed, err)
+    printed.update(stored_lines(out, err, rc))
+    docs, texts = {}, set()
+    for d in c.dump():
+        doc_id, agent, time_, kind, _, text = d.split(" ", 5)
+        assert text not in texts, (seed, "stored twice", text)
+        assert (agent, time_, kind) == (text[5:], text[5:], "k"), (seed, d)
+        docs[int(doc_id)] = text
+        texts.add(text)
+    assert sorted(docs.values()) == sorted("line %d" % i for i in range(LOAD_LINES)), seed
+    wrong = [(i, line) for i, line in printed.items() if docs.get(i) != "line %d" % (line - 1)]
+    assert not wrong, (seed, wrong[:5])
+    assert set(printed) == set(docs), seed  # every line's id was printed by some run
 
 
 def test_up_reports_what_stops_the_writer(cli):
