@@ -159,6 +159,39 @@ static int cli_already_up(const char *name, pid_t pid)
 	return CLI_FAIL;
 }
 
+/* 1 when a supervisor runs the instance and answers (*pid: its pid). */
+static int cli_sup_answers(const struct inst *in, pid_t *pid)
+{
+	char reply[64];
+	return supctl_running(in, pid) == 0 && supctl_request(in, "ps", reply, sizeof reply) == 0 &&
+	       strncmp(reply, "supervisor ", 11) == 0;
+}
+
+/* A supervisor that answers runs the instance. One that holds its lock
+ * but does not answer is stopping or, killed, still exiting: wait for it
+ * a little, as for an old writer. */
+static int cli_up_not_running(const struct cli_up *u)
+{
+	int64_t wait_ms = (int64_t)u->wait_s * 1000;
+	int64_t deadline =
+	    cliutil_now_ms() + (wait_ms < CLI_OLD_WRITER_MS ? wait_ms : CLI_OLD_WRITER_MS);
+	pid_t pid;
+	while (supctl_running(&u->cfg.in, &pid) == 0) {
+		if (cli_sup_answers(&u->cfg.in, &pid))
+			return cli_already_up(u->name, pid);
+		if (cliutil_now_ms() >= deadline) {
+			fprintf(
+			    stderr,
+			    "roost up: instance '%s' is still stopping (supervisor pid %d); try "
+			    "again once it is down\n",
+			    u->name, (int)pid);
+			return CLI_FAIL;
+		}
+		poll(NULL, 0, 50);
+	}
+	return CLI_OK;
+}
+
 /* A writer may still be stopping (the group of a supervisor that was
  * killed gets SIGTERM) or may run outside any supervisor: wait a little
  * for the first, explain the second. */
@@ -173,7 +206,7 @@ static int cli_up_old_writer(const struct cli_up *u)
 	pid_t sup;
 	for (;;) {
 		/* A concurrent `roost up` may have started it meanwhile. */
-		if (supctl_running(&u->cfg.in, &sup) == 0) {
+		if (cli_sup_answers(&u->cfg.in, &sup)) {
 			ctl_close(c);
 			return cli_already_up(u->name, sup);
 		}
@@ -277,9 +310,8 @@ static int cli_up_prepare(struct cli_up *u)
 			return cliutil_fail("up", u->name, rc, NULL,
 					    "cannot run %s (it belongs next to roost)", path);
 	}
-	pid_t pid;
-	if (supctl_running(&u->cfg.in, &pid) == 0)
-		return cli_already_up(u->name, pid);
+	if ((rc = cli_up_not_running(u)) != 0)
+		return rc;
 	if ((rc = cli_up_check(u)) != 0)
 		return rc;
 	if ((rc = inst_make_run_dir(&u->cfg.in)) != 0)
