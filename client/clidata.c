@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,8 @@ struct clidata_progress {
 };
 
 /* SIGINT and SIGTERM: the first stops the load after the batch in flight
- * (bounded by CLIDATA_GRACE_MS), a second one gives that batch up. */
+ * (bounded by CLIDATA_GRACE_MS), a second one gives that batch up after
+ * the attempt in progress. */
 static volatile sig_atomic_t clidata__signals;
 
 static void clidata__on_signal(int sig)
@@ -87,13 +89,40 @@ static void clidata__on_signal(int sig)
 		clidata__signals++;
 }
 
-/* No SA_RESTART: a read of stdin that waits for input ends at once. */
+static sigset_t clidata__stop_signals;
+
+/* The signals are blocked everywhere but in the main thread while it
+ * reads its input: no call into the client library (or its transport's
+ * threads, which inherit the mask) is interrupted half-way, and a signal
+ * that comes during one is taken when it returns. Call it before
+ * connecting. No SA_RESTART: a read of stdin that waits for input ends at
+ * once. */
 static void clidata__catch_signals(void)
 {
 	struct sigaction sa = {.sa_handler = clidata__on_signal};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&clidata__stop_signals);
+	sigaddset(&clidata__stop_signals, SIGINT);
+	sigaddset(&clidata__stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &clidata__stop_signals, NULL);
+}
+
+/* Takes a signal that came while they were blocked. */
+static void clidata__take_signals(void)
+{
+	pthread_sigmask(SIG_UNBLOCK, &clidata__stop_signals, NULL);
+	pthread_sigmask(SIG_BLOCK, &clidata__stop_signals, NULL);
+}
+
+/* getline with the signals let through: -1 once one came. */
+static ssize_t clidata__getline(char **line, size_t *cap, FILE *in)
+{
+	pthread_sigmask(SIG_UNBLOCK, &clidata__stop_signals, NULL);
+	ssize_t n = clidata__signals ? -1 : getline(line, cap, in);
+	pthread_sigmask(SIG_BLOCK, &clidata__stop_signals, NULL);
+	return clidata__signals ? -1 : n;
 }
 
 static const char *clidata__ack_name(enum roost_ack ack)
@@ -202,6 +231,7 @@ static int clidata__attempts(roost *r, uint32_t dim, struct clidata_batch *b,
 	int64_t deadline = cliutil_now_ms() + o->timeout_ms, grace = 0;
 	int rc = ROOST_ETIMEDOUT;
 	for (;;) {
+		clidata__take_signals();
 		int64_t now = cliutil_now_ms();
 		if (clidata__signals && !grace)
 			grace = now + CLIDATA_GRACE_MS;
@@ -305,7 +335,7 @@ static int clidata__add_stream(roost *r, uint32_t dim, FILE *in, const struct cl
 	size_t cap = 0;
 	long lineno = 0;
 	int rc = CLI_OK;
-	while (rc == CLI_OK && !clidata__signals && getline(&line, &cap, in) >= 0) {
+	while (rc == CLI_OK && clidata__getline(&line, &cap, in) >= 0) {
 		rc = clidata__line(o, line, ++lineno, dim, b);
 		if (rc == CLI_OK && b->n == (size_t)o->batch)
 			rc = clidata__send(r, dim, b, o, p);
