@@ -29,10 +29,7 @@ TSAN_SKIP = {"test_ring"}
 # The Python binding loads libroost.so into the uninstrumented interpreter,
 # where a sanitizer runtime cannot start (it must be the first library of
 # the process). Its C side is the same libroost the agents run under both.
-# docs/python.md's session runs through the binding too.
-PYTEST_IGNORE = ["--ignore=%s" % os.path.join(HERE, "system", "test_python.py"),
-                 "--deselect=%s::test_python_sessions" % os.path.join(HERE, "system",
-                                                                      "test_docs.py")]
+PYTEST_IGNORE = ["--ignore=%s" % os.path.join(HERE, "system", "test_python.py")]
 
 
 def sanitizer_env(tool, logs):

@@ -1,24 +1,16 @@
 """The documentation's examples, run against real instances: README's
-tour command by command, docs/protocol.md's JSON examples, and
-docs/python.md's sessions. Outputs are compared with what the documents
-show; only pids, temporary paths, the instance's name and figures that
-depend on timing (rates, a reader's counters) are normalised."""
-import doctest
+tour command by command and docs/protocol.md's JSON examples (and, in
+test_python.py with the binding, docs/python.md's session). Outputs are
+compared with what the documents show; only pids, temporary paths, the
+instance's name and figures that depend on timing (rates, a reader's
+counters) are normalised."""
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-
-import pytest
 
 from conftest import BIN, ROOT
-
-sys.path.insert(0, os.path.join(ROOT, "client", "python"))
-os.environ.setdefault("ROOST_LIB", os.path.join(os.path.dirname(BIN), "lib", "libroost.so"))
 
 NANOCAT = shutil.which("nanocat")
 
@@ -137,23 +129,3 @@ def test_protocol_json_examples(make_instance):
     assert call_json(inst, add) == dict(add_reply, add=add_again)
     assert call_json(inst, search) == search_reply
     assert call_json(inst, bad) == bad_reply
-
-
-# ---- docs/python.md's sessions ----------------------------------------------
-
-def test_python_sessions(make_instance, monkeypatch):
-    """Every `>>>` session of docs/python.md, run in order in one namespace
-    against a new instance named as the document's ("sim")."""
-    inst = make_instance(dim=8)
-    inst.start_writer()
-    inst.start_broker()
-    inst.start_reader()
-    monkeypatch.setenv("XDG_RUNTIME_DIR", inst.env["XDG_RUNTIME_DIR"])
-    sessions = [b for b in blocks(read_doc("docs/python.md"), "python") if ">>> " in b]
-    assert sessions
-    text = "\n".join(sessions).replace('Roost("sim"', 'Roost("%s"' % inst.name)
-    test = doctest.DocTestParser().get_doctest(text, {}, "docs/python.md", "docs/python.md", 0)
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
-    report = []
-    runner.run(test, out=report.append)
-    assert runner.failures == 0, "".join(report)

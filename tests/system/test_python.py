@@ -1,9 +1,11 @@
 """The Python binding (client/python/roost.py) against a real instance:
 writer, broker and reader, through libroost from the build directory."""
+import doctest
 import hashlib
 import math
 import os
 import random
+import re
 import sys
 
 import pytest
@@ -254,3 +256,19 @@ def test_stable_client_id_makes_a_rerun_store_nothing_twice(inst):
             with pytest.raises(roost.RoostError):
                 again.set_client_id(bad)
         assert again.status()["documents"] == 4
+
+
+def test_docs_python_session(inst, monkeypatch):
+    """docs/python.md's `>>>` session, run against a new instance named as
+    the document's ("sim"), every output as shown."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", inst.env["XDG_RUNTIME_DIR"])
+    with open(os.path.join(ROOT, "docs", "python.md")) as f:
+        sessions = [b for b in re.findall(r"^```python\n(.*?)^```", f.read(), re.M | re.S)
+                    if ">>> " in b]
+    assert sessions
+    text = "\n".join(sessions).replace('Roost("sim"', 'Roost("%s"' % inst.name)
+    test = doctest.DocTestParser().get_doctest(text, {}, "docs/python.md", "docs/python.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    report = []
+    runner.run(test, out=report.append)
+    assert runner.failures == 0, "".join(report)
