@@ -124,19 +124,13 @@ static int broker__admit(struct broker *b, const Roost__AddRequest *add, struct 
 	return rc;
 }
 
-/* A client's timeout as a wait, capped at --max-timeout-ms. */
-static int broker__clamp(const struct broker *b, uint32_t timeout_ms)
-{
-	return timeout_ms > (uint32_t)b->cfg.max_timeout_ms ? b->cfg.max_timeout_ms
-							    : (int)timeout_ms;
-}
-
 static int broker__wait_ack(struct broker *b, const Roost__AddRequest *add, uint64_t lsn, char *msg)
 {
 	if (add->ack == ROOST__ACK_MODE__ACK_QUEUED)
 		return 0;
 	enum ctl_mark mark = add->ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
-	int timeout = add->timeout_ms ? broker__clamp(b, add->timeout_ms) : b->cfg.ack_timeout_ms;
+	int timeout =
+	    wire_timeout_ms(add->timeout_ms, b->cfg.ack_timeout_ms, b->cfg.max_timeout_ms);
 	if (ctl_wait(b->ctl, mark, lsn, timeout) == 0)
 		return 0;
 	if (!ctl_writer_alive(b->ctl)) {
@@ -190,6 +184,16 @@ static int broker__add(struct broker *b, const Roost__AddRequest *add, void **ou
 	/* On a failed wait the ids still go back: a retry with the same key
 	 * returns them again once the batch is through. */
 	rc = broker__wait_ack(b, add, res.lsn, msg);
+	if (rc == 0 && add->ack != ROOST__ACK_MODE__ACK_QUEUED &&
+	    ctl_client_was_dropped(b->ctl, add->client_id, res.lsn)) {
+		/* This broker had forgotten the client (its slot was reused) and
+		 * took the batch as new; the writer knew better. */
+		snprintf(msg, BROKER_MSG,
+			 "batch (%llx, %llu) repeats one this instance stored before; nothing was "
+			 "added, and the original ids are not known here",
+			 (unsigned long long)add->client_id, (unsigned long long)add->seq);
+		return broker__reply_error(ROOST_ESEQ, msg, out, len);
+	}
 	return broker__add_reply(rc, msg, &res, out, len);
 }
 
@@ -367,7 +371,7 @@ static int broker__search(struct broker *b, const Roost__SearchRequest *s, const
 {
 	/* The reader waits wire_inner_wait() of the same timeout, so its
 	 * answer, even "not visible", comes back before this one gives up. */
-	int wait = s->timeout_ms ? broker__clamp(b, s->timeout_ms)
+	int wait = s->timeout_ms ? wire_timeout_ms(s->timeout_ms, 0, b->cfg.max_timeout_ms)
 				 : b->cfg.search_wait_ms + BROKER_SEARCH_SLACK_MS;
 	int grace = wait < BROKER_READER_GRACE_MS ? wait : BROKER_READER_GRACE_MS;
 	if (broker__readers_wait(&b->readers, grace) == 0)

@@ -37,27 +37,6 @@ struct cli_up {
 	int wait_s;
 };
 
-static void cli_usage(FILE *f)
-{
-	fprintf(f, "usage: roost COMMAND --name NAME [options]\n"
-		   "  up       [--dim D] [--metric l2|ip] [--index FACTORY] [--brokers N]\n"
-		   "           [--readers M] [--data-dir DIR] [--gpu] [--foreground] [--wait S]\n"
-		   "           [--writer-arg A]... [--broker-arg A]... [--reader-arg A]...\n"
-		   "           start an instance; returns once it serves\n"
-		   "  down     [--wait S]            stop it cleanly, losing nothing acknowledged\n"
-		   "  status   [--json] [--interval-ms MS]\n"
-		   "           processes, LSNs, documents, readers, ingest and search rates\n"
-		   "  readers  add|remove [--wait S] start or stop one reader\n"
-		   "  add      [--file F|-] [--ack queued|durable|visible] [--batch N]\n"
-		   "           add documents from JSON lines: {\"vector\":[...],\"agent\":7,\n"
-		   "           \"time\":1700000000,\"kind\":\"tweet\",\"text\":\"...\"}\n"
-		   "  search   --vector V [-k K] [--agent A]... [--time-min T] [--time-max T]\n"
-		   "           [--kind K] [--min-lsn L] [--nprobe N] [--ef-search N] [--json]\n"
-		   "           V is \"0.1,0.2,...\" or a JSON array '[0.1, 0.2, ...]'\n"
-		   "Exit status: 0 done, 1 failed, 2 bad command line.\n"
-		   "docs/operations.md describes running an instance.\n");
-}
-
 /* The directory of this executable: roost-writer and friends live there. */
 static int cli_bin_dir(char *buf, size_t len)
 {
@@ -92,13 +71,21 @@ static int cli_up_extra(struct sup_config *c, enum sup_role role, const char *ar
 static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},       {"dim", required_argument, 0, 'd'},
-	    {"metric", required_argument, 0, 'm'},     {"index", required_argument, 0, 'i'},
-	    {"brokers", required_argument, 0, 'b'},    {"readers", required_argument, 0, 'r'},
-	    {"data-dir", required_argument, 0, 'D'},   {"gpu", no_argument, 0, 'g'},
-	    {"foreground", no_argument, 0, 'f'},       {"wait", required_argument, 0, 'w'},
-	    {"writer-arg", required_argument, 0, 'W'}, {"broker-arg", required_argument, 0, 'B'},
-	    {"reader-arg", required_argument, 0, 'R'}, {0, 0, 0, 0},
+	    {"name", required_argument, 0, 'n'},
+	    {"dim", required_argument, 0, 'd'},
+	    {"metric", required_argument, 0, 'm'},
+	    {"index", required_argument, 0, 'i'},
+	    {"brokers", required_argument, 0, 'b'},
+	    {"readers", required_argument, 0, 'r'},
+	    {"data-dir", required_argument, 0, 'D'},
+	    {"gpu", no_argument, 0, 'g'},
+	    {"foreground", no_argument, 0, 'f'},
+	    {"wait", required_argument, 0, 'w'},
+	    {"writer-arg", required_argument, 0, 'W'},
+	    {"broker-arg", required_argument, 0, 'B'},
+	    {"reader-arg", required_argument, 0, 'R'},
+	    {"adopt", no_argument, 0, 'A'},
+	    {0, 0, 0, 0},
 	};
 	long long v = 0;
 	int opt, idx = 0, bad = 0;
@@ -132,6 +119,9 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 		case 'g':
 			u->cfg.gpu = 1;
 			break;
+		case 'A':
+			u->cfg.adopt = 1;
+			break;
 		case 'f':
 			u->foreground = 1;
 			break;
@@ -160,6 +150,48 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 	return CLI_OK;
 }
 
+static int cli_already_up(const char *name, pid_t pid)
+{
+	fprintf(stderr,
+		"roost up: instance '%s' is already up (supervisor pid %d); see `roost status "
+		"--name %s`\n",
+		name, (int)pid, name);
+	return CLI_FAIL;
+}
+
+/* 1 when a supervisor runs the instance and answers (*pid: its pid). */
+static int cli_sup_answers(const struct inst *in, pid_t *pid)
+{
+	char reply[64];
+	return supctl_running(in, pid) == 0 && supctl_request(in, "ps", reply, sizeof reply) == 0 &&
+	       strncmp(reply, "supervisor ", 11) == 0;
+}
+
+/* A supervisor that answers runs the instance. One that holds its lock
+ * but does not answer is stopping or, killed, still exiting: wait for it
+ * a little, as for an old writer. */
+static int cli_up_not_running(const struct cli_up *u)
+{
+	int64_t wait_ms = (int64_t)u->wait_s * 1000;
+	int64_t deadline =
+	    cliutil_now_ms() + (wait_ms < CLI_OLD_WRITER_MS ? wait_ms : CLI_OLD_WRITER_MS);
+	pid_t pid;
+	while (supctl_running(&u->cfg.in, &pid) == 0) {
+		if (cli_sup_answers(&u->cfg.in, &pid))
+			return cli_already_up(u->name, pid);
+		if (cliutil_now_ms() >= deadline) {
+			fprintf(
+			    stderr,
+			    "roost up: instance '%s' is still stopping (supervisor pid %d); try "
+			    "again once it is down\n",
+			    u->name, (int)pid);
+			return CLI_FAIL;
+		}
+		poll(NULL, 0, 50);
+	}
+	return CLI_OK;
+}
+
 /* A writer may still be stopping (the group of a supervisor that was
  * killed gets SIGTERM) or may run outside any supervisor: wait a little
  * for the first, explain the second. */
@@ -173,8 +205,17 @@ static int cli_up_old_writer(struct cli_up *u)
 	int64_t wait_ms = (int64_t)u->wait_s * 1000;
 	int64_t deadline =
 	    cliutil_now_ms() + (wait_ms < CLI_OLD_WRITER_MS ? wait_ms : CLI_OLD_WRITER_MS);
-	while (ctl_writer_alive(c) && cliutil_now_ms() < deadline)
+	pid_t sup;
+	for (;;) {
+		/* A concurrent `roost up` may have started it meanwhile. */
+		if (cli_sup_answers(&u->cfg.in, &sup)) {
+			ctl_close(c);
+			return cli_already_up(u->name, sup);
+		}
+		if (!ctl_writer_alive(c) || cliutil_now_ms() >= deadline)
+			break;
 		poll(NULL, 0, 50);
+	}
 	int alive = ctl_writer_alive(c);
 	/* Relaxed: the pid is only named in the message. */
 	int pid = atomic_load_explicit(&ctl_shm(c)->writer_pid, memory_order_relaxed);
@@ -185,6 +226,68 @@ static int cli_up_old_writer(struct cli_up *u)
 			    "a writer (pid %d) that no supervisor runs serves instance '%s'; stop "
 			    "it first",
 			    pid, u->name);
+}
+
+/* Lines a refused `roost-writer --check` wrote, in roost up's words: a
+ * log line's message, or a usage line as it is. */
+static void cli_up_check_said(const char *text)
+{
+	char *copy = strdup(text), *save = NULL;
+	for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *err = strstr(line, " ERROR: ");
+		fprintf(stderr, "roost up: %s\n", err ? err + 8 : line);
+	}
+	free(copy);
+}
+
+/* Asks the writer whether it would refuse these settings for this data
+ * directory (a new instance without --dim, an index FAISS cannot build,
+ * another instance's directory), before anything is created. */
+static int cli_up_check(struct cli_up *u)
+{
+	struct sup_args a;
+	int rc = sup_program(&u->cfg, SUP_WRITER, a.bin, sizeof a.bin);
+	if (rc)
+		return cliutil_fail("up", u->name, rc, NULL, "the writer's path");
+	sup_argv(&u->cfg, SUP_WRITER, &a, 0);
+	size_t n = 0;
+	while (a.argv[n])
+		n++;
+	a.argv[n++] = "--check";
+	a.argv[n] = NULL;
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) != 0)
+		return cliutil_fail("up", u->name, roost_from_errno(errno), NULL, "pipe");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+		    dup2(out[1], STDERR_FILENO) < 0)
+			_exit(127);
+		execv(a.bin, (char *const *)a.argv);
+		_exit(127);
+	}
+	close(out[1]);
+	char text[8192];
+	size_t got = 0;
+	ssize_t r;
+	while (got + 1 < sizeof text && (r = read(out[0], text + got, sizeof text - 1 - got)) != 0)
+		if (r > 0)
+			got += (size_t)r;
+		else if (errno != EINTR)
+			break;
+	text[got] = '\0';
+	close(out[0]);
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return cliutil_fail("up", u->name, roost_from_errno(errno), NULL, "cannot run %s",
+				    a.bin);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return CLI_OK;
+	cli_up_check_said(text);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 2 ? CLI_USAGE : CLI_FAIL;
 }
 
 /* The instance's paths and the binaries it runs, checked up front so that
@@ -209,18 +312,15 @@ static int cli_up_prepare(struct cli_up *u)
 			return cliutil_fail("up", u->name, rc, NULL,
 					    "cannot run %s (it belongs next to roost)", path);
 	}
+	if ((rc = cli_up_not_running(u)) != 0)
+		return rc;
+	if ((rc = cli_up_check(u)) != 0)
+		return rc;
 	char why[INST_WHY_MAX];
 	if ((rc = inst_make_run_dir(&u->cfg.in, why, sizeof why)) != 0)
 		return cliutil_fail("up", u->name, rc, NULL, "%s", why);
-	if ((rc = inst_make_data_dir(&u->cfg.in)) != 0)
-		return cliutil_fail("up", u->name, rc, NULL, "data directory %s",
-				    u->cfg.in.data_dir);
-	pid_t pid;
-	if (supctl_running(&u->cfg.in, &pid) == 0)
-		return cliutil_fail("up", u->name, ROOST_EEXIST, NULL,
-				    "instance '%s' is already up (supervisor pid %d); see `roost "
-				    "status --name %s`",
-				    u->name, (int)pid, u->name);
+	/* The writer creates the data directory: one that fails to start
+	 * leaves none behind. */
 	return cli_up_old_writer(u);
 }
 
@@ -261,9 +361,10 @@ static int cli_probe(const struct cli_up *u, struct roost_status *st, char *why,
 	return rc;
 }
 
-/* A message from the supervisor means the start failed: "fail TEXT", or
- * EOF when it died. */
-static int cli_sup_said(int sup, int wait_ms, char *why, size_t len)
+/* A message from the supervisor means the start failed: "fail TEXT",
+ * "held PID" (ROOST_EEXIST: another supervisor runs the instance, *held
+ * its pid), or EOF when it died. */
+static int cli_sup_said(int sup, int wait_ms, char *why, size_t len, pid_t *held)
 {
 	struct pollfd p = {.fd = sup, .events = POLLIN};
 	if (poll(&p, 1, wait_ms) <= 0)
@@ -272,19 +373,39 @@ static int cli_sup_said(int sup, int wait_ms, char *why, size_t len)
 	ssize_t n = read(sup, buf, sizeof buf - 1);
 	buf[n > 0 ? n : 0] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
+	int pid;
+	if (sscanf(buf, "held %d", &pid) == 1) {
+		*held = pid;
+		return ROOST_EEXIST;
+	}
 	snprintf(why, len, "%s",
 		 strncmp(buf, "fail ", 5) == 0 ? buf + 5 : "the supervisor exited unexpectedly");
 	return ROOST_ECLOSED;
 }
 
+/* Waits (bounded) until the supervisor closes its end of the socket: it
+ * holds it until it exits, having stopped what it started. */
+static void cli_wait_closed(int sup, int wait_ms)
+{
+	int64_t deadline = cliutil_now_ms() + wait_ms;
+	char buf[256];
+	for (int64_t left = wait_ms; left > 0; left = deadline - cliutil_now_ms()) {
+		struct pollfd p = {.fd = sup, .events = POLLIN};
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return;
+		if (p.revents && read(sup, buf, sizeof buf) <= 0)
+			return;
+	}
+}
+
 static int cli_await(const struct cli_up *u, int sup, struct roost_status *st, char *why,
-		     size_t len)
+		     size_t len, pid_t *held)
 {
 	int64_t start = cliutil_now_ms(), shown = start;
 	int64_t deadline = start + (int64_t)u->wait_s * 1000;
 	char last[256] = "nothing answered yet";
 	while (cliutil_now_ms() < deadline) {
-		int rc = cli_sup_said(sup, 200, why, len);
+		int rc = cli_sup_said(sup, 200, why, len, held);
 		if (rc)
 			return rc;
 		if (cli_probe(u, st, last, sizeof last) == 0)
@@ -377,24 +498,33 @@ static void cli_show_log(const char *path, off_t from)
 }
 
 /* The starter's side: wait, then confirm (the supervisor keeps the
- * instance) or hang up (it stops it) and explain. */
+ * instance) or hang up (it stops it) and explain. A supervisor that found
+ * another one running the instance (a concurrent `roost up` won) has
+ * started nothing: that is said at once. */
 static int cli_start(const struct cli_up *u, int sup, const char *log, off_t log_from)
 {
 	struct roost_status st;
 	char why[512];
-	int rc = cli_await(u, sup, &st, why, sizeof why);
+	pid_t held = 0;
+	int rc = cli_await(u, sup, &st, why, sizeof why, &held);
 	if (rc == 0 && write(sup, "ok\n", 3) != 3)
-		rc = cli_sup_said(sup, 1000, why, sizeof why);
-	close(sup);
-	if (rc == 0) {
+		rc = cli_sup_said(sup, 1000, why, sizeof why, &held);
+	if (rc == 0 || rc == ROOST_EEXIST) {
+		close(sup);
+		if (rc == ROOST_EEXIST)
+			return cli_already_up(u->name, held);
 		cli_print_up(u, &st, log);
 		return CLI_OK;
 	}
 	fprintf(stderr, "roost up: instance '%s' did not start: %s\n", u->name, why);
 	if (log) {
-		cli_wait_gone(&u->cfg.in, 60);
-		cli_show_log(log, log_from);
+		/* The log is complete once the supervisor has stopped everything. */
+		shutdown(sup, SHUT_WR);
+		cli_wait_closed(sup, 60000);
 	}
+	close(sup);
+	if (log)
+		cli_show_log(log, log_from);
 	return CLI_FAIL;
 }
 
@@ -461,9 +591,12 @@ static int cli_up_foreground(struct cli_up *u, int sv[2])
 	}
 	log_init("supervisor");
 	int rc = sup_run(&u->cfg, sv[0]);
-	/* After a failed start the starter has explained it already. */
-	if (rc == ROOST_ECLOSED)
+	/* After a failed start, or with another supervisor running the
+	 * instance, the starter explains it. */
+	if (rc == ROOST_ECLOSED || rc == ROOST_ELOCKED) {
+		waitpid(pid, NULL, 0);
 		return CLI_FAIL;
+	}
 	return rc ? cliutil_fail("up", u->name, rc, NULL, "instance '%s'", u->name) : CLI_OK;
 }
 
@@ -521,8 +654,9 @@ static int cli_explain(const char *cmd, const struct inst *in, int rc, char *rep
 
 /* The supervisor removed the shared memory unless the ring holds writes
  * the log lacks; this says which, with the supervisor lock held so that no
- * `up` starts in between. */
-static int cli_down_shm(struct inst *in)
+ * `up` starts in between. With no supervisor, it removes what a crashed or
+ * unsupervised run left, when that loses nothing. */
+static int cli_down_shm(struct inst *in, const char *state)
 {
 	int fd;
 	pid_t holder = 0;
@@ -533,7 +667,7 @@ static int cli_down_shm(struct inst *in)
 	close(fd);
 	if (rc == 0)
 		return CLI_OK;
-	fprintf(stderr, "roost down: instance '%s' stopped, but %s\n", in->name, why);
+	fprintf(stderr, "roost down: instance '%s' %s, but %s\n", in->name, state, why);
 	return CLI_FAIL;
 }
 
@@ -548,13 +682,18 @@ static int cli_down(int argc, char **argv)
 		return cliutil_usage("down", "unexpected argument '%s'", argv[optind]);
 	pid_t pid = 0;
 	char reply[64];
-	supctl_running(&in, &pid);
+	int running = supctl_running(&in, &pid) == 0;
 	rc = supctl_request(&in, "down", reply, sizeof reply);
 	/* A supervisor that holds its lock but no longer listens is stopping. */
-	if (rc == ROOST_ENOENT && supctl_running(&in, &pid) == 0)
+	if (rc == ROOST_ENOENT && supctl_running(&in, &pid) == 0) {
 		fprintf(stderr, "roost down: instance '%s' is already stopping\n", in.name);
-	else if ((rc = cli_explain("down", &in, rc, reply)) != 0)
+	} else if (rc == ROOST_ENOENT && !running) {
+		/* Down is where the caller wants it: nothing to do is no failure. */
+		printf("instance %s is not running\n", in.name);
+		return cli_down_shm(&in, "is not running");
+	} else if ((rc = cli_explain("down", &in, rc, reply)) != 0) {
 		return rc;
+	}
 	fprintf(stderr, "roost down: stopping instance '%s' (supervisor pid %d)\n", in.name,
 		(int)pid);
 	if (cli_wait_gone(&in, wait_s) != 0)
@@ -562,7 +701,7 @@ static int cli_down(int argc, char **argv)
 				    "the supervisor (pid %d) is still stopping after %d s; its log "
 				    "is %s/" SUPCTL_LOG,
 				    (int)pid, wait_s, in.run_dir);
-	if ((rc = cli_down_shm(&in)) != 0)
+	if ((rc = cli_down_shm(&in, "stopped")) != 0)
 		return rc;
 	printf("instance %s is down\n", in.name);
 	return CLI_OK;
@@ -630,21 +769,116 @@ static int cli_readers(int argc, char **argv)
 	return CLI_OK;
 }
 
+/* One subcommand: what it does in a line, and its usage. */
+struct cli_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+static const struct cli_cmd cli_cmds[] = {
+    {"up", cli_up, "start an instance; returns once it serves",
+     "usage: roost up --name NAME [options]\n"
+     "Starts instance NAME as a supervised group (a writer, brokers and readers)\n"
+     "and returns once it serves, printing where clients connect.\n"
+     "  --dim D            vector dimension (required for a new instance)\n"
+     "  --metric l2|ip     L2 distance (default) or inner product\n"
+     "  --index FACTORY    FAISS factory string: Flat (default), HNSW32,\n"
+     "                     IVF1024,Flat, ...\n"
+     "  --brokers N        brokers, 1 to 64 (default 1)\n"
+     "  --readers M        readers at start, 0 to 64 (default 1)\n"
+     "  --data-dir DIR     the durable state (default $XDG_DATA_HOME/roost/NAME,\n"
+     "                     else ~/.local/share/roost/NAME)\n"
+     "  --adopt            take over a data directory that records another\n"
+     "                     instance's name (a restored backup, a copied log)\n"
+     "  --gpu              the writer grows its index on the GPU\n"
+     "  --foreground       supervise in this process, logging to stderr\n"
+     "  --wait S           how long to wait for it to serve (default 120)\n"
+     "  --writer-arg A, --broker-arg A, --reader-arg A\n"
+     "                     one more argument for every process of that role\n"
+     "--dim, --metric and --index are fixed when the instance is created.\n"},
+    {"down", cli_down, "stop it cleanly, losing nothing acknowledged",
+     "usage: roost down --name NAME [--wait S]\n"
+     "Stops the instance: brokers and readers first, then the writer once it\n"
+     "has logged everything in the ring. Waits up to S seconds (default 120)\n"
+     "for every process to be gone. An instance that is not running is left\n"
+     "as it is (exit status 0).\n"},
+    {"status", clistat_main, "processes, LSNs, documents, readers, rates",
+     "usage: roost status --name NAME [--json] [--interval-ms MS]\n"
+     "Shows the supervisor and its processes, the collection, the ring, the\n"
+     "durable, applied and published LSNs, the documents, every reader, and\n"
+     "ingest and search rates measured over MS (default 1000; 0 skips them).\n"
+     "  --json             one JSON object instead of text\n"},
+    {"readers", cli_readers, "start or stop one reader",
+     "usage: roost readers --name NAME add|remove [--wait S]\n"
+     "add starts one more reader and returns once it serves; remove stops the\n"
+     "newest one and returns once it is gone (at most S seconds, default 30).\n"},
+    {"add", clidata_add, "add documents from JSON lines", clidata_add_usage},
+    {"search", clidata_search, "search by vector, with filters", clidata_search_usage},
+};
+
+#define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
+
+static void cli_usage(FILE *f)
+{
+	fprintf(f, "usage: roost COMMAND --name NAME [options]\n");
+	for (size_t i = 0; i < CLI_NCMDS; i++)
+		fprintf(f, "  %-8s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
+	fprintf(f, "`roost help COMMAND` or `roost COMMAND --help` shows a command's options;\n"
+		   "`roost --version` the version. Exit status: 0 done, 1 failed, 2 bad command\n"
+		   "line. docs/operations.md describes running an instance.\n");
+}
+
+static const struct cli_cmd *cli_find(const char *name)
+{
+	for (size_t i = 0; i < CLI_NCMDS; i++)
+		if (strcmp(name, cli_cmds[i].name) == 0)
+			return &cli_cmds[i];
+	return NULL;
+}
+
+/* --help or -h among a subcommand's arguments (up to a bare "--"). */
+static int cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	return 0;
+}
+
+/* `roost help [COMMAND]`. */
+static int cli_help(int argc, char **argv)
+{
+	if (argc < 3) {
+		cli_usage(stdout);
+		return CLI_OK;
+	}
+	const struct cli_cmd *c = cli_find(argv[2]);
+	if (!c || argc > 3) {
+		fprintf(stderr, "roost help: %s '%s'\n",
+			c ? "unexpected argument" : "unknown command", argv[c ? 3 : 2]);
+		cli_usage(stderr);
+		return CLI_USAGE;
+	}
+	fputs(c->usage, stdout);
+	return CLI_OK;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*run)(int argc, char **argv);
-	} cmds[] = {
-	    {"up", cli_up},	      {"down", cli_down},   {"status", clistat_main},
-	    {"readers", cli_readers}, {"add", clidata_add}, {"search", clidata_search},
-	};
 	const char *cmd = argc > 1 ? argv[1] : "";
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		if (strcmp(cmd, cmds[i].name) == 0)
-			return cmds[i].run(argc - 1, argv + 1);
-	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-		cli_usage(stdout);
+	const struct cli_cmd *c = cli_find(cmd);
+	if (c && cli_wants_help(argc - 1, argv + 1)) {
+		fputs(c->usage, stdout);
+		return CLI_OK;
+	}
+	if (c)
+		return c->run(argc - 1, argv + 1);
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+		return cli_help(argc, argv);
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("roost %s\n", ROOST_VERSION);
 		return CLI_OK;
 	}
 	if (*cmd)

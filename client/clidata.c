@@ -5,8 +5,11 @@
 #include "json.h"
 #include "roost.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +18,42 @@
 #define CLIDATA_PROGRESS_MS  1000
 #define CLIDATA_DEFAULT_WAIT 60000
 
+#define CLIDATA_EXIT_SIGNAL 130	 /* after SIGINT or SIGTERM, as a shell reports it */
+#define CLIDATA_SLICE_MS    1000 /* one attempt at a batch: how late a signal is seen */
+#define CLIDATA_GRACE_MS    5000 /* after a signal, for the batch in flight */
+
+const char clidata_add_usage[] =
+    "usage: roost add --name NAME [--file F|-] [--ack queued|durable|visible]\n"
+    "                 [--batch N] [--client-id ID] [--timeout-ms MS]\n"
+    "Adds documents from JSON lines (F, or stdin: -), one per line:\n"
+    "  {\"vector\":[0.1,...],\"agent\":7,\"time\":1700000000,\"kind\":\"tweet\",\"text\":\"...\"}\n"
+    "(only vector is required), in batches of N (1 to 1024, default 256), each\n"
+    "acknowledged as --ack says (default durable). Prints each assigned id on\n"
+    "stdout in input order, and a summary on stderr. MS bounds each batch,\n"
+    "retries included (default 60000). Ctrl-C (SIGINT) or SIGTERM stops after\n"
+    "the batch in flight (at most 5 s more; a second one gives it up), says\n"
+    "what is stored and exits 130. --client-id ID (a non-zero 64-bit number)\n"
+    "is the load's idempotency identity: run again on the same input with the\n"
+    "same --batch and ID, it stores each line once, skipping what an earlier\n"
+    "run stored. Without it a random ID is used, and printed when interrupted.\n";
+
+const char clidata_search_usage[] =
+    "usage: roost search --name NAME --vector V [-k K] [--agent A]...\n"
+    "                    [--time-min T] [--time-max T] [--kind K] [--min-lsn L]\n"
+    "                    [--nprobe N] [--ef-search N] [--json] [--timeout-ms MS]\n"
+    "Searches for the K (1 to 1024, default 10) documents nearest to V, given as\n"
+    "\"0.1,0.2,...\" or as a JSON array '[0.1, 0.2, ...]'. Filters: any of the\n"
+    "--agent values, time within [T, T] (inclusive), kind. --min-lsn L answers\n"
+    "only from data that includes LSN L (read your writes). --nprobe (IVF) and\n"
+    "--ef-search (HNSW) trade recall for speed, 1 to 65536. Prints a table, or\n"
+    "JSON with --json.\n";
+
 struct clidata_add_opts {
 	const char *name, *file;
 	enum roost_ack ack;
 	int batch;
 	int timeout_ms;
+	uint64_t client_id; /* 0: the handle's own, random */
 };
 
 /* The documents of one request and where they came from. */
@@ -33,8 +67,70 @@ struct clidata_batch {
 
 struct clidata_progress {
 	int64_t start_ms, shown_ms;
+	uint64_t client_id;
 	uint64_t docs, batches, lsn;
+	long done_line; /* every line up to it is stored */
+	/* Stored by an earlier run with this client id (ESEQ). */
+	uint64_t earlier;
+	long earlier_first, earlier_last;
+	/* In flight when a signal came, and given up: stored or not. */
+	long abandoned_first, abandoned_last;
 };
+
+/* SIGINT and SIGTERM: the first stops the load after the batch in flight
+ * (bounded by CLIDATA_GRACE_MS), a second one gives that batch up after
+ * the attempt in progress. */
+static volatile sig_atomic_t clidata__signals;
+
+static void clidata__on_signal(int sig)
+{
+	(void)sig;
+	if (clidata__signals < 2)
+		clidata__signals++;
+}
+
+static sigset_t clidata__stop_signals;
+
+/* The signals are blocked everywhere but in the main thread while it
+ * reads its input: no call into the client library (or its transport's
+ * threads, which inherit the mask) is interrupted half-way, and a signal
+ * that comes during one is taken when it returns. Call it before
+ * connecting. No SA_RESTART: a read of stdin that waits for input ends at
+ * once. */
+static void clidata__catch_signals(void)
+{
+	struct sigaction sa = {.sa_handler = clidata__on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&clidata__stop_signals);
+	sigaddset(&clidata__stop_signals, SIGINT);
+	sigaddset(&clidata__stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &clidata__stop_signals, NULL);
+}
+
+/* Takes a signal that came while they were blocked. */
+static void clidata__take_signals(void)
+{
+	pthread_sigmask(SIG_UNBLOCK, &clidata__stop_signals, NULL);
+	pthread_sigmask(SIG_BLOCK, &clidata__stop_signals, NULL);
+}
+
+/* getline with the signals let through: -1 once one came. */
+static ssize_t clidata__getline(char **line, size_t *cap, FILE *in)
+{
+	pthread_sigmask(SIG_UNBLOCK, &clidata__stop_signals, NULL);
+	ssize_t n = clidata__signals ? -1 : getline(line, cap, in);
+	pthread_sigmask(SIG_BLOCK, &clidata__stop_signals, NULL);
+	return clidata__signals ? -1 : n;
+}
+
+static const char *clidata__ack_name(enum roost_ack ack)
+{
+	return ack == ROOST_ACK_QUEUED	  ? "queued"
+	       : ack == ROOST_ACK_VISIBLE ? "visible"
+					  : "durable";
+}
 
 static int clidata__ack(const char *s, enum roost_ack *out)
 {
@@ -49,12 +145,31 @@ static int clidata__ack(const char *s, enum roost_ack *out)
 	return ROOST_EINVAL;
 }
 
+/* A client id: a non-zero 64-bit number, decimal or 0x hexadecimal. */
+static int clidata__client_id(const char *s, uint64_t *out)
+{
+	int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	const char *digits = s + (hex ? 2 : 0);
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(digits, &end, hex ? 16 : 10);
+	if (errno || end == digits || *end || !strchr("0123456789abcdefABCDEF", digits[0]) ||
+	    v == 0)
+		return ROOST_EINVAL;
+	*out = v;
+	return 0;
+}
+
 static int clidata__add_parse(int argc, char **argv, struct clidata_add_opts *o)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},       {"file", required_argument, 0, 'f'},
-	    {"ack", required_argument, 0, 'a'},	       {"batch", required_argument, 0, 'b'},
-	    {"timeout-ms", required_argument, 0, 't'}, {0, 0, 0, 0},
+	    {"name", required_argument, 0, 'n'},
+	    {"file", required_argument, 0, 'f'},
+	    {"ack", required_argument, 0, 'a'},
+	    {"batch", required_argument, 0, 'b'},
+	    {"timeout-ms", required_argument, 0, 't'},
+	    {"client-id", required_argument, 0, 'c'},
+	    {0, 0, 0, 0},
 	};
 	long long v = 0;
 	int opt, idx = 0, bad = 0;
@@ -77,6 +192,9 @@ static int clidata__add_parse(int argc, char **argv, struct clidata_add_opts *o)
 			bad = cliutil_int(optarg, 1, 3600 * 1000, &v);
 			o->timeout_ms = (int)v;
 			break;
+		case 'c':
+			bad = clidata__client_id(optarg, &o->client_id);
+			break;
 		default:
 			return CLI_USAGE;
 		}
@@ -96,6 +214,49 @@ static void clidata__batch_clear(struct clidata_batch *b)
 	b->n = 0;
 }
 
+static int clidata__retryable(int rc)
+{
+	return rc == ROOST_EBUSY || rc == ROOST_ETIMEDOUT || rc == ROOST_EWRITER ||
+	       rc == ROOST_ECONN;
+}
+
+/* Sends a batch until it is through, refused, or its time is up: in
+ * attempts of at most a slice, all with the batch's key, so that a signal
+ * is seen between them. The key's sequence number is the batch's last
+ * line, so that a rerun of the same input (same --batch) sends every batch
+ * with the key it had. ROOST_ECLOSED: given up after a signal. */
+static int clidata__attempts(roost *r, uint32_t dim, struct clidata_batch *b,
+			     const struct clidata_add_opts *o, uint64_t client_id, uint64_t *lsn)
+{
+	int64_t deadline = cliutil_now_ms() + o->timeout_ms, grace = 0;
+	int rc = ROOST_ETIMEDOUT;
+	for (;;) {
+		clidata__take_signals();
+		int64_t now = cliutil_now_ms();
+		if (clidata__signals && !grace)
+			grace = now + CLIDATA_GRACE_MS;
+		int64_t end = grace && grace < deadline ? grace : deadline;
+		if (clidata__signals > 1 || now >= end)
+			return grace ? ROOST_ECLOSED : rc;
+		roost_set_client_id(r, client_id, (uint64_t)b->last_line);
+		roost_set_timeout(
+		    r, (int)(end - now < CLIDATA_SLICE_MS ? end - now : CLIDATA_SLICE_MS));
+		rc = roost_add(r, dim, b->rdocs, b->n, o->ack, b->ids, lsn);
+		if (!clidata__retryable(rc))
+			return rc;
+	}
+}
+
+static void clidata__progress(struct clidata_progress *p)
+{
+	int64_t now = cliutil_now_ms();
+	if (now - p->shown_ms < CLIDATA_PROGRESS_MS)
+		return;
+	fprintf(stderr, "roost add: %llu documents, %.0f/s\n", (unsigned long long)p->docs,
+		(double)p->docs * 1000.0 / (double)(now - p->start_ms + 1));
+	p->shown_ms = now;
+}
+
 static int clidata__send(roost *r, uint32_t dim, struct clidata_batch *b,
 			 const struct clidata_add_opts *o, struct clidata_progress *p)
 {
@@ -104,23 +265,34 @@ static int clidata__send(roost *r, uint32_t dim, struct clidata_batch *b,
 		b->rdocs[i] = (struct roost_doc){d->vector, d->agent, d->time, d->kind, d->text};
 	}
 	uint64_t lsn;
-	int rc = roost_add(r, dim, b->rdocs, b->n, o->ack, b->ids, &lsn);
-	if (rc)
+	int rc = clidata__attempts(r, dim, b, o, p->client_id, &lsn);
+	if (rc == ROOST_ECLOSED) {
+		p->abandoned_first = b->first_line;
+		p->abandoned_last = b->last_line;
+		clidata__batch_clear(b);
+		return CLIDATA_EXIT_SIGNAL;
+	}
+	if (rc == ROOST_ESEQ) {
+		/* Older than the newest batch stored under this key. */
+		if (!p->earlier)
+			p->earlier_first = b->first_line;
+		p->earlier += b->n;
+		p->earlier_last = b->last_line;
+	} else if (rc) {
 		return cliutil_fail("add", o->name, rc, roost_last_error(r), "%s lines %ld-%ld",
 				    o->file, b->first_line, b->last_line);
-	for (size_t i = 0; i < b->n; i++)
-		printf("%llu\n", (unsigned long long)b->ids[i]);
-	p->docs += b->n;
-	p->batches++;
-	p->lsn = lsn;
-	clidata__batch_clear(b);
-	int64_t now = cliutil_now_ms();
-	if (now - p->shown_ms >= CLIDATA_PROGRESS_MS) {
+	} else {
+		for (size_t i = 0; i < b->n; i++)
+			printf("%llu\n", (unsigned long long)b->ids[i]);
+		/* Printed ids survive a crash of this process right after. */
 		fflush(stdout);
-		fprintf(stderr, "roost add: %llu documents, %.0f/s\n", (unsigned long long)p->docs,
-			(double)p->docs * 1000.0 / (double)(now - p->start_ms + 1));
-		p->shown_ms = now;
+		p->docs += b->n;
+		p->batches++;
+		p->lsn = lsn;
 	}
+	p->done_line = b->last_line;
+	clidata__batch_clear(b);
+	clidata__progress(p);
 	return CLI_OK;
 }
 
@@ -136,8 +308,12 @@ static int clidata__line(const struct clidata_add_opts *o, char *line, long line
 	char msg[256];
 	struct json_document *d = &b->docs[b->n];
 	int rc = json_parse_document(line, len, d, msg, sizeof msg);
-	if (rc)
-		return cliutil_fail("add", o->name, rc, msg, "%s:%ld", o->file, lineno);
+	if (rc) {
+		/* The line is at fault, not a frame: say so in the file's terms. */
+		fprintf(stderr, "roost add: %s:%ld: %s: %s\n", o->file, lineno,
+			rc == ROOST_EPROTO ? "not valid JSON" : "not a valid document", msg);
+		return CLI_FAIL;
+	}
 	size_t got = d->dim;
 	if (got != dim) {
 		json_document_free(d);
@@ -159,10 +335,17 @@ static int clidata__add_stream(roost *r, uint32_t dim, FILE *in, const struct cl
 	size_t cap = 0;
 	long lineno = 0;
 	int rc = CLI_OK;
-	while (rc == CLI_OK && getline(&line, &cap, in) >= 0) {
+	while (rc == CLI_OK && clidata__getline(&line, &cap, in) >= 0) {
 		rc = clidata__line(o, line, ++lineno, dim, b);
 		if (rc == CLI_OK && b->n == (size_t)o->batch)
 			rc = clidata__send(r, dim, b, o, p);
+	}
+	if (rc == CLI_OK && clidata__signals)
+		rc = CLIDATA_EXIT_SIGNAL; /* what was read but not sent is not in flight */
+	if (rc == CLI_OK && ferror(in)) {
+		fprintf(stderr, "roost add: cannot read %s after line %ld: %s\n", o->file, lineno,
+			strerror(errno));
+		rc = CLI_FAIL;
 	}
 	free(line);
 	if (rc == CLI_OK && b->n > 0)
@@ -171,12 +354,56 @@ static int clidata__add_stream(roost *r, uint32_t dim, FILE *in, const struct cl
 	return rc;
 }
 
+/* What to say after an interruption: what is stored, what may be, and how
+ * to add the rest exactly once. */
+static void clidata__interrupted(const struct clidata_add_opts *o, const struct clidata_progress *p)
+{
+	fprintf(stderr, "roost add: interrupted: added %llu documents in %llu batches (ack %s%s); ",
+		(unsigned long long)p->docs, (unsigned long long)p->batches,
+		clidata__ack_name(o->ack), p->docs ? "; ids above" : "");
+	const char *input = strcmp(o->file, "-") == 0 ? "stdin" : o->file;
+	if (p->done_line > 0)
+		fprintf(stderr, "every line of %s up to %ld is stored\n", input, p->done_line);
+	else
+		fprintf(stderr, "no line of %s is stored yet\n", input);
+	if (p->abandoned_last)
+		fprintf(stderr,
+			"roost add: the batch of lines %ld-%ld was given up in flight: it may or "
+			"may not be stored\n",
+			p->abandoned_first, p->abandoned_last);
+	fprintf(stderr,
+		"roost add: to add the rest exactly once, run it again on the same input with "
+		"--batch %d --client-id %llu\n",
+		o->batch, (unsigned long long)p->client_id);
+}
+
+static void clidata__summary(const struct clidata_add_opts *o, const struct clidata_progress *p)
+{
+	if (p->docs == 0 && p->earlier == 0)
+		fprintf(stderr, "roost add: no documents in %s; nothing added\n", o->file);
+	else if (p->docs > 0)
+		fprintf(stderr,
+			"roost add: added %llu documents in %llu batches (ack %s); last lsn %llu\n",
+			(unsigned long long)p->docs, (unsigned long long)p->batches,
+			clidata__ack_name(o->ack), (unsigned long long)p->lsn);
+	if (p->earlier > 0)
+		fprintf(
+		    stderr,
+		    "roost add: %llu documents (lines %ld-%ld) were stored before, by an earlier "
+		    "run with client id %llu; their ids are not printed again\n",
+		    (unsigned long long)p->earlier, p->earlier_first, p->earlier_last,
+		    (unsigned long long)p->client_id);
+}
+
 static int clidata__add_run(roost *r, uint32_t dim, FILE *in, const struct clidata_add_opts *o)
 {
 	struct clidata_batch b = {.docs = calloc((size_t)o->batch, sizeof *b.docs),
 				  .rdocs = calloc((size_t)o->batch, sizeof *b.rdocs),
 				  .ids = calloc((size_t)o->batch, sizeof *b.ids)};
-	struct clidata_progress p = {.start_ms = cliutil_now_ms()};
+	struct clidata_progress p = {
+	    .start_ms = cliutil_now_ms(),
+	    .client_id = o->client_id ? o->client_id : roost_client_id(r),
+	};
 	p.shown_ms = p.start_ms;
 	int rc = b.docs && b.rdocs && b.ids
 		     ? clidata__add_stream(r, dim, in, o, &b, &p)
@@ -185,18 +412,22 @@ static int clidata__add_run(roost *r, uint32_t dim, FILE *in, const struct clida
 	free(b.rdocs);
 	free(b.ids);
 	fflush(stdout);
-	if (rc != CLI_OK && p.docs > 0)
-		fprintf(stderr,
-			"roost add: the %llu documents before that were added (ids above)\n",
-			(unsigned long long)p.docs);
-	if (rc == CLI_OK)
-		fprintf(stderr,
-			"roost add: added %llu documents in %llu batches (ack %s); last lsn %llu\n",
-			(unsigned long long)p.docs, (unsigned long long)p.batches,
-			o->ack == ROOST_ACK_QUEUED    ? "queued"
-			: o->ack == ROOST_ACK_VISIBLE ? "visible"
-						      : "durable",
-			(unsigned long long)p.lsn);
+	if (rc == CLIDATA_EXIT_SIGNAL) {
+		clidata__interrupted(o, &p);
+	} else if (rc != CLI_OK) {
+		if (p.docs > 0)
+			fprintf(
+			    stderr,
+			    "roost add: the %llu documents before that were added (ids above)\n",
+			    (unsigned long long)p.docs);
+		if (p.done_line > 0)
+			fprintf(stderr,
+				"roost add: once that is fixed, --client-id %llu with the same "
+				"--batch adds the rest exactly once\n",
+				(unsigned long long)p.client_id);
+	} else {
+		clidata__summary(o, &p);
+	}
 	return rc;
 }
 
@@ -209,9 +440,10 @@ int clidata_add(int argc, char **argv)
 	int rc = clidata__add_parse(argc, argv, &o);
 	if (rc)
 		return rc;
+	clidata__catch_signals();
 	FILE *in = strcmp(o.file, "-") == 0 ? stdin : fopen(o.file, "r");
 	if (!in) {
-		perror(o.file);
+		fprintf(stderr, "roost add: cannot open %s: %s\n", o.file, strerror(errno));
 		return CLI_FAIL;
 	}
 	roost *r = NULL;

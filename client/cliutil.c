@@ -60,7 +60,7 @@ int cliutil_usage(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "roost %s: %s (see `roost help`)\n", cmd, msg);
+	fprintf(stderr, "roost %s: %s (see `roost %s --help`)\n", cmd, msg, cmd);
 	return CLI_USAGE;
 }
 

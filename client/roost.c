@@ -161,6 +161,16 @@ uint64_t roost_client_id(const roost *r)
 	return r->client_id;
 }
 
+int roost_set_client_id(roost *r, uint64_t client_id, uint64_t next_seq)
+{
+	if (client_id == 0 || next_seq == 0)
+		return roost__fail(r, ROOST_EINVAL,
+				   "client id and sequence number must be non-zero");
+	r->client_id = client_id;
+	r->seq = next_seq - 1; /* roost_add uses ++seq */
+	return 0;
+}
+
 /* One request, one reply, within wait_ms. */
 static int roost__call(roost *r, const Roost__Request *req, int wait_ms, Roost__Reply **out)
 {

@@ -9,7 +9,8 @@
  * Adds are idempotent: each handle has a random client id and numbers its
  * requests; a retry (after BUSY, a timeout, or a broker that died) resends
  * the same key, so the server returns the original ids instead of adding
- * the batch twice.
+ * the batch twice. roost_set_client_id() gives a load a stable identity
+ * instead, so that a rerun after a crash stores nothing twice.
  */
 #ifndef ROOST_H
 #define ROOST_H
@@ -18,6 +19,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The release this header and libroost belong to; `roost --version`
+ * prints it. */
+#define ROOST_VERSION "0.1.0"
 
 typedef struct roost roost;
 
@@ -118,5 +123,17 @@ const char *roost_last_error(const roost *r);
 
 /* The handle's idempotency client id (for logs and tests). */
 uint64_t roost_client_id(const roost *r);
+
+/* Sets the idempotency key of this handle's next add to (client_id,
+ * next_seq); later adds continue with next_seq + 1, ... Both must be
+ * non-zero (ROOST_EINVAL). A load that numbers its batches the same way
+ * every time (for instance by input line) and reruns with the same
+ * client_id after a crash gets, for each batch the server still
+ * remembers: the original ids for the newest one, ROOST_ESEQ (stored
+ * before) for older ones, a new batch for the rest. The server remembers
+ * each client's newest key only, and forgets a client idle for 10
+ * minutes when its slot is needed; a client id must not be used by two
+ * loads at once. */
+int roost_set_client_id(roost *r, uint64_t client_id, uint64_t next_seq);
 
 #endif

@@ -57,8 +57,11 @@ struct sup {
 	struct sup_child kids[SUP_MAX_KIDS]; /* writer, brokers, then readers */
 	int nkids;
 	int next_reader;
+	/* The starter's socket stays open until the supervisor exits: its
+	 * end seeing EOF is how it knows everything started is stopped. */
 	int sigfd, listen_fd, pid_fd, starter;
-	int serving; /* the starter saw the instance serve */
+	int starter_done; /* it said ok or hung up: nothing more to read or say */
+	int serving;	  /* the starter saw the instance serve */
 	int stop;
 	int rc;
 };
@@ -89,7 +92,7 @@ static void sup__describe_exit(int status, char *buf, size_t len)
 
 static void sup__tell_starter(struct sup *s, const char *fmt, ...)
 {
-	if (s->starter < 0)
+	if (s->starter < 0 || s->starter_done)
 		return;
 	char line[512];
 	va_list ap;
@@ -116,6 +119,8 @@ static int sup__writer_args(const struct sup_config *c, const char **argv, int n
 	}
 	if (c->gpu)
 		argv[n++] = "--gpu";
+	if (c->adopt)
+		argv[n++] = "--adopt";
 	return n;
 }
 
@@ -146,28 +151,37 @@ int sup_program(const struct sup_config *cfg, enum sup_role role, char *buf, siz
 	return n < 0 || (size_t)n >= len ? ROOST_ETOOBIG : 0;
 }
 
+void sup_argv(const struct sup_config *c, enum sup_role role, struct sup_args *a, int id)
+{
+	snprintf(a->id, sizeof a->id, "%d", id);
+	int n = 0;
+	a->argv[n++] = a->bin;
+	a->argv[n++] = "--name";
+	a->argv[n++] = c->in.name;
+	if (role == SUP_BROKER) {
+		a->argv[n++] = "--id";
+		a->argv[n++] = a->id;
+	} else {
+		a->argv[n++] = "--data-dir";
+		a->argv[n++] = c->in.data_dir;
+	}
+	if (role == SUP_WRITER)
+		n = sup__writer_args(c, a->argv, n);
+	for (int i = 0; i < c->nextra[role]; i++)
+		a->argv[n++] = c->extra[role][i];
+	a->argv[n] = NULL;
+}
+
 static int sup__spawn(struct sup *s, struct sup_child *k)
 {
 	const struct sup_config *c = s->cfg;
-	char bin[PATH_MAX + 32], id[16], name[32];
-	int rc = sup_program(c, k->role, bin, sizeof bin);
+	struct sup_args args;
+	char name[32];
+	int rc = sup_program(c, k->role, args.bin, sizeof args.bin);
 	if (rc)
 		return rc;
-	snprintf(id, sizeof id, "%d", k->id);
-	const char *argv[16 + SUP_MAX_EXTRA] = {bin, "--name", c->in.name};
-	int n = 3;
-	if (k->role == SUP_BROKER) {
-		argv[n++] = "--id";
-		argv[n++] = id;
-	} else {
-		argv[n++] = "--data-dir";
-		argv[n++] = c->in.data_dir;
-	}
-	if (k->role == SUP_WRITER)
-		n = sup__writer_args(c, argv, n);
-	for (int i = 0; i < c->nextra[k->role]; i++)
-		argv[n++] = c->extra[k->role][i];
-	argv[n] = NULL;
+	sup_argv(c, k->role, &args, k->id);
+	const char *const *argv = (const char *const *)args.argv;
 	pid_t self = getpid(), pid = fork();
 	if (pid < 0)
 		return roost_from_errno(errno);
@@ -411,22 +425,22 @@ static void sup__from_starter(struct sup *s)
 		s->stop = 1;
 		s->rc = ROOST_ECLOSED;
 	}
-	close(s->starter);
-	s->starter = -1;
+	s->starter_done = 1;
 }
 
 static void sup__step(struct sup *s)
 {
+	int starter = s->starter >= 0 && !s->starter_done;
 	struct pollfd p[3] = {{.fd = s->sigfd, .events = POLLIN},
 			      {.fd = s->listen_fd, .events = POLLIN},
 			      {.fd = s->starter, .events = POLLIN}};
-	if (poll(p, s->starter >= 0 ? 3 : 2, sup__poll_timeout(s)) < 0)
+	if (poll(p, starter ? 3 : 2, sup__poll_timeout(s)) < 0)
 		return;
 	if (p[0].revents)
 		sup__signals(s);
 	if (p[1].revents && !s->stop)
 		sup__serve(s);
-	if (s->starter >= 0 && p[2].revents)
+	if (starter && p[2].revents)
 		sup__from_starter(s);
 	sup__restart_due(s);
 }
@@ -643,8 +657,7 @@ static int sup__open(struct sup *s)
 	pid_t holder = 0;
 	int rc = supctl_lock(in, &s->pid_fd, &holder);
 	if (rc == ROOST_ELOCKED) {
-		sup__tell_starter(s, "fail instance '%s' is already up (supervisor pid %d)",
-				  in->name, (int)holder);
+		sup__tell_starter(s, "held %d", (int)holder);
 		return rc;
 	}
 	if (rc == 0)

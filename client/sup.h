@@ -40,6 +40,7 @@ struct sup_config {
 	/* Passed to the writer when set; NULL leaves them to the instance. */
 	const char *dim, *metric, *index;
 	int gpu;
+	int adopt; /* the writer may take over a directory of another name */
 	int brokers, readers;
 	/* More arguments for every process of a role (--writer-arg ...). */
 	const char *extra[SUP_ROLES][SUP_MAX_EXTRA];
@@ -49,11 +50,25 @@ struct sup_config {
 /* The program a role runs: <bin_dir>/roost-<role>. */
 int sup_program(const struct sup_config *cfg, enum sup_role role, char *buf, size_t len);
 
+/* A process's command line: bin (filled in with sup_program()) and the
+ * arguments the supervisor gives it, NULL-terminated in argv; with
+ * SUP_ARGS_SPARE entries free after the NULL for the caller's own. */
+#define SUP_ARGS_SPARE 4
+struct sup_args {
+	char bin[PATH_MAX + 32];
+	char id[16];
+	const char *argv[16 + SUP_MAX_EXTRA + SUP_ARGS_SPARE];
+};
+void sup_argv(const struct sup_config *cfg, enum sup_role role, struct sup_args *a, int id);
+
 /* Supervises until told to stop; returns once every child is gone.
  * starter: a socket to the starter, which writes "ok\n" once the instance
  * serves, or closes it to give up; the supervisor writes "fail TEXT\n" on
- * it when the start fails. Returns 0, or ROOST_ECLOSED after a failed
- * start, or the error that kept it from starting at all. */
+ * it when the start fails, or "held PID\n" when supervisor PID already
+ * runs the instance, and keeps it open until it returns. Returns 0, or
+ * ROOST_ECLOSED after a failed start, ROOST_ELOCKED when another
+ * supervisor runs the instance, or the error that kept it from starting
+ * at all. */
 int sup_run(const struct sup_config *cfg, int starter);
 
 /* Removes every shared-memory object of a stopped instance (control

@@ -275,6 +275,7 @@ static int ctl__take(struct ctl_client *cl, uint64_t old_id, uint64_t client_id,
 	cl->count = cl->prev_count = 0;
 	cl->state = CTL_KEY_NONE;
 	atomic_store_explicit(&cl->applied_seq, 0, memory_order_relaxed);
+	atomic_store_explicit(&cl->dropped_lsn, 0, memory_order_relaxed); /* under the slot lock */
 	*owner_died = 0;
 	return 0;
 }
@@ -336,6 +337,22 @@ void ctl_client_applied(ctl *c, uint64_t client_id, uint64_t seq)
 	 * PENDING key after reading the ring head. */
 	if (cl && atomic_load_explicit(&cl->applied_seq, memory_order_relaxed) < seq)
 		atomic_store_explicit(&cl->applied_seq, seq, memory_order_release);
+}
+
+void ctl_client_dropped(ctl *c, uint64_t client_id, uint64_t lsn)
+{
+	struct ctl_client *cl = ctl__find(c, client_id);
+	/* Release pairs with the acquire load in ctl_client_was_dropped, which
+	 * a broker makes after its acquire of the durable mark. */
+	if (cl)
+		atomic_store_explicit(&cl->dropped_lsn, lsn, memory_order_release);
+}
+
+int ctl_client_was_dropped(ctl *c, uint64_t client_id, uint64_t lsn)
+{
+	struct ctl_client *cl = ctl__find(c, client_id);
+	/* Acquire pairs with the release store in ctl_client_dropped. */
+	return cl && atomic_load_explicit(&cl->dropped_lsn, memory_order_acquire) == lsn;
 }
 
 void ctl_client_seed(ctl *c, uint64_t client_id, uint64_t seq, uint64_t lsn, uint32_t count)

@@ -59,7 +59,11 @@ struct ctl_client {
 	uint64_t prev_lsn;
 	uint32_t prev_count;
 	uint32_t pad;
-	uint64_t reserved[2]; /* pads the slot to 128 bytes */
+	/* The last batch of this client the writer did not apply because its
+	 * key was already in the log (a slot forgotten and reused, the batch
+	 * sent again): written by the writer, read by brokers. */
+	_Atomic uint64_t dropped_lsn;
+	uint64_t reserved; /* pads the slot to 128 bytes */
 };
 
 struct ctl_shm {
@@ -151,6 +155,15 @@ void ctl_client_unlock(struct ctl_client *cl);
 /* Writer: records that client_id's batch seq is in the log (lock-free;
  * a client no longer in the table is ignored). */
 void ctl_client_applied(ctl *c, uint64_t client_id, uint64_t seq);
+
+/* Writer: records that client_id's batch at lsn repeated a logged key and
+ * was not applied (lock-free; a client no longer in the table is
+ * ignored). Called before the durable mark passes lsn. */
+void ctl_client_dropped(ctl *c, uint64_t client_id, uint64_t lsn);
+
+/* Brokers, once the durable mark has passed lsn: 1 when the writer did not
+ * apply client_id's batch at lsn (ctl_client_dropped). */
+int ctl_client_was_dropped(ctl *c, uint64_t client_id, uint64_t lsn);
 
 /* Writer, on a new block: seeds a client's state from the log. */
 void ctl_client_seed(ctl *c, uint64_t client_id, uint64_t seq, uint64_t lsn, uint32_t count);

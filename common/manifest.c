@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,26 +33,36 @@ struct manifest_header {
 	uint64_t trained_gen;
 	uint32_t nsegments;
 	uint32_t nkeys;
+	char name[MANIFEST_NAME_LEN]; /* version 2 on */
 };
 
-_Static_assert(sizeof(struct manifest_header) == 120, "manifest header is 120 bytes");
+/* Version 1 ended its header before the name. */
+#define MANIFEST__V1_HEADER offsetof(struct manifest_header, name)
+
+_Static_assert(MANIFEST__V1_HEADER == 120, "a version 1 header is 120 bytes");
+_Static_assert(sizeof(struct manifest_header) == 160, "manifest header is 160 bytes");
 _Static_assert(sizeof(struct manifest_segment) == 24, "segment entry is 24 bytes");
 _Static_assert(sizeof(struct manifest_key) == 32, "key entry is 32 bytes");
 
 /* Only meaningful once the counts are within their limits, which keeps the
  * products far from overflowing even a 32-bit size_t. */
-static size_t manifest__file_size(uint32_t nsegments, uint32_t nkeys)
+static size_t manifest__file_size(size_t header, uint32_t nsegments, uint32_t nkeys)
 {
-	return sizeof(struct manifest_header) +
-	       (size_t)nsegments * sizeof(struct manifest_segment) +
+	return header + (size_t)nsegments * sizeof(struct manifest_segment) +
 	       (size_t)nkeys * sizeof(struct manifest_key) + MANIFEST__CRC;
+}
+
+static size_t manifest__header_size(uint32_t version)
+{
+	return version == 1 ? MANIFEST__V1_HEADER : sizeof(struct manifest_header);
 }
 
 static bool manifest__header_ok(const struct manifest_header *h)
 {
-	return h->header_size == sizeof *h && h->dim >= 1 && h->dim <= MANIFEST__MAX_DIM &&
-	       h->metric <= 1 && h->nsegments <= MANIFEST_MAX_SEGS &&
-	       h->nkeys <= MANIFEST_MAX_KEYS && memchr(h->index, '\0', sizeof h->index) != NULL;
+	return h->header_size == manifest__header_size(h->version) && h->dim >= 1 &&
+	       h->dim <= MANIFEST__MAX_DIM && h->metric <= 1 && h->nsegments <= MANIFEST_MAX_SEGS &&
+	       h->nkeys <= MANIFEST_MAX_KEYS && memchr(h->index, '\0', sizeof h->index) != NULL &&
+	       memchr(h->name, '\0', sizeof h->name) != NULL;
 }
 
 /* Readers map LSN ranges to segments by binary search and the writer
@@ -81,18 +92,22 @@ static int manifest__check_prefix(const void *buf, size_t len)
 	memcpy(&version, (const char *)buf + sizeof magic, sizeof version);
 	if (magic != MANIFEST__MAGIC)
 		return ROOST_ECORRUPT;
-	return version == MANIFEST_VERSION ? 0 : ROOST_EVERSION;
+	return version == 1 || version == MANIFEST_VERSION ? 0 : ROOST_EVERSION;
 }
 
+/* A version 1 header reads as one with an empty name. */
 static int manifest__check_bytes(const void *buf, size_t len, struct manifest_header *h)
 {
 	int rc = manifest__check_prefix(buf, len);
 	if (rc)
 		return rc;
-	if (len < sizeof *h + MANIFEST__CRC)
+	memset(h, 0, sizeof *h);
+	memcpy(&h->version, (const char *)buf + sizeof h->magic, sizeof h->version);
+	size_t header = manifest__header_size(h->version);
+	if (len < header + MANIFEST__CRC)
 		return ROOST_ECORRUPT;
-	memcpy(h, buf, sizeof *h);
-	if (!manifest__header_ok(h) || len != manifest__file_size(h->nsegments, h->nkeys))
+	memcpy(h, buf, header);
+	if (!manifest__header_ok(h) || len != manifest__file_size(header, h->nsegments, h->nkeys))
 		return ROOST_ECORRUPT;
 	uint32_t crc;
 	memcpy(&crc, (const char *)buf + len - MANIFEST__CRC, sizeof crc);
@@ -116,6 +131,7 @@ static void manifest__from_header(const struct manifest_header *h, struct manife
 	m->dim = h->dim;
 	m->metric = h->metric;
 	memcpy(m->index, h->index, sizeof m->index);
+	memcpy(m->name, h->name, sizeof m->name);
 	m->tail_start = h->tail_start;
 	m->trained_gen = h->trained_gen;
 	m->nsegments = h->nsegments;
@@ -129,7 +145,7 @@ int manifest_decode(const void *buf, size_t len, struct manifest *out)
 	int rc = manifest__check_bytes(buf, len, &h);
 	if (rc)
 		return rc;
-	const char *p = (const char *)buf + sizeof h;
+	const char *p = (const char *)buf + h.header_size;
 	size_t segs = (size_t)h.nsegments * sizeof(struct manifest_segment);
 	size_t keys = (size_t)h.nkeys * sizeof(struct manifest_key);
 	/* Copied before checking: buf need not be aligned for the structs. */
@@ -211,8 +227,8 @@ int manifest_load(const char *dir, struct manifest *out)
 	return rc;
 }
 
-/* Bytes after the index string's NUL are zeroed so that equal manifests
- * give equal files. */
+/* Bytes after the index and name strings' NULs are zeroed so that equal
+ * manifests give equal files. */
 static void manifest__to_header(const struct manifest *m, struct manifest_header *h)
 {
 	*h = (struct manifest_header){
@@ -228,6 +244,7 @@ static void manifest__to_header(const struct manifest *m, struct manifest_header
 	    .nkeys = m->nkeys,
 	};
 	memcpy(h->index, m->index, strnlen(m->index, sizeof m->index));
+	memcpy(h->name, m->name, strnlen(m->name, sizeof m->name));
 }
 
 /* Refuses what manifest_decode would reject: a manifest that cannot be
@@ -247,7 +264,7 @@ static int manifest__encode(const struct manifest *m, const struct manifest_head
 {
 	size_t segs = (size_t)m->nsegments * sizeof(struct manifest_segment);
 	size_t keys = (size_t)m->nkeys * sizeof(struct manifest_key);
-	*len = manifest__file_size(m->nsegments, m->nkeys);
+	*len = manifest__file_size(sizeof *h, m->nsegments, m->nkeys);
 	char *b = malloc(*len);
 	if (!b)
 		return ROOST_ENOMEM;

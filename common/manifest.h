@@ -8,8 +8,9 @@
  * either the old or the new one, never a mix. Readers on other hosts read
  * it from shared storage.
  *
- * File layout (MANIFEST_VERSION 1), little-endian:
- *   struct manifest_header     (fixed, see manifest.c)
+ * File layout (MANIFEST_VERSION 2), little-endian:
+ *   struct manifest_header     (fixed, see manifest.c; version 1, without
+ *                              the instance name, is still read)
  *   struct manifest_segment    segments[nsegments]
  *   struct manifest_key        keys[nkeys]
  *   uint32 crc32c of everything before it
@@ -20,7 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MANIFEST_VERSION  1u
+#define MANIFEST_VERSION  2u
+#define MANIFEST_NAME_LEN 40u /* instance name, NUL-terminated */
 #define MANIFEST_MAX_SEGS 65536u
 #define MANIFEST_MAX_KEYS (1u << 20)
 
@@ -41,8 +43,11 @@ struct manifest_key {
 struct manifest {
 	uint64_t gen; /* grows by one per manifest written */
 	uint32_t dim;
-	uint32_t metric;      /* 0 L2, 1 inner product */
-	char index[64];	      /* FAISS factory string */
+	uint32_t metric; /* 0 L2, 1 inner product */
+	char index[64];	 /* FAISS factory string */
+	/* The instance the directory belongs to; "" when written before
+	 * names were recorded (version 1). */
+	char name[MANIFEST_NAME_LEN];
 	uint64_t tail_start;  /* replay the log from here; segments end at or below */
 	uint64_t trained_gen; /* 0: none; else trained-<gen,16 hex>.index exists */
 	uint32_t nsegments;
@@ -53,7 +58,7 @@ struct manifest {
 
 /* Reads dir/MANIFEST. ROOST_ENOENT when there is none yet (a new
  * instance), ROOST_ECORRUPT when it fails its checks, ROOST_EVERSION for
- * another MANIFEST_VERSION. */
+ * a version other than 1 and MANIFEST_VERSION. */
 int manifest_load(const char *dir, struct manifest *out);
 
 /* Writes dir/MANIFEST atomically and durably. Refuses, leaving the old

@@ -115,6 +115,170 @@ static int wire__check_request(const Roost__Request *req, char *msg, size_t msgl
 	return 0;
 }
 
+/* protobuf-c keeps what it decodes as C strings, so a string holding a NUL
+ * byte would arrive cut, and of two members of a oneof only the last
+ * survives: the frame itself is walked to refuse both. */
+#define WIRE__SCAN_DEPTH 8u
+#define WIRE__SCAN_PATH	 128u
+#define WIRE__SCAN_ONEOF 8u
+
+struct wire__scan {
+	char path[WIRE__SCAN_PATH];
+	size_t plen;
+	char *msg;
+	size_t msglen;
+};
+
+static int wire__varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Appends ".name" (or "name" at the start) and "[i]" for a repeated field;
+ * returns the old length for wire__scan_pop. */
+static size_t wire__scan_push(struct wire__scan *s, const ProtobufCFieldDescriptor *f, size_t i)
+{
+	size_t old = s->plen;
+	int n =
+	    f->label == PROTOBUF_C_LABEL_REPEATED
+		? snprintf(s->path + old, sizeof s->path - old, "%s%s[%zu]", old ? "." : "",
+			   f->name, i)
+		: snprintf(s->path + old, sizeof s->path - old, "%s%s", old ? "." : "", f->name);
+	if (n > 0)
+		s->plen = old + (size_t)n < sizeof s->path ? old + (size_t)n : sizeof s->path - 1;
+	return old;
+}
+
+static void wire__scan_pop(struct wire__scan *s, size_t old)
+{
+	s->plen = old;
+	s->path[old] = '\0';
+}
+
+/* The member of each oneof seen so far, by the oneof's case offset. */
+struct wire__oneofs {
+	unsigned offset[WIRE__SCAN_ONEOF];
+	const char *name[WIRE__SCAN_ONEOF];
+	size_t n;
+};
+
+static int wire__scan_oneof(struct wire__scan *s, struct wire__oneofs *o,
+			    const ProtobufCFieldDescriptor *f)
+{
+	size_t i;
+
+	if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+		return 0;
+	for (i = 0; i < o->n && o->offset[i] != f->quantifier_offset; i++)
+		;
+	if (i == o->n) {
+		if (o->n < WIRE__SCAN_ONEOF) {
+			o->offset[o->n] = f->quantifier_offset;
+			o->name[o->n++] = f->name;
+		}
+		return 0;
+	}
+	if (strcmp(o->name[i], f->name) == 0)
+		return 0;
+	if (s->plen == 0)
+		return wire__fail(s->msg, s->msglen, ROOST_EINVAL,
+				  "the request sets both %s and %s; a request sets exactly one "
+				  "of add, search or status",
+				  o->name[i], f->name);
+	return wire__fail(s->msg, s->msglen, ROOST_EINVAL,
+			  "%s sets both %s and %s, of which only one may be set", s->path,
+			  o->name[i], f->name);
+}
+
+static int wire__scan_message(struct wire__scan *s, const uint8_t *p, const uint8_t *end,
+			      const ProtobufCMessageDescriptor *desc, unsigned depth);
+
+/* A length-delimited field: a string is checked for NUL bytes, a message
+ * walked in turn; anything else (bytes, packed numbers) is skipped. */
+static int wire__scan_field(struct wire__scan *s, const ProtobufCFieldDescriptor *f, size_t i,
+			    const uint8_t *p, size_t n, unsigned depth)
+{
+	const uint8_t *nul;
+	size_t old;
+	int rc = 0;
+
+	if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+		return 0;
+	old = wire__scan_push(s, f, i);
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+		rc = wire__scan_message(s, p, p + n, f->descriptor, depth + 1);
+	else if ((nul = memchr(p, 0, n)) != NULL)
+		rc = wire__fail(s->msg, s->msglen, ROOST_EINVAL,
+				"%s holds a NUL byte (at byte %zu of %zu); roost strings cannot "
+				"hold U+0000",
+				s->path, (size_t)(nul - p), n);
+	wire__scan_pop(s, old);
+	return rc;
+}
+
+/* How many times each field number was seen, for "docs[i]". */
+#define WIRE__SCAN_FIELDS 16u
+
+static int wire__scan_message(struct wire__scan *s, const uint8_t *p, const uint8_t *end,
+			      const ProtobufCMessageDescriptor *desc, unsigned depth)
+{
+	struct wire__oneofs oneofs = {.n = 0};
+	size_t seen[WIRE__SCAN_FIELDS] = {0};
+	uint64_t key, v;
+	int rc = 0;
+
+	/* Deeper than the schema goes: protobuf-c has checked the framing. */
+	if (depth > WIRE__SCAN_DEPTH)
+		return 0;
+	while (rc == 0 && p < end) {
+		if (wire__varint(&p, end, &key) != 0)
+			return 0;
+		const ProtobufCFieldDescriptor *f =
+		    key >> 3 <= UINT32_MAX
+			? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3))
+			: NULL;
+		switch (key & 7) {
+		case PROTOBUF_C_WIRE_TYPE_VARINT:
+			if (wire__varint(&p, end, &v) != 0)
+				return 0;
+			break;
+		case PROTOBUF_C_WIRE_TYPE_64BIT:
+		case PROTOBUF_C_WIRE_TYPE_32BIT:
+			v = (key & 7) == PROTOBUF_C_WIRE_TYPE_64BIT ? 8 : 4;
+			if ((size_t)(end - p) < v)
+				return 0;
+			p += v;
+			break;
+		case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
+			if (wire__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
+				return 0;
+			if (f) {
+				size_t i = f->id < WIRE__SCAN_FIELDS ? seen[f->id]++ : 0;
+
+				rc = wire__scan_field(s, f, i, p, (size_t)v, depth);
+			}
+			p += v;
+			break;
+		default: /* groups: protobuf-c refuses them before this */
+			return 0;
+		}
+		if (rc == 0 && f)
+			rc = wire__scan_oneof(s, &oneofs, f);
+	}
+	return rc;
+}
+
 int wire_decode_request(const void *buf, size_t len, size_t max_frame, Roost__Request **out,
 			char *msg, size_t msglen)
 {
@@ -145,6 +309,12 @@ int wire_decode_request(const void *buf, size_t len, size_t max_frame, Roost__Re
 	if (req == NULL)
 		return wire__unpack_error(&budget, len, limit, msg, msglen);
 	rc = wire__check_request(req, msg, msglen);
+	if (rc == 0) {
+		struct wire__scan scan = {.msg = msg, .msglen = msglen};
+
+		rc = wire__scan_message(&scan, buf, (const uint8_t *)buf + len,
+					&roost__request__descriptor, 0);
+	}
 	if (rc != 0) {
 		wire_request_free(req);
 		return rc;
@@ -269,6 +439,29 @@ int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, 
 	for (i = 0; rc == 0 && i < add->n_docs; i++)
 		rc = wire__check_doc(add->docs[i], i, lim->dim, max_text, msg, msglen);
 	return rc;
+}
+
+int wire_check_filter(const Roost__Filter *filter, char *msg, size_t msglen)
+{
+	size_t len;
+
+	if (filter == NULL)
+		return 0;
+	len = wire__strlen(filter->kind);
+	if (len > BATCH_KIND_MAX)
+		return wire__fail(msg, msglen, ROOST_ETOOBIG,
+				  "filter.kind is %zu bytes; a kind is at most %u bytes", len,
+				  BATCH_KIND_MAX);
+	if (!batch_utf8_valid(filter->kind, len))
+		return wire__fail(msg, msglen, ROOST_EUTF8, "filter.kind is not valid UTF-8");
+	return 0;
+}
+
+int wire_timeout_ms(uint32_t given, int dflt, int max)
+{
+	if (given == 0)
+		return dflt < max ? dflt : max;
+	return given > (uint32_t)max ? max : (int)given;
 }
 
 /* Total text bytes, or UINT64_MAX for a request no batch can hold. */
@@ -415,7 +608,8 @@ int wire_encode_error(int status, const char *message, void **out, size_t *outle
 
 int wire_inner_wait(uint32_t timeout_ms, int cap_ms)
 {
-	int t = timeout_ms > (uint32_t)cap_ms ? cap_ms : (int)timeout_ms;
-	int margin = t / 4 < WIRE__REPLY_MARGIN_MS ? t / 4 : WIRE__REPLY_MARGIN_MS;
-	return t - margin;
+	uint32_t margin =
+	    timeout_ms / 4 < WIRE__REPLY_MARGIN_MS ? timeout_ms / 4 : WIRE__REPLY_MARGIN_MS;
+	uint32_t wait = timeout_ms - margin;
+	return wait > (uint32_t)cap_ms ? cap_ms : (int)wait;
 }

@@ -29,8 +29,9 @@ struct wire_limits {
 
 /* Decodes a request frame. Fails with ROOST_EPROTO (garbage, truncation),
  * ROOST_EVERSION (other protocol version), ROOST_EUNSUPPORTED (no known
- * operation, or an empty frame), ROOST_ETOOBIG (frame over max_frame, or one that
- * would unpack to more than about 4x its size plus 2 MiB) or ROOST_ENOMEM,
+ * operation, or an empty frame), ROOST_EINVAL (two operations, or a string
+ * field holding a NUL byte, which protobuf-c would silently cut), ROOST_ETOOBIG (frame over
+ * max_frame, or one that would unpack to more than about 4x its size plus 2 MiB) or ROOST_ENOMEM,
  * with a message for the client in msg (NULL or msglen 0: none). max_frame
  * 0 means WIRE_MAX_FRAME. Free *out with wire_request_free(). */
 int wire_decode_request(const void *buf, size_t len, size_t max_frame, Roost__Request **out,
@@ -43,6 +44,14 @@ void wire_request_free(Roost__Request *req);
  * the schema, e.g. "docs[3].vector[17] is NaN" (0-based, request order). */
 int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, char *msg,
 		   size_t msglen);
+
+/* Checks a search filter's kind as an add's kind is checked: at most
+ * BATCH_KIND_MAX bytes of UTF-8 (NULL: no filter, fine). */
+int wire_check_filter(const Roost__Filter *filter, char *msg, size_t msglen);
+
+/* How long a server waits for a request whose timeout_ms field is given:
+ * 0 means dflt, and anything over max (up to UINT32_MAX) is max. */
+int wire_timeout_ms(uint32_t given, int dflt, int max);
 
 /* Size of the batch record for a checked add request; 0 when the request
  * is over batch.h's hard limits. */

@@ -10,7 +10,7 @@
 static void fuzz_manifest__same(const struct manifest *a, const struct manifest *b)
 {
 	FUZZ_CHECK(a->gen == b->gen && a->dim == b->dim && a->metric == b->metric);
-	FUZZ_CHECK(strcmp(a->index, b->index) == 0);
+	FUZZ_CHECK(strcmp(a->index, b->index) == 0 && strcmp(a->name, b->name) == 0);
 	FUZZ_CHECK(a->tail_start == b->tail_start && a->trained_gen == b->trained_gen);
 	FUZZ_CHECK(a->nsegments == b->nsegments && a->nkeys == b->nkeys);
 	FUZZ_CHECK(memcmp(a->segments, b->segments, a->nsegments * sizeof *a->segments) == 0);

@@ -137,7 +137,7 @@ static int rsearch__check(const Roost__SearchRequest *s, const struct view *v, c
 		snprintf(msg, RSEARCH_MSG, "at most %u agents in a filter", RSEARCH_MAX_AGENTS);
 		return ROOST_ETOOBIG;
 	}
-	return 0;
+	return wire_check_filter(s->filter, msg, RSEARCH_MSG);
 }
 
 static void rsearch__filter(const Roost__SearchRequest *s, struct search_filter *f)
@@ -218,9 +218,8 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 {
 	char msg[RSEARCH_MSG] = "";
 	/* Inside the requester's timeout, so "not visible" reaches it in time. */
-	int timeout = s->timeout_ms ? wire_inner_wait(s->timeout_ms, rs->max_wait_ms) : rs->wait_ms;
-	if (timeout > rs->max_wait_ms)
-		timeout = rs->max_wait_ms;
+	int timeout = s->timeout_ms ? wire_inner_wait(s->timeout_ms, rs->max_wait_ms)
+				    : wire_timeout_ms(0, rs->wait_ms, rs->max_wait_ms);
 	struct view *v;
 	int rc = rsearch__view_for(rs, s->min_lsn, timeout, &v);
 	if (rc) {

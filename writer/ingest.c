@@ -7,6 +7,7 @@
 #include "futex.h"
 #include "keys.h"
 #include "log.h"
+#include "made.h"
 #include "manifest.h"
 #include "place.h"
 #include "ring.h"
@@ -32,7 +33,9 @@
 
 struct ingest {
 	struct ingest_config cfg;
-	int lock_fd; /* flock on <data>/LOCK: one writer per data dir */
+	int lock_fd;	  /* flock on <data>/LOCK: one writer per data dir */
+	struct made made; /* removed again when the start fails */
+	int ctl_new;	  /* this start created the control block */
 	char wal_dir[PATH_MAX + 16];
 	ctl *ctl;
 	ring *ring;
@@ -61,29 +64,48 @@ struct ingest_rec {
 	int apply;
 };
 
+/* 1 while fd is the file at path: a failed start removes the LOCK it
+ * created, and a writer that opened it just before must not then hold a
+ * lock on a file nobody else can find. */
+static int ingest__same_file(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 static int ingest__lock_data_dir(ingest *w)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/LOCK", w->cfg.inst->data_dir);
-	w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, w->cfg.inst->file_mode);
-	if (w->lock_fd < 0)
-		return roost_from_errno(errno);
-	if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		log_error("data directory %s is in use by another writer", w->cfg.inst->data_dir);
-		return ROOST_ELOCKED;
+	for (int tries = 0; tries < 100; tries++) {
+		int missing = made_missing(path);
+		w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, w->cfg.inst->file_mode);
+		if (w->lock_fd < 0)
+			return roost_from_errno(errno);
+		if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+			log_error("data directory %s is in use by another writer",
+				  w->cfg.inst->data_dir);
+			return ROOST_ELOCKED;
+		}
+		if (ingest__same_file(w->lock_fd, path)) {
+			w->made.lock = missing;
+			return 0;
+		}
+		close(w->lock_fd);
+		w->lock_fd = -1;
 	}
-	return 0;
+	return ROOST_ELOCKED;
 }
 
-/* A new instance: the first manifest records the collection settings. */
-static int ingest__new_manifest(ingest *w)
+/* The first manifest of a new instance: the collection settings and the
+ * instance's name. Nothing is written. */
+static int ingest__first_manifest(const struct ingest_config *c, struct manifest *m)
 {
-	const struct ingest_config *c = &w->cfg;
 	if (c->dim == 0) {
 		log_error("new instance '%s': --dim is required", c->inst->name);
 		return ROOST_EINVAL;
 	}
-	struct manifest *m = &w->man;
 	memset(m, 0, sizeof *m);
 	m->gen = 1;
 	/* LSN 0 means "no requirement" in a search's min_lsn, so the first
@@ -92,15 +114,28 @@ static int ingest__new_manifest(ingest *w)
 	m->dim = c->dim;
 	m->metric = c->metric < 0 ? 0 : (uint32_t)c->metric;
 	snprintf(m->index, sizeof m->index, "%s", c->index ? c->index : INGEST_DEFAULT_INDEX);
-	log_info("new instance '%s': dim %u, metric %s, index %s", c->inst->name, m->dim,
-		 m->metric ? "ip" : "l2", m->index);
-	return manifest_store(c->inst->data_dir, m);
+	snprintf(m->name, sizeof m->name, "%s", c->inst->name);
+	return 0;
 }
 
-static int ingest__check_settings(ingest *w)
+/* A directory records the instance it belongs to; taking over another's
+ * (a restored backup, a log replayed into a new instance) must be asked
+ * for, since the other instance would then find its data gone. */
+static int ingest__check_name(const struct ingest_config *c, const struct manifest *m)
 {
-	const struct ingest_config *c = &w->cfg;
-	const struct manifest *m = &w->man;
+	if (!m->name[0] || strcmp(m->name, c->inst->name) == 0 || c->adopt)
+		return 0;
+	log_error("data directory %s belongs to instance '%s', not '%s': start '%s' with it, or "
+		  "take it over as '%s' with --adopt (`roost up --adopt`)",
+		  c->inst->data_dir, m->name, c->inst->name, m->name, c->inst->name);
+	return ROOST_EINVAL;
+}
+
+/* The command line against the instance's settings, and the index type
+ * against FAISS, by building one in memory. */
+static int ingest__check_settings(const struct ingest_config *c, const struct manifest *m,
+				  int *needs_training)
+{
 	if (c->dim && c->dim != m->dim) {
 		log_error("--dim %u differs from the instance's dimension %u", c->dim, m->dim);
 		return ROOST_EDIM;
@@ -114,7 +149,109 @@ static int ingest__check_settings(ingest *w)
 		log_error("--index %s differs from the instance's index %s", c->index, m->index);
 		return ROOST_EINVAL;
 	}
-	return vindex_check_factory(m->index, m->dim, m->metric, &w->needs_training);
+	int rc = ingest__check_name(c, m);
+	char why[512];
+	if (rc == 0 && (rc = vindex_check_factory(m->index, m->dim, m->metric, needs_training, why,
+						  sizeof why)) != 0)
+		log_error(
+		    "index '%s' cannot be built at dimension %u, metric %s: FAISS says \"%s\"; "
+		    "--index takes a FAISS factory string such as Flat, HNSW32 or "
+		    "IVF1024,Flat",
+		    m->index, m->dim, m->metric ? "ip" : "l2", why);
+	return rc;
+}
+
+/* The data directory, if it is there, must be a directory of ours. */
+static int ingest__check_data_dir(const struct inst *in)
+{
+	struct stat st;
+	if (lstat(in->data_dir, &st) != 0) {
+		int err = errno;
+		if (err == ENOENT)
+			return 0;
+		log_error("data directory %s: %s", in->data_dir, strerror(err));
+		return roost_from_errno(err);
+	}
+	if (S_ISDIR(st.st_mode) && st.st_uid == getuid())
+		return 0;
+	log_error("data directory %s is not a directory of this user's (%s, owner uid %u)",
+		  in->data_dir, S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+		  (unsigned)st.st_uid);
+	return ROOST_EPERM;
+}
+
+int ingest_check(const struct ingest_config *c)
+{
+	struct manifest m;
+	memset(&m, 0, sizeof m);
+	int rc = ingest__check_data_dir(c->inst);
+	if (rc == 0)
+		rc = manifest_load(c->inst->data_dir, &m);
+	if (rc == ROOST_ENOENT) {
+		rc = ingest__first_manifest(c, &m);
+	} else if (rc) {
+		log_error("cannot read %s/MANIFEST: %s", c->inst->data_dir, roost_strerror(rc));
+		return rc;
+	}
+	int needs_training;
+	if (rc == 0)
+		rc = ingest__check_settings(c, &m, &needs_training);
+	manifest_free(&m);
+	return rc;
+}
+
+/* A live writer of this instance, found before anything is created. */
+static int ingest__writer_running(struct inst *in)
+{
+	char why[INST_WHY_MAX];
+	ctl *c;
+	if (inst_shm_find(in, why, sizeof why) != 0 || ctl_open(&c, in->ctl_path, 1) != 0)
+		return 0;
+	int alive = ctl_writer_alive(c);
+	/* Relaxed: the pid is only named in the message. */
+	int pid = atomic_load_explicit(&ctl_shm(c)->writer_pid, memory_order_relaxed);
+	ctl_close(c);
+	if (alive)
+		log_error("another writer (pid %d) is running for instance '%s'", pid, in->name);
+	return alive;
+}
+
+static int ingest__new_manifest(ingest *w)
+{
+	int rc = ingest__first_manifest(&w->cfg, &w->man);
+	if (rc == 0)
+		rc = manifest_store(w->cfg.inst->data_dir, &w->man);
+	if (rc)
+		return rc;
+	w->made.manifest = 1;
+	log_info("new instance '%s': dim %u, metric %s, index %s", w->cfg.inst->name, w->man.dim,
+		 w->man.metric ? "ip" : "l2", w->man.index);
+	return 0;
+}
+
+/* Records this instance's name in a directory that has another (adopted)
+ * or none (written before names were recorded). */
+static int ingest__claim_name(ingest *w)
+{
+	struct manifest *m = &w->man;
+	const struct inst *in = w->cfg.inst;
+	if (strcmp(m->name, in->name) == 0)
+		return 0;
+	char old[sizeof m->name];
+	memcpy(old, m->name, sizeof old);
+	snprintf(m->name, sizeof m->name, "%s", in->name);
+	m->gen++;
+	int rc = manifest_store(in->data_dir, m);
+	if (rc) {
+		memcpy(m->name, old, sizeof old);
+		m->gen--;
+		log_error("cannot record instance '%s' in %s/MANIFEST: %s", in->name, in->data_dir,
+			  roost_strerror(rc));
+	} else if (old[0]) {
+		log_info("adopted data directory %s of instance '%s' as '%s'", in->data_dir, old,
+			 in->name);
+	}
+	return rc;
 }
 
 static int ingest__load_manifest(ingest *w)
@@ -126,7 +263,9 @@ static int ingest__load_manifest(ingest *w)
 		log_error("cannot read %s/MANIFEST: %s", w->cfg.inst->data_dir, roost_strerror(rc));
 	if (rc)
 		return rc;
-	rc = ingest__check_settings(w);
+	rc = ingest__check_settings(&w->cfg, &w->man, &w->needs_training);
+	if (rc == 0)
+		rc = ingest__claim_name(w);
 	for (uint32_t i = 0; rc == 0 && i < w->man.nkeys; i++) {
 		const struct manifest_key *k = &w->man.keys[i];
 		rc = keys_put(w->keys, k->client_id, k->seq, k->lsn, k->count);
@@ -424,6 +563,8 @@ static int ingest__admit(ingest *w, uint64_t lsn, const void *data, uint32_t len
 		log_warn("batch at LSN %llu repeats key (%llx, %llu); skipped",
 			 (unsigned long long)lsn, (unsigned long long)view->hdr->client_id,
 			 (unsigned long long)view->hdr->seq);
+		/* Its broker must not hand out ids that will never exist. */
+		ctl_client_dropped(w->ctl, view->hdr->client_id, lsn);
 		return ROOST_EKEY;
 	}
 	return 0;
@@ -471,6 +612,11 @@ static void ingest__count(ingest *w)
 	atomic_store_explicit(&ctl_shm(w->ctl)->documents, docs, memory_order_relaxed);
 }
 
+static void ingest__seed_key(void *arg, const struct manifest_key *k)
+{
+	ctl_client_seed(arg, k->client_id, k->seq, k->lsn, k->count);
+}
+
 static int ingest__replay(ingest *w)
 {
 	uint64_t end;
@@ -484,6 +630,11 @@ static int ingest__replay(ingest *w)
 	rc = ingest__index_pending(w, 0);
 	if (rc)
 		return rc;
+	/* A new control block was seeded with the manifest's keys; brokers
+	 * need those of the log too, or the retry of a batch logged before the
+	 * block was lost (a reboot) would be taken for a new one. */
+	if (w->ctl_new)
+		keys_each(w->keys, ingest__seed_key, w->ctl);
 	ctl_advance(w->ctl, CTL_DURABLE, w->end);
 	ingest__publish(w, w->end);
 	ingest__count(w);
@@ -491,11 +642,6 @@ static int ingest__replay(ingest *w)
 		 (unsigned long long)w->end, (unsigned long long)w->man.nsegments,
 		 (unsigned long long)tail_pending(w->tail));
 	return 0;
-}
-
-static void ingest__seed_key(void *arg, const struct manifest_key *k)
-{
-	ctl_client_seed(arg, k->client_id, k->seq, k->lsn, k->count);
 }
 
 /* The runtime dir and the shared-memory directory, made and checked. */
@@ -520,8 +666,8 @@ static int ingest__open_ctl(ingest *w)
 	    .clients = w->cfg.clients,
 	    .mode = w->cfg.inst->file_mode,
 	};
-	int created, made;
-	int rc = ingest__open_shm(w, &made);
+	int created;
+	int rc = ingest__open_shm(w, &w->made.shm);
 	if (rc)
 		return rc;
 	rc = ctl_open_writer(&w->ctl, w->cfg.inst->ctl_path, &cc, &created);
@@ -529,14 +675,13 @@ static int ingest__open_ctl(ingest *w)
 		log_error("another writer is running for instance '%s'", w->cfg.inst->name);
 	else if (rc)
 		log_error("cannot open %s: %s", w->cfg.inst->ctl_path, roost_strerror(rc));
-	if (rc && made) /* nothing in it yet: a refused start leaves nothing */
-		inst_shm_remove(w->cfg.inst);
 	if (rc == 0 && created)
 		keys_each(w->keys, ingest__seed_key, w->ctl);
 	/* Like the ring's size, the table's is fixed while the block exists. */
 	if (rc == 0 && w->cfg.clients && ctl_shm(w->ctl)->clients != w->cfg.clients)
 		log_warn("the control block has %u client slots; --clients %u applies to a new one",
 			 ctl_shm(w->ctl)->clients, w->cfg.clients);
+	w->ctl_new = rc == 0 && created;
 	return rc;
 }
 
@@ -596,11 +741,18 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 	w->cfg = *cfg;
 	w->lock_fd = -1;
 	snprintf(w->wal_dir, sizeof w->wal_dir, "%s/wal", cfg->inst->data_dir);
-	/* The GPU first: a writer that cannot have it stops before it changes
+	made_init(&w->made, cfg->inst);
+	/* What can be refused is refused before anything is created; then
+	 * the GPU: a writer that cannot have it stops before it changes
 	 * anything. */
-	int rc = cfg->gpu ? ingest__open_place(w) : 0;
-	if (rc == 0)
-		rc = inst_make_data_dir(cfg->inst);
+	int rc = ingest_check(cfg);
+	if (rc == 0 && ingest__writer_running(cfg->inst))
+		rc = ROOST_ELOCKED;
+	if (rc == 0 && cfg->gpu)
+		rc = ingest__open_place(w);
+	if (rc == 0 && (rc = inst_make_data_dir(cfg->inst)) != 0)
+		log_error("cannot create data directory %s: %s", cfg->inst->data_dir,
+			  roost_strerror(rc));
 	if (rc == 0)
 		rc = ingest__lock_data_dir(w);
 	if (rc == 0)
@@ -623,9 +775,12 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 		rc = ingest__replay(w);
 	if (rc == 0)
 		rc = ingest__open_ring(w);
-	if (rc == 0)
+	if (rc == 0) {
+		w->made.wal = made_missing(w->wal_dir);
 		rc = wal_open(&w->wal, w->wal_dir, w->end);
+	}
 	if (rc) {
+		made_undo(&w->made);
 		ingest_close(w);
 		return rc;
 	}

@@ -22,6 +22,7 @@ struct ingest_config {
 	uint32_t group_max;   /* records per group */
 	int dead_timeout_ms;  /* a producer's claim older than this is checked */
 	uint32_t clients;     /* idempotency slots of a new control block (0: default) */
+	int adopt;	      /* take over a data directory of another name */
 	/* --gpu: the open segment's index grows on the GPU, within a budget. */
 	int gpu;
 	int gpu_device;
@@ -33,8 +34,15 @@ struct ingest_config {
 
 typedef struct ingest ingest;
 
+/* What ingest_open would refuse for its configuration (a new instance
+ * without a dimension, settings or a name that contradict the data
+ * directory's, an index FAISS cannot build), logged in roost's words,
+ * found without creating or changing anything. */
+int ingest_check(const struct ingest_config *cfg);
+
 /* Takes the writer locks, opens or creates the shared objects, loads the
- * manifest and replays the log. */
+ * manifest and replays the log. A start that fails removes what it
+ * created (writer/made.h). */
 int ingest_open(ingest **out, const struct ingest_config *cfg);
 
 /* Drains the ring until *stop becomes non-zero. */

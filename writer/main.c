@@ -21,6 +21,8 @@ enum {
 	WRITER_OPT_GPU_BUDGET,
 	WRITER_OPT_GPU_TEMP,
 	WRITER_OPT_GPU_ON_PRESSURE,
+	WRITER_OPT_ADOPT,
+	WRITER_OPT_CHECK,
 };
 
 static void writer_on_signal(int sig)
@@ -34,13 +36,16 @@ static void writer_usage(FILE *f)
 	fprintf(f, "usage: roost-writer --name NAME [--data-dir DIR] [--dim D] [--metric l2|ip]\n"
 		   "                    [--index FACTORY] [--ring-mb MB] [--seal-docs N]\n"
 		   "                    [--train-docs N] [--group-max N] [--dead-timeout-ms MS]\n"
-		   "                    [--seal-interval-ms MS] [--clients N]\n"
+		   "                    [--seal-interval-ms MS] [--clients N] [--adopt] [--check]\n"
 		   "                    [--gpu] [--gpu-device N] [--gpu-memory-budget BYTES|N%%]\n"
 		   "                    [--gpu-temp-memory BYTES] [--gpu-on-pressure cpu|refuse]\n"
 		   "Settings other than --name and --data-dir apply when the instance is new;\n"
 		   "later they must match it or be left out. --ring-mb (64) and --clients\n"
 		   "(idempotency slots, 16384) size new shared memory. BYTES may end in K, M,\n"
 		   "G or T.\n"
+		   "--adopt takes over a data directory that records another instance's name.\n"
+		   "--check says whether a start would be refused for its settings, creating\n"
+		   "nothing (exit status 0 or 1).\n"
 		   "--gpu grows the open segment's index on the GPU (needs make GPU=1) within\n"
 		   "the budget (default 100%%); when it would not fit, cpu moves it to the CPU,\n"
 		   "refuse stops taking writes until memory returns.\n");
@@ -94,7 +99,7 @@ static int writer_parse_gpu(int opt, struct ingest_config *c)
 }
 
 static int writer_parse(int argc, char **argv, struct ingest_config *c, const char **name,
-			const char **data_dir)
+			const char **data_dir, int *check)
 {
 	static const struct option opts[] = {
 	    {"name", required_argument, 0, 'n'},
@@ -114,11 +119,17 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 	    {"gpu-memory-budget", required_argument, 0, WRITER_OPT_GPU_BUDGET},
 	    {"gpu-temp-memory", required_argument, 0, WRITER_OPT_GPU_TEMP},
 	    {"gpu-on-pressure", required_argument, 0, WRITER_OPT_GPU_ON_PRESSURE},
+	    {"adopt", no_argument, 0, WRITER_OPT_ADOPT},
+	    {"check", no_argument, 0, WRITER_OPT_CHECK},
 	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
 	int opt, idx, gpu_opts = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		if (opt == WRITER_OPT_ADOPT || opt == WRITER_OPT_CHECK) {
+			*(opt == WRITER_OPT_ADOPT ? &c->adopt : check) = 1;
+			continue;
+		}
 		if (opt > WRITER_OPT_GPU) {
 			if (writer_parse_gpu(opt, c) != 0) {
 				fprintf(stderr, "roost-writer: bad value '%s' for --%s\n", optarg,
@@ -220,7 +231,8 @@ int main(int argc, char **argv)
 	    .gpu_on_pressure = GPUMEM_POLICY_CPU,
 	};
 	const char *name = NULL, *data_dir = NULL;
-	if (writer_parse(argc, argv, &cfg, &name, &data_dir) != 0) {
+	int check = 0;
+	if (writer_parse(argc, argv, &cfg, &name, &data_dir, &check) != 0) {
 		writer_usage(stderr);
 		return 2;
 	}
@@ -236,6 +248,8 @@ int main(int argc, char **argv)
 	}
 	cfg.inst = &in;
 	log_init("writer");
+	if (check)
+		return ingest_check(&cfg) ? 1 : 0;
 	struct sigaction sa = {.sa_handler = writer_on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

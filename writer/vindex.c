@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Device memory of an IVF list beyond its vectors: codes and ids are two
@@ -30,10 +31,25 @@ struct vindex {
 	uint64_t nlist;		   /* IVF lists; 0 for other types */
 };
 
-static int vindex__fail(const char *what)
+/* FAISS's text without its C++ prefix: "Error in <function> at
+ * <source path>:<line>: " says nothing to a user, and the path is that of
+ * a long-gone build directory. */
+static const char *vindex__faiss_words(void)
 {
 	const char *msg = faiss_get_last_error();
-	log_error("FAISS %s failed: %s", what, msg ? msg : "(no message)");
+	if (!msg || !*msg)
+		return "(no message)";
+	const char *at = strncmp(msg, "Error in ", 9) == 0 ? strstr(msg, " at ") : NULL;
+	const char *colon = at ? strchr(at + 4, ':') : NULL;
+	if (!colon || colon[1] < '0' || colon[1] > '9')
+		return msg;
+	colon += strspn(colon + 1, "0123456789") + 1;
+	return colon[0] == ':' && colon[1] == ' ' ? colon + 2 : msg;
+}
+
+static int vindex__fail(const char *what)
+{
+	log_error("FAISS %s failed: %s", what, vindex__faiss_words());
 	return ROOST_EFAISS;
 }
 
@@ -82,11 +98,17 @@ static int vindex__wrap(vindex **out, FaissIndex *index)
 	return 0;
 }
 
+static int vindex__factory(FaissIndex **out, const char *factory, uint32_t dim, uint32_t metric)
+{
+	FaissMetricType m = metric ? METRIC_INNER_PRODUCT : METRIC_L2;
+	*out = NULL;
+	return faiss_index_factory(out, (int)dim, factory, m) == 0 ? 0 : ROOST_EINVAL;
+}
+
 int vindex_new(vindex **out, const char *factory, uint32_t dim, uint32_t metric)
 {
-	FaissIndex *index = NULL;
-	FaissMetricType m = metric ? METRIC_INNER_PRODUCT : METRIC_L2;
-	if (faiss_index_factory(&index, (int)dim, factory, m) != 0) {
+	FaissIndex *index;
+	if (vindex__factory(&index, factory, dim, metric) != 0) {
 		vindex__fail("index_factory");
 		return ROOST_EINVAL;
 	}
@@ -269,13 +291,15 @@ int vindex_store(const vindex *v, const char *path)
 	return rc;
 }
 
-int vindex_check_factory(const char *factory, uint32_t dim, uint32_t metric, int *needs_training)
+int vindex_check_factory(const char *factory, uint32_t dim, uint32_t metric, int *needs_training,
+			 char *why, size_t len)
 {
-	vindex *v;
-	int rc = vindex_new(&v, factory, dim, metric);
-	if (rc)
-		return rc;
-	*needs_training = !vindex_is_trained(v);
-	vindex_free(v);
+	FaissIndex *index;
+	if (vindex__factory(&index, factory, dim, metric) != 0) {
+		snprintf(why, len, "%s", vindex__faiss_words());
+		return ROOST_EINVAL;
+	}
+	*needs_training = !faiss_Index_is_trained(index);
+	faiss_Index_free(index);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include "gpu.h"
 #include "gpumem.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct vindex vindex;
@@ -57,7 +58,10 @@ void vindex_gpu_model(const vindex *v, struct gpumem_model *out);
  * written from a CPU copy. */
 int vindex_store(const vindex *v, const char *path);
 
-/* Checks a factory string against FAISS without keeping the index. */
-int vindex_check_factory(const char *factory, uint32_t dim, uint32_t metric, int *needs_training);
+/* Checks a factory string by building the index in memory, without
+ * keeping it; ROOST_EINVAL with FAISS's own words (no source paths) in
+ * why when it cannot be built. Logs nothing. */
+int vindex_check_factory(const char *factory, uint32_t dim, uint32_t metric, int *needs_training,
+			 char *why, size_t len);
 
 #endif

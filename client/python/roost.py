@@ -34,8 +34,8 @@ __all__ = ["Roost", "RoostError", "Document", "Hit", "Results", "ACK_MODES"]
 
 ACK_MODES = {"default": 0, "queued": 1, "durable": 2, "visible": 3}
 
-# Error codes of common/err.h that this module raises itself.
-EINVAL, EDIM, ETOOBIG, EUTF8 = -1, -10, -12, -13
+# Error codes of common/err.h that this module raises itself, and ESEQ.
+EINVAL, EDIM, ETOOBIG, EUTF8, ESEQ = -1, -10, -12, -13, -18
 
 # What one request carries at most: libroost's ROOST_MAX_DOCS, and half
 # its 16 MiB frame limit so texts and framing always fit.
@@ -140,6 +140,7 @@ _SIGNATURES = {
     "roost_status": (ctypes.c_int, [_P, ctypes.POINTER(_Status)]),
     "roost_last_error": (ctypes.c_char_p, [_P]),
     "roost_client_id": (ctypes.c_uint64, [_P]),
+    "roost_set_client_id": (ctypes.c_int, [_P, ctypes.c_uint64, ctypes.c_uint64]),
     "roost_strerror": (ctypes.c_char_p, [ctypes.c_int]),
 }
 
@@ -307,14 +308,15 @@ class Roost:
     add_texts() without vectors and for similarity_search(). ack: the
     default acknowledgement ("queued", "durable", "visible"). timeout_ms:
     how long one call may take, retries included (libroost's default: 30 s).
-    nprobe, ef_search: see set_search_tuning().
+    nprobe, ef_search: see set_search_tuning(). client_id: a stable
+    idempotency identity instead of a random one (see set_client_id()).
 
     Calls on one Roost are serialised (libroost handles are not for
     concurrent use); give each thread its own for parallelism.
     """
 
     def __init__(self, target, embedding=None, ack="durable", timeout_ms=None, nprobe=0,
-                 ef_search=0):
+                 ef_search=0, client_id=None):
         self._lib = _load()
         self._lock = threading.Lock()
         self._h = None
@@ -330,6 +332,8 @@ class Roost:
         if timeout_ms is not None:
             self._lib.roost_set_timeout(h, int(timeout_ms))
         self.set_search_tuning(nprobe, ef_search)
+        if client_id is not None:
+            self.set_client_id(client_id)
 
     # -- lifetime ---------------------------------------------------------
     def close(self):
@@ -352,6 +356,19 @@ class Roost:
     def client_id(self):
         """This connection's idempotency client id."""
         return self._lib.roost_client_id(self._handle())
+
+    def set_client_id(self, client_id, next_seq=1):
+        """Makes the next add's idempotency key (client_id, next_seq), later
+        adds (and the requests of a split add) continuing from there. A load
+        rerun with the same client_id and the same numbering stores nothing
+        twice: a request the server already stored gets its original ids
+        (the newest one) or RoostError ESEQ (older ones). Both non-zero."""
+        client_id = _int(client_id, "client_id", 1, (1 << 64) - 1)
+        next_seq = _int(next_seq, "next_seq", 1, (1 << 64) - 1)
+        with self._lock:
+            rc = self._lib.roost_set_client_id(self._handle(), client_id, next_seq)
+            if rc:
+                raise self._error(rc)
 
     def _handle(self):
         if not self._h:
@@ -435,6 +452,9 @@ class Roost:
     @classmethod
     def from_texts(cls, texts, embedding, metadatas=None, target=None, **kwargs):
         """LangChain's constructor: connects to target and adds texts."""
+        if target is None:
+            raise RoostError(EINVAL, "from_texts needs target=: the instance name (or "
+                                     "comma-separated URLs) to add the texts to")
         db = cls(target, embedding=embedding, **kwargs)
         db.add_texts(texts, metadatas)
         return db

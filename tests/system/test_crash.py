@@ -265,15 +265,15 @@ def settle_exactly_once(inst, acked):
 # ---- leaks -------------------------------------------------------------
 
 def manifest_files(data):
-    """The files the manifest names (common/manifest.h, version 1)."""
+    """The files the manifest names (common/manifest.h, version 2)."""
     with open(os.path.join(data, "MANIFEST"), "rb") as f:
         buf = f.read()
-    magic, version, _, _, _, _, _, _, trained, nseg, _ = struct.unpack_from(
+    magic, version, header, _, _, _, _, _, trained, nseg, _ = struct.unpack_from(
         "<QIIQII64sQQII", buf)
-    assert version == 1, "MANIFEST version %d: update this test" % version
+    assert version == 2, "MANIFEST version %d: update this test" % version
     names = {"LOCK", "MANIFEST", "wal"}
     for i in range(nseg):
-        span = struct.unpack_from("<QQ", buf, 120 + 24 * i)  # start_lsn, end_lsn
+        span = struct.unpack_from("<QQ", buf, header + 24 * i)  # start_lsn, end_lsn
         names |= {"seg-%016x-%016x.index" % span, "seg-%016x-%016x.docs" % span}
     if trained:
         names.add("trained-%016x.index" % trained)

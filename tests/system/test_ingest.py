@@ -11,7 +11,8 @@ import time
 import pytest
 
 import wire
-from conftest import BIN, BUILD, ROOT, check_exactly_once, collect, wait_for
+from conftest import (BIN, BUILD, ROOT, check_exactly_once, collect, remove_shm, shm_dir,
+                      wait_for)
 
 DIM = 16
 
@@ -96,6 +97,68 @@ def test_idempotency_survives_writer_restart(make_instance):
     assert inst.status()["documents"] == 1
 
 
+def shm_reboot(inst):
+    """What a reboot does to an instance: processes and shared memory gone."""
+    for p in [inst.writer] + list(inst.brokers.values()):
+        inst.kill(p)
+    remove_shm(inst.run_dir)
+    inst.start_writer()
+    inst.start_broker()
+
+
+def test_retry_after_reboot_gets_original_ids(make_instance):
+    """The keys of batches logged since the last seal reach the brokers of
+    a new control block too: a retry after a reboot gets its original
+    ids, not new ones for a batch the writer then drops."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    frames = [wire.add_request(DIM, [wire.document(vec(20 + s), text="r%d" % s)], 88, s)
+              for s in (1, 2)]
+    first = [inst.client().call(f) for f in frames]
+    assert all(r["status"] == 0 for r in first), first
+    shm_reboot(inst)
+    again = inst.client().call(frames[1])
+    assert again["status"] == 0, again
+    assert again["add"] == dict(first[1]["add"], duplicate=True)
+    older = inst.client().call(frames[0])
+    assert older["status"] == -18, older
+    assert sorted(d.split(" ")[5] for d in inst.dump()) == ["r1", "r2"]
+
+
+def forget_client(inst, client_id):
+    """Frees a client's slot in the control block, as a slot idle for 10
+    minutes is taken by another client (common/ctl.h: after the header,
+    128-byte slots, client_id after the 40-byte mutex)."""
+    with open(os.path.join(shm_dir(inst.run_dir), "ctl"), "r+b") as f:
+        buf = f.read()
+        header = struct.unpack_from("<I", buf, 12)[0]
+        for off in range(header, len(buf), 128):
+            if struct.unpack_from("<Q", buf, off + 40)[0] == client_id:
+                f.seek(off + 40)
+                f.write(struct.pack("<Q", 0))
+                return
+    raise AssertionError("client %d has no slot" % client_id)
+
+
+def test_batch_of_a_forgotten_client_is_not_acknowledged_as_new(make_instance):
+    """A broker that forgot a client (its slot reused) takes an old batch
+    for a new one; the writer knows its key and drops it. The reply must
+    say so, not hand out ids that will never exist."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    frames = [wire.add_request(DIM, [wire.document(vec(30 + s), text="f%d" % s)], 99, s)
+              for s in (1, 2)]
+    assert all(inst.client().call(f)["status"] == 0 for f in frames)
+    forget_client(inst, 99)
+    r = inst.client().call(frames[0])
+    assert r["status"] == -18, r
+    assert "repeats one this instance stored before" in r["message"], r
+    assert "add" not in r
+    assert sorted(d.split(" ")[5] for d in inst.dump()) == ["f1", "f2"]
+
+
 BAD = {
     "wrong dimension": (lambda: wire.add_request(DIM, [wire.document(vec(1, DIM - 1))], 5, 1),
                         -10),
@@ -120,6 +183,20 @@ BAD = {
     "garbage": (lambda: bytes(random.Random(3).getrandbits(8) for _ in range(300)), -14),
     "truncated": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 5, 1)[:-7], -14),
     "empty frame": (lambda: b"", -15),
+    # protobuf-c keeps strings as C strings: these would be stored cut.
+    "NUL in text": (lambda: wire.add_request(DIM, [wire.document(vec(1), text="before\0after")],
+                                             5, 1), -1),
+    "NUL in kind": (lambda: wire.add_request(DIM, [wire.document(vec(1), kind="tw\0eet")],
+                                             5, 1), -1),
+    "two operations": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 5, 1) +
+                       wire.status_request()[2:], -1),
+}
+
+# What a refusal says, where it matters which field is named.
+BAD_MESSAGES = {
+    "NUL in text": "add.docs[0].text holds a NUL byte (at byte 6 of 12)",
+    "NUL in kind": "add.docs[0].kind holds a NUL byte (at byte 2 of 6)",
+    "two operations": "the request sets both add and status",
 }
 
 
@@ -134,12 +211,25 @@ def test_bad_input_rejected_and_nothing_changes(make_instance):
         reply = inst.client().call(make_frame())
         assert reply["status"] == code, (what, reply)
         assert reply["message"], what
+        assert BAD_MESSAGES.get(what, "") in reply["message"], (what, reply)
         assert "add" not in reply or not reply["add"]["ids"], what
     after = inst.status()
     assert after["ring_reserve"] == before["ring_reserve"]
     inst.wait_published(good["add"]["ids"])
     assert len(inst.dump()) == 1
     assert inst.writer.poll() is None and inst.brokers[0].poll() is None
+
+
+def test_add_timeout_beyond_int_is_the_longest_wait(make_instance):
+    """timeout_ms is a uint32: 4294967295 must mean the broker's longest
+    wait, not -1 ms."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    r = inst.client().call(wire.add_request(DIM, [wire.document(vec(3), text="t")], 6, 1, ack=3,
+                                            timeout_ms=(1 << 32) - 1))
+    assert r["status"] == 0, r
+    assert "-1 ms" not in r["message"]
 
 
 def test_second_writer_refused(make_instance):

@@ -284,10 +284,14 @@ def test_read_only_data_dir_stalls_and_recovers(make_instance):
 
 def test_shm_full_at_start_is_a_clear_error(tmp_path):
     """/dev/shm too small for the control block: the writer must refuse to
-    start with an error that says so. Run in a private mount namespace, so
-    only this writer sees the small /dev/shm."""
+    start with an error that says so, and remove what it made (the data
+    directory, the shared-memory directory). Run in a private mount
+    namespace, so only this writer sees the small /dev/shm. (Everything
+    after the control block reserves memory as it is used: a full /dev/shm
+    later stalls the writer, test_shm.py.)"""
     need_root("a private mount namespace")
-    script = ("mount -t tmpfs -o size=1m tmpfs /dev/shm || exit 77; exec \"$@\"")
+    script = ("mount -t tmpfs -o size=1m tmpfs /dev/shm || exit 77; \"$@\"; rc=$?; "
+              "echo \"left in /dev/shm: [$(ls -A /dev/shm)]\"; exit $rc")
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
             os.path.join(BIN, "roost-writer"), "--name", "shmfull", "--data-dir",
             str(tmp_path / "data"), "--dim", str(DIM)]
@@ -303,6 +307,30 @@ def test_shm_full_at_start_is_a_clear_error(tmp_path):
         pytest.skip("no private mount namespace here: %s" % out.stdout.strip())
     assert out.returncode == 1, "exit %d: %s" % (out.returncode, out.stdout)
     assert "no space" in out.stdout.lower(), out.stdout
+    assert "left in /dev/shm: []" in out.stdout, out.stdout
+    assert not (tmp_path / "data").exists()
+
+
+def test_start_failing_after_shared_memory_removes_what_it_made(tmp_path):
+    """A start that fails late, after it made the control block, ring and
+    tail (here: the log directory cannot be made, a file holds its name)
+    removes LOCK, MANIFEST and the shared memory it made, and keeps what
+    was there before it."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    data.mkdir(mode=0o700)
+    (data / "wal").write_text("not a directory")
+    out = subprocess.run([os.path.join(BIN, "roost-writer"), "--name", "latefail",
+                          "--data-dir", str(data), "--dim", str(DIM)],
+                         env=dict(os.environ, XDG_RUNTIME_DIR=str(run)),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=60)
+    assert out.returncode == 1, out.stdout
+    assert "serving instance" not in out.stdout, out.stdout
+    assert sorted(os.listdir(data)) == ["wal"], os.listdir(data)
+    run_dir = run / "roost" / "latefail"
+    assert shm_dir(str(run_dir)) is None
+    assert not [f for f in os.listdir("/dev/shm") if f.startswith(
+        "roost.%d.latefail." % os.getuid())]
 
 
 # ---- a reader that stops reading ------------------------------------------

@@ -1,9 +1,11 @@
 """The Python binding (client/python/roost.py) against a real instance:
 writer, broker and reader, through libroost from the build directory."""
+import doctest
 import hashlib
 import math
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -282,3 +284,47 @@ def test_largest_documented_search_batch(make_instance):
         res = d.search([vecs[n % 50] for n in range(1024)], k=1)
         assert [hits[0].text for hits in res] == ["v%d" % (n % 50) for n in range(1024)]
         assert d.search([vecs[7]], k=1)[0][0].text == "v7"
+
+    # Without target, it says what is missing rather than failing to connect.
+    with pytest.raises(roost.RoostError) as e:
+        roost.Roost.from_texts(TWEETS, Embeddings())
+    assert e.value.code == roost.EINVAL and "from_texts needs target=" in e.value.message
+
+
+def test_stable_client_id_makes_a_rerun_store_nothing_twice(inst):
+    """Two loads with one client id and the same numbering: the rerun gets
+    the newest batch's original ids back and ESEQ (stored before) for the
+    older ones; nothing is stored twice."""
+    vecs = [embed(t) for t in TWEETS]
+    with roost.Roost(inst.broker_url(), client_id=(1 << 64) - 5, ack="visible") as first:
+        assert first.client_id == (1 << 64) - 5
+        ids = [first.add([v], [t]) for v, t in zip(vecs[:3], TWEETS[:3])]
+    with roost.Roost(inst.broker_url(), client_id=(1 << 64) - 5, ack="visible") as again:
+        for seq in (1, 2):
+            again.set_client_id((1 << 64) - 5, seq)
+            with pytest.raises(roost.RoostError) as e:
+                again.add([vecs[seq - 1]], [TWEETS[seq - 1]])
+            assert e.value.code == roost.ESEQ
+        again.set_client_id((1 << 64) - 5, 3)
+        assert again.add([vecs[2]], [TWEETS[2]]) == ids[2]
+        assert again.add([vecs[3]], [TWEETS[3]]) != ids[2]  # seq 4: a new batch
+        for bad in (0, -1, 1 << 64):
+            with pytest.raises(roost.RoostError):
+                again.set_client_id(bad)
+        assert again.status()["documents"] == 4
+
+
+def test_docs_python_session(inst, monkeypatch):
+    """docs/python.md's `>>>` session, run against a new instance named as
+    the document's ("sim"), every output as shown."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", inst.env["XDG_RUNTIME_DIR"])
+    with open(os.path.join(ROOT, "docs", "python.md")) as f:
+        sessions = [b for b in re.findall(r"^```python\n(.*?)^```", f.read(), re.M | re.S)
+                    if ">>> " in b]
+    assert sessions
+    text = "\n".join(sessions).replace('Roost("sim"', 'Roost("%s"' % inst.name)
+    test = doctest.DocTestParser().get_doctest(text, {}, "docs/python.md", "docs/python.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    report = []
+    runner.run(test, out=report.append)
+    assert runner.failures == 0, "".join(report)

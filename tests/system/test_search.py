@@ -118,6 +118,25 @@ def test_min_lsn_not_visible_is_an_explicit_error(make_instance):
     assert time.monotonic() - t0 < 5
 
 
+def test_search_checks_every_field(make_instance):
+    """filter.kind is held to an add's rules (length, UTF-8, no NUL), and a
+    timeout of 4294967295 ms is the reader's longest wait, not -1 ms."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader(["--max-wait-ms", "300"])
+    q = [[0.0] * DIM]
+    for kind, status, text in (("k" * 24, -12, "filter.kind is 24 bytes"),
+                               (b"tw\xc0\x80t", -13, "filter.kind is not valid UTF-8"),
+                               ("news\0x", -1, "search.filter.kind holds a NUL byte")):
+        r = inst.search(q, k=1, kind=kind)
+        assert r["status"] == status and text in r["message"], r
+    far = inst.status()["ring_reserve"] + 10 ** 9
+    r = inst.search(q, k=1, min_lsn=far, timeout_ms=(1 << 32) - 1)
+    assert r["status"] == -19, r
+    assert "not visible within 300 ms" in r["message"], r
+
+
 FILTER_DOCS = 6000
 
 

@@ -35,11 +35,14 @@ struct hdr {
 	uint64_t trained_gen;
 	uint32_t nsegments;
 	uint32_t nkeys;
+	char name[40]; /* version 2 on */
 };
 
-#define HDR_SIZE 120u
+#define HDR_SIZE    160u
+#define V1_HDR_SIZE 120u /* version 1: no name */
 
-_Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 120 bytes");
+_Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 160 bytes");
+_Static_assert(offsetof(struct hdr, name) == V1_HDR_SIZE, "the name follows version 1's header");
 _Static_assert(offsetof(struct hdr, tail_start) == 96, "tests/system reads tail_start at 96");
 
 /* ---- fixture ---- */
@@ -107,6 +110,7 @@ static void make_manifest(struct manifest *m, uint64_t gen, uint32_t nsegs, uint
 	m->dim = 384;
 	m->metric = 1;
 	snprintf(m->index, sizeof m->index, "IVF%u,PQ16", (unsigned)gen);
+	snprintf(m->name, sizeof m->name, "inst-%u", (unsigned)gen);
 	m->tail_start = 100ull * nsegs + 7;
 	m->trained_gen = gen > 1 ? gen - 1 : 0;
 	m->nsegments = nsegs;
@@ -128,6 +132,7 @@ static void assert_same(const struct manifest *a, const struct manifest *b)
 	assert_int_equal(a->dim, b->dim);
 	assert_int_equal(a->metric, b->metric);
 	assert_string_equal(a->index, b->index);
+	assert_string_equal(a->name, b->name);
 	assert_int_equal(a->tail_start, b->tail_start);
 	assert_int_equal(a->trained_gen, b->trained_gen);
 	assert_int_equal(a->nsegments, b->nsegments);
@@ -210,6 +215,7 @@ static uint8_t *encode(const struct manifest *m, size_t *len)
 			.nkeys = m->nkeys};
 	memcpy(h.magic, "RMANIFST", 8);
 	memcpy(h.index, m->index, sizeof h.index);
+	memcpy(h.name, m->name, sizeof h.name);
 	size_t segs = (size_t)m->nsegments * 24, keys = (size_t)m->nkeys * 32;
 	*len = HDR_SIZE + segs + keys + 4;
 	uint8_t *buf = malloc(*len);
@@ -304,8 +310,9 @@ static void test_layout(void **state)
 	const char *dir = dir_of(state);
 	struct manifest m;
 	make_manifest(&m, 9, 2, 3);
-	/* Garbage after the index string's NUL must not reach the file. */
+	/* Garbage after the strings' NULs must not reach the file. */
 	memset(m.index + strlen(m.index) + 1, 0x77, sizeof m.index - strlen(m.index) - 1);
+	memset(m.name + strlen(m.name) + 1, 0x77, sizeof m.name - strlen(m.name) - 1);
 	size_t len;
 	uint8_t *buf = stored_bytes(dir, &m, &len);
 	assert_int_equal(len, HDR_SIZE + 2 * 24 + 3 * 32 + 4);
@@ -320,6 +327,9 @@ static void test_layout(void **state)
 	assert_string_equal(h.index, "IVF9,PQ16");
 	for (size_t i = strlen(h.index); i < sizeof h.index; i++)
 		assert_int_equal(h.index[i], 0);
+	assert_string_equal(h.name, "inst-9");
+	for (size_t i = strlen(h.name); i < sizeof h.name; i++)
+		assert_int_equal(h.name[i], 0);
 	assert_int_equal(h.tail_start, m.tail_start);
 	assert_int_equal(h.trained_gen, 8);
 	assert_int_equal(h.nsegments, 2);
@@ -542,6 +552,11 @@ static void edit_index_full(struct hdr *h)
 	h->index[sizeof h->index - 1] = '\0';
 }
 
+static void edit_name_unterminated(struct hdr *h)
+{
+	memset(h->name, 'n', sizeof h->name);
+}
+
 static void edit_tail_below_segment(struct hdr *h)
 {
 	h->tail_start = 149; /* the second segment ends at 150 */
@@ -567,9 +582,44 @@ static void test_header_fields(void **state)
 	assert_int_equal(decode_edited(good, len, edit_metric), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_index_unterminated), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_index_full), 0);
+	assert_int_equal(decode_edited(good, len, edit_name_unterminated), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_tail_below_segment), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_tail_at_segment_end), 0);
 	free(good);
+	manifest_free(&m);
+}
+
+/* A directory written before names were recorded: version 1, whose
+ * header ends before the name, still reads, with an empty name. */
+static void test_version1_reads_without_name(void **state)
+{
+	(void)state;
+	struct manifest m, got;
+	make_manifest(&m, 4, 2, 3);
+	size_t len;
+	uint8_t *v2 = encode(&m, &len);
+	size_t v1len = len - (HDR_SIZE - V1_HDR_SIZE);
+	uint8_t *v1 = malloc(v1len);
+	assert_non_null(v1);
+	memcpy(v1, v2, V1_HDR_SIZE);
+	memcpy(v1 + V1_HDR_SIZE, v2 + HDR_SIZE, len - HDR_SIZE);
+	struct hdr h;
+	memcpy(&h, v1, V1_HDR_SIZE);
+	h.version = 1;
+	h.header_size = V1_HDR_SIZE;
+	memcpy(v1, &h, V1_HDR_SIZE);
+	fix_crc(v1, v1len);
+	assert_int_equal(manifest_decode(v1, v1len, &got), 0);
+	m.name[0] = '\0';
+	assert_same(&m, &got);
+	manifest_free(&got);
+	/* A version 1 header claiming version 2's size is damaged. */
+	h.header_size = HDR_SIZE;
+	memcpy(v1, &h, V1_HDR_SIZE);
+	fix_crc(v1, v1len);
+	assert_int_equal(decode_rc(v1, v1len), ROOST_ECORRUPT);
+	free(v1);
+	free(v2);
 	manifest_free(&m);
 }
 
@@ -803,6 +853,7 @@ int main(void)
 	    cmocka_unit_test(test_counts_over_limit),
 	    T(test_header_fields),
 	    cmocka_unit_test(test_other_version_any_length),
+	    cmocka_unit_test(test_version1_reads_without_name),
 	    T(test_segment_order),
 	    T(test_store_refuses_invalid),
 	    T(test_failed_write_keeps_old),

@@ -169,6 +169,18 @@ static void test_decode_add(void **state)
 	free(buf);
 }
 
+/* A search for one 4-value query q. */
+static void search_fx(Roost__Request *r, Roost__SearchRequest *search, float *q, uint32_t k)
+{
+	r->version = WIRE_VERSION;
+	r->op_case = ROOST__REQUEST__OP_SEARCH;
+	r->search = search;
+	search->dim = 4;
+	search->n_queries = 4;
+	search->queries = q;
+	search->k = k;
+}
+
 static void test_decode_search_and_status(void **state)
 {
 	Roost__SearchRequest search = ROOST__SEARCH_REQUEST__INIT;
@@ -180,13 +192,7 @@ static void test_decode_search_and_status(void **state)
 	size_t len;
 
 	(void)state;
-	r.version = WIRE_VERSION;
-	r.op_case = ROOST__REQUEST__OP_SEARCH;
-	r.search = &search;
-	search.dim = 4;
-	search.n_queries = 4;
-	search.queries = q;
-	search.k = 10;
+	search_fx(&r, &search, q, 10);
 	buf = pack_request(&r, &len);
 	assert_int_equal(wire_decode_request(buf, len, 0, &req, NULL, 0), 0);
 	assert_int_equal(req->op_case, ROOST__REQUEST__OP_SEARCH);
@@ -258,7 +264,7 @@ static void test_frame_to_batch(void **state)
 static int decode_error_ok(int rc)
 {
 	return rc == ROOST_EPROTO || rc == ROOST_EVERSION || rc == ROOST_EUNSUPPORTED ||
-	       rc == ROOST_ETOOBIG;
+	       rc == ROOST_ETOOBIG || rc == ROOST_EINVAL;
 }
 
 /* Whatever a damaged frame decodes to, checking it must be safe, and a
@@ -717,6 +723,125 @@ static void test_encode_error(void **state)
 	free(buf);
 }
 
+/* Replaces the first occurrence of the byte `from` after the bytes `after`
+ * in a packed frame: how a NUL gets into a string that strlen would cut. */
+static void poke(uint8_t *buf, size_t len, const char *after, uint8_t from, uint8_t to)
+{
+	size_t n = strlen(after);
+
+	for (size_t i = 0; i + n < len; i++)
+		if (memcmp(buf + i, after, n) == 0 && buf[i + n] == from) {
+			buf[i + n] = to;
+			return;
+		}
+	fail_msg("no '%s%c' in the frame", after, from);
+}
+
+static void assert_refused(const uint8_t *buf, size_t len, int code, const char *want)
+{
+	char msg[MSG_LEN] = "";
+	Roost__Request *req = (Roost__Request *)1;
+
+	assert_int_equal(wire_decode_request(buf, len, 0, &req, msg, sizeof(msg)), code);
+	assert_null(req);
+	assert_msg_has(msg, want);
+}
+
+static void test_nul_in_strings(void **state)
+{
+	Roost__SearchRequest search = ROOST__SEARCH_REQUEST__INIT;
+	Roost__Filter filter = ROOST__FILTER__INIT;
+	Roost__Request r = ROOST__REQUEST__INIT;
+	float q[4] = {1, 2, 3, 4};
+	struct fx f;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	fx_init(&f, 3, 4);
+	strcpy(f.text[1], "before|after");
+	buf = pack_request(&f.req, &len);
+	poke(buf, len, "before", '|', 0);
+	assert_refused(buf, len, ROOST_EINVAL,
+		       "add.docs[1].text holds a NUL byte (at byte 6 of 12); roost strings "
+		       "cannot hold U+0000");
+	free(buf);
+
+	fx_init(&f, 3, 4);
+	strcpy(f.kind[2], "tw|t");
+	buf = pack_request(&f.req, &len);
+	poke(buf, len, "tw", '|', 0);
+	assert_refused(buf, len, ROOST_EINVAL, "add.docs[2].kind holds a NUL byte (at byte 2");
+	free(buf);
+
+	search_fx(&r, &search, q, 1);
+	search.filter = &filter;
+	filter.kind = "news|";
+	buf = pack_request(&r, &len);
+	poke(buf, len, "news", '|', 0);
+	assert_refused(buf, len, ROOST_EINVAL, "search.filter.kind holds a NUL byte (at byte 4");
+	free(buf);
+}
+
+static void test_two_operations(void **state)
+{
+	static const uint8_t status[] = {0x22, 0x00};		  /* field 4 (status), empty */
+	static const uint8_t search[] = {0x1a, 0x02, 0x18, 0x01}; /* field 3, k = 1 */
+	struct fx f;
+	uint8_t *buf, *two;
+	size_t len;
+
+	(void)state;
+	fx_init(&f, 1, 4);
+	buf = pack_request(&f.req, &len);
+	two = malloc(len + sizeof(search));
+	assert_non_null(two);
+	memcpy(two, buf, len);
+	memcpy(two + len, status, sizeof(status));
+	assert_refused(two, len + sizeof(status), ROOST_EINVAL,
+		       "the request sets both add and status; a request sets exactly one");
+	/* The other order, and search after add. */
+	memcpy(two, status, sizeof(status));
+	memcpy(two + sizeof(status), buf, len);
+	assert_refused(two, len + sizeof(status), ROOST_EINVAL, "sets both status and add");
+	memcpy(two, buf, len);
+	memcpy(two + len, search, sizeof(search));
+	assert_refused(two, len + sizeof(search), ROOST_EINVAL, "sets both add and search");
+	free(two);
+	free(buf);
+}
+
+static void test_check_filter(void **state)
+{
+	Roost__Filter filter = ROOST__FILTER__INIT;
+	char msg[MSG_LEN] = "";
+
+	(void)state;
+	assert_int_equal(wire_check_filter(NULL, msg, sizeof(msg)), 0);
+	assert_int_equal(wire_check_filter(&filter, msg, sizeof(msg)), 0);
+	filter.kind = "12345678901234567890123";
+	assert_int_equal(wire_check_filter(&filter, msg, sizeof(msg)), 0);
+	filter.kind = "123456789012345678901234";
+	assert_int_equal(wire_check_filter(&filter, msg, sizeof(msg)), ROOST_ETOOBIG);
+	assert_msg_has(msg, "filter.kind is 24 bytes; a kind is at most 23 bytes");
+	filter.kind = "tw\xC0\x80t";
+	assert_int_equal(wire_check_filter(&filter, msg, sizeof(msg)), ROOST_EUTF8);
+	assert_msg_has(msg, "filter.kind is not valid UTF-8");
+}
+
+static void test_timeout_ms(void **state)
+{
+	(void)state;
+	assert_int_equal(wire_timeout_ms(0, 5000, 60000), 5000);
+	assert_int_equal(wire_timeout_ms(0, 5000, 1000), 1000);
+	assert_int_equal(wire_timeout_ms(1, 5000, 60000), 1);
+	assert_int_equal(wire_timeout_ms(60000, 5000, 60000), 60000);
+	assert_int_equal(wire_timeout_ms(60001, 5000, 60000), 60000);
+	assert_int_equal(wire_timeout_ms(INT32_MAX, 5000, 60000), 60000);
+	assert_int_equal(wire_timeout_ms(2147483648u, 5000, 60000), 60000);
+	assert_int_equal(wire_timeout_ms(UINT32_MAX, 5000, 60000), 60000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -742,6 +867,10 @@ int main(void)
 	    cmocka_unit_test(test_check_edge_cases),
 	    cmocka_unit_test(test_encode_reply),
 	    cmocka_unit_test(test_encode_error),
+	    cmocka_unit_test(test_nul_in_strings),
+	    cmocka_unit_test(test_two_operations),
+	    cmocka_unit_test(test_check_filter),
+	    cmocka_unit_test(test_timeout_ms),
 	};
 
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
