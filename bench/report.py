@@ -262,7 +262,7 @@ def _ingest(bench, rows):
             "falls inside a run (seals are figure 5). The baseline adds the same number of "
             "vectors in process with one `add` call per batch (Flat: a copy; HNSW32: graph "
             "insertion), so the Flat ratio is the whole cost of the service path: protobuf "
-            "encoding and decoding, two nanomsg hops per request, validation, the idempotency "
+            "encoding and decoding, two SP hops per request, validation, the idempotency "
             "slot, the ring copy, and for `durable` the group's fdatasync, for `visible` also "
             "the tail append and index add. `queued` answers after the ring commit.%s" % (
                 bench.p["ingest_s"], human_count(bench.p["ingest_cap"]), sync))
@@ -361,7 +361,7 @@ WHY = {
              "claim and commit several records per producer per lock, or claim with an atomic "
              "fetch-add on the reserve cursor (Aeron's design), and let the consumer spin "
              "briefly before sleeping"),
-    "ingest": ("a request crosses two processes and two nanomsg hops, is protobuf-encoded "
+    "ingest": ("a request crosses two processes and two SP hops, is protobuf-encoded "
                "and decoded, validated and copied into the ring; `durable` adds the group's "
                "fdatasync and `visible` the index add, while FAISS's own add is one copy",
                "batch on the client (libroost could coalesce concurrent adds), let the writer "

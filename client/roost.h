@@ -2,7 +2,7 @@
  *
  * A handle talks to one instance through its brokers. It is not for
  * concurrent use: give each thread its own handle (they are cheap), as
- * with a nanomsg REQ socket. Every function returns 0 or a negative
+ * with an SP REQ socket. Every function returns 0 or a negative
  * ROOST_E* code (err.h); roost_last_error() holds the server's message for
  * the last failure on that handle.
  *
@@ -57,7 +57,8 @@ struct roost_status {
 #define ROOST_MAX_DOCS	1024u
 
 /* Connects to an instance by name (its brokers' ipc:// sockets in the
- * runtime directory) or to a comma-separated list of nanomsg URLs. */
+ * runtime directory) or to a comma-separated list of SP URLs (ipc://,
+ * tcp://). */
 int roost_connect(roost **out, const char *target);
 void roost_close(roost *r);
 
@@ -96,8 +97,8 @@ typedef struct roost_results roost_results;
  * documents (k <= 1024). min_lsn > 0 asks for data that includes that LSN
  * (read-your-writes: pass the lsn an add returned); the reader waits up
  * to the handle's timeout for it, then fails with ROOST_ENOTVISIBLE.
- * Retries on another reader when one dies. Free *out with
- * roost_results_free(). */
+ * Retries on another reader when one dies; ROOST_ENOREADER when no reader
+ * serves the instance. Free *out with roost_results_free(). */
 int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint32_t k,
 		 const struct roost_filter *filter, uint64_t min_lsn, roost_results **out);
 

@@ -303,7 +303,7 @@ class Roost:
     """A connection to one roost instance.
 
     target: an instance name (its brokers' sockets in the runtime directory)
-    or comma-separated nanomsg URLs. embedding: a LangChain Embeddings
+    or comma-separated SP URLs (ipc://, tcp://). embedding: a LangChain Embeddings
     object (embed_documents/embed_query) or a function text -> vector, for
     add_texts() without vectors and for similarity_search(). ack: the
     default acknowledgement ("queued", "durable", "visible"). timeout_ms:
