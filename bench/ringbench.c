@@ -99,7 +99,7 @@ static void ringb__producer(int i, void *arg)
 	struct ringb_ctx *c = arg;
 	ring *r;
 	char *src = malloc(c->o->size);
-	if (!src || ring_open(&r, c->name, 0, 0) != 0)
+	if (!src || ring_open(&r, c->name, 0, RING_PRODUCER) != 0)
 		_exit(1);
 	memset(src, 0x5a, c->o->size);
 	atomic_fetch_add(&c->sh->ready, 1);

@@ -29,32 +29,18 @@ static int broker__reply_error(int status, const char *msg, void **out, size_t *
 	return wire_encode_error(status, msg && *msg ? msg : roost_strerror(status), out, len);
 }
 
-/* A broker died while writing this key's batch: find out whether the batch
- * made it into the ring, and forget it if it did not. */
-static void broker__repair(struct broker *b, struct ctl_client *cl)
+/* Where the batch at lsn is, for a key whose broker died writing it. */
+static enum ctl_fate broker__fate(void *arg, uint64_t lsn)
 {
-	if (cl->state != CTL_KEY_PENDING)
-		return;
-	int st = ring_state_at(b->ring, cl->lsn);
-	int committed = st == RING_COMMITTED;
-	if (st == 0 && cl->lsn < ring_head(b->ring))
-		/* Acquire pairs with the writer's release in ctl_client_applied,
-		 * which happens before it releases the record. */
-		committed = atomic_load_explicit(&cl->applied_seq, memory_order_acquire) >= cl->seq;
-	if (committed) {
-		cl->state = CTL_KEY_DONE;
-		return;
-	}
-	log_warn("batch (%llx, %llu) of a dead broker was never committed; its key is free again",
-		 (unsigned long long)atomic_load(&cl->client_id), (unsigned long long)cl->seq);
-	cl->seq = cl->prev_seq;
-	cl->lsn = cl->prev_lsn;
-	cl->count = cl->prev_count;
-	cl->state = cl->seq ? CTL_KEY_DONE : CTL_KEY_NONE;
+	struct broker *b = arg;
+	int st = ring_state_at(b->ring, lsn);
+	if (st == RING_COMMITTED)
+		return CTL_FATE_IN_RING;
+	return st == 0 && lsn < ring_head(b->ring) ? CTL_FATE_CONSUMED : CTL_FATE_LOST;
 }
 
 /* Claims ring space and copies the batch in, under the client's lock. */
-static int broker__enqueue(struct broker *b, struct ctl_client *cl, const Roost__AddRequest *add,
+static int broker__enqueue(struct broker *b, ctl_client *cl, const Roost__AddRequest *add,
 			   struct broker_add *res, char *msg)
 {
 	size_t size = wire_batch_size(add);
@@ -72,55 +58,51 @@ static int broker__enqueue(struct broker *b, struct ctl_client *cl, const Roost_
 	}
 	if (rc)
 		return rc;
-	cl->prev_seq = cl->seq;
-	cl->prev_lsn = cl->lsn;
-	cl->prev_count = cl->count;
-	cl->seq = add->seq;
-	cl->lsn = c.pos;
-	cl->count = (uint32_t)add->n_docs;
-	cl->state = CTL_KEY_PENDING;
+	struct ctl_key key = {.seq = add->seq, .lsn = c.pos, .count = (uint32_t)add->n_docs};
+	ctl_key_begin(cl, &key);
 	wire_batch_write(add, c.data);
 	ring_commit(b->ring, &c);
-	cl->state = CTL_KEY_DONE;
-	res->lsn = c.pos;
-	res->count = (uint32_t)add->n_docs;
-	res->duplicate = 0;
+	ctl_key_commit(cl);
+	*res = (struct broker_add){.lsn = key.lsn, .count = key.count, .duplicate = 0};
 	return 0;
 }
 
 static int broker__admit(struct broker *b, const Roost__AddRequest *add, struct broker_add *res,
 			 char *msg)
 {
-	struct ctl_client *cl;
-	int died;
-	int rc = ctl_client_lock(b->ctl, add->client_id, &cl, &died);
+	ctl_client *cl;
+	struct ctl_key key;
+	int forgot;
+	int rc = ctl_key_lock(b->ctl, add->client_id, broker__fate, b, &cl, &key, &forgot);
 	if (rc == ROOST_EBUSY) {
 		snprintf(msg, BROKER_MSG, "too many active clients; retry later");
 		return rc;
 	}
 	if (rc)
 		return rc;
-	if (died)
-		broker__repair(b, cl);
-	if (add->seq == cl->seq && cl->state == CTL_KEY_DONE) {
-		if (cl->count != add->n_docs) {
+	if (forgot)
+		log_warn("the batch a dead broker was writing for client %llx was never committed; "
+			 "its key is free again",
+			 (unsigned long long)add->client_id);
+	if (key.seq && add->seq == key.seq) {
+		if (key.count != add->n_docs) {
 			snprintf(msg, BROKER_MSG,
 				 "key (%llx, %llu) was used for a batch of %u documents, not %zu",
 				 (unsigned long long)add->client_id, (unsigned long long)add->seq,
-				 cl->count, add->n_docs);
+				 key.count, add->n_docs);
 			rc = ROOST_EKEY;
 		} else {
 			*res =
-			    (struct broker_add){.lsn = cl->lsn, .count = cl->count, .duplicate = 1};
+			    (struct broker_add){.lsn = key.lsn, .count = key.count, .duplicate = 1};
 		}
-	} else if (add->seq < cl->seq) {
+	} else if (add->seq < key.seq) {
 		snprintf(msg, BROKER_MSG, "sequence %llu is older than this client's newest (%llu)",
-			 (unsigned long long)add->seq, (unsigned long long)cl->seq);
+			 (unsigned long long)add->seq, (unsigned long long)key.seq);
 		rc = ROOST_ESEQ;
 	} else {
 		rc = broker__enqueue(b, cl, add, res, msg);
 	}
-	ctl_client_unlock(cl);
+	ctl_key_unlock(cl);
 	return rc;
 }
 
@@ -199,21 +181,22 @@ static int broker__add(struct broker *b, const Roost__AddRequest *add, void **ou
 
 static int broker__status(struct broker *b, void **out, size_t *len)
 {
-	struct ctl_shm *cs = ctl_shm(b->ctl);
+	struct ctl_settings cs;
+	ctl_settings(b->ctl, &cs);
 	char mode[64];
 	ctl_writer_mode(b->ctl, mode, sizeof mode);
 	Roost__StatusReply st = ROOST__STATUS_REPLY__INIT;
-	st.dim = cs->dim;
-	st.metric = cs->metric ? ROOST__METRIC__METRIC_INNER_PRODUCT : ROOST__METRIC__METRIC_L2;
-	st.index = cs->index;
-	st.writer_pid = ctl_writer_alive(b->ctl) ? atomic_load(&cs->writer_pid) : 0;
+	st.dim = cs.dim;
+	st.metric = cs.metric ? ROOST__METRIC__METRIC_INNER_PRODUCT : ROOST__METRIC__METRIC_L2;
+	st.index = cs.index;
+	st.writer_pid = ctl_writer_pid(b->ctl);
 	st.ring_head = ring_head(b->ring);
 	st.ring_reserve = ring_reserve(b->ring);
 	st.ring_capacity = ring_capacity(b->ring);
 	st.durable_lsn = ctl_mark(b->ctl, CTL_DURABLE);
 	st.applied_lsn = ctl_mark(b->ctl, CTL_APPLIED);
 	st.published_lsn = ctl_mark(b->ctl, CTL_PUBLISHED);
-	st.documents = atomic_load(&cs->documents);
+	st.documents = ctl_documents(b->ctl);
 	st.writer_mode = st.writer_pid ? mode : "down";
 	Roost__Reply reply = ROOST__REPLY__INIT;
 	reply.body_case = ROOST__REPLY__BODY_STATUS_REPLY;

@@ -119,7 +119,7 @@ static int broker_attach(struct broker_proc *p, struct inst *in, const sigset_t 
 		if (rc == 0)
 			rc = ctl_open(&p->b.ctl, in->ctl_path, 0);
 		if (rc == 0) {
-			rc = ring_open(&p->b.ring, in->ring_path, 0, 0);
+			rc = ring_open(&p->b.ring, in->ring_path, 0, RING_PRODUCER);
 			if (rc == 0)
 				return 0;
 			ctl_close(p->b.ctl);
@@ -260,7 +260,9 @@ int main(int argc, char **argv)
 	p.b.name = p.name;
 	rc = broker_attach(&p, &in, &sigs);
 	if (rc == 0) {
-		p.b.cfg.limits.dim = ctl_shm(p.b.ctl)->dim;
+		struct ctl_settings cs;
+		ctl_settings(p.b.ctl, &cs);
+		p.b.cfg.limits.dim = cs.dim;
 		rc = broker_bind_search(&p, &in);
 		if (rc == 0)
 			rc = broker_bind(&p, &in);

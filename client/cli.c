@@ -216,16 +216,14 @@ static int cli_up_old_writer(struct cli_up *u)
 			break;
 		poll(NULL, 0, 50);
 	}
-	int alive = ctl_writer_alive(c);
-	/* Relaxed: the pid is only named in the message. */
-	int pid = atomic_load_explicit(&ctl_shm(c)->writer_pid, memory_order_relaxed);
+	pid_t pid = ctl_writer_pid(c);
 	ctl_close(c);
-	if (!alive)
+	if (!pid)
 		return CLI_OK;
 	return cliutil_fail("up", u->name, ROOST_ELOCKED, NULL,
 			    "a writer (pid %d) that no supervisor runs serves instance '%s'; stop "
 			    "it first",
-			    pid, u->name);
+			    (int)pid, u->name);
 }
 
 /* Lines a refused `roost-writer --check` wrote, in roost up's words: a

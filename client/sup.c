@@ -495,7 +495,8 @@ static void sup__drain(struct sup *s)
 	ring *r;
 	ctl *c;
 	in = s->cfg->in;
-	if (inst_shm_find(&in, why, sizeof why) != 0 || ring_open(&r, in.ring_path, 0, 0) != 0)
+	if (inst_shm_find(&in, why, sizeof why) != 0 ||
+	    ring_open(&r, in.ring_path, 0, RING_OBSERVER) != 0)
 		return;
 	uint64_t reserve = ring_reserve(r);
 	ring_close(r);
@@ -601,14 +602,12 @@ int sup_remove_shm(struct inst *in, char *why, size_t len)
 		rc = 0;
 	else if (rc == 0 && (rc = ctl_lock_writer(c)) == ROOST_ELOCKED)
 		snprintf(why, len, "a writer (pid %d) of instance '%s' still runs",
-			 /* Relaxed: the pid is only named. */
-			 (int)atomic_load_explicit(&ctl_shm(c)->writer_pid, memory_order_relaxed),
-			 in->name);
+			 (int)ctl_writer_pid(c), in->name);
 	else if (rc)
 		snprintf(why, len, "the control block of instance '%s': %s", in->name,
 			 roost_strerror(rc));
 	if (rc == 0) {
-		rc = ring_open(&r, in->ring_path, 0, 1);
+		rc = ring_open(&r, in->ring_path, 0, RING_CONSUMER);
 		if (rc == 0)
 			rc = sup__ring_drained(in, r, c, why, len);
 		else if (rc == ROOST_ENOENT)

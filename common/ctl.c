@@ -5,23 +5,108 @@
 #include "shm.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* Layout (CTL__VERSION 2): struct ctl__header, then `clients` slots of
+ * struct ctl_client (128 bytes each; CTL_CLIENTS_DEFAULT unless the writer
+ * that made the block was told otherwise; fixed while the block exists).
+ * The writer holds an OFD lock on byte CTL__WRITER_LOCK of the object for
+ * its lifetime: that is how "writer alive" is known and how a second
+ * writer is refused.
+ *
+ * Memory ordering of the shared fields, each with its partner:
+ * - ready: release store by the creator once the header is filled in
+ *   (ctl_open_writer); acquire load by ctl_open. The settings (dim,
+ *   metric, clients, index) are plain: written before `ready`, never after.
+ * - ring_capacity: the writer sets it before it releases anything a broker
+ *   waits for; relaxed both ways (status only).
+ * - mark[]: release CAS in ctl_advance; acquire load in ctl_mark and
+ *   ctl_wait. lsn_seq: seq_cst bump in ctl_wake after the marks, against
+ *   ctl_wait's seq_cst load before it checks the mark (futex handshake).
+ * - writer_pid, documents: relaxed; figures for status, ordering nothing.
+ * - writer_mode: a seqlock (writer_mode_seq odd while writing); release
+ *   increments in ctl_set_writer_mode, acquire loads in ctl_writer_mode.
+ * - tail_serial: release store in ctl_publish_tail once the tail object is
+ *   complete; acquire load in ctl_tail_serial before a reader opens it.
+ * - client slots: client_id is claimed by CAS (ctl__take) and found by
+ *   acquire loads (ctl__find); last_used_ms is relaxed (eviction age).
+ *   seq, lsn, count, state and prev_* are plain, read and written only
+ *   under the slot's robust mutex. applied_seq: release store by the writer
+ *   (ctl_client_applied) before it releases the record from the ring;
+ *   acquire load by a broker settling a PENDING key after it saw the record
+ *   gone from the ring. dropped_lsn: release store by the writer
+ *   (ctl_client_dropped) before it raises the durable mark; acquire load by
+ *   a broker after its acquire of that mark (ctl_client_was_dropped). */
+#define CTL__MAGIC	 0x4c5443545354524full /* "ORTSTCTL" little-endian */
+#define CTL__VERSION	 2u
+#define CTL__PROBE	 64u /* slots searched for a client id */
+#define CTL__WRITER_LOCK 0
+
+/* Where an idempotency key stands. */
+enum ctl__key_state {
+	CTL__KEY_NONE = 0,
+	CTL__KEY_PENDING = 1, /* a broker is writing its batch into the ring */
+	CTL__KEY_DONE = 2,    /* the batch is committed in the ring (or later) */
+};
+
+struct ctl_client {
+	pthread_mutex_t lock;	      /* 40 bytes on x86-64 glibc */
+	_Atomic uint64_t client_id;   /* 0: free */
+	_Atomic int64_t last_used_ms; /* CLOCK_MONOTONIC; eviction age */
+	_Atomic uint64_t applied_seq; /* newest seq the writer logged */
+	uint64_t seq;		      /* newest key accepted */
+	uint64_t lsn;		      /* its batch */
+	uint32_t count;
+	uint32_t state;	   /* enum ctl__key_state */
+	uint64_t prev_seq; /* restored when a PENDING batch died */
+	uint64_t prev_lsn;
+	uint32_t prev_count;
+	uint32_t pad;
+	/* The last batch of this client the writer did not apply because its
+	 * key was already in the log (a slot forgotten and reused, the batch
+	 * sent again). */
+	_Atomic uint64_t dropped_lsn;
+	uint64_t reserved; /* pads the slot to 128 bytes */
+};
+
+struct ctl__header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t header_size; /* sizeof(struct ctl__header) */
+	uint64_t total_size;
+	_Atomic uint32_t ready;
+	uint32_t dim;
+	uint32_t metric;
+	uint32_t clients;
+	char index[CTL_INDEX_MAX + 1];
+	_Atomic uint64_t ring_capacity;
+	_Atomic int32_t writer_pid; /* liveness is the lock; this names it */
+	_Atomic uint32_t lsn_seq;   /* futex word */
+	_Atomic uint64_t mark[CTL_MARKS];
+	_Atomic uint64_t documents;
+	char writer_mode[64]; /* "cpu", "gpu", "cpu (fallback: ...)" */
+	_Atomic uint32_t writer_mode_seq;
+	uint32_t pad;
+	_Atomic uint64_t tail_serial;
+};
+
 _Static_assert(sizeof(struct ctl_client) == 128, "client slot layout is 128 bytes");
 
 struct ctl {
 	struct shm_map map;
-	struct ctl_shm *hdr;
+	struct ctl__header *hdr;
 	struct ctl_client *clients;
 	uint32_t nclients; /* checked at open; the block's own field can be changed by others */
 };
 
 static size_t ctl__size(uint32_t clients)
 {
-	return sizeof(struct ctl_shm) + (size_t)clients * sizeof(struct ctl_client);
+	return sizeof(struct ctl__header) + (size_t)clients * sizeof(struct ctl_client);
 }
 
 static int ctl__wrap(ctl **out, struct shm_map *m)
@@ -33,7 +118,7 @@ static int ctl__wrap(ctl **out, struct shm_map *m)
 	}
 	c->map = *m;
 	c->hdr = m->addr;
-	c->clients = (struct ctl_client *)((char *)m->addr + sizeof(struct ctl_shm));
+	c->clients = (struct ctl_client *)((char *)m->addr + sizeof(struct ctl__header));
 	c->nclients = c->hdr->clients;
 	*out = c;
 	return 0;
@@ -41,12 +126,12 @@ static int ctl__wrap(ctl **out, struct shm_map *m)
 
 static int ctl__layout_ok(const struct shm_map *m)
 {
-	const struct ctl_shm *h = m->addr;
+	const struct ctl__header *h = m->addr;
 	if (m->size < sizeof *h)
 		return 0;
 	uint32_t clients = h->clients;
-	return h->magic == CTL_MAGIC && h->version == CTL_VERSION &&
-	       h->header_size == sizeof(struct ctl_shm) && clients >= CTL_CLIENTS_MIN &&
+	return h->magic == CTL__MAGIC && h->version == CTL__VERSION &&
+	       h->header_size == sizeof(struct ctl__header) && clients >= CTL_CLIENTS_MIN &&
 	       clients <= CTL_CLIENTS_MAX && m->size == ctl__size(clients) &&
 	       h->total_size == m->size;
 }
@@ -70,16 +155,16 @@ static int ctl__create(struct shm_map *m, const char *name, const struct ctl_con
 	int rc = shm_create(m, name, ctl__size(clients), ctl__size(clients), cfg->mode);
 	if (rc)
 		return rc;
-	struct ctl_shm *h = m->addr;
-	h->magic = CTL_MAGIC;
-	h->version = CTL_VERSION;
+	struct ctl__header *h = m->addr;
+	h->magic = CTL__MAGIC;
+	h->version = CTL__VERSION;
 	h->header_size = sizeof *h;
 	h->total_size = m->size;
 	h->dim = cfg->dim;
 	h->metric = cfg->metric;
 	h->clients = clients;
 	strncpy(h->index, cfg->index, sizeof h->index - 1);
-	h->ring_capacity = cfg->ring_capacity;
+	atomic_store_explicit(&h->ring_capacity, cfg->ring_capacity, memory_order_relaxed);
 	struct ctl_client *cl = (struct ctl_client *)((char *)m->addr + sizeof *h);
 	for (uint32_t i = 0; i < clients && rc == 0; i++)
 		rc = ctl__init_mutex(&cl[i].lock);
@@ -104,8 +189,8 @@ int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, i
 	}
 	if (rc)
 		return rc;
-	rc = shm_lock_byte(m.fd, CTL_WRITER_LOCK);
-	if (rc == 0 && ((struct ctl_shm *)m.addr)->dim != cfg->dim)
+	rc = shm_lock_byte(m.fd, CTL__WRITER_LOCK);
+	if (rc == 0 && ((struct ctl__header *)m.addr)->dim != cfg->dim)
 		rc = ROOST_EDIM;
 	if (rc) {
 		if (*created)
@@ -113,7 +198,7 @@ int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, i
 		shm_detach(&m);
 		return rc;
 	}
-	struct ctl_shm *h = m.addr;
+	struct ctl__header *h = m.addr;
 	/* Pairs with the acquire load in ctl_open: the fields above are set. */
 	atomic_store_explicit(&h->writer_pid, (int32_t)getpid(), memory_order_relaxed);
 	atomic_store_explicit(&h->ready, 1, memory_order_release);
@@ -126,7 +211,7 @@ int ctl_open(ctl **out, const char *path, int read_only)
 	int rc = shm_attach(&m, path, read_only);
 	if (rc)
 		return rc;
-	struct ctl_shm *h = m.addr;
+	struct ctl__header *h = m.addr;
 	/* Pairs with the release store in ctl_open_writer. */
 	if (m.size < sizeof *h || !atomic_load_explicit(&h->ready, memory_order_acquire)) {
 		shm_detach(&m);
@@ -154,17 +239,65 @@ int ctl_unlink(const char *path)
 
 int ctl_lock_writer(ctl *c)
 {
-	return shm_lock_byte(c->map.fd, CTL_WRITER_LOCK);
+	return shm_lock_byte(c->map.fd, CTL__WRITER_LOCK);
 }
 
-struct ctl_shm *ctl_shm(ctl *c)
+void ctl_settings(ctl *c, struct ctl_settings *out)
 {
-	return c->hdr;
+	const struct ctl__header *h = c->hdr;
+	*out = (struct ctl_settings){.dim = h->dim, .metric = h->metric, .clients = h->clients};
+	memcpy(out->index, h->index, sizeof out->index);
+	out->index[sizeof out->index - 1] = '\0';
+	/* Relaxed: a figure for status. */
+	out->ring_capacity = atomic_load_explicit(&h->ring_capacity, memory_order_relaxed);
+}
+
+void ctl_set_ring_capacity(ctl *c, uint64_t capacity)
+{
+	/* Relaxed: a figure for status. */
+	atomic_store_explicit(&c->hdr->ring_capacity, capacity, memory_order_relaxed);
+}
+
+pid_t ctl_writer_pid(ctl *c)
+{
+	/* Relaxed: the pid only names the writer; the lock says it lives. */
+	return ctl_writer_alive(c)
+		   ? (pid_t)atomic_load_explicit(&c->hdr->writer_pid, memory_order_relaxed)
+		   : 0;
+}
+
+void ctl_count_documents(ctl *c, uint64_t added)
+{
+	/* Relaxed: a figure for status. */
+	atomic_fetch_add_explicit(&c->hdr->documents, added, memory_order_relaxed);
+}
+
+void ctl_set_documents(ctl *c, uint64_t documents)
+{
+	atomic_store_explicit(&c->hdr->documents, documents, memory_order_relaxed);
+}
+
+uint64_t ctl_documents(ctl *c)
+{
+	return atomic_load_explicit(&c->hdr->documents, memory_order_relaxed);
+}
+
+void ctl_publish_tail(ctl *c, uint64_t serial)
+{
+	/* Release: the tail is complete before a reader can find it; pairs
+	 * with the acquire load in ctl_tail_serial. */
+	atomic_store_explicit(&c->hdr->tail_serial, serial, memory_order_release);
+}
+
+uint64_t ctl_tail_serial(ctl *c)
+{
+	/* Acquire: pairs with the release store in ctl_publish_tail. */
+	return atomic_load_explicit(&c->hdr->tail_serial, memory_order_acquire);
 }
 
 int ctl_writer_alive(ctl *c)
 {
-	return shm_byte_locked(c->map.fd, CTL_WRITER_LOCK);
+	return shm_byte_locked(c->map.fd, CTL__WRITER_LOCK);
 }
 
 void ctl_advance(ctl *c, enum ctl_mark mark, uint64_t end)
@@ -210,7 +343,7 @@ int ctl_wait(ctl *c, enum ctl_mark mark, uint64_t lsn, int timeout_ms)
 
 void ctl_set_writer_mode(ctl *c, const char *mode)
 {
-	struct ctl_shm *h = c->hdr;
+	struct ctl__header *h = c->hdr;
 	/* Seqlock: odd while writing; pairs with the loads in ctl_writer_mode. */
 	atomic_fetch_add_explicit(&h->writer_mode_seq, 1, memory_order_acq_rel);
 	atomic_thread_fence(memory_order_release);
@@ -220,7 +353,7 @@ void ctl_set_writer_mode(ctl *c, const char *mode)
 
 void ctl_writer_mode(ctl *c, char *buf, size_t len)
 {
-	struct ctl_shm *h = c->hdr;
+	struct ctl__header *h = c->hdr;
 	for (int tries = 0; tries < 100; tries++) {
 		uint32_t s1 = atomic_load_explicit(&h->writer_mode_seq, memory_order_acquire);
 		if (s1 & 1)
@@ -273,7 +406,7 @@ static int ctl__take(struct ctl_client *cl, uint64_t old_id, uint64_t client_id,
 	}
 	cl->seq = cl->lsn = cl->prev_seq = cl->prev_lsn = 0;
 	cl->count = cl->prev_count = 0;
-	cl->state = CTL_KEY_NONE;
+	cl->state = CTL__KEY_NONE;
 	atomic_store_explicit(&cl->applied_seq, 0, memory_order_relaxed);
 	atomic_store_explicit(&cl->dropped_lsn, 0, memory_order_relaxed); /* under the slot lock */
 	*owner_died = 0;
@@ -283,7 +416,7 @@ static int ctl__take(struct ctl_client *cl, uint64_t old_id, uint64_t client_id,
 static struct ctl_client *ctl__find(ctl *c, uint64_t client_id)
 {
 	uint64_t h = ctl__hash(client_id);
-	for (uint32_t i = 0; i < CTL_PROBE; i++) {
+	for (uint32_t i = 0; i < CTL__PROBE; i++) {
 		struct ctl_client *cl = &c->clients[(h + i) % c->nclients];
 		/* Pairs with the CAS in ctl__take. */
 		if (atomic_load_explicit(&cl->client_id, memory_order_acquire) == client_id)
@@ -292,7 +425,9 @@ static struct ctl_client *ctl__find(ctl *c, uint64_t client_id)
 	return NULL;
 }
 
-int ctl_client_lock(ctl *c, uint64_t client_id, struct ctl_client **out, int *owner_died)
+/* Finds or takes client_id's slot and locks it; *owner_died when the last
+ * holder died inside its critical section. */
+static int ctl__slot_lock(ctl *c, uint64_t client_id, struct ctl_client **out, int *owner_died)
 {
 	*owner_died = 0;
 	if (client_id == 0)
@@ -312,7 +447,7 @@ int ctl_client_lock(ctl *c, uint64_t client_id, struct ctl_client **out, int *ow
 			continue;
 		}
 		uint64_t h = ctl__hash(client_id);
-		for (uint32_t i = 0; i < CTL_PROBE; i++) {
+		for (uint32_t i = 0; i < CTL__PROBE; i++) {
 			struct ctl_client *cand = &c->clients[(h + i) % c->nclients];
 			uint64_t id = atomic_load(&cand->client_id);
 			if (ctl__take(cand, id, client_id, owner_died) == 0) {
@@ -325,7 +460,65 @@ int ctl_client_lock(ctl *c, uint64_t client_id, struct ctl_client **out, int *ow
 	return ROOST_EBUSY;
 }
 
-void ctl_client_unlock(struct ctl_client *cl)
+/* A PENDING key whose broker died: kept when its batch reached the ring
+ * (and, once consumed, was applied), else the previous key comes back.
+ * Returns 1 when the key was forgotten. */
+static int ctl__settle(struct ctl_client *cl, ctl_fate_fn fate, void *arg)
+{
+	if (cl->state != CTL__KEY_PENDING)
+		return 0;
+	enum ctl_fate f = fate(arg, cl->lsn);
+	/* Acquire pairs with the writer's release in ctl_client_applied,
+	 * which happens before it releases the record from the ring. */
+	int committed = f == CTL_FATE_IN_RING ||
+			(f == CTL_FATE_CONSUMED &&
+			 atomic_load_explicit(&cl->applied_seq, memory_order_acquire) >= cl->seq);
+	if (committed) {
+		cl->state = CTL__KEY_DONE;
+		return 0;
+	}
+	cl->seq = cl->prev_seq;
+	cl->lsn = cl->prev_lsn;
+	cl->count = cl->prev_count;
+	cl->state = cl->seq ? CTL__KEY_DONE : CTL__KEY_NONE;
+	return 1;
+}
+
+int ctl_key_lock(ctl *c, uint64_t client_id, ctl_fate_fn fate, void *arg, ctl_client **out,
+		 struct ctl_key *key, int *forgot)
+{
+	struct ctl_client *cl;
+	int died;
+	*forgot = 0;
+	int rc = ctl__slot_lock(c, client_id, &cl, &died);
+	if (rc)
+		return rc;
+	if (died)
+		*forgot = ctl__settle(cl, fate, arg);
+	*key = cl->state == CTL__KEY_DONE
+		   ? (struct ctl_key){.seq = cl->seq, .lsn = cl->lsn, .count = cl->count}
+		   : (struct ctl_key){0};
+	*out = cl;
+	return 0;
+}
+
+void ctl_key_begin(ctl_client *cl, const struct ctl_key *key)
+{
+	cl->prev_seq = cl->seq;
+	cl->prev_lsn = cl->lsn;
+	cl->prev_count = cl->count;
+	cl->seq = key->seq;
+	cl->lsn = key->lsn;
+	cl->count = key->count;
+	cl->state = CTL__KEY_PENDING;
+}
+
+void ctl_key_commit(ctl_client *cl)
+{
+	cl->state = CTL__KEY_DONE;
+}
+
+void ctl_key_unlock(ctl_client *cl)
 {
 	pthread_mutex_unlock(&cl->lock);
 }
@@ -355,18 +548,19 @@ int ctl_client_was_dropped(ctl *c, uint64_t client_id, uint64_t lsn)
 	return cl && atomic_load_explicit(&cl->dropped_lsn, memory_order_acquire) == lsn;
 }
 
-void ctl_client_seed(ctl *c, uint64_t client_id, uint64_t seq, uint64_t lsn, uint32_t count)
+void ctl_client_seed(ctl *c, uint64_t client_id, const struct ctl_key *key)
 {
 	struct ctl_client *cl;
 	int died;
-	if (ctl_client_lock(c, client_id, &cl, &died) != 0)
+	if (ctl__slot_lock(c, client_id, &cl, &died) != 0)
 		return; /* table full: that client just loses retry memory */
-	if (seq >= cl->seq) {
-		cl->seq = seq;
-		cl->lsn = lsn;
-		cl->count = count;
-		cl->state = CTL_KEY_DONE;
-		atomic_store_explicit(&cl->applied_seq, seq, memory_order_release);
+	if (key->seq >= cl->seq) {
+		cl->seq = key->seq;
+		cl->lsn = key->lsn;
+		cl->count = key->count;
+		cl->state = CTL__KEY_DONE;
+		/* Release: as in ctl_client_applied. */
+		atomic_store_explicit(&cl->applied_seq, key->seq, memory_order_release);
 	}
-	ctl_client_unlock(cl);
+	pthread_mutex_unlock(&cl->lock);
 }

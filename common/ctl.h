@@ -5,95 +5,39 @@
  * The writer creates it and fills it in (collection settings, LSN
  * watermarks, the client table rebuilt from its log after a reboot); brokers
  * and readers open it. It survives writer restarts, so brokers keep serving
- * `queued` writes while no writer runs.
+ * `queued` writes while no writer runs. Its layout is private to ctl.c,
+ * which documents it and the memory ordering of every shared field; other
+ * modules use the functions below.
  *
- * LSN watermarks are ends: every batch whose LSN is below durable_end is in
- * the fsynced log, and likewise for applied_end (in the writer's index) and
- * published_end (searchable by readers). They only grow.
+ * LSN watermarks are ends: every batch whose LSN is below the durable end
+ * is in the fsynced log, and likewise for applied (in the writer's index)
+ * and published (searchable by readers). They only grow.
  *
- * Layout (CTL_VERSION 1): struct ctl_shm below, then `clients` client
- * slots of 128 bytes (CTL_CLIENTS_DEFAULT unless the writer that made the
- * block was told otherwise; fixed while the block exists). The writer holds an OFD lock on byte
- * CTL_WRITER_LOCK of the object for its lifetime: that is how "writer alive" is known and how a
- * second writer is refused.
+ * Idempotency keys: each client (by its random 64-bit id) has a slot that
+ * holds its newest key (seq) and the batch that key stored (LSN, count). A
+ * broker locks the slot, compares the request's key with it, and, for a new
+ * key, marks it PENDING while it writes the batch into the ring and DONE
+ * once the batch is committed there. A broker killed in between leaves the
+ * slot locked by a dead owner and the key PENDING; the next one to lock it
+ * settles it from the ring (ctl_key_lock).
  */
 #ifndef ROOST_CTL_H
 #define ROOST_CTL_H
 
-#include <pthread.h>
-#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CTL_MAGIC	    0x4c5443545354524full /* "ORTSTCTL" little-endian */
-#define CTL_VERSION	    1u
 #define CTL_CLIENTS_DEFAULT 16384u
 #define CTL_CLIENTS_MIN	    64u
 #define CTL_CLIENTS_MAX	    (1u << 20)
-#define CTL_PROBE	    64u	   /* slots searched for a client id */
 #define CTL_CLIENT_TTL_MS   600000 /* idle clients older than this may be evicted */
-#define CTL_WRITER_LOCK	    0
+#define CTL_INDEX_MAX	    63u	   /* bytes of the FAISS factory string kept */
 
 enum ctl_mark { CTL_DURABLE, CTL_APPLIED, CTL_PUBLISHED, CTL_MARKS };
 
-/* Where an idempotency key stands. */
-enum ctl_key_state {
-	CTL_KEY_NONE = 0,
-	CTL_KEY_PENDING = 1, /* a broker is writing its batch into the ring */
-	CTL_KEY_DONE = 2,    /* the batch is committed in the ring (or later) */
-};
-
-/* One client's idempotency state. Fields other than the atomics are read
- * and written only under `lock`, a process-shared robust mutex: a broker
- * killed while holding it leaves the slot to be repaired by the next one. */
-struct ctl_client {
-	pthread_mutex_t lock;	      /* 40 bytes on x86-64 glibc */
-	_Atomic uint64_t client_id;   /* 0: free; set once by CAS, see ctl_client_lock */
-	_Atomic int64_t last_used_ms; /* CLOCK_MONOTONIC; eviction age */
-	_Atomic uint64_t applied_seq; /* written by the writer after logging a batch */
-	uint64_t seq;		      /* newest sequence number accepted */
-	uint64_t lsn;		      /* its batch LSN (ids are lsn .. lsn+count-1) */
-	uint32_t count;
-	uint32_t state;	   /* enum ctl_key_state */
-	uint64_t prev_seq; /* restored when a PENDING batch died */
-	uint64_t prev_lsn;
-	uint32_t prev_count;
-	uint32_t pad;
-	/* The last batch of this client the writer did not apply because its
-	 * key was already in the log (a slot forgotten and reused, the batch
-	 * sent again): written by the writer, read by brokers. */
-	_Atomic uint64_t dropped_lsn;
-	uint64_t reserved; /* pads the slot to 128 bytes */
-};
-
-struct ctl_shm {
-	uint64_t magic;
-	uint32_t version;
-	uint32_t header_size; /* sizeof(struct ctl_shm) */
-	uint64_t total_size;
-	_Atomic uint32_t ready; /* release by the creator; acquire by ctl_open */
-	uint32_t dim;
-	uint32_t metric;  /* 0 L2, 1 inner product */
-	uint32_t clients; /* client slots, CTL_CLIENTS_MIN..CTL_CLIENTS_MAX */
-	char index[64];	  /* FAISS factory string */
-	uint64_t ring_capacity;
-	_Atomic int32_t writer_pid; /* informational; liveness is the lock */
-	_Atomic uint32_t lsn_seq;   /* futex: bumped by ctl_wake */
-	uint32_t pad;
-	uint32_t pad1;
-	_Atomic uint64_t mark[CTL_MARKS];
-	_Atomic uint64_t documents;	  /* documents applied */
-	_Atomic uint64_t batches;	  /* batches applied */
-	char writer_mode[64];		  /* "cpu", "gpu", "cpu (fallback: ...)" */
-	_Atomic uint32_t writer_mode_seq; /* seqlock around writer_mode */
-	uint32_t pad2;
-	/* The current tail object. Release by the writer once the tail is
-	 * complete; acquire by readers before they open it. */
-	_Atomic uint64_t tail_serial;
-	_Atomic uint64_t manifest_gen; /* the manifest that tail follows */
-};
-
 typedef struct ctl ctl;
+typedef struct ctl_client ctl_client; /* a locked client slot */
 
 struct ctl_config {
 	uint32_t dim;
@@ -102,6 +46,15 @@ struct ctl_config {
 	uint64_t ring_capacity;
 	uint32_t clients; /* for a new block; 0: CTL_CLIENTS_DEFAULT */
 	mode_t mode;
+};
+
+/* What the writer that made the block recorded. */
+struct ctl_settings {
+	uint32_t dim;
+	uint32_t metric; /* 0 L2, 1 inner product */
+	uint32_t clients;
+	char index[CTL_INDEX_MAX + 1];
+	uint64_t ring_capacity;
 };
 
 /* Objects are files in the instance's shared-memory directory: path
@@ -119,10 +72,16 @@ int ctl_open(ctl **out, const char *path, int read_only);
 void ctl_close(ctl *c);
 int ctl_unlink(const char *path);
 
-struct ctl_shm *ctl_shm(ctl *c);
+void ctl_settings(ctl *c, struct ctl_settings *out);
+
+/* Writer: the ring's capacity as it found the ring. */
+void ctl_set_ring_capacity(ctl *c, uint64_t capacity);
 
 /* 1 while a writer process holds the writer lock. */
 int ctl_writer_alive(ctl *c);
+
+/* The pid of the writer that holds the lock, 0 when none does. */
+pid_t ctl_writer_pid(ctl *c);
 
 /* Takes the writer lock without being a writer, so that no writer starts
  * while the instance's objects are removed (on a block opened read-write;
@@ -142,15 +101,51 @@ uint64_t ctl_mark(ctl *c, enum ctl_mark mark);
  * at the deadline. */
 int ctl_wait(ctl *c, enum ctl_mark mark, uint64_t lsn, int timeout_ms);
 
+/* The documents applied, for status: the writer adds each batch's and sets
+ * the recount after recovery. */
+void ctl_count_documents(ctl *c, uint64_t added);
+void ctl_set_documents(ctl *c, uint64_t documents);
+uint64_t ctl_documents(ctl *c);
+
 /* Sets the writer mode text shown by status. */
 void ctl_set_writer_mode(ctl *c, const char *mode);
 void ctl_writer_mode(ctl *c, char *buf, size_t len);
 
-/* Finds or takes the slot of client_id and locks it. *owner_died is 1 when
- * the previous holder died inside its critical section (the caller repairs
- * a PENDING key). ROOST_EBUSY when the table is full of live clients. */
-int ctl_client_lock(ctl *c, uint64_t client_id, struct ctl_client **out, int *owner_died);
-void ctl_client_unlock(struct ctl_client *cl);
+/* Writer: names tail object `serial` as the current one, once it is
+ * complete. Readers find it with ctl_tail_serial and open it. */
+void ctl_publish_tail(ctl *c, uint64_t serial);
+uint64_t ctl_tail_serial(ctl *c);
+
+/* A client's newest key and the batch it stored (seq 0: none yet). */
+struct ctl_key {
+	uint64_t seq;
+	uint64_t lsn; /* ids are lsn .. lsn + count - 1 */
+	uint32_t count;
+};
+
+/* What became of a batch whose broker died writing it, from the ring's
+ * state at its LSN. */
+enum ctl_fate {
+	CTL_FATE_LOST,	   /* never committed, or given up: its key is free again */
+	CTL_FATE_IN_RING,  /* committed and still in the ring */
+	CTL_FATE_CONSUMED, /* gone from the ring: the writer took it, or skipped it */
+};
+typedef enum ctl_fate (*ctl_fate_fn)(void *arg, uint64_t lsn);
+
+/* Finds or takes client_id's slot, locks it and gives its newest key in
+ * *key. A key a dead broker left PENDING is settled first: fate tells
+ * where its batch is (a consumed one counts only if the writer applied
+ * it); a lost batch's key is forgotten and *forgot set (to say so).
+ * ROOST_EBUSY when the table is full of live clients. */
+int ctl_key_lock(ctl *c, uint64_t client_id, ctl_fate_fn fate, void *arg, ctl_client **out,
+		 struct ctl_key *key, int *forgot);
+
+/* The slot's new key, whose batch is being written at key->lsn. */
+void ctl_key_begin(ctl_client *cl, const struct ctl_key *key);
+
+/* The batch of the key begun is committed in the ring. */
+void ctl_key_commit(ctl_client *cl);
+void ctl_key_unlock(ctl_client *cl);
 
 /* Writer: records that client_id's batch seq is in the log (lock-free;
  * a client no longer in the table is ignored). */
@@ -165,7 +160,7 @@ void ctl_client_dropped(ctl *c, uint64_t client_id, uint64_t lsn);
  * apply client_id's batch at lsn (ctl_client_dropped). */
 int ctl_client_was_dropped(ctl *c, uint64_t client_id, uint64_t lsn);
 
-/* Writer, on a new block: seeds a client's state from the log. */
-void ctl_client_seed(ctl *c, uint64_t client_id, uint64_t seq, uint64_t lsn, uint32_t count);
+/* Writer, on a new block: seeds a client's key from the log. */
+void ctl_client_seed(ctl *c, uint64_t client_id, const struct ctl_key *key);
 
 #endif

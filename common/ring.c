@@ -131,7 +131,8 @@ struct ring {
 	size_t map_size;
 	uint64_t capacity;
 	int fd;
-	int slot;     /* producer slot, -1 for the consumer */
+	enum ring_role role;
+	int slot;     /* producer slot, -1 for the others */
 	uint32_t gen; /* our generation of that slot */
 	int dead_timeout_ms;
 	/* Consumer only: the CLAIMED record being timed and when it was first
@@ -185,7 +186,7 @@ static int ring__check_config(const struct ring_config *cfg)
 	return 0;
 }
 
-static int ring__new_handle(int fd, void *map, size_t map_size, ring **out)
+static int ring__new_handle(int fd, void *map, size_t map_size, enum ring_role role, ring **out)
 {
 	ring *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -195,6 +196,7 @@ static int ring__new_handle(int fd, void *map, size_t map_size, ring **out)
 	r->map_size = map_size;
 	r->capacity = r->hdr->capacity;
 	r->fd = fd;
+	r->role = role;
 	r->slot = -1;
 	r->dead_timeout_ms = r->hdr->dead_timeout_ms;
 	r->claimed_pos = RING__NO_POS;
@@ -245,7 +247,7 @@ static int ring__build(int fd, const struct ring_config *cfg, ring **out)
 		return roost_from_errno(errno);
 	int rc = ring__init_header(map, cfg);
 	if (!rc)
-		rc = ring__new_handle(fd, map, size, out);
+		rc = ring__new_handle(fd, map, size, RING_CONSUMER, out);
 	if (rc) {
 		munmap(map, size);
 		return rc;
@@ -323,21 +325,22 @@ static int ring__check_header(const struct ring_shm_header *h, size_t size, uint
 	return 0;
 }
 
-static int ring__attach(int fd, uint64_t expected_capacity, ring **out)
+static int ring__attach(int fd, uint64_t expected_capacity, enum ring_role role, ring **out)
 {
 	int64_t deadline = futex_now_ms() + RING__OPEN_WAIT_MS;
 	size_t size = 0;
 	int rc = ring__wait_size(fd, deadline, &size);
 	if (rc)
 		return rc;
-	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int prot = role == RING_OBSERVER ? PROT_READ : PROT_READ | PROT_WRITE;
+	void *map = mmap(NULL, size, prot, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return roost_from_errno(errno);
 	rc = ring__wait_ready(map, deadline);
 	if (!rc)
 		rc = ring__check_header(map, size, expected_capacity);
 	if (!rc)
-		rc = ring__new_handle(fd, map, size, out);
+		rc = ring__new_handle(fd, map, size, role, out);
 	if (rc)
 		munmap(map, size);
 	return rc;
@@ -368,26 +371,26 @@ static int ring__register(ring *r)
 	return ROOST_EBUSY; /* every slot is held by a live producer */
 }
 
-int ring_open(ring **out, const char *path, uint64_t expected_capacity, int consumer)
+int ring_open(ring **out, const char *path, uint64_t expected_capacity, enum ring_role role)
 {
 	if (!out || !path)
 		return ROOST_EINVAL;
 	int fd;
-	int rc = shm_open_file(path, O_RDWR, 0, &fd);
+	int rc = shm_open_file(path, role == RING_OBSERVER ? O_RDONLY : O_RDWR, 0, &fd);
 	if (rc)
 		return rc;
 	ring *r = NULL;
-	rc = ring__attach(fd, expected_capacity, &r);
+	rc = ring__attach(fd, expected_capacity, role, &r);
 	if (rc) {
 		close(fd);
 		return rc;
 	}
-	if (consumer) {
+	if (role == RING_CONSUMER) {
 		/* A consumer killed in its sleep left the flag set, which costs
 		 * producers a wake per commit. Relaxed: we are the only consumer
 		 * now, and ring__wait_data sets it again, fenced, before sleeping. */
 		atomic_store_explicit(&r->hdr->consumer_sleeping, 0, memory_order_relaxed);
-	} else {
+	} else if (role == RING_PRODUCER) {
 		rc = ring__register(r);
 	}
 	if (rc) {
@@ -544,8 +547,8 @@ static int ring__wait_space(ring *r, uint64_t seen_head, int64_t deadline)
 
 int ring_claim(ring *r, uint32_t len, int timeout_ms, struct ring_claim *out)
 {
-	if (r->slot < 0)
-		return ROOST_EINVAL; /* only producers own slots, and records need an owner */
+	if (r->role != RING_PRODUCER)
+		return ROOST_EINVAL; /* records need an owner: a producer's slot */
 	if (len > ring_max_payload(r))
 		return ROOST_ETOOBIG;
 	int64_t deadline = ring__deadline(timeout_ms);
@@ -711,7 +714,8 @@ static void ring__wait_data(ring *r, uint64_t pos, int wait_ms)
 
 int ring_unread(ring *r, uint64_t pos, uint64_t *found)
 {
-	if (r->slot >= 0 || pos % RING_ALIGN || pos < ring_head(r) || pos > ring_reserve(r))
+	if (r->role != RING_CONSUMER || pos % RING_ALIGN || pos < ring_head(r) ||
+	    pos > ring_reserve(r))
 		return ROOST_EINVAL;
 	/* Acquire: pairs with the claimer's release store of reserve. */
 	uint64_t reserve = atomic_load_explicit(&r->hdr->reserve, memory_order_acquire);
@@ -746,7 +750,8 @@ int ring_producers_alive(const ring *r)
 
 int ring_read(ring *r, uint64_t pos, int timeout_ms, struct ring_record *out)
 {
-	if (r->slot >= 0 || pos % RING_ALIGN || pos < ring_head(r) || pos > ring_reserve(r))
+	if (r->role != RING_CONSUMER || pos % RING_ALIGN || pos < ring_head(r) ||
+	    pos > ring_reserve(r))
 		return ROOST_EINVAL;
 	int64_t deadline = ring__deadline(timeout_ms);
 	for (;;) {
@@ -769,7 +774,7 @@ void ring_release(ring *r, uint64_t pos)
 	struct ring_shm_header *h = r->hdr;
 	/* Relaxed: only this consumer writes head. */
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
-	if (r->slot >= 0 || pos <= head || pos > ring_reserve(r) || pos % RING_ALIGN)
+	if (r->role != RING_CONSUMER || pos <= head || pos > ring_reserve(r) || pos % RING_ALIGN)
 		return;
 	/* Release: pairs with the claimer's acquire load of head; we are done
 	 * with the bytes before pos. */

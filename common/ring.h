@@ -50,6 +50,13 @@ enum ring_state {
 
 typedef struct ring ring;
 
+/* What a handle may do with the ring. */
+enum ring_role {
+	RING_PRODUCER, /* claims and commits; holds a producer slot */
+	RING_CONSUMER, /* reads and releases; one at a time (the writer lock) */
+	RING_OBSERVER, /* reads the cursors only: maps it read-only, holds no slot */
+};
+
 struct ring_config {
 	uint64_t capacity;   /* data bytes, power of two, >= 64 KiB */
 	uint64_t start_pos;  /* first position (continues the LSN sequence) */
@@ -82,9 +89,10 @@ struct ring_record {
  * >= 64 KiB or a start_pos that is not a multiple of RING_ALIGN. */
 int ring_create(ring **out, const char *path, const struct ring_config *cfg);
 
-/* Opens an existing ring. As producer (consumer == 0) the process registers
- * a producer slot. As consumer, it must be the only one (the caller holds
- * the writer lock). expected_capacity 0 accepts any size. Refuses a ring of
+/* Opens an existing ring in role. A producer registers a producer slot; a
+ * consumer must be the only one (the caller holds the writer lock); an
+ * observer (status, a supervisor's drain) changes nothing and is counted
+ * by nothing. expected_capacity 0 accepts any size. Refuses a ring of
  * another version or size with ROOST_EVERSION, a missing one with
  * ROOST_ENOENT. A ring still being created is waited for up to 2 s; one
  * whose creator died before finishing also gives ROOST_ENOENT (its creator
@@ -94,7 +102,7 @@ int ring_create(ring **out, const char *path, const struct ring_config *cfg);
  * A producer handle belongs to the process that opened it: a forked child
  * must open its own, since an inherited one shares the slot's lock and
  * would keep a dead parent looking alive. */
-int ring_open(ring **out, const char *path, uint64_t expected_capacity, int consumer);
+int ring_open(ring **out, const char *path, uint64_t expected_capacity, enum ring_role role);
 
 /* Unmaps and closes; a producer's slot is freed by closing its lock. */
 void ring_close(ring *r);
@@ -107,10 +115,10 @@ uint32_t ring_max_payload(const ring *r);
 
 /* Claims len payload bytes, waiting at most timeout_ms for space (futex
  * sleep, no spinning; < 0 waits without limit). ROOST_EBUSY when still full
- * at the deadline, ROOST_ETOOBIG when len > ring_max_payload(), ROOST_EINVAL
- * on a consumer handle, ROOST_ENOSPC when the memory file system cannot
- * hold the ring's part not yet reserved. Thread-safe. Every claim must be committed or
- * aborted: a live process's claim is waited for, however long. */
+ * at the deadline, ROOST_ETOOBIG when len > ring_max_payload(), ROOST_ENOSPC when the memory file
+ * system cannot hold the ring's part not yet reserved, ROOST_EINVAL on another role's handle.
+ * Thread-safe. Every claim must be committed or aborted: a live process's claim is waited for,
+ * however long. */
 int ring_claim(ring *r, uint32_t len, int timeout_ms, struct ring_claim *out);
 
 /* Publishes the claimed record (release store); wakes a sleeping consumer. */
@@ -124,7 +132,7 @@ void ring_abort(ring *r, const struct ring_claim *c);
  * timeout_ms (futex sleep; < 0 without limit) and returns ROOST_ETIMEDOUT
  * when nothing is committed at pos by then. pos must be a record position
  * >= ring_head() and <= ring_reserve(), else ROOST_EINVAL (also on a
- * producer handle). ROOST_ECORRUPT when a record header in shared memory is
+ * handle of another role). ROOST_ECORRUPT when a record header in shared memory is
  * impossible. Consumer calls are not thread-safe: one thread drives them. */
 int ring_read(ring *r, uint64_t pos, int timeout_ms, struct ring_record *out);
 

@@ -3,21 +3,54 @@
 #include "err.h"
 #include "shm.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TAIL_MAGIC 0x4c415454534f4f52ull /* "ROOSTTAL" */
+/* Layout (TAIL__VERSION 1): struct tail__header (TAIL__HEADER_SIZE bytes),
+ * then column arrays at the offsets the header gives, each 64-byte aligned:
+ *   uint64 ids[cap], int64 agents[cap], int64 times[cap],
+ *   uint32 text_off[cap], uint32 text_len[cap],
+ *   struct segment_kind kinds[cap], char text[text_cap],
+ *   float vectors[cap * dim]
+ * Readers map it read-only and check every offset against the object size.
+ */
+#define TAIL__VERSION	  1u
+#define TAIL__HEADER_SIZE 4096u
+
+struct tail__header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t serial;       /* names the object; see ctl_publish_tail */
+	uint64_t manifest_gen; /* the manifest whose segments precede it */
+	uint64_t start_lsn;    /* equals that manifest's tail_start */
+	uint32_t dim;
+	uint32_t metric;
+	uint64_t capacity;	/* documents */
+	uint64_t text_capacity; /* bytes */
+	uint64_t total_size;
+	uint64_t off_ids, off_agents, off_times, off_text_off, off_text_len, off_kinds, off_text,
+	    off_vectors;
+	/* Published by tail_publish (release), read by tail_view (acquire):
+	 * end_lsn is stored after count, and loaded before it, so a reader's
+	 * count always covers every batch below the end_lsn it saw. */
+	_Atomic uint64_t count;
+	_Atomic uint64_t end_lsn;
+};
+
+#define TAIL__MAGIC 0x4c415454534f4f52ull /* "ROOSTTAL" */
 /* Memory is reserved ahead of the rows in steps of this many rows, and of
  * this many text bytes. */
 #define TAIL__RESERVE_ROWS 1024u
 #define TAIL__RESERVE_TEXT (256u * 1024u)
 
-_Static_assert(sizeof(struct tail_header) <= TAIL_HEADER_SIZE, "tail header fits");
+_Static_assert(sizeof(struct tail__header) <= TAIL__HEADER_SIZE, "tail header fits");
 _Static_assert(sizeof(struct segment_kind) == 24, "kind slot is 24 bytes");
 
 struct tail {
 	struct shm_map map;
-	struct tail_header *hdr;
+	struct tail__header *hdr;
 	uint64_t pending;	/* writer: rows appended, not yet published */
 	uint64_t text_used;	/* writer: text bytes appended */
 	uint64_t rows_reserved; /* writer: rows whose memory is reserved */
@@ -30,9 +63,9 @@ static uint64_t tail__align(uint64_t x)
 }
 
 /* Lays the columns out after the header; returns the total size. */
-static uint64_t tail__layout(struct tail_header *h)
+static uint64_t tail__layout(struct tail__header *h)
 {
-	uint64_t cap = h->capacity, off = TAIL_HEADER_SIZE;
+	uint64_t cap = h->capacity, off = TAIL__HEADER_SIZE;
 	h->off_ids = off;
 	off = tail__align(off + cap * 8);
 	h->off_agents = off;
@@ -59,10 +92,10 @@ int tail_create(tail **out, const char *path, const struct tail_config *cfg)
 	tail *t = calloc(1, sizeof *t);
 	if (!t)
 		return ROOST_ENOMEM;
-	struct tail_header h = {
-	    .magic = TAIL_MAGIC,
-	    .version = TAIL_VERSION,
-	    .header_size = TAIL_HEADER_SIZE,
+	struct tail__header h = {
+	    .magic = TAIL__MAGIC,
+	    .version = TAIL__VERSION,
+	    .header_size = TAIL__HEADER_SIZE,
 	    .serial = cfg->serial,
 	    .manifest_gen = cfg->manifest_gen,
 	    .start_lsn = cfg->start_lsn,
@@ -74,7 +107,7 @@ int tail_create(tail **out, const char *path, const struct tail_config *cfg)
 	h.total_size = tail__layout(&h);
 	shm_remove(path); /* a stale object of a dead writer's run */
 	/* Only the header is reserved now: rows are, as they come. */
-	int rc = shm_create(&t->map, path, h.total_size, TAIL_HEADER_SIZE, cfg->mode);
+	int rc = shm_create(&t->map, path, h.total_size, TAIL__HEADER_SIZE, cfg->mode);
 	if (rc) {
 		free(t);
 		return rc;
@@ -88,12 +121,12 @@ int tail_create(tail **out, const char *path, const struct tail_config *cfg)
 
 /* Every column must lie inside the object: the header comes from another
  * process and is not trusted. */
-static int tail__check(const struct tail_header *h, size_t size)
+static int tail__check(const struct tail__header *h, size_t size)
 {
-	struct tail_header copy = *h;
-	if (size < TAIL_HEADER_SIZE || h->magic != TAIL_MAGIC)
+	struct tail__header copy = *h;
+	if (size < TAIL__HEADER_SIZE || h->magic != TAIL__MAGIC)
 		return ROOST_ECORRUPT;
-	if (h->version != TAIL_VERSION || h->header_size != TAIL_HEADER_SIZE)
+	if (h->version != TAIL__VERSION || h->header_size != TAIL__HEADER_SIZE)
 		return ROOST_EVERSION;
 	if (h->dim == 0 || h->dim > BATCH_MAX_DIM || h->capacity == 0 || h->capacity > (1u << 24) ||
 	    h->text_capacity > (1ull << 34))
@@ -140,9 +173,15 @@ int tail_unlink(const char *path)
 	return shm_remove(path);
 }
 
-const struct tail_header *tail_header(const tail *t)
+uint64_t tail_manifest_gen(const tail *t)
 {
-	return t->hdr;
+	return t->hdr->manifest_gen;
+}
+
+const void *tail_mapping(const tail *t, size_t *size)
+{
+	*size = t->map.size;
+	return t->map.addr;
 }
 
 #define TAIL_COL(t, type, off) ((type)((char *)(t)->map.addr + (t)->hdr->off))
@@ -155,7 +194,7 @@ static uint64_t tail__step(uint64_t have, uint64_t need, uint64_t step, uint64_t
 
 int tail_reserve(tail *t, uint64_t docs, uint64_t text_bytes)
 {
-	const struct tail_header *h = t->hdr;
+	const struct tail__header *h = t->hdr;
 	uint64_t rows = t->pending + docs, text = t->text_used + text_bytes;
 	if (rows > h->capacity || text > h->text_capacity)
 		return ROOST_ETOOBIG;
@@ -249,15 +288,9 @@ void tail_publish(tail *t, uint64_t end_lsn)
 	atomic_store_explicit(&t->hdr->end_lsn, end_lsn, memory_order_release);
 }
 
-void tail_seal(tail *t)
-{
-	/* Pairs with the acquire load readers make before each search. */
-	atomic_store_explicit(&t->hdr->sealed, 1, memory_order_release);
-}
-
 void tail_view(const tail *t, struct segment_docs *out)
 {
-	const struct tail_header *h = t->hdr;
+	const struct tail__header *h = t->hdr;
 	memset(out, 0, sizeof *out);
 	/* end_lsn first (pairs with its release in tail_publish), then count:
 	 * the count read covers every batch below that end_lsn. */

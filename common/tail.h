@@ -9,13 +9,8 @@
  * see ctl's tail serial change, and the kernel frees the old object once
  * the last reader unmaps it.
  *
- * Layout (TAIL_VERSION 1): struct tail_header (TAIL_HEADER_SIZE bytes),
- * then column arrays at the offsets the header gives, each 64-byte aligned:
- *   uint64 ids[cap], int64 agents[cap], int64 times[cap],
- *   uint32 text_off[cap], uint32 text_len[cap],
- *   struct segment_kind kinds[cap], char text[text_cap],
- *   float vectors[cap * dim]
- * Readers map it read-only and check every offset against the object size.
+ * The layout is private to tail.c, which documents it. Readers map the
+ * object read-only and check every offset against its size.
  */
 #ifndef ROOST_TAIL_H
 #define ROOST_TAIL_H
@@ -23,34 +18,9 @@
 #include "batch.h"
 #include "segment.h"
 
-#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-#define TAIL_VERSION	 1u
-#define TAIL_HEADER_SIZE 4096u
-
-struct tail_header {
-	uint64_t magic;
-	uint32_t version;
-	uint32_t header_size;
-	uint64_t serial;       /* names the object; see ctl tail_serial */
-	uint64_t manifest_gen; /* the manifest whose segments precede it */
-	uint64_t start_lsn;    /* equals that manifest's tail_start */
-	uint32_t dim;
-	uint32_t metric;
-	uint64_t capacity;	/* documents */
-	uint64_t text_capacity; /* bytes */
-	uint64_t total_size;
-	uint64_t off_ids, off_agents, off_times, off_text_off, off_text_len, off_kinds, off_text,
-	    off_vectors;
-	/* Published by tail_publish (release), read by tail_view (acquire):
-	 * end_lsn is stored after count, and loaded before it, so a reader's
-	 * count always covers every batch below the end_lsn it saw. */
-	_Atomic uint64_t count;
-	_Atomic uint64_t end_lsn;
-	_Atomic uint32_t sealed; /* a newer tail replaced this one */
-};
 
 typedef struct tail tail;
 
@@ -71,7 +41,11 @@ int tail_open(tail **out, const char *path);
 void tail_close(tail *t);
 int tail_unlink(const char *path);
 
-const struct tail_header *tail_header(const tail *t);
+/* The manifest generation whose segments precede this tail. */
+uint64_t tail_manifest_gen(const tail *t);
+
+/* The object's mapping and its size, for checks that a pointer lies in it. */
+const void *tail_mapping(const tail *t, size_t *size);
 
 /* Writer: 1 when docs more documents with text_bytes of text still fit. */
 int tail_fits(const tail *t, uint64_t docs, uint64_t text_bytes);
@@ -97,9 +71,6 @@ uint64_t tail_text_used(const tail *t);
 /* Writer: makes every appended document visible, with every batch below
  * end_lsn. */
 void tail_publish(tail *t, uint64_t end_lsn);
-
-/* Writer: marks the tail replaced. */
-void tail_seal(tail *t);
 
 /* A consistent view of the published documents; the arrays point into the
  * shared object (block is NULL). */

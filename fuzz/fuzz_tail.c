@@ -63,7 +63,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	tail *t;
 	if (tail_open(&t, name) == 0) {
-		struct fuzz_tail__obj o = {(const char *)tail_header(t), size};
+		size_t mapped;
+		const char *base = tail_mapping(t, &mapped);
+		struct fuzz_tail__obj o = {base, mapped};
 		struct segment_docs d;
 		tail_view(t, &d);
 		for (uint64_t row = 0; row < d.count; row++)

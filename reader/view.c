@@ -96,8 +96,7 @@ static int view__segments(struct view *v, const struct inst *in, const struct ma
 /* The tail named by the control block, and the manifest it follows. */
 static int view__open_tail(struct view *v, const struct inst *in, ctl *c, struct manifest *m)
 {
-	/* Acquire pairs with the writer's release store of tail_serial. */
-	uint64_t serial = atomic_load_explicit(&ctl_shm(c)->tail_serial, memory_order_acquire);
+	uint64_t serial = ctl_tail_serial(c);
 	char name[PATH_MAX + 32];
 	inst_tail_path(in, serial, name, sizeof name);
 	int rc = tail_open(&v->tail, name);
@@ -105,7 +104,7 @@ static int view__open_tail(struct view *v, const struct inst *in, ctl *c, struct
 		return rc == ROOST_ENOENT ? ROOST_EBUSY : rc;
 	v->tail_serial = serial;
 	rc = manifest_load(in->data_dir, m);
-	if (rc == 0 && m->gen != tail_header(v->tail)->manifest_gen)
+	if (rc == 0 && m->gen != tail_manifest_gen(v->tail))
 		rc = ROOST_EBUSY; /* a seal in between */
 	return rc;
 }
@@ -155,9 +154,7 @@ int view_build(struct view **out, const struct inst *in, ctl *c, const struct vi
 int view_stale(const struct view *v, const struct inst *in, ctl *c)
 {
 	if (c)
-		/* Acquire pairs with the writer's release of tail_serial. */
-		return atomic_load_explicit(&ctl_shm(c)->tail_serial, memory_order_acquire) !=
-		       v->tail_serial;
+		return ctl_tail_serial(c) != v->tail_serial;
 	return view__manifest_ino(in) != v->manifest_ino;
 }
 

@@ -207,13 +207,12 @@ static int ingest__writer_running(struct inst *in)
 	ctl *c;
 	if (inst_shm_find(in, why, sizeof why) != 0 || ctl_open(&c, in->ctl_path, 1) != 0)
 		return 0;
-	int alive = ctl_writer_alive(c);
-	/* Relaxed: the pid is only named in the message. */
-	int pid = atomic_load_explicit(&ctl_shm(c)->writer_pid, memory_order_relaxed);
+	pid_t pid = ctl_writer_pid(c);
 	ctl_close(c);
-	if (alive)
-		log_error("another writer (pid %d) is running for instance '%s'", pid, in->name);
-	return alive;
+	if (pid)
+		log_error("another writer (pid %d) is running for instance '%s'", (int)pid,
+			  in->name);
+	return pid != 0;
 }
 
 static int ingest__new_manifest(ingest *w)
@@ -298,12 +297,9 @@ static int ingest__open_index(ingest *w)
 
 static int ingest__new_tail(ingest *w)
 {
-	struct ctl_shm *cs = ctl_shm(w->ctl);
 	char name[PATH_MAX + 32];
-	/* Relaxed: only the writer changes the serial; readers use acquire. */
-	uint64_t old = atomic_load_explicit(&cs->tail_serial, memory_order_relaxed);
 	struct tail_config tc = {
-	    .serial = old + 1,
+	    .serial = ctl_tail_serial(w->ctl) + 1,
 	    .manifest_gen = w->man.gen,
 	    .start_lsn = w->man.tail_start,
 	    .dim = w->man.dim,
@@ -319,15 +315,10 @@ static int ingest__new_tail(ingest *w)
 		log_error("cannot create tail %s: %s", name, roost_strerror(rc));
 		return rc;
 	}
-	if (w->tail)
-		tail_seal(w->tail);
 	tail_close(w->tail);
 	w->tail = t;
 	w->tail_serial = tc.serial;
-	atomic_store_explicit(&cs->manifest_gen, w->man.gen, memory_order_relaxed);
-	/* Release: the tail is complete before readers can find it; pairs
-	 * with their acquire load of tail_serial. */
-	atomic_store_explicit(&cs->tail_serial, tc.serial, memory_order_release);
+	ctl_publish_tail(w->ctl, tc.serial);
 	/* The old tail, and any a writer killed in between left: readers
 	 * still mapping one keep it until they move on. */
 	inst_shm_sweep_tails(w->cfg.inst, tc.serial);
@@ -545,8 +536,7 @@ static int ingest__apply(ingest *w, uint64_t lsn, const struct batch_view *b)
 	if (w->tail_born_ms == 0)
 		w->tail_born_ms = futex_now_ms();
 	ctl_client_applied(w->ctl, h->client_id, h->seq);
-	atomic_fetch_add_explicit(&ctl_shm(w->ctl)->documents, h->count, memory_order_relaxed);
-	atomic_fetch_add_explicit(&ctl_shm(w->ctl)->batches, 1, memory_order_relaxed);
+	ctl_count_documents(w->ctl, h->count);
 	return keys_put(w->keys, h->client_id, h->seq, lsn, h->count);
 }
 
@@ -608,13 +598,13 @@ static void ingest__count(ingest *w)
 	uint64_t docs = tail_pending(w->tail);
 	for (uint32_t i = 0; i < w->man.nsegments; i++)
 		docs += w->man.segments[i].count;
-	/* Relaxed: a figure for status, ordered with nothing. */
-	atomic_store_explicit(&ctl_shm(w->ctl)->documents, docs, memory_order_relaxed);
+	ctl_set_documents(w->ctl, docs);
 }
 
 static void ingest__seed_key(void *arg, const struct manifest_key *k)
 {
-	ctl_client_seed(arg, k->client_id, k->seq, k->lsn, k->count);
+	struct ctl_key key = {.seq = k->seq, .lsn = k->lsn, .count = k->count};
+	ctl_client_seed(arg, k->client_id, &key);
 }
 
 static int ingest__replay(ingest *w)
@@ -678,9 +668,12 @@ static int ingest__open_ctl(ingest *w)
 	if (rc == 0 && created)
 		keys_each(w->keys, ingest__seed_key, w->ctl);
 	/* Like the ring's size, the table's is fixed while the block exists. */
-	if (rc == 0 && w->cfg.clients && ctl_shm(w->ctl)->clients != w->cfg.clients)
+	struct ctl_settings cs;
+	if (rc == 0)
+		ctl_settings(w->ctl, &cs);
+	if (rc == 0 && w->cfg.clients && cs.clients != w->cfg.clients)
 		log_warn("the control block has %u client slots; --clients %u applies to a new one",
-			 ctl_shm(w->ctl)->clients, w->cfg.clients);
+			 cs.clients, w->cfg.clients);
 	w->ctl_new = rc == 0 && created;
 	return rc;
 }
@@ -689,7 +682,7 @@ static int ingest__open_ctl(ingest *w)
 static int ingest__open_ring(ingest *w)
 {
 	const char *name = w->cfg.inst->ring_path;
-	int rc = ring_open(&w->ring, name, 0, 1);
+	int rc = ring_open(&w->ring, name, 0, RING_CONSUMER);
 	if (rc == ROOST_ENOENT) {
 		struct ring_config rcfg = {
 		    .capacity = w->cfg.ring_capacity,
@@ -715,7 +708,7 @@ static int ingest__open_ring(ingest *w)
 			 (unsigned long long)head, (unsigned long long)w->end);
 		w->end = head;
 	}
-	ctl_shm(w->ctl)->ring_capacity = ring_capacity(w->ring);
+	ctl_set_ring_capacity(w->ctl, ring_capacity(w->ring));
 	return 0;
 }
 

@@ -41,9 +41,7 @@ static void dump_docs(FILE *out, const struct segment_docs *d)
 /* One consistent pass: the manifest and the tail that follows it. */
 static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, uint64_t *end)
 {
-	struct ctl_shm *cs = ctl_shm(c);
-	/* Acquire pairs with the writer's release of tail_serial. */
-	uint64_t serial = atomic_load_explicit(&cs->tail_serial, memory_order_acquire);
+	uint64_t serial = ctl_tail_serial(c);
 	char name[PATH_MAX + 32];
 	inst_tail_path(in, serial, name, sizeof name);
 	tail *t;
@@ -52,7 +50,7 @@ static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, 
 		return ROOST_EBUSY;
 	struct manifest m = {0};
 	rc = manifest_load(in->data_dir, &m);
-	if (rc == 0 && m.gen != tail_header(t)->manifest_gen)
+	if (rc == 0 && m.gen != tail_manifest_gen(t))
 		rc = ROOST_EBUSY; /* sealed in between: try again */
 	*total = 0;
 	for (uint32_t i = 0; rc == 0 && i < m.nsegments; i++) {

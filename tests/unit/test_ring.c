@@ -115,7 +115,7 @@ static ring *make_ring(const char *name, uint64_t start_pos, int dead_ms)
 static ring *open_producer(const char *name)
 {
 	ring *p = NULL;
-	assert_int_equal(ring_open(&p, name, CAP, 0), 0);
+	assert_int_equal(ring_open(&p, name, CAP, RING_PRODUCER), 0);
 	return p;
 }
 
@@ -362,7 +362,7 @@ static void *mp_thread(void *arg)
 static void mp_child(const char *name, uint32_t proc)
 {
 	ring *p;
-	if (ring_open(&p, name, CAP, 0))
+	if (ring_open(&p, name, CAP, RING_PRODUCER))
 		_exit(2);
 	struct mp_thread_arg args[MP_THREADS];
 	pthread_t t[MP_THREADS];
@@ -467,7 +467,7 @@ static void kill_hook(enum ring_hook_point point)
 static void dying_child(const char *name, int point)
 {
 	ring *p;
-	if (ring_open(&p, name, CAP, 0))
+	if (ring_open(&p, name, CAP, RING_PRODUCER))
 		_exit(2);
 	kill_point = point;
 	ring_test_hook = kill_hook;
@@ -563,7 +563,8 @@ static void test_slow_producer_not_skipped(void **state)
 	if (pid == 0) {
 		ring *p;
 		struct ring_claim cl;
-		if (ring_open(&p, name_of(state), CAP, 0) || ring_claim(p, 300, 1000, &cl))
+		if (ring_open(&p, name_of(state), CAP, RING_PRODUCER) ||
+		    ring_claim(p, 300, 1000, &cl))
 			_exit(2);
 		if (write(fds[1], "c", 1) != 1)
 			_exit(3);
@@ -610,13 +611,13 @@ static void test_version_mismatch(void **state)
 	uint32_t old, ignored;
 	poke_u32(name, HDR_VERSION_OFF, RING_VERSION + 1, &old);
 	assert_int_equal(old, RING_VERSION);
-	assert_int_equal(ring_open(&p, name, 0, 0), ROOST_EVERSION);
+	assert_int_equal(ring_open(&p, name, 0, RING_PRODUCER), ROOST_EVERSION);
 	poke_u32(name, HDR_VERSION_OFF, old, &ignored);
 	poke_u32(name, HDR_MAGIC_OFF, 0x12345678u, &old);
-	assert_int_equal(ring_open(&p, name, 0, 0), ROOST_EVERSION);
+	assert_int_equal(ring_open(&p, name, 0, RING_PRODUCER), ROOST_EVERSION);
 	poke_u32(name, HDR_MAGIC_OFF, old, &ignored);
-	assert_int_equal(ring_open(&p, name, 2 * CAP, 0), ROOST_EVERSION);
-	assert_int_equal(ring_open(&p, name, 0, 0), 0);
+	assert_int_equal(ring_open(&p, name, 2 * CAP, RING_PRODUCER), ROOST_EVERSION);
+	assert_int_equal(ring_open(&p, name, 0, RING_PRODUCER), 0);
 	assert_int_equal(ring_capacity(p), CAP);
 	ring_close(p);
 	ring_close(c);
@@ -626,8 +627,8 @@ static void test_open_errors(void **state)
 {
 	const char *name = name_of(state);
 	ring *r = NULL;
-	assert_int_equal(ring_open(&r, name, 0, 0), ROOST_ENOENT);
-	assert_int_equal(ring_open(&r, name, 0, 1), ROOST_ENOENT);
+	assert_int_equal(ring_open(&r, name, 0, RING_PRODUCER), ROOST_ENOENT);
+	assert_int_equal(ring_open(&r, name, 0, RING_CONSUMER), ROOST_ENOENT);
 	assert_int_equal(ring_unlink(name), ROOST_ENOENT);
 	struct ring_config cfg = {.capacity = CAP, .mode = 0600};
 	cfg.capacity = CAP / 2;
@@ -660,11 +661,12 @@ static void test_unfinished_ring(void **state)
 	assert_true(fd >= 0);
 	ring *r = NULL;
 	int64_t t0 = futex_now_ms();
-	assert_int_equal(ring_open(&r, name, 0, 0), ROOST_ENOENT); /* not even sized */
+	assert_int_equal(ring_open(&r, name, 0, RING_PRODUCER), ROOST_ENOENT); /* not even sized */
 	assert_true(futex_now_ms() - t0 >= 1000);
 	assert_int_equal(ftruncate(fd, 16384 + CAP), 0);
 	t0 = futex_now_ms();
-	assert_int_equal(ring_open(&r, name, 0, 0), ROOST_ENOENT); /* sized, never ready */
+	assert_int_equal(ring_open(&r, name, 0, RING_PRODUCER),
+			 ROOST_ENOENT); /* sized, never ready */
 	assert_true(futex_now_ms() - t0 >= 1000);
 	close(fd);
 }
@@ -740,7 +742,7 @@ static void test_memory_reserved_as_used(void **state)
 	assert_int_equal(stat(name_of(state), &st), 0);
 	assert_int_equal(st.st_size, 16384 + cap);
 	assert_true((uint64_t)st.st_blocks * 512 <= 16384);
-	assert_int_equal(ring_open(&p, name_of(state), cap, 0), 0);
+	assert_int_equal(ring_open(&p, name_of(state), cap, RING_PRODUCER), 0);
 	uint64_t pos = 0;
 	for (int i = 0; i < 3; i++) { /* 3 x 64 KiB: the first 1 MiB step */
 		put(p, 65536 - 16, (uint32_t)i);
@@ -791,12 +793,41 @@ static void test_refuses_what_is_not_ours(void **state)
 	char link[128];
 	snprintf(link, sizeof(link), "%s/link", ((struct fixture *)*state)->dir);
 	assert_int_equal(symlink(name_of(state), link), 0);
-	assert_int_equal(ring_open(&r, link, 0, 0), ROOST_EPERM);
+	assert_int_equal(ring_open(&r, link, 0, RING_PRODUCER), ROOST_EPERM);
 	assert_int_equal(chmod(name_of(state), 0666), 0);
-	assert_int_equal(ring_open(&r, name_of(state), 0, 0), ROOST_EPERM);
+	assert_int_equal(ring_open(&r, name_of(state), 0, RING_PRODUCER), ROOST_EPERM);
 	assert_int_equal(chmod(name_of(state), 0600), 0);
-	assert_int_equal(ring_open(&r, name_of(state), 0, 0), 0);
+	assert_int_equal(ring_open(&r, name_of(state), 0, RING_PRODUCER), 0);
 	ring_close(r);
+	ring_close(c);
+}
+
+/* An observer reads the cursors and nothing else: it holds no producer
+ * slot (a drain waiting for brokers to be gone is not fooled by it), and
+ * every call that would change the ring refuses. */
+static void test_observer_reads_cursors_only(void **state)
+{
+	ring *c = make_ring(name_of(state), 0, DEAD_MS);
+	ring *o = NULL;
+	assert_int_equal(ring_open(&o, name_of(state), CAP, RING_OBSERVER), 0);
+	assert_false(ring_producers_alive(c));
+	ring *p = open_producer(name_of(state));
+	assert_true(ring_producers_alive(o));
+	struct ring_claim cl = put(p, 100, 7);
+	assert_int_equal(ring_reserve(o), ring_reserve(c));
+	assert_int_equal(ring_head(o), 0);
+	assert_int_equal(ring_state_at(o, cl.pos), RING_COMMITTED);
+	struct ring_claim no;
+	assert_int_equal(ring_claim(o, 16, 0, &no), ROOST_EINVAL);
+	struct ring_record rec;
+	assert_int_equal(ring_read(o, 0, 0, &rec), ROOST_EINVAL);
+	uint64_t at;
+	assert_int_equal(ring_unread(o, 0, &at), ROOST_EINVAL);
+	ring_release(o, cl.pos + 16); /* ignored */
+	assert_int_equal(ring_head(c), 0);
+	ring_close(p);
+	assert_false(ring_producers_alive(o));
+	ring_close(o);
 	ring_close(c);
 }
 
@@ -827,6 +858,7 @@ int main(void)
 	    T(test_memory_reserved_as_used),
 	    T(test_unread_and_producers),
 	    T(test_refuses_what_is_not_ours),
+	    T(test_observer_reads_cursors_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
