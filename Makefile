@@ -24,8 +24,23 @@ FAISS_MK   := $(BUILD)/faiss-$(FAISS_VARIANT).mk
 NNG_MK     := $(BUILD)/nng.mk
 -include $(NNG_MK)
 
-INC      := -Icommon -Iclient -Ireader -I$(BUILD)/gen -isystem $(FAISS_PREFIX)/include \
-	    -isystem $(NNG_PREFIX)/include
+# The shared code is split by concern; each folder is a library, and each
+# program compiles and links against only the folders it may use
+# (docs/architecture.md, "Map of the code"):
+#   base   errors, logging, instance naming and directories, reader state
+#   shm    shared memory between processes: ring, control block, tail
+#   store  durable storage: log, manifest, segments, checksums, file writes
+#   proto  the wire protocol and its transport: protobuf, JSON, batches, nng
+GEN      := -I$(BUILD)/gen
+FAISS_INC := -isystem $(FAISS_PREFIX)/include
+NNG_INC  := -isystem $(NNG_PREFIX)/include
+INC_BASE  := -Ibase
+INC_SHM   := $(INC_BASE) -Ishm -Istore -Iproto $(GEN)
+INC_STORE := $(INC_BASE) -Istore
+INC_PROTO := $(INC_BASE) -Iproto $(GEN) $(NNG_INC)
+INC_ALL   := -Ibase -Ishm -Istore -Iproto $(GEN) $(NNG_INC)
+INC      := $(INC_ALL)
+
 # libfaiss_c carries its build tree's RUNPATH, so the binaries name libfaiss
 # themselves (no-as-needed) and find both through their own rpath.
 FAISS_LD := -L$(FAISS_PREFIX)/lib -Wl,-rpath,$(FAISS_PREFIX)/lib \
@@ -33,11 +48,16 @@ FAISS_LD := -L$(FAISS_PREFIX)/lib -Wl,-rpath,$(FAISS_PREFIX)/lib \
 	    -lopenblas -lgomp -lstdc++ -lm
 SYS_LD   := $(NNG_PREFIX)/lib/libnng.a -lprotobuf-c -lpthread -lrt -lm
 
-PROTO    := common/roost.proto
+PROTO    := proto/roost.proto
 PROTO_C  := $(BUILD)/gen/roost.pb-c.c
-COMMON_SRC := $(wildcard common/*.c)
-COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/roost.pb-c.o
-COMMON_LIB := $(BUILD)/libroostcommon.a
+lib_of    = $(BUILD)/lib$(1).a
+objs_of   = $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c))
+LIB_BASE  := $(call lib_of,base)
+LIB_SHM   := $(call lib_of,shm)
+LIB_STORE := $(call lib_of,store)
+LIB_PROTO := $(call lib_of,proto)
+# Link order: a library before those it uses.
+LIBS_ALL  := $(LIB_PROTO) $(LIB_SHM) $(LIB_STORE) $(LIB_BASE)
 
 LIBROOST := $(BUILD)/lib/libroost.so
 BINS := $(BUILD)/bin/roost-writer $(BUILD)/bin/roost-broker $(BUILD)/bin/roost-reader \
@@ -45,6 +65,22 @@ BINS := $(BUILD)/bin/roost-writer $(BUILD)/bin/roost-broker $(BUILD)/bin/roost-r
 	$(BUILD)/tests/roost-agent $(BUILD)/tests/roost-dump
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# What each folder's sources may include.
+$(BUILD)/base/%.o: INC = $(INC_BASE)
+$(BUILD)/shm/%.o: INC = $(INC_SHM)
+$(BUILD)/store/%.o: INC = $(INC_STORE)
+$(BUILD)/proto/%.o: INC = $(INC_PROTO)
+$(BUILD)/sup/%.o: INC = $(INC_BASE) -Ishm -Isup
+$(BUILD)/broker/%.o: INC = $(INC_BASE) -Ishm -Iproto $(GEN) $(NNG_INC) -Ibroker
+$(BUILD)/writer/%.o: INC = $(INC_ALL) $(FAISS_INC) -Iwriter
+$(BUILD)/reader/%.o: INC = $(INC_ALL) $(FAISS_INC) -Ireader
+$(BUILD)/client/roost.o: INC = $(INC_PROTO) -Iclient
+$(BUILD)/client/%.o: INC = $(INC_PROTO) -Ishm -Isup -Iclient
+$(BUILD)/tests/%.o: INC = $(INC_ALL) -Iclient
+$(BUILD)/bench/%.o: INC = $(INC_ALL) $(FAISS_INC) -Iclient
+$(BUILD)/fuzz/%.o: INC = $(INC_ALL)
+$(BUILD)/demo/%.o: INC = $(INC_BASE) -Iclient
 
 # Each area adds its targets (and BINS) in mk/<area>.mk.
 -include $(sort $(wildcard mk/*.mk))
@@ -71,10 +107,10 @@ $(NNG_MK): scripts/nng.sh scripts/debsrc.sh | $(DEPS_STAMP)
 
 $(BUILD)/gen/roost.pb-c.c $(BUILD)/gen/roost.pb-c.h: $(PROTO) | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen
-	protoc-c --proto_path=common --c_out=$(BUILD)/gen $(PROTO)
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $(PROTO)
 
 $(BUILD)/gen/roost.pb-c.o: $(BUILD)/gen/roost.pb-c.c
-	$(CC) -std=c11 -O2 -g -fPIC $(SAN) $(INC) -c $< -o $@
+	$(CC) -std=c11 -O2 -g -fPIC $(SAN) $(GEN) -c $< -o $@
 
 $(BUILD)/%.o: %.c | $(BUILD)/gen/roost.pb-c.h $(FAISS_MK) $(NNG_MK)
 	@mkdir -p $(@D)
@@ -84,24 +120,29 @@ $(BUILD)/%.o: %.cpp | $(FAISS_MK)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(INC) -c $< -o $@
 
-$(COMMON_LIB): $(COMMON_OBJ)
+$(LIB_BASE): $(call objs_of,base)
+$(LIB_SHM): $(call objs_of,shm)
+$(LIB_STORE): $(call objs_of,store)
+$(LIB_PROTO): $(call objs_of,proto) $(BUILD)/gen/roost.pb-c.o
+$(LIBS_ALL):
+	@mkdir -p $(@D)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/roost-writer: $(patsubst %.c,$(BUILD)/%.o,$(wildcard writer/*.c)) $(COMMON_LIB)
+$(BUILD)/bin/roost-writer: $(call objs_of,writer) $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
 
-$(BUILD)/bin/roost-reader: $(patsubst %.c,$(BUILD)/%.o,$(wildcard reader/*.c)) \
-		$(patsubst %.cpp,$(BUILD)/%.o,$(wildcard reader/*.cpp)) $(COMMON_LIB)
+$(BUILD)/bin/roost-reader: $(call objs_of,reader) $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard reader/*.cpp)) \
+		$(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
 
-$(BUILD)/bin/roost-broker: $(patsubst %.c,$(BUILD)/%.o,$(wildcard broker/*.c)) $(COMMON_LIB)
+$(BUILD)/bin/roost-broker: $(call objs_of,broker) $(LIB_PROTO) $(LIB_SHM) $(LIB_BASE)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 
-$(LIBROOST): $(BUILD)/client/roost.o $(COMMON_LIB) client/libroost.map
+$(LIBROOST): $(BUILD)/client/roost.o $(LIB_PROTO) $(LIB_BASE) client/libroost.map
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libroost.so -Wl,--version-script=client/libroost.map \
 		$(filter-out %.map,$^) -o $@ $(SYS_LD)
@@ -111,11 +152,11 @@ $(BUILD)/tests/roost-agent: $(BUILD)/tests/tools/agent.o $(LIBROOST)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $< -o $@ -L$(BUILD)/lib -Wl,-rpath,'$$ORIGIN/../lib' -lroost
 
-$(BUILD)/tests/roost-dump: $(BUILD)/tests/tools/dump.o $(COMMON_LIB)
+$(BUILD)/tests/roost-dump: $(BUILD)/tests/tools/dump.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(COMMON_LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
 

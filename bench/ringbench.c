@@ -1,4 +1,4 @@
-/* roost-bench-ring: the ingest ring (common/ring.h) on its own, next to
+/* roost-bench-ring: the ingest ring (shm/ring.h) on its own, next to
  * memcpy of the same bytes by the same number of processes.
  *
  *   ring    P producer processes claim, fill (one memcpy, as a broker

@@ -1,6 +1,6 @@
 /* roost: the command-line tool. `roost up` starts an instance as a
- * supervised group (client/sup.h) and returns once it serves; the other
- * subcommands talk to the supervisor (client/supctl.h) or, through
+ * supervised group (sup/sup.h) and returns once it serves; the other
+ * subcommands talk to the supervisor (sup/supctl.h) or, through
  * libroost, to the instance itself. */
 #include "clidata.h"
 #include "clistat.h"

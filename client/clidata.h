@@ -1,4 +1,4 @@
-/* `roost add` (documents from JSON lines, common/json.h) and `roost
+/* `roost add` (documents from JSON lines, proto/json.h) and `roost
  * search` (hits as a table or JSON). */
 #ifndef ROOST_CLIDATA_H
 #define ROOST_CLIDATA_H

@@ -1,4 +1,4 @@
-/* The JSON form of requests (common/json.h), which brokers and readers
+/* The JSON form of requests (proto/json.h), which brokers and readers
  * accept from clients, and the JSON-lines documents of `roost add`.
  *
  * A request the JSON decoder accepts must be one the binary path accepts

@@ -11,19 +11,19 @@ BENCH_BINS := $(BUILD)/bench/roost-bench-load $(BUILD)/bench/roost-bench-faiss \
 BINS += $(BENCH_BINS)
 
 # The load generator links libroost the way users do; the bench helpers
-# it shares with the baselines use common/ modules that libroost keeps
-# internal.
-$(BUILD)/bench/roost-bench-load: $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) $(LIBROOST) $(COMMON_LIB)
+# it shares with the baselines use the internal libraries that libroost
+# keeps to itself.
+$(BUILD)/bench/roost-bench-load: $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) $(LIBROOST) $(LIBS_ALL)
 	$(CC) $(LDFLAGS) $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) -o $@ \
-		-L$(BUILD)/lib -Wl,-rpath,'$$ORIGIN/../lib' -lroost $(COMMON_LIB) -lpthread -lm
+		-L$(BUILD)/lib -Wl,-rpath,'$$ORIGIN/../lib' -lroost $(LIBS_ALL) -lpthread -lm
 
-$(BUILD)/bench/roost-bench-faiss: $(BUILD)/bench/base.o $(BENCH_LIB_OBJ) $(COMMON_LIB)
+$(BUILD)/bench/roost-bench-faiss: $(BUILD)/bench/base.o $(BENCH_LIB_OBJ) $(LIBS_ALL)
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
 
-$(BUILD)/bench/roost-bench-ring: $(BUILD)/bench/ringbench.o $(BENCH_LIB_OBJ) $(COMMON_LIB)
+$(BUILD)/bench/roost-bench-ring: $(BUILD)/bench/ringbench.o $(BENCH_LIB_OBJ) $(LIBS_ALL)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 
-$(BUILD)/bench/roost-bench-echo: $(BUILD)/bench/echo.o $(BENCH_LIB_OBJ) $(COMMON_LIB)
+$(BUILD)/bench/roost-bench-echo: $(BUILD)/bench/echo.o $(BENCH_LIB_OBJ) $(LIBS_ALL)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 
 # The Python baseline needs Debian's python3-faiss (it brings numpy).

@@ -4,17 +4,17 @@
 .DEFAULT_GOAL := all
 
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,client/cli.c client/clidata.c client/clistat.c \
-	client/cliutil.c client/sup.c client/supctl.c)
+	client/cliutil.c sup/sup.c sup/supctl.c)
 CLI_BIN := $(BUILD)/bin/roost
 DEMO_AGENT := $(BUILD)/bin/roost-demo-agent
 BINS += $(CLI_BIN) $(DEMO_AGENT)
 
-# Linked against libroost the way users are, plus the common modules the
-# supervisor and the JSON-lines reader use.
-$(CLI_BIN): $(CLI_OBJ) $(LIBROOST) $(COMMON_LIB)
+# Linked against libroost the way users are, plus the internal libraries
+# the supervisor and the JSON-lines reader use.
+$(CLI_BIN): $(CLI_OBJ) $(LIBROOST) $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $(CLI_OBJ) -o $@ -L$(BUILD)/lib -Wl,-rpath,'$$ORIGIN/../lib' -lroost \
-		$(COMMON_LIB) $(SYS_LD)
+		$(LIBS_ALL) $(SYS_LD)
 
 $(DEMO_AGENT): $(BUILD)/demo/agent.o $(LIBROOST)
 	@mkdir -p $(@D)

@@ -14,7 +14,7 @@ CUDA_HOME ?= /usr/local/cuda
 
 ifneq ($(GPU),)
 CFLAGS   += -DROOST_GPU
-INC      += -isystem $(CUDA_HOME)/include
+FAISS_INC += -isystem $(CUDA_HOME)/include
 # The writer calls the CUDA runtime itself (device count, free memory).
 FAISS_LD += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
 # The system tests pick the binaries and the cases of this build.
@@ -23,9 +23,9 @@ export ROOST_GPU_BUILD := 1
 endif
 
 # The budget logic needs no FAISS and no CUDA: its test links it alone.
-$(BUILD)/tests/unit/test_gpumem.o: INC += -Iwriter
+$(BUILD)/tests/unit/test_gpumem.o: INC = $(INC_ALL) -Iwriter
 $(BUILD)/tests/test_gpumem: $(BUILD)/tests/unit/test_gpumem.o $(BUILD)/writer/gpumem.o \
-		$(COMMON_LIB)
+		$(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
 
@@ -34,15 +34,15 @@ $(BUILD)/tests/test_gpumem: $(BUILD)/tests/unit/test_gpumem.o $(BUILD)/writer/gp
 GPU_WRITER_OBJ := $(patsubst %,$(BUILD)/writer/%.o,place vindex gpu gpumem)
 GPU_BENCH := $(BUILD)/bench/roost-bench-gpu
 BINS += $(GPU_BENCH)
-$(BUILD)/bench/gpubench.o: INC += -Iwriter
-$(GPU_BENCH): $(BUILD)/bench/gpubench.o $(BENCH_LIB_OBJ) $(GPU_WRITER_OBJ) $(COMMON_LIB)
+$(BUILD)/bench/gpubench.o: INC = $(INC_ALL) $(FAISS_INC) -Iwriter -Iclient
+$(GPU_BENCH): $(BUILD)/bench/gpubench.o $(BENCH_LIB_OBJ) $(GPU_WRITER_OBJ) $(LIBS_ALL)
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
 
 # The other process on the GPU, for the memory-pressure check.
 ifneq ($(GPU),)
 GPU_HOG := $(BUILD)/bench/roost-gpu-hog
 BINS += $(GPU_HOG)
-$(GPU_HOG): $(BUILD)/bench/gpuhog.o $(BENCH_LIB_OBJ) $(COMMON_LIB)
+$(GPU_HOG): $(BUILD)/bench/gpuhog.o $(BENCH_LIB_OBJ) $(LIBS_ALL)
 	$(CC) $(LDFLAGS) $^ -o $@ -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart \
 		$(SYS_LD)
 endif

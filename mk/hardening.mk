@@ -34,19 +34,19 @@ test-tsan:
 	$(PYTHON) tests/run_sanitized.py tsan $(TSAN_BUILD)
 
 # ---- fuzzing -----------------------------------------------------------
-# The targets link only the common library (no FAISS): every decoder they
-# exercise lives there. json is added once common/json.c exists.
-FUZZ_NAMES := wire batch wal manifest segment tail $(if $(wildcard common/json.c),json)
+# The targets link only roost's own libraries (no FAISS): every decoder they
+# exercise lives there.
+FUZZ_NAMES := wire batch wal manifest segment tail json
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_SEEDER := $(BUILD)/fuzz/fuzz_seeds
 
 # Static patterns: a plain $(BUILD)/fuzz/fuzz_% would also match the
 # objects, with a shorter stem than the generic object rule.
-$(FUZZ_BINS): $(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/fuzz.o $(COMMON_LIB)
+$(FUZZ_BINS): $(BUILD)/fuzz/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/fuzz.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ $(SYS_LD)
 
-$(FUZZ_SEEDER): $(BUILD)/fuzz/seeds.o $(BUILD)/fuzz/fuzz.o $(COMMON_LIB)
+$(FUZZ_SEEDER): $(BUILD)/fuzz/seeds.o $(BUILD)/fuzz/fuzz.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 

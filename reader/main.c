@@ -196,7 +196,7 @@ static int reader_attach(struct reader_proc *p, const sigset_t *sigs)
 	}
 }
 
-/* Publishes what this reader serves for `roost status` (common/rstat.h). */
+/* Publishes what this reader serves for `roost status` (base/rstat.h). */
 static void reader_stat(struct reader_proc *p)
 {
 	if (p->remote)

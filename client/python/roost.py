@@ -34,7 +34,7 @@ __all__ = ["Roost", "RoostError", "Document", "Hit", "Results", "ACK_MODES"]
 
 ACK_MODES = {"default": 0, "queued": 1, "durable": 2, "visible": 3}
 
-# Error codes of common/err.h that this module raises itself, and ESEQ.
+# Error codes of base/err.h that this module raises itself, and ESEQ.
 EINVAL, EDIM, ETOOBIG, EUTF8, ESEQ = -1, -10, -12, -13, -18
 
 # What one request carries at most: libroost's ROOST_MAX_DOCS, and half
@@ -47,7 +47,7 @@ _META_KEYS = ("agent", "time", "kind")
 
 
 class RoostError(Exception):
-    """A failure, with the roost error code (common/err.h, negative), its
+    """A failure, with the roost error code (base/err.h, negative), its
     name and the server's message. added_ids lists what an add() split into
     several requests had stored before the failing one."""
 
@@ -542,7 +542,7 @@ class Roost:
 
     # -- status -----------------------------------------------------------
     def status(self):
-        """The instance's status as a dict (common/roost.proto StatusReply)."""
+        """The instance's status as a dict (proto/roost.proto StatusReply)."""
         st = _Status()
         with self._lock:
             rc = self._lib.roost_status(self._handle(), ctypes.byref(st))

@@ -23,7 +23,7 @@ _names = itertools.count()
 
 
 def shm_dir(run_dir):
-    """An instance's shared-memory directory (common/inst.h): <run dir>/shm,
+    """An instance's shared-memory directory (base/inst.h): <run dir>/shm,
     a directory or a link to one in /dev/shm; None when there is none."""
     path = os.path.join(run_dir, "shm")
     real = os.path.realpath(path)

@@ -535,7 +535,7 @@ def crc32c(data):
 
 
 def manifest_name(data):
-    """(version, instance name) of a data directory (common/manifest.h)."""
+    """(version, instance name) of a data directory (store/manifest.h)."""
     with open(os.path.join(data, "MANIFEST"), "rb") as f:
         buf = f.read()
     version, header = struct.unpack_from("<II", buf, 8)

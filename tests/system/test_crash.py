@@ -265,7 +265,7 @@ def settle_exactly_once(inst, acked):
 # ---- leaks -------------------------------------------------------------
 
 def manifest_files(data):
-    """The files the manifest names (common/manifest.h, version 2)."""
+    """The files the manifest names (store/manifest.h, version 2)."""
     with open(os.path.join(data, "MANIFEST"), "rb") as f:
         buf = f.read()
     magic, version, header, _, _, _, _, _, trained, nseg, _ = struct.unpack_from(

@@ -128,7 +128,7 @@ def test_retry_after_reboot_gets_original_ids(make_instance):
 
 def forget_client(inst, client_id):
     """Frees a client's slot in the control block, as a slot idle for 10
-    minutes is taken by another client (common/ctl.h: after the header,
+    minutes is taken by another client (shm/ctl.h: after the header,
     128-byte slots, client_id after the 40-byte mutex)."""
     with open(os.path.join(shm_dir(inst.run_dir), "ctl"), "r+b") as f:
         buf = f.read()

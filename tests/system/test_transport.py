@@ -355,7 +355,7 @@ def publish_and_answer(inst, search, published):
 
 def waiting_readers(inst):
     """Pids of readers whose state file counts a search waiting for its
-    min_lsn (common/rstat.h)."""
+    min_lsn (base/rstat.h)."""
     pids = []
     for f in os.listdir(inst.run_dir):
         if f.startswith("reader-") and f.endswith(".stat"):

@@ -2,7 +2,7 @@
 protocol's own specification (sp-request-reply-01, sp-ipc-mapping-01,
 sp-tcp-mapping-01), so system tests send exact (and exactly wrong) frames
 to the real servers without generated code, pip packages or the transport
-library under test. Field numbers follow common/roost.proto."""
+library under test. Field numbers follow proto/roost.proto."""
 import itertools
 import socket
 import struct

@@ -1,4 +1,4 @@
-/* Unit tests for common/batch.c: record size arithmetic, parsing of valid
+/* Unit tests for proto/batch.c: record size arithmetic, parsing of valid
  * and corrupt records, and the UTF-8 validator. */
 #include "batch.h"
 #include "err.h"

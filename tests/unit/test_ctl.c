@@ -1,4 +1,4 @@
-/* Unit tests for the control block (common/ctl.c): creation and opening,
+/* Unit tests for the control block (shm/ctl.c): creation and opening,
  * the writer lock, watermarks and their waits, the writer-mode seqlock,
  * and the idempotency table: keys, eviction, a full table, and slots whose
  * holder died inside its critical section (robust mutexes). Each test

@@ -1,4 +1,4 @@
-/* Instance directories (common/inst.c): what is refused before anything is
+/* Instance directories (base/inst.c): what is refused before anything is
  * made, the private runtime root used when another user holds the shared
  * one, and a shared-memory link whose target someone else took. Each test
  * works in its own temporary directory, with TMPDIR, HOME and

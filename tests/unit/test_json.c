@@ -1,4 +1,4 @@
-/* Unit tests for common/json.c: the JSON form of requests and replies,
+/* Unit tests for proto/json.c: the JSON form of requests and replies,
  * every class of malformed input, the limits, json_serve() and the
  * JSON-lines document parser. */
 #include "json.h"

@@ -1,4 +1,4 @@
-/* Unit tests for the ingest ring (common/ring.c). Each test works on its own
+/* Unit tests for the ingest ring (shm/ring.c). Each test works on its own
  * object in a private directory on /dev/shm, and removes both. Children
  * are forked producer processes; they report through their exit status and
  * never call cmocka. */

@@ -1,4 +1,4 @@
-/* Unit tests for common/wire.c: request decoding and its rejections, add
+/* Unit tests for proto/wire.c: request decoding and its rejections, add
  * validation, the batch record it writes, and reply encoding. */
 #include "wire.h"
 

@@ -1,6 +1,6 @@
 /* The JSON form of the wire protocol, for scripts, nanocat and languages
  * without protobuf, and the JSON-lines document format of `roost add`.
- * docs/protocol.md describes both; common/roost.proto stays the schema.
+ * docs/protocol.md describes both; proto/roost.proto stays the schema.
  *
  * A JSON request decodes into the same Roost__Request the binary path
  * uses, so servers run the very same handling. Field names are those of

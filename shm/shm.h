@@ -1,5 +1,5 @@
 /* Shared-memory objects: files on a memory file system (tmpfs), in the
- * instance's private directory (common/inst.h), mapped by every process of
+ * instance's private directory (base/inst.h), mapped by every process of
  * the instance; and the OFD byte locks used for liveness.
  *
  * Objects are opened by path, never through a symbolic link, and what was

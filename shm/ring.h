@@ -80,7 +80,7 @@ struct ring_record {
 };
 
 /* Objects are named by path (a file in the instance's shared-memory
- * directory, common/inst.h). The data area's memory is reserved as claims
+ * directory, base/inst.h). The data area's memory is reserved as claims
  * first reach it, not at creation.
  *
  * Creates the object (fails with ROOST_EEXIST if present) and opens it as

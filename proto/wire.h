@@ -1,5 +1,5 @@
 /* The wire protocol: decoding requests, validating add batches against the
- * collection, and encoding replies. common/roost.proto is the schema.
+ * collection, and encoding replies. proto/roost.proto is the schema.
  *
  * Nothing a client sends is trusted: every length is checked against the
  * frame and the configured limits before anything is allocated or copied.
@@ -57,7 +57,7 @@ int wire_timeout_ms(uint32_t given, int dflt, int max);
  * is over batch.h's hard limits. */
 size_t wire_batch_size(const Roost__AddRequest *add);
 
-/* Writes the batch record (common/batch.h) for a checked request into dst,
+/* Writes the batch record (proto/batch.h) for a checked request into dst,
  * which holds wire_batch_size() bytes. */
 void wire_batch_write(const Roost__AddRequest *add, void *dst);
 

@@ -4,7 +4,7 @@
  * It restarts a child that dies, after a delay that doubles with every
  * quick death (SUP_BACKOFF_MIN_MS up to SUP_BACKOFF_MAX_MS; a child that
  * ran SUP_STABLE_MS starts over), and logs which child died, how, and the
- * delay. It adds and removes readers on request (client/supctl.h has the
+ * delay. It adds and removes readers on request (sup/supctl.h has the
  * control protocol). On SIGTERM, SIGINT, SIGHUP or a `down` request it stops the
  * brokers and readers, waits until the writer has logged everything
  * committed to the ring, then stops the writer: each gets SIGTERM and,

@@ -94,7 +94,7 @@ static int wire__unpack_error(const struct wire__budget *b, size_t len, size_t b
 		    len, budget);
 	return wire__fail(msg, msglen, ROOST_EPROTO,
 			  "malformed or truncated frame: %zu bytes that do not decode as a "
-			  "roost.Request (see common/roost.proto)",
+			  "roost.Request (see proto/roost.proto)",
 			  len);
 }
 

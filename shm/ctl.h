@@ -58,7 +58,7 @@ struct ctl_settings {
 };
 
 /* Objects are files in the instance's shared-memory directory: path
- * is a path (common/inst.h). */
+ * is a path (base/inst.h). */
 
 /* Writer: opens the block, creating it when missing or when it was left by
  * a different layout version; takes the writer lock (ROOST_ELOCKED when
