@@ -324,25 +324,6 @@ int inst_make_run_dir(struct inst *in, char *why, size_t len)
 	return rc;
 }
 
-/* mkdir -p with mode for every created component. */
-static int inst__mkdirs(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-		return ROOST_ETOOBIG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-			return roost_from_errno(errno);
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-		return roost_from_errno(errno);
-	return 0;
-}
-
 /* A private directory: a real directory, ours, with exactly mode. */
 static int inst__check_private(const char *path, mode_t mode)
 {
@@ -356,10 +337,9 @@ static int inst__check_private(const char *path, mode_t mode)
 	return 0;
 }
 
-int inst_make_data_dir(const struct inst *in)
+int inst_check_data_dir(const struct inst *in)
 {
-	int rc = inst__mkdirs(in->data_dir, in->dir_mode);
-	return rc ? rc : inst__check_private(in->data_dir, in->dir_mode);
+	return inst__check_private(in->data_dir, in->dir_mode);
 }
 
 int inst_ipc_url(const struct inst *in, const char *file, char *buf, size_t len)

@@ -66,8 +66,9 @@ int inst_init(struct inst *in, const char *name, const char *data_dir);
  * it. */
 int inst_make_run_dir(struct inst *in, char *why, size_t len);
 
-/* Creates the data directory (dir_mode) and its parents. */
-int inst_make_data_dir(const struct inst *in);
+/* Checks a data directory the writer made (store/durable.h): a real
+ * directory, ours, brought to dir_mode. */
+int inst_check_data_dir(const struct inst *in);
 
 /* Finds and checks the shared-memory directory of a runtime dir that
  * inst_make_run_dir made; fills shm_dir, ctl_path and ring_path.

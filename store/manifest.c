@@ -1,6 +1,7 @@
 #include "manifest.h"
 
 #include "crc32c.h"
+#include "durable.h"
 #include "err.h"
 
 #include <errno.h>
@@ -279,63 +280,12 @@ static int manifest__encode(const struct manifest *m, const struct manifest_head
 	return 0;
 }
 
-static int manifest__write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? roost_from_errno(errno) : ROOST_EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* close() is checked too: on shared storage (NFS) it can be the call that
- * reports a failed write-back. */
-static int manifest__write_file(const char *path, const char *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return roost_from_errno(errno);
-	int rc = manifest__write_all(fd, buf, len);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = roost_from_errno(errno);
-	if (close(fd) != 0 && rc == 0)
-		rc = roost_from_errno(errno);
-	return rc;
-}
-
-/* Without this fsync the rename itself may not survive a crash, and a
- * recovering writer would find the previous generation. */
-static int manifest__fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return roost_from_errno(errno);
-	int rc = fsync(fd) == 0 ? 0 : roost_from_errno(errno);
-	close(fd);
-	return rc;
-}
-
 static int manifest__replace(const char *dir, const char *buf, size_t len)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX];
 	int rc = manifest__path(dir, "MANIFEST", path);
-	if (rc == 0)
-		rc = manifest__path(dir, "MANIFEST.tmp", tmp);
-	if (rc)
-		return rc;
-	rc = manifest__write_file(tmp, buf, len);
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = roost_from_errno(errno);
-	if (rc) {
-		unlink(tmp);
-		return rc;
-	}
-	return manifest__fsync_dir(dir);
+	struct iovec iov = {(void *)buf, len};
+	return rc ? rc : durable_replace(path, &iov, 1, 0600);
 }
 
 int manifest_store(const char *dir, const struct manifest *m)

@@ -1,6 +1,7 @@
 #include "segment.h"
 
 #include "crc32c.h"
+#include "durable.h"
 #include "err.h"
 
 #include <errno.h>
@@ -105,71 +106,6 @@ static bool segment__rows_ok(const struct segment_docs *d)
 	return true;
 }
 
-static int segment__write_all(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		ssize_t w = writev(fd, iov, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return roost_from_errno(errno);
-		while (n > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
-
-/* close() is checked too: on shared storage (NFS) it can be the call that
- * reports a failed write-back. */
-static int segment__write_file(const char *path, struct iovec *iov, int n)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return roost_from_errno(errno);
-	int rc = segment__write_all(fd, iov, n);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = roost_from_errno(errno);
-	if (close(fd) != 0 && rc == 0)
-		rc = roost_from_errno(errno);
-	return rc;
-}
-
-/* Without this fsync the rename itself may not survive a crash. */
-static int segment__fsync_dir(const char *path)
-{
-	char copy[PATH_MAX];
-	if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy)
-		return ROOST_ETOOBIG;
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return roost_from_errno(errno);
-	int rc = fsync(fd) == 0 ? 0 : roost_from_errno(errno);
-	close(fd);
-	return rc;
-}
-
-static int segment__replace(const char *path, struct iovec *iov, int n)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-		return ROOST_ETOOBIG;
-	int rc = segment__write_file(tmp, iov, n);
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = roost_from_errno(errno);
-	if (rc) {
-		unlink(tmp);
-		return rc;
-	}
-	return segment__fsync_dir(path);
-}
-
 /* The columns are written straight from wherever they live (the writer
  * passes its shared-memory tail), so nothing is copied. A segment that
  * segment_load would reject is refused here rather than published. */
@@ -206,7 +142,7 @@ int segment_store(const char *path, const struct segment_docs *d)
 	for (int i = 1; i < n; i++)
 		crc = crc32c_update(crc, iov[i].iov_base, iov[i].iov_len);
 	h.crc = crc;
-	return segment__replace(path, iov, n);
+	return durable_replace(path, iov, n, 0600);
 }
 
 /* Points the columns into buf, which is 8-byte aligned and holds the file

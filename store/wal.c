@@ -1,6 +1,7 @@
 #include "wal.h"
 
 #include "crc32c.h"
+#include "durable.h"
 #include "err.h"
 
 #include <dirent.h>
@@ -125,32 +126,10 @@ static bool wal__parse_name(const char *name, uint64_t *start)
 	return true;
 }
 
-/* mkdir -p: a fresh instance's state directory may not exist yet. */
-static int wal__mkdirs(const char *dir)
-{
-	size_t len = strlen(dir);
-	if (len == 0)
-		return ROOST_EINVAL;
-	char *path = strdup(dir);
-	if (!path)
-		return ROOST_ENOMEM;
-	int rc = 0;
-	for (size_t i = 1; i <= len && rc == 0; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		char c = path[i];
-		path[i] = '\0';
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			rc = roost_from_errno(errno);
-		path[i] = c;
-	}
-	free(path);
-	return rc;
-}
-
 static int wal__open_dir(const char *dir, int *fd_out)
 {
-	int rc = wal__mkdirs(dir);
+	/* A fresh instance's state directory may not exist yet. */
+	int rc = durable_mkdirs(dir, 0700);
 	if (rc)
 		return rc;
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -506,31 +485,6 @@ int wal_append(wal *w, uint64_t lsn, uint64_t next, const void *payload, uint32_
 	return 0;
 }
 
-static int wal__writev_all(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		ssize_t put = writev(fd, iov, n);
-		if (put < 0 && errno == EINTR)
-			continue;
-		if (put < 0)
-			return roost_from_errno(errno);
-		if (put == 0)
-			return ROOST_EIO; /* no empty iovecs are queued: no progress */
-		/* A short write (a full disk, a file size limit) resumes at the
-		 * first byte not written; the next call reports the error. */
-		while (n > 0 && (size_t)put >= iov->iov_len) {
-			put -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + put;
-			iov->iov_len -= (size_t)put;
-		}
-	}
-	return 0;
-}
-
 static int wal__add_iov(struct iovec *iov, int n, const struct wal__rec *r)
 {
 	size_t pad = (size_t)(wal__span(r->h.len) - WAL_HEADER_SIZE - r->h.len);
@@ -547,14 +501,14 @@ static int wal__write_queue(wal *w)
 	int n = 0;
 	for (size_t i = 0; i < w->nrecs; i++) {
 		if (n > IOV_MAX - 3) {
-			int rc = wal__writev_all(w->fd, w->iov, n);
+			int rc = durable_write_all(w->fd, w->iov, n);
 			if (rc)
 				return rc;
 			n = 0;
 		}
 		n = wal__add_iov(w->iov, n, &w->recs[i]);
 	}
-	return wal__writev_all(w->fd, w->iov, n);
+	return durable_write_all(w->fd, w->iov, n);
 }
 
 /* Writes are O_APPEND: once the file is cut back to `synced` they land

@@ -3,6 +3,7 @@
 #include "batch.h"
 #include "compact.h"
 #include "ctl.h"
+#include "durable.h"
 #include "err.h"
 #include "futex.h"
 #include "keys.h"
@@ -726,6 +727,16 @@ static int ingest__open_place(ingest *w)
 	return place_open(&w->place, &pc);
 }
 
+static int ingest__make_data_dir(const struct inst *in)
+{
+	int rc = durable_mkdirs(in->data_dir, in->dir_mode);
+	if (rc == 0)
+		rc = inst_check_data_dir(in);
+	if (rc)
+		log_error("cannot create data directory %s: %s", in->data_dir, roost_strerror(rc));
+	return rc;
+}
+
 int ingest_open(ingest **out, const struct ingest_config *cfg)
 {
 	ingest *w = calloc(1, sizeof *w);
@@ -743,9 +754,8 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 		rc = ROOST_ELOCKED;
 	if (rc == 0 && cfg->gpu)
 		rc = ingest__open_place(w);
-	if (rc == 0 && (rc = inst_make_data_dir(cfg->inst)) != 0)
-		log_error("cannot create data directory %s: %s", cfg->inst->data_dir,
-			  roost_strerror(rc));
+	if (rc == 0)
+		rc = ingest__make_data_dir(cfg->inst);
 	if (rc == 0)
 		rc = ingest__lock_data_dir(w);
 	if (rc == 0)

@@ -1,5 +1,6 @@
 #include "vindex.h"
 
+#include "durable.h"
 #include "err.h"
 #include "log.h"
 
@@ -250,16 +251,6 @@ void vindex_gpu_model(const vindex *v, struct gpumem_model *out)
 	*out = v->model;
 }
 
-static int vindex__fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return roost_from_errno(errno);
-	int rc = fsync(fd) == 0 ? 0 : roost_from_errno(errno);
-	close(fd);
-	return rc;
-}
-
 int vindex_store(const vindex *v, const char *path)
 {
 	char tmp[4096];
@@ -283,7 +274,7 @@ int vindex_store(const vindex *v, const char *path)
 		int env = roost_from_errno(write_errno);
 		return env == ROOST_ENOSPC || env == ROOST_EPERM ? env : rc;
 	}
-	int rc = vindex__fsync_path(tmp);
+	int rc = durable_sync_file(tmp);
 	if (rc == 0 && rename(tmp, path) != 0)
 		rc = roost_from_errno(errno);
 	if (rc)
