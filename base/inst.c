@@ -206,7 +206,7 @@ static int inst__cache_dir(char *buf, size_t buflen, int create, char *why, size
 static int inst__private_root(const struct inst *in, const char *taken, char *buf, size_t buflen,
 			      int create, char *why, size_t len)
 {
-	char cache[PATH_MAX], link[PATH_MAX + 300], host[256] = "localhost";
+	char cache[PATH_MAX], link[INST_PATH_MAX], host[256] = "localhost";
 	int rc = inst__cache_dir(cache, sizeof cache, create, why, len);
 	gethostname(host, sizeof host - 1);
 	host[sizeof host - 1] = '\0';

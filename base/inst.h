@@ -35,6 +35,9 @@
 #define INST_IPC_PATH_MAX 107
 /* Room for the explanation of a refused directory. */
 #define INST_WHY_MAX (2 * PATH_MAX)
+/* Room for any path roost makes: a directory of up to PATH_MAX bytes and a
+ * file name (with a suffix such as ".tmp") in it. */
+#define INST_PATH_MAX (PATH_MAX + 256)
 
 struct inst {
 	char name[INST_NAME_MAX + 1];
@@ -50,8 +53,8 @@ struct inst {
 	/* Set by inst_shm_find or inst_shm_make: the checked directory, by
 	 * its real path, and the objects in it. */
 	char shm_dir[PATH_MAX];
-	char ctl_path[PATH_MAX + 8];
-	char ring_path[PATH_MAX + 8];
+	char ctl_path[INST_PATH_MAX];
+	char ring_path[INST_PATH_MAX];
 };
 
 /* Fills in the names; data_dir NULL picks the default. Names are 1..32 of

@@ -17,6 +17,7 @@
 #include "bdata.h"
 #include "bstat.h"
 #include "err.h"
+#include "inst.h"
 #include "log.h"
 #include "place.h"
 #include "vindex.h"
@@ -58,7 +59,7 @@ static void gbench__seg_path(const struct gbench_run *r, uint64_t seg, char *buf
 static int gbench__open_index(const struct gbench_run *r, const struct bdata *g, const float *rows,
 			      uint64_t nrows, vindex **out, double *train_s)
 {
-	char trained[4200];
+	char trained[INST_PATH_MAX];
 	snprintf(trained, sizeof trained, "%s/trained.index", r->dir);
 	struct stat st;
 	int rc;
@@ -90,9 +91,9 @@ static int gbench__segment(const struct gbench_run *r, const struct bdata *g, ui
 	int rc = gbench__open_index(r, g, rows, nrows, &v, train_s);
 	for (uint64_t at = 0; rc == 0 && at < nrows; at += r->group) {
 		uint64_t m = nrows - at < r->group ? nrows - at : r->group;
-		rc = place_add(r->place, v, rows, rows + at * g->dim, m, 0);
+		rc = place_add(r->place, v, rows, rows + at * g->dim, m, PLACE_MUST_ADD);
 	}
-	char path[4200];
+	char path[INST_PATH_MAX];
 	gbench__seg_path(r, seg, path, sizeof path);
 	if (rc == 0)
 		rc = vindex_store(v, path);
@@ -116,7 +117,7 @@ static int gbench__search(const struct gbench_run *r, const struct bdata *g, uin
 		best_d[i] = 3.4e38f;
 	}
 	for (uint64_t s = 0; rc == 0 && s < nseg; s++) {
-		char path[4200];
+		char path[INST_PATH_MAX];
 		gbench__seg_path(r, s, path, sizeof path);
 		FaissIndex *idx = NULL;
 		rc = gbench__faiss(faiss_read_index_fname(path, 0, &idx), "read_index");

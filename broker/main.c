@@ -2,13 +2,13 @@
  * batches into the instance's ring. Any number may run per instance. */
 #include "batch.h"
 #include "broker.h"
+#include "daemon.h"
 #include "err.h"
 #include "inst.h"
 #include "log.h"
+#include "opt.h"
 #include "sp.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,69 +43,30 @@ static void broker_usage(FILE *f)
 		   "given (tcp:// is for trusted networks only).\n");
 }
 
+/* 0, OPT_HELP, or ROOST_EINVAL after saying what is wrong. */
 static int broker_parse(int argc, char **argv, struct broker_proc *p)
 {
-	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},
-	    {"id", required_argument, 0, 'I'},
-	    {"tcp", required_argument, 0, 'T'},
-	    {"reader-tcp", required_argument, 0, 'R'},
-	    {"workers", required_argument, 0, 'w'},
-	    {"busy-timeout-ms", required_argument, 0, 'b'},
-	    {"ack-timeout-ms", required_argument, 0, 'a'},
-	    {"max-docs", required_argument, 0, 'd'},
-	    {"max-text", required_argument, 0, 't'},
-	    {"max-frame", required_argument, 0, 'f'},
-	    {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0},
-	};
 	struct broker_config *c = &p->b.cfg;
-	int opt;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'n':
-			p->name = optarg;
-			break;
-		case 'I':
-			p->id = atoi(optarg);
-			break;
-		case 'T':
-			p->tcp = optarg;
-			break;
-		case 'R':
-			p->reader_tcp = optarg;
-			break;
-		case 'w':
-			p->workers = atoi(optarg);
-			break;
-		case 'b':
-			c->busy_timeout_ms = atoi(optarg);
-			break;
-		case 'a':
-			c->ack_timeout_ms = atoi(optarg);
-			break;
-		case 'd':
-			c->limits.max_docs = (uint32_t)strtoul(optarg, NULL, 10);
-			break;
-		case 't':
-			c->limits.max_text = (uint32_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'f':
-			c->limits.max_frame = strtoull(optarg, NULL, 10);
-			break;
-		case 'h':
-			broker_usage(stdout);
-			exit(0);
-		default:
-			return ROOST_EINVAL;
-		}
+	uint64_t max_frame = c->limits.max_frame;
+	const struct opt opts[] = {
+	    OPT_STRING("name", &p->name),
+	    OPT_NUMBER("id", OPT_INT, &p->id, 0, 9999),
+	    OPT_STRING("tcp", &p->tcp),
+	    OPT_STRING("reader-tcp", &p->reader_tcp),
+	    OPT_NUMBER("workers", OPT_INT, &p->workers, 1, BROKER_MAX_WORKERS),
+	    OPT_NUMBER("busy-timeout-ms", OPT_INT, &c->busy_timeout_ms, 0, 3600000),
+	    OPT_NUMBER("ack-timeout-ms", OPT_INT, &c->ack_timeout_ms, 1, 3600000),
+	    OPT_NUMBER("max-docs", OPT_U32, &c->limits.max_docs, 1, BATCH_MAX_DOCS),
+	    OPT_NUMBER("max-text", OPT_U32, &c->limits.max_text, 0, BATCH_MAX_TEXT),
+	    OPT_NUMBER("max-frame", OPT_U64, &max_frame, 4096, WIRE_MAX_FRAME),
+	};
+	int rc = opt_parse("roost-broker", argc, argv, opts, sizeof opts / sizeof opts[0]);
+	c->limits.max_frame = (size_t)max_frame;
+	if (rc == 0 && !p->name) {
+		fprintf(stderr, "roost-broker: --name is required\n");
+		rc = ROOST_EINVAL;
 	}
-	if (!p->name || p->id < 0 || p->workers < 1 || p->workers > BROKER_MAX_WORKERS ||
-	    c->limits.max_docs < 1 || c->limits.max_docs > BATCH_MAX_DOCS ||
-	    c->limits.max_text > BATCH_MAX_TEXT || c->limits.max_frame < 4096 ||
-	    c->limits.max_frame > WIRE_MAX_FRAME || c->busy_timeout_ms < 0 || c->ack_timeout_ms < 1)
-		return ROOST_EINVAL;
-	return 0;
+	return rc;
 }
 
 /* Brokers may start before the writer has created the instance: wait. */
@@ -117,7 +78,7 @@ static int broker_attach(struct broker_proc *p, struct inst *in, const sigset_t 
 	for (;;) {
 		int rc = inst_shm_find(in, why, sizeof why);
 		if (rc == 0)
-			rc = ctl_open(&p->b.ctl, in->ctl_path, 0);
+			rc = ctl_open(&p->b.ctl, in->ctl_path, CTL_READ_WRITE);
 		if (rc == 0) {
 			rc = ring_open(&p->b.ring, in->ring_path, 0, RING_PRODUCER);
 			if (rc == 0)
@@ -150,7 +111,7 @@ static int broker_ipc_url(const struct inst *in, const char *file, char *url, si
 
 static int broker_bind(struct broker_proc *p, const struct inst *in)
 {
-	char file[32], url[4200], err[256];
+	char file[32], url[INST_PATH_MAX], err[256];
 	snprintf(file, sizeof file, "broker-%d.ipc", p->id);
 	int rc = broker_ipc_url(in, file, url, sizeof url);
 	if (rc)
@@ -173,7 +134,7 @@ static int broker_bind(struct broker_proc *p, const struct inst *in)
 /* Where readers connect to take this broker's searches. */
 static int broker_bind_search(struct broker_proc *p, const struct inst *in)
 {
-	char file[32], url[PATH_MAX + 16];
+	char file[32], url[INST_PATH_MAX];
 	snprintf(file, sizeof file, "readers-%d.ipc", p->id);
 	int rc = broker_ipc_url(in, file, url, sizeof url);
 	if (rc)
@@ -200,10 +161,7 @@ static void *broker_worker(void *arg)
 static int broker_serve(struct broker_proc *p, sigset_t *sigs)
 {
 	pthread_t threads[BROKER_MAX_WORKERS];
-	int started = 0;
-	for (; started < p->workers; started++)
-		if (pthread_create(&threads[started], NULL, broker_worker, p) != 0)
-			break;
+	int started = daemon_start(threads, p->workers, broker_worker, p);
 	if (started == 0)
 		return ROOST_ENOMEM;
 	int sig;
@@ -213,8 +171,7 @@ static int broker_serve(struct broker_proc *p, sigset_t *sigs)
 	 * below order everything the workers did before the sockets close. */
 	atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
 	broker_readers_stop(&p->b);
-	for (int i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
+	daemon_join(threads, started);
 	return 0;
 }
 
@@ -231,9 +188,10 @@ int main(int argc, char **argv)
 		},
 	    .workers = 32,
 	};
-	if (broker_parse(argc, argv, &p) != 0) {
-		broker_usage(stderr);
-		return 2;
+	int rc = broker_parse(argc, argv, &p);
+	if (rc) {
+		broker_usage(rc == OPT_HELP ? stdout : stderr);
+		return rc == OPT_HELP ? 0 : 2;
 	}
 	struct inst in;
 	if (inst_init(&in, p.name, NULL) != 0) {
@@ -243,16 +201,11 @@ int main(int argc, char **argv)
 	char role[32];
 	snprintf(role, sizeof role, "broker-%d", p.id);
 	log_init(role);
-	signal(SIGPIPE, SIG_IGN);
-	/* Signals go to sigwait in the main thread; workers never see them. */
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	daemon_signals(&sigs);
 
 	char why[INST_WHY_MAX];
-	int rc = inst_make_run_dir(&in, why, sizeof why);
+	rc = inst_make_run_dir(&in, why, sizeof why);
 	if (rc) {
 		log_error("%s", why[0] ? why : roost_strerror(rc));
 		return 1;

@@ -8,6 +8,7 @@
 #include "ctl.h"
 #include "err.h"
 #include "log.h"
+#include "opt.h"
 #include "roost.h"
 #include "rstat.h"
 #include "sup.h"
@@ -96,7 +97,7 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 			break;
 		case 'd':
 			u->cfg.dim = optarg;
-			bad = cliutil_int(optarg, 1, 65536, &v);
+			bad = opt_number(optarg, 1, 65536, &v);
 			break;
 		case 'm':
 			u->cfg.metric = optarg;
@@ -106,11 +107,11 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 			u->cfg.index = optarg;
 			break;
 		case 'b':
-			bad = cliutil_int(optarg, 1, SUP_MAX_BROKERS, &v);
+			bad = opt_number(optarg, 1, SUP_MAX_BROKERS, &v);
 			u->cfg.brokers = (int)v;
 			break;
 		case 'r':
-			bad = cliutil_int(optarg, 0, SUP_MAX_READERS, &v);
+			bad = opt_number(optarg, 0, SUP_MAX_READERS, &v);
 			u->cfg.readers = (int)v;
 			break;
 		case 'D':
@@ -126,7 +127,7 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 			u->foreground = 1;
 			break;
 		case 'w':
-			bad = cliutil_int(optarg, 1, 3600, &v);
+			bad = opt_number(optarg, 1, 3600, &v);
 			u->wait_s = (int)v;
 			break;
 		case 'W':
@@ -200,7 +201,7 @@ static int cli_up_old_writer(struct cli_up *u)
 	ctl *c;
 	char why[INST_WHY_MAX];
 	if (inst_shm_find(&u->cfg.in, why, sizeof why) != 0 ||
-	    ctl_open(&c, u->cfg.in.ctl_path, 1) != 0)
+	    ctl_open(&c, u->cfg.in.ctl_path, CTL_READ_ONLY) != 0)
 		return CLI_OK; /* no control block, no writer */
 	int64_t wait_ms = (int64_t)u->wait_s * 1000;
 	int64_t deadline =
@@ -302,7 +303,7 @@ static int cli_up_prepare(struct cli_up *u)
 		return cliutil_fail("up", u->name, rc, NULL,
 				    "cannot find this program's directory");
 	for (int role = 0; role < SUP_ROLES; role++) {
-		char path[PATH_MAX + 32];
+		char path[INST_PATH_MAX];
 		rc = sup_program(&u->cfg, role, path, sizeof path);
 		if (rc == 0 && access(path, X_OK) != 0)
 			rc = roost_from_errno(errno);
@@ -328,7 +329,7 @@ static int cli_probe(const struct cli_up *u, struct roost_status *st, char *why,
 {
 	/* Every broker listens before `up` prints their addresses. */
 	for (int i = 0; i < u->cfg.brokers; i++) {
-		char file[32], url[PATH_MAX + 16];
+		char file[32], url[INST_PATH_MAX];
 		snprintf(file, sizeof file, "broker-%d.ipc", i);
 		if (inst_ipc_url(&u->cfg.in, file, url, sizeof url) != 0 ||
 		    access(url + strlen("ipc://"), F_OK) != 0) {
@@ -429,7 +430,7 @@ static void cli_print_up(const struct cli_up *u, const struct roost_status *st, 
 	printf("supervisor: pid %d, log %s\n", (int)pid, log ? log : "stderr");
 	printf("data: %s\n", in->data_dir);
 	for (int i = 0; i < u->cfg.brokers; i++) {
-		char file[32], url[PATH_MAX + 16];
+		char file[32], url[INST_PATH_MAX];
 		snprintf(file, sizeof file, "broker-%d.ipc", i);
 		if (inst_ipc_url(in, file, url, sizeof url) == 0)
 			printf("client: %s\n", url);
@@ -623,7 +624,7 @@ static int cli_name_wait(const char *cmd, int argc, char **argv, struct inst *in
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == 'n')
 			name = optarg;
-		else if (opt == 'w' && cliutil_int(optarg, 1, 3600, &v) == 0)
+		else if (opt == 'w' && opt_number(optarg, 1, 3600, &v) == 0)
 			*wait_s = (int)v;
 		else
 			return opt == 'w' ? cliutil_usage(cmd, "bad value '%s' for --wait", optarg)

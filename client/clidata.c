@@ -3,6 +3,7 @@
 #include "cliutil.h"
 #include "err.h"
 #include "json.h"
+#include "opt.h"
 #include "roost.h"
 
 #include <errno.h>
@@ -185,11 +186,11 @@ static int clidata__add_parse(int argc, char **argv, struct clidata_add_opts *o)
 			bad = clidata__ack(optarg, &o->ack);
 			break;
 		case 'b':
-			bad = cliutil_int(optarg, 1, ROOST_MAX_DOCS, &v);
+			bad = opt_number(optarg, 1, ROOST_MAX_DOCS, &v);
 			o->batch = (int)v;
 			break;
 		case 't':
-			bad = cliutil_int(optarg, 1, 3600 * 1000, &v);
+			bad = opt_number(optarg, 1, 3600 * 1000, &v);
 			o->timeout_ms = (int)v;
 			break;
 		case 'c':
@@ -479,7 +480,7 @@ static int clidata__search_int(struct clidata_search_opts *o, int opt, const cha
 	int tuning = opt == 'P' || opt == 'E';
 	long long lo = opt == 'k' || tuning ? 1 : INT64_MIN;
 	long long hi = opt == 'k' ? 1024 : tuning ? 65536 : INT64_MAX;
-	if (cliutil_int(arg, lo, hi, &v) || (opt == 'a' && o->nagents == CLIDATA_MAX_AGENTS) ||
+	if (opt_number(arg, lo, hi, &v) || (opt == 'a' && o->nagents == CLIDATA_MAX_AGENTS) ||
 	    ((opt == 'L' || opt == 't') && v < 0))
 		return ROOST_EINVAL;
 	if (opt == 'k')

@@ -2,6 +2,7 @@
 
 #include "cliutil.h"
 #include "err.h"
+#include "opt.h"
 #include "roost.h"
 #include "rstat.h"
 #include "supctl.h"
@@ -48,7 +49,7 @@ static int clistat__parse(int argc, char **argv, struct clistat *s)
 			name = optarg;
 		else if (opt == 'j')
 			s->json = 1;
-		else if (opt == 'i' && cliutil_int(optarg, 0, 60000, &v) == 0)
+		else if (opt == 'i' && opt_number(optarg, 0, 60000, &v) == 0)
 			s->interval_ms = (int)v;
 		else
 			return opt == 'i'

@@ -89,17 +89,6 @@ int cliutil_connect(const char *cmd, const char *name, int timeout_ms, roost **o
 	return 0;
 }
 
-int cliutil_int(const char *s, long long min, long long max, long long *out)
-{
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return ROOST_EINVAL;
-	*out = v;
-	return 0;
-}
-
 int64_t cliutil_now_ms(void)
 {
 	struct timespec ts;

@@ -1,6 +1,6 @@
 /* What the `roost` tool's subcommands share: error messages that say
- * what went wrong and what to do, connecting to an instance, strict
- * number parsing and JSON string output. */
+ * what went wrong and what to do, connecting to an instance, and JSON
+ * string output. Numbers are checked with opt_number (base/opt.h). */
 #ifndef ROOST_CLIUTIL_H
 #define ROOST_CLIUTIL_H
 
@@ -30,9 +30,6 @@ int cliutil_inst(const char *cmd, const char *name, const char *data_dir, struct
 /* Connects to instance `name` with a per-call timeout, explaining a
  * failure on stderr. */
 int cliutil_connect(const char *cmd, const char *name, int timeout_ms, roost **out);
-
-/* A whole decimal integer within [min, max]. */
-int cliutil_int(const char *s, long long min, long long max, long long *out);
 
 int64_t cliutil_now_ms(void);
 

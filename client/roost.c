@@ -1,3 +1,5 @@
+/* libroost. Its internal names use lr_ (libroost): protobuf-c's generated
+ * code owns the roost__ namespace. */
 #include "roost.h"
 
 #include "inst.h"
@@ -30,7 +32,7 @@ struct roost {
 	char err[256];
 };
 
-static int roost__fail(roost *r, int rc, const char *fmt, ...)
+static int lr_fail(roost *r, int rc, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -39,14 +41,14 @@ static int roost__fail(roost *r, int rc, const char *fmt, ...)
 	return rc;
 }
 
-static int64_t roost__now_ms(void)
+static int64_t lr_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int roost__connect_urls(roost *r, const char *list)
+static int lr_connect_urls(roost *r, const char *list)
 {
 	char *copy = strdup(list), *save = NULL;
 	if (!copy)
@@ -55,30 +57,29 @@ static int roost__connect_urls(roost *r, const char *list)
 	for (char *url = strtok_r(copy, ",", &save); url; url = strtok_r(NULL, ",", &save)) {
 		char err[256];
 		if (sp_dial(r->sock, url, err, sizeof err) != 0) {
-			rc = roost__fail(r, ROOST_EINVAL, "%s", err);
+			rc = lr_fail(r, ROOST_EINVAL, "%s", err);
 			break;
 		}
 		n++;
 	}
 	free(copy);
-	return rc ? rc : n ? 0 : roost__fail(r, ROOST_EINVAL, "no address given");
+	return rc ? rc : n ? 0 : lr_fail(r, ROOST_EINVAL, "no address given");
 }
 
 /* An instance name: every broker socket in its runtime directory. */
-static int roost__connect_name(roost *r, const char *name)
+static int lr_connect_name(roost *r, const char *name)
 {
 	struct inst in;
 	if (inst_init(&in, name, NULL) != 0)
-		return roost__fail(r, ROOST_EINVAL, "'%s' is neither a URL nor an instance name",
-				   name);
+		return lr_fail(r, ROOST_EINVAL, "'%s' is neither a URL nor an instance name", name);
 	DIR *d = opendir(in.run_dir);
 	if (!d)
-		return roost__fail(r, ROOST_ENOENT, "no instance '%s' (no directory %s)", name,
-				   in.run_dir);
+		return lr_fail(r, ROOST_ENOENT, "no instance '%s' (no directory %s)", name,
+			       in.run_dir);
 	int n = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		char url[4200];
+		char url[INST_PATH_MAX];
 		if (strncmp(e->d_name, "broker-", 7) != 0 || !strstr(e->d_name, ".ipc") ||
 		    inst_ipc_url(&in, e->d_name, url, sizeof url) != 0)
 			continue;
@@ -87,15 +88,15 @@ static int roost__connect_name(roost *r, const char *name)
 	}
 	closedir(d);
 	if (n == 0)
-		return roost__fail(r, ROOST_ENOENT, "no instance '%s' (no broker sockets in %s)",
-				   name, in.run_dir);
+		return lr_fail(r, ROOST_ENOENT, "no instance '%s' (no broker sockets in %s)", name,
+			       in.run_dir);
 	return 0;
 }
 
 /* Resends are this library's job, with the same idempotency key, after a
  * backoff and within the call's timeout: nng's own are off, so a dropped
  * connection fails the attempt at once instead. */
-static int roost__open(roost *r)
+static int lr_open(roost *r)
 {
 	int rc = sp_open_client(&r->sock, WIRE_MAX_FRAME, 0);
 	if (rc)
@@ -115,14 +116,13 @@ int roost_connect(roost **out, const char *target)
 	r->timeout_ms = 30000;
 	while (r->client_id == 0)
 		if (getrandom(&r->client_id, sizeof r->client_id, 0) != sizeof r->client_id)
-			r->client_id = (uint64_t)getpid() << 32 ^ (uint64_t)roost__now_ms();
-	int rc = roost__open(r);
+			r->client_id = (uint64_t)getpid() << 32 ^ (uint64_t)lr_now_ms();
+	int rc = lr_open(r);
 	if (rc) {
 		free(r);
 		return rc;
 	}
-	rc =
-	    strstr(target, "://") ? roost__connect_urls(r, target) : roost__connect_name(r, target);
+	rc = strstr(target, "://") ? lr_connect_urls(r, target) : lr_connect_name(r, target);
 	if (rc) {
 		roost_close(r);
 		return rc;
@@ -164,21 +164,19 @@ uint64_t roost_client_id(const roost *r)
 int roost_set_client_id(roost *r, uint64_t client_id, uint64_t next_seq)
 {
 	if (client_id == 0 || next_seq == 0)
-		return roost__fail(r, ROOST_EINVAL,
-				   "client id and sequence number must be non-zero");
+		return lr_fail(r, ROOST_EINVAL, "client id and sequence number must be non-zero");
 	r->client_id = client_id;
 	r->seq = next_seq - 1; /* roost_add uses ++seq */
 	return 0;
 }
 
 /* One request, one reply, within wait_ms. */
-static int roost__call(roost *r, const Roost__Request *req, int wait_ms, Roost__Reply **out)
+static int lr_call(roost *r, const Roost__Request *req, int wait_ms, Roost__Reply **out)
 {
 	size_t len = roost__request__get_packed_size(req);
 	if (len > ROOST_MAX_FRAME)
-		return roost__fail(r, ROOST_ETOOBIG,
-				   "request of %zu bytes is over the %u-byte limit", len,
-				   ROOST_MAX_FRAME);
+		return lr_fail(r, ROOST_ETOOBIG, "request of %zu bytes is over the %u-byte limit",
+			       len, ROOST_MAX_FRAME);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (!buf)
 		return ROOST_ENOMEM;
@@ -187,26 +185,26 @@ static int roost__call(roost *r, const Roost__Request *req, int wait_ms, Roost__
 	int rc = sp_call(r->ctx, r->aio, buf, len, wait_ms, &msg);
 	free(buf);
 	if (rc == ROOST_ETIMEDOUT)
-		return roost__fail(r, rc, "no reply within %d ms (no broker answered)", wait_ms);
+		return lr_fail(r, rc, "no reply within %d ms (no broker answered)", wait_ms);
 	if (rc == ROOST_ECONN)
-		return roost__fail(r, rc, "the connection to the broker dropped");
+		return lr_fail(r, rc, "the connection to the broker dropped");
 	if (rc)
-		return roost__fail(r, rc, "request failed: %s", roost_strerror(rc));
+		return lr_fail(r, rc, "request failed: %s", roost_strerror(rc));
 	*out = roost__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
 	nng_msg_free(msg);
 	if (!*out)
-		return roost__fail(r, ROOST_EPROTO, "malformed reply");
+		return lr_fail(r, ROOST_EPROTO, "malformed reply");
 	return 0;
 }
 
-static int roost__retryable(int rc)
+static int lr_retryable(int rc)
 {
 	return rc == ROOST_EBUSY || rc == ROOST_ETIMEDOUT || rc == ROOST_EWRITER ||
 	       rc == ROOST_ECONN || rc == ROOST_ENOTVISIBLE || rc == ROOST_ECLOSED;
 }
 
 /* Sleeps 10 ms doubling to 500 ms, with jitter so agents spread out. */
-static void roost__backoff(int attempt)
+static void lr_backoff(int attempt)
 {
 	int ms = 10 << (attempt < 6 ? attempt : 6);
 	if (ms > 500)
@@ -215,27 +213,26 @@ static void roost__backoff(int attempt)
 	usleep((useconds_t)ms * 1000);
 }
 
-static int roost__check_docs(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n)
+static int lr_check_docs(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n)
 {
 	if (n == 0 || dim == 0 || !docs)
-		return roost__fail(r, ROOST_EINVAL, "empty batch or zero dimension");
+		return lr_fail(r, ROOST_EINVAL, "empty batch or zero dimension");
 	if (n > ROOST_MAX_DOCS)
-		return roost__fail(r, ROOST_ETOOBIG, "%zu documents is over the %u limit", n,
-				   ROOST_MAX_DOCS);
+		return lr_fail(r, ROOST_ETOOBIG, "%zu documents is over the %u limit", n,
+			       ROOST_MAX_DOCS);
 	for (size_t i = 0; i < n; i++)
 		if (!docs[i].vector)
-			return roost__fail(r, ROOST_EINVAL, "document %zu has no vector", i);
+			return lr_fail(r, ROOST_EINVAL, "document %zu has no vector", i);
 	return 0;
 }
 
 /* Sends req until it succeeds, fails for good, or the deadline passes.
  * *server_wait is where the request's own timeout field lives. */
-static int roost__call_retry(roost *r, Roost__Request *req, uint32_t *server_wait,
-			     Roost__Reply **out)
+static int lr_call_retry(roost *r, Roost__Request *req, uint32_t *server_wait, Roost__Reply **out)
 {
-	int64_t deadline = roost__now_ms() + r->timeout_ms;
+	int64_t deadline = lr_now_ms() + r->timeout_ms;
 	for (int attempt = 0;; attempt++) {
-		int64_t left = deadline - roost__now_ms();
+		int64_t left = deadline - lr_now_ms();
 		if (left <= 0)
 			return ROOST_ETIMEDOUT;
 		int wait = left > ROOST_ATTEMPT_MS ? ROOST_ATTEMPT_MS : (int)left;
@@ -244,12 +241,11 @@ static int roost__call_retry(roost *r, Roost__Request *req, uint32_t *server_wai
 		if (server_wait)
 			*server_wait = (uint32_t)wire_inner_wait((uint32_t)wait, wait);
 		Roost__Reply *rep = NULL;
-		int rc = roost__call(r, req, wait, &rep);
+		int rc = lr_call(r, req, wait, &rep);
 		if (rc == 0 && rep->status != 0) {
-			rc = roost__fail(r, rep->status, "%s",
-					 rep->message && *rep->message
-					     ? rep->message
-					     : roost_strerror(rep->status));
+			rc = lr_fail(r, rep->status, "%s",
+				     rep->message && *rep->message ? rep->message
+								   : roost_strerror(rep->status));
 			roost__reply__free_unpacked(rep, NULL);
 			rep = NULL;
 		}
@@ -257,9 +253,9 @@ static int roost__call_retry(roost *r, Roost__Request *req, uint32_t *server_wai
 			*out = rep;
 			return 0;
 		}
-		if (!roost__retryable(rc) || roost__now_ms() >= deadline)
+		if (!lr_retryable(rc) || lr_now_ms() >= deadline)
 			return rc;
-		roost__backoff(attempt);
+		lr_backoff(attempt);
 	}
 }
 
@@ -267,7 +263,7 @@ int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, en
 	      uint64_t *ids, uint64_t *lsn)
 {
 	r->err[0] = '\0';
-	int rc = roost__check_docs(r, dim, docs, n);
+	int rc = lr_check_docs(r, dim, docs, n);
 	if (rc)
 		return rc;
 	Roost__Document *pd = calloc(n, sizeof *pd);
@@ -299,9 +295,9 @@ int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, en
 	req.op_case = ROOST__REQUEST__OP_ADD;
 	req.add = &add;
 	Roost__Reply *rep = NULL;
-	rc = roost__call_retry(r, &req, &add.timeout_ms, &rep);
+	rc = lr_call_retry(r, &req, &add.timeout_ms, &rep);
 	if (rc == 0 && (rep->body_case != ROOST__REPLY__BODY_ADD || rep->add->n_ids != n))
-		rc = roost__fail(r, ROOST_EPROTO, "reply does not match the request");
+		rc = lr_fail(r, ROOST_EPROTO, "reply does not match the request");
 	if (rc == 0) {
 		if (ids)
 			memcpy(ids, rep->add->ids, n * sizeof *ids);
@@ -324,12 +320,12 @@ int roost_status(roost *r, struct roost_status *out)
 	req.op_case = ROOST__REQUEST__OP_STATUS;
 	req.status = &st;
 	Roost__Reply *rep = NULL;
-	int rc = roost__call_retry(r, &req, NULL, &rep);
+	int rc = lr_call_retry(r, &req, NULL, &rep);
 	if (rc)
 		return rc;
 	if (rep->body_case != ROOST__REPLY__BODY_STATUS_REPLY) {
 		roost__reply__free_unpacked(rep, NULL);
-		return roost__fail(r, ROOST_EPROTO, "reply does not match the request");
+		return lr_fail(r, ROOST_EPROTO, "reply does not match the request");
 	}
 	const Roost__StatusReply *s = rep->status_reply;
 	memset(out, 0, sizeof *out);
@@ -357,10 +353,10 @@ struct roost_results {
 	uint32_t nq;
 };
 
-static int roost__results(roost *r, Roost__Reply *rep, uint32_t nq, roost_results **out)
+static int lr_results(roost *r, Roost__Reply *rep, uint32_t nq, roost_results **out)
 {
 	if (rep->body_case != ROOST__REPLY__BODY_SEARCH || rep->search->n_results != nq)
-		return roost__fail(r, ROOST_EPROTO, "reply does not match the request");
+		return lr_fail(r, ROOST_EPROTO, "reply does not match the request");
 	roost_results *res = calloc(1, sizeof *res);
 	size_t total = 0;
 	for (uint32_t q = 0; q < nq; q++)
@@ -395,7 +391,7 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 {
 	r->err[0] = '\0';
 	if (!queries || nq == 0 || dim == 0 || k == 0)
-		return roost__fail(r, ROOST_EINVAL, "need at least one query, dim > 0 and k > 0");
+		return lr_fail(r, ROOST_EINVAL, "need at least one query, dim > 0 and k > 0");
 	Roost__SearchRequest s = ROOST__SEARCH_REQUEST__INIT;
 	Roost__Filter f = ROOST__FILTER__INIT;
 	s.dim = dim;
@@ -419,9 +415,9 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 	req.op_case = ROOST__REQUEST__OP_SEARCH;
 	req.search = &s;
 	Roost__Reply *rep = NULL;
-	int rc = roost__call_retry(r, &req, &s.timeout_ms, &rep);
+	int rc = lr_call_retry(r, &req, &s.timeout_ms, &rep);
 	if (rc == 0) {
-		rc = roost__results(r, rep, nq, out);
+		rc = lr_results(r, rep, nq, out);
 		if (rc)
 			roost__reply__free_unpacked(rep, NULL);
 	}

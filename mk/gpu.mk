@@ -1,4 +1,4 @@
-# GPU writer (issue 7). `make GPU=1` builds FAISS 1.7.3 with GPU support
+# The GPU writer. `make GPU=1` builds FAISS 1.7.3 with GPU support
 # (scripts/faiss.sh gpu, cached like the CPU build; about 13 minutes on 2
 # cores the first time) and roost against it in build-gpu, with -DROOST_GPU
 # and the CUDA runtime. Without GPU=1 nothing here needs CUDA.

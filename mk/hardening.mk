@@ -1,4 +1,4 @@
-# Hardening (issue 6): the test suite under sanitizers, and libFuzzer
+# Hardening: the test suite under sanitizers, and libFuzzer
 # targets for every decoder of bytes from another process or from disk.
 #
 #   make test-asan     ASan+UBSan build of everything in build-asan, then

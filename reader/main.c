@@ -10,9 +10,11 @@
  * storage) and --connect URLs. It then sees new documents when the writer
  * seals a segment. */
 #include "ctl.h"
+#include "daemon.h"
 #include "err.h"
 #include "inst.h"
 #include "log.h"
+#include "opt.h"
 #include "rsearch.h"
 #include "rstat.h"
 #include "sp.h"
@@ -21,7 +23,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -55,54 +56,29 @@ static void reader_usage(FILE *f)
 		   "                    [--wait-ms MS] [--max-wait-ms MS]\n");
 }
 
+/* 0, OPT_HELP, or ROOST_EINVAL after saying what is wrong. */
 static int reader_parse(int argc, char **argv, struct reader_proc *p)
 {
-	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},
-	    {"data-dir", required_argument, 0, 'D'},
-	    {"workers", required_argument, 0, 'w'},
-	    {"connect", required_argument, 0, 'c'},
-	    {"remote", no_argument, 0, 'R'},
-	    {"wait-ms", required_argument, 0, 'W'},
-	    {"max-wait-ms", required_argument, 0, 'M'},
-	    {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0},
+	const struct opt opts[] = {
+	    OPT_STRING("name", &p->name),
+	    OPT_STRING("data-dir", &p->data_dir),
+	    OPT_NUMBER("workers", OPT_INT, &p->workers, 1, READER_MAX_WORKERS),
+	    OPT_STRING("connect", &p->connect),
+	    OPT_SWITCH("remote", &p->remote),
+	    OPT_NUMBER("wait-ms", OPT_INT, &p->rs.wait_ms, 0, 3600000),
+	    OPT_NUMBER("max-wait-ms", OPT_INT, &p->rs.max_wait_ms, 0, 3600000),
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'n':
-			p->name = optarg;
-			break;
-		case 'D':
-			p->data_dir = optarg;
-			break;
-		case 'w':
-			p->workers = atoi(optarg);
-			break;
-		case 'c':
-			p->connect = optarg;
-			break;
-		case 'R':
-			p->remote = 1;
-			break;
-		case 'W':
-			p->rs.wait_ms = atoi(optarg);
-			break;
-		case 'M':
-			p->rs.max_wait_ms = atoi(optarg);
-			break;
-		case 'h':
-			reader_usage(stdout);
-			exit(0);
-		default:
-			return ROOST_EINVAL;
-		}
+	int rc = opt_parse("roost-reader", argc, argv, opts, sizeof opts / sizeof opts[0]);
+	if (rc == 0 && !p->name) {
+		fprintf(stderr, "roost-reader: --name is required\n");
+		rc = ROOST_EINVAL;
 	}
-	if (!p->name || p->workers < 1 || p->workers > READER_MAX_WORKERS || p->rs.wait_ms < 0 ||
-	    p->rs.max_wait_ms < 0 || (p->remote && !p->connect))
-		return ROOST_EINVAL;
-	return 0;
+	if (rc == 0 && p->remote && !p->connect) {
+		fprintf(stderr,
+			"roost-reader: --remote needs --connect (the brokers' --reader-tcp)\n");
+		rc = ROOST_EINVAL;
+	}
+	return rc;
 }
 
 static int reader_connect_url(struct reader_proc *p, const char *url)
@@ -131,7 +107,7 @@ static void reader_scan(struct reader_proc *p)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		char url[PATH_MAX + 16];
+		char url[INST_PATH_MAX];
 		if (strncmp(e->d_name, "readers-", 8) == 0 && strstr(e->d_name, ".ipc") &&
 		    inst_ipc_url(&p->in, e->d_name, url, sizeof url) == 0)
 			reader_connect_url(p, url);
@@ -179,7 +155,7 @@ static int reader_attach(struct reader_proc *p, const sigset_t *sigs)
 	for (int said = 0;; said++) {
 		int rc = p->remote || p->rs.ctl ? 0 : inst_shm_find(&p->in, why, sizeof why);
 		if (rc == 0 && !p->remote && !p->rs.ctl)
-			rc = ctl_open(&p->rs.ctl, p->in.ctl_path, 1);
+			rc = ctl_open(&p->rs.ctl, p->in.ctl_path, CTL_READ_ONLY);
 		if (rc == 0)
 			rc = rsearch_load(&p->rs);
 		if (rc == 0)
@@ -217,10 +193,7 @@ static void reader_stat(struct reader_proc *p)
 static int reader_serve(struct reader_proc *p, sigset_t *sigs)
 {
 	pthread_t threads[READER_MAX_WORKERS];
-	int started = 0;
-	while (started < p->workers &&
-	       pthread_create(&threads[started], NULL, reader_worker, p) == 0)
-		started++;
+	int started = daemon_start(threads, p->workers, reader_worker, p);
 	if (started == 0)
 		return ROOST_ENOMEM;
 	log_info("serving with %d workers", started);
@@ -238,32 +211,28 @@ static int reader_serve(struct reader_proc *p, sigset_t *sigs)
 	/* Relaxed: pairs with the relaxed loads in sp_serve; the joins
 	 * order the rest. */
 	atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
-	for (int i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
+	daemon_join(threads, started);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static struct reader_proc p = {.workers = 2, .rs = {.wait_ms = 1000, .max_wait_ms = 10000}};
-	if (reader_parse(argc, argv, &p) != 0) {
-		reader_usage(stderr);
-		return 2;
+	int rc = reader_parse(argc, argv, &p);
+	if (rc) {
+		reader_usage(rc == OPT_HELP ? stdout : stderr);
+		return rc == OPT_HELP ? 0 : 2;
 	}
 	if (inst_init(&p.in, p.name, p.data_dir) != 0) {
 		fprintf(stderr, "roost-reader: bad instance name '%s'\n", p.name);
 		return 2;
 	}
 	log_init(p.remote ? "reader(remote)" : "reader");
-	signal(SIGPIPE, SIG_IGN);
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	daemon_signals(&sigs);
 	p.rs.in = &p.in;
 
-	int rc = reader_attach(&p, &sigs);
+	rc = reader_attach(&p, &sigs);
 	if (rc == 0) {
 		/* Brokers pass on requests of up to WIRE_MAX_FRAME: take them all. */
 		rc = sp_open_server(&p.sock, WIRE_MAX_FRAME);

@@ -1,6 +1,7 @@
 #include "view.h"
 
 #include "err.h"
+#include "inst.h"
 #include "log.h"
 #include "manifest.h"
 
@@ -27,7 +28,7 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	struct view_segment *s = calloc(1, sizeof *s);
 	if (!s)
 		return ROOST_ENOMEM;
-	char path[PATH_MAX + 64];
+	char path[INST_PATH_MAX];
 	manifest_segment_path(in->data_dir, ms->start_lsn, ms->end_lsn, "docs", path, sizeof path);
 	int rc = segment_load(path, SEGMENT_NO_VECTORS, &s->docs);
 	if (rc == 0 && (s->docs.dim != dim || s->docs.count != ms->count ||
@@ -97,7 +98,7 @@ static int view__segments(struct view *v, const struct inst *in, const struct ma
 static int view__open_tail(struct view *v, const struct inst *in, ctl *c, struct manifest *m)
 {
 	uint64_t serial = ctl_tail_serial(c);
-	char name[PATH_MAX + 32];
+	char name[INST_PATH_MAX];
 	inst_tail_path(in, serial, name, sizeof name);
 	int rc = tail_open(&v->tail, name);
 	if (rc)
@@ -112,7 +113,7 @@ static int view__open_tail(struct view *v, const struct inst *in, ctl *c, struct
 /* The manifest is replaced by rename, so a new one is a new inode. */
 static uint64_t view__manifest_ino(const struct inst *in)
 {
-	char path[PATH_MAX + 16];
+	char path[INST_PATH_MAX];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/MANIFEST", in->data_dir);
 	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;

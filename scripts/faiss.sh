@@ -5,8 +5,9 @@
 #
 #   scripts/faiss.sh [cpu|gpu]
 #
-# Debian's binary libfaiss is built for baseline x86-64 and lacks the C API,
-# so it cannot be used as it is (see BRIEF.md section 5).
+# Debian's binary libfaiss is built for baseline x86-64 (scalar distance
+# kernels, several times slower) and lacks the C API, so it cannot be used
+# as it is.
 set -eu
 
 VARIANT=${1:-cpu}

@@ -175,7 +175,7 @@ int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, i
 {
 	struct shm_map m;
 	*created = 0;
-	int rc = shm_attach(&m, path, 0);
+	int rc = shm_attach(&m, path, SHM_READ_WRITE);
 	if (rc == 0 && !ctl__layout_ok(&m)) {
 		/* Left by another layout version: nothing in it can be trusted,
 		 * and the log rebuilds what matters. */
@@ -205,10 +205,10 @@ int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, i
 	return ctl__wrap(out, &m);
 }
 
-int ctl_open(ctl **out, const char *path, int read_only)
+int ctl_open(ctl **out, const char *path, enum ctl_access access)
 {
 	struct shm_map m;
-	int rc = shm_attach(&m, path, read_only);
+	int rc = shm_attach(&m, path, access == CTL_READ_ONLY ? SHM_READ_ONLY : SHM_READ_WRITE);
 	if (rc)
 		return rc;
 	struct ctl__header *h = m.addr;

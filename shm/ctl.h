@@ -66,9 +66,14 @@ struct ctl_settings {
  * and must be refilled. A block of another dimension is ROOST_EDIM. */
 int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, int *created);
 
-/* Brokers and readers: opens an existing, ready block. read_only maps it
- * PROT_READ (readers). ROOST_ENOENT while no writer ever created it. */
-int ctl_open(ctl **out, const char *path, int read_only);
+enum ctl_access {
+	CTL_READ_WRITE, /* brokers: the client table */
+	CTL_READ_ONLY,	/* readers and observers: mapped PROT_READ */
+};
+
+/* Brokers and readers: opens an existing, ready block. ROOST_ENOENT while
+ * no writer ever created it. */
+int ctl_open(ctl **out, const char *path, enum ctl_access access);
 void ctl_close(ctl *c);
 int ctl_unlink(const char *path);
 

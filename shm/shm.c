@@ -67,9 +67,10 @@ int shm_create(struct shm_map *out, const char *path, size_t size, size_t reserv
 	return 0;
 }
 
-int shm_attach(struct shm_map *out, const char *path, int read_only)
+int shm_attach(struct shm_map *out, const char *path, enum shm_access access)
 {
 	int fd;
+	int read_only = access == SHM_READ_ONLY;
 	int rc = shm_open_file(path, read_only ? O_RDONLY : O_RDWR, 0, &fd);
 	if (rc)
 		return rc;

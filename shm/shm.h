@@ -51,9 +51,11 @@ int shm_create(struct shm_map *out, const char *path, size_t size, size_t reserv
  * when the file system is full. Reserving a part twice costs nothing. */
 int shm_reserve(int fd, uint64_t off, uint64_t len);
 
-/* Maps an existing object whole; read_only maps it PROT_READ from an
+enum shm_access { SHM_READ_WRITE, SHM_READ_ONLY };
+
+/* Maps an existing object whole; SHM_READ_ONLY maps it PROT_READ from an
  * O_RDONLY descriptor. ROOST_ENOENT when missing or empty. */
-int shm_attach(struct shm_map *out, const char *path, int read_only);
+int shm_attach(struct shm_map *out, const char *path, enum shm_access access);
 
 void shm_detach(struct shm_map *m);
 

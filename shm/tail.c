@@ -147,7 +147,7 @@ int tail_open(tail **out, const char *path)
 	tail *t = calloc(1, sizeof *t);
 	if (!t)
 		return ROOST_ENOMEM;
-	int rc = shm_attach(&t->map, path, 1);
+	int rc = shm_attach(&t->map, path, SHM_READ_ONLY);
 	if (rc == 0)
 		rc = tail__check(t->map.addr, t->map.size);
 	if (rc) {

@@ -500,7 +500,7 @@ static void sup__drain(struct sup *s)
 		return;
 	uint64_t reserve = ring_reserve(r);
 	ring_close(r);
-	if (ctl_open(&c, in.ctl_path, 1) != 0)
+	if (ctl_open(&c, in.ctl_path, CTL_READ_ONLY) != 0)
 		return;
 	int64_t deadline = sup__now_ms() + SUP_DRAIN_MS;
 	if (ctl_mark(c, CTL_DURABLE) < reserve)
@@ -568,7 +568,7 @@ static void sup__remove_sockets(const struct inst *in)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		char path[PATH_MAX + 300];
+		char path[INST_PATH_MAX];
 		struct stat st;
 		size_t n = strlen(e->d_name);
 		snprintf(path, sizeof path, "%s/%s", in->run_dir, e->d_name);
@@ -591,7 +591,7 @@ int sup_remove_shm(struct inst *in, char *why, size_t len)
 		return rc;
 	ctl *c = NULL;
 	ring *r = NULL;
-	rc = ctl_open(&c, in->ctl_path, 0);
+	rc = ctl_open(&c, in->ctl_path, CTL_READ_WRITE);
 	if (rc == ROOST_ENOENT && access(in->ctl_path, F_OK) == 0) { /* its lock is not ours */
 		snprintf(why, len,
 			 "the control block of instance '%s' is not ready (a writer is "

@@ -55,7 +55,7 @@ int sup_program(const struct sup_config *cfg, enum sup_role role, char *buf, siz
  * SUP_ARGS_SPARE entries free after the NULL for the caller's own. */
 #define SUP_ARGS_SPARE 4
 struct sup_args {
-	char bin[PATH_MAX + 32];
+	char bin[INST_PATH_MAX];
 	char id[16];
 	const char *argv[16 + SUP_MAX_EXTRA + SUP_ARGS_SPARE];
 };

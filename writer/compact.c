@@ -1,6 +1,7 @@
 #include "compact.h"
 
 #include "err.h"
+#include "inst.h"
 #include "log.h"
 #include "segment.h"
 #include "vindex.h"
@@ -43,7 +44,7 @@ static int compact__load(const struct compact_config *cfg, const struct manifest
 	if (!parts)
 		return ROOST_ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
-		char path[PATH_MAX + 64];
+		char path[INST_PATH_MAX];
 		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, segs[i].end_lsn, "docs",
 				      path, sizeof path);
 		int rc = segment_load(path, SEGMENT_WITH_VECTORS, &parts[i]);
@@ -108,7 +109,7 @@ static int compact__index(const struct compact_config *cfg, const struct manifes
 	vindex *v;
 	int rc;
 	if (m->trained_gen) {
-		char path[PATH_MAX + 64];
+		char path[INST_PATH_MAX];
 		manifest_trained_path(cfg->data_dir, m->trained_gen, path, sizeof path);
 		rc = vindex_load(&v, path);
 	} else {
@@ -117,7 +118,7 @@ static int compact__index(const struct compact_config *cfg, const struct manifes
 	if (rc)
 		return rc;
 	rc = vindex_is_trained(v) ? vindex_add(v, d->count, d->vectors) : ROOST_EINVAL;
-	char path[PATH_MAX + 64];
+	char path[INST_PATH_MAX];
 	manifest_segment_path(cfg->data_dir, d->start_lsn, d->end_lsn, "index", path, sizeof path);
 	if (rc == 0)
 		rc = vindex_store(v, path);
@@ -135,7 +136,7 @@ static void compact__unlink(const struct compact_config *cfg, const struct manif
 			    uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		char path[PATH_MAX + 64];
+		char path[INST_PATH_MAX];
 		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, segs[i].end_lsn, "index",
 				      path, sizeof path);
 		unlink(path);

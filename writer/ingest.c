@@ -6,6 +6,7 @@
 #include "durable.h"
 #include "err.h"
 #include "futex.h"
+#include "inst.h"
 #include "keys.h"
 #include "log.h"
 #include "made.h"
@@ -37,7 +38,7 @@ struct ingest {
 	int lock_fd;	  /* flock on <data>/LOCK: one writer per data dir */
 	struct made made; /* removed again when the start fails */
 	int ctl_new;	  /* this start created the control block */
-	char wal_dir[PATH_MAX + 16];
+	char wal_dir[INST_PATH_MAX];
 	ctl *ctl;
 	ring *ring;
 	wal *wal;
@@ -77,7 +78,7 @@ static int ingest__same_file(int fd, const char *path)
 
 static int ingest__lock_data_dir(ingest *w)
 {
-	char path[4200];
+	char path[INST_PATH_MAX];
 	snprintf(path, sizeof path, "%s/LOCK", w->cfg.inst->data_dir);
 	for (int tries = 0; tries < 100; tries++) {
 		int missing = made_missing(path);
@@ -206,7 +207,8 @@ static int ingest__writer_running(struct inst *in)
 {
 	char why[INST_WHY_MAX];
 	ctl *c;
-	if (inst_shm_find(in, why, sizeof why) != 0 || ctl_open(&c, in->ctl_path, 1) != 0)
+	if (inst_shm_find(in, why, sizeof why) != 0 ||
+	    ctl_open(&c, in->ctl_path, CTL_READ_ONLY) != 0)
 		return 0;
 	pid_t pid = ctl_writer_pid(c);
 	ctl_close(c);
@@ -285,7 +287,7 @@ static int ingest__open_index(ingest *w)
 	if (!w->needs_training) {
 		rc = vindex_new(&w->index, w->man.index, w->man.dim, w->man.metric);
 	} else if (w->man.trained_gen != 0) {
-		char path[4200];
+		char path[INST_PATH_MAX];
 		manifest_trained_path(w->cfg.inst->data_dir, w->man.trained_gen, path, sizeof path);
 		rc = vindex_load(&w->index, path);
 	} /* else vectors wait in the tail until there are enough to train */
@@ -298,7 +300,7 @@ static int ingest__open_index(ingest *w)
 
 static int ingest__new_tail(ingest *w)
 {
-	char name[PATH_MAX + 32];
+	char name[INST_PATH_MAX];
 	struct tail_config tc = {
 	    .serial = ctl_tail_serial(w->ctl) + 1,
 	    .manifest_gen = w->man.gen,
@@ -338,7 +340,7 @@ static int ingest__train(ingest *w)
 		return rc;
 	log_info("training %s on %llu vectors", w->man.index, (unsigned long long)v.count);
 	rc = place_train(w->place, idx, v.count, v.vectors);
-	char path[4200];
+	char path[INST_PATH_MAX];
 	manifest_trained_path(w->cfg.inst->data_dir, w->man.gen, path, sizeof path);
 	if (rc == 0)
 		rc = vindex_store(idx, path);
@@ -353,15 +355,15 @@ static int ingest__train(ingest *w)
 }
 
 /* Adds the published-but-unindexed tail rows with one add call.
- * ROOST_EBUSY (only with may_refuse, policy refuse): the GPU has no room;
- * the rows stay pending. */
-static int ingest__index_pending(ingest *w, int may_refuse)
+ * ROOST_EBUSY (only with PLACE_MAY_REFUSE, policy refuse): the GPU has no
+ * room; the rows stay pending. */
+static int ingest__index_pending(ingest *w, enum place_refusal refusal)
 {
 	if (!w->index)
 		return 0;
 	uint64_t rows = tail_pending(w->tail);
 	int rc = place_add(w->place, w->index, tail_vectors(w->tail, 0),
-			   tail_vectors(w->tail, w->indexed), rows - w->indexed, may_refuse);
+			   tail_vectors(w->tail, w->indexed), rows - w->indexed, refusal);
 	if (rc == 0)
 		w->indexed = rows;
 	return rc;
@@ -369,7 +371,7 @@ static int ingest__index_pending(ingest *w, int may_refuse)
 
 static int ingest__store_segment(ingest *w, const struct segment_docs *v)
 {
-	char path[4200];
+	char path[INST_PATH_MAX];
 	manifest_segment_path(w->cfg.inst->data_dir, v->start_lsn, v->end_lsn, "index", path,
 			      sizeof path);
 	int rc = vindex_store(w->index, path);
@@ -416,7 +418,7 @@ static void ingest__share_files(ingest *w)
 	mode_t mode = w->cfg.inst->data_mode;
 	if (mode == 0600)
 		return;
-	char path[PATH_MAX + 64];
+	char path[INST_PATH_MAX];
 	snprintf(path, sizeof path, "%s/MANIFEST", dir);
 	chmod(path, mode);
 	for (uint32_t i = 0; i < w->man.nsegments; i++) {
@@ -454,7 +456,7 @@ static int ingest__seal_commit(ingest *w, struct segment_docs *v)
 {
 	int rc = w->index ? 0 : ingest__train(w);
 	if (rc == 0)
-		rc = ingest__index_pending(w, 0);
+		rc = ingest__index_pending(w, PLACE_MUST_ADD);
 	v->end_lsn = w->end;
 	v->text_bytes = tail_text_used(w->tail);
 	if (rc == 0)
@@ -520,7 +522,7 @@ static int ingest__apply(ingest *w, uint64_t lsn, const struct batch_view *b)
 {
 	const struct batch_header *h = b->hdr;
 	if (!tail_fits(w->tail, h->count, h->text_bytes)) {
-		int rc = ingest__index_pending(w, 0);
+		int rc = ingest__index_pending(w, PLACE_MUST_ADD);
 		if (rc)
 			return rc;
 		ingest__publish(w, lsn);
@@ -584,7 +586,7 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
 		if (rc)
 			return rc;
 		if (tail_pending(w->tail) - w->indexed >= 16384 &&
-		    (rc = ingest__index_pending(w, 0)))
+		    (rc = ingest__index_pending(w, PLACE_MUST_ADD)))
 			return rc;
 	}
 	w->end = next;
@@ -618,7 +620,7 @@ static int ingest__replay(ingest *w)
 	}
 	if (end > w->end)
 		w->end = end;
-	rc = ingest__index_pending(w, 0);
+	rc = ingest__index_pending(w, PLACE_MUST_ADD);
 	if (rc)
 		return rc;
 	/* A new control block was seeded with the manifest's keys; brokers
@@ -858,7 +860,7 @@ static int ingest__apply_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 		if (rc)
 			return rc;
 	}
-	return ingest__index_pending(w, 1);
+	return ingest__index_pending(w, PLACE_MAY_REFUSE);
 }
 
 /* A tail older than the seal interval is sealed even if not full, which
@@ -903,7 +905,7 @@ static int ingest__retry_refused(ingest *w, volatile sig_atomic_t *stop)
 {
 	if (!w->refused)
 		return 0;
-	int rc = ingest__index_pending(w, 1);
+	int rc = ingest__index_pending(w, PLACE_MAY_REFUSE);
 	ctl_set_writer_mode(w->ctl, place_mode(w->place));
 	if (rc != ROOST_EBUSY || ingest__aged(w)) {
 		w->refused = 0;

@@ -35,7 +35,7 @@ void made_init(struct made *m, struct inst *in)
 
 static void made__unlink(const char *dir, const char *name)
 {
-	char path[PATH_MAX + 64];
+	char path[INST_PATH_MAX];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	if (unlink(path) != 0 && errno != ENOENT)
 		log_warn("cannot remove %s: %s", path, strerror(errno));
@@ -44,7 +44,7 @@ static void made__unlink(const char *dir, const char *name)
 /* The log directory this start created holds only its own files. */
 static void made__remove_wal(const char *data_dir)
 {
-	char dir[PATH_MAX + 8];
+	char dir[INST_PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/wal", data_dir);
 	DIR *d = opendir(dir);
 	if (d) {

@@ -4,26 +4,15 @@
 #include "ingest.h"
 #include "inst.h"
 #include "log.h"
+#include "opt.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static volatile sig_atomic_t writer_stop;
-
-/* Long-only options, clear of the letters the others use. */
-enum {
-	WRITER_OPT_GPU = 256,
-	WRITER_OPT_GPU_DEVICE,
-	WRITER_OPT_GPU_BUDGET,
-	WRITER_OPT_GPU_TEMP,
-	WRITER_OPT_GPU_ON_PRESSURE,
-	WRITER_OPT_ADOPT,
-	WRITER_OPT_CHECK,
-};
 
 static void writer_on_signal(int sig)
 {
@@ -74,143 +63,110 @@ static int writer_parse_size(const char *s, uint64_t *bytes, uint32_t *percent)
 	return 0;
 }
 
-/* The --gpu-* options other than --gpu itself. */
-static int writer_parse_gpu(int opt, struct ingest_config *c)
+/* The --gpu-* options write through this, so that one given without
+ * --gpu can be refused. */
+struct writer_gpu {
+	struct ingest_config *c;
+	int given;
+};
+
+static int writer_parse_device(const char *s, void *dst)
 {
-	char *end;
-	switch (opt) {
-	case WRITER_OPT_GPU_DEVICE:
-		c->gpu_device = (int)strtol(optarg, &end, 10);
-		return *end || end == optarg || c->gpu_device < 0 ? ROOST_EINVAL : 0;
-	case WRITER_OPT_GPU_BUDGET:
-		return writer_parse_size(optarg, &c->gpu_budget_bytes, &c->gpu_budget_percent);
-	case WRITER_OPT_GPU_TEMP:
-		return writer_parse_size(optarg, &c->gpu_temp_bytes, NULL);
-	case WRITER_OPT_GPU_ON_PRESSURE:
-		if (strcmp(optarg, "cpu") == 0)
-			c->gpu_on_pressure = GPUMEM_POLICY_CPU;
-		else if (strcmp(optarg, "refuse") == 0)
-			c->gpu_on_pressure = GPUMEM_POLICY_REFUSE;
-		else
-			return ROOST_EINVAL;
-		return 0;
-	}
-	return ROOST_EINVAL;
+	struct writer_gpu *g = dst;
+	long long v = 0;
+	int rc = opt_number(s, 0, 255, &v);
+	g->c->gpu_device = (int)v;
+	g->given++;
+	return rc;
 }
 
+static int writer_parse_budget(const char *s, void *dst)
+{
+	struct writer_gpu *g = dst;
+	g->given++;
+	return writer_parse_size(s, &g->c->gpu_budget_bytes, &g->c->gpu_budget_percent);
+}
+
+static int writer_parse_temp(const char *s, void *dst)
+{
+	struct writer_gpu *g = dst;
+	g->given++;
+	return writer_parse_size(s, &g->c->gpu_temp_bytes, NULL);
+}
+
+static int writer_parse_pressure(const char *s, void *dst)
+{
+	struct writer_gpu *g = dst;
+	g->given++;
+	if (strcmp(s, "cpu") == 0)
+		g->c->gpu_on_pressure = GPUMEM_POLICY_CPU;
+	else if (strcmp(s, "refuse") == 0)
+		g->c->gpu_on_pressure = GPUMEM_POLICY_REFUSE;
+	else
+		return ROOST_EINVAL;
+	return 0;
+}
+
+static int writer_parse_metric(const char *s, void *dst)
+{
+	if (strcmp(s, "l2") && strcmp(s, "ip"))
+		return ROOST_EINVAL;
+	*(int *)dst = strcmp(s, "ip") == 0;
+	return 0;
+}
+
+/* 0, OPT_HELP, or ROOST_EINVAL after saying what is wrong. */
 static int writer_parse(int argc, char **argv, struct ingest_config *c, const char **name,
 			const char **data_dir, int *check)
 {
-	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},
-	    {"data-dir", required_argument, 0, 'D'},
-	    {"dim", required_argument, 0, 'd'},
-	    {"metric", required_argument, 0, 'm'},
-	    {"index", required_argument, 0, 'i'},
-	    {"ring-mb", required_argument, 0, 'r'},
-	    {"seal-docs", required_argument, 0, 's'},
-	    {"train-docs", required_argument, 0, 't'},
-	    {"group-max", required_argument, 0, 'g'},
-	    {"dead-timeout-ms", required_argument, 0, 'k'},
-	    {"seal-interval-ms", required_argument, 0, 'S'},
-	    {"clients", required_argument, 0, 'c'},
-	    {"gpu", no_argument, 0, WRITER_OPT_GPU},
-	    {"gpu-device", required_argument, 0, WRITER_OPT_GPU_DEVICE},
-	    {"gpu-memory-budget", required_argument, 0, WRITER_OPT_GPU_BUDGET},
-	    {"gpu-temp-memory", required_argument, 0, WRITER_OPT_GPU_TEMP},
-	    {"gpu-on-pressure", required_argument, 0, WRITER_OPT_GPU_ON_PRESSURE},
-	    {"adopt", no_argument, 0, WRITER_OPT_ADOPT},
-	    {"check", no_argument, 0, WRITER_OPT_CHECK},
-	    {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0},
+	struct writer_gpu gpu = {c, 0};
+	uint64_t ring_mb = c->ring_capacity >> 20;
+	const struct opt opts[] = {
+	    OPT_STRING("name", name),
+	    OPT_STRING("data-dir", data_dir),
+	    OPT_NUMBER("dim", OPT_U32, &c->dim, 1, 4096),
+	    OPT_PARSED("metric", &c->metric, writer_parse_metric, "l2 or ip"),
+	    OPT_STRING("index", &c->index),
+	    OPT_NUMBER("ring-mb", OPT_U64, &ring_mb, 1, 1 << 20),
+	    OPT_NUMBER("seal-docs", OPT_U64, &c->seal_docs, 4096, 1 << 30),
+	    OPT_NUMBER("train-docs", OPT_U64, &c->train_docs, 1, 1 << 30),
+	    OPT_NUMBER("group-max", OPT_U32, &c->group_max, 1, 65536),
+	    OPT_NUMBER("dead-timeout-ms", OPT_INT, &c->dead_timeout_ms, 1, 3600000),
+	    OPT_NUMBER("seal-interval-ms", OPT_INT, &c->seal_interval_ms, 0, 86400000),
+	    OPT_NUMBER("clients", OPT_U32, &c->clients, CTL_CLIENTS_MIN, CTL_CLIENTS_MAX),
+	    OPT_SWITCH("adopt", &c->adopt),
+	    OPT_SWITCH("check", check),
+	    OPT_SWITCH("gpu", &c->gpu),
+	    OPT_PARSED("gpu-device", &gpu, writer_parse_device, "a device number from 0 to 255"),
+	    OPT_PARSED("gpu-memory-budget", &gpu, writer_parse_budget,
+		       "BYTES (with K, M, G or T) or N% of the device"),
+	    OPT_PARSED("gpu-temp-memory", &gpu, writer_parse_temp, "BYTES (with K, M, G or T)"),
+	    OPT_PARSED("gpu-on-pressure", &gpu, writer_parse_pressure, "cpu or refuse"),
 	};
-	int opt, idx, gpu_opts = 0;
-	while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-		if (opt == WRITER_OPT_ADOPT || opt == WRITER_OPT_CHECK) {
-			*(opt == WRITER_OPT_ADOPT ? &c->adopt : check) = 1;
-			continue;
-		}
-		if (opt > WRITER_OPT_GPU) {
-			if (writer_parse_gpu(opt, c) != 0) {
-				fprintf(stderr, "roost-writer: bad value '%s' for --%s\n", optarg,
-					opts[idx].name);
-				return ROOST_EINVAL;
-			}
-			gpu_opts++;
-			continue;
-		}
-		switch (opt) {
-		case WRITER_OPT_GPU:
-			c->gpu = 1;
-			break;
-		case 'n':
-			*name = optarg;
-			break;
-		case 'D':
-			*data_dir = optarg;
-			break;
-		case 'd':
-			c->dim = (uint32_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'm':
-			if (strcmp(optarg, "l2") && strcmp(optarg, "ip"))
-				return ROOST_EINVAL;
-			c->metric = strcmp(optarg, "ip") == 0;
-			break;
-		case 'i':
-			c->index = optarg;
-			break;
-		case 'r':
-			c->ring_capacity = strtoull(optarg, NULL, 10) << 20;
-			break;
-		case 's':
-			c->seal_docs = strtoull(optarg, NULL, 10);
-			break;
-		case 't':
-			c->train_docs = strtoull(optarg, NULL, 10);
-			break;
-		case 'g':
-			c->group_max = (uint32_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'k':
-			c->dead_timeout_ms = atoi(optarg);
-			break;
-		case 'S':
-			c->seal_interval_ms = atoi(optarg);
-			break;
-		case 'c':
-			c->clients = (uint32_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'h':
-			writer_usage(stdout);
-			exit(0);
-		default:
-			return ROOST_EINVAL;
-		}
-	}
-	if (gpu_opts && !c->gpu) {
+	int rc = opt_parse("roost-writer", argc, argv, opts, sizeof opts / sizeof opts[0]);
+	if (rc)
+		return rc;
+	if (gpu.given && !c->gpu) {
 		fprintf(stderr, "roost-writer: the --gpu-* options need --gpu\n");
 		return ROOST_EINVAL;
 	}
-	return *name ? 0 : ROOST_EINVAL;
+	c->ring_capacity = ring_mb << 20;
+	if (!*name) {
+		fprintf(stderr, "roost-writer: --name is required\n");
+		return ROOST_EINVAL;
+	}
+	return 0;
 }
 
 /* The ring is a power of two; seal and train sizes must hold a full batch. */
 static int writer_check(const struct ingest_config *c)
 {
-	if (c->ring_capacity < (1u << 20) || (c->ring_capacity & (c->ring_capacity - 1))) {
-		fprintf(stderr, "roost-writer: --ring-mb must be a power of two >= 1\n");
+	if (c->ring_capacity & (c->ring_capacity - 1)) {
+		fprintf(stderr, "roost-writer: --ring-mb must be a power of two\n");
 		return ROOST_EINVAL;
 	}
-	if (c->clients && (c->clients < CTL_CLIENTS_MIN || c->clients > CTL_CLIENTS_MAX)) {
-		fprintf(stderr, "roost-writer: --clients must be %u to %u\n", CTL_CLIENTS_MIN,
-			CTL_CLIENTS_MAX);
-		return ROOST_EINVAL;
-	}
-	if (c->seal_docs < 4096 || c->train_docs == 0 || c->train_docs > c->seal_docs ||
-	    c->group_max == 0 || c->group_max > 65536) {
-		fprintf(stderr, "roost-writer: need --seal-docs >= 4096, "
-				"1 <= --train-docs <= --seal-docs, 1 <= --group-max <= 65536\n");
+	if (c->train_docs > c->seal_docs) {
+		fprintf(stderr, "roost-writer: --train-docs must be at most --seal-docs\n");
 		return ROOST_EINVAL;
 	}
 	return 0;
@@ -232,9 +188,10 @@ int main(int argc, char **argv)
 	};
 	const char *name = NULL, *data_dir = NULL;
 	int check = 0;
-	if (writer_parse(argc, argv, &cfg, &name, &data_dir, &check) != 0) {
-		writer_usage(stderr);
-		return 2;
+	int rc = writer_parse(argc, argv, &cfg, &name, &data_dir, &check);
+	if (rc) {
+		writer_usage(rc == OPT_HELP ? stdout : stderr);
+		return rc == OPT_HELP ? 0 : 2;
 	}
 	if (cfg.train_docs == 0)
 		cfg.train_docs = cfg.seal_docs < 65536 ? cfg.seal_docs : 65536;
@@ -256,7 +213,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	ingest *w;
-	int rc = ingest_open(&w, &cfg);
+	rc = ingest_open(&w, &cfg);
 	if (rc) {
 		log_error("cannot start: %s", roost_strerror(rc));
 		return 1;

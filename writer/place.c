@@ -138,7 +138,8 @@ static int place__to_cpu(vindex *v, const float *base)
 }
 
 /* Puts v where the growth by n may happen. ROOST_EBUSY: refused. */
-static int place__prepare(place *p, vindex *v, uint64_t n, int may_refuse, const float *base)
+static int place__prepare(place *p, vindex *v, uint64_t n, enum place_refusal refusal,
+			  const float *base)
 {
 	struct gpumem_model m;
 	vindex_gpu_model(v, &m);
@@ -147,20 +148,21 @@ static int place__prepare(place *p, vindex *v, uint64_t n, int may_refuse, const
 	if (where == GPUMEM_ON_GPU && vindex_to_gpu(v, p->gpu) != 0)
 		gpumem_add_failed(p->mem, &where);
 	place__note(p);
-	if (where == GPUMEM_REFUSED && may_refuse)
+	if (where == GPUMEM_REFUSED && refusal == PLACE_MAY_REFUSE)
 		return ROOST_EBUSY;
 	return where == GPUMEM_ON_GPU ? 0 : place__to_cpu(v, base);
 }
 
 /* FAISS threw inside a GPU operation on v, which held `had` vectors: the
  * GPU index is dropped and rebuilt on the CPU. ROOST_EBUSY: refused. */
-static int place__failed(place *p, vindex *v, uint64_t had, const float *base, int may_refuse)
+static int place__failed(place *p, vindex *v, uint64_t had, const float *base,
+			 enum place_refusal refusal)
 {
 	enum gpumem_place where;
 	gpumem_add_failed(p->mem, &where);
 	place__note(p);
 	int rc = vindex_rebuild_on_cpu(v, had, base);
-	if (rc == 0 && where == GPUMEM_REFUSED && may_refuse)
+	if (rc == 0 && where == GPUMEM_REFUSED && refusal == PLACE_MAY_REFUSE)
 		rc = ROOST_EBUSY;
 	return rc;
 }
@@ -174,21 +176,22 @@ int place_train(place *p, vindex *v, uint64_t n, const float *x)
 		rc = vindex_train(v, n, x);
 	if (rc == 0 || !vindex_on_gpu(v))
 		return rc;
-	rc = place__failed(p, v, 0, x, 0);
+	rc = place__failed(p, v, 0, x, PLACE_MUST_ADD);
 	return rc ? rc : vindex_train(v, n, x);
 }
 
-int place_add(place *p, vindex *v, const float *base, const float *x, uint64_t n, int may_refuse)
+int place_add(place *p, vindex *v, const float *base, const float *x, uint64_t n,
+	      enum place_refusal refusal)
 {
 	if (!p || !p->gpu || n == 0)
 		return vindex_add(v, n, x);
 	uint64_t had = vindex_count(v);
-	int rc = place__prepare(p, v, n, may_refuse, base);
+	int rc = place__prepare(p, v, n, refusal, base);
 	if (rc == 0)
 		rc = vindex_add(v, n, x);
 	if (rc == 0 || rc == ROOST_EBUSY || !vindex_on_gpu(v))
 		return rc;
-	rc = place__failed(p, v, had, base, may_refuse);
+	rc = place__failed(p, v, had, base, refusal);
 	return rc ? rc : vindex_add(v, n, x);
 }
 

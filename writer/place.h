@@ -42,12 +42,20 @@ void place_segment(place *p, vindex *v);
 /* Trains v, on the GPU when it has room for the training set. */
 int place_train(place *p, vindex *v, uint64_t n, const float *x);
 
+/* Whether an add may be refused when the GPU has no room. */
+enum place_refusal {
+	PLACE_MUST_ADD,	  /* the rows must go in (recovery, a seal): on the CPU if need be */
+	PLACE_MAY_REFUSE, /* new rows: under policy "refuse" they can wait */
+};
+
 /* Adds n vectors x to v. base holds the segment's vectors from label 0:
  * its first vindex_count(v) rows are those already in v, from which the
- * index is rebuilt on the CPU if an add fails on the GPU. With may_refuse
- * and policy "refuse", ROOST_EBUSY when the GPU has no room: nothing was
- * added; ask again later. Otherwise the add happens, on the CPU if need be. */
-int place_add(place *p, vindex *v, const float *base, const float *x, uint64_t n, int may_refuse);
+ * index is rebuilt on the CPU if an add fails on the GPU. With
+ * PLACE_MAY_REFUSE and policy "refuse", ROOST_EBUSY when the GPU has no
+ * room: nothing was added; ask again later. Otherwise the add happens, on
+ * the CPU if need be. */
+int place_add(place *p, vindex *v, const float *base, const float *x, uint64_t n,
+	      enum place_refusal refusal);
 
 /* The writer mode: "cpu" for a NULL place, else gpumem's. */
 const char *place_mode(const place *p);

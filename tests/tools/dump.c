@@ -42,7 +42,7 @@ static void dump_docs(FILE *out, const struct segment_docs *d)
 static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, uint64_t *end)
 {
 	uint64_t serial = ctl_tail_serial(c);
-	char name[PATH_MAX + 32];
+	char name[INST_PATH_MAX];
 	inst_tail_path(in, serial, name, sizeof name);
 	tail *t;
 	int rc = tail_open(&t, name);
@@ -54,7 +54,7 @@ static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, 
 		rc = ROOST_EBUSY; /* sealed in between: try again */
 	*total = 0;
 	for (uint32_t i = 0; rc == 0 && i < m.nsegments; i++) {
-		char path[4200];
+		char path[INST_PATH_MAX];
 		struct segment_docs d;
 		manifest_segment_path(in->data_dir, m.segments[i].start_lsn, m.segments[i].end_lsn,
 				      "docs", path, sizeof path);
@@ -87,7 +87,8 @@ int main(int argc, char **argv)
 	ctl *c;
 	char why[INST_WHY_MAX];
 	if (inst_init(&in, argv[1], argc == 3 ? argv[2] : NULL) != 0 ||
-	    inst_shm_find(&in, why, sizeof why) != 0 || ctl_open(&c, in.ctl_path, 1) != 0) {
+	    inst_shm_find(&in, why, sizeof why) != 0 ||
+	    ctl_open(&c, in.ctl_path, CTL_READ_ONLY) != 0) {
 		fprintf(stderr, "roost-dump: no instance '%s'\n", argv[1]);
 		return 1;
 	}

@@ -81,7 +81,7 @@ static void test_settings_and_writer_lock(void **state)
 	ctl *w = make_writer(path_of(state), 0, &created);
 	assert_true(created);
 	ctl *r;
-	assert_int_equal(ctl_open(&r, path_of(state), 1), 0);
+	assert_int_equal(ctl_open(&r, path_of(state), CTL_READ_ONLY), 0);
 	struct ctl_settings s;
 	ctl_settings(r, &s);
 	assert_int_equal(s.dim, DIM);
@@ -109,7 +109,7 @@ static void test_settings_and_writer_lock(void **state)
 static void test_dimension_and_missing(void **state)
 {
 	ctl *c;
-	assert_int_equal(ctl_open(&c, path_of(state), 1), ROOST_ENOENT);
+	assert_int_equal(ctl_open(&c, path_of(state), CTL_READ_ONLY), ROOST_ENOENT);
 	ctl_close(make_writer(path_of(state), 0, NULL));
 	struct ctl_config cfg = {.dim = DIM + 1, .index = "Flat", .mode = 0600};
 	int made;
@@ -149,7 +149,7 @@ static void test_wait_is_woken(void **state)
 {
 	ctl *w = make_writer(path_of(state), 0, NULL);
 	ctl *r;
-	assert_int_equal(ctl_open(&r, path_of(state), 1), 0);
+	assert_int_equal(ctl_open(&r, path_of(state), CTL_READ_ONLY), 0);
 	struct waiter wt = {.c = r, .lsn = 500};
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, wait_thread, &wt), 0);
@@ -261,7 +261,7 @@ static int die_pending(const char *path, uint64_t client, uint64_t seq)
 		struct ctl_key key;
 		int forgot;
 		enum ctl_fate never = CTL_FATE_LOST;
-		if (ctl_open(&c, path, 0) != 0 ||
+		if (ctl_open(&c, path, CTL_READ_WRITE) != 0 ||
 		    ctl_key_lock(c, client, fate_of, &never, &cl, &key, &forgot) != 0)
 			_exit(1);
 		struct ctl_key next = {.seq = seq, .lsn = seq * 1000, .count = 1};

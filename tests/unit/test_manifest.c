@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The header as manifest.h and BRIEF describe it, kept apart from
+/* The header as manifest.h describes it, kept apart from
  * manifest.c so the tests check the documented layout. */
 struct hdr {
 	char magic[8];
