@@ -48,6 +48,24 @@ def remove_shm(run_dir):
         os.unlink(link)
 
 
+def stop_process(pid):
+    """SIGSTOP, and wait until every thread of pid is stopped: kill()
+    returns before they all are, and a thread still running could answer
+    one more request."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped():
+        try:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                        return False
+        except FileNotFoundError:
+            return True  # gone: it answers nothing either
+        return True
+    wait_for(stopped, 10, "process %d to stop" % pid)
+
+
 def wait_for(cond, timeout, what):
     """Polls cond until true; fails the test after timeout seconds."""
     deadline = time.monotonic() + timeout

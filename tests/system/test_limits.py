@@ -21,7 +21,8 @@ import time
 import pytest
 
 import wire
-from conftest import BIN, check_exactly_once, remove_shm, shm_dir, shm_objects, wait_for
+from conftest import (BIN, check_exactly_once, remove_shm, shm_dir, shm_objects, stop_process,
+                      wait_for)
 from faults import fnv, writer_supports
 
 DIM = 16
@@ -343,7 +344,7 @@ def test_stopped_reader_blocks_neither_writer_nor_searches(make_instance):
     other = inst.start_reader()
     r = call(inst, wire.add_request(DIM, docs(1, 10), 701, 1, ack=3))
     search_finds(inst, vec(1000), r["add"]["ids"][0])
-    stopped.send_signal(signal.SIGSTOP)
+    stop_process(stopped.pid)
     try:
         # Three seals' worth, acked visible: the writer publishes, seals and
         # replaces tails while one reader maps an old one and answers nothing.
@@ -360,7 +361,7 @@ def test_stopped_reader_blocks_neither_writer_nor_searches(make_instance):
     finally:
         stopped.send_signal(signal.SIGCONT)
     # The stopped reader catches up: with the other one stopped, it answers.
-    other.send_signal(signal.SIGSTOP)
+    stop_process(other.pid)
     try:
         search_finds(inst, vec(seq * 1000 + 99), last["ids"][-1], min_lsn=last["lsn"])
     finally:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, stop_process
 
 sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
@@ -255,7 +255,7 @@ def test_search_with_a_stopped_reader_honours_timeout_ms(inst):
     (it used to take 5 s for timeout_ms=3000)."""
     with roost.Roost(inst.broker_url(), timeout_ms=20000) as d:
         d.add([embed("before the stop")], texts=["before the stop"], ack="visible")
-    inst.readers[0].send_signal(signal.SIGSTOP)
+    stop_process(inst.readers[0].pid)
     try:
         with roost.Roost(inst.broker_url(), timeout_ms=3000) as d:
             t = time.monotonic()

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import wire
-from conftest import BIN, wait_for
+from conftest import BIN, stop_process, wait_for
 
 DIM = 4
 MAX_FRAME = 16 << 20  # WIRE_MAX_FRAME
@@ -309,7 +309,7 @@ def test_search_with_no_reader_says_so(make_instance):
 def test_search_with_a_stopped_reader_times_out_in_time(make_instance):
     inst = serving(make_instance)
     assert serves(inst, 1)
-    inst.readers[0].send_signal(signal.SIGSTOP)
+    stop_process(inst.readers[0].pid)
     try:
         rc, out, err, took = roost_search(inst, 2000)
     finally:
