@@ -1,5 +1,6 @@
-/* The JSON form of requests (proto/json.h), which brokers and readers
- * accept from clients, and the JSON-lines documents of `roost add`.
+/* The JSON form of requests (proto/json.h, read by jsonlex.h and written
+ * by jsonenc.h), which brokers and readers accept from clients, and the
+ * JSON-lines documents of `roost add`.
  *
  * A request the JSON decoder accepts must be one the binary path accepts
  * too (servers re-encode it and run the same handling), and encoding it
@@ -8,6 +9,7 @@
 #include "err.h"
 #include "fuzz.h"
 #include "json.h"
+#include "jsonenc.h"
 #include "wire.h"
 
 #include <stdlib.h>
@@ -36,7 +38,7 @@ static void fuzz_json__round_trip(const Roost__Request *req, const uint8_t *bin,
 	char *text, msg[256];
 	size_t tlen, len2;
 	Roost__Request *again;
-	FUZZ_CHECK(json_encode_request(req, &text, &tlen) == 0);
+	FUZZ_CHECK(jsonenc_request(req, &text, &tlen) == 0);
 	FUZZ_CHECK(json_decode_request(text, tlen, 0, &again, msg, sizeof msg) == 0);
 	uint8_t *bin2 = fuzz_json__pack(again, &len2);
 	FUZZ_CHECK(len2 == len && memcmp(bin, bin2, len) == 0);
