@@ -1,7 +1,7 @@
 #include "broker.h"
 
 #include "err.h"
-#include "json.h"
+#include "jsonsrv.h"
 #include "log.h"
 
 #include "sp.h"
@@ -377,7 +377,7 @@ static int broker__search(struct broker *b, const Roost__SearchRequest *s, const
 	return *out ? 0 : ROOST_ENOMEM;
 }
 
-/* A binary frame; JSON ones arrive here re-encoded by json_serve(). */
+/* A binary frame; JSON ones arrive here re-encoded by jsonsrv_serve(). */
 static int broker__handle_binary(void *ctx, const void *frame, size_t len, void **reply,
 				 size_t *reply_len)
 {
@@ -407,6 +407,6 @@ static int broker__handle_binary(void *ctx, const void *frame, size_t len, void 
 
 int broker_handle(struct broker *b, const void *frame, size_t len, void **reply, size_t *reply_len)
 {
-	return json_serve(frame, len, b->cfg.limits.max_frame, broker__handle_binary, b, reply,
-			  reply_len);
+	return jsonsrv_serve(frame, len, b->cfg.limits.max_frame, broker__handle_binary, b, reply,
+			     reply_len);
 }

@@ -1,13 +1,18 @@
-/* The JSON form of requests (proto/json.h), which brokers and readers
- * accept from clients, and the JSON-lines documents of `roost add`.
+/* The JSON form of requests (proto/json.h, read by jsonlex.h and written
+ * by jsonenc.h), which brokers and readers accept from clients, and the
+ * JSON-lines documents of `roost add`.
  *
  * A request the JSON decoder accepts must be one the binary path accepts
  * too (servers re-encode it and run the same handling), and encoding it
- * back to JSON must give a text that decodes to the very same request. */
+ * back to JSON must give a text that decodes to the very same request.
+ * Served (jsonsrv.h), every text gets a JSON reply in valid UTF-8, even
+ * when its message quotes the client's own field names, cut to fit. */
 #include "batch.h"
 #include "err.h"
 #include "fuzz.h"
 #include "json.h"
+#include "jsonenc.h"
+#include "jsonsrv.h"
 #include "wire.h"
 
 #include <stdlib.h>
@@ -36,7 +41,7 @@ static void fuzz_json__round_trip(const Roost__Request *req, const uint8_t *bin,
 	char *text, msg[256];
 	size_t tlen, len2;
 	Roost__Request *again;
-	FUZZ_CHECK(json_encode_request(req, &text, &tlen) == 0);
+	FUZZ_CHECK(jsonenc_request(req, &text, &tlen) == 0);
 	FUZZ_CHECK(json_decode_request(text, tlen, 0, &again, msg, sizeof msg) == 0);
 	uint8_t *bin2 = fuzz_json__pack(again, &len2);
 	FUZZ_CHECK(len2 == len && memcmp(bin, bin2, len) == 0);
@@ -78,6 +83,28 @@ static void fuzz_json__document(const char *s, size_t size)
 	json_document_free(&d);
 }
 
+/* Answers every request the way a server that refuses it would. */
+static int fuzz_json__handler(void *ctx, const void *frame, size_t len, void **reply,
+			      size_t *reply_len)
+{
+	(void)ctx;
+	(void)frame;
+	(void)len;
+	return wire_encode_error(ROOST_EDIM, "request dim differs", reply, reply_len);
+}
+
+static void fuzz_json__serve(const char *s, size_t size)
+{
+	if (!json_is_request(s, size))
+		return;
+	void *reply;
+	size_t n;
+	FUZZ_CHECK(jsonsrv_serve(s, size, 0, fuzz_json__handler, NULL, &reply, &n) == 0);
+	FUZZ_CHECK(n > 0 && ((const char *)reply)[0] == '{' && json_is_request(reply, n));
+	FUZZ_CHECK(batch_utf8_valid(reply, n));
+	free(reply);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -87,6 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *s = fuzz_copy(data, size);
 	fuzz_json__request(s, size);
 	fuzz_json__document(s, size);
+	fuzz_json__serve(s, size);
 	free(s);
 	return 0;
 }

@@ -2,8 +2,10 @@
  * without protobuf, and the JSON-lines document format of `roost add`.
  * docs/protocol.md describes both; proto/roost.proto stays the schema.
  *
- * A JSON request decodes into the same Roost__Request the binary path
- * uses, so servers run the very same handling. Field names are those of
+ * This module is that form's schema and decodes it; jsonlex.h reads the
+ * text, jsonenc.h writes requests and replies, jsonsrv.h serves frames in
+ * either form. A JSON request decodes into the same Roost__Request the
+ * binary path uses, so servers run the very same handling. Field names are those of
  * the .proto; a request sets "version" and exactly one of "add", "search"
  * or "status":
  *
@@ -41,8 +43,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest number token accepted, in characters. */
-#define JSON_MAX_NUMBER 64u
 /* Most agent ids in one search filter. */
 #define JSON_MAX_AGENTS 65536u
 
@@ -66,35 +66,9 @@ int json_decode_request(const char *s, size_t len, size_t max_frame, Roost__Requ
 			char *msg, size_t msglen);
 void json_request_free(Roost__Request *req);
 
-/* Encodes a request in the form json_decode_request() reads (a filter
- * always with has_time_range and both bounds, so decoding gives the same
- * request back). A value that is not finite is written as null, which
- * the decoder refuses as servers refuse it. *out is malloc'ed and
- * NUL-terminated; *outlen excludes the NUL. Fails with ROOST_EINVAL
- * (search queries not a whole number of dim-sized vectors, an unknown
- * ack mode), ROOST_EUTF8 (a string that is not UTF-8) or ROOST_ENOMEM. */
-int json_encode_request(const Roost__Request *req, char **out, size_t *outlen);
-
-/* Encodes a reply: {"version":1,"status":0,"message":"", then the body
- * as "add", "search" or "status_reply"}. 64-bit values are exact decimal
- * integers; scores are float32 printed to round-trip (null when not
- * finite). An error without a message gets roost_strerror()'s text.
- * *out is malloc'ed and NUL-terminated. Fails with ROOST_EUTF8 (a string
- * that is not UTF-8) or ROOST_ENOMEM. */
-int json_encode_reply(const Roost__Reply *reply, char **out, size_t *outlen);
-
-/* A binary request handler (broker_handle, rsearch_handle). */
-typedef int (*json_handler)(void *ctx, const void *frame, size_t len, void **reply,
-			    size_t *reply_len);
-
-/* Serves one frame in either form: a binary frame goes to fn as it is; a
- * JSON frame is decoded, re-encoded in binary and handed to fn, and fn's
- * reply is returned as JSON (a decoding error is a JSON error reply and
- * never reaches fn). A reply over WIRE_MAX_FRAME is replaced by a
- * ROOST_ETOOBIG error in the request's form. *reply is malloc'ed. Fails only as fn does, or with
- * ROOST_ENOMEM. */
-int json_serve(const void *frame, size_t len, size_t max_frame, json_handler fn, void *ctx,
-	       void **reply, size_t *reply_len);
+/* The JSON name of an ack mode ("default", "queued", ...); NULL for a
+ * value the schema does not have. */
+const char *json_ack_name(Roost__AckMode ack);
 
 /* One document of a JSON-lines input (`roost add`):
  *   {"vector":[0.1,0.2,0.3],"agent":7,"time":1700000000,"kind":"tweet",

@@ -2,7 +2,7 @@
 
 #include "err.h"
 #include "futex.h"
-#include "json.h"
+#include "jsonsrv.h"
 #include "log.h"
 #include "search.h"
 #include "wire.h"
@@ -252,7 +252,7 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	return rc;
 }
 
-/* A binary frame; JSON ones arrive here re-encoded by json_serve(). */
+/* A binary frame; JSON ones arrive here re-encoded by jsonsrv_serve(). */
 static int rsearch__handle_binary(void *ctx, const void *frame, size_t len, void **reply,
 				  size_t *reply_len)
 {
@@ -277,5 +277,6 @@ static int rsearch__handle_binary(void *ctx, const void *frame, size_t len, void
 int rsearch_handle(struct rsearch *rs, const void *frame, size_t len, void **reply,
 		   size_t *reply_len)
 {
-	return json_serve(frame, len, WIRE_MAX_FRAME, rsearch__handle_binary, rs, reply, reply_len);
+	return jsonsrv_serve(frame, len, WIRE_MAX_FRAME, rsearch__handle_binary, rs, reply,
+			     reply_len);
 }

@@ -1,7 +1,10 @@
-/* Unit tests for proto/json.c: the JSON form of requests and replies,
- * every class of malformed input, the limits, json_serve() and the
- * JSON-lines document parser. */
+/* Unit tests for the JSON form of requests and replies (proto/json.c,
+ * jsonenc.c, jsonsrv.c): every class of malformed input, the limits,
+ * jsonsrv_serve() and the JSON-lines document parser. */
 #include "json.h"
+#include "jsonenc.h"
+#include "jsonlex.h"
+#include "jsonsrv.h"
 
 #include "batch.h"
 #include "err.h"
@@ -65,7 +68,7 @@ static char *encode_request(const Roost__Request *req)
 	char *s = NULL;
 	size_t n = 0;
 
-	assert_int_equal(json_encode_request(req, &s, &n), 0);
+	assert_int_equal(jsonenc_request(req, &s, &n), 0);
 	assert_int_equal(strlen(s), n);
 	return s;
 }
@@ -75,7 +78,7 @@ static char *encode_reply(const Roost__Reply *r)
 	char *s = NULL;
 	size_t n = 0;
 
-	assert_int_equal(json_encode_reply(r, &s, &n), 0);
+	assert_int_equal(jsonenc_reply(r, &s, &n), 0);
 	assert_int_equal(strlen(s), n);
 	return s;
 }
@@ -226,7 +229,7 @@ static void test_encode_request_exact(void **state)
 	free(text);
 	/* Not a whole number of vectors: nothing sensible to write. */
 	req->search->dim = 3;
-	assert_int_equal(json_encode_request(req, &text, &(size_t){0}), ROOST_EINVAL);
+	assert_int_equal(jsonenc_request(req, &text, &(size_t){0}), ROOST_EINVAL);
 	json_request_free(req);
 }
 
@@ -382,10 +385,11 @@ static void test_limits(void **state)
 		   "]}}}");
 	decode_bad(s, ROOST_ETOOBIG, "search.filter.agents: more than 65536");
 	free(s);
-	s = repeat("{\"version\":1,\"search\":{\"queries\":[[", "0", JSON_MAX_NUMBER + 1, "]]}}");
+	s = repeat("{\"version\":1,\"search\":{\"queries\":[[", "0", JSONLEX_MAX_NUMBER + 1,
+		   "]]}}");
 	decode_bad(s, ROOST_EPROTO, "leading 0");
 	free(s);
-	s = repeat("{\"version\":1,\"search\":{\"queries\":[[0.", "1", JSON_MAX_NUMBER, "]]}}");
+	s = repeat("{\"version\":1,\"search\":{\"queries\":[[0.", "1", JSONLEX_MAX_NUMBER, "]]}}");
 	decode_bad(s, ROOST_ETOOBIG, "longer than 64");
 	free(s);
 	/* The text itself, and its binary form, must fit the frame. */
@@ -488,7 +492,7 @@ static void test_encode_search_reply(void **state)
 	free(s);
 	/* Text that is not UTF-8 never becomes broken JSON. */
 	h[1].text = "\xff";
-	assert_int_equal(json_encode_reply(&r, &s, &(size_t){0}), ROOST_EUTF8);
+	assert_int_equal(jsonenc_reply(&r, &s, &(size_t){0}), ROOST_EUTF8);
 }
 
 static void test_encode_status_reply(void **state)
@@ -556,7 +560,7 @@ static void serve(struct fake *f, const char *s, size_t len, char **out)
 	void *reply = NULL;
 	size_t n = 0;
 
-	assert_int_equal(json_serve(s, len, 0, fake_handler, f, &reply, &n), 0);
+	assert_int_equal(jsonsrv_serve(s, len, 0, fake_handler, f, &reply, &n), 0);
 	*out = malloc(n + 1);
 	assert_non_null(*out);
 	memcpy(*out, reply, n);
@@ -598,7 +602,7 @@ static void test_serve_json(void **state)
 	/* The handler's own failure passes through. */
 	f = (struct fake){.rc = ROOST_ENOMEM};
 	assert_int_equal(
-	    json_serve(req, strlen(req), 0, fake_handler, &f, &(void *){NULL}, &(size_t){0}),
+	    jsonsrv_serve(req, strlen(req), 0, fake_handler, &f, &(void *){NULL}, &(size_t){0}),
 	    ROOST_ENOMEM);
 }
 
@@ -639,7 +643,7 @@ static void test_serve_binary(void **state)
 	req.op_case = ROOST__REQUEST__OP_STATUS;
 	req.status = &st;
 	bin = pack(&req, &len);
-	assert_int_equal(json_serve(bin, len, 0, fake_handler, &f, &reply, &n), 0);
+	assert_int_equal(jsonsrv_serve(bin, len, 0, fake_handler, &f, &reply, &n), 0);
 	/* Binary frames go through untouched, and get a binary reply. */
 	assert_ptr_equal(f.frame, bin);
 	assert_int_equal(f.len, len);

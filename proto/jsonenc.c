@@ -1,0 +1,347 @@
+#include "jsonenc.h"
+
+#include "batch.h"
+#include "clocale.h"
+#include "err.h"
+#include "json.h"
+#include "wire.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* The output buffer.                                                  */
+
+struct jsonenc__buf {
+	char *s;
+	size_t len, cap;
+	int err; /* sticky: the first failure; later writes do nothing */
+};
+
+static void jsonenc__put(struct jsonenc__buf *b, const char *s, size_t n)
+{
+	if (b->err)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 256;
+		while (b->len + n + 1 > ncap)
+			ncap *= 2;
+		char *a = realloc(b->s, ncap);
+		if (a == NULL) {
+			b->err = ROOST_ENOMEM;
+			return;
+		}
+		b->s = a;
+		b->cap = ncap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void jsonenc__puts(struct jsonenc__buf *b, const char *s)
+{
+	jsonenc__put(b, s, strlen(s));
+}
+
+static void jsonenc__fail(struct jsonenc__buf *b, int code)
+{
+	if (!b->err)
+		b->err = code;
+}
+
+/* For short items only: numbers, keys, punctuation. */
+__attribute__((format(printf, 2, 3))) static void jsonenc__putf(struct jsonenc__buf *b,
+								const char *fmt, ...)
+{
+	char tmp[64];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	/* A cut item would be broken JSON: refuse it instead. */
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		jsonenc__fail(b, ROOST_EINVAL);
+	else
+		jsonenc__put(b, tmp, (size_t)n);
+}
+
+/* A quoted string; runs of plain bytes are copied whole. */
+static void jsonenc__put_str(struct jsonenc__buf *b, const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (!batch_utf8_valid(s != NULL ? s : "", n)) {
+		jsonenc__fail(b, ROOST_EUTF8);
+		return;
+	}
+	jsonenc__put(b, "\"", 1);
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		jsonenc__put(b, s + run, i - run);
+		run = i + 1;
+		if (c == '"' || c == '\\')
+			jsonenc__putf(b, "\\%c", c);
+		else if (c == '\n')
+			jsonenc__puts(b, "\\n");
+		else if (c == '\t')
+			jsonenc__puts(b, "\\t");
+		else
+			jsonenc__putf(b, "\\u%04x", c);
+	}
+	jsonenc__put(b, s + run, n - run);
+	jsonenc__put(b, "\"", 1);
+}
+
+/* The shortest decimal that reads back as the same float32 (9 significant
+ * digits always do); null when the value is not finite. The caller has
+ * entered the C locale. */
+static void jsonenc__put_float(struct jsonenc__buf *b, float f)
+{
+	if (!isfinite(f)) {
+		jsonenc__puts(b, "null");
+		return;
+	}
+	int prec;
+	for (prec = 6; prec < 9; prec++) {
+		char tmp[32];
+		snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
+		if (strtof(tmp, NULL) == f)
+			break;
+	}
+	jsonenc__putf(b, "%.*g", prec, (double)f);
+}
+
+/* The helpers below write pre, the literal text before the value (a
+ * separator and the quoted key), then the value. */
+static void jsonenc__put_u64(struct jsonenc__buf *b, const char *pre, uint64_t v)
+{
+	jsonenc__putf(b, "%s%llu", pre, (unsigned long long)v);
+}
+
+static void jsonenc__put_i64(struct jsonenc__buf *b, const char *pre, int64_t v)
+{
+	jsonenc__putf(b, "%s%lld", pre, (long long)v);
+}
+
+static void jsonenc__put_key_str(struct jsonenc__buf *b, const char *pre, const char *v)
+{
+	jsonenc__puts(b, pre);
+	jsonenc__put_str(b, v);
+}
+
+static void jsonenc__put_floats(struct jsonenc__buf *b, const float *v, size_t n)
+{
+	jsonenc__put(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			jsonenc__put(b, ",", 1);
+		jsonenc__put_float(b, v[i]);
+	}
+	jsonenc__put(b, "]", 1);
+}
+
+/* Writes msg with put, in the C locale that numbers need, and hands the
+ * text over; on a sticky error it frees what was written. */
+static int jsonenc__write(void (*put)(struct jsonenc__buf *b, const void *msg), const void *msg,
+			  char **out, size_t *outlen)
+{
+	if (msg == NULL || out == NULL || outlen == NULL)
+		return ROOST_EINVAL;
+	locale_t old;
+	int rc = clocale_enter(&old);
+	if (rc)
+		return rc;
+	struct jsonenc__buf b = {0};
+	put(&b, msg);
+	clocale_leave(old);
+	if (b.err) {
+		free(b.s);
+		return b.err;
+	}
+	*out = b.s;
+	*outlen = b.len;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies.                                                            */
+
+static void jsonenc__put_hit(struct jsonenc__buf *b, const Roost__Hit *h)
+{
+	jsonenc__put_u64(b, "{\"id\":", h->id);
+	jsonenc__puts(b, ",\"score\":");
+	jsonenc__put_float(b, h->score);
+	jsonenc__put_i64(b, ",\"agent\":", h->agent);
+	jsonenc__put_i64(b, ",\"time\":", h->time);
+	jsonenc__put_key_str(b, ",\"kind\":", h->kind);
+	jsonenc__put_key_str(b, ",\"text\":", h->text);
+	jsonenc__put(b, "}", 1);
+}
+
+static void jsonenc__put_search_reply(struct jsonenc__buf *b, const Roost__SearchReply *s)
+{
+	jsonenc__put_u64(b, ",\"search\":{\"lsn\":", s->lsn);
+	jsonenc__puts(b, ",\"results\":[");
+	for (size_t q = 0; q < s->n_results; q++) {
+		const Roost__QueryResult *r = s->results[q];
+
+		jsonenc__puts(b, q ? ",{\"hits\":[" : "{\"hits\":[");
+		for (size_t i = 0; r != NULL && i < r->n_hits; i++) {
+			if (i)
+				jsonenc__put(b, ",", 1);
+			jsonenc__put_hit(b, r->hits[i]);
+		}
+		jsonenc__puts(b, "]}");
+	}
+	jsonenc__puts(b, "]}");
+}
+
+static void jsonenc__put_add_reply(struct jsonenc__buf *b, const Roost__AddReply *a)
+{
+	jsonenc__put_u64(b, ",\"add\":{\"lsn\":", a->lsn);
+	jsonenc__puts(b, ",\"ids\":[");
+	for (size_t i = 0; i < a->n_ids; i++)
+		jsonenc__putf(b, i ? ",%llu" : "%llu", (unsigned long long)a->ids[i]);
+	jsonenc__putf(b, "],\"duplicate\":%s}", a->duplicate ? "true" : "false");
+}
+
+static void jsonenc__put_status_reply(struct jsonenc__buf *b, const Roost__StatusReply *s)
+{
+	jsonenc__put_u64(b, ",\"status_reply\":{\"dim\":", s->dim);
+	jsonenc__putf(b, ",\"metric\":\"%s\"",
+		      s->metric == ROOST__METRIC__METRIC_INNER_PRODUCT ? "ip" : "l2");
+	jsonenc__put_key_str(b, ",\"index\":", s->index);
+	jsonenc__put_i64(b, ",\"writer_pid\":", s->writer_pid);
+	jsonenc__put_u64(b, ",\"ring_head\":", s->ring_head);
+	jsonenc__put_u64(b, ",\"ring_reserve\":", s->ring_reserve);
+	jsonenc__put_u64(b, ",\"ring_capacity\":", s->ring_capacity);
+	jsonenc__put_u64(b, ",\"durable_lsn\":", s->durable_lsn);
+	jsonenc__put_u64(b, ",\"applied_lsn\":", s->applied_lsn);
+	jsonenc__put_u64(b, ",\"published_lsn\":", s->published_lsn);
+	jsonenc__put_u64(b, ",\"documents\":", s->documents);
+	jsonenc__put_key_str(b, ",\"writer_mode\":", s->writer_mode);
+	jsonenc__put(b, "}", 1);
+}
+
+static void jsonenc__put_reply(struct jsonenc__buf *b, const void *msg)
+{
+	const Roost__Reply *reply = msg;
+	const char *message = reply->message != NULL ? reply->message : "";
+
+	/* A client must never get a failure without a word of explanation. */
+	if (reply->status != 0 && message[0] == '\0')
+		message = roost_strerror(reply->status);
+	jsonenc__putf(b, "{\"version\":%u,\"status\":%d,", WIRE_VERSION, (int)reply->status);
+	jsonenc__put_key_str(b, "\"message\":", message);
+	if (reply->body_case == ROOST__REPLY__BODY_ADD && reply->add != NULL)
+		jsonenc__put_add_reply(b, reply->add);
+	else if (reply->body_case == ROOST__REPLY__BODY_SEARCH && reply->search != NULL)
+		jsonenc__put_search_reply(b, reply->search);
+	else if (reply->body_case == ROOST__REPLY__BODY_STATUS_REPLY && reply->status_reply)
+		jsonenc__put_status_reply(b, reply->status_reply);
+	jsonenc__put(b, "}", 1);
+}
+
+int jsonenc_reply(const Roost__Reply *reply, char **out, size_t *outlen)
+{
+	return jsonenc__write(jsonenc__put_reply, reply, out, outlen);
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests.                                                           */
+
+static void jsonenc__put_doc(struct jsonenc__buf *b, const Roost__Document *d)
+{
+	jsonenc__puts(b, "{\"vector\":");
+	jsonenc__put_floats(b, d->vector, d->n_vector);
+	jsonenc__put_i64(b, ",\"agent\":", d->agent);
+	jsonenc__put_i64(b, ",\"time\":", d->time);
+	jsonenc__put_key_str(b, ",\"kind\":", d->kind);
+	jsonenc__put_key_str(b, ",\"text\":", d->text);
+	jsonenc__put(b, "}", 1);
+}
+
+static void jsonenc__put_add(struct jsonenc__buf *b, const Roost__AddRequest *a)
+{
+	const char *ack = json_ack_name(a->ack);
+
+	if (ack == NULL) {
+		jsonenc__fail(b, ROOST_EINVAL);
+		return;
+	}
+	jsonenc__put_u64(b, ",\"add\":{\"dim\":", a->dim);
+	jsonenc__puts(b, ",\"docs\":[");
+	for (size_t i = 0; i < a->n_docs; i++) {
+		if (i)
+			jsonenc__put(b, ",", 1);
+		jsonenc__put_doc(b, a->docs[i]);
+	}
+	jsonenc__put_u64(b, "],\"client_id\":", a->client_id);
+	jsonenc__put_u64(b, ",\"seq\":", a->seq);
+	jsonenc__putf(b, ",\"ack\":\"%s\"", ack);
+	jsonenc__put_u64(b, ",\"timeout_ms\":", a->timeout_ms);
+	jsonenc__put(b, "}", 1);
+}
+
+static void jsonenc__put_filter(struct jsonenc__buf *b, const Roost__Filter *f)
+{
+	jsonenc__puts(b, ",\"filter\":{\"agents\":[");
+	for (size_t i = 0; i < f->n_agents; i++)
+		jsonenc__putf(b, i ? ",%lld" : "%lld", (long long)f->agents[i]);
+	jsonenc__putf(b, "],\"has_time_range\":%s", f->has_time_range ? "true" : "false");
+	jsonenc__put_i64(b, ",\"time_min\":", f->time_min);
+	jsonenc__put_i64(b, ",\"time_max\":", f->time_max);
+	jsonenc__put_key_str(b, ",\"kind\":", f->kind);
+	jsonenc__put(b, "}", 1);
+}
+
+static void jsonenc__put_search(struct jsonenc__buf *b, const Roost__SearchRequest *s)
+{
+	/* Queries travel flat; JSON gives them back their rows. */
+	if (s->n_queries > 0 && (s->dim == 0 || s->n_queries % s->dim != 0)) {
+		jsonenc__fail(b, ROOST_EINVAL);
+		return;
+	}
+	jsonenc__put_u64(b, ",\"search\":{\"dim\":", s->dim);
+	jsonenc__puts(b, ",\"queries\":[");
+	for (size_t q = 0; q < s->n_queries / (s->dim ? s->dim : 1); q++) {
+		if (q)
+			jsonenc__put(b, ",", 1);
+		jsonenc__put_floats(b, s->queries + q * s->dim, s->dim);
+	}
+	jsonenc__put_u64(b, "],\"k\":", s->k);
+	if (s->filter != NULL)
+		jsonenc__put_filter(b, s->filter);
+	jsonenc__put_u64(b, ",\"min_lsn\":", s->min_lsn);
+	jsonenc__put_u64(b, ",\"timeout_ms\":", s->timeout_ms);
+	jsonenc__put_u64(b, ",\"nprobe\":", s->nprobe);
+	jsonenc__put_u64(b, ",\"ef_search\":", s->ef_search);
+	jsonenc__put(b, "}", 1);
+}
+
+static void jsonenc__put_request(struct jsonenc__buf *b, const void *msg)
+{
+	const Roost__Request *req = msg;
+
+	jsonenc__putf(b, "{\"version\":%u", req->version);
+	if (req->op_case == ROOST__REQUEST__OP_ADD && req->add != NULL)
+		jsonenc__put_add(b, req->add);
+	else if (req->op_case == ROOST__REQUEST__OP_SEARCH && req->search != NULL)
+		jsonenc__put_search(b, req->search);
+	else if (req->op_case == ROOST__REQUEST__OP_STATUS)
+		jsonenc__puts(b, ",\"status\":{}");
+	jsonenc__put(b, "}", 1);
+}
+
+int jsonenc_request(const Roost__Request *req, char **out, size_t *outlen)
+{
+	return jsonenc__write(jsonenc__put_request, req, out, outlen);
+}
