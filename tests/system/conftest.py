@@ -283,6 +283,16 @@ def run_leftovers(pid=None):
     return shm + procs + socks
 
 
+def pytest_terminal_summary(terminalreporter):
+    """One line per skipped test with its reason, for tests/run.py (pytest
+    itself folds skips that share a reason into one line)."""
+    for rep in terminalreporter.stats.get("skipped", []):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        if reason.startswith("Skipped: "):
+            reason = reason[len("Skipped: "):]
+        terminalreporter.write_line("SKIPPED TEST %s: %s" % (rep.nodeid, reason))
+
+
 def pytest_sessionfinish(session, exitstatus):
     left = run_leftovers()
     if left:
