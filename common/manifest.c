@@ -29,7 +29,7 @@ struct manifest_header {
 	uint32_t dim;
 	uint32_t metric;
 	char index[64];
-	uint64_t tail_start; /* at offset 96: tests/system/test_search.py reads it */
+	uint64_t tail_start; /* at offset 96: tests/system/conftest.py reads it */
 	uint64_t trained_gen;
 	uint32_t nsegments;
 	uint32_t nkeys;
