@@ -11,8 +11,8 @@ import time
 import pytest
 
 import wire
-from conftest import (BIN, BUILD, ROOT, check_exactly_once, collect_all, remove_shm, shm_dir,
-                      wait_for)
+from conftest import (BIN, BUILD, ROOT, check_exactly_once, collect_all, remove_shm,
+                      sealed_end, shm_dir, wait_for)
 
 DIM = 16
 
@@ -124,24 +124,45 @@ def shm_reboot(inst):
     inst.start_broker()
 
 
-def test_retry_after_reboot_gets_original_ids(make_instance):
-    """The keys of batches logged since the last seal reach the brokers of
-    a new control block too: a retry after a reboot gets its original
-    ids, not new ones for a batch the writer then drops."""
-    inst = make_instance(dim=DIM)
+@pytest.mark.parametrize("keys_from", ["log", "manifest"])
+def test_retry_after_reboot_gets_original_ids(make_instance, keys_from):
+    """The keys of stored batches reach the brokers of a new control block
+    too: a retry after a reboot gets its original ids, not new ones for a
+    batch the writer then drops, and an older sequence number is refused;
+    a retry that reaches the writer (its broker forgot the client) is
+    dropped there. The writer has the keys from the log it replays or,
+    once the batches are sealed into a segment and the replay starts
+    after them, from the manifest alone."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"])
     inst.start_writer()
     inst.start_broker()
     frames = [wire.add_request(DIM, [wire.document(vec(20 + s), text="r%d" % s)], 88, s)
               for s in (1, 2)]
     first = [inst.client().call(f) for f in frames]
     assert all(r["status"] == 0 for r in first), first
+    fill = 0
+    if keys_from == "manifest":
+        for seq in range(1, 10):  # 4500 documents: the tail of 4096 is sealed
+            r = inst.client().call(wire.add_request(
+                DIM, [wire.document(vec(1000 * seq + i)) for i in range(500)], 89, seq))
+            assert r["status"] == 0, r
+            fill += 500
+        wait_for(lambda: sealed_end(inst) > first[1]["add"]["lsn"], 30,
+                 "a seal past the batches")
     shm_reboot(inst)
     again = inst.client().call(frames[1])
     assert again["status"] == 0, again
     assert again["add"] == dict(first[1]["add"], duplicate=True)
     older = inst.client().call(frames[0])
     assert older["status"] == -18, older
-    assert sorted(d.split(" ")[5] for d in inst.dump()) == ["r1", "r2"]
+    forget_client(inst, 88)
+    dropped = inst.client().call(frames[1])
+    assert dropped["status"] == -18, dropped
+    assert "repeats one this instance stored before" in dropped["message"], dropped
+    inst.wait_published([inst.status()["durable_lsn"] - 1])
+    docs = inst.dump()
+    assert len(docs) == 2 + fill
+    assert sorted(t for t in (d.split(" ")[5] for d in docs) if t) == ["r1", "r2"]
 
 
 def forget_client(inst, client_id):

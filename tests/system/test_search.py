@@ -203,6 +203,49 @@ def test_filters_inside_hnsw_search_return_k_matches(filtered, name):
     assert all(pred(docs[h["id"]]) for h in hits)
 
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+@pytest.mark.parametrize("index", ["Flat", "HNSW32"])
+def test_time_range_bounds_are_inclusive(filtered, index):
+    """time_min and time_max are both inclusive, in sealed segments and in
+    the tail: for every range whose ends sit one below, at or one above a
+    document's time, exactly the documents inside it are found. The times
+    probed lie inside a segment, inside the tail, and either side of the
+    seal (documents were added in time order, time = position). Flat is
+    exact for any query; HNSW, whose walk may miss some of the few
+    documents so narrow a filter leaves, must find each matching document
+    by its own vector, and nothing outside the range."""
+    inst, docs = filtered[index]
+    by_time = {d[2]: i for i, d in docs.items()}
+    end = sealed_end(inst)
+    last_sealed = max(d[2] for i, d in docs.items() if i < end)
+    assert 1000 < last_sealed < 5000 and by_time[last_sealed + 1] >= end, end
+
+    def found(lo, hi):
+        want = sorted(i for t, i in by_time.items() if lo <= t <= hi)
+        near = sorted({0} | {t for t in (lo - 1, lo, lo + 1, hi - 1, hi, hi + 1) if t in by_time})
+        r = inst.search([docs[by_time[t]][0] for t in near], k=10, time_range=(lo, hi),
+                        ef_search=4096)
+        assert r["status"] == 0, r
+        for t, hits in zip(near, r["results"]):
+            got = sorted(h["id"] for h in hits)
+            if index == "HNSW32":
+                ok = set(got) <= set(want) and (by_time[t] in got) == (lo <= t <= hi)
+            else:
+                ok = got == want
+            assert ok, (index, lo, hi, t, got, want)
+
+    for b in (1000, last_sealed, last_sealed + 1, 5000):
+        for lo in (b - 1, b, b + 1):
+            for hi in (b - 1, b, b + 1):
+                found(lo, hi)
+    # Ends at the limits of int64 (what an open bound means) and past them.
+    for lo, hi in ((INT64_MIN, 0), (INT64_MIN, -1), (FILTER_DOCS - 1, INT64_MAX),
+                   (FILTER_DOCS, INT64_MAX), (INT64_MAX, INT64_MAX), (INT64_MIN, INT64_MIN)):
+        found(lo, hi)
+
+
 def test_batched_queries_and_k_limits(filtered):
     inst, docs = filtered["Flat"]
     rnd = random.Random(3)
