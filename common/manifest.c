@@ -353,6 +353,14 @@ int manifest_store(const char *dir, const struct manifest *m)
 	return rc;
 }
 
+int manifest_moved_on(const char *dir, uint64_t gen)
+{
+	struct manifest now;
+	int moved = manifest_load(dir, &now) == 0 && now.gen != gen;
+	manifest_free(&now);
+	return moved;
+}
+
 void manifest_free(struct manifest *m)
 {
 	free(m->segments);
