@@ -364,6 +364,7 @@ def test_readers_keep_serving_through_writer_restart(make_instance):
     inst.start_broker()
     inst.start_reader()
     before = collect_all(inst.agent(1, requests=60, batch=(80, 100)))
+    inst.wait_published(before)  # acked durable: what readers serve once published
     inst.kill(inst.writer)
     sample = dict(list(before.items())[::40])
     assert {int(i) < sealed_end(inst) for i in sample} == {True, False}, sealed_end(inst)
