@@ -43,7 +43,13 @@ def sanitizer_env(tool, logs):
         env["LSAN_OPTIONS"] = "suppressions=%s/lsan.supp:print_suppressions=0" % HERE
         env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1:log_path=%s/ubsan" % logs
     else:
-        env["TSAN_OPTIONS"] = "halt_on_error=1:second_deadlock_stack=1:log_path=%s/tsan" % logs
+        # atexit_sleep_ms=0: TSan would hold every exiting process for a
+        # second to catch races with threads still running. roost's
+        # processes join their own threads before they exit; what runs on
+        # is nng's, which is not instrumented. The sleep only doubled the
+        # run (and broke the tests that time a command against its timeout).
+        env["TSAN_OPTIONS"] = ("halt_on_error=1:second_deadlock_stack=1:atexit_sleep_ms=0:"
+                               "log_path=%s/tsan" % logs)
         # libgomp is not instrumented: its worker threads' barriers look
         # like races to TSan. One OpenMP thread keeps FAISS calls on the
         # calling thread, whose locking TSan does see.
