@@ -134,6 +134,8 @@ static int view__try(struct view **out, const struct inst *in, ctl *c, const str
 		v->metric = m.metric;
 		v->sealed_end = m.tail_start;
 		rc = view__segments(v, in, &m, prev);
+		if (rc == ROOST_ENOENT && manifest_moved_on(in->data_dir, m.gen))
+			rc = ROOST_EBUSY; /* compacted in between: build again */
 	}
 	manifest_free(&m);
 	if (rc) {

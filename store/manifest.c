@@ -30,7 +30,7 @@ struct manifest_header {
 	uint32_t dim;
 	uint32_t metric;
 	char index[64];
-	uint64_t tail_start; /* at offset 96: tests/system/test_search.py reads it */
+	uint64_t tail_start; /* at offset 96: tests/system/conftest.py reads it */
 	uint64_t trained_gen;
 	uint32_t nsegments;
 	uint32_t nkeys;
@@ -301,6 +301,14 @@ int manifest_store(const char *dir, const struct manifest *m)
 		rc = manifest__replace(dir, buf, len);
 	free(buf);
 	return rc;
+}
+
+int manifest_moved_on(const char *dir, uint64_t gen)
+{
+	struct manifest now;
+	int moved = manifest_load(dir, &now) == 0 && now.gen != gen;
+	manifest_free(&now);
+	return moved;
 }
 
 void manifest_free(struct manifest *m)

@@ -68,6 +68,13 @@ int manifest_store(const char *dir, const struct manifest *m);
 
 void manifest_free(struct manifest *m);
 
+/* 1 when dir/MANIFEST is now of another generation than gen. A file that a
+ * manifest of generation gen names vanishes only once a newer manifest no
+ * longer names it (a compaction, a writer's sweep), so a reader that finds
+ * one missing asks this to tell "replaced meanwhile: read again" from a
+ * file that is really lost. */
+int manifest_moved_on(const char *dir, uint64_t gen);
+
 /* Decodes a manifest from bytes (what manifest_load does after reading the
  * file); exposed for the fuzzer. */
 int manifest_decode(const void *buf, size_t len, struct manifest *out);

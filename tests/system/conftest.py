@@ -5,10 +5,13 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 
 import pytest
 
@@ -174,8 +177,12 @@ class Instance:
                 str(self.dim), "--agent", str(agent), "--requests", str(requests),
                 "--batch-min", str(batch[0]), "--batch-max", str(batch[1]), "--ack", ack,
                 "--seed", str(agent + 1), "--timeout-ms", str(timeout_ms)]
-        return subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        # Every request acknowledges at least batch-min documents: what a
+        # load that ran in full must have acknowledged (collect_all).
+        p.min_acks = requests * batch[0]
+        return p
 
     def dump(self):
         out = subprocess.run([os.path.join(TOOLS, "roost-dump"), self.name, self.data],
@@ -252,6 +259,67 @@ def collect(agent_proc, timeout=120):
     return acked, errors
 
 
+def collect_all(agent_proc, timeout=120):
+    """collect() for a load that must run in full: no request failed, the
+    agent exited 0 and acknowledged every request's documents. Returns
+    {id: fields}."""
+    acked, errors = collect(agent_proc, timeout)
+    assert not errors, errors[:5]
+    assert agent_proc.returncode == 0, (agent_proc.returncode, agent_proc.stderr)
+    assert len(acked) >= agent_proc.min_acks, \
+        "%d documents acknowledged, at least %d expected" % (len(acked), agent_proc.min_acks)
+    return acked
+
+
+def sealed_end(inst):
+    """The LSN below which every document is in a sealed segment: the
+    manifest's tail_start (common/manifest.c, at offset 96); 0 before the
+    first manifest."""
+    try:
+        with open(os.path.join(inst.data, "MANIFEST"), "rb") as f:
+            head = f.read(104)
+    except FileNotFoundError:
+        return 0
+    return struct.unpack_from("<Q", head, 96)[0]
+
+
+class Threads:
+    """The threads a test starts. An exception that ends one of them is
+    kept, with its traceback, and join() fails the test with it: a thread
+    that dies on a TimeoutError would otherwise leave only a warning."""
+
+    def __init__(self):
+        self.threads, self.errors = [], []
+        self.lock = threading.Lock()
+
+    def start(self, target, *args):
+        def run():
+            try:
+                target(*args)
+            except BaseException:  # whatever ends a thread fails its test
+                with self.lock:
+                    self.errors.append("%s%r:\n%s" % (target.__name__, args,
+                                                        traceback.format_exc()))
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return t
+
+    def join(self, timeout=120):
+        for t in self.threads:
+            t.join(timeout)
+        alive = sum(t.is_alive() for t in self.threads)
+        assert not self.errors, "%d thread(s) raised, the first: %s" % (len(self.errors),
+                                                                       self.errors[0])
+        assert not alive, "%d thread(s) still running after %ss" % (alive, timeout)
+
+
+def pytest_configure(config):
+    # A thread started without Threads that dies still fails its test.
+    config.addinivalue_line("filterwarnings",
+                            "error::pytest.PytestUnhandledThreadExceptionWarning")
+
+
 def check_exactly_once(inst, acked):
     """Every acked document is published exactly once with its fields.
     Durable is not visible: first wait until publication passes them."""
@@ -299,6 +367,16 @@ def run_leftovers(pid=None):
             if "/roost/" in path and mine.search(path.replace("/", ".")):
                 socks.append(path)
     return shm + procs + socks
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per skipped test with its reason, for tests/run.py (pytest
+    itself folds skips that share a reason into one line)."""
+    for rep in terminalreporter.stats.get("skipped", []):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        if reason.startswith("Skipped: "):
+            reason = reason[len("Skipped: "):]
+        terminalreporter.write_line("SKIPPED TEST %s: %s" % (rep.nodeid, reason))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from conftest import BIN, ROOT, TOOLS, remove_shm, shm_objects, wait_for
+from conftest import BIN, ROOT, TOOLS, Threads, remove_shm, shm_objects, wait_for
 
 DIM = 8
 
@@ -361,9 +361,9 @@ class Load:
             argv += ["--file", path]
         self.p = subprocess.Popen(argv, env=c.env, stdin=subprocess.PIPE if paced else None,
                                   stdout=self.out, stderr=self.err, text=True)
-        self.feeder = threading.Thread(target=self._feed) if paced else None
-        if self.feeder:
-            self.feeder.start()
+        self.feeder = Threads()
+        if paced:
+            self.feeder.start(self._feed)
 
     def _feed(self):
         lines = load_jsonl().splitlines(True)
@@ -380,8 +380,7 @@ class Load:
 
     def finish(self):
         rc = self.p.wait(timeout=60)
-        if self.feeder:
-            self.feeder.join(timeout=60)
+        self.feeder.join(timeout=60)
         self.out.seek(0)
         self.err.seek(0)
         return rc, [int(x) for x in self.out.read().split()], self.err.read()
@@ -417,8 +416,10 @@ def test_add_interrupted_and_rerun_stores_each_line_once(cli):
     writer = c.procs("writer")[0]["pid"]
     os.kill(writer, signal.SIGSTOP)
     try:
+        # The ring's positions are LSNs, which do not start at 0.
+        empty = c.status()["server"]["ring_reserve"]
         load = Load(c, client_id, paced=False)
-        wait_for(lambda: c.status()["server"]["ring_reserve"] > 0, 30, "a batch in flight")
+        wait_for(lambda: c.status()["server"]["ring_reserve"] > empty, 30, "a batch in flight")
         load.p.send_signal(signal.SIGINT)
         rc, out, err = load.finish()
     finally:

@@ -11,8 +11,8 @@ import time
 import pytest
 
 import wire
-from conftest import (BIN, BUILD, ROOT, check_exactly_once, collect, remove_shm, shm_dir,
-                      wait_for)
+from conftest import (BIN, BUILD, ROOT, check_exactly_once, collect_all, remove_shm,
+                      sealed_end, shm_dir, wait_for)
 
 DIM = 16
 
@@ -30,28 +30,46 @@ def test_sixteen_agents_every_ack_present_once(make_instance):
     agents = [inst.agent(a, requests=12, batch=(1, 50)) for a in range(16)]
     acked = {}
     for p in agents:
-        got, errors = collect(p)
-        assert not errors, errors
-        assert p.returncode == 0
-        acked.update(got)
-    assert len(acked) >= 16 * 12
+        acked.update(collect_all(p))
     docs = check_exactly_once(inst, acked)
     assert len(docs) == len(acked), "documents published that nobody acked"
 
 
+def own_docs_found(inst, vecs, ids):
+    """A search by each vector, with no min_lsn and no waiting, hits its
+    own document first."""
+    r = inst.search(vecs, k=1)
+    assert r["status"] == 0, r
+    got = [hits[0]["id"] if hits else None for hits in r["results"]]
+    assert got == ids, [(i, g) for i, g in zip(ids, got) if i != g][:5]
+
+
 @pytest.mark.parametrize("ack", ["queued", "visible"])
 def test_ack_modes(make_instance, ack):
-    inst = make_instance(dim=DIM)
+    # HNSW32 takes a while to index a group, which the writer does after
+    # the group is durable and before it is published: an ack given at
+    # durable would come back before its documents can be found.
+    inst = make_instance(dim=DIM, index="HNSW32")
     inst.start_writer()
     inst.start_broker()
-    acked, errors = collect(inst.agent(1, requests=5, ack=ack))
-    assert not errors
+    inst.start_reader()
+    acked = collect_all(inst.agent(1, requests=5, ack=ack))
+    mine = []
     if ack == "visible":
-        # Visible means searchable at reply time: no waiting here.
-        check_exactly_once(inst, acked)
+        # Visible means searchable at reply time: each document is found
+        # by a search sent right after its ack, without min_lsn.
+        for seq in range(1, 31):
+            vecs = [vec(1000 * seq + i) for i in range(64)]
+            r = inst.client().call(wire.add_request(
+                DIM, [wire.document(v, text="v%d" % seq) for v in vecs], 55, seq, ack=3))
+            assert r["status"] == 0, r
+            own_docs_found(inst, vecs, r["add"]["ids"])
+            mine += r["add"]["ids"]
     else:
         wait_for(lambda: len(inst.dump()) >= len(acked), 30, "queued batches to apply")
-        check_exactly_once(inst, acked)
+    docs = check_exactly_once(inst, acked)
+    assert len(docs) == len(acked) + len(mine), "documents stored that nobody acked"
+    assert all(str(i) in docs for i in mine)
 
 
 def test_retry_returns_original_ids(make_instance):
@@ -106,24 +124,45 @@ def shm_reboot(inst):
     inst.start_broker()
 
 
-def test_retry_after_reboot_gets_original_ids(make_instance):
-    """The keys of batches logged since the last seal reach the brokers of
-    a new control block too: a retry after a reboot gets its original
-    ids, not new ones for a batch the writer then drops."""
-    inst = make_instance(dim=DIM)
+@pytest.mark.parametrize("keys_from", ["log", "manifest"])
+def test_retry_after_reboot_gets_original_ids(make_instance, keys_from):
+    """The keys of stored batches reach the brokers of a new control block
+    too: a retry after a reboot gets its original ids, not new ones for a
+    batch the writer then drops, and an older sequence number is refused;
+    a retry that reaches the writer (its broker forgot the client) is
+    dropped there. The writer has the keys from the log it replays or,
+    once the batches are sealed into a segment and the replay starts
+    after them, from the manifest alone."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"])
     inst.start_writer()
     inst.start_broker()
     frames = [wire.add_request(DIM, [wire.document(vec(20 + s), text="r%d" % s)], 88, s)
               for s in (1, 2)]
     first = [inst.client().call(f) for f in frames]
     assert all(r["status"] == 0 for r in first), first
+    fill = 0
+    if keys_from == "manifest":
+        for seq in range(1, 10):  # 4500 documents: the tail of 4096 is sealed
+            r = inst.client().call(wire.add_request(
+                DIM, [wire.document(vec(1000 * seq + i)) for i in range(500)], 89, seq))
+            assert r["status"] == 0, r
+            fill += 500
+        wait_for(lambda: sealed_end(inst) > first[1]["add"]["lsn"], 30,
+                 "a seal past the batches")
     shm_reboot(inst)
     again = inst.client().call(frames[1])
     assert again["status"] == 0, again
     assert again["add"] == dict(first[1]["add"], duplicate=True)
     older = inst.client().call(frames[0])
     assert older["status"] == -18, older
-    assert sorted(d.split(" ")[5] for d in inst.dump()) == ["r1", "r2"]
+    forget_client(inst, 88)
+    dropped = inst.client().call(frames[1])
+    assert dropped["status"] == -18, dropped
+    assert "repeats one this instance stored before" in dropped["message"], dropped
+    inst.wait_published([inst.status()["durable_lsn"] - 1])
+    docs = inst.dump()
+    assert len(docs) == 2 + fill
+    assert sorted(t for t in (d.split(" ")[5] for d in docs) if t) == ["r1", "r2"]
 
 
 def forget_client(inst, client_id):
@@ -295,10 +334,9 @@ def test_kill_broker_under_load(make_instance):
     inst.kill(inst.brokers[0])
     acked = {}
     for p in agents:
-        got, errors = collect(p, timeout=180)
-        assert not errors, errors
-        acked.update(got)
-    check_exactly_once(inst, acked)
+        acked.update(collect_all(p, timeout=180))
+    docs = check_exactly_once(inst, acked)
+    assert len(docs) == len(acked), "documents stored that nobody acked"
 
 
 def test_kill_writer_under_load_and_restart(make_instance):
@@ -313,9 +351,7 @@ def test_kill_writer_under_load_and_restart(make_instance):
     inst.start_writer()
     acked = {}
     for p in agents:
-        got, errors = collect(p, timeout=180)
-        assert not errors, errors
-        acked.update(got)
+        acked.update(collect_all(p, timeout=180))
     docs = check_exactly_once(inst, acked)
     assert len(docs) == len(acked)
 
@@ -326,8 +362,7 @@ def test_index_types_seal_and_recover(make_instance, index):
                          writer_args=["--seal-docs", "4096", "--train-docs", "2048"])
     inst.start_writer()
     inst.start_broker()
-    acked, errors = collect(inst.agent(1, requests=110, batch=(80, 100)))
-    assert not errors and len(acked) > 4096 * 2
+    acked = collect_all(inst.agent(1, requests=110, batch=(80, 100)))
     check_exactly_once(inst, acked)
     segs = [f for f in os.listdir(inst.data) if f.endswith(".index") and f.startswith("seg-")]
     assert len(segs) >= 2
@@ -369,12 +404,10 @@ def test_aged_tail_waits_for_training_docs(make_instance):
                                       "--seal-interval-ms", "200"])
     inst.start_writer()
     inst.start_broker()
-    first, errors = collect(inst.agent(1, requests=2, batch=(50, 50)))
-    assert not errors
+    first = collect_all(inst.agent(1, requests=2, batch=(50, 50)))
     check_exactly_once(inst, first)
     time.sleep(0.5)  # past the seal interval, with 100 of 2048 documents
-    acked, errors = collect(inst.agent(2, requests=30, batch=(80, 100)))
-    assert not errors, errors
+    acked = collect_all(inst.agent(2, requests=30, batch=(80, 100)))
     assert inst.writer.poll() is None
     acked.update(first)
     check_exactly_once(inst, acked)

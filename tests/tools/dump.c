@@ -59,6 +59,8 @@ static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, 
 		manifest_segment_path(in->data_dir, m.segments[i].start_lsn, m.segments[i].end_lsn,
 				      "docs", path, sizeof path);
 		rc = segment_load(path, SEGMENT_WITH_VECTORS, &d);
+		if (rc == ROOST_ENOENT && manifest_moved_on(in->data_dir, m.gen))
+			rc = ROOST_EBUSY; /* compacted in between: try again */
 		if (rc == 0) {
 			dump_docs(out, &d);
 			*total += d.count;

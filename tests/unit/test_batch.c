@@ -2,6 +2,7 @@
  * and corrupt records, and the UTF-8 validator. */
 #include "batch.h"
 #include "err.h"
+#include "ref_utf8.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -410,37 +411,91 @@ static uint64_t xorshift(uint64_t *s)
 
 /* Random corruption must be rejected or yield a view that is safe to walk;
  * AddressSanitizer checks the walk. */
+/* Whether a parsed record's texts and kinds are valid by the test's own
+ * validator (ref_utf8.h), kinds without NUL: what batch_parse promises
+ * for every record it accepts. */
+static int view_strings_valid(const struct batch_view *v)
+{
+	for (uint32_t i = 0; i < v->hdr->count; i++) {
+		const struct batch_doc *d = &v->docs[i];
+
+		if (!ref_utf8_valid(v->text + d->text_off, d->text_len) ||
+		    !ref_utf8_valid(d->kind, d->kind_len) || memchr(d->kind, 0, d->kind_len))
+			return 0;
+	}
+	return 1;
+}
+
+/* Strings near the edges of UTF-8, where one flipped bit makes an
+ * overlong form (C3 -> C1), a surrogate (ED 9F -> ED BF) or a code point
+ * above U+10FFFF (F4 8F -> F4 9F). */
+static const struct doc_in edge_docs[] = {
+    {"caf\xC3\xA9", "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80", 15},
+    {"\xF0\x9F\x90\xA6", "\xED\x9F\xBF\xEE\x80\x80\xF4\x8F\xBF\xBF\xC2\x80", 12},
+    {"tweet", "plain", 5},
+};
+
+/* Flips 1 to 4 random bits of p[from, to). */
+static void flip_bits(unsigned char *p, size_t from, size_t to, uint64_t *seed)
+{
+	int flips = 1 + (int)(xorshift(seed) % 4);
+
+	for (int k = 0; k < flips; k++)
+		p[from + xorshift(seed) % (to - from)] ^=
+		    (unsigned char)(1u << (xorshift(seed) % 8));
+}
+
 static void test_parse_random_corruption(void **state)
 {
 	uint64_t seed = 0x9E3779B97F4A7C15ull;
+	int outcomes[2] = {0, 0};
+	struct batch_view v;
+	unsigned char *p;
 	struct rec r;
 	int round;
 
 	(void)state;
-	rec_sample(&r);
+	rec_build(&r, 3, 3, edge_docs);
+	p = malloc(r.len);
+	assert_non_null(p);
+	/* Anywhere: refused as corrupt, or accepted with valid strings. */
 	for (round = 0; round < 20000; round++) {
-		unsigned char *p = malloc(r.len);
-		struct batch_view v;
-		int flips = 1 + (int)(xorshift(&seed) % 4), rc, k;
-
-		assert_non_null(p);
 		memcpy(p, r.buf, r.len);
-		for (k = 0; k < flips; k++)
-			p[xorshift(&seed) % r.len] ^= (unsigned char)(1u << (xorshift(&seed) % 8));
-		rc = batch_parse(p, r.len, 0, &v);
+		flip_bits(p, 0, r.len, &seed);
+		int rc = batch_parse(p, r.len, 0, &v);
+
 		assert_true(rc == 0 || rc == ROOST_ECORRUPT);
-		if (rc == 0) {
-			uint32_t i;
-
-			for (i = 0; i < v.hdr->count; i++) {
-				const struct batch_doc *d = &v.docs[i];
-
-				assert_true(batch_utf8_valid(v.text + d->text_off, d->text_len));
-				assert_true(batch_utf8_valid(d->kind, d->kind_len));
-			}
-		}
-		free(p);
+		if (rc == 0 && !view_strings_valid(&v))
+			fail_msg("round %d: accepted a record with invalid strings", round);
 	}
+	/* In the texts or in the kinds only, where nothing else can fail:
+	 * accepted exactly when the strings are valid. */
+	for (round = 0; round < 40000; round++) {
+		size_t doc = xorshift(&seed) % 3, from, to;
+
+		if (round % 2 == 0) {
+			from = r.text_off;
+			to = r.len;
+		} else {
+			from = r.docs_off + doc * sizeof(struct batch_doc) +
+			       offsetof(struct batch_doc, kind);
+			to = from + strlen(edge_docs[doc].kind);
+		}
+		memcpy(p, r.buf, r.len);
+		flip_bits(p, from, to, &seed);
+		int rc = batch_parse(p, r.len, 0, &v);
+		/* The layout does not change, so the view can be built by hand. */
+		v.hdr = (const struct batch_header *)p;
+		v.docs = (const struct batch_doc *)(p + r.docs_off);
+		v.text = (const char *)p + r.text_off;
+		if (rc != (view_strings_valid(&v) ? 0 : ROOST_ECORRUPT))
+			fail_msg("round %d: batch_parse gave %d for strings the test finds %s",
+				 round, rc, view_strings_valid(&v) ? "valid" : "invalid");
+		outcomes[rc == 0]++;
+	}
+	/* Both outcomes are common, or the loop proved nothing. */
+	assert_true(outcomes[0] > 5000 && outcomes[1] > 5000);
+	free(p);
 	free(r.buf);
 }
 
@@ -504,10 +559,42 @@ static void test_utf8(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (batch_utf8_valid(cases[i].s, cases[i].len) != cases[i].valid)
 			fail_msg("utf8 case %zu: expected %d", i, cases[i].valid);
+		if (ref_utf8_valid(cases[i].s, cases[i].len) != cases[i].valid)
+			fail_msg("utf8 case %zu: the test's own validator says %d", i,
+				 !cases[i].valid);
 	}
 	/* The length bounds the check: a valid prefix of an invalid string. */
 	assert_true(batch_utf8_valid("ab\xFF", 2));
 	assert_true(batch_utf8_valid(NULL, 0));
+}
+
+/* The two validators agree on every string of up to three bytes, and on
+ * random strings of four to six bytes biased towards non-ASCII. */
+static void test_utf8_against_reference(void **state)
+{
+	uint64_t seed = 0xD1B54A32D192ED03ull;
+	unsigned char s[6];
+
+	(void)state;
+	for (size_t n = 1; n <= 3; n++)
+		for (uint32_t x = 0; x < 1u << (8 * n); x++) {
+			for (size_t k = 0; k < n; k++)
+				s[k] = (unsigned char)(x >> (8 * (n - 1 - k)));
+			if (batch_utf8_valid((const char *)s, n) !=
+			    ref_utf8_valid((const char *)s, n))
+				fail_msg("validators disagree on the %zu bytes %06x", n, x);
+		}
+	for (int round = 0; round < 1000000; round++) {
+		size_t n = 4 + xorshift(&seed) % 3;
+
+		for (size_t k = 0; k < n; k++)
+			s[k] = (unsigned char)(0x80 | xorshift(&seed));
+		if (xorshift(&seed) % 2)
+			s[0] = (unsigned char)(0xF0 | (xorshift(&seed) % 8));
+		if (batch_utf8_valid((const char *)s, n) != ref_utf8_valid((const char *)s, n))
+			fail_msg("validators disagree on %02x %02x %02x %02x (%zu bytes)", s[0],
+				 s[1], s[2], s[3], n);
+	}
 }
 
 int main(void)
@@ -529,6 +616,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_kind),
 	    cmocka_unit_test(test_parse_random_corruption),
 	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_utf8_against_reference),
 	};
 
 	return cmocka_run_group_tests_name("batch", tests, NULL, NULL);

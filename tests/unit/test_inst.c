@@ -90,8 +90,11 @@ static int teardown(void **state)
 
 static void need_root(void)
 {
-	if (geteuid() != 0)
-		skip(); /* another user's directory is made with chown */
+	if (geteuid() != 0) {
+		/* another user's directory is made with chown */
+		print_message("skipped: needs root, to chown a directory to another user\n");
+		skip();
+	}
 }
 
 /* Leaves nothing in /dev/shm. */

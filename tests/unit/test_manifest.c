@@ -761,8 +761,10 @@ static void test_failed_write_keeps_old(void **state)
  * test_failed_write_keeps_old covers the failure path as root. */
 static void test_readonly_dir(void **state)
 {
-	if (geteuid() == 0)
+	if (geteuid() == 0) {
+		print_message("skipped: root ignores directory permissions; run as another user\n");
 		skip();
+	}
 	const char *dir = dir_of(state);
 	struct manifest old, next, got;
 	make_manifest(&old, 3, 1, 1);
@@ -801,6 +803,22 @@ static void test_stale_tmp(void **state)
 	manifest_free(&got);
 	manifest_free(&next);
 	manifest_free(&old);
+}
+
+static void test_moved_on(void **state)
+{
+	const char *dir = dir_of(state);
+	struct manifest m;
+	make_manifest(&m, 3, 1, 1);
+	assert_false(manifest_moved_on(dir, 3)); /* none yet: nothing to move on to */
+	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_false(manifest_moved_on(dir, 3));
+	assert_true(manifest_moved_on(dir, 2));
+	m.gen = 4;
+	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_true(manifest_moved_on(dir, 3));
+	assert_false(manifest_moved_on(dir, 4));
+	manifest_free(&m);
 }
 
 static void test_store_missing_dir(void **state)
@@ -859,6 +877,7 @@ int main(void)
 	    T(test_failed_write_keeps_old),
 	    T(test_readonly_dir),
 	    T(test_stale_tmp),
+	    T(test_moved_on),
 	    T(test_store_missing_dir),
 	    cmocka_unit_test(test_paths),
 	};

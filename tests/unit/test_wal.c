@@ -652,7 +652,9 @@ static void test_unwritable_file_recovers(void **state)
 	const uint64_t synced = open_with_three(dir, path, &w);
 	if (!set_immutable(path, 1)) {
 		wal_close(w);
-		skip(); /* needs root (CAP_LINUX_IMMUTABLE) and ext4, xfs or the like */
+		print_message("skipped: no immutable attribute here (needs root, "
+			      "CAP_LINUX_IMMUTABLE, and ext4, xfs or the like)\n");
+		skip();
 	}
 	for (uint64_t i = 3; i < 8; i++)
 		assert_int_equal(wal_append(w, lsn_of(i), lsn_of(i + 1), data_of(i), len_of(i)), 0);

@@ -4,6 +4,7 @@
 
 #include "batch.h"
 #include "err.h"
+#include "ref_utf8.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,62 +263,483 @@ static void test_frame_to_batch(void **state)
 	free(buf);
 }
 
-static int decode_error_ok(int rc)
+/* ---- what decoding must give, worked out without protobuf-c -------------
+ *
+ * The tests of damaged frames below compare wire_decode_request, and
+ * wire_check_add on what it accepts, with this model of both. The model
+ * walks the protobuf wire format over the schema of common/roost.proto by
+ * itself, with the rules protobuf-c 1.4 applies when it unpacks (each is
+ * shown on its own in test_decode_rules):
+ *  - a key is a varint of at most 5 bytes; a one-byte key of field 0 is
+ *    refused, a longer key of field 0 is an unknown field;
+ *  - wire types 3, 4, 6 and 7 are refused; unknown fields are skipped;
+ *  - a varint has at most 10 bytes; a length prefix at most 5, a value up
+ *    to INT_MAX, and no more than what is left;
+ *  - a known field of another wire type than its own is refused, but a
+ *    bool takes any; a repeated number also takes a length-delimited
+ *    (packed) run: floats a multiple of 4 bytes, varints each complete;
+ *  - of a number or string the last occurrence counts; every occurrence
+ *    of a message is decoded, and of the oneof op the last one stands.
+ * Then wire.c's own rules (wire.h): an empty frame has no operation,
+ * version must be 1, one of add, search or status must be set, no string
+ * may hold a NUL byte, and no two different members of op may be set.
+ * wire_check_add's order of checks is its documented contract. */
+
+#define REF_DOCS 9 /* one more than lim.max_docs: enough to judge any add */
+
+struct ref_doc {
+	size_t nvec;
+	int nonfinite;
+	const uint8_t *kind, *text;
+	size_t kind_len, text_len;
+};
+
+struct ref_add {
+	uint32_t dim, ack;
+	uint64_t client_id, seq;
+	size_t ndocs;
+	struct ref_doc docs[REF_DOCS];
+};
+
+struct ref_request {
+	uint32_t version;
+	unsigned op;  /* field number of the op that stands; 0: none */
+	unsigned ops; /* a bit per op field number seen */
+	int nul;      /* some string holds a NUL byte */
+	struct ref_add add;
+};
+
+struct ref_field {
+	uint32_t num;
+	unsigned wire;
+	uint64_t v;	     /* a varint's value */
+	const uint8_t *data; /* fixed-size and length-delimited values */
+	size_t len;
+};
+
+/* A varint of at most max bytes at *p; 0, or -1 when it does not end. */
+static int ref_varint(const uint8_t **p, const uint8_t *end, unsigned max, uint64_t *v)
 {
-	return rc == ROOST_EPROTO || rc == ROOST_EVERSION || rc == ROOST_EUNSUPPORTED ||
-	       rc == ROOST_ETOOBIG || rc == ROOST_EINVAL;
+	uint64_t x = 0;
+
+	for (unsigned i = 0; i < max && *p < end; i++) {
+		uint8_t b = *(*p)++;
+
+		x |= (uint64_t)(b & 0x7F) << (7 * i);
+		if (!(b & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -1;
 }
 
-/* Whatever a damaged frame decodes to, checking it must be safe, and a
- * request that passes the check must make a valid batch. */
-static int decode_and_use(const uint8_t *frame, size_t len)
+/* The next field at *p: 1, 0 at the end, -1 when it is malformed. */
+static int ref_next(const uint8_t **p, const uint8_t *end, struct ref_field *f)
 {
-	char msg[MSG_LEN] = "";
-	Roost__Request *req = NULL;
-	int rc = wire_decode_request(frame, len, 0, &req, msg, sizeof(msg));
+	uint64_t key, n;
 
-	if (rc != 0) {
-		if (!decode_error_ok(rc))
-			fail_msg("decode of %zu bytes gave %d", len, rc);
-		assert_null(req);
-		assert_true(msg[0] != '\0');
-		return rc;
+	if (*p == end)
+		return 0;
+	if ((**p & 0xF8) == 0 || ref_varint(p, end, 5, &key) != 0)
+		return -1;
+	f->num = (uint32_t)(key >> 3);
+	f->wire = (unsigned)(key & 7);
+	switch (f->wire) {
+	case 0:
+		return ref_varint(p, end, 10, &f->v) == 0 ? 1 : -1;
+	case 1:
+	case 5:
+		n = f->wire == 1 ? 8 : 4;
+		break;
+	case 2:
+		if (ref_varint(p, end, 5, &n) != 0 || n > INT_MAX)
+			return -1;
+		break;
+	default:
+		return -1;
 	}
-	if (req->op_case == ROOST__REQUEST__OP_ADD &&
-	    wire_check_add(req->add, &lim, msg, sizeof(msg)) == 0) {
-		struct batch_view v;
-		size_t rlen;
-		unsigned char *rec = write_batch(req->add, 0, &rlen, &v);
+	if (n > (uint64_t)(end - *p))
+		return -1;
+	f->data = *p;
+	f->len = (size_t)n;
+	*p += n;
+	return 1;
+}
 
-		assert_batch_matches(req->add, &v);
-		free(rec);
-	}
-	wire_request_free(req);
+static int ref_float_finite(const uint8_t *p)
+{
+	uint32_t bits;
+
+	memcpy(&bits, p, 4);
+	return ((bits >> 23) & 0xFF) != 0xFF;
+}
+
+/* A repeated float: one 32-bit value, or a packed run of them. */
+static int ref_floats(const struct ref_field *f, size_t *n, int *nonfinite)
+{
+	if (f->wire != 5 && (f->wire != 2 || f->len % 4 != 0))
+		return -1;
+	for (size_t i = 0; i < f->len; i += 4)
+		*nonfinite |= !ref_float_finite(f->data + i);
+	*n += f->len / 4;
 	return 0;
 }
 
+/* A repeated varint: one, or a packed run of complete ones. */
+static int ref_varints(const struct ref_field *f)
+{
+	const uint8_t *p = f->data, *end = f->data + f->len;
+	uint64_t v;
+
+	if (f->wire == 0)
+		return 0;
+	if (f->wire != 2)
+		return -1;
+	while (p < end)
+		if (ref_varint(&p, end, 10, &v) != 0)
+			return -1;
+	return 0;
+}
+
+static int ref_string(const struct ref_field *f, struct ref_request *r, const uint8_t **s,
+		      size_t *len)
+{
+	if (f->wire != 2)
+		return -1;
+	r->nul |= memchr(f->data, 0, f->len) != NULL;
+	*s = f->data;
+	*len = f->len;
+	return 0;
+}
+
+/* The fields of a message: rc < 0 when one is malformed. */
+#define REF_FIELDS(p, end, f, rc) while (((rc) = ref_next(&(p), (end), &(f))) > 0)
+
+static int ref_document(const uint8_t *p, const uint8_t *end, struct ref_request *r,
+			struct ref_doc *d)
+{
+	struct ref_field f;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	REF_FIELDS(p, end, f, rc)
+	{
+		switch (f.num) {
+		case 1: /* vector */
+			rc = ref_floats(&f, &d->nvec, &d->nonfinite);
+			break;
+		case 2: /* agent */
+		case 3: /* time */
+			rc = f.wire == 0 ? 0 : -1;
+			break;
+		case 4:
+			rc = ref_string(&f, r, &d->kind, &d->kind_len);
+			break;
+		case 5:
+			rc = ref_string(&f, r, &d->text, &d->text_len);
+			break;
+		default:
+			rc = 0;
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
+static int ref_add(const uint8_t *p, const uint8_t *end, struct ref_request *r, struct ref_add *a)
+{
+	struct ref_doc doc;
+	struct ref_field f;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	REF_FIELDS(p, end, f, rc)
+	{
+		if (f.num == 2) { /* docs */
+			if (f.wire != 2 || ref_document(f.data, f.data + f.len, r, &doc) != 0)
+				return -1;
+			if (a->ndocs < REF_DOCS)
+				a->docs[a->ndocs] = doc;
+			a->ndocs++;
+			continue;
+		}
+		if (f.num >= 1 && f.num <= 6 && f.wire != 0)
+			return -1;
+		if (f.num == 1)
+			a->dim = (uint32_t)f.v;
+		else if (f.num == 3)
+			a->client_id = f.v;
+		else if (f.num == 4)
+			a->seq = f.v;
+		else if (f.num == 5)
+			a->ack = (uint32_t)f.v; /* an enum: its low 32 bits */
+	}
+	return rc;
+}
+
+static int ref_filter(const uint8_t *p, const uint8_t *end, struct ref_request *r)
+{
+	struct ref_field f;
+	const uint8_t *s;
+	size_t len;
+	int rc;
+
+	REF_FIELDS(p, end, f, rc)
+	{
+		if (f.num == 1)
+			rc = ref_varints(&f); /* agents */
+		else if (f.num == 2)
+			rc = 0; /* has_time_range: a bool takes any wire type */
+		else if (f.num == 3 || f.num == 4)
+			rc = f.wire == 0 ? 0 : -1;
+		else if (f.num == 5)
+			rc = ref_string(&f, r, &s, &len);
+		else
+			rc = 0;
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
+static int ref_search(const uint8_t *p, const uint8_t *end, struct ref_request *r)
+{
+	struct ref_field f;
+	size_t n = 0;
+	int nonfinite = 0, rc;
+
+	REF_FIELDS(p, end, f, rc)
+	{
+		if (f.num == 2)
+			rc = ref_floats(&f, &n, &nonfinite); /* queries */
+		else if (f.num == 4)
+			rc = f.wire == 2 ? ref_filter(f.data, f.data + f.len, r) : -1;
+		else if (f.num >= 1 && f.num <= 8)
+			rc = f.wire == 0 ? 0 : -1;
+		else
+			rc = 0;
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
+/* StatusRequest has no fields: all of them are unknown. */
+static int ref_status(const uint8_t *p, const uint8_t *end)
+{
+	struct ref_field f;
+	int rc;
+
+	REF_FIELDS(p, end, f, rc);
+	return rc;
+}
+
+static int ref_request(const uint8_t *p, const uint8_t *end, struct ref_request *r)
+{
+	struct ref_add add;
+	struct ref_field f;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	REF_FIELDS(p, end, f, rc)
+	{
+		if (f.num == 1) {
+			if (f.wire != 0)
+				return -1;
+			r->version = (uint32_t)f.v;
+			continue;
+		}
+		if (f.num < 2 || f.num > 4)
+			continue;
+		if (f.wire != 2)
+			return -1;
+		if (f.num == 2)
+			rc = ref_add(f.data, f.data + f.len, r, &add);
+		else if (f.num == 3)
+			rc = ref_search(f.data, f.data + f.len, r);
+		else
+			rc = ref_status(f.data, f.data + f.len);
+		if (rc < 0)
+			return -1;
+		if (f.num == 2)
+			r->add = add;
+		r->op = f.num;
+		r->ops |= 1u << f.num;
+	}
+	return rc;
+}
+
+/* What wire_decode_request must return for these bytes. */
+static int ref_decode(const uint8_t *buf, size_t len, struct ref_request *r)
+{
+	if (len == 0)
+		return ROOST_EUNSUPPORTED;
+	if (ref_request(buf, buf + len, r) != 0)
+		return ROOST_EPROTO;
+	if (r->version != WIRE_VERSION)
+		return ROOST_EVERSION;
+	if (r->op == 0)
+		return ROOST_EUNSUPPORTED;
+	if (r->nul || (r->ops & (r->ops - 1)) != 0)
+		return ROOST_EINVAL;
+	return 0;
+}
+
+static int ref_check_string(const uint8_t *s, size_t len, size_t limit)
+{
+	if (len > limit)
+		return ROOST_ETOOBIG;
+	return ref_utf8_valid((const char *)s, len) ? 0 : ROOST_EUTF8;
+}
+
+/* What wire_check_add must return for a decoded add, against lim. */
+static int ref_check_add(const struct ref_add *a)
+{
+	int rc = 0;
+
+	if (a->client_id == 0 || a->seq == 0)
+		return ROOST_EINVAL;
+	if (a->ack > ROOST__ACK_MODE__ACK_VISIBLE)
+		return ROOST_EUNSUPPORTED;
+	if (a->dim != lim.dim)
+		return ROOST_EDIM;
+	if (a->ndocs == 0)
+		return ROOST_EINVAL;
+	if (a->ndocs > lim.max_docs)
+		return ROOST_ETOOBIG;
+	for (size_t i = 0; rc == 0 && i < a->ndocs; i++) {
+		const struct ref_doc *d = &a->docs[i];
+
+		if (d->nvec != lim.dim)
+			return ROOST_EDIM;
+		if (d->nonfinite)
+			return ROOST_EVALUE;
+		rc = ref_check_string(d->kind, d->kind_len, BATCH_KIND_MAX);
+		if (rc == 0)
+			rc = ref_check_string(d->text, d->text_len, lim.max_text);
+	}
+	return rc;
+}
+
+/* Outcomes seen, by what they were: [0] decoded, [1..] refused by code. */
+struct outcomes {
+	int decoded, checked_ok, by_code[32], check_by_code[32];
+};
+
+static void tally(int *by_code, int rc)
+{
+	if (-rc >= 0 && -rc < 32)
+		by_code[-rc]++;
+}
+
+/* Decodes a frame and holds the answer to the model's; for an add that
+ * decodes, checks it the same way, and a checked add must make a valid
+ * batch record. */
+static void decode_matches_model(const uint8_t *frame, size_t len, struct outcomes *o,
+				 const char *what, int round)
+{
+	char msg[MSG_LEN] = "";
+	Roost__Request *req = (Roost__Request *)1;
+	struct ref_request model;
+	int want = ref_decode(frame, len, &model);
+	int rc = wire_decode_request(frame, len, 0, &req, msg, sizeof(msg));
+
+	if (rc != want)
+		fail_msg("%s %d (%zu bytes): decoded to %d, the model says %d (%s)", what, round,
+			 len, rc, want, msg);
+	tally(o->by_code, rc);
+	if (rc != 0) {
+		assert_null(req);
+		assert_true(msg[0] != '\0');
+		return;
+	}
+	o->decoded++;
+	assert_int_equal(req->version, WIRE_VERSION);
+	assert_int_equal(req->op_case, model.op);
+	if (req->op_case == ROOST__REQUEST__OP_ADD) {
+		int check = wire_check_add(req->add, &lim, msg, sizeof(msg));
+		int want_check = ref_check_add(&model.add);
+
+		assert_int_equal(req->add->dim, model.add.dim);
+		assert_int_equal(req->add->client_id, model.add.client_id);
+		assert_int_equal(req->add->seq, model.add.seq);
+		assert_int_equal(req->add->n_docs, model.add.ndocs);
+		if (check != want_check)
+			fail_msg("%s %d: the add checks to %d, the model says %d (%s)", what, round,
+				 check, want_check, msg);
+		tally(o->check_by_code, check);
+		if (check == 0) {
+			struct batch_view v;
+			size_t rlen;
+			unsigned char *rec = write_batch(req->add, 0, &rlen, &v);
+
+			assert_batch_matches(req->add, &v);
+			free(rec);
+			o->checked_ok++;
+		}
+	}
+	wire_request_free(req);
+}
+
+/* Request{version 1} and Request{add}, in the order given. */
+static uint8_t *frame_in_order(const uint8_t *packed, size_t len, int add_first)
+{
+	uint8_t *p = malloc(len);
+
+	assert_non_null(p);
+	/* pack_request writes version (2 bytes: 08 01) before add. */
+	assert_true(packed[0] == 0x08 && packed[1] == 0x01 && packed[2] == 0x12);
+	if (add_first) {
+		memcpy(p, packed + 2, len - 2);
+		memcpy(p + len - 2, packed, 2);
+	} else {
+		memcpy(p, packed, len);
+	}
+	return p;
+}
+
+/* Every prefix of a valid frame, in both orders of its two fields. A
+ * prefix is a whole message only where a field ends: with nothing it is
+ * the empty frame, with the version only it has no operation, with the add
+ * only its version is 0; anywhere else it is cut inside a field. */
 static void test_truncated_frames(void **state)
 {
-	int eproto = 0;
+	struct outcomes o = {0};
+	uint8_t *packed;
 	struct fx f;
-	uint8_t *buf;
-	size_t len, l;
+	size_t len;
 
 	(void)state;
 	fx_init(&f, 5, 4);
-	buf = pack_request(&f.req, &len);
-	for (l = 0; l < len; l++) {
-		/* Exactly l bytes, so an over-read shows under AddressSanitizer. */
-		uint8_t *p = malloc(l > 0 ? l : 1);
+	packed = pack_request(&f.req, &len);
+	for (int add_first = 0; add_first <= 1; add_first++) {
+		uint8_t *frame = frame_in_order(packed, len, add_first);
+		size_t field_end = add_first ? len - 2 : 2;
 
-		assert_non_null(p);
-		memcpy(p, buf, l);
-		eproto += decode_and_use(p, l) == ROOST_EPROTO;
-		free(p);
+		for (size_t l = 0; l <= len; l++) {
+			/* Exactly l bytes, so an over-read shows under AddressSanitizer. */
+			uint8_t *p = malloc(l > 0 ? l : 1);
+			int want = ROOST_EPROTO;
+			struct ref_request model;
+
+			assert_non_null(p);
+			memcpy(p, frame, l);
+			if (l == 0)
+				want = ROOST_EUNSUPPORTED;
+			else if (l == len)
+				want = 0;
+			else if (l == field_end)
+				want = add_first ? ROOST_EVERSION : ROOST_EUNSUPPORTED;
+			assert_int_equal(ref_decode(p, l, &model), want);
+			decode_matches_model(p, l, &o, "prefix", (int)l);
+			free(p);
+		}
+		free(frame);
 	}
-	assert_int_equal(decode_and_use(buf, len), 0);
-	assert_true(eproto > (int)len / 2);
-	free(buf);
+	assert_int_equal(o.by_code[-ROOST_EPROTO], 2 * (int)len - 4);
+	free(packed);
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -330,32 +753,29 @@ static uint64_t xorshift(uint64_t *s)
 static void test_garbage_frames(void **state)
 {
 	static const size_t sizes[] = {1, 2, 3, 4, 5, 7, 8, 16, 31, 64, 100, 255, 1000, 4096};
+	struct outcomes o = {0};
 	uint64_t seed = 12345;
-	int eproto = 0, runs = 0;
-	size_t s;
+	int round = 0;
 
 	(void)state;
-	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		int round;
-
-		for (round = 0; round < 200; round++) {
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		for (int k = 0; k < 200; k++, round++) {
 			uint8_t *p = malloc(sizes[s]);
-			size_t i;
 
 			assert_non_null(p);
-			for (i = 0; i < sizes[s]; i++)
+			for (size_t i = 0; i < sizes[s]; i++)
 				p[i] = (uint8_t)xorshift(&seed);
-			eproto += decode_and_use(p, sizes[s]) == ROOST_EPROTO;
-			runs++;
+			decode_matches_model(p, sizes[s], &o, "garbage frame", round);
 			free(p);
 		}
 	}
-	assert_true(eproto > runs / 2);
 }
 
-/* Valid frames with random bytes flipped reach deeper than pure garbage. */
+/* Valid frames with random bytes changed reach deeper than pure garbage:
+ * every outcome below is common, so each is compared many times. */
 static void test_mutated_frames(void **state)
 {
+	struct outcomes o = {0};
 	uint64_t seed = 777;
 	struct fx f;
 	uint8_t *buf;
@@ -373,10 +793,119 @@ static void test_mutated_frames(void **state)
 		memcpy(p, buf, len);
 		for (k = 0; k < 1 + (int)(xorshift(&seed) % 3); k++)
 			p[xorshift(&seed) % len] = (uint8_t)xorshift(&seed);
-		decode_and_use(p, len);
+		decode_matches_model(p, len, &o, "mutated frame", round);
 		free(p);
 	}
+	/* Each outcome is common enough to have been compared many times. */
+	assert_true(o.decoded > 1000 && o.checked_ok > 1000);
+	assert_true(o.by_code[-ROOST_EPROTO] > 1000 && o.check_by_code[-ROOST_EUTF8] > 100);
+	assert_true(o.by_code[-ROOST_EINVAL] > 0 && o.by_code[-ROOST_EVERSION] > 0 &&
+		    o.check_by_code[-ROOST_EDIM] > 0 && o.check_by_code[-ROOST_EVALUE] > 0);
 	free(buf);
+}
+
+struct rule_case {
+	const char *rule;
+	uint8_t frame[24];
+	size_t len;
+	int want;
+};
+
+#define RULE(rule, want, ...)                                                                      \
+	{                                                                                          \
+		rule, {__VA_ARGS__}, sizeof((uint8_t[]){__VA_ARGS__}), want                        \
+	}
+
+/* The rules of the model one by one, each against the decoder: a case
+ * that decodes carries a status request (22 00) after version 1 (08 01). */
+static void test_decode_rules(void **state)
+{
+	static const struct rule_case cases[] = {
+	    RULE("a status request", 0, 0x08, 0x01, 0x22, 0x00),
+	    RULE("one-byte key of field 0", ROOST_EPROTO, 0x00, 0x08, 0x01, 0x22, 0x00),
+	    RULE("two-byte key of field 0: an unknown field", 0, 0x80, 0x00, 0x00, 0x08, 0x01, 0x22,
+		 0x00),
+	    RULE("key of 5 bytes", 0, 0xF8, 0xFF, 0xFF, 0xFF, 0x0F, 0x00, 0x08, 0x01, 0x22, 0x00),
+	    RULE("key of 6 bytes", ROOST_EPROTO, 0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x00, 0x08,
+		 0x01, 0x22, 0x00),
+	    RULE("wire type 3", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x4B),
+	    RULE("wire type 7", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x4F),
+	    RULE("unknown 64-bit field", 0, 0x08, 0x01, 0x22, 0x00, 0x49, 1, 2, 3, 4, 5, 6, 7, 8),
+	    RULE("unknown 64-bit field cut short", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x49, 1, 2,
+		 3, 4, 5, 6, 7),
+	    RULE("varint of 10 bytes", 0, 0x08, 0x01, 0x22, 0x00, 0x48, 0xFF, 0xFF, 0xFF, 0xFF,
+		 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01),
+	    RULE("varint of 11 bytes", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x48, 0xFF, 0xFF, 0xFF,
+		 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0x01),
+	    RULE("length prefix of 5 bytes", 0, 0x08, 0x01, 0x22, 0x00, 0x4A, 0x80, 0x80, 0x80,
+		 0x80, 0x00),
+	    RULE("length prefix of 6 bytes", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x4A, 0x80, 0x80,
+		 0x80, 0x80, 0x80, 0x00),
+	    RULE("length past the end", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x01),
+	    RULE("a uint32 keeps the low 32 bits of its varint", 0, 0x08, 0x81, 0x80, 0x80, 0x80,
+		 0x10, 0x22, 0x00),
+	    RULE("version length-delimited", ROOST_EPROTO, 0x0A, 0x01, 0x01, 0x22, 0x00),
+	    RULE("status as a varint", ROOST_EPROTO, 0x08, 0x01, 0x20, 0x00),
+	    RULE("no version", ROOST_EVERSION, 0x22, 0x00),
+	    RULE("no operation", ROOST_EUNSUPPORTED, 0x08, 0x01, 0x48, 0x00),
+	    RULE("a bool takes a 64-bit value", 0, 0x08, 0x01, 0x1A, 0x0B, 0x22, 0x09, 0x11, 1, 2,
+		 3, 4, 5, 6, 7, 8),
+	    RULE("an int64 does not", ROOST_EPROTO, 0x08, 0x01, 0x1A, 0x0B, 0x22, 0x09, 0x19, 1, 2,
+		 3, 4, 5, 6, 7, 8),
+	    RULE("packed agents", 0, 0x08, 0x01, 0x1A, 0x06, 0x22, 0x04, 0x0A, 0x02, 0x07, 0x08),
+	    RULE("packed agents, one cut", ROOST_EPROTO, 0x08, 0x01, 0x1A, 0x05, 0x22, 0x03, 0x0A,
+		 0x01, 0x87),
+	    RULE("one float", 0, 0x08, 0x01, 0x12, 0x07, 0x12, 0x05, 0x0D, 0, 0, 0x80, 0x3F),
+	    RULE("packed floats, 4 bytes", 0, 0x08, 0x01, 0x12, 0x08, 0x12, 0x06, 0x0A, 0x04, 0, 0,
+		 0x80, 0x3F),
+	    RULE("packed floats, 5 bytes", ROOST_EPROTO, 0x08, 0x01, 0x12, 0x09, 0x12, 0x07, 0x0A,
+		 0x05, 0, 0, 0x80, 0x3F, 0),
+	    RULE("a float as a varint", ROOST_EPROTO, 0x08, 0x01, 0x12, 0x04, 0x12, 0x02, 0x08,
+		 0x01),
+	    RULE("NUL in filter.kind", ROOST_EINVAL, 0x08, 0x01, 0x1A, 0x06, 0x22, 0x04, 0x2A, 0x02,
+		 'a', 0x00),
+	    RULE("NUL in the text of an add a later one replaces", ROOST_EINVAL, 0x08, 0x01, 0x12,
+		 0x06, 0x12, 0x04, 0x2A, 0x02, 'a', 0x00, 0x12, 0x00),
+	    RULE("two operations", ROOST_EINVAL, 0x08, 0x01, 0x22, 0x00, 0x1A, 0x00),
+	    RULE("two operations, version 2", ROOST_EVERSION, 0x08, 0x02, 0x22, 0x00, 0x1A, 0x00),
+	};
+	struct ref_request model;
+	char msg[MSG_LEN];
+	Roost__Request *req;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct rule_case *c = &cases[i];
+		int rc;
+
+		msg[0] = '\0';
+		rc = wire_decode_request(c->frame, c->len, 0, &req, msg, sizeof(msg));
+
+		if (rc != c->want)
+			fail_msg("%s: decoded to %d, expected %d (%s)", c->rule, rc, c->want, msg);
+		if (ref_decode(c->frame, c->len, &model) != c->want)
+			fail_msg("%s: the model says %d, expected %d", c->rule,
+				 ref_decode(c->frame, c->len, &model), c->want);
+		wire_request_free(req);
+	}
+}
+
+/* Of two adds the last one stands whole: protobuf-c does not merge
+ * members of a oneof (client_id 5 of the first is gone). */
+static void test_decode_last_add_stands(void **state)
+{
+	static const uint8_t two[] = {0x08, 0x01, 0x12, 0x02, 0x18, 0x05, 0x12, 0x02, 0x08, 0x04};
+	struct ref_request model;
+	Roost__Request *req;
+
+	(void)state;
+	assert_int_equal(wire_decode_request(two, sizeof(two), 0, &req, NULL, 0), 0);
+	assert_int_equal(ref_decode(two, sizeof(two), &model), 0);
+	assert_int_equal(req->add->dim, 4);
+	assert_int_equal(req->add->client_id, 0);
+	assert_int_equal(model.add.dim, 4);
+	assert_int_equal(model.add.client_id, 0);
+	wire_request_free(req);
 }
 
 static void test_wrong_version(void **state)
@@ -852,6 +1381,8 @@ int main(void)
 	    cmocka_unit_test(test_truncated_frames),
 	    cmocka_unit_test(test_garbage_frames),
 	    cmocka_unit_test(test_mutated_frames),
+	    cmocka_unit_test(test_decode_rules),
+	    cmocka_unit_test(test_decode_last_add_stands),
 	    cmocka_unit_test(test_wrong_version),
 	    cmocka_unit_test(test_no_operation),
 	    cmocka_unit_test(test_empty_and_oversized),
