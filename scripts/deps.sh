@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake dpkg-dev pkg-config libopenblas-dev libomp-dev
 nanomsg-utils libprotobuf-c-dev protobuf-c-compiler
-libcmocka-dev python3 python3-pytest clang libclang-rt-dev"
+libcmocka-dev python3 python3-pytest python3-numpy clang libclang-rt-dev"
 
 missing=""
 for p in $PKGS; do
