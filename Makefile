@@ -156,7 +156,7 @@ $(BUILD)/tests/roost-dump: $(BUILD)/tests/tools/dump.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS_ALL)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/tutil.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
 

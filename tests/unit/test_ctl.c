@@ -6,6 +6,7 @@
  * forked processes; they report through their exit status only. */
 #include "ctl.h"
 #include "err.h"
+#include "tutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,39 +25,9 @@
 
 #define DIM 8
 
-struct fixture {
-	char dir[64];
-	char path[96];
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-	if (!f)
-		return -1;
-	/* The pid in the name lets the test runner find what a run left. */
-	snprintf(f->dir, sizeof f->dir, "/dev/shm/roost.test-ctl.%d.XXXXXX", (int)getpid());
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof f->path, "%s/ctl", f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	unlink(f->path);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
-
 static const char *path_of(void **state)
 {
-	return ((struct fixture *)*state)->path;
+	return tu_file(state, "ctl");
 }
 
 static ctl *make_writer(const char *path, uint32_t clients, int *created)
@@ -352,26 +323,24 @@ static void test_documents_and_tail(void **state)
 	ctl_close(w);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_shmdir, tu_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_settings_and_writer_lock, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_dimension_and_missing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_marks_only_grow, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_wait_is_woken, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_writer_mode_is_never_torn, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_key_lifecycle, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_seed_keeps_the_newest, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_dead_broker_batch_in_ring_is_kept, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_dead_broker_batch_lost_frees_its_key, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_dead_broker_batch_consumed_and_applied_is_kept,
-					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_dead_broker_batch_consumed_unapplied_frees_its_key,
-					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_full_table_is_busy, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_documents_and_tail, setup, teardown),
+	    T(test_settings_and_writer_lock),
+	    T(test_dimension_and_missing),
+	    T(test_marks_only_grow),
+	    T(test_wait_is_woken),
+	    T(test_writer_mode_is_never_torn),
+	    T(test_key_lifecycle),
+	    T(test_seed_keeps_the_newest),
+	    T(test_dead_broker_batch_in_ring_is_kept),
+	    T(test_dead_broker_batch_lost_frees_its_key),
+	    T(test_dead_broker_batch_consumed_and_applied_is_kept),
+	    T(test_dead_broker_batch_consumed_unapplied_frees_its_key),
+	    T(test_full_table_is_busy),
+	    T(test_documents_and_tail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,13 +6,13 @@
  * chown, so those tests need root. */
 #include "err.h"
 #include "inst.h"
+#include "tutil.h"
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +41,7 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	const char *tmp = getenv("TMPDIR");
-	snprintf(f->base, sizeof f->base, "%s/roost-inst-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(f->base))
+	if (tu_mkdtemp(f->base, sizeof f->base, tmp && *tmp ? tmp : "/tmp", "roost-inst"))
 		return -1;
 	/* The pid in the name lets the test runner find a /dev/shm leftover. */
 	snprintf(f->name, sizeof f->name, "u%d", (int)getpid());
@@ -64,19 +63,10 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	nftw(f->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_remove_tree(f->base);
 	for (int i = 0; i < 3; i++) {
 		if (f->saved[i])
 			setenv(fx_vars[i], f->saved[i], 1);

@@ -4,6 +4,7 @@
 #include "crc32c.h"
 #include "err.h"
 #include "manifest.h"
+#include "tutil.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,59 +45,12 @@ _Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 160 bytes")
 _Static_assert(offsetof(struct hdr, name) == V1_HDR_SIZE, "the name follows version 1's header");
 _Static_assert(offsetof(struct hdr, tail_start) == 96, "tests/system reads tail_start at 96");
 
-/* ---- fixture ---- */
-
-struct fx {
-	char dir[PATH_MAX];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof f->dir, "%s/roost-manifest-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(f->dir))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	chmod(f->dir, 0700);
-	int rc = nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return rc;
-}
-
-static const char *dir_of(void **state)
-{
-	return ((struct fx *)*state)->dir;
-}
-
 /* ---- helpers ---- */
-
-static void sub_path(char *out, const char *dir, const char *name)
-{
-	int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
-	assert_true(n > 0 && n < PATH_MAX);
-}
 
 static int exists(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
-	sub_path(path, dir, name);
+	tu_path(path, dir, name);
 	return access(path, F_OK) == 0;
 }
 
@@ -149,49 +102,13 @@ static void assert_zeroed(const struct manifest *m)
 	assert_memory_equal(m, &zero, sizeof zero);
 }
 
-static uint8_t *read_file(const char *dir, const char *name, size_t *len)
-{
-	char path[PATH_MAX];
-	sub_path(path, dir, name);
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	long n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	uint8_t *buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-static void write_file(const char *dir, const char *name, const void *buf, size_t len)
-{
-	char path[PATH_MAX];
-	sub_path(path, dir, name);
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void patch_file(const char *dir, size_t off, const uint8_t *byte)
-{
-	char path[PATH_MAX];
-	sub_path(path, dir, "MANIFEST");
-	int fd = open(path, O_WRONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, byte, 1, (off_t)off), 1);
-	assert_int_equal(close(fd), 0);
-}
-
 /* Stores m and returns the file's bytes. */
 static uint8_t *stored_bytes(const char *dir, const struct manifest *m, size_t *len)
 {
+	char path[PATH_MAX];
+	tu_path(path, dir, "MANIFEST");
 	assert_int_equal(manifest_store(dir, m), 0);
-	return read_file(dir, "MANIFEST", len);
+	return tu_read_file(path, len);
 }
 
 static void fix_crc(uint8_t *buf, size_t len)
@@ -260,7 +177,7 @@ static int decode_edited(const uint8_t *good, size_t len, void (*edit)(struct hd
 
 static void test_round_trip(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest m, got;
 	make_manifest(&m, 5, 3, 4);
 	assert_int_equal(manifest_store(dir, &m), 0);
@@ -284,7 +201,7 @@ static void test_round_trip(void **state)
 
 static void test_empty(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest m, got;
 	make_manifest(&m, 1, 0, 0);
 	m.tail_start = 0;
@@ -301,13 +218,13 @@ static void test_missing(void **state)
 {
 	struct manifest got;
 	memset(&got, 0x5a, sizeof got);
-	assert_int_equal(manifest_load(dir_of(state), &got), ROOST_ENOENT);
+	assert_int_equal(manifest_load(tu_dir(state), &got), ROOST_ENOENT);
 	assert_zeroed(&got);
 }
 
 static void test_layout(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest m;
 	make_manifest(&m, 9, 2, 3);
 	/* Garbage after the strings' NULs must not reach the file. */
@@ -341,7 +258,7 @@ static void test_layout(void **state)
 	assert_int_equal(crc, crc32c_update(0, buf, len - 4));
 	char path[PATH_MAX];
 	struct stat st;
-	sub_path(path, dir, "MANIFEST");
+	tu_path(path, dir, "MANIFEST");
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	free(buf);
@@ -354,7 +271,7 @@ static void test_decode_unaligned(void **state)
 	struct manifest m, got;
 	make_manifest(&m, 3, 2, 2);
 	size_t len;
-	uint8_t *buf = stored_bytes(dir_of(state), &m, &len);
+	uint8_t *buf = stored_bytes(tu_dir(state), &m, &len);
 	uint8_t *odd = malloc(len + 1);
 	assert_non_null(odd);
 	memcpy(odd + 1, buf, len);
@@ -370,7 +287,7 @@ static void test_decode_unaligned(void **state)
  * is checked in memory by test_counts_over_limit (32 MiB to fsync here). */
 static void test_max_segments_round_trip(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest m, got;
 	make_manifest(&m, 2, MANIFEST_MAX_SEGS, 3);
 	assert_int_equal(manifest_store(dir, &m), 0);
@@ -382,46 +299,36 @@ static void test_max_segments_round_trip(void **state)
 
 /* ---- corruption ---- */
 
-/* Every bit and every whole byte of a small file, through the file as
- * manifest_load reads it. */
+static int load_refused(const void *dir)
+{
+	struct manifest got;
+	int rc = manifest_load(dir, &got);
+	assert_zeroed(&got);
+	return rc;
+}
+
 static void test_flip_every_byte(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
+	char path[PATH_MAX];
 	struct manifest m;
 	make_manifest(&m, 4, 2, 2);
-	size_t len;
-	uint8_t *good = stored_bytes(dir, &m, &len);
-	uint8_t *buf = malloc(len);
-	assert_non_null(buf);
-	for (size_t i = 0; i < len; i++) {
-		for (int mask = 1; mask <= 0x100; mask <<= 1) {
-			memcpy(buf, good, len);
-			buf[i] ^= (uint8_t)(mask == 0x100 ? 0xff : mask);
-			int rc = decode_rc(buf, len);
-			assert_true(rc == ROOST_ECORRUPT || rc == ROOST_EVERSION);
-		}
-		/* In place: rewriting whole files makes ext4 flush each one. */
-		patch_file(dir, i, &buf[i]);
-		struct manifest got;
-		int rc = manifest_load(dir, &got);
-		assert_true(rc == ROOST_ECORRUPT || rc == ROOST_EVERSION);
-		assert_zeroed(&got);
-		patch_file(dir, i, &good[i]);
-	}
-	free(buf);
-	free(good);
+	tu_path(path, dir, "MANIFEST");
+	assert_int_equal(manifest_store(dir, &m), 0);
+	tu_flip_every_byte(&(struct tu_corruption){
+	    .path = path, .decode = decode_rc, .load = load_refused, .arg = dir});
 	manifest_free(&m);
 }
 
 static void test_truncations(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest m, got;
 	make_manifest(&m, 4, 2, 2);
 	size_t len;
 	uint8_t *good = stored_bytes(dir, &m, &len);
 	char path[PATH_MAX];
-	sub_path(path, dir, "MANIFEST");
+	tu_path(path, dir, "MANIFEST");
 	for (size_t n = len; n-- > 0;) {
 		assert_int_equal(decode_rc(good, n), ROOST_ECORRUPT);
 		assert_int_equal(truncate(path, (off_t)n), 0);
@@ -463,7 +370,7 @@ static void edit_segs_one_more(struct hdr *h)
 
 static void test_oversize_counts(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest m, got;
 	make_manifest(&m, 4, 2, 2);
 	size_t len;
@@ -476,7 +383,7 @@ static void test_oversize_counts(void **state)
 	/* A file too large to be any manifest is refused before anything is
 	 * allocated for it (1 TiB, sparse, so this costs nothing). */
 	char path[PATH_MAX];
-	sub_path(path, dir, "MANIFEST");
+	tu_path(path, dir, "MANIFEST");
 	assert_int_equal(truncate(path, 1ll << 40), 0);
 	assert_int_equal(manifest_load(dir, &got), ROOST_ECORRUPT);
 	free(good);
@@ -572,7 +479,7 @@ static void test_header_fields(void **state)
 	struct manifest m;
 	make_manifest(&m, 4, 2, 2);
 	size_t len;
-	uint8_t *good = stored_bytes(dir_of(state), &m, &len);
+	uint8_t *good = stored_bytes(tu_dir(state), &m, &len);
 	assert_int_equal(decode_edited(good, len, edit_version), ROOST_EVERSION);
 	assert_int_equal(decode_edited(good, len, edit_magic), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_header_size), ROOST_ECORRUPT);
@@ -665,7 +572,7 @@ static int store_segments(const char *dir, struct manifest_segment a, struct man
 
 static void test_segment_order(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest m;
 	make_manifest(&m, 4, 2, 0); /* tail_start 207 */
 	size_t len;
@@ -696,7 +603,7 @@ static void test_segment_order(void **state)
 
 static void test_store_refuses_invalid(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest good, m, got;
 	make_manifest(&good, 3, 1, 1);
 	assert_int_equal(manifest_store(dir, &good), 0);
@@ -732,7 +639,7 @@ static void test_store_refuses_invalid(void **state)
  * hundred bytes, which works even as root) leaves the old manifest. */
 static void test_failed_write_keeps_old(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest old, big, got;
 	make_manifest(&old, 3, 2, 2);
 	assert_int_equal(manifest_store(dir, &old), 0);
@@ -765,7 +672,7 @@ static void test_readonly_dir(void **state)
 		print_message("skipped: root ignores directory permissions; run as another user\n");
 		skip();
 	}
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest old, next, got;
 	make_manifest(&old, 3, 1, 1);
 	make_manifest(&next, 4, 2, 2);
@@ -783,14 +690,16 @@ static void test_readonly_dir(void **state)
 /* A crash between writing MANIFEST.tmp and the rename leaves it behind. */
 static void test_stale_tmp(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest old, next, got;
 	make_manifest(&old, 3, 1, 1);
 	make_manifest(&next, 4, 2, 2);
 	assert_int_equal(manifest_store(dir, &old), 0);
 	char junk[5000];
 	memset(junk, 0xee, sizeof junk);
-	write_file(dir, "MANIFEST.tmp", junk, sizeof junk);
+	char tmp[PATH_MAX];
+	tu_path(tmp, dir, "MANIFEST.tmp");
+	tu_write_file(tmp, junk, sizeof junk);
 
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&old, &got);
@@ -807,7 +716,7 @@ static void test_stale_tmp(void **state)
 
 static void test_moved_on(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	struct manifest m;
 	make_manifest(&m, 3, 1, 1);
 	assert_false(manifest_moved_on(dir, 3)); /* none yet: nothing to move on to */
@@ -824,7 +733,7 @@ static void test_moved_on(void **state)
 static void test_store_missing_dir(void **state)
 {
 	char path[PATH_MAX];
-	sub_path(path, dir_of(state), "absent");
+	tu_path(path, tu_dir(state), "absent");
 	struct manifest m;
 	make_manifest(&m, 1, 0, 0);
 	assert_int_equal(manifest_store(path, &m), ROOST_ENOENT);
@@ -854,7 +763,7 @@ static void test_paths(void **state)
 	assert_int_equal(manifest_trained_path("/d", 7, buf, 0), ROOST_ETOOBIG);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_tmpdir, tu_teardown)
 
 int main(void)
 {

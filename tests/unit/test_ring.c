@@ -5,6 +5,7 @@
 #include "err.h"
 #include "futex.h"
 #include "ring.h"
+#include "tutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,42 +35,9 @@
 #define HDR_MAGIC_OFF	0
 #define HDR_VERSION_OFF 8
 
-struct fixture {
-	char dir[64];
-	char name[96];
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -1;
-	/* The pid in the name lets the test runner find what a run left. */
-	snprintf(f->dir, sizeof(f->dir), "/dev/shm/roost.test-ring.%d.XXXXXX", (int)getpid());
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->name, sizeof(f->name), "%s/ring", f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	char path[128];
-	ring_unlink(f->name);
-	snprintf(path, sizeof(path), "%s/link", f->dir);
-	unlink(path);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
-
 static const char *name_of(void **state)
 {
-	return ((struct fixture *)*state)->name;
+	return tu_file(state, "ring");
 }
 
 static void sleep_ms(int ms)
@@ -790,8 +759,8 @@ static void test_unread_and_producers(void **state)
 static void test_refuses_what_is_not_ours(void **state)
 {
 	ring *c = make_ring(name_of(state), 0, DEAD_MS), *r = NULL;
-	char link[128];
-	snprintf(link, sizeof(link), "%s/link", ((struct fixture *)*state)->dir);
+	char link[PATH_MAX];
+	tu_path(link, tu_dir(state), "link");
 	assert_int_equal(symlink(name_of(state), link), 0);
 	assert_int_equal(ring_open(&r, link, 0, RING_PRODUCER), ROOST_EPERM);
 	assert_int_equal(chmod(name_of(state), 0666), 0);
@@ -831,7 +800,7 @@ static void test_observer_reads_cursors_only(void **state)
 	ring_close(c);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_shmdir, tu_teardown)
 
 int main(void)
 {

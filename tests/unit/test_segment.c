@@ -5,6 +5,7 @@
 #include "crc32c.h"
 #include "err.h"
 #include "segment.h"
+#include "tutil.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +13,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -46,46 +46,9 @@ _Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 64 bytes");
 
 /* ---- fixture ---- */
 
-struct fx {
-	char dir[PATH_MAX];
-	char path[PATH_MAX]; /* dir/seg-....docs */
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof f->dir, "%s/roost-segment-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(f->dir))
-		return -1;
-	int n = snprintf(f->path, sizeof f->path, "%s/seg-00000000000003e8.docs", f->dir);
-	if (n < 0 || (size_t)n >= sizeof f->path)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	int rc = nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return rc;
-}
-
 static const char *path_of(void **state)
 {
-	return ((struct fx *)*state)->path;
+	return tu_file(state, "seg-00000000000003e8.docs");
 }
 
 /* ---- sample documents ---- */
@@ -266,38 +229,6 @@ static int decode_header_edit(void (*edit)(struct hdr *))
 	return rc;
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	long n = ftell(f);
-	assert_true(n >= 0);
-	rewind(f);
-	uint8_t *buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-static void write_file(const char *path, const void *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void patch_file(const char *path, size_t off, const uint8_t *byte)
-{
-	int fd = open(path, O_WRONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, byte, 1, (off_t)off), 1);
-	assert_int_equal(close(fd), 0);
-}
-
 static int exists_tmp(const char *path)
 {
 	char tmp[PATH_MAX + 8];
@@ -355,7 +286,7 @@ static void test_layout(void **state)
 	memset(s.text + s.d.text_bytes, 'J', sizeof s.text - s.d.text_bytes);
 	assert_int_equal(segment_store(path, &s.d), 0);
 	size_t len, want_len;
-	uint8_t *file = read_file(path, &len);
+	uint8_t *file = tu_read_file(path, &len);
 	uint8_t *want = encode(&s.d, &want_len);
 	assert_int_equal(len, file_size(5, DIM, s.d.text_bytes));
 	assert_int_equal(len, want_len);
@@ -397,7 +328,7 @@ static void test_zero_docs(void **state)
 	struct segment_docs d = {.dim = 16, .start_lsn = 50, .end_lsn = 50}, got;
 	assert_int_equal(segment_store(path, &d), 0);
 	size_t len;
-	free(read_file(path, &len));
+	free(tu_read_file(path, &len));
 	assert_int_equal(len, HDR_SIZE);
 	assert_int_equal(load(path, &got), 0);
 	assert_same(&d, &got);
@@ -430,7 +361,7 @@ static void test_stale_tmp(void **state)
 	char tmp[PATH_MAX + 8], junk[1000];
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	memset(junk, 0xcc, sizeof junk);
-	write_file(tmp, junk, sizeof junk);
+	tu_write_file(tmp, junk, sizeof junk);
 	assert_int_equal(load(path, &got), 0);
 	assert_same(&a.d, &got);
 	segment_free(&got);
@@ -533,33 +464,22 @@ static void test_store_refuses_invalid(void **state)
 
 /* ---- corruption ---- */
 
+static int load_refused(const void *path)
+{
+	struct segment_docs got;
+	int rc = load(path, &got);
+	assert_zeroed(&got);
+	return rc;
+}
+
 static void test_flip_every_byte(void **state)
 {
 	const char *path = path_of(state);
 	struct sample s;
 	make_sample(&s, 3);
 	assert_int_equal(segment_store(path, &s.d), 0);
-	size_t len;
-	uint8_t *good = read_file(path, &len);
-	uint8_t *buf = malloc(len);
-	assert_non_null(buf);
-	for (size_t i = 0; i < len; i++) {
-		for (int mask = 1; mask <= 0x100; mask <<= 1) {
-			memcpy(buf, good, len);
-			buf[i] ^= (uint8_t)(mask == 0x100 ? 0xff : mask);
-			int rc = decode_rc(buf, len);
-			assert_true(rc == ROOST_ECORRUPT || rc == ROOST_EVERSION);
-		}
-		/* In place: rewriting whole files makes ext4 flush each one. */
-		patch_file(path, i, &buf[i]);
-		struct segment_docs got;
-		int rc = load(path, &got);
-		assert_true(rc == ROOST_ECORRUPT || rc == ROOST_EVERSION);
-		assert_zeroed(&got);
-		patch_file(path, i, &good[i]);
-	}
-	free(buf);
-	free(good);
+	tu_flip_every_byte(&(struct tu_corruption){
+	    .path = path, .decode = decode_rc, .load = load_refused, .arg = path});
 }
 
 static void test_truncations(void **state)
@@ -570,7 +490,7 @@ static void test_truncations(void **state)
 	make_sample(&s, 3);
 	assert_int_equal(segment_store(path, &s.d), 0);
 	size_t len;
-	uint8_t *good = read_file(path, &len);
+	uint8_t *good = tu_read_file(path, &len);
 	for (size_t n = len; n-- > 0;) {
 		assert_int_equal(decode_rc(good, n), ROOST_ECORRUPT);
 		assert_int_equal(truncate(path, (off_t)n), 0);
@@ -580,7 +500,7 @@ static void test_truncations(void **state)
 	assert_non_null(longer);
 	memcpy(longer, good, len);
 	assert_int_equal(decode_rc(longer, len + 8), ROOST_ECORRUPT);
-	write_file(path, longer, len + 8);
+	tu_write_file(path, longer, len + 8);
 	assert_int_equal(load(path, &got), ROOST_ECORRUPT);
 	free(longer);
 	free(good);
@@ -625,7 +545,7 @@ static void test_huge_counts(void **state)
 		memcpy(buf, &h, sizeof h);
 		fix_crc(buf, len);
 		assert_int_equal(decode_rc(buf, len), ROOST_ECORRUPT);
-		write_file(path, buf, len);
+		tu_write_file(path, buf, len);
 		struct segment_docs got;
 		assert_int_equal(load(path, &got), ROOST_ECORRUPT);
 		assert_zeroed(&got);
@@ -664,7 +584,7 @@ static void test_header_only_files(void **state)
 		fix_crc(buf, sizeof buf);
 		int want = cases[i].ok ? 0 : ROOST_ECORRUPT;
 		assert_int_equal(decode_rc(buf, sizeof buf), want);
-		write_file(path, buf, sizeof buf);
+		tu_write_file(path, buf, sizeof buf);
 		struct segment_docs got;
 		assert_int_equal(load(path, &got), want);
 		segment_free(&got);
@@ -750,7 +670,7 @@ static void test_other_version_any_size(void **state)
 	struct hdr h = {.version = SEGMENT_VERSION + 1, .dim = 0, .count = 12345};
 	memcpy(h.magic, "RSEGDOCS", 8);
 	assert_int_equal(decode_rc(&h, sizeof h), ROOST_EVERSION);
-	write_file(path, &h, sizeof h);
+	tu_write_file(path, &h, sizeof h);
 	struct segment_docs got;
 	assert_int_equal(load(path, &got), ROOST_EVERSION);
 }
@@ -867,14 +787,14 @@ static void test_vectors_checked_when_not_kept(void **state)
 	segment_free(&got);
 
 	size_t len;
-	uint8_t *buf = read_file(path, &len);
+	uint8_t *buf = tu_read_file(path, &len);
 	float nan = NAN;
 	memcpy(buf + len - sizeof nan, &nan, sizeof nan);
 	fix_crc(buf, len);
-	write_file(path, buf, len);
+	tu_write_file(path, buf, len);
 	assert_int_equal(load(path, &got), ROOST_ECORRUPT);
 	buf[len - 1] ^= 0x40; /* now also the checksum */
-	write_file(path, buf, len);
+	tu_write_file(path, buf, len);
 	assert_int_equal(load(path, &got), ROOST_ECORRUPT);
 	free(buf);
 	free(d.ids);
@@ -886,7 +806,7 @@ static void test_vectors_checked_when_not_kept(void **state)
 	free(d.vectors);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_tmpdir, tu_teardown)
 
 int main(void)
 {

@@ -3,6 +3,7 @@
 #include "crc32c.h"
 #include "err.h"
 #include "wal.h"
+#include "tutil.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/fs.h>
@@ -68,53 +68,7 @@ static uint64_t off_of(uint64_t first, uint64_t i)
 	return off;
 }
 
-/* ---- fixture ---- */
-
-struct fx {
-	char dir[PATH_MAX];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof f->dir, "%s/roost-wal-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(f->dir))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	int rc = nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return rc;
-}
-
-static const char *dir_of(void **state)
-{
-	return ((struct fx *)*state)->dir;
-}
-
 /* ---- helpers ---- */
-
-static void sub_path(char *out, const char *dir, const char *name)
-{
-	int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
-	assert_true(n > 0 && n < PATH_MAX);
-}
 
 static void log_path(char *out, const char *dir, uint64_t start)
 {
@@ -122,40 +76,17 @@ static void log_path(char *out, const char *dir, uint64_t start)
 	assert_true(n > 0 && n < PATH_MAX);
 }
 
-static uint64_t file_size(const char *path)
-{
-	struct stat st;
-	assert_int_equal(stat(path, &st), 0);
-	return (uint64_t)st.st_size;
-}
-
-static void pwrite_file(const char *path, uint64_t off, const void *buf, size_t n)
-{
-	int fd = open(path, O_WRONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
-	close(fd);
-}
-
-static void pread_file(const char *path, uint64_t off, void *buf, size_t n)
-{
-	int fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, buf, n, (off_t)off), (ssize_t)n);
-	close(fd);
-}
-
 static void append_file(const char *path, const void *buf, size_t n)
 {
-	pwrite_file(path, file_size(path), buf, n);
+	tu_pwrite(path, tu_file_size(path), buf, n);
 }
 
 static void flip_byte(const char *path, uint64_t off)
 {
 	uint8_t b;
-	pread_file(path, off, &b, 1);
+	tu_pread(path, off, &b, 1);
 	b ^= 0x5a;
-	pwrite_file(path, off, &b, 1);
+	tu_pwrite(path, off, &b, 1);
 }
 
 static int count_files(const char *dir)
@@ -261,15 +192,15 @@ static int replay_rc(const char *dir)
 static void rewrite_lsns(const char *path, uint64_t off, uint64_t lsn, uint64_t next)
 {
 	struct hdr h;
-	pread_file(path, off, &h, sizeof h);
+	tu_pread(path, off, &h, sizeof h);
 	uint8_t *payload = malloc(h.len ? h.len : 1);
 	assert_non_null(payload);
-	pread_file(path, off + sizeof h, payload, h.len);
+	tu_pread(path, off + sizeof h, payload, h.len);
 	h.lsn = lsn;
 	h.next = next;
 	h.crc = 0;
 	h.crc = crc32c_update(crc32c_update(0, &h, sizeof h), payload, h.len);
-	pwrite_file(path, off, &h, sizeof h);
+	tu_pwrite(path, off, &h, sizeof h);
 	free(payload);
 }
 
@@ -335,7 +266,7 @@ static void test_crc32c_incremental(void **state)
 
 static void test_round_trip(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	expect_recs(dir, 0, 0, 0, 0);
 	wal *w;
 	assert_int_equal(wal_open(&w, dir, 0), 0);
@@ -345,14 +276,14 @@ static void test_round_trip(void **state)
 	char path[PATH_MAX];
 	log_path(path, dir, 0);
 	assert_int_equal(wal_size(w), off_of(0, 1020));
-	assert_int_equal(file_size(path), off_of(0, 1020));
+	assert_int_equal(tu_file_size(path), off_of(0, 1020));
 	wal_close(w);
 
 	expect_recs(dir, 0, 0, 1020, lsn_of(1020));
 	expect_recs(dir, 55, 6, 1020, lsn_of(1020));
 	expect_recs(dir, 60, 6, 1020, lsn_of(1020));
 	expect_recs(dir, 20000, 0, 0, 20000);
-	assert_int_equal(file_size(path), off_of(0, 1020));
+	assert_int_equal(tu_file_size(path), off_of(0, 1020));
 }
 
 static int collect_big(void *arg, uint64_t lsn, uint64_t next, const void *payload, uint32_t len)
@@ -368,7 +299,7 @@ static int collect_big(void *arg, uint64_t lsn, uint64_t next, const void *paylo
 
 static void test_large_record(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	const uint32_t big_len = 3u << 20;
 	uint8_t *big = malloc(big_len);
 	assert_non_null(big);
@@ -389,13 +320,13 @@ static void test_large_record(void **state)
 
 static void test_reopen_continues(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	write_log(dir, 0, 0, 4);
 	write_log(dir, 999, 4, 9);
 	assert_int_equal(count_files(dir), 1);
 	char path[PATH_MAX];
 	log_path(path, dir, 0);
-	assert_int_equal(file_size(path), off_of(0, 9));
+	assert_int_equal(tu_file_size(path), off_of(0, 9));
 	expect_recs(dir, 0, 0, 9, lsn_of(9));
 }
 
@@ -408,13 +339,13 @@ static void test_torn_tail(void **state)
 	for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
 		char dir[PATH_MAX], name[32], path[PATH_MAX];
 		snprintf(name, sizeof name, "cut%zu", k);
-		sub_path(dir, dir_of(state), name);
+		tu_path(dir, tu_dir(state), name);
 		write_log(dir, 0, 0, 5);
 		log_path(path, dir, 0);
 		assert_int_equal(truncate(path, (off_t)(last + cuts[k])), 0);
 
 		expect_recs(dir, 0, 0, 4, lsn_of(4));
-		assert_int_equal(file_size(path), last);
+		assert_int_equal(tu_file_size(path), last);
 		write_log(dir, 0, 4, 6);
 		expect_recs(dir, 0, 0, 6, lsn_of(6));
 	}
@@ -422,7 +353,7 @@ static void test_torn_tail(void **state)
 
 static void test_garbage_tail(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	char path[PATH_MAX];
 	write_log(dir, 0, 0, 5);
 	log_path(path, dir, 0);
@@ -432,43 +363,43 @@ static void test_garbage_tail(void **state)
 		junk[i] = (uint8_t)rand_r(&seed);
 	append_file(path, junk, sizeof junk);
 	expect_recs(dir, 0, 0, 5, lsn_of(5));
-	assert_int_equal(file_size(path), off_of(0, 5));
+	assert_int_equal(tu_file_size(path), off_of(0, 5));
 
 	/* A plausible header whose checksum fails is a torn tail too. */
 	struct hdr h = {.magic = WAL_MAGIC, .len = 16, .lsn = lsn_of(5), .next = lsn_of(6)};
 	append_file(path, &h, sizeof h);
 	append_file(path, junk, 16);
 	expect_recs(dir, 0, 0, 5, lsn_of(5));
-	assert_int_equal(file_size(path), off_of(0, 5));
+	assert_int_equal(tu_file_size(path), off_of(0, 5));
 	write_log(dir, 0, 5, 7);
 	expect_recs(dir, 0, 0, 7, lsn_of(7));
 }
 
 static void test_valid_record_after_garbage(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	char path[PATH_MAX];
 	write_log(dir, 0, 0, 5);
 	log_path(path, dir, 0);
-	const uint64_t size = file_size(path);
+	const uint64_t size = tu_file_size(path);
 	uint8_t junk[64];
 	memset(junk, 0xab, sizeof junk);
-	pwrite_file(path, off_of(0, 3), junk, sizeof junk);
+	tu_pwrite(path, off_of(0, 3), junk, sizeof junk);
 	/* Record 4 still checks out behind the damage: data would be lost. */
 	assert_int_equal(replay_rc(dir), ROOST_ECORRUPT);
-	assert_int_equal(file_size(path), size);
+	assert_int_equal(tu_file_size(path), size);
 }
 
 static void test_middle_checksum(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	char path[PATH_MAX];
 	write_log(dir, 0, 0, 5);
 	log_path(path, dir, 0);
-	const uint64_t size = file_size(path);
+	const uint64_t size = tu_file_size(path);
 	flip_byte(path, off_of(0, 2) + WAL_HEADER_SIZE + 1);
 	assert_int_equal(replay_rc(dir), ROOST_ECORRUPT);
-	assert_int_equal(file_size(path), size);
+	assert_int_equal(tu_file_size(path), size);
 	flip_byte(path, off_of(0, 2) + WAL_HEADER_SIZE + 1);
 	flip_byte(path, off_of(0, 2) + 8);
 	assert_int_equal(replay_rc(dir), ROOST_ECORRUPT);
@@ -493,7 +424,7 @@ static void make_two_files(const char *dir)
 
 static void test_older_file_corrupt(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	char old[PATH_MAX];
 	make_two_files(dir);
 	expect_recs(dir, 0, 0, 10, lsn_of(10));
@@ -503,7 +434,7 @@ static void test_older_file_corrupt(void **state)
 	const uint64_t cut = off_of(0, 4) + 40;
 	assert_int_equal(truncate(old, (off_t)cut), 0);
 	assert_int_equal(replay_rc(dir), ROOST_ECORRUPT);
-	assert_int_equal(file_size(old), cut);
+	assert_int_equal(tu_file_size(old), cut);
 }
 
 static void test_oversized_len(void **state)
@@ -512,23 +443,23 @@ static void test_oversized_len(void **state)
 	for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
 		char dir[PATH_MAX], name[32], path[PATH_MAX];
 		snprintf(name, sizeof name, "len%zu", k);
-		sub_path(dir, dir_of(state), name);
+		tu_path(dir, tu_dir(state), name);
 		write_log(dir, 0, 0, 3);
 		log_path(path, dir, 0);
 		/* In the last record: a torn tail. */
-		pwrite_file(path, off_of(0, 2) + 4, &lens[k], sizeof lens[k]);
+		tu_pwrite(path, off_of(0, 2) + 4, &lens[k], sizeof lens[k]);
 		expect_recs(dir, 0, 0, 2, lsn_of(2));
-		assert_int_equal(file_size(path), off_of(0, 2));
+		assert_int_equal(tu_file_size(path), off_of(0, 2));
 		/* In a middle record, with a valid one after it: corruption. */
 		write_log(dir, 0, 2, 4);
-		pwrite_file(path, off_of(0, 2) + 4, &lens[k], sizeof lens[k]);
+		tu_pwrite(path, off_of(0, 2) + 4, &lens[k], sizeof lens[k]);
 		assert_int_equal(replay_rc(dir), ROOST_ECORRUPT);
 	}
 }
 
 static void test_out_of_order(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	char path[PATH_MAX];
 	write_log(dir, 0, 0, 5);
 	log_path(path, dir, 0);
@@ -547,7 +478,7 @@ static void test_out_of_order(void **state)
 
 static void test_rotate(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	char path[PATH_MAX];
 	make_two_files(dir);
 	wal *w;
@@ -561,7 +492,7 @@ static void test_rotate(void **state)
 	assert_int_equal(wal_rotate(w, lsn_of(12)), 0);
 	append_recs(w, 12, 16, 3);
 	log_path(path, dir, lsn_of(12));
-	assert_int_equal(wal_size(w), file_size(path));
+	assert_int_equal(wal_size(w), tu_file_size(path));
 	wal_close(w);
 	assert_int_equal(count_files(dir), 1);
 	expect_recs(dir, 0, 12, 16, lsn_of(16));
@@ -569,7 +500,7 @@ static void test_rotate(void **state)
 
 static void test_rotate_rejects(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	wal *w;
 	assert_int_equal(wal_open(&w, dir, 0), 0);
 	append_recs(w, 0, 3, 3);
@@ -590,12 +521,12 @@ static uint64_t open_with_three(const char *dir, char *path, wal **w)
 	assert_int_equal(wal_open(w, dir, 0), 0);
 	append_recs(*w, 0, 3, 3);
 	log_path(path, dir, 0);
-	return file_size(path);
+	return tu_file_size(path);
 }
 
 static void test_sync_failure(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	char path[PATH_MAX];
 	wal *w;
 	const uint64_t synced = open_with_three(dir, path, &w);
@@ -616,7 +547,7 @@ static void test_sync_failure(void **state)
 	assert_int_equal(sigaction(SIGXFSZ, &old_sa, NULL), 0);
 
 	assert_int_equal(rc, ROOST_EIO);
-	assert_int_equal(file_size(path), synced);
+	assert_int_equal(tu_file_size(path), synced);
 	assert_int_equal(wal_size(w), synced);
 	expect_recs(dir, 0, 0, 3, lsn_of(3));
 	/* The dropped group can be written again. */
@@ -646,7 +577,7 @@ static int set_immutable(const char *path, int on)
  * writable again, then the group goes in after the last synced record. */
 static void test_unwritable_file_recovers(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	char path[PATH_MAX];
 	wal *w;
 	const uint64_t synced = open_with_three(dir, path, &w);
@@ -664,7 +595,7 @@ static void test_unwritable_file_recovers(void **state)
 
 	assert_int_equal(synced_rc, ROOST_EPERM);
 	assert_int_equal(rotate_rc, ROOST_EPERM);
-	assert_int_equal(file_size(path), synced);
+	assert_int_equal(tu_file_size(path), synced);
 	append_recs(w, 3, 8, 5);
 	wal_close(w);
 	expect_recs(dir, 0, 0, 8, lsn_of(8));
@@ -682,7 +613,7 @@ static int ignore(void *arg, uint64_t lsn, uint64_t next, const void *payload, u
 
 static void test_append_rejects(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	wal *w;
 	assert_int_equal(wal_open(&w, dir, 0), 0);
 	assert_int_equal(wal_append(w, 0, 10, pattern, WAL_MAX_PAYLOAD + 1), ROOST_ETOOBIG);
@@ -703,7 +634,7 @@ static void test_append_rejects(void **state)
 static void test_replay_creates_dir(void **state)
 {
 	char dir[PATH_MAX];
-	sub_path(dir, dir_of(state), "a/b/c");
+	tu_path(dir, tu_dir(state), "a/b/c");
 	uint64_t end = 0;
 	assert_int_equal(wal_replay(dir, 0xab, ignore, NULL, &end), 0);
 	assert_int_equal(end, 0xab);
@@ -732,7 +663,7 @@ static int stop_after_two(void *arg, uint64_t lsn, uint64_t next, const void *pa
 
 static void test_replay_stops(void **state)
 {
-	const char *dir = dir_of(state);
+	const char *dir = tu_dir(state);
 	write_log(dir, 0, 0, 5);
 	int calls = 0;
 	uint64_t end = 0;
@@ -740,7 +671,7 @@ static void test_replay_stops(void **state)
 	assert_int_equal(calls, 2);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_tmpdir, tu_teardown)
 
 int main(void)
 {
