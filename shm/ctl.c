@@ -3,6 +3,7 @@
 #include "err.h"
 #include "futex.h"
 #include "shm.h"
+#include "seqlock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -29,8 +30,8 @@
  *   ctl_wait. lsn_seq: seq_cst bump in ctl_wake after the marks, against
  *   ctl_wait's seq_cst load before it checks the mark (futex handshake).
  * - writer_pid, documents: relaxed; figures for status, ordering nothing.
- * - writer_mode: a seqlock (writer_mode_seq odd while writing); release
- *   increments in ctl_set_writer_mode, acquire loads in ctl_writer_mode.
+ * - writer_mode: a seqlock on writer_mode_seq (shm/seqlock.h documents
+ *   its ordering); written by ctl_set_writer_mode, read by ctl_writer_mode.
  * - tail_serial: release store in ctl_publish_tail once the tail object is
  *   complete; acquire load in ctl_tail_serial before a reader opens it.
  * - client slots: client_id is claimed by CAS (ctl__take) and found by
@@ -45,6 +46,7 @@
 #define CTL__MAGIC	 0x4c5443545354524full /* "ORTSTCTL" little-endian */
 #define CTL__VERSION	 2u
 #define CTL__PROBE	 64u /* slots searched for a client id */
+#define CTL__MODE_WORDS	 8u  /* writer_mode: 64 bytes */
 #define CTL__WRITER_LOCK 0
 
 /* Where an idempotency key stands. */
@@ -89,7 +91,8 @@ struct ctl__header {
 	_Atomic uint32_t lsn_seq;   /* futex word */
 	_Atomic uint64_t mark[CTL_MARKS];
 	_Atomic uint64_t documents;
-	char writer_mode[64]; /* "cpu", "gpu", "cpu (fallback: ...)" */
+	/* "cpu", "gpu", "cpu (fallback: ...)": a string in words (seqlock.h) */
+	_Atomic uint64_t writer_mode[CTL__MODE_WORDS];
 	_Atomic uint32_t writer_mode_seq;
 	uint32_t pad;
 	_Atomic uint64_t tail_serial;
@@ -343,31 +346,22 @@ int ctl_wait(ctl *c, enum ctl_mark mark, uint64_t lsn, int timeout_ms)
 
 void ctl_set_writer_mode(ctl *c, const char *mode)
 {
-	struct ctl__header *h = c->hdr;
-	/* Seqlock: odd while writing; pairs with the loads in ctl_writer_mode. */
-	atomic_fetch_add_explicit(&h->writer_mode_seq, 1, memory_order_acq_rel);
-	atomic_thread_fence(memory_order_release);
-	strncpy(h->writer_mode, mode, sizeof h->writer_mode - 1);
-	atomic_fetch_add_explicit(&h->writer_mode_seq, 1, memory_order_release);
+	char words[8 * CTL__MODE_WORDS] = "";
+	strncpy(words, mode, sizeof words - 1);
+	seqlock_write_begin(&c->hdr->writer_mode_seq);
+	seqlock_store(c->hdr->writer_mode, words, CTL__MODE_WORDS);
+	seqlock_write_end(&c->hdr->writer_mode_seq);
 }
 
 void ctl_writer_mode(ctl *c, char *buf, size_t len)
 {
-	struct ctl__header *h = c->hdr;
-	for (int tries = 0; tries < 100; tries++) {
-		uint32_t s1 = atomic_load_explicit(&h->writer_mode_seq, memory_order_acquire);
-		if (s1 & 1)
-			continue;
-		char tmp[sizeof h->writer_mode];
-		memcpy(tmp, h->writer_mode, sizeof tmp);
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&h->writer_mode_seq, memory_order_relaxed) == s1) {
-			tmp[sizeof tmp - 1] = '\0';
-			snprintf(buf, len, "%s", tmp);
-			return;
-		}
+	char words[8 * CTL__MODE_WORDS];
+	if (seqlock_read(&c->hdr->writer_mode_seq, c->hdr->writer_mode, words, CTL__MODE_WORDS)) {
+		snprintf(buf, len, "unknown");
+		return;
 	}
-	snprintf(buf, len, "unknown");
+	words[sizeof words - 1] = '\0';
+	snprintf(buf, len, "%s", words);
 }
 
 static uint64_t ctl__hash(uint64_t x)
