@@ -30,6 +30,7 @@ static const char *const err__text[] = {
     [24] = "shutting down",
     [25] = "idempotency key reused for a different batch",
     [26] = "no reader is serving searches",
+    [27] = "no such collection",
 };
 
 const char *roost_strerror(int err)

@@ -32,7 +32,8 @@ enum roost_err {
 	ROOST_ECLOSED = -24,	  /* shutting down */
 	ROOST_EKEY = -25,	  /* idempotency key reused for another batch */
 	ROOST_ENOREADER = -26,	  /* no reader is serving searches */
-	ROOST_ERR_MIN = -26,
+	ROOST_ENOCOLL = -27,	  /* no such collection (never created, or dropped) */
+	ROOST_ERR_MIN = -27,
 };
 
 /* Never NULL; unknown codes give a generic text. */

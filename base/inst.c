@@ -394,6 +394,7 @@ static int inst__shm_use(struct inst *in, const char *dir)
 	snprintf(in->shm_dir, sizeof in->shm_dir, "%s", dir);
 	snprintf(in->ctl_path, sizeof in->ctl_path, "%s/ctl", dir);
 	snprintf(in->ring_path, sizeof in->ring_path, "%s/ring", dir);
+	snprintf(in->catalog_path, sizeof in->catalog_path, "%s/catalog", dir);
 	return 0;
 }
 
@@ -513,7 +514,7 @@ int inst_shm_remove(struct inst *in)
 	    S_ISLNK(st.st_mode) && unlink(link) != 0)
 		rc = roost_from_errno(errno);
 	if (rc == 0)
-		in->shm_dir[0] = in->ctl_path[0] = in->ring_path[0] = '\0';
+		in->shm_dir[0] = in->ctl_path[0] = in->ring_path[0] = in->catalog_path[0] = '\0';
 	return rc;
 }
 
@@ -522,16 +523,19 @@ void inst_tail_path(const struct inst *in, uint64_t serial, char *buf, size_t le
 	snprintf(buf, len, "%s/tail.%llu", in->shm_dir, (unsigned long long)serial);
 }
 
-void inst_shm_sweep_tails(const struct inst *in, uint64_t keep)
+void inst_shm_sweep_tails(const struct inst *in, int (*keep)(void *arg, uint64_t serial), void *arg)
 {
 	DIR *d = opendir(in->shm_dir);
 	if (!d)
 		return;
 	struct dirent *e;
-	char path[PATH_MAX * 2], mine[32];
-	snprintf(mine, sizeof mine, "tail.%llu", (unsigned long long)keep);
+	char path[PATH_MAX * 2];
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "tail.", 5) != 0 || strcmp(e->d_name, mine) == 0)
+		char *end;
+		if (strncmp(e->d_name, "tail.", 5) != 0)
+			continue;
+		unsigned long long serial = strtoull(e->d_name + 5, &end, 10);
+		if (*end == '\0' && end != e->d_name + 5 && keep(arg, serial))
 			continue;
 		snprintf(path, sizeof path, "%s/%s", in->shm_dir, e->d_name);
 		unlink(path);

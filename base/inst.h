@@ -15,7 +15,8 @@
  *                  ~/.cache/roost/runtime-<host> records for every process
  *   runtime dir    <root>/<name> (dir_mode): ipc:// sockets, pid file, log
  *   shared memory  <runtime dir>/shm: a directory on a memory file system
- *                  (dir_mode) holding the files ctl, ring and tail.<serial>.
+ *                  (dir_mode) holding the files ctl, ring, catalog and
+ *                  tail.<serial>.
  *                  When the runtime dir is on tmpfs it is a subdirectory;
  *                  otherwise a symbolic link to a private
  *                  /dev/shm/roost.<uid>.<name>.XXXXXX
@@ -55,6 +56,7 @@ struct inst {
 	char shm_dir[PATH_MAX];
 	char ctl_path[INST_PATH_MAX];
 	char ring_path[INST_PATH_MAX];
+	char catalog_path[INST_PATH_MAX];
 };
 
 /* Fills in the names; data_dir NULL picks the default. Names are 1..32 of
@@ -74,7 +76,7 @@ int inst_make_run_dir(struct inst *in, char *why, size_t len);
 int inst_check_data_dir(const struct inst *in);
 
 /* Finds and checks the shared-memory directory of a runtime dir that
- * inst_make_run_dir made; fills shm_dir, ctl_path and ring_path.
+ * inst_make_run_dir made; fills shm_dir and the objects' paths.
  * ROOST_ENOENT while no writer made it, ROOST_EPERM (with why) when it
  * cannot be trusted. */
 int inst_shm_find(struct inst *in, char *why, size_t len);
@@ -87,8 +89,10 @@ int inst_shm_make(struct inst *in, int *made, char *why, size_t len);
  * link. The caller knows nothing in it is needed any more. */
 int inst_shm_remove(struct inst *in);
 
-/* Writer: removes the tails other than serial `keep` (a dead writer's). */
-void inst_shm_sweep_tails(const struct inst *in, uint64_t keep);
+/* Writer: removes the tails for whose serial keep(arg, serial) is 0 (a
+ * dead writer's, a dropped collection's). */
+void inst_shm_sweep_tails(const struct inst *in, int (*keep)(void *arg, uint64_t serial),
+			  void *arg);
 
 /* The tail object of a serial: <shm dir>/tail.<serial>. */
 void inst_tail_path(const struct inst *in, uint64_t serial, char *buf, size_t len);

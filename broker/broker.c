@@ -1,5 +1,7 @@
 #include "broker.h"
 
+#include "coll.h"
+#include "collrec.h"
 #include "err.h"
 #include "jsonsrv.h"
 #include "log.h"
@@ -17,7 +19,20 @@
  * another (readers answer the same search alike). */
 #define BROKER_READER_RESEND_MS 2000
 
-/* What an add request resolved to, before waiting for its ack. */
+/* A record to write into the ring under a client's idempotency key: a
+ * batch of documents, or a collection's create or drop. */
+struct broker_record {
+	uint64_t client_id, seq;
+	uint32_t count; /* documents; 0 for a collection record */
+	size_t size;
+	const Roost__AddRequest *add; /* a batch: the request, and its collection */
+	uint32_t coll;
+	struct collrec op; /* else the collection record */
+	/* New keys only, under the key's lock: 0 to write the record. */
+	int (*precheck)(struct broker *b, const struct broker_record *r, char *msg);
+};
+
+/* What a record resolved to, before waiting for its ack. */
 struct broker_add {
 	uint64_t lsn;
 	uint32_t count;
@@ -39,13 +54,20 @@ static enum ctl_fate broker__fate(void *arg, uint64_t lsn)
 	return st == 0 && lsn < ring_head(b->ring) ? CTL_FATE_CONSUMED : CTL_FATE_LOST;
 }
 
-/* Claims ring space and copies the batch in, under the client's lock. */
-static int broker__enqueue(struct broker *b, ctl_client *cl, const Roost__AddRequest *add,
+static void broker__write(const struct broker_record *r, void *dst)
+{
+	if (r->add)
+		wire_batch_write(r->add, r->coll, dst);
+	else
+		collrec_write(&r->op, dst);
+}
+
+/* Claims ring space and copies the record in, under the client's lock. */
+static int broker__enqueue(struct broker *b, ctl_client *cl, const struct broker_record *r,
 			   struct broker_add *res, char *msg)
 {
-	size_t size = wire_batch_size(add);
 	struct ring_claim c;
-	int rc = ring_claim(b->ring, (uint32_t)size, b->cfg.busy_timeout_ms, &c);
+	int rc = ring_claim(b->ring, (uint32_t)r->size, b->cfg.busy_timeout_ms, &c);
 	if (rc == ROOST_EBUSY) {
 		snprintf(msg, BROKER_MSG, "ring full for %d ms (the writer is behind); retry later",
 			 b->cfg.busy_timeout_ms);
@@ -58,22 +80,22 @@ static int broker__enqueue(struct broker *b, ctl_client *cl, const Roost__AddReq
 	}
 	if (rc)
 		return rc;
-	struct ctl_key key = {.seq = add->seq, .lsn = c.pos, .count = (uint32_t)add->n_docs};
+	struct ctl_key key = {.seq = r->seq, .lsn = c.pos, .count = r->count};
 	ctl_key_begin(cl, &key);
-	wire_batch_write(add, c.data);
+	broker__write(r, c.data);
 	ring_commit(b->ring, &c);
 	ctl_key_commit(cl);
 	*res = (struct broker_add){.lsn = key.lsn, .count = key.count, .duplicate = 0};
 	return 0;
 }
 
-static int broker__admit(struct broker *b, const Roost__AddRequest *add, struct broker_add *res,
+static int broker__admit(struct broker *b, const struct broker_record *r, struct broker_add *res,
 			 char *msg)
 {
 	ctl_client *cl;
 	struct ctl_key key;
 	int forgot;
-	int rc = ctl_key_lock(b->ctl, add->client_id, broker__fate, b, &cl, &key, &forgot);
+	int rc = ctl_key_lock(b->ctl, r->client_id, broker__fate, b, &cl, &key, &forgot);
 	if (rc == ROOST_EBUSY) {
 		snprintf(msg, BROKER_MSG, "too many active clients; retry later");
 		return rc;
@@ -83,52 +105,290 @@ static int broker__admit(struct broker *b, const Roost__AddRequest *add, struct 
 	if (forgot)
 		log_warn("the batch a dead broker was writing for client %llx was never committed; "
 			 "its key is free again",
-			 (unsigned long long)add->client_id);
-	if (key.seq && add->seq == key.seq) {
-		if (key.count != add->n_docs) {
+			 (unsigned long long)r->client_id);
+	if (key.seq && r->seq == key.seq) {
+		if (key.count != r->count) {
 			snprintf(msg, BROKER_MSG,
-				 "key (%llx, %llu) was used for a batch of %u documents, not %zu",
-				 (unsigned long long)add->client_id, (unsigned long long)add->seq,
-				 key.count, add->n_docs);
+				 "key (%llx, %llu) was used for a request of %u documents, not %u",
+				 (unsigned long long)r->client_id, (unsigned long long)r->seq,
+				 key.count, r->count);
 			rc = ROOST_EKEY;
 		} else {
 			*res =
 			    (struct broker_add){.lsn = key.lsn, .count = key.count, .duplicate = 1};
 		}
-	} else if (add->seq < key.seq) {
+	} else if (r->seq < key.seq) {
 		snprintf(msg, BROKER_MSG, "sequence %llu is older than this client's newest (%llu)",
-			 (unsigned long long)add->seq, (unsigned long long)key.seq);
+			 (unsigned long long)r->seq, (unsigned long long)key.seq);
 		rc = ROOST_ESEQ;
-	} else {
-		rc = broker__enqueue(b, cl, add, res, msg);
+	} else if (!r->precheck || (rc = r->precheck(b, r, msg)) == 0) {
+		rc = broker__enqueue(b, cl, r, res, msg);
 	}
 	ctl_key_unlock(cl);
 	return rc;
 }
 
-static int broker__wait_ack(struct broker *b, const Roost__AddRequest *add, uint64_t lsn, char *msg)
+/* Waits until the writer has the record at lsn durable (or, with
+ * visible, applied and published), timeout_ms at most. */
+static int broker__wait(struct broker *b, uint64_t lsn, enum ctl_mark mark, uint32_t timeout_ms,
+			char *msg)
 {
-	if (add->ack == ROOST__ACK_MODE__ACK_QUEUED)
-		return 0;
-	enum ctl_mark mark = add->ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
-	int timeout =
-	    wire_timeout_ms(add->timeout_ms, b->cfg.ack_timeout_ms, b->cfg.max_timeout_ms);
+	int timeout = wire_timeout_ms(timeout_ms, b->cfg.ack_timeout_ms, b->cfg.max_timeout_ms);
 	if (ctl_wait(b->ctl, mark, lsn, timeout) == 0)
 		return 0;
 	if (!ctl_writer_alive(b->ctl)) {
 		snprintf(msg, BROKER_MSG,
-			 "writer unavailable: batch %llu is queued and will be applied when it "
+			 "writer unavailable: record %llu is queued and will be applied when it "
 			 "returns",
 			 (unsigned long long)lsn);
 		return ROOST_EWRITER;
 	}
 	char mode[64];
 	ctl_writer_mode(b->ctl, mode, sizeof mode);
-	snprintf(msg, BROKER_MSG, "batch %llu not %s within %d ms (writer: %s)",
+	snprintf(msg, BROKER_MSG, "record %llu not %s within %d ms (writer: %s)",
 		 (unsigned long long)lsn, mark == CTL_DURABLE ? "durable" : "visible", timeout,
 		 mode);
 	return ROOST_ETIMEDOUT;
 }
+
+/* The writer's verdict on the record at lsn, once the mark waited for has
+ * passed it: 0, or the code it refused the record with. */
+static int broker__refusal(struct broker *b, const struct broker_record *r, uint64_t lsn)
+{
+	return ctl_client_refusal(b->ctl, r->client_id, lsn);
+}
+
+/* ---- collections ---- */
+
+/* The live collection a request names, or ROOST_EINVAL / ROOST_ENOCOLL
+ * with the words to say so. */
+static int broker__collection(struct broker *b, const char *given, struct catalog_entry *e,
+			      char *msg)
+{
+	const char *name = coll_name_or_default(given);
+	int rc = wire_check_collection(name, msg, BROKER_MSG);
+	if (rc == 0 && (rc = catalog_find(b->cat, name, e)) != 0)
+		snprintf(msg, BROKER_MSG,
+			 "no collection '%s' in instance '%s': create it with `roost collections "
+			 "--name %s create %s --dim D`",
+			 name, b->name, b->name, name);
+	return rc;
+}
+
+static void broker__info(const struct catalog_entry *e, Roost__CollectionSettings *s,
+			 Roost__CollectionInfo *info)
+{
+	roost__collection_settings__init(s);
+	s->dim = e->settings.dim;
+	s->metric =
+	    e->settings.metric ? ROOST__METRIC__METRIC_INNER_PRODUCT : ROOST__METRIC__METRIC_L2;
+	s->index = (char *)e->settings.index;
+	s->train_docs = e->settings.train_docs;
+	s->seal_docs = e->settings.seal_docs;
+	s->seal_interval_ms = e->settings.seal_interval_ms;
+	roost__collection_info__init(info);
+	info->name = (char *)e->name;
+	info->id = e->id;
+	info->settings = s;
+	info->documents = e->documents;
+	info->segments = e->segments;
+	info->created_lsn = e->created_lsn;
+}
+
+static int broker__collection_reply(const struct catalog_entry *e, uint64_t lsn, int existed,
+				    void **out, size_t *len)
+{
+	Roost__CollectionSettings s;
+	Roost__CollectionInfo info;
+	broker__info(e, &s, &info);
+	Roost__CollectionReply cr = ROOST__COLLECTION_REPLY__INIT;
+	cr.lsn = lsn;
+	cr.collection = &info;
+	cr.existed = existed;
+	Roost__Reply reply = ROOST__REPLY__INIT;
+	reply.body_case = ROOST__REPLY__BODY_COLLECTION;
+	reply.collection = &cr;
+	return wire_encode_reply(&reply, out, len);
+}
+
+/* 1 when the settings a create gives (0 and "": the writer's default)
+ * are those of the live collection e. */
+static int broker__same_settings(const Roost__CollectionSettings *given,
+				 const struct catalog_entry *e)
+{
+	const struct coll_settings *s = &e->settings;
+	return given->dim == s->dim && (uint32_t)given->metric == s->metric &&
+	       (!given->index[0] || strcmp(given->index, s->index) == 0) &&
+	       (!given->seal_docs || given->seal_docs == s->seal_docs) &&
+	       (!given->train_docs || given->train_docs == s->train_docs) &&
+	       (!given->seal_interval_ms || given->seal_interval_ms == s->seal_interval_ms);
+}
+
+/* A create whose name is taken: done already when the settings are the
+ * same, refused when not. */
+static int broker__exists(struct broker *b, const Roost__CreateCollectionRequest *c, void **out,
+			  size_t *len)
+{
+	struct catalog_entry e;
+	char msg[BROKER_MSG];
+	if (catalog_find(b->cat, c->name, &e) != 0)
+		return broker__reply_error(ROOST_EBUSY,
+					   "the collection was dropped while it was created; retry",
+					   out, len);
+	if (broker__same_settings(c->settings, &e))
+		return broker__collection_reply(&e, e.created_lsn, 1, out, len);
+	snprintf(msg, sizeof msg,
+		 "collection '%s' exists with other settings (dim %u, metric %s, index %s); drop "
+		 "it first, or create another name",
+		 e.name, e.settings.dim, e.settings.metric ? "ip" : "l2", e.settings.index);
+	return broker__reply_error(ROOST_EEXIST, msg, out, len);
+}
+
+static int broker__precheck_create(struct broker *b, const struct broker_record *r, char *msg)
+{
+	struct catalog_entry e;
+	(void)msg;
+	return catalog_find(b->cat, r->op.name, &e) == 0 ? ROOST_EEXIST : 0;
+}
+
+static int broker__precheck_drop(struct broker *b, const struct broker_record *r, char *msg)
+{
+	struct catalog_entry e;
+	int rc = catalog_find(b->cat, r->op.name, &e);
+	if (rc)
+		snprintf(msg, BROKER_MSG, "no collection '%s' in instance '%s' to drop", r->op.name,
+			 b->name);
+	return rc;
+}
+
+/* Why the writer refused a create or a drop, in its words when it left
+ * a note. */
+static int broker__refused(struct broker *b, int code, uint64_t lsn, const char *what,
+			   const char *name, void **out, size_t *len)
+{
+	char note[CATALOG_NOTE_MAX], msg[BROKER_MSG];
+	if (catalog_note_find(b->cat, lsn, note, sizeof note) == 0)
+		snprintf(msg, sizeof msg, "%s '%s' refused: %s", what, name, note);
+	else if (code == ROOST_ENOCOLL)
+		snprintf(msg, sizeof msg, "no collection '%s' (dropped already?)", name);
+	else
+		snprintf(msg, sizeof msg, "%s '%s' refused: %s", what, name, roost_strerror(code));
+	return broker__reply_error(code, msg, out, len);
+}
+
+static int broker__create(struct broker *b, const Roost__CreateCollectionRequest *c, void **out,
+			  size_t *len)
+{
+	char msg[BROKER_MSG] = "";
+	int rc = wire_check_create(c, msg, sizeof msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	struct broker_record r = {.client_id = c->client_id,
+				  .seq = c->seq,
+				  .size = COLLREC_SIZE,
+				  .precheck = broker__precheck_create};
+	wire_create_record(c, &r.op);
+	struct broker_add res;
+	rc = broker__admit(b, &r, &res, msg);
+	if (rc == ROOST_EEXIST)
+		return broker__exists(b, c, out, len);
+	/* Acknowledged once the catalog lists it: then every broker takes adds. */
+	if (rc == 0)
+		rc = broker__wait(b, res.lsn, CTL_PUBLISHED, c->timeout_ms, msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	rc = broker__refusal(b, &r, res.lsn);
+	if (rc == ROOST_EEXIST)
+		return broker__exists(b, c, out, len);
+	if (rc)
+		return broker__refused(b, rc, res.lsn, "create of collection", c->name, out, len);
+	struct catalog_entry e;
+	if (catalog_find(b->cat, c->name, &e) != 0)
+		return broker__reply_error(
+		    ROOST_ENOCOLL, "the collection was dropped right after its create", out, len);
+	return broker__collection_reply(&e, res.lsn, 0, out, len);
+}
+
+static int broker__drop(struct broker *b, const Roost__DropCollectionRequest *d, void **out,
+			size_t *len)
+{
+	char msg[BROKER_MSG] = "";
+	int rc = wire_check_drop(d, msg, sizeof msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	struct catalog_entry e = {0};
+	catalog_find(b->cat, d->name, &e);
+	struct broker_record r = {
+	    .client_id = d->client_id,
+	    .seq = d->seq,
+	    .size = COLLREC_SIZE,
+	    .op = {.op = COLLREC_DROP, .client_id = d->client_id, .seq = d->seq, .id = e.id},
+	    .precheck = broker__precheck_drop};
+	snprintf(r.op.name, sizeof r.op.name, "%s", d->name);
+	struct broker_add res;
+	rc = broker__admit(b, &r, &res, msg);
+	/* Acknowledged once applied: no broker takes adds for it any more. */
+	if (rc == 0)
+		rc = broker__wait(b, res.lsn, CTL_PUBLISHED, d->timeout_ms, msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	rc = broker__refusal(b, &r, res.lsn);
+	if (rc)
+		return broker__refused(b, rc, res.lsn, "drop of collection", d->name, out, len);
+	if (!e.id)
+		snprintf(e.name, sizeof e.name, "%s", d->name); /* a retry: gone already */
+	return broker__collection_reply(&e, res.lsn, 0, out, len);
+}
+
+/* Every live collection, by id, as infos pointing into entries. */
+static int broker__infos(struct broker *b, struct catalog_entry **entries,
+			 Roost__CollectionSettings **settings, Roost__CollectionInfo **infos,
+			 Roost__CollectionInfo ***ptrs, size_t *n)
+{
+	*entries = calloc(CATALOG_SLOTS, sizeof **entries);
+	*settings = calloc(CATALOG_SLOTS, sizeof **settings);
+	*infos = calloc(CATALOG_SLOTS, sizeof **infos);
+	*ptrs = calloc(CATALOG_SLOTS, sizeof **ptrs);
+	if (!*entries || !*settings || !*infos || !*ptrs)
+		return ROOST_ENOMEM;
+	catalog_list(b->cat, *entries, CATALOG_SLOTS, n);
+	for (size_t i = 0; i < *n; i++) {
+		broker__info(&(*entries)[i], &(*settings)[i], &(*infos)[i]);
+		(*ptrs)[i] = &(*infos)[i];
+	}
+	return 0;
+}
+
+static void broker__infos_free(struct catalog_entry *entries, Roost__CollectionSettings *settings,
+			       Roost__CollectionInfo *infos, Roost__CollectionInfo **ptrs)
+{
+	free(entries);
+	free(settings);
+	free(infos);
+	free(ptrs);
+}
+
+static int broker__list(struct broker *b, void **out, size_t *len)
+{
+	struct catalog_entry *entries;
+	Roost__CollectionSettings *settings;
+	Roost__CollectionInfo *infos, **ptrs;
+	size_t n = 0;
+	int rc = broker__infos(b, &entries, &settings, &infos, &ptrs, &n);
+	if (rc == 0) {
+		Roost__ListCollectionsReply lr = ROOST__LIST_COLLECTIONS_REPLY__INIT;
+		lr.n_collections = n;
+		lr.collections = ptrs;
+		Roost__Reply reply = ROOST__REPLY__INIT;
+		reply.body_case = ROOST__REPLY__BODY_COLLECTIONS;
+		reply.collections = &lr;
+		rc = wire_encode_reply(&reply, out, len);
+	}
+	broker__infos_free(entries, settings, infos, ptrs);
+	return rc;
+}
+
+/* ---- adds and status ---- */
 
 static int broker__add_reply(int status, const char *msg, const struct broker_add *res, void **out,
 			     size_t *len)
@@ -153,42 +413,78 @@ static int broker__add_reply(int status, const char *msg, const struct broker_ad
 	return rc;
 }
 
-static int broker__add(struct broker *b, const Roost__AddRequest *add, void **out, size_t *len)
+/* An add the writer did not apply. */
+static int broker__add_refused(const Roost__AddRequest *add, const struct catalog_entry *e,
+			       int code, uint64_t lsn, void **out, size_t *len)
 {
-	char msg[BROKER_MSG] = "";
-	int rc = wire_check_add(add, &b->cfg.limits, msg, sizeof msg);
-	if (rc)
-		return broker__reply_error(rc, msg, out, len);
-	struct broker_add res;
-	rc = broker__admit(b, add, &res, msg);
-	if (rc)
-		return broker__reply_error(rc, msg, out, len);
-	/* On a failed wait the ids still go back: a retry with the same key
-	 * returns them again once the batch is through. */
-	rc = broker__wait_ack(b, add, res.lsn, msg);
-	if (rc == 0 && add->ack != ROOST__ACK_MODE__ACK_QUEUED &&
-	    ctl_client_was_dropped(b->ctl, add->client_id, res.lsn)) {
+	char msg[BROKER_MSG];
+	if (code == ROOST_ENOCOLL)
+		snprintf(msg, sizeof msg,
+			 "collection '%s' was dropped before batch %llu was applied; nothing was "
+			 "added",
+			 e->name, (unsigned long long)lsn);
+	else
 		/* This broker had forgotten the client (its slot was reused) and
 		 * took the batch as new; the writer knew better. */
-		snprintf(msg, BROKER_MSG,
+		snprintf(msg, sizeof msg,
 			 "batch (%llx, %llu) repeats one this instance stored before; nothing was "
 			 "added, and the original ids are not known here",
 			 (unsigned long long)add->client_id, (unsigned long long)add->seq);
-		return broker__reply_error(ROOST_ESEQ, msg, out, len);
-	}
+	return broker__reply_error(code == ROOST_ENOCOLL ? code : ROOST_ESEQ, msg, out, len);
+}
+
+static int broker__add(struct broker *b, const Roost__AddRequest *add, void **out, size_t *len)
+{
+	char msg[BROKER_MSG] = "";
+	struct catalog_entry e = {0};
+	int rc = broker__collection(b, add->collection, &e, msg);
+	struct wire_limits lim = b->cfg.limits;
+	lim.dim = e.settings.dim;
+	if (rc == 0)
+		rc = wire_check_add(add, &lim, msg, sizeof msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	struct broker_record r = {.client_id = add->client_id,
+				  .seq = add->seq,
+				  .count = (uint32_t)add->n_docs,
+				  .size = wire_batch_size(add),
+				  .add = add,
+				  .coll = e.id};
+	struct broker_add res;
+	rc = broker__admit(b, &r, &res, msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	if (add->ack == ROOST__ACK_MODE__ACK_QUEUED)
+		return broker__add_reply(0, msg, &res, out, len);
+	/* On a failed wait the ids still go back: a retry with the same key
+	 * returns them again once the batch is through. */
+	enum ctl_mark mark = add->ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
+	rc = broker__wait(b, res.lsn, mark, add->timeout_ms, msg);
+	int refused = rc == 0 ? broker__refusal(b, &r, res.lsn) : 0;
+	if (refused)
+		return broker__add_refused(add, &e, refused, res.lsn, out, len);
 	return broker__add_reply(rc, msg, &res, out, len);
 }
 
-static int broker__status(struct broker *b, void **out, size_t *len)
+static int broker__status(struct broker *b, const Roost__StatusRequest *s, void **out, size_t *len)
 {
-	struct ctl_settings cs;
-	ctl_settings(b->ctl, &cs);
-	char mode[64];
+	char msg[BROKER_MSG] = "", mode[64];
+	struct catalog_entry e = {0};
+	int rc = broker__collection(b, s->collection, &e, msg);
+	if (rc && s->collection && s->collection[0])
+		return broker__reply_error(rc, msg, out, len);
+	struct catalog_entry *entries;
+	Roost__CollectionSettings *settings;
+	Roost__CollectionInfo *infos, **ptrs;
+	size_t n = 0;
+	rc = broker__infos(b, &entries, &settings, &infos, &ptrs, &n);
 	ctl_writer_mode(b->ctl, mode, sizeof mode);
 	Roost__StatusReply st = ROOST__STATUS_REPLY__INIT;
-	st.dim = cs.dim;
-	st.metric = cs.metric ? ROOST__METRIC__METRIC_INNER_PRODUCT : ROOST__METRIC__METRIC_L2;
-	st.index = cs.index;
+	st.collection = e.name;
+	st.dim = e.settings.dim;
+	st.metric =
+	    e.settings.metric ? ROOST__METRIC__METRIC_INNER_PRODUCT : ROOST__METRIC__METRIC_L2;
+	st.index = e.settings.index;
 	st.writer_pid = ctl_writer_pid(b->ctl);
 	st.ring_head = ring_head(b->ring);
 	st.ring_reserve = ring_reserve(b->ring);
@@ -198,10 +494,15 @@ static int broker__status(struct broker *b, void **out, size_t *len)
 	st.published_lsn = ctl_mark(b->ctl, CTL_PUBLISHED);
 	st.documents = ctl_documents(b->ctl);
 	st.writer_mode = st.writer_pid ? mode : "down";
+	st.n_collections = n;
+	st.collections = ptrs;
 	Roost__Reply reply = ROOST__REPLY__INIT;
 	reply.body_case = ROOST__REPLY__BODY_STATUS_REPLY;
 	reply.status_reply = &st;
-	return wire_encode_reply(&reply, out, len);
+	if (rc == 0)
+		rc = wire_encode_reply(&reply, out, len);
+	broker__infos_free(entries, settings, infos, ptrs);
+	return rc;
 }
 
 /* A search without its own timeout: the readers' default wait for
@@ -395,7 +696,16 @@ static int broker__handle_binary(void *ctx, const void *frame, size_t len, void 
 		rc = broker__search(b, req->search, frame, len, reply, reply_len);
 		break;
 	case ROOST__REQUEST__OP_STATUS:
-		rc = broker__status(b, reply, reply_len);
+		rc = broker__status(b, req->status, reply, reply_len);
+		break;
+	case ROOST__REQUEST__OP_CREATE_COLLECTION:
+		rc = broker__create(b, req->create_collection, reply, reply_len);
+		break;
+	case ROOST__REQUEST__OP_DROP_COLLECTION:
+		rc = broker__drop(b, req->drop_collection, reply, reply_len);
+		break;
+	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
+		rc = broker__list(b, reply, reply_len);
 		break;
 	default:
 		rc = broker__reply_error(ROOST_EUNSUPPORTED, "operation not served by brokers",

@@ -4,6 +4,7 @@
 #ifndef ROOST_BROKER_H
 #define ROOST_BROKER_H
 
+#include "catalog.h"
 #include "ctl.h"
 #include "ring.h"
 #include "wire.h"
@@ -15,11 +16,11 @@
 #include <sys/types.h>
 
 struct broker_config {
-	struct wire_limits limits;
-	int busy_timeout_ms; /* ring full: wait this long, then BUSY */
-	int ack_timeout_ms;  /* default wait for durable/visible */
-	int max_timeout_ms;  /* cap on a client's timeout_ms */
-	int search_wait_ms;  /* a search's default wait (matches the readers') */
+	struct wire_limits limits; /* dim: each collection's own */
+	int busy_timeout_ms;	   /* ring full: wait this long, then BUSY */
+	int ack_timeout_ms;	   /* default wait for durable/visible */
+	int max_timeout_ms;	   /* cap on a client's timeout_ms */
+	int search_wait_ms;	   /* a search's default wait (matches the readers') */
 };
 
 #define BROKER_MAX_WORKERS 256
@@ -42,6 +43,7 @@ struct broker {
 	const char *name; /* the instance, for messages */
 	ctl *ctl;
 	ring *ring;
+	catalog *cat;
 	struct broker_readers readers;
 };
 

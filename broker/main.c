@@ -81,9 +81,12 @@ static int broker_attach(struct broker_proc *p, struct inst *in, const sigset_t 
 			rc = ctl_open(&p->b.ctl, in->ctl_path, CTL_READ_WRITE);
 		if (rc == 0) {
 			rc = ring_open(&p->b.ring, in->ring_path, 0, RING_PRODUCER);
-			if (rc == 0)
+			if (rc == 0 && (rc = catalog_open(&p->b.cat, in->catalog_path)) == 0)
 				return 0;
+			ring_close(p->b.ring);
+			p->b.ring = NULL;
 			ctl_close(p->b.ctl);
+			p->b.ctl = NULL;
 		}
 		if (rc != ROOST_ENOENT) {
 			log_error("cannot open instance '%s': %s", in->name,
@@ -213,9 +216,6 @@ int main(int argc, char **argv)
 	p.b.name = p.name;
 	rc = broker_attach(&p, &in, &sigs);
 	if (rc == 0) {
-		struct ctl_settings cs;
-		ctl_settings(p.b.ctl, &cs);
-		p.b.cfg.limits.dim = cs.dim;
 		rc = broker_bind_search(&p, &in);
 		if (rc == 0)
 			rc = broker_bind(&p, &in);
@@ -229,6 +229,7 @@ int main(int argc, char **argv)
 	if (p.readers_open)
 		broker_readers_close(&p.b);
 	sp_fini();
+	catalog_close(p.b.cat);
 	ring_close(p.b.ring);
 	ctl_close(p.b.ctl);
 	return rc ? 1 : 0;

@@ -2,6 +2,7 @@
  * supervised group (sup/sup.h) and returns once it serves; the other
  * subcommands talk to the supervisor (sup/supctl.h) or, through
  * libroost, to the instance itself. */
+#include "clicoll.h"
 #include "clidata.h"
 #include "clistat.h"
 #include "cliutil.h"
@@ -323,8 +324,27 @@ static int cli_up_prepare(struct cli_up *u)
 	return cli_up_old_writer(u);
 }
 
+/* Points the handle at a collection a reader can be probed with: the
+ * default one, else the first; 0 when there is none to probe. */
+static int cli_probe_collection(roost *r, struct roost_status *st)
+{
+	if (st->dim)
+		return 1;
+	struct roost_collection *all;
+	size_t n;
+	if (st->collections == 0 || roost_collection_list(r, &all, &n) != 0)
+		return 0;
+	if (n > 0) {
+		roost_use(r, all[0].name);
+		st->dim = all[0].dim;
+	}
+	roost_collections_free(all);
+	return n > 0;
+}
+
 /* Serving: a broker answers status with a live writer and, when there are
- * readers, a reader answers a k=1 search of the zero vector. */
+ * readers and collections, a reader answers a k=1 search of the zero
+ * vector. */
 static int cli_probe(const struct cli_up *u, struct roost_status *st, char *why, size_t len)
 {
 	/* Every broker listens before `up` prints their addresses. */
@@ -347,7 +367,8 @@ static int cli_probe(const struct cli_up *u, struct roost_status *st, char *why,
 	rc = roost_status(r, st);
 	if (rc == 0 && st->writer_pid == 0)
 		rc = ROOST_EWRITER;
-	float *zero = rc == 0 && u->cfg.readers > 0 ? calloc(st->dim, sizeof *zero) : NULL;
+	int probe = rc == 0 && u->cfg.readers > 0 && cli_probe_collection(r, st);
+	float *zero = probe ? calloc(st->dim, sizeof *zero) : NULL;
 	roost_results *res = NULL;
 	if (zero)
 		rc = roost_search(r, st->dim, zero, 1, 1, NULL, 0, &res);
@@ -425,8 +446,15 @@ static void cli_print_up(const struct cli_up *u, const struct roost_status *st, 
 	const struct inst *in = &u->cfg.in;
 	pid_t pid = getpid();
 	supctl_running(in, &pid);
-	printf("instance %s is up: dim %u, metric %s, index %s, writer %s\n", in->name, st->dim,
-	       st->metric ? "ip" : "l2", st->index, st->writer_mode);
+	if (st->collection[0])
+		printf("instance %s is up: dim %u, metric %s, index %s, writer %s\n", in->name,
+		       st->dim, st->metric ? "ip" : "l2", st->index, st->writer_mode);
+	else
+		printf("instance %s is up: %u collections, writer %s%s%s%s\n", in->name,
+		       st->collections, st->writer_mode,
+		       st->collections ? "" : " (create one with `roost collections --name ",
+		       st->collections ? "" : in->name,
+		       st->collections ? "" : " create NAME --dim D`)");
 	printf("supervisor: pid %d, log %s\n", (int)pid, log ? log : "stderr");
 	printf("data: %s\n", in->data_dir);
 	for (int i = 0; i < u->cfg.brokers; i++) {
@@ -781,7 +809,7 @@ static const struct cli_cmd cli_cmds[] = {
      "usage: roost up --name NAME [options]\n"
      "Starts instance NAME as a supervised group (a writer, brokers and readers)\n"
      "and returns once it serves, printing where clients connect.\n"
-     "  --dim D            vector dimension (required for a new instance)\n"
+     "  --dim D            vector dimension of the collection 'default'\n"
      "  --metric l2|ip     L2 distance (default) or inner product\n"
      "  --index FACTORY    FAISS factory string: Flat (default), HNSW32,\n"
      "                     IVF1024,Flat, ...\n"
@@ -796,7 +824,9 @@ static const struct cli_cmd cli_cmds[] = {
      "  --wait S           how long to wait for it to serve (default 120)\n"
      "  --writer-arg A, --broker-arg A, --reader-arg A\n"
      "                     one more argument for every process of that role\n"
-     "--dim, --metric and --index are fixed when the instance is created.\n"},
+     "--dim, --metric and --index create the collection 'default' with a new\n"
+     "instance; without --dim a new instance starts with no collection (`roost\n"
+     "collections` creates them). They are fixed once the collection exists.\n"},
     {"down", cli_down, "stop it cleanly, losing nothing acknowledged",
      "usage: roost down --name NAME [--wait S]\n"
      "Stops the instance: brokers and readers first, then the writer once it\n"
@@ -804,15 +834,19 @@ static const struct cli_cmd cli_cmds[] = {
      "for every process to be gone. An instance that is not running is left\n"
      "as it is (exit status 0).\n"},
     {"status", clistat_main, "processes, LSNs, documents, readers, rates",
-     "usage: roost status --name NAME [--json] [--interval-ms MS]\n"
-     "Shows the supervisor and its processes, the collection, the ring, the\n"
-     "durable, applied and published LSNs, the documents, every reader, and\n"
-     "ingest and search rates measured over MS (default 1000; 0 skips them).\n"
+     "usage: roost status --name NAME [--collection C] [--json] [--interval-ms MS]\n"
+     "Shows the supervisor and its processes, every collection with its\n"
+     "documents, segments and ingest rate, the ring, the durable, applied and\n"
+     "published LSNs, every reader, and ingest and search rates measured over MS\n"
+     "(default 1000; 0 skips them).\n"
+     "  --collection C     the collection whose settings \"server\" shows\n"
+     "                     (default: default)\n"
      "  --json             one JSON object instead of text\n"},
     {"readers", cli_readers, "start or stop one reader",
      "usage: roost readers --name NAME add|remove [--wait S]\n"
      "add starts one more reader and returns once it serves; remove stops the\n"
      "newest one and returns once it is gone (at most S seconds, default 30).\n"},
+    {"collections", clicoll_main, "list, create, describe or drop collections", clicoll_usage},
     {"add", clidata_add, "add documents from JSON lines", clidata_add_usage},
     {"search", clidata_search, "search by vector, with filters", clidata_search_usage},
 };
@@ -823,7 +857,7 @@ static void cli_usage(FILE *f)
 {
 	fprintf(f, "usage: roost COMMAND --name NAME [options]\n");
 	for (size_t i = 0; i < CLI_NCMDS; i++)
-		fprintf(f, "  %-8s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
+		fprintf(f, "  %-12s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
 	fprintf(f, "`roost help COMMAND` or `roost COMMAND --help` shows a command's options;\n"
 		   "`roost --version` the version. Exit status: 0 done, 1 failed, 2 bad command\n"
 		   "line. docs/operations.md describes running an instance.\n");

@@ -24,9 +24,11 @@
 #define CLIDATA_GRACE_MS    5000 /* after a signal, for the batch in flight */
 
 const char clidata_add_usage[] =
-    "usage: roost add --name NAME [--file F|-] [--ack queued|durable|visible]\n"
-    "                 [--batch N] [--client-id ID] [--timeout-ms MS]\n"
-    "Adds documents from JSON lines (F, or stdin: -), one per line:\n"
+    "usage: roost add --name NAME [--collection C] [--file F|-]\n"
+    "                 [--ack queued|durable|visible] [--batch N] [--client-id ID]\n"
+    "                 [--timeout-ms MS]\n"
+    "Adds documents to collection C (default: default) from JSON lines (F, or\n"
+    "stdin: -), one per line:\n"
     "  {\"vector\":[0.1,...],\"agent\":7,\"time\":1700000000,\"kind\":\"tweet\",\"text\":\"...\"}\n"
     "(only vector is required), in batches of N (1 to 1024, default 256), each\n"
     "acknowledged as --ack says (default durable). Prints each assigned id on\n"
@@ -39,18 +41,20 @@ const char clidata_add_usage[] =
     "run stored. Without it a random ID is used, and printed when interrupted.\n";
 
 const char clidata_search_usage[] =
-    "usage: roost search --name NAME --vector V [-k K] [--agent A]...\n"
-    "                    [--time-min T] [--time-max T] [--kind K] [--min-lsn L]\n"
-    "                    [--nprobe N] [--ef-search N] [--json] [--timeout-ms MS]\n"
-    "Searches for the K (1 to 1024, default 10) documents nearest to V, given as\n"
-    "\"0.1,0.2,...\" or as a JSON array '[0.1, 0.2, ...]'. Filters: any of the\n"
+    "usage: roost search --name NAME [--collection C] --vector V [-k K]\n"
+    "                    [--agent A]... [--time-min T] [--time-max T] [--kind K]\n"
+    "                    [--min-lsn L] [--nprobe N] [--ef-search N] [--json]\n"
+    "                    [--timeout-ms MS]\n"
+    "Searches collection C (default: default) for the K (1 to 1024, default 10)\n"
+    "documents nearest to V, given as \"0.1,0.2,...\" or as a JSON array\n"
+    "'[0.1, 0.2, ...]'. Filters: any of the\n"
     "--agent values, time within [T, T] (inclusive), kind. --min-lsn L answers\n"
     "only from data that includes LSN L (read your writes). --nprobe (IVF) and\n"
     "--ef-search (HNSW) trade recall for speed, 1 to 65536. Prints a table, or\n"
     "JSON with --json.\n";
 
 struct clidata_add_opts {
-	const char *name, *file;
+	const char *name, *collection, *file;
 	enum roost_ack ack;
 	int batch;
 	int timeout_ms;
@@ -164,13 +168,10 @@ static int clidata__client_id(const char *s, uint64_t *out)
 static int clidata__add_parse(int argc, char **argv, struct clidata_add_opts *o)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},
-	    {"file", required_argument, 0, 'f'},
-	    {"ack", required_argument, 0, 'a'},
-	    {"batch", required_argument, 0, 'b'},
-	    {"timeout-ms", required_argument, 0, 't'},
-	    {"client-id", required_argument, 0, 'c'},
-	    {0, 0, 0, 0},
+	    {"name", required_argument, 0, 'n'},       {"file", required_argument, 0, 'f'},
+	    {"ack", required_argument, 0, 'a'},	       {"batch", required_argument, 0, 'b'},
+	    {"timeout-ms", required_argument, 0, 't'}, {"client-id", required_argument, 0, 'c'},
+	    {"collection", required_argument, 0, 'C'}, {0, 0, 0, 0},
 	};
 	long long v = 0;
 	int opt, idx = 0, bad = 0;
@@ -181,6 +182,9 @@ static int clidata__add_parse(int argc, char **argv, struct clidata_add_opts *o)
 			break;
 		case 'f':
 			o->file = optarg;
+			break;
+		case 'C':
+			o->collection = optarg;
 			break;
 		case 'a':
 			bad = clidata__ack(optarg, &o->ack);
@@ -432,6 +436,23 @@ static int clidata__add_run(roost *r, uint32_t dim, FILE *in, const struct clida
 	return rc;
 }
 
+/* The collection's dimension, which every line's vector must have; an
+ * instance without the collection is told apart from one that is down. */
+static int clidata__status(roost *r, const struct clidata_add_opts *o, struct roost_status *st)
+{
+	int rc = roost_status(r, st);
+	const char *coll = o->collection ? o->collection : "default";
+	if (rc == 0 && st->dim == 0)
+		rc = ROOST_ENOCOLL;
+	if (rc == ROOST_ENOCOLL)
+		return cliutil_fail("add", o->name, rc, NULL,
+				    "instance '%s' has no collection '%s'", o->name, coll);
+	if (rc)
+		return cliutil_fail("add", o->name, rc, roost_last_error(r), "status of '%s'",
+				    o->name);
+	return 0;
+}
+
 int clidata_add(int argc, char **argv)
 {
 	struct clidata_add_opts o = {.file = "-",
@@ -449,9 +470,9 @@ int clidata_add(int argc, char **argv)
 	}
 	roost *r = NULL;
 	struct roost_status st;
-	rc = cliutil_connect("add", o.name, o.timeout_ms, &r) ? CLI_FAIL : CLI_OK;
-	if (rc == CLI_OK && (rc = roost_status(r, &st)) != 0)
-		rc = cliutil_fail("add", o.name, rc, roost_last_error(r), "status of '%s'", o.name);
+	rc = cliutil_connect("add", o.name, o.collection, o.timeout_ms, &r) ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK && (rc = clidata__status(r, &o, &st)) != 0)
+		rc = CLI_FAIL;
 	if (rc == CLI_OK)
 		rc = clidata__add_run(r, st.dim, in, &o);
 	roost_close(r);
@@ -461,7 +482,7 @@ int clidata_add(int argc, char **argv)
 }
 
 struct clidata_search_opts {
-	const char *name, *vector, *kind;
+	const char *name, *collection, *vector, *kind;
 	uint32_t k;
 	int64_t agents[CLIDATA_MAX_AGENTS];
 	size_t nagents;
@@ -518,6 +539,7 @@ static int clidata__search_parse(int argc, char **argv, struct clidata_search_op
 	    {"ef-search", required_argument, 0, 'E'},
 	    {"json", no_argument, 0, 'j'},
 	    {"timeout-ms", required_argument, 0, 't'},
+	    {"collection", required_argument, 0, 'C'},
 	    {0, 0, 0, 0},
 	};
 	int opt, idx = 0;
@@ -528,6 +550,8 @@ static int clidata__search_parse(int argc, char **argv, struct clidata_search_op
 			o->vector = optarg;
 		else if (opt == 'K')
 			o->kind = optarg;
+		else if (opt == 'C')
+			o->collection = optarg;
 		else if (opt == 'j')
 			o->json = 1;
 		else if (opt == '?')
@@ -655,7 +679,7 @@ int clidata_search(int argc, char **argv)
 				 .time_min = o.time_min,
 				 .time_max = o.time_max,
 				 .kind = o.kind};
-	rc = cliutil_connect("search", o.name, o.timeout_ms, &r) ? CLI_FAIL : CLI_OK;
+	rc = cliutil_connect("search", o.name, o.collection, o.timeout_ms, &r) ? CLI_FAIL : CLI_OK;
 	if (rc == CLI_OK)
 		roost_set_search_tuning(r, o.nprobe, o.ef_search);
 	if (rc == CLI_OK &&

@@ -1,5 +1,6 @@
 #include "clistat.h"
 
+#include "clicoll.h"
 #include "cliutil.h"
 #include "err.h"
 #include "opt.h"
@@ -21,12 +22,15 @@ struct clistat_sample {
 	int server_rc; /* 0: st is valid */
 	char server_err[256];
 	struct roost_status st;
+	struct roost_collection *colls; /* NULL when they could not be listed */
+	size_t ncolls;
 	size_t nreaders;
 	struct rstat readers[CLISTAT_MAX_READERS];
 };
 
 struct clistat {
 	struct inst in;
+	const char *collection; /* NULL: default */
 	int json;
 	int interval_ms;
 	int sup_rc; /* 0: ps is valid */
@@ -38,6 +42,7 @@ struct clistat {
 static int clistat__parse(int argc, char **argv, struct clistat *s)
 {
 	static const struct option opts[] = {{"name", required_argument, 0, 'n'},
+					     {"collection", required_argument, 0, 'C'},
 					     {"json", no_argument, 0, 'j'},
 					     {"interval-ms", required_argument, 0, 'i'},
 					     {0, 0, 0, 0}};
@@ -47,6 +52,8 @@ static int clistat__parse(int argc, char **argv, struct clistat *s)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == 'n')
 			name = optarg;
+		else if (opt == 'C')
+			s->collection = optarg;
 		else if (opt == 'j')
 			s->json = 1;
 		else if (opt == 'i' && opt_number(optarg, 0, 60000, &v) == 0)
@@ -75,6 +82,8 @@ static void clistat__sample(struct clistat *s, roost *r, struct clistat_sample *
 			 roost_strerror(x->server_rc), r && *roost_last_error(r) ? ": " : "",
 			 r ? roost_last_error(r) : "");
 	x->t_ms = cliutil_now_ms();
+	if (x->server_rc == 0 && roost_collection_list(r, &x->colls, &x->ncolls) != 0)
+		x->colls = NULL;
 	pid_t pids[CLISTAT_MAX_READERS];
 	size_t n = 0;
 	x->nreaders = 0;
@@ -99,6 +108,19 @@ static double clistat__search_rate(const struct clistat_sample *a, const struct 
 	return rate;
 }
 
+/* Documents per second added to collection c between the samples (a
+ * collection dropped and created again in between counts from 0). */
+static double clistat__coll_rate(const struct clistat *s, const struct roost_collection *c)
+{
+	for (size_t j = 0; s->interval_ms > 0 && s->a.colls && j < s->a.ncolls; j++) {
+		const struct roost_collection *x = &s->a.colls[j];
+		if (x->id == c->id && s->b.t_ms > s->a.t_ms && c->documents >= x->documents)
+			return (double)(c->documents - x->documents) * 1000.0 /
+			       (double)(s->b.t_ms - s->a.t_ms);
+	}
+	return 0;
+}
+
 static void clistat__gather(struct clistat *s)
 {
 	s->sup_rc = supctl_ps(&s->in, &s->ps);
@@ -109,14 +131,17 @@ static void clistat__gather(struct clistat *s)
 		s->sup_rc = 0;
 	}
 	roost *r = NULL;
-	if (roost_connect(&r, s->in.name) == 0)
+	if (roost_connect(&r, s->in.name) == 0) {
 		roost_set_timeout(r, 2000);
+		roost_use(r, s->collection);
+	}
 	clistat__sample(s, r, &s->a);
 	if (s->interval_ms > 0) {
 		poll(NULL, 0, s->interval_ms);
 		clistat__sample(s, r, &s->b);
 	} else {
 		s->b = s->a;
+		s->a.colls = NULL; /* b owns them */
 	}
 	roost_close(r);
 	const struct clistat_sample *a = &s->a, *b = &s->b;
@@ -132,6 +157,25 @@ static void clistat__proc_name(const struct supctl_proc *p, char *buf, size_t le
 		snprintf(buf, len, "writer");
 	else
 		snprintf(buf, len, "%s-%d", p->role, p->id);
+}
+
+static void clistat__colls_text(const struct clistat *s)
+{
+	const struct clistat_sample *x = &s->b;
+	if (!x->colls) {
+		printf("collections: not listed\n");
+		return;
+	}
+	printf("collections: %zu\n", x->ncolls);
+	if (x->ncolls)
+		printf("  %-24s %-6s %-6s %-6s %-16s %-12s %-9s %s\n", "NAME", "ID", "DIM",
+		       "METRIC", "INDEX", "DOCUMENTS", "SEGMENTS", "INGEST/S");
+	for (size_t i = 0; i < x->ncolls; i++) {
+		const struct roost_collection *c = &x->colls[i];
+		printf("  %-24s %-6u %-6u %-6s %-16s %-12llu %-9u %.1f\n", c->name, c->id, c->dim,
+		       c->metric ? "ip" : "l2", c->index, (unsigned long long)c->documents,
+		       c->segments, clistat__coll_rate(s, c));
+	}
 }
 
 static void clistat__text(const struct clistat *s)
@@ -156,8 +200,7 @@ static void clistat__text(const struct clistat *s)
 	if (x->server_rc) {
 		printf("server: unreachable: %s\n", x->server_err);
 	} else {
-		printf("collection: dim %u, metric %s, index %s\n", st->dim,
-		       st->metric ? "ip" : "l2", st->index);
+		clistat__colls_text(s);
 		if (st->writer_pid)
 			printf("writer: pid %d, %s\n", (int)st->writer_pid, st->writer_mode);
 		else
@@ -212,8 +255,9 @@ static void clistat__json_server(const struct clistat_sample *x)
 		printf(",");
 		return;
 	}
-	printf("\"server\":{\"dim\":%u,\"metric\":\"%s\",\"index\":", st->dim,
-	       st->metric ? "ip" : "l2");
+	printf("\"server\":{\"collection\":");
+	cliutil_json_str(stdout, st->collection);
+	printf(",\"dim\":%u,\"metric\":\"%s\",\"index\":", st->dim, st->metric ? "ip" : "l2");
 	cliutil_json_str(stdout, st->index);
 	printf(",\"writer_pid\":%d,\"writer_mode\":", (int)st->writer_pid);
 	cliutil_json_str(stdout, st->writer_mode);
@@ -227,6 +271,22 @@ static void clistat__json_server(const struct clistat_sample *x)
 	       (unsigned long long)st->documents);
 }
 
+static void clistat__json_colls(const struct clistat *s)
+{
+	const struct clistat_sample *x = &s->b;
+	if (!x->colls) {
+		printf("\"collections\":null,");
+		return;
+	}
+	printf("\"collections\":[");
+	for (size_t i = 0; i < x->ncolls; i++) {
+		printf("%s", i ? "," : "");
+		clicoll_json(stdout, &x->colls[i],
+			     s->interval_ms > 0 ? clistat__coll_rate(s, &x->colls[i]) : -1);
+	}
+	printf("],");
+}
+
 static void clistat__json(const struct clistat *s)
 {
 	const struct clistat_sample *x = &s->b;
@@ -235,6 +295,7 @@ static void clistat__json(const struct clistat *s)
 	printf(",");
 	clistat__json_procs(s);
 	clistat__json_server(x);
+	clistat__json_colls(s);
 	printf("\"readers\":[");
 	for (size_t i = 0; i < x->nreaders; i++) {
 		const struct rstat *rs = &x->readers[i];
@@ -269,5 +330,7 @@ int clistat_main(int argc, char **argv)
 		clistat__json(&s);
 	else
 		clistat__text(&s);
+	roost_collections_free(s.a.colls);
+	roost_collections_free(s.b.colls);
 	return CLI_OK;
 }

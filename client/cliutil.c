@@ -28,8 +28,15 @@ static void cliutil__hint(const char *name, int rc)
 	case ROOST_ECONN:
 		fprintf(stderr, "hint: `roost status --name %s` shows which processes run\n", n);
 		break;
+	case ROOST_ENOCOLL:
+		fprintf(stderr,
+			"hint: `roost collections --name %s` lists its collections; `roost "
+			"collections --name %s create COLL --dim D` makes one\n",
+			n, n);
+		break;
 	case ROOST_EDIM:
-		fprintf(stderr, "hint: `roost status --name %s` shows the instance's dimension\n",
+		fprintf(stderr,
+			"hint: `roost collections --name %s` shows each collection's dimension\n",
 			n);
 		break;
 	default:
@@ -75,7 +82,8 @@ int cliutil_inst(const char *cmd, const char *name, const char *data_dir, struct
 	return rc ? cliutil_fail(cmd, name, rc, NULL, "instance '%s'", name) : CLI_OK;
 }
 
-int cliutil_connect(const char *cmd, const char *name, int timeout_ms, roost **out)
+int cliutil_connect(const char *cmd, const char *name, const char *collection, int timeout_ms,
+		    roost **out)
 {
 	int rc = roost_connect(out, name);
 	if (rc) {
@@ -86,6 +94,15 @@ int cliutil_connect(const char *cmd, const char *name, int timeout_ms, roost **o
 		return rc;
 	}
 	roost_set_timeout(*out, timeout_ms);
+	if (roost_use(*out, collection) != 0) {
+		fprintf(stderr,
+			"roost %s: '%s' cannot be a collection name: 1 to 63 of A-Z a-z 0-9 _ . -, "
+			"starting with a letter or digit\n",
+			cmd, collection);
+		roost_close(*out);
+		*out = NULL;
+		return ROOST_EINVAL;
+	}
 	return 0;
 }
 

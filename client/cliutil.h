@@ -27,9 +27,10 @@ int cliutil_usage(const char *cmd, const char *fmt, ...) __attribute__((format(p
 /* Fills in the instance or says why the name is bad. */
 int cliutil_inst(const char *cmd, const char *name, const char *data_dir, struct inst *in);
 
-/* Connects to instance `name` with a per-call timeout, explaining a
- * failure on stderr. */
-int cliutil_connect(const char *cmd, const char *name, int timeout_ms, roost **out);
+/* Connects to instance `name` with a per-call timeout, its requests naming
+ * `collection` (NULL: "default"), explaining a failure on stderr. */
+int cliutil_connect(const char *cmd, const char *name, const char *collection, int timeout_ms,
+		    roost **out);
 
 int64_t cliutil_now_ms(void);
 

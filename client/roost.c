@@ -2,6 +2,7 @@
  * code owns the roost__ namespace. */
 #include "roost.h"
 
+#include "coll.h"
 #include "inst.h"
 #include "sp.h"
 #include "wire.h"
@@ -28,7 +29,8 @@ struct roost {
 	uint64_t client_id;
 	uint64_t seq;
 	int timeout_ms;
-	uint32_t nprobe, ef_search; /* roost_set_search_tuning() */
+	uint32_t nprobe, ef_search;   /* roost_set_search_tuning() */
+	char coll[COLL_NAME_MAX + 1]; /* roost_use(); "": the default */
 	char err[256];
 };
 
@@ -151,6 +153,15 @@ void roost_set_search_tuning(roost *r, uint32_t nprobe, uint32_t ef_search)
 	r->ef_search = ef_search;
 }
 
+int roost_use(roost *r, const char *collection)
+{
+	char why[128];
+	if (collection && *collection && coll_name_check(collection, why, sizeof why) != 0)
+		return lr_fail(r, ROOST_EINVAL, "%s", why);
+	snprintf(r->coll, sizeof r->coll, "%s", collection ? collection : "");
+	return 0;
+}
+
 const char *roost_last_error(const roost *r)
 {
 	return r->err;
@@ -259,6 +270,23 @@ static int lr_call_retry(roost *r, Roost__Request *req, uint32_t *server_wait, R
 	}
 }
 
+/* One request of the kind req holds: sent with lr_call_retry, its reply
+ * checked to be of the kind `want`. */
+static int lr_exchange(roost *r, Roost__Request *req, uint32_t *server_wait,
+		       Roost__Reply__BodyCase want, Roost__Reply **out)
+{
+	r->err[0] = '\0';
+	req->version = WIRE_VERSION;
+	*out = NULL;
+	int rc = lr_call_retry(r, req, server_wait, out);
+	if (rc == 0 && (*out)->body_case != want) {
+		roost__reply__free_unpacked(*out, NULL);
+		*out = NULL;
+		rc = lr_fail(r, ROOST_EPROTO, "reply does not match the request");
+	}
+	return rc;
+}
+
 int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, enum roost_ack ack,
 	      uint64_t *ids, uint64_t *lsn)
 {
@@ -290,13 +318,13 @@ int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, en
 	add.client_id = r->client_id;
 	add.seq = ++r->seq; /* one key for every retry of this call */
 	add.ack = (Roost__AckMode)ack;
+	add.collection = r->coll;
 	Roost__Request req = ROOST__REQUEST__INIT;
-	req.version = WIRE_VERSION;
 	req.op_case = ROOST__REQUEST__OP_ADD;
 	req.add = &add;
-	Roost__Reply *rep = NULL;
-	rc = lr_call_retry(r, &req, &add.timeout_ms, &rep);
-	if (rc == 0 && (rep->body_case != ROOST__REPLY__BODY_ADD || rep->add->n_ids != n))
+	Roost__Reply *rep;
+	rc = lr_exchange(r, &req, &add.timeout_ms, ROOST__REPLY__BODY_ADD, &rep);
+	if (rc == 0 && rep->add->n_ids != n)
 		rc = lr_fail(r, ROOST_EPROTO, "reply does not match the request");
 	if (rc == 0) {
 		if (ids)
@@ -313,20 +341,15 @@ int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, en
 
 int roost_status(roost *r, struct roost_status *out)
 {
-	r->err[0] = '\0';
 	Roost__StatusRequest st = ROOST__STATUS_REQUEST__INIT;
+	st.collection = r->coll;
 	Roost__Request req = ROOST__REQUEST__INIT;
-	req.version = WIRE_VERSION;
 	req.op_case = ROOST__REQUEST__OP_STATUS;
 	req.status = &st;
-	Roost__Reply *rep = NULL;
-	int rc = lr_call_retry(r, &req, NULL, &rep);
+	Roost__Reply *rep;
+	int rc = lr_exchange(r, &req, NULL, ROOST__REPLY__BODY_STATUS_REPLY, &rep);
 	if (rc)
 		return rc;
-	if (rep->body_case != ROOST__REPLY__BODY_STATUS_REPLY) {
-		roost__reply__free_unpacked(rep, NULL);
-		return lr_fail(r, ROOST_EPROTO, "reply does not match the request");
-	}
 	const Roost__StatusReply *s = rep->status_reply;
 	memset(out, 0, sizeof *out);
 	out->dim = s->dim;
@@ -342,8 +365,115 @@ int roost_status(roost *r, struct roost_status *out)
 	out->applied_lsn = s->applied_lsn;
 	out->published_lsn = s->published_lsn;
 	out->documents = s->documents;
+	snprintf(out->collection, sizeof out->collection, "%s",
+		 s->collection && *s->collection ? s->collection : "");
+	out->collections = (uint32_t)s->n_collections;
 	roost__reply__free_unpacked(rep, NULL);
 	return 0;
+}
+
+static void lr_collection(const Roost__CollectionInfo *c, struct roost_collection *out)
+{
+	const Roost__CollectionSettings *s = c->settings;
+	memset(out, 0, sizeof *out);
+	snprintf(out->name, sizeof out->name, "%s", c->name ? c->name : "");
+	out->id = c->id;
+	if (s) {
+		out->dim = s->dim;
+		out->metric = (uint32_t)s->metric;
+		snprintf(out->index, sizeof out->index, "%s", s->index ? s->index : "");
+		out->train_docs = s->train_docs;
+		out->seal_docs = s->seal_docs;
+		out->seal_interval_ms = s->seal_interval_ms;
+	}
+	out->documents = c->documents;
+	out->segments = c->segments;
+	out->created_lsn = c->created_lsn;
+}
+
+int roost_collection_create(roost *r, const char *name, const struct roost_collection_settings *s,
+			    struct roost_collection *out, int *existed)
+{
+	r->err[0] = '\0';
+	char why[128];
+	if (coll_name_check(name, why, sizeof why) != 0)
+		return lr_fail(r, ROOST_EINVAL, "%s", why);
+	if (!s || s->dim == 0)
+		return lr_fail(r, ROOST_EINVAL, "a collection needs a dimension");
+	Roost__CollectionSettings cs = ROOST__COLLECTION_SETTINGS__INIT;
+	cs.dim = s->dim;
+	cs.metric = (Roost__Metric)s->metric;
+	cs.index = (char *)(s->index ? s->index : "");
+	cs.train_docs = s->train_docs;
+	cs.seal_docs = s->seal_docs;
+	cs.seal_interval_ms = s->seal_interval_ms;
+	Roost__CreateCollectionRequest c = ROOST__CREATE_COLLECTION_REQUEST__INIT;
+	c.name = (char *)name;
+	c.settings = &cs;
+	c.client_id = r->client_id;
+	c.seq = ++r->seq; /* one key for every retry of this call */
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_CREATE_COLLECTION;
+	req.create_collection = &c;
+	Roost__Reply *rep;
+	int rc = lr_exchange(r, &req, &c.timeout_ms, ROOST__REPLY__BODY_COLLECTION, &rep);
+	if (rc == 0 && !rep->collection->collection)
+		rc = lr_fail(r, ROOST_EPROTO, "reply does not match the request");
+	if (rc == 0 && out)
+		lr_collection(rep->collection->collection, out);
+	if (rc == 0 && existed)
+		*existed = rep->collection->existed;
+	if (rep)
+		roost__reply__free_unpacked(rep, NULL);
+	return rc;
+}
+
+int roost_collection_drop(roost *r, const char *name)
+{
+	r->err[0] = '\0';
+	char why[128];
+	if (coll_name_check(name, why, sizeof why) != 0)
+		return lr_fail(r, ROOST_EINVAL, "%s", why);
+	Roost__DropCollectionRequest d = ROOST__DROP_COLLECTION_REQUEST__INIT;
+	d.name = (char *)name;
+	d.client_id = r->client_id;
+	d.seq = ++r->seq;
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_DROP_COLLECTION;
+	req.drop_collection = &d;
+	Roost__Reply *rep;
+	int rc = lr_exchange(r, &req, &d.timeout_ms, ROOST__REPLY__BODY_COLLECTION, &rep);
+	if (rep)
+		roost__reply__free_unpacked(rep, NULL);
+	return rc;
+}
+
+int roost_collection_list(roost *r, struct roost_collection **out, size_t *n)
+{
+	Roost__ListCollectionsRequest l = ROOST__LIST_COLLECTIONS_REQUEST__INIT;
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_LIST_COLLECTIONS;
+	req.list_collections = &l;
+	Roost__Reply *rep;
+	int rc = lr_exchange(r, &req, NULL, ROOST__REPLY__BODY_COLLECTIONS, &rep);
+	if (rc)
+		return rc;
+	size_t count = rep->collections->n_collections;
+	*out = calloc(count ? count : 1, sizeof **out);
+	if (!*out) {
+		roost__reply__free_unpacked(rep, NULL);
+		return ROOST_ENOMEM;
+	}
+	for (size_t i = 0; i < count; i++)
+		lr_collection(rep->collections->collections[i], &(*out)[i]);
+	*n = count;
+	roost__reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+void roost_collections_free(struct roost_collection *list)
+{
+	free(list);
 }
 
 struct roost_results {
@@ -401,6 +531,7 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 	s.min_lsn = min_lsn;
 	s.nprobe = r->nprobe;
 	s.ef_search = r->ef_search;
+	s.collection = r->coll;
 	if (filter) {
 		f.n_agents = filter->nagents;
 		f.agents = (int64_t *)filter->agents;

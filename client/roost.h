@@ -2,7 +2,9 @@
  *
  * A handle talks to one instance through its brokers. It is not for
  * concurrent use: give each thread its own handle (they are cheap), as
- * with an SP REQ socket. Every function returns 0 or a negative
+ * with an SP REQ socket. An instance holds named collections; a handle's
+ * adds, searches and status go to the one roost_use() names ("default"
+ * until then). Every function returns 0 or a negative
  * ROOST_E* code (err.h); roost_last_error() holds the server's message for
  * the last failure on that handle.
  *
@@ -41,6 +43,8 @@ struct roost_doc {
 	const char *text; /* NULL or UTF-8 */
 };
 
+/* The instance, and the handle's collection: its name, dim, metric and
+ * index (zeros and "" when it does not exist). */
 struct roost_status {
 	uint32_t dim;
 	uint32_t metric; /* 0 L2, 1 inner product */
@@ -49,7 +53,9 @@ struct roost_status {
 	char writer_mode[64];
 	uint64_t ring_head, ring_reserve, ring_capacity;
 	uint64_t durable_lsn, applied_lsn, published_lsn;
-	uint64_t documents;
+	uint64_t documents; /* in every collection */
+	char collection[64];
+	uint32_t collections; /* how many the instance has */
 };
 
 /* Largest add request a client sends; brokers refuse larger frames. */
@@ -64,6 +70,57 @@ void roost_close(roost *r);
 
 /* How long one call may take in all, retries included (default 30 s). */
 void roost_set_timeout(roost *r, int timeout_ms);
+
+/* The collection this handle's adds, searches and status name from now
+ * on; NULL or "" means "default". ROOST_EINVAL for a name that cannot be
+ * one (1 to 63 bytes of [A-Za-z0-9_.-], starting with a letter or digit),
+ * and the handle keeps its collection. Whether it exists is the server's
+ * answer to the next request (ROOST_ENOCOLL when it does not). */
+int roost_use(roost *r, const char *collection);
+
+/* A collection's settings. In roost_collection_create, 0 and NULL take the
+ * writer's defaults (its --index, --train-docs, --seal-docs and
+ * --seal-interval-ms); dim is required. */
+struct roost_collection_settings {
+	uint32_t dim;
+	uint32_t metric;	   /* 0 L2, 1 inner product */
+	const char *index;	   /* FAISS factory string, e.g. "HNSW32" */
+	uint64_t train_docs;	   /* trained types: vectors to train on */
+	uint64_t seal_docs;	   /* documents per sealed segment, 4096 .. 2^24 */
+	uint32_t seal_interval_ms; /* seal a tail this old */
+};
+
+/* A collection as the instance has it, its settings resolved. */
+struct roost_collection {
+	char name[64];
+	uint32_t id; /* never reused, also after a drop */
+	uint32_t dim, metric;
+	char index[64];
+	uint64_t train_docs, seal_docs;
+	uint32_t seal_interval_ms;
+	uint64_t documents;
+	uint32_t segments;
+	uint64_t created_lsn;
+};
+
+/* Creates a collection; acknowledged once every broker accepts adds for
+ * it. A name that exists with the same settings is not an error: *existed
+ * (may be NULL) tells. ROOST_EEXIST when it exists with other settings,
+ * ROOST_EINVAL for a bad name or settings (an index FAISS cannot build:
+ * the message has FAISS's words). out may be NULL. Idempotent like adds:
+ * a retry after a lost reply creates nothing twice. */
+int roost_collection_create(roost *r, const char *name, const struct roost_collection_settings *s,
+			    struct roost_collection *out, int *existed);
+
+/* Drops a collection: its documents and files go, adds still queued for
+ * it are refused (their waiting clients are told), and its name is free
+ * for a new collection. ROOST_ENOCOLL when there is none by that name. */
+int roost_collection_drop(roost *r, const char *name);
+
+/* Every collection, ascending id, in an array to give to
+ * roost_collections_free. */
+int roost_collection_list(roost *r, struct roost_collection **out, size_t *n);
+void roost_collections_free(struct roost_collection *list);
 
 /* Adds n documents. ids (n entries) and lsn receive what the server
  * assigned (a retry of a batch already accepted gets the original ones).

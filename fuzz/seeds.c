@@ -161,7 +161,7 @@ static void seeds__wal(void)
 	FUZZ_CHECK(wal_append(w, 512, 1024, rec, (uint32_t)len) == 0);
 	FUZZ_CHECK(wal_sync(w) == 0);
 	uint8_t *a = seeds__read_wal("wal-0000000000000000.log", &alen);
-	FUZZ_CHECK(wal_rotate(w, 1024) == 0);
+	FUZZ_CHECK(wal_rotate(w, 1024, 1024) == 0);
 	FUZZ_CHECK(wal_append(w, 1024, 1536, rec, (uint32_t)len) == 0);
 	FUZZ_CHECK(wal_sync(w) == 0);
 	wal_close(w);

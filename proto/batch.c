@@ -1,5 +1,6 @@
 #include "batch.h"
 
+#include "coll.h"
 #include "err.h"
 
 #include <math.h>
@@ -99,8 +100,10 @@ int batch_utf8_valid(const char *s, size_t len)
 
 static int batch__header_ok(const struct batch_header *h, size_t len, uint32_t expected_dim)
 {
-	if (h->magic != BATCH_MAGIC || h->version != BATCH_VERSION || h->flags != 0 ||
-	    h->reserved != 0 || h->reserved2 != 0)
+	if (h->magic != BATCH_MAGIC || h->flags != 0 || h->reserved2 != 0)
+		return 0;
+	if (h->version == 1 ? h->collection != 0
+			    : h->version != BATCH_VERSION || h->collection == 0)
 		return 0;
 	if (expected_dim != 0 && h->dim != expected_dim)
 		return 0;
@@ -136,6 +139,11 @@ static int batch__doc_ok(const struct batch_doc *d, const char *text, uint32_t t
 		return 0;
 	return batch_utf8_valid(d->kind, d->kind_len) &&
 	       batch_utf8_valid(text + d->text_off, d->text_len);
+}
+
+uint32_t batch_collection(const struct batch_view *b)
+{
+	return b->hdr->version == 1 ? COLL_DEFAULT_ID : b->hdr->collection;
 }
 
 int batch_parse(const void *data, size_t len, uint32_t expected_dim, struct batch_view *out)

@@ -5,12 +5,16 @@
  * bytes to its log. Every reader of these bytes calls batch_parse(), which
  * trusts nothing: the bytes come from another process or from disk.
  *
- * Layout (BATCH_VERSION 1), all little-endian, 8-byte aligned sections:
+ * Layout (BATCH_VERSION 2), all little-endian, 8-byte aligned sections:
  *
  *   struct batch_header                       48 bytes
  *   float    vectors[count * dim]             padded to 8 bytes
  *   struct batch_doc docs[count]              48 bytes each
  *   char     text[text_bytes]                 UTF-8, not NUL-terminated
+ *
+ * Version 1, written before collections, is version 2 with `collection`
+ * zero, and belongs to the default collection (id 1): logs written then
+ * replay unchanged.
  */
 #ifndef ROOST_BATCH_H
 #define ROOST_BATCH_H
@@ -19,7 +23,7 @@
 #include <stdint.h>
 
 #define BATCH_MAGIC   0x54414252u /* "RBAT" */
-#define BATCH_VERSION 1u
+#define BATCH_VERSION 2u
 
 /* Hard limits; servers may configure lower ones. */
 #define BATCH_MAX_DIM  4096u
@@ -36,8 +40,8 @@ struct batch_header {
 	uint64_t client_id; /* idempotency key, with seq */
 	uint64_t seq;
 	uint32_t text_bytes;
-	uint32_t reserved;  /* zero */
-	uint64_t reserved2; /* zero */
+	uint32_t collection; /* its id (base/coll.h); version 1: zero */
+	uint64_t reserved2;  /* zero */
 };
 
 struct batch_doc {
@@ -56,6 +60,9 @@ struct batch_view {
 	const struct batch_doc *docs;
 	const char *text;
 };
+
+/* The id of the collection a parsed batch is for. */
+uint32_t batch_collection(const struct batch_view *b);
 
 /* Bytes of a batch with these totals; 0 when over the hard limits (dim,
  * count, or text_bytes above count * BATCH_MAX_TEXT). */

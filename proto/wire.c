@@ -1,6 +1,8 @@
 #include "wire.h"
 
 #include "batch.h"
+#include "coll.h"
+#include "collrec.h"
 #include "err.h"
 
 #include <math.h>
@@ -106,12 +108,20 @@ static int wire__check_request(const Roost__Request *req, char *msg, size_t msgl
 		    "protocol version %u is not supported; this server speaks version "
 		    "%u only (set Request.version = %u)",
 		    req->version, WIRE_VERSION, WIRE_VERSION);
-	if (req->op_case != ROOST__REQUEST__OP_ADD && req->op_case != ROOST__REQUEST__OP_SEARCH &&
-	    req->op_case != ROOST__REQUEST__OP_STATUS)
-		return wire__fail(
-		    msg, msglen, ROOST_EUNSUPPORTED,
-		    "unknown operation: the request sets none of add, search or status "
-		    "(is the client newer than the server?)");
+	switch (req->op_case) {
+	case ROOST__REQUEST__OP_ADD:
+	case ROOST__REQUEST__OP_SEARCH:
+	case ROOST__REQUEST__OP_STATUS:
+	case ROOST__REQUEST__OP_CREATE_COLLECTION:
+	case ROOST__REQUEST__OP_DROP_COLLECTION:
+	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
+		break;
+	default:
+		return wire__fail(msg, msglen, ROOST_EUNSUPPORTED,
+				  "unknown operation: the request sets none of add, search, "
+				  "status, create_collection, drop_collection or "
+				  "list_collections (is the client newer than the server?)");
+	}
 	return 0;
 }
 
@@ -300,7 +310,7 @@ int wire_decode_request(const void *buf, size_t len, size_t max_frame, Roost__Re
 	if (len == 0)
 		return wire__fail(msg, msglen, ROOST_EUNSUPPORTED,
 				  "empty frame: no operation (a roost.Request needs version = %u "
-				  "and one of add, search or status)",
+				  "and one operation, such as add, search or status)",
 				  WIRE_VERSION);
 	/* len <= WIRE_MAX_FRAME, so this cannot overflow. */
 	limit = len * WIRE__DECODE_FACTOR + WIRE__DECODE_SLACK;
@@ -441,6 +451,91 @@ int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, 
 	return rc;
 }
 
+int wire_check_collection(const char *name, char *msg, size_t msglen)
+{
+	return coll_name_check(coll_name_or_default(name), msg, msglen);
+}
+
+static int wire__check_key(uint64_t client_id, uint64_t seq, char *msg, size_t msglen)
+{
+	if (client_id && seq)
+		return 0;
+	return wire__fail(msg, msglen, ROOST_EINVAL,
+			  "missing idempotency key: client_id and seq must both be non-zero "
+			  "(got client_id %llu, seq %llu)",
+			  (unsigned long long)client_id, (unsigned long long)seq);
+}
+
+static int wire__check_settings(const Roost__CollectionSettings *s, char *msg, size_t msglen)
+{
+	if (!s || s->dim == 0 || s->dim > COLL_MAX_DIM)
+		return wire__fail(msg, msglen, ROOST_EDIM, "settings.dim must be 1 to %u, not %u",
+				  COLL_MAX_DIM, s ? s->dim : 0);
+	if ((unsigned)s->metric > (unsigned)ROOST__METRIC__METRIC_INNER_PRODUCT)
+		return wire__fail(
+		    msg, msglen, ROOST_EINVAL,
+		    "settings.metric %d is not known; use 0 (L2) or 1 (inner product)",
+		    (int)s->metric);
+	size_t n = wire__strlen(s->index);
+	for (size_t i = 0; i < n; i++)
+		if (s->index[i] < 0x20 || s->index[i] > 0x7e)
+			return wire__fail(msg, msglen, ROOST_EINVAL,
+					  "settings.index must be printable ASCII (a FAISS "
+					  "factory string such as HNSW32)");
+	if (n > COLL_INDEX_MAX)
+		return wire__fail(msg, msglen, ROOST_ETOOBIG,
+				  "settings.index is %zu bytes; the limit is %u", n,
+				  COLL_INDEX_MAX);
+	if (s->seal_docs &&
+	    (s->seal_docs < WIRE_MIN_SEAL_DOCS || s->seal_docs > WIRE_MAX_SEAL_DOCS))
+		return wire__fail(
+		    msg, msglen, ROOST_EINVAL,
+		    "settings.seal_docs must be 0 (the writer's) or %u to %u, not %llu",
+		    WIRE_MIN_SEAL_DOCS, WIRE_MAX_SEAL_DOCS, (unsigned long long)s->seal_docs);
+	if (s->train_docs > WIRE_MAX_SEAL_DOCS || (s->seal_docs && s->train_docs > s->seal_docs))
+		return wire__fail(
+		    msg, msglen, ROOST_EINVAL,
+		    "settings.train_docs must be at most seal_docs (%llu)",
+		    (unsigned long long)(s->seal_docs ? s->seal_docs : WIRE_MAX_SEAL_DOCS));
+	if (s->seal_interval_ms > WIRE_MAX_SEAL_INTERVAL_MS)
+		return wire__fail(msg, msglen, ROOST_EINVAL,
+				  "settings.seal_interval_ms must be at most %u (a day)",
+				  WIRE_MAX_SEAL_INTERVAL_MS);
+	return 0;
+}
+
+int wire_check_create(const Roost__CreateCollectionRequest *c, char *msg, size_t msglen)
+{
+	int rc = coll_name_check(c->name, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_key(c->client_id, c->seq, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_settings(c->settings, msg, msglen);
+	return rc;
+}
+
+int wire_check_drop(const Roost__DropCollectionRequest *d, char *msg, size_t msglen)
+{
+	int rc = coll_name_check(d->name, msg, msglen);
+	return rc ? rc : wire__check_key(d->client_id, d->seq, msg, msglen);
+}
+
+void wire_create_record(const Roost__CreateCollectionRequest *c, struct collrec *out)
+{
+	const Roost__CollectionSettings *s = c->settings;
+	memset(out, 0, sizeof *out);
+	out->op = COLLREC_CREATE;
+	out->client_id = c->client_id;
+	out->seq = c->seq;
+	snprintf(out->name, sizeof out->name, "%s", c->name);
+	out->settings.dim = s->dim;
+	out->settings.metric = (uint32_t)s->metric;
+	snprintf(out->settings.index, sizeof out->settings.index, "%s", s->index ? s->index : "");
+	out->settings.train_docs = s->train_docs;
+	out->settings.seal_docs = s->seal_docs;
+	out->settings.seal_interval_ms = s->seal_interval_ms;
+}
+
 int wire_check_filter(const Roost__Filter *filter, char *msg, size_t msglen)
 {
 	size_t len;
@@ -493,13 +588,15 @@ size_t wire_batch_size(const Roost__AddRequest *add)
 /* The writers below build each piece in a local and memcpy it: dst is ring
  * space, written strictly front to back, and every byte (padding, the unused
  * tail of kind) is set so nothing stale reaches the log. */
-static unsigned char *wire__write_header(const Roost__AddRequest *add, unsigned char *p)
+static unsigned char *wire__write_header(const Roost__AddRequest *add, uint32_t collection,
+					 unsigned char *p)
 {
 	struct batch_header h;
 
 	memset(&h, 0, sizeof(h));
 	h.magic = BATCH_MAGIC;
 	h.version = BATCH_VERSION;
+	h.collection = collection;
 	h.dim = add->dim;
 	h.count = (uint32_t)add->n_docs;
 	h.client_id = add->client_id;
@@ -564,11 +661,11 @@ static void wire__write_text(const Roost__AddRequest *add, unsigned char *p)
 	}
 }
 
-void wire_batch_write(const Roost__AddRequest *add, void *dst)
+void wire_batch_write(const Roost__AddRequest *add, uint32_t collection, void *dst)
 {
 	unsigned char *p = dst;
 
-	p = wire__write_header(add, p);
+	p = wire__write_header(add, collection, p);
 	p = wire__write_vectors(add, p);
 	p = wire__write_docs(add, p);
 	wire__write_text(add, p);

@@ -7,6 +7,7 @@
 #ifndef ROOST_WIRE_H
 #define ROOST_WIRE_H
 
+#include "collrec.h"
 #include "roost.pb-c.h"
 
 #include <stddef.h>
@@ -17,6 +18,12 @@
  * to accept smaller requests. Requests over it get ROOST_ETOOBIG, and a
  * reply over it is replaced by a ROOST_ETOOBIG error (wire_cap_reply). */
 #define WIRE_MAX_FRAME (16u << 20)
+
+/* A collection's seal size, and its seal interval, when a create gives
+ * them: a tail holds a full batch at least, and at most what a tail can. */
+#define WIRE_MIN_SEAL_DOCS	  4096u
+#define WIRE_MAX_SEAL_DOCS	  (1u << 24)
+#define WIRE_MAX_SEAL_INTERVAL_MS 86400000u
 
 /* A limit of 0, or one above its hard limit (BATCH_MAX_DOCS,
  * BATCH_MAX_TEXT, WIRE_MAX_FRAME), means the hard limit. */
@@ -45,6 +52,18 @@ void wire_request_free(Roost__Request *req);
 int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, char *msg,
 		   size_t msglen);
 
+/* Checks the collection name a request gives ("" means "default"). */
+int wire_check_collection(const char *name, char *msg, size_t msglen);
+
+/* Checks a create: its name, its idempotency key, and its settings
+ * within their limits (the dimension is required). A drop: its name and
+ * key. msg says what is wrong in the schema's words. */
+int wire_check_create(const Roost__CreateCollectionRequest *c, char *msg, size_t msglen);
+int wire_check_drop(const Roost__DropCollectionRequest *d, char *msg, size_t msglen);
+
+/* The create record (proto/collrec.h) of a checked create request. */
+void wire_create_record(const Roost__CreateCollectionRequest *c, struct collrec *out);
+
 /* Checks a search filter's kind as an add's kind is checked: at most
  * BATCH_KIND_MAX bytes of UTF-8 (NULL: no filter, fine). */
 int wire_check_filter(const Roost__Filter *filter, char *msg, size_t msglen);
@@ -57,9 +76,10 @@ int wire_timeout_ms(uint32_t given, int dflt, int max);
  * is over batch.h's hard limits. */
 size_t wire_batch_size(const Roost__AddRequest *add);
 
-/* Writes the batch record (proto/batch.h) for a checked request into dst,
- * which holds wire_batch_size() bytes. */
-void wire_batch_write(const Roost__AddRequest *add, void *dst);
+/* Writes the batch record (proto/batch.h) for a checked request, for
+ * collection id `collection`, into dst, which holds wire_batch_size()
+ * bytes. */
+void wire_batch_write(const Roost__AddRequest *add, uint32_t collection, void *dst);
 
 /* How long a server may wait on others (a reader for visibility, a broker
  * for a reader) when its requester gives it timeout_ms, capped at cap_ms:

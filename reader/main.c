@@ -9,6 +9,7 @@
  * runtime directory: only the data directory (for example on shared
  * storage) and --connect URLs. It then sees new documents when the writer
  * seals a segment. */
+#include "catalog.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "err.h"
@@ -153,9 +154,12 @@ static int reader_attach(struct reader_proc *p, const sigset_t *sigs)
 	char why[INST_WHY_MAX] = "";
 	rsearch_init(&p->rs);
 	for (int said = 0;; said++) {
-		int rc = p->remote || p->rs.ctl ? 0 : inst_shm_find(&p->in, why, sizeof why);
-		if (rc == 0 && !p->remote && !p->rs.ctl)
-			rc = ctl_open(&p->rs.ctl, p->in.ctl_path, CTL_READ_ONLY);
+		struct view_source *src = &p->rs.src;
+		int rc = p->remote || src->cat ? 0 : inst_shm_find(&p->in, why, sizeof why);
+		if (rc == 0 && !p->remote && !src->ctl)
+			rc = ctl_open(&src->ctl, p->in.ctl_path, CTL_READ_ONLY);
+		if (rc == 0 && !p->remote && !src->cat)
+			rc = catalog_open(&src->cat, p->in.catalog_path);
 		if (rc == 0)
 			rc = rsearch_load(&p->rs);
 		if (rc == 0)
@@ -182,11 +186,7 @@ static void reader_stat(struct reader_proc *p)
 			   .searches = atomic_load_explicit(&p->searches, memory_order_relaxed),
 			   /* Relaxed: pairs with the relaxed adds in rsearch; a gauge only. */
 			   .waiting = atomic_load_explicit(&p->rs.waiting, memory_order_relaxed)};
-	pthread_mutex_lock(&p->rs.lock);
-	st.generation = p->rs.view->manifest_gen;
-	st.segments = p->rs.view->nsegs;
-	st.lsn = view_end_lsn(p->rs.view);
-	pthread_mutex_unlock(&p->rs.lock);
+	rsearch_stat(&p->rs, &st.generation, &st.segments, &st.lsn);
 	rstat_write(&p->in, &st);
 }
 
@@ -230,7 +230,7 @@ int main(int argc, char **argv)
 	log_init(p.remote ? "reader(remote)" : "reader");
 	sigset_t sigs;
 	daemon_signals(&sigs);
-	p.rs.in = &p.in;
+	p.rs.src.in = &p.in;
 
 	rc = reader_attach(&p, &sigs);
 	if (rc == 0) {
@@ -250,6 +250,7 @@ int main(int argc, char **argv)
 		nng_close(p.sock);
 	sp_fini();
 	rsearch_close(&p.rs);
-	ctl_close(p.rs.ctl);
+	catalog_close(p.rs.src.cat);
+	ctl_close(p.rs.src.ctl);
 	return rc ? 1 : 0;
 }

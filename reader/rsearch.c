@@ -1,9 +1,11 @@
 #include "rsearch.h"
 
+#include "coll.h"
 #include "err.h"
 #include "futex.h"
 #include "jsonsrv.h"
 #include "log.h"
+#include "manifest.h"
 #include "search.h"
 #include "wire.h"
 
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define RSEARCH_MSG 256
@@ -20,53 +23,204 @@ void rsearch_init(struct rsearch *rs)
 {
 	pthread_mutex_init(&rs->lock, NULL);
 	pthread_mutex_init(&rs->build_lock, NULL);
-	rs->view = NULL;
+	rs->views = NULL;
+	rs->nviews = 0;
 }
 
-int rsearch_load(struct rsearch *rs)
+static void rsearch__put_all(struct view **views, size_t n)
 {
-	return view_build(&rs->view, rs->in, rs->ctl, NULL);
+	for (size_t i = 0; i < n; i++)
+		view_put(views[i]);
+	free(views);
 }
 
 void rsearch_close(struct rsearch *rs)
 {
-	view_put(rs->view);
-	rs->view = NULL;
+	rsearch__put_all(rs->views, rs->nviews);
+	rs->views = NULL;
+	rs->nviews = 0;
 }
 
-static struct view *rsearch__current(struct rsearch *rs)
+/* What the views are of: the catalog's version, or the MANIFEST file. */
+static uint64_t rsearch__seen_now(const struct rsearch *rs)
+{
+	if (rs->src.cat)
+		return catalog_version(rs->src.cat);
+	char path[INST_PATH_MAX];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/MANIFEST", rs->src.in->data_dir);
+	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* The ids of the live collections, ascending. */
+static int rsearch__live(const struct rsearch *rs, uint32_t **ids, size_t *n)
+{
+	*ids = calloc(CATALOG_SLOTS, sizeof **ids);
+	if (!*ids)
+		return ROOST_ENOMEM;
+	*n = 0;
+	if (rs->src.cat) {
+		struct catalog_entry *all = calloc(CATALOG_SLOTS, sizeof *all);
+		if (!all)
+			return ROOST_ENOMEM;
+		catalog_list(rs->src.cat, all, CATALOG_SLOTS, n);
+		for (size_t i = 0; i < *n; i++)
+			(*ids)[i] = all[i].id;
+		free(all);
+		return 0;
+	}
+	struct manifest m;
+	int rc = manifest_load(rs->src.in->data_dir, &m);
+	for (uint32_t i = 0; rc == 0 && i < m.ncolls && i < CATALOG_SLOTS; i++)
+		(*ids)[(*n)++] = m.colls[i].id;
+	manifest_free(&m);
+	return rc;
+}
+
+static struct view *rsearch__find_id(struct view **views, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (views[i]->coll == id)
+			return views[i];
+	return NULL;
+}
+
+/* The current views, a reference each; the caller puts them. */
+static struct view **rsearch__current(struct rsearch *rs, size_t *n)
 {
 	pthread_mutex_lock(&rs->lock);
-	struct view *v = rs->view;
-	view_get(v);
+	struct view **views = calloc(rs->nviews ? rs->nviews : 1, sizeof *views);
+	*n = views ? rs->nviews : 0;
+	for (size_t i = 0; i < *n; i++) {
+		views[i] = rs->views[i];
+		view_get(views[i]);
+	}
 	pthread_mutex_unlock(&rs->lock);
-	return v;
+	return views;
+}
+
+/* The view of collection id: the current one when it is not stale, else a
+ * new one (sharing prev's segments). NULL when the collection is gone or
+ * no consistent view could be built now (then prev is kept, if any). */
+static struct view *rsearch__view_of(struct rsearch *rs, uint32_t id, struct view *prev, int *ok)
+{
+	if (prev && !view_stale(prev, &rs->src)) {
+		view_get(prev);
+		return prev;
+	}
+	struct view *v;
+	int rc = view_build(&v, &rs->src, id, prev);
+	if (rc == 0)
+		return v;
+	if (rc != ROOST_ENOCOLL) {
+		log_warn("collection %u: new generation not loaded yet: %s", id,
+			 roost_strerror(rc));
+		*ok = 0;
+		if (prev)
+			view_get(prev);
+		return prev;
+	}
+	return NULL;
+}
+
+static void rsearch__swap(struct rsearch *rs, struct view **views, size_t n)
+{
+	pthread_mutex_lock(&rs->lock);
+	struct view **old = rs->views;
+	size_t nold = rs->nviews;
+	rs->views = views;
+	rs->nviews = n;
+	pthread_mutex_unlock(&rs->lock);
+	/* Searches still holding old views finish on them; the last frees each. */
+	rsearch__put_all(old, nold);
+}
+
+/* Builds the views of every live collection. */
+static int rsearch__rebuild(struct rsearch *rs, uint64_t seen)
+{
+	uint32_t *ids;
+	size_t nids, ncur;
+	int rc = rsearch__live(rs, &ids, &nids);
+	struct view **cur = rsearch__current(rs, &ncur);
+	struct view **next = calloc(nids ? nids : 1, sizeof *next);
+	if (rc == 0 && (!cur || !next))
+		rc = ROOST_ENOMEM;
+	size_t n = 0;
+	int ok = 1;
+	for (size_t i = 0; rc == 0 && i < nids; i++) {
+		struct view *v =
+		    rsearch__view_of(rs, ids[i], rsearch__find_id(cur, ncur, ids[i]), &ok);
+		if (v)
+			next[n++] = v;
+	}
+	rsearch__put_all(cur, ncur);
+	free(ids);
+	if (rc) {
+		rsearch__put_all(next, n);
+		return rc;
+	}
+	rsearch__swap(rs, next, n);
+	if (ok)
+		atomic_store_explicit(&rs->seen, seen, memory_order_relaxed);
+	return ok ? 0 : ROOST_EBUSY;
+}
+
+int rsearch_load(struct rsearch *rs)
+{
+	pthread_mutex_lock(&rs->build_lock);
+	int rc = rsearch__rebuild(rs, rsearch__seen_now(rs));
+	pthread_mutex_unlock(&rs->build_lock);
+	return rc;
 }
 
 void rsearch_refresh(struct rsearch *rs)
 {
-	struct view *cur = rsearch__current(rs);
-	int stale = view_stale(cur, rs->in, rs->ctl);
-	if (!stale || pthread_mutex_trylock(&rs->build_lock) != 0) {
-		view_put(cur);
+	uint64_t seen = rsearch__seen_now(rs);
+	if (seen == atomic_load_explicit(&rs->seen, memory_order_relaxed) ||
+	    pthread_mutex_trylock(&rs->build_lock) != 0)
 		return;
-	}
-	struct view *next;
-	int rc = view_build(&next, rs->in, rs->ctl, cur);
-	view_put(cur);
-	if (rc == 0) {
-		pthread_mutex_lock(&rs->lock);
-		struct view *old = rs->view;
-		rs->view = next;
-		pthread_mutex_unlock(&rs->lock);
-		/* Searches still holding it finish on it; the last frees it. */
-		view_put(old);
-		log_info("now serving manifest generation %llu (%u segments)",
-			 (unsigned long long)next->manifest_gen, next->nsegs);
-	} else {
-		log_warn("new generation not loaded yet: %s", roost_strerror(rc));
+	uint64_t gen = 0;
+	if (rsearch__rebuild(rs, seen) == 0) {
+		uint32_t segs;
+		uint64_t lsn;
+		rsearch_stat(rs, &gen, &segs, &lsn);
+		log_info("now serving manifest generation %llu (%zu collections, %u segments)",
+			 (unsigned long long)gen, rs->nviews, segs);
 	}
 	pthread_mutex_unlock(&rs->build_lock);
+}
+
+void rsearch_stat(struct rsearch *rs, uint64_t *generation, uint32_t *segments, uint64_t *lsn)
+{
+	size_t n;
+	struct view **views = rsearch__current(rs, &n);
+	*generation = 0;
+	*segments = 0;
+	*lsn = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t end = view_end_lsn(views[i]);
+		if (views[i]->manifest_gen > *generation)
+			*generation = views[i]->manifest_gen;
+		*segments += views[i]->nsegs;
+		if (end > *lsn)
+			*lsn = end;
+	}
+	rsearch__put_all(views, n);
+}
+
+/* The view of the collection named name, a reference the caller puts;
+ * NULL when there is no such collection. */
+static struct view *rsearch__named(struct rsearch *rs, const char *name)
+{
+	struct view *v = NULL;
+	pthread_mutex_lock(&rs->lock);
+	for (size_t i = 0; i < rs->nviews && !v; i++)
+		if (strcmp(rs->views[i]->name, name) == 0) {
+			v = rs->views[i];
+			view_get(v);
+		}
+	pthread_mutex_unlock(&rs->lock);
+	return v;
 }
 
 /* Relaxed: a gauge for `roost status`; nothing is ordered by it. */
@@ -76,19 +230,20 @@ static void rsearch__waiting(struct rsearch *rs, int delta)
 		atomic_fetch_add_explicit(&rs->waiting, (uint32_t)delta, memory_order_relaxed);
 }
 
-/* A view holding min_lsn, waiting up to timeout_ms for it to be published. */
-static int rsearch__view_for(struct rsearch *rs, uint64_t min_lsn, int timeout_ms,
+/* The view of collection name holding min_lsn, waiting up to timeout_ms
+ * for it to be published. ROOST_ENOCOLL when there is no such collection. */
+static int rsearch__view_for(struct rsearch *rs, const char *name, uint64_t min_lsn, int timeout_ms,
 			     struct view **out)
 {
 	int64_t deadline = futex_now_ms() + timeout_ms;
 	int counted = 0;
 	for (;;) {
 		rsearch_refresh(rs);
-		struct view *v = rsearch__current(rs);
-		if (min_lsn == 0 || view_end_lsn(v) > min_lsn) {
+		struct view *v = rsearch__named(rs, name);
+		if (!v || min_lsn == 0 || view_end_lsn(v) > min_lsn) {
 			rsearch__waiting(rs, counted ? -1 : 0);
 			*out = v;
-			return 0;
+			return v ? 0 : ROOST_ENOCOLL;
 		}
 		view_put(v);
 		int64_t left = deadline - futex_now_ms();
@@ -98,8 +253,8 @@ static int rsearch__view_for(struct rsearch *rs, uint64_t min_lsn, int timeout_m
 		}
 		if (!counted++)
 			rsearch__waiting(rs, 1);
-		if (rs->ctl)
-			ctl_wait(rs->ctl, CTL_PUBLISHED, min_lsn, (int)left);
+		if (rs->src.ctl)
+			ctl_wait(rs->src.ctl, CTL_PUBLISHED, min_lsn, (int)left);
 		else
 			usleep(left < 50 ? (useconds_t)left * 1000 : 50000);
 	}
@@ -220,13 +375,20 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	/* Inside the requester's timeout, so "not visible" reaches it in time. */
 	int timeout = s->timeout_ms ? wire_inner_wait(s->timeout_ms, rs->max_wait_ms)
 				    : wire_timeout_ms(0, rs->wait_ms, rs->max_wait_ms);
+	const char *name = coll_name_or_default(s->collection);
+	int rc = wire_check_collection(name, msg, sizeof msg);
+	if (rc)
+		return wire_encode_error(rc, msg, out, len);
 	struct view *v;
-	int rc = rsearch__view_for(rs, s->min_lsn, timeout, &v);
-	if (rc) {
+	rc = rsearch__view_for(rs, name, s->min_lsn, timeout, &v);
+	if (rc == ROOST_ENOCOLL)
+		snprintf(msg, sizeof msg, "no collection '%s' in instance '%s'", name,
+			 rs->src.in->name);
+	else if (rc)
 		snprintf(msg, sizeof msg, "LSN %llu is not visible within %d ms",
 			 (unsigned long long)s->min_lsn, timeout);
+	if (rc)
 		return wire_encode_error(rc, msg, out, len);
-	}
 	rc = rsearch__check(s, v, msg);
 	if (rc) {
 		view_put(v);

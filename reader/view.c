@@ -29,12 +29,14 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	if (!s)
 		return ROOST_ENOMEM;
 	char path[INST_PATH_MAX];
-	manifest_segment_path(in->data_dir, ms->start_lsn, ms->end_lsn, "docs", path, sizeof path);
+	manifest_segment_path(in->data_dir, ms->coll, ms->start_lsn, ms->end_lsn, "docs", path,
+			      sizeof path);
 	int rc = segment_load(path, SEGMENT_NO_VECTORS, &s->docs);
 	if (rc == 0 && (s->docs.dim != dim || s->docs.count != ms->count ||
 			s->docs.start_lsn != ms->start_lsn || s->docs.end_lsn != ms->end_lsn))
 		rc = ROOST_ECORRUPT;
-	manifest_segment_path(in->data_dir, ms->start_lsn, ms->end_lsn, "index", path, sizeof path);
+	manifest_segment_path(in->data_dir, ms->coll, ms->start_lsn, ms->end_lsn, "index", path,
+			      sizeof path);
 	if (rc == 0 && faiss_read_index_fname(path, 0, &s->index) != 0)
 		rc = ROOST_ECORRUPT;
 	if (rc == 0 && (faiss_Index_d(s->index) != (int)dim ||
@@ -79,13 +81,15 @@ static void view__free(struct view *v)
 static int view__segments(struct view *v, const struct inst *in, const struct manifest *m,
 			  const struct view *prev)
 {
-	v->segs = calloc(m->nsegments ? m->nsegments : 1, sizeof *v->segs);
+	uint32_t first, n;
+	manifest_segments_of(m, v->coll, &first, &n);
+	v->segs = calloc(n ? n : 1, sizeof *v->segs);
 	if (!v->segs)
 		return ROOST_ENOMEM;
-	for (uint32_t i = 0; i < m->nsegments; i++) {
+	for (uint32_t i = first; i < first + n; i++) {
 		struct view_segment *s = view__find(prev, &m->segments[i]);
 		if (!s) {
-			int rc = view__segment_load(in, &m->segments[i], m->dim, &s);
+			int rc = view__segment_load(in, &m->segments[i], v->dim, &s);
 			if (rc)
 				return rc;
 		}
@@ -94,20 +98,47 @@ static int view__segments(struct view *v, const struct inst *in, const struct ma
 	return 0;
 }
 
-/* The tail named by the control block, and the manifest it follows. */
-static int view__open_tail(struct view *v, const struct inst *in, ctl *c, struct manifest *m)
+/* The collection's tail as the catalog names it, and the manifest whose
+ * segments it follows: one that records the same tail generation (a
+ * collection the manifest does not list yet has had no seal: 0). */
+static int view__open_tail(struct view *v, const struct view_source *src, struct manifest *m)
 {
-	uint64_t serial = ctl_tail_serial(c);
+	struct catalog_entry e;
+	int rc = catalog_get(src->cat, v->coll, &e);
+	if (rc)
+		return rc;
+	v->dim = e.settings.dim;
+	v->metric = e.settings.metric;
+	memcpy(v->name, e.name, sizeof v->name);
 	char name[INST_PATH_MAX];
-	inst_tail_path(in, serial, name, sizeof name);
-	int rc = tail_open(&v->tail, name);
+	inst_tail_path(src->in, e.tail_serial, name, sizeof name);
+	rc = tail_open(&v->tail, name);
 	if (rc)
 		return rc == ROOST_ENOENT ? ROOST_EBUSY : rc;
-	v->tail_serial = serial;
-	rc = manifest_load(in->data_dir, m);
-	if (rc == 0 && m->gen != tail_manifest_gen(v->tail))
+	v->tail_serial = e.tail_serial;
+	v->ctl = src->ctl;
+	if (tail_collection(v->tail) != v->coll)
+		return ROOST_EBUSY;
+	rc = manifest_load(src->in->data_dir, m);
+	const struct manifest_coll *mc = rc == 0 ? manifest_coll_find(m, v->coll) : NULL;
+	if (rc == 0 && tail_gen(v->tail) != (mc ? mc->tail_gen : 0))
 		rc = ROOST_EBUSY; /* a seal in between */
 	return rc;
+}
+
+/* A remote view: the collection as the manifest lists it. */
+static int view__from_manifest(struct view *v, const struct view_source *src, struct manifest *m)
+{
+	int rc = manifest_load(src->in->data_dir, m);
+	if (rc)
+		return rc;
+	const struct manifest_coll *mc = manifest_coll_find(m, v->coll);
+	if (!mc)
+		return ROOST_ENOCOLL;
+	v->dim = mc->settings.dim;
+	v->metric = mc->settings.metric;
+	memcpy(v->name, mc->name, sizeof v->name);
+	return 0;
 }
 
 /* The manifest is replaced by rename, so a new one is a new inode. */
@@ -119,22 +150,23 @@ static uint64_t view__manifest_ino(const struct inst *in)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-static int view__try(struct view **out, const struct inst *in, ctl *c, const struct view *prev)
+static int view__try(struct view **out, const struct view_source *src, uint32_t coll,
+		     const struct view *prev)
 {
 	struct view *v = calloc(1, sizeof *v);
 	struct manifest m = {0};
 	if (!v)
 		return ROOST_ENOMEM;
 	v->refs = 1;
-	v->manifest_ino = c ? 0 : view__manifest_ino(in);
-	int rc = c ? view__open_tail(v, in, c, &m) : manifest_load(in->data_dir, &m);
+	v->coll = coll;
+	v->manifest_ino = src->cat ? 0 : view__manifest_ino(src->in);
+	int rc = src->cat ? view__open_tail(v, src, &m) : view__from_manifest(v, src, &m);
 	if (rc == 0) {
+		const struct manifest_coll *mc = manifest_coll_find(&m, coll);
 		v->manifest_gen = m.gen;
-		v->dim = m.dim;
-		v->metric = m.metric;
-		v->sealed_end = m.tail_start;
-		rc = view__segments(v, in, &m, prev);
-		if (rc == ROOST_ENOENT && manifest_moved_on(in->data_dir, m.gen))
+		v->sealed_end = mc ? mc->tail_start : 0;
+		rc = view__segments(v, src->in, &m, prev);
+		if (rc == ROOST_ENOENT && manifest_moved_on(src->in->data_dir, m.gen))
 			rc = ROOST_EBUSY; /* compacted in between: build again */
 	}
 	manifest_free(&m);
@@ -146,28 +178,34 @@ static int view__try(struct view **out, const struct inst *in, ctl *c, const str
 	return 0;
 }
 
-int view_build(struct view **out, const struct inst *in, ctl *c, const struct view *prev)
+int view_build(struct view **out, const struct view_source *src, uint32_t coll,
+	       const struct view *prev)
 {
 	int rc = ROOST_EBUSY;
 	for (int tries = 0; rc == ROOST_EBUSY && tries < 50; tries++)
-		rc = view__try(out, in, c, prev);
+		rc = view__try(out, src, coll, prev);
 	return rc;
 }
 
-int view_stale(const struct view *v, const struct inst *in, ctl *c)
+int view_stale(const struct view *v, const struct view_source *src)
 {
-	if (c)
-		return ctl_tail_serial(c) != v->tail_serial;
-	return view__manifest_ino(in) != v->manifest_ino;
+	if (!src->cat)
+		return view__manifest_ino(src->in) != v->manifest_ino;
+	struct catalog_entry e;
+	return catalog_get(src->cat, v->coll, &e) != 0 || e.tail_serial != v->tail_serial;
 }
 
+/* Local: everything published is in the segments or the tail, up to
+ * where the tail was sealed if it was. The published mark is loaded
+ * before the tail's count is (search_run snapshots the tail after this),
+ * so the count covers every batch below the mark. */
 uint64_t view_end_lsn(const struct view *v)
 {
 	if (!v->tail)
 		return v->sealed_end;
-	struct segment_docs t;
-	tail_view(v->tail, &t);
-	return t.end_lsn > v->sealed_end ? t.end_lsn : v->sealed_end;
+	uint64_t end = ctl_mark(v->ctl, CTL_PUBLISHED);
+	uint64_t sealed = tail_sealed_end(v->tail);
+	return sealed && sealed < end ? sealed : end;
 }
 
 void view_get(struct view *v)

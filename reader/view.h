@@ -1,5 +1,5 @@
-/* A reader's view of the published data: the sealed segments of one
- * manifest generation plus the tail that follows it.
+/* A reader's view of one collection's published data: its sealed segments
+ * as one manifest generation lists them, plus the tail that follows them.
  *
  * Views are immutable and reference-counted, RCU style: a search holds the
  * view it started with while a newer one is built and swapped in, and the
@@ -14,6 +14,8 @@
 #ifndef ROOST_VIEW_H
 #define ROOST_VIEW_H
 
+#include "catalog.h"
+#include "coll.h"
 #include "ctl.h"
 #include "inst.h"
 #include "segment.h"
@@ -24,6 +26,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Where views come from: the instance, and for a local reader the writer's
+ * control block and catalog (both NULL for a remote one). */
+struct view_source {
+	const struct inst *in;
+	ctl *ctl;
+	catalog *cat;
+};
+
 struct view_segment {
 	_Atomic int refs;
 	uint64_t start_lsn, end_lsn;
@@ -33,24 +43,30 @@ struct view_segment {
 
 struct view {
 	_Atomic int refs;
+	uint32_t coll;
+	char name[COLL_NAME_MAX + 1];
 	uint64_t manifest_gen;
 	uint64_t tail_serial; /* 0 for a remote view */
 	uint32_t dim, metric;
-	uint64_t sealed_end;   /* every batch below it is in the segments */
+	uint64_t sealed_end;   /* every batch of the collection below it is in the segments */
 	uint64_t manifest_ino; /* remote views: the MANIFEST file they read */
 	uint32_t nsegs;
 	struct view_segment **segs;
 	tail *tail; /* NULL for a remote view */
+	ctl *ctl;   /* borrowed from the source; NULL for a remote view */
 };
 
-/* Builds the current view. c NULL builds a remote view from the data
- * directory alone. prev (may be NULL) lends the segments it already has. */
-int view_build(struct view **out, const struct inst *in, ctl *c, const struct view *prev);
+/* Builds the current view of collection coll. prev (may be NULL) lends
+ * the segments it already has. ROOST_ENOCOLL when the collection is gone,
+ * ROOST_EBUSY while the writer has not published a consistent one. */
+int view_build(struct view **out, const struct view_source *src, uint32_t coll,
+	       const struct view *prev);
 
-/* 1 when the published state moved past v (a seal happened). */
-int view_stale(const struct view *v, const struct inst *in, ctl *c);
+/* 1 when the published state of v's collection moved past v (a seal, a
+ * drop). */
+int view_stale(const struct view *v, const struct view_source *src);
 
-/* The LSN below which v holds every batch. */
+/* The LSN below which v holds every batch of its collection. */
 uint64_t view_end_lsn(const struct view *v);
 
 void view_get(struct view *v);

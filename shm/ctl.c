@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Layout (CTL__VERSION 2): struct ctl__header, then `clients` slots of
+/* Layout (CTL__VERSION 3): struct ctl__header, then `clients` slots of
  * struct ctl_client (128 bytes each; CTL_CLIENTS_DEFAULT unless the writer
  * that made the block was told otherwise; fixed while the block exists).
  * The writer holds an OFD lock on byte CTL__WRITER_LOCK of the object for
@@ -22,8 +22,8 @@
  *
  * Memory ordering of the shared fields, each with its partner:
  * - ready: release store by the creator once the header is filled in
- *   (ctl_open_writer); acquire load by ctl_open. The settings (dim,
- *   metric, clients, index) are plain: written before `ready`, never after.
+ *   (ctl_open_writer); acquire load by ctl_open. clients is plain: written
+ *   before `ready`, never after.
  * - ring_capacity: the writer sets it before it releases anything a broker
  *   waits for; relaxed both ways (status only).
  * - mark[]: release CAS in ctl_advance; acquire load in ctl_mark and
@@ -32,22 +32,30 @@
  * - writer_pid, documents: relaxed; figures for status, ordering nothing.
  * - writer_mode: a seqlock on writer_mode_seq (shm/seqlock.h documents
  *   its ordering); written by ctl_set_writer_mode, read by ctl_writer_mode.
- * - tail_serial: release store in ctl_publish_tail once the tail object is
- *   complete; acquire load in ctl_tail_serial before a reader opens it.
+ * - tail_serial: only the writer (one at a time, under its lock) takes
+ *   serials; relaxed.
  * - client slots: client_id is claimed by CAS (ctl__take) and found by
  *   acquire loads (ctl__find); last_used_ms is relaxed (eviction age).
  *   seq, lsn, count, state and prev_* are plain, read and written only
  *   under the slot's robust mutex. applied_seq: release store by the writer
  *   (ctl_client_applied) before it releases the record from the ring;
  *   acquire load by a broker settling a PENDING key after it saw the record
- *   gone from the ring. dropped_lsn: release store by the writer
- *   (ctl_client_dropped) before it raises the durable mark; acquire load by
- *   a broker after its acquire of that mark (ctl_client_was_dropped). */
+ *   gone from the ring. refusal: a seqlock on refused_seq (shm/seqlock.h),
+ *   written by the writer in ctl_client_refused before it raises the
+ *   durable mark; read by a broker after its acquire of that mark
+ *   (ctl_client_refusal). */
 #define CTL__MAGIC	 0x4c5443545354524full /* "ORTSTCTL" little-endian */
-#define CTL__VERSION	 2u
+#define CTL__VERSION	 3u
 #define CTL__PROBE	 64u /* slots searched for a client id */
 #define CTL__MODE_WORDS	 8u  /* writer_mode: 64 bytes */
 #define CTL__WRITER_LOCK 0
+
+/* What a client slot's refusal seqlock guards, as plain data. */
+struct ctl__refusal {
+	uint64_t lsn;
+	int64_t code;
+};
+#define CTL__REFUSAL_WORDS (sizeof(struct ctl__refusal) / 8)
 
 /* Where an idempotency key stands. */
 enum ctl__key_state {
@@ -68,12 +76,13 @@ struct ctl_client {
 	uint64_t prev_seq; /* restored when a PENDING batch died */
 	uint64_t prev_lsn;
 	uint32_t prev_count;
-	uint32_t pad;
-	/* The last batch of this client the writer did not apply because its
-	 * key was already in the log (a slot forgotten and reused, the batch
-	 * sent again). */
-	_Atomic uint64_t dropped_lsn;
-	uint64_t reserved; /* pads the slot to 128 bytes */
+	_Atomic uint32_t refused_seq;
+	/* The last record of this client the writer did not apply, and why:
+	 * its key was already in the log (a slot forgotten and reused, the
+	 * batch sent again), its collection is gone, ... As words under
+	 * refused_seq: struct ctl__refusal. A slot taken over keeps it: LSNs
+	 * are never reused, so it matches no record of the new client. */
+	_Atomic uint64_t refusal[CTL__REFUSAL_WORDS];
 };
 
 struct ctl__header {
@@ -82,10 +91,7 @@ struct ctl__header {
 	uint32_t header_size; /* sizeof(struct ctl__header) */
 	uint64_t total_size;
 	_Atomic uint32_t ready;
-	uint32_t dim;
-	uint32_t metric;
 	uint32_t clients;
-	char index[CTL_INDEX_MAX + 1];
 	_Atomic uint64_t ring_capacity;
 	_Atomic int32_t writer_pid; /* liveness is the lock; this names it */
 	_Atomic uint32_t lsn_seq;   /* futex word */
@@ -163,10 +169,7 @@ static int ctl__create(struct shm_map *m, const char *name, const struct ctl_con
 	h->version = CTL__VERSION;
 	h->header_size = sizeof *h;
 	h->total_size = m->size;
-	h->dim = cfg->dim;
-	h->metric = cfg->metric;
 	h->clients = clients;
-	strncpy(h->index, cfg->index, sizeof h->index - 1);
 	atomic_store_explicit(&h->ring_capacity, cfg->ring_capacity, memory_order_relaxed);
 	struct ctl_client *cl = (struct ctl_client *)((char *)m->addr + sizeof *h);
 	for (uint32_t i = 0; i < clients && rc == 0; i++)
@@ -193,8 +196,6 @@ int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, i
 	if (rc)
 		return rc;
 	rc = shm_lock_byte(m.fd, CTL__WRITER_LOCK);
-	if (rc == 0 && ((struct ctl__header *)m.addr)->dim != cfg->dim)
-		rc = ROOST_EDIM;
 	if (rc) {
 		if (*created)
 			shm_remove(path);
@@ -248,9 +249,7 @@ int ctl_lock_writer(ctl *c)
 void ctl_settings(ctl *c, struct ctl_settings *out)
 {
 	const struct ctl__header *h = c->hdr;
-	*out = (struct ctl_settings){.dim = h->dim, .metric = h->metric, .clients = h->clients};
-	memcpy(out->index, h->index, sizeof out->index);
-	out->index[sizeof out->index - 1] = '\0';
+	*out = (struct ctl_settings){.clients = h->clients};
 	/* Relaxed: a figure for status. */
 	out->ring_capacity = atomic_load_explicit(&h->ring_capacity, memory_order_relaxed);
 }
@@ -285,17 +284,10 @@ uint64_t ctl_documents(ctl *c)
 	return atomic_load_explicit(&c->hdr->documents, memory_order_relaxed);
 }
 
-void ctl_publish_tail(ctl *c, uint64_t serial)
+uint64_t ctl_new_tail_serial(ctl *c)
 {
-	/* Release: the tail is complete before a reader can find it; pairs
-	 * with the acquire load in ctl_tail_serial. */
-	atomic_store_explicit(&c->hdr->tail_serial, serial, memory_order_release);
-}
-
-uint64_t ctl_tail_serial(ctl *c)
-{
-	/* Acquire: pairs with the release store in ctl_publish_tail. */
-	return atomic_load_explicit(&c->hdr->tail_serial, memory_order_acquire);
+	/* Relaxed: only the writer takes serials; see the layout comment. */
+	return atomic_fetch_add_explicit(&c->hdr->tail_serial, 1, memory_order_relaxed) + 1;
 }
 
 int ctl_writer_alive(ctl *c)
@@ -402,7 +394,6 @@ static int ctl__take(struct ctl_client *cl, uint64_t old_id, uint64_t client_id,
 	cl->count = cl->prev_count = 0;
 	cl->state = CTL__KEY_NONE;
 	atomic_store_explicit(&cl->applied_seq, 0, memory_order_relaxed);
-	atomic_store_explicit(&cl->dropped_lsn, 0, memory_order_relaxed); /* under the slot lock */
 	*owner_died = 0;
 	return 0;
 }
@@ -526,20 +517,26 @@ void ctl_client_applied(ctl *c, uint64_t client_id, uint64_t seq)
 		atomic_store_explicit(&cl->applied_seq, seq, memory_order_release);
 }
 
-void ctl_client_dropped(ctl *c, uint64_t client_id, uint64_t lsn)
+void ctl_client_refused(ctl *c, uint64_t client_id, uint64_t lsn, int code)
 {
 	struct ctl_client *cl = ctl__find(c, client_id);
-	/* Release pairs with the acquire load in ctl_client_was_dropped, which
-	 * a broker makes after its acquire of the durable mark. */
-	if (cl)
-		atomic_store_explicit(&cl->dropped_lsn, lsn, memory_order_release);
+	if (!cl)
+		return;
+	/* ctl_client_refusal reads it after its acquire of the durable mark,
+	 * which the writer raises after this. */
+	struct ctl__refusal r = {.lsn = lsn, .code = code};
+	seqlock_write_begin(&cl->refused_seq);
+	seqlock_store(cl->refusal, &r, CTL__REFUSAL_WORDS);
+	seqlock_write_end(&cl->refused_seq);
 }
 
-int ctl_client_was_dropped(ctl *c, uint64_t client_id, uint64_t lsn)
+int ctl_client_refusal(ctl *c, uint64_t client_id, uint64_t lsn)
 {
 	struct ctl_client *cl = ctl__find(c, client_id);
-	/* Acquire pairs with the release store in ctl_client_dropped. */
-	return cl && atomic_load_explicit(&cl->dropped_lsn, memory_order_acquire) == lsn;
+	struct ctl__refusal r;
+	if (!cl || seqlock_read(&cl->refused_seq, cl->refusal, &r, CTL__REFUSAL_WORDS) != 0)
+		return 0;
+	return r.lsn == lsn ? (int)r.code : 0;
 }
 
 void ctl_client_seed(ctl *c, uint64_t client_id, const struct ctl_key *key)

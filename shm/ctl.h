@@ -2,8 +2,8 @@
  * the writer tells brokers and readers how far it got, and through which
  * brokers keep idempotency keys consistent across processes.
  *
- * The writer creates it and fills it in (collection settings, LSN
- * watermarks, the client table rebuilt from its log after a reboot); brokers
+ * The writer creates it and fills it in (LSN watermarks, the client table
+ * rebuilt from its log after a reboot); brokers
  * and readers open it. It survives writer restarts, so brokers keep serving
  * `queued` writes while no writer runs. Its layout is private to ctl.c,
  * which documents it and the memory ordering of every shared field; other
@@ -32,7 +32,6 @@
 #define CTL_CLIENTS_MIN	    64u
 #define CTL_CLIENTS_MAX	    (1u << 20)
 #define CTL_CLIENT_TTL_MS   600000 /* idle clients older than this may be evicted */
-#define CTL_INDEX_MAX	    63u	   /* bytes of the FAISS factory string kept */
 
 enum ctl_mark { CTL_DURABLE, CTL_APPLIED, CTL_PUBLISHED, CTL_MARKS };
 
@@ -40,9 +39,6 @@ typedef struct ctl ctl;
 typedef struct ctl_client ctl_client; /* a locked client slot */
 
 struct ctl_config {
-	uint32_t dim;
-	uint32_t metric;
-	const char *index;
 	uint64_t ring_capacity;
 	uint32_t clients; /* for a new block; 0: CTL_CLIENTS_DEFAULT */
 	mode_t mode;
@@ -50,10 +46,7 @@ struct ctl_config {
 
 /* What the writer that made the block recorded. */
 struct ctl_settings {
-	uint32_t dim;
-	uint32_t metric; /* 0 L2, 1 inner product */
 	uint32_t clients;
-	char index[CTL_INDEX_MAX + 1];
 	uint64_t ring_capacity;
 };
 
@@ -63,7 +56,7 @@ struct ctl_settings {
 /* Writer: opens the block, creating it when missing or when it was left by
  * a different layout version; takes the writer lock (ROOST_ELOCKED when
  * another writer holds it); *created tells whether the client table is new
- * and must be refilled. A block of another dimension is ROOST_EDIM. */
+ * and must be refilled. */
 int ctl_open_writer(ctl **out, const char *path, const struct ctl_config *cfg, int *created);
 
 enum ctl_access {
@@ -116,10 +109,9 @@ uint64_t ctl_documents(ctl *c);
 void ctl_set_writer_mode(ctl *c, const char *mode);
 void ctl_writer_mode(ctl *c, char *buf, size_t len);
 
-/* Writer: names tail object `serial` as the current one, once it is
- * complete. Readers find it with ctl_tail_serial and open it. */
-void ctl_publish_tail(ctl *c, uint64_t serial);
-uint64_t ctl_tail_serial(ctl *c);
+/* Writer: a serial for a new tail object, never given out before while
+ * the block exists (the catalog names each collection's current one). */
+uint64_t ctl_new_tail_serial(ctl *c);
 
 /* A client's newest key and the batch it stored (seq 0: none yet). */
 struct ctl_key {
@@ -156,14 +148,15 @@ void ctl_key_unlock(ctl_client *cl);
  * a client no longer in the table is ignored). */
 void ctl_client_applied(ctl *c, uint64_t client_id, uint64_t seq);
 
-/* Writer: records that client_id's batch at lsn repeated a logged key and
- * was not applied (lock-free; a client no longer in the table is
+/* Writer: records that client_id's record at lsn was not applied, and
+ * why: code is ROOST_EKEY (it repeated a logged key), ROOST_ENOCOLL (its
+ * collection was gone), ... (lock-free; a client no longer in the table is
  * ignored). Called before the durable mark passes lsn. */
-void ctl_client_dropped(ctl *c, uint64_t client_id, uint64_t lsn);
+void ctl_client_refused(ctl *c, uint64_t client_id, uint64_t lsn, int code);
 
-/* Brokers, once the durable mark has passed lsn: 1 when the writer did not
- * apply client_id's batch at lsn (ctl_client_dropped). */
-int ctl_client_was_dropped(ctl *c, uint64_t client_id, uint64_t lsn);
+/* Brokers, once the durable mark has passed lsn: the code the writer
+ * refused client_id's record at lsn with, or 0 when it applied it. */
+int ctl_client_refusal(ctl *c, uint64_t client_id, uint64_t lsn);
 
 /* Writer, on a new block: seeds a client's key from the log. */
 void ctl_client_seed(ctl *c, uint64_t client_id, const struct ctl_key *key);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Layout (TAIL__VERSION 1): struct tail__header (TAIL__HEADER_SIZE bytes),
+/* Layout (TAIL__VERSION 2): struct tail__header (TAIL__HEADER_SIZE bytes),
  * then column arrays at the offsets the header gives, each 64-byte aligned:
  *   uint64 ids[cap], int64 agents[cap], int64 times[cap],
  *   uint32 text_off[cap], uint32 text_len[cap],
@@ -15,16 +15,17 @@
  *   float vectors[cap * dim]
  * Readers map it read-only and check every offset against the object size.
  */
-#define TAIL__VERSION	  1u
+#define TAIL__VERSION	  2u
 #define TAIL__HEADER_SIZE 4096u
 
 struct tail__header {
 	uint64_t magic;
 	uint32_t version;
 	uint32_t header_size;
-	uint64_t serial;       /* names the object; see ctl_publish_tail */
-	uint64_t manifest_gen; /* the manifest whose segments precede it */
-	uint64_t start_lsn;    /* equals that manifest's tail_start */
+	uint64_t serial;    /* names the object; the catalog names the current one */
+	uint64_t coll;	    /* the collection's id */
+	uint64_t tail_gen;  /* the manifest generation whose segments precede it */
+	uint64_t start_lsn; /* the first LSN it may hold */
 	uint32_t dim;
 	uint32_t metric;
 	uint64_t capacity;	/* documents */
@@ -37,6 +38,10 @@ struct tail__header {
 	 * count always covers every batch below the end_lsn it saw. */
 	_Atomic uint64_t count;
 	_Atomic uint64_t end_lsn;
+	/* 0 while the tail is the collection's current one; then the end of
+	 * what it holds. Release store in tail_seal before the writer
+	 * publishes anything past it; acquire load in tail_sealed_end. */
+	_Atomic uint64_t sealed_end;
 };
 
 #define TAIL__MAGIC 0x4c415454534f4f52ull /* "ROOSTTAL" */
@@ -97,7 +102,8 @@ int tail_create(tail **out, const char *path, const struct tail_config *cfg)
 	    .version = TAIL__VERSION,
 	    .header_size = TAIL__HEADER_SIZE,
 	    .serial = cfg->serial,
-	    .manifest_gen = cfg->manifest_gen,
+	    .coll = cfg->coll,
+	    .tail_gen = cfg->tail_gen,
 	    .start_lsn = cfg->start_lsn,
 	    .dim = cfg->dim,
 	    .metric = cfg->metric,
@@ -173,9 +179,26 @@ int tail_unlink(const char *path)
 	return shm_remove(path);
 }
 
-uint64_t tail_manifest_gen(const tail *t)
+uint32_t tail_collection(const tail *t)
 {
-	return t->hdr->manifest_gen;
+	return (uint32_t)t->hdr->coll;
+}
+
+uint64_t tail_gen(const tail *t)
+{
+	return t->hdr->tail_gen;
+}
+
+void tail_seal(tail *t, uint64_t end_lsn)
+{
+	/* Release: pairs with the acquire load in tail_sealed_end. */
+	atomic_store_explicit(&t->hdr->sealed_end, end_lsn, memory_order_release);
+}
+
+uint64_t tail_sealed_end(const tail *t)
+{
+	/* Acquire: pairs with the release store in tail_seal. */
+	return atomic_load_explicit(&t->hdr->sealed_end, memory_order_acquire);
 }
 
 const void *tail_mapping(const tail *t, size_t *size)

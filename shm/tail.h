@@ -4,10 +4,10 @@
  *
  * Making documents visible costs one release store of `count`, whatever
  * the size of the index: this is what keeps freshness flat as data grows.
- * When the tail fills (or ages), the writer seals it into a segment and
- * starts a new tail object under a new serial; readers move over when they
- * see ctl's tail serial change, and the kernel frees the old object once
- * the last reader unmaps it.
+ * Each collection has its own tail. When it fills (or ages), the writer
+ * seals it into a segment and starts a new tail object under a new serial;
+ * readers move over when the catalog names the new one, and the kernel
+ * frees the old object once the last reader unmaps it.
  *
  * The layout is private to tail.c, which documents it. Readers map the
  * object read-only and check every offset against its size.
@@ -25,7 +25,10 @@
 typedef struct tail tail;
 
 struct tail_config {
-	uint64_t serial, manifest_gen, start_lsn;
+	uint64_t serial;
+	uint32_t coll;
+	uint64_t tail_gen; /* the manifest generation whose segments precede it */
+	uint64_t start_lsn;
 	uint32_t dim, metric;
 	uint64_t capacity, text_capacity;
 	mode_t mode;
@@ -41,8 +44,19 @@ int tail_open(tail **out, const char *path);
 void tail_close(tail *t);
 int tail_unlink(const char *path);
 
-/* The manifest generation whose segments precede this tail. */
-uint64_t tail_manifest_gen(const tail *t);
+uint32_t tail_collection(const tail *t);
+
+/* The generation of the manifest whose segments of the collection precede
+ * this tail: a view is consistent when the manifest it reads records the
+ * same for the collection (store/manifest.h). */
+uint64_t tail_gen(const tail *t);
+
+/* Writer: the tail is no longer the collection's current one, and holds
+ * what is below end_lsn; called before anything past it is published. */
+void tail_seal(tail *t, uint64_t end_lsn);
+
+/* 0 while the tail is current; else the end given to tail_seal. */
+uint64_t tail_sealed_end(const tail *t);
 
 /* The object's mapping and its size, for checks that a pointer lies in it. */
 const void *tail_mapping(const tail *t, size_t *size);

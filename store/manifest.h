@@ -1,32 +1,55 @@
 /* The manifest: the one file that says what the durable state of an
- * instance is. It names the sealed segments, where the log must be replayed
- * from, the trained empty index (IVF and other trained types), and the
- * idempotency keys as of the last seal.
+ * instance is. It lists the collections, each with its settings and its
+ * sealed segments, where the log must be replayed from, each collection's
+ * trained empty index (IVF and other trained types), and the idempotency
+ * keys as of the last write.
  *
  * It is replaced atomically (write MANIFEST.tmp, fsync, rename over
  * MANIFEST, fsync the directory), so a reader or a recovering writer sees
  * either the old or the new one, never a mix. Readers on other hosts read
  * it from shared storage.
  *
- * File layout (MANIFEST_VERSION 2), little-endian:
- *   struct manifest_header     (fixed, see manifest.c; version 1, without
- *                              the instance name, is still read)
- *   struct manifest_segment    segments[nsegments]
+ * File layout (MANIFEST_VERSION 3), little-endian:
+ *   header                     96 bytes (see manifest.c)
+ *   collection entries         192 bytes each, ascending id
+ *   struct manifest_segment    segments[nsegments], ascending (coll, start_lsn)
  *   struct manifest_key        keys[nkeys]
  *   uint32 crc32c of everything before it
+ * Versions 1 and 2, written before collections, are still read: their
+ * settings and segments become collection 1, "default".
  */
 #ifndef ROOST_MANIFEST_H
 #define ROOST_MANIFEST_H
 
+#include "coll.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#define MANIFEST_VERSION  2u
-#define MANIFEST_NAME_LEN 40u /* instance name, NUL-terminated */
-#define MANIFEST_MAX_SEGS 65536u
-#define MANIFEST_MAX_KEYS (1u << 20)
+#define MANIFEST_VERSION    3u
+#define MANIFEST_NAME_LEN   40u /* instance name, NUL-terminated */
+#define MANIFEST_MAX_COLLS  4096u
+#define MANIFEST_MAX_SEGS   65536u
+#define MANIFEST_MAX_KEYS   (1u << 20)
+#define MANIFEST_MAX_COLLID 0x7fffffffu
+
+/* A live collection. Settings seal_docs, train_docs and seal_interval_ms
+ * of 0 follow the writer's command line, as they did before collections. */
+struct manifest_coll {
+	uint32_t id;
+	char name[COLL_NAME_MAX + 1];
+	struct coll_settings settings;
+	uint64_t created_lsn; /* its create record; 0 for data older than collections */
+	uint64_t tail_start;  /* its batches below this are in its segments */
+	uint64_t trained_gen; /* 0: none; else its trained index file exists */
+	/* The generation whose segments of it precede its current tail: set
+	 * when a seal (or the create) starts a new tail, not by compaction. */
+	uint64_t tail_gen;
+};
 
 struct manifest_segment {
+	uint32_t coll;	    /* the collection's id */
+	uint32_t pad;	    /* zero */
 	uint64_t start_lsn; /* first LSN in the segment; names its files */
 	uint64_t end_lsn;   /* every batch of the segment is below this */
 	uint64_t count;	    /* documents */
@@ -42,23 +65,26 @@ struct manifest_key {
 
 struct manifest {
 	uint64_t gen; /* grows by one per manifest written */
-	uint32_t dim;
-	uint32_t metric; /* 0 L2, 1 inner product */
-	char index[64];	 /* FAISS factory string */
 	/* The instance the directory belongs to; "" when written before
 	 * names were recorded (version 1). */
 	char name[MANIFEST_NAME_LEN];
-	uint64_t tail_start;  /* replay the log from here; segments end at or below */
-	uint64_t trained_gen; /* 0: none; else trained-<gen,16 hex>.index exists */
+	uint32_t version;     /* as read: 1 to MANIFEST_VERSION (stores write the newest) */
+	uint32_t next_coll;   /* the id the next create gets; ids are never reused */
+	uint64_t catalog_lsn; /* every create and drop below it is reflected here */
+	/* Replay the log from here: at or below catalog_lsn and every
+	 * collection's tail_start. */
+	uint64_t tail_start;
+	uint32_t ncolls;
 	uint32_t nsegments;
 	uint32_t nkeys;
-	struct manifest_segment *segments; /* malloc'ed, ascending start_lsn */
+	struct manifest_coll *colls;	   /* malloc'ed, ascending id */
+	struct manifest_segment *segments; /* malloc'ed, ascending (coll, start_lsn) */
 	struct manifest_key *keys;	   /* malloc'ed */
 };
 
 /* Reads dir/MANIFEST. ROOST_ENOENT when there is none yet (a new
  * instance), ROOST_ECORRUPT when it fails its checks, ROOST_EVERSION for
- * a version other than 1 and MANIFEST_VERSION. */
+ * a version this code does not know. */
 int manifest_load(const char *dir, struct manifest *out);
 
 /* Writes dir/MANIFEST atomically and durably. Refuses, leaving the old
@@ -79,11 +105,30 @@ int manifest_moved_on(const char *dir, uint64_t gen);
  * file); exposed for the fuzzer. */
 int manifest_decode(const void *buf, size_t len, struct manifest *out);
 
+/* The collection with this id, or with this name; NULL when there is none. */
+struct manifest_coll *manifest_coll_find(const struct manifest *m, uint32_t id);
+struct manifest_coll *manifest_coll_named(const struct manifest *m, const char *name);
+
+/* The segments of collection id: segments[*first .. *first + *n). */
+void manifest_segments_of(const struct manifest *m, uint32_t id, uint32_t *first, uint32_t *n);
+
+/* Changes to a manifest in memory, keeping its order: a collection
+ * (ROOST_EEXIST when its id is listed), a collection and its segments
+ * gone, a segment added. ROOST_ETOOBIG over the limits. */
+int manifest_add_coll(struct manifest *m, const struct manifest_coll *c);
+void manifest_remove_coll(struct manifest *m, uint32_t id);
+int manifest_add_segment(struct manifest *m, const struct manifest_segment *s);
+
+/* A deep copy, to change and store while m stays as it was. */
+int manifest_copy(const struct manifest *m, struct manifest *out);
+
 /* File names inside the data directory, into buf. A segment's files are
- * named by its LSN range, so a merged segment never reuses the name of a
- * segment an older manifest still lists. */
-int manifest_segment_path(const char *dir, uint64_t start_lsn, uint64_t end_lsn, const char *ext,
-			  char *buf, size_t len);
-int manifest_trained_path(const char *dir, uint64_t gen, char *buf, size_t len);
+ * named by its collection and LSN range, so a merged segment never reuses
+ * the name of a segment an older manifest still lists. Collection 1 keeps
+ * the names files had before collections (no collection in them), so
+ * that older data directories open unchanged. */
+int manifest_segment_path(const char *dir, uint32_t coll, uint64_t start_lsn, uint64_t end_lsn,
+			  const char *ext, char *buf, size_t len);
+int manifest_trained_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, size_t len);
 
 #endif

@@ -547,7 +547,9 @@ int wal_sync(wal *w)
 
 /* Best effort past the first failure: a file left behind holds only
  * checkpointed records, which replay skips, and the next rotate retries. */
-static int wal__drop_older(wal *w)
+/* Deletes the older files whose records all lie before keep_from: a file
+ * ends where the next one starts. */
+static int wal__drop_older(wal *w, uint64_t keep_from)
 {
 	struct wal__file *files;
 	size_t n;
@@ -557,6 +559,11 @@ static int wal__drop_older(wal *w)
 	uint64_t kept = 0;
 	bool removed = false;
 	for (size_t i = 0; i < n && files[i].start < w->start; i++) {
+		uint64_t end = i + 1 < n ? files[i + 1].start : w->start;
+		if (end > keep_from) {
+			kept += files[i].size;
+			continue;
+		}
 		char name[WAL__NAME_SIZE];
 		wal__name(name, files[i].start);
 		if (unlinkat(w->dirfd, name, 0) == 0 || errno == ENOENT) {
@@ -574,11 +581,11 @@ static int wal__drop_older(wal *w)
 	return rc;
 }
 
-int wal_rotate(wal *w, uint64_t start_lsn)
+int wal_rotate(wal *w, uint64_t start_lsn, uint64_t keep_from)
 {
-	/* Deleting the old files is safe only when every record in them lies
-	 * before start_lsn, and file names must keep sorting in LSN order. */
-	if (w->nrecs || start_lsn < w->next_synced || start_lsn < w->start)
+	/* File names must keep sorting in LSN order, and a new file starts
+	 * after every record written. */
+	if (w->nrecs || start_lsn < w->next_synced || start_lsn < w->start || keep_from > start_lsn)
 		return ROOST_EINVAL;
 	int rc = wal__cut_back(w); /* an older file must end at a record */
 	if (rc)
@@ -594,7 +601,7 @@ int wal_rotate(wal *w, uint64_t start_lsn)
 		w->older_bytes += w->synced;
 		w->synced = 0;
 	}
-	return wal__drop_older(w);
+	return wal__drop_older(w, keep_from);
 }
 
 uint64_t wal_size(const wal *w)

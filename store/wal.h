@@ -64,11 +64,12 @@ int wal_append(wal *w, uint64_t lsn, uint64_t next, const void *payload, uint32_
  * nothing, until the cut succeeds. */
 int wal_sync(wal *w);
 
-/* Starts a new file at start_lsn (everything before it is checkpointed),
- * then deletes the files that hold only records before start_lsn. The
- * queue must be empty (wal_sync() first) and start_lsn at least the last
- * synced record's next and the current file's start, else ROOST_EINVAL. */
-int wal_rotate(wal *w, uint64_t start_lsn);
+/* Starts a new file at start_lsn, then deletes the files that hold only
+ * records before keep_from (everything before it is checkpointed). The
+ * queue must be empty (wal_sync() first), start_lsn at least the last
+ * synced record's next and the current file's start, and keep_from at
+ * most start_lsn, else ROOST_EINVAL. */
+int wal_rotate(wal *w, uint64_t start_lsn, uint64_t keep_from);
 
 /* Synced bytes in the log files, for status and checkpoint decisions. */
 uint64_t wal_size(const wal *w);

@@ -15,10 +15,12 @@
 static int compact__find(const struct compact_config *cfg, const struct manifest *m,
 			 uint32_t *first, uint32_t *n)
 {
-	for (uint32_t i = 0; i < m->nsegments; i++) {
+	uint32_t from, count;
+	manifest_segments_of(m, cfg->coll, &from, &count);
+	for (uint32_t i = from; i < from + count; i++) {
 		uint64_t docs = 0;
 		uint32_t j = i;
-		while (j < m->nsegments && m->segments[j].count < cfg->small_docs &&
+		while (j < from + count && m->segments[j].count < cfg->small_docs &&
 		       docs + m->segments[j].count <= cfg->max_docs)
 			docs += m->segments[j++].count;
 		if (j - i >= COMPACT_MIN_RUN) {
@@ -45,8 +47,8 @@ static int compact__load(const struct compact_config *cfg, const struct manifest
 		return ROOST_ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
 		char path[INST_PATH_MAX];
-		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, segs[i].end_lsn, "docs",
-				      path, sizeof path);
+		manifest_segment_path(cfg->data_dir, cfg->coll, segs[i].start_lsn, segs[i].end_lsn,
+				      "docs", path, sizeof path);
 		int rc = segment_load(path, SEGMENT_WITH_VECTORS, &parts[i]);
 		if (rc == 0 && parts[i].count != segs[i].count)
 			rc = ROOST_ECORRUPT;
@@ -103,28 +105,28 @@ static int compact__concat(const struct segment_docs *parts, uint32_t n, struct 
 	return 0;
 }
 
-static int compact__index(const struct compact_config *cfg, const struct manifest *m,
+static int compact__index(const struct compact_config *cfg, const struct manifest_coll *c,
 			  const struct segment_docs *d)
 {
 	vindex *v;
 	int rc;
-	if (m->trained_gen) {
-		char path[INST_PATH_MAX];
-		manifest_trained_path(cfg->data_dir, m->trained_gen, path, sizeof path);
+	char path[INST_PATH_MAX];
+	if (c->trained_gen) {
+		manifest_trained_path(cfg->data_dir, c->id, c->trained_gen, path, sizeof path);
 		rc = vindex_load(&v, path);
 	} else {
-		rc = vindex_new(&v, m->index, m->dim, m->metric);
+		rc = vindex_new(&v, c->settings.index, c->settings.dim, c->settings.metric);
 	}
 	if (rc)
 		return rc;
 	rc = vindex_is_trained(v) ? vindex_add(v, d->count, d->vectors) : ROOST_EINVAL;
-	char path[INST_PATH_MAX];
-	manifest_segment_path(cfg->data_dir, d->start_lsn, d->end_lsn, "index", path, sizeof path);
+	manifest_segment_path(cfg->data_dir, c->id, d->start_lsn, d->end_lsn, "index", path,
+			      sizeof path);
 	if (rc == 0)
 		rc = vindex_store(v, path);
 	vindex_free(v);
 	if (rc == 0) {
-		manifest_segment_path(cfg->data_dir, d->start_lsn, d->end_lsn, "docs", path,
+		manifest_segment_path(cfg->data_dir, c->id, d->start_lsn, d->end_lsn, "docs", path,
 				      sizeof path);
 		rc = segment_store(path, d);
 	}
@@ -137,11 +139,11 @@ static void compact__unlink(const struct compact_config *cfg, const struct manif
 {
 	for (uint32_t i = 0; i < n; i++) {
 		char path[INST_PATH_MAX];
-		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, segs[i].end_lsn, "index",
-				      path, sizeof path);
+		manifest_segment_path(cfg->data_dir, cfg->coll, segs[i].start_lsn, segs[i].end_lsn,
+				      "index", path, sizeof path);
 		unlink(path);
-		manifest_segment_path(cfg->data_dir, segs[i].start_lsn, segs[i].end_lsn, "docs",
-				      path, sizeof path);
+		manifest_segment_path(cfg->data_dir, cfg->coll, segs[i].start_lsn, segs[i].end_lsn,
+				      "docs", path, sizeof path);
 		unlink(path);
 	}
 }
@@ -153,7 +155,8 @@ static int compact__install(const struct compact_config *cfg, struct manifest *m
 	if (!gone)
 		return ROOST_ENOMEM;
 	memcpy(gone, &m->segments[first], n * sizeof *gone);
-	m->segments[first] = (struct manifest_segment){d->start_lsn, d->end_lsn, d->count};
+	m->segments[first] = (struct manifest_segment){
+	    .coll = cfg->coll, .start_lsn = d->start_lsn, .end_lsn = d->end_lsn, .count = d->count};
 	memmove(&m->segments[first + 1], &m->segments[first + n],
 		(m->nsegments - first - n) * sizeof *m->segments);
 	m->nsegments -= n - 1;
@@ -169,7 +172,8 @@ int compact_run(const struct compact_config *cfg, struct manifest *m, uint32_t *
 {
 	uint32_t first, n;
 	*merged = 0;
-	if (!compact__find(cfg, m, &first, &n))
+	const struct manifest_coll *c = manifest_coll_find(m, cfg->coll);
+	if (!c || !compact__find(cfg, m, &first, &n))
 		return 0;
 	struct segment_docs *parts, all;
 	int rc = compact__load(cfg, &m->segments[first], n, &parts);
@@ -178,13 +182,14 @@ int compact_run(const struct compact_config *cfg, struct manifest *m, uint32_t *
 	rc = compact__concat(parts, n, &all);
 	compact__free_parts(parts, n);
 	if (rc == 0)
-		rc = compact__index(cfg, m, &all);
+		rc = compact__index(cfg, c, &all);
 	if (rc == 0)
 		rc = compact__install(cfg, m, first, n, &all);
 	if (rc == 0) {
 		*merged = n;
-		log_info("compacted %u segments into %016llx (%llu documents)", n,
-			 (unsigned long long)all.start_lsn, (unsigned long long)all.count);
+		log_info("collection '%s': compacted %u segments into %016llx (%llu documents)",
+			 c->name, n, (unsigned long long)all.start_lsn,
+			 (unsigned long long)all.count);
 	}
 	segment_free(&all);
 	return rc;

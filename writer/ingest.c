@@ -1,6 +1,8 @@
 #include "ingest.h"
 
 #include "batch.h"
+#include "catalog.h"
+#include "collrec.h"
 #include "compact.h"
 #include "ctl.h"
 #include "durable.h"
@@ -13,11 +15,10 @@
 #include "manifest.h"
 #include "place.h"
 #include "ring.h"
-#include "segment.h"
 #include "sweep.h"
-#include "tail.h"
 #include "vindex.h"
 #include "wal.h"
+#include "wcoll.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +31,9 @@
 #include <unistd.h>
 
 #define INGEST_DEFAULT_INDEX "Flat"
-#define INGEST_TEXT_PER_DOC  2048u
 #define INGEST_FIRST_LSN     16u
+/* The largest tail: the tail's own limit. */
+#define INGEST_MAX_SEAL_DOCS (1u << 24)
 
 struct ingest {
 	struct ingest_config cfg;
@@ -40,31 +42,39 @@ struct ingest {
 	int ctl_new;	  /* this start created the control block */
 	char wal_dir[INST_PATH_MAX];
 	ctl *ctl;
+	catalog *cat;
 	ring *ring;
 	wal *wal;
 	keys *keys;
+	/* The state of the collections: stored up to man.gen, plus creates
+	 * and drops applied since (their records are in the log). */
 	struct manifest man;
-	tail *tail;
-	uint64_t tail_serial;
-	vindex *index;		/* the open segment's index; NULL until trained */
-	uint64_t indexed;	/* tail rows already added to index */
-	uint64_t end;		/* every batch below it is applied */
-	int64_t tail_born_ms;	/* when the tail got its first document; 0: empty */
-	int64_t replay_said_ms; /* last replay progress line */
-	int needs_training;
-	place *place; /* --gpu; NULL: CPU only */
-	int refused;  /* rows wait for room on the GPU (policy refuse) */
-	/* A seal's manifest is durable but the log, the tail or the index is
-	 * not switched yet (that part failed): finish it before anything. */
-	int seal_committed;
+	wcoll **colls;			   /* one per man.colls entry, in the same (id) order */
+	uint64_t *group_docs, *group_text; /* per collection, while collecting */
+	uint64_t end;			   /* every record below it is applied */
+	int64_t replay_said_ms;		   /* last replay progress line */
+	int replaying;
+	place *place;  /* --gpu; NULL: CPU only */
+	int sweep_due; /* a dropped collection's files wait for a stored manifest */
+	/* A seal whose manifest is durable, but whose collection has not
+	 * switched to its new tail and index yet (that part failed). */
+	wcoll *switch_coll;
+	uint64_t switch_start, switch_gen;
 };
 
-/* One record of a group, with its parsed batch (NULL view: skipped). */
+enum ingest_kind { INGEST_BATCH, INGEST_COLL };
+
+/* One record of a group, parsed (apply 0: skipped). */
 struct ingest_rec {
 	struct ring_record rec;
+	enum ingest_kind kind;
 	struct batch_view view;
+	struct collrec coll;
+	uint32_t at; /* the batch's collection: its position in colls */
 	int apply;
 };
+
+/* ---- the data directory and the manifest ---- */
 
 /* 1 while fd is the file at path: a failed start removes the LOCK it
  * created, and a writer that opened it just before must not then hold a
@@ -100,24 +110,33 @@ static int ingest__lock_data_dir(ingest *w)
 	return ROOST_ELOCKED;
 }
 
-/* The first manifest of a new instance: the collection settings and the
- * instance's name. Nothing is written. */
+static const char *ingest__default_index(const struct ingest_config *c)
+{
+	return c->index ? c->index : INGEST_DEFAULT_INDEX;
+}
+
+/* The first manifest of a new instance: its name and, with --dim, the
+ * collection "default". Nothing is written. */
 static int ingest__first_manifest(const struct ingest_config *c, struct manifest *m)
 {
-	if (c->dim == 0) {
-		log_error("new instance '%s': --dim is required", c->inst->name);
-		return ROOST_EINVAL;
-	}
 	memset(m, 0, sizeof *m);
 	m->gen = 1;
+	m->version = MANIFEST_VERSION;
 	/* LSN 0 means "no requirement" in a search's min_lsn, so the first
-	 * batch gets a non-zero LSN (a ring position, 16-byte aligned). */
-	m->tail_start = INGEST_FIRST_LSN;
-	m->dim = c->dim;
-	m->metric = c->metric < 0 ? 0 : (uint32_t)c->metric;
-	snprintf(m->index, sizeof m->index, "%s", c->index ? c->index : INGEST_DEFAULT_INDEX);
+	 * record gets a non-zero LSN (a ring position, 16-byte aligned). */
+	m->tail_start = m->catalog_lsn = INGEST_FIRST_LSN;
+	m->next_coll = COLL_DEFAULT_ID;
 	snprintf(m->name, sizeof m->name, "%s", c->inst->name);
-	return 0;
+	if (c->dim == 0)
+		return 0;
+	struct manifest_coll d = {
+	    .id = COLL_DEFAULT_ID,
+	    .settings = {.dim = c->dim, .metric = c->metric < 0 ? 0 : (uint32_t)c->metric},
+	    .tail_start = INGEST_FIRST_LSN};
+	snprintf(d.name, sizeof d.name, "%s", COLL_DEFAULT);
+	snprintf(d.settings.index, sizeof d.settings.index, "%s", ingest__default_index(c));
+	m->next_coll = COLL_DEFAULT_ID + 1;
+	return manifest_add_coll(m, &d);
 }
 
 /* A directory records the instance it belongs to; taking over another's
@@ -133,33 +152,64 @@ static int ingest__check_name(const struct ingest_config *c, const struct manife
 	return ROOST_EINVAL;
 }
 
-/* The command line against the instance's settings, and the index type
- * against FAISS, by building one in memory. */
-static int ingest__check_settings(const struct ingest_config *c, const struct manifest *m,
-				  int *needs_training)
+/* --dim, --metric and --index describe the collection "default": they
+ * must match it, where it exists. */
+static int ingest__check_default(const struct ingest_config *c, const struct manifest *m)
 {
-	if (c->dim && c->dim != m->dim) {
-		log_error("--dim %u differs from the instance's dimension %u", c->dim, m->dim);
+	const struct manifest_coll *d = manifest_coll_named(m, COLL_DEFAULT);
+	if (!d) {
+		if (c->dim || c->metric >= 0 || c->index)
+			log_warn("--dim, --metric and --index describe the collection '%s', which "
+				 "this instance does not have: they are ignored",
+				 COLL_DEFAULT);
+		return 0;
+	}
+	const struct coll_settings *s = &d->settings;
+	if (c->dim && c->dim != s->dim) {
+		log_error("--dim %u differs from the dimension %u of collection '%s'", c->dim,
+			  s->dim, COLL_DEFAULT);
 		return ROOST_EDIM;
 	}
-	if (c->metric >= 0 && (uint32_t)c->metric != m->metric) {
-		log_error("--metric differs from the instance's metric (%s)",
-			  m->metric ? "ip" : "l2");
+	if (c->metric >= 0 && (uint32_t)c->metric != s->metric) {
+		log_error("--metric differs from the metric (%s) of collection '%s'",
+			  s->metric ? "ip" : "l2", COLL_DEFAULT);
 		return ROOST_EINVAL;
 	}
-	if (c->index && strcmp(c->index, m->index) != 0) {
-		log_error("--index %s differs from the instance's index %s", c->index, m->index);
+	if (c->index && strcmp(c->index, s->index) != 0) {
+		log_error("--index %s differs from the index %s of collection '%s'", c->index,
+			  s->index, COLL_DEFAULT);
 		return ROOST_EINVAL;
 	}
-	int rc = ingest__check_name(c, m);
-	char why[512];
-	if (rc == 0 && (rc = vindex_check_factory(m->index, m->dim, m->metric, needs_training, why,
-						  sizeof why)) != 0)
-		log_error(
-		    "index '%s' cannot be built at dimension %u, metric %s: FAISS says \"%s\"; "
-		    "--index takes a FAISS factory string such as Flat, HNSW32 or "
-		    "IVF1024,Flat",
-		    m->index, m->dim, m->metric ? "ip" : "l2", why);
+	return 0;
+}
+
+/* Every collection's index type must still be one FAISS builds. */
+static int ingest__check_indexes(const struct manifest *m)
+{
+	for (uint32_t i = 0; i < m->ncolls; i++) {
+		const struct manifest_coll *mc = &m->colls[i];
+		const struct coll_settings *s = &mc->settings;
+		char why[512];
+		int needs_training;
+		if (vindex_check_factory(s->index, s->dim, s->metric, &needs_training, why,
+					 sizeof why) != 0) {
+			log_error("collection '%s': index '%s' cannot be built at dimension %u, "
+				  "metric %s: FAISS says \"%s\"; --index takes a FAISS factory "
+				  "string such as Flat, HNSW32 or IVF1024,Flat",
+				  mc->name, s->index, s->dim, s->metric ? "ip" : "l2", why);
+			return ROOST_EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int ingest__check_settings(const struct ingest_config *c, const struct manifest *m)
+{
+	int rc = ingest__check_default(c, m);
+	if (rc == 0)
+		rc = ingest__check_name(c, m);
+	if (rc == 0)
+		rc = ingest__check_indexes(m);
 	return rc;
 }
 
@@ -195,9 +245,8 @@ int ingest_check(const struct ingest_config *c)
 		log_error("cannot read %s/MANIFEST: %s", c->inst->data_dir, roost_strerror(rc));
 		return rc;
 	}
-	int needs_training;
 	if (rc == 0)
-		rc = ingest__check_settings(c, &m, &needs_training);
+		rc = ingest__check_settings(c, &m);
 	manifest_free(&m);
 	return rc;
 }
@@ -226,34 +275,48 @@ static int ingest__new_manifest(ingest *w)
 	if (rc)
 		return rc;
 	w->made.manifest = 1;
-	log_info("new instance '%s': dim %u, metric %s, index %s", w->cfg.inst->name, w->man.dim,
-		 w->man.metric ? "ip" : "l2", w->man.index);
+	if (w->man.ncolls)
+		log_info("new instance '%s': collection '%s' with dim %u, metric %s, index %s",
+			 w->cfg.inst->name, COLL_DEFAULT, w->cfg.dim,
+			 w->cfg.metric > 0 ? "ip" : "l2", ingest__default_index(&w->cfg));
+	else
+		log_info("new instance '%s' without collections: create one with `roost "
+			 "collections --name %s create NAME --dim D`",
+			 w->cfg.inst->name, w->cfg.inst->name);
 	return 0;
 }
 
-/* Records this instance's name in a directory that has another (adopted)
- * or none (written before names were recorded). */
-static int ingest__claim_name(ingest *w)
+/* Stores the manifest once more when it records another instance's name
+ * (adopted), none (written before names were), or an older version. */
+static int ingest__update_manifest(ingest *w)
 {
 	struct manifest *m = &w->man;
 	const struct inst *in = w->cfg.inst;
-	if (strcmp(m->name, in->name) == 0)
+	if (strcmp(m->name, in->name) == 0 && m->version == MANIFEST_VERSION)
 		return 0;
-	char old[sizeof m->name];
-	memcpy(old, m->name, sizeof old);
-	snprintf(m->name, sizeof m->name, "%s", in->name);
-	m->gen++;
-	int rc = manifest_store(in->data_dir, m);
+	struct manifest next;
+	int rc = manifest_copy(m, &next);
+	if (rc)
+		return rc;
+	snprintf(next.name, sizeof next.name, "%s", in->name);
+	next.gen++;
+	rc = manifest_store(in->data_dir, &next);
 	if (rc) {
-		memcpy(m->name, old, sizeof old);
-		m->gen--;
-		log_error("cannot record instance '%s' in %s/MANIFEST: %s", in->name, in->data_dir,
-			  roost_strerror(rc));
-	} else if (old[0]) {
-		log_info("adopted data directory %s of instance '%s' as '%s'", in->data_dir, old,
-			 in->name);
+		log_error("cannot rewrite %s/MANIFEST: %s", in->data_dir, roost_strerror(rc));
+		manifest_free(&next);
+		return rc;
 	}
-	return rc;
+	if (m->name[0] && strcmp(m->name, in->name) != 0)
+		log_info("adopted data directory %s of instance '%s' as '%s'", in->data_dir,
+			 m->name, in->name);
+	if (m->version != MANIFEST_VERSION)
+		log_info("data directory %s was written before collections (manifest version "
+			 "%u): its documents are now collection '%s'; rewritten as version %u",
+			 in->data_dir, m->version, COLL_DEFAULT, MANIFEST_VERSION);
+	manifest_free(m);
+	*m = next;
+	m->version = MANIFEST_VERSION;
+	return 0;
 }
 
 static int ingest__load_manifest(ingest *w)
@@ -265,148 +328,14 @@ static int ingest__load_manifest(ingest *w)
 		log_error("cannot read %s/MANIFEST: %s", w->cfg.inst->data_dir, roost_strerror(rc));
 	if (rc)
 		return rc;
-	rc = ingest__check_settings(&w->cfg, &w->man, &w->needs_training);
+	rc = ingest__check_settings(&w->cfg, &w->man);
 	if (rc == 0)
-		rc = ingest__claim_name(w);
+		rc = ingest__update_manifest(w);
 	for (uint32_t i = 0; rc == 0 && i < w->man.nkeys; i++) {
 		const struct manifest_key *k = &w->man.keys[i];
 		rc = keys_put(w->keys, k->client_id, k->seq, k->lsn, k->count);
 	}
 	w->end = w->man.tail_start;
-	return rc;
-}
-
-/* The open segment's index: empty, from the trained copy when there is one;
- * on the GPU when it has room. */
-static int ingest__open_index(ingest *w)
-{
-	vindex_free(w->index);
-	w->index = NULL;
-	w->indexed = 0;
-	int rc = 0;
-	if (!w->needs_training) {
-		rc = vindex_new(&w->index, w->man.index, w->man.dim, w->man.metric);
-	} else if (w->man.trained_gen != 0) {
-		char path[INST_PATH_MAX];
-		manifest_trained_path(w->cfg.inst->data_dir, w->man.trained_gen, path, sizeof path);
-		rc = vindex_load(&w->index, path);
-	} /* else vectors wait in the tail until there are enough to train */
-	if (rc == 0) {
-		place_segment(w->place, w->index);
-		ctl_set_writer_mode(w->ctl, place_mode(w->place));
-	}
-	return rc;
-}
-
-static int ingest__new_tail(ingest *w)
-{
-	char name[INST_PATH_MAX];
-	struct tail_config tc = {
-	    .serial = ctl_tail_serial(w->ctl) + 1,
-	    .manifest_gen = w->man.gen,
-	    .start_lsn = w->man.tail_start,
-	    .dim = w->man.dim,
-	    .metric = w->man.metric,
-	    .capacity = w->cfg.seal_docs,
-	    .text_capacity = w->cfg.seal_docs * INGEST_TEXT_PER_DOC,
-	    .mode = w->cfg.inst->file_mode,
-	};
-	inst_tail_path(w->cfg.inst, tc.serial, name, sizeof name);
-	tail *t;
-	int rc = tail_create(&t, name, &tc);
-	if (rc) {
-		log_error("cannot create tail %s: %s", name, roost_strerror(rc));
-		return rc;
-	}
-	tail_close(w->tail);
-	w->tail = t;
-	w->tail_serial = tc.serial;
-	ctl_publish_tail(w->ctl, tc.serial);
-	/* The old tail, and any a writer killed in between left: readers
-	 * still mapping one keep it until they move on. */
-	inst_shm_sweep_tails(w->cfg.inst, tc.serial);
-	return 0;
-}
-
-static int ingest__train(ingest *w)
-{
-	struct segment_docs v;
-	tail_view(w->tail, &v);
-	if (v.count < w->cfg.train_docs)
-		return ROOST_EBUSY;
-	vindex *idx;
-	int rc = vindex_new(&idx, w->man.index, w->man.dim, w->man.metric);
-	if (rc)
-		return rc;
-	log_info("training %s on %llu vectors", w->man.index, (unsigned long long)v.count);
-	rc = place_train(w->place, idx, v.count, v.vectors);
-	char path[INST_PATH_MAX];
-	manifest_trained_path(w->cfg.inst->data_dir, w->man.gen, path, sizeof path);
-	if (rc == 0)
-		rc = vindex_store(idx, path);
-	if (rc) {
-		vindex_free(idx);
-		return rc;
-	}
-	w->man.trained_gen = w->man.gen;
-	w->index = idx;
-	w->indexed = 0;
-	return 0;
-}
-
-/* Adds the published-but-unindexed tail rows with one add call.
- * ROOST_EBUSY (only with PLACE_MAY_REFUSE, policy refuse): the GPU has no
- * room; the rows stay pending. */
-static int ingest__index_pending(ingest *w, enum place_refusal refusal)
-{
-	if (!w->index)
-		return 0;
-	uint64_t rows = tail_pending(w->tail);
-	int rc = place_add(w->place, w->index, tail_vectors(w->tail, 0),
-			   tail_vectors(w->tail, w->indexed), rows - w->indexed, refusal);
-	if (rc == 0)
-		w->indexed = rows;
-	return rc;
-}
-
-static int ingest__store_segment(ingest *w, const struct segment_docs *v)
-{
-	char path[INST_PATH_MAX];
-	manifest_segment_path(w->cfg.inst->data_dir, v->start_lsn, v->end_lsn, "index", path,
-			      sizeof path);
-	int rc = vindex_store(w->index, path);
-	if (rc)
-		return rc;
-	manifest_segment_path(w->cfg.inst->data_dir, v->start_lsn, v->end_lsn, "docs", path,
-			      sizeof path);
-	return segment_store(path, v);
-}
-
-/* Commits the segment to a new manifest; on failure w->man is as before,
- * so that the seal can be tried again. */
-static int ingest__next_manifest(ingest *w, const struct segment_docs *v)
-{
-	struct manifest *m = &w->man;
-	struct manifest_segment *segs = realloc(m->segments, (m->nsegments + 1) * sizeof *segs);
-	if (!segs)
-		return ROOST_ENOMEM;
-	m->segments = segs;
-	free(m->keys);
-	m->keys = NULL;
-	int rc = keys_export(w->keys, &m->keys, &m->nkeys);
-	if (rc)
-		return rc;
-	uint64_t tail_start = m->tail_start;
-	segs[m->nsegments++] = (struct manifest_segment){
-	    .start_lsn = v->start_lsn, .end_lsn = w->end, .count = v->count};
-	m->tail_start = w->end;
-	m->gen++;
-	rc = manifest_store(w->cfg.inst->data_dir, m);
-	if (rc) {
-		m->nsegments--;
-		m->tail_start = tail_start;
-		m->gen--;
-	}
 	return rc;
 }
 
@@ -423,145 +352,520 @@ static void ingest__share_files(ingest *w)
 	chmod(path, mode);
 	for (uint32_t i = 0; i < w->man.nsegments; i++) {
 		const struct manifest_segment *s = &w->man.segments[i];
-		manifest_segment_path(dir, s->start_lsn, s->end_lsn, "index", path, sizeof path);
+		manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, "index", path,
+				      sizeof path);
 		chmod(path, mode);
-		manifest_segment_path(dir, s->start_lsn, s->end_lsn, "docs", path, sizeof path);
+		manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, "docs", path,
+				      sizeof path);
 		chmod(path, mode);
 	}
 }
 
-/* Merges small segments; a failure only costs search speed, so it is
- * logged and the durable manifest reloaded. */
-static void ingest__compact(ingest *w)
+static uint32_t ingest__pos(const ingest *w, uint32_t id)
 {
-	struct compact_config cc = {
-	    .data_dir = w->cfg.inst->data_dir,
-	    .small_docs = w->cfg.seal_docs / 4,
-	    .max_docs = w->cfg.seal_docs,
-	};
-	uint32_t merged;
-	int rc = compact_run(&cc, &w->man, &merged);
-	if (rc == 0)
-		return;
-	log_warn("compaction failed: %s", roost_strerror(rc));
-	manifest_free(&w->man);
-	if (manifest_load(w->cfg.inst->data_dir, &w->man) != 0)
-		log_error("cannot reload the manifest after a failed compaction");
+	const struct manifest_coll *mc = manifest_coll_find(&w->man, id);
+	return mc ? (uint32_t)(mc - w->man.colls) : UINT32_MAX;
 }
 
-/* Writes the tail's segment and commits it to the manifest. Nothing
- * before the manifest's rename is visible, so a failure here is retried
- * from the start. */
-static int ingest__seal_commit(ingest *w, struct segment_docs *v)
+/* Where a replay must start: no collection's records may be missed. */
+static void ingest__replay_point(struct manifest *m)
 {
-	int rc = w->index ? 0 : ingest__train(w);
-	if (rc == 0)
-		rc = ingest__index_pending(w, PLACE_MUST_ADD);
-	v->end_lsn = w->end;
-	v->text_bytes = tail_text_used(w->tail);
-	if (rc == 0)
-		rc = ingest__store_segment(w, v);
-	if (rc == 0)
-		rc = ingest__next_manifest(w, v);
+	m->tail_start = m->catalog_lsn;
+	for (uint32_t i = 0; i < m->ncolls; i++)
+		if (m->colls[i].tail_start < m->tail_start)
+			m->tail_start = m->colls[i].tail_start;
+}
+
+/* The state as a manifest of the next generation: the log is covered
+ * from the smallest LSN any collection still needs, and a collection with
+ * an empty tail needs nothing below the applied end. */
+static int ingest__next_manifest(ingest *w, struct manifest *next)
+{
+	int rc = manifest_copy(&w->man, next);
+	if (rc)
+		return rc;
+	next->gen++;
+	next->version = MANIFEST_VERSION;
+	next->catalog_lsn = w->end;
+	for (uint32_t i = 0; i < next->ncolls; i++) {
+		struct manifest_coll *mc = &next->colls[i];
+		if (wcoll_rows(w->colls[i]) == 0 && w->switch_coll != w->colls[i] &&
+		    mc->tail_start < w->end)
+			mc->tail_start = w->end;
+	}
+	ingest__replay_point(next);
+	free(next->keys);
+	next->keys = NULL;
+	rc = keys_export(w->keys, &next->keys, &next->nkeys);
+	if (rc)
+		manifest_free(next);
 	return rc;
+}
+
+/* Makes next, stored, the manifest; a dropped collection's files go once
+ * no stored manifest names them. */
+static int ingest__install(ingest *w, struct manifest *next)
+{
+	int rc = manifest_store(w->cfg.inst->data_dir, next);
+	if (rc) {
+		manifest_free(next);
+		return rc;
+	}
+	manifest_free(&w->man);
+	w->man = *next;
+	ingest__share_files(w);
+	if (w->sweep_due && sweep_data_dir(w->cfg.inst->data_dir, &w->man) == 0)
+		w->sweep_due = 0;
+	return 0;
+}
+
+/* Stores the state as it is, after a create or a drop. Their records are
+ * in the log, so a failure only costs a longer replay: it is logged. */
+static void ingest__store(ingest *w)
+{
+	struct manifest next;
+	int rc = ingest__next_manifest(w, &next);
+	if (rc == 0)
+		rc = ingest__install(w, &next);
+	if (rc)
+		log_warn("cannot store the manifest: %s; the log keeps the change",
+			 roost_strerror(rc));
+}
+
+/* ---- collections ---- */
+
+static void ingest__env(const ingest *w, struct wcoll_env *env)
+{
+	*env = (struct wcoll_env){
+	    .inst = w->cfg.inst,
+	    .ctl = w->ctl,
+	    .cat = w->cat,
+	    .place = w->place,
+	    .dflt = {.seal_docs = w->cfg.seal_docs,
+		     .train_docs = w->cfg.train_docs,
+		     .seal_interval_ms = (uint32_t)w->cfg.seal_interval_ms},
+	};
+}
+
+static void ingest__counts_of(const ingest *w, uint32_t id, uint64_t *docs, uint32_t *segs)
+{
+	uint32_t first, n;
+	manifest_segments_of(&w->man, id, &first, &n);
+	*docs = 0;
+	for (uint32_t i = first; i < first + n; i++)
+		*docs += w->man.segments[i].count;
+	*segs = n;
+}
+
+/* Makes room for the collection at position at (as in man.colls). */
+static int ingest__grow(ingest *w, uint32_t at)
+{
+	uint32_t n = w->man.ncolls; /* already counts the new one */
+	wcoll **colls = realloc(w->colls, n * sizeof *colls);
+	uint64_t *docs = realloc(w->group_docs, n * sizeof *docs);
+	if (colls)
+		w->colls = colls;
+	if (docs)
+		w->group_docs = docs;
+	uint64_t *text = docs ? realloc(w->group_text, n * sizeof *text) : NULL;
+	if (text)
+		w->group_text = text;
+	if (!colls || !docs || !text)
+		return ROOST_ENOMEM;
+	memmove(&colls[at + 1], &colls[at], (n - 1 - at) * sizeof *colls);
+	colls[at] = NULL;
+	return 0;
+}
+
+static int ingest__open_coll(ingest *w, uint32_t at)
+{
+	struct wcoll_env env;
+	ingest__env(w, &env);
+	const struct manifest_coll *mc = &w->man.colls[at];
+	uint64_t docs;
+	uint32_t segs;
+	ingest__counts_of(w, mc->id, &docs, &segs);
+	int rc =
+	    place_check_index(w->place, mc->settings.index, mc->settings.dim, mc->settings.metric);
+	return rc ? rc : wcoll_open(&w->colls[at], &env, mc, docs, segs);
+}
+
+static int ingest__open_colls(ingest *w)
+{
+	uint32_t n = w->man.ncolls;
+	w->colls = calloc(n ? n : 1, sizeof *w->colls);
+	w->group_docs = calloc(n ? n : 1, sizeof *w->group_docs);
+	w->group_text = calloc(n ? n : 1, sizeof *w->group_text);
+	if (!w->colls || !w->group_docs || !w->group_text)
+		return ROOST_ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = ingest__open_coll(w, i);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Applies a create: the collection is in the state, its tail and index
+ * open, and the catalog lists it, so brokers accept adds for it. */
+static int ingest__create(ingest *w, const struct collrec *r, uint64_t lsn)
+{
+	struct manifest_coll mc = {
+	    .id = w->man.next_coll, .settings = r->settings, .created_lsn = lsn, .tail_start = lsn};
+	memcpy(mc.name, r->name, sizeof mc.name);
+	if (!mc.settings.index[0])
+		snprintf(mc.settings.index, sizeof mc.settings.index, "%s",
+			 ingest__default_index(&w->cfg));
+	int rc = manifest_add_coll(&w->man, &mc);
+	if (rc)
+		return rc;
+	w->man.next_coll++;
+	uint32_t at = ingest__pos(w, mc.id);
+	rc = ingest__grow(w, at);
+	if (rc == 0)
+		rc = ingest__open_coll(w, at);
+	if (rc) {
+		log_error("collection '%s': cannot create it: %s", mc.name, roost_strerror(rc));
+		if (w->colls)
+			memmove(&w->colls[at], &w->colls[at + 1],
+				(w->man.ncolls - at - 1) * sizeof *w->colls);
+		manifest_remove_coll(&w->man, mc.id);
+		return rc;
+	}
+	log_info("created collection '%s' (id %u): dim %u, metric %s, index %s", mc.name, mc.id,
+		 mc.settings.dim, mc.settings.metric ? "ip" : "l2", mc.settings.index);
+	return 0;
+}
+
+/* Applies a drop: brokers no longer find it, its records still in the
+ * ring are refused, and its files go with the next stored manifest. */
+static void ingest__drop(ingest *w, const char *name)
+{
+	const struct manifest_coll *mc = manifest_coll_named(&w->man, name);
+	if (!mc)
+		return;
+	uint32_t id = mc->id, at = (uint32_t)(mc - w->man.colls);
+	catalog_remove(w->cat, id);
+	wcoll_discard(w->colls[at]);
+	memmove(&w->colls[at], &w->colls[at + 1], (w->man.ncolls - at - 1) * sizeof *w->colls);
+	manifest_remove_coll(&w->man, id);
+	w->sweep_due = 1;
+	log_info("dropped collection '%s' (id %u)", name, id);
+}
+
+static int ingest__apply_coll(ingest *w, const struct collrec *r, uint64_t lsn)
+{
+	int rc = 0;
+	if (r->op == COLLREC_CREATE)
+		rc = ingest__create(w, r, lsn);
+	else
+		ingest__drop(w, r->name);
+	if (rc)
+		return rc;
+	ctl_client_applied(w->ctl, r->client_id, r->seq);
+	return keys_put(w->keys, r->client_id, r->seq, lsn, 0);
+}
+
+/* The state has every catalog entry the writer applied; entries of
+ * collections dropped while no writer ran go. */
+static int ingest__reconcile_catalog(ingest *w)
+{
+	struct catalog_entry *all = calloc(CATALOG_SLOTS, sizeof *all);
+	size_t n;
+	if (!all)
+		return ROOST_ENOMEM;
+	catalog_list(w->cat, all, CATALOG_SLOTS, &n);
+	for (size_t i = 0; i < n; i++)
+		if (!manifest_coll_find(&w->man, all[i].id))
+			catalog_remove(w->cat, all[i].id);
+	free(all);
+	return 0;
+}
+
+static int ingest__tail_is_current(void *arg, uint64_t serial)
+{
+	const ingest *w = arg;
+	for (uint32_t i = 0; i < w->man.ncolls; i++)
+		if (wcoll_tail_serial(w->colls[i]) == serial)
+			return 1;
+	return 0;
+}
+
+/* ---- seals ---- */
+
+/* Merges small segments of a collection; a failure only costs search
+ * speed, so it is logged and the state kept as it was. */
+static void ingest__compact(ingest *w, uint32_t at)
+{
+	const struct coll_settings *s = wcoll_settings(w->colls[at]);
+	struct compact_config cc = {
+	    .data_dir = w->cfg.inst->data_dir,
+	    .coll = w->man.colls[at].id,
+	    .small_docs = s->seal_docs / 4,
+	    .max_docs = s->seal_docs,
+	};
+	struct manifest next;
+	uint32_t merged = 0;
+	int rc = manifest_copy(&w->man, &next);
+	if (rc == 0)
+		rc = compact_run(&cc, &next, &merged);
+	if (rc == 0 && merged) {
+		manifest_free(&w->man);
+		w->man = next;
+		uint64_t docs;
+		uint32_t segs;
+		ingest__counts_of(w, cc.coll, &docs, &segs);
+		wcoll_set_segments(w->colls[at], segs);
+		return;
+	}
+	manifest_free(&next);
+	if (rc)
+		log_warn("compaction failed: %s", roost_strerror(rc));
+}
+
+/* Writes the collection's segment and commits it to a new manifest.
+ * Nothing before the manifest's rename is visible, so a failure here is
+ * retried from the start. */
+static int ingest__seal_commit(ingest *w, uint32_t at)
+{
+	wcoll *c = w->colls[at];
+	struct manifest_segment seg;
+	uint64_t trained;
+	int rc = wcoll_seal_files(c, w->end, w->man.gen + 1, &seg, &trained);
+	struct manifest next;
+	if (rc == 0)
+		rc = ingest__next_manifest(w, &next);
+	if (rc)
+		return rc;
+	struct manifest_coll *mc = &next.colls[at];
+	mc->tail_start = w->end;
+	mc->tail_gen = next.gen;
+	if (trained)
+		mc->trained_gen = trained;
+	ingest__replay_point(&next);
+	rc = manifest_add_segment(&next, &seg);
+	if (rc) {
+		manifest_free(&next);
+		return rc;
+	}
+	rc = ingest__install(w, &next);
+	if (rc)
+		return rc;
+	w->switch_coll = c;
+	w->switch_start = w->end;
+	w->switch_gen = w->man.gen;
+	log_info("collection '%s': sealed segment %016llx-%016llx, %llu documents (manifest gen "
+		 "%llu)",
+		 w->man.colls[at].name, (unsigned long long)seg.start_lsn,
+		 (unsigned long long)seg.end_lsn, (unsigned long long)seg.count,
+		 (unsigned long long)w->man.gen);
+	return 0;
 }
 
 /* After the commit: each step can be repeated, so a failure here is
  * retried from the first one. */
-static int ingest__seal_finish(ingest *w, const struct segment_docs *v)
+static int ingest__seal_finish(ingest *w)
 {
-	int rc = w->wal ? wal_rotate(w->wal, w->man.tail_start) : 0;
+	wcoll *c = w->switch_coll;
+	int rc = w->wal ? wal_rotate(w->wal, w->switch_start, w->man.tail_start) : 0;
+	if (rc == 0)
+		rc = wcoll_seal_switch(c, w->switch_start, w->switch_gen);
 	if (rc)
 		return rc;
-	ingest__compact(w);
-	ingest__share_files(w);
-	if (v->start_lsn != w->man.tail_start && (rc = ingest__new_tail(w)) != 0)
-		return rc;
-	return ingest__open_index(w);
+	w->switch_coll = NULL;
+	ingest__compact(w, ingest__pos(w, wcoll_id(c)));
+	return 0;
 }
 
-/* Turns the tail into a segment: index and documents to disk, a new
- * manifest, a shorter log and a fresh tail. Everything appended is
- * published first, so w->end is the segment's end. On failure nothing
- * more may be appended until a retry succeeds (ingest_run stalls). */
-static int ingest__seal(ingest *w)
+/* Turns the collection's tail into a segment: index and documents to
+ * disk, a new manifest, a shorter log and a fresh tail. Everything
+ * appended is published first, so w->end is the segment's end. On failure
+ * nothing more may be appended until a retry succeeds (ingest_run
+ * stalls). */
+static int ingest__seal(ingest *w, uint32_t at)
 {
-	struct segment_docs v;
-	tail_view(w->tail, &v);
-	if (v.count == 0 && !w->seal_committed)
+	wcoll *c = w->colls[at];
+	if (w->switch_coll != c && wcoll_rows(c) == 0)
 		return 0;
-	int rc = w->seal_committed ? 0 : ingest__seal_commit(w, &v);
-	if (rc == 0) {
-		w->seal_committed = 1;
-		rc = ingest__seal_finish(w, &v);
-	}
-	if (rc) {
-		log_error("sealing the tail failed: %s", roost_strerror(rc));
-		return rc;
-	}
-	w->seal_committed = 0;
-	w->tail_born_ms = 0;
-	log_info("sealed segment %016llx: %llu documents (manifest gen %llu)",
-		 (unsigned long long)v.start_lsn, (unsigned long long)v.count,
-		 (unsigned long long)w->man.gen);
-	return 0;
+	int rc = w->switch_coll == c ? 0 : ingest__seal_commit(w, at);
+	if (rc == 0)
+		rc = ingest__seal_finish(w);
+	if (rc)
+		log_error("sealing collection '%s' failed: %s", w->man.colls[at].name,
+			  roost_strerror(rc));
+	return rc;
 }
 
 static void ingest__publish(ingest *w, uint64_t end)
 {
 	w->end = end;
-	tail_publish(w->tail, end);
+	for (uint32_t i = 0; i < w->man.ncolls; i++)
+		wcoll_publish(w->colls[i], end);
 	ctl_advance(w->ctl, CTL_APPLIED, end);
 	ctl_advance(w->ctl, CTL_PUBLISHED, end);
 	ctl_wake(w->ctl);
 }
 
-/* Applies one logged batch to the tail. When it is full (only while
- * replaying: ingest__collect sizes live groups to fit) it seals first. */
-static int ingest__apply(ingest *w, uint64_t lsn, const struct batch_view *b)
+/* ---- records ---- */
+
+/* Applies one logged batch to its collection's tail. When that is full
+ * (only while replaying: ingest__collect sizes live groups to fit) it
+ * seals first. */
+static int ingest__apply_batch(ingest *w, uint32_t at, uint64_t lsn, const struct batch_view *b)
 {
 	const struct batch_header *h = b->hdr;
-	if (!tail_fits(w->tail, h->count, h->text_bytes)) {
-		int rc = ingest__index_pending(w, PLACE_MUST_ADD);
+	wcoll *c = w->colls[at];
+	if (!wcoll_fits(c, h->count, h->text_bytes)) {
+		int rc = wcoll_index_pending(c, PLACE_MUST_ADD);
 		if (rc)
 			return rc;
 		ingest__publish(w, lsn);
-		rc = ingest__seal(w);
+		rc = ingest__seal(w, at);
 		if (rc)
 			return rc;
 	}
-	int rc = tail_reserve(w->tail, h->count, h->text_bytes);
+	int rc = wcoll_reserve(c, h->count, h->text_bytes);
 	if (rc) {
-		log_error("cannot reserve shared memory for the tail: %s", roost_strerror(rc));
+		log_error("cannot reserve shared memory for a tail: %s", roost_strerror(rc));
 		return rc;
 	}
-	tail_append(w->tail, b, lsn);
-	if (w->tail_born_ms == 0)
-		w->tail_born_ms = futex_now_ms();
+	wcoll_append(c, b, lsn);
 	ctl_client_applied(w->ctl, h->client_id, h->seq);
 	ctl_count_documents(w->ctl, h->count);
 	return keys_put(w->keys, h->client_id, h->seq, lsn, h->count);
 }
 
-/* Parses a batch from the ring or the log; 0 when it should be applied. */
-static int ingest__admit(ingest *w, uint64_t lsn, const void *data, uint32_t len,
-			 struct batch_view *view)
+static int ingest__apply(ingest *w, const struct ingest_rec *r)
 {
-	int rc = batch_parse(data, len, w->man.dim, view);
+	if (r->kind == INGEST_BATCH)
+		return ingest__apply_batch(w, r->at, r->rec.pos, &r->view);
+	int rc = ingest__apply_coll(w, &r->coll, r->rec.pos);
+	if (rc)
+		return rc;
+	/* Alone in its group: everything up to it is applied. */
+	w->end = r->rec.next;
+	ingest__store(w);
+	return 0;
+}
+
+/* A record that changes nothing: its broker, waiting for it, is told why
+ * (brokers pass a note's words on to the client). */
+static int ingest__refuse(ingest *w, uint64_t client_id, uint64_t lsn, int code, const char *note)
+{
+	ctl_client_refused(w->ctl, client_id, lsn, code);
+	if (note)
+		catalog_note(w->cat, lsn, note);
+	return code;
+}
+
+static int ingest__admit_create(ingest *w, uint64_t lsn, const struct collrec *r)
+{
+	char note[256]; /* the catalog keeps CATALOG_NOTE_MAX of it */
+	struct coll_settings s;
+	struct wcoll_defaults d = {w->cfg.seal_docs, w->cfg.train_docs,
+				   (uint32_t)w->cfg.seal_interval_ms};
+	wcoll_resolve(&d, &r->settings, &s);
+	if (!s.index[0])
+		snprintf(s.index, sizeof s.index, "%s", ingest__default_index(&w->cfg));
+	if (manifest_coll_named(&w->man, r->name))
+		return ingest__refuse(w, r->client_id, lsn, ROOST_EEXIST, NULL);
+	if (w->man.ncolls >= CATALOG_SLOTS || w->man.next_coll > MANIFEST_MAX_COLLID) {
+		snprintf(note, sizeof note,
+			 "this instance has %u collections, the most it may have", w->man.ncolls);
+		return ingest__refuse(w, r->client_id, lsn, ROOST_ETOOBIG, note);
+	}
+	if (s.seal_docs < BATCH_MAX_DOCS || s.seal_docs > INGEST_MAX_SEAL_DOCS) {
+		snprintf(note, sizeof note, "seal_docs must be %u to %u, not %llu", BATCH_MAX_DOCS,
+			 INGEST_MAX_SEAL_DOCS, (unsigned long long)s.seal_docs);
+		return ingest__refuse(w, r->client_id, lsn, ROOST_EINVAL, note);
+	}
+	char why[256];
+	int needs_training;
+	if (vindex_check_factory(s.index, s.dim, s.metric, &needs_training, why, sizeof why)) {
+		snprintf(note, sizeof note,
+			 "index '%s' cannot be built at dimension %u: FAISS says \"%.120s\"",
+			 s.index, s.dim, why);
+		return ingest__refuse(w, r->client_id, lsn, ROOST_EINVAL, note);
+	}
+	if (place_check_index(w->place, s.index, s.dim, s.metric) != 0) {
+		snprintf(note, sizeof note, "index '%s' cannot live on the GPU", s.index);
+		return ingest__refuse(w, r->client_id, lsn, ROOST_EUNSUPPORTED, note);
+	}
+	return 0;
+}
+
+static int ingest__admit_drop(ingest *w, uint64_t lsn, const struct collrec *r)
+{
+	const struct manifest_coll *mc = manifest_coll_named(&w->man, r->name);
+	if (mc && (r->id == 0 || r->id == mc->id))
+		return 0;
+	return ingest__refuse(w, r->client_id, lsn, ROOST_ENOCOLL, NULL);
+}
+
+/* Records the log holds for what the manifest already reflects are
+ * skipped quietly while replaying: ROOST_ENOENT. */
+static int ingest__admit_coll(ingest *w, uint64_t lsn, const void *data, uint32_t len,
+			      struct ingest_rec *r)
+{
+	r->kind = INGEST_COLL;
+	if (collrec_parse(data, len, &r->coll) != 0) {
+		log_error("collection record at LSN %llu fails its checks; skipped",
+			  (unsigned long long)lsn);
+		return ROOST_ECORRUPT;
+	}
+	if (w->replaying && lsn < w->man.catalog_lsn)
+		return ROOST_ENOENT;
+	if (keys_repeats(w->keys, r->coll.client_id, r->coll.seq, lsn))
+		return ingest__refuse(w, r->coll.client_id, lsn, ROOST_EKEY, NULL);
+	return r->coll.op == COLLREC_CREATE ? ingest__admit_create(w, lsn, &r->coll)
+					    : ingest__admit_drop(w, lsn, &r->coll);
+}
+
+static int ingest__admit_batch(ingest *w, uint64_t lsn, const void *data, uint32_t len,
+			       struct ingest_rec *r)
+{
+	r->kind = INGEST_BATCH;
+	int rc = batch_parse(data, len, 0, &r->view);
 	if (rc) {
 		log_error("batch at LSN %llu fails its checks; skipped", (unsigned long long)lsn);
 		return rc;
 	}
-	if (keys_seen(w->keys, view->hdr->client_id, view->hdr->seq)) {
+	const struct batch_header *h = r->view.hdr;
+	uint32_t id = batch_collection(&r->view);
+	r->at = ingest__pos(w, id);
+	if (r->at == UINT32_MAX) {
+		if (w->replaying && lsn < w->man.catalog_lsn)
+			return ROOST_ENOENT; /* its collection was dropped later */
+		log_warn("batch at LSN %llu is for collection %u, which no longer exists; skipped",
+			 (unsigned long long)lsn, id);
+		return ingest__refuse(w, h->client_id, lsn, ROOST_ENOCOLL, NULL);
+	}
+	if (w->replaying && lsn < w->man.colls[r->at].tail_start)
+		return ROOST_ENOENT; /* in a segment already */
+	if (h->dim != w->man.colls[r->at].settings.dim) {
+		log_error("batch at LSN %llu has dimension %u, collection %u has %u; skipped",
+			  (unsigned long long)lsn, h->dim, id, w->man.colls[r->at].settings.dim);
+		return ROOST_ECORRUPT;
+	}
+	if (keys_repeats(w->keys, h->client_id, h->seq, lsn)) {
 		log_warn("batch at LSN %llu repeats key (%llx, %llu); skipped",
-			 (unsigned long long)lsn, (unsigned long long)view->hdr->client_id,
-			 (unsigned long long)view->hdr->seq);
+			 (unsigned long long)lsn, (unsigned long long)h->client_id,
+			 (unsigned long long)h->seq);
 		/* Its broker must not hand out ids that will never exist. */
-		ctl_client_dropped(w->ctl, view->hdr->client_id, lsn);
-		return ROOST_EKEY;
+		return ingest__refuse(w, h->client_id, lsn, ROOST_EKEY, NULL);
 	}
 	return 0;
 }
+
+/* Parses a record from the ring or the log; 0 when it should be applied. */
+static int ingest__admit(ingest *w, uint64_t lsn, const void *data, uint32_t len,
+			 struct ingest_rec *r)
+{
+	return collrec_is(data, len) ? ingest__admit_coll(w, lsn, data, len, r)
+				     : ingest__admit_batch(w, lsn, data, len, r);
+}
+
+/* ---- recovery ---- */
 
 /* A long log takes a while to replay: say how far it got, every second. */
 static void ingest__replay_progress(ingest *w)
@@ -572,21 +876,20 @@ static void ingest__replay_progress(ingest *w)
 	if (now - w->replay_said_ms < 1000)
 		return;
 	w->replay_said_ms = now;
-	log_info("replaying the log: at LSN %llu, %llu documents in the tail",
-		 (unsigned long long)w->end, (unsigned long long)tail_pending(w->tail));
+	log_info("replaying the log: at LSN %llu", (unsigned long long)w->end);
 }
 
 static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void *payload,
 			      uint32_t len)
 {
 	ingest *w = arg;
-	struct batch_view view;
-	if (ingest__admit(w, lsn, payload, len, &view) == 0) {
-		int rc = ingest__apply(w, lsn, &view);
+	struct ingest_rec r = {.rec = {.pos = lsn, .next = next}};
+	if (ingest__admit(w, lsn, payload, len, &r) == 0) {
+		int rc = ingest__apply(w, &r);
 		if (rc)
 			return rc;
-		if (tail_pending(w->tail) - w->indexed >= 16384 &&
-		    (rc = ingest__index_pending(w, PLACE_MUST_ADD)))
+		if (r.kind == INGEST_BATCH && wcoll_unindexed(w->colls[r.at]) >= 16384 &&
+		    (rc = wcoll_index_pending(w->colls[r.at], PLACE_MUST_ADD)))
 			return rc;
 	}
 	w->end = next;
@@ -598,9 +901,11 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
  * after recovery the document count is recounted, not accumulated. */
 static void ingest__count(ingest *w)
 {
-	uint64_t docs = tail_pending(w->tail);
+	uint64_t docs = 0;
 	for (uint32_t i = 0; i < w->man.nsegments; i++)
 		docs += w->man.segments[i].count;
+	for (uint32_t i = 0; i < w->man.ncolls; i++)
+		docs += wcoll_rows(w->colls[i]);
 	ctl_set_documents(w->ctl, docs);
 }
 
@@ -613,16 +918,22 @@ static void ingest__seed_key(void *arg, const struct manifest_key *k)
 static int ingest__replay(ingest *w)
 {
 	uint64_t end;
+	w->replaying = 1;
 	int rc = wal_replay(w->wal_dir, w->man.tail_start, ingest__replay_one, w, &end);
+	w->replaying = 0;
 	if (rc) {
 		log_error("log replay from %s failed: %s", w->wal_dir, roost_strerror(rc));
 		return rc;
 	}
 	if (end > w->end)
 		w->end = end;
-	rc = ingest__index_pending(w, PLACE_MUST_ADD);
+	for (uint32_t i = 0; rc == 0 && i < w->man.ncolls; i++)
+		rc = wcoll_index_pending(w->colls[i], PLACE_MUST_ADD);
+	if (rc == 0)
+		rc = ingest__reconcile_catalog(w);
 	if (rc)
 		return rc;
+	inst_shm_sweep_tails(w->cfg.inst, ingest__tail_is_current, w);
 	/* A new control block was seeded with the manifest's keys; brokers
 	 * need those of the log too, or the retry of a batch logged before the
 	 * block was lost (a reboot) would be taken for a new one. */
@@ -631,11 +942,13 @@ static int ingest__replay(ingest *w)
 	ctl_advance(w->ctl, CTL_DURABLE, w->end);
 	ingest__publish(w, w->end);
 	ingest__count(w);
-	log_info("recovered to LSN %llu: %llu segments, %llu documents in the tail",
-		 (unsigned long long)w->end, (unsigned long long)w->man.nsegments,
-		 (unsigned long long)tail_pending(w->tail));
+	log_info("recovered to LSN %llu: %u collections, %u segments, %llu documents",
+		 (unsigned long long)w->end, w->man.ncolls, w->man.nsegments,
+		 (unsigned long long)ctl_documents(w->ctl));
 	return 0;
 }
+
+/* ---- start ---- */
 
 /* The runtime dir and the shared-memory directory, made and checked. */
 static int ingest__open_shm(ingest *w, int *made)
@@ -652,9 +965,6 @@ static int ingest__open_shm(ingest *w, int *made)
 static int ingest__open_ctl(ingest *w)
 {
 	struct ctl_config cc = {
-	    .dim = w->man.dim,
-	    .metric = w->man.metric,
-	    .index = w->man.index,
 	    .ring_capacity = w->cfg.ring_capacity,
 	    .clients = w->cfg.clients,
 	    .mode = w->cfg.inst->file_mode,
@@ -678,6 +988,9 @@ static int ingest__open_ctl(ingest *w)
 		log_warn("the control block has %u client slots; --clients %u applies to a new one",
 			 cs.clients, w->cfg.clients);
 	w->ctl_new = rc == 0 && created;
+	if (rc == 0 && (rc = catalog_open_writer(&w->cat, w->cfg.inst->catalog_path,
+						 w->cfg.inst->file_mode)) != 0)
+		log_error("cannot open %s: %s", w->cfg.inst->catalog_path, roost_strerror(rc));
 	return rc;
 }
 
@@ -769,13 +1082,9 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 	if (rc == 0)
 		rc = sweep_data_dir(cfg->inst->data_dir, &w->man);
 	if (rc == 0)
-		rc = place_check_index(w->place, w->man.index, w->man.dim, w->man.metric);
-	if (rc == 0)
 		rc = ingest__open_ctl(w);
 	if (rc == 0)
-		rc = ingest__new_tail(w);
-	if (rc == 0)
-		rc = ingest__open_index(w);
+		rc = ingest__open_colls(w);
 	if (rc == 0)
 		rc = ingest__replay(w);
 	if (rc == 0)
@@ -793,31 +1102,43 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 	return 0;
 }
 
+/* ---- the ingest loop ---- */
+
 /* Collects committed records from pos: waits for the first, takes what is
- * already there after it, and stops before a batch the tail cannot hold,
- * so a group is never split by a seal. Returns the count; *full is set
- * when not even the first batch fits. */
-static uint32_t ingest__collect(ingest *w, uint64_t pos, struct ingest_rec *recs, int *full)
+ * already there after it, and stops before a batch its collection's tail
+ * cannot hold, so a group is never split by a seal. A create or a drop
+ * makes a group of its own: what follows it is admitted against the
+ * collections as it leaves them. Returns the count; *full is the position
+ * of a collection whose tail cannot hold the first batch (else
+ * UINT32_MAX). */
+static uint32_t ingest__collect(ingest *w, uint64_t pos, struct ingest_rec *recs, uint32_t *full)
 {
 	uint32_t n = 0;
-	uint64_t docs = 0, text = 0;
-	*full = 0;
+	*full = UINT32_MAX;
+	memset(w->group_docs, 0, w->man.ncolls * sizeof *w->group_docs);
+	memset(w->group_text, 0, w->man.ncolls * sizeof *w->group_text);
 	while (n < w->cfg.group_max) {
 		struct ingest_rec *r = &recs[n];
 		if (ring_read(w->ring, pos, n == 0 ? 200 : 0, &r->rec) != 0)
 			break;
-		r->apply = ingest__admit(w, r->rec.pos, r->rec.data, r->rec.len, &r->view) == 0;
-		if (r->apply) {
+		if (n > 0 && collrec_is(r->rec.data, r->rec.len))
+			break;
+		r->apply = ingest__admit(w, r->rec.pos, r->rec.data, r->rec.len, r) == 0;
+		if (r->apply && r->kind == INGEST_BATCH) {
 			const struct batch_header *h = r->view.hdr;
-			if (!tail_fits(w->tail, docs + h->count, text + h->text_bytes)) {
-				*full = n == 0;
+			uint64_t docs = w->group_docs[r->at] + h->count;
+			uint64_t text = w->group_text[r->at] + h->text_bytes;
+			if (!wcoll_fits(w->colls[r->at], docs, text)) {
+				*full = n == 0 ? r->at : UINT32_MAX;
 				break;
 			}
-			docs += h->count;
-			text += h->text_bytes;
+			w->group_docs[r->at] = docs;
+			w->group_text[r->at] = text;
 		}
 		pos = r->rec.next;
 		n++;
+		if (r->kind == INGEST_COLL)
+			break;
 	}
 	return n;
 }
@@ -838,40 +1159,41 @@ static int ingest__log_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 /* Reserves the tail memory a group needs before any of it is logged: a
  * full memory file system then stalls the writer as a full disk does,
  * with the group still in the ring. */
-static int ingest__reserve_group(ingest *w, const struct ingest_rec *recs, uint32_t n)
+static int ingest__reserve_group(ingest *w)
 {
-	uint64_t docs = 0, text = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		if (!recs[i].apply)
+	for (uint32_t i = 0; i < w->man.ncolls; i++) {
+		if (!w->group_docs[i])
 			continue;
-		docs += recs[i].view.hdr->count;
-		text += recs[i].view.hdr->text_bytes;
+		int rc = wcoll_reserve(w->colls[i], w->group_docs[i], w->group_text[i]);
+		if (rc)
+			return rc;
 	}
-	return tail_reserve(w->tail, docs, text);
+	return 0;
 }
 
-/* ROOST_EBUSY: applied, but refused a place in the index for now. */
+/* Applies what the group holds; its batches go into the indexes with one
+ * add call per collection. ROOST_EBUSY: applied, but a collection was
+ * refused a place in the index for now. */
 static int ingest__apply_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		if (!recs[i].apply)
 			continue;
-		int rc = ingest__apply(w, recs[i].rec.pos, &recs[i].view);
+		int rc = ingest__apply(w, &recs[i]);
 		if (rc)
 			return rc;
 	}
-	return ingest__index_pending(w, PLACE_MAY_REFUSE);
-}
-
-/* A tail older than the seal interval is sealed even if not full, which
- * bounds how far behind remote readers (segments only) can be. An
- * untrained index cannot seal fewer than --train-docs documents: such a
- * tail waits for more, however old, instead of failing its seal. */
-static int ingest__aged(const ingest *w)
-{
-	return w->cfg.seal_interval_ms > 0 && w->tail_born_ms != 0 &&
-	       futex_now_ms() - w->tail_born_ms >= w->cfg.seal_interval_ms &&
-	       (w->index || tail_pending(w->tail) >= w->cfg.train_docs);
+	int busy = 0;
+	for (uint32_t i = 0; i < w->man.ncolls; i++) {
+		if (!w->group_docs[i])
+			continue;
+		int rc = wcoll_index_pending(w->colls[i], PLACE_MAY_REFUSE);
+		if (rc == ROOST_EBUSY)
+			busy = 1;
+		else if (rc)
+			return rc;
+	}
+	return busy ? ROOST_EBUSY : 0;
 }
 
 /* Waits up to ms, or less when asked to stop. */
@@ -901,18 +1223,41 @@ static void ingest__stall(ingest *w, const char *step, int rc, volatile sig_atom
  * more is taken from the ring, so brokers wait and then answer with the
  * writer mode. An aged tail is still sealed, which takes its index off the
  * GPU. ROOST_EBUSY while refusing. */
-static int ingest__retry_refused(ingest *w, volatile sig_atomic_t *stop)
+static int ingest__retry_waiting(ingest *w, volatile sig_atomic_t *stop)
 {
-	if (!w->refused)
-		return 0;
-	int rc = ingest__index_pending(w, PLACE_MAY_REFUSE);
-	ctl_set_writer_mode(w->ctl, place_mode(w->place));
-	if (rc != ROOST_EBUSY || ingest__aged(w)) {
-		w->refused = 0;
-		return rc != ROOST_EBUSY ? rc : ingest__seal(w);
+	int busy = 0;
+	for (uint32_t i = 0; i < w->man.ncolls; i++) {
+		wcoll *c = w->colls[i];
+		if (!wcoll_waiting(c))
+			continue;
+		int rc = wcoll_index_pending(c, PLACE_MAY_REFUSE);
+		ctl_set_writer_mode(w->ctl, place_mode(w->place));
+		if (rc == ROOST_EBUSY && wcoll_aged(c))
+			rc = ingest__seal(w, i);
+		if (rc == ROOST_EBUSY)
+			busy = 1;
+		else if (rc)
+			return rc;
 	}
-	ingest__pause(stop, 1000);
-	return ROOST_EBUSY;
+	if (busy)
+		ingest__pause(stop, 1000);
+	return busy ? ROOST_EBUSY : 0;
+}
+
+/* Seals what must be: the collection the next batch does not fit in, a
+ * seal that failed half way, and tails older than their interval. */
+static int ingest__seal_due(ingest *w, uint32_t full)
+{
+	if (w->switch_coll)
+		return ingest__seal(w, ingest__pos(w, wcoll_id(w->switch_coll)));
+	for (uint32_t i = 0; i < w->man.ncolls; i++) {
+		if (i != full && !wcoll_aged(w->colls[i]))
+			continue;
+		int rc = ingest__seal(w, i);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 int ingest_run(ingest *w, volatile sig_atomic_t *stop)
@@ -923,25 +1268,25 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 	ctl_set_writer_mode(w->ctl, place_mode(w->place));
 	int rc = 0;
 	while (!*stop) {
-		rc = ingest__retry_refused(w, stop);
+		rc = ingest__retry_waiting(w, stop);
 		if (rc == ROOST_EBUSY) {
 			rc = 0;
 			continue;
 		}
 		if (rc)
 			break;
-		int full;
+		uint32_t full;
 		uint32_t n = ingest__collect(w, w->end, recs, &full);
-		if ((full || ingest__aged(w) || w->seal_committed) && (rc = ingest__seal(w)) != 0) {
-			/* The group stays in the ring, the tail as it was. */
+		if ((rc = ingest__seal_due(w, full)) != 0) {
+			/* The group stays in the ring, the tails as they were. */
 			ingest__stall(w, "seal", rc, stop);
 			rc = 0;
 			continue;
 		}
-		if (n == 0)
+		if (n == 0 || full != UINT32_MAX)
 			continue;
-		if ((rc = ingest__reserve_group(w, recs, n)) != 0) {
-			log_error("cannot reserve shared memory for the tail: %s; retrying",
+		if ((rc = ingest__reserve_group(w)) != 0) {
+			log_error("cannot reserve shared memory for a tail: %s; retrying",
 				  roost_strerror(rc));
 			ingest__stall(w, "tail", rc, stop);
 			rc = 0;
@@ -959,12 +1304,11 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 		}
 		ctl_advance(w->ctl, CTL_DURABLE, end);
 		ctl_wake(w->ctl);
+		w->end = recs[0].rec.pos;
 		rc = ingest__apply_group(w, recs, n);
 		ctl_set_writer_mode(w->ctl, place_mode(w->place));
-		if (rc == ROOST_EBUSY) {
-			w->refused = 1; /* in the tail, searchable; indexed once there is room */
-			rc = 0;
-		}
+		if (rc == ROOST_EBUSY)
+			rc = 0; /* in the tail, searchable; indexed once there is room */
 		if (rc)
 			break;
 		ingest__publish(w, end);
@@ -980,9 +1324,13 @@ void ingest_close(ingest *w)
 		return;
 	wal_close(w->wal);
 	ring_close(w->ring);
-	vindex_free(w->index);
-	place_close(w->place); /* after the index, which may hold GPU memory */
-	tail_close(w->tail);
+	for (uint32_t i = 0; w->colls && i < w->man.ncolls; i++)
+		wcoll_close(w->colls[i]);
+	free(w->colls);
+	free(w->group_docs);
+	free(w->group_text);
+	place_close(w->place); /* after the indexes, which may hold GPU memory */
+	catalog_close(w->cat);
 	ctl_close(w->ctl);
 	keys_free(w->keys);
 	manifest_free(&w->man);

@@ -63,10 +63,10 @@ static int keys__grow(keys *k)
 	return 0;
 }
 
-int keys_seen(const keys *k, uint64_t client_id, uint64_t seq)
+int keys_repeats(const keys *k, uint64_t client_id, uint64_t seq, uint64_t lsn)
 {
 	const struct manifest_key *s = keys__slot(k->slots, k->cap, client_id);
-	return s->client_id == client_id && seq <= s->seq;
+	return s->client_id == client_id && seq <= s->seq && s->lsn < lsn;
 }
 
 int keys_put(keys *k, uint64_t client_id, uint64_t seq, uint64_t lsn, uint32_t count)

@@ -17,8 +17,13 @@ typedef struct keys keys;
 int keys_new(keys **out);
 void keys_free(keys *k);
 
-/* 1 when (client_id, seq) is already logged: seq at or below the newest. */
-int keys_seen(const keys *k, uint64_t client_id, uint64_t seq);
+/* 1 when the record at `lsn` with (client_id, seq) repeats one logged
+ * before it: seq at or below the client's newest, which was logged at a
+ * lower LSN. A manifest written while some collection's tail was unsealed
+ * holds keys of records that replay meets again (at their own LSN, or
+ * after them): those are no repeats, since a client numbers its requests
+ * in the order they are logged and retries one before it sends the next. */
+int keys_repeats(const keys *k, uint64_t client_id, uint64_t seq, uint64_t lsn);
 
 int keys_put(keys *k, uint64_t client_id, uint64_t seq, uint64_t lsn, uint32_t count);
 

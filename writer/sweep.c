@@ -20,22 +20,31 @@ static int sweep__is_segment_file(const char *dir, const struct manifest_segment
 				  const char *ext, const char *path)
 {
 	char want[PATH_MAX];
-	return manifest_segment_path(dir, s->start_lsn, s->end_lsn, ext, want, sizeof want) == 0 &&
+	return manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, ext, want,
+				     sizeof want) == 0 &&
 	       strcmp(path, want) == 0;
 }
 
-/* 1 when path is a file of m: a segment's index or documents, or the
- * trained index. */
-static int sweep__named(const char *dir, const struct manifest *m, const char *path)
+static int sweep__is_trained_file(const char *dir, const struct manifest_coll *c, const char *path)
 {
 	char want[PATH_MAX];
+	return c->trained_gen != 0 &&
+	       manifest_trained_path(dir, c->id, c->trained_gen, want, sizeof want) == 0 &&
+	       strcmp(path, want) == 0;
+}
+
+/* 1 when path is a file of m: a segment's index or documents, or a
+ * collection's trained index. */
+static int sweep__named(const char *dir, const struct manifest *m, const char *path)
+{
 	for (uint32_t i = 0; i < m->nsegments; i++)
 		if (sweep__is_segment_file(dir, &m->segments[i], "index", path) ||
 		    sweep__is_segment_file(dir, &m->segments[i], "docs", path))
 			return 1;
-	return m->trained_gen != 0 &&
-	       manifest_trained_path(dir, m->trained_gen, want, sizeof want) == 0 &&
-	       strcmp(path, want) == 0;
+	for (uint32_t i = 0; i < m->ncolls; i++)
+		if (sweep__is_trained_file(dir, &m->colls[i], path))
+			return 1;
+	return 0;
 }
 
 static int sweep__stray(const char *dir, const struct manifest *m, const char *name,
@@ -62,7 +71,8 @@ int sweep_data_dir(const char *dir, const struct manifest *m)
 		    !sweep__stray(dir, m, e->d_name, path))
 			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
-			log_warn("removed %s: left by a writer that died, named by no manifest",
+			log_info("removed %s: named by no manifest (a dropped collection's, or "
+				 "left by a writer that died)",
 				 path);
 		else
 			log_warn("cannot remove %s, which no manifest names: %s", path,

@@ -1,10 +1,12 @@
-/* Start-up clean-up of the data directory.
+/* Clean-up of the data directory, at start-up and after a drop.
  *
- * A writer killed in the middle of a seal, a training or a compaction
- * leaves files that no manifest names: temporary files (*.tmp), segment
+ * A dropped collection's files go once a stored manifest no longer names
+ * them. A writer killed in the middle of a seal, a training, a compaction
+ * or a drop leaves files that no manifest names: temporary files (*.tmp), segment
  * files stored before the manifest that would have named them (the next
  * seal covers another LSN range, so another name), a trained index not yet
- * recorded, segments a compaction merged but had not deleted yet. Nothing
+ * recorded, segments a compaction merged but had not deleted yet, a dropped
+ * collection's files. Nothing
  * ever reads them, and each kill at the wrong moment would add more.
  */
 #ifndef ROOST_SWEEP_H
@@ -13,9 +15,10 @@
 #include "manifest.h"
 
 /* Removes from dir every *.tmp file, and every seg-* and trained-* file
- * that m does not name, logging each. Call it holding the data directory
- * lock, before anything new is written. A file that cannot be removed is
- * logged and left; only an unreadable directory is an error. */
+ * that m (stored) does not name, logging each. Call it holding the data
+ * directory lock, between writes of the writer's own. A file that cannot
+ * be removed is logged and left; only an unreadable directory is an
+ * error. */
 int sweep_data_dir(const char *dir, const struct manifest *m);
 
 #endif

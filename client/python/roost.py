@@ -118,7 +118,23 @@ class _Status(ctypes.Structure):
                 ("writer_mode", ctypes.c_char * 64), ("ring_head", ctypes.c_uint64),
                 ("ring_reserve", ctypes.c_uint64), ("ring_capacity", ctypes.c_uint64),
                 ("durable_lsn", ctypes.c_uint64), ("applied_lsn", ctypes.c_uint64),
-                ("published_lsn", ctypes.c_uint64), ("documents", ctypes.c_uint64)]
+                ("published_lsn", ctypes.c_uint64), ("documents", ctypes.c_uint64),
+                ("collection", ctypes.c_char * 64), ("collections", ctypes.c_uint32)]
+
+
+class _CollSettings(ctypes.Structure):
+    _fields_ = [("dim", ctypes.c_uint32), ("metric", ctypes.c_uint32),
+                ("index", ctypes.c_char_p), ("train_docs", ctypes.c_uint64),
+                ("seal_docs", ctypes.c_uint64), ("seal_interval_ms", ctypes.c_uint32)]
+
+
+class _Coll(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char * 64), ("id", ctypes.c_uint32),
+                ("dim", ctypes.c_uint32), ("metric", ctypes.c_uint32),
+                ("index", ctypes.c_char * 64), ("train_docs", ctypes.c_uint64),
+                ("seal_docs", ctypes.c_uint64), ("seal_interval_ms", ctypes.c_uint32),
+                ("documents", ctypes.c_uint64), ("segments", ctypes.c_uint32),
+                ("created_lsn", ctypes.c_uint64)]
 
 
 _P = ctypes.c_void_p
@@ -138,6 +154,15 @@ _SIGNATURES = {
     "roost_results_lsn": (ctypes.c_uint64, [_P]),
     "roost_results_free": (None, [_P]),
     "roost_status": (ctypes.c_int, [_P, ctypes.POINTER(_Status)]),
+    "roost_use": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "roost_collection_create": (ctypes.c_int, [_P, ctypes.c_char_p,
+                                               ctypes.POINTER(_CollSettings),
+                                               ctypes.POINTER(_Coll),
+                                               ctypes.POINTER(ctypes.c_int)]),
+    "roost_collection_drop": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "roost_collection_list": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.POINTER(_Coll)),
+                                             ctypes.POINTER(ctypes.c_size_t)]),
+    "roost_collections_free": (None, [ctypes.POINTER(_Coll)]),
     "roost_last_error": (ctypes.c_char_p, [_P]),
     "roost_client_id": (ctypes.c_uint64, [_P]),
     "roost_set_client_id": (ctypes.c_int, [_P, ctypes.c_uint64, ctypes.c_uint64]),
@@ -310,13 +335,15 @@ class Roost:
     how long one call may take, retries included (libroost's default: 30 s).
     nprobe, ef_search: see set_search_tuning(). client_id: a stable
     idempotency identity instead of a random one (see set_client_id()).
+    collection: the collection adds, searches and status() name (see
+    use(); default "default").
 
     Calls on one Roost are serialised (libroost handles are not for
     concurrent use); give each thread its own for parallelism.
     """
 
     def __init__(self, target, embedding=None, ack="durable", timeout_ms=None, nprobe=0,
-                 ef_search=0, client_id=None):
+                 ef_search=0, client_id=None, collection=None):
         self._lib = _load()
         self._lock = threading.Lock()
         self._h = None
@@ -334,6 +361,9 @@ class Roost:
         self.set_search_tuning(nprobe, ef_search)
         if client_id is not None:
             self.set_client_id(client_id)
+        self.collection = "default"
+        if collection is not None:
+            self.use(collection)
 
     # -- lifetime ---------------------------------------------------------
     def close(self):
@@ -369,6 +399,18 @@ class Roost:
             rc = self._lib.roost_set_client_id(self._handle(), client_id, next_seq)
             if rc:
                 raise self._error(rc)
+
+    def use(self, collection):
+        """Makes later adds, searches and status() name this collection
+        (None: "default"). Only the name is checked here; a collection that
+        does not exist is the server's RoostError ENOCOLL on the next call."""
+        name = _cstr(collection, "collection")
+        with self._lock:
+            rc = self._lib.roost_use(self._handle(), name)
+            if rc:
+                raise RoostError(rc, "%r cannot be a collection name: 1 to 63 of A-Z a-z "
+                                     "0-9 _ . -, starting with a letter or digit" % collection)
+        self.collection = collection or "default"
 
     def _handle(self):
         if not self._h:
@@ -552,5 +594,61 @@ class Roost:
         out["index"] = st.index.decode("utf-8", "replace")
         out["writer_mode"] = st.writer_mode.decode("utf-8", "replace")
         out["metric"] = "ip" if st.metric == 1 else "l2"
+        out["collection"] = st.collection.decode("utf-8", "replace")
         return out
+
+    # -- collections ------------------------------------------------------
+    def create_collection(self, name, dim, metric="l2", index=None, train_docs=0,
+                          seal_docs=0, seal_interval_ms=0):
+        """Creates a collection and returns it as collections() lists it,
+        with "existed": True when one by that name already had these
+        settings (not an error). Settings left 0 or None take the writer's
+        defaults. RoostError EEXIST when it exists with other settings,
+        EINVAL for settings FAISS or roost cannot take."""
+        if metric not in ("l2", "ip"):
+            raise RoostError(EINVAL, "metric must be 'l2' or 'ip', not %r" % (metric,))
+        cs = _CollSettings(_int(dim, "dim", 1, (1 << 32) - 1), 1 if metric == "ip" else 0,
+                           _cstr(index, "index") or None,
+                           _int(train_docs or 0, "train_docs", 0, (1 << 64) - 1),
+                           _int(seal_docs or 0, "seal_docs", 0, (1 << 64) - 1),
+                           _int(seal_interval_ms or 0, "seal_interval_ms", 0, (1 << 32) - 1))
+        out, existed = _Coll(), ctypes.c_int()
+        with self._lock:
+            rc = self._lib.roost_collection_create(self._handle(), _cstr(name, "name"),
+                                                   ctypes.byref(cs), ctypes.byref(out),
+                                                   ctypes.byref(existed))
+            if rc:
+                raise self._error(rc)
+        return dict(_coll_dict(out), existed=bool(existed.value))
+
+    def drop_collection(self, name):
+        """Drops a collection with its documents; RoostError ENOCOLL when
+        there is none by that name."""
+        with self._lock:
+            rc = self._lib.roost_collection_drop(self._handle(), _cstr(name, "name"))
+            if rc:
+                raise self._error(rc)
+
+    def collections(self):
+        """Every collection as a dict (name, id, dim, metric, index,
+        train_docs, seal_docs, seal_interval_ms, documents, segments,
+        created_lsn), ascending id."""
+        arr, n = ctypes.POINTER(_Coll)(), ctypes.c_size_t()
+        with self._lock:
+            rc = self._lib.roost_collection_list(self._handle(), ctypes.byref(arr),
+                                                 ctypes.byref(n))
+            if rc:
+                raise self._error(rc)
+        try:
+            return [_coll_dict(arr[i]) for i in range(n.value)]
+        finally:
+            self._lib.roost_collections_free(arr)
+
+
+def _coll_dict(c):
+    out = {name: getattr(c, name) for name, _ in _Coll._fields_}
+    out["name"] = c.name.decode("utf-8", "replace")
+    out["index"] = c.index.decode("utf-8", "replace")
+    out["metric"] = "ip" if c.metric == 1 else "l2"
+    return out
 

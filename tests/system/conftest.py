@@ -23,6 +23,9 @@ BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 BIN = os.path.join(BUILD, "bin")
 TOOLS = os.path.join(BUILD, "tests")
 _names = itertools.count()
+# Idempotency client ids of the requests tests make themselves (agents
+# draw random ones): unique within the run.
+_keys = itertools.count((os.getpid() << 20) + 1)
 
 
 def shm_dir(run_dir):
@@ -137,9 +140,12 @@ class Instance:
         return p
 
     def search(self, queries, k=10, broker=0, **kw):
+        """A search of the instance's dimension; one naming a collection
+        takes the queries' own."""
+        dim = kw.pop("dim", None) or (len(queries[0]) if kw.get("collection") else self.dim)
         c = self.client(broker, timeout_ms=kw.pop("client_timeout_ms", 15000))
         try:
-            return wire.parse_search(c.call_raw(wire.search_request(self.dim, queries, k, **kw)))
+            return wire.parse_search(c.call_raw(wire.search_request(dim, queries, k, **kw)))
         finally:
             c.close()
 
@@ -172,11 +178,13 @@ class Instance:
         return wire.Client(self.broker_url(i), timeout_ms)
 
     def agent(self, agent, requests=10, batch=(1, 50), ack="durable", target=None,
-              timeout_ms=60000):
+              timeout_ms=60000, collection=None, dim=None):
         argv = [os.path.join(TOOLS, "roost-agent"), "--target", target or self.name, "--dim",
-                str(self.dim), "--agent", str(agent), "--requests", str(requests),
+                str(dim or self.dim), "--agent", str(agent), "--requests", str(requests),
                 "--batch-min", str(batch[0]), "--batch-max", str(batch[1]), "--ack", ack,
                 "--seed", str(agent + 1), "--timeout-ms", str(timeout_ms)]
+        if collection:
+            argv += ["--collection", collection]
         p = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         # Every request acknowledges at least batch-min documents: what a
@@ -184,18 +192,24 @@ class Instance:
         p.min_acks = requests * batch[0]
         return p
 
-    def dump(self):
+    def dump(self, collection=None):
+        """The stored documents (roost-dump's DOC lines), of every
+        collection or of one."""
         out = subprocess.run([os.path.join(TOOLS, "roost-dump"), self.name, self.data],
                              env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        docs, end = [], None
+        docs, end, coll, total = [], None, None, 0
         for line in out.stdout.splitlines():
-            if line.startswith("DOC "):
-                docs.append(line[4:])
+            if line.startswith("COLL "):
+                coll = line.split()[1]
+            elif line.startswith("DOC "):
+                total += 1
+                if collection in (None, coll):
+                    docs.append(line[4:])
             elif line.startswith("END "):
                 end = line.split()
-        assert end is not None and int(end[1]) == len(docs)
+        assert end is not None and int(end[1]) == total
         return docs
 
     def status(self):
@@ -205,6 +219,27 @@ class Instance:
             return c.call(wire.status_request())["status_reply"]
         finally:
             c.close()
+
+    def call(self, frame, broker=0, timeout_ms=30000):
+        """One request through a broker, its reply parsed."""
+        c = self.client(broker, timeout_ms=timeout_ms)
+        try:
+            return c.call(frame)
+        finally:
+            c.close()
+
+    def create(self, name, broker=0, **settings):
+        """Creates a collection; the reply (wire.parse_reply)."""
+        return self.call(wire.create_request(name, next(_keys), 1, **settings), broker)
+
+    def drop(self, name, broker=0):
+        return self.call(wire.drop_request(name, next(_keys), 1), broker)
+
+    def collections(self, broker=0):
+        """name -> the collection as the broker lists it."""
+        r = self.call(wire.list_request(), broker)
+        assert r["status"] == 0, r
+        return {c["name"]: c for c in r["collections"]}
 
     def wait_published(self, ids):
         """Durable is not visible: waits until publication passes ids."""
@@ -271,16 +306,42 @@ def collect_all(agent_proc, timeout=120):
     return acked
 
 
-def sealed_end(inst):
-    """The LSN below which every document is in a sealed segment: the
-    manifest's tail_start (common/manifest.c, at offset 96); 0 before the
-    first manifest."""
-    try:
-        with open(os.path.join(inst.data, "MANIFEST"), "rb") as f:
-            head = f.read(104)
-    except FileNotFoundError:
-        return 0
-    return struct.unpack_from("<Q", head, 96)[0]
+def read_manifest(data, name="x"):
+    """The manifest of a data directory as roost-dump --manifest prints it
+    (tests/tools/dump.c): {"version", "gen", "tail_start", "catalog_lsn",
+    "next_coll", "name", "collections": {name: {...}}, "segments": [...],
+    "files": set}; None before the first manifest."""
+    out = subprocess.run([os.path.join(TOOLS, "roost-dump"), "--manifest", name, data],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    if out.returncode != 0 and not os.path.exists(os.path.join(data, "MANIFEST")):
+        return None
+    assert out.returncode == 0, out.stderr
+    m = {"collections": {}, "segments": [], "files": set()}
+    for line in out.stdout.splitlines():
+        kind, *f = line.split(" ")
+        if kind == "MANIFEST":
+            m.update({f[i]: int(f[i + 1]) for i in range(0, 10, 2)})
+            m["name"] = f[11] if len(f) > 11 else ""
+        elif kind == "COLLECTION":
+            m["collections"][f[1]] = dict(zip(
+                ("id", "dim", "metric", "index", "tail_start", "tail_gen", "trained_gen",
+                 "created_lsn"), [int(f[0]), int(f[2]), int(f[3]), f[4]] +
+                [int(x) for x in f[5:]]))
+        elif kind == "SEGMENT":
+            m["segments"].append(dict(zip(("coll", "start_lsn", "end_lsn", "count"),
+                                          map(int, f))))
+        elif kind == "FILE":
+            m["files"].add(f[0])
+        elif kind == "KEYS":
+            m["keys"] = int(f[0])
+    return m
+
+
+def sealed_end(inst, collection="default"):
+    """The LSN below which every document of a collection is in a sealed
+    segment: its tail_start in the manifest; 0 before the first one."""
+    m = read_manifest(inst.data, inst.name)
+    return m["collections"][collection]["tail_start"] if m else 0
 
 
 class Threads:

@@ -24,13 +24,12 @@ import os
 import random
 import re
 import signal
-import struct
 import subprocess
 import threading
 import time
 
 import wire
-from conftest import BIN, check_exactly_once, shm_dir, shm_objects, wait_for
+from conftest import BIN, check_exactly_once, read_manifest, shm_dir, shm_objects, wait_for
 from faults import fnv, writer_supports
 
 DIM = 16
@@ -264,26 +263,16 @@ def settle_exactly_once(inst, acked):
 
 # ---- leaks -------------------------------------------------------------
 
-def manifest_files(data):
-    """The files the manifest names (store/manifest.h, version 2)."""
-    with open(os.path.join(data, "MANIFEST"), "rb") as f:
-        buf = f.read()
-    magic, version, header, _, _, _, _, _, trained, nseg, _ = struct.unpack_from(
-        "<QIIQII64sQQII", buf)
-    assert version == 2, "MANIFEST version %d: update this test" % version
-    names = {"LOCK", "MANIFEST", "wal"}
-    for i in range(nseg):
-        span = struct.unpack_from("<QQ", buf, header + 24 * i)  # start_lsn, end_lsn
-        names |= {"seg-%016x-%016x.index" % span, "seg-%016x-%016x.docs" % span}
-    if trained:
-        names.add("trained-%016x.index" % trained)
-    return names
+def manifest_files(data, name):
+    """The files the manifest names, and the collections it lists."""
+    m = read_manifest(data, name)
+    return {"LOCK", "MANIFEST", "wal"} | m["files"], len(m["collections"])
 
 
 def stray_files(inst):
     try:
-        want = manifest_files(inst.data)
-    except (OSError, struct.error):
+        want, _ = manifest_files(inst.data, inst.name)
+    except AssertionError:
         return ["MANIFEST unreadable"]
     stray = [f for f in os.listdir(inst.data) if f not in want]
     wal = os.listdir(os.path.join(inst.data, "wal"))
@@ -322,10 +311,19 @@ def check_fds(inst, pids, fd_base):
                 "%s (pid %d): open fds per check %r" % (role, pid, seen)
 
 
+def shm_settled(inst):
+    """The instance's objects and one tail per collection, nothing more."""
+    names = shm_objects(inst.run_dir)
+    tails = [n for n in names if n.startswith("tail.")]
+    _, ncolls = manifest_files(inst.data, inst.name)
+    return sorted(set(names) - set(tails)) == ["catalog", "ctl", "ring"] and \
+        len(tails) == ncolls
+
+
 def check_no_leaks(inst, pids, fd_base):
     """Transient objects and files (a seal in progress) get a moment to go."""
     try:
-        wait_for(lambda: len(shm_objects(inst.run_dir)) == 3 and not stray_files(inst), 10,
+        wait_for(lambda: shm_settled(inst) and not stray_files(inst), 10,
                  "the shm objects and data files to settle")
     except AssertionError:
         raise AssertionError("leak: shm %r, stray files %r" % (shm_objects(inst.run_dir),
@@ -525,7 +523,7 @@ def test_writer_start_removes_what_a_dead_writer_left(make_instance):
     inst.start_writer()
     inst.start_broker()
     acked = probe_adds(inst, 2 * SEAL_DOCS // 100 + 1)
-    wait_for(lambda: len(manifest_files(inst.data)) > 3, 30, "a seal")
+    wait_for(lambda: len(manifest_files(inst.data, inst.name)[0]) > 3, 30, "a seal")
     inst.kill(inst.writer)
     left = ["seg-0000000000000010-0000000000001000.index.tmp", "MANIFEST.tmp",
             "seg-00000000000000f0-0000000000ffffff.docs",

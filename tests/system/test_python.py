@@ -328,3 +328,43 @@ def test_docs_python_session(inst, monkeypatch):
     report = []
     runner.run(test, out=report.append)
     assert runner.failures == 0, "".join(report)
+
+
+def test_collections(db):
+    """Create, use, list and drop collections; each has its own dimension
+    and metric, and errors name what is wrong."""
+    c = db.create_collection("articles", dim=3, metric="ip", index="HNSW16")
+    assert (c["name"], c["dim"], c["metric"], c["index"], c["existed"]) == \
+        ("articles", 3, "ip", "HNSW16", False)
+    assert db.create_collection("articles", dim=3, metric="ip", index="HNSW16")["existed"]
+    with pytest.raises(roost.RoostError) as e:
+        db.create_collection("articles", dim=4)
+    assert e.value.code == -5 and "other settings" in e.value.message
+    with pytest.raises(roost.RoostError) as e:
+        db.create_collection("no spaces", dim=4)
+    assert e.value.code == roost.EINVAL and "collection name" in e.value.message
+    with roost.Roost(db.target, collection="articles", timeout_ms=20000) as a:
+        ids = a.add([[0.0, 0.6, 0.8]], texts=["on rain"])
+        hits = a.search([[0.0, 0.0, 1.0]], k=1, min_lsn=a.last_lsn)[0]
+        assert [h.id for h in hits] == ids and hits[0].text == "on rain"
+        assert a.status()["collection"] == "articles" and a.status()["dim"] == 3
+    db.add([[1.0] * DIM], texts=["in default"])
+    listed = {x["name"]: x for x in db.collections()}
+    assert sorted(listed) == ["articles", "default"]
+    assert listed["articles"]["documents"] == 1 and listed["default"]["documents"] == 1
+    db.use("articles")
+    with pytest.raises(roost.RoostError) as e:
+        db.add([[1.0] * DIM])
+    assert e.value.code == roost.EDIM
+    db.drop_collection("articles")
+    with pytest.raises(roost.RoostError) as e:
+        db.search([[0.0, 0.0, 1.0]], k=1)
+    assert e.value.code == -27 and "articles" in e.value.message
+    with pytest.raises(roost.RoostError) as e:
+        db.drop_collection("articles")
+    assert e.value.code == -27
+    with pytest.raises(roost.RoostError) as e:
+        db.use("bad name")
+    assert e.value.code == roost.EINVAL and db.collection == "articles"
+    db.use(None)
+    assert [x["name"] for x in db.collections()] == ["default"]

@@ -82,10 +82,10 @@ def as_user(user, script):
 
 def squat_dev_shm(user, name):
     """Every /dev/shm name of the instance that can be predicted: the
-    fixed names roost used (control block, ring, tails 1 to 40) and a guess
+    fixed names roost used (catalog, control block, ring, tails 1 to 40) and a guess
     at the unguessable directory."""
     prefix = "/dev/shm/roost.%d.%s." % (os.getuid(), name)
-    names = " ".join(["ctl", "ring"] + ["tail.%d" % i for i in range(1, 41)])
+    names = " ".join(["catalog", "ctl", "ring"] + ["tail.%d" % i for i in range(1, 41)])
     r = as_user(user, "set -e; for n in %s; do : > %s$n; chmod 666 %s$n; done; "
                 "mkdir -m 777 %sAAAAAA" % (names, prefix, prefix, prefix))
     assert r.returncode == 0, r.stdout
@@ -276,7 +276,7 @@ def test_killed_instance_is_drained_by_the_next_up_then_removed(cli):
     c.up()
     wait_for(lambda: len(c.dump()) == 50, 60, "the ring to be logged")
     assert set(ids) <= {d.split()[0] for d in c.dump()}
-    assert shm_objects(c.run_dir) == ["ctl", "ring", "tail.2"]
+    assert shm_objects(c.run_dir) == ["catalog", "ctl", "ring", "tail.2"]
     c.ok("down")
     assert not c.leftovers() and not ours_in_dev_shm(c.name)
 
@@ -317,8 +317,8 @@ def test_full_shared_memory_stalls_the_writer_then_recovers(cli):
                             "mount", "-o", "remount,size=" + size, "/dev/shm"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert r.returncode == 0, r.stdout
-    # Room for the control block and the objects' headers only.
-    script = ("mount -t tmpfs -o size=2200k tmpfs /dev/shm || exit 77; exec \"$@\"")
+    # Room for the catalog, the control block and the objects' headers only.
+    script = ("mount -t tmpfs -o size=2500k tmpfs /dev/shm || exit 77; exec \"$@\"")
     up = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
                          "sh", os.path.join(BIN, "roost"), "up",
                          "--name", c.name, "--data-dir", c.data, "--dim", str(DIM)],
@@ -331,7 +331,7 @@ def test_full_shared_memory_stalls_the_writer_then_recovers(cli):
     assert full.returncode == 1 and "shared memory is full" in full.stderr, full.stderr
     # Room for the ring's first step and the tail's rows, not for 100
     # documents' 8 KiB texts.
-    resize("3600k")
+    resize("3900k")
     c.ok("add", "--ack", "queued", "--batch", 100, stdin=lines(100, text="y" * 8000))
     wait_for(lambda: c.status()["server"]["writer_mode"] == "stalled: tail shared memory full",
              30, "the writer to stall")

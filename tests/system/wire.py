@@ -44,18 +44,64 @@ def document(vector, agent=0, time=0, kind="", text=""):
     return body
 
 
-def add_request(dim, docs, client_id, seq, ack=2, timeout_ms=0, version=1):
+def add_request(dim, docs, client_id, seq, ack=2, timeout_ms=0, version=1, collection=""):
     add = field_varint(1, dim)
     for d in docs:
         add += field_bytes(2, d)
     add += field_varint(3, client_id) + field_varint(4, seq) + field_varint(5, ack)
     if timeout_ms:
         add += field_varint(6, timeout_ms)
+    if collection:
+        add += field_bytes(7, collection)
     return field_varint(1, version) + field_bytes(2, add)
 
 
-def status_request(version=1):
-    return field_varint(1, version) + field_bytes(4, b"")
+def status_request(version=1, collection=""):
+    return field_varint(1, version) + field_bytes(4, field_bytes(1, collection)
+                                                  if collection else b"")
+
+
+def settings(dim, metric=0, index="", train_docs=0, seal_docs=0, seal_interval_ms=0):
+    body = field_varint(1, dim)
+    if metric:
+        body += field_varint(2, metric)
+    if index:
+        body += field_bytes(3, index)
+    for num, v in ((4, train_docs), (5, seal_docs), (6, seal_interval_ms)):
+        if v:
+            body += field_varint(num, v)
+    return body
+
+
+def create_request(name, client_id, seq, version=1, timeout_ms=0, **kw):
+    body = field_bytes(1, name) + field_bytes(2, settings(**kw))
+    body += field_varint(3, client_id) + field_varint(4, seq)
+    if timeout_ms:
+        body += field_varint(5, timeout_ms)
+    return field_varint(1, version) + field_bytes(5, body)
+
+
+def drop_request(name, client_id, seq, version=1, timeout_ms=0):
+    body = field_bytes(1, name) + field_varint(2, client_id) + field_varint(3, seq)
+    if timeout_ms:
+        body += field_varint(4, timeout_ms)
+    return field_varint(1, version) + field_bytes(6, body)
+
+
+def list_request(version=1):
+    return field_varint(1, version) + field_bytes(7, b"")
+
+
+def parse_collection(buf):
+    f = decode(buf)
+    st = decode(f.get(3, [b""])[0])
+    out = {"name": f.get(1, [b""])[0].decode(), "id": f.get(2, [0])[0],
+           "documents": f.get(4, [0])[0], "segments": f.get(5, [0])[0],
+           "created_lsn": f.get(6, [0])[0]}
+    names = {1: "dim", 2: "metric", 4: "train_docs", 5: "seal_docs", 6: "seal_interval_ms"}
+    out.update({name: st.get(k, [0])[0] for k, name in names.items()})
+    out["index"] = st.get(3, [b""])[0].decode()
+    return out
 
 
 def decode(buf):
@@ -118,6 +164,14 @@ def parse_reply(buf):
                  7: "ring_capacity", 8: "durable_lsn", 9: "applied_lsn",
                  10: "published_lsn", 11: "documents"}
         reply["status_reply"] = {name: st.get(k, [0])[0] for k, name in names.items()}
+        reply["status_reply"]["collection"] = st.get(13, [b""])[0].decode()
+        reply["status_reply"]["collections"] = [parse_collection(c) for c in st.get(14, [])]
+    if 7 in f:
+        c = decode(f[7][0])
+        reply["collection"] = {"lsn": c.get(1, [0])[0], "existed": bool(c.get(3, [0])[0]),
+                               **parse_collection(c.get(2, [b""])[0])}
+    if 8 in f:
+        reply["collections"] = [parse_collection(c) for c in decode(f[8][0]).get(1, [])]
     return reply
 
 
@@ -189,7 +243,7 @@ class Client:
 
 
 def search_request(dim, queries, k, min_lsn=0, agents=(), time_range=None, kind="",
-                   timeout_ms=0, version=1, nprobe=0, ef_search=0):
+                   timeout_ms=0, version=1, nprobe=0, ef_search=0, collection=""):
     flat = [x for q in queries for x in q]
     s = field_varint(1, dim) + field_bytes(2, struct.pack("<%df" % len(flat), *flat))
     s += field_varint(3, k)
@@ -210,6 +264,8 @@ def search_request(dim, queries, k, min_lsn=0, agents=(), time_range=None, kind=
         s += field_varint(7, nprobe)
     if ef_search:
         s += field_varint(8, ef_search)
+    if collection:
+        s += field_bytes(9, collection)
     return field_varint(1, version) + field_bytes(3, s)
 
 

@@ -15,6 +15,7 @@
 
 struct agent_opts {
 	const char *target;
+	const char *collection; /* NULL: default */
 	uint32_t dim;
 	int64_t agent;
 	int requests;
@@ -55,17 +56,26 @@ static uint64_t agent_hash(const float *v, uint32_t dim)
 static int agent_parse(int argc, char **argv, struct agent_opts *o)
 {
 	static const struct option opts[] = {
-	    {"target", required_argument, 0, 'T'},     {"dim", required_argument, 0, 'd'},
-	    {"agent", required_argument, 0, 'a'},      {"requests", required_argument, 0, 'r'},
-	    {"batch-min", required_argument, 0, 'm'},  {"batch-max", required_argument, 0, 'M'},
-	    {"ack", required_argument, 0, 'k'},	       {"seed", required_argument, 0, 's'},
-	    {"timeout-ms", required_argument, 0, 't'}, {0, 0, 0, 0},
+	    {"target", required_argument, 0, 'T'},
+	    {"dim", required_argument, 0, 'd'},
+	    {"agent", required_argument, 0, 'a'},
+	    {"requests", required_argument, 0, 'r'},
+	    {"batch-min", required_argument, 0, 'm'},
+	    {"batch-max", required_argument, 0, 'M'},
+	    {"ack", required_argument, 0, 'k'},
+	    {"seed", required_argument, 0, 's'},
+	    {"timeout-ms", required_argument, 0, 't'},
+	    {"collection", required_argument, 0, 'C'},
+	    {0, 0, 0, 0},
 	};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'T':
 			o->target = optarg;
+			break;
+		case 'C':
+			o->collection = optarg;
 			break;
 		case 'd':
 			o->dim = (uint32_t)atoi(optarg);
@@ -142,7 +152,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: roost-agent --target T --dim D [--agent A] [--requests R]\n"
 			"       [--batch-min N] [--batch-max N] [--ack queued|durable|visible]\n"
-			"       [--seed S] [--timeout-ms MS]\n");
+			"       [--seed S] [--timeout-ms MS] [--collection C]\n");
 		return 2;
 	}
 	roost *r;
@@ -152,6 +162,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	roost_set_timeout(r, o.timeout_ms);
+	if (roost_use(r, o.collection) != 0) {
+		fprintf(stderr, "roost-agent: bad collection name\n");
+		roost_close(r);
+		return 2;
+	}
 	srand(o.seed);
 	float *vecs = malloc(sizeof(float) * o.dim * ROOST_MAX_DOCS);
 	char(*texts)[64] = malloc(64 * ROOST_MAX_DOCS);

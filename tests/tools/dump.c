@@ -1,8 +1,11 @@
 /* roost-dump: prints every document an instance has published, from its
  * sealed segments and its shared-memory tail, one line each:
  *   DOC <id> <agent> <time> <kind> <vector hash> <text>
- * then `END <documents> <published LSN>`. Used by system tests to check that
+ * each collection's after a line `COLL <name> <id>`, then
+ * `END <documents> <published LSN>`. With --manifest it prints the
+ * manifest instead (see dump_manifest). Used by system tests to check that
  * every acknowledged document is present exactly once with its fields. */
+#include "catalog.h"
 #include "ctl.h"
 #include "err.h"
 #include "inst.h"
@@ -10,6 +13,7 @@
 #include "segment.h"
 #include "tail.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,26 +42,34 @@ static void dump_docs(FILE *out, const struct segment_docs *d)
 	}
 }
 
-/* One consistent pass: the manifest and the tail that follows it. */
-static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, uint64_t *end)
+/* One consistent pass over a collection: the manifest and the tail that
+ * follows its segments. */
+static int dump_coll(const struct inst *in, catalog *cat, uint32_t id, FILE *out, uint64_t *total)
 {
-	uint64_t serial = ctl_tail_serial(c);
+	struct catalog_entry e;
+	if (catalog_get(cat, id, &e) != 0)
+		return 0; /* dropped meanwhile */
 	char name[INST_PATH_MAX];
-	inst_tail_path(in, serial, name, sizeof name);
+	inst_tail_path(in, e.tail_serial, name, sizeof name);
 	tail *t;
 	int rc = tail_open(&t, name);
 	if (rc)
 		return ROOST_EBUSY;
 	struct manifest m = {0};
 	rc = manifest_load(in->data_dir, &m);
-	if (rc == 0 && m.gen != tail_manifest_gen(t))
+	const struct manifest_coll *mc = rc == 0 ? manifest_coll_find(&m, id) : NULL;
+	if (rc == 0 && tail_gen(t) != (mc ? mc->tail_gen : 0))
 		rc = ROOST_EBUSY; /* sealed in between: try again */
-	*total = 0;
-	for (uint32_t i = 0; rc == 0 && i < m.nsegments; i++) {
+	uint32_t first = 0, n = 0;
+	if (rc == 0)
+		manifest_segments_of(&m, id, &first, &n);
+	fprintf(out, "COLL %s %u\n", e.name, id);
+	for (uint32_t i = first; rc == 0 && i < first + n; i++) {
 		char path[INST_PATH_MAX];
 		struct segment_docs d;
-		manifest_segment_path(in->data_dir, m.segments[i].start_lsn, m.segments[i].end_lsn,
-				      "docs", path, sizeof path);
+		const struct manifest_segment *sg = &m.segments[i];
+		manifest_segment_path(in->data_dir, id, sg->start_lsn, sg->end_lsn, "docs", path,
+				      sizeof path);
 		rc = segment_load(path, SEGMENT_WITH_VECTORS, &d);
 		if (rc == ROOST_ENOENT && manifest_moved_on(in->data_dir, m.gen))
 			rc = ROOST_EBUSY; /* compacted in between: try again */
@@ -72,26 +84,111 @@ static int dump_once(const struct inst *in, ctl *c, FILE *out, uint64_t *total, 
 		tail_view(t, &v);
 		dump_docs(out, &v);
 		*total += v.count;
-		*end = v.end_lsn;
 	}
 	manifest_free(&m);
 	tail_close(t);
 	return rc;
 }
 
+/* Every collection, as of the published mark read first. */
+static int dump_once(const struct inst *in, ctl *c, catalog *cat, FILE *out, uint64_t *total,
+		     uint64_t *end)
+{
+	struct catalog_entry *all = calloc(CATALOG_SLOTS, sizeof *all);
+	size_t n = 0;
+	if (!all)
+		return ROOST_ENOMEM;
+	*end = ctl_mark(c, CTL_PUBLISHED);
+	catalog_list(cat, all, CATALOG_SLOTS, &n);
+	int rc = 0;
+	*total = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = dump_coll(in, cat, all[i].id, out, total);
+	free(all);
+	return rc;
+}
+
+/* The manifest, one line per field group, for tests:
+ *   MANIFEST version V gen G tail_start T catalog_lsn C next_coll N name [NAME]
+ *   COLLECTION id name dim metric index tail_start tail_gen trained_gen created_lsn
+ *   SEGMENT coll start_lsn end_lsn count
+ *   FILE name        (each file in the directory the manifest refers to)
+ *   KEYS n */
+static void dump_file_line(int rc, const char *path)
+{
+	if (rc == 0)
+		printf("FILE %s\n", strrchr(path, '/') + 1);
+}
+
+static int dump_manifest(const struct inst *in)
+{
+	char path[PATH_MAX];
+	struct manifest m;
+	int rc = manifest_load(in->data_dir, &m);
+	if (rc)
+		return rc;
+	printf(
+	    "MANIFEST version %u gen %llu tail_start %llu catalog_lsn %llu next_coll %u name %s\n",
+	    m.version, (unsigned long long)m.gen, (unsigned long long)m.tail_start,
+	    (unsigned long long)m.catalog_lsn, m.next_coll, m.name);
+	for (uint32_t i = 0; i < m.ncolls; i++) {
+		const struct manifest_coll *c = &m.colls[i];
+		printf("COLLECTION %u %s %u %u %s %llu %llu %llu %llu\n", c->id, c->name,
+		       c->settings.dim, c->settings.metric, c->settings.index,
+		       (unsigned long long)c->tail_start, (unsigned long long)c->tail_gen,
+		       (unsigned long long)c->trained_gen, (unsigned long long)c->created_lsn);
+		if (c->trained_gen)
+			dump_file_line(manifest_trained_path(in->data_dir, c->id, c->trained_gen,
+							     path, sizeof path),
+				       path);
+	}
+	for (uint32_t i = 0; i < m.nsegments; i++) {
+		const struct manifest_segment *sg = &m.segments[i];
+		printf("SEGMENT %u %llu %llu %llu\n", sg->coll, (unsigned long long)sg->start_lsn,
+		       (unsigned long long)sg->end_lsn, (unsigned long long)sg->count);
+		for (int k = 0; k < 2; k++)
+			dump_file_line(manifest_segment_path(in->data_dir, sg->coll, sg->start_lsn,
+							     sg->end_lsn, k ? "docs" : "index",
+							     path, sizeof path),
+				       path);
+	}
+	printf("KEYS %u\n", m.nkeys);
+	manifest_free(&m);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	int manifest = argc > 1 && strcmp(argv[1], "--manifest") == 0;
+	argv += manifest;
+	argc -= manifest;
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: roost-dump NAME [DATA_DIR]\n");
+		fprintf(stderr, "usage: roost-dump [--manifest] NAME [DATA_DIR]\n");
 		return 2;
 	}
 	struct inst in;
+	if (inst_init(&in, argv[1], argc == 3 ? argv[2] : NULL) != 0) {
+		fprintf(stderr, "roost-dump: bad instance name '%s'\n", argv[1]);
+		return 2;
+	}
+	if (manifest) {
+		int rc = dump_manifest(&in);
+		if (rc)
+			fprintf(stderr, "roost-dump: %s/MANIFEST: %s\n", in.data_dir,
+				roost_strerror(rc));
+		return rc ? 1 : 0;
+	}
 	ctl *c;
+	catalog *cat;
 	char why[INST_WHY_MAX];
-	if (inst_init(&in, argv[1], argc == 3 ? argv[2] : NULL) != 0 ||
-	    inst_shm_find(&in, why, sizeof why) != 0 ||
+	if (inst_shm_find(&in, why, sizeof why) != 0 ||
 	    ctl_open(&c, in.ctl_path, CTL_READ_ONLY) != 0) {
 		fprintf(stderr, "roost-dump: no instance '%s'\n", argv[1]);
+		return 1;
+	}
+	if (catalog_open(&cat, in.catalog_path) != 0) {
+		fprintf(stderr, "roost-dump: instance '%s' has no catalog\n", argv[1]);
+		ctl_close(c);
 		return 1;
 	}
 	int rc = ROOST_EBUSY;
@@ -100,7 +197,7 @@ int main(int argc, char **argv)
 		size_t len = 0;
 		FILE *mem = open_memstream(&buf, &len);
 		uint64_t total = 0, end = 0;
-		rc = dump_once(&in, c, mem, &total, &end);
+		rc = dump_once(&in, c, cat, mem, &total, &end);
 		fclose(mem);
 		if (rc == 0) {
 			fwrite(buf, 1, len, stdout);
@@ -111,6 +208,7 @@ int main(int argc, char **argv)
 		if (rc == ROOST_EBUSY)
 			usleep(20 * 1000);
 	}
+	catalog_close(cat);
 	ctl_close(c);
 	if (rc)
 		fprintf(stderr, "roost-dump: %s\n", roost_strerror(rc));

@@ -47,6 +47,7 @@ static void rec_build(struct rec *r, uint32_t dim, uint32_t count, const struct 
 	r->text_off = r->docs_off + count * sizeof(struct batch_doc);
 	h.magic = BATCH_MAGIC;
 	h.version = BATCH_VERSION;
+	h.collection = 5;
 	h.dim = dim;
 	h.count = count;
 	h.client_id = 42;
@@ -207,15 +208,25 @@ static void test_parse_bad_header(void **state)
 	rec_hdr(&r)->magic ^= 1;
 	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
 	rec_hdr(&r)->magic ^= 1;
-	rec_hdr(&r)->version = 2;
+	rec_hdr(&r)->version = BATCH_VERSION + 1;
 	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
 	rec_hdr(&r)->version = BATCH_VERSION;
 	rec_hdr(&r)->flags = 1;
 	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
 	rec_hdr(&r)->flags = 0;
-	rec_hdr(&r)->reserved = 1;
+	/* Version 2 names its collection; version 1 had none (zero). */
+	rec_hdr(&r)->collection = 0;
 	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
-	rec_hdr(&r)->reserved = 0;
+	rec_hdr(&r)->version = 1;
+	rec_hdr(&r)->collection = 5;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	rec_hdr(&r)->collection = 0;
+	assert_int_equal(batch_parse(r.buf, r.len, 0, &v), 0);
+	assert_int_equal(batch_collection(&v), 1); /* the default collection */
+	rec_hdr(&r)->version = BATCH_VERSION;
+	rec_hdr(&r)->collection = 5;
+	assert_int_equal(batch_parse(r.buf, r.len, 0, &v), 0);
+	assert_int_equal(batch_collection(&v), 5);
 	rec_hdr(&r)->reserved2 = 1;
 	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
 	rec_hdr(&r)->reserved2 = 0;

@@ -32,12 +32,7 @@ static const char *path_of(void **state)
 
 static ctl *make_writer(const char *path, uint32_t clients, int *created)
 {
-	struct ctl_config cfg = {.dim = DIM,
-				 .metric = 1,
-				 .index = "HNSW32",
-				 .ring_capacity = 1 << 20,
-				 .clients = clients,
-				 .mode = 0600};
+	struct ctl_config cfg = {.ring_capacity = 1 << 20, .clients = clients, .mode = 0600};
 	ctl *c = NULL;
 	int made = 0;
 	assert_int_equal(ctl_open_writer(&c, path, &cfg, &made), 0);
@@ -55,15 +50,12 @@ static void test_settings_and_writer_lock(void **state)
 	assert_int_equal(ctl_open(&r, path_of(state), CTL_READ_ONLY), 0);
 	struct ctl_settings s;
 	ctl_settings(r, &s);
-	assert_int_equal(s.dim, DIM);
-	assert_int_equal(s.metric, 1);
 	assert_int_equal(s.clients, CTL_CLIENTS_DEFAULT);
-	assert_string_equal(s.index, "HNSW32");
 	assert_int_equal(s.ring_capacity, 1 << 20);
 	assert_true(ctl_writer_alive(r));
 	assert_int_equal(ctl_writer_pid(r), getpid());
 	/* A second writer, even in the same process, is refused. */
-	struct ctl_config cfg = {.dim = DIM, .index = "Flat", .mode = 0600};
+	struct ctl_config cfg = {.mode = 0600};
 	ctl *second;
 	int made;
 	assert_int_equal(ctl_open_writer(&second, path_of(state), &cfg, &made), ROOST_ELOCKED);
@@ -77,14 +69,13 @@ static void test_settings_and_writer_lock(void **state)
 	ctl_close(r);
 }
 
-static void test_dimension_and_missing(void **state)
+static void test_missing(void **state)
 {
 	ctl *c;
 	assert_int_equal(ctl_open(&c, path_of(state), CTL_READ_ONLY), ROOST_ENOENT);
 	ctl_close(make_writer(path_of(state), 0, NULL));
-	struct ctl_config cfg = {.dim = DIM + 1, .index = "Flat", .mode = 0600};
-	int made;
-	assert_int_equal(ctl_open_writer(&c, path_of(state), &cfg, &made), ROOST_EDIM);
+	assert_int_equal(ctl_open(&c, path_of(state), CTL_READ_ONLY), 0);
+	ctl_close(c);
 }
 
 static void test_marks_only_grow(void **state)
@@ -195,11 +186,16 @@ static void test_key_lifecycle(void **state)
 	assert_int_equal(key.lsn, 4096);
 	assert_int_equal(key.count, 3);
 	ctl_key_unlock(cl);
-	/* The writer's record of a dropped repeat, read by brokers. */
-	assert_false(ctl_client_was_dropped(w, 77, 4096));
-	ctl_client_dropped(w, 77, 4096);
-	assert_true(ctl_client_was_dropped(w, 77, 4096));
-	assert_false(ctl_client_was_dropped(w, 78, 4096));
+	/* The writer's record of a refused record, read by brokers: the
+	 * newest one of each client, with its reason. */
+	assert_int_equal(ctl_client_refusal(w, 77, 4096), 0);
+	ctl_client_refused(w, 77, 4096, ROOST_EKEY);
+	assert_int_equal(ctl_client_refusal(w, 77, 4096), ROOST_EKEY);
+	assert_int_equal(ctl_client_refusal(w, 77, 4112), 0);
+	assert_int_equal(ctl_client_refusal(w, 78, 4096), 0);
+	ctl_client_refused(w, 77, 4112, ROOST_ENOCOLL);
+	assert_int_equal(ctl_client_refusal(w, 77, 4112), ROOST_ENOCOLL);
+	assert_int_equal(ctl_client_refusal(w, 77, 4096), 0);
 	ctl_close(w);
 }
 
@@ -317,9 +313,12 @@ static void test_documents_and_tail(void **state)
 	assert_int_equal(ctl_documents(w), 7);
 	ctl_set_documents(w, 3);
 	assert_int_equal(ctl_documents(w), 3);
-	assert_int_equal(ctl_tail_serial(w), 0);
-	ctl_publish_tail(w, 4);
-	assert_int_equal(ctl_tail_serial(w), 4);
+	/* Tail serials are never given twice while the block exists. */
+	assert_int_equal(ctl_new_tail_serial(w), 1);
+	assert_int_equal(ctl_new_tail_serial(w), 2);
+	ctl_close(w);
+	w = make_writer(path_of(state), 0, NULL);
+	assert_int_equal(ctl_new_tail_serial(w), 3);
 	ctl_close(w);
 }
 
@@ -329,7 +328,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_settings_and_writer_lock),
-	    T(test_dimension_and_missing),
+	    T(test_missing),
 	    T(test_marks_only_grow),
 	    T(test_wait_is_woken),
 	    T(test_writer_mode_is_never_torn),

@@ -1,6 +1,7 @@
-/* Manifest: round trips, the documented file layout, every single-byte
- * corruption and truncation, field checks, and atomic replacement when a
- * write fails. Each test works in its own temporary directory. */
+/* Manifest: round trips, the documented file layout, versions before
+ * collections, every single-byte corruption and truncation, field checks,
+ * changes in memory, and atomic replacement when a write fails. Each test
+ * works in its own temporary directory. */
 #include "crc32c.h"
 #include "err.h"
 #include "manifest.h"
@@ -21,9 +22,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The header as manifest.h describes it, kept apart from
+/* The layout as manifest.h and manifest.c describe it, kept apart from
  * manifest.c so the tests check the documented layout. */
 struct hdr {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t gen;
+	uint64_t tail_start;
+	uint64_t catalog_lsn;
+	uint32_t next_coll;
+	uint32_t ncolls;
+	uint32_t nsegments;
+	uint32_t nkeys;
+	char name[40];
+};
+
+struct ent {
+	uint32_t id, dim, metric, seal_interval_ms;
+	char name[64];
+	char index[64];
+	uint64_t train_docs, seal_docs, created_lsn, tail_start, trained_gen, tail_gen;
+};
+
+/* Versions 1 and 2: one collection, in the header. */
+struct v2hdr {
 	char magic[8];
 	uint32_t version;
 	uint32_t header_size;
@@ -38,12 +61,22 @@ struct hdr {
 	char name[40]; /* version 2 on */
 };
 
-#define HDR_SIZE    160u
+struct v2seg {
+	uint64_t start_lsn, end_lsn, count;
+};
+
+#define HDR_SIZE    96u
+#define ENT_SIZE    192u
+#define SEG_SIZE    32u
+#define KEY_SIZE    32u
+#define V2_HDR_SIZE 160u
 #define V1_HDR_SIZE 120u /* version 1: no name */
 
-_Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 160 bytes");
-_Static_assert(offsetof(struct hdr, name) == V1_HDR_SIZE, "the name follows version 1's header");
-_Static_assert(offsetof(struct hdr, tail_start) == 96, "tests/system reads tail_start at 96");
+_Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 96 bytes");
+_Static_assert(sizeof(struct ent) == ENT_SIZE, "documented collection entry is 192 bytes");
+_Static_assert(sizeof(struct manifest_segment) == SEG_SIZE, "segment entries are 32 bytes");
+_Static_assert(sizeof(struct v2hdr) == V2_HDR_SIZE, "version 2's header is 160 bytes");
+_Static_assert(offsetof(struct v2hdr, name) == V1_HDR_SIZE, "the name follows version 1's header");
 
 /* ---- helpers ---- */
 
@@ -54,42 +87,83 @@ static int exists(const char *dir, const char *name)
 	return access(path, F_OK) == 0;
 }
 
-/* A valid manifest: segments [100i, 100i + 50), tail_start after the last
- * one, keys with distinct values in every field. Free with manifest_free. */
+/* A valid manifest of two collections (ids 3 and 8, of next_coll 11): the
+ * first half of nsegs segments belongs to the first, the rest to the
+ * second, each collection's at [100j, 100j + 50); keys with distinct
+ * values in every field. Free with manifest_free. */
 static void make_manifest(struct manifest *m, uint64_t gen, uint32_t nsegs, uint32_t nkeys)
 {
+	static const uint32_t ids[2] = {3, 8};
+	uint32_t per[2] = {nsegs / 2, nsegs - nsegs / 2};
 	memset(m, 0, sizeof *m);
 	m->gen = gen;
-	m->dim = 384;
-	m->metric = 1;
-	snprintf(m->index, sizeof m->index, "IVF%u,PQ16", (unsigned)gen);
+	m->version = MANIFEST_VERSION;
 	snprintf(m->name, sizeof m->name, "inst-%u", (unsigned)gen);
-	m->tail_start = 100ull * nsegs + 7;
-	m->trained_gen = gen > 1 ? gen - 1 : 0;
+	m->next_coll = 11;
+	m->ncolls = 2;
 	m->nsegments = nsegs;
 	m->nkeys = nkeys;
+	m->colls = calloc(2, sizeof *m->colls);
 	m->segments = nsegs ? calloc(nsegs, sizeof *m->segments) : NULL;
 	m->keys = nkeys ? calloc(nkeys, sizeof *m->keys) : NULL;
-	assert_true(!nsegs || m->segments);
-	assert_true(!nkeys || m->keys);
-	for (uint32_t i = 0; i < nsegs; i++)
-		m->segments[i] = (struct manifest_segment){100ull * i, 100ull * i + 50, 10 + i};
+	assert_true(m->colls && (!nsegs || m->segments) && (!nkeys || m->keys));
+	uint32_t at = 0;
+	for (int c = 0; c < 2; c++) {
+		struct manifest_coll *mc = &m->colls[c];
+		mc->id = ids[c];
+		snprintf(mc->name, sizeof mc->name, "coll-%u", ids[c]);
+		mc->settings = (struct coll_settings){.dim = 384 + c,
+						      .metric = (uint32_t)c,
+						      .train_docs = 1000 + c,
+						      .seal_docs = 8192 + c,
+						      .seal_interval_ms = 500u + c};
+		snprintf(mc->settings.index, sizeof mc->settings.index, "IVF%u,PQ16",
+			 (unsigned)gen);
+		mc->created_lsn = 2 + c;
+		mc->tail_start = 100ull * per[c] + 7 + c;
+		mc->trained_gen = gen > 1 ? gen - 1 : 0;
+		mc->tail_gen = gen;
+		for (uint32_t j = 0; j < per[c]; j++)
+			m->segments[at++] = (struct manifest_segment){.coll = ids[c],
+								      .start_lsn = 100ull * j,
+								      .end_lsn = 100ull * j + 50,
+								      .count = 10 + j};
+	}
+	m->tail_start = m->colls[0].tail_start;
+	m->catalog_lsn = 100ull * nsegs + 50;
 	for (uint32_t i = 0; i < nkeys; i++)
 		m->keys[i] = (struct manifest_key){
 		    .client_id = 0x1000 + i, .seq = 7 * i, .lsn = 3 * i, .count = i + 1};
 }
 
+static void assert_same_coll(const struct manifest_coll *a, const struct manifest_coll *b)
+{
+	assert_int_equal(a->id, b->id);
+	assert_string_equal(a->name, b->name);
+	assert_int_equal(a->settings.dim, b->settings.dim);
+	assert_int_equal(a->settings.metric, b->settings.metric);
+	assert_string_equal(a->settings.index, b->settings.index);
+	assert_int_equal(a->settings.train_docs, b->settings.train_docs);
+	assert_int_equal(a->settings.seal_docs, b->settings.seal_docs);
+	assert_int_equal(a->settings.seal_interval_ms, b->settings.seal_interval_ms);
+	assert_int_equal(a->created_lsn, b->created_lsn);
+	assert_int_equal(a->tail_start, b->tail_start);
+	assert_int_equal(a->trained_gen, b->trained_gen);
+	assert_int_equal(a->tail_gen, b->tail_gen);
+}
+
 static void assert_same(const struct manifest *a, const struct manifest *b)
 {
 	assert_int_equal(a->gen, b->gen);
-	assert_int_equal(a->dim, b->dim);
-	assert_int_equal(a->metric, b->metric);
-	assert_string_equal(a->index, b->index);
 	assert_string_equal(a->name, b->name);
+	assert_int_equal(a->next_coll, b->next_coll);
+	assert_int_equal(a->catalog_lsn, b->catalog_lsn);
 	assert_int_equal(a->tail_start, b->tail_start);
-	assert_int_equal(a->trained_gen, b->trained_gen);
+	assert_int_equal(a->ncolls, b->ncolls);
 	assert_int_equal(a->nsegments, b->nsegments);
 	assert_int_equal(a->nkeys, b->nkeys);
+	for (uint32_t i = 0; i < a->ncolls; i++)
+		assert_same_coll(&a->colls[i], &b->colls[i]);
 	if (a->nsegments)
 		assert_memory_equal(a->segments, b->segments, a->nsegments * sizeof *a->segments);
 	if (a->nkeys)
@@ -117,31 +191,52 @@ static void fix_crc(uint8_t *buf, size_t len)
 	memcpy(buf + len - 4, &crc, 4);
 }
 
+static void to_ent(const struct manifest_coll *c, struct ent *e)
+{
+	*e = (struct ent){.id = c->id,
+			  .dim = c->settings.dim,
+			  .metric = c->settings.metric,
+			  .seal_interval_ms = c->settings.seal_interval_ms,
+			  .train_docs = c->settings.train_docs,
+			  .seal_docs = c->settings.seal_docs,
+			  .created_lsn = c->created_lsn,
+			  .tail_start = c->tail_start,
+			  .trained_gen = c->trained_gen,
+			  .tail_gen = c->tail_gen};
+	memcpy(e->name, c->name, sizeof e->name);
+	memcpy(e->index, c->settings.index, sizeof e->index);
+}
+
 /* The documented layout, written without manifest.c, for files that
  * manifest_store refuses to write. */
 static uint8_t *encode(const struct manifest *m, size_t *len)
 {
-	struct hdr h = {.version = MANIFEST_VERSION,
+	struct hdr h = {.version = 3,
 			.header_size = HDR_SIZE,
 			.gen = m->gen,
-			.dim = m->dim,
-			.metric = m->metric,
 			.tail_start = m->tail_start,
-			.trained_gen = m->trained_gen,
+			.catalog_lsn = m->catalog_lsn,
+			.next_coll = m->next_coll,
+			.ncolls = m->ncolls,
 			.nsegments = m->nsegments,
 			.nkeys = m->nkeys};
 	memcpy(h.magic, "RMANIFST", 8);
-	memcpy(h.index, m->index, sizeof h.index);
 	memcpy(h.name, m->name, sizeof h.name);
-	size_t segs = (size_t)m->nsegments * 24, keys = (size_t)m->nkeys * 32;
-	*len = HDR_SIZE + segs + keys + 4;
-	uint8_t *buf = malloc(*len);
+	size_t colls = (size_t)m->ncolls * ENT_SIZE, segs = (size_t)m->nsegments * SEG_SIZE;
+	size_t keys = (size_t)m->nkeys * KEY_SIZE;
+	*len = HDR_SIZE + colls + segs + keys + 4;
+	uint8_t *buf = calloc(1, *len);
 	assert_non_null(buf);
 	memcpy(buf, &h, sizeof h);
+	for (uint32_t i = 0; i < m->ncolls; i++) {
+		struct ent e;
+		to_ent(&m->colls[i], &e);
+		memcpy(buf + HDR_SIZE + i * ENT_SIZE, &e, sizeof e);
+	}
 	if (segs)
-		memcpy(buf + HDR_SIZE, m->segments, segs);
+		memcpy(buf + HDR_SIZE + colls, m->segments, segs);
 	if (keys)
-		memcpy(buf + HDR_SIZE + segs, m->keys, keys);
+		memcpy(buf + HDR_SIZE + colls + segs, m->keys, keys);
 	fix_crc(buf, *len);
 	return buf;
 }
@@ -156,17 +251,20 @@ static int decode_rc(const void *buf, size_t len)
 	return rc;
 }
 
-/* Applies edit to a copy of a valid file's header, fixes the checksum and
- * decodes it. */
-static int decode_edited(const uint8_t *good, size_t len, void (*edit)(struct hdr *))
+/* Applies edit to a copy of a valid file's header and first collection
+ * entry, fixes the checksum and decodes it. */
+static int decode_edited(const uint8_t *good, size_t len, void (*edit)(struct hdr *, struct ent *))
 {
 	uint8_t *buf = malloc(len);
 	assert_non_null(buf);
 	memcpy(buf, good, len);
 	struct hdr h;
+	struct ent e;
 	memcpy(&h, buf, sizeof h);
-	edit(&h);
+	memcpy(&e, buf + HDR_SIZE, sizeof e);
+	edit(&h, &e);
 	memcpy(buf, &h, sizeof h);
+	memcpy(buf + HDR_SIZE, &e, sizeof e);
 	fix_crc(buf, len);
 	int rc = decode_rc(buf, len);
 	free(buf);
@@ -183,10 +281,12 @@ static void test_round_trip(void **state)
 	assert_int_equal(manifest_store(dir, &m), 0);
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&m, &got);
+	assert_int_equal(got.version, MANIFEST_VERSION);
 	manifest_free(&got);
+	assert_null(got.colls);
 	assert_null(got.segments);
 	assert_null(got.keys);
-	assert_int_equal(got.nsegments + got.nkeys, 0);
+	assert_int_equal(got.ncolls + got.nsegments + got.nkeys, 0);
 	/* A second store replaces the first. */
 	struct manifest next;
 	make_manifest(&next, 6, 4, 1);
@@ -199,16 +299,15 @@ static void test_round_trip(void **state)
 	manifest_free(&m);
 }
 
+/* A new instance without collections. */
 static void test_empty(void **state)
 {
 	const char *dir = tu_dir(state);
-	struct manifest m, got;
-	make_manifest(&m, 1, 0, 0);
-	m.tail_start = 0;
-	m.trained_gen = 0;
+	struct manifest m = {.gen = 1, .next_coll = 1, .tail_start = 16, .catalog_lsn = 16}, got;
 	assert_int_equal(manifest_store(dir, &m), 0);
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&m, &got);
+	assert_non_null(got.colls);
 	assert_non_null(got.segments);
 	assert_non_null(got.keys);
 	manifest_free(&got);
@@ -222,37 +321,57 @@ static void test_missing(void **state)
 	assert_zeroed(&got);
 }
 
+static void assert_zero_after_nul(const char *field, size_t size)
+{
+	for (size_t i = strlen(field); i < size; i++)
+		assert_int_equal(field[i], 0);
+}
+
 static void test_layout(void **state)
 {
 	const char *dir = tu_dir(state);
 	struct manifest m;
 	make_manifest(&m, 9, 2, 3);
 	/* Garbage after the strings' NULs must not reach the file. */
-	memset(m.index + strlen(m.index) + 1, 0x77, sizeof m.index - strlen(m.index) - 1);
+	struct manifest_coll *c = &m.colls[0];
+	memset(c->settings.index + strlen(c->settings.index) + 1, 0x77,
+	       sizeof c->settings.index - strlen(c->settings.index) - 1);
+	memset(c->name + strlen(c->name) + 1, 0x77, sizeof c->name - strlen(c->name) - 1);
 	memset(m.name + strlen(m.name) + 1, 0x77, sizeof m.name - strlen(m.name) - 1);
 	size_t len;
 	uint8_t *buf = stored_bytes(dir, &m, &len);
-	assert_int_equal(len, HDR_SIZE + 2 * 24 + 3 * 32 + 4);
+	assert_int_equal(len, HDR_SIZE + 2 * ENT_SIZE + 2 * SEG_SIZE + 3 * KEY_SIZE + 4);
 	struct hdr h;
 	memcpy(&h, buf, sizeof h);
 	assert_memory_equal(h.magic, "RMANIFST", 8);
-	assert_int_equal(h.version, MANIFEST_VERSION);
+	assert_int_equal(h.version, 3);
 	assert_int_equal(h.header_size, HDR_SIZE);
 	assert_int_equal(h.gen, 9);
-	assert_int_equal(h.dim, 384);
-	assert_int_equal(h.metric, 1);
-	assert_string_equal(h.index, "IVF9,PQ16");
-	for (size_t i = strlen(h.index); i < sizeof h.index; i++)
-		assert_int_equal(h.index[i], 0);
-	assert_string_equal(h.name, "inst-9");
-	for (size_t i = strlen(h.name); i < sizeof h.name; i++)
-		assert_int_equal(h.name[i], 0);
 	assert_int_equal(h.tail_start, m.tail_start);
-	assert_int_equal(h.trained_gen, 8);
+	assert_int_equal(h.catalog_lsn, m.catalog_lsn);
+	assert_int_equal(h.next_coll, 11);
+	assert_int_equal(h.ncolls, 2);
 	assert_int_equal(h.nsegments, 2);
 	assert_int_equal(h.nkeys, 3);
-	assert_memory_equal(buf + HDR_SIZE, m.segments, 2 * 24);
-	assert_memory_equal(buf + HDR_SIZE + 2 * 24, m.keys, 3 * 32);
+	assert_string_equal(h.name, "inst-9");
+	assert_zero_after_nul(h.name, sizeof h.name);
+	for (uint32_t i = 0; i < 2; i++) {
+		struct ent e, want;
+		memcpy(&e, buf + HDR_SIZE + i * ENT_SIZE, sizeof e);
+		to_ent(&m.colls[i], &want);
+		assert_int_equal(e.id, want.id);
+		assert_string_equal(e.name, want.name);
+		assert_zero_after_nul(e.name, sizeof e.name);
+		assert_string_equal(e.index, "IVF9,PQ16");
+		assert_zero_after_nul(e.index, sizeof e.index);
+		memset(e.name, 0, sizeof e.name);
+		memset(e.index, 0, sizeof e.index);
+		memset(want.name, 0, sizeof want.name);
+		memset(want.index, 0, sizeof want.index);
+		assert_memory_equal(&e, &want, sizeof e);
+	}
+	assert_memory_equal(buf + HDR_SIZE + 2 * ENT_SIZE, m.segments, 2 * SEG_SIZE);
+	assert_memory_equal(buf + HDR_SIZE + 2 * ENT_SIZE + 2 * SEG_SIZE, m.keys, 3 * KEY_SIZE);
 	uint32_t crc;
 	memcpy(&crc, buf + len - 4, 4);
 	assert_int_equal(crc, crc32c_update(0, buf, len - 4));
@@ -343,30 +462,21 @@ static void test_truncations(void **state)
 	manifest_free(&m);
 }
 
-static void edit_segs_over(struct hdr *h)
-{
-	h->nsegments = MANIFEST_MAX_SEGS + 1;
-}
+#define EDIT(name, body)                                                                           \
+	static void name(struct hdr *h, struct ent *e)                                             \
+	{                                                                                          \
+		(void)h;                                                                           \
+		(void)e;                                                                           \
+		body;                                                                              \
+	}
 
-static void edit_keys_over(struct hdr *h)
-{
-	h->nkeys = MANIFEST_MAX_KEYS + 1;
-}
-
-static void edit_segs_huge(struct hdr *h)
-{
-	h->nsegments = UINT32_MAX;
-}
-
-static void edit_keys_huge(struct hdr *h)
-{
-	h->nkeys = UINT32_MAX;
-}
-
-static void edit_segs_one_more(struct hdr *h)
-{
-	h->nsegments++;
-}
+EDIT(edit_colls_over, h->ncolls = MANIFEST_MAX_COLLS + 1)
+EDIT(edit_segs_over, h->nsegments = MANIFEST_MAX_SEGS + 1)
+EDIT(edit_keys_over, h->nkeys = MANIFEST_MAX_KEYS + 1)
+EDIT(edit_segs_huge, h->nsegments = UINT32_MAX)
+EDIT(edit_keys_huge, h->nkeys = UINT32_MAX)
+EDIT(edit_colls_huge, h->ncolls = UINT32_MAX)
+EDIT(edit_segs_one_more, h->nsegments++)
 
 static void test_oversize_counts(void **state)
 {
@@ -375,8 +485,10 @@ static void test_oversize_counts(void **state)
 	make_manifest(&m, 4, 2, 2);
 	size_t len;
 	uint8_t *good = stored_bytes(dir, &m, &len);
+	assert_int_equal(decode_edited(good, len, edit_colls_over), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_segs_over), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_keys_over), ROOST_ECORRUPT);
+	assert_int_equal(decode_edited(good, len, edit_colls_huge), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_segs_huge), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_keys_huge), ROOST_ECORRUPT);
 	assert_int_equal(decode_edited(good, len, edit_segs_one_more), ROOST_ECORRUPT);
@@ -413,66 +525,73 @@ static void test_counts_over_limit(void **state)
 	manifest_free(&m);
 }
 
-static void edit_version(struct hdr *h)
+/* As many collections as there may be: ids 1.., one segment each. */
+static void make_many(struct manifest *m, uint32_t n)
 {
-	h->version = MANIFEST_VERSION + 1;
+	make_manifest(m, 2, 0, 0);
+	free(m->colls);
+	m->colls = calloc(n, sizeof *m->colls);
+	assert_non_null(m->colls);
+	for (uint32_t i = 0; i < n; i++) {
+		m->colls[i] =
+		    (struct manifest_coll){.id = i + 1, .settings = {.dim = 4}, .tail_start = 60};
+		snprintf(m->colls[i].name, sizeof m->colls[i].name, "c%u", i);
+		snprintf(m->colls[i].settings.index, sizeof m->colls[i].settings.index, "Flat");
+	}
+	m->ncolls = n;
+	m->next_coll = n + 1;
+	m->tail_start = m->catalog_lsn = 60;
 }
 
-static void edit_magic(struct hdr *h)
+static void test_most_collections(void **state)
 {
-	h->magic[0] = 'X';
+	const char *dir = tu_dir(state);
+	struct manifest m, got;
+	make_many(&m, MANIFEST_MAX_COLLS);
+	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_load(dir, &got), 0);
+	assert_same(&m, &got);
+	manifest_free(&got);
+	manifest_free(&m);
+	make_many(&m, MANIFEST_MAX_COLLS + 1);
+	assert_int_equal(manifest_store(dir, &m), ROOST_ETOOBIG);
+	size_t len;
+	uint8_t *buf = encode(&m, &len);
+	assert_int_equal(decode_rc(buf, len), ROOST_ECORRUPT);
+	free(buf);
+	manifest_free(&m);
 }
 
-static void edit_header_size(struct hdr *h)
-{
-	h->header_size = HDR_SIZE + 8;
-}
-
-static void edit_dim_zero(struct hdr *h)
-{
-	h->dim = 0;
-}
-
-static void edit_dim_big(struct hdr *h)
-{
-	h->dim = 4097;
-}
-
-static void edit_dim_max(struct hdr *h)
-{
-	h->dim = 4096;
-}
-
-static void edit_metric(struct hdr *h)
-{
-	h->metric = 2;
-}
-
-static void edit_index_unterminated(struct hdr *h)
-{
-	memset(h->index, 'A', sizeof h->index);
-}
-
-static void edit_index_full(struct hdr *h)
-{
-	memset(h->index, 'A', sizeof h->index - 1);
-	h->index[sizeof h->index - 1] = '\0';
-}
-
-static void edit_name_unterminated(struct hdr *h)
-{
-	memset(h->name, 'n', sizeof h->name);
-}
-
-static void edit_tail_below_segment(struct hdr *h)
-{
-	h->tail_start = 149; /* the second segment ends at 150 */
-}
-
-static void edit_tail_at_segment_end(struct hdr *h)
-{
-	h->tail_start = 150;
-}
+EDIT(edit_version, h->version = MANIFEST_VERSION + 1)
+EDIT(edit_magic, h->magic[0] = 'X')
+EDIT(edit_header_size, h->header_size = HDR_SIZE + 8)
+EDIT(edit_name_unterminated, memset(h->name, 'n', sizeof h->name))
+EDIT(edit_next_coll_zero, h->next_coll = 0)
+EDIT(edit_next_coll_taken, h->next_coll = 8) /* the second collection has id 8 */
+EDIT(edit_next_coll_huge, h->next_coll = UINT32_MAX)
+EDIT(edit_tail_after_catalog, h->tail_start = h->catalog_lsn + 1)
+EDIT(edit_tail_after_coll, h->tail_start = e->tail_start + 1)
+EDIT(edit_tail_at_coll, h->tail_start = e->tail_start)
+EDIT(edit_id_zero, e->id = 0)
+EDIT(edit_id_after_next, e->id = 9) /* above the second's 8: unsorted */
+EDIT(edit_id_same, e->id = 8)
+EDIT(edit_dim_zero, e->dim = 0)
+EDIT(edit_dim_big, e->dim = 4097)
+EDIT(edit_dim_max, e->dim = 4096)
+EDIT(edit_metric, e->metric = 2)
+EDIT(edit_index_unterminated, memset(e->index, 'A', sizeof e->index))
+EDIT(edit_index_full, memset(e->index, 'A', sizeof e->index - 1))
+EDIT(edit_index_empty, memset(e->index, 0, sizeof e->index))
+EDIT(edit_index_control, e->index[1] = '\n')
+EDIT(edit_cname_unterminated, memset(e->name, 'c', sizeof e->name))
+EDIT(edit_cname_full, memset(e->name, 'c', sizeof e->name - 1))
+EDIT(edit_cname_empty, memset(e->name, 0, sizeof e->name))
+EDIT(edit_cname_bad, e->name[0] = '-')
+EDIT(edit_cname_same, snprintf(e->name, sizeof e->name, "coll-8"))
+EDIT(edit_trained_future, e->trained_gen = h->gen + 1)
+EDIT(edit_tail_gen_future, e->tail_gen = h->gen + 1)
+EDIT(edit_coll_tail_below_segment, e->tail_start = 49; h->tail_start = 49) /* it ends at 50 */
+EDIT(edit_coll_tail_at_segment_end, e->tail_start = 50; h->tail_start = 50)
 
 static void test_header_fields(void **state)
 {
@@ -480,54 +599,122 @@ static void test_header_fields(void **state)
 	make_manifest(&m, 4, 2, 2);
 	size_t len;
 	uint8_t *good = stored_bytes(tu_dir(state), &m, &len);
-	assert_int_equal(decode_edited(good, len, edit_version), ROOST_EVERSION);
-	assert_int_equal(decode_edited(good, len, edit_magic), ROOST_ECORRUPT);
-	assert_int_equal(decode_edited(good, len, edit_header_size), ROOST_ECORRUPT);
-	assert_int_equal(decode_edited(good, len, edit_dim_zero), ROOST_ECORRUPT);
-	assert_int_equal(decode_edited(good, len, edit_dim_big), ROOST_ECORRUPT);
-	assert_int_equal(decode_edited(good, len, edit_dim_max), 0);
-	assert_int_equal(decode_edited(good, len, edit_metric), ROOST_ECORRUPT);
-	assert_int_equal(decode_edited(good, len, edit_index_unterminated), ROOST_ECORRUPT);
-	assert_int_equal(decode_edited(good, len, edit_index_full), 0);
-	assert_int_equal(decode_edited(good, len, edit_name_unterminated), ROOST_ECORRUPT);
-	assert_int_equal(decode_edited(good, len, edit_tail_below_segment), ROOST_ECORRUPT);
-	assert_int_equal(decode_edited(good, len, edit_tail_at_segment_end), 0);
+	static const struct {
+		void (*edit)(struct hdr *, struct ent *);
+		int rc;
+	} cases[] = {
+	    {edit_version, ROOST_EVERSION},
+	    {edit_magic, ROOST_ECORRUPT},
+	    {edit_header_size, ROOST_ECORRUPT},
+	    {edit_name_unterminated, ROOST_ECORRUPT},
+	    {edit_next_coll_zero, ROOST_ECORRUPT},
+	    {edit_next_coll_taken, ROOST_ECORRUPT},
+	    {edit_next_coll_huge, ROOST_ECORRUPT},
+	    {edit_tail_after_catalog, ROOST_ECORRUPT},
+	    {edit_tail_after_coll, ROOST_ECORRUPT},
+	    {edit_tail_at_coll, 0},
+	    {edit_id_zero, ROOST_ECORRUPT},
+	    {edit_id_after_next, ROOST_ECORRUPT},
+	    {edit_id_same, ROOST_ECORRUPT},
+	    {edit_dim_zero, ROOST_ECORRUPT},
+	    {edit_dim_big, ROOST_ECORRUPT},
+	    {edit_dim_max, 0},
+	    {edit_metric, ROOST_ECORRUPT},
+	    {edit_index_unterminated, ROOST_ECORRUPT},
+	    {edit_index_full, 0},
+	    {edit_index_empty, ROOST_ECORRUPT},
+	    {edit_index_control, ROOST_ECORRUPT},
+	    {edit_cname_unterminated, ROOST_ECORRUPT},
+	    {edit_cname_full, 0},
+	    {edit_cname_empty, ROOST_ECORRUPT},
+	    {edit_cname_bad, ROOST_ECORRUPT},
+	    {edit_cname_same, ROOST_ECORRUPT},
+	    {edit_trained_future, ROOST_ECORRUPT},
+	    {edit_tail_gen_future, ROOST_ECORRUPT},
+	    {edit_coll_tail_below_segment, ROOST_ECORRUPT},
+	    {edit_coll_tail_at_segment_end, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		assert_int_equal(decode_edited(good, len, cases[i].edit), cases[i].rc);
 	free(good);
 	manifest_free(&m);
 }
 
-/* A directory written before names were recorded: version 1, whose
- * header ends before the name, still reads, with an empty name. */
-static void test_version1_reads_without_name(void **state)
+/* Version 2 (or 1, without the name) as the code before collections wrote
+ * it: one collection's settings in the header, segments without one. */
+static uint8_t *encode_v2(const struct manifest *m, uint32_t version, size_t *len)
+{
+	const struct manifest_coll *c = &m->colls[0];
+	size_t header = version == 1 ? V1_HDR_SIZE : V2_HDR_SIZE;
+	struct v2hdr h = {.version = version,
+			  .header_size = (uint32_t)header,
+			  .gen = m->gen,
+			  .dim = c->settings.dim,
+			  .metric = c->settings.metric,
+			  .tail_start = c->tail_start,
+			  .trained_gen = c->trained_gen,
+			  .nsegments = m->nsegments,
+			  .nkeys = m->nkeys};
+	memcpy(h.magic, "RMANIFST", 8);
+	memcpy(h.index, c->settings.index, sizeof h.index);
+	memcpy(h.name, m->name, sizeof h.name);
+	*len = header + m->nsegments * sizeof(struct v2seg) + m->nkeys * KEY_SIZE + 4;
+	uint8_t *buf = calloc(1, *len), *p = buf + header;
+	assert_non_null(buf);
+	memcpy(buf, &h, header);
+	for (uint32_t i = 0; i < m->nsegments; i++, p += sizeof(struct v2seg)) {
+		struct v2seg sg = {m->segments[i].start_lsn, m->segments[i].end_lsn,
+				   m->segments[i].count};
+		memcpy(p, &sg, sizeof sg);
+	}
+	memcpy(p, m->keys, m->nkeys * KEY_SIZE);
+	fix_crc(buf, *len);
+	return buf;
+}
+
+/* What a version 2 file of m's first collection and segments reads as. */
+static void as_read_from_v2(struct manifest *m, uint32_t version)
+{
+	struct manifest_coll *c = &m->colls[0];
+	c->id = 1;
+	snprintf(c->name, sizeof c->name, "default");
+	c->settings.train_docs = c->settings.seal_docs = 0;
+	c->settings.seal_interval_ms = 0;
+	c->created_lsn = 0;
+	c->tail_gen = m->gen;
+	m->ncolls = 1;
+	m->next_coll = 2;
+	m->catalog_lsn = m->tail_start = c->tail_start;
+	for (uint32_t i = 0; i < m->nsegments; i++)
+		m->segments[i].coll = 1;
+	if (version == 1)
+		m->name[0] = '\0';
+}
+
+static void test_older_versions_read_as_default(void **state)
 {
 	(void)state;
-	struct manifest m, got;
-	make_manifest(&m, 4, 2, 3);
-	size_t len;
-	uint8_t *v2 = encode(&m, &len);
-	size_t v1len = len - (HDR_SIZE - V1_HDR_SIZE);
-	uint8_t *v1 = malloc(v1len);
-	assert_non_null(v1);
-	memcpy(v1, v2, V1_HDR_SIZE);
-	memcpy(v1 + V1_HDR_SIZE, v2 + HDR_SIZE, len - HDR_SIZE);
-	struct hdr h;
-	memcpy(&h, v1, V1_HDR_SIZE);
-	h.version = 1;
-	h.header_size = V1_HDR_SIZE;
-	memcpy(v1, &h, V1_HDR_SIZE);
-	fix_crc(v1, v1len);
-	assert_int_equal(manifest_decode(v1, v1len, &got), 0);
-	m.name[0] = '\0';
-	assert_same(&m, &got);
-	manifest_free(&got);
-	/* A version 1 header claiming version 2's size is damaged. */
-	h.header_size = HDR_SIZE;
-	memcpy(v1, &h, V1_HDR_SIZE);
-	fix_crc(v1, v1len);
-	assert_int_equal(decode_rc(v1, v1len), ROOST_ECORRUPT);
-	free(v1);
-	free(v2);
-	manifest_free(&m);
+	for (uint32_t version = 1; version <= 2; version++) {
+		struct manifest m, got;
+		make_manifest(&m, 4, 2, 3);
+		m.nsegments = 1; /* the first collection's */
+		size_t len;
+		uint8_t *buf = encode_v2(&m, version, &len);
+		assert_int_equal(manifest_decode(buf, len, &got), 0);
+		assert_int_equal(got.version, version);
+		as_read_from_v2(&m, version);
+		assert_same(&m, &got);
+		manifest_free(&got);
+		/* A header claiming the other version's size is damaged. */
+		struct v2hdr h;
+		memcpy(&h, buf, V1_HDR_SIZE);
+		h.header_size = version == 1 ? V2_HDR_SIZE : V1_HDR_SIZE;
+		memcpy(buf, &h, V1_HDR_SIZE);
+		fix_crc(buf, len);
+		assert_int_equal(decode_rc(buf, len), ROOST_ECORRUPT);
+		free(buf);
+		manifest_free(&m);
+	}
 }
 
 /* Another version keeps its own layout, so it must be told apart before
@@ -538,6 +725,9 @@ static void test_other_version_any_length(void **state)
 	uint8_t buf[12];
 	memcpy(buf, "RMANIFST", 8);
 	uint32_t v = MANIFEST_VERSION + 1;
+	memcpy(buf + 8, &v, 4);
+	assert_int_equal(decode_rc(buf, sizeof buf), ROOST_EVERSION);
+	v = 0;
 	memcpy(buf + 8, &v, 4);
 	assert_int_equal(decode_rc(buf, sizeof buf), ROOST_EVERSION);
 	assert_int_equal(decode_rc(buf, sizeof buf - 1), ROOST_ECORRUPT);
@@ -551,8 +741,8 @@ static int decode_segments(const uint8_t *good, size_t len, struct manifest_segm
 	uint8_t *buf = malloc(len);
 	assert_non_null(buf);
 	memcpy(buf, good, len);
-	memcpy(buf + HDR_SIZE, &a, sizeof a);
-	memcpy(buf + HDR_SIZE + sizeof a, &b, sizeof b);
+	memcpy(buf + HDR_SIZE + 2 * ENT_SIZE, &a, sizeof a);
+	memcpy(buf + HDR_SIZE + 2 * ENT_SIZE + sizeof a, &b, sizeof b);
 	fix_crc(buf, len);
 	int rc = decode_rc(buf, len);
 	free(buf);
@@ -570,24 +760,32 @@ static int store_segments(const char *dir, struct manifest_segment a, struct man
 	return rc;
 }
 
+#define SEG(c, s, e)                                                                               \
+	{                                                                                          \
+		.coll = (c), .start_lsn = (s), .end_lsn = (e), .count = 1                          \
+	}
+
 static void test_segment_order(void **state)
 {
 	const char *dir = tu_dir(state);
 	struct manifest m;
-	make_manifest(&m, 4, 2, 0); /* tail_start 207 */
+	make_manifest(&m, 4, 2, 0); /* collection 3 to 107, collection 8 to 108 */
 	size_t len;
 	uint8_t *good = stored_bytes(dir, &m, &len);
 	static const struct {
 		struct manifest_segment a, b;
 		int ok;
 	} cases[] = {
-	    {{0, 50, 1}, {50, 207, 1}, 1},  /* touching, up to tail_start */
-	    {{0, 50, 1}, {49, 60, 1}, 0},   /* overlapping */
-	    {{100, 150, 1}, {0, 50, 1}, 0}, /* unsorted */
-	    {{0, 50, 1}, {0, 50, 1}, 0},    /* duplicate */
-	    {{10, 10, 0}, {50, 60, 1}, 0},  /* empty range */
-	    {{20, 10, 1}, {50, 60, 1}, 0},  /* reversed range */
-	    {{0, 50, 1}, {100, 208, 1}, 0}, /* past tail_start */
+	    {SEG(3, 0, 50), SEG(3, 50, 107), 1},  /* touching, up to its tail_start */
+	    {SEG(3, 0, 50), SEG(3, 49, 60), 0},	  /* overlapping */
+	    {SEG(3, 60, 70), SEG(3, 0, 50), 0},	  /* unsorted */
+	    {SEG(3, 0, 50), SEG(3, 0, 50), 0},	  /* duplicate */
+	    {SEG(3, 10, 10), SEG(3, 50, 60), 0},  /* empty range */
+	    {SEG(3, 20, 10), SEG(3, 50, 60), 0},  /* reversed range */
+	    {SEG(3, 0, 50), SEG(3, 100, 108), 0}, /* past its tail_start */
+	    {SEG(3, 0, 50), SEG(8, 0, 108), 1},	  /* collections' ranges overlap */
+	    {SEG(8, 0, 50), SEG(3, 60, 70), 0},	  /* collections unsorted */
+	    {SEG(3, 0, 50), SEG(5, 60, 70), 0},	  /* no such collection */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int want = cases[i].ok ? 0 : ROOST_ECORRUPT;
@@ -595,6 +793,9 @@ static void test_segment_order(void **state)
 		want = cases[i].ok ? 0 : ROOST_EINVAL;
 		assert_int_equal(store_segments(dir, cases[i].a, cases[i].b), want);
 	}
+	struct manifest_segment padded = SEG(3, 0, 50);
+	padded.pad = 1;
+	assert_int_equal(decode_segments(good, len, padded, cases[0].b), ROOST_ECORRUPT);
 	free(good);
 	manifest_free(&m);
 }
@@ -609,26 +810,41 @@ static void test_store_refuses_invalid(void **state)
 	assert_int_equal(manifest_store(dir, &good), 0);
 
 	make_manifest(&m, 4, 1, 1);
-	m.dim = 0;
+	struct coll_settings *s = &m.colls[1].settings;
+	s->dim = 0;
 	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
-	m.dim = 4097;
+	s->dim = 4097;
 	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
-	m.dim = 8;
-	m.metric = 2;
+	s->dim = 8;
+	s->metric = 2;
 	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
-	m.metric = 0;
-	memset(m.index, 'x', sizeof m.index);
+	s->metric = 0;
+	memset(s->index, 'x', sizeof s->index);
 	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
-	m.index[0] = '\0';
+	s->index[0] = '\0';
+	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	snprintf(s->index, sizeof s->index, "Flat");
+	snprintf(m.colls[1].name, sizeof m.colls[1].name, "no spaces");
+	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	snprintf(m.colls[1].name, sizeof m.colls[1].name, "%s", m.colls[0].name);
+	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	snprintf(m.colls[1].name, sizeof m.colls[1].name, "ok");
+	m.next_coll = m.colls[1].id;
+	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	m.next_coll = 11;
+	m.tail_start = m.colls[0].tail_start + 1;
+	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	m.tail_start = m.colls[0].tail_start;
 	m.nkeys = MANIFEST_MAX_KEYS + 1;
 	assert_int_equal(manifest_store(dir, &m), ROOST_ETOOBIG);
 	m.nkeys = 1;
 	m.nsegments = MANIFEST_MAX_SEGS + 1;
 	assert_int_equal(manifest_store(dir, &m), ROOST_ETOOBIG);
 	m.nsegments = 1;
+	assert_int_equal(manifest_store(dir, &m), 0); /* valid again: the checks were the edits */
 
 	assert_int_equal(manifest_load(dir, &got), 0);
-	assert_same(&good, &got);
+	assert_int_equal(got.gen, 4);
 	assert_false(exists(dir, "MANIFEST.tmp"));
 	manifest_free(&got);
 	manifest_free(&m);
@@ -745,22 +961,74 @@ static void test_store_missing_dir(void **state)
 static void test_paths(void **state)
 {
 	(void)state;
-	char buf[64];
-	assert_int_equal(manifest_segment_path("/d", 0x1234, 0x1240, "docs", buf, sizeof buf), 0);
+	char buf[80];
+	/* Collection 1 keeps the names of data written before collections. */
+	assert_int_equal(manifest_segment_path("/d", 1, 0x1234, 0x1240, "docs", buf, sizeof buf),
+			 0);
 	assert_string_equal(buf, "/d/seg-0000000000001234-0000000000001240.docs");
-	assert_int_equal(manifest_segment_path("/d", 1, UINT64_MAX, "index", buf, sizeof buf), 0);
-	assert_string_equal(buf, "/d/seg-0000000000000001-ffffffffffffffff.index");
-	assert_int_equal(manifest_trained_path("/d", 7, buf, sizeof buf), 0);
+	assert_int_equal(manifest_trained_path("/d", 1, 7, buf, sizeof buf), 0);
 	assert_string_equal(buf, "/d/trained-0000000000000007.index");
+	assert_int_equal(manifest_segment_path("/d", 0x2a, 1, UINT64_MAX, "index", buf, sizeof buf),
+			 0);
+	assert_string_equal(buf, "/d/seg-c0000002a-0000000000000001-ffffffffffffffff.index");
+	assert_int_equal(manifest_trained_path("/d", 0x7fffffff, 7, buf, sizeof buf), 0);
+	assert_string_equal(buf, "/d/trained-c7fffffff-0000000000000007.index");
 
-	size_t need = strlen("/d/seg-0000000000001234-0000000000001240.docs") + 1;
-	assert_int_equal(manifest_segment_path("/d", 0x1234, 0x1240, "docs", buf, need), 0);
-	assert_int_equal(manifest_segment_path("/d", 0x1234, 0x1240, "docs", buf, need - 1),
+	size_t need = strlen("/d/seg-c00000002-0000000000001234-0000000000001240.docs") + 1;
+	assert_int_equal(manifest_segment_path("/d", 2, 0x1234, 0x1240, "docs", buf, need), 0);
+	assert_int_equal(manifest_segment_path("/d", 2, 0x1234, 0x1240, "docs", buf, need - 1),
 			 ROOST_ETOOBIG);
 	need = strlen("/d/trained-0000000000000007.index") + 1;
-	assert_int_equal(manifest_trained_path("/d", 7, buf, need), 0);
-	assert_int_equal(manifest_trained_path("/d", 7, buf, need - 1), ROOST_ETOOBIG);
-	assert_int_equal(manifest_trained_path("/d", 7, buf, 0), ROOST_ETOOBIG);
+	assert_int_equal(manifest_trained_path("/d", 1, 7, buf, need), 0);
+	assert_int_equal(manifest_trained_path("/d", 1, 7, buf, need - 1), ROOST_ETOOBIG);
+	assert_int_equal(manifest_trained_path("/d", 1, 7, buf, 0), ROOST_ETOOBIG);
+}
+
+/* ---- changes in memory ---- */
+
+static void test_changes_keep_order(void **state)
+{
+	const char *dir = tu_dir(state);
+	struct manifest m, copy;
+	make_manifest(&m, 4, 4, 1); /* collections 3 and 8, two segments each */
+	struct manifest_coll c = m.colls[0];
+	c.id = 5;
+	snprintf(c.name, sizeof c.name, "middle");
+	assert_int_equal(manifest_add_coll(&m, &c), 0);
+	assert_int_equal(manifest_add_coll(&m, &c), ROOST_EEXIST);
+	assert_int_equal(m.ncolls, 3);
+	assert_int_equal(m.colls[1].id, 5);
+	assert_ptr_equal(manifest_coll_find(&m, 5), &m.colls[1]);
+	assert_ptr_equal(manifest_coll_named(&m, "middle"), &m.colls[1]);
+	assert_null(manifest_coll_find(&m, 4));
+	assert_null(manifest_coll_named(&m, "none"));
+	struct manifest_segment sg = {.coll = 5, .start_lsn = 1, .end_lsn = 2, .count = 1};
+	assert_int_equal(manifest_add_segment(&m, &sg), 0);
+	sg.start_lsn = 0;
+	sg.end_lsn = 1;
+	assert_int_equal(manifest_add_segment(&m, &sg), 0);
+	uint32_t first, n;
+	manifest_segments_of(&m, 5, &first, &n);
+	assert_int_equal(first, 2);
+	assert_int_equal(n, 2);
+	assert_int_equal(m.segments[2].start_lsn, 0);
+	assert_int_equal(m.segments[3].start_lsn, 1);
+	manifest_segments_of(&m, 4, &first, &n);
+	assert_int_equal(n, 0);
+	/* A copy is independent of what it was made from. */
+	assert_int_equal(manifest_copy(&m, &copy), 0);
+	manifest_remove_coll(&m, 3);
+	assert_int_equal(m.ncolls, 2);
+	assert_int_equal(m.nsegments, 4);
+	assert_int_equal(m.segments[0].coll, 5);
+	assert_int_equal(copy.ncolls, 3);
+	assert_int_equal(copy.nsegments, 6);
+	assert_int_equal(copy.segments[0].coll, 3);
+	m.tail_start = m.colls[0].tail_start;
+	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_store(dir, &copy), 0);
+	manifest_free(&copy);
+	manifest_free(&m);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_tmpdir, tu_teardown)
@@ -774,13 +1042,14 @@ int main(void)
 	    T(test_layout),
 	    T(test_decode_unaligned),
 	    T(test_max_segments_round_trip),
+	    T(test_most_collections),
 	    T(test_flip_every_byte),
 	    T(test_truncations),
 	    T(test_oversize_counts),
 	    cmocka_unit_test(test_counts_over_limit),
 	    T(test_header_fields),
 	    cmocka_unit_test(test_other_version_any_length),
-	    cmocka_unit_test(test_version1_reads_without_name),
+	    cmocka_unit_test(test_older_versions_read_as_default),
 	    T(test_segment_order),
 	    T(test_store_refuses_invalid),
 	    T(test_failed_write_keeps_old),
@@ -789,6 +1058,7 @@ int main(void)
 	    T(test_moved_on),
 	    T(test_store_missing_dir),
 	    cmocka_unit_test(test_paths),
+	    T(test_changes_keep_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

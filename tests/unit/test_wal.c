@@ -485,11 +485,11 @@ static void test_rotate(void **state)
 	assert_int_equal(wal_open(&w, dir, 0), 0);
 	assert_int_equal(wal_size(w), off_of(0, 10));
 	append_recs(w, 10, 12, 2);
-	assert_int_equal(wal_rotate(w, lsn_of(12)), 0);
+	assert_int_equal(wal_rotate(w, lsn_of(12), lsn_of(12)), 0);
 	assert_int_equal(count_files(dir), 1);
 	assert_int_equal(wal_size(w), 0);
 	/* Nothing new to start: the same file is kept. */
-	assert_int_equal(wal_rotate(w, lsn_of(12)), 0);
+	assert_int_equal(wal_rotate(w, lsn_of(12), lsn_of(12)), 0);
 	append_recs(w, 12, 16, 3);
 	log_path(path, dir, lsn_of(12));
 	assert_int_equal(wal_size(w), tu_file_size(path));
@@ -498,17 +498,40 @@ static void test_rotate(void **state)
 	expect_recs(dir, 0, 12, 16, lsn_of(16));
 }
 
+/* A file goes only once every record in it lies before keep_from: the
+ * records of a collection that has not sealed them yet stay. */
+static void test_rotate_keeps_what_is_needed(void **state)
+{
+	const char *dir = tu_dir(state);
+	wal *w;
+	assert_int_equal(wal_open(&w, dir, 0), 0);
+	append_recs(w, 0, 3, 3);
+	assert_int_equal(wal_rotate(w, lsn_of(3), lsn_of(1)), 0); /* file 0 holds 0..2 */
+	append_recs(w, 3, 6, 3);
+	assert_int_equal(wal_rotate(w, lsn_of(6), lsn_of(3)), 0); /* file 0 goes, 3 stays */
+	assert_int_equal(count_files(dir), 2);
+	append_recs(w, 6, 8, 2);
+	assert_int_equal(wal_size(w), off_of(3, 8));
+	wal_close(w);
+	expect_recs(dir, lsn_of(3), 3, 8, lsn_of(8));
+	assert_int_equal(wal_open(&w, dir, lsn_of(8)), 0);
+	assert_int_equal(wal_rotate(w, lsn_of(8), lsn_of(8)), 0);
+	assert_int_equal(count_files(dir), 1);
+	wal_close(w);
+}
+
 static void test_rotate_rejects(void **state)
 {
 	const char *dir = tu_dir(state);
 	wal *w;
 	assert_int_equal(wal_open(&w, dir, 0), 0);
 	append_recs(w, 0, 3, 3);
-	assert_int_equal(wal_rotate(w, lsn_of(2)), ROOST_EINVAL);
+	assert_int_equal(wal_rotate(w, lsn_of(2), lsn_of(2)), ROOST_EINVAL);
 	assert_int_equal(wal_append(w, lsn_of(3), lsn_of(4), data_of(3), len_of(3)), 0);
-	assert_int_equal(wal_rotate(w, lsn_of(4)), ROOST_EINVAL);
+	assert_int_equal(wal_rotate(w, lsn_of(4), lsn_of(4)), ROOST_EINVAL);
 	assert_int_equal(wal_sync(w), 0);
-	assert_int_equal(wal_rotate(w, lsn_of(4)), 0);
+	assert_int_equal(wal_rotate(w, lsn_of(4), lsn_of(5)), ROOST_EINVAL); /* keeps the future */
+	assert_int_equal(wal_rotate(w, lsn_of(4), lsn_of(4)), 0);
 	wal_close(w);
 	assert_int_equal(count_files(dir), 1);
 	expect_recs(dir, 0, 0, 0, 0);
@@ -590,7 +613,7 @@ static void test_unwritable_file_recovers(void **state)
 	for (uint64_t i = 3; i < 8; i++)
 		assert_int_equal(wal_append(w, lsn_of(i), lsn_of(i + 1), data_of(i), len_of(i)), 0);
 	int synced_rc = wal_sync(w);
-	int rotate_rc = wal_rotate(w, lsn_of(3));
+	int rotate_rc = wal_rotate(w, lsn_of(3), lsn_of(3));
 	assert_true(set_immutable(path, 0));
 
 	assert_int_equal(synced_rc, ROOST_EPERM);
@@ -693,6 +716,7 @@ int main(void)
 	    T(test_oversized_len),
 	    T(test_out_of_order),
 	    T(test_rotate),
+	    T(test_rotate_keeps_what_is_needed),
 	    T(test_rotate_rejects),
 	    T(test_sync_failure),
 	    T(test_unwritable_file_recovers),

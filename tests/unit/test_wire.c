@@ -110,8 +110,9 @@ static unsigned char *write_batch(const Roost__AddRequest *add, int junk, size_t
 	buf = malloc(*len);
 	assert_non_null(buf);
 	memset(buf, junk, *len);
-	wire_batch_write(add, buf);
+	wire_batch_write(add, 9, buf);
 	assert_int_equal(batch_parse(buf, *len, add->dim, v), 0);
+	assert_int_equal(batch_collection(v), 9);
 	return buf;
 }
 
@@ -281,7 +282,7 @@ static void test_frame_to_batch(void **state)
  *  - of a number or string the last occurrence counts; every occurrence
  *    of a message is decoded, and of the oneof op the last one stands.
  * Then wire.c's own rules (wire.h): an empty frame has no operation,
- * version must be 1, one of add, search or status must be set, no string
+ * version must be 1, one operation must be set, no string
  * may hold a NUL byte, and no two different members of op may be set.
  * wire_check_add's order of checks is its documented contract. */
 
@@ -465,6 +466,13 @@ static int ref_add(const uint8_t *p, const uint8_t *end, struct ref_request *r, 
 			a->ndocs++;
 			continue;
 		}
+		if (f.num == 7) { /* collection */
+			const uint8_t *s;
+			size_t len;
+			if (ref_string(&f, r, &s, &len) != 0)
+				return -1;
+			continue;
+		}
 		if (f.num >= 1 && f.num <= 6 && f.wire != 0)
 			return -1;
 		if (f.num == 1)
@@ -512,10 +520,14 @@ static int ref_search(const uint8_t *p, const uint8_t *end, struct ref_request *
 
 	REF_FIELDS(p, end, f, rc)
 	{
+		const uint8_t *s;
+		size_t len;
 		if (f.num == 2)
 			rc = ref_floats(&f, &n, &nonfinite); /* queries */
 		else if (f.num == 4)
 			rc = f.wire == 2 ? ref_filter(f.data, f.data + f.len, r) : -1;
+		else if (f.num == 9)
+			rc = ref_string(&f, r, &s, &len); /* collection */
 		else if (f.num >= 1 && f.num <= 8)
 			rc = f.wire == 0 ? 0 : -1;
 		else
@@ -526,14 +538,53 @@ static int ref_search(const uint8_t *p, const uint8_t *end, struct ref_request *
 	return rc;
 }
 
-/* StatusRequest has no fields: all of them are unknown. */
-static int ref_status(const uint8_t *p, const uint8_t *end)
+/* A message of scalar fields: strings at the numbers in strs (a bit each),
+ * varints at the numbers in ints, a nested message of those kinds at msg
+ * (0: none), the rest unknown. */
+struct ref_shape {
+	unsigned strs, ints, msg;
+	const struct ref_shape *nested;
+};
+
+static int ref_shaped(const uint8_t *p, const uint8_t *end, struct ref_request *r,
+		      const struct ref_shape *shape)
 {
 	struct ref_field f;
+	const uint8_t *s;
+	size_t len;
 	int rc;
 
-	REF_FIELDS(p, end, f, rc);
+	REF_FIELDS(p, end, f, rc)
+	{
+		if (f.num < 32 && (shape->strs >> f.num & 1))
+			rc = ref_string(&f, r, &s, &len);
+		else if (f.num < 32 && (shape->ints >> f.num & 1))
+			rc = f.wire == 0 ? 0 : -1;
+		else if (shape->msg && f.num == shape->msg)
+			rc =
+			    f.wire == 2 ? ref_shaped(f.data, f.data + f.len, r, shape->nested) : -1;
+		else
+			rc = 0;
+		if (rc < 0)
+			return -1;
+	}
 	return rc;
+}
+
+#define B(n) (1u << (n))
+
+/* CollectionSettings: dim 1, metric 2, index 3, train_docs 4, seal_docs 5,
+ * seal_interval_ms 6. */
+static int ref_op(unsigned num, const uint8_t *p, const uint8_t *end, struct ref_request *r)
+{
+	const struct ref_shape settings = {.strs = B(3), .ints = B(1) | B(2) | B(4) | B(5) | B(6)};
+	const struct ref_shape status = {.strs = B(1)};
+	const struct ref_shape create = {
+	    .strs = B(1), .ints = B(3) | B(4) | B(5), .msg = 2, .nested = &settings};
+	const struct ref_shape drop = {.strs = B(1), .ints = B(2) | B(3) | B(4)};
+	const struct ref_shape list = {0};
+	const struct ref_shape *shapes[] = {[4] = &status, [5] = &create, [6] = &drop, [7] = &list};
+	return ref_shaped(p, end, r, shapes[num]);
 }
 
 static int ref_request(const uint8_t *p, const uint8_t *end, struct ref_request *r)
@@ -551,7 +602,7 @@ static int ref_request(const uint8_t *p, const uint8_t *end, struct ref_request 
 			r->version = (uint32_t)f.v;
 			continue;
 		}
-		if (f.num < 2 || f.num > 4)
+		if (f.num < 2 || f.num > 7)
 			continue;
 		if (f.wire != 2)
 			return -1;
@@ -560,7 +611,7 @@ static int ref_request(const uint8_t *p, const uint8_t *end, struct ref_request 
 		else if (f.num == 3)
 			rc = ref_search(f.data, f.data + f.len, r);
 		else
-			rc = ref_status(f.data, f.data + f.len);
+			rc = ref_op(f.num, f.data, f.data + f.len, r);
 		if (rc < 0)
 			return -1;
 		if (f.num == 2)
@@ -769,6 +820,61 @@ static void test_garbage_frames(void **state)
 			free(p);
 		}
 	}
+}
+
+/* A create request, and one frame with the collection fields of every
+ * other operation set, mutated the same way: the collection operations'
+ * fields decode as the model says. */
+static void test_mutated_collection_frames(void **state)
+{
+	struct outcomes o = {0};
+	uint64_t seed = 4242;
+	Roost__CollectionSettings cs = ROOST__COLLECTION_SETTINGS__INIT;
+	Roost__CreateCollectionRequest cc = ROOST__CREATE_COLLECTION_REQUEST__INIT;
+	Roost__DropCollectionRequest dc = ROOST__DROP_COLLECTION_REQUEST__INIT;
+	Roost__StatusRequest st = ROOST__STATUS_REQUEST__INIT;
+	Roost__Request r = ROOST__REQUEST__INIT;
+	size_t lens[3];
+	uint8_t *frames[3];
+
+	(void)state;
+	cs.dim = 384;
+	cs.metric = ROOST__METRIC__METRIC_INNER_PRODUCT;
+	cs.index = "HNSW32";
+	cs.seal_docs = 8192;
+	cs.train_docs = 100;
+	cs.seal_interval_ms = 2000;
+	cc.name = "posts";
+	cc.settings = &cs;
+	cc.client_id = 0x1234567890ull;
+	cc.seq = 3;
+	dc.name = "articles";
+	dc.client_id = 99;
+	dc.seq = 4;
+	st.collection = "posts";
+	r.version = WIRE_VERSION;
+	r.op_case = ROOST__REQUEST__OP_CREATE_COLLECTION;
+	r.create_collection = &cc;
+	frames[0] = pack_request(&r, &lens[0]);
+	r.op_case = ROOST__REQUEST__OP_DROP_COLLECTION;
+	r.drop_collection = &dc;
+	frames[1] = pack_request(&r, &lens[1]);
+	r.op_case = ROOST__REQUEST__OP_STATUS;
+	r.status = &st;
+	frames[2] = pack_request(&r, &lens[2]);
+	for (int round = 0; round < 6000; round++) {
+		size_t len = lens[round % 3];
+		uint8_t *p = malloc(len);
+		assert_non_null(p);
+		memcpy(p, frames[round % 3], len);
+		for (int k = 0; k < 1 + (int)(xorshift(&seed) % 3); k++)
+			p[xorshift(&seed) % len] = (uint8_t)xorshift(&seed);
+		decode_matches_model(p, len, &o, "mutated collection frame", round);
+		free(p);
+	}
+	assert_true(o.decoded > 1000);
+	for (int i = 0; i < 3; i++)
+		free(frames[i]);
 }
 
 /* Valid frames with random bytes changed reach deeper than pure garbage:
@@ -1381,6 +1487,7 @@ int main(void)
 	    cmocka_unit_test(test_truncated_frames),
 	    cmocka_unit_test(test_garbage_frames),
 	    cmocka_unit_test(test_mutated_frames),
+	    cmocka_unit_test(test_mutated_collection_frames),
 	    cmocka_unit_test(test_decode_rules),
 	    cmocka_unit_test(test_decode_last_add_stands),
 	    cmocka_unit_test(test_wrong_version),

@@ -1,0 +1,45 @@
+/* Collections: what names may be, and the settings each collection has.
+ *
+ * An instance holds named collections, each with its own dimension,
+ * metric, FAISS index type and seal policy. The writer assigns each a
+ * number (its id) when it applies the create, in LSN order, and never gives
+ * a number out twice; requests name collections, records and files use
+ * ids. These definitions are shared by the records that create and drop
+ * collections (proto/), the manifest that lists them (store/), the catalog
+ * that publishes them (shm/) and the writer, each of which keeps them in
+ * its own documented layout.
+ */
+#ifndef ROOST_COLL_H
+#define ROOST_COLL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define COLL_NAME_MAX	63u /* bytes; a name buffer holds COLL_NAME_MAX + 1 */
+#define COLL_INDEX_MAX	63u /* bytes of a FAISS factory string */
+#define COLL_DEFAULT	"default"
+#define COLL_DEFAULT_ID 1u /* `roost up --dim D`, and data written before collections */
+#define COLL_MAX_DIM	4096u
+
+struct coll_settings {
+	uint32_t dim;
+	uint32_t metric; /* 0 L2, 1 inner product */
+	char index[COLL_INDEX_MAX + 1];
+	uint64_t train_docs;	   /* trained index types: vectors to train on */
+	uint64_t seal_docs;	   /* documents per sealed segment (the tail's capacity) */
+	uint32_t seal_interval_ms; /* seal a tail this old; 0: only when full */
+};
+
+/* 0 when name (NUL-terminated) is a valid collection name: 1 to
+ * COLL_NAME_MAX bytes of [A-Za-z0-9_.-], the first a letter or digit.
+ * Otherwise ROOST_EINVAL, and why (when not NULL) says what is wrong in
+ * words for the user. */
+int coll_name_check(const char *name, char *why, size_t len);
+
+/* The name a request means: "" and NULL mean COLL_DEFAULT. */
+const char *coll_name_or_default(const char *name);
+
+/* 1 when a and b are the same settings. */
+int coll_settings_equal(const struct coll_settings *a, const struct coll_settings *b);
+
+#endif

@@ -1,0 +1,291 @@
+#include "clicoll.h"
+
+#include "cliutil.h"
+#include "err.h"
+#include "opt.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLICOLL_DEFAULT_WAIT 30000
+
+const char clicoll_usage[] =
+    "usage: roost collections --name NAME [list] [--json]\n"
+    "       roost collections --name NAME create COLL --dim D [--metric l2|ip]\n"
+    "                         [--index FACTORY] [--train-docs N] [--seal-docs N]\n"
+    "                         [--seal-interval-ms MS] [--json]\n"
+    "       roost collections --name NAME describe COLL [--json]\n"
+    "       roost collections --name NAME drop COLL\n"
+    "Lists, creates, describes or drops collections. Each collection has its own\n"
+    "dimension, metric, FAISS index and seal policy; settings not given take the\n"
+    "writer's defaults. Creating a collection that exists with the same settings\n"
+    "is not an error (it says so); with other settings it is. A name is 1 to 63\n"
+    "of A-Z a-z 0-9 _ . -, starting with a letter or digit; dropping a collection\n"
+    "deletes its documents, and its name can then be used again. --timeout-ms MS\n"
+    "bounds the call (default 30000).\n";
+
+enum clicoll_verb { CLICOLL_LIST, CLICOLL_CREATE, CLICOLL_DESCRIBE, CLICOLL_DROP };
+
+struct clicoll_opts {
+	const char *name, *coll, *index;
+	enum clicoll_verb verb;
+	struct roost_collection_settings s;
+	int json;
+	int timeout_ms;
+	int settings_given; /* any of the create options */
+};
+
+static const char *const clicoll__verbs[] = {"list", "create", "describe", "drop"};
+
+/* A number option of create, into its field. */
+static int clicoll__setting(struct clicoll_opts *o, int opt, const char *arg)
+{
+	long long v;
+	long long hi = opt == 'd' || opt == 'S' ? UINT32_MAX : INT64_MAX;
+	if (opt == 'm') {
+		if (strcmp(arg, "l2") != 0 && strcmp(arg, "ip") != 0)
+			return ROOST_EINVAL;
+		o->s.metric = strcmp(arg, "ip") == 0;
+		return 0;
+	}
+	if (opt_number(arg, 1, hi, &v))
+		return ROOST_EINVAL;
+	if (opt == 'd')
+		o->s.dim = (uint32_t)v;
+	else if (opt == 'T')
+		o->s.train_docs = (uint64_t)v;
+	else if (opt == 's')
+		o->s.seal_docs = (uint64_t)v;
+	else
+		o->s.seal_interval_ms = (uint32_t)v;
+	return 0;
+}
+
+/* The verb and the collection it names, from the non-option arguments. */
+static int clicoll__positional(struct clicoll_opts *o, const char *arg, int nth)
+{
+	if (nth == 1) {
+		o->coll = arg;
+		return 0;
+	}
+	for (size_t i = 0; nth == 0 && i < sizeof clicoll__verbs / sizeof clicoll__verbs[0]; i++)
+		if (strcmp(arg, clicoll__verbs[i]) == 0) {
+			o->verb = (enum clicoll_verb)i;
+			return 0;
+		}
+	return nth == 0 ? cliutil_usage("collections",
+					"unknown action '%s': list, create, describe or drop", arg)
+			: cliutil_usage("collections", "unexpected argument '%s'", arg);
+}
+
+static int clicoll__check(const struct clicoll_opts *o)
+{
+	if (!o->name)
+		return cliutil_usage("collections", "--name is required");
+	if (o->verb != CLICOLL_LIST && !o->coll)
+		return cliutil_usage("collections", "%s needs the collection's name",
+				     clicoll__verbs[o->verb]);
+	if (o->verb == CLICOLL_LIST && o->coll)
+		return cliutil_usage("collections", "unexpected argument '%s'", o->coll);
+	if (o->verb == CLICOLL_CREATE && !o->s.dim)
+		return cliutil_usage("collections", "create needs --dim");
+	if (o->verb != CLICOLL_CREATE && o->settings_given)
+		return cliutil_usage("collections", "settings are given only to create");
+	if (o->verb == CLICOLL_DROP && o->json)
+		return cliutil_usage("collections", "drop prints no JSON");
+	return CLI_OK;
+}
+
+static int clicoll__parse(int argc, char **argv, struct clicoll_opts *o)
+{
+	static const struct option opts[] = {
+	    {"name", required_argument, 0, 'n'},
+	    {"dim", required_argument, 0, 'd'},
+	    {"metric", required_argument, 0, 'm'},
+	    {"index", required_argument, 0, 'i'},
+	    {"train-docs", required_argument, 0, 'T'},
+	    {"seal-docs", required_argument, 0, 's'},
+	    {"seal-interval-ms", required_argument, 0, 'S'},
+	    {"json", no_argument, 0, 'j'},
+	    {"timeout-ms", required_argument, 0, 't'},
+	    {0, 0, 0, 0},
+	};
+	long long v;
+	int opt, idx = 0, nth = 0, rc;
+	/* "-": arguments that are not options come back in order, as 1. */
+	while ((opt = getopt_long(argc, argv, "-", opts, &idx)) != -1) {
+		if (opt == 1 && (rc = clicoll__positional(o, optarg, nth++)) != 0)
+			return rc;
+		if (opt == 'n')
+			o->name = optarg;
+		else if (opt == 'i')
+			o->index = optarg;
+		else if (opt == 'j')
+			o->json = 1;
+		else if (opt == 't' && opt_number(optarg, 1, 3600 * 1000, &v) == 0)
+			o->timeout_ms = (int)v;
+		else if (opt == 't' || (strchr("dmTsS", opt) && clicoll__setting(o, opt, optarg)))
+			return cliutil_usage("collections", "bad value '%s' for --%s", optarg,
+					     opts[idx].name);
+		else if (opt == '?')
+			return CLI_USAGE;
+		o->settings_given |= strchr("dmiTsS", opt) != NULL;
+	}
+	return clicoll__check(o);
+}
+
+static const char *clicoll__metric(uint32_t metric)
+{
+	return metric ? "ip" : "l2";
+}
+
+void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate)
+{
+	fprintf(f, "{\"name\":");
+	cliutil_json_str(f, c->name);
+	fprintf(f, ",\"id\":%u,\"dim\":%u,\"metric\":\"%s\",\"index\":", c->id, c->dim,
+		clicoll__metric(c->metric));
+	cliutil_json_str(f, c->index);
+	fprintf(f,
+		",\"train_docs\":%llu,\"seal_docs\":%llu,\"seal_interval_ms\":%u,"
+		"\"documents\":%llu,\"segments\":%u,\"created_lsn\":%llu",
+		(unsigned long long)c->train_docs, (unsigned long long)c->seal_docs,
+		c->seal_interval_ms, (unsigned long long)c->documents, c->segments,
+		(unsigned long long)c->created_lsn);
+	if (ingest_rate >= 0)
+		fprintf(f, ",\"ingest_docs_per_s\":%.1f", ingest_rate);
+	fprintf(f, "}");
+}
+
+static void clicoll__describe_text(const struct roost_collection *c)
+{
+	printf("collection %s (id %u)\n", c->name, c->id);
+	printf("  dim %u, metric %s, index %s\n", c->dim, clicoll__metric(c->metric), c->index);
+	printf("  seals every %llu documents or %u ms; trains on %llu\n",
+	       (unsigned long long)c->seal_docs, c->seal_interval_ms,
+	       (unsigned long long)c->train_docs);
+	printf("  %llu documents, %u sealed segments; created at lsn %llu\n",
+	       (unsigned long long)c->documents, c->segments, (unsigned long long)c->created_lsn);
+}
+
+static void clicoll__table(const struct roost_collection *all, size_t n)
+{
+	printf("%-24s %-6s %-6s %-6s %-16s %-12s %s\n", "NAME", "ID", "DIM", "METRIC", "INDEX",
+	       "DOCUMENTS", "SEGMENTS");
+	for (size_t i = 0; i < n; i++)
+		printf("%-24s %-6u %-6u %-6s %-16s %-12llu %u\n", all[i].name, all[i].id,
+		       all[i].dim, clicoll__metric(all[i].metric), all[i].index,
+		       (unsigned long long)all[i].documents, all[i].segments);
+	printf("%zu collection(s)\n", n);
+}
+
+/* Every collection of the instance, or a message and CLI_FAIL. */
+static int clicoll__fetch(roost *r, const struct clicoll_opts *o, struct roost_collection **all,
+			  size_t *n)
+{
+	int rc = roost_collection_list(r, all, n);
+	return rc ? cliutil_fail("collections", o->name, rc, roost_last_error(r),
+				 "list of the collections of '%s'", o->name)
+		  : CLI_OK;
+}
+
+static int clicoll__list(roost *r, const struct clicoll_opts *o)
+{
+	struct roost_collection *all;
+	size_t n;
+	if (clicoll__fetch(r, o, &all, &n) != CLI_OK)
+		return CLI_FAIL;
+	if (o->json) {
+		printf("{\"collections\":[");
+		for (size_t i = 0; i < n; i++) {
+			printf("%s", i ? "," : "");
+			clicoll_json(stdout, &all[i], -1);
+		}
+		printf("]}\n");
+	} else {
+		clicoll__table(all, n);
+	}
+	roost_collections_free(all);
+	return CLI_OK;
+}
+
+static int clicoll__describe(roost *r, const struct clicoll_opts *o)
+{
+	struct roost_collection *all;
+	size_t n;
+	if (clicoll__fetch(r, o, &all, &n) != CLI_OK)
+		return CLI_FAIL;
+	const struct roost_collection *c = NULL;
+	for (size_t i = 0; i < n && !c; i++)
+		if (strcmp(all[i].name, o->coll) == 0)
+			c = &all[i];
+	if (c && o->json) {
+		clicoll_json(stdout, c, -1);
+		printf("\n");
+	} else if (c) {
+		clicoll__describe_text(c);
+	}
+	roost_collections_free(all);
+	return c ? CLI_OK
+		 : cliutil_fail("collections", o->name, ROOST_ENOCOLL, NULL,
+				"instance '%s' has no collection '%s'", o->name, o->coll);
+}
+
+static int clicoll__create(roost *r, struct clicoll_opts *o)
+{
+	struct roost_collection c;
+	int existed = 0;
+	o->s.index = o->index;
+	int rc = roost_collection_create(r, o->coll, &o->s, &c, &existed);
+	if (rc)
+		return cliutil_fail("collections", o->name, rc, roost_last_error(r),
+				    "create collection '%s'", o->coll);
+	if (o->json) {
+		clicoll_json(stdout, &c, -1);
+		printf("\n");
+	} else {
+		printf("%s %s (id %u): dim %u, metric %s, index %s\n",
+		       existed ? "collection already exists, with these settings:"
+			       : "created collection",
+		       c.name, c.id, c.dim, clicoll__metric(c.metric), c.index);
+	}
+	return CLI_OK;
+}
+
+static int clicoll__drop(roost *r, const struct clicoll_opts *o)
+{
+	int rc = roost_collection_drop(r, o->coll);
+	if (rc)
+		return cliutil_fail("collections", o->name, rc, roost_last_error(r),
+				    "drop collection '%s'", o->coll);
+	printf("dropped collection %s\n", o->coll);
+	return CLI_OK;
+}
+
+int clicoll_main(int argc, char **argv)
+{
+	struct clicoll_opts o = {.verb = CLICOLL_LIST, .timeout_ms = CLICOLL_DEFAULT_WAIT};
+	int rc = clicoll__parse(argc, argv, &o);
+	if (rc)
+		return rc;
+	roost *r = NULL;
+	if (cliutil_connect("collections", o.name, NULL, o.timeout_ms, &r))
+		return CLI_FAIL;
+	switch (o.verb) {
+	case CLICOLL_CREATE:
+		rc = clicoll__create(r, &o);
+		break;
+	case CLICOLL_DESCRIBE:
+		rc = clicoll__describe(r, &o);
+		break;
+	case CLICOLL_DROP:
+		rc = clicoll__drop(r, &o);
+		break;
+	default:
+		rc = clicoll__list(r, &o);
+		break;
+	}
+	roost_close(r);
+	return rc;
+}

@@ -1,0 +1,20 @@
+/* `roost collections`: list, create, describe and drop an instance's
+ * collections, as a table or JSON. */
+#ifndef ROOST_CLICOLL_H
+#define ROOST_CLICOLL_H
+
+#include "roost.h"
+
+#include <stdio.h>
+
+/* Takes the subcommand's arguments and returns an exit status. */
+int clicoll_main(int argc, char **argv);
+
+/* One collection as a JSON object (also `roost status --json`'s entries,
+ * which add ingest_rate; a negative one is left out). */
+void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate);
+
+/* What `roost help collections` prints. */
+extern const char clicoll_usage[];
+
+#endif

@@ -1,0 +1,58 @@
+/* The collection record: how a create or a drop travels through the ring
+ * and the log, ordered with the batches around it by its LSN.
+ *
+ * A broker writes it from a checked request; the writer applies it, and
+ * applies it again when it replays the log. Every reader of these bytes
+ * calls collrec_parse(), which trusts nothing.
+ *
+ * Layout (COLLREC_VERSION 1), little-endian, 192 bytes:
+ *
+ *   uint32 magic "RCOL"      uint16 version    uint16 op (enum collrec_op)
+ *   uint64 client_id, seq    idempotency key, as a batch's
+ *   char   name[64]          NUL-padded, a valid collection name
+ *   uint32 dim, metric       create: the settings ("" index and 0 counts:
+ *   char   index[64]                 the writer's defaults); drop: zero
+ *   uint64 train_docs, seal_docs
+ *   uint32 seal_interval_ms
+ *   uint32 id                drop: the id the broker found; create: 0
+ *   uint64 reserved          zero
+ */
+#ifndef ROOST_COLLREC_H
+#define ROOST_COLLREC_H
+
+#include "coll.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define COLLREC_MAGIC	0x4c4f4352u /* "RCOL" */
+#define COLLREC_VERSION 1u
+#define COLLREC_SIZE	192u
+
+enum collrec_op {
+	COLLREC_CREATE = 1,
+	COLLREC_DROP = 2,
+};
+
+/* A record, decoded. */
+struct collrec {
+	enum collrec_op op;
+	uint64_t client_id, seq;
+	char name[COLL_NAME_MAX + 1];
+	struct coll_settings settings; /* create */
+	uint32_t id;		       /* drop */
+};
+
+/* 1 when the record at data starts as a collection record does (its
+ * magic): the writer tells the kinds of record apart by this. */
+int collrec_is(const void *data, size_t len);
+
+/* Decodes and checks a record: size, version, op, name, settings within
+ * their limits (a create's dimension 1 .. COLL_MAX_DIM, metric 0 or 1, an
+ * index string of printable ASCII). ROOST_ECORRUPT on failure. */
+int collrec_parse(const void *data, size_t len, struct collrec *out);
+
+/* Writes rec into dst, which holds COLLREC_SIZE bytes. */
+void collrec_write(const struct collrec *rec, void *dst);
+
+#endif

@@ -1,0 +1,347 @@
+#include "wcoll.h"
+
+#include "err.h"
+#include "futex.h"
+#include "log.h"
+#include "segment.h"
+#include "tail.h"
+#include "vindex.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Text room of a tail, per document it holds. */
+#define WCOLL_TEXT_PER_DOC 2048u
+
+struct wcoll {
+	struct wcoll_env env;
+	uint32_t id;
+	char name[COLL_NAME_MAX + 1];
+	struct coll_settings set; /* resolved */
+	uint64_t created_lsn;
+	uint64_t trained_gen; /* 0: not trained yet */
+	int needs_training;
+	tail *tail;
+	uint64_t tail_serial;
+	uint64_t tail_gen; /* of the current tail */
+	vindex *index;	   /* the open segment's; NULL until trained */
+	uint64_t indexed;  /* tail rows already added to it */
+	uint64_t published;
+	int64_t tail_born_ms; /* when the tail got its first row; 0: empty */
+	int waiting;	      /* rows wait for room on the GPU */
+	uint64_t sealed_docs; /* documents in its segments */
+	uint32_t segments;
+};
+
+void wcoll_resolve(const struct wcoll_defaults *d, const struct coll_settings *own,
+		   struct coll_settings *out)
+{
+	*out = *own;
+	if (!out->seal_docs)
+		out->seal_docs = d->seal_docs;
+	if (!out->train_docs)
+		out->train_docs = d->train_docs;
+	if (!own->seal_docs && !own->seal_interval_ms)
+		out->seal_interval_ms = d->seal_interval_ms;
+	if (out->train_docs > out->seal_docs)
+		out->train_docs = out->seal_docs;
+}
+
+static void wcoll__catalog_entry(const wcoll *c, struct catalog_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	e->id = c->id;
+	memcpy(e->name, c->name, sizeof e->name);
+	e->settings = c->set;
+	e->created_lsn = c->created_lsn;
+	e->tail_serial = c->tail_serial;
+	e->documents = c->sealed_docs + c->published;
+	e->segments = c->segments;
+}
+
+/* The open segment's index: empty, from the trained copy when there is
+ * one; on the GPU when it has room. */
+static int wcoll__open_index(wcoll *c)
+{
+	vindex_free(c->index);
+	c->index = NULL;
+	c->indexed = 0;
+	int rc = 0;
+	if (!c->needs_training) {
+		rc = vindex_new(&c->index, c->set.index, c->set.dim, c->set.metric);
+	} else if (c->trained_gen != 0) {
+		char path[INST_PATH_MAX];
+		manifest_trained_path(c->env.inst->data_dir, c->id, c->trained_gen, path,
+				      sizeof path);
+		rc = vindex_load(&c->index, path);
+	} /* else vectors wait in the tail until there are enough to train */
+	if (rc == 0) {
+		place_segment(c->env.place, c->index);
+		ctl_set_writer_mode(c->env.ctl, place_mode(c->env.place));
+	} else {
+		log_error("collection '%s': cannot open its index: %s", c->name,
+			  roost_strerror(rc));
+	}
+	return rc;
+}
+
+static int wcoll__new_tail(wcoll *c, uint64_t start, uint64_t tail_gen)
+{
+	char path[INST_PATH_MAX];
+	struct tail_config tc = {
+	    .serial = ctl_new_tail_serial(c->env.ctl),
+	    .coll = c->id,
+	    .tail_gen = tail_gen,
+	    .start_lsn = start,
+	    .dim = c->set.dim,
+	    .metric = c->set.metric,
+	    .capacity = c->set.seal_docs,
+	    .text_capacity = c->set.seal_docs * WCOLL_TEXT_PER_DOC,
+	    .mode = c->env.inst->file_mode,
+	};
+	inst_tail_path(c->env.inst, tc.serial, path, sizeof path);
+	tail *t;
+	int rc = tail_create(&t, path, &tc);
+	if (rc) {
+		log_error("collection '%s': cannot create tail %s: %s", c->name, path,
+			  roost_strerror(rc));
+		return rc;
+	}
+	uint64_t old = c->tail_serial;
+	tail_close(c->tail);
+	c->tail = t;
+	c->tail_serial = tc.serial;
+	c->tail_gen = tail_gen;
+	c->published = 0;
+	c->tail_born_ms = 0;
+	catalog_set_tail(c->env.cat, c->id, tc.serial);
+	if (old) {
+		/* Readers still mapping it keep it until they move on. */
+		inst_tail_path(c->env.inst, old, path, sizeof path);
+		tail_unlink(path);
+	}
+	return 0;
+}
+
+int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_coll *mc,
+	       uint64_t documents, uint32_t segments)
+{
+	wcoll *c = calloc(1, sizeof *c);
+	if (!c)
+		return ROOST_ENOMEM;
+	c->env = *env;
+	c->id = mc->id;
+	memcpy(c->name, mc->name, sizeof c->name);
+	wcoll_resolve(&env->dflt, &mc->settings, &c->set);
+	c->created_lsn = mc->created_lsn;
+	c->trained_gen = mc->trained_gen;
+	c->sealed_docs = documents;
+	c->segments = segments;
+	char why[512];
+	int rc = vindex_check_factory(c->set.index, c->set.dim, c->set.metric, &c->needs_training,
+				      why, sizeof why);
+	if (rc)
+		log_error("collection '%s': index '%s' cannot be built: FAISS says \"%s\"", c->name,
+			  c->set.index, why);
+	if (rc == 0)
+		rc = wcoll__new_tail(c, mc->tail_start, mc->tail_gen);
+	struct catalog_entry e;
+	wcoll__catalog_entry(c, &e);
+	if (rc == 0 && (rc = catalog_put(env->cat, &e)) != 0)
+		log_error("collection '%s': the catalog is full (%u collections)", c->name,
+			  CATALOG_SLOTS);
+	if (rc == 0)
+		rc = wcoll__open_index(c);
+	if (rc) {
+		wcoll_discard(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void wcoll_close(wcoll *c)
+{
+	if (!c)
+		return;
+	vindex_free(c->index);
+	tail_close(c->tail);
+	free(c);
+}
+
+void wcoll_discard(wcoll *c)
+{
+	if (!c)
+		return;
+	if (c->tail_serial) {
+		char path[INST_PATH_MAX];
+		inst_tail_path(c->env.inst, c->tail_serial, path, sizeof path);
+		tail_unlink(path);
+	}
+	wcoll_close(c);
+}
+
+uint32_t wcoll_id(const wcoll *c)
+{
+	return c->id;
+}
+
+const struct coll_settings *wcoll_settings(const wcoll *c)
+{
+	return &c->set;
+}
+
+uint64_t wcoll_tail_serial(const wcoll *c)
+{
+	return c->tail_serial;
+}
+
+uint64_t wcoll_rows(const wcoll *c)
+{
+	return tail_pending(c->tail);
+}
+
+int wcoll_fits(const wcoll *c, uint64_t docs, uint64_t text_bytes)
+{
+	return tail_fits(c->tail, docs, text_bytes);
+}
+
+int wcoll_reserve(wcoll *c, uint64_t docs, uint64_t text_bytes)
+{
+	return tail_reserve(c->tail, docs, text_bytes);
+}
+
+void wcoll_append(wcoll *c, const struct batch_view *b, uint64_t lsn)
+{
+	tail_append(c->tail, b, lsn);
+	if (c->tail_born_ms == 0)
+		c->tail_born_ms = futex_now_ms();
+}
+
+void wcoll_publish(wcoll *c, uint64_t end)
+{
+	uint64_t rows = tail_pending(c->tail);
+	if (rows == c->published)
+		return;
+	tail_publish(c->tail, end);
+	c->published = rows;
+	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + rows, c->segments);
+}
+
+int wcoll_index_pending(wcoll *c, enum place_refusal refusal)
+{
+	if (!c->index)
+		return 0;
+	uint64_t rows = tail_pending(c->tail);
+	int rc = place_add(c->env.place, c->index, tail_vectors(c->tail, 0),
+			   tail_vectors(c->tail, c->indexed), rows - c->indexed, refusal);
+	if (rc == 0)
+		c->indexed = rows;
+	c->waiting = rc == ROOST_EBUSY;
+	return rc;
+}
+
+int wcoll_waiting(const wcoll *c)
+{
+	return c->waiting;
+}
+
+uint64_t wcoll_unindexed(const wcoll *c)
+{
+	return c->index ? tail_pending(c->tail) - c->indexed : 0;
+}
+
+/* An untrained index cannot seal fewer than its training documents: such
+ * a tail waits for more, however old, instead of failing its seal. */
+int wcoll_aged(const wcoll *c)
+{
+	return c->set.seal_interval_ms > 0 && c->tail_born_ms != 0 &&
+	       futex_now_ms() - c->tail_born_ms >= (int64_t)c->set.seal_interval_ms &&
+	       (c->index || tail_pending(c->tail) >= c->set.train_docs);
+}
+
+static int wcoll__train(wcoll *c, uint64_t gen)
+{
+	struct segment_docs v;
+	tail_view(c->tail, &v);
+	if (v.count < c->set.train_docs)
+		return ROOST_EBUSY;
+	vindex *idx;
+	int rc = vindex_new(&idx, c->set.index, c->set.dim, c->set.metric);
+	if (rc)
+		return rc;
+	log_info("collection '%s': training %s on %llu vectors", c->name, c->set.index,
+		 (unsigned long long)v.count);
+	rc = place_train(c->env.place, idx, v.count, v.vectors);
+	char path[INST_PATH_MAX];
+	manifest_trained_path(c->env.inst->data_dir, c->id, gen, path, sizeof path);
+	if (rc == 0)
+		rc = vindex_store(idx, path);
+	if (rc) {
+		vindex_free(idx);
+		return rc;
+	}
+	c->trained_gen = gen;
+	c->index = idx;
+	c->indexed = 0;
+	return 0;
+}
+
+static int wcoll__store_segment(wcoll *c, const struct segment_docs *v)
+{
+	char path[INST_PATH_MAX];
+	const char *dir = c->env.inst->data_dir;
+	manifest_segment_path(dir, c->id, v->start_lsn, v->end_lsn, "index", path, sizeof path);
+	int rc = vindex_store(c->index, path);
+	if (rc)
+		return rc;
+	manifest_segment_path(dir, c->id, v->start_lsn, v->end_lsn, "docs", path, sizeof path);
+	return segment_store(path, v);
+}
+
+int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segment *seg,
+		     uint64_t *trained_gen)
+{
+	uint64_t had = c->trained_gen;
+	int rc = c->index ? 0 : wcoll__train(c, gen);
+	if (rc == 0)
+		rc = wcoll_index_pending(c, PLACE_MUST_ADD);
+	struct segment_docs v;
+	tail_view(c->tail, &v);
+	v.count = tail_pending(c->tail);
+	v.end_lsn = end;
+	v.text_bytes = tail_text_used(c->tail);
+	if (rc == 0)
+		rc = wcoll__store_segment(c, &v);
+	if (rc) {
+		log_error("collection '%s': sealing the tail failed: %s", c->name,
+			  roost_strerror(rc));
+		return rc;
+	}
+	*seg = (struct manifest_segment){
+	    .coll = c->id, .start_lsn = v.start_lsn, .end_lsn = end, .count = v.count};
+	*trained_gen = c->trained_gen != had ? c->trained_gen : 0;
+	return 0;
+}
+
+int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen)
+{
+	if (c->tail_gen != tail_gen) {
+		uint64_t rows = tail_pending(c->tail);
+		tail_seal(c->tail, start);
+		int rc = wcoll__new_tail(c, start, tail_gen);
+		if (rc)
+			return rc;
+		c->sealed_docs += rows;
+		c->segments++;
+		catalog_set_counts(c->env.cat, c->id, c->sealed_docs, c->segments);
+	}
+	return wcoll__open_index(c);
+}
+
+void wcoll_set_segments(wcoll *c, uint32_t segments)
+{
+	c->segments = segments;
+	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + c->published, segments);
+}

@@ -1,0 +1,110 @@
+/* One collection as the writer holds it: its shared-memory tail, the FAISS
+ * index of the segment being filled, and the seal that turns the tail into
+ * a segment. The durable part (settings, segments, where its log starts)
+ * is the collection's entry in the manifest, which the ingest thread keeps
+ * and stores; a wcoll is what is rebuilt from it at every start. Only the
+ * writer's single ingest thread touches it.
+ *
+ * A seal is split at the manifest rename, as ingest.c describes:
+ * wcoll_seal_files writes the segment (nothing visible yet), the caller
+ * stores a manifest that names it, and wcoll_seal_switch then starts the
+ * new tail and index. Each part can be repeated after a failure. */
+#ifndef ROOST_WCOLL_H
+#define ROOST_WCOLL_H
+
+#include "batch.h"
+#include "catalog.h"
+#include "coll.h"
+#include "ctl.h"
+#include "inst.h"
+#include "manifest.h"
+#include "place.h"
+
+#include <stdint.h>
+
+/* The writer's command line, for settings a collection leaves at 0. */
+struct wcoll_defaults {
+	uint64_t seal_docs;
+	uint64_t train_docs;
+	uint32_t seal_interval_ms;
+};
+
+struct wcoll_env {
+	const struct inst *inst;
+	ctl *ctl;
+	catalog *cat;
+	place *place; /* NULL: CPU only */
+	struct wcoll_defaults dflt;
+};
+
+typedef struct wcoll wcoll;
+
+/* The settings a collection works with: its own, and the defaults where
+ * it has none. train_docs is at most seal_docs. */
+void wcoll_resolve(const struct wcoll_defaults *d, const struct coll_settings *own,
+		   struct coll_settings *out);
+
+/* Opens the collection of manifest entry mc, whose segments hold
+ * `documents`: a new tail after them, the open segment's index (empty, or
+ * the trained copy), and its entry in the catalog. */
+int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_coll *mc,
+	       uint64_t documents, uint32_t segments);
+
+/* Closes it; its tail stays for the readers (a restart makes new ones). */
+void wcoll_close(wcoll *c);
+
+/* The collection is dropped: its tail object goes (readers that map it
+ * keep it until they move on), then it is closed. */
+void wcoll_discard(wcoll *c);
+
+uint32_t wcoll_id(const wcoll *c);
+const struct coll_settings *wcoll_settings(const wcoll *c);
+uint64_t wcoll_tail_serial(const wcoll *c);
+
+/* Rows in the tail, published or not. */
+uint64_t wcoll_rows(const wcoll *c);
+
+/* 1 when docs more documents with text_bytes of text fit in the tail. */
+int wcoll_fits(const wcoll *c, uint64_t docs, uint64_t text_bytes);
+
+/* Reserves the tail memory of docs more documents (ROOST_ENOSPC when the
+ * memory file system is full). */
+int wcoll_reserve(wcoll *c, uint64_t docs, uint64_t text_bytes);
+
+/* Appends a parsed batch at lsn (reserved before); invisible until
+ * wcoll_publish. */
+void wcoll_append(wcoll *c, const struct batch_view *b, uint64_t lsn);
+
+/* Makes what was appended visible with every batch below end. */
+void wcoll_publish(wcoll *c, uint64_t end);
+
+/* Adds the appended but unindexed rows to the index with one add call.
+ * ROOST_EBUSY (only with PLACE_MAY_REFUSE, policy refuse): the GPU has no
+ * room; the rows wait, searchable in the tail, and wcoll_waiting says so. */
+int wcoll_index_pending(wcoll *c, enum place_refusal refusal);
+int wcoll_waiting(const wcoll *c);
+
+/* Rows appended but not yet in the index. */
+uint64_t wcoll_unindexed(const wcoll *c);
+
+/* 1 when the tail is older than the collection's seal interval and may be
+ * sealed (an untrained index needs its training documents first). */
+int wcoll_aged(const wcoll *c);
+
+/* Seal, first part: trains the index when it must (*trained_gen then
+ * names the trained file, written as generation gen; else 0), indexes the
+ * pending rows and writes the segment of every row (all below end) to
+ * the data directory; *seg describes it. Nothing is visible yet. */
+int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segment *seg,
+		     uint64_t *trained_gen);
+
+/* Seal, second part, once a stored manifest names the segment: the old
+ * tail is sealed at start, a new one (after generation tail_gen) is
+ * published, and the next segment's index opened. A failure (the memory
+ * file system full) leaves it to be called again. */
+int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen);
+
+/* Its segment count changed (compaction merged some). */
+void wcoll_set_segments(wcoll *c, uint32_t segments);
+
+#endif
