@@ -4,7 +4,9 @@
  * pattern of the simulation roost was built for) through libroost, and
  * after each post reads its feed: a similarity search for its own newest
  * tweet with min_lsn set to the post's LSN, so the answer must include
- * the post (read-your-writes).
+ * the post (read-your-writes). With --batch N every post is N documents
+ * instead (the simulation's articles, added in serial batches), of the
+ * --kind given, to the --collection given.
  *
  * Tweets are made of words drawn from a small vocabulary plus a tag that
  * makes each one unique. Their vectors come from a toy embedder written
@@ -27,13 +29,17 @@
 #include <string.h>
 #include <time.h>
 
-#define DEMO_MAX_BATCH 10
+#define DEMO_TWEETS    10 /* a post without --batch: 1 to this many tweets */
+#define DEMO_MAX_BATCH 64
 #define DEMO_TEXT      160
 #define DEMO_FEED_K    10
 #define DEMO_EPOCH     1700000000 /* simulation time of post 0 */
 
 struct demo_opts {
 	const char *name;
+	const char *collection; /* NULL: default */
+	const char *kind;
+	int batch; /* 0: 1 to DEMO_TWEETS */
 	uint32_t dim;
 	int64_t agent;
 	int posts;
@@ -132,14 +138,14 @@ static int demo_post(roost *r, const struct demo_opts *o, uint64_t *rng, int pos
 	char texts[DEMO_MAX_BATCH][DEMO_TEXT];
 	struct roost_doc docs[DEMO_MAX_BATCH];
 	uint64_t ids[DEMO_MAX_BATCH], lsn;
-	int n = 1 + (int)(demo_next(rng) % DEMO_MAX_BATCH);
+	int n = o->batch ? o->batch : 1 + (int)(demo_next(rng) % DEMO_TWEETS);
 	for (int i = 0; i < n; i++) {
 		demo_tweet(o, rng, post, i, texts[i]);
 		demo_embed(texts[i], o->dim, vecs + (size_t)i * o->dim);
 		docs[i] = (struct roost_doc){.vector = vecs + (size_t)i * o->dim,
 					     .agent = o->agent,
 					     .time = DEMO_EPOCH + (int64_t)post * 60 + i,
-					     .kind = "tweet",
+					     .kind = o->kind,
 					     .text = texts[i]};
 	}
 	int64_t t0 = demo_now_us();
@@ -152,8 +158,8 @@ static int demo_post(roost *r, const struct demo_opts *o, uint64_t *rng, int pos
 	printf("POST %llu %d %lld %lld\n", (unsigned long long)lsn, n, (long long)(t1 - t0),
 	       (long long)t1);
 	for (int i = 0; i < n; i++)
-		printf("ACK %llu %lld %lld tweet %s\n", (unsigned long long)ids[i],
-		       (long long)o->agent, (long long)docs[i].time, texts[i]);
+		printf("ACK %llu %lld %lld %s %s\n", (unsigned long long)ids[i],
+		       (long long)o->agent, (long long)docs[i].time, o->kind, texts[i]);
 	rc = demo_read_feed(r, o, vecs, ids[0], lsn);
 	fflush(stdout);
 	return rc;
@@ -162,13 +168,11 @@ static int demo_post(roost *r, const struct demo_opts *o, uint64_t *rng, int pos
 static int demo_parse(int argc, char **argv, struct demo_opts *o)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},
-	    {"dim", required_argument, 0, 'd'},
-	    {"agent", required_argument, 0, 'a'},
-	    {"posts", required_argument, 0, 'p'},
-	    {"seed", required_argument, 0, 's'},
-	    {"timeout-ms", required_argument, 0, 't'},
-	    {0, 0, 0, 0},
+	    {"name", required_argument, 0, 'n'},       {"dim", required_argument, 0, 'd'},
+	    {"agent", required_argument, 0, 'a'},      {"posts", required_argument, 0, 'p'},
+	    {"seed", required_argument, 0, 's'},       {"timeout-ms", required_argument, 0, 't'},
+	    {"collection", required_argument, 0, 'c'}, {"kind", required_argument, 0, 'k'},
+	    {"batch", required_argument, 0, 'b'},      {0, 0, 0, 0},
 	};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -184,18 +188,28 @@ static int demo_parse(int argc, char **argv, struct demo_opts *o)
 			o->seed = strtoull(optarg, NULL, 10);
 		else if (opt == 't')
 			o->timeout_ms = atoi(optarg);
+		else if (opt == 'c')
+			o->collection = optarg;
+		else if (opt == 'k')
+			o->kind = optarg;
+		else if (opt == 'b')
+			o->batch = atoi(optarg);
 		else
 			return -1;
 	}
-	return o->name && o->dim > 0 && o->dim <= 65536 && o->posts >= 0 ? 0 : -1;
+	return o->name && o->dim > 0 && o->dim <= 65536 && o->posts >= 0 && o->batch >= 0 &&
+		       o->batch <= DEMO_MAX_BATCH
+		   ? 0
+		   : -1;
 }
 
 int main(int argc, char **argv)
 {
-	struct demo_opts o = {.posts = 20, .seed = 1, .timeout_ms = 60000};
+	struct demo_opts o = {.posts = 20, .seed = 1, .timeout_ms = 60000, .kind = "tweet"};
 	if (demo_parse(argc, argv, &o) != 0) {
 		fprintf(stderr, "usage: roost-demo-agent --name NAME --dim D [--agent A] "
-				"[--posts N] [--seed S] [--timeout-ms MS]\n");
+				"[--posts N] [--seed S] [--timeout-ms MS]\n"
+				"       [--collection C] [--kind K] [--batch 1..64]\n");
 		return 2;
 	}
 	roost *r;
@@ -205,6 +219,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	roost_set_timeout(r, o.timeout_ms);
+	if (roost_use(r, o.collection) != 0) {
+		printf("ERR %d collection: bad name '%s'\n", ROOST_EINVAL, o.collection);
+		roost_close(r);
+		return 2;
+	}
 	uint64_t rng = o.seed * 1000003u + (uint64_t)o.agent;
 	float *vecs = malloc(sizeof(float) * o.dim * DEMO_MAX_BATCH);
 	int failed = !vecs;

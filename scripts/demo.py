@@ -2,16 +2,21 @@
 """make demo: a simulated social network on a real roost instance.
 
 1. `roost up` starts an instance (a writer, brokers and readers under a
-   supervisor) in a temporary directory, so nothing of the user's is touched.
+   supervisor) in a temporary directory, so nothing of the user's is touched,
+   and `roost collections` creates the two stores of the simulation roost
+   was built for: "posts" (inner product) and "articles" (L2, another
+   dimension).
 2. At least 32 agent processes (build/bin/roost-demo-agent, demo/agent.c)
-   post tweets concurrently, in batches of 1 to 10 like the add_tweets calls
-   of the simulation roost was built for, and after every post read their
-   feed: a similarity search with min_lsn set to the post's LSN, which must
-   find the post (read-your-writes).
+   post tweets to "posts" concurrently, in batches of 1 to 10 like the
+   simulation's add_tweets calls, and after every post read their feed: a
+   similarity search with min_lsn set to the post's LSN, which must find
+   the post (read-your-writes). Meanwhile a newsroom adds articles to
+   "articles" in serial batches of 50, as the simulation's manager did.
 3. Halfway through, the writer is killed with SIGKILL; the supervisor
    restarts it and the agents carry on (their retries are idempotent).
-4. At the end every acknowledged tweet must be found exactly once, with its
-   fields, by searching each agent's tweets through the readers.
+4. At the end every acknowledged tweet and article must be found exactly
+   once, with its fields, in its own collection, by searching each agent's
+   documents through the readers.
 5. After `roost down` nothing of the instance may be left: no shared
    memory, socket or process.
 
@@ -38,6 +43,12 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.path.join(ROOT, os.environ.get("BUILD", "build"), "bin")
 MAX_BATCH = 10
 MAX_K = 1024
+# The simulation's two stores: (collection, dimension, metric).
+POSTS = "posts"
+ARTICLES = "articles"
+ARTICLE_DIM = 96
+ARTICLE_BATCH = 50
+NEWSROOM = 1000  # the agent id of the articles' author
 
 
 class Instance:
@@ -108,6 +119,7 @@ class Swarm:
     def __init__(self, inst, args):
         self.inst, self.args = inst, args
         self.acked = {}  # id -> (agent, time, kind, text)
+        self.collection_of = {}  # agent -> its collection
         self.acked_twice = 0
         self.max_lsn = {}  # agent -> LSN of its last post
         self.posts = 0
@@ -121,11 +133,18 @@ class Swarm:
     def start(self):
         self.procs = []
         for a in range(self.args.agents):
-            argv = [os.path.join(BIN, "roost-demo-agent"), "--name", self.inst.name, "--dim",
-                    str(self.args.dim), "--agent", str(a), "--posts", str(self.args.posts),
-                    "--seed", str(self.args.seed)]
-            self.procs.append(subprocess.Popen(argv, env=self.inst.env, stdout=subprocess.PIPE,
-                                               stderr=subprocess.STDOUT))
+            self.spawn(a, POSTS, self.args.dim, [])
+        self.spawn(NEWSROOM, ARTICLES, ARTICLE_DIM,
+                   ["--kind", "article", "--batch", str(ARTICLE_BATCH)],
+                   posts=self.args.articles // ARTICLE_BATCH)
+
+    def spawn(self, agent, collection, dim, extra, posts=None):
+        argv = [os.path.join(BIN, "roost-demo-agent"), "--name", self.inst.name, "--dim",
+                str(dim), "--agent", str(agent), "--posts", str(posts or self.args.posts),
+                "--seed", str(self.args.seed), "--collection", collection] + extra
+        self.collection_of[agent] = (collection, dim)
+        self.procs.append(subprocess.Popen(argv, env=self.inst.env, stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT))
 
     def line(self, agent, line):
         kind, _, rest = line.partition(" ")
@@ -176,7 +195,8 @@ class Swarm:
         the writer once half the posts are in."""
         sel = selectors.DefaultSelector()
         pending = {}
-        for a, p in enumerate(self.procs):
+        agents = list(self.collection_of)
+        for a, p in zip(agents, self.procs):
             sel.register(p.stdout, selectors.EVENT_READ, a)
             pending[a] = b""
         half = self.args.agents * self.args.posts // 2
@@ -204,20 +224,31 @@ class Swarm:
                 self.errors.append("agent pid %d did not finish in time" % p.pid)
 
 
-def stored_tweets(inst, swarm, dim):
-    """Every agent's tweets as the readers return them: a k=1024 search of
-    the zero vector filtered to the agent (Flat: exact) that includes the
-    agent's last post (min_lsn). Returns a list of (id, fields)."""
-    zero = json.dumps([0.0] * dim)
-    found = []
+def agent_documents(inst, collection, dim, agent, lsn):
+    """An agent's documents in a collection as the readers return them: a
+    k=1024 search of the zero vector filtered to the agent (Flat: exact)
+    that includes LSN lsn. A list of (id, fields)."""
+    out = inst.roost("search", "--collection", collection, "--vector", json.dumps([0.0] * dim),
+                     "--agent", str(agent), "-k", str(MAX_K), "--min-lsn", str(lsn), "--json")
+    if out.returncode != 0:
+        raise RuntimeError("search of %s for agent %d failed: %s" % (collection, agent,
+                                                                     out.stderr))
+    return [(str(h["id"]), (h["agent"], h["time"], h["kind"], h["text"]))
+            for h in json.loads(out.stdout)["hits"]]
+
+
+def stored_documents(inst, swarm):
+    """Every agent's documents in its own collection, and how many of them
+    turned up in the other one (there must be none)."""
+    found, misplaced = [], 0
+    last = max(swarm.max_lsn.values(), default=0)
     for agent, lsn in sorted(swarm.max_lsn.items()):
-        out = inst.roost("search", "--vector", zero, "--agent", str(agent), "-k", str(MAX_K),
-                         "--min-lsn", str(lsn), "--json")
-        if out.returncode != 0:
-            raise RuntimeError("search for agent %d failed: %s" % (agent, out.stderr))
-        for h in json.loads(out.stdout)["hits"]:
-            found.append((str(h["id"]), (h["agent"], h["time"], h["kind"], h["text"])))
-    return found
+        collection, dim = swarm.collection_of[agent]
+        found += agent_documents(inst, collection, dim, agent, lsn)
+        other = ARTICLES if collection == POSTS else POSTS
+        odim = ARTICLE_DIM if other == ARTICLES else swarm.args.dim
+        misplaced += len(agent_documents(inst, other, odim, agent, last))
+    return found, misplaced
 
 
 def check(acked, found, inject_loss):
@@ -234,17 +265,20 @@ def check(acked, found, inject_loss):
     return lost, dups, len(found)
 
 
-def summary(args, swarm, lost, dups, stored, elapsed, restarts):
+def summary(args, swarm, lost, dups, stored, misplaced, elapsed, restarts):
+    articles = sum(1 for f in swarm.acked.values() if f[0] == NEWSROOM)
     rows = [
         ("agents", args.agents),
         ("posts", swarm.posts),
-        ("tweets acked", len(swarm.acked)),
-        ("tweets found", stored),
+        ("tweets acked", len(swarm.acked) - articles),
+        ("articles acked", articles),
+        ("documents found", stored),
+        ("in the wrong collection", misplaced),
         ("lost", len(lost)),
         ("duplicates", dups + swarm.acked_twice),
         ("failed requests", len(swarm.errors)),
         ("read-your-writes misses", swarm.ryw_misses),
-        ("ingest (tweets/s)", "%.0f" % (len(swarm.acked) / elapsed if elapsed else 0)),
+        ("ingest (documents/s)", "%.0f" % (len(swarm.acked) / elapsed if elapsed else 0)),
         ("feed searches", len(swarm.latencies_ms)),
         ("search p50 (ms)", "%.1f" % percentile(swarm.latencies_ms, 50)),
         ("search p99 (ms)", "%.1f" % percentile(swarm.latencies_ms, 99)),
@@ -264,7 +298,9 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--agents", type=int, default=32)
     ap.add_argument("--posts", type=int, default=60, help="posts per agent")
-    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--dim", type=int, default=64, help="of the posts")
+    ap.add_argument("--articles", type=int, default=1000,
+                    help="articles, added in serial batches of %d" % ARTICLE_BATCH)
     ap.add_argument("--brokers", type=int, default=2)
     ap.add_argument("--readers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
@@ -274,37 +310,52 @@ def parse_args():
     args = ap.parse_args()
     if args.agents < 1 or not 1 <= args.posts <= MAX_K // MAX_BATCH:
         ap.error("need --agents >= 1 and 1 <= --posts <= %d" % (MAX_K // MAX_BATCH))
+    if not ARTICLE_BATCH <= args.articles <= MAX_K:
+        ap.error("need %d <= --articles <= %d" % (ARTICLE_BATCH, MAX_K))
     return args
 
 
+def setup(inst, args):
+    """The instance and its two collections; False after saying why not."""
+    steps = [("up", "--data-dir", inst.data, "--brokers", str(args.brokers), "--readers",
+              str(args.readers)),
+             ("collections", "create", POSTS, "--dim", str(args.dim), "--metric", "ip"),
+             ("collections", "create", ARTICLES, "--dim", str(ARTICLE_DIM))]
+    for step in steps:
+        out = inst.roost(*step)
+        if out.returncode != 0:
+            print(out.stdout + out.stderr, file=sys.stderr)
+            return False
+        print("roost demo: " + out.stdout.rstrip().replace("\n", "\nroost demo: "))
+    return True
+
+
 def demo(inst, args):
-    up = inst.roost("up", "--dim", str(args.dim), "--data-dir", inst.data, "--brokers",
-                    str(args.brokers), "--readers", str(args.readers))
-    if up.returncode != 0:
-        print(up.stdout + up.stderr, file=sys.stderr)
+    if not setup(inst, args):
         return 1
-    print("roost demo: " + up.stdout.rstrip().replace("\n", "\nroost demo: "))
-    print("roost demo: %d agents x %d posts of 1..%d tweets, dim %d, feature-hashing embedder"
-          % (args.agents, args.posts, MAX_BATCH, args.dim), flush=True)
+    print("roost demo: %d agents x %d posts of 1..%d tweets to %s (dim %d, inner product), "
+          "%d articles in serial batches of %d to %s (dim %d, L2); feature-hashing embedder"
+          % (args.agents, args.posts, MAX_BATCH, POSTS, args.dim, args.articles,
+             ARTICLE_BATCH, ARTICLES, ARTICLE_DIM), flush=True)
     swarm = Swarm(inst, args)
     t0 = time.monotonic()
     swarm.start()
     swarm.run(t0 + args.time_limit)
     elapsed = time.monotonic() - t0
     swarm.await_restart(60)
-    print("roost demo: agents done in %.1f s; checking every acknowledged tweet" % elapsed,
+    print("roost demo: agents done in %.1f s; checking every acknowledged document" % elapsed,
           flush=True)
-    lost, dups, stored = check(swarm.acked, stored_tweets(inst, swarm, args.dim),
-                               args.inject_loss)
+    found, misplaced = stored_documents(inst, swarm)
+    lost, dups, stored = check(swarm.acked, found, args.inject_loss)
     w = inst.writer()
     restarts = w["restarts"] if w else 0
-    summary(args, swarm, lost, dups, stored, elapsed, restarts)
+    summary(args, swarm, lost, dups, stored, misplaced, elapsed, restarts)
     for e in swarm.errors[:5]:
         print("roost demo: " + e)
     for i in lost[:5]:
-        print("roost demo: lost tweet %s %r" % (i, swarm.acked[i]))
+        print("roost demo: lost document %s %r" % (i, swarm.acked[i]))
     ok = not lost and not dups and not swarm.acked_twice and not swarm.errors and \
-        not swarm.ryw_misses and restarts >= 1
+        not swarm.ryw_misses and restarts >= 1 and not misplaced
     print("roost demo: %s" % ("OK" if ok else "FAILED"))
     return 0 if ok else 1
 

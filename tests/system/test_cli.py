@@ -788,12 +788,15 @@ def row(table, name):
 
 
 def test_demo_passes_and_notices_a_lost_tweet():
-    ok = run_demo("--agents", 32, "--posts", 4)
+    ok = run_demo("--agents", 32, "--posts", 4, "--articles", 200)
     assert ok.returncode == 0, ok.stdout
     assert row(ok.stdout, "lost") == "0" and row(ok.stdout, "duplicates") == "0"
+    assert row(ok.stdout, "in the wrong collection") == "0"
     assert row(ok.stdout, "writer restarts") == "1"
-    assert int(row(ok.stdout, "tweets found")) == int(row(ok.stdout, "tweets acked")) > 0
-    lost = run_demo("--agents", 4, "--posts", 4, "--inject-loss", 1)
+    assert int(row(ok.stdout, "articles acked")) == 200
+    assert int(row(ok.stdout, "documents found")) == \
+        int(row(ok.stdout, "tweets acked")) + 200
+    lost = run_demo("--agents", 4, "--posts", 4, "--articles", 50, "--inject-loss", 1)
     assert lost.returncode != 0, lost.stdout
     assert row(lost.stdout, "lost") == "1"
     assert "roost demo: FAILED" in lost.stdout
