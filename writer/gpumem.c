@@ -23,6 +23,7 @@ struct gpumem {
 	struct gpumem_source src;
 	enum gpumem_state state;
 	enum gpumem_reason reason;
+	uint64_t others; /* bytes the writer's other GPU indexes hold */
 	uint64_t last_free;
 	char mode[64];
 	char detail[320];
@@ -112,7 +113,7 @@ static enum gpumem_reason gpumem__check(gpumem *g, const struct gpumem_model *m,
 		transient = gpumem__add(transient, gpumem__mul(n_now, m->vector_bytes));
 	uint64_t peak_index = gpumem__add(after, transient);
 	uint64_t need = peak_index - resident;
-	uint64_t peak = gpumem__add(g->cfg.fixed_bytes, peak_index);
+	uint64_t peak = gpumem__add(gpumem__add(g->cfg.fixed_bytes, g->others), peak_index);
 
 	struct gpumem_info info;
 	if (g->src.query(g->src.ctx, &info) != 0) {
@@ -127,11 +128,12 @@ static enum gpumem_reason gpumem__check(gpumem *g, const struct gpumem_model *m,
 			      : gpumem__mul(info.total_bytes / 100, g->cfg.budget_percent);
 	snprintf(g->detail, sizeof g->detail,
 		 "%llu + %llu vectors: the writer would hold %llu MiB of GPU memory at the peak "
-		 "(budget %llu MiB) and needs %llu MiB more; %llu of %llu MiB free, %llu MiB to "
-		 "be left to others",
+		 "(%llu MiB in its other indexes; budget %llu MiB) and needs %llu MiB more; %llu "
+		 "of %llu MiB free, %llu MiB to be left to others",
 		 (unsigned long long)n_now, (unsigned long long)n_add, gpumem__mib(peak),
-		 gpumem__mib(budget), gpumem__mib(need), gpumem__mib(info.free_bytes),
-		 gpumem__mib(info.total_bytes), gpumem__mib(g->cfg.headroom_bytes));
+		 gpumem__mib(g->others), gpumem__mib(budget), gpumem__mib(need),
+		 gpumem__mib(info.free_bytes), gpumem__mib(info.total_bytes),
+		 gpumem__mib(g->cfg.headroom_bytes));
 	if (gpumem__add(peak, gpumem__slack(budget)) > budget)
 		return GPUMEM_OVER_BUDGET;
 	if (gpumem__add(need, g->cfg.headroom_bytes) > info.free_bytes)
@@ -172,6 +174,11 @@ int gpumem_new(gpumem **out, const struct gpumem_config *cfg, const struct gpume
 void gpumem_free(gpumem *g)
 {
 	free(g);
+}
+
+void gpumem_set_others(gpumem *g, uint64_t bytes)
+{
+	g->others = bytes;
 }
 
 void gpumem_place_add(gpumem *g, const struct gpumem_model *m, uint64_t n_now, uint64_t n_add,

@@ -57,6 +57,12 @@ typedef struct gpumem gpumem;
 int gpumem_new(gpumem **out, const struct gpumem_config *cfg, const struct gpumem_source *src);
 void gpumem_free(gpumem *g);
 
+/* Device memory held by the writer's other indexes (each collection has an
+ * open segment's index, and several may be on the GPU): every later
+ * decision counts it against the budget beside the index it is about, so
+ * the budget covers all collections together. 0 until set. */
+void gpumem_set_others(gpumem *g, uint64_t bytes);
+
 /* Before adding n_add vectors to an index of n_now, resident on the GPU when
  * on_gpu. After a fallback to the CPU the answer stays GPUMEM_ON_CPU until
  * gpumem_place_segment finds room again. */

@@ -17,7 +17,59 @@ struct place {
 	gpu *gpu; /* NULL: no usable GPU, on the CPU for good */
 	gpumem *mem;
 	char mode[64]; /* the mode last shown */
+	/* The indexes on the GPU (one open segment per collection at most):
+	 * the budget covers them together. */
+	vindex **resident;
+	size_t nresident, cap;
 };
+
+/* Device bytes v holds now, by its model. */
+static uint64_t place__held(const vindex *v)
+{
+	struct gpumem_model m;
+	vindex_gpu_model(v, &m);
+	return m.index_bytes + vindex_count(v) * m.vector_bytes;
+}
+
+/* What the indexes on the GPU other than v hold: told to gpumem before
+ * each decision about v. */
+static void place__others(place *p, const vindex *v)
+{
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < p->nresident; i++)
+		if (p->resident[i] != v)
+			bytes += place__held(p->resident[i]);
+	gpumem_set_others(p->mem, bytes);
+}
+
+void place_forget(place *p, vindex *v)
+{
+	for (size_t i = 0; p && i < p->nresident; i++)
+		if (p->resident[i] == v) {
+			p->resident[i] = p->resident[--p->nresident];
+			return;
+		}
+}
+
+/* Keeps the resident list true after v may have moved. When it cannot
+ * grow, v is moved to the CPU rather than left on the GPU uncounted. */
+static void place__track(place *p, vindex *v)
+{
+	place_forget(p, v);
+	if (!vindex_on_gpu(v))
+		return;
+	if (p->nresident == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 8;
+		vindex **a = realloc(p->resident, cap * sizeof *a);
+		if (!a) {
+			vindex_to_cpu(v);
+			return;
+		}
+		p->resident = a;
+		p->cap = cap;
+	}
+	p->resident[p->nresident++] = v;
+}
 
 /* Shows a change of mode in the log, with the figures behind it. */
 static void place__note(place *p)
@@ -109,6 +161,7 @@ void place_close(place *p)
 		return;
 	gpumem_free(p->mem);
 	gpu_close(p->gpu);
+	free(p->resident);
 	free(p);
 }
 
@@ -119,11 +172,13 @@ void place_segment(place *p, vindex *v)
 	struct gpumem_model m;
 	vindex_gpu_model(v, &m);
 	int on_gpu;
+	place__others(p, v);
 	gpumem_place_segment(p->mem, &m, vindex_count(v), &on_gpu);
 	if (on_gpu && vindex_to_gpu(v, p->gpu) != 0) {
 		enum gpumem_place where;
 		gpumem_add_failed(p->mem, &where);
 	}
+	place__track(p, v);
 	place__note(p);
 }
 
@@ -144,13 +199,18 @@ static int place__prepare(place *p, vindex *v, uint64_t n, enum place_refusal re
 	struct gpumem_model m;
 	vindex_gpu_model(v, &m);
 	enum gpumem_place where;
+	place__others(p, v);
 	gpumem_place_add(p->mem, &m, vindex_count(v), n, vindex_on_gpu(v), &where);
 	if (where == GPUMEM_ON_GPU && vindex_to_gpu(v, p->gpu) != 0)
 		gpumem_add_failed(p->mem, &where);
 	place__note(p);
-	if (where == GPUMEM_REFUSED && refusal == PLACE_MAY_REFUSE)
+	if (where == GPUMEM_REFUSED && refusal == PLACE_MAY_REFUSE) {
+		place__track(p, v);
 		return ROOST_EBUSY;
-	return where == GPUMEM_ON_GPU ? 0 : place__to_cpu(v, base);
+	}
+	int rc = where == GPUMEM_ON_GPU ? 0 : place__to_cpu(v, base);
+	place__track(p, v);
+	return rc;
 }
 
 /* FAISS threw inside a GPU operation on v, which held `had` vectors: the
@@ -162,6 +222,7 @@ static int place__failed(place *p, vindex *v, uint64_t had, const float *base,
 	gpumem_add_failed(p->mem, &where);
 	place__note(p);
 	int rc = vindex_rebuild_on_cpu(v, had, base);
+	place__track(p, v);
 	if (rc == 0 && where == GPUMEM_REFUSED && refusal == PLACE_MAY_REFUSE)
 		rc = ROOST_EBUSY;
 	return rc;

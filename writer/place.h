@@ -36,8 +36,14 @@ int place_check_index(place *p, const char *factory, uint32_t dim, uint32_t metr
 
 void place_close(place *p);
 
-/* A new segment's index, on the CPU: moved to the GPU when it has room. */
+/* A new segment's index, on the CPU: moved to the GPU when it has room.
+ * Every index on the GPU counts against the budget of the others until it
+ * leaves the GPU or is forgotten. */
 void place_segment(place *p, vindex *v);
+
+/* v is about to be freed (sealed, dropped, closed): its GPU memory no
+ * longer counts. */
+void place_forget(place *p, vindex *v);
 
 /* Trains v, on the GPU when it has room for the training set. */
 int place_train(place *p, vindex *v, uint64_t n, const float *x);

@@ -64,6 +64,7 @@ static void wcoll__catalog_entry(const wcoll *c, struct catalog_entry *e)
  * one; on the GPU when it has room. */
 static int wcoll__open_index(wcoll *c)
 {
+	place_forget(c->env.place, c->index);
 	vindex_free(c->index);
 	c->index = NULL;
 	c->indexed = 0;
@@ -165,6 +166,7 @@ void wcoll_close(wcoll *c)
 {
 	if (!c)
 		return;
+	place_forget(c->env.place, c->index);
 	vindex_free(c->index);
 	tail_close(c->tail);
 	free(c);
@@ -279,6 +281,7 @@ static int wcoll__train(wcoll *c, uint64_t gen)
 	if (rc == 0)
 		rc = vindex_store(idx, path);
 	if (rc) {
+		place_forget(c->env.place, idx);
 		vindex_free(idx);
 		return rc;
 	}

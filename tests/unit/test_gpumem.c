@@ -94,6 +94,45 @@ static void test_fits_stays_on_gpu(void **state)
 	gpumem_free(g);
 }
 
+/* Several collections each have an open index; the budget covers them
+ * together. A growth that fits alone is over budget beside the others,
+ * and the next segment of a collection comes back to the GPU only when a
+ * full segment fits beside what the others still hold. */
+static void test_budget_covers_every_collection(void **state)
+{
+	(void)state;
+	struct fake_dev d = {.free_bytes = 40 * GIB, .total_bytes = 80 * GIB};
+	struct gpumem_config c = config(GPUMEM_POLICY_CPU);
+	c.segment_vectors = 512 * 1024; /* 512 MiB */
+	gpumem *g = open_mem(&c, &d);
+	enum gpumem_place where;
+	/* Alone, 512 MiB fixed + 1 GiB fits in 2 GiB. */
+	gpumem_place_add(g, &kib_vectors, 0, 1024 * 1024, 1, &where);
+	assert_int_equal(where, GPUMEM_ON_GPU);
+	/* Beside another collection's 768 MiB on the GPU it does not. */
+	gpumem_set_others(g, 768 * MIB);
+	gpumem_place_add(g, &kib_vectors, 0, 1024 * 1024, 1, &where);
+	assert_int_equal(where, GPUMEM_ON_CPU);
+	assert_string_equal(gpumem_mode(g), "cpu (fallback: GPU budget 2048 MiB exceeded)");
+	assert_non_null(strstr(gpumem_detail(g), "768 MiB in its other indexes"));
+	/* A new segment (512 MiB in full) beside others holding 1 GiB is over
+	 * the budget; once they hold 256 MiB it fits. */
+	int on_gpu;
+	gpumem_set_others(g, GIB);
+	gpumem_place_segment(g, &kib_vectors, 0, &on_gpu);
+	assert_int_equal(on_gpu, 0);
+	gpumem_set_others(g, 256 * MIB);
+	gpumem_place_segment(g, &kib_vectors, 0, &on_gpu);
+	assert_int_equal(on_gpu, 1);
+	assert_string_equal(gpumem_mode(g), "gpu");
+	/* The others count against free memory only through the budget: what
+	 * they hold is already taken from the device's free bytes. */
+	d.free_bytes = 700 * MIB;
+	gpumem_place_add(g, &kib_vectors, 0, 256 * 1024, 1, &where);
+	assert_int_equal(where, GPUMEM_ON_GPU);
+	gpumem_free(g);
+}
+
 static void test_budget_keeps_a_reserve(void **state)
 {
 	(void)state;
@@ -331,6 +370,7 @@ int main(void)
 	    cmocka_unit_test(test_over_budget_falls_back_to_cpu),
 	    cmocka_unit_test(test_budget_in_percent_refused),
 	    cmocka_unit_test(test_budget_keeps_a_reserve),
+	    cmocka_unit_test(test_budget_covers_every_collection),
 	    cmocka_unit_test(test_short_of_free_memory),
 	    cmocka_unit_test(test_headroom_is_kept),
 	    cmocka_unit_test(test_regrowth_counts_old_and_new),
