@@ -2,6 +2,7 @@
 writer, brokers and readers. Each has its own dimension, metric, index and
 tail; LSNs stay one order across them; create and drop are records in the
 log, replayed like adds."""
+import itertools
 import os
 import random
 import signal
@@ -14,6 +15,12 @@ from conftest import Threads, collect_all, read_manifest, shm_objects, wait_for
 DIM = 16
 POSTS_DIM = 8
 ENOCOLL, EEXIST, EINVAL, EDIM = -27, -5, -1, -10
+
+
+def tails(inst):
+    """How many tail objects the instance's shared memory holds (named by
+    a serial, not by collection)."""
+    return len([o for o in shm_objects(inst.run_dir) if o.startswith("tail.")])
 
 
 def by_collection(inst):
@@ -185,8 +192,7 @@ def test_drop_reclaims_and_refuses_what_follows_it(make_instance):
     m = read_manifest(inst.data, inst.name)
     assert "tmp" not in m["collections"]
     assert not any(f.startswith("seg-c%08x" % old["id"]) for f in os.listdir(inst.data))
-    wait_for(lambda: "tail.%d" % old["id"] not in shm_objects(inst.run_dir), 30,
-             "the dropped tail to go")
+    wait_for(lambda: tails(inst) == len(inst.collections()), 30, "the dropped tail to go")
     new = inst.create("tmp", dim=4)["collection"]
     assert new["id"] > old["id"] and new["documents"] == 0
     s = inst.search([[1.0] * 4], k=10, collection="tmp", min_lsn=new["lsn"])
@@ -258,7 +264,7 @@ def test_hundred_collections_create_add_search_drop_restart(make_instance):
         assert all(listed[n]["id"] == ids[n] and listed[n]["documents"] == 1 for n in live)
 
     check(names)
-    assert len([o for o in shm_objects(inst.run_dir) if o.startswith("tail.")]) == 101
+    assert tails(inst) == 101
     inst.kill(inst.writer)
     inst.start_writer()
     check(names)
@@ -271,5 +277,110 @@ def test_hundred_collections_create_add_search_drop_restart(make_instance):
     for n in names[::2]:
         s = inst.search([docs[n][0]], k=1, collection=n)
         assert s["status"] == ENOCOLL, s
-    wait_for(lambda: len([o for o in shm_objects(inst.run_dir) if o.startswith("tail.")]) == 51,
-             30, "only live collections' tails")
+    wait_for(lambda: tails(inst) == 51, 30, "only live collections' tails")
+
+
+def churn_call(inst, frame, broker):
+    """A request during kills: its reply, or None when the outcome is not
+    known (the writer died under it, the broker gave up waiting)."""
+    try:
+        r = inst.call(frame, broker, timeout_ms=8000)
+    except OSError:
+        return None
+    return r if r["status"] in (0, ENOCOLL, EEXIST) else None
+
+
+class Churn:
+    """Creates collections, adds to them and drops some, through both
+    brokers, while the writer is killed; remembers what was acknowledged."""
+
+    def __init__(self, inst, seed):
+        self.inst, self.rnd = inst, random.Random(seed)
+        self.created, self.dropped, self.maybe_dropped = {}, set(), set()
+        self.docs = {}  # collection -> {id: text}
+        self.maybe_created = set()
+        self.n = 0
+
+    def step(self, prefix):
+        name = "%s%d" % (prefix, self.n)
+        self.n += 1
+        b = self.rnd.randrange(2)
+        r = churn_call(self.inst, wire.create_request(name, next(KEYS), 1, dim=4), b)
+        if r is None or r["status"] != 0:
+            self.maybe_created.add(name)
+            return
+        self.created[name] = r["collection"]["id"]
+        self.docs[name] = {}
+        for i in range(self.rnd.randrange(1, 4)):
+            text = "%s doc %d" % (name, i)
+            r = churn_call(self.inst, wire.add_request(
+                4, [wire.document([float(i)] * 4, agent=7, text=text)], next(KEYS), 1,
+                collection=name), 1 - b)
+            if r is not None and r["status"] == 0:
+                self.docs[name][str(r["add"]["ids"][0])] = text
+        if self.rnd.random() < 0.5:
+            r = churn_call(self.inst, wire.drop_request(name, next(KEYS), 1), b)
+            (self.dropped if r is not None and r["status"] == 0 else
+             self.maybe_dropped).add(name)
+
+    def check(self):
+        """Acknowledged creates survive with their documents, acknowledged
+        drops are gone with their files and tails, and a collection whose
+        drop was not acknowledged is whole or gone, never half of either."""
+        listed = self.inst.collections()
+        known = set(self.created) | self.maybe_created
+        assert set(listed) - {"default", "steady"} <= known, sorted(listed)
+        files = os.listdir(self.inst.data)
+        for name, cid in self.created.items():
+            gone = name not in listed
+            if name in self.dropped:
+                assert gone, name
+            if not gone:
+                assert listed[name]["id"] == cid, (name, listed[name])
+                stored = {d.split(" ", 1)[0]: d.split(" ", 5)[5] for d in self.inst.dump(name)}
+                assert set(self.docs[name]) <= set(stored), (name, self.docs[name], stored)
+                assert all(t.startswith(name + " doc ") for t in stored.values()), stored
+            else:
+                assert name in self.dropped | self.maybe_dropped, "%s lost its create" % name
+                assert not [f for f in files if f.startswith("seg-c%08x" % cid)], name
+        wait_for(lambda: tails(self.inst) == len(listed), 30,
+                 "one tail per live collection (%d)" % len(listed))
+
+
+KEYS = itertools.count((os.getpid() << 24) + (1 << 40))
+
+
+def test_kill9_while_collections_are_created_and_dropped(make_instance):
+    """The writer is killed with SIGKILL at random moments while one agent
+    loads a steady collection and a churn creates, fills and drops others
+    through two brokers: no acknowledged create or document is lost, no
+    acknowledged drop comes back, nothing is half dropped, and no document
+    lands in another collection."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-interval-ms", "200"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_broker(1)
+    inst.start_reader()
+    assert inst.create("steady", dim=POSTS_DIM)["status"] == 0
+    seed = random.randrange(1 << 30)
+    churn = Churn(inst, seed)
+    acked = {"steady": {}, "default": {}}
+    for rnd in range(4):
+        agent = inst.agent(20 + rnd, requests=30, batch=(5, 20), collection="steady",
+                           dim=POSTS_DIM, timeout_ms=120000)
+        stop = threading.Event()
+        t = Threads()
+        t.start(lambda: [churn.step("r%d." % rnd) for _ in iter(stop.is_set, True)])
+        threading.Event().wait(churn.rnd.uniform(0.2, 1.0))
+        inst.kill(inst.writer)
+        inst.start_writer()
+        threading.Event().wait(0.3)
+        stop.set()
+        t.join()
+        acked["steady"].update(collect_all(agent, timeout=180))
+        try:
+            check_own_collection(inst, acked)
+            churn.check()
+        except AssertionError as e:
+            raise AssertionError("seed %d, round %d: %s" % (seed, rnd, e)) from None
+    assert churn.created and churn.dropped, "seed %d: %r" % (seed, churn.__dict__)
