@@ -40,6 +40,7 @@ enum load_role { LOAD_ADD, LOAD_SEARCH, LOAD_PACED, LOAD_PROBE };
 
 struct load_cfg {
 	const char *target;
+	const char *collection; /* NULL: default */
 	const struct bdata *g;
 	uint32_t batch_min, batch_max; /* documents per add */
 	enum roost_ack ack;
@@ -275,6 +276,8 @@ static int load__threads(struct load_cfg *c, const enum load_role *roles, int n,
 		if (rc)
 			fprintf(stderr, "cannot connect to %s: %s\n", c->target,
 				roost_strerror(rc));
+		else if ((rc = roost_use(t[i].r, c->collection)) != 0)
+			fprintf(stderr, "bad collection name %s\n", c->collection);
 		else
 			roost_set_timeout(t[i].r, 60000);
 	}
@@ -333,6 +336,7 @@ static int load__pool(struct load_cfg *c, float **pool)
 static int load__cfg(const struct bargs *a, const struct bdata *g, struct load_cfg *c)
 {
 	*c = (struct load_cfg){.target = bargs_str(a, "target", NULL),
+			       .collection = bargs_str(a, "collection", NULL),
 			       .g = g,
 			       .batch_min = (uint32_t)bargs_int(a, "batch", 10),
 			       .k = (uint32_t)bargs_int(a, "k", 10),
@@ -661,7 +665,7 @@ static int load_original(const struct bargs *a, const struct bdata *g)
 }
 
 static const struct bargs_command load_commands[] = {
-    {"ingest", "target clients batch ack duration max-docs first", load_ingest},
+    {"ingest", "target collection clients batch ack duration max-docs first", load_ingest},
     {"fill", "target first count batch ack sentinel", load_fill},
     {"search", "target clients k queries duration gt write-rate write-batch write-first",
      load_search},

@@ -226,6 +226,10 @@ def intro(bench):
         "memory (lower is better) a ratio above 1 means roost costs more. Nothing here is "
         "asserted by a test.",
         "",
+        "What a collection costs (shared and resident memory, creation time, ingest over "
+        "several busy collections) is in [benchmarks-collections.md]"
+        "(benchmarks-collections.md), from `make bench-collections`.",
+        "",
         "Data: a fixed, seeded clustered Gaussian set (`bench/bdata.c`: d=%d, 100 clusters "
         "with N(0,1) centres, noise sigma 0.5, seed %d); queries come from the same clusters "
         "on another random stream; ground truth is an exact `IndexFlatL2` search. %s" % (

@@ -43,3 +43,9 @@ bench: all $(BUILD)/.bench-deps
 
 bench-quick: all $(BUILD)/.bench-deps
 	$(BENCH_RUN) --quick --command "make BUILD=$(BUILD) bench-quick"
+
+# What a collection costs (docs/benchmarks.md, "8. Collections"): prints a
+# markdown section; it needs no bench dependencies beyond the build.
+.PHONY: bench-collections
+bench-collections: all
+	BUILD=$(BUILD) $(PYTHON) bench/footprint.py
