@@ -706,6 +706,33 @@ def test_down_loses_nothing_acknowledged(cli):
                  "--agent", str(a), "--requests", "5000", "--batch-min", "1", "--batch-max",
                  "20", "--ack", "queued", "--seed", str(a + 1), "--timeout-ms", "2000"],
                 env=c.env, stdout=out, stderr=subprocess.DEVNULL))
+    try:
+        down = stop_during_backlog(c)
+    finally:
+        for p in agents:
+            p.kill()  # its next requests could only fail; what it printed was acked
+            p.wait()
+    out, err = down.communicate(timeout=120)
+    assert down.returncode == 0, err + c.log()
+    acked = {}
+    for path in outs:
+        with open(path) as f:
+            acked.update(acked_lines(f.read()))
+    c.remove_shm()
+    c.up()
+    stored = {}
+    for d in c.dump():
+        i = d.split(" ", 1)[0]
+        assert i not in stored, "document %s stored twice" % i
+        stored[i] = d
+    lost = [i for i in acked if stored.get(i) != acked[i]]
+    assert not lost, "%d acknowledged documents lost, e.g. %s" % (len(lost), lost[:3])
+    assert "the writer logged everything in the ring" in c.log()
+
+
+def stop_during_backlog(c):
+    """Holds the writer with SIGSTOP until the ring has a backlog, starts
+    `roost down` and waits until it waits for the writer; returns it."""
     wait_for(lambda: c.status()["server"]["documents"] >= 200, 60, "agents to add")
     writer = c.procs("writer")[0]["pid"]
     os.kill(writer, signal.SIGSTOP)
@@ -725,24 +752,7 @@ def test_down_loses_nothing_acknowledged(cli):
         assert again.returncode == 1 and "already stopping" in again.stderr
     finally:
         os.kill(writer, signal.SIGCONT)
-    out, err = down.communicate(timeout=120)
-    assert down.returncode == 0, err + c.log()
-    acked = {}
-    for p, path in zip(agents, outs):
-        p.kill()  # its next requests could only fail; what it printed was acked
-        p.wait()
-        with open(path) as f:
-            acked.update(acked_lines(f.read()))
-    c.remove_shm()
-    c.up()
-    stored = {}
-    for d in c.dump():
-        i = d.split(" ", 1)[0]
-        assert i not in stored, "document %s stored twice" % i
-        stored[i] = d
-    lost = [i for i in acked if stored.get(i) != acked[i]]
-    assert not lost, "%d acknowledged documents lost, e.g. %s" % (len(lost), lost[:3])
-    assert "the writer logged everything in the ring" in c.log()
+    return down
 
 
 def test_foreground(cli):
