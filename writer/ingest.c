@@ -1260,6 +1260,15 @@ static int ingest__seal_due(ingest *w, uint32_t full)
 	return 0;
 }
 
+/* A logged create (alone in its group) that failed for want of shared
+ * memory for its tail: ingest__create undid it, and being logged it must
+ * be applied, so the writer stalls and tries again, as on a full disk,
+ * rather than exit and meet it again in replay. */
+static int ingest__create_short(int rc, const struct ingest_rec *recs, uint32_t n)
+{
+	return (rc == ROOST_ENOSPC || rc == ROOST_ENOMEM) && n == 1 && recs[0].kind == INGEST_COLL;
+}
+
 int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 {
 	struct ingest_rec *recs = calloc(w->cfg.group_max, sizeof *recs);
@@ -1306,6 +1315,10 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 		ctl_wake(w->ctl);
 		w->end = recs[0].rec.pos;
 		rc = ingest__apply_group(w, recs, n);
+		while (ingest__create_short(rc, recs, n) && !*stop) {
+			ingest__stall(w, "tail", rc, stop);
+			rc = ingest__apply_group(w, recs, n);
+		}
 		ctl_set_writer_mode(w->ctl, place_mode(w->place));
 		if (rc == ROOST_EBUSY)
 			rc = 0; /* in the tail, searchable; indexed once there is room */

@@ -339,6 +339,23 @@ def test_full_shared_memory_stalls_the_writer_then_recovers(cli):
     resize("64m")
     wait_for(lambda: c.status()["server"]["documents"] == 100, 30, "the writer to go on")
     assert c.status()["server"]["writer_mode"] == "cpu"
+    # A create logged while there is no room for its tail: the writer
+    # stalls on it (it is in the log, so it must be applied) and creates
+    # the collection once there is room, without a restart.
+    used = subprocess.run(["nsenter", "-t", str(c.status()["supervisor"]["pid"]), "-m", "df",
+                           "-k", "--output=used", "/dev/shm"], stdout=subprocess.PIPE,
+                          text=True).stdout.split()[-1]
+    resize(used + "k")
+    create = subprocess.Popen([os.path.join(BIN, "roost"), "collections", "--name", c.name,
+                               "create", "late", "--dim", str(DIM)], env=c.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: c.status()["server"]["writer_mode"] ==
+                 "stalled: tail shared memory full", 30, "the writer to stall on the create")
+    finally:
+        resize("64m")
+    out, err = create.communicate(timeout=60)
+    assert create.returncode == 0 and "created collection late" in out, out + err
     assert c.procs("writer")[0]["restarts"] == 0
     c.ok("down")
 
