@@ -38,6 +38,9 @@ int rstat_write(const struct inst *in, struct rstat *st)
 		(int)st->pid, (unsigned long long)st->generation, st->segments,
 		(unsigned long long)st->lsn, (unsigned long long)st->searches, st->waiting,
 		(long long)st->stamp_ms);
+	for (size_t i = 0; i < st->ncolls; i++)
+		fprintf(f, "coll %u %llu\n", st->colls[i].id,
+			(unsigned long long)st->colls[i].searches);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		rc = roost_from_errno(errno);
 		unlink(tmp);
@@ -52,6 +55,25 @@ int rstat_remove(const struct inst *in, pid_t pid)
 	if (rc == 0 && unlink(path) != 0 && errno != ENOENT)
 		rc = roost_from_errno(errno);
 	return rc;
+}
+
+/* The `coll` lines after the first. */
+static int rstat__read_colls(FILE *f, struct rstat *out)
+{
+	size_t cap = 0;
+	unsigned id;
+	unsigned long long n;
+	while (out->ncolls < RSTAT_MAX_COLLS && fscanf(f, " coll %u %llu", &id, &n) == 2) {
+		if (out->ncolls == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct rstat_coll *a = realloc(out->colls, cap * sizeof *a);
+			if (!a)
+				return ROOST_ENOMEM;
+			out->colls = a;
+		}
+		out->colls[out->ncolls++] = (struct rstat_coll){id, n};
+	}
+	return 0;
 }
 
 int rstat_read(const struct inst *in, pid_t pid, struct rstat *out)
@@ -71,11 +93,19 @@ int rstat_read(const struct inst *in, pid_t pid, struct rstat *out)
 		       "pid %d generation %llu segments %u lsn %llu searches %llu waiting %u "
 		       "stamp_ms %lld",
 		       &p, &gen, &segs, &lsn, &searches, &waiting, &stamp);
+	*out = (struct rstat){pid, gen, segs, lsn, searches, waiting, stamp, NULL, 0};
+	rc = n != 7 || p != (int)pid ? ROOST_ECORRUPT : rstat__read_colls(f, out);
 	fclose(f);
-	if (n != 7 || p != (int)pid)
-		return ROOST_ECORRUPT;
-	*out = (struct rstat){pid, gen, segs, lsn, searches, waiting, stamp};
-	return 0;
+	if (rc)
+		rstat_clear(out);
+	return rc;
+}
+
+void rstat_clear(struct rstat *st)
+{
+	free(st->colls);
+	st->colls = NULL;
+	st->ncolls = 0;
 }
 
 int rstat_list(const struct inst *in, pid_t *pids, size_t max, size_t *n)

@@ -7,6 +7,7 @@
  * the files skip those whose process is gone. The file is one line:
  *
  *   pid P generation G segments S lsn L searches N waiting W stamp_ms T
+ *   coll ID N            (one line per collection it answered searches of)
  *
  * generation is the manifest generation of the reader's view, lsn the end
  * of the data it serves (every batch below it), searches the requests it
@@ -24,6 +25,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* At most this many `coll` lines are read back: one per live collection. */
+#define RSTAT_MAX_COLLS 4096u
+
+/* Searches a reader answered in one collection since it started. */
+struct rstat_coll {
+	uint32_t id;
+	uint64_t searches;
+};
+
 struct rstat {
 	pid_t pid;
 	uint64_t generation;
@@ -32,6 +42,10 @@ struct rstat {
 	uint64_t searches;
 	uint32_t waiting; /* searches waiting now for their min_lsn */
 	int64_t stamp_ms;
+	/* Per collection: the writer's array in rstat_write; malloc'ed by
+	 * rstat_read, freed by rstat_clear. */
+	struct rstat_coll *colls;
+	size_t ncolls;
 };
 
 /* Writes st (its stamp_ms set to now) as st->pid's state file. */
@@ -41,8 +55,11 @@ int rstat_write(const struct inst *in, struct rstat *st);
 int rstat_remove(const struct inst *in, pid_t pid);
 
 /* Reads pid's state file. ROOST_ENOENT when there is none,
- * ROOST_ECORRUPT when it is not a state line. */
+ * ROOST_ECORRUPT when it is not a state line. Give out to rstat_clear. */
 int rstat_read(const struct inst *in, pid_t pid, struct rstat *out);
+
+/* Frees what rstat_read allocated; st may be read into again. */
+void rstat_clear(struct rstat *st);
 
 /* The pids of up to max state files whose process is alive, in *n. */
 int rstat_list(const struct inst *in, pid_t *pids, size_t max, size_t *n);

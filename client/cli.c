@@ -754,8 +754,10 @@ static int cli_readers_wait(const struct inst *in, int add, pid_t pid, int wait_
 	struct rstat st;
 	while (cliutil_now_ms() < deadline) {
 		int present = cli_has_child(in, pid);
-		if (add && rstat_read(in, pid, &st) == 0)
+		if (add && rstat_read(in, pid, &st) == 0) {
+			rstat_clear(&st);
 			return 0;
+		}
 		if (add && !present)
 			return ROOST_ECLOSED;
 		if (!add && !present)

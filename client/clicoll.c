@@ -140,7 +140,7 @@ static const char *clicoll__metric(uint32_t metric)
 	return metric ? "ip" : "l2";
 }
 
-void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate)
+void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate, double search_rate)
 {
 	fprintf(f, "{\"name\":");
 	cliutil_json_str(f, c->name);
@@ -155,6 +155,8 @@ void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate)
 		(unsigned long long)c->created_lsn);
 	if (ingest_rate >= 0)
 		fprintf(f, ",\"ingest_docs_per_s\":%.1f", ingest_rate);
+	if (search_rate >= 0)
+		fprintf(f, ",\"searches_per_s\":%.1f", search_rate);
 	fprintf(f, "}");
 }
 
@@ -200,7 +202,7 @@ static int clicoll__list(roost *r, const struct clicoll_opts *o)
 		printf("{\"collections\":[");
 		for (size_t i = 0; i < n; i++) {
 			printf("%s", i ? "," : "");
-			clicoll_json(stdout, &all[i], -1);
+			clicoll_json(stdout, &all[i], -1, -1);
 		}
 		printf("]}\n");
 	} else {
@@ -221,7 +223,7 @@ static int clicoll__describe(roost *r, const struct clicoll_opts *o)
 		if (strcmp(all[i].name, o->coll) == 0)
 			c = &all[i];
 	if (c && o->json) {
-		clicoll_json(stdout, c, -1);
+		clicoll_json(stdout, c, -1, -1);
 		printf("\n");
 	} else if (c) {
 		clicoll__describe_text(c);
@@ -242,7 +244,7 @@ static int clicoll__create(roost *r, struct clicoll_opts *o)
 		return cliutil_fail("collections", o->name, rc, roost_last_error(r),
 				    "create collection '%s'", o->coll);
 	if (o->json) {
-		clicoll_json(stdout, &c, -1);
+		clicoll_json(stdout, &c, -1, -1);
 		printf("\n");
 	} else {
 		printf("%s %s (id %u): dim %u, metric %s, index %s\n",

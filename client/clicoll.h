@@ -11,8 +11,9 @@
 int clicoll_main(int argc, char **argv);
 
 /* One collection as a JSON object (also `roost status --json`'s entries,
- * which add ingest_rate; a negative one is left out). */
-void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate);
+ * which add the rates; a negative rate is left out). */
+void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate,
+		  double search_rate);
 
 /* What `roost help collections` prints. */
 extern const char clicoll_usage[];

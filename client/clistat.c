@@ -94,15 +94,29 @@ static void clistat__sample(struct clistat *s, roost *r, struct clistat_sample *
 	qsort(x->readers, x->nreaders, sizeof x->readers[0], clistat__by_pid);
 }
 
-/* Searches per second: each reader's own counter over its own stamps. */
-static double clistat__search_rate(const struct clistat_sample *a, const struct clistat_sample *b)
+/* Searches a reader answered in collection id (0: in all). */
+static uint64_t clistat__searches(const struct rstat *r, uint32_t id)
+{
+	if (id == 0)
+		return r->searches;
+	for (size_t i = 0; i < r->ncolls; i++)
+		if (r->colls[i].id == id)
+			return r->colls[i].searches;
+	return 0;
+}
+
+/* Searches per second in collection id (0: in all): each reader's own
+ * counter over its own stamps. */
+static double clistat__search_rate(const struct clistat_sample *a, const struct clistat_sample *b,
+				   uint32_t id)
 {
 	double rate = 0;
 	for (size_t i = 0; i < b->nreaders; i++)
 		for (size_t j = 0; j < a->nreaders; j++) {
 			const struct rstat *y = &b->readers[i], *x = &a->readers[j];
-			if (x->pid == y->pid && y->stamp_ms > x->stamp_ms)
-				rate += (double)(y->searches - x->searches) * 1000.0 /
+			uint64_t then = clistat__searches(x, id), now = clistat__searches(y, id);
+			if (x->pid == y->pid && y->stamp_ms > x->stamp_ms && now >= then)
+				rate += (double)(now - then) * 1000.0 /
 					(double)(y->stamp_ms - x->stamp_ms);
 		}
 	return rate;
@@ -141,14 +155,15 @@ static void clistat__gather(struct clistat *s)
 		clistat__sample(s, r, &s->b);
 	} else {
 		s->b = s->a;
-		s->a.colls = NULL; /* b owns them */
+		s->a.colls = NULL; /* b owns them, and the readers' */
+		s->a.nreaders = 0;
 	}
 	roost_close(r);
 	const struct clistat_sample *a = &s->a, *b = &s->b;
 	if (a->server_rc == 0 && b->server_rc == 0 && b->t_ms > a->t_ms)
 		s->ingest_rate = (double)(b->st.documents - a->st.documents) * 1000.0 /
 				 (double)(b->t_ms - a->t_ms);
-	s->search_rate = clistat__search_rate(a, b);
+	s->search_rate = clistat__search_rate(a, b, 0);
 }
 
 static void clistat__proc_name(const struct supctl_proc *p, char *buf, size_t len)
@@ -168,13 +183,14 @@ static void clistat__colls_text(const struct clistat *s)
 	}
 	printf("collections: %zu\n", x->ncolls);
 	if (x->ncolls)
-		printf("  %-24s %-6s %-6s %-6s %-16s %-12s %-9s %s\n", "NAME", "ID", "DIM",
-		       "METRIC", "INDEX", "DOCUMENTS", "SEGMENTS", "INGEST/S");
+		printf("  %-24s %-6s %-6s %-6s %-16s %-12s %-9s %-9s %s\n", "NAME", "ID", "DIM",
+		       "METRIC", "INDEX", "DOCUMENTS", "SEGMENTS", "INGEST/S", "SEARCH/S");
 	for (size_t i = 0; i < x->ncolls; i++) {
 		const struct roost_collection *c = &x->colls[i];
-		printf("  %-24s %-6u %-6u %-6s %-16s %-12llu %-9u %.1f\n", c->name, c->id, c->dim,
-		       c->metric ? "ip" : "l2", c->index, (unsigned long long)c->documents,
-		       c->segments, clistat__coll_rate(s, c));
+		printf("  %-24s %-6u %-6u %-6s %-16s %-12llu %-9u %-9.1f %.1f\n", c->name, c->id,
+		       c->dim, c->metric ? "ip" : "l2", c->index, (unsigned long long)c->documents,
+		       c->segments, clistat__coll_rate(s, c),
+		       s->interval_ms > 0 ? clistat__search_rate(&s->a, &s->b, c->id) : 0.0);
 	}
 }
 
@@ -281,8 +297,9 @@ static void clistat__json_colls(const struct clistat *s)
 	printf("\"collections\":[");
 	for (size_t i = 0; i < x->ncolls; i++) {
 		printf("%s", i ? "," : "");
-		clicoll_json(stdout, &x->colls[i],
-			     s->interval_ms > 0 ? clistat__coll_rate(s, &x->colls[i]) : -1);
+		int rates = s->interval_ms > 0;
+		clicoll_json(stdout, &x->colls[i], rates ? clistat__coll_rate(s, &x->colls[i]) : -1,
+			     rates ? clistat__search_rate(&s->a, &s->b, x->colls[i].id) : -1);
 	}
 	printf("],");
 }
@@ -313,6 +330,13 @@ static void clistat__json(const struct clistat *s)
 	printf("}\n");
 }
 
+static void clistat__free(struct clistat_sample *x)
+{
+	roost_collections_free(x->colls);
+	for (size_t i = 0; i < x->nreaders; i++)
+		rstat_clear(&x->readers[i]);
+}
+
 int clistat_main(int argc, char **argv)
 {
 	static struct clistat s;
@@ -321,16 +345,19 @@ int clistat_main(int argc, char **argv)
 	if (rc)
 		return rc;
 	clistat__gather(&s);
-	if (s.sup_rc && s.b.server_rc)
+	if (s.sup_rc && s.b.server_rc) {
+		clistat__free(&s.a);
+		clistat__free(&s.b);
 		return cliutil_fail("status", s.in.name, ROOST_ENOENT, NULL,
 				    "instance '%s' is not running (no supervisor and no broker in "
 				    "%s)",
 				    s.in.name, s.in.run_dir);
+	}
 	if (s.json)
 		clistat__json(&s);
 	else
 		clistat__text(&s);
-	roost_collections_free(s.a.colls);
-	roost_collections_free(s.b.colls);
+	clistat__free(&s.a);
+	clistat__free(&s.b);
 	return CLI_OK;
 }

@@ -187,7 +187,9 @@ static void reader_stat(struct reader_proc *p)
 			   /* Relaxed: pairs with the relaxed adds in rsearch; a gauge only. */
 			   .waiting = atomic_load_explicit(&p->rs.waiting, memory_order_relaxed)};
 	rsearch_stat(&p->rs, &st.generation, &st.segments, &st.lsn);
+	rsearch_counts(&p->rs, &st.colls, &st.ncolls);
 	rstat_write(&p->in, &st);
+	free(st.colls);
 }
 
 static int reader_serve(struct reader_proc *p, sigset_t *sigs)

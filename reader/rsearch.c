@@ -23,8 +23,11 @@ void rsearch_init(struct rsearch *rs)
 {
 	pthread_mutex_init(&rs->lock, NULL);
 	pthread_mutex_init(&rs->build_lock, NULL);
+	pthread_mutex_init(&rs->count_lock, NULL);
 	rs->views = NULL;
 	rs->nviews = 0;
+	rs->counts = NULL;
+	rs->ncounts = rs->count_cap = 0;
 }
 
 static void rsearch__put_all(struct view **views, size_t n)
@@ -39,6 +42,9 @@ void rsearch_close(struct rsearch *rs)
 	rsearch__put_all(rs->views, rs->nviews);
 	rs->views = NULL;
 	rs->nviews = 0;
+	free(rs->counts);
+	rs->counts = NULL;
+	rs->ncounts = rs->count_cap = 0;
 }
 
 /* What the views are of: the catalog's version, or the MANIFEST file. */
@@ -309,6 +315,42 @@ static void rsearch__filter(const Roost__SearchRequest *s, struct search_filter 
 	f->kind = in->kind;
 }
 
+/* One more search answered in collection id (a count lost to a failed
+ * allocation only understates a rate). */
+static void rsearch__count(struct rsearch *rs, uint32_t id)
+{
+	pthread_mutex_lock(&rs->count_lock);
+	size_t i = 0;
+	while (i < rs->ncounts && rs->counts[i].id != id)
+		i++;
+	if (i == rs->ncounts && rs->ncounts == rs->count_cap) {
+		size_t cap = rs->count_cap ? rs->count_cap * 2 : 16;
+		struct rstat_coll *a = realloc(rs->counts, cap * sizeof *a);
+		if (a) {
+			rs->counts = a;
+			rs->count_cap = cap;
+		}
+	}
+	if (i == rs->ncounts && rs->ncounts < rs->count_cap)
+		rs->counts[rs->ncounts++] = (struct rstat_coll){.id = id};
+	if (i < rs->ncounts)
+		rs->counts[i].searches++;
+	pthread_mutex_unlock(&rs->count_lock);
+}
+
+int rsearch_counts(struct rsearch *rs, struct rstat_coll **out, size_t *n)
+{
+	pthread_mutex_lock(&rs->count_lock);
+	*n = rs->ncounts;
+	*out = rs->ncounts ? malloc(rs->ncounts * sizeof **out) : NULL;
+	if (*out)
+		memcpy(*out, rs->counts, rs->ncounts * sizeof **out);
+	else
+		*n = 0;
+	pthread_mutex_unlock(&rs->count_lock);
+	return *n || !rs->ncounts ? 0 : ROOST_ENOMEM;
+}
+
 /* Builds the reply: protobuf strings need their own NUL-terminated copies. */
 static int rsearch__reply(const struct search_hit *hits, const uint32_t *counts, uint32_t nq,
 			  uint32_t k, uint64_t lsn, void **out, size_t *len)
@@ -404,10 +446,12 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	struct search_tuning t = {.nprobe = s->nprobe, .ef_search = s->ef_search};
 	rc = hits && counts ? search_run(v, s->queries, nq, s->k, &f, &t, hits, counts, &tail)
 			    : ROOST_ENOMEM;
-	if (rc == 0)
+	if (rc == 0) {
+		rsearch__count(rs, v->coll);
 		rc = rsearch__reply(hits, counts, nq, s->k, lsn, out, len);
-	else
+	} else {
 		rc = wire_encode_error(rc, "search failed", out, len);
+	}
 	free(hits);
 	free(counts);
 	view_put(v);

@@ -8,6 +8,7 @@
 #include "catalog.h"
 #include "ctl.h"
 #include "inst.h"
+#include "rstat.h"
 #include "view.h"
 
 #include <pthread.h>
@@ -30,6 +31,11 @@ struct rsearch {
 	 * Relaxed: a hint; rebuilds are serialized by build_lock. */
 	_Atomic uint64_t seen;
 	_Atomic uint32_t waiting; /* searches waiting for their min_lsn */
+	/* Searches answered per collection id, for `roost status`; under
+	 * count_lock (a collection's first search adds its entry). */
+	pthread_mutex_t count_lock;
+	struct rstat_coll *counts;
+	size_t ncounts, count_cap;
 };
 
 void rsearch_init(struct rsearch *rs);
@@ -46,6 +52,10 @@ void rsearch_refresh(struct rsearch *rs);
 /* Figures for `roost status`: the newest manifest generation of the
  * views, their segments, and the largest end LSN. */
 void rsearch_stat(struct rsearch *rs, uint64_t *generation, uint32_t *segments, uint64_t *lsn);
+
+/* Copies the per-collection search counts into a malloc'ed array (out may
+ * be NULL when n is 0); give it to free(). */
+int rsearch_counts(struct rsearch *rs, struct rstat_coll **out, size_t *n);
 
 /* Handles one request frame; the reply frame is malloc'ed. */
 int rsearch_handle(struct rsearch *rs, const void *frame, size_t len, void **reply,

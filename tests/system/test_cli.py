@@ -810,3 +810,44 @@ def test_demo_passes_and_notices_a_lost_tweet():
     assert lost.returncode != 0, lost.stdout
     assert row(lost.stdout, "lost") == "1"
     assert "roost demo: FAILED" in lost.stdout
+
+
+def test_status_shows_each_collection_with_its_rates(cli):
+    """`roost status` lists every collection with its documents, segments,
+    settings and its own ingest and search rates, measured while one
+    collection takes adds and the other searches."""
+    c = cli()
+    c.up("--dim", DIM)
+    c.ok("collections", "create", "posts", "--dim", 3, "--metric", "ip")
+    stop = threading.Event()
+
+    def searcher():
+        while not stop.is_set():
+            c.ok("search", "--collection", "posts", "--vector", "1,0,0", "-k", 1)
+
+    def adder():
+        i = 0
+        while not stop.is_set():
+            c.ok("add", stdin=docs_jsonl([(unit(i), 1, i, "", "d%d" % i)]))
+            i += 1
+    t = Threads()
+    t.start(searcher)
+    t.start(adder)
+    try:
+        st = json.loads(c.ok("status", "--json", "--interval-ms", 3000).stdout)
+    finally:
+        stop.set()
+        t.join()
+    colls = {x["name"]: x for x in st["collections"]}
+    assert sorted(colls) == ["default", "posts"]
+    assert (colls["posts"]["dim"], colls["posts"]["metric"]) == (3, "ip")
+    assert colls["default"]["ingest_docs_per_s"] > 0 and colls["posts"]["ingest_docs_per_s"] == 0
+    # default's only search is up's probe, which a reader may report late.
+    assert colls["posts"]["searches_per_s"] > 10 * colls["default"]["searches_per_s"]
+    assert colls["default"]["documents"] == st["server"]["documents"] > 0
+    assert st["server"]["collection"] == "default"
+    text = c.ok("status", "--interval-ms", 0, "--collection", "posts").stdout
+    assert "collections: 2" in text and "SEARCH/S" in text
+    posts = json.loads(c.ok("status", "--json", "--interval-ms", 0, "--collection",
+                            "posts").stdout)["server"]
+    assert (posts["collection"], posts["dim"], posts["metric"]) == ("posts", 3, "ip")
