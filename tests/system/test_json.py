@@ -126,7 +126,8 @@ BAD = [
      "missing idempotency key"),
     (b'{"version":2,"status":{}}', -6, "version 2 is not supported"),
     (b'{"version":1,"compact":{}}', -15, "compact: unknown field"),
-    (b'{"version":1,"status":{},"add":{}}', -1, "exactly one of add, search or status"),
+    (b'{"version":1,"status":{},"add":{}}', -1, "a request sets exactly one operation: add, "
+     "search, status, create_collection, drop_collection or list_collections"),
     (b'{"version":1,"search":{"dim":3,"queries":[[1,0,0],[1,0]],"k":1}}', -10,
      "search.queries[1]: query has 2 values but dim is 3"),
     (b'   {"version":1,"status":{}} trailing', -14, "after the top-level object"),
@@ -148,7 +149,7 @@ def test_malformed_json_clear_error_nothing_changes(inst, frame, status, text):
 def test_malformed_json_through_nanocat(inst):
     r = nanocat(inst, inst.broker_url(), '{"version":1,"status":{"verbose":true}}')
     assert r == {"version": 1, "status": -1,
-                 "message": "status.verbose: unknown field (status takes no fields) "
+                 "message": "status.verbose: unknown field (status takes collection) "
                             "(at byte 32 of the JSON text)"}
 
 
