@@ -251,6 +251,17 @@ static void seeds__json(void)
 	    "{\"version\":1,\"status\":{}}",
 	    ("{\"vector\":[0.1,0.2,0.3],\"agent\":7,\"time\":1700000000,\"kind\":\"tweet\","
 	     "\"text\":\"caf\\u00e9 \\ud83d\\ude00\"}"),
+	    ("{\"version\":1,\"add\":{\"collection\":\"posts\",\"dim\":2,\"docs\":[{\"vector\":"
+	     "[0.6,0.8]}],\"client_id\":1,\"seq\":2,\"ack\":\"visible\"}}"),
+	    ("{\"version\":1,\"search\":{\"collection\":\"posts\",\"dim\":2,\"queries\":[[1,0]],"
+	     "\"k\":10,\"nprobe\":4,\"ef_search\":32}}"),
+	    "{\"version\":1,\"status\":{\"collection\":\"posts\"}}",
+	    ("{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":2,"
+	     "\"metric\":\"ip\",\"index\":\"HNSW32\",\"train_docs\":4096,\"seal_docs\":65536,"
+	     "\"seal_interval_ms\":10000},\"client_id\":1,\"seq\":1,\"timeout_ms\":0}}"),
+	    ("{\"version\":1,\"drop_collection\":{\"name\":\"posts\",\"client_id\":1,\"seq\":3,"
+	     "\"timeout_ms\":0}}"),
+	    "{\"version\":1,\"list_collections\":{}}",
 	};
 	for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
 		char name[16];

@@ -79,17 +79,10 @@ static int json__doc_item(struct jsonlex *lx, void *ctx)
 	return jsonlex_object(lx, &json__doc_object, d);
 }
 
-/* Indexed by Roost__AckMode. */
-static const char *const json__ack_names[] = {"default", "queued", "durable", "visible", NULL};
-
-const char *json_ack_name(Roost__AckMode ack)
-{
-	size_t n = sizeof json__ack_names / sizeof *json__ack_names - 1;
-
-	return (unsigned)ack < n ? json__ack_names[ack] : NULL;
-}
-
-static int json__ack(struct jsonlex *lx, Roost__AckMode *out)
+/* An enum given by name: the index of the string read in names (NULL
+ * ends them); an unknown name fails with code, saying which are known. */
+static int json__enum(struct jsonlex *lx, const char *const *names, const char *what, int code,
+		      int *out)
 {
 	char *name;
 	size_t n;
@@ -98,14 +91,43 @@ static int json__ack(struct jsonlex *lx, Roost__AckMode *out)
 	if (rc)
 		return rc;
 	int i = 0;
-	while (json__ack_names[i] != NULL && strcmp(json__ack_names[i], name) != 0)
+	while (names[i] != NULL && strcmp(names[i], name) != 0)
 		i++;
 	free(name);
-	if (json__ack_names[i] == NULL)
-		return jsonlex_fail(lx, ROOST_EUNSUPPORTED,
-				    "unknown ack mode; use default, queued, durable or visible");
-	*out = (Roost__AckMode)i;
+	if (names[i] == NULL)
+		return jsonlex_fail(lx, code, "unknown %s", what);
+	*out = i;
 	return 0;
+}
+
+/* The name of value in names (NULL-terminated); NULL when it has none. */
+static const char *json__enum_name(const char *const *names, int value)
+{
+	for (int i = 0; names[i] != NULL; i++)
+		if (i == value)
+			return names[i];
+	return NULL;
+}
+
+/* Indexed by Roost__AckMode. */
+static const char *const json__ack_names[] = {"default", "queued", "durable", "visible", NULL};
+
+const char *json_ack_name(Roost__AckMode ack)
+{
+	return json__enum_name(json__ack_names, (int)ack);
+}
+
+static int json__ack(struct jsonlex *lx, Roost__AckMode *out)
+{
+	int i;
+	/* As the binary path answers an unknown mode. */
+	int rc =
+	    json__enum(lx, json__ack_names, "ack mode; use default, queued, durable or visible",
+		       ROOST_EUNSUPPORTED, &i);
+
+	if (rc == 0)
+		*out = (Roost__AckMode)i;
+	return rc;
 }
 
 enum {
@@ -114,10 +136,11 @@ enum {
 	JSON__ADD_CLIENT,
 	JSON__ADD_SEQ,
 	JSON__ADD_ACK,
-	JSON__ADD_TO
+	JSON__ADD_TO,
+	JSON__ADD_COLL
 };
-static const char *const json__add_names[] = {"dim", "docs",	   "client_id", "seq",
-					      "ack", "timeout_ms", NULL};
+static const char *const json__add_names[] = {"dim", "docs",	   "client_id",	 "seq",
+					      "ack", "timeout_ms", "collection", NULL};
 
 static int json__add_field(struct jsonlex *lx, int f, void *obj)
 {
@@ -135,8 +158,10 @@ static int json__add_field(struct jsonlex *lx, int f, void *obj)
 		return jsonlex_u64(lx, UINT64_MAX, &add->seq);
 	case JSON__ADD_ACK:
 		return json__ack(lx, &add->ack);
-	default:
+	case JSON__ADD_TO:
 		return jsonlex_u32(lx, &add->timeout_ms);
+	default:
+		return json__string_field(lx, &add->collection);
 	}
 }
 
@@ -242,10 +267,12 @@ enum {
 	JSON__S_MIN_LSN,
 	JSON__S_TO,
 	JSON__S_NPROBE,
-	JSON__S_EF_SEARCH
+	JSON__S_EF_SEARCH,
+	JSON__S_COLL
 };
-static const char *const json__search_names[] = {
-    "dim", "queries", "k", "filter", "min_lsn", "timeout_ms", "nprobe", "ef_search", NULL};
+static const char *const json__search_names[] = {"dim",	       "queries",    "k",      "filter",
+						 "min_lsn",    "timeout_ms", "nprobe", "ef_search",
+						 "collection", NULL};
 
 static int json__search_field(struct jsonlex *lx, int f, void *obj)
 {
@@ -266,8 +293,10 @@ static int json__search_field(struct jsonlex *lx, int f, void *obj)
 		return jsonlex_u32(lx, &js->s->timeout_ms);
 	case JSON__S_NPROBE:
 		return jsonlex_u32(lx, &js->s->nprobe);
-	default:
+	case JSON__S_EF_SEARCH:
 		return jsonlex_u32(lx, &js->s->ef_search);
+	default:
+		return json__string_field(lx, &js->s->collection);
 	}
 }
 
@@ -292,48 +321,190 @@ static int json__search(struct jsonlex *lx, Roost__SearchRequest *s)
 }
 
 /* ------------------------------------------------------------------ */
-/* The request.                                                        */
+/* Status and collections.                                             */
+
+static const char *const json__status_names[] = {"collection", NULL};
+
+static int json__status_field(struct jsonlex *lx, int f, void *obj)
+{
+	Roost__StatusRequest *st = obj;
+
+	(void)f; /* its only field */
+	return json__string_field(lx, &st->collection);
+}
+
+static const struct jsonlex_object json__status_object = {"status", json__status_names,
+							  json__status_field, ROOST_EINVAL};
+
+/* Indexed by Roost__Metric. */
+static const char *const json__metric_names[] = {"l2", "ip", NULL};
+
+const char *json_metric_name(Roost__Metric metric)
+{
+	return json__enum_name(json__metric_names, (int)metric);
+}
+
+static int json__metric(struct jsonlex *lx, Roost__Metric *out)
+{
+	int i;
+	/* As the binary path answers an unknown metric. */
+	int rc = json__enum(lx, json__metric_names, "metric; use l2 or ip", ROOST_EINVAL, &i);
+
+	if (rc == 0)
+		*out = (Roost__Metric)i;
+	return rc;
+}
+
+enum {
+	JSON__CS_DIM,
+	JSON__CS_METRIC,
+	JSON__CS_INDEX,
+	JSON__CS_TRAIN,
+	JSON__CS_SEAL,
+	JSON__CS_INTERVAL
+};
+static const char *const json__settings_names[] = {
+    "dim", "metric", "index", "train_docs", "seal_docs", "seal_interval_ms", NULL};
+
+static int json__settings_field(struct jsonlex *lx, int f, void *obj)
+{
+	Roost__CollectionSettings *cs = obj;
+
+	switch (f) {
+	case JSON__CS_DIM:
+		return jsonlex_u32(lx, &cs->dim);
+	case JSON__CS_METRIC:
+		return json__metric(lx, &cs->metric);
+	case JSON__CS_INDEX:
+		return json__string_field(lx, &cs->index);
+	case JSON__CS_TRAIN:
+		return jsonlex_u64(lx, UINT64_MAX, &cs->train_docs);
+	case JSON__CS_SEAL:
+		return jsonlex_u64(lx, UINT64_MAX, &cs->seal_docs);
+	default:
+		return jsonlex_u32(lx, &cs->seal_interval_ms);
+	}
+}
+
+static const struct jsonlex_object json__settings_object = {"settings", json__settings_names,
+							    json__settings_field, ROOST_EINVAL};
+
+static int json__settings(struct jsonlex *lx, Roost__CreateCollectionRequest *c)
+{
+	void *m;
+	int rc = json__message(lx, &roost__collection_settings__descriptor, &m);
+
+	if (rc)
+		return rc;
+	/* Stored first, so a failure frees it with the rest. */
+	c->settings = m;
+	return jsonlex_object(lx, &json__settings_object, m);
+}
+
+/* Whether a name is given and valid, and whether the idempotency key is,
+ * the server decides, as it does for an add's key. */
+enum { JSON__C_NAME, JSON__C_SETTINGS, JSON__C_CLIENT, JSON__C_SEQ, JSON__C_TO };
+static const char *const json__create_names[] = {"name", "settings",   "client_id",
+						 "seq",	 "timeout_ms", NULL};
+
+static int json__create_field(struct jsonlex *lx, int f, void *obj)
+{
+	Roost__CreateCollectionRequest *c = obj;
+
+	switch (f) {
+	case JSON__C_NAME:
+		return json__string_field(lx, &c->name);
+	case JSON__C_SETTINGS:
+		return json__settings(lx, c);
+	case JSON__C_CLIENT:
+		return jsonlex_u64(lx, UINT64_MAX, &c->client_id);
+	case JSON__C_SEQ:
+		return jsonlex_u64(lx, UINT64_MAX, &c->seq);
+	default:
+		return jsonlex_u32(lx, &c->timeout_ms);
+	}
+}
+
+static const struct jsonlex_object json__create_object = {"create_collection", json__create_names,
+							  json__create_field, ROOST_EINVAL};
+
+enum { JSON__D_NAME, JSON__D_CLIENT, JSON__D_SEQ, JSON__D_TO };
+static const char *const json__drop_names[] = {"name", "client_id", "seq", "timeout_ms", NULL};
+
+static int json__drop_field(struct jsonlex *lx, int f, void *obj)
+{
+	Roost__DropCollectionRequest *d = obj;
+
+	switch (f) {
+	case JSON__D_NAME:
+		return json__string_field(lx, &d->name);
+	case JSON__D_CLIENT:
+		return jsonlex_u64(lx, UINT64_MAX, &d->client_id);
+	case JSON__D_SEQ:
+		return jsonlex_u64(lx, UINT64_MAX, &d->seq);
+	default:
+		return jsonlex_u32(lx, &d->timeout_ms);
+	}
+}
+
+static const struct jsonlex_object json__drop_object = {"drop_collection", json__drop_names,
+							json__drop_field, ROOST_EINVAL};
 
 /* No field name matches, so no field handler is ever called. */
 static const char *const json__no_names[] = {NULL};
-static const struct jsonlex_object json__status_object = {"status", json__no_names, NULL,
-							  ROOST_EINVAL};
+static const struct jsonlex_object json__list_object = {"list_collections", json__no_names, NULL,
+							ROOST_EINVAL};
 
-enum { JSON__R_VERSION, JSON__R_ADD, JSON__R_SEARCH, JSON__R_STATUS };
-static const char *const json__request_names[] = {"version", "add", "search", "status", NULL};
+/* ------------------------------------------------------------------ */
+/* The request.                                                        */
+
+#define JSON__OPS "add, search, status, create_collection, drop_collection or list_collections"
+
+/* After "version", the operations, each named as its field of the oneof. */
+enum {
+	JSON__R_VERSION,
+	JSON__R_ADD,
+	JSON__R_SEARCH,
+	JSON__R_STATUS,
+	JSON__R_CREATE,
+	JSON__R_DROP,
+	JSON__R_LIST
+};
+static const char *const json__request_names[] = {
+    "version",		"add", "search", "status", "create_collection", "drop_collection",
+    "list_collections", NULL};
+
+/* How each operation's object is read; search has a reader of its own. */
+static const struct jsonlex_object *const json__op_objects[] = {
+    [JSON__R_ADD] = &json__add_object,
+    [JSON__R_STATUS] = &json__status_object,
+    [JSON__R_CREATE] = &json__create_object,
+    [JSON__R_DROP] = &json__drop_object,
+    [JSON__R_LIST] = &json__list_object};
 
 static int json__request_field(struct jsonlex *lx, int f, void *obj)
 {
-	static const ProtobufCMessageDescriptor *const desc[] = {
-	    NULL, &roost__add_request__descriptor, &roost__search_request__descriptor,
-	    &roost__status_request__descriptor};
-	static const Roost__Request__OpCase op[] = {
-	    ROOST__REQUEST__OP__NOT_SET, ROOST__REQUEST__OP_ADD, ROOST__REQUEST__OP_SEARCH,
-	    ROOST__REQUEST__OP_STATUS};
 	Roost__Request *req = obj;
 
 	if (f == JSON__R_VERSION)
 		return jsonlex_u32(lx, &req->version);
 	if (req->op_case != ROOST__REQUEST__OP__NOT_SET)
 		return jsonlex_fail(lx, ROOST_EINVAL,
-				    "a request sets exactly one of add, search or status");
+				    "a request sets exactly one operation: " JSON__OPS);
+	/* The schema's own field gives the message type, the oneof case
+	 * (its number) and the member that points at the message. */
+	const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(
+	    &roost__request__descriptor, json__request_names[f]);
 	void *m;
-	int rc = json__message(lx, desc[f], &m);
+	int rc = json__message(lx, fd->descriptor, &m);
 	if (rc)
 		return rc;
 	/* The case is set with the pointer, so a failure frees what was built. */
-	req->op_case = op[f];
-	switch (f) {
-	case JSON__R_ADD:
-		req->add = m;
-		return jsonlex_object(lx, &json__add_object, m);
-	case JSON__R_SEARCH:
-		req->search = m;
+	memcpy((char *)req + fd->offset, &m, sizeof m);
+	req->op_case = (Roost__Request__OpCase)fd->id;
+	if (f == JSON__R_SEARCH)
 		return json__search(lx, m);
-	default:
-		req->status = m;
-		return jsonlex_object(lx, &json__status_object, m);
-	}
+	return jsonlex_object(lx, json__op_objects[f], m);
 }
 
 static const struct jsonlex_object json__request_object = {"a request", json__request_names,
@@ -349,7 +520,7 @@ static int json__check_request(struct jsonlex *lx, const Roost__Request *req, si
 				    req->version, WIRE_VERSION, WIRE_VERSION);
 	if (req->op_case == ROOST__REQUEST__OP__NOT_SET)
 		return jsonlex_fail(lx, ROOST_EUNSUPPORTED,
-				    "no operation: a request sets one of add, search or status");
+				    "no operation: a request sets one of " JSON__OPS);
 	size_t bin = roost__request__get_packed_size(req);
 	if (bin > max_frame)
 		return jsonlex_fail(lx, ROOST_ETOOBIG,

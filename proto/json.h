@@ -6,23 +6,32 @@
  * text, jsonenc.h writes requests and replies, jsonsrv.h serves frames in
  * either form. A JSON request decodes into the same Roost__Request the
  * binary path uses, so servers run the very same handling. Field names are those of
- * the .proto; a request sets "version" and exactly one of "add", "search"
- * or "status":
+ * the .proto; a request sets "version" and exactly one of "add", "search",
+ * "status", "create_collection", "drop_collection" or "list_collections":
  *
  *   {"version":1,"add":{"dim":3,"docs":[{"vector":[1,0,0],"agent":7,
  *     "time":1700000000,"kind":"tweet","text":"hi"}],"client_id":1,"seq":1,
- *     "ack":"durable","timeout_ms":0}}
+ *     "ack":"durable","timeout_ms":0,"collection":"posts"}}
  *   {"version":1,"search":{"dim":3,"queries":[[1,0,0]],"k":10,
  *     "filter":{"agents":[7],"time_min":0,"time_max":9,"kind":"tweet"},
- *     "min_lsn":0,"timeout_ms":0}}
- *   {"version":1,"status":{}}
+ *     "min_lsn":0,"timeout_ms":0,"collection":"posts"}}
+ *   {"version":1,"status":{"collection":"posts"}}
+ *   {"version":1,"create_collection":{"name":"posts","settings":{"dim":3,
+ *     "metric":"ip","index":"HNSW32","train_docs":0,"seal_docs":0,
+ *     "seal_interval_ms":0},"client_id":1,"seq":2,"timeout_ms":0}}
+ *   {"version":1,"drop_collection":{"name":"posts","client_id":1,"seq":3}}
+ *   {"version":1,"list_collections":{}}
  *
  * Differences from the .proto, all for convenience in hand-written JSON:
  * search.queries is an array of vectors (each of dim values) rather than
  * one flat array; ack is a name ("default", "queued", "durable",
- * "visible"); a filter's time range is on when time_min or time_max is
- * given (a missing bound is unbounded) unless "has_time_range" says
- * otherwise; the reply's metric is "l2" or "ip".
+ * "visible"), and so is metric ("l2", "ip"), in requests and replies; a
+ * filter's time range is on when time_min or time_max is given (a missing
+ * bound is unbounded) unless "has_time_range" says otherwise.
+ *
+ * What JSON can say, the decoder checks; what a request must hold (an
+ * add's or a create's idempotency key, a collection's name, a create's
+ * settings) the server checks, as it does for binary requests.
  *
  * Strict: nothing a client sends is trusted. Unknown or duplicate fields,
  * null, wrong types, integers with a fraction or exponent or out of their
@@ -55,7 +64,8 @@ int json_is_request(const void *frame, size_t len);
 /* Decodes a JSON request of len bytes (no NUL needed). Fails, with a
  * message for the client in msg (NULL or msglen 0: none), with
  * ROOST_EPROTO (not JSON, or truncated), ROOST_EINVAL (unknown, duplicate
- * or mistyped field, integer out of range, two operations),
+ * or mistyped field, integer out of range, two operations, an unknown
+ * metric),
  * ROOST_EUNSUPPORTED (no operation, or an unknown one), ROOST_EVERSION
  * (version other than 1), ROOST_EVALUE (number not finite as float32),
  * ROOST_EUTF8, ROOST_EDIM (a query whose length differs from dim),
@@ -66,9 +76,10 @@ int json_decode_request(const char *s, size_t len, size_t max_frame, Roost__Requ
 			char *msg, size_t msglen);
 void json_request_free(Roost__Request *req);
 
-/* The JSON name of an ack mode ("default", "queued", ...); NULL for a
- * value the schema does not have. */
+/* The JSON name of an ack mode ("default", "queued", ...) or a metric
+ * ("l2", "ip"); NULL for a value the schema does not have. */
 const char *json_ack_name(Roost__AckMode ack);
+const char *json_metric_name(Roost__Metric metric);
 
 /* One document of a JSON-lines input (`roost add`):
  *   {"vector":[0.1,0.2,0.3],"agent":7,"time":1700000000,"kind":"tweet",

@@ -213,11 +213,80 @@ static void jsonenc__put_add_reply(struct jsonenc__buf *b, const Roost__AddReply
 	jsonenc__putf(b, "],\"duplicate\":%s}", a->duplicate ? "true" : "false");
 }
 
+/* A metric by its name; one this schema does not know (a newer
+ * server's) by its number, so that the reply still says what it is. */
+static void jsonenc__put_metric(struct jsonenc__buf *b, const char *pre, Roost__Metric m)
+{
+	const char *name = json_metric_name(m);
+
+	if (name != NULL)
+		jsonenc__putf(b, "%s\"%s\"", pre, name);
+	else
+		jsonenc__putf(b, "%s%d", pre, (int)m);
+}
+
+/* Requests (a create) and replies (a collection's info) alike. */
+static void jsonenc__put_settings(struct jsonenc__buf *b, const Roost__CollectionSettings *s)
+{
+	jsonenc__put_u64(b, ",\"settings\":{\"dim\":", s->dim);
+	jsonenc__put_metric(b, ",\"metric\":", s->metric);
+	jsonenc__put_key_str(b, ",\"index\":", s->index);
+	jsonenc__put_u64(b, ",\"train_docs\":", s->train_docs);
+	jsonenc__put_u64(b, ",\"seal_docs\":", s->seal_docs);
+	jsonenc__put_u64(b, ",\"seal_interval_ms\":", s->seal_interval_ms);
+	jsonenc__put(b, "}", 1);
+}
+
+static void jsonenc__put_info(struct jsonenc__buf *b, const Roost__CollectionInfo *c)
+{
+	jsonenc__put_key_str(b, "{\"name\":", c->name);
+	jsonenc__put_u64(b, ",\"id\":", c->id);
+	if (c->settings != NULL)
+		jsonenc__put_settings(b, c->settings);
+	jsonenc__put_u64(b, ",\"documents\":", c->documents);
+	jsonenc__put_u64(b, ",\"segments\":", c->segments);
+	jsonenc__put_u64(b, ",\"created_lsn\":", c->created_lsn);
+	jsonenc__put(b, "}", 1);
+}
+
+/* pre, then an array of n infos. */
+static void jsonenc__put_infos(struct jsonenc__buf *b, const char *pre,
+			       Roost__CollectionInfo *const *infos, size_t n)
+{
+	static const Roost__CollectionInfo none = ROOST__COLLECTION_INFO__INIT;
+
+	jsonenc__puts(b, pre);
+	jsonenc__put(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			jsonenc__put(b, ",", 1);
+		jsonenc__put_info(b, infos[i] != NULL ? infos[i] : &none);
+	}
+	jsonenc__put(b, "]", 1);
+}
+
+static void jsonenc__put_collection_reply(struct jsonenc__buf *b, const Roost__CollectionReply *c)
+{
+	jsonenc__put_u64(b, ",\"collection\":{\"lsn\":", c->lsn);
+	if (c->collection != NULL) {
+		jsonenc__puts(b, ",\"collection\":");
+		jsonenc__put_info(b, c->collection);
+	}
+	jsonenc__putf(b, ",\"existed\":%s}", c->existed ? "true" : "false");
+}
+
+static void jsonenc__put_collections_reply(struct jsonenc__buf *b,
+					   const Roost__ListCollectionsReply *l)
+{
+	jsonenc__put_infos(b, ",\"collections\":{\"collections\":", l->collections,
+			   l->n_collections);
+	jsonenc__put(b, "}", 1);
+}
+
 static void jsonenc__put_status_reply(struct jsonenc__buf *b, const Roost__StatusReply *s)
 {
 	jsonenc__put_u64(b, ",\"status_reply\":{\"dim\":", s->dim);
-	jsonenc__putf(b, ",\"metric\":\"%s\"",
-		      s->metric == ROOST__METRIC__METRIC_INNER_PRODUCT ? "ip" : "l2");
+	jsonenc__put_metric(b, ",\"metric\":", s->metric);
 	jsonenc__put_key_str(b, ",\"index\":", s->index);
 	jsonenc__put_i64(b, ",\"writer_pid\":", s->writer_pid);
 	jsonenc__put_u64(b, ",\"ring_head\":", s->ring_head);
@@ -228,7 +297,38 @@ static void jsonenc__put_status_reply(struct jsonenc__buf *b, const Roost__Statu
 	jsonenc__put_u64(b, ",\"published_lsn\":", s->published_lsn);
 	jsonenc__put_u64(b, ",\"documents\":", s->documents);
 	jsonenc__put_key_str(b, ",\"writer_mode\":", s->writer_mode);
+	jsonenc__put_key_str(b, ",\"collection\":", s->collection);
+	jsonenc__put_infos(b, ",\"collections\":", s->collections, s->n_collections);
 	jsonenc__put(b, "}", 1);
+}
+
+/* The body, when the reply has one. */
+static void jsonenc__put_body(struct jsonenc__buf *b, const Roost__Reply *r)
+{
+	switch (r->body_case) {
+	case ROOST__REPLY__BODY_ADD:
+		if (r->add != NULL)
+			jsonenc__put_add_reply(b, r->add);
+		break;
+	case ROOST__REPLY__BODY_SEARCH:
+		if (r->search != NULL)
+			jsonenc__put_search_reply(b, r->search);
+		break;
+	case ROOST__REPLY__BODY_STATUS_REPLY:
+		if (r->status_reply != NULL)
+			jsonenc__put_status_reply(b, r->status_reply);
+		break;
+	case ROOST__REPLY__BODY_COLLECTION:
+		if (r->collection != NULL)
+			jsonenc__put_collection_reply(b, r->collection);
+		break;
+	case ROOST__REPLY__BODY_COLLECTIONS:
+		if (r->collections != NULL)
+			jsonenc__put_collections_reply(b, r->collections);
+		break;
+	default:
+		break;
+	}
 }
 
 static void jsonenc__put_reply(struct jsonenc__buf *b, const void *msg)
@@ -241,12 +341,7 @@ static void jsonenc__put_reply(struct jsonenc__buf *b, const void *msg)
 		message = roost_strerror(reply->status);
 	jsonenc__putf(b, "{\"version\":%u,\"status\":%d,", WIRE_VERSION, (int)reply->status);
 	jsonenc__put_key_str(b, "\"message\":", message);
-	if (reply->body_case == ROOST__REPLY__BODY_ADD && reply->add != NULL)
-		jsonenc__put_add_reply(b, reply->add);
-	else if (reply->body_case == ROOST__REPLY__BODY_SEARCH && reply->search != NULL)
-		jsonenc__put_search_reply(b, reply->search);
-	else if (reply->body_case == ROOST__REPLY__BODY_STATUS_REPLY && reply->status_reply)
-		jsonenc__put_status_reply(b, reply->status_reply);
+	jsonenc__put_body(b, reply);
 	jsonenc__put(b, "}", 1);
 }
 
@@ -288,6 +383,7 @@ static void jsonenc__put_add(struct jsonenc__buf *b, const Roost__AddRequest *a)
 	jsonenc__put_u64(b, ",\"seq\":", a->seq);
 	jsonenc__putf(b, ",\"ack\":\"%s\"", ack);
 	jsonenc__put_u64(b, ",\"timeout_ms\":", a->timeout_ms);
+	jsonenc__put_key_str(b, ",\"collection\":", a->collection);
 	jsonenc__put(b, "}", 1);
 }
 
@@ -324,7 +420,75 @@ static void jsonenc__put_search(struct jsonenc__buf *b, const Roost__SearchReque
 	jsonenc__put_u64(b, ",\"timeout_ms\":", s->timeout_ms);
 	jsonenc__put_u64(b, ",\"nprobe\":", s->nprobe);
 	jsonenc__put_u64(b, ",\"ef_search\":", s->ef_search);
+	jsonenc__put_key_str(b, ",\"collection\":", s->collection);
 	jsonenc__put(b, "}", 1);
+}
+
+static void jsonenc__put_status(struct jsonenc__buf *b, const Roost__StatusRequest *s)
+{
+	jsonenc__put_key_str(b, ",\"status\":{\"collection\":", s != NULL ? s->collection : "");
+	jsonenc__put(b, "}", 1);
+}
+
+/* A create's or a drop's idempotency key and timeout, and its end. */
+static void jsonenc__put_key_tail(struct jsonenc__buf *b, uint64_t client_id, uint64_t seq,
+				  uint32_t timeout_ms)
+{
+	jsonenc__put_u64(b, ",\"client_id\":", client_id);
+	jsonenc__put_u64(b, ",\"seq\":", seq);
+	jsonenc__put_u64(b, ",\"timeout_ms\":", timeout_ms);
+	jsonenc__put(b, "}", 1);
+}
+
+static void jsonenc__put_create(struct jsonenc__buf *b, const Roost__CreateCollectionRequest *c)
+{
+	/* A metric JSON has no name for would not decode again. */
+	if (c->settings != NULL && json_metric_name(c->settings->metric) == NULL) {
+		jsonenc__fail(b, ROOST_EINVAL);
+		return;
+	}
+	jsonenc__put_key_str(b, ",\"create_collection\":{\"name\":", c->name);
+	if (c->settings != NULL)
+		jsonenc__put_settings(b, c->settings);
+	jsonenc__put_key_tail(b, c->client_id, c->seq, c->timeout_ms);
+}
+
+static void jsonenc__put_drop(struct jsonenc__buf *b, const Roost__DropCollectionRequest *d)
+{
+	jsonenc__put_key_str(b, ",\"drop_collection\":{\"name\":", d->name);
+	jsonenc__put_key_tail(b, d->client_id, d->seq, d->timeout_ms);
+}
+
+/* The operation. An add, search, create or drop without its message is
+ * left out; status and list_collections need nothing of theirs. */
+static void jsonenc__put_op(struct jsonenc__buf *b, const Roost__Request *req)
+{
+	switch (req->op_case) {
+	case ROOST__REQUEST__OP_ADD:
+		if (req->add != NULL)
+			jsonenc__put_add(b, req->add);
+		break;
+	case ROOST__REQUEST__OP_SEARCH:
+		if (req->search != NULL)
+			jsonenc__put_search(b, req->search);
+		break;
+	case ROOST__REQUEST__OP_STATUS:
+		jsonenc__put_status(b, req->status);
+		break;
+	case ROOST__REQUEST__OP_CREATE_COLLECTION:
+		if (req->create_collection != NULL)
+			jsonenc__put_create(b, req->create_collection);
+		break;
+	case ROOST__REQUEST__OP_DROP_COLLECTION:
+		if (req->drop_collection != NULL)
+			jsonenc__put_drop(b, req->drop_collection);
+		break;
+	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
+		jsonenc__puts(b, ",\"list_collections\":{}");
+		break;
+	default:
+		break;
+	}
 }
 
 static void jsonenc__put_request(struct jsonenc__buf *b, const void *msg)
@@ -332,12 +496,7 @@ static void jsonenc__put_request(struct jsonenc__buf *b, const void *msg)
 	const Roost__Request *req = msg;
 
 	jsonenc__putf(b, "{\"version\":%u", req->version);
-	if (req->op_case == ROOST__REQUEST__OP_ADD && req->add != NULL)
-		jsonenc__put_add(b, req->add);
-	else if (req->op_case == ROOST__REQUEST__OP_SEARCH && req->search != NULL)
-		jsonenc__put_search(b, req->search);
-	else if (req->op_case == ROOST__REQUEST__OP_STATUS)
-		jsonenc__puts(b, ",\"status\":{}");
+	jsonenc__put_op(b, req);
 	jsonenc__put(b, "}", 1);
 }
 

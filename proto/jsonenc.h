@@ -11,18 +11,21 @@
 
 #include <stddef.h>
 
-/* Encodes a request in the form json_decode_request() reads (a filter
- * always with has_time_range and both bounds, so decoding gives the same
- * request back); a vector value that is not finite becomes null, which
- * the decoder refuses as servers refuse it. *out is malloc'ed and
- * NUL-terminated; *outlen excludes the NUL. Fails with ROOST_EINVAL
+/* Encodes a request in the form json_decode_request() reads, every field
+ * written (a filter always with has_time_range and both bounds; a filter
+ * or a create's settings only when the request has one), so decoding
+ * gives the same request back; a vector value that is not finite becomes
+ * null, which the decoder refuses as servers refuse it. *out is malloc'ed
+ * and NUL-terminated; *outlen excludes the NUL. Fails with ROOST_EINVAL
  * (search queries not a whole number of dim-sized vectors, an unknown
- * ack mode), ROOST_EUTF8 (a string that is not UTF-8) or ROOST_ENOMEM. */
+ * ack mode or metric), ROOST_EUTF8 (a string that is not UTF-8) or
+ * ROOST_ENOMEM. */
 int jsonenc_request(const Roost__Request *req, char **out, size_t *outlen);
 
 /* Encodes a reply: {"version":1,"status":0,"message":"", then the body
- * as "add", "search" or "status_reply"}; a score that is not finite is
- * null. An error without a message gets roost_strerror()'s text. *out is
+ * as "add", "search", "status_reply", "collection" or "collections"}; a
+ * score that is not finite is null, a metric the schema does not name
+ * its number. An error without a message gets roost_strerror()'s text. *out is
  * malloc'ed and NUL-terminated. Fails with ROOST_EUTF8 (a string that is
  * not UTF-8) or ROOST_ENOMEM. */
 int jsonenc_reply(const Roost__Reply *reply, char **out, size_t *outlen);

@@ -131,3 +131,25 @@ def test_protocol_json_examples(make_instance):
     assert call_json(inst, add) == dict(add_reply, add=add_again)
     assert call_json(inst, search) == search_reply
     assert call_json(inst, bad) == bad_reply
+
+
+def test_protocol_collection_examples(make_instance):
+    """docs/protocol.md's collection examples, request after request on one
+    new instance: each reply is the one the document shows after it."""
+    examples = blocks(section(read_doc("docs/protocol.md"), "### Collection examples"), "json")
+    assert len(examples) % 2 == 0, "a request without its reply"
+    inst = make_instance(dim=3)
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    ops = set()
+    for request, reply in zip(examples[0::2], examples[1::2]):
+        ops.update(json.loads(request))
+        want, got = json.loads(reply), call_json(inst, request)
+        if "status_reply" in got:
+            assert got["status_reply"]["writer_pid"] == inst.writer.pid
+            got["status_reply"]["writer_pid"] = want["status_reply"]["writer_pid"]
+        got["message"] = got["message"].replace("'%s'" % inst.name, "'sim'")
+        assert got == want, request
+    assert ops >= {"create_collection", "drop_collection", "list_collections", "add", "search",
+                   "status"}

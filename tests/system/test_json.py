@@ -1,6 +1,7 @@
 """The JSON form of the protocol against real processes: nanocat (Debian's
 nanomsg-utils) and ctypes nanomsg sockets talk JSON to a broker and to a
-reader; malformed JSON gets a clear JSON error and changes nothing."""
+reader, collections included; malformed JSON gets a clear JSON error and
+changes nothing."""
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import wire
 
 DIM = 3
 NANOCAT = shutil.which("nanocat")
+ENOCOLL, EEXIST, EINVAL, EDIM = -27, -5, -1, -10
 
 
 def nanocat(inst, url, text, bind=False, timeout=20):
@@ -126,10 +128,57 @@ BAD = [
      "missing idempotency key"),
     (b'{"version":2,"status":{}}', -6, "version 2 is not supported"),
     (b'{"version":1,"compact":{}}', -15, "compact: unknown field"),
-    (b'{"version":1,"status":{},"add":{}}', -1, "exactly one of add, search or status"),
+    (b'{"version":1,"status":{},"add":{}}', -1, "a request sets exactly one operation: add, "
+     "search, status, create_collection, drop_collection or list_collections"),
     (b'{"version":1,"search":{"dim":3,"queries":[[1,0,0],[1,0]],"k":1}}', -10,
      "search.queries[1]: query has 2 values but dim is 3"),
     (b'   {"version":1,"status":{}} trailing', -14, "after the top-level object"),
+    # Collections: what JSON refuses, and what the server does in its stead.
+    (b'{"version":1,"create_collection":{"settings":{"dim":2},"client_id":1,"seq":1}}', EINVAL,
+     "a collection name is empty"),
+    (b'{"version":1,"create_collection":{"name":"_x","settings":{"dim":2},"client_id":1,'
+     b'"seq":1}}', EINVAL, "collection name '_x' must start with a letter or a digit"),
+    (b'{"version":1,"create_collection":{"name":"x","settings":{"dim":2}}}', EINVAL,
+     "missing idempotency key"),
+    (b'{"version":1,"create_collection":{"name":"x","client_id":1,"seq":1}}', EDIM,
+     "settings.dim must be 1 to 4096, not 0"),
+    (b'{"version":1,"create_collection":{"name":"x","settings":{"dim":2,"seal_docs":1},'
+     b'"client_id":1,"seq":1}}', EINVAL, "settings.seal_docs must be 0"),
+    (b'{"version":1,"create_collection":{"name":"x","settings":{"dim":2,"metric":"cosine"},'
+     b'"client_id":1,"seq":1}}', EINVAL,
+     "create_collection.settings.metric: unknown metric; use l2 or ip"),
+    (b'{"version":1,"create_collection":{"name":"x","settings":{"dim":2,"metric":1}}}', EINVAL,
+     "settings.metric: expected a string, found a number"),
+    (b'{"version":1,"create_collection":{"name":"x","settings":{"dim":"2"}}}', EINVAL,
+     "create_collection.settings.dim: expected a number, found a string"),
+    (b'{"version":1,"create_collection":{"name":"x","settings":null}}', EINVAL,
+     "create_collection.settings: expected an object, found null"),
+    (b'{"version":1,"create_collection":{"name":"x","dim":2}}', EINVAL,
+     "create_collection.dim: unknown field (create_collection takes name, settings, "
+     "client_id, seq, timeout_ms)"),
+    (b'{"version":1,"create_collection":{"name":"x","name":"y"}}', EINVAL,
+     "create_collection.name: duplicate field"),
+    (b'{"version":1,"drop_collection":{"name":"default"}}', EINVAL, "missing idempotency key"),
+    (b'{"version":1,"drop_collection":{"client_id":1,"seq":1}}', EINVAL,
+     "a collection name is empty"),
+    (b'{"version":1,"drop_collection":{"name":"nope","client_id":1,"seq":1}}', ENOCOLL,
+     "no collection 'nope' in instance"),
+    (b'{"version":1,"drop_collection":{"name":7,"client_id":1,"seq":1}}', EINVAL,
+     "drop_collection.name: expected a string, found a number"),
+    (b'{"version":1,"list_collections":{"name":"x"}}', EINVAL,
+     "list_collections.name: unknown field (list_collections takes no fields)"),
+    (b'{"version":1,"list_collections":{},"status":{}}', EINVAL, "exactly one operation"),
+    (b'{"version":1,"status":{"collection":"nope"}}', ENOCOLL, "no collection 'nope'"),
+    (b'{"version":1,"status":{"collection":null}}', EINVAL,
+     "status.collection: expected a string, found null"),
+    (b'{"version":1,"add":{"collection":"nope","dim":3,"docs":[{"vector":[1,0,0]}],'
+     b'"client_id":1,"seq":1}}', ENOCOLL, "no collection 'nope' in instance"),
+    (b'{"version":1,"add":{"collection":"a b","dim":3,"docs":[{"vector":[1,0,0]}],'
+     b'"client_id":1,"seq":1}}', EINVAL, "may hold only letters, digits"),
+    (b'{"version":1,"search":{"collection":"nope","dim":3,"queries":[[1,0,0]],"k":1}}', ENOCOLL,
+     "no collection 'nope' in instance"),
+    (b'{"version":1,"search":{"collection":["x"],"dim":3,"queries":[[1,0,0]],"k":1}}', EINVAL,
+     "search.collection: expected a string, found an array"),
 ]
 
 
@@ -139,16 +188,17 @@ def test_malformed_json_clear_error_nothing_changes(inst, frame, status, text):
     r = call(inst, frame)
     assert r["status"] == status, r
     assert text in r["message"], r
-    assert "add" not in r and "search" not in r
+    assert not {"add", "search", "status_reply", "collection", "collections"} & set(r)
     after = call(inst, STATUS)["status_reply"]
     assert after["ring_reserve"] == before["ring_reserve"]
     assert after["documents"] == before["documents"] == 0
+    assert [c["name"] for c in after["collections"]] == ["default"]
 
 
 def test_malformed_json_through_nanocat(inst):
     r = nanocat(inst, inst.broker_url(), '{"version":1,"status":{"verbose":true}}')
     assert r == {"version": 1, "status": -1,
-                 "message": "status.verbose: unknown field (status takes no fields) "
+                 "message": "status.verbose: unknown field (status takes collection) "
                             "(at byte 32 of the JSON text)"}
 
 
@@ -164,3 +214,110 @@ def test_reader_answers_json_directly(inst, tmp_path):
     assert r["search"]["results"][0]["hits"][0]["text"] == "second"
     r = nanocat(inst, url, STATUS, bind=True)
     assert r["status"] == -15 and "readers serve search requests only" in r["message"]
+
+
+def create(name, seq, client_id=7, **settings):
+    return json.dumps({"version": 1, "create_collection": {
+        "name": name, "settings": settings, "client_id": client_id, "seq": seq}})
+
+
+def drop(name, seq, client_id=7):
+    return json.dumps({"version": 1, "drop_collection": {
+        "name": name, "client_id": client_id, "seq": seq}})
+
+
+LIST = '{"version":1,"list_collections":{}}'
+DEFAULTS = {"train_docs": 65536, "seal_docs": 65536, "seal_interval_ms": 10000}
+
+
+def test_create_list_status_drop(inst):
+    """A collection's life in JSON: created (a retry and a create of the
+    same settings succeed, other settings fail), listed, described by
+    status, and dropped; the replies are the .proto's, field by field."""
+    r = call(inst, create("posts", 1, dim=2, metric="ip", index="Flat"))
+    assert r["status"] == 0, r
+    info = {"name": "posts", "id": 2, "documents": 0, "segments": 0,
+            "settings": dict(DEFAULTS, dim=2, metric="ip", index="Flat")}
+    lsn = r["collection"]["lsn"]
+    assert r == {"version": 1, "status": 0, "message": "", "collection": {
+        "lsn": lsn, "collection": dict(info, created_lsn=lsn), "existed": False}}
+    info["created_lsn"] = lsn
+    # A retry with the same key gets the same reply; a new create of the
+    # same settings finds it there; one of other settings is refused.
+    assert call(inst, create("posts", 1, dim=2, metric="ip", index="Flat")) == r
+    again = call(inst, create("posts", 2, dim=2, metric="ip"))
+    assert again["status"] == 0 and again["collection"] == {
+        "lsn": lsn, "collection": info, "existed": True}, again
+    other = call(inst, create("posts", 3, dim=2, metric="l2"))
+    assert other["status"] == EEXIST and "exists with other settings" in other["message"]
+    assert "collection" not in other
+
+    listed = nanocat(inst, inst.broker_url(), LIST)
+    assert listed["status"] == 0, listed
+    default, posts = listed["collections"]["collections"]
+    assert posts == info
+    assert default["name"] == "default" and default["id"] == 1
+    assert default["settings"] == dict(DEFAULTS, dim=DIM, metric="l2", index="Flat")
+
+    st = call(inst, '{"version":1,"status":{"collection":"posts"}}')["status_reply"]
+    assert (st["collection"], st["dim"], st["metric"], st["index"]) == ("posts", 2, "ip", "Flat")
+    assert st["collections"] == [default, posts]
+    st = call(inst, STATUS)["status_reply"]
+    assert (st["collection"], st["dim"], st["metric"]) == ("default", DIM, "l2")
+
+    gone = call(inst, drop("posts", 4))
+    assert gone == {"version": 1, "status": 0, "message": "", "collection": {
+        "lsn": gone["collection"]["lsn"], "collection": info, "existed": False}}
+    assert gone["collection"]["lsn"] > lsn
+    assert call(inst, drop("posts", 5))["status"] == ENOCOLL
+    assert [c["name"] for c in call(inst, LIST)["collections"]["collections"]] == ["default"]
+    r = call(inst, '{"version":1,"status":{"collection":"posts"}}')
+    assert r["status"] == ENOCOLL and "no collection 'posts'" in r["message"], r
+
+
+def test_add_and_search_name_their_collection(inst):
+    """Adds and searches in JSON reach the collection they name and no
+    other; binary searches see what JSON added; after a drop, both get
+    ENOCOLL."""
+    assert call(inst, create("posts", 1, dim=2, metric="ip"))["status"] == 0
+    add = ('{"version":1,"add":{"collection":"posts","dim":2,"docs":[{"vector":[0.6,0.8],'
+           '"agent":7,"time":5,"kind":"k","text":"in posts"}],"client_id":7,"seq":2,'
+           '"ack":"visible"}}')
+    r = call(inst, add)
+    assert r["status"] == 0, r
+    doc = r["add"]["ids"][0]
+    wrong = call(inst, add.replace('"dim":2', '"dim":3').replace('"seq":2', '"seq":3'))
+    assert wrong["status"] == EDIM and "collection dimension is 2" in wrong["message"], wrong
+
+    s = call(inst, '{"version":1,"search":{"collection":"posts","dim":2,"queries":[[1,0]],'
+                   '"k":5,"min_lsn":%d}}' % doc)
+    assert s["status"] == 0, s
+    assert s["search"]["results"] == [{"hits": [
+        {"id": doc, "score": 0.6, "agent": 7, "time": 5, "kind": "k", "text": "in posts"}]}]
+    binary = inst.search([[1.0, 0.0]], k=5, collection="posts", min_lsn=doc)
+    assert binary["status"] == 0 and [h["id"] for h in binary["results"][0]] == [doc]
+    # The default collection holds nothing of it.
+    s = call(inst, '{"version":1,"search":{"dim":3,"queries":[[1,0,0]],"k":5,"min_lsn":%d}}'
+             % doc)
+    assert s["status"] == 0 and s["search"]["results"] == [{"hits": []}], s
+    s = call(inst, '{"version":1,"search":{"collection":"posts","dim":3,"queries":[[1,0,0]],'
+                   '"k":5}}')
+    assert s["status"] == EDIM, s
+
+    assert call(inst, drop("posts", 4))["status"] == 0
+    r = call(inst, add.replace('"seq":2', '"seq":5'))
+    assert r["status"] == ENOCOLL and "no collection 'posts'" in r["message"], r
+    s = nanocat(inst, inst.broker_url(),
+                '{"version":1,"search":{"collection":"posts","dim":2,"queries":[[1,0]],"k":1}}')
+    assert s == {"version": 1, "status": ENOCOLL,
+                 "message": "no collection 'posts' in instance '%s'" % inst.name}
+
+
+def test_refused_create_changes_nothing(inst):
+    """A create the writer refuses (an index FAISS cannot build) comes back
+    in JSON with FAISS's words, and leaves no collection behind."""
+    r = call(inst, create("posts", 1, dim=2, index="Bogus12"))
+    assert r["status"] == EINVAL, r
+    assert r["message"].startswith("create of collection 'posts' refused: index 'Bogus12'")
+    assert "FAISS says" in r["message"]
+    assert [c["name"] for c in call(inst, LIST)["collections"]["collections"]] == ["default"]

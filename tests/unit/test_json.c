@@ -168,6 +168,136 @@ static void test_decode_search_and_status(void **state)
 	json_request_free(req);
 }
 
+/* Add, search and status name their collection. */
+static void test_decode_collection_fields(void **state)
+{
+	(void)state;
+	Roost__Request *req =
+	    decode_ok("{\"version\":1,\"add\":{\"collection\":\"posts\",\"dim\":1,"
+		      "\"docs\":[{\"vector\":[1]}],\"client_id\":1,\"seq\":1}}");
+	assert_string_equal(req->add->collection, "posts");
+	json_request_free(req);
+
+	req = decode_ok("{\"version\":1,\"search\":{\"dim\":1,\"queries\":[[1]],\"k\":1,"
+			"\"collection\":\"a.b-c_9\"}}");
+	assert_string_equal(req->search->collection, "a.b-c_9");
+	json_request_free(req);
+
+	req = decode_ok("{\"version\":1,\"status\":{\"collection\":\"posts\"}}");
+	assert_int_equal(req->op_case, ROOST__REQUEST__OP_STATUS);
+	assert_string_equal(req->status->collection, "posts");
+	json_request_free(req);
+
+	/* Left out, it is "": the server's "default". */
+	req = decode_ok("{\"version\":1,\"status\":{}}");
+	assert_string_equal(req->status->collection, "");
+	json_request_free(req);
+}
+
+static void test_decode_create_collection(void **state)
+{
+	(void)state;
+	Roost__Request *req = decode_ok(
+	    "{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":4096,"
+	    "\"metric\":\"ip\",\"index\":\"IVF64,Flat\",\"train_docs\":18446744073709551615,"
+	    "\"seal_docs\":65536,\"seal_interval_ms\":4294967295},\"client_id\":"
+	    "18446744073709551615,\"seq\":2,\"timeout_ms\":7}}");
+	const Roost__CreateCollectionRequest *c = req->create_collection;
+
+	assert_int_equal(req->op_case, ROOST__REQUEST__OP_CREATE_COLLECTION);
+	assert_string_equal(c->name, "posts");
+	assert_int_equal(c->settings->dim, 4096);
+	assert_int_equal(c->settings->metric, ROOST__METRIC__METRIC_INNER_PRODUCT);
+	assert_string_equal(c->settings->index, "IVF64,Flat");
+	assert_true(c->settings->train_docs == UINT64_MAX);
+	assert_int_equal(c->settings->seal_docs, 65536);
+	assert_true(c->settings->seal_interval_ms == UINT32_MAX);
+	assert_true(c->client_id == UINT64_MAX);
+	assert_int_equal(c->seq, 2);
+	assert_int_equal(c->timeout_ms, 7);
+	json_request_free(req);
+
+	req = decode_ok("{\"version\":1,\"create_collection\":{\"settings\":{\"metric\":\"l2\"}}}");
+	assert_int_equal(req->create_collection->settings->metric, ROOST__METRIC__METRIC_L2);
+	assert_int_equal(req->create_collection->settings->dim, 0);
+	assert_string_equal(req->create_collection->settings->index, "");
+	json_request_free(req);
+
+	/* Left out, the settings are absent, not all defaults. */
+	req = decode_ok("{\"version\":1,\"create_collection\":{\"name\":\"x\"}}");
+	assert_null(req->create_collection->settings);
+	json_request_free(req);
+}
+
+static void test_decode_drop_and_list(void **state)
+{
+	(void)state;
+	Roost__Request *req =
+	    decode_ok("{\"version\":1,\"drop_collection\":{\"timeout_ms\":5,\"seq\":9,"
+		      "\"client_id\":3,\"name\":\"posts\"}}");
+	const Roost__DropCollectionRequest *d = req->drop_collection;
+
+	assert_int_equal(req->op_case, ROOST__REQUEST__OP_DROP_COLLECTION);
+	assert_string_equal(d->name, "posts");
+	assert_int_equal(d->client_id, 3);
+	assert_int_equal(d->seq, 9);
+	assert_int_equal(d->timeout_ms, 5);
+	json_request_free(req);
+
+	req = decode_ok(" {\"list_collections\" : { } , \"version\":1}");
+	assert_int_equal(req->op_case, ROOST__REQUEST__OP_LIST_COLLECTIONS);
+	assert_non_null(req->list_collections);
+	json_request_free(req);
+}
+
+/* What JSON cannot check, a name and a key, the server's checks refuse,
+ * as for binary requests (here, the very checks brokers run). */
+static void test_collection_ops_checked_by_server(void **state)
+{
+	static const struct {
+		const char *text;
+		int code;
+		const char *want;
+	} cases[] = {
+	    {"{\"version\":1,\"create_collection\":{\"settings\":{\"dim\":3},\"client_id\":1,"
+	     "\"seq\":1}}",
+	     ROOST_EINVAL, "a collection name is empty"},
+	    {"{\"version\":1,\"create_collection\":{\"name\":\"_x\",\"settings\":{\"dim\":3},"
+	     "\"client_id\":1,\"seq\":1}}",
+	     ROOST_EINVAL, "must start with a letter or a digit"},
+	    {"{\"version\":1,\"create_collection\":{\"name\":\"x\",\"settings\":{\"dim\":3}}}",
+	     ROOST_EINVAL, "missing idempotency key"},
+	    {"{\"version\":1,\"create_collection\":{\"name\":\"x\",\"client_id\":1,\"seq\":1}}",
+	     ROOST_EDIM, "settings.dim must be 1 to 4096, not 0"},
+	    {"{\"version\":1,\"create_collection\":{\"name\":\"x\",\"settings\":{\"dim\":3,"
+	     "\"seal_docs\":1},\"client_id\":1,\"seq\":1}}",
+	     ROOST_EINVAL, "settings.seal_docs"},
+	    {"{\"version\":1,\"drop_collection\":{\"client_id\":1,\"seq\":1}}", ROOST_EINVAL,
+	     "a collection name is empty"},
+	    {"{\"version\":1,\"drop_collection\":{\"name\":\"x\",\"seq\":1}}", ROOST_EINVAL,
+	     "missing idempotency key"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		Roost__Request *req = decode_ok(cases[i].text);
+		char msg[MSG_LEN] = "";
+		int rc = req->op_case == ROOST__REQUEST__OP_CREATE_COLLECTION
+			     ? wire_check_create(req->create_collection, msg, sizeof msg)
+			     : wire_check_drop(req->drop_collection, msg, sizeof msg);
+
+		if (rc != cases[i].code || strstr(msg, cases[i].want) == NULL)
+			fail_msg("%s: got %d \"%s\", want %d with \"%s\"", cases[i].text, rc, msg,
+				 cases[i].code, cases[i].want);
+		json_request_free(req);
+	}
+	/* A well-formed one passes. */
+	Roost__Request *req = decode_ok("{\"version\":1,\"create_collection\":{\"name\":\"x\","
+					"\"settings\":{\"dim\":3},\"client_id\":1,\"seq\":1}}");
+	assert_int_equal(wire_check_create(req->create_collection, NULL, 0), 0);
+	json_request_free(req);
+}
+
 /* A decoded request re-encodes to JSON that decodes to the same bytes. */
 static void assert_round_trip(const Roost__Request *req)
 {
@@ -203,6 +333,22 @@ static void test_round_trip(void **state)
 	    "{\"version\":1,\"search\":{\"dim\":0,\"queries\":[],\"k\":0}}",
 	    "{\"version\":1,\"status\":{}}",
 	    "{\"version\":1,\"add\":{}}",
+	    "{\"version\":1,\"add\":{\"dim\":1,\"docs\":[{\"vector\":[1]}],\"client_id\":1,"
+	    "\"seq\":1,\"collection\":\"posts\"}}",
+	    "{\"version\":1,\"search\":{\"dim\":1,\"queries\":[[1]],\"k\":1,"
+	    "\"collection\":\"p\\u00e9\"}}",
+	    "{\"version\":1,\"status\":{\"collection\":\"posts\"}}",
+	    "{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":8,"
+	    "\"metric\":\"ip\",\"index\":\"HNSW32\",\"train_docs\":18446744073709551615,"
+	    "\"seal_docs\":4096,\"seal_interval_ms\":4294967295},\"client_id\":1,\"seq\":2,"
+	    "\"timeout_ms\":3}}",
+	    "{\"version\":1,\"create_collection\":{\"name\":\"x\",\"settings\":{}}}",
+	    "{\"version\":1,\"create_collection\":{\"name\":\"x\"}}",
+	    "{\"version\":1,\"create_collection\":{}}",
+	    "{\"version\":1,\"drop_collection\":{\"name\":\"posts\",\"client_id\":"
+	    "18446744073709551615,\"seq\":3,\"timeout_ms\":4294967295}}",
+	    "{\"version\":1,\"drop_collection\":{}}",
+	    "{\"version\":1,\"list_collections\":{}}",
 	};
 	size_t i;
 
@@ -225,11 +371,50 @@ static void test_encode_request_exact(void **state)
 	assert_string_equal(text, "{\"version\":1,\"search\":{\"dim\":2,\"queries\":[[0.1,-2]],"
 				  "\"k\":3,\"filter\":{\"agents\":[5],\"has_time_range\":false,"
 				  "\"time_min\":0,\"time_max\":0,\"kind\":\"\"},\"min_lsn\":0,"
-				  "\"timeout_ms\":0,\"nprobe\":0,\"ef_search\":0}}");
+				  "\"timeout_ms\":0,\"nprobe\":0,\"ef_search\":0,"
+				  "\"collection\":\"\"}}");
 	free(text);
 	/* Not a whole number of vectors: nothing sensible to write. */
 	req->search->dim = 3;
 	assert_int_equal(jsonenc_request(req, &text, &(size_t){0}), ROOST_EINVAL);
+	json_request_free(req);
+}
+
+static void test_encode_collection_requests(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"{\"version\":1,\"create_collection\":{\"seq\":2,\"name\":\"posts\",\"client_id\":1,"
+	     "\"settings\":{\"dim\":3,\"metric\":\"ip\"}}}",
+	     "{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":3,"
+	     "\"metric\":\"ip\",\"index\":\"\",\"train_docs\":0,\"seal_docs\":0,"
+	     "\"seal_interval_ms\":0},\"client_id\":1,\"seq\":2,\"timeout_ms\":0}}"},
+	    {"{\"version\":1,\"create_collection\":{\"name\":\"posts\"}}",
+	     "{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"client_id\":0,"
+	     "\"seq\":0,\"timeout_ms\":0}}"},
+	    {"{\"version\":1,\"drop_collection\":{\"name\":\"posts\",\"seq\":3}}",
+	     "{\"version\":1,\"drop_collection\":{\"name\":\"posts\",\"client_id\":0,\"seq\":3,"
+	     "\"timeout_ms\":0}}"},
+	    {"{\"version\":1,\"list_collections\":{}}", "{\"version\":1,\"list_collections\":{}}"},
+	    {"{\"version\":1,\"status\":{}}", "{\"version\":1,\"status\":{\"collection\":\"\"}}"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		Roost__Request *req = decode_ok(cases[i].in);
+		char *text = encode_request(req);
+
+		assert_string_equal(text, cases[i].out);
+		free(text);
+		json_request_free(req);
+	}
+	/* A metric JSON has no name for would not decode again. */
+	Roost__Request *req = decode_ok("{\"version\":1,\"create_collection\":{\"settings\":{}}}");
+	char *text = NULL;
+	req->create_collection->settings->metric = (Roost__Metric)2;
+	assert_int_equal(jsonenc_request(req, &text, &(size_t){0}), ROOST_EINVAL);
+	assert_null(text);
 	json_request_free(req);
 }
 
@@ -267,14 +452,17 @@ static void test_reject_schema(void **state)
 	(void)state;
 	decode_bad("[]", ROOST_EINVAL, "expected an object, found an array");
 	decode_bad("{\"version\":1,\"delete\":{}}", ROOST_EUNSUPPORTED, "delete: unknown field");
-	decode_bad("{\"version\":1}", ROOST_EUNSUPPORTED, "no operation");
+	decode_bad("{\"version\":1}", ROOST_EUNSUPPORTED,
+		   "no operation: a request sets one of add, search, status, create_collection, "
+		   "drop_collection or list_collections");
 	decode_bad("{\"version\":2,\"status\":{}}", ROOST_EVERSION, "version 2");
 	decode_bad("{\"status\":{}}", ROOST_EVERSION, "version 0");
 	decode_bad("{\"version\":1,\"status\":{},\"search\":{}}", ROOST_EINVAL, "exactly one");
 	decode_bad("{\"version\":1,\"version\":1,\"status\":{}}", ROOST_EINVAL, "duplicate");
 	decode_bad("{\"version\":1,\"add\":{\"dims\":3}}", ROOST_EINVAL,
 		   "add.dims: unknown field (add takes dim, docs");
-	decode_bad("{\"version\":1,\"status\":{\"x\":1}}", ROOST_EINVAL, "takes no fields");
+	decode_bad("{\"version\":1,\"status\":{\"x\":1}}", ROOST_EINVAL,
+		   "status.x: unknown field (status takes collection)");
 	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"vector\":[1],\"id\":3}]}}", ROOST_EINVAL,
 		   "add.docs[0].id: unknown field");
 	decode_bad("{\"version\":\"1\",\"status\":{}}", ROOST_EINVAL,
@@ -288,6 +476,103 @@ static void test_reject_schema(void **state)
 		   "search.queries[0]: expected an array");
 	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"has_time_range\":1}}}", ROOST_EINVAL,
 		   "true or false");
+}
+
+static void test_reject_collections(void **state)
+{
+	(void)state;
+	/* Unknown fields, at every level. */
+	decode_bad("{\"version\":1,\"create_collection\":{\"nam\":\"x\"}}", ROOST_EINVAL,
+		   "create_collection.nam: unknown field (create_collection takes name, settings, "
+		   "client_id, seq, timeout_ms)");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"nlist\":4}}}",
+		   ROOST_EINVAL,
+		   "create_collection.settings.nlist: unknown field (settings takes dim, metric, "
+		   "index, train_docs, seal_docs, seal_interval_ms)");
+	decode_bad("{\"version\":1,\"create_collection\":{\"dim\":3}}", ROOST_EINVAL,
+		   "create_collection.dim: unknown field");
+	decode_bad("{\"version\":1,\"drop_collection\":{\"name\":\"x\",\"settings\":{}}}",
+		   ROOST_EINVAL,
+		   "drop_collection.settings: unknown field (drop_collection takes name, "
+		   "client_id, seq, timeout_ms)");
+	decode_bad("{\"version\":1,\"list_collections\":{\"name\":\"x\"}}", ROOST_EINVAL,
+		   "list_collections.name: unknown field (list_collections takes no fields)");
+	decode_bad("{\"version\":1,\"search\":{\"collections\":\"x\"}}", ROOST_EINVAL,
+		   "search.collections: unknown field");
+	decode_bad("{\"version\":1,\"status\":{\"name\":\"x\"}}", ROOST_EINVAL,
+		   "status.name: unknown field (status takes collection)");
+	/* Duplicates. */
+	decode_bad("{\"version\":1,\"create_collection\":{\"name\":\"x\",\"name\":\"y\"}}",
+		   ROOST_EINVAL, "create_collection.name: duplicate field");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"dim\":1,\"dim\":2}}}",
+		   ROOST_EINVAL, "create_collection.settings.dim: duplicate field");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{},\"settings\":{}}}",
+		   ROOST_EINVAL, "create_collection.settings: duplicate field");
+	decode_bad("{\"version\":1,\"add\":{\"collection\":\"a\",\"collection\":\"a\"}}",
+		   ROOST_EINVAL, "add.collection: duplicate field");
+	decode_bad("{\"version\":1,\"status\":{\"collection\":\"a\",\"collection\":\"b\"}}",
+		   ROOST_EINVAL, "status.collection: duplicate field");
+	/* Wrong types and null. */
+	decode_bad("{\"version\":1,\"create_collection\":{\"name\":7}}", ROOST_EINVAL,
+		   "create_collection.name: expected a string, found a number");
+	decode_bad("{\"version\":1,\"create_collection\":{\"name\":null}}", ROOST_EINVAL,
+		   "create_collection.name: expected a string, found null");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":null}}", ROOST_EINVAL,
+		   "found null");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":[3]}}", ROOST_EINVAL,
+		   "create_collection.settings: expected an object, found an array");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"dim\":\"3\"}}}",
+		   ROOST_EINVAL, "settings.dim: expected a number, found a string");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"dim\":3.5}}}",
+		   ROOST_EINVAL, "settings.dim: expected an integer");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"dim\":-3}}}",
+		   ROOST_EINVAL, "settings.dim: -3 is out of range");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"seal_docs\":"
+		   "18446744073709551616}}}",
+		   ROOST_EINVAL, "settings.seal_docs: 18446744073709551616 is out of range");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"seal_interval_ms\":"
+		   "4294967296}}}",
+		   ROOST_EINVAL, "settings.seal_interval_ms: 4294967296 is out of range");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"index\":true}}}",
+		   ROOST_EINVAL, "settings.index: expected a string, found a boolean");
+	decode_bad("{\"version\":1,\"create_collection\":{\"client_id\":\"1\"}}", ROOST_EINVAL,
+		   "create_collection.client_id: expected a number");
+	decode_bad("{\"version\":1,\"drop_collection\":{\"seq\":-1}}", ROOST_EINVAL,
+		   "drop_collection.seq: -1 is out of range");
+	decode_bad("{\"version\":1,\"drop_collection\":{\"name\":[\"x\"]}}", ROOST_EINVAL,
+		   "drop_collection.name: expected a string, found an array");
+	decode_bad("{\"version\":1,\"drop_collection\":\"x\"}", ROOST_EINVAL,
+		   "drop_collection: expected an object, found a string");
+	decode_bad("{\"version\":1,\"list_collections\":null}", ROOST_EINVAL, "found null");
+	decode_bad("{\"version\":1,\"list_collections\":[]}", ROOST_EINVAL, "found an array");
+	decode_bad("{\"version\":1,\"add\":{\"collection\":5}}", ROOST_EINVAL,
+		   "add.collection: expected a string, found a number");
+	decode_bad("{\"version\":1,\"search\":{\"collection\":null}}", ROOST_EINVAL,
+		   "search.collection: expected a string, found null");
+	decode_bad("{\"version\":1,\"status\":{\"collection\":{}}}", ROOST_EINVAL,
+		   "status.collection: expected a string, found an object");
+	decode_bad("{\"version\":1,\"status\":{\"collection\":\"a\\u0000\"}}", ROOST_EINVAL,
+		   "U+0000");
+	decode_bad("{\"version\":1,\"drop_collection\":{\"name\":\"\xff\"}}", ROOST_EUTF8,
+		   "drop_collection.name: string is not valid UTF-8");
+	/* Metrics are names, as ack modes are; an unknown one is refused as
+	 * the binary path refuses an unknown number. */
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"metric\":1}}}",
+		   ROOST_EINVAL, "settings.metric: expected a string, found a number");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"metric\":"
+		   "\"cosine\"}}}",
+		   ROOST_EINVAL, "settings.metric: unknown metric; use l2 or ip");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"metric\":\"L2\"}}}",
+		   ROOST_EINVAL, "unknown metric");
+	/* One operation per request. */
+	decode_bad("{\"version\":1,\"list_collections\":{},\"create_collection\":{}}", ROOST_EINVAL,
+		   "create_collection: a request sets exactly one operation: add, search, status, "
+		   "create_collection, drop_collection or list_collections");
+	decode_bad("{\"version\":1,\"drop_collection\":{},\"drop_collection\":{}}", ROOST_EINVAL,
+		   "drop_collection: duplicate field");
+	decode_bad("{\"version\":1,\"create\":{}}", ROOST_EUNSUPPORTED,
+		   "create: unknown field (a request takes version, add, search, status, "
+		   "create_collection, drop_collection, list_collections)");
 }
 
 static void test_reject_numbers(void **state)
@@ -516,7 +801,139 @@ static void test_encode_status_reply(void **state)
 			       "\"dim\":3,\"metric\":\"ip\",\"index\":\"HNSW32\",\"writer_pid\":42,"
 			       "\"ring_head\":0,\"ring_reserve\":0,\"ring_capacity\":1048576,"
 			       "\"durable_lsn\":0,\"applied_lsn\":0,\"published_lsn\":0,"
-			       "\"documents\":9,\"writer_mode\":\"cpu\"}}");
+			       "\"documents\":9,\"writer_mode\":\"cpu\",\"collection\":\"\","
+			       "\"collections\":[]}}");
+	free(s);
+}
+
+/* Two collections' infos, as brokers describe them. */
+struct infos {
+	Roost__CollectionSettings s[2];
+	Roost__CollectionInfo c[2];
+	Roost__CollectionInfo *p[2];
+};
+
+static void infos_init(struct infos *in)
+{
+	for (int i = 0; i < 2; i++) {
+		roost__collection_settings__init(&in->s[i]);
+		roost__collection_info__init(&in->c[i]);
+		in->c[i].settings = &in->s[i];
+		in->p[i] = &in->c[i];
+	}
+	in->c[0].name = "default";
+	in->c[0].id = 1;
+	in->s[0].dim = 3;
+	in->s[0].index = "Flat";
+	in->s[0].train_docs = 0;
+	in->s[0].seal_docs = 65536;
+	in->s[0].seal_interval_ms = 10000;
+	in->c[0].documents = 2;
+	in->c[0].segments = 1;
+	in->c[1].name = "p\xc3\xa9";
+	in->c[1].id = UINT32_MAX;
+	in->s[1].dim = 8;
+	in->s[1].metric = ROOST__METRIC__METRIC_INNER_PRODUCT;
+	in->s[1].index = "HNSW32";
+	in->s[1].train_docs = UINT64_MAX;
+	in->s[1].seal_docs = 4096;
+	in->c[1].documents = UINT64_MAX;
+	in->c[1].created_lsn = 224;
+}
+
+#define INFO_0                                                                                     \
+	"{\"name\":\"default\",\"id\":1,\"settings\":{\"dim\":3,\"metric\":\"l2\",\"index\":"      \
+	"\"Flat\",\"train_docs\":0,\"seal_docs\":65536,\"seal_interval_ms\":10000},\"documents\":" \
+	"2,"                                                                                       \
+	"\"segments\":1,\"created_lsn\":0}"
+#define INFO_1                                                                                     \
+	"{\"name\":\"p\xc3\xa9\",\"id\":4294967295,\"settings\":{\"dim\":8,\"metric\":\"ip\","     \
+	"\"index\":\"HNSW32\",\"train_docs\":18446744073709551615,\"seal_docs\":4096,"             \
+	"\"seal_interval_ms\":0},\"documents\":18446744073709551615,\"segments\":0,"               \
+	"\"created_lsn\":224}"
+
+static void test_encode_status_reply_collections(void **state)
+{
+	Roost__StatusReply st = ROOST__STATUS_REPLY__INIT;
+	Roost__Reply r = ROOST__REPLY__INIT;
+	struct infos in;
+	char *s;
+
+	(void)state;
+	infos_init(&in);
+	st.collection = "default";
+	st.dim = 3;
+	st.index = "Flat";
+	st.writer_mode = "down";
+	st.n_collections = 2;
+	st.collections = in.p;
+	r.body_case = ROOST__REPLY__BODY_STATUS_REPLY;
+	r.status_reply = &st;
+	s = encode_reply(&r);
+	assert_string_equal(s,
+			    "{\"version\":1,\"status\":0,\"message\":\"\",\"status_reply\":{"
+			    "\"dim\":3,\"metric\":\"l2\",\"index\":\"Flat\",\"writer_pid\":0,"
+			    "\"ring_head\":0,\"ring_reserve\":0,\"ring_capacity\":0,"
+			    "\"durable_lsn\":0,\"applied_lsn\":0,\"published_lsn\":0,"
+			    "\"documents\":0,\"writer_mode\":\"down\",\"collection\":\"default\","
+			    "\"collections\":[" INFO_0 "," INFO_1 "]}}");
+	free(s);
+	/* A metric this schema has no name for (a newer server's) keeps its
+	 * number; text that is not UTF-8 never becomes broken JSON. */
+	st.metric = (Roost__Metric)7;
+	s = encode_reply(&r);
+	assert_non_null(strstr(s, "\"metric\":7,"));
+	free(s);
+	in.c[1].name = "\xff";
+	assert_int_equal(jsonenc_reply(&r, &s, &(size_t){0}), ROOST_EUTF8);
+}
+
+static void test_encode_collection_replies(void **state)
+{
+	Roost__CollectionReply cr = ROOST__COLLECTION_REPLY__INIT;
+	Roost__ListCollectionsReply lr = ROOST__LIST_COLLECTIONS_REPLY__INIT;
+	Roost__Reply r = ROOST__REPLY__INIT;
+	struct infos in;
+	char *s;
+
+	(void)state;
+	infos_init(&in);
+	cr.lsn = 240;
+	cr.collection = &in.c[1];
+	cr.existed = 1;
+	r.body_case = ROOST__REPLY__BODY_COLLECTION;
+	r.collection = &cr;
+	s = encode_reply(&r);
+	assert_string_equal(s, "{\"version\":1,\"status\":0,\"message\":\"\",\"collection\":{"
+			       "\"lsn\":240,\"collection\":" INFO_1 ",\"existed\":true}}");
+	free(s);
+
+	lr.n_collections = 2;
+	lr.collections = in.p;
+	r.body_case = ROOST__REPLY__BODY_COLLECTIONS;
+	r.collections = &lr;
+	s = encode_reply(&r);
+	assert_string_equal(s, "{\"version\":1,\"status\":0,\"message\":\"\",\"collections\":{"
+			       "\"collections\":[" INFO_0 "," INFO_1 "]}}");
+	free(s);
+	lr.n_collections = 0;
+	s = encode_reply(&r);
+	assert_string_equal(s, "{\"version\":1,\"status\":0,\"message\":\"\",\"collections\":{"
+			       "\"collections\":[]}}");
+	free(s);
+
+	/* An info without settings leaves them out. */
+	Roost__CollectionInfo bare = ROOST__COLLECTION_INFO__INIT;
+	bare.name = "gone";
+	cr.collection = &bare;
+	cr.existed = 0;
+	r.body_case = ROOST__REPLY__BODY_COLLECTION;
+	r.collection = &cr; /* the body is a union */
+	s = encode_reply(&r);
+	assert_string_equal(s, "{\"version\":1,\"status\":0,\"message\":\"\",\"collection\":{"
+			       "\"lsn\":240,\"collection\":{\"name\":\"gone\",\"id\":0,"
+			       "\"documents\":0,\"segments\":0,\"created_lsn\":0},"
+			       "\"existed\":false}}");
 	free(s);
 }
 
@@ -528,8 +945,9 @@ struct fake {
 	const void *frame;
 	size_t len;
 	Roost__Request *seen;
-	int rc;	     /* what the handler returns */
-	int garbage; /* reply bytes that do not decode */
+	int rc;			  /* what the handler returns */
+	int garbage;		  /* reply bytes that do not decode */
+	const Roost__Reply *body; /* the reply to give; NULL: an EDIM error */
 };
 
 static int fake_handler(void *ctx, const void *frame, size_t len, void **reply, size_t *reply_len)
@@ -550,6 +968,8 @@ static int fake_handler(void *ctx, const void *frame, size_t len, void **reply, 
 	}
 	/* The handler sees a frame the binary decoder takes. */
 	assert_int_equal(wire_decode_request(frame, len, 0, &f->seen, msg, sizeof msg), 0);
+	if (f->body != NULL)
+		return wire_encode_reply(f->body, reply, reply_len);
 	r.status = ROOST_EDIM;
 	r.message = "request dim 2 but collection dimension is 3";
 	return wire_encode_reply(&r, reply, reply_len);
@@ -604,6 +1024,60 @@ static void test_serve_json(void **state)
 	assert_int_equal(
 	    jsonsrv_serve(req, strlen(req), 0, fake_handler, &f, &(void *){NULL}, &(size_t){0}),
 	    ROOST_ENOMEM);
+}
+
+/* The collection operations reach the handler in binary, and its replies
+ * come back as JSON. */
+static void test_serve_collection_ops(void **state)
+{
+	const char *req = "{\"version\":1,\"create_collection\":{\"name\":\"posts\","
+			  "\"settings\":{\"dim\":3,\"metric\":\"ip\"},\"client_id\":5,\"seq\":1}}";
+	Roost__CollectionReply cr = ROOST__COLLECTION_REPLY__INIT;
+	Roost__Reply r = ROOST__REPLY__INIT;
+	struct infos in;
+	char *out;
+
+	(void)state;
+	infos_init(&in);
+	cr.lsn = 240;
+	cr.collection = &in.c[1];
+	r.body_case = ROOST__REPLY__BODY_COLLECTION;
+	r.collection = &cr;
+	struct fake f = {.body = &r};
+	serve(&f, req, strlen(req), &out);
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(f.seen->op_case, ROOST__REQUEST__OP_CREATE_COLLECTION);
+	assert_string_equal(f.seen->create_collection->name, "posts");
+	assert_int_equal(f.seen->create_collection->settings->metric,
+			 ROOST__METRIC__METRIC_INNER_PRODUCT);
+	assert_int_equal(f.seen->create_collection->client_id, 5);
+	assert_string_equal(out, "{\"version\":1,\"status\":0,\"message\":\"\",\"collection\":{"
+				 "\"lsn\":240,\"collection\":" INFO_1 ",\"existed\":false}}");
+	wire_request_free(f.seen);
+	free(out);
+
+	Roost__ListCollectionsReply lr = ROOST__LIST_COLLECTIONS_REPLY__INIT;
+	lr.n_collections = 1;
+	lr.collections = in.p;
+	r.body_case = ROOST__REPLY__BODY_COLLECTIONS;
+	r.collections = &lr;
+	f = (struct fake){.body = &r};
+	req = "{\"version\":1,\"list_collections\":{}}";
+	serve(&f, req, strlen(req), &out);
+	assert_int_equal(f.seen->op_case, ROOST__REQUEST__OP_LIST_COLLECTIONS);
+	assert_string_equal(out, "{\"version\":1,\"status\":0,\"message\":\"\",\"collections\":{"
+				 "\"collections\":[" INFO_0 "]}}");
+	wire_request_free(f.seen);
+	free(out);
+
+	f = (struct fake){0};
+	req = "{\"version\":1,\"drop_collection\":{\"name\":\"posts\",\"client_id\":5,\"seq\":2}}";
+	serve(&f, req, strlen(req), &out);
+	assert_int_equal(f.seen->op_case, ROOST__REQUEST__OP_DROP_COLLECTION);
+	assert_string_equal(f.seen->drop_collection->name, "posts");
+	assert_int_equal(f.seen->drop_collection->seq, 2);
+	wire_request_free(f.seen);
+	free(out);
 }
 
 /* A long non-ASCII field name, cut to fit the message, still gives a
@@ -742,10 +1216,16 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_decode_add),
 	    cmocka_unit_test(test_decode_search_and_status),
+	    cmocka_unit_test(test_decode_collection_fields),
+	    cmocka_unit_test(test_decode_create_collection),
+	    cmocka_unit_test(test_decode_drop_and_list),
+	    cmocka_unit_test(test_collection_ops_checked_by_server),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_encode_request_exact),
+	    cmocka_unit_test(test_encode_collection_requests),
 	    cmocka_unit_test(test_reject_syntax),
 	    cmocka_unit_test(test_reject_schema),
+	    cmocka_unit_test(test_reject_collections),
 	    cmocka_unit_test(test_reject_numbers),
 	    cmocka_unit_test(test_reject_strings),
 	    cmocka_unit_test(test_reject_query_shape),
@@ -754,7 +1234,10 @@ int main(void)
 	    cmocka_unit_test(test_encode_add_reply),
 	    cmocka_unit_test(test_encode_search_reply),
 	    cmocka_unit_test(test_encode_status_reply),
+	    cmocka_unit_test(test_encode_status_reply_collections),
+	    cmocka_unit_test(test_encode_collection_replies),
 	    cmocka_unit_test(test_serve_json),
+	    cmocka_unit_test(test_serve_collection_ops),
 	    cmocka_unit_test(test_message_utf8_after_truncation),
 	    cmocka_unit_test(test_serve_binary),
 	    cmocka_unit_test(test_sniffing),
