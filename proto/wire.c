@@ -204,7 +204,7 @@ static int wire__scan_oneof(struct wire__scan *s, struct wire__oneofs *o,
 	if (s->plen == 0)
 		return wire__fail(s->msg, s->msglen, ROOST_EINVAL,
 				  "the request sets both %s and %s; a request sets exactly one "
-				  "of add, search or status",
+				  "operation",
 				  o->name[i], f->name);
 	return wire__fail(s->msg, s->msglen, ROOST_EINVAL,
 			  "%s sets both %s and %s, of which only one may be set", s->path,
