@@ -5,6 +5,7 @@
  * replay (which cuts a torn tail off), appending a record and replaying
  * again must succeed and end with that record. */
 #include "batch.h"
+#include "collrec.h"
 #include "err.h"
 #include "fuzz.h"
 #include "wal.h"
@@ -27,9 +28,14 @@ static int fuzz_wal__record(void *arg, uint64_t lsn, uint64_t next, const void *
 	s->end = next;
 	s->last = lsn;
 	s->records++;
-	/* What the writer does with each record. */
+	/* What the writer does with each record: a collection record or a
+	 * batch, told apart by the magic. */
+	struct collrec r;
 	struct batch_view v;
-	batch_parse(payload, len, 0, &v);
+	if (collrec_is(payload, len))
+		collrec_parse(payload, len, &r);
+	else
+		batch_parse(payload, len, 0, &v);
 	return 0;
 }
 

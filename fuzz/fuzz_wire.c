@@ -1,12 +1,18 @@
 /* Wire requests as a broker receives them: decode, check an add against
- * the collection, and write its batch record. A request that passes
- * wire_check_add() must give a record that batch_parse() accepts and that
- * carries exactly the request's documents: the writer trusts nothing in
- * the ring, but it also must never refuse what a broker acknowledged. */
+ * the collection, and write its batch record; check a create or a drop and
+ * write its collection record; check the collection any request names. A
+ * request that passes wire_check_add() must give a record that
+ * batch_parse() accepts and that carries exactly the request's documents
+ * and collection, and a checked create or drop a record that
+ * collrec_parse() accepts with the request's name, key and settings: the
+ * writer trusts nothing in the ring, but it also must never refuse what a
+ * broker acknowledged. */
 #include "batch.h"
+#include "collrec.h"
 #include "fuzz.h"
 #include "wire.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +33,84 @@ static void fuzz_wire__same_doc(const Roost__Document *d, const struct batch_vie
 		   0);
 }
 
+/* A refusal explains itself in one printable ASCII line: a client's name
+ * is echoed only when it cannot garble the message or the log. */
+static void fuzz_wire__refusal(const char *msg, size_t size)
+{
+	size_t n = strnlen(msg, size);
+	FUZZ_CHECK(n > 0 && n < size);
+	for (size_t i = 0; i < n; i++)
+		FUZZ_CHECK(msg[i] >= 0x20 && msg[i] <= 0x7e);
+}
+
+/* The collection an add, a search or a status names: accepted names are
+ * ones a create could have made. */
+static void fuzz_wire__collection(const char *name)
+{
+	char msg[256];
+	if (wire_check_collection(name, msg, sizeof msg) != 0) {
+		fuzz_wire__refusal(msg, sizeof msg);
+		return;
+	}
+	FUZZ_CHECK(coll_name_check(coll_name_or_default(name), NULL, 0) == 0);
+}
+
+/* Writes rec as a broker does into the ring and parses it as the writer
+ * does. */
+static void fuzz_wire__collrec(const struct collrec *rec, struct collrec *back)
+{
+	uint8_t *buf = fuzz_copy(NULL, COLLREC_SIZE);
+	collrec_write(rec, buf);
+	FUZZ_CHECK(collrec_is(buf, COLLREC_SIZE));
+	FUZZ_CHECK(collrec_parse(buf, COLLREC_SIZE, back) == 0);
+	FUZZ_CHECK(back->op == rec->op && back->client_id == rec->client_id &&
+		   back->seq == rec->seq && strcmp(back->name, rec->name) == 0);
+	free(buf);
+}
+
+static void fuzz_wire__create(const Roost__CreateCollectionRequest *c)
+{
+	char msg[256];
+	if (wire_check_create(c, msg, sizeof msg) != 0) {
+		fuzz_wire__refusal(msg, sizeof msg);
+		return;
+	}
+	const Roost__CollectionSettings *s = c->settings;
+	struct collrec rec, back;
+	wire_create_record(c, &rec);
+	FUZZ_CHECK(rec.op == COLLREC_CREATE && strcmp(rec.name, c->name) == 0);
+	FUZZ_CHECK(rec.client_id == c->client_id && rec.seq == c->seq);
+	FUZZ_CHECK(rec.settings.dim == s->dim && rec.settings.metric == (uint32_t)s->metric &&
+		   strcmp(rec.settings.index, s->index ? s->index : "") == 0 &&
+		   rec.settings.train_docs == s->train_docs &&
+		   rec.settings.seal_docs == s->seal_docs &&
+		   rec.settings.seal_interval_ms == s->seal_interval_ms);
+	fuzz_wire__collrec(&rec, &back);
+	FUZZ_CHECK(coll_settings_equal(&back.settings, &rec.settings) && back.id == 0);
+}
+
+/* A broker's drop record names the id it found in the catalog. */
+static void fuzz_wire__drop(const Roost__DropCollectionRequest *d)
+{
+	char msg[256];
+	if (wire_check_drop(d, msg, sizeof msg) != 0) {
+		fuzz_wire__refusal(msg, sizeof msg);
+		return;
+	}
+	struct collrec rec = {.op = COLLREC_DROP,
+			      .client_id = d->client_id,
+			      .seq = d->seq,
+			      .id = (uint32_t)d->seq | 1u};
+	struct collrec back;
+	snprintf(rec.name, sizeof rec.name, "%s", d->name);
+	fuzz_wire__collrec(&rec, &back);
+	FUZZ_CHECK(back.id == rec.id);
+}
+
 static void fuzz_wire__add(const Roost__AddRequest *add)
 {
 	char msg[256];
+	fuzz_wire__collection(add->collection);
 	/* The collection's dimension is the request's when it could be one,
 	 * so the checks beyond the dimension are reached. */
 	struct wire_limits lim = {.dim =
@@ -42,9 +123,11 @@ static void fuzz_wire__add(const Roost__AddRequest *add)
 	FUZZ_CHECK(size > 0);
 	void *rec = malloc(size);
 	FUZZ_CHECK(rec != NULL);
-	wire_batch_write(add, rec);
+	uint32_t coll = (uint32_t)add->seq | 1u;
+	wire_batch_write(add, coll, rec);
 	struct batch_view v;
 	FUZZ_CHECK(batch_parse(rec, size, lim.dim, &v) == 0);
+	FUZZ_CHECK(batch_collection(&v) == coll);
 	FUZZ_CHECK(v.hdr->count == add->n_docs && v.hdr->client_id == add->client_id &&
 		   v.hdr->seq == add->seq);
 	for (size_t i = 0; i < add->n_docs; i++)
@@ -63,8 +146,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(msg[0] != '\0');
 		return 0;
 	}
-	if (req->op_case == ROOST__REQUEST__OP_ADD)
+	switch (req->op_case) {
+	case ROOST__REQUEST__OP_ADD:
 		fuzz_wire__add(req->add);
+		break;
+	case ROOST__REQUEST__OP_SEARCH:
+		fuzz_wire__collection(req->search->collection);
+		break;
+	case ROOST__REQUEST__OP_STATUS:
+		fuzz_wire__collection(req->status->collection);
+		break;
+	case ROOST__REQUEST__OP_CREATE_COLLECTION:
+		fuzz_wire__create(req->create_collection);
+		break;
+	case ROOST__REQUEST__OP_DROP_COLLECTION:
+		fuzz_wire__drop(req->drop_collection);
+		break;
+	default:
+		break;
+	}
 	wire_request_free(req);
 	return 0;
 }

@@ -1,8 +1,10 @@
 /* fuzz_seeds OUTDIR: writes a seed corpus for every fuzz target into
  * OUTDIR/<target>/, made by the real encoders (protobuf-c, wire_batch_write,
- * wal, manifest_store, segment_store, tail_create), so seeds follow the
- * formats as they change and the fuzzers start from valid inputs. */
+ * collrec_write, wal, manifest_store, segment_store, tail_create), so seeds
+ * follow the formats as they change and the fuzzers start from valid
+ * inputs. */
 #include "batch.h"
+#include "collrec.h"
 #include "fuzz.h"
 #include "manifest.h"
 #include "segment.h"
@@ -20,6 +22,7 @@
 
 #define SEEDS_DIM  4
 #define SEEDS_DOCS 3
+#define SEEDS_COLL 7 /* the id of the seeds' batches' collection */
 
 static const char *seeds__out;
 
@@ -84,6 +87,45 @@ static void seeds__request(const char *name, const Roost__Request *req)
 	free(buf);
 }
 
+/* Create (with every setting, and with the writer's defaults), drop and
+ * list. */
+static void seeds__wire_collections(Roost__Request *req)
+{
+	Roost__CollectionSettings cs = ROOST__COLLECTION_SETTINGS__INIT;
+	cs.dim = 384;
+	cs.metric = ROOST__METRIC__METRIC_INNER_PRODUCT;
+	cs.index = "IVF64,PQ16";
+	cs.train_docs = 4096;
+	cs.seal_docs = 8192;
+	cs.seal_interval_ms = 2000;
+	Roost__CreateCollectionRequest create = ROOST__CREATE_COLLECTION_REQUEST__INIT;
+	create.name = "posts";
+	create.settings = &cs;
+	create.client_id = 42;
+	create.seq = 2;
+	req->op_case = ROOST__REQUEST__OP_CREATE_COLLECTION;
+	req->create_collection = &create;
+	seeds__request("create", req);
+	Roost__CollectionSettings dflt = ROOST__COLLECTION_SETTINGS__INIT;
+	dflt.dim = SEEDS_DIM;
+	create.name = "a.b-c_9";
+	create.settings = &dflt;
+	seeds__request("create-defaults", req);
+
+	Roost__DropCollectionRequest drop = ROOST__DROP_COLLECTION_REQUEST__INIT;
+	drop.name = "posts";
+	drop.client_id = 42;
+	drop.seq = 3;
+	req->op_case = ROOST__REQUEST__OP_DROP_COLLECTION;
+	req->drop_collection = &drop;
+	seeds__request("drop", req);
+
+	Roost__ListCollectionsRequest list = ROOST__LIST_COLLECTIONS_REQUEST__INIT;
+	req->op_case = ROOST__REQUEST__OP_LIST_COLLECTIONS;
+	req->list_collections = &list;
+	seeds__request("list", req);
+}
+
 static void seeds__wire(void)
 {
 	struct seeds_add s;
@@ -93,6 +135,8 @@ static void seeds__wire(void)
 	req.op_case = ROOST__REQUEST__OP_ADD;
 	req.add = &s.add;
 	seeds__request("add", &req);
+	s.add.collection = "posts";
+	seeds__request("add-posts", &req);
 
 	float queries[2 * SEEDS_DIM] = {1, 0, 0, 0, 0, 1, 0, 0};
 	int64_t agents[] = {7, 9};
@@ -112,11 +156,16 @@ static void seeds__wire(void)
 	req.op_case = ROOST__REQUEST__OP_SEARCH;
 	req.search = &search;
 	seeds__request("search", &req);
+	search.collection = "posts";
+	seeds__request("search-posts", &req);
 
 	Roost__StatusRequest status = ROOST__STATUS_REQUEST__INIT;
 	req.op_case = ROOST__REQUEST__OP_STATUS;
 	req.status = &status;
 	seeds__request("status", &req);
+	status.collection = "default";
+	seeds__request("status-default", &req);
+	seeds__wire_collections(&req);
 }
 
 /* A batch record of seq into a malloc'ed buffer. */
@@ -126,7 +175,7 @@ static void *seeds__batch(uint64_t seq, size_t *len)
 	seeds__add(&s, seq);
 	*len = wire_batch_size(&s.add);
 	void *rec = fuzz_copy(NULL, *len);
-	wire_batch_write(&s.add, rec);
+	wire_batch_write(&s.add, SEEDS_COLL, rec);
 	return rec;
 }
 
@@ -135,7 +184,41 @@ static void seeds__batches(void)
 	size_t len;
 	void *rec = seeds__batch(1, &len);
 	seeds__put("batch", "three-docs", rec, len);
+	/* Version 1, written before collections: no collection id. */
+	struct batch_header h;
+	memcpy(&h, rec, sizeof h);
+	h.version = 1;
+	h.collection = 0;
+	memcpy(rec, &h, sizeof h);
+	seeds__put("batch", "version-1", rec, len);
 	free(rec);
+}
+
+/* A create with every setting given and a drop. */
+static void seeds__collrecs(uint8_t create[COLLREC_SIZE], uint8_t drop[COLLREC_SIZE])
+{
+	struct collrec c = {.op = COLLREC_CREATE,
+			    .client_id = 42,
+			    .seq = 2,
+			    .name = "posts",
+			    .settings = {.dim = 384,
+					 .metric = 1,
+					 .index = "IVF64,PQ16",
+					 .train_docs = 4096,
+					 .seal_docs = 8192,
+					 .seal_interval_ms = 2000}};
+	collrec_write(&c, create);
+	struct collrec d = {
+	    .op = COLLREC_DROP, .client_id = 42, .seq = 3, .name = "posts", .id = 9};
+	collrec_write(&d, drop);
+}
+
+static void seeds__collrec(void)
+{
+	uint8_t create[COLLREC_SIZE], drop[COLLREC_SIZE];
+	seeds__collrecs(create, drop);
+	seeds__put("collrec", "create", create, sizeof create);
+	seeds__put("collrec", "drop", drop, sizeof drop);
 }
 
 static void *seeds__read_wal(const char *name, size_t *len)
@@ -157,12 +240,16 @@ static void seeds__wal(void)
 	wal *w;
 	fuzz_clear_dir(fuzz_dir());
 	FUZZ_CHECK(wal_open(&w, fuzz_dir(), 0) == 0);
-	FUZZ_CHECK(wal_append(w, 0, 512, rec, (uint32_t)len) == 0);
+	uint8_t create[COLLREC_SIZE], drop[COLLREC_SIZE];
+	seeds__collrecs(create, drop);
+	FUZZ_CHECK(wal_append(w, 0, 256, create, COLLREC_SIZE) == 0);
+	FUZZ_CHECK(wal_append(w, 256, 512, rec, (uint32_t)len) == 0);
 	FUZZ_CHECK(wal_append(w, 512, 1024, rec, (uint32_t)len) == 0);
 	FUZZ_CHECK(wal_sync(w) == 0);
 	uint8_t *a = seeds__read_wal("wal-0000000000000000.log", &alen);
 	FUZZ_CHECK(wal_rotate(w, 1024, 1024) == 0);
 	FUZZ_CHECK(wal_append(w, 1024, 1536, rec, (uint32_t)len) == 0);
+	FUZZ_CHECK(wal_append(w, 1536, 1792, drop, COLLREC_SIZE) == 0);
 	FUZZ_CHECK(wal_sync(w) == 0);
 	wal_close(w);
 	uint8_t *b = seeds__read_wal("wal-0000000000000400.log", &blen);
@@ -181,25 +268,64 @@ static void seeds__wal(void)
 	fuzz_clear_dir(fuzz_dir());
 }
 
+static void seeds__manifest_stored(const char *name, const struct manifest *m)
+{
+	char path[PATH_MAX];
+	FUZZ_CHECK(manifest_store(fuzz_dir(), m) == 0);
+	fuzz_path(path, fuzz_dir(), "MANIFEST");
+	seeds__put_file("manifest", name, path);
+	fuzz_clear_dir(fuzz_dir());
+}
+
+/* Version 3: three collections, the first two with segments of their
+ * own, the third with none; and an instance with no collection yet.
+ * Versions 1 and 2, which nothing writes any more, are in fuzz/corpus. */
 static void seeds__manifest(void)
 {
-	struct manifest_segment segs[2] = {{0, 4096, 10}, {4096, 9000, 12}};
+	struct manifest_coll colls[3] = {
+	    {.id = 1,
+	     .name = "default",
+	     .settings = {.dim = SEEDS_DIM, .index = "Flat"},
+	     .tail_start = 9000,
+	     .tail_gen = 3},
+	    {.id = 4,
+	     .name = "posts",
+	     .settings = {.dim = 384,
+			  .metric = 1,
+			  .index = "IVF16,Flat",
+			  .train_docs = 4096,
+			  .seal_docs = 8192,
+			  .seal_interval_ms = 2000},
+	     .created_lsn = 512,
+	     .tail_start = 7000,
+	     .trained_gen = 2,
+	     .tail_gen = 2},
+	    {.id = 9,
+	     .name = "a.b-c_9",
+	     .settings = {.dim = 3, .index = "HNSW32"},
+	     .created_lsn = 6000,
+	     .tail_start = 6000,
+	     .tail_gen = 3},
+	};
+	struct manifest_segment segs[3] = {
+	    {.coll = 1, .start_lsn = 0, .end_lsn = 4096, .count = 10},
+	    {.coll = 1, .start_lsn = 4096, .end_lsn = 9000, .count = 12},
+	    {.coll = 4, .start_lsn = 1024, .end_lsn = 7000, .count = 5}};
 	struct manifest_key keys[3] = {{42, 1, 0, 3, 0}, {43, 9, 4096, 1, 0}, {44, 2, 8000, 5, 0}};
 	struct manifest m = {.gen = 3,
-			     .dim = SEEDS_DIM,
-			     .metric = 1,
-			     .tail_start = 9000,
-			     .trained_gen = 2,
-			     .nsegments = 2,
+			     .name = "seeds",
+			     .next_coll = 12,
+			     .catalog_lsn = 9000,
+			     .tail_start = 6000,
+			     .ncolls = 3,
+			     .nsegments = 3,
 			     .nkeys = 3,
+			     .colls = colls,
 			     .segments = segs,
 			     .keys = keys};
-	snprintf(m.index, sizeof m.index, "IVF16,Flat");
-	FUZZ_CHECK(manifest_store(fuzz_dir(), &m) == 0);
-	char path[PATH_MAX];
-	fuzz_path(path, fuzz_dir(), "MANIFEST");
-	seeds__put_file("manifest", "two-segments", path);
-	fuzz_clear_dir(fuzz_dir());
+	seeds__manifest_stored("three-collections", &m);
+	struct manifest empty = {.gen = 1, .next_coll = 1, .tail_start = 16, .catalog_lsn = 16};
+	seeds__manifest_stored("no-collections", &empty);
 }
 
 /* A tail of capacity 8 holding one published batch, made by the writer's
@@ -209,7 +335,8 @@ static void seeds__tail_and_segment(void)
 	char name[PATH_MAX], path[PATH_MAX];
 	fuzz_path(name, fuzz_dir(), "seed.tail");
 	struct tail_config cfg = {.serial = 1,
-				  .manifest_gen = 1,
+				  .coll = SEEDS_COLL,
+				  .tail_gen = 1,
 				  .start_lsn = 0,
 				  .dim = SEEDS_DIM,
 				  .capacity = 8,
@@ -283,6 +410,7 @@ int main(int argc, char **argv)
 	}
 	seeds__wire();
 	seeds__batches();
+	seeds__collrec();
 	seeds__wal();
 	seeds__manifest();
 	seeds__tail_and_segment();

@@ -385,6 +385,9 @@ void manifest_remove_coll(struct manifest *m, uint32_t id)
 	memmove(c, c + 1, (m->ncolls - at - 1) * sizeof *c);
 	m->ncolls--;
 	manifest_segments_of(m, id, &first, &n);
+	/* None of its own: nothing moves, and segments may still be NULL. */
+	if (n == 0)
+		return;
 	memmove(&m->segments[first], &m->segments[first + n],
 		(m->nsegments - first - n) * sizeof *m->segments);
 	m->nsegments -= n;
@@ -409,19 +412,26 @@ int manifest_add_segment(struct manifest *m, const struct manifest_segment *s)
 	return 0;
 }
 
+/* A copy of n elements at src, which may be NULL when n is 0 (a manifest
+ * built in memory has no arrays until something is added). */
+static void *manifest__dup(const void *src, size_t n, size_t size)
+{
+	void *p = manifest__alloc(n, size);
+	if (p && n)
+		memcpy(p, src, n * size);
+	return p;
+}
+
 int manifest_copy(const struct manifest *src, struct manifest *dst)
 {
 	*dst = *src;
-	dst->colls = manifest__alloc(src->ncolls, sizeof *dst->colls);
-	dst->segments = manifest__alloc(src->nsegments, sizeof *dst->segments);
-	dst->keys = manifest__alloc(src->nkeys, sizeof *dst->keys);
+	dst->colls = manifest__dup(src->colls, src->ncolls, sizeof *dst->colls);
+	dst->segments = manifest__dup(src->segments, src->nsegments, sizeof *dst->segments);
+	dst->keys = manifest__dup(src->keys, src->nkeys, sizeof *dst->keys);
 	if (!dst->colls || !dst->segments || !dst->keys) {
 		manifest_free(dst);
 		return ROOST_ENOMEM;
 	}
-	memcpy(dst->colls, src->colls, src->ncolls * sizeof *dst->colls);
-	memcpy(dst->segments, src->segments, src->nsegments * sizeof *dst->segments);
-	memcpy(dst->keys, src->keys, src->nkeys * sizeof *dst->keys);
 	return 0;
 }
 

@@ -313,6 +313,32 @@ static void test_empty(void **state)
 	manifest_free(&got);
 }
 
+/* A manifest built in memory has no arrays until something is added: it
+ * is copied and changed all the same (the writer copies a new instance's
+ * to seal it, and drops a collection that has no segments yet). */
+static void test_empty_arrays(void **state)
+{
+	const char *dir = tu_dir(state);
+	struct manifest m = {.gen = 1, .next_coll = 3, .tail_start = 16, .catalog_lsn = 16}, copy;
+	assert_int_equal(manifest_copy(&m, &copy), 0);
+	assert_same(&m, &copy);
+	assert_non_null(copy.colls);
+	assert_non_null(copy.segments);
+	assert_non_null(copy.keys);
+	manifest_free(&copy);
+	struct manifest_coll c = {
+	    .id = 1, .name = "default", .settings = {.dim = 4, .index = "Flat"}, .tail_start = 16};
+	assert_int_equal(manifest_add_coll(&m, &c), 0);
+	assert_null(m.segments);
+	manifest_remove_coll(&m, 1);
+	assert_int_equal(m.ncolls, 0);
+	assert_int_equal(manifest_add_coll(&m, &c), 0);
+	struct manifest_segment s = {.coll = 1, .start_lsn = 0, .end_lsn = 8, .count = 1};
+	assert_int_equal(manifest_add_segment(&m, &s), 0);
+	assert_int_equal(manifest_store(dir, &m), 0);
+	manifest_free(&m);
+}
+
 static void test_missing(void **state)
 {
 	struct manifest got;
@@ -1038,6 +1064,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_round_trip),
 	    T(test_empty),
+	    T(test_empty_arrays),
 	    T(test_missing),
 	    T(test_layout),
 	    T(test_decode_unaligned),

@@ -1,5 +1,6 @@
 /* Unit tests for proto/wire.c: request decoding and its rejections, add
- * validation, the batch record it writes, and reply encoding. */
+ * validation, the batch record it writes, reply encoding, and the checks
+ * of collection names, creates and drops with the record a create becomes. */
 #include "wire.h"
 
 #include "batch.h"
@@ -1477,6 +1478,248 @@ static void test_timeout_ms(void **state)
 	assert_int_equal(wire_timeout_ms(UINT32_MAX, 5000, 60000), 60000);
 }
 
+/* ---- collections ---- */
+
+static void test_check_collection(void **state)
+{
+	char msg[MSG_LEN] = "";
+
+	(void)state;
+	/* Empty and absent mean "default". */
+	assert_int_equal(wire_check_collection(NULL, msg, sizeof(msg)), 0);
+	assert_int_equal(wire_check_collection("", msg, sizeof(msg)), 0);
+	assert_int_equal(wire_check_collection("posts.v2", msg, sizeof(msg)), 0);
+	assert_int_equal(wire_check_collection("-x", msg, sizeof(msg)), ROOST_EINVAL);
+	assert_msg_has(msg, "collection name '-x' must start with a letter or a digit");
+	assert_int_equal(wire_check_collection("a\nb", msg, sizeof(msg)), ROOST_EINVAL);
+	assert_msg_has(msg, "a collection name may hold only");
+}
+
+/* A create with every setting given, each within its limits. */
+struct create_fx {
+	Roost__CreateCollectionRequest c;
+	Roost__CollectionSettings s;
+};
+
+static void create_init(struct create_fx *f)
+{
+	roost__create_collection_request__init(&f->c);
+	roost__collection_settings__init(&f->s);
+	f->s.dim = 384;
+	f->s.metric = ROOST__METRIC__METRIC_INNER_PRODUCT;
+	f->s.index = "IVF64,PQ16";
+	f->s.train_docs = 4096;
+	f->s.seal_docs = 8192;
+	f->s.seal_interval_ms = 2000;
+	f->c.name = "posts";
+	f->c.settings = &f->s;
+	f->c.client_id = 42;
+	f->c.seq = 3;
+}
+
+static void create_gives(const struct create_fx *f, int code, const char *want)
+{
+	char msg[MSG_LEN] = "";
+
+	assert_int_equal(wire_check_create(&f->c, msg, sizeof(msg)), code);
+	if (want != NULL)
+		assert_msg_has(msg, want);
+}
+
+static void test_check_create_name_and_key(void **state)
+{
+	struct create_fx f;
+	char long_name[COLL_NAME_MAX + 2];
+
+	(void)state;
+	create_init(&f);
+	create_gives(&f, 0, NULL);
+	f.c.name = "";
+	create_gives(&f, ROOST_EINVAL, "a collection name is empty");
+	f.c.name = "no spaces";
+	create_gives(&f, ROOST_EINVAL, "collection name 'no spaces' may hold only");
+	f.c.name = ".x";
+	create_gives(&f, ROOST_EINVAL, "must start with a letter or a digit");
+	f.c.name = "caf\xc3\xa9";
+	create_gives(&f, ROOST_EINVAL, "a collection name may hold only");
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	f.c.name = long_name;
+	create_gives(&f, ROOST_EINVAL, "is longer than 63 bytes");
+	long_name[COLL_NAME_MAX] = '\0';
+	create_gives(&f, 0, NULL);
+	/* The name is checked first, then the key, then the settings. */
+	f.c.name = "-x";
+	f.c.client_id = 0;
+	f.s.dim = 0;
+	create_gives(&f, ROOST_EINVAL, "must start with a letter or a digit");
+	f.c.name = "posts";
+	create_gives(&f, ROOST_EINVAL, "missing idempotency key");
+	f.c.client_id = 42;
+	create_gives(&f, ROOST_EDIM, "settings.dim");
+	f.s.dim = 384;
+	f.c.seq = 0;
+	create_gives(&f, ROOST_EINVAL, "(got client_id 42, seq 0)");
+}
+
+static void test_check_create_dim_metric_index(void **state)
+{
+	struct create_fx f;
+	char index[COLL_INDEX_MAX + 2];
+
+	(void)state;
+	create_init(&f);
+	/* Settings are required: the dimension has no default. */
+	f.c.settings = NULL;
+	create_gives(&f, ROOST_EDIM, "settings.dim must be 1 to 4096, not 0");
+	f.c.settings = &f.s;
+	f.s.dim = 0;
+	create_gives(&f, ROOST_EDIM, "settings.dim must be 1 to 4096, not 0");
+	f.s.dim = COLL_MAX_DIM + 1;
+	create_gives(&f, ROOST_EDIM, "settings.dim must be 1 to 4096, not 4097");
+	f.s.dim = UINT32_MAX;
+	create_gives(&f, ROOST_EDIM, "not 4294967295");
+	f.s.dim = 1;
+	create_gives(&f, 0, NULL);
+	f.s.dim = COLL_MAX_DIM;
+	create_gives(&f, 0, NULL);
+	f.s.metric = ROOST__METRIC__METRIC_L2;
+	create_gives(&f, 0, NULL);
+	f.s.metric = (Roost__Metric)2;
+	create_gives(&f, ROOST_EINVAL, "settings.metric 2 is not known");
+	f.s.metric = (Roost__Metric)-1;
+	create_gives(&f, ROOST_EINVAL, "settings.metric -1 is not known");
+	f.s.metric = ROOST__METRIC__METRIC_L2;
+	/* The index: printable ASCII, at most COLL_INDEX_MAX bytes; "" or
+	 * none takes the writer's. */
+	f.s.index = NULL;
+	create_gives(&f, 0, NULL);
+	f.s.index = "";
+	create_gives(&f, 0, NULL);
+	memset(index, 'F', sizeof(index) - 1);
+	index[sizeof(index) - 1] = '\0';
+	f.s.index = index;
+	create_gives(&f, ROOST_ETOOBIG, "settings.index is 64 bytes; the limit is 63");
+	index[COLL_INDEX_MAX] = '\0';
+	create_gives(&f, 0, NULL);
+	f.s.index = "HNSW32\n";
+	create_gives(&f, ROOST_EINVAL, "settings.index must be printable ASCII");
+	f.s.index = "HNSW\xc3\xa9";
+	create_gives(&f, ROOST_EINVAL, "settings.index must be printable ASCII");
+	f.s.index = "IVF\x7f";
+	create_gives(&f, ROOST_EINVAL, "settings.index must be printable ASCII");
+}
+
+static void test_check_create_seal_bounds(void **state)
+{
+	struct create_fx f;
+
+	(void)state;
+	create_init(&f);
+	f.s.train_docs = 0;
+	f.s.seal_docs = 0;
+	create_gives(&f, 0, NULL);
+	f.s.seal_docs = WIRE_MIN_SEAL_DOCS - 1;
+	create_gives(&f, ROOST_EINVAL,
+		     "settings.seal_docs must be 0 (the writer's) or 4096 to "
+		     "16777216, not 4095");
+	f.s.seal_docs = WIRE_MIN_SEAL_DOCS;
+	create_gives(&f, 0, NULL);
+	f.s.seal_docs = WIRE_MAX_SEAL_DOCS;
+	create_gives(&f, 0, NULL);
+	f.s.seal_docs = WIRE_MAX_SEAL_DOCS + 1ull;
+	create_gives(&f, ROOST_EINVAL, "not 16777217");
+	f.s.seal_docs = UINT64_MAX;
+	create_gives(&f, ROOST_EINVAL, "not 18446744073709551615");
+	/* Training takes documents of one tail at most. */
+	f.s.seal_docs = 8192;
+	f.s.train_docs = 8192;
+	create_gives(&f, 0, NULL);
+	f.s.train_docs = 8193;
+	create_gives(&f, ROOST_EINVAL, "settings.train_docs must be at most seal_docs (8192)");
+	f.s.seal_docs = 0;
+	f.s.train_docs = WIRE_MAX_SEAL_DOCS;
+	create_gives(&f, 0, NULL);
+	f.s.train_docs = WIRE_MAX_SEAL_DOCS + 1ull;
+	create_gives(&f, ROOST_EINVAL, "at most seal_docs (16777216)");
+	f.s.train_docs = 0;
+	f.s.seal_interval_ms = WIRE_MAX_SEAL_INTERVAL_MS;
+	create_gives(&f, 0, NULL);
+	f.s.seal_interval_ms = WIRE_MAX_SEAL_INTERVAL_MS + 1;
+	create_gives(&f, ROOST_EINVAL, "settings.seal_interval_ms must be at most 86400000");
+	f.s.seal_interval_ms = UINT32_MAX;
+	create_gives(&f, ROOST_EINVAL, "seal_interval_ms");
+}
+
+static void test_check_drop(void **state)
+{
+	Roost__DropCollectionRequest d = ROOST__DROP_COLLECTION_REQUEST__INIT;
+	char msg[MSG_LEN] = "";
+
+	(void)state;
+	d.name = "posts";
+	d.client_id = 1;
+	d.seq = 1;
+	assert_int_equal(wire_check_drop(&d, msg, sizeof(msg)), 0);
+	d.name = "";
+	assert_int_equal(wire_check_drop(&d, msg, sizeof(msg)), ROOST_EINVAL);
+	assert_msg_has(msg, "a collection name is empty");
+	d.name = "a/b";
+	assert_int_equal(wire_check_drop(&d, msg, sizeof(msg)), ROOST_EINVAL);
+	assert_msg_has(msg, "collection name 'a/b' may hold only");
+	d.name = "posts";
+	d.seq = 0;
+	assert_int_equal(wire_check_drop(&d, msg, sizeof(msg)), ROOST_EINVAL);
+	assert_msg_has(msg, "missing idempotency key");
+	d.seq = 1;
+	d.client_id = 0;
+	assert_int_equal(wire_check_drop(&d, msg, sizeof(msg)), ROOST_EINVAL);
+	assert_msg_has(msg, "(got client_id 0, seq 1)");
+}
+
+/* A checked create becomes the record the writer applies: every field
+ * carried, and the record passes the writer's own checks. */
+static void test_create_record(void **state)
+{
+	struct create_fx f;
+	struct collrec rec, back;
+	uint8_t buf[COLLREC_SIZE];
+	char index[COLL_INDEX_MAX + 1];
+
+	(void)state;
+	create_init(&f);
+	memset(&rec, 0x5a, sizeof(rec));
+	wire_create_record(&f.c, &rec);
+	assert_int_equal(rec.op, COLLREC_CREATE);
+	assert_int_equal(rec.client_id, 42);
+	assert_int_equal(rec.seq, 3);
+	assert_int_equal(rec.id, 0);
+	assert_string_equal(rec.name, "posts");
+	assert_int_equal(rec.settings.dim, 384);
+	assert_int_equal(rec.settings.metric, 1);
+	assert_string_equal(rec.settings.index, "IVF64,PQ16");
+	assert_int_equal(rec.settings.train_docs, 4096);
+	assert_int_equal(rec.settings.seal_docs, 8192);
+	assert_int_equal(rec.settings.seal_interval_ms, 2000);
+	collrec_write(&rec, buf);
+	assert_int_equal(collrec_parse(buf, sizeof(buf), &back), 0);
+	assert_string_equal(back.name, "posts");
+	assert_true(coll_settings_equal(&back.settings, &rec.settings));
+	/* No index given, and the longest one. */
+	f.s.index = NULL;
+	wire_create_record(&f.c, &rec);
+	assert_string_equal(rec.settings.index, "");
+	memset(index, 'I', COLL_INDEX_MAX);
+	index[COLL_INDEX_MAX] = '\0';
+	f.s.index = index;
+	assert_int_equal(wire_check_create(&f.c, NULL, 0), 0);
+	wire_create_record(&f.c, &rec);
+	assert_string_equal(rec.settings.index, index);
+	collrec_write(&rec, buf);
+	assert_int_equal(collrec_parse(buf, sizeof(buf), &back), 0);
+	assert_string_equal(back.settings.index, index);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1509,6 +1752,12 @@ int main(void)
 	    cmocka_unit_test(test_two_operations),
 	    cmocka_unit_test(test_check_filter),
 	    cmocka_unit_test(test_timeout_ms),
+	    cmocka_unit_test(test_check_collection),
+	    cmocka_unit_test(test_check_create_name_and_key),
+	    cmocka_unit_test(test_check_create_dim_metric_index),
+	    cmocka_unit_test(test_check_create_seal_bounds),
+	    cmocka_unit_test(test_check_drop),
+	    cmocka_unit_test(test_create_record),
 	};
 
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);

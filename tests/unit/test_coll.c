@@ -1,0 +1,221 @@
+/* Unit tests for base/coll.c: what a collection name may be, the message
+ * that says why one may not (and never echoes bytes that would garble a
+ * terminal or a log), the default name, and settings equality. */
+#include "coll.h"
+#include "err.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#define WHY_LEN 160
+
+static void assert_has(const char *s, const char *want)
+{
+	if (!strstr(s, want))
+		fail_msg("\"%s\" does not contain \"%s\"", s, want);
+}
+
+/* One line of printable ASCII. */
+static void assert_printable(const char *s)
+{
+	for (const char *c = s; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			fail_msg("byte 0x%02x at %zu of \"%s\"", (unsigned char)*c, (size_t)(c - s),
+				 s);
+}
+
+/* Refused, with why saying want. */
+static void refused(const char *name, const char *want)
+{
+	char why[WHY_LEN];
+	memset(why, 0x5a, sizeof why);
+	assert_int_equal(coll_name_check(name, why, sizeof why), ROOST_EINVAL);
+	assert_non_null(memchr(why, '\0', sizeof why));
+	assert_printable(why);
+	assert_has(why, want);
+}
+
+static void test_valid_names(void **state)
+{
+	(void)state;
+	static const char *const ok[] = {"default",	     "a",  "Z",	  "0", "9lives", "a.b-c_d",
+					 "posts_2024-01.v2", "A-", "x..", "1_"};
+	char why[WHY_LEN] = "";
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		assert_int_equal(coll_name_check(ok[i], why, sizeof why), 0);
+		/* No message for a good name: why is left alone. */
+		assert_string_equal(why, "");
+	}
+	assert_int_equal(coll_name_check("posts", NULL, 0), 0);
+}
+
+static void test_lengths(void **state)
+{
+	(void)state;
+	char name[COLL_NAME_MAX + 2];
+	memset(name, 'n', COLL_NAME_MAX);
+	name[COLL_NAME_MAX] = '\0';
+	assert_int_equal(coll_name_check(name, NULL, 0), 0);
+	name[COLL_NAME_MAX] = 'n';
+	name[COLL_NAME_MAX + 1] = '\0';
+	/* Echoed cut short, so a long name cannot crowd out the reason. */
+	refused(name, "is longer than 63 bytes");
+	refused(name, "'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn'...");
+	refused("", "a collection name is empty");
+	refused(NULL, "a collection name is empty");
+}
+
+/* Every byte value, first and later: letters and digits anywhere, '_',
+ * '.' and '-' after the first, nothing else. */
+static void test_every_byte(void **state)
+{
+	(void)state;
+	for (int b = 1; b < 256; b++) {
+		int alnum =
+		    (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9');
+		int punct = b == '_' || b == '.' || b == '-';
+		char first[3] = {(char)b, 'x', '\0'};
+		char later[3] = {'x', (char)b, '\0'};
+		assert_int_equal(coll_name_check(first, NULL, 0), alnum ? 0 : ROOST_EINVAL);
+		assert_int_equal(coll_name_check(later, NULL, 0),
+				 alnum || punct ? 0 : ROOST_EINVAL);
+		if (!alnum && !punct) {
+			refused(later, "may hold only letters, digits, '_', '.' and '-'");
+			refused(first, "must start with a letter or a digit");
+		}
+	}
+}
+
+static void test_messages(void **state)
+{
+	(void)state;
+	refused("_x", "collection name '_x' must start with a letter or a digit");
+	refused(".hidden", "must start with a letter or a digit");
+	refused("-rf", "must start with a letter or a digit");
+	refused("has space", "collection name 'has space' may hold only");
+	refused("a/b", "collection name 'a/b' may hold only");
+	refused("quote'd", "collection name 'quote'd' may hold only");
+}
+
+/* A name with a control byte or a non-ASCII one is not echoed at all. */
+static void test_unsafe_names_not_echoed(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"caf\xc3\xa9", "a\nb",	 "a\x1b[2Jb", "a\rb",
+					  "a\x7f",	 "\xe2\x98\x95", "tab\there", "\xff"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char why[WHY_LEN];
+		assert_int_equal(coll_name_check(bad[i], why, sizeof why), ROOST_EINVAL);
+		assert_printable(why);
+		/* The generic words, with nothing of the name. */
+		assert_int_equal(strncmp(why, "a collection name ", 18), 0);
+		assert_null(strstr(why, "collection name '"));
+	}
+	/* Too long and unsafe: the generic words too. */
+	char name[80];
+	memset(name, 'x', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	name[10] = '\n';
+	refused(name, "a collection name is longer than 63 bytes");
+}
+
+/* Short buffers are cut and still terminated; none at all is fine. */
+static void test_short_buffers(void **state)
+{
+	(void)state;
+	char why[8];
+	memset(why, 0x5a, sizeof why);
+	assert_int_equal(coll_name_check("-x", why, sizeof why), ROOST_EINVAL);
+	assert_int_equal(strlen(why), sizeof why - 1);
+	char one = 'q';
+	assert_int_equal(coll_name_check("-x", &one, 1), ROOST_EINVAL);
+	assert_int_equal(one, '\0');
+	assert_int_equal(coll_name_check("-x", NULL, 100), ROOST_EINVAL);
+	one = 'q';
+	assert_int_equal(coll_name_check("-x", &one, 0), ROOST_EINVAL);
+	assert_int_equal(one, 'q');
+}
+
+static void test_name_or_default(void **state)
+{
+	(void)state;
+	assert_string_equal(coll_name_or_default(NULL), COLL_DEFAULT);
+	assert_string_equal(coll_name_or_default(""), COLL_DEFAULT);
+	const char *mine = "posts";
+	assert_ptr_equal(coll_name_or_default(mine), mine);
+	assert_int_equal(coll_name_check(coll_name_or_default(NULL), NULL, 0), 0);
+}
+
+static void base_settings(struct coll_settings *s)
+{
+	memset(s, 0, sizeof *s);
+	s->dim = 384;
+	s->metric = 1;
+	snprintf(s->index, sizeof s->index, "IVF64,PQ16");
+	s->train_docs = 4096;
+	s->seal_docs = 8192;
+	s->seal_interval_ms = 2000;
+}
+
+static void test_settings_equal(void **state)
+{
+	(void)state;
+	struct coll_settings a, b;
+	base_settings(&a);
+	base_settings(&b);
+	assert_true(coll_settings_equal(&a, &b));
+	/* Bytes after the index's NUL are not part of it. */
+	memset(b.index + strlen(b.index) + 1, 0x77, sizeof b.index - strlen(b.index) - 1);
+	assert_true(coll_settings_equal(&a, &b));
+	/* Any one field differing makes them differ. */
+	for (int field = 0; field < 6; field++) {
+		base_settings(&b);
+		switch (field) {
+		case 0:
+			b.dim++;
+			break;
+		case 1:
+			b.metric = 0;
+			break;
+		case 2:
+			b.index[3] = '3';
+			break;
+		case 3:
+			b.train_docs++;
+			break;
+		case 4:
+			b.seal_docs--;
+			break;
+		default:
+			b.seal_interval_ms = 0;
+			break;
+		}
+		assert_false(coll_settings_equal(&a, &b));
+		assert_false(coll_settings_equal(&b, &a));
+	}
+	/* A prefix of an index is another index. */
+	base_settings(&b);
+	b.index[3] = '\0';
+	assert_false(coll_settings_equal(&a, &b));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_valid_names),
+	    cmocka_unit_test(test_lengths),
+	    cmocka_unit_test(test_every_byte),
+	    cmocka_unit_test(test_messages),
+	    cmocka_unit_test(test_unsafe_names_not_echoed),
+	    cmocka_unit_test(test_short_buffers),
+	    cmocka_unit_test(test_name_or_default),
+	    cmocka_unit_test(test_settings_equal),
+	};
+	return cmocka_run_group_tests_name("coll", tests, NULL, NULL);
+}
