@@ -51,10 +51,10 @@ def normalise(lines):
     for line in lines:
         line = re.sub(r"\bpid \d+", "pid N", line)
         line = re.sub(r"^(\s+(?:writer|broker-\d+|reader-\d+)\s+)\d+", r"\1N", line)
-        # A reader's row: its pid, then the LSN, searches and waiting
-        # searches of its last report, which it writes now and then.
-        line = re.sub(r"^(\s+)\d+(\s+\d+\s+\d+\s+)\d+(\s+)\d+(\s+)\d+$",
-                      r"\1N\2N\3N\4N", line)
+        # A reader's row: its pid, then the generation, LSN, searches and
+        # waiting searches of its last report, which it writes now and then.
+        line = re.sub(r"^(\s+)\d+(\s+)\d+(\s+\d+\s+)\d+(\s+)\d+(\s+)\d+$",
+                      r"\1N\2N\3N\4N\5N", line)
         line = re.sub(r"ingest [\d.]+ documents/s, search [\d.]+ requests/s",
                       "ingest N documents/s, search N requests/s", line)
         # A collection's row ends with its ingest and search rates.
