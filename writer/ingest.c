@@ -10,6 +10,7 @@
 #include "futex.h"
 #include "inst.h"
 #include "keys.h"
+#include "killpoint.h"
 #include "log.h"
 #include "made.h"
 #include "manifest.h"
@@ -648,9 +649,11 @@ static int ingest__seal_commit(ingest *w, uint32_t at)
 		manifest_free(&next);
 		return rc;
 	}
+	killpoint_reach(KILLPOINT_SEAL_BEFORE_MANIFEST);
 	rc = ingest__install(w, &next);
 	if (rc)
 		return rc;
+	killpoint_reach(KILLPOINT_SEAL_AFTER_MANIFEST);
 	w->switch_coll = c;
 	w->switch_start = w->end;
 	w->switch_gen = w->man.gen;
@@ -739,11 +742,15 @@ static int ingest__apply(ingest *w, const struct ingest_rec *r)
 {
 	if (r->kind == INGEST_BATCH)
 		return ingest__apply_batch(w, r->at, r->rec.pos, &r->view);
+	if (!w->replaying)
+		killpoint_reach(KILLPOINT_COLL_BEFORE_APPLY);
 	int rc = ingest__apply_coll(w, &r->coll, r->rec.pos);
 	if (rc)
 		return rc;
 	/* Alone in its group: everything up to it is applied. */
 	w->end = r->rec.next;
+	if (!w->replaying)
+		killpoint_reach(KILLPOINT_COLL_BEFORE_MANIFEST);
 	ingest__store(w);
 	return 0;
 }
@@ -888,6 +895,7 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
 		int rc = ingest__apply(w, &r);
 		if (rc)
 			return rc;
+		killpoint_reach(KILLPOINT_REPLAY);
 		if (r.kind == INGEST_BATCH && wcoll_unindexed(w->colls[r.at]) >= 16384 &&
 		    (rc = wcoll_index_pending(w->colls[r.at], PLACE_MUST_ADD)))
 			return rc;
@@ -1153,7 +1161,11 @@ static int ingest__log_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 		if (rc)
 			return rc;
 	}
-	return wal_sync(w->wal);
+	killpoint_reach(KILLPOINT_LOG_BEFORE_SYNC);
+	int rc = wal_sync(w->wal);
+	if (rc == 0)
+		killpoint_reach(KILLPOINT_LOG_AFTER_SYNC);
+	return rc;
 }
 
 /* Reserves the tail memory a group needs before any of it is logged: a

@@ -536,3 +536,52 @@ def test_writer_start_removes_what_a_dead_writer_left(make_instance):
     for name in left:
         assert "removed %s/%s" % (inst.data, name) in inst.all_logs()
     check_exactly_once(inst, acked)
+
+
+def test_writer_kill_points(make_instance):
+    """ROOST_TEST_KILL_AT: an unknown point or a bad count stops the start
+    with the known points named, creating nothing; an armed point kills
+    the writer there (SIGKILL, after one log line) and loses nothing."""
+    inst = make_instance(dim=DIM)
+    for spec, why in (("log-sync", "unknown kill point"), ("replay:0", "bad count"),
+                      ("replay:x", "bad count")):
+        p = inst._spawn("writer", inst.writer_argv(), env={"ROOST_TEST_KILL_AT": spec})
+        assert p.wait(timeout=30) == 2
+        text = inst.read_log(inst.logs[-1])
+        assert "ROOST_TEST_KILL_AT='%s': %s" % (spec, why) in text, text
+        assert "log-before-sync, log-after-sync, seal-before-manifest" in text, text
+        assert not os.path.exists(inst.data)
+    inst.start_writer()
+    inst.start_broker()
+    acked = probe_adds(inst, 2)
+    inst.kill(inst.writer)
+    p = inst._spawn("writer", inst.writer_argv(), env={"ROOST_TEST_KILL_AT": "replay:2"})
+    assert p.wait(timeout=30) == -signal.SIGKILL
+    assert "kill point replay reached" in inst.read_log(inst.logs[-1])
+    p = inst._spawn("writer", inst.writer_argv(), env={"ROOST_TEST_KILL_AT": "log-after-sync"})
+    frame = wire.add_request(DIM, [wire.document([1.0] * DIM, text="last")], 0xB0, 99, ack=1)
+    call_until_ok(inst, 0, frame, time.monotonic() + SETTLE_S)
+    assert p.wait(timeout=30) == -signal.SIGKILL
+    assert "kill point log-after-sync reached" in inst.read_log(inst.logs[-1])
+    for seq, point in enumerate(("coll-before-apply", "coll-before-manifest"), 1):
+        create_then_kill(inst, "made%d" % seq, seq, point)
+    inst.start_writer()
+    assert "kill point" not in inst.read_log(inst.logs[-1])
+    wait_for(lambda: {"made1", "made2"} <= set(inst.collections()), SETTLE_S,
+             "the creates logged before the kills")
+    check_exactly_once(inst, acked)
+
+
+def create_then_kill(inst, name, seq, point):
+    """A create sent to a writer armed at point: logged, it must survive
+    the kill."""
+    p = inst._spawn("writer", inst.writer_argv(), env={"ROOST_TEST_KILL_AT": point})
+    frame = wire.create_request(name, 0xC1, seq, dim=4)
+    deadline = time.monotonic() + SETTLE_S
+    while p.poll() is None and time.monotonic() < deadline:
+        try:
+            inst.call(frame, timeout_ms=2000)
+        except (TimeoutError, OSError):
+            pass
+    assert p.wait(timeout=30) == -signal.SIGKILL
+    assert "kill point %s reached" % point in inst.read_log(inst.logs[-1])
