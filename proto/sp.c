@@ -81,22 +81,29 @@ static int sp__fail(int rv, const char *what, const char *url, char *err, size_t
 	return sp_error(rv);
 }
 
-int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen)
+static int sp__listen_once(nng_socket s, const char *url, mode_t mode)
 {
 	nng_listener l;
 	int rv = nng_listener_create(&l, s, url);
 	if (rv != 0)
-		return sp__fail(rv, "listen on", url, err, errlen);
+		return rv;
 	/* Set before the socket file exists, so it never has a wider mode. */
 	if (strncmp(url, "ipc://", 6) == 0)
 		rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)mode);
 	if (rv == 0)
 		rv = nng_listener_start(l, 0);
-	if (rv != 0) {
+	if (rv != 0)
 		nng_listener_close(l);
-		return sp__fail(rv, "listen on", url, err, errlen);
-	}
-	return 0;
+	return rv;
+}
+
+int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen)
+{
+	nng_time deadline = nng_clock() + SP_LISTEN_WAIT_MS;
+	int rv;
+	while ((rv = sp__listen_once(s, url, mode)) == NNG_EADDRINUSE && nng_clock() < deadline)
+		nng_msleep(50);
+	return rv ? sp__fail(rv, "listen on", url, err, errlen) : 0;
 }
 
 int sp_dial(nng_socket s, const char *url, char *err, size_t errlen)
