@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int sp_error(int nng_rv)
 {
@@ -81,7 +82,7 @@ static int sp__fail(int rv, const char *what, const char *url, char *err, size_t
 	return sp_error(rv);
 }
 
-static int sp__listen_once(nng_socket s, const char *url, mode_t mode)
+static int sp__listen_once(nng_socket s, const char *url, mode_t mode, nng_listener *out)
 {
 	nng_listener l;
 	int rv = nng_listener_create(&l, s, url);
@@ -94,16 +95,49 @@ static int sp__listen_once(nng_socket s, const char *url, mode_t mode)
 		rv = nng_listener_start(l, 0);
 	if (rv != 0)
 		nng_listener_close(l);
+	*out = l;
 	return rv;
+}
+
+/* The socket file of an ipc address, or NULL for another transport. */
+static const char *sp__ipc_path(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0 ? url + 6 : NULL;
+}
+
+/* A process closing its listener closes the socket and then unlinks its
+ * file; nng takes a file that refuses connections for a dead process's
+ * and replaces it. Bound in between, the new file goes with that unlink
+ * and no client finds the listener, so a file that was there before is
+ * checked again a moment after the bind. */
+static int sp__kept(const char *url)
+{
+	nng_msleep(SP_LISTEN_SETTLE_MS);
+	return access(sp__ipc_path(url), F_OK) == 0;
 }
 
 int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen)
 {
 	nng_time deadline = nng_clock() + SP_LISTEN_WAIT_MS;
-	int rv;
-	while ((rv = sp__listen_once(s, url, mode)) == NNG_EADDRINUSE && nng_clock() < deadline)
-		nng_msleep(50);
-	return rv ? sp__fail(rv, "listen on", url, err, errlen) : 0;
+	for (;;) {
+		const char *path = sp__ipc_path(url);
+		int taken = path && access(path, F_OK) == 0;
+		nng_listener l;
+		int rv;
+		while ((rv = sp__listen_once(s, url, mode, &l)) == NNG_EADDRINUSE &&
+		       nng_clock() < deadline) {
+			taken = path != NULL;
+			nng_msleep(50);
+		}
+		if (rv == 0 && (!taken || sp__kept(url)))
+			return 0;
+		if (rv == 0) {
+			nng_listener_close(l);
+			rv = NNG_EADDRINUSE;
+		}
+		if (rv != NNG_EADDRINUSE || nng_clock() >= deadline)
+			return sp__fail(rv, "listen on", url, err, errlen);
+	}
 }
 
 int sp_dial(nng_socket s, const char *url, char *err, size_t errlen)

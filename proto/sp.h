@@ -45,6 +45,10 @@ int sp_open_client(nng_socket *out, size_t max_frame, int resend_ms);
  * when it does, while the next `roost up` starts theirs). */
 #define SP_LISTEN_WAIT_MS 5000
 
+/* How long after binding over a socket file that was there the file must
+ * still be ours (see sp_listen). */
+#define SP_LISTEN_SETTLE_MS 200
+
 /* Listens on url; an ipc:// socket file gets mode. On failure err says
  * why, in words. */
 int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen);
