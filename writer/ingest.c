@@ -55,8 +55,9 @@ struct ingest {
 	uint64_t end;			   /* every record below it is applied */
 	int64_t replay_said_ms;		   /* last replay progress line */
 	int replaying;
-	place *place;  /* --gpu; NULL: CPU only */
-	int sweep_due; /* a dropped collection's files wait for a stored manifest */
+	int recovering; /* from opening the collections to the end of replay */
+	place *place;	/* --gpu; NULL: CPU only */
+	int sweep_due;	/* a dropped collection's files wait for a stored manifest */
 	/* A seal whose manifest is durable, but whose collection has not
 	 * switched to its new tail and index yet (that part failed). */
 	wcoll *switch_coll;
@@ -442,6 +443,7 @@ static void ingest__env(const ingest *w, struct wcoll_env *env)
 	    .ctl = w->ctl,
 	    .cat = w->cat,
 	    .place = w->place,
+	    .recovering = w->recovering,
 	    .dflt = {.seal_docs = w->cfg.seal_docs,
 		     .train_docs = w->cfg.train_docs,
 		     .seal_interval_ms = (uint32_t)w->cfg.seal_interval_ms},
@@ -941,6 +943,10 @@ static int ingest__replay(ingest *w)
 		rc = ingest__reconcile_catalog(w);
 	if (rc)
 		return rc;
+	/* Readers move to the new tails now, before they are published: one
+	 * that finds its new view behind keeps the old one until it is not. */
+	for (uint32_t i = 0; i < w->man.ncolls; i++)
+		wcoll_show_tail(w->colls[i]);
 	inst_shm_sweep_tails(w->cfg.inst, ingest__tail_is_current, w);
 	/* A new control block was seeded with the manifest's keys; brokers
 	 * need those of the log too, or the retry of a batch logged before the
@@ -1091,10 +1097,12 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 		rc = sweep_data_dir(cfg->inst->data_dir, &w->man);
 	if (rc == 0)
 		rc = ingest__open_ctl(w);
+	w->recovering = 1;
 	if (rc == 0)
 		rc = ingest__open_colls(w);
 	if (rc == 0)
 		rc = ingest__replay(w);
+	w->recovering = 0;
 	if (rc == 0)
 		rc = ingest__open_ring(w);
 	if (rc == 0) {
