@@ -945,8 +945,9 @@ static int ingest__replay(ingest *w)
 		return rc;
 	/* Readers move to the new tails now, before they are published: one
 	 * that finds its new view behind keeps the old one until it is not. */
+	uint64_t published = ctl_mark(w->ctl, CTL_PUBLISHED);
 	for (uint32_t i = 0; i < w->man.ncolls; i++)
-		wcoll_show_tail(w->colls[i]);
+		wcoll_show_tail(w->colls[i], published);
 	inst_shm_sweep_tails(w->cfg.inst, ingest__tail_is_current, w);
 	/* A new control block was seeded with the manifest's keys; brokers
 	 * need those of the log too, or the retry of a batch logged before the

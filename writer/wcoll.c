@@ -204,10 +204,17 @@ uint64_t wcoll_tail_serial(const wcoll *c)
 	return c->tail_serial;
 }
 
-void wcoll_show_tail(wcoll *c)
+void wcoll_show_tail(wcoll *c, uint64_t published)
 {
 	if (!c->listed_serial)
 		return;
+	/* Unsealed, a view of it would claim what this writer publishes. */
+	char path[INST_PATH_MAX];
+	inst_tail_path(c->env.inst, c->listed_serial, path, sizeof path);
+	int rc = tail_seal_left(path, published);
+	if (rc && rc != ROOST_ENOENT)
+		log_warn("collection '%s': cannot seal the last writer's tail %s: %s", c->name,
+			 path, roost_strerror(rc));
 	c->listed_serial = 0;
 	catalog_set_tail(c->env.cat, c->id, c->tail_serial);
 }

@@ -65,8 +65,9 @@ const struct coll_settings *wcoll_settings(const wcoll *c);
 uint64_t wcoll_tail_serial(const wcoll *c);
 
 /* Names the collection's tail in the catalog, once recovery filled it:
- * until then readers kept the last writer's (see wcoll_env). */
-void wcoll_show_tail(wcoll *c);
+ * until then readers kept the last writer's (see wcoll_env), which is
+ * sealed at published, the end of what that writer published. */
+void wcoll_show_tail(wcoll *c, uint64_t published);
 
 /* Rows in the tail, published or not. */
 uint64_t wcoll_rows(const wcoll *c);
