@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int sp_error(int nng_rv)
 {
@@ -81,22 +82,62 @@ static int sp__fail(int rv, const char *what, const char *url, char *err, size_t
 	return sp_error(rv);
 }
 
-int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen)
+static int sp__listen_once(nng_socket s, const char *url, mode_t mode, nng_listener *out)
 {
 	nng_listener l;
 	int rv = nng_listener_create(&l, s, url);
 	if (rv != 0)
-		return sp__fail(rv, "listen on", url, err, errlen);
+		return rv;
 	/* Set before the socket file exists, so it never has a wider mode. */
 	if (strncmp(url, "ipc://", 6) == 0)
 		rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)mode);
 	if (rv == 0)
 		rv = nng_listener_start(l, 0);
-	if (rv != 0) {
+	if (rv != 0)
 		nng_listener_close(l);
-		return sp__fail(rv, "listen on", url, err, errlen);
+	*out = l;
+	return rv;
+}
+
+/* The socket file of an ipc address, or NULL for another transport. */
+static const char *sp__ipc_path(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0 ? url + 6 : NULL;
+}
+
+/* A process closing its listener closes the socket and then unlinks its
+ * file; nng takes a file that refuses connections for a dead process's
+ * and replaces it. Bound in between, the new file goes with that unlink
+ * and no client finds the listener, so a file that was there before is
+ * checked again a moment after the bind. */
+static int sp__kept(const char *url)
+{
+	nng_msleep(SP_LISTEN_SETTLE_MS);
+	return access(sp__ipc_path(url), F_OK) == 0;
+}
+
+int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen)
+{
+	nng_time deadline = nng_clock() + SP_LISTEN_WAIT_MS;
+	for (;;) {
+		const char *path = sp__ipc_path(url);
+		int taken = path && access(path, F_OK) == 0;
+		nng_listener l;
+		int rv;
+		while ((rv = sp__listen_once(s, url, mode, &l)) == NNG_EADDRINUSE &&
+		       nng_clock() < deadline) {
+			taken = path != NULL;
+			nng_msleep(50);
+		}
+		if (rv == 0 && (!taken || sp__kept(url)))
+			return 0;
+		if (rv == 0) {
+			nng_listener_close(l);
+			rv = NNG_EADDRINUSE;
+		}
+		if (rv != NNG_EADDRINUSE || nng_clock() >= deadline)
+			return sp__fail(rv, "listen on", url, err, errlen);
 	}
-	return 0;
 }
 
 int sp_dial(nng_socket s, const char *url, char *err, size_t errlen)

@@ -40,6 +40,15 @@ int sp_open_server(nng_socket *out, size_t max_frame);
  * instead (ROOST_ECONN) and the caller decides. */
 int sp_open_client(nng_socket *out, size_t max_frame, int resend_ms);
 
+/* An address in use is tried again for this long: the process it
+ * replaces may still be stopping (the children of a killed supervisor go
+ * when it does, while the next `roost up` starts theirs). */
+#define SP_LISTEN_WAIT_MS 5000
+
+/* How long after binding over a socket file that was there the file must
+ * still be ours (see sp_listen). */
+#define SP_LISTEN_SETTLE_MS 200
+
 /* Listens on url; an ipc:// socket file gets mode. On failure err says
  * why, in words. */
 int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen);

@@ -105,9 +105,35 @@ static struct view **rsearch__current(struct rsearch *rs, size_t *n)
 	return views;
 }
 
+/* A restarted writer replays the log into a new tail that starts empty,
+ * while the old tail still holds what was published: next is behind prev
+ * until the replay is done. Swapping then would lose documents
+ * acknowledged visible for as long as the replay takes, or for good if the
+ * writer dies in it. */
+static int rsearch__behind(const struct rsearch *rs, const struct view *next,
+			   const struct view *prev)
+{
+	return rs->src.ctl && view_data_end(next) < view_data_end(prev);
+}
+
+/* Keeps prev, capped at what was published when its writer went: what a
+ * new writer publishes is in its new tail only. */
+static struct view *rsearch__hold(struct rsearch *rs, struct view *next, struct view *prev)
+{
+	if (view_hold(prev, ctl_mark(rs->src.ctl, CTL_PUBLISHED)))
+		log_info("collection %u: the writer is recovering; generation %llu serves until "
+			 "the new tail reaches LSN %llu",
+			 prev->coll, (unsigned long long)prev->manifest_gen,
+			 (unsigned long long)view_data_end(prev));
+	view_put(next);
+	view_get(prev);
+	return prev;
+}
+
 /* The view of collection id: the current one when it is not stale, else a
  * new one (sharing prev's segments). NULL when the collection is gone or
- * no consistent view could be built now (then prev is kept, if any). */
+ * no consistent view could be built now (then prev is kept, if any, as it
+ * is while the new one is behind it). */
 static struct view *rsearch__view_of(struct rsearch *rs, uint32_t id, struct view *prev, int *ok)
 {
 	if (prev && !view_stale(prev, &rs->src)) {
@@ -116,6 +142,10 @@ static struct view *rsearch__view_of(struct rsearch *rs, uint32_t id, struct vie
 	}
 	struct view *v;
 	int rc = view_build(&v, &rs->src, id, prev);
+	if (rc == 0 && prev && rsearch__behind(rs, v, prev)) {
+		*ok = 0; /* built again on the next refresh, until it caught up */
+		return rsearch__hold(rs, v, prev);
+	}
 	if (rc == 0)
 		return v;
 	if (rc != ROOST_ENOCOLL) {

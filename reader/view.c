@@ -205,7 +205,27 @@ uint64_t view_end_lsn(const struct view *v)
 		return v->sealed_end;
 	uint64_t end = ctl_mark(v->ctl, CTL_PUBLISHED);
 	uint64_t sealed = tail_sealed_end(v->tail);
+	/* Relaxed: a cap that only ever goes from 0 to one value. */
+	uint64_t held = atomic_load_explicit(&v->held_end, memory_order_relaxed);
+	if (held && held < end)
+		end = held;
 	return sealed && sealed < end ? sealed : end;
+}
+
+uint64_t view_data_end(const struct view *v)
+{
+	if (!v->tail)
+		return v->sealed_end;
+	struct segment_docs t;
+	tail_view(v->tail, &t);
+	return t.count && t.end_lsn > v->sealed_end ? t.end_lsn : v->sealed_end;
+}
+
+int view_hold(struct view *v, uint64_t end)
+{
+	uint64_t none = 0;
+	return atomic_compare_exchange_strong_explicit(&v->held_end, &none, end ? end : 1,
+						       memory_order_relaxed, memory_order_relaxed);
 }
 
 void view_get(struct view *v)

@@ -54,6 +54,9 @@ struct view {
 	struct view_segment **segs;
 	tail *tail; /* NULL for a remote view */
 	ctl *ctl;   /* borrowed from the source; NULL for a remote view */
+	/* Nonzero once the writer feeding the tail is gone and the view is
+	 * held while the next one catches up (view_hold). */
+	_Atomic uint64_t held_end;
 };
 
 /* Builds the current view of collection coll. prev (may be NULL) lends
@@ -68,6 +71,17 @@ int view_stale(const struct view *v, const struct view_source *src);
 
 /* The LSN below which v holds every batch of its collection. */
 uint64_t view_end_lsn(const struct view *v);
+
+/* How far v's own data reaches: its segments, and its tail as far as the
+ * writer published into it. A restarted writer's new tail starts empty
+ * and reaches past an old one's only once its replay is done. */
+uint64_t view_data_end(const struct view *v);
+
+/* v's tail will get nothing more (its writer died) but v still serves
+ * until a newer view catches up: its end LSN stays at most end, so that
+ * what the next writer publishes is not taken to be in v. The first call
+ * sets it; 1 then, else 0. */
+int view_hold(struct view *v, uint64_t end);
 
 void view_get(struct view *v);
 void view_put(struct view *v);

@@ -195,6 +195,24 @@ void tail_seal(tail *t, uint64_t end_lsn)
 	atomic_store_explicit(&t->hdr->sealed_end, end_lsn, memory_order_release);
 }
 
+int tail_seal_left(const char *path, uint64_t end_lsn)
+{
+	struct shm_map map;
+	int rc = shm_attach(&map, path, SHM_READ_WRITE);
+	if (rc)
+		return rc;
+	rc = tail__check(map.addr, map.size);
+	if (rc == 0) {
+		struct tail__header *h = map.addr;
+		uint64_t none = 0;
+		/* Release, as in tail_seal. */
+		atomic_compare_exchange_strong_explicit(&h->sealed_end, &none, end_lsn,
+							memory_order_release, memory_order_relaxed);
+	}
+	shm_detach(&map);
+	return rc;
+}
+
 uint64_t tail_sealed_end(const tail *t)
 {
 	/* Acquire: pairs with the release store in tail_seal. */

@@ -55,6 +55,11 @@ uint64_t tail_gen(const tail *t);
  * what is below end_lsn; called before anything past it is published. */
 void tail_seal(tail *t, uint64_t end_lsn);
 
+/* A restarted writer: seals at end_lsn the tail a dead writer left (at
+ * path), unless that writer sealed it, so that readers still on it know
+ * how far it holds. */
+int tail_seal_left(const char *path, uint64_t end_lsn);
+
 /* 0 while the tail is current; else the end given to tail_seal. */
 uint64_t tail_sealed_end(const tail *t);
 

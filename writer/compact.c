@@ -1,6 +1,7 @@
 #include "compact.h"
 
 #include "err.h"
+#include "killpoint.h"
 #include "inst.h"
 #include "log.h"
 #include "segment.h"
@@ -161,9 +162,12 @@ static int compact__install(const struct compact_config *cfg, struct manifest *m
 		(m->nsegments - first - n) * sizeof *m->segments);
 	m->nsegments -= n - 1;
 	m->gen++;
+	killpoint_reach(KILLPOINT_COMPACT_BEFORE_MANIFEST);
 	int rc = manifest_store(cfg->data_dir, m);
-	if (rc == 0)
+	if (rc == 0) {
+		killpoint_reach(KILLPOINT_COMPACT_AFTER_MANIFEST);
 		compact__unlink(cfg, gone, n);
+	}
 	free(gone);
 	return rc;
 }

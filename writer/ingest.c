@@ -10,6 +10,7 @@
 #include "futex.h"
 #include "inst.h"
 #include "keys.h"
+#include "killpoint.h"
 #include "log.h"
 #include "made.h"
 #include "manifest.h"
@@ -54,8 +55,9 @@ struct ingest {
 	uint64_t end;			   /* every record below it is applied */
 	int64_t replay_said_ms;		   /* last replay progress line */
 	int replaying;
-	place *place;  /* --gpu; NULL: CPU only */
-	int sweep_due; /* a dropped collection's files wait for a stored manifest */
+	int recovering; /* from opening the collections to the end of replay */
+	place *place;	/* --gpu; NULL: CPU only */
+	int sweep_due;	/* a dropped collection's files wait for a stored manifest */
 	/* A seal whose manifest is durable, but whose collection has not
 	 * switched to its new tail and index yet (that part failed). */
 	wcoll *switch_coll;
@@ -441,6 +443,7 @@ static void ingest__env(const ingest *w, struct wcoll_env *env)
 	    .ctl = w->ctl,
 	    .cat = w->cat,
 	    .place = w->place,
+	    .recovering = w->recovering,
 	    .dflt = {.seal_docs = w->cfg.seal_docs,
 		     .train_docs = w->cfg.train_docs,
 		     .seal_interval_ms = (uint32_t)w->cfg.seal_interval_ms},
@@ -648,9 +651,11 @@ static int ingest__seal_commit(ingest *w, uint32_t at)
 		manifest_free(&next);
 		return rc;
 	}
+	killpoint_reach(KILLPOINT_SEAL_BEFORE_MANIFEST);
 	rc = ingest__install(w, &next);
 	if (rc)
 		return rc;
+	killpoint_reach(KILLPOINT_SEAL_AFTER_MANIFEST);
 	w->switch_coll = c;
 	w->switch_start = w->end;
 	w->switch_gen = w->man.gen;
@@ -739,11 +744,15 @@ static int ingest__apply(ingest *w, const struct ingest_rec *r)
 {
 	if (r->kind == INGEST_BATCH)
 		return ingest__apply_batch(w, r->at, r->rec.pos, &r->view);
+	if (!w->replaying)
+		killpoint_reach(KILLPOINT_COLL_BEFORE_APPLY);
 	int rc = ingest__apply_coll(w, &r->coll, r->rec.pos);
 	if (rc)
 		return rc;
 	/* Alone in its group: everything up to it is applied. */
 	w->end = r->rec.next;
+	if (!w->replaying)
+		killpoint_reach(KILLPOINT_COLL_BEFORE_MANIFEST);
 	ingest__store(w);
 	return 0;
 }
@@ -888,6 +897,7 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
 		int rc = ingest__apply(w, &r);
 		if (rc)
 			return rc;
+		killpoint_reach(KILLPOINT_REPLAY);
 		if (r.kind == INGEST_BATCH && wcoll_unindexed(w->colls[r.at]) >= 16384 &&
 		    (rc = wcoll_index_pending(w->colls[r.at], PLACE_MUST_ADD)))
 			return rc;
@@ -933,6 +943,11 @@ static int ingest__replay(ingest *w)
 		rc = ingest__reconcile_catalog(w);
 	if (rc)
 		return rc;
+	/* Readers move to the new tails now, before they are published: one
+	 * that finds its new view behind keeps the old one until it is not. */
+	uint64_t published = ctl_mark(w->ctl, CTL_PUBLISHED);
+	for (uint32_t i = 0; i < w->man.ncolls; i++)
+		wcoll_show_tail(w->colls[i], published);
 	inst_shm_sweep_tails(w->cfg.inst, ingest__tail_is_current, w);
 	/* A new control block was seeded with the manifest's keys; brokers
 	 * need those of the log too, or the retry of a batch logged before the
@@ -1083,10 +1098,12 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 		rc = sweep_data_dir(cfg->inst->data_dir, &w->man);
 	if (rc == 0)
 		rc = ingest__open_ctl(w);
+	w->recovering = 1;
 	if (rc == 0)
 		rc = ingest__open_colls(w);
 	if (rc == 0)
 		rc = ingest__replay(w);
+	w->recovering = 0;
 	if (rc == 0)
 		rc = ingest__open_ring(w);
 	if (rc == 0) {
@@ -1153,7 +1170,11 @@ static int ingest__log_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 		if (rc)
 			return rc;
 	}
-	return wal_sync(w->wal);
+	killpoint_reach(KILLPOINT_LOG_BEFORE_SYNC);
+	int rc = wal_sync(w->wal);
+	if (rc == 0)
+		killpoint_reach(KILLPOINT_LOG_AFTER_SYNC);
+	return rc;
 }
 
 /* Reserves the tail memory a group needs before any of it is logged: a

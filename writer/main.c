@@ -3,6 +3,7 @@
 #include "err.h"
 #include "ingest.h"
 #include "inst.h"
+#include "killpoint.h"
 #include "log.h"
 #include "opt.h"
 
@@ -207,6 +208,8 @@ int main(int argc, char **argv)
 	log_init("writer");
 	if (check)
 		return ingest_check(&cfg) ? 1 : 0;
+	if (killpoint_init(getenv(KILLPOINT_ENV)) != 0)
+		return 2;
 	struct sigaction sa = {.sa_handler = writer_on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

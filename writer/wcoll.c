@@ -24,9 +24,10 @@ struct wcoll {
 	int needs_training;
 	tail *tail;
 	uint64_t tail_serial;
-	uint64_t tail_gen; /* of the current tail */
-	vindex *index;	   /* the open segment's; NULL until trained */
-	uint64_t indexed;  /* tail rows already added to it */
+	uint64_t listed_serial; /* the tail the catalog names, while recovering */
+	uint64_t tail_gen;	/* of the current tail */
+	vindex *index;		/* the open segment's; NULL until trained */
+	uint64_t indexed;	/* tail rows already added to it */
 	uint64_t published;
 	int64_t tail_born_ms; /* when the tail got its first row; 0: empty */
 	int waiting;	      /* rows wait for room on the GPU */
@@ -55,7 +56,7 @@ static void wcoll__catalog_entry(const wcoll *c, struct catalog_entry *e)
 	memcpy(e->name, c->name, sizeof e->name);
 	e->settings = c->set;
 	e->created_lsn = c->created_lsn;
-	e->tail_serial = c->tail_serial;
+	e->tail_serial = c->listed_serial ? c->listed_serial : c->tail_serial;
 	e->documents = c->sealed_docs + c->published;
 	e->segments = c->segments;
 }
@@ -116,7 +117,8 @@ static int wcoll__new_tail(wcoll *c, uint64_t start, uint64_t tail_gen)
 	c->tail_gen = tail_gen;
 	c->published = 0;
 	c->tail_born_ms = 0;
-	catalog_set_tail(c->env.cat, c->id, tc.serial);
+	if (!c->listed_serial)
+		catalog_set_tail(c->env.cat, c->id, tc.serial);
 	if (old) {
 		/* Readers still mapping it keep it until they move on. */
 		inst_tail_path(c->env.inst, old, path, sizeof path);
@@ -139,6 +141,9 @@ int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_c
 	c->trained_gen = mc->trained_gen;
 	c->sealed_docs = documents;
 	c->segments = segments;
+	struct catalog_entry listed;
+	if (env->recovering && catalog_get(env->cat, c->id, &listed) == 0)
+		c->listed_serial = listed.tail_serial;
 	char why[512];
 	int rc = vindex_check_factory(c->set.index, c->set.dim, c->set.metric, &c->needs_training,
 				      why, sizeof why);
@@ -197,6 +202,21 @@ const struct coll_settings *wcoll_settings(const wcoll *c)
 uint64_t wcoll_tail_serial(const wcoll *c)
 {
 	return c->tail_serial;
+}
+
+void wcoll_show_tail(wcoll *c, uint64_t published)
+{
+	if (!c->listed_serial)
+		return;
+	/* Unsealed, a view of it would claim what this writer publishes. */
+	char path[INST_PATH_MAX];
+	inst_tail_path(c->env.inst, c->listed_serial, path, sizeof path);
+	int rc = tail_seal_left(path, published);
+	if (rc && rc != ROOST_ENOENT)
+		log_warn("collection '%s': cannot seal the last writer's tail %s: %s", c->name,
+			 path, roost_strerror(rc));
+	c->listed_serial = 0;
+	catalog_set_tail(c->env.cat, c->id, c->tail_serial);
 }
 
 uint64_t wcoll_rows(const wcoll *c)

@@ -35,6 +35,9 @@ struct wcoll_env {
 	catalog *cat;
 	place *place; /* NULL: CPU only */
 	struct wcoll_defaults dflt;
+	/* Recovering: a tail the catalog already names (the last writer's,
+	 * with what it published) stays named until wcoll_show_tail. */
+	int recovering;
 };
 
 typedef struct wcoll wcoll;
@@ -60,6 +63,11 @@ void wcoll_discard(wcoll *c);
 uint32_t wcoll_id(const wcoll *c);
 const struct coll_settings *wcoll_settings(const wcoll *c);
 uint64_t wcoll_tail_serial(const wcoll *c);
+
+/* Names the collection's tail in the catalog, once recovery filled it:
+ * until then readers kept the last writer's (see wcoll_env), which is
+ * sealed at published, the end of what that writer published. */
+void wcoll_show_tail(wcoll *c, uint64_t published);
 
 /* Rows in the tail, published or not. */
 uint64_t wcoll_rows(const wcoll *c);

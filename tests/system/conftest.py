@@ -97,10 +97,11 @@ class Instance:
         self.logs = []
 
     # -- processes -------------------------------------------------------
-    def _spawn(self, role, argv):
+    def _spawn(self, role, argv, env=None):
         log = open(os.path.join(self.root, "%s.%d.log" % (role, len(self.logs))), "w+")
         self.logs.append(log)
-        return subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(argv, env=dict(self.env, **(env or {})), stdout=log,
+                                stderr=subprocess.STDOUT)
 
     def writer_argv(self, extra=()):
         return [os.path.join(BIN, "roost-writer"), "--name", self.name, "--data-dir",

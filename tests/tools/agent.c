@@ -1,6 +1,7 @@
 /* roost-agent: one simulated agent for system tests and the demo. It adds
- * deterministic documents through libroost and prints one line per
- * acknowledged document:
+ * deterministic documents through libroost and prints, for each
+ * acknowledged request, its batch's LSN and then one line per document:
+ *   LSN <lsn> <documents>
  *   ACK <id> <agent> <time> <kind> <vector hash> <text>
  * and one line per request that failed for good:
  *   ERR <code> <message>
@@ -132,6 +133,7 @@ static int agent_request(roost *r, const struct agent_opts *o, int req, int n, f
 		printf("ERR %d %s\n", rc, roost_last_error(r));
 		return rc;
 	}
+	printf("LSN %llu %d\n", (unsigned long long)lsn, n);
 	for (int i = 0; i < n; i++)
 		printf("ACK %llu %lld %lld tweet %016llx %s\n", (unsigned long long)ids[i],
 		       (long long)docs[i].agent, (long long)docs[i].time,
