@@ -371,14 +371,13 @@ static void rsearch__count(struct rsearch *rs, uint32_t id)
 int rsearch_counts(struct rsearch *rs, struct rstat_coll **out, size_t *n)
 {
 	pthread_mutex_lock(&rs->count_lock);
-	*n = rs->ncounts;
-	*out = rs->ncounts ? malloc(rs->ncounts * sizeof **out) : NULL;
+	size_t have = rs->ncounts;
+	*out = have ? malloc(have * sizeof **out) : NULL;
 	if (*out)
-		memcpy(*out, rs->counts, rs->ncounts * sizeof **out);
-	else
-		*n = 0;
+		memcpy(*out, rs->counts, have * sizeof **out);
 	pthread_mutex_unlock(&rs->count_lock);
-	return *n || !rs->ncounts ? 0 : ROOST_ENOMEM;
+	*n = *out ? have : 0;
+	return *n == have ? 0 : ROOST_ENOMEM;
 }
 
 /* Builds the reply: protobuf strings need their own NUL-terminated copies. */
