@@ -95,10 +95,7 @@ int cliutil_connect(const char *cmd, const char *name, const char *collection, i
 	}
 	roost_set_timeout(*out, timeout_ms);
 	if (roost_use(*out, collection) != 0) {
-		fprintf(stderr,
-			"roost %s: '%s' cannot be a collection name: 1 to 63 of A-Z a-z 0-9 _ . -, "
-			"starting with a letter or digit\n",
-			cmd, collection);
+		fprintf(stderr, "roost %s: --collection: %s\n", cmd, roost_last_error(*out));
 		roost_close(*out);
 		*out = NULL;
 		return ROOST_EINVAL;

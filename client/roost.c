@@ -365,8 +365,7 @@ int roost_status(roost *r, struct roost_status *out)
 	out->applied_lsn = s->applied_lsn;
 	out->published_lsn = s->published_lsn;
 	out->documents = s->documents;
-	snprintf(out->collection, sizeof out->collection, "%s",
-		 s->collection && *s->collection ? s->collection : "");
+	snprintf(out->collection, sizeof out->collection, "%s", s->collection ? s->collection : "");
 	out->collections = (uint32_t)s->n_collections;
 	roost__reply__free_unpacked(rep, NULL);
 	return 0;

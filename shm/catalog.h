@@ -68,7 +68,9 @@ void catalog_set_counts(catalog *c, uint32_t id, uint64_t documents, uint32_t se
 int catalog_find(catalog *c, const char *name, struct catalog_entry *out);
 int catalog_get(catalog *c, uint32_t id, struct catalog_entry *out);
 
-/* Up to max live collections, ascending id; *n receives how many. */
+/* Live collections in ascending id, *n of them: all of them when max is
+ * CATALOG_SLOTS; with a smaller max, the first max slots hold, not the
+ * lowest ids. */
 int catalog_list(catalog *c, struct catalog_entry *out, size_t max, size_t *n);
 
 /* Changes whenever anything but the counts changes: a reader whose view

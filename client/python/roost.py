@@ -408,8 +408,7 @@ class Roost:
         with self._lock:
             rc = self._lib.roost_use(self._handle(), name)
             if rc:
-                raise RoostError(rc, "%r cannot be a collection name: 1 to 63 of A-Z a-z "
-                                     "0-9 _ . -, starting with a letter or digit" % collection)
+                raise self._error(rc)
         self.collection = collection or "default"
 
     def _handle(self):

@@ -851,3 +851,6 @@ def test_status_shows_each_collection_with_its_rates(cli):
     posts = json.loads(c.ok("status", "--json", "--interval-ms", 0, "--collection",
                             "posts").stdout)["server"]
     assert (posts["collection"], posts["dim"], posts["metric"]) == ("posts", 3, "ip")
+    bad = c.roost("search", "--collection", "a b", "--vector", "1,0,0")
+    assert bad.returncode == 1 and "roost search: --collection: collection name 'a b' may " \
+        "hold only" in bad.stderr, bad.stderr
