@@ -57,7 +57,7 @@ LIB_SHM   := $(call lib_of,shm)
 LIB_STORE := $(call lib_of,store)
 LIB_PROTO := $(call lib_of,proto)
 # Link order: a library before those it uses.
-LIBS_ALL  := $(LIB_PROTO) $(LIB_SHM) $(LIB_STORE) $(LIB_BASE)
+LIBS_ALL  := $(LIB_SHM) $(LIB_PROTO) $(LIB_STORE) $(LIB_BASE)
 
 LIBROOST := $(BUILD)/lib/libroost.so
 BINS := $(BUILD)/bin/roost-writer $(BUILD)/bin/roost-broker $(BUILD)/bin/roost-reader \
@@ -138,7 +138,7 @@ $(BUILD)/bin/roost-reader: $(call objs_of,reader) $(patsubst %.cpp,$(BUILD)/%.o,
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
 
-$(BUILD)/bin/roost-broker: $(call objs_of,broker) $(LIB_PROTO) $(LIB_SHM) $(LIB_BASE)
+$(BUILD)/bin/roost-broker: $(call objs_of,broker) $(LIB_SHM) $(LIB_PROTO) $(LIB_BASE)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 

@@ -3,6 +3,7 @@
 #include "cliutil.h"
 #include "err.h"
 #include "json.h"
+#include "meta.h"
 #include "opt.h"
 #include "roost.h"
 
@@ -262,12 +263,28 @@ static void clidata__progress(struct clidata_progress *p)
 	p->shown_ms = now;
 }
 
+/* A document's id in string form: its own, or "#<number>" for one roost
+ * assigned, so that the two can never be mistaken for each other. */
+static void clidata__print_id(const char *key, uint64_t id, const char *end)
+{
+	if (key && *key)
+		printf("%s%s", key, end);
+	else
+		printf("#%llu%s", (unsigned long long)id, end);
+}
+
 static int clidata__send(roost *r, uint32_t dim, struct clidata_batch *b,
 			 const struct clidata_add_opts *o, struct clidata_progress *p)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		const struct json_document *d = &b->docs[i];
-		b->rdocs[i] = (struct roost_doc){d->vector, d->agent, d->time, d->kind, d->text};
+		b->rdocs[i] = (struct roost_doc){.vector = d->vector,
+						 .agent = d->agent,
+						 .time = d->time,
+						 .kind = d->kind,
+						 .text = d->text,
+						 .id = d->id,
+						 .metadata = d->metadata};
 	}
 	uint64_t lsn;
 	int rc = clidata__attempts(r, dim, b, o, p->client_id, &lsn);
@@ -288,7 +305,7 @@ static int clidata__send(roost *r, uint32_t dim, struct clidata_batch *b,
 				    o->file, b->first_line, b->last_line);
 	} else {
 		for (size_t i = 0; i < b->n; i++)
-			printf("%llu\n", (unsigned long long)b->ids[i]);
+			clidata__print_id(b->docs[i].id, b->ids[i], "\n");
 		/* Printed ids survive a crash of this process right after. */
 		fflush(stdout);
 		p->docs += b->n;
@@ -636,6 +653,13 @@ static void clidata__print_json(const roost_results *res)
 		cliutil_json_str(stdout, h[i].kind ? h[i].kind : "");
 		printf(",\"text\":");
 		cliutil_json_str(stdout, h[i].text ? h[i].text : "");
+		if (h[i].key && *h[i].key) {
+			printf(",\"key\":");
+			cliutil_json_str(stdout, h[i].key);
+		}
+		size_t mlen = h[i].metadata ? strlen(h[i].metadata) : 0;
+		if (mlen && meta_check(h[i].metadata, mlen, NULL, 0) == 0)
+			printf(",\"metadata\":%s", h[i].metadata);
 		printf("}");
 	}
 	printf("]}\n");
@@ -647,11 +671,14 @@ static void clidata__print_table(const roost_results *res)
 	size_t n = roost_results_hits(res, 0, &h);
 	printf("%-5s %-20s %-12s %-10s %-12s %-10s %s\n", "RANK", "ID", "SCORE", "AGENT", "TIME",
 	       "KIND", "TEXT");
-	for (size_t i = 0; i < n; i++)
-		printf("%-5zu %-20llu %-12.6g %-10lld %-12lld %-10s %s\n", i + 1,
-		       (unsigned long long)h[i].id, h[i].score, (long long)h[i].agent,
-		       (long long)h[i].time, h[i].kind ? h[i].kind : "",
-		       h[i].text ? h[i].text : "");
+	for (size_t i = 0; i < n; i++) {
+		printf("%-5zu ", i + 1);
+		int w = h[i].key && *h[i].key ? printf("%s", h[i].key)
+					      : printf("#%llu", (unsigned long long)h[i].id);
+		printf("%*s %-12.6g %-10lld %-12lld %-10s %s\n", w < 20 ? 20 - w : 0, "",
+		       h[i].score, (long long)h[i].agent, (long long)h[i].time,
+		       h[i].kind ? h[i].kind : "", h[i].text ? h[i].text : "");
+	}
 	printf("%zu hit(s), answered from data up to lsn %llu\n", n,
 	       (unsigned long long)roost_results_lsn(res));
 }

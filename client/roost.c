@@ -309,6 +309,8 @@ int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, en
 		pd[i].time = docs[i].time;
 		pd[i].kind = (char *)(docs[i].kind ? docs[i].kind : "");
 		pd[i].text = (char *)(docs[i].text ? docs[i].text : "");
+		pd[i].id = (char *)(docs[i].id ? docs[i].id : "");
+		pd[i].metadata = (char *)(docs[i].metadata ? docs[i].metadata : "");
 		pp[i] = &pd[i];
 	}
 	Roost__AddRequest add = ROOST__ADD_REQUEST__INIT;
@@ -504,8 +506,16 @@ static int lr_results(roost *r, Roost__Reply *rep, uint32_t nq, roost_results **
 		const Roost__QueryResult *qr = rep->search->results[q];
 		for (size_t j = 0; j < qr->n_hits; j++, at++) {
 			const Roost__Hit *h = qr->hits[j];
-			res->hits[at] = (struct roost_hit){h->id,   h->score, h->agent,
-							   h->time, h->kind,  h->text};
+			res->hits[at] = (struct roost_hit){
+			    .id = h->id,
+			    .score = h->score,
+			    .agent = h->agent,
+			    .time = h->time,
+			    .kind = h->kind,
+			    .text = h->text,
+			    .key = h->key,
+			    .metadata = h->metadata,
+			};
 		}
 	}
 	res->first[nq] = at;

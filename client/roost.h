@@ -41,6 +41,11 @@ struct roost_doc {
 	int64_t time;
 	const char *kind; /* NULL or UTF-8, at most 23 bytes */
 	const char *text; /* NULL or UTF-8 */
+	/* NULL or "": roost assigns the id. Else the document's own id,
+	 * 1 .. 128 bytes of UTF-8 not beginning with '#', unique in the
+	 * collection. */
+	const char *id;
+	const char *metadata; /* NULL, "" or one JSON object, at most 16384 bytes */
 };
 
 /* The instance, and the handle's collection: its name, dim, metric and
@@ -123,7 +128,8 @@ int roost_collection_list(roost *r, struct roost_collection **out, size_t *n);
 void roost_collections_free(struct roost_collection *list);
 
 /* Adds n documents. ids (n entries) and lsn receive what the server
- * assigned (a retry of a batch already accepted gets the original ones).
+ * assigned (a retry of a batch already accepted gets the original ones);
+ * a document with its own id keeps it, and ids[i] numbers its version.
  * Retries on BUSY, timeouts and lost brokers with backoff until the
  * timeout. */
 int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, enum roost_ack ack,
@@ -138,14 +144,17 @@ struct roost_filter {
 	const char *kind; /* NULL or "": any kind */
 };
 
-/* One hit; kind and text point into the result set. */
+/* One hit; its strings point into the result set. A document added
+ * without an id of its own is known as "#<id>". */
 struct roost_hit {
-	uint64_t id;
+	uint64_t id; /* the number roost gave this version of the document */
 	float score; /* L2: squared distance (lower is nearer); ip: similarity */
 	int64_t agent;
 	int64_t time;
 	const char *kind;
 	const char *text;
+	const char *key;      /* the document's own id; "": none */
+	const char *metadata; /* its JSON object as added; "": none */
 };
 
 typedef struct roost_results roost_results;

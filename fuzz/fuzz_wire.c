@@ -31,6 +31,12 @@ static void fuzz_wire__same_doc(const Roost__Document *d, const struct batch_vie
 	FUZZ_CHECK(b->kind_len == kl && memcmp(b->kind, d->kind ? d->kind : "", kl) == 0);
 	FUZZ_CHECK(memcmp(v->vectors + i * v->hdr->dim, d->vector, d->n_vector * sizeof(float)) ==
 		   0);
+	uint32_t len;
+	const char *key = batch_key(v, (uint32_t)i, &len);
+	FUZZ_CHECK(len == fuzz_wire__len(d->id) && memcmp(key, d->id ? d->id : "", len) == 0);
+	const char *meta = batch_meta(v, (uint32_t)i, &len);
+	FUZZ_CHECK(len == fuzz_wire__len(d->metadata) &&
+		   memcmp(meta, d->metadata ? d->metadata : "", len) == 0);
 }
 
 /* A refusal explains itself in one printable ASCII line: a client's name

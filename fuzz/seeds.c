@@ -57,6 +57,8 @@ static void seeds__add(struct seeds_add *s, uint64_t seq)
 {
 	static char *texts[SEEDS_DOCS] = {"hello", "", "caf\xc3\xa9 \xe2\x98\x95"};
 	static char *kinds[SEEDS_DOCS] = {"tweet", "article", ""};
+	static char *ids[SEEDS_DOCS] = {"post-1", "", "r\xc3\xa9ply"};
+	static char *metas[SEEDS_DOCS] = {"{\"topic\":\"cats\",\"orig\":null}", "", "{}"};
 	roost__add_request__init(&s->add);
 	for (int i = 0; i < SEEDS_DOCS; i++) {
 		roost__document__init(&s->docs[i]);
@@ -68,6 +70,8 @@ static void seeds__add(struct seeds_add *s, uint64_t seq)
 		s->docs[i].time = 1700000000 + i;
 		s->docs[i].kind = kinds[i];
 		s->docs[i].text = texts[i];
+		s->docs[i].id = ids[i];
+		s->docs[i].metadata = metas[i];
 		s->ptrs[i] = &s->docs[i];
 	}
 	s->add.dim = SEEDS_DIM;
@@ -378,6 +382,8 @@ static void seeds__json(void)
 	    "{\"version\":1,\"status\":{}}",
 	    ("{\"vector\":[0.1,0.2,0.3],\"agent\":7,\"time\":1700000000,\"kind\":\"tweet\","
 	     "\"text\":\"caf\\u00e9 \\ud83d\\ude00\"}"),
+	    ("{\"vector\":[0.1],\"id\":\"post-1\",\"metadata\":{\"topic\":\"cats\","
+	     "\"n\":[1,2.5,{\"x\":null}]}}"),
 	    ("{\"version\":1,\"add\":{\"collection\":\"posts\",\"dim\":2,\"docs\":[{\"vector\":"
 	     "[0.6,0.8]}],\"client_id\":1,\"seq\":2,\"ack\":\"visible\"}}"),
 	    ("{\"version\":1,\"search\":{\"collection\":\"posts\",\"dim\":2,\"queries\":[[1,0]],"
@@ -394,6 +400,22 @@ static void seeds__json(void)
 		char name[16];
 		snprintf(name, sizeof name, "req-%zu", i);
 		seeds__put("json", name, reqs[i], strlen(reqs[i]));
+	}
+}
+
+static void seeds__meta(void)
+{
+	static const char *objs[] = {
+	    "{}",
+	    "{\"post\":12,\"user\":\"bob\",\"topic\":\"cats\",\"action\":\"retweet\","
+	    "\"orig\":null,\"owner\":3}",
+	    "{\"n\":-0.5e-3,\"b\":true,\"l\":[1,[2,[3]],{\"x\":{}}],\"s\":"
+	    "\"\\u00e9\\ud83d\\ude00\"}",
+	};
+	for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "obj-%zu", i);
+		seeds__put("meta", name, objs[i], strlen(objs[i]));
 	}
 }
 
@@ -415,5 +437,6 @@ int main(int argc, char **argv)
 	seeds__manifest();
 	seeds__tail_and_segment();
 	seeds__json();
+	seeds__meta();
 	return 0;
 }

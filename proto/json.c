@@ -3,6 +3,7 @@
 #include "batch.h"
 #include "err.h"
 #include "jsonlex.h"
+#include "meta.h"
 #include "wire.h"
 
 #include <stdlib.h>
@@ -30,8 +31,34 @@ static int json__string_field(struct jsonlex *lx, char **field)
 /* ------------------------------------------------------------------ */
 /* Documents and add.                                                  */
 
-enum { JSON__DOC_VECTOR, JSON__DOC_AGENT, JSON__DOC_TIME, JSON__DOC_KIND, JSON__DOC_TEXT };
-static const char *const json__doc_names[] = {"vector", "agent", "time", "kind", "text", NULL};
+enum {
+	JSON__DOC_VECTOR,
+	JSON__DOC_AGENT,
+	JSON__DOC_TIME,
+	JSON__DOC_KIND,
+	JSON__DOC_TEXT,
+	JSON__DOC_ID,
+	JSON__DOC_METADATA
+};
+static const char *const json__doc_names[] = {"vector", "agent", "time",     "kind",
+					      "text",	"id",	 "metadata", NULL};
+
+/* Metadata is kept as the client wrote it: the object's own bytes, checked
+ * here as JSON and by the server as metadata (proto/meta.h). */
+static int json__raw_object(struct jsonlex *lx, char **field)
+{
+	if (jsonlex_peek(lx) != '{')
+		return jsonlex_fail(lx, ROOST_EINVAL, "expected an object");
+	size_t start = lx->pos;
+	int rc = jsonlex_any(lx, META_MAX_DEPTH);
+	if (rc)
+		return rc;
+	char *raw = strndup(lx->s + start, lx->pos - start);
+	if (raw == NULL)
+		return jsonlex_nomem(lx);
+	*field = raw;
+	return 0;
+}
 
 static int json__doc_field(struct jsonlex *lx, int f, void *obj)
 {
@@ -46,8 +73,12 @@ static int json__doc_field(struct jsonlex *lx, int f, void *obj)
 		return jsonlex_i64(lx, &d->time);
 	case JSON__DOC_KIND:
 		return json__string_field(lx, &d->kind);
-	default:
+	case JSON__DOC_TEXT:
 		return json__string_field(lx, &d->text);
+	case JSON__DOC_ID:
+		return json__string_field(lx, &d->id);
+	default:
+		return json__raw_object(lx, &d->metadata);
 	}
 }
 
@@ -592,7 +623,9 @@ static int json__take_document(struct jsonlex *lx, Roost__Document *d, struct js
 		return jsonlex_fail(lx, ROOST_EDIM, "a document needs a non-empty \"vector\"");
 	out->kind = json__take(&d->kind);
 	out->text = json__take(&d->text);
-	if (out->kind == NULL || out->text == NULL) {
+	out->id = json__take(&d->id);
+	out->metadata = json__take(&d->metadata);
+	if (out->kind == NULL || out->text == NULL || out->id == NULL || out->metadata == NULL) {
 		json_document_free(out);
 		return jsonlex_fail(lx, ROOST_ENOMEM, "out of memory");
 	}
@@ -632,5 +665,7 @@ void json_document_free(struct json_document *doc)
 	free(doc->vector);
 	free(doc->kind);
 	free(doc->text);
+	free(doc->id);
+	free(doc->metadata);
 	memset(doc, 0, sizeof *doc);
 }

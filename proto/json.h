@@ -10,7 +10,8 @@
  * "status", "create_collection", "drop_collection" or "list_collections":
  *
  *   {"version":1,"add":{"dim":3,"docs":[{"vector":[1,0,0],"agent":7,
- *     "time":1700000000,"kind":"tweet","text":"hi"}],"client_id":1,"seq":1,
+ *     "time":1700000000,"kind":"tweet","text":"hi","id":"post-1",
+ *     "metadata":{"topic":"cats"}}],"client_id":1,"seq":1,
  *     "ack":"durable","timeout_ms":0,"collection":"posts"}}
  *   {"version":1,"search":{"dim":3,"queries":[[1,0,0]],"k":10,
  *     "filter":{"agents":[7],"time_min":0,"time_max":9,"kind":"tweet"},
@@ -26,6 +27,8 @@
  * search.queries is an array of vectors (each of dim values) rather than
  * one flat array; ack is a name ("default", "queued", "durable",
  * "visible"), and so is metric ("l2", "ip"), in requests and replies; a
+ * document's and a hit's metadata is the JSON object itself (the .proto
+ * carries its text), byte for byte as the client wrote it; a
  * filter's time range is on when time_min or time_max is given (a missing
  * bound is unbounded) unless "has_time_range" says otherwise.
  *
@@ -39,7 +42,8 @@
  * U+0000 in strings, lone surrogates and trailing bytes are all refused
  * with a message naming the field path and byte offset. 64-bit integers
  * are exact (never rounded through a double). Nesting is fixed by the
- * schema (at most 5 levels), so no input can recurse deeper. Arrays are
+ * schema (at most 5 levels, and META_MAX_DEPTH inside metadata), so no
+ * input can recurse deeper. Arrays are
  * capped (documents, vector values, filter agents, below) and the whole
  * text by the frame limit, so decoding needs memory proportional to the
  * frame.
@@ -83,9 +87,10 @@ const char *json_metric_name(Roost__Metric metric);
 
 /* One document of a JSON-lines input (`roost add`):
  *   {"vector":[0.1,0.2,0.3],"agent":7,"time":1700000000,"kind":"tweet",
- *    "text":"..."}
+ *    "text":"...","id":"post-1","metadata":{"topic":"cats"}}
  * vector is required and non-empty (at most BATCH_MAX_DIM values); the
- * others default to 0 and "". Fields are the same as a request's
+ * others default to 0 and "" (no id: roost assigns one; no metadata:
+ * none). Fields are the same as a request's
  * add.docs[i], with the same checks; kind and text lengths are left to
  * the server's limits. */
 struct json_document {
@@ -93,8 +98,10 @@ struct json_document {
 	size_t dim;
 	int64_t agent;
 	int64_t time;
-	char *kind; /* malloc'ed, NUL-terminated UTF-8 */
-	char *text; /* malloc'ed, NUL-terminated UTF-8 */
+	char *kind;	/* malloc'ed, NUL-terminated UTF-8 */
+	char *text;	/* malloc'ed, NUL-terminated UTF-8 */
+	char *id;	/* malloc'ed; "": roost assigns one */
+	char *metadata; /* malloc'ed JSON object text; "": none */
 };
 
 /* Parses one document object from s[0..len) (one line; surrounding

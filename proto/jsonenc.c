@@ -4,6 +4,7 @@
 #include "clocale.h"
 #include "err.h"
 #include "json.h"
+#include "meta.h"
 #include "wire.h"
 
 #include <math.h>
@@ -174,6 +175,21 @@ static int jsonenc__write(void (*put)(struct jsonenc__buf *b, const void *msg), 
 /* ------------------------------------------------------------------ */
 /* Replies.                                                            */
 
+/* A document's own id and metadata, where it has them. Metadata goes in
+ * as the object it is; text that is not metadata (which no server
+ * stores) would break the whole reply, so it is left out instead. */
+static void jsonenc__put_doc_refs(struct jsonenc__buf *b, const char *pre, const char *id,
+				  const char *meta)
+{
+	if (id && *id)
+		jsonenc__put_key_str(b, pre, id);
+	size_t n = meta ? strlen(meta) : 0;
+	if (n && meta_check(meta, n, NULL, 0) == 0) {
+		jsonenc__puts(b, ",\"metadata\":");
+		jsonenc__put(b, meta, n);
+	}
+}
+
 static void jsonenc__put_hit(struct jsonenc__buf *b, const Roost__Hit *h)
 {
 	jsonenc__put_u64(b, "{\"id\":", h->id);
@@ -183,6 +199,7 @@ static void jsonenc__put_hit(struct jsonenc__buf *b, const Roost__Hit *h)
 	jsonenc__put_i64(b, ",\"time\":", h->time);
 	jsonenc__put_key_str(b, ",\"kind\":", h->kind);
 	jsonenc__put_key_str(b, ",\"text\":", h->text);
+	jsonenc__put_doc_refs(b, ",\"key\":", h->key, h->metadata);
 	jsonenc__put(b, "}", 1);
 }
 
@@ -361,6 +378,7 @@ static void jsonenc__put_doc(struct jsonenc__buf *b, const Roost__Document *d)
 	jsonenc__put_i64(b, ",\"time\":", d->time);
 	jsonenc__put_key_str(b, ",\"kind\":", d->kind);
 	jsonenc__put_key_str(b, ",\"text\":", d->text);
+	jsonenc__put_doc_refs(b, ",\"id\":", d->id, d->metadata);
 	jsonenc__put(b, "}", 1);
 }
 

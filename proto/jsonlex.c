@@ -633,6 +633,77 @@ int jsonlex_ints(struct jsonlex *lx, size_t max, int64_t **v, size_t *n, size_t 
 			     &(struct jsonlex__numbers){NULL, v, n, cap});
 }
 
+int jsonlex_members(struct jsonlex *lx, jsonlex_member member, void *ctx)
+{
+	if (!jsonlex__eat(lx, '{'))
+		return jsonlex__want(lx, "an object");
+	if (jsonlex__eat(lx, '}'))
+		return 0;
+	do {
+		char *key;
+		size_t n;
+		int rc = jsonlex_peek(lx) == '"'
+			     ? jsonlex_string(lx, &key, &n)
+			     : jsonlex__unexpected(lx, "a field name", ROOST_EPROTO);
+		if (rc)
+			return rc;
+		size_t mark = jsonlex_push(lx, lx->plen ? ".%s" : "%s", key);
+		rc = jsonlex__expect(lx, ':', "':'");
+		if (rc == 0)
+			rc = member(lx, key, n, ctx);
+		jsonlex_pop(lx, mark);
+		free(key);
+		if (rc)
+			return rc;
+	} while (jsonlex__eat(lx, ','));
+	return jsonlex__expect(lx, '}', "',' or '}'");
+}
+
+static int jsonlex__any_member(struct jsonlex *lx, const char *key, size_t keylen, void *ctx)
+{
+	(void)key;
+	(void)keylen;
+	return jsonlex_any(lx, *(unsigned *)ctx);
+}
+
+static int jsonlex__any_item(struct jsonlex *lx, void *ctx)
+{
+	return jsonlex_any(lx, *(unsigned *)ctx);
+}
+
+int jsonlex_any(struct jsonlex *lx, unsigned depth)
+{
+	int c = jsonlex_peek(lx);
+	if ((c == '{' || c == '[') && depth == 0)
+		return jsonlex_fail(lx, ROOST_EINVAL, "nested too deep");
+	unsigned inner = depth - 1;
+	if (c == '{')
+		return jsonlex_members(lx, jsonlex__any_member, &inner);
+	if (c == '[')
+		return jsonlex_array(lx, SIZE_MAX, jsonlex__any_item, &inner);
+	if (c == '"') {
+		char *s;
+		size_t n;
+		int rc = jsonlex_string(lx, &s, &n);
+		if (rc == 0)
+			free(s);
+		return rc;
+	}
+	if (c == 't' || c == 'f') {
+		int b;
+		return jsonlex_bool(lx, &b);
+	}
+	if (c == 'n')
+		return jsonlex__word(lx, "null") ? 0 : jsonlex__want(lx, "a value");
+	const char *tok;
+	size_t n;
+	int is_int;
+	int rc = jsonlex__number(lx, &tok, &n, &is_int);
+	if (rc == 0)
+		lx->pos += n;
+	return rc;
+}
+
 int jsonlex_text(struct jsonlex *lx, const struct jsonlex_object *o, void *obj)
 {
 	int rc = jsonlex_object(lx, o, obj);

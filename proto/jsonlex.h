@@ -102,6 +102,16 @@ int jsonlex_array(struct jsonlex *lx, size_t max, jsonlex_item item, void *ctx);
 int jsonlex_floats(struct jsonlex *lx, size_t max, float **v, size_t *n, size_t *cap);
 int jsonlex_ints(struct jsonlex *lx, size_t max, int64_t **v, size_t *n, size_t *cap);
 
+/* An object whose fields are not known: member(lx, key, keylen, ctx) is
+ * called for each, after its ':', with the key on the path, and reads the
+ * value. Keys are unescaped and NUL-terminated (strings hold no U+0000). */
+typedef int (*jsonlex_member)(struct jsonlex *lx, const char *key, size_t keylen, void *ctx);
+int jsonlex_members(struct jsonlex *lx, jsonlex_member member, void *ctx);
+
+/* Any one value, checked and skipped: arrays and objects nested at most
+ * depth deep (depth 0 takes only scalars). */
+int jsonlex_any(struct jsonlex *lx, unsigned depth);
+
 /* The whole text: one object, then nothing but whitespace. */
 int jsonlex_text(struct jsonlex *lx, const struct jsonlex_object *o, void *obj);
 

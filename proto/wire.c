@@ -4,6 +4,7 @@
 #include "coll.h"
 #include "collrec.h"
 #include "err.h"
+#include "meta.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -414,6 +415,30 @@ static int wire__check_string(const char *s, size_t i, const char *field, size_t
 	return 0;
 }
 
+static int wire__check_id(const char *id, size_t i, char *msg, size_t msglen)
+{
+	size_t len = wire__strlen(id);
+	int rc = len ? wire__check_string(id, i, "id", BATCH_MAX_KEY, msg, msglen) : 0;
+
+	if (rc == 0 && len && id[0] == '#')
+		return wire__fail(msg, msglen, ROOST_EINVAL,
+				  "docs[%zu].id begins with '#', which marks the ids roost "
+				  "assigns; choose another",
+				  i);
+	return rc;
+}
+
+static int wire__check_meta(const char *meta, size_t i, char *msg, size_t msglen)
+{
+	size_t len = wire__strlen(meta);
+	char why[256];
+	int rc = len ? meta_check(meta, len, why, sizeof why) : 0;
+
+	if (rc)
+		return wire__fail(msg, msglen, rc, "docs[%zu].%s", i, why);
+	return 0;
+}
+
 static int wire__check_doc(const Roost__Document *d, size_t i, uint32_t dim, size_t max_text,
 			   char *msg, size_t msglen)
 {
@@ -426,6 +451,38 @@ static int wire__check_doc(const Roost__Document *d, size_t i, uint32_t dim, siz
 		rc = wire__check_string(d->kind, i, "kind", BATCH_KIND_MAX, msg, msglen);
 	if (rc == 0)
 		rc = wire__check_string(d->text, i, "text", max_text, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_id(d->id, i, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_meta(d->metadata, i, msg, msglen);
+	return rc;
+}
+
+static int wire__by_id(const void *a, const void *b)
+{
+	const Roost__Document *x = *(Roost__Document *const *)a, *y = *(Roost__Document *const *)b;
+	return strcmp(x->id, y->id);
+}
+
+/* One request may not name an id twice: which version would win is not
+ * for the server to guess. Sorting a copy keeps a large batch cheap. */
+static int wire__check_unique_ids(const Roost__AddRequest *add, char *msg, size_t msglen)
+{
+	size_t n = 0;
+	Roost__Document **keyed = malloc(add->n_docs * sizeof *keyed);
+
+	if (keyed == NULL)
+		return wire__fail(msg, msglen, ROOST_ENOMEM, "out of memory");
+	for (size_t i = 0; i < add->n_docs; i++)
+		if (wire__strlen(add->docs[i]->id))
+			keyed[n++] = add->docs[i];
+	qsort(keyed, n, sizeof *keyed, wire__by_id);
+	int rc = 0;
+	for (size_t i = 1; rc == 0 && i < n; i++)
+		if (strcmp(keyed[i - 1]->id, keyed[i]->id) == 0)
+			rc = wire__fail(msg, msglen, ROOST_EINVAL,
+					"id \"%.128s\" appears twice in one request", keyed[i]->id);
+	free(keyed);
 	return rc;
 }
 
@@ -448,6 +505,8 @@ int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, 
 		rc = wire__check_shape(add, lim->dim, max_docs, msg, msglen);
 	for (i = 0; rc == 0 && i < add->n_docs; i++)
 		rc = wire__check_doc(add->docs[i], i, lim->dim, max_text, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_unique_ids(add, msg, msglen);
 	return rc;
 }
 
@@ -559,7 +618,13 @@ int wire_timeout_ms(uint32_t given, int dflt, int max)
 	return given > (uint32_t)max ? max : (int)given;
 }
 
-/* Total text bytes, or UINT64_MAX for a request no batch can hold. */
+/* The bytes a document puts in the batch's bytes section. */
+static uint64_t wire__doc_bytes(const Roost__Document *d)
+{
+	return wire__strlen(d->text) + wire__strlen(d->id) + wire__strlen(d->metadata);
+}
+
+/* Total bytes section, or UINT64_MAX for a request no batch can hold. */
 static uint64_t wire__text_bytes(const Roost__AddRequest *add)
 {
 	uint64_t total = 0;
@@ -567,9 +632,9 @@ static uint64_t wire__text_bytes(const Roost__AddRequest *add)
 
 	if (add->n_docs == 0 || add->n_docs > BATCH_MAX_DOCS)
 		return UINT64_MAX;
-	/* n_docs <= 4096 texts of at most a frame each: no overflow. */
+	/* n_docs <= 4096 strings of at most a frame each: no overflow. */
 	for (i = 0; i < add->n_docs; i++)
-		total += wire__strlen(add->docs[i]->text);
+		total += wire__doc_bytes(add->docs[i]);
 	return total;
 }
 
@@ -623,6 +688,8 @@ static unsigned char *wire__write_vectors(const Roost__AddRequest *add, unsigned
 	return p;
 }
 
+/* Each document's text, id and metadata lie one after another in the
+ * bytes section, in request order. */
 static unsigned char *wire__write_docs(const Roost__AddRequest *add, unsigned char *p)
 {
 	uint32_t off = 0;
@@ -642,9 +709,39 @@ static unsigned char *wire__write_docs(const Roost__AddRequest *add, unsigned ch
 			memcpy(d.kind, src->kind, d.kind_len);
 		memcpy(p, &d, sizeof(d));
 		p += sizeof(d);
-		off += d.text_len;
+		off += (uint32_t)wire__doc_bytes(src);
 	}
 	return p;
+}
+
+static unsigned char *wire__write_refs(const Roost__AddRequest *add, unsigned char *p)
+{
+	uint32_t off = 0;
+	size_t i;
+
+	for (i = 0; i < add->n_docs; i++) {
+		const Roost__Document *src = add->docs[i];
+		struct batch_ref r;
+
+		r.key_len = (uint32_t)wire__strlen(src->id);
+		r.key_off = off + (uint32_t)wire__strlen(src->text);
+		r.meta_len = (uint32_t)wire__strlen(src->metadata);
+		r.meta_off = r.key_off + r.key_len;
+		memcpy(p, &r, sizeof(r));
+		p += sizeof(r);
+		off += (uint32_t)wire__doc_bytes(src);
+	}
+	return p;
+}
+
+/* protobuf-c treats a NULL string as empty; memcpy must not see it. */
+static unsigned char *wire__put_string(unsigned char *p, const char *s)
+{
+	size_t len = wire__strlen(s);
+
+	if (len > 0)
+		memcpy(p, s, len);
+	return p + len;
 }
 
 static void wire__write_text(const Roost__AddRequest *add, unsigned char *p)
@@ -652,12 +749,9 @@ static void wire__write_text(const Roost__AddRequest *add, unsigned char *p)
 	size_t i;
 
 	for (i = 0; i < add->n_docs; i++) {
-		size_t len = wire__strlen(add->docs[i]->text);
-
-		/* protobuf-c treats a NULL string as empty; memcpy must not see it. */
-		if (len > 0)
-			memcpy(p, add->docs[i]->text, len);
-		p += len;
+		p = wire__put_string(p, add->docs[i]->text);
+		p = wire__put_string(p, add->docs[i]->id);
+		p = wire__put_string(p, add->docs[i]->metadata);
 	}
 }
 
@@ -668,6 +762,7 @@ void wire_batch_write(const Roost__AddRequest *add, uint32_t collection, void *d
 	p = wire__write_header(add, collection, p);
 	p = wire__write_vectors(add, p);
 	p = wire__write_docs(add, p);
+	p = wire__write_refs(add, p);
 	wire__write_text(add, p);
 }
 

@@ -380,6 +380,36 @@ int rsearch_counts(struct rsearch *rs, struct rstat_coll **out, size_t *n)
 	return *n == have ? 0 : ROOST_ENOMEM;
 }
 
+/* A NUL-terminated copy of a row's span of text (empty when the span
+ * does not lie in it: the tail is another process's memory). */
+static char *rsearch__span(const struct segment_docs *d, uint32_t off, uint32_t len)
+{
+	if ((uint64_t)off + len > d->text_bytes)
+		len = 0;
+	return strndup(d->text + off, len);
+}
+
+#define RSEARCH__HIT_STRINGS 4
+
+/* Fills h with row x's document; its strings go to strs (freed by the
+ * caller, also on failure). */
+static int rsearch__hit(const struct search_hit *x, Roost__Hit *h, char **strs)
+{
+	const struct segment_docs *d = x->docs;
+	uint64_t r = x->row;
+	struct segment_ref ref = d->refs ? d->refs[r] : (struct segment_ref){0};
+	roost__hit__init(h);
+	h->id = d->ids[r];
+	h->score = x->score;
+	h->agent = d->agents[r];
+	h->time = d->times[r];
+	h->kind = strs[0] = strndup(d->kinds[r].name, d->kinds[r].len < 23 ? d->kinds[r].len : 23);
+	h->text = strs[1] = rsearch__span(d, d->text_off[r], d->text_len[r]);
+	h->key = strs[2] = rsearch__span(d, ref.key_off, ref.key_len);
+	h->metadata = strs[3] = rsearch__span(d, ref.meta_off, ref.meta_len);
+	return h->kind && h->text && h->key && h->metadata ? 0 : ROOST_ENOMEM;
+}
+
 /* Builds the reply: protobuf strings need their own NUL-terminated copies. */
 static int rsearch__reply(const struct search_hit *hits, const uint32_t *counts, uint32_t nq,
 			  uint32_t k, uint64_t lsn, void **out, size_t *len)
@@ -391,31 +421,17 @@ static int rsearch__reply(const struct search_hit *hits, const uint32_t *counts,
 	Roost__QueryResult **resp = calloc(nq, sizeof *resp);
 	Roost__Hit *h = calloc(nhits ? nhits : 1, sizeof *h);
 	Roost__Hit **hp = calloc(nhits ? nhits : 1, sizeof *hp);
-	char **texts = calloc(nhits ? nhits * 2 : 1, sizeof *texts);
-	int rc = res && resp && h && hp && texts ? 0 : ROOST_ENOMEM;
+	char **strs = calloc(nhits ? nhits * RSEARCH__HIT_STRINGS : 1, sizeof *strs);
+	int rc = res && resp && h && hp && strs ? 0 : ROOST_ENOMEM;
 	size_t at = 0;
 	for (uint32_t q = 0; rc == 0 && q < nq; q++) {
 		roost__query_result__init(&res[q]);
 		res[q].n_hits = counts[q];
 		res[q].hits = hp + at;
 		resp[q] = &res[q];
-		for (uint32_t j = 0; j < counts[q]; j++, at++) {
-			const struct search_hit *x = &hits[(size_t)q * k + j];
-			const struct segment_docs *d = x->docs;
-			uint32_t off = d->text_off[x->row], tl = d->text_len[x->row];
-			if ((uint64_t)off + tl > d->text_bytes)
-				tl = 0;
-			roost__hit__init(&h[at]);
-			h[at].id = d->ids[x->row];
-			h[at].score = x->score;
-			h[at].agent = d->agents[x->row];
-			h[at].time = d->times[x->row];
-			h[at].kind = texts[2 * at] =
-			    strndup(d->kinds[x->row].name,
-				    d->kinds[x->row].len < 23 ? d->kinds[x->row].len : 23);
-			h[at].text = texts[2 * at + 1] = strndup(d->text + off, tl);
-			if (!h[at].kind || !h[at].text)
-				rc = ROOST_ENOMEM;
+		for (uint32_t j = 0; rc == 0 && j < counts[q]; j++, at++) {
+			rc = rsearch__hit(&hits[(size_t)q * k + j], &h[at],
+					  strs + RSEARCH__HIT_STRINGS * at);
 			hp[at] = &h[at];
 		}
 	}
@@ -429,9 +445,9 @@ static int rsearch__reply(const struct search_hit *hits, const uint32_t *counts,
 		reply.search = &sr;
 		rc = wire_encode_reply(&reply, out, len);
 	}
-	for (size_t i = 0; texts && i < 2 * nhits; i++)
-		free(texts[i]);
-	free(texts);
+	for (size_t i = 0; strs && i < RSEARCH__HIT_STRINGS * nhits; i++)
+		free(strs[i]);
+	free(strs);
 	free(hp);
 	free(h);
 	free(resp);

@@ -7,15 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Layout (TAIL__VERSION 2): struct tail__header (TAIL__HEADER_SIZE bytes),
+/* Layout (TAIL__VERSION 3): struct tail__header (TAIL__HEADER_SIZE bytes),
  * then column arrays at the offsets the header gives, each 64-byte aligned:
  *   uint64 ids[cap], int64 agents[cap], int64 times[cap],
  *   uint32 text_off[cap], uint32 text_len[cap],
- *   struct segment_kind kinds[cap], char text[text_cap],
- *   float vectors[cap * dim]
+ *   struct segment_kind kinds[cap], struct segment_ref refs[cap],
+ *   char text[text_cap] (texts, keys and metadata), float vectors[cap * dim]
  * Readers map it read-only and check every offset against the object size.
  */
-#define TAIL__VERSION	  2u
+#define TAIL__VERSION	  3u
 #define TAIL__HEADER_SIZE 4096u
 
 struct tail__header {
@@ -31,8 +31,8 @@ struct tail__header {
 	uint64_t capacity;	/* documents */
 	uint64_t text_capacity; /* bytes */
 	uint64_t total_size;
-	uint64_t off_ids, off_agents, off_times, off_text_off, off_text_len, off_kinds, off_text,
-	    off_vectors;
+	uint64_t off_ids, off_agents, off_times, off_text_off, off_text_len, off_kinds, off_refs,
+	    off_text, off_vectors;
 	/* Published by tail_publish (release), read by tail_view (acquire):
 	 * end_lsn is stored after count, and loaded before it, so a reader's
 	 * count always covers every batch below the end_lsn it saw. */
@@ -83,6 +83,8 @@ static uint64_t tail__layout(struct tail__header *h)
 	off = tail__align(off + cap * 4);
 	h->off_kinds = off;
 	off = tail__align(off + cap * sizeof(struct segment_kind));
+	h->off_refs = off;
+	off = tail__align(off + cap * sizeof(struct segment_ref));
 	h->off_text = off;
 	off = tail__align(off + h->text_capacity);
 	h->off_vectors = off;
@@ -142,8 +144,8 @@ static int tail__check(const struct tail__header *h, size_t size)
 	if (total != h->total_size || total > size || copy.off_ids != h->off_ids ||
 	    copy.off_agents != h->off_agents || copy.off_times != h->off_times ||
 	    copy.off_text_off != h->off_text_off || copy.off_text_len != h->off_text_len ||
-	    copy.off_kinds != h->off_kinds || copy.off_text != h->off_text ||
-	    copy.off_vectors != h->off_vectors)
+	    copy.off_kinds != h->off_kinds || copy.off_refs != h->off_refs ||
+	    copy.off_text != h->off_text || copy.off_vectors != h->off_vectors)
 		return ROOST_ECORRUPT;
 	return 0;
 }
@@ -252,6 +254,7 @@ int tail_reserve(tail *t, uint64_t docs, uint64_t text_bytes)
 		    {h->off_text_off, 4},
 		    {h->off_text_len, 4},
 		    {h->off_kinds, sizeof(struct segment_kind)},
+		    {h->off_refs, sizeof(struct segment_ref)},
 		    {h->off_vectors, (uint64_t)h->dim * sizeof(float)},
 		};
 		for (size_t i = 0; rc == 0 && i < sizeof cols / sizeof cols[0]; i++)
@@ -278,6 +281,15 @@ int tail_fits(const tail *t, uint64_t docs, uint64_t text_bytes)
 	       t->text_used + text_bytes <= t->hdr->text_capacity;
 }
 
+/* Appends n bytes to the text section; returns where they start. */
+static uint32_t tail__put_bytes(tail *t, char *text, const char *src, uint32_t n)
+{
+	uint32_t at = (uint32_t)t->text_used;
+	memcpy(text + at, src, n);
+	t->text_used += n;
+	return at;
+}
+
 void tail_append(tail *t, const struct batch_view *b, uint64_t lsn)
 {
 	uint64_t row = t->pending, n = b->hdr->count, dim = t->hdr->dim;
@@ -287,17 +299,23 @@ void tail_append(tail *t, const struct batch_view *b, uint64_t lsn)
 	uint32_t *toff = TAIL_COL(t, uint32_t *, off_text_off);
 	uint32_t *tlen = TAIL_COL(t, uint32_t *, off_text_len);
 	struct segment_kind *kinds = TAIL_COL(t, struct segment_kind *, off_kinds);
+	struct segment_ref *refs = TAIL_COL(t, struct segment_ref *, off_refs);
 	char *text = TAIL_COL(t, char *, off_text);
 	float *vec = TAIL_COL(t, float *, off_vectors);
 	for (uint64_t i = 0; i < n; i++, row++) {
 		const struct batch_doc *d = &b->docs[i];
+		uint32_t klen, mlen;
+		const char *key = batch_key(b, (uint32_t)i, &klen);
+		const char *meta = batch_meta(b, (uint32_t)i, &mlen);
 		ids[row] = lsn + i;
 		agents[row] = d->agent;
 		times[row] = d->time;
-		toff[row] = (uint32_t)t->text_used;
 		tlen[row] = d->text_len;
-		memcpy(text + t->text_used, b->text + d->text_off, d->text_len);
-		t->text_used += d->text_len;
+		toff[row] = tail__put_bytes(t, text, b->text + d->text_off, d->text_len);
+		refs[row].key_len = klen;
+		refs[row].key_off = tail__put_bytes(t, text, key, klen);
+		refs[row].meta_len = mlen;
+		refs[row].meta_off = tail__put_bytes(t, text, meta, mlen);
 		kinds[row].len = d->kind_len;
 		memcpy(kinds[row].name, d->kind, sizeof kinds[row].name);
 	}
@@ -346,6 +364,7 @@ void tail_view(const tail *t, struct segment_docs *out)
 	out->text_off = TAIL_COL(t, uint32_t *, off_text_off);
 	out->text_len = TAIL_COL(t, uint32_t *, off_text_len);
 	out->kinds = TAIL_COL(t, struct segment_kind *, off_kinds);
+	out->refs = TAIL_COL(t, struct segment_ref *, off_refs);
 	out->text = TAIL_COL(t, char *, off_text);
 	out->text_bytes = h->text_capacity;
 	out->vectors = TAIL_COL(t, float *, off_vectors);

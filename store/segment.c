@@ -37,6 +37,7 @@ struct segment_header {
 
 _Static_assert(sizeof(struct segment_header) == 64, "segment header is 64 bytes");
 _Static_assert(sizeof(struct segment_kind) == 24, "kind entry is 24 bytes");
+_Static_assert(sizeof(struct segment_ref) == 16, "ref entry is 16 bytes");
 
 /* The checksum starts with the header's fields before it, so that a
  * damaged start_lsn, end_lsn or text_bytes (which the size arithmetic may
@@ -46,14 +47,14 @@ static uint32_t segment__crc_head(const struct segment_header *h)
 	return crc32c_update(0, h, offsetof(struct segment_header, crc));
 }
 
-/* Section sizes in file order. */
+/* Section sizes in file order; refs is 0 in version 1. */
 struct segment_sizes {
-	uint64_t col8, col4, kinds, text, vectors, total;
+	uint64_t col8, col4, kinds, refs, text, vectors, total;
 };
 
 /* With count, dim and text_bytes under their limits the total stays below
  * 2^47, so none of this arithmetic can wrap. */
-static bool segment__sizes(uint64_t count, uint32_t dim, uint64_t text_bytes,
+static bool segment__sizes(uint32_t version, uint64_t count, uint32_t dim, uint64_t text_bytes,
 			   struct segment_sizes *z)
 {
 	if (count > SEGMENT__MAX_COUNT || dim == 0 || dim > SEGMENT__MAX_DIM ||
@@ -62,10 +63,11 @@ static bool segment__sizes(uint64_t count, uint32_t dim, uint64_t text_bytes,
 	z->col8 = count * sizeof(uint64_t);
 	z->col4 = count * sizeof(uint32_t);
 	z->kinds = count * sizeof(struct segment_kind);
+	z->refs = version >= 2 ? count * sizeof(struct segment_ref) : 0;
 	z->text = (text_bytes + 7) & ~(uint64_t)7;
 	z->vectors = count * dim * sizeof(float);
-	z->total = sizeof(struct segment_header) + 3 * z->col8 + 2 * z->col4 + z->kinds + z->text +
-		   z->vectors;
+	z->total = sizeof(struct segment_header) + 3 * z->col8 + 2 * z->col4 + z->kinds + z->refs +
+		   z->text + z->vectors;
 	return z->total <= SIZE_MAX;
 }
 
@@ -75,12 +77,17 @@ static int segment__check_header(const struct segment_header *h, struct segment_
 {
 	if (h->magic != SEGMENT__MAGIC)
 		return ROOST_ECORRUPT;
-	if (h->version != SEGMENT_VERSION)
+	if (h->version != SEGMENT_VERSION && h->version != 1)
 		return ROOST_EVERSION;
-	if (!segment__sizes(h->count, h->dim, h->text_bytes, z) || h->reserved || h->reserved2 ||
-	    h->start_lsn > h->end_lsn)
+	if (!segment__sizes(h->version, h->count, h->dim, h->text_bytes, z) || h->reserved ||
+	    h->reserved2 || h->start_lsn > h->end_lsn)
 		return ROOST_ECORRUPT;
 	return 0;
+}
+
+static bool segment__span_ok(const struct segment_docs *d, uint32_t off, uint32_t len)
+{
+	return off <= d->text_bytes && len <= d->text_bytes - off;
 }
 
 /* Ids are a batch's LSN plus the row's index in it, so they rise strictly
@@ -90,7 +97,10 @@ static bool segment__row_ok(const struct segment_docs *d, uint64_t i)
 	if (d->ids[i] < d->start_lsn || d->ids[i] >= d->end_lsn ||
 	    (i > 0 && d->ids[i] <= d->ids[i - 1]))
 		return false;
-	if (d->text_off[i] > d->text_bytes || d->text_len[i] > d->text_bytes - d->text_off[i])
+	if (!segment__span_ok(d, d->text_off[i], d->text_len[i]))
+		return false;
+	if (d->refs && (!segment__span_ok(d, d->refs[i].key_off, d->refs[i].key_len) ||
+			!segment__span_ok(d, d->refs[i].meta_off, d->refs[i].meta_len)))
 		return false;
 	return d->kinds[i].len <= sizeof d->kinds[i].name;
 }
@@ -112,10 +122,15 @@ static bool segment__rows_ok(const struct segment_docs *d)
 int segment_store(const char *path, const struct segment_docs *d)
 {
 	struct segment_sizes z;
-	if (!segment__sizes(d->count, d->dim, d->text_bytes, &z) || d->start_lsn > d->end_lsn ||
-	    !segment__rows_ok(d))
+	if (!segment__sizes(SEGMENT_VERSION, d->count, d->dim, d->text_bytes, &z) ||
+	    d->start_lsn > d->end_lsn || !segment__rows_ok(d))
 		return ROOST_EINVAL;
 	static const char zeros[8];
+	/* Rows without ids or metadata (from a version 1 segment) get empty
+	 * refs: the file always has the section. */
+	struct segment_ref *none = NULL;
+	if (!d->refs && d->count && !(none = calloc(d->count, sizeof *none)))
+		return ROOST_ENOMEM;
 	struct segment_header h = {
 	    .magic = SEGMENT__MAGIC,
 	    .version = SEGMENT_VERSION,
@@ -126,15 +141,11 @@ int segment_store(const char *path, const struct segment_docs *d)
 	    .text_bytes = d->text_bytes,
 	};
 	struct iovec iov[] = {
-	    {&h, sizeof h},
-	    {d->ids, z.col8},
-	    {d->agents, z.col8},
-	    {d->times, z.col8},
-	    {d->text_off, z.col4},
-	    {d->text_len, z.col4},
-	    {d->kinds, z.kinds},
-	    {d->text, d->text_bytes},
-	    {(void *)zeros, z.text - d->text_bytes},
+	    {&h, sizeof h},	      {d->ids, z.col8},
+	    {d->agents, z.col8},      {d->times, z.col8},
+	    {d->text_off, z.col4},    {d->text_len, z.col4},
+	    {d->kinds, z.kinds},      {d->refs ? d->refs : none, z.refs},
+	    {d->text, d->text_bytes}, {(void *)zeros, z.text - d->text_bytes},
 	    {d->vectors, z.vectors},
 	};
 	int n = (int)(sizeof iov / sizeof iov[0]);
@@ -142,7 +153,9 @@ int segment_store(const char *path, const struct segment_docs *d)
 	for (int i = 1; i < n; i++)
 		crc = crc32c_update(crc, iov[i].iov_base, iov[i].iov_len);
 	h.crc = crc;
-	return durable_replace(path, iov, n, 0600);
+	int rc = durable_replace(path, iov, n, 0600);
+	free(none);
+	return rc;
 }
 
 /* Points the columns into buf, which is 8-byte aligned and holds the file
@@ -164,7 +177,8 @@ static void segment__point(const char *buf, const struct segment_header *h,
 	d->text_off = (uint32_t *)(p += z->col8);
 	d->text_len = (uint32_t *)(p += z->col4);
 	d->kinds = (struct segment_kind *)(p += z->col4);
-	d->text = (char *)(p += z->kinds);
+	d->refs = z->refs ? (struct segment_ref *)(p + z->kinds) : NULL;
+	d->text = (char *)(p += z->kinds + z->refs);
 	d->vectors = with_vectors ? (float *)(p + z->text) : NULL;
 }
 

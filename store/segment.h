@@ -5,15 +5,17 @@
  * keeps the raw vectors, so a segment can be rebuilt, compacted or moved to
  * another index type without the log.
  *
- * File layout (SEGMENT_VERSION 1), little-endian, sections 8-byte aligned:
+ * File layout (SEGMENT_VERSION 2), little-endian, sections 8-byte aligned:
  *   struct segment_header         64 bytes
  *   uint64  ids[count]
  *   int64   agents[count]
  *   int64   times[count]
  *   uint32  text_off[count], text_len[count]
  *   struct segment_kind kinds[count]   24 bytes each
- *   char    text[text_bytes]           padded to 8
+ *   struct segment_ref refs[count]     16 bytes each
+ *   char    text[text_bytes]           texts, keys, metadata; padded to 8
  *   float   vectors[count * dim]
+ * Version 1 has no refs section, and is read with refs NULL.
  * The header's crc is the CRC-32C of the header's bytes before the crc
  * field followed by every byte after the header; its reserved fields are
  * zero. A segment of zero documents is valid (count 0, start_lsn <=
@@ -26,11 +28,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEGMENT_VERSION 1u
+#define SEGMENT_VERSION 2u
 
 struct segment_kind {
 	uint8_t len;
 	char name[23];
+};
+
+/* Where a row's id (the client's key) and metadata lie in the text
+ * section; a length of zero: none. */
+struct segment_ref {
+	uint32_t key_off, key_len;
+	uint32_t meta_off, meta_len;
 };
 
 /* Column arrays of a segment, in memory. */
@@ -44,6 +53,7 @@ struct segment_docs {
 	uint32_t *text_off;
 	uint32_t *text_len;
 	struct segment_kind *kinds;
+	struct segment_ref *refs; /* NULL: no row has an id or metadata */
 	char *text;
 	uint64_t text_bytes;
 	float *vectors; /* NULL when loaded with SEGMENT_NO_VECTORS */

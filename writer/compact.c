@@ -62,6 +62,19 @@ static int compact__load(const struct compact_config *cfg, const struct manifest
 	return 0;
 }
 
+/* A part's refs, moved to where its text now starts; none (a version 1
+ * segment) stay none. */
+static void compact__rebase_refs(struct segment_ref *to, const struct segment_docs *p,
+				 uint32_t base)
+{
+	for (uint64_t r = 0; r < p->count; r++) {
+		struct segment_ref x = p->refs ? p->refs[r] : (struct segment_ref){0};
+		x.key_off += x.key_len ? base : 0;
+		x.meta_off += x.meta_len ? base : 0;
+		to[r] = x;
+	}
+}
+
 /* Concatenates the parts' columns into one block owned by out. */
 static int compact__concat(const struct segment_docs *parts, uint32_t n, struct segment_docs *out)
 {
@@ -71,7 +84,8 @@ static int compact__concat(const struct segment_docs *parts, uint32_t n, struct 
 		count += parts[i].count;
 		text += parts[i].text_bytes;
 	}
-	size_t per_row = 3 * 8 + 2 * 4 + sizeof(struct segment_kind) + (size_t)dim * sizeof(float);
+	size_t per_row = 3 * 8 + 2 * 4 + sizeof(struct segment_kind) + sizeof(struct segment_ref) +
+			 (size_t)dim * sizeof(float);
 	char *block = malloc(count * per_row + text + 8);
 	if (!block)
 		return ROOST_ENOMEM;
@@ -84,7 +98,8 @@ static int compact__concat(const struct segment_docs *parts, uint32_t n, struct 
 	out->text_off = (uint32_t *)(out->vectors + count * dim);
 	out->text_len = out->text_off + count;
 	out->kinds = (struct segment_kind *)(out->text_len + count);
-	out->text = (char *)(out->kinds + count);
+	out->refs = (struct segment_ref *)(out->kinds + count);
+	out->text = (char *)(out->refs + count);
 	out->dim = dim;
 	out->start_lsn = parts[0].start_lsn;
 	out->end_lsn = parts[n - 1].end_lsn;
@@ -98,6 +113,7 @@ static int compact__concat(const struct segment_docs *parts, uint32_t n, struct 
 		memcpy(out->text_len + at, p->text_len, p->count * 4);
 		memcpy(out->kinds + at, p->kinds, p->count * sizeof(struct segment_kind));
 		memcpy(out->text + out->text_bytes, p->text, p->text_bytes);
+		compact__rebase_refs(out->refs + at, p, (uint32_t)out->text_bytes);
 		for (uint64_t r = 0; r < p->count; r++)
 			out->text_off[at + r] = p->text_off[r] + (uint32_t)out->text_bytes;
 		out->count += p->count;

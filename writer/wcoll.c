@@ -6,13 +6,17 @@
 #include "segment.h"
 #include "tail.h"
 #include "vindex.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Text room of a tail, per document it holds. */
+/* Text room of a tail, per document it holds, and beyond that room for
+ * any one request's bytes, so that a batch always fits an empty tail.
+ * Memory is reserved only as text arrives. */
 #define WCOLL_TEXT_PER_DOC 2048u
+#define WCOLL_TEXT_SPARE   WIRE_MAX_FRAME
 
 struct wcoll {
 	struct wcoll_env env;
@@ -99,7 +103,7 @@ static int wcoll__new_tail(wcoll *c, uint64_t start, uint64_t tail_gen)
 	    .dim = c->set.dim,
 	    .metric = c->set.metric,
 	    .capacity = c->set.seal_docs,
-	    .text_capacity = c->set.seal_docs * WCOLL_TEXT_PER_DOC,
+	    .text_capacity = c->set.seal_docs * WCOLL_TEXT_PER_DOC + WCOLL_TEXT_SPARE,
 	    .mode = c->env.inst->file_mode,
 	};
 	inst_tail_path(c->env.inst, tc.serial, path, sizeof path);

@@ -5,9 +5,10 @@ numpy used when present. The API follows LangChain's vector stores:
 
     from roost import Roost
     db = Roost("sim", embedding=my_embedder)        # instance name or URLs
-    ids = db.add_texts(["hello"], metadatas=[{"agent": 7, "kind": "tweet"}])
+    ids = db.add_texts(["hello"], metadatas=[{"agent": 7, "topic": "cats"}],
+                       ids=["post-1"])               # ids: strings
     docs = db.similarity_search("hello", k=4, filter={"agent": 7})
-    docs[0].page_content, docs[0].metadata          # text, {id, agent, ...}
+    docs[0].id, docs[0].page_content, docs[0].metadata  # "post-1", text, as added
 
 plus the lower-level add() and search(..., min_lsn=...) with last_lsn for
 read-your-writes. Every failure is a RoostError with the server's code and
@@ -20,6 +21,7 @@ system loader.
 import array
 import ctypes
 import ctypes.util
+import json
 import operator
 import os
 import threading
@@ -43,7 +45,8 @@ _MAX_DOCS = 1024
 _MAX_BYTES = 8 << 20
 _MAX_QUERIES = 1024  # a reader's limit per search (RSEARCH_MAX_QUERIES)
 _MAX_TUNING = 65536  # a reader's limit for nprobe and ef_search (reader/search.h)
-_META_KEYS = ("agent", "time", "kind")
+_MAX_KEY = 128  # bytes of a document's own id (proto/batch.h)
+_MAX_META = 16384  # bytes of a document's metadata as JSON (proto/batch.h)
 
 
 class RoostError(Exception):
@@ -60,28 +63,36 @@ class RoostError(Exception):
 
 
 class Document:
-    """A search hit shaped like LangChain's Document: page_content is the
-    text; metadata holds id, agent, time, kind and score."""
+    """A document shaped like LangChain's: page_content is the text,
+    metadata the dict it was added with, id its id as a string."""
 
-    __slots__ = ("page_content", "metadata")
+    __slots__ = ("page_content", "metadata", "id")
 
-    def __init__(self, page_content, metadata=None):
+    def __init__(self, page_content, metadata=None, id=None):
         self.page_content = page_content
         self.metadata = dict(metadata or {})
-
-    @property
-    def id(self):
-        return self.metadata.get("id")
+        self.id = id
 
     def __eq__(self, other):
         return (isinstance(other, Document) and self.page_content == other.page_content and
-                self.metadata == other.metadata)
+                self.metadata == other.metadata and self.id == other.id)
 
     def __repr__(self):
-        return "Document(page_content=%r, metadata=%r)" % (self.page_content, self.metadata)
+        return "Document(id=%r, page_content=%r, metadata=%r)" % (self.id, self.page_content,
+                                                                 self.metadata)
 
 
-Hit = namedtuple("Hit", "id score agent time kind text")
+# id: the document's id as a string (its own, or "#<version>" for one roost
+# assigned); version: the number roost gave this version of it; metadata:
+# the dict it was added with (for a document added without one, as by the
+# CLI or C, its agent, time and kind).
+Hit = namedtuple("Hit", "id score agent time kind text metadata version")
+
+
+def _id_str(key, version):
+    """A document's id in string form: assigned ids are "#<number>", and
+    no id of a client's may begin with '#'."""
+    return key if key else "#%d" % version
 
 
 class Results(list):
@@ -98,7 +109,8 @@ class Results(list):
 
 class _Doc(ctypes.Structure):
     _fields_ = [("vector", ctypes.POINTER(ctypes.c_float)), ("agent", ctypes.c_int64),
-                ("time", ctypes.c_int64), ("kind", ctypes.c_char_p), ("text", ctypes.c_char_p)]
+                ("time", ctypes.c_int64), ("kind", ctypes.c_char_p), ("text", ctypes.c_char_p),
+                ("id", ctypes.c_char_p), ("metadata", ctypes.c_char_p)]
 
 
 class _Filter(ctypes.Structure):
@@ -109,7 +121,8 @@ class _Filter(ctypes.Structure):
 
 class _Hit(ctypes.Structure):
     _fields_ = [("id", ctypes.c_uint64), ("score", ctypes.c_float), ("agent", ctypes.c_int64),
-                ("time", ctypes.c_int64), ("kind", ctypes.c_char_p), ("text", ctypes.c_char_p)]
+                ("time", ctypes.c_int64), ("kind", ctypes.c_char_p), ("text", ctypes.c_char_p),
+                ("key", ctypes.c_char_p), ("metadata", ctypes.c_char_p)]
 
 
 class _Status(ctypes.Structure):
@@ -308,11 +321,48 @@ def _filter(spec):
     return f, keep
 
 
+def _key(value, what):
+    """A document's own id as bytes: 1 to 128 bytes of UTF-8, not
+    beginning with '#' (which marks the ids roost assigns)."""
+    b = _cstr(value, what)
+    if not b or len(b) > _MAX_KEY or b.startswith(b"#"):
+        raise RoostError(EINVAL if len(b) <= _MAX_KEY else ETOOBIG,
+                         "%s = %r: an id is 1 to %d bytes of UTF-8 not beginning with '#'"
+                         % (what, value, _MAX_KEY))
+    return b
+
+
+def _meta_json(m, what):
+    """A metadata dict as the JSON object roost stores verbatim."""
+    if not isinstance(m, dict):
+        raise RoostError(EINVAL, "%s must be a dict, not %s" % (what, type(m).__name__))
+    try:
+        text = json.dumps(m, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise RoostError(EINVAL, "%s cannot be stored as JSON: %s" % (what, e)) from None
+    b = _cstr(text, what)
+    if len(b) > _MAX_META:
+        raise RoostError(ETOOBIG, "%s is %d bytes as JSON; the limit is %d"
+                         % (what, len(b), _MAX_META))
+    return b
+
+
+def _hit_metadata(h):
+    """The dict a document was added with; for one added without metadata
+    (by the CLI or C), its first-class fields."""
+    if h.metadata:
+        try:
+            return json.loads(h.metadata.decode("utf-8"))
+        except ValueError:
+            pass  # a server stores only valid objects; never fail a search on it
+    return {"agent": h.agent, "time": h.time, "kind": (h.kind or b"").decode("utf-8", "replace")}
+
+
 def _chunks(docs, dim):
     """Splits documents into requests under libroost's limits."""
     start, size = 0, 0
     for i, d in enumerate(docs):
-        need = dim * 4 + len(d[3]) + len(d[2]) + 64
+        need = dim * 4 + sum(len(x) for x in d[2:]) + 64
         if i > start and (i - start == _MAX_DOCS or size + need > _MAX_BYTES):
             yield start, i
             start, size = i, 0
@@ -427,15 +477,18 @@ class Roost:
         return ACK_MODES[ack]
 
     # -- writes -----------------------------------------------------------
-    def add(self, vectors, texts=None, metadatas=None, ack=None):
-        """Adds one document per vector and returns their ids (ints, in
-        order). texts: one str per vector (default ""). metadatas: one dict
-        per vector with any of agent, time, kind (default 0, 0, ""). ack
-        overrides the default acknowledgement. Large batches are split into
-        several requests, each idempotent on its own; last_lsn is the
-        newest LSN."""
+    def add(self, vectors, texts=None, metadatas=None, ids=None, ack=None):
+        """Adds one document per vector and returns their ids as strings,
+        in order. texts: one str per vector (default ""). metadatas: one
+        dict per vector, stored as JSON and returned as it was; its agent,
+        time and kind (default 0, 0, "") are also the document's
+        first-class fields, which filters use. ids: one str per vector, the
+        documents' own ids (an existing one is replaced); None: roost
+        assigns ids ("#<number>"). ack overrides the default
+        acknowledgement. Large batches are split into several requests,
+        each idempotent on its own; last_lsn is the newest LSN."""
         ptr, keep, n, dim = _floats(vectors, "vectors")  # keep: owns what ptr points to
-        docs = self._docs(n, texts, metadatas)
+        docs = self._docs(n, texts, metadatas, ids)
         mode = self.ack if ack is None else self._ack(ack)
         ids = []
         with self._lock:
@@ -445,50 +498,53 @@ class Roost:
         return ids
 
     @staticmethod
-    def _docs(n, texts, metadatas):
+    def _docs(n, texts, metadatas, ids):
         texts = [""] * n if texts is None else list(texts)
         metas = [{}] * n if metadatas is None else list(metadatas)
-        if len(texts) != n or len(metas) != n:
-            raise RoostError(EINVAL, "%d vectors but %d texts and %d metadatas"
-                             % (n, len(texts), len(metas)))
+        keys = [None] * n if ids is None else list(ids)
+        if len(texts) != n or len(metas) != n or len(keys) != n:
+            raise RoostError(EINVAL, "%d vectors but %d texts, %d metadatas and %d ids"
+                             % (n, len(texts), len(metas), len(keys)))
         docs = []
-        for i, (t, m) in enumerate(zip(texts, metas)):
-            m = m or {}
-            unknown = set(m) - set(_META_KEYS)
-            if unknown:
-                raise RoostError(EINVAL, "metadatas[%d] has %s; roost stores agent, time and "
-                                         "kind only" % (i, sorted(unknown)))
+        for i, (t, m, k) in enumerate(zip(texts, metas, keys)):
+            m = {} if m is None else m
+            meta = _meta_json(m, "metadatas[%d]" % i)
             docs.append((_int(m.get("agent", 0), "metadatas[%d] agent" % i),
                          _int(m.get("time", 0), "metadatas[%d] time" % i),
                          _cstr(m.get("kind"), "metadatas[%d] kind" % i),
-                         _cstr(t, "texts[%d]" % i)))
+                         _cstr(t, "texts[%d]" % i),
+                         b"" if k is None else _key(k, "ids[%d]" % i),
+                         meta))
         return docs
 
     def _add_chunk(self, h, ptr, dim, docs, first, mode, added):
         n = len(docs)
         cdocs = (_Doc * n)()
         base = ctypes.cast(ptr, ctypes.c_void_p).value
-        for j, (agent, time, kind, text) in enumerate(docs):
+        for j, (agent, time, kind, text, key, meta) in enumerate(docs):
             row = ctypes.cast(base + (first + j) * dim * 4, ctypes.POINTER(ctypes.c_float))
-            cdocs[j] = _Doc(row, agent, time, kind, text)
+            cdocs[j] = _Doc(row, agent, time, kind, text, key, meta)
         ids = (ctypes.c_uint64 * n)()
         lsn = ctypes.c_uint64()
         rc = self._lib.roost_add(h, dim, cdocs, n, mode, ids, ctypes.byref(lsn))
         if rc:
             raise self._error(rc, added)
         self.last_lsn = lsn.value if self.last_lsn is None else max(self.last_lsn, lsn.value)
-        return list(ids)
+        return [_id_str(d[4].decode("utf-8"), v) for d, v in zip(docs, ids)]
 
-    def add_texts(self, texts, metadatas=None, embeddings=None, vectors=None, ack=None):
+    def add_texts(self, texts, metadatas=None, ids=None, embeddings=None, vectors=None,
+                  ack=None, **kwargs):
         """LangChain's add_texts: stores texts with their vectors (embeddings
-        or vectors, else computed with the embedding function) and
-        metadatas (agent, time, kind); returns the new ids."""
+        or vectors, else computed with the embedding function), metadatas
+        and ids (see add()); returns the ids as strings."""
+        if kwargs:
+            raise RoostError(EINVAL, "add_texts takes no %s" % sorted(kwargs))
         texts = list(texts)
         if embeddings is None:
             embeddings = vectors
         if embeddings is None:
             embeddings = self._embed_documents(texts)
-        return self.add(embeddings, texts, metadatas, ack)
+        return self.add(embeddings, texts, metadatas, ids, ack)
 
     @classmethod
     def from_texts(cls, texts, embedding, metadatas=None, target=None, **kwargs):
@@ -555,23 +611,24 @@ class Roost:
         for q in range(nq):
             hp = ctypes.POINTER(_Hit)()
             n = self._lib.roost_results_hits(res, q, ctypes.byref(hp))
-            out.append([Hit(h.id, h.score, h.agent, h.time,
-                            (h.kind or b"").decode("utf-8", "replace"),
-                            (h.text or b"").decode("utf-8", "replace")) for h in hp[:n]])
+            out.append([Hit(_id_str((h.key or b"").decode("utf-8", "replace"), h.id), h.score,
+                            h.agent, h.time, (h.kind or b"").decode("utf-8", "replace"),
+                            (h.text or b"").decode("utf-8", "replace"), _hit_metadata(h), h.id)
+                        for h in hp[:n]])
         return Results(out, self._lib.roost_results_lsn(res))
 
     def similarity_search_by_vector(self, embedding, k=4, filter=None, min_lsn=None):
         """LangChain's similarity_search_by_vector: Documents nearest to one
-        vector; metadata has id, agent, time, kind and score (L2: squared
-        distance, lower is nearer; inner product: similarity)."""
+        vector, nearest first."""
         return [d for d, _ in self.similarity_search_with_score_by_vector(
             embedding, k, filter, min_lsn)]
 
     def similarity_search_with_score_by_vector(self, embedding, k=4, filter=None,
                                                min_lsn=None):
+        """(Document, score) pairs; the score is roost's: L2 the squared
+        distance (lower is nearer), inner product the similarity."""
         hits = self.search([embedding], k, filter, min_lsn)[0]
-        return [(Document(h.text, {"id": h.id, "agent": h.agent, "time": h.time,
-                                   "kind": h.kind, "score": h.score}), h.score) for h in hits]
+        return [(Document(h.text, h.metadata, h.id), h.score) for h in hits]
 
     def similarity_search(self, query, k=4, filter=None, min_lsn=None):
         """LangChain's similarity_search: embeds query text first."""

@@ -136,6 +136,14 @@ def docs_jsonl(docs):
                    for v, a, t, k, x in docs)
 
 
+def assigned_ids(out):
+    """The numbers of the ids `roost add` printed, one per line, each "#"
+    and the number roost assigned."""
+    lines = out.split()
+    assert all(x.startswith("#") for x in lines), lines
+    return [int(x[1:]) for x in lines]
+
+
 def unit(i):
     v = [0.0] * DIM
     v[i % DIM] = 1.0 + i // DIM
@@ -220,7 +228,7 @@ def test_add_and_search(cli):
     docs = [(unit(i), i % 3, 1000 + i, "tweet" if i % 2 else "note", "doc %d \"q\"" % i)
             for i in range(20)]
     out = c.ok("add", "--ack", "visible", "--batch", 7, stdin=docs_jsonl(docs))
-    ids = [int(x) for x in out.stdout.split()]
+    ids = assigned_ids(out.stdout)
     assert len(ids) == 20 and len(set(ids)) == 20
     assert "added 20 documents in 3 batches (ack visible)" in out.stderr
     lsn = int(out.stderr.rsplit("last lsn", 1)[1])
@@ -244,7 +252,7 @@ def test_add_and_search(cli):
     table = c.ok("search", "--vector", ",".join(str(x) for x in unit(3)), "-k", 2).stdout
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["RANK", "ID", "SCORE"]
-    assert lines[1].split()[1] == str(ids[3]) and "doc 3" in lines[1]
+    assert lines[1].split()[1] == "#%d" % ids[3] and "doc 3" in lines[1]
     assert "2 hit(s)" in lines[-1]
     # The recall knobs are accepted (a Flat index has nothing to tune).
     tuned = c.search(unit(3), "-k", 2, "--nprobe", 8, "--ef-search", 64)
@@ -257,6 +265,37 @@ def test_add_and_search(cli):
     out = c.ok("add", "--file", path, "--ack", "queued")
     assert "added 1 documents" in out.stderr
     wait_for(lambda: c.status()["server"]["documents"] == 21, 30, "the queued add")
+
+
+def test_own_ids_and_metadata(cli):
+    """JSON lines may carry a document's own id and metadata: `roost add`
+    prints the id it was given (or "#<number>"), and searches return both,
+    the metadata byte for byte."""
+    c = cli()
+    c.up("--dim", DIM)
+    meta = '{"post": 12, "user": "bob", "topic": "cats", "tags": ["a", 1.5, null]}'
+    lines = (json.dumps({"vector": unit(0), "id": "post-12", "text": "mine"})[:-1] +
+             ', "metadata": ' + meta + '}\n' +
+             json.dumps({"vector": unit(1), "text": "assigned"}) + "\n")
+    out = c.ok("add", "--ack", "visible", stdin=lines)
+    printed = out.stdout.split()
+    assert printed[0] == "post-12" and printed[1].startswith("#"), printed
+    raw = c.ok("search", "--json", "--vector", ",".join(map(str, unit(0))), "-k", 1).stdout
+    assert '"key":"post-12","metadata":' + meta + "}" in raw, raw
+    h = json.loads(raw)["hits"][0]
+    assert h["key"] == "post-12" and h["metadata"] == json.loads(meta)
+    other = c.search(unit(1), "-k", 1)["hits"][0]
+    assert "key" not in other and "metadata" not in other
+    assert "#%d" % other["id"] == printed[1]
+    table = c.ok("search", "--vector", ",".join(map(str, unit(0))), "-k", 1).stdout
+    assert table.splitlines()[1].split()[1] == "post-12"
+
+    bad = c.roost("add", stdin=json.dumps({"vector": unit(2), "id": "#3"}) + "\n")
+    assert bad.returncode == 1 and "docs[0].id begins with '#'" in bad.stderr, bad.stderr
+    bad = c.roost("add", stdin=json.dumps({"vector": unit(2), "metadata": {"a": 1}})[:-2] +
+                  ', "a": 2}}\n')
+    assert bad.returncode == 1 and "metadata.a: key appears twice" in bad.stderr, bad.stderr
+    assert c.status()["server"]["documents"] == 2
 
 
 def test_add_and_search_errors(cli):
@@ -386,7 +425,7 @@ class Load:
         self.feeder.join(timeout=60)
         self.out.seek(0)
         self.err.seek(0)
-        return rc, [int(x) for x in self.out.read().split()], self.err.read()
+        return rc, assigned_ids(self.out.read()), self.err.read()
 
 
 def stored_lines(out, err, rc):
@@ -548,7 +587,7 @@ def test_data_dir_belongs_to_its_instance(cli):
     a, b = cli(), cli()
     a.up("--dim", DIM)
     ids = a.ok("add", stdin=docs_jsonl([(unit(i), 1, i, "", "a%d" % i) for i in range(3)]))
-    ids = sorted(int(i) for i in ids.stdout.split())
+    ids = sorted(assigned_ids(ids.stdout))
     a.ok("down")
     assert manifest_name(a.data) == (3, a.name)
     with open(os.path.join(a.data, "MANIFEST"), "rb") as f:
@@ -604,7 +643,7 @@ def test_supervisor_restarts_killed_children(cli):
     # Still serving: an add acknowledged visible is found at once.
     out = c.ok("add", "--ack", "visible", stdin=docs_jsonl([(unit(5), 4, 2, "x", "after")]))
     r = c.search(unit(5), "-k", 1)
-    assert r["hits"][0]["id"] == int(out.stdout) and r["hits"][0]["text"] == "after"
+    assert [r["hits"][0]["id"]] == assigned_ids(out.stdout) and r["hits"][0]["text"] == "after"
 
 
 def test_killed_supervisor_stops_its_group(cli):
@@ -618,7 +657,7 @@ def test_killed_supervisor_stops_its_group(cli):
     c.up()  # at once: it waits for the old writer to stop
     for p in st["processes"]:
         wait_for(lambda: not alive(p["pid"]), 30, "the old %s to stop" % p["role"])
-    assert c.search(unit(2), "-k", 1)["hits"][0]["id"] == int(out.stdout)
+    assert c.search(unit(2), "-k", 1)["hits"][0]["id"] == assigned_ids(out.stdout)[0]
 
 
 def test_up_refuses_an_unsupervised_writer(cli):
@@ -656,7 +695,7 @@ def test_backup_and_restore(cli):
     c.remove_shm()
     c.up()
     hits = c.search([0.0] * DIM, "-k", 100)["hits"]
-    assert sorted(h["id"] for h in hits) == sorted(int(i) for i in first.stdout.split())
+    assert sorted(h["id"] for h in hits) == sorted(assigned_ids(first.stdout))
 
 
 def test_readers_add_remove(cli):

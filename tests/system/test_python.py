@@ -77,17 +77,17 @@ def test_add_texts_and_similarity_search(db, vectors_mode):
              for i in range(len(TWEETS))]
     ids = db.add_texts(TWEETS, metadatas=metas, ack="visible")
     assert len(ids) == 5 and len(set(ids)) == 5
-    assert all(isinstance(i, int) for i in ids)
-    # Document i of a batch gets id LSN + i, exact in 64 bits.
-    assert ids == [db.last_lsn + i for i in range(5)]
+    # Ids roost assigns are strings "#<number>": document i of a batch is
+    # number LSN + i, exact in 64 bits.
+    assert ids == ["#%d" % (db.last_lsn + i) for i in range(5)]
 
     docs = db.similarity_search("roost stores vectors", k=2)
     assert len(docs) == 2
     assert docs[0].page_content == "roost stores vectors"
-    assert docs[0].metadata == {"id": ids[2], "agent": 0, "time": 1700000002, "kind": "tweet",
-                                "score": pytest.approx(0.0, abs=1e-5)}
+    assert docs[0].metadata == metas[2]
     assert docs[0].id == ids[2]
-    assert docs[1].metadata["score"] >= docs[0].metadata["score"]
+    scored = db.similarity_search_with_score("roost stores vectors", k=2)
+    assert scored[0][1] == pytest.approx(0.0, abs=1e-5) and scored[1][1] >= scored[0][1]
 
     by_vec = db.similarity_search_by_vector(embed("the writer owns the index"), k=1)
     assert by_vec[0].page_content == "the writer owns the index"
@@ -116,6 +116,46 @@ def test_filters(db):
     with pytest.raises(roost.RoostError) as e:
         found({"colour": "red"})
     assert e.value.code == roost.EINVAL and "colour" in e.value.message
+
+
+def test_own_ids_and_metadata_round_trip(db):
+    """Ids of the client's own come back as given, beside ones roost
+    assigns, and metadata comes back exactly as added, through the tail
+    and through a sealed segment alike."""
+    metas = [{"post": 7, "user": "bob", "topic": "cats", "action": "reply",
+              "orig": 3, "tags": ["a", {"b": None}], "ratio": 0.25, "ok": True},
+             {}, {"agent": 4, "kind": "tweet", "note": "\u00e9t\u00e9 \U0001F600"}]
+    vecs = [[1.0 if j == i else 0.0 for j in range(DIM)] for i in range(3)]
+    ids = db.add(vecs, texts=["a", "b", "c"], metadatas=metas, ids=["post-7", None, "p\u00e9"],
+                 ack="visible")
+    assert ids[0] == "post-7" and ids[1].startswith("#") and ids[2] == "p\u00e9"
+    for i in range(3):
+        hit = db.search([vecs[i]], k=1, min_lsn=db.last_lsn)[0][0]
+        assert (hit.id, hit.text, hit.metadata) == (ids[i], "abc"[i], metas[i])
+        assert hit.version == int(ids[1][1:]) - 1 + i
+    assert db.search([vecs[2]], k=1)[0][0].agent == 4
+    docs = db.similarity_search_by_vector(vecs[0], k=1)
+    assert docs[0] == roost.Document("a", metas[0], "post-7")
+
+
+def test_bad_ids_and_metadata(db):
+    one = [[0.0] * DIM]
+    cases = [
+        (lambda: db.add(one, ids=["#5"]), roost.EINVAL, "beginning with '#'"),
+        (lambda: db.add(one, ids=[""]), roost.EINVAL, "ids[0]"),
+        (lambda: db.add(one, ids=["x" * 129]), roost.ETOOBIG, "ids[0]"),
+        (lambda: db.add(one, ids=[7]), roost.EINVAL, "must be a str"),
+        (lambda: db.add(one * 2, ids=["a", "a"]), roost.EINVAL, "appears twice"),
+        (lambda: db.add(one, metadatas=[{"x": float("nan")}]), roost.EINVAL, "JSON"),
+        (lambda: db.add(one, metadatas=[{"x": object()}]), roost.EINVAL, "JSON"),
+        (lambda: db.add(one, metadatas=[{"x": "y" * 20000}]), roost.ETOOBIG, "16384"),
+        (lambda: db.add(one, metadatas=["not a dict"]), roost.EINVAL, "must be a dict"),
+    ]
+    for call, code, text in cases:
+        with pytest.raises(roost.RoostError) as e:
+            call()
+        assert e.value.code == code and text in e.value.message, e.value
+    assert db.status()["documents"] == 0
 
 
 def test_read_your_writes_with_min_lsn(db):
@@ -166,7 +206,6 @@ def test_client_side_errors(db):
         (lambda: db.add([1.0] * DIM), roost.EINVAL, "sequence of vectors"),
         (lambda: db.add([[0.0] * DIM], texts=["a\0b"]), roost.EINVAL, "U+0000"),
         (lambda: db.add([[0.0] * DIM], texts=["\ud800"]), roost.EUTF8, "texts[0]"),
-        (lambda: db.add([[0.0] * DIM], metadatas=[{"score": 1}]), roost.EINVAL, "score"),
         (lambda: db.add([[0.0] * DIM], metadatas=[{"agent": 1.5}]), roost.EINVAL, "integer"),
         (lambda: db.add([[0.0] * DIM], metadatas=[{"time": 1 << 63}]), roost.EINVAL, "range"),
         (lambda: db.add([[0.0] * DIM], ack="eventually"), roost.EINVAL, "ack must be"),

@@ -19,34 +19,78 @@
 struct rec {
 	unsigned char *buf;
 	size_t len;
-	size_t vec_off, docs_off, text_off;
+	size_t vec_off, docs_off, refs_off, text_off;
 	uint32_t dim, count;
 };
 
+/* key and meta NULL: none. */
 struct doc_in {
 	const char *kind;
 	const char *text;
 	size_t text_len;
+	const char *key;
+	const char *meta;
 };
 
-static void rec_build(struct rec *r, uint32_t dim, uint32_t count, const struct doc_in *in)
+static size_t str_len(const char *s)
+{
+	return s ? strlen(s) : 0;
+}
+
+/* The bytes section holds each document's text, key and metadata in turn. */
+static size_t doc_bytes(const struct doc_in *d)
+{
+	return d->text_len + str_len(d->key) + str_len(d->meta);
+}
+
+static void rec_put_doc(struct rec *r, uint16_t version, size_t i, const struct doc_in *in,
+			size_t off)
+{
+	struct batch_doc d = {0};
+	struct batch_ref ref = {0};
+
+	d.agent = 1000 + (int64_t)i;
+	d.time = -(int64_t)i;
+	d.text_off = (uint32_t)off;
+	d.text_len = (uint32_t)in->text_len;
+	d.kind_len = (uint8_t)strlen(in->kind);
+	memcpy(d.kind, in->kind, d.kind_len);
+	memcpy(r->buf + r->docs_off + i * sizeof(d), &d, sizeof(d));
+	memcpy(r->buf + r->text_off + off, in->text, in->text_len);
+	ref.key_off = (uint32_t)(off + in->text_len);
+	ref.key_len = (uint32_t)str_len(in->key);
+	ref.meta_off = ref.key_off + ref.key_len;
+	ref.meta_len = (uint32_t)str_len(in->meta);
+	if (version >= 3)
+		memcpy(r->buf + r->refs_off + i * sizeof(ref), &ref, sizeof(ref));
+	if (ref.key_len)
+		memcpy(r->buf + r->text_off + ref.key_off, in->key, ref.key_len);
+	if (ref.meta_len)
+		memcpy(r->buf + r->text_off + ref.meta_off, in->meta, ref.meta_len);
+}
+
+/* Version 2 records have no refs section, so no keys or metadata. */
+static void rec_build_v(struct rec *r, uint16_t version, uint32_t dim, uint32_t count,
+			const struct doc_in *in)
 {
 	struct batch_header h = {0};
 	size_t text = 0, off = 0, i;
 
 	for (i = 0; i < count; i++)
-		text += in[i].text_len;
+		text += version >= 3 ? doc_bytes(&in[i]) : in[i].text_len;
 	r->dim = dim;
 	r->count = count;
-	r->len = batch_size(dim, count, (uint32_t)text);
-	assert_true(r->len > 0);
-	r->buf = calloc(1, r->len);
-	assert_non_null(r->buf);
 	r->vec_off = sizeof(h);
 	r->docs_off = sizeof(h) + ((size_t)dim * count * 4 + 7) / 8 * 8;
-	r->text_off = r->docs_off + count * sizeof(struct batch_doc);
+	r->refs_off = r->docs_off + count * sizeof(struct batch_doc);
+	r->text_off = r->refs_off + (version >= 3 ? count * sizeof(struct batch_ref) : 0);
+	r->len = r->text_off + text;
+	if (version >= 3)
+		assert_int_equal(r->len, batch_size(dim, count, (uint32_t)text));
+	r->buf = calloc(1, r->len);
+	assert_non_null(r->buf);
 	h.magic = BATCH_MAGIC;
-	h.version = BATCH_VERSION;
+	h.version = version;
 	h.collection = 5;
 	h.dim = dim;
 	h.count = count;
@@ -60,24 +104,20 @@ static void rec_build(struct rec *r, uint32_t dim, uint32_t count, const struct 
 		memcpy(r->buf + r->vec_off + i * 4, &v, 4);
 	}
 	for (i = 0; i < count; i++) {
-		struct batch_doc d = {0};
-
-		d.agent = 1000 + (int64_t)i;
-		d.time = -(int64_t)i;
-		d.text_off = (uint32_t)off;
-		d.text_len = (uint32_t)in[i].text_len;
-		d.kind_len = (uint8_t)strlen(in[i].kind);
-		memcpy(d.kind, in[i].kind, d.kind_len);
-		memcpy(r->buf + r->docs_off + i * sizeof(d), &d, sizeof(d));
-		memcpy(r->buf + r->text_off + off, in[i].text, in[i].text_len);
-		off += in[i].text_len;
+		rec_put_doc(r, version, i, &in[i], off);
+		off += version >= 3 ? doc_bytes(&in[i]) : in[i].text_len;
 	}
 }
 
+static void rec_build(struct rec *r, uint32_t dim, uint32_t count, const struct doc_in *in)
+{
+	rec_build_v(r, BATCH_VERSION, dim, count, in);
+}
+
 static const struct doc_in sample_docs[] = {
-    {"tweet", "hello", 5},
-    {"", "", 0},
-    {"article", "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80", 15},
+    {"tweet", "hello", 5, NULL, NULL},
+    {"", "", 0, NULL, NULL},
+    {"article", "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80", 15, NULL, NULL},
 };
 
 /* dim 3 x 3 docs: 9 floats, so the vectors need 4 bytes of padding. */
@@ -112,13 +152,14 @@ static void test_size_arithmetic(void **state)
 {
 	(void)state;
 	/* 3 floats pad to 16 bytes. */
-	assert_int_equal(batch_size(3, 1, 0), 48 + 16 + 48);
-	assert_int_equal(batch_size(2, 1, 0), 48 + 8 + 48);
-	assert_int_equal(batch_size(384, 2, 10), 48 + 3072 + 96 + 10);
-	assert_int_equal(batch_size(1, 1, BATCH_MAX_TEXT), 48 + 8 + 48 + BATCH_MAX_TEXT);
-	assert_int_equal(batch_size(BATCH_MAX_DIM, BATCH_MAX_DOCS, BATCH_MAX_DOCS * BATCH_MAX_TEXT),
-			 48 + (size_t)BATCH_MAX_DIM * BATCH_MAX_DOCS * 4 + BATCH_MAX_DOCS * 48 +
-			     (size_t)BATCH_MAX_DOCS * BATCH_MAX_TEXT);
+	assert_int_equal(batch_size(3, 1, 0), 48 + 16 + 64);
+	assert_int_equal(batch_size(2, 1, 0), 48 + 8 + 64);
+	assert_int_equal(batch_size(384, 2, 10), 48 + 3072 + 128 + 10);
+	assert_int_equal(batch_size(1, 1, BATCH_MAX_DOC_BYTES), 48 + 8 + 64 + BATCH_MAX_DOC_BYTES);
+	assert_int_equal(
+	    batch_size(BATCH_MAX_DIM, BATCH_MAX_DOCS, BATCH_MAX_DOCS * BATCH_MAX_DOC_BYTES),
+	    48 + (size_t)BATCH_MAX_DIM * BATCH_MAX_DOCS * 4 + BATCH_MAX_DOCS * 64 +
+		(size_t)BATCH_MAX_DOCS * BATCH_MAX_DOC_BYTES);
 }
 
 static void test_size_limits(void **state)
@@ -128,8 +169,8 @@ static void test_size_limits(void **state)
 	assert_int_equal(batch_size(BATCH_MAX_DIM + 1, 1, 0), 0);
 	assert_int_equal(batch_size(1, 0, 0), 0);
 	assert_int_equal(batch_size(1, BATCH_MAX_DOCS + 1, 0), 0);
-	assert_int_equal(batch_size(1, 1, BATCH_MAX_TEXT + 1), 0);
-	assert_int_equal(batch_size(1, 2, 2 * BATCH_MAX_TEXT + 1), 0);
+	assert_int_equal(batch_size(1, 1, BATCH_MAX_DOC_BYTES + 1), 0);
+	assert_int_equal(batch_size(1, 2, 2 * BATCH_MAX_DOC_BYTES + 1), 0);
 	assert_int_equal(batch_size(UINT32_MAX, UINT32_MAX, UINT32_MAX), 0);
 	assert_int_equal(batch_size(1, 1, UINT32_MAX), 0);
 	assert_int_equal(batch_size(UINT32_MAX, 1, 0), 0);
@@ -149,6 +190,7 @@ static void test_parse_valid(void **state)
 	assert_ptr_equal(v.hdr, r.buf);
 	assert_ptr_equal(v.vectors, r.buf + 48);
 	assert_ptr_equal(v.docs, r.buf + 48 + 40);
+	assert_ptr_equal(v.refs, r.buf + 48 + 40 + 3 * 48);
 	assert_ptr_equal(v.text, r.buf + r.len - 20);
 	assert_int_equal(v.hdr->count, 3);
 	assert_int_equal(v.hdr->dim, 3);
@@ -177,7 +219,7 @@ static void test_parse_max_kind_and_text(void **state)
 	(void)state;
 	assert_non_null(big);
 	memset(big, 'x', BATCH_MAX_TEXT);
-	in[0] = (struct doc_in){"12345678901234567890123", big, BATCH_MAX_TEXT};
+	in[0] = (struct doc_in){"12345678901234567890123", big, BATCH_MAX_TEXT, NULL, NULL};
 	rec_build(&r, 1, 1, in);
 	assert_int_equal(rec_parse(&r), 0);
 	free(r.buf);
@@ -214,17 +256,19 @@ static void test_parse_bad_header(void **state)
 	rec_hdr(&r)->flags = 1;
 	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
 	rec_hdr(&r)->flags = 0;
-	/* Version 2 names its collection; version 1 had none (zero). */
+	/* Versions 2 and up name their collection; version 1 had none. */
 	rec_hdr(&r)->collection = 0;
 	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
-	rec_hdr(&r)->version = 1;
 	rec_hdr(&r)->collection = 5;
-	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
-	rec_hdr(&r)->collection = 0;
-	assert_int_equal(batch_parse(r.buf, r.len, 0, &v), 0);
+	/* A version 1 record is a version 2 one, without refs. */
+	struct rec old;
+	rec_build_v(&old, 2, 3, 3, sample_docs);
+	rec_hdr(&old)->version = 1;
+	assert_int_equal(rec_parse(&old), ROOST_ECORRUPT);
+	rec_hdr(&old)->collection = 0;
+	assert_int_equal(batch_parse(old.buf, old.len, 0, &v), 0);
 	assert_int_equal(batch_collection(&v), 1); /* the default collection */
-	rec_hdr(&r)->version = BATCH_VERSION;
-	rec_hdr(&r)->collection = 5;
+	free(old.buf);
 	assert_int_equal(batch_parse(r.buf, r.len, 0, &v), 0);
 	assert_int_equal(batch_collection(&v), 5);
 	rec_hdr(&r)->reserved2 = 1;
@@ -338,8 +382,8 @@ static void test_parse_text_over_limit(void **state)
 	memset(big, 'x', BATCH_MAX_TEXT + 1);
 	/* Two docs allow a text section above BATCH_MAX_TEXT, but one text
 	 * may not be that long. */
-	in[0] = (struct doc_in){"a", big, BATCH_MAX_TEXT + 1};
-	in[1] = (struct doc_in){"b", "", 0};
+	in[0] = (struct doc_in){"a", big, BATCH_MAX_TEXT + 1, NULL, NULL};
+	in[1] = (struct doc_in){"b", "", 0, NULL, NULL};
 	rec_build(&r, 1, 2, in);
 	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
 	rec_doc(&r, 0)->text_len = BATCH_MAX_TEXT;
@@ -412,6 +456,121 @@ static void test_parse_kind(void **state)
 	free(r.buf);
 }
 
+static const struct doc_in keyed_docs[] = {
+    {"tweet", "hello", 5, "post-1", "{\"topic\":\"cats\",\"n\":[1,2.5,{\"x\":null}]}"},
+    {"", "", 0, NULL, "{}"},
+    {"reply", "hi", 2,
+     "\xC3\xA9"
+     "t"
+     "\xC3\xA9",
+     NULL},
+};
+
+static void test_parse_keys_and_meta(void **state)
+{
+	struct batch_view v;
+	struct rec r;
+	uint32_t len;
+
+	(void)state;
+	rec_build(&r, 3, 3, keyed_docs);
+	assert_int_equal(batch_parse(r.buf, r.len, 0, &v), 0);
+	for (uint32_t i = 0; i < 3; i++) {
+		const char *key = batch_key(&v, i, &len);
+		assert_int_equal(len, str_len(keyed_docs[i].key));
+		assert_memory_equal(key, keyed_docs[i].key ? keyed_docs[i].key : "", len);
+		const char *meta = batch_meta(&v, i, &len);
+		assert_int_equal(len, str_len(keyed_docs[i].meta));
+		assert_memory_equal(meta, keyed_docs[i].meta ? keyed_docs[i].meta : "", len);
+	}
+	free(r.buf);
+	/* Version 2 carries neither. */
+	rec_build_v(&r, 2, 3, 3, sample_docs);
+	assert_int_equal(batch_parse(r.buf, r.len, 0, &v), 0);
+	assert_null(v.refs);
+	assert_string_equal(batch_key(&v, 0, &len), "");
+	assert_int_equal(len, 0);
+	batch_meta(&v, 2, &len);
+	assert_int_equal(len, 0);
+	free(r.buf);
+}
+
+/* Each of these ids, in a record by itself, must be refused. */
+static void test_parse_bad_keys(void **state)
+{
+	char long_key[BATCH_MAX_KEY + 2];
+	const char *bad[] = {"#12",
+			     "a\xFF"
+			     "b",
+			     "\xED\xA0\x80", long_key};
+
+	(void)state;
+	memset(long_key, 'k', sizeof long_key - 1);
+	long_key[sizeof long_key - 1] = '\0';
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct doc_in in = {"t", "x", 1, bad[i], NULL};
+		struct rec r;
+		rec_build(&r, 1, 1, &in);
+		assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+		free(r.buf);
+	}
+	long_key[BATCH_MAX_KEY] = '\0'; /* exactly the limit */
+	struct doc_in ok = {"t", "x", 1, long_key, NULL};
+	struct rec r;
+	rec_build(&r, 1, 1, &ok);
+	assert_int_equal(rec_parse(&r), 0);
+	/* A NUL inside the key would make two keys equal as C strings. */
+	r.buf[r.text_off + 1 + 5] = '\0';
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	free(r.buf);
+}
+
+static void test_parse_bad_meta(void **state)
+{
+	const char *bad[] = {"[1]",
+			     "\"s\"",
+			     "{",
+			     "{\"a\":1,\"a\":2}",
+			     "{\"a\":1} x",
+			     "{\"a\":01}",
+			     "{\"a\":\"\\u0000\"}",
+			     "{a:1}"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct doc_in in = {"t", "x", 1, NULL, bad[i]};
+		struct rec r;
+		rec_build(&r, 1, 1, &in);
+		if (rec_parse(&r) != ROOST_ECORRUPT)
+			fail_msg("metadata %s was accepted", bad[i]);
+		free(r.buf);
+	}
+}
+
+static void test_parse_bad_ref_range(void **state)
+{
+	struct rec r;
+	struct batch_ref *ref;
+
+	(void)state;
+	rec_build(&r, 3, 3, keyed_docs);
+	ref = (struct batch_ref *)(r.buf + r.refs_off) + 2;
+	uint32_t end = rec_hdr(&r)->text_bytes;
+	ref->key_off = end; /* the key would run past the section */
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	ref->key_off = 0xFFFFFFF0u;
+	ref->key_len = 0x20; /* wraps when added naively */
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	ref->key_off = 0;
+	ref->key_len = 0;
+	ref->meta_off = end;
+	ref->meta_len = 1;
+	assert_int_equal(rec_parse(&r), ROOST_ECORRUPT);
+	ref->meta_len = 0;
+	assert_int_equal(rec_parse(&r), 0);
+	free(r.buf);
+}
+
 static uint64_t xorshift(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -430,8 +589,12 @@ static int view_strings_valid(const struct batch_view *v)
 	for (uint32_t i = 0; i < v->hdr->count; i++) {
 		const struct batch_doc *d = &v->docs[i];
 
+		uint32_t klen;
+		const char *key = batch_key(v, i, &klen);
+
 		if (!ref_utf8_valid(v->text + d->text_off, d->text_len) ||
-		    !ref_utf8_valid(d->kind, d->kind_len) || memchr(d->kind, 0, d->kind_len))
+		    !ref_utf8_valid(d->kind, d->kind_len) || memchr(d->kind, 0, d->kind_len) ||
+		    !ref_utf8_valid(key, klen) || (klen && key[0] == '#'))
 			return 0;
 	}
 	return 1;
@@ -441,9 +604,9 @@ static int view_strings_valid(const struct batch_view *v)
  * overlong form (C3 -> C1), a surrogate (ED 9F -> ED BF) or a code point
  * above U+10FFFF (F4 8F -> F4 9F). */
 static const struct doc_in edge_docs[] = {
-    {"caf\xC3\xA9", "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80", 15},
-    {"\xF0\x9F\x90\xA6", "\xED\x9F\xBF\xEE\x80\x80\xF4\x8F\xBF\xBF\xC2\x80", 12},
-    {"tweet", "plain", 5},
+    {"caf\xC3\xA9", "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80", 15, NULL, NULL},
+    {"\xF0\x9F\x90\xA6", "\xED\x9F\xBF\xEE\x80\x80\xF4\x8F\xBF\xBF\xC2\x80", 12, NULL, NULL},
+    {"tweet", "plain", 5, NULL, NULL},
 };
 
 /* Flips 1 to 4 random bits of p[from, to). */
@@ -498,6 +661,7 @@ static void test_parse_random_corruption(void **state)
 		/* The layout does not change, so the view can be built by hand. */
 		v.hdr = (const struct batch_header *)p;
 		v.docs = (const struct batch_doc *)(p + r.docs_off);
+		v.refs = (const struct batch_ref *)(p + r.refs_off);
 		v.text = (const char *)p + r.text_off;
 		if (rc != (view_strings_valid(&v) ? 0 : ROOST_ECORRUPT))
 			fail_msg("round %d: batch_parse gave %d for strings the test finds %s",
@@ -625,6 +789,10 @@ int main(void)
 	    cmocka_unit_test(test_parse_nonfinite),
 	    cmocka_unit_test(test_parse_bad_utf8),
 	    cmocka_unit_test(test_parse_kind),
+	    cmocka_unit_test(test_parse_keys_and_meta),
+	    cmocka_unit_test(test_parse_bad_keys),
+	    cmocka_unit_test(test_parse_bad_meta),
+	    cmocka_unit_test(test_parse_bad_ref_range),
 	    cmocka_unit_test(test_parse_random_corruption),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_utf8_against_reference),

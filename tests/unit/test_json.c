@@ -335,6 +335,9 @@ static void test_round_trip(void **state)
 	    "{\"version\":1,\"add\":{}}",
 	    "{\"version\":1,\"add\":{\"dim\":1,\"docs\":[{\"vector\":[1]}],\"client_id\":1,"
 	    "\"seq\":1,\"collection\":\"posts\"}}",
+	    "{\"version\":1,\"add\":{\"dim\":1,\"docs\":[{\"vector\":[1],\"id\":\"p\u00e9-1\","
+	    "\"metadata\":{ \"user\" : \"bob\", \"n\":[1,2.5e3,{\"x\":null}]}}],\"client_id\":1,"
+	    "\"seq\":1}}",
 	    "{\"version\":1,\"search\":{\"dim\":1,\"queries\":[[1]],\"k\":1,"
 	    "\"collection\":\"p\\u00e9\"}}",
 	    "{\"version\":1,\"status\":{\"collection\":\"posts\"}}",
@@ -463,8 +466,8 @@ static void test_reject_schema(void **state)
 		   "add.dims: unknown field (add takes dim, docs");
 	decode_bad("{\"version\":1,\"status\":{\"x\":1}}", ROOST_EINVAL,
 		   "status.x: unknown field (status takes collection)");
-	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"vector\":[1],\"id\":3}]}}", ROOST_EINVAL,
-		   "add.docs[0].id: unknown field");
+	decode_bad("{\"version\":1,\"add\":{\"docs\":[{\"vector\":[1],\"score\":3}]}}",
+		   ROOST_EINVAL, "add.docs[0].score: unknown field");
 	decode_bad("{\"version\":\"1\",\"status\":{}}", ROOST_EINVAL,
 		   "expected a number, found a string");
 	decode_bad("{\"version\":null,\"status\":{}}", ROOST_EINVAL, "found null");
@@ -755,7 +758,10 @@ static void test_encode_search_reply(void **state)
 	h[0].time = INT64_MIN;
 	h[0].kind = "tweet";
 	h[0].text = "q\"b\\s\n\x01\t\r\xc3\xa9";
+	h[0].key = "post-1";
+	h[0].metadata = "{\"a\": [1, {\"b\":true}]}";
 	h[1].score = NAN;
+	h[2].metadata = "{broken"; /* never stored; left out rather than spliced in */
 	h[2].score = 3.4028235e38f;
 	q[0].n_hits = 2;
 	q[0].hits = hp;
@@ -770,7 +776,8 @@ static void test_encode_search_reply(void **state)
 	assert_string_equal(
 	    s, "{\"version\":1,\"status\":0,\"message\":\"\",\"search\":{\"lsn\":7,\"results\":["
 	       "{\"hits\":[{\"id\":5,\"score\":0.1,\"agent\":-1,\"time\":-9223372036854775808,"
-	       "\"kind\":\"tweet\",\"text\":\"q\\\"b\\\\s\\n\\u0001\\t\\u000d\xc3\xa9\"},"
+	       "\"kind\":\"tweet\",\"text\":\"q\\\"b\\\\s\\n\\u0001\\t\\u000d\xc3\xa9\","
+	       "\"key\":\"post-1\",\"metadata\":{\"a\": [1, {\"b\":true}]}},"
 	       "{\"id\":0,\"score\":null,\"agent\":0,\"time\":0,\"kind\":\"\",\"text\":\"\"}]},"
 	       "{\"hits\":[{\"id\":0,\"score\":3.4028235e+38,\"agent\":0,\"time\":0,\"kind\":"
 	       "\"\",\"text\":\"\"}]}]}}");
@@ -1181,6 +1188,16 @@ static void test_document(void **state)
 	assert_int_equal(json_parse_document("{\"vector\":[1]}", 14, &d, msg, sizeof msg), 0);
 	assert_string_equal(d.kind, "");
 	assert_string_equal(d.text, "");
+	assert_string_equal(d.id, "");
+	assert_string_equal(d.metadata, "");
+	json_document_free(&d);
+
+	/* Metadata is the object's own bytes, spacing and all. */
+	const char *keyed = "{\"vector\":[1],\"id\":\"post-9\",\"metadata\": {\"topic\" : \"cats\","
+			    "\"n\":[1, 2.50]} }";
+	assert_int_equal(json_parse_document(keyed, strlen(keyed), &d, msg, sizeof msg), 0);
+	assert_string_equal(d.id, "post-9");
+	assert_string_equal(d.metadata, "{\"topic\" : \"cats\",\"n\":[1, 2.50]}");
 	json_document_free(&d);
 }
 
@@ -1203,7 +1220,12 @@ static void test_document_rejects(void **state)
 	document_bad("{\"agent\":1}", ROOST_EDIM, "non-empty \"vector\"");
 	document_bad("{\"vector\":[]}", ROOST_EDIM, "non-empty");
 	document_bad("{\"vector\":[1],\"score\":1}", ROOST_EINVAL,
-		     "score: unknown field (a document takes vector, agent, time, kind, text)");
+		     "score: unknown field (a document takes vector, agent, time, kind, text, id, "
+		     "metadata)");
+	document_bad("{\"vector\":[1],\"id\":3}", ROOST_EINVAL, "id: expected a string");
+	document_bad("{\"vector\":[1],\"metadata\":[1]}", ROOST_EINVAL,
+		     "metadata: expected an object");
+	document_bad("{\"vector\":[1],\"metadata\":{\"a\":}}", ROOST_EPROTO, "metadata.a");
 	document_bad("{\"vector\":[1]} {\"vector\":[1]}", ROOST_EPROTO, "after the top-level");
 	document_bad("{\"vector\":[1],\"text\":\"\xff\"}", ROOST_EUTF8, "text");
 	document_bad("{\"vector\":[1e40]}", ROOST_EVALUE, "vector[0]");

@@ -61,7 +61,8 @@ struct sample {
 	uint32_t text_off[MAXDOCS];
 	uint32_t text_len[MAXDOCS];
 	struct segment_kind kinds[MAXDOCS];
-	char text[256];
+	struct segment_ref refs[MAXDOCS];
+	char text[512];
 	float vectors[MAXDOCS * DIM];
 	struct segment_docs d;
 };
@@ -74,8 +75,19 @@ static const char *const kind_names[MAXDOCS] = {
     "note", "", "abcdefghijklmnopqrstuvw", "k", "memory", "x", "", "fact",
 };
 
+/* Appends str to the sample's text; returns where it starts. */
+static uint32_t put_text(struct sample *s, uint32_t *off, const char *str, uint32_t *len)
+{
+	uint32_t at = *off;
+	*len = (uint32_t)strlen(str);
+	memcpy(s->text + at, str, *len);
+	*off += *len;
+	return at;
+}
+
 /* count documents from LSN 1000: ids with gaps (batches of one), negative
- * agents, text packed in order, every kind length from 0 to 23. */
+ * agents, text packed in order, every kind length from 0 to 23, and every
+ * odd row with a key and metadata after the texts. */
 static void make_sample(struct sample *s, uint64_t count)
 {
 	assert_true(count <= MAXDOCS);
@@ -85,14 +97,18 @@ static void make_sample(struct sample *s, uint64_t count)
 		s->ids[i] = 1000 + 2 * i;
 		s->agents[i] = 3 - 7 * (int64_t)i;
 		s->times[i] = 1700000000000 + (int64_t)i * 1001;
-		s->text_off[i] = off;
-		s->text_len[i] = (uint32_t)strlen(texts[i]);
-		memcpy(s->text + off, texts[i], s->text_len[i]);
-		off += s->text_len[i];
+		s->text_off[i] = put_text(s, &off, texts[i], &s->text_len[i]);
 		s->kinds[i].len = (uint8_t)strlen(kind_names[i]);
 		memcpy(s->kinds[i].name, kind_names[i], s->kinds[i].len);
 		for (uint32_t j = 0; j < DIM; j++)
 			s->vectors[i * DIM + j] = (float)i * 0.5f - (float)j * 1.25f;
+	}
+	for (uint64_t i = 1; i < count; i += 2) {
+		char key[16], meta[32];
+		snprintf(key, sizeof key, "key-%llu", (unsigned long long)i);
+		snprintf(meta, sizeof meta, "{\"i\":%llu}", (unsigned long long)i);
+		s->refs[i].key_off = put_text(s, &off, key, &s->refs[i].key_len);
+		s->refs[i].meta_off = put_text(s, &off, meta, &s->refs[i].meta_len);
 	}
 	s->d = (struct segment_docs){
 	    .dim = DIM,
@@ -105,6 +121,7 @@ static void make_sample(struct sample *s, uint64_t count)
 	    .text_off = s->text_off,
 	    .text_len = s->text_len,
 	    .kinds = s->kinds,
+	    .refs = s->refs,
 	    .text = s->text,
 	    .text_bytes = off,
 	    .vectors = s->vectors,
@@ -127,6 +144,11 @@ static void assert_same(const struct segment_docs *a, const struct segment_docs 
 	assert_memory_equal(a->text_off, b->text_off, n * 4);
 	assert_memory_equal(a->text_len, b->text_len, n * 4);
 	assert_memory_equal(a->kinds, b->kinds, n * 24);
+	for (size_t i = 0; i < n; i++) {
+		struct segment_ref none = {0};
+		assert_memory_equal(a->refs ? &a->refs[i] : &none, b->refs ? &b->refs[i] : &none,
+				    sizeof none);
+	}
 	assert_memory_equal(a->vectors, b->vectors, n * a->dim * sizeof(float));
 	if (a->text_bytes)
 		assert_memory_equal(a->text, b->text, (size_t)a->text_bytes);
@@ -145,9 +167,21 @@ static uint64_t pad8(uint64_t x)
 	return (x + 7) & ~7ull;
 }
 
+/* Bytes per row before the text: ids, agents, times (8 each), text
+ * offsets and lengths (4 each), kinds (24), and from version 2 refs (16). */
+static size_t row_bytes(uint32_t version)
+{
+	return version >= 2 ? 72 : 56;
+}
+
+static size_t file_size_v(uint32_t version, uint64_t count, uint32_t dim, uint64_t text_bytes)
+{
+	return HDR_SIZE + row_bytes(version) * count + pad8(text_bytes) + 4 * count * dim;
+}
+
 static size_t file_size(uint64_t count, uint32_t dim, uint64_t text_bytes)
 {
-	return HDR_SIZE + 56 * count + pad8(text_bytes) + 4 * count * dim;
+	return file_size_v(SEGMENT_VERSION, count, dim, text_bytes);
 }
 
 static void fix_crc(uint8_t *buf, size_t len)
@@ -164,14 +198,15 @@ static uint8_t *put(uint8_t *p, const void *src, size_t n)
 	return p + n;
 }
 
-/* Encodes d as it is, valid or not, with a correct checksum. */
-static uint8_t *encode(const struct segment_docs *d, size_t *len)
+/* Encodes d as it is, valid or not, with a correct checksum, in the
+ * layout of version (1 has no refs). */
+static uint8_t *encode_v(uint32_t version, const struct segment_docs *d, size_t *len)
 {
 	size_t n = (size_t)d->count;
-	*len = file_size(d->count, d->dim, d->text_bytes);
+	*len = file_size_v(version, d->count, d->dim, d->text_bytes);
 	uint8_t *buf = calloc(1, *len);
 	assert_non_null(buf);
-	struct hdr h = {.version = SEGMENT_VERSION,
+	struct hdr h = {.version = version,
 			.dim = d->dim,
 			.count = d->count,
 			.start_lsn = d->start_lsn,
@@ -185,11 +220,20 @@ static uint8_t *encode(const struct segment_docs *d, size_t *len)
 	p = put(p, d->text_off, n * 4);
 	p = put(p, d->text_len, n * 4);
 	p = put(p, d->kinds, n * 24);
+	if (version >= 2 && d->refs)
+		p = put(p, d->refs, n * 16);
+	else if (version >= 2)
+		p += n * 16; /* calloc'ed: no row has a key or metadata */
 	put(p, d->text, (size_t)d->text_bytes);
 	p += pad8(d->text_bytes);
 	put(p, d->vectors, n * d->dim * sizeof(float));
 	fix_crc(buf, *len);
 	return buf;
+}
+
+static uint8_t *encode(const struct segment_docs *d, size_t *len)
+{
+	return encode_v(SEGMENT_VERSION, d, len);
 }
 
 static int decode_rc(const void *buf, size_t len)
@@ -295,7 +339,7 @@ static void test_layout(void **state)
 	/* The text's padding is zero although the memory after the text
 	 * held something else. */
 	for (uint64_t i = s.d.text_bytes; i < pad8(s.d.text_bytes); i++)
-		assert_int_equal(file[HDR_SIZE + 56 * 5 + i], 0);
+		assert_int_equal(file[HDR_SIZE + row_bytes(SEGMENT_VERSION) * 5 + i], 0);
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -747,6 +791,45 @@ static void test_bad_ids(void **state)
 	assert_int_equal(decode_docs(&s.d), 0);
 }
 
+/* Segments sealed before ids and metadata existed are read as rows
+ * without either. */
+static void test_version1_without_refs(void **state)
+{
+	(void)state;
+	struct sample s;
+	make_sample(&s, 5);
+	s.d.refs = NULL;
+	size_t len;
+	uint8_t *buf = encode_v(1, &s.d, &len);
+	struct segment_docs got;
+	assert_int_equal(segment_decode(buf, len, &got), 0);
+	assert_null(got.refs);
+	assert_same(&s.d, &got);
+	segment_free(&got);
+	free(buf);
+}
+
+static void test_bad_refs(void **state)
+{
+	(void)state;
+	struct sample s;
+	make_sample(&s, 4);
+	uint32_t tb = (uint32_t)s.d.text_bytes;
+	assert_int_equal(decode_docs(&s.d), 0);
+	s.refs[1].key_off = tb; /* runs past the text */
+	assert_int_equal(decode_docs(&s.d), ROOST_ECORRUPT);
+	s.refs[1].key_off = UINT32_MAX;
+	s.refs[1].key_len = 2; /* wraps when added naively */
+	assert_int_equal(decode_docs(&s.d), ROOST_ECORRUPT);
+	s.refs[1].key_off = 0;
+	s.refs[1].key_len = 0;
+	s.refs[3].meta_off = tb - 1;
+	s.refs[3].meta_len = 2;
+	assert_int_equal(decode_docs(&s.d), ROOST_ECORRUPT);
+	s.refs[3].meta_len = 1;
+	assert_int_equal(decode_docs(&s.d), 0);
+}
+
 static void test_bad_kinds(void **state)
 {
 	(void)state;
@@ -830,6 +913,8 @@ int main(void)
 	    T(test_text_out_of_range),
 	    T(test_bad_vectors),
 	    T(test_bad_ids),
+	    T(test_version1_without_refs),
+	    T(test_bad_refs),
 	    T(test_bad_kinds),
 	    T(test_vectors_checked_when_not_kept),
 	};

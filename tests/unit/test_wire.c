@@ -5,6 +5,7 @@
 
 #include "batch.h"
 #include "err.h"
+#include "meta.h"
 #include "ref_utf8.h"
 
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +33,8 @@ struct fx {
 	float vec[FX_MAX_DOCS][FX_MAX_DIM];
 	char kind[FX_MAX_DOCS][64];
 	char text[FX_MAX_DOCS][128];
+	char id[FX_MAX_DOCS][160];
+	char meta[FX_MAX_DOCS][64];
 };
 
 static const struct wire_limits lim = {
@@ -70,6 +74,14 @@ static void fx_init(struct fx *f, size_t n, uint32_t dim)
 		strcpy(f->text[i], fx_texts[i % 5]);
 		d->kind = f->kind[i];
 		d->text = f->text[i];
+		/* Every other document has its own id and metadata. */
+		if (i % 2 == 1) {
+			snprintf(f->id[i], sizeof f->id[i], "doc-%zu", i);
+			snprintf(f->meta[i], sizeof f->meta[i], "{\"i\": %zu, \"tags\": [\"a\"]}",
+				 i);
+		}
+		d->id = f->id[i];
+		d->metadata = f->meta[i];
 		f->ptrs[i] = d;
 	}
 }
@@ -139,6 +151,13 @@ static void assert_batch_matches(const Roost__AddRequest *add, const struct batc
 			assert_int_equal(d->kind[k], 0);
 		assert_int_equal(d->text_len, strlen(src->text));
 		assert_memory_equal(v->text + d->text_off, src->text, d->text_len);
+		uint32_t len;
+		const char *key = batch_key(v, (uint32_t)i, &len);
+		assert_int_equal(len, strlen(src->id));
+		assert_memory_equal(key, src->id, len);
+		const char *meta = batch_meta(v, (uint32_t)i, &len);
+		assert_int_equal(len, strlen(src->metadata));
+		assert_memory_equal(meta, src->metadata, len);
 	}
 }
 
@@ -236,7 +255,9 @@ static void test_batch_round_trip(void **state)
 	b1 = write_batch(&f.add, 0xAA, &l1, &v1);
 	b2 = write_batch(&f.add, 0x55, &l2, &v2);
 	assert_int_equal(l1, l2);
-	assert_int_equal(l1, batch_size(3, 3, (uint32_t)(5 + 0 + 15)));
+	/* Texts, then doc 1's id and metadata. */
+	assert_int_equal(
+	    l1, batch_size(3, 3, (uint32_t)(5 + 0 + 15 + strlen(f.id[1]) + strlen(f.meta[1]))));
 	assert_memory_equal(b1, b2, l1);
 	assert_batch_matches(&f.add, &v1);
 	free(b1);
@@ -292,8 +313,8 @@ static void test_frame_to_batch(void **state)
 struct ref_doc {
 	size_t nvec;
 	int nonfinite;
-	const uint8_t *kind, *text;
-	size_t kind_len, text_len;
+	const uint8_t *kind, *text, *key, *meta;
+	size_t kind_len, text_len, key_len, meta_len;
 };
 
 struct ref_add {
@@ -440,6 +461,12 @@ static int ref_document(const uint8_t *p, const uint8_t *end, struct ref_request
 			break;
 		case 5:
 			rc = ref_string(&f, r, &d->text, &d->text_len);
+			break;
+		case 6:
+			rc = ref_string(&f, r, &d->key, &d->key_len);
+			break;
+		case 7:
+			rc = ref_string(&f, r, &d->meta, &d->meta_len);
 			break;
 		default:
 			rc = 0;
@@ -647,6 +674,17 @@ static int ref_check_string(const uint8_t *s, size_t len, size_t limit)
 }
 
 /* What wire_check_add must return for a decoded add, against lim. */
+/* No two documents of a request share an id. */
+static int ref_unique_keys(const struct ref_add *a)
+{
+	for (size_t i = 0; i < a->ndocs; i++)
+		for (size_t j = 0; j < i; j++)
+			if (a->docs[i].key_len && a->docs[i].key_len == a->docs[j].key_len &&
+			    memcmp(a->docs[i].key, a->docs[j].key, a->docs[i].key_len) == 0)
+				return ROOST_EINVAL;
+	return 0;
+}
+
 static int ref_check_add(const struct ref_add *a)
 {
 	int rc = 0;
@@ -671,8 +709,15 @@ static int ref_check_add(const struct ref_add *a)
 		rc = ref_check_string(d->kind, d->kind_len, BATCH_KIND_MAX);
 		if (rc == 0)
 			rc = ref_check_string(d->text, d->text_len, lim.max_text);
+		if (rc == 0 && d->key_len)
+			rc = ref_check_string(d->key, d->key_len, BATCH_MAX_KEY);
+		if (rc == 0 && d->key_len && d->key[0] == '#')
+			rc = ROOST_EINVAL;
+		/* JSON itself is meta_check's, tested in test_meta. */
+		if (rc == 0 && d->meta_len)
+			rc = meta_check((const char *)d->meta, d->meta_len, NULL, 0);
 	}
-	return rc;
+	return rc ? rc : ref_unique_keys(a);
 }
 
 /* Outcomes seen, by what they were: [0] decoded, [1..] refused by code. */
@@ -1223,6 +1268,35 @@ static void test_check_text(void **state)
 	check_gives(&f, ROOST_EUTF8, "docs[2].text");
 }
 
+static void test_check_ids_and_metadata(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_init(&f, 5, 4);
+	check_gives(&f, 0, NULL);
+	strcpy(f.id[2], "#7");
+	check_gives(&f, ROOST_EINVAL, "docs[2].id begins with '#'");
+	memset(f.id[2], 'x', BATCH_MAX_KEY + 1);
+	f.id[2][BATCH_MAX_KEY + 1] = '\0';
+	check_gives(&f, ROOST_ETOOBIG, "docs[2].id is 129 bytes; the limit is 128");
+	f.id[2][BATCH_MAX_KEY] = '\0';
+	check_gives(&f, 0, NULL);
+	strcpy(f.id[2], "doc-3");
+	check_gives(&f, ROOST_EINVAL, "id \"doc-3\" appears twice in one request");
+	strcpy(f.id[2], "\xC3");
+	check_gives(&f, ROOST_EUTF8, "docs[2].id is not valid UTF-8");
+	strcpy(f.id[2], "");
+	strcpy(f.meta[4], "[1, 2]");
+	check_gives(&f, ROOST_EINVAL, "docs[4].metadata: expected an object");
+	strcpy(f.meta[4], "{\"a\": 1, \"a\": 2}");
+	check_gives(&f, ROOST_EINVAL, "docs[4].metadata.a: key appears twice");
+	strcpy(f.meta[4], "{\"a\": tru}");
+	check_gives(&f, ROOST_EINVAL, "docs[4].metadata");
+	strcpy(f.meta[4], "{\"a\": {\"b\": [null, true, -1.5e3, \"\\u00e9\"]}}");
+	check_gives(&f, 0, NULL);
+}
+
 static void test_check_kind(void **state)
 {
 	struct fx f;
@@ -1743,6 +1817,7 @@ int main(void)
 	    cmocka_unit_test(test_check_counts),
 	    cmocka_unit_test(test_check_text),
 	    cmocka_unit_test(test_check_kind),
+	    cmocka_unit_test(test_check_ids_and_metadata),
 	    cmocka_unit_test(test_check_key_and_ack),
 	    cmocka_unit_test(test_check_ack_from_wire),
 	    cmocka_unit_test(test_check_edge_cases),
