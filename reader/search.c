@@ -57,6 +57,141 @@ static void search__offer(struct search_top *t, float score, uint64_t row,
 	t->hits[i] = (struct search_hit){.score = score, .row = row, .docs = d};
 }
 
+/* Rows a scan visits: those whose bit is set when there is a bitmap, else
+ * those the filter matches, else every row. */
+struct search_rows {
+	const struct segment_docs *d;
+	const uint8_t *bits;
+	const struct search_filter *f;
+};
+
+static int search__wanted(const struct search_rows *w, uint64_t r)
+{
+	if (w->bits)
+		return w->bits[r / 8] >> (r % 8) & 1;
+	return !w->f || search__match(w->d, r, w->f);
+}
+
+/* dist holds SEARCH__RUN floats per query at least. */
+#define SEARCH__RUN 1024u
+
+/* An exact scan of the wanted rows for the queries flagged in only (NULL:
+ * all), in runs of consecutive rows so the SIMD distance kernels do the
+ * work. A bitmap's empty bytes are skipped whole: a selective filter
+ * leaves most of them empty. */
+static void search__scan(const struct search_rows *w, int inner_product, const float *q,
+			 uint32_t nq, const uint8_t *only, struct search_top *tops, float *dist)
+{
+	const struct segment_docs *d = w->d;
+	uint32_t dim = d->dim;
+	for (uint64_t start = 0; start < d->count;) {
+		if (w->bits && start % 8 == 0 && w->bits[start / 8] == 0) {
+			start += 8;
+			continue;
+		}
+		if (!search__wanted(w, start)) {
+			start++;
+			continue;
+		}
+		uint64_t end = start + 1;
+		while (end < d->count && end - start < SEARCH__RUN && search__wanted(w, end))
+			end++;
+		for (uint32_t qi = 0; qi < nq; qi++) {
+			if (only && !only[qi])
+				continue;
+			const float *x = q + (size_t)qi * dim, *y = d->vectors + start * dim;
+			if (inner_product)
+				faiss_fvec_inner_products_ny(dist, x, y, dim, end - start);
+			else
+				faiss_fvec_L2sqr_ny(dist, x, y, dim, end - start);
+			for (uint64_t r = start; r < end; r++)
+				search__offer(&tops[qi], dist[r - start], r, d);
+		}
+		start = end;
+	}
+}
+
+/* When a filter leaves few rows, scanning them beats searching the index.
+ * The scan costs one distance per matching row over the mapped vectors;
+ * an HNSW32 search at its default depth computes about a thousand or two
+ * on rows spread through memory, and measured (d 32 and 128, 30k to 50k
+ * rows, one thread) it costs what a scan of about 2000 scattered rows
+ * does: up to SEARCH__EXACT_ROWS rows the scan is no dearer, and exact.
+ * Below 1/SEARCH__EXACT_SHARE of the rows, FAISS 1.7.3's HNSW, which
+ * applies the selector only to the results it collects, almost always
+ * collects fewer than k (measured: 7 of 10 at 1%, 10 of 10 from 3%), and
+ * the scan would follow the search anyway; an IVF search reads nprobe/nlist
+ * of the rows, seldom fewer than such a scan. Without a filter the index
+ * is searched as tuned, nprobe and ef_search keeping their meaning. */
+#define SEARCH__EXACT_ROWS  2048u
+#define SEARCH__EXACT_SHARE 128u
+
+static int search__exact(const struct view_segment *s, const uint8_t *bits, uint64_t matches)
+{
+	return bits &&
+	       (matches <= SEARCH__EXACT_ROWS || matches < s->docs.count / SEARCH__EXACT_SHARE);
+}
+
+/* FAISS marks a missing result -1; nothing outside the segment counts. */
+static int search__label_ok(const struct segment_docs *d, idx_t l)
+{
+	return l >= 0 && (uint64_t)l < d->count;
+}
+
+/* Searches the rows of s that bits admits (NULL: all), matches of them,
+ * exactly or through the index (search__exact). Queries the index answers
+ * with fewer than min(k, matches) hits (the selector came too late, or
+ * IVF lists held too few) are scanned exactly instead, so that a search
+ * returns k hits whenever k rows match. */
+static int search__rows(const struct view_segment *s, const uint8_t *bits, uint64_t matches,
+			const float *q, uint32_t nq, uint32_t k, const struct search_tuning *t,
+			struct search_top *tops, float *dist, idx_t *labels)
+{
+	const struct segment_docs *d = &s->docs;
+	const struct search_rows w = {.d = d, .bits = bits};
+	int ip = faiss_Index_metric_type(s->index) == METRIC_INNER_PRODUCT;
+	if (search__exact(s, bits, matches)) {
+		search__scan(&w, ip, q, nq, NULL, tops, dist);
+		return 0;
+	}
+	FaissIDSelectorBitmap *sel = NULL;
+	FaissSearchParameters *params = NULL;
+	uint8_t *redo = calloc(nq, 1);
+	int rc = redo ? 0 : ROOST_ENOMEM;
+	if (rc == 0 && bits && faiss_IDSelectorBitmap_new(&sel, d->count, bits) != 0)
+		rc = ROOST_EFAISS;
+	if (rc == 0 && (bits || t->nprobe || t->ef_search) &&
+	    faiss_SearchParameters_new_for(&params, s->index, (FaissIDSelector *)sel, t->nprobe,
+					   (int)t->ef_search) != 0)
+		rc = ROOST_EFAISS;
+	if (rc == 0 &&
+	    faiss_Index_search_with_params(s->index, nq, q, k, params, dist, labels) != 0)
+		rc = ROOST_EFAISS;
+	uint64_t want = matches < k ? matches : k;
+	int any = 0;
+	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++) {
+		const idx_t *l = labels + (size_t)qi * k;
+		uint64_t got = 0;
+		for (uint32_t j = 0; j < k; j++)
+			got += search__label_ok(d, l[j]);
+		if (got < want) {
+			redo[qi] = 1;
+			any = 1;
+			continue;
+		}
+		for (uint32_t j = 0; j < k; j++)
+			if (search__label_ok(d, l[j]))
+				search__offer(&tops[qi], dist[(size_t)qi * k + j], (uint64_t)l[j],
+					      d);
+	}
+	if (rc == 0 && any)
+		search__scan(&w, ip, q, nq, redo, tops, dist);
+	faiss_SearchParameters_free(params);
+	faiss_IDSelector_free((FaissIDSelector *)sel);
+	free(redo);
+	return rc;
+}
+
 static int search__segment(const struct view_segment *s, const float *q, uint32_t nq, uint32_t k,
 			   const struct search_filter *f, const struct search_tuning *t,
 			   struct search_top *tops, float *dist, idx_t *labels)
@@ -64,80 +199,23 @@ static int search__segment(const struct view_segment *s, const float *q, uint32_
 	const struct segment_docs *d = &s->docs;
 	if (d->count == 0)
 		return 0;
-	FaissIDSelectorBitmap *sel = NULL;
-	FaissSearchParameters *params = NULL;
 	uint8_t *bits = NULL;
-	int rc = 0;
+	uint64_t matches = d->count;
 	int filtering = search__filtering(f);
 	if (filtering) {
 		bits = calloc((d->count + 7) / 8, 1);
 		if (!bits)
 			return ROOST_ENOMEM;
-		uint64_t matches = 0;
+		matches = 0;
 		for (uint64_t r = 0; r < d->count; r++)
 			if (search__match(d, r, f)) {
 				bits[r / 8] |= (uint8_t)(1u << (r % 8));
 				matches++;
 			}
-		if (matches == 0)
-			goto out;
-		if (faiss_IDSelectorBitmap_new(&sel, d->count, bits) != 0) {
-			rc = ROOST_EFAISS;
-			goto out;
-		}
 	}
-	if ((filtering || t->nprobe || t->ef_search) &&
-	    faiss_SearchParameters_new_for(&params, s->index, (FaissIDSelector *)sel, t->nprobe,
-					   (int)t->ef_search) != 0) {
-		rc = ROOST_EFAISS;
-		goto out;
-	}
-	if (faiss_Index_search_with_params(s->index, nq, q, k, params, dist, labels) != 0) {
-		rc = ROOST_EFAISS;
-		goto out;
-	}
-	for (uint32_t qi = 0; qi < nq; qi++)
-		for (uint32_t j = 0; j < k; j++) {
-			idx_t l = labels[(size_t)qi * k + j];
-			if (l >= 0 && (uint64_t)l < d->count)
-				search__offer(&tops[qi], dist[(size_t)qi * k + j], (uint64_t)l, d);
-		}
-out:
-	faiss_SearchParameters_free(params);
-	faiss_IDSelector_free((FaissIDSelector *)sel);
+	int rc = matches ? search__rows(s, bits, matches, q, nq, k, t, tops, dist, labels) : 0;
 	free(bits);
 	return rc;
-}
-
-/* The tail is small and changing: an exact scan of its published rows,
- * in runs of matching rows so the SIMD distance kernels do the work. */
-static void search__tail(const struct view *v, const float *q, uint32_t nq,
-			 const struct search_filter *f, struct search_top *tops, float *dist,
-			 const struct segment_docs *t)
-{
-	uint32_t dim = t->dim;
-	const size_t chunk = 1024;
-	for (uint64_t start = 0; start < t->count;) {
-		uint64_t end = start;
-		int filtering = search__filtering(f);
-		if (filtering && !search__match(t, start, f)) {
-			start++;
-			continue;
-		}
-		while (end < t->count && end - start < chunk &&
-		       (!filtering || search__match(t, end, f)))
-			end++;
-		for (uint32_t qi = 0; qi < nq; qi++) {
-			const float *x = q + (size_t)qi * dim, *y = t->vectors + start * dim;
-			if (v->metric)
-				faiss_fvec_inner_products_ny(dist, x, y, dim, end - start);
-			else
-				faiss_fvec_L2sqr_ny(dist, x, y, dim, end - start);
-			for (uint64_t r = start; r < end; r++)
-				search__offer(&tops[qi], dist[r - start], r, t);
-		}
-		start = end;
-	}
 }
 
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
@@ -148,7 +226,7 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 	if (nq == 0 || k == 0 || k > SEARCH_MAX_K)
 		return ROOST_EINVAL;
 	struct search_top *tops = calloc(nq, sizeof *tops);
-	float *dist = malloc(sizeof(float) * (size_t)nq * (k > 1024 ? k : 1024));
+	float *dist = malloc(sizeof(float) * (size_t)nq * (k > SEARCH__RUN ? k : SEARCH__RUN));
 	idx_t *labels = malloc(sizeof(idx_t) * (size_t)nq * k);
 	int rc = tops && dist && labels ? 0 : ROOST_ENOMEM;
 	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++)
@@ -157,8 +235,10 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
 		rc = search__segment(v->segs[i], queries, nq, k, f, t, tops, dist, labels);
 	if (rc == 0 && v->tail) {
+		/* The tail is small and changing: always an exact scan. */
 		tail_view(v->tail, tail);
-		search__tail(v, queries, nq, f, tops, dist, tail);
+		const struct search_rows w = {.d = tail, .f = search__filtering(f) ? f : NULL};
+		search__scan(&w, v->metric != 0, queries, nq, NULL, tops, dist);
 	}
 	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++)
 		counts[qi] = tops[qi].n;

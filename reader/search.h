@@ -1,7 +1,15 @@
-/* k-nearest-neighbour search over a view: every segment through FAISS,
- * the tail exactly, results merged. Filters are applied inside each search
- * (an IDSelector for segments, a row test for the tail), so a selective
- * filter still yields k hits when k documents match. */
+/* k-nearest-neighbour search over a view: every segment, then the tail
+ * exactly, results merged.
+ *
+ * In a segment the rows the filter admits are marked first. At most 2048
+ * of them, or fewer than 1/128 of the segment's rows: they are scanned
+ * exactly, which costs no more than an index search would (a scan of about
+ * 2000 rows costs one HNSW32 search), and FAISS 1.7.3's HNSW, which
+ * filters only the results it collects, would come back short below that
+ * share. Otherwise the index is searched with the filter as an IDSelector,
+ * and a query it answers with fewer than min(k, matching rows) hits is
+ * scanned exactly instead. A search therefore returns k hits whenever k
+ * documents match. docs/architecture.md has the measurements. */
 #ifndef ROOST_SEARCH_H
 #define ROOST_SEARCH_H
 
@@ -41,6 +49,7 @@ struct search_hit {
  * hits holds nq * k entries; counts[q] receives how many query q got
  * (fewer than k when fewer documents match). tail receives the snapshot of
  * the tail searched, which tail hits point into: keep it with the hits.
+ * The view's segments must hold their vectors (view.c maps them).
  * Single-threaded. */
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
 	       const struct search_filter *f, const struct search_tuning *t,

@@ -19,6 +19,7 @@ static void view__segment_put(struct view_segment *s)
 		return;
 	faiss_Index_free(s->index);
 	segment_free(&s->docs);
+	segment_unmap_vectors(&s->map);
 	free(s);
 }
 
@@ -28,6 +29,7 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	struct view_segment *s = calloc(1, sizeof *s);
 	if (!s)
 		return ROOST_ENOMEM;
+	s->refs = 1;
 	char path[INST_PATH_MAX];
 	manifest_segment_path(in->data_dir, ms->coll, ms->start_lsn, ms->end_lsn, "docs", path,
 			      sizeof path);
@@ -35,6 +37,10 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	if (rc == 0 && (s->docs.dim != dim || s->docs.count != ms->count ||
 			s->docs.start_lsn != ms->start_lsn || s->docs.end_lsn != ms->end_lsn))
 		rc = ROOST_ECORRUPT;
+	if (rc == 0)
+		rc = segment_map_vectors(path, &s->docs, &s->map);
+	/* Read-only like the tail's columns: nothing writes through it. */
+	s->docs.vectors = (float *)s->map.vectors;
 	manifest_segment_path(in->data_dir, ms->coll, ms->start_lsn, ms->end_lsn, "index", path,
 			      sizeof path);
 	if (rc == 0 && faiss_read_index_fname(path, 0, &s->index) != 0)
@@ -45,12 +51,9 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	if (rc) {
 		log_error("segment %016llx: %s", (unsigned long long)ms->start_lsn,
 			  roost_strerror(rc));
-		faiss_Index_free(s->index);
-		segment_free(&s->docs);
-		free(s);
+		view__segment_put(s);
 		return rc;
 	}
-	s->refs = 1;
 	s->start_lsn = ms->start_lsn;
 	s->end_lsn = ms->end_lsn;
 	*out = s;

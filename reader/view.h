@@ -34,11 +34,15 @@ struct view_source {
 	catalog *cat;
 };
 
+/* docs.vectors points into map, a read-only mapping of the segment's
+ * documents file: searches scan them exactly when a filter leaves few
+ * rows (search.h), and the page cache holds them once for all readers. */
 struct view_segment {
 	_Atomic int refs;
 	uint64_t start_lsn, end_lsn;
 	FaissIndex *index;
 	struct segment_docs docs;
+	struct segment_map map;
 };
 
 struct view {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -47,9 +48,10 @@ static uint32_t segment__crc_head(const struct segment_header *h)
 	return crc32c_update(0, h, offsetof(struct segment_header, crc));
 }
 
-/* Section sizes in file order; refs is 0 in version 1. */
+/* Section sizes in file order (refs is 0 in version 1), and where the
+ * vectors start: the one place that knows the layout. */
 struct segment_sizes {
-	uint64_t col8, col4, kinds, refs, text, vectors, total;
+	uint64_t col8, col4, kinds, refs, text, vectors, vectors_off, total;
 };
 
 /* With count, dim and text_bytes under their limits the total stays below
@@ -66,8 +68,9 @@ static bool segment__sizes(uint32_t version, uint64_t count, uint32_t dim, uint6
 	z->refs = version >= 2 ? count * sizeof(struct segment_ref) : 0;
 	z->text = (text_bytes + 7) & ~(uint64_t)7;
 	z->vectors = count * dim * sizeof(float);
-	z->total = sizeof(struct segment_header) + 3 * z->col8 + 2 * z->col4 + z->kinds + z->refs +
-		   z->text + z->vectors;
+	z->vectors_off = sizeof(struct segment_header) + 3 * z->col8 + 2 * z->col4 + z->kinds +
+			 z->refs + z->text;
+	z->total = z->vectors_off + z->vectors;
 	return z->total <= SIZE_MAX;
 }
 
@@ -179,7 +182,7 @@ static void segment__point(const char *buf, const struct segment_header *h,
 	d->kinds = (struct segment_kind *)(p += z->col4);
 	d->refs = z->refs ? (struct segment_ref *)(p + z->kinds) : NULL;
 	d->text = (char *)(p += z->kinds + z->refs);
-	d->vectors = with_vectors ? (float *)(p + z->text) : NULL;
+	d->vectors = with_vectors ? (float *)(buf + z->vectors_off) : NULL;
 }
 
 /* Takes ownership of block (malloc'ed; what segment__point wants), whose
@@ -266,24 +269,32 @@ static int segment__scan_vectors(int fd, off_t off, uint64_t len, uint32_t *crc)
 	return rc;
 }
 
+/* The file's header, checked, and its size matched against the layout
+ * the header gives. */
+static int segment__read_header(int fd, struct segment_header *h, struct segment_sizes *z)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return roost_from_errno(errno);
+	int rc = segment__pread_all(fd, h, sizeof *h, 0);
+	if (rc == 0)
+		rc = segment__check_header(h, z);
+	if (rc == 0 && (st.st_size < 0 || z->total != (uint64_t)st.st_size))
+		rc = ROOST_ECORRUPT;
+	return rc;
+}
+
 /* The header is checked, and the file's size matched against it, before
  * anything of that size is allocated: a damaged count must not drive a
  * huge allocation. */
 static int segment__read(int fd, bool with_vectors, struct segment_docs *out)
 {
-	struct stat st;
 	struct segment_header h;
 	struct segment_sizes z;
-	if (fstat(fd, &st) != 0)
-		return roost_from_errno(errno);
-	int rc = segment__pread_all(fd, &h, sizeof h, 0);
-	if (rc == 0)
-		rc = segment__check_header(&h, &z);
-	if (rc == 0 && (st.st_size < 0 || z.total != (uint64_t)st.st_size))
-		rc = ROOST_ECORRUPT;
+	int rc = segment__read_header(fd, &h, &z);
 	if (rc)
 		return rc;
-	size_t kept = (size_t)(with_vectors ? z.total : z.total - z.vectors);
+	size_t kept = (size_t)(with_vectors ? z.total : z.vectors_off);
 	void *buf = malloc(kept);
 	if (!buf)
 		return ROOST_ENOMEM;
@@ -315,4 +326,54 @@ void segment_free(struct segment_docs *d)
 {
 	free(d->block);
 	memset(d, 0, sizeof *d);
+}
+
+/* The header must still describe d: the file is matched against the
+ * columns segment_load checked, not trusted because its name is the same. */
+static int segment__map_check(int fd, const struct segment_docs *d, struct segment_sizes *z)
+{
+	struct segment_header h;
+	int rc = segment__read_header(fd, &h, z);
+	if (rc == 0 && (h.dim != d->dim || h.count != d->count || h.start_lsn != d->start_lsn ||
+			h.end_lsn != d->end_lsn || h.text_bytes != d->text_bytes))
+		rc = ROOST_ECORRUPT;
+	return rc;
+}
+
+/* mmap wants a page-aligned offset: the mapping starts at the page that
+ * holds the first vector. Segment files are replaced by rename and removed
+ * by unlink, never truncated, so the mapped pages stay valid for as long
+ * as the mapping lives, even after compaction removes the file. */
+int segment_map_vectors(const char *path, const struct segment_docs *d, struct segment_map *out)
+{
+	memset(out, 0, sizeof *out);
+	if (d->count == 0)
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return roost_from_errno(errno);
+	struct segment_sizes z;
+	int rc = segment__map_check(fd, d, &z);
+	if (rc == 0) {
+		uint64_t start = z.vectors_off - z.vectors_off % (uint64_t)sysconf(_SC_PAGESIZE);
+		size_t len = (size_t)(z.total - start);
+		void *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)start);
+		if (base == MAP_FAILED) {
+			rc = roost_from_errno(errno);
+		} else {
+			out->base = base;
+			out->len = len;
+			out->vectors =
+			    (const float *)((const char *)base + (z.vectors_off - start));
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+void segment_unmap_vectors(struct segment_map *m)
+{
+	if (m->base)
+		munmap(m->base, m->len);
+	memset(m, 0, sizeof *m);
 }

@@ -843,27 +843,45 @@ static void test_bad_kinds(void **state)
 	assert_int_equal(decode_docs(&s.d), ROOST_ECORRUPT);
 }
 
+/* A segment of n documents with zeroed columns, ids 0.., and vector
+ * values 0, 1, 2, ... in row order. */
+static void big_alloc(struct segment_docs *d, uint64_t n, uint32_t dim)
+{
+	*d = (struct segment_docs){.dim = dim, .count = n, .start_lsn = 0, .end_lsn = n};
+	d->ids = calloc(n, 8);
+	d->agents = calloc(n, 8);
+	d->times = calloc(n, 8);
+	d->text_off = calloc(n, 4);
+	d->text_len = calloc(n, 4);
+	d->kinds = calloc(n, sizeof *d->kinds);
+	d->vectors = calloc((size_t)n * dim, sizeof(float));
+	d->text = "";
+	assert_true(d->ids && d->agents && d->times && d->text_off && d->text_len && d->kinds &&
+		    d->vectors);
+	for (uint64_t i = 0; i < n; i++)
+		d->ids[i] = i;
+	for (size_t i = 0; i < (size_t)n * dim; i++)
+		d->vectors[i] = (float)i;
+}
+
+static void big_free(struct segment_docs *d)
+{
+	free(d->ids);
+	free(d->agents);
+	free(d->times);
+	free(d->text_off);
+	free(d->text_len);
+	free(d->kinds);
+	free(d->vectors);
+}
+
 /* Vectors left on disk are still read and checked, in chunks: a segment
  * whose vectors span several of them, damaged in the last one. */
 static void test_vectors_checked_when_not_kept(void **state)
 {
 	const char *path = path_of(state);
-	enum { N = 3000, D = 128 }; /* 1.5 MB of vectors */
-	struct segment_docs d = {.dim = D, .count = N, .start_lsn = 0, .end_lsn = N};
-	d.ids = calloc(N, 8);
-	d.agents = calloc(N, 8);
-	d.times = calloc(N, 8);
-	d.text_off = calloc(N, 4);
-	d.text_len = calloc(N, 4);
-	d.kinds = calloc(N, sizeof *d.kinds);
-	d.vectors = calloc((size_t)N * D, sizeof(float));
-	d.text = "";
-	assert_true(d.ids && d.agents && d.times && d.text_off && d.text_len && d.kinds &&
-		    d.vectors);
-	for (uint64_t i = 0; i < N; i++)
-		d.ids[i] = i;
-	for (size_t i = 0; i < (size_t)N * D; i++)
-		d.vectors[i] = (float)i;
+	struct segment_docs d;
+	big_alloc(&d, 3000, 128); /* 1.5 MB of vectors */
 	assert_int_equal(segment_store(path, &d), 0);
 	struct segment_docs got;
 	assert_int_equal(load(path, &got), 0);
@@ -880,13 +898,82 @@ static void test_vectors_checked_when_not_kept(void **state)
 	tu_write_file(path, buf, len);
 	assert_int_equal(load(path, &got), ROOST_ECORRUPT);
 	free(buf);
-	free(d.ids);
-	free(d.agents);
-	free(d.times);
-	free(d.text_off);
-	free(d.text_len);
-	free(d.kinds);
-	free(d.vectors);
+	big_free(&d);
+}
+
+/* ---- mapped vectors ---- */
+
+/* Loads path without its vectors and maps them; they must be d's. */
+static void assert_maps(const char *path, const struct segment_docs *d)
+{
+	struct segment_docs cols;
+	struct segment_map m;
+	assert_int_equal(segment_load(path, SEGMENT_NO_VECTORS, &cols), 0);
+	assert_int_equal(segment_map_vectors(path, &cols, &m), 0);
+	if (d->count == 0)
+		assert_null(m.vectors);
+	else
+		assert_memory_equal(m.vectors, d->vectors, d->count * d->dim * sizeof(float));
+	segment_unmap_vectors(&m);
+	assert_null(m.base);
+	segment_free(&cols);
+}
+
+/* Every count and text padding of the sample (vectors inside the first
+ * page), and vectors that start past it at an offset no page boundary
+ * meets. */
+static void test_map_vectors(void **state)
+{
+	const char *path = path_of(state);
+	struct sample s;
+	for (uint64_t n = 0; n <= MAXDOCS; n++) {
+		make_sample(&s, n);
+		assert_int_equal(segment_store(path, &s.d), 0);
+		assert_maps(path, &s.d);
+	}
+	struct segment_docs d;
+	big_alloc(&d, 3000, 7); /* vectors at 64 + 3000 * 56 = 168064 */
+	assert_int_equal(segment_store(path, &d), 0);
+	assert_maps(path, &d);
+	big_free(&d);
+}
+
+/* The file mapped must still be the one the columns came from: another
+ * segment under the same name, a truncated or extended file, or a missing
+ * one is refused. */
+static void test_map_checks_the_file(void **state)
+{
+	const char *path = path_of(state);
+	struct sample s;
+	struct segment_docs cols;
+	struct segment_map m;
+	make_sample(&s, 5);
+	assert_int_equal(segment_store(path, &s.d), 0);
+	assert_int_equal(segment_load(path, SEGMENT_NO_VECTORS, &cols), 0);
+	size_t len;
+	uint8_t *good = tu_read_file(path, &len);
+
+	make_sample(&s, 4);
+	assert_int_equal(segment_store(path, &s.d), 0);
+	assert_int_equal(segment_map_vectors(path, &cols, &m), ROOST_ECORRUPT);
+	assert_null(m.base);
+	tu_write_file(path, good, len - 4);
+	assert_int_equal(segment_map_vectors(path, &cols, &m), ROOST_ECORRUPT);
+	uint8_t *longer = calloc(1, len + 8);
+	assert_non_null(longer);
+	memcpy(longer, good, len);
+	tu_write_file(path, longer, len + 8);
+	assert_int_equal(segment_map_vectors(path, &cols, &m), ROOST_ECORRUPT);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(segment_map_vectors(path, &cols, &m), ROOST_ENOENT);
+	segment_unmap_vectors(&m);
+
+	tu_write_file(path, good, len);
+	assert_int_equal(segment_map_vectors(path, &cols, &m), 0);
+	segment_unmap_vectors(&m);
+	free(longer);
+	free(good);
+	segment_free(&cols);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_tmpdir, tu_teardown)
@@ -917,6 +1004,8 @@ int main(void)
 	    T(test_bad_refs),
 	    T(test_bad_kinds),
 	    T(test_vectors_checked_when_not_kept),
+	    T(test_map_vectors),
+	    T(test_map_checks_the_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
