@@ -20,12 +20,13 @@
 #define BROKER_READER_RESEND_MS 2000
 
 /* A record to write into the ring under a client's idempotency key: a
- * batch of documents, or a collection's create or drop. */
+ * batch of documents, a delete, or a collection's create or drop. */
 struct broker_record {
 	uint64_t client_id, seq;
-	uint32_t count; /* documents; 0 for a collection record */
+	uint32_t count; /* documents or ids; 0 for a collection record */
 	size_t size;
-	const Roost__AddRequest *add; /* a batch: the request, and its collection */
+	const Roost__AddRequest *add;	 /* a batch: the request, and its collection */
+	const Roost__DeleteRequest *del; /* a delete, likewise */
 	uint32_t coll;
 	struct collrec op; /* else the collection record */
 	/* New keys only, under the key's lock: 0 to write the record. */
@@ -58,6 +59,8 @@ static void broker__write(const struct broker_record *r, void *dst)
 {
 	if (r->add)
 		wire_batch_write(r->add, r->coll, dst);
+	else if (r->del)
+		wire_delete_write(r->del, r->coll, dst);
 	else
 		collrec_write(&r->op, dst);
 }
@@ -390,6 +393,25 @@ static int broker__list(struct broker *b, void **out, size_t *len)
 
 /* ---- adds and status ---- */
 
+/* Writes a batch or a delete into the ring (or finds it there: a retry)
+ * and waits for the ack asked for. A failure to write is returned, and
+ * nothing was written; else *waited says how the wait went (the record
+ * is in the ring either way) and *refused whether the writer refused it
+ * (0: applied, or not waited for). */
+static int broker__commit(struct broker *b, const struct broker_record *r, Roost__AckMode ack,
+			  uint32_t timeout_ms, struct broker_add *res, int *waited, int *refused,
+			  char *msg)
+{
+	*waited = *refused = 0;
+	int rc = broker__admit(b, r, res, msg);
+	if (rc || ack == ROOST__ACK_MODE__ACK_QUEUED)
+		return rc;
+	enum ctl_mark mark = ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
+	*waited = broker__wait(b, res->lsn, mark, timeout_ms, msg);
+	*refused = *waited == 0 ? broker__refusal(b, r, res->lsn) : 0;
+	return 0;
+}
+
 static int broker__add_reply(int status, const char *msg, const struct broker_add *res, void **out,
 			     size_t *len)
 {
@@ -451,19 +473,61 @@ static int broker__add(struct broker *b, const Roost__AddRequest *add, void **ou
 				  .add = add,
 				  .coll = e.id};
 	struct broker_add res;
-	rc = broker__admit(b, &r, &res, msg);
+	int waited, refused;
+	rc = broker__commit(b, &r, add->ack, add->timeout_ms, &res, &waited, &refused, msg);
 	if (rc)
 		return broker__reply_error(rc, msg, out, len);
-	if (add->ack == ROOST__ACK_MODE__ACK_QUEUED)
-		return broker__add_reply(0, msg, &res, out, len);
-	/* On a failed wait the ids still go back: a retry with the same key
-	 * returns them again once the batch is through. */
-	enum ctl_mark mark = add->ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
-	rc = broker__wait(b, res.lsn, mark, add->timeout_ms, msg);
-	int refused = rc == 0 ? broker__refusal(b, &r, res.lsn) : 0;
 	if (refused)
 		return broker__add_refused(add, &e, refused, res.lsn, out, len);
-	return broker__add_reply(rc, msg, &res, out, len);
+	/* On a failed wait the ids still go back: a retry with the same key
+	 * returns them again once the batch is through. */
+	return broker__add_reply(waited, msg, &res, out, len);
+}
+
+static int broker__delete_reply(int status, const char *msg, const struct broker_add *res,
+				void **out, size_t *len)
+{
+	Roost__DeleteReply del = ROOST__DELETE_REPLY__INIT;
+	del.lsn = res->lsn;
+	del.duplicate = res->duplicate;
+	Roost__Reply reply = ROOST__REPLY__INIT;
+	reply.status = status;
+	reply.message = (char *)(status ? msg : "");
+	reply.body_case = ROOST__REPLY__BODY_DELETED;
+	reply.deleted = &del;
+	return wire_encode_reply(&reply, out, len);
+}
+
+static int broker__delete(struct broker *b, const Roost__DeleteRequest *d, void **out, size_t *len)
+{
+	char msg[BROKER_MSG] = "";
+	struct catalog_entry e = {0};
+	int rc = wire_check_delete(d, msg, sizeof msg);
+	if (rc == 0)
+		rc = broker__collection(b, d->collection, &e, msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	struct broker_record r = {.client_id = d->client_id,
+				  .seq = d->seq,
+				  .count = (uint32_t)d->n_ids,
+				  .size = wire_delete_size(d),
+				  .del = d,
+				  .coll = e.id};
+	struct broker_add res;
+	int waited, refused;
+	rc = broker__commit(b, &r, d->ack, d->timeout_ms, &res, &waited, &refused, msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	if (refused == ROOST_ENOCOLL) {
+		snprintf(msg, sizeof msg,
+			 "collection '%s' was dropped before delete %llu was applied", e.name,
+			 (unsigned long long)res.lsn);
+		return broker__reply_error(refused, msg, out, len);
+	}
+	if (refused)
+		return broker__reply_error(
+		    ROOST_ESEQ, "this delete repeats one the instance applied before", out, len);
+	return broker__delete_reply(waited, msg, &res, out, len);
 }
 
 static int broker__status(struct broker *b, const Roost__StatusRequest *s, void **out, size_t *len)
@@ -706,6 +770,9 @@ static int broker__handle_binary(void *ctx, const void *frame, size_t len, void 
 		break;
 	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
 		rc = broker__list(b, reply, reply_len);
+		break;
+	case ROOST__REQUEST__OP_DELETE_DOCS:
+		rc = broker__delete(b, req->delete_docs, reply, reply_len);
 		break;
 	default:
 		rc = broker__reply_error(ROOST_EUNSUPPORTED, "operation not served by brokers",

@@ -138,19 +138,6 @@ static const char *clidata__ack_name(enum roost_ack ack)
 					  : "durable";
 }
 
-static int clidata__ack(const char *s, enum roost_ack *out)
-{
-	static const char *const names[] = {"queued", "durable", "visible"};
-	static const enum roost_ack acks[] = {ROOST_ACK_QUEUED, ROOST_ACK_DURABLE,
-					      ROOST_ACK_VISIBLE};
-	for (size_t i = 0; i < 3; i++)
-		if (strcmp(s, names[i]) == 0) {
-			*out = acks[i];
-			return 0;
-		}
-	return ROOST_EINVAL;
-}
-
 /* A client id: a non-zero 64-bit number, decimal or 0x hexadecimal. */
 static int clidata__client_id(const char *s, uint64_t *out)
 {
@@ -188,7 +175,7 @@ static int clidata__add_parse(int argc, char **argv, struct clidata_add_opts *o)
 			o->collection = optarg;
 			break;
 		case 'a':
-			bad = clidata__ack(optarg, &o->ack);
+			bad = cliutil_ack(optarg, &o->ack);
 			break;
 		case 'b':
 			bad = opt_number(optarg, 1, ROOST_MAX_DOCS, &v);

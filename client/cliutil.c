@@ -125,3 +125,16 @@ void cliutil_json_str(FILE *f, const char *s)
 	}
 	fputc('"', f);
 }
+
+int cliutil_ack(const char *s, enum roost_ack *out)
+{
+	static const char *const names[] = {"queued", "durable", "visible"};
+	static const enum roost_ack acks[] = {ROOST_ACK_QUEUED, ROOST_ACK_DURABLE,
+					      ROOST_ACK_VISIBLE};
+	for (size_t i = 0; i < 3; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = acks[i];
+			return 0;
+		}
+	return ROOST_EINVAL;
+}

@@ -34,6 +34,9 @@ int cliutil_connect(const char *cmd, const char *name, const char *collection, i
 
 int64_t cliutil_now_ms(void);
 
+/* An --ack value: queued, durable or visible. ROOST_EINVAL otherwise. */
+int cliutil_ack(const char *s, enum roost_ack *out);
+
 /* s as a JSON string, quotes included. */
 void cliutil_json_str(FILE *f, const char *s);
 

@@ -341,6 +341,34 @@ int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, en
 	return rc;
 }
 
+int roost_delete(roost *r, const char *const *ids, size_t n, enum roost_ack ack, uint64_t *lsn)
+{
+	r->err[0] = '\0';
+	if (!ids || n == 0 || n > ROOST_MAX_DOCS)
+		return lr_fail(r, ROOST_EINVAL, "a delete names 1 to %u ids, not %zu",
+			       ROOST_MAX_DOCS, n);
+	for (size_t i = 0; i < n; i++)
+		if (!ids[i] || !ids[i][0])
+			return lr_fail(r, ROOST_EINVAL, "ids[%zu] is empty", i);
+	Roost__DeleteRequest del = ROOST__DELETE_REQUEST__INIT;
+	del.collection = r->coll;
+	del.n_ids = n;
+	del.ids = (char **)ids;
+	del.client_id = r->client_id;
+	del.seq = ++r->seq; /* one key for every retry of this call */
+	del.ack = (Roost__AckMode)ack;
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_DELETE_DOCS;
+	req.delete_docs = &del;
+	Roost__Reply *rep;
+	int rc = lr_exchange(r, &req, &del.timeout_ms, ROOST__REPLY__BODY_DELETED, &rep);
+	if (rc == 0 && lsn)
+		*lsn = rep->deleted->lsn;
+	if (rep)
+		roost__reply__free_unpacked(rep, NULL);
+	return rc;
+}
+
 int roost_status(roost *r, struct roost_status *out)
 {
 	Roost__StatusRequest st = ROOST__STATUS_REQUEST__INIT;

@@ -135,6 +135,13 @@ void roost_collections_free(struct roost_collection *list);
 int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, enum roost_ack ack,
 	      uint64_t *ids, uint64_t *lsn);
 
+/* Deletes n documents (1 .. ROOST_MAX_DOCS) by id: their own ids, or
+ * "#<number>" for those roost numbered. Once acknowledged visible, or for
+ * a search with min_lsn at or past *lsn (may be NULL), no search finds
+ * them. An id the collection does not hold is no error. Retried and
+ * idempotent like adds. */
+int roost_delete(roost *r, const char *const *ids, size_t n, enum roost_ack ack, uint64_t *lsn);
+
 /* Search filters; every set field must match. */
 struct roost_filter {
 	const int64_t *agents; /* NULL: any agent */

@@ -17,7 +17,8 @@ static void fuzz_manifest__same_coll(const struct manifest_coll *a, const struct
 	FUZZ_CHECK(a->id == b->id && strcmp(a->name, b->name) == 0);
 	FUZZ_CHECK(coll_settings_equal(&a->settings, &b->settings));
 	FUZZ_CHECK(a->created_lsn == b->created_lsn && a->tail_start == b->tail_start);
-	FUZZ_CHECK(a->trained_gen == b->trained_gen && a->tail_gen == b->tail_gen);
+	FUZZ_CHECK(a->trained_gen == b->trained_gen && a->tail_gen == b->tail_gen &&
+		   a->tomb_gen == b->tomb_gen);
 }
 
 static void fuzz_manifest__same(const struct manifest *a, const struct manifest *b)
@@ -36,8 +37,8 @@ static void fuzz_manifest__same(const struct manifest *a, const struct manifest 
 static void fuzz_manifest__sound(const struct manifest *m)
 {
 	FUZZ_CHECK(m->version >= 1 && m->version <= MANIFEST_VERSION);
-	/* Older versions hold exactly one collection: "default". */
-	FUZZ_CHECK(m->version == MANIFEST_VERSION ||
+	/* Versions before collections hold exactly one: "default". */
+	FUZZ_CHECK(m->version >= 3 ||
 		   (m->ncolls == 1 && m->colls[0].id == COLL_DEFAULT_ID &&
 		    strcmp(m->colls[0].name, COLL_DEFAULT) == 0));
 	for (uint32_t i = 0; i < m->ncolls; i++) {

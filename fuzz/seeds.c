@@ -9,6 +9,7 @@
 #include "manifest.h"
 #include "segment.h"
 #include "tail.h"
+#include "tomb.h"
 #include "wal.h"
 #include "wire.h"
 
@@ -419,6 +420,30 @@ static void seeds__meta(void)
 	}
 }
 
+static void seeds__delrec_and_tomb(void)
+{
+	char ids[][16] = {"post-1", "#77", "r\xc3\xa9ply"};
+	char *ptrs[] = {ids[0], ids[1], ids[2]};
+	Roost__DeleteRequest d = ROOST__DELETE_REQUEST__INIT;
+	d.ids = ptrs;
+	d.n_ids = 3;
+	d.client_id = 42;
+	d.seq = 3;
+	size_t len = wire_delete_size(&d);
+	void *rec = calloc(1, len);
+	if (!rec)
+		exit(1);
+	wire_delete_write(&d, 2, rec);
+	seeds__put("delrec", "three", rec, len);
+	free(rec);
+	const struct tomb t[] = {{16, 300}, {17, 300}, {4000, 5000}};
+	char path[PATH_MAX];
+	fuzz_path(path, fuzz_dir(), "tombs");
+	if (tomb_store(path, t, 3) != 0)
+		exit(1);
+	seeds__put_file("tomb", "three", path);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -438,5 +463,6 @@ int main(int argc, char **argv)
 	seeds__tail_and_segment();
 	seeds__json();
 	seeds__meta();
+	seeds__delrec_and_tomb();
 	return 0;
 }

@@ -1,6 +1,7 @@
 #include "json.h"
 
 #include "batch.h"
+#include "delrec.h"
 #include "err.h"
 #include "jsonlex.h"
 #include "meta.h"
@@ -481,6 +482,62 @@ static int json__drop_field(struct jsonlex *lx, int f, void *obj)
 static const struct jsonlex_object json__drop_object = {"drop_collection", json__drop_names,
 							json__drop_field, ROOST_EINVAL};
 
+/* A delete's ids: strings, each kept as its own. */
+struct json__ids {
+	Roost__DeleteRequest *d;
+	size_t cap;
+};
+
+static int json__id_item(struct jsonlex *lx, void *ctx)
+{
+	struct json__ids *ids = ctx;
+	Roost__DeleteRequest *d = ids->d;
+	void *grown;
+	int rc = jsonlex_grow(lx, d->ids, &ids->cap, d->n_ids, sizeof *d->ids, &grown);
+	if (rc)
+		return rc;
+	d->ids = grown;
+	size_t n;
+	rc = jsonlex_string(lx, &d->ids[d->n_ids], &n);
+	if (rc == 0)
+		d->n_ids++;
+	return rc;
+}
+
+enum {
+	JSON__DEL_COLL,
+	JSON__DEL_IDS,
+	JSON__DEL_CLIENT,
+	JSON__DEL_SEQ,
+	JSON__DEL_ACK,
+	JSON__DEL_TO
+};
+static const char *const json__delete_names[] = {"collection", "ids",	     "client_id", "seq",
+						 "ack",	       "timeout_ms", NULL};
+
+static int json__delete_field(struct jsonlex *lx, int f, void *obj)
+{
+	Roost__DeleteRequest *d = obj;
+
+	switch (f) {
+	case JSON__DEL_COLL:
+		return json__string_field(lx, &d->collection);
+	case JSON__DEL_IDS:
+		return jsonlex_array(lx, DELREC_MAX_IDS, json__id_item, &(struct json__ids){d, 0});
+	case JSON__DEL_CLIENT:
+		return jsonlex_u64(lx, UINT64_MAX, &d->client_id);
+	case JSON__DEL_SEQ:
+		return jsonlex_u64(lx, UINT64_MAX, &d->seq);
+	case JSON__DEL_ACK:
+		return json__ack(lx, &d->ack);
+	default:
+		return jsonlex_u32(lx, &d->timeout_ms);
+	}
+}
+
+static const struct jsonlex_object json__delete_object = {"delete_docs", json__delete_names,
+							  json__delete_field, ROOST_EINVAL};
+
 /* No field name matches, so no field handler is ever called. */
 static const char *const json__no_names[] = {NULL};
 static const struct jsonlex_object json__list_object = {"list_collections", json__no_names, NULL,
@@ -489,7 +546,9 @@ static const struct jsonlex_object json__list_object = {"list_collections", json
 /* ------------------------------------------------------------------ */
 /* The request.                                                        */
 
-#define JSON__OPS "add, search, status, create_collection, drop_collection or list_collections"
+#define JSON__OPS                                                                                  \
+	"add, search, status, create_collection, drop_collection, list_collections or "            \
+	"delete_docs"
 
 /* After "version", the operations, each named as its field of the oneof. */
 enum {
@@ -499,19 +558,18 @@ enum {
 	JSON__R_STATUS,
 	JSON__R_CREATE,
 	JSON__R_DROP,
-	JSON__R_LIST
+	JSON__R_LIST,
+	JSON__R_DELETE
 };
 static const char *const json__request_names[] = {
-    "version",		"add", "search", "status", "create_collection", "drop_collection",
-    "list_collections", NULL};
+    "version",		"add",	       "search", "status", "create_collection", "drop_collection",
+    "list_collections", "delete_docs", NULL};
 
 /* How each operation's object is read; search has a reader of its own. */
 static const struct jsonlex_object *const json__op_objects[] = {
-    [JSON__R_ADD] = &json__add_object,
-    [JSON__R_STATUS] = &json__status_object,
-    [JSON__R_CREATE] = &json__create_object,
-    [JSON__R_DROP] = &json__drop_object,
-    [JSON__R_LIST] = &json__list_object};
+    [JSON__R_ADD] = &json__add_object,	     [JSON__R_STATUS] = &json__status_object,
+    [JSON__R_CREATE] = &json__create_object, [JSON__R_DROP] = &json__drop_object,
+    [JSON__R_LIST] = &json__list_object,     [JSON__R_DELETE] = &json__delete_object};
 
 static int json__request_field(struct jsonlex *lx, int f, void *obj)
 {

@@ -343,6 +343,12 @@ static void jsonenc__put_body(struct jsonenc__buf *b, const Roost__Reply *r)
 		if (r->collections != NULL)
 			jsonenc__put_collections_reply(b, r->collections);
 		break;
+	case ROOST__REPLY__BODY_DELETED:
+		if (r->deleted != NULL)
+			jsonenc__putf(b, ",\"deleted\":{\"lsn\":%llu,\"duplicate\":%s}",
+				      (unsigned long long)r->deleted->lsn,
+				      r->deleted->duplicate ? "true" : "false");
+		break;
 	default:
 		break;
 	}
@@ -458,6 +464,22 @@ static void jsonenc__put_key_tail(struct jsonenc__buf *b, uint64_t client_id, ui
 	jsonenc__put(b, "}", 1);
 }
 
+static void jsonenc__put_delete(struct jsonenc__buf *b, const Roost__DeleteRequest *d)
+{
+	const char *ack = json_ack_name(d->ack);
+
+	if (ack == NULL) {
+		jsonenc__fail(b, ROOST_EINVAL);
+		return;
+	}
+	jsonenc__put_key_str(b, ",\"delete_docs\":{\"collection\":", d->collection);
+	jsonenc__puts(b, ",\"ids\":[");
+	for (size_t i = 0; i < d->n_ids; i++)
+		jsonenc__put_key_str(b, i ? "," : "", d->ids[i]);
+	jsonenc__putf(b, "],\"ack\":\"%s\"", ack);
+	jsonenc__put_key_tail(b, d->client_id, d->seq, d->timeout_ms);
+}
+
 static void jsonenc__put_create(struct jsonenc__buf *b, const Roost__CreateCollectionRequest *c)
 {
 	/* A metric JSON has no name for would not decode again. */
@@ -503,6 +525,10 @@ static void jsonenc__put_op(struct jsonenc__buf *b, const Roost__Request *req)
 		break;
 	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
 		jsonenc__puts(b, ",\"list_collections\":{}");
+		break;
+	case ROOST__REQUEST__OP_DELETE_DOCS:
+		if (req->delete_docs != NULL)
+			jsonenc__put_delete(b, req->delete_docs);
 		break;
 	default:
 		break;

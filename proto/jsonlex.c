@@ -70,6 +70,11 @@ size_t jsonlex_push(struct jsonlex *lx, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(lx->path + mark, sizeof lx->path - mark, fmt, ap);
 	va_end(ap);
+	/* A client's field name may hold control characters: the path goes
+	 * into one-line messages and logs. */
+	for (char *c = lx->path + mark; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (n > 0 && mark + (size_t)n < sizeof lx->path) {
 		lx->plen = mark + (size_t)n;
 	} else if (n > 0) {

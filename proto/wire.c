@@ -3,6 +3,7 @@
 #include "batch.h"
 #include "coll.h"
 #include "collrec.h"
+#include "delrec.h"
 #include "err.h"
 #include "meta.h"
 
@@ -116,12 +117,13 @@ static int wire__check_request(const Roost__Request *req, char *msg, size_t msgl
 	case ROOST__REQUEST__OP_CREATE_COLLECTION:
 	case ROOST__REQUEST__OP_DROP_COLLECTION:
 	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
+	case ROOST__REQUEST__OP_DELETE_DOCS:
 		break;
 	default:
 		return wire__fail(msg, msglen, ROOST_EUNSUPPORTED,
 				  "unknown operation: the request sets none of add, search, "
-				  "status, create_collection, drop_collection or "
-				  "list_collections (is the client newer than the server?)");
+				  "status, create_collection, drop_collection, list_collections "
+				  "or delete_docs (is the client newer than the server?)");
 	}
 	return 0;
 }
@@ -341,20 +343,31 @@ void wire_request_free(Roost__Request *req)
 		roost__request__free_unpacked(req, NULL);
 }
 
-static int wire__check_key_and_mode(const Roost__AddRequest *add, char *msg, size_t msglen)
+/* protobuf-c treats a NULL string as empty; memcpy must not see it. */
+static unsigned char *wire__put_string(unsigned char *p, const char *s)
 {
-	if (add->client_id == 0 || add->seq == 0)
+	size_t len = wire__strlen(s);
+
+	if (len > 0)
+		memcpy(p, s, len);
+	return p + len;
+}
+
+static int wire__check_key_and_mode(uint64_t client_id, uint64_t seq, Roost__AckMode ack, char *msg,
+				    size_t msglen)
+{
+	if (client_id == 0 || seq == 0)
 		return wire__fail(
 		    msg, msglen, ROOST_EINVAL,
 		    "missing idempotency key: client_id and seq must both be non-zero "
 		    "(got client_id %llu, seq %llu)",
-		    (unsigned long long)add->client_id, (unsigned long long)add->seq);
+		    (unsigned long long)client_id, (unsigned long long)seq);
 	/* Unknown enum numbers survive unpacking as plain ints. */
-	if ((unsigned)add->ack > (unsigned)ROOST__ACK_MODE__ACK_VISIBLE)
+	if ((unsigned)ack > (unsigned)ROOST__ACK_MODE__ACK_VISIBLE)
 		return wire__fail(msg, msglen, ROOST_EUNSUPPORTED,
 				  "ack mode %d is not supported; use 0 (default: durable), "
 				  "1 (queued), 2 (durable) or 3 (visible)",
-				  (int)add->ack);
+				  (int)ack);
 	return 0;
 }
 
@@ -500,7 +513,7 @@ int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, 
 				  lim->dim, BATCH_MAX_DIM);
 	max_docs = wire__cap(lim->max_docs, BATCH_MAX_DOCS);
 	max_text = wire__cap(lim->max_text, BATCH_MAX_TEXT);
-	rc = wire__check_key_and_mode(add, msg, msglen);
+	rc = wire__check_key_and_mode(add->client_id, add->seq, add->ack, msg, msglen);
 	if (rc == 0)
 		rc = wire__check_shape(add, lim->dim, max_docs, msg, msglen);
 	for (i = 0; rc == 0 && i < add->n_docs; i++)
@@ -508,6 +521,71 @@ int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, 
 	if (rc == 0)
 		rc = wire__check_unique_ids(add, msg, msglen);
 	return rc;
+}
+
+int wire_check_delete(const Roost__DeleteRequest *d, char *msg, size_t msglen)
+{
+	int rc = wire_check_collection(d->collection, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_key_and_mode(d->client_id, d->seq, d->ack, msg, msglen);
+	if (rc == 0 && (d->n_ids == 0 || d->n_ids > DELREC_MAX_IDS))
+		return wire__fail(msg, msglen, d->n_ids ? ROOST_ETOOBIG : ROOST_EINVAL,
+				  "a delete names 1 to %u ids, not %zu", DELREC_MAX_IDS, d->n_ids);
+	for (size_t i = 0; rc == 0 && i < d->n_ids; i++) {
+		uint64_t number;
+		if (delrec_parse_id(d->ids[i], wire__strlen(d->ids[i]), &number) != 0)
+			return wire__fail(msg, msglen, ROOST_EINVAL,
+					  "ids[%zu] is neither an id (1 to %u bytes of UTF-8 not "
+					  "beginning with '#') nor \"#<number>\"",
+					  i, BATCH_MAX_KEY);
+	}
+	return rc;
+}
+
+/* Bytes of the keys among a checked delete's ids. */
+static uint32_t wire__delete_key_bytes(const Roost__DeleteRequest *d)
+{
+	uint32_t total = 0;
+	for (size_t i = 0; i < d->n_ids; i++)
+		if (d->ids[i][0] != '#')
+			total += (uint32_t)wire__strlen(d->ids[i]);
+	return total;
+}
+
+size_t wire_delete_size(const Roost__DeleteRequest *d)
+{
+	if (d->n_ids == 0 || d->n_ids > DELREC_MAX_IDS)
+		return 0;
+	return delrec_size((uint32_t)d->n_ids, wire__delete_key_bytes(d));
+}
+
+/* Like a batch, written front to back with every byte set. */
+void wire_delete_write(const Roost__DeleteRequest *d, uint32_t collection, void *dst)
+{
+	unsigned char *p = dst;
+	struct delrec_header h = {.magic = DELREC_MAGIC,
+				  .version = DELREC_VERSION,
+				  .collection = collection,
+				  .count = (uint32_t)d->n_ids,
+				  .client_id = d->client_id,
+				  .seq = d->seq,
+				  .key_bytes = wire__delete_key_bytes(d)};
+	memcpy(p, &h, sizeof h);
+	p += sizeof h;
+	uint32_t off = 0;
+	for (size_t i = 0; i < d->n_ids; i++) {
+		struct delrec_id id = {0};
+		if (delrec_parse_id(d->ids[i], strlen(d->ids[i]), &id.number) == 0 && !id.number) {
+			id.key_off = off;
+			id.key_len = (uint32_t)strlen(d->ids[i]);
+			off += id.key_len;
+		}
+		memcpy(p, &id, sizeof id);
+		p += sizeof id;
+	}
+	for (size_t i = 0; i < d->n_ids; i++)
+		if (d->ids[i][0] != '#')
+			p = wire__put_string(p, d->ids[i]);
 }
 
 int wire_check_collection(const char *name, char *msg, size_t msglen)
@@ -732,16 +810,6 @@ static unsigned char *wire__write_refs(const Roost__AddRequest *add, unsigned ch
 		off += (uint32_t)wire__doc_bytes(src);
 	}
 	return p;
-}
-
-/* protobuf-c treats a NULL string as empty; memcpy must not see it. */
-static unsigned char *wire__put_string(unsigned char *p, const char *s)
-{
-	size_t len = wire__strlen(s);
-
-	if (len > 0)
-		memcpy(p, s, len);
-	return p + len;
 }
 
 static void wire__write_text(const Roost__AddRequest *add, unsigned char *p)

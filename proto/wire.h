@@ -52,6 +52,15 @@ void wire_request_free(Roost__Request *req);
 int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, char *msg,
 		   size_t msglen);
 
+/* Checks a delete: its collection's name, idempotency key and ack mode,
+ * and 1 to DELREC_MAX_IDS ids, each a valid id or "#<number>". */
+int wire_check_delete(const Roost__DeleteRequest *d, char *msg, size_t msglen);
+
+/* Size of the delete record (proto/delrec.h) for a checked request, and
+ * the record itself, for collection id `collection`, into dst. */
+size_t wire_delete_size(const Roost__DeleteRequest *d);
+void wire_delete_write(const Roost__DeleteRequest *d, uint32_t collection, void *dst);
+
 /* Checks the collection name a request gives ("" means "default"). */
 int wire_check_collection(const char *name, char *msg, size_t msglen);
 

@@ -126,9 +126,9 @@ static void search__scan(const struct search_rows *w, int inner_product, const f
 #define SEARCH__EXACT_ROWS  2048u
 #define SEARCH__EXACT_SHARE 128u
 
-static int search__exact(const struct view_segment *s, const uint8_t *bits, uint64_t matches)
+static int search__exact(const struct view_segment *s, int filtering, uint64_t matches)
 {
-	return bits &&
+	return filtering &&
 	       (matches <= SEARCH__EXACT_ROWS || matches < s->docs.count / SEARCH__EXACT_SHARE);
 }
 
@@ -139,18 +139,21 @@ static int search__label_ok(const struct segment_docs *d, idx_t l)
 }
 
 /* Searches the rows of s that bits admits (NULL: all), matches of them,
- * exactly or through the index (search__exact). Queries the index answers
+ * exactly or through the index (search__exact: only a filter's choice of
+ * rows, not the rows deletes took away, makes a scan the better way).
+ * Queries the index answers
  * with fewer than min(k, matches) hits (the selector came too late, or
  * IVF lists held too few) are scanned exactly instead, so that a search
  * returns k hits whenever k rows match. */
 static int search__rows(const struct view_segment *s, const uint8_t *bits, uint64_t matches,
-			const float *q, uint32_t nq, uint32_t k, const struct search_tuning *t,
-			struct search_top *tops, float *dist, idx_t *labels)
+			int filtering, const float *q, uint32_t nq, uint32_t k,
+			const struct search_tuning *t, struct search_top *tops, float *dist,
+			idx_t *labels)
 {
 	const struct segment_docs *d = &s->docs;
 	const struct search_rows w = {.d = d, .bits = bits};
 	int ip = faiss_Index_metric_type(s->index) == METRIC_INNER_PRODUCT;
-	if (search__exact(s, bits, matches)) {
+	if (search__exact(s, filtering, matches)) {
 		search__scan(&w, ip, q, nq, NULL, tops, dist);
 		return 0;
 	}
@@ -192,15 +195,87 @@ static int search__rows(const struct view_segment *s, const uint8_t *bits, uint6
 	return rc;
 }
 
-static int search__segment(const struct view_segment *s, const float *q, uint32_t nq, uint32_t k,
-			   const struct search_filter *f, const struct search_tuning *t,
-			   struct search_top *tops, float *dist, idx_t *labels)
+/* The rows of a segment (or of the tail) the search may see: those no
+ * upsert or delete below the search's end ended. NULL bits: all of them. */
+struct search_live {
+	uint8_t *bits;
+	uint64_t count;
+};
+
+static void search__live_free(struct search_live *l, uint32_t n)
+{
+	for (uint32_t i = 0; l && i < n; i++)
+		free(l[i].bits);
+	free(l);
+}
+
+/* l as the rows (rows in all) that dead (NULL: none) leaves. */
+static int search__live_from(struct search_live *l, const uint8_t *dead, uint64_t rows)
+{
+	size_t bytes = (rows + 7) / 8;
+	if (!(l->bits = calloc(bytes ? bytes : 1, 1)))
+		return ROOST_ENOMEM;
+	l->count = 0;
+	for (uint64_t r = 0; r < rows; r++) {
+		int gone = dead && (dead[r / 8] >> (r % 8) & 1);
+		l->bits[r / 8] |= (uint8_t)(!gone << (r % 8));
+		l->count += !gone;
+	}
+	return 0;
+}
+
+/* Clears row of l (rows in all), making the bitmap from dead (may be
+ * NULL) the first time. */
+static int search__kill(struct search_live *l, const uint8_t *dead, uint64_t rows, uint64_t row)
+{
+	int rc = l->bits ? 0 : search__live_from(l, dead, rows);
+	if (rc)
+		return rc;
+	if (l->bits[row / 8] >> (row % 8) & 1) {
+		l->bits[row / 8] &= (uint8_t) ~(1u << (row % 8));
+		l->count--;
+	}
+	return 0;
+}
+
+/* What a search sees: the view's segments as its tombstone file leaves
+ * them, less the rows the tail's tombstones below end ended, in the
+ * segments and in the tail (whose rows t holds). seg has v->nsegs
+ * entries, *tail one. */
+static int search__liveness(const struct view *v, const struct segment_docs *t, uint64_t end,
+			    struct search_live *seg, struct search_live *tail)
+{
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
+		if (v->dead[i])
+			rc = search__live_from(&seg[i], v->dead[i], v->segs[i]->docs.count);
+	const struct tomb *tombs = NULL;
+	uint64_t n = 0;
+	if (v->tail)
+		tail_tombs(v->tail, &tombs, &n);
+	for (uint64_t i = 0; rc == 0 && i < n && tombs[i].end_lsn < end; i++) {
+		uint32_t at;
+		uint64_t row;
+		if (view_locate(v, tombs[i].version, &at, &row))
+			rc = search__kill(&seg[at], v->dead[at], v->segs[at]->docs.count, row);
+		else if ((row = view_row_of(t->ids, t->count, tombs[i].version)) < t->count)
+			rc = search__kill(tail, NULL, t->count, row);
+	}
+	return rc;
+}
+
+/* The rows of s to search: those live (live->bits NULL: all) and, when
+ * filtering, matching the filter. */
+static int search__segment(const struct view_segment *s, const struct search_live *live,
+			   const float *q, uint32_t nq, uint32_t k, const struct search_filter *f,
+			   const struct search_tuning *t, struct search_top *tops, float *dist,
+			   idx_t *labels)
 {
 	const struct segment_docs *d = &s->docs;
 	if (d->count == 0)
 		return 0;
-	uint8_t *bits = NULL;
-	uint64_t matches = d->count;
+	uint8_t *bits = live->bits;
+	uint64_t matches = live->bits ? live->count : d->count;
 	int filtering = search__filtering(f);
 	if (filtering) {
 		bits = calloc((d->count + 7) / 8, 1);
@@ -208,14 +283,55 @@ static int search__segment(const struct view_segment *s, const float *q, uint32_
 			return ROOST_ENOMEM;
 		matches = 0;
 		for (uint64_t r = 0; r < d->count; r++)
-			if (search__match(d, r, f)) {
+			if ((!live->bits || (live->bits[r / 8] >> (r % 8) & 1)) &&
+			    search__match(d, r, f)) {
 				bits[r / 8] |= (uint8_t)(1u << (r % 8));
 				matches++;
 			}
 	}
-	int rc = matches ? search__rows(s, bits, matches, q, nq, k, t, tops, dist, labels) : 0;
-	free(bits);
+	int rc = matches
+		     ? search__rows(s, bits, matches, filtering, q, nq, k, t, tops, dist, labels)
+		     : 0;
+	if (filtering)
+		free(bits);
 	return rc;
+}
+
+/* The tail's rows of records below its end only: a row appended after
+ * the end was read may be there already, and its tombstones may not. */
+static void search__tail_view(const struct view *v, struct segment_docs *t)
+{
+	tail_view(v->tail, t);
+	uint64_t lo = 0, hi = t->count;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (t->ids[mid] < t->end_lsn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	t->count = lo;
+}
+
+/* The tail is small and changing: always an exact scan. */
+static int search__tail(const struct view *v, const struct segment_docs *t,
+			const struct search_live *live, const float *q, uint32_t nq,
+			const struct search_filter *f, struct search_top *tops, float *dist)
+{
+	const struct search_filter *flt = search__filtering(f) ? f : NULL;
+	uint8_t *bits = live->bits;
+	if (bits && flt) {
+		if (!(bits = calloc((t->count + 7) / 8, 1)))
+			return ROOST_ENOMEM;
+		for (uint64_t r = 0; r < t->count; r++)
+			if ((live->bits[r / 8] >> (r % 8) & 1) && search__match(t, r, flt))
+				bits[r / 8] |= (uint8_t)(1u << (r % 8));
+	}
+	const struct search_rows w = {.d = t, .bits = bits, .f = flt};
+	search__scan(&w, v->metric != 0, q, nq, NULL, tops, dist);
+	if (bits != live->bits)
+		free(bits);
+	return 0;
 }
 
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
@@ -228,20 +344,26 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 	struct search_top *tops = calloc(nq, sizeof *tops);
 	float *dist = malloc(sizeof(float) * (size_t)nq * (k > SEARCH__RUN ? k : SEARCH__RUN));
 	idx_t *labels = malloc(sizeof(idx_t) * (size_t)nq * k);
-	int rc = tops && dist && labels ? 0 : ROOST_ENOMEM;
+	struct search_live *live = calloc(v->nsegs + 1, sizeof *live);
+	int rc = tops && dist && labels && live ? 0 : ROOST_ENOMEM;
 	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++)
 		tops[qi] = (struct search_top){
 		    .hits = hits + (size_t)qi * k, .k = k, .higher_better = v->metric != 0};
-	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
-		rc = search__segment(v->segs[i], queries, nq, k, f, t, tops, dist, labels);
+	uint64_t end = v->sealed_end;
 	if (rc == 0 && v->tail) {
-		/* The tail is small and changing: always an exact scan. */
-		tail_view(v->tail, tail);
-		const struct search_rows w = {.d = tail, .f = search__filtering(f) ? f : NULL};
-		search__scan(&w, v->metric != 0, queries, nq, NULL, tops, dist);
+		search__tail_view(v, tail);
+		end = tail->end_lsn;
 	}
+	if (rc == 0)
+		rc = search__liveness(v, tail, end, live, &live[v->nsegs]);
+	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
+		rc =
+		    search__segment(v->segs[i], &live[i], queries, nq, k, f, t, tops, dist, labels);
+	if (rc == 0 && v->tail)
+		rc = search__tail(v, tail, &live[v->nsegs], queries, nq, f, tops, dist);
 	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++)
 		counts[qi] = tops[qi].n;
+	search__live_free(live, v->nsegs + 1);
 	free(tops);
 	free(dist);
 	free(labels);

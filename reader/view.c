@@ -74,8 +74,11 @@ static struct view_segment *view__find(const struct view *prev, const struct man
 
 static void view__free(struct view *v)
 {
-	for (uint32_t i = 0; i < v->nsegs; i++)
+	for (uint32_t i = 0; i < v->nsegs; i++) {
 		view__segment_put(v->segs[i]);
+		free(v->dead ? v->dead[i] : NULL);
+	}
+	free(v->dead);
 	free(v->segs);
 	tail_close(v->tail);
 	free(v);
@@ -87,7 +90,8 @@ static int view__segments(struct view *v, const struct inst *in, const struct ma
 	uint32_t first, n;
 	manifest_segments_of(m, v->coll, &first, &n);
 	v->segs = calloc(n ? n : 1, sizeof *v->segs);
-	if (!v->segs)
+	v->dead = calloc(n ? n : 1, sizeof *v->dead);
+	if (!v->segs || !v->dead)
 		return ROOST_ENOMEM;
 	for (uint32_t i = first; i < first + n; i++) {
 		struct view_segment *s = view__find(prev, &m->segments[i]);
@@ -99,6 +103,66 @@ static int view__segments(struct view *v, const struct inst *in, const struct ma
 		v->segs[v->nsegs++] = s;
 	}
 	return 0;
+}
+
+uint64_t view_row_of(const uint64_t *ids, uint64_t n, uint64_t version)
+{
+	uint64_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (ids[mid] < version)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && ids[lo] == version ? lo : n;
+}
+
+int view_locate(const struct view *v, uint64_t version, uint32_t *seg, uint64_t *row)
+{
+	uint32_t lo = 0, hi = v->nsegs;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (v->segs[mid]->end_lsn <= version)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == v->nsegs || v->segs[lo]->start_lsn > version)
+		return 0;
+	const struct segment_docs *d = &v->segs[lo]->docs;
+	*seg = lo;
+	*row = view_row_of(d->ids, d->count, version);
+	return *row < d->count;
+}
+
+/* Marks the rows the collection's tombstone file names, as of m. */
+static int view__tombs(struct view *v, const struct inst *in, const struct manifest *m)
+{
+	const struct manifest_coll *mc = manifest_coll_find(m, v->coll);
+	if (!mc || !mc->tomb_gen)
+		return 0;
+	char path[INST_PATH_MAX];
+	struct tomb *t;
+	uint64_t n;
+	int rc = manifest_tomb_path(in->data_dir, v->coll, mc->tomb_gen, path, sizeof path);
+	if (rc == 0)
+		rc = tomb_load(path, &t, &n);
+	if (rc)
+		return rc;
+	for (uint64_t i = 0; rc == 0 && i < n; i++) {
+		uint32_t seg;
+		uint64_t row;
+		if (!view_locate(v, t[i].version, &seg, &row))
+			continue; /* a row compaction dropped */
+		uint8_t **bits = &v->dead[seg];
+		if (!*bits && !(*bits = calloc((v->segs[seg]->docs.count + 7) / 8, 1)))
+			rc = ROOST_ENOMEM;
+		else
+			(*bits)[row / 8] |= (uint8_t)(1u << (row % 8));
+	}
+	free(t);
+	return rc;
 }
 
 /* The collection's tail as the catalog names it, and the manifest whose
@@ -169,6 +233,8 @@ static int view__try(struct view **out, const struct view_source *src, uint32_t 
 		v->manifest_gen = m.gen;
 		v->sealed_end = mc ? mc->tail_start : 0;
 		rc = view__segments(v, src->in, &m, prev);
+		if (rc == 0)
+			rc = view__tombs(v, src->in, &m);
 		if (rc == ROOST_ENOENT && manifest_moved_on(src->in->data_dir, m.gen))
 			rc = ROOST_EBUSY; /* compacted in between: build again */
 	}

@@ -56,6 +56,9 @@ struct view {
 	uint64_t manifest_ino; /* remote views: the MANIFEST file they read */
 	uint32_t nsegs;
 	struct view_segment **segs;
+	/* Per segment, the rows upserts and deletes ended below sealed_end
+	 * (the manifest's tombstone file): NULL where none. */
+	uint8_t **dead;
 	tail *tail; /* NULL for a remote view */
 	ctl *ctl;   /* borrowed from the source; NULL for a remote view */
 	/* Nonzero once the writer feeding the tail is gone and the view is
@@ -68,6 +71,13 @@ struct view {
  * ROOST_EBUSY while the writer has not published a consistent one. */
 int view_build(struct view **out, const struct view_source *src, uint32_t coll,
 	       const struct view *prev);
+
+/* Where the row of version (a document's number) is among v's segments:
+ * 1 and *seg, *row when one holds it. */
+int view_locate(const struct view *v, uint64_t version, uint32_t *seg, uint64_t *row);
+
+/* The row of version among rows ids[0..n) (ascending), or n. */
+uint64_t view_row_of(const uint64_t *ids, uint64_t n, uint64_t version);
 
 /* 1 when the published state of v's collection moved past v (a seal, a
  * drop). */

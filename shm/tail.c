@@ -12,7 +12,9 @@
  *   uint64 ids[cap], int64 agents[cap], int64 times[cap],
  *   uint32 text_off[cap], uint32 text_len[cap],
  *   struct segment_kind kinds[cap], struct segment_ref refs[cap],
- *   char text[text_cap] (texts, keys and metadata), float vectors[cap * dim]
+ *   char text[text_cap] (texts, keys and metadata), float vectors[cap * dim],
+ *   struct tomb tombs[cap]: the versions upserts and deletes ended since
+ *   the tail began, in the order they were ended (store/tomb.h)
  * Readers map it read-only and check every offset against the object size.
  */
 #define TAIL__VERSION	  3u
@@ -32,7 +34,7 @@ struct tail__header {
 	uint64_t text_capacity; /* bytes */
 	uint64_t total_size;
 	uint64_t off_ids, off_agents, off_times, off_text_off, off_text_len, off_kinds, off_refs,
-	    off_text, off_vectors;
+	    off_text, off_vectors, off_tombs;
 	/* Published by tail_publish (release), read by tail_view (acquire):
 	 * end_lsn is stored after count, and loaded before it, so a reader's
 	 * count always covers every batch below the end_lsn it saw. */
@@ -42,6 +44,10 @@ struct tail__header {
 	 * what it holds. Release store in tail_seal before the writer
 	 * publishes anything past it; acquire load in tail_sealed_end. */
 	_Atomic uint64_t sealed_end;
+	/* Published by tail_publish before count (release), read by
+	 * tail_tombs after tail_view's loads (acquire): a reader's tombstones
+	 * cover every record below the end_lsn it saw. */
+	_Atomic uint64_t tomb_count;
 };
 
 #define TAIL__MAGIC 0x4c415454534f4f52ull /* "ROOSTTAL" */
@@ -60,6 +66,8 @@ struct tail {
 	uint64_t text_used;	/* writer: text bytes appended */
 	uint64_t rows_reserved; /* writer: rows whose memory is reserved */
 	uint64_t text_reserved; /* writer: text bytes likewise */
+	uint64_t tombs;		/* writer: tombstones appended */
+	uint64_t tombs_reserved;
 };
 
 static uint64_t tail__align(uint64_t x)
@@ -88,7 +96,9 @@ static uint64_t tail__layout(struct tail__header *h)
 	h->off_text = off;
 	off = tail__align(off + h->text_capacity);
 	h->off_vectors = off;
-	return tail__align(off + cap * h->dim * sizeof(float));
+	off = tail__align(off + cap * h->dim * sizeof(float));
+	h->off_tombs = off;
+	return tail__align(off + cap * sizeof(struct tomb));
 }
 
 int tail_create(tail **out, const char *path, const struct tail_config *cfg)
@@ -145,7 +155,8 @@ static int tail__check(const struct tail__header *h, size_t size)
 	    copy.off_agents != h->off_agents || copy.off_times != h->off_times ||
 	    copy.off_text_off != h->off_text_off || copy.off_text_len != h->off_text_len ||
 	    copy.off_kinds != h->off_kinds || copy.off_refs != h->off_refs ||
-	    copy.off_text != h->off_text || copy.off_vectors != h->off_vectors)
+	    copy.off_text != h->off_text || copy.off_tombs != h->off_tombs ||
+	    copy.off_vectors != h->off_vectors)
 		return ROOST_ECORRUPT;
 	return 0;
 }
@@ -323,6 +334,45 @@ void tail_append(tail *t, const struct batch_view *b, uint64_t lsn)
 	t->pending = row;
 }
 
+int tail_tomb_reserve(tail *t, uint64_t n)
+{
+	uint64_t want = t->tombs + n;
+	if (want > t->hdr->capacity)
+		return ROOST_ETOOBIG;
+	if (want <= t->tombs_reserved)
+		return 0;
+	uint64_t to = tail__step(t->tombs_reserved, want, TAIL__RESERVE_ROWS, t->hdr->capacity);
+	int rc = shm_reserve(t->map.fd, t->hdr->off_tombs + t->tombs_reserved * sizeof(struct tomb),
+			     (to - t->tombs_reserved) * sizeof(struct tomb));
+	if (rc == 0)
+		t->tombs_reserved = to;
+	return rc;
+}
+
+int tail_tomb_fits(const tail *t, uint64_t n)
+{
+	return t->tombs + n <= t->hdr->capacity;
+}
+
+void tail_tomb_append(tail *t, uint64_t version, uint64_t end_lsn)
+{
+	TAIL_COL(t, struct tomb *, off_tombs)
+	[t->tombs++] = (struct tomb){.version = version, .end_lsn = end_lsn};
+}
+
+uint64_t tail_tomb_pending(const tail *t)
+{
+	return t->tombs;
+}
+
+void tail_tombs(const tail *t, const struct tomb **out, uint64_t *n)
+{
+	/* Acquire: pairs with the release store in tail_publish. */
+	uint64_t count = atomic_load_explicit(&t->hdr->tomb_count, memory_order_acquire);
+	*n = count <= t->hdr->capacity ? count : t->hdr->capacity;
+	*out = TAIL_COL(t, const struct tomb *, off_tombs);
+}
+
 uint64_t tail_pending(const tail *t)
 {
 	return t->pending;
@@ -340,6 +390,8 @@ uint64_t tail_text_used(const tail *t)
 
 void tail_publish(tail *t, uint64_t end_lsn)
 {
+	/* Release, before count: pairs with the acquire load in tail_tombs. */
+	atomic_store_explicit(&t->hdr->tomb_count, t->tombs, memory_order_release);
 	/* Release: the rows written by tail_append are visible to a reader
 	 * whose acquire load in tail_view sees this count. */
 	atomic_store_explicit(&t->hdr->count, t->pending, memory_order_release);

@@ -17,6 +17,7 @@
 
 #include "batch.h"
 #include "segment.h"
+#include "tomb.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -94,5 +95,20 @@ void tail_publish(tail *t, uint64_t end_lsn);
 /* A consistent view of the published documents; the arrays point into the
  * shared object (block is NULL). */
 void tail_view(const tail *t, struct segment_docs *out);
+
+/* Writer: room for n more tombstones (at most capacity in all), and its
+ * memory reserved (ROOST_ENOSPC: the memory file system is full); then
+ * one appended, ending version at end_lsn, invisible until tail_publish. */
+int tail_tomb_fits(const tail *t, uint64_t n);
+int tail_tomb_reserve(tail *t, uint64_t n);
+void tail_tomb_append(tail *t, uint64_t version, uint64_t end_lsn);
+
+/* Writer: tombstones appended, published or not. */
+uint64_t tail_tomb_pending(const tail *t);
+
+/* The published tombstones, oldest first; called after tail_view, they
+ * cover every record below the end_lsn it gave (and maybe more: a reader
+ * keeps those below its end_lsn). */
+void tail_tombs(const tail *t, const struct tomb **out, uint64_t *n);
 
 #endif

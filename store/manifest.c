@@ -22,7 +22,7 @@
 	 MANIFEST_MAX_SEGS * sizeof(struct manifest_segment) +                                     \
 	 MANIFEST_MAX_KEYS * sizeof(struct manifest_key) + MANIFEST__CRC)
 
-/* Version 3. */
+/* Versions 3 and 4. */
 struct manifest__header {
 	uint64_t magic;
 	uint32_t version;
@@ -50,7 +50,11 @@ struct manifest__coll {
 	uint64_t tail_start;
 	uint64_t trained_gen;
 	uint64_t tail_gen;
+	uint64_t tomb_gen; /* version 4 on */
 };
+
+/* A version 3 entry ends before tomb_gen. */
+#define MANIFEST__V3_COLL offsetof(struct manifest__coll, tomb_gen)
 
 /* Versions 1 and 2: one collection, its settings in the header. Version 1
  * ended its header before the name. */
@@ -77,7 +81,8 @@ struct manifest__v2_segment {
 #define MANIFEST__V1_HEADER offsetof(struct manifest__v2_header, name)
 
 _Static_assert(sizeof(struct manifest__header) == 96, "manifest header is 96 bytes");
-_Static_assert(sizeof(struct manifest__coll) == 192, "collection entry is 192 bytes");
+_Static_assert(sizeof(struct manifest__coll) == 200, "collection entry is 200 bytes");
+_Static_assert(MANIFEST__V3_COLL == 192, "a version 3 collection entry is 192 bytes");
 _Static_assert(offsetof(struct manifest__coll, train_docs) == 144, "collection entry layout");
 _Static_assert(sizeof(struct manifest_segment) == 32, "segment entry is 32 bytes");
 _Static_assert(sizeof(struct manifest_key) == 32, "key entry is 32 bytes");
@@ -116,7 +121,7 @@ static bool manifest__colls_ok(const struct manifest *m)
 		    !manifest__terminated(c->name, sizeof c->name) ||
 		    coll_name_check(c->name, NULL, 0) != 0 ||
 		    !manifest__settings_ok(&c->settings) || c->tail_start < m->tail_start ||
-		    c->trained_gen > m->gen || c->tail_gen > m->gen)
+		    c->trained_gen > m->gen || c->tail_gen > m->gen || c->tomb_gen > m->gen)
 			return false;
 		for (uint32_t j = 0; j < i; j++)
 			if (strcmp(m->colls[j].name, c->name) == 0)
@@ -259,21 +264,25 @@ static void manifest__coll_from(const struct manifest__coll *e, struct manifest_
 	    .tail_start = e->tail_start,
 	    .trained_gen = e->trained_gen,
 	    .tail_gen = e->tail_gen,
+	    .tomb_gen = e->tomb_gen,
 	};
 	memcpy(c->name, e->name, sizeof c->name);
 	memcpy(c->settings.index, e->index, sizeof c->settings.index);
 }
 
-static int manifest__decode_v3(const void *buf, size_t len, struct manifest *out)
+/* Versions 3 and 4 differ in the size of a collection entry: version 3
+ * has no tombstone generation (none then). */
+static int manifest__decode_v3(const void *buf, size_t len, uint32_t version, struct manifest *out)
 {
+	size_t esize = version >= 4 ? sizeof(struct manifest__coll) : MANIFEST__V3_COLL;
 	struct manifest__header h;
 	if (len < sizeof h + MANIFEST__CRC)
 		return ROOST_ECORRUPT;
 	memcpy(&h, buf, sizeof h);
 	if (h.header_size != sizeof h || h.ncolls > MANIFEST_MAX_COLLS ||
 	    h.nsegments > MANIFEST_MAX_SEGS || h.nkeys > MANIFEST_MAX_KEYS ||
-	    len != manifest__file_size(sizeof h, sizeof(struct manifest__coll), h.ncolls,
-				       sizeof(struct manifest_segment), h.nsegments, h.nkeys))
+	    len != manifest__file_size(sizeof h, esize, h.ncolls, sizeof(struct manifest_segment),
+				       h.nsegments, h.nkeys))
 		return ROOST_ECORRUPT;
 	int rc = manifest__check_crc(buf, len);
 	if (rc)
@@ -288,9 +297,9 @@ static int manifest__decode_v3(const void *buf, size_t len, struct manifest *out
 	if (!out->colls || !out->segments)
 		return ROOST_ENOMEM;
 	const char *p = (const char *)buf + sizeof h;
-	for (uint32_t i = 0; i < h.ncolls; i++, p += sizeof(struct manifest__coll)) {
-		struct manifest__coll e;
-		memcpy(&e, p, sizeof e);
+	for (uint32_t i = 0; i < h.ncolls; i++, p += esize) {
+		struct manifest__coll e = {0};
+		memcpy(&e, p, esize);
 		if (!manifest__terminated(e.index, sizeof e.index))
 			return ROOST_ECORRUPT;
 		manifest__coll_from(&e, &out->colls[i]);
@@ -308,7 +317,7 @@ int manifest_decode(const void *buf, size_t len, struct manifest *out)
 	int rc = manifest__check_prefix(buf, len, &version);
 	if (rc == 0)
 		rc = version < 3 ? manifest__decode_v2(buf, len, version, out)
-				 : manifest__decode_v3(buf, len, out);
+				 : manifest__decode_v3(buf, len, version, out);
 	if (rc == 0 && !manifest__ok(out))
 		rc = ROOST_ECORRUPT;
 	if (rc) {
@@ -529,6 +538,7 @@ static void manifest__coll_to(const struct manifest_coll *c, struct manifest__co
 	    .tail_start = c->tail_start,
 	    .trained_gen = c->trained_gen,
 	    .tail_gen = c->tail_gen,
+	    .tomb_gen = c->tomb_gen,
 	};
 	memcpy(e->name, c->name, strnlen(c->name, sizeof c->name - 1));
 	memcpy(e->index, c->settings.index, strnlen(c->settings.index, sizeof e->index - 1));
@@ -641,5 +651,11 @@ int manifest_trained_path(const char *dir, uint32_t coll, uint64_t gen, char *bu
 	manifest__coll_part(coll, part, sizeof part);
 	int n =
 	    snprintf(buf, len, "%s/trained-%s%016llx.index", dir, part, (unsigned long long)gen);
+	return manifest__format_done(n, len);
+}
+
+int manifest_tomb_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/tombs-%08x-%016llx", dir, coll, (unsigned long long)gen);
 	return manifest__format_done(n, len);
 }

@@ -9,12 +9,13 @@
  * either the old or the new one, never a mix. Readers on other hosts read
  * it from shared storage.
  *
- * File layout (MANIFEST_VERSION 3), little-endian:
+ * File layout (MANIFEST_VERSION 4), little-endian:
  *   header                     96 bytes (see manifest.c)
- *   collection entries         192 bytes each, ascending id
+ *   collection entries         200 bytes each, ascending id
  *   struct manifest_segment    segments[nsegments], ascending (coll, start_lsn)
  *   struct manifest_key        keys[nkeys]
  *   uint32 crc32c of everything before it
+ * Version 3 is version 4 with 192-byte collection entries (no tomb_gen).
  * Versions 1 and 2, written before collections, are still read: their
  * settings and segments become collection 1, "default".
  */
@@ -26,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MANIFEST_VERSION    3u
+#define MANIFEST_VERSION    4u
 #define MANIFEST_NAME_LEN   40u /* instance name, NUL-terminated */
 #define MANIFEST_MAX_COLLS  4096u
 #define MANIFEST_MAX_SEGS   65536u
@@ -45,6 +46,9 @@ struct manifest_coll {
 	/* The generation whose segments of it precede its current tail: set
 	 * when a seal (or the create) starts a new tail, not by compaction. */
 	uint64_t tail_gen;
+	/* 0: no document of it was ever deleted or replaced in its segments;
+	 * else its tombstone file (store/tomb.h) of that generation. */
+	uint64_t tomb_gen;
 };
 
 struct manifest_segment {
@@ -130,5 +134,6 @@ int manifest_copy(const struct manifest *m, struct manifest *out);
 int manifest_segment_path(const char *dir, uint32_t coll, uint64_t start_lsn, uint64_t end_lsn,
 			  const char *ext, char *buf, size_t len);
 int manifest_trained_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, size_t len);
+int manifest_tomb_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, size_t len);
 
 #endif

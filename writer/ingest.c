@@ -5,6 +5,8 @@
 #include "collrec.h"
 #include "compact.h"
 #include "ctl.h"
+#include "delrec.h"
+#include "docmap.h"
 #include "durable.h"
 #include "err.h"
 #include "futex.h"
@@ -50,10 +52,12 @@ struct ingest {
 	/* The state of the collections: stored up to man.gen, plus creates
 	 * and drops applied since (their records are in the log). */
 	struct manifest man;
-	wcoll **colls;			   /* one per man.colls entry, in the same (id) order */
-	uint64_t *group_docs, *group_text; /* per collection, while collecting */
-	uint64_t end;			   /* every record below it is applied */
-	int64_t replay_said_ms;		   /* last replay progress line */
+	wcoll **colls; /* one per man.colls entry, in the same (id) order */
+	/* Per collection, while collecting: documents, text bytes and (at
+	 * most) tombstones of the group. */
+	uint64_t *group_docs, *group_text, *group_tombs;
+	uint64_t end;		/* every record below it is applied */
+	int64_t replay_said_ms; /* last replay progress line */
 	int replaying;
 	int recovering; /* from opening the collections to the end of replay */
 	place *place;	/* --gpu; NULL: CPU only */
@@ -61,18 +65,19 @@ struct ingest {
 	/* A seal whose manifest is durable, but whose collection has not
 	 * switched to its new tail and index yet (that part failed). */
 	wcoll *switch_coll;
-	uint64_t switch_start, switch_gen;
+	uint64_t switch_start, switch_gen, switch_tomb_gen;
 };
 
-enum ingest_kind { INGEST_BATCH, INGEST_COLL };
+enum ingest_kind { INGEST_BATCH, INGEST_DELETE, INGEST_COLL };
 
 /* One record of a group, parsed (apply 0: skipped). */
 struct ingest_rec {
 	struct ring_record rec;
 	enum ingest_kind kind;
 	struct batch_view view;
+	struct delrec_view del;
 	struct collrec coll;
-	uint32_t at; /* the batch's collection: its position in colls */
+	uint32_t at; /* a batch's or delete's collection: its position in colls */
 	int apply;
 };
 
@@ -473,7 +478,10 @@ static int ingest__grow(ingest *w, uint32_t at)
 	uint64_t *text = docs ? realloc(w->group_text, n * sizeof *text) : NULL;
 	if (text)
 		w->group_text = text;
-	if (!colls || !docs || !text)
+	uint64_t *tombs = text ? realloc(w->group_tombs, n * sizeof *tombs) : NULL;
+	if (tombs)
+		w->group_tombs = tombs;
+	if (!colls || !docs || !text || !tombs)
 		return ROOST_ENOMEM;
 	memmove(&colls[at + 1], &colls[at], (n - 1 - at) * sizeof *colls);
 	colls[at] = NULL;
@@ -490,7 +498,10 @@ static int ingest__open_coll(ingest *w, uint32_t at)
 	ingest__counts_of(w, mc->id, &docs, &segs);
 	int rc =
 	    place_check_index(w->place, mc->settings.index, mc->settings.dim, mc->settings.metric);
-	return rc ? rc : wcoll_open(&w->colls[at], &env, mc, docs, segs);
+	docmap *dm = NULL;
+	if (rc == 0)
+		rc = docmap_load(&dm, w->cfg.inst->data_dir, &w->man, mc);
+	return rc ? rc : wcoll_open(&w->colls[at], &env, mc, docs, segs, dm);
 }
 
 static int ingest__open_colls(ingest *w)
@@ -499,7 +510,8 @@ static int ingest__open_colls(ingest *w)
 	w->colls = calloc(n ? n : 1, sizeof *w->colls);
 	w->group_docs = calloc(n ? n : 1, sizeof *w->group_docs);
 	w->group_text = calloc(n ? n : 1, sizeof *w->group_text);
-	if (!w->colls || !w->group_docs || !w->group_text)
+	w->group_tombs = calloc(n ? n : 1, sizeof *w->group_tombs);
+	if (!w->colls || !w->group_docs || !w->group_text || !w->group_tombs)
 		return ROOST_ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
 		int rc = ingest__open_coll(w, i);
@@ -633,8 +645,8 @@ static int ingest__seal_commit(ingest *w, uint32_t at)
 {
 	wcoll *c = w->colls[at];
 	struct manifest_segment seg;
-	uint64_t trained;
-	int rc = wcoll_seal_files(c, w->end, w->man.gen + 1, &seg, &trained);
+	uint64_t trained, tomb_gen;
+	int rc = wcoll_seal_files(c, w->end, w->man.gen + 1, &seg, &trained, &tomb_gen);
 	struct manifest next;
 	if (rc == 0)
 		rc = ingest__next_manifest(w, &next);
@@ -645,6 +657,8 @@ static int ingest__seal_commit(ingest *w, uint32_t at)
 	mc->tail_gen = next.gen;
 	if (trained)
 		mc->trained_gen = trained;
+	if (tomb_gen)
+		mc->tomb_gen = tomb_gen;
 	ingest__replay_point(&next);
 	rc = manifest_add_segment(&next, &seg);
 	if (rc) {
@@ -659,6 +673,7 @@ static int ingest__seal_commit(ingest *w, uint32_t at)
 	w->switch_coll = c;
 	w->switch_start = w->end;
 	w->switch_gen = w->man.gen;
+	w->switch_tomb_gen = tomb_gen;
 	log_info("collection '%s': sealed segment %016llx-%016llx, %llu documents (manifest gen "
 		 "%llu)",
 		 w->man.colls[at].name, (unsigned long long)seg.start_lsn,
@@ -674,7 +689,7 @@ static int ingest__seal_finish(ingest *w)
 	wcoll *c = w->switch_coll;
 	int rc = w->wal ? wal_rotate(w->wal, w->switch_start, w->man.tail_start) : 0;
 	if (rc == 0)
-		rc = wcoll_seal_switch(c, w->switch_start, w->switch_gen);
+		rc = wcoll_seal_switch(c, w->switch_start, w->switch_gen, w->switch_tomb_gen);
 	if (rc)
 		return rc;
 	w->switch_coll = NULL;
@@ -713,14 +728,14 @@ static void ingest__publish(ingest *w, uint64_t end)
 
 /* ---- records ---- */
 
-/* Applies one logged batch to its collection's tail. When that is full
- * (only while replaying: ingest__collect sizes live groups to fit) it
- * seals first. */
-static int ingest__apply_batch(ingest *w, uint32_t at, uint64_t lsn, const struct batch_view *b)
+/* Makes room in a collection's tail for a record: when it is full (only
+ * while replaying: ingest__collect sizes live groups to fit) it seals
+ * first. */
+static int ingest__room(ingest *w, uint32_t at, uint64_t lsn, uint64_t docs, uint64_t text,
+			uint64_t tombs)
 {
-	const struct batch_header *h = b->hdr;
 	wcoll *c = w->colls[at];
-	if (!wcoll_fits(c, h->count, h->text_bytes)) {
+	if (!wcoll_fits(c, docs, text, tombs)) {
 		int rc = wcoll_index_pending(c, PLACE_MUST_ADD);
 		if (rc)
 			return rc;
@@ -729,14 +744,36 @@ static int ingest__apply_batch(ingest *w, uint32_t at, uint64_t lsn, const struc
 		if (rc)
 			return rc;
 	}
-	int rc = wcoll_reserve(c, h->count, h->text_bytes);
-	if (rc) {
+	int rc = wcoll_reserve(c, docs, text, tombs);
+	if (rc)
 		log_error("cannot reserve shared memory for a tail: %s", roost_strerror(rc));
+	return rc;
+}
+
+/* Applies one logged batch to its collection's tail. Each of its
+ * documents may replace one, so it may make as many tombstones. */
+static int ingest__apply_batch(ingest *w, uint32_t at, uint64_t lsn, const struct batch_view *b)
+{
+	const struct batch_header *h = b->hdr;
+	int rc = ingest__room(w, at, lsn, h->count, h->text_bytes, h->count);
+	if (rc == 0)
+		rc = wcoll_append(w->colls[at], b, lsn);
+	if (rc)
 		return rc;
-	}
-	wcoll_append(c, b, lsn);
 	ctl_client_applied(w->ctl, h->client_id, h->seq);
 	ctl_count_documents(w->ctl, h->count);
+	return keys_put(w->keys, h->client_id, h->seq, lsn, h->count);
+}
+
+static int ingest__apply_delete(ingest *w, uint32_t at, uint64_t lsn, const struct delrec_view *d)
+{
+	const struct delrec_header *h = d->hdr;
+	int rc = ingest__room(w, at, lsn, 0, 0, h->count);
+	if (rc == 0)
+		rc = wcoll_delete(w->colls[at], d, lsn);
+	if (rc)
+		return rc;
+	ctl_client_applied(w->ctl, h->client_id, h->seq);
 	return keys_put(w->keys, h->client_id, h->seq, lsn, h->count);
 }
 
@@ -744,6 +781,8 @@ static int ingest__apply(ingest *w, const struct ingest_rec *r)
 {
 	if (r->kind == INGEST_BATCH)
 		return ingest__apply_batch(w, r->at, r->rec.pos, &r->view);
+	if (r->kind == INGEST_DELETE)
+		return ingest__apply_delete(w, r->at, r->rec.pos, &r->del);
 	if (!w->replaying)
 		killpoint_reach(KILLPOINT_COLL_BEFORE_APPLY);
 	int rc = ingest__apply_coll(w, &r->coll, r->rec.pos);
@@ -830,6 +869,30 @@ static int ingest__admit_coll(ingest *w, uint64_t lsn, const void *data, uint32_
 					    : ingest__admit_drop(w, lsn, &r->coll);
 }
 
+/* The position of a batch's or delete's collection, and whether the
+ * record is to be applied: ROOST_ENOENT for one replay skips quietly. */
+static int ingest__admit_for(ingest *w, uint64_t lsn, uint32_t id, uint64_t client_id, uint64_t seq,
+			     const char *what, struct ingest_rec *r)
+{
+	r->at = ingest__pos(w, id);
+	if (r->at == UINT32_MAX) {
+		if (w->replaying && lsn < w->man.catalog_lsn)
+			return ROOST_ENOENT; /* its collection was dropped later */
+		log_warn("%s at LSN %llu is for collection %u, which no longer exists; skipped",
+			 what, (unsigned long long)lsn, id);
+		return ingest__refuse(w, client_id, lsn, ROOST_ENOCOLL, NULL);
+	}
+	if (w->replaying && lsn < w->man.colls[r->at].tail_start)
+		return ROOST_ENOENT; /* in a segment (or its tombstones) already */
+	if (keys_repeats(w->keys, client_id, seq, lsn)) {
+		log_warn("%s at LSN %llu repeats key (%llx, %llu); skipped", what,
+			 (unsigned long long)lsn, (unsigned long long)client_id,
+			 (unsigned long long)seq);
+		return ingest__refuse(w, client_id, lsn, ROOST_EKEY, NULL);
+	}
+	return 0;
+}
+
 static int ingest__admit_batch(ingest *w, uint64_t lsn, const void *data, uint32_t len,
 			       struct ingest_rec *r)
 {
@@ -841,37 +904,39 @@ static int ingest__admit_batch(ingest *w, uint64_t lsn, const void *data, uint32
 	}
 	const struct batch_header *h = r->view.hdr;
 	uint32_t id = batch_collection(&r->view);
-	r->at = ingest__pos(w, id);
-	if (r->at == UINT32_MAX) {
-		if (w->replaying && lsn < w->man.catalog_lsn)
-			return ROOST_ENOENT; /* its collection was dropped later */
-		log_warn("batch at LSN %llu is for collection %u, which no longer exists; skipped",
-			 (unsigned long long)lsn, id);
-		return ingest__refuse(w, h->client_id, lsn, ROOST_ENOCOLL, NULL);
-	}
-	if (w->replaying && lsn < w->man.colls[r->at].tail_start)
-		return ROOST_ENOENT; /* in a segment already */
-	if (h->dim != w->man.colls[r->at].settings.dim) {
+	if ((r->at = ingest__pos(w, id)) != UINT32_MAX &&
+	    h->dim != w->man.colls[r->at].settings.dim) {
 		log_error("batch at LSN %llu has dimension %u, collection %u has %u; skipped",
 			  (unsigned long long)lsn, h->dim, id, w->man.colls[r->at].settings.dim);
 		return ROOST_ECORRUPT;
 	}
-	if (keys_repeats(w->keys, h->client_id, h->seq, lsn)) {
-		log_warn("batch at LSN %llu repeats key (%llx, %llu); skipped",
-			 (unsigned long long)lsn, (unsigned long long)h->client_id,
-			 (unsigned long long)h->seq);
-		/* Its broker must not hand out ids that will never exist. */
-		return ingest__refuse(w, h->client_id, lsn, ROOST_EKEY, NULL);
+	/* A repeated key is refused: its broker must not hand out ids that
+	 * will never exist. */
+	return ingest__admit_for(w, lsn, id, h->client_id, h->seq, "batch", r);
+}
+
+static int ingest__admit_delete(ingest *w, uint64_t lsn, const void *data, uint32_t len,
+				struct ingest_rec *r)
+{
+	r->kind = INGEST_DELETE;
+	int rc = delrec_parse(data, len, &r->del);
+	if (rc) {
+		log_error("delete at LSN %llu fails its checks; skipped", (unsigned long long)lsn);
+		return rc;
 	}
-	return 0;
+	const struct delrec_header *h = r->del.hdr;
+	return ingest__admit_for(w, lsn, h->collection, h->client_id, h->seq, "delete", r);
 }
 
 /* Parses a record from the ring or the log; 0 when it should be applied. */
 static int ingest__admit(ingest *w, uint64_t lsn, const void *data, uint32_t len,
 			 struct ingest_rec *r)
 {
-	return collrec_is(data, len) ? ingest__admit_coll(w, lsn, data, len, r)
-				     : ingest__admit_batch(w, lsn, data, len, r);
+	if (collrec_is(data, len))
+		return ingest__admit_coll(w, lsn, data, len, r);
+	if (delrec_is(data, len))
+		return ingest__admit_delete(w, lsn, data, len, r);
+	return ingest__admit_batch(w, lsn, data, len, r);
 }
 
 /* ---- recovery ---- */
@@ -1128,12 +1193,34 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
  * collections as it leaves them. Returns the count; *full is the position
  * of a collection whose tail cannot hold the first batch (else
  * UINT32_MAX). */
+/* Counts a batch or a delete into the group, when its collection's tail
+ * has room for it and for what the group holds already. */
+static int ingest__group_fits(ingest *w, const struct ingest_rec *r)
+{
+	uint64_t docs = w->group_docs[r->at], text = w->group_text[r->at];
+	uint64_t tombs = w->group_tombs[r->at];
+	if (r->kind == INGEST_BATCH) {
+		docs += r->view.hdr->count;
+		text += r->view.hdr->text_bytes;
+		tombs += r->view.hdr->count;
+	} else {
+		tombs += r->del.hdr->count;
+	}
+	if (!wcoll_fits(w->colls[r->at], docs, text, tombs))
+		return 0;
+	w->group_docs[r->at] = docs;
+	w->group_text[r->at] = text;
+	w->group_tombs[r->at] = tombs;
+	return 1;
+}
+
 static uint32_t ingest__collect(ingest *w, uint64_t pos, struct ingest_rec *recs, uint32_t *full)
 {
 	uint32_t n = 0;
 	*full = UINT32_MAX;
 	memset(w->group_docs, 0, w->man.ncolls * sizeof *w->group_docs);
 	memset(w->group_text, 0, w->man.ncolls * sizeof *w->group_text);
+	memset(w->group_tombs, 0, w->man.ncolls * sizeof *w->group_tombs);
 	while (n < w->cfg.group_max) {
 		struct ingest_rec *r = &recs[n];
 		if (ring_read(w->ring, pos, n == 0 ? 200 : 0, &r->rec) != 0)
@@ -1141,16 +1228,9 @@ static uint32_t ingest__collect(ingest *w, uint64_t pos, struct ingest_rec *recs
 		if (n > 0 && collrec_is(r->rec.data, r->rec.len))
 			break;
 		r->apply = ingest__admit(w, r->rec.pos, r->rec.data, r->rec.len, r) == 0;
-		if (r->apply && r->kind == INGEST_BATCH) {
-			const struct batch_header *h = r->view.hdr;
-			uint64_t docs = w->group_docs[r->at] + h->count;
-			uint64_t text = w->group_text[r->at] + h->text_bytes;
-			if (!wcoll_fits(w->colls[r->at], docs, text)) {
-				*full = n == 0 ? r->at : UINT32_MAX;
-				break;
-			}
-			w->group_docs[r->at] = docs;
-			w->group_text[r->at] = text;
+		if (r->apply && r->kind != INGEST_COLL && !ingest__group_fits(w, r)) {
+			*full = n == 0 ? r->at : UINT32_MAX;
+			break;
 		}
 		pos = r->rec.next;
 		n++;
@@ -1183,9 +1263,10 @@ static int ingest__log_group(ingest *w, struct ingest_rec *recs, uint32_t n)
 static int ingest__reserve_group(ingest *w)
 {
 	for (uint32_t i = 0; i < w->man.ncolls; i++) {
-		if (!w->group_docs[i])
+		if (!w->group_docs[i] && !w->group_tombs[i])
 			continue;
-		int rc = wcoll_reserve(w->colls[i], w->group_docs[i], w->group_text[i]);
+		int rc = wcoll_reserve(w->colls[i], w->group_docs[i], w->group_text[i],
+				       w->group_tombs[i]);
 		if (rc)
 			return rc;
 	}
@@ -1363,6 +1444,7 @@ void ingest_close(ingest *w)
 	free(w->colls);
 	free(w->group_docs);
 	free(w->group_text);
+	free(w->group_tombs);
 	place_close(w->place); /* after the indexes, which may hold GPU memory */
 	catalog_close(w->cat);
 	ctl_close(w->ctl);

@@ -33,8 +33,16 @@ static int sweep__is_trained_file(const char *dir, const struct manifest_coll *c
 	       strcmp(path, want) == 0;
 }
 
+static int sweep__is_tomb_file(const char *dir, const struct manifest_coll *c, const char *path)
+{
+	char want[PATH_MAX];
+	return c->tomb_gen != 0 &&
+	       manifest_tomb_path(dir, c->id, c->tomb_gen, want, sizeof want) == 0 &&
+	       strcmp(path, want) == 0;
+}
+
 /* 1 when path is a file of m: a segment's index or documents, or a
- * collection's trained index. */
+ * collection's trained index or tombstones. */
 static int sweep__named(const char *dir, const struct manifest *m, const char *path)
 {
 	for (uint32_t i = 0; i < m->nsegments; i++)
@@ -42,7 +50,8 @@ static int sweep__named(const char *dir, const struct manifest *m, const char *p
 		    sweep__is_segment_file(dir, &m->segments[i], "docs", path))
 			return 1;
 	for (uint32_t i = 0; i < m->ncolls; i++)
-		if (sweep__is_trained_file(dir, &m->colls[i], path))
+		if (sweep__is_trained_file(dir, &m->colls[i], path) ||
+		    sweep__is_tomb_file(dir, &m->colls[i], path))
 			return 1;
 	return 0;
 }
@@ -52,7 +61,8 @@ static int sweep__stray(const char *dir, const struct manifest *m, const char *n
 {
 	if (sweep__has_suffix(name, ".tmp"))
 		return 1;
-	if (strncmp(name, "seg-", 4) != 0 && strncmp(name, "trained-", 8) != 0)
+	if (strncmp(name, "seg-", 4) != 0 && strncmp(name, "trained-", 8) != 0 &&
+	    strncmp(name, "tombs-", 6) != 0)
 		return 0;
 	return !sweep__named(dir, m, path);
 }

@@ -14,7 +14,7 @@
 
 #include "manifest.h"
 
-/* Removes from dir every *.tmp file, and every seg-* and trained-* file
+/* Removes from dir every *.tmp file, and every seg-*, trained-* and tombs-* file
  * that m (stored) does not name, logging each. Call it holding the data
  * directory lock, between writes of the writer's own. A file that cannot
  * be removed is logged and left; only an unreadable directory is an

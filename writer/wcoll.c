@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Text room of a tail, per document it holds, and beyond that room for
  * any one request's bytes, so that a batch always fits an empty tail.
@@ -33,10 +34,13 @@ struct wcoll {
 	vindex *index;		/* the open segment's; NULL until trained */
 	uint64_t indexed;	/* tail rows already added to it */
 	uint64_t published;
+	uint64_t published_tombs;
 	int64_t tail_born_ms; /* when the tail got its first row; 0: empty */
 	int waiting;	      /* rows wait for room on the GPU */
 	uint64_t sealed_docs; /* documents in its segments */
 	uint32_t segments;
+	docmap *docs;
+	uint64_t tomb_gen; /* of its tombstone file; 0: none */
 };
 
 void wcoll_resolve(const struct wcoll_defaults *d, const struct coll_settings *own,
@@ -120,6 +124,7 @@ static int wcoll__new_tail(wcoll *c, uint64_t start, uint64_t tail_gen)
 	c->tail_serial = tc.serial;
 	c->tail_gen = tail_gen;
 	c->published = 0;
+	c->published_tombs = 0;
 	c->tail_born_ms = 0;
 	if (!c->listed_serial)
 		catalog_set_tail(c->env.cat, c->id, tc.serial);
@@ -132,11 +137,15 @@ static int wcoll__new_tail(wcoll *c, uint64_t start, uint64_t tail_gen)
 }
 
 int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_coll *mc,
-	       uint64_t documents, uint32_t segments)
+	       uint64_t documents, uint32_t segments, docmap *docs)
 {
 	wcoll *c = calloc(1, sizeof *c);
-	if (!c)
+	if (!c) {
+		docmap_free(docs);
 		return ROOST_ENOMEM;
+	}
+	c->docs = docs;
+	c->tomb_gen = mc->tomb_gen;
 	c->env = *env;
 	c->id = mc->id;
 	memcpy(c->name, mc->name, sizeof c->name);
@@ -178,6 +187,7 @@ void wcoll_close(wcoll *c)
 	place_forget(c->env.place, c->index);
 	vindex_free(c->index);
 	tail_close(c->tail);
+	docmap_free(c->docs);
 	free(c);
 }
 
@@ -228,30 +238,69 @@ uint64_t wcoll_rows(const wcoll *c)
 	return tail_pending(c->tail);
 }
 
-int wcoll_fits(const wcoll *c, uint64_t docs, uint64_t text_bytes)
+int wcoll_fits(const wcoll *c, uint64_t docs, uint64_t text_bytes, uint64_t tombs)
 {
-	return tail_fits(c->tail, docs, text_bytes);
+	return tail_fits(c->tail, docs, text_bytes) && tail_tomb_fits(c->tail, tombs);
 }
 
-int wcoll_reserve(wcoll *c, uint64_t docs, uint64_t text_bytes)
+int wcoll_reserve(wcoll *c, uint64_t docs, uint64_t text_bytes, uint64_t tombs)
 {
-	return tail_reserve(c->tail, docs, text_bytes);
+	int rc = tail_reserve(c->tail, docs, text_bytes);
+	return rc ? rc : tail_tomb_reserve(c->tail, tombs);
 }
 
-void wcoll_append(wcoll *c, const struct batch_view *b, uint64_t lsn)
+/* Ends version at the record at lsn, once. A version of the record itself
+ * (two documents of one batch with one id, which brokers refuse, but a
+ * log may hold anything that parses) ends just after its birth: it is
+ * never seen. */
+static int wcoll__end(wcoll *c, uint64_t version, uint64_t lsn)
+{
+	uint64_t end = version < lsn ? lsn : version + 1;
+	int now;
+	int rc = docmap_end(c->docs, version, end, &now);
+	if (rc == 0 && now)
+		tail_tomb_append(c->tail, version, end);
+	return rc;
+}
+
+int wcoll_append(wcoll *c, const struct batch_view *b, uint64_t lsn)
 {
 	tail_append(c->tail, b, lsn);
 	if (c->tail_born_ms == 0)
 		c->tail_born_ms = futex_now_ms();
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < b->hdr->count; i++) {
+		uint32_t len;
+		const char *key = batch_key(b, i, &len);
+		uint64_t ended;
+		if (len && (rc = docmap_upsert(c->docs, key, len, lsn + i, &ended)) == 0 && ended)
+			rc = wcoll__end(c, ended, lsn);
+	}
+	return rc;
+}
+
+int wcoll_delete(wcoll *c, const struct delrec_view *d, uint64_t lsn)
+{
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < d->hdr->count; i++) {
+		const struct delrec_id *id = &d->ids[i];
+		uint64_t version = id->number;
+		if (id->key_len)
+			docmap_forget(c->docs, d->keys + id->key_off, id->key_len, &version);
+		if (version)
+			rc = wcoll__end(c, version, lsn);
+	}
+	return rc;
 }
 
 void wcoll_publish(wcoll *c, uint64_t end)
 {
-	uint64_t rows = tail_pending(c->tail);
-	if (rows == c->published)
+	uint64_t rows = tail_pending(c->tail), tombs = tail_tomb_pending(c->tail);
+	if (rows == c->published && tombs == c->published_tombs)
 		return;
 	tail_publish(c->tail, end);
 	c->published = rows;
+	c->published_tombs = tombs;
 	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + rows, c->segments);
 }
 
@@ -315,6 +364,26 @@ static int wcoll__train(wcoll *c, uint64_t gen)
 	return 0;
 }
 
+/* Every tombstone the collection has, as of generation gen. */
+static int wcoll__store_tombs(wcoll *c, uint64_t gen, uint64_t *tomb_gen)
+{
+	*tomb_gen = 0;
+	if (!docmap_ended(c->docs))
+		return 0;
+	struct tomb *t;
+	uint64_t n;
+	char path[INST_PATH_MAX];
+	int rc = docmap_tombs(c->docs, &t, &n);
+	if (rc == 0)
+		rc = manifest_tomb_path(c->env.inst->data_dir, c->id, gen, path, sizeof path);
+	if (rc == 0)
+		rc = tomb_store(path, t, n);
+	free(t);
+	if (rc == 0)
+		*tomb_gen = gen;
+	return rc;
+}
+
 static int wcoll__store_segment(wcoll *c, const struct segment_docs *v)
 {
 	char path[INST_PATH_MAX];
@@ -328,7 +397,7 @@ static int wcoll__store_segment(wcoll *c, const struct segment_docs *v)
 }
 
 int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segment *seg,
-		     uint64_t *trained_gen)
+		     uint64_t *trained_gen, uint64_t *tomb_gen)
 {
 	uint64_t had = c->trained_gen;
 	int rc = c->index ? 0 : wcoll__train(c, gen);
@@ -341,6 +410,8 @@ int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segme
 	v.text_bytes = tail_text_used(c->tail);
 	if (rc == 0)
 		rc = wcoll__store_segment(c, &v);
+	if (rc == 0)
+		rc = wcoll__store_tombs(c, gen, tomb_gen);
 	if (rc) {
 		log_error("collection '%s': sealing the tail failed: %s", c->name,
 			  roost_strerror(rc));
@@ -352,8 +423,22 @@ int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segme
 	return 0;
 }
 
-int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen)
+/* The tombstone file the last manifest named, once the new one names
+ * another: a reader still building a view from it finds the manifest
+ * moved on and reads again. */
+static void wcoll__drop_old_tombs(wcoll *c, uint64_t tomb_gen)
 {
+	char path[INST_PATH_MAX];
+	if (c->tomb_gen && c->tomb_gen != tomb_gen &&
+	    manifest_tomb_path(c->env.inst->data_dir, c->id, c->tomb_gen, path, sizeof path) == 0)
+		unlink(path);
+	if (tomb_gen)
+		c->tomb_gen = tomb_gen;
+}
+
+int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen, uint64_t tomb_gen)
+{
+	wcoll__drop_old_tombs(c, tomb_gen);
 	if (c->tail_gen != tail_gen) {
 		uint64_t rows = tail_pending(c->tail);
 		tail_seal(c->tail, start);

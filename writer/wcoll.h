@@ -16,6 +16,8 @@
 #include "catalog.h"
 #include "coll.h"
 #include "ctl.h"
+#include "delrec.h"
+#include "docmap.h"
 #include "inst.h"
 #include "manifest.h"
 #include "place.h"
@@ -49,9 +51,10 @@ void wcoll_resolve(const struct wcoll_defaults *d, const struct coll_settings *o
 
 /* Opens the collection of manifest entry mc, whose segments hold
  * `documents`: a new tail after them, the open segment's index (empty, or
- * the trained copy), and its entry in the catalog. */
+ * the trained copy), and its entry in the catalog. It takes docs, its
+ * documents' versions (freed also on failure). */
 int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_coll *mc,
-	       uint64_t documents, uint32_t segments);
+	       uint64_t documents, uint32_t segments, docmap *docs);
 
 /* Closes it; its tail stays for the readers (a restart makes new ones). */
 void wcoll_close(wcoll *c);
@@ -72,16 +75,22 @@ void wcoll_show_tail(wcoll *c, uint64_t published);
 /* Rows in the tail, published or not. */
 uint64_t wcoll_rows(const wcoll *c);
 
-/* 1 when docs more documents with text_bytes of text fit in the tail. */
-int wcoll_fits(const wcoll *c, uint64_t docs, uint64_t text_bytes);
+/* 1 when docs more documents with text_bytes of text, and tombs more
+ * tombstones (each upsert or deleted id may make one), fit in the tail. */
+int wcoll_fits(const wcoll *c, uint64_t docs, uint64_t text_bytes, uint64_t tombs);
 
-/* Reserves the tail memory of docs more documents (ROOST_ENOSPC when the
- * memory file system is full). */
-int wcoll_reserve(wcoll *c, uint64_t docs, uint64_t text_bytes);
+/* Reserves the tail memory of docs more documents and tombs more
+ * tombstones (ROOST_ENOSPC when the memory file system is full). */
+int wcoll_reserve(wcoll *c, uint64_t docs, uint64_t text_bytes, uint64_t tombs);
 
-/* Appends a parsed batch at lsn (reserved before); invisible until
+/* Appends a parsed batch at lsn (reserved before); each of its documents
+ * with an id of its own ends that id's current version. Invisible until
  * wcoll_publish. */
-void wcoll_append(wcoll *c, const struct batch_view *b, uint64_t lsn);
+int wcoll_append(wcoll *c, const struct batch_view *b, uint64_t lsn);
+
+/* Applies a parsed delete at lsn (reserved before): the current version
+ * of each id it names ends. Invisible until wcoll_publish. */
+int wcoll_delete(wcoll *c, const struct delrec_view *d, uint64_t lsn);
 
 /* Makes what was appended visible with every batch below end. */
 void wcoll_publish(wcoll *c, uint64_t end);
@@ -102,15 +111,18 @@ int wcoll_aged(const wcoll *c);
 /* Seal, first part: trains the index when it must (*trained_gen then
  * names the trained file, written as generation gen; else 0), indexes the
  * pending rows and writes the segment of every row (all below end) to
- * the data directory; *seg describes it. Nothing is visible yet. */
+ * the data directory; *seg describes it. The collection's tombstones, if
+ * it has any, go to its tombstone file of generation gen (*tomb_gen; else
+ * 0). Nothing is visible yet. */
 int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segment *seg,
-		     uint64_t *trained_gen);
+		     uint64_t *trained_gen, uint64_t *tomb_gen);
 
-/* Seal, second part, once a stored manifest names the segment: the old
+/* Seal, second part, once a stored manifest names the segment (and the
+ * tombstone file of generation tomb_gen, 0: none new): the old
  * tail is sealed at start, a new one (after generation tail_gen) is
  * published, and the next segment's index opened. A failure (the memory
  * file system full) leaves it to be called again. */
-int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen);
+int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen, uint64_t tomb_gen);
 
 /* Its segment count changed (compaction merged some). */
 void wcoll_set_segments(wcoll *c, uint32_t segments);

@@ -159,6 +159,8 @@ _SIGNATURES = {
     "roost_add": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.POINTER(_Doc), ctypes.c_size_t,
                                  ctypes.c_int, ctypes.POINTER(ctypes.c_uint64),
                                  ctypes.POINTER(ctypes.c_uint64)]),
+    "roost_delete": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
+                                    ctypes.c_int, ctypes.POINTER(ctypes.c_uint64)]),
     "roost_search": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.POINTER(ctypes.c_float),
                                     ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(_Filter),
                                     ctypes.c_uint64, ctypes.POINTER(_P)]),
@@ -545,6 +547,34 @@ class Roost:
         if embeddings is None:
             embeddings = self._embed_documents(texts)
         return self.add(embeddings, texts, metadatas, ids, ack)
+
+    def delete(self, ids=None, ack=None, **kwargs):
+        """LangChain's delete: removes the documents with these ids (their
+        own, or "#<number>"); ids the collection does not hold are no
+        error. Returns True. Once acknowledged "visible", or for a search
+        with min_lsn=last_lsn, no search finds them."""
+        if kwargs:
+            raise RoostError(EINVAL, "delete takes no %s" % sorted(kwargs))
+        if ids is None:
+            raise RoostError(EINVAL, "delete needs ids (deleting everything is dropping "
+                                     "the collection: drop_collection)")
+        keys = [_cstr(i, "ids[%d]" % n) for n, i in enumerate(ids)]
+        for n, k in enumerate(keys):
+            if not k:
+                raise RoostError(EINVAL, "ids[%d] is empty" % n)
+        mode = self.ack if ack is None else self._ack(ack)
+        with self._lock:
+            h = self._handle()
+            for lo in range(0, len(keys), _MAX_DOCS):
+                part = keys[lo:lo + _MAX_DOCS]
+                arr = (ctypes.c_char_p * len(part))(*part)
+                lsn = ctypes.c_uint64()
+                rc = self._lib.roost_delete(h, arr, len(part), mode, ctypes.byref(lsn))
+                if rc:
+                    raise self._error(rc)
+                self.last_lsn = (lsn.value if self.last_lsn is None else
+                                 max(self.last_lsn, lsn.value))
+        return True
 
     @classmethod
     def from_texts(cls, texts, embedding, metadatas=None, target=None, **kwargs):

@@ -326,7 +326,7 @@ def read_manifest(data, name="x"):
         elif kind == "COLLECTION":
             m["collections"][f[1]] = dict(zip(
                 ("id", "dim", "metric", "index", "tail_start", "tail_gen", "trained_gen",
-                 "created_lsn"), [int(f[0]), int(f[2]), int(f[3]), f[4]] +
+                 "created_lsn", "tomb_gen"), [int(f[0]), int(f[2]), int(f[3]), f[4]] +
                 [int(x) for x in f[5:]]))
         elif kind == "SEGMENT":
             m["segments"].append(dict(zip(("coll", "start_lsn", "end_lsn", "count"),

@@ -43,6 +43,7 @@ struct ent {
 	char name[64];
 	char index[64];
 	uint64_t train_docs, seal_docs, created_lsn, tail_start, trained_gen, tail_gen;
+	uint64_t tomb_gen; /* version 4 on */
 };
 
 /* Versions 1 and 2: one collection, in the header. */
@@ -66,14 +67,16 @@ struct v2seg {
 };
 
 #define HDR_SIZE    96u
-#define ENT_SIZE    192u
+#define ENT_SIZE    200u
+#define V3_ENT_SIZE 192u /* version 3: no tomb_gen */
 #define SEG_SIZE    32u
 #define KEY_SIZE    32u
 #define V2_HDR_SIZE 160u
 #define V1_HDR_SIZE 120u /* version 1: no name */
 
 _Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 96 bytes");
-_Static_assert(sizeof(struct ent) == ENT_SIZE, "documented collection entry is 192 bytes");
+_Static_assert(sizeof(struct ent) == ENT_SIZE, "documented collection entry is 200 bytes");
+_Static_assert(offsetof(struct ent, tomb_gen) == V3_ENT_SIZE, "version 3 ends before tomb_gen");
 _Static_assert(sizeof(struct manifest_segment) == SEG_SIZE, "segment entries are 32 bytes");
 _Static_assert(sizeof(struct v2hdr) == V2_HDR_SIZE, "version 2's header is 160 bytes");
 _Static_assert(offsetof(struct v2hdr, name) == V1_HDR_SIZE, "the name follows version 1's header");
@@ -123,6 +126,7 @@ static void make_manifest(struct manifest *m, uint64_t gen, uint32_t nsegs, uint
 		mc->tail_start = 100ull * per[c] + 7 + c;
 		mc->trained_gen = gen > 1 ? gen - 1 : 0;
 		mc->tail_gen = gen;
+		mc->tomb_gen = c ? gen : 0;
 		for (uint32_t j = 0; j < per[c]; j++)
 			m->segments[at++] = (struct manifest_segment){.coll = ids[c],
 								      .start_lsn = 100ull * j,
@@ -202,16 +206,18 @@ static void to_ent(const struct manifest_coll *c, struct ent *e)
 			  .created_lsn = c->created_lsn,
 			  .tail_start = c->tail_start,
 			  .trained_gen = c->trained_gen,
-			  .tail_gen = c->tail_gen};
+			  .tail_gen = c->tail_gen,
+			  .tomb_gen = c->tomb_gen};
 	memcpy(e->name, c->name, sizeof e->name);
 	memcpy(e->index, c->settings.index, sizeof e->index);
 }
 
-/* The documented layout, written without manifest.c, for files that
- * manifest_store refuses to write. */
-static uint8_t *encode(const struct manifest *m, size_t *len)
+/* The documented layout of version (3 or 4), written without
+ * manifest.c, for files that manifest_store refuses to write. */
+static uint8_t *encode_v(const struct manifest *m, uint32_t version, size_t *len)
 {
-	struct hdr h = {.version = 3,
+	size_t esize = version >= 4 ? ENT_SIZE : V3_ENT_SIZE;
+	struct hdr h = {.version = version,
 			.header_size = HDR_SIZE,
 			.gen = m->gen,
 			.tail_start = m->tail_start,
@@ -222,7 +228,7 @@ static uint8_t *encode(const struct manifest *m, size_t *len)
 			.nkeys = m->nkeys};
 	memcpy(h.magic, "RMANIFST", 8);
 	memcpy(h.name, m->name, sizeof h.name);
-	size_t colls = (size_t)m->ncolls * ENT_SIZE, segs = (size_t)m->nsegments * SEG_SIZE;
+	size_t colls = (size_t)m->ncolls * esize, segs = (size_t)m->nsegments * SEG_SIZE;
 	size_t keys = (size_t)m->nkeys * KEY_SIZE;
 	*len = HDR_SIZE + colls + segs + keys + 4;
 	uint8_t *buf = calloc(1, *len);
@@ -231,7 +237,7 @@ static uint8_t *encode(const struct manifest *m, size_t *len)
 	for (uint32_t i = 0; i < m->ncolls; i++) {
 		struct ent e;
 		to_ent(&m->colls[i], &e);
-		memcpy(buf + HDR_SIZE + i * ENT_SIZE, &e, sizeof e);
+		memcpy(buf + HDR_SIZE + i * esize, &e, esize);
 	}
 	if (segs)
 		memcpy(buf + HDR_SIZE + colls, m->segments, segs);
@@ -239,6 +245,11 @@ static uint8_t *encode(const struct manifest *m, size_t *len)
 		memcpy(buf + HDR_SIZE + colls + segs, m->keys, keys);
 	fix_crc(buf, *len);
 	return buf;
+}
+
+static uint8_t *encode(const struct manifest *m, size_t *len)
+{
+	return encode_v(m, MANIFEST_VERSION, len);
 }
 
 static int decode_rc(const void *buf, size_t len)
@@ -370,7 +381,7 @@ static void test_layout(void **state)
 	struct hdr h;
 	memcpy(&h, buf, sizeof h);
 	assert_memory_equal(h.magic, "RMANIFST", 8);
-	assert_int_equal(h.version, 3);
+	assert_int_equal(h.version, 4);
 	assert_int_equal(h.header_size, HDR_SIZE);
 	assert_int_equal(h.gen, 9);
 	assert_int_equal(h.tail_start, m.tail_start);
@@ -616,6 +627,7 @@ EDIT(edit_cname_bad, e->name[0] = '-')
 EDIT(edit_cname_same, snprintf(e->name, sizeof e->name, "coll-8"))
 EDIT(edit_trained_future, e->trained_gen = h->gen + 1)
 EDIT(edit_tail_gen_future, e->tail_gen = h->gen + 1)
+EDIT(edit_tomb_gen_future, e->tomb_gen = h->gen + 1)
 EDIT(edit_coll_tail_below_segment, e->tail_start = 49; h->tail_start = 49) /* it ends at 50 */
 EDIT(edit_coll_tail_at_segment_end, e->tail_start = 50; h->tail_start = 50)
 
@@ -630,6 +642,7 @@ static void test_header_fields(void **state)
 		int rc;
 	} cases[] = {
 	    {edit_version, ROOST_EVERSION},
+	    {edit_tomb_gen_future, ROOST_ECORRUPT},
 	    {edit_magic, ROOST_ECORRUPT},
 	    {edit_header_size, ROOST_ECORRUPT},
 	    {edit_name_unterminated, ROOST_ECORRUPT},
@@ -790,6 +803,29 @@ static int store_segments(const char *dir, struct manifest_segment a, struct man
 	{                                                                                          \
 		.coll = (c), .start_lsn = (s), .end_lsn = (e), .count = 1                          \
 	}
+
+/* Version 3, written before tombstones, reads as a manifest with none. */
+static void test_version3_has_no_tombstones(void **state)
+{
+	(void)state;
+	struct manifest m, got;
+	make_manifest(&m, 6, 4, 2);
+	size_t len;
+	uint8_t *buf = encode_v(&m, 3, &len);
+	assert_int_equal(len, HDR_SIZE + 2 * V3_ENT_SIZE + 4 * SEG_SIZE + 2 * KEY_SIZE + 4);
+	assert_int_equal(manifest_decode(buf, len, &got), 0);
+	assert_int_equal(got.version, 3);
+	assert_int_equal(got.ncolls, 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		assert_int_equal(got.colls[i].tomb_gen, 0);
+		assert_int_equal(got.colls[i].tail_gen, m.colls[i].tail_gen);
+		assert_string_equal(got.colls[i].name, m.colls[i].name);
+	}
+	assert_memory_equal(got.segments, m.segments, 4 * sizeof *m.segments);
+	manifest_free(&got);
+	manifest_free(&m);
+	free(buf);
+}
 
 static void test_segment_order(void **state)
 {
@@ -1077,6 +1113,7 @@ int main(void)
 	    T(test_header_fields),
 	    cmocka_unit_test(test_other_version_any_length),
 	    cmocka_unit_test(test_older_versions_read_as_default),
+	    T(test_version3_has_no_tombstones),
 	    T(test_segment_order),
 	    T(test_store_refuses_invalid),
 	    T(test_failed_write_keeps_old),

@@ -611,7 +611,9 @@ static int ref_op(unsigned num, const uint8_t *p, const uint8_t *end, struct ref
 	    .strs = B(1), .ints = B(3) | B(4) | B(5), .msg = 2, .nested = &settings};
 	const struct ref_shape drop = {.strs = B(1), .ints = B(2) | B(3) | B(4)};
 	const struct ref_shape list = {0};
-	const struct ref_shape *shapes[] = {[4] = &status, [5] = &create, [6] = &drop, [7] = &list};
+	const struct ref_shape del = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5) | B(6)};
+	const struct ref_shape *shapes[] = {
+	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [8] = &del};
 	return ref_shaped(p, end, r, shapes[num]);
 }
 
@@ -630,7 +632,7 @@ static int ref_request(const uint8_t *p, const uint8_t *end, struct ref_request 
 			r->version = (uint32_t)f.v;
 			continue;
 		}
-		if (f.num < 2 || f.num > 7)
+		if (f.num < 2 || f.num > 8)
 			continue;
 		if (f.wire != 2)
 			return -1;

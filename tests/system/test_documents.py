@@ -1,0 +1,184 @@
+"""Documents with ids of their own: upserts replace, deletes remove, in the
+tail and in sealed segments, across a writer killed with -9 and its
+replay, and under concurrent load from several processes. Every check is
+against what was acknowledged, with the real binaries."""
+import os
+import random
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BUILD, ROOT, wait_for
+
+sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
+import roost  # noqa: E402
+
+DIM = 8
+SEAL = 4096  # the smallest seal size: a segment every 4096 rows
+
+
+def unit(i, scale=1.0):
+    v = [0.0] * DIM
+    v[i % DIM] = scale * (1 + i // DIM)
+    return v
+
+
+@pytest.fixture
+def inst(make_instance):
+    i = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL), "--seal-interval-ms", "0"])
+    i.start_writer()
+    i.start_broker(0)
+    i.start_reader()
+    return i
+
+
+def connect(inst):
+    return roost.Roost(inst.broker_url(), timeout_ms=30000)
+
+
+def everything(db, k=1024):
+    """Every document a search sees: {id: (text, metadata)}, read at the
+    newest LSN this handle wrote."""
+    hits = db.search([[0.0] * DIM], k=k, min_lsn=db.last_lsn)[0]
+    seen = {}
+    for h in hits:
+        assert h.id not in seen, "%s found twice" % h.id
+        seen[h.id] = (h.text, h.metadata)
+    return seen
+
+
+def test_upsert_replaces_and_delete_removes_in_tail(inst):
+    with connect(inst) as db:
+        db.add([unit(0), unit(1), unit(2)], texts=["a1", "b1", "c1"],
+               metadatas=[{"v": 1}, {"v": 1}, {"v": 1}], ids=["a", "b", "c"], ack="visible")
+        db.add([unit(3)], texts=["a2"], metadatas=[{"v": 2}], ids=["a"], ack="visible")
+        assert everything(db) == {"a": ("a2", {"v": 2}), "b": ("b1", {"v": 1}),
+                                  "c": ("c1", {"v": 1})}
+        # The old version is gone even where it was the nearest.
+        assert "a1" not in [h.text for h in db.search([unit(0)], k=3)[0]]
+        db.delete(["b", "nothing-here"], ack="visible")
+        assert everything(db) == {"a": ("a2", {"v": 2}), "c": ("c1", {"v": 1})}
+        numbered = db.add([unit(4)], texts=["n"], ack="visible")[0]
+        assert numbered in everything(db)
+        db.delete([numbered], ack="visible")
+        assert numbered not in everything(db)
+        # Deleting again, or an id never added, changes nothing.
+        db.delete(["b", numbered], ack="visible")
+        assert set(everything(db)) == {"a", "c"}
+        # A deleted id may come back with an add.
+        db.add([unit(5)], texts=["b2"], ids=["b"], ack="visible")
+        assert everything(db)["b"] == ("b2", {})
+
+
+def test_min_lsn_sees_deletes_acknowledged_durable(inst):
+    with connect(inst) as db:
+        db.add([unit(i) for i in range(20)], texts=["t%d" % i for i in range(20)],
+               ids=["d%d" % i for i in range(20)], ack="visible")
+        db.delete(["d%d" % i for i in range(0, 20, 2)], ack="queued")
+        assert set(everything(db)) == {"d%d" % i for i in range(1, 20, 2)}
+
+
+def seal_count(inst):
+    st = inst.status()
+    return sum(c["segments"] for c in st["collections"])
+
+
+def test_upserts_and_deletes_of_sealed_documents(inst):
+    """Versions in a sealed segment are ended by records in the tail, and
+    after the next seal by the segment's tombstone file."""
+    with connect(inst) as db:
+        n = SEAL
+        ids = ["s%d" % i for i in range(n)]
+        for lo in range(0, n, 1024):
+            db.add([unit(i) for i in range(lo, lo + 1024)],
+                   texts=["old %d" % i for i in range(lo, lo + 1024)], ids=ids[lo:lo + 1024],
+                   ack="visible")
+        # A seal after SEAL rows: the next add goes to a new tail.
+        db.add([unit(0, 0.5)], texts=["extra"], ids=["extra"], ack="visible")
+        wait_for(lambda: seal_count(inst) >= 1, 30, "the first seal")
+        db.add([unit(7)], texts=["new 7"], ids=["s7"], ack="visible")
+        db.delete(["s8", "s9"], ack="visible")
+
+        def check():
+            hit7 = db.search([unit(7)], k=5, min_lsn=db.last_lsn)[0]
+            assert [h.text for h in hit7].count("new 7") == 1
+            assert "old 7" not in [h.text for h in hit7]
+            for gone in (8, 9):
+                assert all(h.id != "s%d" % gone
+                           for h in db.search([unit(gone)], k=20, min_lsn=db.last_lsn)[0])
+            assert db.search([unit(10)], k=1)[0][0].id == "s10"
+
+        check()
+        # Fill the tail again: its tombstones go to the tombstone file.
+        for lo in range(0, SEAL, 1024):
+            db.add([unit(i, 100.0) for i in range(lo, lo + 1024)],
+                   texts=["fill"] * 1024, ack="visible")
+        db.add([unit(1, 200.0)], texts=["after"], ack="visible")
+        wait_for(lambda: seal_count(inst) >= 2, 30, "the second seal")
+        files = os.listdir(inst.data)
+        assert any(f.startswith("tombs-") for f in files), files
+        check()
+
+
+def test_kill_writer_keeps_deletes_and_upserts(inst):
+    with connect(inst) as db:
+        db.add([unit(i) for i in range(10)], texts=["v1"] * 10,
+               ids=["k%d" % i for i in range(10)], ack="durable")
+        db.add([unit(i) for i in range(5)], texts=["v2"] * 5,
+               ids=["k%d" % i for i in range(5)], ack="durable")
+        db.delete(["k9"], ack="durable")
+        inst.kill(inst.writer)
+        inst.start_writer()
+        seen = everything(db)
+        assert set(seen) == {"k%d" % i for i in range(9)}
+        assert all(seen["k%d" % i][0] == ("v2" if i < 5 else "v1") for i in range(9))
+
+
+def test_concurrent_upserts_and_deletes_from_processes(inst):
+    """Four processes upsert and delete overlapping ids; afterwards each id
+    shows its last acknowledged state. Each process owns the ids i with
+    i % 4 == its number for deletes, so the last state is known, while
+    upserts of everyone's ids race freely on the same collection."""
+    script = r'''
+import os, random, sys
+sys.path.insert(0, %r)
+import roost
+me, url, rounds = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+rnd = random.Random(me)
+with roost.Roost(url, timeout_ms=30000) as db:
+    for r in range(rounds):
+        mine = [i for i in range(40) if i %% 4 == me]
+        i = rnd.choice(mine)
+        if rnd.random() < 0.3:
+            db.delete(["x%%d" %% i], ack="durable")
+            print("DEL x%%d" %% i, flush=True)
+        else:
+            v = [0.0] * 8
+            v[i %% 8] = 1.0 + r
+            db.add([v], texts=["%%d-%%d" %% (me, r)], ids=["x%%d" %% i], ack="durable")
+            print("PUT x%%d %%d-%%d" %% (i, me, r), flush=True)
+    print("LSN %%d" %% db.last_lsn, flush=True)
+''' % os.path.join(ROOT, "client", "python")
+    env = dict(os.environ)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(me), inst.broker_url(), "60"],
+                              stdout=subprocess.PIPE, text=True, env=env) for me in range(4)]
+    last, lsn = {}, 0
+    for p in procs:
+        out, _ = p.communicate(timeout=180)
+        assert p.returncode == 0
+        for line in out.splitlines():
+            f = line.split()
+            if f[0] == "DEL":
+                last[f[1]] = None
+            elif f[0] == "PUT":
+                last[f[1]] = f[2]
+            else:
+                lsn = max(lsn, int(f[1]))
+    with connect(inst) as db:
+        db.last_lsn = lsn
+        seen = everything(db)
+        assert {k: v[0] for k, v in seen.items()} == \
+            {k: v for k, v in last.items() if v is not None}
