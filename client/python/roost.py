@@ -9,6 +9,8 @@ numpy used when present. The API follows LangChain's vector stores:
                        ids=["post-1"])               # ids: strings
     docs = db.similarity_search("hello", k=4, filter={"agent": 7})
     docs[0].id, docs[0].page_content, docs[0].metadata  # "post-1", text, as added
+    db.similarity_search("hello", filter={"topic": {"$in": ["cats", "dogs"]},
+                                          "likes": {"$gte": 10}})  # on metadata
 
 plus the lower-level add() and search(..., min_lsn=...) with last_lsn for
 read-your-writes. Every failure is a RoostError with the server's code and
@@ -705,10 +707,12 @@ class Roost:
             self._lib.roost_set_search_tuning(self._handle(), nprobe, ef_search)
 
     def search(self, queries, k=10, filter=None, min_lsn=None):
-        """Searches each query vector for its k nearest documents. min_lsn
-        (e.g. last_lsn) answers only from data that includes that LSN,
-        waiting a bounded time for it. Returns Results: a list of Hit lists,
-        best first, with .lsn."""
+        """Searches each query vector for its k nearest documents among
+        those filter admits (a dict: first-class fields and metadata
+        conditions, see _filter and docs/python.md). min_lsn (e.g.
+        last_lsn) answers only from data that includes that LSN, waiting a
+        bounded time for it. Returns Results: a list of Hit lists, best
+        first, with .lsn."""
         ptr, keep, nq, dim = _floats(queries, "queries")  # keep: owns what ptr points to
         if nq > _MAX_QUERIES:
             raise RoostError(ETOOBIG, "%d queries; at most %d per search" % (nq, _MAX_QUERIES))
