@@ -1,6 +1,7 @@
 #include "clidata.h"
 
 #include "cliutil.h"
+#include "cliwhere.h"
 #include "err.h"
 #include "json.h"
 #include "meta.h"
@@ -44,12 +45,17 @@ const char clidata_add_usage[] =
 const char clidata_search_usage[] =
     "usage: roost search --name NAME [--collection C] --vector V [-k K]\n"
     "                    [--agent A]... [--time-min T] [--time-max T] [--kind K]\n"
-    "                    [--min-lsn L] [--nprobe N] [--ef-search N] [--json]\n"
-    "                    [--timeout-ms MS]\n"
+    "                    [--where COND]... [--min-lsn L] [--nprobe N]\n"
+    "                    [--ef-search N] [--json] [--timeout-ms MS]\n"
     "Searches collection C (default: default) for the K (1 to 1024, default 10)\n"
     "documents nearest to V, given as \"0.1,0.2,...\" or as a JSON array\n"
     "'[0.1, 0.2, ...]'. Filters: any of the\n"
-    "--agent values, time within [T, T] (inclusive), kind. --min-lsn L answers\n"
+    "--agent values, time within [T, T] (inclusive), kind, and up to 16\n"
+    "conditions on top-level metadata keys, all of which must hold:\n"
+    "--where KEY=JSON (the value equals a JSON scalar: topic='\"cats\"', n=5,\n"
+    "flag=true, orig=null; or any in a JSON array: topic='[\"cats\",\"dogs\"]';\n"
+    "types count, 5 is not \"5\"), --where 'KEY>=NUM' (also >, <=, <: a numeric\n"
+    "range; quote it for the shell). --min-lsn L answers\n"
     "only from data that includes LSN L (read your writes). --nprobe (IVF) and\n"
     "--ef-search (HNSW) trade recall for speed, 1 to 65536. Prints a table, or\n"
     "JSON with --json.\n";
@@ -496,6 +502,7 @@ struct clidata_search_opts {
 	uint32_t nprobe, ef_search;
 	int json;
 	int timeout_ms;
+	struct cliwhere where;
 };
 
 /* A long option with an integer value, checked against its range. */
@@ -544,10 +551,16 @@ static int clidata__search_parse(int argc, char **argv, struct clidata_search_op
 	    {"json", no_argument, 0, 'j'},
 	    {"timeout-ms", required_argument, 0, 't'},
 	    {"collection", required_argument, 0, 'C'},
+	    {"where", required_argument, 0, 'W'},
 	    {0, 0, 0, 0},
 	};
 	int opt, idx = 0;
 	while ((opt = getopt_long(argc, argv, "k:", opts, &idx)) != -1) {
+		char msg[512];
+		if (opt == 'W' && cliwhere_add(&o->where, optarg, msg, sizeof msg) != 0)
+			return cliutil_usage("search", "%s", msg);
+		if (opt == 'W')
+			continue;
 		if (opt == 'n')
 			o->name = optarg;
 		else if (opt == 'v')
@@ -678,13 +691,15 @@ int clidata_search(int argc, char **argv)
 					 .time_max = INT64_MAX,
 					 .timeout_ms = CLIDATA_DEFAULT_WAIT};
 	int rc = clidata__search_parse(argc, argv, &o);
-	if (rc)
-		return rc;
 	size_t dim = 0;
-	float *vec = clidata__vector(o.vector, &dim);
-	if (!vec)
-		return cliutil_usage("search", "--vector wants \"0.1,0.2,...\" or a JSON array of "
-					       "finite numbers");
+	float *vec = rc ? NULL : clidata__vector(o.vector, &dim);
+	if (!rc && !vec)
+		rc = cliutil_usage("search", "--vector wants \"0.1,0.2,...\" or a JSON array of "
+					     "finite numbers");
+	if (rc) {
+		cliwhere_free(&o.where);
+		return rc;
+	}
 	roost *r = NULL;
 	roost_results *res = NULL;
 	struct roost_filter f = {.agents = o.nagents ? o.agents : NULL,
@@ -692,7 +707,9 @@ int clidata_search(int argc, char **argv)
 				 .has_time = o.has_time,
 				 .time_min = o.time_min,
 				 .time_max = o.time_max,
-				 .kind = o.kind};
+				 .kind = o.kind,
+				 .where = o.where.conds,
+				 .nwhere = o.where.n};
 	rc = cliutil_connect("search", o.name, o.collection, o.timeout_ms, &r) ? CLI_FAIL : CLI_OK;
 	if (rc == CLI_OK)
 		roost_set_search_tuning(r, o.nprobe, o.ef_search);
@@ -707,5 +724,6 @@ int clidata_search(int argc, char **argv)
 	roost_results_free(res);
 	roost_close(r);
 	free(vec);
+	cliwhere_free(&o.where);
 	return rc;
 }

@@ -553,6 +553,36 @@ static int lr_results(roost *r, Roost__Reply *rep, uint32_t nq, roost_results **
 	return 0;
 }
 
+/* The filter's conditions as protobuf messages; they point into the
+ * caller's strings, which protobuf-c only reads while packing, and which
+ * must therefore all be there (a NULL one would crash it). */
+static int lr_conditions(roost *r, const struct roost_filter *filter, Roost__Condition *conds,
+			 Roost__Condition **where)
+{
+	for (size_t i = 0; i < filter->nwhere; i++) {
+		const struct roost_condition *c = &filter->where[i];
+		int holes = c->n_any_of && !c->any_of;
+		for (size_t j = 0; !holes && j < c->n_any_of; j++)
+			holes = c->any_of[j] == NULL;
+		if (holes)
+			return lr_fail(r, ROOST_EINVAL,
+				       "filter.where[%zu].any_of: NULL where %zu values are due", i,
+				       c->n_any_of);
+		roost__condition__init(&conds[i]);
+		conds[i].key = (char *)(c->key ? c->key : "");
+		conds[i].n_any_of = c->n_any_of;
+		conds[i].any_of = (char **)c->any_of;
+		conds[i].has_min = c->has_min != 0;
+		conds[i].min = c->min;
+		conds[i].min_exclusive = c->min_exclusive != 0;
+		conds[i].has_max = c->has_max != 0;
+		conds[i].max = c->max;
+		conds[i].max_exclusive = c->max_exclusive != 0;
+		where[i] = &conds[i];
+	}
+	return 0;
+}
+
 int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint32_t k,
 		 const struct roost_filter *filter, uint64_t min_lsn, roost_results **out)
 {
@@ -561,6 +591,27 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 		return lr_fail(r, ROOST_EINVAL, "need at least one query, dim > 0 and k > 0");
 	Roost__SearchRequest s = ROOST__SEARCH_REQUEST__INIT;
 	Roost__Filter f = ROOST__FILTER__INIT;
+	Roost__Condition *conds = NULL, **where = NULL;
+	if (filter && filter->nwhere) {
+		/* The server's limit, said as it says it, before the caller's
+		 * array is read past what it can hold. */
+		if (filter->nwhere > METAQ_MAX_CONDITIONS)
+			return lr_fail(r, ROOST_ETOOBIG,
+				       "filter.where has %zu conditions; the limit is %u",
+				       filter->nwhere, METAQ_MAX_CONDITIONS);
+		if (!filter->where)
+			return lr_fail(r, ROOST_EINVAL, "filter.where: NULL where %zu are due",
+				       filter->nwhere);
+		conds = calloc(filter->nwhere, sizeof *conds);
+		where = calloc(filter->nwhere, sizeof *where);
+		int rc = conds && where ? lr_conditions(r, filter, conds, where)
+					: lr_fail(r, ROOST_ENOMEM, "out of memory");
+		if (rc) {
+			free(conds);
+			free(where);
+			return rc;
+		}
+	}
 	s.dim = dim;
 	s.n_queries = (size_t)nq * dim;
 	s.queries = (float *)queries;
@@ -576,6 +627,8 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 		f.time_min = filter->time_min;
 		f.time_max = filter->time_max;
 		f.kind = (char *)(filter->kind ? filter->kind : "");
+		f.n_where = filter->nwhere;
+		f.where = where;
 		s.filter = &f;
 	}
 	Roost__Request req = ROOST__REQUEST__INIT;
@@ -584,6 +637,8 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 	req.search = &s;
 	Roost__Reply *rep = NULL;
 	int rc = lr_call_retry(r, &req, &s.timeout_ms, &rep);
+	free(conds);
+	free(where);
 	if (rc == 0) {
 		rc = lr_results(r, rep, nq, out);
 		if (rc)

@@ -142,13 +142,33 @@ int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, en
  * idempotent like adds. */
 int roost_delete(roost *r, const char *const *ids, size_t n, enum roost_ack ack, uint64_t *lsn);
 
+/* A condition on a top-level key of the documents' metadata (see
+ * docs/protocol.md, "Metadata conditions"): its value must equal one of
+ * any_of, JSON scalars written as JSON text ("\"cats\"", "5", "true",
+ * "null"; JSON types count: 5 is not "\"5\""), and lie in the range the
+ * set bounds give. A document without the key does not match. At most
+ * 1024 values of at most 1024 bytes; the key is 1 to 256 bytes. */
+struct roost_condition {
+	const char *key;
+	const char *const *any_of; /* n_any_of values; none: no equality test */
+	size_t n_any_of;
+	int has_min; /* 1: the value is a number >= min (> min when exclusive) */
+	double min;
+	int min_exclusive;
+	int has_max; /* 1: the value is a number <= max (< max when exclusive) */
+	double max;
+	int max_exclusive;
+};
+
 /* Search filters; every set field must match. */
 struct roost_filter {
 	const int64_t *agents; /* NULL: any agent */
 	size_t nagents;
 	int has_time; /* 1: time_min <= time <= time_max */
 	int64_t time_min, time_max;
-	const char *kind; /* NULL or "": any kind */
+	const char *kind;		     /* NULL or "": any kind */
+	const struct roost_condition *where; /* nwhere conditions (at most 16), all must hold */
+	size_t nwhere;
 };
 
 /* One hit; its strings point into the result set. A document added

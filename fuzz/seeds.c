@@ -444,6 +444,34 @@ static void seeds__delrec_and_tomb(void)
 	seeds__put_file("tomb", "three", path);
 }
 
+/* Inputs of fuzz_metaq: flags, min and max, the key, its values, a blank
+ * line and the metadata. */
+static void seeds__metaq(void)
+{
+	static const struct {
+		uint8_t flags;
+		double min, max;
+		const char *text;
+	} ins[] = {
+	    {0, 0, 0, "topic\n\"cats\"\n\"d\\u00f6gs\"\n\n{\"topic\":\"cats\",\"n\":1}"},
+	    {0x5, 1, 5, "n\n\n{\"n\":2.5e0,\"topic\":{\"n\":1}}"},
+	    {0xf, -1, 9007199254740992.0,
+	     "big\n9007199254740993\ntrue\nnull\n\n{\"big\":9007199254740993}"},
+	    {0, 0, 0, "t\xc3\xa9\n\"\\ud83d\\ude00\"\n5.0\n\n{\"t\\u00e9\":\"\xf0\x9f\x98\x80\"}"},
+	};
+	for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++) {
+		uint8_t buf[256];
+		size_t n = strlen(ins[i].text);
+		buf[0] = ins[i].flags;
+		memcpy(buf + 1, &ins[i].min, 8);
+		memcpy(buf + 9, &ins[i].max, 8);
+		memcpy(buf + 17, ins[i].text, n);
+		char name[16];
+		snprintf(name, sizeof name, "cond-%zu", i);
+		seeds__put("metaq", name, buf, 17 + n);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -464,5 +492,6 @@ int main(int argc, char **argv)
 	seeds__json();
 	seeds__meta();
 	seeds__delrec_and_tomb();
+	seeds__metaq();
 	return 0;
 }

@@ -36,7 +36,7 @@ test-tsan:
 # ---- fuzzing -----------------------------------------------------------
 # The targets link only roost's own libraries (no FAISS): every decoder they
 # exercise lives there.
-FUZZ_NAMES := wire batch collrec wal manifest segment tail json meta delrec tomb
+FUZZ_NAMES := wire batch collrec wal manifest segment tail json meta metaq delrec tomb
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_SEEDER := $(BUILD)/fuzz/fuzz_seeds
 

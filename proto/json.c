@@ -203,15 +203,121 @@ static const struct jsonlex_object json__add_object = {"add", json__add_names, j
 /* ------------------------------------------------------------------ */
 /* Search.                                                             */
 
+/* A metadata condition, with which of its bound fields it named. */
+struct json__cond {
+	Roost__Condition *c;
+	size_t cap; /* of c->any_of */
+	int min, max, has_min, has_max;
+};
+
+/* An any_of value is kept as its JSON text, as the .proto carries it:
+ * the server reads it by its JSON type. */
+static int json__any_of_item(struct jsonlex *lx, void *ctx)
+{
+	struct json__cond *jc = ctx;
+	void *grown;
+	int rc = jsonlex_grow(lx, jc->c->any_of, &jc->cap, jc->c->n_any_of, sizeof *jc->c->any_of,
+			      &grown);
+	if (rc)
+		return rc;
+	jc->c->any_of = grown;
+	size_t start;
+	rc = jsonlex_scalar(lx, &start);
+	if (rc)
+		return rc;
+	char *raw = strndup(lx->s + start, lx->pos - start);
+	if (raw == NULL)
+		return jsonlex_nomem(lx);
+	jc->c->any_of[jc->c->n_any_of++] = raw;
+	return 0;
+}
+
+enum {
+	JSON__C_KEY,
+	JSON__C_ANY_OF,
+	JSON__C_HAS_MIN,
+	JSON__C_MIN,
+	JSON__C_MIN_EXCL,
+	JSON__C_HAS_MAX,
+	JSON__C_MAX,
+	JSON__C_MAX_EXCL
+};
+static const char *const json__cond_names[] = {
+    "key", "any_of", "has_min", "min", "min_exclusive", "has_max", "max", "max_exclusive", NULL};
+
+static int json__cond_field(struct jsonlex *lx, int f, void *obj)
+{
+	struct json__cond *jc = obj;
+	Roost__Condition *c = jc->c;
+
+	switch (f) {
+	case JSON__C_KEY:
+		return json__string_field(lx, &c->key);
+	case JSON__C_ANY_OF:
+		return jsonlex_array(lx, JSON_MAX_ANY_OF, json__any_of_item, jc);
+	case JSON__C_HAS_MIN:
+		jc->has_min = 1;
+		return jsonlex_bool(lx, &c->has_min);
+	case JSON__C_MIN:
+		jc->min = 1;
+		return jsonlex_double(lx, &c->min);
+	case JSON__C_MIN_EXCL:
+		return jsonlex_bool(lx, &c->min_exclusive);
+	case JSON__C_HAS_MAX:
+		jc->has_max = 1;
+		return jsonlex_bool(lx, &c->has_max);
+	case JSON__C_MAX:
+		jc->max = 1;
+		return jsonlex_double(lx, &c->max);
+	default:
+		return jsonlex_bool(lx, &c->max_exclusive);
+	}
+}
+
+static const struct jsonlex_object json__cond_object = {"a condition", json__cond_names,
+							json__cond_field, ROOST_EINVAL};
+
+/* The where array of a filter. */
+struct json__where {
+	Roost__Filter *f;
+	size_t cap;
+};
+
+static int json__cond_item(struct jsonlex *lx, void *ctx)
+{
+	struct json__where *jw = ctx;
+	Roost__Filter *f = jw->f;
+	void *grown;
+	int rc = jsonlex_grow(lx, f->where, &jw->cap, f->n_where, sizeof *f->where, &grown);
+
+	if (rc)
+		return rc;
+	f->where = grown;
+	void *m;
+	rc = json__message(lx, &roost__condition__descriptor, &m);
+	if (rc)
+		return rc;
+	/* Counted at once, so a failure below still frees it with the rest. */
+	f->where[f->n_where++] = m;
+	struct json__cond jc = {.c = m};
+	rc = jsonlex_object(lx, &json__cond_object, &jc);
+	/* A bound alone turns it on, as time_min and time_max do. */
+	if (rc == 0 && !jc.has_min)
+		jc.c->has_min = jc.min;
+	if (rc == 0 && !jc.has_max)
+		jc.c->has_max = jc.max;
+	return rc;
+}
+
 /* A filter, with which time bounds it named. */
 struct json__filter {
 	Roost__Filter *f;
 	int has_min, has_max, has_range;
 };
 
-enum { JSON__F_AGENTS, JSON__F_RANGE, JSON__F_MIN, JSON__F_MAX, JSON__F_KIND };
-static const char *const json__filter_names[] = {"agents",   "has_time_range", "time_min",
-						 "time_max", "kind",	       NULL};
+enum { JSON__F_AGENTS, JSON__F_RANGE, JSON__F_MIN, JSON__F_MAX, JSON__F_KIND, JSON__F_WHERE };
+static const char *const json__filter_names[] = {"agents", "has_time_range", "time_min", "time_max",
+						 "kind",   "where",	     NULL};
 
 static int json__filter_field(struct jsonlex *lx, int f, void *obj)
 {
@@ -230,8 +336,11 @@ static int json__filter_field(struct jsonlex *lx, int f, void *obj)
 	case JSON__F_MAX:
 		jf->has_max = 1;
 		return jsonlex_i64(lx, &jf->f->time_max);
-	default:
+	case JSON__F_KIND:
 		return json__string_field(lx, &jf->f->kind);
+	default:
+		return jsonlex_array(lx, JSON_MAX_WHERE, json__cond_item,
+				     &(struct json__where){jf->f, 0});
 	}
 }
 

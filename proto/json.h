@@ -14,7 +14,8 @@
  *     "metadata":{"topic":"cats"}}],"client_id":1,"seq":1,
  *     "ack":"durable","timeout_ms":0,"collection":"posts"}}
  *   {"version":1,"search":{"dim":3,"queries":[[1,0,0]],"k":10,
- *     "filter":{"agents":[7],"time_min":0,"time_max":9,"kind":"tweet"},
+ *     "filter":{"agents":[7],"time_min":0,"time_max":9,"kind":"tweet",
+ *     "where":[{"key":"topic","any_of":["cats","dogs"]},{"key":"n","min":1}]},
  *     "min_lsn":0,"timeout_ms":0,"collection":"posts"}}
  *   {"version":1,"status":{"collection":"posts"}}
  *   {"version":1,"create_collection":{"name":"posts","settings":{"dim":3,
@@ -30,7 +31,10 @@
  * document's and a hit's metadata is the JSON object itself (the .proto
  * carries its text), byte for byte as the client wrote it; a
  * filter's time range is on when time_min or time_max is given (a missing
- * bound is unbounded) unless "has_time_range" says otherwise.
+ * bound is unbounded) unless "has_time_range" says otherwise, and so is a
+ * condition's min or max unless "has_min" or "has_max" says otherwise; a
+ * condition's any_of holds JSON scalars themselves, kept as their JSON
+ * text (the .proto's strings of JSON).
  *
  * What JSON can say, the decoder checks; what a request must hold (an
  * add's or a create's idempotency key, a collection's name, a create's
@@ -42,7 +46,7 @@
  * U+0000 in strings, lone surrogates and trailing bytes are all refused
  * with a message naming the field path and byte offset. 64-bit integers
  * are exact (never rounded through a double). Nesting is fixed by the
- * schema (at most 5 levels, and META_MAX_DEPTH inside metadata), so no
+ * schema (at most 6 levels, and META_MAX_DEPTH inside metadata), so no
  * input can recurse deeper. Arrays are
  * capped (documents, vector values, filter agents, below) and the whole
  * text by the frame limit, so decoding needs memory proportional to the
@@ -58,6 +62,12 @@
 
 /* Most agent ids in one search filter. */
 #define JSON_MAX_AGENTS 65536u
+/* Most metadata conditions in one filter, and values in one condition's
+ * any_of: caps on decoding only, looser than the server's limits
+ * (proto/metaq.h), which answer with the same errors as for binary
+ * requests. */
+#define JSON_MAX_WHERE	1024u
+#define JSON_MAX_ANY_OF 65536u
 
 /* 1 when the frame's first byte that is not JSON whitespace is '{'. No
  * binary Request starts that way (' ', '\t', '\n', '\r' and '{' are not

@@ -4,6 +4,7 @@
 #include "clocale.h"
 #include "err.h"
 #include "json.h"
+#include "jsonlex.h"
 #include "meta.h"
 #include "wire.h"
 
@@ -102,22 +103,28 @@ static void jsonenc__put_str(struct jsonenc__buf *b, const char *s)
 }
 
 /* The shortest decimal that reads back as the same float32 (9 significant
- * digits always do); null when the value is not finite. The caller has
- * entered the C locale. */
-static void jsonenc__put_float(struct jsonenc__buf *b, float f)
+ * digits always do) or, for a double, the same double (17 always do);
+ * null when the value is not finite. The caller has entered the C
+ * locale. */
+static void jsonenc__put_real(struct jsonenc__buf *b, double v, int float32)
 {
-	if (!isfinite(f)) {
+	if (!isfinite(v)) {
 		jsonenc__puts(b, "null");
 		return;
 	}
-	int prec;
-	for (prec = 6; prec < 9; prec++) {
+	int prec, last = float32 ? 9 : 17;
+	for (prec = float32 ? 6 : 15; prec < last; prec++) {
 		char tmp[32];
-		snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
-		if (strtof(tmp, NULL) == f)
+		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+		if (float32 ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v)
 			break;
 	}
-	jsonenc__putf(b, "%.*g", prec, (double)f);
+	jsonenc__putf(b, "%.*g", prec, v);
+}
+
+static void jsonenc__put_float(struct jsonenc__buf *b, float f)
+{
+	jsonenc__put_real(b, f, 1);
 }
 
 /* The helpers below write pre, the literal text before the value (a
@@ -411,16 +418,60 @@ static void jsonenc__put_add(struct jsonenc__buf *b, const Roost__AddRequest *a)
 	jsonenc__put(b, "}", 1);
 }
 
+/* An any_of value: JSON text, written as it is once it proves to be one
+ * JSON scalar (anything else would break the text around it). */
+static void jsonenc__put_scalar(struct jsonenc__buf *b, const char *v)
+{
+	struct jsonlex lx;
+	jsonlex_begin(&lx, v ? v : "", v ? strlen(v) : 0, NULL, 0);
+	size_t start;
+	if (jsonlex_peek(&lx) < 0 || jsonlex_scalar(&lx, &start) != 0 || jsonlex_peek(&lx) >= 0) {
+		jsonenc__fail(b, ROOST_EINVAL);
+		return;
+	}
+	jsonenc__puts(b, v);
+}
+
+static void jsonenc__put_bool(struct jsonenc__buf *b, const char *pre, int v)
+{
+	jsonenc__puts(b, pre);
+	jsonenc__puts(b, v ? "true" : "false");
+}
+
+static void jsonenc__put_condition(struct jsonenc__buf *b, const char *pre,
+				   const Roost__Condition *c)
+{
+	jsonenc__put_key_str(b, pre, c->key);
+	jsonenc__puts(b, ",\"any_of\":[");
+	for (size_t i = 0; i < c->n_any_of; i++) {
+		if (i)
+			jsonenc__put(b, ",", 1);
+		jsonenc__put_scalar(b, c->any_of[i]);
+	}
+	jsonenc__put_bool(b, "],\"has_min\":", c->has_min);
+	jsonenc__puts(b, ",\"min\":");
+	jsonenc__put_real(b, c->min, 0);
+	jsonenc__put_bool(b, ",\"min_exclusive\":", c->min_exclusive);
+	jsonenc__put_bool(b, ",\"has_max\":", c->has_max);
+	jsonenc__puts(b, ",\"max\":");
+	jsonenc__put_real(b, c->max, 0);
+	jsonenc__put_bool(b, ",\"max_exclusive\":", c->max_exclusive);
+	jsonenc__put(b, "}", 1);
+}
+
 static void jsonenc__put_filter(struct jsonenc__buf *b, const Roost__Filter *f)
 {
 	jsonenc__puts(b, ",\"filter\":{\"agents\":[");
 	for (size_t i = 0; i < f->n_agents; i++)
 		jsonenc__putf(b, i ? ",%lld" : "%lld", (long long)f->agents[i]);
-	jsonenc__putf(b, "],\"has_time_range\":%s", f->has_time_range ? "true" : "false");
+	jsonenc__put_bool(b, "],\"has_time_range\":", f->has_time_range);
 	jsonenc__put_i64(b, ",\"time_min\":", f->time_min);
 	jsonenc__put_i64(b, ",\"time_max\":", f->time_max);
 	jsonenc__put_key_str(b, ",\"kind\":", f->kind);
-	jsonenc__put(b, "}", 1);
+	/* Left out when empty, so that servers that predate it take the rest. */
+	for (size_t i = 0; i < f->n_where; i++)
+		jsonenc__put_condition(b, i ? ",{\"key\":" : ",\"where\":[{\"key\":", f->where[i]);
+	jsonenc__puts(b, f->n_where ? "]}" : "}");
 }
 
 static void jsonenc__put_search(struct jsonenc__buf *b, const Roost__SearchRequest *s)

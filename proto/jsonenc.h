@@ -12,14 +12,16 @@
 #include <stddef.h>
 
 /* Encodes a request in the form json_decode_request() reads, every field
- * written (a filter always with has_time_range and both bounds; a filter
- * or a create's settings only when the request has one), so decoding
- * gives the same request back; a vector value that is not finite becomes
- * null, which the decoder refuses as servers refuse it. *out is malloc'ed
+ * written (a filter always with has_time_range and both bounds, its
+ * where conditions each with every field but where itself only when it
+ * has some; a filter or a create's settings only when the request has
+ * one), so decoding gives the same request back; a vector value or a
+ * bound that is not finite becomes null, which the decoder refuses as
+ * servers refuse it. *out is malloc'ed
  * and NUL-terminated; *outlen excludes the NUL. Fails with ROOST_EINVAL
  * (search queries not a whole number of dim-sized vectors, an unknown
- * ack mode or metric), ROOST_EUTF8 (a string that is not UTF-8) or
- * ROOST_ENOMEM. */
+ * ack mode or metric, an any_of value that is not one JSON scalar), ROOST_EUTF8 (a string that is
+ * not UTF-8) or ROOST_ENOMEM. */
 int jsonenc_request(const Roost__Request *req, char **out, size_t *outlen);
 
 /* Encodes a reply: {"version":1,"status":0,"message":"", then the body

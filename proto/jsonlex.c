@@ -219,8 +219,7 @@ static int jsonlex__hex4(struct jsonlex *lx, size_t at, unsigned *out)
 	return 0;
 }
 
-/* Writes code point cp as UTF-8 to dst; returns its length. */
-static size_t jsonlex__utf8_put(unsigned cp, char *dst)
+size_t jsonlex_utf8_put(unsigned cp, char *dst)
 {
 	if (cp < 0x80) {
 		dst[0] = (char)cp;
@@ -287,7 +286,7 @@ static int jsonlex__escape(struct jsonlex *lx, char *dst, size_t *n)
 	unsigned cp;
 	int rc = jsonlex__unicode(lx, &cp);
 	if (rc == 0)
-		*n = jsonlex__utf8_put(cp, dst);
+		*n = jsonlex_utf8_put(cp, dst);
 	return rc;
 }
 
@@ -457,7 +456,9 @@ int jsonlex_i64(struct jsonlex *lx, int64_t *out)
 	return 0;
 }
 
-int jsonlex_float(struct jsonlex *lx, float *out)
+/* The number at lx->pos, rounded once to the nearest float32 (into f) or
+ * double (into d, when f is NULL; never through the other). */
+static int jsonlex__real(struct jsonlex *lx, float *f, double *d)
 {
 	const char *tok;
 	size_t n;
@@ -472,13 +473,26 @@ int jsonlex_float(struct jsonlex *lx, float *out)
 	char buf[JSONLEX_MAX_NUMBER + 1];
 	memcpy(buf, tok, n);
 	buf[n] = '\0';
-	/* Rounded once, straight to float32 (never through a double). */
-	*out = strtof_l(buf, NULL, c);
-	if (!isfinite(*out))
+	if (f != NULL)
+		*f = strtof_l(buf, NULL, c);
+	else
+		*d = strtod_l(buf, NULL, c);
+	if (f != NULL ? !isfinite(*f) : !isfinite(*d))
 		return jsonlex_fail(lx, ROOST_EVALUE,
-				    "%s is beyond float32 range; every value must be finite", buf);
+				    "%s is beyond %s range; every value must be finite", buf,
+				    f != NULL ? "float32" : "double");
 	lx->pos += n;
 	return 0;
+}
+
+int jsonlex_float(struct jsonlex *lx, float *out)
+{
+	return jsonlex__real(lx, out, NULL);
+}
+
+int jsonlex_double(struct jsonlex *lx, double *out)
+{
+	return jsonlex__real(lx, NULL, out);
 }
 
 /* The literal w at lx->pos, consumed; 0 when it is not there. */
@@ -707,6 +721,18 @@ int jsonlex_any(struct jsonlex *lx, unsigned depth)
 	if (rc == 0)
 		lx->pos += n;
 	return rc;
+}
+
+int jsonlex_scalar(struct jsonlex *lx, size_t *start)
+{
+	int c = jsonlex_peek(lx);
+	*start = lx->pos;
+	if (c == '{' || c == '[')
+		return jsonlex_fail(lx, ROOST_EINVAL,
+				    "expected a JSON scalar (a string, a number, true, false or "
+				    "null), found %s",
+				    c == '{' ? "an object" : "an array");
+	return jsonlex_any(lx, 0);
 }
 
 int jsonlex_text(struct jsonlex *lx, const struct jsonlex_object *o, void *obj)

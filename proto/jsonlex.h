@@ -66,6 +66,10 @@ int jsonlex_peek(struct jsonlex *lx);
  * has room for *cap: *out is arr, or arr moved to a larger block. */
 int jsonlex_grow(struct jsonlex *lx, void *arr, size_t *cap, size_t n, size_t elem, void **out);
 
+/* Writes code point cp (below 0x110000) as UTF-8 to dst, which has room
+ * for 4 bytes; returns its length. */
+size_t jsonlex_utf8_put(unsigned cp, char *dst);
+
 /* Values. Each reads one, or fails at it. */
 
 /* A string, unescaped into a malloc'ed, NUL-terminated buffer. */
@@ -77,6 +81,8 @@ int jsonlex_u32(struct jsonlex *lx, uint32_t *out);
 int jsonlex_i64(struct jsonlex *lx, int64_t *out);
 /* Any JSON number, rounded once to the nearest float32; it must be finite. */
 int jsonlex_float(struct jsonlex *lx, float *out);
+/* Any JSON number, rounded once to the nearest double; it must be finite. */
+int jsonlex_double(struct jsonlex *lx, double *out);
 int jsonlex_bool(struct jsonlex *lx, int *out);
 
 /* An object whose fields are known: names[i] is read by field(lx, i, obj).
@@ -111,6 +117,11 @@ int jsonlex_members(struct jsonlex *lx, jsonlex_member member, void *ctx);
 /* Any one value, checked and skipped: arrays and objects nested at most
  * depth deep (depth 0 takes only scalars). */
 int jsonlex_any(struct jsonlex *lx, unsigned depth);
+
+/* One scalar (a string, a number, true, false or null), checked and
+ * skipped; an object or an array fails with ROOST_EINVAL. *start receives
+ * where it begins, past any whitespace: its JSON text ends at lx->pos. */
+int jsonlex_scalar(struct jsonlex *lx, size_t *start);
 
 /* The whole text: one object, then nothing but whitespace. */
 int jsonlex_text(struct jsonlex *lx, const struct jsonlex_object *o, void *obj);

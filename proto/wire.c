@@ -6,6 +6,7 @@
 #include "delrec.h"
 #include "err.h"
 #include "meta.h"
+#include "metaq.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -673,10 +674,12 @@ void wire_create_record(const Roost__CreateCollectionRequest *c, struct collrec 
 	out->settings.seal_interval_ms = s->seal_interval_ms;
 }
 
-int wire_check_filter(const Roost__Filter *filter, char *msg, size_t msglen)
+int wire_check_filter(const Roost__Filter *filter, struct metaq **where, char *msg, size_t msglen)
 {
 	size_t len;
 
+	if (where != NULL)
+		*where = NULL;
 	if (filter == NULL)
 		return 0;
 	len = wire__strlen(filter->kind);
@@ -686,7 +689,27 @@ int wire_check_filter(const Roost__Filter *filter, char *msg, size_t msglen)
 				  BATCH_KIND_MAX);
 	if (!batch_utf8_valid(filter->kind, len))
 		return wire__fail(msg, msglen, ROOST_EUTF8, "filter.kind is not valid UTF-8");
-	return 0;
+	if (filter->n_where == 0)
+		return 0;
+	/* Counted before anything is converted: the conditions sit on the stack. */
+	if (filter->n_where > METAQ_MAX_CONDITIONS)
+		return wire__fail(msg, msglen, ROOST_ETOOBIG,
+				  "filter.where has %zu conditions; the limit is %u",
+				  filter->n_where, METAQ_MAX_CONDITIONS);
+	struct metaq_condition conds[METAQ_MAX_CONDITIONS];
+	for (size_t i = 0; i < filter->n_where; i++) {
+		const Roost__Condition *c = filter->where[i];
+		conds[i] = (struct metaq_condition){.key = c->key,
+						    .any_of = (const char *const *)c->any_of,
+						    .n_any_of = c->n_any_of,
+						    .has_min = c->has_min,
+						    .min = c->min,
+						    .min_exclusive = c->min_exclusive,
+						    .has_max = c->has_max,
+						    .max = c->max,
+						    .max_exclusive = c->max_exclusive};
+	}
+	return metaq_compile(conds, filter->n_where, "filter.where", where, msg, msglen);
 }
 
 int wire_timeout_ms(uint32_t given, int dflt, int max)

@@ -8,6 +8,7 @@
 #define ROOST_WIRE_H
 
 #include "collrec.h"
+#include "metaq.h"
 #include "roost.pb-c.h"
 
 #include <stddef.h>
@@ -73,9 +74,12 @@ int wire_check_drop(const Roost__DropCollectionRequest *d, char *msg, size_t msg
 /* The create record (proto/collrec.h) of a checked create request. */
 void wire_create_record(const Roost__CreateCollectionRequest *c, struct collrec *out);
 
-/* Checks a search filter's kind as an add's kind is checked: at most
- * BATCH_KIND_MAX bytes of UTF-8 (NULL: no filter, fine). */
-int wire_check_filter(const Roost__Filter *filter, char *msg, size_t msglen);
+/* Checks a search filter (NULL: no filter, fine): its kind as an add's
+ * kind is checked (at most BATCH_KIND_MAX bytes of UTF-8), and its where
+ * conditions within proto/metaq.h's limits. where (NULL: a check only)
+ * receives the conditions compiled for metaq_match, NULL when there are
+ * none; the caller frees them with metaq_free. */
+int wire_check_filter(const Roost__Filter *filter, struct metaq **where, char *msg, size_t msglen);
 
 /* How long a server waits for a request whose timeout_ms field is given:
  * 0 means dflt, and anything over max (up to UINT32_MAX) is max. */

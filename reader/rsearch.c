@@ -296,8 +296,12 @@ static int rsearch__view_for(struct rsearch *rs, const char *name, uint64_t min_
 	}
 }
 
-static int rsearch__check(const Roost__SearchRequest *s, const struct view *v, char *msg)
+/* Checks the request against the collection; *where receives its
+ * metadata conditions, compiled (NULL: none), to free with metaq_free. */
+static int rsearch__check(const Roost__SearchRequest *s, const struct view *v, char *msg,
+			  struct metaq **where)
 {
+	*where = NULL;
 	if (s->dim != v->dim) {
 		snprintf(msg, RSEARCH_MSG, "request dim %u but collection dimension is %u", s->dim,
 			 v->dim);
@@ -328,12 +332,14 @@ static int rsearch__check(const Roost__SearchRequest *s, const struct view *v, c
 		snprintf(msg, RSEARCH_MSG, "at most %u agents in a filter", RSEARCH_MAX_AGENTS);
 		return ROOST_ETOOBIG;
 	}
-	return wire_check_filter(s->filter, msg, RSEARCH_MSG);
+	return wire_check_filter(s->filter, where, msg, RSEARCH_MSG);
 }
 
-static void rsearch__filter(const Roost__SearchRequest *s, struct search_filter *f)
+static void rsearch__filter(const Roost__SearchRequest *s, const struct metaq *where,
+			    struct search_filter *f)
 {
 	memset(f, 0, sizeof *f);
+	f->where = where;
 	if (!s->filter)
 		return;
 	const Roost__Filter *in = s->filter;
@@ -476,7 +482,8 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 			 (unsigned long long)s->min_lsn, timeout);
 	if (rc)
 		return wire_encode_error(rc, msg, out, len);
-	rc = rsearch__check(s, v, msg);
+	struct metaq *where;
+	rc = rsearch__check(s, v, msg, &where);
 	if (rc) {
 		view_put(v);
 		return wire_encode_error(rc, msg, out, len);
@@ -484,7 +491,7 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	uint32_t nq = (uint32_t)(s->n_queries / v->dim);
 	uint64_t lsn = view_end_lsn(v);
 	struct search_filter f;
-	rsearch__filter(s, &f);
+	rsearch__filter(s, where, &f);
 	struct search_hit *hits = malloc(sizeof *hits * (size_t)nq * s->k);
 	uint32_t *counts = calloc(nq, sizeof *counts);
 	struct segment_docs tail;
@@ -499,6 +506,7 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	}
 	free(hits);
 	free(counts);
+	metaq_free(where);
 	view_put(v);
 	return rc;
 }

@@ -8,6 +8,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int search__agent(const struct segment_docs *d, uint64_t row, const struct search_filter *f)
+{
+	if (!f->agents)
+		return 1;
+	for (size_t i = 0; i < f->nagents; i++)
+		if (f->agents[i] == d->agents[row])
+			return 1;
+	return 0;
+}
+
+/* A row's metadata meets the filter's conditions. A row without any (or
+ * of a segment from before metadata) has no keys, so it meets none; a
+ * span outside the text (the tail is another process's memory) counts
+ * as none too. */
+static int search__meta(const struct segment_docs *d, uint64_t row, const struct metaq *where)
+{
+	struct segment_ref ref = d->refs ? d->refs[row] : (struct segment_ref){0};
+	if ((uint64_t)ref.meta_off + ref.meta_len > d->text_bytes)
+		ref.meta_len = 0;
+	return metaq_match(where, ref.meta_len ? d->text + ref.meta_off : "", ref.meta_len);
+}
+
+/* The first-class fields first: they cost a compare each, metadata a scan. */
 static int search__match(const struct segment_docs *d, uint64_t row, const struct search_filter *f)
 {
 	if (f->has_time && (d->times[row] < f->time_min || d->times[row] > f->time_max))
@@ -17,18 +40,12 @@ static int search__match(const struct segment_docs *d, uint64_t row, const struc
 		if (n != d->kinds[row].len || memcmp(f->kind, d->kinds[row].name, n) != 0)
 			return 0;
 	}
-	if (f->agents) {
-		for (size_t i = 0; i < f->nagents; i++)
-			if (f->agents[i] == d->agents[row])
-				return 1;
-		return 0;
-	}
-	return 1;
+	return search__agent(d, row, f) && (!f->where || search__meta(d, row, f->where));
 }
 
 static int search__filtering(const struct search_filter *f)
 {
-	return f && (f->agents || f->has_time || (f->kind && *f->kind));
+	return f && (f->agents || f->has_time || (f->kind && *f->kind) || f->where);
 }
 
 /* Keeps the k best of a query's candidates: lower is better for L2,

@@ -13,6 +13,7 @@
 #ifndef ROOST_SEARCH_H
 #define ROOST_SEARCH_H
 
+#include "metaq.h"
 #include "view.h"
 
 #include <stddef.h>
@@ -26,6 +27,7 @@ struct search_filter {
 	int has_time;
 	int64_t time_min, time_max; /* inclusive */
 	const char *kind;	    /* NULL or "": any kind */
+	const struct metaq *where;  /* NULL: no conditions on metadata */
 };
 
 /* Speed against recall, per request; 0: the index's own setting. Only

@@ -9,6 +9,8 @@ numpy used when present. The API follows LangChain's vector stores:
                        ids=["post-1"])               # ids: strings
     docs = db.similarity_search("hello", k=4, filter={"agent": 7})
     docs[0].id, docs[0].page_content, docs[0].metadata  # "post-1", text, as added
+    db.similarity_search("hello", filter={"topic": {"$in": ["cats", "dogs"]},
+                                          "likes": {"$gte": 10}})  # on metadata
 
 plus the lower-level add() and search(..., min_lsn=...) with last_lsn for
 read-your-writes. Every failure is a RoostError with the server's code and
@@ -113,10 +115,19 @@ class _Doc(ctypes.Structure):
                 ("id", ctypes.c_char_p), ("metadata", ctypes.c_char_p)]
 
 
+class _Condition(ctypes.Structure):
+    _fields_ = [("key", ctypes.c_char_p), ("any_of", ctypes.POINTER(ctypes.c_char_p)),
+                ("n_any_of", ctypes.c_size_t), ("has_min", ctypes.c_int),
+                ("min", ctypes.c_double), ("min_exclusive", ctypes.c_int),
+                ("has_max", ctypes.c_int), ("max", ctypes.c_double),
+                ("max_exclusive", ctypes.c_int)]
+
+
 class _Filter(ctypes.Structure):
     _fields_ = [("agents", ctypes.POINTER(ctypes.c_int64)), ("nagents", ctypes.c_size_t),
                 ("has_time", ctypes.c_int), ("time_min", ctypes.c_int64),
-                ("time_max", ctypes.c_int64), ("kind", ctypes.c_char_p)]
+                ("time_max", ctypes.c_int64), ("kind", ctypes.c_char_p),
+                ("where", ctypes.POINTER(_Condition)), ("nwhere", ctypes.c_size_t)]
 
 
 class _Hit(ctypes.Structure):
@@ -298,28 +309,140 @@ def _floats(vectors, what):
     return ctypes.cast(c, ctypes.POINTER(ctypes.c_float)), (a, c), len(rows), len(rows[0])
 
 
+_FIRST_CLASS = ("agent", "agents", "kind", "time", "time_min", "time_max")
+# Comparison operators on a metadata key, as LangChain's and Chroma's
+# filters write them: (bound side, exclusive) for the range ones.
+_RANGE_OPS = {"$gt": ("min", 1), "$gte": ("min", 0), "$lt": ("max", 1), "$lte": ("max", 0)}
+_OPS = ("$eq", "$in") + tuple(_RANGE_OPS)
+
+
+def _filter_items(spec, out):
+    """The (key, value) pairs of a filter dict, those of $and's dicts
+    included, in order."""
+    if not isinstance(spec, dict):
+        raise RoostError(EINVAL, "a filter is a dict, not %r" % (spec,))
+    for key, value in spec.items():
+        if key == "$and":
+            if not isinstance(value, (list, tuple)):
+                raise RoostError(EINVAL, "filter $and takes a list of filter dicts, not %r"
+                                 % (value,))
+            for part in value:
+                _filter_items(part, out)
+        elif isinstance(key, str) and key.startswith("$"):
+            raise RoostError(EINVAL, "unknown filter operator %s; roost filters take $and of "
+                                     "dicts, and %s on metadata keys" % (key, ", ".join(_OPS)))
+        else:
+            out.append((key, value))
+    return out
+
+
+def _json_scalar(value, what):
+    """A JSON scalar's text for a condition: JSON types are kept, so 5 and
+    "5" are different values."""
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        raise RoostError(EINVAL, "%s: metadata values to compare are str, int, float, bool or "
+                                 "None, not %s" % (what, type(value).__name__))
+    try:
+        return _cstr(json.dumps(value, allow_nan=False), what)
+    except ValueError:
+        raise RoostError(EINVAL, "%s: %r is not a JSON number" % (what, value)) from None
+
+
+def _bound(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RoostError(EINVAL, "%s must be a number, not %r" % (what, value))
+    try:
+        v = float(value)
+    except OverflowError:
+        v = float("inf")
+    if v != v or v in (float("inf"), float("-inf")):
+        raise RoostError(EINVAL, "%s must be finite, not %r" % (what, value))
+    return v
+
+
+def _conditions(key, value):
+    """The conditions (dicts of _Condition's fields) of one metadata key: a
+    scalar is equality, a list any of its values, a dict of operators each
+    of them."""
+    what = "filter %r" % (key,)
+    if not isinstance(key, str):
+        raise RoostError(EINVAL, "filter keys are str, not %r" % (key,))
+    if not isinstance(value, dict):
+        value = {"$in": value} if isinstance(value, (list, tuple)) else {"$eq": value}
+    unknown = sorted(map(str, set(value) - set(_OPS)))
+    if unknown:
+        raise RoostError(EINVAL, "%s: unknown operator%s %s; use %s" % (
+            what, "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(_OPS)))
+    if not value:
+        raise RoostError(EINVAL, "%s: no operator; use %s" % (what, ", ".join(_OPS)))
+    out, bounds = [], {}
+    for op, arg in value.items():
+        if op == "$eq":
+            out.append({"any_of": [_json_scalar(arg, what)]})
+        elif op == "$in":
+            if not isinstance(arg, (list, tuple)):
+                raise RoostError(EINVAL, "%s: $in takes a list, not %r" % (what, arg))
+            # An empty list admits nothing: a range no number lies in says so.
+            out.append({"any_of": [_json_scalar(v, what) for v in arg]} if arg else
+                       {"has_min": 1, "min": 1.0, "has_max": 1, "max": 0.0})
+        else:
+            side, exclusive = _RANGE_OPS[op]
+            b = {"has_" + side: 1, side: _bound(arg, "%s: %s" % (what, op)),
+                 side + "_exclusive": exclusive}
+            # One lower and one upper bound share a condition.
+            if side in bounds:
+                out.append(b)
+            else:
+                bounds.update(b)
+    if bounds:
+        out.append(bounds)
+    return [dict(c, key=_cstr(key, what)) for c in out]
+
+
 def _filter(spec):
     """A libroost filter from a dict: agent (int or list), agents (list),
     kind (str), time_min/time_max (either bound alone is open on the
-    other side) or time (a (min, max) pair)."""
+    other side) or time (a (min, max) pair); any other key is a metadata
+    condition (a value, a list of values, or a dict of $eq, $in, $gt, $gte,
+    $lt, $lte); $and takes a list of such dicts. Returns the filter and
+    what owns the memory it points to."""
     if not spec:
         return None, None
-    unknown = set(spec) - {"agent", "agents", "kind", "time", "time_min", "time_max"}
-    if unknown:
-        raise RoostError(EINVAL, "unknown filter keys %s; roost filters on agent, agents, "
-                                 "kind, time, time_min and time_max" % sorted(unknown))
-    agents = spec.get("agents", spec.get("agent", []))
+    first, conds = {}, []
+    for key, value in _filter_items(spec, []):
+        if key in _FIRST_CLASS:
+            if key in first:
+                raise RoostError(EINVAL, "filter gives %s twice" % key)
+            if isinstance(value, dict):
+                raise RoostError(EINVAL, "filter %s is a first-class field, which takes no "
+                                         "operators: give agent, agents, kind, time_min, "
+                                         "time_max or time (min, max)" % key)
+            first[key] = value
+        else:
+            conds += _conditions(key, value)
+    agents = first.get("agents", first.get("agent", []))
     agents = [agents] if isinstance(agents, int) else list(agents)
     agents = [_int(a, "filter agent") for a in agents]
     f = _Filter()
-    keep = (ctypes.c_int64 * len(agents))(*agents)
-    f.agents, f.nagents = (keep if agents else None), len(agents)
-    lo, hi = spec.get("time", (spec.get("time_min"), spec.get("time_max")))
+    keep = [(ctypes.c_int64 * len(agents))(*agents)]
+    f.agents, f.nagents = (keep[0] if agents else None), len(agents)
+    lo, hi = first.get("time", (first.get("time_min"), first.get("time_max")))
     if lo is not None or hi is not None:
         f.has_time = 1
         f.time_min = -(1 << 63) if lo is None else _int(lo, "filter time_min")
         f.time_max = (1 << 63) - 1 if hi is None else _int(hi, "filter time_max")
-    f.kind = _cstr(spec.get("kind"), "filter kind")
+    f.kind = _cstr(first.get("kind"), "filter kind")
+    if conds:
+        where = (_Condition * len(conds))()
+        for c, spec_c in zip(where, conds):
+            values = spec_c.pop("any_of", [])
+            arr = (ctypes.c_char_p * len(values))(*values)
+            keep.append((arr, values))
+            c.any_of, c.n_any_of = (arr if values else None), len(values)
+            for name, v in spec_c.items():
+                setattr(c, name, v)
+        keep.append(where)
+        f.where, f.nwhere = where, len(conds)
     return f, keep
 
 
@@ -614,14 +737,16 @@ class Roost:
             self._lib.roost_set_search_tuning(self._handle(), nprobe, ef_search)
 
     def search(self, queries, k=10, filter=None, min_lsn=None):
-        """Searches each query vector for its k nearest documents. min_lsn
-        (e.g. last_lsn) answers only from data that includes that LSN,
-        waiting a bounded time for it. Returns Results: a list of Hit lists,
-        best first, with .lsn."""
+        """Searches each query vector for its k nearest documents among
+        those filter admits (a dict: first-class fields and metadata
+        conditions, see _filter and docs/python.md). min_lsn (e.g.
+        last_lsn) answers only from data that includes that LSN, waiting a
+        bounded time for it. Returns Results: a list of Hit lists, best
+        first, with .lsn."""
         ptr, keep, nq, dim = _floats(queries, "queries")  # keep: owns what ptr points to
         if nq > _MAX_QUERIES:
             raise RoostError(ETOOBIG, "%d queries; at most %d per search" % (nq, _MAX_QUERIES))
-        f, fkeep = _filter(filter)  # fkeep: owns the agents array f points to
+        f, fkeep = _filter(filter)  # fkeep: owns the arrays f points to
         res = _P()
         with self._lock:
             h = self._handle()

@@ -113,9 +113,14 @@ def test_filters(db):
     assert found({"kind": "news"}) == [ids[2], ids[3]]
     assert found({"time_min": 35}) == [ids[3], ids[4], ids[5]]
     assert found({"time": (20, 40), "kind": "tweet"}) == [ids[1]]
+    # Other keys are metadata's (test_metafilter.py has their rules).
+    assert found({"colour": "red"}) == []
     with pytest.raises(roost.RoostError) as e:
-        found({"colour": "red"})
-    assert e.value.code == roost.EINVAL and "colour" in e.value.message
+        found({"time": {"$gte": 35}})
+    assert e.value.code == roost.EINVAL and "time_min" in e.value.message
+    with pytest.raises(roost.RoostError) as e:
+        found({"colour": {"$regex": "r"}})
+    assert e.value.code == roost.EINVAL and "$regex" in e.value.message
 
 
 def test_own_ids_and_metadata_round_trip(db):

@@ -242,12 +242,29 @@ class Client:
         self.sock.close()
 
 
+def field_double(num, value):
+    return varint(num << 3 | 1) + struct.pack("<d", value)
+
+
+def condition(key, any_of=(), min=None, max=None, min_exclusive=False, max_exclusive=False):
+    """A Filter.where Condition; any_of holds JSON texts."""
+    c = field_bytes(1, key)
+    for v in any_of:
+        c += field_bytes(2, v)
+    for num, bound, exclusive in ((3, min, min_exclusive), (6, max, max_exclusive)):
+        if bound is not None:
+            c += field_varint(num, 1) + field_double(num + 1, bound)
+            c += field_varint(num + 2, 1) if exclusive else b""
+    return c
+
+
 def search_request(dim, queries, k, min_lsn=0, agents=(), time_range=None, kind="",
-                   timeout_ms=0, version=1, nprobe=0, ef_search=0, collection=""):
+                   timeout_ms=0, version=1, nprobe=0, ef_search=0, collection="", where=()):
+    """where: Condition messages (condition())."""
     flat = [x for q in queries for x in q]
     s = field_varint(1, dim) + field_bytes(2, struct.pack("<%df" % len(flat), *flat))
     s += field_varint(3, k)
-    if agents or time_range or kind:
+    if agents or time_range or kind or where:
         f = b""
         if agents:
             f += field_bytes(1, b"".join(varint(a) for a in agents))
@@ -255,6 +272,8 @@ def search_request(dim, queries, k, min_lsn=0, agents=(), time_range=None, kind=
             f += field_varint(2, 1) + field_varint(3, time_range[0]) + field_varint(4, time_range[1])
         if kind:
             f += field_bytes(5, kind)
+        for c in where:
+            f += field_bytes(6, c)
         s += field_bytes(4, f)
     if min_lsn:
         s += field_varint(5, min_lsn)
@@ -291,6 +310,7 @@ def parse_search(buf):
                          "agent": signed64(hf.get(3, [0])[0]),
                          "time": signed64(hf.get(4, [0])[0]),
                          "kind": hf.get(5, [b""])[0].decode(),
-                         "text": hf.get(6, [b""])[0].decode()})
+                         "text": hf.get(6, [b""])[0].decode(),
+                         "key": hf.get(7, [b""])[0].decode()})
         out["results"].append(hits)
     return out

@@ -331,6 +331,14 @@ static void test_round_trip(void **state)
 	    "\"time_max\":4,\"kind\":\"tweet\"},\"min_lsn\":18446744073709551615,"
 	    "\"timeout_ms\":1,\"nprobe\":4294967295,\"ef_search\":1}}",
 	    "{\"version\":1,\"search\":{\"dim\":0,\"queries\":[],\"k\":0}}",
+	    "{\"version\":1,\"search\":{\"dim\":1,\"queries\":[[1]],\"k\":1,\"filter\":{"
+	    "\"where\":[{\"key\":\"topic\",\"any_of\":[\"cats\",\"d\\u00e9\\n\", 5, -0.5e3, "
+	    "18446744073709551617,true,false,null]},{\"key\":\"n\",\"min\":0.1,\"max\":"
+	    "1.7976931348623157e308,\"max_exclusive\":true},{\"key\":\"\\u00e9\",\"has_min\":"
+	    "false,\"min\":-3,\"min_exclusive\":true,\"any_of\":[1e-300]},{\"key\":\"z\","
+	    "\"max\":-0}]}}}",
+	    "{\"version\":1,\"search\":{\"dim\":1,\"queries\":[[1]],\"k\":1,\"filter\":{"
+	    "\"where\":[{}]}}}",
 	    "{\"version\":1,\"status\":{}}",
 	    "{\"version\":1,\"add\":{}}",
 	    "{\"version\":1,\"add\":{\"dim\":1,\"docs\":[{\"vector\":[1]}],\"client_id\":1,"
@@ -483,6 +491,99 @@ static void test_reject_schema(void **state)
 		   "search.queries[0]: expected an array");
 	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"has_time_range\":1}}}", ROOST_EINVAL,
 		   "true or false");
+}
+
+/* A filter's where: any_of values kept as their JSON text, a bound alone
+ * turning its side on. */
+static void test_decode_where(void **state)
+{
+	Roost__Request *req =
+	    decode_ok("{\"version\":1,\"search\":{\"filter\":{\"where\":["
+		      "{\"key\":\"topic\",\"any_of\":[ \"c\\u0061ts\" , 5.0,1e2,true,null ]},"
+		      "{\"key\":\"n\",\"min\":1,\"max\":5,\"max_exclusive\":true},"
+		      "{\"key\":\"m\",\"has_min\":false,\"min\":2,\"max\":3,\"has_max\":false,"
+		      "\"any_of\":[0]}]}}}");
+	const Roost__Filter *f = req->search->filter;
+
+	(void)state;
+	assert_int_equal(f->n_where, 3);
+	assert_string_equal(f->where[0]->key, "topic");
+	assert_int_equal(f->where[0]->n_any_of, 5);
+	assert_string_equal(f->where[0]->any_of[0], "\"c\\u0061ts\"");
+	assert_string_equal(f->where[0]->any_of[1], "5.0");
+	assert_string_equal(f->where[0]->any_of[2], "1e2");
+	assert_string_equal(f->where[0]->any_of[3], "true");
+	assert_string_equal(f->where[0]->any_of[4], "null");
+	assert_false(f->where[0]->has_min || f->where[0]->has_max);
+	assert_true(f->where[1]->has_min && f->where[1]->min == 1);
+	assert_false(f->where[1]->min_exclusive);
+	assert_true(f->where[1]->has_max && f->where[1]->max == 5 && f->where[1]->max_exclusive);
+	assert_false(f->where[2]->has_min || f->where[2]->has_max);
+	assert_true(f->where[2]->min == 2 && f->where[2]->max == 3);
+	/* The server reads the values by their JSON type. */
+	struct metaq *q;
+	assert_int_equal(wire_check_filter(f, &q, NULL, 0), 0);
+	const char *meta = "{\"topic\":\"cats\",\"n\":4.5,\"m\":0}";
+	assert_true(metaq_match(q, meta, strlen(meta)));
+	metaq_free(q);
+	json_request_free(req);
+	/* Encoded exactly: every field, values as they were. */
+	req = decode_ok("{\"version\":1,\"search\":{\"dim\":1,\"queries\":[[1]],\"k\":1,"
+			"\"filter\":{\"where\":[{\"key\":\"n\",\"any_of\":[1.50,\"x\"],"
+			"\"max\":0.1}]}}}");
+	char *text = encode_request(req);
+	assert_string_equal(text, "{\"version\":1,\"search\":{\"dim\":1,\"queries\":[[1]],"
+				  "\"k\":1,\"filter\":{\"agents\":[],\"has_time_range\":false,"
+				  "\"time_min\":0,\"time_max\":0,\"kind\":\"\",\"where\":[{"
+				  "\"key\":\"n\",\"any_of\":[1.50,\"x\"],\"has_min\":false,"
+				  "\"min\":0,\"min_exclusive\":false,\"has_max\":true,"
+				  "\"max\":0.1,\"max_exclusive\":false}]},\"min_lsn\":0,"
+				  "\"timeout_ms\":0,\"nprobe\":0,\"ef_search\":0,"
+				  "\"collection\":\"\"}}");
+	free(text);
+	/* What the binary form may hold and JSON cannot say is refused. */
+	char *bad[] = {"cats"};
+	req->search->filter->where[0]->n_any_of = 1;
+	char **keep = req->search->filter->where[0]->any_of;
+	req->search->filter->where[0]->any_of = bad;
+	assert_int_equal(jsonenc_request(req, &text, &(size_t){0}), ROOST_EINVAL);
+	req->search->filter->where[0]->any_of = keep;
+	req->search->filter->where[0]->n_any_of = 2;
+	json_request_free(req);
+}
+
+static void test_reject_where(void **state)
+{
+	(void)state;
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"where\":{}}}}", ROOST_EINVAL,
+		   "search.filter.where: expected an array");
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"where\":[{\"k\":1}]}}}", ROOST_EINVAL,
+		   "search.filter.where[0].k: unknown field (a condition takes key, any_of, "
+		   "has_min, min");
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"where\":[{\"key\":\"a\","
+		   "\"any_of\":[{\"x\":1}]}]}}}",
+		   ROOST_EINVAL, "search.filter.where[0].any_of[0]: expected a JSON scalar");
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"where\":[{\"key\":\"a\","
+		   "\"any_of\":[[1]]}]}}}",
+		   ROOST_EINVAL, "found an array");
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"where\":[{\"key\":\"a\","
+		   "\"any_of\":\"x\"}]}}}",
+		   ROOST_EINVAL, "expected an array");
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"where\":[{\"key\":\"a\","
+		   "\"min\":\"1\"}]}}}",
+		   ROOST_EINVAL, "search.filter.where[0].min: expected a number");
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"where\":[{\"key\":\"a\","
+		   "\"max\":1e400}]}}}",
+		   ROOST_EVALUE, "1e400 is beyond double range");
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"where\":[{\"key\":\"a\","
+		   "\"any_of\":[\"\\ud800\"]}]}}}",
+		   ROOST_EUTF8, "surrogate");
+	decode_bad("{\"version\":1,\"search\":{\"filter\":{\"where\":[{\"key\":1}]}}}",
+		   ROOST_EINVAL, "expected a string");
+	char *s = repeat("{\"version\":1,\"search\":{\"filter\":{\"where\":[{}", ",{}",
+			 JSON_MAX_WHERE, "]}}}");
+	decode_bad(s, ROOST_ETOOBIG, "search.filter.where: more than 1024");
+	free(s);
 }
 
 static void test_reject_collections(void **state)
@@ -1247,6 +1348,8 @@ int main(void)
 	    cmocka_unit_test(test_decode_drop_and_list),
 	    cmocka_unit_test(test_collection_ops_checked_by_server),
 	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_decode_where),
+	    cmocka_unit_test(test_reject_where),
 	    cmocka_unit_test(test_encode_request_exact),
 	    cmocka_unit_test(test_encode_collection_requests),
 	    cmocka_unit_test(test_reject_syntax),

@@ -6,6 +6,7 @@
 #include "batch.h"
 #include "err.h"
 #include "meta.h"
+#include "metaq.h"
 #include "ref_utf8.h"
 
 #include <stdarg.h>
@@ -515,6 +516,29 @@ static int ref_add(const uint8_t *p, const uint8_t *end, struct ref_request *r, 
 	return rc;
 }
 
+/* Condition: key 1 and any_of 2 are strings, min 4 and max 7 doubles
+ * (64-bit values only), the rest bools. */
+static int ref_condition(const uint8_t *p, const uint8_t *end, struct ref_request *r)
+{
+	struct ref_field f;
+	const uint8_t *s;
+	size_t len;
+	int rc;
+
+	REF_FIELDS(p, end, f, rc)
+	{
+		if (f.num == 1 || f.num == 2)
+			rc = ref_string(&f, r, &s, &len);
+		else if (f.num == 4 || f.num == 7)
+			rc = f.wire == 1 ? 0 : -1;
+		else
+			rc = 0; /* bools take any wire type; unknown fields are skipped */
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
 static int ref_filter(const uint8_t *p, const uint8_t *end, struct ref_request *r)
 {
 	struct ref_field f;
@@ -532,6 +556,8 @@ static int ref_filter(const uint8_t *p, const uint8_t *end, struct ref_request *
 			rc = f.wire == 0 ? 0 : -1;
 		else if (f.num == 5)
 			rc = ref_string(&f, r, &s, &len);
+		else if (f.num == 6) /* where */
+			rc = f.wire == 2 ? ref_condition(f.data, f.data + f.len, r) : -1;
 		else
 			rc = 0;
 		if (rc < 0)
@@ -958,6 +984,51 @@ static void test_mutated_frames(void **state)
 	free(buf);
 }
 
+/* Searches with filters whose metadata conditions set every field,
+ * mutated: Filter.where and Condition decode as the model says. */
+static void test_mutated_search_frames(void **state)
+{
+	Roost__SearchRequest search = ROOST__SEARCH_REQUEST__INIT;
+	Roost__Filter filter = ROOST__FILTER__INIT;
+	Roost__Condition c0 = ROOST__CONDITION__INIT, c1 = ROOST__CONDITION__INIT;
+	Roost__Condition *where[] = {&c0, &c1};
+	Roost__Request r = ROOST__REQUEST__INIT;
+	char *topics[] = {"\"cats\"", "\"dogs\"", "5"};
+	int64_t agents[] = {3, 7};
+	float q[4] = {1, 2, 3, 4};
+	struct outcomes o = {0};
+	uint64_t seed = 99;
+	size_t len;
+
+	(void)state;
+	search_fx(&r, &search, q, 5);
+	search.filter = &filter;
+	filter.n_agents = 2;
+	filter.agents = agents;
+	filter.kind = "tweet";
+	filter.n_where = 2;
+	filter.where = where;
+	c0.key = "topic";
+	c0.n_any_of = 3;
+	c0.any_of = topics;
+	c1.key = "score";
+	c1.has_min = c1.has_max = c1.max_exclusive = 1;
+	c1.min = -0.5;
+	c1.max = 1e300;
+	uint8_t *frame = pack_request(&r, &len);
+	for (int round = 0; round < 5000; round++) {
+		uint8_t *p = malloc(len);
+		assert_non_null(p);
+		memcpy(p, frame, len);
+		for (int k = 0; k < 1 + (int)(xorshift(&seed) % 3); k++)
+			p[xorshift(&seed) % len] = (uint8_t)xorshift(&seed);
+		decode_matches_model(p, len, &o, "mutated search frame", round);
+		free(p);
+	}
+	assert_true(o.decoded > 1000 && o.by_code[-ROOST_EPROTO] > 500);
+	free(frame);
+}
+
 struct rule_case {
 	const char *rule;
 	uint8_t frame[24];
@@ -1016,6 +1087,12 @@ static void test_decode_rules(void **state)
 		 0x05, 0, 0, 0x80, 0x3F, 0),
 	    RULE("a float as a varint", ROOST_EPROTO, 0x08, 0x01, 0x12, 0x04, 0x12, 0x02, 0x08,
 		 0x01),
+	    RULE("a condition's min as a 64-bit value", 0, 0x08, 0x01, 0x1A, 0x10, 0x22, 0x0E, 0x32,
+		 0x0C, 0x0A, 0x01, 'k', 0x21, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F),
+	    RULE("a condition's min as a varint", ROOST_EPROTO, 0x08, 0x01, 0x1A, 0x09, 0x22, 0x07,
+		 0x32, 0x05, 0x0A, 0x01, 'k', 0x20, 0x01),
+	    RULE("NUL in a condition's any_of", ROOST_EINVAL, 0x08, 0x01, 0x1A, 0x08, 0x22, 0x06,
+		 0x32, 0x04, 0x12, 0x02, '1', 0x00),
 	    RULE("NUL in filter.kind", ROOST_EINVAL, 0x08, 0x01, 0x1A, 0x06, 0x22, 0x04, 0x2A, 0x02,
 		 'a', 0x00),
 	    RULE("NUL in the text of an add a later one replaces", ROOST_EINVAL, 0x08, 0x01, 0x12,
@@ -1493,6 +1570,23 @@ static void test_nul_in_strings(void **state)
 	poke(buf, len, "news", '|', 0);
 	assert_refused(buf, len, ROOST_EINVAL, "search.filter.kind holds a NUL byte (at byte 4");
 	free(buf);
+
+	Roost__Condition c0 = ROOST__CONDITION__INIT, c1 = ROOST__CONDITION__INIT;
+	Roost__Condition *where[] = {&c0, &c1};
+	char *vals[] = {"\"a\"", "\"b|\""};
+	filter.kind = "";
+	filter.n_where = 2;
+	filter.where = where;
+	c0.key = "k";
+	c0.has_min = 1;
+	c1.key = "topic";
+	c1.n_any_of = 2;
+	c1.any_of = vals;
+	buf = pack_request(&r, &len);
+	poke(buf, len, "\"b", '|', 0);
+	assert_refused(buf, len, ROOST_EINVAL,
+		       "search.filter.where[1].any_of[1] holds a NUL byte (at byte 2");
+	free(buf);
 }
 
 static void test_two_operations(void **state)
@@ -1529,16 +1623,70 @@ static void test_check_filter(void **state)
 	char msg[MSG_LEN] = "";
 
 	(void)state;
-	assert_int_equal(wire_check_filter(NULL, msg, sizeof(msg)), 0);
-	assert_int_equal(wire_check_filter(&filter, msg, sizeof(msg)), 0);
+	assert_int_equal(wire_check_filter(NULL, NULL, msg, sizeof(msg)), 0);
+	assert_int_equal(wire_check_filter(&filter, NULL, msg, sizeof(msg)), 0);
 	filter.kind = "12345678901234567890123";
-	assert_int_equal(wire_check_filter(&filter, msg, sizeof(msg)), 0);
+	assert_int_equal(wire_check_filter(&filter, NULL, msg, sizeof(msg)), 0);
 	filter.kind = "123456789012345678901234";
-	assert_int_equal(wire_check_filter(&filter, msg, sizeof(msg)), ROOST_ETOOBIG);
+	assert_int_equal(wire_check_filter(&filter, NULL, msg, sizeof(msg)), ROOST_ETOOBIG);
 	assert_msg_has(msg, "filter.kind is 24 bytes; a kind is at most 23 bytes");
 	filter.kind = "tw\xC0\x80t";
-	assert_int_equal(wire_check_filter(&filter, msg, sizeof(msg)), ROOST_EUTF8);
+	assert_int_equal(wire_check_filter(&filter, NULL, msg, sizeof(msg)), ROOST_EUTF8);
 	assert_msg_has(msg, "filter.kind is not valid UTF-8");
+}
+
+/* Conditions are checked within proto/metaq.h's limits (test_metaq has
+ * each rule) and handed back compiled. */
+static void test_check_filter_where(void **state)
+{
+	Roost__Filter filter = ROOST__FILTER__INIT;
+	Roost__Condition conds[METAQ_MAX_CONDITIONS + 1];
+	Roost__Condition *where[METAQ_MAX_CONDITIONS + 1];
+	char *vals[] = {"\"cats\"", "5"};
+	char msg[MSG_LEN] = "";
+	struct metaq *q = (struct metaq *)1;
+
+	(void)state;
+	for (size_t i = 0; i <= METAQ_MAX_CONDITIONS; i++) {
+		roost__condition__init(&conds[i]);
+		conds[i].key = "topic";
+		conds[i].n_any_of = 2;
+		conds[i].any_of = vals;
+		where[i] = &conds[i];
+	}
+	assert_int_equal(wire_check_filter(&filter, &q, msg, sizeof(msg)), 0);
+	assert_null(q);
+	filter.where = where;
+	filter.n_where = 2;
+	conds[1].key = "n";
+	conds[1].n_any_of = 0;
+	conds[1].has_min = 1;
+	conds[1].min = 2;
+	assert_int_equal(wire_check_filter(&filter, &q, msg, sizeof(msg)), 0);
+	assert_non_null(q);
+	const char *yes = "{\"topic\":\"cats\",\"n\":2}", *no = "{\"topic\":\"cats\",\"n\":1}";
+	assert_true(metaq_match(q, yes, strlen(yes)));
+	assert_false(metaq_match(q, no, strlen(no)));
+	metaq_free(q);
+	filter.n_where = METAQ_MAX_CONDITIONS + 1;
+	assert_int_equal(wire_check_filter(&filter, &q, msg, sizeof(msg)), ROOST_ETOOBIG);
+	assert_msg_has(msg, "filter.where has 17 conditions; the limit is 16");
+	assert_null(q);
+	filter.n_where = 2;
+	conds[1].has_min = 0;
+	assert_int_equal(wire_check_filter(&filter, &q, msg, sizeof(msg)), ROOST_EINVAL);
+	assert_msg_has(msg, "filter.where[1] tests nothing");
+	conds[1].has_min = 1;
+	conds[1].min = NAN;
+	assert_int_equal(wire_check_filter(&filter, NULL, msg, sizeof(msg)), ROOST_EVALUE);
+	assert_msg_has(msg, "filter.where[1].min is not finite");
+	vals[1] = "cats";
+	assert_int_equal(wire_check_filter(&filter, NULL, msg, sizeof(msg)), ROOST_EINVAL);
+	assert_msg_has(msg, "filter.where[0].any_of[1]: is not a JSON scalar");
+	/* The kind is checked first, and nothing is compiled. */
+	filter.kind = "123456789012345678901234";
+	assert_int_equal(wire_check_filter(&filter, &q, msg, sizeof(msg)), ROOST_ETOOBIG);
+	assert_null(q);
 }
 
 static void test_timeout_ms(void **state)
@@ -1828,6 +1976,8 @@ int main(void)
 	    cmocka_unit_test(test_nul_in_strings),
 	    cmocka_unit_test(test_two_operations),
 	    cmocka_unit_test(test_check_filter),
+	    cmocka_unit_test(test_check_filter_where),
+	    cmocka_unit_test(test_mutated_search_frames),
 	    cmocka_unit_test(test_timeout_ms),
 	    cmocka_unit_test(test_check_collection),
 	    cmocka_unit_test(test_check_create_name_and_key),
