@@ -712,15 +712,15 @@ static int broker__no_reader(struct broker *b, int rc, int wait, void **out, siz
 	return broker__reply_error(n == 0 ? ROOST_ENOREADER : rc, text, out, out_len);
 }
 
-/* Searches are answered by readers; the broker passes the frame on and the
- * reply back unchanged. */
-static int broker__search(struct broker *b, const Roost__SearchRequest *s, const void *frame,
-			  size_t len, void **out, size_t *out_len)
+/* Searches and gets are answered by readers; the broker passes the frame
+ * on and the reply back unchanged. */
+static int broker__forward(struct broker *b, uint32_t timeout_ms, const void *frame, size_t len,
+			   void **out, size_t *out_len)
 {
 	/* The reader waits wire_inner_wait() of the same timeout, so its
 	 * answer, even "not visible", comes back before this one gives up. */
-	int wait = s->timeout_ms ? wire_timeout_ms(s->timeout_ms, 0, b->cfg.max_timeout_ms)
-				 : b->cfg.search_wait_ms + BROKER_SEARCH_SLACK_MS;
+	int wait = timeout_ms ? wire_timeout_ms(timeout_ms, 0, b->cfg.max_timeout_ms)
+			      : b->cfg.search_wait_ms + BROKER_SEARCH_SLACK_MS;
 	int grace = wait < BROKER_READER_GRACE_MS ? wait : BROKER_READER_GRACE_MS;
 	if (broker__readers_wait(&b->readers, grace) == 0)
 		return broker__no_reader(b, ROOST_ENOREADER, wait, out, out_len);
@@ -730,10 +730,11 @@ static int broker__search(struct broker *b, const Roost__SearchRequest *s, const
 	if (rc == ROOST_ETIMEDOUT || rc == ROOST_ECONN)
 		return broker__no_reader(b, ROOST_ETIMEDOUT, wait, out, out_len);
 	if (rc == ROOST_ECLOSED)
-		return broker__reply_error(rc, "the broker is stopping; send the search again", out,
-					   out_len);
+		return broker__reply_error(rc, "the broker is stopping; send the request again",
+					   out, out_len);
 	if (rc)
-		return broker__reply_error(rc, "cannot forward the search", out, out_len);
+		return broker__reply_error(rc, "cannot forward the request to a reader", out,
+					   out_len);
 	*out_len = nng_msg_len(m);
 	*out = malloc(*out_len ? *out_len : 1);
 	if (*out)
@@ -757,7 +758,10 @@ static int broker__handle_binary(void *ctx, const void *frame, size_t len, void 
 		rc = broker__add(b, req->add, reply, reply_len);
 		break;
 	case ROOST__REQUEST__OP_SEARCH:
-		rc = broker__search(b, req->search, frame, len, reply, reply_len);
+		rc = broker__forward(b, req->search->timeout_ms, frame, len, reply, reply_len);
+		break;
+	case ROOST__REQUEST__OP_GET_DOCS:
+		rc = broker__forward(b, req->get_docs->timeout_ms, frame, len, reply, reply_len);
 		break;
 	case ROOST__REQUEST__OP_STATUS:
 		rc = broker__status(b, req->status, reply, reply_len);

@@ -4,7 +4,7 @@
  * libroost, to the instance itself. */
 #include "clicoll.h"
 #include "clidata.h"
-#include "clidel.h"
+#include "clidoc.h"
 #include "clistat.h"
 #include "cliutil.h"
 #include "ctl.h"
@@ -852,7 +852,8 @@ static const struct cli_cmd cli_cmds[] = {
     {"collections", clicoll_main, "list, create, describe or drop collections", clicoll_usage},
     {"add", clidata_add, "add documents from JSON lines", clidata_add_usage},
     {"search", clidata_search, "search by vector, with filters", clidata_search_usage},
-    {"delete", clidel_main, "delete documents by id", clidel_usage},
+    {"get", clidoc_get, "get documents by id", clidoc_get_usage},
+    {"delete", clidoc_delete, "delete documents by id", clidoc_delete_usage},
 };
 
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])

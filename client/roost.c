@@ -512,43 +512,92 @@ struct roost_results {
 	uint32_t nq;
 };
 
-static int lr_results(roost *r, Roost__Reply *rep, uint32_t nq, roost_results **out)
+static void lr_hit(struct roost_hit *out, const Roost__Hit *h)
 {
-	if (rep->body_case != ROOST__REPLY__BODY_SEARCH || rep->search->n_results != nq)
-		return lr_fail(r, ROOST_EPROTO, "reply does not match the request");
+	*out = (struct roost_hit){
+	    .id = h->id,
+	    .score = h->score,
+	    .agent = h->agent,
+	    .time = h->time,
+	    .kind = h->kind,
+	    .text = h->text,
+	    .key = h->key,
+	    .metadata = h->metadata,
+	    .vector = h->n_vector ? h->vector : NULL,
+	    .dim = h->n_vector,
+	};
+}
+
+/* Results of nq queries, total hits in all, that rep's strings back. */
+static roost_results *lr_results_new(Roost__Reply *rep, uint32_t nq, size_t total)
+{
 	roost_results *res = calloc(1, sizeof *res);
-	size_t total = 0;
-	for (uint32_t q = 0; q < nq; q++)
-		total += rep->search->results[q]->n_hits;
 	if (res) {
 		res->first = calloc(nq + 1, sizeof *res->first);
 		res->hits = calloc(total ? total : 1, sizeof *res->hits);
 	}
 	if (!res || !res->first || !res->hits) {
 		roost_results_free(res);
-		return ROOST_ENOMEM;
+		return NULL;
 	}
+	res->nq = nq;
+	res->first[nq] = total;
+	res->reply = rep;
+	return res;
+}
+
+static int lr_results(roost *r, Roost__Reply *rep, uint32_t nq, roost_results **out)
+{
+	if (rep->body_case != ROOST__REPLY__BODY_SEARCH || rep->search->n_results != nq)
+		return lr_fail(r, ROOST_EPROTO, "reply does not match the request");
+	size_t total = 0;
+	for (uint32_t q = 0; q < nq; q++)
+		total += rep->search->results[q]->n_hits;
+	roost_results *res = lr_results_new(rep, nq, total);
+	if (!res)
+		return ROOST_ENOMEM;
 	size_t at = 0;
 	for (uint32_t q = 0; q < nq; q++) {
 		res->first[q] = at;
 		const Roost__QueryResult *qr = rep->search->results[q];
-		for (size_t j = 0; j < qr->n_hits; j++, at++) {
-			const Roost__Hit *h = qr->hits[j];
-			res->hits[at] = (struct roost_hit){
-			    .id = h->id,
-			    .score = h->score,
-			    .agent = h->agent,
-			    .time = h->time,
-			    .kind = h->kind,
-			    .text = h->text,
-			    .key = h->key,
-			    .metadata = h->metadata,
-			};
-		}
+		for (size_t j = 0; j < qr->n_hits; j++, at++)
+			lr_hit(&res->hits[at], qr->hits[j]);
 	}
-	res->first[nq] = at;
-	res->nq = nq;
-	res->reply = rep;
+	*out = res;
+	return 0;
+}
+
+int roost_get(roost *r, const char *const *ids, size_t n, int with_vectors, uint64_t min_lsn,
+	      roost_results **out)
+{
+	r->err[0] = '\0';
+	*out = NULL;
+	if (!ids || n == 0 || n > ROOST_MAX_DOCS)
+		return lr_fail(r, ROOST_EINVAL, "a get names 1 to %u ids, not %zu", ROOST_MAX_DOCS,
+			       n);
+	for (size_t i = 0; i < n; i++)
+		if (!ids[i] || !ids[i][0])
+			return lr_fail(r, ROOST_EINVAL, "ids[%zu] is empty", i);
+	Roost__GetRequest g = ROOST__GET_REQUEST__INIT;
+	g.collection = r->coll;
+	g.n_ids = n;
+	g.ids = (char **)ids;
+	g.with_vectors = with_vectors != 0;
+	g.min_lsn = min_lsn;
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_GET_DOCS;
+	req.get_docs = &g;
+	Roost__Reply *rep;
+	int rc = lr_exchange(r, &req, &g.timeout_ms, ROOST__REPLY__BODY_GOT, &rep);
+	if (rc)
+		return rc;
+	roost_results *res = lr_results_new(rep, 1, rep->got->n_docs);
+	if (!res) {
+		roost__reply__free_unpacked(rep, NULL);
+		return ROOST_ENOMEM;
+	}
+	for (size_t i = 0; i < rep->got->n_docs; i++)
+		lr_hit(&res->hits[i], rep->got->docs[i]);
 	*out = res;
 	return 0;
 }
@@ -659,6 +708,8 @@ size_t roost_results_hits(const roost_results *res, uint32_t q, const struct roo
 
 uint64_t roost_results_lsn(const roost_results *res)
 {
+	if (res->reply->body_case == ROOST__REPLY__BODY_GOT)
+		return res->reply->got->lsn;
 	return res->reply->search->lsn;
 }
 

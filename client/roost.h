@@ -182,6 +182,8 @@ struct roost_hit {
 	const char *text;
 	const char *key;      /* the document's own id; "": none */
 	const char *metadata; /* its JSON object as added; "": none */
+	const float *vector;  /* dim values, from roost_get with vectors; else NULL */
+	size_t dim;
 };
 
 typedef struct roost_results roost_results;
@@ -194,6 +196,14 @@ typedef struct roost_results roost_results;
  * serves the instance. Free *out with roost_results_free(). */
 int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint32_t k,
 		 const struct roost_filter *filter, uint64_t min_lsn, roost_results **out);
+
+/* Gets n documents (1 .. ROOST_MAX_DOCS) by id (their own, or
+ * "#<number>"), with their vectors when with_vectors, from data that
+ * includes min_lsn (0: any). *out holds one list (query 0) of the
+ * documents found, in request order, score 0; ids not there are left
+ * out. Free it with roost_results_free(). */
+int roost_get(roost *r, const char *const *ids, size_t n, int with_vectors, uint64_t min_lsn,
+	      roost_results **out);
 
 /* Trades recall for speed in this handle's later searches: IVF indexes
  * visit nprobe inverted lists, HNSW indexes keep ef_search candidates

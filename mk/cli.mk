@@ -3,7 +3,7 @@
 
 .DEFAULT_GOAL := all
 
-CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,client/cli.c client/clicoll.c client/clidata.c client/clidel.c \
+CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,client/cli.c client/clicoll.c client/clidata.c client/clidoc.c \
 	client/clistat.c client/cliutil.c client/cliwhere.c sup/sup.c sup/supctl.c)
 CLI_BIN := $(BUILD)/bin/roost
 DEMO_AGENT := $(BUILD)/bin/roost-demo-agent

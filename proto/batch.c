@@ -173,6 +173,14 @@ static int batch__ref_ok(const struct batch_ref *r, const char *text, uint32_t t
 	return r->meta_len == 0 || meta_check(text + r->meta_off, r->meta_len, NULL, 0) == 0;
 }
 
+uint64_t batch_key_hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+	return h;
+}
+
 const char *batch_key(const struct batch_view *b, uint32_t i, uint32_t *len)
 {
 	*len = b->refs ? b->refs[i].key_len : 0;

@@ -86,6 +86,10 @@ const char *batch_meta(const struct batch_view *b, uint32_t i, uint32_t *len);
 /* 1 when s[0..len) may be a client's document id (see the layout). */
 int batch_key_valid(const char *s, size_t len);
 
+/* A 64-bit hash of a document id (FNV-1a), for the tables that find
+ * documents by id. */
+uint64_t batch_key_hash(const char *s, size_t len);
+
 /* The id of the collection a parsed batch is for. */
 uint32_t batch_collection(const struct batch_view *b);
 

@@ -591,25 +591,26 @@ static int json__drop_field(struct jsonlex *lx, int f, void *obj)
 static const struct jsonlex_object json__drop_object = {"drop_collection", json__drop_names,
 							json__drop_field, ROOST_EINVAL};
 
-/* A delete's ids: strings, each kept as its own. */
+/* A delete's or a get's ids: strings, each kept as its own, in the
+ * request's ids and n_ids. */
 struct json__ids {
-	Roost__DeleteRequest *d;
+	char ***ids;
+	size_t *n;
 	size_t cap;
 };
 
 static int json__id_item(struct jsonlex *lx, void *ctx)
 {
-	struct json__ids *ids = ctx;
-	Roost__DeleteRequest *d = ids->d;
+	struct json__ids *a = ctx;
 	void *grown;
-	int rc = jsonlex_grow(lx, d->ids, &ids->cap, d->n_ids, sizeof *d->ids, &grown);
+	int rc = jsonlex_grow(lx, *a->ids, &a->cap, *a->n, sizeof **a->ids, &grown);
 	if (rc)
 		return rc;
-	d->ids = grown;
-	size_t n;
-	rc = jsonlex_string(lx, &d->ids[d->n_ids], &n);
+	*a->ids = grown;
+	size_t len;
+	rc = jsonlex_string(lx, &(*a->ids)[*a->n], &len);
 	if (rc == 0)
-		d->n_ids++;
+		(*a->n)++;
 	return rc;
 }
 
@@ -632,7 +633,8 @@ static int json__delete_field(struct jsonlex *lx, int f, void *obj)
 	case JSON__DEL_COLL:
 		return json__string_field(lx, &d->collection);
 	case JSON__DEL_IDS:
-		return jsonlex_array(lx, DELREC_MAX_IDS, json__id_item, &(struct json__ids){d, 0});
+		return jsonlex_array(lx, DELREC_MAX_IDS, json__id_item,
+				     &(struct json__ids){&d->ids, &d->n_ids, 0});
 	case JSON__DEL_CLIENT:
 		return jsonlex_u64(lx, UINT64_MAX, &d->client_id);
 	case JSON__DEL_SEQ:
@@ -647,6 +649,35 @@ static int json__delete_field(struct jsonlex *lx, int f, void *obj)
 static const struct jsonlex_object json__delete_object = {"delete_docs", json__delete_names,
 							  json__delete_field, ROOST_EINVAL};
 
+enum { JSON__GET_COLL, JSON__GET_IDS, JSON__GET_VECTORS, JSON__GET_MIN_LSN, JSON__GET_TO };
+static const char *const json__get_names[] = {"collection", "ids",	  "with_vectors",
+					      "min_lsn",    "timeout_ms", NULL};
+
+static int json__get_field(struct jsonlex *lx, int f, void *obj)
+{
+	Roost__GetRequest *g = obj;
+	int b;
+	switch (f) {
+	case JSON__GET_COLL:
+		return json__string_field(lx, &g->collection);
+	case JSON__GET_IDS:
+		return jsonlex_array(lx, WIRE_MAX_GET_IDS, json__id_item,
+				     &(struct json__ids){&g->ids, &g->n_ids, 0});
+	case JSON__GET_VECTORS: {
+		int rc = jsonlex_bool(lx, &b);
+		g->with_vectors = b;
+		return rc;
+	}
+	case JSON__GET_MIN_LSN:
+		return jsonlex_u64(lx, UINT64_MAX, &g->min_lsn);
+	default:
+		return jsonlex_u32(lx, &g->timeout_ms);
+	}
+}
+
+static const struct jsonlex_object json__get_object = {"get_docs", json__get_names, json__get_field,
+						       ROOST_EINVAL};
+
 /* No field name matches, so no field handler is ever called. */
 static const char *const json__no_names[] = {NULL};
 static const struct jsonlex_object json__list_object = {"list_collections", json__no_names, NULL,
@@ -656,8 +687,8 @@ static const struct jsonlex_object json__list_object = {"list_collections", json
 /* The request.                                                        */
 
 #define JSON__OPS                                                                                  \
-	"add, search, status, create_collection, drop_collection, list_collections or "            \
-	"delete_docs"
+	"add, search, status, create_collection, drop_collection, list_collections, "              \
+	"delete_docs or get_docs"
 
 /* After "version", the operations, each named as its field of the oneof. */
 enum {
@@ -668,17 +699,19 @@ enum {
 	JSON__R_CREATE,
 	JSON__R_DROP,
 	JSON__R_LIST,
-	JSON__R_DELETE
+	JSON__R_DELETE,
+	JSON__R_GET
 };
 static const char *const json__request_names[] = {
-    "version",		"add",	       "search", "status", "create_collection", "drop_collection",
-    "list_collections", "delete_docs", NULL};
+    "version",		"add",	       "search",   "status", "create_collection", "drop_collection",
+    "list_collections", "delete_docs", "get_docs", NULL};
 
 /* How each operation's object is read; search has a reader of its own. */
 static const struct jsonlex_object *const json__op_objects[] = {
     [JSON__R_ADD] = &json__add_object,	     [JSON__R_STATUS] = &json__status_object,
     [JSON__R_CREATE] = &json__create_object, [JSON__R_DROP] = &json__drop_object,
-    [JSON__R_LIST] = &json__list_object,     [JSON__R_DELETE] = &json__delete_object};
+    [JSON__R_LIST] = &json__list_object,     [JSON__R_DELETE] = &json__delete_object,
+    [JSON__R_GET] = &json__get_object};
 
 static int json__request_field(struct jsonlex *lx, int f, void *obj)
 {

@@ -207,6 +207,10 @@ static void jsonenc__put_hit(struct jsonenc__buf *b, const Roost__Hit *h)
 	jsonenc__put_key_str(b, ",\"kind\":", h->kind);
 	jsonenc__put_key_str(b, ",\"text\":", h->text);
 	jsonenc__put_doc_refs(b, ",\"key\":", h->key, h->metadata);
+	if (h->n_vector) {
+		jsonenc__puts(b, ",\"vector\":");
+		jsonenc__put_floats(b, h->vector, h->n_vector);
+	}
 	jsonenc__put(b, "}", 1);
 }
 
@@ -224,6 +228,18 @@ static void jsonenc__put_search_reply(struct jsonenc__buf *b, const Roost__Searc
 			jsonenc__put_hit(b, r->hits[i]);
 		}
 		jsonenc__puts(b, "]}");
+	}
+	jsonenc__puts(b, "]}");
+}
+
+static void jsonenc__put_got(struct jsonenc__buf *b, const Roost__GetReply *g)
+{
+	jsonenc__put_u64(b, ",\"got\":{\"lsn\":", g->lsn);
+	jsonenc__puts(b, ",\"docs\":[");
+	for (size_t i = 0; i < g->n_docs; i++) {
+		if (i)
+			jsonenc__put(b, ",", 1);
+		jsonenc__put_hit(b, g->docs[i]);
 	}
 	jsonenc__puts(b, "]}");
 }
@@ -349,6 +365,10 @@ static void jsonenc__put_body(struct jsonenc__buf *b, const Roost__Reply *r)
 	case ROOST__REPLY__BODY_COLLECTIONS:
 		if (r->collections != NULL)
 			jsonenc__put_collections_reply(b, r->collections);
+		break;
+	case ROOST__REPLY__BODY_GOT:
+		if (r->got != NULL)
+			jsonenc__put_got(b, r->got);
 		break;
 	case ROOST__REPLY__BODY_DELETED:
 		if (r->deleted != NULL)
@@ -531,6 +551,18 @@ static void jsonenc__put_delete(struct jsonenc__buf *b, const Roost__DeleteReque
 	jsonenc__put_key_tail(b, d->client_id, d->seq, d->timeout_ms);
 }
 
+static void jsonenc__put_get(struct jsonenc__buf *b, const Roost__GetRequest *g)
+{
+	jsonenc__put_key_str(b, ",\"get_docs\":{\"collection\":", g->collection);
+	jsonenc__puts(b, ",\"ids\":[");
+	for (size_t i = 0; i < g->n_ids; i++)
+		jsonenc__put_key_str(b, i ? "," : "", g->ids[i]);
+	jsonenc__putf(b, "],\"with_vectors\":%s", g->with_vectors ? "true" : "false");
+	jsonenc__put_u64(b, ",\"min_lsn\":", g->min_lsn);
+	jsonenc__put_u64(b, ",\"timeout_ms\":", g->timeout_ms);
+	jsonenc__put(b, "}", 1);
+}
+
 static void jsonenc__put_create(struct jsonenc__buf *b, const Roost__CreateCollectionRequest *c)
 {
 	/* A metric JSON has no name for would not decode again. */
@@ -580,6 +612,10 @@ static void jsonenc__put_op(struct jsonenc__buf *b, const Roost__Request *req)
 	case ROOST__REQUEST__OP_DELETE_DOCS:
 		if (req->delete_docs != NULL)
 			jsonenc__put_delete(b, req->delete_docs);
+		break;
+	case ROOST__REQUEST__OP_GET_DOCS:
+		if (req->get_docs != NULL)
+			jsonenc__put_get(b, req->get_docs);
 		break;
 	default:
 		break;

@@ -533,7 +533,7 @@ static int jsonlex__lookup(const char *const *names, const char *key)
 /* An unknown field: the message lists the ones the object takes. */
 static int jsonlex__unknown(struct jsonlex *lx, const struct jsonlex_object *o)
 {
-	char list[JSONLEX_PATH_MAX] = "";
+	char list[2 * JSONLEX_PATH_MAX] = ""; /* every field of the widest object */
 	size_t at = 0;
 	int i;
 

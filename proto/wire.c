@@ -119,12 +119,13 @@ static int wire__check_request(const Roost__Request *req, char *msg, size_t msgl
 	case ROOST__REQUEST__OP_DROP_COLLECTION:
 	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
 	case ROOST__REQUEST__OP_DELETE_DOCS:
+	case ROOST__REQUEST__OP_GET_DOCS:
 		break;
 	default:
 		return wire__fail(msg, msglen, ROOST_EUNSUPPORTED,
 				  "unknown operation: the request sets none of add, search, "
-				  "status, create_collection, drop_collection, list_collections "
-				  "or delete_docs (is the client newer than the server?)");
+				  "status, create_collection, drop_collection, list_collections, "
+				  "delete_docs or get_docs (is the client newer than the server?)");
 	}
 	return 0;
 }
@@ -524,23 +525,36 @@ int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, 
 	return rc;
 }
 
-int wire_check_delete(const Roost__DeleteRequest *d, char *msg, size_t msglen)
+/* 1 to max ids, each an id or "#<number>". */
+static int wire__check_ids(char *const *ids, size_t n, size_t max, const char *what, char *msg,
+			   size_t msglen)
 {
-	int rc = wire_check_collection(d->collection, msg, msglen);
-	if (rc == 0)
-		rc = wire__check_key_and_mode(d->client_id, d->seq, d->ack, msg, msglen);
-	if (rc == 0 && (d->n_ids == 0 || d->n_ids > DELREC_MAX_IDS))
-		return wire__fail(msg, msglen, d->n_ids ? ROOST_ETOOBIG : ROOST_EINVAL,
-				  "a delete names 1 to %u ids, not %zu", DELREC_MAX_IDS, d->n_ids);
-	for (size_t i = 0; rc == 0 && i < d->n_ids; i++) {
+	if (n == 0 || n > max)
+		return wire__fail(msg, msglen, n ? ROOST_ETOOBIG : ROOST_EINVAL,
+				  "a %s names 1 to %zu ids, not %zu", what, max, n);
+	for (size_t i = 0; i < n; i++) {
 		uint64_t number;
-		if (delrec_parse_id(d->ids[i], wire__strlen(d->ids[i]), &number) != 0)
+		if (delrec_parse_id(ids[i], wire__strlen(ids[i]), &number) != 0)
 			return wire__fail(msg, msglen, ROOST_EINVAL,
 					  "ids[%zu] is neither an id (1 to %u bytes of UTF-8 not "
 					  "beginning with '#') nor \"#<number>\"",
 					  i, BATCH_MAX_KEY);
 	}
-	return rc;
+	return 0;
+}
+
+int wire_check_delete(const Roost__DeleteRequest *d, char *msg, size_t msglen)
+{
+	int rc = wire_check_collection(d->collection, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_key_and_mode(d->client_id, d->seq, d->ack, msg, msglen);
+	return rc ? rc : wire__check_ids(d->ids, d->n_ids, DELREC_MAX_IDS, "delete", msg, msglen);
+}
+
+int wire_check_get(const Roost__GetRequest *g, char *msg, size_t msglen)
+{
+	int rc = wire_check_collection(g->collection, msg, msglen);
+	return rc ? rc : wire__check_ids(g->ids, g->n_ids, WIRE_MAX_GET_IDS, "get", msg, msglen);
 }
 
 /* Bytes of the keys among a checked delete's ids. */

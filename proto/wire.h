@@ -57,6 +57,13 @@ int wire_check_add(const Roost__AddRequest *add, const struct wire_limits *lim, 
  * and 1 to DELREC_MAX_IDS ids, each a valid id or "#<number>". */
 int wire_check_delete(const Roost__DeleteRequest *d, char *msg, size_t msglen);
 
+/* Most ids one get names. */
+#define WIRE_MAX_GET_IDS 1024u
+
+/* Checks a get: its collection's name and 1 to WIRE_MAX_GET_IDS ids, each
+ * a valid id or "#<number>". */
+int wire_check_get(const Roost__GetRequest *g, char *msg, size_t msglen);
+
 /* Size of the delete record (proto/delrec.h) for a checked request, and
  * the record itself, for collection id `collection`, into dst. */
 size_t wire_delete_size(const Roost__DeleteRequest *d);

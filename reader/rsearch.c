@@ -6,6 +6,7 @@
 #include "jsonsrv.h"
 #include "log.h"
 #include "manifest.h"
+#include "rget.h"
 #include "search.h"
 #include "wire.h"
 
@@ -461,6 +462,18 @@ static int rsearch__reply(const struct search_hit *hits, const uint32_t *counts,
 	return rc;
 }
 
+/* Why rsearch__view_for found no view. */
+static void rsearch__view_error(const struct rsearch *rs, int rc, const char *name,
+				uint64_t min_lsn, int timeout, char *msg)
+{
+	if (rc == ROOST_ENOCOLL)
+		snprintf(msg, RSEARCH_MSG, "no collection '%s' in instance '%s'", name,
+			 rs->src.in->name);
+	else
+		snprintf(msg, RSEARCH_MSG, "LSN %llu is not visible within %d ms",
+			 (unsigned long long)min_lsn, timeout);
+}
+
 static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, void **out,
 			   size_t *len)
 {
@@ -474,14 +487,10 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 		return wire_encode_error(rc, msg, out, len);
 	struct view *v;
 	rc = rsearch__view_for(rs, name, s->min_lsn, timeout, &v);
-	if (rc == ROOST_ENOCOLL)
-		snprintf(msg, sizeof msg, "no collection '%s' in instance '%s'", name,
-			 rs->src.in->name);
-	else if (rc)
-		snprintf(msg, sizeof msg, "LSN %llu is not visible within %d ms",
-			 (unsigned long long)s->min_lsn, timeout);
-	if (rc)
+	if (rc) {
+		rsearch__view_error(rs, rc, name, s->min_lsn, timeout, msg);
 		return wire_encode_error(rc, msg, out, len);
+	}
 	struct metaq *where;
 	rc = rsearch__check(s, v, msg, &where);
 	if (rc) {
@@ -511,6 +520,83 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	return rc;
 }
 
+/* The documents a get found, in request order; vectors point into the
+ * view (mapped segment files, the tail). */
+static int rsearch__got(const struct rget_doc *docs, size_t n, uint32_t dim, int with_vectors,
+			uint64_t lsn, void **out, size_t *len)
+{
+	Roost__Hit *h = calloc(n ? n : 1, sizeof *h);
+	Roost__Hit **hp = calloc(n ? n : 1, sizeof *hp);
+	char **strs = calloc(n ? n * RSEARCH__HIT_STRINGS : 1, sizeof *strs);
+	int rc = h && hp && strs ? 0 : ROOST_ENOMEM;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct search_hit x = {.row = docs[i].row, .docs = docs[i].docs};
+		rc = rsearch__hit(&x, &h[i], strs + RSEARCH__HIT_STRINGS * i);
+		if (with_vectors && docs[i].docs->vectors) {
+			h[i].n_vector = dim;
+			h[i].vector = (float *)docs[i].docs->vectors + docs[i].row * dim;
+		}
+		hp[i] = &h[i];
+	}
+	if (rc == 0) {
+		Roost__GetReply got = ROOST__GET_REPLY__INIT;
+		got.lsn = lsn;
+		got.n_docs = n;
+		got.docs = hp;
+		Roost__Reply reply = ROOST__REPLY__INIT;
+		reply.body_case = ROOST__REPLY__BODY_GOT;
+		reply.got = &got;
+		rc = wire_encode_reply(&reply, out, len);
+	}
+	for (size_t i = 0; strs && i < RSEARCH__HIT_STRINGS * n; i++)
+		free(strs[i]);
+	free(strs);
+	free(hp);
+	free(h);
+	return rc;
+}
+
+/* Finds each id of g in v as of one LSN. */
+static int rsearch__get_in(const Roost__GetRequest *g, const struct view *v, void **out,
+			   size_t *len)
+{
+	uint64_t lsn = view_end_lsn(v);
+	struct search_snapshot snap;
+	struct rget_doc *docs = malloc((g->n_ids ? g->n_ids : 1) * sizeof *docs);
+	int rc = docs ? search_snapshot_take(v, &snap) : ROOST_ENOMEM;
+	if (rc) {
+		free(docs);
+		return wire_encode_error(rc, "get failed", out, len);
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < g->n_ids; i++)
+		n += rget_find(v, &snap, g->ids[i], strlen(g->ids[i]), &docs[n]);
+	rc = rsearch__got(docs, n, v->dim, g->with_vectors, lsn, out, len);
+	search_snapshot_free(&snap);
+	free(docs);
+	return rc;
+}
+
+static int rsearch__get(struct rsearch *rs, const Roost__GetRequest *g, void **out, size_t *len)
+{
+	char msg[RSEARCH_MSG] = "";
+	int timeout = g->timeout_ms ? wire_inner_wait(g->timeout_ms, rs->max_wait_ms)
+				    : wire_timeout_ms(0, rs->wait_ms, rs->max_wait_ms);
+	int rc = wire_check_get(g, msg, sizeof msg);
+	if (rc)
+		return wire_encode_error(rc, msg, out, len);
+	const char *name = coll_name_or_default(g->collection);
+	struct view *v;
+	rc = rsearch__view_for(rs, name, g->min_lsn, timeout, &v);
+	if (rc) {
+		rsearch__view_error(rs, rc, name, g->min_lsn, timeout, msg);
+		return wire_encode_error(rc, msg, out, len);
+	}
+	rc = rsearch__get_in(g, v, out, len);
+	view_put(v);
+	return rc;
+}
+
 /* A binary frame; JSON ones arrive here re-encoded by jsonsrv_serve(). */
 static int rsearch__handle_binary(void *ctx, const void *frame, size_t len, void **reply,
 				  size_t *reply_len)
@@ -526,8 +612,10 @@ static int rsearch__handle_binary(void *ctx, const void *frame, size_t len, void
 		return wire_encode_error(rc, msg, reply, reply_len);
 	if (req->op_case == ROOST__REQUEST__OP_SEARCH)
 		rc = rsearch__search(rs, req->search, reply, reply_len);
+	else if (req->op_case == ROOST__REQUEST__OP_GET_DOCS)
+		rc = rsearch__get(rs, req->get_docs, reply, reply_len);
 	else
-		rc = wire_encode_error(ROOST_EUNSUPPORTED, "readers serve search requests only",
+		rc = wire_encode_error(ROOST_EUNSUPPORTED, "readers serve searches and gets only",
 				       reply, reply_len);
 	wire_request_free(req);
 	return rc;

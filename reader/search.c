@@ -212,20 +212,6 @@ static int search__rows(const struct view_segment *s, const uint8_t *bits, uint6
 	return rc;
 }
 
-/* The rows of a segment (or of the tail) the search may see: those no
- * upsert or delete below the search's end ended. NULL bits: all of them. */
-struct search_live {
-	uint8_t *bits;
-	uint64_t count;
-};
-
-static void search__live_free(struct search_live *l, uint32_t n)
-{
-	for (uint32_t i = 0; l && i < n; i++)
-		free(l[i].bits);
-	free(l);
-}
-
 /* l as the rows (rows in all) that dead (NULL: none) leaves. */
 static int search__live_from(struct search_live *l, const uint8_t *dead, uint64_t rows)
 {
@@ -330,6 +316,38 @@ static void search__tail_view(const struct view *v, struct segment_docs *t)
 	t->count = lo;
 }
 
+int search_snapshot_take(const struct view *v, struct search_snapshot *out)
+{
+	memset(out, 0, sizeof *out);
+	out->end = v->sealed_end;
+	if (v->tail) {
+		search__tail_view(v, &out->tail);
+		out->end = out->tail.end_lsn;
+	}
+	out->nlive = v->nsegs + 1;
+	if (!(out->live = calloc(out->nlive, sizeof *out->live)))
+		return ROOST_ENOMEM;
+	int rc = search__liveness(v, &out->tail, out->end, out->live, &out->live[v->nsegs]);
+	if (rc)
+		search_snapshot_free(out);
+	return rc;
+}
+
+void search_snapshot_free(struct search_snapshot *s)
+{
+	for (uint32_t i = 0; s->live && i < s->nlive; i++)
+		free(s->live[i].bits);
+	free(s->live);
+	s->live = NULL;
+	s->nlive = 0;
+}
+
+int search_snapshot_live(const struct search_snapshot *s, uint32_t seg, uint64_t row)
+{
+	const uint8_t *bits = s->live[seg].bits;
+	return !bits || (bits[row / 8] >> (row % 8) & 1);
+}
+
 /* The tail is small and changing: always an exact scan. */
 static int search__tail(const struct view *v, const struct segment_docs *t,
 			const struct search_live *live, const float *q, uint32_t nq,
@@ -361,26 +379,23 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 	struct search_top *tops = calloc(nq, sizeof *tops);
 	float *dist = malloc(sizeof(float) * (size_t)nq * (k > SEARCH__RUN ? k : SEARCH__RUN));
 	idx_t *labels = malloc(sizeof(idx_t) * (size_t)nq * k);
-	struct search_live *live = calloc(v->nsegs + 1, sizeof *live);
-	int rc = tops && dist && labels && live ? 0 : ROOST_ENOMEM;
+	struct search_snapshot snap = {0};
+	int rc = tops && dist && labels ? 0 : ROOST_ENOMEM;
 	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++)
 		tops[qi] = (struct search_top){
 		    .hits = hits + (size_t)qi * k, .k = k, .higher_better = v->metric != 0};
-	uint64_t end = v->sealed_end;
-	if (rc == 0 && v->tail) {
-		search__tail_view(v, tail);
-		end = tail->end_lsn;
-	}
 	if (rc == 0)
-		rc = search__liveness(v, tail, end, live, &live[v->nsegs]);
+		rc = search_snapshot_take(v, &snap);
+	/* Tail hits point at the caller's copy, which outlives this call. */
+	*tail = snap.tail;
 	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
-		rc =
-		    search__segment(v->segs[i], &live[i], queries, nq, k, f, t, tops, dist, labels);
+		rc = search__segment(v->segs[i], &snap.live[i], queries, nq, k, f, t, tops, dist,
+				     labels);
 	if (rc == 0 && v->tail)
-		rc = search__tail(v, tail, &live[v->nsegs], queries, nq, f, tops, dist);
+		rc = search__tail(v, tail, &snap.live[v->nsegs], queries, nq, f, tops, dist);
 	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++)
 		counts[qi] = tops[qi].n;
-	search__live_free(live, v->nsegs + 1);
+	search_snapshot_free(&snap);
 	free(tops);
 	free(dist);
 	free(labels);

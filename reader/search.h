@@ -47,6 +47,30 @@ struct search_hit {
 	const struct segment_docs *docs;
 };
 
+/* The rows of a segment (or of the tail) a request may see: those no
+ * upsert or delete below its end ended. NULL bits: all of them. */
+struct search_live {
+	uint8_t *bits;
+	uint64_t count;
+};
+
+/* What one request sees of a view: the tail's rows of records below the
+ * tail's published end (its hits point into tail), and which rows of
+ * each segment (live[i]) and of the tail (live[v->nsegs]) are live at
+ * that end: exactly the state at one LSN. */
+struct search_snapshot {
+	struct segment_docs tail; /* empty for a remote view */
+	uint64_t end;
+	struct search_live *live;
+	uint32_t nlive;
+};
+
+int search_snapshot_take(const struct view *v, struct search_snapshot *out);
+void search_snapshot_free(struct search_snapshot *s);
+
+/* 1 when row of segment seg (v->nsegs: the tail) is live in s. */
+int search_snapshot_live(const struct search_snapshot *s, uint32_t seg, uint64_t row);
+
 /* Searches nq queries (nq * dim floats) for their k best hits each.
  * hits holds nq * k entries; counts[q] receives how many query q got
  * (fewer than k when fewer documents match). tail receives the snapshot of

@@ -1,5 +1,6 @@
 #include "view.h"
 
+#include "batch.h"
 #include "err.h"
 #include "inst.h"
 #include "log.h"
@@ -18,9 +19,56 @@ static void view__segment_put(struct view_segment *s)
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	faiss_Index_free(s->index);
+	free(s->keys);
 	segment_free(&s->docs);
 	segment_unmap_vectors(&s->map);
 	free(s);
+}
+
+static int view__by_hash(const void *a, const void *b)
+{
+	const struct view_key *x = a, *y = b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* The segment's ids by hash: a get looks one up without a scan. */
+static int view__index_keys(struct view_segment *s)
+{
+	const struct segment_docs *d = &s->docs;
+	uint64_t n = 0;
+	for (uint64_t r = 0; d->refs && r < d->count; r++)
+		n += d->refs[r].key_len != 0;
+	if (n == 0)
+		return 0;
+	if (!(s->keys = malloc(n * sizeof *s->keys)))
+		return ROOST_ENOMEM;
+	for (uint64_t r = 0; r < d->count; r++)
+		if (d->refs[r].key_len)
+			s->keys[s->nkeys++] =
+			    (struct view_key){.hash = batch_key_hash(d->text + d->refs[r].key_off,
+								     d->refs[r].key_len),
+					      .row = r};
+	qsort(s->keys, s->nkeys, sizeof *s->keys, view__by_hash);
+	return 0;
+}
+
+uint64_t view_key_rows(const struct view_segment *s, uint64_t hash, const struct view_key **first)
+{
+	uint64_t lo = 0, hi = s->nkeys;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (s->keys[mid].hash < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint64_t end = lo;
+	while (end < s->nkeys && s->keys[end].hash == hash)
+		end++;
+	*first = s->keys + lo;
+	return end - lo;
 }
 
 static int view__segment_load(const struct inst *in, const struct manifest_segment *ms,
@@ -37,6 +85,8 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	if (rc == 0 && (s->docs.dim != dim || s->docs.count != ms->count ||
 			s->docs.start_lsn != ms->start_lsn || s->docs.end_lsn != ms->end_lsn))
 		rc = ROOST_ECORRUPT;
+	if (rc == 0)
+		rc = view__index_keys(s);
 	if (rc == 0)
 		rc = segment_map_vectors(path, &s->docs, &s->map);
 	/* Read-only like the tail's columns: nothing writes through it. */

@@ -37,9 +37,17 @@ struct view_source {
 /* docs.vectors points into map, a read-only mapping of the segment's
  * documents file: searches scan them exactly when a filter leaves few
  * rows (search.h), and the page cache holds them once for all readers. */
+/* A row of a segment whose document has its own id, by the id's hash. */
+struct view_key {
+	uint64_t hash; /* batch_key_hash */
+	uint64_t row;
+};
+
 struct view_segment {
 	_Atomic int refs;
 	uint64_t start_lsn, end_lsn;
+	struct view_key *keys; /* ascending (hash, row): gets find ids here */
+	uint64_t nkeys;
 	FaissIndex *index;
 	struct segment_docs docs;
 	struct segment_map map;
@@ -75,6 +83,10 @@ int view_build(struct view **out, const struct view_source *src, uint32_t coll,
 /* Where the row of version (a document's number) is among v's segments:
  * 1 and *seg, *row when one holds it. */
 int view_locate(const struct view *v, uint64_t version, uint32_t *seg, uint64_t *row);
+
+/* The rows of s whose id hashes to hash: (*first)[0..return value). The
+ * ids themselves are compared by the caller. */
+uint64_t view_key_rows(const struct view_segment *s, uint64_t hash, const struct view_key **first);
 
 /* The row of version among rows ids[0..n) (ascending), or n. */
 uint64_t view_row_of(const uint64_t *ids, uint64_t n, uint64_t version);

@@ -1,5 +1,6 @@
 #include "docmap.h"
 
+#include "batch.h"
 #include "err.h"
 #include "inst.h"
 #include "log.h"
@@ -25,14 +26,6 @@ struct docmap {
 	uint64_t ntombs, tombs_cap;
 };
 
-static uint64_t docmap__hash(const char *s, uint32_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-	return h;
-}
-
 static uint64_t docmap__mix(uint64_t x)
 {
 	x ^= x >> 33;
@@ -43,7 +36,7 @@ static uint64_t docmap__mix(uint64_t x)
 /* The slot of key, or the empty one where it would go. */
 static struct docmap__slot *docmap__find(const docmap *d, const char *key, uint32_t len)
 {
-	uint64_t mask = d->nkeys_cap - 1, i = docmap__hash(key, len) & mask;
+	uint64_t mask = d->nkeys_cap - 1, i = batch_key_hash(key, len) & mask;
 	struct docmap__slot *marker = NULL;
 	for (;; i = (i + 1) & mask) {
 		struct docmap__slot *s = &d->keys[i];

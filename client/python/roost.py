@@ -88,7 +88,8 @@ class Document:
 # assigned); version: the number roost gave this version of it; metadata:
 # the dict it was added with (for a document added without one, as by the
 # CLI or C, its agent, time and kind).
-Hit = namedtuple("Hit", "id score agent time kind text metadata version")
+Hit = namedtuple("Hit", "id score agent time kind text metadata version vector",
+                 defaults=(None,))
 
 
 def _id_str(key, version):
@@ -133,7 +134,8 @@ class _Filter(ctypes.Structure):
 class _Hit(ctypes.Structure):
     _fields_ = [("id", ctypes.c_uint64), ("score", ctypes.c_float), ("agent", ctypes.c_int64),
                 ("time", ctypes.c_int64), ("kind", ctypes.c_char_p), ("text", ctypes.c_char_p),
-                ("key", ctypes.c_char_p), ("metadata", ctypes.c_char_p)]
+                ("key", ctypes.c_char_p), ("metadata", ctypes.c_char_p),
+                ("vector", ctypes.POINTER(ctypes.c_float)), ("dim", ctypes.c_size_t)]
 
 
 class _Status(ctypes.Structure):
@@ -172,6 +174,8 @@ _SIGNATURES = {
                                  ctypes.POINTER(ctypes.c_uint64)]),
     "roost_delete": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
                                     ctypes.c_int, ctypes.POINTER(ctypes.c_uint64)]),
+    "roost_get": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
+                                 ctypes.c_int, ctypes.c_uint64, ctypes.POINTER(_P)]),
     "roost_search": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.POINTER(ctypes.c_float),
                                     ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(_Filter),
                                     ctypes.c_uint64, ctypes.POINTER(_P)]),
@@ -483,6 +487,14 @@ def _hit_metadata(h):
     return {"agent": h.agent, "time": h.time, "kind": (h.kind or b"").decode("utf-8", "replace")}
 
 
+def _hit(h):
+    """A Hit from libroost's, its strings decoded and copied."""
+    return Hit(_id_str((h.key or b"").decode("utf-8", "replace"), h.id), h.score, h.agent,
+               h.time, (h.kind or b"").decode("utf-8", "replace"),
+               (h.text or b"").decode("utf-8", "replace"), _hit_metadata(h), h.id,
+               list(h.vector[:h.dim]) if h.vector else None)
+
+
 def _chunks(docs, dim):
     """Splits documents into requests under libroost's limits."""
     start, size = 0, 0
@@ -766,11 +778,40 @@ class Roost:
         for q in range(nq):
             hp = ctypes.POINTER(_Hit)()
             n = self._lib.roost_results_hits(res, q, ctypes.byref(hp))
-            out.append([Hit(_id_str((h.key or b"").decode("utf-8", "replace"), h.id), h.score,
-                            h.agent, h.time, (h.kind or b"").decode("utf-8", "replace"),
-                            (h.text or b"").decode("utf-8", "replace"), _hit_metadata(h), h.id)
-                        for h in hp[:n]])
+            out.append([_hit(h) for h in hp[:n]])
         return Results(out, self._lib.roost_results_lsn(res))
+
+    def get(self, ids, with_vectors=False, min_lsn=None):
+        """The documents with these ids (their own, or "#<number>") as Hits
+        (score 0), in the order asked, from data that includes min_lsn;
+        ids not there are left out. with_vectors fills Hit.vector."""
+        keys = [_cstr(i, "ids[%d]" % n) for n, i in enumerate(ids)]
+        for n, k in enumerate(keys):
+            if not k:
+                raise RoostError(EINVAL, "ids[%d] is empty" % n)
+        found = []
+        with self._lock:
+            h = self._handle()
+            for lo in range(0, len(keys), _MAX_DOCS):
+                part = keys[lo:lo + _MAX_DOCS]
+                arr = (ctypes.c_char_p * len(part))(*part)
+                res = _P()
+                rc = self._lib.roost_get(h, arr, len(part), 1 if with_vectors else 0,
+                                         _int(min_lsn or 0, "min_lsn", 0, (1 << 64) - 1),
+                                         ctypes.byref(res))
+                if rc:
+                    raise self._error(rc)
+                try:
+                    found += self._results(res, 1)[0]
+                finally:
+                    self._lib.roost_results_free(res)
+        return found
+
+    def get_by_ids(self, ids):
+        """LangChain's get_by_ids: the Documents with these ids that exist,
+        in the order asked (as of this object's last write)."""
+        return [Document(h.text, h.metadata, h.id)
+                for h in self.get(list(ids), min_lsn=self.last_lsn)]
 
     def similarity_search_by_vector(self, embedding, k=4, filter=None, min_lsn=None):
         """LangChain's similarity_search_by_vector: Documents nearest to one

@@ -2,6 +2,7 @@
 tail and in sealed segments, across a writer killed with -9 and its
 replay, and under concurrent load from several processes. Every check is
 against what was acknowledged, with the real binaries."""
+import json
 import os
 import random
 import signal
@@ -182,3 +183,72 @@ with roost.Roost(url, timeout_ms=30000) as db:
         seen = everything(db)
         assert {k: v[0] for k, v in seen.items()} == \
             {k: v for k, v in last.items() if v is not None}
+
+
+def test_get_by_ids(inst):
+    """Gets find a document's current version by its own id or its
+    number, in the tail and in a sealed segment, with its vector on
+    request; deleted and replaced versions are not found."""
+    with connect(inst) as db:
+        first = db.add([unit(1), unit(2)], texts=["one", "two"], ids=["g1", None],
+                       metadatas=[{"n": 1}, {"n": 2}], ack="visible")
+        db.add([unit(3)], texts=["one again"], ids=["g1"], metadatas=[{"n": 11}], ack="queued")
+        got = db.get(["g1", first[1], first[0], "missing", "#%d" % (2 ** 63)],
+                     min_lsn=db.last_lsn)
+        assert [(h.id, h.text, h.metadata) for h in got] == \
+            [("g1", "one again", {"n": 11}), (first[1], "two", {"n": 2}),
+             ("g1", "one again", {"n": 11})]
+        # The replaced version's own number finds nothing.
+        old = db.search([unit(1)], k=1)[0][0]
+        assert old.id != "g1" or old.text == "one again"
+        db.delete([first[1]], ack="visible")
+        assert db.get([first[1]]) == []
+        with_vec = db.get(["g1"], with_vectors=True)[0]
+        assert with_vec.vector == unit(3)
+        assert db.get(["g1"])[0].vector is None
+        assert [d.id for d in db.get_by_ids(["missing", "g1"])] == ["g1"]
+        # Sealed: a segment's rows are found through its id index.
+        for lo in range(0, SEAL, 1024):
+            db.add([unit(i) for i in range(lo, lo + 1024)], texts=["s%d" % i for i in
+                                                                   range(lo, lo + 1024)],
+                   ids=["s%d" % i for i in range(lo, lo + 1024)], ack="visible")
+        db.add([unit(0)], texts=["tail"], ids=["t"], ack="visible")
+        wait_for(lambda: seal_count(inst) >= 1, 30, "a seal")
+        got = db.get(["s4000", "g1", "t", "s17"], with_vectors=True, min_lsn=db.last_lsn)
+        assert [(h.id, h.text) for h in got] == \
+            [("s4000", "s4000"), ("g1", "one again"), ("t", "tail"), ("s17", "s17")]
+        assert got[0].vector == unit(4000)
+        db.add([unit(5)], texts=["s17 v2"], ids=["s17"], ack="visible")
+        assert db.get(["s17"])[0].text == "s17 v2"
+        db.delete(["s4000"], ack="visible")
+        assert db.get(["s4000"]) == []
+        with pytest.raises(roost.RoostError) as e:
+            db.get(["#0"])
+        assert e.value.code == roost.EINVAL and "ids[0]" in e.value.message
+
+
+def test_cli_get_and_delete(inst, tmp_path):
+    env = dict(inst.env)
+    roost_bin = os.path.join(BUILD, "bin", "roost")
+
+    def run(*args, stdin=None):
+        return subprocess.run([roost_bin] + list(args) + ["--name", inst.name], input=stdin,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env, timeout=60)
+
+    with connect(inst) as db:
+        db.add([unit(1), unit(2)], texts=["a", "b"], ids=["c1", "c2"],
+               metadatas=[{"topic": "x"}, {}], ack="visible")
+    out = run("get", "c2", "nope", "c1", "--vectors")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(d["id"], d["text"]) for d in lines] == [("c2", "b"), ("c1", "a")]
+    assert lines[1]["metadata"] == {"topic": "x"} and lines[1]["vector"] == unit(1)
+    assert "1 of 3 ids not found" in out.stderr
+    out = run("delete", "--ack", "visible", "--file", "-", stdin="c1\n\n")
+    assert out.returncode == 0 and "deleted 1 ids" in out.stderr, out.stderr
+    out = run("get", "c1", "c2")
+    assert [json.loads(line)["id"] for line in out.stdout.splitlines()] == ["c2"]
+    bad = run("delete", "#x")
+    assert bad.returncode == 1 and "ids[0] is neither an id" in bad.stderr, bad.stderr
+    assert run("get").returncode == 2

@@ -218,7 +218,7 @@ BAD = {
                          -15),
     "unknown version": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 5, 1,
                                                  version=2), -6),
-    "unknown operation": (lambda: wire.field_varint(1, 1) + wire.field_bytes(9, b"x"), -15),
+    "unknown operation": (lambda: wire.field_varint(1, 1) + wire.field_bytes(15, b"x"), -15),
     "garbage": (lambda: bytes(random.Random(3).getrandbits(8) for _ in range(300)), -14),
     "truncated": (lambda: wire.add_request(DIM, [wire.document(vec(1))], 5, 1)[:-7], -14),
     "empty frame": (lambda: b"", -15),

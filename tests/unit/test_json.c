@@ -364,6 +364,9 @@ static void test_round_trip(void **state)
 	    "\"p\\u00e9\"],\"ack\":\"visible\",\"client_id\":7,\"seq\":18446744073709551615,"
 	    "\"timeout_ms\":9}}",
 	    "{\"version\":1,\"delete_docs\":{}}",
+	    "{\"version\":1,\"get_docs\":{\"collection\":\"posts\",\"ids\":[\"post-1\",\"#16\"],"
+	    "\"with_vectors\":true,\"min_lsn\":18446744073709551615,\"timeout_ms\":3}}",
+	    "{\"version\":1,\"get_docs\":{}}",
 	};
 	size_t i;
 
@@ -469,7 +472,7 @@ static void test_reject_schema(void **state)
 	decode_bad("{\"version\":1,\"delete\":{}}", ROOST_EUNSUPPORTED, "delete: unknown field");
 	decode_bad("{\"version\":1}", ROOST_EUNSUPPORTED,
 		   "no operation: a request sets one of add, search, status, create_collection, "
-		   "drop_collection, list_collections or delete_docs");
+		   "drop_collection, list_collections, delete_docs or get_docs");
 	decode_bad("{\"version\":2,\"status\":{}}", ROOST_EVERSION, "version 2");
 	decode_bad("{\"status\":{}}", ROOST_EVERSION, "version 0");
 	decode_bad("{\"version\":1,\"status\":{},\"search\":{}}", ROOST_EINVAL, "exactly one");
@@ -675,12 +678,12 @@ static void test_reject_collections(void **state)
 	/* One operation per request. */
 	decode_bad("{\"version\":1,\"list_collections\":{},\"create_collection\":{}}", ROOST_EINVAL,
 		   "create_collection: a request sets exactly one operation: add, search, status, "
-		   "create_collection, drop_collection, list_collections or delete_docs");
+		   "create_collection, drop_collection, list_collections, delete_docs or get_docs");
 	decode_bad("{\"version\":1,\"drop_collection\":{},\"drop_collection\":{}}", ROOST_EINVAL,
 		   "drop_collection: duplicate field");
 	decode_bad("{\"version\":1,\"create\":{}}", ROOST_EUNSUPPORTED,
 		   "create: unknown field (a request takes version, add, search, status, "
-		   "create_collection, drop_collection, list_collections, delete_docs)");
+		   "create_collection, drop_collection, list_collections, delete_docs, get_docs)");
 }
 
 static void test_reject_numbers(void **state)

@@ -638,8 +638,9 @@ static int ref_op(unsigned num, const uint8_t *p, const uint8_t *end, struct ref
 	const struct ref_shape drop = {.strs = B(1), .ints = B(2) | B(3) | B(4)};
 	const struct ref_shape list = {0};
 	const struct ref_shape del = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5) | B(6)};
+	const struct ref_shape get = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5)};
 	const struct ref_shape *shapes[] = {
-	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [8] = &del};
+	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [8] = &del, [9] = &get};
 	return ref_shaped(p, end, r, shapes[num]);
 }
 
@@ -658,7 +659,7 @@ static int ref_request(const uint8_t *p, const uint8_t *end, struct ref_request 
 			r->version = (uint32_t)f.v;
 			continue;
 		}
-		if (f.num < 2 || f.num > 8)
+		if (f.num < 2 || f.num > 9)
 			continue;
 		if (f.wire != 2)
 			return -1;
@@ -1055,16 +1056,16 @@ static void test_decode_rules(void **state)
 		 0x01, 0x22, 0x00),
 	    RULE("wire type 3", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x4B),
 	    RULE("wire type 7", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x4F),
-	    RULE("unknown 64-bit field", 0, 0x08, 0x01, 0x22, 0x00, 0x49, 1, 2, 3, 4, 5, 6, 7, 8),
-	    RULE("unknown 64-bit field cut short", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x49, 1, 2,
+	    RULE("unknown 64-bit field", 0, 0x08, 0x01, 0x22, 0x00, 0x79, 1, 2, 3, 4, 5, 6, 7, 8),
+	    RULE("unknown 64-bit field cut short", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x79, 1, 2,
 		 3, 4, 5, 6, 7),
-	    RULE("varint of 10 bytes", 0, 0x08, 0x01, 0x22, 0x00, 0x48, 0xFF, 0xFF, 0xFF, 0xFF,
+	    RULE("varint of 10 bytes", 0, 0x08, 0x01, 0x22, 0x00, 0x78, 0xFF, 0xFF, 0xFF, 0xFF,
 		 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01),
-	    RULE("varint of 11 bytes", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x48, 0xFF, 0xFF, 0xFF,
+	    RULE("varint of 11 bytes", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x78, 0xFF, 0xFF, 0xFF,
 		 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0x01),
-	    RULE("length prefix of 5 bytes", 0, 0x08, 0x01, 0x22, 0x00, 0x4A, 0x80, 0x80, 0x80,
+	    RULE("length prefix of 5 bytes", 0, 0x08, 0x01, 0x22, 0x00, 0x7A, 0x80, 0x80, 0x80,
 		 0x80, 0x00),
-	    RULE("length prefix of 6 bytes", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x4A, 0x80, 0x80,
+	    RULE("length prefix of 6 bytes", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x00, 0x7A, 0x80, 0x80,
 		 0x80, 0x80, 0x80, 0x00),
 	    RULE("length past the end", ROOST_EPROTO, 0x08, 0x01, 0x22, 0x01),
 	    RULE("a uint32 keeps the low 32 bits of its varint", 0, 0x08, 0x81, 0x80, 0x80, 0x80,
@@ -1072,7 +1073,7 @@ static void test_decode_rules(void **state)
 	    RULE("version length-delimited", ROOST_EPROTO, 0x0A, 0x01, 0x01, 0x22, 0x00),
 	    RULE("status as a varint", ROOST_EPROTO, 0x08, 0x01, 0x20, 0x00),
 	    RULE("no version", ROOST_EVERSION, 0x22, 0x00),
-	    RULE("no operation", ROOST_EUNSUPPORTED, 0x08, 0x01, 0x48, 0x00),
+	    RULE("no operation", ROOST_EUNSUPPORTED, 0x08, 0x01, 0x78, 0x00),
 	    RULE("a bool takes a 64-bit value", 0, 0x08, 0x01, 0x1A, 0x0B, 0x22, 0x09, 0x11, 1, 2,
 		 3, 4, 5, 6, 7, 8),
 	    RULE("an int64 does not", ROOST_EPROTO, 0x08, 0x01, 0x1A, 0x0B, 0x22, 0x09, 0x19, 1, 2,
@@ -1166,7 +1167,7 @@ static void test_no_operation(void **state)
 {
 	/* version 1, then field 9 (length-delimited, empty): an op from the
 	 * future, kept by protobuf-c as an unknown field. */
-	static const uint8_t future[] = {0x08, 0x01, 0x4A, 0x00};
+	static const uint8_t future[] = {0x08, 0x01, 0x7A, 0x00};
 	Roost__Request r = ROOST__REQUEST__INIT;
 	char msg[MSG_LEN];
 	Roost__Request *req;
