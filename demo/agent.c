@@ -14,10 +14,19 @@
  * dimension and a sign, and the sum is scaled to unit length. It is
  * deterministic and needs no model; real users bring real embeddings.
  *
+ * Tweets carry their own ids ("a<agent>p<post>t<i>") and the metadata the
+ * simulation formats into its prompts: post index, user name and index,
+ * topic, action (tweet or reply) and the original post of a reply. Every
+ * third post replies to one of the agent's earlier tweets, which it first
+ * gets by id. With --leave the agent leaves once it has posted: it deletes
+ * every tweet of its own. Articles (--batch) get ids roost assigns.
+ *
  * Output, one line per event, for scripts/demo.py:
  *   POST <lsn> <documents> <add latency us> <CLOCK_MONOTONIC us at the ack>
  *   ACK <id> <agent> <time> <kind> <text>
  *   SEARCH <latency us> <1 if the post was among the hits, else 0>
+ *   REPLY <id replied to> <1 if the get found it, else 0>
+ *   LEFT <tweets deleted> <lsn of the last delete>
  *   ERR <code> <message>
  */
 #include "roost.h"
@@ -29,11 +38,14 @@
 #include <string.h>
 #include <time.h>
 
-#define DEMO_TWEETS    10 /* a post without --batch: 1 to this many tweets */
-#define DEMO_MAX_BATCH 64
-#define DEMO_TEXT      160
-#define DEMO_FEED_K    10
-#define DEMO_EPOCH     1700000000 /* simulation time of post 0 */
+#define DEMO_TWEETS	10 /* a post without --batch: 1 to this many tweets */
+#define DEMO_MAX_BATCH	64
+#define DEMO_TEXT	160
+#define DEMO_ID		48
+#define DEMO_META	256
+#define DEMO_REPLY_EACH 3 /* every third post replies */
+#define DEMO_FEED_K	10
+#define DEMO_EPOCH	1700000000 /* simulation time of post 0 */
 
 struct demo_opts {
 	const char *name;
@@ -45,6 +57,14 @@ struct demo_opts {
 	int posts;
 	uint64_t seed;
 	int timeout_ms;
+	int leave; /* delete every tweet of its own once it has posted */
+};
+
+/* What an agent has posted: its tweets' ids, to reply to and to delete. */
+struct demo_state {
+	char (*ids)[DEMO_ID];
+	size_t n, cap;
+	uint64_t lsn; /* of its last write */
 };
 
 static const char *const demo_words[] = {
@@ -94,6 +114,56 @@ static void demo_embed(const char *text, uint32_t dim, float *v)
 		v[i] *= scale;
 }
 
+/* A tweet's metadata, as the simulation keeps it; orig "" for none. */
+static void demo_meta(const struct demo_opts *o, int post, const char *text, const char *orig,
+		      char *meta)
+{
+	size_t topic = strcspn(text, " ");
+	snprintf(meta, DEMO_META,
+		 "{\"post\":%d,\"user\":\"agent%lld\",\"user_index\":%lld,\"topic\":\"%.*s\","
+		 "\"action\":\"%s\",\"orig\":%s%s%s}",
+		 post, (long long)o->agent, (long long)o->agent, (int)topic, text,
+		 *orig ? "reply" : "tweet", *orig ? "\"" : "null", orig, *orig ? "\"" : "");
+}
+
+static int demo_remember(struct demo_state *st, const char *id)
+{
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 256;
+		void *grown = realloc(st->ids, cap * sizeof *st->ids);
+		if (!grown)
+			return ROOST_ENOMEM;
+		st->ids = grown;
+		st->cap = cap;
+	}
+	size_t len = strnlen(id, DEMO_ID - 1);
+	memcpy(st->ids[st->n], id, len);
+	st->ids[st->n++][len] = '\0';
+	return 0;
+}
+
+/* A reply is built from the post it answers: found by its id. */
+static int demo_reply_to(roost *r, struct demo_state *st, uint64_t *rng, char *orig)
+{
+	*orig = '\0';
+	if (st->n == 0)
+		return 0;
+	const char *id = st->ids[demo_next(rng) % st->n];
+	roost_results *res = NULL;
+	int rc = roost_get(r, &id, 1, 0, st->lsn, &res);
+	if (rc) {
+		printf("ERR %d get: %s\n", rc, roost_last_error(r));
+		return rc;
+	}
+	const struct roost_hit *h;
+	int found = roost_results_hits(res, 0, &h) == 1 && strcmp(h[0].key, id) == 0;
+	printf("REPLY %s %d\n", id, found);
+	if (found)
+		snprintf(orig, DEMO_ID, "%s", id);
+	roost_results_free(res);
+	return 0;
+}
+
 static void demo_tweet(const struct demo_opts *o, uint64_t *rng, int post, int i, char *text)
 {
 	int words = 4 + (int)(demo_next(rng) % 6);
@@ -133,20 +203,30 @@ static int demo_read_feed(roost *r, const struct demo_opts *o, const float *quer
 	return 0;
 }
 
-static int demo_post(roost *r, const struct demo_opts *o, uint64_t *rng, int post, float *vecs)
+static int demo_post(roost *r, const struct demo_opts *o, struct demo_state *st, uint64_t *rng,
+		     int post, float *vecs)
 {
-	char texts[DEMO_MAX_BATCH][DEMO_TEXT];
+	char texts[DEMO_MAX_BATCH][DEMO_TEXT], keys[DEMO_MAX_BATCH][DEMO_ID];
+	char metas[DEMO_MAX_BATCH][DEMO_META], orig[DEMO_ID] = "";
 	struct roost_doc docs[DEMO_MAX_BATCH];
 	uint64_t ids[DEMO_MAX_BATCH], lsn;
-	int n = o->batch ? o->batch : 1 + (int)(demo_next(rng) % DEMO_TWEETS);
+	int tweets = !o->batch;
+	int n = tweets ? 1 + (int)(demo_next(rng) % DEMO_TWEETS) : o->batch;
+	if (tweets && post % DEMO_REPLY_EACH == DEMO_REPLY_EACH - 1 &&
+	    demo_reply_to(r, st, rng, orig) != 0)
+		return -1;
 	for (int i = 0; i < n; i++) {
 		demo_tweet(o, rng, post, i, texts[i]);
 		demo_embed(texts[i], o->dim, vecs + (size_t)i * o->dim);
+		snprintf(keys[i], DEMO_ID, "a%lldp%dt%d", (long long)o->agent, post, i);
+		demo_meta(o, post, texts[i], i == 0 ? orig : "", metas[i]);
 		docs[i] = (struct roost_doc){.vector = vecs + (size_t)i * o->dim,
 					     .agent = o->agent,
 					     .time = DEMO_EPOCH + (int64_t)post * 60 + i,
 					     .kind = o->kind,
-					     .text = texts[i]};
+					     .text = texts[i],
+					     .id = tweets ? keys[i] : NULL,
+					     .metadata = tweets ? metas[i] : NULL};
 	}
 	int64_t t0 = demo_now_us();
 	int rc = roost_add(r, o->dim, docs, (size_t)n, ROOST_ACK_DURABLE, ids, &lsn);
@@ -155,24 +235,56 @@ static int demo_post(roost *r, const struct demo_opts *o, uint64_t *rng, int pos
 		printf("ERR %d add: %s\n", rc, roost_last_error(r));
 		return rc;
 	}
+	st->lsn = lsn;
 	printf("POST %llu %d %lld %lld\n", (unsigned long long)lsn, n, (long long)(t1 - t0),
 	       (long long)t1);
-	for (int i = 0; i < n; i++)
-		printf("ACK %llu %lld %lld %s %s\n", (unsigned long long)ids[i],
-		       (long long)o->agent, (long long)docs[i].time, o->kind, texts[i]);
-	rc = demo_read_feed(r, o, vecs, ids[0], lsn);
+	for (int i = 0; i < n && rc == 0; i++) {
+		if (!tweets)
+			snprintf(keys[i], DEMO_ID, "#%llu", (unsigned long long)ids[i]);
+		printf("ACK %s %lld %lld %s %s\n", keys[i], (long long)o->agent,
+		       (long long)docs[i].time, o->kind, texts[i]);
+		rc = tweets ? demo_remember(st, keys[i]) : 0;
+	}
+	if (rc == 0)
+		rc = demo_read_feed(r, o, vecs, ids[0], lsn);
 	fflush(stdout);
 	return rc;
+}
+
+/* The agent leaves the simulation: its tweets go, acknowledged visible. */
+static int demo_leave(roost *r, struct demo_state *st)
+{
+	uint64_t lsn = st->lsn;
+	for (size_t at = 0; at < st->n; at += ROOST_MAX_DOCS) {
+		size_t n = st->n - at < ROOST_MAX_DOCS ? st->n - at : ROOST_MAX_DOCS;
+		const char *ids[ROOST_MAX_DOCS];
+		for (size_t i = 0; i < n; i++)
+			ids[i] = st->ids[at + i];
+		int rc = roost_delete(r, ids, n, ROOST_ACK_VISIBLE, &lsn);
+		if (rc) {
+			printf("ERR %d delete: %s\n", rc, roost_last_error(r));
+			return rc;
+		}
+	}
+	printf("LEFT %zu %llu\n", st->n, (unsigned long long)lsn);
+	fflush(stdout);
+	return 0;
 }
 
 static int demo_parse(int argc, char **argv, struct demo_opts *o)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},       {"dim", required_argument, 0, 'd'},
-	    {"agent", required_argument, 0, 'a'},      {"posts", required_argument, 0, 'p'},
-	    {"seed", required_argument, 0, 's'},       {"timeout-ms", required_argument, 0, 't'},
-	    {"collection", required_argument, 0, 'c'}, {"kind", required_argument, 0, 'k'},
-	    {"batch", required_argument, 0, 'b'},      {0, 0, 0, 0},
+	    {"name", required_argument, 0, 'n'},
+	    {"dim", required_argument, 0, 'd'},
+	    {"agent", required_argument, 0, 'a'},
+	    {"posts", required_argument, 0, 'p'},
+	    {"seed", required_argument, 0, 's'},
+	    {"timeout-ms", required_argument, 0, 't'},
+	    {"collection", required_argument, 0, 'c'},
+	    {"kind", required_argument, 0, 'k'},
+	    {"batch", required_argument, 0, 'b'},
+	    {"leave", no_argument, 0, 'l'},
+	    {0, 0, 0, 0},
 	};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -194,6 +306,8 @@ static int demo_parse(int argc, char **argv, struct demo_opts *o)
 			o->kind = optarg;
 		else if (opt == 'b')
 			o->batch = atoi(optarg);
+		else if (opt == 'l')
+			o->leave = 1;
 		else
 			return -1;
 	}
@@ -209,7 +323,7 @@ int main(int argc, char **argv)
 	if (demo_parse(argc, argv, &o) != 0) {
 		fprintf(stderr, "usage: roost-demo-agent --name NAME --dim D [--agent A] "
 				"[--posts N] [--seed S] [--timeout-ms MS]\n"
-				"       [--collection C] [--kind K] [--batch 1..64]\n");
+				"       [--collection C] [--kind K] [--batch 1..64] [--leave]\n");
 		return 2;
 	}
 	roost *r;
@@ -226,9 +340,13 @@ int main(int argc, char **argv)
 	}
 	uint64_t rng = o.seed * 1000003u + (uint64_t)o.agent;
 	float *vecs = malloc(sizeof(float) * o.dim * DEMO_MAX_BATCH);
+	struct demo_state st = {0};
 	int failed = !vecs;
 	for (int post = 0; post < o.posts && vecs; post++)
-		failed += demo_post(r, &o, &rng, post, vecs) != 0;
+		failed += demo_post(r, &o, &st, &rng, post, vecs) != 0;
+	if (o.leave && !failed)
+		failed += demo_leave(r, &st) != 0;
+	free(st.ids);
 	free(vecs);
 	roost_close(r);
 	return failed ? 3 : 0;

@@ -8,15 +8,21 @@
    dimension).
 2. At least 32 agent processes (build/bin/roost-demo-agent, demo/agent.c)
    post tweets to "posts" concurrently, in batches of 1 to 10 like the
-   simulation's add_tweets calls, and after every post read their feed: a
-   similarity search with min_lsn set to the post's LSN, which must find
-   the post (read-your-writes). Meanwhile a newsroom adds articles to
-   "articles" in serial batches of 50, as the simulation's manager did.
+   simulation's add_tweets calls, each with its own id and the metadata
+   the simulation keeps (post index, user, topic, action, original post),
+   and after every post read their feed: a similarity search with min_lsn
+   set to the post's LSN, which must find the post (read-your-writes).
+   Every third post replies to an earlier tweet, which the agent first
+   gets by its id; the get must find it. One agent in eight leaves the
+   simulation once it has posted: it deletes all its tweets. Meanwhile a
+   newsroom adds articles to "articles" in serial batches of 50, as the
+   simulation's manager did.
 3. Halfway through, the writer is killed with SIGKILL; the supervisor
    restarts it and the agents carry on (their retries are idempotent).
 4. At the end every acknowledged tweet and article must be found exactly
    once, with its fields, in its own collection, by searching each agent's
-   documents through the readers.
+   documents through the readers, except the tweets of the agents that
+   left: not one of those may be found.
 5. After `roost down` nothing of the instance may be left: no shared
    memory, socket or process.
 
@@ -49,6 +55,7 @@ ARTICLES = "articles"
 ARTICLE_DIM = 96
 ARTICLE_BATCH = 50
 NEWSROOM = 1000  # the agent id of the articles' author
+LEAVERS = 8  # one agent in this many leaves once it has posted
 
 
 class Instance:
@@ -129,11 +136,15 @@ class Swarm:
         self.errors = []
         self.killed = None  # (pid, time)
         self.writer_back_s = None
+        self.replies = 0
+        self.reply_misses = 0
+        self.left = {}  # agent -> (tweets deleted, LSN of its last delete)
 
     def start(self):
         self.procs = []
         for a in range(self.args.agents):
-            self.spawn(a, POSTS, self.args.dim, [])
+            self.spawn(a, POSTS, self.args.dim, ["--leave"] if a % LEAVERS == LEAVERS - 1
+                       else [])
         self.spawn(NEWSROOM, ARTICLES, ARTICLE_DIM,
                    ["--kind", "article", "--batch", str(ARTICLE_BATCH)],
                    posts=self.args.articles // ARTICLE_BATCH)
@@ -163,6 +174,13 @@ class Swarm:
             us, found = rest.split()
             self.latencies_ms.append(int(us) / 1000.0)
             self.ryw_misses += found != "1"
+        elif kind == "REPLY":
+            self.replies += 1
+            self.reply_misses += rest.split()[1] != "1"
+        elif kind == "LEFT":
+            n, lsn = rest.split()
+            self.left[agent] = (int(n), int(lsn))
+            self.max_lsn[agent] = max(self.max_lsn.get(agent, 0), int(lsn))
         elif line.strip():
             self.errors.append("agent %d: %s" % (agent, line))
 
@@ -233,7 +251,7 @@ def agent_documents(inst, collection, dim, agent, lsn):
     if out.returncode != 0:
         raise RuntimeError("search of %s for agent %d failed: %s" % (collection, agent,
                                                                      out.stderr))
-    return [(str(h["id"]), (h["agent"], h["time"], h["kind"], h["text"]))
+    return [(h.get("key") or "#%d" % h["id"], (h["agent"], h["time"], h["kind"], h["text"]))
             for h in json.loads(out.stdout)["hits"]]
 
 
@@ -251,9 +269,11 @@ def stored_documents(inst, swarm):
     return found, misplaced
 
 
-def check(acked, found, inject_loss):
-    """Lost: acknowledged but not found with the same fields. Duplicates: an
-    id found twice, or one tweet (agent and text) stored under two ids."""
+def check(acked, found, left, inject_loss):
+    """Lost: acknowledged, its agent still there, but not found with the
+    same fields. Duplicates: an id found twice, or one tweet (agent and
+    text) stored under two ids. Resurrected: a tweet of an agent that left
+    (and deleted it) found again."""
     found = found[inject_loss:]
     by_id, texts, dups = {}, set(), 0
     for i, fields in found:
@@ -261,11 +281,12 @@ def check(acked, found, inject_loss):
         dups += i in by_id or key in texts
         by_id[i] = fields
         texts.add(key)
-    lost = [i for i, fields in acked.items() if by_id.get(i) != fields]
-    return lost, dups, len(found)
+    lost = [i for i, fields in acked.items() if fields[0] not in left and by_id.get(i) != fields]
+    resurrected = [i for i, fields in found if fields[0] in left]
+    return lost, dups, resurrected, len(found)
 
 
-def summary(args, swarm, lost, dups, stored, misplaced, elapsed, restarts):
+def summary(args, swarm, lost, dups, resurrected, stored, misplaced, elapsed, restarts):
     articles = sum(1 for f in swarm.acked.values() if f[0] == NEWSROOM)
     rows = [
         ("agents", args.agents),
@@ -278,6 +299,11 @@ def summary(args, swarm, lost, dups, stored, misplaced, elapsed, restarts):
         ("duplicates", dups + swarm.acked_twice),
         ("failed requests", len(swarm.errors)),
         ("read-your-writes misses", swarm.ryw_misses),
+        ("replies (a get by id)", swarm.replies),
+        ("gets that missed", swarm.reply_misses),
+        ("agents that left", len(swarm.left)),
+        ("their tweets deleted", sum(n for n, _ in swarm.left.values())),
+        ("deleted, found again", len(resurrected)),
         ("ingest (documents/s)", "%.0f" % (len(swarm.acked) / elapsed if elapsed else 0)),
         ("feed searches", len(swarm.latencies_ms)),
         ("search p50 (ms)", "%.1f" % percentile(swarm.latencies_ms, 50)),
@@ -346,16 +372,18 @@ def demo(inst, args):
     print("roost demo: agents done in %.1f s; checking every acknowledged document" % elapsed,
           flush=True)
     found, misplaced = stored_documents(inst, swarm)
-    lost, dups, stored = check(swarm.acked, found, args.inject_loss)
+    lost, dups, resurrected, stored = check(swarm.acked, found, swarm.left, args.inject_loss)
     w = inst.writer()
     restarts = w["restarts"] if w else 0
-    summary(args, swarm, lost, dups, stored, misplaced, elapsed, restarts)
+    summary(args, swarm, lost, dups, resurrected, stored, misplaced, elapsed, restarts)
     for e in swarm.errors[:5]:
         print("roost demo: " + e)
     for i in lost[:5]:
         print("roost demo: lost document %s %r" % (i, swarm.acked[i]))
+    leavers = sum(1 for a in range(args.agents) if a % LEAVERS == LEAVERS - 1)
     ok = not lost and not dups and not swarm.acked_twice and not swarm.errors and \
-        not swarm.ryw_misses and restarts >= 1 and not misplaced
+        not swarm.ryw_misses and restarts >= 1 and not misplaced and not resurrected and \
+        not swarm.reply_misses and swarm.replies > 0 and len(swarm.left) == leavers
     print("roost demo: %s" % ("OK" if ok else "FAILED"))
     return 0 if ok else 1
 

@@ -846,8 +846,13 @@ def test_demo_passes_and_notices_a_lost_tweet():
     assert row(ok.stdout, "in the wrong collection") == "0"
     assert row(ok.stdout, "writer restarts") == "1"
     assert int(row(ok.stdout, "articles acked")) == 200
+    # Four agents of 32 leave, deleting their tweets: none is found again.
+    assert row(ok.stdout, "agents that left") == "4"
+    assert row(ok.stdout, "deleted, found again") == "0"
+    assert int(row(ok.stdout, "replies (a get by id)")) > 0
+    assert row(ok.stdout, "gets that missed") == "0"
     assert int(row(ok.stdout, "documents found")) == \
-        int(row(ok.stdout, "tweets acked")) + 200
+        int(row(ok.stdout, "tweets acked")) - int(row(ok.stdout, "their tweets deleted")) + 200
     lost = run_demo("--agents", 4, "--posts", 4, "--articles", 50, "--inject-loss", 1)
     assert lost.returncode != 0, lost.stdout
     assert row(lost.stdout, "lost") == "1"
