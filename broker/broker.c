@@ -763,6 +763,9 @@ static int broker__handle_binary(void *ctx, const void *frame, size_t len, void 
 	case ROOST__REQUEST__OP_GET_DOCS:
 		rc = broker__forward(b, req->get_docs->timeout_ms, frame, len, reply, reply_len);
 		break;
+	case ROOST__REQUEST__OP_SCROLL:
+		rc = broker__forward(b, req->scroll->timeout_ms, frame, len, reply, reply_len);
+		break;
 	case ROOST__REQUEST__OP_STATUS:
 		rc = broker__status(b, req->status, reply, reply_len);
 		break;

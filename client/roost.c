@@ -632,16 +632,16 @@ static int lr_conditions(roost *r, const struct roost_filter *filter, Roost__Con
 	return 0;
 }
 
-int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint32_t k,
-		 const struct roost_filter *filter, uint64_t min_lsn, roost_results **out)
+/* The protobuf form of filter (NULL: none) into f; its conditions are
+ * allocated in *conds and *where, which the caller frees after packing. */
+static int lr_filter(roost *r, const struct roost_filter *filter, Roost__Filter *f,
+		     Roost__Condition **conds, Roost__Condition ***where)
 {
-	r->err[0] = '\0';
-	if (!queries || nq == 0 || dim == 0 || k == 0)
-		return lr_fail(r, ROOST_EINVAL, "need at least one query, dim > 0 and k > 0");
-	Roost__SearchRequest s = ROOST__SEARCH_REQUEST__INIT;
-	Roost__Filter f = ROOST__FILTER__INIT;
-	Roost__Condition *conds = NULL, **where = NULL;
-	if (filter && filter->nwhere) {
+	*conds = NULL;
+	*where = NULL;
+	if (!filter)
+		return 0;
+	if (filter->nwhere) {
 		/* The server's limit, said as it says it, before the caller's
 		 * array is read past what it can hold. */
 		if (filter->nwhere > METAQ_MAX_CONDITIONS)
@@ -651,16 +651,34 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 		if (!filter->where)
 			return lr_fail(r, ROOST_EINVAL, "filter.where: NULL where %zu are due",
 				       filter->nwhere);
-		conds = calloc(filter->nwhere, sizeof *conds);
-		where = calloc(filter->nwhere, sizeof *where);
-		int rc = conds && where ? lr_conditions(r, filter, conds, where)
-					: lr_fail(r, ROOST_ENOMEM, "out of memory");
-		if (rc) {
-			free(conds);
-			free(where);
+		*conds = calloc(filter->nwhere, sizeof **conds);
+		*where = calloc(filter->nwhere, sizeof **where);
+		int rc = *conds && *where ? lr_conditions(r, filter, *conds, *where)
+					  : lr_fail(r, ROOST_ENOMEM, "out of memory");
+		if (rc)
 			return rc;
-		}
 	}
+	f->n_agents = filter->nagents;
+	f->agents = (int64_t *)filter->agents;
+	f->has_time_range = filter->has_time != 0;
+	f->time_min = filter->time_min;
+	f->time_max = filter->time_max;
+	f->kind = (char *)(filter->kind ? filter->kind : "");
+	f->n_where = filter->nwhere;
+	f->where = *where;
+	return 0;
+}
+
+int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint32_t k,
+		 const struct roost_filter *filter, uint64_t min_lsn, roost_results **out)
+{
+	r->err[0] = '\0';
+	if (!queries || nq == 0 || dim == 0 || k == 0)
+		return lr_fail(r, ROOST_EINVAL, "need at least one query, dim > 0 and k > 0");
+	Roost__SearchRequest s = ROOST__SEARCH_REQUEST__INIT;
+	Roost__Filter f = ROOST__FILTER__INIT;
+	Roost__Condition *conds, **where;
+	int rc = lr_filter(r, filter, &f, &conds, &where);
 	s.dim = dim;
 	s.n_queries = (size_t)nq * dim;
 	s.queries = (float *)queries;
@@ -669,23 +687,14 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 	s.nprobe = r->nprobe;
 	s.ef_search = r->ef_search;
 	s.collection = r->coll;
-	if (filter) {
-		f.n_agents = filter->nagents;
-		f.agents = (int64_t *)filter->agents;
-		f.has_time_range = filter->has_time != 0;
-		f.time_min = filter->time_min;
-		f.time_max = filter->time_max;
-		f.kind = (char *)(filter->kind ? filter->kind : "");
-		f.n_where = filter->nwhere;
-		f.where = where;
-		s.filter = &f;
-	}
+	s.filter = filter ? &f : NULL;
 	Roost__Request req = ROOST__REQUEST__INIT;
 	req.version = WIRE_VERSION;
 	req.op_case = ROOST__REQUEST__OP_SEARCH;
 	req.search = &s;
 	Roost__Reply *rep = NULL;
-	int rc = lr_call_retry(r, &req, &s.timeout_ms, &rep);
+	if (rc == 0)
+		rc = lr_call_retry(r, &req, &s.timeout_ms, &rep);
 	free(conds);
 	free(where);
 	if (rc == 0) {
@@ -694,6 +703,49 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 			roost__reply__free_unpacked(rep, NULL);
 	}
 	return rc;
+}
+
+int roost_scroll(roost *r, const struct roost_filter *filter, uint32_t limit, const char *cursor,
+		 int with_vectors, uint64_t min_lsn, roost_results **out)
+{
+	r->err[0] = '\0';
+	*out = NULL;
+	Roost__ScrollRequest sc = ROOST__SCROLL_REQUEST__INIT;
+	Roost__Filter f = ROOST__FILTER__INIT;
+	Roost__Condition *conds, **where;
+	int rc = lr_filter(r, filter, &f, &conds, &where);
+	sc.collection = r->coll;
+	sc.filter = filter ? &f : NULL;
+	sc.limit = limit;
+	sc.cursor = (char *)(cursor ? cursor : "");
+	sc.with_vectors = with_vectors != 0;
+	sc.min_lsn = min_lsn;
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_SCROLL;
+	req.scroll = &sc;
+	Roost__Reply *rep = NULL;
+	if (rc == 0)
+		rc = lr_exchange(r, &req, &sc.timeout_ms, ROOST__REPLY__BODY_SCROLLED, &rep);
+	free(conds);
+	free(where);
+	if (rc)
+		return rc;
+	roost_results *res = lr_results_new(rep, 1, rep->scrolled->n_docs);
+	if (!res) {
+		roost__reply__free_unpacked(rep, NULL);
+		return ROOST_ENOMEM;
+	}
+	for (size_t i = 0; i < rep->scrolled->n_docs; i++)
+		lr_hit(&res->hits[i], rep->scrolled->docs[i]);
+	*out = res;
+	return 0;
+}
+
+const char *roost_results_cursor(const roost_results *res)
+{
+	return res->reply->body_case == ROOST__REPLY__BODY_SCROLLED
+		   ? res->reply->scrolled->next_cursor
+		   : "";
 }
 
 size_t roost_results_hits(const roost_results *res, uint32_t q, const struct roost_hit **hits)
@@ -710,6 +762,8 @@ uint64_t roost_results_lsn(const roost_results *res)
 {
 	if (res->reply->body_case == ROOST__REPLY__BODY_GOT)
 		return res->reply->got->lsn;
+	if (res->reply->body_case == ROOST__REPLY__BODY_SCROLLED)
+		return res->reply->scrolled->lsn;
 	return res->reply->search->lsn;
 }
 

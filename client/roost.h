@@ -205,6 +205,20 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 int roost_get(roost *r, const char *const *ids, size_t n, int with_vectors, uint64_t min_lsn,
 	      roost_results **out);
 
+/* A page of up to limit (1 .. 1024; 0: 100) documents that filter (NULL:
+ * any) admits, in ascending number (the order they were added in), with
+ * their vectors when with_vectors. cursor NULL or "": the first page, as
+ * of data that includes min_lsn; else the last page's
+ * roost_results_cursor(), and the page reads the state the first one
+ * read (roost_results_lsn), whatever changed since. *out holds one list
+ * (query 0); free it with roost_results_free(). */
+int roost_scroll(roost *r, const struct roost_filter *filter, uint32_t limit, const char *cursor,
+		 int with_vectors, uint64_t min_lsn, roost_results **out);
+
+/* A scroll page's cursor for the next page; "" after the last one (and
+ * for other results). Valid while res is. */
+const char *roost_results_cursor(const roost_results *res);
+
 /* Trades recall for speed in this handle's later searches: IVF indexes
  * visit nprobe inverted lists, HNSW indexes keep ef_search candidates
  * (each 1 .. 65536; 0, the default: the index's own value, FAISS's 1 and

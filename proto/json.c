@@ -347,14 +347,14 @@ static int json__filter_field(struct jsonlex *lx, int f, void *obj)
 static const struct jsonlex_object json__filter_object = {"filter", json__filter_names,
 							  json__filter_field, ROOST_EINVAL};
 
-static int json__filter(struct jsonlex *lx, Roost__SearchRequest *s)
+static int json__filter(struct jsonlex *lx, Roost__Filter **field)
 {
 	void *m;
 	int rc = json__message(lx, &roost__filter__descriptor, &m);
 
 	if (rc)
 		return rc;
-	s->filter = m;
+	*field = m;
 	struct json__filter jf = {.f = m};
 	rc = jsonlex_object(lx, &json__filter_object, &jf);
 	if (rc)
@@ -427,7 +427,7 @@ static int json__search_field(struct jsonlex *lx, int f, void *obj)
 	case JSON__S_K:
 		return jsonlex_u32(lx, &js->s->k);
 	case JSON__S_FILTER:
-		return json__filter(lx, js->s);
+		return json__filter(lx, &js->s->filter);
 	case JSON__S_MIN_LSN:
 		return jsonlex_u64(lx, UINT64_MAX, &js->s->min_lsn);
 	case JSON__S_TO:
@@ -678,6 +678,45 @@ static int json__get_field(struct jsonlex *lx, int f, void *obj)
 static const struct jsonlex_object json__get_object = {"get_docs", json__get_names, json__get_field,
 						       ROOST_EINVAL};
 
+enum {
+	JSON__SC_COLL,
+	JSON__SC_FILTER,
+	JSON__SC_LIMIT,
+	JSON__SC_CURSOR,
+	JSON__SC_VECTORS,
+	JSON__SC_MIN_LSN,
+	JSON__SC_TO
+};
+static const char *const json__scroll_names[] = {"collection",	 "filter",  "limit",	  "cursor",
+						 "with_vectors", "min_lsn", "timeout_ms", NULL};
+
+static int json__scroll_field(struct jsonlex *lx, int f, void *obj)
+{
+	Roost__ScrollRequest *sc = obj;
+	int b, rc;
+	switch (f) {
+	case JSON__SC_COLL:
+		return json__string_field(lx, &sc->collection);
+	case JSON__SC_FILTER:
+		return json__filter(lx, &sc->filter);
+	case JSON__SC_LIMIT:
+		return jsonlex_u32(lx, &sc->limit);
+	case JSON__SC_CURSOR:
+		return json__string_field(lx, &sc->cursor);
+	case JSON__SC_VECTORS:
+		rc = jsonlex_bool(lx, &b);
+		sc->with_vectors = b;
+		return rc;
+	case JSON__SC_MIN_LSN:
+		return jsonlex_u64(lx, UINT64_MAX, &sc->min_lsn);
+	default:
+		return jsonlex_u32(lx, &sc->timeout_ms);
+	}
+}
+
+static const struct jsonlex_object json__scroll_object = {"scroll", json__scroll_names,
+							  json__scroll_field, ROOST_EINVAL};
+
 /* No field name matches, so no field handler is ever called. */
 static const char *const json__no_names[] = {NULL};
 static const struct jsonlex_object json__list_object = {"list_collections", json__no_names, NULL,
@@ -688,7 +727,7 @@ static const struct jsonlex_object json__list_object = {"list_collections", json
 
 #define JSON__OPS                                                                                  \
 	"add, search, status, create_collection, drop_collection, list_collections, "              \
-	"delete_docs or get_docs"
+	"delete_docs, get_docs or scroll"
 
 /* After "version", the operations, each named as its field of the oneof. */
 enum {
@@ -700,18 +739,27 @@ enum {
 	JSON__R_DROP,
 	JSON__R_LIST,
 	JSON__R_DELETE,
-	JSON__R_GET
+	JSON__R_GET,
+	JSON__R_SCROLL
 };
-static const char *const json__request_names[] = {
-    "version",		"add",	       "search",   "status", "create_collection", "drop_collection",
-    "list_collections", "delete_docs", "get_docs", NULL};
+static const char *const json__request_names[] = {"version",
+						  "add",
+						  "search",
+						  "status",
+						  "create_collection",
+						  "drop_collection",
+						  "list_collections",
+						  "delete_docs",
+						  "get_docs",
+						  "scroll",
+						  NULL};
 
 /* How each operation's object is read; search has a reader of its own. */
 static const struct jsonlex_object *const json__op_objects[] = {
     [JSON__R_ADD] = &json__add_object,	     [JSON__R_STATUS] = &json__status_object,
     [JSON__R_CREATE] = &json__create_object, [JSON__R_DROP] = &json__drop_object,
     [JSON__R_LIST] = &json__list_object,     [JSON__R_DELETE] = &json__delete_object,
-    [JSON__R_GET] = &json__get_object};
+    [JSON__R_GET] = &json__get_object,	     [JSON__R_SCROLL] = &json__scroll_object};
 
 static int json__request_field(struct jsonlex *lx, int f, void *obj)
 {

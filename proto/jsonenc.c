@@ -232,16 +232,30 @@ static void jsonenc__put_search_reply(struct jsonenc__buf *b, const Roost__Searc
 	jsonenc__puts(b, "]}");
 }
 
+static void jsonenc__put_hits(struct jsonenc__buf *b, Roost__Hit *const *hits, size_t n)
+{
+	jsonenc__puts(b, ",\"docs\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			jsonenc__put(b, ",", 1);
+		jsonenc__put_hit(b, hits[i]);
+	}
+	jsonenc__puts(b, "]");
+}
+
 static void jsonenc__put_got(struct jsonenc__buf *b, const Roost__GetReply *g)
 {
 	jsonenc__put_u64(b, ",\"got\":{\"lsn\":", g->lsn);
-	jsonenc__puts(b, ",\"docs\":[");
-	for (size_t i = 0; i < g->n_docs; i++) {
-		if (i)
-			jsonenc__put(b, ",", 1);
-		jsonenc__put_hit(b, g->docs[i]);
-	}
-	jsonenc__puts(b, "]}");
+	jsonenc__put_hits(b, g->docs, g->n_docs);
+	jsonenc__puts(b, "}");
+}
+
+static void jsonenc__put_scrolled(struct jsonenc__buf *b, const Roost__ScrollReply *s)
+{
+	jsonenc__put_u64(b, ",\"scrolled\":{\"lsn\":", s->lsn);
+	jsonenc__put_hits(b, s->docs, s->n_docs);
+	jsonenc__put_key_str(b, ",\"next_cursor\":", s->next_cursor);
+	jsonenc__puts(b, "}");
 }
 
 static void jsonenc__put_add_reply(struct jsonenc__buf *b, const Roost__AddReply *a)
@@ -369,6 +383,10 @@ static void jsonenc__put_body(struct jsonenc__buf *b, const Roost__Reply *r)
 	case ROOST__REPLY__BODY_GOT:
 		if (r->got != NULL)
 			jsonenc__put_got(b, r->got);
+		break;
+	case ROOST__REPLY__BODY_SCROLLED:
+		if (r->scrolled != NULL)
+			jsonenc__put_scrolled(b, r->scrolled);
 		break;
 	case ROOST__REPLY__BODY_DELETED:
 		if (r->deleted != NULL)
@@ -563,6 +581,19 @@ static void jsonenc__put_get(struct jsonenc__buf *b, const Roost__GetRequest *g)
 	jsonenc__put(b, "}", 1);
 }
 
+static void jsonenc__put_scroll(struct jsonenc__buf *b, const Roost__ScrollRequest *s)
+{
+	jsonenc__put_key_str(b, ",\"scroll\":{\"collection\":", s->collection);
+	if (s->filter != NULL)
+		jsonenc__put_filter(b, s->filter);
+	jsonenc__put_u64(b, ",\"limit\":", s->limit);
+	jsonenc__put_key_str(b, ",\"cursor\":", s->cursor);
+	jsonenc__putf(b, ",\"with_vectors\":%s", s->with_vectors ? "true" : "false");
+	jsonenc__put_u64(b, ",\"min_lsn\":", s->min_lsn);
+	jsonenc__put_u64(b, ",\"timeout_ms\":", s->timeout_ms);
+	jsonenc__put(b, "}", 1);
+}
+
 static void jsonenc__put_create(struct jsonenc__buf *b, const Roost__CreateCollectionRequest *c)
 {
 	/* A metric JSON has no name for would not decode again. */
@@ -616,6 +647,10 @@ static void jsonenc__put_op(struct jsonenc__buf *b, const Roost__Request *req)
 	case ROOST__REQUEST__OP_GET_DOCS:
 		if (req->get_docs != NULL)
 			jsonenc__put_get(b, req->get_docs);
+		break;
+	case ROOST__REQUEST__OP_SCROLL:
+		if (req->scroll != NULL)
+			jsonenc__put_scroll(b, req->scroll);
 		break;
 	default:
 		break;

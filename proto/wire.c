@@ -120,12 +120,14 @@ static int wire__check_request(const Roost__Request *req, char *msg, size_t msgl
 	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
 	case ROOST__REQUEST__OP_DELETE_DOCS:
 	case ROOST__REQUEST__OP_GET_DOCS:
+	case ROOST__REQUEST__OP_SCROLL:
 		break;
 	default:
 		return wire__fail(msg, msglen, ROOST_EUNSUPPORTED,
 				  "unknown operation: the request sets none of add, search, "
 				  "status, create_collection, drop_collection, list_collections, "
-				  "delete_docs or get_docs (is the client newer than the server?)");
+				  "delete_docs, get_docs or scroll (is the client newer than the "
+				  "server?)");
 	}
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "rget.h"
+#include "rscroll.h"
 #include "search.h"
 #include "wire.h"
 
@@ -336,14 +337,13 @@ static int rsearch__check(const Roost__SearchRequest *s, const struct view *v, c
 	return wire_check_filter(s->filter, where, msg, RSEARCH_MSG);
 }
 
-static void rsearch__filter(const Roost__SearchRequest *s, const struct metaq *where,
+static void rsearch__filter(const Roost__Filter *in, const struct metaq *where,
 			    struct search_filter *f)
 {
 	memset(f, 0, sizeof *f);
 	f->where = where;
-	if (!s->filter)
+	if (!in)
 		return;
-	const Roost__Filter *in = s->filter;
 	f->agents = in->n_agents ? in->agents : NULL;
 	f->nagents = in->n_agents;
 	f->has_time = in->has_time_range;
@@ -500,7 +500,7 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	uint32_t nq = (uint32_t)(s->n_queries / v->dim);
 	uint64_t lsn = view_end_lsn(v);
 	struct search_filter f;
-	rsearch__filter(s, where, &f);
+	rsearch__filter(s->filter, where, &f);
 	struct search_hit *hits = malloc(sizeof *hits * (size_t)nq * s->k);
 	uint32_t *counts = calloc(nq, sizeof *counts);
 	struct segment_docs tail;
@@ -520,10 +520,12 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	return rc;
 }
 
-/* The documents a get found, in request order; vectors point into the
- * view (mapped segment files, the tail). */
-static int rsearch__got(const struct rget_doc *docs, size_t n, uint32_t dim, int with_vectors,
-			uint64_t lsn, void **out, size_t *len)
+/* The documents a get found, in request order, or a scroll's page (with
+ * its cursor: not NULL); vectors point into the view (mapped segment
+ * files, the tail). */
+static int rsearch__docs_reply(const struct rget_doc *docs, size_t n, uint32_t dim,
+			       int with_vectors, uint64_t lsn, const char *cursor, void **out,
+			       size_t *len)
 {
 	Roost__Hit *h = calloc(n ? n : 1, sizeof *h);
 	Roost__Hit **hp = calloc(n ? n : 1, sizeof *hp);
@@ -538,16 +540,25 @@ static int rsearch__got(const struct rget_doc *docs, size_t n, uint32_t dim, int
 		}
 		hp[i] = &h[i];
 	}
-	if (rc == 0) {
-		Roost__GetReply got = ROOST__GET_REPLY__INIT;
+	Roost__GetReply got = ROOST__GET_REPLY__INIT;
+	Roost__ScrollReply scrolled = ROOST__SCROLL_REPLY__INIT;
+	Roost__Reply reply = ROOST__REPLY__INIT;
+	if (cursor) {
+		scrolled.lsn = lsn;
+		scrolled.n_docs = n;
+		scrolled.docs = hp;
+		scrolled.next_cursor = (char *)cursor;
+		reply.body_case = ROOST__REPLY__BODY_SCROLLED;
+		reply.scrolled = &scrolled;
+	} else {
 		got.lsn = lsn;
 		got.n_docs = n;
 		got.docs = hp;
-		Roost__Reply reply = ROOST__REPLY__INIT;
 		reply.body_case = ROOST__REPLY__BODY_GOT;
 		reply.got = &got;
-		rc = wire_encode_reply(&reply, out, len);
 	}
+	if (rc == 0)
+		rc = wire_encode_reply(&reply, out, len);
 	for (size_t i = 0; strs && i < RSEARCH__HIT_STRINGS * n; i++)
 		free(strs[i]);
 	free(strs);
@@ -571,7 +582,7 @@ static int rsearch__get_in(const Roost__GetRequest *g, const struct view *v, voi
 	size_t n = 0;
 	for (size_t i = 0; i < g->n_ids; i++)
 		n += rget_find(v, &snap, g->ids[i], strlen(g->ids[i]), &docs[n]);
-	rc = rsearch__got(docs, n, v->dim, g->with_vectors, lsn, out, len);
+	rc = rsearch__docs_reply(docs, n, v->dim, g->with_vectors, lsn, NULL, out, len);
 	search_snapshot_free(&snap);
 	free(docs);
 	return rc;
@@ -597,6 +608,89 @@ static int rsearch__get(struct rsearch *rs, const Roost__GetRequest *g, void **o
 	return rc;
 }
 
+/* A page of sc in v; at and after come from its cursor (at 0: the first
+ * page, as of v's end). */
+static int rsearch__scroll_in(const Roost__ScrollRequest *sc, const struct view *v,
+			      const struct search_filter *f, uint64_t at, uint64_t after,
+			      void **out, size_t *len)
+{
+	uint32_t limit = sc->limit ? sc->limit : RSCROLL_DEFAULT_LIMIT;
+	struct search_snapshot snap;
+	struct rget_doc *docs = malloc(limit * sizeof *docs);
+	int rc = docs ? search_snapshot_take(v, &snap) : ROOST_ENOMEM;
+	if (rc) {
+		free(docs);
+		return wire_encode_error(rc, "scroll failed", out, len);
+	}
+	if (at == 0)
+		at = snap.end;
+	struct rscroll_page page = {.docs = docs};
+	rc = rscroll_page(v, &snap, at, after, f, limit, &page);
+	char cursor[RSCROLL_CURSOR_MAX] = "";
+	if (page.more)
+		rscroll_cursor(at, page.last, cursor, sizeof cursor);
+	if (rc == 0)
+		rc = rsearch__docs_reply(docs, page.n, v->dim, sc->with_vectors, at, cursor, out,
+					 len);
+	else
+		rc = wire_encode_error(rc, "scroll failed", out, len);
+	search_snapshot_free(&snap);
+	free(docs);
+	return rc;
+}
+
+static int rsearch__scroll_check(const Roost__ScrollRequest *sc, uint64_t *at, uint64_t *after,
+				 struct metaq **where, char *msg)
+{
+	*where = NULL;
+	*at = *after = 0;
+	int rc = wire_check_collection(sc->collection, msg, RSEARCH_MSG);
+	if (rc == 0 && sc->limit > RSCROLL_MAX_LIMIT) {
+		snprintf(msg, RSEARCH_MSG, "limit must be 1..%u (0: %u), not %u", RSCROLL_MAX_LIMIT,
+			 RSCROLL_DEFAULT_LIMIT, sc->limit);
+		rc = ROOST_EINVAL;
+	}
+	if (rc == 0 && sc->cursor && sc->cursor[0] &&
+	    rscroll_cursor_parse(sc->cursor, at, after) != 0) {
+		snprintf(msg, RSEARCH_MSG, "cursor is not one a scroll gave");
+		rc = ROOST_EINVAL;
+	}
+	if (rc == 0 && sc->filter && sc->filter->n_agents > RSEARCH_MAX_AGENTS) {
+		snprintf(msg, RSEARCH_MSG, "at most %u agents in a filter", RSEARCH_MAX_AGENTS);
+		rc = ROOST_ETOOBIG;
+	}
+	return rc ? rc : wire_check_filter(sc->filter, where, msg, RSEARCH_MSG);
+}
+
+static int rsearch__scroll(struct rsearch *rs, const Roost__ScrollRequest *sc, void **out,
+			   size_t *len)
+{
+	char msg[RSEARCH_MSG] = "";
+	int timeout = sc->timeout_ms ? wire_inner_wait(sc->timeout_ms, rs->max_wait_ms)
+				     : wire_timeout_ms(0, rs->wait_ms, rs->max_wait_ms);
+	uint64_t at, after;
+	struct metaq *where;
+	int rc = rsearch__scroll_check(sc, &at, &after, &where, msg);
+	if (rc)
+		return wire_encode_error(rc, msg, out, len);
+	/* A later page needs data that includes the state it reads. */
+	uint64_t min_lsn = at ? at - 1 : sc->min_lsn;
+	const char *name = coll_name_or_default(sc->collection);
+	struct view *v;
+	rc = rsearch__view_for(rs, name, min_lsn, timeout, &v);
+	if (rc) {
+		metaq_free(where);
+		rsearch__view_error(rs, rc, name, min_lsn, timeout, msg);
+		return wire_encode_error(rc, msg, out, len);
+	}
+	struct search_filter f;
+	rsearch__filter(sc->filter, where, &f);
+	rc = rsearch__scroll_in(sc, v, &f, at, after, out, len);
+	view_put(v);
+	metaq_free(where);
+	return rc;
+}
+
 /* A binary frame; JSON ones arrive here re-encoded by jsonsrv_serve(). */
 static int rsearch__handle_binary(void *ctx, const void *frame, size_t len, void **reply,
 				  size_t *reply_len)
@@ -614,9 +708,12 @@ static int rsearch__handle_binary(void *ctx, const void *frame, size_t len, void
 		rc = rsearch__search(rs, req->search, reply, reply_len);
 	else if (req->op_case == ROOST__REQUEST__OP_GET_DOCS)
 		rc = rsearch__get(rs, req->get_docs, reply, reply_len);
+	else if (req->op_case == ROOST__REQUEST__OP_SCROLL)
+		rc = rsearch__scroll(rs, req->scroll, reply, reply_len);
 	else
-		rc = wire_encode_error(ROOST_EUNSUPPORTED, "readers serve searches and gets only",
-				       reply, reply_len);
+		rc = wire_encode_error(ROOST_EUNSUPPORTED,
+				       "readers serve searches, gets and scrolls only", reply,
+				       reply_len);
 	wire_request_free(req);
 	return rc;
 }

@@ -31,7 +31,7 @@ static int search__meta(const struct segment_docs *d, uint64_t row, const struct
 }
 
 /* The first-class fields first: they cost a compare each, metadata a scan. */
-static int search__match(const struct segment_docs *d, uint64_t row, const struct search_filter *f)
+int search_match(const struct segment_docs *d, uint64_t row, const struct search_filter *f)
 {
 	if (f->has_time && (d->times[row] < f->time_min || d->times[row] > f->time_max))
 		return 0;
@@ -86,7 +86,7 @@ static int search__wanted(const struct search_rows *w, uint64_t r)
 {
 	if (w->bits)
 		return w->bits[r / 8] >> (r % 8) & 1;
-	return !w->f || search__match(w->d, r, w->f);
+	return !w->f || search_match(w->d, r, w->f);
 }
 
 /* dist holds SEARCH__RUN floats per query at least. */
@@ -287,7 +287,7 @@ static int search__segment(const struct view_segment *s, const struct search_liv
 		matches = 0;
 		for (uint64_t r = 0; r < d->count; r++)
 			if ((!live->bits || (live->bits[r / 8] >> (r % 8) & 1)) &&
-			    search__match(d, r, f)) {
+			    search_match(d, r, f)) {
 				bits[r / 8] |= (uint8_t)(1u << (r % 8));
 				matches++;
 			}
@@ -359,7 +359,7 @@ static int search__tail(const struct view *v, const struct segment_docs *t,
 		if (!(bits = calloc((t->count + 7) / 8, 1)))
 			return ROOST_ENOMEM;
 		for (uint64_t r = 0; r < t->count; r++)
-			if ((live->bits[r / 8] >> (r % 8) & 1) && search__match(t, r, flt))
+			if ((live->bits[r / 8] >> (r % 8) & 1) && search_match(t, r, flt))
 				bits[r / 8] |= (uint8_t)(1u << (r % 8));
 	}
 	const struct search_rows w = {.d = t, .bits = bits, .f = flt};

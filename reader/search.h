@@ -30,6 +30,9 @@ struct search_filter {
 	const struct metaq *where;  /* NULL: no conditions on metadata */
 };
 
+/* 1 when row of d passes every part of f. */
+int search_match(const struct segment_docs *d, uint64_t row, const struct search_filter *f);
+
 /* Speed against recall, per request; 0: the index's own setting. Only
  * the segments' FAISS indexes use them (the tail is scanned exactly). */
 struct search_tuning {

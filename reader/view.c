@@ -129,6 +129,7 @@ static void view__free(struct view *v)
 		free(v->dead ? v->dead[i] : NULL);
 	}
 	free(v->dead);
+	free(v->tombs);
 	free(v->segs);
 	tail_close(v->tail);
 	free(v);
@@ -200,6 +201,8 @@ static int view__tombs(struct view *v, const struct inst *in, const struct manif
 		rc = tomb_load(path, &t, &n);
 	if (rc)
 		return rc;
+	v->tombs = t;
+	v->ntombs = n;
 	for (uint64_t i = 0; rc == 0 && i < n; i++) {
 		uint32_t seg;
 		uint64_t row;
@@ -211,7 +214,6 @@ static int view__tombs(struct view *v, const struct inst *in, const struct manif
 		else
 			(*bits)[row / 8] |= (uint8_t)(1u << (row % 8));
 	}
-	free(t);
 	return rc;
 }
 

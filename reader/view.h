@@ -67,6 +67,9 @@ struct view {
 	/* Per segment, the rows upserts and deletes ended below sealed_end
 	 * (the manifest's tombstone file): NULL where none. */
 	uint8_t **dead;
+	/* That file's tombstones, ascending version, for reads as of an LSN. */
+	struct tomb *tombs;
+	uint64_t ntombs;
 	tail *tail; /* NULL for a remote view */
 	ctl *ctl;   /* borrowed from the source; NULL for a remote view */
 	/* Nonzero once the writer feeding the tail is gone and the view is

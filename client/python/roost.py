@@ -176,6 +176,10 @@ _SIGNATURES = {
                                     ctypes.c_int, ctypes.POINTER(ctypes.c_uint64)]),
     "roost_get": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
                                  ctypes.c_int, ctypes.c_uint64, ctypes.POINTER(_P)]),
+    "roost_scroll": (ctypes.c_int, [_P, ctypes.POINTER(_Filter), ctypes.c_uint32,
+                                    ctypes.c_char_p, ctypes.c_int, ctypes.c_uint64,
+                                    ctypes.POINTER(_P)]),
+    "roost_results_cursor": (ctypes.c_char_p, [_P]),
     "roost_search": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.POINTER(ctypes.c_float),
                                     ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(_Filter),
                                     ctypes.c_uint64, ctypes.POINTER(_P)]),
@@ -806,6 +810,41 @@ class Roost:
                 finally:
                     self._lib.roost_results_free(res)
         return found
+
+    def scroll(self, filter=None, limit=100, cursor=None, with_vectors=False, min_lsn=None):
+        """A page of up to limit (1 .. 1024) documents that filter admits,
+        in the order they were added, as (hits, next_cursor); pass
+        next_cursor back for the next page (None after the last). Every
+        page of one scroll reads the state the first page read (hits.lsn),
+        whatever is added, replaced or deleted meanwhile."""
+        f, fkeep = _filter(filter)  # fkeep: owns the arrays f points to
+        res = _P()
+        with self._lock:
+            rc = self._lib.roost_scroll(self._handle(), ctypes.byref(f) if f is not None else None,
+                                        _int(limit, "limit", 1, 1024),
+                                        _cstr(cursor, "cursor") or None,
+                                        1 if with_vectors else 0,
+                                        _int(min_lsn or 0, "min_lsn", 0, (1 << 64) - 1),
+                                        ctypes.byref(res))
+            if rc:
+                raise self._error(rc)
+        try:
+            hits = self._results(res, 1)
+            nxt = self._lib.roost_results_cursor(res).decode()
+        finally:
+            self._lib.roost_results_free(res)
+        page = Results(hits[0], hits.lsn)
+        return page, nxt or None
+
+    def scroll_all(self, filter=None, page=1000, with_vectors=False, min_lsn=None):
+        """Every document filter admits, in the order they were added, as
+        of one LSN: scroll() page after page."""
+        cursor = None
+        while True:
+            hits, cursor = self.scroll(filter, page, cursor, with_vectors, min_lsn)
+            yield from hits
+            if cursor is None:
+                return
 
     def get_by_ids(self, ids):
         """LangChain's get_by_ids: the Documents with these ids that exist,

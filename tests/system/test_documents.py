@@ -252,3 +252,46 @@ def test_cli_get_and_delete(inst, tmp_path):
     bad = run("delete", "#x")
     assert bad.returncode == 1 and "ids[0] is neither an id" in bad.stderr, bad.stderr
     assert run("get").returncode == 2
+
+
+def test_scroll_reads_one_lsn_in_order(inst):
+    """A scroll lists what a filter admits in the order it was added, a
+    page at a time, every page as of the first page's LSN: documents added,
+    replaced or deleted meanwhile do not change later pages. Across the
+    tail and a sealed segment."""
+    with connect(inst) as db:
+        n = SEAL + 300
+        for lo in range(0, n, 1024):
+            hi = min(n, lo + 1024)
+            db.add([unit(i) for i in range(lo, hi)], texts=["d%d" % i for i in range(lo, hi)],
+                   ids=["d%d" % i for i in range(lo, hi)],
+                   metadatas=[{"even": i % 2 == 0, "i": i} for i in range(lo, hi)],
+                   ack="visible")
+        wait_for(lambda: seal_count(inst) >= 1, 30, "a seal")
+        db.delete(["d1", "d2"], ack="visible")
+        page, cursor = db.scroll(filter={"even": True}, limit=1000, min_lsn=db.last_lsn)
+        at = page.lsn
+        assert cursor and len(page) == 1000
+        assert [h.id for h in page] == ["d%d" % i for i in range(0, 2002, 2) if i != 2]
+        # Meanwhile: one shown document deleted, one not yet shown replaced,
+        # one deleted, new ones added.
+        db.delete(["d0", "d3000", "d5000"], ack="visible")
+        db.add([unit(1)], texts=["d4000 v2"], ids=["d4000"], metadatas=[{"even": True}],
+               ack="visible")
+        db.add([unit(2)], texts=["new"], ids=["new"], metadatas=[{"even": True}],
+               ack="visible")
+        rest = []
+        while cursor:
+            more, cursor = db.scroll(filter={"even": True}, limit=700, cursor=cursor)
+            assert more.lsn == at
+            rest += more
+        seen = [h.id for h in page] + [h.id for h in rest]
+        assert seen == ["d%d" % i for i in range(0, n, 2) if i != 2]
+        assert [h.text for h in rest if h.id == "d4000"] == ["d4000"]
+        # A new scroll sees the new state.
+        now = [h.id for h in db.scroll_all(filter={"even": True}, page=512)]
+        want = ["d%d" % i for i in range(4, n, 2) if i not in (3000, 4000)] + ["d4000", "new"]
+        assert now == want
+        with pytest.raises(roost.RoostError) as e:
+            db.scroll(cursor="12-x")
+        assert e.value.code == roost.EINVAL and "cursor" in e.value.message

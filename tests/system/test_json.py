@@ -129,7 +129,7 @@ BAD = [
     (b'{"version":2,"status":{}}', -6, "version 2 is not supported"),
     (b'{"version":1,"compact":{}}', -15, "compact: unknown field"),
     (b'{"version":1,"status":{},"add":{}}', -1, "a request sets exactly one operation: add, "
-     "search, status, create_collection, drop_collection, list_collections, delete_docs or get_docs"),
+     "search, status, create_collection, drop_collection, list_collections, delete_docs, get_docs or scroll"),
     (b'{"version":1,"search":{"dim":3,"queries":[[1,0,0],[1,0]],"k":1}}', -10,
      "search.queries[1]: query has 2 values but dim is 3"),
     (b'   {"version":1,"status":{}} trailing', -14, "after the top-level object"),
@@ -213,7 +213,7 @@ def test_reader_answers_json_directly(inst, tmp_path):
     assert r["status"] == 0, r
     assert r["search"]["results"][0]["hits"][0]["text"] == "second"
     r = nanocat(inst, url, STATUS, bind=True)
-    assert r["status"] == -15 and "readers serve searches and gets only" in r["message"]
+    assert r["status"] == -15 and "readers serve searches, gets and scrolls only" in r["message"]
 
 
 def create(name, seq, client_id=7, **settings):

@@ -367,6 +367,10 @@ static void test_round_trip(void **state)
 	    "{\"version\":1,\"get_docs\":{\"collection\":\"posts\",\"ids\":[\"post-1\",\"#16\"],"
 	    "\"with_vectors\":true,\"min_lsn\":18446744073709551615,\"timeout_ms\":3}}",
 	    "{\"version\":1,\"get_docs\":{}}",
+	    "{\"version\":1,\"scroll\":{\"collection\":\"posts\",\"filter\":{\"agents\":[7],"
+	    "\"kind\":\"tweet\"},\"limit\":50,\"cursor\":\"300-17\",\"with_vectors\":true,"
+	    "\"min_lsn\":9,\"timeout_ms\":2}}",
+	    "{\"version\":1,\"scroll\":{}}",
 	};
 	size_t i;
 
@@ -472,7 +476,7 @@ static void test_reject_schema(void **state)
 	decode_bad("{\"version\":1,\"delete\":{}}", ROOST_EUNSUPPORTED, "delete: unknown field");
 	decode_bad("{\"version\":1}", ROOST_EUNSUPPORTED,
 		   "no operation: a request sets one of add, search, status, create_collection, "
-		   "drop_collection, list_collections, delete_docs or get_docs");
+		   "drop_collection, list_collections, delete_docs, get_docs or scroll");
 	decode_bad("{\"version\":2,\"status\":{}}", ROOST_EVERSION, "version 2");
 	decode_bad("{\"status\":{}}", ROOST_EVERSION, "version 0");
 	decode_bad("{\"version\":1,\"status\":{},\"search\":{}}", ROOST_EINVAL, "exactly one");
@@ -678,12 +682,12 @@ static void test_reject_collections(void **state)
 	/* One operation per request. */
 	decode_bad("{\"version\":1,\"list_collections\":{},\"create_collection\":{}}", ROOST_EINVAL,
 		   "create_collection: a request sets exactly one operation: add, search, status, "
-		   "create_collection, drop_collection, list_collections, delete_docs or get_docs");
+		   "create_collection, drop_collection, list_collections, delete_docs, get_docs or scroll");
 	decode_bad("{\"version\":1,\"drop_collection\":{},\"drop_collection\":{}}", ROOST_EINVAL,
 		   "drop_collection: duplicate field");
 	decode_bad("{\"version\":1,\"create\":{}}", ROOST_EUNSUPPORTED,
 		   "create: unknown field (a request takes version, add, search, status, "
-		   "create_collection, drop_collection, list_collections, delete_docs, get_docs)");
+		   "create_collection, drop_collection, list_collections, delete_docs, get_docs, scroll)");
 }
 
 static void test_reject_numbers(void **state)

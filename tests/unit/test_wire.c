@@ -592,6 +592,29 @@ static int ref_search(const uint8_t *p, const uint8_t *end, struct ref_request *
 	return rc;
 }
 
+static int ref_scroll(const uint8_t *p, const uint8_t *end, struct ref_request *r)
+{
+	struct ref_field f;
+	const uint8_t *s;
+	size_t len;
+	int rc;
+
+	REF_FIELDS(p, end, f, rc)
+	{
+		if (f.num == 2)
+			rc = f.wire == 2 ? ref_filter(f.data, f.data + f.len, r) : -1;
+		else if (f.num == 1 || f.num == 4)
+			rc = ref_string(&f, r, &s, &len);
+		else if (f.num == 3 || (f.num >= 5 && f.num <= 7))
+			rc = f.wire == 0 || f.num == 5 ? 0 : -1;
+		else
+			rc = 0;
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
 /* A message of scalar fields: strings at the numbers in strs (a bit each),
  * varints at the numbers in ints, a nested message of those kinds at msg
  * (0: none), the rest unknown. */
@@ -641,6 +664,8 @@ static int ref_op(unsigned num, const uint8_t *p, const uint8_t *end, struct ref
 	const struct ref_shape get = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5)};
 	const struct ref_shape *shapes[] = {
 	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [8] = &del, [9] = &get};
+	if (num == 10) /* scroll: its filter is a search's */
+		return ref_scroll(p, end, r);
 	return ref_shaped(p, end, r, shapes[num]);
 }
 
@@ -659,7 +684,7 @@ static int ref_request(const uint8_t *p, const uint8_t *end, struct ref_request 
 			r->version = (uint32_t)f.v;
 			continue;
 		}
-		if (f.num < 2 || f.num > 9)
+		if (f.num < 2 || f.num > 10)
 			continue;
 		if (f.wire != 2)
 			return -1;
