@@ -524,9 +524,12 @@ static int broker__delete(struct broker *b, const Roost__DeleteRequest *d, void 
 			 (unsigned long long)res.lsn);
 		return broker__reply_error(refused, msg, out, len);
 	}
-	if (refused)
+	if (refused == ROOST_EKEY)
 		return broker__reply_error(
 		    ROOST_ESEQ, "this delete repeats one the instance applied before", out, len);
+	if (refused)
+		return broker__refused(b, refused, res.lsn, "delete in collection", e.name, out,
+				       len);
 	return broker__delete_reply(waited, msg, &res, out, len);
 }
 

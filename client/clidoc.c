@@ -1,6 +1,7 @@
 #include "clidoc.h"
 
 #include "cliutil.h"
+#include "cliwhere.h"
 #include "err.h"
 #include "meta.h"
 #include "opt.h"
@@ -15,13 +16,17 @@
 const char clidoc_delete_usage[] =
     "usage: roost delete --name NAME [--collection C] [--ack queued|durable|visible]\n"
     "                    [--timeout-ms MS] [--file F|-] [ID...]\n"
+    "       roost delete --name NAME [--collection C] [--ack ...] [--timeout-ms MS]\n"
+    "                    [--agent A]... [--where COND]...\n"
     "Deletes the documents with these ids from collection C (default: default):\n"
     "their own ids, or \"#<number>\" for the ones roost numbered. The ids are the\n"
     "arguments, then the lines of F (stdin: -), one per line. An id the\n"
     "collection does not hold is no error. Each request of up to 1024 ids is\n"
     "acknowledged as --ack says (default durable); MS bounds each (default\n"
     "60000). Prints the count and the last delete's LSN on stderr: a search\n"
-    "with --min-lsn at it no longer finds them.\n";
+    "with --min-lsn at it no longer finds them. With --agent (any of them) and\n"
+    "--where (as for search; all of them) instead of ids, it deletes every\n"
+    "document they admit that was added before the delete.\n";
 
 const char clidoc_get_usage[] =
     "usage: roost get --name NAME [--collection C] [--vectors] [--min-lsn L]\n"
@@ -33,6 +38,8 @@ const char clidoc_get_usage[] =
     "The ids are the arguments, then the lines of F (stdin: -). Ids not there\n"
     "are left out and counted on stderr.\n";
 
+#define CLIDOC_MAX_AGENTS 4096 /* the readers' filter limit */
+
 struct clidoc_opts {
 	const char *cmd; /* "delete" or "get" */
 	const char *name, *collection, *file;
@@ -40,6 +47,10 @@ struct clidoc_opts {
 	int timeout_ms;
 	int vectors;	  /* get */
 	uint64_t min_lsn; /* get */
+	/* delete by filter */
+	int64_t agents[CLIDOC_MAX_AGENTS];
+	size_t nagents;
+	struct cliwhere where;
 };
 
 /* The ids to delete, in order. */
@@ -54,13 +65,16 @@ static int clidoc__parse(int argc, char **argv, struct clidoc_opts *o)
 	    {"name", required_argument, 0, 'n'},       {"file", required_argument, 0, 'f'},
 	    {"ack", required_argument, 0, 'a'},	       {"timeout-ms", required_argument, 0, 't'},
 	    {"collection", required_argument, 0, 'C'}, {"vectors", no_argument, 0, 'V'},
-	    {"min-lsn", required_argument, 0, 'L'},    {0, 0, 0, 0},
+	    {"min-lsn", required_argument, 0, 'L'},    {"agent", required_argument, 0, 'g'},
+	    {"where", required_argument, 0, 'W'},      {0, 0, 0, 0},
 	};
 	int get = strcmp(o->cmd, "get") == 0;
 	long long v = 0;
 	int opt, idx = 0, bad = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-		if (opt == '?' || ((opt == 'V' || opt == 'L') && !get) || (opt == 'a' && get))
+		char msg[256];
+		if (opt == '?' || ((opt == 'V' || opt == 'L') && !get) ||
+		    ((opt == 'a' || opt == 'g' || opt == 'W') && get))
 			return opt == '?' ? CLI_USAGE
 					  : cliutil_usage(o->cmd, "--%s is not an option of %s",
 							  opts[idx].name, o->cmd);
@@ -74,6 +88,12 @@ static int clidoc__parse(int argc, char **argv, struct clidoc_opts *o)
 			o->vectors = 1;
 		else if (opt == 'a')
 			bad = cliutil_ack(optarg, &o->ack);
+		else if (opt == 'g' && o->nagents == CLIDOC_MAX_AGENTS)
+			return cliutil_usage(o->cmd, "at most %u --agent", CLIDOC_MAX_AGENTS);
+		else if (opt == 'g' && (bad = opt_number(optarg, INT64_MIN, INT64_MAX, &v)) == 0)
+			o->agents[o->nagents++] = v;
+		else if (opt == 'W' && cliwhere_add(&o->where, optarg, msg, sizeof msg) != 0)
+			return cliutil_usage(o->cmd, "--where %s: %s", optarg, msg);
 		else if (opt == 'L' && (bad = opt_number(optarg, 0, INT64_MAX, &v)) == 0)
 			o->min_lsn = (uint64_t)v;
 		else if (opt == 't' && (bad = opt_number(optarg, 1, 3600 * 1000, &v)) == 0)
@@ -195,13 +215,46 @@ static int clidoc__fetch(roost *r, const struct clidoc_opts *o, const struct cli
 	return CLI_OK;
 }
 
+static int clidoc__delete_where(roost *r, const struct clidoc_opts *o)
+{
+	struct roost_filter f = {.agents = o->nagents ? o->agents : NULL,
+				 .nagents = o->nagents,
+				 .where = o->where.conds,
+				 .nwhere = o->where.n};
+	uint64_t lsn;
+	int rc = roost_delete_where(r, &f, o->ack, &lsn);
+	if (rc)
+		return cliutil_fail("delete", o->name, rc, roost_last_error(r), "delete by filter");
+	fprintf(stderr, "roost delete: deleted what the filter admits; lsn %llu\n",
+		(unsigned long long)lsn);
+	return CLI_OK;
+}
+
+/* A delete by filter: no ids to read. */
+static int clidoc__filtered(const struct clidoc_opts *o)
+{
+	roost *r = NULL;
+	int rc =
+	    cliutil_connect(o->cmd, o->name, o->collection, o->timeout_ms, &r) ? CLI_FAIL : CLI_OK;
+	if (rc == CLI_OK)
+		rc = clidoc__delete_where(r, o);
+	roost_close(r);
+	return rc;
+}
+
 /* The ids of the command line and of --file, and a connection. */
 static int clidoc__run(int argc, char **argv, struct clidoc_opts *o,
 		       int (*op)(roost *r, const struct clidoc_opts *o,
 				 const struct clidoc_ids *ids))
 {
 	int rc = clidoc__parse(argc, argv, o);
-	if (rc)
+	int filtered = o->nagents || o->where.n;
+	if (rc == 0 && filtered && (optind < argc || o->file))
+		rc = cliutil_usage(o->cmd, "give ids or a filter (--agent, --where), not both");
+	else if (rc == 0 && filtered)
+		rc = clidoc__filtered(o);
+	cliwhere_free(&o->where);
+	if (rc || filtered)
 		return rc;
 	struct clidoc_ids ids = {0};
 	for (int i = optind; rc == 0 && i < argc; i++)

@@ -341,34 +341,6 @@ int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, en
 	return rc;
 }
 
-int roost_delete(roost *r, const char *const *ids, size_t n, enum roost_ack ack, uint64_t *lsn)
-{
-	r->err[0] = '\0';
-	if (!ids || n == 0 || n > ROOST_MAX_DOCS)
-		return lr_fail(r, ROOST_EINVAL, "a delete names 1 to %u ids, not %zu",
-			       ROOST_MAX_DOCS, n);
-	for (size_t i = 0; i < n; i++)
-		if (!ids[i] || !ids[i][0])
-			return lr_fail(r, ROOST_EINVAL, "ids[%zu] is empty", i);
-	Roost__DeleteRequest del = ROOST__DELETE_REQUEST__INIT;
-	del.collection = r->coll;
-	del.n_ids = n;
-	del.ids = (char **)ids;
-	del.client_id = r->client_id;
-	del.seq = ++r->seq; /* one key for every retry of this call */
-	del.ack = (Roost__AckMode)ack;
-	Roost__Request req = ROOST__REQUEST__INIT;
-	req.op_case = ROOST__REQUEST__OP_DELETE_DOCS;
-	req.delete_docs = &del;
-	Roost__Reply *rep;
-	int rc = lr_exchange(r, &req, &del.timeout_ms, ROOST__REPLY__BODY_DELETED, &rep);
-	if (rc == 0 && lsn)
-		*lsn = rep->deleted->lsn;
-	if (rep)
-		roost__reply__free_unpacked(rep, NULL);
-	return rc;
-}
-
 int roost_status(roost *r, struct roost_status *out)
 {
 	Roost__StatusRequest st = ROOST__STATUS_REQUEST__INIT;
@@ -667,6 +639,59 @@ static int lr_filter(roost *r, const struct roost_filter *filter, Roost__Filter 
 	f->n_where = filter->nwhere;
 	f->where = *where;
 	return 0;
+}
+
+/* Sends a delete (its ids or filter set) under the handle's next key. */
+static int lr_delete(roost *r, Roost__DeleteRequest *d, enum roost_ack ack, uint64_t *lsn)
+{
+	Roost__DeleteRequest del = *d;
+	del.collection = r->coll;
+	del.client_id = r->client_id;
+	del.seq = ++r->seq; /* one key for every retry of this call */
+	del.ack = (Roost__AckMode)ack;
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_DELETE_DOCS;
+	req.delete_docs = &del;
+	Roost__Reply *rep;
+	int rc = lr_exchange(r, &req, &del.timeout_ms, ROOST__REPLY__BODY_DELETED, &rep);
+	if (rc == 0 && lsn)
+		*lsn = rep->deleted->lsn;
+	if (rep)
+		roost__reply__free_unpacked(rep, NULL);
+	return rc;
+}
+
+int roost_delete(roost *r, const char *const *ids, size_t n, enum roost_ack ack, uint64_t *lsn)
+{
+	r->err[0] = '\0';
+	if (!ids || n == 0 || n > ROOST_MAX_DOCS)
+		return lr_fail(r, ROOST_EINVAL, "a delete names 1 to %u ids, not %zu",
+			       ROOST_MAX_DOCS, n);
+	for (size_t i = 0; i < n; i++)
+		if (!ids[i] || !ids[i][0])
+			return lr_fail(r, ROOST_EINVAL, "ids[%zu] is empty", i);
+	Roost__DeleteRequest del = ROOST__DELETE_REQUEST__INIT;
+	del.n_ids = n;
+	del.ids = (char **)ids;
+	return lr_delete(r, &del, ack, lsn);
+}
+
+int roost_delete_where(roost *r, const struct roost_filter *filter, enum roost_ack ack,
+		       uint64_t *lsn)
+{
+	r->err[0] = '\0';
+	if (!filter)
+		return lr_fail(r, ROOST_EINVAL, "a delete by filter needs a filter");
+	Roost__DeleteRequest del = ROOST__DELETE_REQUEST__INIT;
+	Roost__Filter f = ROOST__FILTER__INIT;
+	Roost__Condition *conds, **where;
+	int rc = lr_filter(r, filter, &f, &conds, &where);
+	del.filter = &f;
+	if (rc == 0)
+		rc = lr_delete(r, &del, ack, lsn);
+	free(conds);
+	free(where);
+	return rc;
 }
 
 int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint32_t k,

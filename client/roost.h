@@ -171,6 +171,13 @@ struct roost_filter {
 	size_t nwhere;
 };
 
+/* Deletes every document filter admits (it must set some part) that was
+ * added below the delete's LSN (*lsn): those added after it stay. As
+ * roost_delete otherwise; ROOST_ETOOBIG when it matches more documents
+ * than one delete may end (4 per document a sealed segment holds). */
+int roost_delete_where(roost *r, const struct roost_filter *filter, enum roost_ack ack,
+		       uint64_t *lsn);
+
 /* One hit; its strings point into the result set. A document added
  * without an id of its own is known as "#<id>". */
 struct roost_hit {

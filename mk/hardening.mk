@@ -25,13 +25,14 @@ FUZZ_SMOKE_SECONDS ?= 5
 
 .PHONY: test-asan test-tsan fuzz fuzz-smoke fuzz-build fuzz-bins
 
-test-asan:
+# The Python binding's tests load the plain libroost (see run_sanitized.py).
+test-asan: $(LIBROOST)
 	$(MAKE) BUILD=$(ASAN_BUILD) SAN="$(ASAN_SAN)" all
-	$(PYTHON) tests/run_sanitized.py asan $(ASAN_BUILD)
+	$(PYTHON) tests/run_sanitized.py asan $(ASAN_BUILD) $(LIBROOST)
 
-test-tsan:
+test-tsan: $(LIBROOST)
 	$(MAKE) BUILD=$(TSAN_BUILD) SAN="$(TSAN_SAN)" all
-	$(PYTHON) tests/run_sanitized.py tsan $(TSAN_BUILD)
+	$(PYTHON) tests/run_sanitized.py tsan $(TSAN_BUILD) $(LIBROOST)
 
 # ---- fuzzing -----------------------------------------------------------
 # The targets link only roost's own libraries (no FAISS): every decoder they

@@ -17,9 +17,22 @@ int delrec_is(const void *data, size_t len)
 	return magic == DELREC_MAGIC;
 }
 
+int delrec_is_by_filter(const void *data, size_t len)
+{
+	struct delrec_header h;
+	if (!delrec_is(data, len) || len < sizeof h)
+		return 0;
+	memcpy(&h, data, sizeof h);
+	return (h.flags & DELREC_BY_FILTER) != 0;
+}
+
 size_t delrec_size(uint32_t count, uint32_t key_bytes)
 {
-	if (count == 0 || count > DELREC_MAX_IDS || key_bytes > count * BATCH_MAX_KEY)
+	if (count == 0)
+		return key_bytes && key_bytes <= DELREC_MAX_FILTER
+			   ? sizeof(struct delrec_header) + key_bytes
+			   : 0;
+	if (count > DELREC_MAX_IDS || key_bytes > count * BATCH_MAX_KEY)
 		return 0;
 	return sizeof(struct delrec_header) + (size_t)count * sizeof(struct delrec_id) + key_bytes;
 }
@@ -62,7 +75,8 @@ int delrec_parse(const void *data, size_t len, struct delrec_view *out)
 	if (len < sizeof h)
 		return ROOST_ECORRUPT;
 	memcpy(&h, p, sizeof h);
-	if (h.magic != DELREC_MAGIC || h.version != DELREC_VERSION || h.flags || h.reserved ||
+	if (h.magic != DELREC_MAGIC || h.version != DELREC_VERSION ||
+	    (h.flags & ~DELREC_BY_FILTER) || (h.flags != 0) != (h.count == 0) || h.reserved ||
 	    h.collection == 0 || delrec_size(h.count, h.key_bytes) != len)
 		return ROOST_ECORRUPT;
 	const struct delrec_id *ids = (const struct delrec_id *)(p + sizeof h);
@@ -73,7 +87,9 @@ int delrec_parse(const void *data, size_t len, struct delrec_view *out)
 		if (!delrec__id_ok(&id, keys, h.key_bytes))
 			return ROOST_ECORRUPT;
 	}
-	*out =
-	    (struct delrec_view){.hdr = (const struct delrec_header *)p, .ids = ids, .keys = keys};
+	*out = (struct delrec_view){.hdr = (const struct delrec_header *)p,
+				    .ids = ids,
+				    .keys = keys,
+				    .filter = h.count ? NULL : keys};
 	return 0;
 }

@@ -620,10 +620,11 @@ enum {
 	JSON__DEL_CLIENT,
 	JSON__DEL_SEQ,
 	JSON__DEL_ACK,
-	JSON__DEL_TO
+	JSON__DEL_TO,
+	JSON__DEL_FILTER
 };
 static const char *const json__delete_names[] = {"collection", "ids",	     "client_id", "seq",
-						 "ack",	       "timeout_ms", NULL};
+						 "ack",	       "timeout_ms", "filter",	  NULL};
 
 static int json__delete_field(struct jsonlex *lx, int f, void *obj)
 {
@@ -641,6 +642,8 @@ static int json__delete_field(struct jsonlex *lx, int f, void *obj)
 		return jsonlex_u64(lx, UINT64_MAX, &d->seq);
 	case JSON__DEL_ACK:
 		return json__ack(lx, &d->ack);
+	case JSON__DEL_FILTER:
+		return json__filter(lx, &d->filter);
 	default:
 		return jsonlex_u32(lx, &d->timeout_ms);
 	}

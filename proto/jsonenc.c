@@ -566,6 +566,8 @@ static void jsonenc__put_delete(struct jsonenc__buf *b, const Roost__DeleteReque
 	for (size_t i = 0; i < d->n_ids; i++)
 		jsonenc__put_key_str(b, i ? "," : "", d->ids[i]);
 	jsonenc__putf(b, "],\"ack\":\"%s\"", ack);
+	if (d->filter != NULL)
+		jsonenc__put_filter(b, d->filter);
 	jsonenc__put_key_tail(b, d->client_id, d->seq, d->timeout_ms);
 }
 

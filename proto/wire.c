@@ -4,6 +4,7 @@
 #include "coll.h"
 #include "collrec.h"
 #include "delrec.h"
+#include "docfilter.h"
 #include "err.h"
 #include "meta.h"
 #include "metaq.h"
@@ -545,11 +546,36 @@ static int wire__check_ids(char *const *ids, size_t n, size_t max, const char *w
 	return 0;
 }
 
+/* A delete by filter must leave some documents out: dropping the
+ * collection is the way to delete them all. */
+static int wire__check_delete_filter(const Roost__Filter *f, char *msg, size_t msglen)
+{
+	struct metaq *where = NULL;
+	struct docfilter df;
+	int rc = wire_check_filter(f, &where, msg, msglen);
+	if (rc == 0)
+		docfilter_from(f, where, &df);
+	if (rc == 0 && !docfilter_active(&df))
+		rc = wire__fail(msg, msglen, ROOST_EINVAL,
+				"a delete by filter needs a filter that sets some part; to delete "
+				"every document, drop the collection");
+	if (rc == 0 && roost__filter__get_packed_size(f) > DELREC_MAX_FILTER)
+		rc = wire__fail(msg, msglen, ROOST_ETOOBIG, "filter is over %u bytes encoded",
+				DELREC_MAX_FILTER);
+	metaq_free(where);
+	return rc;
+}
+
 int wire_check_delete(const Roost__DeleteRequest *d, char *msg, size_t msglen)
 {
 	int rc = wire_check_collection(d->collection, msg, msglen);
 	if (rc == 0)
 		rc = wire__check_key_and_mode(d->client_id, d->seq, d->ack, msg, msglen);
+	if (rc == 0 && d->filter && d->n_ids)
+		return wire__fail(msg, msglen, ROOST_EINVAL,
+				  "a delete names ids or gives a filter, not both");
+	if (rc == 0 && d->filter)
+		return wire__check_delete_filter(d->filter, msg, msglen);
 	return rc ? rc : wire__check_ids(d->ids, d->n_ids, DELREC_MAX_IDS, "delete", msg, msglen);
 }
 
@@ -571,6 +597,8 @@ static uint32_t wire__delete_key_bytes(const Roost__DeleteRequest *d)
 
 size_t wire_delete_size(const Roost__DeleteRequest *d)
 {
+	if (d->filter)
+		return delrec_size(0, (uint32_t)roost__filter__get_packed_size(d->filter));
 	if (d->n_ids == 0 || d->n_ids > DELREC_MAX_IDS)
 		return 0;
 	return delrec_size((uint32_t)d->n_ids, wire__delete_key_bytes(d));
@@ -580,15 +608,22 @@ size_t wire_delete_size(const Roost__DeleteRequest *d)
 void wire_delete_write(const Roost__DeleteRequest *d, uint32_t collection, void *dst)
 {
 	unsigned char *p = dst;
-	struct delrec_header h = {.magic = DELREC_MAGIC,
-				  .version = DELREC_VERSION,
-				  .collection = collection,
-				  .count = (uint32_t)d->n_ids,
-				  .client_id = d->client_id,
-				  .seq = d->seq,
-				  .key_bytes = wire__delete_key_bytes(d)};
+	struct delrec_header h = {
+	    .magic = DELREC_MAGIC,
+	    .version = DELREC_VERSION,
+	    .flags = d->filter ? DELREC_BY_FILTER : 0,
+	    .collection = collection,
+	    .count = d->filter ? 0 : (uint32_t)d->n_ids,
+	    .client_id = d->client_id,
+	    .seq = d->seq,
+	    .key_bytes = d->filter ? (uint32_t)roost__filter__get_packed_size(d->filter)
+				   : wire__delete_key_bytes(d)};
 	memcpy(p, &h, sizeof h);
 	p += sizeof h;
+	if (d->filter) {
+		roost__filter__pack(d->filter, p);
+		return;
+	}
 	uint32_t off = 0;
 	for (size_t i = 0; i < d->n_ids; i++) {
 		struct delrec_id id = {0};

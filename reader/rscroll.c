@@ -53,7 +53,7 @@ static int rscroll__live(const struct view *v, const struct rscroll__ended *tail
 
 /* Adds d's rows after `after` to the page; 1 once it is full. */
 static int rscroll__rows(const struct view *v, const struct rscroll__ended *ended, uint64_t at,
-			 uint64_t after, const struct search_filter *f, uint32_t limit,
+			 uint64_t after, const struct docfilter *f, uint32_t limit,
 			 const struct segment_docs *d, struct rscroll_page *page)
 {
 	uint64_t lo = 0, hi = d->count;
@@ -78,7 +78,7 @@ static int rscroll__rows(const struct view *v, const struct rscroll__ended *ende
 }
 
 int rscroll_page(const struct view *v, const struct search_snapshot *snap, uint64_t at,
-		 uint64_t after, const struct search_filter *f, uint32_t limit,
+		 uint64_t after, const struct docfilter *f, uint32_t limit,
 		 struct rscroll_page *page)
 {
 	struct rscroll__ended ended;

@@ -29,7 +29,7 @@ struct rscroll_page {
  * to limit documents f admits, from v as snap sees it (whose end must be
  * at least at). */
 int rscroll_page(const struct view *v, const struct search_snapshot *snap, uint64_t at,
-		 uint64_t after, const struct search_filter *f, uint32_t limit,
+		 uint64_t after, const struct docfilter *f, uint32_t limit,
 		 struct rscroll_page *page);
 
 /* A cursor: where the next page starts, and the LSN the scroll reads. */

@@ -337,21 +337,6 @@ static int rsearch__check(const Roost__SearchRequest *s, const struct view *v, c
 	return wire_check_filter(s->filter, where, msg, RSEARCH_MSG);
 }
 
-static void rsearch__filter(const Roost__Filter *in, const struct metaq *where,
-			    struct search_filter *f)
-{
-	memset(f, 0, sizeof *f);
-	f->where = where;
-	if (!in)
-		return;
-	f->agents = in->n_agents ? in->agents : NULL;
-	f->nagents = in->n_agents;
-	f->has_time = in->has_time_range;
-	f->time_min = in->time_min;
-	f->time_max = in->time_max;
-	f->kind = in->kind;
-}
-
 /* One more search answered in collection id (a count lost to a failed
  * allocation only understates a rate). */
 static void rsearch__count(struct rsearch *rs, uint32_t id)
@@ -499,8 +484,8 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	}
 	uint32_t nq = (uint32_t)(s->n_queries / v->dim);
 	uint64_t lsn = view_end_lsn(v);
-	struct search_filter f;
-	rsearch__filter(s->filter, where, &f);
+	struct docfilter f;
+	docfilter_from(s->filter, where, &f);
 	struct search_hit *hits = malloc(sizeof *hits * (size_t)nq * s->k);
 	uint32_t *counts = calloc(nq, sizeof *counts);
 	struct segment_docs tail;
@@ -611,8 +596,8 @@ static int rsearch__get(struct rsearch *rs, const Roost__GetRequest *g, void **o
 /* A page of sc in v; at and after come from its cursor (at 0: the first
  * page, as of v's end). */
 static int rsearch__scroll_in(const Roost__ScrollRequest *sc, const struct view *v,
-			      const struct search_filter *f, uint64_t at, uint64_t after,
-			      void **out, size_t *len)
+			      const struct docfilter *f, uint64_t at, uint64_t after, void **out,
+			      size_t *len)
 {
 	uint32_t limit = sc->limit ? sc->limit : RSCROLL_DEFAULT_LIMIT;
 	struct search_snapshot snap;
@@ -683,8 +668,8 @@ static int rsearch__scroll(struct rsearch *rs, const Roost__ScrollRequest *sc, v
 		rsearch__view_error(rs, rc, name, min_lsn, timeout, msg);
 		return wire_encode_error(rc, msg, out, len);
 	}
-	struct search_filter f;
-	rsearch__filter(sc->filter, where, &f);
+	struct docfilter f;
+	docfilter_from(sc->filter, where, &f);
 	rc = rsearch__scroll_in(sc, v, &f, at, after, out, len);
 	view_put(v);
 	metaq_free(where);

@@ -8,44 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int search__agent(const struct segment_docs *d, uint64_t row, const struct search_filter *f)
-{
-	if (!f->agents)
-		return 1;
-	for (size_t i = 0; i < f->nagents; i++)
-		if (f->agents[i] == d->agents[row])
-			return 1;
-	return 0;
-}
-
-/* A row's metadata meets the filter's conditions. A row without any (or
- * of a segment from before metadata) has no keys, so it meets none; a
- * span outside the text (the tail is another process's memory) counts
- * as none too. */
-static int search__meta(const struct segment_docs *d, uint64_t row, const struct metaq *where)
+/* A row's metadata, or none when its span is not inside the text (the
+ * tail is another process's memory). */
+int search_match(const struct segment_docs *d, uint64_t row, const struct docfilter *f)
 {
 	struct segment_ref ref = d->refs ? d->refs[row] : (struct segment_ref){0};
 	if ((uint64_t)ref.meta_off + ref.meta_len > d->text_bytes)
 		ref.meta_len = 0;
-	return metaq_match(where, ref.meta_len ? d->text + ref.meta_off : "", ref.meta_len);
-}
-
-/* The first-class fields first: they cost a compare each, metadata a scan. */
-int search_match(const struct segment_docs *d, uint64_t row, const struct search_filter *f)
-{
-	if (f->has_time && (d->times[row] < f->time_min || d->times[row] > f->time_max))
-		return 0;
-	if (f->kind && *f->kind) {
-		size_t n = strlen(f->kind);
-		if (n != d->kinds[row].len || memcmp(f->kind, d->kinds[row].name, n) != 0)
-			return 0;
-	}
-	return search__agent(d, row, f) && (!f->where || search__meta(d, row, f->where));
-}
-
-static int search__filtering(const struct search_filter *f)
-{
-	return f && (f->agents || f->has_time || (f->kind && *f->kind) || f->where);
+	uint8_t kind_len = d->kinds[row].len < sizeof d->kinds[row].name
+			       ? d->kinds[row].len
+			       : sizeof d->kinds[row].name;
+	return docfilter_match(f, d->agents[row], d->times[row], d->kinds[row].name, kind_len,
+			       ref.meta_len ? d->text + ref.meta_off : "", ref.meta_len);
 }
 
 /* Keeps the k best of a query's candidates: lower is better for L2,
@@ -79,7 +53,7 @@ static void search__offer(struct search_top *t, float score, uint64_t row,
 struct search_rows {
 	const struct segment_docs *d;
 	const uint8_t *bits;
-	const struct search_filter *f;
+	const struct docfilter *f;
 };
 
 static int search__wanted(const struct search_rows *w, uint64_t r)
@@ -270,7 +244,7 @@ static int search__liveness(const struct view *v, const struct segment_docs *t, 
 /* The rows of s to search: those live (live->bits NULL: all) and, when
  * filtering, matching the filter. */
 static int search__segment(const struct view_segment *s, const struct search_live *live,
-			   const float *q, uint32_t nq, uint32_t k, const struct search_filter *f,
+			   const float *q, uint32_t nq, uint32_t k, const struct docfilter *f,
 			   const struct search_tuning *t, struct search_top *tops, float *dist,
 			   idx_t *labels)
 {
@@ -279,7 +253,7 @@ static int search__segment(const struct view_segment *s, const struct search_liv
 		return 0;
 	uint8_t *bits = live->bits;
 	uint64_t matches = live->bits ? live->count : d->count;
-	int filtering = search__filtering(f);
+	int filtering = docfilter_active(f);
 	if (filtering) {
 		bits = calloc((d->count + 7) / 8, 1);
 		if (!bits)
@@ -351,9 +325,9 @@ int search_snapshot_live(const struct search_snapshot *s, uint32_t seg, uint64_t
 /* The tail is small and changing: always an exact scan. */
 static int search__tail(const struct view *v, const struct segment_docs *t,
 			const struct search_live *live, const float *q, uint32_t nq,
-			const struct search_filter *f, struct search_top *tops, float *dist)
+			const struct docfilter *f, struct search_top *tops, float *dist)
 {
-	const struct search_filter *flt = search__filtering(f) ? f : NULL;
+	const struct docfilter *flt = docfilter_active(f) ? f : NULL;
 	uint8_t *bits = live->bits;
 	if (bits && flt) {
 		if (!(bits = calloc((t->count + 7) / 8, 1)))
@@ -370,8 +344,8 @@ static int search__tail(const struct view *v, const struct segment_docs *t,
 }
 
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
-	       const struct search_filter *f, const struct search_tuning *t,
-	       struct search_hit *hits, uint32_t *counts, struct segment_docs *tail)
+	       const struct docfilter *f, const struct search_tuning *t, struct search_hit *hits,
+	       uint32_t *counts, struct segment_docs *tail)
 {
 	memset(tail, 0, sizeof *tail);
 	if (nq == 0 || k == 0 || k > SEARCH_MAX_K)

@@ -13,7 +13,7 @@
 #ifndef ROOST_SEARCH_H
 #define ROOST_SEARCH_H
 
-#include "metaq.h"
+#include "docfilter.h"
 #include "view.h"
 
 #include <stddef.h>
@@ -21,17 +21,8 @@
 
 #define SEARCH_MAX_K 1024u
 
-struct search_filter {
-	const int64_t *agents; /* NULL: any agent */
-	size_t nagents;
-	int has_time;
-	int64_t time_min, time_max; /* inclusive */
-	const char *kind;	    /* NULL or "": any kind */
-	const struct metaq *where;  /* NULL: no conditions on metadata */
-};
-
 /* 1 when row of d passes every part of f. */
-int search_match(const struct segment_docs *d, uint64_t row, const struct search_filter *f);
+int search_match(const struct segment_docs *d, uint64_t row, const struct docfilter *f);
 
 /* Speed against recall, per request; 0: the index's own setting. Only
  * the segments' FAISS indexes use them (the tail is scanned exactly). */
@@ -81,7 +72,7 @@ int search_snapshot_live(const struct search_snapshot *s, uint32_t seg, uint64_t
  * The view's segments must hold their vectors (view.c maps them).
  * Single-threaded. */
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
-	       const struct search_filter *f, const struct search_tuning *t,
-	       struct search_hit *hits, uint32_t *counts, struct segment_docs *tail);
+	       const struct docfilter *f, const struct search_tuning *t, struct search_hit *hits,
+	       uint32_t *counts, struct segment_docs *tail);
 
 #endif

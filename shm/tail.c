@@ -13,7 +13,7 @@
  *   uint32 text_off[cap], uint32 text_len[cap],
  *   struct segment_kind kinds[cap], struct segment_ref refs[cap],
  *   char text[text_cap] (texts, keys and metadata), float vectors[cap * dim],
- *   struct tomb tombs[cap]: the versions upserts and deletes ended since
+ *   struct tomb tombs[4 * cap]: the versions upserts and deletes ended since
  *   the tail began, in the order they were ended (store/tomb.h)
  * Readers map it read-only and check every offset against the object size.
  */
@@ -54,7 +54,11 @@ struct tail__header {
 /* Memory is reserved ahead of the rows in steps of this many rows, and of
  * this many text bytes. */
 #define TAIL__RESERVE_ROWS 1024u
-#define TAIL__RESERVE_TEXT (256u * 1024u)
+/* Tombstones a tail holds, per row it holds: a delete by filter may end
+ * that many of the collection's documents at once. Memory is reserved
+ * only as they come. */
+#define TAIL__TOMBS_PER_ROW 4u
+#define TAIL__RESERVE_TEXT  (256u * 1024u)
 
 _Static_assert(sizeof(struct tail__header) <= TAIL__HEADER_SIZE, "tail header fits");
 _Static_assert(sizeof(struct segment_kind) == 24, "kind slot is 24 bytes");
@@ -98,7 +102,7 @@ static uint64_t tail__layout(struct tail__header *h)
 	h->off_vectors = off;
 	off = tail__align(off + cap * h->dim * sizeof(float));
 	h->off_tombs = off;
-	return tail__align(off + cap * sizeof(struct tomb));
+	return tail__align(off + cap * TAIL__TOMBS_PER_ROW * sizeof(struct tomb));
 }
 
 int tail_create(tail **out, const char *path, const struct tail_config *cfg)
@@ -334,14 +338,20 @@ void tail_append(tail *t, const struct batch_view *b, uint64_t lsn)
 	t->pending = row;
 }
 
+static uint64_t tail__tomb_capacity(const tail *t)
+{
+	return t->hdr->capacity * TAIL__TOMBS_PER_ROW;
+}
+
 int tail_tomb_reserve(tail *t, uint64_t n)
 {
 	uint64_t want = t->tombs + n;
-	if (want > t->hdr->capacity)
+	if (want > tail__tomb_capacity(t))
 		return ROOST_ETOOBIG;
 	if (want <= t->tombs_reserved)
 		return 0;
-	uint64_t to = tail__step(t->tombs_reserved, want, TAIL__RESERVE_ROWS, t->hdr->capacity);
+	uint64_t to =
+	    tail__step(t->tombs_reserved, want, TAIL__RESERVE_ROWS, tail__tomb_capacity(t));
 	int rc = shm_reserve(t->map.fd, t->hdr->off_tombs + t->tombs_reserved * sizeof(struct tomb),
 			     (to - t->tombs_reserved) * sizeof(struct tomb));
 	if (rc == 0)
@@ -351,7 +361,7 @@ int tail_tomb_reserve(tail *t, uint64_t n)
 
 int tail_tomb_fits(const tail *t, uint64_t n)
 {
-	return t->tombs + n <= t->hdr->capacity;
+	return t->tombs + n <= tail__tomb_capacity(t);
 }
 
 void tail_tomb_append(tail *t, uint64_t version, uint64_t end_lsn)
@@ -369,7 +379,7 @@ void tail_tombs(const tail *t, const struct tomb **out, uint64_t *n)
 {
 	/* Acquire: pairs with the release store in tail_publish. */
 	uint64_t count = atomic_load_explicit(&t->hdr->tomb_count, memory_order_acquire);
-	*n = count <= t->hdr->capacity ? count : t->hdr->capacity;
+	*n = count <= tail__tomb_capacity(t) ? count : tail__tomb_capacity(t);
 	*out = TAIL_COL(t, const struct tomb *, off_tombs);
 }
 

@@ -149,6 +149,11 @@ int docmap_end(docmap *d, uint64_t version, uint64_t end_lsn, int *ended_now)
 	return 0;
 }
 
+int docmap_is_ended(const docmap *d, uint64_t version)
+{
+	return *docmap__ended_slot(d, version) != 0;
+}
+
 uint64_t docmap_ended(const docmap *d)
 {
 	return d->ntombs;
@@ -226,7 +231,7 @@ static int docmap__load_keys(docmap *d, const char *dir, const struct manifest_c
 	for (uint64_t r = 0; rc == 0 && docs.refs && r < docs.count; r++) {
 		const struct segment_ref *ref = &docs.refs[r];
 		uint64_t old;
-		if (ref->key_len && !*docmap__ended_slot(d, docs.ids[r]))
+		if (ref->key_len && !docmap_is_ended(d, docs.ids[r]))
 			rc = docmap_upsert(d, docs.text + ref->key_off, ref->key_len, docs.ids[r],
 					   &old);
 	}

@@ -36,6 +36,9 @@ void docmap_forget(docmap *d, const char *key, uint32_t len, uint64_t *ended);
  * it had ended before. */
 int docmap_end(docmap *d, uint64_t version, uint64_t end_lsn, int *ended_now);
 
+/* 1 when version has ended. */
+int docmap_is_ended(const docmap *d, uint64_t version);
+
 /* Every tombstone, ascending version, in a malloc'ed array (NULL when n
  * is 0), for the tombstone file. */
 int docmap_tombs(const docmap *d, struct tomb **out, uint64_t *n);

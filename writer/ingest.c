@@ -6,6 +6,7 @@
 #include "compact.h"
 #include "ctl.h"
 #include "delrec.h"
+#include "docfilter.h"
 #include "docmap.h"
 #include "durable.h"
 #include "err.h"
@@ -22,6 +23,7 @@
 #include "vindex.h"
 #include "wal.h"
 #include "wcoll.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -728,6 +730,16 @@ static void ingest__publish(ingest *w, uint64_t end)
 
 /* ---- records ---- */
 
+/* A record that changes nothing: its broker, waiting for it, is told why
+ * (brokers pass a note's words on to the client). */
+static int ingest__refuse(ingest *w, uint64_t client_id, uint64_t lsn, int code, const char *note)
+{
+	ctl_client_refused(w->ctl, client_id, lsn, code);
+	if (note)
+		catalog_note(w->cat, lsn, note);
+	return code;
+}
+
 /* Makes room in a collection's tail for a record: when it is full (only
  * while replaying: ingest__collect sizes live groups to fit) it seals
  * first. */
@@ -765,9 +777,62 @@ static int ingest__apply_batch(ingest *w, uint32_t at, uint64_t lsn, const struc
 	return keys_put(w->keys, h->client_id, h->seq, lsn, h->count);
 }
 
+/* A delete by filter changes nothing when its filter cannot be read (a
+ * broker checked it, so only a damaged record) or matches more than one
+ * record may end: its client is told why. */
+static int ingest__filter_refused(ingest *w, const struct delrec_header *h, uint64_t lsn, int code,
+				  const char *why)
+{
+	log_warn("delete by filter at LSN %llu changes nothing: %s", (unsigned long long)lsn, why);
+	ingest__refuse(w, h->client_id, lsn, code, why);
+	return keys_put(w->keys, h->client_id, h->seq, lsn, 0);
+}
+
+/* Ends every live version the filter admits among the rows added below
+ * lsn: all the collection holds, since records apply in LSN order. */
+static int ingest__delete_where(ingest *w, uint32_t at, uint64_t lsn, const struct delrec_view *d)
+{
+	const struct delrec_header *h = d->hdr;
+	char why[256];
+	struct metaq *where = NULL;
+	Roost__Filter *pf = roost__filter__unpack(NULL, h->key_bytes, d->filter);
+	if (!pf || wire_check_filter(pf, &where, why, sizeof why) != 0) {
+		if (pf)
+			roost__filter__free_unpacked(pf, NULL);
+		return ingest__filter_refused(w, h, lsn, ROOST_ECORRUPT, "its filter is damaged");
+	}
+	struct docfilter f;
+	docfilter_from(pf, where, &f);
+	uint64_t *versions = NULL, n = 0;
+	int rc = wcoll_select(w->colls[at], &w->man, &f, &versions, &n);
+	if (rc == 0)
+		rc = ingest__room(w, at, lsn, 0, 0, n);
+	if (rc == ROOST_ETOOBIG) {
+		snprintf(
+		    why, sizeof why,
+		    "the filter matches %llu documents, more than one delete may end; narrow it",
+		    (unsigned long long)n);
+		rc = ingest__filter_refused(w, h, lsn, ROOST_ETOOBIG, why);
+	} else if (rc == 0) {
+		rc = wcoll_end_all(w->colls[at], versions, n, lsn);
+		if (rc == 0)
+			log_info("delete by filter at LSN %llu ended %llu documents",
+				 (unsigned long long)lsn, (unsigned long long)n);
+		ctl_client_applied(w->ctl, h->client_id, h->seq);
+		if (rc == 0)
+			rc = keys_put(w->keys, h->client_id, h->seq, lsn, 0);
+	}
+	free(versions);
+	metaq_free(where);
+	roost__filter__free_unpacked(pf, NULL);
+	return rc;
+}
+
 static int ingest__apply_delete(ingest *w, uint32_t at, uint64_t lsn, const struct delrec_view *d)
 {
 	const struct delrec_header *h = d->hdr;
+	if (d->filter)
+		return ingest__delete_where(w, at, lsn, d);
 	int rc = ingest__room(w, at, lsn, 0, 0, h->count);
 	if (rc == 0)
 		rc = wcoll_delete(w->colls[at], d, lsn);
@@ -794,16 +859,6 @@ static int ingest__apply(ingest *w, const struct ingest_rec *r)
 		killpoint_reach(KILLPOINT_COLL_BEFORE_MANIFEST);
 	ingest__store(w);
 	return 0;
-}
-
-/* A record that changes nothing: its broker, waiting for it, is told why
- * (brokers pass a note's words on to the client). */
-static int ingest__refuse(ingest *w, uint64_t client_id, uint64_t lsn, int code, const char *note)
-{
-	ctl_client_refused(w->ctl, client_id, lsn, code);
-	if (note)
-		catalog_note(w->cat, lsn, note);
-	return code;
 }
 
 static int ingest__admit_create(ingest *w, uint64_t lsn, const struct collrec *r)
@@ -1193,6 +1248,11 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
  * collections as it leaves them. Returns the count; *full is the position
  * of a collection whose tail cannot hold the first batch (else
  * UINT32_MAX). */
+static int ingest__alone(const void *data, size_t len)
+{
+	return collrec_is(data, len) || delrec_is_by_filter(data, len);
+}
+
 /* Counts a batch or a delete into the group, when its collection's tail
  * has room for it and for what the group holds already. */
 static int ingest__group_fits(ingest *w, const struct ingest_rec *r)
@@ -1225,16 +1285,19 @@ static uint32_t ingest__collect(ingest *w, uint64_t pos, struct ingest_rec *recs
 		struct ingest_rec *r = &recs[n];
 		if (ring_read(w->ring, pos, n == 0 ? 200 : 0, &r->rec) != 0)
 			break;
-		if (n > 0 && collrec_is(r->rec.data, r->rec.len))
+		/* A create, a drop or a delete by filter is alone in its group:
+		 * what it changes is known only as it is applied. */
+		if (n > 0 && ingest__alone(r->rec.data, r->rec.len))
 			break;
 		r->apply = ingest__admit(w, r->rec.pos, r->rec.data, r->rec.len, r) == 0;
-		if (r->apply && r->kind != INGEST_COLL && !ingest__group_fits(w, r)) {
+		if (r->apply && !ingest__alone(r->rec.data, r->rec.len) &&
+		    !ingest__group_fits(w, r)) {
 			*full = n == 0 ? r->at : UINT32_MAX;
 			break;
 		}
 		pos = r->rec.next;
 		n++;
-		if (r->kind == INGEST_COLL)
+		if (ingest__alone(r->rec.data, r->rec.len))
 			break;
 	}
 	return n;
@@ -1362,13 +1425,15 @@ static int ingest__seal_due(ingest *w, uint32_t full)
 	return 0;
 }
 
-/* A logged create (alone in its group) that failed for want of shared
- * memory for its tail: ingest__create undid it, and being logged it must
- * be applied, so the writer stalls and tries again, as on a full disk,
+/* A logged create or delete by filter (alone in its group) that failed
+ * for want of shared memory for its tail: ingest__create undid it, a
+ * delete by filter ends nothing twice, and being logged it must be
+ * applied, so the writer stalls and tries again, as on a full disk,
  * rather than exit and meet it again in replay. */
 static int ingest__create_short(int rc, const struct ingest_rec *recs, uint32_t n)
 {
-	return (rc == ROOST_ENOSPC || rc == ROOST_ENOMEM) && n == 1 && recs[0].kind == INGEST_COLL;
+	return (rc == ROOST_ENOSPC || rc == ROOST_ENOMEM) && n == 1 &&
+	       ingest__alone(recs[0].rec.data, recs[0].rec.len);
 }
 
 int ingest_run(ingest *w, volatile sig_atomic_t *stop)

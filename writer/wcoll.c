@@ -364,6 +364,87 @@ static int wcoll__train(wcoll *c, uint64_t gen)
 	return 0;
 }
 
+/* A growing list of versions. */
+struct wcoll__versions {
+	uint64_t *v;
+	uint64_t n, cap;
+};
+
+static int wcoll__push(struct wcoll__versions *l, uint64_t version)
+{
+	if (l->n == l->cap) {
+		uint64_t cap = l->cap ? l->cap * 2 : 256;
+		uint64_t *grown = realloc(l->v, cap * sizeof *grown);
+		if (!grown)
+			return ROOST_ENOMEM;
+		l->v = grown;
+		l->cap = cap;
+	}
+	l->v[l->n++] = version;
+	return 0;
+}
+
+/* The rows of d f admits and no record ended yet. */
+static int wcoll__select_rows(const wcoll *c, const struct segment_docs *d,
+			      const struct docfilter *f, struct wcoll__versions *out)
+{
+	int rc = 0;
+	for (uint64_t r = 0; rc == 0 && r < d->count; r++) {
+		struct segment_ref ref = d->refs ? d->refs[r] : (struct segment_ref){0};
+		if ((uint64_t)ref.meta_off + ref.meta_len > d->text_bytes)
+			ref.meta_len = 0;
+		uint8_t kind_len = d->kinds[r].len < sizeof d->kinds[r].name
+				       ? d->kinds[r].len
+				       : sizeof d->kinds[r].name;
+		if (!docmap_is_ended(c->docs, d->ids[r]) &&
+		    docfilter_match(f, d->agents[r], d->times[r], d->kinds[r].name, kind_len,
+				    ref.meta_len ? d->text + ref.meta_off : "", ref.meta_len))
+			rc = wcoll__push(out, d->ids[r]);
+	}
+	return rc;
+}
+
+int wcoll_select(wcoll *c, const struct manifest *m, const struct docfilter *f, uint64_t **out,
+		 uint64_t *n)
+{
+	struct wcoll__versions l = {0};
+	uint32_t first, count;
+	int rc = 0;
+	manifest_segments_of(m, c->id, &first, &count);
+	for (uint32_t i = first; rc == 0 && i < first + count; i++) {
+		const struct manifest_segment *s = &m->segments[i];
+		char path[INST_PATH_MAX];
+		struct segment_docs d;
+		manifest_segment_path(c->env.inst->data_dir, c->id, s->start_lsn, s->end_lsn,
+				      "docs", path, sizeof path);
+		rc = segment_load(path, SEGMENT_NO_VECTORS, &d);
+		if (rc == 0) {
+			rc = wcoll__select_rows(c, &d, f, &l);
+			segment_free(&d);
+		}
+	}
+	struct segment_docs t;
+	tail_view(c->tail, &t);
+	t.count = tail_pending(c->tail); /* the writer's own rows, published or not */
+	if (rc == 0)
+		rc = wcoll__select_rows(c, &t, f, &l);
+	if (rc) {
+		free(l.v);
+		return rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+int wcoll_end_all(wcoll *c, const uint64_t *versions, uint64_t n, uint64_t lsn)
+{
+	int rc = 0;
+	for (uint64_t i = 0; rc == 0 && i < n; i++)
+		rc = wcoll__end(c, versions[i], lsn);
+	return rc;
+}
+
 /* Every tombstone the collection has, as of generation gen. */
 static int wcoll__store_tombs(wcoll *c, uint64_t gen, uint64_t *tomb_gen)
 {

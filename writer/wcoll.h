@@ -17,6 +17,7 @@
 #include "coll.h"
 #include "ctl.h"
 #include "delrec.h"
+#include "docfilter.h"
 #include "docmap.h"
 #include "inst.h"
 #include "manifest.h"
@@ -91,6 +92,15 @@ int wcoll_append(wcoll *c, const struct batch_view *b, uint64_t lsn);
 /* Applies a parsed delete at lsn (reserved before): the current version
  * of each id it names ends. Invisible until wcoll_publish. */
 int wcoll_delete(wcoll *c, const struct delrec_view *d, uint64_t lsn);
+
+/* A delete by filter, in two steps: the live versions f admits among
+ * every row the collection holds (its segments, which m lists, read from
+ * their files, and its tail, published or not; *out malloc'ed); then,
+ * once the tail has room for their tombstones (wcoll_reserve), each of
+ * them ended at lsn. */
+int wcoll_select(wcoll *c, const struct manifest *m, const struct docfilter *f, uint64_t **out,
+		 uint64_t *n);
+int wcoll_end_all(wcoll *c, const uint64_t *versions, uint64_t n, uint64_t lsn);
 
 /* Makes what was appended visible with every batch below end. */
 void wcoll_publish(wcoll *c, uint64_t end);

@@ -174,6 +174,8 @@ _SIGNATURES = {
                                  ctypes.POINTER(ctypes.c_uint64)]),
     "roost_delete": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
                                     ctypes.c_int, ctypes.POINTER(ctypes.c_uint64)]),
+    "roost_delete_where": (ctypes.c_int, [_P, ctypes.POINTER(_Filter), ctypes.c_int,
+                                          ctypes.POINTER(ctypes.c_uint64)]),
     "roost_get": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
                                  ctypes.c_int, ctypes.c_uint64, ctypes.POINTER(_P)]),
     "roost_scroll": (ctypes.c_int, [_P, ctypes.POINTER(_Filter), ctypes.c_uint32,
@@ -687,21 +689,27 @@ class Roost:
             embeddings = self._embed_documents(texts)
         return self.add(embeddings, texts, metadatas, ids, ack)
 
-    def delete(self, ids=None, ack=None, **kwargs):
+    def delete(self, ids=None, ack=None, filter=None, **kwargs):
         """LangChain's delete: removes the documents with these ids (their
-        own, or "#<number>"); ids the collection does not hold are no
-        error. Returns True. Once acknowledged "visible", or for a search
-        with min_lsn=last_lsn, no search finds them."""
+        own, or "#<number>"; ids the collection does not hold are no
+        error), or, with filter= instead, every document the filter admits
+        that was added before the delete (those added after it stay).
+        Returns True. Once acknowledged "visible", or for a search with
+        min_lsn=last_lsn, no search finds them."""
         if kwargs:
             raise RoostError(EINVAL, "delete takes no %s" % sorted(kwargs))
-        if ids is None:
-            raise RoostError(EINVAL, "delete needs ids (deleting everything is dropping "
-                                     "the collection: drop_collection)")
+        if (ids is None) == (filter is None):
+            raise RoostError(EINVAL, "delete needs ids or a filter, not %s (deleting "
+                                     "everything is dropping the collection: drop_collection)"
+                             % ("both" if ids is not None else "neither"))
+        mode = self.ack if ack is None else self._ack(ack)
+        if filter is not None:
+            self._delete_where(filter, mode)
+            return True
         keys = [_cstr(i, "ids[%d]" % n) for n, i in enumerate(ids)]
         for n, k in enumerate(keys):
             if not k:
                 raise RoostError(EINVAL, "ids[%d] is empty" % n)
-        mode = self.ack if ack is None else self._ack(ack)
         with self._lock:
             h = self._handle()
             for lo in range(0, len(keys), _MAX_DOCS):
@@ -711,9 +719,23 @@ class Roost:
                 rc = self._lib.roost_delete(h, arr, len(part), mode, ctypes.byref(lsn))
                 if rc:
                     raise self._error(rc)
-                self.last_lsn = (lsn.value if self.last_lsn is None else
-                                 max(self.last_lsn, lsn.value))
+                self._saw_lsn(lsn.value)
         return True
+
+    def _delete_where(self, filter, mode):
+        f, fkeep = _filter(filter)  # fkeep: owns the arrays f points to
+        if f is None:
+            raise RoostError(EINVAL, "a delete by filter needs a filter that sets some part")
+        lsn = ctypes.c_uint64()
+        with self._lock:
+            rc = self._lib.roost_delete_where(self._handle(), ctypes.byref(f), mode,
+                                              ctypes.byref(lsn))
+            if rc:
+                raise self._error(rc)
+            self._saw_lsn(lsn.value)
+
+    def _saw_lsn(self, lsn):
+        self.last_lsn = lsn if self.last_lsn is None else max(self.last_lsn, lsn)
 
     @classmethod
     def from_texts(cls, texts, embedding, metadatas=None, target=None, **kwargs):

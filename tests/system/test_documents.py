@@ -295,3 +295,60 @@ def test_scroll_reads_one_lsn_in_order(inst):
         with pytest.raises(roost.RoostError) as e:
             db.scroll(cursor="12-x")
         assert e.value.code == roost.EINVAL and "cursor" in e.value.message
+
+
+def test_delete_by_filter_covers_what_came_before_it(inst):
+    """A delete by filter ends every live document its filter admits that
+    was added below its LSN, in segments and in the tail, on first-class
+    fields and on metadata; what is added after it stays, and a restart of
+    the writer (replaying it) changes nothing."""
+    with connect(inst) as db:
+        n = SEAL + 500
+        for lo in range(0, n, 1024):
+            hi = min(n, lo + 1024)
+            db.add([unit(i) for i in range(lo, hi)], texts=["f%d" % i for i in range(lo, hi)],
+                   ids=["f%d" % i for i in range(lo, hi)],
+                   metadatas=[{"agent": i % 10, "user": "u%d" % (i % 7)} for i in range(lo, hi)],
+                   ack="visible")
+        wait_for(lambda: seal_count(inst) >= 1, 30, "a seal")
+        db.delete(filter={"agent": 3}, ack="visible")
+        db.add([unit(3)], texts=["late"], ids=["late"], metadatas=[{"agent": 3}], ack="visible")
+        db.delete(filter={"user": {"$in": ["u1", "u2"]}, "agents": [4, 5]}, ack="visible")
+        gone = {i for i in range(n) if i % 10 == 3 or (i % 7 in (1, 2) and i % 10 in (4, 5))}
+        want = ["f%d" % i for i in range(n) if i not in gone] + ["late"]
+
+        def listed():
+            return [h.id for h in db.scroll_all(min_lsn=db.last_lsn)]
+
+        assert listed() == want
+        assert db.get(["f3", "f13", "late", "f0"]) == [h for h in db.get(["late", "f0"])]
+        assert [h.id for h in db.get(["f3", "f13", "late", "f0"])] == ["late", "f0"]
+        inst.kill(inst.writer)
+        inst.start_writer()
+        db.add([unit(9)], texts=["after restart"], ids=["ar"], ack="visible")
+        assert listed() == want + ["ar"]
+        with pytest.raises(roost.RoostError) as e:
+            db.delete(filter={})
+        assert e.value.code == roost.EINVAL
+        with pytest.raises(roost.RoostError) as e:
+            db.delete(ids=["x"], filter={"agent": 1})
+        assert e.value.code == roost.EINVAL and "not both" in e.value.message
+
+
+def test_cli_delete_by_filter(inst):
+    roost_bin = os.path.join(BUILD, "bin", "roost")
+    with connect(inst) as db:
+        db.add([unit(i) for i in range(6)], texts=["t%d" % i for i in range(6)],
+               ids=["c%d" % i for i in range(6)],
+               metadatas=[{"agent": i % 2, "topic": "cats" if i < 3 else "dogs"}
+                          for i in range(6)], ack="visible")
+    out = subprocess.run([roost_bin, "delete", "--name", inst.name, "--agent", "1", "--where",
+                          'topic="cats"', "--ack", "visible"], env=inst.env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert out.returncode == 0, out.stderr
+    with connect(inst) as db:
+        assert [h.id for h in db.scroll_all()] == ["c0", "c2", "c3", "c4", "c5"]
+    both = subprocess.run([roost_bin, "delete", "--name", inst.name, "--agent", "1", "c0"],
+                          env=inst.env, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60)
+    assert both.returncode == 2 and "not both" in both.stderr

@@ -179,13 +179,60 @@ static void test_corruption(void **state)
 	free(good);
 }
 
+/* A delete by filter carries the filter itself, encoded. */
+static void test_filter_record(void **state)
+{
+	(void)state;
+	int64_t agents[] = {3, -9};
+	Roost__Filter f = ROOST__FILTER__INIT;
+	f.n_agents = 2;
+	f.agents = agents;
+	Roost__DeleteRequest d = ROOST__DELETE_REQUEST__INIT;
+	d.filter = &f;
+	d.client_id = 5;
+	d.seq = 2;
+	char msg[256] = "";
+	assert_int_equal(wire_check_delete(&d, msg, sizeof msg), 0);
+	size_t len;
+	unsigned char *rec = write_record(&d, 0x33, &len);
+	assert_true(delrec_is_by_filter(rec, len));
+	struct delrec_view v;
+	assert_int_equal(delrec_parse(rec, len, &v), 0);
+	assert_int_equal(v.hdr->count, 0);
+	assert_non_null(v.filter);
+	Roost__Filter *back = roost__filter__unpack(NULL, v.hdr->key_bytes, v.filter);
+	assert_non_null(back);
+	assert_int_equal(back->n_agents, 2);
+	assert_memory_equal(back->agents, agents, sizeof agents);
+	roost__filter__free_unpacked(back, NULL);
+	/* The flag and a count of ids never go together. */
+	struct delrec_header h;
+	memcpy(&h, rec, sizeof h);
+	h.count = 1;
+	memcpy(rec, &h, sizeof h);
+	assert_int_equal(delrec_parse(rec, len, &v), ROOST_ECORRUPT);
+	free(rec);
+	/* Ids and a filter, or a filter that sets nothing, are refused. */
+	static char id[] = "x";
+	char *ids[] = {id};
+	d.ids = ids;
+	d.n_ids = 1;
+	assert_int_equal(wire_check_delete(&d, msg, sizeof msg), ROOST_EINVAL);
+	assert_non_null(strstr(msg, "not both"));
+	Roost__Filter none = ROOST__FILTER__INIT;
+	d.ids = NULL;
+	d.n_ids = 0;
+	d.filter = &none;
+	assert_int_equal(wire_check_delete(&d, msg, sizeof msg), ROOST_EINVAL);
+	assert_non_null(strstr(msg, "drop the collection"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ids),
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_check),
-	    cmocka_unit_test(test_corruption),
+	    cmocka_unit_test(test_ids),		  cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_check),	  cmocka_unit_test(test_corruption),
+	    cmocka_unit_test(test_filter_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -364,6 +364,8 @@ static void test_round_trip(void **state)
 	    "\"p\\u00e9\"],\"ack\":\"visible\",\"client_id\":7,\"seq\":18446744073709551615,"
 	    "\"timeout_ms\":9}}",
 	    "{\"version\":1,\"delete_docs\":{}}",
+	    "{\"version\":1,\"delete_docs\":{\"collection\":\"posts\",\"ids\":[],\"ack\":\"durable\","
+	    "\"filter\":{\"agents\":[3],\"kind\":\"tweet\"},\"client_id\":1,\"seq\":2}}",
 	    "{\"version\":1,\"get_docs\":{\"collection\":\"posts\",\"ids\":[\"post-1\",\"#16\"],"
 	    "\"with_vectors\":true,\"min_lsn\":18446744073709551615,\"timeout_ms\":3}}",
 	    "{\"version\":1,\"get_docs\":{}}",

@@ -592,6 +592,29 @@ static int ref_search(const uint8_t *p, const uint8_t *end, struct ref_request *
 	return rc;
 }
 
+static int ref_delete(const uint8_t *p, const uint8_t *end, struct ref_request *r)
+{
+	struct ref_field f;
+	const uint8_t *s;
+	size_t len;
+	int rc;
+
+	REF_FIELDS(p, end, f, rc)
+	{
+		if (f.num == 7)
+			rc = f.wire == 2 ? ref_filter(f.data, f.data + f.len, r) : -1;
+		else if (f.num == 1 || f.num == 2)
+			rc = ref_string(&f, r, &s, &len);
+		else if (f.num >= 3 && f.num <= 6)
+			rc = f.wire == 0 ? 0 : -1;
+		else
+			rc = 0;
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
 static int ref_scroll(const uint8_t *p, const uint8_t *end, struct ref_request *r)
 {
 	struct ref_field f;
@@ -660,12 +683,13 @@ static int ref_op(unsigned num, const uint8_t *p, const uint8_t *end, struct ref
 	    .strs = B(1), .ints = B(3) | B(4) | B(5), .msg = 2, .nested = &settings};
 	const struct ref_shape drop = {.strs = B(1), .ints = B(2) | B(3) | B(4)};
 	const struct ref_shape list = {0};
-	const struct ref_shape del = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5) | B(6)};
 	const struct ref_shape get = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5)};
 	const struct ref_shape *shapes[] = {
-	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [8] = &del, [9] = &get};
+	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [9] = &get};
 	if (num == 10) /* scroll: its filter is a search's */
 		return ref_scroll(p, end, r);
+	if (num == 8) /* delete_docs: ids, or a search's filter */
+		return ref_delete(p, end, r);
 	return ref_shaped(p, end, r, shapes[num]);
 }
 
