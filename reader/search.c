@@ -8,18 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A row's metadata, or none when its span is not inside the text (the
- * tail is another process's memory). */
 int search_match(const struct segment_docs *d, uint64_t row, const struct docfilter *f)
 {
-	struct segment_ref ref = d->refs ? d->refs[row] : (struct segment_ref){0};
-	if ((uint64_t)ref.meta_off + ref.meta_len > d->text_bytes)
-		ref.meta_len = 0;
-	uint8_t kind_len = d->kinds[row].len < sizeof d->kinds[row].name
-			       ? d->kinds[row].len
-			       : sizeof d->kinds[row].name;
-	return docfilter_match(f, d->agents[row], d->times[row], d->kinds[row].name, kind_len,
-			       ref.meta_len ? d->text + ref.meta_off : "", ref.meta_len);
+	struct segment_row x;
+	segment_row(d, row, &x);
+	return docfilter_match(f, x.agent, x.time, x.kind, x.kind_len, x.meta, x.meta_len);
 }
 
 /* Keeps the k best of a query's candidates: lower is better for L2,

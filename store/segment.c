@@ -322,6 +322,22 @@ int segment_load(const char *path, enum segment_part part, struct segment_docs *
 	return rc;
 }
 
+void segment_row(const struct segment_docs *d, uint64_t row, struct segment_row *out)
+{
+	struct segment_ref ref = d->refs ? d->refs[row] : (struct segment_ref){0};
+	if ((uint64_t)ref.meta_off + ref.meta_len > d->text_bytes)
+		ref.meta_len = 0;
+	const struct segment_kind *k = &d->kinds[row];
+	*out = (struct segment_row){
+	    .agent = d->agents[row],
+	    .time = d->times[row],
+	    .kind = k->name,
+	    .kind_len = k->len < sizeof k->name ? k->len : sizeof k->name,
+	    .meta = ref.meta_len ? d->text + ref.meta_off : "",
+	    .meta_len = ref.meta_len,
+	};
+}
+
 void segment_free(struct segment_docs *d)
 {
 	free(d->block);

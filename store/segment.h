@@ -60,6 +60,19 @@ struct segment_docs {
 	void *block;	/* one allocation behind every array above */
 };
 
+/* A row's fields that filters test, its spans checked against the text
+ * (a tail is another process's memory): metadata outside it reads as
+ * none. */
+struct segment_row {
+	int64_t agent, time;
+	const char *kind;
+	size_t kind_len;
+	const char *meta; /* "" when none */
+	size_t meta_len;
+};
+
+void segment_row(const struct segment_docs *d, uint64_t row, struct segment_row *out);
+
 /* Writes path atomically (temp file, fsync, rename, fsync dir).
  * ROOST_EINVAL, writing nothing, when d would fail segment_load's checks. */
 int segment_store(const char *path, const struct segment_docs *d);

@@ -390,15 +390,10 @@ static int wcoll__select_rows(const wcoll *c, const struct segment_docs *d,
 {
 	int rc = 0;
 	for (uint64_t r = 0; rc == 0 && r < d->count; r++) {
-		struct segment_ref ref = d->refs ? d->refs[r] : (struct segment_ref){0};
-		if ((uint64_t)ref.meta_off + ref.meta_len > d->text_bytes)
-			ref.meta_len = 0;
-		uint8_t kind_len = d->kinds[r].len < sizeof d->kinds[r].name
-				       ? d->kinds[r].len
-				       : sizeof d->kinds[r].name;
+		struct segment_row x;
+		segment_row(d, r, &x);
 		if (!docmap_is_ended(c->docs, d->ids[r]) &&
-		    docfilter_match(f, d->agents[r], d->times[r], d->kinds[r].name, kind_len,
-				    ref.meta_len ? d->text + ref.meta_off : "", ref.meta_len))
+		    docfilter_match(f, x.agent, x.time, x.kind, x.kind_len, x.meta, x.meta_len))
 			rc = wcoll__push(out, d->ids[r]);
 	}
 	return rc;
