@@ -476,6 +476,13 @@ def _meta_json(m, what):
     return b
 
 
+def _no_more(method, kwargs):
+    """Keywords a method does not take are an error, not ignored: a
+    misspelt filter= would otherwise search everything."""
+    if kwargs:
+        raise RoostError(EINVAL, "%s takes no %s" % (method, ", ".join(sorted(kwargs))))
+
+
 def _hit_metadata(h):
     """The dict a document was added with; for one added without metadata
     (by the CLI or C), its first-class fields."""
@@ -493,6 +500,10 @@ def _hit(h):
                h.time, (h.kind or b"").decode("utf-8", "replace"),
                (h.text or b"").decode("utf-8", "replace"), _hit_metadata(h), h.id,
                list(h.vector[:h.dim]) if h.vector else None)
+
+
+def _document(h):
+    return Document(page_content=h.text, metadata=h.metadata, id=h.id)
 
 
 def _chunks(docs, dim):
@@ -669,13 +680,12 @@ class Roost:
         self.last_lsn = lsn.value if self.last_lsn is None else max(self.last_lsn, lsn.value)
         return [_id_str(d[4].decode("utf-8"), v) for d, v in zip(docs, ids)]
 
-    def add_texts(self, texts, metadatas=None, ids=None, embeddings=None, vectors=None,
+    def add_texts(self, texts, metadatas=None, *, ids=None, embeddings=None, vectors=None,
                   ack=None, **kwargs):
         """LangChain's add_texts: stores texts with their vectors (embeddings
         or vectors, else computed with the embedding function), metadatas
         and ids (see add()); returns the ids as strings."""
-        if kwargs:
-            raise RoostError(EINVAL, "add_texts takes no %s" % sorted(kwargs))
+        _no_more("add_texts", kwargs)
         texts = list(texts)
         if embeddings is None:
             embeddings = vectors
@@ -683,13 +693,12 @@ class Roost:
             embeddings = self._embed_documents(texts)
         return self.add(embeddings, texts, metadatas, ids, ack)
 
-    def delete(self, ids=None, ack=None, **kwargs):
+    def delete(self, ids=None, *, ack=None, **kwargs):
         """LangChain's delete: removes the documents with these ids (their
         own, or "#<number>"); ids the collection does not hold are no
         error. Returns True. Once acknowledged "visible", or for a search
         with min_lsn=last_lsn, no search finds them."""
-        if kwargs:
-            raise RoostError(EINVAL, "delete takes no %s" % sorted(kwargs))
+        _no_more("delete", kwargs)
         if ids is None:
             raise RoostError(EINVAL, "delete needs ids (deleting everything is dropping "
                                      "the collection: drop_collection)")
@@ -712,13 +721,14 @@ class Roost:
         return True
 
     @classmethod
-    def from_texts(cls, texts, embedding, metadatas=None, target=None, **kwargs):
-        """LangChain's constructor: connects to target and adds texts."""
+    def from_texts(cls, texts, embedding, metadatas=None, *, ids=None, target=None, **kwargs):
+        """LangChain's constructor: connects to target (other keywords go
+        to Roost()) and adds texts with their metadatas and ids."""
         if target is None:
             raise RoostError(EINVAL, "from_texts needs target=: the instance name (or "
                                      "comma-separated URLs) to add the texts to")
         db = cls(target, embedding=embedding, **kwargs)
-        db.add_texts(texts, metadatas)
+        db.add_texts(texts, metadatas, ids=ids)
         return db
 
     def _embed_documents(self, texts):
@@ -755,6 +765,9 @@ class Roost:
         last_lsn) answers only from data that includes that LSN, waiting a
         bounded time for it. Returns Results: a list of Hit lists, best
         first, with .lsn."""
+        if isinstance(queries, str):
+            raise RoostError(EINVAL, "search takes query vectors, not text: "
+                                     "similarity_search(query) embeds a text")
         ptr, keep, nq, dim = _floats(queries, "queries")  # keep: owns what ptr points to
         if nq > _MAX_QUERIES:
             raise RoostError(ETOOBIG, "%d queries; at most %d per search" % (nq, _MAX_QUERIES))
@@ -807,32 +820,38 @@ class Roost:
                     self._lib.roost_results_free(res)
         return found
 
-    def get_by_ids(self, ids):
+    def get_by_ids(self, ids, /):
         """LangChain's get_by_ids: the Documents with these ids that exist,
         in the order asked (as of this object's last write)."""
-        return [Document(h.text, h.metadata, h.id)
-                for h in self.get(list(ids), min_lsn=self.last_lsn)]
+        return [_document(h) for h in self.get(list(ids), min_lsn=self.last_lsn)]
 
-    def similarity_search_by_vector(self, embedding, k=4, filter=None, min_lsn=None):
-        """LangChain's similarity_search_by_vector: Documents nearest to one
-        vector, nearest first."""
-        return [d for d, _ in self.similarity_search_with_score_by_vector(
-            embedding, k, filter, min_lsn)]
+    def similarity_search(self, query, k=4, *, filter=None, min_lsn=None, **kwargs):
+        """LangChain's similarity_search: the k Documents nearest to a text,
+        embedded with the embedding function, nearest first; filter and
+        min_lsn as in search()."""
+        _no_more("similarity_search", kwargs)
+        return self.similarity_search_by_vector(self._embed_query(query), k, filter=filter,
+                                                min_lsn=min_lsn)
 
-    def similarity_search_with_score_by_vector(self, embedding, k=4, filter=None,
-                                               min_lsn=None):
+    def similarity_search_by_vector(self, embedding, k=4, *, filter=None, min_lsn=None,
+                                    **kwargs):
+        """LangChain's similarity_search_by_vector: the same for a vector."""
+        _no_more("similarity_search_by_vector", kwargs)
+        return [_document(h) for h in self.search([embedding], k, filter, min_lsn)[0]]
+
+    def similarity_search_with_score(self, query, k=4, *, filter=None, min_lsn=None,
+                                     **kwargs):
         """(Document, score) pairs; the score is roost's: L2 the squared
         distance (lower is nearer), inner product the similarity."""
+        _no_more("similarity_search_with_score", kwargs)
+        return self.similarity_search_with_score_by_vector(self._embed_query(query), k,
+                                                           filter=filter, min_lsn=min_lsn)
+
+    def similarity_search_with_score_by_vector(self, embedding, k=4, *, filter=None,
+                                               min_lsn=None, **kwargs):
+        _no_more("similarity_search_with_score_by_vector", kwargs)
         hits = self.search([embedding], k, filter, min_lsn)[0]
-        return [(Document(h.text, h.metadata, h.id), h.score) for h in hits]
-
-    def similarity_search(self, query, k=4, filter=None, min_lsn=None):
-        """LangChain's similarity_search: embeds query text first."""
-        return self.similarity_search_by_vector(self._embed_query(query), k, filter, min_lsn)
-
-    def similarity_search_with_score(self, query, k=4, filter=None, min_lsn=None):
-        return self.similarity_search_with_score_by_vector(self._embed_query(query), k, filter,
-                                                           min_lsn)
+        return [(_document(h), h.score) for h in hits]
 
     # -- status -----------------------------------------------------------
     def status(self):
