@@ -366,6 +366,11 @@ def test_documents_round_trip(make_instance):
         assert [d.metadata for d in db.get_by_ids(["d-ne", "d-nbe"])] == [{"k": "v"}, {}]
         assert db.delete(["d-n", "other"]) is True
         assert [d.id for d in db.get_by_ids(["d-n", "other", "d-s"])] == ["d-s"]
+        # LangChain's delete() without ids deletes everything; here that
+        # is drop_collection, and delete() says so.
+        with pytest.raises(roost.RoostError) as e:
+            db.delete()
+        assert e.value.code == roost.EINVAL and "drop_collection" in e.value.message
         with pytest.raises(roost.RoostError) as e:
             db.add_documents(["just text"])
         assert e.value.code == roost.EINVAL and "documents[0] is a str" in e.value.message
