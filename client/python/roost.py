@@ -1,7 +1,9 @@
 """roost: Python binding for the roost vector memory service.
 
 A ctypes binding over libroost (client/roost.h): no packages to install,
-numpy used when present. The API follows LangChain's vector stores:
+numpy used when present. The API is LangChain's vector store interface;
+with langchain_core installed, Roost is one of its VectorStores and
+Documents and retrievers are LangChain's own:
 
     from roost import Roost
     db = Roost("sim", embedding=my_embedder)        # instance name or URLs
@@ -11,6 +13,9 @@ numpy used when present. The API follows LangChain's vector stores:
     docs[0].id, docs[0].page_content, docs[0].metadata  # "post-1", text, as added
     db.similarity_search("hello", filter={"topic": {"$in": ["cats", "dogs"]},
                                           "likes": {"$gte": 10}})  # on metadata
+    db.similarity_search_with_relevance_scores("hello")  # [(Document, 0..1)]
+    db.max_marginal_relevance_search("hello", k=4, lambda_mult=0.25)
+    db.as_retriever(search_type="mmr").invoke("hello")
 
 plus the lower-level add() and search(..., min_lsn=...) with last_lsn for
 read-your-writes. Every failure is a RoostError with the server's code and
@@ -24,6 +29,7 @@ import array
 import ctypes
 import ctypes.util
 import json
+import math
 import operator
 import os
 import threading
@@ -34,7 +40,8 @@ try:
 except ImportError:  # numpy is optional
     _np = None
 
-__all__ = ["Roost", "RoostError", "Document", "Hit", "Results", "ACK_MODES"]
+__all__ = ["Roost", "RoostError", "Document", "VectorStoreRetriever", "Hit", "Results",
+           "ACK_MODES"]
 
 ACK_MODES = {"default": 0, "queued": 1, "durable": 2, "visible": 3}
 
@@ -64,24 +71,68 @@ class RoostError(Exception):
         super().__init__("%s (%d): %s" % (self.name, code, self.message))
 
 
-class Document:
-    """A document shaped like LangChain's: page_content is the text,
-    metadata the dict it was added with, id its id as a string."""
+# Retriever search types, as LangChain's VectorStoreRetriever names them.
+_SEARCH_TYPES = ("similarity", "similarity_score_threshold", "mmr")
 
-    __slots__ = ("page_content", "metadata", "id")
+try:  # With LangChain installed, a Roost is one of its vector stores.
+    from langchain_core.documents import Document
+    from langchain_core.vectorstores import VectorStore as _VectorStore
+    from langchain_core.vectorstores import VectorStoreRetriever
+    _LANGCHAIN = True
+except ImportError:
+    _VectorStore, _LANGCHAIN = object, False
 
-    def __init__(self, page_content, metadata=None, id=None):
-        self.page_content = page_content
-        self.metadata = dict(metadata or {})
-        self.id = id
+if not _LANGCHAIN:
+    class Document:
+        """A document shaped like LangChain's: page_content is the text,
+        metadata the dict it was added with, id its id as a string."""
 
-    def __eq__(self, other):
-        return (isinstance(other, Document) and self.page_content == other.page_content and
-                self.metadata == other.metadata and self.id == other.id)
+        __slots__ = ("page_content", "metadata", "id")
 
-    def __repr__(self):
-        return "Document(id=%r, page_content=%r, metadata=%r)" % (self.id, self.page_content,
-                                                                 self.metadata)
+        def __init__(self, page_content, metadata=None, id=None):
+            self.page_content = page_content
+            self.metadata = dict(metadata or {})
+            self.id = id
+
+        def __eq__(self, other):
+            return (isinstance(other, Document) and self.page_content == other.page_content and
+                    self.metadata == other.metadata and self.id == other.id)
+
+        def __repr__(self):
+            return "Document(id=%r, metadata=%r, page_content=%r)" % (
+                self.id, self.metadata, self.page_content)
+
+    class VectorStoreRetriever:
+        """A retriever shaped like LangChain's: invoke(query) runs the
+        vector store's search of search_type with search_kwargs."""
+
+        def __init__(self, vectorstore, search_type="similarity", search_kwargs=None,
+                     tags=None, metadata=None):
+            self.vectorstore = vectorstore
+            self.search_type = search_type
+            self.search_kwargs = dict(search_kwargs or {})
+            self.tags = list(tags or [])
+            self.metadata = dict(metadata or {})
+
+        def invoke(self, input, config=None, **kwargs):
+            """The Documents for a query; kwargs add to search_kwargs.
+            config, LangChain's run settings, has no use here."""
+            store, args = self.vectorstore, dict(self.search_kwargs, **kwargs)
+            if self.search_type == "similarity":
+                return store.similarity_search(input, **args)
+            if self.search_type == "similarity_score_threshold":
+                return [d for d, _ in store.similarity_search_with_relevance_scores(input, **args)]
+            if self.search_type == "mmr":
+                return store.max_marginal_relevance_search(input, **args)
+            raise RoostError(EINVAL, "search_type must be one of %s, not %r"
+                             % (", ".join(_SEARCH_TYPES), self.search_type))
+
+        def get_relevant_documents(self, query, **kwargs):
+            return self.invoke(query, **kwargs)
+
+        def __repr__(self):
+            return "VectorStoreRetriever(search_type=%r, search_kwargs=%r)" % (
+                self.search_type, self.search_kwargs)
 
 
 # id: the document's id as a string (its own, or "#<version>" for one roost
@@ -482,6 +533,31 @@ def _meta_json(m, what):
     return b
 
 
+def _documents_args(documents, kwargs):
+    """The texts and metadatas of Documents, and kwargs with their ids
+    added: the documents' own where any has one (ids= given wins, as in
+    LangChain), so that documents without one get ids roost assigns."""
+    texts, metadatas, own = [], [], []
+    for i, d in enumerate(documents):
+        try:
+            texts.append(d.page_content)
+            metadatas.append(d.metadata)
+        except AttributeError:
+            raise RoostError(EINVAL, "documents[%d] is a %s, not a Document (page_content, "
+                                     "metadata, id)" % (i, type(d).__name__)) from None
+        own.append(getattr(d, "id", None) or None)
+    if "ids" not in kwargs and any(own):
+        kwargs = dict(kwargs, ids=own)
+    return texts, metadatas, kwargs
+
+
+def _no_more(method, kwargs):
+    """Keywords a method does not take are an error, not ignored: a
+    misspelt filter= would otherwise search everything."""
+    if kwargs:
+        raise RoostError(EINVAL, "%s takes no %s" % (method, ", ".join(sorted(kwargs))))
+
+
 def _hit_metadata(h):
     """The dict a document was added with; for one added without metadata
     (by the CLI or C), its first-class fields."""
@@ -501,6 +577,61 @@ def _hit(h):
                list(h.vector[:h.dim]) if h.vector else None)
 
 
+def _document(h):
+    return Document(page_content=h.text, metadata=h.metadata, id=h.id)
+
+
+def _l2_relevance(distance):
+    """Relevance from a squared L2 distance: between unit vectors it lies
+    in [0, 4], 0 the same vector and 2 orthogonal ones."""
+    return min(1.0, max(0.0, 1.0 - distance / 4.0))
+
+
+def _ip_relevance(similarity):
+    """Relevance from an inner product: between unit vectors the cosine,
+    in [-1, 1]."""
+    return min(1.0, max(0.0, (1.0 + similarity) / 2.0))
+
+
+def _unit_rows(vectors):
+    """Vectors scaled to length 1 (a zero vector stays zero: similar to
+    nothing), as a numpy array when numpy is there."""
+    out = []
+    for v in vectors:
+        n = math.sqrt(sum(x * x for x in v))
+        out.append([x / n for x in v] if n else [0.0] * len(v))
+    return _np.asarray(out, dtype=_np.float64) if _np is not None else out
+
+
+def _mmr(query, vectors, k, lambda_mult):
+    """Maximal marginal relevance: the indexes of up to k vectors, chosen
+    one at a time for the highest lambda_mult * cosine(query, v) -
+    (1 - lambda_mult) * (the highest cosine of v with one chosen before);
+    the first is the nearest to query."""
+    rows = _unit_rows(vectors)
+    q = _unit_rows([query])[0]
+
+    def cosines(v):
+        if _np is not None:
+            return (rows @ v).tolist()
+        return [sum(a * b for a, b in zip(r, v)) for r in rows]
+
+    relevance = cosines(q)
+    redundancy = [-1.0] * len(vectors)
+    chosen = []
+    while len(chosen) < min(k, len(vectors)):
+        best, best_score = -1, -math.inf
+        for i, rel in enumerate(relevance):
+            if i in chosen:
+                continue
+            score = lambda_mult * rel - (1.0 - lambda_mult) * redundancy[i] if chosen else rel
+            if score > best_score:
+                best, best_score = i, score
+        chosen.append(best)
+        redundancy = [max(r, c) for r, c in zip(redundancy, cosines(rows[best]))]
+    return chosen
+
+
 def _chunks(docs, dim):
     """Splits documents into requests under libroost's limits."""
     start, size = 0, 0
@@ -517,7 +648,7 @@ def _chunks(docs, dim):
 # ---------------------------------------------------------------------
 # The client
 
-class Roost:
+class Roost(_VectorStore):
     """A connection to one roost instance.
 
     target: an instance name (its brokers' sockets in the runtime directory)
@@ -675,13 +806,12 @@ class Roost:
         self.last_lsn = lsn.value if self.last_lsn is None else max(self.last_lsn, lsn.value)
         return [_id_str(d[4].decode("utf-8"), v) for d, v in zip(docs, ids)]
 
-    def add_texts(self, texts, metadatas=None, ids=None, embeddings=None, vectors=None,
+    def add_texts(self, texts, metadatas=None, *, ids=None, embeddings=None, vectors=None,
                   ack=None, **kwargs):
         """LangChain's add_texts: stores texts with their vectors (embeddings
         or vectors, else computed with the embedding function), metadatas
         and ids (see add()); returns the ids as strings."""
-        if kwargs:
-            raise RoostError(EINVAL, "add_texts takes no %s" % sorted(kwargs))
+        _no_more("add_texts", kwargs)
         texts = list(texts)
         if embeddings is None:
             embeddings = vectors
@@ -689,15 +819,21 @@ class Roost:
             embeddings = self._embed_documents(texts)
         return self.add(embeddings, texts, metadatas, ids, ack)
 
-    def delete(self, ids=None, ack=None, filter=None, **kwargs):
+    def add_documents(self, documents, **kwargs):
+        """LangChain's add_documents: stores Documents (page_content,
+        metadata, id) as add_texts() does. Their ids are ids= when given,
+        else each document's own id where it has one; returns the ids."""
+        texts, metadatas, kwargs = _documents_args(documents, kwargs)
+        return self.add_texts(texts, metadatas, **kwargs)
+
+    def delete(self, ids=None, *, ack=None, filter=None, **kwargs):
         """LangChain's delete: removes the documents with these ids (their
         own, or "#<number>"; ids the collection does not hold are no
         error), or, with filter= instead, every document the filter admits
         that was added before the delete (those added after it stay).
         Returns True. Once acknowledged "visible", or for a search with
         min_lsn=last_lsn, no search finds them."""
-        if kwargs:
-            raise RoostError(EINVAL, "delete takes no %s" % sorted(kwargs))
+        _no_more("delete", kwargs)
         if (ids is None) == (filter is None):
             raise RoostError(EINVAL, "delete needs ids or a filter, not %s (deleting "
                                      "everything is dropping the collection: drop_collection)"
@@ -738,14 +874,28 @@ class Roost:
         self.last_lsn = lsn if self.last_lsn is None else max(self.last_lsn, lsn)
 
     @classmethod
-    def from_texts(cls, texts, embedding, metadatas=None, target=None, **kwargs):
-        """LangChain's constructor: connects to target and adds texts."""
+    def from_texts(cls, texts, embedding, metadatas=None, *, ids=None, target=None, **kwargs):
+        """LangChain's constructor: connects to target (other keywords go
+        to Roost()) and adds texts with their metadatas and ids."""
         if target is None:
             raise RoostError(EINVAL, "from_texts needs target=: the instance name (or "
                                      "comma-separated URLs) to add the texts to")
         db = cls(target, embedding=embedding, **kwargs)
-        db.add_texts(texts, metadatas)
+        db.add_texts(texts, metadatas, ids=ids)
         return db
+
+    @classmethod
+    def from_documents(cls, documents, embedding, **kwargs):
+        """LangChain's constructor from Documents: from_texts() with their
+        texts, metadatas and ids (ids= first, as in add_documents())."""
+        texts, metadatas, kwargs = _documents_args(documents, kwargs)
+        return cls.from_texts(texts, embedding, metadatas, **kwargs)
+
+    @property
+    def embeddings(self):
+        """LangChain's embeddings: the embedding object or function given
+        as embedding=, None without one."""
+        return self.embedding
 
     def _embed_documents(self, texts):
         e = self._need_embedding()
@@ -781,6 +931,9 @@ class Roost:
         last_lsn) answers only from data that includes that LSN, waiting a
         bounded time for it. Returns Results: a list of Hit lists, best
         first, with .lsn."""
+        if isinstance(queries, str):
+            raise RoostError(EINVAL, "search takes query vectors, not text: "
+                                     "similarity_search(query) embeds a text")
         ptr, keep, nq, dim = _floats(queries, "queries")  # keep: owns what ptr points to
         if nq > _MAX_QUERIES:
             raise RoostError(ETOOBIG, "%d queries; at most %d per search" % (nq, _MAX_QUERIES))
@@ -868,32 +1021,136 @@ class Roost:
             if cursor is None:
                 return
 
-    def get_by_ids(self, ids):
+    def get_by_ids(self, ids, /):
         """LangChain's get_by_ids: the Documents with these ids that exist,
         in the order asked (as of this object's last write)."""
-        return [Document(h.text, h.metadata, h.id)
-                for h in self.get(list(ids), min_lsn=self.last_lsn)]
+        return [_document(h) for h in self.get(list(ids), min_lsn=self.last_lsn)]
 
-    def similarity_search_by_vector(self, embedding, k=4, filter=None, min_lsn=None):
-        """LangChain's similarity_search_by_vector: Documents nearest to one
-        vector, nearest first."""
-        return [d for d, _ in self.similarity_search_with_score_by_vector(
-            embedding, k, filter, min_lsn)]
+    def similarity_search(self, query, k=4, *, filter=None, min_lsn=None, **kwargs):
+        """LangChain's similarity_search: the k Documents nearest to a text,
+        embedded with the embedding function, nearest first; filter and
+        min_lsn as in search()."""
+        _no_more("similarity_search", kwargs)
+        return self.similarity_search_by_vector(self._embed_query(query), k, filter=filter,
+                                                min_lsn=min_lsn)
 
-    def similarity_search_with_score_by_vector(self, embedding, k=4, filter=None,
-                                               min_lsn=None):
+    def similarity_search_by_vector(self, embedding, k=4, *, filter=None, min_lsn=None,
+                                    **kwargs):
+        """LangChain's similarity_search_by_vector: the same for a vector."""
+        _no_more("similarity_search_by_vector", kwargs)
+        return [_document(h) for h in self.search([embedding], k, filter, min_lsn)[0]]
+
+    def similarity_search_with_score(self, query, k=4, *, filter=None, min_lsn=None,
+                                     **kwargs):
         """(Document, score) pairs; the score is roost's: L2 the squared
         distance (lower is nearer), inner product the similarity."""
+        _no_more("similarity_search_with_score", kwargs)
+        return self.similarity_search_with_score_by_vector(self._embed_query(query), k,
+                                                           filter=filter, min_lsn=min_lsn)
+
+    def similarity_search_with_score_by_vector(self, embedding, k=4, *, filter=None,
+                                               min_lsn=None, **kwargs):
+        _no_more("similarity_search_with_score_by_vector", kwargs)
         hits = self.search([embedding], k, filter, min_lsn)[0]
-        return [(Document(h.text, h.metadata, h.id), h.score) for h in hits]
+        return [(_document(h), h.score) for h in hits]
 
-    def similarity_search(self, query, k=4, filter=None, min_lsn=None):
-        """LangChain's similarity_search: embeds query text first."""
-        return self.similarity_search_by_vector(self._embed_query(query), k, filter, min_lsn)
+    def _select_relevance_score_fn(self):
+        """LangChain's relevance function for this collection's metric: a
+        score in [0, 1], 1 the nearest, assuming unit-length vectors."""
+        return _ip_relevance if self.status()["metric"] == "ip" else _l2_relevance
 
-    def similarity_search_with_score(self, query, k=4, filter=None, min_lsn=None):
-        return self.similarity_search_with_score_by_vector(self._embed_query(query), k, filter,
-                                                           min_lsn)
+    def similarity_search_with_relevance_scores(self, query, k=4, *, score_threshold=None,
+                                                filter=None, min_lsn=None, **kwargs):
+        """LangChain's (Document, relevance) pairs, relevance in [0, 1]
+        (see _select_relevance_score_fn), those below score_threshold
+        left out."""
+        _no_more("similarity_search_with_relevance_scores", kwargs)
+        return self.similarity_search_with_relevance_scores_by_vector(
+            self._embed_query(query), k, score_threshold=score_threshold, filter=filter,
+            min_lsn=min_lsn)
+
+    def similarity_search_with_relevance_scores_by_vector(self, embedding, k=4, *,
+                                                          score_threshold=None, filter=None,
+                                                          min_lsn=None, **kwargs):
+        _no_more("similarity_search_with_relevance_scores_by_vector", kwargs)
+        if score_threshold is not None:
+            score_threshold = _bound(score_threshold, "score_threshold")
+        relevance = self._select_relevance_score_fn()
+        pairs = [(d, relevance(score)) for d, score in
+                 self.similarity_search_with_score_by_vector(embedding, k, filter=filter,
+                                                             min_lsn=min_lsn)]
+        if score_threshold is None:
+            return pairs
+        return [(d, r) for d, r in pairs if r >= score_threshold]
+
+    def max_marginal_relevance_search(self, query, k=4, fetch_k=20, lambda_mult=0.5, *,
+                                      filter=None, min_lsn=None, **kwargs):
+        """LangChain's max_marginal_relevance_search: k Documents chosen
+        from the fetch_k nearest to a text for being near it and unlike
+        each other; lambda_mult from 0 (most diverse) to 1 (nearest)."""
+        _no_more("max_marginal_relevance_search", kwargs)
+        return self.max_marginal_relevance_search_by_vector(
+            self._embed_query(query), k, fetch_k, lambda_mult, filter=filter, min_lsn=min_lsn)
+
+    def max_marginal_relevance_search_by_vector(self, embedding, k=4, fetch_k=20,
+                                                lambda_mult=0.5, *, filter=None,
+                                                min_lsn=None, **kwargs):
+        """The same for a vector. Similarities are cosines, whatever the
+        collection's metric, as in LangChain's other stores."""
+        _no_more("max_marginal_relevance_search_by_vector", kwargs)
+        k = _int(k, "k", 0, (1 << 32) - 1)
+        fetch_k = _int(fetch_k, "fetch_k", 0, (1 << 32) - 1)
+        lambda_mult = _bound(lambda_mult, "lambda_mult")
+        if not 0.0 <= lambda_mult <= 1.0:
+            raise RoostError(EINVAL, "lambda_mult must be from 0 to 1, not %r" % (lambda_mult,))
+        res = self.search([embedding], fetch_k, filter, min_lsn)
+        hits = res[0]
+        if not hits or not k:
+            return []
+        # By number, each hit's own version, from data that includes all the
+        # search saw (res.lsn is the first LSN it did not): the vectors are
+        # those of the documents found. A version replaced or deleted since
+        # is left out.
+        vectors = {h.version: h.vector for h in
+                   self.get(["#%d" % h.version for h in hits], with_vectors=True,
+                            min_lsn=res.lsn - 1 if res.lsn else None)}
+        hits = [h for h in hits if h.version in vectors]
+        chosen = _mmr(list(embedding), [vectors[h.version] for h in hits], k, lambda_mult)
+        return [_document(hits[i]) for i in chosen]
+
+    def as_retriever(self, **kwargs):
+        """LangChain's as_retriever: a VectorStoreRetriever (LangChain's
+        own when installed) whose invoke(query) returns Documents.
+        search_type: "similarity" (default), "mmr" or
+        "similarity_score_threshold"; search_kwargs: that search's
+        keywords (k, filter, min_lsn; fetch_k and lambda_mult for mmr;
+        score_threshold, from 0 to 1, which similarity_score_threshold
+        needs)."""
+        search_type = kwargs.get("search_type", "similarity")
+        if search_type not in _SEARCH_TYPES:
+            raise RoostError(EINVAL, "as_retriever search_type must be one of %s, not %r"
+                             % (", ".join(_SEARCH_TYPES), search_type))
+        search_kwargs = kwargs.get("search_kwargs") or {}
+        if not isinstance(search_kwargs, dict):
+            raise RoostError(EINVAL, "as_retriever search_kwargs must be a dict, not %r"
+                             % (search_kwargs,))
+        search_kwargs = dict(search_kwargs)
+        if search_type == "similarity_score_threshold":
+            what = "as_retriever search_kwargs score_threshold"
+            if search_kwargs.get("score_threshold") is None:
+                raise RoostError(EINVAL, "%s is needed by search_type "
+                                         "similarity_score_threshold" % what)
+            t = _bound(search_kwargs["score_threshold"], what)
+            if not 0.0 <= t <= 1.0:
+                raise RoostError(EINVAL, "%s must be from 0 to 1, not %r" % (what, t))
+            search_kwargs["score_threshold"] = t  # a float: LangChain's retriever takes no int
+        kwargs = dict(kwargs, search_type=search_type, search_kwargs=search_kwargs)
+        if _LANGCHAIN:
+            return super().as_retriever(**kwargs)
+        _no_more("as_retriever", {k: v for k, v in kwargs.items()
+                                  if k not in ("search_type", "search_kwargs", "tags",
+                                               "metadata")})
+        return VectorStoreRetriever(self, **kwargs)
 
     # -- status -----------------------------------------------------------
     def status(self):

@@ -94,6 +94,11 @@ def test_add_texts_and_similarity_search(db, vectors_mode):
     assert by_vec[0].metadata["kind"] == "news"
     scored = db.similarity_search_with_score("dogs bark at night", k=1)
     assert scored[0][0].page_content == "dogs bark at night" and scored[0][1] < 1e-5
+    # LangChain's add_texts: metadatas positional, ids by keyword only.
+    assert db.add_texts(["fresh text"], [{"n": 1}], ids=["kw"], ack="visible") == ["kw"]
+    assert db.get_by_ids(["kw"])[0].metadata == {"n": 1}
+    with pytest.raises(TypeError):
+        db.add_texts(["fresh text"], [{"n": 1}], ["kw"])
 
 
 def test_filters(db):
@@ -140,7 +145,7 @@ def test_own_ids_and_metadata_round_trip(db):
         assert hit.version == int(ids[1][1:]) - 1 + i
     assert db.search([vecs[2]], k=1)[0][0].agent == 4
     docs = db.similarity_search_by_vector(vecs[0], k=1)
-    assert docs[0] == roost.Document("a", metas[0], "post-7")
+    assert docs[0] == roost.Document(page_content="a", metadata=metas[0], id="post-7")
 
 
 def test_bad_ids_and_metadata(db):
@@ -219,6 +224,10 @@ def test_client_side_errors(db):
          "no embedding"),
         (lambda: db.set_search_tuning(nprobe=65537), roost.EINVAL, "nprobe"),
         (lambda: db.set_search_tuning(ef_search=-1), roost.EINVAL, "ef_search"),
+        (lambda: db.similarity_search("x", filters={"agent": 1}), roost.EINVAL,
+         "similarity_search takes no filters"),
+        (lambda: db.add_texts(["x"], colour="red"), roost.EINVAL, "add_texts takes no colour"),
+        (lambda: db.search("x"), roost.EINVAL, "similarity_search"),
     ]
     for call, code, text in cases:
         with pytest.raises(roost.RoostError) as e:
