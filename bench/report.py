@@ -295,8 +295,9 @@ def intro(bench):
         "",
         "This machine is shared (see the load average below): absolute numbers move from run "
         "to run, and so does each ratio's noise, since roost and its baseline run one after "
-        "the other. Run `make bench` (about 10 minutes here) or `make bench-quick` (about 2 "
-        "minutes, smaller sizes) to reproduce; `bench/run.py --help` for options.",
+        "the other. Run `make bench` (about 12 minutes here) or `make bench-quick` (about 3 "
+        "minutes, smaller sizes) to reproduce, or `bench/run.py --only FIG,... --merge` to "
+        "measure some figures again and keep the others; `bench/run.py --help` for options.",
     ]
 
 
