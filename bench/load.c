@@ -2,12 +2,18 @@
  * libroost like any client. Each thread has its own handle. One JSON line
  * per command on standard output.
  *
- *   ingest    C clients add batches of B for a while, acknowledged as asked
+ *   ingest    C clients add batches of B for a while, acknowledged as asked;
+ *             --op add/upsert/delete: adds of new ids, upserts of existing
+ *             ids, deletes by id instead of adds of documents without ids
  *   fill      one client adds rows [first, first + count) in order (so
  *             segment labels are row numbers); --sentinel 1 then adds a far
- *             away document, which seals a full tail
+ *             away document, which seals a full tail; --keys 1 gives each
+ *             its own id, --users U metadata {"user": "u<row % U>"}
+ *   delete    one client deletes by id the keyed rows r of [first, first +
+ *             count) with keep-lo <= r % mod < keep-hi
  *   search    C clients search k nearest, recall against a ground truth
- *             file; optionally while one more client adds at a fixed rate
+ *             file; optionally while one more client adds at a fixed rate;
+ *             --user N filters on metadata user "u<N>"
  *   fresh     add one document (durable), then search for it with min_lsn:
  *             the time from the acknowledgement to the answer
  *   seal      time of an add that seals the tail, and of the first search
@@ -15,9 +21,10 @@
  *   original  the failure's workload: writers add 1..10, searchers search
  *
  * Every document's `time` is its row number and hits give it back, so
- * recall needs no id map. Probe documents carry agent LOAD_PROBE_AGENT and
- * are found with an agent filter, so that a probe's search scores only
- * probe documents: it measures visibility more than search cost.
+ * recall needs no id map. A keyed document's id is "k<key>": row r of a
+ * fill is k<r>, and --op's ids come from the same space. Probe documents carry agent
+ * LOAD_PROBE_AGENT and are found with an agent filter, so that a probe's search scores only probe
+ * documents: it measures visibility more than search cost.
  */
 #include "bargs.h"
 #include "bdata.h"
@@ -38,6 +45,11 @@
 
 enum load_role { LOAD_ADD, LOAD_SEARCH, LOAD_PACED, LOAD_PROBE };
 
+/* What the ingest clients send: adds of documents roost numbers, adds of
+ * new ids (first, first + 1, ...), upserts of ids taken at random from
+ * [0, keys), deletes of ids first, first + 1, ... */
+enum load_op { LOAD_PLAIN, LOAD_NEW, LOAD_UPSERT, LOAD_DELETE };
+
 struct load_cfg {
 	const char *target;
 	const char *collection; /* NULL: default */
@@ -57,7 +69,12 @@ struct load_cfg {
 	double paced_rate;	 /* LOAD_PACED: documents per second */
 	uint64_t paced_first;	 /* LOAD_PACED: its first row */
 	_Atomic uint64_t budget; /* ingest: documents left to add */
-	FILE *acked;		 /* original: every acknowledged id */
+	enum load_op op;
+	_Atomic uint64_t next_key;	   /* LOAD_NEW, LOAD_DELETE: the next id's key */
+	uint64_t keys;			   /* LOAD_UPSERT: ids k0 .. k<keys - 1> exist */
+	uint32_t users;			   /* keyed documents' metadata: user u<key % users> */
+	const struct roost_filter *filter; /* searches */
+	FILE *acked;			   /* original: every acknowledged id */
 	/* LOAD_PROBE: probes of one document each, from row probe_first */
 	int probes;
 	uint64_t probe_first;
@@ -87,30 +104,51 @@ static int load__ack(const char *s, enum roost_ack *out)
 	return ROOST_EINVAL;
 }
 
-/* Documents for vectors x (rows first..), agent and kind fixed. */
-static void load__docs(struct roost_doc *docs, char (*text)[LOAD_TEXT], const float *x, uint32_t n,
-		       uint32_t dim, uint64_t first, int64_t agent)
+/* A document's strings: its text, and when keyed its id and metadata. */
+struct load_strs {
+	char text[LOAD_TEXT], id[LOAD_TEXT], meta[LOAD_TEXT];
+};
+
+static void load__key(char *buf, uint64_t key)
+{
+	snprintf(buf, LOAD_TEXT, "k%llu", (unsigned long long)key);
+}
+
+/* Documents for vectors x (rows first..), agent and kind fixed; keys NULL:
+ * roost numbers them, else their ids k<keys[i]>, with a user when users. */
+static void load__docs(struct roost_doc *docs, struct load_strs *str, const float *x, uint32_t n,
+		       uint32_t dim, uint64_t first, int64_t agent, const uint64_t *keys,
+		       uint32_t users)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		snprintf(text[i], LOAD_TEXT, "row %llu", (unsigned long long)(first + i));
+		snprintf(str[i].text, LOAD_TEXT, "row %llu", (unsigned long long)(first + i));
 		docs[i] = (struct roost_doc){.vector = x + (size_t)i * dim,
 					     .agent = agent,
 					     .time = (int64_t)(first + i),
 					     .kind = "tweet",
-					     .text = text[i]};
+					     .text = str[i].text};
+		if (!keys)
+			continue;
+		load__key(str[i].id, keys[i]);
+		docs[i].id = str[i].id;
+		if (users) {
+			snprintf(str[i].meta, LOAD_TEXT, "{\"user\":\"u%llu\"}",
+				 (unsigned long long)(keys[i] % users));
+			docs[i].metadata = str[i].meta;
+		}
 	}
 }
 
 /* One timed add; failures are counted, and printed once per thread. */
 static int load__add(struct load_thread *t, const float *x, uint32_t n, uint64_t first,
-		     int64_t agent, enum roost_ack ack, uint64_t *lsn)
+		     int64_t agent, const uint64_t *keys, enum roost_ack ack, uint64_t *lsn)
 {
 	struct roost_doc docs[ROOST_MAX_DOCS];
-	char(*text)[LOAD_TEXT] = malloc((size_t)n * LOAD_TEXT);
+	struct load_strs *text = malloc((size_t)n * sizeof *text);
 	uint64_t *ids = malloc(sizeof *ids * n), t0 = 0, l = 0;
 	int rc = text && ids ? 0 : ROOST_ENOMEM;
 	if (rc == 0) {
-		load__docs(docs, text, x, n, t->cfg->g->dim, first, agent);
+		load__docs(docs, text, x, n, t->cfg->g->dim, first, agent, keys, t->cfg->users);
 		t0 = bstat_now_ns();
 		rc = roost_add(t->r, t->cfg->g->dim, docs, n, ack, ids, &l);
 	}
@@ -130,6 +168,32 @@ static int load__add(struct load_thread *t, const float *x, uint32_t n, uint64_t
 	return rc;
 }
 
+/* One timed delete of the ids k<keys[0..n)>, counted like an add. */
+static int load__delete(struct load_thread *t, const uint64_t *keys, uint32_t n, enum roost_ack ack)
+{
+	char(*id)[LOAD_TEXT] = malloc((size_t)n * LOAD_TEXT);
+	const char **ids = malloc(sizeof *ids * n);
+	int rc = id && ids ? 0 : ROOST_ENOMEM;
+	for (uint32_t i = 0; rc == 0 && i < n; i++) {
+		load__key(id[i], keys[i]);
+		ids[i] = id[i];
+	}
+	uint64_t t0 = bstat_now_ns();
+	if (rc == 0)
+		rc = roost_delete(t->r, ids, n, ack, NULL);
+	if (rc == 0) {
+		bstat_add(&t->lat, bstat_now_ns() - t0);
+		t->requests++;
+		t->docs += n;
+	} else if (t->errors++ == 0) {
+		fprintf(stderr, "delete failed: %s: %s\n", roost_strerror(rc),
+			roost_last_error(t->r));
+	}
+	free(id);
+	free(ids);
+	return rc;
+}
+
 /* Takes up to want documents from the shared budget. */
 static uint32_t load__take(struct load_cfg *c, uint32_t want)
 {
@@ -140,18 +204,38 @@ static uint32_t load__take(struct load_cfg *c, uint32_t want)
 	return (uint32_t)(left < want ? left : want);
 }
 
+/* The keys of a batch of n for c->op: the next unused ones (new ids,
+ * deletes: each id once), or consecutive ones from a random existing key
+ * (upserts: distinct within the batch). NULL: no ids. */
+static const uint64_t *load__batch_keys(struct load_thread *t, uint32_t n, uint64_t *keys)
+{
+	struct load_cfg *c = t->cfg;
+	if (c->op == LOAD_PLAIN)
+		return NULL;
+	uint64_t start = c->op == LOAD_UPSERT ? (uint64_t)rand_r(&t->seed) % c->keys
+					      : atomic_fetch_add(&c->next_key, n);
+	for (uint32_t i = 0; i < n; i++)
+		keys[i] = c->op == LOAD_UPSERT ? (start + i) % c->keys : start + i;
+	return keys;
+}
+
 static void load__add_loop(struct load_thread *t)
 {
 	struct load_cfg *c = t->cfg;
+	uint64_t keys[ROOST_MAX_DOCS];
 	while (bstat_now_ns() < c->end_ns) {
 		uint32_t n =
 		    c->batch_min + (uint32_t)rand_r(&t->seed) % (c->batch_max - c->batch_min + 1);
 		n = load__take(c, n);
 		if (n == 0)
 			break;
+		const uint64_t *k = load__batch_keys(t, n, keys);
 		uint32_t at = (uint32_t)rand_r(&t->seed) % (LOAD_POOL - n + 1);
-		load__add(t, c->pool + (size_t)at * c->g->dim, n, c->pool_first + at, t->id, c->ack,
-			  NULL);
+		if (c->op == LOAD_DELETE)
+			load__delete(t, k, n, c->ack);
+		else
+			load__add(t, c->pool + (size_t)at * c->g->dim, n, c->pool_first + at, t->id,
+				  k, c->ack, NULL);
 	}
 }
 
@@ -166,8 +250,8 @@ static void load__search_loop(struct load_thread *t)
 		uint32_t q = (uint32_t)(i % c->nq);
 		roost_results *res = NULL;
 		uint64_t t0 = bstat_now_ns();
-		int rc =
-		    roost_search(t->r, dim, c->queries + (size_t)q * dim, 1, c->k, NULL, 0, &res);
+		int rc = roost_search(t->r, dim, c->queries + (size_t)q * dim, 1, c->k, c->filter,
+				      0, &res);
 		if (rc) {
 			if (t->errors++ == 0)
 				fprintf(stderr, "search failed: %s: %s\n", roost_strerror(rc),
@@ -202,7 +286,7 @@ static void load__paced_loop(struct load_thread *t)
 			nanosleep(&ts, NULL);
 		}
 		bdata_rows(c->g, row, n, x);
-		load__add(t, x, n, row, t->id, ROOST_ACK_DURABLE, NULL);
+		load__add(t, x, n, row, t->id, NULL, ROOST_ACK_DURABLE, NULL);
 	}
 	free(x);
 }
@@ -238,7 +322,7 @@ static void load__probe_loop(struct load_thread *t)
 	for (int i = 0; x && i < c->probes; i++) {
 		uint64_t row = c->probe_first + (uint64_t)i, lsn, vis, rtt;
 		bdata_rows(c->g, row, 1, x);
-		if (load__add(t, x, 1, row, LOAD_PROBE_AGENT, ROOST_ACK_DURABLE, &lsn) == 0 &&
+		if (load__add(t, x, 1, row, LOAD_PROBE_AGENT, NULL, ROOST_ACK_DURABLE, &lsn) == 0 &&
 		    load__find(t, x, row, lsn, &vis) == 0 && load__find(t, x, row, 0, &rtt) == 0) {
 			bstat_add(&c->visible, vis);
 			bstat_add(&c->rtt, rtt);
@@ -332,6 +416,18 @@ static int load__pool(struct load_cfg *c, float **pool)
 	return 0;
 }
 
+static int load__op(const char *s, enum load_op *out)
+{
+	static const char *const names[] = {"plain", "add", "upsert", "delete"};
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum load_op)i;
+			return 0;
+		}
+	fprintf(stderr, "unknown op %s\n", s);
+	return ROOST_EINVAL;
+}
+
 /* The common part of a command's configuration. */
 static int load__cfg(const struct bargs *a, const struct bdata *g, struct load_cfg *c)
 {
@@ -342,11 +438,15 @@ static int load__cfg(const struct bargs *a, const struct bdata *g, struct load_c
 			       .k = (uint32_t)bargs_int(a, "k", 10),
 			       .nq = (uint32_t)bargs_int(a, "queries", 1000),
 			       .pool_first = (uint64_t)bargs_int(a, "first", 0),
-			       .duration_ns = (uint64_t)(bargs_num(a, "duration", 1.0) * 1e9)};
+			       .duration_ns = (uint64_t)(bargs_num(a, "duration", 1.0) * 1e9),
+			       .keys = (uint64_t)bargs_int(a, "keys", 0),
+			       .users = (uint32_t)bargs_int(a, "users", 0)};
 	c->batch_max = c->batch_min;
 	atomic_init(&c->budget, (uint64_t)bargs_int(a, "max-docs", 1ll << 40));
+	atomic_init(&c->next_key, c->pool_first);
 	if (!c->target || c->batch_min == 0 || c->batch_min > ROOST_MAX_DOCS || c->k == 0 ||
-	    c->k > LOAD_MAX_K || c->nq == 0)
+	    c->k > LOAD_MAX_K || c->nq == 0 || load__op(bargs_str(a, "op", "plain"), &c->op) != 0 ||
+	    (c->op == LOAD_UPSERT && c->keys == 0))
 		return ROOST_EINVAL;
 	return load__ack(bargs_str(a, "ack", "durable"), &c->ack);
 }
@@ -379,6 +479,7 @@ static int load_ingest(const struct bargs *a, const struct bdata *g)
 		load__sum(t, clients, LOAD_ADD, &s);
 		struct bstat_json j;
 		bstat_json_begin(&j, stdout, "ingest");
+		bstat_json_str(&j, "op", bargs_str(a, "op", "plain"));
 		bstat_json_num(&j, "clients", clients);
 		bstat_json_num(&j, "batch", c.batch_min);
 		bstat_json_num(&j, "vectors", (double)s.docs);
@@ -408,15 +509,19 @@ static int load_fill(const struct bargs *a, const struct bdata *g)
 	struct load_thread *t = NULL;
 	uint64_t count = (uint64_t)bargs_int(a, "count", 0), lsn = 0;
 	int rc = load__one(a, g, &c, &t);
+	int keyed = bargs_int(a, "keys", 0) != 0;
 	float *x = rc ? NULL : malloc(sizeof(float) * g->dim * c.batch_min);
-	if (rc == 0 && !x)
+	uint64_t *keys = rc ? NULL : malloc(sizeof *keys * c.batch_min);
+	if (rc == 0 && (!x || !keys))
 		rc = ROOST_ENOMEM;
 	uint64_t t0 = bstat_now_ns();
 	for (uint64_t at = 0; rc == 0 && at < count; at += c.batch_min) {
 		uint32_t n = (uint32_t)(count - at < c.batch_min ? count - at : c.batch_min);
 		bdata_rows(g, c.pool_first + at, n, x);
+		for (uint32_t i = 0; i < n; i++)
+			keys[i] = c.pool_first + at + i;
 		/* The last batch waits until everything before it is searchable. */
-		rc = load__add(t, x, n, c.pool_first + at, 0,
+		rc = load__add(t, x, n, c.pool_first + at, 0, keyed ? keys : NULL,
 			       at + n == count ? ROOST_ACK_VISIBLE : c.ack, &lsn);
 	}
 	double secs = (double)(bstat_now_ns() - t0) / 1e9;
@@ -424,7 +529,7 @@ static int load_fill(const struct bargs *a, const struct bdata *g)
 		/* Far from every row, so never a neighbour; time -1. */
 		for (uint32_t i = 0; i < g->dim; i++)
 			x[i] = 1000.0f;
-		rc = load__add(t, x, 1, UINT64_MAX, 0, ROOST_ACK_VISIBLE, NULL);
+		rc = load__add(t, x, 1, UINT64_MAX, 0, NULL, ROOST_ACK_VISIBLE, NULL);
 	}
 	if (rc == 0) {
 		struct bstat_json j;
@@ -436,6 +541,38 @@ static int load_fill(const struct bargs *a, const struct bdata *g)
 		bstat_json_end(&j);
 	}
 	free(x);
+	free(keys);
+	load__free_threads(t, 1);
+	return rc;
+}
+
+static int load_delete(const struct bargs *a, const struct bdata *g)
+{
+	struct load_cfg c = {0};
+	struct load_thread *t = NULL;
+	uint64_t count = (uint64_t)bargs_int(a, "count", 0), keys[ROOST_MAX_DOCS];
+	uint64_t mod = (uint64_t)bargs_int(a, "mod", 1), lo = (uint64_t)bargs_int(a, "keep-lo", 0),
+		 hi = (uint64_t)bargs_int(a, "keep-hi", 1);
+	int rc = mod && lo < hi && hi <= mod ? load__one(a, g, &c, &t) : ROOST_EINVAL;
+	uint32_t n = 0;
+	uint64_t t0 = bstat_now_ns();
+	for (uint64_t r = c.pool_first; rc == 0 && r < c.pool_first + count; r++) {
+		if (r % mod >= lo && r % mod < hi)
+			keys[n++] = r;
+		/* The last batch waits until no search finds any of them. */
+		int last = r + 1 == c.pool_first + count;
+		if (n && (n == c.batch_min || last))
+			rc = load__delete(t, keys, n, last ? ROOST_ACK_VISIBLE : c.ack);
+		n = n == c.batch_min || last ? 0 : n;
+	}
+	double secs = (double)(bstat_now_ns() - t0) / 1e9;
+	if (rc == 0) {
+		struct bstat_json j;
+		bstat_json_begin(&j, stdout, "delete");
+		bstat_json_num(&j, "deleted", (double)t->docs);
+		bstat_json_num(&j, "seconds", secs);
+		bstat_json_end(&j);
+	}
 	load__free_threads(t, 1);
 	return rc;
 }
@@ -494,6 +631,14 @@ static int load_search(const struct bargs *a, const struct bdata *g)
 		rc = ROOST_EINVAL;
 	int paced = rc ? 0 : load__paced(a, &c), n = clients + paced;
 	c.searchers = clients;
+	/* --user N: metadata user "u<N>", which fill --users gives 1 row in U. */
+	char value[LOAD_TEXT];
+	const char *any_of[1] = {value};
+	struct roost_condition cond = {.key = "user", .any_of = any_of, .n_any_of = 1};
+	struct roost_filter filter = {.where = &cond, .nwhere = 1};
+	long long user = bargs_int(a, "user", -1);
+	snprintf(value, sizeof value, "\"u%lld\"", user);
+	c.filter = user >= 0 ? &filter : NULL;
 	float *q = rc ? NULL : malloc(sizeof(float) * g->dim * c.nq);
 	c.found = rc ? NULL : malloc(sizeof *c.found * c.nq * c.k);
 	enum load_role *roles = load__roles(clients, LOAD_SEARCH, paced, LOAD_PACED);
@@ -579,7 +724,7 @@ static int load__add_find(struct load_thread *t, float *x, uint64_t row, uint64_
 	uint64_t lsn;
 	bdata_rows(t->cfg->g, row, 1, x);
 	uint64_t t0 = bstat_now_ns();
-	int rc = load__add(t, x, 1, row, LOAD_PROBE_AGENT, ROOST_ACK_VISIBLE, &lsn);
+	int rc = load__add(t, x, 1, row, LOAD_PROBE_AGENT, NULL, ROOST_ACK_VISIBLE, &lsn);
 	*add_ns = bstat_now_ns() - t0;
 	return rc ? rc : load__find(t, x, row, lsn, find_ns);
 }
@@ -665,9 +810,11 @@ static int load_original(const struct bargs *a, const struct bdata *g)
 }
 
 static const struct bargs_command load_commands[] = {
-    {"ingest", "target collection clients batch ack duration max-docs first", load_ingest},
-    {"fill", "target first count batch ack sentinel", load_fill},
-    {"search", "target clients k queries duration gt write-rate write-batch write-first",
+    {"ingest", "target collection clients batch ack duration max-docs first op keys users",
+     load_ingest},
+    {"fill", "target first count batch ack sentinel keys users", load_fill},
+    {"delete", "target first count batch ack mod keep-lo keep-hi", load_delete},
+    {"search", "target clients k queries duration gt write-rate write-batch write-first user",
      load_search},
     {"fresh", "target probes probe-first gap-ms write-rate write-batch write-first", load_fresh},
     {"seal", "target row", load_seal},

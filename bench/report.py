@@ -3,6 +3,7 @@ docs/benchmarks.md: the machine, the command, every figure with roost's
 number, the baseline's and their ratio, and what explains the gaps."""
 import datetime
 import json
+import re
 
 TITLES = {
     "ring": "1. Ring",
@@ -13,6 +14,9 @@ TITLES = {
     "memory": "6. Memory",
     "recovery": "7. Recovery",
     "original": "8. The original failure's workload",
+    "deleted": "9. Search with deleted rows",
+    "filtered": "10. Filtered search on metadata",
+    "writes": "11. Writes by id: adds, upserts, deletes",
 }
 
 
@@ -162,14 +166,64 @@ def machine_lines(m, bench, command):
         "| date | %s |" % datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%d %H:%M UTC"),
         "| run time | %.0f s |" % bench.seconds,
-    ]
+    ] + _merged_line(bench)
+
+
+def _merged_line(bench):
+    m = getattr(bench, "merged", None)
+    if not m:
+        return []
+    return ["| other sections | %s: from an earlier run, `%s` (%s, %s, %.0f s) |" % (
+        ", ".join(TITLES.get(f, f) for f in m["figures"]), m["command"], m["mode"], m["date"],
+        m["seconds"])]
+
+
+def merge(bench, prefix, figures):
+    """Keeps, from the run that wrote PREFIX.json, the rows of the figures
+    this run did not measure (figures: the row figures it did), and its
+    notes where this run has none; both runs must be of the same mode."""
+    try:
+        with open(prefix + ".json") as f:
+            old = json.load(f)
+    except OSError:
+        return
+    mode = "quick" if bench.quick else "full"
+    if old.get("mode") != mode:
+        raise ValueError("%s.json is of a %s run, this one is %s: run all figures" % (
+            prefix, old.get("mode"), mode))
+    kept = [r for r in old["rows"] if r["figure"] not in figures]
+    date = old.get("date")
+    if not date:
+        try:
+            with open(prefix + ".md") as f:
+                found = re.search(r"^\| date \| (.*?) \|$", f.read(), re.M)
+            date = found.group(1) if found else "date unknown"
+        except OSError:
+            date = "date unknown"
+    prev = old.get("merged")
+    bench.merged = dict(command=old["command"], mode=mode, date=date, seconds=old["seconds"],
+                        figures=sorted({r["figure"] for r in kept},
+                                       key=lambda f: list(TITLES).index(f)
+                                       if f in TITLES else len(TITLES)))
+    if prev and set(prev["figures"]) >= set(bench.merged["figures"]):
+        # The kept rows all come from the run before that one.
+        bench.merged.update(command=prev["command"], date=prev["date"],
+                            seconds=prev["seconds"])
+    bench.rows[:0] = kept
+    notes = dict(old.get("notes", {}))
+    seconds = dict(notes.get("seconds", {}))
+    seconds.update(bench.notes.get("seconds", {}))
+    notes.update(bench.notes)
+    notes["seconds"] = seconds
+    bench.notes = notes
 
 
 def write_report(bench, prefix, command):
     rows = bench.rows
-    doc = dict(command=command, mode="quick" if bench.quick else "full",
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    doc = dict(command=command, mode="quick" if bench.quick else "full", date=date,
                machine=bench.machine, plan=bench.p, seconds=bench.seconds, notes=bench.notes,
-               rows=rows)
+               rows=rows, merged=getattr(bench, "merged", None))
     with open(prefix + ".json", "w") as f:
         json.dump(doc, f, indent=1, default=str)
         f.write("\n")
@@ -213,7 +267,11 @@ def _plan_text(bench):
                 "/".join(map(str, p["ring_producers"])), p["ring_s"], len(p["ingest"]),
                 p["ingest_s"], human_count(p["ingest_cap"]), human_count(p["search_rows"]),
                 p["queries"], ", ".join(human_count(n) for n in p["scale_points"]),
-                p["original_s"], bench.reps))
+                p["original_s"], bench.reps) + (
+            " Deleted-row and filtered searches: %s documents, %d queries, %.1f s runs; writes "
+            "by id: at most %s documents a run." % (
+                human_count(p["search_rows"]), p["kept_queries"], p["kept_s"],
+                human_count(p["writes_cap"])) if "kept_queries" in p else ""))
 
 
 def intro(bench):
@@ -237,8 +295,9 @@ def intro(bench):
         "",
         "This machine is shared (see the load average below): absolute numbers move from run "
         "to run, and so does each ratio's noise, since roost and its baseline run one after "
-        "the other. Run `make bench` (about 10 minutes here) or `make bench-quick` (about 2 "
-        "minutes, smaller sizes) to reproduce; `bench/run.py --help` for options.",
+        "the other. Run `make bench` (about 12 minutes here) or `make bench-quick` (about 3 "
+        "minutes, smaller sizes) to reproduce, or `bench/run.py --only FIG,... --merge` to "
+        "measure some figures again and keep the others; `bench/run.py --help` for options.",
     ]
 
 
@@ -329,8 +388,9 @@ def _memory(bench, rows):
             "the growth of the instance's total when a second reader starts. A reader loads "
             "every sealed segment into private memory: the FAISS index (for Flat, the vectors) "
             "and the documents file's columns (ids, agents, times, kinds, text), but not the "
-            "copy of the vectors that file also holds, which it only checks. The tail is shared "
-            "memory, mapped by all. The baseline is a process holding a FAISS Flat index of the "
+            "copy of the vectors that file also holds, which it checks and maps read-only (shared, "
+            "and read only by exact scans of selective filters, which these searches do not "
+            "make). The tail is shared memory, mapped by all. The baseline is a process holding a FAISS Flat index of the "
             "same rows.")
 
 
@@ -355,9 +415,58 @@ def _original(bench, rows):
             "docs/s)." % bench.p["original_s"])
 
 
+def _deleted(bench, rows):
+    p = bench.p
+    return ("Documents with their own ids (`k<row>`) are loaded into one segment of %s rows "
+            "(`--seal-docs %d`, sealed by age once the load is done, so the segment is whole), "
+            "then the rows r with r %% 10 = 0 are deleted by id through libroost (10%%), later "
+            "those with r %% 10 < 5 (50%%). Deletes since the last seal are tombstones in the "
+            "tail's log, which every search applies; a seal (here: a far-away sentinel document "
+            "added, and the tail sealed %.1f s later by age) writes them to the collection's "
+            "tombstone file, whose rows a reader marks once when it loads it. Both states are "
+            "measured, and the mixed one. The baseline searches, in process and with one "
+            "thread, an index built from the surviving rows only (IVF trained on the same first "
+            "rows as roost's), which gives the same answers; compare the ratios with those of "
+            "figure 3, where nothing is deleted. Recall@10 is against the exact neighbours "
+            "among the survivors. IVF searches use nprobe 1: where deletes leave a query's "
+            "visited list with fewer than 10 live rows, roost scans the segment exactly to "
+            "return 10 hits (reader/search.h), so its recall rises and its rate falls while "
+            "the baseline returns fewer hits." % (
+                human_count(p["search_rows"]), p["search_rows"], p["deleted_seal_ms"] / 1e3))
+
+
+def _filtered(bench, rows):
+    p = bench.p
+    return ("One Flat segment of %s documents with metadata `{\"user\": \"u<row %% %d>\"}`; "
+            "searches carry the condition user = \"u7\" (`struct roost_condition`), which 1%% "
+            "of the rows meet. roost has no indexed metadata keys yet: each search evaluates "
+            "the condition on every row's JSON metadata, then, since so few rows match, scans "
+            "them exactly (reader/search.h). The baseline searches the same index file in "
+            "process with `search_with_params` and an `IDSelectorBitmap` of the matching rows, "
+            "built once before the clock (through reader/search_params_c.cpp, which FAISS "
+            "1.7.3's C API lacks)." % (human_count(p["search_rows"]), p["filter_users"]))
+
+
+def _writes(bench, rows):
+    p = bench.p
+    return ("16 clients (threads of `roost-bench-load`, as in figure 2), ack `durable`, each "
+            "repetition at most %s documents or %.1f s, into a Flat instance loaded first with "
+            "documents with their own ids (and a `user` in their metadata): `add` adds new ids, "
+            "`upsert` re-adds existing ids chosen at random (the old versions end), `delete` "
+            "deletes existing ids, each once. The baseline is one thread doing the same to an "
+            "in-process `IDMap,Flat` index of as many rows, one call per batch: "
+            "`add_with_ids`; `remove_ids` then `add_with_ids`; `remove_ids` (with an "
+            "`IDSelectorBatch` of the batch's ids). FAISS's `remove_ids` on a Flat index "
+            "compacts the whole array, so it costs the index's size per call whatever the "
+            "batch; roost's delete appends a tombstone and leaves the row until compaction. "
+            "Integer ids spare the baseline the key-to-id map a service with string ids "
+            "would keep." % (human_count(p["writes_cap"]), p["ingest_s"]))
+
+
 EXPLAIN = {"ring": _ring, "ingest": _ingest, "search": _search, "fresh": _fresh,
            "publish": _publish, "memory": _memory, "recovery": _recovery,
-           "original": _original}
+           "original": _original, "deleted": _deleted, "filtered": _filtered,
+           "writes": _writes}
 
 WHY = {
     "ring": ("each record pays a claim under a process-shared mutex, stores to shared cursors "
@@ -402,6 +511,24 @@ WHY = {
     "original": ("each writer waits for its batch's fsync and two hops, where the in-process "
                  "writer only waits for the lock",
                  "the same as for ingest: bigger groups, client-side batching"),
+    "deleted": ("besides the hops of figure 3, every search rebuilds the rows it may see: it "
+                "copies each segment's tombstone-file bitmap bit by bit into a new one and "
+                "looks up every tombstone of the tail's log; then it searches through an "
+                "`IDSelectorBitmap`, which FAISS 1.7.3's Flat search tests row by row outside "
+                "its faster unfiltered kernel (in process the same selector halves Flat's "
+                "rate), and IVF lists that deletes leave short send queries to an exact scan",
+                "keep each view's live bitmaps and update them when the tombstone log grows "
+                "instead of per search, search without a selector where a segment has no dead "
+                "row, and compact segments with many dead rows so indexes hold survivors only"),
+    "filtered": ("metadata is not indexed: every search parses every row's JSON metadata to "
+                 "test the condition before it scans the 1% that match, where the baseline "
+                 "is handed the matching rows' bitmap",
+                 "index metadata keys (a posting list or bitmap per value, per segment, built "
+                 "at seal), or at least cache each segment's parsed values of the keys "
+                 "filters name"),
+    "writes": ("each request crosses two processes and waits for the log's fsync, as adds "
+               "do, while FAISS copies the vectors once",
+               "the same as for ingest: bigger groups, client-side batching"),
 }
 
 

@@ -3,7 +3,7 @@
 data, measured in the same run, written to docs/benchmarks.md and
 docs/benchmarks.json.
 
-    bench/run.py [--quick] [--build DIR] [--only FIG,...] [--out PREFIX]
+    bench/run.py [--quick] [--build DIR] [--only FIG,...] [--out PREFIX] [--merge]
 
 The C programs in bench/ do the measuring and print one JSON line each:
 roost-bench-load (clients, through libroost), roost-bench-faiss (the
@@ -35,7 +35,10 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 import conftest  # noqa: E402
 
-FIGURES = ["ring", "ingest", "search", "scale", "original", "profile"]
+FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "scale", "original",
+           "profile"]
+# The figures (report rows) each measurement writes, where they differ.
+ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"], "profile": []}
 
 
 class BenchError(Exception):
@@ -54,7 +57,10 @@ def plan(quick):
             search_rows=20000, queries=300, search_s=0.5, search_readers=[1, 2],
             search_clients=[1, 16], search_default_seal=False, train=20000,
             write_rate=500, scale_points=[10000, 100000], probes=100,
-            recovery_full_log=False, original_s=3.0)
+            recovery_full_log=False, original_s=3.0,
+            deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=2500,
+            filter_users=100, writes_cap=10000, kept_clients=[1, 16],
+            kept_queries=200, kept_s=0.3)
     return dict(
         reps=3, ring_sizes=[64, 4096, 262144], ring_producers=[1, 2, 4], ring_s=0.5,
         ingest=list(itertools.product(["queued", "durable", "visible"], [1, 4, 16, 64],
@@ -64,7 +70,10 @@ def plan(quick):
         search_rows=100000, queries=1000, search_s=1.0, search_readers=[1, 2],
         search_clients=[1, 4, 16], search_default_seal=True, train=40000,
         write_rate=500, scale_points=[10000, 100000, 1000000], probes=200,
-        recovery_full_log=True, original_s=20.0)
+        recovery_full_log=True, original_s=20.0,
+        deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=5000,
+        filter_users=100, writes_cap=15000, kept_clients=[1, 16],
+        kept_queries=200, kept_s=0.5)
 
 
 SEAL_DOCS = 65536  # the writer's default --seal-docs
@@ -165,7 +174,7 @@ class Bench:
         sub = "bench" if name.startswith("roost-bench") else "bin"
         return os.path.join(self.build, sub, name)
 
-    def tool(self, prog, cmd, env=None, timeout=900, **opts):
+    def tool(self, prog, cmd, env=None, timeout=900, every=False, **opts):
         argv = [self.bin(prog), cmd, "--dim", str(self.dim)]
         for k, v in opts.items():
             argv += ["--" + k.replace("_", "-"), str(v)]
@@ -177,13 +186,17 @@ class Bench:
                                                      out.returncode, out.stderr[-2000:]))
         if out.stderr.strip():
             self.say("  %s %s: %s" % (prog, cmd, out.stderr.strip().splitlines()[0]))
-        return lines[-1]
+        return lines if every else lines[-1]
 
     def load(self, inst, cmd, **opts):
         return self.tool("roost-bench-load", cmd, env=inst.env, target=inst.name, **opts)
 
     def faiss(self, cmd, **opts):
         return self.tool("roost-bench-faiss", cmd, **opts)
+
+    def faiss_reps(self, cmd, **opts):
+        """A baseline measured self.reps times on one index built once."""
+        return self.tool("roost-bench-faiss", cmd, every=True, reps=self.reps, **opts)
 
     def instance(self, index="Flat", writer_args=(), readers=0, whole_segments=True):
         """A started instance: writer, one broker, readers. whole_segments
@@ -363,6 +376,156 @@ class Bench:
             self.search_series(inst, index, layout, gt, base, 1, [1, 16])
         finally:
             self.drop(inst)
+
+    # -- 9. search with deleted rows ------------------------------------------
+    def kept_gt(self, rows, mod, lo, hi):
+        """Exact neighbours among the rows r with lo <= r % mod < hi."""
+        path = os.path.join(self.tmp, "gt-%d-%d-%d-%d.bin" % (rows, mod, lo, hi))
+        if not os.path.exists(path):
+            self.faiss("gt", rows=rows, queries=self.p["kept_queries"], k=10, out=path, mod=mod,
+                       keep_lo=lo, keep_hi=hi)
+        return path
+
+    def kept_series(self, fig, inst, cfg, gt, base, what, short, params, **opts):
+        """QPS of 1 reader at each client count, against a baseline's
+        searches; recall next to the baseline's."""
+        for c in self.p["kept_clients"]:
+            runs = [self.load(inst, "search", clients=c, k=10, queries=self.p["kept_queries"],
+                              duration=self.p["kept_s"], gt=gt, **opts)
+                    for _ in range(self.reps)]
+            self.record(fig, "%s, %s" % (cfg, plural(c, "client")), "QPS", "queries/s",
+                        "higher", [r["qps"] for r in runs], [b["qps"] for b in base], what,
+                        short=short, params=dict(params, clients=c),
+                        p50_ms=[r["latency_p50_ms"] for r in runs],
+                        p99_ms=[r["latency_p99_ms"] for r in runs],
+                        recall=[r["recall"] for r in runs],
+                        base_p50_ms=[b["latency_p50_ms"] for b in base],
+                        base_p99_ms=[b["latency_p99_ms"] for b in base],
+                        base_recall=[b["recall"] for b in base],
+                        errors=sum(r["errors"] for r in runs))
+
+    def await_seal(self, inst, segs, timeout):
+        """Waits until the instance has segs segment files: an aged seal."""
+        t0 = time.monotonic()
+        while len([f for f in inst.files("seg-*.index")]) < segs:
+            if time.monotonic() - t0 > timeout:
+                raise BenchError("no seal within %.0f s" % timeout)
+            time.sleep(0.05)
+
+    def fig_deleted(self):
+        """One segment of n keyed rows (sealed by age: --seal-docs n, so the
+        tail seals whole once the fill is done), then deletes by id of the
+        rows r with r % 10 == 0 (10%), later r % 10 < 5 (50%). Deletes since
+        the last seal are tombstones in the tail that every search applies;
+        a seal (a far-away sentinel added, the tail aged) writes them to the
+        tombstone file, whose rows the reader marks when it loads it."""
+        p = self.p
+        n, ms = p["search_rows"], p["deleted_seal_ms"]
+        for index in p["deleted_indexes"]:
+            train = min(p["train"], n)
+            inst = self.instance(index, ["--seal-docs", str(n), "--seal-interval-ms", str(ms),
+                                         "--train-docs", str(train)], readers=1,
+                                 whole_segments=False)
+            try:
+                fill = self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH,
+                                 ack="queued", keys=1)
+                if fill["seconds"] * 1e3 > ms * 0.9:
+                    raise BenchError("the fill (%.1f s) outlasted the seal interval"
+                                     % fill["seconds"])
+                self.await_seal(inst, 1, 60)
+                segs, base = 1, {}
+                for dead, step, where in ((1, (0, 1), "in the tail's log"),
+                                          (1, None, "in the tombstone file"),
+                                          (5, (1, 5), "10% in the file, 40% in the log"),
+                                          (5, None, "in the tombstone file")):
+                    if step:
+                        d = self.load(inst, "delete", first=0, count=n, batch=FILL_BATCH,
+                                      ack="queued", mod=10, keep_lo=step[0], keep_hi=step[1])
+                        self.say("  %s: deleted %d rows in %.2f s" % (
+                            index, d["deleted"], d["seconds"]))
+                    else:
+                        self.load(inst, "fill", first=0, count=0, sentinel=1)
+                        segs += 1
+                        self.await_seal(inst, segs, 60)
+                    gt = self.kept_gt(n, 10, dead, 10)
+                    if dead not in base:
+                        base[dead] = self.faiss_reps(
+                            "search", rows=n, index=index, train=train, mod=10, keep_lo=dead,
+                            keep_hi=10, queries=p["kept_queries"], k=10, gt=gt,
+                            duration=p["kept_s"])
+                    cfg = "%s, %s rows, %d%% deleted (%s)" % (index, human_count(n),
+                                                             dead * 10, where)
+                    self.kept_series("deleted", inst, cfg, gt, base[dead],
+                                     "FAISS search, 1 thread, an index of the surviving rows",
+                                     "", dict(index=index, deleted=dead * 10, where=where))
+            finally:
+                self.drop(inst)
+
+    # -- 10. filtered search ---------------------------------------------------
+    def fig_filtered(self):
+        """One Flat segment of n rows with metadata {"user": "u<r % 100>"};
+        searches filtered on user "u7": 1% of the rows."""
+        p = self.p
+        n, users, user = p["search_rows"], p["filter_users"], 7
+        inst = self.instance("Flat", ["--seal-docs", str(n)], readers=1)
+        try:
+            self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="queued",
+                      sentinel=1, keys=1, users=users)
+            segs = inst.files("seg-*.index")
+            if len(segs) != 1:
+                raise BenchError("expected one segment, found %s" % segs)
+            gt = self.kept_gt(n, users, user, user + 1)
+            base = self.faiss_reps("search", file=segs[0], mod=users, keep_lo=user,
+                                   keep_hi=user + 1, select=1, queries=p["kept_queries"], k=10,
+                                   gt=gt, duration=p["kept_s"])
+            cfg = "Flat, %s rows, user = u%d (1%%)" % (human_count(n), user)
+            self.kept_series("filtered", inst, cfg, gt, base,
+                             "FAISS search_with_params, 1 thread, same index file, "
+                             "IDSelectorBitmap of the matching rows", "",
+                             dict(index="Flat", users=users), user=user)
+        finally:
+            self.drop(inst)
+
+    # -- 11. writes by id ------------------------------------------------------
+    def fig_writes(self):
+        """16 clients add new ids, upsert existing ids or delete by id, next
+        to FAISS doing the same to an IDMap,Flat index of as many rows."""
+        p = self.p
+        cap = p["writes_cap"]
+        for op, batch in itertools.product(["add", "upsert", "delete"], [1, 100]):
+            # Deletes need a row per id they delete; the others as many
+            # rows as upserts choose from. The tail never fills: no seal.
+            rows = cap * self.reps if op == "delete" else cap
+            base = [self.faiss("docs", op=op, rows=rows, batch=batch, duration=p["ingest_s"],
+                               max_docs=cap) for _ in range(self.reps)]
+            inst = self.instance("Flat", whole_segments=False)
+            try:
+                self.load(inst, "fill", first=0, count=rows, batch=FILL_BATCH, ack="queued",
+                          keys=1, users=p["filter_users"])
+                runs = []
+                for i in range(self.reps):
+                    first = rows + i * cap if op == "add" else i * cap
+                    runs.append(self.load(inst, "ingest", op=op, clients=16, batch=batch,
+                                          ack="durable", duration=p["ingest_s"], max_docs=cap,
+                                          first=first, keys=rows, users=p["filter_users"]))
+            finally:
+                self.drop(inst)
+            what = {"add": "FAISS add_with_ids of new ids",
+                    "upsert": "FAISS remove_ids + add_with_ids of the same ids",
+                    "delete": "FAISS remove_ids"}[op]
+            cfg = "%s, ack durable, 16 clients, batch %d, %s rows" % (op, batch,
+                                                                      human_count(rows))
+            common = dict(p50_ms=[r["latency_p50_ms"] for r in runs],
+                          p99_ms=[r["latency_p99_ms"] for r in runs],
+                          errors=sum(r["errors"] for r in runs))
+            self.record("writes", cfg, "requests/s", "requests/s", "higher",
+                        [r["requests_per_s"] for r in runs], [b["requests_per_s"] for b in base],
+                        what + ", IDMap,Flat, 1 thread, same batches",
+                        params=dict(op=op, batch=batch, rows=rows), **common)
+            self.record("writes", cfg, "documents/s", "documents/s", "higher",
+                        [r["vectors_per_s"] for r in runs], [b["docs_per_s"] for b in base],
+                        what + ", IDMap,Flat, 1 thread, same batches", rank=False,
+                        params=dict(op=op, batch=batch, rows=rows))
 
     # -- 4-7. freshness, publication, memory, recovery ------------------------
     def fill_to(self, inst, target):
@@ -667,15 +830,25 @@ def main():
     ap.add_argument("--dim", type=int, default=384, help="vector dimension (default 384)")
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3)")
     ap.add_argument("--command", default="", help="the command to name in the report")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the figures --only leaves out from PREFIX.json (a run of the "
+                    "same mode), so that a few figures can be measured again")
     args = ap.parse_args()
     only = [f for f in args.only.split(",") if f]
+    unknown = [f for f in only if f not in FIGURES]
+    if unknown:
+        ap.error("unknown figure %s (known: %s)" % (",".join(unknown), ",".join(FIGURES)))
     bench = Bench(args)
     try:
         bench.run(only)
     finally:
         bench.close()
     command = args.command or " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv)
-    report.write_report(bench, os.path.join(ROOT, args.out), command)
+    out = os.path.join(ROOT, args.out)
+    if args.merge:
+        ran = only or FIGURES
+        report.merge(bench, out, {r for f in ran for r in ROW_FIGURES.get(f, [f])})
+    report.write_report(bench, out, command)
     print("wrote %s.md and %s.json in %.0f s" % (args.out, args.out, bench.seconds))
 
 

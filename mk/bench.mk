@@ -17,7 +17,11 @@ $(BUILD)/bench/roost-bench-load: $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) $(LIBROO
 	$(CC) $(LDFLAGS) $(BUILD)/bench/load.o $(BENCH_LIB_OBJ) -o $@ \
 		-L$(BUILD)/lib -Wl,-rpath,'$$ORIGIN/../lib' -lroost $(LIBS_ALL) -lpthread -lm
 
-$(BUILD)/bench/roost-bench-faiss: $(BUILD)/bench/base.o $(BENCH_LIB_OBJ) $(LIBS_ALL)
+# The baselines search with an IDSelector as readers do, through the
+# reader's C shim over FAISS's C++ search parameters.
+$(BUILD)/bench/base.o: INC = $(INC_ALL) $(FAISS_INC) -Iclient -Ireader
+$(BUILD)/bench/roost-bench-faiss: $(BUILD)/bench/base.o $(BUILD)/reader/search_params_c.o \
+		$(BENCH_LIB_OBJ) $(LIBS_ALL)
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
 
 $(BUILD)/bench/roost-bench-ring: $(BUILD)/bench/ringbench.o $(BENCH_LIB_OBJ) $(LIBS_ALL)
