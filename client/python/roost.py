@@ -107,6 +107,16 @@ class Results(list):
         self.lsn = lsn
 
 
+class Found(list):
+    """The Hits of a get, in the order asked; lsn is the LSN the answer
+    was computed from (for more than 1024 ids, asked in parts, the
+    smallest of the parts': every part includes every batch below it)."""
+
+    def __init__(self, hits, lsn):
+        super().__init__(hits)
+        self.lsn = lsn
+
+
 # ---------------------------------------------------------------------
 # libroost
 
@@ -784,12 +794,13 @@ class Roost:
     def get(self, ids, with_vectors=False, min_lsn=None):
         """The documents with these ids (their own, or "#<number>") as Hits
         (score 0), in the order asked, from data that includes min_lsn;
-        ids not there are left out. with_vectors fills Hit.vector."""
+        ids not there are left out. with_vectors fills Hit.vector. Returns
+        a list with .lsn (Found)."""
         keys = [_cstr(i, "ids[%d]" % n) for n, i in enumerate(ids)]
         for n, k in enumerate(keys):
             if not k:
                 raise RoostError(EINVAL, "ids[%d] is empty" % n)
-        found = []
+        found, lsn = [], None
         with self._lock:
             h = self._handle()
             for lo in range(0, len(keys), _MAX_DOCS):
@@ -802,10 +813,12 @@ class Roost:
                 if rc:
                     raise self._error(rc)
                 try:
-                    found += self._results(res, 1)[0]
+                    part = self._results(res, 1)
                 finally:
                     self._lib.roost_results_free(res)
-        return found
+                found += part[0]
+                lsn = part.lsn if lsn is None else min(lsn, part.lsn)
+        return Found(found, lsn or 0)
 
     def get_by_ids(self, ids):
         """LangChain's get_by_ids: the Documents with these ids that exist,
