@@ -158,6 +158,16 @@ class Results(list):
         self.lsn = lsn
 
 
+class Found(list):
+    """The Hits of a get, in the order asked; lsn is the LSN the answer
+    was computed from (for more than 1024 ids, asked in parts, the
+    smallest of the parts': every part includes every batch below it)."""
+
+    def __init__(self, hits, lsn):
+        super().__init__(hits)
+        self.lsn = lsn
+
+
 # ---------------------------------------------------------------------
 # libroost
 
@@ -963,12 +973,13 @@ class Roost(_VectorStore):
     def get(self, ids, with_vectors=False, min_lsn=None):
         """The documents with these ids (their own, or "#<number>") as Hits
         (score 0), in the order asked, from data that includes min_lsn;
-        ids not there are left out. with_vectors fills Hit.vector."""
+        ids not there are left out. with_vectors fills Hit.vector. Returns
+        a list with .lsn (Found)."""
         keys = [_cstr(i, "ids[%d]" % n) for n, i in enumerate(ids)]
         for n, k in enumerate(keys):
             if not k:
                 raise RoostError(EINVAL, "ids[%d] is empty" % n)
-        found = []
+        found, lsn = [], None
         with self._lock:
             h = self._handle()
             for lo in range(0, len(keys), _MAX_DOCS):
@@ -981,10 +992,12 @@ class Roost(_VectorStore):
                 if rc:
                     raise self._error(rc)
                 try:
-                    found += self._results(res, 1)[0]
+                    part = self._results(res, 1)
                 finally:
                     self._lib.roost_results_free(res)
-        return found
+                found += part[0]
+                lsn = part.lsn if lsn is None else min(lsn, part.lsn)
+        return Found(found, lsn or 0)
 
     def scroll(self, filter=None, limit=100, cursor=None, with_vectors=False, min_lsn=None):
         """A page of up to limit (1 .. 1024) documents that filter admits,

@@ -179,11 +179,12 @@ class Instance:
         return wire.Client(self.broker_url(i), timeout_ms)
 
     def agent(self, agent, requests=10, batch=(1, 50), ack="durable", target=None,
-              timeout_ms=60000, collection=None, dim=None):
+              timeout_ms=60000, collection=None, dim=None, extra=()):
+        """A roost-agent process; extra: more of its options (--keyed ...)."""
         argv = [os.path.join(TOOLS, "roost-agent"), "--target", target or self.name, "--dim",
                 str(dim or self.dim), "--agent", str(agent), "--requests", str(requests),
                 "--batch-min", str(batch[0]), "--batch-max", str(batch[1]), "--ack", ack,
-                "--seed", str(agent + 1), "--timeout-ms", str(timeout_ms)]
+                "--seed", str(agent + 1), "--timeout-ms", str(timeout_ms)] + list(extra)
         if collection:
             argv += ["--collection", collection]
         p = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,

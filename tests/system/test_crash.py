@@ -25,6 +25,12 @@ fails fails the test. Then it checks that:
     holds only what the manifest names (plus the log and the lock); no
     long-lived process's count of open descriptors grows.
 
+A second matrix (test_kill9_keyed_documents_upserts_and_deletes) does the
+same for documents with ids of their own: agents add, upsert and delete
+them by id while the writer dies at each kill point of records and seals,
+and the history checker holds every get, search and scroll to the last
+acknowledged state of each key.
+
 CI runs 10 rounds plus one per kill point (and half as many supervised,
 where the supervisor's restarts leave no room for kill points); every kill
 point must be hit. ROOST_CRASH_LONG=1 (`make test-long`) runs 50 and 25;
@@ -40,6 +46,7 @@ import re
 import signal
 import struct
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -47,8 +54,13 @@ import traceback
 import agentdata
 import history
 import wire
-from conftest import BIN, check_exactly_once, read_manifest, shm_dir, shm_objects, wait_for
+from conftest import (BIN, BUILD, ROOT, Threads, check_exactly_once, read_manifest, shm_dir,
+                      shm_objects, wait_for)
 from faults import fnv, writer_supports
+
+sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
+import roost  # noqa: E402
 
 DIM = 16
 SEAL_DOCS = 4096
@@ -1109,3 +1121,275 @@ def test_answers_never_go_back_while_a_writer_recovers(make_instance):
     after = inst.search(vecs, k=1, min_lsn=lsn)
     assert after["lsn"] > lsn
     assert [r[0]["id"] for r in after["results"]] == [a["ids"][0] for a in acked]
+
+
+# ---- documents with ids of their own: upserts and deletes under kills -------------
+
+# The kill points a record or a seal goes through (the collection ones are
+# about creates and drops): logging a batch or a delete, sealing the tail
+# with its tombstones, compacting segments whose rows they end, replaying.
+KEYED_POINTS = ("log-before-sync", "log-after-sync", "seal-before-manifest",
+                "seal-after-manifest", "replay", "compact-before-manifest",
+                "compact-after-manifest")
+KEYED_MODES = ("durable", "visible", "queued")
+KEYED_AGENT = 300
+KEYED_OPTIONS = ["--keyed", "--upserts", "30", "--deletes", "20", "--pause-ms", "25"]
+KEYED_BATCH = (1, 8)
+KEYED_REQUESTS = 20000  # a bound: the test stops its agents long before
+SAMPLE = 512  # keys got and versions searched for after each round
+MAX_IDS = 1024  # the most ids one get may carry
+SCROLL_REQUESTS = 100  # an agent's requests per scroll window: at most 800 rows
+
+
+def roost_client(inst, broker):
+    """A libroost handle (the Python binding) on one broker."""
+    return roost.Roost(inst.broker_url(broker), timeout_ms=30000)
+
+
+class KeyedLoad:
+    """roost-agent processes in keyed mode, one per ack mode, adding,
+    upserting and deleting documents by their own ids. Every request they
+    print goes into the history: its TRY line as the invocation, its PUT
+    or DEL lines as the acknowledgement; one still open when the agent
+    exits has an unknown outcome."""
+
+    def __init__(self, inst, rec):
+        self.rec = rec
+        self.lock = threading.Lock()
+        self.keys, self.errors, self.newest = set(), [], 0
+        self.procs = [inst.agent(KEYED_AGENT + a, requests=KEYED_REQUESTS, batch=KEYED_BATCH,
+                                 ack=mode, timeout_ms=60000, extra=KEYED_OPTIONS)
+                      for a, mode in enumerate(KEYED_MODES)]
+        self.threads = Threads()
+        for a, p in enumerate(self.procs):
+            self.threads.start(self._read, p, KEYED_AGENT + a)
+
+    def _finish(self, op, result):
+        op.update(result=result, done=self.rec.tick())
+        self.rec.record(op)
+        if result == "ok":
+            with self.lock:
+                self.newest = max(self.newest, op["lsn"])
+
+    def _read(self, proc, agent):
+        op = None
+        for line in proc.stdout:
+            f = line.rstrip("\n").split(" ")
+            if f[0] == "TRY":
+                assert op is None, "agent %d tried %r before %r was answered" % (agent, f, op)
+                req, n, keys = int(f[1]), int(f[3]), f[4:]
+                assert len(keys) == n, line
+                op = {"f": "delete" if f[2] == "delete" else "add", "client": "agent%d" % agent,
+                      "index": self.rec.tick(), "keys": keys}
+                if f[2] != "delete":
+                    op.update(docs=[(agent, "agent %d post %d.%d" % (agent, req, i))
+                                    for i in range(n)], ids=[])
+                with self.lock:
+                    self.keys.update(keys)
+            elif f[0] == "LSN":
+                op["lsn"] = int(f[1])
+            elif f[0] == "PUT":
+                doc_id, key, text = int(f[1]), f[2], " ".join(f[7:])
+                i = len(op["ids"])
+                assert (key, (int(f[3]), text)) == (op["keys"][i], op["docs"][i]), line
+                op["ids"].append(doc_id)
+                if len(op["ids"]) == len(op["docs"]):
+                    self._finish(op, "ok")
+                    op = None
+            elif f[0] == "DEL":
+                assert f[3:] == op["keys"], line
+                op["lsn"] = int(f[1])
+                self._finish(op, "ok")
+                op = None
+            elif f[0] == "ERR":
+                with self.lock:
+                    self.errors.append("agent %d: %s" % (agent, line.strip()))
+                self._finish(op, "info")
+                op = None
+        if op is not None:
+            self._finish(op, "info")
+
+    def stop(self):
+        """Each agent ends after its request in flight; returns their
+        exit statuses."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            p.wait(timeout=90)
+        self.threads.join(timeout=30)
+        for p in self.procs:
+            p.stderr.close()
+        return [p.returncode for p in self.procs]
+
+    def kill(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def keyed_versions(rec):
+    """Every version an agent has tried to add, by agent."""
+    out = {}
+    for op in rec.snapshot()[0]:
+        if op["f"] == "add":
+            for c in op["docs"]:
+                out.setdefault(c[0], set()).add(c)
+    return {a: sorted(cs) for a, cs in out.items()}
+
+
+def until_answered(what, f, deadline_s=SETTLE_S):
+    """f() retried while no reader or broker answers (one restarting):
+    an answer that failed claims nothing."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return f()
+        except Exception as e:  # noqa: BLE001 - RoostError, or the transport's
+            if time.monotonic() > deadline:
+                raise AssertionError("%s never answered: %r" % (what, e))
+            time.sleep(0.1)
+
+
+def keyed_get(db, rec, client, keys, min_lsn):
+    """One recorded get (at most 1024 keys: one answer, one LSN)."""
+    index = rec.tick()
+    got = until_answered("a get", lambda: db.get(keys, min_lsn=min_lsn))
+    rec.record({"f": "get", "client": client, "index": index, "done": rec.tick(),
+                "keys": list(keys), "min_lsn": min_lsn, "result": "ok", "lsn": got.lsn,
+                "found": [(h.version, h.id, (h.agent, h.text)) for h in got]})
+
+
+def keyed_search(db, rec, client, agent, targets, min_lsn):
+    """One recorded search for versions of one agent by their own vectors
+    (k=1, filtered on the agent)."""
+    index = rec.tick()
+    res = until_answered("a search", lambda: db.search(
+        [rec.vector(c) for c in targets], k=1, filter={"agent": agent}, min_lsn=min_lsn))
+    rec.record({"f": "search", "client": client, "index": index, "done": rec.tick(),
+                "targets": list(targets), "agents": [agent], "min_lsn": min_lsn,
+                "result": "ok", "lsn": res.lsn,
+                "hits": [(h[0].version, (h[0].agent, h[0].text)) if h else None for h in res]})
+
+
+def keyed_sample(inst, load, rec, rnd, r):
+    """After a round, while the agents go on: gets of a sample of the keys
+    and searches for a sample of the versions, through each broker, with
+    the newest acknowledged LSN as min_lsn."""
+    with load.lock:
+        keys, newest = sorted(load.keys), load.newest
+    for broker in (0, 1):
+        with roost_client(inst, broker) as db:
+            keyed_get(db, rec, "round%d.%d" % (r, broker),
+                      rnd.sample(keys, min(SAMPLE, len(keys))), newest)
+            for agent, versions in sorted(keyed_versions(rec).items()):
+                keyed_search(db, rec, "round%d.%d" % (r, broker), agent,
+                             rnd.sample(versions, min(SAMPLE // 3, len(versions))), newest)
+
+
+def keyed_read_all(inst, load, rec):
+    """After the load: gets of every key ever tried, a search for every
+    version ever tried, and a scroll of the collection (searches filtered
+    on one agent and a window of its requests' times, each window holding
+    fewer rows than k) recorded as one read at the smallest LSN of its
+    answers. Returns (keys, versions, documents read)."""
+    keys, versions = sorted(load.keys), keyed_versions(rec)
+    newest = load.newest
+    with roost_client(inst, 0) as db0, roost_client(inst, 1) as db1:
+        for at in range(0, len(keys), MAX_IDS):
+            keyed_get((db0, db1)[at // MAX_IDS % 2], rec, "final", keys[at:at + MAX_IDS], newest)
+        for agent, vs in sorted(versions.items()):
+            for at in range(0, len(vs), MAX_QUERIES):
+                keyed_search(db1, rec, "final", agent, vs[at:at + MAX_QUERIES], newest)
+        index, docs, lsns = rec.tick(), [], []
+        for agent, vs in sorted(versions.items()):
+            last = max(int(c[1].rsplit(" ", 1)[1].split(".")[0]) for c in vs)
+            for lo in range(0, last + 1, SCROLL_REQUESTS):
+                window = (lo * 1000, (lo + SCROLL_REQUESTS) * 1000 - 1)
+                res = until_answered("a scroll", lambda: db0.search(
+                    [[0.0] * DIM], k=1024, filter={"agent": agent, "time": window},
+                    min_lsn=newest))
+                assert len(res[0]) < 1024, "a scroll window of %d rows was cut" % len(res[0])
+                docs += [(h.version, (h.agent, h.text)) for h in res[0]]
+                lsns.append(res.lsn)
+        rec.record({"f": "read", "index": index, "docs": docs, "lsn": min(lsns)})
+    return len(keys), sum(map(len, versions.values())), len(docs)
+
+
+def test_kill9_keyed_documents_upserts_and_deletes(make_instance):
+    """Agents add, upsert and delete documents by their own ids, in every
+    ack mode, while the writer is killed at each kill point a record or a
+    seal goes through (seals every 4096 rows and every half second, so
+    that tombstones are sealed into files and segments compacted), and a
+    broker and a reader are killed too. After each round, gets and
+    searches of a sample, at LSNs the load keeps moving; at the end, gets
+    of every key ever tried, searches for every version and a scroll of
+    the collection. The history checker then holds every answer to the
+    state the acknowledged operations left at its LSN: the last version of
+    each key, deleted keys absent, one version per key, nothing back from
+    the dead."""
+    seed_ = seed()
+    rnd = random.Random(seed_)
+    writer_args, broker_args = crash_args()
+    inst = make_instance(dim=DIM, writer_args=writer_args, broker_args=broker_args)
+    cluster = Cluster(inst)
+    rec = Recorder()
+    load = KeyedLoad(inst, rec)
+    # Each point once (three times in long mode), a broker and a reader,
+    # and half as many rounds as the matrix above of a process picked as
+    # it picks them, killed at a random moment.
+    plan = list(KEYED_POINTS) * (3 if os.environ.get("ROOST_CRASH_LONG") else 1) + \
+        ["broker0", "reader1"] + [rnd.choice(Cluster.ROLES) for _ in range(rounds() // 2)]
+    rnd.shuffle(plan)
+    hits, misses, started = {p: 0 for p in KEYED_POINTS}, {}, time.monotonic()
+    r = 0
+    try:
+        wait_for(lambda: load.newest > 0, 60, "the agents' first acknowledgement")
+        while r < len(plan):
+            step = plan[r]
+            time.sleep(rnd.uniform(0.2, 1.0))
+            cluster.check_alive()
+            role = step if step in cluster.procs else "writer"
+            cluster.kill(role)
+            if step in KEYED_POINTS:
+                if cluster.kill_at_point(step, rnd.randint(1, KILL_POINTS[step])):
+                    hits[step] += 1
+                else:
+                    misses[step] = misses.get(step, 0) + 1
+                    assert misses[step] < POINT_TRIES, "kill point %s missed %d times" % (
+                        step, misses[step])
+                    plan.append(step)
+            cluster.restart(role)
+            keyed_sample(inst, load, rec, rnd, r)
+            r += 1
+        codes = load.stop()
+        assert codes == [0] * len(KEYED_MODES), (codes, load.errors)
+        assert not load.errors, load.errors[:5]
+        counts = keyed_read_all(inst, load, rec)
+        # Once more from scratch: a writer that rebuilds its map from the
+        # tombstone file, the segments and the log alone, and readers that
+        # build their views anew, with nothing written since.
+        for role in ("writer", "reader0", "reader1"):
+            cluster.kill(role)
+        for role in ("writer", "reader0", "reader1"):
+            cluster.restart(role)
+        keyed_read_all(inst, load, rec)
+        ops = check_history(rec, lambda c: False)
+    except Exception as e:
+        load.kill()
+        raise AssertionError("keyed crash matrix, seed %d (ROOST_CRASH_SEED=%d replays it), "
+                             "%s: %s" % (seed_, seed_, "round %d" % r if r < len(plan) else
+                                         "at the end", e)) from e
+    m = read_manifest(inst.data, inst.name)
+    coll = m["collections"]["default"]
+    segments = [s for s in m["segments"] if s["coll"] == coll["id"]]
+    assert coll["tomb_gen"] > 0 and segments and coll["tail_start"] > 0, \
+        "no seal with tombstones happened: %r" % coll
+    summary = history.summary(ops)
+    print("\nkeyed crash matrix: seed %d, %d rounds, %.0f s\n  kill points hit %r, missed "
+          "(retried) %r\n  %d keys, %d versions tried, %d documents read by the scroll; %d "
+          "segments, tombstone file %d\n  history: %r; no violation" % (
+              seed_, len(plan), time.monotonic() - started, hits, misses, counts[0],
+              counts[1], counts[2], len(segments), coll["tomb_gen"], summary))
+    assert all(hits.values()), hits

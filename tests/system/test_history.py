@@ -17,19 +17,31 @@ class H:
         self.ops.append(op)
         return op
 
-    def add(self, client, docs, ids=None, lsn=0, result="ok"):
-        return self._op(f="add", client=client, docs=docs, ids=ids, lsn=lsn, result=result)
+    def add(self, client, docs, ids=None, lsn=0, result="ok", keys=None):
+        op = self._op(f="add", client=client, docs=docs, ids=ids, lsn=lsn, result=result)
+        if keys is not None:
+            op["keys"] = keys
+        return op
 
-    def delete(self, client, docs, lsn=0, result="ok"):
-        return self._op(f="delete", client=client, docs=docs, lsn=lsn, result=result)
+    def delete(self, client, docs=(), lsn=0, result="ok", keys=None):
+        op = self._op(f="delete", client=client, docs=docs, lsn=lsn, result=result)
+        if keys is not None:
+            op["keys"] = keys
+        return op
+
+    def get(self, client, keys, found, lsn, min_lsn=0, result="ok"):
+        return self._op(f="get", client=client, keys=keys, found=found, lsn=lsn,
+                        min_lsn=min_lsn, result=result)
 
     def search(self, client, targets, hits, lsn, min_lsn=0, agents=None, result="ok"):
         return self._op(f="search", client=client, targets=targets, hits=hits, lsn=lsn,
                         min_lsn=min_lsn, agents=agents, result=result)
 
-    def read(self, docs):
+    def read(self, docs, lsn=None):
         self.clock += 1
         self.ops.append({"f": "read", "index": self.clock, "docs": docs})
+        if lsn is not None:
+            self.ops[-1]["lsn"] = lsn
 
     def violations(self, unrecorded=None):
         v = history.check(self.ops, unrecorded)
@@ -140,3 +152,114 @@ def test_failures_text_names_each_property():
     assert "monotonic-reads: 1 violation(s)" in text
     assert "exactly-once: 1 violation(s)" in text
     assert "lacks (2, 'c')" in text
+
+
+# Versions of keyed documents: key k1's first and second version, and so on.
+K1A, K1B, K2A, K2B, K3A = ((3, "k1 a"), (3, "k1 b"), (3, "k2 a"), (3, "k2 b"), (3, "k3 a"))
+
+
+def keyed():
+    """Documents with keys of their own: an upsert (k1 at 200), a delete
+    (k2 at 300) and the key added again (400), an add of unknown outcome
+    (k3); searches, gets and an exact read at LSNs either side of each."""
+    h = H()
+    h.add("x", [K1A, K2A], keys=["k1", "k2"], ids=[100, 101], lsn=100)
+    h.search("y", [K1A, K1B], [(100, K1A), (100, K1A)], lsn=150)  # before the upsert
+    h.add("y", [K1B], keys=["k1"], ids=[200], lsn=200)
+    h.search("y", [K1A, K1B], [(200, K1B), (200, K1B)], lsn=201)
+    h.delete("x", keys=["k2"], lsn=300)
+    h.get("y", ["k1", "k2"], [(200, "k1", K1B), (101, "k2", K2A)], lsn=300)  # before the delete
+    h.add("y", [K3A], keys=["k3"], result="info")
+    h.get("y", ["k1", "k2", "k3"], [(200, "k1", K1B)], lsn=301)
+    h.add("x", [K2B], keys=["k2"], ids=[400], lsn=400)  # back after its delete
+    h.get("x", ["k2", "k3"], [(400, "k2", K2B), (450, "k3", K3A)], lsn=401, min_lsn=400)
+    h.read([(200, K1B), (400, K2B)], lsn=401)
+    h.read([(200, K1B), (400, K2B), (450, K3A)], lsn=402)
+    return h
+
+
+def test_a_valid_keyed_history_passes():
+    assert keyed().violations() == {}
+
+
+def test_last_write_wins_violations():
+    h = keyed()
+    h.get("z", ["k1"], [(100, "k1", K1A)], lsn=250)  # the upsert at 200 lost
+    assert list(h.violations()) == ["last-write-wins"]
+    h = keyed()
+    h.search("z", [K1A], [(100, K1A)], lsn=201)  # the replaced version found
+    assert list(h.violations()) == ["last-write-wins"]
+    h = keyed()
+    h.search("z", [K1B], [(400, K2B)], lsn=401)  # the current version missed
+    assert list(h.violations()) == ["last-write-wins"]
+    h = keyed()
+    h.read([(400, K2B)], lsn=401)  # the key lost
+    assert list(h.violations()) == ["last-write-wins"]
+    h = keyed()
+    h.get("z", ["k1"], [(200, "k1", K1B)], lsn=150)  # a version from after the answer's LSN
+    assert list(h.violations()) == ["last-write-wins"]
+    h = keyed()
+    h.get("z", ["k2"], [], lsn=450)  # added again at 400, absent
+    assert list(h.violations()) == ["last-write-wins"]
+
+
+def test_keyed_no_resurrection_violations():
+    h = keyed()
+    h.get("z", ["k2"], [(101, "k2", K2A)], lsn=350)  # deleted at 300
+    assert list(h.violations()) == ["no-resurrection"]
+    h = keyed()
+    h.read([(200, K1B), (101, K2A)], lsn=350)
+    assert list(h.violations()) == ["no-resurrection"]
+    h = keyed()
+    h.search("z", [K2A], [(101, K2A)], lsn=301)
+    assert list(h.violations()) == ["no-resurrection"]
+    h = keyed()
+    h.search("z", [K2A], [(101, K2A)], lsn=300)  # answered from before the delete: fine
+    assert h.violations() == {}
+
+
+def test_one_version_violations():
+    h = keyed()
+    h.read([(200, K1B), (400, K2B), (100, K1A)], lsn=401)  # an upsert doubled
+    assert list(h.violations()) == ["one-version"]
+    h = keyed()
+    h.get("z", ["k1"], [(200, "k1", K1B), (200, "k1", K1B)], lsn=401)
+    assert list(h.violations()) == ["one-version"]
+
+
+def test_keyed_exactly_once_and_read_your_writes_violations():
+    h = keyed()
+    h.get("z", ["k1"], [(200, "k1", K1B), (400, "k2", K2B)], lsn=401)  # a key not asked for
+    assert list(h.violations()) == ["exactly-once"]
+    h = keyed()
+    h.get("z", ["k2"], [(200, "k2", K1B)], lsn=201)  # k1's version as k2
+    assert "exactly-once" in h.violations()
+    h = keyed()
+    h.get("z", ["k1"], [(201, "k1", K1B)], lsn=401)  # under another id
+    assert list(h.violations()) == ["exactly-once"]
+    h = keyed()
+    h.get("z", ["k1"], [(200, "k1", K1B)], lsn=400, min_lsn=400)
+    assert list(h.violations()) == ["read-your-writes"]
+    h = keyed()
+    h.get("x", ["k1"], [(200, "k1", K1B)], lsn=300)  # x was answered from 401 before
+    assert list(h.violations()) == ["monotonic-reads"]
+
+
+def test_keyed_unknown_outcomes_may_or_may_not_have_happened():
+    h = keyed()
+    h.delete("x", keys=["k1"], result="info")
+    h.get("z", ["k1"], [], lsn=500)  # the delete may have happened...
+    h.get("w", ["k1"], [(200, "k1", K1B)], lsn=500)  # ...or not
+    assert h.violations() == {}
+    h = keyed()
+    h.get("z", ["k1"], [], lsn=500)  # no delete was tried yet
+    h.delete("x", keys=["k1"], result="info")
+    assert list(h.violations()) == ["last-write-wins"]
+    h = H()
+    h.read([(450, K3A)], lsn=10)  # shown before its add of unknown outcome was tried
+    h.add("y", [K3A], keys=["k3"], result="info")
+    assert list(h.violations()) == ["last-write-wins"]
+    h = keyed()
+    h.add("y", [(3, "k1 c")], keys=["k1"], result="fail")
+    h.get("z", ["k1"], [(500, "k1", (3, "k1 c"))], lsn=501)  # a failed upsert stored
+    assert "exactly-once" in h.violations()
