@@ -662,7 +662,7 @@ static int ingest__seal_commit(ingest *w, uint32_t at)
 	if (tomb_gen)
 		mc->tomb_gen = tomb_gen;
 	ingest__replay_point(&next);
-	rc = manifest_add_segment(&next, &seg);
+	rc = seg.count ? manifest_add_segment(&next, &seg) : 0;
 	if (rc) {
 		manifest_free(&next);
 		return rc;
@@ -707,7 +707,7 @@ static int ingest__seal_finish(ingest *w)
 static int ingest__seal(ingest *w, uint32_t at)
 {
 	wcoll *c = w->colls[at];
-	if (w->switch_coll != c && wcoll_rows(c) == 0)
+	if (w->switch_coll != c && !wcoll_sealable(c))
 		return 0;
 	int rc = w->switch_coll == c ? 0 : ingest__seal_commit(w, at);
 	if (rc == 0)

@@ -238,6 +238,11 @@ uint64_t wcoll_rows(const wcoll *c)
 	return tail_pending(c->tail);
 }
 
+int wcoll_sealable(const wcoll *c)
+{
+	return tail_pending(c->tail) || tail_tomb_pending(c->tail);
+}
+
 int wcoll_fits(const wcoll *c, uint64_t docs, uint64_t text_bytes, uint64_t tombs)
 {
 	return tail_fits(c->tail, docs, text_bytes) && tail_tomb_fits(c->tail, tombs);
@@ -258,8 +263,13 @@ static int wcoll__end(wcoll *c, uint64_t version, uint64_t lsn)
 	uint64_t end = version < lsn ? lsn : version + 1;
 	int now;
 	int rc = docmap_end(c->docs, version, end, &now);
-	if (rc == 0 && now)
+	if (rc == 0 && now) {
 		tail_tomb_append(c->tail, version, end);
+		/* Tombstones age a tail like rows: each search applies those
+		 * of the tail, so a seal moves them to the file. */
+		if (c->tail_born_ms == 0)
+			c->tail_born_ms = futex_now_ms();
+	}
 	return rc;
 }
 
@@ -331,9 +341,10 @@ uint64_t wcoll_unindexed(const wcoll *c)
  * a tail waits for more, however old, instead of failing its seal. */
 int wcoll_aged(const wcoll *c)
 {
+	uint64_t rows = tail_pending(c->tail);
 	return c->set.seal_interval_ms > 0 && c->tail_born_ms != 0 &&
 	       futex_now_ms() - c->tail_born_ms >= (int64_t)c->set.seal_interval_ms &&
-	       (c->index || tail_pending(c->tail) >= c->set.train_docs);
+	       (c->index || rows == 0 || rows >= c->set.train_docs);
 }
 
 static int wcoll__train(wcoll *c, uint64_t gen)
@@ -476,15 +487,16 @@ int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segme
 		     uint64_t *trained_gen, uint64_t *tomb_gen)
 {
 	uint64_t had = c->trained_gen;
-	int rc = c->index ? 0 : wcoll__train(c, gen);
-	if (rc == 0)
-		rc = wcoll_index_pending(c, PLACE_MUST_ADD);
 	struct segment_docs v;
 	tail_view(c->tail, &v);
 	v.count = tail_pending(c->tail);
 	v.end_lsn = end;
 	v.text_bytes = tail_text_used(c->tail);
-	if (rc == 0)
+	/* A tail of tombstones only (deletes, no adds) makes no segment. */
+	int rc = c->index || !v.count ? 0 : wcoll__train(c, gen);
+	if (rc == 0 && v.count)
+		rc = wcoll_index_pending(c, PLACE_MUST_ADD);
+	if (rc == 0 && v.count)
 		rc = wcoll__store_segment(c, &v);
 	if (rc == 0)
 		rc = wcoll__store_tombs(c, gen, tomb_gen);
@@ -522,7 +534,7 @@ int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen, uint64_t tomb
 		if (rc)
 			return rc;
 		c->sealed_docs += rows;
-		c->segments++;
+		c->segments += rows != 0;
 		catalog_set_counts(c->env.cat, c->id, c->sealed_docs, c->segments);
 	}
 	return wcoll__open_index(c);

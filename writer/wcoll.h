@@ -76,6 +76,9 @@ void wcoll_show_tail(wcoll *c, uint64_t published);
 /* Rows in the tail, published or not. */
 uint64_t wcoll_rows(const wcoll *c);
 
+/* 1 when the tail holds rows or tombstones: something a seal moves. */
+int wcoll_sealable(const wcoll *c);
+
 /* 1 when docs more documents with text_bytes of text, and tombs more
  * tombstones (each upsert or deleted id may make one), fit in the tail. */
 int wcoll_fits(const wcoll *c, uint64_t docs, uint64_t text_bytes, uint64_t tombs);

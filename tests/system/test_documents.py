@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import BUILD, ROOT, wait_for
+from conftest import BUILD, ROOT, read_manifest, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
@@ -352,3 +352,27 @@ def test_cli_delete_by_filter(inst):
                           env=inst.env, text=True, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=60)
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_deletes_alone_age_and_seal_into_the_tombstone_file(make_instance):
+    """A tail that holds only tombstones (deletes, no adds) ages and seals
+    like one with rows: its tombstones move to the tombstone file (each
+    search then no longer applies them one by one), and no empty segment
+    is made."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-interval-ms", "200"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_reader()
+    with connect(inst) as db:
+        db.add([unit(i) for i in range(10)], texts=["t%d" % i for i in range(10)],
+               ids=["k%d" % i for i in range(10)], ack="visible")
+        wait_for(lambda: len(read_manifest(inst.data, inst.name)["segments"]) == 1, 30,
+                 "the rows' seal")
+        db.delete(["k3", "k4"], ack="visible")
+
+        wait_for(lambda: read_manifest(inst.data, inst.name)["collections"]["default"]
+                 ["tomb_gen"] > 0, 30, "the tombstones' seal")
+        assert len(read_manifest(inst.data, inst.name)["segments"]) == 1
+        assert [h.id for h in db.scroll_all(min_lsn=db.last_lsn)] == \
+            ["k%d" % i for i in range(10) if i not in (3, 4)]
+        assert db.get(["k3", "k5"])[0].id == "k5"
