@@ -32,13 +32,14 @@ static int rscroll__tail_ended(const struct view *v, uint64_t at, struct rscroll
 	for (uint64_t i = 0; i < n; i++)
 		if (t[i].end_lsn < at)
 			out->v[out->n++] = t[i].version;
-	qsort(out->v, out->n, sizeof *out->v, rscroll__by_value);
+	if (out->n) /* qsort wants an array, even of nothing */
+		qsort(out->v, out->n, sizeof *out->v, rscroll__by_value);
 	return 0;
 }
 
 static int rscroll__in(const struct rscroll__ended *e, uint64_t version)
 {
-	return bsearch(&version, e->v, e->n, sizeof *e->v, rscroll__by_value) != NULL;
+	return e->n && bsearch(&version, e->v, e->n, sizeof *e->v, rscroll__by_value) != NULL;
 }
 
 /* Live as of at: added below it, and ended by nothing below it. */

@@ -447,6 +447,18 @@ static int rsearch__reply(const struct search_hit *hits, const uint32_t *counts,
 	return rc;
 }
 
+/* The LSN an answer read: everything below it is in it, nothing at or
+ * past it. view_lsn is view_end_lsn() read before the tail was, and the
+ * tail's end bounds what the answer took from the tail. A tail whose end
+ * is below view_lsn got nothing since (a collection without records in
+ * the groups between is published no further), so the answer is the
+ * state at view_lsn; one that went past it while the answer was made is
+ * read to its end, which the answer must then say. */
+static uint64_t rsearch__answered(uint64_t view_lsn, uint64_t tail_end)
+{
+	return tail_end > view_lsn ? tail_end : view_lsn;
+}
+
 /* Why rsearch__view_for found no view. */
 static void rsearch__view_error(const struct rsearch *rs, int rc, const char *name,
 				uint64_t min_lsn, int timeout, char *msg)
@@ -494,7 +506,8 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 			    : ROOST_ENOMEM;
 	if (rc == 0) {
 		rsearch__count(rs, v->coll);
-		rc = rsearch__reply(hits, counts, nq, s->k, lsn, out, len);
+		rc = rsearch__reply(hits, counts, nq, s->k, rsearch__answered(lsn, tail.end_lsn),
+				    out, len);
 	} else {
 		rc = wire_encode_error(rc, "search failed", out, len);
 	}
@@ -567,7 +580,8 @@ static int rsearch__get_in(const Roost__GetRequest *g, const struct view *v, voi
 	size_t n = 0;
 	for (size_t i = 0; i < g->n_ids; i++)
 		n += rget_find(v, &snap, g->ids[i], strlen(g->ids[i]), &docs[n]);
-	rc = rsearch__docs_reply(docs, n, v->dim, g->with_vectors, lsn, NULL, out, len);
+	rc = rsearch__docs_reply(docs, n, v->dim, g->with_vectors, rsearch__answered(lsn, snap.end),
+				 NULL, out, len);
 	search_snapshot_free(&snap);
 	free(docs);
 	return rc;
@@ -600,6 +614,7 @@ static int rsearch__scroll_in(const Roost__ScrollRequest *sc, const struct view 
 			      size_t *len)
 {
 	uint32_t limit = sc->limit ? sc->limit : RSCROLL_DEFAULT_LIMIT;
+	uint64_t view_lsn = view_end_lsn(v);
 	struct search_snapshot snap;
 	struct rget_doc *docs = malloc(limit * sizeof *docs);
 	int rc = docs ? search_snapshot_take(v, &snap) : ROOST_ENOMEM;
@@ -608,7 +623,7 @@ static int rsearch__scroll_in(const Roost__ScrollRequest *sc, const struct view 
 		return wire_encode_error(rc, "scroll failed", out, len);
 	}
 	if (at == 0)
-		at = snap.end;
+		at = rsearch__answered(view_lsn, snap.end);
 	struct rscroll_page page = {.docs = docs};
 	rc = rscroll_page(v, &snap, at, after, f, limit, &page);
 	char cursor[RSCROLL_CURSOR_MAX] = "";

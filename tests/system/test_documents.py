@@ -376,3 +376,19 @@ def test_deletes_alone_age_and_seal_into_the_tombstone_file(make_instance):
         assert [h.id for h in db.scroll_all(min_lsn=db.last_lsn)] == \
             ["k%d" % i for i in range(10) if i not in (3, 4)]
         assert db.get(["k3", "k5"])[0].id == "k5"
+
+
+def test_a_retried_delete_changes_nothing_twice(inst):
+    """Deletes are idempotent like adds: a retry with the same key (client
+    id, sequence) gets the original LSN and ends nothing new, even when the
+    id was added again in between."""
+    with connect(inst) as a, connect(inst) as b:
+        b.add([unit(1)], texts=["v1"], ids=["again"], ack="visible")
+        a.set_client_id(7777, 5)
+        a.delete(["again"], ack="visible")
+        first = a.last_lsn
+        b.add([unit(2)], texts=["v2"], ids=["again"], ack="visible")
+        a.set_client_id(7777, 5)  # the retry: same key
+        a.delete(["again"], ack="visible")
+        assert a.last_lsn == first
+        assert [h.text for h in b.get(["again"], min_lsn=b.last_lsn)] == ["v2"]
