@@ -179,33 +179,21 @@ static int search__rows(const struct view_segment *s, const uint8_t *bits, uint6
 	return rc;
 }
 
-/* l as the rows (rows in all) that dead (NULL: none) leaves. */
-static int search__live_from(struct search_live *l, const uint8_t *dead, uint64_t rows)
+/* Ends row of l (rows in all) for this request only: the first time, on
+ * a copy of the view's bitmap. */
+static int search__kill(struct search_live *l, uint64_t rows, uint64_t row)
 {
-	size_t bytes = (rows + 7) / 8;
-	if (!(l->bits = calloc(bytes ? bytes : 1, 1)))
-		return ROOST_ENOMEM;
-	l->count = 0;
-	for (uint64_t r = 0; r < rows; r++) {
-		int gone = dead && (dead[r / 8] >> (r % 8) & 1);
-		l->bits[r / 8] |= (uint8_t)(!gone << (r % 8));
-		l->count += !gone;
+	if (l->bits && !l->own.bits) {
+		size_t bytes = (rows + 7) / 8;
+		if (!(l->own.bits = malloc(bytes ? bytes : 1)))
+			return ROOST_ENOMEM;
+		memcpy(l->own.bits, l->bits, bytes);
+		l->own.count = l->count;
 	}
-	return 0;
-}
-
-/* Clears row of l (rows in all), making the bitmap from dead (may be
- * NULL) the first time. */
-static int search__kill(struct search_live *l, const uint8_t *dead, uint64_t rows, uint64_t row)
-{
-	int rc = l->bits ? 0 : search__live_from(l, dead, rows);
-	if (rc)
-		return rc;
-	if (l->bits[row / 8] >> (row % 8) & 1) {
-		l->bits[row / 8] &= (uint8_t) ~(1u << (row % 8));
-		l->count--;
-	}
-	return 0;
+	int rc = view_live_clear(&l->own, rows, row);
+	l->bits = l->own.bits;
+	l->count = l->own.count;
+	return rc;
 }
 
 /* What a search sees: the view's segments as its tombstone file leaves
@@ -216,9 +204,8 @@ static int search__liveness(const struct view *v, const struct segment_docs *t, 
 			    struct search_live *seg, struct search_live *tail)
 {
 	int rc = 0;
-	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
-		if (v->dead[i])
-			rc = search__live_from(&seg[i], v->dead[i], v->segs[i]->docs.count);
+	for (uint32_t i = 0; i < v->nsegs; i++)
+		seg[i] = (struct search_live){.bits = v->live[i].bits, .count = v->live[i].count};
 	const struct tomb *tombs = NULL;
 	uint64_t n = 0;
 	if (v->tail)
@@ -227,9 +214,9 @@ static int search__liveness(const struct view *v, const struct segment_docs *t, 
 		uint32_t at;
 		uint64_t row;
 		if (view_locate(v, tombs[i].version, &at, &row))
-			rc = search__kill(&seg[at], v->dead[at], v->segs[at]->docs.count, row);
+			rc = search__kill(&seg[at], v->segs[at]->docs.count, row);
 		else if ((row = view_row_of(t->ids, t->count, tombs[i].version)) < t->count)
-			rc = search__kill(tail, NULL, t->count, row);
+			rc = search__kill(tail, t->count, row);
 	}
 	return rc;
 }
@@ -244,26 +231,26 @@ static int search__segment(const struct view_segment *s, const struct search_liv
 	const struct segment_docs *d = &s->docs;
 	if (d->count == 0)
 		return 0;
-	uint8_t *bits = live->bits;
+	const uint8_t *bits = live->bits;
 	uint64_t matches = live->bits ? live->count : d->count;
 	int filtering = docfilter_active(f);
+	uint8_t *matching = NULL;
 	if (filtering) {
-		bits = calloc((d->count + 7) / 8, 1);
-		if (!bits)
+		if (!(matching = calloc((d->count + 7) / 8, 1)))
 			return ROOST_ENOMEM;
 		matches = 0;
 		for (uint64_t r = 0; r < d->count; r++)
 			if ((!live->bits || (live->bits[r / 8] >> (r % 8) & 1)) &&
 			    search_match(d, r, f)) {
-				bits[r / 8] |= (uint8_t)(1u << (r % 8));
+				matching[r / 8] |= (uint8_t)(1u << (r % 8));
 				matches++;
 			}
+		bits = matching;
 	}
 	int rc = matches
 		     ? search__rows(s, bits, matches, filtering, q, nq, k, t, tops, dist, labels)
 		     : 0;
-	if (filtering)
-		free(bits);
+	free(matching);
 	return rc;
 }
 
@@ -303,7 +290,7 @@ int search_snapshot_take(const struct view *v, struct search_snapshot *out)
 void search_snapshot_free(struct search_snapshot *s)
 {
 	for (uint32_t i = 0; s->live && i < s->nlive; i++)
-		free(s->live[i].bits);
+		free(s->live[i].own.bits);
 	free(s->live);
 	s->live = NULL;
 	s->nlive = 0;
@@ -321,18 +308,19 @@ static int search__tail(const struct view *v, const struct segment_docs *t,
 			const struct docfilter *f, struct search_top *tops, float *dist)
 {
 	const struct docfilter *flt = docfilter_active(f) ? f : NULL;
-	uint8_t *bits = live->bits;
+	const uint8_t *bits = live->bits;
+	uint8_t *matching = NULL;
 	if (bits && flt) {
-		if (!(bits = calloc((t->count + 7) / 8, 1)))
+		if (!(matching = calloc((t->count + 7) / 8, 1)))
 			return ROOST_ENOMEM;
 		for (uint64_t r = 0; r < t->count; r++)
 			if ((live->bits[r / 8] >> (r % 8) & 1) && search_match(t, r, flt))
-				bits[r / 8] |= (uint8_t)(1u << (r % 8));
+				matching[r / 8] |= (uint8_t)(1u << (r % 8));
+		bits = matching;
 	}
 	const struct search_rows w = {.d = t, .bits = bits, .f = flt};
 	search__scan(&w, v->metric != 0, q, nq, NULL, tops, dist);
-	if (bits != live->bits)
-		free(bits);
+	free(matching);
 	return 0;
 }
 

@@ -42,10 +42,13 @@ struct search_hit {
 };
 
 /* The rows of a segment (or of the tail) a request may see: those no
- * upsert or delete below its end ended. NULL bits: all of them. */
+ * upsert or delete below its end ended. NULL bits: all of them. bits is
+ * the view's own (shared by every search of it) until the tail's
+ * tombstones end more rows: then a copy the request owns. */
 struct search_live {
-	uint8_t *bits;
+	const uint8_t *bits;
 	uint64_t count;
+	struct view_live own;
 };
 
 /* What one request sees of a view: the tail's rows of records below the

@@ -126,9 +126,9 @@ static void view__free(struct view *v)
 {
 	for (uint32_t i = 0; i < v->nsegs; i++) {
 		view__segment_put(v->segs[i]);
-		free(v->dead ? v->dead[i] : NULL);
+		free(v->live ? v->live[i].bits : NULL);
 	}
-	free(v->dead);
+	free(v->live);
 	free(v->tombs);
 	free(v->segs);
 	tail_close(v->tail);
@@ -141,8 +141,8 @@ static int view__segments(struct view *v, const struct inst *in, const struct ma
 	uint32_t first, n;
 	manifest_segments_of(m, v->coll, &first, &n);
 	v->segs = calloc(n ? n : 1, sizeof *v->segs);
-	v->dead = calloc(n ? n : 1, sizeof *v->dead);
-	if (!v->segs || !v->dead)
+	v->live = calloc(n ? n : 1, sizeof *v->live);
+	if (!v->segs || !v->live)
 		return ROOST_ENOMEM;
 	for (uint32_t i = first; i < first + n; i++) {
 		struct view_segment *s = view__find(prev, &m->segments[i]);
@@ -187,6 +187,24 @@ int view_locate(const struct view *v, uint64_t version, uint32_t *seg, uint64_t 
 	return *row < d->count;
 }
 
+int view_live_clear(struct view_live *l, uint64_t rows, uint64_t row)
+{
+	if (!l->bits) {
+		size_t bytes = (rows + 7) / 8;
+		if (!(l->bits = malloc(bytes ? bytes : 1)))
+			return ROOST_ENOMEM;
+		memset(l->bits, 0xff, bytes);
+		if (rows % 8)
+			l->bits[bytes - 1] = (uint8_t)((1u << (rows % 8)) - 1);
+		l->count = rows;
+	}
+	if (l->bits[row / 8] >> (row % 8) & 1) {
+		l->bits[row / 8] &= (uint8_t) ~(1u << (row % 8));
+		l->count--;
+	}
+	return 0;
+}
+
 /* Marks the rows the collection's tombstone file names, as of m. */
 static int view__tombs(struct view *v, const struct inst *in, const struct manifest *m)
 {
@@ -208,11 +226,7 @@ static int view__tombs(struct view *v, const struct inst *in, const struct manif
 		uint64_t row;
 		if (!view_locate(v, t[i].version, &seg, &row))
 			continue; /* a row compaction dropped */
-		uint8_t **bits = &v->dead[seg];
-		if (!*bits && !(*bits = calloc((v->segs[seg]->docs.count + 7) / 8, 1)))
-			rc = ROOST_ENOMEM;
-		else
-			(*bits)[row / 8] |= (uint8_t)(1u << (row % 8));
+		rc = view_live_clear(&v->live[seg], v->segs[seg]->docs.count, row);
 	}
 	return rc;
 }

@@ -43,6 +43,12 @@ struct view_key {
 	uint64_t row;
 };
 
+/* Which rows of a segment are live: a bit each, and how many are set. */
+struct view_live {
+	uint8_t *bits;
+	uint64_t count;
+};
+
 struct view_segment {
 	_Atomic int refs;
 	uint64_t start_lsn, end_lsn;
@@ -64,9 +70,10 @@ struct view {
 	uint64_t manifest_ino; /* remote views: the MANIFEST file they read */
 	uint32_t nsegs;
 	struct view_segment **segs;
-	/* Per segment, the rows upserts and deletes ended below sealed_end
-	 * (the manifest's tombstone file): NULL where none. */
-	uint8_t **dead;
+	/* Per segment, the rows no upsert or delete below sealed_end ended
+	 * (the manifest's tombstone file), built once for every search of the
+	 * view: bits NULL where all are live. */
+	struct view_live *live;
 	/* That file's tombstones, ascending version, for reads as of an LSN. */
 	struct tomb *tombs;
 	uint64_t ntombs;
@@ -90,6 +97,10 @@ int view_locate(const struct view *v, uint64_t version, uint32_t *seg, uint64_t 
 /* The rows of s whose id hashes to hash: (*first)[0..return value). The
  * ids themselves are compared by the caller. */
 uint64_t view_key_rows(const struct view_segment *s, uint64_t hash, const struct view_key **first);
+
+/* Clears row of l (of rows in all), making its bitmap (all live) first
+ * when it has none. */
+int view_live_clear(struct view_live *l, uint64_t rows, uint64_t row);
 
 /* The row of version among rows ids[0..n) (ascending), or n. */
 uint64_t view_row_of(const uint64_t *ids, uint64_t n, uint64_t version);
