@@ -539,17 +539,26 @@ static int lr_results(roost *r, Roost__Reply *rep, uint32_t nq, roost_results **
 	return 0;
 }
 
+/* 1 to ROOST_MAX_DOCS ids, none empty; the server checks the rest. */
+static int lr_check_ids(roost *r, const char *what, const char *const *ids, size_t n)
+{
+	if (!ids || n == 0 || n > ROOST_MAX_DOCS)
+		return lr_fail(r, ROOST_EINVAL, "a %s names 1 to %u ids, not %zu", what,
+			       ROOST_MAX_DOCS, n);
+	for (size_t i = 0; i < n; i++)
+		if (!ids[i] || !ids[i][0])
+			return lr_fail(r, ROOST_EINVAL, "ids[%zu] is empty", i);
+	return 0;
+}
+
 int roost_get(roost *r, const char *const *ids, size_t n, int with_vectors, uint64_t min_lsn,
 	      roost_results **out)
 {
 	r->err[0] = '\0';
 	*out = NULL;
-	if (!ids || n == 0 || n > ROOST_MAX_DOCS)
-		return lr_fail(r, ROOST_EINVAL, "a get names 1 to %u ids, not %zu", ROOST_MAX_DOCS,
-			       n);
-	for (size_t i = 0; i < n; i++)
-		if (!ids[i] || !ids[i][0])
-			return lr_fail(r, ROOST_EINVAL, "ids[%zu] is empty", i);
+	int rc = lr_check_ids(r, "get", ids, n);
+	if (rc)
+		return rc;
 	Roost__GetRequest g = ROOST__GET_REQUEST__INIT;
 	g.collection = r->coll;
 	g.n_ids = n;
@@ -560,7 +569,7 @@ int roost_get(roost *r, const char *const *ids, size_t n, int with_vectors, uint
 	req.op_case = ROOST__REQUEST__OP_GET_DOCS;
 	req.get_docs = &g;
 	Roost__Reply *rep;
-	int rc = lr_exchange(r, &req, &g.timeout_ms, ROOST__REPLY__BODY_GOT, &rep);
+	rc = lr_exchange(r, &req, &g.timeout_ms, ROOST__REPLY__BODY_GOT, &rep);
 	if (rc)
 		return rc;
 	roost_results *res = lr_results_new(rep, 1, rep->got->n_docs);
@@ -664,12 +673,9 @@ static int lr_delete(roost *r, Roost__DeleteRequest *d, enum roost_ack ack, uint
 int roost_delete(roost *r, const char *const *ids, size_t n, enum roost_ack ack, uint64_t *lsn)
 {
 	r->err[0] = '\0';
-	if (!ids || n == 0 || n > ROOST_MAX_DOCS)
-		return lr_fail(r, ROOST_EINVAL, "a delete names 1 to %u ids, not %zu",
-			       ROOST_MAX_DOCS, n);
-	for (size_t i = 0; i < n; i++)
-		if (!ids[i] || !ids[i][0])
-			return lr_fail(r, ROOST_EINVAL, "ids[%zu] is empty", i);
+	int rc = lr_check_ids(r, "delete", ids, n);
+	if (rc)
+		return rc;
 	Roost__DeleteRequest del = ROOST__DELETE_REQUEST__INIT;
 	del.n_ids = n;
 	del.ids = (char **)ids;

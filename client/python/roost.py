@@ -517,6 +517,15 @@ def _filter(spec):
     return f, keep
 
 
+def _id_list(ids):
+    """Ids to name in a get or a delete, as bytes: none may be empty."""
+    keys = [_cstr(i, "ids[%d]" % n) for n, i in enumerate(ids)]
+    for n, k in enumerate(keys):
+        if not k:
+            raise RoostError(EINVAL, "ids[%d] is empty" % n)
+    return keys
+
+
 def _key(value, what):
     """A document's own id as bytes: 1 to 128 bytes of UTF-8, not
     beginning with '#' (which marks the ids roost assigns)."""
@@ -813,7 +822,7 @@ class Roost(_VectorStore):
         rc = self._lib.roost_add(h, dim, cdocs, n, mode, ids, ctypes.byref(lsn))
         if rc:
             raise self._error(rc, added)
-        self.last_lsn = lsn.value if self.last_lsn is None else max(self.last_lsn, lsn.value)
+        self._saw_lsn(lsn.value)
         return [_id_str(d[4].decode("utf-8"), v) for d, v in zip(docs, ids)]
 
     def add_texts(self, texts, metadatas=None, *, ids=None, embeddings=None, vectors=None,
@@ -852,10 +861,7 @@ class Roost(_VectorStore):
         if filter is not None:
             self._delete_where(filter, mode)
             return True
-        keys = [_cstr(i, "ids[%d]" % n) for n, i in enumerate(ids)]
-        for n, k in enumerate(keys):
-            if not k:
-                raise RoostError(EINVAL, "ids[%d] is empty" % n)
+        keys = _id_list(ids)
         with self._lock:
             h = self._handle()
             for lo in range(0, len(keys), _MAX_DOCS):
@@ -975,10 +981,7 @@ class Roost(_VectorStore):
         (score 0), in the order asked, from data that includes min_lsn;
         ids not there are left out. with_vectors fills Hit.vector. Returns
         a list with .lsn (Found)."""
-        keys = [_cstr(i, "ids[%d]" % n) for n, i in enumerate(ids)]
-        for n, k in enumerate(keys):
-            if not k:
-                raise RoostError(EINVAL, "ids[%d] is empty" % n)
+        keys = _id_list(ids)
         found, lsn = [], None
         with self._lock:
             h = self._handle()
