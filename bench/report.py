@@ -511,15 +511,16 @@ WHY = {
     "original": ("each writer waits for its batch's fsync and two hops, where the in-process "
                  "writer only waits for the lock",
                  "the same as for ingest: bigger groups, client-side batching"),
-    "deleted": ("besides the hops of figure 3, every search rebuilds the rows it may see: it "
-                "copies each segment's tombstone-file bitmap bit by bit into a new one and "
-                "looks up every tombstone of the tail's log; then it searches through an "
+    "deleted": ("besides the hops of figure 3, every search looks up every tombstone of the "
+                "tail's log (and copies the live-row bitmap of each segment those end rows "
+                "of; the tombstone file's bitmaps are built once per view); then it searches "
+                "through an "
                 "`IDSelectorBitmap`, which FAISS 1.7.3's Flat search tests row by row outside "
                 "its faster unfiltered kernel (in process the same selector halves Flat's "
                 "rate), and IVF lists that deletes leave short send queries to an exact scan",
-                "keep each view's live bitmaps and update them when the tombstone log grows "
-                "instead of per search, search without a selector where a segment has no dead "
-                "row, and compact segments with many dead rows so indexes hold survivors only"),
+                "update each view's live bitmaps as the tombstone log grows instead of per "
+                "search, and compact segments with many dead rows so indexes hold survivors "
+                "only"),
     "filtered": ("metadata is not indexed: every search parses every row's JSON metadata to "
                  "test the condition before it scans the 1% that match, where the baseline "
                  "is handed the matching rows' bitmap",
