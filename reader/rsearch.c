@@ -211,12 +211,24 @@ int rsearch_load(struct rsearch *rs)
 	return rc;
 }
 
-void rsearch_refresh(struct rsearch *rs)
+/* Rebuilds the views when the catalog moved. wait: block behind a rebuild
+ * another thread is making, then look again, rather than return at once
+ * with the views that rebuild is replacing. */
+static void rsearch__refresh(struct rsearch *rs, int wait)
 {
 	uint64_t seen = rsearch__seen_now(rs);
-	if (seen == atomic_load_explicit(&rs->seen, memory_order_relaxed) ||
-	    pthread_mutex_trylock(&rs->build_lock) != 0)
+	if (seen == atomic_load_explicit(&rs->seen, memory_order_relaxed))
 		return;
+	if (!wait && pthread_mutex_trylock(&rs->build_lock) != 0)
+		return;
+	if (wait) {
+		pthread_mutex_lock(&rs->build_lock);
+		seen = rsearch__seen_now(rs);
+		if (seen == atomic_load_explicit(&rs->seen, memory_order_relaxed)) {
+			pthread_mutex_unlock(&rs->build_lock);
+			return;
+		}
+	}
 	uint64_t gen = 0;
 	if (rsearch__rebuild(rs, seen) == 0) {
 		uint32_t segs;
@@ -226,6 +238,11 @@ void rsearch_refresh(struct rsearch *rs)
 			 (unsigned long long)gen, rs->nviews, segs);
 	}
 	pthread_mutex_unlock(&rs->build_lock);
+}
+
+void rsearch_refresh(struct rsearch *rs)
+{
+	rsearch__refresh(rs, 0);
 }
 
 void rsearch_stat(struct rsearch *rs, uint64_t *generation, uint32_t *segments, uint64_t *lsn)
@@ -268,6 +285,24 @@ static void rsearch__waiting(struct rsearch *rs, int delta)
 		atomic_fetch_add_explicit(&rs->waiting, (uint32_t)delta, memory_order_relaxed);
 }
 
+/* rsearch__named, after any rebuild under way when the name is unknown:
+ * a collection created just now may be in the views that rebuild makes. */
+static struct view *rsearch__named_now(struct rsearch *rs, const char *name)
+{
+	struct view *v = rsearch__named(rs, name);
+	if (v)
+		return v;
+	rsearch__refresh(rs, 1);
+	return rsearch__named(rs, name);
+}
+
+/* Whether a collection missing now may still be created at or below
+ * min_lsn: the writer has not yet published past it. */
+static int rsearch__may_appear(struct rsearch *rs, uint64_t min_lsn)
+{
+	return min_lsn && rs->src.ctl && ctl_mark(rs->src.ctl, CTL_PUBLISHED) <= min_lsn;
+}
+
 /* The view of collection name holding min_lsn, waiting up to timeout_ms
  * for it to be published. ROOST_ENOCOLL when there is no such collection. */
 static int rsearch__view_for(struct rsearch *rs, const char *name, uint64_t min_lsn, int timeout_ms,
@@ -277,13 +312,15 @@ static int rsearch__view_for(struct rsearch *rs, const char *name, uint64_t min_
 	int counted = 0;
 	for (;;) {
 		rsearch_refresh(rs);
-		struct view *v = rsearch__named(rs, name);
-		if (!v || min_lsn == 0 || view_end_lsn(v) > min_lsn) {
+		struct view *v = rsearch__named_now(rs, name);
+		if (v ? min_lsn == 0 || view_end_lsn(v) > min_lsn
+		      : !rsearch__may_appear(rs, min_lsn)) {
 			rsearch__waiting(rs, counted ? -1 : 0);
 			*out = v;
 			return v ? 0 : ROOST_ENOCOLL;
 		}
-		view_put(v);
+		if (v)
+			view_put(v);
 		int64_t left = deadline - futex_now_ms();
 		if (left <= 0) {
 			rsearch__waiting(rs, counted ? -1 : 0);

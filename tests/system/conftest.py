@@ -82,6 +82,19 @@ def wait_for(cond, timeout, what):
     raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
 
 
+def waiting_readers(inst):
+    """Pids of readers whose state file counts a search waiting for its
+    min_lsn (base/rstat.h)."""
+    pids = []
+    for f in os.listdir(inst.run_dir):
+        if f.startswith("reader-") and f.endswith(".stat"):
+            with open(os.path.join(inst.run_dir, f)) as fh:
+                fields = fh.read().split()
+            if "waiting" in fields and int(fields[fields.index("waiting") + 1]) > 0:
+                pids.append(int(fields[1]))
+    return pids
+
+
 class Instance:
     def __init__(self, dim=16, index="Flat", metric="l2", writer_args=(), broker_args=()):
         self.name = "t%d-%d" % (os.getpid(), next(_names))

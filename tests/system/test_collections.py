@@ -10,7 +10,7 @@ import threading
 
 import agentdata
 import wire
-from conftest import Threads, collect_all, read_manifest, shm_objects, wait_for
+from conftest import Threads, collect_all, read_manifest, shm_objects, wait_for, waiting_readers
 
 DIM = 16
 POSTS_DIM = 8
@@ -348,6 +348,30 @@ class Churn:
 
 
 KEYS = itertools.count((os.getpid() << 24) + (1 << 40))
+
+
+def test_search_waiting_for_its_lsn_sees_a_collection_created_meanwhile(make_instance):
+    """A search naming a collection the reader does not know, with a
+    min_lsn not yet published, waits for that LSN instead of answering
+    "no collection": the create may be the very record the LSN names. Once
+    past it, a name still unknown is ENOCOLL at once."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    published = inst.status()["published_lsn"]
+    got = {}
+    t = threading.Thread(target=lambda: got.update(inst.search(
+        [[1.0] * 4], k=1, collection="late", min_lsn=published, timeout_ms=20000,
+        client_timeout_ms=30000)))
+    t.start()
+    wait_for(lambda: waiting_readers(inst), 15, "the reader to hold the search")
+    r = inst.create("late", dim=4)
+    assert r["status"] == 0, r
+    t.join(60)
+    assert got["status"] == 0 and got["results"] == [[]], got
+    s = inst.search([[1.0] * 4], k=1, collection="never", min_lsn=published, timeout_ms=20000)
+    assert s["status"] == ENOCOLL and "no collection 'never'" in s["message"], s
 
 
 def test_kill9_while_collections_are_created_and_dropped(make_instance):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import wire
-from conftest import BIN, stop_process, wait_for
+from conftest import BIN, stop_process, wait_for, waiting_readers
 
 DIM = 4
 MAX_FRAME = 16 << 20  # WIRE_MAX_FRAME
@@ -353,19 +353,6 @@ def publish_and_answer(inst, search, published):
     out, err = search.communicate(timeout=60)
     assert search.returncode == 0, err
     assert json.loads(out)["lsn"] > published
-
-
-def waiting_readers(inst):
-    """Pids of readers whose state file counts a search waiting for its
-    min_lsn (base/rstat.h)."""
-    pids = []
-    for f in os.listdir(inst.run_dir):
-        if f.startswith("reader-") and f.endswith(".stat"):
-            with open(os.path.join(inst.run_dir, f)) as fh:
-                fields = fh.read().split()
-            if "waiting" in fields and int(fields[fields.index("waiting") + 1]) > 0:
-                pids.append(int(fields[1]))
-    return pids
 
 
 def test_broker_killed_mid_request_is_retried_or_named(make_instance):
