@@ -20,6 +20,8 @@
 #define COLL_DEFAULT	"default"
 #define COLL_DEFAULT_ID 1u /* `roost up --dim D`, and data written before collections */
 #define COLL_MAX_DIM	4096u
+#define COLL_KEYS_MAX	127u /* bytes of the indexed metadata keys, commas included */
+#define COLL_KEYS_COUNT 8u   /* indexed metadata keys at most */
 
 struct coll_settings {
 	uint32_t dim;
@@ -28,6 +30,9 @@ struct coll_settings {
 	uint64_t train_docs;	   /* trained index types: vectors to train on */
 	uint64_t seal_docs;	   /* documents per sealed segment (the tail's capacity) */
 	uint32_t seal_interval_ms; /* seal a tail this old; 0: only when full */
+	/* Top-level metadata keys that readers index (value -> rows per
+	 * segment), comma-separated, each a valid collection name; "" none. */
+	char indexed_keys[COLL_KEYS_MAX + 1];
 };
 
 /* 0 when name (NUL-terminated) is a valid collection name: 1 to
@@ -35,6 +40,17 @@ struct coll_settings {
  * Otherwise ROOST_EINVAL, and why (when not NULL) says what is wrong in
  * words for the user. */
 int coll_name_check(const char *name, char *why, size_t len);
+
+/* 0 when keys (NUL-terminated) is a valid indexed-keys list: "" or up to
+ * COLL_KEYS_COUNT distinct keys separated by single commas, each following
+ * the rules of collection names, COLL_KEYS_MAX bytes in all. Otherwise
+ * ROOST_EINVAL, and why (when not NULL) says what is wrong. */
+int coll_keys_check(const char *keys, char *why, size_t len);
+
+/* Walks a checked list: while *at (0 at first) is below its length, each
+ * call returns the next key's length, the key starting at keys + *start,
+ * and moves *at past it. */
+size_t coll_keys_next(const char *keys, size_t *at, size_t *start);
 
 /* The name a request means: "" and NULL mean COLL_DEFAULT. */
 const char *coll_name_or_default(const char *name);

@@ -174,7 +174,7 @@ static void test_settings_equal(void **state)
 	memset(b.index + strlen(b.index) + 1, 0x77, sizeof b.index - strlen(b.index) - 1);
 	assert_true(coll_settings_equal(&a, &b));
 	/* Any one field differing makes them differ. */
-	for (int field = 0; field < 6; field++) {
+	for (int field = 0; field < 7; field++) {
 		base_settings(&b);
 		switch (field) {
 		case 0:
@@ -192,6 +192,9 @@ static void test_settings_equal(void **state)
 		case 4:
 			b.seal_docs--;
 			break;
+		case 5:
+			strcpy(b.indexed_keys, "user");
+			break;
 		default:
 			b.seal_interval_ms = 0;
 			break;
@@ -205,6 +208,47 @@ static void test_settings_equal(void **state)
 	assert_false(coll_settings_equal(&a, &b));
 }
 
+static void test_indexed_keys(void **state)
+{
+	(void)state;
+	const char *good[] = {"", "user", "user,topic", "a.b,c-d,e_f", "k1,k2,k3,k4,k5,k6,k7,k8"};
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+		assert_int_equal(coll_keys_check(good[i], NULL, 0), 0);
+	const char *bad[] = {",",   "user,",	 ",user", "a,,b",     "_a",
+			     "a b", "user,user", "a,b,a", "\xc3\xa9", "k1,k2,k3,k4,k5,k6,k7,k8,k9"};
+	char why[256];
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		why[0] = '\0';
+		assert_int_equal(coll_keys_check(bad[i], why, sizeof why), ROOST_EINVAL);
+		assert_non_null(strstr(why, "indexed keys "));
+	}
+	assert_non_null(strstr((coll_keys_check("a,a", why, sizeof why), why), "twice"));
+	assert_non_null(strstr((coll_keys_check("a,b,c,d,e,f,g,h,i", why, sizeof why), why), "8"));
+	char long_key[70];
+	memset(long_key, 'k', 64);
+	long_key[64] = '\0';
+	assert_int_equal(coll_keys_check(long_key, NULL, 0), ROOST_EINVAL);
+	long_key[63] = '\0';
+	assert_int_equal(coll_keys_check(long_key, NULL, 0), 0);
+	char too_long[COLL_KEYS_MAX + 2];
+	memset(too_long, 'a', sizeof too_long - 1);
+	too_long[sizeof too_long - 1] = '\0';
+	for (size_t i = 10; i < sizeof too_long - 1; i += 11)
+		too_long[i] = ',';
+	assert_non_null(strstr((coll_keys_check(too_long, why, sizeof why), why), "127 bytes"));
+	/* Walking a list gives each key once, in order. */
+	const char *list = "user,topic,x";
+	size_t at = 0, start, n, seen = 0;
+	const char *want[] = {"user", "topic", "x"};
+	while (at < strlen(list)) {
+		n = coll_keys_next(list, &at, &start);
+		assert_int_equal(n, strlen(want[seen]));
+		assert_memory_equal(list + start, want[seen], n);
+		seen++;
+	}
+	assert_int_equal(seen, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +260,7 @@ int main(void)
 	    cmocka_unit_test(test_short_buffers),
 	    cmocka_unit_test(test_name_or_default),
 	    cmocka_unit_test(test_settings_equal),
+	    cmocka_unit_test(test_indexed_keys),
 	};
 	return cmocka_run_group_tests_name("coll", tests, NULL, NULL);
 }
