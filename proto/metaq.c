@@ -396,17 +396,18 @@ static int metaq__test(const struct metaq__cond *c, const char *v, size_t n)
 	}
 }
 
-int metaq_match(const struct metaq *q, const char *s, size_t n)
+/* Finds the values of keys[0..nkeys) (key j: name[j], len[j] bytes) at
+ * the top level of the object s[0..n): value j spans s[from[j]..to[j]).
+ * The first occurrence of a key counts, and the scan stops once every key
+ * is found. Returns the bit set of the keys found (bit j: key j). */
+static unsigned metaq__find(const char *s, size_t n, const char *const *name, const size_t *len,
+			    size_t nkeys, size_t *from, size_t *to)
 {
-	size_t from[METAQ_MAX_CONDITIONS], to[METAQ_MAX_CONDITIONS];
-	unsigned found = 0, all = (1u << q->n) - 1;
+	unsigned found = 0, all = (1u << nkeys) - 1;
 	size_t i = metaq__ws(s, n, 0);
-	if (q->n == 0)
-		return 1;
 	if (i >= n || s[i] != '{')
 		return 0;
 	i = metaq__ws(s, n, i + 1);
-	/* Only as far as the last key wanted: what follows is not read. */
 	while (found != all && i < n && s[i] == '"') {
 		size_t key = i + 1, key_end = metaq__string_end(s, n, i), end;
 		i = metaq__ws(s, n, key_end + 1);
@@ -415,24 +416,64 @@ int metaq_match(const struct metaq *q, const char *s, size_t n)
 		i = metaq__ws(s, n, i + 1);
 		if (metaq__value_end(s, n, i, &end) != 0)
 			return 0;
-		for (size_t c = 0; c < q->n; c++)
-			if (!(found >> c & 1) && metaq__strcmp(s + key, key_end - key, q->c[c].key,
-							       q->c[c].keylen) == 0) {
-				from[c] = i;
-				to[c] = end;
-				found |= 1u << c;
+		for (size_t j = 0; j < nkeys; j++)
+			if (!(found >> j & 1) &&
+			    metaq__strcmp(s + key, key_end - key, name[j], len[j]) == 0) {
+				from[j] = i;
+				to[j] = end;
+				found |= 1u << j;
 			}
 		i = metaq__ws(s, n, end);
 		if (i >= n || s[i] != ',')
 			break;
 		i = metaq__ws(s, n, i + 1);
 	}
-	if (found != all)
+	return found;
+}
+
+int metaq_match(const struct metaq *q, const char *s, size_t n)
+{
+	const char *name[METAQ_MAX_CONDITIONS];
+	size_t len[METAQ_MAX_CONDITIONS], from[METAQ_MAX_CONDITIONS], to[METAQ_MAX_CONDITIONS];
+	if (q->n == 0)
+		return 1;
+	for (size_t c = 0; c < q->n; c++) {
+		name[c] = q->c[c].key;
+		len[c] = q->c[c].keylen;
+	}
+	if (metaq__find(s, n, name, len, q->n, from, to) != (1u << q->n) - 1)
 		return 0;
 	for (size_t c = 0; c < q->n; c++)
 		if (!metaq__test(&q->c[c], s + from[c], to[c] - from[c]))
 			return 0;
 	return 1;
+}
+
+int metaq_value_of(const char *meta, size_t len, const char *key, size_t keylen, const char **value,
+		   size_t *value_len)
+{
+	size_t from, to;
+	if (!metaq__find(meta, len, &key, &keylen, 1, &from, &to))
+		return 0;
+	*value = meta + from;
+	*value_len = to - from;
+	return 1;
+}
+
+size_t metaq_count(const struct metaq *q)
+{
+	return q ? q->n : 0;
+}
+
+const char *metaq_key(const struct metaq *q, size_t i, size_t *keylen)
+{
+	*keylen = q->c[i].keylen;
+	return q->c[i].key;
+}
+
+int metaq_value_meets(const struct metaq *q, size_t i, const char *value, size_t len)
+{
+	return len > 0 && metaq__test(&q->c[i], value, len);
 }
 
 /* ------------------------------------------------------------------ */

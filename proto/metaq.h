@@ -65,6 +65,24 @@ int metaq_compile(const struct metaq_condition *conds, size_t n, const char *wha
 /* 1 when the metadata meta[0..len) meets every condition; else 0. */
 int metaq_match(const struct metaq *q, const char *meta, size_t len);
 
+/* How many conditions q holds (0 when q is NULL). */
+size_t metaq_count(const struct metaq *q);
+
+/* The key condition i (below metaq_count) tests, unescaped, keylen bytes. */
+const char *metaq_key(const struct metaq *q, size_t i, size_t *keylen);
+
+/* Finds the value of top-level key key[0..keylen) in meta[0..len) as
+ * metaq_match does (the key compared once unescaped, its first occurrence):
+ * 1 and its JSON text in *value, *value_len; 0 when it is not there. */
+int metaq_value_of(const char *meta, size_t len, const char *key, size_t keylen, const char **value,
+		   size_t *value_len);
+
+/* 1 when a value's JSON text (as metaq_value_of gives it) meets condition
+ * i: metaq_match holds for a row exactly when every condition's key is
+ * there with a value that meets it. Indexes test each distinct value once
+ * with this instead of every row. */
+int metaq_value_meets(const struct metaq *q, size_t i, const char *value, size_t len);
+
 void metaq_free(struct metaq *q);
 
 #endif

@@ -221,6 +221,40 @@ static int search__liveness(const struct view *v, const struct segment_docs *t, 
 	return rc;
 }
 
+static int search__live_row(const struct search_live *live, uint64_t r)
+{
+	return !live->bits || (live->bits[r / 8] >> (r % 8) & 1);
+}
+
+/* Sets in matching (zeroed) the live rows of s that pass f; returns how
+ * many. A condition on an indexed key takes its candidates from the
+ * segment's metadata index, so only they are read; without one, every
+ * row is. */
+static uint64_t search__matching(const struct view_segment *s, const struct search_live *live,
+				 const struct docfilter *f, uint8_t *matching)
+{
+	const struct segment_docs *d = &s->docs;
+	uint64_t matches = 0;
+	if (f->where && mindex_covers(s->mindex, f->where)) {
+		mindex_select(s->mindex, f->where, d->count, matching);
+		for (uint64_t at = 0; at < (d->count + 7) / 8; at++)
+			for (uint8_t b = matching[at]; b; b &= (uint8_t)(b - 1)) {
+				uint64_t r = at * 8 + (uint64_t)__builtin_ctz(b);
+				if (search__live_row(live, r) && search_match(d, r, f))
+					matches++;
+				else
+					matching[at] &= (uint8_t) ~(1u << (r % 8));
+			}
+		return matches;
+	}
+	for (uint64_t r = 0; r < d->count; r++)
+		if (search__live_row(live, r) && search_match(d, r, f)) {
+			matching[r / 8] |= (uint8_t)(1u << (r % 8));
+			matches++;
+		}
+	return matches;
+}
+
 /* The rows of s to search: those live (live->bits NULL: all) and, when
  * filtering, matching the filter. */
 static int search__segment(const struct view_segment *s, const struct search_live *live,
@@ -238,13 +272,7 @@ static int search__segment(const struct view_segment *s, const struct search_liv
 	if (filtering) {
 		if (!(matching = calloc((d->count + 7) / 8, 1)))
 			return ROOST_ENOMEM;
-		matches = 0;
-		for (uint64_t r = 0; r < d->count; r++)
-			if ((!live->bits || (live->bits[r / 8] >> (r % 8) & 1)) &&
-			    search_match(d, r, f)) {
-				matching[r / 8] |= (uint8_t)(1u << (r % 8));
-				matches++;
-			}
+		matches = search__matching(s, live, f, matching);
 		bits = matching;
 	}
 	int rc = matches

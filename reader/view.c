@@ -19,6 +19,7 @@ static void view__segment_put(struct view_segment *s)
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	faiss_Index_free(s->index);
+	mindex_free(s->mindex);
 	free(s->keys);
 	segment_free(&s->docs);
 	segment_unmap_vectors(&s->map);
@@ -72,7 +73,7 @@ uint64_t view_key_rows(const struct view_segment *s, uint64_t hash, const struct
 }
 
 static int view__segment_load(const struct inst *in, const struct manifest_segment *ms,
-			      uint32_t dim, struct view_segment **out)
+			      const struct view *v, struct view_segment **out)
 {
 	struct view_segment *s = calloc(1, sizeof *s);
 	if (!s)
@@ -82,11 +83,14 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	manifest_segment_path(in->data_dir, ms->coll, ms->start_lsn, ms->end_lsn, "docs", path,
 			      sizeof path);
 	int rc = segment_load(path, SEGMENT_NO_VECTORS, &s->docs);
+	uint32_t dim = v->dim;
 	if (rc == 0 && (s->docs.dim != dim || s->docs.count != ms->count ||
 			s->docs.start_lsn != ms->start_lsn || s->docs.end_lsn != ms->end_lsn))
 		rc = ROOST_ECORRUPT;
 	if (rc == 0)
 		rc = view__index_keys(s);
+	if (rc == 0)
+		rc = mindex_build(&s->mindex, &s->docs, v->indexed_keys);
 	if (rc == 0)
 		rc = segment_map_vectors(path, &s->docs, &s->map);
 	/* Read-only like the tail's columns: nothing writes through it. */
@@ -147,7 +151,7 @@ static int view__segments(struct view *v, const struct inst *in, const struct ma
 	for (uint32_t i = first; i < first + n; i++) {
 		struct view_segment *s = view__find(prev, &m->segments[i]);
 		if (!s) {
-			int rc = view__segment_load(in, &m->segments[i], v->dim, &s);
+			int rc = view__segment_load(in, &m->segments[i], v, &s);
 			if (rc)
 				return rc;
 		}
@@ -242,6 +246,7 @@ static int view__open_tail(struct view *v, const struct view_source *src, struct
 		return rc;
 	v->dim = e.settings.dim;
 	v->metric = e.settings.metric;
+	memcpy(v->indexed_keys, e.settings.indexed_keys, sizeof v->indexed_keys);
 	memcpy(v->name, e.name, sizeof v->name);
 	char name[INST_PATH_MAX];
 	inst_tail_path(src->in, e.tail_serial, name, sizeof name);
@@ -270,6 +275,7 @@ static int view__from_manifest(struct view *v, const struct view_source *src, st
 		return ROOST_ENOCOLL;
 	v->dim = mc->settings.dim;
 	v->metric = mc->settings.metric;
+	memcpy(v->indexed_keys, mc->settings.indexed_keys, sizeof v->indexed_keys);
 	memcpy(v->name, mc->name, sizeof v->name);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "coll.h"
 #include "ctl.h"
 #include "inst.h"
+#include "mindex.h"
 #include "segment.h"
 #include "tail.h"
 
@@ -55,6 +56,7 @@ struct view_segment {
 	struct view_key *keys; /* ascending (hash, row): gets find ids here */
 	uint64_t nkeys;
 	FaissIndex *index;
+	struct mindex *mindex; /* NULL: the collection indexes no metadata key */
 	struct segment_docs docs;
 	struct segment_map map;
 };
@@ -66,6 +68,7 @@ struct view {
 	uint64_t manifest_gen;
 	uint64_t tail_serial; /* 0 for a remote view */
 	uint32_t dim, metric;
+	char indexed_keys[COLL_KEYS_MAX + 1]; /* the segments' mindex keys */
 	uint64_t sealed_end;   /* every batch of the collection below it is in the segments */
 	uint64_t manifest_ino; /* remote views: the MANIFEST file they read */
 	uint32_t nsegs;
