@@ -34,10 +34,10 @@ int rstat_write(const struct inst *in, struct rstat *st)
 		return roost_from_errno(errno);
 	fprintf(f,
 		"pid %d generation %llu segments %u lsn %llu searches %llu waiting %u "
-		"stamp_ms %lld\n",
+		"stamp_ms %lld filter_rows %llu\n",
 		(int)st->pid, (unsigned long long)st->generation, st->segments,
 		(unsigned long long)st->lsn, (unsigned long long)st->searches, st->waiting,
-		(long long)st->stamp_ms);
+		(long long)st->stamp_ms, (unsigned long long)st->filter_rows);
 	for (size_t i = 0; i < st->ncolls; i++)
 		fprintf(f, "coll %u %llu\n", st->colls[i].id,
 			(unsigned long long)st->colls[i].searches);
@@ -86,15 +86,15 @@ int rstat_read(const struct inst *in, pid_t pid, struct rstat *out)
 	if (!f)
 		return roost_from_errno(errno);
 	int p;
-	unsigned long long gen, lsn, searches;
+	unsigned long long gen, lsn, searches, filter_rows;
 	long long stamp;
 	unsigned segs, waiting;
 	int n = fscanf(f,
 		       "pid %d generation %llu segments %u lsn %llu searches %llu waiting %u "
-		       "stamp_ms %lld",
-		       &p, &gen, &segs, &lsn, &searches, &waiting, &stamp);
-	*out = (struct rstat){pid, gen, segs, lsn, searches, waiting, stamp, NULL, 0};
-	rc = n != 7 || p != (int)pid ? ROOST_ECORRUPT : rstat__read_colls(f, out);
+		       "stamp_ms %lld filter_rows %llu",
+		       &p, &gen, &segs, &lsn, &searches, &waiting, &stamp, &filter_rows);
+	*out = (struct rstat){pid, gen, segs, lsn, searches, waiting, stamp, filter_rows, NULL, 0};
+	rc = n != 8 || p != (int)pid ? ROOST_ECORRUPT : rstat__read_colls(f, out);
 	fclose(f);
 	if (rc)
 		rstat_clear(out);

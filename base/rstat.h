@@ -6,14 +6,16 @@
  * supervisor removes the file of a reader that was killed, and readers of
  * the files skip those whose process is gone. The file is one line:
  *
- *   pid P generation G segments S lsn L searches N waiting W stamp_ms T
+ *   pid P generation G segments S lsn L searches N waiting W stamp_ms T filter_rows F
  *   coll ID N            (one line per collection it answered searches of)
  *
  * generation is the manifest generation of the reader's view, lsn the end
  * of the data it serves (every batch below it), searches the requests it
  * answered since it started, waiting the searches that wait for their
- * min_lsn to be published at the moment, and stamp_ms CLOCK_MONOTONIC when the line was
- * written, so two samples of one file give a search rate. A new line
+ * min_lsn to be published at the moment, stamp_ms CLOCK_MONOTONIC when the
+ * line was written, so two samples of one file give a search rate, and
+ * filter_rows the sealed rows whose fields filtered searches read (rows a
+ * metadata index ruled out are not read). A new line
  * replaces the file by rename, so a reader of it never sees half a line.
  */
 #ifndef ROOST_RSTAT_H
@@ -42,6 +44,7 @@ struct rstat {
 	uint64_t searches;
 	uint32_t waiting; /* searches waiting now for their min_lsn */
 	int64_t stamp_ms;
+	uint64_t filter_rows;
 	/* Per collection: the writer's array in rstat_write; malloc'ed by
 	 * rstat_read, freed by rstat_clear. */
 	struct rstat_coll *colls;

@@ -185,7 +185,10 @@ static void reader_stat(struct reader_proc *p)
 	struct rstat st = {.pid = getpid(),
 			   .searches = atomic_load_explicit(&p->searches, memory_order_relaxed),
 			   /* Relaxed: pairs with the relaxed adds in rsearch; a gauge only. */
-			   .waiting = atomic_load_explicit(&p->rs.waiting, memory_order_relaxed)};
+			   .waiting = atomic_load_explicit(&p->rs.waiting, memory_order_relaxed),
+			   /* Relaxed: pairs with the relaxed add in rsearch__search. */
+			   .filter_rows =
+			       atomic_load_explicit(&p->rs.filter_rows, memory_order_relaxed)};
 	rsearch_stat(&p->rs, &st.generation, &st.segments, &st.lsn);
 	rsearch_counts(&p->rs, &st.colls, &st.ncolls);
 	rstat_write(&p->in, &st);

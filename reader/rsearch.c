@@ -30,6 +30,8 @@ void rsearch_init(struct rsearch *rs)
 	rs->nviews = 0;
 	rs->counts = NULL;
 	rs->ncounts = rs->count_cap = 0;
+	atomic_init(&rs->waiting, 0);
+	atomic_init(&rs->filter_rows, 0);
 }
 
 static void rsearch__put_all(struct view **views, size_t n)
@@ -539,10 +541,14 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	uint32_t *counts = calloc(nq, sizeof *counts);
 	struct segment_docs tail;
 	struct search_tuning t = {.nprobe = s->nprobe, .ef_search = s->ef_search};
-	rc = hits && counts ? search_run(v, s->queries, nq, s->k, &f, &t, hits, counts, &tail)
-			    : ROOST_ENOMEM;
+	uint64_t filter_rows = 0;
+	rc = hits && counts
+		 ? search_run(v, s->queries, nq, s->k, &f, &t, hits, counts, &tail, &filter_rows)
+		 : ROOST_ENOMEM;
 	if (rc == 0) {
 		rsearch__count(rs, v->coll);
+		/* Relaxed: a counter for `roost status`; read in reader_stat. */
+		atomic_fetch_add_explicit(&rs->filter_rows, filter_rows, memory_order_relaxed);
 		rc = rsearch__reply(hits, counts, nq, s->k, rsearch__answered(lsn, tail.end_lsn),
 				    out, len);
 	} else {

@@ -30,7 +30,8 @@ struct rsearch {
 	/* The catalog version (remote: MANIFEST inode) the views are of.
 	 * Relaxed: a hint; rebuilds are serialized by build_lock. */
 	_Atomic uint64_t seen;
-	_Atomic uint32_t waiting; /* searches waiting for their min_lsn */
+	_Atomic uint32_t waiting;     /* searches waiting for their min_lsn */
+	_Atomic uint64_t filter_rows; /* sealed rows read by filters (rstat.h) */
 	/* Searches answered per collection id, for `roost status`; under
 	 * count_lock (a collection's first search adds its entry). */
 	pthread_mutex_t count_lock;

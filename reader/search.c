@@ -229,14 +229,14 @@ static int search__live_row(const struct search_live *live, uint64_t r)
 /* Sets in matching (zeroed) the live rows of s that pass f; returns how
  * many. A condition on an indexed key takes its candidates from the
  * segment's metadata index, so only they are read; without one, every
- * row is. */
+ * row is. *read grows by the rows read. */
 static uint64_t search__matching(const struct view_segment *s, const struct search_live *live,
-				 const struct docfilter *f, uint8_t *matching)
+				 const struct docfilter *f, uint8_t *matching, uint64_t *read)
 {
 	const struct segment_docs *d = &s->docs;
 	uint64_t matches = 0;
 	if (f->where && mindex_covers(s->mindex, f->where)) {
-		mindex_select(s->mindex, f->where, d->count, matching);
+		*read += mindex_select(s->mindex, f->where, d->count, matching);
 		for (uint64_t at = 0; at < (d->count + 7) / 8; at++)
 			for (uint8_t b = matching[at]; b; b &= (uint8_t)(b - 1)) {
 				uint64_t r = at * 8 + (uint64_t)__builtin_ctz(b);
@@ -247,6 +247,7 @@ static uint64_t search__matching(const struct view_segment *s, const struct sear
 			}
 		return matches;
 	}
+	*read += d->count;
 	for (uint64_t r = 0; r < d->count; r++)
 		if (search__live_row(live, r) && search_match(d, r, f)) {
 			matching[r / 8] |= (uint8_t)(1u << (r % 8));
@@ -260,7 +261,7 @@ static uint64_t search__matching(const struct view_segment *s, const struct sear
 static int search__segment(const struct view_segment *s, const struct search_live *live,
 			   const float *q, uint32_t nq, uint32_t k, const struct docfilter *f,
 			   const struct search_tuning *t, struct search_top *tops, float *dist,
-			   idx_t *labels)
+			   idx_t *labels, uint64_t *read)
 {
 	const struct segment_docs *d = &s->docs;
 	if (d->count == 0)
@@ -272,7 +273,7 @@ static int search__segment(const struct view_segment *s, const struct search_liv
 	if (filtering) {
 		if (!(matching = calloc((d->count + 7) / 8, 1)))
 			return ROOST_ENOMEM;
-		matches = search__matching(s, live, f, matching);
+		matches = search__matching(s, live, f, matching, read);
 		bits = matching;
 	}
 	int rc = matches
@@ -354,9 +355,10 @@ static int search__tail(const struct view *v, const struct segment_docs *t,
 
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
 	       const struct docfilter *f, const struct search_tuning *t, struct search_hit *hits,
-	       uint32_t *counts, struct segment_docs *tail)
+	       uint32_t *counts, struct segment_docs *tail, uint64_t *filter_rows)
 {
 	memset(tail, 0, sizeof *tail);
+	*filter_rows = 0;
 	if (nq == 0 || k == 0 || k > SEARCH_MAX_K)
 		return ROOST_EINVAL;
 	struct search_top *tops = calloc(nq, sizeof *tops);
@@ -373,7 +375,7 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 	*tail = snap.tail;
 	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
 		rc = search__segment(v->segs[i], &snap.live[i], queries, nq, k, f, t, tops, dist,
-				     labels);
+				     labels, filter_rows);
 	if (rc == 0 && v->tail)
 		rc = search__tail(v, tail, &snap.live[v->nsegs], queries, nq, f, tops, dist);
 	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++)
