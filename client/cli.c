@@ -854,6 +854,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"search", clidata_search, "search by vector, with filters", clidata_search_usage},
     {"get", clidoc_get, "get documents by id", clidoc_get_usage},
     {"delete", clidoc_delete, "delete documents by id", clidoc_delete_usage},
+    {"scroll", clidoc_scroll, "list the documents a filter admits", clidoc_scroll_usage},
 };
 
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])

@@ -38,16 +38,30 @@ const char clidoc_get_usage[] =
     "The ids are the arguments, then the lines of F (stdin: -). Ids not there\n"
     "are left out and counted on stderr.\n";
 
+const char clidoc_scroll_usage[] =
+    "usage: roost scroll --name NAME [--collection C] [--agent A]... [--where COND]...\n"
+    "                    [--vectors] [--min-lsn L] [--page N] [--timeout-ms MS]\n"
+    "Prints, one JSON object per line as roost get does, every document of\n"
+    "collection C (default: default) that the filter admits (--agent: any of\n"
+    "them; --where, as for search: all of them; neither: every document), in\n"
+    "ascending number (the order their versions were added in). All pages read\n"
+    "one state of the collection, from data that includes LSN L: what changes\n"
+    "while it runs is not seen. It asks N documents a page (1 .. 1024, default\n"
+    "1000); MS bounds each request (default 60000). Prints the count and the\n"
+    "LSN read on stderr.\n";
+
 #define CLIDOC_MAX_AGENTS 4096 /* the readers' filter limit */
 
 struct clidoc_opts {
-	const char *cmd; /* "delete" or "get" */
+	const char *cmd;     /* "delete", "get" or "scroll" */
+	const char *allowed; /* the option letters cmd takes */
 	const char *name, *collection, *file;
 	enum roost_ack ack;
 	int timeout_ms;
-	int vectors;	  /* get */
-	uint64_t min_lsn; /* get */
-	/* delete by filter */
+	int vectors;	  /* get, scroll */
+	uint64_t min_lsn; /* get, scroll */
+	uint32_t page;	  /* scroll */
+	/* delete by filter, scroll */
 	int64_t agents[CLIDOC_MAX_AGENTS];
 	size_t nagents;
 	struct cliwhere where;
@@ -62,22 +76,27 @@ struct clidoc_ids {
 static int clidoc__parse(int argc, char **argv, struct clidoc_opts *o)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},       {"file", required_argument, 0, 'f'},
-	    {"ack", required_argument, 0, 'a'},	       {"timeout-ms", required_argument, 0, 't'},
-	    {"collection", required_argument, 0, 'C'}, {"vectors", no_argument, 0, 'V'},
-	    {"min-lsn", required_argument, 0, 'L'},    {"agent", required_argument, 0, 'g'},
-	    {"where", required_argument, 0, 'W'},      {0, 0, 0, 0},
+	    {"name", required_argument, 0, 'n'},
+	    {"file", required_argument, 0, 'f'},
+	    {"ack", required_argument, 0, 'a'},
+	    {"timeout-ms", required_argument, 0, 't'},
+	    {"collection", required_argument, 0, 'C'},
+	    {"vectors", no_argument, 0, 'V'},
+	    {"min-lsn", required_argument, 0, 'L'},
+	    {"agent", required_argument, 0, 'g'},
+	    {"where", required_argument, 0, 'W'},
+	    {"page", required_argument, 0, 'p'},
+	    {0, 0, 0, 0},
 	};
-	int get = strcmp(o->cmd, "get") == 0;
 	long long v = 0;
 	int opt, idx = 0, bad = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
 		char msg[256];
-		if (opt == '?' || ((opt == 'V' || opt == 'L') && !get) ||
-		    ((opt == 'a' || opt == 'g' || opt == 'W') && get))
-			return opt == '?' ? CLI_USAGE
-					  : cliutil_usage(o->cmd, "--%s is not an option of %s",
-							  opts[idx].name, o->cmd);
+		if (opt == '?')
+			return CLI_USAGE;
+		if (!strchr(o->allowed, opt))
+			return cliutil_usage(o->cmd, "--%s is not an option of %s", opts[idx].name,
+					     o->cmd);
 		if (opt == 'n')
 			o->name = optarg;
 		else if (opt == 'f')
@@ -98,6 +117,8 @@ static int clidoc__parse(int argc, char **argv, struct clidoc_opts *o)
 			o->min_lsn = (uint64_t)v;
 		else if (opt == 't' && (bad = opt_number(optarg, 1, 3600 * 1000, &v)) == 0)
 			o->timeout_ms = (int)v;
+		else if (opt == 'p' && (bad = opt_number(optarg, 1, ROOST_MAX_DOCS, &v)) == 0)
+			o->page = (uint32_t)v;
 		if (bad)
 			return cliutil_usage(o->cmd, "bad value '%s' for --%s", optarg,
 					     opts[idx].name);
@@ -276,12 +297,70 @@ static int clidoc__run(int argc, char **argv, struct clidoc_opts *o,
 
 int clidoc_delete(int argc, char **argv)
 {
-	struct clidoc_opts o = {.cmd = "delete", .ack = ROOST_ACK_DURABLE, .timeout_ms = 60000};
+	struct clidoc_opts o = {
+	    .cmd = "delete", .allowed = "nfatCgW", .ack = ROOST_ACK_DURABLE, .timeout_ms = 60000};
 	return clidoc__run(argc, argv, &o, clidoc__send);
 }
 
 int clidoc_get(int argc, char **argv)
 {
-	struct clidoc_opts o = {.cmd = "get", .timeout_ms = 60000};
+	struct clidoc_opts o = {.cmd = "get", .allowed = "nftCVL", .timeout_ms = 60000};
 	return clidoc__run(argc, argv, &o, clidoc__fetch);
+}
+
+/* Every page of the scroll, printed as it comes. */
+static int clidoc__pages(roost *r, const struct clidoc_opts *o)
+{
+	struct roost_filter f = {.agents = o->nagents ? o->agents : NULL,
+				 .nagents = o->nagents,
+				 .where = o->where.conds,
+				 .nwhere = o->where.n};
+	int filtered = o->nagents || o->where.n;
+	char *cursor = NULL;
+	uint64_t lsn = 0, count = 0;
+	int rc = 0;
+	do {
+		roost_results *res;
+		rc = roost_scroll(r, filtered ? &f : NULL, o->page, cursor, o->vectors, o->min_lsn,
+				  &res);
+		free(cursor);
+		cursor = NULL;
+		if (rc)
+			return cliutil_fail("scroll", o->name, rc, roost_last_error(r),
+					    "scroll page after %llu documents",
+					    (unsigned long long)count);
+		const struct roost_hit *h;
+		size_t got = roost_results_hits(res, 0, &h);
+		for (size_t i = 0; i < got; i++)
+			clidoc__print(&h[i]);
+		count += got;
+		lsn = roost_results_lsn(res);
+		const char *next = roost_results_cursor(res);
+		if (*next && !(cursor = strdup(next)))
+			rc = ROOST_ENOMEM;
+		roost_results_free(res);
+	} while (rc == 0 && cursor);
+	if (rc)
+		return cliutil_fail("scroll", o->name, rc, NULL, "keeping the cursor");
+	fprintf(stderr, "roost scroll: %llu documents as of lsn %llu\n", (unsigned long long)count,
+		(unsigned long long)lsn);
+	return CLI_OK;
+}
+
+int clidoc_scroll(int argc, char **argv)
+{
+	struct clidoc_opts o = {
+	    .cmd = "scroll", .allowed = "ntCVLgWp", .timeout_ms = 60000, .page = 1000};
+	int rc = clidoc__parse(argc, argv, &o);
+	if (rc == 0 && optind < argc)
+		rc = cliutil_usage(o.cmd, "takes no ids: filter with --agent and --where");
+	roost *r = NULL;
+	if (rc == 0)
+		rc = cliutil_connect(o.cmd, o.name, o.collection, o.timeout_ms, &r) ? CLI_FAIL
+										    : CLI_OK;
+	if (rc == 0)
+		rc = clidoc__pages(r, &o);
+	roost_close(r);
+	cliwhere_free(&o.where);
+	return rc;
 }

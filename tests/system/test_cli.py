@@ -343,7 +343,7 @@ def test_version_and_help_per_command(cli):
         version = re.search(r'#define ROOST_VERSION "([^"]+)"', f.read()).group(1)
     out = c.roost("--version", name=False)
     assert out.returncode == 0 and out.stdout == "roost %s\n" % version
-    for cmd in ("up", "down", "status", "readers", "add", "search"):
+    for cmd in ("up", "down", "status", "readers", "add", "search", "get", "delete", "scroll"):
         own = c.roost(cmd, "--help", name=False)
         assert own.returncode == 0, (cmd, own.stderr)
         assert own.stdout.startswith("usage: roost %s --name NAME" % cmd), own.stdout

@@ -254,6 +254,37 @@ def test_cli_get_and_delete(inst, tmp_path):
     assert run("get").returncode == 2
 
 
+def test_cli_scroll(inst):
+    """roost scroll prints, page after page, what the filter admits in
+    ascending number, deleted documents left out; with no filter, all."""
+    roost_bin = os.path.join(BUILD, "bin", "roost")
+
+    def run(*args):
+        return subprocess.run([roost_bin, "scroll", "--name", inst.name] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=inst.env, timeout=60)
+
+    with connect(inst) as db:
+        db.add([unit(i) for i in range(40)], texts=["s%d" % i for i in range(40)],
+               ids=["s%d" % i for i in range(40)],
+               metadatas=[{"user": "u%d" % (i % 4), "i": i} for i in range(40)], ack="visible")
+        db.delete(["s4", "s5"], ack="visible")
+        lsn = db.last_lsn
+    out = run("--where", 'user="u0"', "--where", "i>=8", "--page", "3", "--vectors",
+              "--min-lsn", str(lsn))
+    assert out.returncode == 0, out.stderr
+    docs = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [d["id"] for d in docs] == ["s%d" % i for i in range(8, 40, 4)]
+    assert docs[0]["metadata"] == {"user": "u0", "i": 8} and docs[0]["vector"] == unit(8)
+    assert [d["number"] for d in docs] == sorted(d["number"] for d in docs)
+    assert "8 documents as of lsn" in out.stderr, out.stderr
+    every = run()
+    assert [json.loads(line)["id"] for line in every.stdout.splitlines()] == \
+        ["s%d" % i for i in range(40) if i not in (4, 5)]
+    assert run("s1").returncode == 2 and run("--ack", "queued").returncode == 2
+    assert run("--page", "0").returncode == 2
+
+
 def test_scroll_reads_one_lsn_in_order(inst):
     """A scroll lists what a filter admits in the order it was added, a
     page at a time, every page as of the first page's LSN: documents added,
