@@ -318,10 +318,13 @@ static int ingest__update_manifest(ingest *w)
 	if (m->name[0] && strcmp(m->name, in->name) != 0)
 		log_info("adopted data directory %s of instance '%s' as '%s'", in->data_dir,
 			 m->name, in->name);
-	if (m->version != MANIFEST_VERSION)
+	if (m->version < 3)
 		log_info("data directory %s was written before collections (manifest version "
 			 "%u): its documents are now collection '%s'; rewritten as version %u",
 			 in->data_dir, m->version, COLL_DEFAULT, MANIFEST_VERSION);
+	else if (m->version != MANIFEST_VERSION)
+		log_info("data directory %s: manifest version %u rewritten as version %u",
+			 in->data_dir, m->version, MANIFEST_VERSION);
 	manifest_free(m);
 	*m = next;
 	m->version = MANIFEST_VERSION;
