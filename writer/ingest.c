@@ -552,8 +552,10 @@ static int ingest__create(ingest *w, const struct collrec *r, uint64_t lsn)
 		manifest_remove_coll(&w->man, mc.id);
 		return rc;
 	}
-	log_info("created collection '%s' (id %u): dim %u, metric %s, index %s", mc.name, mc.id,
-		 mc.settings.dim, mc.settings.metric ? "ip" : "l2", mc.settings.index);
+	log_info("created collection '%s' (id %u): dim %u, metric %s, index %s, indexed keys %s",
+		 mc.name, mc.id, mc.settings.dim, mc.settings.metric ? "ip" : "l2",
+		 mc.settings.index,
+		 mc.settings.indexed_keys[0] ? mc.settings.indexed_keys : "none");
 	return 0;
 }
 

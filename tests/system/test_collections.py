@@ -156,6 +156,46 @@ def test_requests_name_their_collection(make_instance):
     assert sorted(inst.collections()) == ["default", "posts"]
 
 
+def test_indexed_keys_are_a_setting_kept_across_restarts(make_instance):
+    """A collection's indexed keys are listed as created, through a writer
+    killed (the create replayed from the log) and a clean restart (from the
+    manifest); they count as settings for a create of the same name, and a
+    bad list gets a clear error and creates nothing."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    r = inst.create("posts", dim=POSTS_DIM, indexed_keys=["user", "topic"])
+    assert r["status"] == 0 and r["collection"]["indexed_keys"] == ["user", "topic"], r
+
+    def listed():
+        colls = inst.collections()
+        assert colls["posts"]["indexed_keys"] == ["user", "topic"], colls
+        assert colls["default"]["indexed_keys"] == [], colls
+        status = {c["name"]: c for c in inst.status()["collections"]}
+        assert status["posts"]["indexed_keys"] == ["user", "topic"], status
+
+    listed()
+    again = inst.create("posts", dim=POSTS_DIM, indexed_keys=["user", "topic"])
+    assert again["status"] == 0 and again["collection"]["existed"], again
+    for other in (["user"], ["topic", "user"], []):
+        r = inst.create("posts", dim=POSTS_DIM, indexed_keys=other)
+        assert r["status"] == EEXIST and "indexed keys user,topic" in r["message"], (other, r)
+    for bad, why in ((["a", "a"], "name a key twice"), (["bad key"], "must each be"),
+                     (["k%d" % i for i in range(9)], "more than 8"), ([""], "is empty"),
+                     (["a,b"], "not one key"), (["x" * 64], "1 to 63")):
+        r = inst.create("bad", dim=4, indexed_keys=bad)
+        assert r["status"] == EINVAL and why in r["message"], (bad, r)
+    assert sorted(inst.collections()) == ["default", "posts"]
+    inst.kill(inst.writer)
+    inst.start_writer()
+    listed()
+    restart_all(inst)
+    listed()
+    m = read_manifest(inst.data, inst.name)
+    assert m["version"] == 5 and m["collections"]["posts"]["indexed_keys"] == ["user", "topic"]
+
+
 def test_drop_reclaims_and_refuses_what_follows_it(make_instance):
     """A drop removes the collection's files and tail; an add logged after
     it (accepted while the writer had not applied the drop yet) is refused
