@@ -3,6 +3,7 @@ writer, brokers and readers. Each has its own dimension, metric, index and
 tail; LSNs stay one order across them; create and drop are records in the
 log, replayed like adds."""
 import itertools
+import json
 import os
 import random
 import signal
@@ -11,6 +12,7 @@ import threading
 import agentdata
 import wire
 from conftest import Threads, collect_all, read_manifest, shm_objects, wait_for, waiting_readers
+from test_cli import cli  # noqa: F401  (the fixture)
 
 DIM = 16
 POSTS_DIM = 8
@@ -194,6 +196,33 @@ def test_indexed_keys_are_a_setting_kept_across_restarts(make_instance):
     listed()
     m = read_manifest(inst.data, inst.name)
     assert m["version"] == 5 and m["collections"]["posts"]["indexed_keys"] == ["user", "topic"]
+
+
+def test_cli_creates_and_shows_indexed_keys(cli):  # noqa: F811
+    """`roost collections create --indexed-keys` sets them; the listing,
+    describe, status and their JSON show them; a bad list is refused with
+    the reason and creates nothing."""
+    c = cli()
+    c.up("--dim", 4)
+    out = c.ok("collections", "create", "posts", "--dim", 3, "--indexed-keys", "user,topic")
+    assert "indexed keys user,topic" in out.stdout, out.stdout
+    table = c.ok("collections").stdout.splitlines()
+    assert table[0].split()[-1] == "INDEXED-KEYS", table
+    rows = {line.split()[0]: line.split() for line in table[1:-1]}
+    assert rows["posts"][-1] == "user,topic" and rows["default"][-1] == "-", table
+    listed = {x["name"]: x for x in json.loads(c.ok("collections", "--json").stdout)["collections"]}
+    assert listed["posts"]["indexed_keys"] == ["user", "topic"], listed
+    assert listed["default"]["indexed_keys"] == [], listed
+    assert "indexed keys user,topic" in c.ok("collections", "describe", "posts").stdout
+    assert "user,topic" in c.ok("status", "--interval-ms", 0).stdout
+    assert {x["name"]: x for x in c.status()["collections"]}["posts"]["indexed_keys"] == \
+        ["user", "topic"]
+    bad = c.roost("collections", "create", "bad", "--dim", 3, "--indexed-keys", "user,user")
+    assert bad.returncode != 0 and "name a key twice" in bad.stderr, bad.stderr
+    other = c.roost("collections", "create", "posts", "--dim", 3, "--indexed-keys", "user")
+    assert other.returncode != 0 and "indexed keys user,topic" in other.stderr, other.stderr
+    listing = json.loads(c.ok("collections", "--json").stdout)["collections"]
+    assert [x["name"] for x in listing] == ["default", "posts"]
 
 
 def test_drop_reclaims_and_refuses_what_follows_it(make_instance):
