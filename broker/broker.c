@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#define BROKER_MSG 256
+#define BROKER_MSG 512
 /* A reader that takes longer than this gets the search sent again to
  * another (readers answer the same search alike). */
 #define BROKER_READER_RESEND_MS 2000
@@ -178,9 +178,18 @@ static int broker__collection(struct broker *b, const char *given, struct catalo
 	return rc;
 }
 
-static void broker__info(const struct catalog_entry *e, Roost__CollectionSettings *s,
-			 Roost__CollectionInfo *info)
+/* A collection's info as a reply carries it, with the storage its
+ * fields point to (but the name: the entry's). */
+struct broker__info {
+	Roost__CollectionInfo info;
+	Roost__CollectionSettings settings;
+	char keys[COLL_KEYS_MAX + 1];
+	char *key_list[COLL_KEYS_COUNT];
+};
+
+static void broker__info(const struct catalog_entry *e, struct broker__info *bi)
 {
+	Roost__CollectionSettings *s = &bi->settings;
 	roost__collection_settings__init(s);
 	s->dim = e->settings.dim;
 	s->metric =
@@ -189,6 +198,10 @@ static void broker__info(const struct catalog_entry *e, Roost__CollectionSetting
 	s->train_docs = e->settings.train_docs;
 	s->seal_docs = e->settings.seal_docs;
 	s->seal_interval_ms = e->settings.seal_interval_ms;
+	memcpy(bi->keys, e->settings.indexed_keys, sizeof bi->keys);
+	s->n_indexed_keys = wire_keys_split(bi->keys, bi->key_list);
+	s->indexed_keys = bi->key_list;
+	Roost__CollectionInfo *info = &bi->info;
 	roost__collection_info__init(info);
 	info->name = (char *)e->name;
 	info->id = e->id;
@@ -201,12 +214,11 @@ static void broker__info(const struct catalog_entry *e, Roost__CollectionSetting
 static int broker__collection_reply(const struct catalog_entry *e, uint64_t lsn, int existed,
 				    void **out, size_t *len)
 {
-	Roost__CollectionSettings s;
-	Roost__CollectionInfo info;
-	broker__info(e, &s, &info);
+	struct broker__info bi;
+	broker__info(e, &bi);
 	Roost__CollectionReply cr = ROOST__COLLECTION_REPLY__INIT;
 	cr.lsn = lsn;
-	cr.collection = &info;
+	cr.collection = &bi.info;
 	cr.existed = existed;
 	Roost__Reply reply = ROOST__REPLY__INIT;
 	reply.body_case = ROOST__REPLY__BODY_COLLECTION;
@@ -214,36 +226,35 @@ static int broker__collection_reply(const struct catalog_entry *e, uint64_t lsn,
 	return wire_encode_reply(&reply, out, len);
 }
 
-/* 1 when the settings a create gives (0 and "": the writer's default)
- * are those of the live collection e. */
-static int broker__same_settings(const Roost__CollectionSettings *given,
-				 const struct catalog_entry *e)
+/* 1 when the settings a create gives (0 and "": the writer's default;
+ * no indexed keys are none, not a default) are those of a live one. */
+static int broker__same_settings(const struct coll_settings *given, const struct coll_settings *s)
 {
-	const struct coll_settings *s = &e->settings;
-	return given->dim == s->dim && (uint32_t)given->metric == s->metric &&
+	return given->dim == s->dim && given->metric == s->metric &&
 	       (!given->index[0] || strcmp(given->index, s->index) == 0) &&
 	       (!given->seal_docs || given->seal_docs == s->seal_docs) &&
 	       (!given->train_docs || given->train_docs == s->train_docs) &&
-	       (!given->seal_interval_ms || given->seal_interval_ms == s->seal_interval_ms);
+	       (!given->seal_interval_ms || given->seal_interval_ms == s->seal_interval_ms) &&
+	       strcmp(given->indexed_keys, s->indexed_keys) == 0;
 }
 
 /* A create whose name is taken: done already when the settings are the
  * same, refused when not. */
-static int broker__exists(struct broker *b, const Roost__CreateCollectionRequest *c, void **out,
-			  size_t *len)
+static int broker__exists(struct broker *b, const struct collrec *op, void **out, size_t *len)
 {
 	struct catalog_entry e;
 	char msg[BROKER_MSG];
-	if (catalog_find(b->cat, c->name, &e) != 0)
+	if (catalog_find(b->cat, op->name, &e) != 0)
 		return broker__reply_error(ROOST_EBUSY,
 					   "the collection was dropped while it was created; retry",
 					   out, len);
-	if (broker__same_settings(c->settings, &e))
+	if (broker__same_settings(&op->settings, &e.settings))
 		return broker__collection_reply(&e, e.created_lsn, 1, out, len);
 	snprintf(msg, sizeof msg,
-		 "collection '%s' exists with other settings (dim %u, metric %s, index %s); drop "
-		 "it first, or create another name",
-		 e.name, e.settings.dim, e.settings.metric ? "ip" : "l2", e.settings.index);
+		 "collection '%s' exists with other settings (dim %u, metric %s, index %s, "
+		 "indexed keys %s); drop it first, or create another name",
+		 e.name, e.settings.dim, e.settings.metric ? "ip" : "l2", e.settings.index,
+		 e.settings.indexed_keys[0] ? e.settings.indexed_keys : "none");
 	return broker__reply_error(ROOST_EEXIST, msg, out, len);
 }
 
@@ -294,7 +305,7 @@ static int broker__create(struct broker *b, const Roost__CreateCollectionRequest
 	struct broker_add res;
 	rc = broker__admit(b, &r, &res, msg);
 	if (rc == ROOST_EEXIST)
-		return broker__exists(b, c, out, len);
+		return broker__exists(b, &r.op, out, len);
 	/* Acknowledged once the catalog lists it: then every broker takes adds. */
 	if (rc == 0)
 		rc = broker__wait(b, res.lsn, CTL_PUBLISHED, c->timeout_ms, msg);
@@ -302,7 +313,7 @@ static int broker__create(struct broker *b, const Roost__CreateCollectionRequest
 		return broker__reply_error(rc, msg, out, len);
 	rc = broker__refusal(b, &r, res.lsn);
 	if (rc == ROOST_EEXIST)
-		return broker__exists(b, c, out, len);
+		return broker__exists(b, &r.op, out, len);
 	if (rc)
 		return broker__refused(b, rc, res.lsn, "create of collection", c->name, out, len);
 	struct catalog_entry e;
@@ -345,28 +356,25 @@ static int broker__drop(struct broker *b, const Roost__DropCollectionRequest *d,
 
 /* Every live collection, by id, as infos pointing into entries. */
 static int broker__infos(struct broker *b, struct catalog_entry **entries,
-			 Roost__CollectionSettings **settings, Roost__CollectionInfo **infos,
-			 Roost__CollectionInfo ***ptrs, size_t *n)
+			 struct broker__info **infos, Roost__CollectionInfo ***ptrs, size_t *n)
 {
 	*entries = calloc(CATALOG_SLOTS, sizeof **entries);
-	*settings = calloc(CATALOG_SLOTS, sizeof **settings);
 	*infos = calloc(CATALOG_SLOTS, sizeof **infos);
 	*ptrs = calloc(CATALOG_SLOTS, sizeof **ptrs);
-	if (!*entries || !*settings || !*infos || !*ptrs)
+	if (!*entries || !*infos || !*ptrs)
 		return ROOST_ENOMEM;
 	catalog_list(b->cat, *entries, CATALOG_SLOTS, n);
 	for (size_t i = 0; i < *n; i++) {
-		broker__info(&(*entries)[i], &(*settings)[i], &(*infos)[i]);
-		(*ptrs)[i] = &(*infos)[i];
+		broker__info(&(*entries)[i], &(*infos)[i]);
+		(*ptrs)[i] = &(*infos)[i].info;
 	}
 	return 0;
 }
 
-static void broker__infos_free(struct catalog_entry *entries, Roost__CollectionSettings *settings,
-			       Roost__CollectionInfo *infos, Roost__CollectionInfo **ptrs)
+static void broker__infos_free(struct catalog_entry *entries, struct broker__info *infos,
+			       Roost__CollectionInfo **ptrs)
 {
 	free(entries);
-	free(settings);
 	free(infos);
 	free(ptrs);
 }
@@ -374,10 +382,10 @@ static void broker__infos_free(struct catalog_entry *entries, Roost__CollectionS
 static int broker__list(struct broker *b, void **out, size_t *len)
 {
 	struct catalog_entry *entries;
-	Roost__CollectionSettings *settings;
-	Roost__CollectionInfo *infos, **ptrs;
+	struct broker__info *infos;
+	Roost__CollectionInfo **ptrs;
 	size_t n = 0;
-	int rc = broker__infos(b, &entries, &settings, &infos, &ptrs, &n);
+	int rc = broker__infos(b, &entries, &infos, &ptrs, &n);
 	if (rc == 0) {
 		Roost__ListCollectionsReply lr = ROOST__LIST_COLLECTIONS_REPLY__INIT;
 		lr.n_collections = n;
@@ -387,7 +395,7 @@ static int broker__list(struct broker *b, void **out, size_t *len)
 		reply.collections = &lr;
 		rc = wire_encode_reply(&reply, out, len);
 	}
-	broker__infos_free(entries, settings, infos, ptrs);
+	broker__infos_free(entries, infos, ptrs);
 	return rc;
 }
 
@@ -541,10 +549,10 @@ static int broker__status(struct broker *b, const Roost__StatusRequest *s, void 
 	if (rc && s->collection && s->collection[0])
 		return broker__reply_error(rc, msg, out, len);
 	struct catalog_entry *entries;
-	Roost__CollectionSettings *settings;
-	Roost__CollectionInfo *infos, **ptrs;
+	struct broker__info *infos;
+	Roost__CollectionInfo **ptrs;
 	size_t n = 0;
-	rc = broker__infos(b, &entries, &settings, &infos, &ptrs, &n);
+	rc = broker__infos(b, &entries, &infos, &ptrs, &n);
 	ctl_writer_mode(b->ctl, mode, sizeof mode);
 	Roost__StatusReply st = ROOST__STATUS_REPLY__INIT;
 	st.collection = e.name;
@@ -568,7 +576,7 @@ static int broker__status(struct broker *b, const Roost__StatusRequest *s, void 
 	reply.status_reply = &st;
 	if (rc == 0)
 		rc = wire_encode_reply(&reply, out, len);
-	broker__infos_free(entries, settings, infos, ptrs);
+	broker__infos_free(entries, infos, ptrs);
 	return rc;
 }
 

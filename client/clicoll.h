@@ -15,6 +15,10 @@ int clicoll_main(int argc, char **argv);
 void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate,
 		  double search_rate);
 
+/* A collection's indexed keys as a table's last column shows them: the
+ * list, or "-" when it has none. */
+const char *clicoll_keys_text(const struct roost_collection *c);
+
 /* What `roost help collections` prints. */
 extern const char clicoll_usage[];
 

@@ -386,6 +386,8 @@ static void lr_collection(const Roost__CollectionInfo *c, struct roost_collectio
 		out->train_docs = s->train_docs;
 		out->seal_docs = s->seal_docs;
 		out->seal_interval_ms = s->seal_interval_ms;
+		/* A list that is not one a server could hold is left out. */
+		wire_keys_join(s, out->indexed_keys, NULL, 0);
 	}
 	out->documents = c->documents;
 	out->segments = c->segments;
@@ -396,12 +398,18 @@ int roost_collection_create(roost *r, const char *name, const struct roost_colle
 			    struct roost_collection *out, int *existed)
 {
 	r->err[0] = '\0';
-	char why[128];
+	char why[192]; /* the longest of coll_keys_check's answers */
 	if (coll_name_check(name, why, sizeof why) != 0)
 		return lr_fail(r, ROOST_EINVAL, "%s", why);
 	if (!s || s->dim == 0)
 		return lr_fail(r, ROOST_EINVAL, "a collection needs a dimension");
+	char keys[COLL_KEYS_MAX + 1], *key_list[COLL_KEYS_COUNT];
+	if (coll_keys_check(s->indexed_keys ? s->indexed_keys : "", why, sizeof why) != 0)
+		return lr_fail(r, ROOST_EINVAL, "%s", why);
+	snprintf(keys, sizeof keys, "%s", s->indexed_keys ? s->indexed_keys : "");
 	Roost__CollectionSettings cs = ROOST__COLLECTION_SETTINGS__INIT;
+	cs.n_indexed_keys = wire_keys_split(keys, key_list);
+	cs.indexed_keys = key_list;
 	cs.dim = s->dim;
 	cs.metric = (Roost__Metric)s->metric;
 	cs.index = (char *)(s->index ? s->index : "");

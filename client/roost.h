@@ -85,7 +85,11 @@ int roost_use(roost *r, const char *collection);
 
 /* A collection's settings. In roost_collection_create, 0 and NULL take the
  * writer's defaults (its --index, --train-docs, --seal-docs and
- * --seal-interval-ms); dim is required. */
+ * --seal-interval-ms), but for indexed_keys, where NULL and "" mean none;
+ * dim is required. indexed_keys came last to both structs below, after
+ * 0.1.0 was first built: a program compiled against a header without it
+ * must be rebuilt (the structs' sizes, and so roost_collection_list's
+ * array stride, changed). */
 struct roost_collection_settings {
 	uint32_t dim;
 	uint32_t metric;	   /* 0 L2, 1 inner product */
@@ -93,6 +97,11 @@ struct roost_collection_settings {
 	uint64_t train_docs;	   /* trained types: vectors to train on */
 	uint64_t seal_docs;	   /* documents per sealed segment, 4096 .. 2^24 */
 	uint32_t seal_interval_ms; /* seal a tail this old */
+	/* Top-level metadata keys readers index per sealed segment, so that
+	 * filtered searches on them need not scan every row: comma-separated,
+	 * e.g. "user,topic"; at most 8 distinct keys, each 1 to 63 bytes of
+	 * [A-Za-z0-9_.-] starting with a letter or digit. */
+	const char *indexed_keys;
 };
 
 /* A collection as the instance has it, its settings resolved. */
@@ -106,14 +115,15 @@ struct roost_collection {
 	uint64_t documents;
 	uint32_t segments;
 	uint64_t created_lsn;
+	char indexed_keys[128]; /* comma-separated; "" none */
 };
 
 /* Creates a collection; acknowledged once every broker accepts adds for
  * it. A name that exists with the same settings is not an error: *existed
  * (may be NULL) tells. ROOST_EEXIST when it exists with other settings,
  * ROOST_EINVAL for a bad name or settings (an index FAISS cannot build:
- * the message has FAISS's words). out may be NULL. Idempotent like adds:
- * a retry after a lost reply creates nothing twice. */
+ * the message has FAISS's words; indexed keys that break their rules). out may be NULL. Idempotent
+ * like adds: a retry after a lost reply creates nothing twice. */
 int roost_collection_create(roost *r, const char *name, const struct roost_collection_settings *s,
 			    struct roost_collection *out, int *existed);
 

@@ -1,5 +1,5 @@
-/* The manifest as a starting writer or a reader loads it: version 3 with
- * its collections and their segments, and versions 1 and 2, written before
+/* The manifest as a starting writer or a reader loads it: versions 3 to 5
+ * with its collections and their segments, and versions 1 and 2, written before
  * collections, read as the one collection "default". An accepted manifest
  * is stored (always as the newest version) and loaded back, and must come
  * back the same: what the writer writes after a seal is what it will read
@@ -38,9 +38,8 @@ static void fuzz_manifest__sound(const struct manifest *m)
 {
 	FUZZ_CHECK(m->version >= 1 && m->version <= MANIFEST_VERSION);
 	/* Versions before collections hold exactly one: "default". */
-	FUZZ_CHECK(m->version >= 3 ||
-		   (m->ncolls == 1 && m->colls[0].id == COLL_DEFAULT_ID &&
-		    strcmp(m->colls[0].name, COLL_DEFAULT) == 0));
+	FUZZ_CHECK(m->version >= 3 || (m->ncolls == 1 && m->colls[0].id == COLL_DEFAULT_ID &&
+				       strcmp(m->colls[0].name, COLL_DEFAULT) == 0));
 	for (uint32_t i = 0; i < m->ncolls; i++) {
 		const struct manifest_coll *c = &m->colls[i];
 		FUZZ_CHECK(coll_name_check(c->name, NULL, 0) == 0);

@@ -74,6 +74,18 @@ static void fuzz_wire__collrec(const struct collrec *rec, struct collrec *back)
 	free(buf);
 }
 
+/* The record's indexed keys are the request's, each whole and in order. */
+static void fuzz_wire__keys(const Roost__CollectionSettings *s, const char *list)
+{
+	char copy[COLL_KEYS_MAX + 1], *keys[COLL_KEYS_COUNT];
+	FUZZ_CHECK(coll_keys_check(list, NULL, 0) == 0);
+	snprintf(copy, sizeof copy, "%s", list);
+	size_t n = wire_keys_split(copy, keys);
+	FUZZ_CHECK(n == s->n_indexed_keys);
+	for (size_t i = 0; i < n; i++)
+		FUZZ_CHECK(strcmp(keys[i], s->indexed_keys[i]) == 0);
+}
+
 static void fuzz_wire__create(const Roost__CreateCollectionRequest *c)
 {
 	char msg[256];
@@ -91,6 +103,7 @@ static void fuzz_wire__create(const Roost__CreateCollectionRequest *c)
 		   rec.settings.train_docs == s->train_docs &&
 		   rec.settings.seal_docs == s->seal_docs &&
 		   rec.settings.seal_interval_ms == s->seal_interval_ms);
+	fuzz_wire__keys(s, rec.settings.indexed_keys);
 	fuzz_wire__collrec(&rec, &back);
 	FUZZ_CHECK(coll_settings_equal(&back.settings, &rec.settings) && back.id == 0);
 }

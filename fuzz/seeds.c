@@ -103,6 +103,9 @@ static void seeds__wire_collections(Roost__Request *req)
 	cs.train_docs = 4096;
 	cs.seal_docs = 8192;
 	cs.seal_interval_ms = 2000;
+	static const char *const keys[] = {"user", "topic"};
+	cs.n_indexed_keys = 2;
+	cs.indexed_keys = (char **)keys;
 	Roost__CreateCollectionRequest create = ROOST__CREATE_COLLECTION_REQUEST__INIT;
 	create.name = "posts";
 	create.settings = &cs;
@@ -211,7 +214,8 @@ static void seeds__collrecs(uint8_t create[COLLREC_SIZE], uint8_t drop[COLLREC_S
 					 .index = "IVF64,PQ16",
 					 .train_docs = 4096,
 					 .seal_docs = 8192,
-					 .seal_interval_ms = 2000}};
+					 .seal_interval_ms = 2000,
+					 .indexed_keys = "user,topic"}};
 	collrec_write(&c, create);
 	struct collrec d = {
 	    .op = COLLREC_DROP, .client_id = 42, .seq = 3, .name = "posts", .id = 9};
@@ -300,7 +304,8 @@ static void seeds__manifest(void)
 			  .index = "IVF16,Flat",
 			  .train_docs = 4096,
 			  .seal_docs = 8192,
-			  .seal_interval_ms = 2000},
+			  .seal_interval_ms = 2000,
+			  .indexed_keys = "user,topic"},
 	     .created_lsn = 512,
 	     .tail_start = 7000,
 	     .trained_gen = 2,
@@ -392,7 +397,8 @@ static void seeds__json(void)
 	    "{\"version\":1,\"status\":{\"collection\":\"posts\"}}",
 	    ("{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":2,"
 	     "\"metric\":\"ip\",\"index\":\"HNSW32\",\"train_docs\":4096,\"seal_docs\":65536,"
-	     "\"seal_interval_ms\":10000},\"client_id\":1,\"seq\":1,\"timeout_ms\":0}}"),
+	     "\"seal_interval_ms\":10000,\"indexed_keys\":[\"user\",\"topic\"]},\"client_id\":1,"
+	     "\"seq\":1,\"timeout_ms\":0}}"),
 	    ("{\"version\":1,\"drop_collection\":{\"name\":\"posts\",\"client_id\":1,\"seq\":3,"
 	     "\"timeout_ms\":0}}"),
 	    "{\"version\":1,\"list_collections\":{}}",

@@ -21,12 +21,16 @@ struct collrec__wire {
 	uint32_t seal_interval_ms;
 	uint32_t id;
 	uint64_t reserved;
+	char indexed_keys[128]; /* version 2 on */
 };
 
-_Static_assert(sizeof(struct collrec__wire) == COLLREC_SIZE, "collrec layout is 192 bytes");
+_Static_assert(sizeof(struct collrec__wire) == COLLREC_SIZE, "collrec layout is 320 bytes");
+_Static_assert(offsetof(struct collrec__wire, indexed_keys) == COLLREC_V1_SIZE,
+	       "a version 1 record ends before the indexed keys");
 _Static_assert(offsetof(struct collrec__wire, dim) == 88, "collrec layout");
 _Static_assert(offsetof(struct collrec__wire, train_docs) == 160, "collrec layout");
-_Static_assert(COLL_NAME_MAX + 1 == 64 && COLL_INDEX_MAX + 1 == 64, "collrec string fields");
+_Static_assert(COLL_NAME_MAX + 1 == 64 && COLL_INDEX_MAX + 1 == 64 && COLL_KEYS_MAX + 1 == 128,
+	       "collrec string fields");
 
 int collrec_is(const void *data, size_t len)
 {
@@ -61,20 +65,31 @@ static int collrec__settings_ok(const struct collrec__wire *w)
 {
 	if (w->op == COLLREC_DROP)
 		return w->dim == 0 && w->metric == 0 && w->index[0] == 0 && w->train_docs == 0 &&
-		       w->seal_docs == 0 && w->seal_interval_ms == 0;
+		       w->seal_docs == 0 && w->seal_interval_ms == 0 && w->indexed_keys[0] == 0;
 	return w->id == 0 && w->dim >= 1 && w->dim <= COLL_MAX_DIM && w->metric <= 1 &&
-	       collrec__printable(w->index);
+	       collrec__printable(w->index) && coll_keys_check(w->indexed_keys, NULL, 0) == 0;
+}
+
+/* Each version has its own size; a version 1 record reads as one without
+ * indexed keys. */
+static int collrec__read(const void *data, size_t len, struct collrec__wire *w)
+{
+	memset(w, 0, sizeof *w);
+	if (len != COLLREC_V1_SIZE && len != COLLREC_SIZE)
+		return ROOST_ECORRUPT;
+	memcpy(w, data, len);
+	return w->version == (len == COLLREC_SIZE ? COLLREC_VERSION : 1u) ? 0 : ROOST_ECORRUPT;
 }
 
 int collrec_parse(const void *data, size_t len, struct collrec *out)
 {
 	struct collrec__wire w;
-	if (!data || !out || len != sizeof w)
+	if (!data || !out || collrec__read(data, len, &w) != 0)
 		return ROOST_ECORRUPT;
-	memcpy(&w, data, sizeof w);
-	if (w.magic != COLLREC_MAGIC || w.version != COLLREC_VERSION ||
-	    (w.op != COLLREC_CREATE && w.op != COLLREC_DROP) || w.reserved != 0 ||
-	    !collrec__padded(w.name, sizeof w.name) || !collrec__padded(w.index, sizeof w.index) ||
+	if (w.magic != COLLREC_MAGIC || (w.op != COLLREC_CREATE && w.op != COLLREC_DROP) ||
+	    w.reserved != 0 || !collrec__padded(w.name, sizeof w.name) ||
+	    !collrec__padded(w.index, sizeof w.index) ||
+	    !collrec__padded(w.indexed_keys, sizeof w.indexed_keys) ||
 	    coll_name_check(w.name, NULL, 0) != 0 || !collrec__settings_ok(&w))
 		return ROOST_ECORRUPT;
 	memset(out, 0, sizeof *out);
@@ -88,6 +103,7 @@ int collrec_parse(const void *data, size_t len, struct collrec *out)
 	out->settings.train_docs = w.train_docs;
 	out->settings.seal_docs = w.seal_docs;
 	out->settings.seal_interval_ms = w.seal_interval_ms;
+	memcpy(out->settings.indexed_keys, w.indexed_keys, sizeof out->settings.indexed_keys);
 	out->id = w.id;
 	return 0;
 }
@@ -110,6 +126,8 @@ void collrec_write(const struct collrec *rec, void *dst)
 		w.train_docs = rec->settings.train_docs;
 		w.seal_docs = rec->settings.seal_docs;
 		w.seal_interval_ms = rec->settings.seal_interval_ms;
+		memcpy(w.indexed_keys, rec->settings.indexed_keys,
+		       strnlen(rec->settings.indexed_keys, sizeof w.indexed_keys - 1));
 	} else {
 		w.id = rec->id;
 	}

@@ -5,7 +5,7 @@
  * applies it again when it replays the log. Every reader of these bytes
  * calls collrec_parse(), which trusts nothing.
  *
- * Layout (COLLREC_VERSION 1), little-endian, 192 bytes:
+ * Layout (COLLREC_VERSION 2), little-endian, 320 bytes:
  *
  *   uint32 magic "RCOL"      uint16 version    uint16 op (enum collrec_op)
  *   uint64 client_id, seq    idempotency key, as a batch's
@@ -16,6 +16,10 @@
  *   uint32 seal_interval_ms
  *   uint32 id                drop: the id the broker found; create: 0
  *   uint64 reserved          zero
+ *   char   indexed_keys[128] create: NUL-padded, a list coll_keys_check
+ *                            accepts ("": none); drop: zero
+ * Version 1 is the first 192 bytes alone: logs written before indexed keys
+ * still replay, their creates with none.
  */
 #ifndef ROOST_COLLREC_H
 #define ROOST_COLLREC_H
@@ -26,8 +30,9 @@
 #include <stdint.h>
 
 #define COLLREC_MAGIC	0x4c4f4352u /* "RCOL" */
-#define COLLREC_VERSION 1u
-#define COLLREC_SIZE	192u
+#define COLLREC_VERSION 2u
+#define COLLREC_SIZE	320u
+#define COLLREC_V1_SIZE 192u
 
 enum collrec_op {
 	COLLREC_CREATE = 1,
@@ -47,12 +52,14 @@ struct collrec {
  * magic): the writer tells the kinds of record apart by this. */
 int collrec_is(const void *data, size_t len);
 
-/* Decodes and checks a record: size, version, op, name, settings within
- * their limits (a create's dimension 1 .. COLL_MAX_DIM, metric 0 or 1, an
- * index string of printable ASCII). ROOST_ECORRUPT on failure. */
+/* Decodes and checks a record of either version (its size must be that
+ * version's): op, name, settings within their limits (a create's dimension
+ * 1 .. COLL_MAX_DIM, metric 0 or 1, an index string of printable ASCII,
+ * indexed keys coll_keys_check accepts). ROOST_ECORRUPT on failure. */
 int collrec_parse(const void *data, size_t len, struct collrec *out);
 
-/* Writes rec into dst, which holds COLLREC_SIZE bytes. */
+/* Writes rec into dst, which holds COLLREC_SIZE bytes, as the newest
+ * version. */
 void collrec_write(const struct collrec *rec, void *dst);
 
 #endif

@@ -496,16 +496,40 @@ static int json__metric(struct jsonlex *lx, Roost__Metric *out)
 	return rc;
 }
 
+/* A delete's or a get's ids, or a create's indexed keys: strings, each
+ * kept as its own, in the request's array and its count. */
+struct json__ids {
+	char ***ids;
+	size_t *n;
+	size_t cap;
+};
+
+static int json__id_item(struct jsonlex *lx, void *ctx)
+{
+	struct json__ids *a = ctx;
+	void *grown;
+	int rc = jsonlex_grow(lx, *a->ids, &a->cap, *a->n, sizeof **a->ids, &grown);
+	if (rc)
+		return rc;
+	*a->ids = grown;
+	size_t len;
+	rc = jsonlex_string(lx, &(*a->ids)[*a->n], &len);
+	if (rc == 0)
+		(*a->n)++;
+	return rc;
+}
+
 enum {
 	JSON__CS_DIM,
 	JSON__CS_METRIC,
 	JSON__CS_INDEX,
 	JSON__CS_TRAIN,
 	JSON__CS_SEAL,
-	JSON__CS_INTERVAL
+	JSON__CS_INTERVAL,
+	JSON__CS_KEYS
 };
 static const char *const json__settings_names[] = {
-    "dim", "metric", "index", "train_docs", "seal_docs", "seal_interval_ms", NULL};
+    "dim", "metric", "index", "train_docs", "seal_docs", "seal_interval_ms", "indexed_keys", NULL};
 
 static int json__settings_field(struct jsonlex *lx, int f, void *obj)
 {
@@ -522,8 +546,14 @@ static int json__settings_field(struct jsonlex *lx, int f, void *obj)
 		return jsonlex_u64(lx, UINT64_MAX, &cs->train_docs);
 	case JSON__CS_SEAL:
 		return jsonlex_u64(lx, UINT64_MAX, &cs->seal_docs);
-	default:
+	case JSON__CS_INTERVAL:
 		return jsonlex_u32(lx, &cs->seal_interval_ms);
+	default:
+		/* No more keys than the joined list has bytes can fit it; the
+		 * server says what else is wrong with them. */
+		return jsonlex_array(
+		    lx, COLL_KEYS_MAX, json__id_item,
+		    &(struct json__ids){&cs->indexed_keys, &cs->n_indexed_keys, 0});
 	}
 }
 
@@ -590,29 +620,6 @@ static int json__drop_field(struct jsonlex *lx, int f, void *obj)
 
 static const struct jsonlex_object json__drop_object = {"drop_collection", json__drop_names,
 							json__drop_field, ROOST_EINVAL};
-
-/* A delete's or a get's ids: strings, each kept as its own, in the
- * request's ids and n_ids. */
-struct json__ids {
-	char ***ids;
-	size_t *n;
-	size_t cap;
-};
-
-static int json__id_item(struct jsonlex *lx, void *ctx)
-{
-	struct json__ids *a = ctx;
-	void *grown;
-	int rc = jsonlex_grow(lx, *a->ids, &a->cap, *a->n, sizeof **a->ids, &grown);
-	if (rc)
-		return rc;
-	*a->ids = grown;
-	size_t len;
-	rc = jsonlex_string(lx, &(*a->ids)[*a->n], &len);
-	if (rc == 0)
-		(*a->n)++;
-	return rc;
-}
 
 enum {
 	JSON__DEL_COLL,

@@ -20,7 +20,8 @@
  *   {"version":1,"status":{"collection":"posts"}}
  *   {"version":1,"create_collection":{"name":"posts","settings":{"dim":3,
  *     "metric":"ip","index":"HNSW32","train_docs":0,"seal_docs":0,
- *     "seal_interval_ms":0},"client_id":1,"seq":2,"timeout_ms":0}}
+ *     "seal_interval_ms":0,"indexed_keys":["user","topic"]},"client_id":1,
+ *     "seq":2,"timeout_ms":0}}
  *   {"version":1,"drop_collection":{"name":"posts","client_id":1,"seq":3}}
  *   {"version":1,"list_collections":{}}
  *

@@ -279,6 +279,16 @@ static void jsonenc__put_metric(struct jsonenc__buf *b, const char *pre, Roost__
 		jsonenc__putf(b, "%s%d", pre, (int)m);
 }
 
+/* pre, then an array of n strings. */
+static void jsonenc__put_strs(struct jsonenc__buf *b, const char *pre, char *const *strs, size_t n)
+{
+	jsonenc__puts(b, pre);
+	jsonenc__put(b, "[", 1);
+	for (size_t i = 0; i < n; i++)
+		jsonenc__put_key_str(b, i ? "," : "", strs[i]);
+	jsonenc__put(b, "]", 1);
+}
+
 /* Requests (a create) and replies (a collection's info) alike. */
 static void jsonenc__put_settings(struct jsonenc__buf *b, const Roost__CollectionSettings *s)
 {
@@ -288,6 +298,7 @@ static void jsonenc__put_settings(struct jsonenc__buf *b, const Roost__Collectio
 	jsonenc__put_u64(b, ",\"train_docs\":", s->train_docs);
 	jsonenc__put_u64(b, ",\"seal_docs\":", s->seal_docs);
 	jsonenc__put_u64(b, ",\"seal_interval_ms\":", s->seal_interval_ms);
+	jsonenc__put_strs(b, ",\"indexed_keys\":", s->indexed_keys, s->n_indexed_keys);
 	jsonenc__put(b, "}", 1);
 }
 
@@ -562,10 +573,8 @@ static void jsonenc__put_delete(struct jsonenc__buf *b, const Roost__DeleteReque
 		return;
 	}
 	jsonenc__put_key_str(b, ",\"delete_docs\":{\"collection\":", d->collection);
-	jsonenc__puts(b, ",\"ids\":[");
-	for (size_t i = 0; i < d->n_ids; i++)
-		jsonenc__put_key_str(b, i ? "," : "", d->ids[i]);
-	jsonenc__putf(b, "],\"ack\":\"%s\"", ack);
+	jsonenc__put_strs(b, ",\"ids\":", d->ids, d->n_ids);
+	jsonenc__putf(b, ",\"ack\":\"%s\"", ack);
 	if (d->filter != NULL)
 		jsonenc__put_filter(b, d->filter);
 	jsonenc__put_key_tail(b, d->client_id, d->seq, d->timeout_ms);
@@ -574,10 +583,8 @@ static void jsonenc__put_delete(struct jsonenc__buf *b, const Roost__DeleteReque
 static void jsonenc__put_get(struct jsonenc__buf *b, const Roost__GetRequest *g)
 {
 	jsonenc__put_key_str(b, ",\"get_docs\":{\"collection\":", g->collection);
-	jsonenc__puts(b, ",\"ids\":[");
-	for (size_t i = 0; i < g->n_ids; i++)
-		jsonenc__put_key_str(b, i ? "," : "", g->ids[i]);
-	jsonenc__putf(b, "],\"with_vectors\":%s", g->with_vectors ? "true" : "false");
+	jsonenc__put_strs(b, ",\"ids\":", g->ids, g->n_ids);
+	jsonenc__putf(b, ",\"with_vectors\":%s", g->with_vectors ? "true" : "false");
 	jsonenc__put_u64(b, ",\"min_lsn\":", g->min_lsn);
 	jsonenc__put_u64(b, ",\"timeout_ms\":", g->timeout_ms);
 	jsonenc__put(b, "}", 1);

@@ -655,8 +655,49 @@ static int wire__check_key(uint64_t client_id, uint64_t seq, char *msg, size_t m
 			  (unsigned long long)client_id, (unsigned long long)seq);
 }
 
+/* A key given with a comma in it would read as two once joined. */
+static int wire__key_whole(const char *key, size_t i, char *msg, size_t msglen)
+{
+	if (key && key[0] && !strchr(key, ','))
+		return 0;
+	return wire__fail(msg, msglen, ROOST_EINVAL,
+			  "settings.indexed_keys[%zu] is %s: each key is 1 to 63 letters, digits, "
+			  "'_', '.' or '-', starting with a letter or digit",
+			  i, key && key[0] ? "not one key" : "empty");
+}
+
+int wire_keys_join(const Roost__CollectionSettings *s, char *out, char *msg, size_t msglen)
+{
+	/* One byte past the limit: a list cut there is known too long. */
+	char list[COLL_KEYS_MAX + 2] = "";
+	size_t at = 0;
+	for (size_t i = 0; i < s->n_indexed_keys && at < sizeof list - 1; i++) {
+		int rc = wire__key_whole(s->indexed_keys[i], i, msg, msglen);
+		if (rc)
+			return rc;
+		at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", i ? "," : "",
+				       s->indexed_keys[i]);
+	}
+	int rc = coll_keys_check(list, msg, msglen);
+	if (rc == 0)
+		memcpy(out, list, COLL_KEYS_MAX + 1);
+	return rc;
+}
+
+size_t wire_keys_split(char *list, char **keys)
+{
+	size_t at = 0, start, n = 0, total = strlen(list);
+	while (at < total && n < COLL_KEYS_COUNT) {
+		size_t len = coll_keys_next(list, &at, &start);
+		list[start + len] = '\0';
+		keys[n++] = list + start;
+	}
+	return n;
+}
+
 static int wire__check_settings(const Roost__CollectionSettings *s, char *msg, size_t msglen)
 {
+	char keys[COLL_KEYS_MAX + 1];
 	if (!s || s->dim == 0 || s->dim > COLL_MAX_DIM)
 		return wire__fail(msg, msglen, ROOST_EDIM, "settings.dim must be 1 to %u, not %u",
 				  COLL_MAX_DIM, s ? s->dim : 0);
@@ -690,7 +731,7 @@ static int wire__check_settings(const Roost__CollectionSettings *s, char *msg, s
 		return wire__fail(msg, msglen, ROOST_EINVAL,
 				  "settings.seal_interval_ms must be at most %u (a day)",
 				  WIRE_MAX_SEAL_INTERVAL_MS);
-	return 0;
+	return wire_keys_join(s, keys, msg, msglen);
 }
 
 int wire_check_create(const Roost__CreateCollectionRequest *c, char *msg, size_t msglen)
@@ -723,6 +764,7 @@ void wire_create_record(const Roost__CreateCollectionRequest *c, struct collrec 
 	out->settings.train_docs = s->train_docs;
 	out->settings.seal_docs = s->seal_docs;
 	out->settings.seal_interval_ms = s->seal_interval_ms;
+	wire_keys_join(s, out->settings.indexed_keys, NULL, 0);
 }
 
 int wire_check_filter(const Roost__Filter *filter, struct metaq **where, char *msg, size_t msglen)

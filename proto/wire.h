@@ -78,6 +78,15 @@ int wire_check_collection(const char *name, char *msg, size_t msglen);
 int wire_check_create(const Roost__CreateCollectionRequest *c, char *msg, size_t msglen);
 int wire_check_drop(const Roost__DropCollectionRequest *d, char *msg, size_t msglen);
 
+/* The indexed keys of settings s, joined by commas into out (which holds
+ * COLL_KEYS_MAX + 1 bytes) and checked: ROOST_EINVAL, msg saying what is
+ * wrong, unless they make a list coll_keys_check accepts. */
+int wire_keys_join(const Roost__CollectionSettings *s, char *out, char *msg, size_t msglen);
+
+/* Splits a checked list at its commas, in place, into keys (room for
+ * COLL_KEYS_COUNT); returns how many there are. */
+size_t wire_keys_split(char *list, char **keys);
+
 /* The create record (proto/collrec.h) of a checked create request. */
 void wire_create_record(const Roost__CreateCollectionRequest *c, struct collrec *out);
 

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Layout (CATALOG__VERSION 1): struct catalog__header, then CATALOG_SLOTS
- * slots of struct catalog__slot (256 bytes each). A slot whose id is 0 is
+/* Layout (CATALOG__VERSION 2): struct catalog__header, then CATALOG_SLOTS
+ * slots of struct catalog__slot (384 bytes each; version 1's were 256,
+ * without indexed keys). A slot whose id is 0 is
  * free; the writer is the only process that writes any of it.
  *
  * Memory ordering of the shared fields, each with its partner:
@@ -29,7 +30,7 @@
  *   change too.
  * - notes: each a seqlock as slots are; next_note relaxed (writer only). */
 #define CATALOG__MAGIC	 0x474c544352545352ull /* "RSTRCTLG" little-endian */
-#define CATALOG__VERSION 1u
+#define CATALOG__VERSION 2u
 #define CATALOG__NOTES	 16u
 
 /* What a slot's seqlock protects, as plain data. */
@@ -43,6 +44,7 @@ struct catalog__image {
 	uint64_t created_lsn;
 	char name[COLL_NAME_MAX + 1];
 	char index[COLL_INDEX_MAX + 1];
+	char indexed_keys[COLL_KEYS_MAX + 1];
 };
 
 #define CATALOG__IMAGE_WORDS (sizeof(struct catalog__image) / 8)
@@ -86,7 +88,7 @@ struct catalog__header {
 };
 
 _Static_assert(sizeof(struct catalog__image) % 8 == 0, "the image is copied in words");
-_Static_assert(sizeof(struct catalog__slot) == 256, "a catalog slot is 256 bytes");
+_Static_assert(sizeof(struct catalog__slot) == 384, "a catalog slot is 384 bytes");
 _Static_assert(CATALOG_NOTE_MAX % 8 == 0, "a note is copied in words");
 
 struct catalog {
@@ -227,6 +229,8 @@ static void catalog__to_image(const struct catalog_entry *e, struct catalog__ima
 	img->created_lsn = e->created_lsn;
 	memcpy(img->name, e->name, strnlen(e->name, sizeof img->name - 1));
 	memcpy(img->index, e->settings.index, strnlen(e->settings.index, sizeof img->index - 1));
+	memcpy(img->indexed_keys, e->settings.indexed_keys,
+	       strnlen(e->settings.indexed_keys, sizeof img->indexed_keys - 1));
 }
 
 int catalog_put(catalog *c, const struct catalog_entry *e)
@@ -303,6 +307,8 @@ static int catalog__read_entry(catalog *c, uint32_t i, struct catalog_entry *out
 					       .seal_interval_ms = img.seal_interval_ms};
 	memcpy(out->settings.index, img.index, sizeof out->settings.index);
 	out->settings.index[sizeof out->settings.index - 1] = '\0';
+	memcpy(out->settings.indexed_keys, img.indexed_keys, sizeof out->settings.indexed_keys);
+	out->settings.indexed_keys[sizeof out->settings.indexed_keys - 1] = '\0';
 	out->created_lsn = img.created_lsn;
 	/* Acquire: pairs with the release stores in catalog_put and
 	 * catalog_set_tail; the tail it names is complete. */

@@ -22,7 +22,7 @@
 	 MANIFEST_MAX_SEGS * sizeof(struct manifest_segment) +                                     \
 	 MANIFEST_MAX_KEYS * sizeof(struct manifest_key) + MANIFEST__CRC)
 
-/* Versions 3 and 4. */
+/* Versions 3 to 5. */
 struct manifest__header {
 	uint64_t magic;
 	uint32_t version;
@@ -50,11 +50,14 @@ struct manifest__coll {
 	uint64_t tail_start;
 	uint64_t trained_gen;
 	uint64_t tail_gen;
-	uint64_t tomb_gen; /* version 4 on */
+	uint64_t tomb_gen;		      /* version 4 on */
+	char indexed_keys[COLL_KEYS_MAX + 1]; /* version 5 on */
 };
 
-/* A version 3 entry ends before tomb_gen. */
+/* A version 3 entry ends before tomb_gen, a version 4 one before the
+ * indexed keys. */
 #define MANIFEST__V3_COLL offsetof(struct manifest__coll, tomb_gen)
+#define MANIFEST__V4_COLL offsetof(struct manifest__coll, indexed_keys)
 
 /* Versions 1 and 2: one collection, its settings in the header. Version 1
  * ended its header before the name. */
@@ -81,7 +84,8 @@ struct manifest__v2_segment {
 #define MANIFEST__V1_HEADER offsetof(struct manifest__v2_header, name)
 
 _Static_assert(sizeof(struct manifest__header) == 96, "manifest header is 96 bytes");
-_Static_assert(sizeof(struct manifest__coll) == 200, "collection entry is 200 bytes");
+_Static_assert(sizeof(struct manifest__coll) == 328, "collection entry is 328 bytes");
+_Static_assert(MANIFEST__V4_COLL == 200, "a version 4 collection entry is 200 bytes");
 _Static_assert(MANIFEST__V3_COLL == 192, "a version 3 collection entry is 192 bytes");
 _Static_assert(offsetof(struct manifest__coll, train_docs) == 144, "collection entry layout");
 _Static_assert(sizeof(struct manifest_segment) == 32, "segment entry is 32 bytes");
@@ -108,7 +112,9 @@ static bool manifest__index_ok(const char *index)
 static bool manifest__settings_ok(const struct coll_settings *s)
 {
 	return s->dim >= 1 && s->dim <= COLL_MAX_DIM && s->metric <= 1 &&
-	       manifest__terminated(s->index, sizeof s->index) && manifest__index_ok(s->index);
+	       manifest__terminated(s->index, sizeof s->index) && manifest__index_ok(s->index) &&
+	       manifest__terminated(s->indexed_keys, sizeof s->indexed_keys) &&
+	       coll_keys_check(s->indexed_keys, NULL, 0) == 0;
 }
 
 /* Ascending unique ids below next_coll, unique valid names, and every
@@ -268,13 +274,16 @@ static void manifest__coll_from(const struct manifest__coll *e, struct manifest_
 	};
 	memcpy(c->name, e->name, sizeof c->name);
 	memcpy(c->settings.index, e->index, sizeof c->settings.index);
+	memcpy(c->settings.indexed_keys, e->indexed_keys, sizeof c->settings.indexed_keys);
 }
 
-/* Versions 3 and 4 differ in the size of a collection entry: version 3
- * has no tombstone generation (none then). */
+/* Versions 3 to 5 differ in the size of a collection entry: version 3 has
+ * no tombstone generation (none then), version 4 no indexed keys. */
 static int manifest__decode_v3(const void *buf, size_t len, uint32_t version, struct manifest *out)
 {
-	size_t esize = version >= 4 ? sizeof(struct manifest__coll) : MANIFEST__V3_COLL;
+	size_t esize = version >= 5   ? sizeof(struct manifest__coll)
+		       : version == 4 ? MANIFEST__V4_COLL
+				      : MANIFEST__V3_COLL;
 	struct manifest__header h;
 	if (len < sizeof h + MANIFEST__CRC)
 		return ROOST_ECORRUPT;
@@ -300,7 +309,8 @@ static int manifest__decode_v3(const void *buf, size_t len, uint32_t version, st
 	for (uint32_t i = 0; i < h.ncolls; i++, p += esize) {
 		struct manifest__coll e = {0};
 		memcpy(&e, p, esize);
-		if (!manifest__terminated(e.index, sizeof e.index))
+		if (!manifest__terminated(e.index, sizeof e.index) ||
+		    !manifest__terminated(e.indexed_keys, sizeof e.indexed_keys))
 			return ROOST_ECORRUPT;
 		manifest__coll_from(&e, &out->colls[i]);
 	}
@@ -542,6 +552,8 @@ static void manifest__coll_to(const struct manifest_coll *c, struct manifest__co
 	};
 	memcpy(e->name, c->name, strnlen(c->name, sizeof c->name - 1));
 	memcpy(e->index, c->settings.index, strnlen(c->settings.index, sizeof e->index - 1));
+	memcpy(e->indexed_keys, c->settings.indexed_keys,
+	       strnlen(c->settings.indexed_keys, sizeof e->indexed_keys - 1));
 }
 
 /* Refuses what manifest_decode would reject: a manifest that cannot be

@@ -9,12 +9,14 @@
  * either the old or the new one, never a mix. Readers on other hosts read
  * it from shared storage.
  *
- * File layout (MANIFEST_VERSION 4), little-endian:
+ * File layout (MANIFEST_VERSION 5), little-endian:
  *   header                     96 bytes (see manifest.c)
- *   collection entries         200 bytes each, ascending id
+ *   collection entries         328 bytes each, ascending id
  *   struct manifest_segment    segments[nsegments], ascending (coll, start_lsn)
  *   struct manifest_key        keys[nkeys]
  *   uint32 crc32c of everything before it
+ * Version 4 is version 5 with 200-byte collection entries (no indexed
+ * keys: its collections have none).
  * Version 3 is version 4 with 192-byte collection entries (no tomb_gen).
  * Versions 1 and 2, written before collections, are still read: their
  * settings and segments become collection 1, "default".
@@ -27,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MANIFEST_VERSION    4u
+#define MANIFEST_VERSION    5u
 #define MANIFEST_NAME_LEN   40u /* instance name, NUL-terminated */
 #define MANIFEST_MAX_COLLS  4096u
 #define MANIFEST_MAX_SEGS   65536u

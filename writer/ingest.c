@@ -318,10 +318,13 @@ static int ingest__update_manifest(ingest *w)
 	if (m->name[0] && strcmp(m->name, in->name) != 0)
 		log_info("adopted data directory %s of instance '%s' as '%s'", in->data_dir,
 			 m->name, in->name);
-	if (m->version != MANIFEST_VERSION)
+	if (m->version < 3)
 		log_info("data directory %s was written before collections (manifest version "
 			 "%u): its documents are now collection '%s'; rewritten as version %u",
 			 in->data_dir, m->version, COLL_DEFAULT, MANIFEST_VERSION);
+	else if (m->version != MANIFEST_VERSION)
+		log_info("data directory %s: manifest version %u rewritten as version %u",
+			 in->data_dir, m->version, MANIFEST_VERSION);
 	manifest_free(m);
 	*m = next;
 	m->version = MANIFEST_VERSION;
@@ -549,8 +552,10 @@ static int ingest__create(ingest *w, const struct collrec *r, uint64_t lsn)
 		manifest_remove_coll(&w->man, mc.id);
 		return rc;
 	}
-	log_info("created collection '%s' (id %u): dim %u, metric %s, index %s", mc.name, mc.id,
-		 mc.settings.dim, mc.settings.metric ? "ip" : "l2", mc.settings.index);
+	log_info("created collection '%s' (id %u): dim %u, metric %s, index %s, indexed keys %s",
+		 mc.name, mc.id, mc.settings.dim, mc.settings.metric ? "ip" : "l2",
+		 mc.settings.index,
+		 mc.settings.indexed_keys[0] ? mc.settings.indexed_keys : "none");
 	return 0;
 }
 

@@ -212,7 +212,8 @@ class _Status(ctypes.Structure):
 class _CollSettings(ctypes.Structure):
     _fields_ = [("dim", ctypes.c_uint32), ("metric", ctypes.c_uint32),
                 ("index", ctypes.c_char_p), ("train_docs", ctypes.c_uint64),
-                ("seal_docs", ctypes.c_uint64), ("seal_interval_ms", ctypes.c_uint32)]
+                ("seal_docs", ctypes.c_uint64), ("seal_interval_ms", ctypes.c_uint32),
+                ("indexed_keys", ctypes.c_char_p)]
 
 
 class _Coll(ctypes.Structure):
@@ -221,7 +222,7 @@ class _Coll(ctypes.Structure):
                 ("index", ctypes.c_char * 64), ("train_docs", ctypes.c_uint64),
                 ("seal_docs", ctypes.c_uint64), ("seal_interval_ms", ctypes.c_uint32),
                 ("documents", ctypes.c_uint64), ("segments", ctypes.c_uint32),
-                ("created_lsn", ctypes.c_uint64)]
+                ("created_lsn", ctypes.c_uint64), ("indexed_keys", ctypes.c_char * 128)]
 
 
 _P = ctypes.c_void_p
@@ -1185,19 +1186,23 @@ class Roost(_VectorStore):
 
     # -- collections ------------------------------------------------------
     def create_collection(self, name, dim, metric="l2", index=None, train_docs=0,
-                          seal_docs=0, seal_interval_ms=0):
+                          seal_docs=0, seal_interval_ms=0, indexed_keys=None):
         """Creates a collection and returns it as collections() lists it,
         with "existed": True when one by that name already had these
         settings (not an error). Settings left 0 or None take the writer's
-        defaults. RoostError EEXIST when it exists with other settings,
-        EINVAL for settings FAISS or roost cannot take."""
+        defaults. indexed_keys (a list of str, none by default) names up to
+        8 top-level metadata keys whose values readers index per sealed
+        segment, so that filtered searches on them do not scan every row.
+        RoostError EEXIST when it exists with other settings, EINVAL for
+        settings FAISS or roost cannot take."""
         if metric not in ("l2", "ip"):
             raise RoostError(EINVAL, "metric must be 'l2' or 'ip', not %r" % (metric,))
         cs = _CollSettings(_int(dim, "dim", 1, (1 << 32) - 1), 1 if metric == "ip" else 0,
                            _cstr(index, "index") or None,
                            _int(train_docs or 0, "train_docs", 0, (1 << 64) - 1),
                            _int(seal_docs or 0, "seal_docs", 0, (1 << 64) - 1),
-                           _int(seal_interval_ms or 0, "seal_interval_ms", 0, (1 << 32) - 1))
+                           _int(seal_interval_ms or 0, "seal_interval_ms", 0, (1 << 32) - 1),
+                           _keys_arg(indexed_keys) or None)
         out, existed = _Coll(), ctypes.c_int()
         with self._lock:
             rc = self._lib.roost_collection_create(self._handle(), _cstr(name, "name"),
@@ -1218,7 +1223,7 @@ class Roost(_VectorStore):
     def collections(self):
         """Every collection as a dict (name, id, dim, metric, index,
         train_docs, seal_docs, seal_interval_ms, documents, segments,
-        created_lsn), ascending id."""
+        created_lsn, indexed_keys: a list), ascending id."""
         arr, n = ctypes.POINTER(_Coll)(), ctypes.c_size_t()
         with self._lock:
             rc = self._lib.roost_collection_list(self._handle(), ctypes.byref(arr),
@@ -1236,5 +1241,24 @@ def _coll_dict(c):
     out["name"] = c.name.decode("utf-8", "replace")
     out["index"] = c.index.decode("utf-8", "replace")
     out["metric"] = "ip" if c.metric == 1 else "l2"
+    keys = c.indexed_keys.decode("utf-8", "replace")
+    out["indexed_keys"] = keys.split(",") if keys else []
     return out
+
+
+def _keys_arg(keys):
+    """The comma-separated list libroost takes; a key that is empty or holds
+    a comma would read as other keys once joined."""
+    if keys is None:
+        return b""
+    if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+        raise RoostError(EINVAL, "indexed_keys must be a list of str, not %s"
+                         % type(keys).__name__)
+    keys = list(keys)
+    for k in keys:
+        if not isinstance(k, str) or not k or "," in k:
+            raise RoostError(EINVAL, "indexed_keys: %r is not a key (each is 1 to 63 letters, "
+                             "digits, '_', '.' or '-', starting with a letter or digit)"
+                             % (k,))
+    return _cstr(",".join(keys), "indexed_keys")
 

@@ -324,8 +324,8 @@ def collect_all(agent_proc, timeout=120):
 def read_manifest(data, name="x"):
     """The manifest of a data directory as roost-dump --manifest prints it
     (tests/tools/dump.c): {"version", "gen", "tail_start", "catalog_lsn",
-    "next_coll", "name", "collections": {name: {...}}, "segments": [...],
-    "files": set}; None before the first manifest."""
+    "next_coll", "name", "collections": {name: {..., "indexed_keys": [...]}},
+    "segments": [...], "files": set}; None before the first manifest."""
     out = subprocess.run([os.path.join(TOOLS, "roost-dump"), "--manifest", name, data],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
     if out.returncode != 0 and not os.path.exists(os.path.join(data, "MANIFEST")):
@@ -341,7 +341,8 @@ def read_manifest(data, name="x"):
             m["collections"][f[1]] = dict(zip(
                 ("id", "dim", "metric", "index", "tail_start", "tail_gen", "trained_gen",
                  "created_lsn", "tomb_gen"), [int(f[0]), int(f[2]), int(f[3]), f[4]] +
-                [int(x) for x in f[5:]]))
+                [int(x) for x in f[5:10]]))
+            m["collections"][f[1]]["indexed_keys"] = [] if f[10] == "-" else f[10].split(",")
         elif kind == "SEGMENT":
             m["segments"].append(dict(zip(("coll", "start_lsn", "end_lsn", "count"),
                                           map(int, f))))

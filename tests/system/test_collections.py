@@ -3,6 +3,7 @@ writer, brokers and readers. Each has its own dimension, metric, index and
 tail; LSNs stay one order across them; create and drop are records in the
 log, replayed like adds."""
 import itertools
+import json
 import os
 import random
 import signal
@@ -11,6 +12,7 @@ import threading
 import agentdata
 import wire
 from conftest import Threads, collect_all, read_manifest, shm_objects, wait_for, waiting_readers
+from test_cli import cli  # noqa: F401  (the fixture)
 
 DIM = 16
 POSTS_DIM = 8
@@ -154,6 +156,73 @@ def test_requests_name_their_collection(make_instance):
     after = inst.status()
     assert after["documents"] == before["documents"] == 0
     assert sorted(inst.collections()) == ["default", "posts"]
+
+
+def test_indexed_keys_are_a_setting_kept_across_restarts(make_instance):
+    """A collection's indexed keys are listed as created, through a writer
+    killed (the create replayed from the log) and a clean restart (from the
+    manifest); they count as settings for a create of the same name, and a
+    bad list gets a clear error and creates nothing."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    r = inst.create("posts", dim=POSTS_DIM, indexed_keys=["user", "topic"])
+    assert r["status"] == 0 and r["collection"]["indexed_keys"] == ["user", "topic"], r
+
+    def listed():
+        colls = inst.collections()
+        assert colls["posts"]["indexed_keys"] == ["user", "topic"], colls
+        assert colls["default"]["indexed_keys"] == [], colls
+        status = {c["name"]: c for c in inst.status()["collections"]}
+        assert status["posts"]["indexed_keys"] == ["user", "topic"], status
+
+    listed()
+    again = inst.create("posts", dim=POSTS_DIM, indexed_keys=["user", "topic"])
+    assert again["status"] == 0 and again["collection"]["existed"], again
+    for other in (["user"], ["topic", "user"], []):
+        r = inst.create("posts", dim=POSTS_DIM, indexed_keys=other)
+        assert r["status"] == EEXIST and "indexed keys user,topic" in r["message"], (other, r)
+    for bad, why in ((["a", "a"], "name a key twice"), (["bad key"], "must each be"),
+                     (["k%d" % i for i in range(9)], "more than 8"), ([""], "is empty"),
+                     (["a,b"], "not one key"), (["x" * 64], "1 to 63")):
+        r = inst.create("bad", dim=4, indexed_keys=bad)
+        assert r["status"] == EINVAL and why in r["message"], (bad, r)
+    assert sorted(inst.collections()) == ["default", "posts"]
+    inst.kill(inst.writer)
+    inst.start_writer()
+    listed()
+    restart_all(inst)
+    listed()
+    m = read_manifest(inst.data, inst.name)
+    assert m["version"] == 5 and m["collections"]["posts"]["indexed_keys"] == ["user", "topic"]
+
+
+def test_cli_creates_and_shows_indexed_keys(cli):  # noqa: F811
+    """`roost collections create --indexed-keys` sets them; the listing,
+    describe, status and their JSON show them; a bad list is refused with
+    the reason and creates nothing."""
+    c = cli()
+    c.up("--dim", 4)
+    out = c.ok("collections", "create", "posts", "--dim", 3, "--indexed-keys", "user,topic")
+    assert "indexed keys user,topic" in out.stdout, out.stdout
+    table = c.ok("collections").stdout.splitlines()
+    assert table[0].split()[-1] == "INDEXED-KEYS", table
+    rows = {line.split()[0]: line.split() for line in table[1:-1]}
+    assert rows["posts"][-1] == "user,topic" and rows["default"][-1] == "-", table
+    listed = {x["name"]: x for x in json.loads(c.ok("collections", "--json").stdout)["collections"]}
+    assert listed["posts"]["indexed_keys"] == ["user", "topic"], listed
+    assert listed["default"]["indexed_keys"] == [], listed
+    assert "indexed keys user,topic" in c.ok("collections", "describe", "posts").stdout
+    assert "user,topic" in c.ok("status", "--interval-ms", 0).stdout
+    assert {x["name"]: x for x in c.status()["collections"]}["posts"]["indexed_keys"] == \
+        ["user", "topic"]
+    bad = c.roost("collections", "create", "bad", "--dim", 3, "--indexed-keys", "user,user")
+    assert bad.returncode != 0 and "name a key twice" in bad.stderr, bad.stderr
+    other = c.roost("collections", "create", "posts", "--dim", 3, "--indexed-keys", "user")
+    assert other.returncode != 0 and "indexed keys user,topic" in other.stderr, other.stderr
+    listing = json.loads(c.ok("collections", "--json").stdout)["collections"]
+    assert [x["name"] for x in listing] == ["default", "posts"]
 
 
 def test_drop_reclaims_and_refuses_what_follows_it(make_instance):

@@ -57,9 +57,10 @@ def normalise(lines):
                       r"\1N\2N\3N\4N\5N", line)
         line = re.sub(r"ingest [\d.]+ documents/s, search [\d.]+ requests/s",
                       "ingest N documents/s, search N requests/s", line)
-        # A collection's row ends with its ingest and search rates.
-        line = re.sub(r"^(\s+\S+\s+\d+\s+\d+\s+(?:l2|ip)\s+\S+\s+\d+\s+\d+\s+)[\d.]+(\s+)[\d.]+$",
-                      r"\1N\2N", line)
+        # A collection's row ends with its ingest and search rates, then
+        # its indexed keys.
+        line = re.sub(r"^(\s+\S+\s+\d+\s+\d+\s+(?:l2|ip)\s+\S+\s+\d+\s+\d+\s+)[\d.]+(\s+)[\d.]+"
+                      r"(\s+\S+)$", r"\1N\2N\3", line)
         out.append(re.sub(r"\s+", " ", line).rstrip())
     return out
 

@@ -227,7 +227,8 @@ def drop(name, seq, client_id=7):
 
 
 LIST = '{"version":1,"list_collections":{}}'
-DEFAULTS = {"train_docs": 65536, "seal_docs": 65536, "seal_interval_ms": 10000}
+DEFAULTS = {"train_docs": 65536, "seal_docs": 65536, "seal_interval_ms": 10000,
+            "indexed_keys": []}
 
 
 def test_create_list_status_drop(inst):
@@ -273,6 +274,29 @@ def test_create_list_status_drop(inst):
     assert [c["name"] for c in call(inst, LIST)["collections"]["collections"]] == ["default"]
     r = call(inst, '{"version":1,"status":{"collection":"posts"}}')
     assert r["status"] == ENOCOLL and "no collection 'posts'" in r["message"], r
+
+
+def test_indexed_keys_in_json(inst):
+    """Indexed keys are an array in a create and in the infos that list
+    the collection; another list for the same name is refused, and so is a
+    bad one, with a message saying what is wrong, creating nothing."""
+    r = call(inst, create("posts", 1, dim=2, indexed_keys=["user", "topic"]))
+    assert r["status"] == 0, r
+    assert r["collection"]["collection"]["settings"]["indexed_keys"] == ["user", "topic"]
+    listed = {c["name"]: c for c in call(inst, LIST)["collections"]["collections"]}
+    assert listed["posts"]["settings"]["indexed_keys"] == ["user", "topic"]
+    assert listed["default"]["settings"]["indexed_keys"] == []
+    again = call(inst, create("posts", 2, dim=2, indexed_keys=["user", "topic"]))
+    assert again["status"] == 0 and again["collection"]["existed"], again
+    other = call(inst, create("posts", 3, dim=2, indexed_keys=["topic"]))
+    assert other["status"] == EEXIST and "indexed keys user,topic" in other["message"], other
+    for seq, (bad, why) in enumerate(((["a", "a"], "name a key twice"),
+                                      (["bad key"], "must each be 1 to 63"),
+                                      ("user", "expected an array")), 4):
+        r = call(inst, create("bad", seq, dim=2, indexed_keys=bad))
+        assert r["status"] == EINVAL and why in r["message"], (bad, r)
+    names = [c["name"] for c in call(inst, LIST)["collections"]["collections"]]
+    assert names == ["default", "posts"]
 
 
 def test_add_and_search_name_their_collection(inst):

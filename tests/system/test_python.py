@@ -421,3 +421,25 @@ def test_collections(db):
     assert e.value.code == roost.EINVAL and db.collection == "articles"
     db.use(None)
     assert [x["name"] for x in db.collections()] == ["default"]
+
+
+def test_collection_indexed_keys(db):
+    """Indexed keys go as a list and come back as one, in the create's
+    answer and in the listing; another list for the name is refused, and a
+    bad one, on either side, creates nothing."""
+    c = db.create_collection("tagged", dim=3, indexed_keys=["user", "topic"])
+    assert c["indexed_keys"] == ["user", "topic"] and not c["existed"]
+    assert db.create_collection("tagged", dim=3, indexed_keys=("user", "topic"))["existed"]
+    listed = {x["name"]: x for x in db.collections()}
+    assert listed["tagged"]["indexed_keys"] == ["user", "topic"]
+    assert listed["default"]["indexed_keys"] == []
+    with pytest.raises(roost.RoostError) as e:
+        db.create_collection("tagged", dim=3, indexed_keys=["user"])
+    assert e.value.code == -5 and "indexed keys user,topic" in e.value.message
+    for bad, why in ((["a", "a"], "name a key twice"), (["bad key"], "must each be"),
+                     (["k%d" % i for i in range(9)], "more than 8"), ("user", "a list of str"),
+                     ([""], "is not a key"), (["a,b"], "is not a key"), ([7], "is not a key")):
+        with pytest.raises(roost.RoostError) as e:
+            db.create_collection("bad", dim=3, indexed_keys=bad)
+        assert e.value.code == roost.EINVAL and why in e.value.message, (bad, e.value.message)
+    assert sorted(x["name"] for x in db.collections()) == ["default", "tagged"]

@@ -61,7 +61,8 @@ def status_request(version=1, collection=""):
                                                   if collection else b"")
 
 
-def settings(dim, metric=0, index="", train_docs=0, seal_docs=0, seal_interval_ms=0):
+def settings(dim, metric=0, index="", train_docs=0, seal_docs=0, seal_interval_ms=0,
+             indexed_keys=()):
     body = field_varint(1, dim)
     if metric:
         body += field_varint(2, metric)
@@ -70,6 +71,8 @@ def settings(dim, metric=0, index="", train_docs=0, seal_docs=0, seal_interval_m
     for num, v in ((4, train_docs), (5, seal_docs), (6, seal_interval_ms)):
         if v:
             body += field_varint(num, v)
+    for key in indexed_keys:
+        body += field_bytes(7, key)
     return body
 
 
@@ -101,6 +104,7 @@ def parse_collection(buf):
     names = {1: "dim", 2: "metric", 4: "train_docs", 5: "seal_docs", 6: "seal_interval_ms"}
     out.update({name: st.get(k, [0])[0] for k, name in names.items()})
     out["index"] = st.get(3, [b""])[0].decode()
+    out["indexed_keys"] = [k.decode() for k in st.get(7, [])]
     return out
 
 

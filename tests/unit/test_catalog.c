@@ -66,6 +66,7 @@ static struct catalog_entry entry(uint32_t id, const char *name)
 				  .segments = id / 2};
 	snprintf(e.name, sizeof e.name, "%s", name);
 	snprintf(e.settings.index, sizeof e.settings.index, "IVF%u,Flat", id);
+	snprintf(e.settings.indexed_keys, sizeof e.settings.indexed_keys, "user,k%u", id);
 	return e;
 }
 
@@ -132,14 +133,23 @@ static void test_readers_see_puts(void **state)
 	assert_int_equal(catalog_find(r, "", &got), ROOST_ENOCOLL);
 	assert_int_equal(catalog_get(r, 2, &got), ROOST_ENOCOLL);
 	assert_int_equal(catalog_get(r, 0, &got), ROOST_ENOCOLL);
-	/* The longest name and index are kept whole. */
+	/* The longest name, index and indexed keys are kept whole. */
 	struct catalog_entry l = entry(9, "");
 	memset(l.name, 'n', COLL_NAME_MAX);
 	l.name[COLL_NAME_MAX] = '\0';
 	memset(l.settings.index, 'i', COLL_INDEX_MAX);
 	l.settings.index[COLL_INDEX_MAX] = '\0';
+	memset(l.settings.indexed_keys, 'k', COLL_KEYS_MAX);
+	l.settings.indexed_keys[COLL_KEYS_MAX] = '\0';
+	l.settings.indexed_keys[63] = ',';
 	put(w, &l);
 	assert_found(r, &l);
+	assert_int_equal(strlen(l.settings.indexed_keys), COLL_KEYS_MAX);
+	/* No indexed keys read back as none. */
+	struct catalog_entry none = entry(10, "none");
+	none.settings.indexed_keys[0] = '\0';
+	put(w, &none);
+	assert_found(r, &none);
 	/* Id 0 means a free slot: never published. */
 	struct catalog_entry zero = entry(0, "zero");
 	assert_int_equal(catalog_put(w, &zero), ROOST_EINVAL);
@@ -395,6 +405,8 @@ static void test_reader_never_sees_a_torn_slot(void **state)
 					       .seal_docs = ~0ull - 1,
 					       .seal_interval_ms = 86400000};
 	snprintf(rc.b.settings.index, sizeof rc.b.settings.index, "IVF65536_HNSW32,PQ64x4fsr");
+	snprintf(rc.b.settings.indexed_keys, sizeof rc.b.settings.indexed_keys,
+		 "author,topic,language,source.kind,tenant-id,region,year,status");
 	rc.b.created_lsn = 0xdeadbeefcafeull;
 	put(w, &rc.a);
 	pthread_t t;

@@ -1,4 +1,4 @@
-/* Unit tests for proto/collrec.c: the 192-byte record of a create or a
+/* Unit tests for proto/collrec.c: the 320-byte record of a create or a
  * drop, written by brokers and read by the writer from the ring and from
  * its log. Round trips, the documented layout, and refusals: the record
  * has no checksum of its own (the log's records carry one), so a changed
@@ -31,6 +31,7 @@
 #define OFF_INTERVAL 176
 #define OFF_ID	     180
 #define OFF_RESERVED 184
+#define OFF_KEYS     192
 
 static struct collrec create_rec(void)
 {
@@ -43,7 +44,8 @@ static struct collrec create_rec(void)
 					 .index = "IVF64,PQ16",
 					 .train_docs = 5000,
 					 .seal_docs = 8192,
-					 .seal_interval_ms = 1500}};
+					 .seal_interval_ms = 1500,
+					 .indexed_keys = "user,topic"}};
 	return r;
 }
 
@@ -104,6 +106,33 @@ static void test_round_trip(void **state)
 	assert_int_equal(collrec_parse(buf, sizeof buf, &got), 0);
 	assert_same(&d, &got);
 	assert_string_equal(got.settings.index, "");
+	assert_string_equal(got.settings.indexed_keys, "");
+}
+
+/* Logs written before indexed keys hold 192-byte version 1 records: they
+ * still replay, as creates without indexed keys. */
+static void test_version_1(void **state)
+{
+	(void)state;
+	struct collrec c = create_rec(), got;
+	uint8_t buf[COLLREC_SIZE];
+	collrec_write(&c, buf);
+	buf[OFF_VERSION] = 1;
+	memset(&got, 0x5a, sizeof got);
+	assert_int_equal(collrec_parse(buf, COLLREC_V1_SIZE, &got), 0);
+	assert_string_equal(got.settings.indexed_keys, "");
+	assert_string_equal(got.settings.index, "IVF64,PQ16");
+	strcpy(c.settings.indexed_keys, "");
+	assert_same(&c, &got);
+	/* Each version at its own size only. */
+	assert_int_equal(collrec_parse(buf, COLLREC_SIZE, &got), ROOST_ECORRUPT);
+	buf[OFF_VERSION] = 2;
+	assert_int_equal(collrec_parse(buf, COLLREC_V1_SIZE, &got), ROOST_ECORRUPT);
+	struct collrec d = drop_rec();
+	collrec_write(&d, buf);
+	buf[OFF_VERSION] = 1;
+	assert_int_equal(collrec_parse(buf, COLLREC_V1_SIZE, &got), 0);
+	assert_same(&d, &got);
 }
 
 static void assert_zero(const uint8_t *p, size_t n)
@@ -142,6 +171,8 @@ static void test_layout(void **state)
 	assert_int_equal(u32_at(buf, OFF_INTERVAL), 1500);
 	assert_int_equal(u32_at(buf, OFF_ID), 0);
 	assert_zero(buf + OFF_RESERVED, 8);
+	assert_string_equal((const char *)buf + OFF_KEYS, "user,topic");
+	assert_zero(buf + OFF_KEYS + 10, 128 - 10);
 
 	/* A drop: its id, and no settings even if the struct holds some. */
 	struct collrec d = drop_rec();
@@ -151,7 +182,7 @@ static void test_layout(void **state)
 	assert_int_equal(buf[OFF_OP], COLLREC_DROP);
 	assert_zero(buf + OFF_DIM, OFF_ID - OFF_DIM);
 	assert_int_equal(u32_at(buf, OFF_ID), 41);
-	assert_zero(buf + OFF_RESERVED, 8);
+	assert_zero(buf + OFF_RESERVED, 8 + 128);
 }
 
 /* The writer tells records apart by their first four bytes. */
@@ -187,7 +218,7 @@ static void test_sizes(void **state)
 /* Bytes no valid record can change: any change there is refused. */
 static int always_refused(size_t off)
 {
-	return off < OFF_CLIENT || off >= OFF_RESERVED;
+	return off < OFF_CLIENT || (off >= OFF_RESERVED && off < OFF_KEYS);
 }
 
 /* Every bit, and every whole byte, of a create and of a drop changed:
@@ -229,7 +260,8 @@ static void test_every_byte_changed(void **state)
 		body;                                                                              \
 	}
 
-EDIT(edit_version, b[OFF_VERSION] = 2)
+EDIT(edit_version, b[OFF_VERSION] = 3)
+EDIT(edit_version_one, b[OFF_VERSION] = 1)
 EDIT(edit_op_zero, b[OFF_OP] = 0)
 EDIT(edit_op_three, b[OFF_OP] = 3)
 EDIT(edit_reserved, b[OFF_RESERVED + 7] = 1)
@@ -250,6 +282,13 @@ EDIT(edit_index_after_nul, b[OFF_INDEX + 50] = 'x')
 EDIT(edit_index_control, b[OFF_INDEX + 2] = '\t')
 EDIT(edit_index_high, b[OFF_INDEX + 2] = (uint8_t)0x80)
 EDIT(edit_create_with_id, put_u32(b, OFF_ID, 1))
+EDIT(edit_keys_twice, memcpy(b + OFF_KEYS, "user,user", 10))
+EDIT(edit_keys_space, b[OFF_KEYS + 2] = ' ')
+EDIT(edit_keys_empty_key, memcpy(b + OFF_KEYS, "user,,opic", 10))
+EDIT(edit_keys_trailing_comma, b[OFF_KEYS + 10] = ',')
+EDIT(edit_keys_unterminated, memset(b + OFF_KEYS, 'k', 128))
+EDIT(edit_keys_after_nul, b[OFF_KEYS + 100] = 'x')
+EDIT(edit_keys_other, memcpy(b + OFF_KEYS, "a.b,c-d.ef", 10))
 
 static void test_create_fields(void **state)
 {
@@ -259,6 +298,7 @@ static void test_create_fields(void **state)
 		int rc;
 	} cases[] = {
 	    {edit_version, ROOST_ECORRUPT},
+	    {edit_version_one, ROOST_ECORRUPT},
 	    {edit_op_zero, ROOST_ECORRUPT},
 	    {edit_op_three, ROOST_ECORRUPT},
 	    {edit_reserved, ROOST_ECORRUPT},
@@ -279,6 +319,13 @@ static void test_create_fields(void **state)
 	    {edit_index_control, ROOST_ECORRUPT},
 	    {edit_index_high, ROOST_ECORRUPT},
 	    {edit_create_with_id, ROOST_ECORRUPT},
+	    {edit_keys_twice, ROOST_ECORRUPT},
+	    {edit_keys_space, ROOST_ECORRUPT},
+	    {edit_keys_empty_key, ROOST_ECORRUPT},
+	    {edit_keys_trailing_comma, ROOST_ECORRUPT},
+	    {edit_keys_unterminated, ROOST_ECORRUPT},
+	    {edit_keys_after_nul, ROOST_ECORRUPT},
+	    {edit_keys_other, 0},
 	};
 	struct collrec c = create_rec(), got;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -294,8 +341,8 @@ static void test_create_fields(void **state)
 static void test_drop_fields(void **state)
 {
 	(void)state;
-	static const size_t fields[] = {OFF_DIM,       OFF_METRIC, OFF_INDEX,
-					OFF_TRAIN + 7, OFF_SEAL,   OFF_INTERVAL + 3};
+	static const size_t fields[] = {OFF_DIM,  OFF_METRIC,	    OFF_INDEX, OFF_TRAIN + 7,
+					OFF_SEAL, OFF_INTERVAL + 3, OFF_KEYS};
 	struct collrec d = drop_rec(), got;
 	uint8_t buf[COLLREC_SIZE];
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -313,13 +360,10 @@ static void test_drop_fields(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_layout),
-	    cmocka_unit_test(test_is),
-	    cmocka_unit_test(test_sizes),
-	    cmocka_unit_test(test_every_byte_changed),
-	    cmocka_unit_test(test_create_fields),
-	    cmocka_unit_test(test_drop_fields),
+	    cmocka_unit_test(test_round_trip),	  cmocka_unit_test(test_version_1),
+	    cmocka_unit_test(test_layout),	  cmocka_unit_test(test_is),
+	    cmocka_unit_test(test_sizes),	  cmocka_unit_test(test_every_byte_changed),
+	    cmocka_unit_test(test_create_fields), cmocka_unit_test(test_drop_fields),
 	};
 	return cmocka_run_group_tests_name("collrec", tests, NULL, NULL);
 }

@@ -200,8 +200,8 @@ static void test_decode_create_collection(void **state)
 	Roost__Request *req = decode_ok(
 	    "{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":4096,"
 	    "\"metric\":\"ip\",\"index\":\"IVF64,Flat\",\"train_docs\":18446744073709551615,"
-	    "\"seal_docs\":65536,\"seal_interval_ms\":4294967295},\"client_id\":"
-	    "18446744073709551615,\"seq\":2,\"timeout_ms\":7}}");
+	    "\"seal_docs\":65536,\"seal_interval_ms\":4294967295,\"indexed_keys\":[\"user\","
+	    "\"topic\"]},\"client_id\":18446744073709551615,\"seq\":2,\"timeout_ms\":7}}");
 	const Roost__CreateCollectionRequest *c = req->create_collection;
 
 	assert_int_equal(req->op_case, ROOST__REQUEST__OP_CREATE_COLLECTION);
@@ -212,6 +212,9 @@ static void test_decode_create_collection(void **state)
 	assert_true(c->settings->train_docs == UINT64_MAX);
 	assert_int_equal(c->settings->seal_docs, 65536);
 	assert_true(c->settings->seal_interval_ms == UINT32_MAX);
+	assert_int_equal(c->settings->n_indexed_keys, 2);
+	assert_string_equal(c->settings->indexed_keys[0], "user");
+	assert_string_equal(c->settings->indexed_keys[1], "topic");
 	assert_true(c->client_id == UINT64_MAX);
 	assert_int_equal(c->seq, 2);
 	assert_int_equal(c->timeout_ms, 7);
@@ -221,6 +224,7 @@ static void test_decode_create_collection(void **state)
 	assert_int_equal(req->create_collection->settings->metric, ROOST__METRIC__METRIC_L2);
 	assert_int_equal(req->create_collection->settings->dim, 0);
 	assert_string_equal(req->create_collection->settings->index, "");
+	assert_int_equal(req->create_collection->settings->n_indexed_keys, 0);
 	json_request_free(req);
 
 	/* Left out, the settings are absent, not all defaults. */
@@ -353,6 +357,8 @@ static void test_round_trip(void **state)
 	    "\"metric\":\"ip\",\"index\":\"HNSW32\",\"train_docs\":18446744073709551615,"
 	    "\"seal_docs\":4096,\"seal_interval_ms\":4294967295},\"client_id\":1,\"seq\":2,"
 	    "\"timeout_ms\":3}}",
+	    "{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":8,"
+	    "\"indexed_keys\":[\"user\",\"p\\u00e9\",\"\"]},\"client_id\":1,\"seq\":2}}",
 	    "{\"version\":1,\"create_collection\":{\"name\":\"x\",\"settings\":{}}}",
 	    "{\"version\":1,\"create_collection\":{\"name\":\"x\"}}",
 	    "{\"version\":1,\"create_collection\":{}}",
@@ -364,7 +370,8 @@ static void test_round_trip(void **state)
 	    "\"p\\u00e9\"],\"ack\":\"visible\",\"client_id\":7,\"seq\":18446744073709551615,"
 	    "\"timeout_ms\":9}}",
 	    "{\"version\":1,\"delete_docs\":{}}",
-	    "{\"version\":1,\"delete_docs\":{\"collection\":\"posts\",\"ids\":[],\"ack\":\"durable\","
+	    "{\"version\":1,\"delete_docs\":{\"collection\":\"posts\",\"ids\":[],\"ack\":"
+	    "\"durable\","
 	    "\"filter\":{\"agents\":[3],\"kind\":\"tweet\"},\"client_id\":1,\"seq\":2}}",
 	    "{\"version\":1,\"get_docs\":{\"collection\":\"posts\",\"ids\":[\"post-1\",\"#16\"],"
 	    "\"with_vectors\":true,\"min_lsn\":18446744073709551615,\"timeout_ms\":3}}",
@@ -413,7 +420,14 @@ static void test_encode_collection_requests(void **state)
 	     "\"settings\":{\"dim\":3,\"metric\":\"ip\"}}}",
 	     "{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":3,"
 	     "\"metric\":\"ip\",\"index\":\"\",\"train_docs\":0,\"seal_docs\":0,"
-	     "\"seal_interval_ms\":0},\"client_id\":1,\"seq\":2,\"timeout_ms\":0}}"},
+	     "\"seal_interval_ms\":0,\"indexed_keys\":[]},\"client_id\":1,\"seq\":2,"
+	     "\"timeout_ms\":0}}"},
+	    {"{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":3,"
+	     "\"indexed_keys\":[\"user\",\"topic\"]}}}",
+	     "{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"settings\":{\"dim\":3,"
+	     "\"metric\":\"l2\",\"index\":\"\",\"train_docs\":0,\"seal_docs\":0,"
+	     "\"seal_interval_ms\":0,\"indexed_keys\":[\"user\",\"topic\"]},\"client_id\":0,"
+	     "\"seq\":0,\"timeout_ms\":0}}"},
 	    {"{\"version\":1,\"create_collection\":{\"name\":\"posts\"}}",
 	     "{\"version\":1,\"create_collection\":{\"name\":\"posts\",\"client_id\":0,"
 	     "\"seq\":0,\"timeout_ms\":0}}"},
@@ -605,7 +619,7 @@ static void test_reject_collections(void **state)
 	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"nlist\":4}}}",
 		   ROOST_EINVAL,
 		   "create_collection.settings.nlist: unknown field (settings takes dim, metric, "
-		   "index, train_docs, seal_docs, seal_interval_ms)");
+		   "index, train_docs, seal_docs, seal_interval_ms, indexed_keys)");
 	decode_bad("{\"version\":1,\"create_collection\":{\"dim\":3}}", ROOST_EINVAL,
 		   "create_collection.dim: unknown field");
 	decode_bad("{\"version\":1,\"drop_collection\":{\"name\":\"x\",\"settings\":{}}}",
@@ -652,6 +666,12 @@ static void test_reject_collections(void **state)
 		   ROOST_EINVAL, "settings.seal_interval_ms: 4294967296 is out of range");
 	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"index\":true}}}",
 		   ROOST_EINVAL, "settings.index: expected a string, found a boolean");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"indexed_keys\":"
+		   "\"user,topic\"}}}",
+		   ROOST_EINVAL, "settings.indexed_keys: expected an array, found a string");
+	decode_bad("{\"version\":1,\"create_collection\":{\"settings\":{\"indexed_keys\":"
+		   "[\"user\",7]}}}",
+		   ROOST_EINVAL, "settings.indexed_keys[1]: expected a string, found a number");
 	decode_bad("{\"version\":1,\"create_collection\":{\"client_id\":\"1\"}}", ROOST_EINVAL,
 		   "create_collection.client_id: expected a number");
 	decode_bad("{\"version\":1,\"drop_collection\":{\"seq\":-1}}", ROOST_EINVAL,
@@ -684,12 +704,14 @@ static void test_reject_collections(void **state)
 	/* One operation per request. */
 	decode_bad("{\"version\":1,\"list_collections\":{},\"create_collection\":{}}", ROOST_EINVAL,
 		   "create_collection: a request sets exactly one operation: add, search, status, "
-		   "create_collection, drop_collection, list_collections, delete_docs, get_docs or scroll");
+		   "create_collection, drop_collection, list_collections, delete_docs, get_docs or "
+		   "scroll");
 	decode_bad("{\"version\":1,\"drop_collection\":{},\"drop_collection\":{}}", ROOST_EINVAL,
 		   "drop_collection: duplicate field");
-	decode_bad("{\"version\":1,\"create\":{}}", ROOST_EUNSUPPORTED,
-		   "create: unknown field (a request takes version, add, search, status, "
-		   "create_collection, drop_collection, list_collections, delete_docs, get_docs, scroll)");
+	decode_bad(
+	    "{\"version\":1,\"create\":{}}", ROOST_EUNSUPPORTED,
+	    "create: unknown field (a request takes version, add, search, status, "
+	    "create_collection, drop_collection, list_collections, delete_docs, get_docs, scroll)");
 }
 
 static void test_reject_numbers(void **state)
@@ -934,6 +956,8 @@ struct infos {
 	Roost__CollectionInfo *p[2];
 };
 
+static const char *const info_keys[] = {"user", "topic"};
+
 static void infos_init(struct infos *in)
 {
 	for (int i = 0; i < 2; i++) {
@@ -949,6 +973,8 @@ static void infos_init(struct infos *in)
 	in->s[0].train_docs = 0;
 	in->s[0].seal_docs = 65536;
 	in->s[0].seal_interval_ms = 10000;
+	in->s[0].n_indexed_keys = 2;
+	in->s[0].indexed_keys = (char **)info_keys;
 	in->c[0].documents = 2;
 	in->c[0].segments = 1;
 	in->c[1].name = "p\xc3\xa9";
@@ -964,13 +990,13 @@ static void infos_init(struct infos *in)
 
 #define INFO_0                                                                                     \
 	"{\"name\":\"default\",\"id\":1,\"settings\":{\"dim\":3,\"metric\":\"l2\",\"index\":"      \
-	"\"Flat\",\"train_docs\":0,\"seal_docs\":65536,\"seal_interval_ms\":10000},\"documents\":" \
-	"2,"                                                                                       \
-	"\"segments\":1,\"created_lsn\":0}"
+	"\"Flat\",\"train_docs\":0,\"seal_docs\":65536,\"seal_interval_ms\":10000,"                \
+	"\"indexed_keys\":[\"user\",\"topic\"]},\"documents\":2,\"segments\":1,\"created_lsn\":0}"
 #define INFO_1                                                                                     \
 	"{\"name\":\"p\xc3\xa9\",\"id\":4294967295,\"settings\":{\"dim\":8,\"metric\":\"ip\","     \
 	"\"index\":\"HNSW32\",\"train_docs\":18446744073709551615,\"seal_docs\":4096,"             \
-	"\"seal_interval_ms\":0},\"documents\":18446744073709551615,\"segments\":0,"               \
+	"\"seal_interval_ms\":0,\"indexed_keys\":[]},\"documents\":18446744073709551615,"          \
+	"\"segments\":0,"                                                                          \
 	"\"created_lsn\":224}"
 
 static void test_encode_status_reply_collections(void **state)

@@ -43,7 +43,8 @@ struct ent {
 	char name[64];
 	char index[64];
 	uint64_t train_docs, seal_docs, created_lsn, tail_start, trained_gen, tail_gen;
-	uint64_t tomb_gen; /* version 4 on */
+	uint64_t tomb_gen;	/* version 4 on */
+	char indexed_keys[128]; /* version 5 on */
 };
 
 /* Versions 1 and 2: one collection, in the header. */
@@ -67,7 +68,8 @@ struct v2seg {
 };
 
 #define HDR_SIZE    96u
-#define ENT_SIZE    200u
+#define ENT_SIZE    328u
+#define V4_ENT_SIZE 200u /* version 4: no indexed keys */
 #define V3_ENT_SIZE 192u /* version 3: no tomb_gen */
 #define SEG_SIZE    32u
 #define KEY_SIZE    32u
@@ -75,7 +77,9 @@ struct v2seg {
 #define V1_HDR_SIZE 120u /* version 1: no name */
 
 _Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 96 bytes");
-_Static_assert(sizeof(struct ent) == ENT_SIZE, "documented collection entry is 200 bytes");
+_Static_assert(sizeof(struct ent) == ENT_SIZE, "documented collection entry is 328 bytes");
+_Static_assert(offsetof(struct ent, indexed_keys) == V4_ENT_SIZE,
+	       "version 4 ends before the indexed keys");
 _Static_assert(offsetof(struct ent, tomb_gen) == V3_ENT_SIZE, "version 3 ends before tomb_gen");
 _Static_assert(sizeof(struct manifest_segment) == SEG_SIZE, "segment entries are 32 bytes");
 _Static_assert(sizeof(struct v2hdr) == V2_HDR_SIZE, "version 2's header is 160 bytes");
@@ -122,6 +126,8 @@ static void make_manifest(struct manifest *m, uint64_t gen, uint32_t nsegs, uint
 						      .seal_interval_ms = 500u + c};
 		snprintf(mc->settings.index, sizeof mc->settings.index, "IVF%u,PQ16",
 			 (unsigned)gen);
+		snprintf(mc->settings.indexed_keys, sizeof mc->settings.indexed_keys,
+			 c ? "user,topic" : "");
 		mc->created_lsn = 2 + c;
 		mc->tail_start = 100ull * per[c] + 7 + c;
 		mc->trained_gen = gen > 1 ? gen - 1 : 0;
@@ -150,6 +156,7 @@ static void assert_same_coll(const struct manifest_coll *a, const struct manifes
 	assert_int_equal(a->settings.train_docs, b->settings.train_docs);
 	assert_int_equal(a->settings.seal_docs, b->settings.seal_docs);
 	assert_int_equal(a->settings.seal_interval_ms, b->settings.seal_interval_ms);
+	assert_string_equal(a->settings.indexed_keys, b->settings.indexed_keys);
 	assert_int_equal(a->created_lsn, b->created_lsn);
 	assert_int_equal(a->tail_start, b->tail_start);
 	assert_int_equal(a->trained_gen, b->trained_gen);
@@ -210,13 +217,14 @@ static void to_ent(const struct manifest_coll *c, struct ent *e)
 			  .tomb_gen = c->tomb_gen};
 	memcpy(e->name, c->name, sizeof e->name);
 	memcpy(e->index, c->settings.index, sizeof e->index);
+	memcpy(e->indexed_keys, c->settings.indexed_keys, sizeof e->indexed_keys);
 }
 
-/* The documented layout of version (3 or 4), written without
+/* The documented layout of version (3 to 5), written without
  * manifest.c, for files that manifest_store refuses to write. */
 static uint8_t *encode_v(const struct manifest *m, uint32_t version, size_t *len)
 {
-	size_t esize = version >= 4 ? ENT_SIZE : V3_ENT_SIZE;
+	size_t esize = version >= 5 ? ENT_SIZE : version == 4 ? V4_ENT_SIZE : V3_ENT_SIZE;
 	struct hdr h = {.version = version,
 			.header_size = HDR_SIZE,
 			.gen = m->gen,
@@ -373,6 +381,7 @@ static void test_layout(void **state)
 	struct manifest_coll *c = &m.colls[0];
 	memset(c->settings.index + strlen(c->settings.index) + 1, 0x77,
 	       sizeof c->settings.index - strlen(c->settings.index) - 1);
+	memset(c->settings.indexed_keys + 1, 0x77, sizeof c->settings.indexed_keys - 1);
 	memset(c->name + strlen(c->name) + 1, 0x77, sizeof c->name - strlen(c->name) - 1);
 	memset(m.name + strlen(m.name) + 1, 0x77, sizeof m.name - strlen(m.name) - 1);
 	size_t len;
@@ -381,7 +390,7 @@ static void test_layout(void **state)
 	struct hdr h;
 	memcpy(&h, buf, sizeof h);
 	assert_memory_equal(h.magic, "RMANIFST", 8);
-	assert_int_equal(h.version, 4);
+	assert_int_equal(h.version, 5);
 	assert_int_equal(h.header_size, HDR_SIZE);
 	assert_int_equal(h.gen, 9);
 	assert_int_equal(h.tail_start, m.tail_start);
@@ -401,10 +410,14 @@ static void test_layout(void **state)
 		assert_zero_after_nul(e.name, sizeof e.name);
 		assert_string_equal(e.index, "IVF9,PQ16");
 		assert_zero_after_nul(e.index, sizeof e.index);
+		assert_string_equal(e.indexed_keys, i ? "user,topic" : "");
+		assert_zero_after_nul(e.indexed_keys, sizeof e.indexed_keys);
 		memset(e.name, 0, sizeof e.name);
 		memset(e.index, 0, sizeof e.index);
+		memset(e.indexed_keys, 0, sizeof e.indexed_keys);
 		memset(want.name, 0, sizeof want.name);
 		memset(want.index, 0, sizeof want.index);
+		memset(want.indexed_keys, 0, sizeof want.indexed_keys);
 		assert_memory_equal(&e, &want, sizeof e);
 	}
 	assert_memory_equal(buf + HDR_SIZE + 2 * ENT_SIZE, m.segments, 2 * SEG_SIZE);
@@ -620,6 +633,11 @@ EDIT(edit_index_unterminated, memset(e->index, 'A', sizeof e->index))
 EDIT(edit_index_full, memset(e->index, 'A', sizeof e->index - 1))
 EDIT(edit_index_empty, memset(e->index, 0, sizeof e->index))
 EDIT(edit_index_control, e->index[1] = '\n')
+EDIT(edit_keys_unterminated, memset(e->indexed_keys, 'k', sizeof e->indexed_keys))
+EDIT(edit_keys_twice, snprintf(e->indexed_keys, sizeof e->indexed_keys, "user,user"))
+EDIT(edit_keys_bad, snprintf(e->indexed_keys, sizeof e->indexed_keys, "bad key"))
+EDIT(edit_keys_comma, snprintf(e->indexed_keys, sizeof e->indexed_keys, "user,"))
+EDIT(edit_keys_ok, snprintf(e->indexed_keys, sizeof e->indexed_keys, "a,b.c,d-e"))
 EDIT(edit_cname_unterminated, memset(e->name, 'c', sizeof e->name))
 EDIT(edit_cname_full, memset(e->name, 'c', sizeof e->name - 1))
 EDIT(edit_cname_empty, memset(e->name, 0, sizeof e->name))
@@ -663,6 +681,11 @@ static void test_header_fields(void **state)
 	    {edit_index_full, 0},
 	    {edit_index_empty, ROOST_ECORRUPT},
 	    {edit_index_control, ROOST_ECORRUPT},
+	    {edit_keys_unterminated, ROOST_ECORRUPT},
+	    {edit_keys_twice, ROOST_ECORRUPT},
+	    {edit_keys_bad, ROOST_ECORRUPT},
+	    {edit_keys_comma, ROOST_ECORRUPT},
+	    {edit_keys_ok, 0},
 	    {edit_cname_unterminated, ROOST_ECORRUPT},
 	    {edit_cname_full, 0},
 	    {edit_cname_empty, ROOST_ECORRUPT},
@@ -804,17 +827,25 @@ static int store_segments(const char *dir, struct manifest_segment a, struct man
 		.coll = (c), .start_lsn = (s), .end_lsn = (e), .count = 1                          \
 	}
 
+/* make_manifest's m of 4 segments and 2 keys, written as an older version
+ * with its own entry size, decoded into got. */
+static void decode_older(struct manifest *m, uint32_t version, size_t esize, struct manifest *got)
+{
+	make_manifest(m, 6, 4, 2);
+	size_t len;
+	uint8_t *buf = encode_v(m, version, &len);
+	assert_int_equal(len, HDR_SIZE + 2 * esize + 4 * SEG_SIZE + 2 * KEY_SIZE + 4);
+	assert_int_equal(manifest_decode(buf, len, got), 0);
+	assert_int_equal(got->version, version);
+	free(buf);
+}
+
 /* Version 3, written before tombstones, reads as a manifest with none. */
 static void test_version3_has_no_tombstones(void **state)
 {
 	(void)state;
 	struct manifest m, got;
-	make_manifest(&m, 6, 4, 2);
-	size_t len;
-	uint8_t *buf = encode_v(&m, 3, &len);
-	assert_int_equal(len, HDR_SIZE + 2 * V3_ENT_SIZE + 4 * SEG_SIZE + 2 * KEY_SIZE + 4);
-	assert_int_equal(manifest_decode(buf, len, &got), 0);
-	assert_int_equal(got.version, 3);
+	decode_older(&m, 3, V3_ENT_SIZE, &got);
 	assert_int_equal(got.ncolls, 2);
 	for (uint32_t i = 0; i < 2; i++) {
 		assert_int_equal(got.colls[i].tomb_gen, 0);
@@ -824,7 +855,26 @@ static void test_version3_has_no_tombstones(void **state)
 	assert_memory_equal(got.segments, m.segments, 4 * sizeof *m.segments);
 	manifest_free(&got);
 	manifest_free(&m);
-	free(buf);
+}
+
+/* Version 4, written before indexed keys, reads as collections with none;
+ * stored again, it becomes the newest version with the rest unchanged. */
+static void test_version4_has_no_indexed_keys(void **state)
+{
+	const char *dir = tu_dir(state);
+	struct manifest m, got, again;
+	decode_older(&m, 4, V4_ENT_SIZE, &got);
+	assert_string_equal(got.colls[1].settings.indexed_keys, "");
+	assert_int_equal(got.colls[1].tomb_gen, m.colls[1].tomb_gen);
+	m.colls[1].settings.indexed_keys[0] = '\0';
+	assert_same(&m, &got);
+	assert_int_equal(manifest_store(dir, &got), 0);
+	assert_int_equal(manifest_load(dir, &again), 0);
+	assert_int_equal(again.version, MANIFEST_VERSION);
+	assert_same(&got, &again);
+	manifest_free(&again);
+	manifest_free(&got);
+	manifest_free(&m);
 }
 
 static void test_segment_order(void **state)
@@ -886,6 +936,11 @@ static void test_store_refuses_invalid(void **state)
 	s->index[0] = '\0';
 	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
 	snprintf(s->index, sizeof s->index, "Flat");
+	snprintf(s->indexed_keys, sizeof s->indexed_keys, "a,a");
+	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	snprintf(s->indexed_keys, sizeof s->indexed_keys, "a b");
+	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	snprintf(s->indexed_keys, sizeof s->indexed_keys, "a,b");
 	snprintf(m.colls[1].name, sizeof m.colls[1].name, "no spaces");
 	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
 	snprintf(m.colls[1].name, sizeof m.colls[1].name, "%s", m.colls[0].name);
@@ -1114,6 +1169,7 @@ int main(void)
 	    cmocka_unit_test(test_other_version_any_length),
 	    cmocka_unit_test(test_older_versions_read_as_default),
 	    T(test_version3_has_no_tombstones),
+	    T(test_version4_has_no_indexed_keys),
 	    T(test_segment_order),
 	    T(test_store_refuses_invalid),
 	    T(test_failed_write_keeps_old),

@@ -674,10 +674,11 @@ static int ref_shaped(const uint8_t *p, const uint8_t *end, struct ref_request *
 #define B(n) (1u << (n))
 
 /* CollectionSettings: dim 1, metric 2, index 3, train_docs 4, seal_docs 5,
- * seal_interval_ms 6. */
+ * seal_interval_ms 6, indexed_keys 7 (repeated: each a string). */
 static int ref_op(unsigned num, const uint8_t *p, const uint8_t *end, struct ref_request *r)
 {
-	const struct ref_shape settings = {.strs = B(3), .ints = B(1) | B(2) | B(4) | B(5) | B(6)};
+	const struct ref_shape settings = {.strs = B(3) | B(7),
+					   .ints = B(1) | B(2) | B(4) | B(5) | B(6)};
 	const struct ref_shape status = {.strs = B(1)};
 	const struct ref_shape create = {
 	    .strs = B(1), .ints = B(3) | B(4) | B(5), .msg = 2, .nested = &settings};
@@ -946,6 +947,9 @@ static void test_garbage_frames(void **state)
 	}
 }
 
+/* The indexed keys of the creates below. */
+static const char *const create_keys[] = {"user", "topic"};
+
 /* A create request, and one frame with the collection fields of every
  * other operation set, mutated the same way: the collection operations'
  * fields decode as the model says. */
@@ -968,6 +972,8 @@ static void test_mutated_collection_frames(void **state)
 	cs.seal_docs = 8192;
 	cs.train_docs = 100;
 	cs.seal_interval_ms = 2000;
+	cs.n_indexed_keys = 2;
+	cs.indexed_keys = (char **)create_keys;
 	cc.name = "posts";
 	cc.settings = &cs;
 	cc.client_id = 0x1234567890ull;
@@ -1785,6 +1791,8 @@ static void create_init(struct create_fx *f)
 	f->s.train_docs = 4096;
 	f->s.seal_docs = 8192;
 	f->s.seal_interval_ms = 2000;
+	f->s.n_indexed_keys = 2;
+	f->s.indexed_keys = (char **)create_keys;
 	f->c.name = "posts";
 	f->c.settings = &f->s;
 	f->c.client_id = 42;
@@ -1925,6 +1933,58 @@ static void test_check_create_seal_bounds(void **state)
 	create_gives(&f, ROOST_EINVAL, "seal_interval_ms");
 }
 
+/* Indexed keys: given one per entry, joined, and held to the list's rules. */
+static void test_check_create_indexed_keys(void **state)
+{
+	struct create_fx f;
+	const char *keys[COLL_KEYS_MAX + 1];
+	char long_key[COLL_NAME_MAX + 2];
+
+	(void)state;
+	create_init(&f);
+	f.s.indexed_keys = (char **)keys;
+	static const struct {
+		size_t n;
+		const char *keys[10];
+		int code;
+		const char *want;
+	} cases[] = {
+	    {0, {NULL}, 0, NULL},
+	    {1, {"user"}, 0, NULL},
+	    {8, {"a", "b", "c", "d", "e", "f", "g", "h"}, 0, NULL},
+	    {9, {"a", "b", "c", "d", "e", "f", "g", "h", "i"}, ROOST_EINVAL, "are more than 8"},
+	    {2, {"a", "a"}, ROOST_EINVAL, "indexed keys name a key twice"},
+	    {1, {"bad key"}, ROOST_EINVAL, "indexed keys must each be 1 to 63 letters"},
+	    {1, {"_x"}, ROOST_EINVAL, "starting with a letter or digit"},
+	    {2, {"user", ""}, ROOST_EINVAL, "settings.indexed_keys[1] is empty"},
+	    {1, {""}, ROOST_EINVAL, "settings.indexed_keys[0] is empty"},
+	    {1, {NULL}, ROOST_EINVAL, "settings.indexed_keys[0] is empty"},
+	    {1, {"a,b"}, ROOST_EINVAL, "settings.indexed_keys[0] is not one key"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(keys, cases[i].keys, sizeof(cases[i].keys));
+		f.s.n_indexed_keys = cases[i].n;
+		create_gives(&f, cases[i].code, cases[i].want);
+	}
+	/* A key of 63 bytes is fine, of 64 not; the whole list at most 127. */
+	memset(long_key, 'k', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	keys[0] = long_key;
+	f.s.n_indexed_keys = 1;
+	create_gives(&f, ROOST_EINVAL, "indexed keys must each be");
+	long_key[COLL_NAME_MAX] = '\0';
+	create_gives(&f, 0, NULL);
+	keys[1] = long_key;
+	keys[2] = "x";
+	f.s.n_indexed_keys = 3;
+	create_gives(&f, ROOST_EINVAL, "longer than 127 bytes");
+	/* Far more entries than fit: cut short, refused the same way. */
+	for (size_t i = 0; i < COLL_KEYS_MAX + 1; i++)
+		keys[i] = "k";
+	f.s.n_indexed_keys = COLL_KEYS_MAX + 1;
+	create_gives(&f, ROOST_EINVAL, "longer than 127 bytes");
+}
+
 static void test_check_drop(void **state)
 {
 	Roost__DropCollectionRequest d = ROOST__DROP_COLLECTION_REQUEST__INIT;
@@ -1975,14 +2035,17 @@ static void test_create_record(void **state)
 	assert_int_equal(rec.settings.train_docs, 4096);
 	assert_int_equal(rec.settings.seal_docs, 8192);
 	assert_int_equal(rec.settings.seal_interval_ms, 2000);
+	assert_string_equal(rec.settings.indexed_keys, "user,topic");
 	collrec_write(&rec, buf);
 	assert_int_equal(collrec_parse(buf, sizeof(buf), &back), 0);
 	assert_string_equal(back.name, "posts");
 	assert_true(coll_settings_equal(&back.settings, &rec.settings));
-	/* No index given, and the longest one. */
+	/* No index nor indexed keys given, and the longest index. */
 	f.s.index = NULL;
+	f.s.n_indexed_keys = 0;
 	wire_create_record(&f.c, &rec);
 	assert_string_equal(rec.settings.index, "");
+	assert_string_equal(rec.settings.indexed_keys, "");
 	memset(index, 'I', COLL_INDEX_MAX);
 	index[COLL_INDEX_MAX] = '\0';
 	f.s.index = index;
@@ -2033,6 +2096,7 @@ int main(void)
 	    cmocka_unit_test(test_check_create_name_and_key),
 	    cmocka_unit_test(test_check_create_dim_metric_index),
 	    cmocka_unit_test(test_check_create_seal_bounds),
+	    cmocka_unit_test(test_check_create_indexed_keys),
 	    cmocka_unit_test(test_check_drop),
 	    cmocka_unit_test(test_create_record),
 	};
