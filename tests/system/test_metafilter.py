@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -152,7 +153,81 @@ def test_filters_match_brute_force(posts, name):
     """Few matches: every one is found (k = 1024 takes them all). Many:
     the nearest 20 are the reference's. In both, what matches lies in the
     segment and in the tail alike."""
+    check_case(*posts, name, "default")
+
+
+# Every key the cases test but "nested", "tags" and "nokey" (8 at most).
+INDEXED = ["user", "topic", "action", "user_index", "score", "orig", "v", "big"]
+
+
+@pytest.fixture(scope="module")
+def indexed(posts):
+    """The same posts in a collection that indexes the keys the cases
+    test, sealed at the same row."""
     inst, db, vecs, metas = posts
+    made = db.create_collection("indexed", DIM, seal_docs=SEAL, indexed_keys=INDEXED)
+    assert made["indexed_keys"] == INDEXED, made
+    idb = roost.Roost(inst.broker_url(), timeout_ms=30000, collection="indexed")
+    idb.add(vecs, texts=["post %d" % i for i in range(DOCS)], metadatas=metas,
+            ids=["p%d" % i for i in range(DOCS)], ack="visible")
+    wait_for(lambda: inst.collections()["indexed"]["segments"] >= 1, 60, "the seal")
+    yield inst, idb, vecs, metas
+    idb.close()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_indexed_keys_match_brute_force(indexed, name):
+    """With the keys indexed, every case answers what brute force does:
+    the index only narrows the rows a filter reads."""
+    check_case(*indexed, name, "indexed")
+
+
+def reader_filter_rows(inst):
+    """The sealed rows filters read, by the one reader, as its state file
+    says once written after now (base/rstat.h)."""
+    now_ms = time.monotonic() * 1000
+    got = []
+
+    def fresh():
+        for f in os.listdir(inst.run_dir):
+            if f.startswith("reader-") and f.endswith(".stat"):
+                with open(os.path.join(inst.run_dir, f)) as fh:
+                    fields = fh.readline().split()
+                if int(fields[fields.index("stamp_ms") + 1]) > now_ms:
+                    got.append(int(fields[fields.index("filter_rows") + 1]))
+                    return True
+        return False
+    wait_for(fresh, 15, "the reader's state file")
+    return got[0]
+
+
+def test_an_indexed_key_reads_only_its_rows(indexed):
+    """A filter on an indexed key reads the segment's rows that hold a
+    matching value and no other; one on a key without an index reads them
+    all; with both, the narrower indexed condition decides."""
+    inst, db, vecs, metas = indexed
+    end = sealed_end(inst, "indexed")
+    version = {h.id: h.version for h in db.get(["p%d" % i for i in range(DOCS)])}
+    sealed = [m for i, m in enumerate(metas) if version["p%d" % i] < end]
+    assert 0 < len(sealed) < DOCS
+    q = vecs[0]
+    for spec, pred, reads in (
+            ({"user": "u7"}, lambda m: m["user"] == "u7", None),
+            ({"user_index": {"$gte": 10, "$lte": 12}}, lambda m: 10 <= m["user_index"] <= 12,
+             None),
+            ({"tags": "cats"}, lambda m: False, len(sealed)),
+            ({"topic": "dogs", "user": ["u1", "u2"]},
+             lambda m: m["topic"] == "dogs" and m["user"] in ("u1", "u2"),
+             sum(1 for m in sealed if m["user"] in ("u1", "u2")))):
+        before = reader_filter_rows(inst)
+        hits = db.search([q], k=1024, filter=spec)[0]
+        assert sorted(h.id for h in hits) == ids_of(metas, pred), spec
+        want = sum(1 for m in sealed if pred(m)) if reads is None else reads
+        assert reader_filter_rows(inst) - before == want, spec
+        assert want < len(sealed) / 10 or reads == len(sealed), spec
+
+
+def check_case(inst, db, vecs, metas, name, collection):
     spec, pred = CASES[name]
     matching = [i for i, m in enumerate(metas) if pred(m)]
     q = [random.Random(name).uniform(-1, 1) for _ in range(DIM)]
@@ -165,7 +240,7 @@ def test_filters_match_brute_force(posts, name):
     for h in hits:
         assert pred(h.metadata), (name, h.metadata)
     if 20 < len(matching) <= 1024:
-        end = sealed_end(inst)
+        end = sealed_end(inst, collection)
         assert 0 < end and {h.version < end for h in hits} == {True, False}, (name, end)
 
 
