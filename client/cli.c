@@ -3,6 +3,7 @@
  * subcommands talk to the supervisor (sup/supctl.h) or, through
  * libroost, to the instance itself. */
 #include "clicoll.h"
+#include "coll.h"
 #include "clidata.h"
 #include "clidoc.h"
 #include "clistat.h"
@@ -78,6 +79,7 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 	    {"dim", required_argument, 0, 'd'},
 	    {"metric", required_argument, 0, 'm'},
 	    {"index", required_argument, 0, 'i'},
+	    {"indexed-keys", required_argument, 0, 'k'},
 	    {"brokers", required_argument, 0, 'b'},
 	    {"readers", required_argument, 0, 'r'},
 	    {"data-dir", required_argument, 0, 'D'},
@@ -107,6 +109,10 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 			break;
 		case 'i':
 			u->cfg.index = optarg;
+			break;
+		case 'k':
+			u->cfg.indexed_keys = optarg;
+			bad = coll_keys_check(optarg, NULL, 0);
 			break;
 		case 'b':
 			bad = opt_number(optarg, 1, SUP_MAX_BROKERS, &v);
@@ -816,6 +822,8 @@ static const struct cli_cmd cli_cmds[] = {
      "  --metric l2|ip     L2 distance (default) or inner product\n"
      "  --index FACTORY    FAISS factory string: Flat (default), HNSW32,\n"
      "                     IVF1024,Flat, ...\n"
+     "  --indexed-keys K1,K2  metadata keys whose values readers index, so that\n"
+     "                     filtered searches on them read only matching rows\n"
      "  --brokers N        brokers, 1 to 64 (default 1)\n"
      "  --readers M        readers at start, 0 to 64 (default 1)\n"
      "  --data-dir DIR     the durable state (default $XDG_DATA_HOME/roost/NAME,\n"
@@ -827,7 +835,8 @@ static const struct cli_cmd cli_cmds[] = {
      "  --wait S           how long to wait for it to serve (default 120)\n"
      "  --writer-arg A, --broker-arg A, --reader-arg A\n"
      "                     one more argument for every process of that role\n"
-     "--dim, --metric and --index create the collection 'default' with a new\n"
+     "--dim, --metric, --index and --indexed-keys create the collection\n"
+     "'default' with a new\n"
      "instance; without --dim a new instance starts with no collection (`roost\n"
      "collections` creates them). They are fixed once the collection exists.\n"},
     {"down", cli_down, "stop it cleanly, losing nothing acknowledged",

@@ -38,7 +38,7 @@ struct sup_config {
 	struct inst in; /* data_dir absolute: the supervisor runs in / */
 	char bin_dir[PATH_MAX];
 	/* Passed to the writer when set; NULL leaves them to the instance. */
-	const char *dim, *metric, *index;
+	const char *dim, *metric, *index, *indexed_keys;
 	int gpu;
 	int adopt; /* the writer may take over a directory of another name */
 	int brokers, readers;

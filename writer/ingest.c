@@ -144,6 +144,8 @@ static int ingest__first_manifest(const struct ingest_config *c, struct manifest
 	    .tail_start = INGEST_FIRST_LSN};
 	snprintf(d.name, sizeof d.name, "%s", COLL_DEFAULT);
 	snprintf(d.settings.index, sizeof d.settings.index, "%s", ingest__default_index(c));
+	snprintf(d.settings.indexed_keys, sizeof d.settings.indexed_keys, "%s",
+		 c->indexed_keys ? c->indexed_keys : "");
 	m->next_coll = COLL_DEFAULT_ID + 1;
 	return manifest_add_coll(m, &d);
 }
@@ -161,14 +163,16 @@ static int ingest__check_name(const struct ingest_config *c, const struct manife
 	return ROOST_EINVAL;
 }
 
-/* --dim, --metric and --index describe the collection "default": they
+/* --dim, --metric, --index and --indexed-keys describe the collection
+ * "default": they
  * must match it, where it exists. */
 static int ingest__check_default(const struct ingest_config *c, const struct manifest *m)
 {
 	const struct manifest_coll *d = manifest_coll_named(m, COLL_DEFAULT);
 	if (!d) {
-		if (c->dim || c->metric >= 0 || c->index)
-			log_warn("--dim, --metric and --index describe the collection '%s', which "
+		if (c->dim || c->metric >= 0 || c->index || c->indexed_keys)
+			log_warn("--dim, --metric, --index and --indexed-keys describe the "
+				 "collection '%s', which "
 				 "this instance does not have: they are ignored",
 				 COLL_DEFAULT);
 		return 0;
@@ -187,6 +191,12 @@ static int ingest__check_default(const struct ingest_config *c, const struct man
 	if (c->index && strcmp(c->index, s->index) != 0) {
 		log_error("--index %s differs from the index %s of collection '%s'", c->index,
 			  s->index, COLL_DEFAULT);
+		return ROOST_EINVAL;
+	}
+	if (c->indexed_keys && strcmp(c->indexed_keys, s->indexed_keys) != 0) {
+		log_error("--indexed-keys '%s' differs from the indexed keys '%s' of collection "
+			  "'%s'",
+			  c->indexed_keys, s->indexed_keys, COLL_DEFAULT);
 		return ROOST_EINVAL;
 	}
 	return 0;

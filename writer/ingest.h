@@ -11,10 +11,11 @@
 #include <stdint.h>
 
 struct ingest_config {
-	struct inst *inst; /* its runtime and shared-memory paths are filled in */
-	uint32_t dim;	   /* 0: take it from the manifest */
-	int metric;	   /* -1: from the manifest (default L2) */
-	const char *index; /* NULL: from the manifest (default "Flat") */
+	struct inst *inst;	  /* its runtime and shared-memory paths are filled in */
+	uint32_t dim;		  /* 0: take it from the manifest */
+	int metric;		  /* -1: from the manifest (default L2) */
+	const char *index;	  /* NULL: from the manifest (default "Flat") */
+	const char *indexed_keys; /* NULL: from the manifest (default none) */
 	uint64_t ring_capacity;
 	uint64_t seal_docs;   /* tail capacity: documents per segment */
 	int seal_interval_ms; /* seal a tail this old (0: only when full) */

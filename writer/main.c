@@ -1,4 +1,5 @@
 /* roost-writer: the one process that owns an instance's index. */
+#include "coll.h"
 #include "ctl.h"
 #include "err.h"
 #include "ingest.h"
@@ -24,7 +25,8 @@ static void writer_on_signal(int sig)
 static void writer_usage(FILE *f)
 {
 	fprintf(f, "usage: roost-writer --name NAME [--data-dir DIR] [--dim D] [--metric l2|ip]\n"
-		   "                    [--index FACTORY] [--ring-mb MB] [--seal-docs N]\n"
+		   "                    [--index FACTORY] [--indexed-keys K1,K2]\n"
+		   "                    [--ring-mb MB] [--seal-docs N]\n"
 		   "                    [--train-docs N] [--group-max N] [--dead-timeout-ms MS]\n"
 		   "                    [--seal-interval-ms MS] [--clients N] [--adopt] [--check]\n"
 		   "                    [--gpu] [--gpu-device N] [--gpu-memory-budget BYTES|N%%]\n"
@@ -128,6 +130,7 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 	    OPT_NUMBER("dim", OPT_U32, &c->dim, 1, 4096),
 	    OPT_PARSED("metric", &c->metric, writer_parse_metric, "l2 or ip"),
 	    OPT_STRING("index", &c->index),
+	    OPT_STRING("indexed-keys", &c->indexed_keys),
 	    OPT_NUMBER("ring-mb", OPT_U64, &ring_mb, 1, 1 << 20),
 	    OPT_NUMBER("seal-docs", OPT_U64, &c->seal_docs, 4096, 1 << 30),
 	    OPT_NUMBER("train-docs", OPT_U64, &c->train_docs, 1, 1 << 30),
@@ -168,6 +171,11 @@ static int writer_check(const struct ingest_config *c)
 	}
 	if (c->train_docs > c->seal_docs) {
 		fprintf(stderr, "roost-writer: --train-docs must be at most --seal-docs\n");
+		return ROOST_EINVAL;
+	}
+	char why[256];
+	if (c->indexed_keys && coll_keys_check(c->indexed_keys, why, sizeof why) != 0) {
+		fprintf(stderr, "roost-writer: --indexed-keys: %s\n", why);
 		return ROOST_EINVAL;
 	}
 	return 0;

@@ -531,6 +531,24 @@ def test_up_reports_what_stops_the_writer(cli):
         in out.stderr
 
 
+def test_up_indexed_keys_describe_the_default_collection(cli):
+    """roost up --indexed-keys gives the collection 'default' its indexed
+    keys; a later up with other keys is refused in the writer's words, and
+    a bad list is a usage error."""
+    c = cli()
+    c.up("--dim", DIM, "--indexed-keys", "user,topic")
+    listed = json.loads(c.ok("collections", "--json").stdout)["collections"]
+    assert [x["indexed_keys"] for x in listed if x["name"] == "default"] == [["user", "topic"]]
+    c.ok("down")
+    out = c.roost("up", "--data-dir", c.data, "--indexed-keys", "user")
+    assert out.returncode == 1
+    assert "--indexed-keys 'user' differs from the indexed keys 'user,topic' of collection " \
+        "'default'" in out.stderr, out.stderr
+    bad = c.roost("up", "--data-dir", c.data, "--indexed-keys", "user,,topic")
+    assert bad.returncode == 2 and "indexed-keys" in bad.stderr, bad.stderr
+    c.up("--indexed-keys", "user,topic")
+
+
 def shm_of(name):
     prefix = "roost.%d.%s." % (os.getuid(), name)
     return [f for f in os.listdir("/dev/shm") if f.startswith(prefix)]
