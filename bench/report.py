@@ -439,9 +439,11 @@ def _filtered(bench, rows):
     p = bench.p
     return ("One Flat segment of %s documents with metadata `{\"user\": \"u<row %% %d>\"}`; "
             "searches carry the condition user = \"u7\" (`struct roost_condition`), which 1%% "
-            "of the rows meet. roost has no indexed metadata keys yet: each search evaluates "
-            "the condition on every row's JSON metadata, then, since so few rows match, scans "
-            "them exactly (reader/search.h). The baseline searches the same index file in "
+            "of the rows meet, twice: with `user` not indexed, each search evaluates the "
+            "condition on every row's JSON metadata; with `--indexed-keys user`, the reader's "
+            "index of the segment (reader/mindex.c) gives the rows whose value is \"u7\" and "
+            "only they are read. Since so few rows match, both then scan them exactly "
+            "(reader/search.h). The baseline searches the same index file in "
             "process with `search_with_params` and an `IDSelectorBitmap` of the matching rows, "
             "built once before the clock (through reader/search_params_c.cpp, which FAISS "
             "1.7.3's C API lacks)." % (human_count(p["search_rows"]), p["filter_users"]))

@@ -464,10 +464,16 @@ class Bench:
     # -- 10. filtered search ---------------------------------------------------
     def fig_filtered(self):
         """One Flat segment of n rows with metadata {"user": "u<r % 100>"};
-        searches filtered on user "u7": 1% of the rows."""
+        searches filtered on user "u7": 1% of the rows, with the key
+        unindexed (every row's metadata read) and indexed."""
+        for indexed in (False, True):
+            self.filtered_on(indexed)
+
+    def filtered_on(self, indexed):
         p = self.p
         n, users, user = p["search_rows"], p["filter_users"], 7
-        inst = self.instance("Flat", ["--seal-docs", str(n)], readers=1)
+        keys = ["--indexed-keys", "user"] if indexed else []
+        inst = self.instance("Flat", ["--seal-docs", str(n)] + keys, readers=1)
         try:
             self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="queued",
                       sentinel=1, keys=1, users=users)
@@ -478,11 +484,12 @@ class Bench:
             base = self.faiss_reps("search", file=segs[0], mod=users, keep_lo=user,
                                    keep_hi=user + 1, select=1, queries=p["kept_queries"], k=10,
                                    gt=gt, duration=p["kept_s"])
-            cfg = "Flat, %s rows, user = u%d (1%%)" % (human_count(n), user)
+            cfg = "Flat, %s rows, user = u%d (1%%), %s" % (
+                human_count(n), user, "user indexed" if indexed else "no index")
             self.kept_series("filtered", inst, cfg, gt, base,
                              "FAISS search_with_params, 1 thread, same index file, "
                              "IDSelectorBitmap of the matching rows", "",
-                             dict(index="Flat", users=users), user=user)
+                             dict(index="Flat", users=users, indexed=indexed), user=user)
         finally:
             self.drop(inst)
 
