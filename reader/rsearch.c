@@ -667,6 +667,16 @@ static int rsearch__scroll_in(const Roost__ScrollRequest *sc, const struct view 
 	}
 	if (at == 0)
 		at = rsearch__answered(view_lsn, snap.end);
+	if (at < v->reclaimed_lsn) {
+		char msg[RSEARCH_MSG];
+		snprintf(msg, RSEARCH_MSG,
+			 "the scroll reads LSN %llu, but compaction has since dropped documents "
+			 "deleted below LSN %llu: start the scroll again",
+			 (unsigned long long)at, (unsigned long long)v->reclaimed_lsn);
+		search_snapshot_free(&snap);
+		free(docs);
+		return wire_encode_error(ROOST_EINVAL, msg, out, len);
+	}
 	struct rscroll_page page = {.docs = docs};
 	rc = rscroll_page(v, &snap, at, after, f, limit, &page);
 	char cursor[RSCROLL_CURSOR_MAX] = "";

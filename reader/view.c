@@ -304,6 +304,7 @@ static int view__try(struct view **out, const struct view_source *src, uint32_t 
 		const struct manifest_coll *mc = manifest_coll_find(&m, coll);
 		v->manifest_gen = m.gen;
 		v->sealed_end = mc ? mc->tail_start : 0;
+		v->reclaimed_lsn = mc ? mc->reclaimed_lsn : 0;
 		rc = view__segments(v, src->in, &m, prev);
 		if (rc == 0)
 			rc = view__tombs(v, src->in, &m);

@@ -69,8 +69,9 @@ struct view {
 	uint64_t tail_serial; /* 0 for a remote view */
 	uint32_t dim, metric;
 	char indexed_keys[COLL_KEYS_MAX + 1]; /* the segments' mindex keys */
-	uint64_t sealed_end;   /* every batch of the collection below it is in the segments */
-	uint64_t manifest_ino; /* remote views: the MANIFEST file they read */
+	uint64_t sealed_end;	/* every batch of the collection below it is in the segments */
+	uint64_t reclaimed_lsn; /* reads as of an LSN below it may miss dropped rows */
+	uint64_t manifest_ino;	/* remote views: the MANIFEST file they read */
 	uint32_t nsegs;
 	struct view_segment **segs;
 	/* Per segment, the rows no upsert or delete below sealed_end ended

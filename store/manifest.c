@@ -52,6 +52,7 @@ struct manifest__coll {
 	uint64_t tail_gen;
 	uint64_t tomb_gen;		      /* version 4 on */
 	char indexed_keys[COLL_KEYS_MAX + 1]; /* version 5 on */
+	uint64_t reclaimed_lsn;		      /* version 5 on */
 };
 
 /* A version 3 entry ends before tomb_gen, a version 4 one before the
@@ -84,7 +85,7 @@ struct manifest__v2_segment {
 #define MANIFEST__V1_HEADER offsetof(struct manifest__v2_header, name)
 
 _Static_assert(sizeof(struct manifest__header) == 96, "manifest header is 96 bytes");
-_Static_assert(sizeof(struct manifest__coll) == 328, "collection entry is 328 bytes");
+_Static_assert(sizeof(struct manifest__coll) == 336, "collection entry is 336 bytes");
 _Static_assert(MANIFEST__V4_COLL == 200, "a version 4 collection entry is 200 bytes");
 _Static_assert(MANIFEST__V3_COLL == 192, "a version 3 collection entry is 192 bytes");
 _Static_assert(offsetof(struct manifest__coll, train_docs) == 144, "collection entry layout");
@@ -127,7 +128,8 @@ static bool manifest__colls_ok(const struct manifest *m)
 		    !manifest__terminated(c->name, sizeof c->name) ||
 		    coll_name_check(c->name, NULL, 0) != 0 ||
 		    !manifest__settings_ok(&c->settings) || c->tail_start < m->tail_start ||
-		    c->trained_gen > m->gen || c->tail_gen > m->gen || c->tomb_gen > m->gen)
+		    c->trained_gen > m->gen || c->tail_gen > m->gen || c->tomb_gen > m->gen ||
+		    c->reclaimed_lsn > c->tail_start)
 			return false;
 		for (uint32_t j = 0; j < i; j++)
 			if (strcmp(m->colls[j].name, c->name) == 0)
@@ -271,6 +273,7 @@ static void manifest__coll_from(const struct manifest__coll *e, struct manifest_
 	    .trained_gen = e->trained_gen,
 	    .tail_gen = e->tail_gen,
 	    .tomb_gen = e->tomb_gen,
+	    .reclaimed_lsn = e->reclaimed_lsn,
 	};
 	memcpy(c->name, e->name, sizeof c->name);
 	memcpy(c->settings.index, e->index, sizeof c->settings.index);
@@ -549,6 +552,7 @@ static void manifest__coll_to(const struct manifest_coll *c, struct manifest__co
 	    .trained_gen = c->trained_gen,
 	    .tail_gen = c->tail_gen,
 	    .tomb_gen = c->tomb_gen,
+	    .reclaimed_lsn = c->reclaimed_lsn,
 	};
 	memcpy(e->name, c->name, strnlen(c->name, sizeof c->name - 1));
 	memcpy(e->index, c->settings.index, strnlen(c->settings.index, sizeof e->index - 1));

@@ -11,12 +11,12 @@
  *
  * File layout (MANIFEST_VERSION 5), little-endian:
  *   header                     96 bytes (see manifest.c)
- *   collection entries         328 bytes each, ascending id
+ *   collection entries         336 bytes each, ascending id
  *   struct manifest_segment    segments[nsegments], ascending (coll, start_lsn)
  *   struct manifest_key        keys[nkeys]
  *   uint32 crc32c of everything before it
  * Version 4 is version 5 with 200-byte collection entries (no indexed
- * keys: its collections have none).
+ * keys, no reclaimed LSN: its collections have none).
  * Version 3 is version 4 with 192-byte collection entries (no tomb_gen).
  * Versions 1 and 2, written before collections, are still read: their
  * settings and segments become collection 1, "default".
@@ -51,6 +51,9 @@ struct manifest_coll {
 	/* 0: no document of it was ever deleted or replaced in its segments;
 	 * else its tombstone file (store/tomb.h) of that generation. */
 	uint64_t tomb_gen;
+	/* Compaction dropped rows whose versions ended below this (0: none):
+	 * reads as of an older LSN would miss them, so they are refused. */
+	uint64_t reclaimed_lsn;
 };
 
 struct manifest_segment {

@@ -12,21 +12,85 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The first run of small segments long enough to merge: [*first, *first+*n). */
+/* The first of tombs (ascending version) at or above version. */
+static uint64_t compact__tomb_at(const struct compact_config *cfg, uint64_t version)
+{
+	uint64_t lo = 0, hi = cfg->ntombs;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (cfg->tombs[mid].version < version)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* How many of s's rows the tombstone file ends. */
+static uint64_t compact__dead(const struct compact_config *cfg, const struct manifest_segment *s)
+{
+	uint64_t first = compact__tomb_at(cfg, s->start_lsn), last = first;
+	while (last < cfg->ntombs && cfg->tombs[last].version < s->end_lsn)
+		last++;
+	uint64_t dead = last - first;
+	return dead < s->count ? dead : s->count;
+}
+
+static uint64_t compact__live(const struct compact_config *cfg, const struct manifest_segment *s)
+{
+	return s->count - compact__dead(cfg, s);
+}
+
+/* A quarter or more of s ended: worth rewriting whatever its size. */
+static int compact__wasteful(const struct compact_config *cfg, const struct manifest_segment *s)
+{
+	uint64_t dead = compact__dead(cfg, s);
+	return dead && dead * 4 >= s->count;
+}
+
+/* Grows a run of one wasteful segment [*i, *j) by a neighbour: 1 when
+ * one fits with it in twice a merged segment's size, which a full
+ * segment next to one a quarter ended does. */
+static int compact__pair(const struct compact_config *cfg, const struct manifest *m, uint32_t from,
+			 uint32_t count, uint32_t *i, uint32_t *j)
+{
+	uint64_t live = compact__live(cfg, &m->segments[*i]), room = 2 * cfg->max_docs;
+	if (*j < from + count && live + compact__live(cfg, &m->segments[*j]) <= room) {
+		(*j)++;
+		return 1;
+	}
+	if (*i > from && live + compact__live(cfg, &m->segments[*i - 1]) <= room) {
+		(*i)--;
+		return 1;
+	}
+	return 0;
+}
+
+/* The first run to merge: [*first, *first+*n). */
 static int compact__find(const struct compact_config *cfg, const struct manifest *m,
 			 uint32_t *first, uint32_t *n)
 {
 	uint32_t from, count;
 	manifest_segments_of(m, cfg->coll, &from, &count);
 	for (uint32_t i = from; i < from + count; i++) {
-		uint64_t docs = 0;
+		uint64_t live = 0;
 		uint32_t j = i;
-		while (j < from + count && m->segments[j].count < cfg->small_docs &&
-		       docs + m->segments[j].count <= cfg->max_docs)
-			docs += m->segments[j++].count;
-		if (j - i >= COMPACT_MIN_RUN) {
-			*first = i;
-			*n = j - i;
+		int wasteful = 0;
+		while (j < from + count) {
+			const struct manifest_segment *s = &m->segments[j];
+			int waste = compact__wasteful(cfg, s);
+			uint64_t l = compact__live(cfg, s);
+			if ((l >= cfg->small_docs && !waste) || live + l > cfg->max_docs)
+				break;
+			live += l;
+			wasteful |= waste;
+			j++;
+		}
+		uint32_t at = i;
+		if (j - i >= COMPACT_MIN_RUN || (wasteful && j - i >= 2) ||
+		    (wasteful && j - i == 1 && compact__pair(cfg, m, from, count, &at, &j))) {
+			*first = at;
+			*n = j - at;
 			return 1;
 		}
 	}
@@ -62,21 +126,48 @@ static int compact__load(const struct compact_config *cfg, const struct manifest
 	return 0;
 }
 
-/* A part's refs, moved to where its text now starts; none (a version 1
- * segment) stay none. */
-static void compact__rebase_refs(struct segment_ref *to, const struct segment_docs *p,
-				 uint32_t base)
+/* Copies len bytes of p's text at off to the end of out's; returns
+ * where they now start. */
+static uint32_t compact__text(struct segment_docs *out, const struct segment_docs *p, uint32_t off,
+			      uint32_t len)
 {
-	for (uint64_t r = 0; r < p->count; r++) {
-		struct segment_ref x = p->refs ? p->refs[r] : (struct segment_ref){0};
-		x.key_off += x.key_len ? base : 0;
-		x.meta_off += x.meta_len ? base : 0;
-		to[r] = x;
-	}
+	uint32_t at = (uint32_t)out->text_bytes;
+	memcpy(out->text + at, p->text + off, len);
+	out->text_bytes += len;
+	return at;
 }
 
-/* Concatenates the parts' columns into one block owned by out. */
-static int compact__concat(const struct segment_docs *parts, uint32_t n, struct segment_docs *out)
+/* Appends row r of p to out, its text, id and metadata with it. */
+static void compact__row(struct segment_docs *out, const struct segment_docs *p, uint64_t r)
+{
+	uint64_t at = out->count++;
+	uint32_t dim = out->dim;
+	out->ids[at] = p->ids[r];
+	out->agents[at] = p->agents[r];
+	out->times[at] = p->times[r];
+	memcpy(out->vectors + at * dim, p->vectors + r * dim, dim * sizeof(float));
+	out->kinds[at] = p->kinds[r];
+	out->text_len[at] = p->text_len[r];
+	out->text_off[at] = compact__text(out, p, p->text_off[r], p->text_len[r]);
+	struct segment_ref x = p->refs ? p->refs[r] : (struct segment_ref){0};
+	if (x.key_len)
+		x.key_off = compact__text(out, p, x.key_off, x.key_len);
+	if (x.meta_len)
+		x.meta_off = compact__text(out, p, x.meta_off, x.meta_len);
+	out->refs[at] = x;
+}
+
+/* Whether the tombstone file ends version. */
+static int compact__ended(const struct compact_config *cfg, uint64_t version)
+{
+	uint64_t i = compact__tomb_at(cfg, version);
+	return i < cfg->ntombs && cfg->tombs[i].version == version;
+}
+
+/* The parts' live rows, in order, in one block owned by out; the versions
+ * of the rows left out are appended to done->dropped. */
+static int compact__concat(const struct compact_config *cfg, const struct segment_docs *parts,
+			   uint32_t n, struct segment_docs *out, struct compact_done *done)
 {
 	uint64_t count = 0, text = 0;
 	uint32_t dim = parts[0].dim;
@@ -87,8 +178,11 @@ static int compact__concat(const struct segment_docs *parts, uint32_t n, struct 
 	size_t per_row = 3 * 8 + 2 * 4 + sizeof(struct segment_kind) + sizeof(struct segment_ref) +
 			 (size_t)dim * sizeof(float);
 	char *block = malloc(count * per_row + text + 8);
-	if (!block)
+	done->dropped = malloc((count ? count : 1) * sizeof *done->dropped);
+	if (!block || !done->dropped) {
+		free(block);
 		return ROOST_ENOMEM;
+	}
 	memset(out, 0, sizeof *out);
 	out->block = block;
 	out->ids = (uint64_t *)block;
@@ -103,22 +197,13 @@ static int compact__concat(const struct segment_docs *parts, uint32_t n, struct 
 	out->dim = dim;
 	out->start_lsn = parts[0].start_lsn;
 	out->end_lsn = parts[n - 1].end_lsn;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct segment_docs *p = &parts[i];
-		uint64_t at = out->count;
-		memcpy(out->ids + at, p->ids, p->count * 8);
-		memcpy(out->agents + at, p->agents, p->count * 8);
-		memcpy(out->times + at, p->times, p->count * 8);
-		memcpy(out->vectors + at * dim, p->vectors, p->count * dim * sizeof(float));
-		memcpy(out->text_len + at, p->text_len, p->count * 4);
-		memcpy(out->kinds + at, p->kinds, p->count * sizeof(struct segment_kind));
-		memcpy(out->text + out->text_bytes, p->text, p->text_bytes);
-		compact__rebase_refs(out->refs + at, p, (uint32_t)out->text_bytes);
-		for (uint64_t r = 0; r < p->count; r++)
-			out->text_off[at + r] = p->text_off[r] + (uint32_t)out->text_bytes;
-		out->count += p->count;
-		out->text_bytes += p->text_bytes;
-	}
+	for (uint32_t i = 0; i < n; i++)
+		for (uint64_t r = 0; r < parts[i].count; r++) {
+			if (compact__ended(cfg, parts[i].ids[r]))
+				done->dropped[done->ndropped++] = parts[i].ids[r];
+			else
+				compact__row(out, &parts[i], r);
+		}
 	return 0;
 }
 
@@ -165,21 +250,69 @@ static void compact__unlink(const struct compact_config *cfg, const struct manif
 	}
 }
 
+/* The tombstone file again, without the dropped rows' (m->gen names it;
+ * none when no tombstone is left), and the LSN below which reads as of an
+ * LSN would miss a dropped row. */
+static int compact__rewrite_tombs(const struct compact_config *cfg, struct manifest *m,
+				  struct manifest_coll *c, const struct compact_done *done)
+{
+	struct tomb *kept = malloc((cfg->ntombs ? cfg->ntombs : 1) * sizeof *kept);
+	if (!kept)
+		return ROOST_ENOMEM;
+	uint64_t n = 0, reclaimed = c->reclaimed_lsn, d = 0;
+	for (uint64_t i = 0; i < cfg->ntombs; i++) {
+		while (d < done->ndropped && done->dropped[d] < cfg->tombs[i].version)
+			d++;
+		if (d < done->ndropped && done->dropped[d] == cfg->tombs[i].version) {
+			if (cfg->tombs[i].end_lsn + 1 > reclaimed)
+				reclaimed = cfg->tombs[i].end_lsn + 1;
+		} else {
+			kept[n++] = cfg->tombs[i];
+		}
+	}
+	char path[INST_PATH_MAX];
+	int rc = n ? manifest_tomb_path(cfg->data_dir, c->id, m->gen, path, sizeof path) : 0;
+	if (rc == 0 && n)
+		rc = tomb_store(path, kept, n);
+	free(kept);
+	if (rc == 0) {
+		c->tomb_gen = n ? m->gen : 0;
+		c->reclaimed_lsn = reclaimed;
+	}
+	return rc;
+}
+
+/* Replaces segments [first, first+n) by d (none when d holds no row). */
+static void compact__replace(struct manifest *m, uint32_t first, uint32_t n,
+			     const struct segment_docs *d)
+{
+	uint32_t keep = d->count ? 1 : 0;
+	if (keep)
+		m->segments[first] = (struct manifest_segment){.coll = m->segments[first].coll,
+							       .start_lsn = d->start_lsn,
+							       .end_lsn = d->end_lsn,
+							       .count = d->count};
+	memmove(&m->segments[first + keep], &m->segments[first + n],
+		(m->nsegments - first - n) * sizeof *m->segments);
+	m->nsegments -= n - keep;
+}
+
 static int compact__install(const struct compact_config *cfg, struct manifest *m, uint32_t first,
-			    uint32_t n, const struct segment_docs *d)
+			    uint32_t n, const struct segment_docs *d,
+			    const struct compact_done *done)
 {
 	struct manifest_segment *gone = malloc(n * sizeof *gone);
 	if (!gone)
 		return ROOST_ENOMEM;
 	memcpy(gone, &m->segments[first], n * sizeof *gone);
-	m->segments[first] = (struct manifest_segment){
-	    .coll = cfg->coll, .start_lsn = d->start_lsn, .end_lsn = d->end_lsn, .count = d->count};
-	memmove(&m->segments[first + 1], &m->segments[first + n],
-		(m->nsegments - first - n) * sizeof *m->segments);
-	m->nsegments -= n - 1;
 	m->gen++;
-	killpoint_reach(KILLPOINT_COMPACT_BEFORE_MANIFEST);
-	int rc = manifest_store(cfg->data_dir, m);
+	struct manifest_coll *c = manifest_coll_find(m, cfg->coll);
+	int rc = done->ndropped ? compact__rewrite_tombs(cfg, m, c, done) : 0;
+	if (rc == 0) {
+		compact__replace(m, first, n, d);
+		killpoint_reach(KILLPOINT_COMPACT_BEFORE_MANIFEST);
+		rc = manifest_store(cfg->data_dir, m);
+	}
 	if (rc == 0) {
 		killpoint_reach(KILLPOINT_COMPACT_AFTER_MANIFEST);
 		compact__unlink(cfg, gone, n);
@@ -188,28 +321,32 @@ static int compact__install(const struct compact_config *cfg, struct manifest *m
 	return rc;
 }
 
-int compact_run(const struct compact_config *cfg, struct manifest *m, uint32_t *merged)
+int compact_run(const struct compact_config *cfg, struct manifest *m, struct compact_done *out)
 {
 	uint32_t first, n;
-	*merged = 0;
+	*out = (struct compact_done){0};
 	const struct manifest_coll *c = manifest_coll_find(m, cfg->coll);
 	if (!c || !compact__find(cfg, m, &first, &n))
 		return 0;
-	struct segment_docs *parts, all;
+	struct segment_docs *parts, all = {0};
 	int rc = compact__load(cfg, &m->segments[first], n, &parts);
 	if (rc)
 		return rc;
-	rc = compact__concat(parts, n, &all);
+	rc = compact__concat(cfg, parts, n, &all, out);
 	compact__free_parts(parts, n);
-	if (rc == 0)
+	if (rc == 0 && all.count)
 		rc = compact__index(cfg, c, &all);
 	if (rc == 0)
-		rc = compact__install(cfg, m, first, n, &all);
+		rc = compact__install(cfg, m, first, n, &all, out);
 	if (rc == 0) {
-		*merged = n;
-		log_info("collection '%s': compacted %u segments into %016llx (%llu documents)",
+		out->merged = n;
+		log_info("collection '%s': compacted %u segments into %016llx (%llu documents, "
+			 "%llu ended ones dropped)",
 			 c->name, n, (unsigned long long)all.start_lsn,
-			 (unsigned long long)all.count);
+			 (unsigned long long)all.count, (unsigned long long)out->ndropped);
+	} else {
+		free(out->dropped);
+		*out = (struct compact_done){0};
 	}
 	segment_free(&all);
 	return rc;

@@ -159,6 +159,12 @@ uint64_t docmap_ended(const docmap *d)
 	return d->ntombs;
 }
 
+static int docmap__by_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static int docmap__by_version(const void *a, const void *b)
 {
 	uint64_t x = ((const struct tomb *)a)->version, y = ((const struct tomb *)b)->version;
@@ -176,6 +182,24 @@ int docmap_tombs(const docmap *d, struct tomb **out, uint64_t *n)
 	memcpy(*out, d->tombs, d->ntombs * sizeof **out);
 	qsort(*out, d->ntombs, sizeof **out, docmap__by_version);
 	return 0;
+}
+
+static int docmap__listed(const uint64_t *versions, uint64_t n, uint64_t version)
+{
+	return n && bsearch(&version, versions, n, sizeof *versions, docmap__by_u64) != NULL;
+}
+
+void docmap_drop_tombs(docmap *d, const uint64_t *versions, uint64_t n)
+{
+	uint64_t kept = 0;
+	for (uint64_t i = 0; i < d->ntombs; i++)
+		if (!docmap__listed(versions, n, d->tombs[i].version))
+			d->tombs[kept++] = d->tombs[i];
+	d->ntombs = kept;
+	/* Linear probing cannot remove in place: the set is made again. */
+	memset(d->ended, 0, d->ended_cap * sizeof *d->ended);
+	for (uint64_t i = 0; i < d->ntombs; i++)
+		*docmap__ended_slot(d, d->tombs[i].version) = d->tombs[i].version;
 }
 
 void docmap_free(docmap *d)

@@ -625,8 +625,9 @@ static int ingest__tail_is_current(void *arg, uint64_t serial)
 
 /* ---- seals ---- */
 
-/* Merges small segments of a collection; a failure only costs search
- * speed, so it is logged and the state kept as it was. */
+/* Merges small segments of a collection and drops its ended rows; a
+ * failure only costs search speed and space, so it is logged and the
+ * state kept as it was. */
 static void ingest__compact(ingest *w, uint32_t at)
 {
 	const struct coll_settings *s = wcoll_settings(w->colls[at]);
@@ -636,18 +637,26 @@ static void ingest__compact(ingest *w, uint32_t at)
 	    .small_docs = s->seal_docs / 4,
 	    .max_docs = s->seal_docs,
 	};
-	struct manifest next;
-	uint32_t merged = 0;
-	int rc = manifest_copy(&w->man, &next);
+	struct manifest next = {0};
+	struct compact_done done = {0};
+	struct tomb *tombs = NULL;
+	int rc = wcoll_sealed_tombs(w->colls[at], w->man.colls[at].tail_start, &tombs, &cc.ntombs);
+	cc.tombs = tombs;
 	if (rc == 0)
-		rc = compact_run(&cc, &next, &merged);
-	if (rc == 0 && merged) {
+		rc = manifest_copy(&w->man, &next);
+	if (rc == 0)
+		rc = compact_run(&cc, &next, &done);
+	free(tombs);
+	if (rc == 0 && done.merged) {
 		manifest_free(&w->man);
 		w->man = next;
 		uint64_t docs;
 		uint32_t segs;
 		ingest__counts_of(w, cc.coll, &docs, &segs);
-		wcoll_set_segments(w->colls[at], segs);
+		wcoll_compacted(w->colls[at], segs, done.dropped, done.ndropped,
+				manifest_coll_find(&w->man, cc.coll)->tomb_gen);
+		ctl_set_documents(w->ctl, ctl_documents(w->ctl) - done.ndropped);
+		free(done.dropped);
 		return;
 	}
 	manifest_free(&next);

@@ -540,8 +540,26 @@ int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen, uint64_t tomb
 	return wcoll__open_index(c);
 }
 
-void wcoll_set_segments(wcoll *c, uint32_t segments)
+int wcoll_sealed_tombs(const wcoll *c, uint64_t below, struct tomb **out, uint64_t *n)
 {
+	int rc = docmap_tombs(c->docs, out, n);
+	uint64_t kept = 0;
+	for (uint64_t i = 0; rc == 0 && i < *n; i++)
+		if ((*out)[i].end_lsn < below)
+			(*out)[kept++] = (*out)[i];
+	*n = rc == 0 ? kept : 0;
+	return rc;
+}
+
+void wcoll_compacted(wcoll *c, uint32_t segments, const uint64_t *dropped, uint64_t ndropped,
+		     uint64_t tomb_gen)
+{
+	if (ndropped) {
+		docmap_drop_tombs(c->docs, dropped, ndropped);
+		c->sealed_docs -= ndropped < c->sealed_docs ? ndropped : c->sealed_docs;
+		wcoll__drop_old_tombs(c, tomb_gen);
+		c->tomb_gen = tomb_gen;
+	}
 	c->segments = segments;
 	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + c->published, segments);
 }

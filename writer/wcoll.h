@@ -137,7 +137,14 @@ int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segme
  * file system full) leaves it to be called again. */
 int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen, uint64_t tomb_gen);
 
-/* Its segment count changed (compaction merged some). */
-void wcoll_set_segments(wcoll *c, uint32_t segments);
+/* The tombstones its tombstone file holds (ended below below, its
+ * manifest tail_start), ascending version, malloc'ed (NULL when none). */
+int wcoll_sealed_tombs(const wcoll *c, uint64_t below, struct tomb **out, uint64_t *n);
+
+/* A stored manifest records a compaction: segments of it now, the rows
+ * of dropped[0..ndropped) (ascending versions) gone, and its tombstone
+ * file now of generation tomb_gen (0: none). The old file goes. */
+void wcoll_compacted(wcoll *c, uint32_t segments, const uint64_t *dropped, uint64_t ndropped,
+		     uint64_t tomb_gen);
 
 #endif

@@ -124,6 +124,86 @@ def test_upserts_and_deletes_of_sealed_documents(inst):
         check()
 
 
+def segment_rows(inst):
+    """The default collection's segments' row counts, as the manifest
+    lists them, and the bytes of their documents files."""
+    m = read_manifest(inst.data, inst.name)
+    coll = m["collections"]["default"]["id"]
+    rows = [s["count"] for s in m["segments"] if s["coll"] == coll]
+    size = sum(os.path.getsize(os.path.join(inst.data, f)) for f in os.listdir(inst.data)
+               if f.startswith("seg-") and f.endswith(".docs"))
+    return rows, size
+
+
+def fill(db, lo, hi, tag):
+    for at in range(lo, hi, 1024):
+        top = min(hi, at + 1024)
+        db.add([unit(i) for i in range(at, top)], texts=["%s %d" % (tag, i) for i in range(at, top)],
+               ids=["r%d" % i for i in range(at, top)], metadatas=[{"i": i} for i in range(at, top)],
+               ack="visible")
+
+
+def test_compaction_drops_deleted_rows_and_reclaims_space(inst):
+    """Once a segment's deletes are sealed into the tombstone file and a
+    quarter or more of its rows ended, compaction merges it with its
+    neighbour without them: the rows, their text and their space go, what
+    is left reads as before, through a writer killed and restarted. A
+    scroll begun before the deletes cannot go on after they were dropped,
+    and says to start again."""
+    with connect(inst) as db:
+        fill(db, 0, SEAL, "a")
+        fill(db, SEAL, 2 * SEAL, "b")
+        wait_for(lambda: seal_count(inst) >= 1, 30, "the first seal")
+        rows, size = segment_rows(inst)
+        assert rows and set(rows) == {SEAL}, rows
+        full = size / len(rows)  # the bytes of a segment of SEAL rows
+        page, cursor = db.scroll(limit=10)
+        assert cursor
+        gone = ["r%d" % i for i in range(0, SEAL, 2)]
+        for at in range(0, len(gone), 1024):
+            db.delete(gone[at:at + 1024], ack="visible")
+        db.add([unit(5, 2.0)], texts=["r5 v2"], ids=["r5"], metadatas=[{"i": 5}], ack="visible")
+        # Seals write the deletes to the tombstone file; compaction then
+        # merges the first segment with its neighbour without them.
+        fill(db, 2 * SEAL, 3 * SEAL, "c")
+        db.add([unit(1)], texts=["tail"], ids=["tail"], ack="visible")
+        live = 3 * SEAL - len(gone) + 1  # distinct ids: "tail" too, r5 once
+        merged = 2 * SEAL - len(gone)
+        wait_for(lambda: segment_rows(inst)[0][:1] in ([merged], [merged - 1]), 60,
+                 "the compaction")
+
+        def check():
+            rows, size = segment_rows(inst)
+            assert rows[0] <= merged and sum(rows) < 3 * SEAL - len(gone), rows
+            assert size < 2.7 * full, (size, full)  # 3 full segments' rows less a sixth
+            got = db.get(["r0", "r1", "r2", "r5", "r4097", "r9000"])
+            assert [(h.id, h.text) for h in got] == [
+                ("r1", "a 1"), ("r5", "r5 v2"), ("r4097", "b 4097"), ("r9000", "c 9000")]
+            assert got[0].metadata == {"i": 1}
+            every = db.scroll_all(page=1000, min_lsn=db.last_lsn)
+            ids = [h.id for h in every]
+            assert len(ids) == live and len(set(ids)) == len(ids)
+            assert not set(gone) & set(ids)
+            for i in (1, 3, 4097, 9000):
+                assert db.search([unit(i)], k=1, min_lsn=db.last_lsn)[0][0].id == "r%d" % i
+            for i in (0, 2):
+                hits = db.search([unit(i)], k=50, min_lsn=db.last_lsn)[0]
+                assert len(hits) == 50 and not {h.id for h in hits} & set(gone)
+            assert inst.collections()["default"]["documents"] >= live
+
+        check()
+        with pytest.raises(roost.RoostError) as e:
+            db.scroll(cursor=cursor)
+        assert e.value.code == roost.EINVAL and "start the scroll again" in e.value.message
+        db.scroll(cursor=None, limit=5)
+        inst.kill(inst.writer)
+        inst.start_writer()
+        check()
+        db.add([unit(1, 3.0)], texts=["r1 v2"], ids=["r1"], ack="visible")
+        db.delete(["r0"], ack="visible")
+        assert [h.text for h in db.get(["r0", "r1"])] == ["r1 v2"]
+
+
 def test_kill_writer_keeps_deletes_and_upserts(inst):
     with connect(inst) as db:
         db.add([unit(i) for i in range(10)], texts=["v1"] * 10,

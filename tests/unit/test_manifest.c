@@ -45,6 +45,7 @@ struct ent {
 	uint64_t train_docs, seal_docs, created_lsn, tail_start, trained_gen, tail_gen;
 	uint64_t tomb_gen;	/* version 4 on */
 	char indexed_keys[128]; /* version 5 on */
+	uint64_t reclaimed_lsn; /* version 5 on */
 };
 
 /* Versions 1 and 2: one collection, in the header. */
@@ -68,7 +69,7 @@ struct v2seg {
 };
 
 #define HDR_SIZE    96u
-#define ENT_SIZE    328u
+#define ENT_SIZE    336u
 #define V4_ENT_SIZE 200u /* version 4: no indexed keys */
 #define V3_ENT_SIZE 192u /* version 3: no tomb_gen */
 #define SEG_SIZE    32u
@@ -77,7 +78,7 @@ struct v2seg {
 #define V1_HDR_SIZE 120u /* version 1: no name */
 
 _Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 96 bytes");
-_Static_assert(sizeof(struct ent) == ENT_SIZE, "documented collection entry is 328 bytes");
+_Static_assert(sizeof(struct ent) == ENT_SIZE, "documented collection entry is 336 bytes");
 _Static_assert(offsetof(struct ent, indexed_keys) == V4_ENT_SIZE,
 	       "version 4 ends before the indexed keys");
 _Static_assert(offsetof(struct ent, tomb_gen) == V3_ENT_SIZE, "version 3 ends before tomb_gen");
@@ -133,6 +134,7 @@ static void make_manifest(struct manifest *m, uint64_t gen, uint32_t nsegs, uint
 		mc->trained_gen = gen > 1 ? gen - 1 : 0;
 		mc->tail_gen = gen;
 		mc->tomb_gen = c ? gen : 0;
+		mc->reclaimed_lsn = c ? mc->tail_start - 1 : 0;
 		for (uint32_t j = 0; j < per[c]; j++)
 			m->segments[at++] = (struct manifest_segment){.coll = ids[c],
 								      .start_lsn = 100ull * j,
@@ -214,7 +216,8 @@ static void to_ent(const struct manifest_coll *c, struct ent *e)
 			  .tail_start = c->tail_start,
 			  .trained_gen = c->trained_gen,
 			  .tail_gen = c->tail_gen,
-			  .tomb_gen = c->tomb_gen};
+			  .tomb_gen = c->tomb_gen,
+			  .reclaimed_lsn = c->reclaimed_lsn};
 	memcpy(e->name, c->name, sizeof e->name);
 	memcpy(e->index, c->settings.index, sizeof e->index);
 	memcpy(e->indexed_keys, c->settings.indexed_keys, sizeof e->indexed_keys);
@@ -646,6 +649,7 @@ EDIT(edit_cname_same, snprintf(e->name, sizeof e->name, "coll-8"))
 EDIT(edit_trained_future, e->trained_gen = h->gen + 1)
 EDIT(edit_tail_gen_future, e->tail_gen = h->gen + 1)
 EDIT(edit_tomb_gen_future, e->tomb_gen = h->gen + 1)
+EDIT(edit_reclaimed_past_tail, e->reclaimed_lsn = e->tail_start + 1)
 EDIT(edit_coll_tail_below_segment, e->tail_start = 49; h->tail_start = 49) /* it ends at 50 */
 EDIT(edit_coll_tail_at_segment_end, e->tail_start = 50; h->tail_start = 50)
 
@@ -661,6 +665,7 @@ static void test_header_fields(void **state)
 	} cases[] = {
 	    {edit_version, ROOST_EVERSION},
 	    {edit_tomb_gen_future, ROOST_ECORRUPT},
+	    {edit_reclaimed_past_tail, ROOST_ECORRUPT},
 	    {edit_magic, ROOST_ECORRUPT},
 	    {edit_header_size, ROOST_ECORRUPT},
 	    {edit_name_unterminated, ROOST_ECORRUPT},
