@@ -126,7 +126,7 @@ int tomb_load(const char *path, struct tomb **out, uint64_t *n)
 	return rc;
 }
 
-const struct tomb *tomb_find(const struct tomb *t, uint64_t n, uint64_t version)
+uint64_t tomb_lower(const struct tomb *t, uint64_t n, uint64_t version)
 {
 	uint64_t lo = 0, hi = n;
 	while (lo < hi) {
@@ -136,5 +136,11 @@ const struct tomb *tomb_find(const struct tomb *t, uint64_t n, uint64_t version)
 		else
 			hi = mid;
 	}
-	return lo < n && t[lo].version == version ? &t[lo] : NULL;
+	return lo;
+}
+
+const struct tomb *tomb_find(const struct tomb *t, uint64_t n, uint64_t version)
+{
+	uint64_t at = tomb_lower(t, n, version);
+	return at < n && t[at].version == version ? &t[at] : NULL;
 }

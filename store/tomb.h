@@ -40,6 +40,9 @@ int tomb_load(const char *path, struct tomb **out, uint64_t *n);
 /* The same checks on bytes in memory; exposed for the fuzzer. */
 int tomb_decode(const void *buf, size_t len, struct tomb **out, uint64_t *n);
 
+/* The first entry of t[0..n) (ascending) at or above version; n if none. */
+uint64_t tomb_lower(const struct tomb *t, uint64_t n, uint64_t version);
+
 /* The entry for version in t[0..n) (ascending), or NULL. */
 const struct tomb *tomb_find(const struct tomb *t, uint64_t n, uint64_t version);
 

@@ -12,24 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The first of tombs (ascending version) at or above version. */
-static uint64_t compact__tomb_at(const struct compact_config *cfg, uint64_t version)
-{
-	uint64_t lo = 0, hi = cfg->ntombs;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (cfg->tombs[mid].version < version)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* How many of s's rows the tombstone file ends. */
 static uint64_t compact__dead(const struct compact_config *cfg, const struct manifest_segment *s)
 {
-	uint64_t first = compact__tomb_at(cfg, s->start_lsn), last = first;
+	uint64_t first = tomb_lower(cfg->tombs, cfg->ntombs, s->start_lsn), last = first;
 	while (last < cfg->ntombs && cfg->tombs[last].version < s->end_lsn)
 		last++;
 	uint64_t dead = last - first;
@@ -49,17 +35,18 @@ static int compact__wasteful(const struct compact_config *cfg, const struct mani
 }
 
 /* Grows a run of one wasteful segment [*i, *j) by a neighbour: 1 when
- * one fits with it in twice a merged segment's size, which a full
- * segment next to one a quarter ended does. */
+ * the two fit in twice a merged segment's size, as two full ones do. */
 static int compact__pair(const struct compact_config *cfg, const struct manifest *m, uint32_t from,
 			 uint32_t count, uint32_t *i, uint32_t *j)
 {
-	uint64_t live = compact__live(cfg, &m->segments[*i]), room = 2 * cfg->max_docs;
-	if (*j < from + count && live + compact__live(cfg, &m->segments[*j]) <= room) {
+	/* Rows, not live rows: tombstones of rows already gone must not let a
+	 * merged segment grow past this. */
+	uint64_t rows = m->segments[*i].count, room = 2 * cfg->max_docs;
+	if (*j < from + count && rows + m->segments[*j].count <= room) {
 		(*j)++;
 		return 1;
 	}
-	if (*i > from && live + compact__live(cfg, &m->segments[*i - 1]) <= room) {
+	if (*i > from && rows + m->segments[*i - 1].count <= room) {
 		(*i)--;
 		return 1;
 	}
@@ -126,19 +113,24 @@ static int compact__load(const struct compact_config *cfg, const struct manifest
 	return 0;
 }
 
-/* Copies len bytes of p's text at off to the end of out's; returns
- * where they now start. */
-static uint32_t compact__text(struct segment_docs *out, const struct segment_docs *p, uint32_t off,
-			      uint32_t len)
+/* Copies len bytes of p's text at off to the end of out's, which holds
+ * cap bytes; *at receives where they now start. ROOST_ECORRUPT when they
+ * do not fit: a segment whose spans overlap is not one the writer wrote. */
+static int compact__text(struct segment_docs *out, uint64_t cap, const struct segment_docs *p,
+			 uint32_t off, uint32_t len, uint32_t *at)
 {
-	uint32_t at = (uint32_t)out->text_bytes;
-	memcpy(out->text + at, p->text + off, len);
+	if (len > cap - out->text_bytes)
+		return ROOST_ECORRUPT;
+	*at = (uint32_t)out->text_bytes;
+	memcpy(out->text + *at, p->text + off, len);
 	out->text_bytes += len;
-	return at;
+	return 0;
 }
 
-/* Appends row r of p to out, its text, id and metadata with it. */
-static void compact__row(struct segment_docs *out, const struct segment_docs *p, uint64_t r)
+/* Appends row r of p to out (text capacity cap), its text, id and
+ * metadata with it. */
+static int compact__row(struct segment_docs *out, uint64_t cap, const struct segment_docs *p,
+			uint64_t r)
 {
 	uint64_t at = out->count++;
 	uint32_t dim = out->dim;
@@ -148,24 +140,24 @@ static void compact__row(struct segment_docs *out, const struct segment_docs *p,
 	memcpy(out->vectors + at * dim, p->vectors + r * dim, dim * sizeof(float));
 	out->kinds[at] = p->kinds[r];
 	out->text_len[at] = p->text_len[r];
-	out->text_off[at] = compact__text(out, p, p->text_off[r], p->text_len[r]);
 	struct segment_ref x = p->refs ? p->refs[r] : (struct segment_ref){0};
-	if (x.key_len)
-		x.key_off = compact__text(out, p, x.key_off, x.key_len);
-	if (x.meta_len)
-		x.meta_off = compact__text(out, p, x.meta_off, x.meta_len);
+	int rc = compact__text(out, cap, p, p->text_off[r], p->text_len[r], &out->text_off[at]);
+	if (rc == 0 && x.key_len)
+		rc = compact__text(out, cap, p, x.key_off, x.key_len, &x.key_off);
+	if (rc == 0 && x.meta_len)
+		rc = compact__text(out, cap, p, x.meta_off, x.meta_len, &x.meta_off);
 	out->refs[at] = x;
+	return rc;
 }
 
 /* Whether the tombstone file ends version. */
 static int compact__ended(const struct compact_config *cfg, uint64_t version)
 {
-	uint64_t i = compact__tomb_at(cfg, version);
-	return i < cfg->ntombs && cfg->tombs[i].version == version;
+	return tomb_find(cfg->tombs, cfg->ntombs, version) != NULL;
 }
 
-/* The parts' live rows, in order, in one block owned by out; the versions
- * of the rows left out are appended to done->dropped. */
+/* The parts' live rows, in order, in one block owned by out; the rows
+ * left out are counted in done->ndropped. */
 static int compact__concat(const struct compact_config *cfg, const struct segment_docs *parts,
 			   uint32_t n, struct segment_docs *out, struct compact_done *done)
 {
@@ -178,11 +170,8 @@ static int compact__concat(const struct compact_config *cfg, const struct segmen
 	size_t per_row = 3 * 8 + 2 * 4 + sizeof(struct segment_kind) + sizeof(struct segment_ref) +
 			 (size_t)dim * sizeof(float);
 	char *block = malloc(count * per_row + text + 8);
-	done->dropped = malloc((count ? count : 1) * sizeof *done->dropped);
-	if (!block || !done->dropped) {
-		free(block);
+	if (!block)
 		return ROOST_ENOMEM;
-	}
 	memset(out, 0, sizeof *out);
 	out->block = block;
 	out->ids = (uint64_t *)block;
@@ -197,14 +186,15 @@ static int compact__concat(const struct compact_config *cfg, const struct segmen
 	out->dim = dim;
 	out->start_lsn = parts[0].start_lsn;
 	out->end_lsn = parts[n - 1].end_lsn;
-	for (uint32_t i = 0; i < n; i++)
-		for (uint64_t r = 0; r < parts[i].count; r++) {
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < n; i++)
+		for (uint64_t r = 0; rc == 0 && r < parts[i].count; r++) {
 			if (compact__ended(cfg, parts[i].ids[r]))
-				done->dropped[done->ndropped++] = parts[i].ids[r];
+				done->ndropped++;
 			else
-				compact__row(out, &parts[i], r);
+				rc = compact__row(out, text, &parts[i], r);
 		}
-	return 0;
+	return rc;
 }
 
 static int compact__index(const struct compact_config *cfg, const struct manifest_coll *c,
@@ -250,25 +240,22 @@ static void compact__unlink(const struct compact_config *cfg, const struct manif
 	}
 }
 
-/* The tombstone file again, without the dropped rows' (m->gen names it;
- * none when no tombstone is left), and the LSN below which reads as of an
- * LSN would miss a dropped row. */
+/* The tombstone file again, without the merged range's tombstones (m->gen
+ * names it; none when no tombstone is left), and the LSN below which a
+ * read as of an LSN would miss a dropped row. */
 static int compact__rewrite_tombs(const struct compact_config *cfg, struct manifest *m,
 				  struct manifest_coll *c, const struct compact_done *done)
 {
 	struct tomb *kept = malloc((cfg->ntombs ? cfg->ntombs : 1) * sizeof *kept);
 	if (!kept)
 		return ROOST_ENOMEM;
-	uint64_t n = 0, reclaimed = c->reclaimed_lsn, d = 0;
+	uint64_t n = 0, reclaimed = c->reclaimed_lsn;
 	for (uint64_t i = 0; i < cfg->ntombs; i++) {
-		while (d < done->ndropped && done->dropped[d] < cfg->tombs[i].version)
-			d++;
-		if (d < done->ndropped && done->dropped[d] == cfg->tombs[i].version) {
-			if (cfg->tombs[i].end_lsn + 1 > reclaimed)
-				reclaimed = cfg->tombs[i].end_lsn + 1;
-		} else {
-			kept[n++] = cfg->tombs[i];
-		}
+		const struct tomb *t = &cfg->tombs[i];
+		if (t->version < done->lo || t->version >= done->hi)
+			kept[n++] = *t;
+		else if (t->end_lsn + 1 > reclaimed)
+			reclaimed = t->end_lsn + 1;
 	}
 	char path[INST_PATH_MAX];
 	int rc = n ? manifest_tomb_path(cfg->data_dir, c->id, m->gen, path, sizeof path) : 0;
@@ -307,7 +294,7 @@ static int compact__install(const struct compact_config *cfg, struct manifest *m
 	memcpy(gone, &m->segments[first], n * sizeof *gone);
 	m->gen++;
 	struct manifest_coll *c = manifest_coll_find(m, cfg->coll);
-	int rc = done->ndropped ? compact__rewrite_tombs(cfg, m, c, done) : 0;
+	int rc = c->tomb_gen ? compact__rewrite_tombs(cfg, m, c, done) : 0;
 	if (rc == 0) {
 		compact__replace(m, first, n, d);
 		killpoint_reach(KILLPOINT_COMPACT_BEFORE_MANIFEST);
@@ -332,6 +319,8 @@ int compact_run(const struct compact_config *cfg, struct manifest *m, struct com
 	int rc = compact__load(cfg, &m->segments[first], n, &parts);
 	if (rc)
 		return rc;
+	out->lo = m->segments[first].start_lsn;
+	out->hi = m->segments[first + n - 1].end_lsn;
 	rc = compact__concat(cfg, parts, n, &all, out);
 	compact__free_parts(parts, n);
 	if (rc == 0 && all.count)
@@ -345,7 +334,6 @@ int compact_run(const struct compact_config *cfg, struct manifest *m, struct com
 			 c->name, n, (unsigned long long)all.start_lsn,
 			 (unsigned long long)all.count, (unsigned long long)out->ndropped);
 	} else {
-		free(out->dropped);
 		*out = (struct compact_done){0};
 	}
 	segment_free(&all);

@@ -41,17 +41,18 @@ struct compact_config {
 	uint64_t ntombs;
 };
 
-/* What one compaction did. dropped: the versions whose rows went,
- * ascending (malloc'ed; free it), ndropped of them. */
+/* What one compaction did. Every tombstone of a version in [lo, hi), the
+ * merged range, is gone from the tombstone file: its row was dropped, or
+ * it never had one (a delete naming a number no row has). */
 struct compact_done {
-	uint32_t merged; /* segments merged; 0: nothing to do */
-	uint64_t *dropped;
-	uint64_t ndropped;
+	uint32_t merged;   /* segments merged; 0: nothing to do */
+	uint64_t lo, hi;   /* the merged range */
+	uint64_t ndropped; /* rows dropped */
 };
 
 /* Merges one run of the collection's if there is one. m is updated and
  * stored: its segments, the collection's tomb_gen (a new tombstone file
- * without the dropped rows, or none) and reclaimed_lsn. */
+ * without the merged range's tombstones, or none) and reclaimed_lsn. */
 int compact_run(const struct compact_config *cfg, struct manifest *m, struct compact_done *out);
 
 #endif

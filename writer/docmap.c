@@ -159,12 +159,6 @@ uint64_t docmap_ended(const docmap *d)
 	return d->ntombs;
 }
 
-static int docmap__by_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static int docmap__by_version(const void *a, const void *b)
 {
 	uint64_t x = ((const struct tomb *)a)->version, y = ((const struct tomb *)b)->version;
@@ -184,16 +178,19 @@ int docmap_tombs(const docmap *d, struct tomb **out, uint64_t *n)
 	return 0;
 }
 
-static int docmap__listed(const uint64_t *versions, uint64_t n, uint64_t version)
+void docmap_drop_range(docmap *d, uint64_t lo, uint64_t hi)
 {
-	return n && bsearch(&version, versions, n, sizeof *versions, docmap__by_u64) != NULL;
-}
-
-void docmap_drop_tombs(docmap *d, const uint64_t *versions, uint64_t n)
-{
+	for (uint64_t i = 0; i < d->nkeys_cap; i++) {
+		struct docmap__slot *s = &d->keys[i];
+		if (s->key && s->version >= lo && s->version < hi &&
+		    docmap_is_ended(d, s->version)) {
+			free(s->key);
+			*s = (struct docmap__slot){.key = NULL, .version = 1};
+		}
+	}
 	uint64_t kept = 0;
 	for (uint64_t i = 0; i < d->ntombs; i++)
-		if (!docmap__listed(versions, n, d->tombs[i].version))
+		if (d->tombs[i].version < lo || d->tombs[i].version >= hi)
 			d->tombs[kept++] = d->tombs[i];
 	d->ntombs = kept;
 	/* Linear probing cannot remove in place: the set is made again. */

@@ -46,9 +46,9 @@ int docmap_tombs(const docmap *d, struct tomb **out, uint64_t *n);
 /* How many tombstones there are. */
 uint64_t docmap_ended(const docmap *d);
 
-/* Forgets the tombstones of versions[0..n) (ascending), whose rows
- * compaction dropped: nothing can end them again, and the tombstone file
- * need not name them. */
-void docmap_drop_tombs(docmap *d, const uint64_t *versions, uint64_t n);
+/* Compaction dropped the ended rows of versions in [lo, hi): their
+ * tombstones go (the tombstone file no longer names them), and so do the
+ * keys whose version is one of them, as a restart would find them. */
+void docmap_drop_range(docmap *d, uint64_t lo, uint64_t hi);
 
 #endif

@@ -653,10 +653,9 @@ static void ingest__compact(ingest *w, uint32_t at)
 		uint64_t docs;
 		uint32_t segs;
 		ingest__counts_of(w, cc.coll, &docs, &segs);
-		wcoll_compacted(w->colls[at], segs, done.dropped, done.ndropped,
+		wcoll_compacted(w->colls[at], segs, &done,
 				manifest_coll_find(&w->man, cc.coll)->tomb_gen);
 		ctl_set_documents(w->ctl, ctl_documents(w->ctl) - done.ndropped);
-		free(done.dropped);
 		return;
 	}
 	manifest_free(&next);

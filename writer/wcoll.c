@@ -551,12 +551,12 @@ int wcoll_sealed_tombs(const wcoll *c, uint64_t below, struct tomb **out, uint64
 	return rc;
 }
 
-void wcoll_compacted(wcoll *c, uint32_t segments, const uint64_t *dropped, uint64_t ndropped,
+void wcoll_compacted(wcoll *c, uint32_t segments, const struct compact_done *done,
 		     uint64_t tomb_gen)
 {
-	if (ndropped) {
-		docmap_drop_tombs(c->docs, dropped, ndropped);
-		c->sealed_docs -= ndropped < c->sealed_docs ? ndropped : c->sealed_docs;
+	docmap_drop_range(c->docs, done->lo, done->hi);
+	c->sealed_docs -= done->ndropped < c->sealed_docs ? done->ndropped : c->sealed_docs;
+	if (c->tomb_gen != tomb_gen) {
 		wcoll__drop_old_tombs(c, tomb_gen);
 		c->tomb_gen = tomb_gen;
 	}

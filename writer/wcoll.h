@@ -15,6 +15,7 @@
 #include "batch.h"
 #include "catalog.h"
 #include "coll.h"
+#include "compact.h"
 #include "ctl.h"
 #include "delrec.h"
 #include "docfilter.h"
@@ -141,10 +142,10 @@ int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen, uint64_t tomb
  * manifest tail_start), ascending version, malloc'ed (NULL when none). */
 int wcoll_sealed_tombs(const wcoll *c, uint64_t below, struct tomb **out, uint64_t *n);
 
-/* A stored manifest records a compaction: segments of it now, the rows
- * of dropped[0..ndropped) (ascending versions) gone, and its tombstone
- * file now of generation tomb_gen (0: none). The old file goes. */
-void wcoll_compacted(wcoll *c, uint32_t segments, const uint64_t *dropped, uint64_t ndropped,
+/* A stored manifest records a compaction (done): segments of it now,
+ * ended rows of the merged range gone with their tombstones, and its
+ * tombstone file now of generation tomb_gen (0: none). The old file goes. */
+void wcoll_compacted(wcoll *c, uint32_t segments, const struct compact_done *done,
 		     uint64_t tomb_gen);
 
 #endif

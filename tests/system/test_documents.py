@@ -162,6 +162,9 @@ def test_compaction_drops_deleted_rows_and_reclaims_space(inst):
         gone = ["r%d" % i for i in range(0, SEAL, 2)]
         for at in range(0, len(gone), 1024):
             db.delete(gone[at:at + 1024], ack="visible")
+        # A keyed document deleted by its number: its id goes with its row.
+        db.delete(["#%d" % db.get(["r3"])[0].version], ack="visible")
+        gone.append("r3")
         db.add([unit(5, 2.0)], texts=["r5 v2"], ids=["r5"], metadatas=[{"i": 5}], ack="visible")
         # Seals write the deletes to the tombstone file; compaction then
         # merges the first segment with its neighbour without them.
@@ -169,12 +172,14 @@ def test_compaction_drops_deleted_rows_and_reclaims_space(inst):
         db.add([unit(1)], texts=["tail"], ids=["tail"], ack="visible")
         live = 3 * SEAL - len(gone) + 1  # distinct ids: "tail" too, r5 once
         merged = 2 * SEAL - len(gone)
-        wait_for(lambda: segment_rows(inst)[0][:1] in ([merged], [merged - 1]), 60,
+        # Give or take r3's and r5's first versions, whose tombstones may
+        # reach the file a seal later.
+        wait_for(lambda: merged - 1 <= (segment_rows(inst)[0] or [0])[0] <= merged + 1, 60,
                  "the compaction")
 
         def check():
             rows, size = segment_rows(inst)
-            assert rows[0] <= merged and sum(rows) < 3 * SEAL - len(gone), rows
+            assert rows[0] <= merged + 1 and sum(rows) < 3 * SEAL - len(gone) + 2, rows
             assert size < 2.7 * full, (size, full)  # 3 full segments' rows less a sixth
             got = db.get(["r0", "r1", "r2", "r5", "r4097", "r9000"])
             assert [(h.id, h.text) for h in got] == [
@@ -184,7 +189,7 @@ def test_compaction_drops_deleted_rows_and_reclaims_space(inst):
             ids = [h.id for h in every]
             assert len(ids) == live and len(set(ids)) == len(ids)
             assert not set(gone) & set(ids)
-            for i in (1, 3, 4097, 9000):
+            for i in (1, 7, 4097, 9000):
                 assert db.search([unit(i)], k=1, min_lsn=db.last_lsn)[0][0].id == "r%d" % i
             for i in (0, 2):
                 hits = db.search([unit(i)], k=50, min_lsn=db.last_lsn)[0]
@@ -200,8 +205,9 @@ def test_compaction_drops_deleted_rows_and_reclaims_space(inst):
         inst.start_writer()
         check()
         db.add([unit(1, 3.0)], texts=["r1 v2"], ids=["r1"], ack="visible")
+        db.add([unit(3, 3.0)], texts=["r3 v2"], ids=["r3"], ack="visible")
         db.delete(["r0"], ack="visible")
-        assert [h.text for h in db.get(["r0", "r1"])] == ["r1 v2"]
+        assert [h.text for h in db.get(["r0", "r1", "r3"])] == ["r1 v2", "r3 v2"]
 
 
 def test_kill_writer_keeps_deletes_and_upserts(inst):

@@ -401,7 +401,9 @@ def test_collections(db):
         hits = a.search([[0.0, 0.0, 1.0]], k=1, min_lsn=a.last_lsn)[0]
         assert [h.id for h in hits] == ids and hits[0].text == "on rain"
         assert a.status()["collection"] == "articles" and a.status()["dim"] == 3
-    db.add([[1.0] * DIM], texts=["in default"])
+    # Counts follow what is published: "visible" waits for that, "durable"
+    # only for the log.
+    db.add([[1.0] * DIM], texts=["in default"], ack="visible")
     listed = {x["name"]: x for x in db.collections()}
     assert sorted(listed) == ["articles", "default"]
     assert listed["articles"]["documents"] == 1 and listed["default"]["documents"] == 1
