@@ -14,8 +14,8 @@
  * answered since it started, waiting the searches that wait for their
  * min_lsn to be published at the moment, stamp_ms CLOCK_MONOTONIC when the
  * line was written, so two samples of one file give a search rate, and
- * filter_rows the sealed rows whose fields filtered searches read (rows a
- * metadata index ruled out are not read). A new line
+ * filter_rows the rows (sealed and in the tail) whose fields filtered
+ * searches read (rows a metadata index ruled out are not read). A new line
  * replaces the file by rename, so a reader of it never sees half a line.
  */
 #ifndef ROOST_RSTAT_H

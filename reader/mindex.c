@@ -6,115 +6,164 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A distinct value: its JSON text in the segment, and its rows, ascending,
- * at rows[first .. first + n) of its key. */
+/* A distinct value: its JSON text (in the rows' own memory, which
+ * outlives the index) and its rows, ascending. */
 struct mindex__value {
 	const char *text;
 	uint32_t len;
-	uint64_t first, n;
+	uint64_t hash;
+	uint64_t *rows;
+	uint64_t n, cap;
 };
 
+/* One key's values, found by their text through open addressing (slot:
+ * value index + 1; 0 empty), at most half full. */
 struct mindex__key {
 	char name[COLL_NAME_MAX + 1];
 	size_t len;
 	struct mindex__value *vals;
-	uint64_t nvals;
-	uint64_t *rows;
+	uint64_t nvals, vals_cap;
+	uint64_t *slots;
+	uint64_t slots_cap;
 };
 
 struct mindex {
 	uint32_t nkeys;
+	uint64_t indexed; /* rows below this are in the index */
 	struct mindex__key k[COLL_KEYS_COUNT];
 };
 
-struct mindex__entry {
-	const char *text;
-	uint32_t len;
-	uint64_t row;
-};
-
-static int mindex__by_value(const void *pa, const void *pb)
+static uint64_t mindex__hash(const char *s, uint32_t len)
 {
-	const struct mindex__entry *a = pa, *b = pb;
-	if (a->len != b->len)
-		return a->len < b->len ? -1 : 1;
-	int c = memcmp(a->text, b->text, a->len);
-	if (c)
-		return c;
-	return a->row < b->row ? -1 : a->row > b->row;
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+	for (uint32_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
 }
 
-/* The rows of d that hold key k, sorted by value then row; *n of them. */
-static struct mindex__entry *mindex__entries(const struct mindex__key *k,
-					     const struct segment_docs *d, uint64_t *n)
+static uint64_t *mindex__slot(const struct mindex__key *k, const char *text, uint32_t len,
+			      uint64_t hash)
 {
-	struct mindex__entry *e = malloc(sizeof *e * (d->count ? d->count : 1));
-	*n = 0;
-	for (uint64_t r = 0; e && r < d->count; r++) {
-		struct segment_row x;
-		const char *v;
-		size_t len;
-		segment_row(d, r, &x);
-		if (metaq_value_of(x.meta, x.meta_len, k->name, k->len, &v, &len))
-			e[(*n)++] =
-			    (struct mindex__entry){.text = v, .len = (uint32_t)len, .row = r};
+	uint64_t mask = k->slots_cap - 1;
+	for (uint64_t i = hash & mask;; i = (i + 1) & mask) {
+		uint64_t *s = &k->slots[i];
+		const struct mindex__value *v = *s ? &k->vals[*s - 1] : NULL;
+		if (!v || (v->hash == hash && v->len == len && memcmp(v->text, text, len) == 0))
+			return s;
 	}
-	if (e)
-		qsort(e, *n, sizeof *e, mindex__by_value);
-	return e;
 }
 
-/* Groups sorted entries into the key's values and rows. */
-static int mindex__group(struct mindex__key *k, const struct mindex__entry *e, uint64_t n)
+static int mindex__grow_slots(struct mindex__key *k)
 {
-	k->vals = malloc(sizeof *k->vals * (n ? n : 1)); /* shrunk to the distinct ones below */
-	k->rows = malloc(sizeof *k->rows * (n ? n : 1));
-	if (!k->vals || !k->rows)
+	if ((k->nvals + 1) * 2 <= k->slots_cap)
+		return 0;
+	uint64_t cap = k->slots_cap ? k->slots_cap * 2 : 64;
+	uint64_t *slots = calloc(cap, sizeof *slots);
+	if (!slots)
 		return ROOST_ENOMEM;
-	for (uint64_t i = 0; i < n; i++) {
-		struct mindex__value *last = k->nvals ? &k->vals[k->nvals - 1] : NULL;
-		if (!last || last->len != e[i].len || memcmp(last->text, e[i].text, e[i].len) != 0)
-			k->vals[k->nvals++] =
-			    (struct mindex__value){.text = e[i].text, .len = e[i].len, .first = i};
-		k->vals[k->nvals - 1].n++;
-		k->rows[i] = e[i].row;
-	}
-	struct mindex__value *fit = realloc(k->vals, sizeof *k->vals * (k->nvals ? k->nvals : 1));
-	if (fit)
-		k->vals = fit;
+	free(k->slots);
+	k->slots = slots;
+	k->slots_cap = cap;
+	for (uint64_t i = 0; i < k->nvals; i++)
+		*mindex__slot(k, k->vals[i].text, k->vals[i].len, k->vals[i].hash) = i + 1;
 	return 0;
 }
 
-static int mindex__key_build(struct mindex__key *k, const struct segment_docs *d)
+static int mindex__push(uint64_t **a, uint64_t *n, uint64_t *cap, uint64_t v)
 {
-	uint64_t n;
-	struct mindex__entry *e = mindex__entries(k, d, &n);
-	int rc = e ? mindex__group(k, e, n) : ROOST_ENOMEM;
-	free(e);
-	return rc;
+	if (*n == *cap) {
+		uint64_t c = *cap ? *cap * 2 : 4;
+		uint64_t *b = realloc(*a, c * sizeof *b);
+		if (!b)
+			return ROOST_ENOMEM;
+		*a = b;
+		*cap = c;
+	}
+	(*a)[(*n)++] = v;
+	return 0;
 }
 
-int mindex_build(struct mindex **out, const struct segment_docs *d, const char *keys)
+/* Adds row to the value text[0..len) of k. */
+static int mindex__add(struct mindex__key *k, const char *text, uint32_t len, uint64_t row)
+{
+	uint64_t hash = mindex__hash(text, len);
+	int rc = mindex__grow_slots(k);
+	if (rc)
+		return rc;
+	uint64_t *slot = mindex__slot(k, text, len, hash);
+	if (!*slot) {
+		if (k->nvals == k->vals_cap) {
+			uint64_t c = k->vals_cap ? k->vals_cap * 2 : 16;
+			struct mindex__value *v = realloc(k->vals, c * sizeof *v);
+			if (!v)
+				return ROOST_ENOMEM;
+			k->vals = v;
+			k->vals_cap = c;
+		}
+		k->vals[k->nvals++] =
+		    (struct mindex__value){.text = text, .len = len, .hash = hash};
+		*slot = k->nvals;
+	}
+	struct mindex__value *v = &k->vals[*slot - 1];
+	return mindex__push(&v->rows, &v->n, &v->cap, row);
+}
+
+int mindex_new(struct mindex **out, const char *keys)
 {
 	*out = NULL;
 	size_t total = strlen(keys), at = 0, start, len;
 	if (total == 0)
 		return 0;
 	struct mindex *x = calloc(1, sizeof *x);
-	int rc = x ? 0 : ROOST_ENOMEM;
-	while (rc == 0 && at < total && x->nkeys < COLL_KEYS_COUNT) {
+	if (!x)
+		return ROOST_ENOMEM;
+	while (at < total && x->nkeys < COLL_KEYS_COUNT) {
 		len = coll_keys_next(keys, &at, &start);
 		struct mindex__key *k = &x->k[x->nkeys++];
 		k->len = len < COLL_NAME_MAX ? len : COLL_NAME_MAX;
 		memcpy(k->name, keys + start, k->len);
-		rc = mindex__key_build(k, d);
-	}
-	if (rc) {
-		mindex_free(x);
-		return rc;
 	}
 	*out = x;
 	return 0;
+}
+
+/* Adds row r of d under each key it holds. */
+static int mindex__row(struct mindex *x, const struct segment_docs *d, uint64_t r)
+{
+	struct segment_row row;
+	segment_row(d, r, &row);
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < x->nkeys; i++) {
+		const char *v;
+		size_t len;
+		if (metaq_value_of(row.meta, row.meta_len, x->k[i].name, x->k[i].len, &v, &len))
+			rc = mindex__add(&x->k[i], v, (uint32_t)len, r);
+	}
+	return rc;
+}
+
+int mindex_extend(struct mindex *x, const struct segment_docs *d)
+{
+	int rc = 0;
+	while (x && rc == 0 && x->indexed < d->count)
+		if ((rc = mindex__row(x, d, x->indexed)) == 0)
+			x->indexed++;
+	return rc;
+}
+
+uint64_t mindex_rows(const struct mindex *x)
+{
+	return x ? x->indexed : 0;
+}
+
+int mindex_build(struct mindex **out, const struct segment_docs *d, const char *keys)
+{
+	int rc = mindex_new(out, keys);
+	if (rc == 0 && (rc = mindex_extend(*out, d)) != 0) {
+		mindex_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* The indexed key condition i of q tests; NULL when it is not indexed. */
@@ -168,11 +217,10 @@ uint64_t mindex_select(const struct mindex *x, const struct metaq *q, uint64_t r
 		const struct mindex__value *val = &best->vals[v];
 		if (!metaq_value_meets(q, best_cond, val->text, val->len))
 			continue;
-		for (uint64_t r = val->first; r < val->first + val->n; r++)
-			if (best->rows[r] < rows) {
-				bits[best->rows[r] / 8] |= (uint8_t)(1u << (best->rows[r] % 8));
-				n++;
-			}
+		for (uint64_t r = 0; r < val->n && val->rows[r] < rows; r++) {
+			bits[val->rows[r] / 8] |= (uint8_t)(1u << (val->rows[r] % 8));
+			n++;
+		}
 	}
 	return n;
 }
@@ -185,8 +233,10 @@ uint64_t mindex_values(const struct mindex *x, uint32_t i)
 void mindex_free(struct mindex *x)
 {
 	for (uint32_t i = 0; x && i < x->nkeys; i++) {
+		for (uint64_t v = 0; v < x->k[i].nvals; v++)
+			free(x->k[i].vals[v].rows);
 		free(x->k[i].vals);
-		free(x->k[i].rows);
+		free(x->k[i].slots);
 	}
 	free(x);
 }

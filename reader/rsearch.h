@@ -31,7 +31,7 @@ struct rsearch {
 	 * Relaxed: a hint; rebuilds are serialized by build_lock. */
 	_Atomic uint64_t seen;
 	_Atomic uint32_t waiting;     /* searches waiting for their min_lsn */
-	_Atomic uint64_t filter_rows; /* sealed rows read by filters (rstat.h) */
+	_Atomic uint64_t filter_rows; /* rows read by filters (rstat.h) */
 	/* Searches answered per collection id, for `roost status`; under
 	 * count_lock (a collection's first search adds its entry). */
 	pthread_mutex_t count_lock;

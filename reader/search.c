@@ -226,6 +226,23 @@ static int search__live_row(const struct search_live *live, uint64_t r)
 	return !live->bits || (live->bits[r / 8] >> (r % 8) & 1);
 }
 
+/* Keeps, of the candidate rows set in matching (d->count bits), those
+ * live and passing f; returns how many. */
+static uint64_t search__recheck(const struct segment_docs *d, const struct search_live *live,
+				const struct docfilter *f, uint8_t *matching)
+{
+	uint64_t matches = 0;
+	for (uint64_t at = 0; at < (d->count + 7) / 8; at++)
+		for (uint8_t b = matching[at]; b; b &= (uint8_t)(b - 1)) {
+			uint64_t r = at * 8 + (uint64_t)__builtin_ctz(b);
+			if (search__live_row(live, r) && search_match(d, r, f))
+				matches++;
+			else
+				matching[at] &= (uint8_t) ~(1u << (r % 8));
+		}
+	return matches;
+}
+
 /* Sets in matching (zeroed) the live rows of s that pass f; returns how
  * many. A condition on an indexed key takes its candidates from the
  * segment's metadata index, so only they are read; without one, every
@@ -237,15 +254,7 @@ static uint64_t search__matching(const struct view_segment *s, const struct sear
 	uint64_t matches = 0;
 	if (f->where && mindex_covers(s->mindex, f->where)) {
 		*read += mindex_select(s->mindex, f->where, d->count, matching);
-		for (uint64_t at = 0; at < (d->count + 7) / 8; at++)
-			for (uint8_t b = matching[at]; b; b &= (uint8_t)(b - 1)) {
-				uint64_t r = at * 8 + (uint64_t)__builtin_ctz(b);
-				if (search__live_row(live, r) && search_match(d, r, f))
-					matches++;
-				else
-					matching[at] &= (uint8_t) ~(1u << (r % 8));
-			}
-		return matches;
+		return search__recheck(d, live, f, matching);
 	}
 	*read += d->count;
 	for (uint64_t r = 0; r < d->count; r++)
@@ -331,14 +340,50 @@ int search_snapshot_live(const struct search_snapshot *s, uint32_t seg, uint64_t
 	return !bits || (bits[row / 8] >> (row % 8) & 1);
 }
 
-/* The tail is small and changing: always an exact scan. */
+/* Sets in matching (zeroed, t->count bits) the live rows of the tail
+ * that pass f, taking candidates from the tail's index, which it first
+ * grows to t's rows. 1 when it did; 0 when f has no condition on an
+ * indexed key, or the index could not grow (then every row is read). */
+static int search__tail_indexed(const struct view *v, const struct segment_docs *t,
+				const struct search_live *live, const struct docfilter *f,
+				uint8_t *matching, uint64_t *read)
+{
+	struct view_tail_index *ti = v->tail_index;
+	if (!ti || !f->where)
+		return 0;
+	pthread_mutex_lock(&ti->lock);
+	int used = mindex_covers(ti->x, f->where) && mindex_extend(ti->x, t) == 0;
+	if (used)
+		*read += mindex_select(ti->x, f->where, t->count, matching);
+	pthread_mutex_unlock(&ti->lock);
+	if (used)
+		search__recheck(t, live, f, matching);
+	return used;
+}
+
+/* The tail is small and changing: always an exact scan, of the rows its
+ * index gives where a condition is on an indexed key. */
 static int search__tail(const struct view *v, const struct segment_docs *t,
 			const struct search_live *live, const float *q, uint32_t nq,
-			const struct docfilter *f, struct search_top *tops, float *dist)
+			const struct docfilter *f, struct search_top *tops, float *dist,
+			uint64_t *read)
 {
 	const struct docfilter *flt = docfilter_active(f) ? f : NULL;
 	const uint8_t *bits = live->bits;
 	uint8_t *matching = NULL;
+	if (flt && v->tail_index) {
+		if (!(matching = calloc((t->count + 7) / 8 + 1, 1)))
+			return ROOST_ENOMEM;
+		if (search__tail_indexed(v, t, live, flt, matching, read)) {
+			const struct search_rows w = {.d = t, .bits = matching, .f = NULL};
+			search__scan(&w, v->metric != 0, q, nq, NULL, tops, dist);
+			free(matching);
+			return 0;
+		}
+		free(matching);
+		matching = NULL;
+	}
+	*read += flt ? t->count : 0;
 	if (bits && flt) {
 		if (!(matching = calloc((t->count + 7) / 8, 1)))
 			return ROOST_ENOMEM;
@@ -377,7 +422,8 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 		rc = search__segment(v->segs[i], &snap.live[i], queries, nq, k, f, t, tops, dist,
 				     labels, filter_rows);
 	if (rc == 0 && v->tail)
-		rc = search__tail(v, tail, &snap.live[v->nsegs], queries, nq, f, tops, dist);
+		rc = search__tail(v, tail, &snap.live[v->nsegs], queries, nq, f, tops, dist,
+				  filter_rows);
 	for (uint32_t qi = 0; rc == 0 && qi < nq; qi++)
 		counts[qi] = tops[qi].n;
 	search_snapshot_free(&snap);

@@ -73,8 +73,8 @@ int search_snapshot_live(const struct search_snapshot *s, uint32_t seg, uint64_t
  * (fewer than k when fewer documents match). tail receives the snapshot of
  * the tail searched, which tail hits point into: keep it with the hits.
  * The view's segments must hold their vectors (view.c maps them).
- * *filter_rows receives how many sealed rows the filter read (0 without
- * one). Single-threaded. */
+ * *filter_rows receives how many rows the filter read (0 without one).
+ * Single-threaded. */
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
 	       const struct docfilter *f, const struct search_tuning *t, struct search_hit *hits,
 	       uint32_t *counts, struct segment_docs *tail, uint64_t *filter_rows);

@@ -135,6 +135,11 @@ static void view__free(struct view *v)
 	free(v->live);
 	free(v->tombs);
 	free(v->segs);
+	if (v->tail_index) {
+		mindex_free(v->tail_index->x);
+		pthread_mutex_destroy(&v->tail_index->lock);
+		free(v->tail_index);
+	}
 	tail_close(v->tail);
 	free(v);
 }
@@ -235,6 +240,22 @@ static int view__tombs(struct view *v, const struct inst *in, const struct manif
 	return rc;
 }
 
+/* An empty index of the tail's rows, when the collection indexes keys. */
+static int view__tail_index(struct view *v)
+{
+	if (!v->tail || !v->indexed_keys[0])
+		return 0;
+	struct view_tail_index *t = calloc(1, sizeof *t);
+	int rc = t ? mindex_new(&t->x, v->indexed_keys) : ROOST_ENOMEM;
+	if (rc) {
+		free(t);
+		return rc;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	v->tail_index = t;
+	return 0;
+}
+
 /* The collection's tail as the catalog names it, and the manifest whose
  * segments it follows: one that records the same tail generation (a
  * collection the manifest does not list yet has had no seal: 0). */
@@ -308,6 +329,8 @@ static int view__try(struct view **out, const struct view_source *src, uint32_t 
 		rc = view__segments(v, src->in, &m, prev);
 		if (rc == 0)
 			rc = view__tombs(v, src->in, &m);
+		if (rc == 0)
+			rc = view__tail_index(v);
 		if (rc == ROOST_ENOENT && manifest_moved_on(src->in->data_dir, m.gen))
 			rc = ROOST_EBUSY; /* compacted in between: build again */
 	}

@@ -24,6 +24,7 @@
 
 #include <faiss/c_api/Index_c.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -48,6 +49,13 @@ struct view_key {
 struct view_live {
 	uint8_t *bits;
 	uint64_t count;
+};
+
+/* A tail's mindex and the lock that serialises growing and reading it:
+ * searches of one view run in several threads. */
+struct view_tail_index {
+	pthread_mutex_t lock;
+	struct mindex *x;
 };
 
 struct view_segment {
@@ -82,7 +90,10 @@ struct view {
 	struct tomb *tombs;
 	uint64_t ntombs;
 	tail *tail; /* NULL for a remote view */
-	ctl *ctl;   /* borrowed from the source; NULL for a remote view */
+	/* The tail's metadata index, grown by the searches that use it; NULL
+	 * without indexed keys or a tail. */
+	struct view_tail_index *tail_index;
+	ctl *ctl; /* borrowed from the source; NULL for a remote view */
 	/* Nonzero once the writer feeding the tail is gone and the view is
 	 * held while the next one catches up (view_hold). */
 	_Atomic uint64_t held_end;

@@ -148,11 +148,48 @@ static void test_unindexed_keys_and_no_keys(void **state)
 	mindex_free(x);
 }
 
+/* An index grown a piece at a time, as a tail's is, selects what one built
+ * at once does. */
+static void test_grows_like_a_tail(void **state)
+{
+	(void)state;
+	static struct rows s;
+	make_rows(&s);
+	struct mindex *whole, *grown;
+	assert_int_equal(mindex_build(&whole, &s.d, "user,topic"), 0);
+	assert_int_equal(mindex_new(&grown, "user,topic"), 0);
+	struct segment_docs part = s.d;
+	for (uint64_t n = 0; n <= ROWS; n += 777) {
+		part.count = n;
+		assert_int_equal(mindex_extend(grown, &part), 0);
+		assert_int_equal(mindex_rows(grown), n);
+	}
+	part.count = ROWS;
+	assert_int_equal(mindex_extend(grown, &part), 0);
+	assert_int_equal(mindex_rows(grown), ROWS);
+	const char *cats[] = {"\"cats\"", "\"news\""};
+	struct metaq *q =
+	    compile(&(struct metaq_condition){.key = "topic", .any_of = cats, .n_any_of = 2}, 1);
+	uint8_t a[(ROWS + 7) / 8] = {0}, b[(ROWS + 7) / 8] = {0};
+	/* A snapshot of fewer rows than indexed sees only those. */
+	assert_int_equal(mindex_select(whole, q, ROWS, a), mindex_select(grown, q, ROWS, b));
+	assert_memory_equal(a, b, sizeof a);
+	memset(b, 0, sizeof b);
+	uint64_t some = mindex_select(grown, q, 1000, b);
+	for (uint32_t r = 1000; r < ROWS; r++)
+		assert_false(b[r / 8] >> (r % 8) & 1);
+	assert_true(some > 0 && some < mindex_select(grown, q, ROWS, a));
+	metaq_free(q);
+	mindex_free(whole);
+	mindex_free(grown);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_selects_a_superset_of_the_matches),
 	    cmocka_unit_test(test_unindexed_keys_and_no_keys),
+	    cmocka_unit_test(test_grows_like_a_tail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
