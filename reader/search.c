@@ -341,18 +341,16 @@ int search_snapshot_live(const struct search_snapshot *s, uint32_t seg, uint64_t
 }
 
 /* Sets in matching (zeroed, t->count bits) the live rows of the tail
- * that pass f, taking candidates from the tail's index, which it first
- * grows to t's rows. 1 when it did; 0 when f has no condition on an
- * indexed key, or the index could not grow (then every row is read). */
+ * that pass f, taking candidates from the tail's index (which covers a
+ * condition of f), grown first to t's rows. 1 when it did; 0 when the
+ * index could not grow (then every row is read). */
 static int search__tail_indexed(const struct view *v, const struct segment_docs *t,
 				const struct search_live *live, const struct docfilter *f,
 				uint8_t *matching, uint64_t *read)
 {
 	struct view_tail_index *ti = v->tail_index;
-	if (!ti || !f->where)
-		return 0;
 	pthread_mutex_lock(&ti->lock);
-	int used = mindex_covers(ti->x, f->where) && mindex_extend(ti->x, t) == 0;
+	int used = mindex_extend(ti->x, t) == 0;
 	if (used)
 		*read += mindex_select(ti->x, f->where, t->count, matching);
 	pthread_mutex_unlock(&ti->lock);
@@ -371,7 +369,8 @@ static int search__tail(const struct view *v, const struct segment_docs *t,
 	const struct docfilter *flt = docfilter_active(f) ? f : NULL;
 	const uint8_t *bits = live->bits;
 	uint8_t *matching = NULL;
-	if (flt && v->tail_index) {
+	/* The keys an index covers never change: no lock to ask. */
+	if (flt && flt->where && v->tail_index && mindex_covers(v->tail_index->x, flt->where)) {
 		if (!(matching = calloc((t->count + 7) / 8 + 1, 1)))
 			return ROOST_ENOMEM;
 		if (search__tail_indexed(v, t, live, flt, matching, read)) {

@@ -294,7 +294,10 @@ static int compact__install(const struct compact_config *cfg, struct manifest *m
 	memcpy(gone, &m->segments[first], n * sizeof *gone);
 	m->gen++;
 	struct manifest_coll *c = manifest_coll_find(m, cfg->coll);
-	int rc = c->tomb_gen ? compact__rewrite_tombs(cfg, m, c, done) : 0;
+	/* A merge of segments no tombstone names leaves the file as it is. */
+	uint64_t in_range = tomb_lower(cfg->tombs, cfg->ntombs, done->lo);
+	int touched = in_range < cfg->ntombs && cfg->tombs[in_range].version < done->hi;
+	int rc = touched ? compact__rewrite_tombs(cfg, m, c, done) : 0;
 	if (rc == 0) {
 		compact__replace(m, first, n, d);
 		killpoint_reach(KILLPOINT_COMPACT_BEFORE_MANIFEST);

@@ -180,6 +180,12 @@ int docmap_tombs(const docmap *d, struct tomb **out, uint64_t *n)
 
 void docmap_drop_range(docmap *d, uint64_t lo, uint64_t hi)
 {
+	uint64_t kept = 0;
+	for (uint64_t i = 0; i < d->ntombs; i++)
+		if (d->tombs[i].version < lo || d->tombs[i].version >= hi)
+			d->tombs[kept++] = d->tombs[i];
+	if (kept == d->ntombs)
+		return; /* no tombstone there: no ended key either */
 	for (uint64_t i = 0; i < d->nkeys_cap; i++) {
 		struct docmap__slot *s = &d->keys[i];
 		if (s->key && s->version >= lo && s->version < hi &&
@@ -188,10 +194,6 @@ void docmap_drop_range(docmap *d, uint64_t lo, uint64_t hi)
 			*s = (struct docmap__slot){.key = NULL, .version = 1};
 		}
 	}
-	uint64_t kept = 0;
-	for (uint64_t i = 0; i < d->ntombs; i++)
-		if (d->tombs[i].version < lo || d->tombs[i].version >= hi)
-			d->tombs[kept++] = d->tombs[i];
 	d->ntombs = kept;
 	/* Linear probing cannot remove in place: the set is made again. */
 	memset(d->ended, 0, d->ended_cap * sizeof *d->ended);
