@@ -220,7 +220,7 @@ def test_an_indexed_key_reads_only_its_rows(indexed):
              lambda m: m["topic"] == "dogs" and m["user"] in ("u1", "u2"),
              sum(1 for m in metas if m["user"] in ("u1", "u2")))):
         before = reader_filter_rows(inst)
-        hits = db.search([q], k=1024, filter=spec)[0]
+        hits = db.search([q], k=1024, filter=spec, min_lsn=db.last_lsn)[0]
         assert sorted(h.id for h in hits) == ids_of(metas, pred), spec
         want = sum(1 for m in metas if pred(m)) if reads is None else reads
         assert reader_filter_rows(inst) - before == want, spec
@@ -232,10 +232,10 @@ def check_case(inst, db, vecs, metas, name, collection):
     matching = [i for i, m in enumerate(metas) if pred(m)]
     q = [random.Random(name).uniform(-1, 1) for _ in range(DIM)]
     if len(matching) <= 1024:
-        hits = db.search([q], k=1024, filter=spec)[0]
+        hits = db.search([q], k=1024, filter=spec, min_lsn=db.last_lsn)[0]
         assert sorted(h.id for h in hits) == sorted("p%d" % i for i in matching), name
     else:
-        hits = db.search([q], k=20, filter=spec)[0]
+        hits = db.search([q], k=20, filter=spec, min_lsn=db.last_lsn)[0]
         assert [h.id for h in hits] == reference(vecs, metas, q, pred, 20), name
     for h in hits:
         assert pred(h.metadata), (name, h.metadata)
