@@ -305,16 +305,39 @@ static int rsearch__may_appear(struct rsearch *rs, uint64_t min_lsn)
 	return min_lsn && rs->src.ctl && ctl_mark(rs->src.ctl, CTL_PUBLISHED) <= min_lsn;
 }
 
+/* What a request naming no LSN must see: every batch published when it
+ * came, acknowledged `visible` perhaps. 0: no writer to ask. */
+static uint64_t rsearch__published(const struct rsearch *rs)
+{
+	return rs->src.ctl ? ctl_mark(rs->src.ctl, CTL_PUBLISHED) : 0;
+}
+
+/* Whether v, the current view, ends before what was published: a seal
+ * replaced its tail and the views are being rebuilt by another thread
+ * (this one's refresh did not wait for it). A view held through a
+ * writer's recovery ends there on purpose and serves as it is. */
+static int rsearch__behind_published(const struct view *v, uint64_t published)
+{
+	return !view_held(v) && view_end_lsn(v) < published;
+}
+
 /* The view of collection name holding min_lsn, waiting up to timeout_ms
  * for it to be published. ROOST_ENOCOLL when there is no such collection. */
 static int rsearch__view_for(struct rsearch *rs, const char *name, uint64_t min_lsn, int timeout_ms,
 			     struct view **out)
 {
 	int64_t deadline = futex_now_ms() + timeout_ms;
+	uint64_t published = min_lsn ? 0 : rsearch__published(rs);
 	int counted = 0;
 	for (;;) {
 		rsearch_refresh(rs);
 		struct view *v = rsearch__named_now(rs, name);
+		if (v && published && rsearch__behind_published(v, published)) {
+			view_put(v);
+			rsearch__refresh(rs, 1);
+			v = rsearch__named_now(rs, name);
+			published = 0; /* one wait: the rebuild's views are the newest */
+		}
 		if (v ? min_lsn == 0 || view_end_lsn(v) > min_lsn
 		      : !rsearch__may_appear(rs, min_lsn)) {
 			rsearch__waiting(rs, counted ? -1 : 0);

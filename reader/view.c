@@ -393,6 +393,12 @@ int view_hold(struct view *v, uint64_t end)
 						       memory_order_relaxed, memory_order_relaxed);
 }
 
+int view_held(const struct view *v)
+{
+	/* Relaxed: as in view_end_lsn. */
+	return atomic_load_explicit(&v->held_end, memory_order_relaxed) != 0;
+}
+
 void view_get(struct view *v)
 {
 	atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);

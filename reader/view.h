@@ -138,6 +138,9 @@ uint64_t view_data_end(const struct view *v);
  * sets it; 1 then, else 0. */
 int view_hold(struct view *v, uint64_t end);
 
+/* 1 once view_hold capped v. */
+int view_held(const struct view *v);
+
 void view_get(struct view *v);
 void view_put(struct view *v);
 

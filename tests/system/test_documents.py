@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -141,6 +142,40 @@ def fill(db, lo, hi, tag):
         db.add([unit(i) for i in range(at, top)], texts=["%s %d" % (tag, i) for i in range(at, top)],
                ids=["r%d" % i for i in range(at, top)], metadatas=[{"i": i} for i in range(at, top)],
                ack="visible")
+
+
+def test_a_visible_add_is_found_at_once_while_readers_rebuild_after_a_seal(make_instance):
+    """After a seal the reader rebuilds its views; a get that comes while
+    another of its threads is rebuilding must not be answered from the
+    views being replaced, whose tail was sealed below the add: an add
+    acknowledged visible is found by every get sent after the ack, naming
+    no LSN. Each round seals, adds one probe and gets it from four clients
+    at once."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL),
+                                               "--seal-interval-ms", "0"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_reader(["--workers", "4"])
+    dbs = [connect(inst) for _ in range(4)]
+    try:
+        for r in range(6):
+            fill(dbs[0], r * SEAL, (r + 1) * SEAL, "f")
+            probe = "probe%d" % r
+            dbs[0].add([unit(r)], texts=[probe], ids=[probe], ack="visible")
+            got = [None] * len(dbs)
+
+            def get(i):
+                got[i] = [h.text for h in dbs[i].get([probe])]
+
+            threads = [threading.Thread(target=get, args=(i,)) for i in range(len(dbs))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert got == [[probe]] * len(dbs), (r, got)
+    finally:
+        for db in dbs:
+            db.close()
 
 
 def test_compaction_drops_deleted_rows_and_reclaims_space(inst):
