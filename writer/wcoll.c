@@ -337,8 +337,9 @@ uint64_t wcoll_unindexed(const wcoll *c)
 	return c->index ? tail_pending(c->tail) - c->indexed : 0;
 }
 
-/* An untrained index cannot seal fewer than its training documents: such
- * a tail waits for more, however old, instead of failing its seal. */
+/* An untrained index seals on age only once it holds its training
+ * documents: a tail waits for more, however old, rather than train on a
+ * few (it is sealed with fewer only when the next batch does not fit). */
 int wcoll_aged(const wcoll *c)
 {
 	uint64_t rows = tail_pending(c->tail);
@@ -347,12 +348,14 @@ int wcoll_aged(const wcoll *c)
 	       (c->index || rows == 0 || rows >= c->set.train_docs);
 }
 
+/* Trains on every row of the tail being sealed: train_docs of them when
+ * it seals on age (wcoll_aged waits for them), fewer when the next batch
+ * does not fit first. Waiting for more would stall the writer for good:
+ * the tail can take nothing more until it is sealed. */
 static int wcoll__train(wcoll *c, uint64_t gen)
 {
 	struct segment_docs v;
 	tail_view(c->tail, &v);
-	if (v.count < c->set.train_docs)
-		return ROOST_EBUSY;
 	vindex *idx;
 	int rc = vindex_new(&idx, c->set.index, c->set.dim, c->set.metric);
 	if (rc)

@@ -1,6 +1,7 @@
 """The search path with real processes: readers, generations, min_lsn."""
 import os
 import random
+import sys
 import threading
 import time
 
@@ -8,8 +9,12 @@ import pytest
 
 import agentdata
 import wire
-from conftest import (Threads, check_exactly_once, collect_all, sealed_end, shm_dir,
-                      shm_objects, wait_for)
+from conftest import (BUILD, ROOT, Threads, check_exactly_once, collect_all, sealed_end,
+                      shm_dir, shm_objects, wait_for)
+
+sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
+import roost as pyroost  # noqa: E402
 
 DIM = 16
 
@@ -301,6 +306,29 @@ def test_nprobe_reaches_ivf_segments(make_instance):
     assert nearest_found(inst, docs, queries, 10, nprobe=32) == 20 * 10
     assert nearest_found(inst, docs, queries, 10) < 20 * 10
     assert nearest_found(inst, docs, queries, 10, nprobe=1) < 20 * 10
+
+
+def test_an_untrained_tail_the_next_batch_overflows_trains_on_what_it_holds(make_instance):
+    """Training waits for --train-docs rows (by default the seal size), but
+    a tail that the next batch does not fit must be sealed before it: it
+    trains on the rows it holds, instead of stalling the writer for good.
+    Batches of 1000 leave 4000 rows in a tail of 4096."""
+    inst = make_instance(dim=DIM, index="IVF16,Flat",
+                         writer_args=["--seal-docs", "4096", "--seal-interval-ms", "0"])
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader()
+    rnd = random.Random(23)
+    vecs = [rvec(rnd) for _ in range(5000)]
+    with pyroost.Roost(inst.broker_url(), timeout_ms=30000) as db:
+        for at in range(0, len(vecs), 1000):
+            db.add(vecs[at:at + 1000], texts=["v%d" % i for i in range(at, at + 1000)],
+                   ack="visible")
+        assert segments_of(inst) == 1
+        for i in (0, 3999, 4000, 4999):
+            hit = db.search([vecs[i]], k=1, min_lsn=db.last_lsn)[0][0]
+            assert hit.text == "v%d" % i
+    assert "training IVF16,Flat on 4000 vectors" in inst.all_logs()
 
 
 def test_ef_search_reaches_hnsw_segments(filtered):
@@ -610,3 +638,7 @@ def test_selective_filter_with_inner_product_is_scanned_exactly(selective):
     assert_k_matching(r, docs, 10, pred)
     for q, hits in zip(queries, r["results"]):
         assert_exact(hits, nearest_matching(docs, q, pred, neg_dot), sign=-1)
+
+
+def segments_of(inst):
+    return sum(c["segments"] for c in inst.status()["collections"])
