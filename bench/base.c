@@ -22,6 +22,7 @@
 #include "err.h"
 #include "search_params_c.h"
 
+#include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/impl/AuxIndexStructures_c.h>
 #include <faiss/c_api/error_c.h>
@@ -275,6 +276,25 @@ static int base__search_index(const struct bargs *a, const struct bdata *g, stru
 				(uint64_t)bargs_int(a, "train", 65536), idx);
 }
 
+/* --nprobe (IVF) and --ef-search (HNSW), where given: run.py passes the
+ * reader's defaults for a request that leaves them at 0, so that both
+ * sides search alike. */
+static int base__tune(const struct bargs *a, FaissIndex *idx)
+{
+	static const char *const names[][2] = {{"nprobe", "nprobe"}, {"ef-search", "efSearch"}};
+	FaissParameterSpace *ps = NULL;
+	int rc = base__faiss(faiss_ParameterSpace_new(&ps), "ParameterSpace");
+	for (size_t i = 0; rc == 0 && i < sizeof names / sizeof names[0]; i++) {
+		long long v = bargs_int(a, names[i][0], 0);
+		if (v > 0)
+			rc = base__faiss(faiss_ParameterSpace_set_index_parameter(
+					     ps, idx, names[i][1], (double)v),
+					 names[i][1]);
+	}
+	faiss_ParameterSpace_free(ps);
+	return rc;
+}
+
 static int base_search(const struct bargs *a, const struct bdata *g)
 {
 	const char *gt = bargs_str(a, "gt", NULL);
@@ -293,6 +313,8 @@ static int base_search(const struct bargs *a, const struct bdata *g)
 	uint32_t gt_nq = 0, gt_k = 0;
 	float *q = base__alloc_rows(g, nq), *dist = malloc(sizeof(float) * k);
 	int rc = q && dist && labels ? base__search_index(a, g, &keep, &idx) : ROOST_ENOMEM;
+	if (rc == 0)
+		rc = base__tune(a, idx);
 	if (rc == 0 && bargs_int(a, "select", 0))
 		rc = base__selector(idx, &keep, &bits, &sel, &params);
 	if (rc == 0 && gt)
@@ -679,7 +701,8 @@ static int base_rows(const struct bargs *a, const struct bdata *g)
 static const struct bargs_command base_commands[] = {
     {"gt", "rows queries k out mod keep-lo keep-hi", base_gt},
     {"add", "index rows batch train", base_add},
-    {"search", "file rows index train mod keep-lo keep-hi select queries k gt duration reps",
+    {"search",
+     "file rows index train mod keep-lo keep-hi select queries k gt duration reps nprobe ef-search",
      base_search},
     {"docs", "op rows batch duration max-docs", base_docs},
     {"scale", "rows seg-rows probes dir", base_scale},

@@ -343,8 +343,9 @@ def _search(bench, rows):
             "(`--seal-docs 131072` would not give one segment at %s: nothing would be sealed "
             "and every search would scan the tail exactly.) Readers run 2 worker threads each "
             "and searches go client → broker → search device → reader and back. Recall@10 is "
-            "against the exact ground truth; both sides use FAISS's defaults (HNSW efSearch "
-            "16, IVF nprobe 1; the requests leave `nprobe` and `ef_search` at 0). `ingest N/s` rows search "
+            "against the exact ground truth; the requests leave `nprobe` and `ef_search` at 0, "
+            "so readers use their defaults (HNSW efSearch 64, IVF nprobe nlist/64 but at least "
+            "8: 16 for IVF1024), and the baseline searches with the same. `ingest N/s` rows search "
             "while one more client adds N documents/s (batches of 10, durable) into the tail." % (
                 human_count(n), _layout(n, seal), n, human_count(n)))
 
@@ -428,10 +429,10 @@ def _deleted(bench, rows):
             "thread, an index built from the surviving rows only (IVF trained on the same first "
             "rows as roost's), which gives the same answers; compare the ratios with those of "
             "figure 3, where nothing is deleted. Recall@10 is against the exact neighbours "
-            "among the survivors. IVF searches use nprobe 1: where deletes leave a query's "
-            "visited list with fewer than 10 live rows, roost scans the segment exactly to "
-            "return 10 hits (reader/search.h), so its recall rises and its rate falls while "
-            "the baseline returns fewer hits." % (
+            "among the survivors. Both sides search with the reader's defaults (figure 3); "
+            "where deletes leave a query's visited lists with fewer than 10 live rows, roost "
+            "scans the segment exactly to return 10 hits (reader/search.h), so its recall "
+            "rises and its rate falls while the baseline returns fewer hits." % (
                 human_count(p["search_rows"]), p["search_rows"], p["deleted_seal_ms"] / 1e3))
 
 

@@ -152,6 +152,18 @@ def pss(pid):
     raise BenchError("no Pss for pid %d" % pid)
 
 
+def reader_tuning(index):
+    """The reader's defaults for a search that leaves nprobe and ef_search
+    at 0 (reader/segindex.h), for the in-process baselines, so that both
+    sides search with the same settings."""
+    if index.startswith("IVF"):
+        nlist = int(index[3:].split(",")[0])
+        return {"nprobe": min(nlist, max(8, nlist // 64))}
+    if index.startswith("HNSW"):
+        return {"ef_search": 64}
+    return {}
+
+
 # -- the suite -------------------------------------------------------------------
 class Bench:
     def __init__(self, args):
@@ -354,7 +366,8 @@ class Bench:
                 if len(segs) != 1:
                     raise BenchError("expected one segment, found %s" % segs)
                 base = [self.faiss("search", file=segs[0], queries=p["queries"], k=10, gt=gt,
-                                   duration=p["search_s"]) for _ in range(self.reps)]
+                                   duration=p["search_s"], **reader_tuning(index))
+                        for _ in range(self.reps)]
                 layout = "1 segment + 1-doc tail"
                 for readers in p["search_readers"]:
                     self.search_series(inst, index, layout, gt, base, readers,
@@ -452,7 +465,7 @@ class Bench:
                         base[dead] = self.faiss_reps(
                             "search", rows=n, index=index, train=train, mod=10, keep_lo=dead,
                             keep_hi=10, queries=p["kept_queries"], k=10, gt=gt,
-                            duration=p["kept_s"])
+                            duration=p["kept_s"], **reader_tuning(index))
                     cfg = "%s, %s rows, %d%% deleted (%s)" % (index, human_count(n),
                                                              dead * 10, where)
                     self.kept_series("deleted", inst, cfg, gt, base[dead],

@@ -238,9 +238,9 @@ const char *roost_results_cursor(const roost_results *res);
 
 /* Trades recall for speed in this handle's later searches: IVF indexes
  * visit nprobe inverted lists, HNSW indexes keep ef_search candidates
- * (each 1 .. 65536; 0, the default: the index's own value, FAISS's 1 and
- * 16). Other index types, and the exactly scanned recent documents, are
- * not affected. */
+ * (each 1 .. 65536; 0, the default: the reader's, nlist/64 lists but at
+ * least 8, and 64 candidates). Other index types, and the exactly scanned
+ * recent documents, are not affected. */
 void roost_set_search_tuning(roost *r, uint32_t nprobe, uint32_t ef_search);
 
 /* Hits of query q (best first) and their count. */

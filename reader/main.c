@@ -24,6 +24,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -220,8 +221,21 @@ static int reader_serve(struct reader_proc *p, sigset_t *sigs)
 	return 0;
 }
 
+/* Blocks of 1 MiB and more (an HNSW index's storage, read with its graph
+ * and then dropped for the mapped vectors; the indexes of views dropped)
+ * get mappings of their own, returned to the system when freed. malloc's
+ * default raises that threshold as such blocks are freed, after which
+ * they come from arenas that keep the pages: each reader's own memory,
+ * for good. Below it stay the per-search blocks (an HNSW search's visited
+ * table is a byte a row) that a mapping each would slow. */
+static void reader__own_big_blocks(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+}
+
 int main(int argc, char **argv)
 {
+	reader__own_big_blocks();
 	static struct reader_proc p = {.workers = 2, .rs = {.wait_ms = 1000, .max_wait_ms = 10000}};
 	int rc = reader_parse(argc, argv, &p);
 	if (rc) {

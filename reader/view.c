@@ -5,8 +5,7 @@
 #include "inst.h"
 #include "log.h"
 #include "manifest.h"
-
-#include <faiss/c_api/index_io_c.h>
+#include "segindex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +20,7 @@ static void view__segment_put(struct view_segment *s)
 	faiss_Index_free(s->index);
 	mindex_free(s->mindex);
 	free(s->keys);
-	segment_free(&s->docs);
-	segment_unmap_vectors(&s->map);
+	segment_unmap(&s->map, &s->docs);
 	free(s);
 }
 
@@ -82,7 +80,7 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	char path[INST_PATH_MAX];
 	manifest_segment_path(in->data_dir, ms->coll, ms->start_lsn, ms->end_lsn, "docs", path,
 			      sizeof path);
-	int rc = segment_load(path, SEGMENT_NO_VECTORS, &s->docs);
+	int rc = segment_map(path, &s->docs, &s->map);
 	uint32_t dim = v->dim;
 	if (rc == 0 && (s->docs.dim != dim || s->docs.count != ms->count ||
 			s->docs.start_lsn != ms->start_lsn || s->docs.end_lsn != ms->end_lsn))
@@ -91,17 +89,10 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 		rc = view__index_keys(s);
 	if (rc == 0)
 		rc = mindex_build(&s->mindex, &s->docs, v->indexed_keys);
-	if (rc == 0)
-		rc = segment_map_vectors(path, &s->docs, &s->map);
-	/* Read-only like the tail's columns: nothing writes through it. */
-	s->docs.vectors = (float *)s->map.vectors;
 	manifest_segment_path(in->data_dir, ms->coll, ms->start_lsn, ms->end_lsn, "index", path,
 			      sizeof path);
-	if (rc == 0 && faiss_read_index_fname(path, 0, &s->index) != 0)
-		rc = ROOST_ECORRUPT;
-	if (rc == 0 && (faiss_Index_d(s->index) != (int)dim ||
-			(uint64_t)faiss_Index_ntotal(s->index) != s->docs.count))
-		rc = ROOST_ECORRUPT;
+	if (rc == 0)
+		rc = segindex_open(&s->index, path, s->docs.vectors, s->docs.count, dim);
 	if (rc) {
 		log_error("segment %016llx: %s", (unsigned long long)ms->start_lsn,
 			  roost_strerror(rc));

@@ -36,9 +36,6 @@ struct view_source {
 	catalog *cat;
 };
 
-/* docs.vectors points into map, a read-only mapping of the segment's
- * documents file: searches scan them exactly when a filter leaves few
- * rows (search.h), and the page cache holds them once for all readers. */
 /* A row of a segment whose document has its own id, by the id's hash. */
 struct view_key {
 	uint64_t hash; /* batch_key_hash */
@@ -58,6 +55,10 @@ struct view_tail_index {
 	struct mindex *x;
 };
 
+/* A sealed segment as a reader holds it: docs points into map, a
+ * read-only mapping of the segment's documents file that the page cache
+ * holds once for every reader, and index searches it (segindex.h: over
+ * the same mapped vectors where FAISS allows). */
 struct view_segment {
 	_Atomic int refs;
 	uint64_t start_lsn, end_lsn;

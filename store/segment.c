@@ -344,52 +344,57 @@ void segment_free(struct segment_docs *d)
 	memset(d, 0, sizeof *d);
 }
 
-/* The header must still describe d: the file is matched against the
- * columns segment_load checked, not trusted because its name is the same. */
-static int segment__map_check(int fd, const struct segment_docs *d, struct segment_sizes *z)
+/* Checks the mapped file as segment_load checks a read one, and points
+ * the columns into it. */
+static int segment__map_point(const char *base, const struct segment_header *h,
+			      const struct segment_sizes *z, struct segment_docs *out)
 {
-	struct segment_header h;
-	int rc = segment__read_header(fd, &h, z);
-	if (rc == 0 && (h.dim != d->dim || h.count != d->count || h.start_lsn != d->start_lsn ||
-			h.end_lsn != d->end_lsn || h.text_bytes != d->text_bytes))
-		rc = ROOST_ECORRUPT;
-	return rc;
+	uint32_t crc =
+	    crc32c_update(segment__crc_head(h), base + sizeof *h, (size_t)z->total - sizeof *h);
+	if (crc != h->crc)
+		return ROOST_ECORRUPT;
+	segment__point(base, h, z, true, out);
+	return segment__rows_ok(out) ? 0 : ROOST_ECORRUPT;
 }
 
-/* mmap wants a page-aligned offset: the mapping starts at the page that
- * holds the first vector. Segment files are replaced by rename and removed
- * by unlink, never truncated, so the mapped pages stay valid for as long
- * as the mapping lives, even after compaction removes the file. */
-int segment_map_vectors(const char *path, const struct segment_docs *d, struct segment_map *out)
+/* Segment files are replaced by rename and removed by unlink, never
+ * written in place or truncated, so the mapped pages keep what was
+ * checked for as long as the mapping lives, even after compaction
+ * removes the file. */
+int segment_map(const char *path, struct segment_docs *out, struct segment_map *map)
 {
 	memset(out, 0, sizeof *out);
-	if (d->count == 0)
-		return 0;
+	memset(map, 0, sizeof *map);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return roost_from_errno(errno);
+	struct segment_header h;
 	struct segment_sizes z;
-	int rc = segment__map_check(fd, d, &z);
+	int rc = segment__read_header(fd, &h, &z);
+	void *base = MAP_FAILED;
 	if (rc == 0) {
-		uint64_t start = z.vectors_off - z.vectors_off % (uint64_t)sysconf(_SC_PAGESIZE);
-		size_t len = (size_t)(z.total - start);
-		void *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)start);
-		if (base == MAP_FAILED) {
+		base = mmap(NULL, (size_t)z.total, PROT_READ, MAP_SHARED, fd, 0);
+		if (base == MAP_FAILED)
 			rc = roost_from_errno(errno);
-		} else {
-			out->base = base;
-			out->len = len;
-			out->vectors =
-			    (const float *)((const char *)base + (z.vectors_off - start));
-		}
 	}
 	close(fd);
-	return rc;
+	if (rc == 0)
+		rc = segment__map_point(base, &h, &z, out);
+	if (rc) {
+		if (base != MAP_FAILED)
+			munmap(base, (size_t)z.total);
+		memset(out, 0, sizeof *out);
+		return rc;
+	}
+	map->base = base;
+	map->len = (size_t)z.total;
+	return 0;
 }
 
-void segment_unmap_vectors(struct segment_map *m)
+void segment_unmap(struct segment_map *m, struct segment_docs *d)
 {
 	if (m->base)
 		munmap(m->base, m->len);
 	memset(m, 0, sizeof *m);
+	memset(d, 0, sizeof *d);
 }

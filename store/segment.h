@@ -89,22 +89,20 @@ enum segment_part {
  * inconsistency, ROOST_EVERSION for another SEGMENT_VERSION. */
 int segment_load(const char *path, enum segment_part part, struct segment_docs *out);
 
-/* A segment's vectors, mapped read-only from its documents file: the page
- * cache holds them once for every reader that maps them, and a reader
- * brings in only the pages of the rows it reads. */
+/* A segment's documents file mapped read-only. */
 struct segment_map {
-	const float *vectors; /* count * dim floats; NULL for an empty segment */
 	void *base;
 	size_t len;
 };
 
-/* Maps the vectors of the documents file at path, whose other columns d
- * holds (from segment_load, which checked the whole file). The file's
- * header must still describe d and its size hold the vectors the layout
- * places after the columns: ROOST_ECORRUPT otherwise. Unmap with
- * segment_unmap_vectors, which accepts a zeroed or failed map. */
-int segment_map_vectors(const char *path, const struct segment_docs *d, struct segment_map *out);
-void segment_unmap_vectors(struct segment_map *m);
+/* Maps the documents file at path and checks it as segment_load does;
+ * every column of out, the vectors too, points into the mapping, which
+ * the page cache holds once for every process that maps the file: a
+ * reader's own memory holds none of it, and pages of rows it never reads
+ * are never brought in. out lives until segment_unmap, which accepts a
+ * zeroed or failed map. */
+int segment_map(const char *path, struct segment_docs *out, struct segment_map *map);
+void segment_unmap(struct segment_map *m, struct segment_docs *d);
 
 /* The same checks on bytes in memory; exposed for the fuzzer. */
 int segment_decode(const void *buf, size_t len, struct segment_docs *out);

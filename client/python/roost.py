@@ -934,7 +934,8 @@ class Roost(_VectorStore):
     def set_search_tuning(self, nprobe=0, ef_search=0):
         """Trades recall for speed in later searches: IVF indexes visit
         nprobe inverted lists, HNSW indexes keep ef_search candidates (each
-        1 .. 65536; 0: the index's own value). Other index types, and the
+        1 .. 65536; 0: roost's defaults, nlist/64 lists but at least 8, and
+        64 candidates). Other index types, and the
         recent documents roost scans exactly, are not affected."""
         nprobe = _int(nprobe or 0, "nprobe", 0, _MAX_TUNING)
         ef_search = _int(ef_search or 0, "ef_search", 0, _MAX_TUNING)

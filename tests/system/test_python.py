@@ -238,7 +238,8 @@ def test_client_side_errors(db):
 
 def test_search_tuning_reaches_the_index(make_instance):
     """Through libroost: with nprobe = nlist an IVF segment answers exactly,
-    with FAISS's default nprobe of 1 it misses neighbours."""
+    with nprobe 1 it misses neighbours that the reader's default (8 of
+    these 16 lists) finds."""
     inst = make_instance(dim=DIM, index="IVF16,Flat",
                          writer_args=["--seal-docs", "4096", "--train-docs", "2048"])
     inst.start_writer()
@@ -259,7 +260,7 @@ def test_search_tuning_reaches_the_index(make_instance):
             res = d.search(queries, k=10)
         return sum(len(set(h.id for h in hits) & set(e)) for hits, e in zip(res, exact))
     assert found(nprobe=16) == 20 * 10
-    assert found() < 20 * 10
+    assert found(nprobe=1) < found() <= 20 * 10
 
 
 def test_connect_by_name_and_missing_instance(inst, monkeypatch):

@@ -280,24 +280,35 @@ static int exists_tmp(const char *path)
 	return access(tmp, F_OK) == 0;
 }
 
-/* Loads path both ways: without its vectors it must give the same result
- * and the same columns as the full load, which it returns. */
+/* Loads path three ways: without its vectors, and mapped, it must give
+ * the same result and the same columns as the full load, which it
+ * returns. */
 static int load(const char *path, struct segment_docs *got)
 {
-	struct segment_docs cols;
+	struct segment_docs cols, mapped;
+	struct segment_map m;
 	int rc = segment_load(path, SEGMENT_NO_VECTORS, &cols);
+	int mrc = segment_map(path, &mapped, &m);
 	int full = segment_load(path, SEGMENT_WITH_VECTORS, got);
 	assert_int_equal(rc, full);
+	assert_int_equal(mrc, full);
 	if (rc == 0) {
 		assert_null(cols.vectors);
 		assert_true(got->count == 0 || got->vectors);
 		cols.vectors = got->vectors; /* everything else must match */
 		assert_same(got, &cols);
 		cols.vectors = NULL;
+		assert_same(got, &mapped);
+		assert_null(mapped.block);
 	} else {
 		assert_zeroed(&cols);
+		assert_zeroed(&mapped);
+		assert_null(m.base);
 	}
 	segment_free(&cols);
+	segment_unmap(&m, &mapped);
+	assert_null(m.base);
+	assert_zeroed(&mapped);
 	return full;
 }
 
@@ -901,79 +912,39 @@ static void test_vectors_checked_when_not_kept(void **state)
 	big_free(&d);
 }
 
-/* ---- mapped vectors ---- */
+/* ---- mapped files ---- */
 
-/* Loads path without its vectors and maps them; they must be d's. */
-static void assert_maps(const char *path, const struct segment_docs *d)
+/* Every column points into the mapping, none into the heap: readers
+ * share the file through the page cache. */
+static void assert_inside(const struct segment_map *m, const void *p, size_t len)
 {
-	struct segment_docs cols;
-	struct segment_map m;
-	assert_int_equal(segment_load(path, SEGMENT_NO_VECTORS, &cols), 0);
-	assert_int_equal(segment_map_vectors(path, &cols, &m), 0);
-	if (d->count == 0)
-		assert_null(m.vectors);
-	else
-		assert_memory_equal(m.vectors, d->vectors, d->count * d->dim * sizeof(float));
-	segment_unmap_vectors(&m);
-	assert_null(m.base);
-	segment_free(&cols);
+	const char *base = m->base, *q = p;
+	assert_true(q >= base && q + len <= base + m->len);
 }
 
-/* Every count and text padding of the sample (vectors inside the first
- * page), and vectors that start past it at an offset no page boundary
- * meets. */
-static void test_map_vectors(void **state)
+static void test_map_points_into_the_file(void **state)
 {
 	const char *path = path_of(state);
-	struct sample s;
-	for (uint64_t n = 0; n <= MAXDOCS; n++) {
-		make_sample(&s, n);
-		assert_int_equal(segment_store(path, &s.d), 0);
-		assert_maps(path, &s.d);
-	}
-	struct segment_docs d;
-	big_alloc(&d, 3000, 7); /* vectors at 64 + 3000 * 56 = 168064 */
+	struct segment_docs d, mapped;
+	struct segment_map m;
+	big_alloc(&d, 3000, 7);
 	assert_int_equal(segment_store(path, &d), 0);
-	assert_maps(path, &d);
-	big_free(&d);
-}
-
-/* The file mapped must still be the one the columns came from: another
- * segment under the same name, a truncated or extended file, or a missing
- * one is refused. */
-static void test_map_checks_the_file(void **state)
-{
-	const char *path = path_of(state);
-	struct sample s;
-	struct segment_docs cols;
-	struct segment_map m;
-	make_sample(&s, 5);
-	assert_int_equal(segment_store(path, &s.d), 0);
-	assert_int_equal(segment_load(path, SEGMENT_NO_VECTORS, &cols), 0);
-	size_t len;
-	uint8_t *good = tu_read_file(path, &len);
-
-	make_sample(&s, 4);
-	assert_int_equal(segment_store(path, &s.d), 0);
-	assert_int_equal(segment_map_vectors(path, &cols, &m), ROOST_ECORRUPT);
-	assert_null(m.base);
-	tu_write_file(path, good, len - 4);
-	assert_int_equal(segment_map_vectors(path, &cols, &m), ROOST_ECORRUPT);
-	uint8_t *longer = calloc(1, len + 8);
-	assert_non_null(longer);
-	memcpy(longer, good, len);
-	tu_write_file(path, longer, len + 8);
-	assert_int_equal(segment_map_vectors(path, &cols, &m), ROOST_ECORRUPT);
+	assert_int_equal(segment_map(path, &mapped, &m), 0);
+	size_t n = (size_t)d.count;
+	assert_int_equal(m.len, file_size(d.count, d.dim, d.text_bytes));
+	assert_inside(&m, mapped.ids, n * 8);
+	assert_inside(&m, mapped.kinds, n * 24);
+	assert_inside(&m, mapped.refs, n * 16);
+	assert_inside(&m, mapped.text, (size_t)d.text_bytes);
+	assert_inside(&m, mapped.vectors, n * d.dim * sizeof(float));
+	/* A compaction removes the file; the mapping keeps what was checked. */
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(segment_map_vectors(path, &cols, &m), ROOST_ENOENT);
-	segment_unmap_vectors(&m);
-
-	tu_write_file(path, good, len);
-	assert_int_equal(segment_map_vectors(path, &cols, &m), 0);
-	segment_unmap_vectors(&m);
-	free(longer);
-	free(good);
-	segment_free(&cols);
+	assert_same(&d, &mapped);
+	segment_unmap(&m, &mapped);
+	assert_int_equal(segment_map(path, &mapped, &m), ROOST_ENOENT);
+	assert_null(m.base);
+	segment_unmap(&m, &mapped);
+	big_free(&d);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_tmpdir, tu_teardown)
@@ -1004,8 +975,7 @@ int main(void)
 	    T(test_bad_refs),
 	    T(test_bad_kinds),
 	    T(test_vectors_checked_when_not_kept),
-	    T(test_map_vectors),
-	    T(test_map_checks_the_file),
+	    T(test_map_points_into_the_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
