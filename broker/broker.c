@@ -616,12 +616,27 @@ int broker_readers_open(struct broker *b, const char *url, mode_t mode, const ch
 	if (nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_PRE, broker__reader_event, r) != 0 ||
 	    nng_pipe_notify(r->sock, NNG_PIPE_EV_REM_POST, broker__reader_event, r) != 0)
 		return ROOST_ECONN;
-	rc = sp_listen(r->sock, url, mode, err, sizeof err);
+	rc = sp_ipc_listen(&r->where, r->sock, url, mode, err, sizeof err);
 	if (rc == 0 && tcp)
 		rc = sp_listen(r->sock, tcp, mode, err, sizeof err);
 	if (rc)
 		log_error("search socket for readers: %s", err);
 	return rc;
+}
+
+void broker_keep_listening(struct sp_ipc *where)
+{
+	char err[BROKER_MSG];
+	int rc = sp_ipc_keep(where, err, sizeof err);
+	if (rc == 1)
+		log_warn("%s was removed; listening there again", where->url);
+	else if (rc)
+		log_error("%s was removed and cannot be listened on again: %s", where->url, err);
+}
+
+void broker_readers_keep(struct broker *b)
+{
+	broker_keep_listening(&b->readers.where);
 }
 
 void broker_readers_stop(struct broker *b)

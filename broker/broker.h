@@ -7,6 +7,7 @@
 #include "catalog.h"
 #include "ctl.h"
 #include "ring.h"
+#include "sp.h"
 #include "wire.h"
 
 #include <nng/nng.h>
@@ -29,6 +30,7 @@ struct broker_config {
  * connected reader is free. */
 struct broker_readers {
 	nng_socket sock; /* REQ, listening where readers connect */
+	struct sp_ipc where;
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* count moved */
 	int count;		/* connected readers */
@@ -58,6 +60,13 @@ int broker_readers_open(struct broker *b, const char *url, mode_t mode, const ch
 /* Cancels the searches in flight and refuses new ones, so that workers
  * can return; call it before joining them. */
 void broker_readers_stop(struct broker *b);
+
+/* Listens on where again if its socket file is gone (sp_ipc_keep),
+ * saying so in the log. */
+void broker_keep_listening(struct sp_ipc *where);
+
+/* broker_keep_listening where readers connect. */
+void broker_readers_keep(struct broker *b);
 
 /* Closes the socket, once no worker uses it any more. */
 void broker_readers_close(struct broker *b);

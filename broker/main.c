@@ -22,6 +22,7 @@
 struct broker_proc {
 	struct broker b;
 	nng_socket sock; /* clients' requests */
+	struct sp_ipc clients;
 	int listening;
 	int readers_open;
 	atomic_int stop; /* workers return once it is set */
@@ -123,7 +124,7 @@ static int broker_bind(struct broker_proc *p, const struct inst *in)
 	if (rc)
 		return rc;
 	p->listening = 1;
-	rc = sp_listen(p->sock, url, in->file_mode, err, sizeof err);
+	rc = sp_ipc_listen(&p->clients, p->sock, url, in->file_mode, err, sizeof err);
 	if (rc == 0 && p->tcp)
 		rc = sp_listen(p->sock, p->tcp, in->file_mode, err, sizeof err);
 	if (rc) {
@@ -161,6 +162,9 @@ static void *broker_worker(void *arg)
 	return NULL;
 }
 
+/* How often a broker checks that its socket files are still there. */
+static const struct timespec BROKER_KEEP_TICK = {1, 0};
+
 static int broker_serve(struct broker_proc *p, sigset_t *sigs)
 {
 	pthread_t threads[BROKER_MAX_WORKERS];
@@ -168,7 +172,10 @@ static int broker_serve(struct broker_proc *p, sigset_t *sigs)
 	if (started == 0)
 		return ROOST_ENOMEM;
 	int sig;
-	sigwait(sigs, &sig);
+	while ((sig = sigtimedwait(sigs, NULL, &BROKER_KEEP_TICK)) < 0) {
+		broker_keep_listening(&p->clients);
+		broker_readers_keep(&p->b);
+	}
 	log_info("signal %d: stopping", sig);
 	/* Relaxed: pairs with the relaxed loads in sp_serve; the joins
 	 * below order everything the workers did before the sockets close. */

@@ -116,15 +116,15 @@ static int sp__kept(const char *url)
 	return access(sp__ipc_path(url), F_OK) == 0;
 }
 
-int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen)
+static int sp__listen(nng_socket s, const char *url, mode_t mode, nng_listener *out, char *err,
+		      size_t errlen)
 {
 	nng_time deadline = nng_clock() + SP_LISTEN_WAIT_MS;
 	for (;;) {
 		const char *path = sp__ipc_path(url);
 		int taken = path && access(path, F_OK) == 0;
-		nng_listener l;
 		int rv;
-		while ((rv = sp__listen_once(s, url, mode, &l)) == NNG_EADDRINUSE &&
+		while ((rv = sp__listen_once(s, url, mode, out)) == NNG_EADDRINUSE &&
 		       nng_clock() < deadline) {
 			taken = path != NULL;
 			nng_msleep(50);
@@ -132,12 +132,40 @@ int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errl
 		if (rv == 0 && (!taken || sp__kept(url)))
 			return 0;
 		if (rv == 0) {
-			nng_listener_close(l);
+			nng_listener_close(*out);
 			rv = NNG_EADDRINUSE;
 		}
 		if (rv != NNG_EADDRINUSE || nng_clock() >= deadline)
 			return sp__fail(rv, "listen on", url, err, errlen);
 	}
+}
+
+int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen)
+{
+	nng_listener l;
+	return sp__listen(s, url, mode, &l, err, errlen);
+}
+
+int sp_ipc_listen(struct sp_ipc *b, nng_socket s, const char *url, mode_t mode, char *err,
+		  size_t errlen)
+{
+	if (strlen(url) >= sizeof b->url)
+		return sp__fail(NNG_EINVAL, "listen on", url, err, errlen);
+	snprintf(b->url, sizeof b->url, "%s", url);
+	b->sock = s;
+	b->mode = mode;
+	return sp__listen(s, url, mode, &b->l, err, errlen);
+}
+
+int sp_ipc_keep(struct sp_ipc *b, char *err, size_t errlen)
+{
+	const char *path = sp__ipc_path(b->url);
+	if (!path || access(path, F_OK) == 0)
+		return 0;
+	/* Closing unlinks the path by name: it is gone, so nothing else goes. */
+	nng_listener_close(b->l);
+	int rc = sp__listen(b->sock, b->url, b->mode, &b->l, err, errlen);
+	return rc ? rc : 1;
 }
 
 int sp_dial(nng_socket s, const char *url, char *err, size_t errlen)

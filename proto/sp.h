@@ -53,6 +53,26 @@ int sp_open_client(nng_socket *out, size_t max_frame, int resend_ms);
  * why, in words. */
 int sp_listen(nng_socket s, const char *url, mode_t mode, char *err, size_t errlen);
 
+/* An ipc:// listener that stays reachable. A predecessor that closes its
+ * listener late (descheduled between closing its socket and unlinking
+ * its file, longer than SP_LISTEN_SETTLE_MS) unlinks the file this one
+ * made: the listener lives on, but no client can find it. sp_ipc_keep,
+ * called now and then, binds again when the file is gone. */
+struct sp_ipc {
+	nng_socket sock;
+	nng_listener l;
+	char url[128]; /* ipc:// and a sun_path */
+	mode_t mode;
+};
+
+/* sp_listen on url, kept in b. ROOST_EINVAL for a url over b->url. */
+int sp_ipc_listen(struct sp_ipc *b, nng_socket s, const char *url, mode_t mode, char *err,
+		  size_t errlen);
+
+/* 0 when b's socket file is there, 1 when it was not and b listens
+ * again, or the error of listening again (err says why). */
+int sp_ipc_keep(struct sp_ipc *b, char *err, size_t errlen);
+
 /* Connects to url in the background: a peer not there yet is retried
  * until it is. ROOST_EINVAL for a URL nng cannot parse. */
 int sp_dial(nng_socket s, const char *url, char *err, size_t errlen);

@@ -370,3 +370,23 @@ def test_broker_killed_mid_request_is_retried_or_named(make_instance):
     assert rc == 1, (rc, out, err)
     assert "no broker answered" in err or "connection to the broker dropped" in err, err
     assert took < 2 + LATE_S, took
+
+
+def test_a_broker_listens_again_where_its_socket_files_were_removed(make_instance):
+    """A broker replacing one that closes late (descheduled between closing
+    its socket and unlinking its file) may see that unlink take the file it
+    made: still listening, but unreachable. Removing both of a running
+    broker's files does what that unlink does; the broker makes them again,
+    clients reach it, and a reader started afterwards serves through it."""
+    inst = serving(make_instance)
+    assert serves(inst, 1)
+    files = [os.path.join(inst.run_dir, f) for f in ("broker-0.ipc", "readers-0.ipc")]
+    for f in files:
+        os.unlink(f)
+    wait_for(lambda: all(os.path.exists(f) for f in files), 30, "the socket files again")
+    for f in files:
+        assert "%s was removed; listening there again" % f in inst.all_logs()
+    assert serves(inst, 2)
+    inst.kill(inst.readers[0])
+    inst.start_reader()
+    assert serves(inst, 3)
