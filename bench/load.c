@@ -74,6 +74,7 @@ struct load_cfg {
 	uint64_t keys;			   /* LOAD_UPSERT: ids k0 .. k<keys - 1> exist */
 	uint32_t users;			   /* keyed documents' metadata: user u<key % users> */
 	const struct roost_filter *filter; /* searches */
+	uint32_t nprobe, ef_search;	   /* searches: 0, the reader's defaults */
 	FILE *acked;			   /* original: every acknowledged id */
 	/* LOAD_PROBE: probes of one document each, from row probe_first */
 	int probes;
@@ -364,6 +365,8 @@ static int load__threads(struct load_cfg *c, const enum load_role *roles, int n,
 			fprintf(stderr, "bad collection name %s\n", c->collection);
 		else
 			roost_set_timeout(t[i].r, 60000);
+		if (rc == 0)
+			roost_set_search_tuning(t[i].r, c->nprobe, c->ef_search);
 	}
 	if (rc && t) {
 		for (int i = 0; i < n; i++)
@@ -631,6 +634,8 @@ static int load_search(const struct bargs *a, const struct bdata *g)
 		rc = ROOST_EINVAL;
 	int paced = rc ? 0 : load__paced(a, &c), n = clients + paced;
 	c.searchers = clients;
+	c.nprobe = (uint32_t)bargs_int(a, "nprobe", 0);
+	c.ef_search = (uint32_t)bargs_int(a, "ef-search", 0);
 	/* --user N: metadata user "u<N>", which fill --users gives 1 row in U. */
 	char value[LOAD_TEXT];
 	const char *any_of[1] = {value};
@@ -814,7 +819,9 @@ static const struct bargs_command load_commands[] = {
      load_ingest},
     {"fill", "target first count batch ack sentinel keys users", load_fill},
     {"delete", "target first count batch ack mod keep-lo keep-hi", load_delete},
-    {"search", "target clients k queries duration gt write-rate write-batch write-first user",
+    {"search",
+     "target clients k queries duration gt write-rate write-batch write-first user nprobe "
+     "ef-search",
      load_search},
     {"fresh", "target probes probe-first gap-ms write-rate write-batch write-first", load_fresh},
     {"seal", "target row", load_seal},

@@ -345,7 +345,11 @@ def _search(bench, rows):
             "and searches go client → broker → search device → reader and back. Recall@10 is "
             "against the exact ground truth; the requests leave `nprobe` and `ef_search` at 0, "
             "so readers use their defaults (HNSW efSearch 64, IVF nprobe nlist/64 but at least "
-            "8: 16 for IVF1024), and the baseline searches with the same. `ingest N/s` rows search "
+            "8: 16 for IVF1024), and the baseline searches with the same. Rows marked "
+            "`recall@10 >= R (knob V)` compare speed at equal recall, as ann-benchmarks does: "
+            "both sides search with V, the cheapest setting of a ladder (bench/run.py, "
+            "TUNING_LADDER) with which in-process FAISS reaches R on that index file. "
+            "`ingest N/s` rows search "
             "while one more client adds N documents/s (batches of 10, durable) into the tail." % (
                 human_count(n), _layout(n, seal), n, human_count(n)))
 
@@ -386,13 +390,16 @@ def _publish(bench, rows):
 def _memory(bench, rows):
     return ("Proportional set size (`/proc/PID/smaps_rollup`: shared pages divided among the "
             "processes mapping them) of the writer and a reader that has answered searches, and "
-            "the growth of the instance's total when a second reader starts. A reader loads "
-            "every sealed segment into private memory: the FAISS index (for Flat, the vectors) "
-            "and the documents file's columns (ids, agents, times, kinds, text), but not the "
-            "copy of the vectors that file also holds, which it checks and maps read-only (shared, "
-            "and read only by exact scans of selective filters, which these searches do not "
-            "make). The tail is shared memory, mapped by all. The baseline is a process holding a FAISS Flat index of the "
-            "same rows.")
+            "the growth of the instance's total when a second reader starts. A reader maps "
+            "each sealed segment's documents file read-only (columns, text and vectors) and, for "
+            "Flat, searches the mapped vectors in place without reading the index file "
+            "(reader/segindex.h; IVF maps its inverted lists, HNSW reads only its graph), so "
+            "the page cache holds a segment once for every reader: a second reader adds its "
+            "own bookkeeping, not another copy. The tail is shared memory, mapped by all. The "
+            "baseline is a process holding a FAISS Flat index of the same rows. `added reader "
+            "serving` is the time from starting that second reader to its saying it serves "
+            "(every segment mapped and checked, its views built), against FAISS's read_index of "
+            "a Flat index of the same rows.")
 
 
 def _recovery(bench, rows):

@@ -164,6 +164,15 @@ def reader_tuning(index):
     return {}
 
 
+# Speed at equal recall: the recall targets, and per index the setting
+# tried, cheapest first.
+EQUAL_RECALL = (0.9, 0.95)
+TUNING_LADDER = {
+    "HNSW32": ("ef_search", [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]),
+    "IVF1024,Flat": ("nprobe", [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256]),
+}
+
+
 # -- the suite -------------------------------------------------------------------
 class Bench:
     def __init__(self, args):
@@ -311,7 +320,8 @@ class Bench:
             self.faiss("gt", rows=rows, queries=self.p["queries"], k=10, out=path)
         return path
 
-    def search_series(self, inst, index, layout, gt, base, readers, clients, under_load=False):
+    def search_series(self, inst, index, layout, gt, base, readers, clients, under_load=False,
+                      tuning=None):
         p = self.p
         while len(inst.readers) < readers:
             inst.start_reader()
@@ -323,7 +333,7 @@ class Bench:
             runs = []
             for _ in range(self.reps):
                 runs.append(self.load(inst, "search", clients=c, k=10, queries=p["queries"],
-                                      duration=p["search_s"], gt=gt, **extra))
+                                      duration=p["search_s"], gt=gt, **extra, **(tuning or {})))
                 if under_load:
                     self.next_row += int(p["write_rate"] * p["search_s"] * 2)
                     extra["write_first"] = self.next_row
@@ -373,10 +383,32 @@ class Bench:
                     self.search_series(inst, index, layout, gt, base, readers,
                                        p["search_clients"])
                 self.search_series(inst, index, layout, gt, base, 1, [4], under_load=True)
+                if index in TUNING_LADDER:
+                    self.equal_recall(inst, index, layout, gt, segs[0])
             finally:
                 self.drop(inst)
             if p["search_default_seal"]:
                 self.search_default_seal(index, n, train, gt, base)
+
+    def equal_recall(self, inst, index, layout, gt, seg_file):
+        """Speed at equal recall, as ann-benchmarks compares: for each
+        target, the cheapest setting of the ladder with which in-process
+        FAISS reaches it on this index file; both sides are then measured
+        with that setting."""
+        p = self.p
+        knob, ladder = TUNING_LADDER[index]
+        for target in EQUAL_RECALL:
+            probes = ((v, self.faiss("search", file=seg_file, queries=p["queries"], k=10, gt=gt,
+                                     duration=0.2, **{knob: v})) for v in ladder)
+            setting = next((v for v, b in probes if b["recall"] >= target), None)
+            if setting is None:
+                self.say("  %s: no %s of %s reaches recall %.2f" % (index, knob, ladder, target))
+                continue
+            tuning = {knob: setting}
+            base = [self.faiss("search", file=seg_file, queries=p["queries"], k=10, gt=gt,
+                               duration=p["search_s"], **tuning) for _ in range(self.reps)]
+            tuned = "%s, recall@10 >= %.2f (%s %d)" % (layout, target, knob, setting)
+            self.search_series(inst, index, tuned, gt, base, 1, [1, 16], tuning=tuning)
 
     def search_default_seal(self, index, n, train, gt, base):
         """The default --seal-docs: a segment of 65536 and an exact tail."""
@@ -627,13 +659,16 @@ class Bench:
         mem = []
         for _ in range(self.reps):
             one = {q.pid: pss(q.pid) for q in inst.procs()}
-            inst.start_reader()
+            t0 = time.monotonic()
+            inst.start_reader()  # returns once it logs that it serves
+            started_ms = (time.monotonic() - t0) * 1e3
             # Searches fault the tail's pages into both readers, as in use.
             self.load(inst, "search", clients=4, k=10, queries=100, duration=0.3)
             two = {q.pid: pss(q.pid) for q in inst.procs()}
             inst.stop_reader()
             mem.append(dict(writer=two[inst.writer.pid], reader=two[inst.readers[0].pid],
-                            total1=sum(one.values()), total2=sum(two.values())))
+                            total1=sum(one.values()), total2=sum(two.values()),
+                            started_ms=started_ms))
         have = inst.docs
         self.recovery(inst, have, have % SEAL_DOCS)
         self.points.append(dict(n=n, docs=have, base=base, fresh=fresh, mem=mem))
@@ -657,6 +692,9 @@ class Bench:
                         [(m["total2"] - m["total1"]) / 1e6 for m in mem],
                         [b["pss_bytes"] / 1e6 for b in base],
                         "another in-process copy (one more process)")
+            self.record("memory", cfg, "added reader serving", "ms", "lower",
+                        [m["started_ms"] for m in mem], [b["full_load_ms"] for b in base],
+                        "FAISS read_index of a Flat index of the same rows")
             self.record("memory", cfg, "writer PSS", "MB", "lower",
                         [m["writer"] / 1e6 for m in mem], [b["pss_bytes"] / 1e6 for b in base],
                         "process holding a FAISS Flat index of the same rows", rank=False)
