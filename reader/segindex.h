@@ -10,7 +10,7 @@
  *   would read everything), with the lists' prefetch threads off (they
  *   would start 32 threads per search to read pages the kernel brings in
  *   anyway) and every list checked to lie inside the file.
- * - HNSW over flat storage: the graph is read into the reader (about 15%
+ * - HNSW over flat storage: the graph is read into the reader (about 17%
  *   of the index at d=384); the storage read with it is replaced by the
  *   mapped vectors, so the reader keeps only the graph.
  * Other types are read as FAISS reads them.
@@ -24,7 +24,11 @@
  *   IVF1024: nprobe 1 0.286, 4 0.780, 8 0.979, 16 1.000, at 0.11, 0.23,
  *     0.34, 0.59 ms.
  * nprobe is a share of the lists, so that it keeps its meaning at any
- * nlist, but at least 8 (of a few lists, one holds too few neighbours). */
+ * nlist, but at least 8 (of a few lists, one holds too few neighbours).
+ * FAISS 1.7.3's HNSW::search sizes its candidate queue from the index's
+ * efSearch, not the SearchParametersHNSW's, which only moves where the
+ * walk stops: a request's ef_search above SEGINDEX_EF_SEARCH keeps no more
+ * candidates than it. */
 #define SEGINDEX_EF_SEARCH    64
 #define SEGINDEX_NPROBE_SHARE 64
 #define SEGINDEX_NPROBE_MIN   8
