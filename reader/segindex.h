@@ -11,8 +11,12 @@
  *   would start 32 threads per search to read pages the kernel brings in
  *   anyway) and every list checked to lie inside the file.
  * - HNSW over flat storage: the graph is read into the reader (about 17%
- *   of the index at d=384); the storage read with it is replaced by the
- *   mapped vectors, so the reader keeps only the graph.
+ *   of the index at d=384); the storage read with it is dropped for the
+ *   mapped vectors, so the reader keeps only the graph. The index walks
+ *   the graph itself (FAISS's default walk), because FAISS 1.7.3's sizes
+ *   its candidate queue from the index's efSearch and takes only the
+ *   stopping point from a search's parameters: ef_search above the
+ *   index's would reach no further.
  * Other types are read as FAISS reads them.
  *
  * A search that leaves nprobe or ef_search at 0 gets these defaults, set
@@ -24,11 +28,7 @@
  *   IVF1024: nprobe 1 0.286, 4 0.780, 8 0.979, 16 1.000, at 0.11, 0.23,
  *     0.34, 0.59 ms.
  * nprobe is a share of the lists, so that it keeps its meaning at any
- * nlist, but at least 8 (of a few lists, one holds too few neighbours).
- * FAISS 1.7.3's HNSW::search sizes its candidate queue from the index's
- * efSearch, not the SearchParametersHNSW's, which only moves where the
- * walk stops: a request's ef_search above SEGINDEX_EF_SEARCH keeps no more
- * candidates than it. */
+ * nlist, but at least 8 (of a few lists, one holds too few neighbours). */
 #define SEGINDEX_EF_SEARCH    64
 #define SEGINDEX_NPROBE_SHARE 64
 #define SEGINDEX_NPROBE_MIN   8
