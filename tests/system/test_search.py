@@ -143,6 +143,15 @@ def test_search_checks_every_field(make_instance):
 FILTER_DOCS = 6000
 
 
+def serving(make_instance, index, writer_args, dim=DIM, reader_args=()):
+    """A test's instance, its writer, a broker and a reader started."""
+    inst = make_instance(dim=dim, index=index, writer_args=writer_args)
+    inst.start_writer()
+    inst.start_broker()
+    inst.start_reader(list(reader_args))
+    return inst
+
+
 def started(index, writer_args):
     """A new instance with a writer, a broker and a reader, for a module's
     fixture (make_instance's last only as long as a test)."""
@@ -298,11 +307,7 @@ def test_nprobe_reaches_ivf_segments(make_instance):
     """nprobe = nlist makes an IVF segment exact; one list (FAISS's own
     default) misses neighbours in lists it does not visit; nprobe 0 is
     the reader's default, nlist/64 but at least 8: 8 of these 32."""
-    inst = make_instance(dim=DIM, index="IVF32,Flat",
-                         writer_args=["--seal-docs", "4096", "--train-docs", "2048"])
-    inst.start_writer()
-    inst.start_broker()
-    inst.start_reader()
+    inst = serving(make_instance, "IVF32,Flat", ["--seal-docs", "4096", "--train-docs", "2048"])
     rnd = random.Random(21)
     docs = [(rvec(rnd), 1, n, "tweet", "d%d" % n) for n in range(6000)]
     ids = []
@@ -323,11 +328,7 @@ def test_an_untrained_tail_the_next_batch_overflows_trains_on_what_it_holds(make
     a tail that the next batch does not fit must be sealed before it: it
     trains on the rows it holds, instead of stalling the writer for good.
     Batches of 1000 leave 4000 rows in a tail of 4096."""
-    inst = make_instance(dim=DIM, index="IVF16,Flat",
-                         writer_args=["--seal-docs", "4096", "--seal-interval-ms", "0"])
-    inst.start_writer()
-    inst.start_broker()
-    inst.start_reader()
+    inst = serving(make_instance, "IVF16,Flat", ["--seal-docs", "4096", "--seal-interval-ms", "0"])
     rnd = random.Random(23)
     vecs = [rvec(rnd) for _ in range(5000)]
     with pyroost.Roost(inst.broker_url(), timeout_ms=30000) as db:
@@ -364,11 +365,8 @@ def test_ef_search_widens_the_walk_past_the_default(make_instance):
     neighbour; FAISS's own walk, its queue held at 64, misses some (about
     2%, as the default does)."""
     dim = 64
-    inst = make_instance(dim=dim, index="HNSW32",
-                         writer_args=["--seal-docs", "4096", "--seal-interval-ms", "0"])
-    inst.start_writer()
-    inst.start_broker()
-    inst.start_reader()
+    inst = serving(make_instance, "HNSW32", ["--seal-docs", "4096", "--seal-interval-ms", "0"],
+                   dim=dim)
     rnd = random.Random(25)
     vecs = [[rnd.random() for _ in range(dim)] for _ in range(8192)]
     queries = [[rnd.random() for _ in range(dim)] for _ in range(20)]
@@ -708,12 +706,10 @@ def test_readers_share_sealed_segments_through_the_page_cache(make_instance, ind
     neighbours of 4 bytes a row, a quarter of a row's 1 KiB), by 35%.
     A reader that read the index files into its heap grows by all of it."""
     dim, rows = 256, 16384
-    inst = make_instance(dim=dim, index=index,
-                         writer_args=["--seal-docs", "4096", "--seal-interval-ms", "0",
-                                      "--train-docs", "4096"])
-    inst.start_writer()
-    inst.start_broker()
-    r = inst.start_reader(["--workers", "1"])
+    inst = serving(make_instance, index,
+                   ["--seal-docs", "4096", "--seal-interval-ms", "0", "--train-docs", "4096"],
+                   dim=dim, reader_args=["--workers", "1"])
+    r = inst.readers[0]
     rnd = random.Random(31)
     probe = [rnd.random() for _ in range(dim)]
     with pyroost.Roost(inst.broker_url(), timeout_ms=30000) as db:
