@@ -21,8 +21,9 @@
  *
  * A search that leaves nprobe or ef_search at 0 gets these defaults, set
  * in each index opened, rather than FAISS's (nprobe 1, efSearch 16: recall
- * at 10 of 0.29 and 0.83 on bench/'s 100k documents of d=384). Measured
- * there (one thread, recall at 10 against exact search):
+ * at 10 of 0.29 and 0.83 on 100k documents of d=384 drawn like bench/'s,
+ * 100 Gaussian clusters). Measured there with python3-faiss (one thread,
+ * recall at 10 against exact search; bench/'s own data gives 0.92 at 64):
  *   HNSW32, 100k rows: efSearch 16 0.834, 32 0.937, 48 0.963, 64 0.974,
  *     128 0.984, at 0.35, 0.49, 0.59, 0.64, 0.73 ms a query;
  *   IVF1024: nprobe 1 0.286, 4 0.780, 8 0.979, 16 1.000, at 0.11, 0.23,
