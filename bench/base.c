@@ -201,10 +201,13 @@ static int base_add(const struct bargs *a, const struct bdata *g)
 		bdata_rows(g, 0, n, x);
 		rc = base__train(idx, x, n, (uint64_t)bargs_int(a, "train", 65536));
 	}
+	struct bstat lat = {0};
 	uint64_t t0 = bstat_now_ns(), calls = 0;
 	for (uint64_t at = 0; rc == 0 && at < n; at += batch, calls++) {
-		uint64_t m = n - at < batch ? n - at : batch;
+		uint64_t m = n - at < batch ? n - at : batch, t = bstat_now_ns();
 		rc = base__faiss(faiss_Index_add(idx, (idx_t)m, x + at * g->dim), "add");
+		if (rc == 0)
+			rc = bstat_add(&lat, bstat_now_ns() - t);
 	}
 	double s = (double)(bstat_now_ns() - t0) / 1e9;
 	if (rc == 0) {
@@ -216,8 +219,10 @@ static int base_add(const struct bargs *a, const struct bdata *g)
 		bstat_json_num(&j, "seconds", s);
 		bstat_json_num(&j, "vectors_per_s", (double)n / s);
 		bstat_json_num(&j, "requests_per_s", (double)calls / s);
+		bstat_json_lat(&j, "latency", &lat);
 		bstat_json_end(&j);
 	}
+	bstat_free(&lat);
 	faiss_Index_free(idx);
 	free(x);
 	return rc;

@@ -156,7 +156,7 @@ void bstat_json_lat(struct bstat_json *j, const char *key, struct bstat *s)
 	static const struct {
 		const char *suffix;
 		double p;
-	} pcts[] = {{"p50_ms", 50.0}, {"p99_ms", 99.0}, {"p999_ms", 99.9}};
+	} pcts[] = {{"p50_ms", 50.0}, {"p99_ms", 99.0}, {"p999_ms", 99.9}, {"max_ms", 100.0}};
 	char name[96];
 	for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
 		snprintf(name, sizeof name, "%s_%s", key, pcts[i].suffix);

@@ -17,6 +17,7 @@ TITLES = {
     "deleted": "9. Search with deleted rows",
     "filtered": "10. Filtered search on metadata",
     "writes": "11. Writes by id: adds, upserts, deletes",
+    "seals": "12. Seals and merges under load",
 }
 
 
@@ -473,10 +474,23 @@ def _writes(bench, rows):
             "would keep." % (human_count(p["writes_cap"]), p["ingest_s"]))
 
 
+def _seals(bench, rows):
+    return ("16 clients (threads of `roost-bench-load`, as in figure 2) add batches of 100 "
+            "(ack `durable`) to a Flat instance with the default `--seal-docs` (65536) and "
+            "no aged seals, %s documents per repetition, so that tails fill, freeze and are "
+            "sealed, and four sealed segments merge, while the writers go on. The measure is "
+            "the slowest single add of the repetition (`seals` and `merges`: how many the "
+            "writer logged). The ingest thread freezes a full tail and goes on; a worker "
+            "thread writes the segment and another merges segments, so no add waits for a "
+            "seal's or a merge's disk writes (a tail that fills while the last frozen one is "
+            "still being written would). The baseline is the slowest `add` of the same "
+            "batches into one in-process Flat index." % human_count(bench.p["seal_rows"]))
+
+
 EXPLAIN = {"ring": _ring, "ingest": _ingest, "search": _search, "fresh": _fresh,
            "publish": _publish, "memory": _memory, "recovery": _recovery,
            "original": _original, "deleted": _deleted, "filtered": _filtered,
-           "writes": _writes}
+           "writes": _writes, "seals": _seals}
 
 WHY = {
     "ring": ("each record pays a claim under a process-shared mutex, stores to shared cursors "
@@ -540,6 +554,11 @@ WHY = {
     "writes": ("each request crosses two processes and waits for the log's fsync, as adds "
                "do, while FAISS copies the vectors once",
                "the same as for ingest: bigger groups, client-side batching"),
+    "seals": ("an add waits for its group's fdatasync, which shares the disk with the "
+              "sealer's and the merger's writes of hundreds of MiB, and on 2 cores the "
+              "ingest thread shares the CPU with them; an in-process add is a copy",
+              "throttle the background writes (sync_file_range in steps) and give the ingest "
+              "thread priority"),
 }
 
 

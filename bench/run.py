@@ -35,8 +35,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 import conftest  # noqa: E402
 
-FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "scale", "original",
-           "profile"]
+FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "seals", "scale",
+           "original", "profile"]
 # The figures (report rows) each measurement writes, where they differ.
 ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"], "profile": []}
 
@@ -46,6 +46,9 @@ class BenchError(Exception):
 
 
 # -- sizes ---------------------------------------------------------------------
+SEAL_DOCS = 65536  # the writer's default --seal-docs
+
+
 def plan(quick):
     """What each mode measures. Quick keeps every figure but smaller."""
     if quick:
@@ -60,7 +63,7 @@ def plan(quick):
             recovery_full_log=False, original_s=3.0,
             deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=2500,
             filter_users=100, writes_cap=10000, kept_clients=[1, 16],
-            kept_queries=200, kept_s=0.3)
+            kept_queries=200, kept_s=0.3, seal_rows=2 * SEAL_DOCS + 1000)
     return dict(
         reps=3, ring_sizes=[64, 4096, 262144], ring_producers=[1, 2, 4], ring_s=0.5,
         ingest=list(itertools.product(["queued", "durable", "visible"], [1, 4, 16, 64],
@@ -73,10 +76,9 @@ def plan(quick):
         recovery_full_log=True, original_s=20.0,
         deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=5000,
         filter_users=100, writes_cap=15000, kept_clients=[1, 16],
-        kept_queries=200, kept_s=0.5)
+        kept_queries=200, kept_s=0.5, seal_rows=5 * SEAL_DOCS + 1000)
 
 
-SEAL_DOCS = 65536  # the writer's default --seal-docs
 FILL_BATCH = 1000
 
 
@@ -580,6 +582,34 @@ class Bench:
                         params=dict(op=op, batch=batch, rows=rows))
 
     # -- 4-7. freshness, publication, memory, recovery ------------------------
+    # -- 12. seals under load ----------------------------------------------------
+    def fig_seals(self):
+        """16 writers add batches of 100 (ack durable) to a Flat instance at the
+        default seal size, across several seals and the merge of four of them:
+        the slowest single add, next to the slowest add of the same batches
+        into one Flat index in process."""
+        p = self.p
+        rows, clients, batch = p["seal_rows"], 16, 100
+        base = [self.faiss("add", index="Flat", rows=rows, batch=batch)["latency_max_ms"]
+                for _ in range(self.reps)]
+        runs, seals, merges = [], [], []
+        for _ in range(self.reps):
+            inst = self.instance("Flat")
+            try:
+                runs.append(self.load(inst, "ingest", clients=clients, batch=batch,
+                                      ack="durable", duration=600, max_docs=rows))
+                log = inst.read_log(inst.logs[0])
+            finally:
+                self.drop(inst)
+            seals.append(log.count("sealed segment"))
+            merges.append(log.count("compacted"))
+        self.record("seals", "Flat: %d clients, batch %d, ack durable, %s documents" % (
+            clients, batch, human_count(rows)), "slowest add", "ms", "lower",
+            [r["latency_max_ms"] for r in runs], base, "FAISS Flat add, same batches",
+            short="Flat add", params=dict(rows=rows, clients=clients, batch=batch),
+            p99_ms=[r["latency_p99_ms"] for r in runs],
+            vectors_per_s=[r["vectors_per_s"] for r in runs], seals=seals, merges=merges)
+
     def fill_to(self, inst, target):
         """Adds rows until the instance holds target documents. Stops at
         every seal boundary to time the seal (figure 5)."""

@@ -130,14 +130,14 @@ static int search__label_ok(const struct segment_docs *d, idx_t l)
  * IVF lists held too few) are scanned exactly instead, so that a search
  * returns k hits whenever k rows match. */
 static int search__rows(const struct view_segment *s, const uint8_t *bits, uint64_t matches,
-			int filtering, const float *q, uint32_t nq, uint32_t k,
+			int filtering, int ip, const float *q, uint32_t nq, uint32_t k,
 			const struct search_tuning *t, struct search_top *tops, float *dist,
 			idx_t *labels)
 {
 	const struct segment_docs *d = &s->docs;
 	const struct search_rows w = {.d = d, .bits = bits};
-	int ip = faiss_Index_metric_type(s->index) == METRIC_INNER_PRODUCT;
-	if (search__exact(s, filtering, matches)) {
+	/* A frozen tail has no index: it is scanned as the tail is. */
+	if (!s->index || search__exact(s, filtering, matches)) {
 		search__scan(&w, ip, q, nq, NULL, tops, dist);
 		return 0;
 	}
@@ -266,8 +266,9 @@ static uint64_t search__matching(const struct view_segment *s, const struct sear
 }
 
 /* The rows of s to search: those live (live->bits NULL: all) and, when
- * filtering, matching the filter. */
-static int search__segment(const struct view_segment *s, const struct search_live *live,
+ * filtering, matching the filter. ip: the collection's metric is inner
+ * product. */
+static int search__segment(const struct view_segment *s, const struct search_live *live, int ip,
 			   const float *q, uint32_t nq, uint32_t k, const struct docfilter *f,
 			   const struct search_tuning *t, struct search_top *tops, float *dist,
 			   idx_t *labels, uint64_t *read)
@@ -285,9 +286,9 @@ static int search__segment(const struct view_segment *s, const struct search_liv
 		matches = search__matching(s, live, f, matching, read);
 		bits = matching;
 	}
-	int rc = matches
-		     ? search__rows(s, bits, matches, filtering, q, nq, k, t, tops, dist, labels)
-		     : 0;
+	int rc =
+	    matches ? search__rows(s, bits, matches, filtering, ip, q, nq, k, t, tops, dist, labels)
+		    : 0;
 	free(matching);
 	return rc;
 }
@@ -418,8 +419,8 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 	/* Tail hits point at the caller's copy, which outlives this call. */
 	*tail = snap.tail;
 	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)
-		rc = search__segment(v->segs[i], &snap.live[i], queries, nq, k, f, t, tops, dist,
-				     labels, filter_rows);
+		rc = search__segment(v->segs[i], &snap.live[i], v->metric != 0, queries, nq, k, f,
+				     t, tops, dist, labels, filter_rows);
 	if (rc == 0 && v->tail)
 		rc = search__tail(v, tail, &snap.live[v->nsegs], queries, nq, f, tops, dist,
 				  filter_rows);

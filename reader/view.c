@@ -20,7 +20,10 @@ static void view__segment_put(struct view_segment *s)
 	faiss_Index_free(s->index);
 	mindex_free(s->mindex);
 	free(s->keys);
-	segment_unmap(&s->map, &s->docs);
+	if (s->frozen)
+		tail_close(s->frozen);
+	else
+		segment_unmap(&s->map, &s->docs);
 	free(s);
 }
 
@@ -105,11 +108,15 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	return 0;
 }
 
-static struct view_segment *view__find(const struct view *prev, const struct manifest_segment *ms)
+/* prev's segment of the same range and kind (a frozen tail's rows are
+ * not its sealed segment's: that one has an index). */
+static struct view_segment *view__find(const struct view *prev, const struct manifest_segment *ms,
+				       int frozen)
 {
 	for (uint32_t i = 0; prev && i < prev->nsegs; i++) {
 		struct view_segment *s = prev->segs[i];
-		if (s->start_lsn == ms->start_lsn && s->end_lsn == ms->end_lsn) {
+		if (s->start_lsn == ms->start_lsn && s->end_lsn == ms->end_lsn &&
+		    !s->frozen == !frozen) {
 			atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 			return s;
 		}
@@ -140,12 +147,13 @@ static int view__segments(struct view *v, const struct inst *in, const struct ma
 {
 	uint32_t first, n;
 	manifest_segments_of(m, v->coll, &first, &n);
-	v->segs = calloc(n ? n : 1, sizeof *v->segs);
-	v->live = calloc(n ? n : 1, sizeof *v->live);
+	/* One more for a frozen tail. */
+	v->segs = calloc(n + 1, sizeof *v->segs);
+	v->live = calloc(n + 1, sizeof *v->live);
 	if (!v->segs || !v->live)
 		return ROOST_ENOMEM;
 	for (uint32_t i = first; i < first + n; i++) {
-		struct view_segment *s = view__find(prev, &m->segments[i]);
+		struct view_segment *s = view__find(prev, &m->segments[i], 0);
 		if (!s) {
 			int rc = view__segment_load(in, &m->segments[i], v, &s);
 			if (rc)
@@ -153,6 +161,45 @@ static int view__segments(struct view *v, const struct inst *in, const struct ma
 		}
 		v->segs[v->nsegs++] = s;
 	}
+	return 0;
+}
+
+/* The frozen tail's rows as the view's last segment; f is the view's
+ * until then. */
+static int view__frozen(struct view *v, tail *f, const struct view *prev)
+{
+	struct segment_docs d;
+	tail_view(f, &d);
+	uint64_t end = tail_sealed_end(f);
+	v->sealed_end = end;
+	if (d.count == 0) {
+		tail_close(f);
+		return 0;
+	}
+	struct manifest_segment range = {.start_lsn = d.start_lsn, .end_lsn = end};
+	struct view_segment *s = view__find(prev, &range, 1);
+	if (s) {
+		tail_close(f);
+		v->segs[v->nsegs++] = s;
+		return 0;
+	}
+	if (!(s = calloc(1, sizeof *s))) {
+		tail_close(f);
+		return ROOST_ENOMEM;
+	}
+	s->refs = 1;
+	s->frozen = f;
+	s->docs = d;
+	s->start_lsn = d.start_lsn;
+	s->end_lsn = end;
+	int rc = view__index_keys(s);
+	if (rc == 0)
+		rc = mindex_build(&s->mindex, &s->docs, v->indexed_keys);
+	if (rc) {
+		view__segment_put(s);
+		return rc;
+	}
+	v->segs[v->nsegs++] = s;
 	return 0;
 }
 
@@ -247,10 +294,24 @@ static int view__tail_index(struct view *v)
 	return 0;
 }
 
-/* The collection's tail as the catalog names it, and the manifest whose
- * segments it follows: one that records the same tail generation (a
- * collection the manifest does not list yet has had no seal: 0). */
-static int view__open_tail(struct view *v, const struct view_source *src, struct manifest *m)
+static int view__open_named(const struct view_source *src, uint64_t serial, uint32_t coll,
+			    tail **out)
+{
+	char name[INST_PATH_MAX];
+	inst_tail_path(src->in, serial, name, sizeof name);
+	int rc = tail_open(out, name);
+	if (rc)
+		return rc == ROOST_ENOENT ? ROOST_EBUSY : rc;
+	return tail_collection(*out) == coll ? 0 : ROOST_EBUSY;
+}
+
+/* The collection's tails as the catalog names them (the current one, and
+ * a frozen one before it, *frozen, NULL when none), and the manifest
+ * whose segments they follow: one that records the tail generation they
+ * follow (a collection the manifest does not list yet has had no seal:
+ * 0). */
+static int view__open_tail(struct view *v, const struct view_source *src, struct manifest *m,
+			   tail **frozen)
 {
 	struct catalog_entry e;
 	int rc = catalog_get(src->cat, v->coll, &e);
@@ -260,19 +321,22 @@ static int view__open_tail(struct view *v, const struct view_source *src, struct
 	v->metric = e.settings.metric;
 	memcpy(v->indexed_keys, e.settings.indexed_keys, sizeof v->indexed_keys);
 	memcpy(v->name, e.name, sizeof v->name);
-	char name[INST_PATH_MAX];
-	inst_tail_path(src->in, e.tail_serial, name, sizeof name);
-	rc = tail_open(&v->tail, name);
-	if (rc)
-		return rc == ROOST_ENOENT ? ROOST_EBUSY : rc;
-	v->tail_serial = e.tail_serial;
 	v->ctl = src->ctl;
-	if (tail_collection(v->tail) != v->coll)
-		return ROOST_EBUSY;
-	rc = manifest_load(src->in->data_dir, m);
+	v->tail_serial = e.tail_serial;
+	v->frozen_serial = e.frozen_serial;
+	rc = view__open_named(src, e.tail_serial, v->coll, &v->tail);
+	if (rc == 0 && e.frozen_serial)
+		rc = view__open_named(src, e.frozen_serial, v->coll, frozen);
+	if (rc == 0)
+		rc = manifest_load(src->in->data_dir, m);
 	const struct manifest_coll *mc = rc == 0 ? manifest_coll_find(m, v->coll) : NULL;
-	if (rc == 0 && tail_gen(v->tail) != (mc ? mc->tail_gen : 0))
-		rc = ROOST_EBUSY; /* a seal in between */
+	int with_frozen = 0;
+	if (rc == 0)
+		rc = tail_follows(v->tail, *frozen, mc ? mc->tail_gen : 0, &with_frozen);
+	if (rc == 0 && !with_frozen) {
+		tail_close(*frozen);
+		*frozen = NULL;
+	}
 	return rc;
 }
 
@@ -311,13 +375,18 @@ static int view__try(struct view **out, const struct view_source *src, uint32_t 
 	v->refs = 1;
 	v->coll = coll;
 	v->manifest_ino = src->cat ? 0 : view__manifest_ino(src->in);
-	int rc = src->cat ? view__open_tail(v, src, &m) : view__from_manifest(v, src, &m);
+	tail *frozen = NULL;
+	int rc = src->cat ? view__open_tail(v, src, &m, &frozen) : view__from_manifest(v, src, &m);
 	if (rc == 0) {
 		const struct manifest_coll *mc = manifest_coll_find(&m, coll);
 		v->manifest_gen = m.gen;
 		v->sealed_end = mc ? mc->tail_start : 0;
 		v->reclaimed_lsn = mc ? mc->reclaimed_lsn : 0;
 		rc = view__segments(v, src->in, &m, prev);
+		if (rc == 0 && frozen) {
+			rc = view__frozen(v, frozen, prev);
+			frozen = NULL;
+		}
 		if (rc == 0)
 			rc = view__tombs(v, src->in, &m);
 		if (rc == 0)
@@ -326,6 +395,7 @@ static int view__try(struct view **out, const struct view_source *src, uint32_t 
 			rc = ROOST_EBUSY; /* compacted in between: build again */
 	}
 	manifest_free(&m);
+	tail_close(frozen);
 	if (rc) {
 		view__free(v);
 		return rc;
@@ -348,7 +418,8 @@ int view_stale(const struct view *v, const struct view_source *src)
 	if (!src->cat)
 		return view__manifest_ino(src->in) != v->manifest_ino;
 	struct catalog_entry e;
-	return catalog_get(src->cat, v->coll, &e) != 0 || e.tail_serial != v->tail_serial;
+	return catalog_get(src->cat, v->coll, &e) != 0 || e.tail_serial != v->tail_serial ||
+	       e.frozen_serial != v->frozen_serial;
 }
 
 /* Local: everything published is in the segments or the tail, up to

@@ -58,10 +58,13 @@ struct view_tail_index {
 /* A sealed segment as a reader holds it: docs points into map, a
  * read-only mapping of the segment's documents file that the page cache
  * holds once for every reader, and index searches it (segindex.h: over
- * the same mapped vectors where FAISS allows). */
+ * the same mapped vectors where FAISS allows). A frozen tail, which the
+ * writer is sealing, is held as a segment too: docs points into the tail
+ * and there is no index (its rows are scanned exactly). */
 struct view_segment {
 	_Atomic int refs;
 	uint64_t start_lsn, end_lsn;
+	tail *frozen;	       /* NULL: a sealed segment */
 	struct view_key *keys; /* ascending (hash, row): gets find ids here */
 	uint64_t nkeys;
 	FaissIndex *index;
@@ -75,10 +78,11 @@ struct view {
 	uint32_t coll;
 	char name[COLL_NAME_MAX + 1];
 	uint64_t manifest_gen;
-	uint64_t tail_serial; /* 0 for a remote view */
+	uint64_t tail_serial;	/* 0 for a remote view */
+	uint64_t frozen_serial; /* the frozen tail among segs; 0: none */
 	uint32_t dim, metric;
 	char indexed_keys[COLL_KEYS_MAX + 1]; /* the segments' mindex keys */
-	uint64_t sealed_end;	/* every batch of the collection below it is in the segments */
+	uint64_t sealed_end;	/* every batch of the collection below it is in segs */
 	uint64_t reclaimed_lsn; /* reads as of an LSN below it may miss dropped rows */
 	uint64_t manifest_ino;	/* remote views: the MANIFEST file they read */
 	uint32_t nsegs;

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Layout (CATALOG__VERSION 2): struct catalog__header, then CATALOG_SLOTS
+/* Layout (CATALOG__VERSION 3): struct catalog__header, then CATALOG_SLOTS
  * slots of struct catalog__slot (384 bytes each; version 1's were 256,
- * without indexed keys). A slot whose id is 0 is
+ * without indexed keys; version 2's had no frozen tail). A slot whose id
+ * is 0 is
  * free; the writer is the only process that writes any of it.
  *
  * Memory ordering of the shared fields, each with its partner:
@@ -21,16 +22,18 @@
  *   (shm/seqlock.h has its ordering); only the writer writes it.
  * - hash[i]: FNV-1a of slot i's name (0: free), relaxed both ways; only a
  *   hint of where to look, confirmed under the slot's seqlock.
- * - tail_serial: release store in catalog_set_tail (and catalog_put) once
- *   the tail object is complete; acquire load by a reader before it opens
- *   the tail.
+ * - frozen_serial, then tail_serial: release stores in catalog_set_tail
+ *   (and catalog_put) once the tail objects are complete; acquire loads,
+ *   tail_serial first, by a reader before it opens them. The pair is not
+ *   read atomically: a reader checks that the tails it opened fit together
+ *   and with the manifest (reader/view.c), and reads again when not.
  * - documents, segments: relaxed; figures for status, ordering nothing.
  * - version: release increment after every change to a slot; acquire load
  *   in catalog_version, so that a reader that sees a new value sees the
  *   change too.
  * - notes: each a seqlock as slots are; next_note relaxed (writer only). */
 #define CATALOG__MAGIC	 0x474c544352545352ull /* "RSTRCTLG" little-endian */
-#define CATALOG__VERSION 2u
+#define CATALOG__VERSION 3u
 #define CATALOG__NOTES	 16u
 
 /* What a slot's seqlock protects, as plain data. */
@@ -56,7 +59,9 @@ struct catalog__slot {
 	_Atomic uint64_t tail_serial;
 	_Atomic uint64_t documents;
 	_Atomic uint32_t segments;
-	uint8_t reserved[60];
+	uint32_t pad2;
+	_Atomic uint64_t frozen_serial;
+	uint8_t reserved[48];
 };
 
 /* What a note's seqlock protects, as plain data. */
@@ -233,6 +238,13 @@ static void catalog__to_image(const struct catalog_entry *e, struct catalog__ima
 	       strnlen(e->settings.indexed_keys, sizeof img->indexed_keys - 1));
 }
 
+static void catalog__store_tails(struct catalog__slot *s, uint64_t serial, uint64_t frozen)
+{
+	/* Release: pairs with the acquire loads in catalog__read_entry. */
+	atomic_store_explicit(&s->frozen_serial, frozen, memory_order_release);
+	atomic_store_explicit(&s->tail_serial, serial, memory_order_release);
+}
+
 int catalog_put(catalog *c, const struct catalog_entry *e)
 {
 	uint32_t i;
@@ -243,8 +255,7 @@ int catalog_put(catalog *c, const struct catalog_entry *e)
 	struct catalog__slot *s = &c->slots[i];
 	struct catalog__image img;
 	catalog__to_image(e, &img);
-	/* Release: pairs with the acquire load in catalog__read_entry. */
-	atomic_store_explicit(&s->tail_serial, e->tail_serial, memory_order_release);
+	catalog__store_tails(s, e->tail_serial, e->frozen_serial);
 	seqlock_write_begin(&s->seq);
 	seqlock_store(s->image, &img, CATALOG__IMAGE_WORDS);
 	seqlock_write_end(&s->seq);
@@ -269,13 +280,12 @@ void catalog_remove(catalog *c, uint32_t id)
 	catalog__bump(c);
 }
 
-void catalog_set_tail(catalog *c, uint32_t id, uint64_t serial)
+void catalog_set_tail(catalog *c, uint32_t id, uint64_t serial, uint64_t frozen)
 {
 	uint32_t i;
 	if (!catalog__slot_of(c, id, &i))
 		return;
-	/* Release: pairs with the acquire load in catalog__read_entry. */
-	atomic_store_explicit(&c->slots[i].tail_serial, serial, memory_order_release);
+	catalog__store_tails(&c->slots[i], serial, frozen);
 	catalog__bump(c);
 }
 
@@ -310,9 +320,10 @@ static int catalog__read_entry(catalog *c, uint32_t i, struct catalog_entry *out
 	memcpy(out->settings.indexed_keys, img.indexed_keys, sizeof out->settings.indexed_keys);
 	out->settings.indexed_keys[sizeof out->settings.indexed_keys - 1] = '\0';
 	out->created_lsn = img.created_lsn;
-	/* Acquire: pairs with the release stores in catalog_put and
-	 * catalog_set_tail; the tail it names is complete. */
+	/* Acquire: pairs with the release stores in catalog__store_tails; the
+	 * tails they name are complete. */
 	out->tail_serial = atomic_load_explicit(&s->tail_serial, memory_order_acquire);
+	out->frozen_serial = atomic_load_explicit(&s->frozen_serial, memory_order_acquire);
 	/* Relaxed: figures for status only. */
 	out->documents = atomic_load_explicit(&s->documents, memory_order_relaxed);
 	out->segments = atomic_load_explicit(&s->segments, memory_order_relaxed);

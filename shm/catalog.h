@@ -35,7 +35,8 @@ struct catalog_entry {
 	char name[COLL_NAME_MAX + 1];
 	struct coll_settings settings; /* resolved: no writer defaults left */
 	uint64_t created_lsn;
-	uint64_t tail_serial; /* its current tail object (inst_tail_path) */
+	uint64_t tail_serial;	/* its current tail object (inst_tail_path) */
+	uint64_t frozen_serial; /* the tail before it, being sealed; 0: none */
 	uint64_t documents;
 	uint32_t segments;
 };
@@ -57,8 +58,9 @@ int catalog_put(catalog *c, const struct catalog_entry *e);
 /* Writer: the collection is gone (dropped, or not in the recovered state). */
 void catalog_remove(catalog *c, uint32_t id);
 
-/* Writer: names collection id's new tail, once the object is complete. */
-void catalog_set_tail(catalog *c, uint32_t id, uint64_t serial);
+/* Writer: names collection id's current tail and the frozen one before it
+ * (0: none), once the objects are complete. */
+void catalog_set_tail(catalog *c, uint32_t id, uint64_t serial, uint64_t frozen);
 
 /* Writer: figures for status. */
 void catalog_set_counts(catalog *c, uint32_t id, uint64_t documents, uint32_t segments);

@@ -24,9 +24,14 @@ struct tail__header {
 	uint64_t magic;
 	uint32_t version;
 	uint32_t header_size;
-	uint64_t serial;    /* names the object; the catalog names the current one */
-	uint64_t coll;	    /* the collection's id */
-	uint64_t tail_gen;  /* the manifest generation whose segments precede it */
+	uint64_t serial; /* names the object; the catalog names the current one */
+	uint64_t coll;	 /* the collection's id */
+	/* The manifest generation whose segments precede it; TAIL_GEN_UNKNOWN
+	 * while the tail before it is frozen and being sealed. Release store
+	 * in tail_set_gen before the catalog names the tail alone (the
+	 * catalog's seqlock then orders it for readers); acquire load in
+	 * tail_gen. */
+	_Atomic uint64_t tail_gen;
 	uint64_t start_lsn; /* the first LSN it may hold */
 	uint32_t dim;
 	uint32_t metric;
@@ -119,7 +124,6 @@ int tail_create(tail **out, const char *path, const struct tail_config *cfg)
 	    .header_size = TAIL__HEADER_SIZE,
 	    .serial = cfg->serial,
 	    .coll = cfg->coll,
-	    .tail_gen = cfg->tail_gen,
 	    .start_lsn = cfg->start_lsn,
 	    .dim = cfg->dim,
 	    .metric = cfg->metric,
@@ -137,6 +141,7 @@ int tail_create(tail **out, const char *path, const struct tail_config *cfg)
 	t->hdr = t->map.addr;
 	memcpy(t->hdr, &h, sizeof h);
 	atomic_store_explicit(&t->hdr->end_lsn, cfg->start_lsn, memory_order_relaxed);
+	atomic_store_explicit(&t->hdr->tail_gen, cfg->tail_gen, memory_order_relaxed);
 	*out = t;
 	return 0;
 }
@@ -203,7 +208,33 @@ uint32_t tail_collection(const tail *t)
 
 uint64_t tail_gen(const tail *t)
 {
-	return t->hdr->tail_gen;
+	/* Acquire: pairs with the release store in tail_set_gen. */
+	return atomic_load_explicit(&t->hdr->tail_gen, memory_order_acquire);
+}
+
+void tail_set_gen(tail *t, uint64_t gen)
+{
+	/* Release: pairs with the acquire load in tail_gen. */
+	atomic_store_explicit(&t->hdr->tail_gen, gen, memory_order_release);
+}
+
+uint64_t tail_start(const tail *t)
+{
+	return t->hdr->start_lsn;
+}
+
+int tail_follows(const tail *cur, const tail *frozen, uint64_t gen, int *with_frozen)
+{
+	*with_frozen = 0;
+	if (frozen && tail_gen(frozen) == gen) {
+		uint64_t end = tail_sealed_end(frozen);
+		*with_frozen =
+		    frozen->hdr->coll == cur->hdr->coll && end != 0 && end == cur->hdr->start_lsn;
+		return *with_frozen ? 0 : ROOST_EBUSY;
+	}
+	/* Without the frozen tail, whose segment the manifest names already
+	 * when the current tail follows it. */
+	return tail_gen(cur) == gen ? 0 : ROOST_EBUSY;
 }
 
 void tail_seal(tail *t, uint64_t end_lsn)

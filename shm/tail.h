@@ -5,9 +5,10 @@
  * Making documents visible costs one release store of `count`, whatever
  * the size of the index: this is what keeps freshness flat as data grows.
  * Each collection has its own tail. When it fills (or ages), the writer
- * seals it into a segment and starts a new tail object under a new serial;
- * readers move over when the catalog names the new one, and the kernel
- * frees the old object once the last reader unmaps it.
+ * freezes it (tail_seal) and starts a new tail object under a new serial;
+ * readers search both while a worker thread writes the frozen one's
+ * segment, then move on when the catalog names the new one alone, and
+ * the kernel frees the old object once the last reader unmaps it.
  *
  * The layout is private to tail.c, which documents it. Readers map the
  * object read-only and check every offset against its size.
@@ -49,8 +50,29 @@ uint32_t tail_collection(const tail *t);
 
 /* The generation of the manifest whose segments of the collection precede
  * this tail: a view is consistent when the manifest it reads records the
- * same for the collection (store/manifest.h). */
+ * same for the collection (store/manifest.h). TAIL_GEN_UNKNOWN while the
+ * tail before it is frozen: the manifest that will name that one's
+ * segment is not stored yet. */
+#define TAIL_GEN_UNKNOWN UINT64_MAX
 uint64_t tail_gen(const tail *t);
+
+/* Writer: the frozen tail before this one is sealed into a segment that
+ * the manifest of generation gen names, called before that manifest is
+ * stored: readers then take either the manifest before it with the frozen
+ * tail, or that one without it (tail_follows). */
+void tail_set_gen(tail *t, uint64_t gen);
+
+/* The first LSN the tail may hold: where the one before it ended. */
+uint64_t tail_start(const tail *t);
+
+/* Whether the current tail cur, after the frozen one (NULL: none), follows
+ * the segments of a manifest that records generation gen for their
+ * collection: 0, or ROOST_EBUSY when a freeze or a seal came in between
+ * (or the catalog was read halfway through one): read the catalog and the
+ * manifest again. *with_frozen: the frozen tail's rows are not in those
+ * segments yet (else the manifest names its segment already, and the
+ * current tail follows that). */
+int tail_follows(const tail *cur, const tail *frozen, uint64_t gen, int *with_frozen);
 
 /* Writer: the tail is no longer the collection's current one, and holds
  * what is below end_lsn; called before anything past it is published. */

@@ -8,79 +8,127 @@
 #include "vindex.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* How many of s's rows the tombstone file ends. */
-static uint64_t compact__dead(const struct compact_config *cfg, const struct manifest_segment *s)
+struct compact_job {
+	char data_dir[INST_PATH_MAX];
+	struct manifest_coll coll;    /* as planned: settings, trained index */
+	struct manifest_segment *run; /* the segments merged, in order */
+	uint32_t n;
+	struct tomb *tombs; /* the plan's tombstones of [lo, hi) */
+	uint64_t ntombs;
+	uint64_t lo, hi, below;
+	uint64_t count;	   /* rows of the merged segment, once built */
+	uint64_t ndropped; /* rows left out */
+	int built;
+};
+
+/* How many of s's rows tombs[0..n) end. */
+static uint64_t compact__dead(const struct tomb *tombs, uint64_t n,
+			      const struct manifest_segment *s)
 {
-	uint64_t first = tomb_lower(cfg->tombs, cfg->ntombs, s->start_lsn), last = first;
-	while (last < cfg->ntombs && cfg->tombs[last].version < s->end_lsn)
+	uint64_t first = tomb_lower(tombs, n, s->start_lsn), last = first;
+	while (last < n && tombs[last].version < s->end_lsn)
 		last++;
 	uint64_t dead = last - first;
 	return dead < s->count ? dead : s->count;
 }
 
-static uint64_t compact__live(const struct compact_config *cfg, const struct manifest_segment *s)
+struct compact__view {
+	const struct compact_policy *p;
+	const struct manifest_segment *segs; /* the collection's */
+	uint32_t n;
+	const struct tomb *tombs;
+	uint64_t ntombs;
+};
+
+static uint64_t compact__live(const struct compact__view *v, uint32_t i)
 {
-	return s->count - compact__dead(cfg, s);
+	return v->segs[i].count - compact__dead(v->tombs, v->ntombs, &v->segs[i]);
 }
 
-/* A quarter or more of s ended: worth rewriting whatever its size. */
-static int compact__wasteful(const struct compact_config *cfg, const struct manifest_segment *s)
+/* A quarter or more of segment i ended: worth rewriting whatever its size. */
+static int compact__wasteful(const struct compact__view *v, uint32_t i)
 {
-	uint64_t dead = compact__dead(cfg, s);
-	return dead && dead * 4 >= s->count;
+	uint64_t dead = compact__dead(v->tombs, v->ntombs, &v->segs[i]);
+	return dead && dead * 4 >= v->segs[i].count;
 }
 
-/* Grows a run of one wasteful segment [*i, *j) by a neighbour: 1 when
- * the two fit in twice a merged segment's size, as two full ones do. */
-static int compact__pair(const struct compact_config *cfg, const struct manifest *m, uint32_t from,
-			 uint32_t count, uint32_t *i, uint32_t *j)
+/* 0 below a quarter of a seal, 1 below a seal, 2 below 4 seals, ... */
+static int compact__tier(const struct compact__view *v, uint64_t live)
 {
-	/* Rows, not live rows: tombstones of rows already gone must not let a
-	 * merged segment grow past this. */
-	uint64_t rows = m->segments[*i].count, room = 2 * cfg->max_docs;
-	if (*j < from + count && rows + m->segments[*j].count <= room) {
-		(*j)++;
+	uint64_t bound = v->p->seal_docs / 4 ? v->p->seal_docs / 4 : 1;
+	int tier = 0;
+	while (live >= bound && tier < 40) {
+		bound *= 4;
+		tier++;
+	}
+	return tier;
+}
+
+/* The run [i, *end) of segments of tier t at most: its first ones while
+ * they number COMPACT_MAX_RUN and hold max_docs live rows at most. 1 when
+ * COMPACT_MIN_RUN of those are of tier t - 1 or t: merged, they make a
+ * segment of tier t or more, so each row climbs a tier every few merges
+ * (a collection of N rows keeps O(log N) segments), and smaller segments
+ * between them (aged seals) go along instead of splitting the run. */
+static int compact__tier_run(const struct compact__view *v, int t, uint32_t i, uint32_t *end)
+{
+	uint64_t total = 0;
+	uint32_t heavy = 0, j = i;
+	while (j < v->n && j - i < COMPACT_MAX_RUN) {
+		uint64_t live = compact__live(v, j);
+		int tier = compact__tier(v, live);
+		if (tier > t || total + live > v->p->max_docs)
+			break;
+		heavy += tier >= t - 1;
+		total += live;
+		j++;
+	}
+	*end = j;
+	return heavy >= COMPACT_MIN_RUN;
+}
+
+/* A wasteful segment i with a neighbour: the pair [*lo, *hi), when the
+ * two rows fit in twice a merged segment's size. Rows, not live rows:
+ * tombstones of rows already gone must not let a segment grow past it. */
+static int compact__pair(const struct compact__view *v, uint32_t i, uint32_t *lo, uint32_t *hi)
+{
+	uint64_t rows = v->segs[i].count, room = 2 * v->p->max_docs;
+	if (i + 1 < v->n && rows + v->segs[i + 1].count <= room) {
+		*lo = i;
+		*hi = i + 2;
 		return 1;
 	}
-	if (*i > from && rows + m->segments[*i - 1].count <= room) {
-		(*i)--;
+	if (i > 0 && rows + v->segs[i - 1].count <= room) {
+		*lo = i - 1;
+		*hi = i + 1;
 		return 1;
 	}
 	return 0;
 }
 
-/* The first run to merge: [*first, *first+*n). */
-static int compact__find(const struct compact_config *cfg, const struct manifest *m,
-			 uint32_t *first, uint32_t *n)
+/* The first run to merge, as positions in v->segs: [*lo, *hi). Lower
+ * tiers first: their merges are the cheap ones. */
+static int compact__find(const struct compact__view *v, uint32_t *lo, uint32_t *hi)
 {
-	uint32_t from, count;
-	manifest_segments_of(m, cfg->coll, &from, &count);
-	for (uint32_t i = from; i < from + count; i++) {
-		uint64_t live = 0;
-		uint32_t j = i;
-		int wasteful = 0;
-		while (j < from + count) {
-			const struct manifest_segment *s = &m->segments[j];
-			int waste = compact__wasteful(cfg, s);
-			uint64_t l = compact__live(cfg, s);
-			if ((l >= cfg->small_docs && !waste) || live + l > cfg->max_docs)
-				break;
-			live += l;
-			wasteful |= waste;
-			j++;
-		}
-		uint32_t at = i;
-		if (j - i >= COMPACT_MIN_RUN || (wasteful && j - i >= 2) ||
-		    (wasteful && j - i == 1 && compact__pair(cfg, m, from, count, &at, &j))) {
-			*first = at;
-			*n = j - at;
-			return 1;
-		}
+	int top = 0;
+	for (uint32_t i = 0; i < v->n; i++) {
+		int tier = compact__tier(v, compact__live(v, i));
+		top = tier > top ? tier : top;
 	}
+	for (int t = 0; t <= top; t++)
+		for (uint32_t i = 0; i < v->n; i++)
+			if (compact__tier_run(v, t, i, hi)) {
+				*lo = i;
+				return 1;
+			}
+	for (uint32_t i = 0; i < v->n; i++)
+		if (compact__wasteful(v, i) && compact__pair(v, i, lo, hi))
+			return 1;
 	return 0;
 }
 
@@ -91,21 +139,26 @@ static void compact__free_parts(struct segment_docs *parts, uint32_t n)
 	free(parts);
 }
 
-static int compact__load(const struct compact_config *cfg, const struct manifest_segment *segs,
-			 uint32_t n, struct segment_docs **out)
+static void compact__path(const compact_job *j, const struct manifest_segment *s, const char *ext,
+			  char *path)
 {
-	struct segment_docs *parts = calloc(n, sizeof *parts);
+	manifest_segment_path(j->data_dir, j->coll.id, s->start_lsn, s->end_lsn, ext, path,
+			      INST_PATH_MAX);
+}
+
+static int compact__load(const compact_job *j, struct segment_docs **out)
+{
+	struct segment_docs *parts = calloc(j->n, sizeof *parts);
 	if (!parts)
 		return ROOST_ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < j->n; i++) {
 		char path[INST_PATH_MAX];
-		manifest_segment_path(cfg->data_dir, cfg->coll, segs[i].start_lsn, segs[i].end_lsn,
-				      "docs", path, sizeof path);
+		compact__path(j, &j->run[i], "docs", path);
 		int rc = segment_load(path, SEGMENT_WITH_VECTORS, &parts[i]);
-		if (rc == 0 && parts[i].count != segs[i].count)
+		if (rc == 0 && parts[i].count != j->run[i].count)
 			rc = ROOST_ECORRUPT;
 		if (rc) {
-			compact__free_parts(parts, n);
+			compact__free_parts(parts, j->n);
 			return rc;
 		}
 	}
@@ -150,20 +203,14 @@ static int compact__row(struct segment_docs *out, uint64_t cap, const struct seg
 	return rc;
 }
 
-/* Whether the tombstone file ends version. */
-static int compact__ended(const struct compact_config *cfg, uint64_t version)
-{
-	return tomb_find(cfg->tombs, cfg->ntombs, version) != NULL;
-}
-
 /* The parts' live rows, in order, in one block owned by out; the rows
- * left out are counted in done->ndropped. */
-static int compact__concat(const struct compact_config *cfg, const struct segment_docs *parts,
-			   uint32_t n, struct segment_docs *out, struct compact_done *done)
+ * left out are counted in j->ndropped. */
+static int compact__concat(compact_job *j, const struct segment_docs *parts,
+			   struct segment_docs *out)
 {
 	uint64_t count = 0, text = 0;
 	uint32_t dim = parts[0].dim;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < j->n; i++) {
 		count += parts[i].count;
 		text += parts[i].text_bytes;
 	}
@@ -184,81 +231,123 @@ static int compact__concat(const struct compact_config *cfg, const struct segmen
 	out->refs = (struct segment_ref *)(out->kinds + count);
 	out->text = (char *)(out->refs + count);
 	out->dim = dim;
-	out->start_lsn = parts[0].start_lsn;
-	out->end_lsn = parts[n - 1].end_lsn;
+	out->start_lsn = j->lo;
+	out->end_lsn = j->hi;
 	int rc = 0;
-	for (uint32_t i = 0; rc == 0 && i < n; i++)
+	for (uint32_t i = 0; rc == 0 && i < j->n; i++)
 		for (uint64_t r = 0; rc == 0 && r < parts[i].count; r++) {
-			if (compact__ended(cfg, parts[i].ids[r]))
-				done->ndropped++;
+			if (tomb_find(j->tombs, j->ntombs, parts[i].ids[r]))
+				j->ndropped++;
 			else
 				rc = compact__row(out, text, &parts[i], r);
 		}
 	return rc;
 }
 
-static int compact__index(const struct compact_config *cfg, const struct manifest_coll *c,
-			  const struct segment_docs *d)
+/* Rows are added in blocks of this many, so that a cancel (the writer
+ * stopping) waits for one block, not for a whole HNSW build. */
+#define COMPACT__ADD_BLOCK 4096u
+
+static int compact__add(vindex *v, const struct segment_docs *d, const atomic_int *cancel)
+{
+	if (!vindex_is_trained(v))
+		return ROOST_EINVAL;
+	for (uint64_t at = 0; at < d->count; at += COMPACT__ADD_BLOCK) {
+		/* Pairs with the stopping thread's store; a late look costs a block. */
+		if (atomic_load_explicit(cancel, memory_order_relaxed))
+			return ROOST_ECLOSED;
+		uint64_t n =
+		    d->count - at < COMPACT__ADD_BLOCK ? d->count - at : COMPACT__ADD_BLOCK;
+		int rc = vindex_add(v, n, d->vectors + at * d->dim);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int compact__store(compact_job *j, const struct segment_docs *d, const atomic_int *cancel)
 {
 	vindex *v;
 	int rc;
 	char path[INST_PATH_MAX];
+	const struct manifest_coll *c = &j->coll;
 	if (c->trained_gen) {
-		manifest_trained_path(cfg->data_dir, c->id, c->trained_gen, path, sizeof path);
+		manifest_trained_path(j->data_dir, c->id, c->trained_gen, path, sizeof path);
 		rc = vindex_load(&v, path);
 	} else {
 		rc = vindex_new(&v, c->settings.index, c->settings.dim, c->settings.metric);
 	}
 	if (rc)
 		return rc;
-	rc = vindex_is_trained(v) ? vindex_add(v, d->count, d->vectors) : ROOST_EINVAL;
-	manifest_segment_path(cfg->data_dir, c->id, d->start_lsn, d->end_lsn, "index", path,
-			      sizeof path);
+	struct manifest_segment merged = {.start_lsn = j->lo, .end_lsn = j->hi};
+	rc = compact__add(v, d, cancel);
+	/* From the first file on, abandoning the job removes what is there. */
+	j->built = 1;
+	compact__path(j, &merged, "index", path);
 	if (rc == 0)
 		rc = vindex_store(v, path);
 	vindex_free(v);
-	if (rc == 0) {
-		manifest_segment_path(cfg->data_dir, c->id, d->start_lsn, d->end_lsn, "docs", path,
-				      sizeof path);
-		rc = segment_store(path, d);
-	}
+	compact__path(j, &merged, "docs", path);
+	return rc ? rc : segment_store(path, d);
+}
+
+int compact_build(compact_job *j, const atomic_int *cancel)
+{
+	struct segment_docs *parts, all = {0};
+	int rc = compact__load(j, &parts);
+	if (rc)
+		return rc;
+	rc = compact__concat(j, parts, &all);
+	compact__free_parts(parts, j->n);
+	j->count = all.count;
+	if (rc == 0 && all.count)
+		rc = compact__store(j, &all, cancel);
+	segment_free(&all);
+	if (rc == 0)
+		killpoint_reach(KILLPOINT_COMPACT_BUILT);
 	return rc;
 }
 
-/* The merged segments' files, once the manifest no longer lists them. */
-static void compact__unlink(const struct compact_config *cfg, const struct manifest_segment *segs,
-			    uint32_t n)
+static void compact__unlink(const compact_job *j, const struct manifest_segment *s)
 {
-	for (uint32_t i = 0; i < n; i++) {
-		char path[INST_PATH_MAX];
-		manifest_segment_path(cfg->data_dir, cfg->coll, segs[i].start_lsn, segs[i].end_lsn,
-				      "index", path, sizeof path);
-		unlink(path);
-		manifest_segment_path(cfg->data_dir, cfg->coll, segs[i].start_lsn, segs[i].end_lsn,
-				      "docs", path, sizeof path);
-		unlink(path);
-	}
+	char path[INST_PATH_MAX];
+	compact__path(j, s, "index", path);
+	unlink(path);
+	compact__path(j, s, "docs", path);
+	unlink(path);
 }
 
-/* The tombstone file again, without the merged range's tombstones (m->gen
+void compact_abandon(compact_job *j)
+{
+	struct manifest_segment merged = {.start_lsn = j->lo, .end_lsn = j->hi};
+	if (j->built)
+		compact__unlink(j, &merged);
+}
+
+/* The plan's tombstone of t's version, if any: its row was dropped. */
+static int compact__applied(const compact_job *j, const struct tomb *t)
+{
+	return t->version >= j->lo && t->version < j->hi && t->end_lsn < j->below;
+}
+
+/* The tombstone file again without the tombstones the merge applied (m->gen
  * names it; none when no tombstone is left), and the LSN below which a
  * read as of an LSN would miss a dropped row. */
-static int compact__rewrite_tombs(const struct compact_config *cfg, struct manifest *m,
-				  struct manifest_coll *c, const struct compact_done *done)
+static int compact__rewrite_tombs(const compact_job *j, struct manifest *m, struct manifest_coll *c,
+				  const struct tomb *now, uint64_t nnow)
 {
-	struct tomb *kept = malloc((cfg->ntombs ? cfg->ntombs : 1) * sizeof *kept);
+	struct tomb *kept = malloc((nnow ? nnow : 1) * sizeof *kept);
 	if (!kept)
 		return ROOST_ENOMEM;
 	uint64_t n = 0, reclaimed = c->reclaimed_lsn;
-	for (uint64_t i = 0; i < cfg->ntombs; i++) {
-		const struct tomb *t = &cfg->tombs[i];
-		if (t->version < done->lo || t->version >= done->hi)
-			kept[n++] = *t;
-		else if (t->end_lsn + 1 > reclaimed)
-			reclaimed = t->end_lsn + 1;
+	for (uint64_t i = 0; i < nnow; i++) {
+		if (!compact__applied(j, &now[i]))
+			kept[n++] = now[i];
+		else if (now[i].end_lsn + 1 > reclaimed)
+			reclaimed = now[i].end_lsn + 1;
 	}
 	char path[INST_PATH_MAX];
-	int rc = n ? manifest_tomb_path(cfg->data_dir, c->id, m->gen, path, sizeof path) : 0;
+	int rc = n ? manifest_tomb_path(j->data_dir, c->id, m->gen, path, sizeof path) : 0;
 	if (rc == 0 && n)
 		rc = tomb_store(path, kept, n);
 	free(kept);
@@ -269,76 +358,122 @@ static int compact__rewrite_tombs(const struct compact_config *cfg, struct manif
 	return rc;
 }
 
-/* Replaces segments [first, first+n) by d (none when d holds no row). */
-static void compact__replace(struct manifest *m, uint32_t first, uint32_t n,
-			     const struct segment_docs *d)
+/* Where the run is in m's segments, when it is still there as planned. */
+static int compact__find_run(const compact_job *j, const struct manifest *m, uint32_t *first)
 {
-	uint32_t keep = d->count ? 1 : 0;
+	uint32_t from, n;
+	manifest_segments_of(m, j->coll.id, &from, &n);
+	for (uint32_t i = from; i + j->n <= from + n; i++)
+		if (memcmp(&m->segments[i], j->run, j->n * sizeof *j->run) == 0) {
+			*first = i;
+			return 1;
+		}
+	return 0;
+}
+
+/* Replaces segments [first, first+j->n) by the merged one (none when it
+ * holds no row). */
+static void compact__replace(const compact_job *j, struct manifest *m, uint32_t first)
+{
+	uint32_t keep = j->count ? 1 : 0;
 	if (keep)
-		m->segments[first] = (struct manifest_segment){.coll = m->segments[first].coll,
-							       .start_lsn = d->start_lsn,
-							       .end_lsn = d->end_lsn,
-							       .count = d->count};
-	memmove(&m->segments[first + keep], &m->segments[first + n],
-		(m->nsegments - first - n) * sizeof *m->segments);
-	m->nsegments -= n - keep;
+		m->segments[first] = (struct manifest_segment){
+		    .coll = j->coll.id, .start_lsn = j->lo, .end_lsn = j->hi, .count = j->count};
+	memmove(&m->segments[first + keep], &m->segments[first + j->n],
+		(m->nsegments - first - j->n) * sizeof *m->segments);
+	m->nsegments -= j->n - keep;
 }
 
-static int compact__install(const struct compact_config *cfg, struct manifest *m, uint32_t first,
-			    uint32_t n, const struct segment_docs *d,
-			    const struct compact_done *done)
+int compact_install(compact_job *j, struct manifest *m, const struct tomb *now, uint64_t nnow,
+		    struct compact_done *out)
 {
-	struct manifest_segment *gone = malloc(n * sizeof *gone);
-	if (!gone)
-		return ROOST_ENOMEM;
-	memcpy(gone, &m->segments[first], n * sizeof *gone);
-	m->gen++;
-	struct manifest_coll *c = manifest_coll_find(m, cfg->coll);
-	/* A merge of segments no tombstone names leaves the file as it is. */
-	uint64_t in_range = tomb_lower(cfg->tombs, cfg->ntombs, done->lo);
-	int touched = in_range < cfg->ntombs && cfg->tombs[in_range].version < done->hi;
-	int rc = touched ? compact__rewrite_tombs(cfg, m, c, done) : 0;
-	if (rc == 0) {
-		compact__replace(m, first, n, d);
-		killpoint_reach(KILLPOINT_COMPACT_BEFORE_MANIFEST);
-		rc = manifest_store(cfg->data_dir, m);
-	}
-	if (rc == 0) {
-		killpoint_reach(KILLPOINT_COMPACT_AFTER_MANIFEST);
-		compact__unlink(cfg, gone, n);
-	}
-	free(gone);
-	return rc;
-}
-
-int compact_run(const struct compact_config *cfg, struct manifest *m, struct compact_done *out)
-{
-	uint32_t first, n;
 	*out = (struct compact_done){0};
-	const struct manifest_coll *c = manifest_coll_find(m, cfg->coll);
-	if (!c || !compact__find(cfg, m, &first, &n))
-		return 0;
-	struct segment_docs *parts, all = {0};
-	int rc = compact__load(cfg, &m->segments[first], n, &parts);
+	uint32_t first;
+	struct manifest_coll *c = manifest_coll_find(m, j->coll.id);
+	if (!c || !compact__find_run(j, m, &first))
+		return ROOST_ENOENT;
+	/* A merge of segments no tombstone names leaves the file as it is. */
+	int touched = 0;
+	for (uint64_t i = tomb_lower(now, nnow, j->lo); i < nnow && now[i].version < j->hi; i++)
+		touched |= compact__applied(j, &now[i]);
+	int rc = touched ? compact__rewrite_tombs(j, m, c, now, nnow) : 0;
 	if (rc)
 		return rc;
-	out->lo = m->segments[first].start_lsn;
-	out->hi = m->segments[first + n - 1].end_lsn;
-	rc = compact__concat(cfg, parts, n, &all, out);
-	compact__free_parts(parts, n);
-	if (rc == 0 && all.count)
-		rc = compact__index(cfg, c, &all);
-	if (rc == 0)
-		rc = compact__install(cfg, m, first, n, &all, out);
-	if (rc == 0) {
-		out->merged = n;
-		log_info("collection '%s': compacted %u segments into %016llx (%llu documents, "
-			 "%llu ended ones dropped)",
-			 c->name, n, (unsigned long long)all.start_lsn,
-			 (unsigned long long)all.count, (unsigned long long)out->ndropped);
-	} else {
-		*out = (struct compact_done){0};
+	compact__replace(j, m, first);
+	killpoint_reach(KILLPOINT_COMPACT_BEFORE_MANIFEST);
+	rc = manifest_store(j->data_dir, m);
+	if (rc)
+		return rc;
+	killpoint_reach(KILLPOINT_COMPACT_AFTER_MANIFEST);
+	for (uint32_t i = 0; i < j->n; i++)
+		compact__unlink(j, &j->run[i]);
+	*out = (struct compact_done){
+	    .merged = j->n, .lo = j->lo, .hi = j->hi, .below = j->below, .ndropped = j->ndropped};
+	log_info("collection '%s': compacted %u segments into %016llx (%llu documents, "
+		 "%llu ended ones dropped)",
+		 c->name, j->n, (unsigned long long)j->lo, (unsigned long long)j->count,
+		 (unsigned long long)j->ndropped);
+	return 0;
+}
+
+/* The plan's tombstones of the run's range, copied. */
+static int compact__copy_tombs(compact_job *j, const struct tomb *tombs, uint64_t ntombs)
+{
+	uint64_t first = tomb_lower(tombs, ntombs, j->lo), last = first;
+	while (last < ntombs && tombs[last].version < j->hi)
+		last++;
+	j->ntombs = last - first;
+	j->tombs = malloc((j->ntombs ? j->ntombs : 1) * sizeof *j->tombs);
+	if (!j->tombs)
+		return ROOST_ENOMEM;
+	memcpy(j->tombs, tombs + first, j->ntombs * sizeof *j->tombs);
+	return 0;
+}
+
+int compact_plan(compact_job **out, const char *data_dir, const struct manifest *m, uint32_t coll,
+		 const struct compact_policy *p, const struct tomb *tombs, uint64_t ntombs,
+		 uint64_t below)
+{
+	*out = NULL;
+	const struct manifest_coll *c = manifest_coll_find(m, coll);
+	uint32_t from, n, lo, hi;
+	if (!c)
+		return 0;
+	manifest_segments_of(m, coll, &from, &n);
+	struct compact__view v = {
+	    .p = p, .segs = &m->segments[from], .n = n, .tombs = tombs, .ntombs = ntombs};
+	if (!compact__find(&v, &lo, &hi))
+		return 0;
+	compact_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return ROOST_ENOMEM;
+	snprintf(j->data_dir, sizeof j->data_dir, "%s", data_dir);
+	j->coll = *c;
+	j->n = hi - lo;
+	j->lo = v.segs[lo].start_lsn;
+	j->hi = v.segs[hi - 1].end_lsn;
+	j->below = below;
+	j->run = malloc(j->n * sizeof *j->run);
+	int rc = j->run ? compact__copy_tombs(j, tombs, ntombs) : ROOST_ENOMEM;
+	if (rc) {
+		compact_free(j);
+		return rc;
 	}
-	segment_free(&all);
-	return rc;
+	memcpy(j->run, &v.segs[lo], j->n * sizeof *j->run);
+	*out = j;
+	return 0;
+}
+
+uint32_t compact_coll(const compact_job *j)
+{
+	return j->coll.id;
+}
+
+void compact_free(compact_job *j)
+{
+	if (!j)
+		return;
+	free(j->run);
+	free(j->tombs);
+	free(j);
 }

@@ -178,27 +178,47 @@ int docmap_tombs(const docmap *d, struct tomb **out, uint64_t *n)
 	return 0;
 }
 
-void docmap_drop_range(docmap *d, uint64_t lo, uint64_t hi)
+/* Whether tombstone t goes in a drop of [lo, hi) below below. */
+static int docmap__dropped(const struct tomb *t, uint64_t lo, uint64_t hi, uint64_t below)
 {
-	uint64_t kept = 0;
-	for (uint64_t i = 0; i < d->ntombs; i++)
-		if (d->tombs[i].version < lo || d->tombs[i].version >= hi)
-			d->tombs[kept++] = d->tombs[i];
-	if (kept == d->ntombs)
-		return; /* no tombstone there: no ended key either */
+	return t->version >= lo && t->version < hi && t->end_lsn < below;
+}
+
+/* Forgets the keys whose version was one of the dropped rows: in the
+ * range, ended before the drop and no longer now. */
+static void docmap__drop_keys(docmap *d, const uint8_t *was_ended, uint64_t lo, uint64_t hi)
+{
 	for (uint64_t i = 0; i < d->nkeys_cap; i++) {
 		struct docmap__slot *s = &d->keys[i];
-		if (s->key && s->version >= lo && s->version < hi &&
-		    docmap_is_ended(d, s->version)) {
+		if (was_ended[i] && s->key && s->version >= lo && s->version < hi &&
+		    !docmap_is_ended(d, s->version)) {
 			free(s->key);
 			*s = (struct docmap__slot){.key = NULL, .version = 1};
 		}
 	}
+}
+
+void docmap_drop_range(docmap *d, uint64_t lo, uint64_t hi, uint64_t below)
+{
+	uint64_t kept = 0;
+	for (uint64_t i = 0; i < d->ntombs; i++)
+		if (!docmap__dropped(&d->tombs[i], lo, hi, below))
+			d->tombs[kept++] = d->tombs[i];
+	if (kept == d->ntombs)
+		return; /* no tombstone there: no ended key either */
+	/* Without memory for it the keys stay known: an upsert of one later
+	 * ends a row that is gone, which costs a tombstone and nothing else. */
+	uint8_t *was_ended = calloc(d->nkeys_cap ? d->nkeys_cap : 1, 1);
+	for (uint64_t i = 0; was_ended && i < d->nkeys_cap; i++)
+		was_ended[i] = d->keys[i].key && docmap_is_ended(d, d->keys[i].version);
 	d->ntombs = kept;
 	/* Linear probing cannot remove in place: the set is made again. */
 	memset(d->ended, 0, d->ended_cap * sizeof *d->ended);
 	for (uint64_t i = 0; i < d->ntombs; i++)
 		*docmap__ended_slot(d, d->tombs[i].version) = d->tombs[i].version;
+	if (was_ended)
+		docmap__drop_keys(d, was_ended, lo, hi);
+	free(was_ended);
 }
 
 void docmap_free(docmap *d)

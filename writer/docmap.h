@@ -46,9 +46,10 @@ int docmap_tombs(const docmap *d, struct tomb **out, uint64_t *n);
 /* How many tombstones there are. */
 uint64_t docmap_ended(const docmap *d);
 
-/* Compaction dropped the ended rows of versions in [lo, hi): their
- * tombstones go (the tombstone file no longer names them), and so do the
- * keys whose version is one of them, as a restart would find them. */
-void docmap_drop_range(docmap *d, uint64_t lo, uint64_t hi);
+/* Compaction dropped the rows of versions in [lo, hi) that ended below
+ * below: their tombstones go (the tombstone file no longer names them),
+ * and so do the keys whose version is one of them, as a restart would
+ * find them. Versions ended since stay ended. */
+void docmap_drop_range(docmap *d, uint64_t lo, uint64_t hi, uint64_t below);
 
 #endif

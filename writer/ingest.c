@@ -24,6 +24,7 @@
 #include "wal.h"
 #include "wcoll.h"
 #include "wire.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,9 @@
 #define INGEST_FIRST_LSN     16u
 /* The largest tail: the tail's own limit. */
 #define INGEST_MAX_SEAL_DOCS (1u << 24)
+/* A merged segment holds at most this many seals' worth of rows: a merge
+ * of the largest ones costs that much memory and rewriting. */
+#define INGEST_MERGED_SEALS 16u
 
 struct ingest {
 	struct ingest_config cfg;
@@ -64,10 +68,23 @@ struct ingest {
 	int recovering; /* from opening the collections to the end of replay */
 	place *place;	/* --gpu; NULL: CPU only */
 	int sweep_due;	/* a dropped collection's files wait for a stored manifest */
-	/* A seal whose manifest is durable, but whose collection has not
-	 * switched to its new tail and index yet (that part failed). */
-	wcoll *switch_coll;
-	uint64_t switch_start, switch_gen, switch_tomb_gen;
+	/* Off this thread: frozen tails' segments written, segments merged.
+	 * Each finished job is installed here, between two groups. */
+	worker *sealer, *merger;
+	struct ingest_merge *merging; /* the merge handed to merger; NULL: none */
+	wcoll_seal *installing;	      /* written, its manifest not stored yet */
+	/* A seal's files could not be written: nothing more is taken in
+	 * until they are (the writer stalls, as on a failed log write). */
+	int seal_failing;
+	/* The highest manifest generation stored or promised to a file that a
+	 * manifest will name (a frozen tail's tombstone and trained files). */
+	uint64_t gen_top;
+};
+
+/* A compaction as the merger's job. */
+struct ingest_merge {
+	struct worker_job job;
+	compact_job *c;
 };
 
 enum ingest_kind { INGEST_BATCH, INGEST_DELETE, INGEST_COLL };
@@ -401,17 +418,24 @@ static void ingest__replay_point(struct manifest *m)
 /* The state as a manifest of the next generation: the log is covered
  * from the smallest LSN any collection still needs, and a collection with
  * an empty tail needs nothing below the applied end. */
+static uint64_t ingest__new_gen(ingest *w)
+{
+	if (w->gen_top < w->man.gen)
+		w->gen_top = w->man.gen;
+	return ++w->gen_top;
+}
+
 static int ingest__next_manifest(ingest *w, struct manifest *next)
 {
 	int rc = manifest_copy(&w->man, next);
 	if (rc)
 		return rc;
-	next->gen++;
+	next->gen = ingest__new_gen(w);
 	next->version = MANIFEST_VERSION;
 	next->catalog_lsn = w->end;
 	for (uint32_t i = 0; i < next->ncolls; i++) {
 		struct manifest_coll *mc = &next->colls[i];
-		if (wcoll_rows(w->colls[i]) == 0 && w->switch_coll != w->colls[i] &&
+		if (wcoll_rows(w->colls[i]) == 0 && !wcoll_frozen(w->colls[i]) &&
 		    mc->tail_start < w->end)
 			mc->tail_start = w->end;
 	}
@@ -424,8 +448,16 @@ static int ingest__next_manifest(ingest *w, struct manifest *next)
 	return rc;
 }
 
-/* Makes next, stored, the manifest; a dropped collection's files go once
- * no stored manifest names them. */
+/* A dropped collection's files go once no stored manifest names them,
+ * and no job is writing files that none names yet. */
+static void ingest__sweep(ingest *w)
+{
+	int busy = w->merging || w->installing || (w->sealer && worker_queued(w->sealer));
+	if (w->sweep_due && !busy && sweep_data_dir(w->cfg.inst->data_dir, &w->man) == 0)
+		w->sweep_due = 0;
+}
+
+/* Makes next, stored, the manifest. */
 static int ingest__install(ingest *w, struct manifest *next)
 {
 	int rc = manifest_store(w->cfg.inst->data_dir, next);
@@ -436,8 +468,7 @@ static int ingest__install(ingest *w, struct manifest *next)
 	manifest_free(&w->man);
 	w->man = *next;
 	ingest__share_files(w);
-	if (w->sweep_due && sweep_data_dir(w->cfg.inst->data_dir, &w->man) == 0)
-		w->sweep_due = 0;
+	ingest__sweep(w);
 	return 0;
 }
 
@@ -618,127 +649,246 @@ static int ingest__tail_is_current(void *arg, uint64_t serial)
 {
 	const ingest *w = arg;
 	for (uint32_t i = 0; i < w->man.ncolls; i++)
-		if (wcoll_tail_serial(w->colls[i]) == serial)
+		if (wcoll_owns_tail(w->colls[i], serial))
 			return 1;
 	return 0;
 }
 
 /* ---- seals ---- */
 
-/* Merges small segments of a collection and drops its ended rows; a
- * failure only costs search speed and space, so it is logged and the
- * state kept as it was. */
-static void ingest__compact(ingest *w, uint32_t at)
+static int ingest__run_merge(struct worker_job *j, const atomic_int *cancel)
 {
-	const struct coll_settings *s = wcoll_settings(w->colls[at]);
-	struct compact_config cc = {
-	    .data_dir = w->cfg.inst->data_dir,
-	    .coll = w->man.colls[at].id,
-	    .small_docs = s->seal_docs / 4,
-	    .max_docs = s->seal_docs,
-	};
-	struct manifest next = {0};
-	struct compact_done done = {0};
-	struct tomb *tombs = NULL;
-	int rc = wcoll_sealed_tombs(w->colls[at], w->man.colls[at].tail_start, &tombs, &cc.ntombs);
-	cc.tombs = tombs;
-	if (rc == 0)
-		rc = manifest_copy(&w->man, &next);
-	if (rc == 0)
-		rc = compact_run(&cc, &next, &done);
-	free(tombs);
-	if (rc == 0 && done.merged) {
-		manifest_free(&w->man);
-		w->man = next;
-		uint64_t docs;
-		uint32_t segs;
-		ingest__counts_of(w, cc.coll, &docs, &segs);
-		wcoll_compacted(w->colls[at], segs, &done,
-				manifest_coll_find(&w->man, cc.coll)->tomb_gen);
-		ctl_set_documents(w->ctl, ctl_documents(w->ctl) - done.ndropped);
-		return;
-	}
-	manifest_free(&next);
-	if (rc)
-		log_warn("compaction failed: %s", roost_strerror(rc));
+	return compact_build(((struct ingest_merge *)j)->c, cancel);
 }
 
-/* Writes the collection's segment and commits it to a new manifest.
- * Nothing before the manifest's rename is visible, so a failure here is
- * retried from the start. */
-static int ingest__seal_commit(ingest *w, uint32_t at)
+/* Hands the first merge that one of the collections needs to the merger,
+ * unless it has one. A failure only costs search speed and space until
+ * the next seal plans again, so it is logged. */
+static void ingest__plan_compaction(ingest *w)
 {
-	wcoll *c = w->colls[at];
-	struct manifest_segment seg;
-	uint64_t trained, tomb_gen;
-	int rc = wcoll_seal_files(c, w->end, w->man.gen + 1, &seg, &trained, &tomb_gen);
-	struct manifest next;
+	if (!w->merger || w->merging)
+		return;
+	for (uint32_t i = 0; i < w->man.ncolls; i++) {
+		const struct coll_settings *s = wcoll_settings(w->colls[i]);
+		const struct manifest_coll *mc = &w->man.colls[i];
+		struct compact_policy p = {.seal_docs = s->seal_docs,
+					   .max_docs = s->seal_docs * INGEST_MERGED_SEALS};
+		struct tomb *tombs = NULL;
+		uint64_t n = 0;
+		compact_job *j = NULL;
+		int rc = wcoll_sealed_tombs(w->colls[i], mc->tail_start, &tombs, &n);
+		if (rc == 0)
+			rc = compact_plan(&j, w->cfg.inst->data_dir, &w->man, mc->id, &p, tombs, n,
+					  mc->tail_start);
+		free(tombs);
+		struct ingest_merge *m = j ? calloc(1, sizeof *m) : NULL;
+		if (j && !m)
+			rc = ROOST_ENOMEM;
+		if (rc) {
+			compact_free(j);
+			log_warn("collection '%s': cannot plan a compaction: %s", mc->name,
+				 roost_strerror(rc));
+			return;
+		}
+		if (m) {
+			*m = (struct ingest_merge){.job.run = ingest__run_merge, .c = j};
+			w->merging = m;
+			worker_submit(w->merger, &m->job);
+			return;
+		}
+	}
+}
+
+/* A built merge becomes the collection's, unless it was dropped meanwhile. */
+static int ingest__install_merge(ingest *w, compact_job *j)
+{
+	uint32_t at = ingest__pos(w, compact_coll(j));
+	if (at == UINT32_MAX)
+		return ROOST_ENOENT;
+	struct manifest next = {0};
+	struct compact_done done;
+	struct tomb *tombs = NULL;
+	uint64_t n = 0;
+	int rc = wcoll_sealed_tombs(w->colls[at], w->man.colls[at].tail_start, &tombs, &n);
 	if (rc == 0)
-		rc = ingest__next_manifest(w, &next);
-	if (rc)
-		return rc;
-	struct manifest_coll *mc = &next.colls[at];
-	mc->tail_start = w->end;
-	mc->tail_gen = next.gen;
-	if (trained)
-		mc->trained_gen = trained;
-	if (tomb_gen)
-		mc->tomb_gen = tomb_gen;
-	ingest__replay_point(&next);
-	rc = seg.count ? manifest_add_segment(&next, &seg) : 0;
+		rc = manifest_copy(&w->man, &next);
+	next.gen = ingest__new_gen(w);
+	if (rc == 0)
+		rc = compact_install(j, &next, tombs, n, &done);
+	free(tombs);
 	if (rc) {
 		manifest_free(&next);
 		return rc;
 	}
-	killpoint_reach(KILLPOINT_SEAL_BEFORE_MANIFEST);
-	rc = ingest__install(w, &next);
+	manifest_free(&w->man);
+	w->man = next;
+	ingest__share_files(w);
+	uint64_t docs;
+	uint32_t segs;
+	ingest__counts_of(w, compact_coll(j), &docs, &segs);
+	wcoll_compacted(w->colls[at], segs, &done, w->man.colls[at].tomb_gen);
+	ctl_set_documents(w->ctl, ctl_documents(w->ctl) - done.ndropped);
+	return 0;
+}
+
+/* Installs the merger's built merge, if there is one, then plans the
+ * next. */
+static void ingest__finish_compaction(ingest *w)
+{
+	struct worker_job *done = w->merging ? worker_collect(w->merger) : NULL;
+	if (!done)
+		return;
+	compact_job *j = w->merging->c;
+	int rc = done->rc;
+	free(w->merging);
+	w->merging = NULL;
+	if (rc == 0)
+		rc = ingest__install_merge(w, j);
+	if (rc) {
+		if (rc != ROOST_ENOENT)
+			log_warn("compaction failed: %s", roost_strerror(rc));
+		compact_abandon(j);
+	}
+	compact_free(j);
+	ingest__sweep(w);
+	ingest__plan_compaction(w);
+}
+
+/* The stored manifest that names a written seal's segment and files. */
+static int ingest__seal_manifest(ingest *w, uint32_t at, const wcoll_seal *s)
+{
+	const struct manifest_segment *seg = wcoll_seal_segment(s);
+	uint64_t tomb_gen, trained_gen;
+	wcoll_seal_gens(s, &tomb_gen, &trained_gen);
+	struct manifest next;
+	int rc = ingest__next_manifest(w, &next);
 	if (rc)
 		return rc;
+	struct manifest_coll *mc = &next.colls[at];
+	mc->tail_start = seg->end_lsn;
+	mc->tail_gen = next.gen;
+	if (trained_gen)
+		mc->trained_gen = trained_gen;
+	if (tomb_gen)
+		mc->tomb_gen = tomb_gen;
+	ingest__replay_point(&next);
+	rc = seg->count ? manifest_add_segment(&next, seg) : 0;
+	if (rc) {
+		manifest_free(&next);
+		return rc;
+	}
+	wcoll_seal_follows(w->colls[at], next.gen);
+	killpoint_reach(KILLPOINT_SEAL_BEFORE_MANIFEST);
+	return ingest__install(w, &next);
+}
+
+/* Makes a written seal the collection's: a new manifest, a shorter log
+ * and the frozen tail gone. Until the manifest is stored nothing changed,
+ * so a failure leaves it to be tried again; the rest cannot fail (a log
+ * file that could not go goes at a later seal). */
+static int ingest__install_seal(ingest *w, wcoll_seal *s)
+{
+	const struct manifest_segment *seg = wcoll_seal_segment(s);
+	uint32_t at = ingest__pos(w, seg->coll);
+	if (at == UINT32_MAX) {
+		wcoll_seal_free(s); /* dropped meanwhile; its files go in the sweep */
+		return 0;
+	}
+	int rc = ingest__seal_manifest(w, at, s);
+	if (rc) {
+		log_error("sealing collection '%s' failed: %s", w->man.colls[at].name,
+			  roost_strerror(rc));
+		return rc;
+	}
 	killpoint_reach(KILLPOINT_SEAL_AFTER_MANIFEST);
-	w->switch_coll = c;
-	w->switch_start = w->end;
-	w->switch_gen = w->man.gen;
-	w->switch_tomb_gen = tomb_gen;
+	rc = w->wal ? wal_rotate(w->wal, w->end, w->man.tail_start) : 0;
+	if (rc)
+		log_warn("cannot rotate the log: %s; old log files stay until the next seal",
+			 roost_strerror(rc));
+	wcoll_sealed(w->colls[at]);
 	log_info("collection '%s': sealed segment %016llx-%016llx, %llu documents (manifest gen "
 		 "%llu)",
-		 w->man.colls[at].name, (unsigned long long)seg.start_lsn,
-		 (unsigned long long)seg.end_lsn, (unsigned long long)seg.count,
+		 w->man.colls[at].name, (unsigned long long)seg->start_lsn,
+		 (unsigned long long)seg->end_lsn, (unsigned long long)seg->count,
 		 (unsigned long long)w->man.gen);
 	return 0;
 }
 
-/* After the commit: each step can be repeated, so a failure here is
- * retried from the first one. */
-static int ingest__seal_finish(ingest *w)
+/* Installs a seal collected before (its install failed) or the one the
+ * sealer hands back; with wait, waits for it to be written. ROOST_EBUSY:
+ * none is written yet. */
+static int ingest__finish_seal(ingest *w, int wait)
 {
-	wcoll *c = w->switch_coll;
-	int rc = w->wal ? wal_rotate(w->wal, w->switch_start, w->man.tail_start) : 0;
-	if (rc == 0)
-		rc = wcoll_seal_switch(c, w->switch_start, w->switch_gen, w->switch_tomb_gen);
-	if (rc)
-		return rc;
-	w->switch_coll = NULL;
-	ingest__compact(w, ingest__pos(w, wcoll_id(c)));
-	return 0;
+	if (!w->installing) {
+		struct worker_job *j = wait ? worker_wait(w->sealer) : worker_collect(w->sealer);
+		if (!j)
+			return ROOST_EBUSY;
+		w->installing = wcoll_seal_of(j);
+		w->seal_failing = j->rc != 0;
+		if (j->rc) {
+			/* Written again from the start: nothing of it is named. */
+			log_error("writing a sealed segment failed: %s", roost_strerror(j->rc));
+			int rc = j->rc;
+			worker_submit(w->sealer, j);
+			w->installing = NULL;
+			return rc;
+		}
+	}
+	int rc = ingest__install_seal(w, w->installing);
+	if (rc == 0) {
+		w->installing = NULL;
+		ingest__sweep(w);
+		ingest__plan_compaction(w);
+	}
+	return rc;
 }
 
-/* Turns the collection's tail into a segment: index and documents to
- * disk, a new manifest, a shorter log and a fresh tail. Everything
- * appended is published first, so w->end is the segment's end. On failure
+/* Installs every seal written so far; with wait, or while a seal fails to
+ * be written, every seal handed over. */
+static int ingest__finish_seals(ingest *w, int wait)
+{
+	int rc = 0;
+	while (rc == 0 && (w->installing || worker_queued(w->sealer)))
+		rc = ingest__finish_seal(w, wait || w->seal_failing);
+	return rc == ROOST_EBUSY ? 0 : rc;
+}
+
+static int ingest__run_seal(struct worker_job *j, const atomic_int *cancel)
+{
+	(void)cancel; /* a seal is short, and a stopping writer waits for it */
+	int rc = wcoll_seal_write(wcoll_seal_of(j));
+	if (rc == 0)
+		killpoint_reach(KILLPOINT_SEAL_WRITTEN);
+	return rc;
+}
+
+/* Freezes the collection's tail, which the sealer turns into a segment
+ * while ingestion goes on: everything appended is published first, so
+ * w->end is the frozen tail's end. The tail before it must be sealed
+ * first (one frozen tail at a time): the writer waits for it. On failure
  * nothing more may be appended until a retry succeeds (ingest_run
  * stalls). */
 static int ingest__seal(ingest *w, uint32_t at)
 {
 	wcoll *c = w->colls[at];
-	if (w->switch_coll != c && !wcoll_sealable(c))
+	if (!wcoll_sealable(c))
 		return 0;
-	int rc = w->switch_coll == c ? 0 : ingest__seal_commit(w, at);
+	int rc = 0;
+	while (rc == 0 && wcoll_frozen(c))
+		rc = ingest__finish_seal(w, 1);
+	wcoll_seal *s = NULL;
 	if (rc == 0)
-		rc = ingest__seal_finish(w);
-	if (rc)
+		rc = wcoll_freeze(c, w->end, ingest__new_gen(w), &s);
+	if (rc) {
 		log_error("sealing collection '%s' failed: %s", w->man.colls[at].name,
 			  roost_strerror(rc));
-	return rc;
+		return rc;
+	}
+	killpoint_reach(KILLPOINT_SEAL_FROZEN);
+	struct worker_job *j = wcoll_seal_job(s);
+	*j = (struct worker_job){.run = ingest__run_seal};
+	worker_submit(w->sealer, j);
+	return 0;
 }
 
 static void ingest__publish(ingest *w, uint64_t end)
@@ -1058,7 +1208,7 @@ static void ingest__count(ingest *w)
 	for (uint32_t i = 0; i < w->man.nsegments; i++)
 		docs += w->man.segments[i].count;
 	for (uint32_t i = 0; i < w->man.ncolls; i++)
-		docs += wcoll_rows(w->colls[i]);
+		docs += wcoll_unsealed(w->colls[i]);
 	ctl_set_documents(w->ctl, docs);
 }
 
@@ -1241,6 +1391,10 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 		rc = sweep_data_dir(cfg->inst->data_dir, &w->man);
 	if (rc == 0)
 		rc = ingest__open_ctl(w);
+	if (rc == 0)
+		rc = worker_start(&w->sealer);
+	if (rc == 0)
+		rc = worker_start(&w->merger);
 	w->recovering = 1;
 	if (rc == 0)
 		rc = ingest__open_colls(w);
@@ -1436,10 +1590,10 @@ static int ingest__retry_waiting(ingest *w, volatile sig_atomic_t *stop)
  * seal that failed half way, and tails older than their interval. */
 static int ingest__seal_due(ingest *w, uint32_t full)
 {
-	if (w->switch_coll)
-		return ingest__seal(w, ingest__pos(w, wcoll_id(w->switch_coll)));
 	for (uint32_t i = 0; i < w->man.ncolls; i++) {
-		if (i != full && !wcoll_aged(w->colls[i]))
+		/* An aged tail waits for the frozen one before it; a full one
+		 * cannot. */
+		if (i != full && (!wcoll_aged(w->colls[i]) || wcoll_frozen(w->colls[i])))
 			continue;
 		int rc = ingest__seal(w, i);
 		if (rc)
@@ -1465,8 +1619,15 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 	if (!recs)
 		return ROOST_ENOMEM;
 	ctl_set_writer_mode(w->ctl, place_mode(w->place));
+	ingest__plan_compaction(w);
 	int rc = 0;
 	while (!*stop) {
+		ingest__finish_compaction(w);
+		if ((rc = ingest__finish_seals(w, 0)) != 0) {
+			ingest__stall(w, "seal", rc, stop);
+			rc = 0;
+			continue;
+		}
 		rc = ingest__retry_waiting(w, stop);
 		if (rc == ROOST_EBUSY) {
 			rc = 0;
@@ -1517,14 +1678,38 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 		ingest__publish(w, end);
 		ring_release(w->ring, end);
 	}
+	/* What is frozen is sealed before the writer goes: a restart then
+	 * replays less. */
+	if (ingest__finish_seals(w, 1) != 0)
+		log_warn("a frozen tail is left unsealed; the next start replays it");
 	free(recs);
 	return rc;
+}
+
+/* Jobs not installed are dropped: seals wait in the log (replayed at the
+ * next start), merged files in the data directory's sweep. */
+static void ingest__stop_workers(ingest *w)
+{
+	struct worker_job *j = worker_stop(w->sealer), *next;
+	for (; j; j = next) {
+		next = j->next;
+		wcoll_seal_free(wcoll_seal_of(j));
+	}
+	wcoll_seal_free(w->installing);
+	for (j = worker_stop(w->merger); j; j = next) {
+		next = j->next;
+		struct ingest_merge *m = (struct ingest_merge *)j;
+		compact_abandon(m->c);
+		compact_free(m->c);
+		free(m);
+	}
 }
 
 void ingest_close(ingest *w)
 {
 	if (!w)
 		return;
+	ingest__stop_workers(w);
 	wal_close(w->wal);
 	ring_close(w->ring);
 	for (uint32_t i = 0; w->colls && i < w->man.ncolls; i++)

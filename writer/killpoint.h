@@ -9,31 +9,45 @@
  * SIGKILLs itself the nth time (default 1) it gets to that point. Unset or
  * empty, every point costs one comparison. Never set it on a writer whose
  * data matters.
+ *
+ * A test that must show something goes on while the writer is in the
+ * middle of a step (ingestion while a compaction builds) holds it there:
+ *   ROOST_TEST_HOLD_AT=<point>:<path>
+ * makes the thread that reaches the point log "hold point <point>
+ * reached" and wait while the file path exists; the test removes it to
+ * let the thread go on.
  */
 #ifndef ROOST_KILLPOINT_H
 #define ROOST_KILLPOINT_H
 
 #define KILLPOINT_ENV "ROOST_TEST_KILL_AT"
+#define HOLDPOINT_ENV "ROOST_TEST_HOLD_AT"
 
 enum killpoint_id {
 	KILLPOINT_LOG_BEFORE_SYNC,	   /* a group appended to the log, not fsynced */
 	KILLPOINT_LOG_AFTER_SYNC,	   /* fsynced; not yet acknowledged nor applied */
+	KILLPOINT_SEAL_FROZEN,		   /* a tail frozen, a new one published; nothing written */
+	KILLPOINT_SEAL_WRITTEN,		   /* segment files written off the ingest thread */
 	KILLPOINT_SEAL_BEFORE_MANIFEST,	   /* segment files written, no manifest names them */
-	KILLPOINT_SEAL_AFTER_MANIFEST,	   /* manifest renamed; log, tail and index not switched */
+	KILLPOINT_SEAL_AFTER_MANIFEST,	   /* manifest renamed; log and frozen tail not gone */
 	KILLPOINT_REPLAY,		   /* a logged batch applied again while recovering */
-	KILLPOINT_COMPACT_BEFORE_MANIFEST, /* merged segment written, not yet named */
+	KILLPOINT_COMPACT_BUILT,	   /* merged segment written off the ingest thread */
+	KILLPOINT_COMPACT_BEFORE_MANIFEST, /* merged segment being installed, not yet named */
 	KILLPOINT_COMPACT_AFTER_MANIFEST,  /* manifest renamed, merged segments not deleted */
 	KILLPOINT_COLL_BEFORE_APPLY,	   /* a create or drop logged, not yet applied */
 	KILLPOINT_COLL_BEFORE_MANIFEST,	   /* a create or drop applied, no manifest has it */
 	KILLPOINT_COUNT
 };
 
-/* Arms the point spec names ("<point>[:<nth>]", nth from 1); NULL or ""
- * arms none. ROOST_EINVAL, logged with the known names: an unknown point
- * or a bad count. */
-int killpoint_init(const char *spec);
+/* Arms the point kill names ("<point>[:<nth>]", nth from 1) and the hold
+ * point hold names ("<point>:<path>"); NULL or "" arms none. ROOST_EINVAL,
+ * logged with the known names: an unknown point, a bad count or path.
+ * Call it before any thread that reaches points starts. */
+int killpoint_init(const char *kill, const char *hold);
 
-/* Counts an arrival at p; the armed point's nth arrival kills the process. */
+/* Counts an arrival at p (from any thread); the armed point's nth arrival
+ * kills the process, and an arrival at the hold point waits while its file
+ * exists. */
 void killpoint_reach(enum killpoint_id p);
 
 #endif

@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 	log_init("writer");
 	if (check)
 		return ingest_check(&cfg) ? 1 : 0;
-	if (killpoint_init(getenv(KILLPOINT_ENV)) != 0)
+	if (killpoint_init(getenv(KILLPOINT_ENV), getenv(HOLDPOINT_ENV)) != 0)
 		return 2;
 	struct sigaction sa = {.sa_handler = writer_on_signal};
 	sigaction(SIGTERM, &sa, NULL);

@@ -8,6 +8,7 @@
 #include "vindex.h"
 #include "wire.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,12 @@ struct wcoll {
 	int needs_training;
 	tail *tail;
 	uint64_t tail_serial;
-	uint64_t listed_serial; /* the tail the catalog names, while recovering */
-	uint64_t tail_gen;	/* of the current tail */
-	vindex *index;		/* the open segment's; NULL until trained */
-	uint64_t indexed;	/* tail rows already added to it */
+	/* The tails the catalog names while recovering: the last writer's. */
+	uint64_t listed_serial, listed_frozen;
+	uint64_t tail_gen;  /* of the current tail */
+	wcoll_seal *frozen; /* the tail before it, being sealed; NULL: none */
+	vindex *index;	    /* the open segment's; NULL until trained */
+	uint64_t indexed;   /* tail rows already added to it */
 	uint64_t published;
 	uint64_t published_tombs;
 	int64_t tail_born_ms; /* when the tail got its first row; 0: empty */
@@ -42,6 +45,33 @@ struct wcoll {
 	docmap *docs;
 	uint64_t tomb_gen; /* of its tombstone file; 0: none */
 };
+
+/* A frozen tail on its way to a segment: what the worker writes, and what
+ * the install needs. The worker reads the tail's rows (nothing appends
+ * to them any more) and owns the index. */
+struct wcoll_seal {
+	struct worker_job job;
+	const char *data_dir;
+	tail *tail; /* the frozen tail, sealed at seg.end_lsn */
+	uint64_t serial;
+	uint64_t text_bytes;
+	vindex *index; /* its rows', on the CPU; NULL without rows */
+	struct manifest_segment seg;
+	/* Every tombstone of the collection when it froze, for its file. */
+	struct tomb *tombs;
+	uint64_t ntombs;
+	uint64_t tomb_gen, trained_gen; /* new files' generations; 0: none */
+};
+
+static uint64_t wcoll__frozen_serial(const wcoll *c)
+{
+	return c->frozen ? c->frozen->serial : 0;
+}
+
+static uint64_t wcoll__frozen_rows(const wcoll *c)
+{
+	return c->frozen ? c->frozen->seg.count : 0;
+}
 
 void wcoll_resolve(const struct wcoll_defaults *d, const struct coll_settings *own,
 		   struct coll_settings *out)
@@ -65,7 +95,8 @@ static void wcoll__catalog_entry(const wcoll *c, struct catalog_entry *e)
 	e->settings = c->set;
 	e->created_lsn = c->created_lsn;
 	e->tail_serial = c->listed_serial ? c->listed_serial : c->tail_serial;
-	e->documents = c->sealed_docs + c->published;
+	e->frozen_serial = c->listed_serial ? c->listed_frozen : wcoll__frozen_serial(c);
+	e->documents = c->sealed_docs + wcoll__frozen_rows(c) + c->published;
 	e->segments = c->segments;
 }
 
@@ -96,7 +127,24 @@ static int wcoll__open_index(wcoll *c)
 	return rc;
 }
 
-static int wcoll__new_tail(wcoll *c, uint64_t start, uint64_t tail_gen)
+/* Names the collection's tails in the catalog, unless it still names the
+ * last writer's (while recovering). */
+static void wcoll__show(wcoll *c)
+{
+	if (!c->listed_serial)
+		catalog_set_tail(c->env.cat, c->id, c->tail_serial, wcoll__frozen_serial(c));
+}
+
+static void wcoll__unlink_tail(wcoll *c, uint64_t serial)
+{
+	/* Readers still mapping it keep it until they move on. */
+	char path[INST_PATH_MAX];
+	inst_tail_path(c->env.inst, serial, path, sizeof path);
+	tail_unlink(path);
+}
+
+static int wcoll__create_tail(wcoll *c, uint64_t start, uint64_t tail_gen, tail **t,
+			      uint64_t *serial)
 {
 	char path[INST_PATH_MAX];
 	struct tail_config tc = {
@@ -111,29 +159,23 @@ static int wcoll__new_tail(wcoll *c, uint64_t start, uint64_t tail_gen)
 	    .mode = c->env.inst->file_mode,
 	};
 	inst_tail_path(c->env.inst, tc.serial, path, sizeof path);
-	tail *t;
-	int rc = tail_create(&t, path, &tc);
-	if (rc) {
+	int rc = tail_create(t, path, &tc);
+	if (rc)
 		log_error("collection '%s': cannot create tail %s: %s", c->name, path,
 			  roost_strerror(rc));
-		return rc;
-	}
-	uint64_t old = c->tail_serial;
-	tail_close(c->tail);
+	*serial = tc.serial;
+	return rc;
+}
+
+/* t, just made, becomes the tail appended to. */
+static void wcoll__use_tail(wcoll *c, tail *t, uint64_t serial, uint64_t tail_gen)
+{
 	c->tail = t;
-	c->tail_serial = tc.serial;
+	c->tail_serial = serial;
 	c->tail_gen = tail_gen;
 	c->published = 0;
-	c->published_tombs = 0;
+	c->published_tombs = tail_tomb_pending(t);
 	c->tail_born_ms = 0;
-	if (!c->listed_serial)
-		catalog_set_tail(c->env.cat, c->id, tc.serial);
-	if (old) {
-		/* Readers still mapping it keep it until they move on. */
-		inst_tail_path(c->env.inst, old, path, sizeof path);
-		tail_unlink(path);
-	}
-	return 0;
 }
 
 int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_coll *mc,
@@ -155,16 +197,20 @@ int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_c
 	c->sealed_docs = documents;
 	c->segments = segments;
 	struct catalog_entry listed;
-	if (env->recovering && catalog_get(env->cat, c->id, &listed) == 0)
+	if (env->recovering && catalog_get(env->cat, c->id, &listed) == 0) {
 		c->listed_serial = listed.tail_serial;
+		c->listed_frozen = listed.frozen_serial;
+	}
 	char why[512];
 	int rc = vindex_check_factory(c->set.index, c->set.dim, c->set.metric, &c->needs_training,
 				      why, sizeof why);
 	if (rc)
 		log_error("collection '%s': index '%s' cannot be built: FAISS says \"%s\"", c->name,
 			  c->set.index, why);
-	if (rc == 0)
-		rc = wcoll__new_tail(c, mc->tail_start, mc->tail_gen);
+	tail *t;
+	uint64_t serial;
+	if (rc == 0 && (rc = wcoll__create_tail(c, mc->tail_start, mc->tail_gen, &t, &serial)) == 0)
+		wcoll__use_tail(c, t, serial, mc->tail_gen);
 	struct catalog_entry e;
 	wcoll__catalog_entry(c, &e);
 	if (rc == 0 && (rc = catalog_put(env->cat, &e)) != 0)
@@ -195,11 +241,10 @@ void wcoll_discard(wcoll *c)
 {
 	if (!c)
 		return;
-	if (c->tail_serial) {
-		char path[INST_PATH_MAX];
-		inst_tail_path(c->env.inst, c->tail_serial, path, sizeof path);
-		tail_unlink(path);
-	}
+	if (c->tail_serial)
+		wcoll__unlink_tail(c, c->tail_serial);
+	if (c->frozen)
+		wcoll__unlink_tail(c, c->frozen->serial);
 	wcoll_close(c);
 }
 
@@ -213,29 +258,40 @@ const struct coll_settings *wcoll_settings(const wcoll *c)
 	return &c->set;
 }
 
-uint64_t wcoll_tail_serial(const wcoll *c)
+int wcoll_owns_tail(const wcoll *c, uint64_t serial)
 {
-	return c->tail_serial;
+	return serial == c->tail_serial || serial == wcoll__frozen_serial(c);
 }
 
 void wcoll_show_tail(wcoll *c, uint64_t published)
 {
 	if (!c->listed_serial)
 		return;
-	/* Unsealed, a view of it would claim what this writer publishes. */
+	/* Unsealed, a view of it would claim what this writer publishes (a
+	 * frozen one was sealed when it froze). */
 	char path[INST_PATH_MAX];
 	inst_tail_path(c->env.inst, c->listed_serial, path, sizeof path);
 	int rc = tail_seal_left(path, published);
 	if (rc && rc != ROOST_ENOENT)
 		log_warn("collection '%s': cannot seal the last writer's tail %s: %s", c->name,
 			 path, roost_strerror(rc));
-	c->listed_serial = 0;
-	catalog_set_tail(c->env.cat, c->id, c->tail_serial);
+	c->listed_serial = c->listed_frozen = 0;
+	wcoll__show(c);
+}
+
+int wcoll_frozen(const wcoll *c)
+{
+	return c->frozen != NULL;
 }
 
 uint64_t wcoll_rows(const wcoll *c)
 {
 	return tail_pending(c->tail);
+}
+
+uint64_t wcoll_unsealed(const wcoll *c)
+{
+	return wcoll__frozen_rows(c) + tail_pending(c->tail);
 }
 
 int wcoll_sealable(const wcoll *c)
@@ -311,7 +367,8 @@ void wcoll_publish(wcoll *c, uint64_t end)
 	tail_publish(c->tail, end);
 	c->published = rows;
 	c->published_tombs = tombs;
-	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + rows, c->segments);
+	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + wcoll__frozen_rows(c) + rows,
+			   c->segments);
 }
 
 int wcoll_index_pending(wcoll *c, enum place_refusal refusal)
@@ -454,64 +511,141 @@ int wcoll_end_all(wcoll *c, const uint64_t *versions, uint64_t n, uint64_t lsn)
 	return rc;
 }
 
-/* Every tombstone the collection has, as of generation gen. */
-static int wcoll__store_tombs(wcoll *c, uint64_t gen, uint64_t *tomb_gen)
+/* Copies the frozen tail's tombstones to the new one and publishes them
+ * there: readers apply the current tail's to every row, the frozen tail's
+ * included, until the tombstone file has them. */
+static int wcoll__carry_tombs(tail *from, tail *to, uint64_t end)
 {
-	*tomb_gen = 0;
-	if (!docmap_ended(c->docs))
-		return 0;
-	struct tomb *t;
+	const struct tomb *t;
 	uint64_t n;
-	char path[INST_PATH_MAX];
-	int rc = docmap_tombs(c->docs, &t, &n);
+	tail_tombs(from, &t, &n);
+	int rc = tail_tomb_fits(to, n) ? tail_tomb_reserve(to, n) : ROOST_ETOOBIG;
+	for (uint64_t i = 0; rc == 0 && i < n; i++)
+		tail_tomb_append(to, t[i].version, t[i].end_lsn);
 	if (rc == 0)
-		rc = manifest_tomb_path(c->env.inst->data_dir, c->id, gen, path, sizeof path);
-	if (rc == 0)
-		rc = tomb_store(path, t, n);
-	free(t);
-	if (rc == 0)
-		*tomb_gen = gen;
+		tail_publish(to, end);
 	return rc;
 }
 
-static int wcoll__store_segment(wcoll *c, const struct segment_docs *v)
+/* What the worker needs of the tail about to freeze, its index moved to
+ * the CPU (the writer's GPU stays with the ingest thread). */
+static int wcoll__prepare_seal(wcoll *c, uint64_t end, uint64_t gen, wcoll_seal *s)
 {
-	char path[INST_PATH_MAX];
-	const char *dir = c->env.inst->data_dir;
-	manifest_segment_path(dir, c->id, v->start_lsn, v->end_lsn, "index", path, sizeof path);
-	int rc = vindex_store(c->index, path);
-	if (rc)
-		return rc;
-	manifest_segment_path(dir, c->id, v->start_lsn, v->end_lsn, "docs", path, sizeof path);
-	return segment_store(path, v);
+	uint64_t rows = tail_pending(c->tail), had = c->trained_gen;
+	/* A tail of tombstones only (deletes, no adds) makes no segment. */
+	int rc = c->index || !rows ? 0 : wcoll__train(c, gen);
+	if (rc == 0 && rows)
+		rc = wcoll_index_pending(c, PLACE_MUST_ADD);
+	if (rc == 0 && rows && vindex_on_gpu(c->index))
+		rc = vindex_to_cpu(c->index);
+	if (rc == 0 && docmap_ended(c->docs))
+		rc = docmap_tombs(c->docs, &s->tombs, &s->ntombs);
+	s->data_dir = c->env.inst->data_dir;
+	s->serial = c->tail_serial;
+	s->text_bytes = tail_text_used(c->tail);
+	s->seg = (struct manifest_segment){
+	    .coll = c->id, .start_lsn = tail_start(c->tail), .end_lsn = end, .count = rows};
+	s->tomb_gen = s->ntombs ? gen : 0;
+	s->trained_gen = c->trained_gen != had ? c->trained_gen : 0;
+	return rc;
 }
 
-int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segment *seg,
-		     uint64_t *trained_gen, uint64_t *tomb_gen)
+int wcoll_freeze(wcoll *c, uint64_t end, uint64_t gen, wcoll_seal **out)
 {
-	uint64_t had = c->trained_gen;
-	struct segment_docs v;
-	tail_view(c->tail, &v);
-	v.count = tail_pending(c->tail);
-	v.end_lsn = end;
-	v.text_bytes = tail_text_used(c->tail);
-	/* A tail of tombstones only (deletes, no adds) makes no segment. */
-	int rc = c->index || !v.count ? 0 : wcoll__train(c, gen);
-	if (rc == 0 && v.count)
-		rc = wcoll_index_pending(c, PLACE_MUST_ADD);
-	if (rc == 0 && v.count)
-		rc = wcoll__store_segment(c, &v);
+	*out = NULL;
+	if (c->frozen)
+		return ROOST_EBUSY;
+	wcoll_seal *s = calloc(1, sizeof *s);
+	tail *t = NULL;
+	uint64_t serial = 0;
+	int rc = s ? wcoll__prepare_seal(c, end, gen, s) : ROOST_ENOMEM;
 	if (rc == 0)
-		rc = wcoll__store_tombs(c, gen, tomb_gen);
+		rc = wcoll__create_tail(c, end, TAIL_GEN_UNKNOWN, &t, &serial);
+	if (rc == 0)
+		rc = wcoll__carry_tombs(c->tail, t, end);
 	if (rc) {
-		log_error("collection '%s': sealing the tail failed: %s", c->name,
+		log_error("collection '%s': cannot freeze its tail: %s", c->name,
 			  roost_strerror(rc));
+		if (t) {
+			tail_close(t);
+			wcoll__unlink_tail(c, serial);
+		}
+		wcoll_seal_free(s);
 		return rc;
 	}
-	*seg = (struct manifest_segment){
-	    .coll = c->id, .start_lsn = v.start_lsn, .end_lsn = end, .count = v.count};
-	*trained_gen = c->trained_gen != had ? c->trained_gen : 0;
+	tail_seal(c->tail, end);
+	s->tail = c->tail;
+	c->frozen = s;
+	wcoll__use_tail(c, t, serial, TAIL_GEN_UNKNOWN);
+	wcoll__show(c);
+	if (s->seg.count) {
+		place_forget(c->env.place, c->index);
+		s->index = c->index;
+		c->index = NULL;
+		wcoll__open_index(c); /* failed: rows wait in the tail (logged) */
+	}
+	*out = s;
 	return 0;
+}
+
+struct worker_job *wcoll_seal_job(wcoll_seal *s)
+{
+	return &s->job;
+}
+
+wcoll_seal *wcoll_seal_of(struct worker_job *j)
+{
+	return (wcoll_seal *)((char *)j - offsetof(wcoll_seal, job));
+}
+
+const struct manifest_segment *wcoll_seal_segment(const wcoll_seal *s)
+{
+	return &s->seg;
+}
+
+void wcoll_seal_gens(const wcoll_seal *s, uint64_t *tomb_gen, uint64_t *trained_gen)
+{
+	*tomb_gen = s->tomb_gen;
+	*trained_gen = s->trained_gen;
+}
+
+static void wcoll__seal_path(const wcoll_seal *s, const char *ext, char *path)
+{
+	manifest_segment_path(s->data_dir, s->seg.coll, s->seg.start_lsn, s->seg.end_lsn, ext, path,
+			      INST_PATH_MAX);
+}
+
+int wcoll_seal_write(wcoll_seal *s)
+{
+	char path[INST_PATH_MAX];
+	int rc = 0;
+	if (s->seg.count) {
+		struct segment_docs v;
+		tail_view(s->tail, &v);
+		v.count = s->seg.count;
+		v.end_lsn = s->seg.end_lsn;
+		v.text_bytes = s->text_bytes;
+		wcoll__seal_path(s, "index", path);
+		rc = vindex_store(s->index, path);
+		wcoll__seal_path(s, "docs", path);
+		if (rc == 0)
+			rc = segment_store(path, &v);
+	}
+	if (rc == 0 && s->ntombs)
+		rc = manifest_tomb_path(s->data_dir, s->seg.coll, s->tomb_gen, path, sizeof path);
+	if (rc == 0 && s->ntombs)
+		rc = tomb_store(path, s->tombs, s->ntombs);
+	return rc;
+}
+
+void wcoll_seal_free(wcoll_seal *s)
+{
+	if (!s)
+		return;
+	vindex_free(s->index);
+	tail_close(s->tail);
+	free(s->tombs);
+	free(s);
 }
 
 /* The tombstone file the last manifest named, once the new one names
@@ -527,20 +661,23 @@ static void wcoll__drop_old_tombs(wcoll *c, uint64_t tomb_gen)
 		c->tomb_gen = tomb_gen;
 }
 
-int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen, uint64_t tomb_gen)
+void wcoll_seal_follows(wcoll *c, uint64_t gen)
 {
-	wcoll__drop_old_tombs(c, tomb_gen);
-	if (c->tail_gen != tail_gen) {
-		uint64_t rows = tail_pending(c->tail);
-		tail_seal(c->tail, start);
-		int rc = wcoll__new_tail(c, start, tail_gen);
-		if (rc)
-			return rc;
-		c->sealed_docs += rows;
-		c->segments += rows != 0;
-		catalog_set_counts(c->env.cat, c->id, c->sealed_docs, c->segments);
-	}
-	return wcoll__open_index(c);
+	tail_set_gen(c->tail, gen);
+	c->tail_gen = gen;
+}
+
+void wcoll_sealed(wcoll *c)
+{
+	wcoll_seal *s = c->frozen;
+	wcoll__drop_old_tombs(c, s->tomb_gen);
+	c->frozen = NULL;
+	wcoll__show(c);
+	wcoll__unlink_tail(c, s->serial);
+	c->sealed_docs += s->seg.count;
+	c->segments += s->seg.count != 0;
+	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + c->published, c->segments);
+	wcoll_seal_free(s);
 }
 
 int wcoll_sealed_tombs(const wcoll *c, uint64_t below, struct tomb **out, uint64_t *n)
@@ -557,12 +694,13 @@ int wcoll_sealed_tombs(const wcoll *c, uint64_t below, struct tomb **out, uint64
 void wcoll_compacted(wcoll *c, uint32_t segments, const struct compact_done *done,
 		     uint64_t tomb_gen)
 {
-	docmap_drop_range(c->docs, done->lo, done->hi);
+	docmap_drop_range(c->docs, done->lo, done->hi, done->below);
 	c->sealed_docs -= done->ndropped < c->sealed_docs ? done->ndropped : c->sealed_docs;
 	if (c->tomb_gen != tomb_gen) {
 		wcoll__drop_old_tombs(c, tomb_gen);
 		c->tomb_gen = tomb_gen;
 	}
 	c->segments = segments;
-	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + c->published, segments);
+	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + wcoll__frozen_rows(c) + c->published,
+			   segments);
 }

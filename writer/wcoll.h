@@ -5,10 +5,15 @@
  * and stores; a wcoll is what is rebuilt from it at every start. Only the
  * writer's single ingest thread touches it.
  *
- * A seal is split at the manifest rename, as ingest.c describes:
- * wcoll_seal_files writes the segment (nothing visible yet), the caller
- * stores a manifest that names it, and wcoll_seal_switch then starts the
- * new tail and index. Each part can be repeated after a failure. */
+ * A seal goes in three steps, split at the manifest rename:
+ *   wcoll_freeze (ingest thread) starts a new tail and index at once and
+ *     keeps the full tail, frozen, for readers to search exactly;
+ *   wcoll_seal_write (a worker thread) writes the frozen tail's segment
+ *     and tombstone file, which no manifest names yet;
+ *   the ingest thread stores a manifest that names them, and wcoll_sealed
+ *     lets the frozen tail go.
+ * A crash at any point loses nothing: no log file goes before the manifest
+ * that names the segment, and a restart replays the frozen tail's records. */
 #ifndef ROOST_WCOLL_H
 #define ROOST_WCOLL_H
 
@@ -23,6 +28,7 @@
 #include "inst.h"
 #include "manifest.h"
 #include "place.h"
+#include "worker.h"
 
 #include <stdint.h>
 
@@ -45,6 +51,7 @@ struct wcoll_env {
 };
 
 typedef struct wcoll wcoll;
+typedef struct wcoll_seal wcoll_seal;
 
 /* The settings a collection works with: its own, and the defaults where
  * it has none. train_docs is at most seal_docs. */
@@ -67,7 +74,6 @@ void wcoll_discard(wcoll *c);
 
 uint32_t wcoll_id(const wcoll *c);
 const struct coll_settings *wcoll_settings(const wcoll *c);
-uint64_t wcoll_tail_serial(const wcoll *c);
 
 /* Names the collection's tail in the catalog, once recovery filled it:
  * until then readers kept the last writer's (see wcoll_env), which is
@@ -76,6 +82,9 @@ void wcoll_show_tail(wcoll *c, uint64_t published);
 
 /* Rows in the tail, published or not. */
 uint64_t wcoll_rows(const wcoll *c);
+
+/* Rows in no segment yet: the tail's and a frozen tail's. */
+uint64_t wcoll_unsealed(const wcoll *c);
 
 /* 1 when the tail holds rows or tombstones: something a seal moves. */
 int wcoll_sealable(const wcoll *c);
@@ -122,21 +131,44 @@ uint64_t wcoll_unindexed(const wcoll *c);
  * sealed (an untrained index needs its training documents first). */
 int wcoll_aged(const wcoll *c);
 
-/* Seal, first part: trains the index when it must (*trained_gen then
- * names the trained file, written as generation gen; else 0), indexes the
- * pending rows and writes the segment of every row (all below end) to
- * the data directory; *seg describes it. The collection's tombstones, if
- * it has any, go to its tombstone file of generation gen (*tomb_gen; else
- * 0). Nothing is visible yet. */
-int wcoll_seal_files(wcoll *c, uint64_t end, uint64_t gen, struct manifest_segment *seg,
-		     uint64_t *trained_gen, uint64_t *tomb_gen);
+/* Seal, first step: freezes the tail, which holds every row below end
+ * (all published), as *out, to be written; a new tail (its generation
+ * unknown until wcoll_sealed) and index follow it at once. Trains the
+ * index first when it must, writing the trained copy as generation gen;
+ * the tombstone file is of generation gen too. ROOST_EBUSY while the last
+ * frozen tail is not sealed yet. On failure nothing changed (the memory
+ * file system full, a failed training). */
+int wcoll_freeze(wcoll *c, uint64_t end, uint64_t gen, wcoll_seal **out);
 
-/* Seal, second part, once a stored manifest names the segment (and the
- * tombstone file of generation tomb_gen, 0: none new): the old
- * tail is sealed at start, a new one (after generation tail_gen) is
- * published, and the next segment's index opened. A failure (the memory
- * file system full) leaves it to be called again. */
-int wcoll_seal_switch(wcoll *c, uint64_t start, uint64_t tail_gen, uint64_t tomb_gen);
+/* 1 while a frozen tail waits for its seal. */
+int wcoll_frozen(const wcoll *c);
+
+/* Seal, second step, off the ingest thread: writes the segment's files
+ * and the tombstone file. */
+int wcoll_seal_write(wcoll_seal *s);
+
+/* The segment it writes (count 0: none), and the generations of the new
+ * tombstone and trained files (0: none) for the manifest. */
+const struct manifest_segment *wcoll_seal_segment(const wcoll_seal *s);
+void wcoll_seal_gens(const wcoll_seal *s, uint64_t *tomb_gen, uint64_t *trained_gen);
+
+/* The seal as a worker's job (its run left to the caller), and back. */
+struct worker_job *wcoll_seal_job(wcoll_seal *s);
+wcoll_seal *wcoll_seal_of(struct worker_job *j);
+
+/* Seal, last steps: the manifest of generation gen, about to be stored,
+ * names what the frozen tail's seal wrote, so the current tail follows it
+ * (called before each try to store it); once it is stored, the frozen
+ * tail goes. wcoll_sealed frees the seal. */
+void wcoll_seal_follows(wcoll *c, uint64_t gen);
+void wcoll_sealed(wcoll *c);
+
+/* Frees a seal that is not installed (its collection dropped, the writer
+ * stopping); the files it wrote wait for the data directory's sweep. */
+void wcoll_seal_free(wcoll_seal *s);
+
+/* 1 when serial names one of its tails. */
+int wcoll_owns_tail(const wcoll *c, uint64_t serial);
 
 /* The tombstones its tombstone file holds (ended below below, its
  * manifest tail_start), ascending version, malloc'ed (NULL when none). */

@@ -121,8 +121,8 @@ class Instance:
                 self.data, "--dim", str(self.dim), "--index", self.index, "--metric",
                 self.metric] + self.writer_args + list(extra)
 
-    def start_writer(self, extra=()):
-        self.writer = self._spawn("writer", self.writer_argv(extra))
+    def start_writer(self, extra=(), env=None):
+        self.writer = self._spawn("writer", self.writer_argv(extra), env)
         log = self.logs[-1]
         wait_for(lambda: self._logged(log, "serving instance") or self.writer.poll() is not None,
                  60, "the writer to start")
@@ -351,6 +351,14 @@ def read_manifest(data, name="x"):
         elif kind == "KEYS":
             m["keys"] = int(f[0])
     return m
+
+
+def wait_segments(inst, n, collection="default", timeout=60):
+    """Waits until a collection has n segments: a worker thread of the
+    writer writes a frozen tail's segment after the add that froze it is
+    acknowledged, and the writer installs it shortly after."""
+    wait_for(lambda: inst.collections()[collection]["segments"] == n, timeout,
+             "%d segments of %s" % (n, collection))
 
 
 def sealed_end(inst, collection="default"):

@@ -245,6 +245,127 @@ def test_compaction_drops_deleted_rows_and_reclaims_space(inst):
         assert [h.text for h in db.get(["r0", "r1", "r3"])] == ["r1 v2", "r3 v2"]
 
 
+def held_at(make_instance, point):
+    """An instance whose writer holds the thread that reaches point while
+    the file hold exists (it does at first): (instance, hold, writer log)."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL),
+                                               "--seal-interval-ms", "0"])
+    hold = os.path.join(inst.root, "hold")
+    open(hold, "w").close()
+    inst.start_writer(env={"ROOST_TEST_HOLD_AT": "%s:%s" % (point, hold)})
+    inst.start_broker(0)
+    inst.start_reader()
+    return inst, hold, inst.logs[0]
+
+
+def test_ingestion_goes_on_while_a_tail_is_sealed(make_instance):
+    """A full tail freezes and a worker thread writes its segment: held
+    there (a test hold point), adds go on into the next tail, acknowledged
+    visible, and readers find, get, delete and replace the frozen tail's
+    documents. Released, the segment is installed; killed -9 while a tail
+    is frozen, the restarted writer replays it: nothing lost or doubled."""
+    inst, hold, log = held_at(make_instance, "seal-written")
+    with connect(inst) as db:
+        fill(db, 0, SEAL + 1024, "a")  # the batch after a full tail freezes it
+        wait_for(lambda: "hold point seal-written reached" in inst.read_log(log), 60,
+                 "the frozen tail to be written")
+        fill(db, SEAL + 1024, SEAL + 2048, "b")
+        db.delete(["r6"], ack="visible")
+        db.add([unit(7, 5.0)], texts=["r7 v2"], ids=["r7"], ack="visible")
+        assert seal_count(inst) == 0 and "sealed segment" not in inst.read_log(log)
+        n = SEAL + 2048
+
+        def check(sealed):
+            wait_for(lambda: seal_count(inst) == sealed, 60, "%d segments" % sealed)
+            assert [h.text for h in db.get(["r5", "r6", "r7", "r%d" % (SEAL + 1500)])] == [
+                "a 5", "r7 v2", "b %d" % (SEAL + 1500)]
+            ids = [h.id for h in db.scroll_all(page=1000, min_lsn=db.last_lsn)]
+            assert len(ids) == n - 1 and len(set(ids)) == n - 1 and "r6" not in ids
+            for i in (5, 9, SEAL + 100):
+                assert db.search([unit(i)], k=1, min_lsn=db.last_lsn)[0][0].id == "r%d" % i
+            hits = db.search([unit(6)], k=5, min_lsn=db.last_lsn)[0]
+            assert len(hits) == 5 and "r6" not in {h.id for h in hits}
+
+        check(0)
+        os.unlink(hold)
+        check(1)
+        # Frozen again, held, and killed there: the restart replays it.
+        open(hold, "w").close()
+        fill(db, n, 2 * SEAL + 1024, "c")
+        wait_for(lambda: inst.read_log(log).count("hold point seal-written reached") == 2, 60,
+                 "the second frozen tail")
+        n = 2 * SEAL + 1024
+        check(1)
+        inst.kill(inst.writer)
+        os.unlink(hold)
+        inst.start_writer()
+        check(2)
+
+
+def test_ingestion_goes_on_while_a_compaction_is_built(make_instance):
+    """A merge is built off the ingest thread: held there (a test hold
+    point, after its files are written), adds, deletes and upserts of the
+    very rows it merges are acknowledged visible and seals go on. Installed
+    afterwards, it keeps every delete that came meanwhile (the rows were
+    live when it began, so the merged segment holds them), also after a
+    kill -9 and a restart."""
+    inst, hold, log = held_at(make_instance, "compact-built")
+    with connect(inst) as db:
+        # Four full seals: one tier's worth, merged into one segment.
+        fill(db, 0, 5 * SEAL, "a")
+        wait_for(lambda: "hold point compact-built reached" in inst.read_log(log), 60,
+                 "the merge to be built")
+        gone = ["r%d" % i for i in range(0, 4 * SEAL, 41)]
+        db.delete(gone, ack="visible")
+        db.add([unit(7, 5.0)], texts=["r7 v2"], ids=["r7"], ack="visible")
+        fill(db, 5 * SEAL, 7 * SEAL, "b")  # more seals while it is held
+        assert seal_count(inst) >= 6
+        assert db.get(["r0", "r7"])[0].text == "r7 v2"
+        os.unlink(hold)
+        wait_for(lambda: "compacted 4 segments" in inst.read_log(log), 60, "the install")
+        rows, _ = segment_rows(inst)
+        assert rows[0] == 4 * SEAL, rows  # the deleted rows are still in it
+        live = 7 * SEAL - len(gone)
+
+        def check():
+            every = db.scroll_all(page=1000, min_lsn=db.last_lsn)
+            ids = [h.id for h in every]
+            assert len(ids) == live and len(set(ids)) == live
+            assert not set(gone) & set(ids)
+            assert [h.text for h in db.get(["r0", "r7", "r8", "r%d" % (6 * SEAL)])] == [
+                "r7 v2", "a 8", "b %d" % (6 * SEAL)]
+            hits = db.search([unit(0)], k=20, min_lsn=db.last_lsn)[0]
+            assert len(hits) == 20 and not {h.id for h in hits} & set(gone)
+
+        check()
+        inst.kill(inst.writer)
+        inst.start_writer()
+        check()
+
+
+def test_size_tiers_keep_few_segments(make_instance):
+    """Seals of one size merge four by four, and the merged ones again, so
+    20 seals end as a few segments (the old policy merged only small ones:
+    20 would stay), with every document once."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL),
+                                               "--seal-interval-ms", "0"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_reader()
+    with connect(inst) as db:
+        fill(db, 0, 20 * SEAL + 1, "a")
+
+        def settled():
+            rows = segment_rows(inst)[0]
+            return sum(rows) == 20 * SEAL and len(rows) <= 4 and seal_count(inst) == len(rows)
+
+        wait_for(settled, 120, "the merges of 20 seals")
+        ids = [h.id for h in db.scroll_all(page=1000, min_lsn=db.last_lsn)]
+        assert len(ids) == 20 * SEAL + 1 and len(set(ids)) == len(ids)
+        hits = db.search([unit(5)], k=1, min_lsn=db.last_lsn)[0]
+        assert hits[0].id == "r5"
+
+
 def test_kill_writer_keeps_deletes_and_upserts(inst):
     with connect(inst) as db:
         db.add([unit(i) for i in range(10)], texts=["v1"] * 10,

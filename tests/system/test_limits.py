@@ -169,11 +169,12 @@ def test_log_disk_full_stalls_durable_acks_and_recovers(small_disk, make_instanc
 
 
 def test_seal_on_full_disk_stalls_and_recovers_in_place(small_disk, make_instance):
-    """A seal that cannot write its segment stalls the writer (mode "stalled:
-    seal disk full"): it acknowledges nothing durable, readers keep serving,
-    queued writes keep going into the ring, and once there is space again
-    the same writer seals and takes everything in. (The log keeps working
-    meanwhile: it needs far less.)"""
+    """A seal that cannot write its segment (a worker thread writes it while
+    ingestion goes on) stalls the writer once the failure is known (mode
+    "stalled: seal disk full"): it acknowledges nothing durable, readers
+    keep serving, queued writes keep going into the ring, and once there is
+    space again the same writer seals and takes everything in. (The log
+    keeps working meanwhile: it needs far less.)"""
     inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"] + only_size_seals())
     inst.data = os.path.join(small_disk, "data")
     inst.start_writer()
@@ -190,21 +191,28 @@ def test_seal_on_full_disk_stalls_and_recovers_in_place(small_disk, make_instanc
     with open(filler, "r+b") as f:  # room for the log, not for a segment
         f.truncate(os.path.getsize(filler) - (128 << 10))
 
-    # 4000 + 100 documents do not fit the tail: this batch makes it seal.
+    # 4000 + 100 documents do not fit the tail: this batch freezes it (it
+    # goes into the next tail, or waits with what follows once the writer
+    # knows of the failure); the frozen tail's segment cannot be written.
+    frozen = docs(98, 100)
+    r = call(inst, wire.add_request(DIM, frozen, 602, 1, ack=1))
+    assert r["status"] == 0, r
+    acked.update(acked_lines(frozen, r["add"]["ids"]))
+    wait_for(lambda: "writing a sealed segment failed" in inst.all_logs(), 30,
+             "the seal's failure")
     over = docs(99, 100)
-    stalled = call(inst, wire.add_request(DIM, over, 602, 1, ack=2, timeout_ms=1500))
+    stalled = call(inst, wire.add_request(DIM, over, 602, 2, ack=2, timeout_ms=1500))
     assert stalled["status"] == -8, stalled
     assert "stalled: seal disk full" in stalled["message"], stalled
     assert writer_mode(inst) == "stalled: seal disk full"
-    assert "sealing the tail failed" in inst.all_logs()
-    search_finds(inst, vec(40099), last_id)
+    search_finds(inst, vec(40099), last_id)  # in the frozen tail
     queued_docs = docs(97, 5)
     queued = call(inst, wire.add_request(DIM, queued_docs, 603, 1, ack=1))
     assert queued["status"] == 0, queued
     assert inst.writer.poll() is None
 
     os.unlink(filler)
-    again = call(inst, wire.add_request(DIM, over, 602, 1, ack=3, timeout_ms=10000))
+    again = call(inst, wire.add_request(DIM, over, 602, 2, ack=3, timeout_ms=10000))
     assert again["status"] == 0 and again["add"]["ids"] == stalled["add"]["ids"], again
     assert inst.writer.poll() is None
     wait_for(lambda: not writer_mode(inst).startswith("stalled"), 10, "the writer mode")
@@ -242,9 +250,17 @@ def test_read_only_data_dir_stalls_and_recovers(make_instance):
     inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096"] + only_size_seals())
     acked, r = start_with_first_docs(inst, 701)
 
-    def stalled_then_resumed(frame, mode, recursive):
+    def stalled_then_resumed(frame, mode, recursive, freeze=None):
+        """freeze: a batch that freezes the tail first, acknowledged: the
+        seal that follows fails on the worker thread, and then the writer
+        stalls."""
         set_immutable(inst.data, True, recursive)
         try:
+            if freeze:
+                r = call(inst, freeze)
+                assert r["status"] == 0, r
+                wait_for(lambda: "writing a sealed segment failed" in inst.all_logs(), 30,
+                         "the seal's failure")
             stalled = call(inst, frame(1500))
             assert stalled["status"] == -8 and mode in stalled["message"], stalled
             assert writer_mode(inst) == mode
@@ -254,11 +270,11 @@ def test_read_only_data_dir_stalls_and_recovers(make_instance):
         again = call(inst, frame(10000))
         assert again["status"] == 0 and again["add"]["ids"] == stalled["add"]["ids"], again
         assert inst.writer.poll() is None
-        return again["add"]["ids"]
+        return again["add"]["ids"], r if freeze else None
 
     acked_ids = r["add"]["ids"]
     logged = docs(2, 10)
-    ids = stalled_then_resumed(
+    ids, _ = stalled_then_resumed(
         lambda t: wire.add_request(DIM, logged, 702, 1, ack=2, timeout_ms=t),
         "stalled: log not writable", recursive=True)
     acked.update(acked_lines(logged, ids))
@@ -268,10 +284,13 @@ def test_read_only_data_dir_stalls_and_recovers(make_instance):
         r = call(inst, wire.add_request(DIM, batch, 703, seq, ack=2))
         assert r["status"] == 0, r
         acked.update(acked_lines(batch, r["add"]["ids"]))
-    over = docs(99, 100)  # does not fit: the tail must be sealed first
-    ids = stalled_then_resumed(
-        lambda t: wire.add_request(DIM, over, 704, 1, ack=2, timeout_ms=t),
-        "stalled: seal not writable", recursive=False)
+    frozen = docs(98, 100)  # does not fit: the tail freezes first
+    over = docs(99, 100)
+    ids, r = stalled_then_resumed(
+        lambda t: wire.add_request(DIM, over, 704, 2, ack=2, timeout_ms=t),
+        "stalled: seal not writable", recursive=False,
+        freeze=wire.add_request(DIM, frozen, 704, 1, ack=1))
+    acked.update(acked_lines(frozen, r["add"]["ids"]))
     acked.update(acked_lines(over, ids))
     wait_for(lambda: not writer_mode(inst).startswith("stalled"), 10, "the writer mode")
     check_exactly_once(inst, acked)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, stop_process
+from conftest import BUILD, ROOT, stop_process, wait_segments
 
 sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
@@ -249,6 +249,7 @@ def test_search_tuning_reaches_the_index(make_instance):
     vecs = [[rnd.uniform(-1, 1) for _ in range(DIM)] for _ in range(5000)]
     with roost.Roost(inst.broker_url(), timeout_ms=20000) as d:
         ids = d.add(vecs, ack="visible")
+    wait_segments(inst, 1)
     queries = [[rnd.uniform(-1, 1) for _ in range(DIM)] for _ in range(20)]
     exact = [sorted(range(len(vecs)), key=lambda i: sum((a - b) ** 2
                                                         for a, b in zip(q, vecs[i])))[:10]

@@ -10,7 +10,7 @@ import pytest
 import agentdata
 import wire
 from conftest import (BUILD, ROOT, Threads, check_exactly_once, collect_all, sealed_end,
-                      shm_dir, shm_objects, wait_for)
+                      shm_dir, shm_objects, wait_for, wait_segments)
 
 sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
@@ -86,7 +86,7 @@ def test_concurrent_adds_and_searches_find_every_doc(make_instance):
         threads.join()
     assert not failures, failures[:3]
     assert len(answered) >= 4, "the searches did not run: %d answered" % len(answered)
-    assert sealed_end(inst) > 0, "the load sealed no segment"
+    wait_for(lambda: sealed_end(inst) > 0, 60, "a segment of the load")
     own_vector_found(inst, acked)
 
 
@@ -188,6 +188,7 @@ def filtered():
     for index in ("Flat", "HNSW32"):
         inst = started(index, ["--seal-docs", "4096"])
         out[index] = (inst, add_all(inst, 99, docs, 500))
+        wait_segments(inst, 1)  # 4000 rows; 2000 in the tail
     yield out
     for inst, _ in out.values():
         inst.stop()
@@ -335,7 +336,7 @@ def test_an_untrained_tail_the_next_batch_overflows_trains_on_what_it_holds(make
         for at in range(0, len(vecs), 1000):
             db.add(vecs[at:at + 1000], texts=["v%d" % i for i in range(at, at + 1000)],
                    ack="visible")
-        assert segments_of(inst) == 1
+        wait_segments(inst, 1)
         for i in (0, 3999, 4000, 4999):
             hit = db.search([vecs[i]], k=1, min_lsn=db.last_lsn)[0][0]
             assert hit.text == "v%d" % i
@@ -475,9 +476,10 @@ def test_old_generations_freed_even_when_a_reader_dies_holding_one(make_instance
     inst.kill(r)
     collect_all(inst.agent(2, requests=60, batch=(80, 100)))
     # The tail the dead reader held was sealed: only the current tail
-    # exists, every older one was unlinked at its seal.
+    # exists (once the last frozen one is sealed), every older one was
+    # unlinked at its seal.
     assert sealed_end(inst) > max(int(i) for i in first)
-    assert len(shm_tails(inst)) == 1
+    wait_for(lambda: len(shm_tails(inst)) == 1, 60, "the last seal")
     r2 = inst.start_reader()
     assert inst.search([[0.0] * DIM], k=1)["status"] == 0
     mapped = {l.split()[-1] for l in open("/proc/%d/maps" % r2.pid) if "/tail." in l}
@@ -563,15 +565,16 @@ def selective():
             out[index] = (inst, {})
             # Batches of 512: the tail fills up to SEL_SEAL exactly.
             out[index][1].update(add_all(inst, 97, docs, 512))
+            wait_segments(inst, 1)
             coll = inst.collections()["default"]
-            assert coll["segments"] == 1 and coll["documents"] == SEL_DOCS, coll
+            assert coll["documents"] == SEL_DOCS, coll
             last = list(out[index][1])[SEL_SEAL - 1]
             assert sealed_end(inst) > last, "the segment does not hold its rows"
         # Inner product: a segment of 4096 and a tail, in the HNSW instance.
         inst = out["HNSW32"][0]
         assert inst.create("ip", dim=DIM, metric=1, index="HNSW32", seal_docs=4096)["status"] == 0
         out["ip"] = (inst, add_all(inst, 96, docs[:5000], 512, collection="ip"))
-        assert inst.collections()["ip"]["segments"] == 1
+        wait_segments(inst, 1, "ip")
         yield out
     finally:
         for inst in {inst for inst, _ in out.values()}:

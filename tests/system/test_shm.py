@@ -140,10 +140,15 @@ def test_other_user_cannot_block_an_instance(cli, other_user, where):
         r = as_user(other_user, "touch %s/tail.99" % d)
         assert r.returncode != 0 and not os.path.exists(d + "/tail.99"), r.stdout
 
-        # Seals: new tails, each a new name.
+        # Seals: new tails, each a new name (the frozen one goes once its
+        # segment is installed).
         c.ok("add", "--ack", "visible", "--batch", 500, stdin=lines(5000))
-        tails = [f for f in shm_objects(c.run_dir) if f.startswith("tail.")]
-        assert tails and all(int(t.split(".")[1]) >= 2 for t in tails), tails
+
+        def renamed():
+            tails = [f for f in shm_objects(c.run_dir) if f.startswith("tail.")]
+            return tails and all(int(t.split(".")[1]) >= 2 for t in tails)
+
+        wait_for(renamed, 30, "the sealed tail to go")
         # A writer restart.
         writer = c.procs("writer")[0]["pid"]
         os.kill(writer, signal.SIGKILL)

@@ -42,24 +42,39 @@ static void dump_docs(FILE *out, const struct segment_docs *d)
 	}
 }
 
-/* One consistent pass over a collection: the manifest and the tail that
- * follows its segments. */
+static int dump_open_tail(const struct inst *in, uint64_t serial, tail **out)
+{
+	char name[INST_PATH_MAX];
+	inst_tail_path(in, serial, name, sizeof name);
+	return tail_open(out, name) ? ROOST_EBUSY : 0;
+}
+
+static void dump_tail(FILE *out, const tail *t, uint64_t *total)
+{
+	struct segment_docs v;
+	tail_view(t, &v);
+	dump_docs(out, &v);
+	*total += v.count;
+}
+
+/* One consistent pass over a collection: the manifest, and the tails that
+ * follow its segments (a frozen one being sealed, the current one). */
 static int dump_coll(const struct inst *in, catalog *cat, uint32_t id, FILE *out, uint64_t *total)
 {
 	struct catalog_entry e;
 	if (catalog_get(cat, id, &e) != 0)
 		return 0; /* dropped meanwhile */
-	char name[INST_PATH_MAX];
-	inst_tail_path(in, e.tail_serial, name, sizeof name);
-	tail *t;
-	int rc = tail_open(&t, name);
-	if (rc)
-		return ROOST_EBUSY;
+	tail *t = NULL, *frozen = NULL;
+	int rc = dump_open_tail(in, e.tail_serial, &t);
+	if (rc == 0 && e.frozen_serial)
+		rc = dump_open_tail(in, e.frozen_serial, &frozen);
 	struct manifest m = {0};
-	rc = manifest_load(in->data_dir, &m);
+	if (rc == 0)
+		rc = manifest_load(in->data_dir, &m);
 	const struct manifest_coll *mc = rc == 0 ? manifest_coll_find(&m, id) : NULL;
-	if (rc == 0 && tail_gen(t) != (mc ? mc->tail_gen : 0))
-		rc = ROOST_EBUSY; /* sealed in between: try again */
+	int with_frozen = 0;
+	if (rc == 0) /* sealed in between: try again */
+		rc = tail_follows(t, frozen, mc ? mc->tail_gen : 0, &with_frozen);
 	uint32_t first = 0, n = 0;
 	if (rc == 0)
 		manifest_segments_of(&m, id, &first, &n);
@@ -79,13 +94,12 @@ static int dump_coll(const struct inst *in, catalog *cat, uint32_t id, FILE *out
 			segment_free(&d);
 		}
 	}
-	if (rc == 0) {
-		struct segment_docs v;
-		tail_view(t, &v);
-		dump_docs(out, &v);
-		*total += v.count;
-	}
+	if (rc == 0 && with_frozen)
+		dump_tail(out, frozen, total);
+	if (rc == 0)
+		dump_tail(out, t, total);
 	manifest_free(&m);
+	tail_close(frozen);
 	tail_close(t);
 	return rc;
 }

@@ -77,6 +77,7 @@ static void assert_same(const struct catalog_entry *a, const struct catalog_entr
 	assert_true(coll_settings_equal(&a->settings, &b->settings));
 	assert_int_equal(a->created_lsn, b->created_lsn);
 	assert_int_equal(a->tail_serial, b->tail_serial);
+	assert_int_equal(a->frozen_serial, b->frozen_serial);
 	assert_int_equal(a->documents, b->documents);
 	assert_int_equal(a->segments, b->segments);
 }
@@ -176,14 +177,15 @@ static void test_updates(void **state)
 	assert_int_equal(catalog_list(r, all, 4, &n), 0);
 	assert_int_equal(n, 1);
 
-	catalog_set_tail(w, 3, 555);
+	catalog_set_tail(w, 3, 555, 554);
 	catalog_set_counts(w, 3, 123456789012ull, 77);
 	renamed.tail_serial = 555;
+	renamed.frozen_serial = 554;
 	renamed.documents = 123456789012ull;
 	renamed.segments = 77;
 	assert_found(r, &renamed);
 	/* Unknown ids change nothing. */
-	catalog_set_tail(w, 8, 1);
+	catalog_set_tail(w, 8, 1, 0);
 	catalog_set_counts(w, 8, 1, 1);
 	catalog_remove(w, 8);
 	catalog_remove(w, 0);
@@ -257,10 +259,10 @@ static void test_version(void **state)
 	} while (0)
 	MOVED(put(w, &a));
 	MOVED(put(w, &a)); /* the same again: writers republish on restart */
-	MOVED(catalog_set_tail(w, 1, 42));
+	MOVED(catalog_set_tail(w, 1, 42, 41));
 	STILL(catalog_set_counts(w, 1, 10, 1));
 	STILL(catalog_note(w, 64, "refused"));
-	STILL(catalog_set_tail(w, 2, 42));
+	STILL(catalog_set_tail(w, 2, 42, 41));
 	STILL(catalog_remove(w, 2));
 	MOVED(catalog_remove(w, 1));
 #undef MOVED
