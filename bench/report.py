@@ -480,7 +480,7 @@ def _seals(bench, rows):
             "no aged seals, %s documents per repetition, so that tails fill, freeze and are "
             "sealed, and four sealed segments merge, while the writers go on. The measure is "
             "the slowest single add of the repetition (`seals` and `merges`: how many the "
-            "writer logged). The ingest thread freezes a full tail and goes on; a worker "
+            "writer logged while they added). The ingest thread freezes a full tail and goes on; a worker "
             "thread writes the segment and another merges segments, so no add waits for a "
             "seal's or a merge's disk writes (a tail that fills while the last frozen one is "
             "still being written would). The baseline is the slowest `add` of the same "

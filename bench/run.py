@@ -76,7 +76,7 @@ def plan(quick):
         recovery_full_log=True, original_s=20.0,
         deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=5000,
         filter_users=100, writes_cap=15000, kept_clients=[1, 16],
-        kept_queries=200, kept_s=0.5, seal_rows=5 * SEAL_DOCS + 1000)
+        kept_queries=200, kept_s=0.5, seal_rows=8 * SEAL_DOCS + 1000)
 
 
 FILL_BATCH = 1000
