@@ -162,6 +162,12 @@ $(BUILD)/tests/test_keys: $(BUILD)/tests/unit/test_keys.o $(BUILD)/writer/keys.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
 
+# Nor does the writer's worker thread.
+$(BUILD)/tests/unit/test_worker.o: INC = $(INC_ALL) -Iwriter
+$(BUILD)/tests/test_worker: $(BUILD)/tests/unit/test_worker.o $(BUILD)/writer/worker.o $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
+
 # The readers' metadata index needs no FAISS either.
 $(BUILD)/tests/unit/test_mindex.o: INC = $(INC_ALL) -Ireader
 $(BUILD)/tests/test_mindex: $(BUILD)/tests/unit/test_mindex.o $(BUILD)/reader/mindex.o $(LIBS_ALL)
