@@ -805,12 +805,12 @@ static int ingest__install_seal(ingest *w, wcoll_seal *s)
 	if (rc)
 		log_warn("cannot rotate the log: %s; old log files stay until the next seal",
 			 roost_strerror(rc));
-	wcoll_sealed(w->colls[at]);
 	log_info("collection '%s': sealed segment %016llx-%016llx, %llu documents (manifest gen "
 		 "%llu)",
 		 w->man.colls[at].name, (unsigned long long)seg->start_lsn,
 		 (unsigned long long)seg->end_lsn, (unsigned long long)seg->count,
 		 (unsigned long long)w->man.gen);
+	wcoll_sealed(w->colls[at]); /* frees s, and seg with it */
 	return 0;
 }
 
