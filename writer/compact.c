@@ -426,7 +426,8 @@ static int compact__copy_tombs(compact_job *j, const struct tomb *tombs, uint64_
 	j->tombs = malloc((j->ntombs ? j->ntombs : 1) * sizeof *j->tombs);
 	if (!j->tombs)
 		return ROOST_ENOMEM;
-	memcpy(j->tombs, tombs + first, j->ntombs * sizeof *j->tombs);
+	if (j->ntombs) /* tombs is NULL when there are none */
+		memcpy(j->tombs, tombs + first, j->ntombs * sizeof *j->tombs);
 	return 0;
 }
 
