@@ -722,11 +722,11 @@ static int wire__check_settings(const Roost__CollectionSettings *s, char *msg, s
 		    msg, msglen, ROOST_EINVAL,
 		    "settings.seal_docs must be 0 (the writer's) or %u to %u, not %llu",
 		    WIRE_MIN_SEAL_DOCS, WIRE_MAX_SEAL_DOCS, (unsigned long long)s->seal_docs);
-	if (s->train_docs > WIRE_MAX_SEAL_DOCS || (s->seal_docs && s->train_docs > s->seal_docs))
+	if (s->train_docs > WIRE_MAX_SEAL_DOCS)
 		return wire__fail(
 		    msg, msglen, ROOST_EINVAL,
-		    "settings.train_docs must be at most seal_docs (%llu)",
-		    (unsigned long long)(s->seal_docs ? s->seal_docs : WIRE_MAX_SEAL_DOCS));
+		    "settings.train_docs must be 0 (the writer's) or at most %u, not %llu",
+		    WIRE_MAX_SEAL_DOCS, (unsigned long long)s->train_docs);
 	if (s->seal_interval_ms > WIRE_MAX_SEAL_INTERVAL_MS)
 		return wire__fail(msg, msglen, ROOST_EINVAL,
 				  "settings.seal_interval_ms must be at most %u (a day)",

@@ -7,17 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Layout (TAIL__VERSION 3): struct tail__header (TAIL__HEADER_SIZE bytes),
+/* Layout (TAIL__VERSION 4): struct tail__header (TAIL__HEADER_SIZE bytes),
  * then column arrays at the offsets the header gives, each 64-byte aligned:
  *   uint64 ids[cap], int64 agents[cap], int64 times[cap],
  *   uint32 text_off[cap], uint32 text_len[cap],
  *   struct segment_kind kinds[cap], struct segment_ref refs[cap],
  *   char text[text_cap] (texts, keys and metadata), float vectors[cap * dim],
- *   struct tomb tombs[4 * cap]: the versions upserts and deletes ended since
+ *   struct tomb tombs[16 * cap]: the versions upserts and deletes ended since
  *   the tail began, in the order they were ended (store/tomb.h)
  * Readers map it read-only and check every offset against the object size.
  */
-#define TAIL__VERSION	  3u
+#define TAIL__VERSION	  4u
 #define TAIL__HEADER_SIZE 4096u
 
 struct tail__header {
@@ -62,7 +62,7 @@ struct tail__header {
 /* Tombstones a tail holds, per row it holds: a delete by filter may end
  * that many of the collection's documents at once. Memory is reserved
  * only as they come. */
-#define TAIL__TOMBS_PER_ROW 4u
+#define TAIL__TOMBS_PER_ROW 16u
 #define TAIL__RESERVE_TEXT  (256u * 1024u)
 
 _Static_assert(sizeof(struct tail__header) <= TAIL__HEADER_SIZE, "tail header fits");

@@ -40,8 +40,10 @@
 #define INGEST_FIRST_LSN     16u
 /* The largest tail: the tail's own limit. */
 #define INGEST_MAX_SEAL_DOCS (1u << 24)
-/* A merged segment holds at most this many seals' worth of rows: a merge
- * of the largest ones costs that much memory and rewriting. */
+/* A merged segment holds at most this many rows, or this many seals'
+ * worth if that is more: a merge of the largest ones costs that much
+ * memory and rewriting. Below it, segments stay logarithmic in number. */
+#define INGEST_MERGED_DOCS  (1u << 20)
 #define INGEST_MERGED_SEALS 16u
 
 struct ingest {
@@ -671,8 +673,9 @@ static void ingest__plan_compaction(ingest *w)
 	for (uint32_t i = 0; i < w->man.ncolls; i++) {
 		const struct coll_settings *s = wcoll_settings(w->colls[i]);
 		const struct manifest_coll *mc = &w->man.colls[i];
-		struct compact_policy p = {.seal_docs = s->seal_docs,
-					   .max_docs = s->seal_docs * INGEST_MERGED_SEALS};
+		uint64_t seals = s->seal_docs * INGEST_MERGED_SEALS;
+		uint64_t most = seals > INGEST_MERGED_DOCS ? seals : INGEST_MERGED_DOCS;
+		struct compact_policy p = {.seal_docs = s->seal_docs, .max_docs = most};
 		struct tomb *tombs = NULL;
 		uint64_t n = 0;
 		compact_job *j = NULL;

@@ -133,7 +133,7 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 	    OPT_STRING("indexed-keys", &c->indexed_keys),
 	    OPT_NUMBER("ring-mb", OPT_U64, &ring_mb, 1, 1 << 20),
 	    OPT_NUMBER("seal-docs", OPT_U64, &c->seal_docs, 4096, 1 << 30),
-	    OPT_NUMBER("train-docs", OPT_U64, &c->train_docs, 1, 1 << 30),
+	    OPT_NUMBER("train-docs", OPT_U64, &c->train_docs, 1, 1 << 24),
 	    OPT_NUMBER("group-max", OPT_U32, &c->group_max, 1, 65536),
 	    OPT_NUMBER("dead-timeout-ms", OPT_INT, &c->dead_timeout_ms, 1, 3600000),
 	    OPT_NUMBER("seal-interval-ms", OPT_INT, &c->seal_interval_ms, 0, 86400000),
@@ -169,10 +169,6 @@ static int writer_check(const struct ingest_config *c)
 		fprintf(stderr, "roost-writer: --ring-mb must be a power of two\n");
 		return ROOST_EINVAL;
 	}
-	if (c->train_docs > c->seal_docs) {
-		fprintf(stderr, "roost-writer: --train-docs must be at most --seal-docs\n");
-		return ROOST_EINVAL;
-	}
 	char why[256];
 	if (c->indexed_keys && coll_keys_check(c->indexed_keys, why, sizeof why) != 0) {
 		fprintf(stderr, "roost-writer: --indexed-keys: %s\n", why);
@@ -187,7 +183,7 @@ int main(int argc, char **argv)
 	    .metric = -1,
 	    .ring_capacity = 64u << 20,
 	    .seal_docs = 65536,
-	    .train_docs = 0,
+	    .train_docs = 65536,
 	    .group_max = 1024,
 	    .dead_timeout_ms = 1000,
 	    .seal_interval_ms = 10000,
@@ -202,8 +198,6 @@ int main(int argc, char **argv)
 		writer_usage(rc == OPT_HELP ? stdout : stderr);
 		return rc == OPT_HELP ? 0 : 2;
 	}
-	if (cfg.train_docs == 0)
-		cfg.train_docs = cfg.seal_docs < 65536 ? cfg.seal_docs : 65536;
 	if (writer_check(&cfg) != 0)
 		return 2;
 	struct inst in;

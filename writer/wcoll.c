@@ -83,8 +83,6 @@ void wcoll_resolve(const struct wcoll_defaults *d, const struct coll_settings *o
 		out->train_docs = d->train_docs;
 	if (!own->seal_docs && !own->seal_interval_ms)
 		out->seal_interval_ms = d->seal_interval_ms;
-	if (out->train_docs > out->seal_docs)
-		out->train_docs = out->seal_docs;
 }
 
 static void wcoll__catalog_entry(const wcoll *c, struct catalog_entry *e)
@@ -143,10 +141,21 @@ static void wcoll__unlink_tail(wcoll *c, uint64_t serial)
 	tail_unlink(path);
 }
 
+/* Rows a new tail holds: a segment's, but until the index is trained the
+ * tail gathers the training vectors, however many more that is. Tails
+ * stay small once trained, so each query's exact scan stays short. */
+static uint64_t wcoll__tail_capacity(const wcoll *c)
+{
+	if (c->needs_training && c->trained_gen == 0 && c->set.train_docs > c->set.seal_docs)
+		return c->set.train_docs;
+	return c->set.seal_docs;
+}
+
 static int wcoll__create_tail(wcoll *c, uint64_t start, uint64_t tail_gen, tail **t,
 			      uint64_t *serial)
 {
 	char path[INST_PATH_MAX];
+	uint64_t rows = wcoll__tail_capacity(c);
 	struct tail_config tc = {
 	    .serial = ctl_new_tail_serial(c->env.ctl),
 	    .coll = c->id,
@@ -154,8 +163,8 @@ static int wcoll__create_tail(wcoll *c, uint64_t start, uint64_t tail_gen, tail 
 	    .start_lsn = start,
 	    .dim = c->set.dim,
 	    .metric = c->set.metric,
-	    .capacity = c->set.seal_docs,
-	    .text_capacity = c->set.seal_docs * WCOLL_TEXT_PER_DOC + WCOLL_TEXT_SPARE,
+	    .capacity = rows,
+	    .text_capacity = rows * WCOLL_TEXT_PER_DOC + WCOLL_TEXT_SPARE,
 	    .mode = c->env.inst->file_mode,
 	};
 	inst_tail_path(c->env.inst, tc.serial, path, sizeof path);
@@ -470,6 +479,15 @@ static int wcoll__select_rows(const wcoll *c, const struct segment_docs *d,
 	return rc;
 }
 
+static int wcoll__select_tail(const wcoll *c, const tail *t, const struct docfilter *f,
+			      struct wcoll__versions *out)
+{
+	struct segment_docs d;
+	tail_view(t, &d);
+	d.count = tail_pending(t); /* the writer's own rows, published or not */
+	return wcoll__select_rows(c, &d, f, out);
+}
+
 int wcoll_select(wcoll *c, const struct manifest *m, const struct docfilter *f, uint64_t **out,
 		 uint64_t *n)
 {
@@ -489,11 +507,10 @@ int wcoll_select(wcoll *c, const struct manifest *m, const struct docfilter *f, 
 			segment_free(&d);
 		}
 	}
-	struct segment_docs t;
-	tail_view(c->tail, &t);
-	t.count = tail_pending(c->tail); /* the writer's own rows, published or not */
+	if (rc == 0 && c->frozen)
+		rc = wcoll__select_tail(c, c->frozen->tail, f, &l);
 	if (rc == 0)
-		rc = wcoll__select_rows(c, &t, f, &l);
+		rc = wcoll__select_tail(c, c->tail, f, &l);
 	if (rc) {
 		free(l.v);
 		return rc;

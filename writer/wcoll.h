@@ -54,7 +54,7 @@ typedef struct wcoll wcoll;
 typedef struct wcoll_seal wcoll_seal;
 
 /* The settings a collection works with: its own, and the defaults where
- * it has none. train_docs is at most seal_docs. */
+ * it has none. */
 void wcoll_resolve(const struct wcoll_defaults *d, const struct coll_settings *own,
 		   struct coll_settings *out);
 

@@ -261,9 +261,10 @@ def held_at(make_instance, point):
 def test_ingestion_goes_on_while_a_tail_is_sealed(make_instance):
     """A full tail freezes and a worker thread writes its segment: held
     there (a test hold point), adds go on into the next tail, acknowledged
-    visible, and readers find, get, delete and replace the frozen tail's
-    documents. Released, the segment is installed; killed -9 while a tail
-    is frozen, the restarted writer replays it: nothing lost or doubled."""
+    visible, and readers find, get, delete (by id and by filter) and
+    replace the frozen tail's documents. Released, the segment is
+    installed; killed -9 while a tail is frozen, the restarted writer
+    replays it: nothing lost or doubled."""
     inst, hold, log = held_at(make_instance, "seal-written")
     with connect(inst) as db:
         fill(db, 0, SEAL + 1024, "a")  # the batch after a full tail freezes it
@@ -271,16 +272,19 @@ def test_ingestion_goes_on_while_a_tail_is_sealed(make_instance):
                  "the frozen tail to be written")
         fill(db, SEAL + 1024, SEAL + 2048, "b")
         db.delete(["r6"], ack="visible")
+        # A delete by filter reaches the frozen rows as well as the tail's.
+        db.delete(filter={"i": {"$in": [10, SEAL + 1100]}}, ack="visible")
         db.add([unit(7, 5.0)], texts=["r7 v2"], ids=["r7"], ack="visible")
         assert seal_count(inst) == 0 and "sealed segment" not in inst.read_log(log)
         n = SEAL + 2048
+        gone = {"r6", "r10", "r%d" % (SEAL + 1100)}
 
         def check(sealed):
             wait_for(lambda: seal_count(inst) == sealed, 60, "%d segments" % sealed)
             assert [h.text for h in db.get(["r5", "r6", "r7", "r%d" % (SEAL + 1500)])] == [
                 "a 5", "r7 v2", "b %d" % (SEAL + 1500)]
             ids = [h.id for h in db.scroll_all(page=1000, min_lsn=db.last_lsn)]
-            assert len(ids) == n - 1 and len(set(ids)) == n - 1 and "r6" not in ids
+            assert len(ids) == n - len(gone) == len(set(ids)) and not gone & set(ids)
             for i in (5, 9, SEAL + 100):
                 assert db.search([unit(i)], k=1, min_lsn=db.last_lsn)[0][0].id == "r%d" % i
             hits = db.search([unit(6)], k=5, min_lsn=db.last_lsn)[0]
@@ -606,6 +610,27 @@ def test_delete_by_filter_covers_what_came_before_it(inst):
         with pytest.raises(roost.RoostError) as e:
             db.delete(ids=["x"], filter={"agent": 1})
         assert e.value.code == roost.EINVAL and "not both" in e.value.message
+
+
+def test_a_delete_by_filter_ends_at_most_16_seals_of_documents(inst):
+    """One delete by filter may end 16 times a seal's documents (its
+    tombstones must fit one tail); one that matches more is refused with
+    ETOOBIG and ends nothing, and a narrower one then goes through."""
+    n = 16 * SEAL + 100
+    with connect(inst) as db:
+        for lo in range(0, n, 1024):
+            hi = min(n, lo + 1024)
+            db.add([unit(i) for i in range(lo, hi)], texts=["w%d" % i for i in range(lo, hi)],
+                   metadatas=[{"agent": 1, "time": i} for i in range(lo, hi)], ack="queued")
+        db.add([unit(0)], texts=["other"], metadatas=[{"agent": 2}], ack="visible")
+        with pytest.raises(roost.RoostError) as e:
+            db.delete(filter={"agent": 1}, ack="visible")
+        assert e.value.code == roost.ETOOBIG
+        assert "matches %d documents" % n in e.value.message and "narrow it" in e.value.message
+        assert sum(1 for _ in db.scroll_all(min_lsn=db.last_lsn)) == n + 1
+        db.delete(filter={"agent": 1, "time_max": 16 * SEAL - 1}, ack="visible")
+        assert sorted(h.text for h in db.scroll_all(min_lsn=db.last_lsn)) == sorted(
+            ["other"] + ["w%d" % i for i in range(16 * SEAL, n)])
 
 
 def test_cli_delete_by_filter(inst):

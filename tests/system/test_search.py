@@ -9,8 +9,8 @@ import pytest
 
 import agentdata
 import wire
-from conftest import (BUILD, ROOT, Threads, check_exactly_once, collect_all, sealed_end,
-                      shm_dir, shm_objects, wait_for, wait_segments)
+from conftest import (BUILD, ROOT, Threads, check_exactly_once, collect_all, read_manifest,
+                      sealed_end, shm_dir, shm_objects, wait_for, wait_segments)
 
 sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
@@ -325,11 +325,12 @@ def test_nprobe_reaches_ivf_segments(make_instance):
 
 
 def test_an_untrained_tail_the_next_batch_overflows_trains_on_what_it_holds(make_instance):
-    """Training waits for --train-docs rows (by default the seal size), but
-    a tail that the next batch does not fit must be sealed before it: it
-    trains on the rows it holds, instead of stalling the writer for good.
-    Batches of 1000 leave 4000 rows in a tail of 4096."""
-    inst = serving(make_instance, "IVF16,Flat", ["--seal-docs", "4096", "--seal-interval-ms", "0"])
+    """Training waits for --train-docs rows, but a tail that the next batch
+    does not fit must be sealed before it: it trains on the rows it holds,
+    instead of stalling the writer for good. Batches of 1000 leave 4000
+    rows in a tail of 4096."""
+    inst = serving(make_instance, "IVF16,Flat", ["--seal-docs", "4096", "--train-docs", "4096",
+                                                 "--seal-interval-ms", "0"])
     rnd = random.Random(23)
     vecs = [rvec(rnd) for _ in range(5000)]
     with pyroost.Roost(inst.broker_url(), timeout_ms=30000) as db:
@@ -341,6 +342,31 @@ def test_an_untrained_tail_the_next_batch_overflows_trains_on_what_it_holds(make
             hit = db.search([vecs[i]], k=1, min_lsn=db.last_lsn)[0][0]
             assert hit.text == "v%d" % i
     assert "training IVF16,Flat on 4000 vectors" in inst.all_logs()
+
+
+def test_the_first_tail_gathers_more_training_vectors_than_a_segment_holds(make_instance):
+    """Small seals keep the exact scan short, but an IVF index wants more
+    vectors than a small segment holds: until trained, the tail grows to
+    --train-docs; later tails hold --seal-docs. Batches of 512: 16 fill
+    the first tail (8192), the 17th freezes it; 8 more fill the second."""
+    inst = serving(make_instance, "IVF16,Flat", ["--seal-docs", "4096", "--train-docs", "8192",
+                                                 "--seal-interval-ms", "0"])
+    rnd = random.Random(24)
+    vecs = [rvec(rnd) for _ in range(25 * 512)]
+    with pyroost.Roost(inst.broker_url(), timeout_ms=30000, nprobe=16) as db:
+        for at in range(0, 16 * 512, 512):
+            db.add(vecs[at:at + 512], texts=["v%d" % i for i in range(at, at + 512)],
+                   ack="visible")
+        assert inst.collections()["default"]["segments"] == 0
+        for at in range(16 * 512, len(vecs), 512):
+            db.add(vecs[at:at + 512], texts=["v%d" % i for i in range(at, at + 512)],
+                   ack="visible")
+        wait_segments(inst, 2)
+        for i in (0, 8191, 8192, 12287, 12288, len(vecs) - 1):
+            hit = db.search([vecs[i]], k=1, min_lsn=db.last_lsn)[0][0]
+            assert hit.text == "v%d" % i
+    assert [s["count"] for s in read_manifest(inst.data, inst.name)["segments"]] == [8192, 4096]
+    assert "training IVF16,Flat on 8192 vectors" in inst.all_logs()
 
 
 def test_ef_search_reaches_hnsw_segments(filtered):
