@@ -333,10 +333,11 @@ def _ingest(bench, rows):
 
 
 def _search(bench, rows):
-    n, seal = bench.notes.get("search_layout", (bench.p["search_rows"], 65536))
+    n, seal = bench.notes.get("search_layout", (bench.p["search_rows"], 8192))
     return ("roost splits data into sealed segments of `--seal-docs` documents (default "
-            "65536), each a FAISS index, plus a shared-memory tail that readers search exactly. "
-            "At the default, %s documents are %s. The main rows use `--seal-docs %d`, so the "
+            "%d), each a FAISS index, which a background thread merges by size (four of one "
+            "size tier into one), plus a shared-memory tail that readers search exactly. "
+            "At the default, %s documents became %s. The main rows use `--seal-docs %d`, so the "
             "whole collection is one segment (a far-away sentinel document, never a neighbour, "
             "triggers the seal and stays alone in the tail) and the baseline searches the very "
             "same index file in process with one thread, one query per call; the rows marked "
@@ -352,19 +353,21 @@ def _search(bench, rows):
             "TUNING_LADDER) with which in-process FAISS reaches R on that index file. "
             "`ingest N/s` rows search "
             "while one more client adds N documents/s (batches of 10, durable) into the tail." % (
-                human_count(n), _layout(n, seal), n, human_count(n)))
+                seal, human_count(n), _layouts(bench), n, human_count(n)))
 
 
-def _layout(n, seal):
-    segs = n // seal
-    if segs == 0:
-        return "no segment and a %s-document tail" % human_count(n)
-    return "%d segment%s of %d and a %d-document exact tail" % (
-        segs, "s" if segs > 1 else "", seal, n - segs * seal)
+def _layouts(bench):
+    """The default layouts the run found, once merges had settled."""
+    found = bench.notes.get("default_layouts", {})
+    if not found:
+        return "(not measured in this run)"
+    return "; ".join("%s: %s of %s and a %d-document exact tail" % (
+        index, "segment" if len(rows) == 1 else "segments", ", ".join(str(r) for r in rows),
+        tail) for index, (rows, tail) in found.items())
 
 
 def _fresh(bench, rows):
-    return ("One Flat instance (default `--seal-docs`) is grown to each size; there a probe "
+    return ("One Flat instance (`--seal-docs 65536`) is grown to each size; there a probe "
             "adds one document (ack `durable`) and, once acknowledged, searches for it with "
             "`min_lsn` set to its LSN, filtered on the probe's agent so that the search skips "
             "the segments' index search. Ack-to-visible is that round trip minus the round "

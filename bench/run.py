@@ -46,7 +46,14 @@ class BenchError(Exception):
 
 
 # -- sizes ---------------------------------------------------------------------
-SEAL_DOCS = 65536  # the writer's default --seal-docs
+SEAL_DOCS = 8192  # the writer's default --seal-docs
+# Figure 5 grows one instance to 1M documents and times each seal on the
+# way: at 64Ki rows per seal, as many seals as it had when this was the
+# default (the seal's cost is proportional to its rows).
+SCALE_SEAL_DOCS = 65536
+# Figure 12: rows added across seals and merges (eight seals of 64Ki, or
+# 64 of the default size, and merges among them).
+SEAL_ROWS = 8 * 65536 + 1000
 
 
 def plan(quick):
@@ -63,7 +70,7 @@ def plan(quick):
             recovery_full_log=False, original_s=3.0,
             deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=2500,
             filter_users=100, writes_cap=10000, kept_clients=[1, 16],
-            kept_queries=200, kept_s=0.3, seal_rows=2 * SEAL_DOCS + 1000)
+            kept_queries=200, kept_s=0.3, seal_rows=SEAL_ROWS // 4)
     return dict(
         reps=3, ring_sizes=[64, 4096, 262144], ring_producers=[1, 2, 4], ring_s=0.5,
         ingest=list(itertools.product(["queued", "durable", "visible"], [1, 4, 16, 64],
@@ -76,7 +83,7 @@ def plan(quick):
         recovery_full_log=True, original_s=20.0,
         deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=5000,
         filter_users=100, writes_cap=15000, kept_clients=[1, 16],
-        kept_queries=200, kept_s=0.5, seal_rows=8 * SEAL_DOCS + 1000)
+        kept_queries=200, kept_s=0.5, seal_rows=SEAL_ROWS)
 
 
 FILL_BATCH = 1000
@@ -413,16 +420,38 @@ class Bench:
             self.search_series(inst, index, tuned, gt, base, 1, [1, 16], tuning=tuning)
 
     def search_default_seal(self, index, n, train, gt, base):
-        """The default --seal-docs: a segment of 65536 and an exact tail."""
+        """The default --seal-docs: small seals, merged by size in the
+        background, and an exact tail."""
         inst = self.instance(index, train)
         try:
-            self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="queued")
-            segs = len(inst.files("seg-*.index"))
-            layout = "default: %s + %d-doc tail" % (plural(segs, "segment"),
-                                                    n - segs * SEAL_DOCS)
+            self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="visible")
+            rows = self.settled(inst)
+            self.notes.setdefault("default_layouts", {})[index] = (rows, n - sum(rows))
+            layout = "default: %s (%s) + %d-doc tail" % (
+                plural(len(rows), "segment"), "+".join(str(r) for r in rows), n - sum(rows))
             self.search_series(inst, index, layout, gt, base, 1, [1, 16])
         finally:
             self.drop(inst)
+
+    def settled(self, inst, quiet_s=2.0, timeout=1800):
+        """The segments' row counts once the writer's background seals and
+        merges are done: every merge it logged as begun has ended, and the
+        manifest stayed unchanged for quiet_s (a frozen tail's segment is
+        written in well under that, and its install plans the next merge)."""
+        last, since, t0 = None, time.monotonic(), time.monotonic()
+        while True:
+            log = inst.read_log(inst.logs[0])
+            if "compaction failed" in log:
+                raise BenchError("a merge failed:\n" + log[-3000:])
+            m = conftest.read_manifest(inst.data, inst.name)
+            gen = m and m["gen"]
+            if gen != last or log.count(" merging ") > log.count(" compacted "):
+                last, since = gen, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return [s["count"] for s in m["segments"]]
+            if time.monotonic() - t0 > timeout:
+                raise BenchError("the writer was still sealing or merging after %.0f s" % timeout)
+            time.sleep(0.1)
 
     # -- 9. search with deleted rows ------------------------------------------
     def kept_gt(self, rows, mod, lo, hi):
@@ -615,7 +644,7 @@ class Bench:
         every seal boundary to time the seal (figure 5)."""
         while True:
             have = inst.docs
-            boundary = (have // SEAL_DOCS + 1) * SEAL_DOCS
+            boundary = (have // SCALE_SEAL_DOCS + 1) * SCALE_SEAL_DOCS
             stop = min(target, boundary)
             if stop > have:
                 self.load(inst, "fill", first=self.next_row, count=stop - have,
@@ -632,8 +661,8 @@ class Bench:
         """The tail is full: the next add seals it. With the writer idle,
         its time minus a plain add's is the seal; the first search after it
         minus a plain search is the reader's swap."""
-        if self.p["recovery_full_log"] and size in (SEAL_DOCS, self.last_boundary):
-            self.recovery(inst, size, SEAL_DOCS)
+        if self.p["recovery_full_log"] and size in (SCALE_SEAL_DOCS, self.last_boundary):
+            self.recovery(inst, size, SCALE_SEAL_DOCS)
         before = set(inst.files("seg-*"))
         s = self.load(inst, "seal", row=self.next_row)
         self.next_row += 2
@@ -663,8 +692,8 @@ class Bench:
         self.seals, self.restarts, self.points = [], [], []
         self.next_row = 0
         top = p["scale_points"][-1]
-        self.last_boundary = (top // SEAL_DOCS) * SEAL_DOCS
-        inst = self.instance("Flat", readers=1)
+        self.last_boundary = (top // SCALE_SEAL_DOCS) * SCALE_SEAL_DOCS
+        inst = self.instance("Flat", ["--seal-docs", str(SCALE_SEAL_DOCS)], readers=1)
         try:
             for n in p["scale_points"]:
                 t0 = time.monotonic()
@@ -678,7 +707,7 @@ class Bench:
 
     def scale_point(self, inst, n):
         p = self.p
-        base = [self.faiss("scale", rows=n, seg_rows=SEAL_DOCS, probes=p["probes"],
+        base = [self.faiss("scale", rows=n, seg_rows=SCALE_SEAL_DOCS, probes=p["probes"],
                            dir=self.tmp) for _ in range(self.reps)]
         fresh = []
         for _ in range(self.reps):
@@ -700,7 +729,7 @@ class Bench:
                             total1=sum(one.values()), total2=sum(two.values()),
                             started_ms=started_ms))
         have = inst.docs
-        self.recovery(inst, have, have % SEAL_DOCS)
+        self.recovery(inst, have, have % SCALE_SEAL_DOCS)
         self.points.append(dict(n=n, docs=have, base=base, fresh=fresh, mem=mem))
 
     def report_scale(self):

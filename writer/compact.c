@@ -1,6 +1,7 @@
 #include "compact.h"
 
 #include "err.h"
+#include "futex.h"
 #include "killpoint.h"
 #include "inst.h"
 #include "log.h"
@@ -21,8 +22,9 @@ struct compact_job {
 	struct tomb *tombs; /* the plan's tombstones of [lo, hi) */
 	uint64_t ntombs;
 	uint64_t lo, hi, below;
-	uint64_t count;	   /* rows of the merged segment, once built */
-	uint64_t ndropped; /* rows left out */
+	uint64_t count;	    /* rows of the merged segment, once built */
+	uint64_t ndropped;  /* rows left out */
+	int64_t planned_ms; /* futex_now_ms at the plan: the merge's duration */
 	int built;
 };
 
@@ -410,9 +412,9 @@ int compact_install(compact_job *j, struct manifest *m, const struct tomb *now, 
 	*out = (struct compact_done){
 	    .merged = j->n, .lo = j->lo, .hi = j->hi, .below = j->below, .ndropped = j->ndropped};
 	log_info("collection '%s': compacted %u segments into %016llx (%llu documents, "
-		 "%llu ended ones dropped)",
+		 "%llu ended ones dropped) in %lld ms",
 		 c->name, j->n, (unsigned long long)j->lo, (unsigned long long)j->count,
-		 (unsigned long long)j->ndropped);
+		 (unsigned long long)j->ndropped, (long long)(futex_now_ms() - j->planned_ms));
 	return 0;
 }
 
@@ -461,6 +463,12 @@ int compact_plan(compact_job **out, const char *data_dir, const struct manifest 
 		return rc;
 	}
 	memcpy(j->run, &v.segs[lo], j->n * sizeof *j->run);
+	j->planned_ms = futex_now_ms();
+	uint64_t rows = 0;
+	for (uint32_t i = 0; i < j->n; i++)
+		rows += j->run[i].count;
+	log_info("collection '%s': merging %u segments (%llu documents) in the background", c->name,
+		 j->n, (unsigned long long)rows);
 	*out = j;
 	return 0;
 }

@@ -747,11 +747,12 @@ static void ingest__finish_compaction(ingest *w)
 	w->merging = NULL;
 	if (rc == 0)
 		rc = ingest__install_merge(w, j);
-	if (rc) {
-		if (rc != ROOST_ENOENT)
-			log_warn("compaction failed: %s", roost_strerror(rc));
+	if (rc == ROOST_ENOENT)
+		log_info("a merge of a dropped collection is abandoned");
+	else if (rc)
+		log_warn("compaction failed: %s", roost_strerror(rc));
+	if (rc)
 		compact_abandon(j);
-	}
 	compact_free(j);
 	ingest__sweep(w);
 	ingest__plan_compaction(w);

@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	struct ingest_config cfg = {
 	    .metric = -1,
 	    .ring_capacity = 64u << 20,
-	    .seal_docs = 65536,
+	    .seal_docs = 8192,
 	    .train_docs = 65536,
 	    .group_max = 1024,
 	    .dead_timeout_ms = 1000,

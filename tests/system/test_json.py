@@ -227,7 +227,7 @@ def drop(name, seq, client_id=7):
 
 
 LIST = '{"version":1,"list_collections":{}}'
-DEFAULTS = {"train_docs": 65536, "seal_docs": 65536, "seal_interval_ms": 10000,
+DEFAULTS = {"train_docs": 65536, "seal_docs": 8192, "seal_interval_ms": 10000,
             "indexed_keys": []}
 
 
