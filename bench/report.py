@@ -382,11 +382,13 @@ def _fresh(bench, rows):
 def _publish(bench, rows):
     return ("Every seal on the way to the largest size is timed. The tail is filled to exactly "
             "`--seal-docs` with the writer idle; the next add (ack `visible`) seals it: "
-            "publish = that add's latency minus a plain visible add's right after. A seal "
-            "writes the segment's FAISS index and its documents file (ids, fields, text and "
-            "the raw vectors again), fsyncs both and the manifest, and rotates the log. Reader "
-            "swap = the first search after the seal (it loads the new segment) minus a plain "
-            "search. Baselines: FAISS `write_index` + fsync, and `read_index`, of a Flat index "
+            "publish = that add's latency minus a plain visible add's right after, which is "
+            "what an add pays for a seal: the tail is frozen and a new one started, while a "
+            "background thread writes the segment's FAISS index and its documents file (ids, "
+            "fields, text and the raw vectors again), fsyncs both and the manifest, and "
+            "rotates the log. Reader swap = the first search after that add minus a plain "
+            "search (the segment is usually still being written then: readers switch to the "
+            "new tail and scan the frozen one). Baselines: FAISS `write_index` + fsync, and `read_index`, of a Flat index "
             "of the same 64Ki rows; the `naive snapshot` rows write the whole index at each "
             "size, which is what publishing whole snapshots would cost.")
 

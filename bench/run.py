@@ -381,6 +381,7 @@ class Bench:
                                  sentinel=1)
                 self.say("  %s: %d rows loaded in %.1f s" % (index, n, time.monotonic() - t0))
                 self.notes.setdefault("search_fill", {})[index] = fill["seconds"]
+                self.settled(inst)  # the sealer thread writes the segment
                 segs = inst.files("seg-*.index")
                 if len(segs) != 1:
                     raise BenchError("expected one segment, found %s" % segs)
@@ -553,6 +554,7 @@ class Bench:
         try:
             self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="queued",
                       sentinel=1, keys=1, users=users)
+            self.settled(inst)  # the sealer thread writes the segment
             segs = inst.files("seg-*.index")
             if len(segs) != 1:
                 raise BenchError("expected one segment, found %s" % segs)
@@ -667,6 +669,7 @@ class Bench:
         s = self.load(inst, "seal", row=self.next_row)
         self.next_row += 2
         inst.docs += 2
+        self.settled(inst)  # the sealer thread writes the segment
         new = [f for f in inst.files("seg-*") if f not in before and not f.endswith(".tmp")]
         size_bytes = sum(os.path.getsize(f) for f in new)
         self.seals.append(dict(size=size, publish_ms=s["seal_add_ms"] - s["plain_add_ms"],
