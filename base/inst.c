@@ -351,6 +351,24 @@ int inst_ipc_url(const struct inst *in, const char *file, char *buf, size_t len)
 	return inst__fmt(buf, len, "ipc://%s%s", path, "");
 }
 
+int inst_search_url(const struct inst *in, pid_t pid, char *buf, size_t len)
+{
+	char file[64];
+	snprintf(file, sizeof file, INST_SEARCH_SOCKET_PREFIX "%d" INST_SEARCH_SOCKET_SUFFIX,
+		 (int)pid);
+	return inst_ipc_url(in, file, buf, len);
+}
+
+void inst_search_unlink(const struct inst *in, pid_t pid)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path,
+			 "%s/" INST_SEARCH_SOCKET_PREFIX "%d" INST_SEARCH_SOCKET_SUFFIX,
+			 in->run_dir, (int)pid);
+	if (n > 0 && (size_t)n < sizeof path)
+		unlink(path);
+}
+
 /* ---- shared memory ---- */
 
 /* The shared-memory directory at path: judged as every trusted directory,

@@ -101,4 +101,14 @@ void inst_tail_path(const struct inst *in, uint64_t serial, char *buf, size_t le
  * would not fit in sun_path. */
 int inst_ipc_url(const struct inst *in, const char *file, char *buf, size_t len);
 
+/* A reader's own socket, where local clients search it directly:
+ * search-<pid>.ipc in the runtime directory. */
+#define INST_SEARCH_SOCKET_PREFIX "search-"
+#define INST_SEARCH_SOCKET_SUFFIX ".ipc"
+int inst_search_url(const struct inst *in, pid_t pid, char *buf, size_t len);
+
+/* Removes a reader's socket file, which its process removes when it
+ * stops but not when it is killed. */
+void inst_search_unlink(const struct inst *in, pid_t pid);
+
 #endif

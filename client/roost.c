@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +22,29 @@
  * the same key, perhaps to another broker): a broker that stopped
  * answering costs at most this much of a call's timeout. */
 #define ROOST_ATTEMPT_MS 5000
+/* Readers' sockets a handle dials at most, and how often it looks for
+ * new ones (only when it is about to search). */
+#define LR_MAX_READERS 64
+#define LR_SCAN_MS     1000
+/* How long a scan that found new readers waits for the first to connect
+ * (ipc connects in well under a millisecond; a stopped reader never
+ * does, and then the brokers' path is taken). */
+#define LR_CONNECT_MS 50
 
 struct roost {
 	nng_socket sock; /* REQ, connected to every broker of the target */
 	nng_ctx ctx;
 	nng_aio *aio;
+	/* A local instance's readers, dialed directly for searches, gets and
+	 * scrolls: one hop instead of two. */
+	int direct;
+	nng_socket rsock; /* REQ, connected to every reader found */
+	nng_ctx rctx;
+	atomic_int readers; /* rsock's peers: sp_count_peers */
+	struct inst in;
+	int64_t scanned_ms;
+	pid_t dialed[LR_MAX_READERS];
+	int ndialed;
 	uint64_t client_id;
 	uint64_t seq;
 	int timeout_ms;
@@ -68,7 +87,96 @@ static int lr_connect_urls(roost *r, const char *list)
 	return rc ? rc : n ? 0 : lr_fail(r, ROOST_EINVAL, "no address given");
 }
 
-/* An instance name: every broker socket in its runtime directory. */
+static int lr_dialed(const roost *r, pid_t pid)
+{
+	for (int i = 0; i < r->ndialed; i++)
+		if (r->dialed[i] == pid)
+			return 1;
+	return 0;
+}
+
+static int lr_readers(roost *r)
+{
+	/* Relaxed: pairs with the relaxed adds of sp_count_peers; a send
+	 * that finds the reader gone is sent to another or times out. */
+	return atomic_load_explicit(&r->readers, memory_order_relaxed);
+}
+
+/* Waits a little for a new dialer to connect, so that a short-lived
+ * client (one CLI search) takes the direct path too. */
+static void lr_await_reader(roost *r)
+{
+	for (int ms = 0; ms < LR_CONNECT_MS && lr_readers(r) == 0; ms++)
+		usleep(1000);
+}
+
+/* Dials the readers' sockets not dialed yet, in the background: a stale
+ * file of a killed reader is retried there, and a reader that stopped
+ * keeps its dialer, which connects again if its pid comes back. */
+static void lr_scan_readers(roost *r)
+{
+	int before = r->ndialed;
+	r->scanned_ms = lr_now_ms();
+	DIR *d = opendir(r->in.run_dir);
+	if (!d)
+		return;
+	const size_t plen = strlen(INST_SEARCH_SOCKET_PREFIX);
+	struct dirent *e;
+	while ((e = readdir(d)) && r->ndialed < LR_MAX_READERS) {
+		char *end;
+		if (strncmp(e->d_name, INST_SEARCH_SOCKET_PREFIX, plen) != 0)
+			continue;
+		long pid = strtol(e->d_name + plen, &end, 10);
+		char url[INST_PATH_MAX];
+		if (pid <= 0 || strcmp(end, INST_SEARCH_SOCKET_SUFFIX) != 0 ||
+		    lr_dialed(r, (pid_t)pid) ||
+		    inst_search_url(&r->in, (pid_t)pid, url, sizeof url) != 0)
+			continue;
+		if (sp_dial(r->rsock, url, NULL, 0) == 0)
+			r->dialed[r->ndialed++] = (pid_t)pid;
+	}
+	closedir(d);
+	if (r->ndialed > before)
+		lr_await_reader(r);
+}
+
+/* The direct path to a local instance's readers, unless
+ * ROOST_SEARCH_PATH=broker asks for the brokers' path only. Resends are
+ * nng's here: a search is safe to repeat, and a reader that drops a
+ * request (killed) has it sent again at once to another. */
+static int lr_open_direct(roost *r, const struct inst *in)
+{
+	const char *path = getenv("ROOST_SEARCH_PATH");
+	if (path && strcmp(path, "broker") == 0)
+		return 0;
+	int rc = sp_open_client(&r->rsock, WIRE_MAX_FRAME, ROOST_ATTEMPT_MS);
+	if (rc)
+		return rc;
+	if (nng_ctx_open(&r->rctx, r->rsock) != 0 ||
+	    nng_socket_set_ms(r->rsock, NNG_OPT_RECONNMAXT, LR_SCAN_MS) != 0 ||
+	    sp_count_peers(r->rsock, &r->readers) != 0) {
+		nng_close(r->rsock);
+		return ROOST_ENOMEM;
+	}
+	r->in = *in;
+	r->direct = 1;
+	lr_scan_readers(r);
+	return 0;
+}
+
+/* The readers' context when one is connected, looking for new ones at
+ * most once a second. */
+static int lr_reader_ready(roost *r)
+{
+	if (!r->direct)
+		return 0;
+	if (lr_now_ms() - r->scanned_ms >= LR_SCAN_MS)
+		lr_scan_readers(r);
+	return lr_readers(r) > 0;
+}
+
+/* An instance name: every broker socket in its runtime directory, and
+ * its readers' own sockets. */
 static int lr_connect_name(roost *r, const char *name)
 {
 	struct inst in;
@@ -89,7 +197,11 @@ static int lr_connect_name(roost *r, const char *name)
 			n++;
 	}
 	closedir(d);
-	if (n == 0)
+	int rc = lr_open_direct(r, &in);
+	if (rc)
+		return lr_fail(r, rc, "cannot open a socket to the readers: %s",
+			       roost_strerror(rc));
+	if (n == 0 && r->ndialed == 0)
 		return lr_fail(r, ROOST_ENOENT, "no instance '%s' (no broker sockets in %s)", name,
 			       in.run_dir);
 	return 0;
@@ -138,6 +250,8 @@ void roost_close(roost *r)
 	if (!r)
 		return;
 	nng_close(r->sock);
+	if (r->direct)
+		nng_close(r->rsock);
 	nng_aio_free(r->aio);
 	free(r);
 }
@@ -181,9 +295,12 @@ int roost_set_client_id(roost *r, uint64_t client_id, uint64_t next_seq)
 	return 0;
 }
 
-/* One request, one reply, within wait_ms. */
-static int lr_call(roost *r, const Roost__Request *req, int wait_ms, Roost__Reply **out)
+/* One request, one reply, within wait_ms, straight to a reader or
+ * through a broker. */
+static int lr_call(roost *r, int to_reader, const Roost__Request *req, int wait_ms,
+		   Roost__Reply **out)
 {
+	const char *peer = to_reader ? "reader" : "broker";
 	size_t len = roost__request__get_packed_size(req);
 	if (len > ROOST_MAX_FRAME)
 		return lr_fail(r, ROOST_ETOOBIG, "request of %zu bytes is over the %u-byte limit",
@@ -193,12 +310,17 @@ static int lr_call(roost *r, const Roost__Request *req, int wait_ms, Roost__Repl
 		return ROOST_ENOMEM;
 	roost__request__pack(req, buf);
 	nng_msg *msg;
-	int rc = sp_call(r->ctx, r->aio, buf, len, wait_ms, &msg);
+	int rc = sp_call(to_reader ? r->rctx : r->ctx, r->aio, buf, len, wait_ms, &msg);
 	free(buf);
+	if (rc == ROOST_ETIMEDOUT && to_reader)
+		return lr_fail(r, rc,
+			       "no reader answered within %d ms (%d connected; stopped or "
+			       "overloaded?)",
+			       wait_ms, lr_readers(r));
 	if (rc == ROOST_ETIMEDOUT)
-		return lr_fail(r, rc, "no reply within %d ms (no broker answered)", wait_ms);
+		return lr_fail(r, rc, "no reply within %d ms (no %s answered)", wait_ms, peer);
 	if (rc == ROOST_ECONN)
-		return lr_fail(r, rc, "the connection to the broker dropped");
+		return lr_fail(r, rc, "the connection to the %s dropped", peer);
 	if (rc)
 		return lr_fail(r, rc, "request failed: %s", roost_strerror(rc));
 	*out = roost__reply__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
@@ -237,22 +359,37 @@ static int lr_check_docs(roost *r, uint32_t dim, const struct roost_doc *docs, s
 	return 0;
 }
 
+static int lr_is_read(const Roost__Request *req)
+{
+	return req->op_case == ROOST__REQUEST__OP_SEARCH ||
+	       req->op_case == ROOST__REQUEST__OP_GET_DOCS ||
+	       req->op_case == ROOST__REQUEST__OP_SCROLL;
+}
+
 /* Sends req until it succeeds, fails for good, or the deadline passes.
- * *server_wait is where the request's own timeout field lives. */
+ * *server_wait is where the request's own timeout field lives. A read
+ * goes first to a reader directly, when one is connected, within half of
+ * the attempt's time; if that fails in a way worth retrying, at once
+ * through the brokers. */
 static int lr_call_retry(roost *r, Roost__Request *req, uint32_t *server_wait, Roost__Reply **out)
 {
 	int64_t deadline = lr_now_ms() + r->timeout_ms;
+	int direct = lr_is_read(req) && lr_reader_ready(r);
 	for (int attempt = 0;; attempt++) {
 		int64_t left = deadline - lr_now_ms();
 		if (left <= 0)
 			return ROOST_ETIMEDOUT;
 		int wait = left > ROOST_ATTEMPT_MS ? ROOST_ATTEMPT_MS : (int)left;
+		/* A reader that does not answer directly leaves the brokers,
+		 * which may know another, half of the time. */
+		if (direct && wait > 1)
+			wait /= 2;
 		/* The server answers within this attempt, even when it must give
 		 * up waiting for the writer or a reader. */
 		if (server_wait)
 			*server_wait = (uint32_t)wire_inner_wait((uint32_t)wait, wait);
 		Roost__Reply *rep = NULL;
-		int rc = lr_call(r, req, wait, &rep);
+		int rc = lr_call(r, direct, req, wait, &rep);
 		if (rc == 0 && rep->status != 0) {
 			rc = lr_fail(r, rep->status, "%s",
 				     rep->message && *rep->message ? rep->message
@@ -266,7 +403,10 @@ static int lr_call_retry(roost *r, Roost__Request *req, uint32_t *server_wait, R
 		}
 		if (!lr_retryable(rc) || lr_now_ms() >= deadline)
 			return rc;
-		lr_backoff(attempt);
+		if (direct)
+			direct = 0;
+		else
+			lr_backoff(attempt);
 	}
 }
 

@@ -75,6 +75,23 @@ int sp_open_client(nng_socket *out, size_t max_frame, int resend_ms)
 	return sp_error(rv);
 }
 
+static void sp__peer_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	/* Relaxed: a gauge; the send that reads it waits for its reply
+	 * anyway, so nothing else is ordered by it. */
+	atomic_fetch_add_explicit((atomic_int *)arg, ev == NNG_PIPE_EV_ADD_PRE ? 1 : -1,
+				  memory_order_relaxed);
+}
+
+int sp_count_peers(nng_socket s, atomic_int *count)
+{
+	int rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, sp__peer_event, count);
+	if (rv == 0)
+		rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, sp__peer_event, count);
+	return sp_error(rv);
+}
+
 static int sp__fail(int rv, const char *what, const char *url, char *err, size_t errlen)
 {
 	if (err && errlen)

@@ -91,6 +91,12 @@ void sp_serve(nng_socket s, sp_handler fn, void *arg, const atomic_int *stop);
 int sp_call(nng_ctx ctx, nng_aio *aio, const void *frame, size_t len, int timeout_ms,
 	    nng_msg **reply);
 
+/* Keeps *count at the number of s's peers: a REQ send with none waits out
+ * its timeout, so a requester with another way to go looks first. Counts
+ * from nng's first and last event of each pipe (ADD_PRE, REM_POST: nng
+ * delivers the second exactly when it delivered the first). */
+int sp_count_peers(nng_socket s, atomic_int *count);
+
 /* Stops nng's own threads and frees what they still hold (messages in
  * flight on connections being torn down). A process that owns its nng
  * calls it once at exit, after closing every socket; libroost, which

@@ -3,7 +3,10 @@
  * A reader connects to every broker's reader socket (readers-<id>.ipc in
  * the runtime directory, rescanned so new brokers are found, and any
  * --connect URLs) and answers the search requests the brokers forward.
- * Start and stop readers at any time; nothing else needs to know.
+ * It also listens on a socket of its own there (search-<pid>.ipc), where
+ * local clients send searches, gets and scrolls with one hop instead of
+ * two: the same frames, on the same socket and workers. Start and stop
+ * readers at any time; nothing else needs to know.
  *
  * With --remote it uses neither the writer's shared memory nor the
  * runtime directory: only the data directory (for example on shared
@@ -45,6 +48,8 @@ struct reader_proc {
 	int workers;
 	nng_socket sock; /* raw REP, connected to every broker */
 	int sock_open;
+	struct sp_ipc direct; /* sock's own listener, for local clients */
+	int direct_on;
 	atomic_int stop; /* workers return once it is set */
 	char peers[READER_MAX_PEERS][128];
 	int npeers;
@@ -99,6 +104,35 @@ static int reader_connect_url(struct reader_proc *p, const char *url)
 	snprintf(p->peers[p->npeers++], sizeof p->peers[0], "%s", url);
 	log_info("connected to %s", url);
 	return 0;
+}
+
+/* The reader's own socket, which local clients find in the runtime
+ * directory. Without it clients go through a broker: a failure is said
+ * and costs only the shorter path. */
+static void reader_listen(struct reader_proc *p)
+{
+	char url[INST_PATH_MAX], err[256];
+	int rc = inst_search_url(&p->in, getpid(), url, sizeof url);
+	if (rc == 0)
+		rc = sp_ipc_listen(&p->direct, p->sock, url, p->in.file_mode, err, sizeof err);
+	else
+		snprintf(err, sizeof err, "its path in the runtime directory is too long");
+	p->direct_on = rc == 0;
+	if (rc)
+		log_warn("no socket of its own (%s): local clients search through brokers", err);
+	else
+		log_info("local clients search on %s", url);
+}
+
+/* Listens again where its socket file was removed, as brokers do. */
+static void reader_keep_listening(struct reader_proc *p)
+{
+	char err[256];
+	int rc = p->direct_on ? sp_ipc_keep(&p->direct, err, sizeof err) : 0;
+	if (rc == 1)
+		log_warn("%s was removed; listening there again", p->direct.url);
+	else if (rc)
+		log_warn("%s was removed and cannot be listened on again: %s", p->direct.url, err);
 }
 
 /* Every broker's reader socket in the runtime directory. */
@@ -209,6 +243,7 @@ static int reader_serve(struct reader_proc *p, sigset_t *sigs)
 	while ((sig = sigtimedwait(sigs, NULL, &tick)) < 0) {
 		if (!p->remote)
 			reader_scan(p);
+		reader_keep_listening(p);
 		rsearch_refresh(&p->rs);
 		reader_stat(p);
 	}
@@ -259,8 +294,10 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			rc = reader_connect_list(&p);
 	}
-	if (rc == 0 && !p.remote)
+	if (rc == 0 && !p.remote) {
+		reader_listen(&p);
 		reader_scan(&p);
+	}
 	if (rc == 0)
 		rc = reader_serve(&p, &sigs);
 	if (rc)

@@ -250,8 +250,10 @@ static void sup__exited(struct sup *s, struct sup_child *k, int status)
 	sup__name(k, name, sizeof name);
 	sup__describe_exit(status, how, sizeof how);
 	k->last_status = status;
-	if (k->role == SUP_READER)
+	if (k->role == SUP_READER) {
 		rstat_remove(&s->cfg->in, k->pid);
+		inst_search_unlink(&s->cfg->in, k->pid);
+	}
 	if (k->state == SUP_STOPPING || s->stop) {
 		log_info("%s (pid %d) stopped: %s", name, (int)k->pid, how);
 		k->state = SUP_STOPPED;

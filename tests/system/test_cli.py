@@ -168,6 +168,12 @@ def test_up_status_down(cli):
     assert server["ring_capacity"] > 0 and server["documents"] == 0
     reader_pids = sorted(p["pid"] for p in c.procs("reader"))
     assert sorted(r["pid"] for r in st["readers"]) == reader_pids
+
+    def search_sockets():
+        return sorted(f for f in os.listdir(c.run_dir) if f.startswith("search-"))
+
+    # Each reader listens on its own socket for local clients.
+    assert search_sockets() == sorted("search-%d.ipc" % p for p in reader_pids)
     # Readers report now and then (base/rstat.h): one that started before
     # the writer published may still show its empty first view.
     wait_for(lambda: all(r["generation"] >= 1 for r in c.status()["readers"]), 10,
@@ -657,6 +663,11 @@ def test_supervisor_restarts_killed_children(cli):
         assert new["pid"] != old["pid"] and new["last_exit"] == "signal:9"
         name = "writer" if role == "writer" else "%s-0" % role
         assert "%s (pid %d) killed by signal 9" % (name, old["pid"]) in c.log()
+        if role == "reader":  # its socket for local clients goes with it
+            wait_for(lambda: os.path.exists(os.path.join(c.run_dir, "search-%d.ipc" % new["pid"])),
+                     30, "the new reader's socket")
+            assert [f for f in os.listdir(c.run_dir) if f.startswith("search-")] == [
+                "search-%d.ipc" % new["pid"]]
     assert "restarting in 100 ms" in c.log() or "restarting in 200 ms" in c.log()
     # Still serving: an add acknowledged visible is found at once.
     out = c.ok("add", "--ack", "visible", stdin=docs_jsonl([(unit(5), 4, 2, "x", "after")]))

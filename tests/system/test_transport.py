@@ -344,6 +344,39 @@ def test_reader_killed_mid_request_fails_over(make_instance):
     publish_and_answer(inst, p, published)
 
 
+def test_local_searches_reach_readers_directly(make_instance):
+    """A client naming a local instance sends searches straight to the
+    readers' own sockets (search-<pid>.ipc): with the only broker killed,
+    a search waiting for an LSN and a plain one are still answered; a
+    reader that stops removes its socket; ROOST_SEARCH_PATH=broker keeps
+    the brokers' path only, which then has no broker."""
+    inst = serving(make_instance, readers=2)
+    assert serves(inst, 1)
+    socks = sorted("search-%d.ipc" % r.pid for r in inst.readers)
+    assert sorted(f for f in os.listdir(inst.run_dir) if f.startswith("search-")) == socks
+    published = inst.status()["published_lsn"]
+    p = wait_search(inst, 20000, published + 1)
+    wait_for(lambda: waiting_readers(inst), 15, "a reader to hold the search")
+    inst.kill(inst.brokers[0])
+    inst.start_broker()
+    publish_and_answer(inst, p, published)
+    inst.kill(inst.brokers[0])
+    rc, out, err, took = roost_search(inst, 5000, min_lsn=published + 1)
+    assert rc == 0, err
+    assert json.loads(out)["lsn"] > published
+    broker_only = dict(inst.env, ROOST_SEARCH_PATH="broker")
+    q = subprocess.run(search_argv(inst, 1000), env=broker_only, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60)
+    assert q.returncode == 1 and "no broker answered" in q.stderr, q.stderr
+    gone = inst.readers.pop()
+    gone.send_signal(signal.SIGTERM)
+    gone.wait(timeout=60)
+    assert sorted(f for f in os.listdir(inst.run_dir) if f.startswith("search-")) == [
+        "search-%d.ipc" % inst.readers[0].pid]
+    rc, out, err, took = roost_search(inst, 5000)
+    assert rc == 0, err
+
+
 def publish_and_answer(inst, search, published):
     """Publishes an LSN past published; the waiting search then answers."""
     c = inst.client()
@@ -358,8 +391,11 @@ def publish_and_answer(inst, search, published):
 def test_broker_killed_mid_request_is_retried_or_named(make_instance):
     """kill -9 of the only broker while a search waits: the client sends it
     again (same request) once a broker is back and answers within the
-    call's timeout; with no broker coming back it names the cause."""
+    call's timeout; with no broker coming back it names the cause. (The
+    brokers' path only: ROOST_SEARCH_PATH=broker; a local client otherwise
+    searches the readers directly, next test.)"""
     inst = serving(make_instance)
+    inst.env["ROOST_SEARCH_PATH"] = "broker"
     published = inst.status()["published_lsn"]
     p = wait_search(inst, 20000, published + 1)
     inst.kill(inst.brokers[0])
