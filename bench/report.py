@@ -9,6 +9,7 @@ TITLES = {
     "ring": "1. Ring",
     "ingest": "2. Ingest",
     "search": "3. Search",
+    "goals": "3b. Search against the bare transport",
     "fresh": "4. Freshness",
     "publish": "5. Publication",
     "memory": "6. Memory",
@@ -343,8 +344,11 @@ def _search(bench, rows):
             "same index file in process with one thread, one query per call; the rows marked "
             "with the default layout compare the default split with that same baseline. "
             "(`--seal-docs 131072` would not give one segment at %s: nothing would be sealed "
-            "and every search would scan the tail exactly.) Readers run 2 worker threads each "
-            "and searches go client → broker → search device → reader and back. Recall@10 is "
+            "and every search would scan the tail exactly.) Readers run 2 worker threads each; "
+            "the benchmark's clients name the instance, so their searches go straight to a "
+            "reader's own socket (client → reader and back), except in the rows marked "
+            "`through a broker` (`ROOST_SEARCH_PATH=broker`: client → broker → search device "
+            "→ reader). Recall@10 is "
             "against the exact ground truth; the requests leave `nprobe` and `ef_search` at 0, "
             "so readers use their defaults (HNSW efSearch 64, IVF nprobe nlist/64 but at least "
             "8: 16 for IVF1024), and the baseline searches with the same. Rows marked "
@@ -492,7 +496,21 @@ def _seals(bench, rows):
             "batches into one in-process Flat index." % human_count(bench.p["seal_rows"]))
 
 
-EXPLAIN = {"ring": _ring, "ingest": _ingest, "search": _search, "fresh": _fresh,
+def _goals(bench, rows):
+    return ("Local clients search readers directly (one hop: client → reader; figure 3's "
+            "rows marked `through a broker` take two). The bare transport is "
+            "`roost-bench-echo`: a server process answering %d-byte frames on a raw REP "
+            "socket with two threads, as a reader does, and REQ clients, measured in this "
+            "run. **1 client**: the goal is roost's median latency within in-process FAISS's "
+            "median + one echo round trip + 0.1 ms: a ratio of at most 1. **16 clients**: "
+            "the goal is roost's QPS at least 0.7 of the lesser of two cores of in-process "
+            "search (2 × its single-thread QPS) and the echo's rate with the search time "
+            "added to each request: a ratio of at least 0.7. Both on the one-segment layout "
+            "with 1 reader." % bench.notes.get("echo_frame", 1600))
+
+
+EXPLAIN = {"ring": _ring, "ingest": _ingest, "search": _search, "goals": _goals,
+           "fresh": _fresh,
            "publish": _publish, "memory": _memory, "recovery": _recovery,
            "original": _original, "deleted": _deleted, "filtered": _filtered,
            "writes": _writes, "seals": _seals}
@@ -509,16 +527,22 @@ WHY = {
                "batch on the client (libroost could coalesce concurrent adds), let the writer "
                "wait a few hundred microseconds to grow its groups, and pipeline requests "
                "instead of one outstanding call per handle"),
-    "search": ("every query crosses client → broker → search device → reader and back, "
-               "with the hits' texts copied into protobuf; the FAISS search itself is the "
-               "same",
-               "let clients connect to readers directly, send several queries per request, "
-               "and skip copying fields the client did not ask for"),
-    "search-tail": ("at the default `--seal-docs` a third of the collection sits in the tail, "
-                    "which every query scans exactly; that scan costs far more than the "
-                    "indexed search it sits next to (recall rises for the same reason)",
-                    "seal smaller tails more often and compact segments (or index the tail "
-                    "incrementally in the reader), so that the exact part stays small"),
+    "search": ("every query crosses a process boundary and back (client → reader; through "
+               "a broker, client → broker → search device → reader), with the request "
+               "decoded and checked and the hits' texts copied into protobuf; the FAISS "
+               "search itself is the same",
+               "send several queries per request, and skip copying fields the client did "
+               "not ask for"),
+    "goals": ("as for figure 3: one process boundary each way, protobuf, the view's "
+              "lookup and the hits' copies, on top of what the echo pays",
+              "send several queries per request; answer from the reader's thread without a "
+              "hand-off"),
+    "search-tail": ("the default layout is several segments (size tiers merge four of a "
+                    "size, so up to three of each tier stay apart) and a tail of at most "
+                    "`--seal-docs` rows: each query searches every segment's index and scans "
+                    "the tail exactly, where the baseline searches one index",
+                    "merge more eagerly when the collection is idle (one segment per tier), "
+                    "and index the tail incrementally in the reader"),
     "fresh": ("visibility is immediate in shared memory, but seeing it costs a search round "
               "trip through two processes, against a function return in process",
               "notify clients of the published LSN with the add's reply (ack `visible`), or "

@@ -38,7 +38,8 @@ import conftest  # noqa: E402
 FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "seals", "scale",
            "original", "profile"]
 # The figures (report rows) each measurement writes, where they differ.
-ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"], "profile": []}
+ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"], "search": ["search", "goals"],
+               "profile": []}
 
 
 class BenchError(Exception):
@@ -87,6 +88,9 @@ def plan(quick):
 
 
 FILL_BATCH = 1000
+# A search request at d=384 (1,536 bytes of vector and the request's
+# fields): the echo baseline's frame.
+ECHO_FRAME = 1600
 
 
 def stats(values):
@@ -218,8 +222,9 @@ class Bench:
             self.say("  %s %s: %s" % (prog, cmd, out.stderr.strip().splitlines()[0]))
         return lines if every else lines[-1]
 
-    def load(self, inst, cmd, **opts):
-        return self.tool("roost-bench-load", cmd, env=inst.env, target=inst.name, **opts)
+    def load(self, inst, cmd, env=None, **opts):
+        return self.tool("roost-bench-load", cmd, env=dict(inst.env, **(env or {})),
+                         target=inst.name, **opts)
 
     def faiss(self, cmd, **opts):
         return self.tool("roost-bench-faiss", cmd, **opts)
@@ -330,8 +335,10 @@ class Bench:
         return path
 
     def search_series(self, inst, index, layout, gt, base, readers, clients, under_load=False,
-                      tuning=None):
+                      tuning=None, env=None):
+        """Searches at each client count; returns {clients: runs}."""
         p = self.p
+        found = {}
         while len(inst.readers) < readers:
             inst.start_reader()
         while len(inst.readers) > readers:
@@ -341,8 +348,9 @@ class Bench:
                          write_first=self.next_row) if under_load else {}
             runs = []
             for _ in range(self.reps):
-                runs.append(self.load(inst, "search", clients=c, k=10, queries=p["queries"],
-                                      duration=p["search_s"], gt=gt, **extra, **(tuning or {})))
+                runs.append(self.load(inst, "search", env=env, clients=c, k=10,
+                                      queries=p["queries"], duration=p["search_s"], gt=gt,
+                                      **extra, **(tuning or {})))
                 if under_load:
                     self.next_row += int(p["write_rate"] * p["search_s"] * 2)
                     extra["write_first"] = self.next_row
@@ -364,6 +372,53 @@ class Bench:
                         [r["latency_p99_ms"] for r in runs],
                         [b["latency_p99_ms"] for b in base], "FAISS search, 1 thread",
                         rank=False)
+            found[c] = runs
+        return found
+
+    def echo(self, clients):
+        """The bare transport in this run (roost-bench-echo): a server
+        process answering on a raw REP socket with the readers' two
+        threads, and REQ clients sending search-sized frames."""
+        if not hasattr(self, "echoes"):
+            self.echoes = {}
+            self.notes["echo_frame"] = ECHO_FRAME
+        if clients not in self.echoes:
+            url = "ipc://%s/echo.ipc" % self.tmp
+            server = subprocess.Popen([self.bin("roost-bench-echo"), "serve", "--url", url,
+                                       "--threads", "2", "--duration", "3600"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      text=True)
+            try:
+                server.stdout.readline()  # "serving URL"
+                self.echoes[clients] = [
+                    self.tool("roost-bench-echo", "call", url=url, clients=clients,
+                              size=ECHO_FRAME, duration=self.p["search_s"])
+                    for _ in range(self.reps)]
+            finally:
+                server.kill()
+                server.wait()
+        return self.echoes[clients]
+
+    def transport_goals(self, index, layout, base, direct):
+        """The goals against the bare transport: 1 client, roost's median
+        latency within in-process + one echo round trip + 0.1 ms; 16
+        clients, QPS at least 0.7 of the lesser of 2 cores of in-process
+        search and the echo's rate with the search time added."""
+        one, many = self.echo(1), self.echo(16)
+        search_ms = statistics.median(b["latency_p50_ms"] for b in base)
+        echo_ms = statistics.median(e["p50_ms"] for e in one)
+        self.record("goals", "%s, %s, 1 client" % (index, layout), "p50 latency", "ms", "lower",
+                    [r["latency_p50_ms"] for r in direct[1]], [search_ms + echo_ms + 0.1],
+                    "in-process p50 + echo round trip p50 + 0.1 ms (goal: ratio <= 1)",
+                    short="goal", search_ms=search_ms, echo_ms=echo_ms)
+        echo16 = statistics.median(e["per_s"] for e in many)
+        base_qps = statistics.median(b["qps"] for b in base)
+        bound = min(2 * base_qps, 16 / (16 / echo16 + search_ms / 1e3))
+        self.record("goals", "%s, %s, 16 clients" % (index, layout), "QPS", "queries/s",
+                    "higher", [r["qps"] for r in direct[16]], [bound],
+                    "min(2 x in-process QPS, echo rate with the search time added) "
+                    "(goal: ratio >= 0.7)", short="goal", echo_per_s=echo16,
+                    base_qps=base_qps)
 
     def fig_search(self):
         p = self.p
@@ -389,9 +444,15 @@ class Bench:
                                    duration=p["search_s"], **reader_tuning(index))
                         for _ in range(self.reps)]
                 layout = "1 segment + 1-doc tail"
+                direct = {}
                 for readers in p["search_readers"]:
-                    self.search_series(inst, index, layout, gt, base, readers,
-                                       p["search_clients"])
+                    found = self.search_series(inst, index, layout, gt, base, readers,
+                                               p["search_clients"])
+                    direct = direct or found
+                self.search_series(inst, index, layout + ", through a broker", gt, base, 1,
+                                   [1, 16], env={"ROOST_SEARCH_PATH": "broker"})
+                if 1 in direct and 16 in direct:
+                    self.transport_goals(index, layout, base, direct)
                 self.search_series(inst, index, layout, gt, base, 1, [4], under_load=True)
                 if index in TUNING_LADDER:
                     self.equal_recall(inst, index, layout, gt, segs[0])
