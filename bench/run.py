@@ -543,12 +543,14 @@ class Bench:
                         errors=sum(r["errors"] for r in runs))
 
     def await_seal(self, inst, segs, timeout):
-        """Waits until the instance has segs segment files: an aged seal."""
+        """Waits until the instance has segs segment files (an aged seal)
+        and the writer has installed them."""
         t0 = time.monotonic()
         while len([f for f in inst.files("seg-*.index")]) < segs:
             if time.monotonic() - t0 > timeout:
                 raise BenchError("no seal within %.0f s" % timeout)
             time.sleep(0.05)
+        self.settled(inst)
 
     def fig_deleted(self):
         """One segment of n keyed rows (sealed by age: --seal-docs n, so the
