@@ -104,7 +104,9 @@ def stats(values):
 # -- processes -----------------------------------------------------------------
 class Instance(conftest.Instance):
     """The system tests' instance (a writer, brokers and readers with their
-    own name, data and runtime directories), with a timed writer start."""
+    own name, data and runtime directories), with a timed writer start and
+    the writer's defaults (merges at rest included)."""
+    MERGE_AT_REST = True
 
     def __init__(self, bench, index="Flat", writer_args=()):
         super().__init__(dim=bench.dim, index=index, writer_args=writer_args)

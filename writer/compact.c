@@ -113,6 +113,25 @@ static int compact__pair(const struct compact__view *v, uint32_t i, uint32_t *lo
 	return 0;
 }
 
+/* At rest: the first two or more neighbours whose live rows fit in one
+ * merged segment. */
+static int compact__idle_run(const struct compact__view *v, uint32_t *lo, uint32_t *hi)
+{
+	for (uint32_t i = 0; i + 1 < v->n; i++) {
+		uint64_t total = 0;
+		uint32_t j = i;
+		while (j < v->n && j - i < COMPACT_MAX_RUN &&
+		       total + compact__live(v, j) <= v->p->max_docs)
+			total += compact__live(v, j++);
+		if (j - i >= 2) {
+			*lo = i;
+			*hi = j;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* The first run to merge, as positions in v->segs: [*lo, *hi). Lower
  * tiers first: their merges are the cheap ones. */
 static int compact__find(const struct compact__view *v, uint32_t *lo, uint32_t *hi)
@@ -131,7 +150,7 @@ static int compact__find(const struct compact__view *v, uint32_t *lo, uint32_t *
 	for (uint32_t i = 0; i < v->n; i++)
 		if (compact__wasteful(v, i) && compact__pair(v, i, lo, hi))
 			return 1;
-	return 0;
+	return v->p->idle && compact__idle_run(v, lo, hi);
 }
 
 static void compact__free_parts(struct segment_docs *parts, uint32_t n)

@@ -10,6 +10,10 @@
  *     counted in live rows), up to COMPACT_MAX_RUN of them and at most
  *     max_docs rows, so that a collection of N rows keeps O(log N)
  *     segments and each row is merged O(log N) times;
+ *   - idle: when the writer has sealed nothing for a while, neighbours of
+ *     any sizes, as many as fit in max_docs rows, so that a collection at
+ *     rest ends with as few segments as the cap allows (each search then
+ *     visits fewer indexes), at the cost of rewriting them once more;
  *   - waste: one segment whose ended rows are a quarter of it or more, with
  *     its neighbours of fewer live rows (with its neighbour at least, so
  *     that the merged segment gets a name of its own).
@@ -54,6 +58,7 @@
 struct compact_policy {
 	uint64_t seal_docs; /* the collection's seal size: the tiers' unit */
 	uint64_t max_docs;  /* a merged segment holds at most this many */
+	int idle;	    /* nothing sealed for a while: merge neighbours too */
 };
 
 /* What one compaction did. Every tombstone of a version in [lo, hi), the

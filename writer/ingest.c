@@ -74,6 +74,8 @@ struct ingest {
 	 * Each finished job is installed here, between two groups. */
 	worker *sealer, *merger;
 	struct ingest_merge *merging; /* the merge handed to merger; NULL: none */
+	int64_t sealed_ms;	      /* the last seal's install (or the start) */
+	int rest_planned;	      /* merges at rest planned since that seal */
 	wcoll_seal *installing;	      /* written, its manifest not stored yet */
 	/* A seal's files could not be written: nothing more is taken in
 	 * until they are (the writer stalls, as on a failed log write). */
@@ -663,6 +665,13 @@ static int ingest__run_merge(struct worker_job *j, const atomic_int *cancel)
 	return compact_build(((struct ingest_merge *)j)->c, cancel);
 }
 
+/* Sealed nothing for --merge-idle-ms: segments merge beyond their tiers. */
+static int ingest__at_rest(const ingest *w)
+{
+	return w->cfg.merge_idle_ms > 0 &&
+	       futex_now_ms() - w->sealed_ms >= (int64_t)w->cfg.merge_idle_ms;
+}
+
 /* Hands the first merge that one of the collections needs to the merger,
  * unless it has one. A failure only costs search speed and space until
  * the next seal plans again, so it is logged. */
@@ -675,7 +684,8 @@ static void ingest__plan_compaction(ingest *w)
 		const struct manifest_coll *mc = &w->man.colls[i];
 		uint64_t seals = s->seal_docs * INGEST_MERGED_SEALS;
 		uint64_t most = seals > INGEST_MERGED_DOCS ? seals : INGEST_MERGED_DOCS;
-		struct compact_policy p = {.seal_docs = s->seal_docs, .max_docs = most};
+		struct compact_policy p = {
+		    .seal_docs = s->seal_docs, .max_docs = most, .idle = ingest__at_rest(w)};
 		struct tomb *tombs = NULL;
 		uint64_t n = 0;
 		compact_job *j = NULL;
@@ -732,6 +742,16 @@ static int ingest__install_merge(ingest *w, compact_job *j)
 	wcoll_compacted(w->colls[at], segs, &done, w->man.colls[at].tomb_gen);
 	ctl_set_documents(w->ctl, ctl_documents(w->ctl) - done.ndropped);
 	return 0;
+}
+
+/* Once at rest, plans the merges that rest allows (each install plans
+ * the next while it lasts). */
+static void ingest__rest(ingest *w)
+{
+	if (w->rest_planned || w->merging || !ingest__at_rest(w))
+		return;
+	w->rest_planned = 1;
+	ingest__plan_compaction(w);
 }
 
 /* Installs the merger's built merge, if there is one, then plans the
@@ -815,6 +835,8 @@ static int ingest__install_seal(ingest *w, wcoll_seal *s)
 		 (unsigned long long)seg->end_lsn, (unsigned long long)seg->count,
 		 (unsigned long long)w->man.gen);
 	wcoll_sealed(w->colls[at]); /* frees s, and seg with it */
+	w->sealed_ms = futex_now_ms();
+	w->rest_planned = 0;
 	return 0;
 }
 
@@ -1623,10 +1645,12 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 	if (!recs)
 		return ROOST_ENOMEM;
 	ctl_set_writer_mode(w->ctl, place_mode(w->place));
+	w->sealed_ms = futex_now_ms();
 	ingest__plan_compaction(w);
 	int rc = 0;
 	while (!*stop) {
 		ingest__finish_compaction(w);
+		ingest__rest(w);
 		if ((rc = ingest__finish_seals(w, 0)) != 0) {
 			ingest__stall(w, "seal", rc, stop);
 			rc = 0;

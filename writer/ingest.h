@@ -19,6 +19,7 @@ struct ingest_config {
 	uint64_t ring_capacity;
 	uint64_t seal_docs;   /* tail capacity: documents per segment */
 	int seal_interval_ms; /* seal a tail this old (0: only when full) */
+	int merge_idle_ms;    /* sealed nothing this long: merge at rest (0: never) */
 	uint64_t train_docs;  /* vectors to train on, for trained types */
 	uint32_t group_max;   /* records per group */
 	int dead_timeout_ms;  /* a producer's claim older than this is checked */

@@ -24,23 +24,27 @@ static void writer_on_signal(int sig)
 
 static void writer_usage(FILE *f)
 {
-	fprintf(f, "usage: roost-writer --name NAME [--data-dir DIR] [--dim D] [--metric l2|ip]\n"
-		   "                    [--index FACTORY] [--indexed-keys K1,K2]\n"
-		   "                    [--ring-mb MB] [--seal-docs N]\n"
-		   "                    [--train-docs N] [--group-max N] [--dead-timeout-ms MS]\n"
-		   "                    [--seal-interval-ms MS] [--clients N] [--adopt] [--check]\n"
-		   "                    [--gpu] [--gpu-device N] [--gpu-memory-budget BYTES|N%%]\n"
-		   "                    [--gpu-temp-memory BYTES] [--gpu-on-pressure cpu|refuse]\n"
-		   "Settings other than --name and --data-dir apply when the instance is new;\n"
-		   "later they must match it or be left out. --ring-mb (64) and --clients\n"
-		   "(idempotency slots, 16384) size new shared memory. BYTES may end in K, M,\n"
-		   "G or T.\n"
-		   "--adopt takes over a data directory that records another instance's name.\n"
-		   "--check says whether a start would be refused for its settings, creating\n"
-		   "nothing (exit status 0 or 1).\n"
-		   "--gpu grows the open segment's index on the GPU (needs make GPU=1) within\n"
-		   "the budget (default 100%%); when it would not fit, cpu moves it to the CPU,\n"
-		   "refuse stops taking writes until memory returns.\n");
+	fprintf(f,
+		"usage: roost-writer --name NAME [--data-dir DIR] [--dim D] [--metric l2|ip]\n"
+		"                    [--index FACTORY] [--indexed-keys K1,K2]\n"
+		"                    [--ring-mb MB] [--seal-docs N]\n"
+		"                    [--train-docs N] [--group-max N] [--dead-timeout-ms MS]\n"
+		"                    [--seal-interval-ms MS] [--merge-idle-ms MS] [--clients N]\n"
+		"                    [--adopt] [--check]\n"
+		"                    [--gpu] [--gpu-device N] [--gpu-memory-budget BYTES|N%%]\n"
+		"                    [--gpu-temp-memory BYTES] [--gpu-on-pressure cpu|refuse]\n"
+		"Settings other than --name and --data-dir apply when the instance is new;\n"
+		"later they must match it or be left out. --ring-mb (64) and --clients\n"
+		"(idempotency slots, 16384) size new shared memory. BYTES may end in K, M,\n"
+		"G or T.\n"
+		"--merge-idle-ms (10000; 0: never): once nothing was sealed for that long,\n"
+		"neighbouring segments merge beyond their size tiers, up to 1Mi rows each.\n"
+		"--adopt takes over a data directory that records another instance's name.\n"
+		"--check says whether a start would be refused for its settings, creating\n"
+		"nothing (exit status 0 or 1).\n"
+		"--gpu grows the open segment's index on the GPU (needs make GPU=1) within\n"
+		"the budget (default 100%%); when it would not fit, cpu moves it to the CPU,\n"
+		"refuse stops taking writes until memory returns.\n");
 }
 
 /* BYTES with an optional K, M, G or T suffix (powers of 1024) or, where
@@ -137,6 +141,7 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 	    OPT_NUMBER("group-max", OPT_U32, &c->group_max, 1, 65536),
 	    OPT_NUMBER("dead-timeout-ms", OPT_INT, &c->dead_timeout_ms, 1, 3600000),
 	    OPT_NUMBER("seal-interval-ms", OPT_INT, &c->seal_interval_ms, 0, 86400000),
+	    OPT_NUMBER("merge-idle-ms", OPT_INT, &c->merge_idle_ms, 0, 86400000),
 	    OPT_NUMBER("clients", OPT_U32, &c->clients, CTL_CLIENTS_MIN, CTL_CLIENTS_MAX),
 	    OPT_SWITCH("adopt", &c->adopt),
 	    OPT_SWITCH("check", check),
@@ -187,6 +192,7 @@ int main(int argc, char **argv)
 	    .group_max = 1024,
 	    .dead_timeout_ms = 1000,
 	    .seal_interval_ms = 10000,
+	    .merge_idle_ms = 10000,
 	    .gpu_budget_percent = 100,
 	    .gpu_temp_bytes = 256u << 20,
 	    .gpu_on_pressure = GPUMEM_POLICY_CPU,

@@ -96,6 +96,11 @@ def waiting_readers(inst):
 
 
 class Instance:
+    # Merges at rest (--merge-idle-ms) change a layout some seconds after
+    # the last seal: tests that count segments would race them, so they
+    # are off unless a test asks for them.
+    MERGE_AT_REST = False
+
     def __init__(self, dim=16, index="Flat", metric="l2", writer_args=(), broker_args=()):
         self.name = "t%d-%d" % (os.getpid(), next(_names))
         self.root = tempfile.mkdtemp(prefix="rst")
@@ -117,9 +122,12 @@ class Instance:
                                 stderr=subprocess.STDOUT)
 
     def writer_argv(self, extra=()):
+        args = self.writer_args + list(extra)
+        if not self.MERGE_AT_REST and "--merge-idle-ms" not in args:
+            args = ["--merge-idle-ms", "0"] + args
         return [os.path.join(BIN, "roost-writer"), "--name", self.name, "--data-dir",
                 self.data, "--dim", str(self.dim), "--index", self.index, "--metric",
-                self.metric] + self.writer_args + list(extra)
+                self.metric] + args
 
     def start_writer(self, extra=(), env=None):
         self.writer = self._spawn("writer", self.writer_argv(extra), env)

@@ -370,6 +370,29 @@ def test_size_tiers_keep_few_segments(make_instance):
         assert hits[0].id == "r5"
 
 
+def test_segments_merge_at_rest(make_instance):
+    """Three seals are one tier short of a merge; once the writer has
+    sealed nothing for --merge-idle-ms they merge into one segment anyway,
+    every document once, and a kill -9 after it changes nothing."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL), "--seal-interval-ms",
+                                               "0", "--merge-idle-ms", "300"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_reader()
+    n = 3 * SEAL + 100
+    with connect(inst) as db:
+        fill(db, 0, n, "m")
+        wait_for(lambda: segment_rows(inst)[0] == [3 * SEAL], 60, "one merged segment")
+        log = inst.read_log(inst.logs[0])
+        assert "compacted 3 segments" in log
+        inst.kill(inst.writer)
+        inst.start_writer()
+        ids = [h.id for h in db.scroll_all(page=1000, min_lsn=db.last_lsn)]
+        assert sorted(ids) == sorted("r%d" % i for i in range(n))
+        assert db.search([unit(5)], k=1, min_lsn=db.last_lsn)[0][0].id == "r5"
+    assert segment_rows(inst)[0] == [3 * SEAL]
+
+
 def test_kill_writer_keeps_deletes_and_upserts(inst):
     with connect(inst) as db:
         db.add([unit(i) for i in range(10)], texts=["v1"] * 10,
