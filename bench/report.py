@@ -13,6 +13,7 @@ TITLES = {
     "fresh": "4. Freshness",
     "publish": "5. Publication",
     "memory": "6. Memory",
+    "readers": "6b. Memory per reader, by index",
     "recovery": "7. Recovery",
     "original": "8. The original failure's workload",
     "deleted": "9. Search with deleted rows",
@@ -496,6 +497,17 @@ def _seals(bench, rows):
             "batches into one in-process Flat index." % human_count(bench.p["seal_rows"]))
 
 
+def _readers(bench, rows):
+    return ("On each default-layout instance of figure 3 (after its searches), one more "
+            "reader is started (timed until it logs that it serves), searched a little so "
+            "that its pages are faulted in, and stopped; the row is the growth of the summed "
+            "proportional set size of every roost process. Readers map segments' documents "
+            "files and IVF lists and read HNSW graphs (docs/storage.md section 5). The "
+            "baseline is the bytes of the segments' FAISS index files: what one more "
+            "in-process copy would hold. Goals: at most 0.10 of it for Flat and IVF, 0.25 "
+            "for HNSW32.")
+
+
 def _goals(bench, rows):
     return ("Local clients search readers directly (one hop: client → reader; figure 3's "
             "rows marked `through a broker` take two). The bare transport is "
@@ -510,6 +522,7 @@ def _goals(bench, rows):
 
 
 EXPLAIN = {"ring": _ring, "ingest": _ingest, "search": _search, "goals": _goals,
+           "readers": _readers,
            "fresh": _fresh,
            "publish": _publish, "memory": _memory, "recovery": _recovery,
            "original": _original, "deleted": _deleted, "filtered": _filtered,
@@ -553,12 +566,13 @@ WHY = {
                 "keep vectors once (rebuild the index from the documents file, or read them "
                 "back from a Flat index), and seal in a background thread while a new tail "
                 "takes writes"),
-    "memory": ("each reader reads every segment's FAISS index and document columns into "
-               "private memory; for Flat the index is the vectors themselves",
-               "map segment files instead of reading them (FAISS `IO_FLAG_MMAP` for index types "
-               "that support it, the documents' columns by mmap), so readers share the page "
-               "cache; on shared storage that needs care, since a file removed on another host "
-               "faults (SIGBUS) in a process that maps it"),
+    "memory": ("readers map segments' files, so the page cache holds them once; what each "
+               "reader holds of its own is its views (live-row bitmaps, indexed keys) and "
+               "its share of the pages it faulted in, counted in its PSS",
+               "nothing structural; drop views sooner after a seal"),
+    "readers": ("an HNSW graph is read into each reader (FAISS 1.7.3 cannot map it); IVF "
+                "readers hold the quantizer and list sizes; every reader holds its views",
+                "map HNSW graphs too (a shim over FAISS's HNSW storage)"),
     "recovery": ("the writer replays and re-applies the whole log since the last seal",
                  "seal (checkpoint) by log size as well as by document count"),
     "original": ("each writer waits for its batch's fsync and two hops, where the in-process "

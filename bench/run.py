@@ -38,8 +38,8 @@ import conftest  # noqa: E402
 FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "seals", "scale",
            "original", "profile"]
 # The figures (report rows) each measurement writes, where they differ.
-ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"], "search": ["search", "goals"],
-               "profile": []}
+ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"],
+               "search": ["search", "goals", "readers"], "profile": []}
 
 
 class BenchError(Exception):
@@ -494,8 +494,31 @@ class Bench:
             layout = "default: %s (%s) + %d-doc tail" % (
                 plural(len(rows), "segment"), "+".join(str(r) for r in rows), n - sum(rows))
             self.search_series(inst, index, layout, gt, base, 1, [1, 16])
+            self.reader_memory(inst, index, n)
         finally:
             self.drop(inst)
+
+    def reader_memory(self, inst, index, n):
+        """What one more reader costs (PSS of every process, after a few
+        searches fault its pages in) and how soon it serves, against the
+        bytes of the segments' FAISS index files: what one more
+        in-process copy of the index would hold."""
+        index_bytes = sum(os.path.getsize(f) for f in inst.files("seg-*.index"))
+        extra, started = [], []
+        for _ in range(self.reps):
+            one = sum(pss(q.pid) for q in inst.procs())
+            t0 = time.monotonic()
+            inst.start_reader()  # returns once it logs that it serves
+            started.append((time.monotonic() - t0) * 1e3)
+            self.load(inst, "search", clients=4, k=10, queries=100, duration=0.3)
+            extra.append(sum(pss(q.pid) for q in inst.procs()) - one)
+            inst.stop_reader()
+        cfg = "%s, %s documents, default layout" % (index, human_count(n))
+        self.record("readers", cfg, "extra per added reader", "MB", "lower",
+                    [e / 1e6 for e in extra], [index_bytes / 1e6],
+                    "the segments' FAISS index files (one more in-process copy)")
+        self.record("readers", cfg, "added reader serving", "ms", "lower", started, None, "",
+                    rank=False)
 
     def settled(self, inst, quiet_s=2.0, timeout=1800):
         """The segments' row counts once the writer's background seals and
