@@ -52,6 +52,10 @@ SEAL_DOCS = 8192  # the writer's default --seal-docs
 # way: at 64Ki rows per seal, as many seals as it had when this was the
 # default (the seal's cost is proportional to its rows).
 SCALE_SEAL_DOCS = 65536
+# The writer's default --merge-idle-ms: layouts are measured at rest. (The
+# instance of figure 5 turns merges at rest off: it measures each seal
+# of a growing collection.)
+MERGE_IDLE_MS = 10000
 # Figure 12: rows added across seals and merges (eight seals of 64Ki, or
 # 64 of the default size, and merges among them).
 SEAL_ROWS = 8 * 65536 + 1000
@@ -520,11 +524,14 @@ class Bench:
         self.record("readers", cfg, "added reader serving", "ms", "lower", started, None, "",
                     rank=False)
 
-    def settled(self, inst, quiet_s=2.0, timeout=1800):
+    def settled(self, inst, at_rest=True, timeout=1800):
         """The segments' row counts once the writer's background seals and
         merges are done: every merge it logged as begun has ended, and the
-        manifest stayed unchanged for quiet_s (a frozen tail's segment is
-        written in well under that, and its install plans the next merge)."""
+        manifest stayed unchanged for 2 s (a frozen tail's segment is
+        written in well under that, and its install plans the next merge),
+        or with at_rest, for 2 s past the writer's --merge-idle-ms, by when
+        its merges at rest have begun."""
+        quiet_s = 2.0 + (MERGE_IDLE_MS / 1e3 if at_rest else 0)
         last, since, t0 = None, time.monotonic(), time.monotonic()
         while True:
             log = inst.read_log(inst.logs[0])
@@ -757,7 +764,7 @@ class Bench:
         s = self.load(inst, "seal", row=self.next_row)
         self.next_row += 2
         inst.docs += 2
-        self.settled(inst)  # the sealer thread writes the segment
+        self.settled(inst, at_rest=False)  # the sealer thread writes the segment
         new = [f for f in inst.files("seg-*") if f not in before and not f.endswith(".tmp")]
         size_bytes = sum(os.path.getsize(f) for f in new)
         self.seals.append(dict(size=size, publish_ms=s["seal_add_ms"] - s["plain_add_ms"],
@@ -784,7 +791,8 @@ class Bench:
         self.next_row = 0
         top = p["scale_points"][-1]
         self.last_boundary = (top // SCALE_SEAL_DOCS) * SCALE_SEAL_DOCS
-        inst = self.instance("Flat", ["--seal-docs", str(SCALE_SEAL_DOCS)], readers=1)
+        inst = self.instance("Flat", ["--seal-docs", str(SCALE_SEAL_DOCS), "--merge-idle-ms", "0"],
+                             readers=1)
         try:
             for n in p["scale_points"]:
                 t0 = time.monotonic()
