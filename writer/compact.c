@@ -214,12 +214,16 @@ static int compact__row(struct segment_docs *out, uint64_t cap, const struct seg
 	memcpy(out->vectors + at * dim, p->vectors + r * dim, dim * sizeof(float));
 	out->kinds[at] = p->kinds[r];
 	out->text_len[at] = p->text_len[r];
-	struct segment_ref x = p->refs ? p->refs[r] : (struct segment_ref){0};
+	/* An empty key or metadata keeps no offset of the part's: the merged
+	 * text is shorter when rows are dropped, and a stale offset past its
+	 * end makes segment_store refuse the whole merge. */
+	const struct segment_ref src = p->refs ? p->refs[r] : (struct segment_ref){0};
+	struct segment_ref x = {.key_len = src.key_len, .meta_len = src.meta_len};
 	int rc = compact__text(out, cap, p, p->text_off[r], p->text_len[r], &out->text_off[at]);
 	if (rc == 0 && x.key_len)
-		rc = compact__text(out, cap, p, x.key_off, x.key_len, &x.key_off);
+		rc = compact__text(out, cap, p, src.key_off, x.key_len, &x.key_off);
 	if (rc == 0 && x.meta_len)
-		rc = compact__text(out, cap, p, x.meta_off, x.meta_len, &x.meta_off);
+		rc = compact__text(out, cap, p, src.meta_off, x.meta_len, &x.meta_off);
 	out->refs[at] = x;
 	return rc;
 }

@@ -76,6 +76,7 @@ struct ingest {
 	struct ingest_merge *merging; /* the merge handed to merger; NULL: none */
 	int64_t sealed_ms;	      /* the last seal's install (or the start) */
 	int rest_planned;	      /* merges at rest planned since that seal */
+	int merge_held;		      /* a merge failed: none planned until a seal */
 	wcoll_seal *installing;	      /* written, its manifest not stored yet */
 	/* A seal's files could not be written: nothing more is taken in
 	 * until they are (the writer stalls, as on a failed log write). */
@@ -677,7 +678,7 @@ static int ingest__at_rest(const ingest *w)
  * the next seal plans again, so it is logged. */
 static void ingest__plan_compaction(ingest *w)
 {
-	if (!w->merger || w->merging)
+	if (!w->merger || w->merging || w->merge_held)
 		return;
 	for (uint32_t i = 0; i < w->man.ncolls; i++) {
 		const struct coll_settings *s = wcoll_settings(w->colls[i]);
@@ -767,10 +768,13 @@ static void ingest__finish_compaction(ingest *w)
 	w->merging = NULL;
 	if (rc == 0)
 		rc = ingest__install_merge(w, j);
+	/* The same plan would fail the same way: the next seal plans again. */
+	w->merge_held = rc != 0 && rc != ROOST_ENOENT;
 	if (rc == ROOST_ENOENT)
 		log_info("a merge of a dropped collection is abandoned");
 	else if (rc)
-		log_warn("compaction failed: %s", roost_strerror(rc));
+		log_warn("compaction failed: %s; merges wait for the next seal",
+			 roost_strerror(rc));
 	if (rc)
 		compact_abandon(j);
 	compact_free(j);
@@ -837,6 +841,7 @@ static int ingest__install_seal(ingest *w, wcoll_seal *s)
 	wcoll_sealed(w->colls[at]); /* frees s, and seg with it */
 	w->sealed_ms = futex_now_ms();
 	w->rest_planned = 0;
+	w->merge_held = 0;
 	return 0;
 }
 

@@ -393,6 +393,40 @@ def test_segments_merge_at_rest(make_instance):
     assert segment_rows(inst)[0] == [3 * SEAL]
 
 
+def test_a_merge_drops_rows_whose_neighbours_have_no_metadata(make_instance):
+    """Rows with ids but no metadata, a tenth deleted (the deletes sealed
+    alone into the tombstone file), merged at rest with a one-row segment:
+    the kept rows' empty metadata must not keep offsets of the old text (a
+    merge that kept them was refused as invalid, and tried again and
+    again)."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL), "--seal-interval-ms",
+                                               "300", "--merge-idle-ms", "1000"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_reader()
+    # `roost add` sends no metadata for lines without it (libroost's Python
+    # binding always sends at least "{}").
+    lines = "".join(json.dumps({"vector": unit(i), "text": "t%d" % i, "id": "k%d" % i}) + "\n"
+                    for i in range(SEAL))
+    out = subprocess.run([os.path.join(BUILD, "bin", "roost"), "add", "--name", inst.name,
+                          "--ack", "visible"], input=lines, env=inst.env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert out.returncode == 0, out.stderr
+    with connect(inst) as db:
+        wait_for(lambda: segment_rows(inst)[0] == [SEAL], 60, "the first segment")
+        db.delete(["k%d" % i for i in range(0, SEAL, 10)], ack="visible")
+        # The deletes alone age into a seal of the tombstone file.
+        wait_for(lambda: "0 documents" in inst.read_log(inst.logs[0]), 60, "a tombstone seal")
+        db.add([unit(SEAL)], texts=["last"], ids=["last"], ack="visible")
+        dead = len(range(0, SEAL, 10))
+        wait_for(lambda: segment_rows(inst)[0] == [SEAL - dead + 1], 60,
+                 "the two segments merged without the deleted rows")
+        assert "compaction failed" not in inst.read_log(inst.logs[0])
+        kept = ["k%d" % i for i in range(SEAL) if i % 10] + ["last"]
+        assert sorted(h.id for h in db.scroll_all(page=1000, min_lsn=db.last_lsn)) == sorted(kept)
+        assert [h.text for h in db.get(["k1", "k0", "last"])] == ["t1", "last"]
+
+
 def test_kill_writer_keeps_deletes_and_upserts(inst):
     with connect(inst) as db:
         db.add([unit(i) for i in range(10)], texts=["v1"] * 10,
