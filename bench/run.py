@@ -806,6 +806,9 @@ class Bench:
 
     def scale_point(self, inst, n):
         p = self.p
+        # A merge still being built holds its rows in the writer's memory,
+        # which the memory rows would count.
+        self.settled(inst, at_rest=False)
         base = [self.faiss("scale", rows=n, seg_rows=SCALE_SEAL_DOCS, probes=p["probes"],
                            dir=self.tmp) for _ in range(self.reps)]
         fresh = []
