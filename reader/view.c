@@ -374,7 +374,9 @@ static int view__try(struct view **out, const struct view_source *src, uint32_t 
 		return ROOST_ENOMEM;
 	v->refs = 1;
 	v->coll = coll;
-	v->manifest_ino = src->cat ? 0 : view__manifest_ino(src->in);
+	/* Taken before the manifest is read: one replaced in between only
+	 * costs another build. */
+	v->manifest_ino = view__manifest_ino(src->in);
 	tail *frozen = NULL;
 	int rc = src->cat ? view__open_tail(v, src, &m, &frozen) : view__from_manifest(v, src, &m);
 	if (rc == 0) {
@@ -415,8 +417,11 @@ int view_build(struct view **out, const struct view_source *src, uint32_t coll,
 
 int view_stale(const struct view *v, const struct view_source *src)
 {
+	/* A merge replaces the manifest and no tail. */
+	if (view__manifest_ino(src->in) != v->manifest_ino)
+		return 1;
 	if (!src->cat)
-		return view__manifest_ino(src->in) != v->manifest_ino;
+		return 0;
 	struct catalog_entry e;
 	return catalog_get(src->cat, v->coll, &e) != 0 || e.tail_serial != v->tail_serial ||
 	       e.frozen_serial != v->frozen_serial;

@@ -84,7 +84,7 @@ struct view {
 	char indexed_keys[COLL_KEYS_MAX + 1]; /* the segments' mindex keys */
 	uint64_t sealed_end;	/* every batch of the collection below it is in segs */
 	uint64_t reclaimed_lsn; /* reads as of an LSN below it may miss dropped rows */
-	uint64_t manifest_ino;	/* remote views: the MANIFEST file they read */
+	uint64_t manifest_ino;	/* the MANIFEST file read (or a newer one) */
 	uint32_t nsegs;
 	struct view_segment **segs;
 	/* Per segment, the rows no upsert or delete below sealed_end ended
@@ -126,7 +126,7 @@ int view_live_clear(struct view_live *l, uint64_t rows, uint64_t row);
 uint64_t view_row_of(const uint64_t *ids, uint64_t n, uint64_t version);
 
 /* 1 when the published state of v's collection moved past v (a seal, a
- * drop). */
+ * merge, a drop). */
 int view_stale(const struct view *v, const struct view_source *src);
 
 /* The LSN below which v holds every batch of its collection. */

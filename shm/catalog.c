@@ -299,6 +299,11 @@ void catalog_set_counts(catalog *c, uint32_t id, uint64_t documents, uint32_t se
 	atomic_store_explicit(&c->slots[i].segments, segments, memory_order_relaxed);
 }
 
+void catalog_touch(catalog *c)
+{
+	catalog__bump(c);
+}
+
 /* Slot i as an entry; 0 when it is free (or kept changing). */
 static int catalog__read_entry(catalog *c, uint32_t i, struct catalog_entry *out)
 {

@@ -65,6 +65,11 @@ void catalog_set_tail(catalog *c, uint32_t id, uint64_t serial, uint64_t frozen)
 /* Writer: figures for status. */
 void catalog_set_counts(catalog *c, uint32_t id, uint64_t documents, uint32_t segments);
 
+/* Writer: a new manifest names other segments while every tail stays as
+ * it was (a merge installed): readers, which look again when the version
+ * moves, rebuild the views of the old segments. */
+void catalog_touch(catalog *c);
+
 /* The live collection named name (ROOST_ENOCOLL when none is), or the one
  * with this id. */
 int catalog_find(catalog *c, const char *name, struct catalog_entry *out);

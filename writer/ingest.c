@@ -737,6 +737,7 @@ static int ingest__install_merge(ingest *w, compact_job *j)
 	manifest_free(&w->man);
 	w->man = next;
 	ingest__share_files(w);
+	catalog_touch(w->cat);
 	uint64_t docs;
 	uint32_t segs;
 	ingest__counts_of(w, compact_coll(j), &docs, &segs);

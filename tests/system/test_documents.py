@@ -370,10 +370,18 @@ def test_size_tiers_keep_few_segments(make_instance):
         assert hits[0].id == "r5"
 
 
+def reader_stat(inst, pid):
+    """A reader's state file (base/rstat.h) as {field: int}."""
+    with open(os.path.join(inst.run_dir, "reader-%d.stat" % pid)) as f:
+        first = f.readline().split()
+    return {first[i]: int(first[i + 1]) for i in range(0, len(first) - 1, 2)}
+
+
 def test_segments_merge_at_rest(make_instance):
     """Three seals are one tier short of a merge; once the writer has
     sealed nothing for --merge-idle-ms they merge into one segment anyway,
-    every document once, and a kill -9 after it changes nothing."""
+    which the reader then serves (a merge changes no tail), every document
+    once, and a kill -9 after it changes nothing."""
     inst = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL), "--seal-interval-ms",
                                                "0", "--merge-idle-ms", "300"])
     inst.start_writer()
@@ -385,6 +393,13 @@ def test_segments_merge_at_rest(make_instance):
         wait_for(lambda: segment_rows(inst)[0] == [3 * SEAL], 60, "one merged segment")
         log = inst.read_log(inst.logs[0])
         assert "compacted 3 segments" in log
+        # The reader moves to the merged segment with no seal after it, and
+        # lets go of the merged-away files (no disk kept by old mappings).
+        reader = inst.readers[0].pid
+        wait_for(lambda: reader_stat(inst, reader)["segments"] == 1, 30,
+                 "the reader to serve the merged segment")
+        with open("/proc/%d/maps" % reader) as f:
+            assert not [l for l in f if "seg-" in l and "(deleted)" in l]
         inst.kill(inst.writer)
         inst.start_writer()
         ids = [h.id for h in db.scroll_all(page=1000, min_lsn=db.last_lsn)]
