@@ -390,9 +390,10 @@ def test_segments_merge_at_rest(make_instance):
     n = 3 * SEAL + 100
     with connect(inst) as db:
         fill(db, 0, n, "m")
+        # One merge of three, or (a slow writer at rest between two seals)
+        # of two and then of that with the third.
         wait_for(lambda: segment_rows(inst)[0] == [3 * SEAL], 60, "one merged segment")
-        log = inst.read_log(inst.logs[0])
-        assert "compacted 3 segments" in log
+        assert "compacted" in inst.read_log(inst.logs[0])
         # The reader moves to the merged segment with no seal after it, and
         # lets go of the merged-away files (no disk kept by old mappings).
         reader = inst.readers[0].pid
