@@ -151,6 +151,7 @@ def test_protocol_collection_examples(make_instance):
             assert got["status_reply"]["writer_pid"] == inst.writer.pid
             got["status_reply"]["writer_pid"] = want["status_reply"]["writer_pid"]
         got["message"] = got["message"].replace("'%s'" % inst.name, "'sim'")
-        assert got == want, request
+        assert got == want, "%s\ngot  %s\nwant %s" % (request, json.dumps(got, sort_keys=True),
+                                                      json.dumps(want, sort_keys=True))
     assert ops >= {"create_collection", "drop_collection", "list_collections", "add", "search",
                    "status"}
