@@ -68,8 +68,9 @@ struct roost_status {
 #define ROOST_MAX_DOCS	1024u
 
 /* Connects to an instance by name (its brokers' ipc:// sockets in the
- * runtime directory) or to a comma-separated list of SP URLs (ipc://,
- * tcp://). */
+ * runtime directory; searches, gets and scrolls then go straight to its
+ * readers' own sockets there, unless ROOST_SEARCH_PATH=broker) or to a
+ * comma-separated list of SP URLs (ipc://, tcp://), all through brokers. */
 int roost_connect(roost **out, const char *target);
 void roost_close(roost *r);
 
