@@ -15,14 +15,18 @@
 /* What the writer relies on without checking again. */
 static void fuzz_collrec__sound(const struct collrec *r)
 {
-	FUZZ_CHECK(r->op == COLLREC_CREATE || r->op == COLLREC_DROP);
+	FUZZ_CHECK(r->op == COLLREC_CREATE || r->op == COLLREC_DROP || r->op == COLLREC_ALTER);
 	FUZZ_CHECK(coll_name_check(r->name, NULL, 0) == 0);
 	if (r->op == COLLREC_DROP)
 		return;
+	FUZZ_CHECK(memchr(r->settings.index, '\0', sizeof r->settings.index) != NULL);
+	if (r->op == COLLREC_ALTER) {
+		FUZZ_CHECK(r->settings.dim == 0 && r->settings.seal_docs == 0);
+		return;
+	}
 	FUZZ_CHECK(r->id == 0);
 	FUZZ_CHECK(r->settings.dim >= 1 && r->settings.dim <= COLL_MAX_DIM);
 	FUZZ_CHECK(r->settings.metric <= 1);
-	FUZZ_CHECK(memchr(r->settings.index, '\0', sizeof r->settings.index) != NULL);
 	FUZZ_CHECK(coll_keys_check(r->settings.indexed_keys, NULL, 0) == 0);
 }
 

@@ -66,6 +66,9 @@ static int collrec__settings_ok(const struct collrec__wire *w)
 	if (w->op == COLLREC_DROP)
 		return w->dim == 0 && w->metric == 0 && w->index[0] == 0 && w->train_docs == 0 &&
 		       w->seal_docs == 0 && w->seal_interval_ms == 0 && w->indexed_keys[0] == 0;
+	if (w->op == COLLREC_ALTER)
+		return w->dim == 0 && w->metric == 0 && collrec__printable(w->index) &&
+		       w->seal_docs == 0 && w->seal_interval_ms == 0 && w->indexed_keys[0] == 0;
 	return w->id == 0 && w->dim >= 1 && w->dim <= COLL_MAX_DIM && w->metric <= 1 &&
 	       collrec__printable(w->index) && coll_keys_check(w->indexed_keys, NULL, 0) == 0;
 }
@@ -86,7 +89,7 @@ int collrec_parse(const void *data, size_t len, struct collrec *out)
 	struct collrec__wire w;
 	if (!data || !out || collrec__read(data, len, &w) != 0)
 		return ROOST_ECORRUPT;
-	if (w.magic != COLLREC_MAGIC || (w.op != COLLREC_CREATE && w.op != COLLREC_DROP) ||
+	if (w.magic != COLLREC_MAGIC || w.op < COLLREC_CREATE || w.op > COLLREC_ALTER ||
 	    w.reserved != 0 || !collrec__padded(w.name, sizeof w.name) ||
 	    !collrec__padded(w.index, sizeof w.index) ||
 	    !collrec__padded(w.indexed_keys, sizeof w.indexed_keys) ||
@@ -130,6 +133,11 @@ void collrec_write(const struct collrec *rec, void *dst)
 		       strnlen(rec->settings.indexed_keys, sizeof w.indexed_keys - 1));
 	} else {
 		w.id = rec->id;
+	}
+	if (rec->op == COLLREC_ALTER) {
+		memcpy(w.index, rec->settings.index,
+		       strnlen(rec->settings.index, sizeof w.index - 1));
+		w.train_docs = rec->settings.train_docs;
 	}
 	memcpy(dst, &w, sizeof w);
 }

@@ -1,6 +1,9 @@
 /* The collection record: how a create or a drop travels through the ring
  * and the log, ordered with the batches around it by its LSN.
  *
+ * An alter changes a live collection's index type or training size; the
+ * writer then rebuilds its segments' indexes in the background.
+ *
  * A broker writes it from a checked request; the writer applies it, and
  * applies it again when it replays the log. Every reader of these bytes
  * calls collrec_parse(), which trusts nothing.
@@ -11,10 +14,10 @@
  *   uint64 client_id, seq    idempotency key, as a batch's
  *   char   name[64]          NUL-padded, a valid collection name
  *   uint32 dim, metric       create: the settings ("" index and 0 counts:
- *   char   index[64]                 the writer's defaults); drop: zero
- *   uint64 train_docs, seal_docs
- *   uint32 seal_interval_ms
- *   uint32 id                drop: the id the broker found; create: 0
+ *   char   index[64]                 the writer's defaults); drop: zero;
+ *   uint64 train_docs, seal_docs     alter: index and train_docs only
+ *   uint32 seal_interval_ms          ("" and 0 keep what the collection has)
+ *   uint32 id                drop, alter: the id the broker found; create: 0
  *   uint64 reserved          zero
  *   char   indexed_keys[128] create: NUL-padded, a list coll_keys_check
  *                            accepts ("": none); drop: zero
@@ -37,6 +40,7 @@
 enum collrec_op {
 	COLLREC_CREATE = 1,
 	COLLREC_DROP = 2,
+	COLLREC_ALTER = 3,
 };
 
 /* A record, decoded. */
@@ -44,8 +48,8 @@ struct collrec {
 	enum collrec_op op;
 	uint64_t client_id, seq;
 	char name[COLL_NAME_MAX + 1];
-	struct coll_settings settings; /* create */
-	uint32_t id;		       /* drop */
+	struct coll_settings settings; /* create; alter: index, train_docs */
+	uint32_t id;		       /* drop, alter */
 };
 
 /* 1 when the record at data starts as a collection record does (its

@@ -27,7 +27,8 @@
  *   tail_serial first, by a reader before it opens them. The pair is not
  *   read atomically: a reader checks that the tails it opened fit together
  *   and with the manifest (reader/view.c), and reads again when not.
- * - documents, segments: relaxed; figures for status, ordering nothing.
+ * - documents, segments, rebuilding: relaxed; figures for status,
+ *   ordering nothing.
  * - version: release increment after every change to a slot; acquire load
  *   in catalog_version, so that a reader that sees a new value sees the
  *   change too.
@@ -59,7 +60,7 @@ struct catalog__slot {
 	_Atomic uint64_t tail_serial;
 	_Atomic uint64_t documents;
 	_Atomic uint32_t segments;
-	uint32_t pad2;
+	_Atomic uint32_t rebuilding; /* 0 in a catalog written before alters */
 	_Atomic uint64_t frozen_serial;
 	uint8_t reserved[48];
 };
@@ -261,6 +262,7 @@ int catalog_put(catalog *c, const struct catalog_entry *e)
 	seqlock_write_end(&s->seq);
 	atomic_store_explicit(&c->hdr->hash[i], catalog__hash(img.name), memory_order_relaxed);
 	catalog_set_counts(c, e->id, e->documents, e->segments);
+	catalog_set_rebuilding(c, e->id, e->rebuilding);
 	catalog__bump(c);
 	return 0;
 }
@@ -299,6 +301,13 @@ void catalog_set_counts(catalog *c, uint32_t id, uint64_t documents, uint32_t se
 	atomic_store_explicit(&c->slots[i].segments, segments, memory_order_relaxed);
 }
 
+void catalog_set_rebuilding(catalog *c, uint32_t id, uint32_t segments)
+{
+	uint32_t i;
+	if (catalog__slot_of(c, id, &i)) /* relaxed: a figure for status only */
+		atomic_store_explicit(&c->slots[i].rebuilding, segments, memory_order_relaxed);
+}
+
 void catalog_touch(catalog *c)
 {
 	catalog__bump(c);
@@ -332,6 +341,7 @@ static int catalog__read_entry(catalog *c, uint32_t i, struct catalog_entry *out
 	/* Relaxed: figures for status only. */
 	out->documents = atomic_load_explicit(&s->documents, memory_order_relaxed);
 	out->segments = atomic_load_explicit(&s->segments, memory_order_relaxed);
+	out->rebuilding = atomic_load_explicit(&s->rebuilding, memory_order_relaxed);
 	return 1;
 }
 

@@ -39,6 +39,9 @@ struct catalog_entry {
 	uint64_t frozen_serial; /* the tail before it, being sealed; 0: none */
 	uint64_t documents;
 	uint32_t segments;
+	/* Segments whose index was built before the last alter of the
+	 * settings: the writer rebuilds them in the background. */
+	uint32_t rebuilding;
 };
 
 /* Writer: opens the catalog, creating it when missing or left by another
@@ -64,6 +67,7 @@ void catalog_set_tail(catalog *c, uint32_t id, uint64_t serial, uint64_t frozen)
 
 /* Writer: figures for status. */
 void catalog_set_counts(catalog *c, uint32_t id, uint64_t documents, uint32_t segments);
+void catalog_set_rebuilding(catalog *c, uint32_t id, uint32_t segments);
 
 /* Writer: a new manifest names other segments while every tail stays as
  * it was (a merge installed): readers, which look again when the version

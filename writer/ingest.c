@@ -1125,8 +1125,15 @@ static int ingest__admit_coll(ingest *w, uint64_t lsn, const void *data, uint32_
 		return ROOST_ENOENT;
 	if (keys_repeats(w->keys, r->coll.client_id, r->coll.seq, lsn))
 		return ingest__refuse(w, r->coll.client_id, lsn, ROOST_EKEY, NULL);
-	return r->coll.op == COLLREC_CREATE ? ingest__admit_create(w, lsn, &r->coll)
-					    : ingest__admit_drop(w, lsn, &r->coll);
+	switch (r->coll.op) {
+	case COLLREC_CREATE:
+		return ingest__admit_create(w, lsn, &r->coll);
+	case COLLREC_DROP:
+		return ingest__admit_drop(w, lsn, &r->coll);
+	default:
+		return ingest__refuse(w, r->coll.client_id, lsn, ROOST_EUNSUPPORTED,
+				      "this writer cannot alter a collection");
+	}
 }
 
 /* The position of a batch's or delete's collection, and whether the

@@ -1,5 +1,5 @@
-/* Unit tests for proto/collrec.c: the 320-byte record of a create or a
- * drop, written by brokers and read by the writer from the ring and from
+/* Unit tests for proto/collrec.c: the 320-byte record of a create, a
+ * drop or an alter, written by brokers and read by the writer from the ring and from
  * its log. Round trips, the documented layout, and refusals: the record
  * has no checksum of its own (the log's records carry one), so a changed
  * byte is either refused or decodes to a record that writes back to the
@@ -56,6 +56,17 @@ static struct collrec drop_rec(void)
 	return r;
 }
 
+static struct collrec alter_rec(void)
+{
+	struct collrec r = {.op = COLLREC_ALTER,
+			    .client_id = 78,
+			    .seq = 4,
+			    .name = "posts.v2",
+			    .id = 7,
+			    .settings = {.index = "IVF256,Flat", .train_docs = 20000}};
+	return r;
+}
+
 static void assert_same(const struct collrec *a, const struct collrec *b)
 {
 	assert_int_equal(a->op, b->op);
@@ -88,8 +99,8 @@ static void put_u32(uint8_t *buf, size_t off, uint32_t v)
 static void test_round_trip(void **state)
 {
 	(void)state;
-	struct collrec recs[2] = {create_rec(), drop_rec()}, got;
-	for (int i = 0; i < 2; i++) {
+	struct collrec recs[3] = {create_rec(), drop_rec(), alter_rec()}, got;
+	for (int i = 0; i < 3; i++) {
 		uint8_t buf[COLLREC_SIZE + 1];
 		/* Written at an odd address, as the log may hand it over. */
 		collrec_write(&recs[i], buf + 1);
@@ -215,10 +226,12 @@ static void test_sizes(void **state)
 	assert_int_equal(collrec_parse(buf, COLLREC_SIZE, NULL), ROOST_ECORRUPT);
 }
 
-/* Bytes no valid record can change: any change there is refused. */
+/* Bytes no valid record can change: any change there is refused. The
+ * op is not one of them: a drop whose op became an alter's is an alter
+ * that keeps every setting. */
 static int always_refused(size_t off)
 {
-	return off < OFF_CLIENT || (off >= OFF_RESERVED && off < OFF_KEYS);
+	return (off < OFF_CLIENT && off != OFF_OP) || (off >= OFF_RESERVED && off < OFF_KEYS);
 }
 
 /* Every bit, and every whole byte, of a create and of a drop changed:
@@ -226,9 +239,9 @@ static int always_refused(size_t off)
 static void test_every_byte_changed(void **state)
 {
 	(void)state;
-	struct collrec recs[2] = {create_rec(), drop_rec()};
+	struct collrec recs[3] = {create_rec(), drop_rec(), alter_rec()};
 	size_t refused = 0, accepted = 0;
-	for (int r = 0; r < 2; r++) {
+	for (int r = 0; r < 3; r++) {
 		uint8_t good[COLLREC_SIZE];
 		collrec_write(&recs[r], good);
 		for (size_t i = 0; i < COLLREC_SIZE; i++) {
@@ -263,7 +276,7 @@ static void test_every_byte_changed(void **state)
 EDIT(edit_version, b[OFF_VERSION] = 3)
 EDIT(edit_version_one, b[OFF_VERSION] = 1)
 EDIT(edit_op_zero, b[OFF_OP] = 0)
-EDIT(edit_op_three, b[OFF_OP] = 3)
+EDIT(edit_op_four, b[OFF_OP] = 4)
 EDIT(edit_reserved, b[OFF_RESERVED + 7] = 1)
 EDIT(edit_name_empty, memset(b + OFF_NAME, 0, 64))
 EDIT(edit_name_unterminated, memset(b + OFF_NAME, 'n', 64))
@@ -300,7 +313,7 @@ static void test_create_fields(void **state)
 	    {edit_version, ROOST_ECORRUPT},
 	    {edit_version_one, ROOST_ECORRUPT},
 	    {edit_op_zero, ROOST_ECORRUPT},
-	    {edit_op_three, ROOST_ECORRUPT},
+	    {edit_op_four, ROOST_ECORRUPT},
 	    {edit_reserved, ROOST_ECORRUPT},
 	    {edit_name_empty, ROOST_ECORRUPT},
 	    {edit_name_unterminated, ROOST_ECORRUPT},
@@ -357,6 +370,32 @@ static void test_drop_fields(void **state)
 	assert_int_equal(got.id, UINT32_MAX);
 }
 
+/* An alter carries an index and a training size, and nothing else a
+ * create has. */
+static void test_alter_fields(void **state)
+{
+	(void)state;
+	static const size_t fields[] = {OFF_DIM, OFF_METRIC, OFF_SEAL, OFF_INTERVAL + 3, OFF_KEYS};
+	struct collrec a = alter_rec(), got;
+	uint8_t buf[COLLREC_SIZE];
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		collrec_write(&a, buf);
+		buf[fields[i]] = 'A';
+		assert_int_equal(collrec_parse(buf, sizeof buf, &got), ROOST_ECORRUPT);
+	}
+	collrec_write(&a, buf);
+	assert_string_equal((const char *)buf + OFF_INDEX, "IVF256,Flat");
+	assert_int_equal(u64_at(buf, OFF_TRAIN), 20000);
+	assert_int_equal(u32_at(buf, OFF_ID), 7);
+	buf[OFF_INDEX] = 0x01;
+	assert_int_equal(collrec_parse(buf, sizeof buf, &got), ROOST_ECORRUPT);
+	/* "" and 0: keep the collection's index and training size. */
+	a.settings = (struct coll_settings){0};
+	collrec_write(&a, buf);
+	assert_int_equal(collrec_parse(buf, sizeof buf, &got), 0);
+	assert_same(&a, &got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +403,7 @@ int main(void)
 	    cmocka_unit_test(test_layout),	  cmocka_unit_test(test_is),
 	    cmocka_unit_test(test_sizes),	  cmocka_unit_test(test_every_byte_changed),
 	    cmocka_unit_test(test_create_fields), cmocka_unit_test(test_drop_fields),
+	    cmocka_unit_test(test_alter_fields),
 	};
 	return cmocka_run_group_tests_name("collrec", tests, NULL, NULL);
 }
