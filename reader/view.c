@@ -92,8 +92,7 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 		rc = view__index_keys(s);
 	if (rc == 0)
 		rc = mindex_build(&s->mindex, &s->docs, v->indexed_keys);
-	manifest_segment_path(in->data_dir, ms->coll, ms->start_lsn, ms->end_lsn, "index", path,
-			      sizeof path);
+	manifest_index_path(in->data_dir, ms, path, sizeof path);
 	if (rc == 0)
 		rc = segindex_open(&s->index, path, s->docs.vectors, s->docs.count, dim);
 	if (rc) {
@@ -104,19 +103,21 @@ static int view__segment_load(const struct inst *in, const struct manifest_segme
 	}
 	s->start_lsn = ms->start_lsn;
 	s->end_lsn = ms->end_lsn;
+	s->index_gen = ms->index_gen;
 	*out = s;
 	return 0;
 }
 
-/* prev's segment of the same range and kind (a frozen tail's rows are
- * not its sealed segment's: that one has an index). */
+/* prev's segment of the same range, kind and index (a frozen tail's rows
+ * are not its sealed segment's: that one has an index; a rebuilt index
+ * replaces the segment's older one). */
 static struct view_segment *view__find(const struct view *prev, const struct manifest_segment *ms,
 				       int frozen)
 {
 	for (uint32_t i = 0; prev && i < prev->nsegs; i++) {
 		struct view_segment *s = prev->segs[i];
 		if (s->start_lsn == ms->start_lsn && s->end_lsn == ms->end_lsn &&
-		    !s->frozen == !frozen) {
+		    !s->frozen == !frozen && (frozen || s->index_gen == ms->index_gen)) {
 			atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 			return s;
 		}

@@ -64,6 +64,7 @@ struct view_tail_index {
 struct view_segment {
 	_Atomic int refs;
 	uint64_t start_lsn, end_lsn;
+	uint32_t index_gen;    /* its index file's (manifest_index_path) */
 	tail *frozen;	       /* NULL: a sealed segment */
 	struct view_key *keys; /* ascending (hash, row): gets find ids here */
 	uint64_t nkeys;

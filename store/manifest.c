@@ -22,7 +22,7 @@
 	 MANIFEST_MAX_SEGS * sizeof(struct manifest_segment) +                                     \
 	 MANIFEST_MAX_KEYS * sizeof(struct manifest_key) + MANIFEST__CRC)
 
-/* Versions 3 to 5. */
+/* Versions 3 to 6. */
 struct manifest__header {
 	uint64_t magic;
 	uint32_t version;
@@ -53,12 +53,14 @@ struct manifest__coll {
 	uint64_t tomb_gen;		      /* version 4 on */
 	char indexed_keys[COLL_KEYS_MAX + 1]; /* version 5 on */
 	uint64_t reclaimed_lsn;		      /* version 5 on */
+	uint64_t index_gen;		      /* version 6 on */
 };
 
 /* A version 3 entry ends before tomb_gen, a version 4 one before the
- * indexed keys. */
+ * indexed keys, a version 5 one before index_gen. */
 #define MANIFEST__V3_COLL offsetof(struct manifest__coll, tomb_gen)
 #define MANIFEST__V4_COLL offsetof(struct manifest__coll, indexed_keys)
+#define MANIFEST__V5_COLL offsetof(struct manifest__coll, index_gen)
 
 /* Versions 1 and 2: one collection, its settings in the header. Version 1
  * ended its header before the name. */
@@ -85,7 +87,8 @@ struct manifest__v2_segment {
 #define MANIFEST__V1_HEADER offsetof(struct manifest__v2_header, name)
 
 _Static_assert(sizeof(struct manifest__header) == 96, "manifest header is 96 bytes");
-_Static_assert(sizeof(struct manifest__coll) == 336, "collection entry is 336 bytes");
+_Static_assert(sizeof(struct manifest__coll) == 344, "collection entry is 344 bytes");
+_Static_assert(MANIFEST__V5_COLL == 336, "a version 5 collection entry is 336 bytes");
 _Static_assert(MANIFEST__V4_COLL == 200, "a version 4 collection entry is 200 bytes");
 _Static_assert(MANIFEST__V3_COLL == 192, "a version 3 collection entry is 192 bytes");
 _Static_assert(offsetof(struct manifest__coll, train_docs) == 144, "collection entry layout");
@@ -129,7 +132,7 @@ static bool manifest__colls_ok(const struct manifest *m)
 		    coll_name_check(c->name, NULL, 0) != 0 ||
 		    !manifest__settings_ok(&c->settings) || c->tail_start < m->tail_start ||
 		    c->trained_gen > m->gen || c->tail_gen > m->gen || c->tomb_gen > m->gen ||
-		    c->reclaimed_lsn > c->tail_start)
+		    c->reclaimed_lsn > c->tail_start || c->index_gen > UINT32_MAX)
 			return false;
 		for (uint32_t j = 0; j < i; j++)
 			if (strcmp(m->colls[j].name, c->name) == 0)
@@ -147,7 +150,7 @@ static bool manifest__segments_ok(const struct manifest *m)
 	for (uint32_t i = 0; i < m->nsegments; i++) {
 		const struct manifest_coll *c = manifest_coll_find(m, s[i].coll);
 		bool same = i > 0 && s[i - 1].coll == s[i].coll;
-		if (!c || s[i].pad != 0 || (i > 0 && s[i].coll < s[i - 1].coll) ||
+		if (!c || s[i].index_gen > c->index_gen || (i > 0 && s[i].coll < s[i - 1].coll) ||
 		    s[i].start_lsn >= s[i].end_lsn || (same && s[i].start_lsn < s[i - 1].end_lsn) ||
 		    s[i].end_lsn > c->tail_start)
 			return false;
@@ -274,17 +277,21 @@ static void manifest__coll_from(const struct manifest__coll *e, struct manifest_
 	    .tail_gen = e->tail_gen,
 	    .tomb_gen = e->tomb_gen,
 	    .reclaimed_lsn = e->reclaimed_lsn,
+	    .index_gen = e->index_gen,
 	};
 	memcpy(c->name, e->name, sizeof c->name);
 	memcpy(c->settings.index, e->index, sizeof c->settings.index);
 	memcpy(c->settings.indexed_keys, e->indexed_keys, sizeof c->settings.indexed_keys);
 }
 
-/* Versions 3 to 5 differ in the size of a collection entry: version 3 has
- * no tombstone generation (none then), version 4 no indexed keys. */
+/* Versions 3 to 6 differ in the size of a collection entry: version 3 has
+ * no tombstone generation (none then), version 4 no indexed keys, version
+ * 5 no index generation (no collection was altered then: each segment
+ * entry's index_gen, its padding before, is 0). */
 static int manifest__decode_v3(const void *buf, size_t len, uint32_t version, struct manifest *out)
 {
-	size_t esize = version >= 5   ? sizeof(struct manifest__coll)
+	size_t esize = version >= 6   ? sizeof(struct manifest__coll)
+		       : version == 5 ? MANIFEST__V5_COLL
 		       : version == 4 ? MANIFEST__V4_COLL
 				      : MANIFEST__V3_COLL;
 	struct manifest__header h;
@@ -553,6 +560,7 @@ static void manifest__coll_to(const struct manifest_coll *c, struct manifest__co
 	    .tail_gen = c->tail_gen,
 	    .tomb_gen = c->tomb_gen,
 	    .reclaimed_lsn = c->reclaimed_lsn,
+	    .index_gen = c->index_gen,
 	};
 	memcpy(e->name, c->name, strnlen(c->name, sizeof c->name - 1));
 	memcpy(e->index, c->settings.index, strnlen(c->settings.index, sizeof e->index - 1));
@@ -659,6 +667,14 @@ int manifest_segment_path(const char *dir, uint32_t coll, uint64_t start_lsn, ui
 	int n = snprintf(buf, len, "%s/seg-%s%016llx-%016llx.%s", dir, part,
 			 (unsigned long long)start_lsn, (unsigned long long)end_lsn, ext);
 	return manifest__format_done(n, len);
+}
+
+int manifest_index_path(const char *dir, const struct manifest_segment *s, char *buf, size_t len)
+{
+	char ext[24] = "index";
+	if (s->index_gen)
+		snprintf(ext, sizeof ext, "%08x.index", s->index_gen);
+	return manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, ext, buf, len);
 }
 
 int manifest_trained_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, size_t len)

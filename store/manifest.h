@@ -9,12 +9,14 @@
  * either the old or the new one, never a mix. Readers on other hosts read
  * it from shared storage.
  *
- * File layout (MANIFEST_VERSION 5), little-endian:
+ * File layout (MANIFEST_VERSION 6), little-endian:
  *   header                     96 bytes (see manifest.c)
- *   collection entries         336 bytes each, ascending id
+ *   collection entries         344 bytes each, ascending id
  *   struct manifest_segment    segments[nsegments], ascending (coll, start_lsn)
  *   struct manifest_key        keys[nkeys]
  *   uint32 crc32c of everything before it
+ * Version 5 is version 6 with 336-byte collection entries (no index
+ * generation: nothing was altered, every segment's index_gen is 0).
  * Version 4 is version 5 with 200-byte collection entries (no indexed
  * keys, no reclaimed LSN: its collections have none).
  * Version 3 is version 4 with 192-byte collection entries (no tomb_gen).
@@ -29,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MANIFEST_VERSION    5u
+#define MANIFEST_VERSION    6u
 #define MANIFEST_NAME_LEN   40u /* instance name, NUL-terminated */
 #define MANIFEST_MAX_COLLS  4096u
 #define MANIFEST_MAX_SEGS   65536u
@@ -54,11 +56,15 @@ struct manifest_coll {
 	/* Compaction dropped rows whose versions ended below this (0: none):
 	 * reads as of an older LSN would miss them, so they are refused. */
 	uint64_t reclaimed_lsn;
+	/* Alters applied to it (at most UINT32_MAX): segments whose index_gen
+	 * is below it have an index of older settings, rebuilt in the
+	 * background; trained_gen is always this generation's training. */
+	uint64_t index_gen;
 };
 
 struct manifest_segment {
 	uint32_t coll;	    /* the collection's id */
-	uint32_t pad;	    /* zero */
+	uint32_t index_gen; /* its index file's settings: see manifest_index_path */
 	uint64_t start_lsn; /* first LSN in the segment; names its files */
 	uint64_t end_lsn;   /* every batch of the segment is below this */
 	uint64_t count;	    /* documents */
@@ -138,6 +144,10 @@ int manifest_copy(const struct manifest *m, struct manifest *out);
  * that older data directories open unchanged. */
 int manifest_segment_path(const char *dir, uint32_t coll, uint64_t start_lsn, uint64_t end_lsn,
 			  const char *ext, char *buf, size_t len);
+/* A segment's index file: named by its range and, once its collection
+ * was altered, by the index generation it was built with, so that a
+ * rebuilt index never replaces a file an older manifest names. */
+int manifest_index_path(const char *dir, const struct manifest_segment *s, char *buf, size_t len);
 int manifest_trained_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, size_t len);
 int manifest_tomb_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, size_t len);
 

@@ -160,11 +160,20 @@ static void compact__free_parts(struct segment_docs *parts, uint32_t n)
 	free(parts);
 }
 
-static void compact__path(const compact_job *j, const struct manifest_segment *s, const char *ext,
-			  char *path)
+static void compact__docs_path(const compact_job *j, const struct manifest_segment *s, char *path)
 {
-	manifest_segment_path(j->data_dir, j->coll.id, s->start_lsn, s->end_lsn, ext, path,
+	manifest_segment_path(j->data_dir, j->coll.id, s->start_lsn, s->end_lsn, "docs", path,
 			      INST_PATH_MAX);
+}
+
+/* The merged segment, built with the settings of the plan. */
+static struct manifest_segment compact__merged(const compact_job *j)
+{
+	return (struct manifest_segment){.coll = j->coll.id,
+					 .index_gen = (uint32_t)j->coll.index_gen,
+					 .start_lsn = j->lo,
+					 .end_lsn = j->hi,
+					 .count = j->count};
 }
 
 static int compact__load(const compact_job *j, struct segment_docs **out)
@@ -174,7 +183,7 @@ static int compact__load(const compact_job *j, struct segment_docs **out)
 		return ROOST_ENOMEM;
 	for (uint32_t i = 0; i < j->n; i++) {
 		char path[INST_PATH_MAX];
-		compact__path(j, &j->run[i], "docs", path);
+		compact__docs_path(j, &j->run[i], path);
 		int rc = segment_load(path, SEGMENT_WITH_VECTORS, &parts[i]);
 		if (rc == 0 && parts[i].count != j->run[i].count)
 			rc = ROOST_ECORRUPT;
@@ -269,27 +278,6 @@ static int compact__concat(compact_job *j, const struct segment_docs *parts,
 	return rc;
 }
 
-/* Rows are added in blocks of this many, so that a cancel (the writer
- * stopping) waits for one block, not for a whole HNSW build. */
-#define COMPACT__ADD_BLOCK 4096u
-
-static int compact__add(vindex *v, const struct segment_docs *d, const atomic_int *cancel)
-{
-	if (!vindex_is_trained(v))
-		return ROOST_EINVAL;
-	for (uint64_t at = 0; at < d->count; at += COMPACT__ADD_BLOCK) {
-		/* Pairs with the stopping thread's store; a late look costs a block. */
-		if (atomic_load_explicit(cancel, memory_order_relaxed))
-			return ROOST_ECLOSED;
-		uint64_t n =
-		    d->count - at < COMPACT__ADD_BLOCK ? d->count - at : COMPACT__ADD_BLOCK;
-		int rc = vindex_add(v, n, d->vectors + at * d->dim);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
 static int compact__store(compact_job *j, const struct segment_docs *d, const atomic_int *cancel)
 {
 	vindex *v;
@@ -304,15 +292,15 @@ static int compact__store(compact_job *j, const struct segment_docs *d, const at
 	}
 	if (rc)
 		return rc;
-	struct manifest_segment merged = {.start_lsn = j->lo, .end_lsn = j->hi};
-	rc = compact__add(v, d, cancel);
+	struct manifest_segment merged = compact__merged(j);
+	rc = vindex_add_blocks(v, d->count, d->vectors, cancel);
 	/* From the first file on, abandoning the job removes what is there. */
 	j->built = 1;
-	compact__path(j, &merged, "index", path);
+	manifest_index_path(j->data_dir, &merged, path, sizeof path);
 	if (rc == 0)
 		rc = vindex_store(v, path);
 	vindex_free(v);
-	compact__path(j, &merged, "docs", path);
+	compact__docs_path(j, &merged, path);
 	return rc ? rc : segment_store(path, d);
 }
 
@@ -336,15 +324,15 @@ int compact_build(compact_job *j, const atomic_int *cancel)
 static void compact__unlink(const compact_job *j, const struct manifest_segment *s)
 {
 	char path[INST_PATH_MAX];
-	compact__path(j, s, "index", path);
+	manifest_index_path(j->data_dir, s, path, sizeof path);
 	unlink(path);
-	compact__path(j, s, "docs", path);
+	compact__docs_path(j, s, path);
 	unlink(path);
 }
 
 void compact_abandon(compact_job *j)
 {
-	struct manifest_segment merged = {.start_lsn = j->lo, .end_lsn = j->hi};
+	struct manifest_segment merged = compact__merged(j);
 	if (j->built)
 		compact__unlink(j, &merged);
 }
@@ -402,8 +390,7 @@ static void compact__replace(const compact_job *j, struct manifest *m, uint32_t 
 {
 	uint32_t keep = j->count ? 1 : 0;
 	if (keep)
-		m->segments[first] = (struct manifest_segment){
-		    .coll = j->coll.id, .start_lsn = j->lo, .end_lsn = j->hi, .count = j->count};
+		m->segments[first] = compact__merged(j);
 	memmove(&m->segments[first + keep], &m->segments[first + j->n],
 		(m->nsegments - first - j->n) * sizeof *m->segments);
 	m->nsegments -= j->n - keep;

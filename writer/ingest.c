@@ -24,6 +24,7 @@
 #include "wal.h"
 #include "wcoll.h"
 #include "wire.h"
+#include "rebuild.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -73,7 +74,7 @@ struct ingest {
 	/* Off this thread: frozen tails' segments written, segments merged.
 	 * Each finished job is installed here, between two groups. */
 	worker *sealer, *merger;
-	struct ingest_merge *merging; /* the merge handed to merger; NULL: none */
+	struct ingest_merge *merging; /* the merge or rebuild handed to merger */
 	int64_t sealed_ms;	      /* the last seal's install (or the start) */
 	int rest_planned;	      /* merges at rest planned since that seal */
 	int merge_held;		      /* a merge failed: none planned until a seal */
@@ -86,10 +87,12 @@ struct ingest {
 	uint64_t gen_top;
 };
 
-/* A compaction as the merger's job. */
+/* A compaction, or a rebuild of one segment's index, as the merger's job:
+ * one of c and r. */
 struct ingest_merge {
 	struct worker_job job;
 	compact_job *c;
+	rebuild_job *r;
 };
 
 enum ingest_kind { INGEST_BATCH, INGEST_DELETE, INGEST_COLL };
@@ -396,8 +399,7 @@ static void ingest__share_files(ingest *w)
 	chmod(path, mode);
 	for (uint32_t i = 0; i < w->man.nsegments; i++) {
 		const struct manifest_segment *s = &w->man.segments[i];
-		manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, "index", path,
-				      sizeof path);
+		manifest_index_path(dir, s, path, sizeof path);
 		chmod(path, mode);
 		manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, "docs", path,
 				      sizeof path);
@@ -516,6 +518,18 @@ static void ingest__counts_of(const ingest *w, uint32_t id, uint64_t *docs, uint
 	*segs = n;
 }
 
+/* Tells the catalog how many of the collection's segments have an index
+ * of settings an alter replaced. */
+static void ingest__show_rebuilding(ingest *w, uint32_t at)
+{
+	const struct manifest_coll *mc = &w->man.colls[at];
+	uint32_t first, n, stale = 0;
+	manifest_segments_of(&w->man, mc->id, &first, &n);
+	for (uint32_t i = first; i < first + n; i++)
+		stale += w->man.segments[i].index_gen < mc->index_gen;
+	catalog_set_rebuilding(w->cat, mc->id, stale);
+}
+
 /* Makes room for the collection at position at (as in man.colls). */
 static int ingest__grow(ingest *w, uint32_t at)
 {
@@ -552,7 +566,11 @@ static int ingest__open_coll(ingest *w, uint32_t at)
 	docmap *dm = NULL;
 	if (rc == 0)
 		rc = docmap_load(&dm, w->cfg.inst->data_dir, &w->man, mc);
-	return rc ? rc : wcoll_open(&w->colls[at], &env, mc, docs, segs, dm);
+	if (rc == 0)
+		rc = wcoll_open(&w->colls[at], &env, mc, docs, segs, dm);
+	if (rc == 0)
+		ingest__show_rebuilding(w, at);
+	return rc;
 }
 
 static int ingest__open_colls(ingest *w)
@@ -621,13 +639,52 @@ static void ingest__drop(ingest *w, const char *name)
 	log_info("dropped collection '%s' (id %u)", name, id);
 }
 
+/* The settings an alter gives collection mc: "" and 0 keep its own. */
+static void ingest__altered(const struct manifest_coll *mc, const struct collrec *r,
+			    struct coll_settings *out)
+{
+	*out = mc->settings;
+	if (r->settings.index[0])
+		memcpy(out->index, r->settings.index, sizeof out->index);
+	if (r->settings.train_docs)
+		out->train_docs = r->settings.train_docs;
+}
+
+/* Applies an alter: new seals use the new settings, and the merger
+ * rebuilds the older segments' indexes (ingest__plan_compaction). The
+ * trained index of the old settings goes with the sweep. */
+static void ingest__alter(ingest *w, const struct collrec *r)
+{
+	struct manifest_coll *mc = manifest_coll_named(&w->man, r->name);
+	if (!mc)
+		return;
+	uint32_t at = (uint32_t)(mc - w->man.colls);
+	struct coll_settings s;
+	ingest__altered(mc, r, &s);
+	mc->settings = s;
+	mc->index_gen++;
+	mc->trained_gen = 0;
+	/* A failure (logged) leaves rows waiting in the tail: not worth a
+	 * stop, which would meet the alter again in replay. */
+	wcoll_alter(w->colls[at], &mc->settings, (uint32_t)mc->index_gen);
+	ingest__show_rebuilding(w, at);
+	w->sweep_due = 1;
+	w->merge_held = 0;
+	log_info("altered collection '%s' (id %u): index %s, train_docs %llu; older segments' "
+		 "indexes are rebuilt in the background",
+		 mc->name, mc->id, wcoll_settings(w->colls[at])->index,
+		 (unsigned long long)wcoll_settings(w->colls[at])->train_docs);
+}
+
 static int ingest__apply_coll(ingest *w, const struct collrec *r, uint64_t lsn)
 {
 	int rc = 0;
 	if (r->op == COLLREC_CREATE)
 		rc = ingest__create(w, r, lsn);
-	else
+	else if (r->op == COLLREC_DROP)
 		ingest__drop(w, r->name);
+	else
+		ingest__alter(w, r);
 	if (rc)
 		return rc;
 	ctl_client_applied(w->ctl, r->client_id, r->seq);
@@ -663,7 +720,8 @@ static int ingest__tail_is_current(void *arg, uint64_t serial)
 
 static int ingest__run_merge(struct worker_job *j, const atomic_int *cancel)
 {
-	return compact_build(((struct ingest_merge *)j)->c, cancel);
+	struct ingest_merge *m = (struct ingest_merge *)j;
+	return m->r ? rebuild_build(m->r, cancel) : compact_build(m->c, cancel);
 }
 
 /* Sealed nothing for --merge-idle-ms: segments merge beyond their tiers. */
@@ -673,44 +731,97 @@ static int ingest__at_rest(const ingest *w)
 	       futex_now_ms() - w->sealed_ms >= (int64_t)w->cfg.merge_idle_ms;
 }
 
-/* Hands the first merge that one of the collections needs to the merger,
- * unless it has one. A failure only costs search speed and space until
- * the next seal plans again, so it is logged. */
+static void ingest__hand_over(ingest *w, compact_job *c, rebuild_job *r)
+{
+	struct ingest_merge *m = calloc(1, sizeof *m);
+	if (!m) {
+		log_warn("cannot plan a merge or a rebuild: %s", roost_strerror(ROOST_ENOMEM));
+		compact_free(c);
+		rebuild_free(r);
+		return;
+	}
+	*m = (struct ingest_merge){.job.run = ingest__run_merge, .c = c, .r = r};
+	w->merging = m;
+	worker_submit(w->merger, &m->job);
+}
+
+/* The collection at position at's first segment whose index predates an
+ * alter, to rebuild; trained first (from a sample of its segments) when
+ * the new settings need a training it has not got. */
+static int ingest__plan_rebuild(ingest *w, uint32_t at, rebuild_job **out)
+{
+	const struct manifest_coll *mc = &w->man.colls[at];
+	uint32_t first, n;
+	manifest_segments_of(&w->man, mc->id, &first, &n);
+	*out = NULL;
+	for (uint32_t i = first; i < first + n; i++) {
+		if (w->man.segments[i].index_gen == mc->index_gen)
+			continue;
+		uint64_t train = wcoll_can_build(w->colls[at]) ? 0 : ingest__new_gen(w);
+		return rebuild_plan(out, w->cfg.inst->data_dir, &w->man, mc->id,
+				    wcoll_settings(w->colls[at]), train);
+	}
+	return 0;
+}
+
+/* The first merge of the collection at position at that its tiers (or
+ * rest) call for, when its index can be built. */
+static int ingest__plan_merge(ingest *w, uint32_t at, compact_job **out)
+{
+	const struct coll_settings *s = wcoll_settings(w->colls[at]);
+	const struct manifest_coll *mc = &w->man.colls[at];
+	uint64_t seals = s->seal_docs * INGEST_MERGED_SEALS;
+	uint64_t most = seals > INGEST_MERGED_DOCS ? seals : INGEST_MERGED_DOCS;
+	struct compact_policy p = {
+	    .seal_docs = s->seal_docs, .max_docs = most, .idle = ingest__at_rest(w)};
+	struct tomb *tombs = NULL;
+	uint64_t n = 0;
+	*out = NULL;
+	if (!wcoll_can_build(w->colls[at]))
+		return 0;
+	int rc = wcoll_sealed_tombs(w->colls[at], mc->tail_start, &tombs, &n);
+	if (rc == 0)
+		rc = compact_plan(out, w->cfg.inst->data_dir, &w->man, mc->id, &p, tombs, n,
+				  mc->tail_start);
+	free(tombs);
+	return rc;
+}
+
+/* Hands the first rebuild or merge that one of the collections needs to
+ * the merger, unless it has one: a collection's rebuilds come before its
+ * merges, which would otherwise merge indexes of the old settings. A
+ * failure only costs search speed and space until the next seal plans
+ * again, so it is logged. */
 static void ingest__plan_compaction(ingest *w)
 {
 	if (!w->merger || w->merging || w->merge_held)
 		return;
 	for (uint32_t i = 0; i < w->man.ncolls; i++) {
-		const struct coll_settings *s = wcoll_settings(w->colls[i]);
-		const struct manifest_coll *mc = &w->man.colls[i];
-		uint64_t seals = s->seal_docs * INGEST_MERGED_SEALS;
-		uint64_t most = seals > INGEST_MERGED_DOCS ? seals : INGEST_MERGED_DOCS;
-		struct compact_policy p = {
-		    .seal_docs = s->seal_docs, .max_docs = most, .idle = ingest__at_rest(w)};
-		struct tomb *tombs = NULL;
-		uint64_t n = 0;
-		compact_job *j = NULL;
-		int rc = wcoll_sealed_tombs(w->colls[i], mc->tail_start, &tombs, &n);
-		if (rc == 0)
-			rc = compact_plan(&j, w->cfg.inst->data_dir, &w->man, mc->id, &p, tombs, n,
-					  mc->tail_start);
-		free(tombs);
-		struct ingest_merge *m = j ? calloc(1, sizeof *m) : NULL;
-		if (j && !m)
-			rc = ROOST_ENOMEM;
+		rebuild_job *r = NULL;
+		compact_job *c = NULL;
+		int rc = ingest__plan_rebuild(w, i, &r);
+		if (rc == 0 && !r)
+			rc = ingest__plan_merge(w, i, &c);
 		if (rc) {
-			compact_free(j);
-			log_warn("collection '%s': cannot plan a compaction: %s", mc->name,
-				 roost_strerror(rc));
+			log_warn("collection '%s': cannot plan a merge or a rebuild: %s",
+				 w->man.colls[i].name, roost_strerror(rc));
 			return;
 		}
-		if (m) {
-			*m = (struct ingest_merge){.job.run = ingest__run_merge, .c = j};
-			w->merging = m;
-			worker_submit(w->merger, &m->job);
+		if (r || c) {
+			ingest__hand_over(w, c, r);
 			return;
 		}
 	}
+}
+
+/* A merge's or a rebuild's manifest, stored, becomes the state; readers
+ * look at it though no tail changed. */
+static void ingest__adopt(ingest *w, struct manifest *next)
+{
+	manifest_free(&w->man);
+	w->man = *next;
+	ingest__share_files(w);
+	catalog_touch(w->cat);
 }
 
 /* A built merge becomes the collection's, unless it was dropped meanwhile. */
@@ -734,14 +845,12 @@ static int ingest__install_merge(ingest *w, compact_job *j)
 		manifest_free(&next);
 		return rc;
 	}
-	manifest_free(&w->man);
-	w->man = next;
-	ingest__share_files(w);
-	catalog_touch(w->cat);
+	ingest__adopt(w, &next);
 	uint64_t docs;
 	uint32_t segs;
 	ingest__counts_of(w, compact_coll(j), &docs, &segs);
 	wcoll_compacted(w->colls[at], segs, &done, w->man.colls[at].tomb_gen);
+	ingest__show_rebuilding(w, at);
 	ctl_set_documents(w->ctl, ctl_documents(w->ctl) - done.ndropped);
 	return 0;
 }
@@ -756,29 +865,69 @@ static void ingest__rest(ingest *w)
 	ingest__plan_compaction(w);
 }
 
-/* Installs the merger's built merge, if there is one, then plans the
- * next. */
+/* A built rebuild becomes the collection's, unless its segment or
+ * settings changed meanwhile. */
+static int ingest__install_rebuild(ingest *w, rebuild_job *j)
+{
+	uint32_t at = ingest__pos(w, rebuild_coll(j));
+	if (at == UINT32_MAX)
+		return ROOST_ENOENT;
+	struct manifest next;
+	int rc = manifest_copy(&w->man, &next);
+	if (rc)
+		return rc;
+	next.gen = ingest__new_gen(w);
+	rc = rebuild_install(j, &next);
+	if (rc) {
+		manifest_free(&next);
+		return rc;
+	}
+	ingest__adopt(w, &next);
+	if (rebuild_trained_gen(j))
+		wcoll_trained(w->colls[at], rebuild_index_gen(j), rebuild_trained_gen(j));
+	ingest__show_rebuilding(w, at);
+	return 0;
+}
+
+static int ingest__install_job(ingest *w, const struct ingest_merge *m)
+{
+	return m->r ? ingest__install_rebuild(w, m->r) : ingest__install_merge(w, m->c);
+}
+
+static void ingest__abandon_job(const struct ingest_merge *m)
+{
+	if (m->r)
+		rebuild_abandon(m->r);
+	else
+		compact_abandon(m->c);
+}
+
+/* Installs the merger's built merge or rebuild, if there is one, then
+ * plans the next. */
 static void ingest__finish_compaction(ingest *w)
 {
 	struct worker_job *done = w->merging ? worker_collect(w->merger) : NULL;
 	if (!done)
 		return;
-	compact_job *j = w->merging->c;
+	struct ingest_merge *m = w->merging;
 	int rc = done->rc;
-	free(w->merging);
 	w->merging = NULL;
 	if (rc == 0)
-		rc = ingest__install_merge(w, j);
+		rc = ingest__install_job(w, m);
 	/* The same plan would fail the same way: the next seal plans again. */
 	w->merge_held = rc != 0 && rc != ROOST_ENOENT;
+	const char *what = m->r ? "a rebuild" : "a merge";
 	if (rc == ROOST_ENOENT)
-		log_info("a merge of a dropped collection is abandoned");
+		log_info("%s of a collection dropped, merged or altered meanwhile is abandoned",
+			 what);
 	else if (rc)
-		log_warn("compaction failed: %s; merges wait for the next seal",
+		log_warn("%s failed: %s; merges and rebuilds wait for the next seal", what,
 			 roost_strerror(rc));
 	if (rc)
-		compact_abandon(j);
-	compact_free(j);
+		ingest__abandon_job(m);
+	compact_free(m->c);
+	rebuild_free(m->r);
+	free(m);
 	ingest__sweep(w);
 	ingest__plan_compaction(w);
 }
@@ -796,8 +945,8 @@ static int ingest__seal_manifest(ingest *w, uint32_t at, const wcoll_seal *s)
 	struct manifest_coll *mc = &next.colls[at];
 	mc->tail_start = seg->end_lsn;
 	mc->tail_gen = next.gen;
-	if (trained_gen)
-		mc->trained_gen = trained_gen;
+	if (trained_gen && seg->index_gen == mc->index_gen)
+		mc->trained_gen = trained_gen; /* not one of settings altered since */
 	if (tomb_gen)
 		mc->tomb_gen = tomb_gen;
 	ingest__replay_point(&next);
@@ -840,6 +989,7 @@ static int ingest__install_seal(ingest *w, wcoll_seal *s)
 		 (unsigned long long)seg->end_lsn, (unsigned long long)seg->count,
 		 (unsigned long long)w->man.gen);
 	wcoll_sealed(w->colls[at]); /* frees s, and seg with it */
+	ingest__show_rebuilding(w, at);
 	w->sealed_ms = futex_now_ms();
 	w->rest_planned = 0;
 	w->merge_held = 0;
@@ -1066,6 +1216,25 @@ static int ingest__apply(ingest *w, const struct ingest_rec *r)
 	return 0;
 }
 
+/* A create's or an alter's index: one FAISS builds, and the GPU takes. */
+static int ingest__check_index(ingest *w, uint64_t client_id, uint64_t lsn,
+			       const struct coll_settings *s)
+{
+	char note[256], why[256];
+	int needs_training;
+	if (vindex_check_factory(s->index, s->dim, s->metric, &needs_training, why, sizeof why)) {
+		snprintf(note, sizeof note,
+			 "index '%s' cannot be built at dimension %u: FAISS says \"%.120s\"",
+			 s->index, s->dim, why);
+		return ingest__refuse(w, client_id, lsn, ROOST_EINVAL, note);
+	}
+	if (place_check_index(w->place, s->index, s->dim, s->metric) != 0) {
+		snprintf(note, sizeof note, "index '%s' cannot live on the GPU", s->index);
+		return ingest__refuse(w, client_id, lsn, ROOST_EUNSUPPORTED, note);
+	}
+	return 0;
+}
+
 static int ingest__admit_create(ingest *w, uint64_t lsn, const struct collrec *r)
 {
 	char note[256]; /* the catalog keeps CATALOG_NOTE_MAX of it */
@@ -1087,19 +1256,20 @@ static int ingest__admit_create(ingest *w, uint64_t lsn, const struct collrec *r
 			 INGEST_MAX_SEAL_DOCS, (unsigned long long)s.seal_docs);
 		return ingest__refuse(w, r->client_id, lsn, ROOST_EINVAL, note);
 	}
-	char why[256];
-	int needs_training;
-	if (vindex_check_factory(s.index, s.dim, s.metric, &needs_training, why, sizeof why)) {
-		snprintf(note, sizeof note,
-			 "index '%s' cannot be built at dimension %u: FAISS says \"%.120s\"",
-			 s.index, s.dim, why);
-		return ingest__refuse(w, r->client_id, lsn, ROOST_EINVAL, note);
-	}
-	if (place_check_index(w->place, s.index, s.dim, s.metric) != 0) {
-		snprintf(note, sizeof note, "index '%s' cannot live on the GPU", s.index);
-		return ingest__refuse(w, r->client_id, lsn, ROOST_EUNSUPPORTED, note);
-	}
-	return 0;
+	return ingest__check_index(w, r->client_id, lsn, &s);
+}
+
+static int ingest__admit_alter(ingest *w, uint64_t lsn, const struct collrec *r)
+{
+	const struct manifest_coll *mc = manifest_coll_named(&w->man, r->name);
+	if (!mc || (r->id && r->id != mc->id))
+		return ingest__refuse(w, r->client_id, lsn, ROOST_ENOCOLL, NULL);
+	if (mc->index_gen >= UINT32_MAX)
+		return ingest__refuse(w, r->client_id, lsn, ROOST_ETOOBIG,
+				      "the collection was altered as often as it may be");
+	struct coll_settings s;
+	ingest__altered(mc, r, &s);
+	return ingest__check_index(w, r->client_id, lsn, &s);
 }
 
 static int ingest__admit_drop(ingest *w, uint64_t lsn, const struct collrec *r)
@@ -1131,8 +1301,7 @@ static int ingest__admit_coll(ingest *w, uint64_t lsn, const void *data, uint32_
 	case COLLREC_DROP:
 		return ingest__admit_drop(w, lsn, &r->coll);
 	default:
-		return ingest__refuse(w, r->coll.client_id, lsn, ROOST_EUNSUPPORTED,
-				      "this writer cannot alter a collection");
+		return ingest__admit_alter(w, lsn, &r->coll);
 	}
 }
 
@@ -1740,8 +1909,9 @@ static void ingest__stop_workers(ingest *w)
 	for (j = worker_stop(w->merger); j; j = next) {
 		next = j->next;
 		struct ingest_merge *m = (struct ingest_merge *)j;
-		compact_abandon(m->c);
+		ingest__abandon_job(m);
 		compact_free(m->c);
+		rebuild_free(m->r);
 		free(m);
 	}
 }

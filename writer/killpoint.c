@@ -26,6 +26,9 @@ static const char *const killpoint__names[KILLPOINT_COUNT] = {
     [KILLPOINT_COMPACT_AFTER_MANIFEST] = "compact-after-manifest",
     [KILLPOINT_COLL_BEFORE_APPLY] = "coll-before-apply",
     [KILLPOINT_COLL_BEFORE_MANIFEST] = "coll-before-manifest",
+    [KILLPOINT_REBUILD_BUILT] = "rebuild-built",
+    [KILLPOINT_REBUILD_BEFORE_MANIFEST] = "rebuild-before-manifest",
+    [KILLPOINT_REBUILD_AFTER_MANIFEST] = "rebuild-after-manifest",
 };
 
 /* Set once at start, before any thread that reaches points exists. */
@@ -38,7 +41,7 @@ static atomic_uint_fast64_t killpoint__seen;
 
 static int killpoint__refuse(const char *env, const char *spec, const char *why)
 {
-	char names[256] = "";
+	char names[512] = "";
 	for (int i = 0; i < KILLPOINT_COUNT; i++) {
 		strcat(names, i ? ", " : "");
 		strcat(names, killpoint__names[i]);

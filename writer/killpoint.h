@@ -34,8 +34,11 @@ enum killpoint_id {
 	KILLPOINT_COMPACT_BUILT,	   /* merged segment written off the ingest thread */
 	KILLPOINT_COMPACT_BEFORE_MANIFEST, /* merged segment being installed, not yet named */
 	KILLPOINT_COMPACT_AFTER_MANIFEST,  /* manifest renamed, merged segments not deleted */
-	KILLPOINT_COLL_BEFORE_APPLY,	   /* a create or drop logged, not yet applied */
-	KILLPOINT_COLL_BEFORE_MANIFEST,	   /* a create or drop applied, no manifest has it */
+	KILLPOINT_COLL_BEFORE_APPLY,	   /* a create, drop or alter logged, not yet applied */
+	KILLPOINT_COLL_BEFORE_MANIFEST,	   /* a create, drop or alter applied, no manifest has it */
+	KILLPOINT_REBUILD_BUILT,	   /* a segment's new index written off the ingest thread */
+	KILLPOINT_REBUILD_BEFORE_MANIFEST, /* the new index being installed, not yet named */
+	KILLPOINT_REBUILD_AFTER_MANIFEST,  /* manifest renamed, the old index not deleted */
 	KILLPOINT_COUNT
 };
 

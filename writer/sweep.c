@@ -17,12 +17,13 @@ static int sweep__has_suffix(const char *name, const char *suffix)
 }
 
 static int sweep__is_segment_file(const char *dir, const struct manifest_segment *s,
-				  const char *ext, const char *path)
+				  const char *path)
 {
 	char want[PATH_MAX];
-	return manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, ext, want,
-				     sizeof want) == 0 &&
-	       strcmp(path, want) == 0;
+	return (manifest_index_path(dir, s, want, sizeof want) == 0 && strcmp(path, want) == 0) ||
+	       (manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, "docs", want,
+				      sizeof want) == 0 &&
+		strcmp(path, want) == 0);
 }
 
 static int sweep__is_trained_file(const char *dir, const struct manifest_coll *c, const char *path)
@@ -46,8 +47,7 @@ static int sweep__is_tomb_file(const char *dir, const struct manifest_coll *c, c
 static int sweep__named(const char *dir, const struct manifest *m, const char *path)
 {
 	for (uint32_t i = 0; i < m->nsegments; i++)
-		if (sweep__is_segment_file(dir, &m->segments[i], "index", path) ||
-		    sweep__is_segment_file(dir, &m->segments[i], "docs", path))
+		if (sweep__is_segment_file(dir, &m->segments[i], path))
 			return 1;
 	for (uint32_t i = 0; i < m->ncolls; i++)
 		if (sweep__is_trained_file(dir, &m->colls[i], path) ||

@@ -163,6 +163,25 @@ int vindex_add(vindex *v, uint64_t n, const float *x)
 	return 0;
 }
 
+#define VINDEX__BLOCK 4096u
+
+int vindex_add_blocks(vindex *v, uint64_t n, const float *x, const atomic_int *cancel)
+{
+	if (!vindex_is_trained(v))
+		return ROOST_EINVAL;
+	uint32_t dim = (uint32_t)faiss_Index_d(v->index);
+	for (uint64_t at = 0; at < n; at += VINDEX__BLOCK) {
+		/* Pairs with the stopping thread's store; a late look costs a block. */
+		if (atomic_load_explicit(cancel, memory_order_relaxed))
+			return ROOST_ECLOSED;
+		uint64_t k = n - at < VINDEX__BLOCK ? n - at : VINDEX__BLOCK;
+		int rc = vindex_add(v, k, x + at * dim);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 uint64_t vindex_count(const vindex *v)
 {
 	return (uint64_t)faiss_Index_ntotal(v->index);

@@ -9,6 +9,7 @@
 #include "gpu.h"
 #include "gpumem.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,11 @@ int vindex_train(vindex *v, uint64_t n, const float *x);
 int vindex_add(vindex *v, uint64_t n, const float *x);
 
 uint64_t vindex_count(const vindex *v);
+/* Adds n vectors in blocks, off the ingest thread: ROOST_ECLOSED once
+ * *cancel became non-zero (checked between blocks, so that a stopping
+ * writer waits for one block, not for a whole HNSW build); ROOST_EINVAL
+ * when the index is not trained. */
+int vindex_add_blocks(vindex *v, uint64_t n, const float *x, const atomic_int *cancel);
 
 /* Moves the index to the GPU or back. On failure the index stays where it
  * was, unchanged. */

@@ -26,8 +26,13 @@ struct wcoll {
 	char name[COLL_NAME_MAX + 1];
 	struct coll_settings set; /* resolved */
 	uint64_t created_lsn;
-	uint64_t trained_gen; /* 0: not trained yet */
+	uint64_t trained_gen; /* 0: not trained yet (for these settings) */
 	int needs_training;
+	uint32_t index_gen; /* of the settings: alters applied */
+	/* Of the open segment's index, which a seal writes: the settings its
+	 * rows are indexed with. Below index_gen after an alter, until the
+	 * tail is sealed (soon: wcoll_aged says so). */
+	uint32_t built_gen;
 	tail *tail;
 	uint64_t tail_serial;
 	/* The tails the catalog names while recovering: the last writer's. */
@@ -115,6 +120,7 @@ static int wcoll__open_index(wcoll *c)
 				      sizeof path);
 		rc = vindex_load(&c->index, path);
 	} /* else vectors wait in the tail until there are enough to train */
+	c->built_gen = c->index_gen;
 	if (rc == 0) {
 		place_segment(c->env.place, c->index);
 		ctl_set_writer_mode(c->env.ctl, place_mode(c->env.place));
@@ -122,6 +128,19 @@ static int wcoll__open_index(wcoll *c)
 		log_error("collection '%s': cannot open its index: %s", c->name,
 			  roost_strerror(rc));
 	}
+	return rc;
+}
+
+/* Whether its settings' index needs training; fails (logged) when FAISS
+ * cannot build it. */
+static int wcoll__check_factory(wcoll *c)
+{
+	char why[512];
+	int rc = vindex_check_factory(c->set.index, c->set.dim, c->set.metric, &c->needs_training,
+				      why, sizeof why);
+	if (rc)
+		log_error("collection '%s': index '%s' cannot be built: FAISS says \"%s\"", c->name,
+			  c->set.index, why);
 	return rc;
 }
 
@@ -203,6 +222,7 @@ int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_c
 	wcoll_resolve(&env->dflt, &mc->settings, &c->set);
 	c->created_lsn = mc->created_lsn;
 	c->trained_gen = mc->trained_gen;
+	c->index_gen = (uint32_t)mc->index_gen;
 	c->sealed_docs = documents;
 	c->segments = segments;
 	struct catalog_entry listed;
@@ -210,12 +230,7 @@ int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_c
 		c->listed_serial = listed.tail_serial;
 		c->listed_frozen = listed.frozen_serial;
 	}
-	char why[512];
-	int rc = vindex_check_factory(c->set.index, c->set.dim, c->set.metric, &c->needs_training,
-				      why, sizeof why);
-	if (rc)
-		log_error("collection '%s': index '%s' cannot be built: FAISS says \"%s\"", c->name,
-			  c->set.index, why);
+	int rc = wcoll__check_factory(c);
 	tail *t;
 	uint64_t serial;
 	if (rc == 0 && (rc = wcoll__create_tail(c, mc->tail_start, mc->tail_gen, &t, &serial)) == 0)
@@ -286,6 +301,36 @@ void wcoll_show_tail(wcoll *c, uint64_t published)
 			 path, roost_strerror(rc));
 	c->listed_serial = c->listed_frozen = 0;
 	wcoll__show(c);
+}
+
+int wcoll_alter(wcoll *c, const struct coll_settings *own, uint32_t index_gen)
+{
+	wcoll_resolve(&c->env.dflt, own, &c->set);
+	c->index_gen = index_gen;
+	c->trained_gen = 0;
+	int rc = wcoll__check_factory(c);
+	struct catalog_entry e;
+	wcoll__catalog_entry(c, &e);
+	catalog_put(c->env.cat, &e); /* listed already: cannot run out of slots */
+	/* Rows waiting for a training take the new settings'; an index of the
+	 * old ones goes with the tail's seal (wcoll_aged). */
+	if (rc == 0 && !c->index)
+		rc = wcoll__open_index(c);
+	return rc;
+}
+
+void wcoll_trained(wcoll *c, uint32_t index_gen, uint64_t trained_gen)
+{
+	if (index_gen != c->index_gen || c->trained_gen)
+		return;
+	c->trained_gen = trained_gen;
+	if (!c->index)
+		wcoll__open_index(c); /* failed: rows wait in the tail (logged) */
+}
+
+int wcoll_can_build(const wcoll *c)
+{
+	return !c->needs_training || c->trained_gen != 0;
 }
 
 int wcoll_frozen(const wcoll *c)
@@ -405,10 +450,14 @@ uint64_t wcoll_unindexed(const wcoll *c)
 
 /* An untrained index seals on age only once it holds its training
  * documents: a tail waits for more, however old, rather than train on a
- * few (it is sealed with fewer only when the next batch does not fit). */
+ * few (it is sealed with fewer only when the next batch does not fit).
+ * A tail whose rows are indexed with settings an alter replaced is due at
+ * once: the next tail starts with the new ones. */
 int wcoll_aged(const wcoll *c)
 {
 	uint64_t rows = tail_pending(c->tail);
+	if (c->index && c->built_gen != c->index_gen && rows)
+		return 1;
 	return c->set.seal_interval_ms > 0 && c->tail_born_ms != 0 &&
 	       futex_now_ms() - c->tail_born_ms >= (int64_t)c->set.seal_interval_ms &&
 	       (c->index || rows == 0 || rows >= c->set.train_docs);
@@ -441,6 +490,7 @@ static int wcoll__train(wcoll *c, uint64_t gen)
 	c->trained_gen = gen;
 	c->index = idx;
 	c->indexed = 0;
+	c->built_gen = c->index_gen;
 	return 0;
 }
 
@@ -560,8 +610,11 @@ static int wcoll__prepare_seal(wcoll *c, uint64_t end, uint64_t gen, wcoll_seal 
 	s->data_dir = c->env.inst->data_dir;
 	s->serial = c->tail_serial;
 	s->text_bytes = tail_text_used(c->tail);
-	s->seg = (struct manifest_segment){
-	    .coll = c->id, .start_lsn = tail_start(c->tail), .end_lsn = end, .count = rows};
+	s->seg = (struct manifest_segment){.coll = c->id,
+					   .index_gen = c->built_gen,
+					   .start_lsn = tail_start(c->tail),
+					   .end_lsn = end,
+					   .count = rows};
 	s->tomb_gen = s->ntombs ? gen : 0;
 	s->trained_gen = c->trained_gen != had ? c->trained_gen : 0;
 	return rc;
@@ -626,10 +679,10 @@ void wcoll_seal_gens(const wcoll_seal *s, uint64_t *tomb_gen, uint64_t *trained_
 	*trained_gen = s->trained_gen;
 }
 
-static void wcoll__seal_path(const wcoll_seal *s, const char *ext, char *path)
+static void wcoll__docs_path(const wcoll_seal *s, char *path)
 {
-	manifest_segment_path(s->data_dir, s->seg.coll, s->seg.start_lsn, s->seg.end_lsn, ext, path,
-			      INST_PATH_MAX);
+	manifest_segment_path(s->data_dir, s->seg.coll, s->seg.start_lsn, s->seg.end_lsn, "docs",
+			      path, INST_PATH_MAX);
 }
 
 int wcoll_seal_write(wcoll_seal *s)
@@ -642,9 +695,9 @@ int wcoll_seal_write(wcoll_seal *s)
 		v.count = s->seg.count;
 		v.end_lsn = s->seg.end_lsn;
 		v.text_bytes = s->text_bytes;
-		wcoll__seal_path(s, "index", path);
+		manifest_index_path(s->data_dir, &s->seg, path, sizeof path);
 		rc = vindex_store(s->index, path);
-		wcoll__seal_path(s, "docs", path);
+		wcoll__docs_path(s, path);
 		if (rc == 0)
 			rc = segment_store(path, &v);
 	}

@@ -140,6 +140,19 @@ int wcoll_aged(const wcoll *c);
  * file system full, a failed training). */
 int wcoll_freeze(wcoll *c, uint64_t end, uint64_t gen, wcoll_seal **out);
 
+/* An alter applied: the collection's own settings are now own (resolved
+ * against the defaults), of index generation index_gen, untrained. New
+ * tails use them; a tail indexed with the old ones is sealed next
+ * (wcoll_aged), and its segment rebuilt like the others. Fails only when
+ * the new index cannot be opened (rows then wait in the tail). */
+int wcoll_alter(wcoll *c, const struct coll_settings *own, uint32_t index_gen);
+/* A background training of index generation index_gen stored its trained
+ * index as trained_gen: an untrained tail gets its index from it. A
+ * training the collection has already, or of older settings, is ignored. */
+void wcoll_trained(wcoll *c, uint32_t index_gen, uint64_t trained_gen);
+/* 1 when an index of the collection's settings can be built now: the
+ * type needs no training, or it has one. */
+int wcoll_can_build(const wcoll *c);
 /* 1 while a frozen tail waits for its seal. */
 int wcoll_frozen(const wcoll *c);
 

@@ -167,11 +167,10 @@ static int dump_manifest(const struct inst *in)
 		const struct manifest_segment *sg = &m.segments[i];
 		printf("SEGMENT %u %llu %llu %llu\n", sg->coll, (unsigned long long)sg->start_lsn,
 		       (unsigned long long)sg->end_lsn, (unsigned long long)sg->count);
-		for (int k = 0; k < 2; k++)
-			dump_file_line(manifest_segment_path(in->data_dir, sg->coll, sg->start_lsn,
-							     sg->end_lsn, k ? "docs" : "index",
-							     path, sizeof path),
-				       path);
+		dump_file_line(manifest_index_path(in->data_dir, sg, path, sizeof path), path);
+		dump_file_line(manifest_segment_path(in->data_dir, sg->coll, sg->start_lsn,
+						     sg->end_lsn, "docs", path, sizeof path),
+			       path);
 	}
 	printf("KEYS %u\n", m.nkeys);
 	manifest_free(&m);

@@ -46,6 +46,7 @@ struct ent {
 	uint64_t tomb_gen;	/* version 4 on */
 	char indexed_keys[128]; /* version 5 on */
 	uint64_t reclaimed_lsn; /* version 5 on */
+	uint64_t index_gen;	/* version 6 on */
 };
 
 /* Versions 1 and 2: one collection, in the header. */
@@ -69,7 +70,8 @@ struct v2seg {
 };
 
 #define HDR_SIZE    96u
-#define ENT_SIZE    336u
+#define ENT_SIZE    344u
+#define V5_ENT_SIZE 336u /* version 5: no index generation */
 #define V4_ENT_SIZE 200u /* version 4: no indexed keys */
 #define V3_ENT_SIZE 192u /* version 3: no tomb_gen */
 #define SEG_SIZE    32u
@@ -78,7 +80,9 @@ struct v2seg {
 #define V1_HDR_SIZE 120u /* version 1: no name */
 
 _Static_assert(sizeof(struct hdr) == HDR_SIZE, "documented header is 96 bytes");
-_Static_assert(sizeof(struct ent) == ENT_SIZE, "documented collection entry is 336 bytes");
+_Static_assert(sizeof(struct ent) == ENT_SIZE, "documented collection entry is 344 bytes");
+_Static_assert(offsetof(struct ent, index_gen) == V5_ENT_SIZE,
+	       "version 5 ends before the index generation");
 _Static_assert(offsetof(struct ent, indexed_keys) == V4_ENT_SIZE,
 	       "version 4 ends before the indexed keys");
 _Static_assert(offsetof(struct ent, tomb_gen) == V3_ENT_SIZE, "version 3 ends before tomb_gen");
@@ -135,8 +139,10 @@ static void make_manifest(struct manifest *m, uint64_t gen, uint32_t nsegs, uint
 		mc->tail_gen = gen;
 		mc->tomb_gen = c ? gen : 0;
 		mc->reclaimed_lsn = c ? mc->tail_start - 1 : 0;
+		mc->index_gen = 2u * c; /* the second one was altered twice */
 		for (uint32_t j = 0; j < per[c]; j++)
 			m->segments[at++] = (struct manifest_segment){.coll = ids[c],
+								      .index_gen = c * (j % 3),
 								      .start_lsn = 100ull * j,
 								      .end_lsn = 100ull * j + 50,
 								      .count = 10 + j};
@@ -163,6 +169,7 @@ static void assert_same_coll(const struct manifest_coll *a, const struct manifes
 	assert_int_equal(a->tail_start, b->tail_start);
 	assert_int_equal(a->trained_gen, b->trained_gen);
 	assert_int_equal(a->tail_gen, b->tail_gen);
+	assert_int_equal(a->index_gen, b->index_gen);
 }
 
 static void assert_same(const struct manifest *a, const struct manifest *b)
@@ -217,17 +224,21 @@ static void to_ent(const struct manifest_coll *c, struct ent *e)
 			  .trained_gen = c->trained_gen,
 			  .tail_gen = c->tail_gen,
 			  .tomb_gen = c->tomb_gen,
-			  .reclaimed_lsn = c->reclaimed_lsn};
+			  .reclaimed_lsn = c->reclaimed_lsn,
+			  .index_gen = c->index_gen};
 	memcpy(e->name, c->name, sizeof e->name);
 	memcpy(e->index, c->settings.index, sizeof e->index);
 	memcpy(e->indexed_keys, c->settings.indexed_keys, sizeof e->indexed_keys);
 }
 
-/* The documented layout of version (3 to 5), written without
+/* The documented layout of version (3 to 6), written without
  * manifest.c, for files that manifest_store refuses to write. */
 static uint8_t *encode_v(const struct manifest *m, uint32_t version, size_t *len)
 {
-	size_t esize = version >= 5 ? ENT_SIZE : version == 4 ? V4_ENT_SIZE : V3_ENT_SIZE;
+	size_t esize = version >= 6   ? ENT_SIZE
+		       : version == 5 ? V5_ENT_SIZE
+		       : version == 4 ? V4_ENT_SIZE
+				      : V3_ENT_SIZE;
 	struct hdr h = {.version = version,
 			.header_size = HDR_SIZE,
 			.gen = m->gen,
@@ -393,7 +404,7 @@ static void test_layout(void **state)
 	struct hdr h;
 	memcpy(&h, buf, sizeof h);
 	assert_memory_equal(h.magic, "RMANIFST", 8);
-	assert_int_equal(h.version, 5);
+	assert_int_equal(h.version, 6);
 	assert_int_equal(h.header_size, HDR_SIZE);
 	assert_int_equal(h.gen, 9);
 	assert_int_equal(h.tail_start, m.tail_start);
@@ -833,10 +844,15 @@ static int store_segments(const char *dir, struct manifest_segment a, struct man
 	}
 
 /* make_manifest's m of 4 segments and 2 keys, written as an older version
- * with its own entry size, decoded into got. */
+ * with its own entry size (and, as then, no index generations), decoded
+ * into got. */
 static void decode_older(struct manifest *m, uint32_t version, size_t esize, struct manifest *got)
 {
 	make_manifest(m, 6, 4, 2);
+	for (uint32_t i = 0; i < m->ncolls; i++)
+		m->colls[i].index_gen = 0;
+	for (uint32_t i = 0; i < m->nsegments; i++)
+		m->segments[i].index_gen = 0;
 	size_t len;
 	uint8_t *buf = encode_v(m, version, &len);
 	assert_int_equal(len, HDR_SIZE + 2 * esize + 4 * SEG_SIZE + 2 * KEY_SIZE + 4);
@@ -882,6 +898,38 @@ static void test_version4_has_no_indexed_keys(void **state)
 	manifest_free(&m);
 }
 
+/* Version 5, written before alters, reads with every index generation 0;
+ * a segment entry whose padding was not zero is refused. */
+static void test_version5_has_no_index_generations(void **state)
+{
+	(void)state;
+	struct manifest m, got;
+	decode_older(&m, 5, V5_ENT_SIZE, &got);
+	assert_same(&m, &got);
+	manifest_free(&got);
+	m.segments[1].index_gen = 1;
+	size_t len;
+	uint8_t *buf = encode_v(&m, 5, &len);
+	assert_int_equal(decode_rc(buf, len), ROOST_ECORRUPT);
+	free(buf);
+	manifest_free(&m);
+}
+
+/* A segment's index file is named by its index generation once its
+ * collection was altered; the first keeps the name it always had. */
+static void test_index_path(void **state)
+{
+	(void)state;
+	char buf[PATH_MAX];
+	struct manifest_segment s = {.coll = 2, .start_lsn = 16, .end_lsn = 0x40};
+	assert_int_equal(manifest_index_path("/d", &s, buf, sizeof buf), 0);
+	assert_string_equal(buf, "/d/seg-c00000002-0000000000000010-0000000000000040.index");
+	s.index_gen = 3;
+	assert_int_equal(manifest_index_path("/d", &s, buf, sizeof buf), 0);
+	assert_string_equal(buf,
+			    "/d/seg-c00000002-0000000000000010-0000000000000040.00000003.index");
+}
+
 static void test_segment_order(void **state)
 {
 	const char *dir = tu_dir(state);
@@ -910,9 +958,10 @@ static void test_segment_order(void **state)
 		want = cases[i].ok ? 0 : ROOST_EINVAL;
 		assert_int_equal(store_segments(dir, cases[i].a, cases[i].b), want);
 	}
-	struct manifest_segment padded = SEG(3, 0, 50);
-	padded.pad = 1;
-	assert_int_equal(decode_segments(good, len, padded, cases[0].b), ROOST_ECORRUPT);
+	/* An index built with settings its collection never had. */
+	struct manifest_segment ahead = SEG(3, 0, 50);
+	ahead.index_gen = 1;
+	assert_int_equal(decode_segments(good, len, ahead, cases[0].b), ROOST_ECORRUPT);
 	free(good);
 	manifest_free(&m);
 }
@@ -1175,6 +1224,8 @@ int main(void)
 	    cmocka_unit_test(test_older_versions_read_as_default),
 	    T(test_version3_has_no_tombstones),
 	    T(test_version4_has_no_indexed_keys),
+	    T(test_version5_has_no_index_generations),
+	    T(test_index_path),
 	    T(test_segment_order),
 	    T(test_store_refuses_invalid),
 	    T(test_failed_write_keeps_old),
