@@ -731,6 +731,13 @@ static int ingest__at_rest(const ingest *w)
 	       futex_now_ms() - w->sealed_ms >= (int64_t)w->cfg.merge_idle_ms;
 }
 
+/* The collection's settings need a training that no stored manifest
+ * names yet: merges and rebuilds build from the manifest's. */
+static int ingest__untrained(const ingest *w, uint32_t at)
+{
+	return wcoll_needs_training(w->colls[at]) && !w->man.colls[at].trained_gen;
+}
+
 static void ingest__hand_over(ingest *w, compact_job *c, rebuild_job *r)
 {
 	struct ingest_merge *m = calloc(1, sizeof *m);
@@ -757,7 +764,7 @@ static int ingest__plan_rebuild(ingest *w, uint32_t at, rebuild_job **out)
 	for (uint32_t i = first; i < first + n; i++) {
 		if (w->man.segments[i].index_gen == mc->index_gen)
 			continue;
-		uint64_t train = wcoll_can_build(w->colls[at]) ? 0 : ingest__new_gen(w);
+		uint64_t train = ingest__untrained(w, at) ? ingest__new_gen(w) : 0;
 		return rebuild_plan(out, w->cfg.inst->data_dir, &w->man, mc->id,
 				    wcoll_settings(w->colls[at]), train);
 	}
@@ -777,7 +784,7 @@ static int ingest__plan_merge(ingest *w, uint32_t at, compact_job **out)
 	struct tomb *tombs = NULL;
 	uint64_t n = 0;
 	*out = NULL;
-	if (!wcoll_can_build(w->colls[at]))
+	if (ingest__untrained(w, at))
 		return 0;
 	int rc = wcoll_sealed_tombs(w->colls[at], mc->tail_start, &tombs, &n);
 	if (rc == 0)

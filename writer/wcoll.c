@@ -312,9 +312,10 @@ int wcoll_alter(wcoll *c, const struct coll_settings *own, uint32_t index_gen)
 	struct catalog_entry e;
 	wcoll__catalog_entry(c, &e);
 	catalog_put(c->env.cat, &e); /* listed already: cannot run out of slots */
-	/* Rows waiting for a training take the new settings'; an index of the
-	 * old ones goes with the tail's seal (wcoll_aged). */
-	if (rc == 0 && !c->index)
+	/* Rows waiting for a training take the new settings', and so does an
+	 * empty tail; an index of the old ones goes with the tail's seal
+	 * (wcoll_aged). */
+	if (rc == 0 && (!c->index || tail_pending(c->tail) == 0))
 		rc = wcoll__open_index(c);
 	return rc;
 }
@@ -328,9 +329,9 @@ void wcoll_trained(wcoll *c, uint32_t index_gen, uint64_t trained_gen)
 		wcoll__open_index(c); /* failed: rows wait in the tail (logged) */
 }
 
-int wcoll_can_build(const wcoll *c)
+int wcoll_needs_training(const wcoll *c)
 {
-	return !c->needs_training || c->trained_gen != 0;
+	return c->needs_training;
 }
 
 int wcoll_frozen(const wcoll *c)

@@ -150,9 +150,8 @@ int wcoll_alter(wcoll *c, const struct coll_settings *own, uint32_t index_gen);
  * index as trained_gen: an untrained tail gets its index from it. A
  * training the collection has already, or of older settings, is ignored. */
 void wcoll_trained(wcoll *c, uint32_t index_gen, uint64_t trained_gen);
-/* 1 when an index of the collection's settings can be built now: the
- * type needs no training, or it has one. */
-int wcoll_can_build(const wcoll *c);
+/* 1 when the index type of the collection's settings needs training. */
+int wcoll_needs_training(const wcoll *c);
 /* 1 while a frozen tail waits for its seal. */
 int wcoll_frozen(const wcoll *c);
 

@@ -351,8 +351,9 @@ def read_manifest(data, name="x"):
                  "created_lsn", "tomb_gen"), [int(f[0]), int(f[2]), int(f[3]), f[4]] +
                 [int(x) for x in f[5:10]]))
             m["collections"][f[1]]["indexed_keys"] = [] if f[10] == "-" else f[10].split(",")
+            m["collections"][f[1]]["index_gen"] = int(f[11])
         elif kind == "SEGMENT":
-            m["segments"].append(dict(zip(("coll", "start_lsn", "end_lsn", "count"),
+            m["segments"].append(dict(zip(("coll", "start_lsn", "end_lsn", "count", "index_gen"),
                                           map(int, f))))
         elif kind == "FILE":
             m["files"].add(f[0])

@@ -613,7 +613,7 @@ def test_data_dir_belongs_to_its_instance(cli):
     ids = a.ok("add", stdin=docs_jsonl([(unit(i), 1, i, "", "a%d" % i) for i in range(3)]))
     ids = sorted(assigned_ids(ids.stdout))
     a.ok("down")
-    assert manifest_name(a.data) == (5, a.name)
+    assert manifest_name(a.data) == (6, a.name)
     with open(os.path.join(a.data, "MANIFEST"), "rb") as f:
         before = f.read()
     out = b.roost("up", "--data-dir", a.data)
@@ -632,7 +632,7 @@ def test_data_dir_belongs_to_its_instance(cli):
     assert "adopted data directory %s of instance '%s' as '%s'" % (a.data, a.name, b.name) \
         in b.log()
     b.ok("down")
-    assert manifest_name(a.data) == (5, b.name)
+    assert manifest_name(a.data) == (6, b.name)
     out = a.roost("up", "--data-dir", a.data)
     assert out.returncode == 1 and "belongs to instance '%s'" % b.name in out.stderr
 

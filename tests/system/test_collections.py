@@ -195,7 +195,7 @@ def test_indexed_keys_are_a_setting_kept_across_restarts(make_instance):
     restart_all(inst)
     listed()
     m = read_manifest(inst.data, inst.name)
-    assert m["version"] == 5 and m["collections"]["posts"]["indexed_keys"] == ["user", "topic"]
+    assert m["version"] == 6 and m["collections"]["posts"]["indexed_keys"] == ["user", "topic"]
 
 
 def test_cli_creates_and_shows_indexed_keys(cli):  # noqa: F811

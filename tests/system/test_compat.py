@@ -63,7 +63,7 @@ def test_version2_directory_opens_as_collection_default(cli):  # noqa: F811
     # The tail (six documents only in the log, in old-format batches) was
     # replayed; the sealed ones are the same files under the same names.
     after = read_manifest(c.data, c.name)
-    assert after["version"] == 5 and after["name"] == c.name
+    assert after["version"] == 6 and after["name"] == c.name
     assert set(segments) <= after["files"]
     # New writes go next to them, in 'default' and in a new collection.
     new = c.ok("add", stdin='{"vector": %s, "text": "new"}\n' % legacy_vector(3))
@@ -86,6 +86,6 @@ def test_version1_directory_opens_under_any_name_and_records_it(cli):  # noqa: F
     c.up()
     check_legacy_documents(c)
     m = read_manifest(c.data, c.name)
-    assert (m["version"], m["name"]) == (5, c.name)
+    assert (m["version"], m["name"]) == (6, c.name)
     assert list(m["collections"]) == ["default"]
     assert m["collections"]["default"]["dim"] == LEGACY_DIM

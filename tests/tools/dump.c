@@ -125,8 +125,8 @@ static int dump_once(const struct inst *in, ctl *c, catalog *cat, FILE *out, uin
 /* The manifest, one line per field group, for tests:
  *   MANIFEST version V gen G tail_start T catalog_lsn C next_coll N name [NAME]
  *   COLLECTION id name dim metric index tail_start tail_gen trained_gen created_lsn tomb_gen
- *              indexed_keys ("-": none)
- *   SEGMENT coll start_lsn end_lsn count
+ *              indexed_keys ("-": none) index_gen
+ *   SEGMENT coll start_lsn end_lsn count index_gen
  *   FILE name        (each file in the directory the manifest refers to)
  *   KEYS n */
 static void dump_file_line(int rc, const char *path)
@@ -148,12 +148,13 @@ static int dump_manifest(const struct inst *in)
 	    (unsigned long long)m.catalog_lsn, m.next_coll, m.name);
 	for (uint32_t i = 0; i < m.ncolls; i++) {
 		const struct manifest_coll *c = &m.colls[i];
-		printf("COLLECTION %u %s %u %u %s %llu %llu %llu %llu %llu %s\n", c->id, c->name,
+		printf("COLLECTION %u %s %u %u %s %llu %llu %llu %llu %llu %s %llu\n", c->id, c->name,
 		       c->settings.dim, c->settings.metric, c->settings.index,
 		       (unsigned long long)c->tail_start, (unsigned long long)c->tail_gen,
 		       (unsigned long long)c->trained_gen, (unsigned long long)c->created_lsn,
 		       (unsigned long long)c->tomb_gen,
-		       c->settings.indexed_keys[0] ? c->settings.indexed_keys : "-");
+		       c->settings.indexed_keys[0] ? c->settings.indexed_keys : "-",
+		       (unsigned long long)c->index_gen);
 		if (c->tomb_gen)
 			dump_file_line(
 			    manifest_tomb_path(in->data_dir, c->id, c->tomb_gen, path, sizeof path),
@@ -165,8 +166,8 @@ static int dump_manifest(const struct inst *in)
 	}
 	for (uint32_t i = 0; i < m.nsegments; i++) {
 		const struct manifest_segment *sg = &m.segments[i];
-		printf("SEGMENT %u %llu %llu %llu\n", sg->coll, (unsigned long long)sg->start_lsn,
-		       (unsigned long long)sg->end_lsn, (unsigned long long)sg->count);
+		printf("SEGMENT %u %llu %llu %llu %u\n", sg->coll, (unsigned long long)sg->start_lsn,
+		       (unsigned long long)sg->end_lsn, (unsigned long long)sg->count, sg->index_gen);
 		dump_file_line(manifest_index_path(in->data_dir, sg, path, sizeof path), path);
 		dump_file_line(manifest_segment_path(in->data_dir, sg->coll, sg->start_lsn,
 						     sg->end_lsn, "docs", path, sizeof path),

@@ -1,0 +1,204 @@
+"""Altering a collection online: the writer rebuilds its sealed segments'
+indexes in the background with the new settings (writer/rebuild.h), while
+every document stays searchable, across restarts and kill -9 at each step
+of a rebuild. The alter itself travels as a collection record; these tests
+send it through a broker and check the data directory and the readers."""
+import os
+import signal
+
+import pytest
+
+from conftest import read_manifest, wait_for, wait_segments
+
+DIM = 8
+SEAL = 4096  # the smallest seal size
+
+
+def vec(i):
+    """A vector of its own per document: document i is its own nearest."""
+    return [float((i * (j + 3)) % 97) + 0.01 * i for j in range(DIM)]
+
+
+def fill(inst, name, lo, hi):
+    import wire
+    for start in range(lo, hi, 1024):
+        docs = [wire.document(vec(i), agent=1, text="d%d" % i)
+                for i in range(start, min(hi, start + 1024))]
+        r = inst.call(wire.add_request(DIM, docs, 0xF1, start + 1, ack=3, collection=name))
+        assert r["status"] == 0, r
+
+
+def own_hits(inst, name, ids):
+    """The text of each document's own nearest neighbour."""
+    r = inst.search([vec(i) for i in ids], k=1, collection=name)
+    assert r["status"] == 0, r
+    return [res[0]["text"] if res else None for res in r["results"]]
+
+
+def settled(inst, name, timeout=120):
+    wait_for(lambda: inst.collections()[name]["rebuilding"] == 0, timeout,
+             "the rebuild of %s" % name)
+
+
+def index_files(data, coll):
+    m = read_manifest(data)
+    segs = [s for s in m["segments"] if s["coll"] == coll]
+    return m, segs, sorted(f for f in os.listdir(data) if f.endswith(".index")
+                           and f.startswith("seg-c%08x-" % coll))
+
+
+@pytest.fixture
+def inst(make_instance):
+    i = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL), "--seal-interval-ms", "0"])
+    i.start_writer()
+    i.start_broker(0)
+    i.start_reader()
+    return i
+
+
+def test_an_alter_rebuilds_every_segment_and_readers_follow(inst):
+    r = inst.create("posts", dim=DIM, seal_docs=SEAL)
+    assert r["status"] == 0, r
+    n = 3 * SEAL + 100
+    fill(inst, "posts", 0, n)
+    wait_segments(inst, 3, "posts")
+    probe = list(range(0, n, 97))
+    before = own_hits(inst, "posts", probe)
+    assert before == ["d%d" % i for i in probe]
+    coll = inst.collections()["posts"]["id"]
+
+    r = inst.alter("posts", index="HNSW16")
+    assert r["status"] == 0, r
+    assert r["collection"]["index"] == "HNSW16"
+    # Searches keep answering while the rebuild runs, and after it.
+    assert own_hits(inst, "posts", probe) == before
+    settled(inst, "posts")
+    assert inst.collections()["posts"]["index"] == "HNSW16"
+    m, segs, files = index_files(inst.data, coll)
+    assert m["collections"]["posts"]["index_gen"] == 1
+    assert segs and all(s["index_gen"] == 1 for s in segs), segs
+    # One index file per segment, each of the new generation: the old
+    # ones went once the manifest named the new.
+    assert len(files) == len(segs) and all(".00000001.index" in f for f in files), files
+    log = inst.read_log(inst.logs[0])
+    assert log.count("rebuilt the index of segment") >= 3, log[-3000:]
+    wait_for(lambda: own_hits(inst, "posts", probe) == before, 60, "the reader on HNSW16")
+
+    # New seals use the new settings; a restart keeps everything.
+    fill(inst, "posts", n, n + SEAL)
+    wait_for(lambda: inst.collections()["posts"]["segments"] >= 4, 60, "a new seal")
+    inst.kill(inst.writer)
+    inst.start_writer()
+    m, segs, _ = index_files(inst.data, coll)
+    assert all(s["index_gen"] == 1 for s in segs), segs
+    probe2 = probe + list(range(n, n + SEAL, 211))
+    wait_for(lambda: own_hits(inst, "posts", probe2) == ["d%d" % i for i in probe2], 60,
+             "every document after the restart")
+
+
+def test_a_retrain_trains_on_a_sample_of_every_segment(inst):
+    r = inst.create("ivf", dim=DIM, index="IVF4,Flat", train_docs=SEAL, seal_docs=SEAL)
+    assert r["status"] == 0, r
+    n = 3 * SEAL
+    fill(inst, "ivf", 0, n + 10)
+    wait_segments(inst, 3, "ivf")
+    coll = inst.collections()["ivf"]["id"]
+    trained = read_manifest(inst.data)["collections"]["ivf"]["trained_gen"]
+    assert trained
+
+    # The same index: a retrain, on up to 2 * SEAL vectors of the three segments.
+    r = inst.alter("ivf", train_docs=2 * SEAL)
+    assert r["status"] == 0, r
+    assert r["collection"]["train_docs"] == 2 * SEAL
+    assert r["collection"]["index"] == "IVF4,Flat"
+    settled(inst, "ivf")
+    m, segs, files = index_files(inst.data, coll)
+    assert m["collections"]["ivf"]["trained_gen"] not in (0, trained)
+    assert all(s["index_gen"] == 1 for s in segs) and len(files) == len(segs)
+    log = inst.read_log(inst.logs[0])
+    assert "training IVF4,Flat on %d vectors sampled from 3 segments" % (2 * SEAL) in log, \
+        log[-3000:]
+    # The old trained index goes with the sweep: only the new one is left.
+    wait_for(lambda: [f for f in os.listdir(inst.data) if f.startswith("trained-c%08x-" % coll)]
+             == ["trained-c%08x-%016x.index" % (coll, m["collections"]["ivf"]["trained_gen"])],
+             60, "the old trained file swept")
+    probe = list(range(0, n, 101))
+    wait_for(lambda: own_hits(inst, "ivf", probe) == ["d%d" % i for i in probe], 60,
+             "every document through the retrained index")
+
+
+def test_an_alter_of_an_untrained_type_waits_for_its_training(inst):
+    """Flat to IVF: merges wait (they would need the training), the
+    background job trains from the segments, and the tail, until then
+    untrained, gets its index from that training."""
+    r = inst.create("flat", dim=DIM, seal_docs=SEAL)
+    assert r["status"] == 0, r
+    fill(inst, "flat", 0, 2 * SEAL + 5)
+    wait_segments(inst, 2, "flat")
+    r = inst.alter("flat", index="IVF2,Flat", train_docs=SEAL)
+    assert r["status"] == 0, r
+    settled(inst, "flat")
+    m = read_manifest(inst.data)
+    assert m["collections"]["flat"]["trained_gen"]
+    probe = list(range(0, 2 * SEAL + 5, 89))
+    wait_for(lambda: own_hits(inst, "flat", probe) == ["d%d" % i for i in probe], 60,
+             "every document")
+    fill(inst, "flat", 2 * SEAL + 5, 3 * SEAL + 5)
+    wait_for(lambda: inst.collections()["flat"]["segments"] >= 3, 60, "a seal with IVF")
+    m = read_manifest(inst.data)
+    assert all(s["index_gen"] == 1 for s in m["segments"]
+               if s["coll"] == inst.collections()["flat"]["id"])
+
+
+def test_alter_errors_change_nothing(inst):
+    assert inst.create("c", dim=DIM)["status"] == 0
+    r = inst.alter("c", index="NoSuchIndex")
+    assert r["status"] != 0 and "FAISS" in r["message"], r
+    r = inst.alter("missing", index="Flat")
+    assert r["status"] != 0 and "missing" in r["message"], r
+    assert inst.collections()["c"]["index"] == "Flat"
+    assert read_manifest(inst.data)["collections"]["c"]["index_gen"] == 0
+
+
+@pytest.mark.parametrize("point", ["rebuild-built", "rebuild-before-manifest",
+                                   "rebuild-after-manifest", "coll-before-manifest"])
+def test_kill9_during_a_rebuild_loses_nothing(make_instance, point):
+    """A writer killed at each step of a rebuild (and right after applying
+    the alter) restarts, finishes the rebuild, and keeps every document:
+    each segment always has one index file that a manifest names."""
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL),
+                                               "--seal-interval-ms", "0"])
+    inst.start_writer()
+    inst.start_broker(0)
+    inst.start_reader()
+    assert inst.create("k", dim=DIM, seal_docs=SEAL)["status"] == 0
+    n = 2 * SEAL + 7
+    fill(inst, "k", 0, n)
+    wait_segments(inst, 2, "k")
+    coll = inst.collections()["k"]["id"]
+    inst.kill(inst.writer)
+    p = inst._spawn("writer", inst.writer_argv(), env={"ROOST_TEST_KILL_AT": point})
+    inst.writer = p
+    # One alter: more would abandon the rebuilds in flight (each alter
+    # makes them stale) and might keep them from the point. Before the
+    # manifest has it, the writer dies unanswered.
+    try:
+        inst.alter("k", index="HNSW8")
+    except (TimeoutError, OSError):
+        pass
+    assert p.wait(timeout=60) == -signal.SIGKILL
+    assert "kill point %s reached" % point in inst.read_log(inst.logs[-1])
+    inst.start_writer()
+    # The alter was logged before the kill: the restart applies it and
+    # finishes the rebuild.
+    wait_for(lambda: inst.collections()["k"]["index"] == "HNSW8", 60, "the alter")
+    settled(inst, "k")
+    m, segs, files = index_files(inst.data, coll)
+    assert all(s["index_gen"] == m["collections"]["k"]["index_gen"] for s in segs), segs
+    assert sum(s["count"] for s in segs) == 2 * SEAL
+    assert len(files) == len(segs), files  # no index file left over
+    probe = list(range(0, n, 53))
+    wait_for(lambda: own_hits(inst, "k", probe) == ["d%d" % i for i in probe], 60,
+             "every document after the restart")
+    texts = [d for d in inst.dump("k")]
+    assert len(texts) == n
