@@ -92,8 +92,8 @@ static void seeds__request(const char *name, const Roost__Request *req)
 	free(buf);
 }
 
-/* Create (with every setting, and with the writer's defaults), drop and
- * list. */
+/* Create (with every setting, and with the writer's defaults), drop,
+ * alter and list. */
 static void seeds__wire_collections(Roost__Request *req)
 {
 	Roost__CollectionSettings cs = ROOST__COLLECTION_SETTINGS__INIT;
@@ -127,6 +127,16 @@ static void seeds__wire_collections(Roost__Request *req)
 	req->op_case = ROOST__REQUEST__OP_DROP_COLLECTION;
 	req->drop_collection = &drop;
 	seeds__request("drop", req);
+
+	Roost__AlterCollectionRequest alter = ROOST__ALTER_COLLECTION_REQUEST__INIT;
+	alter.name = "posts";
+	alter.index = "HNSW32";
+	alter.train_docs = 20000;
+	alter.client_id = 42;
+	alter.seq = 4;
+	req->op_case = ROOST__REQUEST__OP_ALTER_COLLECTION;
+	req->alter_collection = &alter;
+	seeds__request("alter", req);
 
 	Roost__ListCollectionsRequest list = ROOST__LIST_COLLECTIONS_REQUEST__INIT;
 	req->op_case = ROOST__REQUEST__OP_LIST_COLLECTIONS;
