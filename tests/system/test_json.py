@@ -129,7 +129,8 @@ BAD = [
     (b'{"version":2,"status":{}}', -6, "version 2 is not supported"),
     (b'{"version":1,"compact":{}}', -15, "compact: unknown field"),
     (b'{"version":1,"status":{},"add":{}}', -1, "a request sets exactly one operation: add, "
-     "search, status, create_collection, drop_collection, list_collections, delete_docs, get_docs or scroll"),
+     "search, status, create_collection, drop_collection, alter_collection, list_collections, "
+     "delete_docs, get_docs or scroll"),
     (b'{"version":1,"search":{"dim":3,"queries":[[1,0,0],[1,0]],"k":1}}', -10,
      "search.queries[1]: query has 2 values but dim is 3"),
     (b'   {"version":1,"status":{}} trailing', -14, "after the top-level object"),
@@ -237,7 +238,7 @@ def test_create_list_status_drop(inst):
     status, and dropped; the replies are the .proto's, field by field."""
     r = call(inst, create("posts", 1, dim=2, metric="ip", index="Flat"))
     assert r["status"] == 0, r
-    info = {"name": "posts", "id": 2, "documents": 0, "segments": 0,
+    info = {"name": "posts", "id": 2, "documents": 0, "segments": 0, "rebuilding": 0,
             "settings": dict(DEFAULTS, dim=2, metric="ip", index="Flat")}
     lsn = r["collection"]["lsn"]
     assert r == {"version": 1, "status": 0, "message": "", "collection": {
