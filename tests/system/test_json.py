@@ -227,6 +227,11 @@ def drop(name, seq, client_id=7):
         "name": name, "client_id": client_id, "seq": seq}})
 
 
+def alter(name, seq, client_id=7, **fields):
+    return json.dumps({"version": 1, "alter_collection": dict(
+        fields, name=name, client_id=client_id, seq=seq)})
+
+
 LIST = '{"version":1,"list_collections":{}}'
 DEFAULTS = {"train_docs": 65536, "seal_docs": 8192, "seal_interval_ms": 10000,
             "indexed_keys": []}
@@ -272,6 +277,9 @@ def test_create_list_status_drop(inst):
         "lsn": gone["collection"]["lsn"], "collection": info, "existed": False}}
     assert gone["collection"]["lsn"] > lsn
     assert call(inst, drop("posts", 5))["status"] == ENOCOLL
+    r = call(inst, alter("posts", 6, index="HNSW32"))
+    assert r["status"] == ENOCOLL and "no collection 'posts'" in r["message"] and \
+        "to alter" in r["message"], r
     assert [c["name"] for c in call(inst, LIST)["collections"]["collections"]] == ["default"]
     r = call(inst, '{"version":1,"status":{"collection":"posts"}}')
     assert r["status"] == ENOCOLL and "no collection 'posts'" in r["message"], r
