@@ -238,6 +238,15 @@ static void seeds__collrec(void)
 	seeds__collrecs(create, drop);
 	seeds__put("collrec", "create", create, sizeof create);
 	seeds__put("collrec", "drop", drop, sizeof drop);
+	uint8_t alter[COLLREC_SIZE];
+	struct collrec a = {.op = COLLREC_ALTER,
+			    .client_id = 42,
+			    .seq = 4,
+			    .name = "posts",
+			    .id = 9,
+			    .settings = {.index = "HNSW32", .train_docs = 20000}};
+	collrec_write(&a, alter);
+	seeds__put("collrec", "alter", alter, sizeof alter);
 }
 
 static void *seeds__read_wal(const char *name, size_t *len)
