@@ -20,7 +20,7 @@
 #define BROKER_READER_RESEND_MS 2000
 
 /* A record to write into the ring under a client's idempotency key: a
- * batch of documents, a delete, or a collection's create or drop. */
+ * batch of documents, a delete, or a collection's create, drop or alter. */
 struct broker_record {
 	uint64_t client_id, seq;
 	uint32_t count; /* documents or ids; 0 for a collection record */
@@ -161,7 +161,39 @@ static int broker__refusal(struct broker *b, const struct broker_record *r, uint
 	return ctl_client_refusal(b->ctl, r->client_id, lsn);
 }
 
+/* Writes a record into the ring (or finds it there: a retry) and waits
+ * for the ack asked for. A failure to write is returned, and nothing was
+ * written; else *waited says how the wait went (the record is in the ring
+ * either way) and *refused whether the writer refused it (0: applied, or
+ * not waited for). */
+static int broker__commit(struct broker *b, const struct broker_record *r, Roost__AckMode ack,
+			  uint32_t timeout_ms, struct broker_add *res, int *waited, int *refused,
+			  char *msg)
+{
+	*waited = *refused = 0;
+	int rc = broker__admit(b, r, res, msg);
+	if (rc || ack == ROOST__ACK_MODE__ACK_QUEUED)
+		return rc;
+	enum ctl_mark mark = ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
+	*waited = broker__wait(b, res->lsn, mark, timeout_ms, msg);
+	*refused = *waited == 0 ? broker__refusal(b, r, res->lsn) : 0;
+	return 0;
+}
+
 /* ---- collections ---- */
+
+/* A create, a drop or an alter is acknowledged once applied and published:
+ * then every broker and reader sees the catalog as it left it. 0 with the
+ * writer's verdict in *refused, or why the record could not be written or
+ * waited for (msg says). */
+static int broker__coll_commit(struct broker *b, const struct broker_record *r, uint32_t timeout_ms,
+			       struct broker_add *res, int *refused, char *msg)
+{
+	int waited;
+	int rc = broker__commit(b, r, ROOST__ACK_MODE__ACK_VISIBLE, timeout_ms, res, &waited,
+				refused, msg);
+	return rc ? rc : waited;
+}
 
 /* The live collection a request names, or ROOST_EINVAL / ROOST_ENOCOLL
  * with the words to say so. */
@@ -209,6 +241,7 @@ static void broker__info(const struct catalog_entry *e, struct broker__info *bi)
 	info->documents = e->documents;
 	info->segments = e->segments;
 	info->created_lsn = e->created_lsn;
+	info->rebuilding = e->rebuilding;
 }
 
 static int broker__collection_reply(const struct catalog_entry *e, uint64_t lsn, int existed,
@@ -265,18 +298,20 @@ static int broker__precheck_create(struct broker *b, const struct broker_record 
 	return catalog_find(b->cat, r->op.name, &e) == 0 ? ROOST_EEXIST : 0;
 }
 
-static int broker__precheck_drop(struct broker *b, const struct broker_record *r, char *msg)
+/* A drop or an alter of a name that is not live changes nothing: it is
+ * refused before it takes a place in the log. */
+static int broker__precheck_live(struct broker *b, const struct broker_record *r, char *msg)
 {
 	struct catalog_entry e;
 	int rc = catalog_find(b->cat, r->op.name, &e);
 	if (rc)
-		snprintf(msg, BROKER_MSG, "no collection '%s' in instance '%s' to drop", r->op.name,
-			 b->name);
+		snprintf(msg, BROKER_MSG, "no collection '%s' in instance '%s' to %s", r->op.name,
+			 b->name, r->op.op == COLLREC_DROP ? "drop" : "alter");
 	return rc;
 }
 
-/* Why the writer refused a create or a drop, in its words when it left
- * a note. */
+/* Why the writer refused a create, a drop or an alter, in its words when
+ * it left a note. */
 static int broker__refused(struct broker *b, int code, uint64_t lsn, const char *what,
 			   const char *name, void **out, size_t *len)
 {
@@ -303,19 +338,16 @@ static int broker__create(struct broker *b, const Roost__CreateCollectionRequest
 				  .precheck = broker__precheck_create};
 	wire_create_record(c, &r.op);
 	struct broker_add res;
-	rc = broker__admit(b, &r, &res, msg);
-	if (rc == ROOST_EEXIST)
-		return broker__exists(b, &r.op, out, len);
+	int refused;
 	/* Acknowledged once the catalog lists it: then every broker takes adds. */
-	if (rc == 0)
-		rc = broker__wait(b, res.lsn, CTL_PUBLISHED, c->timeout_ms, msg);
+	rc = broker__coll_commit(b, &r, c->timeout_ms, &res, &refused, msg);
+	if (rc == ROOST_EEXIST || refused == ROOST_EEXIST)
+		return broker__exists(b, &r.op, out, len);
 	if (rc)
 		return broker__reply_error(rc, msg, out, len);
-	rc = broker__refusal(b, &r, res.lsn);
-	if (rc == ROOST_EEXIST)
-		return broker__exists(b, &r.op, out, len);
-	if (rc)
-		return broker__refused(b, rc, res.lsn, "create of collection", c->name, out, len);
+	if (refused)
+		return broker__refused(b, refused, res.lsn, "create of collection", c->name, out,
+				       len);
 	struct catalog_entry e;
 	if (catalog_find(b->cat, c->name, &e) != 0)
 		return broker__reply_error(
@@ -337,20 +369,52 @@ static int broker__drop(struct broker *b, const Roost__DropCollectionRequest *d,
 	    .seq = d->seq,
 	    .size = COLLREC_SIZE,
 	    .op = {.op = COLLREC_DROP, .client_id = d->client_id, .seq = d->seq, .id = e.id},
-	    .precheck = broker__precheck_drop};
+	    .precheck = broker__precheck_live};
 	snprintf(r.op.name, sizeof r.op.name, "%s", d->name);
 	struct broker_add res;
-	rc = broker__admit(b, &r, &res, msg);
+	int refused;
 	/* Acknowledged once applied: no broker takes adds for it any more. */
-	if (rc == 0)
-		rc = broker__wait(b, res.lsn, CTL_PUBLISHED, d->timeout_ms, msg);
+	rc = broker__coll_commit(b, &r, d->timeout_ms, &res, &refused, msg);
 	if (rc)
 		return broker__reply_error(rc, msg, out, len);
-	rc = broker__refusal(b, &r, res.lsn);
-	if (rc)
-		return broker__refused(b, rc, res.lsn, "drop of collection", d->name, out, len);
+	if (refused)
+		return broker__refused(b, refused, res.lsn, "drop of collection", d->name, out,
+				       len);
 	if (!e.id)
 		snprintf(e.name, sizeof e.name, "%s", d->name); /* a retry: gone already */
+	return broker__collection_reply(&e, res.lsn, 0, out, len);
+}
+
+/* An alter names the collection by the id found here: one dropped and
+ * created again under its name before the writer applies the alter is
+ * another, and the writer refuses the alter (ROOST_ENOCOLL). */
+static int broker__alter(struct broker *b, const Roost__AlterCollectionRequest *a, void **out,
+			 size_t *len)
+{
+	char msg[BROKER_MSG] = "";
+	int rc = wire_check_alter(a, msg, sizeof msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	struct catalog_entry e = {0};
+	catalog_find(b->cat, a->name, &e);
+	struct broker_record r = {.client_id = a->client_id,
+				  .seq = a->seq,
+				  .size = COLLREC_SIZE,
+				  .precheck = broker__precheck_live};
+	wire_alter_record(a, e.id, &r.op);
+	struct broker_add res;
+	int refused;
+	/* Acknowledged once published: every seal from then on builds the
+	 * new index, and the catalog describes the collection as altered. */
+	rc = broker__coll_commit(b, &r, a->timeout_ms, &res, &refused, msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	if (refused)
+		return broker__refused(b, refused, res.lsn, "alter of collection", a->name, out,
+				       len);
+	if (catalog_find(b->cat, a->name, &e) != 0)
+		return broker__reply_error(
+		    ROOST_ENOCOLL, "the collection was dropped right after its alter", out, len);
 	return broker__collection_reply(&e, res.lsn, 0, out, len);
 }
 
@@ -400,25 +464,6 @@ static int broker__list(struct broker *b, void **out, size_t *len)
 }
 
 /* ---- adds and status ---- */
-
-/* Writes a batch or a delete into the ring (or finds it there: a retry)
- * and waits for the ack asked for. A failure to write is returned, and
- * nothing was written; else *waited says how the wait went (the record
- * is in the ring either way) and *refused whether the writer refused it
- * (0: applied, or not waited for). */
-static int broker__commit(struct broker *b, const struct broker_record *r, Roost__AckMode ack,
-			  uint32_t timeout_ms, struct broker_add *res, int *waited, int *refused,
-			  char *msg)
-{
-	*waited = *refused = 0;
-	int rc = broker__admit(b, r, res, msg);
-	if (rc || ack == ROOST__ACK_MODE__ACK_QUEUED)
-		return rc;
-	enum ctl_mark mark = ack == ROOST__ACK_MODE__ACK_VISIBLE ? CTL_PUBLISHED : CTL_DURABLE;
-	*waited = broker__wait(b, res->lsn, mark, timeout_ms, msg);
-	*refused = *waited == 0 ? broker__refusal(b, r, res->lsn) : 0;
-	return 0;
-}
 
 static int broker__add_reply(int status, const char *msg, const struct broker_add *res, void **out,
 			     size_t *len)
@@ -800,6 +845,9 @@ static int broker__handle_binary(void *ctx, const void *frame, size_t len, void 
 		break;
 	case ROOST__REQUEST__OP_DROP_COLLECTION:
 		rc = broker__drop(b, req->drop_collection, reply, reply_len);
+		break;
+	case ROOST__REQUEST__OP_ALTER_COLLECTION:
+		rc = broker__alter(b, req->alter_collection, reply, reply_len);
 		break;
 	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
 		rc = broker__list(b, reply, reply_len);

@@ -838,7 +838,8 @@ static const struct cli_cmd cli_cmds[] = {
      "--dim, --metric, --index and --indexed-keys create the collection\n"
      "'default' with a new\n"
      "instance; without --dim a new instance starts with no collection (`roost\n"
-     "collections` creates them). They are fixed once the collection exists.\n"},
+     "collections` creates them). Once the collection exists, `roost collections\n"
+     "alter` changes its index; the others are fixed.\n"},
     {"down", cli_down, "stop it cleanly, losing nothing acknowledged",
      "usage: roost down --name NAME [--wait S]\n"
      "Stops the instance: brokers and readers first, then the writer once it\n"
@@ -858,7 +859,8 @@ static const struct cli_cmd cli_cmds[] = {
      "usage: roost readers --name NAME add|remove [--wait S]\n"
      "add starts one more reader and returns once it serves; remove stops the\n"
      "newest one and returns once it is gone (at most S seconds, default 30).\n"},
-    {"collections", clicoll_main, "list, create, describe or drop collections", clicoll_usage},
+    {"collections", clicoll_main, "list, create, describe, alter or drop collections",
+     clicoll_usage},
     {"add", clidata_add, "add documents from JSON lines", clidata_add_usage},
     {"search", clidata_search, "search by vector, with filters", clidata_search_usage},
     {"get", clidoc_get, "get documents by id", clidoc_get_usage},

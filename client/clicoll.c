@@ -17,19 +17,26 @@ const char clicoll_usage[] =
     "                         [--index FACTORY] [--train-docs N] [--seal-docs N]\n"
     "                         [--seal-interval-ms MS] [--indexed-keys K1,K2] [--json]\n"
     "       roost collections --name NAME describe COLL [--json]\n"
+    "       roost collections --name NAME alter COLL [--index FACTORY] [--train-docs N]\n"
+    "                         [--json]\n"
     "       roost collections --name NAME drop COLL\n"
-    "Lists, creates, describes or drops collections. Each collection has its own\n"
-    "dimension, metric, FAISS index and seal policy; settings not given take the\n"
-    "writer's defaults. Creating a collection that exists with the same settings\n"
-    "is not an error (it says so); with other settings it is. A name is 1 to 63\n"
-    "of A-Z a-z 0-9 _ . -, starting with a letter or digit; dropping a collection\n"
-    "deletes its documents, and its name can then be used again. --indexed-keys\n"
-    "names up to 8 top-level metadata keys (each following the rules of names,\n"
-    "comma-separated) whose values readers index per sealed segment, so that\n"
-    "filtered searches on them do not scan every row; other keys still filter.\n"
-    "None by default. --timeout-ms MS bounds the call (default 30000).\n";
+    "Lists, creates, describes, alters or drops collections. Each collection has\n"
+    "its own dimension, metric, FAISS index and seal policy; settings not given\n"
+    "take the writer's defaults. Creating a collection that exists with the same\n"
+    "settings is not an error (it says so); with other settings it is. A name is\n"
+    "1 to 63 of A-Z a-z 0-9 _ . -, starting with a letter or digit; dropping a\n"
+    "collection deletes its documents, and its name can then be used again.\n"
+    "--indexed-keys names up to 8 top-level metadata keys (each following the\n"
+    "rules of names, comma-separated) whose values readers index per sealed\n"
+    "segment, so that filtered searches on them do not scan every row; other keys\n"
+    "still filter. None by default. alter changes a live collection's index and\n"
+    "training size (those not given stay; the same index, or neither option,\n"
+    "retrains it on the data as it is now): new seals use them at once, and the\n"
+    "segments sealed before are rebuilt in the background, searchable throughout\n"
+    "(REBUILDING counts those left). --timeout-ms MS bounds the call (default\n"
+    "30000).\n";
 
-enum clicoll_verb { CLICOLL_LIST, CLICOLL_CREATE, CLICOLL_DESCRIBE, CLICOLL_DROP };
+enum clicoll_verb { CLICOLL_LIST, CLICOLL_CREATE, CLICOLL_DESCRIBE, CLICOLL_DROP, CLICOLL_ALTER };
 
 struct clicoll_opts {
 	const char *name, *coll, *index;
@@ -38,9 +45,10 @@ struct clicoll_opts {
 	int json;
 	int timeout_ms;
 	int settings_given; /* any of the create options */
+	int fixed_given;    /* any of those an alter cannot change */
 };
 
-static const char *const clicoll__verbs[] = {"list", "create", "describe", "drop"};
+static const char *const clicoll__verbs[] = {"list", "create", "describe", "drop", "alter"};
 
 /* A number option of create, into its field. */
 static int clicoll__setting(struct clicoll_opts *o, int opt, const char *arg)
@@ -78,9 +86,11 @@ static int clicoll__positional(struct clicoll_opts *o, const char *arg, int nth)
 			o->verb = (enum clicoll_verb)i;
 			return 0;
 		}
-	return nth == 0 ? cliutil_usage("collections",
-					"unknown action '%s': list, create, describe or drop", arg)
-			: cliutil_usage("collections", "unexpected argument '%s'", arg);
+	return nth == 0
+		   ? cliutil_usage("collections",
+				   "unknown action '%s': list, create, describe, alter or drop",
+				   arg)
+		   : cliutil_usage("collections", "unexpected argument '%s'", arg);
 }
 
 static int clicoll__check(const struct clicoll_opts *o)
@@ -94,8 +104,10 @@ static int clicoll__check(const struct clicoll_opts *o)
 		return cliutil_usage("collections", "unexpected argument '%s'", o->coll);
 	if (o->verb == CLICOLL_CREATE && !o->s.dim)
 		return cliutil_usage("collections", "create needs --dim");
-	if (o->verb != CLICOLL_CREATE && o->settings_given)
-		return cliutil_usage("collections", "settings are given only to create");
+	if (o->verb == CLICOLL_ALTER && o->fixed_given)
+		return cliutil_usage("collections", "alter changes only --index and --train-docs");
+	if (o->verb != CLICOLL_CREATE && o->verb != CLICOLL_ALTER && o->settings_given)
+		return cliutil_usage("collections", "settings are given only to create and alter");
 	if (o->verb == CLICOLL_DROP && o->json)
 		return cliutil_usage("collections", "drop prints no JSON");
 	return CLI_OK;
@@ -138,6 +150,7 @@ static int clicoll__parse(int argc, char **argv, struct clicoll_opts *o)
 		else if (opt == '?')
 			return CLI_USAGE;
 		o->settings_given |= strchr("dmiTsSk", opt) != NULL;
+		o->fixed_given |= strchr("dmsSk", opt) != NULL;
 	}
 	return clicoll__check(o);
 }
@@ -174,9 +187,9 @@ void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate,
 	cliutil_json_str(f, c->index);
 	fprintf(f,
 		",\"train_docs\":%llu,\"seal_docs\":%llu,\"seal_interval_ms\":%u,"
-		"\"documents\":%llu,\"segments\":%u,\"created_lsn\":%llu",
+		"\"documents\":%llu,\"segments\":%u,\"rebuilding\":%u,\"created_lsn\":%llu",
 		(unsigned long long)c->train_docs, (unsigned long long)c->seal_docs,
-		c->seal_interval_ms, (unsigned long long)c->documents, c->segments,
+		c->seal_interval_ms, (unsigned long long)c->documents, c->segments, c->rebuilding,
 		(unsigned long long)c->created_lsn);
 	clicoll__json_keys(f, c->indexed_keys);
 	if (ingest_rate >= 0)
@@ -184,6 +197,13 @@ void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate,
 	if (search_rate >= 0)
 		fprintf(f, ",\"searches_per_s\":%.1f", search_rate);
 	fprintf(f, "}");
+}
+
+/* A collection as the answer to a command: one line of JSON. */
+static void clicoll__json_line(const struct roost_collection *c)
+{
+	clicoll_json(stdout, c, -1, -1);
+	printf("\n");
 }
 
 static void clicoll__describe_text(const struct roost_collection *c)
@@ -196,16 +216,18 @@ static void clicoll__describe_text(const struct roost_collection *c)
 	       (unsigned long long)c->train_docs);
 	printf("  %llu documents, %u sealed segments; created at lsn %llu\n",
 	       (unsigned long long)c->documents, c->segments, (unsigned long long)c->created_lsn);
+	printf("  %u sealed segments to rebuild with index %s (searchable meanwhile)\n",
+	       c->rebuilding, c->index);
 }
 
 static void clicoll__table(const struct roost_collection *all, size_t n)
 {
-	printf("%-24s %-6s %-6s %-6s %-16s %-12s %-9s %s\n", "NAME", "ID", "DIM", "METRIC", "INDEX",
-	       "DOCUMENTS", "SEGMENTS", "INDEXED-KEYS");
+	printf("%-24s %-6s %-6s %-6s %-16s %-12s %-9s %-11s %s\n", "NAME", "ID", "DIM", "METRIC",
+	       "INDEX", "DOCUMENTS", "SEGMENTS", "REBUILDING", "INDEXED-KEYS");
 	for (size_t i = 0; i < n; i++)
-		printf("%-24s %-6u %-6u %-6s %-16s %-12llu %-9u %s\n", all[i].name, all[i].id,
+		printf("%-24s %-6u %-6u %-6s %-16s %-12llu %-9u %-11u %s\n", all[i].name, all[i].id,
 		       all[i].dim, clicoll__metric(all[i].metric), all[i].index,
-		       (unsigned long long)all[i].documents, all[i].segments,
+		       (unsigned long long)all[i].documents, all[i].segments, all[i].rebuilding,
 		       clicoll_keys_text(&all[i]));
 	printf("%zu collection(s)\n", n);
 }
@@ -251,8 +273,7 @@ static int clicoll__describe(roost *r, const struct clicoll_opts *o)
 		if (strcmp(all[i].name, o->coll) == 0)
 			c = &all[i];
 	if (c && o->json) {
-		clicoll_json(stdout, c, -1, -1);
-		printf("\n");
+		clicoll__json_line(c);
 	} else if (c) {
 		clicoll__describe_text(c);
 	}
@@ -272,14 +293,30 @@ static int clicoll__create(roost *r, struct clicoll_opts *o)
 		return cliutil_fail("collections", o->name, rc, roost_last_error(r),
 				    "create collection '%s'", o->coll);
 	if (o->json) {
-		clicoll_json(stdout, &c, -1, -1);
-		printf("\n");
+		clicoll__json_line(&c);
 	} else {
 		printf("%s %s (id %u): dim %u, metric %s, index %s%s%s\n",
 		       existed ? "collection already exists, with these settings:"
 			       : "created collection",
 		       c.name, c.id, c.dim, clicoll__metric(c.metric), c.index,
 		       c.indexed_keys[0] ? ", indexed keys " : "", c.indexed_keys);
+	}
+	return CLI_OK;
+}
+
+static int clicoll__alter(roost *r, const struct clicoll_opts *o)
+{
+	struct roost_collection c;
+	int rc = roost_collection_alter(r, o->coll, o->index, o->s.train_docs, &c);
+	if (rc)
+		return cliutil_fail("collections", o->name, rc, roost_last_error(r),
+				    "alter collection '%s'", o->coll);
+	if (o->json) {
+		clicoll__json_line(&c);
+	} else {
+		printf("altered collection %s (id %u): index %s, trains on %llu; %u sealed "
+		       "segments to rebuild in the background\n",
+		       c.name, c.id, c.index, (unsigned long long)c.train_docs, c.rebuilding);
 	}
 	return CLI_OK;
 }
@@ -312,6 +349,9 @@ int clicoll_main(int argc, char **argv)
 		break;
 	case CLICOLL_DROP:
 		rc = clicoll__drop(r, &o);
+		break;
+	case CLICOLL_ALTER:
+		rc = clicoll__alter(r, &o);
 		break;
 	default:
 		rc = clicoll__list(r, &o);

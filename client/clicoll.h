@@ -1,5 +1,5 @@
-/* `roost collections`: list, create, describe and drop an instance's
- * collections, as a table or JSON. */
+/* `roost collections`: list, create, describe, alter and drop an
+ * instance's collections, as a table or JSON. */
 #ifndef ROOST_CLICOLL_H
 #define ROOST_CLICOLL_H
 

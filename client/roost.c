@@ -532,6 +532,25 @@ static void lr_collection(const Roost__CollectionInfo *c, struct roost_collectio
 	out->documents = c->documents;
 	out->segments = c->segments;
 	out->created_lsn = c->created_lsn;
+	out->rebuilding = c->rebuilding;
+}
+
+/* A create, a drop or an alter sent; out (may be NULL) and *existed
+ * (likewise) receive the collection its reply describes. */
+static int lr_collection_call(roost *r, Roost__Request *req, uint32_t *server_wait,
+			      struct roost_collection *out, int *existed)
+{
+	Roost__Reply *rep;
+	int rc = lr_exchange(r, req, server_wait, ROOST__REPLY__BODY_COLLECTION, &rep);
+	if (rc == 0 && !rep->collection->collection)
+		rc = lr_fail(r, ROOST_EPROTO, "reply does not match the request");
+	if (rc == 0 && out)
+		lr_collection(rep->collection->collection, out);
+	if (rc == 0 && existed)
+		*existed = rep->collection->existed;
+	if (rep)
+		roost__reply__free_unpacked(rep, NULL);
+	return rc;
 }
 
 int roost_collection_create(roost *r, const char *name, const struct roost_collection_settings *s,
@@ -564,25 +583,22 @@ int roost_collection_create(roost *r, const char *name, const struct roost_colle
 	Roost__Request req = ROOST__REQUEST__INIT;
 	req.op_case = ROOST__REQUEST__OP_CREATE_COLLECTION;
 	req.create_collection = &c;
-	Roost__Reply *rep;
-	int rc = lr_exchange(r, &req, &c.timeout_ms, ROOST__REPLY__BODY_COLLECTION, &rep);
-	if (rc == 0 && !rep->collection->collection)
-		rc = lr_fail(r, ROOST_EPROTO, "reply does not match the request");
-	if (rc == 0 && out)
-		lr_collection(rep->collection->collection, out);
-	if (rc == 0 && existed)
-		*existed = rep->collection->existed;
-	if (rep)
-		roost__reply__free_unpacked(rep, NULL);
-	return rc;
+	return lr_collection_call(r, &req, &c.timeout_ms, out, existed);
+}
+
+/* A collection's name, checked before anything is sent. */
+static int lr_collection_name(roost *r, const char *name)
+{
+	char why[128];
+	r->err[0] = '\0';
+	return coll_name_check(name, why, sizeof why) ? lr_fail(r, ROOST_EINVAL, "%s", why) : 0;
 }
 
 int roost_collection_drop(roost *r, const char *name)
 {
-	r->err[0] = '\0';
-	char why[128];
-	if (coll_name_check(name, why, sizeof why) != 0)
-		return lr_fail(r, ROOST_EINVAL, "%s", why);
+	int rc = lr_collection_name(r, name);
+	if (rc)
+		return rc;
 	Roost__DropCollectionRequest d = ROOST__DROP_COLLECTION_REQUEST__INIT;
 	d.name = (char *)name;
 	d.client_id = r->client_id;
@@ -590,11 +606,25 @@ int roost_collection_drop(roost *r, const char *name)
 	Roost__Request req = ROOST__REQUEST__INIT;
 	req.op_case = ROOST__REQUEST__OP_DROP_COLLECTION;
 	req.drop_collection = &d;
-	Roost__Reply *rep;
-	int rc = lr_exchange(r, &req, &d.timeout_ms, ROOST__REPLY__BODY_COLLECTION, &rep);
-	if (rep)
-		roost__reply__free_unpacked(rep, NULL);
-	return rc;
+	return lr_collection_call(r, &req, &d.timeout_ms, NULL, NULL);
+}
+
+int roost_collection_alter(roost *r, const char *name, const char *index, uint64_t train_docs,
+			   struct roost_collection *out)
+{
+	int rc = lr_collection_name(r, name);
+	if (rc)
+		return rc;
+	Roost__AlterCollectionRequest a = ROOST__ALTER_COLLECTION_REQUEST__INIT;
+	a.name = (char *)name;
+	a.index = (char *)(index ? index : "");
+	a.train_docs = train_docs;
+	a.client_id = r->client_id;
+	a.seq = ++r->seq; /* one key for every retry of this call */
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_ALTER_COLLECTION;
+	req.alter_collection = &a;
+	return lr_collection_call(r, &req, &a.timeout_ms, out, NULL);
 }
 
 int roost_collection_list(roost *r, struct roost_collection **out, size_t *n)

@@ -87,10 +87,11 @@ int roost_use(roost *r, const char *collection);
 /* A collection's settings. In roost_collection_create, 0 and NULL take the
  * writer's defaults (its --index, --train-docs, --seal-docs and
  * --seal-interval-ms), but for indexed_keys, where NULL and "" mean none;
- * dim is required. indexed_keys came last to both structs below, after
- * 0.1.0 was first built: a program compiled against a header without it
- * must be rebuilt (the structs' sizes, and so roost_collection_list's
- * array stride, changed). */
+ * dim is required. indexed_keys came last to both structs below, and
+ * rebuilding after it to struct roost_collection, after 0.1.0 was first
+ * built: a program compiled against a header without them must be
+ * rebuilt (the structs' sizes, and so roost_collection_list's array
+ * stride, changed). */
 struct roost_collection_settings {
 	uint32_t dim;
 	uint32_t metric;	   /* 0 L2, 1 inner product */
@@ -117,6 +118,10 @@ struct roost_collection {
 	uint32_t segments;
 	uint64_t created_lsn;
 	char indexed_keys[128]; /* comma-separated; "" none */
+	/* Sealed segments whose index was built before the last alter: the
+	 * writer rebuilds them in the background, and they answer searches
+	 * with their old index until then. */
+	uint32_t rebuilding;
 };
 
 /* Creates a collection; acknowledged once every broker accepts adds for
@@ -132,6 +137,21 @@ int roost_collection_create(roost *r, const char *name, const struct roost_colle
  * it are refused (their waiting clients are told), and its name is free
  * for a new collection. ROOST_ENOCOLL when there is none by that name. */
 int roost_collection_drop(roost *r, const char *name);
+
+/* Alters a collection's FAISS index (a factory string; NULL or "" keeps
+ * the current one) and its training size (train_docs; 0 keeps it); the
+ * same index as the current one retrains it on the collection's data as it
+ * is now. Acknowledged once applied: every seal from then on builds the
+ * new index, while segments sealed before it are rebuilt in the
+ * background, searchable throughout: out->rebuilding, and later
+ * roost_collection_list, counts those left. ROOST_ENOCOLL when there
+ * is no collection by that name, ROOST_EINVAL for a bad name or an index
+ * FAISS cannot build at the collection's dimension and metric (the
+ * message has FAISS's words), ROOST_ETOOBIG for an index over 63 bytes;
+ * nothing changes then. out may be NULL. Idempotent like adds: a retry
+ * after a lost reply alters nothing twice. */
+int roost_collection_alter(roost *r, const char *name, const char *index, uint64_t train_docs,
+			   struct roost_collection *out);
 
 /* Every collection, ascending id, in an array to give to
  * roost_collections_free. */

@@ -1,9 +1,9 @@
 /* Wire requests as a broker receives them: decode, check an add against
- * the collection, and write its batch record; check a create or a drop and
- * write its collection record; check the collection any request names. A
- * request that passes wire_check_add() must give a record that
+ * the collection, and write its batch record; check a create, a drop or an
+ * alter and write its collection record; check the collection any request
+ * names. A request that passes wire_check_add() must give a record that
  * batch_parse() accepts and that carries exactly the request's documents
- * and collection, and a checked create or drop a record that
+ * and collection, and a checked create, drop or alter a record that
  * collrec_parse() accepts with the request's name, key and settings: the
  * writer trusts nothing in the ring, but it also must never refuse what a
  * broker acknowledged. */
@@ -126,6 +126,24 @@ static void fuzz_wire__drop(const Roost__DropCollectionRequest *d)
 	FUZZ_CHECK(back.id == rec.id);
 }
 
+/* A broker's alter record names the id it found, and carries the index
+ * and training size as given. */
+static void fuzz_wire__alter(const Roost__AlterCollectionRequest *a)
+{
+	char msg[256];
+	if (wire_check_alter(a, msg, sizeof msg) != 0) {
+		fuzz_wire__refusal(msg, sizeof msg);
+		return;
+	}
+	struct collrec rec, back;
+	wire_alter_record(a, (uint32_t)a->seq | 1u, &rec);
+	FUZZ_CHECK(rec.op == COLLREC_ALTER && strcmp(rec.name, a->name) == 0);
+	FUZZ_CHECK(strcmp(rec.settings.index, a->index ? a->index : "") == 0 &&
+		   rec.settings.train_docs == a->train_docs);
+	fuzz_wire__collrec(&rec, &back);
+	FUZZ_CHECK(coll_settings_equal(&back.settings, &rec.settings) && back.id == rec.id);
+}
+
 static void fuzz_wire__add(const Roost__AddRequest *add)
 {
 	char msg[256];
@@ -180,6 +198,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case ROOST__REQUEST__OP_DROP_COLLECTION:
 		fuzz_wire__drop(req->drop_collection);
+		break;
+	case ROOST__REQUEST__OP_ALTER_COLLECTION:
+		fuzz_wire__alter(req->alter_collection);
 		break;
 	default:
 		break;

@@ -92,8 +92,8 @@ static void seeds__request(const char *name, const Roost__Request *req)
 	free(buf);
 }
 
-/* Create (with every setting, and with the writer's defaults), drop and
- * list. */
+/* Create (with every setting, and with the writer's defaults), drop,
+ * alter and list. */
 static void seeds__wire_collections(Roost__Request *req)
 {
 	Roost__CollectionSettings cs = ROOST__COLLECTION_SETTINGS__INIT;
@@ -127,6 +127,16 @@ static void seeds__wire_collections(Roost__Request *req)
 	req->op_case = ROOST__REQUEST__OP_DROP_COLLECTION;
 	req->drop_collection = &drop;
 	seeds__request("drop", req);
+
+	Roost__AlterCollectionRequest alter = ROOST__ALTER_COLLECTION_REQUEST__INIT;
+	alter.name = "posts";
+	alter.index = "HNSW32";
+	alter.train_docs = 20000;
+	alter.client_id = 42;
+	alter.seq = 4;
+	req->op_case = ROOST__REQUEST__OP_ALTER_COLLECTION;
+	req->alter_collection = &alter;
+	seeds__request("alter", req);
 
 	Roost__ListCollectionsRequest list = ROOST__LIST_COLLECTIONS_REQUEST__INIT;
 	req->op_case = ROOST__REQUEST__OP_LIST_COLLECTIONS;
@@ -228,6 +238,15 @@ static void seeds__collrec(void)
 	seeds__collrecs(create, drop);
 	seeds__put("collrec", "create", create, sizeof create);
 	seeds__put("collrec", "drop", drop, sizeof drop);
+	uint8_t alter[COLLREC_SIZE];
+	struct collrec a = {.op = COLLREC_ALTER,
+			    .client_id = 42,
+			    .seq = 4,
+			    .name = "posts",
+			    .id = 9,
+			    .settings = {.index = "HNSW32", .train_docs = 20000}};
+	collrec_write(&a, alter);
+	seeds__put("collrec", "alter", alter, sizeof alter);
 }
 
 static void *seeds__read_wal(const char *name, size_t *len)

@@ -621,6 +621,34 @@ static int json__drop_field(struct jsonlex *lx, int f, void *obj)
 static const struct jsonlex_object json__drop_object = {"drop_collection", json__drop_names,
 							json__drop_field, ROOST_EINVAL};
 
+/* Whether the index is one FAISS builds, only the writer can say. */
+enum { JSON__A_NAME, JSON__A_INDEX, JSON__A_TRAIN, JSON__A_CLIENT, JSON__A_SEQ, JSON__A_TO };
+static const char *const json__alter_names[] = {"name", "index",      "train_docs", "client_id",
+						"seq",	"timeout_ms", NULL};
+
+static int json__alter_field(struct jsonlex *lx, int f, void *obj)
+{
+	Roost__AlterCollectionRequest *a = obj;
+
+	switch (f) {
+	case JSON__A_NAME:
+		return json__string_field(lx, &a->name);
+	case JSON__A_INDEX:
+		return json__string_field(lx, &a->index);
+	case JSON__A_TRAIN:
+		return jsonlex_u64(lx, UINT64_MAX, &a->train_docs);
+	case JSON__A_CLIENT:
+		return jsonlex_u64(lx, UINT64_MAX, &a->client_id);
+	case JSON__A_SEQ:
+		return jsonlex_u64(lx, UINT64_MAX, &a->seq);
+	default:
+		return jsonlex_u32(lx, &a->timeout_ms);
+	}
+}
+
+static const struct jsonlex_object json__alter_object = {"alter_collection", json__alter_names,
+							 json__alter_field, ROOST_EINVAL};
+
 enum {
 	JSON__DEL_COLL,
 	JSON__DEL_IDS,
@@ -736,8 +764,8 @@ static const struct jsonlex_object json__list_object = {"list_collections", json
 /* The request.                                                        */
 
 #define JSON__OPS                                                                                  \
-	"add, search, status, create_collection, drop_collection, list_collections, "              \
-	"delete_docs, get_docs or scroll"
+	"add, search, status, create_collection, drop_collection, alter_collection, "              \
+	"list_collections, delete_docs, get_docs or scroll"
 
 /* After "version", the operations, each named as its field of the oneof. */
 enum {
@@ -747,6 +775,7 @@ enum {
 	JSON__R_STATUS,
 	JSON__R_CREATE,
 	JSON__R_DROP,
+	JSON__R_ALTER,
 	JSON__R_LIST,
 	JSON__R_DELETE,
 	JSON__R_GET,
@@ -758,6 +787,7 @@ static const char *const json__request_names[] = {"version",
 						  "status",
 						  "create_collection",
 						  "drop_collection",
+						  "alter_collection",
 						  "list_collections",
 						  "delete_docs",
 						  "get_docs",
@@ -769,7 +799,8 @@ static const struct jsonlex_object *const json__op_objects[] = {
     [JSON__R_ADD] = &json__add_object,	     [JSON__R_STATUS] = &json__status_object,
     [JSON__R_CREATE] = &json__create_object, [JSON__R_DROP] = &json__drop_object,
     [JSON__R_LIST] = &json__list_object,     [JSON__R_DELETE] = &json__delete_object,
-    [JSON__R_GET] = &json__get_object,	     [JSON__R_SCROLL] = &json__scroll_object};
+    [JSON__R_GET] = &json__get_object,	     [JSON__R_SCROLL] = &json__scroll_object,
+    [JSON__R_ALTER] = &json__alter_object};
 
 static int json__request_field(struct jsonlex *lx, int f, void *obj)
 {

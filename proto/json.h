@@ -6,8 +6,9 @@
  * text, jsonenc.h writes requests and replies, jsonsrv.h serves frames in
  * either form. A JSON request decodes into the same Roost__Request the
  * binary path uses, so servers run the very same handling. Field names are those of
- * the .proto; a request sets "version" and exactly one of "add", "search",
- * "status", "create_collection", "drop_collection" or "list_collections":
+ * the .proto; a request sets "version" and exactly one operation, such as
+ * "add", "search", "status", "create_collection", "drop_collection",
+ * "alter_collection" or "list_collections":
  *
  *   {"version":1,"add":{"dim":3,"docs":[{"vector":[1,0,0],"agent":7,
  *     "time":1700000000,"kind":"tweet","text":"hi","id":"post-1",
@@ -23,6 +24,8 @@
  *     "seal_interval_ms":0,"indexed_keys":["user","topic"]},"client_id":1,
  *     "seq":2,"timeout_ms":0}}
  *   {"version":1,"drop_collection":{"name":"posts","client_id":1,"seq":3}}
+ *   {"version":1,"alter_collection":{"name":"posts","index":"HNSW32",
+ *     "train_docs":0,"client_id":1,"seq":4,"timeout_ms":0}}
  *   {"version":1,"list_collections":{}}
  *
  * Differences from the .proto, all for convenience in hand-written JSON:
@@ -38,8 +41,8 @@
  * text (the .proto's strings of JSON).
  *
  * What JSON can say, the decoder checks; what a request must hold (an
- * add's or a create's idempotency key, a collection's name, a create's
- * settings) the server checks, as it does for binary requests.
+ * add's, a create's or an alter's idempotency key, a collection's name, a
+ * create's settings, an alter's index) the server checks, as it does for binary requests.
  *
  * Strict: nothing a client sends is trusted. Unknown or duplicate fields,
  * null, wrong types, integers with a fraction or exponent or out of their

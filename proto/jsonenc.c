@@ -311,6 +311,7 @@ static void jsonenc__put_info(struct jsonenc__buf *b, const Roost__CollectionInf
 	jsonenc__put_u64(b, ",\"documents\":", c->documents);
 	jsonenc__put_u64(b, ",\"segments\":", c->segments);
 	jsonenc__put_u64(b, ",\"created_lsn\":", c->created_lsn);
+	jsonenc__put_u64(b, ",\"rebuilding\":", c->rebuilding);
 	jsonenc__put(b, "}", 1);
 }
 
@@ -554,7 +555,8 @@ static void jsonenc__put_status(struct jsonenc__buf *b, const Roost__StatusReque
 	jsonenc__put(b, "}", 1);
 }
 
-/* A create's or a drop's idempotency key and timeout, and its end. */
+/* A create's, a drop's or an alter's idempotency key and timeout, and its
+ * end. */
 static void jsonenc__put_key_tail(struct jsonenc__buf *b, uint64_t client_id, uint64_t seq,
 				  uint32_t timeout_ms)
 {
@@ -622,8 +624,17 @@ static void jsonenc__put_drop(struct jsonenc__buf *b, const Roost__DropCollectio
 	jsonenc__put_key_tail(b, d->client_id, d->seq, d->timeout_ms);
 }
 
-/* The operation. An add, search, create or drop without its message is
- * left out; status and list_collections need nothing of theirs. */
+static void jsonenc__put_alter(struct jsonenc__buf *b, const Roost__AlterCollectionRequest *a)
+{
+	jsonenc__put_key_str(b, ",\"alter_collection\":{\"name\":", a->name);
+	jsonenc__put_key_str(b, ",\"index\":", a->index);
+	jsonenc__put_u64(b, ",\"train_docs\":", a->train_docs);
+	jsonenc__put_key_tail(b, a->client_id, a->seq, a->timeout_ms);
+}
+
+/* The operation. An add, search, create, drop or alter without its
+ * message is left out; status and list_collections need nothing of
+ * theirs. */
 static void jsonenc__put_op(struct jsonenc__buf *b, const Roost__Request *req)
 {
 	switch (req->op_case) {
@@ -645,6 +656,10 @@ static void jsonenc__put_op(struct jsonenc__buf *b, const Roost__Request *req)
 	case ROOST__REQUEST__OP_DROP_COLLECTION:
 		if (req->drop_collection != NULL)
 			jsonenc__put_drop(b, req->drop_collection);
+		break;
+	case ROOST__REQUEST__OP_ALTER_COLLECTION:
+		if (req->alter_collection != NULL)
+			jsonenc__put_alter(b, req->alter_collection);
 		break;
 	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
 		jsonenc__puts(b, ",\"list_collections\":{}");

@@ -122,13 +122,15 @@ static int wire__check_request(const Roost__Request *req, char *msg, size_t msgl
 	case ROOST__REQUEST__OP_DELETE_DOCS:
 	case ROOST__REQUEST__OP_GET_DOCS:
 	case ROOST__REQUEST__OP_SCROLL:
+	case ROOST__REQUEST__OP_ALTER_COLLECTION:
 		break;
 	default:
-		return wire__fail(msg, msglen, ROOST_EUNSUPPORTED,
-				  "unknown operation: the request sets none of add, search, "
-				  "status, create_collection, drop_collection, list_collections, "
-				  "delete_docs, get_docs or scroll (is the client newer than the "
-				  "server?)");
+		return wire__fail(
+		    msg, msglen, ROOST_EUNSUPPORTED,
+		    "unknown operation: the request sets none of add, search, "
+		    "status, create_collection, drop_collection, alter_collection, "
+		    "list_collections, delete_docs, get_docs or scroll (is the client "
+		    "newer than the server?)");
 	}
 	return 0;
 }
@@ -695,6 +697,35 @@ size_t wire_keys_split(char *list, char **keys)
 	return n;
 }
 
+/* A FAISS factory string as a create or an alter gives it in field
+ * `field` ("" or NULL: none given); which strings FAISS builds, only the
+ * writer knows, at the collection's dimension and metric. */
+static int wire__check_index(const char *index, const char *field, char *msg, size_t msglen)
+{
+	size_t n = wire__strlen(index);
+	for (size_t i = 0; i < n; i++)
+		if (index[i] < 0x20 || index[i] > 0x7e)
+			return wire__fail(msg, msglen, ROOST_EINVAL,
+					  "%s must be printable ASCII (a FAISS factory string "
+					  "such as HNSW32)",
+					  field);
+	if (n > COLL_INDEX_MAX)
+		return wire__fail(msg, msglen, ROOST_ETOOBIG, "%s is %zu bytes; the limit is %u",
+				  field, n, COLL_INDEX_MAX);
+	return 0;
+}
+
+/* A training size as a create or an alter gives it; 0 means what `zero`
+ * says. A tail holds at most this many rows. */
+static int wire__check_train(uint64_t train_docs, const char *field, const char *zero, char *msg,
+			     size_t msglen)
+{
+	if (train_docs <= WIRE_MAX_SEAL_DOCS)
+		return 0;
+	return wire__fail(msg, msglen, ROOST_EINVAL, "%s must be 0 (%s) or at most %u, not %llu",
+			  field, zero, WIRE_MAX_SEAL_DOCS, (unsigned long long)train_docs);
+}
+
 static int wire__check_settings(const Roost__CollectionSettings *s, char *msg, size_t msglen)
 {
 	char keys[COLL_KEYS_MAX + 1];
@@ -706,27 +737,18 @@ static int wire__check_settings(const Roost__CollectionSettings *s, char *msg, s
 		    msg, msglen, ROOST_EINVAL,
 		    "settings.metric %d is not known; use 0 (L2) or 1 (inner product)",
 		    (int)s->metric);
-	size_t n = wire__strlen(s->index);
-	for (size_t i = 0; i < n; i++)
-		if (s->index[i] < 0x20 || s->index[i] > 0x7e)
-			return wire__fail(msg, msglen, ROOST_EINVAL,
-					  "settings.index must be printable ASCII (a FAISS "
-					  "factory string such as HNSW32)");
-	if (n > COLL_INDEX_MAX)
-		return wire__fail(msg, msglen, ROOST_ETOOBIG,
-				  "settings.index is %zu bytes; the limit is %u", n,
-				  COLL_INDEX_MAX);
+	int rc = wire__check_index(s->index, "settings.index", msg, msglen);
+	if (rc)
+		return rc;
 	if (s->seal_docs &&
 	    (s->seal_docs < WIRE_MIN_SEAL_DOCS || s->seal_docs > WIRE_MAX_SEAL_DOCS))
 		return wire__fail(
 		    msg, msglen, ROOST_EINVAL,
 		    "settings.seal_docs must be 0 (the writer's) or %u to %u, not %llu",
 		    WIRE_MIN_SEAL_DOCS, WIRE_MAX_SEAL_DOCS, (unsigned long long)s->seal_docs);
-	if (s->train_docs > WIRE_MAX_SEAL_DOCS)
-		return wire__fail(
-		    msg, msglen, ROOST_EINVAL,
-		    "settings.train_docs must be 0 (the writer's) or at most %u, not %llu",
-		    WIRE_MAX_SEAL_DOCS, (unsigned long long)s->train_docs);
+	rc = wire__check_train(s->train_docs, "settings.train_docs", "the writer's", msg, msglen);
+	if (rc)
+		return rc;
 	if (s->seal_interval_ms > WIRE_MAX_SEAL_INTERVAL_MS)
 		return wire__fail(msg, msglen, ROOST_EINVAL,
 				  "settings.seal_interval_ms must be at most %u (a day)",
@@ -748,6 +770,31 @@ int wire_check_drop(const Roost__DropCollectionRequest *d, char *msg, size_t msg
 {
 	int rc = coll_name_check(d->name, msg, msglen);
 	return rc ? rc : wire__check_key(d->client_id, d->seq, msg, msglen);
+}
+
+int wire_check_alter(const Roost__AlterCollectionRequest *a, char *msg, size_t msglen)
+{
+	int rc = coll_name_check(a->name, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_key(a->client_id, a->seq, msg, msglen);
+	if (rc == 0)
+		rc = wire__check_index(a->index, "index", msg, msglen);
+	if (rc == 0)
+		rc = wire__check_train(a->train_docs, "train_docs", "keep the collection's", msg,
+				       msglen);
+	return rc;
+}
+
+void wire_alter_record(const Roost__AlterCollectionRequest *a, uint32_t id, struct collrec *out)
+{
+	memset(out, 0, sizeof *out);
+	out->op = COLLREC_ALTER;
+	out->client_id = a->client_id;
+	out->seq = a->seq;
+	out->id = id;
+	snprintf(out->name, sizeof out->name, "%s", a->name);
+	snprintf(out->settings.index, sizeof out->settings.index, "%s", a->index ? a->index : "");
+	out->settings.train_docs = a->train_docs;
 }
 
 void wire_create_record(const Roost__CreateCollectionRequest *c, struct collrec *out)

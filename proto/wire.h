@@ -90,6 +90,17 @@ size_t wire_keys_split(char *list, char **keys);
 /* The create record (proto/collrec.h) of a checked create request. */
 void wire_create_record(const Roost__CreateCollectionRequest *c, struct collrec *out);
 
+/* Checks an alter: its name, its idempotency key, its index as a
+ * create's settings.index is checked (printable ASCII, ROOST_EINVAL; at
+ * most COLL_INDEX_MAX bytes, ROOST_ETOOBIG) and its train_docs within a
+ * create's limit. "" and 0 are valid: they keep the collection's. */
+int wire_check_alter(const Roost__AlterCollectionRequest *a, char *msg, size_t msglen);
+
+/* The alter record of a checked alter request, for the collection whose
+ * id the broker found under its name: the writer refuses it when that
+ * name holds another id by then (dropped and created again). */
+void wire_alter_record(const Roost__AlterCollectionRequest *a, uint32_t id, struct collrec *out);
+
 /* Checks a search filter (NULL: no filter, fine): its kind as an add's
  * kind is checked (at most BATCH_KIND_MAX bytes of UTF-8), and its where
  * conditions within proto/metaq.h's limits. where (NULL: a check only)

@@ -222,7 +222,8 @@ class _Coll(ctypes.Structure):
                 ("index", ctypes.c_char * 64), ("train_docs", ctypes.c_uint64),
                 ("seal_docs", ctypes.c_uint64), ("seal_interval_ms", ctypes.c_uint32),
                 ("documents", ctypes.c_uint64), ("segments", ctypes.c_uint32),
-                ("created_lsn", ctypes.c_uint64), ("indexed_keys", ctypes.c_char * 128)]
+                ("created_lsn", ctypes.c_uint64), ("indexed_keys", ctypes.c_char * 128),
+                ("rebuilding", ctypes.c_uint32)]
 
 
 _P = ctypes.c_void_p
@@ -258,6 +259,8 @@ _SIGNATURES = {
                                                ctypes.POINTER(_Coll),
                                                ctypes.POINTER(ctypes.c_int)]),
     "roost_collection_drop": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "roost_collection_alter": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_char_p,
+                                              ctypes.c_uint64, ctypes.POINTER(_Coll)]),
     "roost_collection_list": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.POINTER(_Coll)),
                                              ctypes.POINTER(ctypes.c_size_t)]),
     "roost_collections_free": (None, [ctypes.POINTER(_Coll)]),
@@ -1221,10 +1224,30 @@ class Roost(_VectorStore):
             if rc:
                 raise self._error(rc)
 
+    def alter_collection(self, name, index=None, train_docs=0):
+        """Changes a collection's FAISS factory string and/or its training
+        size (None and 0 keep the current ones; the same index retrains it
+        on the collection's data as it is now) and returns it as
+        collections() lists it, as altered. Acknowledged once applied:
+        every seal from then on builds the new index, while segments sealed
+        before are rebuilt in the background, searchable throughout;
+        "rebuilding" counts those left. RoostError ENOCOLL when there is no
+        collection by that name, EINVAL for an index FAISS cannot build at
+        its dimension and metric (the message has FAISS's words); nothing
+        changes then."""
+        out = _Coll()
+        with self._lock:
+            rc = self._lib.roost_collection_alter(
+                self._handle(), _cstr(name, "name"), _cstr(index, "index") or None,
+                _int(train_docs or 0, "train_docs", 0, (1 << 64) - 1), ctypes.byref(out))
+            if rc:
+                raise self._error(rc)
+        return _coll_dict(out)
+
     def collections(self):
         """Every collection as a dict (name, id, dim, metric, index,
         train_docs, seal_docs, seal_interval_ms, documents, segments,
-        created_lsn, indexed_keys: a list), ascending id."""
+        created_lsn, indexed_keys: a list, rebuilding), ascending id."""
         arr, n = ctypes.POINTER(_Coll)(), ctypes.c_size_t()
         with self._lock:
             rc = self._lib.roost_collection_list(self._handle(), ctypes.byref(arr),

@@ -258,6 +258,10 @@ class Instance:
     def drop(self, name, broker=0):
         return self.call(wire.drop_request(name, next(_keys), 1), broker)
 
+    def alter(self, name, broker=0, **kw):
+        """Alters a collection (index=, train_docs=); the reply."""
+        return self.call(wire.alter_request(name, next(_keys), 1, **kw), broker)
+
     def collections(self, broker=0):
         """name -> the collection as the broker lists it."""
         r = self.call(wire.list_request(), broker)

@@ -129,7 +129,8 @@ BAD = [
     (b'{"version":2,"status":{}}', -6, "version 2 is not supported"),
     (b'{"version":1,"compact":{}}', -15, "compact: unknown field"),
     (b'{"version":1,"status":{},"add":{}}', -1, "a request sets exactly one operation: add, "
-     "search, status, create_collection, drop_collection, list_collections, delete_docs, get_docs or scroll"),
+     "search, status, create_collection, drop_collection, alter_collection, list_collections, "
+     "delete_docs, get_docs or scroll"),
     (b'{"version":1,"search":{"dim":3,"queries":[[1,0,0],[1,0]],"k":1}}', -10,
      "search.queries[1]: query has 2 values but dim is 3"),
     (b'   {"version":1,"status":{}} trailing', -14, "after the top-level object"),
@@ -226,6 +227,11 @@ def drop(name, seq, client_id=7):
         "name": name, "client_id": client_id, "seq": seq}})
 
 
+def alter(name, seq, client_id=7, **fields):
+    return json.dumps({"version": 1, "alter_collection": dict(
+        fields, name=name, client_id=client_id, seq=seq)})
+
+
 LIST = '{"version":1,"list_collections":{}}'
 DEFAULTS = {"train_docs": 65536, "seal_docs": 8192, "seal_interval_ms": 10000,
             "indexed_keys": []}
@@ -237,7 +243,7 @@ def test_create_list_status_drop(inst):
     status, and dropped; the replies are the .proto's, field by field."""
     r = call(inst, create("posts", 1, dim=2, metric="ip", index="Flat"))
     assert r["status"] == 0, r
-    info = {"name": "posts", "id": 2, "documents": 0, "segments": 0,
+    info = {"name": "posts", "id": 2, "documents": 0, "segments": 0, "rebuilding": 0,
             "settings": dict(DEFAULTS, dim=2, metric="ip", index="Flat")}
     lsn = r["collection"]["lsn"]
     assert r == {"version": 1, "status": 0, "message": "", "collection": {
@@ -271,6 +277,9 @@ def test_create_list_status_drop(inst):
         "lsn": gone["collection"]["lsn"], "collection": info, "existed": False}}
     assert gone["collection"]["lsn"] > lsn
     assert call(inst, drop("posts", 5))["status"] == ENOCOLL
+    r = call(inst, alter("posts", 6, index="HNSW32"))
+    assert r["status"] == ENOCOLL and "no collection 'posts'" in r["message"] and \
+        "to alter" in r["message"], r
     assert [c["name"] for c in call(inst, LIST)["collections"]["collections"]] == ["default"]
     r = call(inst, '{"version":1,"status":{"collection":"posts"}}')
     assert r["status"] == ENOCOLL and "no collection 'posts'" in r["message"], r

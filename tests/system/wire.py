@@ -91,6 +91,18 @@ def drop_request(name, client_id, seq, version=1, timeout_ms=0):
     return field_varint(1, version) + field_bytes(6, body)
 
 
+def alter_request(name, client_id, seq, index="", train_docs=0, version=1, timeout_ms=0):
+    body = field_bytes(1, name)
+    if index:
+        body += field_bytes(2, index)
+    if train_docs:
+        body += field_varint(3, train_docs)
+    body += field_varint(4, client_id) + field_varint(5, seq)
+    if timeout_ms:
+        body += field_varint(6, timeout_ms)
+    return field_varint(1, version) + field_bytes(11, body)
+
+
 def list_request(version=1):
     return field_varint(1, version) + field_bytes(7, b"")
 
@@ -100,7 +112,7 @@ def parse_collection(buf):
     st = decode(f.get(3, [b""])[0])
     out = {"name": f.get(1, [b""])[0].decode(), "id": f.get(2, [0])[0],
            "documents": f.get(4, [0])[0], "segments": f.get(5, [0])[0],
-           "created_lsn": f.get(6, [0])[0]}
+           "created_lsn": f.get(6, [0])[0], "rebuilding": f.get(7, [0])[0]}
     names = {1: "dim", 2: "metric", 4: "train_docs", 5: "seal_docs", 6: "seal_interval_ms"}
     out.update({name: st.get(k, [0])[0] for k, name in names.items()})
     out["index"] = st.get(3, [b""])[0].decode()

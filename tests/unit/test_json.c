@@ -233,7 +233,7 @@ static void test_decode_create_collection(void **state)
 	json_request_free(req);
 }
 
-static void test_decode_drop_and_list(void **state)
+static void test_decode_drop_alter_and_list(void **state)
 {
 	(void)state;
 	Roost__Request *req =
@@ -246,6 +246,25 @@ static void test_decode_drop_and_list(void **state)
 	assert_int_equal(d->client_id, 3);
 	assert_int_equal(d->seq, 9);
 	assert_int_equal(d->timeout_ms, 5);
+	json_request_free(req);
+
+	req =
+	    decode_ok("{\"version\":1,\"alter_collection\":{\"train_docs\":20000,\"seq\":4,"
+		      "\"index\":\"HNSW32\",\"timeout_ms\":6,\"client_id\":3,\"name\":\"posts\"}}");
+	const Roost__AlterCollectionRequest *a = req->alter_collection;
+	assert_int_equal(req->op_case, ROOST__REQUEST__OP_ALTER_COLLECTION);
+	assert_string_equal(a->name, "posts");
+	assert_string_equal(a->index, "HNSW32");
+	assert_int_equal(a->train_docs, 20000);
+	assert_int_equal(a->client_id, 3);
+	assert_int_equal(a->seq, 4);
+	assert_int_equal(a->timeout_ms, 6);
+	json_request_free(req);
+
+	/* Left out, the index keeps the collection's: "". */
+	req = decode_ok("{\"version\":1,\"alter_collection\":{\"name\":\"posts\"}}");
+	assert_string_equal(req->alter_collection->index, "");
+	assert_int_equal(req->alter_collection->train_docs, 0);
 	json_request_free(req);
 
 	req = decode_ok(" {\"list_collections\" : { } , \"version\":1}");
@@ -280,6 +299,17 @@ static void test_collection_ops_checked_by_server(void **state)
 	     "a collection name is empty"},
 	    {"{\"version\":1,\"drop_collection\":{\"name\":\"x\",\"seq\":1}}", ROOST_EINVAL,
 	     "missing idempotency key"},
+	    {"{\"version\":1,\"alter_collection\":{\"index\":\"HNSW32\",\"client_id\":1,"
+	     "\"seq\":1}}",
+	     ROOST_EINVAL, "a collection name is empty"},
+	    {"{\"version\":1,\"alter_collection\":{\"name\":\"x\",\"client_id\":1}}", ROOST_EINVAL,
+	     "missing idempotency key"},
+	    {"{\"version\":1,\"alter_collection\":{\"name\":\"x\",\"index\":\"HNSW\\t32\","
+	     "\"client_id\":1,\"seq\":1}}",
+	     ROOST_EINVAL, "index must be printable ASCII"},
+	    {"{\"version\":1,\"alter_collection\":{\"name\":\"x\",\"train_docs\":16777217,"
+	     "\"client_id\":1,\"seq\":1}}",
+	     ROOST_EINVAL, "train_docs must be 0 (keep the collection's) or at most 16777216"},
 	};
 
 	(void)state;
@@ -288,7 +318,9 @@ static void test_collection_ops_checked_by_server(void **state)
 		char msg[MSG_LEN] = "";
 		int rc = req->op_case == ROOST__REQUEST__OP_CREATE_COLLECTION
 			     ? wire_check_create(req->create_collection, msg, sizeof msg)
-			     : wire_check_drop(req->drop_collection, msg, sizeof msg);
+			 : req->op_case == ROOST__REQUEST__OP_DROP_COLLECTION
+			     ? wire_check_drop(req->drop_collection, msg, sizeof msg)
+			     : wire_check_alter(req->alter_collection, msg, sizeof msg);
 
 		if (rc != cases[i].code || strstr(msg, cases[i].want) == NULL)
 			fail_msg("%s: got %d \"%s\", want %d with \"%s\"", cases[i].text, rc, msg,
@@ -365,6 +397,10 @@ static void test_round_trip(void **state)
 	    "{\"version\":1,\"drop_collection\":{\"name\":\"posts\",\"client_id\":"
 	    "18446744073709551615,\"seq\":3,\"timeout_ms\":4294967295}}",
 	    "{\"version\":1,\"drop_collection\":{}}",
+	    "{\"version\":1,\"alter_collection\":{\"name\":\"posts\",\"index\":\"IVF64,Flat\","
+	    "\"train_docs\":18446744073709551615,\"client_id\":1,\"seq\":5,"
+	    "\"timeout_ms\":4294967295}}",
+	    "{\"version\":1,\"alter_collection\":{}}",
 	    "{\"version\":1,\"list_collections\":{}}",
 	    "{\"version\":1,\"delete_docs\":{\"collection\":\"posts\",\"ids\":[\"post-1\",\"#16\","
 	    "\"p\\u00e9\"],\"ack\":\"visible\",\"client_id\":7,\"seq\":18446744073709551615,"
@@ -434,6 +470,9 @@ static void test_encode_collection_requests(void **state)
 	    {"{\"version\":1,\"drop_collection\":{\"name\":\"posts\",\"seq\":3}}",
 	     "{\"version\":1,\"drop_collection\":{\"name\":\"posts\",\"client_id\":0,\"seq\":3,"
 	     "\"timeout_ms\":0}}"},
+	    {"{\"version\":1,\"alter_collection\":{\"name\":\"posts\",\"seq\":4}}",
+	     "{\"version\":1,\"alter_collection\":{\"name\":\"posts\",\"index\":\"\","
+	     "\"train_docs\":0,\"client_id\":0,\"seq\":4,\"timeout_ms\":0}}"},
 	    {"{\"version\":1,\"list_collections\":{}}", "{\"version\":1,\"list_collections\":{}}"},
 	    {"{\"version\":1,\"status\":{}}", "{\"version\":1,\"status\":{\"collection\":\"\"}}"},
 	};
@@ -492,7 +531,8 @@ static void test_reject_schema(void **state)
 	decode_bad("{\"version\":1,\"delete\":{}}", ROOST_EUNSUPPORTED, "delete: unknown field");
 	decode_bad("{\"version\":1}", ROOST_EUNSUPPORTED,
 		   "no operation: a request sets one of add, search, status, create_collection, "
-		   "drop_collection, list_collections, delete_docs, get_docs or scroll");
+		   "drop_collection, alter_collection, list_collections, delete_docs, get_docs or "
+		   "scroll");
 	decode_bad("{\"version\":2,\"status\":{}}", ROOST_EVERSION, "version 2");
 	decode_bad("{\"status\":{}}", ROOST_EVERSION, "version 0");
 	decode_bad("{\"version\":1,\"status\":{},\"search\":{}}", ROOST_EINVAL, "exactly one");
@@ -626,6 +666,12 @@ static void test_reject_collections(void **state)
 		   ROOST_EINVAL,
 		   "drop_collection.settings: unknown field (drop_collection takes name, "
 		   "client_id, seq, timeout_ms)");
+	decode_bad("{\"version\":1,\"alter_collection\":{\"name\":\"x\",\"settings\":{}}}",
+		   ROOST_EINVAL,
+		   "alter_collection.settings: unknown field (alter_collection takes name, index, "
+		   "train_docs, client_id, seq, timeout_ms)");
+	decode_bad("{\"version\":1,\"alter_collection\":{\"dim\":3}}", ROOST_EINVAL,
+		   "alter_collection.dim: unknown field");
 	decode_bad("{\"version\":1,\"list_collections\":{\"name\":\"x\"}}", ROOST_EINVAL,
 		   "list_collections.name: unknown field (list_collections takes no fields)");
 	decode_bad("{\"version\":1,\"search\":{\"collections\":\"x\"}}", ROOST_EINVAL,
@@ -680,6 +726,16 @@ static void test_reject_collections(void **state)
 		   "drop_collection.name: expected a string, found an array");
 	decode_bad("{\"version\":1,\"drop_collection\":\"x\"}", ROOST_EINVAL,
 		   "drop_collection: expected an object, found a string");
+	decode_bad("{\"version\":1,\"alter_collection\":{\"index\":null}}", ROOST_EINVAL,
+		   "alter_collection.index: expected a string, found null");
+	decode_bad("{\"version\":1,\"alter_collection\":{\"train_docs\":-1}}", ROOST_EINVAL,
+		   "alter_collection.train_docs: -1 is out of range");
+	decode_bad("{\"version\":1,\"alter_collection\":{\"train_docs\":1.5}}", ROOST_EINVAL,
+		   "alter_collection.train_docs: expected an integer");
+	decode_bad("{\"version\":1,\"alter_collection\":{\"index\":\"HNSW\\u0000\"}}", ROOST_EINVAL,
+		   "U+0000");
+	decode_bad("{\"version\":1,\"alter_collection\":{\"index\":\"\xff\"}}", ROOST_EUTF8,
+		   "alter_collection.index: string is not valid UTF-8");
 	decode_bad("{\"version\":1,\"list_collections\":null}", ROOST_EINVAL, "found null");
 	decode_bad("{\"version\":1,\"list_collections\":[]}", ROOST_EINVAL, "found an array");
 	decode_bad("{\"version\":1,\"add\":{\"collection\":5}}", ROOST_EINVAL,
@@ -704,14 +760,17 @@ static void test_reject_collections(void **state)
 	/* One operation per request. */
 	decode_bad("{\"version\":1,\"list_collections\":{},\"create_collection\":{}}", ROOST_EINVAL,
 		   "create_collection: a request sets exactly one operation: add, search, status, "
-		   "create_collection, drop_collection, list_collections, delete_docs, get_docs or "
-		   "scroll");
+		   "create_collection, drop_collection, alter_collection, list_collections, "
+		   "delete_docs, get_docs or scroll");
+	decode_bad("{\"version\":1,\"alter_collection\":{},\"drop_collection\":{}}", ROOST_EINVAL,
+		   "drop_collection: a request sets exactly one operation");
 	decode_bad("{\"version\":1,\"drop_collection\":{},\"drop_collection\":{}}", ROOST_EINVAL,
 		   "drop_collection: duplicate field");
 	decode_bad(
 	    "{\"version\":1,\"create\":{}}", ROOST_EUNSUPPORTED,
 	    "create: unknown field (a request takes version, add, search, status, "
-	    "create_collection, drop_collection, list_collections, delete_docs, get_docs, scroll)");
+	    "create_collection, drop_collection, alter_collection, list_collections, delete_docs, "
+	    "get_docs, scroll)");
 }
 
 static void test_reject_numbers(void **state)
@@ -986,18 +1045,20 @@ static void infos_init(struct infos *in)
 	in->s[1].seal_docs = 4096;
 	in->c[1].documents = UINT64_MAX;
 	in->c[1].created_lsn = 224;
+	in->c[1].rebuilding = UINT32_MAX;
 }
 
 #define INFO_0                                                                                     \
 	"{\"name\":\"default\",\"id\":1,\"settings\":{\"dim\":3,\"metric\":\"l2\",\"index\":"      \
 	"\"Flat\",\"train_docs\":0,\"seal_docs\":65536,\"seal_interval_ms\":10000,"                \
-	"\"indexed_keys\":[\"user\",\"topic\"]},\"documents\":2,\"segments\":1,\"created_lsn\":0}"
+	"\"indexed_keys\":[\"user\",\"topic\"]},\"documents\":2,\"segments\":1,\"created_lsn\":0," \
+	"\"rebuilding\":0}"
 #define INFO_1                                                                                     \
 	"{\"name\":\"p\xc3\xa9\",\"id\":4294967295,\"settings\":{\"dim\":8,\"metric\":\"ip\","     \
 	"\"index\":\"HNSW32\",\"train_docs\":18446744073709551615,\"seal_docs\":4096,"             \
 	"\"seal_interval_ms\":0,\"indexed_keys\":[]},\"documents\":18446744073709551615,"          \
 	"\"segments\":0,"                                                                          \
-	"\"created_lsn\":224}"
+	"\"created_lsn\":224,\"rebuilding\":4294967295}"
 
 static void test_encode_status_reply_collections(void **state)
 {
@@ -1079,7 +1140,7 @@ static void test_encode_collection_replies(void **state)
 	s = encode_reply(&r);
 	assert_string_equal(s, "{\"version\":1,\"status\":0,\"message\":\"\",\"collection\":{"
 			       "\"lsn\":240,\"collection\":{\"name\":\"gone\",\"id\":0,"
-			       "\"documents\":0,\"segments\":0,\"created_lsn\":0},"
+			       "\"documents\":0,\"segments\":0,\"created_lsn\":0,\"rebuilding\":0},"
 			       "\"existed\":false}}");
 	free(s);
 }
@@ -1223,6 +1284,21 @@ static void test_serve_collection_ops(void **state)
 	assert_int_equal(f.seen->op_case, ROOST__REQUEST__OP_DROP_COLLECTION);
 	assert_string_equal(f.seen->drop_collection->name, "posts");
 	assert_int_equal(f.seen->drop_collection->seq, 2);
+	wire_request_free(f.seen);
+	free(out);
+
+	f = (struct fake){.body = &r};
+	r.body_case = ROOST__REPLY__BODY_COLLECTION;
+	r.collection = &cr; /* the body is a union */
+	req = "{\"version\":1,\"alter_collection\":{\"name\":\"posts\",\"index\":\"HNSW32\","
+	      "\"client_id\":5,\"seq\":3}}";
+	serve(&f, req, strlen(req), &out);
+	assert_int_equal(f.seen->op_case, ROOST__REQUEST__OP_ALTER_COLLECTION);
+	assert_string_equal(f.seen->alter_collection->name, "posts");
+	assert_string_equal(f.seen->alter_collection->index, "HNSW32");
+	assert_int_equal(f.seen->alter_collection->seq, 3);
+	assert_string_equal(out, "{\"version\":1,\"status\":0,\"message\":\"\",\"collection\":{"
+				 "\"lsn\":240,\"collection\":" INFO_1 ",\"existed\":false}}");
 	wire_request_free(f.seen);
 	free(out);
 }
@@ -1380,7 +1456,7 @@ int main(void)
 	    cmocka_unit_test(test_decode_search_and_status),
 	    cmocka_unit_test(test_decode_collection_fields),
 	    cmocka_unit_test(test_decode_create_collection),
-	    cmocka_unit_test(test_decode_drop_and_list),
+	    cmocka_unit_test(test_decode_drop_alter_and_list),
 	    cmocka_unit_test(test_collection_ops_checked_by_server),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_decode_where),

@@ -1,6 +1,7 @@
 /* Unit tests for proto/wire.c: request decoding and its rejections, add
  * validation, the batch record it writes, reply encoding, and the checks
- * of collection names, creates and drops with the record a create becomes. */
+ * of collection names, creates, drops and alters with the records a
+ * create and an alter become. */
 #include "wire.h"
 
 #include "batch.h"
@@ -685,8 +686,9 @@ static int ref_op(unsigned num, const uint8_t *p, const uint8_t *end, struct ref
 	const struct ref_shape drop = {.strs = B(1), .ints = B(2) | B(3) | B(4)};
 	const struct ref_shape list = {0};
 	const struct ref_shape get = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5)};
+	const struct ref_shape alter = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5) | B(6)};
 	const struct ref_shape *shapes[] = {
-	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [9] = &get};
+	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [9] = &get, [11] = &alter};
 	if (num == 10) /* scroll: its filter is a search's */
 		return ref_scroll(p, end, r);
 	if (num == 8) /* delete_docs: ids, or a search's filter */
@@ -709,7 +711,7 @@ static int ref_request(const uint8_t *p, const uint8_t *end, struct ref_request 
 			r->version = (uint32_t)f.v;
 			continue;
 		}
-		if (f.num < 2 || f.num > 10)
+		if (f.num < 2 || f.num > 11)
 			continue;
 		if (f.wire != 2)
 			return -1;
@@ -960,10 +962,11 @@ static void test_mutated_collection_frames(void **state)
 	Roost__CollectionSettings cs = ROOST__COLLECTION_SETTINGS__INIT;
 	Roost__CreateCollectionRequest cc = ROOST__CREATE_COLLECTION_REQUEST__INIT;
 	Roost__DropCollectionRequest dc = ROOST__DROP_COLLECTION_REQUEST__INIT;
+	Roost__AlterCollectionRequest ac = ROOST__ALTER_COLLECTION_REQUEST__INIT;
 	Roost__StatusRequest st = ROOST__STATUS_REQUEST__INIT;
 	Roost__Request r = ROOST__REQUEST__INIT;
-	size_t lens[3];
-	uint8_t *frames[3];
+	size_t lens[4];
+	uint8_t *frames[4];
 
 	(void)state;
 	cs.dim = 384;
@@ -981,6 +984,12 @@ static void test_mutated_collection_frames(void **state)
 	dc.name = "articles";
 	dc.client_id = 99;
 	dc.seq = 4;
+	ac.name = "posts";
+	ac.index = "IVF64,Flat";
+	ac.train_docs = 5000;
+	ac.client_id = 99;
+	ac.seq = 5;
+	ac.timeout_ms = 2000;
 	st.collection = "posts";
 	r.version = WIRE_VERSION;
 	r.op_case = ROOST__REQUEST__OP_CREATE_COLLECTION;
@@ -992,18 +1001,21 @@ static void test_mutated_collection_frames(void **state)
 	r.op_case = ROOST__REQUEST__OP_STATUS;
 	r.status = &st;
 	frames[2] = pack_request(&r, &lens[2]);
-	for (int round = 0; round < 6000; round++) {
-		size_t len = lens[round % 3];
+	r.op_case = ROOST__REQUEST__OP_ALTER_COLLECTION;
+	r.alter_collection = &ac;
+	frames[3] = pack_request(&r, &lens[3]);
+	for (int round = 0; round < 8000; round++) {
+		size_t len = lens[round % 4];
 		uint8_t *p = malloc(len);
 		assert_non_null(p);
-		memcpy(p, frames[round % 3], len);
+		memcpy(p, frames[round % 4], len);
 		for (int k = 0; k < 1 + (int)(xorshift(&seed) % 3); k++)
 			p[xorshift(&seed) % len] = (uint8_t)xorshift(&seed);
 		decode_matches_model(p, len, &o, "mutated collection frame", round);
 		free(p);
 	}
 	assert_true(o.decoded > 1000);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		free(frames[i]);
 }
 
@@ -1220,7 +1232,7 @@ static void test_wrong_version(void **state)
 
 static void test_no_operation(void **state)
 {
-	/* version 1, then field 9 (length-delimited, empty): an op from the
+	/* version 1, then field 15 (length-delimited, empty): an op from the
 	 * future, kept by protobuf-c as an unknown field. */
 	static const uint8_t future[] = {0x08, 0x01, 0x7A, 0x00};
 	Roost__Request r = ROOST__REQUEST__INIT;
@@ -1673,6 +1685,26 @@ static void test_two_operations(void **state)
 	free(buf);
 }
 
+/* An alter is one operation like the others: with a drop (field 6) of
+ * the same name it is two. */
+static void test_alter_is_an_operation(void **state)
+{
+	static const uint8_t alter_drop[] = {0x08, 0x01, /* version 1 */
+					     0x5a, 0x05, 0x0a, 0x01, 'p', 0x12, 0x00, /* alter */
+					     0x32, 0x03, 0x0a, 0x01, 'p'};	      /* drop */
+	char msg[MSG_LEN] = "";
+	Roost__Request *req;
+
+	(void)state;
+	assert_int_equal(wire_decode_request(alter_drop, 9, 0, &req, msg, sizeof(msg)), 0);
+	assert_int_equal(req->op_case, ROOST__REQUEST__OP_ALTER_COLLECTION);
+	assert_string_equal(req->alter_collection->name, "p");
+	assert_string_equal(req->alter_collection->index, "");
+	wire_request_free(req);
+	assert_refused(alter_drop, sizeof(alter_drop), ROOST_EINVAL,
+		       "the request sets both alter_collection and drop_collection");
+}
+
 static void test_check_filter(void **state)
 {
 	Roost__Filter filter = ROOST__FILTER__INIT;
@@ -2012,24 +2044,149 @@ static void test_check_drop(void **state)
 	assert_msg_has(msg, "(got client_id 0, seq 1)");
 }
 
+/* What a record of a checked request holds before its settings. */
+static void assert_record_head(const struct collrec *rec, enum collrec_op op, uint64_t client_id,
+			       uint64_t seq, uint32_t id, const char *name)
+{
+	assert_int_equal(rec->op, op);
+	assert_int_equal(rec->client_id, client_id);
+	assert_int_equal(rec->seq, seq);
+	assert_int_equal(rec->id, id);
+	assert_string_equal(rec->name, name);
+}
+
+/* The record as a broker writes it and the writer reads it back: the
+ * same record. */
+static void assert_record_round_trip(const struct collrec *rec)
+{
+	uint8_t buf[COLLREC_SIZE];
+	struct collrec back;
+
+	collrec_write(rec, buf);
+	assert_int_equal(collrec_parse(buf, sizeof(buf), &back), 0);
+	assert_record_head(&back, rec->op, rec->client_id, rec->seq, rec->id, rec->name);
+	assert_true(coll_settings_equal(&back.settings, &rec->settings));
+}
+
+/* An alter checks what a create checks of the same fields; "" and 0
+ * keep the collection's. */
+static void alter_gives(const Roost__AlterCollectionRequest *a, int code, const char *want)
+{
+	char msg[MSG_LEN] = "";
+
+	assert_int_equal(wire_check_alter(a, msg, sizeof(msg)), code);
+	if (want != NULL)
+		assert_msg_has(msg, want);
+}
+
+static Roost__AlterCollectionRequest alter_request(const char *name, const char *index,
+						   uint64_t train_docs, uint64_t client_id,
+						   uint64_t seq)
+{
+	Roost__AlterCollectionRequest a = ROOST__ALTER_COLLECTION_REQUEST__INIT;
+
+	a.name = (char *)name;
+	a.index = (char *)index;
+	a.train_docs = train_docs;
+	a.client_id = client_id;
+	a.seq = seq;
+	return a;
+}
+
+static void test_check_alter(void **state)
+{
+	Roost__AlterCollectionRequest a = alter_request("posts", "HNSW32", 20000, 1, 1);
+	char index[COLL_INDEX_MAX + 2];
+
+	(void)state;
+	alter_gives(&a, 0, NULL);
+	a.index = "";
+	a.train_docs = 0;
+	alter_gives(&a, 0, NULL);
+	a.index = NULL;
+	alter_gives(&a, 0, NULL);
+	a.name = "";
+	alter_gives(&a, ROOST_EINVAL, "a collection name is empty");
+	a.name = "_x";
+	alter_gives(&a, ROOST_EINVAL, "must start with a letter or a digit");
+	a.name = "posts";
+	a.seq = 0;
+	alter_gives(&a, ROOST_EINVAL, "missing idempotency key");
+	a.seq = 1;
+	a.client_id = 0;
+	alter_gives(&a, ROOST_EINVAL, "(got client_id 0, seq 1)");
+	a.client_id = 1;
+	a.index = "HNSW\t32";
+	alter_gives(&a, ROOST_EINVAL, "index must be printable ASCII (a FAISS factory string");
+	a.index = "IVF\x7f";
+	alter_gives(&a, ROOST_EINVAL, "index must be printable ASCII");
+	a.index = "caf\xc3\xa9";
+	alter_gives(&a, ROOST_EINVAL, "index must be printable ASCII");
+	memset(index, 'I', sizeof(index) - 1);
+	index[sizeof(index) - 1] = '\0';
+	a.index = index;
+	alter_gives(&a, ROOST_ETOOBIG, "index is 64 bytes; the limit is 63");
+	index[COLL_INDEX_MAX] = '\0';
+	alter_gives(&a, 0, NULL);
+	a.train_docs = WIRE_MAX_SEAL_DOCS;
+	alter_gives(&a, 0, NULL);
+	a.train_docs = WIRE_MAX_SEAL_DOCS + 1ull;
+	alter_gives(&a, ROOST_EINVAL,
+		    "train_docs must be 0 (keep the collection's) or at most 16777216, not "
+		    "16777217");
+	a.train_docs = UINT64_MAX;
+	alter_gives(&a, ROOST_EINVAL, "not 18446744073709551615");
+}
+
+/* A checked alter becomes a record of its name, key, index and training
+ * size for the id the broker found, which the writer's checks pass, and
+ * nothing else a create would carry. */
+static void test_alter_record(void **state)
+{
+	Roost__AlterCollectionRequest a = alter_request("posts.v2", "IVF256,Flat", 20000, 78, 4);
+	struct collrec rec;
+	char index[COLL_INDEX_MAX + 1];
+
+	(void)state;
+	memset(&rec, 0x5a, sizeof(rec));
+	wire_alter_record(&a, 7, &rec);
+	assert_record_head(&rec, COLLREC_ALTER, 78, 4, 7, "posts.v2");
+	assert_string_equal(rec.settings.index, "IVF256,Flat");
+	assert_int_equal(rec.settings.train_docs, 20000);
+	assert_int_equal(rec.settings.dim, 0);
+	assert_int_equal(rec.settings.metric, 0);
+	assert_int_equal(rec.settings.seal_docs, 0);
+	assert_int_equal(rec.settings.seal_interval_ms, 0);
+	assert_string_equal(rec.settings.indexed_keys, "");
+	assert_record_round_trip(&rec);
+	/* Nothing given: keep both; and the longest index. */
+	a.index = NULL;
+	a.train_docs = 0;
+	wire_alter_record(&a, 7, &rec);
+	assert_string_equal(rec.settings.index, "");
+	assert_int_equal(rec.settings.train_docs, 0);
+	assert_record_round_trip(&rec);
+	memset(index, 'I', COLL_INDEX_MAX);
+	index[COLL_INDEX_MAX] = '\0';
+	a.index = index;
+	assert_int_equal(wire_check_alter(&a, NULL, 0), 0);
+	wire_alter_record(&a, 7, &rec);
+	assert_record_round_trip(&rec);
+}
+
 /* A checked create becomes the record the writer applies: every field
  * carried, and the record passes the writer's own checks. */
 static void test_create_record(void **state)
 {
 	struct create_fx f;
-	struct collrec rec, back;
-	uint8_t buf[COLLREC_SIZE];
+	struct collrec rec;
 	char index[COLL_INDEX_MAX + 1];
 
 	(void)state;
 	create_init(&f);
 	memset(&rec, 0x5a, sizeof(rec));
 	wire_create_record(&f.c, &rec);
-	assert_int_equal(rec.op, COLLREC_CREATE);
-	assert_int_equal(rec.client_id, 42);
-	assert_int_equal(rec.seq, 3);
-	assert_int_equal(rec.id, 0);
-	assert_string_equal(rec.name, "posts");
+	assert_record_head(&rec, COLLREC_CREATE, 42, 3, 0, "posts");
 	assert_int_equal(rec.settings.dim, 384);
 	assert_int_equal(rec.settings.metric, 1);
 	assert_string_equal(rec.settings.index, "IVF64,PQ16");
@@ -2037,10 +2194,7 @@ static void test_create_record(void **state)
 	assert_int_equal(rec.settings.seal_docs, 8192);
 	assert_int_equal(rec.settings.seal_interval_ms, 2000);
 	assert_string_equal(rec.settings.indexed_keys, "user,topic");
-	collrec_write(&rec, buf);
-	assert_int_equal(collrec_parse(buf, sizeof(buf), &back), 0);
-	assert_string_equal(back.name, "posts");
-	assert_true(coll_settings_equal(&back.settings, &rec.settings));
+	assert_record_round_trip(&rec);
 	/* No index nor indexed keys given, and the longest index. */
 	f.s.index = NULL;
 	f.s.n_indexed_keys = 0;
@@ -2053,9 +2207,7 @@ static void test_create_record(void **state)
 	assert_int_equal(wire_check_create(&f.c, NULL, 0), 0);
 	wire_create_record(&f.c, &rec);
 	assert_string_equal(rec.settings.index, index);
-	collrec_write(&rec, buf);
-	assert_int_equal(collrec_parse(buf, sizeof(buf), &back), 0);
-	assert_string_equal(back.settings.index, index);
+	assert_record_round_trip(&rec);
 }
 
 int main(void)
@@ -2089,6 +2241,7 @@ int main(void)
 	    cmocka_unit_test(test_encode_error),
 	    cmocka_unit_test(test_nul_in_strings),
 	    cmocka_unit_test(test_two_operations),
+	    cmocka_unit_test(test_alter_is_an_operation),
 	    cmocka_unit_test(test_check_filter),
 	    cmocka_unit_test(test_check_filter_where),
 	    cmocka_unit_test(test_mutated_search_frames),
@@ -2099,6 +2252,8 @@ int main(void)
 	    cmocka_unit_test(test_check_create_seal_bounds),
 	    cmocka_unit_test(test_check_create_indexed_keys),
 	    cmocka_unit_test(test_check_drop),
+	    cmocka_unit_test(test_check_alter),
+	    cmocka_unit_test(test_alter_record),
 	    cmocka_unit_test(test_create_record),
 	};
 
