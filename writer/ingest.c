@@ -1220,6 +1220,8 @@ static int ingest__apply(ingest *w, const struct ingest_rec *r)
 	if (!w->replaying)
 		killpoint_reach(KILLPOINT_COLL_BEFORE_MANIFEST);
 	ingest__store(w);
+	if (!w->replaying)
+		ingest__plan_compaction(w); /* an alter's rebuilds start at once */
 	return 0;
 }
 

@@ -195,7 +195,10 @@ def test_kill9_during_a_rebuild_loses_nothing(make_instance, point):
     settled(inst, "k")
     m, segs, files = index_files(inst.data, coll)
     assert all(s["index_gen"] == m["collections"]["k"]["index_gen"] for s in segs), segs
-    assert sum(s["count"] for s in segs) == 2 * SEAL
+    # The 7 rows of the tail are sealed too when the alter found them
+    # indexed with the old settings (replayed before it, after a kill at
+    # coll-before-manifest).
+    assert sum(s["count"] for s in segs) in (2 * SEAL, n)
     assert len(files) == len(segs), files  # no index file left over
     probe = list(range(0, n, 53))
     wait_for(lambda: own_hits(inst, "k", probe) == ["d%d" % i for i in probe], 60,
