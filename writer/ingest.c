@@ -46,6 +46,8 @@
  * memory and rewriting. Below it, segments stay logarithmic in number. */
 #define INGEST_MERGED_DOCS  (1u << 20)
 #define INGEST_MERGED_SEALS 16u
+/* A wait for the last seal at least this long is logged. */
+#define INGEST_SEAL_LAG_MS 20
 
 struct ingest {
 	struct ingest_config cfg;
@@ -1063,8 +1065,15 @@ static int ingest__seal(ingest *w, uint32_t at)
 	if (!wcoll_sealable(c))
 		return 0;
 	int rc = 0;
+	int64_t waited = futex_now_ms();
 	while (rc == 0 && wcoll_frozen(c))
 		rc = ingest__finish_seal(w, 1);
+	waited = futex_now_ms() - waited;
+	if (waited >= INGEST_SEAL_LAG_MS)
+		log_warn(
+		    "collection '%s': ingestion waited %lld ms for the last seal to be written "
+		    "(the disk is slower than the adds)",
+		    w->man.colls[at].name, (long long)waited);
 	wcoll_seal *s = NULL;
 	if (rc == 0)
 		rc = wcoll_freeze(c, w->end, ingest__new_gen(w), &s);
