@@ -20,9 +20,12 @@
 #include "bdata.h"
 #include "bstat.h"
 #include "err.h"
+#include "flatidx.h"
+#include "segment.h"
 #include "search_params_c.h"
 
 #include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexFlat_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/impl/AuxIndexStructures_c.h>
 #include <faiss/c_api/error_c.h>
@@ -30,6 +33,7 @@
 #include <faiss/c_api/index_io_c.h>
 
 #include <fcntl.h>
+#include <limits.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -264,6 +268,38 @@ static int base__selector(const FaissIndex *idx, const struct base_keep *k, uint
 	return 0;
 }
 
+/* roost's segment index file as an in-process service would hold it. A
+ * Flat one is its header alone (store/flatidx.h): its vectors are in the
+ * segment's documents file beside it (seg-...-<end>.docs), where readers
+ * search them too. */
+static int base__segment_index(const char *file, FaissIndex **idx)
+{
+	struct flatidx h;
+	int rc = flatidx_read(file, &h);
+	if (rc || !flatidx_is_flat(&h))
+		return rc ? rc : base__faiss(faiss_read_index_fname(file, 0, idx), file);
+	char docs[PATH_MAX];
+	const char *name = strrchr(file, '/');
+	const char *dot = strchr(name ? name : file, '.');
+	if (!dot ||
+	    snprintf(docs, sizeof docs, "%.*s.docs", (int)(dot - file), file) >= (int)sizeof docs)
+		return ROOST_EINVAL;
+	struct segment_docs d;
+	if ((rc = segment_load(docs, SEGMENT_WITH_VECTORS, &d)) != 0)
+		return rc;
+	FaissIndexFlat *flat = NULL;
+	rc = base__faiss(faiss_IndexFlat_new_with(&flat, d.dim, (FaissMetricType)h.metric),
+			 "IndexFlat");
+	if (rc == 0)
+		rc = base__faiss(faiss_Index_add(flat, (idx_t)d.count, d.vectors), docs);
+	segment_free(&d);
+	if (rc)
+		faiss_Index_free(flat);
+	else
+		*idx = flat;
+	return rc;
+}
+
 /* The index to search: roost's segment file, or one of the kept rows
  * built here (--select: of every row, the selector keeping the rest). */
 static int base__search_index(const struct bargs *a, const struct bdata *g, struct base_keep *k,
@@ -275,7 +311,7 @@ static int base__search_index(const struct bargs *a, const struct bdata *g, stru
 	if (base__keep_args(a, n, k) != 0 || (!file && n == 0))
 		return ROOST_EINVAL;
 	if (file)
-		return base__faiss(faiss_read_index_fname(file, 0, idx), file);
+		return base__segment_index(file, idx);
 	struct base_keep all = {.n = n, .mod = 1, .lo = 0, .hi = 1};
 	return base__kept_index(g, bargs_str(a, "index", "Flat"), select ? &all : k,
 				(uint64_t)bargs_int(a, "train", 65536), idx);

@@ -23,6 +23,7 @@ import shlex
 import shutil
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -169,6 +170,19 @@ def pss(pid):
             if line.startswith("Pss:"):
                 return int(line.split()[1]) * 1024
     raise BenchError("no Pss for pid %d" % pid)
+
+
+def in_process_bytes(index_file):
+    """What FAISS would hold of a segment's index file in process: its size,
+    but for a Flat segment, whose file is FAISS's header alone (its vectors
+    are the documents file's: store/flatidx.h), the vectors it would read."""
+    size = os.path.getsize(index_file)
+    with open(index_file, "rb") as f:
+        head = f.read(37)
+    if size == 37 and head[:4] in (b"IxF2", b"IxFI"):
+        d, ntotal = struct.unpack_from("<iq", head, 4)
+        return d * ntotal * 4
+    return size
 
 
 def reader_tuning(index):
@@ -507,7 +521,7 @@ class Bench:
         searches fault its pages in) and how soon it serves, against the
         bytes of the segments' FAISS index files: what one more
         in-process copy of the index would hold."""
-        index_bytes = sum(os.path.getsize(f) for f in inst.files("seg-*.index"))
+        index_bytes = sum(in_process_bytes(f) for f in inst.files("seg-*.index"))
         extra, started = [], []
         for _ in range(self.reps):
             one = sum(pss(q.pid) for q in inst.procs())

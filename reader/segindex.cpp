@@ -2,6 +2,7 @@
 #include "segindex.h"
 
 #include "err.h"
+#include "flatidx.h"
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -223,34 +224,6 @@ struct segindex_hnsw : faiss::IndexHNSW {
 	}
 };
 
-// The fields of FAISS's index header that a flat index file starts with.
-struct segindex_header {
-	char fourcc[4];
-	int32_t d;
-	int64_t ntotal;
-	int metric;
-};
-
-int segindex_read_header(const char *path, segindex_header *h)
-{
-	FILE *f = fopen(path, "rbe");
-	if (!f)
-		return errno == ENOENT ? ROOST_ENOENT : ROOST_EIO;
-	int64_t dummy[2];
-	uint8_t trained;
-	bool ok = fread(h->fourcc, 4, 1, f) == 1 && fread(&h->d, sizeof h->d, 1, f) == 1 &&
-		  fread(&h->ntotal, sizeof h->ntotal, 1, f) == 1 &&
-		  fread(dummy, sizeof dummy, 1, f) == 1 && fread(&trained, 1, 1, f) == 1 &&
-		  fread(&h->metric, sizeof h->metric, 1, f) == 1;
-	fclose(f);
-	return ok ? 0 : ROOST_ECORRUPT;
-}
-
-bool segindex_is_flat(const segindex_header &h)
-{
-	return memcmp(h.fourcc, "IxF2", 4) == 0 || memcmp(h.fourcc, "IxFI", 4) == 0;
-}
-
 size_t segindex_nprobe(size_t nlist)
 {
 	size_t n = nlist / SEGINDEX_NPROBE_SHARE;
@@ -300,9 +273,9 @@ faiss::Index *segindex_hnsw_over(faiss::Index *idx, const float *xb)
 	return new segindex_hnsw(*hnsw, xb);
 }
 
-faiss::Index *segindex_read(const char *path, const segindex_header &h, const float *xb)
+faiss::Index *segindex_read(const char *path, const flatidx &h, const float *xb)
 {
-	if (segindex_is_flat(h))
+	if (flatidx_is_flat(&h))
 		return new segindex_flat(h.d, h.ntotal,
 					 h.metric == faiss::METRIC_INNER_PRODUCT
 					     ? faiss::METRIC_INNER_PRODUCT
@@ -320,8 +293,8 @@ extern "C" int segindex_open(FaissIndex **out, const char *path, const float *ve
 			     uint64_t count, uint32_t dim)
 {
 	*out = nullptr;
-	segindex_header h;
-	int rc = segindex_read_header(path, &h);
+	flatidx h;
+	int rc = flatidx_read(path, &h);
 	if (rc)
 		return rc;
 	if (h.d != (int32_t)dim || h.ntotal != (int64_t)count)

@@ -2,9 +2,10 @@
  * page cache can hold instead of each reading its own copy.
  *
  * FAISS 1.7.3 reads an index file into the heap. Per type:
- * - Flat: the index file is not read at all. The segment's vectors, mapped
- *   from its documents file, are searched in place by a read-only index
- *   (the same FAISS kernels, IDSelector and BLAS path as IndexFlat).
+ * - Flat: only the index file's header is read (the writer writes no
+ *   more: store/flatidx.h). The segment's vectors, mapped from its
+ *   documents file, are searched in place by a read-only index (the same
+ *   FAISS kernels, IDSelector and BLAS path as IndexFlat).
  * - IVF: inverted lists are mapped from the index file (FAISS's
  *   IO_FLAG_MMAP, the C++ value: the C API's FAISS_IO_FLAG_MMAP is 1 and
  *   would read everything), with the lists' prefetch threads off (they

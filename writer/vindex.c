@@ -2,6 +2,7 @@
 
 #include "durable.h"
 #include "err.h"
+#include "flatidx.h"
 #include "log.h"
 
 #include <faiss/c_api/IndexFlat_c.h>
@@ -279,6 +280,15 @@ int vindex_store(const vindex *v, const char *path)
 	FaissIndex *cpu = v->index;
 	if (v->on_gpu && gpu_index_to_cpu(v->index, &cpu) != 0)
 		return ROOST_EFAISS;
+	if (faiss_IndexFlat_cast(cpu)) {
+		/* Its vectors are the segment's documents file's. */
+		int rc = flatidx_store(path, (uint32_t)faiss_Index_d(cpu),
+				       (uint64_t)faiss_Index_ntotal(cpu),
+				       faiss_Index_metric_type(cpu) == METRIC_INNER_PRODUCT, 0600);
+		if (cpu != v->index)
+			faiss_Index_free(cpu);
+		return rc;
+	}
 	errno = 0;
 	int written = faiss_write_index_fname(cpu, tmp) == 0;
 	/* FAISS reports a failed fopen or fwrite as an exception; the errno

@@ -12,6 +12,7 @@ from conftest import read_manifest, wait_for, wait_segments
 
 DIM = 8
 SEAL = 4096  # the smallest seal size
+FLAT_HEADER = 37  # bytes of a Flat segment's index file
 
 
 def vec(i):
@@ -66,6 +67,11 @@ def test_an_alter_rebuilds_every_segment_and_readers_follow(inst):
     before = own_hits(inst, "posts", probe)
     assert before == ["d%d" % i for i in probe]
     coll = inst.collections()["posts"]["id"]
+    # A Flat segment's index file is FAISS's header alone: its vectors are
+    # the documents file's (store/flatidx.h).
+    _, segs, files = index_files(inst.data, coll)
+    assert len(files) == len(segs) == 3
+    assert all(os.path.getsize(os.path.join(inst.data, f)) == FLAT_HEADER for f in files)
 
     r = inst.alter("posts", index="HNSW16")
     assert r["status"] == 0, r
@@ -80,6 +86,9 @@ def test_an_alter_rebuilds_every_segment_and_readers_follow(inst):
     # One index file per segment, each of the new generation: the old
     # ones went once the manifest named the new.
     assert len(files) == len(segs) and all(".00000001.index" in f for f in files), files
+    # HNSW's files hold their vectors, and a graph.
+    assert sum(os.path.getsize(os.path.join(inst.data, f)) for f in files) > \
+        sum(s["count"] for s in segs) * DIM * 4
     log = inst.read_log(inst.logs[0])
     assert log.count("rebuilt the index of segment") >= 3, log[-3000:]
     wait_for(lambda: own_hits(inst, "posts", probe) == before, 60, "the reader on HNSW16")
