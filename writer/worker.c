@@ -4,6 +4,14 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Jobs run at this nice value (the ingest thread's plus 10): on a machine
+ * short of cores, the ingest thread, which adds wait for, gets the CPU
+ * first, and a seal or a merge takes what is left. */
+#define WORKER__NICE 10
 
 struct worker {
 	pthread_t thread;
@@ -31,6 +39,11 @@ static struct worker_job *worker__next(worker *w)
 static void *worker__main(void *arg)
 {
 	worker *w = arg;
+	/* Per thread on Linux (a tid is a process id to setpriority); FAISS's
+	 * OpenMP threads started from here inherit it. A failure only costs
+	 * the priority. */
+	int tid = (int)syscall(SYS_gettid);
+	setpriority(PRIO_PROCESS, (id_t)tid, getpriority(PRIO_PROCESS, (id_t)tid) + WORKER__NICE);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		struct worker_job *j = NULL;
