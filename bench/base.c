@@ -201,9 +201,12 @@ static int base_add(const struct bargs *a, const struct bdata *g)
 	int rc = x ? base__faiss(faiss_index_factory(&idx, (int)g->dim, factory, METRIC_L2),
 				 "index_factory")
 		   : ROOST_ENOMEM;
+	uint64_t trained_ns = bstat_now_ns();
 	if (rc == 0) {
 		bdata_rows(g, 0, n, x);
+		trained_ns = bstat_now_ns();
 		rc = base__train(idx, x, n, (uint64_t)bargs_int(a, "train", 65536));
+		trained_ns = bstat_now_ns() - trained_ns;
 	}
 	struct bstat lat = {0};
 	uint64_t t0 = bstat_now_ns(), calls = 0;
@@ -221,6 +224,7 @@ static int base_add(const struct bargs *a, const struct bdata *g)
 		bstat_json_num(&j, "batch", (double)batch);
 		bstat_json_num(&j, "vectors", (double)n);
 		bstat_json_num(&j, "seconds", s);
+		bstat_json_num(&j, "train_seconds", (double)trained_ns / 1e9);
 		bstat_json_num(&j, "vectors_per_s", (double)n / s);
 		bstat_json_num(&j, "requests_per_s", (double)calls / s);
 		bstat_json_lat(&j, "latency", &lat);

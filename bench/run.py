@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import report
@@ -36,8 +37,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 import conftest  # noqa: E402
 
-FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "seals", "scale",
-           "original", "profile"]
+FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "seals", "alter",
+           "scale", "original", "profile"]
 # The figures (report rows) each measurement writes, where they differ.
 ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"],
                "search": ["search", "goals", "readers"], "profile": []}
@@ -76,7 +77,7 @@ def plan(quick):
             recovery_full_log=False, original_s=3.0,
             deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=2500,
             filter_users=100, writes_cap=10000, kept_clients=[1, 16],
-            kept_queries=200, kept_s=0.3, seal_rows=SEAL_ROWS // 4)
+            kept_queries=200, kept_s=0.3, seal_rows=SEAL_ROWS // 4, alter_rows=20000)
     return dict(
         reps=3, ring_sizes=[64, 4096, 262144], ring_producers=[1, 2, 4], ring_s=0.5,
         ingest=list(itertools.product(["queued", "durable", "visible"], [1, 4, 16, 64],
@@ -89,7 +90,7 @@ def plan(quick):
         recovery_full_log=True, original_s=20.0,
         deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=5000,
         filter_users=100, writes_cap=15000, kept_clients=[1, 16],
-        kept_queries=200, kept_s=0.5, seal_rows=SEAL_ROWS)
+        kept_queries=200, kept_s=0.5, seal_rows=SEAL_ROWS, alter_rows=50000)
 
 
 FILL_BATCH = 1000
@@ -749,6 +750,65 @@ class Bench:
             short="Flat add", params=dict(rows=rows, clients=clients, batch=batch),
             p99_ms=[r["latency_p99_ms"] for r in runs],
             vectors_per_s=[r["vectors_per_s"] for r in runs], seals=seals, merges=merges)
+
+    # -- 13. altering a collection ---------------------------------------------
+    def fig_alter(self):
+        """A Flat collection in the default layout, at rest, altered to each
+        approximate index type: the time until every segment's index is
+        rebuilt (the writer trains on a sample of the segments first where
+        the type needs it), next to training and building the same index
+        in process on the same vectors. A client searches meanwhile."""
+        p = self.p
+        n = p["alter_rows"]
+        for index in ("HNSW32", "IVF1024,Flat"):
+            base = []
+            for _ in range(self.reps):
+                b = self.faiss("add", index=index, rows=n, batch=n, train=p["train"])
+                base.append(b["train_seconds"] + b["seconds"])
+            runs, ok, failed = [], [], []
+            for _ in range(self.reps):
+                inst = self.instance("Flat", ["--train-docs", str(p["train"])], readers=1)
+                try:
+                    self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="queued")
+                    self.settled(inst)
+                    seconds, searches = self.rebuild(inst, index)
+                finally:
+                    self.drop(inst)
+                runs.append(seconds)
+                ok.append(searches[0])
+                failed.append(searches[1])
+            self.record("alter", "%s rows x %d, Flat to %s, default layout at rest" % (
+                human_count(n), self.dim, index), "until rebuilt", "s", "lower", runs, base,
+                "FAISS train + add in process, same vectors", short="train + add",
+                params=dict(rows=n, index=index), searches_ok=ok, searches_failed=failed)
+
+    def rebuild(self, inst, index):
+        """Alters the default collection to index and waits until no segment
+        is left to rebuild, searching all the while: (seconds, (searches
+        answered, searches failed))."""
+        done, counts = threading.Event(), [0, 0]
+
+        def search():
+            q = [[0.5] * self.dim]
+            while not done.is_set():
+                r = inst.search(q, k=10)
+                counts[r["status"] != 0 or not r["results"][0]] += 1
+
+        t = threading.Thread(target=search, daemon=True)
+        t0 = time.monotonic()
+        r = inst.alter("default", index=index)
+        if r["status"] != 0:
+            raise BenchError("alter to %s: %s" % (index, r["message"]))
+        t.start()
+        try:
+            while inst.collections()["default"]["rebuilding"]:
+                if time.monotonic() - t0 > 1800:
+                    raise BenchError("the rebuild to %s took over 1800 s" % index)
+                time.sleep(0.05)
+            return time.monotonic() - t0, tuple(counts)
+        finally:
+            done.set()
+            t.join()
 
     def fill_to(self, inst, target):
         """Adds rows until the instance holds target documents. Stops at
