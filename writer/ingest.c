@@ -240,7 +240,7 @@ static int ingest__check_indexes(const struct manifest *m)
 		if (vindex_check_factory(s->index, s->dim, s->metric, &needs_training, why,
 					 sizeof why) != 0) {
 			log_error("collection '%s': index '%s' cannot be built at dimension %u, "
-				  "metric %s: FAISS says \"%s\"; --index takes a FAISS factory "
+				  "metric %s: %s; --index takes a FAISS factory "
 				  "string such as Flat, HNSW32 or IVF1024,Flat",
 				  mc->name, s->index, s->dim, s->metric ? "ip" : "l2", why);
 			return ROOST_EINVAL;
@@ -1238,11 +1238,10 @@ static int ingest__apply(ingest *w, const struct ingest_rec *r)
 static int ingest__check_index(ingest *w, uint64_t client_id, uint64_t lsn,
 			       const struct coll_settings *s)
 {
-	char note[256], why[256];
+	char note[512], why[256]; /* the catalog keeps CATALOG_NOTE_MAX of note */
 	int needs_training;
 	if (vindex_check_factory(s->index, s->dim, s->metric, &needs_training, why, sizeof why)) {
-		snprintf(note, sizeof note,
-			 "index '%s' cannot be built at dimension %u: FAISS says \"%.120s\"",
+		snprintf(note, sizeof note, "index '%s' cannot be built at dimension %u: %s",
 			 s->index, s->dim, why);
 		return ingest__refuse(w, client_id, lsn, ROOST_EINVAL, note);
 	}

@@ -12,6 +12,7 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -100,18 +101,60 @@ static int vindex__wrap(vindex **out, FaissIndex *index)
 	return 0;
 }
 
-static int vindex__factory(FaissIndex **out, const char *factory, uint32_t dim, uint32_t metric)
+/* FAISS 1.7.3 uses the counts of a factory string before it checks them:
+ * a 0 divides by zero in a constructor (PQ0, PQ8x0) or builds an index
+ * that crashes at its first add (IVF0, HNSW0), and a code of more bits
+ * than a product quantizer can train crashes training. Such a string
+ * kills the process instead of raising an error, so it is refused before
+ * FAISS parses it: every number in it (a list, neighbour or subquantizer
+ * count, a dimension) must be 1 to VINDEX__MAX_COUNT, and a code size
+ * (the number after an 'x', as in PQ16x8) 1 to VINDEX__MAX_BITS. */
+#define VINDEX__MAX_COUNT (1u << 20)
+#define VINDEX__MAX_BITS  16u
+
+static int vindex__counts_ok(const char *factory, char *why, size_t len)
+{
+	const char *p = factory;
+	while (*p) {
+		if (!isdigit((unsigned char)*p)) {
+			p++;
+			continue;
+		}
+		const char *start = p;
+		unsigned long long v = 0, most = p > factory && p[-1] == 'x' ? VINDEX__MAX_BITS
+									     : VINDEX__MAX_COUNT;
+		for (; isdigit((unsigned char)*p); p++)
+			v = v > most ? v : v * 10 + (unsigned long long)(*p - '0');
+		if (v == 0 || v > most) {
+			snprintf(why, len, "%.*s in '%s' is out of range: %s are 1 to %llu",
+				 (int)(p - start), start, factory,
+				 most == VINDEX__MAX_BITS ? "code sizes in bits" : "its counts",
+				 most);
+			return ROOST_EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int vindex__factory(FaissIndex **out, const char *factory, uint32_t dim, uint32_t metric,
+			   char *why, size_t len)
 {
 	FaissMetricType m = metric ? METRIC_INNER_PRODUCT : METRIC_L2;
 	*out = NULL;
-	return faiss_index_factory(out, (int)dim, factory, m) == 0 ? 0 : ROOST_EINVAL;
+	int rc = vindex__counts_ok(factory, why, len);
+	if (rc == 0 && faiss_index_factory(out, (int)dim, factory, m) != 0) {
+		snprintf(why, len, "FAISS says \"%s\"", vindex__faiss_words());
+		rc = ROOST_EINVAL;
+	}
+	return rc;
 }
 
 int vindex_new(vindex **out, const char *factory, uint32_t dim, uint32_t metric)
 {
 	FaissIndex *index;
-	if (vindex__factory(&index, factory, dim, metric) != 0) {
-		vindex__fail("index_factory");
+	char why[256];
+	if (vindex__factory(&index, factory, dim, metric, why, sizeof why) != 0) {
+		log_error("index '%s' cannot be built: %s", factory, why);
 		return ROOST_EINVAL;
 	}
 	return vindex__wrap(out, index);
@@ -315,10 +358,8 @@ int vindex_check_factory(const char *factory, uint32_t dim, uint32_t metric, int
 			 char *why, size_t len)
 {
 	FaissIndex *index;
-	if (vindex__factory(&index, factory, dim, metric) != 0) {
-		snprintf(why, len, "%s", vindex__faiss_words());
+	if (vindex__factory(&index, factory, dim, metric, why, len) != 0)
 		return ROOST_EINVAL;
-	}
 	*needs_training = !faiss_Index_is_trained(index);
 	faiss_Index_free(index);
 	return 0;

@@ -65,8 +65,9 @@ void vindex_gpu_model(const vindex *v, struct gpumem_model *out);
 int vindex_store(const vindex *v, const char *path);
 
 /* Checks a factory string by building the index in memory, without
- * keeping it; ROOST_EINVAL with FAISS's own words (no source paths) in
- * why when it cannot be built. Logs nothing. */
+ * keeping it; ROOST_EINVAL when it cannot be built, why saying so: a
+ * count FAISS would crash on (0, or too large; never handed to FAISS), or
+ * FAISS's own words (FAISS says "...", no source paths). Logs nothing. */
 int vindex_check_factory(const char *factory, uint32_t dim, uint32_t metric, int *needs_training,
 			 char *why, size_t len);
 

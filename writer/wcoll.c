@@ -139,8 +139,8 @@ static int wcoll__check_factory(wcoll *c)
 	int rc = vindex_check_factory(c->set.index, c->set.dim, c->set.metric, &c->needs_training,
 				      why, sizeof why);
 	if (rc)
-		log_error("collection '%s': index '%s' cannot be built: FAISS says \"%s\"", c->name,
-			  c->set.index, why);
+		log_error("collection '%s': index '%s' cannot be built: %s", c->name, c->set.index,
+			  why);
 	return rc;
 }
 

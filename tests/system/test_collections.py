@@ -139,7 +139,7 @@ def test_requests_name_their_collection(make_instance):
         assert r["status"] == EINVAL and "collection name" in r["message"], (bad, r)
     r = inst.create("big", dim=5000)
     assert r["status"] == EDIM and "dim" in r["message"], r
-    r = inst.create("nofaiss", dim=4, index="IVF0,Nope")
+    r = inst.create("nofaiss", dim=4, index="IVF4,Nope")
     assert r["status"] == EINVAL and "FAISS" in r["message"], r
     before = inst.status()
     doc = [wire.document([0.5] * POSTS_DIM)]

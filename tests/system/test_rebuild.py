@@ -169,6 +169,30 @@ def test_alter_errors_change_nothing(inst):
     assert read_manifest(inst.data)["collections"]["c"]["index_gen"] == 0
 
 
+# Factory strings whose counts FAISS 1.7.3 uses before it checks them: each
+# killed the writer (SIGSEGV or SIGFPE) in the check itself or at the
+# first add, before the writer refused them.
+CRASHING = ["IVF0,Flat", "HNSW0", "IVF4,PQ0", "IVF4,PQ8x0", "IVF4_HNSW0,Flat", "OPQ0,IVF4,PQ2",
+            "IVF4,PQ2x99"]
+
+
+def test_index_strings_faiss_would_crash_on_are_refused(inst):
+    """Neither a create nor an alter may take the writer down: each is
+    refused, naming the count, and the writer serves on."""
+    assert inst.create("c", dim=DIM)["status"] == 0
+    for index in CRASHING:
+        for r in (inst.create("n", dim=DIM, index=index), inst.alter("c", index=index)):
+            assert r["status"] != 0 and "out of range" in r["message"], (index, r)
+        assert inst.writer.poll() is None, (index, inst.read_log(inst.logs[0])[-2000:])
+    assert sorted(inst.collections()) == ["c", "default"]
+    assert inst.collections()["c"]["index"] == "Flat"
+    # What FAISS builds and uses safely still goes through.
+    for index in ("IVF4,PQ2x4", "HNSW2", "IVF1,Flat"):
+        assert inst.alter("c", index=index)["status"] == 0, index
+    fill(inst, "c", 0, 300)
+    assert inst.writer.poll() is None
+
+
 @pytest.mark.parametrize("point", ["rebuild-built", "rebuild-before-manifest",
                                    "rebuild-after-manifest", "coll-before-manifest"])
 def test_kill9_during_a_rebuild_loses_nothing(make_instance, point):
