@@ -77,7 +77,8 @@ def plan(quick):
             recovery_full_log=False, original_s=3.0,
             deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=2500,
             filter_users=100, writes_cap=10000, kept_clients=[1, 16],
-            kept_queries=200, kept_s=0.3, seal_rows=SEAL_ROWS // 4, alter_rows=20000)
+            kept_queries=200, kept_s=0.3, seal_rows=SEAL_ROWS // 4, alter_rows=20000,
+            readers_large=["IVF1024,Flat"], readers_large_rows=50000)
     return dict(
         reps=3, ring_sizes=[64, 4096, 262144], ring_producers=[1, 2, 4], ring_s=0.5,
         ingest=list(itertools.product(["queued", "durable", "visible"], [1, 4, 16, 64],
@@ -90,7 +91,8 @@ def plan(quick):
         recovery_full_log=True, original_s=20.0,
         deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=5000,
         filter_users=100, writes_cap=15000, kept_clients=[1, 16],
-        kept_queries=200, kept_s=0.5, seal_rows=SEAL_ROWS, alter_rows=50000)
+        kept_queries=200, kept_s=0.5, seal_rows=SEAL_ROWS, alter_rows=50000,
+        readers_large=["IVF1024,Flat"], readers_large_rows=1000000)
 
 
 FILL_BATCH = 1000
@@ -481,6 +483,19 @@ class Bench:
                 self.drop(inst)
             if p["search_default_seal"]:
                 self.search_default_seal(index, n, train, gt, base)
+        for index in p["readers_large"]:
+            self.reader_memory_large(index, p["readers_large_rows"])
+
+    def reader_memory_large(self, index, n):
+        """Figure 6b at the goals' size (1M), for the index types whose build
+        fits the run: the default layout once at rest."""
+        inst = self.instance(index, ["--train-docs", str(self.p["train"])], readers=1)
+        try:
+            self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="queued")
+            self.settled(inst)
+            self.reader_memory(inst, index, n)
+        finally:
+            self.drop(inst)
 
     def equal_recall(self, inst, index, layout, gt, seg_file):
         """Speed at equal recall, as ann-benchmarks compares: for each
@@ -525,6 +540,9 @@ class Bench:
         index_bytes = sum(in_process_bytes(f) for f in inst.files("seg-*.index"))
         extra, started = [], []
         for _ in range(self.reps):
+            # The same searches first, so that the pages they touch are in
+            # memory before: the growth is the added reader's alone.
+            self.load(inst, "search", clients=4, k=10, queries=100, duration=0.3)
             one = sum(pss(q.pid) for q in inst.procs())
             t0 = time.monotonic()
             inst.start_reader()  # returns once it logs that it serves
