@@ -117,3 +117,112 @@ int coll_keys_check(const char *keys, char *why, size_t len)
 		snprintf(why, len, "indexed keys %s", problem);
 	return ROOST_EINVAL;
 }
+
+/* ---- index types ---- */
+
+/* The cursor of a factory string being parsed, and what it asks of the
+ * training so far. */
+struct coll__parse {
+	const char *p;
+	uint64_t min_train;
+	const char *problem;
+};
+
+static int coll__lit(struct coll__parse *x, const char *lit)
+{
+	size_t n = strlen(lit);
+	if (strncmp(x->p, lit, n) != 0)
+		return 0;
+	x->p += n;
+	return 1;
+}
+
+/* A decimal number in [lo, hi], or problem says which bound. */
+static int coll__num(struct coll__parse *x, uint64_t lo, uint64_t hi, const char *problem,
+		     uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *start = x->p;
+	for (; *x->p >= '0' && *x->p <= '9'; x->p++)
+		v = v > hi ? v : v * 10 + (uint64_t)(*x->p - '0');
+	if (x->p == start || v < lo || v > hi) {
+		x->problem = problem;
+		return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+static void coll__train(struct coll__parse *x, uint64_t points)
+{
+	if (points > x->min_train)
+		x->min_train = points;
+}
+
+/* PQ<m>[x<bits>]: 2^bits centroids per sub-quantizer to train. */
+static int coll__pq(struct coll__parse *x)
+{
+	uint64_t m, bits = 8;
+	if (!coll__lit(x, "PQ"))
+		return 0;
+	if (!coll__num(x, 1, COLL_MAX_DIM, "PQ sub-quantizers are 1 to 4096", &m))
+		return 0;
+	if (coll__lit(x, "x") && !coll__num(x, 1, 16, "PQ code sizes are 1 to 16 bits", &bits))
+		return 0;
+	coll__train(x, 1ull << bits);
+	return 1;
+}
+
+static int coll__sq(struct coll__parse *x)
+{
+	return coll__lit(x, "SQfp16") || coll__lit(x, "SQ4") || coll__lit(x, "SQ6") ||
+	       coll__lit(x, "SQ8");
+}
+
+static int coll__hnsw(struct coll__parse *x)
+{
+	uint64_t m;
+	return coll__num(x, 2, 256, "HNSW neighbours are 2 to 256", &m);
+}
+
+/* The types whose build, training, adds, files and searches roost runs
+ * and tests; FAISS's factory takes many more, some of which crash it
+ * (HNSW1, an NSG quantizer, a 0 anywhere) or fail only at the first seal
+ * (an NSG takes one add; PCA64 at dimension 8), stalling the writer. */
+static int coll__index(struct coll__parse *x)
+{
+	if (coll__lit(x, "Flat") || coll__sq(x))
+		return 1;
+	if (coll__lit(x, "HNSW"))
+		return coll__hnsw(x) && (!coll__lit(x, "_") || coll__sq(x) || coll__pq(x));
+	if (coll__lit(x, "IVF")) {
+		uint64_t lists;
+		if (!coll__num(x, 1, 1u << 20, "IVF lists are 1 to 1048576", &lists))
+			return 0;
+		coll__train(x, lists);
+		if (coll__lit(x, "_HNSW") && !coll__hnsw(x))
+			return 0;
+		return coll__lit(x, ",") && (coll__lit(x, "Flat") || coll__sq(x) || coll__pq(x));
+	}
+	return coll__pq(x);
+}
+
+int coll_index_check(const char *index, uint64_t train_docs, char *why, size_t len)
+{
+	struct coll__parse x = {.p = index};
+	int ok = coll__index(&x) && *x.p == '\0';
+	if (ok && train_docs && train_docs < x.min_train) {
+		if (why && len)
+			snprintf(why, len,
+				 "it trains on at least %llu vectors, more than train_docs %llu",
+				 (unsigned long long)x.min_train, (unsigned long long)train_docs);
+		return ROOST_EINVAL;
+	}
+	if (!ok && why && len)
+		snprintf(why, len, "%s",
+			 x.problem ? x.problem
+				   : "roost takes these FAISS types: Flat, HNSW<M>[_SQ8|_PQ<m>], "
+				     "IVF<n>[_HNSW<M>],<Flat|SQ8|PQ<m>[x<b>]>, "
+				     "PQ<m>[x<b>] or SQ8 (SQ4, SQ6, SQfp16)");
+	return ok ? 0 : ROOST_EINVAL;
+}

@@ -52,6 +52,16 @@ int coll_keys_check(const char *keys, char *why, size_t len);
  * and moves *at past it. */
 size_t coll_keys_next(const char *keys, size_t *at, size_t *start);
 
+/* 0 when index (NUL-terminated) is a FAISS factory string of a type
+ * roost takes from a client (a create or an alter): Flat; HNSW<M> (M 2 to
+ * 256), alone or _SQ<k>/_PQ<m>; IVF<n>[_HNSW<M>] (n 1 to 1048576) with
+ * Flat, SQ<k> or PQ<m>[x<bits>]; PQ<m>[x<bits>] (bits 1 to 16); SQ<k>
+ * (SQ4, SQ6, SQ8, SQfp16). train_docs (0: not checked) must give every
+ * k-means of the type enough vectors: the IVF lists, 2^bits per PQ.
+ * Otherwise ROOST_EINVAL, and why (when not NULL) says what is wrong. Pure
+ * syntax: whether FAISS builds it at a dimension is its own question. */
+int coll_index_check(const char *index, uint64_t train_docs, char *why, size_t len);
+
 /* The name a request means: "" and NULL mean COLL_DEFAULT. */
 const char *coll_name_or_default(const char *name);
 

@@ -1234,12 +1234,27 @@ static int ingest__apply(ingest *w, const struct ingest_rec *r)
 	return 0;
 }
 
-/* A create's or an alter's index: one FAISS builds, and the GPU takes. */
+/* A collection's own settings with the writer's defaults where it has none. */
+static void ingest__resolve(const ingest *w, const struct coll_settings *own,
+			    struct coll_settings *out)
+{
+	struct wcoll_defaults d = {w->cfg.seal_docs, w->cfg.train_docs,
+				   (uint32_t)w->cfg.seal_interval_ms};
+	wcoll_resolve(&d, own, out);
+}
+
+/* A create's or an alter's index (its settings resolved): one of the types
+ * roost takes from clients, with enough training vectors, that FAISS
+ * builds at its dimension and the GPU takes. */
 static int ingest__check_index(ingest *w, uint64_t client_id, uint64_t lsn,
 			       const struct coll_settings *s)
 {
 	char note[512], why[256]; /* the catalog keeps CATALOG_NOTE_MAX of note */
 	int needs_training;
+	if (coll_index_check(s->index, s->train_docs, why, sizeof why)) {
+		snprintf(note, sizeof note, "index '%s' refused: %s", s->index, why);
+		return ingest__refuse(w, client_id, lsn, ROOST_EINVAL, note);
+	}
 	if (vindex_check_factory(s->index, s->dim, s->metric, &needs_training, why, sizeof why)) {
 		snprintf(note, sizeof note, "index '%s' cannot be built at dimension %u: %s",
 			 s->index, s->dim, why);
@@ -1256,9 +1271,7 @@ static int ingest__admit_create(ingest *w, uint64_t lsn, const struct collrec *r
 {
 	char note[256]; /* the catalog keeps CATALOG_NOTE_MAX of it */
 	struct coll_settings s;
-	struct wcoll_defaults d = {w->cfg.seal_docs, w->cfg.train_docs,
-				   (uint32_t)w->cfg.seal_interval_ms};
-	wcoll_resolve(&d, &r->settings, &s);
+	ingest__resolve(w, &r->settings, &s);
 	if (!s.index[0])
 		snprintf(s.index, sizeof s.index, "%s", ingest__default_index(&w->cfg));
 	if (manifest_coll_named(&w->man, r->name))
@@ -1284,8 +1297,9 @@ static int ingest__admit_alter(ingest *w, uint64_t lsn, const struct collrec *r)
 	if (mc->index_gen >= UINT32_MAX)
 		return ingest__refuse(w, r->client_id, lsn, ROOST_ETOOBIG,
 				      "the collection was altered as often as it may be");
-	struct coll_settings s;
-	ingest__altered(mc, r, &s);
+	struct coll_settings own, s;
+	ingest__altered(mc, r, &own);
+	ingest__resolve(w, &own, &s);
 	return ingest__check_index(w, r->client_id, lsn, &s);
 }
 

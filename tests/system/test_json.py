@@ -349,8 +349,8 @@ def test_add_and_search_name_their_collection(inst):
 def test_refused_create_changes_nothing(inst):
     """A create the writer refuses (an index FAISS cannot build) comes back
     in JSON with FAISS's words, and leaves no collection behind."""
-    r = call(inst, create("posts", 1, dim=2, index="Bogus12"))
+    r = call(inst, create("posts", 1, dim=2, index="PQ3"))
     assert r["status"] == EINVAL, r
-    assert r["message"].startswith("create of collection 'posts' refused: index 'Bogus12'")
+    assert r["message"].startswith("create of collection 'posts' refused: index 'PQ3'")
     assert "FAISS says" in r["message"]
     assert [c["name"] for c in call(inst, LIST)["collections"]["collections"]] == ["default"]

@@ -12,6 +12,7 @@ from conftest import read_manifest, wait_for, wait_segments
 
 DIM = 8
 SEAL = 4096  # the smallest seal size
+EINVAL = -1
 FLAT_HEADER = 37  # bytes of a Flat segment's index file
 
 
@@ -169,24 +170,31 @@ def test_alter_errors_change_nothing(inst):
     assert read_manifest(inst.data)["collections"]["c"]["index_gen"] == 0
 
 
-# Factory strings whose counts FAISS 1.7.3 uses before it checks them: each
-# killed the writer (SIGSEGV or SIGFPE) in the check itself or at the
-# first add, before the writer refused them.
-CRASHING = ["IVF0,Flat", "HNSW0", "IVF4,PQ0", "IVF4,PQ8x0", "IVF4_HNSW0,Flat", "OPQ0,IVF4,PQ2",
-            "IVF4,PQ2x99"]
+# Factory strings FAISS 1.7.3 takes that killed the writer (SIGSEGV or
+# SIGFPE in the check, at the first add or at the first training; HNSW1's
+# graph grows until memory runs out) or stalled it for good (an NSG takes
+# one add; PCA64 cannot project 8 dimensions to 64), before the writer took
+# only the types it runs and tests from clients.
+REFUSED = ["IVF0,Flat", "HNSW0", "HNSW1", "IVF4,PQ0", "IVF4,PQ8x0", "IVF4_HNSW0,Flat",
+           "OPQ0,IVF4,PQ2", "IVF4,PQ2x99", "IVF4_NSG1,Flat", "IVF64_NSG32,Flat", "NSG32",
+           "PCA64,Flat", "ZnLattice2x4_4", "IVF4(HNSW1),Flat"]
 
 
-def test_index_strings_faiss_would_crash_on_are_refused(inst):
+def test_index_strings_that_would_crash_or_stall_the_writer_are_refused(inst):
     """Neither a create nor an alter may take the writer down: each is
-    refused, naming the count, and the writer serves on."""
+    refused, saying why, and the writer serves on; so is a training size
+    below what the type's k-means needs."""
     assert inst.create("c", dim=DIM)["status"] == 0
-    for index in CRASHING:
+    for index in REFUSED:
         for r in (inst.create("n", dim=DIM, index=index), inst.alter("c", index=index)):
-            assert r["status"] != 0 and "out of range" in r["message"], (index, r)
+            assert r["status"] == EINVAL and "refused" in r["message"], (index, r)
         assert inst.writer.poll() is None, (index, inst.read_log(inst.logs[0])[-2000:])
+    r = inst.alter("c", index="IVF64,Flat", train_docs=63)
+    assert r["status"] == EINVAL and "at least 64 vectors" in r["message"], r
     assert sorted(inst.collections()) == ["c", "default"]
     assert inst.collections()["c"]["index"] == "Flat"
-    # What FAISS builds and uses safely still goes through.
+    assert read_manifest(inst.data)["collections"]["c"]["index_gen"] == 0
+    # What roost takes still goes through, and serves.
     for index in ("IVF4,PQ2x4", "HNSW2", "IVF1,Flat"):
         assert inst.alter("c", index=index)["status"] == 0, index
     fill(inst, "c", 0, 300)

@@ -249,6 +249,102 @@ static void test_indexed_keys(void **state)
 	assert_int_equal(seen, 3);
 }
 
+/* The FAISS types clients may ask for, and the ones that crashed or
+ * stalled the writer: HNSW1 and NSG quantizers, zeros, PCA and the rest
+ * of FAISS's grammar. */
+static void test_index_types(void **state)
+{
+	(void)state;
+	static const char *const ok[] = {
+	    "Flat",
+	    "HNSW32",
+	    "HNSW2",
+	    "HNSW256",
+	    "HNSW32_SQ8",
+	    "HNSW16_PQ8",
+	    "IVF1024,Flat",
+	    "IVF1,Flat",
+	    "IVF1048576,Flat",
+	    "IVF256,SQ8",
+	    "IVF64,PQ16",
+	    "IVF4,PQ2x4",
+	    "IVF64,PQ16x16",
+	    "IVF4_HNSW32,Flat",
+	    "IVF16,SQfp16",
+	    "PQ8",
+	    "PQ8x4",
+	    "SQ4",
+	    "SQ6",
+	    "SQfp16",
+	};
+	static const char *const refused[] = {
+	    "",
+	    "flat",
+	    "Flat ",
+	    "HNSW1",
+	    "HNSW0",
+	    "HNSW257",
+	    "HNSW",
+	    "HNSW32_",
+	    "HNSW32_Flat",
+	    "IVF0,Flat",
+	    "IVF1048577,Flat",
+	    "IVF4",
+	    "IVF4,",
+	    "IVF4,Nope",
+	    "IVF4_NSG32,Flat",
+	    "IVF4_HNSW1,Flat",
+	    "IVF4(HNSW1),Flat",
+	    "IVF4,PQ0",
+	    "IVF4,PQ8x0",
+	    "IVF4,PQ2x17",
+	    "NSG32",
+	    "NSG1",
+	    "PCA64,Flat",
+	    "OPQ16,Flat",
+	    "IMI2x13,Flat",
+	    "LSH",
+	    "ZnLattice2x4_4",
+	    "RCQ2x4",
+	    "IDMap,Flat",
+	    "IVF4,PQ2x4fs",
+	    "PQ",
+	    "PQ99999",
+	    "SQ16",
+	    "Bogus",
+	    "IVF4,Flat,Flat",
+	};
+	char why[256];
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (coll_index_check(ok[i], 0, why, sizeof why) != 0)
+			fail_msg("%s refused: %s", ok[i], why);
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		why[0] = '\0';
+		if (coll_index_check(refused[i], 0, why, sizeof why) != ROOST_EINVAL || !why[0])
+			fail_msg("'%s' taken", refused[i]);
+	}
+	coll_index_check("HNSW1", 0, why, sizeof why);
+	assert_string_equal(why, "HNSW neighbours are 2 to 256");
+	coll_index_check("Bogus", 0, why, sizeof why);
+	assert_non_null(strstr(why, "FAISS types: Flat"));
+}
+
+/* Each k-means of the type needs as many vectors as it has centroids. */
+static void test_index_training(void **state)
+{
+	(void)state;
+	char why[256];
+	assert_int_equal(coll_index_check("IVF4096,Flat", 4096, why, sizeof why), 0);
+	assert_int_equal(coll_index_check("IVF4096,Flat", 4095, why, sizeof why), ROOST_EINVAL);
+	assert_string_equal(why, "it trains on at least 4096 vectors, more than train_docs 4095");
+	assert_int_equal(coll_index_check("IVF16,PQ8", 255, why, sizeof why), ROOST_EINVAL);
+	assert_int_equal(coll_index_check("IVF16,PQ8", 256, why, sizeof why), 0);
+	assert_int_equal(coll_index_check("PQ4x12", 4095, why, sizeof why), ROOST_EINVAL);
+	assert_int_equal(coll_index_check("Flat", 1, why, sizeof why), 0);
+	assert_int_equal(coll_index_check("HNSW32", 1, why, sizeof why), 0);
+	assert_int_equal(coll_index_check("IVF4096,Flat", 0, NULL, 0), 0); /* not checked */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +357,8 @@ int main(void)
 	    cmocka_unit_test(test_name_or_default),
 	    cmocka_unit_test(test_settings_equal),
 	    cmocka_unit_test(test_indexed_keys),
+	    cmocka_unit_test(test_index_types),
+	    cmocka_unit_test(test_index_training),
 	};
 	return cmocka_run_group_tests_name("coll", tests, NULL, NULL);
 }
