@@ -17,11 +17,13 @@
 #include "bdata.h"
 #include "bstat.h"
 #include "err.h"
+#include "flatidx.h"
 #include "inst.h"
 #include "log.h"
 #include "place.h"
 #include "vindex.h"
 
+#include <faiss/c_api/IndexFlat_c.h>
 #include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
@@ -101,6 +103,34 @@ static int gbench__segment(const struct gbench_run *r, const struct bdata *g, ui
 	return rc;
 }
 
+/* Segment s's index as a reader opens it: a Flat segment's file is FAISS's
+ * header alone (store/flatidx.h), its vectors the segment's rows. */
+static int gbench__open_segment(const struct gbench_run *r, const struct bdata *g, uint64_t s,
+				FaissIndex **idx)
+{
+	char path[INST_PATH_MAX];
+	gbench__seg_path(r, s, path, sizeof path);
+	struct flatidx h;
+	int rc = flatidx_read(path, &h);
+	if (rc || !flatidx_is_flat(&h))
+		return rc ? rc : gbench__faiss(faiss_read_index_fname(path, 0, idx), "read_index");
+	uint64_t first = s * r->seal, m = (uint64_t)h.ntotal;
+	float *rows = malloc(sizeof(float) * g->dim * (m ? m : 1));
+	FaissIndexFlat *flat = NULL;
+	rc = rows ? gbench__faiss(faiss_IndexFlat_new_with(&flat, g->dim, METRIC_L2), "IndexFlat")
+		  : ROOST_ENOMEM;
+	if (rc == 0) {
+		bdata_rows(g, first, m, rows);
+		rc = gbench__faiss(faiss_Index_add(flat, (idx_t)m, rows), "add");
+	}
+	free(rows);
+	if (rc)
+		faiss_Index_free(flat);
+	else
+		*idx = flat;
+	return rc;
+}
+
 /* Searches every segment file like a reader (on the CPU) and keeps the k
  * nearest over all of them, as global row numbers. */
 static int gbench__search(const struct gbench_run *r, const struct bdata *g, uint64_t nseg,
@@ -117,10 +147,8 @@ static int gbench__search(const struct gbench_run *r, const struct bdata *g, uin
 		best_d[i] = 3.4e38f;
 	}
 	for (uint64_t s = 0; rc == 0 && s < nseg; s++) {
-		char path[INST_PATH_MAX];
-		gbench__seg_path(r, s, path, sizeof path);
 		FaissIndex *idx = NULL;
-		rc = gbench__faiss(faiss_read_index_fname(path, 0, &idx), "read_index");
+		rc = gbench__open_segment(r, g, s, &idx);
 		FaissIndexIVF *ivf = rc ? NULL : faiss_IndexIVF_cast(idx);
 		if (ivf)
 			faiss_IndexIVF_set_nprobe(ivf, (size_t)nprobe);

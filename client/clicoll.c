@@ -31,7 +31,8 @@ const char clicoll_usage[] =
     "segment, so that filtered searches on them do not scan every row; other keys\n"
     "still filter. None by default. alter changes a live collection's index and\n"
     "training size (those not given stay; the same index, or neither option,\n"
-    "retrains it on the data as it is now): new seals use them at once, and the\n"
+    "retrains an IVF, PQ or SQ index on the data as it is now; Flat and HNSW have\n"
+    "nothing to retrain): new seals use them at once, and the\n"
     "segments sealed before are rebuilt in the background, searchable throughout\n"
     "(REBUILDING counts those left). --timeout-ms MS bounds the call (default\n"
     "30000).\n";

@@ -20,6 +20,8 @@
 #include <memory>
 #include <new>
 
+#include <unistd.h>
+
 namespace
 {
 
@@ -305,7 +307,9 @@ extern "C" int segindex_open(FaissIndex **out, const char *path, const float *ve
 	} catch (const std::bad_alloc &) {
 		return ROOST_ENOMEM;
 	} catch (const std::exception &) {
-		return ROOST_ECORRUPT;
+		/* A merge or a rebuild may have removed the file since its
+		 * header was read: the caller reads the newer manifest. */
+		return access(path, F_OK) != 0 ? ROOST_ENOENT : ROOST_ECORRUPT;
 	}
 	if (!idx || idx->d != (int)dim || idx->ntotal != (faiss::Index::idx_t)count) {
 		delete idx;

@@ -280,26 +280,17 @@ static int compact__concat(compact_job *j, const struct segment_docs *parts,
 
 static int compact__store(compact_job *j, const struct segment_docs *d, const atomic_int *cancel)
 {
-	vindex *v;
-	int rc;
-	char path[INST_PATH_MAX];
+	char trained[INST_PATH_MAX], path[INST_PATH_MAX];
 	const struct manifest_coll *c = &j->coll;
-	if (c->trained_gen) {
-		manifest_trained_path(j->data_dir, c->id, c->trained_gen, path, sizeof path);
-		rc = vindex_load(&v, path);
-	} else {
-		rc = vindex_new(&v, c->settings.index, c->settings.dim, c->settings.metric);
-	}
-	if (rc)
-		return rc;
+	if (c->trained_gen)
+		manifest_trained_path(j->data_dir, c->id, c->trained_gen, trained, sizeof trained);
 	struct manifest_segment merged = compact__merged(j);
-	rc = vindex_add_blocks(v, d->count, d->vectors, cancel);
+	manifest_index_path(j->data_dir, &merged, path, sizeof path);
 	/* From the first file on, abandoning the job removes what is there. */
 	j->built = 1;
-	manifest_index_path(j->data_dir, &merged, path, sizeof path);
-	if (rc == 0)
-		rc = vindex_store(v, path);
-	vindex_free(v);
+	int rc =
+	    vindex_build_file(c->settings.index, c->settings.dim, c->settings.metric,
+			      c->trained_gen ? trained : NULL, d->count, d->vectors, cancel, path);
 	compact__docs_path(j, &merged, path);
 	return rc ? rc : segment_store(path, d);
 }

@@ -18,13 +18,13 @@
 #include "made.h"
 #include "manifest.h"
 #include "place.h"
+#include "rebuild.h"
 #include "ring.h"
 #include "sweep.h"
 #include "vindex.h"
 #include "wal.h"
 #include "wcoll.h"
 #include "wire.h"
-#include "rebuild.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -46,6 +46,10 @@
  * memory and rewriting. Below it, segments stay logarithmic in number. */
 #define INGEST_MERGED_DOCS  (1u << 20)
 #define INGEST_MERGED_SEALS 16u
+/* The merger runs at this much lower a priority: on a machine short of
+ * cores, the ingest thread, which adds wait for, and the sealer, which it
+ * waits for when seals lag, get the CPU first. */
+#define INGEST_MERGER_NICE 10
 /* A wait for the last seal at least this long is logged. */
 #define INGEST_SEAL_LAG_MS 20
 
@@ -215,7 +219,12 @@ static int ingest__check_default(const struct ingest_config *c, const struct man
 			  s->metric ? "ip" : "l2", COLL_DEFAULT);
 		return ROOST_EINVAL;
 	}
-	if (c->index && strcmp(c->index, s->index) != 0) {
+	/* An alter changed it since: the manifest says what it is now. */
+	if (c->index && strcmp(c->index, s->index) != 0 && d->index_gen) {
+		log_info("collection '%s' was altered to index %s; --index %s is its index at its "
+			 "creation and is not compared",
+			 COLL_DEFAULT, s->index, c->index);
+	} else if (c->index && strcmp(c->index, s->index) != 0) {
 		log_error("--index %s differs from the index %s of collection '%s'", c->index,
 			  s->index, COLL_DEFAULT);
 		return ROOST_EINVAL;
@@ -654,7 +663,9 @@ static void ingest__altered(const struct manifest_coll *mc, const struct collrec
 
 /* Applies an alter: new seals use the new settings, and the merger
  * rebuilds the older segments' indexes (ingest__plan_compaction). The
- * trained index of the old settings goes with the sweep. */
+ * trained index of the old settings goes with the sweep. An alter that
+ * keeps an index type needing no training (Flat, HNSW) rebuilds nothing:
+ * its indexes would come out the same. */
 static void ingest__alter(ingest *w, const struct collrec *r)
 {
 	struct manifest_coll *mc = manifest_coll_named(&w->man, r->name);
@@ -663,19 +674,23 @@ static void ingest__alter(ingest *w, const struct collrec *r)
 	uint32_t at = (uint32_t)(mc - w->man.colls);
 	struct coll_settings s;
 	ingest__altered(mc, r, &s);
+	int rebuild =
+	    strcmp(s.index, mc->settings.index) != 0 || wcoll_needs_training(w->colls[at]);
 	mc->settings = s;
-	mc->index_gen++;
-	mc->trained_gen = 0;
+	if (rebuild) {
+		mc->index_gen++;
+		mc->trained_gen = 0;
+	}
 	/* A failure (logged) leaves rows waiting in the tail: not worth a
 	 * stop, which would meet the alter again in replay. */
 	wcoll_alter(w->colls[at], &mc->settings, (uint32_t)mc->index_gen);
 	ingest__show_rebuilding(w, at);
 	w->sweep_due = 1;
 	w->merge_held = 0;
-	log_info("altered collection '%s' (id %u): index %s, train_docs %llu; older segments' "
-		 "indexes are rebuilt in the background",
-		 mc->name, mc->id, wcoll_settings(w->colls[at])->index,
-		 (unsigned long long)wcoll_settings(w->colls[at])->train_docs);
+	log_info("altered collection '%s' (id %u): index %s, train_docs %llu%s", mc->name, mc->id,
+		 wcoll_settings(w->colls[at])->index,
+		 (unsigned long long)wcoll_settings(w->colls[at])->train_docs,
+		 rebuild ? "; older segments' indexes are rebuilt in the background" : "");
 }
 
 static int ingest__apply_coll(ingest *w, const struct collrec *r, uint64_t lsn)
@@ -756,21 +771,24 @@ static void ingest__hand_over(ingest *w, compact_job *c, rebuild_job *r)
 
 /* The collection at position at's first segment whose index predates an
  * alter, to rebuild; trained first (from a sample of its segments) when
- * the new settings need a training it has not got. */
+ * the new settings need a training it has not got, once its segments
+ * hold train_docs rows: with fewer, its tail gathers them and trains, as
+ * a new collection's does. */
 static int ingest__plan_rebuild(ingest *w, uint32_t at, rebuild_job **out)
 {
 	const struct manifest_coll *mc = &w->man.colls[at];
-	uint32_t first, n;
-	manifest_segments_of(&w->man, mc->id, &first, &n);
+	const struct coll_settings *s = wcoll_settings(w->colls[at]);
+	uint64_t docs;
+	uint32_t segs;
 	*out = NULL;
-	for (uint32_t i = first; i < first + n; i++) {
-		if (w->man.segments[i].index_gen == mc->index_gen)
-			continue;
-		uint64_t train = ingest__untrained(w, at) ? ingest__new_gen(w) : 0;
-		return rebuild_plan(out, w->cfg.inst->data_dir, &w->man, mc->id,
-				    wcoll_settings(w->colls[at]), train);
-	}
-	return 0;
+	if (wcoll_rebuilds_held(w->colls[at]) || !rebuild_needed(&w->man, mc->id))
+		return 0;
+	int train = ingest__untrained(w, at);
+	ingest__counts_of(w, mc->id, &docs, &segs);
+	if (train && docs < s->train_docs)
+		return 0;
+	return rebuild_plan(out, w->cfg.inst->data_dir, &w->man, mc->id, s,
+			    train ? ingest__new_gen(w) : 0);
 }
 
 /* The first merge of the collection at position at that its tiers (or
@@ -920,18 +938,23 @@ static void ingest__finish_compaction(ingest *w)
 		return;
 	struct ingest_merge *m = w->merging;
 	int rc = done->rc;
+	uint32_t at;
 	w->merging = NULL;
 	if (rc == 0)
 		rc = ingest__install_job(w, m);
 	/* The same plan would fail the same way: the next seal plans again. */
-	w->merge_held = rc != 0 && rc != ROOST_ENOENT;
+	int held = rc != 0 && rc != ROOST_ENOENT;
+	if (held && m->r && (at = ingest__pos(w, rebuild_coll(m->r))) != UINT32_MAX)
+		wcoll_hold_rebuilds(w->colls[at]);
+	else
+		w->merge_held = held;
 	const char *what = m->r ? "a rebuild" : "a merge";
 	if (rc == ROOST_ENOENT)
 		log_info("%s of a collection dropped, merged or altered meanwhile is abandoned",
 			 what);
 	else if (rc)
-		log_warn("%s failed: %s; merges and rebuilds wait for the next seal", what,
-			 roost_strerror(rc));
+		log_warn("%s failed: %s; %s wait for the next seal", what, roost_strerror(rc),
+			 m->r ? "the collection's rebuilds" : "merges");
 	if (rc)
 		ingest__abandon_job(m);
 	compact_free(m->c);
@@ -954,8 +977,12 @@ static int ingest__seal_manifest(ingest *w, uint32_t at, const wcoll_seal *s)
 	struct manifest_coll *mc = &next.colls[at];
 	mc->tail_start = seg->end_lsn;
 	mc->tail_gen = next.gen;
-	if (trained_gen && seg->index_gen == mc->index_gen)
-		mc->trained_gen = trained_gen; /* not one of settings altered since */
+	if (trained_gen && seg->index_gen == mc->index_gen) {
+		/* Not one of settings altered since; one a rebuild trained
+		 * meanwhile goes with the sweep. */
+		w->sweep_due |= mc->trained_gen != 0;
+		mc->trained_gen = trained_gen;
+	}
 	if (tomb_gen)
 		mc->tomb_gen = tomb_gen;
 	ingest__replay_point(&next);
@@ -1631,9 +1658,9 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 	if (rc == 0)
 		rc = ingest__open_ctl(w);
 	if (rc == 0)
-		rc = worker_start(&w->sealer);
+		rc = worker_start(&w->sealer, 0); /* ingestion waits for it when it lags */
 	if (rc == 0)
-		rc = worker_start(&w->merger);
+		rc = worker_start(&w->merger, INGEST_MERGER_NICE);
 	w->recovering = 1;
 	if (rc == 0)
 		rc = ingest__open_colls(w);

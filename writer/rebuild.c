@@ -54,6 +54,9 @@ static int rebuild__map(const rebuild_job *j, const struct manifest_segment *s,
 	return rc;
 }
 
+/* A training sample holds at most this many bytes of vectors. */
+#define REBUILD__SAMPLE_BYTES (1ull << 30)
+
 /* Up to train_docs vectors, evenly spaced over every segment's rows, so
  * that the training sees the whole history, not only its start. */
 static int rebuild__sample(const rebuild_job *j, float **out, uint64_t *n)
@@ -61,8 +64,10 @@ static int rebuild__sample(const rebuild_job *j, float **out, uint64_t *n)
 	uint64_t total = 0;
 	for (uint32_t i = 0; i < j->nsegs; i++)
 		total += j->segs[i].count;
-	uint64_t want = j->set.train_docs < total ? j->set.train_docs : total;
 	size_t row = (size_t)j->set.dim * sizeof(float);
+	uint64_t want = j->set.train_docs < total ? j->set.train_docs : total;
+	if (want > REBUILD__SAMPLE_BYTES / row)
+		want = REBUILD__SAMPLE_BYTES / row;
 	float *x = malloc(want ? want * row : 1);
 	if (!x)
 		return ROOST_ENOMEM;
@@ -73,9 +78,10 @@ static int rebuild__sample(const rebuild_job *j, float **out, uint64_t *n)
 		struct segment_map map = {0};
 		rc = rebuild__map(j, &j->segs[i], &d, &map);
 		/* Row k of the whole is taken when it is the next of want
-		 * evenly spaced ones: k == got * total / want. */
+		 * evenly spaced ones: k == got * total / want (a product of up
+		 * to 2^64 or so: done in 128 bits). */
 		for (uint64_t r = 0; rc == 0 && r < d.count && got < want; r++, seen++)
-			if (seen == got * total / want)
+			if (seen == (uint64_t)((unsigned __int128)got * total / want))
 				memcpy(x + got++ * j->set.dim, d.vectors + r * d.dim, row);
 		segment_unmap(&map, &d);
 	}
@@ -88,13 +94,19 @@ static int rebuild__sample(const rebuild_job *j, float **out, uint64_t *n)
 	return 0;
 }
 
-static int rebuild__train(rebuild_job *j)
+static int rebuild__train(rebuild_job *j, const atomic_int *cancel)
 {
 	float *x;
 	uint64_t n;
 	int rc = rebuild__sample(j, &x, &n);
 	if (rc)
 		return rc;
+	/* Pairs with the stopping thread's store: a training is not cut short,
+	 * but a stopping writer need not wait for one to begin. */
+	if (atomic_load_explicit(cancel, memory_order_relaxed)) {
+		free(x);
+		return ROOST_ECLOSED;
+	}
 	vindex *v;
 	rc = vindex_new(&v, j->set.index, j->set.dim, j->set.metric);
 	if (rc == 0) {
@@ -114,41 +126,24 @@ static int rebuild__train(rebuild_job *j)
 	return rc;
 }
 
-/* An empty index of the new settings: trained from the trained copy when
- * the type needs training. */
-static int rebuild__empty(const rebuild_job *j, vindex **out)
-{
-	int rc = vindex_new(out, j->set.index, j->set.dim, j->set.metric);
-	if (rc || vindex_is_trained(*out))
-		return rc;
-	vindex_free(*out);
-	*out = NULL;
-	if (!j->trained_gen)
-		return ROOST_EINVAL;
-	char path[INST_PATH_MAX];
-	manifest_trained_path(j->data_dir, j->coll, j->trained_gen, path, sizeof path);
-	return vindex_load(out, path);
-}
-
 int rebuild_build(rebuild_job *j, const atomic_int *cancel)
 {
-	int rc = j->train_gen ? rebuild__train(j) : 0;
-	vindex *v = NULL;
-	if (rc == 0)
-		rc = rebuild__empty(j, &v);
+	int rc = j->train_gen ? rebuild__train(j, cancel) : 0;
+	char trained[INST_PATH_MAX], path[INST_PATH_MAX];
+	if (j->trained_gen)
+		manifest_trained_path(j->data_dir, j->coll, j->trained_gen, trained,
+				      sizeof trained);
+	struct manifest_segment s = rebuild__new_seg(j);
+	manifest_index_path(j->data_dir, &s, path, sizeof path);
 	struct segment_docs d;
 	struct segment_map map = {0};
 	if (rc == 0 && (rc = rebuild__map(j, &j->seg, &d, &map)) == 0) {
-		rc = vindex_add_blocks(v, d.count, d.vectors, cancel);
+		j->built = 1; /* abandoning removes what is there */
+		rc = vindex_build_file(j->set.index, j->set.dim, j->set.metric,
+				       j->trained_gen ? trained : NULL, d.count, d.vectors, cancel,
+				       path);
 		segment_unmap(&map, &d);
 	}
-	char path[INST_PATH_MAX];
-	struct manifest_segment s = rebuild__new_seg(j);
-	manifest_index_path(j->data_dir, &s, path, sizeof path);
-	j->built = rc == 0;
-	if (rc == 0)
-		rc = vindex_store(v, path);
-	vindex_free(v);
 	if (rc == 0)
 		killpoint_reach(KILLPOINT_REBUILD_BUILT);
 	return rc;
@@ -221,6 +216,12 @@ static const struct manifest_segment *rebuild__first_stale(const struct manifest
 		if (m->segments[i].index_gen < c->index_gen)
 			return &m->segments[i];
 	return NULL;
+}
+
+int rebuild_needed(const struct manifest *m, uint32_t coll)
+{
+	const struct manifest_coll *c = manifest_coll_find(m, coll);
+	return c && rebuild__first_stale(m, c) != NULL;
 }
 
 int rebuild_plan(rebuild_job **out, const char *data_dir, const struct manifest *m, uint32_t coll,

@@ -43,6 +43,10 @@ typedef struct rebuild_job rebuild_job;
 int rebuild_plan(rebuild_job **out, const char *data_dir, const struct manifest *m, uint32_t coll,
 		 const struct coll_settings *set, uint64_t train_gen);
 
+/* 1 when a segment of collection coll in m has an index of settings its
+ * collection's index generation replaced. */
+int rebuild_needed(const struct manifest *m, uint32_t coll);
+
 /* Writes the new index file (and the trained one); ROOST_ECLOSED when
  * *cancel became non-zero on the way. Touches nothing but its files. */
 int rebuild_build(rebuild_job *j, const atomic_int *cancel);

@@ -12,7 +12,6 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -101,48 +100,13 @@ static int vindex__wrap(vindex **out, FaissIndex *index)
 	return 0;
 }
 
-/* FAISS 1.7.3 uses the counts of a factory string before it checks them:
- * a 0 divides by zero in a constructor (PQ0, PQ8x0) or builds an index
- * that crashes at its first add (IVF0, HNSW0), and a code of more bits
- * than a product quantizer can train crashes training. Such a string
- * kills the process instead of raising an error, so it is refused before
- * FAISS parses it: every number in it (a list, neighbour or subquantizer
- * count, a dimension) must be 1 to VINDEX__MAX_COUNT, and a code size
- * (the number after an 'x', as in PQ16x8) 1 to VINDEX__MAX_BITS. */
-#define VINDEX__MAX_COUNT (1u << 20)
-#define VINDEX__MAX_BITS  16u
-
-static int vindex__counts_ok(const char *factory, char *why, size_t len)
-{
-	const char *p = factory;
-	while (*p) {
-		if (!isdigit((unsigned char)*p)) {
-			p++;
-			continue;
-		}
-		const char *start = p;
-		unsigned long long v = 0, most = p > factory && p[-1] == 'x' ? VINDEX__MAX_BITS
-									     : VINDEX__MAX_COUNT;
-		for (; isdigit((unsigned char)*p); p++)
-			v = v > most ? v : v * 10 + (unsigned long long)(*p - '0');
-		if (v == 0 || v > most) {
-			snprintf(why, len, "%.*s in '%s' is out of range: %s are 1 to %llu",
-				 (int)(p - start), start, factory,
-				 most == VINDEX__MAX_BITS ? "code sizes in bits" : "its counts",
-				 most);
-			return ROOST_EINVAL;
-		}
-	}
-	return 0;
-}
-
 static int vindex__factory(FaissIndex **out, const char *factory, uint32_t dim, uint32_t metric,
 			   char *why, size_t len)
 {
 	FaissMetricType m = metric ? METRIC_INNER_PRODUCT : METRIC_L2;
 	*out = NULL;
-	int rc = vindex__counts_ok(factory, why, len);
-	if (rc == 0 && faiss_index_factory(out, (int)dim, factory, m) != 0) {
+	int rc = 0;
+	if (faiss_index_factory(out, (int)dim, factory, m) != 0) {
 		snprintf(why, len, "FAISS says \"%s\"", vindex__faiss_words());
 		rc = ROOST_EINVAL;
 	}
@@ -224,6 +188,22 @@ int vindex_add_blocks(vindex *v, uint64_t n, const float *x, const atomic_int *c
 			return rc;
 	}
 	return 0;
+}
+
+int vindex_build_file(const char *factory, uint32_t dim, uint32_t metric, const char *trained,
+		      uint64_t n, const float *x, const atomic_int *cancel, const char *path)
+{
+	if (!trained && strcmp(factory, "Flat") == 0)
+		return flatidx_store(path, dim, n, metric, 0600);
+	vindex *v;
+	int rc = trained ? vindex_load(&v, trained) : vindex_new(&v, factory, dim, metric);
+	if (rc)
+		return rc;
+	rc = vindex_add_blocks(v, n, x, cancel);
+	if (rc == 0)
+		rc = vindex_store(v, path);
+	vindex_free(v);
+	return rc;
 }
 
 uint64_t vindex_count(const vindex *v)

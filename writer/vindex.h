@@ -33,6 +33,14 @@ int vindex_train(vindex *v, uint64_t n, const float *x);
 int vindex_add(vindex *v, uint64_t n, const float *x);
 
 uint64_t vindex_count(const vindex *v);
+/* Builds an index of the n vectors x and writes it to path, off the
+ * ingest thread: an empty copy of the trained index at trained (NULL: a
+ * new one of factory, which must need no training), grown in blocks
+ * (vindex_add_blocks, cancel as there). A plain Flat index is written as
+ * its header alone (store/flatidx.h: its vectors are the segment's
+ * documents file's), without copying them. */
+int vindex_build_file(const char *factory, uint32_t dim, uint32_t metric, const char *trained,
+		      uint64_t n, const float *x, const atomic_int *cancel, const char *path);
 /* Adds n vectors in blocks, off the ingest thread: ROOST_ECLOSED once
  * *cancel became non-zero (checked between blocks, so that a stopping
  * writer waits for one block, not for a whole HNSW build); ROOST_EINVAL
@@ -65,9 +73,10 @@ void vindex_gpu_model(const vindex *v, struct gpumem_model *out);
 int vindex_store(const vindex *v, const char *path);
 
 /* Checks a factory string by building the index in memory, without
- * keeping it; ROOST_EINVAL when it cannot be built, why saying so: a
- * count FAISS would crash on (0, or too large; never handed to FAISS), or
- * FAISS's own words (FAISS says "...", no source paths). Logs nothing. */
+ * keeping it; ROOST_EINVAL with FAISS's own words in why (FAISS says
+ * "...", no source paths) when it cannot be built. Logs nothing. Some
+ * strings FAISS builds crash it later (coll_index_check keeps clients to
+ * the types that do not). */
 int vindex_check_factory(const char *factory, uint32_t dim, uint32_t metric, int *needs_training,
 			 char *why, size_t len);
 

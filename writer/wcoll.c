@@ -33,6 +33,7 @@ struct wcoll {
 	 * rows are indexed with. Below index_gen after an alter, until the
 	 * tail is sealed (soon: wcoll_aged says so). */
 	uint32_t built_gen;
+	int rebuilds_held; /* wcoll_hold_rebuilds */
 	tail *tail;
 	uint64_t tail_serial;
 	/* The tails the catalog names while recovering: the last writer's. */
@@ -308,6 +309,7 @@ int wcoll_alter(wcoll *c, const struct coll_settings *own, uint32_t index_gen)
 	wcoll_resolve(&c->env.dflt, own, &c->set);
 	c->index_gen = index_gen;
 	c->trained_gen = 0;
+	c->rebuilds_held = 0;
 	int rc = wcoll__check_factory(c);
 	struct catalog_entry e;
 	wcoll__catalog_entry(c, &e);
@@ -327,6 +329,16 @@ void wcoll_trained(wcoll *c, uint32_t index_gen, uint64_t trained_gen)
 	c->trained_gen = trained_gen;
 	if (!c->index)
 		wcoll__open_index(c); /* failed: rows wait in the tail (logged) */
+}
+
+void wcoll_hold_rebuilds(wcoll *c)
+{
+	c->rebuilds_held = 1;
+}
+
+int wcoll_rebuilds_held(const wcoll *c)
+{
+	return c->rebuilds_held;
 }
 
 int wcoll_needs_training(const wcoll *c)
@@ -743,6 +755,7 @@ void wcoll_sealed(wcoll *c)
 	wcoll_seal *s = c->frozen;
 	wcoll__drop_old_tombs(c, s->tomb_gen);
 	c->frozen = NULL;
+	c->rebuilds_held = 0;
 	wcoll__show(c);
 	wcoll__unlink_tail(c, s->serial);
 	c->sealed_docs += s->seg.count;

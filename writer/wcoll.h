@@ -150,6 +150,11 @@ int wcoll_alter(wcoll *c, const struct coll_settings *own, uint32_t index_gen);
  * index as trained_gen: an untrained tail gets its index from it. A
  * training the collection has already, or of older settings, is ignored. */
 void wcoll_trained(wcoll *c, uint32_t index_gen, uint64_t trained_gen);
+/* A rebuild of the collection failed (a training FAISS refused, a full
+ * disk): none is planned again until its next seal or alter, and the
+ * merger goes on with the other collections meanwhile. */
+void wcoll_hold_rebuilds(wcoll *c);
+int wcoll_rebuilds_held(const wcoll *c);
 /* 1 when the index type of the collection's settings needs training. */
 int wcoll_needs_training(const wcoll *c);
 /* 1 while a frozen tail waits for its seal. */

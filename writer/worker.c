@@ -8,11 +8,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Jobs run at this nice value (the ingest thread's plus 10): on a machine
- * short of cores, the ingest thread, which adds wait for, gets the CPU
- * first, and a seal or a merge takes what is left. */
-#define WORKER__NICE 10
-
 struct worker {
 	pthread_t thread;
 	/* Guards the queue, each job's next and done, and stopping; the
@@ -22,6 +17,7 @@ struct worker {
 	struct worker_job *head, *tail;
 	size_t queued;
 	int stopping;
+	int nice; /* added to the starting thread's */
 	/* Read by long runs without the lock; relaxed: a late look costs a
 	 * little more of the run. */
 	atomic_int cancel;
@@ -43,7 +39,9 @@ static void *worker__main(void *arg)
 	 * OpenMP threads started from here inherit it. A failure only costs
 	 * the priority. */
 	int tid = (int)syscall(SYS_gettid);
-	setpriority(PRIO_PROCESS, (id_t)tid, getpriority(PRIO_PROCESS, (id_t)tid) + WORKER__NICE);
+	if (w->nice)
+		setpriority(PRIO_PROCESS, (id_t)tid,
+			    getpriority(PRIO_PROCESS, (id_t)tid) + w->nice);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		struct worker_job *j = NULL;
@@ -62,11 +60,12 @@ static void *worker__main(void *arg)
 	return NULL;
 }
 
-int worker_start(worker **out)
+int worker_start(worker **out, int nice)
 {
 	worker *w = calloc(1, sizeof *w);
 	if (!w)
 		return ROOST_ENOMEM;
+	w->nice = nice;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	pthread_cond_init(&w->ran, NULL);

@@ -22,7 +22,9 @@ struct worker_job {
 
 typedef struct worker worker;
 
-int worker_start(worker **out);
+/* Starts the thread, its jobs running at nice more than the caller's
+ * nice value (0: the same). */
+int worker_start(worker **out, int nice);
 
 /* Queues j (not queued anywhere else). */
 void worker_submit(worker *w, struct worker_job *j);

@@ -1226,8 +1226,8 @@ class Roost(_VectorStore):
 
     def alter_collection(self, name, index=None, train_docs=0):
         """Changes a collection's FAISS factory string and/or its training
-        size (None and 0 keep the current ones; the same index retrains it
-        on the collection's data as it is now) and returns it as
+        size (None and 0 keep the current ones; the same index retrains an
+        IVF, PQ or SQ index on the collection's data as it is now) and returns it as
         collections() lists it, as altered. Acknowledged once applied:
         every seal from then on builds the new index, while segments sealed
         before are rebuilt in the background, searchable throughout;

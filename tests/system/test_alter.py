@@ -304,8 +304,9 @@ def test_an_index_faiss_cannot_build_is_refused_and_changes_nothing(inst):
 
 def test_training_size_alone_a_retrain_and_a_retried_alter(inst):
     """An alter of the training size alone keeps the index; one naming the
-    current index retrains it (its segments are rebuilt too); a retry with
-    the same key is the same alter, applied once."""
+    current index is an alter too (Flat has nothing to retrain, so nothing
+    is left to rebuild); a retry with the same key is the same alter,
+    applied once."""
     with client(inst) as db:
         db.create_collection("posts", dim=DIM, index="Flat", seal_interval_ms=SEAL_MS)
         db.use("posts")

@@ -80,14 +80,19 @@ MAX_QUERIES = 1024  # the most queries one search request may carry
 # arrival to stop at: the log is synced once per group, many times a
 # second; seals come every half second; compactions (built off the ingest
 # thread, installed on it) every few seals; a restart replays what was
-# logged since the last seal; rebuilds follow each retrain of the default
-# collection (retrain_default), one segment at a time.
+# logged since the last seal; rebuilds follow each alter of the default
+# collection (alter_default), one segment at a time.
 KILL_POINTS = {"log-before-sync": 100, "log-after-sync": 100, "seal-frozen": 3,
                "seal-written": 3, "seal-before-manifest": 3, "seal-after-manifest": 3,
                "replay": 5, "compact-built": 2, "compact-before-manifest": 2,
                "compact-after-manifest": 2, "coll-before-apply": 2, "coll-before-manifest": 2,
                "rebuild-built": 2, "rebuild-before-manifest": 2, "rebuild-after-manifest": 2}
-RETRAIN_EVERY_S = 2  # long enough for a rebuild of every segment to finish
+ALTER_EVERY_S = 2  # long enough for a rebuild of every segment to finish
+# Index types both exact, so that every check of the matrix holds whichever
+# a segment has: IVF with one list scans every row, and trains (from a
+# sample of the segments, once they hold ALTER_TRAIN rows).
+ALTER_INDEXES = ("IVF1,Flat", "Flat")
+ALTER_TRAIN = 1000
 POINT_WAIT_S = 30  # an armed writer that lives longer missed its point
 POINT_TRIES = 3  # rounds a point gets before a miss fails the run
 
@@ -426,7 +431,7 @@ class Cluster:
         if point.startswith("coll-"):
             threading.Thread(target=churn_collections, args=(self.inst, p), daemon=True).start()
         if point.startswith("rebuild-"):
-            threading.Thread(target=retrain_default, args=(self.inst, p), daemon=True).start()
+            threading.Thread(target=alter_default, args=(self.inst, p), daemon=True).start()
         deadline = time.monotonic() + POINT_WAIT_S
         while p.poll() is None and time.monotonic() < deadline:
             if point == "replay" and self.inst._logged(log, "serving instance"):
@@ -475,18 +480,21 @@ def churn_collections(inst, writer):
             time.sleep(0.05)
 
 
-def retrain_default(inst, writer):
-    """Retrains the default collection (an alter to the index it has) until
-    writer exits: each makes the writer rebuild every sealed segment, the
-    load that reaches the rebuild- kill points, while searches keep their
-    exact answers (Flat again)."""
-    while writer.poll() is None:
-        frame = wire.alter_request("default", CHURN_CLIENT, next(CHURN_KEYS), index="Flat")
+def alter_default(inst, writer):
+    """Alters the default collection from one exact index type to the other
+    until writer exits: each makes the writer rebuild every sealed segment,
+    the load that reaches the rebuild- kill points, while searches keep
+    their exact answers."""
+    for index in itertools.cycle(ALTER_INDEXES):
+        if writer.poll() is not None:
+            return
+        frame = wire.alter_request("default", CHURN_CLIENT, next(CHURN_KEYS), index=index,
+                                   train_docs=ALTER_TRAIN)
         try:
             inst.call(frame, timeout_ms=2000)
         except (TimeoutError, OSError):
             pass
-        time.sleep(RETRAIN_EVERY_S)
+        time.sleep(ALTER_EVERY_S)
 
 
 # ---- supervised by `roost up` ------------------------------------------------

@@ -50,7 +50,7 @@ static void test_jobs_run_and_come_back_in_order(void **state)
 	job_init(&a, 0, 0);
 	job_init(&b, ROOST_ENOSPC, 0);
 	job_init(&c, 0, 0);
-	assert_int_equal(worker_start(&w), 0);
+	assert_int_equal(worker_start(&w, 0), 0);
 	assert_null(worker_wait(w)); /* none queued */
 	worker_submit(w, &a.base);
 	worker_submit(w, &b.base);
@@ -74,7 +74,7 @@ static void test_collect_takes_only_what_ran(void **state)
 	atomic_store(&runs, 0);
 	job_init(&slow, 0, 1);
 	job_init(&next, 0, 0);
-	assert_int_equal(worker_start(&w), 0);
+	assert_int_equal(worker_start(&w, 0), 0);
 	worker_submit(w, &slow.base);
 	worker_submit(w, &next.base);
 	assert_null(worker_collect(w));
@@ -98,7 +98,7 @@ static void test_stop_hands_back_what_was_not_collected(void **state)
 	atomic_store(&runs, 0);
 	job_init(&running, 0, 1);
 	job_init(&waiting, 0, 0);
-	assert_int_equal(worker_start(&w), 0);
+	assert_int_equal(worker_start(&w, 0), 0);
 	worker_submit(w, &running.base);
 	worker_submit(w, &waiting.base);
 	struct worker_job *left = worker_stop(w);
