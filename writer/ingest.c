@@ -46,10 +46,10 @@
  * memory and rewriting. Below it, segments stay logarithmic in number. */
 #define INGEST_MERGED_DOCS  (1u << 20)
 #define INGEST_MERGED_SEALS 16u
-/* The merger runs at this much lower a priority: on a machine short of
- * cores, the ingest thread, which adds wait for, and the sealer, which it
- * waits for when seals lag, get the CPU first. */
-#define INGEST_MERGER_NICE 10
+/* The sealer and the merger run at this much lower a priority: on a
+ * machine short of cores the ingest thread, which adds wait for, gets the
+ * CPU first (the sealer's lag, should readers starve it, is logged). */
+#define INGEST_WORKER_NICE 10
 /* A wait for the last seal at least this long is logged. */
 #define INGEST_SEAL_LAG_MS 20
 
@@ -1658,9 +1658,9 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 	if (rc == 0)
 		rc = ingest__open_ctl(w);
 	if (rc == 0)
-		rc = worker_start(&w->sealer, 0); /* ingestion waits for it when it lags */
+		rc = worker_start(&w->sealer, INGEST_WORKER_NICE);
 	if (rc == 0)
-		rc = worker_start(&w->merger, INGEST_MERGER_NICE);
+		rc = worker_start(&w->merger, INGEST_WORKER_NICE);
 	w->recovering = 1;
 	if (rc == 0)
 		rc = ingest__open_colls(w);

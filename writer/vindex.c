@@ -193,8 +193,6 @@ int vindex_add_blocks(vindex *v, uint64_t n, const float *x, const atomic_int *c
 int vindex_build_file(const char *factory, uint32_t dim, uint32_t metric, const char *trained,
 		      uint64_t n, const float *x, const atomic_int *cancel, const char *path)
 {
-	if (!trained && strcmp(factory, "Flat") == 0)
-		return flatidx_store(path, dim, n, metric, 0600);
 	vindex *v;
 	int rc = trained ? vindex_load(&v, trained) : vindex_new(&v, factory, dim, metric);
 	if (rc)
