@@ -125,13 +125,22 @@ def test_upserts_and_deletes_of_sealed_documents(inst):
         check()
 
 
+def file_bytes(path):
+    """A file's size; 0 once a merge removed it (after it was listed)."""
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
 def segment_rows(inst):
     """The default collection's segments' row counts, as the manifest
-    lists them, and the bytes of their documents files."""
+    lists them, and the bytes of the documents files in the directory
+    (while a merge runs, its output and the files it replaces)."""
     m = read_manifest(inst.data, inst.name)
     coll = m["collections"]["default"]["id"]
     rows = [s["count"] for s in m["segments"] if s["coll"] == coll]
-    size = sum(os.path.getsize(os.path.join(inst.data, f)) for f in os.listdir(inst.data)
+    size = sum(file_bytes(os.path.join(inst.data, f)) for f in os.listdir(inst.data)
                if f.startswith("seg-") and f.endswith(".docs"))
     return rows, size
 
