@@ -530,11 +530,12 @@ static void ingest__counts_of(const ingest *w, uint32_t id, uint64_t *docs, uint
 }
 
 /* Tells the catalog how many of the collection's segments have an index
- * of settings an alter replaced. */
+ * of settings an alter replaced, counting the tails that will make such
+ * segments: 0 means switched, not "until the next seal". */
 static void ingest__show_rebuilding(ingest *w, uint32_t at)
 {
 	const struct manifest_coll *mc = &w->man.colls[at];
-	uint32_t first, n, stale = 0;
+	uint32_t first, n, stale = wcoll_stale_tails(w->colls[at]);
 	manifest_segments_of(&w->man, mc->id, &first, &n);
 	for (uint32_t i = first; i < first + n; i++)
 		stale += w->man.segments[i].index_gen < mc->index_gen;

@@ -341,6 +341,12 @@ int wcoll_rebuilds_held(const wcoll *c)
 	return c->rebuilds_held;
 }
 
+uint32_t wcoll_stale_tails(const wcoll *c)
+{
+	uint32_t n = c->frozen && c->frozen->seg.count && c->frozen->seg.index_gen != c->index_gen;
+	return n + (c->index && c->built_gen != c->index_gen && tail_pending(c->tail) > 0);
+}
+
 int wcoll_needs_training(const wcoll *c)
 {
 	return c->needs_training;

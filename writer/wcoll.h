@@ -155,6 +155,10 @@ void wcoll_trained(wcoll *c, uint32_t index_gen, uint64_t trained_gen);
  * merger goes on with the other collections meanwhile. */
 void wcoll_hold_rebuilds(wcoll *c);
 int wcoll_rebuilds_held(const wcoll *c);
+/* Rows not yet in a segment whose index is of settings an alter replaced:
+ * the current tail's (sealed next, wcoll_aged) and a frozen tail's, as a
+ * count of the segments they will make (0 to 2). */
+uint32_t wcoll_stale_tails(const wcoll *c);
 /* 1 when the index type of the collection's settings needs training. */
 int wcoll_needs_training(const wcoll *c);
 /* 1 while a frozen tail waits for its seal. */
