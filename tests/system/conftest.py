@@ -258,6 +258,13 @@ class Instance:
     def drop(self, name, broker=0):
         return self.call(wire.drop_request(name, next(_keys), 1), broker)
 
+    def serve(self):
+        """Starts a writer, broker 0 and a reader; returns the instance."""
+        self.start_writer()
+        self.start_broker(0)
+        self.start_reader()
+        return self
+
     def alter(self, name, broker=0, **kw):
         """Alters a collection (index=, train_docs=); the reply."""
         return self.call(wire.alter_request(name, next(_keys), 1, **kw), broker)

@@ -30,11 +30,8 @@ def unit(i, scale=1.0):
 
 @pytest.fixture
 def inst(make_instance):
-    i = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL), "--seal-interval-ms", "0"])
-    i.start_writer()
-    i.start_broker(0)
-    i.start_reader()
-    return i
+    return make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL),
+                                               "--seal-interval-ms", "0"]).serve()
 
 
 def connect(inst):

@@ -51,11 +51,8 @@ def index_files(data, coll):
 
 @pytest.fixture
 def inst(make_instance):
-    i = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL), "--seal-interval-ms", "0"])
-    i.start_writer()
-    i.start_broker(0)
-    i.start_reader()
-    return i
+    return make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL),
+                                               "--seal-interval-ms", "0"]).serve()
 
 
 def test_an_alter_rebuilds_every_segment_and_readers_follow(inst):
@@ -203,15 +200,10 @@ def test_index_strings_that_would_crash_or_stall_the_writer_are_refused(inst):
 
 @pytest.mark.parametrize("point", ["rebuild-built", "rebuild-before-manifest",
                                    "rebuild-after-manifest", "coll-before-manifest"])
-def test_kill9_during_a_rebuild_loses_nothing(make_instance, point):
+def test_kill9_during_a_rebuild_loses_nothing(inst, point):
     """A writer killed at each step of a rebuild (and right after applying
     the alter) restarts, finishes the rebuild, and keeps every document:
     each segment always has one index file that a manifest names."""
-    inst = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL),
-                                               "--seal-interval-ms", "0"])
-    inst.start_writer()
-    inst.start_broker(0)
-    inst.start_reader()
     assert inst.create("k", dim=DIM, seal_docs=SEAL)["status"] == 0
     n = 2 * SEAL + 7
     fill(inst, "k", 0, n)
