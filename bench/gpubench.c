@@ -80,7 +80,7 @@ static int gbench__open_index(const struct gbench_run *r, const struct bdata *g,
 	uint64_t t0 = bstat_now_ns();
 	rc = place_train(r->place, *out, r->train < nrows ? r->train : nrows, rows);
 	if (rc == 0)
-		rc = vindex_store(*out, trained);
+		rc = vindex_store(*out, trained, 0600);
 	*train_s = (double)(bstat_now_ns() - t0) / 1e9;
 	return rc;
 }
@@ -98,7 +98,7 @@ static int gbench__segment(const struct gbench_run *r, const struct bdata *g, ui
 	char path[INST_PATH_MAX];
 	gbench__seg_path(r, seg, path, sizeof path);
 	if (rc == 0)
-		rc = vindex_store(v, path);
+		rc = vindex_store(v, path, 0600);
 	vindex_free(v);
 	return rc;
 }

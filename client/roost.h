@@ -141,9 +141,10 @@ int roost_collection_drop(roost *r, const char *name);
 /* Alters a collection's FAISS index (a factory string; NULL or "" keeps
  * the current one) and its training size (train_docs; 0 keeps it); the
  * same index as the current one retrains it on the collection's data as it
- * is now (IVF, PQ, SQ; Flat and HNSW have nothing to retrain). Acknowledged once applied: every seal from then on builds the
- * new index, while segments sealed before it are rebuilt in the
- * background, searchable throughout: out->rebuilding, and later
+ * is now (IVF, PQ, SQ; Flat and HNSW have nothing to retrain).
+ * Acknowledged once applied: every seal from then on builds the new
+ * index, while segments sealed before it are rebuilt in the background,
+ * searchable throughout: out->rebuilding, and later
  * roost_collection_list, counts those left. ROOST_ENOCOLL when there
  * is no collection by that name, ROOST_EINVAL for a bad name or an index
  * FAISS cannot build at the collection's dimension and metric (the

@@ -61,7 +61,7 @@ static void fuzz_manifest__one(const uint8_t *data, size_t size)
 	if (rc)
 		return;
 	fuzz_manifest__sound(&m);
-	FUZZ_CHECK(manifest_store(fuzz_dir(), &m) == 0);
+	FUZZ_CHECK(manifest_store(fuzz_dir(), &m, 0600) == 0);
 	FUZZ_CHECK(manifest_load(fuzz_dir(), &back) == 0);
 	FUZZ_CHECK(back.version == MANIFEST_VERSION);
 	fuzz_manifest__same(&m, &back);

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_segment__walk(&d);
 	char path[PATH_MAX];
 	fuzz_path(path, fuzz_dir(), "seg.docs");
-	FUZZ_CHECK(segment_store(path, &d) == 0);
+	FUZZ_CHECK(segment_store(path, &d, 0600) == 0);
 	FUZZ_CHECK(segment_load(path, SEGMENT_WITH_VECTORS, &back) == 0);
 	fuzz_segment__same(&d, &back);
 	segment_free(&back);

@@ -299,7 +299,7 @@ static void seeds__wal(void)
 static void seeds__manifest_stored(const char *name, const struct manifest *m)
 {
 	char path[PATH_MAX];
-	FUZZ_CHECK(manifest_store(fuzz_dir(), m) == 0);
+	FUZZ_CHECK(manifest_store(fuzz_dir(), m, 0600) == 0);
 	fuzz_path(path, fuzz_dir(), "MANIFEST");
 	seeds__put_file("manifest", name, path);
 	fuzz_clear_dir(fuzz_dir());
@@ -387,7 +387,7 @@ static void seeds__tail_and_segment(void)
 	d.end_lsn = 512;
 	d.text_bytes = tail_text_used(t);
 	fuzz_path(path, fuzz_dir(), "seg.docs");
-	FUZZ_CHECK(segment_store(path, &d) == 0);
+	FUZZ_CHECK(segment_store(path, &d, 0600) == 0);
 	seeds__put_file("segment", "three-docs", path);
 	tail_close(t);
 	tail_unlink(name);
@@ -464,7 +464,7 @@ static void seeds__delrec_and_tomb(void)
 	const struct tomb t[] = {{16, 300}, {17, 300}, {4000, 5000}};
 	char path[PATH_MAX];
 	fuzz_path(path, fuzz_dir(), "tombs");
-	if (tomb_store(path, t, 3) != 0)
+	if (tomb_store(path, t, 3, 0600) != 0)
 		exit(1);
 	seeds__put_file("tomb", "three", path);
 }

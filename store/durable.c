@@ -45,7 +45,11 @@ static int durable__write_file(const char *path, struct iovec *iov, int n, mode_
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return roost_from_errno(errno);
-	int rc = durable_write_all(fd, iov, n);
+	/* The mode is the instance's access setting, whatever the umask took
+	 * from it at open; set before the rename publishes the file. */
+	int rc = fchmod(fd, mode) == 0 ? 0 : roost_from_errno(errno);
+	if (rc == 0)
+		rc = durable_write_all(fd, iov, n);
 	if (rc == 0)
 		rc = durable__sync_fd(fd);
 	if (close(fd) != 0 && rc == 0)

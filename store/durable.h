@@ -14,7 +14,7 @@
  * iov is consumed as it goes. */
 int durable_write_all(int fd, struct iovec *iov, int n);
 
-/* Replaces path with iov's bytes: writes "<path>.tmp" (mode), syncs and
+/* Replaces path with iov's bytes: writes "<path>.tmp" (exactly mode), syncs and
  * closes it, renames it over path and syncs the directory. On failure the
  * temporary file is gone and path is as it was. */
 int durable_replace(const char *path, struct iovec *iov, int n, mode_t mode);

@@ -606,15 +606,15 @@ static int manifest__encode(const struct manifest *m, char **buf, size_t *len)
 	return 0;
 }
 
-static int manifest__replace(const char *dir, const char *buf, size_t len)
+static int manifest__replace(const char *dir, const char *buf, size_t len, mode_t mode)
 {
 	char path[PATH_MAX];
 	int rc = manifest__path(dir, "MANIFEST", path);
 	struct iovec iov = {(void *)buf, len};
-	return rc ? rc : durable_replace(path, &iov, 1, 0600);
+	return rc ? rc : durable_replace(path, &iov, 1, mode);
 }
 
-int manifest_store(const char *dir, const struct manifest *m)
+int manifest_store(const char *dir, const struct manifest *m, mode_t mode)
 {
 	int rc = manifest__check_store(m);
 	char *buf = NULL;
@@ -622,7 +622,7 @@ int manifest_store(const char *dir, const struct manifest *m)
 	if (rc == 0)
 		rc = manifest__encode(m, &buf, &len);
 	if (rc == 0)
-		rc = manifest__replace(dir, buf, len);
+		rc = manifest__replace(dir, buf, len, mode);
 	free(buf);
 	return rc;
 }

@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define MANIFEST_VERSION    6u
 #define MANIFEST_NAME_LEN   40u /* instance name, NUL-terminated */
@@ -102,10 +103,10 @@ struct manifest {
  * a version this code does not know. */
 int manifest_load(const char *dir, struct manifest *out);
 
-/* Writes dir/MANIFEST atomically and durably. Refuses, leaving the old
+/* Writes dir/MANIFEST atomically and durably, with mode. Refuses, leaving the old
  * file in place, what manifest_load would reject: ROOST_ETOOBIG for counts
  * over the limits, ROOST_EINVAL for anything else. */
-int manifest_store(const char *dir, const struct manifest *m);
+int manifest_store(const char *dir, const struct manifest *m, mode_t mode);
 
 void manifest_free(struct manifest *m);
 

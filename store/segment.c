@@ -122,7 +122,7 @@ static bool segment__rows_ok(const struct segment_docs *d)
 /* The columns are written straight from wherever they live (the writer
  * passes its shared-memory tail), so nothing is copied. A segment that
  * segment_load would reject is refused here rather than published. */
-int segment_store(const char *path, const struct segment_docs *d)
+int segment_store(const char *path, const struct segment_docs *d, mode_t mode)
 {
 	struct segment_sizes z;
 	if (!segment__sizes(SEGMENT_VERSION, d->count, d->dim, d->text_bytes, &z) ||
@@ -156,7 +156,7 @@ int segment_store(const char *path, const struct segment_docs *d)
 	for (int i = 1; i < n; i++)
 		crc = crc32c_update(crc, iov[i].iov_base, iov[i].iov_len);
 	h.crc = crc;
-	int rc = durable_replace(path, iov, n, 0600);
+	int rc = durable_replace(path, iov, n, mode);
 	free(none);
 	return rc;
 }

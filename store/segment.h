@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SEGMENT_VERSION 2u
 
@@ -73,9 +74,10 @@ struct segment_row {
 
 void segment_row(const struct segment_docs *d, uint64_t row, struct segment_row *out);
 
-/* Writes path atomically (temp file, fsync, rename, fsync dir).
- * ROOST_EINVAL, writing nothing, when d would fail segment_load's checks. */
-int segment_store(const char *path, const struct segment_docs *d);
+/* Writes path atomically (temp file, fsync, rename, fsync dir) with
+ * mode. ROOST_EINVAL, writing nothing, when d would fail segment_load's
+ * checks. */
+int segment_store(const char *path, const struct segment_docs *d, mode_t mode);
 
 enum segment_part {
 	SEGMENT_WITH_VECTORS,

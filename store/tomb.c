@@ -40,14 +40,14 @@ static bool tomb__entries_ok(const struct tomb *t, uint64_t n)
 	return true;
 }
 
-int tomb_store(const char *path, const struct tomb *t, uint64_t n)
+int tomb_store(const char *path, const struct tomb *t, uint64_t n, mode_t mode)
 {
 	if (n > TOMB_MAX_COUNT || !tomb__entries_ok(t, n))
 		return ROOST_EINVAL;
 	struct tomb__header h = {.magic = TOMB__MAGIC, .version = TOMB_VERSION, .count = n};
 	h.crc = tomb__crc(&h, t, n);
 	struct iovec iov[] = {{&h, sizeof h}, {(void *)t, n * sizeof *t}};
-	return durable_replace(path, iov, n ? 2 : 1, 0600);
+	return durable_replace(path, iov, n ? 2 : 1, mode);
 }
 
 int tomb_decode(const void *buf, size_t len, struct tomb **out, uint64_t *n)

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define TOMB_VERSION   1u
 #define TOMB_MAX_COUNT (1ull << 32)
@@ -27,10 +28,10 @@ struct tomb {
 	uint64_t end_lsn; /* the upsert or delete that ended it */
 };
 
-/* Writes path atomically (store/durable.h). ROOST_EINVAL, writing nothing,
+/* Writes path atomically (store/durable.h) with mode. ROOST_EINVAL, writing nothing,
  * for entries tomb_load would refuse (unsorted, repeated, end_lsn not
  * above version). */
-int tomb_store(const char *path, const struct tomb *t, uint64_t n);
+int tomb_store(const char *path, const struct tomb *t, uint64_t n, mode_t mode);
 
 /* Reads and checks path into a malloc'ed array (NULL when n is 0).
  * ROOST_ECORRUPT on any inconsistency, ROOST_EVERSION for another

@@ -16,6 +16,7 @@
 
 struct compact_job {
 	char data_dir[INST_PATH_MAX];
+	mode_t data_mode;	      /* of the files it writes */
 	struct manifest_coll coll;    /* as planned: settings, trained index */
 	struct manifest_segment *run; /* the segments merged, in order */
 	uint32_t n;
@@ -288,11 +289,11 @@ static int compact__store(compact_job *j, const struct segment_docs *d, const at
 	manifest_index_path(j->data_dir, &merged, path, sizeof path);
 	/* From the first file on, abandoning the job removes what is there. */
 	j->built = 1;
-	int rc =
-	    vindex_build_file(c->settings.index, c->settings.dim, c->settings.metric,
-			      c->trained_gen ? trained : NULL, d->count, d->vectors, cancel, path);
+	int rc = vindex_build_file(c->settings.index, c->settings.dim, c->settings.metric,
+				   c->trained_gen ? trained : NULL, d->count, d->vectors, cancel,
+				   path, j->data_mode);
 	compact__docs_path(j, &merged, path);
-	return rc ? rc : segment_store(path, d);
+	return rc ? rc : segment_store(path, d, j->data_mode);
 }
 
 int compact_build(compact_job *j, const atomic_int *cancel)
@@ -353,7 +354,7 @@ static int compact__rewrite_tombs(const compact_job *j, struct manifest *m, stru
 	char path[INST_PATH_MAX];
 	int rc = n ? manifest_tomb_path(j->data_dir, c->id, m->gen, path, sizeof path) : 0;
 	if (rc == 0 && n)
-		rc = tomb_store(path, kept, n);
+		rc = tomb_store(path, kept, n, j->data_mode);
 	free(kept);
 	if (rc == 0) {
 		c->tomb_gen = n ? m->gen : 0;
@@ -404,7 +405,7 @@ int compact_install(compact_job *j, struct manifest *m, const struct tomb *now, 
 		return rc;
 	compact__replace(j, m, first);
 	killpoint_reach(KILLPOINT_COMPACT_BEFORE_MANIFEST);
-	rc = manifest_store(j->data_dir, m);
+	rc = manifest_store(j->data_dir, m, j->data_mode);
 	if (rc)
 		return rc;
 	killpoint_reach(KILLPOINT_COMPACT_AFTER_MANIFEST);
@@ -434,7 +435,7 @@ static int compact__copy_tombs(compact_job *j, const struct tomb *tombs, uint64_
 	return 0;
 }
 
-int compact_plan(compact_job **out, const char *data_dir, const struct manifest *m, uint32_t coll,
+int compact_plan(compact_job **out, const struct inst *in, const struct manifest *m, uint32_t coll,
 		 const struct compact_policy *p, const struct tomb *tombs, uint64_t ntombs,
 		 uint64_t below)
 {
@@ -451,7 +452,8 @@ int compact_plan(compact_job **out, const char *data_dir, const struct manifest 
 	compact_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return ROOST_ENOMEM;
-	snprintf(j->data_dir, sizeof j->data_dir, "%s", data_dir);
+	snprintf(j->data_dir, sizeof j->data_dir, "%s", in->data_dir);
+	j->data_mode = in->data_mode;
 	j->coll = *c;
 	j->n = hi - lo;
 	j->lo = v.segs[lo].start_lsn;

@@ -46,6 +46,7 @@
 #ifndef ROOST_COMPACT_H
 #define ROOST_COMPACT_H
 
+#include "inst.h"
 #include "manifest.h"
 #include "tomb.h"
 
@@ -77,7 +78,7 @@ typedef struct compact_job compact_job;
 /* The first run of collection coll in m to merge, or *out NULL when there
  * is none. tombs[0..ntombs) (ascending version) are the collection's
  * tombstones that ended below below: their rows are dropped. */
-int compact_plan(compact_job **out, const char *data_dir, const struct manifest *m, uint32_t coll,
+int compact_plan(compact_job **out, const struct inst *in, const struct manifest *m, uint32_t coll,
 		 const struct compact_policy *p, const struct tomb *tombs, uint64_t ntombs,
 		 uint64_t below);
 

@@ -326,7 +326,7 @@ static int ingest__new_manifest(ingest *w)
 {
 	int rc = ingest__first_manifest(&w->cfg, &w->man);
 	if (rc == 0)
-		rc = manifest_store(w->cfg.inst->data_dir, &w->man);
+		rc = manifest_store(w->cfg.inst->data_dir, &w->man, w->cfg.inst->data_mode);
 	if (rc)
 		return rc;
 	w->made.manifest = 1;
@@ -355,7 +355,7 @@ static int ingest__update_manifest(ingest *w)
 		return rc;
 	snprintf(next.name, sizeof next.name, "%s", in->name);
 	next.gen++;
-	rc = manifest_store(in->data_dir, &next);
+	rc = manifest_store(in->data_dir, &next, in->data_mode);
 	if (rc) {
 		log_error("cannot rewrite %s/MANIFEST: %s", in->data_dir, roost_strerror(rc));
 		manifest_free(&next);
@@ -397,14 +397,14 @@ static int ingest__load_manifest(ingest *w)
 	return rc;
 }
 
-/* With group access (inst.h) the published files are opened to the group,
- * for remote readers that read the data directory as another user. */
-static void ingest__share_files(ingest *w)
+/* Files are written with the instance's data mode (inst.h); those an
+ * earlier run wrote with another access setting are brought to it, so
+ * that switching group access on opens the data to remote readers that
+ * read it as another user, and switching it off closes it again. */
+static void ingest__chmod_published(const ingest *w)
 {
 	const char *dir = w->cfg.inst->data_dir;
 	mode_t mode = w->cfg.inst->data_mode;
-	if (mode == 0600)
-		return;
 	char path[INST_PATH_MAX];
 	snprintf(path, sizeof path, "%s/MANIFEST", dir);
 	chmod(path, mode);
@@ -415,6 +415,12 @@ static void ingest__share_files(ingest *w)
 		manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, "docs", path,
 				      sizeof path);
 		chmod(path, mode);
+	}
+	for (uint32_t i = 0; i < w->man.ncolls; i++) {
+		const struct manifest_coll *c = &w->man.colls[i];
+		if (c->tomb_gen &&
+		    manifest_tomb_path(dir, c->id, c->tomb_gen, path, sizeof path) == 0)
+			chmod(path, mode);
 	}
 }
 
@@ -478,14 +484,13 @@ static void ingest__sweep(ingest *w)
 /* Makes next, stored, the manifest. */
 static int ingest__install(ingest *w, struct manifest *next)
 {
-	int rc = manifest_store(w->cfg.inst->data_dir, next);
+	int rc = manifest_store(w->cfg.inst->data_dir, next, w->cfg.inst->data_mode);
 	if (rc) {
 		manifest_free(next);
 		return rc;
 	}
 	manifest_free(&w->man);
 	w->man = *next;
-	ingest__share_files(w);
 	ingest__sweep(w);
 	return 0;
 }
@@ -788,8 +793,7 @@ static int ingest__plan_rebuild(ingest *w, uint32_t at, rebuild_job **out)
 	ingest__counts_of(w, mc->id, &docs, &segs);
 	if (train && docs < s->train_docs)
 		return 0;
-	return rebuild_plan(out, w->cfg.inst->data_dir, &w->man, mc->id, s,
-			    train ? ingest__new_gen(w) : 0);
+	return rebuild_plan(out, w->cfg.inst, &w->man, mc->id, s, train ? ingest__new_gen(w) : 0);
 }
 
 /* The first merge of the collection at position at that its tiers (or
@@ -809,8 +813,7 @@ static int ingest__plan_merge(ingest *w, uint32_t at, compact_job **out)
 		return 0;
 	int rc = wcoll_sealed_tombs(w->colls[at], mc->tail_start, &tombs, &n);
 	if (rc == 0)
-		rc = compact_plan(out, w->cfg.inst->data_dir, &w->man, mc->id, &p, tombs, n,
-				  mc->tail_start);
+		rc = compact_plan(out, w->cfg.inst, &w->man, mc->id, &p, tombs, n, mc->tail_start);
 	free(tombs);
 	return rc;
 }
@@ -848,7 +851,6 @@ static void ingest__adopt(ingest *w, struct manifest *next)
 {
 	manifest_free(&w->man);
 	w->man = *next;
-	ingest__share_files(w);
 	catalog_touch(w->cat);
 }
 
@@ -1653,7 +1655,7 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 	if (rc == 0)
 		rc = ingest__load_manifest(w);
 	if (rc == 0)
-		ingest__share_files(w);
+		ingest__chmod_published(w);
 	if (rc == 0)
 		rc = sweep_data_dir(cfg->inst->data_dir, &w->man);
 	if (rc == 0)

@@ -15,6 +15,7 @@
 
 struct rebuild_job {
 	char data_dir[INST_PATH_MAX];
+	mode_t data_mode; /* of the files it writes */
 	char name[COLL_NAME_MAX + 1];
 	struct coll_settings set; /* resolved, as planned */
 	uint32_t coll;
@@ -117,7 +118,7 @@ static int rebuild__train(rebuild_job *j, const atomic_int *cancel)
 		manifest_trained_path(j->data_dir, j->coll, j->train_gen, path, sizeof path);
 		j->trained = 1; /* abandoning removes what is there */
 		if (rc == 0)
-			rc = vindex_store(v, path);
+			rc = vindex_store(v, path, j->data_mode);
 		vindex_free(v);
 	}
 	free(x);
@@ -141,7 +142,7 @@ int rebuild_build(rebuild_job *j, const atomic_int *cancel)
 		j->built = 1; /* abandoning removes what is there */
 		rc = vindex_build_file(j->set.index, j->set.dim, j->set.metric,
 				       j->trained_gen ? trained : NULL, d.count, d.vectors, cancel,
-				       path);
+				       path, j->data_mode);
 		segment_unmap(&map, &d);
 	}
 	if (rc == 0)
@@ -181,7 +182,7 @@ int rebuild_install(rebuild_job *j, struct manifest *m)
 	if (adopt)
 		c->trained_gen = j->train_gen;
 	killpoint_reach(KILLPOINT_REBUILD_BEFORE_MANIFEST);
-	int rc = manifest_store(j->data_dir, m);
+	int rc = manifest_store(j->data_dir, m, j->data_mode);
 	if (rc)
 		return rc;
 	killpoint_reach(KILLPOINT_REBUILD_AFTER_MANIFEST);
@@ -224,7 +225,7 @@ int rebuild_needed(const struct manifest *m, uint32_t coll)
 	return c && rebuild__first_stale(m, c) != NULL;
 }
 
-int rebuild_plan(rebuild_job **out, const char *data_dir, const struct manifest *m, uint32_t coll,
+int rebuild_plan(rebuild_job **out, const struct inst *in, const struct manifest *m, uint32_t coll,
 		 const struct coll_settings *set, uint64_t train_gen)
 {
 	*out = NULL;
@@ -243,7 +244,8 @@ int rebuild_plan(rebuild_job **out, const char *data_dir, const struct manifest 
 	}
 	memcpy(j->segs, &m->segments[from], n * sizeof *j->segs);
 	j->nsegs = n;
-	snprintf(j->data_dir, sizeof j->data_dir, "%s", data_dir);
+	snprintf(j->data_dir, sizeof j->data_dir, "%s", in->data_dir);
+	j->data_mode = in->data_mode;
 	memcpy(j->name, c->name, sizeof j->name);
 	j->set = *set;
 	j->coll = coll;

@@ -28,6 +28,7 @@
 #define ROOST_REBUILD_H
 
 #include "coll.h"
+#include "inst.h"
 #include "manifest.h"
 
 #include <stdatomic.h>
@@ -40,7 +41,7 @@ typedef struct rebuild_job rebuild_job;
  * collection's settings resolved (its factory string and training size);
  * when train_gen is not 0 the job trains first and writes the trained
  * index as that generation. */
-int rebuild_plan(rebuild_job **out, const char *data_dir, const struct manifest *m, uint32_t coll,
+int rebuild_plan(rebuild_job **out, const struct inst *in, const struct manifest *m, uint32_t coll,
 		 const struct coll_settings *set, uint64_t train_gen);
 
 /* 1 when a segment of collection coll in m has an index of settings its

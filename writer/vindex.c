@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Device memory of an IVF list beyond its vectors: codes and ids are two
@@ -191,7 +192,8 @@ int vindex_add_blocks(vindex *v, uint64_t n, const float *x, const atomic_int *c
 }
 
 int vindex_build_file(const char *factory, uint32_t dim, uint32_t metric, const char *trained,
-		      uint64_t n, const float *x, const atomic_int *cancel, const char *path)
+		      uint64_t n, const float *x, const atomic_int *cancel, const char *path,
+		      mode_t mode)
 {
 	vindex *v;
 	int rc = trained ? vindex_load(&v, trained) : vindex_new(&v, factory, dim, metric);
@@ -199,7 +201,7 @@ int vindex_build_file(const char *factory, uint32_t dim, uint32_t metric, const 
 		return rc;
 	rc = vindex_add_blocks(v, n, x, cancel);
 	if (rc == 0)
-		rc = vindex_store(v, path);
+		rc = vindex_store(v, path, mode);
 	vindex_free(v);
 	return rc;
 }
@@ -292,7 +294,7 @@ void vindex_gpu_model(const vindex *v, struct gpumem_model *out)
 	*out = v->model;
 }
 
-int vindex_store(const vindex *v, const char *path)
+int vindex_store(const vindex *v, const char *path, mode_t mode)
 {
 	char tmp[4096];
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
@@ -305,7 +307,7 @@ int vindex_store(const vindex *v, const char *path)
 		/* Its vectors are the segment's documents file's. */
 		int rc = flatidx_store(path, (uint32_t)faiss_Index_d(cpu),
 				       (uint64_t)faiss_Index_ntotal(cpu),
-				       faiss_Index_metric_type(cpu) == METRIC_INNER_PRODUCT, 0600);
+				       faiss_Index_metric_type(cpu) == METRIC_INNER_PRODUCT, mode);
 		if (cpu != v->index)
 			faiss_Index_free(cpu);
 		return rc;
@@ -324,7 +326,10 @@ int vindex_store(const vindex *v, const char *path)
 		int env = roost_from_errno(write_errno);
 		return env == ROOST_ENOSPC || env == ROOST_EPERM ? env : rc;
 	}
-	int rc = durable_sync_file(tmp);
+	/* FAISS created it with the umask's mode. */
+	int rc = chmod(tmp, mode) == 0 ? 0 : roost_from_errno(errno);
+	if (rc == 0)
+		rc = durable_sync_file(tmp);
 	if (rc == 0 && rename(tmp, path) != 0)
 		rc = roost_from_errno(errno);
 	if (rc)

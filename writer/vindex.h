@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct vindex vindex;
 
@@ -33,7 +34,7 @@ int vindex_train(vindex *v, uint64_t n, const float *x);
 int vindex_add(vindex *v, uint64_t n, const float *x);
 
 uint64_t vindex_count(const vindex *v);
-/* Builds an index of the n vectors x and writes it to path, off the
+/* Builds an index of the n vectors x and writes it to path (mode), off the
  * ingest thread: an empty copy of the trained index at trained (NULL: a
  * new one of factory, which must need no training), grown in blocks
  * (vindex_add_blocks, cancel as there). A Flat index is written as its
@@ -41,7 +42,8 @@ uint64_t vindex_count(const vindex *v);
  * FAISS wrote at the disk's full speed, and adds waited longer for the
  * log's fsyncs behind them (figure 12 measured worse). */
 int vindex_build_file(const char *factory, uint32_t dim, uint32_t metric, const char *trained,
-		      uint64_t n, const float *x, const atomic_int *cancel, const char *path);
+		      uint64_t n, const float *x, const atomic_int *cancel, const char *path,
+		      mode_t mode);
 /* Adds n vectors in blocks, off the ingest thread: ROOST_ECLOSED once
  * *cancel became non-zero (checked between blocks, so that a stopping
  * writer waits for one block, not for a whole HNSW build); ROOST_EINVAL
@@ -69,9 +71,9 @@ int vindex_rebuild_on_cpu(vindex *v, uint64_t n, const float *x);
 /* How many device bytes the index needs as it grows (see gpumem.h). */
 void vindex_gpu_model(const vindex *v, struct gpumem_model *out);
 
-/* Writes the index durably: temp file, fsync, rename; a GPU index is
- * written from a CPU copy. */
-int vindex_store(const vindex *v, const char *path);
+/* Writes the index durably with mode: temp file, fsync, rename; a GPU
+ * index is written from a CPU copy. */
+int vindex_store(const vindex *v, const char *path, mode_t mode);
 
 /* Checks a factory string by building the index in memory, without
  * keeping it; ROOST_EINVAL with FAISS's own words in why (FAISS says

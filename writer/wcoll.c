@@ -58,7 +58,8 @@ struct wcoll {
 struct wcoll_seal {
 	struct worker_job job;
 	const char *data_dir;
-	tail *tail; /* the frozen tail, sealed at seg.end_lsn */
+	mode_t data_mode; /* of the files it writes */
+	tail *tail;	  /* the frozen tail, sealed at seg.end_lsn */
 	uint64_t serial;
 	uint64_t text_bytes;
 	vindex *index; /* its rows', on the CPU; NULL without rows */
@@ -500,7 +501,7 @@ static int wcoll__train(wcoll *c, uint64_t gen)
 	char path[INST_PATH_MAX];
 	manifest_trained_path(c->env.inst->data_dir, c->id, gen, path, sizeof path);
 	if (rc == 0)
-		rc = vindex_store(idx, path);
+		rc = vindex_store(idx, path, c->env.inst->data_mode);
 	if (rc) {
 		place_forget(c->env.place, idx);
 		vindex_free(idx);
@@ -627,6 +628,7 @@ static int wcoll__prepare_seal(wcoll *c, uint64_t end, uint64_t gen, wcoll_seal 
 	if (rc == 0 && docmap_ended(c->docs))
 		rc = docmap_tombs(c->docs, &s->tombs, &s->ntombs);
 	s->data_dir = c->env.inst->data_dir;
+	s->data_mode = c->env.inst->data_mode;
 	s->serial = c->tail_serial;
 	s->text_bytes = tail_text_used(c->tail);
 	s->seg = (struct manifest_segment){.coll = c->id,
@@ -715,15 +717,15 @@ int wcoll_seal_write(wcoll_seal *s)
 		v.end_lsn = s->seg.end_lsn;
 		v.text_bytes = s->text_bytes;
 		manifest_index_path(s->data_dir, &s->seg, path, sizeof path);
-		rc = vindex_store(s->index, path);
+		rc = vindex_store(s->index, path, s->data_mode);
 		wcoll__docs_path(s, path);
 		if (rc == 0)
-			rc = segment_store(path, &v);
+			rc = segment_store(path, &v, s->data_mode);
 	}
 	if (rc == 0 && s->ntombs)
 		rc = manifest_tomb_path(s->data_dir, s->seg.coll, s->tomb_gen, path, sizeof path);
 	if (rc == 0 && s->ntombs)
-		rc = tomb_store(path, s->tombs, s->ntombs);
+		rc = tomb_store(path, s->tombs, s->ntombs, s->data_mode);
 	return rc;
 }
 

@@ -15,15 +15,20 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
 
 import wire
-from conftest import (BIN, check_exactly_once, remove_shm, shm_dir, shm_objects, stop_process,
-                      wait_for)
+from conftest import (BIN, BUILD, ROOT, check_exactly_once, read_manifest, remove_shm,
+                      sealed_end, shm_dir, shm_objects, stop_process, wait_for)
 from faults import fnv, writer_supports
+
+sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+os.environ.setdefault("ROOST_LIB", os.path.join(BUILD, "lib", "libroost.so"))
+import roost  # noqa: E402
 
 DIM = 16
 
@@ -487,14 +492,62 @@ def test_group_access_by_configuration(make_instance):
         return os.stat(path).st_mode & 0o777
     for d in (inst.run_dir, inst.data):
         assert mode(d) == 0o750, (d, oct(mode(d)))
-    published = ["MANIFEST"] + [f for f in os.listdir(inst.data) if f.startswith("seg-")]
+    # Segment files are written by a background thread: a name without
+    # ".tmp" is a published file, which has its mode from the start.
+    published = ["MANIFEST"] + [f for f in os.listdir(inst.data)
+                                if f.startswith("seg-") and not f.endswith(".tmp")]
     assert len(published) >= 3
-    for f in published:
-        assert mode(os.path.join(inst.data, f)) == 0o640, (f, oct(mode(os.path.join(inst.data, f))))
+    assert data_modes(inst, published) == {f: 0o640 for f in published}
     assert mode(inst.broker_path()) == 0o660
     shm = [os.path.join(shm_dir(inst.run_dir), f) for f in shm_objects(inst.run_dir)]
     assert mode(shm_dir(inst.run_dir)) == 0o750
     assert len(shm) >= 3 and all(mode(p) == 0o660 for p in shm), shm
+
+
+def data_modes(inst, names):
+    """name -> mode of each file of the data directory that is still there
+    (a merge may remove a segment between a listing and its stat)."""
+    modes = {}
+    for f in names:
+        try:
+            modes[f] = os.stat(os.path.join(inst.data, f)).st_mode & 0o777
+        except FileNotFoundError:
+            pass
+    return modes
+
+
+def test_group_access_switched_at_restart(make_instance):
+    """The files an earlier run wrote, tombstones included, take the access
+    setting of the writer that runs now: opened to the group when it is
+    switched on, closed again when it is switched off."""
+    # HNSW: FAISS writes its index files, with the umask's mode.
+    inst = make_instance(dim=DIM, writer_args=["--seal-docs", "4096", "--index", "HNSW8"] +
+                         only_size_seals()).serve()
+
+    def tomb_gen():
+        m = read_manifest(inst.data, inst.name)
+        return m["collections"]["default"]["tomb_gen"] if m else 0
+    with roost.Roost(inst.broker_url(), timeout_ms=30000) as db:
+        db.add([vec(i) for i in range(4096)], ids=["k%d" % i for i in range(4096)], ack="durable")
+        wait_for(lambda: sealed_end(inst) > 0, 60, "the first seal")
+        db.delete(["k0"], ack="durable")
+        db.add([vec(10000 + i) for i in range(4096)], ack="durable")
+        wait_for(lambda: tomb_gen() != 0, 60, "a seal with a tombstone file")
+
+    def published():
+        files = read_manifest(inst.data, inst.name)["files"]
+        assert any(f.startswith("tombs-") for f in files), files
+        assert any(f.endswith(".docs") for f in files), files
+        return ["MANIFEST"] + sorted(files)
+    before = published()
+    assert set(data_modes(inst, before).values()) == {0o600}
+    for access, want in (("1", 0o640), ("0", 0o600)):
+        inst.kill(inst.writer, signal.SIGTERM)
+        inst.env["ROOST_GROUP_ACCESS"] = access
+        inst.start_writer()
+        names = published()
+        modes = data_modes(inst, names)
+        assert len(modes) >= 4 and set(modes.values()) == {want}, (access, modes)
 
 
 def test_two_instances_share_nothing(make_instance):

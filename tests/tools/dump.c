@@ -148,8 +148,8 @@ static int dump_manifest(const struct inst *in)
 	    (unsigned long long)m.catalog_lsn, m.next_coll, m.name);
 	for (uint32_t i = 0; i < m.ncolls; i++) {
 		const struct manifest_coll *c = &m.colls[i];
-		printf("COLLECTION %u %s %u %u %s %llu %llu %llu %llu %llu %s %llu\n", c->id, c->name,
-		       c->settings.dim, c->settings.metric, c->settings.index,
+		printf("COLLECTION %u %s %u %u %s %llu %llu %llu %llu %llu %s %llu\n", c->id,
+		       c->name, c->settings.dim, c->settings.metric, c->settings.index,
 		       (unsigned long long)c->tail_start, (unsigned long long)c->tail_gen,
 		       (unsigned long long)c->trained_gen, (unsigned long long)c->created_lsn,
 		       (unsigned long long)c->tomb_gen,
@@ -166,8 +166,9 @@ static int dump_manifest(const struct inst *in)
 	}
 	for (uint32_t i = 0; i < m.nsegments; i++) {
 		const struct manifest_segment *sg = &m.segments[i];
-		printf("SEGMENT %u %llu %llu %llu %u\n", sg->coll, (unsigned long long)sg->start_lsn,
-		       (unsigned long long)sg->end_lsn, (unsigned long long)sg->count, sg->index_gen);
+		printf("SEGMENT %u %llu %llu %llu %u\n", sg->coll,
+		       (unsigned long long)sg->start_lsn, (unsigned long long)sg->end_lsn,
+		       (unsigned long long)sg->count, sg->index_gen);
 		dump_file_line(manifest_index_path(in->data_dir, sg, path, sizeof path), path);
 		dump_file_line(manifest_segment_path(in->data_dir, sg->coll, sg->start_lsn,
 						     sg->end_lsn, "docs", path, sizeof path),

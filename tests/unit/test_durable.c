@@ -101,6 +101,26 @@ static void test_failed_replace_keeps_the_old_file(void **state)
 	assert_true(S_ISDIR(st.st_mode)); /* not ours to remove */
 }
 
+/* The file has the mode asked for whatever the umask: group access is a
+ * setting of the instance, and a replaced file takes the new mode. */
+static void test_replace_sets_the_mode_whatever_the_umask(void **state)
+{
+	char path[PATH_MAX];
+	tu_path(path, tu_dir(state), "f");
+	struct iovec one = {(void *)"x", 1};
+	mode_t old = umask(077);
+	int first = durable_replace(path, &one, 1, 0640);
+	struct stat st1, st2;
+	stat(path, &st1);
+	int second = durable_replace(path, &one, 1, 0600);
+	stat(path, &st2);
+	umask(old);
+	assert_int_equal(first, 0);
+	assert_int_equal(st1.st_mode & 0777, 0640);
+	assert_int_equal(second, 0);
+	assert_int_equal(st2.st_mode & 0777, 0600);
+}
+
 static void test_mkdirs(void **state)
 {
 	char path[PATH_MAX];
@@ -131,6 +151,8 @@ int main(void)
 					    tu_setup_tmpdir, tu_teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_replace_keeps_the_old_file, tu_setup_tmpdir,
 					    tu_teardown),
+	    cmocka_unit_test_setup_teardown(test_replace_sets_the_mode_whatever_the_umask,
+					    tu_setup_tmpdir, tu_teardown),
 	    cmocka_unit_test_setup_teardown(test_mkdirs, tu_setup_tmpdir, tu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

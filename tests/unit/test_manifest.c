@@ -201,7 +201,7 @@ static uint8_t *stored_bytes(const char *dir, const struct manifest *m, size_t *
 {
 	char path[PATH_MAX];
 	tu_path(path, dir, "MANIFEST");
-	assert_int_equal(manifest_store(dir, m), 0);
+	assert_int_equal(manifest_store(dir, m, 0600), 0);
 	return tu_read_file(path, len);
 }
 
@@ -311,7 +311,7 @@ static void test_round_trip(void **state)
 	const char *dir = tu_dir(state);
 	struct manifest m, got;
 	make_manifest(&m, 5, 3, 4);
-	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_store(dir, &m, 0600), 0);
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&m, &got);
 	assert_int_equal(got.version, MANIFEST_VERSION);
@@ -323,7 +323,7 @@ static void test_round_trip(void **state)
 	/* A second store replaces the first. */
 	struct manifest next;
 	make_manifest(&next, 6, 4, 1);
-	assert_int_equal(manifest_store(dir, &next), 0);
+	assert_int_equal(manifest_store(dir, &next, 0600), 0);
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&next, &got);
 	assert_false(exists(dir, "MANIFEST.tmp"));
@@ -337,7 +337,7 @@ static void test_empty(void **state)
 {
 	const char *dir = tu_dir(state);
 	struct manifest m = {.gen = 1, .next_coll = 1, .tail_start = 16, .catalog_lsn = 16}, got;
-	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_store(dir, &m, 0600), 0);
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&m, &got);
 	assert_non_null(got.colls);
@@ -368,7 +368,7 @@ static void test_empty_arrays(void **state)
 	assert_int_equal(manifest_add_coll(&m, &c), 0);
 	struct manifest_segment s = {.coll = 1, .start_lsn = 0, .end_lsn = 8, .count = 1};
 	assert_int_equal(manifest_add_segment(&m, &s), 0);
-	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_store(dir, &m, 0600), 0);
 	manifest_free(&m);
 }
 
@@ -473,7 +473,7 @@ static void test_max_segments_round_trip(void **state)
 	const char *dir = tu_dir(state);
 	struct manifest m, got;
 	make_manifest(&m, 2, MANIFEST_MAX_SEGS, 3);
-	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_store(dir, &m, 0600), 0);
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&m, &got);
 	manifest_free(&got);
@@ -497,7 +497,7 @@ static void test_flip_every_byte(void **state)
 	struct manifest m;
 	make_manifest(&m, 4, 2, 2);
 	tu_path(path, dir, "MANIFEST");
-	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_store(dir, &m, 0600), 0);
 	tu_flip_every_byte(&(struct tu_corruption){
 	    .path = path, .decode = decode_rc, .load = load_refused, .arg = dir});
 	manifest_free(&m);
@@ -612,13 +612,13 @@ static void test_most_collections(void **state)
 	const char *dir = tu_dir(state);
 	struct manifest m, got;
 	make_many(&m, MANIFEST_MAX_COLLS);
-	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_store(dir, &m, 0600), 0);
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&m, &got);
 	manifest_free(&got);
 	manifest_free(&m);
 	make_many(&m, MANIFEST_MAX_COLLS + 1);
-	assert_int_equal(manifest_store(dir, &m), ROOST_ETOOBIG);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_ETOOBIG);
 	size_t len;
 	uint8_t *buf = encode(&m, &len);
 	assert_int_equal(decode_rc(buf, len), ROOST_ECORRUPT);
@@ -833,7 +833,7 @@ static int store_segments(const char *dir, struct manifest_segment a, struct man
 	make_manifest(&m, 4, 2, 0);
 	m.segments[0] = a;
 	m.segments[1] = b;
-	int rc = manifest_store(dir, &m);
+	int rc = manifest_store(dir, &m, 0600);
 	manifest_free(&m);
 	return rc;
 }
@@ -889,7 +889,7 @@ static void test_version4_has_no_indexed_keys(void **state)
 	assert_int_equal(got.colls[1].tomb_gen, m.colls[1].tomb_gen);
 	m.colls[1].settings.indexed_keys[0] = '\0';
 	assert_same(&m, &got);
-	assert_int_equal(manifest_store(dir, &got), 0);
+	assert_int_equal(manifest_store(dir, &got, 0600), 0);
 	assert_int_equal(manifest_load(dir, &again), 0);
 	assert_int_equal(again.version, MANIFEST_VERSION);
 	assert_same(&got, &again);
@@ -973,46 +973,47 @@ static void test_store_refuses_invalid(void **state)
 	const char *dir = tu_dir(state);
 	struct manifest good, m, got;
 	make_manifest(&good, 3, 1, 1);
-	assert_int_equal(manifest_store(dir, &good), 0);
+	assert_int_equal(manifest_store(dir, &good, 0600), 0);
 
 	make_manifest(&m, 4, 1, 1);
 	struct coll_settings *s = &m.colls[1].settings;
 	s->dim = 0;
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	s->dim = 4097;
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	s->dim = 8;
 	s->metric = 2;
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	s->metric = 0;
 	memset(s->index, 'x', sizeof s->index);
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	s->index[0] = '\0';
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	snprintf(s->index, sizeof s->index, "Flat");
 	snprintf(s->indexed_keys, sizeof s->indexed_keys, "a,a");
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	snprintf(s->indexed_keys, sizeof s->indexed_keys, "a b");
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	snprintf(s->indexed_keys, sizeof s->indexed_keys, "a,b");
 	snprintf(m.colls[1].name, sizeof m.colls[1].name, "no spaces");
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	snprintf(m.colls[1].name, sizeof m.colls[1].name, "%s", m.colls[0].name);
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	snprintf(m.colls[1].name, sizeof m.colls[1].name, "ok");
 	m.next_coll = m.colls[1].id;
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	m.next_coll = 11;
 	m.tail_start = m.colls[0].tail_start + 1;
-	assert_int_equal(manifest_store(dir, &m), ROOST_EINVAL);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_EINVAL);
 	m.tail_start = m.colls[0].tail_start;
 	m.nkeys = MANIFEST_MAX_KEYS + 1;
-	assert_int_equal(manifest_store(dir, &m), ROOST_ETOOBIG);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_ETOOBIG);
 	m.nkeys = 1;
 	m.nsegments = MANIFEST_MAX_SEGS + 1;
-	assert_int_equal(manifest_store(dir, &m), ROOST_ETOOBIG);
+	assert_int_equal(manifest_store(dir, &m, 0600), ROOST_ETOOBIG);
 	m.nsegments = 1;
-	assert_int_equal(manifest_store(dir, &m), 0); /* valid again: the checks were the edits */
+	assert_int_equal(manifest_store(dir, &m, 0600),
+			 0); /* valid again: the checks were the edits */
 
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_int_equal(got.gen, 4);
@@ -1029,7 +1030,7 @@ static void test_failed_write_keeps_old(void **state)
 	const char *dir = tu_dir(state);
 	struct manifest old, big, got;
 	make_manifest(&old, 3, 2, 2);
-	assert_int_equal(manifest_store(dir, &old), 0);
+	assert_int_equal(manifest_store(dir, &old, 0600), 0);
 	make_manifest(&big, 4, 100, 1000);
 
 	struct rlimit saved, lim;
@@ -1038,7 +1039,7 @@ static void test_failed_write_keeps_old(void **state)
 	lim.rlim_cur = 300;
 	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	int rc = manifest_store(dir, &big);
+	int rc = manifest_store(dir, &big, 0600);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
 	signal(SIGXFSZ, prev);
 
@@ -1063,9 +1064,9 @@ static void test_readonly_dir(void **state)
 	struct manifest old, next, got;
 	make_manifest(&old, 3, 1, 1);
 	make_manifest(&next, 4, 2, 2);
-	assert_int_equal(manifest_store(dir, &old), 0);
+	assert_int_equal(manifest_store(dir, &old, 0600), 0);
 	assert_int_equal(chmod(dir, 0500), 0);
-	assert_int_equal(manifest_store(dir, &next), ROOST_EPERM);
+	assert_int_equal(manifest_store(dir, &next, 0600), ROOST_EPERM);
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&old, &got);
 	assert_int_equal(chmod(dir, 0700), 0);
@@ -1081,7 +1082,7 @@ static void test_stale_tmp(void **state)
 	struct manifest old, next, got;
 	make_manifest(&old, 3, 1, 1);
 	make_manifest(&next, 4, 2, 2);
-	assert_int_equal(manifest_store(dir, &old), 0);
+	assert_int_equal(manifest_store(dir, &old, 0600), 0);
 	char junk[5000];
 	memset(junk, 0xee, sizeof junk);
 	char tmp[PATH_MAX];
@@ -1092,7 +1093,7 @@ static void test_stale_tmp(void **state)
 	assert_same(&old, &got);
 	manifest_free(&got);
 
-	assert_int_equal(manifest_store(dir, &next), 0);
+	assert_int_equal(manifest_store(dir, &next, 0600), 0);
 	assert_false(exists(dir, "MANIFEST.tmp"));
 	assert_int_equal(manifest_load(dir, &got), 0);
 	assert_same(&next, &got);
@@ -1107,11 +1108,11 @@ static void test_moved_on(void **state)
 	struct manifest m;
 	make_manifest(&m, 3, 1, 1);
 	assert_false(manifest_moved_on(dir, 3)); /* none yet: nothing to move on to */
-	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_store(dir, &m, 0600), 0);
 	assert_false(manifest_moved_on(dir, 3));
 	assert_true(manifest_moved_on(dir, 2));
 	m.gen = 4;
-	assert_int_equal(manifest_store(dir, &m), 0);
+	assert_int_equal(manifest_store(dir, &m, 0600), 0);
 	assert_true(manifest_moved_on(dir, 3));
 	assert_false(manifest_moved_on(dir, 4));
 	manifest_free(&m);
@@ -1123,7 +1124,7 @@ static void test_store_missing_dir(void **state)
 	tu_path(path, tu_dir(state), "absent");
 	struct manifest m;
 	make_manifest(&m, 1, 0, 0);
-	assert_int_equal(manifest_store(path, &m), ROOST_ENOENT);
+	assert_int_equal(manifest_store(path, &m, 0600), ROOST_ENOENT);
 	manifest_free(&m);
 }
 
@@ -1196,8 +1197,8 @@ static void test_changes_keep_order(void **state)
 	assert_int_equal(copy.nsegments, 6);
 	assert_int_equal(copy.segments[0].coll, 3);
 	m.tail_start = m.colls[0].tail_start;
-	assert_int_equal(manifest_store(dir, &m), 0);
-	assert_int_equal(manifest_store(dir, &copy), 0);
+	assert_int_equal(manifest_store(dir, &m, 0600), 0);
+	assert_int_equal(manifest_store(dir, &copy, 0600), 0);
 	manifest_free(&copy);
 	manifest_free(&m);
 }

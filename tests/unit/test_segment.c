@@ -320,7 +320,7 @@ static void test_round_trip(void **state)
 	struct sample s;
 	struct segment_docs got;
 	make_sample(&s, MAXDOCS);
-	assert_int_equal(segment_store(path, &s.d), 0);
+	assert_int_equal(segment_store(path, &s.d, 0600), 0);
 	assert_false(exists_tmp(path));
 	assert_int_equal(load(path, &got), 0);
 	assert_non_null(got.block);
@@ -339,7 +339,7 @@ static void test_layout(void **state)
 	struct sample s;
 	make_sample(&s, 5);
 	memset(s.text + s.d.text_bytes, 'J', sizeof s.text - s.d.text_bytes);
-	assert_int_equal(segment_store(path, &s.d), 0);
+	assert_int_equal(segment_store(path, &s.d, 0600), 0);
 	size_t len, want_len;
 	uint8_t *file = tu_read_file(path, &len);
 	uint8_t *want = encode(&s.d, &want_len);
@@ -369,7 +369,7 @@ static void test_text_padding(void **state)
 		memset(s.text, 'q', sizeof s.text);
 		s.text_len[0] = n;
 		s.d.text_bytes = n;
-		assert_int_equal(segment_store(path, &s.d), 0);
+		assert_int_equal(segment_store(path, &s.d, 0600), 0);
 		assert_int_equal(load(path, &got), 0);
 		assert_same(&s.d, &got);
 		segment_free(&got);
@@ -381,7 +381,7 @@ static void test_zero_docs(void **state)
 {
 	const char *path = path_of(state);
 	struct segment_docs d = {.dim = 16, .start_lsn = 50, .end_lsn = 50}, got;
-	assert_int_equal(segment_store(path, &d), 0);
+	assert_int_equal(segment_store(path, &d, 0600), 0);
 	size_t len;
 	free(tu_read_file(path, &len));
 	assert_int_equal(len, HDR_SIZE);
@@ -397,8 +397,8 @@ static void test_overwrite(void **state)
 	struct segment_docs got;
 	make_sample(&a, 6);
 	make_sample(&b, 2);
-	assert_int_equal(segment_store(path, &a.d), 0);
-	assert_int_equal(segment_store(path, &b.d), 0);
+	assert_int_equal(segment_store(path, &a.d, 0600), 0);
+	assert_int_equal(segment_store(path, &b.d, 0600), 0);
 	assert_int_equal(load(path, &got), 0);
 	assert_same(&b.d, &got);
 	segment_free(&got);
@@ -412,7 +412,7 @@ static void test_stale_tmp(void **state)
 	struct segment_docs got;
 	make_sample(&a, 3);
 	make_sample(&b, 4);
-	assert_int_equal(segment_store(path, &a.d), 0);
+	assert_int_equal(segment_store(path, &a.d, 0600), 0);
 	char tmp[PATH_MAX + 8], junk[1000];
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	memset(junk, 0xcc, sizeof junk);
@@ -420,7 +420,7 @@ static void test_stale_tmp(void **state)
 	assert_int_equal(load(path, &got), 0);
 	assert_same(&a.d, &got);
 	segment_free(&got);
-	assert_int_equal(segment_store(path, &b.d), 0);
+	assert_int_equal(segment_store(path, &b.d, 0600), 0);
 	assert_false(exists_tmp(path));
 	assert_int_equal(load(path, &got), 0);
 	assert_same(&b.d, &got);
@@ -465,7 +465,7 @@ static void test_failed_write_keeps_old(void **state)
 	struct segment_docs got;
 	make_sample(&a, 2);
 	make_sample(&b, MAXDOCS);
-	assert_int_equal(segment_store(path, &a.d), 0);
+	assert_int_equal(segment_store(path, &a.d, 0600), 0);
 
 	struct rlimit saved, lim;
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
@@ -473,7 +473,7 @@ static void test_failed_write_keeps_old(void **state)
 	lim.rlim_cur = 200;
 	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	int rc = segment_store(path, &b.d);
+	int rc = segment_store(path, &b.d, 0600);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
 	signal(SIGXFSZ, prev);
 
@@ -490,31 +490,31 @@ static void test_store_refuses_invalid(void **state)
 	struct sample s;
 	make_sample(&s, 4);
 	s.d.dim = 0;
-	assert_int_equal(segment_store(path, &s.d), ROOST_EINVAL);
+	assert_int_equal(segment_store(path, &s.d, 0600), ROOST_EINVAL);
 	s.d.dim = 4097;
-	assert_int_equal(segment_store(path, &s.d), ROOST_EINVAL);
+	assert_int_equal(segment_store(path, &s.d, 0600), ROOST_EINVAL);
 	s.d.dim = DIM;
 	s.d.count = (1ull << 32) + 1;
-	assert_int_equal(segment_store(path, &s.d), ROOST_EINVAL);
+	assert_int_equal(segment_store(path, &s.d, 0600), ROOST_EINVAL);
 	s.d.count = 4;
 	s.vectors[5] = NAN;
-	assert_int_equal(segment_store(path, &s.d), ROOST_EINVAL);
+	assert_int_equal(segment_store(path, &s.d, 0600), ROOST_EINVAL);
 	s.vectors[5] = 0;
 	s.ids[2] = s.ids[1];
-	assert_int_equal(segment_store(path, &s.d), ROOST_EINVAL);
+	assert_int_equal(segment_store(path, &s.d, 0600), ROOST_EINVAL);
 	s.ids[2] = s.ids[1] + 1;
 	s.text_off[3] = (uint32_t)s.d.text_bytes + 1;
-	assert_int_equal(segment_store(path, &s.d), ROOST_EINVAL);
+	assert_int_equal(segment_store(path, &s.d, 0600), ROOST_EINVAL);
 	s.text_off[3] = 0;
 	s.kinds[1].len = 24;
-	assert_int_equal(segment_store(path, &s.d), ROOST_EINVAL);
+	assert_int_equal(segment_store(path, &s.d, 0600), ROOST_EINVAL);
 	s.kinds[1].len = 0;
 	s.d.start_lsn = s.d.end_lsn + 1;
-	assert_int_equal(segment_store(path, &s.d), ROOST_EINVAL);
+	assert_int_equal(segment_store(path, &s.d, 0600), ROOST_EINVAL);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_false(exists_tmp(path));
 	s.d.start_lsn = 1000;
-	assert_int_equal(segment_store(path, &s.d), 0);
+	assert_int_equal(segment_store(path, &s.d, 0600), 0);
 }
 
 /* ---- corruption ---- */
@@ -532,7 +532,7 @@ static void test_flip_every_byte(void **state)
 	const char *path = path_of(state);
 	struct sample s;
 	make_sample(&s, 3);
-	assert_int_equal(segment_store(path, &s.d), 0);
+	assert_int_equal(segment_store(path, &s.d, 0600), 0);
 	tu_flip_every_byte(&(struct tu_corruption){
 	    .path = path, .decode = decode_rc, .load = load_refused, .arg = path});
 }
@@ -543,7 +543,7 @@ static void test_truncations(void **state)
 	struct sample s;
 	struct segment_docs got;
 	make_sample(&s, 3);
-	assert_int_equal(segment_store(path, &s.d), 0);
+	assert_int_equal(segment_store(path, &s.d, 0600), 0);
 	size_t len;
 	uint8_t *good = tu_read_file(path, &len);
 	for (size_t n = len; n-- > 0;) {
@@ -893,7 +893,7 @@ static void test_vectors_checked_when_not_kept(void **state)
 	const char *path = path_of(state);
 	struct segment_docs d;
 	big_alloc(&d, 3000, 128); /* 1.5 MB of vectors */
-	assert_int_equal(segment_store(path, &d), 0);
+	assert_int_equal(segment_store(path, &d, 0600), 0);
 	struct segment_docs got;
 	assert_int_equal(load(path, &got), 0);
 	segment_free(&got);
@@ -928,7 +928,7 @@ static void test_map_points_into_the_file(void **state)
 	struct segment_docs d, mapped;
 	struct segment_map m;
 	big_alloc(&d, 3000, 7);
-	assert_int_equal(segment_store(path, &d), 0);
+	assert_int_equal(segment_store(path, &d, 0600), 0);
 	assert_int_equal(segment_map(path, &mapped, &m), 0);
 	size_t n = (size_t)d.count;
 	assert_int_equal(m.len, file_size(d.count, d.dim, d.text_bytes));

@@ -21,7 +21,7 @@ static void test_round_trip_and_find(void **state)
 {
 	const char *path = path_of(state);
 	struct tomb t[] = {{16, 300}, {17, 300}, {4000, 5000}, {4001, 9000}};
-	assert_int_equal(tomb_store(path, t, 4), 0);
+	assert_int_equal(tomb_store(path, t, 4, 0600), 0);
 	struct tomb *got;
 	uint64_t n;
 	assert_int_equal(tomb_load(path, &got, &n), 0);
@@ -33,7 +33,7 @@ static void test_round_trip_and_find(void **state)
 	assert_null(tomb_find(got, n, 5000));
 	free(got);
 	/* None is a valid file too. */
-	assert_int_equal(tomb_store(path, NULL, 0), 0);
+	assert_int_equal(tomb_store(path, NULL, 0, 0600), 0);
 	assert_int_equal(tomb_load(path, &got, &n), 0);
 	assert_int_equal(n, 0);
 	assert_null(got);
@@ -46,9 +46,9 @@ static void test_store_refuses_bad_entries(void **state)
 	struct tomb unsorted[] = {{20, 300}, {16, 300}};
 	struct tomb repeated[] = {{16, 300}, {16, 400}};
 	struct tomb ends_early[] = {{16, 16}};
-	assert_int_equal(tomb_store(path, unsorted, 2), ROOST_EINVAL);
-	assert_int_equal(tomb_store(path, repeated, 2), ROOST_EINVAL);
-	assert_int_equal(tomb_store(path, ends_early, 1), ROOST_EINVAL);
+	assert_int_equal(tomb_store(path, unsorted, 2, 0600), ROOST_EINVAL);
+	assert_int_equal(tomb_store(path, repeated, 2, 0600), ROOST_EINVAL);
+	assert_int_equal(tomb_store(path, ends_early, 1, 0600), ROOST_EINVAL);
 	struct tomb *got;
 	uint64_t n;
 	assert_int_equal(tomb_load(path, &got, &n), ROOST_ENOENT);
@@ -60,7 +60,7 @@ static void test_corruption(void **state)
 {
 	const char *path = path_of(state);
 	struct tomb t[] = {{16, 300}, {17, 300}, {4000, 5000}};
-	assert_int_equal(tomb_store(path, t, 3), 0);
+	assert_int_equal(tomb_store(path, t, 3, 0600), 0);
 	size_t len;
 	uint8_t *good = tu_read_file(path, &len);
 	assert_int_equal(len, 32 + 3 * 16);
