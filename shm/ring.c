@@ -1,13 +1,18 @@
 /* The ingest ring; ring.h describes the model and its guarantees.
  *
  * Memory ordering, in one place (every atomic below names its partner):
- *  - reserve: a claimer stores it with release after writing the record
- *    headers; ring_read and ring_state_at load it with acquire before they
- *    read a header.
- *  - state: a producer stores COMMITTED or ABORTED with release after the
- *    payload; ring_read loads it with acquire before it hands the payload out.
- *  - head: ring_release stores it with release once the consumer is done with
- *    the bytes; a claimer loads it with acquire before overwriting them.
+ *  - inflight, reserve: a claimer counts itself in its slot's inflight and
+ *    then advances reserve, both sequentially consistent; it writes its
+ *    headers and leaves inflight with release. The consumer loads reserve and
+ *    then every live slot's inflight, sequentially consistent: a claim below
+ *    the reserve it saw is either still counted, or its headers are visible
+ *    (ring__unblock).
+ *  - state: a claimer stores CLAIMED with release after the header's other
+ *    fields, a producer COMMITTED or ABORTED with release after the payload;
+ *    the consumer loads it with acquire before it reads the rest.
+ *  - head: ring_release zeroes the bytes it frees and then stores head with
+ *    release; a claimer loads it with acquire before overwriting them, so a
+ *    header it has not written yet reads as zero.
  *  - data_seq/consumer_sleeping and space_seq/space_waiters: futex
  *    handshakes, described at ring__wait_data() and ring__wait_space().
  */
@@ -19,7 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <string.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -39,13 +44,15 @@
 #define RING__SLICE_MS	      50   /* longest sleep before a CLAIMED record is looked at again */
 #define RING__NO_POS	      UINT64_MAX /* never a record position: those are 16-aligned */
 #define RING__RESERVE_STEP    (1u << 20) /* data memory is reserved ahead in steps this big */
+#define RING__SPIN	      1000	 /* polls of a record before the consumer sleeps */
 
 /* ring__next() results besides 0 (a record) and errors. */
 enum { RING__EMPTY = 1, RING__PENDING = 2 };
 
 struct ring_slot {
-	_Atomic uint32_t gen;
+	alignas(64) _Atomic uint32_t gen;
 	_Atomic int32_t pid;
+	_Atomic uint32_t inflight;
 };
 
 /* The shared header at offset 0 of the object; every process maps it RW.
@@ -64,16 +71,14 @@ struct ring_slot {
  * These first 40 bytes keep their offsets in every version, so that any
  * version can recognise another one and refuse it.
  *
- * claim_lock  pthread_mutex_t (40 bytes, glibc x86-64), process-shared and
- *             robust. Serialises claims: it owns the bytes from reserve up to
- *             the end of a claim, and the store of reserve.
- * reserve     u64, own cache line. The next position to claim. Written only
- *             under claim_lock, with release after the record headers; pairs
- *             with the acquire loads in ring_read, ring_state_at and the next
- *             claimer.
+ * reserve     u64, own cache line. The next position to claim. Advanced by
+ *             claimers with a sequentially consistent compare-and-swap; the
+ *             bytes from the old value to the new one then belong to the
+ *             claimer that advanced it, which writes their headers after.
  * head        u64, own cache line. The consumer's position: all bytes before
- *             it are free. Written only by ring_release, with release; pairs
- *             with the claimer's acquire load before it overwrites bytes.
+ *             it are free, and zero. Written only by ring_release, with
+ *             release after zeroing; pairs with the claimer's acquire load
+ *             before it overwrites bytes.
  * data_seq, consumer_sleeping   u32 + u32, own cache line. The consumer sleeps
  *             on data_seq when nothing is committed; producers bump it and wake
  *             it on commit or abort, only while consumer_sleeping is set.
@@ -83,15 +88,21 @@ struct ring_slot {
  *             A producer killed while waiting leaves the count high: that
  *             costs a futex wake per release, nothing else.
  * reserved    u64, own cache line. Every position below it (from start_pos
- *             on) has its data memory reserved; written and read only under
- *             claim_lock. The data area is reserved lap 0 only, as claims
- *             reach it, so a ring holds memory for what passed through it.
- * slots       RING_MAX_PRODUCERS x (gen u32, pid i32). A producer process owns
- *             slot i while it holds the OFD write lock on byte
+ *             on) has its data memory reserved. Only grows: a claimer that
+ *             needs more reserves it (reserving twice is harmless) and raises
+ *             it with a release compare-and-swap; pairs with the acquire load
+ *             of the next claimer, which then need not. The data area is
+ *             reserved lap 0 only, as claims reach it, so a ring holds memory
+ *             for what passed through it.
+ * slots       RING_MAX_PRODUCERS x 64 bytes (gen u32, pid i32, inflight u32),
+ *             a cache line each: inflight changes at every claim. A producer
+ *             process owns slot i while it holds the OFD write lock on byte
  *             RING_LOCK_BASE + i of the object. Taking a slot increments gen
  *             with release (pairs with the consumer's acquire load in
  *             ring__owner_dead), so records of an earlier owner of the slot
- *             are recognised as orphaned. pid is for operators only.
+ *             are recognised as orphaned. inflight counts the process's
+ *             claims between advancing reserve and writing their headers
+ *             (ring__unblock). pid is for operators only.
  */
 struct ring_shm_header {
 	uint64_t magic;
@@ -101,22 +112,23 @@ struct ring_shm_header {
 	uint64_t start_pos;
 	int32_t dead_timeout_ms;
 	_Atomic uint32_t ready;
-	pthread_mutex_t claim_lock;
 	alignas(64) _Atomic uint64_t reserve;
 	alignas(64) _Atomic uint64_t head;
 	alignas(64) _Atomic uint32_t data_seq;
 	_Atomic uint32_t consumer_sleeping;
 	alignas(64) _Atomic uint32_t space_seq;
 	_Atomic uint32_t space_waiters;
+	alignas(64) _Atomic uint64_t reserved;
 	alignas(64) struct ring_slot slots[RING_MAX_PRODUCERS];
-	alignas(64) uint64_t reserved;
 };
+_Static_assert(sizeof(struct ring_slot) == 64, "a slot per cache line");
 _Static_assert(sizeof(struct ring_shm_header) <= RING_HEADER_SIZE, "ring header overflows");
 _Static_assert(offsetof(struct ring_shm_header, ready) == 36, "identity prefix moved");
 
 /* Precedes every record in the data area, at a 16-aligned position. All but
- * state are written once by the claimer, before reserve is published, and
- * stay unchanged until the consumer releases the record. */
+ * state are written once by the claimer, after it advanced reserve and
+ * before it stores state, and stay unchanged until the consumer releases
+ * the record. A header nobody has written yet is zero: state 0. */
 struct ring_record_header {
 	_Atomic uint32_t state; /* enum ring_state */
 	uint32_t owner_slot;	/* the claimer's producer slot */
@@ -204,22 +216,9 @@ static int ring__new_handle(int fd, void *map, size_t map_size, enum ring_role r
 	return 0;
 }
 
-static int ring__init_lock(pthread_mutex_t *lock)
-{
-	pthread_mutexattr_t attr;
-	if (pthread_mutexattr_init(&attr))
-		return ROOST_EIO;
-	int rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-	if (!rc)
-		rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-	if (!rc)
-		rc = pthread_mutex_init(lock, &attr);
-	pthread_mutexattr_destroy(&attr);
-	return rc ? ROOST_EIO : 0;
-}
-
-/* The object is fresh from ftruncate, so everything not set here is zero. */
-static int ring__init_header(struct ring_shm_header *h, const struct ring_config *cfg)
+/* The object is fresh from ftruncate, so everything not set here is zero,
+ * the data area included. */
+static void ring__init_header(struct ring_shm_header *h, const struct ring_config *cfg)
 {
 	h->magic = RING__MAGIC;
 	h->version = RING_VERSION;
@@ -229,7 +228,7 @@ static int ring__init_header(struct ring_shm_header *h, const struct ring_config
 	h->dead_timeout_ms = cfg->dead_timeout_ms ? cfg->dead_timeout_ms : RING__DEFAULT_DEAD_MS;
 	atomic_init(&h->reserve, cfg->start_pos);
 	atomic_init(&h->head, cfg->start_pos);
-	return ring__init_lock(&h->claim_lock);
+	atomic_init(&h->reserved, cfg->start_pos);
 }
 
 static int ring__build(int fd, const struct ring_config *cfg, ring **out)
@@ -245,9 +244,8 @@ static int ring__build(int fd, const struct ring_config *cfg, ring **out)
 	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return roost_from_errno(errno);
-	int rc = ring__init_header(map, cfg);
-	if (!rc)
-		rc = ring__new_handle(fd, map, size, RING_CONSUMER, out);
+	ring__init_header(map, cfg);
+	int rc = ring__new_handle(fd, map, size, RING_CONSUMER, out);
 	if (rc) {
 		munmap(map, size);
 		return rc;
@@ -362,6 +360,10 @@ static int ring__register(ring *r)
 			r->gen = atomic_fetch_add_explicit(&s->gen, 1, memory_order_release) + 1;
 			/* Relaxed: for operators only; nothing synchronises on it. */
 			atomic_store_explicit(&s->pid, (int32_t)getpid(), memory_order_relaxed);
+			/* Claims a dead owner left counted are not ours. Relaxed:
+			 * until this store the consumer counts them as in flight,
+			 * which only makes it wait. */
+			atomic_store_explicit(&s->inflight, 0, memory_order_relaxed);
 			r->slot = (int)i;
 			return 0;
 		}
@@ -425,38 +427,27 @@ uint32_t ring_max_payload(const ring *r)
 
 /* ---- producers ---- */
 
-static int ring__lock(struct ring_shm_header *h)
-{
-	int rc = pthread_mutex_lock(&h->claim_lock);
-	if (rc == EOWNERDEAD) {
-		/* A claimer died holding the lock. The ring is consistent anyway:
-		 * reserve is stored last, so its claim is either published whole
-		 * or its headers lie beyond reserve and get overwritten. */
-		rc = pthread_mutex_consistent(&h->claim_lock);
-		if (rc)
-			pthread_mutex_unlock(&h->claim_lock);
-	}
-	return rc ? ROOST_EIO : 0;
-}
-
 static void ring__write_header(ring *r, uint64_t pos, enum ring_state state, uint32_t len)
 {
 	struct ring_record_header *rh = ring__rec(r, pos);
 	rh->owner_slot = (uint32_t)r->slot;
 	rh->owner_gen = r->gen;
 	rh->len = len;
-	/* Release: pairs with ring_state_at's acquire load, so a reader that
-	 * sees this lap's state also sees the head that let us overwrite. */
+	/* Release: pairs with the consumer's acquire loads of state: the
+	 * fields above are complete once the state is not zero. */
 	atomic_store_explicit(&rh->state, state, memory_order_release);
 }
 
-/* Under claim_lock: reserves the data memory of every position below end,
- * and some more ahead. Lap 0 only: later laps reuse its memory. */
+/* Reserves the data memory of every position below end, and some more
+ * ahead. Lap 0 only: later laps reuse its memory. Claimers that race here
+ * may reserve the same pages twice, which is harmless. */
 static int ring__reserve(ring *r, uint64_t end)
 {
 	struct ring_shm_header *h = r->hdr;
 	uint64_t full = h->start_pos + r->capacity;
-	uint64_t from = h->reserved > h->start_pos ? h->reserved : h->start_pos;
+	/* Acquire: pairs with the release compare-and-swap below, by whoever
+	 * raised it: the pages below it are reserved. */
+	uint64_t from = atomic_load_explicit(&h->reserved, memory_order_acquire);
 	if (from >= end || from >= full)
 		return 0;
 	uint64_t to = from + RING__RESERVE_STEP > end ? from + RING__RESERVE_STEP : end;
@@ -466,53 +457,78 @@ static int ring__reserve(ring *r, uint64_t end)
 	int rc = shm_reserve(r->fd, RING_HEADER_SIZE + at, first);
 	if (rc == 0)
 		rc = shm_reserve(r->fd, RING_HEADER_SIZE, n - first);
-	if (rc == 0)
-		h->reserved = to;
 	/* Never ROOST_EBUSY, which means "full: wait for the consumer". */
-	return rc == 0 || rc == ROOST_ENOSPC ? rc : ROOST_ENOSPC;
+	if (rc)
+		return rc == ROOST_ENOSPC ? rc : ROOST_ENOSPC;
+	/* Release: pairs with the acquire load above in later claimers. On
+	 * failure from holds a newer value: raise it only if still lower. */
+	while (from < to &&
+	       !atomic_compare_exchange_weak_explicit(&h->reserved, &from, to, memory_order_release,
+						      memory_order_relaxed))
+		;
+	return 0;
 }
 
-/* One attempt under claim_lock. ROOST_EBUSY when full, with the head that
- * was seen so the caller can sleep until it moves. */
-static int ring__try_claim(ring *r, uint32_t len, struct ring_claim *out, uint64_t *seen_head)
+/* Advances reserve past one record of span bytes (and the padding before
+ * it when it would wrap), if the ring has room: 0 with the claim's start
+ * in *pos and its padding in *pad, ROOST_EBUSY with the head seen. */
+static int ring__advance(ring *r, uint64_t span, uint64_t *pos, uint64_t *pad, uint64_t *seen_head)
 {
 	struct ring_shm_header *h = r->hdr;
-	int rc = ring__lock(h);
-	if (rc)
-		return rc;
-	ring__hook(RING_HOOK_CLAIM_LOCKED);
-	/* Acquire: pairs with the previous claimer's release store. The lock
-	 * orders it too, except when that claimer died holding the lock. */
-	uint64_t pos = atomic_load_explicit(&h->reserve, memory_order_acquire);
-	uint64_t span = ring__span(len);
-	uint64_t idx = pos & (r->capacity - 1);
-	uint64_t pad = idx + span > r->capacity ? r->capacity - idx : 0;
-	/* Acquire: pairs with ring_release's release store: the consumer is
-	 * done with the bytes we are about to overwrite. */
-	uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
-	if (pos + pad + span - head > r->capacity) {
-		pthread_mutex_unlock(&h->claim_lock);
-		*seen_head = head;
-		return ROOST_EBUSY;
+	/* Sequentially consistent, as the compare-and-swap below. */
+	uint64_t at = atomic_load(&h->reserve);
+	for (;;) {
+		uint64_t idx = at & (r->capacity - 1);
+		uint64_t gap = idx + span > r->capacity ? r->capacity - idx : 0;
+		/* Acquire: pairs with ring_release's release store: the consumer
+		 * is done with the bytes we are about to overwrite, and they are
+		 * zero. */
+		uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+		if (at + gap + span - head > r->capacity) {
+			*seen_head = head;
+			return ROOST_EBUSY;
+		}
+		int rc = ring__reserve(r, at + gap + span);
+		if (rc)
+			return rc;
+		/* Sequentially consistent: after our inflight count, before the
+		 * consumer's loads of reserve and inflight (ring__unblock). On
+		 * failure at holds the newer reserve: try again from there. */
+		if (atomic_compare_exchange_weak(&h->reserve, &at, at + gap + span)) {
+			*pos = at;
+			*pad = gap;
+			return 0;
+		}
 	}
-	rc = ring__reserve(r, pos + pad + span);
-	if (rc) {
-		pthread_mutex_unlock(&h->claim_lock);
-		return rc;
+}
+
+/* One attempt. ROOST_EBUSY when full, with the head that was seen so the
+ * caller can sleep until it moves. */
+static int ring__try_claim(ring *r, uint32_t len, struct ring_claim *out, uint64_t *seen_head)
+{
+	_Atomic uint32_t *inflight = &r->hdr->slots[r->slot].inflight;
+	/* Sequentially consistent: before the compare-and-swap of reserve, so
+	 * a consumer that sees our claim sees us counted (ring__unblock). */
+	atomic_fetch_add(inflight, 1);
+	ring__hook(RING_HOOK_CLAIM_COUNTED);
+	uint64_t pos, pad;
+	int rc = ring__advance(r, ring__span(len), &pos, &pad, seen_head);
+	if (rc == 0) {
+		ring__hook(RING_HOOK_CLAIM_RESERVED);
+		/* The record first: a consumer that sees the padding's state
+		 * steps to a record whose header is there. */
+		ring__write_header(r, pos + pad, RING_CLAIMED, len);
+		if (pad)
+			ring__write_header(r, pos, RING_PADDING, (uint32_t)(pad - RING__REC_HDR));
+		ring__hook(RING_HOOK_CLAIM_HEADER);
+		out->pos = pos + pad;
+		out->data = (unsigned char *)ring__rec(r, pos + pad) + RING__REC_HDR;
+		out->len = len;
 	}
-	if (pad)
-		ring__write_header(r, pos, RING_PADDING, (uint32_t)(pad - RING__REC_HDR));
-	ring__write_header(r, pos + pad, RING_CLAIMED, len);
-	ring__hook(RING_HOOK_CLAIM_HEADER);
-	/* Release: pairs with the acquire loads of reserve in ring_read and
-	 * ring_state_at: the headers above are visible before the claim is. */
-	atomic_store_explicit(&h->reserve, pos + pad + span, memory_order_release);
-	ring__hook(RING_HOOK_CLAIMED);
-	pthread_mutex_unlock(&h->claim_lock);
-	out->pos = pos + pad;
-	out->data = (unsigned char *)ring__rec(r, pos + pad) + RING__REC_HDR;
-	out->len = len;
-	return 0;
+	/* Release: pairs with the consumer's load of inflight in
+	 * ring__unblock: once it sees us gone, it sees our headers. */
+	atomic_fetch_sub_explicit(inflight, 1, memory_order_release);
+	return rc;
 }
 
 /* Sleeps until head moves from seen_head or the deadline passes.
@@ -607,7 +623,18 @@ static uint64_t ring__checked_span(const ring *r, uint64_t pos, uint64_t reserve
 		return 0;
 	if (state == RING_PADDING)
 		return idx + span == r->capacity ? span : 0;
-	return rh->len <= ring_max_payload(r) ? span : 0;
+	/* An ABORTED run of dead claims (ring__unblock) may be longer. */
+	return state == RING_ABORTED || rh->len <= ring_max_payload(r) ? span : 0;
+}
+
+/* Whether some live process holds slot's lock. */
+static int ring__slot_held(const ring *r, uint32_t slot)
+{
+	struct flock fl = {
+	    .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = RING_LOCK_BASE + slot, .l_len = 1};
+	if (fcntl(r->fd, F_OFD_GETLK, &fl))
+		return 1; /* cannot tell: waiting is safe, skipping is not */
+	return fl.l_type != F_UNLCK;
 }
 
 /* Dead when the slot has changed hands since the claim, or when nobody
@@ -618,31 +645,91 @@ static int ring__owner_dead(const ring *r, const struct ring_record_header *rh)
 	/* Acquire: pairs with ring__register's release increment. */
 	if (atomic_load_explicit(&s->gen, memory_order_acquire) != rh->owner_gen)
 		return 1;
-	struct flock fl = {.l_type = F_WRLCK,
-			   .l_whence = SEEK_SET,
-			   .l_start = RING_LOCK_BASE + rh->owner_slot,
-			   .l_len = 1};
-	if (fcntl(r->fd, F_OFD_GETLK, &fl))
-		return 0; /* cannot tell: waiting is safe, skipping is not */
-	return fl.l_type == F_UNLCK;
+	return !ring__slot_held(r, rh->owner_slot);
 }
 
-/* Marks the CLAIMED record at pos ABORTED once it has been claimed longer
- * than dead_timeout_ms (counted from when the consumer first saw it) and
- * its owner is dead. Returns 1 when it did. */
-static int ring__reap(ring *r, uint64_t pos, struct ring_record_header *rh)
+/* Whether the record at pos has stayed unsettled for dead_timeout_ms,
+ * counted from when the consumer saw it so a second time (kept across
+ * ring_read calls, so that short reads still get there). The first look
+ * reads no clock: most records settle while the consumer spins. */
+static int ring__stuck(ring *r, uint64_t pos)
 {
-	int64_t now = futex_now_ms();
 	if (r->claimed_pos != pos) {
 		r->claimed_pos = pos;
-		r->claimed_since_ms = now;
+		r->claimed_since_ms = -1;
 		return 0;
 	}
-	if (now - r->claimed_since_ms < r->dead_timeout_ms || !ring__owner_dead(r, rh))
+	int64_t now = futex_now_ms();
+	if (r->claimed_since_ms < 0)
+		r->claimed_since_ms = now;
+	return now - r->claimed_since_ms >= r->dead_timeout_ms;
+}
+
+/* Marks the CLAIMED record at pos ABORTED once it is stuck and its owner
+ * is dead. Returns 1 when it did. */
+static int ring__reap(ring *r, uint64_t pos, struct ring_record_header *rh)
+{
+	if (!ring__stuck(r, pos) || !ring__owner_dead(r, rh))
 		return 0;
 	/* The owner is dead, so no commit can race with this store. Release:
 	 * pairs with ring_state_at's acquire load. */
 	atomic_store_explicit(&rh->state, RING_ABORTED, memory_order_release);
+	return 1;
+}
+
+/* Whether a live producer has a claim between advancing reserve and
+ * writing its headers. Called after loading reserve, sequentially
+ * consistent: a claim below that reserve is counted in its slot's inflight
+ * (the claimer counted itself before advancing reserve), or has left it,
+ * and then its headers are visible. */
+static int ring__claims_in_flight(const ring *r)
+{
+	for (uint32_t i = 0; i < RING_MAX_PRODUCERS; i++) {
+		/* Sequentially consistent: after the caller's load of reserve.
+		 * Acquire at least: pairs with ring__try_claim's release
+		 * decrement. */
+		if (atomic_load(&r->hdr->slots[i].inflight) && ring__slot_held(r, i))
+			return 1;
+	}
+	return 0;
+}
+
+/* Bytes of unwritten (zero) headers from pos, up to the first written one,
+ * the end of the data area or reserve. Space nobody wrote is zero through
+ * and through, since the consumer zeroes what it releases. */
+static uint64_t ring__zero_run(const ring *r, uint64_t pos, uint64_t reserve)
+{
+	uint64_t end = pos + r->capacity - (pos & (r->capacity - 1));
+	end = end < reserve ? end : reserve;
+	uint64_t at = pos;
+	/* Acquire: pairs with ring__write_header's release store. */
+	while (at < end && !atomic_load_explicit(&ring__rec(r, at)->state, memory_order_acquire))
+		at += RING_ALIGN;
+	return at - pos;
+}
+
+/* The run of unwritten headers at pos (reserve loaded before, sequentially
+ * consistent) was left by producers that died between advancing reserve
+ * and writing their headers once no live producer has a claim in flight:
+ * it becomes one ABORTED record (PADDING when it reaches the end of the
+ * data area). Only once stuck, so that a producer merely slow to write its
+ * header costs no scan. 1 when pos is worth another look. */
+static int ring__unblock(ring *r, uint64_t pos, uint64_t reserve)
+{
+	if (!ring__stuck(r, pos) || ring__claims_in_flight(r))
+		return 0;
+	uint64_t run = ring__zero_run(r, pos, reserve);
+	if (!run)
+		return 1; /* written since: read it */
+	struct ring_record_header *rh = ring__rec(r, pos);
+	int to_end = ((pos + run) & (r->capacity - 1)) == 0;
+	rh->owner_slot = 0;
+	rh->owner_gen = 0;
+	rh->len = (uint32_t)(run - RING__REC_HDR);
+	/* Release: pairs with the acquire loads of state in ring_read and
+	 * ring_state_at; the fields above come with it. */
+	atomic_store_explicit(&rh->state, to_end ? RING_PADDING : RING_ABORTED,
+			      memory_order_release);
 	return 1;
 }
 
@@ -652,15 +739,21 @@ static int ring__reap(ring *r, uint64_t pos, struct ring_record_header *rh)
 static int ring__next(ring *r, uint64_t *pos, struct ring_record *out)
 {
 	for (;;) {
-		/* Acquire: pairs with the claimer's release store of reserve;
-		 * headers before it are complete. */
-		uint64_t reserve = atomic_load_explicit(&r->hdr->reserve, memory_order_acquire);
+		/* Sequentially consistent: before ring__unblock's loads of
+		 * inflight. */
+		uint64_t reserve = atomic_load(&r->hdr->reserve);
 		if (*pos == reserve)
 			return RING__EMPTY;
 		struct ring_record_header *rh = ring__rec(r, *pos);
-		/* Acquire: pairs with ring__finish's release store; the payload
-		 * is complete once the state says COMMITTED. */
+		/* Acquire: pairs with ring__write_header's and ring__finish's
+		 * release stores; the payload is complete once the state says
+		 * COMMITTED. */
 		uint32_t state = atomic_load_explicit(&rh->state, memory_order_acquire);
+		if (!state) {
+			if (!ring__unblock(r, *pos, reserve))
+				return RING__PENDING;
+			continue;
+		}
 		uint64_t span = ring__checked_span(r, *pos, reserve, state, rh);
 		if (!span)
 			return ROOST_ECORRUPT;
@@ -677,15 +770,15 @@ static int ring__next(ring *r, uint64_t *pos, struct ring_record *out)
 	}
 }
 
-/* Whether the record at pos exists and is no longer CLAIMED. */
+/* Whether the record at pos exists and is neither unwritten nor CLAIMED. */
 static int ring__settled(const ring *r, uint64_t pos)
 {
-	/* Acquire: pairs with the claimer's release store of reserve. */
+	/* Acquire: ordering only matters for the state below. */
 	if (atomic_load_explicit(&r->hdr->reserve, memory_order_acquire) == pos)
 		return 0;
 	/* Acquire: pairs with ring__finish's release store of state. */
-	return atomic_load_explicit(&ring__rec(r, pos)->state, memory_order_acquire) !=
-	       RING_CLAIMED;
+	uint32_t state = atomic_load_explicit(&ring__rec(r, pos)->state, memory_order_acquire);
+	return state && state != RING_CLAIMED;
 }
 
 /* Sleeps until a producer commits or aborts, or wait_ms passes.
@@ -717,12 +810,21 @@ int ring_unread(ring *r, uint64_t pos, uint64_t *found)
 	if (r->role != RING_CONSUMER || pos % RING_ALIGN || pos < ring_head(r) ||
 	    pos > ring_reserve(r))
 		return ROOST_EINVAL;
-	/* Acquire: pairs with the claimer's release store of reserve. */
-	uint64_t reserve = atomic_load_explicit(&r->hdr->reserve, memory_order_acquire);
+	/* Sequentially consistent: before ring__claims_in_flight's loads. */
+	uint64_t reserve = atomic_load(&r->hdr->reserve);
 	while (pos < reserve) {
 		struct ring_record_header *rh = ring__rec(r, pos);
-		/* Acquire: pairs with ring__finish's release store of state. */
+		/* Acquire: pairs with ring__write_header's and ring__finish's
+		 * release stores. */
 		uint32_t state = atomic_load_explicit(&rh->state, memory_order_acquire);
+		if (!state && ring__claims_in_flight(r)) {
+			*found = pos;
+			return 1;
+		}
+		if (!state) {
+			pos += ring__zero_run(r, pos, reserve); /* 0: written since */
+			continue;
+		}
 		uint64_t span = ring__checked_span(r, pos, reserve, state, rh);
 		if (!span)
 			return ROOST_ECORRUPT;
@@ -748,16 +850,42 @@ int ring_producers_alive(const ring *r)
 	return fl.l_type != F_UNLCK;
 }
 
+static void ring__relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+/* Polls the record at pos a little before the consumer sleeps: a producer
+ * that has claimed commits within a microsecond or so, and a futex sleep
+ * costs it a wake (a system call) per commit. 1 when it settled. */
+static int ring__spin(const ring *r, uint64_t pos)
+{
+	for (int i = 0; i < RING__SPIN; i++) {
+		if (ring__settled(r, pos))
+			return 1;
+		ring__relax();
+	}
+	return 0;
+}
+
 int ring_read(ring *r, uint64_t pos, int timeout_ms, struct ring_record *out)
 {
 	if (r->role != RING_CONSUMER || pos % RING_ALIGN || pos < ring_head(r) ||
 	    pos > ring_reserve(r))
 		return ROOST_EINVAL;
-	int64_t deadline = ring__deadline(timeout_ms);
+	int64_t deadline = INT64_MIN; /* read the clock only to sleep */
 	for (;;) {
 		int rc = ring__next(r, &pos, out);
 		if (rc <= 0)
 			return rc;
+		if (ring__spin(r, pos))
+			continue;
+		if (deadline == INT64_MIN)
+			deadline = ring__deadline(timeout_ms);
 		int left = ring__left_ms(deadline);
 		if (left == 0)
 			return ROOST_ETIMEDOUT;
@@ -776,8 +904,13 @@ void ring_release(ring *r, uint64_t pos)
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
 	if (r->role != RING_CONSUMER || pos <= head || pos > ring_reserve(r) || pos % RING_ALIGN)
 		return;
+	/* Unwritten headers must read as zero to the next lap's claimers. */
+	uint64_t at = head & (r->capacity - 1), n = pos - head;
+	uint64_t first = n < r->capacity - at ? n : r->capacity - at;
+	memset(r->data + at, 0, first);
+	memset(r->data, 0, n - first);
 	/* Release: pairs with the claimer's acquire load of head; we are done
-	 * with the bytes before pos. */
+	 * with the bytes before pos, and they are zero. */
 	atomic_store_explicit(&h->head, pos, memory_order_release);
 	/* Pairs with ring__wait_space's fence. */
 	atomic_thread_fence(memory_order_seq_cst);

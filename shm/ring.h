@@ -7,25 +7,32 @@
  * releases them when done. Positions are 64-bit byte offsets that only grow,
  * so a record's position doubles as its log sequence number (LSN).
  *
- * Layout of the shared-memory object (RING_VERSION 1):
+ * Layout of the shared-memory object (RING_VERSION 2):
  *
- *   offset 0      struct ring_shm_header (RING_HEADER_SIZE = 16 KiB)
- *   offset 16KiB  data area, `capacity` bytes, capacity a power of two
+ *   offset 0      struct ring_shm_header (RING_HEADER_SIZE = 32 KiB)
+ *   offset 32KiB  data area, `capacity` bytes, capacity a power of two
  *
  * A record is a 16-byte struct ring_record_header followed by the payload,
  * padded to 16 bytes. A record never wraps: when it would, the claimer writes
  * a PADDING record to the end of the data area and the real record at the
  * start of the next lap, in one claim.
  *
+ * Claims take no lock: a producer advances the reserve cursor with a
+ * compare-and-swap and then writes its record header into the space it
+ * won. The consumer zeroes the bytes it releases, so a header not yet
+ * written reads as zero (no state) until it is.
+ *
  * Death of a producer. Each producer process owns a slot in the header and
  * holds an OFD byte lock on the shm file at offset RING_LOCK_BASE + slot for
  * as long as it lives; the kernel drops the lock when the process dies. A
- * claim is made under a process-shared robust mutex, and the reserve cursor
- * is stored last, so a producer killed inside the claim leaves a consistent
- * ring. A record left CLAIMED by a dead owner (slot lock free, or slot
- * re-registered under a new generation) is marked ABORTED by the consumer
- * after `dead_timeout_ms` and skipped. A slow but live producer is never
- * skipped: its lock is held.
+ * record left CLAIMED by a dead owner (slot lock free, or slot re-registered
+ * under a new generation) is marked ABORTED by the consumer after
+ * `dead_timeout_ms` and skipped. A producer killed between its
+ * compare-and-swap and its header leaves zeroed space nobody owns: each slot
+ * counts its claims between those two steps, and once no live slot has one
+ * in flight, the consumer marks the zeroed run ABORTED after the same
+ * timeout. A slow but live producer is never skipped: its lock is held, and
+ * its claim stays counted until its header is written.
  */
 #ifndef ROOST_RING_H
 #define ROOST_RING_H
@@ -34,8 +41,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define RING_VERSION	   1u
-#define RING_HEADER_SIZE   16384u
+#define RING_VERSION	   2u
+#define RING_HEADER_SIZE   32768u
 #define RING_ALIGN	   16u
 #define RING_MAX_PRODUCERS 256u
 #define RING_LOCK_BASE	   0 /* byte offset of producer slot 0's OFD lock */
@@ -114,7 +121,7 @@ int ring_unlink(const char *path);
 uint32_t ring_max_payload(const ring *r);
 
 /* Claims len payload bytes, waiting at most timeout_ms for space (futex
- * sleep, no spinning; < 0 waits without limit). ROOST_EBUSY when still full
+ * sleep; < 0 waits without limit); lock-free while there is space. ROOST_EBUSY when still full
  * at the deadline, ROOST_ETOOBIG when len > ring_max_payload(), ROOST_ENOSPC when the memory file
  * system cannot hold the ring's part not yet reserved, ROOST_EINVAL on another role's handle.
  * Thread-safe. Every claim must be committed or aborted: a live process's claim is waited for,
@@ -153,7 +160,8 @@ void ring_release(ring *r, uint64_t pos);
 
 /* State of the record at pos as seen now: RING_CLAIMED, RING_COMMITTED,
  * RING_ABORTED (RING_PADDING at a filler), or 0 when pos is already released
- * (its state can no longer be known from the ring) or not yet claimed. */
+ * (its state can no longer be known from the ring), not yet claimed, or
+ * claimed with its header not yet written. */
 int ring_state_at(ring *r, uint64_t pos);
 
 uint64_t ring_head(const ring *r);    /* consumer position */
@@ -163,9 +171,9 @@ uint64_t ring_capacity(const ring *r);
 /* Test hook: called at named points of a claim so tests can kill the
  * process there. NULL in production. */
 enum ring_hook_point {
-	RING_HOOK_CLAIM_LOCKED, /* holding the claim mutex, nothing written */
-	RING_HOOK_CLAIM_HEADER, /* header written, reserve not yet advanced */
-	RING_HOOK_CLAIMED,	/* reserve advanced, mutex still held */
+	RING_HOOK_CLAIM_COUNTED,  /* counted in flight, reserve not yet advanced */
+	RING_HOOK_CLAIM_RESERVED, /* reserve advanced, no header written */
+	RING_HOOK_CLAIM_HEADER,	  /* headers written, still counted in flight */
 };
 extern void (*ring_test_hook)(enum ring_hook_point point);
 

@@ -448,9 +448,25 @@ static void dying_child(const char *name, int point)
 	_exit(4);
 }
 
+/* Records past the end of the first lap, consumed: every byte a later
+ * claim gets held an earlier record, so what it leaves unwritten must read
+ * as nothing. Returns the consumer's position. */
+static uint64_t one_lap(ring *c, const char *name)
+{
+	ring *p = open_producer(name);
+	uint64_t pos = ring_head(c);
+	while (ring_reserve(c) < CAP + 200) {
+		put(p, 1000, 7);
+		pos = take(c, pos, 1000, 7).next;
+	}
+	ring_close(p);
+	return pos;
+}
+
 static void kill_producer_at(const char *name, int point)
 {
 	ring *c = make_ring(name, 0, DEAD_MS);
+	uint64_t base = one_lap(c, name);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
@@ -459,21 +475,21 @@ static void kill_producer_at(const char *name, int point)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 
-	/* Whether the dead claim got published decides where ours lands. */
-	int published = point == RING_HOOK_CLAIMED || point == KILL_COPY;
-	assert_int_equal(ring_reserve(c), published ? span_of(200) : 0);
+	/* Whether the dead claim advanced reserve decides where ours lands. */
+	int published = point != RING_HOOK_CLAIM_COUNTED;
+	assert_int_equal(ring_reserve(c), base + (published ? span_of(200) : 0));
 	ring *p = open_producer(name);
-	struct ring_claim cl = put(p, 64, 1); /* the claim lock was recovered */
+	struct ring_claim cl = put(p, 64, 1);
 	assert_int_equal(cl.pos, ring_reserve(c) - span_of(64));
 
 	int64_t t0 = futex_now_ms();
-	struct ring_record rec = take(c, 0, 64, 1);
+	struct ring_record rec = take(c, base, 64, 1);
 	int64_t took = futex_now_ms() - t0;
 	assert_int_equal(rec.pos, cl.pos);
 	assert_true(took < 2000);
 	if (published) {
 		assert_true(took >= DEAD_MS);
-		assert_int_equal(ring_state_at(c, 0), 0); /* released by now */
+		assert_int_equal(ring_state_at(c, base), 0); /* released by now */
 	}
 	put(p, 32, 2);
 	take(c, rec.next, 32, 2);
@@ -481,19 +497,20 @@ static void kill_producer_at(const char *name, int point)
 	ring_close(c);
 }
 
-static void test_killed_claim_locked(void **state)
+static void test_killed_claim_counted(void **state)
 {
-	kill_producer_at(name_of(state), RING_HOOK_CLAIM_LOCKED);
+	kill_producer_at(name_of(state), RING_HOOK_CLAIM_COUNTED);
+}
+
+/* Reserve advanced, no header: zeroed space that no record owns. */
+static void test_killed_claim_reserved(void **state)
+{
+	kill_producer_at(name_of(state), RING_HOOK_CLAIM_RESERVED);
 }
 
 static void test_killed_claim_header(void **state)
 {
 	kill_producer_at(name_of(state), RING_HOOK_CLAIM_HEADER);
-}
-
-static void test_killed_claimed(void **state)
-{
-	kill_producer_at(name_of(state), RING_HOOK_CLAIMED);
 }
 
 static void test_killed_mid_copy(void **state)
@@ -521,10 +538,24 @@ static void test_dead_owner_found_by_short_reads(void **state)
 	ring_close(c);
 }
 
-/* A live producer that takes longer than dead_timeout_ms is waited for. */
-static void test_slow_producer_not_skipped(void **state)
+static int slow_fd = -1, slow_point = -1;
+
+/* Tells the parent, then dawdles, at slow_point. */
+static void slow_hook(enum ring_hook_point point)
 {
-	ring *c = make_ring(name_of(state), 0, DEAD_MS);
+	if ((int)point != slow_point)
+		return;
+	if (write(slow_fd, "c", 1) != 1)
+		_exit(3);
+	sleep_ms(4 * DEAD_MS);
+}
+
+/* A live producer that takes longer than dead_timeout_ms at point (after
+ * the claim when KILL_COPY) is waited for, and its record read in place. */
+static void slow_producer_at(const char *name, int point)
+{
+	ring *c = make_ring(name, 0, DEAD_MS);
+	uint64_t base = one_lap(c, name);
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	pid_t pid = fork();
@@ -532,30 +563,42 @@ static void test_slow_producer_not_skipped(void **state)
 	if (pid == 0) {
 		ring *p;
 		struct ring_claim cl;
-		if (ring_open(&p, name_of(state), CAP, RING_PRODUCER) ||
-		    ring_claim(p, 300, 1000, &cl))
+		slow_fd = fds[1];
+		slow_point = point;
+		ring_test_hook = slow_hook;
+		if (ring_open(&p, name, CAP, RING_PRODUCER) || ring_claim(p, 300, 1000, &cl))
 			_exit(2);
-		if (write(fds[1], "c", 1) != 1)
-			_exit(3);
-		sleep_ms(4 * DEAD_MS);
+		if (point == KILL_COPY)
+			slow_hook(KILL_COPY);
 		fill(cl.data, 300, 3);
 		ring_commit(p, &cl);
 		_exit(0);
 	}
 	close(fds[1]);
 	char ch;
-	assert_int_equal(read(fds[0], &ch, 1), 1); /* the child has claimed */
+	assert_int_equal(read(fds[0], &ch, 1), 1); /* the child is dawdling */
 	close(fds[0]);
-	ring *p = open_producer(name_of(state));
+	ring *p = open_producer(name);
 	put(p, 50, 4);
 	int64_t t0 = futex_now_ms();
-	struct ring_record rec = take(c, 0, 300, 3);
-	assert_int_equal(rec.pos, 0);
+	struct ring_record rec = take(c, base, 300, 3);
+	assert_int_equal(rec.pos, base);
 	assert_true(futex_now_ms() - t0 >= 2 * DEAD_MS);
 	take(c, rec.next, 50, 4);
 	assert_int_equal(waited_exit_code(pid), 0);
 	ring_close(p);
 	ring_close(c);
+}
+
+static void test_slow_producer_not_skipped(void **state)
+{
+	slow_producer_at(name_of(state), KILL_COPY);
+}
+
+/* Between its reserve and its header, a claim is still counted in flight. */
+static void test_slow_claimer_not_skipped(void **state)
+{
+	slow_producer_at(name_of(state), RING_HOOK_CLAIM_RESERVED);
 }
 
 /* ---- opening, versions, states ---- */
@@ -632,7 +675,7 @@ static void test_unfinished_ring(void **state)
 	int64_t t0 = futex_now_ms();
 	assert_int_equal(ring_open(&r, name, 0, RING_PRODUCER), ROOST_ENOENT); /* not even sized */
 	assert_true(futex_now_ms() - t0 >= 1000);
-	assert_int_equal(ftruncate(fd, 16384 + CAP), 0);
+	assert_int_equal(ftruncate(fd, RING_HEADER_SIZE + CAP), 0);
 	t0 = futex_now_ms();
 	assert_int_equal(ring_open(&r, name, 0, RING_PRODUCER),
 			 ROOST_ENOENT); /* sized, never ready */
@@ -709,8 +752,8 @@ static void test_memory_reserved_as_used(void **state)
 	struct stat st;
 	assert_int_equal(ring_create(&c, name_of(state), &cfg), 0);
 	assert_int_equal(stat(name_of(state), &st), 0);
-	assert_int_equal(st.st_size, 16384 + cap);
-	assert_true((uint64_t)st.st_blocks * 512 <= 16384);
+	assert_int_equal(st.st_size, RING_HEADER_SIZE + cap);
+	assert_true((uint64_t)st.st_blocks * 512 <= RING_HEADER_SIZE);
 	assert_int_equal(ring_open(&p, name_of(state), cap, RING_PRODUCER), 0);
 	uint64_t pos = 0;
 	for (int i = 0; i < 3; i++) { /* 3 x 64 KiB: the first 1 MiB step */
@@ -719,13 +762,13 @@ static void test_memory_reserved_as_used(void **state)
 	}
 	assert_int_equal(stat(name_of(state), &st), 0);
 	assert_true((uint64_t)st.st_blocks * 512 >= (1u << 20));
-	assert_true((uint64_t)st.st_blocks * 512 <= 16384 + (1u << 20));
+	assert_true((uint64_t)st.st_blocks * 512 <= RING_HEADER_SIZE + (1u << 20));
 	for (int i = 0; i < 100; i++) { /* more than a lap */
 		put(p, 65536 - 16, (uint32_t)i);
 		pos = take(c, pos, 65536 - 16, (uint32_t)i).next;
 	}
 	assert_int_equal(stat(name_of(state), &st), 0);
-	assert_int_equal((uint64_t)st.st_blocks * 512, 16384 + cap);
+	assert_int_equal((uint64_t)st.st_blocks * 512, RING_HEADER_SIZE + cap);
 	ring_close(p);
 	ring_close(c);
 }
@@ -812,12 +855,13 @@ int main(void)
 	    T(test_commit_wakes_consumer),
 	    T(test_multi_producer),
 	    T(test_threads_share_handle),
-	    T(test_killed_claim_locked),
+	    T(test_killed_claim_counted),
+	    T(test_killed_claim_reserved),
 	    T(test_killed_claim_header),
-	    T(test_killed_claimed),
 	    T(test_killed_mid_copy),
 	    T(test_dead_owner_found_by_short_reads),
 	    T(test_slow_producer_not_skipped),
+	    T(test_slow_claimer_not_skipped),
 	    T(test_version_mismatch),
 	    T(test_open_errors),
 	    T(test_unfinished_ring),
