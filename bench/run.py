@@ -318,7 +318,9 @@ class Bench:
         return out
 
     def ingest_runs(self, index, configs, base):
+        """Returns {(ack, clients, batch): runs}."""
         p = self.p
+        found = {}
         for ack, clients, batch in configs:
             inst = self.instance(index, whole_segments=False)
             try:
@@ -338,6 +340,25 @@ class Bench:
                             p50_ms=[r["latency_p50_ms"] for r in runs],
                             p99_ms=[r["latency_p99_ms"] for r in runs],
                             errors=sum(r["errors"] for r in runs))
+            found[(ack, clients, batch)] = runs
+        return found
+
+    def add_transport_goals(self, runs):
+        """Single-document adds from 16 clients against the bare transport
+        (roost-bench-echo in its own process, frames of a document's size):
+        the goals are ratios of at least 0.8 for `queued`, 0.6 for
+        `durable`."""
+        for ack, goal in (("queued", 0.8), ("durable", 0.6)):
+            found = runs.get((ack, 16, 1))
+            if not found:
+                continue
+            echo = [e["per_s"] for e in self.echo(16)]
+            self.record("ingest", "Flat: ack %s, 16 clients, batch 1, against the bare transport"
+                        % ack, "requests/s", "requests/s", "higher",
+                        [r["requests_per_s"] for r in found], echo,
+                        "bare echo, 16 clients, %d-byte frames (goal: ratio >= %s)"
+                        % (ECHO_FRAME, goal), short="echo", rank=False,
+                        params=dict(index="Flat", ack=ack, clients=16, batch=1))
 
     def fig_ingest(self):
         p = self.p
@@ -347,7 +368,8 @@ class Bench:
         batches = sorted({b for _, _, b in p["ingest"] + p["ingest_hnsw"]})
         flat = self.ingest_baselines("Flat", batches, p["ingest_cap"])
         hnsw = self.ingest_baselines("HNSW32", batches, 3000 if not self.quick else 1000)
-        self.ingest_runs("Flat", p["ingest"], {"Flat": flat, "HNSW32": hnsw})
+        runs = self.ingest_runs("Flat", p["ingest"], {"Flat": flat, "HNSW32": hnsw})
+        self.add_transport_goals(runs)
         self.ingest_runs("HNSW32", p["ingest_hnsw"], {"HNSW32": hnsw})
 
     # -- 3. search -------------------------------------------------------------
