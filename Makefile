@@ -174,6 +174,12 @@ $(BUILD)/tests/test_mindex: $(BUILD)/tests/unit/test_mindex.o $(BUILD)/reader/mi
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
 
+# Nor the brokers' per-agent buckets.
+$(BUILD)/tests/unit/test_fair.o: INC = $(INC_ALL) -Ibroker
+$(BUILD)/tests/test_fair: $(BUILD)/tests/unit/test_fair.o $(BUILD)/broker/fair.o $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/tutil.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)

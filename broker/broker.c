@@ -3,6 +3,7 @@
 #include "coll.h"
 #include "collrec.h"
 #include "err.h"
+#include "futex.h"
 #include "jsonsrv.h"
 #include "log.h"
 
@@ -508,6 +509,29 @@ static int broker__add_refused(const Roost__AddRequest *add, const struct catalo
 	return broker__reply_error(code == ROOST_ENOCOLL ? code : ROOST_ESEQ, msg, out, len);
 }
 
+/* The batch's documents charged to their agents (fair.h). */
+static int broker__precheck_fair(struct broker *b, const struct broker_record *r, char *msg)
+{
+	size_t n = r->add->n_docs;
+	int64_t *agents = malloc(n * sizeof *agents);
+	struct fair_charge *charges = malloc(n * sizeof *charges);
+	int rc = agents && charges ? 0 : ROOST_ENOMEM;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		agents[i] = r->add->docs[i]->agent;
+	struct fair_refusal why;
+	if (rc == 0)
+		rc = fair_admit(b->fair, charges, fair_charges(agents, n, charges), futex_now_ms(),
+				&why);
+	if (rc == ROOST_EBUSY)
+		snprintf(msg, BROKER_MSG,
+			 "agent %lld is over its rate of %u documents/s through this broker; "
+			 "retry in %u ms",
+			 (long long)why.agent, fair_rate(b->fair), why.retry_ms);
+	free(agents);
+	free(charges);
+	return rc;
+}
+
 static int broker__add(struct broker *b, const Roost__AddRequest *add, void **out, size_t *len)
 {
 	char msg[BROKER_MSG] = "";
@@ -524,7 +548,8 @@ static int broker__add(struct broker *b, const Roost__AddRequest *add, void **ou
 				  .count = (uint32_t)add->n_docs,
 				  .size = wire_batch_size(add),
 				  .add = add,
-				  .coll = e.id};
+				  .coll = e.id,
+				  .precheck = fair_rate(b->fair) ? broker__precheck_fair : NULL};
 	struct broker_add res;
 	int waited, refused;
 	rc = broker__commit(b, &r, add->ack, add->timeout_ms, &res, &waited, &refused, msg);
@@ -613,6 +638,8 @@ static int broker__status(struct broker *b, const Roost__StatusRequest *s, void 
 	st.applied_lsn = ctl_mark(b->ctl, CTL_APPLIED);
 	st.published_lsn = ctl_mark(b->ctl, CTL_PUBLISHED);
 	st.documents = ctl_documents(b->ctl);
+	st.agent_rate = fair_rate(b->fair);
+	st.agent_refused = fair_refused(b->fair);
 	st.writer_mode = st.writer_pid ? mode : "down";
 	st.n_collections = n;
 	st.collections = ptrs;

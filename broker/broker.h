@@ -6,6 +6,7 @@
 
 #include "catalog.h"
 #include "ctl.h"
+#include "fair.h"
 #include "ring.h"
 #include "sp.h"
 #include "wire.h"
@@ -22,6 +23,7 @@ struct broker_config {
 	int ack_timeout_ms;	   /* default wait for durable/visible */
 	int max_timeout_ms;	   /* cap on a client's timeout_ms */
 	int search_wait_ms;	   /* a search's default wait (matches the readers') */
+	struct fair_config fair;   /* per-agent limits on adds */
 };
 
 #define BROKER_MAX_WORKERS 256
@@ -46,6 +48,7 @@ struct broker {
 	ctl *ctl;
 	ring *ring;
 	catalog *cat;
+	fair *fair; /* from cfg.fair */
 	struct broker_readers readers;
 };
 

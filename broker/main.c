@@ -39,9 +39,13 @@ static void broker_usage(FILE *f)
 		   "                    [--workers N]\n"
 		   "                    [--busy-timeout-ms MS] [--ack-timeout-ms MS]\n"
 		   "                    [--max-docs N] [--max-text BYTES] [--max-frame BYTES]\n"
+		   "                    [--agent-rate DOCS_PER_S] [--agent-burst DOCS]\n"
 		   "Binds ipc://<runtime dir>/broker-<id>.ipc for clients and\n"
 		   "ipc://<runtime dir>/readers-<id>.ipc for readers, and the tcp:// URLs when\n"
-		   "given (tcp:// is for trusted networks only).\n");
+		   "given (tcp:// is for trusted networks only). --agent-rate holds each agent\n"
+		   "(the documents' agent field) to that many documents a second through this\n"
+		   "broker, in bursts of --agent-burst (default: one second's worth); adds over\n"
+		   "it are refused as busy, and clients retry them. 0 (default): no limit.\n");
 }
 
 /* 0, OPT_HELP, or ROOST_EINVAL after saying what is wrong. */
@@ -60,11 +64,17 @@ static int broker_parse(int argc, char **argv, struct broker_proc *p)
 	    OPT_NUMBER("max-docs", OPT_U32, &c->limits.max_docs, 1, BATCH_MAX_DOCS),
 	    OPT_NUMBER("max-text", OPT_U32, &c->limits.max_text, 0, BATCH_MAX_TEXT),
 	    OPT_NUMBER("max-frame", OPT_U64, &max_frame, 4096, WIRE_MAX_FRAME),
+	    OPT_NUMBER("agent-rate", OPT_U32, &c->fair.rate, 0, 100000000),
+	    OPT_NUMBER("agent-burst", OPT_U32, &c->fair.burst, 0, 100000000),
 	};
 	int rc = opt_parse("roost-broker", argc, argv, opts, sizeof opts / sizeof opts[0]);
 	c->limits.max_frame = (size_t)max_frame;
 	if (rc == 0 && !p->name) {
 		fprintf(stderr, "roost-broker: --name is required\n");
+		rc = ROOST_EINVAL;
+	}
+	if (rc == 0 && c->fair.burst && !c->fair.rate) {
+		fprintf(stderr, "roost-broker: --agent-burst needs --agent-rate\n");
 		rc = ROOST_EINVAL;
 	}
 	return rc;
@@ -221,7 +231,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	p.b.name = p.name;
-	rc = broker_attach(&p, &in, &sigs);
+	rc = fair_new(&p.b.fair, &p.b.cfg.fair);
+	if (rc == 0)
+		rc = broker_attach(&p, &in, &sigs);
 	if (rc == 0) {
 		rc = broker_bind_search(&p, &in);
 		if (rc == 0)
@@ -239,5 +251,6 @@ int main(int argc, char **argv)
 	catalog_close(p.b.cat);
 	ring_close(p.b.ring);
 	ctl_close(p.b.ctl);
+	fair_free(p.b.fair);
 	return rc ? 1 : 0;
 }

@@ -231,6 +231,10 @@ static void clistat__text(const struct clistat *s)
 		       (unsigned long long)st->durable_lsn, (unsigned long long)st->applied_lsn,
 		       (unsigned long long)st->published_lsn);
 		printf("documents: %llu\n", (unsigned long long)st->documents);
+		if (st->agent_rate)
+			printf("agents: at most %u documents/s each through this broker; %llu adds "
+			       "refused\n",
+			       st->agent_rate, (unsigned long long)st->agent_refused);
 	}
 	printf("readers: %zu\n", x->nreaders);
 	if (x->nreaders)
@@ -281,12 +285,14 @@ static void clistat__json_server(const struct clistat_sample *x)
 	cliutil_json_str(stdout, st->writer_mode);
 	printf(",\"ring_head\":%llu,\"ring_reserve\":%llu,\"ring_depth\":%llu,"
 	       "\"ring_capacity\":%llu,\"durable_lsn\":%llu,\"applied_lsn\":%llu,"
-	       "\"published_lsn\":%llu,\"documents\":%llu},",
+	       "\"published_lsn\":%llu,\"documents\":%llu,\"agent_rate\":%u,"
+	       "\"agent_refused\":%llu},",
 	       (unsigned long long)st->ring_head, (unsigned long long)st->ring_reserve,
 	       (unsigned long long)(st->ring_reserve - st->ring_head),
 	       (unsigned long long)st->ring_capacity, (unsigned long long)st->durable_lsn,
 	       (unsigned long long)st->applied_lsn, (unsigned long long)st->published_lsn,
-	       (unsigned long long)st->documents);
+	       (unsigned long long)st->documents, st->agent_rate,
+	       (unsigned long long)st->agent_refused);
 }
 
 static void clistat__json_colls(const struct clistat *s)

@@ -509,6 +509,8 @@ int roost_status(roost *r, struct roost_status *out)
 	out->documents = s->documents;
 	snprintf(out->collection, sizeof out->collection, "%s", s->collection ? s->collection : "");
 	out->collections = (uint32_t)s->n_collections;
+	out->agent_rate = s->agent_rate;
+	out->agent_refused = s->agent_refused;
 	roost__reply__free_unpacked(rep, NULL);
 	return 0;
 }

@@ -60,7 +60,9 @@ struct roost_status {
 	uint64_t durable_lsn, applied_lsn, published_lsn;
 	uint64_t documents; /* in every collection */
 	char collection[64];
-	uint32_t collections; /* how many the instance has */
+	uint32_t collections;	/* how many the instance has */
+	uint32_t agent_rate;	/* the answering broker's per-agent limit, documents/s; 0: none */
+	uint64_t agent_refused; /* adds it refused for an agent over that rate */
 };
 
 /* Largest add request a client sends; brokers refuse larger frames. */

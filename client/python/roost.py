@@ -206,7 +206,8 @@ class _Status(ctypes.Structure):
                 ("ring_reserve", ctypes.c_uint64), ("ring_capacity", ctypes.c_uint64),
                 ("durable_lsn", ctypes.c_uint64), ("applied_lsn", ctypes.c_uint64),
                 ("published_lsn", ctypes.c_uint64), ("documents", ctypes.c_uint64),
-                ("collection", ctypes.c_char * 64), ("collections", ctypes.c_uint32)]
+                ("collection", ctypes.c_char * 64), ("collections", ctypes.c_uint32),
+                ("agent_rate", ctypes.c_uint32), ("agent_refused", ctypes.c_uint64)]
 
 
 class _CollSettings(ctypes.Structure):

@@ -178,7 +178,7 @@ def parse_reply(buf):
         st = decode(f[6][0])
         names = {1: "dim", 4: "writer_pid", 5: "ring_head", 6: "ring_reserve",
                  7: "ring_capacity", 8: "durable_lsn", 9: "applied_lsn",
-                 10: "published_lsn", 11: "documents"}
+                 10: "published_lsn", 11: "documents", 15: "agent_rate", 16: "agent_refused"}
         reply["status_reply"] = {name: st.get(k, [0])[0] for k, name in names.items()}
         reply["status_reply"]["collection"] = st.get(13, [b""])[0].decode()
         reply["status_reply"]["collections"] = [parse_collection(c) for c in st.get(14, [])]
