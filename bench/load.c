@@ -41,6 +41,7 @@
 #define LOAD_POOL	 4096u /* pregenerated rows that ingest cycles through */
 #define LOAD_TEXT	 32u
 #define LOAD_PROBE_AGENT 424242
+#define LOAD_FLOOD_AGENT 1000000 /* fair: every flooding client's */
 #define LOAD_MAX_K	 100u
 
 enum load_role { LOAD_ADD, LOAD_SEARCH, LOAD_PACED, LOAD_PROBE };
@@ -64,10 +65,14 @@ struct load_cfg {
 	uint64_t pool_first;
 	const float *queries;
 	uint32_t nq;
-	int searchers;		 /* search threads (they split the queries) */
-	int64_t *found;		 /* nq * k rows answered, -1 where none */
-	double paced_rate;	 /* LOAD_PACED: documents per second */
-	uint64_t paced_first;	 /* LOAD_PACED: its first row */
+	int searchers;	      /* search threads (they split the queries) */
+	int64_t *found;	      /* nq * k rows answered, -1 where none */
+	double paced_rate;    /* LOAD_PACED: documents per second, each */
+	uint64_t paced_first; /* LOAD_PACED: its first row */
+	uint32_t paced_batch; /* LOAD_PACED: documents per add */
+	enum roost_ack paced_ack;
+	int paced_threads;	 /* LOAD_PACED: spread over one period */
+	int64_t add_agent;	 /* LOAD_ADD: every add's agent; 0: the thread's id */
 	_Atomic uint64_t budget; /* ingest: documents left to add */
 	enum load_op op;
 	_Atomic uint64_t next_key;	   /* LOAD_NEW, LOAD_DELETE: the next id's key */
@@ -235,8 +240,8 @@ static void load__add_loop(struct load_thread *t)
 		if (c->op == LOAD_DELETE)
 			load__delete(t, k, n, c->ack);
 		else
-			load__add(t, c->pool + (size_t)at * c->g->dim, n, c->pool_first + at, t->id,
-				  k, c->ack, NULL);
+			load__add(t, c->pool + (size_t)at * c->g->dim, n, c->pool_first + at,
+				  c->add_agent ? c->add_agent : t->id, k, c->ack, NULL);
 	}
 }
 
@@ -270,16 +275,21 @@ static void load__search_loop(struct load_thread *t)
 	}
 }
 
-/* Adds batch_max documents at a time, paced to paced_rate per second. */
+/* Adds paced_batch documents at a time, paced to paced_rate per second;
+ * the paced threads start spread over one period, so that they do not
+ * all add at once. */
 static void load__paced_loop(struct load_thread *t)
 {
 	struct load_cfg *c = t->cfg;
-	uint32_t n = c->batch_max;
+	uint32_t n = c->paced_batch;
 	float *x = malloc(sizeof(float) * c->g->dim * n);
-	uint64_t start = bstat_now_ns(), row = c->paced_first;
+	double period_ns = n / c->paced_rate * 1e9;
+	uint64_t start = bstat_now_ns() +
+			 (uint64_t)(period_ns * (t->id % c->paced_threads) / c->paced_threads),
+		 row = c->paced_first;
 	for (uint64_t i = 0; x && bstat_now_ns() < c->end_ns && !atomic_load(&c->stop);
 	     i++, row += n) {
-		uint64_t due = start + (uint64_t)((double)i * n / c->paced_rate * 1e9);
+		uint64_t due = start + (uint64_t)((double)i * period_ns);
 		uint64_t now = bstat_now_ns();
 		if (due > now) {
 			struct timespec ts = {(time_t)((due - now) / 1000000000u),
@@ -287,7 +297,7 @@ static void load__paced_loop(struct load_thread *t)
 			nanosleep(&ts, NULL);
 		}
 		bdata_rows(c->g, row, n, x);
-		load__add(t, x, n, row, t->id, NULL, ROOST_ACK_DURABLE, NULL);
+		load__add(t, x, n, row, t->id, NULL, c->paced_ack, NULL);
 	}
 	free(x);
 }
@@ -595,8 +605,10 @@ static int load__paced(const struct bargs *a, struct load_cfg *c)
 {
 	c->paced_rate = bargs_num(a, "write-rate", 0.0);
 	c->paced_first = (uint64_t)bargs_int(a, "write-first", 0);
-	c->batch_max = (uint32_t)bargs_int(a, "write-batch", 10);
-	return c->paced_rate > 0 && c->batch_max >= 1 && c->batch_max <= ROOST_MAX_DOCS;
+	c->paced_batch = (uint32_t)bargs_int(a, "write-batch", 10);
+	c->paced_ack = ROOST_ACK_DURABLE;
+	c->paced_threads = 1;
+	return c->paced_rate > 0 && c->paced_batch >= 1 && c->paced_batch <= ROOST_MAX_DOCS;
 }
 
 static void load__json_paced(struct bstat_json *j, struct load_thread *t, int n, double secs)
@@ -606,6 +618,60 @@ static void load__json_paced(struct bstat_json *j, struct load_thread *t, int n,
 	bstat_json_num(j, "write_vectors_per_s", (double)w.docs / secs);
 	bstat_json_num(j, "write_errors", (double)w.errors);
 	bstat_free(&w.lat);
+}
+
+/* Modest agents beside a flooding one: --clients threads, each its own
+ * agent, add --batch documents --rate times a second; --flooders threads,
+ * all of one agent, add --flood-batch documents as fast as they can, and
+ * give an add up after a second (a broker that limits the agent refuses
+ * most of them: libroost retries until then). The latencies are the modest
+ * agents'; rates are over --duration, which the modest agents keep to. */
+static int load_fair(const struct bargs *a, const struct bdata *g)
+{
+	struct load_cfg c;
+	int clients = (int)bargs_int(a, "clients", 31), flooders = (int)bargs_int(a, "flooders", 1);
+	float *pool = NULL;
+	int rc = load__cfg(a, g, &c);
+	c.paced_batch = c.batch_min;
+	c.paced_rate = bargs_num(a, "rate", 20.0) * c.paced_batch;
+	c.paced_ack = c.ack;
+	c.paced_threads = clients;
+	c.paced_first = c.pool_first + LOAD_POOL;
+	c.batch_min = c.batch_max = (uint32_t)bargs_int(a, "flood-batch", 100);
+	c.add_agent = LOAD_FLOOD_AGENT;
+	if (rc == 0 && (clients < 1 || flooders < 0 || clients + flooders > 1024 ||
+			c.paced_rate <= 0 || c.batch_min > ROOST_MAX_DOCS))
+		rc = ROOST_EINVAL;
+	if (rc == 0)
+		rc = load__pool(&c, &pool);
+	enum load_role *roles = rc ? NULL : load__roles(clients, LOAD_PACED, flooders, LOAD_ADD);
+	struct load_thread *t = NULL;
+	if (rc == 0)
+		rc = roles ? load__threads(&c, roles, clients + flooders, &t) : ROOST_ENOMEM;
+	for (int i = clients; rc == 0 && i < clients + flooders; i++)
+		roost_set_timeout(t[i].r, 1000);
+	if (rc == 0) {
+		uint64_t ns = load__go(&c, t, clients + flooders);
+		double secs = (double)c.duration_ns / 1e9;
+		struct load_thread modest, flood;
+		load__sum(t, clients + flooders, LOAD_PACED, &modest);
+		load__sum(t, clients + flooders, LOAD_ADD, &flood);
+		struct bstat_json j;
+		bstat_json_begin(&j, stdout, "fair");
+		bstat_json_num(&j, "clients", clients);
+		bstat_json_num(&j, "flooders", flooders);
+		load__json_adds(&j, &modest, secs);
+		bstat_json_num(&j, "flood_vectors_per_s", (double)flood.docs / secs);
+		bstat_json_num(&j, "flood_errors", (double)flood.errors);
+		bstat_json_end(&j);
+		bstat_free(&modest.lat);
+		bstat_free(&flood.lat);
+		rc = ns ? 0 : ROOST_ENOMEM;
+	}
+	load__free_threads(t, clients + flooders);
+	free(roles);
+	free(pool);
+	return rc;
 }
 
 static double load__recall(const struct load_cfg *c, const char *gt)
@@ -825,6 +891,7 @@ static const struct bargs_command load_commands[] = {
      load_search},
     {"fresh", "target probes probe-first gap-ms write-rate write-batch write-first", load_fresh},
     {"seal", "target row", load_seal},
+    {"fair", "target clients rate batch flooders flood-batch ack duration first", load_fair},
     {"original", "target writers searchers duration k queries batch-max acked first",
      load_original},
 };

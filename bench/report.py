@@ -21,6 +21,7 @@ TITLES = {
     "writes": "11. Writes by id: adds, upserts, deletes",
     "seals": "12. Seals and merges under load",
     "alter": "13. Altering a collection online",
+    "fair": "14. Fair ingest between agents",
 }
 
 
@@ -521,6 +522,19 @@ def _alter(bench, rows):
                                               human_count(bench.p["train"])))
 
 
+def _fair(bench, rows):
+    return ("Agents are clients of `roost-bench-load fair`, each its own agent with its own "
+            "handle: 31 modest agents add one document, ack `durable`, 20 times a second "
+            "each (spread over the period), for %.1f s on a new Flat instance; beside them "
+            "4 clients of one flooding agent add batches of 100 as fast as they can. The "
+            "measure is the modest agents' p99 add latency, with the flood and without a "
+            "limit, then with the broker's `--agent-rate 200` (a token bucket per agent: "
+            "the flooder's adds over it are refused as busy and libroost retries them, "
+            "giving up after 1 s in this client); the baseline is the same agents without "
+            "the flood, in this run. `flood_vectors_per_s` is what the flooding agent got "
+            "in." % bench.p["fair_s"])
+
+
 def _readers(bench, rows):
     return ("On each default-layout instance of figure 3 (after its searches), one more "
             "reader is started (timed until it logs that it serves), searched a little so "
@@ -554,7 +568,7 @@ EXPLAIN = {"ring": _ring, "ingest": _ingest, "search": _search, "goals": _goals,
            "fresh": _fresh,
            "publish": _publish, "memory": _memory, "recovery": _recovery,
            "original": _original, "deleted": _deleted, "filtered": _filtered,
-           "writes": _writes, "seals": _seals, "alter": _alter}
+           "writes": _writes, "seals": _seals, "alter": _alter, "fair": _fair}
 
 WHY = {
     "ring": ("each record pays a compare-and-swap on the shared reserve cursor, its header's "
@@ -634,6 +648,11 @@ WHY = {
               "a faster log device, or groups capped by a latency target rather than by the "
               "ring's contents (writing the background files in paced steps with "
               "sync_file_range was measured and changed nothing)"),
+    "fair": ("the limited flood still costs the writer the refused requests' decoding and "
+             "the libroost retries' round trips, and its admitted batches of 100 take their "
+             "place in the groups the modest agents' adds wait for",
+             "refuse before decoding the whole request, or hold an agent's requests in the "
+             "broker instead of refusing them"),
     "alter": ("the writer rebuilds one segment at a time at a lower CPU priority and "
               "switches each with a manifest, while a client searches; the baseline builds "
               "one index of every row at once",
@@ -650,13 +669,14 @@ def closing(bench, rows):
         out.append("- **%s, %s, %s**: %.3g× the baseline. Why: %s. What would close it: %s." % (
             TITLES.get(r["figure"], r["figure"]), r["config"], r["metric"], badness(r), why,
             fix))
-    out += [""] + _profile(bench)
+    out += [""] + _profile(bench.notes.get("profile"), "Profile of the worst case")
+    if bench.notes.get("profile_write"):
+        out += [""] + _profile(bench.notes["profile_write"], "Profile of the write path")
     return out
 
 
-def _profile(bench):
-    prof = bench.notes.get("profile")
-    out = ["## Profile of the worst case", ""]
+def _profile(prof, title):
+    out = ["## " + title, ""]
     if not prof:
         return out + ["Not run (`--only` left it out)."]
     if prof.get("error"):
@@ -688,7 +708,8 @@ PROFILE_READING = {
         "woken by the durable watermark. `protobuf_c_*` is the wire codec, `memcpy` the copy "
         "into the ring, ext4/jbd2/block symbols the group's fdatasync."),
     "ring": _SWITCHES + (
-        "Here the switches are producers sleeping on the claim mutex and the consumer "
-        "sleeping on the data futex, with `pthread_mutex_*` and `futex_*` around every "
-        "record."),
+        "Here the switches are the consumer sleeping on the data futex when it has polled "
+        "the next record for a few microseconds in vain, and producers sleeping when the "
+        "ring is full; `ring_claim` is the compare-and-swap on the reserve cursor, "
+        "`ring_read` the consumer's polling."),
 }

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 import conftest  # noqa: E402
 
 FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "seals", "alter",
-           "scale", "original", "profile"]
+           "fair", "scale", "original", "profile"]
 # The figures (report rows) each measurement writes, where they differ.
 ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"],
                "search": ["search", "goals", "readers"], "profile": []}
@@ -78,6 +78,7 @@ def plan(quick):
             deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=2500,
             filter_users=100, writes_cap=10000, kept_clients=[1, 16],
             kept_queries=200, kept_s=0.3, seal_rows=SEAL_ROWS // 4, alter_rows=20000,
+            fair_s=2.0,
             readers_large=["IVF1024,Flat"], readers_large_rows=50000)
     return dict(
         reps=3, ring_sizes=[64, 4096, 262144], ring_producers=[1, 2, 4], ring_s=0.5,
@@ -92,10 +93,14 @@ def plan(quick):
         deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=5000,
         filter_users=100, writes_cap=15000, kept_clients=[1, 16],
         kept_queries=200, kept_s=0.5, seal_rows=SEAL_ROWS, alter_rows=50000,
+        fair_s=3.0,
         readers_large=["IVF1024,Flat"], readers_large_rows=1000000)
 
 
 FILL_BATCH = 1000
+# Figure 14: modest agents, their adds a second each, the flooding
+# agent's clients, and the limit the broker puts on every agent.
+FAIR_CLIENTS, FAIR_RATE, FAIR_FLOODERS, FAIR_LIMIT = 31, 20, 4, 200
 # A search request at d=384 (1,536 bytes of vector and the request's
 # fields): the echo baseline's frame.
 ECHO_FRAME = 1600
@@ -148,7 +153,10 @@ class Instance(conftest.Instance):
         return sorted(glob.glob(os.path.join(self.data, pattern)))
 
 
-PROFILED = "roost-writer,roost-broker,roost-reader,roost-bench-loa,roost-bench-rin"
+# nng names its threads: its task and poller threads serve the brokers',
+# the readers' and libroost's sockets.
+PROFILED = ("roost-writer,roost-broker,roost-reader,roost-bench-loa,roost-bench-rin,"
+            "nng:task,nng:poll:epoll,nng:reap2")
 
 
 def perf_report(data, sort):
@@ -222,6 +230,7 @@ class Bench:
         conftest.TOOLS = os.path.join(self.build, "tests")
         self.tmp = tempfile.mkdtemp(prefix="roost-bench-")
         self.rows = []
+        self.prior_rows = []  # --merge: the kept run's, for the profiles to choose from
         self.notes = {}
         self.live = []
         self.writer_flags = subprocess.run([self.bin("roost-writer"), "--help"],
@@ -256,7 +265,8 @@ class Bench:
         """A baseline measured self.reps times on one index built once."""
         return self.tool("roost-bench-faiss", cmd, every=True, reps=self.reps, **opts)
 
-    def instance(self, index="Flat", writer_args=(), readers=0, whole_segments=True):
+    def instance(self, index="Flat", writer_args=(), readers=0, whole_segments=True,
+                 broker_args=()):
         """A started instance: writer, one broker, readers. whole_segments
         turns aged seals off (where the writer has them), so that every
         segment holds --seal-docs documents."""
@@ -266,7 +276,7 @@ class Bench:
         inst = Instance(self, index, args)
         self.live.append(inst)
         inst.start_writer()
-        inst.start_broker(0)
+        inst.start_broker(0, extra=broker_args)
         for _ in range(readers):
             inst.start_reader()
         return inst
@@ -1011,6 +1021,41 @@ class Bench:
                         [b["segment_load_ms"] for b in segbase],
                         "FAISS read_index of the same 64Ki-row index")
 
+    # -- 14. fair ingest between agents -----------------------------------------
+    def fig_fair(self):
+        """31 agents each adding one document 20 times a second, alone, then
+        beside one agent flooding from 4 clients in batches of 100: without a
+        limit, and with the broker's --agent-rate at 200 documents/s. The
+        ratio is the modest agents' p99 add latency to theirs without the
+        flood (goal: at most 2 with the limit)."""
+        p = self.p
+        opts = dict(clients=FAIR_CLIENTS, rate=FAIR_RATE, batch=1, flood_batch=100,
+                    ack="durable", duration=p["fair_s"])
+        found = {}
+        for name, flooders, broker_args in (
+                ("alone", 0, ()), ("flood", FAIR_FLOODERS, ()),
+                ("limited", FAIR_FLOODERS, ("--agent-rate", str(FAIR_LIMIT)))):
+            inst = self.instance("Flat", whole_segments=False, broker_args=broker_args)
+            try:
+                found[name] = [self.load(inst, "fair", flooders=flooders, first=i * 100000,
+                                         **opts) for i in range(self.reps)]
+            finally:
+                self.drop(inst)
+        alone = [r["latency_p99_ms"] for r in found["alone"]]
+        for name, what, rank in (("flood", "no limit", False),
+                                 ("limited", "--agent-rate %d" % FAIR_LIMIT, True)):
+            runs = found[name]
+            self.record("fair", "%d agents x %d adds/s beside a flooding agent (%d clients, "
+                        "batch 100), %s" % (FAIR_CLIENTS, FAIR_RATE, FAIR_FLOODERS, what),
+                        "modest agents' p99 add latency", "ms", "lower",
+                        [r["latency_p99_ms"] for r in runs], alone,
+                        "the same agents without the flood (goal: ratio <= 2 with a limit)",
+                        short="alone", rank=rank, params=dict(limit=name == "limited"),
+                        p50_ms=[r["latency_p50_ms"] for r in runs],
+                        alone_p50_ms=[r["latency_p50_ms"] for r in found["alone"]],
+                        flood_vectors_per_s=[r["flood_vectors_per_s"] for r in runs],
+                        errors=sum(r["errors"] for r in runs))
+
     # -- 8. the original workload ----------------------------------------------
     def fig_original(self):
         p = self.p
@@ -1067,13 +1112,23 @@ class Bench:
     # -- the profile of the worst case ------------------------------------------
     def fig_profile(self):
         """perf samples (cpu-clock: this guest has no hardware counters) of
-        every process while the worst reproducible case runs again."""
-        cases = [x for x in report.worst(self.rows, len(self.rows))
+        every process while the worst reproducible case runs again, and the
+        write path's: single-document adds from 16 clients, ack queued."""
+        rows = self.rows + self.prior_rows
+        cases = [x for x in report.worst(rows, len(rows))
                  if x["params"] and x["figure"] in ("ingest", "fresh", "ring")]
         if not cases:
             self.notes["profile"] = dict(error="no ingest, freshness or ring figure measured")
-            return
-        row = cases[0]
+        else:
+            self.notes["profile"] = self.profile(cases[0])
+        writes = [x for x in rows if x["figure"] == "ingest" and x["params"] and
+                  x["params"].get("clients") == 16 and x["params"].get("batch") == 1 and
+                  x["params"].get("ack") == "queued" and x["baseline_short"] == "echo"]
+        if writes:
+            self.notes["profile_write"] = self.profile(writes[0])
+
+    def profile(self, row):
+        """The profile of one figure's case, run again for 3 s."""
         data = os.path.join(self.tmp, "perf.data")
         inst = None
         try:
@@ -1093,12 +1148,11 @@ class Bench:
                                  text=True, env=env, timeout=300)
             if out.returncode != 0:
                 raise BenchError(out.stderr[-500:])
-            self.notes["profile"] = dict(figure=row["figure"], config=row["config"],
-                                         metric=row["metric"], command=" ".join(argv),
-                                         by_process=perf_report(data, "comm")[:8],
-                                         top=perf_report(data, "comm,dso,symbol")[:40])
+            return dict(figure=row["figure"], config=row["config"], metric=row["metric"],
+                        command=" ".join(argv), by_process=perf_report(data, "comm")[:8],
+                        top=perf_report(data, "comm,dso,symbol")[:40])
         except (OSError, BenchError, subprocess.TimeoutExpired) as e:
-            self.notes["profile"] = dict(error="perf failed: %s" % e)
+            return dict(error="perf failed: %s" % e)
         finally:
             if inst:
                 self.drop(inst)
@@ -1172,6 +1226,9 @@ def main():
     if unknown:
         ap.error("unknown figure %s (known: %s)" % (",".join(unknown), ",".join(FIGURES)))
     bench = Bench(args)
+    if args.merge and os.path.exists(os.path.join(ROOT, args.out) + ".json"):
+        with open(os.path.join(ROOT, args.out) + ".json") as f:
+            bench.prior_rows = json.load(f)["rows"]
     try:
         bench.run(only)
     finally:

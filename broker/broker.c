@@ -22,6 +22,8 @@
 
 /* A record to write into the ring under a client's idempotency key: a
  * batch of documents, a delete, or a collection's create, drop or alter. */
+struct broker_add;
+
 struct broker_record {
 	uint64_t client_id, seq;
 	uint32_t count; /* documents or ids; 0 for a collection record */
@@ -31,7 +33,8 @@ struct broker_record {
 	uint32_t coll;
 	struct collrec op; /* else the collection record */
 	/* New keys only, under the key's lock: 0 to write the record. */
-	int (*precheck)(struct broker *b, const struct broker_record *r, char *msg);
+	int (*precheck)(struct broker *b, const struct broker_record *r, struct broker_add *res,
+			char *msg);
 };
 
 /* What a record resolved to, before waiting for its ack. */
@@ -39,11 +42,19 @@ struct broker_add {
 	uint64_t lsn;
 	uint32_t count;
 	int duplicate;
+	uint32_t retry_ms; /* refused as busy: when a retry may pass; 0: back off */
 };
+
+static int broker__reply_retry(int status, const char *msg, uint32_t retry_ms, void **out,
+			       size_t *len)
+{
+	return wire_encode_retry(status, msg && *msg ? msg : roost_strerror(status), retry_ms, out,
+				 len);
+}
 
 static int broker__reply_error(int status, const char *msg, void **out, size_t *len)
 {
-	return wire_encode_error(status, msg && *msg ? msg : roost_strerror(status), out, len);
+	return broker__reply_retry(status, msg, 0, out, len);
 }
 
 /* Where the batch at lsn is, for a key whose broker died writing it. */
@@ -99,6 +110,7 @@ static int broker__admit(struct broker *b, const struct broker_record *r, struct
 	ctl_client *cl;
 	struct ctl_key key;
 	int forgot;
+	*res = (struct broker_add){0};
 	int rc = ctl_key_lock(b->ctl, r->client_id, broker__fate, b, &cl, &key, &forgot);
 	if (rc == ROOST_EBUSY) {
 		snprintf(msg, BROKER_MSG, "too many active clients; retry later");
@@ -125,7 +137,7 @@ static int broker__admit(struct broker *b, const struct broker_record *r, struct
 		snprintf(msg, BROKER_MSG, "sequence %llu is older than this client's newest (%llu)",
 			 (unsigned long long)r->seq, (unsigned long long)key.seq);
 		rc = ROOST_ESEQ;
-	} else if (!r->precheck || (rc = r->precheck(b, r, msg)) == 0) {
+	} else if (!r->precheck || (rc = r->precheck(b, r, res, msg)) == 0) {
 		rc = broker__enqueue(b, cl, r, res, msg);
 	}
 	ctl_key_unlock(cl);
@@ -292,17 +304,21 @@ static int broker__exists(struct broker *b, const struct collrec *op, void **out
 	return broker__reply_error(ROOST_EEXIST, msg, out, len);
 }
 
-static int broker__precheck_create(struct broker *b, const struct broker_record *r, char *msg)
+static int broker__precheck_create(struct broker *b, const struct broker_record *r,
+				   struct broker_add *res, char *msg)
 {
 	struct catalog_entry e;
+	(void)res;
 	(void)msg;
 	return catalog_find(b->cat, r->op.name, &e) == 0 ? ROOST_EEXIST : 0;
 }
 
 /* A drop or an alter of a name that is not live changes nothing: it is
  * refused before it takes a place in the log. */
-static int broker__precheck_live(struct broker *b, const struct broker_record *r, char *msg)
+static int broker__precheck_live(struct broker *b, const struct broker_record *r,
+				 struct broker_add *res, char *msg)
 {
+	(void)res;
 	struct catalog_entry e;
 	int rc = catalog_find(b->cat, r->op.name, &e);
 	if (rc)
@@ -510,7 +526,8 @@ static int broker__add_refused(const Roost__AddRequest *add, const struct catalo
 }
 
 /* The batch's documents charged to their agents (fair.h). */
-static int broker__precheck_fair(struct broker *b, const struct broker_record *r, char *msg)
+static int broker__precheck_fair(struct broker *b, const struct broker_record *r,
+				 struct broker_add *res, char *msg)
 {
 	size_t n = r->add->n_docs;
 	int64_t *agents = malloc(n * sizeof *agents);
@@ -522,11 +539,13 @@ static int broker__precheck_fair(struct broker *b, const struct broker_record *r
 	if (rc == 0)
 		rc = fair_admit(b->fair, charges, fair_charges(agents, n, charges), futex_now_ms(),
 				&why);
-	if (rc == ROOST_EBUSY)
+	if (rc == ROOST_EBUSY) {
 		snprintf(msg, BROKER_MSG,
 			 "agent %lld is over its rate of %u documents/s through this broker; "
 			 "retry in %u ms",
 			 (long long)why.agent, fair_rate(b->fair), why.retry_ms);
+		res->retry_ms = why.retry_ms;
+	}
 	free(agents);
 	free(charges);
 	return rc;
@@ -554,7 +573,7 @@ static int broker__add(struct broker *b, const Roost__AddRequest *add, void **ou
 	int waited, refused;
 	rc = broker__commit(b, &r, add->ack, add->timeout_ms, &res, &waited, &refused, msg);
 	if (rc)
-		return broker__reply_error(rc, msg, out, len);
+		return broker__reply_retry(rc, msg, res.retry_ms, out, len);
 	if (refused)
 		return broker__add_refused(add, &e, refused, res.lsn, out, len);
 	/* On a failed wait the ids still go back: a retry with the same key

@@ -336,14 +336,15 @@ static int lr_retryable(int rc)
 	       rc == ROOST_ECONN || rc == ROOST_ENOTVISIBLE || rc == ROOST_ECLOSED;
 }
 
-/* Sleeps 10 ms doubling to 500 ms, with jitter so agents spread out. */
-static void lr_backoff(int attempt)
+/* Sleeps 10 ms doubling to 500 ms, with jitter so agents spread out, or
+ * at least what the server said a retry needs. */
+static void lr_backoff(int attempt, uint32_t after_ms)
 {
 	int ms = 10 << (attempt < 6 ? attempt : 6);
 	if (ms > 500)
 		ms = 500;
 	ms = ms / 2 + (int)((uint32_t)rand() % (uint32_t)(ms / 2 + 1));
-	usleep((useconds_t)ms * 1000);
+	usleep((useconds_t)(after_ms > (uint32_t)ms ? after_ms : (uint32_t)ms) * 1000);
 }
 
 static int lr_check_docs(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n)
@@ -390,6 +391,7 @@ static int lr_call_retry(roost *r, Roost__Request *req, uint32_t *server_wait, R
 			*server_wait = (uint32_t)wire_inner_wait((uint32_t)wait, wait);
 		Roost__Reply *rep = NULL;
 		int rc = lr_call(r, direct, req, wait, &rep);
+		uint32_t after_ms = rc == 0 ? rep->retry_after_ms : 0;
 		if (rc == 0 && rep->status != 0) {
 			rc = lr_fail(r, rep->status, "%s",
 				     rep->message && *rep->message ? rep->message
@@ -401,12 +403,14 @@ static int lr_call_retry(roost *r, Roost__Request *req, uint32_t *server_wait, R
 			*out = rep;
 			return 0;
 		}
-		if (!lr_retryable(rc) || lr_now_ms() >= deadline)
+		/* A retry the server says would be refused again before the
+		 * deadline is not made: the error says when it would pass. */
+		if (!lr_retryable(rc) || lr_now_ms() + after_ms >= deadline)
 			return rc;
 		if (direct)
 			direct = 0;
 		else
-			lr_backoff(attempt);
+			lr_backoff(attempt, after_ms);
 	}
 }
 

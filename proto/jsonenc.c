@@ -365,6 +365,8 @@ static void jsonenc__put_status_reply(struct jsonenc__buf *b, const Roost__Statu
 	jsonenc__put_key_str(b, ",\"writer_mode\":", s->writer_mode);
 	jsonenc__put_key_str(b, ",\"collection\":", s->collection);
 	jsonenc__put_infos(b, ",\"collections\":", s->collections, s->n_collections);
+	jsonenc__put_u64(b, ",\"agent_rate\":", s->agent_rate);
+	jsonenc__put_u64(b, ",\"agent_refused\":", s->agent_refused);
 	jsonenc__put(b, "}", 1);
 }
 
@@ -421,6 +423,8 @@ static void jsonenc__put_reply(struct jsonenc__buf *b, const void *msg)
 		message = roost_strerror(reply->status);
 	jsonenc__putf(b, "{\"version\":%u,\"status\":%d,", WIRE_VERSION, (int)reply->status);
 	jsonenc__put_key_str(b, "\"message\":", message);
+	if (reply->retry_after_ms)
+		jsonenc__put_u64(b, ",\"retry_after_ms\":", reply->retry_after_ms);
 	jsonenc__put_body(b, reply);
 	jsonenc__put(b, "}", 1);
 }

@@ -1021,11 +1021,18 @@ int wire_encode_reply(const Roost__Reply *reply, void **out, size_t *outlen)
 
 int wire_encode_error(int status, const char *message, void **out, size_t *outlen)
 {
+	return wire_encode_retry(status, message, 0, out, outlen);
+}
+
+int wire_encode_retry(int status, const char *message, uint32_t retry_after_ms, void **out,
+		      size_t *outlen)
+{
 	Roost__Reply r = ROOST__REPLY__INIT;
 
 	r.status = status;
 	if (message != NULL)
 		r.message = (char *)message;
+	r.retry_after_ms = retry_after_ms;
 	return wire_encode_reply(&r, out, outlen);
 }
 

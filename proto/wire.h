@@ -134,4 +134,9 @@ int wire_encode_reply(const Roost__Reply *reply, void **out, size_t *outlen);
 /* Convenience: an error reply frame with status and message. */
 int wire_encode_error(int status, const char *message, void **out, size_t *outlen);
 
+/* An error reply that also says how long a retry should wait (a busy
+ * refusal that knows; 0: the client backs off as it would). */
+int wire_encode_retry(int status, const char *message, uint32_t retry_after_ms, void **out,
+		      size_t *outlen);
+
 #endif

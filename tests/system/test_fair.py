@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import wire
 from conftest import BIN, BUILD, ROOT, wait_for
 
@@ -37,6 +39,8 @@ def test_flooding_agent_is_held_and_others_pass(make_instance):
     refused = add([5] * 10, seed=100)
     assert refused["status"] == EBUSY, refused
     assert "agent 5 is over its rate of 1 documents/s" in refused["message"], refused
+    # 10 documents at 1 a second: about 10 s until a retry can pass.
+    assert 9000 <= refused["retry_after_ms"] <= 10000, refused
     # A batch naming agent 5 among others is refused whole.
     mixed = add([6] * 10 + [5], seed=200)
     assert mixed["status"] == EBUSY and "agent 5" in mixed["message"], mixed
@@ -56,9 +60,24 @@ def test_client_retries_until_the_agent_refills(make_instance):
     with roost.Roost(inst.broker_url(), timeout_ms=30000) as db:
         for batch in range(2):
             db.add([[float(batch * 20 + i + 1)] * DIM for i in range(20)],
-                   metadatas=[{"agent": 7}] * 20, ack="durable")
+                   metadatas=[{"agent": 7}] * 20, ack="visible")
     st = inst.status()
     assert st["documents"] == 40 and st["agent_refused"] >= 1, st
+
+
+def test_client_gives_up_when_the_wait_is_past_its_timeout(make_instance):
+    """A refusal whose retry_after_ms is past the handle's timeout is
+    returned at once, with the broker's words, and nothing is written."""
+    inst = make_instance(dim=DIM)
+    inst.start_writer()
+    inst.start_broker(0, extra=["--agent-rate", "1", "--agent-burst", "5"])
+    with roost.Roost(inst.broker_url(), timeout_ms=3000) as db:
+        db.add([[1.0] * DIM] * 5, metadatas=[{"agent": 3}] * 5, ack="visible")
+        with pytest.raises(roost.RoostError) as e:
+            db.add([[2.0] * DIM] * 5, metadatas=[{"agent": 3}] * 5, ack="visible")
+    assert e.value.code == EBUSY and "agent 3 is over its rate" in str(e.value), e.value
+    st = inst.status()
+    assert st["documents"] == 5 and st["agent_refused"] == 1, st
 
 
 def test_agent_burst_needs_a_rate():

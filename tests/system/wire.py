@@ -161,6 +161,8 @@ def parse_reply(buf):
     f = decode(buf)
     reply = {"status": signed32(f.get(2, [0])[0]) if 2 in f else 0,
              "message": f.get(3, [b""])[0].decode(errors="replace")}
+    if 12 in f:
+        reply["retry_after_ms"] = f[12][0]
     if 4 in f:
         add = decode(f[4][0])
         ids = []

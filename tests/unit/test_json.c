@@ -930,6 +930,14 @@ static void test_encode_add_reply(void **state)
 	s = encode_reply(&r);
 	assert_non_null(strstr(s, "\"status\":-7,\"message\":\""));
 	assert_non_null(strstr(s, roost_strerror(ROOST_EBUSY)));
+	assert_null(strstr(s, "retry_after_ms"));
+	free(s);
+	/* A refusal that knows when it lifts says so. */
+	r.message = "agent 5 is over its rate";
+	r.retry_after_ms = 250;
+	s = encode_reply(&r);
+	assert_string_equal(s, "{\"version\":1,\"status\":-7,\"message\":\"agent 5 is over its "
+			       "rate\",\"retry_after_ms\":250}");
 	free(s);
 }
 
@@ -1004,7 +1012,7 @@ static void test_encode_status_reply(void **state)
 			       "\"ring_head\":0,\"ring_reserve\":0,\"ring_capacity\":1048576,"
 			       "\"durable_lsn\":0,\"applied_lsn\":0,\"published_lsn\":0,"
 			       "\"documents\":9,\"writer_mode\":\"cpu\",\"collection\":\"\","
-			       "\"collections\":[]}}");
+			       "\"collections\":[],\"agent_rate\":0,\"agent_refused\":0}}");
 	free(s);
 }
 
@@ -1078,13 +1086,13 @@ static void test_encode_status_reply_collections(void **state)
 	r.body_case = ROOST__REPLY__BODY_STATUS_REPLY;
 	r.status_reply = &st;
 	s = encode_reply(&r);
-	assert_string_equal(s,
-			    "{\"version\":1,\"status\":0,\"message\":\"\",\"status_reply\":{"
-			    "\"dim\":3,\"metric\":\"l2\",\"index\":\"Flat\",\"writer_pid\":0,"
-			    "\"ring_head\":0,\"ring_reserve\":0,\"ring_capacity\":0,"
-			    "\"durable_lsn\":0,\"applied_lsn\":0,\"published_lsn\":0,"
-			    "\"documents\":0,\"writer_mode\":\"down\",\"collection\":\"default\","
-			    "\"collections\":[" INFO_0 "," INFO_1 "]}}");
+	assert_string_equal(
+	    s, "{\"version\":1,\"status\":0,\"message\":\"\",\"status_reply\":{"
+	       "\"dim\":3,\"metric\":\"l2\",\"index\":\"Flat\",\"writer_pid\":0,"
+	       "\"ring_head\":0,\"ring_reserve\":0,\"ring_capacity\":0,"
+	       "\"durable_lsn\":0,\"applied_lsn\":0,\"published_lsn\":0,"
+	       "\"documents\":0,\"writer_mode\":\"down\",\"collection\":\"default\","
+	       "\"collections\":[" INFO_0 "," INFO_1 "],\"agent_rate\":0,\"agent_refused\":0}}");
 	free(s);
 	/* A metric this schema has no name for (a newer server's) keeps its
 	 * number; text that is not UTF-8 never becomes broken JSON. */
