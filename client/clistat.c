@@ -183,14 +183,15 @@ static void clistat__colls_text(const struct clistat *s)
 	}
 	printf("collections: %zu\n", x->ncolls);
 	if (x->ncolls)
-		printf("  %-24s %-6s %-6s %-6s %-16s %-12s %-9s %-9s %-9s %s\n", "NAME", "ID",
-		       "DIM", "METRIC", "INDEX", "DOCUMENTS", "SEGMENTS", "INGEST/S", "SEARCH/S",
-		       "INDEXED-KEYS");
+		printf("  %-24s %-6s %-6s %-6s %-16s %-12s %-9s %-11s %-9s %-9s %s\n", "NAME", "ID",
+		       "DIM", "METRIC", "INDEX", "DOCUMENTS", "SEGMENTS", "REBUILDING", "INGEST/S",
+		       "SEARCH/S", "INDEXED-KEYS");
 	for (size_t i = 0; i < x->ncolls; i++) {
 		const struct roost_collection *c = &x->colls[i];
-		printf("  %-24s %-6u %-6u %-6s %-16s %-12llu %-9u %-9.1f %-9.1f %s\n", c->name,
-		       c->id, c->dim, c->metric ? "ip" : "l2", c->index,
-		       (unsigned long long)c->documents, c->segments, clistat__coll_rate(s, c),
+		printf("  %-24s %-6u %-6u %-6s %-16s %-12llu %-9u %-11u %-9.1f %-9.1f %s\n",
+		       c->name, c->id, c->dim, c->metric ? "ip" : "l2", c->index,
+		       (unsigned long long)c->documents, c->segments, c->rebuilding,
+		       clistat__coll_rate(s, c),
 		       s->interval_ms > 0 ? clistat__search_rate(&s->a, &s->b, c->id) : 0.0,
 		       clicoll_keys_text(c));
 	}

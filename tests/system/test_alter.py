@@ -273,6 +273,11 @@ def test_alter_through_the_cli(cli):  # noqa: F811
     assert "sealed segments to rebuild with index HNSW32" in described, described
     status = {x["name"]: x for x in c.status()["collections"]}["posts"]
     assert status["index"] == "HNSW32" and "rebuilding" in status, status
+    lines = c.ok("status").stdout.splitlines()
+    head = next(l.split() for l in lines if l.split()[:1] == ["NAME"])
+    posts = next(l.split() for l in lines if l.split()[:1] == ["posts"])
+    col = head.index("REBUILDING")
+    assert head[col - 1] == "SEGMENTS" and int(posts[col]) <= BATCHES, lines
     wait_for(lambda: collection(c, "posts")["rebuilding"] == 0, REBUILD_S,
              "the segments of posts to be rebuilt")
     assert "  0 sealed segments to rebuild" in c.ok("collections", "describe", "posts").stdout
