@@ -64,7 +64,7 @@ static enum ctl_fate broker__fate(void *arg, uint64_t lsn)
 	int st = ring_state_at(b->ring, lsn);
 	if (st == RING_COMMITTED)
 		return CTL_FATE_IN_RING;
-	return st == 0 && lsn < ring_head(b->ring) ? CTL_FATE_CONSUMED : CTL_FATE_LOST;
+	return st == 0 && lsn < ring_released(b->ring) ? CTL_FATE_CONSUMED : CTL_FATE_LOST;
 }
 
 static void broker__write(const struct broker_record *r, void *dst)

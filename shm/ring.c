@@ -45,6 +45,7 @@
 #define RING__NO_POS	      UINT64_MAX /* never a record position: those are 16-aligned */
 #define RING__RESERVE_STEP    (1u << 20) /* data memory is reserved ahead in steps this big */
 #define RING__SPIN	      1000	 /* polls of a record before the consumer sleeps */
+#define RING__UNBLOCKED_GEN   0		 /* owner_gen of a run the consumer marked: no producer's */
 
 /* ring__next() results besides 0 (a record) and errors. */
 enum { RING__EMPTY = 1, RING__PENDING = 2 };
@@ -79,6 +80,12 @@ struct ring_slot {
  *             it are free, and zero. Written only by ring_release, with
  *             release after zeroing; pairs with the claimer's acquire load
  *             before it overwrites bytes.
+ * released    u64, beside head. Every record before it is consumed; stored
+ *             with release, then a fence, before the bytes up to it are
+ *             zeroed, so that a reader who finds a zeroed header below it
+ *             knows the record was consumed, not lost (ring_state_at), and
+ *             a consumer that opens the ring finishes the zeroing that a
+ *             dead one left half done.
  * data_seq, consumer_sleeping   u32 + u32, own cache line. The consumer sleeps
  *             on data_seq when nothing is committed; producers bump it and wake
  *             it on commit or abort, only while consumer_sleeping is set.
@@ -114,6 +121,7 @@ struct ring_shm_header {
 	_Atomic uint32_t ready;
 	alignas(64) _Atomic uint64_t reserve;
 	alignas(64) _Atomic uint64_t head;
+	_Atomic uint64_t released;
 	alignas(64) _Atomic uint32_t data_seq;
 	_Atomic uint32_t consumer_sleeping;
 	alignas(64) _Atomic uint32_t space_seq;
@@ -160,6 +168,8 @@ static void ring__hook(enum ring_hook_point point)
 	if (ring_test_hook)
 		ring_test_hook(point);
 }
+
+static void ring__zero_to(ring *r, uint64_t head, uint64_t pos);
 
 static uint64_t ring__span(uint32_t len)
 {
@@ -228,6 +238,7 @@ static void ring__init_header(struct ring_shm_header *h, const struct ring_confi
 	h->dead_timeout_ms = cfg->dead_timeout_ms ? cfg->dead_timeout_ms : RING__DEFAULT_DEAD_MS;
 	atomic_init(&h->reserve, cfg->start_pos);
 	atomic_init(&h->head, cfg->start_pos);
+	atomic_init(&h->released, cfg->start_pos);
 	atomic_init(&h->reserved, cfg->start_pos);
 }
 
@@ -392,6 +403,10 @@ int ring_open(ring **out, const char *path, uint64_t expected_capacity, enum rin
 		 * producers a wake per commit. Relaxed: we are the only consumer
 		 * now, and ring__wait_data sets it again, fenced, before sleeping. */
 		atomic_store_explicit(&r->hdr->consumer_sleeping, 0, memory_order_relaxed);
+		/* One killed while it zeroed what it released left records
+		 * half zeroed below released: finish. */
+		if (ring_released(r) > ring_head(r))
+			ring__zero_to(r, ring_head(r), ring_released(r));
 	} else if (role == RING_PRODUCER) {
 		rc = ring__register(r);
 	}
@@ -475,15 +490,18 @@ static int ring__reserve(ring *r, uint64_t end)
 static int ring__advance(ring *r, uint64_t span, uint64_t *pos, uint64_t *pad, uint64_t *seen_head)
 {
 	struct ring_shm_header *h = r->hdr;
-	/* Sequentially consistent, as the compare-and-swap below. */
-	uint64_t at = atomic_load(&h->reserve);
 	for (;;) {
+		/* Head first: reserve, loaded after it, is at or past it, which a
+		 * reserve loaded before could not promise once other claims and
+		 * releases went by. Acquire: pairs with ring__zero_to's release
+		 * store: the consumer is done with the bytes we are about to
+		 * overwrite, and they are zero. */
+		uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+		/* Sequentially consistent, as the compare-and-swap below. */
+		uint64_t at = atomic_load(&h->reserve);
+		ring__hook(RING_HOOK_CLAIM_LOADED);
 		uint64_t idx = at & (r->capacity - 1);
 		uint64_t gap = idx + span > r->capacity ? r->capacity - idx : 0;
-		/* Acquire: pairs with ring_release's release store: the consumer
-		 * is done with the bytes we are about to overwrite, and they are
-		 * zero. */
-		uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
 		if (at + gap + span - head > r->capacity) {
 			*seen_head = head;
 			return ROOST_EBUSY;
@@ -493,7 +511,7 @@ static int ring__advance(ring *r, uint64_t span, uint64_t *pos, uint64_t *pad, u
 			return rc;
 		/* Sequentially consistent: after our inflight count, before the
 		 * consumer's loads of reserve and inflight (ring__unblock). On
-		 * failure at holds the newer reserve: try again from there. */
+		 * failure, another claim went first: look again. */
 		if (atomic_compare_exchange_weak(&h->reserve, &at, at + gap + span)) {
 			*pos = at;
 			*pad = gap;
@@ -623,8 +641,10 @@ static uint64_t ring__checked_span(const ring *r, uint64_t pos, uint64_t reserve
 		return 0;
 	if (state == RING_PADDING)
 		return idx + span == r->capacity ? span : 0;
-	/* An ABORTED run of dead claims (ring__unblock) may be longer. */
-	return state == RING_ABORTED || rh->len <= ring_max_payload(r) ? span : 0;
+	/* A run of dead claims the consumer marked (ring__unblock) may be
+	 * longer. */
+	int unblocked = state == RING_ABORTED && rh->owner_gen == RING__UNBLOCKED_GEN;
+	return unblocked || rh->len <= ring_max_payload(r) ? span : 0;
 }
 
 /* Whether some live process holds slot's lock. */
@@ -720,11 +740,14 @@ static int ring__unblock(ring *r, uint64_t pos, uint64_t reserve)
 		return 0;
 	uint64_t run = ring__zero_run(r, pos, reserve);
 	if (!run)
-		return 1; /* written since: read it */
+		return 1;					    /* written since: read it */
+	uint64_t longest = (uint64_t)RING__MAX_LEN + RING__REC_HDR; /* len is 32 bits */
+	if (run > longest)
+		run = longest; /* the rest is another run */
 	struct ring_record_header *rh = ring__rec(r, pos);
 	int to_end = ((pos + run) & (r->capacity - 1)) == 0;
 	rh->owner_slot = 0;
-	rh->owner_gen = 0;
+	rh->owner_gen = RING__UNBLOCKED_GEN;
 	rh->len = (uint32_t)(run - RING__REC_HDR);
 	/* Release: pairs with the acquire loads of state in ring_read and
 	 * ring_state_at; the fields above come with it. */
@@ -882,7 +905,7 @@ int ring_read(ring *r, uint64_t pos, int timeout_ms, struct ring_record *out)
 		int rc = ring__next(r, &pos, out);
 		if (rc <= 0)
 			return rc;
-		if (ring__spin(r, pos))
+		if (timeout_ms != 0 && ring__spin(r, pos))
 			continue;
 		if (deadline == INT64_MIN)
 			deadline = ring__deadline(timeout_ms);
@@ -897,6 +920,26 @@ int ring_read(ring *r, uint64_t pos, int timeout_ms, struct ring_record *out)
 	}
 }
 
+/* Frees [head, pos): announces it consumed, zeroes it (unwritten headers
+ * must read as zero to the next lap's claimers), then moves head. */
+static void ring__zero_to(ring *r, uint64_t head, uint64_t pos)
+{
+	struct ring_shm_header *h = r->hdr;
+	/* Release, then a fence that keeps the zeroing below after it: a
+	 * reader who sees a zeroed header sees released past it
+	 * (ring_state_at's fence). */
+	atomic_store_explicit(&h->released, pos, memory_order_release);
+	atomic_thread_fence(memory_order_seq_cst);
+	uint64_t at = head & (r->capacity - 1), n = pos - head;
+	uint64_t first = n < r->capacity - at ? n : r->capacity - at;
+	memset(r->data + at, 0, first);
+	memset(r->data, 0, n - first);
+	ring__hook(RING_HOOK_RELEASE_ZEROED);
+	/* Release: pairs with the claimer's acquire load of head; we are done
+	 * with the bytes before pos, and they are zero. */
+	atomic_store_explicit(&h->head, pos, memory_order_release);
+}
+
 void ring_release(ring *r, uint64_t pos)
 {
 	struct ring_shm_header *h = r->hdr;
@@ -904,14 +947,7 @@ void ring_release(ring *r, uint64_t pos)
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
 	if (r->role != RING_CONSUMER || pos <= head || pos > ring_reserve(r) || pos % RING_ALIGN)
 		return;
-	/* Unwritten headers must read as zero to the next lap's claimers. */
-	uint64_t at = head & (r->capacity - 1), n = pos - head;
-	uint64_t first = n < r->capacity - at ? n : r->capacity - at;
-	memset(r->data + at, 0, first);
-	memset(r->data, 0, n - first);
-	/* Release: pairs with the claimer's acquire load of head; we are done
-	 * with the bytes before pos, and they are zero. */
-	atomic_store_explicit(&h->head, pos, memory_order_release);
+	ring__zero_to(r, head, pos);
 	/* Pairs with ring__wait_space's fence. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&h->space_waiters, memory_order_relaxed)) {
@@ -928,11 +964,18 @@ int ring_state_at(ring *r, uint64_t pos)
 	/* Acquire: pairs with ring__write_header's and ring__finish's release
 	 * stores. */
 	uint32_t state = atomic_load_explicit(&ring__rec(r, pos)->state, memory_order_acquire);
-	/* The header may have been recycled by a later lap since head was
-	 * read; if so, head has moved past pos by now. */
-	if (ring_head(r) > pos || state < RING_CLAIMED || state > RING_PADDING)
+	/* Pairs with ring__zero_to's fence: a header zeroed or recycled by a
+	 * later lap since head was read comes with released past pos. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (ring_released(r) > pos || state < RING_CLAIMED || state > RING_PADDING)
 		return 0;
 	return (int)state;
+}
+
+uint64_t ring_released(const ring *r)
+{
+	/* Acquire: pairs with ring__zero_to's release store. */
+	return atomic_load_explicit(&r->hdr->released, memory_order_acquire);
 }
 
 uint64_t ring_head(const ring *r)

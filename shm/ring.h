@@ -29,10 +29,16 @@
  * under a new generation) is marked ABORTED by the consumer after
  * `dead_timeout_ms` and skipped. A producer killed between its
  * compare-and-swap and its header leaves zeroed space nobody owns: each slot
- * counts its claims between those two steps, and once no live slot has one
- * in flight, the consumer marks the zeroed run ABORTED after the same
- * timeout. A slow but live producer is never skipped: its lock is held, and
- * its claim stays counted until its header is written.
+ * counts its claims between those two steps, and once the run has waited
+ * the same timeout, the consumer marks it ABORTED at a moment when no live
+ * slot has a claim in flight (it looks every 50 ms at most; a ring whose
+ * producers are never all between claims at one look keeps it waiting).
+ * A slow but live producer is never skipped: its lock is held, and its
+ * claim stays counted until its header is written.
+ *
+ * Death of the consumer. Releasing announces the records consumed
+ * (ring_released), then zeroes their bytes, then moves head. A consumer
+ * that opens the ring finishes a release its predecessor died in.
  */
 #ifndef ROOST_RING_H
 #define ROOST_RING_H
@@ -97,7 +103,8 @@ struct ring_record {
 int ring_create(ring **out, const char *path, const struct ring_config *cfg);
 
 /* Opens an existing ring in role. A producer registers a producer slot; a
- * consumer must be the only one (the caller holds the writer lock); an
+ * consumer must be the only one (the caller holds the writer lock), and
+ * finishes the release a consumer killed in ring_release left half done; an
  * observer (status, a supervisor's drain) changes nothing and is counted
  * by nothing. expected_capacity 0 accepts any size. Refuses a ring of
  * another version or size with ROOST_EVERSION, a missing one with
@@ -164,7 +171,10 @@ void ring_release(ring *r, uint64_t pos);
  * claimed with its header not yet written. */
 int ring_state_at(ring *r, uint64_t pos);
 
-uint64_t ring_head(const ring *r);    /* consumer position */
+uint64_t ring_head(const ring *r); /* consumer position */
+/* Every record before it is consumed: its header may read as zero
+ * already, though head has not passed it yet. */
+uint64_t ring_released(const ring *r);
 uint64_t ring_reserve(const ring *r); /* next position to be claimed */
 uint64_t ring_capacity(const ring *r);
 
@@ -172,8 +182,10 @@ uint64_t ring_capacity(const ring *r);
  * process there. NULL in production. */
 enum ring_hook_point {
 	RING_HOOK_CLAIM_COUNTED,  /* counted in flight, reserve not yet advanced */
+	RING_HOOK_CLAIM_LOADED,	  /* head and reserve loaded, before the compare-and-swap */
 	RING_HOOK_CLAIM_RESERVED, /* reserve advanced, no header written */
 	RING_HOOK_CLAIM_HEADER,	  /* headers written, still counted in flight */
+	RING_HOOK_RELEASE_ZEROED, /* consumer: released announced, bytes zeroed, head not moved */
 };
 extern void (*ring_test_hook)(enum ring_hook_point point);
 

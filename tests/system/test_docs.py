@@ -59,7 +59,7 @@ def normalise(lines):
                       "ingest N documents/s, search N requests/s", line)
         # A collection's row ends with its ingest and search rates, then
         # its indexed keys.
-        line = re.sub(r"^(\s+\S+\s+\d+\s+\d+\s+(?:l2|ip)\s+\S+\s+\d+\s+\d+\s+)[\d.]+(\s+)[\d.]+"
+        line = re.sub(r"^(\s+\S+\s+\d+\s+\d+\s+(?:l2|ip)\s+\S+\s+\d+\s+\d+\s+\d+\s+)[\d.]+(\s+)[\d.]+"
                       r"(\s+\S+)$", r"\1N\2N\3", line)
         out.append(re.sub(r"\s+", " ", line).rstrip())
     return out
@@ -134,6 +134,17 @@ def test_protocol_json_examples(make_instance):
     assert call_json(inst, bad) == bad_reply
 
 
+def differences(got, want, at="$"):
+    """Where two JSON values differ: [(path, got, want)]."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        return [d for k in sorted(set(got) | set(want))
+                for d in differences(got.get(k), want.get(k), "%s.%s" % (at, k))]
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        return [d for i, (g, w) in enumerate(zip(got, want))
+                for d in differences(g, w, "%s[%d]" % (at, i))]
+    return [] if got == want else [(at, got, want)]
+
+
 def test_protocol_collection_examples(make_instance):
     """docs/protocol.md's collection examples, request after request on one
     new instance: each reply is the one the document shows after it."""
@@ -151,7 +162,6 @@ def test_protocol_collection_examples(make_instance):
             assert got["status_reply"]["writer_pid"] == inst.writer.pid
             got["status_reply"]["writer_pid"] = want["status_reply"]["writer_pid"]
         got["message"] = got["message"].replace("'%s'" % inst.name, "'sim'")
-        assert got == want, "%s\ngot  %s\nwant %s" % (request, json.dumps(got, sort_keys=True),
-                                                      json.dumps(want, sort_keys=True))
+        assert got == want, "%s\ndiffers at %s" % (request, differences(got, want))
     assert ops >= {"create_collection", "drop_collection", "list_collections", "add", "search",
                    "status"}

@@ -31,8 +31,10 @@ def fill(inst, name, lo, hi):
 
 
 def own_hits(inst, name, ids):
-    """The text of each document's own nearest neighbour."""
-    r = inst.search([vec(i) for i in ids], k=1, collection=name)
+    """The text of each document's own nearest neighbour. A wide HNSW
+    search: whether a document is kept is the question here, not the
+    recall of a graph whose build order FAISS's threads decide."""
+    r = inst.search([vec(i) for i in ids], k=1, collection=name, ef_search=1024)
     assert r["status"] == 0, r
     return [res[0]["text"] if res else None for res in r["results"]]
 

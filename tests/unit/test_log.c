@@ -37,7 +37,8 @@ static void test_line_has_an_iso_date(void **state)
 	logged(line, sizeof line);
 	struct tm tm = {0};
 	int ms, pid;
-	assert_int_equal(sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ %31[a-z][%d] %15[A-Z]: %63[^\n]",
+	assert_int_equal(sscanf(line,
+				"%4d-%2d-%2dT%2d:%2d:%2d.%3dZ %31[a-z][%d] %15[A-Z]: %63[^\n]",
 				&tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
 				&tm.tm_sec, &ms, role, &pid, level, rest),
 			 11);

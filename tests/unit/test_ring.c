@@ -721,6 +721,137 @@ static void test_state_at(void **state)
 	ring_close(c);
 }
 
+/* ---- claims and releases that race ---- */
+
+static int gate_in = -1, gate_out = -1;
+
+/* Once: tells the parent the cursors are loaded, and waits for its go. */
+static void gate_hook(enum ring_hook_point point)
+{
+	char ch = 'l';
+	if (point != RING_HOOK_CLAIM_LOADED || gate_in < 0)
+		return;
+	if (write(gate_out, &ch, 1) != 1 || read(gate_in, &ch, 1) != 1)
+		_exit(3);
+	gate_in = -1;
+}
+
+/* A claimer that loaded the cursors, then saw other claims and releases go
+ * past what it loaded, still claims at once: the ring is empty. */
+static void test_claim_after_the_cursors_moved(void **state)
+{
+	ring *c = make_ring(name_of(state), 0, DEAD_MS);
+	int to_child[2], to_parent[2];
+	assert_int_equal(pipe(to_child), 0);
+	assert_int_equal(pipe(to_parent), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		ring *q;
+		struct ring_claim cl;
+		gate_in = to_child[0];
+		gate_out = to_parent[1];
+		ring_test_hook = gate_hook;
+		if (ring_open(&q, name_of(state), CAP, RING_PRODUCER))
+			_exit(2);
+		int rc = ring_claim(q, 64, 0, &cl);
+		if (rc == 0)
+			ring_commit(q, &cl);
+		_exit(rc == 0 ? 0 : 4);
+	}
+	char ch;
+	assert_int_equal(read(to_parent[0], &ch, 1), 1); /* the child has loaded */
+	ring *p = open_producer(name_of(state));
+	uint64_t pos = 0;
+	for (int i = 0; i < 3; i++)
+		pos = take(c, put(p, 100, (uint32_t)i).pos, 100, (uint32_t)i).next;
+	assert_int_equal(ring_head(c), pos);
+	assert_int_equal(write(to_child[1], "g", 1), 1);
+	assert_int_equal(waited_exit_code(pid), 0);
+	struct ring_record rec;
+	assert_int_equal(ring_read(c, pos, 1000, &rec), 0);
+	assert_int_equal(rec.len, 64);
+	ring_close(p);
+	ring_close(c);
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+}
+
+static ring *peek;
+static uint64_t peek_pos;
+static int peek_state = -1;
+static uint64_t peek_released, peek_head;
+
+static void peek_hook(enum ring_hook_point point)
+{
+	if (point != RING_HOOK_RELEASE_ZEROED)
+		return;
+	peek_state = ring_state_at(peek, peek_pos);
+	peek_released = ring_released(peek);
+	peek_head = ring_head(peek);
+}
+
+/* In the middle of a release (the record's bytes zeroed, head not moved
+ * yet) the record reads as consumed: state 0 below released. A broker
+ * that asks about a dead broker's record then knows it was applied. */
+static void test_released_while_zeroing(void **state)
+{
+	ring *c = make_ring(name_of(state), 0, DEAD_MS);
+	peek = open_producer(name_of(state));
+	struct ring_claim cl = put(peek, 100, 1);
+	peek_pos = cl.pos;
+	ring_test_hook = peek_hook;
+	struct ring_record rec = take(c, 0, 100, 1);
+	ring_test_hook = NULL;
+	assert_int_equal(peek_state, 0);
+	assert_int_equal(peek_head, rec.pos);
+	assert_int_equal(peek_released, rec.next);
+	assert_int_equal(ring_released(c), ring_head(c));
+	ring_close(peek);
+	ring_close(c);
+}
+
+static void kill_when_zeroed(enum ring_hook_point point)
+{
+	if (point == RING_HOOK_RELEASE_ZEROED)
+		raise(SIGKILL);
+}
+
+/* A consumer killed in a release, with the record's bytes not all zero
+ * yet (poked back here), leaves a record that is neither whole nor
+ * zero; the next consumer finishes the release when it opens the ring. */
+static void test_consumer_killed_in_a_release(void **state)
+{
+	ring *c = make_ring(name_of(state), 0, DEAD_MS);
+	ring *p = open_producer(name_of(state));
+	struct ring_claim a = put(p, 200, 1);
+	put(p, 64, 2);
+	ring_close(c);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		ring *k;
+		struct ring_record rec;
+		if (ring_open(&k, name_of(state), CAP, RING_CONSUMER) ||
+		    ring_read(k, 0, 1000, &rec))
+			_exit(2);
+		ring_test_hook = kill_when_zeroed;
+		ring_release(k, rec.next);
+		_exit(3);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	fill((unsigned char *)a.data + 64, 136, 9); /* the zeroing it did not finish */
+	assert_int_equal(ring_open(&c, name_of(state), CAP, RING_CONSUMER), 0);
+	assert_int_equal(ring_head(c), span_of(200));
+	take(c, ring_head(c), 64, 2);
+	ring_close(p);
+	ring_close(c);
+}
+
 /* Lengths in shared memory are not trusted. */
 static void test_corrupt_header(void **state)
 {
@@ -862,6 +993,9 @@ int main(void)
 	    T(test_dead_owner_found_by_short_reads),
 	    T(test_slow_producer_not_skipped),
 	    T(test_slow_claimer_not_skipped),
+	    T(test_claim_after_the_cursors_moved),
+	    T(test_released_while_zeroing),
+	    T(test_consumer_killed_in_a_release),
 	    T(test_version_mismatch),
 	    T(test_open_errors),
 	    T(test_unfinished_ring),
