@@ -180,6 +180,13 @@ $(BUILD)/tests/test_fair: $(BUILD)/tests/unit/test_fair.o $(BUILD)/broker/fair.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
 
+# The writer's segment index links FAISS (and the GPU stubs of a CPU build).
+$(BUILD)/tests/unit/test_vindex.o: INC = $(INC_ALL) $(FAISS_INC) -Iwriter
+$(BUILD)/tests/test_vindex: $(BUILD)/tests/unit/test_vindex.o $(BUILD)/tests/unit/tutil.o \
+		$(BUILD)/writer/vindex.o $(BUILD)/writer/gpu.o $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(FAISS_LD) $(SYS_LD)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/tutil.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)

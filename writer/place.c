@@ -167,6 +167,8 @@ void place_close(place *p)
 
 void place_segment(place *p, vindex *v)
 {
+	if (v && (!p || !p->gpu))
+		vindex_keep_rows_only(v);
 	if (!p || !p->gpu || !v)
 		return;
 	struct gpumem_model m;

@@ -38,7 +38,8 @@ void place_close(place *p);
 
 /* A new segment's index, on the CPU: moved to the GPU when it has room.
  * Every index on the GPU counts against the budget of the others until it
- * leaves the GPU or is forgotten. */
+ * leaves the GPU or is forgotten. Without a GPU, a Flat index keeps its
+ * row count alone (vindex_keep_rows_only). */
 void place_segment(place *p, vindex *v);
 
 /* v is about to be freed (sealed, dropped, closed): its GPU memory no

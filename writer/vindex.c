@@ -32,6 +32,8 @@ struct vindex {
 	int on_gpu;
 	struct gpumem_model model; /* from the CPU index: a GPU one hides its type */
 	uint64_t nlist;		   /* IVF lists; 0 for other types */
+	int rows_only;		   /* a CPU Flat index kept as its row count */
+	uint64_t rows;		   /* with rows_only: the rows added */
 };
 
 /* FAISS's text without its C++ prefix: "Error in <function> at
@@ -167,6 +169,10 @@ int vindex_add(vindex *v, uint64_t n, const float *x)
 {
 	if (n == 0)
 		return 0;
+	if (v->rows_only) {
+		v->rows += n;
+		return 0;
+	}
 	if (faiss_Index_add(v->index, (idx_t)n, x) != 0)
 		return vindex__fail("add");
 	return 0;
@@ -208,7 +214,13 @@ int vindex_build_file(const char *factory, uint32_t dim, uint32_t metric, const 
 
 uint64_t vindex_count(const vindex *v)
 {
-	return (uint64_t)faiss_Index_ntotal(v->index);
+	return v->rows_only ? v->rows : (uint64_t)faiss_Index_ntotal(v->index);
+}
+
+void vindex_keep_rows_only(vindex *v)
+{
+	if (!v->on_gpu && faiss_Index_ntotal(v->index) == 0 && faiss_IndexFlat_cast(v->index))
+		v->rows_only = 1;
 }
 
 int vindex_to_gpu(vindex *v, gpu *g)
@@ -216,6 +228,8 @@ int vindex_to_gpu(vindex *v, gpu *g)
 	FaissIndex *moved;
 	if (v->on_gpu)
 		return 0;
+	if (v->rows_only)
+		return ROOST_EINVAL; /* it has no vectors to move */
 	int rc = gpu_index_to_gpu(g, v->index, &moved);
 	if (rc)
 		return rc;
@@ -305,8 +319,7 @@ int vindex_store(const vindex *v, const char *path, mode_t mode)
 		return ROOST_EFAISS;
 	if (faiss_IndexFlat_cast(cpu)) {
 		/* Its vectors are the segment's documents file's. */
-		int rc = flatidx_store(path, (uint32_t)faiss_Index_d(cpu),
-				       (uint64_t)faiss_Index_ntotal(cpu),
+		int rc = flatidx_store(path, (uint32_t)faiss_Index_d(cpu), vindex_count(v),
 				       faiss_Index_metric_type(cpu) == METRIC_INNER_PRODUCT, mode);
 		if (cpu != v->index)
 			faiss_Index_free(cpu);

@@ -34,6 +34,13 @@ int vindex_train(vindex *v, uint64_t n, const float *x);
 int vindex_add(vindex *v, uint64_t n, const float *x);
 
 uint64_t vindex_count(const vindex *v);
+
+/* A new Flat index on the CPU keeps only its row count from now on: its
+ * file is its header alone (flatidx.h) and readers scan the segment's
+ * documents, so its vectors would be a copy nobody reads, grown by
+ * reallocation on the ingest thread. It cannot go to the GPU after. No
+ * effect on other types, or on an index on the GPU or holding rows. */
+void vindex_keep_rows_only(vindex *v);
 /* Builds an index of the n vectors x and writes it to path (mode), off the
  * ingest thread: an empty copy of the trained index at trained (NULL: a
  * new one of factory, which must need no training), grown in blocks
