@@ -1,13 +1,24 @@
-/* Logging to stderr, one line per event, prefixed with time, role and pid,
- * so that the interleaved output of a supervised group stays readable. */
+/* Logging to stderr, one line per event, with time, role and pid, so that
+ * the interleaved output of a supervised group stays readable. */
 #ifndef ROOST_LOG_H
 #define ROOST_LOG_H
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
-/* Sets the role shown in every line ("writer", "broker-0", ...) and the
- * most verbose level printed (default LOG_INFO; ROOST_LOG=debug raises it). */
+/* The line format every process of an instance writes: "text" (the
+ * default: `time role[pid] LEVEL: message`) or "json" (one object per
+ * line: time, role, pid, level, message). */
+#define LOG_FORMAT_ENV "ROOST_LOG_FORMAT"
+
+/* Sets the role shown in every line ("writer", "broker-0", ...), the most
+ * verbose level printed (default LOG_INFO; ROOST_LOG=debug raises it) and
+ * the format (LOG_FORMAT_ENV). When stderr is the systemd journal's stream
+ * (JOURNAL_STREAM), each line starts with its syslog priority ("<3>"), which
+ * the journal keeps as the entry's level. */
 void log_init(const char *role);
+
+/* 0 for a format log_init knows, else ROOST_EINVAL. */
+int log_format_check(const char *format);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

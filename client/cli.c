@@ -90,6 +90,7 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 	    {"broker-arg", required_argument, 0, 'B'},
 	    {"reader-arg", required_argument, 0, 'R'},
 	    {"adopt", no_argument, 0, 'A'},
+	    {"log-format", required_argument, 0, 'L'},
 	    {0, 0, 0, 0},
 	};
 	long long v = 0;
@@ -133,6 +134,11 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 			break;
 		case 'f':
 			u->foreground = 1;
+			break;
+		case 'L':
+			/* Every process it starts reads it in log_init. */
+			bad =
+			    log_format_check(optarg) != 0 || setenv(LOG_FORMAT_ENV, optarg, 1) != 0;
 			break;
 		case 'w':
 			bad = opt_number(optarg, 1, 3600, &v);
@@ -832,6 +838,7 @@ static const struct cli_cmd cli_cmds[] = {
      "                     instance's name (a restored backup, a copied log)\n"
      "  --gpu              the writer grows its index on the GPU\n"
      "  --foreground       supervise in this process, logging to stderr\n"
+     "  --log-format F     text (default) or json: one JSON object per log line\n"
      "  --wait S           how long to wait for it to serve (default 120)\n"
      "  --writer-arg A, --broker-arg A, --reader-arg A\n"
      "                     one more argument for every process of that role\n"

@@ -854,6 +854,26 @@ def test_foreground(cli):
             p.wait()
 
 
+def test_log_format_json(cli):
+    """With --log-format json every process of the instance writes one JSON
+    object per line, and a format roost does not know is refused."""
+    c = cli()
+    bad = c.roost("up", "--data-dir", c.data, "--dim", DIM, "--log-format", "xml")
+    assert bad.returncode == 2 and "bad value 'xml' for --log-format" in bad.stderr, bad.stderr
+    c.up("--dim", DIM, "--log-format", "json")
+    c.ok("add", stdin=docs_jsonl([(unit(1), 7, 1, "tweet", 'say "hi"\n')]))
+    c.ok("down")
+    lines = c.log().splitlines()
+    entries = [json.loads(l) for l in lines]
+    assert len(entries) > 5
+    for e in entries:
+        assert set(e) == {"time", "role", "pid", "level", "message"}, e
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e["time"]), e
+        assert e["level"] in ("error", "warn", "info", "debug") and e["pid"] > 0, e
+    roles = {e["role"].split("(")[0] for e in entries}
+    assert {"supervisor", "writer", "broker-0", "reader"} <= roles, roles
+
+
 def run_demo(*args):
     env = dict(os.environ, TMPDIR=tempfile.gettempdir())
     return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "demo.py")] +
