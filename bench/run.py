@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import shlex
 import shutil
 import signal
@@ -169,6 +170,18 @@ def perf_report(data, sort):
     return [l.rstrip(" -") for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
 
 
+def cpu_s(pid):
+    """CPU seconds, user and system, that a live process's threads have used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s():
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
 def plural(n, what):
     return "%d %s%s" % (n, what, "" if n == 1 else "s")
 
@@ -244,12 +257,14 @@ class Bench:
         argv = [self.bin(prog), cmd, "--dim", str(self.dim)]
         for k, v in opts.items():
             argv += ["--" + k.replace("_", "-"), str(v)]
+        cpu0 = children_cpu_s()
         out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=env, timeout=timeout)
         lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
         if out.returncode != 0 or not lines:
             raise BenchError("%s failed (%d): %s" % (" ".join(map(shlex.quote, argv)),
                                                      out.returncode, out.stderr[-2000:]))
+        lines[-1]["tool_cpu_s"] = children_cpu_s() - cpu0
         if out.stderr.strip():
             self.say("  %s %s: %s" % (prog, cmd, out.stderr.strip().splitlines()[0]))
         return lines if every else lines[-1]
@@ -327,15 +342,31 @@ class Bench:
                       for _ in range(self.reps)]
         return out
 
+    @staticmethod
+    def cpu_per_call(procs, calls, run):
+        """run()'s result with cpu_us: the CPU microseconds per call that
+        the tool it ran (client) and each of procs ({name: Popen}) used
+        meanwhile."""
+        before = {name: cpu_s(p.pid) for name, p in procs.items()}
+        res = run()
+        used = {name: cpu_s(p.pid) - before[name] for name, p in procs.items()}
+        used["client"] = res["tool_cpu_s"]
+        n = max(calls(res), 1)
+        res["cpu_us"] = {name: 1e6 * s / n for name, s in used.items()}
+        return res
+
     def ingest_runs(self, index, configs, base):
         """Returns {(ack, clients, batch): runs}."""
         p = self.p
         found = {}
         for ack, clients, batch in configs:
             inst = self.instance(index, whole_segments=False)
+            procs = dict(broker=inst.brokers[0], writer=inst.writer)
             try:
-                runs = [self.load(inst, "ingest", clients=clients, batch=batch, ack=ack,
-                                  duration=p["ingest_s"], max_docs=p["ingest_cap"])
+                runs = [self.cpu_per_call(
+                    procs, lambda r: r["vectors"] // batch,
+                    lambda: self.load(inst, "ingest", clients=clients, batch=batch, ack=ack,
+                                      duration=p["ingest_s"], max_docs=p["ingest_cap"]))
                         for _ in range(self.reps)]
             finally:
                 self.drop(inst)
@@ -362,13 +393,17 @@ class Bench:
             found = runs.get((ack, 16, 1))
             if not found:
                 continue
-            echo = [e["per_s"] for e in self.echo(16)]
+            echoes = self.echo(16)
+            cpu = {"cpu_%s_us" % who: [r["cpu_us"][who] for r in found]
+                   for who in ("client", "broker", "writer")}
+            cpu.update({"echo_cpu_%s_us" % who: [e["cpu_us"][who] for e in echoes]
+                        for who in ("client", "server")})
             self.record("ingest", "Flat: ack %s, 16 clients, batch 1, against the bare transport"
                         % ack, "requests/s", "requests/s", "higher",
-                        [r["requests_per_s"] for r in found], echo,
+                        [r["requests_per_s"] for r in found], [e["per_s"] for e in echoes],
                         "bare echo, 16 clients, %d-byte frames (goal: ratio >= %s)"
                         % (ECHO_FRAME, goal), short="echo", rank=False,
-                        params=dict(index="Flat", ack=ack, clients=16, batch=1))
+                        params=dict(index="Flat", ack=ack, clients=16, batch=1), **cpu)
 
     def fig_ingest(self):
         p = self.p
@@ -446,8 +481,10 @@ class Bench:
             try:
                 server.stdout.readline()  # "serving URL"
                 self.echoes[clients] = [
-                    self.tool("roost-bench-echo", "call", url=url, clients=clients,
-                              size=ECHO_FRAME, duration=self.p["search_s"])
+                    self.cpu_per_call(
+                        dict(server=server), lambda r: r["calls"],
+                        lambda: self.tool("roost-bench-echo", "call", url=url, clients=clients,
+                                          size=ECHO_FRAME, duration=self.p["search_s"]))
                     for _ in range(self.reps)]
             finally:
                 server.kill()
