@@ -42,8 +42,10 @@ INC_ALL   := -Ibase -Ishm -Istore -Iproto $(GEN) $(NNG_INC)
 INC      := $(INC_ALL)
 
 # libfaiss_c carries its build tree's RUNPATH, so the binaries name libfaiss
-# themselves (no-as-needed) and find both through their own rpath.
-FAISS_LD := -L$(FAISS_PREFIX)/lib -Wl,-rpath,$(FAISS_PREFIX)/lib \
+# themselves (no-as-needed) and find both through their own rpath: the FAISS
+# cache here, a folder beside the binary once installed (mk/install.mk).
+FAISS_RPATH = $(FAISS_PREFIX)/lib
+FAISS_LD = -L$(FAISS_PREFIX)/lib -Wl,-rpath,'$(FAISS_RPATH)' \
 	    -Wl,--no-as-needed -lfaiss_c -lfaiss -Wl,--as-needed \
 	    -lopenblas -lgomp -lstdc++ -lm
 SYS_LD   := $(NNG_PREFIX)/lib/libnng.a -lprotobuf-c -lpthread -lrt -lm
@@ -59,7 +61,13 @@ LIB_PROTO := $(call lib_of,proto)
 # Link order: a library before those it uses.
 LIBS_ALL  := $(LIB_SHM) $(LIB_PROTO) $(LIB_STORE) $(LIB_BASE)
 
+# libroost's ABI version is its SONAME's; the package version is
+# ROOST_VERSION in client/roost.h. Programs link the development name.
+LIBROOST_SONAME := libroost.so.1
+LIBROOST_SO := $(BUILD)/lib/$(LIBROOST_SONAME)
 LIBROOST := $(BUILD)/lib/libroost.so
+# The writer and reader as `make install` copies them (mk/install.mk).
+INSTALLED := $(BUILD)/installed
 BINS := $(BUILD)/bin/roost-writer $(BUILD)/bin/roost-broker $(BUILD)/bin/roost-reader \
 	$(LIBROOST) \
 	$(BUILD)/tests/roost-agent $(BUILD)/tests/roost-dump
@@ -129,12 +137,14 @@ $(LIBS_ALL):
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/roost-writer: $(call objs_of,writer) $(LIBS_ALL)
+# Each is linked twice: here, and for `make install` in $(INSTALLED) with
+# the FAISS libraries' installed place as its rpath.
+$(BUILD)/bin/roost-writer $(INSTALLED)/roost-writer: $(call objs_of,writer) $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
 
-$(BUILD)/bin/roost-reader: $(call objs_of,reader) $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard reader/*.cpp)) \
-		$(LIBS_ALL)
+$(BUILD)/bin/roost-reader $(INSTALLED)/roost-reader: $(call objs_of,reader) \
+		$(patsubst %.cpp,$(BUILD)/%.o,$(wildcard reader/*.cpp)) $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(FAISS_LD) $(SYS_LD)
 
@@ -142,10 +152,13 @@ $(BUILD)/bin/roost-broker: $(call objs_of,broker) $(LIB_SHM) $(LIB_PROTO) $(LIB_
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 
-$(LIBROOST): $(BUILD)/client/roost.o $(LIB_PROTO) $(LIB_BASE) client/libroost.map
+$(LIBROOST_SO): $(BUILD)/client/roost.o $(LIB_PROTO) $(LIB_BASE) client/libroost.map
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libroost.so -Wl,--version-script=client/libroost.map \
-		$(filter-out %.map,$^) -o $@ $(SYS_LD)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(LIBROOST_SONAME) \
+		-Wl,--version-script=client/libroost.map $(filter-out %.map,$^) -o $@ $(SYS_LD)
+
+$(LIBROOST): $(LIBROOST_SO)
+	ln -sf $(LIBROOST_SONAME) $@
 
 # Test tools link libroost the way users do.
 $(BUILD)/tests/roost-agent: $(BUILD)/tests/tools/agent.o $(LIBROOST)

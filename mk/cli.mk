@@ -4,7 +4,8 @@
 .DEFAULT_GOAL := all
 
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,client/cli.c client/clicoll.c client/clidata.c client/clidoc.c \
-	client/clistat.c client/cliutil.c client/cliwhere.c sup/sup.c sup/supctl.c)
+	client/clistat.c client/cliutil.c client/cliwhere.c sup/sup.c sup/supctl.c \
+	sup/supnotify.c)
 CLI_BIN := $(BUILD)/bin/roost
 DEMO_AGENT := $(BUILD)/bin/roost-demo-agent
 BINS += $(CLI_BIN) $(DEMO_AGENT)

@@ -6,6 +6,7 @@
 #include "ring.h"
 #include "rstat.h"
 #include "supctl.h"
+#include "supnotify.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -413,6 +414,15 @@ static void sup__serve(struct sup *s)
 	supctl_reply(conn, reply);
 }
 
+/* Tells systemd, when it runs the supervisor, where the instance stands. */
+static void sup__notify(const char *state)
+{
+	int rc = supnotify_send(state);
+	if (rc)
+		log_warn("cannot tell systemd %s through NOTIFY_SOCKET: %s", state,
+			 roost_strerror(rc));
+}
+
 /* The starter writes "ok" once the instance serves; EOF means it gave
  * up (or was interrupted), and an instance nobody saw serve is stopped. */
 static void sup__from_starter(struct sup *s)
@@ -422,6 +432,7 @@ static void sup__from_starter(struct sup *s)
 	if (n > 0 && strncmp(buf, "ok", 2) == 0) {
 		s->serving = 1;
 		log_info("instance '%s' serves", s->cfg->in.name);
+		sup__notify("READY=1");
 	} else if (!s->serving) {
 		log_error("the start was abandoned before the instance served; stopping");
 		s->stop = 1;
@@ -719,6 +730,7 @@ int sup_run(const struct sup_config *cfg, int starter)
 		sup__start_all(&s);
 		while (!s.stop)
 			sup__step(&s);
+		sup__notify("STOPPING=1");
 		sup__stop_all(&s);
 		log_info("instance '%s' stopped", cfg->in.name);
 		rc = s.rc;

@@ -22,8 +22,9 @@ read-your-writes. Every failure is a RoostError with the server's code and
 message. docs/python.md is the guide.
 
 libroost is found through $ROOST_LIB (a path to libroost.so), next to this
-file, in the source tree's build directory ($BUILD, else build), or by the
-system loader.
+file, where `make install` puts it (PREFIX/lib, this file being in
+PREFIX/lib/python3/dist-packages), in the source tree's build directory
+($BUILD, else build), or by the system loader.
 """
 import array
 import ctypes
@@ -283,7 +284,8 @@ def _candidates():
     root = os.path.dirname(os.path.dirname(here))
     builds = [os.environ.get("BUILD", "build"), "build"]
     found = ctypes.util.find_library("roost")
-    return ([os.path.join(here, "libroost.so")] +
+    installed = os.path.join(os.path.dirname(os.path.dirname(here)), "libroost.so.1")
+    return ([os.path.join(here, "libroost.so"), installed] +
             [os.path.join(root, b, "lib", "libroost.so") for b in builds] +
             [found or "libroost.so"])
 
