@@ -1,9 +1,12 @@
 """Writes a benchmark run (bench/run.py) as docs/benchmarks.json and
 docs/benchmarks.md: the machine, the command, every figure with roost's
-number, the baseline's and their ratio, and what explains the gaps."""
+number, the baseline's and their ratio, and what explains the gaps, with
+charts of the main figures (bench/charts.py)."""
 import datetime
 import json
 import re
+
+from charts import draw as draw_charts
 
 TITLES = {
     "ring": "1. Ring",
@@ -248,6 +251,7 @@ def write_report(bench, prefix, command):
             TITLES.get(r["figure"], r["figure"]), r["config"], r["metric"], r["unit"],
             num(r["roost"]["median"]), num(r["baseline"]["median"]), badness(r)))
     md.append("")
+    charts = draw_charts(rows, prefix)
     for fig, title in TITLES.items():
         sel = [r for r in rows if r["figure"] == fig]
         if not sel:
@@ -260,6 +264,8 @@ def write_report(bench, prefix, command):
         if bl:
             md += ["Baselines: " + "; ".join(bl) + ".", ""]
         md += table(sel) + [""]
+        md += ["![%s](%s)" % (title, name) for name in charts.get(fig, [])]
+        md += [""] if charts.get(fig) else []
     md += closing(bench, rows) + [""]
     with open(prefix + ".md", "w") as f:
         f.write("\n".join(md))

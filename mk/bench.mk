@@ -30,13 +30,16 @@ $(BUILD)/bench/roost-bench-ring: $(BUILD)/bench/ringbench.o $(BENCH_LIB_OBJ) $(L
 $(BUILD)/bench/roost-bench-echo: $(BUILD)/bench/echo.o $(BENCH_LIB_OBJ) $(LIBS_ALL)
 	$(CC) $(LDFLAGS) $^ -o $@ $(SYS_LD)
 
-# The Python baseline needs Debian's python3-faiss (it brings numpy).
-$(BUILD)/.bench-deps:
+# The Python baseline needs Debian's python3-faiss (it brings numpy), the
+# charts python3-matplotlib.
+BENCH_PKGS := python3-faiss python3-matplotlib
+$(BUILD)/.bench-deps: mk/bench.mk
 	@mkdir -p $(@D)
-	@dpkg-query -W -f='$${Status}' python3-faiss 2>/dev/null | grep -q "ok installed" || \
+	@missing=$$(for p in $(BENCH_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	  grep -q "ok installed" || echo $$p; done); [ -z "$$missing" ] || \
 	{ [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y --no-install-recommends python3-faiss >/dev/null; } || \
-	{ echo "roost: bench needs python3-faiss: apt-get install python3-faiss" >&2; exit 1; }
+	  apt-get install -y --no-install-recommends $$missing >/dev/null; } || \
+	{ echo "roost: bench needs $$missing: apt-get install $$missing" >&2; exit 1; }
 	@touch $@
 
 BENCH_RUN = $(PYTHON) bench/run.py --build $(BUILD)
