@@ -551,8 +551,45 @@ static int broker__precheck_fair(struct broker *b, const struct broker_record *r
 	return rc;
 }
 
+static enum mstat_ack broker__ack_of(Roost__AckMode ack)
+{
+	return ack == ROOST__ACK_MODE__ACK_QUEUED    ? MSTAT_ACK_QUEUED
+	       : ack == ROOST__ACK_MODE__ACK_VISIBLE ? MSTAT_ACK_VISIBLE
+						     : MSTAT_ACK_DURABLE;
+}
+
+/* What a written add's reply status says of it. */
+static enum mstat_outcome broker__outcome(int status, const struct broker_add *res)
+{
+	switch (status) {
+	case 0:
+		return res->duplicate ? MSTAT_DUPLICATE : MSTAT_OK;
+	case ROOST_EBUSY:
+		return MSTAT_BUSY;
+	case ROOST_ETIMEDOUT:
+		return MSTAT_TIMEOUT;
+	case ROOST_EWRITER:
+		return MSTAT_UNAVAILABLE;
+	default:
+		return MSTAT_INVALID;
+	}
+}
+
+/* Counts the add and passes its reply on. */
+static int broker__counted(struct broker *b, const Roost__AddRequest *add,
+			   enum mstat_outcome outcome, uint64_t bytes, uint64_t t0, int rc)
+{
+	/* In the ring for the first time: applied, now or once the writer is back. */
+	int written =
+	    outcome == MSTAT_OK || outcome == MSTAT_TIMEOUT || outcome == MSTAT_UNAVAILABLE;
+	mstat_add(b->metrics, broker__ack_of(add->ack), outcome,
+		  written ? (uint32_t)add->n_docs : 0, written ? bytes : 0, mstat_now_ns() - t0);
+	return rc;
+}
+
 static int broker__add(struct broker *b, const Roost__AddRequest *add, void **out, size_t *len)
 {
+	uint64_t t0 = mstat_now_ns();
 	char msg[BROKER_MSG] = "";
 	struct catalog_entry e = {0};
 	int rc = broker__collection(b, add->collection, &e, msg);
@@ -561,7 +598,8 @@ static int broker__add(struct broker *b, const Roost__AddRequest *add, void **ou
 	if (rc == 0)
 		rc = wire_check_add(add, &lim, msg, sizeof msg);
 	if (rc)
-		return broker__reply_error(rc, msg, out, len);
+		return broker__counted(b, add, MSTAT_INVALID, 0, t0,
+				       broker__reply_error(rc, msg, out, len));
 	struct broker_record r = {.client_id = add->client_id,
 				  .seq = add->seq,
 				  .count = (uint32_t)add->n_docs,
@@ -573,12 +611,15 @@ static int broker__add(struct broker *b, const Roost__AddRequest *add, void **ou
 	int waited, refused;
 	rc = broker__commit(b, &r, add->ack, add->timeout_ms, &res, &waited, &refused, msg);
 	if (rc)
-		return broker__reply_retry(rc, msg, res.retry_ms, out, len);
+		return broker__counted(b, add, broker__outcome(rc, &res), 0, t0,
+				       broker__reply_retry(rc, msg, res.retry_ms, out, len));
 	if (refused)
-		return broker__add_refused(add, &e, refused, res.lsn, out, len);
+		return broker__counted(b, add, MSTAT_REFUSED, r.size, t0,
+				       broker__add_refused(add, &e, refused, res.lsn, out, len));
 	/* On a failed wait the ids still go back: a retry with the same key
 	 * returns them again once the batch is through. */
-	return broker__add_reply(waited, msg, &res, out, len);
+	return broker__counted(b, add, broker__outcome(waited, &res), r.size, t0,
+			       broker__add_reply(waited, msg, &res, out, len));
 }
 
 static int broker__delete_reply(int status, const char *msg, const struct broker_add *res,

@@ -7,6 +7,7 @@
 #include "catalog.h"
 #include "ctl.h"
 #include "fair.h"
+#include "mstat.h"
 #include "ring.h"
 #include "sp.h"
 #include "wire.h"
@@ -48,7 +49,8 @@ struct broker {
 	ctl *ctl;
 	ring *ring;
 	catalog *cat;
-	fair *fair; /* from cfg.fair */
+	fair *fair;	/* from cfg.fair */
+	mstat *metrics; /* NULL: not counted */
 	struct broker_readers readers;
 };
 

@@ -239,6 +239,8 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			rc = broker_bind(&p, &in);
 	}
+	if (rc == 0 && mstat_create(&p.b.metrics, &in, MSTAT_BROKER, role) != 0)
+		log_warn("cannot make this broker's metrics object; it is not counted");
 	if (rc == 0)
 		rc = broker_serve(&p, &sigs);
 	if (rc)
@@ -248,6 +250,7 @@ int main(int argc, char **argv)
 	if (p.readers_open)
 		broker_readers_close(&p.b);
 	sp_fini();
+	mstat_close(p.b.metrics, &in);
 	catalog_close(p.b.cat);
 	ring_close(p.b.ring);
 	ctl_close(p.b.ctl);

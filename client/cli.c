@@ -2,6 +2,7 @@
  * supervised group (sup/sup.h) and returns once it serves; the other
  * subcommands talk to the supervisor (sup/supctl.h) or, through
  * libroost, to the instance itself. */
+#include "clibackup.h"
 #include "clicoll.h"
 #include "coll.h"
 #include "clidata.h"
@@ -91,6 +92,7 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 	    {"reader-arg", required_argument, 0, 'R'},
 	    {"adopt", no_argument, 0, 'A'},
 	    {"log-format", required_argument, 0, 'L'},
+	    {"metrics", required_argument, 0, 'M'},
 	    {0, 0, 0, 0},
 	};
 	long long v = 0;
@@ -134,6 +136,9 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 			break;
 		case 'f':
 			u->foreground = 1;
+			break;
+		case 'M':
+			u->cfg.metrics = optarg;
 			break;
 		case 'L':
 			/* Every process it starts reads it in log_init. */
@@ -839,6 +844,8 @@ static const struct cli_cmd cli_cmds[] = {
      "  --gpu              the writer grows its index on the GPU\n"
      "  --foreground       supervise in this process, logging to stderr\n"
      "  --log-format F     text (default) or json: one JSON object per log line\n"
+     "  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
+     "                     (off by default; 127.0.0.1:9464 keeps them local)\n"
      "  --wait S           how long to wait for it to serve (default 120)\n"
      "  --writer-arg A, --broker-arg A, --reader-arg A\n"
      "                     one more argument for every process of that role\n"
@@ -853,6 +860,14 @@ static const struct cli_cmd cli_cmds[] = {
      "has logged everything in the ring. Waits up to S seconds (default 120)\n"
      "for every process to be gone. An instance that is not running is left\n"
      "as it is (exit status 0).\n"},
+    {"backup", clibackup_main, "copy a serving instance's data, consistently",
+     "usage: roost backup --name NAME --to DIR\n"
+     "Copies the instance's data as of the log's durable end into DIR, a new\n"
+     "folder, while it serves: the manifest, the segments and the log up to an\n"
+     "LSN, printed on stdout. `roost up --name NAME2 --data-dir DIR --adopt`\n"
+     "serves exactly the documents below it. Merges and seals go on meanwhile;\n"
+     "the files the copy needs stay until it has them. An interrupted backup\n"
+     "leaves DIR.partial, never DIR.\n"},
     {"status", clistat_main, "processes, LSNs, documents, readers, rates",
      "usage: roost status --name NAME [--collection C] [--json] [--interval-ms MS]\n"
      "Shows the supervisor and its processes, every collection with its\n"

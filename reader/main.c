@@ -18,6 +18,7 @@
 #include "err.h"
 #include "inst.h"
 #include "log.h"
+#include "mstat.h"
 #include "opt.h"
 #include "rsearch.h"
 #include "rstat.h"
@@ -54,6 +55,7 @@ struct reader_proc {
 	char peers[READER_MAX_PEERS][128];
 	int npeers;
 	_Atomic uint64_t searches; /* relaxed add per answer; read by reader_stat */
+	mstat *metrics;		   /* a local reader's; NULL: not counted */
 };
 
 static void reader_usage(FILE *f)
@@ -167,7 +169,9 @@ static int reader_connect_list(struct reader_proc *p)
 static int reader_handle(void *arg, const void *frame, size_t len, void **reply, size_t *reply_len)
 {
 	struct reader_proc *p = arg;
+	uint64_t t0 = mstat_now_ns();
 	int rc = rsearch_handle(&p->rs, frame, len, reply, reply_len);
+	mstat_search(p->metrics, rc != 0, mstat_now_ns() - t0);
 	/* Relaxed: a counter for `roost status`; nothing is ordered by it. */
 	if (rc == 0)
 		atomic_fetch_add_explicit(&p->searches, 1, memory_order_relaxed);
@@ -297,6 +301,8 @@ int main(int argc, char **argv)
 	if (rc == 0 && !p.remote) {
 		reader_listen(&p);
 		reader_scan(&p);
+		if (mstat_create(&p.metrics, &p.in, MSTAT_READER, "reader") != 0)
+			log_warn("cannot make this reader's metrics object; it is not counted");
 	}
 	if (rc == 0)
 		rc = reader_serve(&p, &sigs);
@@ -305,6 +311,7 @@ int main(int argc, char **argv)
 	if (p.sock_open)
 		nng_close(p.sock);
 	sp_fini();
+	mstat_close(p.metrics, &p.in);
 	rsearch_close(&p.rs);
 	catalog_close(p.rs.src.cat);
 	ctl_close(p.rs.src.ctl);

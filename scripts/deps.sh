@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential cmake dpkg-dev pkg-config libopenblas-dev libomp-dev
 nanomsg-utils libprotobuf-c-dev protobuf-c-compiler
-libcmocka-dev python3 python3-pytest python3-numpy clang libclang-rt-dev"
+libcmocka-dev python3 python3-pytest python3-numpy clang libclang-rt-dev
+groff-base python3-prometheus-client"
 
 missing=""
 for p in $PKGS; do

@@ -691,3 +691,31 @@ int manifest_tomb_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, 
 	int n = snprintf(buf, len, "%s/tombs-%08x-%016llx", dir, coll, (unsigned long long)gen);
 	return manifest__format_done(n, len);
 }
+
+int manifest_each_file(const char *dir, const struct manifest *m,
+		       int (*fn)(void *arg, const char *path), void *arg)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+	for (uint32_t i = 0; rc == 0 && i < m->nsegments; i++) {
+		const struct manifest_segment *s = &m->segments[i];
+		rc = manifest_index_path(dir, s, path, sizeof path);
+		if (rc == 0)
+			rc = fn(arg, path);
+		if (rc == 0)
+			rc = manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, "docs",
+						   path, sizeof path);
+		if (rc == 0)
+			rc = fn(arg, path);
+	}
+	for (uint32_t i = 0; rc == 0 && i < m->ncolls; i++) {
+		const struct manifest_coll *c = &m->colls[i];
+		if (c->trained_gen && (rc = manifest_trained_path(dir, c->id, c->trained_gen, path,
+								  sizeof path)) == 0)
+			rc = fn(arg, path);
+		if (rc == 0 && c->tomb_gen &&
+		    (rc = manifest_tomb_path(dir, c->id, c->tomb_gen, path, sizeof path)) == 0)
+			rc = fn(arg, path);
+	}
+	return rc;
+}

@@ -152,4 +152,10 @@ int manifest_index_path(const char *dir, const struct manifest_segment *s, char 
 int manifest_trained_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, size_t len);
 int manifest_tomb_path(const char *dir, uint32_t coll, uint64_t gen, char *buf, size_t len);
 
+/* Calls fn with the path of every file m names in dir: each segment's
+ * index and documents, each collection's trained index and tombstones.
+ * Stops at fn's first non-zero return, which it returns. */
+int manifest_each_file(const char *dir, const struct manifest *m,
+		       int (*fn)(void *arg, const char *path), void *arg);
+
 #endif

@@ -3,9 +3,11 @@
 #include "ctl.h"
 #include "err.h"
 #include "log.h"
+#include "mstat.h"
 #include "ring.h"
 #include "rstat.h"
 #include "supctl.h"
+#include "supmetrics.h"
 #include "supnotify.h"
 
 #include <dirent.h>
@@ -61,6 +63,7 @@ struct sup {
 	/* The starter's socket stays open until the supervisor exits: its
 	 * end seeing EOF is how it knows everything started is stopped. */
 	int sigfd, listen_fd, pid_fd, starter;
+	int metrics_fd;	  /* -1: no metrics endpoint */
 	int starter_done; /* it said ok or hung up: nothing more to read or say */
 	int serving;	  /* the starter saw the instance serve */
 	int stop;
@@ -245,12 +248,27 @@ static void sup__schedule(struct sup_child *k, const char *name, const char *how
 		 (double)ran / 1000.0, (long long)delay);
 }
 
+/* A dead child's metrics object goes with it; the shared-memory
+ * directory may have been made after the supervisor started. */
+static void sup__forget_metrics(const struct sup *s, pid_t pid)
+{
+	struct inst *in = malloc(sizeof *in);
+	char why[INST_WHY_MAX];
+	if (in) {
+		*in = s->cfg->in;
+		if (inst_shm_find(in, why, sizeof why) == 0)
+			mstat_remove(in, pid);
+		free(in);
+	}
+}
+
 static void sup__exited(struct sup *s, struct sup_child *k, int status)
 {
 	char name[32], how[96];
 	sup__name(k, name, sizeof name);
 	sup__describe_exit(status, how, sizeof how);
 	k->last_status = status;
+	sup__forget_metrics(s, k->pid);
 	if (k->role == SUP_READER) {
 		rstat_remove(&s->cfg->in, k->pid);
 		inst_search_unlink(&s->cfg->in, k->pid);
@@ -400,6 +418,8 @@ static void sup__serve(struct sup *s)
 	char reply[SUP_REPLY_SIZE];
 	if (strcmp(cmd, "ps") == 0) {
 		sup__ps(s, reply, sizeof reply);
+	} else if (strcmp(cmd, "data") == 0) {
+		snprintf(reply, sizeof reply, "ok %s\n", s->cfg->in.data_dir);
 	} else if (strcmp(cmd, "readers add") == 0) {
 		sup__reader_add(s, reply, sizeof reply);
 	} else if (strcmp(cmd, "readers remove") == 0) {
@@ -441,19 +461,35 @@ static void sup__from_starter(struct sup *s)
 	s->starter_done = 1;
 }
 
+/* Answers one scrape with what the supervisor knows of its processes. */
+static void sup__serve_metrics(struct sup *s)
+{
+	struct supmetrics_proc procs[SUP_MAX_KIDS];
+	for (int i = 0; i < s->nkids; i++)
+		procs[i] = (struct supmetrics_proc){.role = sup__role_names[s->kids[i].role],
+						    .id = s->kids[i].id,
+						    .pid = s->kids[i].pid,
+						    .restarts = s->kids[i].restarts};
+	supmetrics_serve(s->metrics_fd, &s->cfg->in, procs, s->nkids);
+}
+
 static void sup__step(struct sup *s)
 {
 	int starter = s->starter >= 0 && !s->starter_done;
-	struct pollfd p[3] = {{.fd = s->sigfd, .events = POLLIN},
+	/* The starter's pipe, last, only while it is there. */
+	struct pollfd p[4] = {{.fd = s->sigfd, .events = POLLIN},
 			      {.fd = s->listen_fd, .events = POLLIN},
+			      {.fd = s->metrics_fd, .events = POLLIN},
 			      {.fd = s->starter, .events = POLLIN}};
-	if (poll(p, starter ? 3 : 2, sup__poll_timeout(s)) < 0)
+	if (poll(p, starter ? 4 : 3, sup__poll_timeout(s)) < 0)
 		return;
 	if (p[0].revents)
 		sup__signals(s);
 	if (p[1].revents && !s->stop)
 		sup__serve(s);
-	if (starter && p[2].revents)
+	if (p[2].revents)
+		sup__serve_metrics(s);
+	if (starter && p[3].revents)
 		sup__from_starter(s);
 	sup__restart_due(s);
 }
@@ -674,6 +710,14 @@ static int sup__open(struct sup *s)
 	}
 	if (rc == 0)
 		rc = supctl_listen(in, &s->listen_fd);
+	char why[256];
+	if (rc == 0 && s->cfg->metrics &&
+	    (rc = supmetrics_listen(s->cfg->metrics, &s->metrics_fd, why, sizeof why)) != 0) {
+		sup__tell_starter(s, "fail %s", why);
+		return rc;
+	}
+	if (rc == 0 && s->cfg->metrics)
+		log_info("serving metrics on http://%s/metrics", s->cfg->metrics);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -692,7 +736,7 @@ static int sup__open(struct sup *s)
 static void sup__close(struct sup *s)
 {
 	sup__close_listen(s);
-	int fds[] = {s->sigfd, s->starter, s->pid_fd};
+	int fds[] = {s->sigfd, s->starter, s->pid_fd, s->metrics_fd};
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -721,8 +765,12 @@ static void sup__start_all(struct sup *s)
 int sup_run(const struct sup_config *cfg, int starter)
 {
 	static struct sup s;
-	s = (struct sup){
-	    .cfg = cfg, .sigfd = -1, .listen_fd = -1, .pid_fd = -1, .starter = starter};
+	s = (struct sup){.cfg = cfg,
+			 .sigfd = -1,
+			 .listen_fd = -1,
+			 .metrics_fd = -1,
+			 .pid_fd = -1,
+			 .starter = starter};
 	int rc = sup__open(&s);
 	if (rc == 0) {
 		log_info("supervising instance '%s' (data %s): %d broker(s), %d reader(s)",

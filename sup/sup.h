@@ -42,6 +42,7 @@ struct sup_config {
 	int gpu;
 	int adopt; /* the writer may take over a directory of another name */
 	int brokers, readers;
+	const char *metrics; /* HOST:PORT to serve metrics on; NULL: none */
 	/* More arguments for every process of a role (--writer-arg ...). */
 	const char *extra[SUP_ROLES][SUP_MAX_EXTRA];
 	int nextra[SUP_ROLES];

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "made.h"
 #include "manifest.h"
+#include "mstat.h"
 #include "place.h"
 #include "rebuild.h"
 #include "ring.h"
@@ -63,6 +64,7 @@ struct ingest {
 	catalog *cat;
 	ring *ring;
 	wal *wal;
+	mstat *metrics; /* NULL: not counted */
 	keys *keys;
 	/* The state of the collections: stored up to man.gen, plus creates
 	 * and drops applied since (their records are in the log). */
@@ -944,6 +946,8 @@ static void ingest__finish_compaction(ingest *w)
 	uint32_t at;
 	w->merging = NULL;
 	if (rc == 0)
+		mstat_compaction(w->metrics, done->ran_ns);
+	if (rc == 0)
 		rc = ingest__install_job(w, m);
 	/* The same plan would fail the same way: the next seal plans again. */
 	int held = rc != 0 && rc != ROOST_ENOENT;
@@ -1046,6 +1050,8 @@ static int ingest__finish_seal(ingest *w, int wait)
 			return ROOST_EBUSY;
 		w->installing = wcoll_seal_of(j);
 		w->seal_failing = j->rc != 0;
+		if (j->rc == 0)
+			mstat_seal(w->metrics, j->ran_ns);
 		if (j->rc) {
 			/* Written again from the start: nothing of it is named. */
 			log_error("writing a sealed segment failed: %s", roost_strerror(j->rc));
@@ -1568,6 +1574,8 @@ static int ingest__open_ctl(ingest *w)
 	if (rc == 0 && (rc = catalog_open_writer(&w->cat, w->cfg.inst->catalog_path,
 						 w->cfg.inst->file_mode)) != 0)
 		log_error("cannot open %s: %s", w->cfg.inst->catalog_path, roost_strerror(rc));
+	if (rc == 0 && mstat_create(&w->metrics, w->cfg.inst, MSTAT_WRITER, "writer") != 0)
+		log_warn("cannot make the writer's metrics object; it is not counted");
 	return rc;
 }
 
@@ -1935,6 +1943,7 @@ int ingest_run(ingest *w, volatile sig_atomic_t *stop)
 		}
 		ctl_advance(w->ctl, CTL_DURABLE, end);
 		ctl_wake(w->ctl);
+		mstat_group(w->metrics, end - recs[0].rec.pos);
 		w->end = recs[0].rec.pos;
 		rc = ingest__apply_group(w, recs, n);
 		while (ingest__create_short(rc, recs, n) && !*stop) {
@@ -1991,6 +2000,7 @@ void ingest_close(ingest *w)
 	free(w->group_text);
 	free(w->group_tombs);
 	place_close(w->place); /* after the indexes, which may hold GPU memory */
+	mstat_close(w->metrics, w->cfg.inst);
 	catalog_close(w->cat);
 	ctl_close(w->ctl);
 	keys_free(w->keys);

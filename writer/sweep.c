@@ -16,44 +16,17 @@ static int sweep__has_suffix(const char *name, const char *suffix)
 	return n > s && strcmp(name + n - s, suffix) == 0;
 }
 
-static int sweep__is_segment_file(const char *dir, const struct manifest_segment *s,
-				  const char *path)
+static int sweep__is(void *arg, const char *path)
 {
-	char want[PATH_MAX];
-	return (manifest_index_path(dir, s, want, sizeof want) == 0 && strcmp(path, want) == 0) ||
-	       (manifest_segment_path(dir, s->coll, s->start_lsn, s->end_lsn, "docs", want,
-				      sizeof want) == 0 &&
-		strcmp(path, want) == 0);
-}
-
-static int sweep__is_trained_file(const char *dir, const struct manifest_coll *c, const char *path)
-{
-	char want[PATH_MAX];
-	return c->trained_gen != 0 &&
-	       manifest_trained_path(dir, c->id, c->trained_gen, want, sizeof want) == 0 &&
-	       strcmp(path, want) == 0;
-}
-
-static int sweep__is_tomb_file(const char *dir, const struct manifest_coll *c, const char *path)
-{
-	char want[PATH_MAX];
-	return c->tomb_gen != 0 &&
-	       manifest_tomb_path(dir, c->id, c->tomb_gen, want, sizeof want) == 0 &&
-	       strcmp(path, want) == 0;
+	const char *const *want = arg;
+	return strcmp(path, *want) == 0;
 }
 
 /* 1 when path is a file of m: a segment's index or documents, or a
  * collection's trained index or tombstones. */
 static int sweep__named(const char *dir, const struct manifest *m, const char *path)
 {
-	for (uint32_t i = 0; i < m->nsegments; i++)
-		if (sweep__is_segment_file(dir, &m->segments[i], path))
-			return 1;
-	for (uint32_t i = 0; i < m->ncolls; i++)
-		if (sweep__is_trained_file(dir, &m->colls[i], path) ||
-		    sweep__is_tomb_file(dir, &m->colls[i], path))
-			return 1;
-	return 0;
+	return manifest_each_file(dir, m, sweep__is, &path) == 1;
 }
 
 static int sweep__stray(const char *dir, const struct manifest *m, const char *name,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 struct worker {
@@ -22,6 +23,13 @@ struct worker {
 	 * little more of the run. */
 	atomic_int cancel;
 };
+
+static uint64_t worker__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* The oldest job not run yet. */
 static struct worker_job *worker__next(worker *w)
@@ -50,9 +58,12 @@ static void *worker__main(void *arg)
 		if (w->stopping)
 			break;
 		pthread_mutex_unlock(&w->lock);
+		uint64_t t0 = worker__now_ns();
 		int rc = j->run(j, &w->cancel);
+		uint64_t ran = worker__now_ns() - t0;
 		pthread_mutex_lock(&w->lock);
 		j->rc = rc;
+		j->ran_ns = ran;
 		j->done = 1;
 		pthread_cond_broadcast(&w->ran);
 	}

@@ -8,13 +8,15 @@
 #define ROOST_WORKER_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stddef.h>
 
 struct worker_job {
 	/* Runs on the worker's thread. cancel becomes non-zero when the
 	 * writer stops: a long run may give up (ROOST_ECLOSED). */
 	int (*run)(struct worker_job *j, const atomic_int *cancel);
-	int rc; /* run's result, once collected */
+	int rc;		 /* run's result, once collected */
+	uint64_t ran_ns; /* how long run took, once collected */
 	/* The worker's own, under its lock. */
 	struct worker_job *next;
 	int done;

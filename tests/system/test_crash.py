@@ -794,19 +794,22 @@ def check_fds(inst, pids, fd_base):
                 "%s (pid %d): open fds per check %r" % (role, pid, seen)
 
 
-def shm_settled(inst):
-    """The instance's objects and one tail per collection, nothing more."""
+def shm_settled(inst, pids):
+    """The instance's objects, one tail per collection and the metrics
+    objects of its processes (pids, by role) only, nothing more."""
     names = shm_objects(inst.run_dir)
     tails = [n for n in names if n.startswith("tail.")]
+    metrics = {n for n in names if n.startswith("metrics.")}
+    live = {"metrics.%d" % pid for pid in pids.values()}
     _, ncolls = manifest_files(inst.data, inst.name)
-    return sorted(set(names) - set(tails)) == ["catalog", "ctl", "ring"] and \
-        len(tails) == ncolls
+    return sorted(set(names) - set(tails) - metrics) == ["catalog", "ctl", "ring"] and \
+        len(tails) == ncolls and metrics <= live
 
 
 def check_no_leaks(inst, pids, fd_base):
     """Transient objects and files (a seal in progress) get a moment to go."""
     try:
-        wait_for(lambda: shm_settled(inst) and not stray_files(inst), 10,
+        wait_for(lambda: shm_settled(inst, pids) and not stray_files(inst), 10,
                  "the shm objects and data files to settle")
     except AssertionError:
         raise AssertionError("leak: shm %r, stray files %r" % (shm_objects(inst.run_dir),

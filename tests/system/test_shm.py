@@ -282,7 +282,13 @@ def test_killed_instance_is_drained_by_the_next_up_then_removed(cli):
     c.up()
     wait_for(lambda: len(c.dump()) == 50, 60, "the ring to be logged")
     assert set(ids) <= {d.split()[0] for d in c.dump()}
-    assert shm_objects(c.run_dir) == ["catalog", "ctl", "ring", "tail.2"]
+    objects = shm_objects(c.run_dir)
+    assert [o for o in objects if not o.startswith("metrics.")] == \
+        ["catalog", "ctl", "ring", "tail.2"]
+    # The killed processes' metrics objects went; the new ones' are there.
+    live = {"metrics.%d" % p["pid"] for p in c.status()["processes"]}
+    wait_for(lambda: {o for o in shm_objects(c.run_dir) if o.startswith("metrics.")} == live,
+             30, "one metrics object per live process")
     c.ok("down")
     assert not c.leftovers() and not ours_in_dev_shm(c.name)
 
