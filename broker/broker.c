@@ -565,6 +565,7 @@ static enum mstat_outcome broker__outcome(int status, const struct broker_add *r
 	case 0:
 		return res->duplicate ? MSTAT_DUPLICATE : MSTAT_OK;
 	case ROOST_EBUSY:
+	case ROOST_ENOSPC: /* shared memory full: try again later */
 		return MSTAT_BUSY;
 	case ROOST_ETIMEDOUT:
 		return MSTAT_TIMEOUT;
@@ -575,13 +576,14 @@ static enum mstat_outcome broker__outcome(int status, const struct broker_add *r
 	}
 }
 
-/* Counts the add and passes its reply on. */
+/* Counts the add and passes its reply on; bytes: its batch's when this
+ * request wrote it into the ring (0 for a retry of a key already there). */
 static int broker__counted(struct broker *b, const Roost__AddRequest *add,
 			   enum mstat_outcome outcome, uint64_t bytes, uint64_t t0, int rc)
 {
 	/* In the ring for the first time: applied, now or once the writer is back. */
-	int written =
-	    outcome == MSTAT_OK || outcome == MSTAT_TIMEOUT || outcome == MSTAT_UNAVAILABLE;
+	int written = bytes && (outcome == MSTAT_OK || outcome == MSTAT_TIMEOUT ||
+				outcome == MSTAT_UNAVAILABLE);
 	mstat_add(b->metrics, broker__ack_of(add->ack), outcome,
 		  written ? (uint32_t)add->n_docs : 0, written ? bytes : 0, mstat_now_ns() - t0);
 	return rc;
@@ -618,8 +620,8 @@ static int broker__add(struct broker *b, const Roost__AddRequest *add, void **ou
 				       broker__add_refused(add, &e, refused, res.lsn, out, len));
 	/* On a failed wait the ids still go back: a retry with the same key
 	 * returns them again once the batch is through. */
-	return broker__counted(b, add, broker__outcome(waited, &res), r.size, t0,
-			       broker__add_reply(waited, msg, &res, out, len));
+	return broker__counted(b, add, broker__outcome(waited, &res), res.duplicate ? 0 : r.size,
+			       t0, broker__add_reply(waited, msg, &res, out, len));
 }
 
 static int broker__delete_reply(int status, const char *msg, const struct broker_add *res,

@@ -6,6 +6,7 @@
 #include "err.h"
 #include "inst.h"
 #include "manifest.h"
+#include "shm.h"
 #include "supctl.h"
 #include "wal.h"
 
@@ -24,9 +25,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define CLIBACKUP_STAGING    ".backup-" /* <data dir>/.backup-<pid> */
+#define CLIBACKUP_STAGING	 ".backup-" /* <data dir>/.backup-<pid> */
+#define CLIBACKUP_LOCK		 "LOCK"	    /* in it, locked while its backup lives */
 #define CLIBACKUP_MANIFEST_TRIES 50	    /* manifests replaced under a backup */
-#define CLIBACKUP_COPY_CHUNK (1u << 20)
+#define CLIBACKUP_COPY_CHUNK	 (1u << 20)
 /* For tests only: a file whose existence holds the backup once its files
  * are linked, before it copies any, after it says so on stderr. */
 #define CLIBACKUP_HOLD_ENV "ROOST_TEST_BACKUP_HOLD"
@@ -41,6 +43,7 @@ struct clibackup {
 	uint64_t end;		/* E: the copy holds the records below it */
 	struct manifest man;
 	uint64_t files, bytes;
+	int made_partial; /* this backup made partial: its to remove on failure */
 };
 
 /* ---- files ---- */
@@ -71,7 +74,22 @@ static void clibackup__remove_tree(const char *dir)
 	rmdir(dir);
 }
 
-/* Staging folders of backups that were killed: their pid is gone. */
+/* Whether the backup that made staging folder dir (of pid) is gone: nobody
+ * holds its LOCK, or, before it made one, its pid is gone. */
+static int clibackup__stale(const char *dir, long pid)
+{
+	char lock[PATH_MAX];
+	int fd = clibackup__path(lock, dir, CLIBACKUP_LOCK) == 0
+		     ? open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+		     : -1;
+	if (fd < 0)
+		return errno == ENOENT && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+	int held = shm_byte_locked(fd, 0);
+	close(fd);
+	return !held;
+}
+
+/* Staging folders of backups that were killed. */
 static void clibackup__remove_stale_staging(const char *data)
 {
 	DIR *d = opendir(data);
@@ -81,13 +99,25 @@ static void clibackup__remove_stale_staging(const char *data)
 	size_t n = strlen(CLIBACKUP_STAGING);
 	while ((e = readdir(d))) {
 		long pid = strncmp(e->d_name, CLIBACKUP_STAGING, n) == 0 ? atol(e->d_name + n) : 0;
-		if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-			char path[PATH_MAX];
-			if (clibackup__path(path, data, e->d_name) == 0)
-				clibackup__remove_tree(path);
-		}
+		char path[PATH_MAX];
+		if (pid > 0 && clibackup__path(path, data, e->d_name) == 0 &&
+		    clibackup__stale(path, pid))
+			clibackup__remove_tree(path);
 	}
 	closedir(d);
+}
+
+/* Makes this backup's staging folder, holding its LOCK (an OFD lock the
+ * kernel drops when the process dies, however it dies) in *fd. */
+static int clibackup__make_staging(struct clibackup *b, int *fd)
+{
+	char lock[PATH_MAX];
+	if (mkdir(b->staging, 0700) != 0)
+		return roost_from_errno(errno);
+	if (clibackup__path(lock, b->staging, CLIBACKUP_LOCK) != 0)
+		return ROOST_ETOOBIG;
+	*fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	return *fd < 0 ? roost_from_errno(errno) : shm_lock_byte(*fd, 0);
 }
 
 static const char *clibackup__base(const char *path)
@@ -114,7 +144,7 @@ static int clibackup__each_log_file(struct clibackup *b, const char *from, const
 				    int (*op)(struct clibackup *b, const char *src,
 					      const char *dst))
 {
-	if (mkdir(to, 0700) != 0)
+	if (mkdir(to, 0700) != 0 && errno != EEXIST)
 		return roost_from_errno(errno);
 	DIR *d = opendir(from);
 	if (!d)
@@ -136,14 +166,17 @@ static int clibackup__each_log_file(struct clibackup *b, const char *from, const
 static int clibackup__link_log_file(struct clibackup *b, const char *src, const char *dst)
 {
 	(void)b;
-	if (link(src, dst) == 0 || errno == ENOENT) /* rotated away: before E */
+	/* Gone: rotated away, so before the manifest's start; there: linked
+	 * on the first pass. */
+	if (link(src, dst) == 0 || errno == ENOENT || errno == EEXIST)
 		return 0;
 	return roost_from_errno(errno);
 }
 
-/* Every log file, linked before the manifest is read: the records below
- * the durable end are in files that exist now, and a rotation that
- * deletes one later only drops a name. */
+/* Every log file: linked before the manifest is read, the records below
+ * the durable end are in them, and a rotation that deletes one later only
+ * drops a name; linked again after, the records below the manifest's
+ * catalog_lsn too. */
 static int clibackup__link_log(struct clibackup *b)
 {
 	char from[PATH_MAX], to[PATH_MAX];
@@ -218,19 +251,49 @@ static int clibackup__copy_named(void *arg, const char *path)
 
 /* ---- the log ---- */
 
+#define CLIBACKUP_SYNC_BYTES (64u << 20) /* payloads held between two syncs */
+
 struct clibackup__log {
 	wal *out;
 	uint64_t end;
+	void **held; /* copies of the payloads queued since the last sync */
+	size_t nheld, cap, bytes;
 };
+
+/* Syncs what is queued and frees the copies it was queued from. */
+static int clibackup__log_sync(struct clibackup__log *l)
+{
+	int rc = l->nheld ? wal_sync(l->out) : 0;
+	for (size_t i = 0; i < l->nheld; i++)
+		free(l->held[i]);
+	l->nheld = l->bytes = 0;
+	return rc;
+}
 
 static int clibackup__keep_record(void *arg, uint64_t lsn, uint64_t next, const void *payload,
 				  uint32_t len)
 {
 	struct clibackup__log *l = arg;
 	if (next > l->end)
-		return 0; /* after E: logged once the backup had begun */
-	int rc = wal_append(l->out, lsn, next, payload, len);
-	return rc ? rc : wal_sync(l->out);
+		return 0; /* at or after E: logged once the backup had begun */
+	if (l->nheld == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		void **held = realloc(l->held, cap * sizeof *held);
+		if (!held)
+			return ROOST_ENOMEM;
+		l->held = held;
+		l->cap = cap;
+	}
+	/* The replay's payload lasts for this call only; the log queues it
+	 * until the sync. */
+	void *copy = malloc(len ? len : 1);
+	if (!copy)
+		return ROOST_ENOMEM;
+	memcpy(copy, payload, len);
+	l->held[l->nheld++] = copy;
+	l->bytes += len;
+	int rc = wal_append(l->out, lsn, next, copy, len);
+	return rc == 0 && l->bytes >= CLIBACKUP_SYNC_BYTES ? clibackup__log_sync(l) : rc;
 }
 
 /* The copy's log: the staged files copied as they are (a record being
@@ -252,6 +315,9 @@ static int clibackup__copy_log(struct clibackup *b)
 		rc = wal_open(&l.out, log, b->man.tail_start);
 	if (rc == 0)
 		rc = wal_replay(raw, b->man.tail_start, clibackup__keep_record, &l, &replayed);
+	int synced = l.out ? clibackup__log_sync(&l) : 0;
+	rc = rc ? rc : synced;
+	free(l.held);
 	wal_close(l.out);
 	clibackup__remove_tree(raw);
 	return rc;
@@ -265,17 +331,19 @@ static int clibackup__data_dir(struct clibackup *b)
 	char reply[PATH_MAX + 16];
 	int rc = supctl_request(&b->in, "data", reply, sizeof reply);
 	if (rc == ROOST_ENOENT)
-		return cliutil_fail("backup", b->in.name, rc, NULL,
-				    "no supervisor runs instance '%s' (a stopped instance is backed "
-				    "up by copying its data directory)",
-				    b->in.name);
+		return cliutil_fail(
+		    "backup", b->in.name, rc, NULL,
+		    "no supervisor runs instance '%s' (a stopped instance is backed "
+		    "up by copying its data directory)",
+		    b->in.name);
 	if (rc || strncmp(reply, "ok /", 4) != 0)
 		return cliutil_fail("backup", b->in.name, rc ? rc : ROOST_EPROTO, NULL,
 				    "asking the supervisor of '%s' for its data directory",
 				    b->in.name);
 	reply[strcspn(reply, "\n")] = '\0';
 	if (snprintf(b->data, sizeof b->data, "%s", reply + 3) >= (int)sizeof b->data)
-		return cliutil_fail("backup", b->in.name, ROOST_ETOOBIG, NULL, "its data directory");
+		return cliutil_fail("backup", b->in.name, ROOST_ETOOBIG, NULL,
+				    "its data directory");
 	return CLI_OK;
 }
 
@@ -305,19 +373,33 @@ static void clibackup__hold(void)
 		poll(NULL, 0, 10);
 }
 
-/* Links, copies and names the copy; staging and partial are set. */
-static int clibackup__run(struct clibackup *b)
+/* One try at a consistent set of links: the log, a manifest and its
+ * files, the log again. E is the durable end or the manifest's
+ * catalog_lsn, whichever is further: a manifest stored after the durable
+ * end was read already holds segments, collections and keys up to its
+ * catalog_lsn. ROOST_EBUSY when a newer manifest was stored before the
+ * second pass, whose seal may have rotated away a log file made after the
+ * first: the caller starts over. */
+static int clibackup__link_all(struct clibackup *b)
 {
-	int rc = mkdir(b->staging, 0700) == 0 ? 0 : roost_from_errno(errno);
-	if (rc == 0)
-		rc = clibackup__link_log(b);
+	int rc = clibackup__link_log(b);
 	if (rc == 0)
 		rc = clibackup__link_manifest(b);
 	if (rc)
 		return rc;
-	b->end = b->durable > b->man.tail_start ? b->durable : b->man.tail_start;
+	b->end = b->durable > b->man.catalog_lsn ? b->durable : b->man.catalog_lsn;
+	rc = clibackup__link_log(b);
+	if (rc == 0 && manifest_moved_on(b->data, b->man.gen))
+		rc = ROOST_EBUSY;
+	return rc;
+}
+
+/* Copies what is staged into partial and renames it to DIR. */
+static int clibackup__copy_all(struct clibackup *b)
+{
 	clibackup__hold();
-	rc = mkdir(b->partial, 0700) == 0 ? 0 : roost_from_errno(errno);
+	int rc = mkdir(b->partial, 0700) == 0 ? 0 : roost_from_errno(errno);
+	b->made_partial = rc == 0;
 	if (rc == 0)
 		rc = manifest_each_file(b->data, &b->man, clibackup__copy_named, b);
 	if (rc == 0)
@@ -328,9 +410,41 @@ static int clibackup__run(struct clibackup *b)
 		rc = durable_sync_dir(b->partial);
 	if (rc == 0 && rename(b->partial, b->to) != 0)
 		rc = roost_from_errno(errno);
+	if (rc == 0)
+		b->made_partial = 0; /* it is DIR now */
 	char parent[PATH_MAX];
 	snprintf(parent, sizeof parent, "%s", b->to);
 	return rc ? rc : durable_sync_dir(dirname(parent));
+}
+
+/* Undoes a try of clibackup__link_all: the staged log and the files of
+ * its manifest go, and the manifest. */
+static void clibackup__unstage(struct clibackup *b)
+{
+	char wal[PATH_MAX];
+	manifest_each_file(b->data, &b->man, clibackup__unlink_named, b);
+	manifest_free(&b->man);
+	if (clibackup__path(wal, b->staging, "wal") == 0)
+		clibackup__remove_tree(wal);
+}
+
+/* Stages, copies and names the copy; staging and partial are set. */
+static int clibackup__run(struct clibackup *b)
+{
+	int lock = -1;
+	int rc = clibackup__make_staging(b, &lock);
+	for (int tries = 1; rc == 0; tries++) {
+		rc = clibackup__link_all(b);
+		if (rc != ROOST_EBUSY || tries == CLIBACKUP_MANIFEST_TRIES)
+			break;
+		clibackup__unstage(b);
+		rc = 0;
+	}
+	if (rc == 0)
+		rc = clibackup__copy_all(b);
+	if (lock >= 0)
+		close(lock);
+	return rc;
 }
 
 static int clibackup__parse(int argc, char **argv, const char **name, const char **to)
@@ -349,7 +463,8 @@ static int clibackup__parse(int argc, char **argv, const char **name, const char
 	if (optind < argc)
 		return cliutil_usage("backup", "unexpected argument '%s'", argv[optind]);
 	if (!*to || !**to)
-		return cliutil_usage("backup", "--to DIR is required: a folder that does not exist");
+		return cliutil_usage("backup",
+				     "--to DIR is required: a folder that does not exist");
 	return CLI_OK;
 }
 
@@ -366,10 +481,11 @@ int clibackup_main(int argc, char **argv)
 	if (snprintf(b.partial, sizeof b.partial, "%s.partial", b.to) >= (int)sizeof b.partial)
 		return cliutil_usage("backup", "--to: the path is too long");
 	if (lstat(b.to, &st) == 0 || lstat(b.partial, &st) == 0) {
-		fprintf(stderr,
-			"roost backup: %s exists; back up into a new folder (a %s.partial is what an "
-			"interrupted backup left: remove it)\n",
-			lstat(b.to, &st) == 0 ? b.to : b.partial, b.to);
+		fprintf(
+		    stderr,
+		    "roost backup: %s exists; back up into a new folder (a %s.partial is what an "
+		    "interrupted backup left: remove it)\n",
+		    lstat(b.to, &st) == 0 ? b.to : b.partial, b.to);
 		return CLI_FAIL;
 	}
 	if ((rc = clibackup__data_dir(&b)) != CLI_OK || (rc = clibackup__durable(&b)) != CLI_OK)
@@ -383,15 +499,17 @@ int clibackup_main(int argc, char **argv)
 	clibackup__remove_tree(b.staging);
 	manifest_free(&b.man);
 	if (rc) {
-		clibackup__remove_tree(b.partial);
+		if (b.made_partial)
+			clibackup__remove_tree(b.partial);
 		return cliutil_fail("backup", b.in.name, rc, NULL, "backing up %s into %s", b.data,
 				    b.to);
 	}
 	printf("%llu\n", (unsigned long long)b.end);
-	fprintf(stderr,
-		"roost backup: instance '%s' up to lsn %llu copied into %s (%llu files and the log, "
-		"%llu bytes); `roost up --name NAME --data-dir %s --adopt` serves it\n",
-		b.in.name, (unsigned long long)b.end, b.to, (unsigned long long)b.files,
-		(unsigned long long)b.bytes, b.to);
+	fprintf(
+	    stderr,
+	    "roost backup: instance '%s' up to lsn %llu copied into %s (%llu files and the log, "
+	    "%llu bytes); `roost up --name NAME --data-dir %s --adopt` serves it\n",
+	    b.in.name, (unsigned long long)b.end, b.to, (unsigned long long)b.files,
+	    (unsigned long long)b.bytes, b.to);
 	return CLI_OK;
 }

@@ -6,10 +6,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,7 +21,7 @@
 #define MSTAT__LOCK    0 /* byte its process holds an OFD lock on while it lives */
 
 const uint64_t MSTAT_BOUNDS_US[MSTAT_BUCKETS] = {
-    100,    250,    500,     1000,    2500,	   5000,    10000,   25000,
+    100,   250,	   500,	   1000,   2500,    5000,    10000,   25000,
     50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
@@ -53,35 +55,42 @@ struct mstat {
 	struct mstat_shm *shm;
 };
 
-static void mstat__path(const struct inst *in, pid_t pid, const char *suffix, char *buf,
-			size_t len)
+static void mstat__path(const struct inst *in, pid_t pid, const char *suffix, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/" MSTAT__PREFIX "%d%s", in->shm_dir, (int)pid, suffix);
 }
 
-static int mstat__live(const char *path)
+/* Removes path when it is a dead process's object: nobody holds its lock,
+ * and the name still names the inode looked at (a new process of the same
+ * pid may have renamed its own object over it meanwhile). */
+static void mstat__reap_one(const char *path)
 {
 	int fd;
+	struct stat seen, now;
 	if (shm_open_file(path, O_RDONLY, 0, &fd) != 0)
-		return 0;
-	int live = shm_byte_locked(fd, MSTAT__LOCK);
+		return;
+	int dead = !shm_byte_locked(fd, MSTAT__LOCK) && fstat(fd, &seen) == 0 &&
+		   lstat(path, &now) == 0 && seen.st_ino == now.st_ino && seen.st_dev == now.st_dev;
 	close(fd);
-	return live;
+	if (dead)
+		shm_remove(path);
 }
 
-/* pid from "metrics.<pid>", or 0. */
-static pid_t mstat__pid_of(const char *name)
+/* pid from "metrics.<pid>" (tmp 0) or "metrics.<pid>.tmp" (tmp 1), or 0. */
+static pid_t mstat__pid_of(const char *name, int tmp)
 {
 	size_t n = strlen(MSTAT__PREFIX);
 	if (strncmp(name, MSTAT__PREFIX, n) != 0 || name[n] < '1' || name[n] > '9')
 		return 0;
 	char *end;
 	long pid = strtol(name + n, &end, 10);
-	return *end == '\0' && pid > 0 && pid <= 0x7fffffff ? (pid_t)pid : 0;
+	int ok = tmp ? strcmp(end, ".tmp") == 0 : *end == '\0';
+	return ok && pid > 0 && pid <= 0x7fffffff ? (pid_t)pid : 0;
 }
 
 /* Removes the objects of processes that died without removing theirs
- * (kill -9, with no supervisor to do it). */
+ * (kill -9, with no supervisor to do it), and what one killed while
+ * making its object left. */
 static void mstat__reap(const struct inst *in)
 {
 	DIR *d = opendir(in->shm_dir);
@@ -90,11 +99,11 @@ static void mstat__reap(const struct inst *in)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		char path[INST_PATH_MAX];
-		if (!mstat__pid_of(e->d_name))
+		pid_t tmp = mstat__pid_of(e->d_name, 1);
+		if (!mstat__pid_of(e->d_name, 0) && !(tmp && kill(tmp, 0) != 0 && errno == ESRCH))
 			continue;
 		snprintf(path, sizeof path, "%s/%s", in->shm_dir, e->d_name);
-		if (!mstat__live(path))
-			shm_remove(path);
+		mstat__reap_one(path);
 	}
 	closedir(d);
 }
@@ -286,7 +295,7 @@ int mstat_list(const struct inst *in, pid_t *pids, size_t max, size_t *n)
 		return roost_from_errno(errno);
 	struct dirent *e;
 	while ((e = readdir(d)) && *n < max) {
-		pid_t pid = mstat__pid_of(e->d_name);
+		pid_t pid = mstat__pid_of(e->d_name, 0);
 		if (pid)
 			pids[(*n)++] = pid;
 	}

@@ -10,17 +10,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SUPMETRICS__PROCS	256 /* metrics objects read per scrape */
 #define SUPMETRICS__REQUEST	4096
-#define SUPMETRICS__DEADLINE_MS 1000 /* per read and per write of a connection */
+#define SUPMETRICS__DEADLINE_MS 1000 /* to read a request, and to write the answer */
 
 static const char *const supmetrics__acks[MSTAT_ACKS] = {"queued", "durable", "visible"};
 static const char *const supmetrics__outcomes[MSTAT_OUTCOMES] = {
@@ -118,7 +119,13 @@ static void supmetrics__name(const struct supmetrics_proc *procs, int nprocs,
 			snprintf(out, len, "%s-%d", procs[i].role, procs[i].id);
 			return;
 		}
-	snprintf(out, len, "%s-pid%d", s->name, (int)s->pid);
+	/* The object's own name, written by another process: label-safe
+	 * characters only. */
+	size_t n = 0;
+	for (const char *c = s->name; *c && n + 1 < len; c++)
+		if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-')
+			out[n++] = *c;
+	snprintf(out + n, len - n, "-pid%d", (int)s->pid);
 }
 
 static int supmetrics__gather(const struct inst *in, const struct supmetrics_proc *procs,
@@ -163,7 +170,8 @@ static uint64_t supmetrics__field(const struct mstat_snapshot *s, size_t off)
 /* A counter with a sample for each process of role: the snapshot's
  * uint64_t at off. */
 static void supmetrics__counter(FILE *f, const struct supmetrics__seen *seen, size_t n,
-				enum mstat_role role, const char *name, const char *help, size_t off)
+				enum mstat_role role, const char *name, const char *help,
+				size_t off)
 {
 	supmetrics__family(f, name, "counter", help);
 	for (size_t i = 0; i < n; i++)
@@ -174,15 +182,17 @@ static void supmetrics__counter(FILE *f, const struct supmetrics__seen *seen, si
 
 static void supmetrics__brokers(FILE *f, const struct supmetrics__seen *seen, size_t n)
 {
-	supmetrics__family(f, "roost_add_requests_total", "counter",
-			   "Add requests answered by brokers, by acknowledgement asked and outcome.");
+	supmetrics__family(
+	    f, "roost_add_requests_total", "counter",
+	    "Add requests answered by brokers, by acknowledgement asked and outcome.");
 	for (size_t i = 0; i < n; i++)
 		for (unsigned a = 0; seen[i].snap.role == MSTAT_BROKER && a < MSTAT_ACKS; a++)
 			for (unsigned o = 0; o < MSTAT_OUTCOMES; o++)
 				fprintf(f,
 					"roost_add_requests_total{process=\"%s\",ack=\"%s\","
 					"outcome=\"%s\"} %llu\n",
-					seen[i].process, supmetrics__acks[a], supmetrics__outcomes[o],
+					seen[i].process, supmetrics__acks[a],
+					supmetrics__outcomes[o],
 					(unsigned long long)seen[i].snap.adds[a][o]);
 	supmetrics__counter(f, seen, n, MSTAT_BROKER, "roost_added_documents_total",
 			    "Documents of add requests written into the ingest ring.",
@@ -195,8 +205,8 @@ static void supmetrics__brokers(FILE *f, const struct supmetrics__seen *seen, si
 	for (size_t i = 0; i < n; i++)
 		for (unsigned a = 0; seen[i].snap.role == MSTAT_BROKER && a < MSTAT_ACKS; a++) {
 			char labels[128];
-			snprintf(labels, sizeof labels, "process=\"%s\",ack=\"%s\"", seen[i].process,
-				 supmetrics__acks[a]);
+			snprintf(labels, sizeof labels, "process=\"%s\",ack=\"%s\"",
+				 seen[i].process, supmetrics__acks[a]);
 			supmetrics__hist(f, "roost_add_duration_seconds", labels,
 					 &seen[i].snap.add_latency[a]);
 		}
@@ -235,20 +245,20 @@ static void supmetrics__writer(FILE *f, const struct supmetrics__seen *seen, siz
 	static const struct {
 		const char *name, *help;
 		size_t off;
-		double scale;
+		int us; /* microseconds, shown as seconds */
 	} counters[] = {
 	    {"roost_writer_groups_total", "Group commits: one log write and fdatasync each.",
-	     offsetof(struct mstat_snapshot, groups), 1},
+	     offsetof(struct mstat_snapshot, groups), 0},
 	    {"roost_writer_logged_bytes_total", "Bytes of ring records logged.",
-	     offsetof(struct mstat_snapshot, log_bytes), 1},
+	     offsetof(struct mstat_snapshot, log_bytes), 0},
 	    {"roost_seals_total", "Tails sealed into segments.",
-	     offsetof(struct mstat_snapshot, seals), 1},
+	     offsetof(struct mstat_snapshot, seals), 0},
 	    {"roost_seal_seconds_total", "Time spent writing sealed segments.",
-	     offsetof(struct mstat_snapshot, seal_us), 1e-6},
+	     offsetof(struct mstat_snapshot, seal_us), 1},
 	    {"roost_merges_total", "Background merges and rebuilds of segments.",
-	     offsetof(struct mstat_snapshot, compactions), 1},
+	     offsetof(struct mstat_snapshot, compactions), 0},
 	    {"roost_merge_seconds_total", "Time spent building merged or rebuilt segments.",
-	     offsetof(struct mstat_snapshot, compaction_us), 1e-6},
+	     offsetof(struct mstat_snapshot, compaction_us), 1},
 	};
 	for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
 		supmetrics__family(f, counters[c].name, "counter", counters[c].help);
@@ -256,7 +266,10 @@ static void supmetrics__writer(FILE *f, const struct supmetrics__seen *seen, siz
 			if (seen[i].snap.role != MSTAT_WRITER)
 				continue;
 			uint64_t v = supmetrics__field(&seen[i].snap, counters[c].off);
-			fprintf(f, "%s %.6g\n", counters[c].name, (double)v * counters[c].scale);
+			if (counters[c].us)
+				fprintf(f, "%s %.6f\n", counters[c].name, (double)v / 1e6);
+			else
+				fprintf(f, "%s %llu\n", counters[c].name, (unsigned long long)v);
 		}
 	}
 }
@@ -264,8 +277,7 @@ static void supmetrics__writer(FILE *f, const struct supmetrics__seen *seen, siz
 static void supmetrics__instance(FILE *f, const struct inst *in)
 {
 	supmetrics__family(f, "roost_build_info", "gauge", "The instance and roost's version.");
-	fprintf(f, "roost_build_info{name=\"%s\",version=\"%s\"} 1\n", in->name,
-		ROOST_VERSION);
+	fprintf(f, "roost_build_info{name=\"%s\",version=\"%s\"} 1\n", in->name, ROOST_VERSION);
 	ctl *c;
 	if (ctl_open(&c, in->ctl_path, CTL_READ_ONLY) == 0) {
 		char mode[64];
@@ -277,18 +289,21 @@ static void supmetrics__instance(FILE *f, const struct inst *in)
 		fputs("roost_writer_mode{mode=\"", f);
 		supmetrics__value(f, mode);
 		fputs("\"} 1\n", f);
-		supmetrics__family(f, "roost_lsn", "gauge",
-				   "Log positions: everything below is durable, applied, published.");
+		supmetrics__family(
+		    f, "roost_lsn", "gauge",
+		    "Log positions: everything below is durable, applied, published.");
 		for (int m = 0; m < CTL_MARKS; m++)
 			fprintf(f, "roost_lsn{mark=\"%s\"} %llu\n", supmetrics__marks[m],
 				(unsigned long long)ctl_mark(c, (enum ctl_mark)m));
-		supmetrics__family(f, "roost_documents", "gauge", "Documents applied, all collections.");
+		supmetrics__family(f, "roost_documents", "gauge",
+				   "Documents applied, all collections.");
 		fprintf(f, "roost_documents %llu\n", (unsigned long long)ctl_documents(c));
 		ctl_close(c);
 	}
 	ring *r;
 	if (ring_open(&r, in->ring_path, 0, RING_OBSERVER) == 0) {
-		supmetrics__family(f, "roost_ring_capacity_bytes", "gauge", "The ingest ring's size.");
+		supmetrics__family(f, "roost_ring_capacity_bytes", "gauge",
+				   "The ingest ring's size.");
 		fprintf(f, "roost_ring_capacity_bytes %llu\n",
 			(unsigned long long)ring_capacity(r));
 		supmetrics__family(f, "roost_ring_used_bytes", "gauge",
@@ -377,18 +392,31 @@ int supmetrics_render(const struct inst *inst, const struct supmetrics_proc *pro
 
 /* ---- serving ---- */
 
-static void supmetrics__deadline(int fd)
+/* Waits for fd to be ready for events until deadline_ms (CLOCK_MONOTONIC);
+ * 0 when it is. */
+static int supmetrics__wait(int fd, short events, int64_t deadline_ms)
 {
-	struct timeval tv = {0, SUPMETRICS__DEADLINE_MS * 1000};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t left = deadline_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	struct pollfd p = {.fd = fd, .events = events};
+	return left > 0 && poll(&p, 1, (int)left) == 1 ? 0 : -1;
 }
 
-/* The request's head, up to its blank line (or what fits). */
-static size_t supmetrics__read_head(int fd, char *buf, size_t cap)
+static int64_t supmetrics__deadline(void)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + SUPMETRICS__DEADLINE_MS;
+}
+
+/* The request's head, up to its blank line, what fits, or the deadline. */
+static void supmetrics__read_head(int fd, char *buf, size_t cap)
+{
+	int64_t deadline = supmetrics__deadline();
 	size_t at = 0;
-	while (at < cap - 1) {
+	buf[0] = '\0';
+	while (at < cap - 1 && supmetrics__wait(fd, POLLIN, deadline) == 0) {
 		ssize_t n = recv(fd, buf + at, cap - 1 - at, 0);
 		if (n <= 0)
 			break;
@@ -397,13 +425,12 @@ static size_t supmetrics__read_head(int fd, char *buf, size_t cap)
 		if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
 			break;
 	}
-	buf[at] = '\0';
-	return at;
 }
 
-static void supmetrics__send_all(int fd, const char *p, size_t n)
+/* Writes what the client takes before the deadline. */
+static void supmetrics__send_all(int fd, const char *p, size_t n, int64_t deadline)
 {
-	while (n > 0) {
+	while (n > 0 && supmetrics__wait(fd, POLLOUT, deadline) == 0) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 		if (w <= 0)
 			return;
@@ -420,24 +447,23 @@ static void supmetrics__reply(int fd, const char *status, const char *type, cons
 			 "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n",
 			 status, type, len);
-	supmetrics__send_all(fd, head, (size_t)n);
-	supmetrics__send_all(fd, body, len);
+	int64_t deadline = supmetrics__deadline();
+	supmetrics__send_all(fd, head, (size_t)n, deadline);
+	supmetrics__send_all(fd, body, len, deadline);
 }
 
 void supmetrics_serve(int fd, const struct inst *in, const struct supmetrics_proc *procs,
 		      int nprocs)
 {
-	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (c < 0)
 		return;
-	supmetrics__deadline(c);
 	char req[SUPMETRICS__REQUEST];
 	supmetrics__read_head(c, req, sizeof req);
 	static const char text[] = "text/plain; charset=utf-8";
 	if (strncmp(req, "GET ", 4) != 0) {
 		supmetrics__reply(c, "405 Method Not Allowed", text, "GET only\n", 9);
-	} else if (strncmp(req + 4, "/metrics", 8) != 0 ||
-		   (req[12] != ' ' && req[12] != '?')) {
+	} else if (strncmp(req + 4, "/metrics", 8) != 0 || (req[12] != ' ' && req[12] != '?')) {
 		supmetrics__reply(c, "404 Not Found", text, "try /metrics\n", 13);
 	} else {
 		char *page;

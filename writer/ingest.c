@@ -946,9 +946,9 @@ static void ingest__finish_compaction(ingest *w)
 	uint32_t at;
 	w->merging = NULL;
 	if (rc == 0)
-		mstat_compaction(w->metrics, done->ran_ns);
-	if (rc == 0)
 		rc = ingest__install_job(w, m);
+	if (rc == 0)
+		mstat_compaction(w->metrics, done->ran_ns);
 	/* The same plan would fail the same way: the next seal plans again. */
 	int held = rc != 0 && rc != ROOST_ENOENT;
 	if (held && m->r && (at = ingest__pos(w, rebuild_coll(m->r))) != UINT32_MAX)

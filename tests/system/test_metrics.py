@@ -141,6 +141,12 @@ def test_metrics_under_load():
             except urllib.error.HTTPError as e:
                 assert e.code == code
 
+        # A client that connects and says nothing holds the supervisor for
+        # its deadline only: the next scrape and `roost status` are served.
+        with socket.create_connection(("127.0.0.1", port)):
+            assert total(scrape(url), "roost_writer_up") == 1
+            assert c.status()["supervisor"]["state"] == "serving"
+
         # A killed reader's object goes with it; its restart is counted.
         reader = [p for p in c.procs("reader")][0]["pid"]
         os.kill(reader, signal.SIGKILL)

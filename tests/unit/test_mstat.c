@@ -31,9 +31,9 @@ static void test_counts_read_back(void **state)
 	struct inst *in = inst_in(state);
 	mstat *m;
 	assert_int_equal(mstat_create(&m, in, MSTAT_BROKER, "broker-3"), 0);
-	mstat_add(m, MSTAT_ACK_DURABLE, MSTAT_OK, 10, 1000, 2000000);	/* 2 ms */
-	mstat_add(m, MSTAT_ACK_DURABLE, MSTAT_OK, 5, 500, 50000);	/* 50 us */
-	mstat_add(m, MSTAT_ACK_QUEUED, MSTAT_BUSY, 0, 0, 100000);	/* 100 us: the bound */
+	mstat_add(m, MSTAT_ACK_DURABLE, MSTAT_OK, 10, 1000, 2000000); /* 2 ms */
+	mstat_add(m, MSTAT_ACK_DURABLE, MSTAT_OK, 5, 500, 50000);     /* 50 us */
+	mstat_add(m, MSTAT_ACK_QUEUED, MSTAT_BUSY, 0, 0, 100000);     /* 100 us: the bound */
 	mstat_add(m, MSTAT_ACK_VISIBLE, MSTAT_TIMEOUT, 1, 10, 20000000000ull); /* 20 s */
 	mstat_search(m, 0, 101000);
 	mstat_search(m, 1, 1000);
@@ -132,8 +132,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_counts_read_back, tu_setup_shmdir, tu_teardown),
-	    cmocka_unit_test_setup_teardown(test_listed_and_removed, tu_setup_shmdir,
-					    tu_teardown),
+	    cmocka_unit_test_setup_teardown(test_listed_and_removed, tu_setup_shmdir, tu_teardown),
 	    cmocka_unit_test_setup_teardown(test_not_an_object_is_refused, tu_setup_shmdir,
 					    tu_teardown),
 	};
