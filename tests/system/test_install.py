@@ -217,6 +217,30 @@ def test_destdir_stages_and_uninstall_removes():
         assert "ExecStart=/opt/roost/bin/roost up " in unit
         pc = open(os.path.join(root, "opt/roost/lib/pkgconfig/roost.pc")).read()
         assert "prefix=/opt/roost\n" in pc
+        # The staged tree runs where it is: every path it needs is relative.
+        run = os.path.join(root, "run")
+        os.mkdir(run, 0o700)
+        env = clean_env(XDG_RUNTIME_DIR=run)
+        roost = os.path.join(root, "opt/roost/bin/roost")
+        name = "staged%d" % os.getpid()
+        try:
+            up = subprocess.run([roost, "up", "--name", name, "--dim", "4", "--data-dir",
+                                 os.path.join(root, "data")], env=env, cwd=root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                timeout=120)
+            assert up.returncode == 0, up.stderr
+            status = json.loads(subprocess.run(
+                [roost, "status", "--name", name, "--json", "--interval-ms", "0"], env=env,
+                stdout=subprocess.PIPE, text=True, check=True, timeout=60).stdout)
+            writer = [p["pid"] for p in status["processes"] if p["role"] == "writer"][0]
+            assert all(f.startswith(root + "/opt/roost/lib/roost/")
+                       for f in mapped(writer, "libfaiss"))
+        finally:
+            subprocess.run([roost, "down", "--name", name], env=env, timeout=120,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            remove_shm(os.path.join(run, "roost", name))
+        shutil.rmtree(run)
+        shutil.rmtree(os.path.join(root, "data"))
         make("uninstall", "DESTDIR=" + root, "PREFIX=/opt/roost")
         assert files_under(root) == []
     finally:
