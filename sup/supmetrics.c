@@ -3,6 +3,7 @@
 #include "catalog.h"
 #include "ctl.h"
 #include "err.h"
+#include "futex.h"
 #include "mstat.h"
 #include "ring.h"
 #include "roost.h"
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SUPMETRICS__PROCS	256 /* metrics objects read per scrape */
@@ -392,22 +392,18 @@ int supmetrics_render(const struct inst *inst, const struct supmetrics_proc *pro
 
 /* ---- serving ---- */
 
-/* Waits for fd to be ready for events until deadline_ms (CLOCK_MONOTONIC);
- * 0 when it is. */
+/* Waits for fd to be ready for events until deadline_ms (futex_now_ms's
+ * clock); 0 when it is. */
 static int supmetrics__wait(int fd, short events, int64_t deadline_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t left = deadline_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	int64_t left = deadline_ms - futex_now_ms();
 	struct pollfd p = {.fd = fd, .events = events};
 	return left > 0 && poll(&p, 1, (int)left) == 1 ? 0 : -1;
 }
 
 static int64_t supmetrics__deadline(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + SUPMETRICS__DEADLINE_MS;
+	return futex_now_ms() + SUPMETRICS__DEADLINE_MS;
 }
 
 /* The request's head, up to its blank line, what fits, or the deadline. */
