@@ -31,6 +31,7 @@ static const char *const err__text[] = {
     [25] = "idempotency key reused for a different batch",
     [26] = "no reader is serving searches",
     [27] = "no such collection",
+    [28] = "before the collection's kept history",
 };
 
 const char *roost_strerror(int err)

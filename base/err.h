@@ -33,7 +33,8 @@ enum roost_err {
 	ROOST_EKEY = -25,	  /* idempotency key reused for another batch */
 	ROOST_ENOREADER = -26,	  /* no reader is serving searches */
 	ROOST_ENOCOLL = -27,	  /* no such collection (never created, or dropped) */
-	ROOST_ERR_MIN = -27,
+	ROOST_EHISTORY = -28,	  /* an LSN before the collection's kept history */
+	ROOST_ERR_MIN = -28,
 };
 
 /* Never NULL; unknown codes give a generic text. */

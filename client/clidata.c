@@ -45,8 +45,8 @@ const char clidata_add_usage[] =
 const char clidata_search_usage[] =
     "usage: roost search --name NAME [--collection C] --vector V [-k K]\n"
     "                    [--agent A]... [--time-min T] [--time-max T] [--kind K]\n"
-    "                    [--where COND]... [--min-lsn L] [--nprobe N]\n"
-    "                    [--ef-search N] [--json] [--timeout-ms MS]\n"
+    "                    [--where COND]... [--min-lsn L] [--as-of A]\n"
+    "                    [--nprobe N] [--ef-search N] [--json] [--timeout-ms MS]\n"
     "Searches collection C (default: default) for the K (1 to 1024, default 10)\n"
     "documents nearest to V, given as \"0.1,0.2,...\" or as a JSON array\n"
     "'[0.1, 0.2, ...]'. Filters: any of the\n"
@@ -56,9 +56,10 @@ const char clidata_search_usage[] =
     "flag=true, orig=null; or any in a JSON array: topic='[\"cats\",\"dogs\"]';\n"
     "types count, 5 is not \"5\"), --where 'KEY>=NUM' (also >, <=, <: a numeric\n"
     "range; quote it for the shell). --min-lsn L answers\n"
-    "only from data that includes LSN L (read your writes). --nprobe (IVF) and\n"
-    "--ef-search (HNSW) trade recall for speed, 1 to 65536. Prints a table, or\n"
-    "JSON with --json.\n";
+    "only from data that includes LSN L (read your writes); --as-of A searches\n"
+    "the documents as they were at LSN A (an LSN an earlier read printed).\n"
+    "--nprobe (IVF) and --ef-search (HNSW) trade recall for speed, 1 to 65536.\n"
+    "Prints a table, or JSON with --json.\n";
 
 struct clidata_add_opts {
 	const char *name, *collection, *file;
@@ -498,7 +499,7 @@ struct clidata_search_opts {
 	size_t nagents;
 	int has_time;
 	int64_t time_min, time_max;
-	uint64_t min_lsn;
+	uint64_t min_lsn, as_of;
 	uint32_t nprobe, ef_search;
 	int json;
 	int timeout_ms;
@@ -513,7 +514,7 @@ static int clidata__search_int(struct clidata_search_opts *o, int opt, const cha
 	long long lo = opt == 'k' || tuning ? 1 : INT64_MIN;
 	long long hi = opt == 'k' ? 1024 : tuning ? 65536 : INT64_MAX;
 	if (opt_number(arg, lo, hi, &v) || (opt == 'a' && o->nagents == CLIDATA_MAX_AGENTS) ||
-	    ((opt == 'L' || opt == 't') && v < 0))
+	    ((opt == 'L' || opt == 't') && v < 0) || (opt == 'O' && v < 1))
 		return ROOST_EINVAL;
 	if (opt == 'k')
 		o->k = (uint32_t)v;
@@ -529,6 +530,8 @@ static int clidata__search_int(struct clidata_search_opts *o, int opt, const cha
 		o->time_max = v;
 	else if (opt == 'L')
 		o->min_lsn = (uint64_t)v;
+	else if (opt == 'O')
+		o->as_of = (uint64_t)v;
 	else
 		o->timeout_ms = (int)(v > 3600 * 1000 ? 3600 * 1000 : v);
 	o->has_time |= opt == 'T' || opt == 'U';
@@ -538,21 +541,14 @@ static int clidata__search_int(struct clidata_search_opts *o, int opt, const cha
 static int clidata__search_parse(int argc, char **argv, struct clidata_search_opts *o)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},
-	    {"vector", required_argument, 0, 'v'},
-	    {"k", required_argument, 0, 'k'},
-	    {"agent", required_argument, 0, 'a'},
-	    {"time-min", required_argument, 0, 'T'},
-	    {"time-max", required_argument, 0, 'U'},
-	    {"kind", required_argument, 0, 'K'},
-	    {"min-lsn", required_argument, 0, 'L'},
-	    {"nprobe", required_argument, 0, 'P'},
-	    {"ef-search", required_argument, 0, 'E'},
-	    {"json", no_argument, 0, 'j'},
-	    {"timeout-ms", required_argument, 0, 't'},
-	    {"collection", required_argument, 0, 'C'},
-	    {"where", required_argument, 0, 'W'},
-	    {0, 0, 0, 0},
+	    {"name", required_argument, 0, 'n'},       {"vector", required_argument, 0, 'v'},
+	    {"k", required_argument, 0, 'k'},	       {"agent", required_argument, 0, 'a'},
+	    {"time-min", required_argument, 0, 'T'},   {"time-max", required_argument, 0, 'U'},
+	    {"kind", required_argument, 0, 'K'},       {"min-lsn", required_argument, 0, 'L'},
+	    {"as-of", required_argument, 0, 'O'},      {"nprobe", required_argument, 0, 'P'},
+	    {"ef-search", required_argument, 0, 'E'},  {"json", no_argument, 0, 'j'},
+	    {"timeout-ms", required_argument, 0, 't'}, {"collection", required_argument, 0, 'C'},
+	    {"where", required_argument, 0, 'W'},      {0, 0, 0, 0},
 	};
 	int opt, idx = 0;
 	while ((opt = getopt_long(argc, argv, "k:", opts, &idx)) != -1) {
@@ -711,8 +707,10 @@ int clidata_search(int argc, char **argv)
 				 .where = o.where.conds,
 				 .nwhere = o.where.n};
 	rc = cliutil_connect("search", o.name, o.collection, o.timeout_ms, &r) ? CLI_FAIL : CLI_OK;
-	if (rc == CLI_OK)
+	if (rc == CLI_OK) {
 		roost_set_search_tuning(r, o.nprobe, o.ef_search);
+		roost_set_as_of(r, o.as_of);
+	}
 	if (rc == CLI_OK &&
 	    (rc = roost_search(r, (uint32_t)dim, vec, 1, o.k, &f, o.min_lsn, &res)) != 0)
 		rc = cliutil_fail("search", o.name, rc, roost_last_error(r),

@@ -30,25 +30,27 @@ const char clidoc_delete_usage[] =
 
 const char clidoc_get_usage[] =
     "usage: roost get --name NAME [--collection C] [--vectors] [--min-lsn L]\n"
-    "                 [--timeout-ms MS] [--file F|-] [ID...]\n"
+    "                 [--as-of A] [--timeout-ms MS] [--file F|-] [ID...]\n"
     "Prints, one JSON object per line in the order asked, the documents of\n"
     "collection C (default: default) with these ids (their own, or\n"
     "\"#<number>\"), from data that includes LSN L (read your writes): id,\n"
     "number, agent, time, kind, text, metadata, and with --vectors the vector.\n"
+    "With --as-of A, as they were at LSN A (an LSN an earlier read printed).\n"
     "The ids are the arguments, then the lines of F (stdin: -). Ids not there\n"
     "are left out and counted on stderr.\n";
 
 const char clidoc_scroll_usage[] =
     "usage: roost scroll --name NAME [--collection C] [--agent A]... [--where COND]...\n"
-    "                    [--vectors] [--min-lsn L] [--page N] [--timeout-ms MS]\n"
+    "                    [--vectors] [--min-lsn L] [--as-of A] [--page N]\n"
+    "                    [--timeout-ms MS]\n"
     "Prints, one JSON object per line as roost get does, every document of\n"
     "collection C (default: default) that the filter admits (--agent: any of\n"
     "them; --where, as for search: all of them; neither: every document), in\n"
     "ascending number (the order their versions were added in). All pages read\n"
     "one state of the collection, from data that includes LSN L: what changes\n"
-    "while it runs is not seen. It asks N documents a page (1 .. 1024, default\n"
-    "1000); MS bounds each request (default 60000). Prints the count and the\n"
-    "LSN read on stderr.\n";
+    "while it runs is not seen; with --as-of A, the state at LSN A. It asks N\n"
+    "documents a page (1 .. 1024, default 1000); MS bounds each request\n"
+    "(default 60000). Prints the count and the LSN read on stderr.\n";
 
 #define CLIDOC_MAX_AGENTS 4096 /* the readers' filter limit */
 
@@ -60,6 +62,7 @@ struct clidoc_opts {
 	int timeout_ms;
 	int vectors;	  /* get, scroll */
 	uint64_t min_lsn; /* get, scroll */
+	uint64_t as_of;	  /* get, scroll */
 	uint32_t page;	  /* scroll */
 	/* delete by filter, scroll */
 	int64_t agents[CLIDOC_MAX_AGENTS];
@@ -76,17 +79,12 @@ struct clidoc_ids {
 static int clidoc__parse(int argc, char **argv, struct clidoc_opts *o)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, 0, 'n'},
-	    {"file", required_argument, 0, 'f'},
-	    {"ack", required_argument, 0, 'a'},
-	    {"timeout-ms", required_argument, 0, 't'},
-	    {"collection", required_argument, 0, 'C'},
-	    {"vectors", no_argument, 0, 'V'},
-	    {"min-lsn", required_argument, 0, 'L'},
-	    {"agent", required_argument, 0, 'g'},
-	    {"where", required_argument, 0, 'W'},
-	    {"page", required_argument, 0, 'p'},
-	    {0, 0, 0, 0},
+	    {"name", required_argument, 0, 'n'},       {"file", required_argument, 0, 'f'},
+	    {"ack", required_argument, 0, 'a'},	       {"timeout-ms", required_argument, 0, 't'},
+	    {"collection", required_argument, 0, 'C'}, {"vectors", no_argument, 0, 'V'},
+	    {"min-lsn", required_argument, 0, 'L'},    {"as-of", required_argument, 0, 'O'},
+	    {"agent", required_argument, 0, 'g'},      {"where", required_argument, 0, 'W'},
+	    {"page", required_argument, 0, 'p'},       {0, 0, 0, 0},
 	};
 	long long v = 0;
 	int opt, idx = 0, bad = 0;
@@ -115,6 +113,8 @@ static int clidoc__parse(int argc, char **argv, struct clidoc_opts *o)
 			return cliutil_usage(o->cmd, "--where %s: %s", optarg, msg);
 		else if (opt == 'L' && (bad = opt_number(optarg, 0, INT64_MAX, &v)) == 0)
 			o->min_lsn = (uint64_t)v;
+		else if (opt == 'O' && (bad = opt_number(optarg, 1, INT64_MAX, &v)) == 0)
+			o->as_of = (uint64_t)v;
 		else if (opt == 't' && (bad = opt_number(optarg, 1, 3600 * 1000, &v)) == 0)
 			o->timeout_ms = (int)v;
 		else if (opt == 'p' && (bad = opt_number(optarg, 1, ROOST_MAX_DOCS, &v)) == 0)
@@ -216,6 +216,7 @@ static void clidoc__print(const struct roost_hit *h)
 static int clidoc__fetch(roost *r, const struct clidoc_opts *o, const struct clidoc_ids *ids)
 {
 	size_t found = 0;
+	roost_set_as_of(r, o->as_of);
 	for (size_t at = 0; at < ids->n; at += ROOST_MAX_DOCS) {
 		size_t n = ids->n - at < ROOST_MAX_DOCS ? ids->n - at : ROOST_MAX_DOCS;
 		roost_results *res;
@@ -304,7 +305,7 @@ int clidoc_delete(int argc, char **argv)
 
 int clidoc_get(int argc, char **argv)
 {
-	struct clidoc_opts o = {.cmd = "get", .allowed = "nftCVL", .timeout_ms = 60000};
+	struct clidoc_opts o = {.cmd = "get", .allowed = "nftCVLO", .timeout_ms = 60000};
 	return clidoc__run(argc, argv, &o, clidoc__fetch);
 }
 
@@ -319,6 +320,7 @@ static int clidoc__pages(roost *r, const struct clidoc_opts *o)
 	char *cursor = NULL;
 	uint64_t lsn = 0, count = 0;
 	int rc = 0;
+	roost_set_as_of(r, o->as_of);
 	do {
 		roost_results *res;
 		rc = roost_scroll(r, filtered ? &f : NULL, o->page, cursor, o->vectors, o->min_lsn,
@@ -350,7 +352,7 @@ static int clidoc__pages(roost *r, const struct clidoc_opts *o)
 int clidoc_scroll(int argc, char **argv)
 {
 	struct clidoc_opts o = {
-	    .cmd = "scroll", .allowed = "ntCVLgWp", .timeout_ms = 60000, .page = 1000};
+	    .cmd = "scroll", .allowed = "ntCVLOgWp", .timeout_ms = 60000, .page = 1000};
 	int rc = clidoc__parse(argc, argv, &o);
 	if (rc == 0 && optind < argc)
 		rc = cliutil_usage(o.cmd, "takes no ids: filter with --agent and --where");

@@ -49,6 +49,7 @@ struct roost {
 	uint64_t seq;
 	int timeout_ms;
 	uint32_t nprobe, ef_search;   /* roost_set_search_tuning() */
+	uint64_t as_of;		      /* roost_set_as_of() */
 	char coll[COLL_NAME_MAX + 1]; /* roost_use(); "": the default */
 	char err[256];
 };
@@ -265,6 +266,11 @@ void roost_set_search_tuning(roost *r, uint32_t nprobe, uint32_t ef_search)
 {
 	r->nprobe = nprobe;
 	r->ef_search = ef_search;
+}
+
+void roost_set_as_of(roost *r, uint64_t lsn)
+{
+	r->as_of = lsn;
 }
 
 int roost_use(roost *r, const char *collection)
@@ -702,10 +708,25 @@ static roost_results *lr_results_new(Roost__Reply *rep, uint32_t nq, size_t tota
 	return res;
 }
 
+/* A reader that predates as_of_lsn ignores it and answers now, while a
+ * read as of an LSN is answered as of exactly that LSN. */
+static int lr_read_at(roost *r, uint64_t lsn)
+{
+	if (!r->as_of || lsn == r->as_of)
+		return 0;
+	return lr_fail(r, ROOST_EUNSUPPORTED,
+		       "asked as of LSN %llu, the reader answered as of %llu: it does not read as "
+		       "of an LSN (upgrade roost-reader)",
+		       (unsigned long long)r->as_of, (unsigned long long)lsn);
+}
+
 static int lr_results(roost *r, Roost__Reply *rep, uint32_t nq, roost_results **out)
 {
 	if (rep->body_case != ROOST__REPLY__BODY_SEARCH || rep->search->n_results != nq)
 		return lr_fail(r, ROOST_EPROTO, "reply does not match the request");
+	int rc = lr_read_at(r, rep->search->lsn);
+	if (rc)
+		return rc;
 	size_t total = 0;
 	for (uint32_t q = 0; q < nq; q++)
 		total += rep->search->results[q]->n_hits;
@@ -749,11 +770,14 @@ int roost_get(roost *r, const char *const *ids, size_t n, int with_vectors, uint
 	g.ids = (char **)ids;
 	g.with_vectors = with_vectors != 0;
 	g.min_lsn = min_lsn;
+	g.as_of_lsn = r->as_of;
 	Roost__Request req = ROOST__REQUEST__INIT;
 	req.op_case = ROOST__REQUEST__OP_GET_DOCS;
 	req.get_docs = &g;
 	Roost__Reply *rep;
 	rc = lr_exchange(r, &req, &g.timeout_ms, ROOST__REPLY__BODY_GOT, &rep);
+	if (rc == 0 && (rc = lr_read_at(r, rep->got->lsn)) != 0)
+		roost__reply__free_unpacked(rep, NULL);
 	if (rc)
 		return rc;
 	roost_results *res = lr_results_new(rep, 1, rep->got->n_docs);
@@ -899,6 +923,7 @@ int roost_search(roost *r, uint32_t dim, const float *queries, uint32_t nq, uint
 	s.queries = (float *)queries;
 	s.k = k;
 	s.min_lsn = min_lsn;
+	s.as_of_lsn = r->as_of;
 	s.nprobe = r->nprobe;
 	s.ef_search = r->ef_search;
 	s.collection = r->coll;
@@ -935,6 +960,7 @@ int roost_scroll(roost *r, const struct roost_filter *filter, uint32_t limit, co
 	sc.cursor = (char *)(cursor ? cursor : "");
 	sc.with_vectors = with_vectors != 0;
 	sc.min_lsn = min_lsn;
+	sc.as_of_lsn = r->as_of;
 	Roost__Request req = ROOST__REQUEST__INIT;
 	req.op_case = ROOST__REQUEST__OP_SCROLL;
 	req.scroll = &sc;
@@ -943,6 +969,9 @@ int roost_scroll(roost *r, const struct roost_filter *filter, uint32_t limit, co
 		rc = lr_exchange(r, &req, &sc.timeout_ms, ROOST__REPLY__BODY_SCROLLED, &rep);
 	free(conds);
 	free(where);
+	/* A later page reads its cursor's LSN, whatever the handle says. */
+	if (rc == 0 && !sc.cursor[0] && (rc = lr_read_at(r, rep->scrolled->lsn)) != 0)
+		roost__reply__free_unpacked(rep, NULL);
 	if (rc)
 		return rc;
 	roost_results *res = lr_results_new(rep, 1, rep->scrolled->n_docs);

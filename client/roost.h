@@ -267,6 +267,18 @@ const char *roost_results_cursor(const roost_results *res);
  * recent documents, are not affected. */
 void roost_set_search_tuning(roost *r, uint32_t nprobe, uint32_t ef_search);
 
+/* This handle's later searches, gets and scrolls (their first page; later
+ * pages read what the first did) read as of LSN lsn: the documents visible
+ * when every record below it was applied, and none at or after it. An
+ * answer's roost_results_lsn() names such a state, to read again later.
+ * 0, the default: now. A call waits, as with min_lsn, for data that
+ * reaches lsn; one before the collection's kept history (its create, or
+ * documents compaction dropped) fails with ROOST_EHISTORY, naming where
+ * it starts. For Flat the answer is the one of that moment; for
+ * approximate indexes the documents are exactly those, ranked by today's
+ * indexes. */
+void roost_set_as_of(roost *r, uint64_t lsn);
+
 /* Hits of query q (best first) and their count. */
 size_t roost_results_hits(const roost_results *res, uint32_t q, const struct roost_hit **hits);
 

@@ -409,11 +409,12 @@ enum {
 	JSON__S_TO,
 	JSON__S_NPROBE,
 	JSON__S_EF_SEARCH,
-	JSON__S_COLL
+	JSON__S_COLL,
+	JSON__S_AS_OF
 };
 static const char *const json__search_names[] = {"dim",	       "queries",    "k",      "filter",
 						 "min_lsn",    "timeout_ms", "nprobe", "ef_search",
-						 "collection", NULL};
+						 "collection", "as_of_lsn",  NULL};
 
 static int json__search_field(struct jsonlex *lx, int f, void *obj)
 {
@@ -436,6 +437,8 @@ static int json__search_field(struct jsonlex *lx, int f, void *obj)
 		return jsonlex_u32(lx, &js->s->nprobe);
 	case JSON__S_EF_SEARCH:
 		return jsonlex_u32(lx, &js->s->ef_search);
+	case JSON__S_AS_OF:
+		return jsonlex_u64(lx, UINT64_MAX, &js->s->as_of_lsn);
 	default:
 		return json__string_field(lx, &js->s->collection);
 	}
@@ -687,9 +690,16 @@ static int json__delete_field(struct jsonlex *lx, int f, void *obj)
 static const struct jsonlex_object json__delete_object = {"delete_docs", json__delete_names,
 							  json__delete_field, ROOST_EINVAL};
 
-enum { JSON__GET_COLL, JSON__GET_IDS, JSON__GET_VECTORS, JSON__GET_MIN_LSN, JSON__GET_TO };
-static const char *const json__get_names[] = {"collection", "ids",	  "with_vectors",
-					      "min_lsn",    "timeout_ms", NULL};
+enum {
+	JSON__GET_COLL,
+	JSON__GET_IDS,
+	JSON__GET_VECTORS,
+	JSON__GET_MIN_LSN,
+	JSON__GET_TO,
+	JSON__GET_AS_OF
+};
+static const char *const json__get_names[] = {
+    "collection", "ids", "with_vectors", "min_lsn", "timeout_ms", "as_of_lsn", NULL};
 
 static int json__get_field(struct jsonlex *lx, int f, void *obj)
 {
@@ -708,6 +718,8 @@ static int json__get_field(struct jsonlex *lx, int f, void *obj)
 	}
 	case JSON__GET_MIN_LSN:
 		return jsonlex_u64(lx, UINT64_MAX, &g->min_lsn);
+	case JSON__GET_AS_OF:
+		return jsonlex_u64(lx, UINT64_MAX, &g->as_of_lsn);
 	default:
 		return jsonlex_u32(lx, &g->timeout_ms);
 	}
@@ -723,10 +735,12 @@ enum {
 	JSON__SC_CURSOR,
 	JSON__SC_VECTORS,
 	JSON__SC_MIN_LSN,
-	JSON__SC_TO
+	JSON__SC_TO,
+	JSON__SC_AS_OF
 };
-static const char *const json__scroll_names[] = {"collection",	 "filter",  "limit",	  "cursor",
-						 "with_vectors", "min_lsn", "timeout_ms", NULL};
+static const char *const json__scroll_names[] = {"collection", "filter",       "limit",
+						 "cursor",     "with_vectors", "min_lsn",
+						 "timeout_ms", "as_of_lsn",    NULL};
 
 static int json__scroll_field(struct jsonlex *lx, int f, void *obj)
 {
@@ -747,6 +761,8 @@ static int json__scroll_field(struct jsonlex *lx, int f, void *obj)
 		return rc;
 	case JSON__SC_MIN_LSN:
 		return jsonlex_u64(lx, UINT64_MAX, &sc->min_lsn);
+	case JSON__SC_AS_OF:
+		return jsonlex_u64(lx, UINT64_MAX, &sc->as_of_lsn);
 	default:
 		return jsonlex_u32(lx, &sc->timeout_ms);
 	}

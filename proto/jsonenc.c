@@ -550,6 +550,7 @@ static void jsonenc__put_search(struct jsonenc__buf *b, const Roost__SearchReque
 	jsonenc__put_u64(b, ",\"nprobe\":", s->nprobe);
 	jsonenc__put_u64(b, ",\"ef_search\":", s->ef_search);
 	jsonenc__put_key_str(b, ",\"collection\":", s->collection);
+	jsonenc__put_u64(b, ",\"as_of_lsn\":", s->as_of_lsn);
 	jsonenc__put(b, "}", 1);
 }
 
@@ -593,6 +594,7 @@ static void jsonenc__put_get(struct jsonenc__buf *b, const Roost__GetRequest *g)
 	jsonenc__putf(b, ",\"with_vectors\":%s", g->with_vectors ? "true" : "false");
 	jsonenc__put_u64(b, ",\"min_lsn\":", g->min_lsn);
 	jsonenc__put_u64(b, ",\"timeout_ms\":", g->timeout_ms);
+	jsonenc__put_u64(b, ",\"as_of_lsn\":", g->as_of_lsn);
 	jsonenc__put(b, "}", 1);
 }
 
@@ -606,6 +608,7 @@ static void jsonenc__put_scroll(struct jsonenc__buf *b, const Roost__ScrollReque
 	jsonenc__putf(b, ",\"with_vectors\":%s", s->with_vectors ? "true" : "false");
 	jsonenc__put_u64(b, ",\"min_lsn\":", s->min_lsn);
 	jsonenc__put_u64(b, ",\"timeout_ms\":", s->timeout_ms);
+	jsonenc__put_u64(b, ",\"as_of_lsn\":", s->as_of_lsn);
 	jsonenc__put(b, "}", 1);
 }
 

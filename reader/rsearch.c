@@ -523,14 +523,59 @@ static uint64_t rsearch__answered(uint64_t view_lsn, uint64_t tail_end)
 
 /* Why rsearch__view_for found no view. */
 static void rsearch__view_error(const struct rsearch *rs, int rc, const char *name,
-				uint64_t min_lsn, int timeout, char *msg)
+				uint64_t min_lsn, uint64_t as_of, int timeout, char *msg)
 {
 	if (rc == ROOST_ENOCOLL)
 		snprintf(msg, RSEARCH_MSG, "no collection '%s' in instance '%s'", name,
 			 rs->src.in->name);
+	else if (as_of && as_of - 1 == min_lsn)
+		snprintf(msg, RSEARCH_MSG, "as_of_lsn %llu is not visible within %d ms",
+			 (unsigned long long)as_of, timeout);
 	else
 		snprintf(msg, RSEARCH_MSG, "LSN %llu is not visible within %d ms",
 			 (unsigned long long)min_lsn, timeout);
+}
+
+/* A read as of at waits, as one with min_lsn does, for data that reaches
+ * it: everything below at. */
+static uint64_t rsearch__wait_for(uint64_t min_lsn, uint64_t at)
+{
+	return at && at - 1 > min_lsn ? at - 1 : min_lsn;
+}
+
+/* The first LSN v's collection can be read as of: past its create, and
+ * not below what compaction dropped (rows ended below reclaimed_lsn are
+ * gone from its files). */
+static uint64_t rsearch__history_start(const struct view *v)
+{
+	return v->created_lsn + 1 > v->reclaimed_lsn ? v->created_lsn + 1 : v->reclaimed_lsn;
+}
+
+/* 0, or ROOST_EHISTORY with msg when v cannot be read as of at (0: now). */
+static int rsearch__history_check(const struct view *v, uint64_t at, char *msg)
+{
+	uint64_t start = rsearch__history_start(v);
+	if (!at || at >= start)
+		return 0;
+	if (start == v->created_lsn + 1)
+		snprintf(msg, RSEARCH_MSG,
+			 "collection '%s' was created at LSN %llu: as_of_lsn must be above it, "
+			 "not %llu",
+			 v->name, (unsigned long long)v->created_lsn, (unsigned long long)at);
+	else
+		snprintf(msg, RSEARCH_MSG,
+			 "collection '%s' keeps history from LSN %llu (compaction dropped the "
+			 "documents deleted below it); as_of_lsn %llu is before it",
+			 v->name, (unsigned long long)start, (unsigned long long)at);
+	return ROOST_EHISTORY;
+}
+
+/* The LSN a read answered from: at when it read as of at, else what
+ * rsearch__answered says. */
+static uint64_t rsearch__read_at(uint64_t at, uint64_t view_lsn, uint64_t tail_end)
+{
+	uint64_t now = rsearch__answered(view_lsn, tail_end);
+	return at && at < now ? at : now;
 }
 
 static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, void **out,
@@ -545,13 +590,16 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	if (rc)
 		return wire_encode_error(rc, msg, out, len);
 	struct view *v;
-	rc = rsearch__view_for(rs, name, s->min_lsn, timeout, &v);
+	uint64_t min_lsn = rsearch__wait_for(s->min_lsn, s->as_of_lsn);
+	rc = rsearch__view_for(rs, name, min_lsn, timeout, &v);
 	if (rc) {
-		rsearch__view_error(rs, rc, name, s->min_lsn, timeout, msg);
+		rsearch__view_error(rs, rc, name, min_lsn, s->as_of_lsn, timeout, msg);
 		return wire_encode_error(rc, msg, out, len);
 	}
-	struct metaq *where;
-	rc = rsearch__check(s, v, msg, &where);
+	struct metaq *where = NULL;
+	rc = rsearch__history_check(v, s->as_of_lsn, msg);
+	if (rc == 0)
+		rc = rsearch__check(s, v, msg, &where);
 	if (rc) {
 		view_put(v);
 		return wire_encode_error(rc, msg, out, len);
@@ -565,15 +613,15 @@ static int rsearch__search(struct rsearch *rs, const Roost__SearchRequest *s, vo
 	struct segment_docs tail;
 	struct search_tuning t = {.nprobe = s->nprobe, .ef_search = s->ef_search};
 	uint64_t filter_rows = 0;
-	rc = hits && counts
-		 ? search_run(v, s->queries, nq, s->k, &f, &t, hits, counts, &tail, &filter_rows)
-		 : ROOST_ENOMEM;
+	rc = hits && counts ? search_run(v, s->queries, nq, s->k, &f, &t, s->as_of_lsn, hits,
+					 counts, &tail, &filter_rows)
+			    : ROOST_ENOMEM;
 	if (rc == 0) {
 		rsearch__count(rs, v->coll);
 		/* Relaxed: a counter for `roost status`; read in reader_stat. */
 		atomic_fetch_add_explicit(&rs->filter_rows, filter_rows, memory_order_relaxed);
-		rc = rsearch__reply(hits, counts, nq, s->k, rsearch__answered(lsn, tail.end_lsn),
-				    out, len);
+		rc = rsearch__reply(hits, counts, nq, s->k,
+				    rsearch__read_at(s->as_of_lsn, lsn, tail.end_lsn), out, len);
 	} else {
 		rc = wire_encode_error(rc, "search failed", out, len);
 	}
@@ -638,7 +686,7 @@ static int rsearch__get_in(const Roost__GetRequest *g, const struct view *v, voi
 	uint64_t lsn = view_end_lsn(v);
 	struct search_snapshot snap;
 	struct rget_doc *docs = malloc((g->n_ids ? g->n_ids : 1) * sizeof *docs);
-	int rc = docs ? search_snapshot_take(v, &snap) : ROOST_ENOMEM;
+	int rc = docs ? search_snapshot_take(v, g->as_of_lsn, &snap) : ROOST_ENOMEM;
 	if (rc) {
 		free(docs);
 		return wire_encode_error(rc, "get failed", out, len);
@@ -646,8 +694,8 @@ static int rsearch__get_in(const Roost__GetRequest *g, const struct view *v, voi
 	size_t n = 0;
 	for (size_t i = 0; i < g->n_ids; i++)
 		n += rget_find(v, &snap, g->ids[i], strlen(g->ids[i]), &docs[n]);
-	rc = rsearch__docs_reply(docs, n, v->dim, g->with_vectors, rsearch__answered(lsn, snap.end),
-				 NULL, out, len);
+	rc = rsearch__docs_reply(docs, n, v->dim, g->with_vectors,
+				 rsearch__read_at(g->as_of_lsn, lsn, snap.end), NULL, out, len);
 	search_snapshot_free(&snap);
 	free(docs);
 	return rc;
@@ -663,12 +711,14 @@ static int rsearch__get(struct rsearch *rs, const Roost__GetRequest *g, void **o
 		return wire_encode_error(rc, msg, out, len);
 	const char *name = coll_name_or_default(g->collection);
 	struct view *v;
-	rc = rsearch__view_for(rs, name, g->min_lsn, timeout, &v);
+	uint64_t min_lsn = rsearch__wait_for(g->min_lsn, g->as_of_lsn);
+	rc = rsearch__view_for(rs, name, min_lsn, timeout, &v);
 	if (rc) {
-		rsearch__view_error(rs, rc, name, g->min_lsn, timeout, msg);
+		rsearch__view_error(rs, rc, name, min_lsn, g->as_of_lsn, timeout, msg);
 		return wire_encode_error(rc, msg, out, len);
 	}
-	rc = rsearch__get_in(g, v, out, len);
+	rc = rsearch__history_check(v, g->as_of_lsn, msg);
+	rc = rc ? wire_encode_error(rc, msg, out, len) : rsearch__get_in(g, v, out, len);
 	view_put(v);
 	return rc;
 }
@@ -683,7 +733,7 @@ static int rsearch__scroll_in(const Roost__ScrollRequest *sc, const struct view 
 	uint64_t view_lsn = view_end_lsn(v);
 	struct search_snapshot snap;
 	struct rget_doc *docs = malloc(limit * sizeof *docs);
-	int rc = docs ? search_snapshot_take(v, &snap) : ROOST_ENOMEM;
+	int rc = docs ? search_snapshot_take(v, 0, &snap) : ROOST_ENOMEM;
 	if (rc) {
 		free(docs);
 		return wire_encode_error(rc, "scroll failed", out, len);
@@ -749,19 +799,28 @@ static int rsearch__scroll(struct rsearch *rs, const Roost__ScrollRequest *sc, v
 	int rc = rsearch__scroll_check(sc, &at, &after, &where, msg);
 	if (rc)
 		return wire_encode_error(rc, msg, out, len);
+	/* A first page as of an LSN reads the state there, as every later
+	 * page of it does. */
+	int first = at == 0;
+	if (first)
+		at = sc->as_of_lsn;
 	/* A later page needs data that includes the state it reads. */
-	uint64_t min_lsn = at ? at - 1 : sc->min_lsn;
+	uint64_t min_lsn = rsearch__wait_for(first ? sc->min_lsn : 0, at);
 	const char *name = coll_name_or_default(sc->collection);
 	struct view *v;
 	rc = rsearch__view_for(rs, name, min_lsn, timeout, &v);
 	if (rc) {
 		metaq_free(where);
-		rsearch__view_error(rs, rc, name, min_lsn, timeout, msg);
+		rsearch__view_error(rs, rc, name, min_lsn, first ? at : 0, timeout, msg);
 		return wire_encode_error(rc, msg, out, len);
 	}
 	struct docfilter f;
 	docfilter_from(sc->filter, where, &f);
-	rc = rsearch__scroll_in(sc, v, &f, at, after, out, len);
+	rc = first ? rsearch__history_check(v, at, msg) : 0;
+	if (rc)
+		rc = wire_encode_error(rc, msg, out, len);
+	else
+		rc = rsearch__scroll_in(sc, v, &f, at, after, out, len);
 	view_put(v);
 	metaq_free(where);
 	return rc;

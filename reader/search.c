@@ -196,23 +196,57 @@ static int search__kill(struct search_live *l, uint64_t rows, uint64_t row)
 	return rc;
 }
 
-/* What a search sees: the view's segments as its tombstone file leaves
- * them, less the rows the tail's tombstones below end ended, in the
- * segments and in the tail (whose rows t holds). seg has v->nsegs
- * entries, *tail one. */
+/* Each segment's rows as of at, in bitmaps the request owns: those below
+ * at, less those the tombstone file ended below at. (The view's shared
+ * bitmaps end every row the file names, whatever its end.) */
+static int search__segments_at(const struct view *v, uint64_t at, struct search_live *seg)
+{
+	for (uint32_t i = 0; i < v->nsegs; i++) {
+		const struct segment_docs *d = &v->segs[i]->docs;
+		size_t bytes = (d->count + 7) / 8;
+		uint8_t *bits = calloc(bytes ? bytes : 1, 1);
+		if (!bits)
+			return ROOST_ENOMEM;
+		uint64_t n = view_rows_below(d->ids, d->count, at);
+		memset(bits, 0xff, n / 8);
+		if (n % 8)
+			bits[n / 8] = (uint8_t)((1u << (n % 8)) - 1);
+		seg[i] = (struct search_live){.bits = bits, .count = n, .own = {bits, n}};
+	}
+	int rc = 0;
+	for (uint64_t j = 0; rc == 0 && j < v->ntombs; j++) {
+		uint32_t at_seg;
+		uint64_t row;
+		if (v->tombs[j].end_lsn < at && view_locate(v, v->tombs[j].version, &at_seg, &row))
+			rc = search__kill(&seg[at_seg], v->segs[at_seg]->docs.count, row);
+	}
+	return rc;
+}
+
+/* What a search sees as of end: the view's segments as its tombstone file
+ * leaves them (as_of: as it left them at end), less the rows the tail's
+ * tombstones below end ended, in the segments and in the tail (whose rows
+ * t holds). seg has v->nsegs entries, *tail one. */
 static int search__liveness(const struct view *v, const struct segment_docs *t, uint64_t end,
-			    struct search_live *seg, struct search_live *tail)
+			    int as_of, struct search_live *seg, struct search_live *tail)
 {
 	int rc = 0;
-	for (uint32_t i = 0; i < v->nsegs; i++)
+	if (as_of)
+		rc = search__segments_at(v, end, seg);
+	for (uint32_t i = 0; !as_of && i < v->nsegs; i++)
 		seg[i] = (struct search_live){.bits = v->live[i].bits, .count = v->live[i].count};
 	const struct tomb *tombs = NULL;
 	uint64_t n = 0;
 	if (v->tail)
 		tail_tombs(v->tail, &tombs, &n);
-	for (uint64_t i = 0; rc == 0 && i < n && tombs[i].end_lsn < end; i++) {
+	/* Appended in record order, not end order: a document a batch names
+	 * twice ends just past its first version, after the ends at the
+	 * batch's LSN of the versions it replaced. */
+	for (uint64_t i = 0; rc == 0 && i < n; i++) {
 		uint32_t at;
 		uint64_t row;
+		if (tombs[i].end_lsn >= end)
+			continue;
 		if (view_locate(v, tombs[i].version, &at, &row))
 			rc = search__kill(&seg[at], v->segs[at]->docs.count, row);
 		else if ((row = view_row_of(t->ids, t->count, tombs[i].version)) < t->count)
@@ -298,18 +332,10 @@ static int search__segment(const struct view_segment *s, const struct search_liv
 static void search__tail_view(const struct view *v, struct segment_docs *t)
 {
 	tail_view(v->tail, t);
-	uint64_t lo = 0, hi = t->count;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (t->ids[mid] < t->end_lsn)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	t->count = lo;
+	t->count = view_rows_below(t->ids, t->count, t->end_lsn);
 }
 
-int search_snapshot_take(const struct view *v, struct search_snapshot *out)
+int search_snapshot_take(const struct view *v, uint64_t at, struct search_snapshot *out)
 {
 	memset(out, 0, sizeof *out);
 	out->end = v->sealed_end;
@@ -317,10 +343,15 @@ int search_snapshot_take(const struct view *v, struct search_snapshot *out)
 		search__tail_view(v, &out->tail);
 		out->end = out->tail.end_lsn;
 	}
+	int as_of = at && at < out->end;
+	if (as_of) {
+		out->tail.count = view_rows_below(out->tail.ids, out->tail.count, at);
+		out->end = at;
+	}
 	out->nlive = v->nsegs + 1;
 	if (!(out->live = calloc(out->nlive, sizeof *out->live)))
 		return ROOST_ENOMEM;
-	int rc = search__liveness(v, &out->tail, out->end, out->live, &out->live[v->nsegs]);
+	int rc = search__liveness(v, &out->tail, out->end, as_of, out->live, &out->live[v->nsegs]);
 	if (rc)
 		search_snapshot_free(out);
 	return rc;
@@ -399,8 +430,9 @@ static int search__tail(const struct view *v, const struct segment_docs *t,
 }
 
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
-	       const struct docfilter *f, const struct search_tuning *t, struct search_hit *hits,
-	       uint32_t *counts, struct segment_docs *tail, uint64_t *filter_rows)
+	       const struct docfilter *f, const struct search_tuning *t, uint64_t at,
+	       struct search_hit *hits, uint32_t *counts, struct segment_docs *tail,
+	       uint64_t *filter_rows)
 {
 	memset(tail, 0, sizeof *tail);
 	*filter_rows = 0;
@@ -415,7 +447,7 @@ int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t
 		tops[qi] = (struct search_top){
 		    .hits = hits + (size_t)qi * k, .k = k, .higher_better = v->metric != 0};
 	if (rc == 0)
-		rc = search_snapshot_take(v, &snap);
+		rc = search_snapshot_take(v, at, &snap);
 	/* Tail hits point at the caller's copy, which outlives this call. */
 	*tail = snap.tail;
 	for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++)

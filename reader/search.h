@@ -54,7 +54,9 @@ struct search_live {
 /* What one request sees of a view: the tail's rows of records below the
  * tail's published end (its hits point into tail), and which rows of
  * each segment (live[i]) and of the tail (live[v->nsegs]) are live at
- * that end: exactly the state at one LSN. */
+ * that end: exactly the state at one LSN. Taken as of an earlier LSN,
+ * the same at that one: rows at or past it are hidden and only the
+ * upserts and deletes below it end rows. */
 struct search_snapshot {
 	struct segment_docs tail; /* empty for a remote view */
 	uint64_t end;
@@ -62,7 +64,9 @@ struct search_snapshot {
 	uint32_t nlive;
 };
 
-int search_snapshot_take(const struct view *v, struct search_snapshot *out);
+/* at: the LSN to read as of (its end); 0, or at or past the data's end:
+ * now. Its end is then the smaller of the two. */
+int search_snapshot_take(const struct view *v, uint64_t at, struct search_snapshot *out);
 void search_snapshot_free(struct search_snapshot *s);
 
 /* 1 when row of segment seg (v->nsegs: the tail) is live in s. */
@@ -74,9 +78,10 @@ int search_snapshot_live(const struct search_snapshot *s, uint32_t seg, uint64_t
  * the tail searched, which tail hits point into: keep it with the hits.
  * The view's segments must hold their vectors (view.c maps them).
  * *filter_rows receives how many rows the filter read (0 without one).
- * Single-threaded. */
+ * at: as search_snapshot_take's. Single-threaded. */
 int search_run(const struct view *v, const float *queries, uint32_t nq, uint32_t k,
-	       const struct docfilter *f, const struct search_tuning *t, struct search_hit *hits,
-	       uint32_t *counts, struct segment_docs *tail, uint64_t *filter_rows);
+	       const struct docfilter *f, const struct search_tuning *t, uint64_t at,
+	       struct search_hit *hits, uint32_t *counts, struct segment_docs *tail,
+	       uint64_t *filter_rows);
 
 #endif

@@ -204,17 +204,23 @@ static int view__frozen(struct view *v, tail *f, const struct view *prev)
 	return 0;
 }
 
-uint64_t view_row_of(const uint64_t *ids, uint64_t n, uint64_t version)
+uint64_t view_rows_below(const uint64_t *ids, uint64_t n, uint64_t lsn)
 {
 	uint64_t lo = 0, hi = n;
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo) / 2;
-		if (ids[mid] < version)
+		if (ids[mid] < lsn)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < n && ids[lo] == version ? lo : n;
+	return lo;
+}
+
+uint64_t view_row_of(const uint64_t *ids, uint64_t n, uint64_t version)
+{
+	uint64_t at = view_rows_below(ids, n, version);
+	return at < n && ids[at] == version ? at : n;
 }
 
 int view_locate(const struct view *v, uint64_t version, uint32_t *seg, uint64_t *row)
@@ -323,6 +329,9 @@ static int view__open_tail(struct view *v, const struct view_source *src, struct
 	memcpy(v->indexed_keys, e.settings.indexed_keys, sizeof v->indexed_keys);
 	memcpy(v->name, e.name, sizeof v->name);
 	v->ctl = src->ctl;
+	/* The catalog's: the manifest lists a new collection only from its
+	 * first store, and a name created again is another collection. */
+	v->created_lsn = e.created_lsn;
 	v->tail_serial = e.tail_serial;
 	v->frozen_serial = e.frozen_serial;
 	rc = view__open_named(src, e.tail_serial, v->coll, &v->tail);
@@ -385,6 +394,8 @@ static int view__try(struct view **out, const struct view_source *src, uint32_t 
 		v->manifest_gen = m.gen;
 		v->sealed_end = mc ? mc->tail_start : 0;
 		v->reclaimed_lsn = mc ? mc->reclaimed_lsn : 0;
+		if (!src->cat) /* a remote view: the manifest's */
+			v->created_lsn = mc ? mc->created_lsn : 0;
 		rc = view__segments(v, src->in, &m, prev);
 		if (rc == 0 && frozen) {
 			rc = view__frozen(v, frozen, prev);

@@ -85,6 +85,7 @@ struct view {
 	char indexed_keys[COLL_KEYS_MAX + 1]; /* the segments' mindex keys */
 	uint64_t sealed_end;	/* every batch of the collection below it is in segs */
 	uint64_t reclaimed_lsn; /* reads as of an LSN below it may miss dropped rows */
+	uint64_t created_lsn;	/* its create record's; 0 for data older than collections */
 	uint64_t manifest_ino;	/* the MANIFEST file read (or a newer one) */
 	uint32_t nsegs;
 	struct view_segment **segs;
@@ -125,6 +126,9 @@ int view_live_clear(struct view_live *l, uint64_t rows, uint64_t row);
 
 /* The row of version among rows ids[0..n) (ascending), or n. */
 uint64_t view_row_of(const uint64_t *ids, uint64_t n, uint64_t version);
+
+/* How many of ids[0..n) (ascending) are below lsn. */
+uint64_t view_rows_below(const uint64_t *ids, uint64_t n, uint64_t lsn);
 
 /* 1 when the published state of v's collection moved past v (a seal, a
  * merge, a drop). */

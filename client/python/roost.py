@@ -48,6 +48,9 @@ ACK_MODES = {"default": 0, "queued": 1, "durable": 2, "visible": 3}
 
 # Error codes of base/err.h that this module raises itself, and ESEQ.
 EINVAL, EDIM, ETOOBIG, EUTF8, ESEQ = -1, -10, -12, -13, -18
+# Codes of reads that callers tell apart: not visible within the wait, and
+# an as_of before the collection's kept history.
+ENOTVISIBLE, EHISTORY = -19, -28
 
 # What one request carries at most: libroost's ROOST_MAX_DOCS, and half
 # its 16 MiB frame limit so texts and framing always fit.
@@ -234,6 +237,7 @@ _SIGNATURES = {
     "roost_close": (None, [_P]),
     "roost_set_timeout": (None, [_P, ctypes.c_int]),
     "roost_set_search_tuning": (None, [_P, ctypes.c_uint32, ctypes.c_uint32]),
+    "roost_set_as_of": (None, [_P, ctypes.c_uint64]),
     "roost_add": (ctypes.c_int, [_P, ctypes.c_uint32, ctypes.POINTER(_Doc), ctypes.c_size_t,
                                  ctypes.c_int, ctypes.POINTER(ctypes.c_uint64),
                                  ctypes.POINTER(ctypes.c_uint64)]),
@@ -948,13 +952,19 @@ class Roost(_VectorStore):
         with self._lock:
             self._lib.roost_set_search_tuning(self._handle(), nprobe, ef_search)
 
-    def search(self, queries, k=10, filter=None, min_lsn=None):
+    def _as_of(self, h, as_of):
+        """Sets the LSN the next read of handle h reads as of (None: now)."""
+        self._lib.roost_set_as_of(h, _int(as_of or 0, "as_of", 0, (1 << 64) - 1))
+
+    def search(self, queries, k=10, filter=None, min_lsn=None, as_of=None):
         """Searches each query vector for its k nearest documents among
         those filter admits (a dict: first-class fields and metadata
         conditions, see _filter and docs/python.md). min_lsn (e.g.
         last_lsn) answers only from data that includes that LSN, waiting a
-        bounded time for it. Returns Results: a list of Hit lists, best
-        first, with .lsn."""
+        bounded time for it. as_of (e.g. an earlier answer's .lsn) reads
+        the documents as they were at that LSN: RoostError EHISTORY before
+        the collection's kept history. Returns Results: a list of Hit
+        lists, best first, with .lsn."""
         if isinstance(queries, str):
             raise RoostError(EINVAL, "search takes query vectors, not text: "
                                      "similarity_search(query) embeds a text")
@@ -965,6 +975,7 @@ class Roost(_VectorStore):
         res = _P()
         with self._lock:
             h = self._handle()
+            self._as_of(h, as_of)
             rc = self._lib.roost_search(h, dim, ptr, nq, _int(k, "k", 0, (1 << 32) - 1),
                                         ctypes.byref(f) if f is not None else None,
                                         _int(min_lsn or 0, "min_lsn", 0, (1 << 64) - 1),
@@ -984,15 +995,17 @@ class Roost(_VectorStore):
             out.append([_hit(h) for h in hp[:n]])
         return Results(out, self._lib.roost_results_lsn(res))
 
-    def get(self, ids, with_vectors=False, min_lsn=None):
+    def get(self, ids, with_vectors=False, min_lsn=None, as_of=None):
         """The documents with these ids (their own, or "#<number>") as Hits
-        (score 0), in the order asked, from data that includes min_lsn;
-        ids not there are left out. with_vectors fills Hit.vector. Returns
-        a list with .lsn (Found)."""
+        (score 0), in the order asked, from data that includes min_lsn (as
+        they were at LSN as_of, as in search()); ids not there are left
+        out. with_vectors fills Hit.vector. Returns a list with .lsn
+        (Found)."""
         keys = _id_list(ids)
         found, lsn = [], None
         with self._lock:
             h = self._handle()
+            self._as_of(h, as_of)
             for lo in range(0, len(keys), _MAX_DOCS):
                 part = keys[lo:lo + _MAX_DOCS]
                 arr = (ctypes.c_char_p * len(part))(*part)
@@ -1010,16 +1023,20 @@ class Roost(_VectorStore):
                 lsn = part.lsn if lsn is None else min(lsn, part.lsn)
         return Found(found, lsn or 0)
 
-    def scroll(self, filter=None, limit=100, cursor=None, with_vectors=False, min_lsn=None):
+    def scroll(self, filter=None, limit=100, cursor=None, with_vectors=False, min_lsn=None,
+               as_of=None):
         """A page of up to limit (1 .. 1024) documents that filter admits,
         in the order they were added, as (hits, next_cursor); pass
         next_cursor back for the next page (None after the last). Every
         page of one scroll reads the state the first page read (hits.lsn),
-        whatever is added, replaced or deleted meanwhile."""
+        whatever is added, replaced or deleted meanwhile: the state at
+        as_of when the first page names one (as in search())."""
         f, fkeep = _filter(filter)  # fkeep: owns the arrays f points to
         res = _P()
         with self._lock:
-            rc = self._lib.roost_scroll(self._handle(), ctypes.byref(f) if f is not None else None,
+            h = self._handle()
+            self._as_of(h, as_of)
+            rc = self._lib.roost_scroll(h, ctypes.byref(f) if f is not None else None,
                                         _int(limit, "limit", 1, 1024),
                                         _cstr(cursor, "cursor") or None,
                                         1 if with_vectors else 0,
@@ -1035,12 +1052,12 @@ class Roost(_VectorStore):
         page = Results(hits[0], hits.lsn)
         return page, nxt or None
 
-    def scroll_all(self, filter=None, page=1000, with_vectors=False, min_lsn=None):
+    def scroll_all(self, filter=None, page=1000, with_vectors=False, min_lsn=None, as_of=None):
         """Every document filter admits, in the order they were added, as
-        of one LSN: scroll() page after page."""
+        of one LSN (as_of, or the first page's): scroll() page after page."""
         cursor = None
         while True:
-            hits, cursor = self.scroll(filter, page, cursor, with_vectors, min_lsn)
+            hits, cursor = self.scroll(filter, page, cursor, with_vectors, min_lsn, as_of)
             yield from hits
             if cursor is None:
                 return

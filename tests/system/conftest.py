@@ -363,6 +363,7 @@ def read_manifest(data, name="x"):
                 [int(x) for x in f[5:10]]))
             m["collections"][f[1]]["indexed_keys"] = [] if f[10] == "-" else f[10].split(",")
             m["collections"][f[1]]["index_gen"] = int(f[11])
+            m["collections"][f[1]]["reclaimed_lsn"] = int(f[12])
         elif kind == "SEGMENT":
             m["segments"].append(dict(zip(("coll", "start_lsn", "end_lsn", "count", "index_gen"),
                                           map(int, f))))

@@ -125,7 +125,7 @@ static int dump_once(const struct inst *in, ctl *c, catalog *cat, FILE *out, uin
 /* The manifest, one line per field group, for tests:
  *   MANIFEST version V gen G tail_start T catalog_lsn C next_coll N name [NAME]
  *   COLLECTION id name dim metric index tail_start tail_gen trained_gen created_lsn tomb_gen
- *              indexed_keys ("-": none) index_gen
+ *              indexed_keys ("-": none) index_gen reclaimed_lsn
  *   SEGMENT coll start_lsn end_lsn count index_gen
  *   FILE name        (each file in the directory the manifest refers to)
  *   KEYS n */
@@ -148,13 +148,13 @@ static int dump_manifest(const struct inst *in)
 	    (unsigned long long)m.catalog_lsn, m.next_coll, m.name);
 	for (uint32_t i = 0; i < m.ncolls; i++) {
 		const struct manifest_coll *c = &m.colls[i];
-		printf("COLLECTION %u %s %u %u %s %llu %llu %llu %llu %llu %s %llu\n", c->id,
+		printf("COLLECTION %u %s %u %u %s %llu %llu %llu %llu %llu %s %llu %llu\n", c->id,
 		       c->name, c->settings.dim, c->settings.metric, c->settings.index,
 		       (unsigned long long)c->tail_start, (unsigned long long)c->tail_gen,
 		       (unsigned long long)c->trained_gen, (unsigned long long)c->created_lsn,
 		       (unsigned long long)c->tomb_gen,
 		       c->settings.indexed_keys[0] ? c->settings.indexed_keys : "-",
-		       (unsigned long long)c->index_gen);
+		       (unsigned long long)c->index_gen, (unsigned long long)c->reclaimed_lsn);
 		if (c->tomb_gen)
 			dump_file_line(
 			    manifest_tomb_path(in->data_dir, c->id, c->tomb_gen, path, sizeof path),

@@ -365,7 +365,7 @@ static void test_round_trip(void **state)
 	    "{\"version\":1,\"search\":{\"dim\":3,\"queries\":[[1,2,3],[-1.5,0,2e-7]],\"k\":1024,"
 	    "\"filter\":{\"agents\":[-9223372036854775808,9223372036854775807],\"time_min\":-3,"
 	    "\"time_max\":4,\"kind\":\"tweet\"},\"min_lsn\":18446744073709551615,"
-	    "\"timeout_ms\":1,\"nprobe\":4294967295,\"ef_search\":1}}",
+	    "\"timeout_ms\":1,\"nprobe\":4294967295,\"ef_search\":1,\"as_of_lsn\":17}}",
 	    "{\"version\":1,\"search\":{\"dim\":0,\"queries\":[],\"k\":0}}",
 	    "{\"version\":1,\"search\":{\"dim\":1,\"queries\":[[1]],\"k\":1,\"filter\":{"
 	    "\"where\":[{\"key\":\"topic\",\"any_of\":[\"cats\",\"d\\u00e9\\n\", 5, -0.5e3, "
@@ -410,11 +410,12 @@ static void test_round_trip(void **state)
 	    "\"durable\","
 	    "\"filter\":{\"agents\":[3],\"kind\":\"tweet\"},\"client_id\":1,\"seq\":2}}",
 	    "{\"version\":1,\"get_docs\":{\"collection\":\"posts\",\"ids\":[\"post-1\",\"#16\"],"
-	    "\"with_vectors\":true,\"min_lsn\":18446744073709551615,\"timeout_ms\":3}}",
+	    "\"with_vectors\":true,\"min_lsn\":18446744073709551615,\"timeout_ms\":3,"
+	    "\"as_of_lsn\":18446744073709551615}}",
 	    "{\"version\":1,\"get_docs\":{}}",
 	    "{\"version\":1,\"scroll\":{\"collection\":\"posts\",\"filter\":{\"agents\":[7],"
 	    "\"kind\":\"tweet\"},\"limit\":50,\"cursor\":\"300-17\",\"with_vectors\":true,"
-	    "\"min_lsn\":9,\"timeout_ms\":2}}",
+	    "\"min_lsn\":9,\"timeout_ms\":2,\"as_of_lsn\":4096}}",
 	    "{\"version\":1,\"scroll\":{}}",
 	};
 	size_t i;
@@ -439,7 +440,7 @@ static void test_encode_request_exact(void **state)
 				  "\"k\":3,\"filter\":{\"agents\":[5],\"has_time_range\":false,"
 				  "\"time_min\":0,\"time_max\":0,\"kind\":\"\"},\"min_lsn\":0,"
 				  "\"timeout_ms\":0,\"nprobe\":0,\"ef_search\":0,"
-				  "\"collection\":\"\"}}");
+				  "\"collection\":\"\",\"as_of_lsn\":0}}");
 	free(text);
 	/* Not a whole number of vectors: nothing sensible to write. */
 	req->search->dim = 3;
@@ -602,7 +603,7 @@ static void test_decode_where(void **state)
 				  "\"min\":0,\"min_exclusive\":false,\"has_max\":true,"
 				  "\"max\":0.1,\"max_exclusive\":false}]},\"min_lsn\":0,"
 				  "\"timeout_ms\":0,\"nprobe\":0,\"ef_search\":0,"
-				  "\"collection\":\"\"}}");
+				  "\"collection\":\"\",\"as_of_lsn\":0}}");
 	free(text);
 	/* What the binary form may hold and JSON cannot say is refused. */
 	char *bad[] = {"cats"};

@@ -582,8 +582,8 @@ static int ref_search(const uint8_t *p, const uint8_t *end, struct ref_request *
 		else if (f.num == 4)
 			rc = f.wire == 2 ? ref_filter(f.data, f.data + f.len, r) : -1;
 		else if (f.num == 9)
-			rc = ref_string(&f, r, &s, &len); /* collection */
-		else if (f.num >= 1 && f.num <= 8)
+			rc = ref_string(&f, r, &s, &len);	    /* collection */
+		else if ((f.num >= 1 && f.num <= 8) || f.num == 10) /* 10: as_of_lsn */
 			rc = f.wire == 0 ? 0 : -1;
 		else
 			rc = 0;
@@ -629,7 +629,7 @@ static int ref_scroll(const uint8_t *p, const uint8_t *end, struct ref_request *
 			rc = f.wire == 2 ? ref_filter(f.data, f.data + f.len, r) : -1;
 		else if (f.num == 1 || f.num == 4)
 			rc = ref_string(&f, r, &s, &len);
-		else if (f.num == 3 || (f.num >= 5 && f.num <= 7))
+		else if (f.num == 3 || (f.num >= 5 && f.num <= 8))
 			rc = f.wire == 0 || f.num == 5 ? 0 : -1;
 		else
 			rc = 0;
@@ -685,7 +685,7 @@ static int ref_op(unsigned num, const uint8_t *p, const uint8_t *end, struct ref
 	    .strs = B(1), .ints = B(3) | B(4) | B(5), .msg = 2, .nested = &settings};
 	const struct ref_shape drop = {.strs = B(1), .ints = B(2) | B(3) | B(4)};
 	const struct ref_shape list = {0};
-	const struct ref_shape get = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5)};
+	const struct ref_shape get = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5) | B(6)};
 	const struct ref_shape alter = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5) | B(6)};
 	const struct ref_shape *shapes[] = {
 	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [9] = &get, [11] = &alter};
