@@ -241,11 +241,13 @@ static int search__liveness(const struct view *v, const struct segment_docs *t, 
 		tail_tombs(v->tail, &tombs, &n);
 	/* Appended in record order, not end order: a document a batch names
 	 * twice ends just past its first version, after the ends at the
-	 * batch's LSN of the versions it replaced. */
+	 * batch's LSN of the versions it replaced. Those below filed_end were
+	 * carried over from a frozen tail whose seal has since written them to
+	 * the tombstone file the view applied. */
 	for (uint64_t i = 0; rc == 0 && i < n; i++) {
 		uint32_t at;
 		uint64_t row;
-		if (tombs[i].end_lsn >= end)
+		if (tombs[i].end_lsn >= end || tombs[i].end_lsn < v->filed_end)
 			continue;
 		if (view_locate(v, tombs[i].version, &at, &row))
 			rc = search__kill(&seg[at], v->segs[at]->docs.count, row);

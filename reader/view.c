@@ -392,7 +392,7 @@ static int view__try(struct view **out, const struct view_source *src, uint32_t 
 	if (rc == 0) {
 		const struct manifest_coll *mc = manifest_coll_find(&m, coll);
 		v->manifest_gen = m.gen;
-		v->sealed_end = mc ? mc->tail_start : 0;
+		v->sealed_end = v->filed_end = mc ? mc->tail_start : 0;
 		v->reclaimed_lsn = mc ? mc->reclaimed_lsn : 0;
 		if (!src->cat) /* a remote view: the manifest's */
 			v->created_lsn = mc ? mc->created_lsn : 0;

@@ -83,7 +83,11 @@ struct view {
 	uint64_t frozen_serial; /* the frozen tail among segs; 0: none */
 	uint32_t dim, metric;
 	char indexed_keys[COLL_KEYS_MAX + 1]; /* the segments' mindex keys */
-	uint64_t sealed_end;	/* every batch of the collection below it is in segs */
+	uint64_t sealed_end; /* every batch of the collection below it is in segs */
+	/* Every tombstone ending below it is in the tombstone file (the
+	 * manifest's tail_start: a frozen tail's seal has not written its own
+	 * yet). */
+	uint64_t filed_end;
 	uint64_t reclaimed_lsn; /* reads as of an LSN below it may miss dropped rows */
 	uint64_t created_lsn;	/* its create record's; 0 for data older than collections */
 	uint64_t manifest_ino;	/* the MANIFEST file read (or a newer one) */

@@ -600,15 +600,23 @@ int wcoll_end_all(wcoll *c, const uint64_t *versions, uint64_t n, uint64_t lsn)
 
 /* Copies the frozen tail's tombstones to the new one and publishes them
  * there: readers apply the current tail's to every row, the frozen tail's
- * included, until the tombstone file has them. */
+ * included, until the tombstone file has them. Only those of its own
+ * records (ending at or past its start): the ones it was given when it
+ * began are in the file already, written by the seal of the tail before
+ * it, which was installed before it could freeze (one frozen tail at a
+ * time). Carrying those too would pass every tombstone on from tail to
+ * tail until none had room. */
 static int wcoll__carry_tombs(tail *from, tail *to, uint64_t end)
 {
 	const struct tomb *t;
-	uint64_t n;
+	uint64_t n, own = 0, start = tail_start(from);
 	tail_tombs(from, &t, &n);
-	int rc = tail_tomb_fits(to, n) ? tail_tomb_reserve(to, n) : ROOST_ETOOBIG;
+	for (uint64_t i = 0; i < n; i++)
+		own += t[i].end_lsn >= start;
+	int rc = tail_tomb_fits(to, own) ? tail_tomb_reserve(to, own) : ROOST_ETOOBIG;
 	for (uint64_t i = 0; rc == 0 && i < n; i++)
-		tail_tomb_append(to, t[i].version, t[i].end_lsn);
+		if (t[i].end_lsn >= start)
+			tail_tomb_append(to, t[i].version, t[i].end_lsn);
 	if (rc == 0)
 		tail_publish(to, end);
 	return rc;

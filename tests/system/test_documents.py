@@ -449,6 +449,29 @@ def test_a_merge_drops_rows_whose_neighbours_have_no_metadata(make_instance):
         assert [h.text for h in db.get(["k1", "k0", "last"])] == ["t1", "last"]
 
 
+def test_tombstones_are_not_passed_on_from_tail_to_tail(inst):
+    """Upserts replacing the same documents round after round, each round
+    a seal, make more tombstones in all than one tail holds (16 per row):
+    a freeze passes on only the frozen tail's own (the ones it was given
+    are in the tombstone file by then), so ingestion goes on and every
+    document reads as its last version. (Passing them all on filled the
+    tails until the writer sealed empty tails in a loop and took no add.)"""
+    rounds = 18  # 18 * 4096 > 16 * 4096 tombstones
+    with connect(inst) as db:
+        for rnd in range(rounds):
+            for at in range(0, SEAL, 1024):
+                db.add([unit(i, 1 + rnd) for i in range(at, at + 1024)],
+                       texts=["v%d %d" % (rnd, i) for i in range(at, at + 1024)],
+                       ids=["u%d" % i for i in range(at, at + 1024)], ack="visible")
+        last = rounds - 1
+        got = db.get(["u0", "u1234", "u4095"])
+        assert [h.text for h in got] == ["v%d %d" % (last, i) for i in (0, 1234, 4095)]
+        ids = [h.id for h in db.scroll_all(page=1000, min_lsn=db.last_lsn)]
+        assert len(ids) == SEAL == len(set(ids))
+    log = inst.read_log(inst.logs[0])
+    assert log.count(", 0 documents") < rounds, log[-2000:]
+
+
 def test_kill_writer_keeps_deletes_and_upserts(inst):
     with connect(inst) as db:
         db.add([unit(i) for i in range(10)], texts=["v1"] * 10,
