@@ -13,7 +13,8 @@
  *             count) with keep-lo <= r % mod < keep-hi
  *   search    C clients search k nearest, recall against a ground truth
  *             file; optionally while one more client adds at a fixed rate;
- *             --user N filters on metadata user "u<N>"
+ *             --user N filters on metadata user "u<N>"; --as-of L reads as of
+ *             LSN L
  *   fresh     add one document (durable), then search for it with min_lsn:
  *             the time from the acknowledgement to the answer
  *   seal      time of an add that seals the tail, and of the first search
@@ -80,6 +81,7 @@ struct load_cfg {
 	uint32_t users;			   /* keyed documents' metadata: user u<key % users> */
 	const struct roost_filter *filter; /* searches */
 	uint32_t nprobe, ef_search;	   /* searches: 0, the reader's defaults */
+	uint64_t as_of;			   /* searches: the LSN read as of; 0: now */
 	FILE *acked;			   /* original: every acknowledged id */
 	/* LOAD_PROBE: probes of one document each, from row probe_first */
 	int probes;
@@ -375,8 +377,10 @@ static int load__threads(struct load_cfg *c, const enum load_role *roles, int n,
 			fprintf(stderr, "bad collection name %s\n", c->collection);
 		else
 			roost_set_timeout(t[i].r, 60000);
-		if (rc == 0)
+		if (rc == 0) {
 			roost_set_search_tuning(t[i].r, c->nprobe, c->ef_search);
+			roost_set_as_of(t[i].r, c->as_of);
+		}
 	}
 	if (rc && t) {
 		for (int i = 0; i < n; i++)
@@ -702,6 +706,7 @@ static int load_search(const struct bargs *a, const struct bdata *g)
 	c.searchers = clients;
 	c.nprobe = (uint32_t)bargs_int(a, "nprobe", 0);
 	c.ef_search = (uint32_t)bargs_int(a, "ef-search", 0);
+	c.as_of = (uint64_t)bargs_int(a, "as-of", 0);
 	/* --user N: metadata user "u<N>", which fill --users gives 1 row in U. */
 	char value[LOAD_TEXT];
 	const char *any_of[1] = {value};
@@ -887,7 +892,7 @@ static const struct bargs_command load_commands[] = {
     {"delete", "target first count batch ack mod keep-lo keep-hi", load_delete},
     {"search",
      "target clients k queries duration gt write-rate write-batch write-first user nprobe "
-     "ef-search",
+     "ef-search as-of",
      load_search},
     {"fresh", "target probes probe-first gap-ms write-rate write-batch write-first", load_fresh},
     {"seal", "target row", load_seal},

@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 import conftest  # noqa: E402
 
 FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "seals", "alter",
-           "fair", "scale", "original", "profile"]
+           "fair", "history", "scale", "original", "profile"]
 # The figures (report rows) each measurement writes, where they differ.
 ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"],
                "search": ["search", "goals", "readers"], "profile": []}
@@ -851,6 +851,47 @@ class Bench:
             p99_ms=[r["latency_p99_ms"] for r in runs],
             vectors_per_s=[r["vectors_per_s"] for r in runs], seals=seals, merges=merges,
             seal_waits=waits, seal_wait_max_ms=waited)
+
+    # -- 15. reads as of an LSN ------------------------------------------------
+    def fig_history(self):
+        """One segment of n keyed rows and the published LSN after it, then
+        a fifth of the rows deleted by id and sealed into the tombstone file
+        (a quarter would have compaction drop them, and with them the
+        history before the deletes): searches as of that LSN (every row
+        visible: recall against all of them) next to the same searches of
+        the instance now."""
+        p = self.p
+        n, ms = p["search_rows"], p["deleted_seal_ms"]
+        inst = self.instance("Flat", ["--seal-docs", str(n), "--seal-interval-ms", str(ms),
+                                      "--merge-idle-ms", "0"], readers=1, whole_segments=False)
+        try:
+            self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH, ack="queued", keys=1)
+            self.await_seal(inst, 1, 60)
+            before = inst.status()["published_lsn"]
+            # Visible before the sentinel: the seal it ages then takes every delete.
+            self.load(inst, "delete", first=0, count=n, batch=FILL_BATCH, ack="visible", mod=10,
+                      keep_lo=0, keep_hi=2)
+            self.load(inst, "fill", first=0, count=0, sentinel=1)
+            self.await_seal(inst, 2, 60)
+            gt_now, gt_then = self.kept_gt(n, 10, 2, 10), self.kept_gt(n, 10, 0, 10)
+            for c in p["kept_clients"]:
+                opts = dict(clients=c, k=10, queries=p["kept_queries"], duration=p["kept_s"])
+                now, then = [], []
+                for _ in range(self.reps):
+                    now.append(self.load(inst, "search", gt=gt_now, **opts))
+                    then.append(self.load(inst, "search", gt=gt_then, as_of=before, **opts))
+                self.record("history", "Flat, %s rows, as of the LSN before a fifth were "
+                            "deleted, %s" % (human_count(n), plural(c, "client")), "QPS",
+                            "queries/s", "higher", [r["qps"] for r in then],
+                            [r["qps"] for r in now], "the same searches now (a fifth of the "
+                            "rows deleted, in the tombstone file)", short="now",
+                            params=dict(clients=c), rank=False,
+                            recall=[r["recall"] for r in then],
+                            now_recall=[r["recall"] for r in now],
+                            p50_ms=[r["latency_p50_ms"] for r in then],
+                            now_p50_ms=[r["latency_p50_ms"] for r in now])
+        finally:
+            self.drop(inst)
 
     # -- 13. altering a collection ---------------------------------------------
     def fig_alter(self):

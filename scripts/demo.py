@@ -17,21 +17,25 @@
    simulation once it has posted: it deletes all its tweets. Meanwhile a
    newsroom adds articles to "articles" in serial batches of 50, as the
    simulation's manager did.
-3. Halfway through, the writer is killed with SIGKILL; the supervisor
+3. Halfway through, two agents' tweets are read (one of an agent that
+   will leave), and the writer is killed with SIGKILL; the supervisor
    restarts it and the agents carry on (their retries are idempotent).
 4. At the end every acknowledged tweet and article must be found exactly
    once, with its fields, in its own collection, by searching each agent's
    documents through the readers, except the tweets of the agents that
    left: not one of those may be found.
-5. After `roost down` nothing of the instance may be left: no shared
+5. Reading as of the halfway read's LSN (`--as-of`) must give back what
+   that read found, although the agents posted on, the writer restarted
+   and the leaving agent deleted its tweets since.
+6. After `roost down` nothing of the instance may be left: no shared
    memory, socket or process.
 
 Tweet vectors come from a toy embedder written for the demo (feature hashing
 of words, normalised; see demo/agent.c). Real users bring real embeddings.
 
 Exits non-zero if a tweet was lost or stored twice, a request failed, a
-read-your-writes search missed, the writer was not restarted, or something
-was left behind.
+read-your-writes search missed, the writer was not restarted, the halfway
+read came back different, or something was left behind.
 --inject-loss N hides N stored tweets from the check, to prove it notices.
 """
 import argparse
@@ -139,6 +143,7 @@ class Swarm:
         self.replies = 0
         self.reply_misses = 0
         self.left = {}  # agent -> (tweets deleted, LSN of its last delete)
+        self.halfway = None  # (lsn, {agent: its tweets}) read before the kill
 
     def start(self):
         self.procs = []
@@ -230,6 +235,7 @@ class Swarm:
                 for line in lines:
                     self.line(key.data, line.decode())
             if self.killed is None and self.posts >= half:
+                self.halfway = read_halfway(self.inst, self.args)
                 self.kill_writer()
             elif self.killed and self.writer_back_s is None:
                 self.watch_restart()
@@ -253,6 +259,55 @@ def agent_documents(inst, collection, dim, agent, lsn):
                                                                      out.stderr))
     return [(h.get("key") or "#%d" % h["id"], (h["agent"], h["time"], h["kind"], h["text"]))
             for h in json.loads(out.stdout)["hits"]]
+
+
+def halfway_agents(args):
+    """Agent 0, and the first that leaves (deleting its tweets) if any."""
+    return sorted({0, min(LEAVERS - 1, args.agents - 1)})
+
+
+def agent_tweets(inst, args, agent, as_of=None):
+    """(lsn, an agent's tweets as a set of (id, fields)) from one search;
+    (None, message) when compaction has since dropped the history of as_of
+    (larger runs than the default may merge segments)."""
+    extra = ["--as-of", str(as_of)] if as_of else []
+    out = inst.roost("search", "--collection", POSTS, "--vector", json.dumps([0.0] * args.dim),
+                     "--agent", str(agent), "-k", str(MAX_K), "--json", *extra)
+    if out.returncode != 0 and "keeps history from LSN" in out.stderr:
+        return None, out.stderr.strip()
+    if out.returncode != 0:
+        raise RuntimeError("search of agent %d's tweets failed: %s" % (agent, out.stderr))
+    reply = json.loads(out.stdout)
+    return reply["lsn"], {(h.get("key") or "#%d" % h["id"],
+                           (h["agent"], h["time"], h["kind"], h["text"])) for h in reply["hits"]}
+
+
+def read_halfway(inst, args):
+    """What the readers hold of halfway_agents' tweets now, read at one
+    LSN (the first search's), to be read again as of it at the end."""
+    lsn, first = agent_tweets(inst, args, halfway_agents(args)[0])
+    found = {halfway_agents(args)[0]: first}
+    for agent in halfway_agents(args)[1:]:
+        found[agent] = agent_tweets(inst, args, agent, as_of=lsn)[1]
+    return lsn, found
+
+
+def halfway_again(inst, args, halfway):
+    """Reads halfway_agents' tweets as of the halfway LSN: "" when they are
+    what they were, else what differs."""
+    lsn, then = halfway
+    for agent, docs in sorted(then.items()):
+        at, again = agent_tweets(inst, args, agent, as_of=lsn)
+        if at is None:
+            print("roost demo: not read again: %s" % again, flush=True)
+            return ""
+        now = agent_tweets(inst, args, agent)[1]
+        print("roost demo: as of lsn %d agent %d had %d tweets (%d now), read again: %d"
+              % (lsn, agent, len(docs), len(now), len(again)), flush=True)
+        if at != lsn or again != docs:
+            return "agent %d as of lsn %d: %d tweets then, %d read again (answered as of %d)" % (
+                agent, lsn, len(docs), len(again), at)
+    return ""
 
 
 def stored_documents(inst, swarm):
@@ -373,6 +428,9 @@ def demo(inst, args):
           flush=True)
     found, misplaced = stored_documents(inst, swarm)
     lost, dups, resurrected, stored = check(swarm.acked, found, swarm.left, args.inject_loss)
+    differs = halfway_again(inst, args, swarm.halfway) if swarm.halfway else "not read"
+    if differs:
+        print("roost demo: the halfway read came back different: %s" % differs)
     w = inst.writer()
     restarts = w["restarts"] if w else 0
     summary(args, swarm, lost, dups, resurrected, stored, misplaced, elapsed, restarts)
@@ -383,7 +441,8 @@ def demo(inst, args):
     leavers = sum(1 for a in range(args.agents) if a % LEAVERS == LEAVERS - 1)
     ok = not lost and not dups and not swarm.acked_twice and not swarm.errors and \
         not swarm.ryw_misses and restarts >= 1 and not misplaced and not resurrected and \
-        not swarm.reply_misses and swarm.replies > 0 and len(swarm.left) == leavers
+        not swarm.reply_misses and swarm.replies > 0 and len(swarm.left) == leavers and \
+        not differs
     print("roost demo: %s" % ("OK" if ok else "FAILED"))
     return 0 if ok else 1
 

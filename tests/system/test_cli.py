@@ -902,6 +902,13 @@ def test_demo_passes_and_notices_a_lost_tweet():
     assert row(ok.stdout, "gets that missed") == "0"
     assert int(row(ok.stdout, "documents found")) == \
         int(row(ok.stdout, "tweets acked")) - int(row(ok.stdout, "their tweets deleted")) + 200
+    # Read again as of the halfway read's LSN: what agent 0 and agent 7
+    # (which has left since, deleting its tweets) had then.
+    halfway = re.findall(r"as of lsn \d+ agent (\d+) had (\d+) tweets \((\d+) now\), "
+                         r"read again: (\d+)", ok.stdout)
+    assert [agent for agent, *_ in halfway] == ["0", "7"], ok.stdout
+    assert all(then == again for _, then, _, again in halfway), ok.stdout
+    assert halfway[1][2] == "0" and "came back different" not in ok.stdout
     lost = run_demo("--agents", 4, "--posts", 4, "--articles", 50, "--inject-loss", 1)
     assert lost.returncode != 0, lost.stdout
     assert row(lost.stdout, "lost") == "1"
