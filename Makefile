@@ -187,6 +187,12 @@ $(BUILD)/tests/test_mindex: $(BUILD)/tests/unit/test_mindex.o $(BUILD)/reader/mi
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
 
+# Nor its retention horizon.
+$(BUILD)/tests/unit/test_retain.o: INC = $(INC_ALL) -Iwriter
+$(BUILD)/tests/test_retain: $(BUILD)/tests/unit/test_retain.o $(BUILD)/writer/retain.o $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(SYS_LD)
+
 # Nor the brokers' per-agent buckets.
 $(BUILD)/tests/unit/test_fair.o: INC = $(INC_ALL) -Ibroker
 $(BUILD)/tests/test_fair: $(BUILD)/tests/unit/test_fair.o $(BUILD)/broker/fair.o $(LIBS_ALL)

@@ -255,6 +255,8 @@ static void broker__info(const struct catalog_entry *e, struct broker__info *bi)
 	info->segments = e->segments;
 	info->created_lsn = e->created_lsn;
 	info->rebuilding = e->rebuilding;
+	info->history_start_lsn = e->history_start;
+	info->history_bytes = e->history_bytes;
 }
 
 static int broker__collection_reply(const struct catalog_entry *e, uint64_t lsn, int existed,
@@ -703,6 +705,12 @@ static int broker__status(struct broker *b, const Roost__StatusRequest *s, void 
 	st.agent_rate = fair_rate(b->fair);
 	st.agent_refused = fair_refused(b->fair);
 	st.writer_mode = st.writer_pid ? mode : "down";
+	struct catalog_history h = {.retain = ""};
+	if (catalog_history(b->cat, &h) == 0 && h.retain[0]) {
+		st.retain = h.retain;
+		st.history_horizon_lsn = h.horizon == UINT64_MAX ? 0 : h.horizon ? h.horizon : 1;
+		st.history_log_bytes = h.log_bytes;
+	}
 	st.n_collections = n;
 	st.collections = ptrs;
 	Roost__Reply reply = ROOST__REPLY__INIT;

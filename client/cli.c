@@ -91,6 +91,7 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 	    {"broker-arg", required_argument, 0, 'B'},
 	    {"reader-arg", required_argument, 0, 'R'},
 	    {"adopt", no_argument, 0, 'A'},
+	    {"retain", required_argument, 0, 'T'},
 	    {"log-format", required_argument, 0, 'L'},
 	    {"metrics", required_argument, 0, 'M'},
 	    {0, 0, 0, 0},
@@ -133,6 +134,9 @@ static int cli_up_parse(int argc, char **argv, struct cli_up *u)
 			break;
 		case 'A':
 			u->cfg.adopt = 1;
+			break;
+		case 'T':
+			u->cfg.retain = optarg;
 			break;
 		case 'f':
 			u->foreground = 1;
@@ -841,6 +845,9 @@ static const struct cli_cmd cli_cmds[] = {
      "                     else ~/.local/share/roost/NAME)\n"
      "  --adopt            take over a data directory that records another\n"
      "                     instance's name (a restored backup, a copied log)\n"
+     "  --retain R         history kept for reads as of an LSN: none (default),\n"
+     "                     all, lsn:N (from LSN N on), or a window: 90s, 30m,\n"
+     "                     24h, 7d; it may change at any start\n"
      "  --gpu              the writer grows its index on the GPU\n"
      "  --foreground       supervise in this process, logging to stderr\n"
      "  --log-format F     text (default) or json: one JSON object per log line\n"

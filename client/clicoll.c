@@ -179,7 +179,8 @@ const char *clicoll_keys_text(const struct roost_collection *c)
 	return c->indexed_keys[0] ? c->indexed_keys : "-";
 }
 
-void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate, double search_rate)
+void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate, double search_rate,
+		  const struct roost_history *h)
 {
 	fprintf(f, "{\"name\":");
 	cliutil_json_str(f, c->name);
@@ -197,13 +198,16 @@ void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate,
 		fprintf(f, ",\"ingest_docs_per_s\":%.1f", ingest_rate);
 	if (search_rate >= 0)
 		fprintf(f, ",\"searches_per_s\":%.1f", search_rate);
+	if (h)
+		fprintf(f, ",\"history_start_lsn\":%llu,\"history_bytes\":%llu",
+			(unsigned long long)h->start_lsn, (unsigned long long)h->bytes);
 	fprintf(f, "}");
 }
 
 /* A collection as the answer to a command: one line of JSON. */
 static void clicoll__json_line(const struct roost_collection *c)
 {
-	clicoll_json(stdout, c, -1, -1);
+	clicoll_json(stdout, c, -1, -1, NULL);
 	printf("\n");
 }
 
@@ -253,7 +257,7 @@ static int clicoll__list(roost *r, const struct clicoll_opts *o)
 		printf("{\"collections\":[");
 		for (size_t i = 0; i < n; i++) {
 			printf("%s", i ? "," : "");
-			clicoll_json(stdout, &all[i], -1, -1);
+			clicoll_json(stdout, &all[i], -1, -1, NULL);
 		}
 		printf("]}\n");
 	} else {

@@ -11,9 +11,10 @@
 int clicoll_main(int argc, char **argv);
 
 /* One collection as a JSON object (also `roost status --json`'s entries,
- * which add the rates; a negative rate is left out). */
-void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate,
-		  double search_rate);
+ * which add the rates and its history; a negative rate, a NULL history,
+ * are left out). */
+void clicoll_json(FILE *f, const struct roost_collection *c, double ingest_rate, double search_rate,
+		  const struct roost_history *h);
 
 /* A collection's indexed keys as a table's last column shows them: the
  * list, or "-" when it has none. */

@@ -23,6 +23,8 @@ struct clistat_sample {
 	char server_err[256];
 	struct roost_status st;
 	struct roost_collection *colls; /* NULL when they could not be listed */
+	struct roost_history *hist;	/* each collection's, as colls; NULL: not asked */
+	struct roost_history history;	/* the instance's fields */
 	size_t ncolls;
 	size_t nreaders;
 	struct rstat readers[CLISTAT_MAX_READERS];
@@ -74,6 +76,18 @@ static int clistat__by_pid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Each collection's history, asked one by one (a status names one); a
+ * collection dropped meanwhile shows none. */
+static void clistat__history(const struct clistat *s, roost *r, struct clistat_sample *x)
+{
+	roost_history(r, &x->history); /* its instance fields, whatever the collection */
+	x->hist = calloc(x->ncolls ? x->ncolls : 1, sizeof *x->hist);
+	for (size_t i = 0; x->hist && i < x->ncolls; i++)
+		if (roost_use(r, x->colls[i].name) != 0 || roost_history(r, &x->hist[i]) != 0)
+			x->hist[i] = (struct roost_history){.retain = ""};
+	roost_use(r, s->collection);
+}
+
 static void clistat__sample(struct clistat *s, roost *r, struct clistat_sample *x)
 {
 	x->server_rc = r ? roost_status(r, &x->st) : ROOST_ENOENT;
@@ -84,6 +98,8 @@ static void clistat__sample(struct clistat *s, roost *r, struct clistat_sample *
 	x->t_ms = cliutil_now_ms();
 	if (x->server_rc == 0 && roost_collection_list(r, &x->colls, &x->ncolls) != 0)
 		x->colls = NULL;
+	if (x->colls)
+		clistat__history(s, r, x);
 	pid_t pids[CLISTAT_MAX_READERS];
 	size_t n = 0;
 	x->nreaders = 0;
@@ -155,7 +171,8 @@ static void clistat__gather(struct clistat *s)
 		clistat__sample(s, r, &s->b);
 	} else {
 		s->b = s->a;
-		s->a.colls = NULL; /* b owns them, and the readers' */
+		s->a.colls = NULL; /* b owns them, the histories and the readers' */
+		s->a.hist = NULL;
 		s->a.nreaders = 0;
 	}
 	roost_close(r);
@@ -183,18 +200,36 @@ static void clistat__colls_text(const struct clistat *s)
 	}
 	printf("collections: %zu\n", x->ncolls);
 	if (x->ncolls)
-		printf("  %-24s %-6s %-6s %-6s %-16s %-12s %-9s %-11s %-9s %-9s %s\n", "NAME", "ID",
-		       "DIM", "METRIC", "INDEX", "DOCUMENTS", "SEGMENTS", "REBUILDING", "INGEST/S",
-		       "SEARCH/S", "INDEXED-KEYS");
+		printf("  %-24s %-6s %-6s %-6s %-16s %-12s %-9s %-11s %-9s %-9s %-13s %-13s %s\n",
+		       "NAME", "ID", "DIM", "METRIC", "INDEX", "DOCUMENTS", "SEGMENTS",
+		       "REBUILDING", "INGEST/S", "SEARCH/S", "HISTORY-FROM", "ENDED-BYTES",
+		       "INDEXED-KEYS");
 	for (size_t i = 0; i < x->ncolls; i++) {
 		const struct roost_collection *c = &x->colls[i];
-		printf("  %-24s %-6u %-6u %-6s %-16s %-12llu %-9u %-11u %-9.1f %-9.1f %s\n",
+		const struct roost_history *h = x->hist ? &x->hist[i] : NULL;
+		printf("  %-24s %-6u %-6u %-6s %-16s %-12llu %-9u %-11u %-9.1f %-9.1f %-13llu "
+		       "%-13llu %s\n",
 		       c->name, c->id, c->dim, c->metric ? "ip" : "l2", c->index,
 		       (unsigned long long)c->documents, c->segments, c->rebuilding,
 		       clistat__coll_rate(s, c),
 		       s->interval_ms > 0 ? clistat__search_rate(&s->a, &s->b, c->id) : 0.0,
-		       clicoll_keys_text(c));
+		       h ? (unsigned long long)h->start_lsn : 0ull,
+		       h ? (unsigned long long)h->bytes : 0ull, clicoll_keys_text(c));
 	}
+}
+
+static void clistat__history_text(const struct roost_history *h)
+{
+	if (!h->retain[0])
+		return;
+	if (h->horizon_lsn)
+		printf("history: retain %s, kept from lsn %llu; log kept for it: %llu bytes\n",
+		       h->retain, (unsigned long long)h->horizon_lsn,
+		       (unsigned long long)h->log_bytes);
+	else
+		printf("history: retain none (only what the collections need); log kept for "
+		       "it: %llu bytes\n",
+		       (unsigned long long)h->log_bytes);
 }
 
 static void clistat__text(const struct clistat *s)
@@ -232,6 +267,7 @@ static void clistat__text(const struct clistat *s)
 		       (unsigned long long)st->durable_lsn, (unsigned long long)st->applied_lsn,
 		       (unsigned long long)st->published_lsn);
 		printf("documents: %llu\n", (unsigned long long)st->documents);
+		clistat__history_text(&x->history);
 		if (st->agent_rate)
 			printf("agents: at most %u documents/s each through this broker; %llu adds "
 			       "refused\n",
@@ -287,13 +323,18 @@ static void clistat__json_server(const struct clistat_sample *x)
 	printf(",\"ring_head\":%llu,\"ring_reserve\":%llu,\"ring_depth\":%llu,"
 	       "\"ring_capacity\":%llu,\"durable_lsn\":%llu,\"applied_lsn\":%llu,"
 	       "\"published_lsn\":%llu,\"documents\":%llu,\"agent_rate\":%u,"
-	       "\"agent_refused\":%llu},",
+	       "\"agent_refused\":%llu,",
 	       (unsigned long long)st->ring_head, (unsigned long long)st->ring_reserve,
 	       (unsigned long long)(st->ring_reserve - st->ring_head),
 	       (unsigned long long)st->ring_capacity, (unsigned long long)st->durable_lsn,
 	       (unsigned long long)st->applied_lsn, (unsigned long long)st->published_lsn,
 	       (unsigned long long)st->documents, st->agent_rate,
 	       (unsigned long long)st->agent_refused);
+	printf("\"retain\":");
+	cliutil_json_str(stdout, x->history.retain);
+	printf(",\"history_horizon_lsn\":%llu,\"history_log_bytes\":%llu},",
+	       (unsigned long long)x->history.horizon_lsn,
+	       (unsigned long long)x->history.log_bytes);
 }
 
 static void clistat__json_colls(const struct clistat *s)
@@ -308,7 +349,8 @@ static void clistat__json_colls(const struct clistat *s)
 		printf("%s", i ? "," : "");
 		int rates = s->interval_ms > 0;
 		clicoll_json(stdout, &x->colls[i], rates ? clistat__coll_rate(s, &x->colls[i]) : -1,
-			     rates ? clistat__search_rate(&s->a, &s->b, x->colls[i].id) : -1);
+			     rates ? clistat__search_rate(&s->a, &s->b, x->colls[i].id) : -1,
+			     x->hist ? &x->hist[i] : NULL);
 	}
 	printf("],");
 }
@@ -342,6 +384,7 @@ static void clistat__json(const struct clistat *s)
 static void clistat__free(struct clistat_sample *x)
 {
 	roost_collections_free(x->colls);
+	free(x->hist);
 	for (size_t i = 0; i < x->nreaders; i++)
 		rstat_clear(&x->readers[i]);
 }

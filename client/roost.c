@@ -491,15 +491,21 @@ int roost_add(roost *r, uint32_t dim, const struct roost_doc *docs, size_t n, en
 	return rc;
 }
 
-int roost_status(roost *r, struct roost_status *out)
+/* The status reply for the handle's collection. */
+static int lr_status_reply(roost *r, Roost__Reply **rep)
 {
 	Roost__StatusRequest st = ROOST__STATUS_REQUEST__INIT;
 	st.collection = r->coll;
 	Roost__Request req = ROOST__REQUEST__INIT;
 	req.op_case = ROOST__REQUEST__OP_STATUS;
 	req.status = &st;
+	return lr_exchange(r, &req, NULL, ROOST__REPLY__BODY_STATUS_REPLY, rep);
+}
+
+int roost_status(roost *r, struct roost_status *out)
+{
 	Roost__Reply *rep;
-	int rc = lr_exchange(r, &req, NULL, ROOST__REPLY__BODY_STATUS_REPLY, &rep);
+	int rc = lr_status_reply(r, &rep);
 	if (rc)
 		return rc;
 	const Roost__StatusReply *s = rep->status_reply;
@@ -523,6 +529,34 @@ int roost_status(roost *r, struct roost_status *out)
 	out->agent_refused = s->agent_refused;
 	roost__reply__free_unpacked(rep, NULL);
 	return 0;
+}
+
+static const Roost__CollectionInfo *lr_info_named(const Roost__StatusReply *s, const char *name)
+{
+	for (size_t i = 0; name && i < s->n_collections; i++)
+		if (s->collections[i]->name && strcmp(s->collections[i]->name, name) == 0)
+			return s->collections[i];
+	return NULL;
+}
+
+int roost_history(roost *r, struct roost_history *out)
+{
+	Roost__Reply *rep;
+	int rc = lr_status_reply(r, &rep);
+	if (rc)
+		return rc;
+	const Roost__StatusReply *s = rep->status_reply;
+	const Roost__CollectionInfo *c = lr_info_named(s, s->collection);
+	memset(out, 0, sizeof *out);
+	snprintf(out->retain, sizeof out->retain, "%s", s->retain ? s->retain : "");
+	out->horizon_lsn = s->history_horizon_lsn;
+	out->log_bytes = s->history_log_bytes;
+	if (c) {
+		out->start_lsn = c->history_start_lsn;
+		out->bytes = c->history_bytes;
+	}
+	roost__reply__free_unpacked(rep, NULL);
+	return c ? 0 : lr_fail(r, ROOST_ENOCOLL, "the instance has no such collection");
 }
 
 static void lr_collection(const Roost__CollectionInfo *c, struct roost_collection *out)

@@ -289,6 +289,20 @@ void roost_results_free(roost_results *res);
 
 int roost_status(roost *r, struct roost_status *out);
 
+/* The history the instance keeps (`roost up --retain`) and what the
+ * handle's collection (roost_use) can be read as of. */
+struct roost_history {
+	char retain[48];      /* "none", "all", "lsn:N", or a window ("30m", "7d") */
+	uint64_t horizon_lsn; /* with retention, what was visible from it on is kept; 0: none */
+	uint64_t log_bytes;   /* log files kept for history alone */
+	uint64_t start_lsn;   /* the collection's oldest readable LSN (roost_set_as_of) */
+	uint64_t bytes;	      /* disk its versions ended by deletes and upserts take */
+};
+
+/* ROOST_ENOCOLL when the collection does not exist (the instance's
+ * fields are filled in even then). */
+int roost_history(roost *r, struct roost_history *out);
+
 /* The message of the last failure on this handle ("" if none). */
 const char *roost_last_error(const roost *r);
 

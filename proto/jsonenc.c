@@ -312,6 +312,8 @@ static void jsonenc__put_info(struct jsonenc__buf *b, const Roost__CollectionInf
 	jsonenc__put_u64(b, ",\"segments\":", c->segments);
 	jsonenc__put_u64(b, ",\"created_lsn\":", c->created_lsn);
 	jsonenc__put_u64(b, ",\"rebuilding\":", c->rebuilding);
+	jsonenc__put_u64(b, ",\"history_start_lsn\":", c->history_start_lsn);
+	jsonenc__put_u64(b, ",\"history_bytes\":", c->history_bytes);
 	jsonenc__put(b, "}", 1);
 }
 
@@ -367,6 +369,9 @@ static void jsonenc__put_status_reply(struct jsonenc__buf *b, const Roost__Statu
 	jsonenc__put_infos(b, ",\"collections\":", s->collections, s->n_collections);
 	jsonenc__put_u64(b, ",\"agent_rate\":", s->agent_rate);
 	jsonenc__put_u64(b, ",\"agent_refused\":", s->agent_refused);
+	jsonenc__put_key_str(b, ",\"retain\":", s->retain);
+	jsonenc__put_u64(b, ",\"history_horizon_lsn\":", s->history_horizon_lsn);
+	jsonenc__put_u64(b, ",\"history_log_bytes\":", s->history_log_bytes);
 	jsonenc__put(b, "}", 1);
 }
 

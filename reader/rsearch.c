@@ -543,12 +543,9 @@ static uint64_t rsearch__wait_for(uint64_t min_lsn, uint64_t at)
 	return at && at - 1 > min_lsn ? at - 1 : min_lsn;
 }
 
-/* The first LSN v's collection can be read as of: past its create, and
- * not below what compaction dropped (rows ended below reclaimed_lsn are
- * gone from its files). */
 static uint64_t rsearch__history_start(const struct view *v)
 {
-	return v->created_lsn + 1 > v->reclaimed_lsn ? v->created_lsn + 1 : v->reclaimed_lsn;
+	return manifest_history_start(v->created_lsn, v->reclaimed_lsn);
 }
 
 /* 0, or ROOST_EHISTORY with msg when v cannot be read as of at (0: now). */

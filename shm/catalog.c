@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Layout (CATALOG__VERSION 3): struct catalog__header, then CATALOG_SLOTS
+/* Layout (CATALOG__VERSION 4): struct catalog__header, then CATALOG_SLOTS
  * slots of struct catalog__slot (384 bytes each; version 1's were 256,
- * without indexed keys; version 2's had no frozen tail). A slot whose id
+ * without indexed keys; version 2's had no frozen tail; version 3 had no
+ * history figures, in the slot or the header). A slot whose id
  * is 0 is
  * free; the writer is the only process that writes any of it.
  *
@@ -27,14 +28,16 @@
  *   tail_serial first, by a reader before it opens them. The pair is not
  *   read atomically: a reader checks that the tails it opened fit together
  *   and with the manifest (reader/view.c), and reads again when not.
- * - documents, segments, rebuilding: relaxed; figures for status,
- *   ordering nothing.
+ * - documents, segments, rebuilding, history_start, history_bytes:
+ *   relaxed; figures for status, ordering nothing.
+ * - the header's history image (retention, horizon, log bytes): a seqlock
+ *   as slots are; only the writer writes it.
  * - version: release increment after every change to a slot; acquire load
  *   in catalog_version, so that a reader that sees a new value sees the
  *   change too.
  * - notes: each a seqlock as slots are; next_note relaxed (writer only). */
 #define CATALOG__MAGIC	 0x474c544352545352ull /* "RSTRCTLG" little-endian */
-#define CATALOG__VERSION 3u
+#define CATALOG__VERSION 4u
 #define CATALOG__NOTES	 16u
 
 /* What a slot's seqlock protects, as plain data. */
@@ -62,7 +65,9 @@ struct catalog__slot {
 	_Atomic uint32_t segments;
 	_Atomic uint32_t rebuilding; /* 0 in a catalog written before alters */
 	_Atomic uint64_t frozen_serial;
-	uint8_t reserved[48];
+	_Atomic uint64_t history_start; /* reads as of an LSN below it are refused */
+	_Atomic uint64_t history_bytes; /* disk its ended versions take */
+	uint8_t reserved[32];
 };
 
 /* What a note's seqlock protects, as plain data. */
@@ -79,6 +84,14 @@ struct catalog__note {
 	_Atomic uint64_t image[CATALOG__NOTE_WORDS];
 };
 
+#define CATALOG__HISTORY_WORDS (sizeof(struct catalog_history) / 8)
+
+struct catalog__history {
+	_Atomic uint32_t seq;
+	uint32_t pad;
+	_Atomic uint64_t image[CATALOG__HISTORY_WORDS];
+};
+
 struct catalog__header {
 	uint64_t magic;
 	uint32_t version;
@@ -90,12 +103,14 @@ struct catalog__header {
 	uint32_t next_note;
 	uint32_t pad;
 	struct catalog__note notes[CATALOG__NOTES];
+	struct catalog__history history;
 	_Atomic uint64_t hash[CATALOG_SLOTS];
 };
 
 _Static_assert(sizeof(struct catalog__image) % 8 == 0, "the image is copied in words");
 _Static_assert(sizeof(struct catalog__slot) == 384, "a catalog slot is 384 bytes");
 _Static_assert(CATALOG_NOTE_MAX % 8 == 0, "a note is copied in words");
+_Static_assert(sizeof(struct catalog_history) % 8 == 0, "the history is copied in words");
 
 struct catalog {
 	struct shm_map map;
@@ -263,6 +278,8 @@ int catalog_put(catalog *c, const struct catalog_entry *e)
 	atomic_store_explicit(&c->hdr->hash[i], catalog__hash(img.name), memory_order_relaxed);
 	catalog_set_counts(c, e->id, e->documents, e->segments);
 	catalog_set_rebuilding(c, e->id, e->rebuilding);
+	if (e->history_start)
+		catalog_set_history_of(c, e->id, e->history_start, e->history_bytes);
 	catalog__bump(c);
 	return 0;
 }
@@ -308,6 +325,33 @@ void catalog_set_rebuilding(catalog *c, uint32_t id, uint32_t segments)
 		atomic_store_explicit(&c->slots[i].rebuilding, segments, memory_order_relaxed);
 }
 
+void catalog_set_history_of(catalog *c, uint32_t id, uint64_t start, uint64_t bytes)
+{
+	uint32_t i;
+	if (!catalog__slot_of(c, id, &i))
+		return;
+	/* Relaxed: figures for status only. */
+	atomic_store_explicit(&c->slots[i].history_start, start, memory_order_relaxed);
+	atomic_store_explicit(&c->slots[i].history_bytes, bytes, memory_order_relaxed);
+}
+
+void catalog_set_history(catalog *c, const struct catalog_history *h)
+{
+	struct catalog_history img = *h;
+	img.retain[sizeof img.retain - 1] = '\0';
+	seqlock_write_begin(&c->hdr->history.seq);
+	seqlock_store(c->hdr->history.image, &img, CATALOG__HISTORY_WORDS);
+	seqlock_write_end(&c->hdr->history.seq);
+}
+
+int catalog_history(catalog *c, struct catalog_history *out)
+{
+	int rc =
+	    seqlock_read(&c->hdr->history.seq, c->hdr->history.image, out, CATALOG__HISTORY_WORDS);
+	out->retain[sizeof out->retain - 1] = '\0';
+	return rc;
+}
+
 void catalog_touch(catalog *c)
 {
 	catalog__bump(c);
@@ -342,6 +386,8 @@ static int catalog__read_entry(catalog *c, uint32_t i, struct catalog_entry *out
 	out->documents = atomic_load_explicit(&s->documents, memory_order_relaxed);
 	out->segments = atomic_load_explicit(&s->segments, memory_order_relaxed);
 	out->rebuilding = atomic_load_explicit(&s->rebuilding, memory_order_relaxed);
+	out->history_start = atomic_load_explicit(&s->history_start, memory_order_relaxed);
+	out->history_bytes = atomic_load_explicit(&s->history_bytes, memory_order_relaxed);
 	return 1;
 }
 

@@ -42,6 +42,19 @@ struct catalog_entry {
 	/* Segments whose index was built before the last alter of the
 	 * settings: the writer rebuilds them in the background. */
 	uint32_t rebuilding;
+	/* Reads as of an LSN below it are refused: its create, or what
+	 * compaction dropped (0 from a writer that has not said yet). */
+	uint64_t history_start;
+	uint64_t history_bytes; /* disk its versions ended by deletes and upserts take */
+};
+
+#define CATALOG_RETAIN_MAX 48u
+
+/* The instance's retention, as the writer applies it. */
+struct catalog_history {
+	char retain[CATALOG_RETAIN_MAX]; /* its --retain setting ("" before a writer said) */
+	uint64_t horizon;		 /* history is kept from this LSN; UINT64_MAX: none */
+	uint64_t log_bytes;		 /* log files kept below the replay point */
 };
 
 /* Writer: opens the catalog, creating it when missing or left by another
@@ -54,7 +67,8 @@ int catalog_open(catalog **out, const char *path);
 void catalog_close(catalog *c);
 
 /* Writer: publishes e (a new collection, or new settings and tail of one
- * listed), complete, under its id. ROOST_ENOSPC when CATALOG_SLOTS live
+ * listed), complete, under its id; a history_start of 0 keeps the
+ * history figures the slot has. ROOST_ENOSPC when CATALOG_SLOTS live
  * collections are listed already. */
 int catalog_put(catalog *c, const struct catalog_entry *e);
 
@@ -68,6 +82,13 @@ void catalog_set_tail(catalog *c, uint32_t id, uint64_t serial, uint64_t frozen)
 /* Writer: figures for status. */
 void catalog_set_counts(catalog *c, uint32_t id, uint64_t documents, uint32_t segments);
 void catalog_set_rebuilding(catalog *c, uint32_t id, uint32_t segments);
+
+/* Writer: figures of history for status. */
+void catalog_set_history_of(catalog *c, uint32_t id, uint64_t start, uint64_t bytes);
+void catalog_set_history(catalog *c, const struct catalog_history *h);
+
+/* The instance's retention; ROOST_EBUSY while the writer kept changing it. */
+int catalog_history(catalog *c, struct catalog_history *out);
 
 /* Writer: a new manifest names other segments while every tail stays as
  * it was (a merge installed): readers, which look again when the version

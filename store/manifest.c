@@ -719,3 +719,8 @@ int manifest_each_file(const char *dir, const struct manifest *m,
 	}
 	return rc;
 }
+
+uint64_t manifest_history_start(uint64_t created_lsn, uint64_t reclaimed_lsn)
+{
+	return created_lsn + 1 > reclaimed_lsn ? created_lsn + 1 : reclaimed_lsn;
+}

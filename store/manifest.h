@@ -125,6 +125,11 @@ int manifest_decode(const void *buf, size_t len, struct manifest *out);
 struct manifest_coll *manifest_coll_find(const struct manifest *m, uint32_t id);
 struct manifest_coll *manifest_coll_named(const struct manifest *m, const char *name);
 
+/* The first LSN a collection created at created_lsn can be read as of:
+ * past its create, and not below reclaimed_lsn, under which compaction
+ * dropped rows that were visible. */
+uint64_t manifest_history_start(uint64_t created_lsn, uint64_t reclaimed_lsn);
+
 /* The segments of collection id: segments[*first .. *first + *n). */
 void manifest_segments_of(const struct manifest *m, uint32_t id, uint32_t *first, uint32_t *n);
 

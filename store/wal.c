@@ -41,6 +41,7 @@ static const uint8_t wal__zeros[8];
 struct wal__file {
 	uint64_t start;
 	uint64_t size;
+	int64_t mtime_ms;
 };
 
 /* A queued record: its header, and the caller's payload, which is not
@@ -175,6 +176,7 @@ static int wal__scan_dir(int dirfd, DIR *d, struct wal__file **files, size_t *n)
 		if (fstatat(dirfd, e->d_name, &st, 0) != 0)
 			return roost_from_errno(errno);
 		f.size = (uint64_t)st.st_size;
+		f.mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 		int rc = wal__push_file(files, n, &cap, f);
 		if (rc)
 			return rc;
@@ -604,7 +606,37 @@ int wal_rotate(wal *w, uint64_t start_lsn, uint64_t keep_from)
 	return wal__drop_older(w, keep_from);
 }
 
+int wal_older_files(wal *w, struct wal_file **out, size_t *n_out)
+{
+	struct wal__file *files;
+	size_t n, kept = 0;
+	*out = NULL;
+	*n_out = 0;
+	int rc = wal__list(w->dirfd, &files, &n);
+	if (rc)
+		return rc;
+	struct wal_file *older = malloc((n ? n : 1) * sizeof *older);
+	if (!older) {
+		free(files);
+		return ROOST_ENOMEM;
+	}
+	for (size_t i = 0; i < n && files[i].start < w->start; i++)
+		older[kept++] = (struct wal_file){.start = files[i].start,
+						  .end = i + 1 < n ? files[i + 1].start : w->start,
+						  .size = files[i].size,
+						  .mtime_ms = files[i].mtime_ms};
+	free(files);
+	*out = older;
+	*n_out = kept;
+	return 0;
+}
+
 uint64_t wal_size(const wal *w)
 {
 	return w->older_bytes + w->synced;
+}
+
+uint64_t wal_current_start(const wal *w)
+{
+	return w->start;
 }

@@ -71,6 +71,20 @@ int wal_sync(wal *w);
  * most start_lsn, else ROOST_EINVAL. */
 int wal_rotate(wal *w, uint64_t start_lsn, uint64_t keep_from);
 
+/* A file older than the one being written: its records' LSNs lie in
+ * [start, end), and mtime_ms is the wall time of its last write. */
+struct wal_file {
+	uint64_t start, end, size;
+	int64_t mtime_ms;
+};
+
+/* The files older than the one being written, oldest first, malloc'ed
+ * (*n may be 0). */
+int wal_older_files(wal *w, struct wal_file **out, size_t *n);
+
+/* The LSN the file being written starts at. */
+uint64_t wal_current_start(const wal *w);
+
 /* Synced bytes in the log files, for status and checkpoint decisions. */
 uint64_t wal_size(const wal *w);
 

@@ -113,9 +113,9 @@ static void sup__tell_starter(struct sup *s, const char *fmt, ...)
  * restart never contradicts an existing instance. */
 static int sup__writer_args(const struct sup_config *c, const char **argv, int n)
 {
-	const char *opt[] = {"--dim", "--metric", "--index", "--indexed-keys"};
-	const char *val[] = {c->dim, c->metric, c->index, c->indexed_keys};
-	for (int i = 0; i < 4; i++) {
+	const char *opt[] = {"--dim", "--metric", "--index", "--indexed-keys", "--retain"};
+	const char *val[] = {c->dim, c->metric, c->index, c->indexed_keys, c->retain};
+	for (int i = 0; i < 5; i++) {
 		if (!val[i])
 			continue;
 		argv[n++] = opt[i];

@@ -39,6 +39,7 @@ struct sup_config {
 	char bin_dir[PATH_MAX];
 	/* Passed to the writer when set; NULL leaves them to the instance. */
 	const char *dim, *metric, *index, *indexed_keys;
+	const char *retain; /* the writer's --retain; NULL: its default */
 	int gpu;
 	int adopt; /* the writer may take over a directory of another name */
 	int brokers, readers;

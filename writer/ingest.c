@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define INGEST_DEFAULT_INDEX "Flat"
@@ -483,6 +484,93 @@ static void ingest__sweep(ingest *w)
 		w->sweep_due = 0;
 }
 
+/* The LSN retention keeps history from (RETAIN_NO_HORIZON: none). A
+ * window whose log files cannot be listed keeps everything this time. */
+static int64_t ingest__wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts); /* what file mtimes are in */
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t ingest__horizon(ingest *w)
+{
+	if (w->cfg.retain.kind != RETAIN_WINDOW)
+		return retain_horizon(&w->cfg.retain, NULL, 0, 0, 0);
+	struct wal_file *older = NULL;
+	size_t n = 0;
+	int rc = w->wal ? wal_older_files(w->wal, &older, &n) : ROOST_EINVAL;
+	if (rc) {
+		log_warn("cannot list the log files for the retention window: %s; keeping all",
+			 roost_strerror(rc));
+		return 0;
+	}
+	uint64_t h =
+	    retain_horizon(&w->cfg.retain, older, n, wal_current_start(w->wal), ingest__wall_ms());
+	free(older);
+	return h;
+}
+
+static uint64_t ingest__min(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Bytes per row of a collection's sealed segments (index and documents);
+ * 0 when it has none, or none can be looked at. */
+static uint64_t ingest__row_bytes(const ingest *w, uint32_t id)
+{
+	const char *dir = w->cfg.inst->data_dir;
+	uint32_t first, n;
+	uint64_t bytes = 0, rows = 0;
+	char path[INST_PATH_MAX];
+	struct stat st;
+	manifest_segments_of(&w->man, id, &first, &n);
+	for (uint32_t i = first; i < first + n; i++) {
+		const struct manifest_segment *s = &w->man.segments[i];
+		rows += s->count;
+		if (manifest_index_path(dir, s, path, sizeof path) == 0 && stat(path, &st) == 0)
+			bytes += (uint64_t)st.st_size;
+		if (manifest_segment_path(dir, id, s->start_lsn, s->end_lsn, "docs", path,
+					  sizeof path) == 0 &&
+		    stat(path, &st) == 0)
+			bytes += (uint64_t)st.st_size;
+	}
+	return rows ? bytes / rows : 0;
+}
+
+/* Log bytes in files that hold only records below the replay point: kept
+ * for history alone. */
+static uint64_t ingest__log_history_bytes(ingest *w)
+{
+	struct wal_file *older = NULL;
+	size_t n = 0;
+	uint64_t bytes = 0;
+	if (!w->wal || wal_older_files(w->wal, &older, &n) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (older[i].end <= w->man.tail_start)
+			bytes += older[i].size;
+	free(older);
+	return bytes;
+}
+
+/* Tells the catalog, for status, how far back each collection can be read
+ * and what its history takes on disk. */
+static void ingest__show_history(ingest *w)
+{
+	struct catalog_history h = {.horizon = ingest__horizon(w),
+				    .log_bytes = ingest__log_history_bytes(w)};
+	retain_describe(&w->cfg.retain, h.retain, sizeof h.retain);
+	catalog_set_history(w->cat, &h);
+	for (uint32_t i = 0; i < w->man.ncolls; i++) {
+		const struct manifest_coll *mc = &w->man.colls[i];
+		catalog_set_history_of(w->cat, mc->id,
+				       manifest_history_start(mc->created_lsn, mc->reclaimed_lsn),
+				       wcoll_ended(w->colls[i]) * ingest__row_bytes(w, mc->id));
+	}
+}
+
 /* Makes next, stored, the manifest. */
 static int ingest__install(ingest *w, struct manifest *next)
 {
@@ -508,6 +596,8 @@ static void ingest__store(ingest *w)
 	if (rc)
 		log_warn("cannot store the manifest: %s; the log keeps the change",
 			 roost_strerror(rc));
+	else
+		ingest__show_history(w);
 }
 
 /* ---- collections ---- */
@@ -799,8 +889,9 @@ static int ingest__plan_rebuild(ingest *w, uint32_t at, rebuild_job **out)
 }
 
 /* The first merge of the collection at position at that its tiers (or
- * rest) call for, when its index can be built. */
-static int ingest__plan_merge(ingest *w, uint32_t at, compact_job **out)
+ * rest) call for, when its index can be built. Rows whose versions ended
+ * below min(its covered LSN, horizon) are dropped. */
+static int ingest__plan_merge(ingest *w, uint32_t at, uint64_t horizon, compact_job **out)
 {
 	const struct coll_settings *s = wcoll_settings(w->colls[at]);
 	const struct manifest_coll *mc = &w->man.colls[at];
@@ -813,9 +904,12 @@ static int ingest__plan_merge(ingest *w, uint32_t at, compact_job **out)
 	*out = NULL;
 	if (ingest__untrained(w, at))
 		return 0;
-	int rc = wcoll_sealed_tombs(w->colls[at], mc->tail_start, &tombs, &n);
+	/* Only these count for the plan too: a segment whose ended rows are
+	 * all kept would otherwise be rewritten as it is, again and again. */
+	uint64_t below = ingest__min(mc->tail_start, horizon);
+	int rc = wcoll_sealed_tombs(w->colls[at], below, &tombs, &n);
 	if (rc == 0)
-		rc = compact_plan(out, w->cfg.inst, &w->man, mc->id, &p, tombs, n, mc->tail_start);
+		rc = compact_plan(out, w->cfg.inst, &w->man, mc->id, &p, tombs, n, below);
 	free(tombs);
 	return rc;
 }
@@ -829,12 +923,13 @@ static void ingest__plan_compaction(ingest *w)
 {
 	if (!w->merger || w->merging || w->merge_held)
 		return;
+	uint64_t horizon = ingest__horizon(w);
 	for (uint32_t i = 0; i < w->man.ncolls; i++) {
 		rebuild_job *r = NULL;
 		compact_job *c = NULL;
 		int rc = ingest__plan_rebuild(w, i, &r);
 		if (rc == 0 && !r)
-			rc = ingest__plan_merge(w, i, &c);
+			rc = ingest__plan_merge(w, i, horizon, &c);
 		if (rc) {
 			log_warn("collection '%s': cannot plan a merge or a rebuild: %s",
 				 w->man.colls[i].name, roost_strerror(rc));
@@ -884,6 +979,7 @@ static int ingest__install_merge(ingest *w, compact_job *j)
 	wcoll_compacted(w->colls[at], segs, &done, w->man.colls[at].tomb_gen);
 	ingest__show_rebuilding(w, at);
 	ctl_set_documents(w->ctl, ctl_documents(w->ctl) - done.ndropped);
+	ingest__show_history(w);
 	return 0;
 }
 
@@ -1022,7 +1118,8 @@ static int ingest__install_seal(ingest *w, wcoll_seal *s)
 		return rc;
 	}
 	killpoint_reach(KILLPOINT_SEAL_AFTER_MANIFEST);
-	rc = w->wal ? wal_rotate(w->wal, w->end, w->man.tail_start) : 0;
+	rc = w->wal ? wal_rotate(w->wal, w->end, ingest__min(w->man.tail_start, ingest__horizon(w)))
+		    : 0;
 	if (rc)
 		log_warn("cannot rotate the log: %s; old log files stay until the next seal",
 			 roost_strerror(rc));
@@ -1033,6 +1130,7 @@ static int ingest__install_seal(ingest *w, wcoll_seal *s)
 		 (unsigned long long)w->man.gen);
 	wcoll_sealed(w->colls[at]); /* frees s, and seg with it */
 	ingest__show_rebuilding(w, at);
+	ingest__show_history(w);
 	w->sealed_ms = futex_now_ms();
 	w->rest_planned = 0;
 	w->merge_held = 0;
@@ -1684,6 +1782,8 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 		w->made.wal = made_missing(w->wal_dir);
 		rc = wal_open(&w->wal, w->wal_dir, w->end);
 	}
+	if (rc == 0)
+		ingest__show_history(w);
 	if (rc) {
 		made_undo(&w->made);
 		ingest_close(w);

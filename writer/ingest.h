@@ -6,6 +6,7 @@
 
 #include "gpumem.h"
 #include "inst.h"
+#include "retain.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -25,6 +26,7 @@ struct ingest_config {
 	int dead_timeout_ms;  /* a producer's claim older than this is checked */
 	uint32_t clients;     /* idempotency slots of a new control block (0: default) */
 	int adopt;	      /* take over a data directory of another name */
+	struct retain retain; /* history kept beyond what the collections need */
 	/* --gpu: the open segment's index grows on the GPU, within a budget. */
 	int gpu;
 	int gpu_device;

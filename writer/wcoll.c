@@ -239,6 +239,7 @@ int wcoll_open(wcoll **out, const struct wcoll_env *env, const struct manifest_c
 		wcoll__use_tail(c, t, serial, mc->tail_gen);
 	struct catalog_entry e;
 	wcoll__catalog_entry(c, &e);
+	e.history_start = manifest_history_start(mc->created_lsn, mc->reclaimed_lsn);
 	if (rc == 0 && (rc = catalog_put(env->cat, &e)) != 0)
 		log_error("collection '%s': the catalog is full (%u collections)", c->name,
 			  CATALOG_SLOTS);
@@ -778,6 +779,11 @@ void wcoll_sealed(wcoll *c)
 	c->segments += s->seg.count != 0;
 	catalog_set_counts(c->env.cat, c->id, c->sealed_docs + c->published, c->segments);
 	wcoll_seal_free(s);
+}
+
+uint64_t wcoll_ended(const wcoll *c)
+{
+	return docmap_ended(c->docs);
 }
 
 int wcoll_sealed_tombs(const wcoll *c, uint64_t below, struct tomb **out, uint64_t *n)

@@ -191,6 +191,9 @@ void wcoll_seal_free(wcoll_seal *s);
 /* 1 when serial names one of its tails. */
 int wcoll_owns_tail(const wcoll *c, uint64_t serial);
 
+/* Versions of it that deletes and upserts ended, still in its files. */
+uint64_t wcoll_ended(const wcoll *c);
+
 /* The tombstones its tombstone file holds (ended below below, its
  * manifest tail_start), ascending version, malloc'ed (NULL when none). */
 int wcoll_sealed_tombs(const wcoll *c, uint64_t below, struct tomb **out, uint64_t *n);

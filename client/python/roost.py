@@ -214,6 +214,12 @@ class _Status(ctypes.Structure):
                 ("agent_rate", ctypes.c_uint32), ("agent_refused", ctypes.c_uint64)]
 
 
+class _History(ctypes.Structure):
+    _fields_ = [("retain", ctypes.c_char * 48), ("horizon_lsn", ctypes.c_uint64),
+                ("log_bytes", ctypes.c_uint64), ("start_lsn", ctypes.c_uint64),
+                ("bytes", ctypes.c_uint64)]
+
+
 class _CollSettings(ctypes.Structure):
     _fields_ = [("dim", ctypes.c_uint32), ("metric", ctypes.c_uint32),
                 ("index", ctypes.c_char_p), ("train_docs", ctypes.c_uint64),
@@ -259,6 +265,7 @@ _SIGNATURES = {
     "roost_results_lsn": (ctypes.c_uint64, [_P]),
     "roost_results_free": (None, [_P]),
     "roost_status": (ctypes.c_int, [_P, ctypes.POINTER(_Status)]),
+    "roost_history": (ctypes.c_int, [_P, ctypes.POINTER(_History)]),
     "roost_use": (ctypes.c_int, [_P, ctypes.c_char_p]),
     "roost_collection_create": (ctypes.c_int, [_P, ctypes.c_char_p,
                                                ctypes.POINTER(_CollSettings),
@@ -1206,6 +1213,23 @@ class Roost(_VectorStore):
         out["writer_mode"] = st.writer_mode.decode("utf-8", "replace")
         out["metric"] = "ip" if st.metric == 1 else "l2"
         out["collection"] = st.collection.decode("utf-8", "replace")
+        return out
+
+    def history(self):
+        """The history kept for this handle's collection (use()) as a dict:
+        "retain" (the instance's `roost up --retain`), "horizon_lsn" (with
+        retention, everything visible from it on is kept; 0: none),
+        "log_bytes" (log kept for history alone), "start_lsn" (the oldest
+        LSN as_of= may name) and "bytes" (disk its deleted and replaced
+        versions take). RoostError ENOCOLL when the collection does not
+        exist."""
+        h = _History()
+        with self._lock:
+            rc = self._lib.roost_history(self._handle(), ctypes.byref(h))
+            if rc:
+                raise self._error(rc)
+        out = {name: getattr(h, name) for name, _ in _History._fields_}
+        out["retain"] = h.retain.decode("utf-8", "replace")
         return out
 
     # -- collections ------------------------------------------------------

@@ -58,9 +58,10 @@ def normalise(lines):
         line = re.sub(r"ingest [\d.]+ documents/s, search [\d.]+ requests/s",
                       "ingest N documents/s, search N requests/s", line)
         # A collection's row ends with its ingest and search rates, then
-        # its indexed keys.
+        # where its history starts, its ended versions' bytes and its
+        # indexed keys.
         line = re.sub(r"^(\s+\S+\s+\d+\s+\d+\s+(?:l2|ip)\s+\S+\s+\d+\s+\d+\s+\d+\s+)[\d.]+(\s+)[\d.]+"
-                      r"(\s+\S+)$", r"\1N\2N\3", line)
+                      r"(\s+\d+\s+\d+\s+\S+)$", r"\1N\2N\3", line)
         out.append(re.sub(r"\s+", " ", line).rstrip())
     return out
 

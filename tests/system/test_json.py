@@ -247,8 +247,9 @@ def test_create_list_status_drop(inst):
             "settings": dict(DEFAULTS, dim=2, metric="ip", index="Flat")}
     lsn = r["collection"]["lsn"]
     assert r == {"version": 1, "status": 0, "message": "", "collection": {
-        "lsn": lsn, "collection": dict(info, created_lsn=lsn), "existed": False}}
-    info["created_lsn"] = lsn
+        "lsn": lsn, "collection": dict(info, created_lsn=lsn, history_start_lsn=lsn + 1,
+                                       history_bytes=0), "existed": False}}
+    info.update(created_lsn=lsn, history_start_lsn=lsn + 1, history_bytes=0)
     # A retry with the same key gets the same reply; a new create of the
     # same settings finds it there; one of other settings is refused.
     assert call(inst, create("posts", 1, dim=2, metric="ip", index="Flat")) == r
@@ -271,6 +272,7 @@ def test_create_list_status_drop(inst):
     assert st["collections"] == [default, posts]
     st = call(inst, STATUS)["status_reply"]
     assert (st["collection"], st["dim"], st["metric"]) == ("default", DIM, "l2")
+    assert (st["retain"], st["history_horizon_lsn"], st["history_log_bytes"]) == ("none", 0, 0)
 
     gone = call(inst, drop("posts", 4))
     assert gone == {"version": 1, "status": 0, "message": "", "collection": {

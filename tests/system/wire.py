@@ -112,7 +112,8 @@ def parse_collection(buf):
     st = decode(f.get(3, [b""])[0])
     out = {"name": f.get(1, [b""])[0].decode(), "id": f.get(2, [0])[0],
            "documents": f.get(4, [0])[0], "segments": f.get(5, [0])[0],
-           "created_lsn": f.get(6, [0])[0], "rebuilding": f.get(7, [0])[0]}
+           "created_lsn": f.get(6, [0])[0], "rebuilding": f.get(7, [0])[0],
+           "history_start_lsn": f.get(8, [0])[0], "history_bytes": f.get(9, [0])[0]}
     names = {1: "dim", 2: "metric", 4: "train_docs", 5: "seal_docs", 6: "seal_interval_ms"}
     out.update({name: st.get(k, [0])[0] for k, name in names.items()})
     out["index"] = st.get(3, [b""])[0].decode()
@@ -180,8 +181,10 @@ def parse_reply(buf):
         st = decode(f[6][0])
         names = {1: "dim", 4: "writer_pid", 5: "ring_head", 6: "ring_reserve",
                  7: "ring_capacity", 8: "durable_lsn", 9: "applied_lsn",
-                 10: "published_lsn", 11: "documents", 15: "agent_rate", 16: "agent_refused"}
+                 10: "published_lsn", 11: "documents", 15: "agent_rate", 16: "agent_refused",
+                 18: "history_horizon_lsn", 19: "history_log_bytes"}
         reply["status_reply"] = {name: st.get(k, [0])[0] for k, name in names.items()}
+        reply["status_reply"]["retain"] = st.get(17, [b""])[0].decode()
         reply["status_reply"]["collection"] = st.get(13, [b""])[0].decode()
         reply["status_reply"]["collections"] = [parse_collection(c) for c in st.get(14, [])]
     if 7 in f:

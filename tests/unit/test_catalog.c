@@ -80,6 +80,9 @@ static void assert_same(const struct catalog_entry *a, const struct catalog_entr
 	assert_int_equal(a->frozen_serial, b->frozen_serial);
 	assert_int_equal(a->documents, b->documents);
 	assert_int_equal(a->segments, b->segments);
+	assert_int_equal(a->rebuilding, b->rebuilding);
+	assert_int_equal(a->history_start, b->history_start);
+	assert_int_equal(a->history_bytes, b->history_bytes);
 }
 
 static void assert_found(catalog *c, const struct catalog_entry *want)
@@ -179,18 +182,45 @@ static void test_updates(void **state)
 
 	catalog_set_tail(w, 3, 555, 554);
 	catalog_set_counts(w, 3, 123456789012ull, 77);
+	catalog_set_history_of(w, 3, 4242, 987654321ull);
 	renamed.tail_serial = 555;
 	renamed.frozen_serial = 554;
 	renamed.documents = 123456789012ull;
 	renamed.segments = 77;
+	renamed.history_start = 4242;
+	renamed.history_bytes = 987654321ull;
 	assert_found(r, &renamed);
 	/* Unknown ids change nothing. */
 	catalog_set_tail(w, 8, 1, 0);
 	catalog_set_counts(w, 8, 1, 1);
+	catalog_set_history_of(w, 8, 1, 1);
 	catalog_remove(w, 8);
 	catalog_remove(w, 0);
 	assert_found(r, &renamed);
 	assert_int_equal(catalog_get(r, 8, &got), ROOST_ENOCOLL);
+	catalog_close(r);
+	catalog_close(w);
+}
+
+/* The instance's retention: none said before a writer does; then what it
+ * said last, its text cut to fit. */
+static void test_history(void **state)
+{
+	catalog *w = make_writer(state);
+	catalog *r = make_reader(state);
+	struct catalog_history h;
+	assert_int_equal(catalog_history(r, &h), 0);
+	assert_string_equal(h.retain, "");
+	struct catalog_history said = {.retain = "lsn:12345", .horizon = 12345, .log_bytes = 77};
+	catalog_set_history(w, &said);
+	assert_int_equal(catalog_history(r, &h), 0);
+	assert_memory_equal(&h, &said, sizeof h);
+	memset(said.retain, 'x', sizeof said.retain);
+	said.horizon = UINT64_MAX;
+	catalog_set_history(w, &said);
+	assert_int_equal(catalog_history(r, &h), 0);
+	assert_int_equal(strlen(h.retain), CATALOG_RETAIN_MAX - 1);
+	assert_true(h.horizon == UINT64_MAX);
 	catalog_close(r);
 	catalog_close(w);
 }
@@ -519,6 +549,7 @@ int main(void)
 	    T(test_version),	    T(test_notes),
 	    T(test_full),	    T(test_reader_never_sees_a_torn_slot),
 	    T(test_corrupt_header), T(test_wrong_sizes),
+	    T(test_history),
 	};
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
 }

@@ -1008,12 +1008,14 @@ static void test_encode_status_reply(void **state)
 	r.body_case = ROOST__REPLY__BODY_STATUS_REPLY;
 	r.status_reply = &st;
 	s = encode_reply(&r);
-	assert_string_equal(s, "{\"version\":1,\"status\":0,\"message\":\"\",\"status_reply\":{"
-			       "\"dim\":3,\"metric\":\"ip\",\"index\":\"HNSW32\",\"writer_pid\":42,"
-			       "\"ring_head\":0,\"ring_reserve\":0,\"ring_capacity\":1048576,"
-			       "\"durable_lsn\":0,\"applied_lsn\":0,\"published_lsn\":0,"
-			       "\"documents\":9,\"writer_mode\":\"cpu\",\"collection\":\"\","
-			       "\"collections\":[],\"agent_rate\":0,\"agent_refused\":0}}");
+	assert_string_equal(
+	    s, "{\"version\":1,\"status\":0,\"message\":\"\",\"status_reply\":{"
+	       "\"dim\":3,\"metric\":\"ip\",\"index\":\"HNSW32\",\"writer_pid\":42,"
+	       "\"ring_head\":0,\"ring_reserve\":0,\"ring_capacity\":1048576,"
+	       "\"durable_lsn\":0,\"applied_lsn\":0,\"published_lsn\":0,"
+	       "\"documents\":9,\"writer_mode\":\"cpu\",\"collection\":\"\","
+	       "\"collections\":[],\"agent_rate\":0,\"agent_refused\":0,\"retain\":\"\","
+	       "\"history_horizon_lsn\":0,\"history_log_bytes\":0}}");
 	free(s);
 }
 
@@ -1055,19 +1057,22 @@ static void infos_init(struct infos *in)
 	in->c[1].documents = UINT64_MAX;
 	in->c[1].created_lsn = 224;
 	in->c[1].rebuilding = UINT32_MAX;
+	in->c[1].history_start_lsn = 225;
+	in->c[1].history_bytes = UINT64_MAX;
 }
 
 #define INFO_0                                                                                     \
 	"{\"name\":\"default\",\"id\":1,\"settings\":{\"dim\":3,\"metric\":\"l2\",\"index\":"      \
 	"\"Flat\",\"train_docs\":0,\"seal_docs\":65536,\"seal_interval_ms\":10000,"                \
 	"\"indexed_keys\":[\"user\",\"topic\"]},\"documents\":2,\"segments\":1,\"created_lsn\":0," \
-	"\"rebuilding\":0}"
+	"\"rebuilding\":0,\"history_start_lsn\":0,\"history_bytes\":0}"
 #define INFO_1                                                                                     \
 	"{\"name\":\"p\xc3\xa9\",\"id\":4294967295,\"settings\":{\"dim\":8,\"metric\":\"ip\","     \
 	"\"index\":\"HNSW32\",\"train_docs\":18446744073709551615,\"seal_docs\":4096,"             \
 	"\"seal_interval_ms\":0,\"indexed_keys\":[]},\"documents\":18446744073709551615,"          \
 	"\"segments\":0,"                                                                          \
-	"\"created_lsn\":224,\"rebuilding\":4294967295}"
+	"\"created_lsn\":224,\"rebuilding\":4294967295,\"history_start_lsn\":225,"                 \
+	"\"history_bytes\":18446744073709551615}"
 
 static void test_encode_status_reply_collections(void **state)
 {
@@ -1084,6 +1089,9 @@ static void test_encode_status_reply_collections(void **state)
 	st.writer_mode = "down";
 	st.n_collections = 2;
 	st.collections = in.p;
+	st.retain = "lsn:300";
+	st.history_horizon_lsn = 300;
+	st.history_log_bytes = 4096;
 	r.body_case = ROOST__REPLY__BODY_STATUS_REPLY;
 	r.status_reply = &st;
 	s = encode_reply(&r);
@@ -1093,7 +1101,8 @@ static void test_encode_status_reply_collections(void **state)
 	       "\"ring_head\":0,\"ring_reserve\":0,\"ring_capacity\":0,"
 	       "\"durable_lsn\":0,\"applied_lsn\":0,\"published_lsn\":0,"
 	       "\"documents\":0,\"writer_mode\":\"down\",\"collection\":\"default\","
-	       "\"collections\":[" INFO_0 "," INFO_1 "],\"agent_rate\":0,\"agent_refused\":0}}");
+	       "\"collections\":[" INFO_0 "," INFO_1 "],\"agent_rate\":0,\"agent_refused\":0,"
+	       "\"retain\":\"lsn:300\",\"history_horizon_lsn\":300,\"history_log_bytes\":4096}}");
 	free(s);
 	/* A metric this schema has no name for (a newer server's) keeps its
 	 * number; text that is not UTF-8 never becomes broken JSON. */
@@ -1149,7 +1158,8 @@ static void test_encode_collection_replies(void **state)
 	s = encode_reply(&r);
 	assert_string_equal(s, "{\"version\":1,\"status\":0,\"message\":\"\",\"collection\":{"
 			       "\"lsn\":240,\"collection\":{\"name\":\"gone\",\"id\":0,"
-			       "\"documents\":0,\"segments\":0,\"created_lsn\":0,\"rebuilding\":0},"
+			       "\"documents\":0,\"segments\":0,\"created_lsn\":0,\"rebuilding\":0,"
+			       "\"history_start_lsn\":0,\"history_bytes\":0},"
 			       "\"existed\":false}}");
 	free(s);
 }

@@ -520,6 +520,37 @@ static void test_rotate_keeps_what_is_needed(void **state)
 	wal_close(w);
 }
 
+/* The files before the one being written, with their ranges and sizes:
+ * what retention's horizon and status read. */
+static void test_older_files_list_ranges(void **state)
+{
+	const char *dir = tu_dir(state);
+	wal *w;
+	struct wal_file *f;
+	size_t n;
+	assert_int_equal(wal_open(&w, dir, 0), 0);
+	assert_int_equal(wal_older_files(w, &f, &n), 0);
+	assert_int_equal(n, 0);
+	free(f);
+	append_recs(w, 0, 3, 3);
+	assert_int_equal(wal_rotate(w, lsn_of(3), 0), 0);
+	append_recs(w, 3, 5, 2);
+	assert_int_equal(wal_rotate(w, lsn_of(5), 0), 0);
+	append_recs(w, 5, 6, 1);
+	assert_int_equal(wal_current_start(w), lsn_of(5));
+	assert_int_equal(wal_older_files(w, &f, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(f[0].start, lsn_of(0));
+	assert_int_equal(f[0].end, lsn_of(3));
+	assert_int_equal(f[0].size, off_of(0, 3));
+	assert_int_equal(f[1].start, lsn_of(3));
+	assert_int_equal(f[1].end, lsn_of(5));
+	assert_int_equal(f[1].size, off_of(3, 5));
+	assert_true(f[0].mtime_ms > 0 && f[1].mtime_ms >= f[0].mtime_ms);
+	free(f);
+	wal_close(w);
+}
+
 static void test_rotate_rejects(void **state)
 {
 	const char *dir = tu_dir(state);
@@ -717,6 +748,7 @@ int main(void)
 	    T(test_out_of_order),
 	    T(test_rotate),
 	    T(test_rotate_keeps_what_is_needed),
+	    T(test_older_files_list_ranges),
 	    T(test_rotate_rejects),
 	    T(test_sync_failure),
 	    T(test_unwritable_file_recovers),
