@@ -437,6 +437,57 @@ static int broker__alter(struct broker *b, const Roost__AlterCollectionRequest *
 	return broker__collection_reply(&e, res.lsn, 0, out, len);
 }
 
+/* A fork into a name taken, or of a source that is not live, changes
+ * nothing: refused before it takes a place in the log. */
+static int broker__precheck_fork(struct broker *b, const struct broker_record *r,
+				 struct broker_add *res, char *msg)
+{
+	(void)res;
+	struct catalog_entry e;
+	if (catalog_find(b->cat, r->op.name, &e) == 0) {
+		snprintf(msg, BROKER_MSG,
+			 "collection '%s' exists: fork into a new name, or drop it first",
+			 r->op.name);
+		return ROOST_EEXIST;
+	}
+	if (catalog_get(b->cat, r->op.id, &e) != 0) {
+		snprintf(msg, BROKER_MSG, "the collection to fork was dropped");
+		return ROOST_ENOCOLL;
+	}
+	return 0;
+}
+
+/* A fork names its source by the id found here, as an alter does. */
+static int broker__fork(struct broker *b, const Roost__ForkCollectionRequest *f, void **out,
+			size_t *len)
+{
+	char msg[BROKER_MSG] = "";
+	struct catalog_entry e = {0};
+	int rc = wire_check_fork(f, msg, sizeof msg);
+	if (rc == 0)
+		rc = broker__collection(b, f->source, &e, msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	struct broker_record r = {.client_id = f->client_id,
+				  .seq = f->seq,
+				  .size = COLLREC_SIZE,
+				  .precheck = broker__precheck_fork};
+	wire_fork_record(f, e.id, &r.op);
+	struct broker_add res;
+	int refused;
+	/* Acknowledged once the catalog lists it: then it answers searches. */
+	rc = broker__coll_commit(b, &r, f->timeout_ms, &res, &refused, msg);
+	if (rc)
+		return broker__reply_error(rc, msg, out, len);
+	if (refused)
+		return broker__refused(b, refused, res.lsn, "fork into collection", f->name, out,
+				       len);
+	if (catalog_find(b->cat, f->name, &e) != 0)
+		return broker__reply_error(
+		    ROOST_ENOCOLL, "the fork was dropped right after it was made", out, len);
+	return broker__collection_reply(&e, res.lsn, 0, out, len);
+}
+
 /* Every live collection, by id, as infos pointing into entries. */
 static int broker__infos(struct broker *b, struct catalog_entry **entries,
 			 struct broker__info **infos, Roost__CollectionInfo ***ptrs, size_t *n)
@@ -945,6 +996,9 @@ static int broker__handle_binary(void *ctx, const void *frame, size_t len, void 
 		break;
 	case ROOST__REQUEST__OP_ALTER_COLLECTION:
 		rc = broker__alter(b, req->alter_collection, reply, reply_len);
+		break;
+	case ROOST__REQUEST__OP_FORK_COLLECTION:
+		rc = broker__fork(b, req->fork_collection, reply, reply_len);
 		break;
 	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
 		rc = broker__list(b, reply, reply_len);

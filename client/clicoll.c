@@ -20,7 +20,8 @@ const char clicoll_usage[] =
     "       roost collections --name NAME alter COLL [--index FACTORY] [--train-docs N]\n"
     "                         [--json]\n"
     "       roost collections --name NAME drop COLL\n"
-    "Lists, creates, describes, alters or drops collections. Each collection has\n"
+    "       roost collections --name NAME fork COLL NEW [--as-of LSN] [--json]\n"
+    "Lists, creates, describes, alters, drops or forks collections. Each collection has\n"
     "its own dimension, metric, FAISS index and seal policy; settings not given\n"
     "take the writer's defaults. Creating a collection that exists with the same\n"
     "settings is not an error (it says so); with other settings it is. A name is\n"
@@ -34,13 +35,24 @@ const char clicoll_usage[] =
     "retrains an IVF, PQ or SQ index on the data as it is now; Flat and HNSW have\n"
     "nothing to retrain): new seals use them at once, and the\n"
     "segments sealed before are rebuilt in the background, searchable throughout\n"
-    "(REBUILDING counts those left). --timeout-ms MS bounds the call (default\n"
-    "30000).\n";
+    "(REBUILDING counts those left). fork makes NEW of what COLL held as of LSN\n"
+    "(an answer's lsn; default: now), with COLL's settings, sharing its sealed\n"
+    "segments (a link per file, no copy); the two then change independently.\n"
+    "--timeout-ms MS bounds the call (default 30000).\n";
 
-enum clicoll_verb { CLICOLL_LIST, CLICOLL_CREATE, CLICOLL_DESCRIBE, CLICOLL_DROP, CLICOLL_ALTER };
+enum clicoll_verb {
+	CLICOLL_LIST,
+	CLICOLL_CREATE,
+	CLICOLL_DESCRIBE,
+	CLICOLL_DROP,
+	CLICOLL_ALTER,
+	CLICOLL_FORK
+};
 
 struct clicoll_opts {
 	const char *name, *coll, *index;
+	const char *fork; /* fork: the new collection's name */
+	uint64_t as_of;	  /* fork: 0, now */
 	enum clicoll_verb verb;
 	struct roost_collection_settings s;
 	int json;
@@ -49,7 +61,7 @@ struct clicoll_opts {
 	int fixed_given;    /* any of those an alter cannot change */
 };
 
-static const char *const clicoll__verbs[] = {"list", "create", "describe", "drop", "alter"};
+static const char *const clicoll__verbs[] = {"list", "create", "describe", "drop", "alter", "fork"};
 
 /* A number option of create, into its field. */
 static int clicoll__setting(struct clicoll_opts *o, int opt, const char *arg)
@@ -82,15 +94,19 @@ static int clicoll__positional(struct clicoll_opts *o, const char *arg, int nth)
 		o->coll = arg;
 		return 0;
 	}
+	if (nth == 2 && o->verb == CLICOLL_FORK) {
+		o->fork = arg;
+		return 0;
+	}
 	for (size_t i = 0; nth == 0 && i < sizeof clicoll__verbs / sizeof clicoll__verbs[0]; i++)
 		if (strcmp(arg, clicoll__verbs[i]) == 0) {
 			o->verb = (enum clicoll_verb)i;
 			return 0;
 		}
 	return nth == 0
-		   ? cliutil_usage("collections",
-				   "unknown action '%s': list, create, describe, alter or drop",
-				   arg)
+		   ? cliutil_usage(
+			 "collections",
+			 "unknown action '%s': list, create, describe, alter, drop or fork", arg)
 		   : cliutil_usage("collections", "unexpected argument '%s'", arg);
 }
 
@@ -111,6 +127,10 @@ static int clicoll__check(const struct clicoll_opts *o)
 		return cliutil_usage("collections", "settings are given only to create and alter");
 	if (o->verb == CLICOLL_DROP && o->json)
 		return cliutil_usage("collections", "drop prints no JSON");
+	if (o->verb == CLICOLL_FORK && !o->fork)
+		return cliutil_usage("collections", "fork needs the new collection's name");
+	if (o->verb != CLICOLL_FORK && o->as_of)
+		return cliutil_usage("collections", "--as-of is given only to fork");
 	return CLI_OK;
 }
 
@@ -127,6 +147,7 @@ static int clicoll__parse(int argc, char **argv, struct clicoll_opts *o)
 	    {"indexed-keys", required_argument, 0, 'k'},
 	    {"json", no_argument, 0, 'j'},
 	    {"timeout-ms", required_argument, 0, 't'},
+	    {"as-of", required_argument, 0, 'O'},
 	    {0, 0, 0, 0},
 	};
 	long long v;
@@ -145,7 +166,10 @@ static int clicoll__parse(int argc, char **argv, struct clicoll_opts *o)
 			o->json = 1;
 		else if (opt == 't' && opt_number(optarg, 1, 3600 * 1000, &v) == 0)
 			o->timeout_ms = (int)v;
-		else if (opt == 't' || (strchr("dmTsS", opt) && clicoll__setting(o, opt, optarg)))
+		else if (opt == 'O' && opt_number(optarg, 1, INT64_MAX, &v) == 0)
+			o->as_of = (uint64_t)v;
+		else if (opt == 't' || opt == 'O' ||
+			 (strchr("dmTsS", opt) && clicoll__setting(o, opt, optarg)))
 			return cliutil_usage("collections", "bad value '%s' for --%s", optarg,
 					     opts[idx].name);
 		else if (opt == '?')
@@ -326,6 +350,24 @@ static int clicoll__alter(roost *r, const struct clicoll_opts *o)
 	return CLI_OK;
 }
 
+static int clicoll__fork(roost *r, const struct clicoll_opts *o)
+{
+	struct roost_collection c;
+	int rc = roost_collection_fork(r, o->coll, o->fork, o->as_of, &c);
+	if (rc)
+		return cliutil_fail("collections", o->name, rc, roost_last_error(r),
+				    "fork collection '%s' into '%s'", o->coll, o->fork);
+	if (o->json)
+		clicoll__json_line(&c);
+	else
+		printf("forked collection %s (id %u) from %s as of lsn %llu: %llu documents in %u "
+		       "shared segments\n",
+		       c.name, c.id, o->coll,
+		       (unsigned long long)(o->as_of ? o->as_of : c.created_lsn),
+		       (unsigned long long)c.documents, c.segments);
+	return CLI_OK;
+}
+
 static int clicoll__drop(roost *r, const struct clicoll_opts *o)
 {
 	int rc = roost_collection_drop(r, o->coll);
@@ -357,6 +399,9 @@ int clicoll_main(int argc, char **argv)
 		break;
 	case CLICOLL_ALTER:
 		rc = clicoll__alter(r, &o);
+		break;
+	case CLICOLL_FORK:
+		rc = clicoll__fork(r, &o);
 		break;
 	default:
 		rc = clicoll__list(r, &o);

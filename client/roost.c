@@ -673,6 +673,26 @@ int roost_collection_alter(roost *r, const char *name, const char *index, uint64
 	return lr_collection_call(r, &req, &a.timeout_ms, out, NULL);
 }
 
+int roost_collection_fork(roost *r, const char *source, const char *name, uint64_t as_of_lsn,
+			  struct roost_collection *out)
+{
+	int rc = lr_collection_name(r, name);
+	if (rc == 0)
+		rc = lr_collection_name(r, source);
+	if (rc)
+		return rc;
+	Roost__ForkCollectionRequest f = ROOST__FORK_COLLECTION_REQUEST__INIT;
+	f.name = (char *)name;
+	f.source = (char *)source;
+	f.as_of_lsn = as_of_lsn;
+	f.client_id = r->client_id;
+	f.seq = ++r->seq; /* one key for every retry of this call */
+	Roost__Request req = ROOST__REQUEST__INIT;
+	req.op_case = ROOST__REQUEST__OP_FORK_COLLECTION;
+	req.fork_collection = &f;
+	return lr_collection_call(r, &req, &f.timeout_ms, out, NULL);
+}
+
 int roost_collection_list(roost *r, struct roost_collection **out, size_t *n)
 {
 	Roost__ListCollectionsRequest l = ROOST__LIST_COLLECTIONS_REQUEST__INIT;

@@ -156,6 +156,18 @@ int roost_collection_drop(roost *r, const char *name);
 int roost_collection_alter(roost *r, const char *name, const char *index, uint64_t train_docs,
 			   struct roost_collection *out);
 
+/* Makes collection name of what source held as of as_of_lsn (0: now),
+ * with source's settings, sharing its sealed segments: a fork of a large
+ * collection costs a link per file, not a copy. The two then change
+ * independently; the source is never changed by the fork. as_of_lsn is
+ * a reply's lsn, within the source's history (ROOST_EHISTORY names
+ * where it starts; `roost up --retain` keeps more). ROOST_EEXIST when
+ * name is taken, ROOST_ENOCOLL when source does not exist, ROOST_EINVAL
+ * while source waits for the rows its index trains on. out may be NULL.
+ * Idempotent like adds. */
+int roost_collection_fork(roost *r, const char *source, const char *name, uint64_t as_of_lsn,
+			  struct roost_collection *out);
+
 /* Every collection, ascending id, in an array to give to
  * roost_collections_free. */
 int roost_collection_list(roost *r, struct roost_collection **out, size_t *n);

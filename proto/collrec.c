@@ -20,7 +20,7 @@ struct collrec__wire {
 	uint64_t seal_docs;
 	uint32_t seal_interval_ms;
 	uint32_t id;
-	uint64_t reserved;
+	uint64_t as_of_lsn;	/* fork; zero for the others */
 	char indexed_keys[128]; /* version 2 on */
 };
 
@@ -63,6 +63,12 @@ static int collrec__printable(const char *s)
 
 static int collrec__settings_ok(const struct collrec__wire *w)
 {
+	if (w->op != COLLREC_FORK && w->as_of_lsn != 0)
+		return 0;
+	if (w->op == COLLREC_FORK)
+		return w->id != 0 && w->dim == 0 && w->metric == 0 && w->index[0] == 0 &&
+		       w->train_docs == 0 && w->seal_docs == 0 && w->seal_interval_ms == 0 &&
+		       w->indexed_keys[0] == 0;
 	if (w->op == COLLREC_DROP)
 		return w->dim == 0 && w->metric == 0 && w->index[0] == 0 && w->train_docs == 0 &&
 		       w->seal_docs == 0 && w->seal_interval_ms == 0 && w->indexed_keys[0] == 0;
@@ -89,9 +95,8 @@ int collrec_parse(const void *data, size_t len, struct collrec *out)
 	struct collrec__wire w;
 	if (!data || !out || collrec__read(data, len, &w) != 0)
 		return ROOST_ECORRUPT;
-	if (w.magic != COLLREC_MAGIC || w.op < COLLREC_CREATE || w.op > COLLREC_ALTER ||
-	    w.reserved != 0 || !collrec__padded(w.name, sizeof w.name) ||
-	    !collrec__padded(w.index, sizeof w.index) ||
+	if (w.magic != COLLREC_MAGIC || w.op < COLLREC_CREATE || w.op > COLLREC_FORK ||
+	    !collrec__padded(w.name, sizeof w.name) || !collrec__padded(w.index, sizeof w.index) ||
 	    !collrec__padded(w.indexed_keys, sizeof w.indexed_keys) ||
 	    coll_name_check(w.name, NULL, 0) != 0 || !collrec__settings_ok(&w))
 		return ROOST_ECORRUPT;
@@ -108,6 +113,7 @@ int collrec_parse(const void *data, size_t len, struct collrec *out)
 	out->settings.seal_interval_ms = w.seal_interval_ms;
 	memcpy(out->settings.indexed_keys, w.indexed_keys, sizeof out->settings.indexed_keys);
 	out->id = w.id;
+	out->as_of_lsn = w.as_of_lsn;
 	return 0;
 }
 
@@ -134,6 +140,8 @@ void collrec_write(const struct collrec *rec, void *dst)
 	} else {
 		w.id = rec->id;
 	}
+	if (rec->op == COLLREC_FORK)
+		w.as_of_lsn = rec->as_of_lsn;
 	if (rec->op == COLLREC_ALTER) {
 		memcpy(w.index, rec->settings.index,
 		       strnlen(rec->settings.index, sizeof w.index - 1));

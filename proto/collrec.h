@@ -2,7 +2,8 @@
  * and the log, ordered with the batches around it by its LSN.
  *
  * An alter changes a live collection's index type or training size; the
- * writer then rebuilds its segments' indexes in the background.
+ * writer then rebuilds its segments' indexes in the background. A fork
+ * makes a new collection (name) of what another (id) held as of an LSN.
  *
  * A broker writes it from a checked request; the writer applies it, and
  * applies it again when it replays the log. Every reader of these bytes
@@ -17,8 +18,10 @@
  *   char   index[64]                 the writer's defaults); drop: zero;
  *   uint64 train_docs, seal_docs     alter: index and train_docs only
  *   uint32 seal_interval_ms          ("" and 0 keep what the collection has)
- *   uint32 id                drop, alter: the id the broker found; create: 0
- *   uint64 reserved          zero
+ *   uint32 id                drop, alter, fork: the id the broker found
+ *                            (a fork's: its source's); create: 0
+ *   uint64 as_of_lsn         fork: the LSN it is made as of (0: its own
+ *                            LSN); zero for the others
  *   char   indexed_keys[128] create: NUL-padded, a list coll_keys_check
  *                            accepts ("": none); drop: zero
  * Version 1 is the first 192 bytes alone: logs written before indexed keys
@@ -41,6 +44,7 @@ enum collrec_op {
 	COLLREC_CREATE = 1,
 	COLLREC_DROP = 2,
 	COLLREC_ALTER = 3,
+	COLLREC_FORK = 4,
 };
 
 /* A record, decoded. */
@@ -49,7 +53,8 @@ struct collrec {
 	uint64_t client_id, seq;
 	char name[COLL_NAME_MAX + 1];
 	struct coll_settings settings; /* create; alter: index, train_docs */
-	uint32_t id;		       /* drop, alter */
+	uint32_t id;		       /* drop, alter; fork: the source's */
+	uint64_t as_of_lsn;	       /* fork */
 };
 
 /* 1 when the record at data starts as a collection record does (its

@@ -652,6 +652,33 @@ static int json__alter_field(struct jsonlex *lx, int f, void *obj)
 static const struct jsonlex_object json__alter_object = {"alter_collection", json__alter_names,
 							 json__alter_field, ROOST_EINVAL};
 
+enum { JSON__F_NAME, JSON__F_SOURCE, JSON__F_AS_OF, JSON__F_CLIENT, JSON__F_SEQ, JSON__F_TO };
+static const char *const json__fork_names[] = {"name", "source",     "as_of_lsn", "client_id",
+					       "seq",  "timeout_ms", NULL};
+
+static int json__fork_field(struct jsonlex *lx, int f, void *obj)
+{
+	Roost__ForkCollectionRequest *k = obj;
+
+	switch (f) {
+	case JSON__F_NAME:
+		return json__string_field(lx, &k->name);
+	case JSON__F_SOURCE:
+		return json__string_field(lx, &k->source);
+	case JSON__F_AS_OF:
+		return jsonlex_u64(lx, UINT64_MAX, &k->as_of_lsn);
+	case JSON__F_CLIENT:
+		return jsonlex_u64(lx, UINT64_MAX, &k->client_id);
+	case JSON__F_SEQ:
+		return jsonlex_u64(lx, UINT64_MAX, &k->seq);
+	default:
+		return jsonlex_u32(lx, &k->timeout_ms);
+	}
+}
+
+static const struct jsonlex_object json__fork_object = {"fork_collection", json__fork_names,
+							json__fork_field, ROOST_EINVAL};
+
 enum {
 	JSON__DEL_COLL,
 	JSON__DEL_IDS,
@@ -781,7 +808,7 @@ static const struct jsonlex_object json__list_object = {"list_collections", json
 
 #define JSON__OPS                                                                                  \
 	"add, search, status, create_collection, drop_collection, alter_collection, "              \
-	"list_collections, delete_docs, get_docs or scroll"
+	"list_collections, delete_docs, get_docs, scroll or fork_collection"
 
 /* After "version", the operations, each named as its field of the oneof. */
 enum {
@@ -795,7 +822,8 @@ enum {
 	JSON__R_LIST,
 	JSON__R_DELETE,
 	JSON__R_GET,
-	JSON__R_SCROLL
+	JSON__R_SCROLL,
+	JSON__R_FORK
 };
 static const char *const json__request_names[] = {"version",
 						  "add",
@@ -808,6 +836,7 @@ static const char *const json__request_names[] = {"version",
 						  "delete_docs",
 						  "get_docs",
 						  "scroll",
+						  "fork_collection",
 						  NULL};
 
 /* How each operation's object is read; search has a reader of its own. */
@@ -816,7 +845,7 @@ static const struct jsonlex_object *const json__op_objects[] = {
     [JSON__R_CREATE] = &json__create_object, [JSON__R_DROP] = &json__drop_object,
     [JSON__R_LIST] = &json__list_object,     [JSON__R_DELETE] = &json__delete_object,
     [JSON__R_GET] = &json__get_object,	     [JSON__R_SCROLL] = &json__scroll_object,
-    [JSON__R_ALTER] = &json__alter_object};
+    [JSON__R_ALTER] = &json__alter_object,   [JSON__R_FORK] = &json__fork_object};
 
 static int json__request_field(struct jsonlex *lx, int f, void *obj)
 {

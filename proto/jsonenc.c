@@ -644,6 +644,14 @@ static void jsonenc__put_alter(struct jsonenc__buf *b, const Roost__AlterCollect
 	jsonenc__put_key_tail(b, a->client_id, a->seq, a->timeout_ms);
 }
 
+static void jsonenc__put_fork(struct jsonenc__buf *b, const Roost__ForkCollectionRequest *f)
+{
+	jsonenc__put_key_str(b, ",\"fork_collection\":{\"name\":", f->name);
+	jsonenc__put_key_str(b, ",\"source\":", f->source);
+	jsonenc__put_u64(b, ",\"as_of_lsn\":", f->as_of_lsn);
+	jsonenc__put_key_tail(b, f->client_id, f->seq, f->timeout_ms);
+}
+
 /* The operation. An add, search, create, drop or alter without its
  * message is left out; status and list_collections need nothing of
  * theirs. */
@@ -672,6 +680,10 @@ static void jsonenc__put_op(struct jsonenc__buf *b, const Roost__Request *req)
 	case ROOST__REQUEST__OP_ALTER_COLLECTION:
 		if (req->alter_collection != NULL)
 			jsonenc__put_alter(b, req->alter_collection);
+		break;
+	case ROOST__REQUEST__OP_FORK_COLLECTION:
+		if (req->fork_collection != NULL)
+			jsonenc__put_fork(b, req->fork_collection);
 		break;
 	case ROOST__REQUEST__OP_LIST_COLLECTIONS:
 		jsonenc__puts(b, ",\"list_collections\":{}");

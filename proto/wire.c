@@ -123,14 +123,15 @@ static int wire__check_request(const Roost__Request *req, char *msg, size_t msgl
 	case ROOST__REQUEST__OP_GET_DOCS:
 	case ROOST__REQUEST__OP_SCROLL:
 	case ROOST__REQUEST__OP_ALTER_COLLECTION:
+	case ROOST__REQUEST__OP_FORK_COLLECTION:
 		break;
 	default:
 		return wire__fail(
 		    msg, msglen, ROOST_EUNSUPPORTED,
 		    "unknown operation: the request sets none of add, search, "
 		    "status, create_collection, drop_collection, alter_collection, "
-		    "list_collections, delete_docs, get_docs or scroll (is the client "
-		    "newer than the server?)");
+		    "list_collections, delete_docs, get_docs, scroll or fork_collection "
+		    "(is the client newer than the server?)");
 	}
 	return 0;
 }
@@ -795,6 +796,26 @@ void wire_alter_record(const Roost__AlterCollectionRequest *a, uint32_t id, stru
 	snprintf(out->name, sizeof out->name, "%s", a->name);
 	snprintf(out->settings.index, sizeof out->settings.index, "%s", a->index ? a->index : "");
 	out->settings.train_docs = a->train_docs;
+}
+
+int wire_check_fork(const Roost__ForkCollectionRequest *f, char *msg, size_t msglen)
+{
+	int rc = coll_name_check(f->name, msg, msglen);
+	if (rc == 0)
+		rc = wire_check_collection(f->source, msg, msglen);
+	return rc ? rc : wire__check_key(f->client_id, f->seq, msg, msglen);
+}
+
+void wire_fork_record(const Roost__ForkCollectionRequest *f, uint32_t source_id,
+		      struct collrec *out)
+{
+	memset(out, 0, sizeof *out);
+	out->op = COLLREC_FORK;
+	out->client_id = f->client_id;
+	out->seq = f->seq;
+	out->id = source_id;
+	out->as_of_lsn = f->as_of_lsn;
+	snprintf(out->name, sizeof out->name, "%s", f->name);
 }
 
 void wire_create_record(const Roost__CreateCollectionRequest *c, struct collrec *out)

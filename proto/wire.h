@@ -101,6 +101,15 @@ int wire_check_alter(const Roost__AlterCollectionRequest *a, char *msg, size_t m
  * name holds another id by then (dropped and created again). */
 void wire_alter_record(const Roost__AlterCollectionRequest *a, uint32_t id, struct collrec *out);
 
+/* Checks a fork: its name and its source's, its idempotency key. */
+int wire_check_fork(const Roost__ForkCollectionRequest *f, char *msg, size_t msglen);
+
+/* The fork record of a checked fork request, whose source the broker found
+ * live under id: the writer refuses it when that name holds another id by
+ * then. */
+void wire_fork_record(const Roost__ForkCollectionRequest *f, uint32_t source_id,
+		      struct collrec *out);
+
 /* Checks a search filter (NULL: no filter, fine): its kind as an add's
  * kind is checked (at most BATCH_KIND_MAX bytes of UTF-8), and its where
  * conditions within proto/metaq.h's limits. where (NULL: a check only)

@@ -8,6 +8,7 @@
 #include "delrec.h"
 #include "docfilter.h"
 #include "docmap.h"
+#include "fork.h"
 #include "durable.h"
 #include "err.h"
 #include "futex.h"
@@ -791,21 +792,6 @@ static void ingest__alter(ingest *w, const struct collrec *r)
 		 rebuild ? "; older segments' indexes are rebuilt in the background" : "");
 }
 
-static int ingest__apply_coll(ingest *w, const struct collrec *r, uint64_t lsn)
-{
-	int rc = 0;
-	if (r->op == COLLREC_CREATE)
-		rc = ingest__create(w, r, lsn);
-	else if (r->op == COLLREC_DROP)
-		ingest__drop(w, r->name);
-	else
-		ingest__alter(w, r);
-	if (rc)
-		return rc;
-	ctl_client_applied(w->ctl, r->client_id, r->seq);
-	return keys_put(w->keys, r->client_id, r->seq, lsn, 0);
-}
-
 /* The state has every catalog entry the writer applied; entries of
  * collections dropped while no writer ran go. */
 static int ingest__reconcile_catalog(ingest *w)
@@ -1233,6 +1219,112 @@ static void ingest__publish(ingest *w, uint64_t end)
 	ctl_wake(w->ctl);
 }
 
+/* Seals everything of the collection at position at below lsn, and waits
+ * until every seal is installed. */
+static int ingest__seal_now(ingest *w, uint32_t at, uint64_t lsn)
+{
+	int rc = wcoll_index_pending(w->colls[at], PLACE_MUST_ADD);
+	if (rc == 0) {
+		ingest__publish(w, lsn);
+		rc = ingest__seal(w, at);
+	}
+	return rc ? rc : ingest__finish_seals(w, 1);
+}
+
+/* The fork's entry and segments added to m, the next manifest. */
+static int ingest__add_fork(struct manifest *m, const struct collrec *r, struct fork_made *f,
+			    uint64_t next)
+{
+	memcpy(f->coll.name, r->name, sizeof f->coll.name);
+	f->coll.tail_start = next;
+	int rc = manifest_add_coll(m, &f->coll);
+	for (uint32_t i = 0; rc == 0 && i < f->nsegs; i++)
+		rc = manifest_add_segment(m, &f->segs[i]);
+	m->next_coll = f->coll.id + 1;
+	return rc;
+}
+
+/* Applies a fork (writer/fork.h): the source sealed up to the fork's LSN
+ * first, so every row it held below it is in a segment; then the fork's
+ * files, a manifest naming them, and the fork opened and listed as a
+ * create is. Its records from next on are its own. */
+static int ingest__fork(ingest *w, const struct collrec *r, uint64_t lsn, uint64_t next)
+{
+	uint32_t at = ingest__pos(w, r->id);
+	int rc = at == UINT32_MAX ? ROOST_ENOCOLL : ingest__seal_now(w, at, lsn);
+	if (rc)
+		return rc;
+	killpoint_reach(KILLPOINT_FORK_SEALED);
+	w->end = next;
+	struct manifest m;
+	struct tomb *tombs = NULL;
+	uint64_t ntombs = 0;
+	struct fork_made f = {0};
+	rc = ingest__next_manifest(w, &m);
+	if (rc)
+		return rc;
+	rc = wcoll_sealed_tombs(w->colls[at], UINT64_MAX, &tombs, &ntombs);
+	struct fork_plan p = {.dir = w->cfg.inst->data_dir,
+			      .mode = w->cfg.inst->data_mode,
+			      .m = &w->man,
+			      .source = &w->man.colls[at],
+			      .tombs = tombs,
+			      .ntombs = ntombs,
+			      .id = w->man.next_coll,
+			      .as_of = r->as_of_lsn ? r->as_of_lsn : lsn,
+			      .lsn = lsn,
+			      .gen = m.gen};
+	if (rc == 0)
+		rc = fork_make(&p, &f);
+	free(tombs);
+	if (rc == 0)
+		rc = ingest__add_fork(&m, r, &f, next);
+	w->sweep_due = 1; /* on failure, links no manifest names */
+	if (rc) {
+		fork_made_free(&f);
+		manifest_free(&m);
+		return rc;
+	}
+	killpoint_reach(KILLPOINT_FORK_LINKED);
+	rc = ingest__install(w, &m);
+	if (rc == 0) {
+		killpoint_reach(KILLPOINT_FORK_AFTER_MANIFEST);
+		uint32_t pos = ingest__pos(w, f.coll.id);
+		rc = ingest__grow(w, pos);
+		if (rc == 0)
+			rc = ingest__open_coll(w, pos);
+	}
+	if (rc == 0) {
+		uint64_t docs = 0;
+		for (uint32_t i = 0; i < f.nsegs; i++)
+			docs += f.segs[i].count;
+		ctl_set_documents(w->ctl, ctl_documents(w->ctl) + docs);
+		log_info("forked collection '%s' (id %u) from '%s' as of LSN %llu: %u segments "
+			 "shared",
+			 r->name, f.coll.id, w->man.colls[at].name, (unsigned long long)p.as_of,
+			 f.nsegs);
+	}
+	fork_made_free(&f);
+	return rc;
+}
+
+static int ingest__apply_coll(ingest *w, const struct collrec *r, uint64_t lsn, uint64_t next)
+{
+	int rc = 0;
+	if (r->op == COLLREC_CREATE)
+		rc = ingest__create(w, r, lsn);
+	else if (r->op == COLLREC_DROP)
+		ingest__drop(w, r->name);
+	else if (r->op == COLLREC_FORK)
+		rc = ingest__fork(w, r, lsn, next);
+	else
+		ingest__alter(w, r);
+	if (rc)
+		return rc;
+	ctl_client_applied(w->ctl, r->client_id, r->seq);
+	return keys_put(w->keys, r->client_id, r->seq, lsn, 0);
+}
+
 /* ---- records ---- */
 
 /* A record that changes nothing: its broker, waiting for it, is told why
@@ -1355,7 +1447,7 @@ static int ingest__apply(ingest *w, const struct ingest_rec *r)
 		return ingest__apply_delete(w, r->at, r->rec.pos, &r->del);
 	if (!w->replaying)
 		killpoint_reach(KILLPOINT_COLL_BEFORE_APPLY);
-	int rc = ingest__apply_coll(w, &r->coll, r->rec.pos);
+	int rc = ingest__apply_coll(w, &r->coll, r->rec.pos, r->rec.next);
 	if (rc)
 		return rc;
 	/* Alone in its group: everything up to it is applied. */
@@ -1401,13 +1493,10 @@ static int ingest__check_index(ingest *w, uint64_t client_id, uint64_t lsn,
 	return 0;
 }
 
-static int ingest__admit_create(ingest *w, uint64_t lsn, const struct collrec *r)
+/* A new collection (a create's, a fork's) needs its name free and room. */
+static int ingest__admit_new(ingest *w, uint64_t lsn, const struct collrec *r)
 {
 	char note[256]; /* the catalog keeps CATALOG_NOTE_MAX of it */
-	struct coll_settings s;
-	ingest__resolve(w, &r->settings, &s);
-	if (!s.index[0])
-		snprintf(s.index, sizeof s.index, "%s", ingest__default_index(&w->cfg));
 	if (manifest_coll_named(&w->man, r->name))
 		return ingest__refuse(w, r->client_id, lsn, ROOST_EEXIST, NULL);
 	if (w->man.ncolls >= CATALOG_SLOTS || w->man.next_coll > MANIFEST_MAX_COLLID) {
@@ -1415,6 +1504,19 @@ static int ingest__admit_create(ingest *w, uint64_t lsn, const struct collrec *r
 			 "this instance has %u collections, the most it may have", w->man.ncolls);
 		return ingest__refuse(w, r->client_id, lsn, ROOST_ETOOBIG, note);
 	}
+	return 0;
+}
+
+static int ingest__admit_create(ingest *w, uint64_t lsn, const struct collrec *r)
+{
+	char note[256]; /* the catalog keeps CATALOG_NOTE_MAX of it */
+	struct coll_settings s;
+	ingest__resolve(w, &r->settings, &s);
+	if (!s.index[0])
+		snprintf(s.index, sizeof s.index, "%s", ingest__default_index(&w->cfg));
+	int rc = ingest__admit_new(w, lsn, r);
+	if (rc)
+		return rc;
 	if (s.seal_docs < BATCH_MAX_DOCS || s.seal_docs > INGEST_MAX_SEAL_DOCS) {
 		snprintf(note, sizeof note, "seal_docs must be %u to %u, not %llu", BATCH_MAX_DOCS,
 			 INGEST_MAX_SEAL_DOCS, (unsigned long long)s.seal_docs);
@@ -1435,6 +1537,41 @@ static int ingest__admit_alter(ingest *w, uint64_t lsn, const struct collrec *r)
 	ingest__altered(mc, r, &own);
 	ingest__resolve(w, &own, &s);
 	return ingest__check_index(w, r->client_id, lsn, &s);
+}
+
+/* A fork's source is live under the id the broker found, trained (its
+ * rows must be sealable now), and has kept the history it is made as of,
+ * which is not past the fork itself. */
+static int ingest__admit_fork(ingest *w, uint64_t lsn, const struct collrec *r)
+{
+	char note[256]; /* the catalog keeps CATALOG_NOTE_MAX of it */
+	const struct manifest_coll *src = manifest_coll_find(&w->man, r->id);
+	if (!src)
+		return ingest__refuse(w, r->client_id, lsn, ROOST_ENOCOLL, NULL);
+	int rc = ingest__admit_new(w, lsn, r);
+	if (rc)
+		return rc;
+	uint64_t at = r->as_of_lsn ? r->as_of_lsn : lsn;
+	uint64_t start = manifest_history_start(src->created_lsn, src->reclaimed_lsn);
+	if (at > lsn) {
+		snprintf(note, sizeof note, "as_of_lsn %llu is past the fork's own LSN %llu",
+			 (unsigned long long)at, (unsigned long long)lsn);
+		return ingest__refuse(w, r->client_id, lsn, ROOST_EINVAL, note);
+	}
+	if (at < start) {
+		snprintf(note, sizeof note,
+			 "collection '%s' keeps history from LSN %llu: as_of_lsn %llu is before it",
+			 src->name, (unsigned long long)start, (unsigned long long)at);
+		return ingest__refuse(w, r->client_id, lsn, ROOST_EHISTORY, note);
+	}
+	if (wcoll_needs_training(w->colls[src - w->man.colls])) {
+		snprintf(note, sizeof note,
+			 "collection '%s' waits for the rows its index trains on: fork it once it "
+			 "has sealed a segment",
+			 src->name);
+		return ingest__refuse(w, r->client_id, lsn, ROOST_EINVAL, note);
+	}
+	return 0;
 }
 
 static int ingest__admit_drop(ingest *w, uint64_t lsn, const struct collrec *r)
@@ -1465,6 +1602,8 @@ static int ingest__admit_coll(ingest *w, uint64_t lsn, const void *data, uint32_
 		return ingest__admit_create(w, lsn, &r->coll);
 	case COLLREC_DROP:
 		return ingest__admit_drop(w, lsn, &r->coll);
+	case COLLREC_FORK:
+		return ingest__admit_fork(w, lsn, &r->coll);
 	default:
 		return ingest__admit_alter(w, lsn, &r->coll);
 	}

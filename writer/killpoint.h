@@ -39,6 +39,9 @@ enum killpoint_id {
 	KILLPOINT_REBUILD_BUILT,	   /* a segment's new index written off the ingest thread */
 	KILLPOINT_REBUILD_BEFORE_MANIFEST, /* the new index being installed, not yet named */
 	KILLPOINT_REBUILD_AFTER_MANIFEST,  /* manifest renamed, the old index not deleted */
+	KILLPOINT_FORK_SEALED,		   /* a fork's source sealed; nothing of the fork made */
+	KILLPOINT_FORK_LINKED, /* a fork's files linked and written, no manifest names them */
+	KILLPOINT_FORK_AFTER_MANIFEST, /* manifest renamed; the fork not yet open nor listed */
 	KILLPOINT_COUNT
 };
 

@@ -51,6 +51,8 @@ EINVAL, EDIM, ETOOBIG, EUTF8, ESEQ = -1, -10, -12, -13, -18
 # Codes of reads that callers tell apart: not visible within the wait, and
 # an as_of before the collection's kept history.
 ENOTVISIBLE, EHISTORY = -19, -28
+# Codes of collection calls: a name taken, none by that name.
+EEXIST, ENOCOLL = -5, -27
 
 # What one request carries at most: libroost's ROOST_MAX_DOCS, and half
 # its 16 MiB frame limit so texts and framing always fit.
@@ -272,6 +274,8 @@ _SIGNATURES = {
                                                ctypes.POINTER(_Coll),
                                                ctypes.POINTER(ctypes.c_int)]),
     "roost_collection_drop": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "roost_collection_fork": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_char_p,
+                                             ctypes.c_uint64, ctypes.POINTER(_Coll)]),
     "roost_collection_alter": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_char_p,
                                               ctypes.c_uint64, ctypes.POINTER(_Coll)]),
     "roost_collection_list": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.POINTER(_Coll)),
@@ -1284,6 +1288,23 @@ class Roost(_VectorStore):
             rc = self._lib.roost_collection_alter(
                 self._handle(), _cstr(name, "name"), _cstr(index, "index") or None,
                 _int(train_docs or 0, "train_docs", 0, (1 << 64) - 1), ctypes.byref(out))
+            if rc:
+                raise self._error(rc)
+        return _coll_dict(out)
+
+    def fork_collection(self, source, name, as_of=None):
+        """Makes collection name of what source held as of LSN as_of (a
+        reply's .lsn; None: now), with source's settings, sharing its sealed
+        segments (a link per file, not a copy), and returns it as
+        collections() lists it. The two then change independently; the
+        source is never changed by the fork. RoostError EHISTORY when as_of
+        is before the source's history (the message says where it starts),
+        EEXIST when name is taken, ENOCOLL when source does not exist."""
+        out = _Coll()
+        with self._lock:
+            rc = self._lib.roost_collection_fork(
+                self._handle(), _cstr(source, "source"), _cstr(name, "name"),
+                _int(as_of or 0, "as_of", 0, (1 << 64) - 1), ctypes.byref(out))
             if rc:
                 raise self._error(rc)
         return _coll_dict(out)

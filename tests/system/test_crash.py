@@ -81,7 +81,8 @@ MAX_QUERIES = 1024  # the most queries one search request may carry
 # second; seals come every half second; compactions (built off the ingest
 # thread, installed on it) every few seals; a restart replays what was
 # logged since the last seal; rebuilds follow each alter of the default
-# collection (alter_default), one segment at a time.
+# collection (alter_default), one segment at a time. A fork's own points
+# (fork-*) are each hit under load in test_fork.py.
 KILL_POINTS = {"log-before-sync": 100, "log-after-sync": 100, "seal-frozen": 3,
                "seal-written": 3, "seal-before-manifest": 3, "seal-after-manifest": 3,
                "replay": 5, "compact-built": 2, "compact-before-manifest": 2,

@@ -130,7 +130,7 @@ BAD = [
     (b'{"version":1,"compact":{}}', -15, "compact: unknown field"),
     (b'{"version":1,"status":{},"add":{}}', -1, "a request sets exactly one operation: add, "
      "search, status, create_collection, drop_collection, alter_collection, list_collections, "
-     "delete_docs, get_docs or scroll"),
+     "delete_docs, get_docs, scroll or fork_collection"),
     (b'{"version":1,"search":{"dim":3,"queries":[[1,0,0],[1,0]],"k":1}}', -10,
      "search.queries[1]: query has 2 values but dim is 3"),
     (b'   {"version":1,"status":{}} trailing', -14, "after the top-level object"),

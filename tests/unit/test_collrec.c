@@ -30,7 +30,7 @@
 #define OFF_SEAL     168
 #define OFF_INTERVAL 176
 #define OFF_ID	     180
-#define OFF_RESERVED 184
+#define OFF_AS_OF    184
 #define OFF_KEYS     192
 
 static struct collrec create_rec(void)
@@ -67,6 +67,17 @@ static struct collrec alter_rec(void)
 	return r;
 }
 
+static struct collrec fork_rec(void)
+{
+	struct collrec r = {.op = COLLREC_FORK,
+			    .client_id = 79,
+			    .seq = 5,
+			    .name = "future-b",
+			    .id = 7,
+			    .as_of_lsn = 9000};
+	return r;
+}
+
 static void assert_same(const struct collrec *a, const struct collrec *b)
 {
 	assert_int_equal(a->op, b->op);
@@ -75,6 +86,7 @@ static void assert_same(const struct collrec *a, const struct collrec *b)
 	assert_string_equal(a->name, b->name);
 	assert_true(coll_settings_equal(&a->settings, &b->settings));
 	assert_int_equal(a->id, b->id);
+	assert_int_equal(a->as_of_lsn, b->as_of_lsn);
 }
 
 static uint32_t u32_at(const uint8_t *buf, size_t off)
@@ -181,7 +193,7 @@ static void test_layout(void **state)
 	assert_int_equal(u64_at(buf, OFF_SEAL), 8192);
 	assert_int_equal(u32_at(buf, OFF_INTERVAL), 1500);
 	assert_int_equal(u32_at(buf, OFF_ID), 0);
-	assert_zero(buf + OFF_RESERVED, 8);
+	assert_zero(buf + OFF_AS_OF, 8);
 	assert_string_equal((const char *)buf + OFF_KEYS, "user,topic");
 	assert_zero(buf + OFF_KEYS + 10, 128 - 10);
 
@@ -193,7 +205,7 @@ static void test_layout(void **state)
 	assert_int_equal(buf[OFF_OP], COLLREC_DROP);
 	assert_zero(buf + OFF_DIM, OFF_ID - OFF_DIM);
 	assert_int_equal(u32_at(buf, OFF_ID), 41);
-	assert_zero(buf + OFF_RESERVED, 8 + 128);
+	assert_zero(buf + OFF_AS_OF, 8 + 128);
 }
 
 /* The writer tells records apart by their first four bytes. */
@@ -231,7 +243,7 @@ static void test_sizes(void **state)
  * that keeps every setting. */
 static int always_refused(size_t off)
 {
-	return (off < OFF_CLIENT && off != OFF_OP) || (off >= OFF_RESERVED && off < OFF_KEYS);
+	return (off < OFF_CLIENT && off != OFF_OP) || (off >= OFF_AS_OF && off < OFF_KEYS);
 }
 
 /* Every bit, and every whole byte, of a create and of a drop changed:
@@ -277,7 +289,8 @@ EDIT(edit_version, b[OFF_VERSION] = 3)
 EDIT(edit_version_one, b[OFF_VERSION] = 1)
 EDIT(edit_op_zero, b[OFF_OP] = 0)
 EDIT(edit_op_four, b[OFF_OP] = 4)
-EDIT(edit_reserved, b[OFF_RESERVED + 7] = 1)
+EDIT(edit_op_five, b[OFF_OP] = 5)
+EDIT(edit_as_of, b[OFF_AS_OF + 7] = 1)
 EDIT(edit_name_empty, memset(b + OFF_NAME, 0, 64))
 EDIT(edit_name_unterminated, memset(b + OFF_NAME, 'n', 64))
 EDIT(edit_name_full, memset(b + OFF_NAME, 'n', 63))
@@ -313,8 +326,9 @@ static void test_create_fields(void **state)
 	    {edit_version, ROOST_ECORRUPT},
 	    {edit_version_one, ROOST_ECORRUPT},
 	    {edit_op_zero, ROOST_ECORRUPT},
-	    {edit_op_four, ROOST_ECORRUPT},
-	    {edit_reserved, ROOST_ECORRUPT},
+	    {edit_op_four, ROOST_ECORRUPT}, /* a fork has no settings */
+	    {edit_op_five, ROOST_ECORRUPT},
+	    {edit_as_of, ROOST_ECORRUPT},
 	    {edit_name_empty, ROOST_ECORRUPT},
 	    {edit_name_unterminated, ROOST_ECORRUPT},
 	    {edit_name_full, 0},
@@ -396,6 +410,35 @@ static void test_alter_fields(void **state)
 	assert_same(&a, &got);
 }
 
+/* A fork names its source by id and carries the LSN it is made as of;
+ * no settings, and no as_of_lsn in the other kinds. */
+static void test_fork_fields(void **state)
+{
+	(void)state;
+	static const size_t fields[] = {OFF_DIM,  OFF_METRIC,	    OFF_INDEX, OFF_TRAIN,
+					OFF_SEAL, OFF_INTERVAL + 3, OFF_KEYS};
+	struct collrec f = fork_rec(), got;
+	uint8_t buf[COLLREC_SIZE];
+	collrec_write(&f, buf);
+	assert_int_equal(u64_at(buf, OFF_AS_OF), 9000);
+	assert_int_equal(u32_at(buf, OFF_ID), 7);
+	assert_int_equal(collrec_parse(buf, sizeof buf, &got), 0);
+	assert_same(&f, &got);
+	assert_int_equal(got.as_of_lsn, 9000);
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		collrec_write(&f, buf);
+		buf[fields[i]] = 'A';
+		assert_int_equal(collrec_parse(buf, sizeof buf, &got), ROOST_ECORRUPT);
+	}
+	f.id = 0; /* a fork of nothing */
+	collrec_write(&f, buf);
+	assert_int_equal(collrec_parse(buf, sizeof buf, &got), ROOST_ECORRUPT);
+	struct collrec a = alter_rec();
+	collrec_write(&a, buf);
+	buf[OFF_AS_OF] = 1;
+	assert_int_equal(collrec_parse(buf, sizeof buf, &got), ROOST_ECORRUPT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,7 +446,7 @@ int main(void)
 	    cmocka_unit_test(test_layout),	  cmocka_unit_test(test_is),
 	    cmocka_unit_test(test_sizes),	  cmocka_unit_test(test_every_byte_changed),
 	    cmocka_unit_test(test_create_fields), cmocka_unit_test(test_drop_fields),
-	    cmocka_unit_test(test_alter_fields),
+	    cmocka_unit_test(test_alter_fields),  cmocka_unit_test(test_fork_fields),
 	};
 	return cmocka_run_group_tests_name("collrec", tests, NULL, NULL);
 }

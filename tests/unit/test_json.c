@@ -532,8 +532,8 @@ static void test_reject_schema(void **state)
 	decode_bad("{\"version\":1,\"delete\":{}}", ROOST_EUNSUPPORTED, "delete: unknown field");
 	decode_bad("{\"version\":1}", ROOST_EUNSUPPORTED,
 		   "no operation: a request sets one of add, search, status, create_collection, "
-		   "drop_collection, alter_collection, list_collections, delete_docs, get_docs or "
-		   "scroll");
+		   "drop_collection, alter_collection, list_collections, delete_docs, get_docs, "
+		   "scroll or fork_collection");
 	decode_bad("{\"version\":2,\"status\":{}}", ROOST_EVERSION, "version 2");
 	decode_bad("{\"status\":{}}", ROOST_EVERSION, "version 0");
 	decode_bad("{\"version\":1,\"status\":{},\"search\":{}}", ROOST_EINVAL, "exactly one");
@@ -762,7 +762,7 @@ static void test_reject_collections(void **state)
 	decode_bad("{\"version\":1,\"list_collections\":{},\"create_collection\":{}}", ROOST_EINVAL,
 		   "create_collection: a request sets exactly one operation: add, search, status, "
 		   "create_collection, drop_collection, alter_collection, list_collections, "
-		   "delete_docs, get_docs or scroll");
+		   "delete_docs, get_docs, scroll or fork_collection");
 	decode_bad("{\"version\":1,\"alter_collection\":{},\"drop_collection\":{}}", ROOST_EINVAL,
 		   "drop_collection: a request sets exactly one operation");
 	decode_bad("{\"version\":1,\"drop_collection\":{},\"drop_collection\":{}}", ROOST_EINVAL,
@@ -771,7 +771,7 @@ static void test_reject_collections(void **state)
 	    "{\"version\":1,\"create\":{}}", ROOST_EUNSUPPORTED,
 	    "create: unknown field (a request takes version, add, search, status, "
 	    "create_collection, drop_collection, alter_collection, list_collections, delete_docs, "
-	    "get_docs, scroll)");
+	    "get_docs, scroll, fork_collection)");
 }
 
 static void test_reject_numbers(void **state)

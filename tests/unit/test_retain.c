@@ -47,9 +47,23 @@ static void test_a_window_is_shown_in_its_largest_whole_unit(void **state)
 static void test_bad_texts_are_refused(void **state)
 {
 	(void)state;
-	const char *bad[] = {"",     "None",  "lsn:",  "lsn:0", "lsn:-1", "lsn:1x", "0s",
-			     "10",   "10w",	  "s",	   "-5m",   "1hh",    " 1h",	"99999999999d",
-			     "lsn: 5", "all ", "18446744073709551616s"};
+	const char *bad[] = {"",
+			     "None",
+			     "lsn:",
+			     "lsn:0",
+			     "lsn:-1",
+			     "lsn:1x",
+			     "0s",
+			     "10",
+			     "10w",
+			     "s",
+			     "-5m",
+			     "1hh",
+			     " 1h",
+			     "99999999999d",
+			     "lsn: 5",
+			     "all ",
+			     "18446744073709551616s"};
 	struct retain r;
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(retain_parse(bad[i], &r), ROOST_EINVAL);

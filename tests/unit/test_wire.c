@@ -687,8 +687,9 @@ static int ref_op(unsigned num, const uint8_t *p, const uint8_t *end, struct ref
 	const struct ref_shape list = {0};
 	const struct ref_shape get = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5) | B(6)};
 	const struct ref_shape alter = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5) | B(6)};
-	const struct ref_shape *shapes[] = {
-	    [4] = &status, [5] = &create, [6] = &drop, [7] = &list, [9] = &get, [11] = &alter};
+	const struct ref_shape fork = {.strs = B(1) | B(2), .ints = B(3) | B(4) | B(5) | B(6)};
+	const struct ref_shape *shapes[] = {[4] = &status, [5] = &create, [6] = &drop, [7] = &list,
+					    [9] = &get,	   [11] = &alter, [12] = &fork};
 	if (num == 10) /* scroll: its filter is a search's */
 		return ref_scroll(p, end, r);
 	if (num == 8) /* delete_docs: ids, or a search's filter */
@@ -711,7 +712,7 @@ static int ref_request(const uint8_t *p, const uint8_t *end, struct ref_request 
 			r->version = (uint32_t)f.v;
 			continue;
 		}
-		if (f.num < 2 || f.num > 11)
+		if (f.num < 2 || f.num > 12)
 			continue;
 		if (f.wire != 2)
 			return -1;
