@@ -26,8 +26,13 @@
    left: not one of those may be found.
 5. Reading as of the halfway read's LSN (`--as-of`) must give back what
    that read found, although the agents posted on, the writer restarted
-   and the leaving agent deleted its tweets since.
-6. After `roost down` nothing of the instance may be left: no shared
+   and the leaving agent deleted its tweets since. The instance keeps all
+   its history (`roost up --retain all`), as a simulation that branches
+   from saved points would.
+6. Then "posts" is forked at that midpoint (`roost collections fork`): the
+   fork, a new collection sharing the posts' segment files, must answer
+   now what "posts" answered then.
+7. After `roost down` nothing of the instance may be left: no shared
    memory, socket or process.
 
 Tweet vectors come from a toy embedder written for the demo (feature hashing
@@ -35,7 +40,8 @@ of words, normalised; see demo/agent.c). Real users bring real embeddings.
 
 Exits non-zero if a tweet was lost or stored twice, a request failed, a
 read-your-writes search missed, the writer was not restarted, the halfway
-read came back different, or something was left behind.
+read came back different (read as of its LSN, or from the fork), or
+something was left behind.
 --inject-loss N hides N stored tweets from the check, to prove it notices.
 """
 import argparse
@@ -55,6 +61,7 @@ MAX_BATCH = 10
 MAX_K = 1024
 # The simulation's two stores: (collection, dimension, metric).
 POSTS = "posts"
+MIDPOINT = "posts-midpoint"  # the fork of posts as of the halfway read
 ARTICLES = "articles"
 ARTICLE_DIM = 96
 ARTICLE_BATCH = 50
@@ -266,12 +273,12 @@ def halfway_agents(args):
     return sorted({0, min(LEAVERS - 1, args.agents - 1)})
 
 
-def agent_tweets(inst, args, agent, as_of=None):
+def agent_tweets(inst, args, agent, as_of=None, collection=POSTS):
     """(lsn, an agent's tweets as a set of (id, fields)) from one search;
     (None, message) when compaction has since dropped the history of as_of
-    (larger runs than the default may merge segments)."""
+    (an instance without retention may have merged segments)."""
     extra = ["--as-of", str(as_of)] if as_of else []
-    out = inst.roost("search", "--collection", POSTS, "--vector", json.dumps([0.0] * args.dim),
+    out = inst.roost("search", "--collection", collection, "--vector", json.dumps([0.0] * args.dim),
                      "--agent", str(agent), "-k", str(MAX_K), "--json", *extra)
     if out.returncode != 0 and "keeps history from LSN" in out.stderr:
         return None, out.stderr.strip()
@@ -307,6 +314,28 @@ def halfway_again(inst, args, halfway):
         if at != lsn or again != docs:
             return "agent %d as of lsn %d: %d tweets then, %d read again (answered as of %d)" % (
                 agent, lsn, len(docs), len(again), at)
+    return ""
+
+
+def fork_halfway(inst, args, halfway):
+    """Forks posts as of the halfway LSN and reads halfway_agents' tweets
+    from the fork now: "" when they are what posts held then, else what
+    differs."""
+    lsn, then = halfway
+    out = inst.roost("collections", "fork", POSTS, MIDPOINT, "--as-of", str(lsn), "--json")
+    if out.returncode != 0:
+        return "the fork failed: " + out.stderr.strip()
+    fork = json.loads(out.stdout)
+    print("roost demo: forked %s as of lsn %d into %s, sharing its %d sealed segments"
+          % (POSTS, lsn, MIDPOINT, fork["segments"]), flush=True)
+    for agent, docs in sorted(then.items()):
+        now = agent_tweets(inst, args, agent, collection=MIDPOINT)[1]
+        print("roost demo: %s answers agent %d with %d tweets, as %s did at lsn %d: %s"
+              % (MIDPOINT, agent, len(now), POSTS, lsn, "yes" if now == docs else "NO"),
+              flush=True)
+        if now != docs:
+            return "%s has %d of agent %d's tweets, %s had %d" % (MIDPOINT, len(now), agent,
+                                                               POSTS, len(docs))
     return ""
 
 
@@ -399,7 +428,7 @@ def parse_args():
 def setup(inst, args):
     """The instance and its two collections; False after saying why not."""
     steps = [("up", "--data-dir", inst.data, "--brokers", str(args.brokers), "--readers",
-              str(args.readers)),
+              str(args.readers), "--retain", "all"),
              ("collections", "create", POSTS, "--dim", str(args.dim), "--metric", "ip"),
              ("collections", "create", ARTICLES, "--dim", str(ARTICLE_DIM))]
     for step in steps:
@@ -429,6 +458,8 @@ def demo(inst, args):
     found, misplaced = stored_documents(inst, swarm)
     lost, dups, resurrected, stored = check(swarm.acked, found, swarm.left, args.inject_loss)
     differs = halfway_again(inst, args, swarm.halfway) if swarm.halfway else "not read"
+    if not differs:
+        differs = fork_halfway(inst, args, swarm.halfway)
     if differs:
         print("roost demo: the halfway read came back different: %s" % differs)
     w = inst.writer()

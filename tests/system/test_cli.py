@@ -909,6 +909,11 @@ def test_demo_passes_and_notices_a_lost_tweet():
     assert [agent for agent, *_ in halfway] == ["0", "7"], ok.stdout
     assert all(then == again for _, then, _, again in halfway), ok.stdout
     assert halfway[1][2] == "0" and "came back different" not in ok.stdout
+    # Then the posts forked at that LSN answer what they held then.
+    forked = re.findall(r"posts-midpoint answers agent (\d+) with (\d+) tweets, as posts did "
+                        r"at lsn \d+: (\w+)", ok.stdout)
+    assert [(a, n, same) for a, n, same in forked] == \
+        [(agent, then, "yes") for agent, then, _, _ in halfway], ok.stdout
     lost = run_demo("--agents", 4, "--posts", 4, "--articles", 50, "--inject-loss", 1)
     assert lost.returncode != 0, lost.stdout
     assert row(lost.stdout, "lost") == "1"
