@@ -26,6 +26,8 @@ TITLES = {
     "alter": "13. Altering a collection online",
     "fair": "14. Fair ingest between agents",
     "history": "15. Reads as of an LSN",
+    "fork": "16. Forks",
+    "retention": "17. Retention",
 }
 
 
@@ -652,6 +654,34 @@ def _history(bench, rows):
             "much is not understood yet." % human_count(bench.p["search_rows"]))
 
 
+def _fork(bench, rows):
+    return ("A Flat collection with seals of 64Ki documents and no merges at rest (figure 5's "
+            "layout) is grown to %s documents in turn; at each size, %d times: 100 more "
+            "documents are added (acknowledged visible, so the fork has a tail to seal, as in "
+            "use), the collection is forked as of now with `roost collections fork` (the "
+            "measure is the command's wall time: the writer seals the source's tail, links "
+            "every segment file under the fork's names, stores a manifest, and the catalog "
+            "lists the fork), the fork is dropped, and the data directory is copied with "
+            "`cp -a`, the baseline (its wall time, the page cache warm). Disk is counted per "
+            "file, once however many names link it (du's count): a fork adds its new "
+            "segment of the sealed tail (shared, as the source's), a manifest and no copy of "
+            "any segment." % (" and ".join(human_count(n) for n in bench.p["fork_points"]),
+                              bench.reps))
+
+
+def _retention(bench, rows):
+    return ("A Flat instance (default layout, merges at rest) gets %s keyed documents, then "
+            "the same ids again (every first version replaced: an ended version per "
+            "document), acknowledged durable; once its seals and merges at rest are done, "
+            "the data directory's disk (du's count) with `roost up --retain all`, next to "
+            "the same workload without retention (the baseline), in this run. Without "
+            "retention the merges drop the replaced rows and the seals delete the log behind "
+            "them; with it, both stay, so the difference is the cost of keeping every "
+            "version: the extra `mb_per_million_ended` is it per million ended versions (MB), "
+            "and `log_mb` the log kept (each batch's vectors and texts again, in the log's "
+            "own format)." % human_count(bench.p["retention_rows"]))
+
+
 def _readers(bench, rows):
     return ("On each default-layout instance of figure 3 (after its searches), one more "
             "reader is started (timed until it logs that it serves), searched a little so "
@@ -690,7 +720,7 @@ EXPLAIN = {"ring": _ring, "ingest": _ingest, "search": _search, "goals": _goals,
            "publish": _publish, "memory": _memory, "recovery": _recovery,
            "original": _original, "deleted": _deleted, "filtered": _filtered,
            "writes": _writes, "seals": _seals, "alter": _alter, "fair": _fair,
-           "history": _history}
+           "history": _history, "fork": _fork, "retention": _retention}
 
 WHY = {
     "ring": ("each record pays a compare-and-swap on the shared reserve cursor, its header's "

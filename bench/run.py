@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 import conftest  # noqa: E402
 
 FIGURES = ["ring", "ingest", "search", "deleted", "filtered", "writes", "seals", "alter",
-           "fair", "history", "scale", "original", "profile"]
+           "fair", "history", "fork", "retention", "scale", "original", "profile"]
 # The figures (report rows) each measurement writes, where they differ.
 ROW_FIGURES = {"scale": ["fresh", "publish", "memory", "recovery"],
                "search": ["search", "goals", "readers"], "profile": []}
@@ -80,6 +80,7 @@ def plan(quick):
             deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=2500,
             filter_users=100, writes_cap=10000, kept_clients=[1, 16],
             kept_queries=200, kept_s=0.3, seal_rows=SEAL_ROWS // 4, alter_rows=20000,
+            fork_points=[10000, 100000], retention_rows=20000,
             fair_s=2.0,
             readers_large=["IVF1024,Flat"], readers_large_rows=50000)
     return dict(
@@ -95,6 +96,7 @@ def plan(quick):
         deleted_indexes=["Flat", "IVF1024,Flat"], deleted_seal_ms=5000,
         filter_users=100, writes_cap=15000, kept_clients=[1, 16],
         kept_queries=200, kept_s=0.5, seal_rows=SEAL_ROWS, alter_rows=50000,
+        fork_points=[100000, 1000000], retention_rows=100000,
         fair_s=3.0,
         readers_large=["IVF1024,Flat"], readers_large_rows=1000000)
 
@@ -195,6 +197,31 @@ def pss(pid):
             if line.startswith("Pss:"):
                 return int(line.split()[1]) * 1024
     raise BenchError("no Pss for pid %d" % pid)
+
+
+def disk_bytes(top):
+    """Disk a directory tree takes, each file once however many names link
+    it (du's count)."""
+    seen, total = set(), 0
+    for root, _, files in os.walk(top):
+        for f in files:
+            st = os.lstat(os.path.join(root, f))
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
+def fork_own_bytes(data, coll):
+    """Disk of the files collection coll's names link that no other name
+    does: what a fork holds that its source does not share."""
+    total = 0
+    for f in glob.glob(os.path.join(data, "*-c%08x-*" % coll)) + \
+            glob.glob(os.path.join(data, "*-%08x-*" % coll)):
+        st = os.lstat(f)
+        if st.st_nlink == 1:
+            total += st.st_blocks * 512
+    return total
 
 
 def in_process_bytes(index_file):
@@ -892,6 +919,89 @@ class Bench:
                             now_p50_ms=[r["latency_p50_ms"] for r in now])
         finally:
             self.drop(inst)
+
+    # -- 16. forks --------------------------------------------------------------
+    def roost(self, inst, *args):
+        """The roost CLI on inst; its JSON answer."""
+        argv = [self.bin("roost"), args[0], "--name", inst.name] + [str(a) for a in args[1:]]
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=inst.env, timeout=600)
+        if out.returncode != 0:
+            raise BenchError("roost %s failed: %s" % (" ".join(args), out.stderr[-2000:]))
+        return json.loads(out.stdout) if "--json" in args else out.stdout
+
+    def fig_fork(self):
+        """A Flat collection in the default layout (merges at rest off)
+        grown to each size in turn; at each, forks of it as of now (the
+        CLI's wall time; the writer seals the tail first), each dropped
+        after, next to a copy of the data directory (cp -a): the time, and
+        the disk each adds."""
+        p = self.p
+        inst = self.instance("Flat", ["--merge-idle-ms", "0"], readers=1, whole_segments=False)
+        try:
+            have = 0
+            for n in p["fork_points"]:
+                self.load(inst, "fill", first=have, count=n - have, batch=FILL_BATCH,
+                          ack="queued")
+                have = n
+                segments = len(self.settled(inst, at_rest=False))
+                fork_ms, added, own, copy_ms, copy_b = [], [], [], [], []
+                for i in range(self.reps):
+                    self.load(inst, "fill", first=have, count=100, batch=100, ack="visible")
+                    have += 100  # a tail for the fork to seal, as in use
+                    before = disk_bytes(inst.data)
+                    t0 = time.monotonic()
+                    info = self.roost(inst, "collections", "fork", "default", "f%d" % i,
+                                      "--json")
+                    fork_ms.append((time.monotonic() - t0) * 1e3)
+                    added.append(disk_bytes(inst.data) - before)
+                    own.append(fork_own_bytes(inst.data, info["id"]))
+                    self.roost(inst, "collections", "drop", "f%d" % i)
+                    copy = os.path.join(self.tmp, "copy")
+                    t0 = time.monotonic()
+                    subprocess.run(["cp", "-a", inst.data, copy], check=True)
+                    copy_ms.append((time.monotonic() - t0) * 1e3)
+                    copy_b.append(disk_bytes(copy))
+                    shutil.rmtree(copy)
+                cfg = "Flat, %s documents in %d segments" % (human_count(n), segments)
+                self.record("fork", cfg, "fork", "ms", "lower", fork_ms, copy_ms,
+                            "cp -a of the data directory", short="copy", params=dict(n=n))
+                self.record("fork", cfg, "disk added", "MB", "lower",
+                            [b / 1e6 for b in added], [b / 1e6 for b in copy_b],
+                            "the copy's size", short="copy", params=dict(n=n),
+                            fork_own_mb=[b / 1e6 for b in own])
+        finally:
+            self.drop(inst)
+
+    # -- 17. retention ---------------------------------------------------------
+    def fig_retention(self):
+        """n keyed documents added, then each replaced once (an upsert ends
+        every first version), seals and merges at rest done: the data
+        directory with --retain all, next to the same without retention."""
+        p = self.p
+        n = p["retention_rows"]
+        sizes, logs = {}, {}
+        for retain in ("all", "none"):
+            sizes[retain], logs[retain] = [], []
+            for _ in range(self.reps):
+                inst = self.instance("Flat", ["--retain", retain])
+                try:
+                    for _ in range(2):
+                        self.load(inst, "fill", first=0, count=n, batch=FILL_BATCH,
+                                  ack="durable", keys=1)
+                    self.settled(inst, at_rest=True)
+                    sizes[retain].append(disk_bytes(inst.data))
+                    logs[retain].append(disk_bytes(os.path.join(inst.data, "wal")))
+                finally:
+                    self.drop(inst)
+        per_m = [(a - b) / n for a, b in zip(sizes["all"], sizes["none"])]
+        self.record("retention", "Flat, %s documents each replaced once" % human_count(n),
+                    "data directory", "MB", "lower", [b / 1e6 for b in sizes["all"]],
+                    [b / 1e6 for b in sizes["none"]], "the same without retention",
+                    short="no retention", params=dict(n=n), rank=False,
+                    mb_per_million_ended=[b for b in per_m],
+                    log_mb=[b / 1e6 for b in logs["all"]],
+                    none_log_mb=[b / 1e6 for b in logs["none"]])
 
     # -- 13. altering a collection ---------------------------------------------
     def fig_alter(self):
