@@ -158,7 +158,8 @@ def test_cli_alter_usage_and_refusals(cli):  # noqa: F811
         ("describe", "default", "--index", "HNSW32"):
             "settings are given only to create and alter",
         ("drop", "default", "--train-docs", 5): "settings are given only to create and alter",
-        ("reshape", "default"): "unknown action 'reshape': list, create, describe, alter, drop or fork",
+        ("reshape", "default"):
+            "unknown action 'reshape': list, create, describe, alter, drop or fork",
     }
     for args, want in usage.items():
         out = c.roost("collections", *args)
