@@ -677,7 +677,9 @@ class Bench:
                 raise BenchError("a merge failed:\n" + log[-3000:])
             m = conftest.read_manifest(inst.data, inst.name)
             gen = m and m["gen"]
-            if gen != last or log.count(" merging ") > log.count(" compacted "):
+            # A merge of a collection dropped meanwhile (a fork) is abandoned.
+            ended = log.count(" compacted ") + log.count("merge of a collection dropped")
+            if gen != last or log.count(" merging ") > ended:
                 last, since = gen, time.monotonic()
             elif time.monotonic() - since >= quiet_s:
                 return [s["count"] for s in m["segments"]]

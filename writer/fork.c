@@ -60,6 +60,10 @@ static int fork__end_rows_past(const struct fork_plan *p, const struct manifest_
 		rc = segment_load(path, SEGMENT_NO_VECTORS, &d);
 	if (rc)
 		return rc;
+	if (d.count != s->count) { /* the room made for its rows */
+		segment_free(&d);
+		return ROOST_ECORRUPT;
+	}
 	for (uint64_t r = 0; r < d.count; r++)
 		if (d.ids[r] >= p->as_of)
 			out[(*n)++] = (struct tomb){.version = d.ids[r], .end_lsn = p->lsn};
@@ -99,7 +103,8 @@ static int fork__store_tombs(const struct fork_plan *p, struct fork_made *f)
 	uint64_t n = 0;
 	char path[PATH_MAX];
 	int rc = fork__tombs(p, f, &t, &n);
-	if (rc == 0 && n && (rc = manifest_tomb_path(p->dir, p->id, p->gen, path, sizeof path)) == 0)
+	if (rc == 0 && n &&
+	    (rc = manifest_tomb_path(p->dir, p->id, p->gen, path, sizeof path)) == 0)
 		rc = tomb_store(path, t, n, p->mode);
 	free(t);
 	if (rc == 0)

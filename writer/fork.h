@@ -30,15 +30,15 @@ struct fork_plan {
 	/* The source's tombstones, ascending version, all of them. */
 	const struct tomb *tombs;
 	uint64_t ntombs;
-	uint32_t id;	 /* the fork's */
-	uint64_t as_of;	 /* it holds what the source held as of this LSN */
-	uint64_t lsn;	 /* the fork record's: rows left out end there */
-	uint64_t gen;	 /* names its tombstone file */
+	uint32_t id;	/* the fork's */
+	uint64_t as_of; /* it holds what the source held as of this LSN */
+	uint64_t lsn;	/* the fork record's: rows left out end there */
+	uint64_t gen;	/* names its tombstone file */
 };
 
 struct fork_made {
-	struct manifest_coll coll;	/* its entry, but for name and tail_start */
-	struct manifest_segment *segs;	/* its segments, ascending, malloc'ed */
+	struct manifest_coll coll;     /* its entry, but for name and tail_start */
+	struct manifest_segment *segs; /* its segments, ascending, malloc'ed */
 	uint32_t nsegs;
 };
 

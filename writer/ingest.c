@@ -92,6 +92,9 @@ struct ingest {
 	/* A seal's files could not be written: nothing more is taken in
 	 * until they are (the writer stalls, as on a failed log write). */
 	int seal_failing;
+	/* A fork's seals leave the log as it is: the fork record, synced
+	 * past w->end, lies in the file a rotation would start. */
+	int rotate_held;
 	/* The highest manifest generation stored or promised to a file that a
 	 * manifest will name (a frozen tail's tombstone and trained files). */
 	uint64_t gen_top;
@@ -500,7 +503,9 @@ static uint64_t ingest__horizon(ingest *w)
 		return retain_horizon(&w->cfg.retain, NULL, 0, 0, 0);
 	struct wal_file *older = NULL;
 	size_t n = 0;
-	int rc = w->wal ? wal_older_files(w->wal, &older, &n) : ROOST_EINVAL;
+	if (!w->wal)
+		return 0; /* replaying: nothing is deleted until the log is open */
+	int rc = wal_older_files(w->wal, &older, &n);
 	if (rc) {
 		log_warn("cannot list the log files for the retention window: %s; keeping all",
 			 roost_strerror(rc));
@@ -566,9 +571,10 @@ static void ingest__show_history(ingest *w)
 	catalog_set_history(w->cat, &h);
 	for (uint32_t i = 0; i < w->man.ncolls; i++) {
 		const struct manifest_coll *mc = &w->man.colls[i];
+		uint64_t ended = wcoll_ended(w->colls[i]);
 		catalog_set_history_of(w->cat, mc->id,
 				       manifest_history_start(mc->created_lsn, mc->reclaimed_lsn),
-				       wcoll_ended(w->colls[i]) * ingest__row_bytes(w, mc->id));
+				       ended ? ended * ingest__row_bytes(w, mc->id) : 0);
 	}
 }
 
@@ -641,9 +647,10 @@ static void ingest__show_rebuilding(ingest *w, uint32_t at)
 }
 
 /* Makes room for the collection at position at (as in man.colls). */
-static int ingest__grow(ingest *w, uint32_t at)
+/* Makes room for a new collection at position at (as in man.colls), n
+ * collections with it. */
+static int ingest__grow(ingest *w, uint32_t at, uint32_t n)
 {
-	uint32_t n = w->man.ncolls; /* already counts the new one */
 	wcoll **colls = realloc(w->colls, n * sizeof *colls);
 	uint64_t *docs = realloc(w->group_docs, n * sizeof *docs);
 	if (colls)
@@ -715,7 +722,7 @@ static int ingest__create(ingest *w, const struct collrec *r, uint64_t lsn)
 		return rc;
 	w->man.next_coll++;
 	uint32_t at = ingest__pos(w, mc.id);
-	rc = ingest__grow(w, at);
+	rc = ingest__grow(w, at, w->man.ncolls);
 	if (rc == 0)
 		rc = ingest__open_coll(w, at);
 	if (rc) {
@@ -1104,8 +1111,9 @@ static int ingest__install_seal(ingest *w, wcoll_seal *s)
 		return rc;
 	}
 	killpoint_reach(KILLPOINT_SEAL_AFTER_MANIFEST);
-	rc = w->wal ? wal_rotate(w->wal, w->end, ingest__min(w->man.tail_start, ingest__horizon(w)))
-		    : 0;
+	rc = w->wal && !w->rotate_held
+		 ? wal_rotate(w->wal, w->end, ingest__min(w->man.tail_start, ingest__horizon(w)))
+		 : 0;
 	if (rc)
 		log_warn("cannot rotate the log: %s; old log files stay until the next seal",
 			 roost_strerror(rc));
@@ -1228,7 +1236,11 @@ static int ingest__seal_now(ingest *w, uint32_t at, uint64_t lsn)
 		ingest__publish(w, lsn);
 		rc = ingest__seal(w, at);
 	}
-	return rc ? rc : ingest__finish_seals(w, 1);
+	w->rotate_held = 1;
+	if (rc == 0)
+		rc = ingest__finish_seals(w, 1);
+	w->rotate_held = 0;
+	return rc;
 }
 
 /* The fork's entry and segments added to m, the next manifest. */
@@ -1244,23 +1256,17 @@ static int ingest__add_fork(struct manifest *m, const struct collrec *r, struct 
 	return rc;
 }
 
-/* Applies a fork (writer/fork.h): the source sealed up to the fork's LSN
- * first, so every row it held below it is in a segment; then the fork's
- * files, a manifest naming them, and the fork opened and listed as a
- * create is. Its records from next on are its own. */
-static int ingest__fork(ingest *w, const struct collrec *r, uint64_t lsn, uint64_t next)
+/* The fork's files, and a stored manifest naming it, with room for it in
+ * the writer's arrays made first: once the manifest is stored only its
+ * opening can fail. */
+static int ingest__make_fork(ingest *w, uint32_t at, const struct collrec *r, uint64_t lsn,
+			     uint64_t next)
 {
-	uint32_t at = ingest__pos(w, r->id);
-	int rc = at == UINT32_MAX ? ROOST_ENOCOLL : ingest__seal_now(w, at, lsn);
-	if (rc)
-		return rc;
-	killpoint_reach(KILLPOINT_FORK_SEALED);
-	w->end = next;
 	struct manifest m;
 	struct tomb *tombs = NULL;
 	uint64_t ntombs = 0;
 	struct fork_made f = {0};
-	rc = ingest__next_manifest(w, &m);
+	int rc = ingest__next_manifest(w, &m);
 	if (rc)
 		return rc;
 	rc = wcoll_sealed_tombs(w->colls[at], UINT64_MAX, &tombs, &ntombs);
@@ -1279,33 +1285,61 @@ static int ingest__fork(ingest *w, const struct collrec *r, uint64_t lsn, uint64
 	free(tombs);
 	if (rc == 0)
 		rc = ingest__add_fork(&m, r, &f, next);
+	if (rc == 0) /* its id is the highest: it comes last */
+		rc = ingest__grow(w, w->man.ncolls, w->man.ncolls + 1);
 	w->sweep_due = 1; /* on failure, links no manifest names */
-	if (rc) {
-		fork_made_free(&f);
+	if (rc == 0) {
+		killpoint_reach(KILLPOINT_FORK_LINKED);
+		rc = ingest__install(w, &m);
+	} else {
 		manifest_free(&m);
-		return rc;
 	}
-	killpoint_reach(KILLPOINT_FORK_LINKED);
-	rc = ingest__install(w, &m);
-	if (rc == 0) {
-		killpoint_reach(KILLPOINT_FORK_AFTER_MANIFEST);
-		uint32_t pos = ingest__pos(w, f.coll.id);
-		rc = ingest__grow(w, pos);
-		if (rc == 0)
-			rc = ingest__open_coll(w, pos);
-	}
-	if (rc == 0) {
-		uint64_t docs = 0;
-		for (uint32_t i = 0; i < f.nsegs; i++)
-			docs += f.segs[i].count;
-		ctl_set_documents(w->ctl, ctl_documents(w->ctl) + docs);
+	if (rc == 0)
 		log_info("forked collection '%s' (id %u) from '%s' as of LSN %llu: %u segments "
 			 "shared",
 			 r->name, f.coll.id, w->man.colls[at].name, (unsigned long long)p.as_of,
 			 f.nsegs);
-	}
 	fork_made_free(&f);
 	return rc;
+}
+
+/* Opens a fork its stored manifest names, unless it is open already. */
+static int ingest__open_fork(ingest *w, const struct manifest_coll *mc)
+{
+	uint32_t pos = ingest__pos(w, mc->id);
+	if (w->colls[pos])
+		return 0;
+	uint64_t docs;
+	uint32_t segs;
+	ingest__counts_of(w, mc->id, &docs, &segs);
+	int rc = ingest__open_coll(w, pos);
+	if (rc == 0)
+		ctl_set_documents(w->ctl, ctl_documents(w->ctl) + docs);
+	return rc;
+}
+
+/* Applies a fork (writer/fork.h): the source sealed up to the fork's LSN
+ * first, so every row it held below it is in a segment; then the fork's
+ * files, a manifest naming them, and the fork opened and listed as a
+ * create is. Its records from next on are its own. Applied again after
+ * its opening failed (the tail's shared memory full), it finds itself
+ * made and only opens. */
+static int ingest__fork(ingest *w, const struct collrec *r, uint64_t lsn, uint64_t next)
+{
+	const struct manifest_coll *made = manifest_coll_named(&w->man, r->name);
+	if (!made || made->created_lsn != lsn) {
+		uint32_t at = ingest__pos(w, r->id);
+		int rc = at == UINT32_MAX ? ROOST_ENOCOLL : ingest__seal_now(w, at, lsn);
+		if (rc)
+			return rc;
+		killpoint_reach(KILLPOINT_FORK_SEALED);
+		w->end = next;
+		if ((rc = ingest__make_fork(w, at, r, lsn, next)) != 0)
+			return rc;
+		killpoint_reach(KILLPOINT_FORK_AFTER_MANIFEST);
+		made = manifest_coll_named(&w->man, r->name);
+	}
+	return ingest__open_fork(w, made);
 }
 
 static int ingest__apply_coll(ingest *w, const struct collrec *r, uint64_t lsn, uint64_t next)
@@ -1539,6 +1573,13 @@ static int ingest__admit_alter(ingest *w, uint64_t lsn, const struct collrec *r)
 	return ingest__check_index(w, r->client_id, lsn, &s);
 }
 
+static uint32_t ingest__segments_of(const ingest *w, uint32_t id)
+{
+	uint32_t first, n;
+	manifest_segments_of(&w->man, id, &first, &n);
+	return n;
+}
+
 /* A fork's source is live under the id the broker found, trained (its
  * rows must be sealable now), and has kept the history it is made as of,
  * which is not past the fork itself. */
@@ -1564,7 +1605,14 @@ static int ingest__admit_fork(ingest *w, uint64_t lsn, const struct collrec *r)
 			 src->name, (unsigned long long)start, (unsigned long long)at);
 		return ingest__refuse(w, r->client_id, lsn, ROOST_EHISTORY, note);
 	}
-	if (wcoll_needs_training(w->colls[src - w->man.colls])) {
+	if (w->man.nsegments + ingest__segments_of(w, src->id) + 1 > MANIFEST_MAX_SEGS) {
+		snprintf(note, sizeof note,
+			 "the instance has %u segments: sharing those of '%s' would pass the most "
+			 "a manifest holds (%u)",
+			 w->man.nsegments, src->name, MANIFEST_MAX_SEGS);
+		return ingest__refuse(w, r->client_id, lsn, ROOST_ETOOBIG, note);
+	}
+	if (ingest__untrained(w, (uint32_t)(src - w->man.colls))) {
 		snprintf(note, sizeof note,
 			 "collection '%s' waits for the rows its index trains on: fork it once it "
 			 "has sealed a segment",

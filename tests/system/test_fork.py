@@ -161,6 +161,14 @@ def test_forks_that_cannot_be_made_are_refused_and_change_nothing(make_instance)
             db.fork_collection("ivf", "ivf2")
         assert e.value.code == roost.EINVAL and "trains on" in e.value.message
         assert sorted(inst.collections()) == ["default", "ivf", "one", "src"]
+        # Once it has trained (its first seal), it forks, training and all.
+        db.use("ivf")
+        fill(db, 0, SEAL + 300)
+        db.use(None)
+        wait_for(lambda: inst.collections()["ivf"]["segments"] == 1, 60, "the trained seal")
+        db.fork_collection("ivf", "ivf2")
+        same(now_of(db, "ivf"), now_of(db, "ivf2"))
+        assert read_manifest(inst.data, inst.name)["collections"]["ivf2"]["trained_gen"]
 
 
 FORK_STEPS = ("coll-before-apply", "fork-sealed", "fork-linked", "fork-after-manifest",
