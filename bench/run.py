@@ -212,13 +212,16 @@ def disk_bytes(top):
     return total
 
 
-def fork_own_bytes(data, coll):
-    """Disk of the files collection coll's names link that no other name
-    does: what a fork holds that its source does not share."""
+def fork_own_bytes(data, name, coll):
+    """Disk of the files collection coll's manifest entry names that no
+    other name links: what a fork holds that its source does not share."""
+    m = conftest.read_manifest(data, name)
     total = 0
-    for f in glob.glob(os.path.join(data, "*-c%08x-*" % coll)) + \
-            glob.glob(os.path.join(data, "*-%08x-*" % coll)):
-        st = os.lstat(f)
+    for f in m["files"]:
+        base = os.path.basename(f)
+        if "-c%08x-" % coll not in base and not base.startswith("tombs-%08x-" % coll):
+            continue
+        st = os.lstat(os.path.join(data, base))
         if st.st_nlink == 1:
             total += st.st_blocks * 512
     return total
@@ -932,12 +935,18 @@ class Bench:
             raise BenchError("roost %s failed: %s" % (" ".join(args), out.stderr[-2000:]))
         return json.loads(out.stdout) if "--json" in args else out.stdout
 
+    def fork_timed(self, inst, name):
+        """Forks the default collection as of now (the CLI's wall time, in
+        ms); the fork's id."""
+        t0 = time.monotonic()
+        info = self.roost(inst, "collections", "fork", "default", name, "--json")
+        return (time.monotonic() - t0) * 1e3, info["id"]
+
     def fig_fork(self):
         """A Flat collection in the default layout (merges at rest off)
-        grown to each size in turn; at each, forks of it as of now (the
-        CLI's wall time; the writer seals the tail first), each dropped
-        after, next to a copy of the data directory (cp -a): the time, and
-        the disk each adds."""
+        grown to each size in turn; at each, a first fork that seals the
+        tail, then forks of the sealed collection, each dropped after, next
+        to a copy of the data directory (cp -a): the time, and the disk."""
         p = self.p
         inst = self.instance("Flat", ["--merge-idle-ms", "0"], readers=1, whole_segments=False)
         try:
@@ -946,18 +955,15 @@ class Bench:
                 self.load(inst, "fill", first=have, count=n - have, batch=FILL_BATCH,
                           ack="queued")
                 have = n
+                self.settled(inst, at_rest=False)
+                first_ms, _ = self.fork_timed(inst, "first")
+                self.roost(inst, "collections", "drop", "first")
                 segments = len(self.settled(inst, at_rest=False))
-                fork_ms, added, own, copy_ms, copy_b = [], [], [], [], []
+                fork_ms, own, copy_ms, copy_b = [], [], [], []
                 for i in range(self.reps):
-                    self.load(inst, "fill", first=have, count=100, batch=100, ack="visible")
-                    have += 100  # a tail for the fork to seal, as in use
-                    before = disk_bytes(inst.data)
-                    t0 = time.monotonic()
-                    info = self.roost(inst, "collections", "fork", "default", "f%d" % i,
-                                      "--json")
-                    fork_ms.append((time.monotonic() - t0) * 1e3)
-                    added.append(disk_bytes(inst.data) - before)
-                    own.append(fork_own_bytes(inst.data, info["id"]))
+                    ms, coll = self.fork_timed(inst, "f%d" % i)
+                    fork_ms.append(ms)
+                    own.append(fork_own_bytes(inst.data, inst.name, coll))
                     self.roost(inst, "collections", "drop", "f%d" % i)
                     copy = os.path.join(self.tmp, "copy")
                     t0 = time.monotonic()
@@ -967,11 +973,11 @@ class Bench:
                     shutil.rmtree(copy)
                 cfg = "Flat, %s documents in %d segments" % (human_count(n), segments)
                 self.record("fork", cfg, "fork", "ms", "lower", fork_ms, copy_ms,
-                            "cp -a of the data directory", short="copy", params=dict(n=n))
+                            "cp -a of the data directory", short="copy", params=dict(n=n),
+                            first_fork_ms=first_ms, tail_rows=n % 8192)
                 self.record("fork", cfg, "disk added", "MB", "lower",
-                            [b / 1e6 for b in added], [b / 1e6 for b in copy_b],
-                            "the copy's size", short="copy", params=dict(n=n),
-                            fork_own_mb=[b / 1e6 for b in own])
+                            [b / 1e6 for b in own], [b / 1e6 for b in copy_b],
+                            "the copy's size", short="copy", params=dict(n=n))
         finally:
             self.drop(inst)
 
