@@ -22,8 +22,8 @@ struct docmap {
 	uint64_t nkeys_cap, nkeys_used; /* used counts markers too */
 	uint64_t *ended;		/* set of ended versions (0: empty) */
 	uint64_t ended_cap;
-	struct tomb *tombs; /* in the order they were ended */
-	uint64_t ntombs, tombs_cap;
+	struct tomb *tombs; /* in the order they were ended; room for ended_cap / 2 */
+	uint64_t ntombs;
 };
 
 static uint64_t docmap__mix(uint64_t x)
@@ -219,6 +219,39 @@ void docmap_drop_range(docmap *d, uint64_t lo, uint64_t hi, uint64_t below)
 	if (was_ended)
 		docmap__drop_keys(d, was_ended, lo, hi);
 	free(was_ended);
+}
+
+int docmap_copy(const docmap *d, docmap **out)
+{
+	docmap *c = calloc(1, sizeof *c);
+	if (!c)
+		return ROOST_ENOMEM;
+	*c = *d;
+	c->keys = calloc(d->nkeys_cap ? d->nkeys_cap : 1, sizeof *c->keys);
+	c->ended = malloc((d->ended_cap ? d->ended_cap : 1) * sizeof *c->ended);
+	c->tombs = malloc((d->ended_cap ? d->ended_cap / 2 : 1) * sizeof *c->tombs);
+	int rc = c->keys && c->ended && c->tombs ? 0 : ROOST_ENOMEM;
+	for (uint64_t i = 0; rc == 0 && i < d->nkeys_cap; i++) {
+		c->keys[i] = d->keys[i];
+		c->keys[i].key = NULL;
+		if (d->keys[i].key &&
+		    !(c->keys[i].key = malloc(d->keys[i].len ? d->keys[i].len : 1)))
+			rc = ROOST_ENOMEM;
+		else if (d->keys[i].key)
+			memcpy(c->keys[i].key, d->keys[i].key, d->keys[i].len);
+	}
+	if (rc == 0) {
+		memcpy(c->ended, d->ended, d->ended_cap * sizeof *c->ended);
+		memcpy(c->tombs, d->tombs, d->ntombs * sizeof *c->tombs);
+	} else if (!c->keys) {
+		c->nkeys_cap = 0;
+	}
+	if (rc) {
+		docmap_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
 }
 
 void docmap_free(docmap *d)

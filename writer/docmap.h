@@ -24,6 +24,10 @@ int docmap_load(docmap **out, const char *dir, const struct manifest *m,
 		const struct manifest_coll *mc);
 void docmap_free(docmap *d);
 
+/* A copy of d: what a fork made as of now holds, read from memory instead
+ * of every shared segment again. */
+int docmap_copy(const docmap *d, docmap **out);
+
 /* Makes version the current one of key; *ended receives the version it
  * replaced (0: none). */
 int docmap_upsert(docmap *d, const char *key, uint32_t len, uint64_t version, uint64_t *ended);

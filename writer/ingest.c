@@ -670,7 +670,10 @@ static int ingest__grow(ingest *w, uint32_t at, uint32_t n)
 	return 0;
 }
 
-static int ingest__open_coll(ingest *w, uint32_t at)
+/* Opens the collection at position at; its map of keys is like's when
+ * given (a fork as of now: the same rows, the same ends), else read from
+ * its files. */
+static int ingest__open_coll_like(ingest *w, uint32_t at, const wcoll *like)
 {
 	struct wcoll_env env;
 	ingest__env(w, &env);
@@ -682,12 +685,18 @@ static int ingest__open_coll(ingest *w, uint32_t at)
 	    place_check_index(w->place, mc->settings.index, mc->settings.dim, mc->settings.metric);
 	docmap *dm = NULL;
 	if (rc == 0)
-		rc = docmap_load(&dm, w->cfg.inst->data_dir, &w->man, mc);
+		rc = like ? wcoll_copy_docs(like, &dm)
+			  : docmap_load(&dm, w->cfg.inst->data_dir, &w->man, mc);
 	if (rc == 0)
 		rc = wcoll_open(&w->colls[at], &env, mc, docs, segs, dm);
 	if (rc == 0)
 		ingest__show_rebuilding(w, at);
 	return rc;
+}
+
+static int ingest__open_coll(ingest *w, uint32_t at)
+{
+	return ingest__open_coll_like(w, at, NULL);
 }
 
 static int ingest__open_colls(ingest *w)
@@ -1303,16 +1312,19 @@ static int ingest__make_fork(ingest *w, uint32_t at, const struct collrec *r, ui
 	return rc;
 }
 
-/* Opens a fork its stored manifest names, unless it is open already. */
-static int ingest__open_fork(ingest *w, const struct manifest_coll *mc)
+/* Opens a fork its stored manifest names, unless it is open already. A
+ * fork as of its own LSN holds what its source does, sealed: the source's
+ * map of keys is copied rather than read again from every segment. */
+static int ingest__open_fork(ingest *w, const struct manifest_coll *mc, const struct collrec *r)
 {
-	uint32_t pos = ingest__pos(w, mc->id);
+	uint32_t pos = ingest__pos(w, mc->id), src = ingest__pos(w, r->id);
 	if (w->colls[pos])
 		return 0;
 	uint64_t docs;
 	uint32_t segs;
 	ingest__counts_of(w, mc->id, &docs, &segs);
-	int rc = ingest__open_coll(w, pos);
+	int now = !r->as_of_lsn || r->as_of_lsn == mc->created_lsn;
+	int rc = ingest__open_coll_like(w, pos, now && src != UINT32_MAX ? w->colls[src] : NULL);
 	if (rc == 0)
 		ctl_set_documents(w->ctl, ctl_documents(w->ctl) + docs);
 	return rc;
@@ -1339,7 +1351,7 @@ static int ingest__fork(ingest *w, const struct collrec *r, uint64_t lsn, uint64
 		killpoint_reach(KILLPOINT_FORK_AFTER_MANIFEST);
 		made = manifest_coll_named(&w->man, r->name);
 	}
-	return ingest__open_fork(w, made);
+	return ingest__open_fork(w, made, r);
 }
 
 static int ingest__apply_coll(ingest *w, const struct collrec *r, uint64_t lsn, uint64_t next)

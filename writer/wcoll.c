@@ -781,6 +781,11 @@ void wcoll_sealed(wcoll *c)
 	wcoll_seal_free(s);
 }
 
+int wcoll_copy_docs(const wcoll *c, docmap **out)
+{
+	return docmap_copy(c->docs, out);
+}
+
 uint64_t wcoll_ended(const wcoll *c)
 {
 	return docmap_ended(c->docs);

@@ -191,6 +191,9 @@ void wcoll_seal_free(wcoll_seal *s);
 /* 1 when serial names one of its tails. */
 int wcoll_owns_tail(const wcoll *c, uint64_t serial);
 
+/* A copy of its map of keys and ended versions (writer/docmap.h). */
+int wcoll_copy_docs(const wcoll *c, docmap **out);
+
 /* Versions of it that deletes and upserts ended, still in its files. */
 uint64_t wcoll_ended(const wcoll *c);
 

@@ -64,6 +64,15 @@ def test_a_fork_answers_as_its_source_did_then_and_lives_on_its_own(make_instanc
         source_now = now_of(db, "default")
         db.fork_collection("default", "now")
         same(source_now, now_of(db, "now"))
+        # Its keys are the source's: an upsert replaces, a delete ends.
+        db.use("now")
+        rows = len(list(db.scroll_all(page=1000)))
+        db.add([vec(5, 7)], texts=["upserted in now"], ids=["r5"], ack="visible")
+        db.delete(["r7"], ack="visible")
+        assert [(h.id, h.text) for h in db.get(["r5", "r7"])] == [("r5", "upserted in now")]
+        assert len(list(db.scroll_all(page=1000))) == rows - 1
+        db.use(None)
+        same(source_now, now_of(db, "default"))
 
         db.use("then1")
         db.add([vec(1, 9)], texts=["fork only"], ids=["r1"], ack="visible")
