@@ -655,18 +655,19 @@ def _history(bench, rows):
 
 
 def _fork(bench, rows):
-    return ("A Flat collection with seals of 64Ki documents and no merges at rest (figure 5's "
-            "layout) is grown to %s documents in turn; at each size, %d times: 100 more "
-            "documents are added (acknowledged visible, so the fork has a tail to seal, as in "
-            "use), the collection is forked as of now with `roost collections fork` (the "
-            "measure is the command's wall time: the writer seals the source's tail, links "
-            "every segment file under the fork's names, stores a manifest, and the catalog "
-            "lists the fork), the fork is dropped, and the data directory is copied with "
-            "`cp -a`, the baseline (its wall time, the page cache warm). Disk is counted per "
-            "file, once however many names link it (du's count): a fork adds its new "
-            "segment of the sealed tail (shared, as the source's), a manifest and no copy of "
-            "any segment." % (" and ".join(human_count(n) for n in bench.p["fork_points"]),
-                              bench.reps))
+    return ("A Flat collection in the default layout (seals of 8192, merges at rest off) is "
+            "grown to %s documents in turn. At each size a first fork seals the tail "
+            "(its time is `first_fork_ms`, the tail's rows `tail_rows`) and is dropped; then, "
+            "%d times, the sealed collection is forked as of now with `roost collections "
+            "fork` and the fork dropped, and the data directory is copied with `cp -a`, the "
+            "baseline. The measure is the command's wall time: the writer links each segment "
+            "file under the fork's names, stores a manifest, copies the source's map of keys "
+            "in memory, opens a tail and lists the fork; the command's own start and "
+            "connection are in it. The copy's time is cp's, with a warm page cache and no "
+            "fsync, so it is a floor for a durable copy. Disk added is the fork's files that "
+            "no other name links (a fork as of an earlier LSN adds its own tombstone file): "
+            "none here; the copy's is its size." % (
+                " and ".join(human_count(n) for n in bench.p["fork_points"]), bench.reps))
 
 
 def _retention(bench, rows):
