@@ -287,6 +287,27 @@ def test_create_list_status_drop(inst):
     assert r["status"] == ENOCOLL and "no collection 'posts'" in r["message"], r
 
 
+def test_fork_in_json(inst):
+    """A fork in JSON: the new collection as the reply's, holding the
+    source's documents as of the LSN named; a name taken is EEXIST."""
+    added = call(inst, ADD)
+    assert added["status"] == 0, added
+    # A read's lsn, an end: every record below it (an add's lsn is its start).
+    at = call(inst, '{"version":1,"scroll":{"limit":10}}')["scrolled"]["lsn"]
+    call(inst, ADD.replace('"seq":1', '"seq":2'))
+    fork = json.dumps({"version": 1, "fork_collection": {
+        "name": "then", "source": "default", "as_of_lsn": at, "client_id": 7, "seq": 10}})
+    r = call(inst, fork)
+    assert r["status"] == 0, r
+    info = r["collection"]["collection"]
+    assert (info["name"], info["created_lsn"]) == ("then", r["collection"]["lsn"])
+    assert info["settings"]["dim"] == DIM and r["collection"]["existed"] is False
+    found = call(inst, '{"version":1,"scroll":{"collection":"then","limit":10}}')
+    assert found["status"] == 0 and len(found["scrolled"]["docs"]) == 2, found
+    again = call(inst, fork.replace('"seq": 10', '"seq": 11'))
+    assert again["status"] == EEXIST and "exists" in again["message"], again
+
+
 def test_indexed_keys_in_json(inst):
     """Indexed keys are an array in a create and in the infos that list
     the collection; another list for the same name is refused, and so is a
