@@ -185,6 +185,13 @@ int sp_ipc_keep(struct sp_ipc *b, char *err, size_t errlen)
 	return rc ? rc : 1;
 }
 
+void sp_ipc_remove(const struct sp_ipc *b)
+{
+	const char *path = sp__ipc_path(b->url);
+	if (path)
+		unlink(path); /* gone already: nothing to do */
+}
+
 int sp_dial(nng_socket s, const char *url, char *err, size_t errlen)
 {
 	int rv = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK);

@@ -73,6 +73,12 @@ int sp_ipc_listen(struct sp_ipc *b, nng_socket s, const char *url, mode_t mode, 
  * again, or the error of listening again (err says why). */
 int sp_ipc_keep(struct sp_ipc *b, char *err, size_t errlen);
 
+/* Removes b's socket file once its socket is closed: nng removes it only
+ * when the listener's close runs before the process ends, which its
+ * background threads do not promise. Only for a path no other process
+ * may take meanwhile (one named by the caller's pid). */
+void sp_ipc_remove(const struct sp_ipc *b);
+
 /* Connects to url in the background: a peer not there yet is retried
  * until it is. ROOST_EINVAL for a URL nng cannot parse. */
 int sp_dial(nng_socket s, const char *url, char *err, size_t errlen);

@@ -315,6 +315,8 @@ int main(int argc, char **argv)
 		log_error("stopped: %s", roost_strerror(rc));
 	if (p.sock_open)
 		nng_close(p.sock);
+	if (p.direct_on) /* named by this reader's pid: no one else's */
+		sp_ipc_remove(&p.direct);
 	sp_fini();
 	mstat_close(p.metrics, &p.in);
 	rsearch_close(&p.rs);
