@@ -15,8 +15,14 @@
 /* What the writer relies on without checking again. */
 static void fuzz_collrec__sound(const struct collrec *r)
 {
-	FUZZ_CHECK(r->op == COLLREC_CREATE || r->op == COLLREC_DROP || r->op == COLLREC_ALTER);
+	FUZZ_CHECK(r->op == COLLREC_CREATE || r->op == COLLREC_DROP || r->op == COLLREC_ALTER ||
+		   r->op == COLLREC_FORK);
 	FUZZ_CHECK(coll_name_check(r->name, NULL, 0) == 0);
+	FUZZ_CHECK(r->op == COLLREC_FORK || r->as_of_lsn == 0);
+	if (r->op == COLLREC_FORK) {
+		FUZZ_CHECK(r->id != 0 && r->settings.dim == 0 && r->settings.index[0] == 0);
+		return;
+	}
 	if (r->op == COLLREC_DROP)
 		return;
 	FUZZ_CHECK(memchr(r->settings.index, '\0', sizeof r->settings.index) != NULL);
