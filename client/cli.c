@@ -7,6 +7,7 @@
 #include "coll.h"
 #include "clidata.h"
 #include "clidoc.h"
+#include "clireplay.h"
 #include "clistat.h"
 #include "cliutil.h"
 #include "ctl.h"
@@ -875,6 +876,16 @@ static const struct cli_cmd cli_cmds[] = {
      "serves exactly the documents below it. Merges and seals go on meanwhile;\n"
      "the files the copy needs stay until it has them. An interrupted backup\n"
      "leaves DIR.partial, never DIR.\n"},
+    {"replay", clireplay_main, "rebuild a collection as of an LSN into a new data directory",
+     "usage: roost replay --from DIR [--collection C] [--as-of LSN] --to NEW\n"
+     "Rebuilds collection C (default: default) of data directory DIR, a stopped\n"
+     "instance's or a backup, as it was as of LSN (default: the end of its log),\n"
+     "into NEW, a new folder: its log holds C's documents at their original\n"
+     "LSNs, so every id is kept, and `roost up --name NAME --data-dir NEW\n"
+     "--adopt` rebuilds every index from it with C's settings and training.\n"
+     "An LSN before the history DIR keeps (`roost up --retain`) is refused.\n"
+     "Prints the LSN the copy ends at. An interrupted replay leaves\n"
+     "NEW.partial, never NEW.\n"},
     {"status", clistat_main, "processes, LSNs, documents, readers, rates",
      "usage: roost status --name NAME [--collection C] [--json] [--interval-ms MS]\n"
      "Shows the supervisor and its processes, every collection with its\n"

@@ -1,5 +1,6 @@
 #include "clibackup.h"
 
+#include "clicopy.h"
 #include "cliutil.h"
 #include "ctl.h"
 #include "durable.h"
@@ -14,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,7 +28,6 @@
 #define CLIBACKUP_STAGING	 ".backup-" /* <data dir>/.backup-<pid> */
 #define CLIBACKUP_LOCK		 "LOCK"	    /* in it, locked while its backup lives */
 #define CLIBACKUP_MANIFEST_TRIES 50	    /* manifests replaced under a backup */
-#define CLIBACKUP_COPY_CHUNK	 (1u << 20)
 /* For tests only: a file whose existence holds the backup once its files
  * are linked, before it copies any, after it says so on stderr. */
 #define CLIBACKUP_HOLD_ENV "ROOST_TEST_BACKUP_HOLD"
@@ -48,38 +47,12 @@ struct clibackup {
 
 /* ---- files ---- */
 
-/* dir/name into buf (PATH_MAX); ROOST_ETOOBIG when it does not fit. */
-static int clibackup__path(char *buf, const char *dir, const char *name)
-{
-	int n = snprintf(buf, PATH_MAX, "%s/%s", dir, name);
-	return n < 0 || n >= PATH_MAX ? ROOST_ETOOBIG : 0;
-}
-
-/* Removes a folder of plain files (one level of subfolders). */
-static void clibackup__remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char path[PATH_MAX];
-		if (clibackup__path(path, dir, e->d_name) == 0 && unlink(path) != 0 &&
-		    errno == EISDIR)
-			clibackup__remove_tree(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 /* Whether the backup that made staging folder dir (of pid) is gone: nobody
  * holds its LOCK, or, before it made one, its pid is gone. */
 static int clibackup__stale(const char *dir, long pid)
 {
 	char lock[PATH_MAX];
-	int fd = clibackup__path(lock, dir, CLIBACKUP_LOCK) == 0
+	int fd = clicopy_path(lock, dir, CLIBACKUP_LOCK) == 0
 		     ? open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
 		     : -1;
 	if (fd < 0)
@@ -100,9 +73,9 @@ static void clibackup__remove_stale_staging(const char *data)
 	while ((e = readdir(d))) {
 		long pid = strncmp(e->d_name, CLIBACKUP_STAGING, n) == 0 ? atol(e->d_name + n) : 0;
 		char path[PATH_MAX];
-		if (pid > 0 && clibackup__path(path, data, e->d_name) == 0 &&
+		if (pid > 0 && clicopy_path(path, data, e->d_name) == 0 &&
 		    clibackup__stale(path, pid))
-			clibackup__remove_tree(path);
+			clicopy_remove_tree(path);
 	}
 	closedir(d);
 }
@@ -114,7 +87,7 @@ static int clibackup__make_staging(struct clibackup *b, int *fd)
 	char lock[PATH_MAX];
 	if (mkdir(b->staging, 0700) != 0)
 		return roost_from_errno(errno);
-	if (clibackup__path(lock, b->staging, CLIBACKUP_LOCK) != 0)
+	if (clicopy_path(lock, b->staging, CLIBACKUP_LOCK) != 0)
 		return ROOST_ETOOBIG;
 	*fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	return *fd < 0 ? roost_from_errno(errno) : shm_lock_byte(*fd, 0);
@@ -131,7 +104,7 @@ static int clibackup__link_named(void *arg, const char *path)
 {
 	struct clibackup *b = arg;
 	char to[PATH_MAX];
-	if (clibackup__path(to, b->staging, clibackup__base(path)) != 0)
+	if (clicopy_path(to, b->staging, clibackup__base(path)) != 0)
 		return ROOST_ETOOBIG;
 	if (link(path, to) == 0 || errno == EEXIST)
 		return 0;
@@ -155,7 +128,7 @@ static int clibackup__each_log_file(struct clibackup *b, const char *from, const
 		if (strncmp(e->d_name, "wal-", 4) != 0)
 			continue;
 		char src[PATH_MAX], dst[PATH_MAX];
-		rc = clibackup__path(src, from, e->d_name) || clibackup__path(dst, to, e->d_name)
+		rc = clicopy_path(src, from, e->d_name) || clicopy_path(dst, to, e->d_name)
 			 ? ROOST_ETOOBIG
 			 : op(b, src, dst);
 	}
@@ -180,7 +153,7 @@ static int clibackup__link_log_file(struct clibackup *b, const char *src, const 
 static int clibackup__link_log(struct clibackup *b)
 {
 	char from[PATH_MAX], to[PATH_MAX];
-	if (clibackup__path(from, b->data, "wal") || clibackup__path(to, b->staging, "wal"))
+	if (clicopy_path(from, b->data, "wal") || clicopy_path(to, b->staging, "wal"))
 		return ROOST_ETOOBIG;
 	return clibackup__each_log_file(b, from, to, clibackup__link_log_file);
 }
@@ -190,7 +163,7 @@ static int clibackup__unlink_named(void *arg, const char *path)
 {
 	struct clibackup *b = arg;
 	char staged[PATH_MAX];
-	if (clibackup__path(staged, b->staging, clibackup__base(path)) == 0)
+	if (clicopy_path(staged, b->staging, clibackup__base(path)) == 0)
 		unlink(staged);
 	return 0;
 }
@@ -212,38 +185,17 @@ static int clibackup__link_manifest(struct clibackup *b)
 	return ROOST_EBUSY;
 }
 
-/* Copies src to dst (a new file, mode 0600) and syncs it. */
 static int clibackup__copy(struct clibackup *b, const char *src, const char *dst)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return roost_from_errno(errno);
-	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	char *buf = malloc(CLIBACKUP_COPY_CHUNK);
-	int rc = out < 0 ? roost_from_errno(errno) : buf ? 0 : ROOST_ENOMEM;
-	ssize_t n = 0;
-	while (rc == 0 && (n = read(in, buf, CLIBACKUP_COPY_CHUNK)) > 0) {
-		struct iovec iov = {buf, (size_t)n};
-		rc = durable_write_all(out, &iov, 1);
-		b->bytes += (uint64_t)n;
-	}
-	if (rc == 0 && n < 0)
-		rc = roost_from_errno(errno);
-	if (rc == 0 && fsync(out) != 0)
-		rc = roost_from_errno(errno);
-	free(buf);
-	if (out >= 0)
-		close(out);
-	close(in);
-	return rc;
+	return clicopy_file(src, dst, &b->bytes);
 }
 
 static int clibackup__copy_named(void *arg, const char *path)
 {
 	struct clibackup *b = arg;
 	char staged[PATH_MAX], dst[PATH_MAX];
-	if (clibackup__path(staged, b->staging, clibackup__base(path)) ||
-	    clibackup__path(dst, b->partial, clibackup__base(path)))
+	if (clicopy_path(staged, b->staging, clibackup__base(path)) ||
+	    clicopy_path(dst, b->partial, clibackup__base(path)))
 		return ROOST_ETOOBIG;
 	b->files++;
 	return clibackup__copy(b, staged, dst);
@@ -251,24 +203,10 @@ static int clibackup__copy_named(void *arg, const char *path)
 
 /* ---- the log ---- */
 
-#define CLIBACKUP_SYNC_BYTES (64u << 20) /* payloads held between two syncs */
-
 struct clibackup__log {
-	wal *out;
+	struct clicopy_log out;
 	uint64_t end;
-	void **held; /* copies of the payloads queued since the last sync */
-	size_t nheld, cap, bytes;
 };
-
-/* Syncs what is queued and frees the copies it was queued from. */
-static int clibackup__log_sync(struct clibackup__log *l)
-{
-	int rc = l->nheld ? wal_sync(l->out) : 0;
-	for (size_t i = 0; i < l->nheld; i++)
-		free(l->held[i]);
-	l->nheld = l->bytes = 0;
-	return rc;
-}
 
 static int clibackup__keep_record(void *arg, uint64_t lsn, uint64_t next, const void *payload,
 				  uint32_t len)
@@ -276,24 +214,7 @@ static int clibackup__keep_record(void *arg, uint64_t lsn, uint64_t next, const 
 	struct clibackup__log *l = arg;
 	if (next > l->end)
 		return 0; /* at or after E: logged once the backup had begun */
-	if (l->nheld == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		void **held = realloc(l->held, cap * sizeof *held);
-		if (!held)
-			return ROOST_ENOMEM;
-		l->held = held;
-		l->cap = cap;
-	}
-	/* The replay's payload lasts for this call only; the log queues it
-	 * until the sync. */
-	void *copy = malloc(len ? len : 1);
-	if (!copy)
-		return ROOST_ENOMEM;
-	memcpy(copy, payload, len);
-	l->held[l->nheld++] = copy;
-	l->bytes += len;
-	int rc = wal_append(l->out, lsn, next, copy, len);
-	return rc == 0 && l->bytes >= CLIBACKUP_SYNC_BYTES ? clibackup__log_sync(l) : rc;
+	return clicopy_log_append(&l->out, lsn, next, payload, len);
 }
 
 /* The copy's log: the staged files copied as they are (a record being
@@ -303,23 +224,19 @@ static int clibackup__keep_record(void *arg, uint64_t lsn, uint64_t next, const 
 static int clibackup__copy_log(struct clibackup *b)
 {
 	char staged[PATH_MAX], raw[PATH_MAX], log[PATH_MAX];
-	if (clibackup__path(staged, b->staging, "wal") ||
-	    clibackup__path(raw, b->partial, "wal.raw") || clibackup__path(log, b->partial, "wal"))
+	if (clicopy_path(staged, b->staging, "wal") || clicopy_path(raw, b->partial, "wal.raw") ||
+	    clicopy_path(log, b->partial, "wal"))
 		return ROOST_ETOOBIG;
 	int rc = clibackup__each_log_file(b, staged, raw, clibackup__copy);
 	struct clibackup__log l = {.end = b->end};
 	uint64_t replayed;
-	if (rc == 0 && mkdir(log, 0700) != 0)
-		rc = roost_from_errno(errno);
 	if (rc == 0)
-		rc = wal_open(&l.out, log, b->man.tail_start);
+		rc = clicopy_log_open(&l.out, log, b->man.tail_start);
 	if (rc == 0)
 		rc = wal_replay(raw, b->man.tail_start, clibackup__keep_record, &l, &replayed);
-	int synced = l.out ? clibackup__log_sync(&l) : 0;
+	int synced = clicopy_log_close(&l.out);
 	rc = rc ? rc : synced;
-	free(l.held);
-	wal_close(l.out);
-	clibackup__remove_tree(raw);
+	clicopy_remove_tree(raw);
 	return rc;
 }
 
@@ -407,14 +324,10 @@ static int clibackup__copy_all(struct clibackup *b)
 	if (rc == 0)
 		rc = manifest_store(b->partial, &b->man, 0600);
 	if (rc == 0)
-		rc = durable_sync_dir(b->partial);
-	if (rc == 0 && rename(b->partial, b->to) != 0)
-		rc = roost_from_errno(errno);
+		rc = clicopy_install(b->partial, b->to);
 	if (rc == 0)
 		b->made_partial = 0; /* it is DIR now */
-	char parent[PATH_MAX];
-	snprintf(parent, sizeof parent, "%s", b->to);
-	return rc ? rc : durable_sync_dir(dirname(parent));
+	return rc;
 }
 
 /* Undoes a try of clibackup__link_all: the staged log and the files of
@@ -424,8 +337,8 @@ static void clibackup__unstage(struct clibackup *b)
 	char wal[PATH_MAX];
 	manifest_each_file(b->data, &b->man, clibackup__unlink_named, b);
 	manifest_free(&b->man);
-	if (clibackup__path(wal, b->staging, "wal") == 0)
-		clibackup__remove_tree(wal);
+	if (clicopy_path(wal, b->staging, "wal") == 0)
+		clicopy_remove_tree(wal);
 }
 
 /* Stages, copies and names the copy; staging and partial are set. */
@@ -493,14 +406,14 @@ int clibackup_main(int argc, char **argv)
 	clibackup__remove_stale_staging(b.data);
 	char pid[32];
 	snprintf(pid, sizeof pid, CLIBACKUP_STAGING "%d", (int)getpid());
-	rc = clibackup__path(b.staging, b.data, pid);
+	rc = clicopy_path(b.staging, b.data, pid);
 	if (rc == 0)
 		rc = clibackup__run(&b);
-	clibackup__remove_tree(b.staging);
+	clicopy_remove_tree(b.staging);
 	manifest_free(&b.man);
 	if (rc) {
 		if (b.made_partial)
-			clibackup__remove_tree(b.partial);
+			clicopy_remove_tree(b.partial);
 		return cliutil_fail("backup", b.in.name, rc, NULL, "backing up %s into %s", b.data,
 				    b.to);
 	}

@@ -3,12 +3,14 @@
 
 .DEFAULT_GOAL := all
 
-CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,client/cli.c client/clibackup.c client/clicoll.c \
-	client/clidata.c client/clidoc.c \
+CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,client/cli.c client/clibackup.c client/clicoll.c client/clicopy.c \
+	client/clidata.c client/clidoc.c client/clireplay.c \
 	client/clistat.c client/cliutil.c client/cliwhere.c sup/sup.c sup/supctl.c \
 	sup/supmetrics.c sup/supnotify.c)
-# The backup reads the manifest and rewrites the log with the store's code.
-$(BUILD)/client/clibackup.o: INC = $(INC_PROTO) -Ishm -Istore -Isup -Iclient
+# The backup and the replay read the manifest, segments and log and write
+# new ones with the store's code.
+$(BUILD)/client/clibackup.o $(BUILD)/client/clicopy.o $(BUILD)/client/clireplay.o: \
+	INC = $(INC_PROTO) -Ishm -Istore -Isup -Iclient
 CLI_BIN := $(BUILD)/bin/roost
 DEMO_AGENT := $(BUILD)/bin/roost-demo-agent
 BINS += $(CLI_BIN) $(DEMO_AGENT)

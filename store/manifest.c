@@ -132,7 +132,7 @@ static bool manifest__colls_ok(const struct manifest *m)
 		    coll_name_check(c->name, NULL, 0) != 0 ||
 		    !manifest__settings_ok(&c->settings) || c->tail_start < m->tail_start ||
 		    c->trained_gen > m->gen || c->tail_gen > m->gen || c->tomb_gen > m->gen ||
-		    c->reclaimed_lsn > c->tail_start || c->index_gen > UINT32_MAX)
+		    c->index_gen > UINT32_MAX)
 			return false;
 		for (uint32_t j = 0; j < i; j++)
 			if (strcmp(m->colls[j].name, c->name) == 0)

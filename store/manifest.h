@@ -54,8 +54,10 @@ struct manifest_coll {
 	/* 0: no document of it was ever deleted or replaced in its segments;
 	 * else its tombstone file (store/tomb.h) of that generation. */
 	uint64_t tomb_gen;
-	/* Compaction dropped rows whose versions ended below this (0: none):
-	 * reads as of an older LSN would miss them, so they are refused. */
+	/* Rows whose versions ended below this are gone (0: none): compaction
+	 * dropped them, or a replay rebuilt the collection as of this LSN and
+	 * left them out (it may then lie past tail_start). Reads as of an
+	 * older LSN would miss them, so they are refused. */
 	uint64_t reclaimed_lsn;
 	/* Alters applied to it (at most UINT32_MAX): segments whose index_gen
 	 * is below it have an index of older settings, rebuilt in the

@@ -88,6 +88,7 @@ struct wal__replay {
 	uint64_t end; /* next of the last valid record: the floor for the next one */
 	wal_replay_fn fn;
 	void *arg;
+	bool read_only; /* a scan: a torn tail ends it and is left as it is */
 };
 
 static uint64_t wal__span(uint32_t len)
@@ -287,8 +288,8 @@ static int wal__check(struct wal__reader *r, uint64_t off, struct wal_record_hea
 
 /* A failing record at off in the newest file. If any valid record follows,
  * acknowledged data lies behind it: corruption. Otherwise it is what a crash
- * in the middle of a group leaves, and it is cut off. */
-static int wal__cut_tail(struct wal__reader *r, uint64_t off)
+ * in the middle of a group leaves, and it is cut off (a scan leaves it). */
+static int wal__cut_tail(struct wal__reader *r, uint64_t off, bool read_only)
 {
 	for (uint64_t at = off + 8; at + WAL_HEADER_SIZE <= r->size; at += 8) {
 		struct wal_record_header h;
@@ -300,6 +301,8 @@ static int wal__cut_tail(struct wal__reader *r, uint64_t off)
 		if (ok)
 			return ROOST_ECORRUPT;
 	}
+	if (read_only)
+		return 0;
 	if (ftruncate(r->fd, (off_t)off) != 0 || fsync(r->fd) != 0)
 		return roost_from_errno(errno);
 	return 0;
@@ -322,7 +325,7 @@ static int wal__replay_fd(struct wal__replay *s, int fd, bool newest)
 		if (rc)
 			return rc;
 		if (!ok)
-			return newest ? wal__cut_tail(&s->r, off) : ROOST_ECORRUPT;
+			return newest ? wal__cut_tail(&s->r, off, s->read_only) : ROOST_ECORRUPT;
 		if (h.lsn >= h.next || h.lsn < s->end)
 			return ROOST_ECORRUPT;
 		if (h.lsn >= s->from) {
@@ -341,7 +344,8 @@ static int wal__replay_file(struct wal__replay *s, int dirfd, uint64_t start, bo
 	char name[WAL__NAME_SIZE];
 	wal__name(name, start);
 	/* Only the newest file may have a torn tail to cut off. */
-	int fd = openat(dirfd, name, (newest ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	int writable = newest && !s->read_only;
+	int fd = openat(dirfd, name, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0)
 		return roost_from_errno(errno);
 	int rc = wal__replay_fd(s, fd, newest);
@@ -349,24 +353,36 @@ static int wal__replay_file(struct wal__replay *s, int dirfd, uint64_t start, bo
 	return rc;
 }
 
+static int wal__replay_dir(int dirfd, struct wal__replay *s, uint64_t *end_out)
+{
+	struct wal__file *files = NULL;
+	size_t n = 0;
+	int rc = wal__list(dirfd, &files, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = wal__replay_file(s, dirfd, files[i].start, i + 1 == n);
+	free(s->r.buf);
+	free(files);
+	close(dirfd);
+	if (rc == 0)
+		*end_out = s->end > s->from ? s->end : s->from;
+	return rc;
+}
+
 int wal_replay(const char *dir, uint64_t from_lsn, wal_replay_fn fn, void *arg, uint64_t *end_out)
 {
 	int dirfd;
 	int rc = wal__open_dir(dir, &dirfd);
-	if (rc)
-		return rc;
-	struct wal__file *files = NULL;
-	size_t n = 0;
-	rc = wal__list(dirfd, &files, &n);
 	struct wal__replay s = {.from = from_lsn, .fn = fn, .arg = arg};
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = wal__replay_file(&s, dirfd, files[i].start, i + 1 == n);
-	free(s.r.buf);
-	free(files);
-	close(dirfd);
-	if (rc == 0)
-		*end_out = s.end > from_lsn ? s.end : from_lsn;
-	return rc;
+	return rc ? rc : wal__replay_dir(dirfd, &s, end_out);
+}
+
+int wal_scan(const char *dir, uint64_t from_lsn, wal_replay_fn fn, void *arg, uint64_t *end_out)
+{
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return roost_from_errno(errno);
+	struct wal__replay s = {.from = from_lsn, .fn = fn, .arg = arg, .read_only = true};
+	return wal__replay_dir(dirfd, &s, end_out);
 }
 
 /* ---- append ---- */

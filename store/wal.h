@@ -44,6 +44,11 @@ typedef int (*wal_replay_fn)(void *arg, uint64_t lsn, uint64_t next, const void 
  * discard what it was given. */
 int wal_replay(const char *dir, uint64_t from_lsn, wal_replay_fn fn, void *arg, uint64_t *end_out);
 
+/* wal_replay() that changes nothing: the log of another instance, or of a
+ * stopped one. A torn tail ends the scan where it begins and stays in its
+ * file; a missing dir is ROOST_ENOENT. */
+int wal_scan(const char *dir, uint64_t from_lsn, wal_replay_fn fn, void *arg, uint64_t *end_out);
+
 /* Opens the log for appending after wal_replay(): continues the newest file,
  * or starts wal-<start_lsn>.log when there is none. */
 int wal_open(wal **out, const char *dir, uint64_t start_lsn);

@@ -660,7 +660,6 @@ EDIT(edit_cname_same, snprintf(e->name, sizeof e->name, "coll-8"))
 EDIT(edit_trained_future, e->trained_gen = h->gen + 1)
 EDIT(edit_tail_gen_future, e->tail_gen = h->gen + 1)
 EDIT(edit_tomb_gen_future, e->tomb_gen = h->gen + 1)
-EDIT(edit_reclaimed_past_tail, e->reclaimed_lsn = e->tail_start + 1)
 EDIT(edit_coll_tail_below_segment, e->tail_start = 49; h->tail_start = 49) /* it ends at 50 */
 EDIT(edit_coll_tail_at_segment_end, e->tail_start = 50; h->tail_start = 50)
 
@@ -676,7 +675,6 @@ static void test_header_fields(void **state)
 	} cases[] = {
 	    {edit_version, ROOST_EVERSION},
 	    {edit_tomb_gen_future, ROOST_ECORRUPT},
-	    {edit_reclaimed_past_tail, ROOST_ECORRUPT},
 	    {edit_magic, ROOST_ECORRUPT},
 	    {edit_header_size, ROOST_ECORRUPT},
 	    {edit_name_unterminated, ROOST_ECORRUPT},

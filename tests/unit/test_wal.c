@@ -725,6 +725,42 @@ static void test_replay_stops(void **state)
 	assert_int_equal(calls, 2);
 }
 
+/* A scan reads what a replay would, leaves a torn tail as it is (in a
+ * file it may not write), still refuses damage with valid records behind
+ * it, and makes no directory. */
+static void test_scan_changes_nothing(void **state)
+{
+	const char *dir = tu_dir(state);
+	char path[PATH_MAX], missing[PATH_MAX];
+	write_log(dir, 0, 0, 5);
+	log_path(path, dir, 0);
+	const uint64_t whole = tu_file_size(path);
+	assert_int_equal(truncate(path, (off_t)(whole - 3)), 0);
+	assert_int_equal(chmod(path, 0400), 0);
+	struct seen s = {0};
+	uint64_t e = 0;
+	assert_int_equal(wal_scan(dir, lsn_of(1), collect, &s, &e), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.v[0].lsn, lsn_of(1));
+	assert_int_equal(s.v[2].next, lsn_of(4));
+	assert_memory_equal(s.v[2].data, data_of(3), len_of(3));
+	assert_int_equal(e, lsn_of(4));
+	assert_int_equal(tu_file_size(path), whole - 3);
+	seen_free(&s);
+
+	assert_int_equal(chmod(path, 0600), 0);
+	uint8_t junk[64];
+	memset(junk, 0xab, sizeof junk);
+	tu_pwrite(path, off_of(0, 2), junk, sizeof junk);
+	assert_int_equal(wal_scan(dir, 0, collect, &s, &e), ROOST_ECORRUPT);
+	seen_free(&s);
+
+	tu_path(missing, dir, "none");
+	assert_int_equal(wal_scan(missing, 0, collect, &s, &e), ROOST_ENOENT);
+	struct stat st;
+	assert_int_equal(stat(missing, &st), -1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tu_setup_tmpdir, tu_teardown)
 
 int main(void)
@@ -755,6 +791,7 @@ int main(void)
 	    T(test_append_rejects),
 	    T(test_replay_creates_dir),
 	    T(test_replay_stops),
+	    T(test_scan_changes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
