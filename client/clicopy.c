@@ -34,8 +34,7 @@ void clicopy_remove_tree(const char *dir)
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		char path[PATH_MAX];
-		if (clicopy_path(path, dir, e->d_name) == 0 && unlink(path) != 0 &&
-		    errno == EISDIR)
+		if (clicopy_path(path, dir, e->d_name) == 0 && unlink(path) != 0 && errno == EISDIR)
 			clicopy_remove_tree(path);
 	}
 	closedir(d);

@@ -188,9 +188,8 @@ static int clireplay__extends(const struct clireplay__run *run, uint64_t row, ui
 {
 	const struct segment_docs *d = run->d;
 	uint64_t more = clireplay__row_bytes(d, row) + (uint64_t)d->dim * sizeof(float) + 64;
-	if (run->n == 0 ||
-	    (d->ids[row] == d->ids[run->first] + run->n && run->n < BATCH_MAX_DOCS &&
-	     *bytes + more <= CLIREPLAY_BATCH_BYTES)) {
+	if (run->n == 0 || (d->ids[row] == d->ids[run->first] + run->n && run->n < BATCH_MAX_DOCS &&
+			    *bytes + more <= CLIREPLAY_BATCH_BYTES)) {
 		*bytes += more;
 		return 1;
 	}
@@ -221,9 +220,8 @@ static int clireplay__segments(struct clireplay *r)
 {
 	char path[PATH_MAX];
 	int rc = 0;
-	if (r->coll->tomb_gen &&
-	    (rc = manifest_tomb_path(r->from, r->coll->id, r->coll->tomb_gen, path, sizeof path)) ==
-		0)
+	if (r->coll->tomb_gen && (rc = manifest_tomb_path(r->from, r->coll->id, r->coll->tomb_gen,
+							  path, sizeof path)) == 0)
 		rc = tomb_load(path, &r->tombs, &r->ntombs);
 	uint32_t first, n;
 	manifest_segments_of(&r->src, r->coll->id, &first, &n);
@@ -487,12 +485,13 @@ int clireplay_main(int argc, char **argv)
 				  r.from, r.to);
 	} else if (rc == CLI_OK) {
 		printf("%llu\n", (unsigned long long)r.end);
-		fprintf(stderr,
-			"roost replay: collection '%s' of %s as of lsn %llu rebuilt into %s (%llu "
-			"documents from segments, %llu records from the log); `roost up --name NAME "
-			"--data-dir %s --adopt` serves it\n",
-			r.name, r.from, (unsigned long long)r.end, r.to, (unsigned long long)r.rows,
-			(unsigned long long)r.records, r.to);
+		fprintf(
+		    stderr,
+		    "roost replay: collection '%s' of %s as of lsn %llu rebuilt into %s (%llu "
+		    "documents from segments, %llu records from the log); `roost up --name NAME "
+		    "--data-dir %s --adopt` serves it\n",
+		    r.name, r.from, (unsigned long long)r.end, r.to, (unsigned long long)r.rows,
+		    (unsigned long long)r.records, r.to);
 	}
 	if (lock >= 0)
 		close(lock);

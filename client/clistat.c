@@ -227,8 +227,10 @@ static void clistat__history_text(const struct roost_history *h)
 		       h->retain, (unsigned long long)h->horizon_lsn,
 		       (unsigned long long)h->log_bytes);
 	else
-		printf("history: retain none (only what the collections need); log kept for "
-		       "it: %llu bytes\n",
+		printf("history: retain %s (%s); log kept for it: %llu bytes\n", h->retain,
+		       strcmp(h->retain, "none") == 0
+			   ? "only what the collections need"
+			   : "no document has reached that simulation time yet: nothing kept",
 		       (unsigned long long)h->log_bytes);
 }
 

@@ -21,6 +21,7 @@
 #include "mstat.h"
 #include "place.h"
 #include "rebuild.h"
+#include "segment.h"
 #include "ring.h"
 #include "sweep.h"
 #include "vindex.h"
@@ -1407,6 +1408,16 @@ static int ingest__room(ingest *w, uint32_t at, uint64_t lsn, uint64_t docs, uin
 
 /* Applies one logged batch to its collection's tail. Each of its
  * documents may replace one, so it may make as many tombstones. */
+/* A simulation time's horizon is the first document that reaches it:
+ * retention is shown every document applied. */
+static void ingest__saw_times(ingest *w, uint64_t lsn, const struct batch_view *b)
+{
+	if (w->cfg.retain.kind != RETAIN_FROM_TIME)
+		return;
+	for (uint32_t i = 0; i < b->hdr->count; i++)
+		retain_saw(&w->cfg.retain, lsn + i, b->docs[i].time);
+}
+
 static int ingest__apply_batch(ingest *w, uint32_t at, uint64_t lsn, const struct batch_view *b)
 {
 	const struct batch_header *h = b->hdr;
@@ -1415,6 +1426,7 @@ static int ingest__apply_batch(ingest *w, uint32_t at, uint64_t lsn, const struc
 		rc = wcoll_append(w->colls[at], b, lsn);
 	if (rc)
 		return rc;
+	ingest__saw_times(w, lsn, b);
 	ctl_client_applied(w->ctl, h->client_id, h->seq);
 	ctl_count_documents(w->ctl, h->count);
 	return keys_put(w->keys, h->client_id, h->seq, lsn, h->count);
@@ -1772,6 +1784,30 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
 	return 0;
 }
 
+/* ... and, at start, every sealed row: the log replays only the tails'. */
+static int ingest__saw_sealed_times(ingest *w)
+{
+	int rc = 0;
+	for (uint32_t i = 0;
+	     rc == 0 && w->cfg.retain.kind == RETAIN_FROM_TIME && i < w->man.nsegments; i++) {
+		const struct manifest_segment *s = &w->man.segments[i];
+		char path[INST_PATH_MAX];
+		struct segment_docs d = {0};
+		struct segment_map map = {0};
+		rc = manifest_segment_path(w->cfg.inst->data_dir, s->coll, s->start_lsn, s->end_lsn,
+					   "docs", path, sizeof path);
+		if (rc == 0)
+			rc = segment_map(path, &d, &map);
+		for (uint64_t r = 0; rc == 0 && r < d.count; r++)
+			retain_saw(&w->cfg.retain, d.ids[r], d.times[r]);
+		segment_unmap(&map, &d);
+	}
+	if (rc)
+		log_error("cannot read the sealed rows' times for --retain: %s",
+			  roost_strerror(rc));
+	return rc;
+}
+
 /* The control block outlives writers, and replay applies batches again:
  * after recovery the document count is recounted, not accumulated. */
 static void ingest__count(ingest *w)
@@ -1972,6 +2008,8 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 	w->recovering = 1;
 	if (rc == 0)
 		rc = ingest__open_colls(w);
+	if (rc == 0)
+		rc = ingest__saw_sealed_times(w);
 	if (rc == 0)
 		rc = ingest__replay(w);
 	w->recovering = 0;

@@ -30,7 +30,7 @@ static void writer_usage(FILE *f)
 		"                    [--ring-mb MB] [--seal-docs N]\n"
 		"                    [--train-docs N] [--group-max N] [--dead-timeout-ms MS]\n"
 		"                    [--seal-interval-ms MS] [--merge-idle-ms MS] [--clients N]\n"
-		"                    [--retain none|all|lsn:N|WINDOW] [--adopt] [--check]\n"
+		"                    [--retain none|all|lsn:N|time:T|WINDOW] [--adopt] [--check]\n"
 		"                    [--gpu] [--gpu-device N] [--gpu-memory-budget BYTES|N%%]\n"
 		"                    [--gpu-temp-memory BYTES] [--gpu-on-pressure cpu|refuse]\n"
 		"Settings other than --name and --data-dir apply when the instance is new;\n"
@@ -40,8 +40,9 @@ static void writer_usage(FILE *f)
 		"--merge-idle-ms (10000; 0: never): once nothing was sealed for that long,\n"
 		"neighbouring segments merge beyond their size tiers, up to 1Mi rows each.\n"
 		"--retain (none) keeps history for reads as of an LSN beyond what the\n"
-		"collections need: all of it, what was visible from LSN N on, or what\n"
-		"was visible within a window (s, m, h or d); it may change at any start.\n"
+		"collections need: all of it, what was visible from LSN N on, from the\n"
+		"first document of simulation time T on, or within a window (s, m, h or\n"
+		"d); it may change at any start.\n"
 		"--adopt takes over a data directory that records another instance's name.\n"
 		"--check says whether a start would be refused for its settings, creating\n"
 		"nothing (exit status 0 or 1).\n"
@@ -152,7 +153,7 @@ static int writer_parse(int argc, char **argv, struct ingest_config *c, const ch
 	    OPT_NUMBER("merge-idle-ms", OPT_INT, &c->merge_idle_ms, 0, 86400000),
 	    OPT_NUMBER("clients", OPT_U32, &c->clients, CTL_CLIENTS_MIN, CTL_CLIENTS_MAX),
 	    OPT_PARSED("retain", &c->retain, writer_parse_retain,
-		       "none, all, lsn:N, or a window such as 90s, 30m, 24h or 7d"),
+		       "none, all, lsn:N, time:T, or a window such as 90s, 30m, 24h or 7d"),
 	    OPT_SWITCH("adopt", &c->adopt),
 	    OPT_SWITCH("check", check),
 	    OPT_SWITCH("gpu", &c->gpu),

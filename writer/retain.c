@@ -40,10 +40,24 @@ static int retain__window(const char *s, struct retain *out)
 		if (unit[0] == retain__units[i].unit) {
 			if (n > RETAIN__MAX_MS / retain__units[i].ms)
 				return ROOST_EINVAL;
-			*out = (struct retain){RETAIN_WINDOW, n * retain__units[i].ms};
+			*out = (struct retain){.kind = RETAIN_WINDOW,
+					       .value = n * retain__units[i].ms};
 			return 0;
 		}
 	return ROOST_EINVAL;
+}
+
+static int retain__time(const char *s, struct retain *out)
+{
+	char *end;
+	if (!(*s == '-' ? s[1] >= '0' && s[1] <= '9' : *s >= '0' && *s <= '9'))
+		return ROOST_EINVAL;
+	errno = 0;
+	long long t = strtoll(s, &end, 10);
+	if (errno || *end)
+		return ROOST_EINVAL;
+	*out = (struct retain){.kind = RETAIN_FROM_TIME, .time = t};
+	return 0;
 }
 
 int retain_parse(const char *text, struct retain *out)
@@ -52,18 +66,20 @@ int retain_parse(const char *text, struct retain *out)
 	if (!text || !out)
 		return ROOST_EINVAL;
 	if (strcmp(text, "none") == 0) {
-		*out = (struct retain){RETAIN_NONE, 0};
+		*out = (struct retain){.kind = RETAIN_NONE};
 		return 0;
 	}
 	if (strcmp(text, "all") == 0) {
-		*out = (struct retain){RETAIN_ALL, 0};
+		*out = (struct retain){.kind = RETAIN_ALL};
 		return 0;
 	}
+	if (strncmp(text, "time:", 5) == 0)
+		return retain__time(text + 5, out);
 	if (strncmp(text, "lsn:", 4) == 0) {
 		uint64_t lsn;
 		if (retain__count(text + 4, &lsn, &end) != 0 || *end)
 			return ROOST_EINVAL;
-		*out = (struct retain){RETAIN_FROM_LSN, lsn};
+		*out = (struct retain){.kind = RETAIN_FROM_LSN, .value = lsn};
 		return 0;
 	}
 	return retain__window(text, out);
@@ -90,9 +106,18 @@ void retain_describe(const struct retain *r, char *buf, size_t len)
 	case RETAIN_WINDOW:
 		retain__describe_window(r->value, buf, len);
 		break;
+	case RETAIN_FROM_TIME:
+		snprintf(buf, len, "time:%" PRId64, r->time);
+		break;
 	default:
 		snprintf(buf, len, "none");
 	}
+}
+
+void retain_saw(struct retain *r, uint64_t number, int64_t time)
+{
+	if (r->kind == RETAIN_FROM_TIME && time >= r->time && (!r->reached || number < r->reached))
+		r->reached = number;
 }
 
 /* The end of the newest file last written before the window began; the
@@ -117,6 +142,8 @@ uint64_t retain_horizon(const struct retain *r, const struct wal_file *older, si
 		return r->value;
 	case RETAIN_WINDOW:
 		return retain__window_horizon(r->value, older, n, current_start, now_ms);
+	case RETAIN_FROM_TIME:
+		return r->reached ? r->reached : RETAIN_NO_HORIZON;
 	default:
 		return RETAIN_NO_HORIZON;
 	}

@@ -6,11 +6,12 @@ holding only older records). Status shows the setting, the horizon, where
 each collection's history starts and what history takes on disk. With the
 real binaries, through the Python binding and the wire."""
 import os
+import subprocess
 import time
 
 import pytest
 
-from conftest import read_manifest, wait_for
+from conftest import BIN, read_manifest, wait_for
 from test_asof import DIM, QUERIES, SEAL, fill, read_as_of, roost, same, state, vec
 
 PROBE = ["r1", "r2", "r5", "r7", "r40", "r3000", "r5000", "r9000", "nope"]
@@ -171,3 +172,47 @@ def test_a_window_keeps_what_was_written_within_it(make_instance):
             same(then, read_as_of(db, at, PROBE))
         assert log_files(inst)[0][0] > old[0][0]
         assert inst.status()["retain"] == "1s"
+
+
+def test_a_simulation_time_keeps_history_from_its_first_document(make_instance):
+    """--retain time:500: until a document of simulation time 500 or later
+    exists nothing more is kept (a merge at rest reclaims ended rows);
+    from the first one (the second of its batch) on, every state is kept
+    through upserts, deletes, seals and merges, and after a kill -9 the
+    writer finds the same horizon among the sealed rows."""
+    inst = serve(make_instance, "time:500")
+    with roost.Roost(inst.broker_url(), timeout_ms=30000) as db:
+        fill(db, 0, 2 * SEAL + 100)
+        wait_for(lambda: inst.collections()["default"]["segments"] >= 2, 30, "two seals")
+        db.delete(["r1", "r2"], ack="visible")
+        fill(db, 2 * SEAL + 100, 3 * SEAL + 100)
+        wait_for(lambda: coll(inst)["reclaimed_lsn"] > 0, 60, "a merge that drops ended rows")
+        before = coll(inst)["reclaimed_lsn"]
+        h = db.history()
+        assert (h["retain"], h["horizon_lsn"]) == ("time:500", 0), h
+        out = subprocess.run([os.path.join(BIN, "roost"), "status", "--name", inst.name,
+                              "--interval-ms", "0"], env=inst.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=60)
+        assert "history: retain time:500 (no document has reached that simulation time " \
+               "yet: nothing kept)" in out.stdout, out.stdout
+
+        db.add([vec(20000 + i) for i in range(3)], texts=["t"] * 3, ids=["t0", "t1", "t2"],
+               metadatas=[{"time": 400}, {"time": 600}, {"time": 500}], ack="visible")
+        x = db.get(["t1"])[0].version
+        assert db.get(["t0"])[0].version == x - 1
+        at, then = state(db, PROBE + ["t0", "t1"])
+        db.add([vec(5, 1)], texts=["v1 5"], ids=["r5"], ack="visible")
+        db.delete(["r7", "t0"], ack="visible")
+        fill(db, 3 * SEAL + 100, 5 * SEAL + 100)  # seals the batch, then merges at rest
+        merged_at_rest(inst)
+        assert coll(inst)["reclaimed_lsn"] == before
+        assert db.history()["horizon_lsn"] == x
+        same(then, read_as_of(db, at, PROBE + ["t0", "t1"]))
+
+        inst.kill(inst.writer)
+        inst.start_writer(["--retain", "time:500"])
+        assert db.history()["horizon_lsn"] == x
+        fill(db, 5 * SEAL + 100, 6 * SEAL + 100)
+        merged_at_rest(inst)
+        assert coll(inst)["reclaimed_lsn"] == before
+        same(then, read_as_of(db, at, PROBE + ["t0", "t1"]))

@@ -32,6 +32,12 @@ static void test_each_form_parses_and_reads_back(void **state)
 	assert_parses("30m", RETAIN_WINDOW, 1800000);
 	assert_parses("2h", RETAIN_WINDOW, 7200000);
 	assert_parses("7d", RETAIN_WINDOW, 7ull * 86400000);
+	assert_parses("time:0", RETAIN_FROM_TIME, 0);
+	assert_parses("time:-42", RETAIN_FROM_TIME, 0);
+	assert_parses("time:9223372036854775807", RETAIN_FROM_TIME, 0);
+	struct retain r;
+	assert_int_equal(retain_parse("time:-42", &r), 0);
+	assert_true(r.time == -42 && r.reached == 0);
 }
 
 static void test_a_window_is_shown_in_its_largest_whole_unit(void **state)
@@ -63,7 +69,14 @@ static void test_bad_texts_are_refused(void **state)
 			     "99999999999d",
 			     "lsn: 5",
 			     "all ",
-			     "18446744073709551616s"};
+			     "18446744073709551616s",
+			     "time:",
+			     "time:x",
+			     "time:+1",
+			     "time: 1",
+			     "time:1.5",
+			     "time:-",
+			     "time:9223372036854775808"};
 	struct retain r;
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(retain_parse(bad[i], &r), ROOST_EINVAL);
@@ -72,10 +85,32 @@ static void test_bad_texts_are_refused(void **state)
 static void test_fixed_horizons(void **state)
 {
 	(void)state;
-	struct retain none = {RETAIN_NONE, 0}, all = {RETAIN_ALL, 0}, from = {RETAIN_FROM_LSN, 777};
+	struct retain none = {.kind = RETAIN_NONE}, all = {.kind = RETAIN_ALL},
+		      from = {.kind = RETAIN_FROM_LSN, .value = 777};
 	assert_true(retain_horizon(&none, NULL, 0, 5000, 0) == RETAIN_NO_HORIZON);
 	assert_int_equal(retain_horizon(&all, NULL, 0, 5000, 0), 0);
 	assert_int_equal(retain_horizon(&from, NULL, 0, 5000, 0), 777);
+}
+
+/* A simulation time has no horizon until a document reaches it; then
+ * the smallest number that did, whatever order they are shown in (sealed
+ * rows of one collection at start, another's log replayed after). */
+static void test_a_simulation_time_keeps_from_the_first_document_reaching_it(void **state)
+{
+	(void)state;
+	struct retain t, none = {.kind = RETAIN_NONE};
+	assert_int_equal(retain_parse("time:1000", &t), 0);
+	assert_true(retain_horizon(&t, NULL, 0, 5000, 0) == RETAIN_NO_HORIZON);
+	retain_saw(&t, 100, 999);
+	assert_true(retain_horizon(&t, NULL, 0, 5000, 0) == RETAIN_NO_HORIZON);
+	retain_saw(&t, 500, 1000);
+	assert_int_equal(retain_horizon(&t, NULL, 0, 5000, 0), 500);
+	retain_saw(&t, 300, 4000);
+	retain_saw(&t, 900, 1000);
+	retain_saw(&t, 200, 10);
+	assert_int_equal(retain_horizon(&t, NULL, 0, 5000, 0), 300);
+	retain_saw(&none, 1, 5000);
+	assert_true(retain_horizon(&none, NULL, 0, 5000, 0) == RETAIN_NO_HORIZON);
 }
 
 /* Files [100,200) written last at t=1000, [200,300) at 5000, [300,400) at
@@ -89,7 +124,7 @@ static const struct wal_file files[] = {
 static void test_a_window_keeps_files_written_within_it(void **state)
 {
 	(void)state;
-	struct retain w = {RETAIN_WINDOW, 3000};
+	struct retain w = {.kind = RETAIN_WINDOW, .value = 3000};
 	/* Nothing is older than the window yet: all the log has is kept. */
 	assert_int_equal(retain_horizon(&w, files, 3, 400, 3999), 100);
 	/* The first file's last write fell out of the window at 4000. */
@@ -105,7 +140,7 @@ static void test_a_window_keeps_files_written_within_it(void **state)
 static void test_a_later_mtime_only_keeps_more(void **state)
 {
 	(void)state;
-	struct retain w = {RETAIN_WINDOW, 3000};
+	struct retain w = {.kind = RETAIN_WINDOW, .value = 3000};
 	struct wal_file touched[3];
 	memcpy(touched, files, sizeof touched);
 	touched[1].mtime_ms = 11000;
@@ -121,6 +156,7 @@ int main(void)
 	    cmocka_unit_test(test_a_window_is_shown_in_its_largest_whole_unit),
 	    cmocka_unit_test(test_bad_texts_are_refused),
 	    cmocka_unit_test(test_fixed_horizons),
+	    cmocka_unit_test(test_a_simulation_time_keeps_from_the_first_document_reaching_it),
 	    cmocka_unit_test(test_a_window_keeps_files_written_within_it),
 	    cmocka_unit_test(test_a_later_mtime_only_keeps_more),
 	};
