@@ -22,16 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The idempotency key of the batches made from segments: a client id no
- * agent's library draws (theirs are random), checked against the
- * source's keys all the same. */
-#define CLIREPLAY_CLIENT      0x7265706c6179ull /* "replay" */
-#define CLIREPLAY_BATCH_BYTES (8u << 20)	/* a batch made from segments, at most */
-#define CLIREPLAY_STOP	      1			/* the scan reached the LSN asked for */
-#define CLIREPLAY_LSN_ALIGN   16u		/* a ring position: where a writer goes on */
+#define CLIREPLAY_BATCH_BYTES (8u << 20) /* a batch made from segments, at most */
+#define CLIREPLAY_STOP	      1		 /* the scan reached the LSN asked for */
+#define CLIREPLAY_LSN_ALIGN   16u	 /* a ring position: where a writer goes on */
 
 struct clireplay {
 	const char *from, *name, *to;
@@ -47,10 +44,10 @@ struct clireplay {
 	void *held;
 	uint32_t held_len;
 	uint64_t held_lsn, held_next;
-	uint64_t first;	  /* the copy's first record; 0: none yet */
-	uint64_t seq;	  /* of the batches made from segments */
-	uint64_t end;	  /* where the copy's log ends */
-	uint64_t scanned; /* the source log's end */
+	uint64_t first;	      /* the copy's first record; 0: none yet */
+	uint64_t client, seq; /* the key of the batches made from segments */
+	uint64_t end;	      /* where the copy's log ends */
+	uint64_t scanned;     /* the source log's end */
 	uint64_t rows, records, bytes;
 	int made_partial;
 };
@@ -154,7 +151,7 @@ static int clireplay__emit_run(struct clireplay *r, const struct clireplay__run 
 	add.dim = d->dim;
 	add.n_docs = run->n;
 	add.docs = ptrs;
-	add.client_id = CLIREPLAY_CLIENT;
+	add.client_id = r->client;
 	add.seq = ++r->seq;
 	size_t size = rc == 0 ? wire_batch_size(&add) : 0;
 	uint64_t *batch = size ? malloc(size) : NULL; /* 8-byte aligned, as records are */
@@ -320,7 +317,7 @@ static int clireplay__store_manifest(struct clireplay *r)
 			     .catalog_lsn = from,
 			     .tail_start = from,
 			     .nkeys = r->src.nkeys,
-			     .keys = r->src.keys};
+			     .keys = r->src.keys}; /* as clireplay__keys left them */
 	memcpy(m.name, r->src.name, sizeof m.name);
 	int rc = manifest_add_coll(&m, &c);
 	if (rc == 0)
@@ -329,18 +326,31 @@ static int clireplay__store_manifest(struct clireplay *r)
 	return rc;
 }
 
-static int clireplay__check_keys(const struct clireplay *r)
+/* The source's idempotency keys of requests below S, so that a retry of
+ * one is still known (the log's records from S on bring theirs again);
+ * and a client id of the copy's own, drawn as libroost draws them, for the
+ * batches made from segments. */
+static int clireplay__keys(struct clireplay *r)
 {
+	uint32_t kept = 0;
 	for (uint32_t i = 0; i < r->src.nkeys; i++)
-		if (r->src.keys[i].client_id == CLIREPLAY_CLIENT)
-			return ROOST_EKEY;
+		if (r->src.keys[i].lsn < r->start)
+			r->src.keys[kept++] = r->src.keys[i];
+	r->src.nkeys = kept;
+	for (int taken = 1; taken;) {
+		if (getrandom(&r->client, sizeof r->client, 0) != sizeof r->client)
+			return roost_from_errno(errno);
+		taken = r->client == 0;
+		for (uint32_t i = 0; i < kept && !taken; i++)
+			taken = r->src.keys[i].client_id == r->client;
+	}
 	return 0;
 }
 
 static int clireplay__build(struct clireplay *r)
 {
 	char wal[PATH_MAX];
-	int rc = clireplay__check_keys(r);
+	int rc = clireplay__keys(r);
 	if (rc == 0 && mkdir(r->partial, 0700) != 0)
 		rc = roost_from_errno(errno);
 	r->made_partial = rc == 0;

@@ -10,7 +10,7 @@
  * numbers; then the source log's batches and deletes of the collection
  * from S up to the LSN asked for, byte for byte. Its manifest holds the
  * collection alone, with its settings, its trained index (copied) and
- * the source's idempotency keys, and no segment: `roost up --data-dir
+ * the source's idempotency keys below S, and no segment: `roost up --data-dir
  * NEW --adopt` rebuilds every index from the log, as a writer recovers.
  * Reads as of an LSN below S are refused there (its history starts at S).
  *

@@ -55,7 +55,8 @@ def test_replay_as_of_each_state_answers_as_the_original_did(make_instance):
     every version (--retain all), replayed from the stopped instance as of
     their LSNs (older than its segments' end, from the segments alone) and
     as of the log's end (segments and the log's tail): each new instance
-    answers what the original did then, and serves new writes after it."""
+    answers what the original did then, serves new writes after it, and
+    can be replayed in turn."""
     inst = serve(make_instance, "all")
     with roost.Roost(inst.broker_url(), timeout_ms=30000) as db:
         recorded = workload(inst, db)
@@ -95,6 +96,12 @@ def test_replay_as_of_each_state_answers_as_the_original_did(make_instance):
         new.kill(new.writer)
         new.start_writer(["--adopt"])
         assert [h.text for h in db.get(["r9", ids[1]])] == ["v6 9", "n20001"]
+        rerun = now_of(db, "default")
+    # A replay's directory replays again, its own batches and all.
+    stop_writer(new)
+    again, _ = replayed(make_instance, new)
+    with roost.Roost(again.broker_url(), timeout_ms=30000) as db:
+        same(rerun, now_of(db, "default"))
 
 
 def test_replay_of_a_trained_index_gives_the_same_top_k(make_instance):
