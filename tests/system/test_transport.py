@@ -371,10 +371,22 @@ def test_local_searches_reach_readers_directly(make_instance):
     gone = inst.readers.pop()
     gone.send_signal(signal.SIGTERM)
     gone.wait(timeout=60)
-    assert sorted(f for f in os.listdir(inst.run_dir) if f.startswith("search-")) == [
-        "search-%d.ipc" % inst.readers[0].pid]
+    left = sorted(f for f in os.listdir(inst.run_dir) if f.startswith("search-"))
+    assert left == ["search-%d.ipc" % inst.readers[0].pid], (gone.returncode, left,
+                                                             readers_logs(inst))
     rc, out, err, took = roost_search(inst, 5000)
     assert rc == 0, err
+
+
+def readers_logs(inst):
+    """The end of each reader's log, for a failure to show."""
+    out = ""
+    for log in inst.logs:
+        if os.path.basename(log.name).startswith("reader"):
+            log.flush()
+            with open(log.name) as f:
+                out += "==== %s\n%s" % (log.name, f.read()[-2000:])
+    return out
 
 
 def publish_and_answer(inst, search, published):
