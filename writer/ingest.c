@@ -1331,13 +1331,42 @@ static int ingest__open_fork(ingest *w, const struct manifest_coll *mc, const st
 	return rc;
 }
 
+/* A record that changes nothing: its broker, waiting for it, is told why
+ * (brokers pass a note's words on to the client). */
+static int ingest__refuse(ingest *w, uint64_t client_id, uint64_t lsn, int code, const char *note)
+{
+	ctl_client_refused(w->ctl, client_id, lsn, code);
+	if (note)
+		catalog_note(w->cat, lsn, note);
+	return code;
+}
+
+/* A fork whose files cannot be made (a link refused, a segment that
+ * cannot be read) is refused with the reason, and the writer goes on:
+ * no manifest names what it made, which the sweep removes. Room that may
+ * come back (disk, memory) is waited for instead, as for a create. */
+static int ingest__fork_refused(ingest *w, const struct collrec *r, uint64_t lsn, int rc,
+				int *refused)
+{
+	char note[256]; /* the catalog keeps CATALOG_NOTE_MAX of it */
+	if (rc == ROOST_ENOSPC || rc == ROOST_ENOMEM)
+		return rc;
+	snprintf(note, sizeof note, "the fork's files could not be made (%s); nothing was made",
+		 roost_strerror(rc));
+	log_error("fork '%s' at LSN %llu refused: %s", r->name, (unsigned long long)lsn, note);
+	ingest__refuse(w, r->client_id, lsn, rc, note);
+	*refused = 1;
+	return 0;
+}
+
 /* Applies a fork (writer/fork.h): the source sealed up to the fork's LSN
  * first, so every row it held below it is in a segment; then the fork's
  * files, a manifest naming them, and the fork opened and listed as a
  * create is. Its records from next on are its own. Applied again after
  * its opening failed (the tail's shared memory full), it finds itself
  * made and only opens. */
-static int ingest__fork(ingest *w, const struct collrec *r, uint64_t lsn, uint64_t next)
+static int ingest__fork(ingest *w, const struct collrec *r, uint64_t lsn, uint64_t next,
+			int *refused)
 {
 	const struct manifest_coll *made = manifest_coll_named(&w->man, r->name);
 	if (!made || made->created_lsn != lsn) {
@@ -1348,7 +1377,7 @@ static int ingest__fork(ingest *w, const struct collrec *r, uint64_t lsn, uint64
 		killpoint_reach(KILLPOINT_FORK_SEALED);
 		w->end = next;
 		if ((rc = ingest__make_fork(w, at, r, lsn, next)) != 0)
-			return rc;
+			return ingest__fork_refused(w, r, lsn, rc, refused);
 		killpoint_reach(KILLPOINT_FORK_AFTER_MANIFEST);
 		made = manifest_coll_named(&w->man, r->name);
 	}
@@ -1357,32 +1386,22 @@ static int ingest__fork(ingest *w, const struct collrec *r, uint64_t lsn, uint64
 
 static int ingest__apply_coll(ingest *w, const struct collrec *r, uint64_t lsn, uint64_t next)
 {
-	int rc = 0;
+	int rc = 0, refused = 0;
 	if (r->op == COLLREC_CREATE)
 		rc = ingest__create(w, r, lsn);
 	else if (r->op == COLLREC_DROP)
 		ingest__drop(w, r->name);
 	else if (r->op == COLLREC_FORK)
-		rc = ingest__fork(w, r, lsn, next);
+		rc = ingest__fork(w, r, lsn, next, &refused);
 	else
 		ingest__alter(w, r);
-	if (rc)
+	if (rc || refused)
 		return rc;
 	ctl_client_applied(w->ctl, r->client_id, r->seq);
 	return keys_put(w->keys, r->client_id, r->seq, lsn, 0);
 }
 
 /* ---- records ---- */
-
-/* A record that changes nothing: its broker, waiting for it, is told why
- * (brokers pass a note's words on to the client). */
-static int ingest__refuse(ingest *w, uint64_t client_id, uint64_t lsn, int code, const char *note)
-{
-	ctl_client_refused(w->ctl, client_id, lsn, code);
-	if (note)
-		catalog_note(w->cat, lsn, note);
-	return code;
-}
 
 /* Makes room in a collection's tail for a record: when it is full (only
  * while replaying: ingest__collect sizes live groups to fit) it seals

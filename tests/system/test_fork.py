@@ -165,11 +165,32 @@ def test_forks_that_cannot_be_made_are_refused_and_change_nothing(make_instance)
             with pytest.raises(roost.RoostError) as e:
                 db.fork_collection(**kw)
             assert e.value.code == code and words in e.value.message, (kw, e.value.message)
+        # A directory where a link of the fork must go: the fork is refused
+        # with the reason, what it linked goes, and the same writer serves on;
+        # once the way is clear the fork is made, under the id it would have had.
+        m = read_manifest(inst.data, inst.name)
+        new_id, writer = m["next_coll"], inst.writer.pid
+        docs = segment_files(inst, m["collections"]["one"]["id"])[0]
+        base = os.path.basename(docs).split("-", 2)[2]
+        blocked = os.path.join(inst.data, "seg-c%08x-%s" % (new_id, base))
+        os.makedirs(os.path.join(blocked, "in-the-way"))
+        with pytest.raises(roost.RoostError) as e:
+            db.fork_collection("one", "three")
+        assert "the fork's files could not be made" in e.value.message, e.value.message
+        assert sorted(inst.collections()) == ["default", "one", "src"]
+        mine = "seg-c%08x-" % new_id
+        wait_for(lambda: [f for f in os.listdir(inst.data) if f.startswith(mine)] ==
+                 [os.path.basename(blocked)], 30, "the sweep of the refused fork's links")
+        fill(db, 100, 200)
+        assert inst.writer.pid == writer and inst.writer.poll() is None
+        os.rename(blocked, os.path.join(inst.root, "moved"))
+        assert db.fork_collection("one", "three")["id"] == new_id
+        same(now_of(db, "one"), now_of(db, "three"))
         db.create_collection("ivf", DIM, index="IVF4,Flat", train_docs=SEAL)
         with pytest.raises(roost.RoostError) as e:
             db.fork_collection("ivf", "ivf2")
         assert e.value.code == roost.EINVAL and "trains on" in e.value.message
-        assert sorted(inst.collections()) == ["default", "ivf", "one", "src"]
+        assert sorted(inst.collections()) == ["default", "ivf", "one", "src", "three"]
         # Once it has trained (its first seal), it forks, training and all.
         db.use("ivf")
         fill(db, 0, SEAL + 300)
