@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,8 @@
 
 #define CLIREPLAY_BATCH_BYTES (8u << 20) /* a batch made from segments, at most */
 #define CLIREPLAY_STOP	      1		 /* the scan reached the LSN asked for */
-#define CLIREPLAY_LSN_ALIGN   16u	 /* a ring position: where a writer goes on */
+#define CLIREPLAY_INSIDE      2		 /* the LSN asked for splits a record */
+#define CLIREPLAY_LSN_ALIGN   16u	 /* a ring position, as every reply's LSN is */
 
 struct clireplay {
 	const char *from, *name, *to;
@@ -75,14 +77,11 @@ static int clireplay__emit(struct clireplay *r, uint64_t lsn, uint64_t next, con
 	return 0;
 }
 
-/* The last record ends at the copy's end: a writer goes on from a ring
- * position there, at or past the LSN asked for. */
+/* The last record ends at the copy's end, the LSN asked for (a ring
+ * position, where a writer goes on) or the source log's end. */
 static int clireplay__finish_log(struct clireplay *r)
 {
-	uint64_t end = r->as_of ? r->as_of : r->scanned;
-	if (r->held && r->held_next > end)
-		end = r->held_next;
-	r->end = (end + CLIREPLAY_LSN_ALIGN - 1) & ~(uint64_t)(CLIREPLAY_LSN_ALIGN - 1);
+	r->end = r->as_of ? r->as_of : r->scanned;
 	int rc = 0;
 	if (r->held)
 		rc = clicopy_log_append(&r->log, r->held_lsn, r->end, r->held, r->held_len);
@@ -259,6 +258,14 @@ static int clireplay__keep_record(void *arg, uint64_t lsn, uint64_t next, const 
 	struct clireplay *r = arg;
 	if (r->as_of && lsn >= r->as_of)
 		return CLIREPLAY_STOP;
+	if (r->as_of && next > r->as_of) {
+		fprintf(stderr,
+			"roost replay: LSN %llu lies inside the record at LSN %llu (up to %llu); "
+			"name an LSN a reply gave\n",
+			(unsigned long long)r->as_of, (unsigned long long)lsn,
+			(unsigned long long)next);
+		return CLIREPLAY_INSIDE;
+	}
 	r->scanned = next;
 	if (lsn < r->start || !clireplay__ours(r, payload, len))
 		return 0;
@@ -278,6 +285,8 @@ static int clireplay__log_records(struct clireplay *r)
 		rc = wal_scan(wal, r->src.tail_start, clireplay__keep_record, r, &end);
 	if (rc == CLIREPLAY_STOP)
 		return 0;
+	if (rc == CLIREPLAY_INSIDE)
+		return ROOST_EINVAL;
 	if (rc == 0 && end > r->scanned)
 		r->scanned = end;
 	if (rc == 0 && r->as_of > r->scanned) {
@@ -377,6 +386,18 @@ static int clireplay__build(struct clireplay *r)
 
 /* ---- the source ---- */
 
+/* "roost replay: <what>: <error>"; no instance is involved to hint at. */
+__attribute__((format(printf, 2, 3))) static int clireplay__fail(int rc, const char *what, ...)
+{
+	char msg[PATH_MAX + 256];
+	va_list ap;
+	va_start(ap, what);
+	vsnprintf(msg, sizeof msg, what, ap);
+	va_end(ap);
+	fprintf(stderr, "roost replay: %s: %s\n", msg, roost_strerror(rc));
+	return CLI_FAIL;
+}
+
 /* A shared lock on the source's LOCK, which its writer holds exclusively
  * while it runs, kept until the copy is made (a writer starting meanwhile
  * is refused). A directory without one never had a writer: a backup. */
@@ -388,8 +409,7 @@ static int clireplay__lock_source(const struct clireplay *r, int *fd)
 	if (rc || (*fd < 0 && errno == ENOENT))
 		return rc;
 	if (*fd < 0)
-		return cliutil_fail("replay", NULL, roost_from_errno(errno), NULL, "opening %s",
-				    lock);
+		return clireplay__fail(roost_from_errno(errno), "opening %s", lock);
 	if (flock(*fd, LOCK_SH | LOCK_NB) == 0)
 		return 0;
 	fprintf(stderr,
@@ -407,7 +427,7 @@ static int clireplay__find(struct clireplay *r)
 		return CLI_FAIL;
 	}
 	if (rc)
-		return cliutil_fail("replay", NULL, rc, NULL, "reading %s/MANIFEST", r->from);
+		return clireplay__fail(rc, "reading %s/MANIFEST", r->from);
 	r->coll = manifest_coll_named(&r->src, r->name);
 	if (!r->coll) {
 		fprintf(stderr, "roost replay: %s has no collection '%s'; it holds:", r->from,
@@ -446,10 +466,15 @@ static int clireplay__parse(int argc, char **argv, struct clireplay *r)
 			r->name = optarg;
 		else if (opt == 't')
 			r->to = optarg;
-		else if (opt == 'a' && opt_number(optarg, 1, INT64_MAX, &v) == 0)
+		else if (opt == 'a' && opt_number(optarg, 1, INT64_MAX, &v) == 0 &&
+			 v % CLIREPLAY_LSN_ALIGN == 0)
 			r->as_of = (uint64_t)v;
 		else if (opt == 'a')
-			return cliutil_usage("replay", "--as-of: '%s' is not an LSN", optarg);
+			return cliutil_usage(
+			    "replay",
+			    "--as-of: '%s' is not an LSN a reply gives (a multiple "
+			    "of %u)",
+			    optarg, CLIREPLAY_LSN_ALIGN);
 		else
 			return CLI_USAGE;
 	}
@@ -491,8 +516,7 @@ int clireplay_main(int argc, char **argv)
 	if (rc == CLI_OK && (rc = clireplay__build(&r)) != 0) {
 		if (r.made_partial)
 			clicopy_remove_tree(r.partial);
-		rc = cliutil_fail("replay", NULL, rc, NULL, "replaying '%s' of %s into %s", r.name,
-				  r.from, r.to);
+		rc = clireplay__fail(rc, "replaying '%s' of %s into %s", r.name, r.from, r.to);
 	} else if (rc == CLI_OK) {
 		printf("%llu\n", (unsigned long long)r.end);
 		fprintf(

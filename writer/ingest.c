@@ -1425,17 +1425,21 @@ static int ingest__room(ingest *w, uint32_t at, uint64_t lsn, uint64_t docs, uin
 	return rc;
 }
 
-/* Applies one logged batch to its collection's tail. Each of its
- * documents may replace one, so it may make as many tombstones. */
 /* A simulation time's horizon is the first document that reaches it:
- * retention is shown every document applied. */
+ * retention is shown every document applied. Status hears of it at once. */
 static void ingest__saw_times(ingest *w, uint64_t lsn, const struct batch_view *b)
 {
+	uint64_t before = w->cfg.retain.reached;
 	if (w->cfg.retain.kind != RETAIN_FROM_TIME)
 		return;
 	for (uint32_t i = 0; i < b->hdr->count; i++)
 		retain_saw(&w->cfg.retain, lsn + i, b->docs[i].time);
+	if (w->cfg.retain.reached != before && !w->recovering)
+		ingest__show_history(w);
 }
+
+/* Applies one logged batch to its collection's tail. Each of its
+ * documents may replace one, so it may make as many tombstones. */
 
 static int ingest__apply_batch(ingest *w, uint32_t at, uint64_t lsn, const struct batch_view *b)
 {
@@ -1803,10 +1807,26 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
 	return 0;
 }
 
-/* ... and, at start, every sealed row: the log replays only the tails'. */
-static int ingest__saw_sealed_times(ingest *w)
+static int ingest__saw_record(void *arg, uint64_t lsn, uint64_t next, const void *payload,
+			      uint32_t len)
+{
+	struct batch_view b;
+	(void)next;
+	if (!collrec_is(payload, len) && !delrec_is(payload, len) &&
+	    batch_parse(payload, len, 0, &b) == 0)
+		ingest__saw_times(arg, lsn, &b);
+	return 0;
+}
+
+/* ... and, at start, every document still on disk: the rows of the
+ * segments (retention may have been set after its log was rotated) and
+ * every record the log keeps, whose files from the horizon on rotation
+ * kept (the first document to reach it may be of a collection dropped
+ * since). */
+static int ingest__saw_kept_times(ingest *w)
 {
 	int rc = 0;
+	uint64_t end;
 	for (uint32_t i = 0;
 	     rc == 0 && w->cfg.retain.kind == RETAIN_FROM_TIME && i < w->man.nsegments; i++) {
 		const struct manifest_segment *s = &w->man.segments[i];
@@ -1821,8 +1841,12 @@ static int ingest__saw_sealed_times(ingest *w)
 			retain_saw(&w->cfg.retain, d.ids[r], d.times[r]);
 		segment_unmap(&map, &d);
 	}
+	if (rc == 0 && w->cfg.retain.kind == RETAIN_FROM_TIME) {
+		rc = wal_scan(w->wal_dir, 0, ingest__saw_record, w, &end);
+		rc = rc == ROOST_ENOENT ? 0 : rc; /* a new instance: no log yet */
+	}
 	if (rc)
-		log_error("cannot read the sealed rows' times for --retain: %s",
+		log_error("cannot read the times of the documents kept for --retain: %s",
 			  roost_strerror(rc));
 	return rc;
 }
@@ -2028,7 +2052,7 @@ int ingest_open(ingest **out, const struct ingest_config *cfg)
 	if (rc == 0)
 		rc = ingest__open_colls(w);
 	if (rc == 0)
-		rc = ingest__saw_sealed_times(w);
+		rc = ingest__saw_kept_times(w);
 	if (rc == 0)
 		rc = ingest__replay(w);
 	w->recovering = 0;

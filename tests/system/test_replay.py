@@ -146,6 +146,8 @@ def test_replays_that_cannot_be_made_are_refused_and_leave_nothing(make_instance
         fill(db, SEAL + 10, 2 * SEAL + 10)
         wait_for(lambda: inst.collections()["default"]["segments"] == 2, 30, "two seals")
         created = db.create_collection("later", DIM)["created_lsn"]
+        db.add([vec(1, 3)], texts=["in the tail"], ids=["tailed"], ack="visible")
+        inside = db.last_lsn + 16
     to = os.path.join(inst.root, "copy")
     out = replay(inst, to)
     assert out.returncode == 1 and "in use by a running writer" in out.stderr, out.stderr
@@ -161,7 +163,9 @@ def test_replays_that_cannot_be_made_are_refused_and_leave_nothing(make_instance
             "--as-of", created)
     refused("past the end of %s's log (%d)" % (inst.data, end), "--as-of", end + 16)
     refused("has no collection 'posts'; it holds: default later", "--collection", "posts")
-    refused("--as-of: 'x' is not an LSN", "--as-of", "x")
+    refused("--as-of: 'x' is not an LSN a reply gives", "--as-of", "x")
+    refused("not an LSN a reply gives (a multiple of 16)", "--as-of", early + 1)
+    refused("lies inside the record at LSN %d" % (inside - 16), "--as-of", inside)
     os.mkdir(to + ".partial")
     out = replay(inst, to, "--as-of", early)
     assert out.returncode == 1 and "interrupted replay left" in out.stderr, out.stderr

@@ -177,9 +177,11 @@ def test_a_window_keeps_what_was_written_within_it(make_instance):
 def test_a_simulation_time_keeps_history_from_its_first_document(make_instance):
     """--retain time:500: until a document of simulation time 500 or later
     exists nothing more is kept (a merge at rest reclaims ended rows);
-    from the first one (the second of its batch) on, every state is kept
-    through upserts, deletes, seals and merges, and after a kill -9 the
-    writer finds the same horizon among the sealed rows."""
+    from the first one (the second of its batch, in a collection of its
+    own) on, every state is kept through upserts, deletes, seals and
+    merges, status shows it at once, and after that collection is dropped
+    and the writer killed with -9, the writer finds the same horizon in
+    the log it kept."""
     inst = serve(make_instance, "time:500")
     with roost.Roost(inst.broker_url(), timeout_ms=30000) as db:
         fill(db, 0, 2 * SEAL + 100)
@@ -196,23 +198,43 @@ def test_a_simulation_time_keeps_history_from_its_first_document(make_instance):
         assert "history: retain time:500 (no document has reached that simulation time " \
                "yet: nothing kept)" in out.stdout, out.stdout
 
+        db.create_collection("clock", DIM)
+        db.use("clock")
         db.add([vec(20000 + i) for i in range(3)], texts=["t"] * 3, ids=["t0", "t1", "t2"],
                metadatas=[{"time": 400}, {"time": 600}, {"time": 500}], ack="visible")
         x = db.get(["t1"])[0].version
         assert db.get(["t0"])[0].version == x - 1
-        at, then = state(db, PROBE + ["t0", "t1"])
+        assert db.history()["horizon_lsn"] == x
+        db.use(None)
+        at, then = state(db, PROBE)
         db.add([vec(5, 1)], texts=["v1 5"], ids=["r5"], ack="visible")
-        db.delete(["r7", "t0"], ack="visible")
-        fill(db, 3 * SEAL + 100, 5 * SEAL + 100)  # seals the batch, then merges at rest
+        db.delete(["r7"], ack="visible")
+        fill(db, 3 * SEAL + 100, 5 * SEAL + 100)  # seals, then merges at rest
         merged_at_rest(inst)
         assert coll(inst)["reclaimed_lsn"] == before
-        assert db.history()["horizon_lsn"] == x
-        same(then, read_as_of(db, at, PROBE + ["t0", "t1"]))
+        same(then, read_as_of(db, at, PROBE))
 
+        assert inst.drop("clock")["status"] == 0
         inst.kill(inst.writer)
         inst.start_writer(["--retain", "time:500"])
         assert db.history()["horizon_lsn"] == x
         fill(db, 5 * SEAL + 100, 6 * SEAL + 100)
         merged_at_rest(inst)
         assert coll(inst)["reclaimed_lsn"] == before
-        same(then, read_as_of(db, at, PROBE + ["t0", "t1"]))
+        same(then, read_as_of(db, at, PROBE))
+
+
+def test_a_simulation_time_set_later_finds_its_horizon_in_the_segments(make_instance):
+    """Without retention the log is rotated past a batch of simulation time
+    500; a writer restarted with --retain time:500 finds the horizon among
+    the sealed rows."""
+    inst = serve(make_instance, "none")
+    with roost.Roost(inst.broker_url(), timeout_ms=30000) as db:
+        db.add([vec(20000 + i) for i in range(2)], texts=["t"] * 2, ids=["t0", "t1"],
+               metadatas=[{"time": 499}, {"time": 500}], ack="visible")
+        x = db.get(["t1"])[0].version
+        fill(db, 0, 2 * SEAL)
+        wait_for(lambda: log_files(inst)[0][0] > x, 30, "the log rotated past the batch")
+        inst.kill(inst.writer)
+        inst.start_writer(["--retain", "time:500"])
+        assert db.history()["horizon_lsn"] == x
