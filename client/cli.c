@@ -885,8 +885,9 @@ static const struct cli_cmd cli_cmds[] = {
      "LSNs, so every id is kept, and `roost up --name NAME --data-dir NEW\n"
      "--adopt` rebuilds every index from it with C's settings and training.\n"
      "An LSN before the history DIR keeps (`roost up --retain`) is refused.\n"
-     "Prints the LSN the copy ends at. An interrupted replay leaves\n"
-     "NEW.partial, never NEW.\n"},
+     "An LSN inside a batch the log holds is refused (its documents below it\n"
+     "would be half a record). Prints the LSN whose state NEW holds. An\n"
+     "interrupted replay leaves NEW.partial, never NEW.\n"},
     {"status", clistat_main, "processes, LSNs, documents, readers, rates",
      "usage: roost status --name NAME [--collection C] [--json] [--interval-ms MS]\n"
      "Shows the supervisor and its processes, every collection with its\n"

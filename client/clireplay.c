@@ -29,7 +29,7 @@
 
 #define CLIREPLAY_BATCH_BYTES (8u << 20) /* a batch made from segments, at most */
 #define CLIREPLAY_STOP	      1		 /* the scan reached the LSN asked for */
-#define CLIREPLAY_INSIDE      2		 /* the LSN asked for splits a record */
+#define CLIREPLAY_SPLIT	      2		 /* the LSN asked for splits a batch */
 #define CLIREPLAY_LSN_ALIGN   16u	 /* a ring position, as every reply's LSN is */
 
 struct clireplay {
@@ -52,6 +52,7 @@ struct clireplay {
 	uint64_t scanned;     /* the source log's end */
 	uint64_t rows, records, bytes;
 	int made_partial;
+	int said; /* a failure was explained on stderr already */
 };
 
 /* ---- the copy's log ---- */
@@ -77,11 +78,15 @@ static int clireplay__emit(struct clireplay *r, uint64_t lsn, uint64_t next, con
 	return 0;
 }
 
-/* The last record ends at the copy's end, the LSN asked for (a ring
- * position, where a writer goes on) or the source log's end. */
+/* The last record ends at the copy's end: past the LSN asked for (or the
+ * source log's end) and every record kept, at a ring position, where a
+ * writer goes on. */
 static int clireplay__finish_log(struct clireplay *r)
 {
-	r->end = r->as_of ? r->as_of : r->scanned;
+	uint64_t end = r->as_of ? r->as_of : r->scanned;
+	if (r->held && r->held_next > end)
+		end = r->held_next;
+	r->end = (end + CLIREPLAY_LSN_ALIGN - 1) & ~(uint64_t)(CLIREPLAY_LSN_ALIGN - 1);
 	int rc = 0;
 	if (r->held)
 		rc = clicopy_log_append(&r->log, r->held_lsn, r->end, r->held, r->held_len);
@@ -252,23 +257,34 @@ static int clireplay__ours(const struct clireplay *r, const void *payload, uint3
 	return batch_parse(payload, len, 0, &b) == 0 && batch_collection(&b) == r->coll->id;
 }
 
+/* As of an LSN inside a batch, only its documents numbered below it were
+ * added: no record the log holds. A delete is whole at its LSN. */
+static int clireplay__splits(const struct clireplay *r, uint64_t lsn, const void *payload,
+			     uint32_t len)
+{
+	struct batch_view b;
+	return !delrec_is(payload, len) && batch_parse(payload, len, 0, &b) == 0 &&
+	       r->as_of < lsn + b.hdr->count;
+}
+
 static int clireplay__keep_record(void *arg, uint64_t lsn, uint64_t next, const void *payload,
 				  uint32_t len)
 {
 	struct clireplay *r = arg;
 	if (r->as_of && lsn >= r->as_of)
 		return CLIREPLAY_STOP;
-	if (r->as_of && next > r->as_of) {
-		fprintf(stderr,
-			"roost replay: LSN %llu lies inside the record at LSN %llu (up to %llu); "
-			"name an LSN a reply gave\n",
-			(unsigned long long)r->as_of, (unsigned long long)lsn,
-			(unsigned long long)next);
-		return CLIREPLAY_INSIDE;
-	}
 	r->scanned = next;
 	if (lsn < r->start || !clireplay__ours(r, payload, len))
 		return 0;
+	if (r->as_of && next > r->as_of && clireplay__splits(r, lsn, payload, len)) {
+		fprintf(stderr,
+			"roost replay: LSN %llu splits the batch at LSN %llu (up to %llu): "
+			"replay as of %llu or %llu\n",
+			(unsigned long long)r->as_of, (unsigned long long)lsn,
+			(unsigned long long)next, (unsigned long long)lsn,
+			(unsigned long long)next);
+		return CLIREPLAY_SPLIT;
+	}
 	r->records++;
 	return clireplay__emit(r, lsn, next, payload, len);
 }
@@ -285,13 +301,15 @@ static int clireplay__log_records(struct clireplay *r)
 		rc = wal_scan(wal, r->src.tail_start, clireplay__keep_record, r, &end);
 	if (rc == CLIREPLAY_STOP)
 		return 0;
-	if (rc == CLIREPLAY_INSIDE)
+	r->said = rc == CLIREPLAY_SPLIT;
+	if (rc == CLIREPLAY_SPLIT)
 		return ROOST_EINVAL;
 	if (rc == 0 && end > r->scanned)
 		r->scanned = end;
 	if (rc == 0 && r->as_of > r->scanned) {
 		fprintf(stderr, "roost replay: LSN %llu is past the end of %s's log (%llu)\n",
 			(unsigned long long)r->as_of, r->from, (unsigned long long)r->scanned);
+		r->said = 1;
 		return ROOST_EINVAL;
 	}
 	return rc;
@@ -466,15 +484,10 @@ static int clireplay__parse(int argc, char **argv, struct clireplay *r)
 			r->name = optarg;
 		else if (opt == 't')
 			r->to = optarg;
-		else if (opt == 'a' && opt_number(optarg, 1, INT64_MAX, &v) == 0 &&
-			 v % CLIREPLAY_LSN_ALIGN == 0)
+		else if (opt == 'a' && opt_number(optarg, 1, INT64_MAX - 16, &v) == 0)
 			r->as_of = (uint64_t)v;
 		else if (opt == 'a')
-			return cliutil_usage(
-			    "replay",
-			    "--as-of: '%s' is not an LSN a reply gives (a multiple "
-			    "of %u)",
-			    optarg, CLIREPLAY_LSN_ALIGN);
+			return cliutil_usage("replay", "--as-of: '%s' is not an LSN", optarg);
 		else
 			return CLI_USAGE;
 	}
@@ -492,13 +505,15 @@ static int clireplay__parse(int argc, char **argv, struct clireplay *r)
 static int clireplay__new_target(const struct clireplay *r)
 {
 	struct stat st;
-	int to = lstat(r->to, &st) == 0;
-	if (!to && lstat(r->partial, &st) != 0)
+	if (lstat(r->to, &st) == 0)
+		fprintf(stderr, "roost replay: %s exists; replay into a new folder\n", r->to);
+	else if (lstat(r->partial, &st) == 0)
+		fprintf(stderr,
+			"roost replay: %s is what an interrupted replay left: remove it, or "
+			"replay into another folder\n",
+			r->partial);
+	else
 		return CLI_OK;
-	fprintf(stderr,
-		"roost replay: %s exists; replay into a new folder (a %s.partial is what an "
-		"interrupted replay left: remove it)\n",
-		to ? r->to : r->partial, r->to);
 	return CLI_FAIL;
 }
 
@@ -516,16 +531,18 @@ int clireplay_main(int argc, char **argv)
 	if (rc == CLI_OK && (rc = clireplay__build(&r)) != 0) {
 		if (r.made_partial)
 			clicopy_remove_tree(r.partial);
-		rc = clireplay__fail(rc, "replaying '%s' of %s into %s", r.name, r.from, r.to);
+		rc = r.said ? CLI_FAIL
+			    : clireplay__fail(rc, "replaying '%s' of %s into %s", r.name, r.from,
+					      r.to);
 	} else if (rc == CLI_OK) {
-		printf("%llu\n", (unsigned long long)r.end);
-		fprintf(
-		    stderr,
-		    "roost replay: collection '%s' of %s as of lsn %llu rebuilt into %s (%llu "
-		    "documents from segments, %llu records from the log); `roost up --name NAME "
-		    "--data-dir %s --adopt` serves it\n",
-		    r.name, r.from, (unsigned long long)r.end, r.to, (unsigned long long)r.rows,
-		    (unsigned long long)r.records, r.to);
+		uint64_t at = r.as_of ? r.as_of : r.end;
+		printf("%llu\n", (unsigned long long)at);
+		fprintf(stderr,
+			"roost replay: collection '%s' of %s as of lsn %llu rebuilt into %s (%llu "
+			"documents from segments, %llu records from the log; new records there "
+			"from lsn %llu); `roost up --name NAME --data-dir %s --adopt` serves it\n",
+			r.name, r.from, (unsigned long long)at, r.to, (unsigned long long)r.rows,
+			(unsigned long long)r.records, (unsigned long long)r.end, r.to);
 	}
 	if (lock >= 0)
 		close(lock);

@@ -373,6 +373,18 @@ static int lr_is_read(const Roost__Request *req)
 	       req->op_case == ROOST__REQUEST__OP_SCROLL;
 }
 
+/* The handle's time ran out: a read whose LSN never became visible says
+ * so (the server's last words name the LSN and that attempt's wait); any
+ * other failure is a timeout. */
+static int lr_gave_up(roost *r, int last)
+{
+	char said[sizeof r->err];
+	if (last != ROOST_ENOTVISIBLE)
+		return ROOST_ETIMEDOUT;
+	snprintf(said, sizeof said, "%s", r->err);
+	return lr_fail(r, last, "%s (waited %d ms in all)", said, r->timeout_ms);
+}
+
 /* Sends req until it succeeds, fails for good, or the deadline passes.
  * *server_wait is where the request's own timeout field lives. A read
  * goes first to a reader directly, when one is connected, within half of
@@ -382,10 +394,11 @@ static int lr_call_retry(roost *r, Roost__Request *req, uint32_t *server_wait, R
 {
 	int64_t deadline = lr_now_ms() + r->timeout_ms;
 	int direct = lr_is_read(req) && lr_reader_ready(r);
+	int last = ROOST_ETIMEDOUT;
 	for (int attempt = 0;; attempt++) {
 		int64_t left = deadline - lr_now_ms();
 		if (left <= 0)
-			return ROOST_ETIMEDOUT;
+			return lr_gave_up(r, last);
 		int wait = left > ROOST_ATTEMPT_MS ? ROOST_ATTEMPT_MS : (int)left;
 		/* A reader that does not answer directly leaves the brokers,
 		 * which may know another, half of the time. */
@@ -413,6 +426,7 @@ static int lr_call_retry(roost *r, Roost__Request *req, uint32_t *server_wait, R
 		 * deadline is not made: the error says when it would pass. */
 		if (!lr_retryable(rc) || lr_now_ms() + after_ms >= deadline)
 			return rc;
+		last = rc;
 		if (direct)
 			direct = 0;
 		else

@@ -561,8 +561,8 @@ static int rsearch__history_check(const struct view *v, uint64_t at, char *msg)
 			 v->name, (unsigned long long)v->created_lsn, (unsigned long long)at);
 	else
 		snprintf(msg, RSEARCH_MSG,
-			 "collection '%s' keeps history from LSN %llu (compaction dropped the "
-			 "documents deleted below it); as_of_lsn %llu is before it",
+			 "collection '%s' keeps history from LSN %llu (documents deleted or "
+			 "replaced below it are no longer kept); as_of_lsn %llu is before it",
 			 v->name, (unsigned long long)start, (unsigned long long)at);
 	return ROOST_EHISTORY;
 }

@@ -253,5 +253,11 @@ def test_cli_reads_as_of_and_names_the_history_start(make_instance):
     assert inside.returncode == 0 and inside.stdout == "", inside.stderr
     future = cli(inst, "get", "--as-of", str(10 ** 15), "--timeout-ms", "2000", "r3")
     assert future.returncode == 1 and "not visible" in future.stderr, future.stderr
+    assert "waited 2000 ms in all" in future.stderr, future.stderr
+    with roost.Roost(inst.broker_url(), timeout_ms=1500) as db:
+        with pytest.raises(roost.RoostError) as e:
+            db.search([vec(3)], k=1, as_of=10 ** 15)
+        assert e.value.code == roost.ENOTVISIBLE, e.value
+        assert "waited 1500 ms in all" in e.value.message, e.value.message
     zero = cli(inst, "search", "--vector", vector, "--as-of", "0")
     assert zero.returncode == 2 and "'0'" in zero.stderr and "as-of" in zero.stderr, zero.stderr

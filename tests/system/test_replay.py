@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from conftest import BIN, read_manifest, wait_for
-from test_asof import DIM, QUERIES, SEAL, fill, roost, same, state, vec
+from test_asof import DIM, QUERIES, SEAL, fill, read_as_of, roost, same, state, vec
 from test_fork import now_of
 from test_retention import PROBE, merged_at_rest, serve, workload
 
@@ -68,6 +68,11 @@ def test_replay_as_of_each_state_answers_as_the_original_did(make_instance):
         db.delete(["r8", ids[0]], ack="visible")
         db.add([vec(9, 5)], texts=["v5 9"], ids=["r9"], ack="visible")
         last = now_of(db, "default")
+        # One past a state's LSN: the batch that starts there has only its
+        # first document then (an as-of read's rule, which replay keeps).
+        one_past = recorded[1][0] + 1
+        partly = read_as_of(db, one_past, PROBE)
+        assert len(partly["scroll"]) == len(recorded[1][1]["scroll"]) + 1
     # Some states lie in the segments alone, the later ones need the log too.
     covered = read_manifest(inst.data, inst.name)["collections"]["default"]["tail_start"]
     assert recorded[0][0] < covered < recorded[-1][0], (covered, [at for at, _ in recorded])
@@ -86,6 +91,11 @@ def test_replay_as_of_each_state_answers_as_the_original_did(make_instance):
                 db.search(QUERIES, k=1, as_of=start - 16)
             assert e.value.code == roost.EHISTORY
         new.stop()
+    new, end = replayed(make_instance, inst, "--as-of", one_past)
+    assert end == one_past
+    with roost.Roost(new.broker_url(), timeout_ms=30000) as db:
+        same(partly, now_of(db, "default"))
+    new.stop()
     new, end = replayed(make_instance, inst, "--collection", "default")
     with roost.Roost(new.broker_url(), timeout_ms=30000) as db:
         same(last, now_of(db, "default"))
@@ -146,8 +156,9 @@ def test_replays_that_cannot_be_made_are_refused_and_leave_nothing(make_instance
         fill(db, SEAL + 10, 2 * SEAL + 10)
         wait_for(lambda: inst.collections()["default"]["segments"] == 2, 30, "two seals")
         created = db.create_collection("later", DIM)["created_lsn"]
-        db.add([vec(1, 3)], texts=["in the tail"], ids=["tailed"], ack="visible")
-        inside = db.last_lsn + 16
+        db.add([vec(i, 3) for i in range(3)], texts=["in the tail"] * 3,
+               ids=["tail%d" % i for i in range(3)], ack="visible")
+        split = db.last_lsn
     to = os.path.join(inst.root, "copy")
     out = replay(inst, to)
     assert out.returncode == 1 and "in use by a running writer" in out.stderr, out.stderr
@@ -162,11 +173,11 @@ def test_replays_that_cannot_be_made_are_refused_and_leave_nothing(make_instance
     refused("history of 'later' there starts at LSN %d" % (created + 1), "--collection", "later",
             "--as-of", created)
     refused("past the end of %s's log (%d)" % (inst.data, end), "--as-of", end + 16)
+    assert "invalid argument" not in replay(inst, to, "--as-of", end + 16).stderr
     refused("has no collection 'posts'; it holds: default later", "--collection", "posts")
-    refused("--as-of: 'x' is not an LSN a reply gives", "--as-of", "x")
-    refused("not an LSN a reply gives (a multiple of 16)", "--as-of", early + 1)
-    refused("lies inside the record at LSN %d" % (inside - 16), "--as-of", inside)
+    refused("--as-of: 'x' is not an LSN", "--as-of", "x")
+    refused("LSN %d splits the batch at LSN %d" % (split + 2, split), "--as-of", split + 2)
     os.mkdir(to + ".partial")
     out = replay(inst, to, "--as-of", early)
-    assert out.returncode == 1 and "interrupted replay left" in out.stderr, out.stderr
+    assert out.returncode == 1 and "interrupted replay left: remove it" in out.stderr, out.stderr
     assert not os.path.exists(to) and os.listdir(to + ".partial") == []
