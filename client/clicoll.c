@@ -360,11 +360,11 @@ static int clicoll__fork(roost *r, const struct clicoll_opts *o)
 	if (o->json)
 		clicoll__json_line(&c);
 	else
-		printf("forked collection %s (id %u) from %s as of lsn %llu: %llu documents in %u "
-		       "shared segments\n",
+		printf("forked collection %s (id %u) from %s as of lsn %llu: %u shared segments of "
+		       "%llu rows\n",
 		       c.name, c.id, o->coll,
-		       (unsigned long long)(o->as_of ? o->as_of : c.created_lsn),
-		       (unsigned long long)c.documents, c.segments);
+		       (unsigned long long)(o->as_of ? o->as_of : c.created_lsn), c.segments,
+		       (unsigned long long)c.documents);
 	return CLI_OK;
 }
 

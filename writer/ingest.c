@@ -546,9 +546,10 @@ static uint64_t ingest__row_bytes(const ingest *w, uint32_t id)
 	return rows ? bytes / rows : 0;
 }
 
-/* Log bytes in files that hold only records below the replay point: kept
- * for history alone. */
-static uint64_t ingest__log_history_bytes(ingest *w)
+/* Log bytes in files that hold only records below the replay point and
+ * some at or past the horizon: kept for history alone (older ones only
+ * wait for the next rotation). */
+static uint64_t ingest__log_history_bytes(ingest *w, uint64_t horizon)
 {
 	struct wal_file *older = NULL;
 	size_t n = 0;
@@ -556,7 +557,7 @@ static uint64_t ingest__log_history_bytes(ingest *w)
 	if (!w->wal || wal_older_files(w->wal, &older, &n) != 0)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (older[i].end <= w->man.tail_start)
+		if (older[i].end <= w->man.tail_start && older[i].end > horizon)
 			bytes += older[i].size;
 	free(older);
 	return bytes;
@@ -566,8 +567,8 @@ static uint64_t ingest__log_history_bytes(ingest *w)
  * and what its history takes on disk. */
 static void ingest__show_history(ingest *w)
 {
-	struct catalog_history h = {.horizon = ingest__horizon(w),
-				    .log_bytes = ingest__log_history_bytes(w)};
+	struct catalog_history h = {.horizon = ingest__horizon(w)};
+	h.log_bytes = ingest__log_history_bytes(w, h.horizon);
 	retain_describe(&w->cfg.retain, h.retain, sizeof h.retain);
 	catalog_set_history(w->cat, &h);
 	for (uint32_t i = 0; i < w->man.ncolls; i++) {

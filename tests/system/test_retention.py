@@ -77,12 +77,19 @@ def refused(db, at, start):
 
 
 def test_without_retention_status_says_none_and_the_log_keeps_only_what_is_needed(make_instance):
-    inst = make_instance(dim=DIM, writer_args=["--seal-docs", str(SEAL),
-                                               "--seal-interval-ms", "0"])
-    inst.serve()
+    """Log files --retain all kept are not counted as kept once a writer
+    starts without retention (the next seal deletes them)."""
+    inst = serve(make_instance, "all")
     with roost.Roost(inst.broker_url(), timeout_ms=30000) as db:
         fill(db, 0, 3 * SEAL)
-        wait_for(lambda: inst.collections()["default"]["segments"] == 2, 30, "two seals")
+        wait_for(lambda: inst.status()["history_log_bytes"] > 0, 30, "log kept past a seal")
+        inst.kill(inst.writer)
+        inst.start_writer()
+        assert len(log_files(inst)) > 2
+        assert inst.status()["history_log_bytes"] == 0
+        segments = inst.collections()["default"]["segments"]
+        fill(db, 3 * SEAL, 4 * SEAL)
+        wait_for(lambda: inst.collections()["default"]["segments"] > segments, 30, "a seal")
         st = inst.status()
         assert (st["retain"], st["history_horizon_lsn"], st["history_log_bytes"]) == ("none", 0, 0)
         h = db.history()
