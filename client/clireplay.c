@@ -50,7 +50,7 @@ struct clireplay {
 	uint64_t client, seq; /* the key of the batches made from segments */
 	uint64_t end;	      /* where the copy's log ends */
 	uint64_t scanned;     /* the source log's end */
-	uint64_t rows, records, bytes;
+	uint64_t rows, records;
 	int made_partial;
 	int said; /* a failure was explained on stderr already */
 };
@@ -324,7 +324,8 @@ static int clireplay__copy_trained(struct clireplay *r)
 	int rc = manifest_trained_path(r->from, r->coll->id, gen, from, sizeof from);
 	if (rc == 0)
 		rc = manifest_trained_path(r->partial, r->coll->id, gen, to, sizeof to);
-	return rc ? rc : clicopy_file(from, to, &r->bytes);
+	uint64_t bytes = 0;
+	return rc ? rc : clicopy_file(from, to, &bytes);
 }
 
 /* The collection alone, its history from S, its tail from the copy's first

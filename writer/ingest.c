@@ -21,8 +21,8 @@
 #include "mstat.h"
 #include "place.h"
 #include "rebuild.h"
-#include "segment.h"
 #include "ring.h"
+#include "segment.h"
 #include "sweep.h"
 #include "vindex.h"
 #include "wal.h"
@@ -54,6 +54,9 @@
  * machine short of cores the ingest thread, which adds wait for, gets the
  * CPU first (the sealer's lag, should readers starve it, is logged). */
 #define INGEST_WORKER_NICE 10
+/* The start-up read of the log's times reached the manifest's catalog
+ * LSN: replay shows the rest. */
+#define INGEST_SAW_DONE 1
 /* A wait for the last seal at least this long is logged. */
 #define INGEST_SEAL_LAG_MS 20
 
@@ -1430,9 +1433,9 @@ static int ingest__room(ingest *w, uint32_t at, uint64_t lsn, uint64_t docs, uin
  * retention is shown every document applied. Status hears of it at once. */
 static void ingest__saw_times(ingest *w, uint64_t lsn, const struct batch_view *b)
 {
-	uint64_t before = w->cfg.retain.reached;
 	if (w->cfg.retain.kind != RETAIN_FROM_TIME)
 		return;
+	uint64_t before = w->cfg.retain.reached;
 	for (uint32_t i = 0; i < b->hdr->count; i++)
 		retain_saw(&w->cfg.retain, lsn + i, b->docs[i].time);
 	if (w->cfg.retain.reached != before && !w->recovering)
@@ -1441,7 +1444,6 @@ static void ingest__saw_times(ingest *w, uint64_t lsn, const struct batch_view *
 
 /* Applies one logged batch to its collection's tail. Each of its
  * documents may replace one, so it may make as many tombstones. */
-
 static int ingest__apply_batch(ingest *w, uint32_t at, uint64_t lsn, const struct batch_view *b)
 {
 	const struct batch_header *h = b->hdr;
@@ -1811,25 +1813,24 @@ static int ingest__replay_one(void *arg, uint64_t lsn, uint64_t next, const void
 static int ingest__saw_record(void *arg, uint64_t lsn, uint64_t next, const void *payload,
 			      uint32_t len)
 {
+	ingest *w = arg;
 	struct batch_view b;
 	(void)next;
+	/* From the catalog LSN on, replay applies every batch of a
+	 * collection live at its LSN; below it, it skips those of collections
+	 * dropped since. */
+	if (lsn >= w->man.catalog_lsn)
+		return INGEST_SAW_DONE;
 	if (!collrec_is(payload, len) && !delrec_is(payload, len) &&
 	    batch_parse(payload, len, 0, &b) == 0)
-		ingest__saw_times(arg, lsn, &b);
+		ingest__saw_times(w, lsn, &b);
 	return 0;
 }
 
-/* ... and, at start, every document still on disk: the rows of the
- * segments (retention may have been set after its log was rotated) and
- * every record the log keeps, whose files from the horizon on rotation
- * kept (the first document to reach it may be of a collection dropped
- * since). */
-static int ingest__saw_kept_times(ingest *w)
+static int ingest__saw_sealed_times(ingest *w)
 {
 	int rc = 0;
-	uint64_t end;
-	for (uint32_t i = 0;
-	     rc == 0 && w->cfg.retain.kind == RETAIN_FROM_TIME && i < w->man.nsegments; i++) {
+	for (uint32_t i = 0; rc == 0 && i < w->man.nsegments; i++) {
 		const struct manifest_segment *s = &w->man.segments[i];
 		char path[INST_PATH_MAX];
 		struct segment_docs d = {0};
@@ -1842,10 +1843,25 @@ static int ingest__saw_kept_times(ingest *w)
 			retain_saw(&w->cfg.retain, d.ids[r], d.times[r]);
 		segment_unmap(&map, &d);
 	}
-	if (rc == 0 && w->cfg.retain.kind == RETAIN_FROM_TIME) {
+	return rc;
+}
+
+/* ... and, at start, every document still on disk: the rows of the
+ * segments (retention may have been set after its log was rotated) and
+ * the records the log keeps below the catalog LSN, whose files from the
+ * horizon on rotation kept (the first document to reach it may be of a
+ * collection dropped since); replay shows the rest. */
+static int ingest__saw_kept_times(ingest *w)
+{
+	uint64_t end;
+	if (w->cfg.retain.kind != RETAIN_FROM_TIME)
+		return 0;
+	int rc = ingest__saw_sealed_times(w);
+	if (rc == 0)
 		rc = wal_scan(w->wal_dir, 0, ingest__saw_record, w, &end);
-		rc = rc == ROOST_ENOENT ? 0 : rc; /* a new instance: no log yet */
-	}
+	/* No log yet: a new instance. */
+	if (rc == INGEST_SAW_DONE || rc == ROOST_ENOENT)
+		rc = 0;
 	if (rc)
 		log_error("cannot read the times of the documents kept for --retain: %s",
 			  roost_strerror(rc));
